@@ -1,0 +1,17 @@
+"""riskmin: train any PyTorch model by empirical risk minimization, with everything around the loop.
+
+>>> import riskmin
+>>> run = riskmin.fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=20, progress=False)
+>>> sorted(run.summary)[:3]
+['best_epoch', 'best_step', 'closed_form_test_loss']
+"""
+
+from . import models
+from .config import Config, RiskminError
+from .data import Data, Splits, Standardizer, split
+from .datasets import DATASETS, load
+from .loop import Run, evaluate, fit, predict
+
+__all__ = ["Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
+           "evaluate", "fit", "load", "models", "predict", "split"]
+__version__ = "0.1.0"

@@ -1,0 +1,162 @@
+"""Callbacks: small objects the loop calls by event name, and the pure rules they apply.
+
+A callback is any object with some of these methods, each taking the loop's `State`:
+
+    on_fit_start         before the first step (the model is on its device)
+    on_step_end          after every optimizer step (keep it cheap: no host sync)
+    on_validation_end    after each validation; `state.metrics` holds the new row
+    on_epoch_end         after each epoch
+    on_fit_end           after training, before the best weights are restored
+
+Methods that are absent are skipped. A callback stops training by setting
+`state.should_stop = True`; it never raises through the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from .config import RiskminError
+
+EVENTS = ("on_fit_start", "on_step_end", "on_validation_end", "on_epoch_end", "on_fit_end")
+
+
+@dataclass
+class State:
+    """What the loop knows at an event: the model, where it is, and the latest metrics."""
+
+    model: torch.nn.Module
+    epochs: int
+    steps_per_epoch: int
+    epoch: int = 0
+    step: int = 0
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    should_stop: bool = False
+    stop_reason: str = ""
+
+
+class Best:
+    """Decides whether a value beats the best so far by more than `min_delta`.
+
+    >>> rule = Best("min"); [rule.update(v) for v in [0.4, 0.3, 0.3, 0.5]]
+    [True, True, False, False]
+    """
+
+    def __init__(self, mode: str = "min", min_delta: float = 0.0):
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.min_delta = min_delta
+        self.value = math.inf if mode == "min" else -math.inf
+
+    def update(self, value: float) -> bool:
+        if self.sign * (self.value - value) > self.min_delta:
+            self.value = value
+            return True
+        return False
+
+
+class EarlyStopChecker:
+    """Says stop once `patience` values in a row have not improved on the best.
+
+    >>> check = EarlyStopChecker(patience=2); [check.update(v) for v in [0.4, 0.3, 0.35, 0.31]]
+    [False, False, False, True]
+    """
+
+    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0):
+        self.patience = patience
+        self.best = Best(mode, min_delta)
+        self.bad = 0
+
+    def update(self, value: float) -> bool:
+        self.bad = 0 if self.best.update(value) else self.bad + 1
+        return self.bad >= self.patience
+
+
+def monitored(metrics: dict, key: str) -> float:
+    if key not in metrics:
+        raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(sorted(metrics))}")
+    return metrics[key]
+
+
+class BestModel:
+    """Keeps a copy of the weights at the best value of `monitor`, to restore at the end."""
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0):
+        self.monitor, self.rule = monitor, Best(mode, min_delta)
+        self.weights: Optional[dict] = None
+        self.epoch, self.step, self.metrics = 0, 0, {}
+
+    def on_validation_end(self, state: State):
+        if self.rule.update(monitored(state.metrics, self.monitor)):
+            if self.weights is None:
+                self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            else:  # copy in place: no allocation on the steps that improve
+                torch._foreach_copy_(list(self.weights.values()), [v.detach() for v in state.model.state_dict().values()])
+            self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
+
+    def restore(self, model: torch.nn.Module) -> bool:
+        if self.weights is None:
+            return False
+        model.load_state_dict(self.weights)
+        return True
+
+
+class EarlyStopping:
+    """Stops training after `patience` validations without improvement of `monitor`."""
+
+    def __init__(self, patience: int, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0):
+        self.monitor, self.checker = monitor, EarlyStopChecker(patience, mode, min_delta)
+
+    def on_validation_end(self, state: State):
+        if self.checker.update(monitored(state.metrics, self.monitor)):
+            state.should_stop = True
+            state.stop_reason = f"early stop: {self.monitor} did not improve for {self.checker.patience} validations"
+
+
+class Progress:
+    """A rich progress bar over steps, refreshed at most ten times a second, and a line every few epochs."""
+
+    def __init__(self, console=None, print_every: int = 0):
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.print_every = print_every
+        self.bar = None
+        self.last = 0.0
+
+    def on_fit_start(self, state: State):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
+
+        self.every = self.print_every or max(1, state.epochs // 20)
+        self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       console=self.console, auto_refresh=False, transient=True)
+        self.task = self.bar.add_task("train", total=state.epochs * state.steps_per_epoch, epoch=0)
+        self.bar.start()
+
+    def on_step_end(self, state: State):
+        now = time.monotonic()
+        if now - self.last >= 0.1:
+            self.last = now
+            self.bar.update(self.task, completed=state.step, epoch=state.epoch)
+            self.bar.refresh()
+
+    def on_epoch_end(self, state: State):
+        if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):
+            shown = "  ".join(f"{k} {v:.5g}" for k, v in state.metrics.items() if k not in ("epoch", "step", "seconds"))
+            self.bar.console.print(f"epoch {state.epoch:>4}  step {state.step:>6}  {shown}", highlight=False)
+
+    def on_fit_end(self, state: State):
+        self.bar.stop()
+
+
+def call(callbacks: list, event: str, state: State) -> None:
+    """Call `event` on every callback that defines it."""
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(state)

@@ -1,0 +1,133 @@
+"""The `riskmin` command. Its flags are generated from the fields of `Config`.
+
+    riskmin train [DATA] [--flag value ...] [--config run.toml]
+    riskmin datasets
+
+Any mistake in what was asked prints `error: ...` on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import sys
+import typing
+
+from .config import FIELDS, Config, RiskminError, field_type, read_toml
+
+TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose complaints become one-line RiskminErrors instead of usage dumps."""
+
+    def error(self, message):
+        if message.startswith("unrecognized arguments"):
+            flag = message.split(":", 1)[1].split()[0]
+            close = difflib.get_close_matches(flag, [a for action in self._actions for a in action.option_strings], n=1)
+            hint = f"did you mean {close[0]}?" if close else f"run `{self.prog} --help` for the list"
+            raise RiskminError(f"unknown option {flag}; {hint}")
+        raise RiskminError(f"{message}; run `{self.prog} --help` for the options")
+
+
+def parse_value(name: str, text: str):
+    """Turn the text of a flag into the type its Config field declares."""
+    kind = field_type(name)
+    try:
+        if kind is bool:
+            if text.lower() in TRUE or text.lower() in FALSE:
+                return text.lower() in TRUE
+            raise ValueError
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+        if kind is tuple:
+            return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        allowed = {bool: "on or off", int: "a whole number", float: "a number", tuple: "comma-separated whole numbers such as 64,64"}[kind]
+        raise RiskminError(f"{name} = {text!r} is not allowed; it must be {allowed}") from None
+    return text
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(Config):
+        if f.name == "data":
+            continue
+        kind = field_type(f.name)
+        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        default = {True: "on", False: "off"}.get(default, default) if isinstance(default, bool) else default
+        help_text = f.metadata["help"] + f" (default: {default})"
+        if typing.get_origin(kind) is typing.Literal:
+            help_text += f"; one of {', '.join(typing.get_args(kind))}"
+        extra = {"nargs": "?", "const": "on"} if kind is bool else {}
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(), default=argparse.SUPPRESS, help=help_text, **extra)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.", allow_abbrev=False)
+    commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+    train = commands.add_parser("train", help="train one model and write a run directory", allow_abbrev=False)
+    train.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="built-in data set name (default: lab1)")
+    train.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+    add_config_flags(train)
+    commands.add_parser("datasets", help="list the built-in data sets")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    values = read_toml(args.config) if args.config else {}
+    if values:
+        Config.from_dict(values, source=args.config)  # unknown keys and bad values are named with the file
+    for name in FIELDS:
+        if name in vars(args):
+            raw = getattr(args, name)
+            values[name] = raw if name == "data" else parse_value(name, raw)
+    return Config.from_dict(values, source="the flags")
+
+
+def train(args) -> int:
+    from rich.console import Console
+
+    from .checkpoint import check_writable, run_directory
+    from .datasets import load
+    from .loop import fit
+    from .report import summary_table
+
+    config = config_from_args(args)
+    data = load(config.data, config)
+    check_writable(config)
+    target = run_directory(config, data.name)
+    run = fit(config.model, data, config)
+    console = Console()
+    summary_table(run.summary, console)
+    path = run.save(target)
+    console.print(f"run written to {path}", highlight=False)
+    return 0
+
+
+def list_datasets() -> int:
+    from .datasets import DATASETS
+
+    for name, description in DATASETS.items():
+        print(f"{name:<8} {description}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        if args.command == "train":
+            return train(args)
+        if args.command == "datasets":
+            return list_datasets()
+        parser.print_help()
+        return 0
+    except RiskminError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no run directory was written", file=sys.stderr)
+        return 130

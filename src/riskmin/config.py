@@ -1,0 +1,231 @@
+"""Config: every setting of a run in one flat dataclass, validated, read from and written to TOML.
+
+The command line flags, the TOML files and the keyword overrides of `fit` are all
+generated from the fields below, so this file is the one place a setting is defined.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class RiskminError(ValueError):
+    """A mistake in what the user asked for, told in one sentence that says how to fix it."""
+
+
+def setting(default, help: str, low=None, high=None, low_open=False):
+    """A Config field with its help text and, for numbers, the allowed range [low, high]."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open})
+
+
+ModelName = Literal["linear", "two_layer", "mlp"]
+Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
+LossName = Literal["mse", "l1", "huber", "cross_entropy", "bce"]
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
+SchedulerName = Literal["none", "step", "cosine", "plateau"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a training run. Build one with keywords; bad values raise RiskminError.
+
+    >>> Config(model="mlp", hidden=(64, 64), optimizer="adamw", lr=1e-3).epochs
+    100
+    """
+
+    # what to train on
+    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`)")
+    n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", low=2)
+    n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", low=1)
+    n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", low=1)
+    noise: float = setting(0.5, "noise standard deviation sigma of synthetic data sets (lab1)", low=0.0)
+    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", low=0)
+    # how to split it
+    train: Optional[float] = setting(None, "training fraction (default: what val and test leave)", low=0.0, high=1.0, low_open=True)
+    val: float = setting(0.1, "validation fraction", low=0.0, high=1.0)
+    test: float = setting(0.1, "test fraction", low=0.0, high=1.0)
+    split: Literal["random", "tutorial"] = setting("random", "random split by seed, or the fixed split of the `line` tutorial")
+    standardize: bool = setting(True, "standardize features with training-split mean and std")
+    # the parametrization
+    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp")
+    hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)")
+    activation: Activation = setting("relu", "nonlinearity of two_layer and mlp")
+    dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp", low=0.0, high=1.0)
+    bias: bool = setting(True, "give every layer a bias term")
+    # the loss and the optimizer
+    loss: LossName = setting("mse", "loss function")
+    optimizer: OptimizerName = setting("adam", "optimizer")
+    lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
+    momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
+    nesterov: bool = setting(False, "nesterov momentum (sgd)")
+    weight_decay: float = setting(0.0, "weight decay", low=0.0)
+    scheduler: SchedulerName = setting("none", "learning-rate schedule")
+    step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", low=1)
+    gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
+    clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
+    # the loop
+    epochs: int = setting(100, "number of epochs", low=1)
+    max_steps: int = setting(0, "stop after this many steps (0: no limit)", low=0)
+    batch_size: int = setting(32, "samples per batch (0: the whole training split)", low=0)
+    sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step")
+    drop_last: bool = setting(False, "drop the last incomplete batch of each epoch")
+    val_every: int = setting(0, "validate every this many steps (0: every epoch)", low=0)
+    monitor: str = setting("val_loss", "metric that decides the best model and early stopping")
+    mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up")
+    patience: int = setting(0, "stop after this many validations without improvement (0: never)", low=0)
+    min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement", low=0.0)
+    restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
+    seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
+    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    # output
+    progress: bool = setting(True, "show a progress bar and epoch lines")
+    print_every: int = setting(0, "print a line every this many epochs (0: about 20 lines in all)", low=0)
+    out: str = setting("runs", "folder that holds run directories")
+    name: str = setting("", "run directory name (default: data and model, numbered if taken)")
+    overwrite: bool = setting(False, "replace an existing run directory of the same name")
+
+    def __post_init__(self):
+        if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            object.__setattr__(self, "hidden", (self.hidden,))
+        elif isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        _check_together(self)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some settings changed; unknown names are an error that suggests the right one."""
+        for key in changes:
+            _known_key(key, "setting")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_toml(self) -> str:
+        lines = []
+        for key, value in self.to_dict().items():
+            if value is not None:  # TOML has no null: an absent key means the default
+                lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "settings") -> "Config":
+        for key in values:
+            _known_key(key, f"key in {source}")
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path) -> "Config":
+        return cls.from_dict(read_toml(path), source=str(path))
+
+
+def read_toml(path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RiskminError(f"config file {path} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise RiskminError(f"config file {path} cannot be read ({error}); check the path and its permissions") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RiskminError(f"config file {path} is not valid TOML ({error}); fix that line") from None
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def field_type(name: str):
+    """The declared type of a Config field, with Optional[...] unwrapped."""
+    hint = typing.get_type_hints(Config)[name]
+    if typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def _known_key(key: str, what: str) -> None:
+    if key not in FIELDS:
+        close = difflib.get_close_matches(key, FIELDS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "run `riskmin train --help` for the list"
+        raise RiskminError(f"unknown {what} '{key}'; {hint}")
+
+
+def _check_field(f: dataclasses.Field, value) -> None:
+    kind = field_type(f.name)
+    if value is None and f.default is None:
+        return
+    if typing.get_origin(kind) is Literal:
+        allowed = typing.get_args(kind)
+        if value not in allowed:
+            raise RiskminError(f"{f.name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
+        return
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be true or false")
+        return
+    if kind is tuple:
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise RiskminError(f"{f.name} = {value!r} is not allowed; give positive integer widths such as 64,64")
+        return
+    if kind is str:
+        if not isinstance(value, str):
+            raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be text")
+        return
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be a whole number")
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be a finite number")
+    low, high, low_open = f.metadata["low"], f.metadata["high"], f.metadata["low_open"]
+    if low is not None and (value <= low if low_open else value < low):
+        bound = f"greater than {low}" if low_open else f"at least {low}"
+        raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
+    if high is not None and value > high:
+        raise RiskminError(f"{f.name} = {value!r} is out of range; it must be at most {high}")
+
+
+def _check_together(c: Config) -> None:
+    train = c.train if c.train is not None else 1.0 - c.val - c.test
+    total = train + c.val + c.test
+    if train <= 0 or total > 1 + 1e-9:
+        raise RiskminError(
+            f"split fractions train={train:g}, val={c.val:g}, test={c.test:g} sum to {total:g} "
+            "with no room for training; they must be positive for train and sum to at most 1"
+        )
+    if c.model == "two_layer" and len(c.hidden) != 1:
+        raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes one (use model mlp for more)")
+    if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
+        raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov")
+    if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
+        raise RiskminError(f"device = {c.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+    if "/" in c.name or c.name in (".", ".."):
+        raise RiskminError(f"name = {c.name!r} is not allowed; a run name is a plain folder name without '/'")
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # a JSON string is a valid TOML basic string

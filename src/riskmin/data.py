@@ -1,0 +1,198 @@
+"""Data, random splits, standardization and fast batching of in-memory tensors.
+
+A split is a set of index tensors, never a copy of the data. The training loop
+moves the rows it needs to the training device once and takes each batch by
+slicing an epoch's permuted copy, so no per-sample `__getitem__` or collate runs.
+Any `torch.utils.data.Dataset` still works, through a standard DataLoader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from .config import RiskminError
+
+
+@dataclass
+class Data:
+    """Samples as float32 `x` (samples x features) and `y` (samples x targets, or class indices).
+
+    >>> d = Data(torch.zeros(5, 3), torch.zeros(5, 1)); (d.n_features, d.n_targets)
+    (3, 1)
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    feature_names: list = field(default_factory=list)
+    target_names: list = field(default_factory=list)
+    name: str = "data"
+    tutorial_split: Optional[tuple] = None  # (train, val) index tensors of a data set's own fixed split
+
+    def __post_init__(self):
+        self.x = torch.as_tensor(self.x)
+        self.y = torch.as_tensor(self.y)
+        if self.x.ndim == 1:
+            self.x = self.x[:, None]
+        if self.x.ndim != 2:
+            raise RiskminError(f"x has shape {tuple(self.x.shape)}; it must be samples x features")
+        self.x = self.x.float()
+        if self.y.is_floating_point():
+            self.y = self.y.float()
+            if self.y.ndim == 1:
+                self.y = self.y[:, None]
+        else:
+            self.y = self.y.long()
+        if len(self.x) != len(self.y):
+            raise RiskminError(f"x has {len(self.x)} samples but y has {len(self.y)}; they must match")
+        if len(self.x) < 2:
+            raise RiskminError(f"the data has {len(self.x)} samples; training needs at least 2")
+        for tensor, what in ((self.x, "x"), (self.y, "y")):
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                row = int((~torch.isfinite(tensor)).reshape(len(tensor), -1).any(1).nonzero()[0])
+                raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}); remove or fill them")
+        self.feature_names = list(self.feature_names) or [f"x{i}" for i in range(self.x.shape[1])]
+        if not self.target_names:
+            self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_features(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def n_targets(self) -> int:
+        """Outputs a model needs: target columns, or classes for class-index targets."""
+        return self.y.shape[1] if self.y.is_floating_point() else int(self.y.max()) + 1
+
+
+@dataclass
+class Splits:
+    """Index tensors into `data` for training, validation and test (either of the last two may be empty)."""
+
+    data: Union[Data, Dataset]
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    seed: Optional[int] = None
+
+    def sizes(self) -> dict:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:
+    """Shuffle the samples with `seed` and cut them into train, validation and test index sets.
+
+    `train` defaults to what `val` and `test` leave. Sizes are rounded down for val
+    and test, so the training split gets any remainder.
+
+    >>> s = split(Data(torch.randn(10, 2), torch.randn(10, 1)), val=0.2, test=0.2, seed=0); s.sizes()
+    {'train': 6, 'val': 2, 'test': 2}
+    """
+    n = len(data)
+    train = 1.0 - val - test if train is None else train
+    if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
+        raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must be positive and all must sum to at most 1")
+    n_val, n_test = int(val * n), int(test * n)
+    n_train = min(n - n_val - n_test, int(round(train * n)))
+    if n_train < 1:
+        raise RiskminError(f"a training fraction of {train:g} of {n} samples leaves no training sample; raise train or use more data")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return Splits(data, order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:n_train + n_val + n_test], seed)
+
+
+def tutorial_split(data: Data) -> Splits:
+    """The fixed train/validation split a data set ships with (the `line` tutorial's 80/20 cut)."""
+    if data.tutorial_split is None:
+        raise RiskminError(f"data set '{data.name}' has no tutorial split; use split random (only 'line' has one)")
+    train, val = data.tutorial_split
+    return Splits(data, train, val, torch.empty(0, dtype=torch.long))
+
+
+@dataclass
+class Standardizer:
+    """Feature scaling fitted on the training rows only: (x - mean) / std, constant columns left unscaled."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def fit(cls, x: torch.Tensor) -> "Standardizer":
+        mean = x.mean(0)
+        std = x.std(0, unbiased=False) if len(x) > 1 else torch.ones_like(mean)
+        return cls(mean, torch.where(std > 0, std, torch.ones_like(std)))
+
+    @classmethod
+    def identity(cls, n_features: int) -> "Standardizer":
+        return cls(torch.zeros(n_features), torch.ones(n_features))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Standardizer":
+        return cls(torch.tensor(values["mean"], dtype=torch.float32), torch.tensor(values["std"], dtype=torch.float32))
+
+
+class TensorBatches:
+    """Batches of in-memory training rows already on the training device.
+
+    sampling="epoch": each epoch one permutation from `generator`, one gather of the
+    permuted rows, then contiguous slices of `batch_size`. sampling="random": each
+    step draws `batch_size` rows with replacement, all of an epoch's draws at once.
+    A batch size of 0 (or one at least the number of rows) means full batch.
+    """
+
+    def __init__(self, x, y, batch_size: int, generator: torch.Generator, sampling="epoch", drop_last=False):
+        self.x, self.y, self.generator, self.sampling = x, y, generator, sampling
+        self.n = len(x)
+        self.batch_size = self.n if batch_size == 0 or batch_size >= self.n else batch_size
+        full, rest = divmod(self.n, self.batch_size)
+        self.steps_per_epoch = full if (drop_last and full) or sampling == "random" else full + (rest > 0)
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def __iter__(self) -> Iterator[tuple]:
+        size = self.batch_size
+        if self.sampling == "random":
+            draws = torch.randint(self.n, (self.steps_per_epoch * size,), generator=self.generator)
+            draws = draws.to(self.x.device, non_blocking=True)
+            xs, ys = self.x.index_select(0, draws), self.y.index_select(0, draws)
+        elif size == self.n:
+            xs, ys = self.x, self.y  # full batch: the order of the rows does not change the gradient
+        else:
+            order = torch.randperm(self.n, generator=self.generator).to(self.x.device, non_blocking=True)
+            xs, ys = self.x.index_select(0, order), self.y.index_select(0, order)
+        for i in range(self.steps_per_epoch):
+            yield xs[i * size:(i + 1) * size], ys[i * size:(i + 1) * size]
+
+
+class LoaderBatches:
+    """Batches of any Dataset through a standard DataLoader, moved to the device as they come."""
+
+    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False):
+        size = batch_size or len(rows)
+        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last)
+        self.device = device
+        self.steps_per_epoch = len(self.loader)
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def to_numpy(values) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)

@@ -1,0 +1,59 @@
+"""Built-in data sets by name, generated on the spot so that nothing is downloaded."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import Config, RiskminError
+from .data import Data
+
+
+def lab1(n_samples: int = 1000, n_inputs: int = 10, n_outputs: int = 2, noise: float = 0.5, seed: int = 0) -> Data:
+    """Linear data y = A x + w: x ~ N(0, I_n), A an m x n matrix of Bernoulli(1/2) entries, w ~ N(0, noise^2 I_m).
+
+    Defaults: 1000 samples, n = 10 inputs, m = 2 outputs, noise 0.5, seed 0.
+
+    >>> lab1(n_samples=4).x.shape
+    torch.Size([4, 10])
+    """
+    generator = torch.Generator().manual_seed(seed)
+    A = torch.bernoulli(torch.full((n_outputs, n_inputs), 0.5), generator=generator)
+    x = torch.randn(n_samples, n_inputs, generator=generator)
+    w = noise * torch.randn(n_samples, n_outputs, generator=generator)
+    return Data(x, x @ A.T + w, name="lab1")
+
+
+def line() -> Data:
+    """The line y = 1 + 2x + 0.1 noise, 100 points, from NumPy's legacy generator seeded with 42.
+
+    The same generator then shuffles the indices; the first 80 are the tutorial's
+    training split and the last 20 its validation split (`split="tutorial"`).
+    """
+    generator = np.random.RandomState(42)
+    x = generator.rand(100, 1)
+    y = 1 + 2 * x + 0.1 * generator.randn(100, 1)
+    order = np.arange(100)
+    generator.shuffle(order)
+    order = torch.from_numpy(order).long()
+    return Data(torch.from_numpy(x), torch.from_numpy(y), ["x"], ["y"], name="line", tutorial_split=(order[:80], order[80:]))
+
+
+DATASETS = {
+    "lab1": "y = A x + w, A Bernoulli(1/2), x and w Gaussian (set n_samples, n_inputs, n_outputs, noise, data_seed)",
+    "line": "y = 1 + 2x + 0.1 noise, 100 points; split tutorial gives its fixed 80/20 cut",
+}
+
+
+def load(name: str = "lab1", config: Config | None = None) -> Data:
+    """A built-in data set by name, with the generation settings of `config` where they apply.
+
+    >>> load("line").x.shape
+    torch.Size([100, 1])
+    """
+    config = config or Config()
+    if name == "lab1":
+        return lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed)
+    if name == "line":
+        return line()
+    raise RiskminError(f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`)")

@@ -1,0 +1,79 @@
+"""Losses, optimizers and learning-rate schedulers by name, and the metrics reported beside the loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import Config, RiskminError
+
+LOSSES = {
+    "mse": nn.MSELoss,
+    "l1": nn.L1Loss,
+    "huber": nn.HuberLoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+    "bce": nn.BCEWithLogitsLoss,
+}
+
+OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def make_loss(name: str) -> nn.Module:
+    return LOSSES[name]()
+
+
+def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
+    """Refuse a loss that cannot fit the targets, before any training starts."""
+    if loss == "cross_entropy" and y.is_floating_point():
+        raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss mse for regression")
+    if loss != "cross_entropy" and not y.is_floating_point():
+        raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
+    if loss == "bce" and not ((y == 0) | (y == 1)).all():
+        raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
+
+
+def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
+    """The optimizer `config.optimizer`; multi-tensor (foreach) kernels where the device has them."""
+    options = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.optimizer == "sgd":
+        options.update(momentum=config.momentum, nesterov=config.nesterov)
+    if config.optimizer == "rmsprop":
+        options.update(momentum=config.momentum)
+    return OPTIMIZERS[config.optimizer](parameters, **options)
+
+
+def make_scheduler(config: Config, optimizer):
+    """The schedule `config.scheduler`, stepped once per epoch (plateau: once per validation)."""
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+    if config.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1))
+    return None
+
+
+def batch_metrics(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
+    """Sums over the batch of the metrics besides the loss, as 0-dim tensors (no host sync)."""
+    if loss_name == "cross_entropy":
+        return {"accuracy": (output.argmax(1) == y).sum()}
+    if loss_name == "bce":
+        return {"accuracy": ((output > 0) == (y > 0.5)).all(1).sum()}
+    return {}
+
+
+def least_squares_loss(prepared, bias: bool = True):
+    """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
+    if "test" not in prepared.rows:
+        return None
+    (x, y), (x_test, y_test) = prepared.rows["train"], prepared.rows["test"]
+    x, y, x_test, y_test = (t.detach().cpu().double() for t in (x, y, x_test, y_test))
+    if bias:
+        x, x_test = (torch.cat([t, torch.ones(len(t), 1, dtype=t.dtype)], 1) for t in (x, x_test))
+    solution = torch.linalg.lstsq(x, y, driver="gelsd").solution
+    return float(((x_test @ solution - y_test) ** 2).mean())

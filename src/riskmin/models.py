@@ -1,0 +1,75 @@
+"""Parametrizations by name: linear (ŷ = Hx), two_layer (ŷ = H2 σ(H1 x)) and mlp.
+
+Any `nn.Module` works with `fit`; these are the ones the command line can build.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import Config
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
+
+
+class Linear(nn.Module):
+    """ŷ = H x (+ b): the simplest parametrization, whose ERM problem is least squares under MSE.
+
+    >>> Linear(3, 2)(torch.zeros(4, 3)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, bias: bool = True):
+        super().__init__()
+        self.H = nn.Linear(n_inputs, n_outputs, bias=bias)
+
+    def forward(self, x):
+        return self.H(x)
+
+
+class TwoLayerNN(nn.Module):
+    """ŷ = H2 σ(H1 x): one hidden layer of width `hidden`.
+
+    >>> TwoLayerNN(3, 2, hidden=8)(torch.zeros(4, 3)).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden: int = 32, activation: str = "relu", bias: bool = True):
+        super().__init__()
+        self.H1 = nn.Linear(n_inputs, hidden, bias=bias)
+        self.sigma = ACTIVATIONS[activation]()
+        self.H2 = nn.Linear(hidden, n_outputs, bias=bias)
+
+    def forward(self, x):
+        return self.H2(self.sigma(self.H1(x)))
+
+
+class MLP(nn.Sequential):
+    """Fully connected layers of the given hidden widths, each followed by σ and optional dropout.
+
+    >>> MLP(3, 1, hidden=(16, 16))(torch.zeros(4, 3)).shape
+    torch.Size([4, 1])
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden=(64, 64), activation: str = "relu", dropout: float = 0.0, bias: bool = True):
+        layers = []
+        width = n_inputs
+        for next_width in hidden:
+            layers += [nn.Linear(width, next_width, bias=bias), ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = next_width
+        layers.append(nn.Linear(width, n_outputs, bias=bias))
+        super().__init__(*layers)
+
+
+def build(config: Config, n_inputs: int, n_outputs: int) -> nn.Module:
+    """The parametrization `config.model`, initialized from `config.seed` without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if config.model == "linear":
+            return Linear(n_inputs, n_outputs, config.bias)
+        if config.model == "two_layer":
+            return TwoLayerNN(n_inputs, n_outputs, config.hidden[0], config.activation, config.bias)
+        return MLP(n_inputs, n_outputs, config.hidden, config.activation, config.dropout, config.bias)
