@@ -72,7 +72,8 @@ def build_parser() -> Parser:
     train.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="built-in data set name (default: lab1)")
     train.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
     add_config_flags(train)
-    commands.add_parser("datasets", help="list the built-in data sets")
+    datasets = commands.add_parser("datasets", help="list the built-in data sets")
+    parser.commands = {"train": train, "datasets": datasets}  # to name a bad flag with its own command's options
     return parser
 
 
@@ -118,7 +119,9 @@ def list_datasets() -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args, unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+        if unknown:
+            parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.command == "train":
             return train(args)
         if args.command == "datasets":

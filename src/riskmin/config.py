@@ -193,10 +193,10 @@ def _check_field(f: dataclasses.Field, value) -> None:
             raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be a finite number")
     low, high, low_open = f.metadata["low"], f.metadata["high"], f.metadata["low_open"]
     if low is not None and (value <= low if low_open else value < low):
-        bound = f"greater than {low}" if low_open else f"at least {low}"
+        bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
         raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
     if high is not None and value > high:
-        raise RiskminError(f"{f.name} = {value!r} is out of range; it must be at most {high}")
+        raise RiskminError(f"{f.name} = {value!r} is out of range; it must be at most {high:g}")
 
 
 def _check_together(c: Config) -> None:

@@ -69,6 +69,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) 
     >>> [row["epoch"] for row in run.history]
     [1, 2, 3, 4, 5]
     """
+    if isinstance(model, str):
+        settings = {"model": model, **settings}
     config = (config or Config()).replace(**settings)
     device = resolve_device(config.device)
     splits = as_splits(data, config)
@@ -122,10 +124,11 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) 
 
     diverged = state.stop_reason.startswith("the training loss")
     restored = (config.restore_best or diverged) and best is not None and best.restore(model)
+    tracked = best is not None and best.weights is not None
     final = prepared.final_metrics(model, loss_fn, config.loss)
     summary = {
-        "best_epoch": best.epoch if restored else state.epoch,
-        "best_step": best.step if restored else state.step,
+        "best_epoch": best.epoch if tracked else state.epoch,
+        "best_step": best.step if tracked else state.step,
         "epochs_run": state.epoch, "steps": state.step,
         "stopped_early": state.should_stop and not diverged, "diverged": diverged, "stop_reason": state.stop_reason,
         "restored_best": bool(restored), **final,
@@ -315,7 +318,7 @@ def as_splits(data, config: Config) -> Splits:
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
     if isinstance(model, str):
-        return models.build(config.replace(model=model), prepared.n_inputs, prepared.n_outputs)
+        return models.build(config, prepared.n_inputs, prepared.n_outputs)
     if isinstance(model, nn.Module):
         return model
     raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, two_layer, mlp")

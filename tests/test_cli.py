@@ -1,0 +1,132 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from safetensors.torch import load_file
+
+import riskmin
+from riskmin.cli import main
+
+RUN_FILES = {"config.toml", "metrics.csv", "model.safetensors", "summary.json", "curves.png", "preprocessing.json"}
+
+
+def run_cli(*args, cwd):
+    """The command as a user runs it: a separate process, its exit status and both streams."""
+    return subprocess.run([sys.executable, "-m", "riskmin", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_main_job_writes_every_file(tmp_path):
+    result = run_cli("train", "--epochs", "20", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "runs" / "lab1-two_layer"
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert {"best_epoch", "train_loss", "val_loss", "test_loss", "seconds"} <= set(summary)
+    assert summary["epochs_run"] == 20
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "run written to runs/lab1-two_layer" in result.stdout
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "epoch,step,loss,val_loss,lr,seconds" and len(lines) == 21
+    loaded = riskmin.Run.load(run_dir)
+    assert set(load_file(str(run_dir / "model.safetensors"))) == set(loaded.model.state_dict())
+    assert loaded.summary["test_loss"] == pytest.approx(summary["test_loss"])
+    # an unnamed second run never overwrites the first
+    assert run_cli("train", "--epochs", "1", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "runs" / "lab1-two_layer-2").is_dir()
+
+
+def test_tutorial_line_fit_reports_the_closed_form_loss(tmp_path):
+    code = main(["train", "line", "--model", "linear", "--optimizer", "sgd", "--lr", "0.1", "--epochs", "1000",
+                 "--batch-size", "80", "--split", "tutorial", "--restore-best", "off", "--progress", "off",
+                 "--out", str(tmp_path), "--name", "line", "--test", "0"])
+    assert code == 0
+    summary = json.loads((tmp_path / "line" / "summary.json").read_text())
+    assert summary["epochs_run"] == 1000 and summary["restored_best"] is False and summary["n_train"] == 80
+
+
+def test_linear_mse_summary_carries_the_closed_form_test_loss(tmp_path, capsys):
+    assert main(["train", "--model", "linear", "--optimizer", "sgd", "--lr", "0.3", "--batch-size", "0", "--epochs", "200",
+                 "--progress", "off", "--out", str(tmp_path), "--name", "lin"]) == 0
+    summary = json.loads((tmp_path / "lin" / "summary.json").read_text())
+    assert summary["test_loss"] == pytest.approx(summary["closed_form_test_loss"], rel=1e-3)
+    assert "closed-form least-squares test loss" in capsys.readouterr().out
+
+
+def test_config_file_with_flags_overriding_it(tmp_path):
+    (tmp_path / "run.toml").write_text('model = "mlp"\nhidden = [8, 8]\nepochs = 3\nlr = 0.5\n')
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--lr", "0.01", "--progress", "off",
+                 "--out", str(tmp_path), "--name", "fromfile"]) == 0
+    saved = riskmin.Config.from_toml(tmp_path / "fromfile" / "config.toml")
+    assert (saved.model, saved.hidden, saved.epochs, saved.lr) == ("mlp", (8, 8), 3, 0.01)
+
+
+BAD = [
+    (["train", "--lr", "0"], "lr = 0.0 is out of range; it must be greater than 0"),
+    (["train", "--lr", "fast"], "lr = 'fast' is not allowed; it must be a number"),
+    (["train", "--epochs", "0"], "epochs = 0 is out of range; it must be at least 1"),
+    (["train", "--val", "0.6", "--test", "0.6"], "split fractions"),
+    (["train", "--batch-size", "5000"], "batch_size = 5000 is larger than the training split (800 samples)"),
+    (["train", "--model", "resnet"], "model = 'resnet' is not allowed; choose one of linear, two_layer, mlp"),
+    (["train", "--optimiser", "sgd"], "unknown option --optimiser; did you mean --optimizer?"),
+    (["train", "--hidden", "a,b"], "hidden = 'a,b' is not allowed; it must be comma-separated whole numbers"),
+    (["train", "--restore-best", "maybe"], "restore_best = 'maybe' is not allowed; it must be on or off"),
+    (["train", "nosuchdata"], "unknown data set 'nosuchdata'"),
+    (["train", "--config", "missing.toml"], "config file missing.toml does not exist"),
+    (["train", "--loss", "cross_entropy"], "loss cross_entropy needs integer class labels"),
+    (["train", "--split", "tutorial"], "has no tutorial split"),
+    (["train", "--val", "0", "--patience", "5"], "patience needs a validation split"),
+    (["train", "--monitor", "val_acc", "--epochs", "1"], "monitor 'val_acc' is not a reported metric"),
+    (["train", "--device", "cuda:0"], "no CUDA GPU"),
+    (["trian"], "invalid choice: 'trian'"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys, args, message):
+    if "cuda" in message and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.chdir(tmp_path)
+    assert main([*args, "--progress", "off"] if args[0] == "train" else args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not any(p.is_dir() and any(p.iterdir()) for p in (tmp_path / "runs",) if p.exists())
+
+
+def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
+    result = run_cli("train", "--lr", "-1", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: lr = -1.0 is out of range; it must be greater than 0"
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_an_existing_named_run_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    assert main(["train", "--out", str(tmp_path), "--name", "taken", "--progress", "off"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+def test_unwritable_output_folder_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train", "--out", str(blocker / "runs"), "--progress", "off"]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+def test_datasets_lists_the_built_in_data(capsys):
+    assert main(["datasets"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["lab1", "line"]
+
+
+def test_help_shows_defaults_for_every_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--lr", "--batch-size", "--restore-best", "--patience", "--hidden"):
+        assert flag in text
+    assert text.count("(default:") >= len(riskmin.config.FIELDS) - 1

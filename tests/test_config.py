@@ -1,0 +1,75 @@
+import dataclasses
+
+import pytest
+
+from riskmin import Config, RiskminError
+from riskmin.config import FIELDS
+
+# For every field: a value of the right type that is out of its range or not a choice.
+BAD_VALUES = {
+    "data": 3, "n_samples": 1, "n_inputs": 0, "n_outputs": 0, "noise": -1.0, "data_seed": -1,
+    "train": 0.0, "val": 1.5, "test": -0.1, "split": "kfold", "standardize": "yes",
+    "model": "resnet", "hidden": (0,), "activation": "swish", "dropout": 1.5, "bias": 1,
+    "loss": "hinge", "optimizer": "lbfgs", "lr": 0.0, "momentum": 2.0, "nesterov": "on",
+    "weight_decay": -0.1, "scheduler": "cyclic", "step_size": 0, "gamma": 0.0, "clip_grad": -1.0,
+    "epochs": 0, "max_steps": -1, "batch_size": -1, "sampling": "all", "drop_last": None,
+    "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"),
+    "restore_best": "off", "seed": -5, "device": "tpu", "progress": 0, "print_every": -1,
+    "out": None, "name": "a/b", "overwrite": "no",
+}
+
+
+def test_every_field_has_a_bad_value_in_the_table():
+    assert set(BAD_VALUES) == set(FIELDS)
+
+
+@pytest.mark.parametrize("name", sorted(BAD_VALUES))
+def test_every_field_rejects_a_bad_value_naming_field_and_value(name):
+    value = BAD_VALUES[name]
+    with pytest.raises(RiskminError) as error:
+        Config(**{name: value})
+    message = str(error.value)
+    assert message.startswith(f"{name} = {value!r} ")
+    assert any(word in message for word in ("allowed", "out of range", "must", "choose"))
+
+
+def test_choices_are_listed_in_the_message():
+    with pytest.raises(RiskminError, match="optimizer = 'lbfgs' is not allowed; choose one of sgd, adam, adamw, rmsprop"):
+        Config(optimizer="lbfgs")
+
+
+def test_fractions_must_leave_room_to_train():
+    with pytest.raises(RiskminError, match="sum to 1.2"):
+        Config(train=0.8, val=0.2, test=0.2)
+    assert Config(val=0.2, test=0.2).train is None
+
+
+def test_unknown_settings_suggest_the_right_name():
+    with pytest.raises(RiskminError, match="unknown setting 'paitence'; did you mean 'patience'"):
+        Config().replace(paitence=3)
+
+
+def test_toml_round_trip_keeps_every_setting(tmp_path):
+    config = Config(model="mlp", hidden=(64, 32), optimizer="adamw", lr=1e-3, train=0.7, name="x", restore_best=False)
+    path = tmp_path / "run.toml"
+    path.write_text(config.to_toml())
+    assert Config.from_toml(path) == config
+    assert Config.from_toml(path).to_dict() == config.to_dict()
+
+
+def test_toml_errors_name_the_file(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("lr = = 3\n")
+    with pytest.raises(RiskminError, match="is not valid TOML"):
+        Config.from_toml(broken)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("lrate = 0.1\n")
+    with pytest.raises(RiskminError, match="unknown key in .*unknown.toml 'lrate'"):
+        Config.from_toml(unknown)
+    with pytest.raises(RiskminError, match="does not exist"):
+        Config.from_toml(tmp_path / "absent.toml")
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().lr = 1.0

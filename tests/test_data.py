@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+
+import riskmin
+from riskmin import Data, RiskminError
+from riskmin.data import Standardizer, TensorBatches
+
+
+def test_split_gives_disjoint_index_sets_that_cover_the_fractions(lab1):
+    splits = riskmin.split(lab1, train=0.7, val=0.2, test=0.1, seed=5)
+    assert splits.sizes() == {"train": 700, "val": 200, "test": 100}
+    everything = torch.cat([splits.train, splits.val, splits.test])
+    assert len(set(everything.tolist())) == 1000
+    assert splits.train.dtype == torch.long and splits.data is lab1  # indices into the data, not copies of it
+
+
+def test_split_depends_on_the_seed_only(lab1):
+    assert torch.equal(riskmin.split(lab1, seed=1).train, riskmin.split(lab1, seed=1).train)
+    assert not torch.equal(riskmin.split(lab1, seed=1).train, riskmin.split(lab1, seed=2).train)
+
+
+def test_split_refuses_fractions_that_leave_no_room(lab1):
+    with pytest.raises(RiskminError, match="sum to at most 1"):
+        riskmin.split(lab1, train=0.9, val=0.1, test=0.1)
+
+
+def test_line_reproduces_the_numpy_generation_byte_for_byte():
+    np.random.seed(42)
+    x = np.random.rand(100, 1)
+    y = 1 + 2 * x + .1 * np.random.randn(100, 1)
+    idx = np.arange(100)
+    np.random.shuffle(idx)
+    data = riskmin.load("line")
+    assert data.x.numpy().tobytes() == x.astype(np.float32).tobytes()
+    assert data.y.numpy().tobytes() == y.astype(np.float32).tobytes()
+    train, val = data.tutorial_split
+    assert train.tolist() == idx[:80].tolist() and val.tolist() == idx[80:].tolist()
+
+
+def test_lab1_is_a_bernoulli_linear_map_plus_noise():
+    data = riskmin.datasets.lab1(n_samples=4000, n_inputs=6, n_outputs=3, noise=0.0, seed=7)
+    A = torch.linalg.lstsq(data.x, data.y).solution.T
+    assert torch.allclose(A, A.round(), atol=1e-4) and set(A.round().unique().tolist()) <= {0.0, 1.0}
+    noisy = riskmin.datasets.lab1(n_samples=4000, n_inputs=6, n_outputs=3, noise=0.5, seed=7)
+    assert (noisy.y - data.y).std().item() == pytest.approx(0.5, rel=0.05)
+
+
+def test_standardizer_uses_training_rows_only(lab1):
+    splits = riskmin.split(lab1, seed=0)
+    run = riskmin.fit("linear", splits, epochs=1, progress=False)
+    expected = lab1.x[splits.train].mean(0)
+    assert torch.allclose(run.preprocessing.mean, expected)
+    assert not torch.allclose(run.preprocessing.mean, lab1.x.mean(0))
+    scaled = run.preprocessing(lab1.x[splits.train])
+    assert torch.allclose(scaled.mean(0), torch.zeros(10), atol=1e-5)
+    assert torch.allclose(scaled.std(0, unbiased=False), torch.ones(10), atol=1e-4)
+
+
+def test_constant_columns_are_left_unscaled():
+    x = torch.tensor([[1.0, 3.0], [2.0, 3.0], [3.0, 3.0]])
+    assert Standardizer.fit(x)(x)[:, 1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_epoch_batches_cover_every_row_once_and_differ_between_epochs():
+    x = torch.arange(10.0)[:, None]
+    batches = TensorBatches(x, x, batch_size=3, generator=torch.Generator().manual_seed(0))
+    first = torch.cat([b for b, _ in batches])[:, 0]
+    second = torch.cat([b for b, _ in batches])[:, 0]
+    assert sorted(first.tolist()) == list(range(10)) and len(batches) == 4
+    assert not torch.equal(first, second)
+    dropped = TensorBatches(x, x, batch_size=3, generator=torch.Generator().manual_seed(0), drop_last=True)
+    assert [len(b) for b, _ in dropped] == [3, 3, 3]
+
+
+def test_random_sampling_draws_batches_with_replacement():
+    x = torch.arange(10.0)[:, None]
+    batches = TensorBatches(x, x, batch_size=5, generator=torch.Generator().manual_seed(0), sampling="random")
+    drawn = torch.cat([b for b, _ in batches])[:, 0]
+    assert len(batches) == 2 and len(drawn) == 10
+    assert len(set(drawn.tolist())) < 10  # with replacement some rows repeat (fixed seed: not flaky)
+
+
+@pytest.mark.parametrize("x, y, message", [
+    (torch.zeros(3, 2), torch.zeros(4, 1), "x has 3 samples but y has 4"),
+    (torch.tensor([[1.0], [float("nan")]]), torch.zeros(2, 1), "x holds NaN"),
+    (torch.zeros(2, 1), torch.tensor([[1.0], [float("inf")]]), "y holds NaN or infinite values"),
+    (torch.zeros(2, 2, 2), torch.zeros(2, 1), "samples x features"),
+    (torch.zeros(1, 2), torch.zeros(1, 1), "at least 2"),
+])
+def test_data_refuses_bad_tensors(x, y, message):
+    with pytest.raises(RiskminError, match=message):
+        Data(x, y)
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(RiskminError, match="built-in ones are lab1, line"):
+        riskmin.load("lab2")

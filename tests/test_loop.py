@@ -1,0 +1,158 @@
+import math
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import riskmin
+from riskmin import Config, models
+from riskmin.data import Standardizer
+from riskmin.loop import order_seed
+
+FAST = dict(progress=False)
+
+
+def hand_written(config: Config, data, epochs: int):
+    """The loop a person writes by hand: same split, initialization and batch order as riskmin's."""
+    splits = riskmin.split(data, val=config.val, test=config.test, seed=config.seed)
+    x, y = data.x[splits.train], data.y[splits.train]
+    x = Standardizer.fit(x)(x)
+    model = models.build(config, data.n_features, data.n_targets)
+    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.optimizer](
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(order_seed(config.seed))
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        xs, ys = x[order], y[order]
+        for i in range(0, len(x), config.batch_size):
+            loss = torch.nn.functional.mse_loss(model(xs[i:i + config.batch_size]), ys[i:i + config.batch_size])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+@pytest.mark.parametrize("model", ["linear", "two_layer", "mlp"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_fit_matches_a_hand_written_loop(lab1, model, optimizer):
+    config = Config(model=model, hidden=(16,) if model == "two_layer" else (16, 8), optimizer=optimizer, lr=0.01,
+                    weight_decay=0.01 if optimizer == "adamw" else 0.0, batch_size=50, seed=3, restore_best=False, **FAST)
+    run = riskmin.fit(model, lab1, config, epochs=4)
+    reference = hand_written(config, lab1, epochs=4)
+    for (name, ours), theirs in zip(run.model.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=name)
+    # the weights moved: a parity test where nothing trained would prove nothing
+    untrained = models.build(config, lab1.n_features, lab1.n_targets)
+    assert not torch.allclose(next(iter(run.model.parameters())), next(iter(untrained.parameters())))
+
+
+def test_same_seed_gives_bitwise_equal_runs(lab1):
+    settings = dict(hidden=(16, 16), dropout=0.1, epochs=5, patience=3, **FAST)
+    first, second = riskmin.fit("mlp", lab1, **settings), riskmin.fit("mlp", lab1, **settings)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    strip = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+    assert strip(first.history) == strip(second.history)
+    other = riskmin.fit("mlp", lab1, **{**settings, "seed": 1})
+    assert not torch.equal(next(iter(other.model.parameters())), next(iter(first.model.parameters())))
+
+
+def test_linear_model_reaches_the_least_squares_solution(lab1):
+    run = riskmin.fit("linear", lab1, optimizer="sgd", lr=0.5, batch_size=0, epochs=300, **FAST)
+    train = riskmin.split(lab1, seed=0).train
+    x = run.preprocessing(lab1.x[train]).double()
+    x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    solution = torch.linalg.lstsq(x, lab1.y[train].double()).solution
+    learned = torch.cat([run.model.H.weight.T, run.model.H.bias[None]]).double()
+    assert (learned - solution).norm() / solution.norm() < 1e-3
+    assert run.summary["test_loss"] == pytest.approx(run.summary["closed_form_test_loss"], rel=1e-3)
+
+
+def test_history_rows_are_flat_and_test_uses_the_best_weights(lab1):
+    run = riskmin.fit("two_layer", lab1, epochs=30, lr=0.05, patience=5, **FAST)
+    assert set(run.history[0]) == {"epoch", "step", "loss", "val_loss", "lr", "seconds"}
+    best = min(run.history, key=lambda row: row["val_loss"])
+    assert run.best_epoch == best["epoch"]
+    assert run.summary["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert set(run.test) == {"test_loss"}
+    assert run.test["test_loss"] == pytest.approx(riskmin.evaluate(run.model, (run.preprocessing(lab1.x[riskmin.split(lab1).test]), lab1.y[riskmin.split(lab1).test]))["loss"], rel=1e-6)
+
+
+def test_early_stopping_stops_and_restore_best_off_keeps_the_final_weights(lab1):
+    run = riskmin.fit("mlp", lab1, hidden=(64, 64), lr=0.05, epochs=500, patience=3, restore_best=False, **FAST)
+    assert run.summary["stopped_early"] and run.summary["epochs_run"] < 500
+    assert run.summary["epochs_run"] - run.summary["best_epoch"] == 3
+    assert not run.summary["restored_best"]
+    assert run.summary["val_loss"] == pytest.approx(run.history[-1]["val_loss"], rel=1e-5)
+
+
+def test_random_sampling_counts_steps_and_max_steps_stops(lab1):
+    run = riskmin.fit("linear", lab1, sampling="random", batch_size=40, max_steps=50, val=0, test=0, **FAST)
+    assert run.summary["steps"] == 50
+    assert run.history[-1]["step"] == 50
+    assert run.summary["val_loss"] is None and not run.summary["restored_best"]
+
+
+def test_validation_every_n_steps(lab1):
+    run = riskmin.fit("linear", lab1, batch_size=100, epochs=3, val_every=4, **FAST)
+    assert [row["step"] for row in run.history] == [4, 8, 12, 16, 20, 24]
+
+
+def test_drop_last_drops_the_incomplete_batch(lab1):
+    full = riskmin.fit("linear", lab1, batch_size=300, epochs=1, **FAST)
+    dropped = riskmin.fit("linear", lab1, batch_size=300, epochs=1, drop_last=True, **FAST)
+    assert (full.summary["steps"], dropped.summary["steps"]) == (3, 2)
+
+
+def test_a_diverging_loss_stops_with_epoch_step_and_remedy(lab1):
+    run = riskmin.fit("mlp", lab1, optimizer="sgd", lr=1e6, epochs=50, **FAST)
+    reason = run.summary["stop_reason"]
+    assert run.summary["diverged"] and "epoch" in reason and "step" in reason and "learning rate" in reason
+    assert run.summary["epochs_run"] < 50
+
+
+def test_any_torch_dataset_trains_through_a_dataloader():
+    x = torch.randn(200, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    run = riskmin.fit(torch.nn.Linear(3, 1), TensorDataset(x, y), optimizer="sgd", lr=0.1, batch_size=20, epochs=40, **FAST)
+    assert run.summary["test_loss"] < 1e-3
+    assert run.summary["steps"] == 40 * 8
+
+
+def test_schedulers_change_the_learning_rate(lab1):
+    step = riskmin.fit("linear", lab1, scheduler="step", step_size=2, gamma=0.5, epochs=4, lr=0.1, **FAST)
+    assert [row["lr"] for row in step.history] == pytest.approx([0.1, 0.1, 0.05, 0.05])
+    cosine = riskmin.fit("linear", lab1, scheduler="cosine", epochs=4, lr=0.1, **FAST)
+    assert cosine.history[-1]["lr"] < cosine.history[0]["lr"]
+
+
+def test_classification_reports_accuracy():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 2, generator=generator)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    run = riskmin.fit("mlp", (x, y), loss="cross_entropy", hidden=(16,), lr=0.05, epochs=30, **FAST)
+    assert run.model(torch.zeros(1, 2)).shape == (1, 3)
+    assert run.test["test_accuracy"] > 0.9
+
+
+def test_gradient_clipping_bounds_the_first_step(lab1):
+    clipped = riskmin.fit("linear", lab1, optimizer="sgd", lr=1.0, clip_grad=1e-3, max_steps=1, val=0, test=0, **FAST)
+    start = models.build(Config(model="linear"), lab1.n_features, lab1.n_targets)
+    moved = torch.cat([(a - b).detach().flatten() for a, b in zip(clipped.model.parameters(), start.parameters())])
+    assert float(moved.norm()) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_predict_and_evaluate_use_the_run_preprocessing():
+    data = riskmin.load("line")
+    run = riskmin.fit("linear", data, split="tutorial", optimizer="sgd", lr=0.1, epochs=500, batch_size=80, **FAST)
+    prediction = riskmin.predict(run, torch.tensor([[0.0], [1.0]]))
+    assert prediction[:, 0].tolist() == pytest.approx([1.0, 3.0], abs=0.1)
+    assert riskmin.evaluate(run, data)["loss"] == pytest.approx(0.01, abs=0.005)
+
+
+def test_gpu_fast_path_keeps_data_on_the_device(lab1):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    run = riskmin.fit("mlp", lab1, device="cuda", epochs=3, **FAST)
+    assert run.summary["device"].startswith("cuda") and next(run.model.parameters()).is_cuda
+    assert math.isfinite(run.summary["test_loss"])
