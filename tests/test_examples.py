@@ -1,0 +1,57 @@
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run_example(name, capsys) -> str:
+    runpy.run_path(str(EXAMPLES / name), run_name="__main__")
+    return capsys.readouterr().out
+
+
+def numbers(text):
+    return [float(v) for v in re.findall(r"-?\d+\.\d+", text)]
+
+
+def test_every_example_has_a_test():
+    tested = {"01_basic_linear.py", "02_basic_two_layer.py", "03_validation.py", "04_validation_and_test.py",
+              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_basic_linear_reaches_the_noise_floor(capsys):
+    loss, noise = numbers(run_example("01_basic_linear.py", capsys))
+    assert noise == 0.25 and loss < 0.3
+
+
+def test_basic_two_layer_trains(capsys):
+    assert numbers(run_example("02_basic_two_layer.py", capsys))[0] < 0.35
+
+
+def test_validation_restores_the_best_step(capsys):
+    out = run_example("03_validation.py", capsys)
+    assert "weights restored" in out and numbers(out)[0] < 0.35
+
+
+def test_validation_and_test_reports_the_gap(capsys):
+    train, test, gap = numbers(run_example("04_validation_and_test.py", capsys))
+    assert gap == pytest.approx(test - train, abs=1e-3) and test < 0.4
+
+
+def test_random_splits_vary(capsys):
+    values = numbers(run_example("05_random_splits.py", capsys))
+    losses, (mean, std) = values[:5], values[5:]
+    assert len(set(losses)) == 5 and std > 0 and mean == pytest.approx(sum(losses) / 5, abs=1e-3)
+
+
+def test_epochs_with_early_stopping(capsys):
+    out = run_example("06_epochs.py", capsys)
+    epochs, steps = map(int, re.findall(r"(\d+) epochs of (\d+) steps", out)[0])
+    assert steps == 25 and epochs < 200
+
+
+def test_tutorial_line_prints_what_the_tutorial_prints(capsys):
+    assert "a = 1.0235, b = 1.9690" in run_example("07_tutorial_line.py", capsys)
