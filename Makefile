@@ -10,7 +10,7 @@ install:
 	$(PYTHON) -m pip install --quiet -e ".[test]"
 
 demo: install
-	riskmin train
+	$(PYTHON) -m riskmin train
 
 test: install
 	$(PYTHON) -m pytest

@@ -156,3 +156,23 @@ def test_gpu_fast_path_keeps_data_on_the_device(lab1):
     run = riskmin.fit("mlp", lab1, device="cuda", epochs=3, **FAST)
     assert run.summary["device"].startswith("cuda") and next(run.model.parameters()).is_cuda
     assert math.isfinite(run.summary["test_loss"])
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1", "huber", "bce"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "rmsprop"])
+def test_every_loss_and_optimizer_by_name_lowers_the_loss(loss, optimizer):
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(400, 4, generator=generator)
+    y = (x[:, :1] > 0).float() if loss == "bce" else x[:, :1] * 2 + 1
+    run = riskmin.fit("mlp", (x, y), hidden=(16,), loss=loss, optimizer=optimizer, lr=0.1 if optimizer == "sgd" else 0.01,
+                      momentum=0.5 if optimizer == "sgd" else 0.0,
+                      epochs=15, **FAST)
+    assert run.history[-1]["val_loss"] < 0.7 * run.history[0]["val_loss"]
+    if loss == "bce":
+        assert run.test["test_accuracy"] > 0.85
+
+
+def test_plateau_scheduler_lowers_the_rate_when_validation_stalls(lab1):
+    run = riskmin.fit("linear", lab1, scheduler="plateau", patience=0, gamma=0.5, lr=0.5, epochs=40, optimizer="sgd", **FAST)
+    rates = [row["lr"] for row in run.history]
+    assert rates[0] == 0.5 and rates[-1] < 0.5

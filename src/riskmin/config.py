@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
 import sys
@@ -150,8 +151,9 @@ def read_toml(path) -> dict:
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
+@functools.cache
 def field_type(name: str):
-    """The declared type of a Config field, with Optional[...] unwrapped."""
+    """The declared type of a Config field, with Optional[...] unwrapped (worked out once per field)."""
     hint = typing.get_type_hints(Config)[name]
     if typing.get_origin(hint) is typing.Union:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))

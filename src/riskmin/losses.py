@@ -37,14 +37,33 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
         raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
 
 
+FUSED = {"sgd", "adam", "adamw"}  # torch has fused kernels for these; rmsprop gets the multi-tensor (foreach) one
+
+
 def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
-    """The optimizer `config.optimizer`; multi-tensor (foreach) kernels where the device has them."""
+    """The optimizer `config.optimizer`, with fused kernels where this torch has them for the device.
+
+    Fused kernels update every parameter in one call instead of a Python loop over tensors:
+    on CPU they make an Adam step of a small MLP about a fifth faster (benchmarks/overhead.py).
+    """
+    parameters = list(parameters)
     options = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "rmsprop":
         options.update(momentum=config.momentum)
-    return OPTIMIZERS[config.optimizer](parameters, **options)
+    if config.optimizer in FUSED and fused_supported(parameters):
+        return OPTIMIZERS[config.optimizer](parameters, fused=True, **options)
+    return OPTIMIZERS[config.optimizer](parameters, foreach=True, **options)
+
+
+def fused_supported(parameters) -> bool:
+    try:  # torch's own list of devices with fused optimizer kernels; older versions lack it
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:
+        return False
+    devices = {p.device.type for p in parameters}
+    return len(devices) == 1 and devices <= set(_get_fused_kernels_supported_devices()) and all(p.is_floating_point() for p in parameters)
 
 
 def make_scheduler(config: Config, optimizer):

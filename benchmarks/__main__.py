@@ -1,0 +1,3 @@
+from .overhead import main
+
+main()
