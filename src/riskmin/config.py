@@ -27,9 +27,9 @@ class RiskminError(ValueError):
     """A mistake in what the user asked for, told in one sentence that says how to fix it."""
 
 
-def setting(default, help: str, low=None, high=None, low_open=False):
-    """A Config field with its help text and, for numbers, the allowed range [low, high]."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open})
+def setting(default, help: str, low=None, high=None, low_open=False, command=None):
+    """A Config field with its help text, for numbers the allowed range [low, high], and the one command it belongs to."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open, "command": command})
 
 
 ModelName = Literal["linear", "two_layer", "mlp"]
@@ -91,6 +91,11 @@ class Config:
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
     seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    # Monte-Carlo experiments
+    runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")
+    engine: Literal["auto", "vectorized", "sequential"] = setting(
+        "auto", "vectorized trains all runs as one stacked model; auto falls back to sequential when it must", command="montecarlo")
+    chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines")
     print_every: int = setting(0, "print a line every this many epochs (0: about 20 lines in all)", low=0)

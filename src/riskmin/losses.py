@@ -90,7 +90,11 @@ def least_squares_loss(prepared, bias: bool = True):
     """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
     if "test" not in prepared.rows:
         return None
-    (x, y), (x_test, y_test) = prepared.rows["train"], prepared.rows["test"]
+    return least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias)
+
+
+def least_squares_test_loss(x, y, x_test, y_test, bias: bool = True) -> float:
+    """Solve min_H ||y - H x||^2 on (x, y) in float64 and return the mean squared error on the test rows."""
     x, y, x_test, y_test = (t.detach().cpu().double() for t in (x, y, x_test, y_test))
     if bias:
         x, x_test = (torch.cat([t, torch.ones(len(t), 1, dtype=t.dtype)], 1) for t in (x, x_test))

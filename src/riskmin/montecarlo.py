@@ -1,0 +1,392 @@
+"""Monte-Carlo experiments: the same settings trained on many random splits, with statistics over runs.
+
+Run r uses seed `seed + r` for its split, its initialization and its batch order, so it
+does exactly what `riskmin train --seed <seed + r>` does. Two engines give the same numbers:
+
+- vectorized: the R replicas are stacked (`torch.func.stack_module_state`) and trained as
+  one model through `vmap(functional_call)`, sharing one copy of the data. Each replica
+  keeps its own index tensors and its own batch-order generator; elementwise optimizers
+  act on the stacked parameters exactly as on R separate ones. Best weights, early
+  stopping and freezing are masks over the replica axis.
+- sequential: `fit` R times, for what the vectorized engine cannot batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from . import datasets, models
+from .config import Config, RiskminError
+from .data import Data, Standardizer, split
+from .losses import batch_metrics, check_targets, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
+from .loop import fit, order_seed, resolve_device
+
+ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
+
+
+@dataclass
+class MonteCarlo:
+    """The result of `montecarlo`: one row per run and statistics over the runs."""
+
+    table: list
+    summary: dict
+    config: Config
+    notes: list = field(default_factory=list)
+
+    def save(self, directory=None):
+        """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""
+        from .checkpoint import save_montecarlo
+
+        return save_montecarlo(self, directory)
+
+
+def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None, **settings) -> MonteCarlo:
+    """Train `model` on `runs` random splits of `data` and report the mean, spread and 95% CI of each metric.
+
+    `model` is a built-in name or a callable that returns a fresh nn.Module.
+
+    >>> mc = montecarlo("linear", "lab1", runs=3, epochs=2, progress=False)
+    >>> [row["seed"] for row in mc.table], mc.summary["engine"]
+    ([0, 1, 2], 'vectorized')
+    """
+    if isinstance(model, str):
+        settings = {"model": model, **settings}
+    config = (config or Config()).replace(runs=runs, **settings)
+    if isinstance(data, str):
+        data = datasets.load(data, config)
+    elif isinstance(data, (tuple, list)):
+        data = Data(*data)
+    if not isinstance(data, Data):
+        raise RiskminError(f"montecarlo needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
+    if config.split == "tutorial":
+        raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
+    check_targets(config.loss, data.y)
+    seeds = [config.seed + r for r in range(config.runs)]
+    reason = "asked for" if config.engine == "sequential" else refusal(model, data, config)
+    if reason and config.engine == "vectorized":
+        raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
+    start = time.perf_counter()
+    with progress_bar(config, total=config.runs) as advance:
+        if reason:
+            table = []
+            for seed in seeds:
+                table.append(row_of_run(seed, fit(model_for(model, seed), data, config, seed=seed, progress=False)))
+                advance(1)
+        else:
+            table = vectorized(model, data, config, seeds, advance)
+    for r, row in enumerate(table):
+        row["run"] = r
+    summary = summarize(table)
+    summary.update(runs=config.runs, engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start)
+    notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
+    if notes:
+        summary["fallback_reason"] = reason
+    return MonteCarlo(table, summary, config, notes)
+
+
+def model_for(model, seed: int):
+    """What `fit` should get for the run on `seed`: the name, or a module built by the callable under that seed."""
+    if isinstance(model, str):
+        return model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model()
+
+
+def replica(model, config: Config, seed: int, n_inputs: int, n_outputs: int) -> nn.Module:
+    built = model_for(model, seed)
+    return models.build(config.replace(seed=seed), n_inputs, n_outputs) if isinstance(built, str) else built
+
+
+def refusal(model, data: Data, config: Config) -> str:
+    """Why the vectorized engine cannot run these settings exactly like `fit` would, or "" when it can."""
+    if config.val_every:
+        return "validation every N steps is per run"
+    if config.scheduler == "plateau":
+        return "the plateau scheduler reacts to each run's own validation loss"
+    if config.clip_grad:
+        return "gradient clipping is per run"
+    probe = replica(model, config, config.seed, data.n_features, data.n_targets)
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in probe.modules()) or list(probe.buffers()):
+        return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
+    if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):
+        return "dropout draws its own random numbers in each run"
+    try:
+        params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
+        vmap(stacked_forward(probe))(params, buffers, data.x[:2].expand(2, 2, -1))
+    except Exception as error:  # any failure here means vmap cannot batch this module
+        return f"vmap cannot batch {type(probe).__name__} ({str(error).splitlines()[0][:120]})"
+    return ""
+
+
+def stacked_forward(module: nn.Module):
+    base = copy.deepcopy(module).to("meta")  # structure only; the weights come in through functional_call
+    return lambda params, buffers, x: functional_call(base, (params, buffers), (x,))
+
+
+def chunk_size(config: Config, data: Data, width: int) -> int:
+    if config.chunk:
+        return config.chunk
+    per_replica = 4 * len(data) * (data.n_features + width + data.n_targets)
+    return max(1, min(config.runs, ACTIVATION_BUDGET // per_replica))
+
+
+def vectorized(model, data: Data, config: Config, seeds: list, advance) -> list:
+    probe = replica(model, config, seeds[0], data.n_features, data.n_targets)
+    width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
+    size = chunk_size(config, data, width)
+    table = []
+    for i in range(0, len(seeds), size):
+        table += train_stacked(model, data, config, seeds[i:i + size], advance)
+    return table
+
+
+def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> list:
+    """Train one chunk of replicas as a single stacked model; one table row per replica."""
+    device = resolve_device(config.device)
+    R = len(seeds)
+    splits = [split(data, config.train, config.val, config.test, seed) for seed in seeds]
+    x, y = data.x.to(device), data.y.to(device)
+    scalers = [Standardizer.fit(data.x[s.train]) if config.standardize else Standardizer.identity(data.n_features) for s in splits]
+    mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
+    std = torch.stack([s.std for s in scalers])[:, None].to(device)
+    rows_of = {part: torch.stack([getattr(s, part) for s in splits]).to(device) for part in ("train", "val", "test")}
+    parts = {part: ((x[idx] - mean) / std, y[idx]) for part, idx in rows_of.items() if idx.shape[1]}
+    replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed in seeds]
+    params, buffers = stack_module_state(replicas)
+    params = {k: v.to(device).detach().requires_grad_() for k, v in params.items()}
+    forward = vmap(stacked_forward(replicas[0]))
+    loss_fn = make_loss(config.loss)
+    per_replica_loss = vmap(loss_fn)
+    optimizer = make_optimizer(config, params.values())
+    scheduler = make_scheduler(config, optimizer)
+    generators = [torch.Generator().manual_seed(order_seed(seed)) for seed in seeds]
+
+    n_train = rows_of["train"].shape[1]
+    batch = n_train if config.batch_size == 0 or config.batch_size >= n_train else config.batch_size
+    full, rest = divmod(n_train, batch)
+    steps_per_epoch = full if (config.drop_last and full) or config.sampling == "random" else full + (rest > 0)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    sign = 1.0 if config.mode == "min" else -1.0
+    tracked = "val" in parts or not config.monitor.startswith("val_")
+    active = torch.ones(R, dtype=torch.bool, device=device)
+    best_value = torch.full((R,), sign * math.inf, device=device)
+    best_epoch = torch.zeros(R, dtype=torch.long, device=device)
+    bad = torch.zeros(R, dtype=torch.long, device=device)
+    epochs_run = torch.zeros(R, dtype=torch.long, device=device)
+    stopped = torch.zeros(R, dtype=torch.bool, device=device)
+    diverged = torch.zeros(R, dtype=torch.bool, device=device)
+    best_params = {k: v.detach().clone() for k, v in params.items()}
+    step, epoch = 0, 0
+
+    while epoch < config.epochs and step < total_steps and bool(active.any()):
+        epoch += 1
+        ran = active.clone()
+        order = epoch_order(rows_of["train"], generators, config.sampling, batch, steps_per_epoch)
+        running, taken = torch.zeros(R, device=device), 0
+        for i in range(steps_per_epoch):
+            idx = order[:, i * batch:(i + 1) * batch]
+            losses = per_replica_loss(forward(params, buffers, (x[idx] - mean) / std), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()  # each replica's gradient is that of its own loss
+            step_unless_frozen(optimizer, list(params.values()), ~active)
+            running += losses.detach()
+            taken += 1
+            step += 1
+            if step == total_steps:
+                break
+        train_loss = running / taken
+        finite = torch.isfinite(train_loss)
+        diverged |= active & ~finite
+        active &= finite
+        epochs_run = torch.where(ran, epoch, epochs_run)
+        if tracked and bool(active.any()):
+            metrics = {"loss": train_loss}
+            if "val" in parts:
+                metrics.update(evaluate_stacked(forward, params, buffers, parts["val"], loss_fn, config.loss, "val_"))
+            if config.monitor not in metrics:
+                raise RiskminError(f"monitor '{config.monitor}' is not a reported metric; the metrics are {', '.join(sorted(metrics))}")
+            value = metrics[config.monitor]
+            improved = active & (sign * (best_value - value) > config.min_delta)
+            best_value = torch.where(improved, value, best_value)
+            best_epoch = torch.where(improved, epoch, best_epoch)
+            for k, v in params.items():
+                best_params[k] = torch.where(improved.view(-1, *[1] * (v.ndim - 1)), v.detach(), best_params[k])
+            bad = torch.where(improved, 0, bad + 1)
+            if config.patience:
+                stop = active & (bad >= config.patience)
+                stopped |= stop
+                active &= ~stop
+        if scheduler is not None:
+            scheduler.step()
+        advance(0)
+
+    restore = (torch.full((R,), config.restore_best, device=device) | diverged) & (best_epoch > 0)
+    final = {k: torch.where(restore.view(-1, *[1] * (v.ndim - 1)), best_params[k], v.detach()) for k, v in params.items()}
+    results = {}
+    for part, rows in parts.items():
+        results.update(evaluate_stacked(forward, final, buffers, rows, loss_fn, config.loss, f"{part}_"))
+    table = []
+    for r, seed in enumerate(seeds):
+        row = {"seed": seed, "best_epoch": int(best_epoch[r]) if tracked and best_epoch[r] > 0 else int(epochs_run[r]),
+               "epochs_run": int(epochs_run[r]), "stopped_early": bool(stopped[r]), "diverged": bool(diverged[r])}
+        row.update({f"{part}_loss": None for part in ("train", "val", "test")})
+        row.update({k: float(v[r]) for k, v in results.items()})
+        if config.loss == "mse" and isinstance(replicas[0], models.Linear) and "test" in parts:
+            row["closed_form_test_loss"] = least_squares_test_loss(parts["train"][0][r], parts["train"][1][r],
+                                                                   parts["test"][0][r], parts["test"][1][r], config.bias)
+        table.append(row)
+        advance(1)
+    return table
+
+
+def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch: int, steps: int) -> torch.Tensor:
+    """Each replica's row order for one epoch, drawn from its own generator exactly as `fit` draws it."""
+    n = train_rows.shape[1]
+    if sampling == "random":
+        draws = torch.stack([torch.randint(n, (steps * batch,), generator=g) for g in generators])
+    elif batch == n:
+        return train_rows  # full batch: fit draws no permutation either
+    else:
+        draws = torch.stack([torch.randperm(n, generator=g) for g in generators])
+    return train_rows.gather(1, draws.to(train_rows.device))
+
+
+def step_unless_frozen(optimizer, params: list, frozen: torch.Tensor) -> None:
+    """optimizer.step(), then put back the weights and optimizer state of frozen replicas."""
+    if not bool(frozen.any()):
+        optimizer.step()
+        return
+    index = frozen.nonzero()[:, 0]
+    tensors = [t for p in params for t in [p, *(s for s in optimizer.state[p].values()
+                                                  if isinstance(s, torch.Tensor) and s.shape == p.shape)]]
+    saved = [t.detach()[index].clone() for t in tensors]
+    optimizer.step()
+    with torch.no_grad():
+        for t, keep in zip(tensors, saved):
+            t.index_copy_(0, index, keep)
+
+
+@torch.no_grad()
+def evaluate_stacked(forward, params, buffers, rows, loss_fn, loss_name: str, prefix: str) -> dict:
+    """Per-replica mean loss and metrics on (x, y) stacked along the replica axis."""
+    x, y = rows
+    output = forward(params, buffers, x)
+    values = {"loss": vmap(loss_fn)(output, y)}
+    for key, total in vmap(lambda o, t: batch_metrics(loss_name, o, t))(output, y).items():
+        values[key] = total.float() / x.shape[1]
+    return {prefix + k: v for k, v in values.items()}
+
+
+def row_of_run(seed: int, run) -> dict:
+    """The table row of a run trained by `fit`: the same columns the vectorized engine fills."""
+    s = run.summary
+    row = {"seed": seed, "best_epoch": s["best_epoch"], "epochs_run": s["epochs_run"], "stopped_early": s["stopped_early"],
+           "diverged": s["diverged"]}
+    row.update({k: v for k, v in s.items() if k.split("_", 1)[0] in ("train", "val", "test")})
+    if "closed_form_test_loss" in s:
+        row["closed_form_test_loss"] = s["closed_form_test_loss"]
+    return row
+
+
+class progress_bar:
+    """A rich progress bar over runs; `advance(n)` moves it and refreshes at most ten times a second."""
+
+    def __init__(self, config: Config, total: int):
+        self.enabled, self.total = config.progress, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), refresh_per_second=10, transient=True)
+        task = self.bar.add_task("runs", total=self.total)
+        self.bar.start()
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.stop()
+
+
+# Statistics over runs --------------------------------------------------------------------
+
+def summarize(table: list) -> dict:
+    """Mean, sample standard deviation and 95% confidence interval of the mean of every metric."""
+    keys = [k for k in table[0] if k.split("_", 1)[0] in ("train", "val", "test", "closed") or k == "best_epoch"]
+    columns = {k: [row[k] for row in table if row.get(k) is not None] for k in keys}
+    if columns.get("train_loss") and columns.get("test_loss") and len(columns["train_loss"]) == len(columns["test_loss"]):
+        columns["gap"] = [t - s for s, t in zip(columns["train_loss"], columns["test_loss"])]
+    return {"metrics": {k: describe(v) for k, v in columns.items() if v}}
+
+
+def describe(values: list, confidence: float = 0.95) -> dict:
+    """n, mean, sample std and the Student-t confidence interval of the mean.
+
+    >>> d = describe([9.0, 10.0, 11.0]); round(d["ci_low"], 3), round(d["ci_high"], 3)
+    (7.516, 12.484)
+    """
+    n = len(values)
+    mean = math.fsum(values) / n
+    if n < 2:
+        return {"n": n, "mean": mean, "std": None, "ci_low": None, "ci_high": None}
+    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t with `df` degrees of freedom, by bisection on its exact CDF.
+
+    >>> round(t_quantile(0.975, 9), 3), round(t_quantile(0.975, 1), 3)
+    (2.262, 12.706)
+    """
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        low, high = (middle, high) if t_cdf(middle, df) < p else (low, middle)
+        if high - low < 1e-12 * max(1.0, high):
+            break
+    return (low + high) / 2
+
+
+def t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for t >= 0: 1 - I_x(df/2, 1/2) / 2 with x = df / (df + t^2)."""
+    return 1.0 - 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t))
+
+
+def incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (modified Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
+        return 1.0 - incomplete_beta(b, a, 1.0 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return front * result
