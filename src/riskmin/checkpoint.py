@@ -46,7 +46,7 @@ def run_directory(config: Config, data_name: str) -> Path:
         if target.exists() and not config.overwrite:
             raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite")
         return target
-    stem = f"{Path(data_name).stem}-{config.model}"
+    stem = data_name if data_name.endswith("-montecarlo") else f"{Path(data_name).stem}-{config.model}"
     target, number = out / stem, 2
     while target.exists():
         target, number = out / f"{stem}-{number}", number + 1
@@ -81,16 +81,40 @@ def save_run(run, directory=None) -> Path:
                          "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
         (staging / "preprocessing.json").write_text(json.dumps(preprocessing, indent=2) + "\n")
         plot_curves(run.history, staging / "curves.png")
-        for file in staging.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        if target.exists():
-            shutil.rmtree(target)  # only reached with overwrite: run_directory refused otherwise
-        os.replace(staging, target)
+        publish(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def save_montecarlo(mc, directory=None) -> Path:
+    """Write a Monte-Carlo experiment (config.toml, runs.csv, summary.json, montecarlo.png) in one rename."""
+    from .report import plot_montecarlo
+
+    target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        (staging / "config.toml").write_text(mc.config.to_toml())
+        (staging / "runs.csv").write_text(history_csv(mc.table))
+        (staging / "summary.json").write_text(json.dumps(mc.summary, indent=2) + "\n")
+        plot_montecarlo(mc.table, staging / "montecarlo.png")
+        publish(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def publish(staging: Path, target: Path) -> None:
+    """fsync every file of a finished staging folder, then move it into place."""
+    for file in staging.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    if target.exists():
+        shutil.rmtree(target)  # only reached with overwrite: run_directory refused otherwise
+    os.replace(staging, target)
 
 
 def history_csv(history: list) -> str:

@@ -1,6 +1,7 @@
 """The `riskmin` command. Its flags are generated from the fields of `Config`.
 
     riskmin train [DATA] [--flag value ...] [--config run.toml]
+    riskmin montecarlo [DATA] --runs N [--flag value ...]
     riskmin datasets
 
 Any mistake in what was asked prints `error: ...` on one line and exits with status 2.
@@ -51,9 +52,9 @@ def parse_value(name: str, text: str):
     return text
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
     for f in dataclasses.fields(Config):
-        if f.name == "data":
+        if f.name == "data" or f.metadata["command"] not in (None, command):
             continue
         kind = field_type(f.name)
         default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
@@ -68,12 +69,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> Parser:
     parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.", allow_abbrev=False)
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
-    train = commands.add_parser("train", help="train one model and write a run directory", allow_abbrev=False)
-    train.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="built-in data set name (default: lab1)")
-    train.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
-    add_config_flags(train)
-    datasets = commands.add_parser("datasets", help="list the built-in data sets")
-    parser.commands = {"train": train, "datasets": datasets}  # to name a bad flag with its own command's options
+    parser.commands = {}
+    for command, text in (("train", "train one model and write a run directory"),
+                          ("montecarlo", "train on many random splits and report mean, spread and confidence intervals")):
+        sub = commands.add_parser(command, help=text, allow_abbrev=False)
+        sub.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="built-in data set name (default: lab1)")
+        sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+        add_config_flags(sub, command)
+        parser.commands[command] = sub
+    parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
 
 
@@ -108,6 +112,28 @@ def train(args) -> int:
     return 0
 
 
+def run_montecarlo(args) -> int:
+    from rich.console import Console
+
+    from .checkpoint import check_writable, run_directory
+    from .datasets import load
+    from .montecarlo import montecarlo
+    from .report import montecarlo_table
+
+    config = config_from_args(args)
+    data = load(config.data, config)
+    check_writable(config)
+    target = run_directory(config, f"{data.name}-montecarlo")
+    mc = montecarlo(config.model, data, config.runs, config)
+    console = Console()
+    for note in mc.notes:
+        console.print(note, highlight=False)
+    montecarlo_table(mc.summary, console)
+    path = mc.save(target)
+    console.print(f"runs written to {path}", highlight=False)
+    return 0
+
+
 def list_datasets() -> int:
     from .datasets import DATASETS
 
@@ -124,6 +150,8 @@ def main(argv=None) -> int:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.command == "train":
             return train(args)
+        if args.command == "montecarlo":
+            return run_montecarlo(args)
         if args.command == "datasets":
             return list_datasets()
         parser.print_help()

@@ -82,8 +82,9 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
                 advance(1)
         else:
             table = vectorized(model, data, config, seeds, advance)
-    for r, row in enumerate(table):
-        row["run"] = r
+    train = config.train if config.train is not None else 1.0 - config.val - config.test
+    fractions = {"split_train": train, "split_val": config.val, "split_test": config.test}  # with seed: enough to rerun a row
+    table = [{"run": r, **row, **fractions} for r, row in enumerate(table)]
     summary = summarize(table)
     summary.update(runs=config.runs, engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start)
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []

@@ -25,6 +25,43 @@ def summary_table(summary: dict, console) -> None:
         console.print(summary["stop_reason"], highlight=False)
 
 
+def montecarlo_table(summary: dict, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"riskmin Monte-Carlo: {summary['runs']} runs, {summary['engine']} engine, {summary['seconds']:.1f} s")
+    for column in ("metric", "mean", "std", "95% CI of the mean"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, d in summary["metrics"].items():
+        interval = f"[{d['ci_low']:.5g}, {d['ci_high']:.5g}]" if d["ci_low"] is not None else "-"
+        table.add_row(name.replace("_", " "), f"{d['mean']:.5g}", f"{d['std']:.3g}" if d["std"] is not None else "-", interval)
+    console.print(table)
+
+
+def plot_montecarlo(table: list, path: Path) -> None:
+    """The distribution of the test loss over runs, and train against test loss run by run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    test = [row["test_loss"] for row in table if row.get("test_loss") is not None]
+    train = [row["train_loss"] for row in table if row.get("test_loss") is not None]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.hist(test, bins=min(30, max(5, len(test) // 3)))
+    left.set_xlabel("test loss")
+    left.set_ylabel("runs")
+    right.scatter(train, test, s=12)
+    if test:
+        low, high = min(train + test), max(train + test)
+        right.plot([low, high], [low, high], color="gray", linewidth=1, label="test = train")
+        right.legend()
+    right.set_xlabel("train loss")
+    right.set_ylabel("test loss")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def plot_curves(history: list, path: Path) -> None:
     """Training and validation loss against epoch, on a log scale when they span a wide range."""
     import matplotlib
