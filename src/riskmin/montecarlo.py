@@ -30,6 +30,7 @@ from .losses import batch_metrics, check_targets, least_squares_test_loss, make_
 from .loop import fit, order_seed, resolve_device
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
+EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may gather across all replicas
 
 
 @dataclass
@@ -74,12 +75,12 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
     start = time.perf_counter()
-    with progress_bar(config, total=config.runs) as advance:
+    with progress_bar(config, total=config.runs * config.epochs) as advance:  # counted in run-epochs
         if reason:
             table = []
             for seed in seeds:
                 table.append(row_of_run(seed, fit(model_for(model, seed), data, config, seed=seed, progress=False)))
-                advance(1)
+                advance(config.epochs)
         else:
             table = vectorized(model, data, config, seeds, advance)
     train = config.train if config.train is not None else 1.0 - config.val - config.test
@@ -160,13 +161,18 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
     mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
     std = torch.stack([s.std for s in scalers])[:, None].to(device)
     rows_of = {part: torch.stack([getattr(s, part) for s in splits]).to(device) for part in ("train", "val", "test")}
-    parts = {part: ((x[idx] - mean) / std, y[idx]) for part, idx in rows_of.items() if idx.shape[1]}
+    parts = {part: idx for part, idx in rows_of.items() if idx.shape[1]}  # index tensors only: the data stays shared
     replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed in seeds]
     params, buffers = stack_module_state(replicas)
     params = {k: v.to(device).detach().requires_grad_() for k, v in params.items()}
-    forward = vmap(stacked_forward(replicas[0]))
+    template, linear = replicas[0], isinstance(replicas[0], models.Linear)
+    del replicas, splits  # the stacked tensors hold all that is needed; keep no second copy per replica
+    forward = vmap(stacked_forward(template))
     loss_fn = make_loss(config.loss)
     per_replica_loss = vmap(loss_fn)
+    width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
+    shared = Shared(forward, buffers, x, y, mean, std, loss_fn, config.loss,
+                    eval_rows=max(1, EVAL_FLOATS // (R * (data.n_features + width + data.n_targets))))
     optimizer = make_optimizer(config, params.values())
     scheduler = make_scheduler(config, optimizer)
     generators = [torch.Generator().manual_seed(order_seed(seed)) for seed in seeds]
@@ -212,7 +218,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
         if tracked and bool(active.any()):
             metrics = {"loss": train_loss}
             if "val" in parts:
-                metrics.update(evaluate_stacked(forward, params, buffers, parts["val"], loss_fn, config.loss, "val_"))
+                metrics.update(evaluate_stacked(shared, params, parts["val"], "val_"))
             if config.monitor not in metrics:
                 raise RiskminError(f"monitor '{config.monitor}' is not a reported metric; the metrics are {', '.join(sorted(metrics))}")
             value = metrics[config.monitor]
@@ -228,24 +234,25 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
                 active &= ~stop
         if scheduler is not None:
             scheduler.step()
-        advance(0)
+        advance(R)
 
     restore = (torch.full((R,), config.restore_best, device=device) | diverged) & (best_epoch > 0)
     final = {k: torch.where(restore.view(-1, *[1] * (v.ndim - 1)), best_params[k], v.detach()) for k, v in params.items()}
     results = {}
-    for part, rows in parts.items():
-        results.update(evaluate_stacked(forward, final, buffers, rows, loss_fn, config.loss, f"{part}_"))
+    for part, idx in parts.items():
+        results.update(evaluate_stacked(shared, final, idx, f"{part}_"))
     table = []
     for r, seed in enumerate(seeds):
         row = {"seed": seed, "best_epoch": int(best_epoch[r]) if tracked and best_epoch[r] > 0 else int(epochs_run[r]),
                "epochs_run": int(epochs_run[r]), "stopped_early": bool(stopped[r]), "diverged": bool(diverged[r])}
         row.update({f"{part}_loss": None for part in ("train", "val", "test")})
         row.update({k: float(v[r]) for k, v in results.items()})
-        if config.loss == "mse" and isinstance(replicas[0], models.Linear) and "test" in parts:
-            row["closed_form_test_loss"] = least_squares_test_loss(parts["train"][0][r], parts["train"][1][r],
-                                                                   parts["test"][0][r], parts["test"][1][r], config.bias)
+        if config.loss == "mse" and linear and "test" in parts:
+            train, test = parts["train"][r], parts["test"][r]
+            row["closed_form_test_loss"] = least_squares_test_loss((x[train] - mean[r]) / std[r], y[train],
+                                                                   (x[test] - mean[r]) / std[r], y[test], config.bias)
         table.append(row)
-        advance(1)
+    advance(R * (config.epochs - epoch))  # runs that all stopped early skip the epochs left
     return table
 
 
@@ -276,15 +283,34 @@ def step_unless_frozen(optimizer, params: list, frozen: torch.Tensor) -> None:
             t.index_copy_(0, index, keep)
 
 
+@dataclass
+class Shared:
+    """What every evaluation of a stack needs: the batched forward, the one copy of the data, per-replica scaling."""
+
+    forward: Callable
+    buffers: dict
+    x: torch.Tensor
+    y: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    loss_fn: nn.Module
+    loss_name: str
+    eval_rows: int  # rows per replica gathered at once, so memory stays bounded whatever the split size
+
+
 @torch.no_grad()
-def evaluate_stacked(forward, params, buffers, rows, loss_fn, loss_name: str, prefix: str) -> dict:
-    """Per-replica mean loss and metrics on (x, y) stacked along the replica axis."""
-    x, y = rows
-    output = forward(params, buffers, x)
-    values = {"loss": vmap(loss_fn)(output, y)}
-    for key, total in vmap(lambda o, t: batch_metrics(loss_name, o, t))(output, y).items():
-        values[key] = total.float() / x.shape[1]
-    return {prefix + k: v for k, v in values.items()}
+def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, prefix: str) -> dict:
+    """Per-replica mean loss and metrics over the rows `idx` (replicas x rows), gathered chunk by chunk."""
+    sums = {}
+    for start in range(0, idx.shape[1], shared.eval_rows):
+        rows = idx[:, start:start + shared.eval_rows]
+        output = shared.forward(params, shared.buffers, (shared.x[rows] - shared.mean) / shared.std)
+        target = shared.y[rows]
+        values = {"loss": vmap(shared.loss_fn)(output, target) * rows.shape[1],
+                  **vmap(lambda o, t: batch_metrics(shared.loss_name, o, t))(output, target)}
+        for key, value in values.items():
+            sums[key] = sums[key] + value if key in sums else value
+    return {prefix + k: v.float() / idx.shape[1] for k, v in sums.items()}
 
 
 def row_of_run(seed: int, run) -> dict:
@@ -299,7 +325,7 @@ def row_of_run(seed: int, run) -> dict:
 
 
 class progress_bar:
-    """A rich progress bar over runs; `advance(n)` moves it and refreshes at most ten times a second."""
+    """A rich progress bar over run-epochs; `advance(n)` moves it, refreshed at most ten times a second."""
 
     def __init__(self, config: Config, total: int):
         self.enabled, self.total = config.progress, total
