@@ -15,7 +15,7 @@ BAD_VALUES = {
     "epochs": 0, "max_steps": -1, "batch_size": -1, "sampling": "all", "drop_last": None,
     "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"),
     "restore_best": "off", "seed": -5, "device": "tpu", "progress": 0, "print_every": -1,
-    "out": None, "name": "a/b", "overwrite": "no",
+    "out": None, "name": "a/b", "overwrite": "no", "checkpoint_every": -1, "runs": 0, "engine": "gpu", "chunk": -1,
 }
 
 

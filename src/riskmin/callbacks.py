@@ -39,6 +39,8 @@ class State:
     history: list = field(default_factory=list)
     should_stop: bool = False
     stop_reason: str = ""
+    interrupted: bool = False  # set by SIGINT/SIGTERM when checkpointing: finish the step, save, leave
+    epoch_step: int = 0  # steps taken in the current epoch
 
 
 class Best:
@@ -99,6 +101,14 @@ class BestModel:
                 torch._foreach_copy_(list(self.weights.values()), [v.detach() for v in state.model.state_dict().values()])
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
 
+    def state_dict(self) -> tuple:
+        """(structure for JSON, tensors for safetensors): what a checkpoint needs to continue exactly."""
+        return {"value": self.rule.value, "epoch": self.epoch, "step": self.step, "metrics": self.metrics}, dict(self.weights or {})
+
+    def load_state_dict(self, values: dict, tensors: dict) -> None:
+        self.rule.value, self.epoch, self.step, self.metrics = values["value"], values["epoch"], values["step"], values["metrics"]
+        self.weights = dict(tensors) or None
+
     def restore(self, model: torch.nn.Module) -> bool:
         if self.weights is None:
             return False
@@ -116,6 +126,12 @@ class EarlyStopping:
         if self.checker.update(monitored(state.metrics, self.monitor)):
             state.should_stop = True
             state.stop_reason = f"early stop: {self.monitor} did not improve for {self.checker.patience} validations"
+
+    def state_dict(self) -> tuple:
+        return {"value": self.checker.best.value, "bad": self.checker.bad}, {}
+
+    def load_state_dict(self, values: dict, tensors: dict) -> None:
+        self.checker.best.value, self.checker.bad = values["value"], values["bad"]
 
 
 class Progress:

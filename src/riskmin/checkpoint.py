@@ -6,21 +6,192 @@ Nothing is ever unpickled on load.
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import io
 import json
 import os
+import random
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save, save_file
 
 from . import models
 from .config import Config, RiskminError
 from .data import Standardizer
 
 RUN_FILES = ("config.toml", "metrics.csv", "model.safetensors", "summary.json", "preprocessing.json")
+KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; the step finished and a checkpoint was written before leaving."""
+
+
+def load_tensors(path) -> dict:
+    """Tensors from a safetensors file. Anything else, a pickle above all, is refused and never executed."""
+    path = Path(path)
+    with open(path, "rb") as file:
+        head = file.read(2)
+    if head[:1] == b"\x80" or head == b"PK":  # pickle protocol 2+, or torch.save's zip of pickles
+        raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never unpickles")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise RiskminError(f"{path} is not a readable safetensors file ({error}); the file is damaged or not riskmin's") from None
+
+
+class RunLock:
+    """One writer per run directory: an exclusive lock on <run>/.lock, held while training."""
+
+    def __init__(self, directory: Path):
+        self.path = Path(directory) / ".lock"
+        self.file = None
+
+    def __enter__(self):
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            owner = self.file.read().strip() or "another process"
+            self.file.close()
+            raise RiskminError(f"run directory {self.path.parent} is being written by {owner}; wait for it to finish or choose another --name") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"riskmin process {os.getpid()}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Checkpoints:
+    """The checkpoints of one run: <run>/checkpoint/step-NNNNNNNN/ with state.safetensors, state.json, manifest.json.
+
+    A checkpoint is built in a hidden folder and renamed into place, so it appears whole
+    or not at all; its manifest lists the SHA-256 of each file, checked on load.
+    """
+
+    def __init__(self, directory):
+        self.root = Path(directory) / "checkpoint"
+
+    def save(self, tensors: dict, values: dict) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+        try:
+            atomic_write(staging / "state.safetensors", save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
+            atomic_write(staging / "state.json", json.dumps(values).encode())
+            manifest = {"files": {name: sha256(staging / name) for name in ("state.safetensors", "state.json")},
+                        "epoch": values["epoch"], "step": values["step"]}
+            atomic_write(staging / "manifest.json", json.dumps(manifest).encode())
+            target = self.root / f"step-{values['step']:09d}-{values['epoch_step']:06d}"
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+            fsync_directory(self.root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        for old in self.complete()[KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    def complete(self) -> list:
+        """Checkpoint folders, newest first (half-written ones are hidden and never listed)."""
+        return sorted((p for p in self.root.glob("step-*") if p.is_dir()), reverse=True) if self.root.is_dir() else []
+
+    def latest(self, warn=print) -> tuple:
+        """(tensors, values) of the newest checkpoint whose files match their manifest."""
+        for path in self.complete():
+            problem = verify(path)
+            if not problem:
+                return load_tensors(path / "state.safetensors"), json.loads((path / "state.json").read_text())
+            warn(f"warning: checkpoint {path.name} is unusable ({problem}); trying the one before it")
+        raise RiskminError(f"{self.root.parent} has no usable checkpoint to resume from; start the run again without --resume")
+
+
+def verify(path: Path) -> str:
+    """What is wrong with a checkpoint folder, or "" when every file matches its manifest."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return "its manifest is missing or unreadable"
+    for name, digest in manifest.get("files", {}).items():
+        if not (path / name).is_file():
+            return f"{name} is missing"
+        if sha256(path / name) != digest:
+            return f"{name} does not match its checksum"
+    return "" if manifest.get("files") else "its manifest lists no files"
+
+
+def fsync_directory(path: Path) -> None:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def random_states() -> tuple:
+    """Every random state a run may touch: (JSON-able values, tensors)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    python_version, python_state, python_gauss = random.getstate()
+    values = {"numpy": [kind, keys.tolist(), position, has_gauss, cached], "python": [python_version, list(python_state), python_gauss]}
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng/cuda/{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    return values, tensors
+
+
+def set_random_states(values: dict, tensors: dict) -> None:
+    kind, keys, position, has_gauss, cached = values["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
+    version, state, gauss = values["python"]
+    random.setstate((version, tuple(state), gauss))
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def optimizer_state(optimizer) -> tuple:
+    """An optimizer's state_dict split into JSON structure and named tensors."""
+    state = optimizer.state_dict()
+    values, tensors = {"param_groups": state["param_groups"], "state": {}}, {}
+    for index, entry in state["state"].items():
+        values["state"][str(index)] = {}
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{index}/{name}"] = value
+            else:
+                values["state"][str(index)][name] = value
+    return values, tensors
+
+
+def load_optimizer_state(optimizer, values: dict, tensors: dict) -> None:
+    state = {int(index): dict(entry) for index, entry in values["state"].items()}
+    for key, tensor in tensors.items():
+        if key.startswith("optimizer/"):
+            _, index, name = key.split("/", 2)
+            state.setdefault(int(index), {})[name] = tensor
+    optimizer.load_state_dict({"state": state, "param_groups": values["param_groups"]})
 
 
 def atomic_write(path, data: bytes) -> None:
@@ -65,26 +236,23 @@ def check_writable(config: Config) -> None:
 
 
 def save_run(run, directory=None) -> Path:
-    """Write the run into a hidden temporary folder, then move it into place in one rename."""
+    """Write the run's files, each atomically; summary.json goes last and marks the run finished."""
     from .report import plot_curves
 
     target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        weights = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
-        save_file(weights, str(staging / "model.safetensors"))
-        (staging / "config.toml").write_text(run.config.to_toml())
-        (staging / "metrics.csv").write_text(history_csv(run.history))
-        (staging / "summary.json").write_text(json.dumps(run.summary, indent=2) + "\n")
-        preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
-                         "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
-        (staging / "preprocessing.json").write_text(json.dumps(preprocessing, indent=2) + "\n")
-        plot_curves(run.history, staging / "curves.png")
-        publish(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    target.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
+    preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
+                     "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
+    with tempfile.TemporaryDirectory(dir=target, prefix=".plot-") as scratch:
+        plot_curves(run.history, Path(scratch) / "curves.png")
+        picture = (Path(scratch) / "curves.png").read_bytes()
+    for name, content in (("model.safetensors", save(weights)), ("config.toml", run.config.to_toml().encode()),
+                          ("metrics.csv", history_csv(run.history).encode()),
+                          ("preprocessing.json", (json.dumps(preprocessing, indent=2) + "\n").encode()),
+                          ("curves.png", picture), ("summary.json", (json.dumps(run.summary, indent=2) + "\n").encode())):
+        atomic_write(target / name, content)
+    fsync_directory(target)
     return target
 
 
@@ -126,6 +294,15 @@ def history_csv(history: list) -> str:
     return buffer.getvalue()
 
 
+def prepare_run_directory(target: Path, overwrite: bool) -> None:
+    """Create the run directory for a new run (the caller holds no lock yet; `RunLock` comes next)."""
+    if target.exists() and overwrite:
+        with RunLock(target):  # never delete a run that another process is writing
+            pass
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=False)
+
+
 def load_run(directory, model=None):
     """A saved run: its model with the best weights, config, preprocessing and history."""
     from .loop import Run
@@ -140,7 +317,7 @@ def load_run(directory, model=None):
     if model is None:
         model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
     try:
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        model.load_state_dict(load_tensors(directory / "model.safetensors"))
     except RuntimeError as error:
         raise RiskminError(f"the weights in {directory} do not fit the model given ({str(error).splitlines()[0]})") from None
     with open(directory / "metrics.csv", newline="") as file:
@@ -158,3 +335,71 @@ def _number(text: str):
         return int(text)
     except ValueError:
         return float(text)
+
+
+def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, running, unreported: int, seconds: float) -> Path:
+    """Write everything `restore` needs to continue this run exactly where it is."""
+    values, tensors = random_states()
+    optimizer_values, optimizer_tensors = optimizer_state(optimizer)
+    tensors.update(optimizer_tensors)
+    tensors.update({f"model/{k}": v for k, v in model.state_dict().items()})
+    # inside an epoch: where its order began, so it can be drawn again; at its end: where the next one begins
+    tensors["rng/order"] = batches.epoch_start if state.epoch_step else batches.generator.get_state()
+    tensors["running"] = running
+    values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=unreported, seconds=seconds,
+                  history=state.history, metrics=state.metrics, optimizer=optimizer_values,
+                  scheduler=scheduler.state_dict() if scheduler is not None else None, callbacks={})
+    for i, callback in enumerate(callbacks):
+        if hasattr(callback, "state_dict"):
+            callback_values, callback_tensors = callback.state_dict()
+            values["callbacks"][str(i)] = callback_values
+            tensors.update({f"callbacks/{i}/{k}": v for k, v in callback_tensors.items()})
+    return saver.save(tensors, values)
+
+
+def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, warn=print) -> tuple:
+    """Load the newest good checkpoint into the run's objects; return (running loss sum, unreported steps, seconds)."""
+    tensors, values = saver.latest(warn)
+    model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
+    load_optimizer_state(optimizer, values["optimizer"], tensors)
+    if scheduler is not None and values["scheduler"] is not None:
+        scheduler.load_state_dict(values["scheduler"])
+    for i, callback in enumerate(callbacks):
+        if str(i) in values["callbacks"]:
+            prefix = f"callbacks/{i}/"
+            callback.load_state_dict(values["callbacks"][str(i)], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    set_random_states(values["random"], tensors)
+    state.step, state.history, state.metrics = values["step"], values["history"], values["metrics"]
+    state.epoch_step = values["epoch_step"]
+    if state.epoch_step:  # stopped inside an epoch: draw its order again and skip what was done
+        state.epoch = values["epoch"] - 1
+        batches.resume_epoch(tensors["rng/order"], state.epoch_step)
+    else:
+        state.epoch = values["epoch"]
+        batches.generator.set_state(tensors["rng/order"])
+    return tensors["running"], values["unreported"], values["seconds"]
+
+
+class interruptible:
+    """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step."""
+
+    def __init__(self, state, enabled: bool):
+        self.state, self.enabled, self.previous = state, enabled, {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self.handle)
+        return self
+
+    def handle(self, number, frame):
+        self.state.interrupted = True
+
+    def __exit__(self, *exc):
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)

@@ -75,6 +75,8 @@ def build_parser() -> Parser:
         sub = commands.add_parser(command, help=text, allow_abbrev=False)
         sub.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="built-in data set name (default: lab1)")
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+        if command == "train":
+            sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
         add_config_flags(sub, command)
         parser.commands[command] = sub
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
@@ -93,22 +95,69 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def train(args) -> int:
-    from rich.console import Console
-
-    from .checkpoint import check_writable, run_directory
+    from .checkpoint import check_writable, prepare_run_directory, run_directory
     from .datasets import load
-    from .loop import fit
-    from .report import summary_table
 
+    if args.resume:
+        return resume(args)
     config = config_from_args(args)
     data = load(config.data, config)
     check_writable(config)
     target = run_directory(config, data.name)
-    run = fit(config.model, data, config)
+    prepare_run_directory(target, config.overwrite)
+    return train_in(target, config, data, resume=False)
+
+
+def resume(args) -> int:
+    from pathlib import Path
+
+    from .config import Config
+    from .datasets import load
+
+    directory = Path(args.resume)
+    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
+        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
+    if (directory / "summary.json").is_file():
+        raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+    changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
+    if changed or args.config:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
+        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
+    config = Config.from_toml(directory / "config.toml")
+    if "progress" in vars(args):
+        config = config.replace(progress=parse_value("progress", args.progress))
+    return train_in(directory, config, load(config.data, config), resume=True)
+
+
+def train_in(target, config, data, resume: bool) -> int:
+    """Train into the run directory `target` under its lock; a failure before the first checkpoint removes it."""
+    import shutil
+
+    from rich.console import Console
+
+    from .checkpoint import Checkpoints, RunLock, TrainingInterrupted, atomic_write
+    from .loop import fit
+    from .report import summary_table
+
     console = Console()
-    summary_table(run.summary, console)
-    path = run.save(target)
-    console.print(f"run written to {path}", highlight=False)
+    try:
+        with RunLock(target):
+            atomic_write(target / "config.toml", config.to_toml().encode())
+            try:
+                run = fit(config.model, data, config, directory=target, resume=resume)
+            except TrainingInterrupted as stop:
+                print(f"{stop}; continue with: riskmin train --resume {target}", file=sys.stderr)
+                return 130
+            summary_table(run.summary, console)
+            run.save(target)
+    except RiskminError:
+        if not resume and not Checkpoints(target).complete():
+            shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
+        raise
+    console.print(f"run written to {target}", highlight=False)
+    if run.summary["diverged"]:
+        print(f"error: {run.summary['stop_reason']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -91,6 +91,7 @@ class Config:
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
     seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    checkpoint_every: int = setting(1, "write a checkpoint every this many epochs (0: only when interrupted)", low=0, command="train")
     # Monte-Carlo experiments
     runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")
     engine: Literal["auto", "vectorized", "sequential"] = setting(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -158,11 +157,19 @@ class TensorBatches:
         self.batch_size = self.n if batch_size == 0 or batch_size >= self.n else batch_size
         full, rest = divmod(self.n, self.batch_size)
         self.steps_per_epoch = full if (drop_last and full) or sampling == "random" else full + (rest > 0)
+        self.epoch_start, self.skip = None, 0
 
     def __len__(self) -> int:
         return self.steps_per_epoch
 
+    def resume_epoch(self, generator_state: torch.Tensor, done: int) -> None:
+        """Make the next epoch redraw the order that began at `generator_state` and skip its first `done` batches."""
+        self.generator.set_state(generator_state)
+        self.skip = done
+
     def __iter__(self) -> Iterator[tuple]:
+        self.epoch_start = self.generator.get_state()  # a checkpoint taken inside this epoch stores it
+        skip, self.skip = self.skip, 0
         size = self.batch_size
         if self.sampling == "random":
             draws = torch.randint(self.n, (self.steps_per_epoch * size,), generator=self.generator)
@@ -173,7 +180,7 @@ class TensorBatches:
         else:
             order = torch.randperm(self.n, generator=self.generator).to(self.x.device, non_blocking=True)
             xs, ys = self.x.index_select(0, order), self.y.index_select(0, order)
-        for i in range(self.steps_per_epoch):
+        for i in range(skip, self.steps_per_epoch):
             yield xs[i * size:(i + 1) * size], ys[i * size:(i + 1) * size]
 
 
@@ -183,16 +190,21 @@ class LoaderBatches:
     def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False):
         size = batch_size or len(rows)
         self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last)
-        self.device = device
+        self.device, self.generator = device, generator
         self.steps_per_epoch = len(self.loader)
+        self.epoch_start, self.skip = None, 0
 
     def __len__(self) -> int:
         return self.steps_per_epoch
 
+    def resume_epoch(self, generator_state: torch.Tensor, done: int) -> None:
+        self.generator.set_state(generator_state)
+        self.skip = done
+
     def __iter__(self):
-        for x, y in self.loader:
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        self.epoch_start = self.generator.get_state()
+        skip, self.skip = self.skip, 0
+        for i, (x, y) in enumerate(self.loader):
+            if i >= skip:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-
-def to_numpy(values) -> np.ndarray:
-    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)

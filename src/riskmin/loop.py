@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import datasets, models
 from .callbacks import BestModel, EarlyStopping, Progress, State, call
+from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, split, tutorial_split
 from .losses import batch_metrics, check_targets, least_squares_loss, make_loss, make_optimizer, make_scheduler
@@ -51,12 +52,15 @@ class Run:
         return load_run(directory, model)
 
 
-def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) -> Run:
+def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False, **settings) -> Run:
     """Train `model` on `data` by empirical risk minimization and return a `Run`.
 
     `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
     `data` is Splits, Data, (x, y), a Dataset or a built-in data set name.
-    Settings come from `config` and keyword overrides (see `Config`).
+    Settings come from `config` and keyword overrides (see `Config`). With a run
+    `directory`, a checkpoint is written every `checkpoint_every` epochs and on SIGINT or
+    SIGTERM (then `TrainingInterrupted` is raised), and `resume=True` continues from the
+    newest good checkpoint there, exactly as if the run had never stopped.
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
@@ -85,11 +89,16 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) 
     state = State(model, config.epochs, len(batches))
     step_hooks = [c.on_step_end for c in callbacks if hasattr(c, "on_step_end")]
     total_steps = config.max_steps or config.epochs * len(batches)
-    running, unreported = torch.zeros((), device=device), 0
-    start = time.perf_counter()
+    running, unreported, elapsed = torch.zeros((), device=device), 0, 0.0
+    saver = Checkpoints(directory) if directory is not None else None
+    saving = (state, model, optimizer, scheduler, batches, callbacks)
 
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None):
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
+        if resume:
+            running, unreported, elapsed = restore(saver, *saving)
+            running = running.to(device)
+        start = time.perf_counter() - elapsed
         call(callbacks, "on_fit_start", state)
         while state.epoch < config.epochs and state.step < total_steps and not state.should_stop:
             state.epoch += 1
@@ -104,6 +113,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) 
                 running += loss.detach()  # summed on the device; read only when reported
                 unreported += 1
                 state.step += 1
+                state.epoch_step += 1
                 for hook in step_hooks:
                     hook(state)
                 at_end = state.step == total_steps
@@ -111,8 +121,11 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) 
                     report(state, running / unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
                     running.zero_()
                     unreported = 0
-                if at_end or state.should_stop:
+                if at_end or state.should_stop or state.interrupted:
                     break
+            if state.interrupted:  # the step is done: save where we are and leave
+                capture(saver, *saving, running, unreported, time.perf_counter() - start)
+                raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}; the checkpoint is saved")
             if unreported and (not config.val_every or state.step == total_steps or state.should_stop):
                 report(state, running / unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
                 running.zero_()
@@ -120,6 +133,9 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), **settings) 
             call(callbacks, "on_epoch_end", state)
             if scheduler is not None and config.scheduler != "plateau":
                 scheduler.step()
+            state.epoch_step = 0
+            if saver is not None and config.checkpoint_every and state.epoch % config.checkpoint_every == 0:
+                capture(saver, *saving, running, unreported, time.perf_counter() - start)
         call(callbacks, "on_fit_end", state)
 
     diverged = state.stop_reason.startswith("the training loss")
