@@ -97,8 +97,9 @@ class BestModel:
         if self.rule.update(monitored(state.metrics, self.monitor)):
             if self.weights is None:
                 self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
-            else:  # copy in place: no allocation on the steps that improve
-                torch._foreach_copy_(list(self.weights.values()), [v.detach() for v in state.model.state_dict().values()])
+            else:  # copy in place, key by key: no allocation on the steps that improve
+                current = state.model.state_dict()
+                torch._foreach_copy_([self.weights[k] for k in current], [v.detach() for v in current.values()])
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
 
     def state_dict(self) -> tuple:

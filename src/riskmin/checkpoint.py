@@ -368,7 +368,7 @@ def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, c
         if str(i) in values["callbacks"]:
             prefix = f"callbacks/{i}/"
             callback.load_state_dict(values["callbacks"][str(i)], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    set_random_states(values["random"], tensors)
+    set_random_states(values, tensors)
     state.step, state.history, state.metrics = values["step"], values["history"], values["metrics"]
     state.epoch_step = values["epoch_step"]
     if state.epoch_step:  # stopped inside an epoch: draw its order again and skip what was done

@@ -150,7 +150,7 @@ def train_in(target, config, data, resume: bool) -> int:
                 return 130
             summary_table(run.summary, console)
             run.save(target)
-    except RiskminError:
+    except (RiskminError, KeyboardInterrupt):
         if not resume and not Checkpoints(target).complete():
             shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
         raise
