@@ -30,6 +30,10 @@ RUN_FILES = ("config.toml", "metrics.csv", "model.safetensors", "summary.json", 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
 
 
+def warn(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; the step finished and a checkpoint was written before leaving."""
 
@@ -117,7 +121,7 @@ class Checkpoints:
         """Checkpoint folders, newest first (half-written ones are hidden and never listed)."""
         return sorted((p for p in self.root.glob("step-*") if p.is_dir()), reverse=True) if self.root.is_dir() else []
 
-    def latest(self, warn=print) -> tuple:
+    def latest(self, warn=warn) -> tuple:
         """(tensors, values) of the newest checkpoint whose files match their manifest."""
         for path in self.complete():
             problem = verify(path)
@@ -357,7 +361,7 @@ def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, c
     return saver.save(tensors, values)
 
 
-def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, warn=print) -> tuple:
+def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, warn=warn) -> tuple:
     """Load the newest good checkpoint into the run's objects; return (running loss sum, unreported steps, seconds)."""
     tensors, values = saver.latest(warn)
     model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})

@@ -1,0 +1,203 @@
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import riskmin
+from riskmin import RiskminError
+from riskmin.checkpoint import Checkpoints, RunLock, load_tensors
+from riskmin.cli import main
+
+# Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
+ARGS = ["lab1", "--model", "mlp", "--hidden", "32,32", "--dropout", "0.1", "--batch-size", "16", "--epochs", "16",
+        "--patience", "100", "--progress", "off"]
+
+
+def start(tmp_path, *args):
+    out = [] if "--resume" in args else ["--out", str(tmp_path)]
+    return subprocess.Popen([sys.executable, "-m", "riskmin", "train", *args, *out], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def finish(tmp_path, *args):
+    process = start(tmp_path, *args)
+    out, err = process.communicate(timeout=300)
+    return process.returncode, err
+
+
+def wait_for(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.002)
+
+
+def metrics_without_seconds(run_dir: Path) -> list:
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    keep = [i for i, name in enumerate(lines[0].split(",")) if name != "seconds"]
+    return [[line.split(",")[i] for i in keep] for line in lines]
+
+
+def assert_same_run(a: Path, b: Path):
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert metrics_without_seconds(a) == metrics_without_seconds(b)
+    summary_a, summary_b = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for key in ("best_epoch", "train_loss", "val_loss", "test_loss", "steps"):
+        assert summary_a[key] == summary_b[key], key
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    code, err = finish(out, *ARGS, "--name", "full")
+    assert code == 0, err
+    return out / "full"
+
+
+def checkpoints(run_dir: Path) -> list:
+    return Checkpoints(run_dir).complete()
+
+
+def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, uninterrupted):
+    process = start(tmp_path, *ARGS, "--name", "cut")
+    wait_for(lambda: len(checkpoints(tmp_path / "cut")) >= 2)
+    time.sleep(0.03)  # somewhere inside the next epoch
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert f"continue with: riskmin train --resume {tmp_path / 'cut'}" in err and "Traceback" not in err
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
+    assert code == 0, err
+    assert_same_run(uninterrupted, tmp_path / "cut")
+
+
+def test_sigterm_is_handled_like_sigint(tmp_path):
+    process = start(tmp_path, *ARGS, "--name", "term")
+    wait_for(lambda: len(checkpoints(tmp_path / "term")) >= 1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "riskmin train --resume" in err
+
+
+@pytest.mark.parametrize("moment", ["after the first checkpoint", "after three checkpoints", "during a checkpoint write"])
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path, uninterrupted, moment):
+    run_dir = tmp_path / "killed"
+    process = start(tmp_path, *ARGS, "--name", "killed")
+    if moment == "during a checkpoint write":
+        # kill the moment a checkpoint folder is being built (it still has its hidden name)
+        wait_for(lambda: len(checkpoints(run_dir)) >= 1)
+        wait_for(lambda: any(p.name.startswith(".tmp-") for p in (run_dir / "checkpoint").iterdir()) or process.poll() is not None)
+    else:
+        wait_for(lambda: len(checkpoints(run_dir)) >= (1 if moment.endswith("first checkpoint") else 3))
+    process.kill()
+    process.communicate(timeout=60)
+    if (run_dir / "summary.json").exists():
+        pytest.skip("the run finished before it could be killed")
+    code, err = finish(tmp_path, "--resume", str(run_dir))
+    assert code == 0, err
+    assert_same_run(uninterrupted, run_dir)
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, uninterrupted):
+    process = start(tmp_path, *ARGS, "--name", "damaged")
+    wait_for(lambda: len(checkpoints(tmp_path / "damaged")) >= 3)
+    process.kill()
+    process.communicate(timeout=60)
+    newest = checkpoints(tmp_path / "damaged")[0]
+    data = (newest / "state.safetensors").read_bytes()
+    (newest / "state.safetensors").write_bytes(data[: len(data) // 2])  # truncated
+    code, err = finish(tmp_path, "--resume", str(tmp_path / "damaged"))
+    assert code == 0, err
+    assert f"warning: checkpoint {newest.name} is unusable (state.safetensors does not match its checksum)" in err
+    assert_same_run(uninterrupted, tmp_path / "damaged")
+
+
+def test_checksums_catch_an_altered_byte_and_a_missing_manifest(tmp_path):
+    riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
+    newest, older = checkpoints(tmp_path)
+    data = bytearray((newest / "state.json").read_bytes())
+    data[10] ^= 1
+    (newest / "state.json").write_bytes(bytes(data))
+    warnings = []
+    tensors, values = Checkpoints(tmp_path).latest(warn=warnings.append)
+    assert values["epoch"] == 2 and "state.json does not match its checksum" in warnings[0]
+    (older / "manifest.json").unlink()
+    with pytest.raises(RiskminError, match="has no usable checkpoint to resume from"):
+        Checkpoints(tmp_path).latest(warn=warnings.append)
+    assert "manifest is missing" in warnings[-1]
+
+
+class Payload:
+    """Unpickling this creates a marker file: proof that code from the file ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
+    run = riskmin.fit("linear", "line", epochs=2, split="tutorial", progress=False)
+    run_dir = run.save(tmp_path / "run")
+    marker = tmp_path / "pwned"
+    (run_dir / "model.safetensors").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(RiskminError, match="holds a pickle payload; riskmin .* never unpickles"):
+        riskmin.Run.load(run_dir)
+    torch.save({"weights": Payload(marker)}, tmp_path / "zip.safetensors")  # torch.save's zip format
+    with pytest.raises(RiskminError, match="pickle payload"):
+        load_tensors(tmp_path / "zip.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not tensors at all")
+    with pytest.raises(RiskminError, match="not a readable safetensors file"):
+        load_tensors(tmp_path / "junk.safetensors")
+    assert not marker.exists()
+
+
+def test_run_load_gives_back_model_config_preprocessing_and_history(tmp_path):
+    run = riskmin.fit("two_layer", "lab1", epochs=5, progress=False)
+    loaded = riskmin.Run.load(run.save(tmp_path / "run"))
+    assert loaded.config == run.config
+    assert torch.equal(loaded.preprocessing.mean, run.preprocessing.mean)
+    x = torch.randn(7, 10)
+    assert torch.equal(riskmin.predict(loaded, x), riskmin.predict(run, x))
+    assert [row["val_loss"] for row in loaded.history] == [row["val_loss"] for row in run.history]
+    custom = riskmin.fit(torch.nn.Linear(10, 2), "lab1", epochs=2, progress=False)
+    back = riskmin.Run.load(custom.save(tmp_path / "custom"), model=torch.nn.Linear(10, 2))
+    assert torch.equal(back.model.weight, custom.model.weight)
+    with pytest.raises(RiskminError, match="do not fit the model given"):
+        riskmin.Run.load(tmp_path / "custom", model=torch.nn.Linear(3, 1))
+
+
+def test_a_second_writer_is_refused(tmp_path, capsys):
+    process = start(tmp_path, *ARGS, "--name", "busy")
+    wait_for(lambda: len(checkpoints(tmp_path / "busy")) >= 1)
+    process.kill()
+    process.communicate(timeout=60)
+    def snapshot():  # every file of the run but the lock itself, which the test's own lock rewrites
+        return sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "busy").rglob("*") if p.name != ".lock")
+
+    before = snapshot()
+    with RunLock(tmp_path / "busy"):
+        assert main(["train", "--resume", str(tmp_path / "busy")]) == 2
+        assert main(["train", "--out", str(tmp_path), "--name", "busy", "--overwrite", "--progress", "off"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith(f"error: run directory {tmp_path / 'busy'} is being written by riskmin process {os.getpid()}")
+                                 for line in err)
+    assert snapshot() == before
+
+
+def test_overwrite_replaces_a_finished_run(tmp_path):
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--name", "again", "--progress", "off"]) == 0
+    (tmp_path / "again" / "extra.txt").write_text("old")
+    assert main(["train", "--epochs", "2", "--out", str(tmp_path), "--name", "again", "--overwrite", "--progress", "off"]) == 0
+    assert not (tmp_path / "again" / "extra.txt").exists()
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["epochs_run"] == 2
