@@ -81,6 +81,28 @@ BAD = [
     (["train", "--monitor", "val_acc", "--epochs", "1"], "monitor 'val_acc' is not a reported metric"),
     (["train", "--device", "cuda:0"], "no CUDA GPU"),
     (["trian"], "invalid choice: 'trian'"),
+    (["train", "--n-samples", "1"], "n_samples = 1 is out of range; it must be at least 2"),
+    (["train", "--dropout", "2"], "dropout = 2.0 is out of range; it must be at most 1"),
+    (["train", "--momentum", "-0.5"], "momentum = -0.5 is out of range"),
+    (["train", "--gamma", "0"], "gamma = 0.0 is out of range; it must be greater than 0"),
+    (["train", "--noise", "-1"], "noise = -1.0 is out of range"),
+    (["train", "--seed", "-3"], "seed = -3 is out of range"),
+    (["train", "--epochs", "2.5"], "epochs = '2.5' is not allowed; it must be a whole number"),
+    (["train", "--hidden", "0"], "hidden = (0,) is not allowed; give positive integer widths"),
+    (["train", "--hidden", "8,8"], "gives two_layer 2 widths; it takes one"),
+    (["train", "--nesterov"], "nesterov = true needs optimizer sgd with momentum above 0"),
+    (["train", "--device", "tpu"], "device = 'tpu' is not allowed"),
+    (["train", "--mode", "up"], "mode = 'up' is not allowed; choose one of min, max"),
+    (["train", "--sampling", "all"], "sampling = 'all' is not allowed"),
+    (["train", "--scheduler", "cyclic"], "scheduler = 'cyclic' is not allowed"),
+    (["train", "--name", "a/b"], "name = 'a/b' is not allowed"),
+    (["train", "--loss", "bce"], "loss bce needs targets that are 0 or 1"),
+    (["train", "--engine", "vectorized"], "unknown option --engine"),
+    (["train", "--lr"], "expected one argument"),
+    (["train", "--train", "0"], "train = 0.0 is out of range; it must be greater than 0"),
+    (["montecarlo", "--runs", "0"], "runs = 0 is out of range; it must be at least 1"),
+    (["montecarlo", "--split", "tutorial", "line"], "split tutorial is one fixed split"),
+    (["train", "--resume", "nowhere"], "nowhere is not a riskmin run with checkpoints"),
 ]
 
 
@@ -89,10 +111,43 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
     if "cuda" in message and __import__("torch").cuda.is_available():
         pytest.skip("this machine has a GPU")
     monkeypatch.chdir(tmp_path)
-    assert main([*args, "--progress", "off"] if args[0] == "train" else args) == 2
+    assert main([*args, "--progress", "off"] if args[0] in ("train", "montecarlo") and "--lr" not in args[-1:] else args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not any(p.is_dir() and any(p.iterdir()) for p in (tmp_path / "runs",) if p.exists())
+
+
+def test_the_bad_input_table_is_long():
+    assert len(BAD) >= 30
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("lr = = 3\n", "is not valid TOML"),
+    ("lrate = 0.1\n", "unknown key in run.toml 'lrate'; did you mean 'lr'?"),
+    ('lr = "fast"\n', "lr = 'fast' is not allowed; it must be a finite number"),
+    ("epochs = 0\n", "epochs = 0 is out of range"),
+    ("hidden = [8, -1]\nmodel = \"mlp\"\n", "hidden = (8, -1) is not allowed"),
+])
+def test_bad_config_files_are_one_clear_line(tmp_path, monkeypatch, capsys, toml, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.toml").write_text(toml)
+    assert main(["train", "--config", "run.toml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_resume_refuses_a_finished_run_and_changed_settings(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--name", "done", "--progress", "off"]) == 0
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "done").rglob("*"))
+    assert main(["train", "--resume", str(tmp_path / "done")]) == 2
+    (tmp_path / "done" / "summary.json").unlink()
+    assert main(["train", "--resume", str(tmp_path / "done"), "--lr", "0.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "already finished; there is nothing to resume" in err[0]
+    assert "continues with the settings saved in" in err[1] and "drop --lr" in err[1]
+    after = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "done").rglob("*"))
+    assert after == [entry for entry in before if entry[0] != "summary.json"]
 
 
 def test_bad_input_from_the_shell_has_no_traceback(tmp_path):

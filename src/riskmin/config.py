@@ -168,7 +168,7 @@ def field_type(name: str):
 
 def _known_key(key: str, what: str) -> None:
     if key not in FIELDS:
-        close = difflib.get_close_matches(key, FIELDS, n=1)
+        close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else "run `riskmin train --help` for the list"
         raise RiskminError(f"unknown {what} '{key}'; {hint}")
 
@@ -187,7 +187,7 @@ def _check_field(f: dataclasses.Field, value) -> None:
             raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be true or false")
         return
     if kind is tuple:
-        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+        if not isinstance(value, tuple) or not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
             raise RiskminError(f"{f.name} = {value!r} is not allowed; give positive integer widths such as 64,64")
         return
     if kind is str:
