@@ -16,6 +16,8 @@ def alternate(contestants: dict, repeats: int) -> dict:
     Each contestant returns the number of optimizer steps it took; the result is seconds per step.
     """
     times = {name: [] for name in contestants}
+    for contestant in contestants.values():
+        contestant()  # warm-up round, not timed: first calls pay for lazy initialization and cold caches
     for _ in range(repeats):
         for name, contestant in contestants.items():
             start = time.perf_counter()

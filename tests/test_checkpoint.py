@@ -12,7 +12,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin.checkpoint import Checkpoints, RunLock, load_tensors
+from riskmin.checkpoint import Checkpoints, RunLock, load_tensors, safetensors_bytes
 from riskmin.cli import main
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
@@ -124,16 +124,32 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, unin
 def test_checksums_catch_an_altered_byte_and_a_missing_manifest(tmp_path):
     riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
     newest, older = checkpoints(tmp_path)
-    data = bytearray((newest / "state.json").read_bytes())
-    data[10] ^= 1
-    (newest / "state.json").write_bytes(bytes(data))
+    data = bytearray((newest / "state.safetensors").read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    (newest / "state.safetensors").write_bytes(bytes(data))
     warnings = []
     tensors, values = Checkpoints(tmp_path).latest(warn=warnings.append)
-    assert values["epoch"] == 2 and "state.json does not match its checksum" in warnings[0]
+    assert values["epoch"] == 2 and "state.safetensors does not match its checksum" in warnings[0]
     (older / "manifest.json").unlink()
     with pytest.raises(RiskminError, match="has no usable checkpoint to resume from"):
         Checkpoints(tmp_path).latest(warn=warnings.append)
     assert "manifest is missing" in warnings[-1]
+
+
+def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    tensors = {"f32": torch.randn(3, 4), "f64": torch.randn(2, dtype=torch.float64), "bf16": torch.randn(5).bfloat16(),
+               "i64": torch.arange(7), "u8": torch.Generator().manual_seed(3).get_state(), "flag": torch.tensor([True, False]),
+               "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3), "strided": torch.randn(4, 4).T}
+    (tmp_path / "t.safetensors").write_bytes(safetensors_bytes(tensors, {"note": "kept"}))
+    loaded = load_file(str(tmp_path / "t.safetensors"))
+    assert set(loaded) == set(tensors)
+    for name, tensor in tensors.items():
+        assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), name
+    with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as file:
+        assert file.metadata() == {"note": "kept"}
 
 
 class Payload:

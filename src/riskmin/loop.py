@@ -149,6 +149,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
         "stopped_early": state.should_stop and not diverged, "diverged": diverged, "stop_reason": state.stop_reason,
         "restored_best": bool(restored), **final,
         "seconds": time.perf_counter() - start, "device": str(device),
+        **({"checkpoint_seconds": saver.seconds} if saver is not None else {}),
         "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in splits.sizes().items()},
     }
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
