@@ -40,6 +40,7 @@ class State:
     should_stop: bool = False
     stop_reason: str = ""
     interrupted: bool = False  # set by SIGINT/SIGTERM when checkpointing: finish the step, save, leave
+    diverged: bool = False  # the training loss became NaN or infinite
     epoch_step: int = 0  # steps taken in the current epoch
 
 

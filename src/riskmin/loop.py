@@ -91,6 +91,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     total_steps = config.max_steps or config.epochs * len(batches)
     running, unreported, elapsed = torch.zeros((), device=device), 0, 0.0
     saver = Checkpoints(directory) if directory is not None else None
+    if resume and saver is None:
+        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
     saving = (state, model, optimizer, scheduler, batches, callbacks)
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None):
@@ -117,7 +119,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 for hook in step_hooks:
                     hook(state)
                 at_end = state.step == total_steps
-                if (config.val_every and state.step % config.val_every == 0) or (at_end and config.val_every):
+                if config.val_every and (state.step % config.val_every == 0 or at_end):
                     report(state, running / unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
                     running.zero_()
                     unreported = 0
@@ -138,7 +140,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 capture(saver, *saving, running, unreported, time.perf_counter() - start)
         call(callbacks, "on_fit_end", state)
 
-    diverged = state.stop_reason.startswith("the training loss")
+    diverged = state.diverged
     restored = (config.restore_best or diverged) and best is not None and best.restore(model)
     tracked = best is not None and best.weights is not None
     final = prepared.final_metrics(model, loss_fn, config.loss)
@@ -162,7 +164,7 @@ def report(state: State, mean_loss, prepared, model, loss_fn, optimizer, schedul
     """Validate, append a history row, and let the callbacks judge it (best model, early stopping)."""
     row = {"epoch": state.epoch, "step": state.step, "loss": float(mean_loss)}
     if not math.isfinite(row["loss"]):
-        state.should_stop = True
+        state.should_stop = state.diverged = True
         state.stop_reason = (f"the training loss became {row['loss']} in epoch {state.epoch} by step {state.step}; "
                              "lower the learning rate or clip gradients with --clip-grad 1.0 (the best weights so far are kept)")
         return
