@@ -48,7 +48,9 @@ class Config:
     """
 
     # what to train on
-    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`)")
+    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file")
+    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated")
+    features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)")
     n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", low=2)
     n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", low=1)
     n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", low=1)

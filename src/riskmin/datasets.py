@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from .config import Config, RiskminError
 from .data import Data
+from .readers import SUFFIXES, read
 
 
 def lab1(n_samples: int = 1000, n_inputs: int = 10, n_outputs: int = 2, noise: float = 0.5, seed: int = 0) -> Data:
@@ -46,14 +49,19 @@ DATASETS = {
 
 
 def load(name: str = "lab1", config: Config | None = None) -> Data:
-    """A built-in data set by name, with the generation settings of `config` where they apply.
+    """A built-in data set by name, or a data file (.csv, .parquet, .npz), with the settings of `config` that apply.
 
     >>> load("line").x.shape
     torch.Size([100, 1])
     """
     config = config or Config()
+    if Path(name).suffix or "/" in name:  # built-in names are plain words: anything else is a file
+        return read(name, config.target, config.features, classes=config.loss == "cross_entropy")
+    if config.target or config.features:
+        raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")
     if name == "lab1":
         return lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed)
     if name == "line":
         return line()
-    raise RiskminError(f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`)")
+    raise RiskminError(f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`), "
+                       f"or give a {', '.join(SUFFIXES)} file")

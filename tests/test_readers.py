@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pyarrow.parquet
+import pytest
+import torch
+
+import riskmin
+from riskmin import RiskminError
+from riskmin.cli import main
+from riskmin.montecarlo import montecarlo
+
+
+@pytest.fixture
+def houses(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 3))
+    price = x @ [1.0, -2.0, 0.5] + 3 + 0.1 * rng.standard_normal(200)
+    lines = ["size,age,rooms,price"] + [",".join(f"{v:.6f}" for v in (*row, p)) for row, p in zip(x, price)]
+    path = tmp_path / "houses.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_csv_columns_become_features_and_targets(houses):
+    data = riskmin.load(str(houses), riskmin.Config(target="price"))
+    assert (data.feature_names, data.target_names, data.name) == (["size", "age", "rooms"], ["price"], "houses")
+    assert data.x.dtype == torch.float32 and data.x.shape == (200, 3) and data.y.shape == (200, 1)
+    first = houses.read_text().splitlines()[1].split(",")
+    assert data.x[0].tolist() == pytest.approx([float(v) for v in first[:3]])
+    chosen = riskmin.load(str(houses), riskmin.Config(target="price", features="rooms,size"))
+    assert chosen.feature_names == ["rooms", "size"] and chosen.x[0].tolist() == pytest.approx([float(first[2]), float(first[0])])
+
+
+def test_train_on_a_csv_reaches_least_squares(houses, tmp_path):
+    assert main(["train", str(houses), "--target", "price", "--model", "linear", "--optimizer", "sgd", "--lr", "0.3",
+                 "--batch-size", "0", "--epochs", "300", "--progress", "off", "--out", str(tmp_path / "runs")]) == 0
+    summary = json.loads((tmp_path / "runs" / "houses-linear" / "summary.json").read_text())
+    assert summary["test_loss"] == pytest.approx(summary["closed_form_test_loss"], rel=1e-2)
+
+
+def test_montecarlo_on_a_csv(houses):
+    mc = montecarlo("linear", riskmin.load(str(houses), riskmin.Config(target="price")), runs=4, epochs=5, progress=False)
+    assert mc.summary["engine"] == "vectorized" and len(mc.table) == 4
+
+
+def test_parquet_and_npz_read_the_same_numbers(houses, tmp_path):
+    import pyarrow.csv
+
+    pyarrow.parquet.write_table(pyarrow.csv.read_csv(houses), tmp_path / "houses.parquet")
+    from_csv = riskmin.load(str(houses), riskmin.Config(target="price"))
+    from_parquet = riskmin.load(str(tmp_path / "houses.parquet"), riskmin.Config(target="price"))
+    assert torch.equal(from_csv.x, from_parquet.x) and torch.equal(from_csv.y, from_parquet.y)
+    np.savez(tmp_path / "arrays.npz", x=from_csv.x.numpy(), y=from_csv.y.numpy())
+    from_npz = riskmin.load(str(tmp_path / "arrays.npz"))
+    assert torch.equal(from_npz.x, from_csv.x) and torch.equal(from_npz.y, from_csv.y)
+
+
+def test_an_integer_target_with_cross_entropy_is_class_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((150, 2))
+    label = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0).astype(int)
+    (tmp_path / "c.csv").write_text("a,b,label\n" + "".join(f"{p:.4f},{q:.4f},{k}\n" for (p, q), k in zip(x, label)))
+    data = riskmin.load(str(tmp_path / "c.csv"), riskmin.Config(target="label", loss="cross_entropy"))
+    assert data.y.dtype == torch.long and data.n_targets == 3
+
+
+def write(tmp_path, name, text):
+    (tmp_path / name).write_text(text)
+    return str(tmp_path / name)
+
+
+BAD_FILES = [
+    ("houses.csv", None, ["--target", "pricee"], "target column pricee does not exist in houses.csv; did you mean price?"),
+    ("houses.csv", None, [], "houses.csv is a table: name the column to predict with --target; its columns are size, age, rooms, price"),
+    ("houses.csv", None, ["--target", "price", "--features", "size,colour"], "feature column colour does not exist in houses.csv"),
+    ("houses.csv", None, ["--target", "price", "--features", "size,price"], "column price is both a feature and a target"),
+    ("text.csv", "a,city,y\n1,Paris,2\n2,Rome,3\n", ["--target", "y"], "column city of text.csv holds string values such as 'Paris'"),
+    ("gaps.csv", "a,y\n1,2\n,3\n4,\n", ["--target", "y"], "column a of gaps.csv has 1 missing values, empty or NaN (first at rows 1)"),
+    ("nan.csv", "a,y\n1,2\nnan,3\n", ["--target", "y"], "column a of nan.csv has 1 missing values, empty or NaN (first at rows 1)"),
+    ("inf.csv", "a,y\n1,2\ninf,3\n", ["--target", "y"], "x holds NaN or infinite values (first at row 1)"),
+    ("ragged.csv", "a,y\n1,2,3\n", ["--target", "y"], "cannot be read as CSV"),
+    ("missing.csv", "", ["--target", "y"], "data file missing.csv does not exist"),
+    ("data.xlsx", "a,y\n1,2\n", ["--target", "y"], "riskmin reads .csv, .parquet, .npz files"),
+    ("lab1", None, ["--target", "y"], "--target and --features choose columns of a table"),
+]
+
+
+@pytest.mark.parametrize("name, content, flags, message", BAD_FILES, ids=[m[:40] for *_, m in BAD_FILES])
+def test_bad_data_files_are_one_clear_line(tmp_path, houses, monkeypatch, capsys, name, content, flags, message):
+    monkeypatch.chdir(tmp_path)
+    if content:
+        write(tmp_path, name, content)
+    assert main(["train", name, *flags, "--progress", "off"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_npz_files_need_x_and_y_and_are_never_unpickled(tmp_path):
+    np.savez(tmp_path / "wrong.npz", features=np.zeros((3, 2)), y=np.zeros(3))
+    with pytest.raises(RiskminError, match="has no array named x; an .npz file needs arrays x and y"):
+        riskmin.load(str(tmp_path / "wrong.npz"))
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}, None], dtype=object), y=np.zeros(2))
+    with pytest.raises(RiskminError, match="cannot be read as NPZ"):
+        riskmin.load(str(tmp_path / "objects.npz"))
