@@ -1,7 +1,7 @@
 import json
 
 import numpy as np
-import pyarrow.parquet
+from pyarrow import csv as arrow_csv, parquet
 import pytest
 import torch
 
@@ -45,9 +45,7 @@ def test_montecarlo_on_a_csv(houses):
 
 
 def test_parquet_and_npz_read_the_same_numbers(houses, tmp_path):
-    import pyarrow.csv
-
-    pyarrow.parquet.write_table(pyarrow.csv.read_csv(houses), tmp_path / "houses.parquet")
+    parquet.write_table(arrow_csv.read_csv(houses), tmp_path / "houses.parquet")
     from_csv = riskmin.load(str(houses), riskmin.Config(target="price"))
     from_parquet = riskmin.load(str(tmp_path / "houses.parquet"), riskmin.Config(target="price"))
     assert torch.equal(from_csv.x, from_parquet.x) and torch.equal(from_csv.y, from_parquet.y)
