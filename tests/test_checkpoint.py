@@ -63,12 +63,23 @@ def uninterrupted(tmp_path_factory):
 
 
 def checkpoints(run_dir: Path) -> list:
+    """Manifests of the finished checkpoints, newest first."""
     return Checkpoints(run_dir).complete()
+
+
+def checkpointed_epoch(run_dir: Path) -> int:
+    """The epoch the newest finished checkpoint was written at (0 before the first)."""
+    newest = checkpoints(run_dir)
+    return json.loads(newest[0].read_text())["epoch"] if newest else 0
+
+
+def data_of(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name.replace(".manifest.json", ".safetensors"))
 
 
 def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, uninterrupted):
     process = start(tmp_path, *ARGS, "--name", "cut")
-    wait_for(lambda: len(checkpoints(tmp_path / "cut")) >= 2)
+    wait_for(lambda: checkpointed_epoch(tmp_path / "cut") >= 2)
     time.sleep(0.03)  # somewhere inside the next epoch
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
@@ -82,7 +93,7 @@ def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, 
 
 def test_sigterm_is_handled_like_sigint(tmp_path):
     process = start(tmp_path, *ARGS, "--name", "term")
-    wait_for(lambda: len(checkpoints(tmp_path / "term")) >= 1)
+    wait_for(lambda: checkpointed_epoch(tmp_path / "term") >= 1)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "riskmin train --resume" in err
@@ -93,11 +104,11 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, uninterrupted, momen
     run_dir = tmp_path / "killed"
     process = start(tmp_path, *ARGS, "--name", "killed")
     if moment == "during a checkpoint write":
-        # kill the moment a checkpoint folder is being built (it still has its hidden name)
-        wait_for(lambda: len(checkpoints(run_dir)) >= 1)
-        wait_for(lambda: any(p.name.startswith(".tmp-") for p in (run_dir / "checkpoint").iterdir()) or process.poll() is not None)
+        # kill the moment a checkpoint file is being written (it still has its hidden temporary name)
+        wait_for(lambda: checkpointed_epoch(run_dir) >= 1)
+        wait_for(lambda: any(p.name.startswith(".step-") for p in (run_dir / "checkpoint").iterdir()) or process.poll() is not None)
     else:
-        wait_for(lambda: len(checkpoints(run_dir)) >= (1 if moment.endswith("first checkpoint") else 3))
+        wait_for(lambda: checkpointed_epoch(run_dir) >= (1 if moment.endswith("first checkpoint") else 3))
     process.kill()
     process.communicate(timeout=60)
     if (run_dir / "summary.json").exists():
@@ -109,31 +120,40 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path, uninterrupted, momen
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, uninterrupted):
     process = start(tmp_path, *ARGS, "--name", "damaged")
-    wait_for(lambda: len(checkpoints(tmp_path / "damaged")) >= 3)
+    wait_for(lambda: checkpointed_epoch(tmp_path / "damaged") >= 3)
     process.kill()
     process.communicate(timeout=60)
-    newest = checkpoints(tmp_path / "damaged")[0]
-    data = (newest / "state.safetensors").read_bytes()
-    (newest / "state.safetensors").write_bytes(data[: len(data) // 2])  # truncated
+    newest = data_of(checkpoints(tmp_path / "damaged")[0])
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])  # truncated
     code, err = finish(tmp_path, "--resume", str(tmp_path / "damaged"))
     assert code == 0, err
-    assert f"warning: checkpoint {newest.name} is unusable (state.safetensors does not match its checksum)" in err
+    assert f"warning: checkpoint {newest.stem} is unusable ({newest.name} does not match its checksum)" in err
     assert_same_run(uninterrupted, tmp_path / "damaged")
 
 
-def test_checksums_catch_an_altered_byte_and_a_missing_manifest(tmp_path):
+def test_checksums_catch_an_altered_byte_and_a_missing_file(tmp_path):
     riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
     newest, older = checkpoints(tmp_path)
-    data = bytearray((newest / "state.safetensors").read_bytes())
+    data = bytearray(data_of(newest).read_bytes())
     data[-1] ^= 1  # one bit of one weight
-    (newest / "state.safetensors").write_bytes(bytes(data))
+    data_of(newest).write_bytes(bytes(data))
     warnings = []
     tensors, values = Checkpoints(tmp_path).latest(warn=warnings.append)
-    assert values["epoch"] == 2 and "state.safetensors does not match its checksum" in warnings[0]
-    (older / "manifest.json").unlink()
+    assert values["epoch"] == 2 and "does not match its checksum" in warnings[0]
+    data_of(older).unlink()
     with pytest.raises(RiskminError, match="has no usable checkpoint to resume from"):
         Checkpoints(tmp_path).latest(warn=warnings.append)
-    assert "manifest is missing" in warnings[-1]
+    assert warnings[-1].endswith(f"({data_of(older).name} is missing); trying the one before it")
+
+
+def test_a_checkpoint_without_its_manifest_does_not_exist(tmp_path):
+    riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
+    newest, older = checkpoints(tmp_path)
+    newest.unlink()  # as if the process died between writing the data and the manifest
+    warnings = []
+    tensors, values = Checkpoints(tmp_path).latest(warn=warnings.append)
+    assert values["epoch"] == 2 and warnings == []
 
 
 def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp_path):
@@ -150,6 +170,17 @@ def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp
         assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor), name
     with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as file:
         assert file.metadata() == {"note": "kept"}
+
+
+def test_a_safetensors_file_whose_first_byte_is_0x80_is_not_taken_for_a_pickle(tmp_path):
+    tensors = {"w": torch.arange(4.0)}
+    for pad in range(300):  # find a header whose length has 0x80 as its low byte, as pickles start
+        data = safetensors_bytes(tensors, {"pad": "x" * pad})
+        if data[0] == 0x80:
+            break
+    assert data[0] == 0x80
+    (tmp_path / "ok.safetensors").write_bytes(data)
+    assert torch.equal(load_tensors(tmp_path / "ok.safetensors")["w"], tensors["w"])
 
 
 class Payload:
@@ -173,7 +204,7 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
     with pytest.raises(RiskminError, match="pickle payload"):
         load_tensors(tmp_path / "zip.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"not tensors at all")
-    with pytest.raises(RiskminError, match="not a readable safetensors file"):
+    with pytest.raises(RiskminError, match="is not a safetensors file"):
         load_tensors(tmp_path / "junk.safetensors")
     assert not marker.exists()
 
@@ -195,7 +226,7 @@ def test_run_load_gives_back_model_config_preprocessing_and_history(tmp_path):
 
 def test_a_second_writer_is_refused(tmp_path, capsys):
     process = start(tmp_path, *ARGS, "--name", "busy")
-    wait_for(lambda: len(checkpoints(tmp_path / "busy")) >= 1)
+    wait_for(lambda: checkpointed_epoch(tmp_path / "busy") >= 1)
     process.kill()
     process.communicate(timeout=60)
     def snapshot():  # every file of the run but the lock itself, which the test's own lock rewrites

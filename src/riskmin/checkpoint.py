@@ -67,9 +67,13 @@ def load_tensors(path) -> dict:
     """Tensors from a safetensors file. Anything else, a pickle above all, is refused and never executed."""
     path = Path(path)
     with open(path, "rb") as file:
-        head = file.read(2)
-    if head[:1] == b"\x80" or head == b"PK":  # pickle protocol 2+, or torch.save's zip of pickles
-        raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never unpickles")
+        head = file.read(9)
+    size = path.stat().st_size
+    # a safetensors file opens with its header's length (8 bytes, little-endian) and the header's "{"
+    if len(head) < 9 or head[8:9] != b"{" or int.from_bytes(head[:8], "little") + 8 > size:
+        if head[:1] == b"\x80" or head[:2] == b"PK":  # pickle protocol 2+, or torch.save's zip of pickles
+            raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never unpickles")
+        raise RiskminError(f"{path} is not a safetensors file; the file is damaged or not riskmin's")
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
@@ -112,13 +116,13 @@ def sha256(path: Path) -> str:
 
 
 class Checkpoints:
-    """The checkpoints of one run: <run>/checkpoint/step-NNNNNNNNN-NNNNNN/ with state.safetensors and manifest.json.
+    """The checkpoints of one run, in <run>/checkpoint/: step-NNNNNNNNN-NNNNNN.safetensors and .manifest.json.
 
-    state.safetensors holds every tensor, and in its metadata the JSON structure (epoch,
-    position, history, counters, NumPy and Python random states).
-
-    A checkpoint is built in a hidden folder and renamed into place, so it appears whole
-    or not at all; its manifest lists the SHA-256 of each file, checked on load.
+    The .safetensors file holds every tensor, and in its metadata the JSON structure (epoch,
+    position, history, counters). Each file is written to a temporary name, fsynced and
+    renamed into place; the manifest, which lists the file's SHA-256, is written last, and a
+    checkpoint without its manifest does not exist for `latest`. On load the checksum is
+    checked, so a file damaged by anything is skipped for the one before it.
     """
 
     def __init__(self, directory):
@@ -132,50 +136,45 @@ class Checkpoints:
         serialized held the GIL, and even one that only fsynced slowed the epochs around it.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
-        try:
-            state = safetensors_bytes(tensors, {"riskmin": json.dumps(values)})  # structure rides in the header
-            atomic_write(staging / "state.safetensors", state)
-            manifest = {"files": {"state.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": values["epoch"], "step": values["step"]}
-            atomic_write(staging / "manifest.json", json.dumps(manifest).encode())
-            target = self.root / f"step-{values['step']:09d}-{values['epoch_step']:06d}"
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-            fsync_directory(self.root)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        stem = f"step-{values['step']:09d}-{values['epoch_step']:06d}"
+        state = safetensors_bytes(tensors, {"riskmin": json.dumps(values)})  # structure rides in the header
+        atomic_write(self.root / f"{stem}.safetensors", state)
+        manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": values["epoch"], "step": values["step"]}
+        atomic_write(self.root / f"{stem}.manifest.json", json.dumps(manifest).encode())
         for old in self.complete()[KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
-        return target
+            old.unlink(missing_ok=True)  # the manifest first: the checkpoint stops existing before its data goes
+            (self.root / old.name.replace(".manifest.json", ".safetensors")).unlink(missing_ok=True)
+        return self.root / f"{stem}.manifest.json"
 
     def complete(self) -> list:
-        """Checkpoint folders, newest first (half-written ones are hidden and never listed)."""
-        return sorted((p for p in self.root.glob("step-*") if p.is_dir()), reverse=True) if self.root.is_dir() else []
+        """The manifests of finished checkpoints, newest first."""
+        return sorted(self.root.glob("step-*.manifest.json"), reverse=True) if self.root.is_dir() else []
 
     def latest(self, warn=warn) -> tuple:
-        """(tensors, values) of the newest checkpoint whose files match their manifest."""
-        for path in self.complete():
-            problem = verify(path)
+        """(tensors, values) of the newest checkpoint whose file matches its manifest."""
+        for manifest in self.complete():
+            problem = verify(manifest)
+            name = manifest.name.replace(".manifest.json", "")
             if not problem:
-                with safe_open(str(path / "state.safetensors"), framework="pt") as file:
+                data = self.root / f"{name}.safetensors"
+                with safe_open(str(data), framework="pt") as file:
                     values = json.loads(file.metadata()["riskmin"])
-                return load_tensors(path / "state.safetensors"), values
-            warn(f"warning: checkpoint {path.name} is unusable ({problem}); trying the one before it")
+                return load_tensors(data), values
+            warn(f"warning: checkpoint {name} is unusable ({problem}); trying the one before it")
         raise RiskminError(f"{self.root.parent} has no usable checkpoint to resume from; start the run again without --resume")
 
 
-def verify(path: Path) -> str:
-    """What is wrong with a checkpoint folder, or "" when every file matches its manifest."""
+def verify(manifest_path: Path) -> str:
+    """What is wrong with a checkpoint, or "" when every file its manifest lists matches its checksum."""
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
-        return "its manifest is missing or unreadable"
+        return "its manifest is unreadable"
     for name, digest in manifest.get("files", {}).items():
-        if not (path / name).is_file():
+        path = manifest_path.parent / name
+        if not path.is_file():
             return f"{name} is missing"
-        if sha256(path / name) != digest:
+        if sha256(path) != digest:
             return f"{name} does not match its checksum"
     return "" if manifest.get("files") else "its manifest lists no files"
 
@@ -192,18 +191,19 @@ def random_states() -> tuple:
     """Every random state a run may touch: (JSON-able values, tensors)."""
     kind, keys, position, has_gauss, cached = np.random.get_state()
     python_version, python_state, python_gauss = random.getstate()
-    values = {"numpy": [kind, keys.tolist(), position, has_gauss, cached], "python": [python_version, list(python_state), python_gauss]}
-    tensors = {"rng/torch": torch.get_rng_state()}
+    values = {"numpy": [kind, position, has_gauss, cached], "python": [python_version, python_gauss]}
+    tensors = {"rng/torch": torch.get_rng_state(), "rng/numpy": torch.from_numpy(keys.astype(np.int64)),
+               "rng/python": torch.tensor(python_state, dtype=torch.int64)}
     if torch.cuda.is_available():
         tensors.update({f"rng/cuda/{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
     return values, tensors
 
 
 def set_random_states(values: dict, tensors: dict) -> None:
-    kind, keys, position, has_gauss, cached = values["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
-    version, state, gauss = values["python"]
-    random.setstate((version, tuple(state), gauss))
+    kind, position, has_gauss, cached = values["numpy"]
+    np.random.set_state((kind, tensors["rng/numpy"].numpy().astype(np.uint32), position, has_gauss, cached))
+    version, gauss = values["python"]
+    random.setstate((version, tuple(tensors["rng/python"].tolist()), gauss))
     torch.set_rng_state(tensors["rng/torch"])
     cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
     if cuda and torch.cuda.is_available():
