@@ -142,6 +142,26 @@ class Standardizer:
         return cls(torch.tensor(values["mean"], dtype=torch.float32), torch.tensor(values["std"], dtype=torch.float32))
 
 
+def schedule(n: int, batch_size: int, sampling: str = "epoch", drop_last: bool = False) -> tuple:
+    """(rows per batch, steps per epoch) for `n` training rows; a batch size of 0 or at least n is full batch."""
+    batch = n if batch_size == 0 or batch_size >= n else batch_size
+    full, rest = divmod(n, batch)
+    return batch, full if (drop_last and full) or sampling == "random" else full + (rest > 0)
+
+
+def draw_order(n: int, generator: torch.Generator, sampling: str, batch: int, steps: int):
+    """One epoch's row order: a permutation, or random draws with replacement; None for full batch.
+
+    Both the training loop and the Monte-Carlo engine draw through here, so that a replica
+    sees exactly the batches its run alone would.
+    """
+    if sampling == "random":
+        return torch.randint(n, (steps * batch,), generator=generator)
+    if batch == n:
+        return None  # full batch: the order of the rows does not change the gradient
+    return torch.randperm(n, generator=generator)
+
+
 class TensorBatches:
     """Batches of in-memory training rows already on the training device.
 
@@ -154,9 +174,7 @@ class TensorBatches:
     def __init__(self, x, y, batch_size: int, generator: torch.Generator, sampling="epoch", drop_last=False):
         self.x, self.y, self.generator, self.sampling = x, y, generator, sampling
         self.n = len(x)
-        self.batch_size = self.n if batch_size == 0 or batch_size >= self.n else batch_size
-        full, rest = divmod(self.n, self.batch_size)
-        self.steps_per_epoch = full if (drop_last and full) or sampling == "random" else full + (rest > 0)
+        self.batch_size, self.steps_per_epoch = schedule(self.n, batch_size, sampling, drop_last)
         self.epoch_start, self.skip = None, 0
 
     def __len__(self) -> int:
@@ -171,14 +189,11 @@ class TensorBatches:
         self.epoch_start = self.generator.get_state()  # a checkpoint taken inside this epoch stores it
         skip, self.skip = self.skip, 0
         size = self.batch_size
-        if self.sampling == "random":
-            draws = torch.randint(self.n, (self.steps_per_epoch * size,), generator=self.generator)
-            draws = draws.to(self.x.device, non_blocking=True)
-            xs, ys = self.x.index_select(0, draws), self.y.index_select(0, draws)
-        elif size == self.n:
-            xs, ys = self.x, self.y  # full batch: the order of the rows does not change the gradient
+        order = draw_order(self.n, self.generator, self.sampling, size, self.steps_per_epoch)
+        if order is None:
+            xs, ys = self.x, self.y
         else:
-            order = torch.randperm(self.n, generator=self.generator).to(self.x.device, non_blocking=True)
+            order = order.to(self.x.device, non_blocking=True)
             xs, ys = self.x.index_select(0, order), self.y.index_select(0, order)
         for i in range(skip, self.steps_per_epoch):
             yield xs[i * size:(i + 1) * size], ys[i * size:(i + 1) * size]

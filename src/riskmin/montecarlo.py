@@ -25,7 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from . import datasets, models
 from .config import Config, RiskminError
-from .data import Data, Standardizer, split
+from .data import Data, Standardizer, draw_order, schedule, split
 from .losses import batch_metrics, check_targets, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .loop import fit, order_seed, resolve_device
 
@@ -177,10 +177,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
     scheduler = make_scheduler(config, optimizer)
     generators = [torch.Generator().manual_seed(order_seed(seed)) for seed in seeds]
 
-    n_train = rows_of["train"].shape[1]
-    batch = n_train if config.batch_size == 0 or config.batch_size >= n_train else config.batch_size
-    full, rest = divmod(n_train, batch)
-    steps_per_epoch = full if (config.drop_last and full) or config.sampling == "random" else full + (rest > 0)
+    batch, steps_per_epoch = schedule(rows_of["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     sign = 1.0 if config.mode == "min" else -1.0
     tracked = "val" in parts or not config.monitor.startswith("val_")
@@ -258,14 +255,10 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
 
 def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch: int, steps: int) -> torch.Tensor:
     """Each replica's row order for one epoch, drawn from its own generator exactly as `fit` draws it."""
-    n = train_rows.shape[1]
-    if sampling == "random":
-        draws = torch.stack([torch.randint(n, (steps * batch,), generator=g) for g in generators])
-    elif batch == n:
-        return train_rows  # full batch: fit draws no permutation either
-    else:
-        draws = torch.stack([torch.randperm(n, generator=g) for g in generators])
-    return train_rows.gather(1, draws.to(train_rows.device))
+    draws = [draw_order(train_rows.shape[1], g, sampling, batch, steps) for g in generators]
+    if draws[0] is None:
+        return train_rows  # full batch
+    return train_rows.gather(1, torch.stack(draws).to(train_rows.device))
 
 
 def step_unless_frozen(optimizer, params: list, frozen: torch.Tensor) -> None:
