@@ -95,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def train(args) -> int:
-    from .checkpoint import check_writable, prepare_run_directory, run_directory
+    from .rundir import check_writable, prepare_run_directory, run_directory
     from .datasets import load
 
     if args.resume:
@@ -164,7 +164,7 @@ def train_in(target, config, data, resume: bool) -> int:
 def run_montecarlo(args) -> int:
     from rich.console import Console
 
-    from .checkpoint import check_writable, run_directory
+    from .rundir import check_writable, run_directory
     from .datasets import load
     from .montecarlo import montecarlo
     from .report import montecarlo_table

@@ -40,14 +40,14 @@ class Run:
 
     def save(self, directory=None):
         """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, curves.png)."""
-        from .checkpoint import save_run
+        from .rundir import save_run
 
         return save_run(self, directory)
 
     @classmethod
     def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
         """Read a run directory back; pass `model` (a fresh instance) when it is not one of riskmin's own."""
-        from .checkpoint import load_run
+        from .rundir import load_run
 
         return load_run(directory, model)
 

@@ -44,7 +44,7 @@ class MonteCarlo:
 
     def save(self, directory=None):
         """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""
-        from .checkpoint import save_montecarlo
+        from .rundir import save_montecarlo
 
         return save_montecarlo(self, directory)
 
