@@ -102,3 +102,39 @@ def test_npz_files_need_x_and_y_and_are_never_unpickled(tmp_path):
     np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}, None], dtype=object), y=np.zeros(2))
     with pytest.raises(RiskminError, match="cannot be read as NPZ"):
         riskmin.load(str(tmp_path / "objects.npz"))
+
+
+def test_predict_and_evaluate_a_file_with_shuffled_columns(houses, tmp_path):
+    assert main(["train", str(houses), "--target", "price", "--model", "linear", "--epochs", "30", "--progress", "off",
+                 "--out", str(tmp_path / "runs"), "--name", "h"]) == 0
+    rows = houses.read_text().splitlines()
+    header = rows[0].split(",")
+    order = ["price", "rooms", "size", "age"]  # not the training order
+    shuffled = ["id," + ",".join(order)] + [f"r{i}," + ",".join(dict(zip(header, line.split(",")))[c] for c in order)
+                                            for i, line in enumerate(rows[1:21])]
+    (tmp_path / "new.csv").write_text("\n".join(shuffled) + "\n")
+    assert main(["predict", str(tmp_path / "runs" / "h"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"), "--keep", "id"]) == 0
+    written = (tmp_path / "p.csv").read_text().splitlines()
+    assert written[0] == "id,predicted_price" and [line.split(",")[0] for line in written[1:]] == [f"r{i}" for i in range(20)]
+    run = riskmin.Run.load(tmp_path / "runs" / "h")
+    data = riskmin.load(str(houses), riskmin.Config(target="price"))
+    expected = riskmin.predict(run, data.x[:20])[:, 0].tolist()
+    assert [float(line.split(",")[1]) for line in written[1:]] == expected
+    metrics = riskmin.evaluate(run, riskmin.Data(data.x[:20], data.y[:20]))
+    (tmp_path / "few.csv").write_text("\n".join(rows[:21]) + "\n")
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["evaluate", str(tmp_path / "runs" / "h"), str(tmp_path / "few.csv")]) == 0
+    assert float(out.getvalue().split()[1]) == pytest.approx(metrics["loss"], rel=1e-5)
+
+
+def test_predict_refuses_a_file_without_a_feature_column(houses, tmp_path, capsys):
+    assert main(["train", str(houses), "--target", "price", "--model", "linear", "--epochs", "2", "--progress", "off",
+                 "--out", str(tmp_path / "runs"), "--name", "h"]) == 0
+    (tmp_path / "partial.csv").write_text("size,rooms\n1,2\n")
+    assert main(["predict", str(tmp_path / "runs" / "h"), str(tmp_path / "partial.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: feature column age is missing from partial.csv; it needs the feature columns size, age, rooms"]
+    assert not (tmp_path / "p.csv").exists()

@@ -79,6 +79,15 @@ def build_parser() -> Parser:
             sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
         add_config_flags(sub, command)
         parser.commands[command] = sub
+    predict = commands.add_parser("predict", help="predictions of a trained run for the rows of a file", allow_abbrev=False)
+    predict.add_argument("run", help="run directory that `riskmin train` wrote")
+    predict.add_argument("file", help=".csv, .parquet or .npz file with the run's feature columns, in any order")
+    predict.add_argument("--out", required=True, help="CSV file to write: kept columns, then one prediction column per target")
+    predict.add_argument("--keep", default="", help="columns to copy from the input beside the predictions, comma separated")
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled rows of a file", allow_abbrev=False)
+    evaluate.add_argument("run", help="run directory that `riskmin train` wrote")
+    evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")
+    parser.commands.update(predict=predict, evaluate=evaluate)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
 
@@ -183,6 +192,57 @@ def run_montecarlo(args) -> int:
     return 0
 
 
+def predict_file(args) -> int:
+    import csv
+    import io
+    from pathlib import Path
+
+    import torch
+
+    from .checkpoint import atomic_write
+    from .loop import predict
+    from .readers import read_columns
+    from .rundir import load_run
+
+    run = load_run(args.run)
+    keep = [name.strip() for name in args.keep.split(",") if name.strip()]
+    x, _, kept = read_columns(args.file, run.data_names["features"], keep=keep)
+    output = predict(run, x)
+    if run.config.loss == "cross_entropy":
+        probabilities = torch.softmax(output, 1)
+        columns = {"predicted": output.argmax(1).tolist(), **{f"probability_{k}": probabilities[:, k].tolist() for k in range(output.shape[1])}}
+    elif run.config.loss == "bce":
+        columns = {f"probability_{name}": torch.sigmoid(output[:, i]).tolist() for i, name in enumerate(run.data_names["targets"])}
+    else:
+        columns = {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(run.data_names["targets"])}
+    columns = {**kept, **columns}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values()))
+    try:
+        atomic_write(Path(args.out), buffer.getvalue().encode())
+    except OSError as error:
+        raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
+    print(f"{len(x)} predictions written to {args.out}")
+    return 0
+
+
+def evaluate_file(args) -> int:
+    from .data import Data
+    from .loop import evaluate
+    from .readers import read_columns
+    from .rundir import load_run
+
+    run = load_run(args.run)
+    x, y, _ = read_columns(args.file, run.data_names["features"], run.data_names["targets"])
+    if run.config.loss == "cross_entropy":
+        y = y[:, 0].long()
+    for name, value in evaluate(run, Data(x, y.float() if y.is_floating_point() else y)).items():
+        print(f"{name:<12} {value:.6g}")
+    return 0
+
+
 def list_datasets() -> int:
     from .datasets import DATASETS
 
@@ -201,6 +261,10 @@ def main(argv=None) -> int:
             return train(args)
         if args.command == "montecarlo":
             return run_montecarlo(args)
+        if args.command == "predict":
+            return predict_file(args)
+        if args.command == "evaluate":
+            return evaluate_file(args)
         if args.command == "datasets":
             return list_datasets()
         parser.print_help()

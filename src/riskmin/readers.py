@@ -109,3 +109,29 @@ def read_npz(path: Path) -> Data:
         raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
     return Data(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y if np.issubdtype(y.dtype, np.integer) else y.astype(np.float32)),
                 name=path.stem)
+
+
+def read_columns(path, features: list, targets: list = (), keep: list = ()) -> tuple:
+    """For a trained run: (x, y or None, kept columns) from a file, matching columns by the names the run stored.
+
+    Column order in the file does not matter; a column the run needs and the file lacks is an error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RiskminError(f"data file {path} does not exist; check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        data = read_npz(path)
+        if data.n_features != len(features):
+            raise RiskminError(f"{path} has {data.n_features} features but the run was trained on {len(features)}")
+        return data.x, (data.y if targets else None), {}
+    if suffix not in SUFFIXES:
+        raise RiskminError(f"{path} is a {suffix or 'suffix-less'} file; riskmin reads {', '.join(SUFFIXES)} files")
+    table = read_table(path, suffix)
+    for name in [*features, *targets, *keep]:
+        if name not in table.column_names:
+            role, needed = ("kept", keep) if name in keep else ("target", targets) if name in targets else ("feature", features)
+            raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}")
+    x = torch.from_numpy(np.column_stack([numeric(table, name, path) for name in features]).astype(np.float32))
+    y = torch.from_numpy(np.column_stack([numeric(table, name, path) for name in targets])) if targets else None
+    return x, y, {name: table.column(name).to_pylist() for name in keep}
