@@ -115,6 +115,11 @@ class Config:
             _check_field(f, getattr(self, f.name))
         _check_together(self)
 
+    @property
+    def train_fraction(self) -> float:
+        """The training fraction in force: `train`, or what `val` and `test` leave."""
+        return self.train if self.train is not None else 1.0 - self.val - self.test
+
     def replace(self, **changes) -> "Config":
         """A copy with some settings changed; unknown names are an error that suggests the right one."""
         for key in changes:
@@ -210,7 +215,7 @@ def _check_field(f: dataclasses.Field, value) -> None:
 
 
 def _check_together(c: Config) -> None:
-    train = c.train if c.train is not None else 1.0 - c.val - c.test
+    train = c.train_fraction
     total = train + c.val + c.test
     if train <= 0 or total > 1 + 1e-9:
         raise RiskminError(

@@ -177,7 +177,6 @@ def report(state: State, mean_loss, prepared, model, loss_fn, optimizer, schedul
     call(callbacks, "on_validation_end", state)
     if scheduler is not None and prepared.config.scheduler == "plateau":
         scheduler.step(row[prepared.config.monitor])
-    model.train()
 
 
 def default_callbacks(config: Config, has_val: bool):
@@ -318,14 +317,20 @@ def unpack(run_or_model):
     return run_or_model, None, Config()
 
 
+def as_data(data, config: Config):
+    """A data set name or an (x, y) pair as Data; anything else as it is."""
+    if isinstance(data, str):
+        return datasets.load(data, config)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return Data(*data)
+    return data
+
+
 def as_splits(data, config: Config) -> Splits:
     """Whatever the user passed as data, as Splits made with the run's seed and fractions."""
     if isinstance(data, Splits):
         return data
-    if isinstance(data, str):
-        data = datasets.load(data, config)
-    elif isinstance(data, (tuple, list)) and len(data) == 2:
-        data = Data(*data)
+    data = as_data(data, config)
     if isinstance(data, Data):
         if config.split == "tutorial":
             return tutorial_split(data)

@@ -23,11 +23,12 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from . import datasets, models
+from . import models
 from .config import Config, RiskminError
 from .data import Data, Standardizer, draw_order, schedule, split
 from .losses import batch_metrics, check_targets, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
-from .loop import fit, order_seed, resolve_device
+from .callbacks import monitored
+from .loop import as_data, fit, order_seed, resolve_device
 from .stats import summarize
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
@@ -62,10 +63,7 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     if isinstance(model, str):
         settings = {"model": model, **settings}
     config = (config or Config()).replace(runs=runs, **settings)
-    if isinstance(data, str):
-        data = datasets.load(data, config)
-    elif isinstance(data, (tuple, list)):
-        data = Data(*data)
+    data = as_data(data, config)
     if not isinstance(data, Data):
         raise RiskminError(f"montecarlo needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
     if config.split == "tutorial":
@@ -84,8 +82,7 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
                 advance(config.epochs)
         else:
             table = vectorized(model, data, config, seeds, advance)
-    train = config.train if config.train is not None else 1.0 - config.val - config.test
-    fractions = {"split_train": train, "split_val": config.val, "split_test": config.test}  # with seed: enough to rerun a row
+    fractions = {"split_train": config.train_fraction, "split_val": config.val, "split_test": config.test}  # with seed: enough to rerun a row
     table = [{"run": r, **row, **fractions} for r, row in enumerate(table)]
     summary = summarize(table)
     summary.update(runs=config.runs, engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start)
@@ -217,9 +214,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
             metrics = {"loss": train_loss}
             if "val" in parts:
                 metrics.update(evaluate_stacked(shared, params, parts["val"], "val_"))
-            if config.monitor not in metrics:
-                raise RiskminError(f"monitor '{config.monitor}' is not a reported metric; the metrics are {', '.join(sorted(metrics))}")
-            value = metrics[config.monitor]
+            value = monitored(metrics, config.monitor)
             improved = active & (sign * (best_value - value) > config.min_delta)
             best_value = torch.where(improved, value, best_value)
             best_epoch = torch.where(improved, epoch, best_epoch)

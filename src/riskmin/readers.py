@@ -23,14 +23,9 @@ def read(path, target: str = "", features: str = "", classes: bool = False) -> D
 
     `classes` reads a single integer target as class indices instead of real numbers.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RiskminError(f"data file {path} does not exist; check the path")
-    suffix = path.suffix.lower()
+    path, suffix = checked(path)
     if suffix == ".npz":
         return read_npz(path)
-    if suffix not in SUFFIXES:
-        raise RiskminError(f"{path} is a {suffix or 'suffix-less'} file; riskmin reads {', '.join(SUFFIXES)} files")
     table = read_table(path, suffix)
     names = table.column_names
     targets = choose(target, names, path, "target")
@@ -49,6 +44,17 @@ def read(path, target: str = "", features: str = "", classes: bool = False) -> D
     else:
         y = torch.from_numpy(y.astype(np.float32, copy=False))
     return Data(torch.from_numpy(x), y, chosen, targets, name=path.stem)
+
+
+def checked(path) -> tuple:
+    """(path, lower-case suffix) of an existing file riskmin can read, or a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise RiskminError(f"data file {path} does not exist; check the path")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise RiskminError(f"{path} is a {suffix or 'suffix-less'} file; riskmin reads {', '.join(SUFFIXES)} files")
+    return path, suffix
 
 
 def read_table(path: Path, suffix: str):
@@ -116,17 +122,12 @@ def read_columns(path, features: list, targets: list = (), keep: list = ()) -> t
 
     Column order in the file does not matter; a column the run needs and the file lacks is an error.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise RiskminError(f"data file {path} does not exist; check the path")
-    suffix = path.suffix.lower()
+    path, suffix = checked(path)
     if suffix == ".npz":
         data = read_npz(path)
         if data.n_features != len(features):
             raise RiskminError(f"{path} has {data.n_features} features but the run was trained on {len(features)}")
         return data.x, (data.y if targets else None), {}
-    if suffix not in SUFFIXES:
-        raise RiskminError(f"{path} is a {suffix or 'suffix-less'} file; riskmin reads {', '.join(SUFFIXES)} files")
     table = read_table(path, suffix)
     for name in [*features, *targets, *keep]:
         if name not in table.column_names:
