@@ -1,11 +1,11 @@
 """What checkpointing every epoch costs, on the workload of benchmarks/overhead.py.
 
-    python -m benchmarks.checkpoint [--repeats 5] [--epochs 20]
+    python -m benchmarks.checkpoint [--repeats 9] [--epochs 20]
 
 riskmin.fit with a run directory (a verified, fsynced checkpoint at the end of every epoch)
 against the same fit without one, alternating in one process. Two figures:
-  share   the time the loop spent writing checkpoints (summary's checkpoint_seconds) over the
-          run's time: the exact cost, since writing is synchronous and changes nothing else;
+  share   the time the training thread spent on checkpoints (summary's checkpoint_seconds:
+          encoding, and waiting for the writer thread when it was still busy) over the run's;
   ratio   checkpointed over plain wall time, medians; on a shared machine whole runs scatter
           by 10-20%, so this one is noisy at the few-percent level.
 """
@@ -30,7 +30,7 @@ from .overhead import workload
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -156,6 +156,31 @@ def test_a_checkpoint_without_its_manifest_does_not_exist(tmp_path):
     assert values["epoch"] == 2 and warnings == []
 
 
+def test_old_checkpoints_are_retired_into_files_the_next_one_overwrites(tmp_path):
+    run = riskmin.fit("linear", "lab1", epochs=6, restore_best=False, progress=False, directory=tmp_path)
+    per_epoch = run.summary["steps"] // 6
+    names = sorted(p.name for p in (tmp_path / "checkpoint").iterdir())
+    assert names == [".retired.manifest.json", ".retired.safetensors",
+                     f"step-{5 * per_epoch:09d}-000000.manifest.json", f"step-{5 * per_epoch:09d}-000000.safetensors",
+                     f"step-{6 * per_epoch:09d}-000000.manifest.json", f"step-{6 * per_epoch:09d}-000000.safetensors"]
+    tensors, values = Checkpoints(tmp_path).latest()
+    assert values["epoch"] == 6 and values["history"] == run.history
+    assert torch.equal(tensors["model/H.weight"], run.model.H.weight.detach())
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_a_clear_error(tmp_path, monkeypatch):
+    import errno
+
+    import riskmin.checkpoint
+
+    def disk_full(path, data, reuse=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(riskmin.checkpoint, "atomic_write", disk_full)
+    with pytest.raises(RiskminError, match=r"could not write a checkpoint in .*checkpoint \(No space left on device\); free space"):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
+
+
 def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file

@@ -12,6 +12,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -122,18 +123,21 @@ class Checkpoints:
 
     def __init__(self, directory):
         self.root = Path(directory) / "checkpoint"
-        self.seconds = 0.0  # time the training loop spent checkpointing, reported in the summary
+        self.seconds = 0.0  # time the training thread spent on checkpoints, encoding and waiting: the summary's figure
         self.rows = []  # the history's rows encoded once each: the history only grows, so a long run stays cheap
+        self.writer, self.failure = None, None
 
-    def save(self, tensors: dict, values: dict) -> Path:
-        """Write one checkpoint, synchronously, into the files of the one retired last time.
+    def save(self, tensors: dict, values: dict) -> None:
+        """Encode one checkpoint now and write it on a writer thread; `wait` for it to be on disk.
 
-        Overwriting a retired file in place and fsyncing it costs about half of creating,
-        filling and fsyncing a new one, and renaming a checkpoint out of sight is cheaper than
-        unlinking it. Measured on a small MLP, writer threads cost training more than they
-        saved: one that serialized held the GIL, and even one that only fsynced slowed the
-        epochs around it.
+        The training thread only encodes: fsyncs and renames, which wait on the disk with the
+        GIL released, go to the writer while the next epoch runs. One write is in flight at a
+        time, so a checkpoint is complete before the next one starts. The writer overwrites the
+        files of the checkpoint it retired last time: filling and fsyncing a file whose blocks
+        exist costs about half of doing so for a new one, and renaming a checkpoint out of sight
+        is cheaper than unlinking it.
         """
+        self.wait()
         self.root.mkdir(parents=True, exist_ok=True)
         stem = f"step-{values['step']:09d}-{values['epoch_step']:06d}"
         values = dict(values)
@@ -143,14 +147,31 @@ class Checkpoints:
         self.rows.extend(json.dumps(row) for row in history[len(self.rows):])
         # the structure rides in the header
         state = safetensors_bytes(tensors, {"riskmin": json.dumps(values), "history": f"[{','.join(self.rows)}]"})
-        atomic_write(self.root / f"{stem}.safetensors", state, reuse=self.root / SPARE_DATA)
         manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": values["epoch"], "step": values["step"]}
-        atomic_write(self.root / f"{stem}.manifest.json", json.dumps(manifest).encode(), reuse=self.root / SPARE_MANIFEST)
-        for old in self.complete()[KEEP:]:
-            # the manifest first: the checkpoint stops existing before its data goes; both become next save's files
-            os.replace(old, self.root / SPARE_MANIFEST)
-            os.replace(self.root / old.name.replace(".manifest.json", ".safetensors"), self.root / SPARE_DATA)
-        return self.root / f"{stem}.manifest.json"
+        self.writer = threading.Thread(target=self.write, args=(stem, state, json.dumps(manifest).encode()), name="riskmin-checkpoint")
+        self.writer.start()
+
+    def write(self, stem: str, state: bytes, manifest: bytes) -> None:
+        try:
+            atomic_write(self.root / f"{stem}.safetensors", state, reuse=self.root / SPARE_DATA)
+            atomic_write(self.root / f"{stem}.manifest.json", manifest, reuse=self.root / SPARE_MANIFEST)
+            for old in self.complete()[KEEP:]:
+                # the manifest first: the checkpoint stops existing before its data goes; both become next save's files
+                os.replace(old, self.root / SPARE_MANIFEST)
+                os.replace(self.root / old.name.replace(".manifest.json", ".safetensors"), self.root / SPARE_DATA)
+        except OSError as error:
+            self.failure = error
+
+    def wait(self) -> None:
+        """Block until the checkpoint in flight is on disk; a failed write is raised here, on the training thread."""
+        if self.writer is not None:
+            began = time.perf_counter()
+            self.writer.join()
+            self.writer = None
+            self.seconds += time.perf_counter() - began
+        if self.failure is not None:
+            error, self.failure = self.failure, None
+            raise RiskminError(f"could not write a checkpoint in {self.root} ({error.strerror or error}); free space or fix permissions, then resume")
 
     def complete(self) -> list:
         """The manifests of finished checkpoints, newest first."""
@@ -158,6 +179,7 @@ class Checkpoints:
 
     def latest(self, warn=warn) -> tuple:
         """(tensors, values) of the newest checkpoint whose file matches its manifest."""
+        self.wait()
         for manifest in self.complete():
             problem = verify(manifest)
             name = manifest.name.replace(".manifest.json", "")
@@ -265,6 +287,7 @@ def atomic_write(path, data: bytes, reuse=None) -> None:
 
 def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, running, unreported: int, seconds: float) -> None:
     """Write everything `restore` needs to continue this run exactly where it is."""
+    saver.wait()  # the previous checkpoint is on disk first; waiting counts towards saver.seconds
     began = time.perf_counter()
     values, tensors = random_states()
     optimizer_values, optimizer_tensors = optimizer_state(optimizer)

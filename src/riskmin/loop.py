@@ -127,6 +127,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                     break
             if state.interrupted:  # the step is done: save where we are and leave
                 capture(saver, *saving, running, unreported, time.perf_counter() - start)
+                saver.wait()
                 raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}; the checkpoint is saved")
             if unreported and (not config.val_every or state.step == total_steps or state.should_stop):
                 report(state, running / unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
@@ -138,6 +139,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
             state.epoch_step = 0
             if saver is not None and config.checkpoint_every and state.epoch % config.checkpoint_every == 0:
                 capture(saver, *saving, running, unreported, time.perf_counter() - start)
+        if saver is not None:
+            saver.wait()
         call(callbacks, "on_fit_end", state)
 
     diverged = state.diverged
