@@ -29,7 +29,7 @@ def test_main_job_writes_every_file(tmp_path):
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "run written to runs/lab1-two_layer" in result.stdout
     lines = (run_dir / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "epoch,step,loss,val_loss,lr,seconds" and len(lines) == 21
+    assert lines[0] == "epoch,step,loss,val_loss,val_mse,val_rmse,val_mae,val_r2,lr,seconds" and len(lines) == 21
     loaded = riskmin.Run.load(run_dir)
     assert set(load_file(str(run_dir / "model.safetensors"))) == set(loaded.model.state_dict())
     assert loaded.summary["test_loss"] == pytest.approx(summary["test_loss"])

@@ -70,11 +70,11 @@ def test_linear_model_reaches_the_least_squares_solution(lab1):
 
 def test_history_rows_are_flat_and_test_uses_the_best_weights(lab1):
     run = riskmin.fit("two_layer", lab1, epochs=30, lr=0.05, patience=5, **FAST)
-    assert set(run.history[0]) == {"epoch", "step", "loss", "val_loss", "lr", "seconds"}
+    assert set(run.history[0]) == {"epoch", "step", "loss", "lr", "seconds", *(f"val_{m}" for m in ("loss", "mse", "rmse", "mae", "r2"))}
     best = min(run.history, key=lambda row: row["val_loss"])
     assert run.best_epoch == best["epoch"]
     assert run.summary["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5)
-    assert set(run.test) == {"test_loss"}
+    assert set(run.test) == {f"test_{m}" for m in ("loss", "mse", "rmse", "mae", "r2")}
     assert run.test["test_loss"] == pytest.approx(riskmin.evaluate(run.model, (run.preprocessing(lab1.x[riskmin.split(lab1).test]), lab1.y[riskmin.split(lab1).test]))["loss"], rel=1e-6)
 
 

@@ -62,7 +62,7 @@ def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
         help_text = f.metadata["help"] + f" (default: {default})"
         if typing.get_origin(kind) is typing.Literal:
             help_text += f"; one of {', '.join(typing.get_args(kind))}"
-        extra = {"nargs": "?", "const": "on"} if kind is bool else {}
+        extra = {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if f.name == "target" else {}
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(), default=argparse.SUPPRESS, help=help_text, **extra)
 
 
@@ -99,6 +99,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for name in FIELDS:
         if name in vars(args):
             raw = getattr(args, name)
+            raw = ",".join(raw) if isinstance(raw, list) else raw  # --target may be given more than once
             values[name] = raw if name == "data" else parse_value(name, raw)
     return Config.from_dict(values, source="the flags")
 
@@ -112,6 +113,7 @@ def train(args) -> int:
     config = config_from_args(args)
     data = load(config.data, config)
     check_writable(config)
+    tell(data.notes)
     target = run_directory(config, data.name)
     prepare_run_directory(target, config.overwrite)
     return train_in(target, config, data, resume=False)
@@ -181,6 +183,7 @@ def run_montecarlo(args) -> int:
     config = config_from_args(args)
     data = load(config.data, config)
     check_writable(config)
+    tell(data.notes)
     target = run_directory(config, f"{data.name}-montecarlo")
     mc = montecarlo(config.model, data, config.runs, config)
     console = Console()
@@ -205,16 +208,24 @@ def predict_file(args) -> int:
     from .rundir import load_run
 
     run = load_run(args.run)
+    names = run.data_names
     keep = [name.strip() for name in args.keep.split(",") if name.strip()]
-    x, _, kept = read_columns(args.file, run.data_names["features"], keep=keep)
+    x, _, kept = read_columns(args.file, names, keep=keep)
     output = predict(run, x)
+    targets, classes = names["targets"], names.get("classes")
     if run.config.loss == "cross_entropy":
+        classes = classes or [str(k) for k in range(output.shape[1])]
         probabilities = torch.softmax(output, 1)
-        columns = {"predicted": output.argmax(1).tolist(), **{f"probability_{k}": probabilities[:, k].tolist() for k in range(output.shape[1])}}
+        columns = {f"predicted_{targets[0]}": [classes[k] for k in output.argmax(1).tolist()],
+                   **{f"probability_{label}": probabilities[:, k].tolist() for k, label in enumerate(classes)}}
+    elif run.config.loss == "bce" and classes and output.shape[1] == 1:  # one yes/no target with its two class names
+        yes = torch.sigmoid(output[:, 0])
+        columns = {f"predicted_{targets[0]}": [classes[int(p > 0.5)] for p in yes.tolist()],
+                   f"probability_{classes[0]}": (1 - yes).tolist(), f"probability_{classes[1]}": yes.tolist()}
     elif run.config.loss == "bce":
-        columns = {f"probability_{name}": torch.sigmoid(output[:, i]).tolist() for i, name in enumerate(run.data_names["targets"])}
+        columns = {f"probability_{name}": torch.sigmoid(output[:, i]).tolist() for i, name in enumerate(targets)}
     else:
-        columns = {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(run.data_names["targets"])}
+        columns = {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(targets)}
     columns = {**kept, **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -235,12 +246,16 @@ def evaluate_file(args) -> int:
     from .rundir import load_run
 
     run = load_run(args.run)
-    x, y, _ = read_columns(args.file, run.data_names["features"], run.data_names["targets"])
-    if run.config.loss == "cross_entropy":
-        y = y[:, 0].long()
-    for name, value in evaluate(run, Data(x, y.float() if y.is_floating_point() else y)).items():
+    x, y, _ = read_columns(args.file, run.data_names, targets=True)
+    for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
         print(f"{name:<12} {value:.6g}")
     return 0
+
+
+def tell(notes: list) -> None:
+    """What reading the data guessed or did (the task, dropped rows), one line each."""
+    for note in notes:
+        print(note)
 
 
 def list_datasets() -> int:

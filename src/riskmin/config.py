@@ -34,7 +34,7 @@ def setting(default, help: str, low=None, high=None, low_open=False, command=Non
 
 ModelName = Literal["linear", "two_layer", "mlp"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
-LossName = Literal["mse", "l1", "huber", "cross_entropy", "bce"]
+LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
 SchedulerName = Literal["none", "step", "cosine", "plateau"]
 
@@ -51,6 +51,10 @@ class Config:
     data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file")
     target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated")
     features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)")
+    task: Literal["auto", "regression", "classification"] = setting(
+        "auto", "what the target is; auto guesses from the target column (text, or whole numbers with at most 20 values: classification)")
+    missing: Literal["error", "drop", "mean"] = setting(
+        "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with training-split means")
     n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", low=2)
     n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", low=1)
     n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", low=1)
@@ -69,7 +73,7 @@ class Config:
     dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp", low=0.0, high=1.0)
     bias: bool = setting(True, "give every layer a bias term")
     # the loss and the optimizer
-    loss: LossName = setting("mse", "loss function")
+    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification")
     optimizer: OptimizerName = setting("adam", "optimizer")
     lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)

@@ -8,6 +8,7 @@ Any `torch.utils.data.Dataset` still works, through a standard DataLoader.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Union
 
@@ -31,6 +32,11 @@ class Data:
     target_names: list = field(default_factory=list)
     name: str = "data"
     tutorial_split: Optional[tuple] = None  # (train, val) index tensors of a data set's own fixed split
+    layout: Optional[list] = None  # a table's feature columns and their categories (see readers.py)
+    classes: Optional[list] = None  # class names, for class-index targets
+    task: str = ""  # regression or classification; empty: judged from y
+    missing: str = "error"  # "mean": NaN in x are missing values, filled with training-split means
+    notes: list = field(default_factory=list)  # what reading the data guessed or did, to tell the user
 
     def __post_init__(self):
         self.x = torch.as_tensor(self.x)
@@ -51,12 +57,15 @@ class Data:
         if len(self.x) < 2:
             raise RiskminError(f"the data has {len(self.x)} samples; training needs at least 2")
         for tensor, what in ((self.x, "x"), (self.y, "y")):
+            if what == "x" and self.missing == "mean":
+                tensor = torch.nan_to_num(tensor, nan=0.0, posinf=float("inf"), neginf=float("-inf"))  # NaN are the holes to fill
             if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                 row = int((~torch.isfinite(tensor)).reshape(len(tensor), -1).any(1).nonzero()[0])
                 raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}); remove or fill them")
         self.feature_names = list(self.feature_names) or [f"x{i}" for i in range(self.x.shape[1])]
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
+        self.task = self.task or ("regression" if self.y.is_floating_point() else "classification")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -68,7 +77,15 @@ class Data:
     @property
     def n_targets(self) -> int:
         """Outputs a model needs: target columns, or classes for class-index targets."""
-        return self.y.shape[1] if self.y.is_floating_point() else int(self.y.max()) + 1
+        if self.y.is_floating_point():
+            return self.y.shape[1]
+        return len(self.classes) if self.classes else int(self.y.max()) + 1
+
+    def onehot(self) -> Optional[torch.Tensor]:
+        """Which input columns are one-hot category indicators (None when there are none)."""
+        if not self.layout or all(c["kind"] == "numeric" for c in self.layout):
+            return None
+        return torch.tensor([c["kind"] == "categorical" for c in self.layout for _ in c.get("categories", [None])])
 
 
 @dataclass
@@ -116,30 +133,62 @@ def tutorial_split(data: Data) -> Splits:
 
 @dataclass
 class Standardizer:
-    """Feature scaling fitted on the training rows only: (x - mean) / std, constant columns left unscaled."""
+    """Feature scaling fitted on the training rows only: missing values filled, then (x - mean) / std.
+
+    A numeric column gets its training mean and std (a constant one is left unscaled, and
+    listed in `constant`); NaN, a missing value, becomes the column's training mean. A one-hot
+    column is left as it is, or zeroed (std = inf) when its category never occurs in the
+    training rows, so that no model leans on an input it was never trained with.
+    """
 
     mean: torch.Tensor
     std: torch.Tensor
+    fill: Optional[torch.Tensor] = None  # what NaN becomes, before scaling; None: the data had none
+    constant: list = field(default_factory=list)  # indices of numeric columns constant on the training rows
 
     @classmethod
-    def fit(cls, x: torch.Tensor) -> "Standardizer":
-        mean = x.mean(0)
-        std = x.std(0, unbiased=False) if len(x) > 1 else torch.ones_like(mean)
-        return cls(mean, torch.where(std > 0, std, torch.ones_like(std)))
+    def fit(cls, x: torch.Tensor, onehot: Optional[torch.Tensor] = None, scale: bool = True) -> "Standardizer":
+        holes = torch.isnan(x)
+        if not holes.any():
+            fill, mean = None, x.mean(0)
+            std = x.std(0, unbiased=False) if len(x) > 1 else torch.zeros_like(mean)
+        else:
+            count = (~holes).sum(0)
+            if (count == 0).any():
+                column = int((count == 0).nonzero()[0])
+                raise RiskminError(f"input column {column} has no value in the training split, so no mean to fill it with; drop the column")
+            mean = torch.where(holes, 0.0, x).sum(0) / count
+            std = (torch.where(holes, 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
+            fill = mean.clone()
+        numeric = torch.ones_like(mean, dtype=torch.bool) if onehot is None else ~onehot
+        constant = (numeric & (std == 0)).nonzero().flatten().tolist()
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        if not scale:
+            mean, std = torch.zeros_like(mean), torch.ones_like(std)
+        if onehot is not None:
+            seen = (torch.nan_to_num(x[:, onehot]) != 0).any(0)
+            mean[onehot] = 0.0
+            std[onehot] = torch.where(seen, 1.0, float("inf"))
+        return cls(mean, std, fill, constant)
 
     @classmethod
     def identity(cls, n_features: int) -> "Standardizer":
         return cls(torch.zeros(n_features), torch.ones(n_features))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fill is not None:
+            x = torch.where(torch.isnan(x), self.fill.to(x.device), x)
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+        return {"mean": self.mean.tolist(), "std": [None if math.isinf(v) else v for v in self.std.tolist()],
+                "fill": None if self.fill is None else self.fill.tolist()}
 
     @classmethod
     def from_dict(cls, values: dict) -> "Standardizer":
-        return cls(torch.tensor(values["mean"], dtype=torch.float32), torch.tensor(values["std"], dtype=torch.float32))
+        std = torch.tensor([float("inf") if v is None else v for v in values["std"]], dtype=torch.float32)
+        fill = values.get("fill")
+        return cls(torch.tensor(values["mean"], dtype=torch.float32), std, None if fill is None else torch.tensor(fill, dtype=torch.float32))
 
 
 def schedule(n: int, batch_size: int, sampling: str = "epoch", drop_last: bool = False) -> tuple:

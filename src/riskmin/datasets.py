@@ -56,9 +56,11 @@ def load(name: str = "lab1", config: Config | None = None) -> Data:
     """
     config = config or Config()
     if Path(name).suffix or "/" in name:  # built-in names are plain words: anything else is a file
-        return read(name, config.target, config.features, classes=config.loss == "cross_entropy")
+        return read(name, config.target, config.features, config.task, config.missing, config.loss)
     if config.target or config.features:
         raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")
+    if config.task == "classification":
+        raise RiskminError(f"built-in data set '{name}' is regression data; drop --task classification")
     if name == "lab1":
         return lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed)
     if name == "line":

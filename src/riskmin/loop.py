@@ -14,10 +14,10 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import datasets, models
 from .callbacks import BestModel, EarlyStopping, Progress, State, call
-from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore
+from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore, warn
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, split, tutorial_split
-from .losses import batch_metrics, check_targets, least_squares_loss, make_loss, make_optimizer, make_scheduler
+from .losses import check_targets, finish_metrics, metric_sums, settled, least_squares_loss, make_loss, make_optimizer, make_scheduler
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
 
@@ -78,6 +78,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     config = (config or Config()).replace(**settings)
     device = resolve_device(config.device)
     splits = as_splits(data, config)
+    config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
     prepared = Prepared(splits, config, device)
     model = as_model(model, prepared, config).to(device)
     loss_fn = make_loss(config.loss)
@@ -209,13 +210,16 @@ class Prepared:
         self.names = {}
         if self.tensors:
             data = splits.data
-            x_train = data.x[splits.train]
-            self.standardizer = Standardizer.fit(x_train) if config.standardize else Standardizer.identity(data.n_features)
+            self.standardizer = Standardizer.fit(data.x[splits.train], data.onehot(), scale=config.standardize)
+            if self.standardizer.constant:
+                names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
+                warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
             self.rows = {part: (self.standardizer(data.x[idx]).to(device), data.y[idx].to(device))
                          for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
             self.sources = {part: chunks(x, y) for part, (x, y) in self.rows.items()}
             self.n_inputs, self.n_outputs = data.n_features, data.n_targets
-            self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name}
+            self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
+                          "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
             check_targets(config.loss, data.y)
         else:
             dataset = splits.data
@@ -266,16 +270,14 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "") -
     sums, rows = {}, 0
     for x, y in source:
         output = model(x)
-        values = {"loss": loss_fn(output, y) * len(x), **batch_metrics(loss_name, output, y)}
+        values = {"loss": loss_fn(output, y) * len(x), **metric_sums(loss_name, output, y)}
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(x)
     model.train(was_training)
     if not rows:
         return {}
-    keys = list(sums)
-    values = torch.stack([sums[k].float() for k in keys]).tolist()
-    return {prefix + k: v / rows for k, v in zip(keys, values)}
+    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows).items()}
 
 
 def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
@@ -287,7 +289,7 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     """
     model, standardizer, config = unpack(run_or_model)
     data = data if isinstance(data, Data) else Data(*data)
-    loss_name = loss or config.loss
+    loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
     x = standardizer(data.x).to(device) if standardizer is not None else data.x.to(device)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -25,6 +27,13 @@ OPTIMIZERS = {
 
 def make_loss(name: str) -> nn.Module:
     return LOSSES[name]()
+
+
+def settled(config: Config, y: torch.Tensor) -> Config:
+    """`config` with loss "auto" made concrete: mse for real-valued targets, cross_entropy for class labels."""
+    if config.loss != "auto":
+        return config
+    return config.replace(loss="mse" if torch.as_tensor(y).is_floating_point() else "cross_entropy")
 
 
 def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
@@ -84,6 +93,57 @@ def batch_metrics(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict
     if loss_name == "bce":
         return {"accuracy": ((output > 0) == (y > 0.5)).all(1).sum()}
     return {}
+
+
+REGRESSION = ("mse", "l1", "huber")
+
+
+def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
+    """Sums over a batch from which `finish_metrics` makes the metrics besides the loss; tensors, no host sync.
+
+    Regression: squared and absolute errors, and the sums of y and y^2 per output for r2.
+    Classification: correct answers, and per class the true positives, predictions and
+    actual members for macro F1; log loss is the cross entropy (or binary cross entropy).
+    """
+    if loss_name in REGRESSION:
+        error = output - y
+        return {"se": (error * error).sum(0), "ae": error.abs().sum(), "y": y.sum(0), "yy": (y * y).sum(0)}
+    if loss_name == "cross_entropy":
+        predicted, k = output.argmax(1), output.shape[1]
+        return {"correct": (predicted == y).sum(), "tp": torch.bincount(y[predicted == y], minlength=k),
+                "predicted": torch.bincount(predicted, minlength=k), "actual": torch.bincount(y, minlength=k),
+                "nll": nn.functional.cross_entropy(output, y, reduction="sum")}
+    predicted, actual = output > 0, y > 0.5  # bce: each output column a yes/no label
+    return {"correct": (predicted == actual).all(1).sum(), "tp": (predicted & actual).sum(0), "predicted": predicted.sum(0),
+            "actual": actual.sum(0), "tn": (~predicted & ~actual).sum(0),
+            "nll": nn.functional.binary_cross_entropy_with_logits(output, y, reduction="sum") / y.shape[1]}
+
+
+def finish_metrics(loss_name: str, sums: dict, rows: int) -> dict:
+    """The loss and metrics of an evaluation from the sums of `metric_sums` over `rows` rows, read in one transfer.
+
+    Regression: loss, mse, rmse, mae, r2 (the mean over outputs, as scikit-learn's default).
+    Classification: loss, accuracy, f1 (macro over the classes that occur), log_loss.
+    """
+    keys = list(sums)
+    flat = torch.cat([sums[k].double().reshape(-1) for k in keys]).tolist()  # the one host sync
+    values, at = {}, 0
+    for key in keys:
+        size = sums[key].numel()
+        values[key] = flat[at:at + size] if sums[key].ndim else flat[at]
+        at += size
+    metrics = {"loss": values["loss"] / rows}
+    if loss_name in REGRESSION:
+        outputs = len(values["se"])
+        mse = sum(values["se"]) / (rows * outputs)
+        r2 = [1 - se / (yy - s * s / rows) for se, s, yy in zip(values["se"], values["y"], values["yy"]) if yy - s * s / rows > 0]
+        return {**metrics, "mse": mse, "rmse": math.sqrt(mse), "mae": values["ae"] / (rows * outputs),
+                "r2": sum(r2) / len(r2) if r2 else float("nan")}
+    tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
+    if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the no class counted from the rest
+        tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
+    f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
+    return {**metrics, "accuracy": values["correct"] / rows, "f1": sum(f1) / len(f1), "log_loss": values["nll"] / rows}
 
 
 def least_squares_loss(prepared, bias: bool = True):

@@ -26,7 +26,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from . import models
 from .config import Config, RiskminError
 from .data import Data, Standardizer, draw_order, schedule, split
-from .losses import batch_metrics, check_targets, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
+from .losses import batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
 from .loop import as_data, fit, order_seed, resolve_device
 from .stats import summarize
@@ -68,6 +68,7 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
         raise RiskminError(f"montecarlo needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
     if config.split == "tutorial":
         raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
+    config = settled(config, data.y)
     check_targets(config.loss, data.y)
     seeds = [config.seed + r for r in range(config.runs)]
     reason = "asked for" if config.engine == "sequential" else refusal(model, data, config)
@@ -155,9 +156,11 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
     R = len(seeds)
     splits = [split(data, config.train, config.val, config.test, seed) for seed in seeds]
     x, y = data.x.to(device), data.y.to(device)
-    scalers = [Standardizer.fit(data.x[s.train]) if config.standardize else Standardizer.identity(data.n_features) for s in splits]
+    scalers = [Standardizer.fit(data.x[s.train], data.onehot(), scale=config.standardize) for s in splits]
     mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
     std = torch.stack([s.std for s in scalers])[:, None].to(device)
+    # what a missing value (NaN) becomes once scaled: its run's training mean, scaled
+    hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
     rows_of = {part: torch.stack([getattr(s, part) for s in splits]).to(device) for part in ("train", "val", "test")}
     parts = {part: idx for part, idx in rows_of.items() if idx.shape[1]}  # index tensors only: the data stays shared
     replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed in seeds]
@@ -169,7 +172,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
     loss_fn = make_loss(config.loss)
     per_replica_loss = vmap(loss_fn)
     width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
-    shared = Shared(forward, buffers, x, y, mean, std, loss_fn, config.loss,
+    shared = Shared(forward, buffers, x, y, mean, std, hole, loss_fn, config.loss,
                     eval_rows=max(1, EVAL_FLOATS // (R * (data.n_features + width + data.n_targets))))
     optimizer = make_optimizer(config, params.values())
     scheduler = make_scheduler(config, optimizer)
@@ -196,7 +199,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
         running, taken = torch.zeros(R, device=device), 0
         for i in range(steps_per_epoch):
             idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(forward(params, buffers, (x[idx] - mean) / std), y[idx])
+            losses = per_replica_loss(forward(params, buffers, scaled(x[idx], mean, std, hole)), y[idx])
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # each replica's gradient is that of its own loss
             step_unless_frozen(optimizer, list(params.values()), ~active)
@@ -242,8 +245,8 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
         row.update({k: float(v[r]) for k, v in results.items()})
         if config.loss == "mse" and linear and "test" in parts:
             train, test = parts["train"][r], parts["test"][r]
-            row["closed_form_test_loss"] = least_squares_test_loss((x[train] - mean[r]) / std[r], y[train],
-                                                                   (x[test] - mean[r]) / std[r], y[test], config.bias)
+            own = (mean[r], std[r], None if hole is None else hole[r])
+            row["closed_form_test_loss"] = least_squares_test_loss(scaled(x[train], *own), y[train], scaled(x[test], *own), y[test], config.bias)
         table.append(row)
     advance(R * (config.epochs - epoch))  # runs that all stopped early skip the epochs left
     return table
@@ -282,6 +285,7 @@ class Shared:
     y: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
+    hole: Optional[torch.Tensor]  # per replica, what a missing value becomes once scaled; None: no missing values
     loss_fn: nn.Module
     loss_name: str
     eval_rows: int  # rows per replica gathered at once, so memory stays bounded whatever the split size
@@ -293,13 +297,19 @@ def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, prefix: st
     sums = {}
     for start in range(0, idx.shape[1], shared.eval_rows):
         rows = idx[:, start:start + shared.eval_rows]
-        output = shared.forward(params, shared.buffers, (shared.x[rows] - shared.mean) / shared.std)
+        output = shared.forward(params, shared.buffers, scaled(shared.x[rows], shared.mean, shared.std, shared.hole))
         target = shared.y[rows]
         values = {"loss": vmap(shared.loss_fn)(output, target) * rows.shape[1],
                   **vmap(lambda o, t: batch_metrics(shared.loss_name, o, t))(output, target)}
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
     return {prefix + k: v.float() / idx.shape[1] for k, v in sums.items()}
+
+
+def scaled(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, hole: Optional[torch.Tensor]) -> torch.Tensor:
+    """Rows standardized with their replica's training statistics, missing values filled with its training means."""
+    z = (x - mean) / std
+    return z if hole is None else torch.where(torch.isnan(x), hole, z)
 
 
 def row_of_run(seed: int, run) -> dict:

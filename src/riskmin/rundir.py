@@ -129,7 +129,7 @@ def load_run(directory, model=None):
     with open(directory / "metrics.csv", newline="") as file:
         history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
     standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
-    names = {k: preprocessing[k] for k in ("features", "targets", "data") if k in preprocessing}
+    names = {k: preprocessing[k] for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss") if k in preprocessing}
     test = {k: v for k, v in summary.items() if k.startswith("test_")}
     return Run(model, config, history, test, summary, standardizer, names)
 
