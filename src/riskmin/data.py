@@ -112,11 +112,12 @@ def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0
     {'train': 6, 'val': 2, 'test': 2}
     """
     n = len(data)
-    train = 1.0 - val - test if train is None else train
+    rest = train is None
+    train = 1.0 - val - test if rest else train
     if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
         raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must be positive and all must sum to at most 1")
     n_val, n_test = int(val * n), int(test * n)
-    n_train = min(n - n_val - n_test, int(round(train * n)))
+    n_train = n - n_val - n_test if rest else min(n - n_val - n_test, int(round(train * n)))
     if n_train < 1:
         raise RiskminError(f"a training fraction of {train:g} of {n} samples leaves no training sample; raise train or use more data")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

@@ -77,7 +77,7 @@ def read_table(path: Path, suffix: str):
         if suffix == ".csv":
             import pyarrow.csv
 
-            return pyarrow.csv.read_csv(path)
+            return pyarrow.csv.read_csv(path, convert_options=pyarrow.csv.ConvertOptions(strings_can_be_null=True))  # "" is missing
         import pyarrow.parquet
 
         return pyarrow.parquet.read_table(path)
