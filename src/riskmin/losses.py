@@ -106,17 +106,17 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     actual members for macro F1; log loss is the cross entropy (or binary cross entropy).
     """
     if loss_name in REGRESSION:
-        error = output - y
+        error, y = (output - y).double(), y.double()  # summed in float64, so any order of rows gives the same metrics
         return {"se": (error * error).sum(0), "ae": error.abs().sum(), "y": y.sum(0), "yy": (y * y).sum(0)}
     if loss_name == "cross_entropy":
         predicted, k = output.argmax(1), output.shape[1]
         return {"correct": (predicted == y).sum(), "tp": torch.bincount(y[predicted == y], minlength=k),
                 "predicted": torch.bincount(predicted, minlength=k), "actual": torch.bincount(y, minlength=k),
-                "nll": nn.functional.cross_entropy(output, y, reduction="sum")}
+                "nll": nn.functional.cross_entropy(output.double(), y, reduction="sum")}
     predicted, actual = output > 0, y > 0.5  # bce: each output column a yes/no label
     return {"correct": (predicted == actual).all(1).sum(), "tp": (predicted & actual).sum(0), "predicted": predicted.sum(0),
             "actual": actual.sum(0), "tn": (~predicted & ~actual).sum(0),
-            "nll": nn.functional.binary_cross_entropy_with_logits(output, y, reduction="sum") / y.shape[1]}
+            "nll": nn.functional.binary_cross_entropy_with_logits(output.double(), y.double(), reduction="sum") / y.shape[1]}
 
 
 def finish_metrics(loss_name: str, sums: dict, rows: int) -> dict:

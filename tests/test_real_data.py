@@ -1,0 +1,151 @@
+"""Real data sets that scikit-learn ships inside its package, written out as CSV and trained through the command line.
+
+On the same split: linear regression reaches the closed-form least-squares test MSE, logistic
+regression reaches scikit-learn's LogisticRegression accuracy, and `predict` on the test rows
+reproduces what `evaluate` reports. The metrics themselves are checked against scikit-learn's.
+"""
+
+import contextlib
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn import metrics  # noqa: E402
+
+import riskmin  # noqa: E402
+from riskmin.cli import main  # noqa: E402
+from riskmin.losses import finish_metrics, metric_sums  # noqa: E402
+
+VAL, TEST = 0.2, 0.4  # large test splits, so one row is a small step of accuracy
+
+
+def to_csv(path, bunch, labels=None):
+    """The data set as CSV; `labels` turns class numbers into text class names."""
+    names = [str(name).replace(" ", "_") for name in bunch.feature_names] if hasattr(bunch, "feature_names") else None
+    names = names or [f"pixel{i}" for i in range(bunch.data.shape[1])]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([*names, "target"])
+        for row, target in zip(bunch.data, bunch.target):
+            writer.writerow([*(repr(float(v)) for v in row), labels[target] if labels is not None else target])
+    return path
+
+
+def cli(*args) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(args)) == 0
+    return out.getvalue()
+
+
+def split_of(n):
+    return riskmin.split(riskmin.Data(torch.zeros(n, 1), torch.zeros(n, 1)), val=VAL, test=TEST, seed=0)
+
+
+def read_predictions(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_linear_regression_on_diabetes_reaches_least_squares_and_predict_matches_evaluate(tmp_path):
+    bunch = sklearn_datasets.load_diabetes()
+    path = to_csv(tmp_path / "diabetes.csv", bunch)
+    cli("train", str(path), "--target", "target", "--model", "linear", "--loss", "mse", "--optimizer", "adam", "--lr", "1.0",
+        "--batch-size", "0", "--epochs", "1500", "--restore-best", "off", "--val", str(VAL), "--test", str(TEST),
+        "--progress", "off", "--out", str(tmp_path / "runs"), "--name", "d")
+    summary = json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())
+    assert summary["test_mse"] == pytest.approx(summary["closed_form_test_loss"], rel=0.01)
+    # the closed form itself, solved here with NumPy on the same split
+    split = split_of(len(bunch.target))
+    x, y = bunch.data, bunch.target.astype(np.float32)
+    design = np.column_stack([x[split.train], np.ones(len(split.train))])
+    solution = np.linalg.lstsq(design, y[split.train], rcond=None)[0]
+    reference = np.mean((np.column_stack([x[split.test], np.ones(len(split.test))]) @ solution - y[split.test]) ** 2)
+    assert summary["test_mse"] == pytest.approx(reference, rel=0.01)
+    assert_predict_reproduces_evaluate(tmp_path, path, split, "d", regression=True)
+
+
+CLASSIFIERS = {
+    "breast_cancer": (sklearn_datasets.load_breast_cancer, None),
+    "iris": (sklearn_datasets.load_iris, ["setosa", "versicolor", "virginica"]),  # text labels
+    "wine": (sklearn_datasets.load_wine, None),
+    "digits": (sklearn_datasets.load_digits, None),
+}
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_logistic_regression_is_within_two_points_of_scikit_learn_and_predict_matches_evaluate(tmp_path, name):
+    loader, labels = CLASSIFIERS[name]
+    bunch = loader()
+    path = to_csv(tmp_path / f"{name}.csv", bunch, labels)
+    out = cli("train", str(path), "--target", "target", "--model", "linear", "--optimizer", "adam", "--lr", "0.01",
+              "--batch-size", "32", "--epochs", "200", "--patience", "20", "--val", str(VAL), "--test", str(TEST),
+              "--progress", "off", "--out", str(tmp_path / "runs"), "--name", name)
+    assert "task: classification (guessed)" in out
+    summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
+    split = split_of(len(bunch.target))
+    x = bunch.data
+    mean, std = x[split.train].mean(0), x[split.train].std(0)
+    std[std == 0] = 1
+    reference = LogisticRegression(max_iter=5000).fit((x[split.train] - mean) / std, bunch.target[split.train])
+    theirs = reference.score((x[split.test] - mean) / std, bunch.target[split.test])
+    assert abs(summary["test_accuracy"] - theirs) <= 0.02, (summary["test_accuracy"], theirs)
+    assert_predict_reproduces_evaluate(tmp_path, path, split, name, regression=False)
+
+
+def assert_predict_reproduces_evaluate(tmp_path, path, split, run_name, regression):
+    """Metrics worked out from `predict`'s file equal what `evaluate` prints for the same rows."""
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    test_rows = tmp_path / "test_rows.csv"
+    with open(test_rows, "w", newline="") as file:
+        csv.writer(file).writerows([rows[0], *(rows[1 + i] for i in split.test.tolist())])
+    run_dir = str(tmp_path / "runs" / run_name)
+    cli("predict", run_dir, str(test_rows), "--out", str(tmp_path / "p.csv"))
+    reported = {name: value for name, value in (line.split() for line in cli("evaluate", run_dir, str(test_rows)).splitlines())}
+    predicted = read_predictions(tmp_path / "p.csv")
+    truth = [row[-1] for row in rows[1:]]
+    truth = [truth[i] for i in split.test.tolist()]
+    if regression:
+        y = np.array(truth, dtype=np.float32).astype(np.float64)
+        guess = np.array([float(r["predicted_target"]) for r in predicted])
+        ours = {"mse": np.mean((guess - y) ** 2), "mae": np.mean(np.abs(guess - y)), "r2": metrics.r2_score(y, guess)}
+        ours["rmse"] = np.sqrt(ours["mse"])
+    else:
+        guess = [r["predicted_target"] for r in predicted]
+        classes = [name[len("probability_"):] for name in predicted[0] if name.startswith("probability_")]
+        probabilities = np.array([[float(r[f"probability_{c}"]) for c in classes] for r in predicted])
+        probabilities /= probabilities.sum(1, keepdims=True)  # float32 softmax values, summing to 1 within rounding
+        ours = {"accuracy": metrics.accuracy_score(truth, guess), "f1": metrics.f1_score(truth, guess, average="macro"),
+                "log_loss": metrics.log_loss(truth, probabilities, labels=classes)}
+    for key, value in ours.items():
+        assert reported[key] == f"{value:.6g}" or float(reported[key]) == pytest.approx(value, rel=1e-5, abs=1e-9), key
+
+
+def test_metrics_match_scikit_learn():
+    generator = torch.Generator().manual_seed(0)
+    output, y = torch.randn(500, 3, generator=generator), torch.randn(500, 3, generator=generator)
+    ours = finish_metrics("mse", {"loss": torch.nn.functional.mse_loss(output, y) * 500, **metric_sums("mse", output, y)}, 500)
+    o, t = output.double().numpy(), y.double().numpy()
+    # riskmin forms the errors in float32, as the model outputs them, then sums in float64
+    assert ours["mse"] == pytest.approx(metrics.mean_squared_error(t, o), rel=1e-7)
+    assert ours["mae"] == pytest.approx(metrics.mean_absolute_error(t, o), rel=1e-7)
+    assert ours["r2"] == pytest.approx(metrics.r2_score(t, o), rel=1e-7)
+    logits, labels = torch.randn(500, 4, generator=generator), torch.randint(0, 4, (500,), generator=generator)
+    labels[labels == 3] = 2  # a class no row has: macro F1 counts only classes that occur
+    ours = finish_metrics("cross_entropy", {"loss": torch.tensor(0.0), **metric_sums("cross_entropy", logits, labels)}, 500)
+    predicted = logits.argmax(1).numpy()
+    assert ours["accuracy"] == pytest.approx(metrics.accuracy_score(labels, predicted), abs=1e-15)
+    assert ours["f1"] == pytest.approx(metrics.f1_score(labels, predicted, average="macro"), rel=1e-12)
+    assert ours["log_loss"] == pytest.approx(metrics.log_loss(labels, torch.softmax(logits.double(), 1).numpy(), labels=range(4)), rel=1e-9)
+    yes = torch.randn(500, 1, generator=generator)
+    answers = (torch.rand(500, 1, generator=generator) > 0.4).float()
+    ours = finish_metrics("bce", {"loss": torch.tensor(0.0), **metric_sums("bce", yes, answers)}, 500)
+    assert ours["f1"] == pytest.approx(metrics.f1_score(answers[:, 0], (yes[:, 0] > 0).float(), average="macro"), rel=1e-12)
+    assert ours["log_loss"] == pytest.approx(metrics.log_loss(answers[:, 0], torch.sigmoid(yes[:, 0].double())), rel=1e-9)
