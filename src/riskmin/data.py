@@ -57,10 +57,8 @@ class Data:
         if len(self.x) < 2:
             raise RiskminError(f"the data has {len(self.x)} samples; training needs at least 2")
         for tensor, what in ((self.x, "x"), (self.y, "y")):
-            if what == "x" and self.missing == "mean":
-                tensor = torch.nan_to_num(tensor, nan=0.0, posinf=float("inf"), neginf=float("-inf"))  # NaN are the holes to fill
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                row = int((~torch.isfinite(tensor)).reshape(len(tensor), -1).any(1).nonzero()[0])
+            row = first_bad_row(tensor, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
+            if row is not None:
                 raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}); remove or fill them")
         self.feature_names = list(self.feature_names) or [f"x{i}" for i in range(self.x.shape[1])]
         if not self.target_names:
@@ -86,6 +84,22 @@ class Data:
         if not self.layout or all(c["kind"] == "numeric" for c in self.layout):
             return None
         return torch.tensor([c["kind"] == "categorical" for c in self.layout for _ in c.get("categories", [None])])
+
+
+def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 65536) -> Optional[int]:
+    """The first row holding an infinite value, or NaN unless allowed; None when there is none.
+
+    A finite sum proves every value finite without a mask the size of the data; only
+    otherwise are the rows scanned, a bounded block at a time.
+    """
+    if not tensor.is_floating_point() or (not allow_nan and torch.isfinite(tensor.sum())):
+        return None
+    for start in range(0, len(tensor), rows):
+        block = tensor[start:start + rows].reshape(min(rows, len(tensor) - start), -1)
+        bad = torch.isinf(block) if allow_nan else ~torch.isfinite(block)
+        if bad.any():
+            return start + int(bad.any(1).nonzero()[0])
+    return None
 
 
 @dataclass

@@ -40,6 +40,7 @@ def read(path, target: str = "", features: str = "", task: str = "auto", missing
     if suffix == ".npz":
         return read_npz(path, task, loss)
     table = read_table(path, suffix)
+    release_unused_memory()
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
@@ -71,19 +72,78 @@ def checked(path) -> tuple:
 
 
 def read_table(path: Path, suffix: str):
+    """The file as a pyarrow Table whose real-valued columns are float32, the precision riskmin trains in.
+
+    A CSV is read in one multi-threaded pass with the real-valued columns of its first block
+    parsed straight to float32, which halves the memory a float64 table would take; should a
+    later block disagree with the first, the file is read again with every type inferred.
+    """
     import pyarrow
 
     try:
         if suffix == ".csv":
             import pyarrow.csv
 
-            return pyarrow.csv.read_csv(path, convert_options=pyarrow.csv.ConvertOptions(strings_can_be_null=True))  # "" is missing
+            convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
+            with pyarrow.csv.open_csv(path, convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
+                reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)}
+            try:
+                return slim(pyarrow.csv.read_csv(path, convert_options=pyarrow.csv.ConvertOptions(column_types=reals, **convert)))
+            except pyarrow.ArrowInvalid:
+                return slim(pyarrow.csv.read_csv(path, convert_options=pyarrow.csv.ConvertOptions(**convert)))
         import pyarrow.parquet
 
-        return pyarrow.parquet.read_table(path)
+        return slim(pyarrow.parquet.read_table(path))
     except (pyarrow.ArrowException, OSError) as error:
         reason = str(error).splitlines()[0][:160]
         raise RiskminError(f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says") from None
+
+
+def release_unused_memory() -> None:
+    """Hand the memory pyarrow kept from parsing back to the system, so that the tensors built next reuse it."""
+    import pyarrow
+
+    pool = pyarrow.default_memory_pool()
+    if hasattr(pool, "release_unused"):  # pyarrow 9 and later
+        pool.release_unused()
+
+
+def slim(table):
+    """`table` with float64 columns cast to float32."""
+    import pyarrow
+
+    for i, f in enumerate(table.schema):
+        if pyarrow.types.is_float64(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pyarrow.float32()))
+    return table
+
+
+def as_numpy(column) -> np.ndarray:
+    """A pyarrow column as one NumPy array, empty cells of a number column as NaN (without pandas, which
+    pyarrow would import to convert a chunked column)."""
+    column = real_valued(column) if column.null_count and is_numeric(column) else column
+    chunks = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    if len(chunks) == 1:
+        return chunks[0]
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=column.type.to_pandas_dtype())
+
+
+def real_valued(column):
+    """A number column with its empty cells as NaN (whole numbers become float64 when some are empty)."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if not column.null_count:
+        return column
+    return pc.fill_null(column if pyarrow.types.is_floating(column.type) else column.cast(pyarrow.float64()), float("nan"))
+
+
+def has_holes(column) -> bool:
+    """Whether a column has an empty cell, or a NaN in a real-valued one."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    return bool(column.null_count) or (pyarrow.types.is_floating(column.type) and bool(pc.any(pc.is_nan(column)).as_py()))
 
 
 def choose(text: str, names: list, path: Path, what: str) -> list:
@@ -108,21 +168,14 @@ def missing_mask(column) -> np.ndarray:
     import pyarrow
     import pyarrow.compute as pc
 
-    mask = pc.is_null(column, nan_is_null=pyarrow.types.is_floating(column.type))
-    return mask.to_numpy(zero_copy_only=False)
+    return as_numpy(pc.is_null(column, nan_is_null=pyarrow.types.is_floating(column.type)))
 
 
 def handle_missing(table, features: list, targets: list, missing: str, path: Path) -> tuple:
     """The table with the rows `missing` drops, and notes saying what was done."""
     import pyarrow
 
-    holes = {}
-    for name in [*features, *targets]:
-        column = table.column(name)
-        if column.null_count or pyarrow.types.is_floating(column.type):  # a float column may hold NaN
-            mask = missing_mask(column)
-            if mask.any():
-                holes[name] = mask
+    holes = {name: missing_mask(table.column(name)) for name in [*features, *targets] if has_holes(table.column(name))}
     if not holes:
         return table, []
     if missing == "error":
@@ -166,7 +219,6 @@ def input_names(layout: list) -> list:
 
 def encode(table, layout: list, path: Path, missing: str) -> tuple:
     """(float32 inputs, {column: values not among its categories}) of a table's rows, by `layout`."""
-    import pyarrow.compute as pc
 
     x = np.zeros((table.num_rows, len(input_names(layout))), dtype=np.float32)
     unseen, at = {}, 0
@@ -177,11 +229,14 @@ def encode(table, layout: list, path: Path, missing: str) -> tuple:
                 example = column.slice(0, 1).to_pylist()[0]
                 raise RiskminError(f"column {spec['name']} of {path.name} holds {column.type} values such as {example!r} "
                                    "but the run was trained on numbers there")
-            if missing != "mean" and missing_mask(column).any():
+            if missing != "mean" and has_holes(column):
                 rows = np.flatnonzero(missing_mask(column))[:5]
                 raise RiskminError(f"column {spec['name']} of {path.name} has missing values (first at rows {', '.join(map(str, rows))}); "
                                    "fill them: the run was trained without --missing mean")
-            x[:, at] = pc.fill_null(column, float("nan")).to_numpy(zero_copy_only=False) if column.null_count else column.to_numpy()
+            row = 0
+            for chunk in real_valued(column).chunks:  # chunk by chunk into x: no whole-column copy on the way
+                x[row:row + len(chunk), at] = chunk.to_numpy(zero_copy_only=False)
+                row += len(chunk)
             at += 1
             continue
         lookup = {value: i for i, value in enumerate(spec["categories"])}
@@ -211,7 +266,7 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
         if not numeric:
             bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
             raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification")
-        y = np.column_stack([c.to_numpy(zero_copy_only=False) for c in columns]).astype(np.float32)
+        y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
         return task, torch.from_numpy(y), None, f"task: regression ({guessed}) on {', '.join(targets)}; override with --task"
     if len(columns) != 1:
         raise RiskminError(f"classification takes one target column but {len(columns)} were given ({', '.join(targets)}); name one with --target")
@@ -238,7 +293,7 @@ def few_whole_numbers(column) -> bool:
 def class_codes(column, name: str, path: Path) -> tuple:
     """(class names, int64 codes): numbers sorted as numbers, text sorted as text."""
     if is_numeric(column):
-        values = column.to_numpy(zero_copy_only=False)
+        values = as_numpy(column)
         if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
             raise RiskminError(f"target column {name} of {path.name} holds fractions, which are not class labels; use --task regression")
         found, codes = np.unique(values, return_inverse=True)
@@ -310,7 +365,7 @@ def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
             raise RiskminError(f"target column {name} of {path.name} has missing values; drop those rows to evaluate")
     classes = names.get("classes")
     if not classes:
-        return torch.from_numpy(np.column_stack([c.to_numpy(zero_copy_only=False) for c in columns]).astype(np.float32))
+        return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
     lookup = {label: i for i, label in enumerate(classes)}
     found, codes = class_codes(columns[0], names["targets"][0], path)
     strangers = [label for label in found if label not in lookup]
