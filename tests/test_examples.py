@@ -18,7 +18,7 @@ def numbers(text):
 
 def test_every_example_has_a_test():
     tested = {"01_basic_linear.py", "02_basic_two_layer.py", "03_validation.py", "04_validation_and_test.py",
-              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py"}
+              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py", "08_table.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -55,3 +55,12 @@ def test_epochs_with_early_stopping(capsys):
 
 def test_tutorial_line_prints_what_the_tutorial_prints(capsys):
     assert "a = 1.0235, b = 1.9690" in run_example("07_tutorial_line.py", capsys)
+
+
+def test_table_guesses_classes_encodes_text_fills_holes_and_predicts_names(capsys):
+    out = run_example("08_table.py", capsys)
+    assert "task: classification (guessed): fruit has 3 classes (apple, banana, cherry)" in out
+    assert "inputs: weight, colour=green, colour=red, colour=yellow" in out
+    accuracy = float(re.search(r"test accuracy (\d\.\d+)", out).group(1))
+    assert accuracy > 0.85
+    assert re.findall(r"-> (\w+)", out) == ["apple", "banana", "cherry"]
