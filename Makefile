@@ -16,4 +16,5 @@ test: install
 	$(PYTHON) -m pytest
 
 bench: install
-	$(PYTHON) -m benchmarks.overhead
+	$(PYTHON) -m pip install --quiet -e ".[bench]"
+	$(PYTHON) -m benchmarks

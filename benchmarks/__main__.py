@@ -1,3 +1,3 @@
-from .overhead import main
+from .peers import main
 
 main()

@@ -47,7 +47,8 @@ def contestants(data: riskmin.Data, batch_size: int, epochs: int) -> dict:
     def with_riskmin():
         with contextlib.redirect_stderr(io.StringIO()):  # the progress bar runs, but off screen
             run = riskmin.fit(fresh(), splits, epochs=epochs, batch_size=batch_size, lr=1e-3, optimizer="adam",
-                              patience=epochs, standardize=False, progress=True)
+                              patience=epochs, standardize=False, progress=True,
+                              threads=str(torch.get_num_threads()))  # the same threads as the other contestants
         return run.summary["steps"]
 
     def hand_written(fused=False):

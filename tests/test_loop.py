@@ -176,3 +176,60 @@ def test_plateau_scheduler_lowers_the_rate_when_validation_stalls(lab1):
     run = riskmin.fit("linear", lab1, scheduler="plateau", patience=0, gamma=0.5, lr=0.5, epochs=40, optimizer="sgd", **FAST)
     rates = [row["lr"] for row in run.history]
     assert rates[0] == 0.5 and rates[-1] < 0.5
+
+
+class ThreadsSeen:
+    def __init__(self):
+        self.seen = set()
+
+    def on_epoch_end(self, state):
+        self.seen.add(torch.get_num_threads())
+
+
+@pytest.mark.parametrize("threads, expected", [("auto", 1), ("2", 2)])
+def test_threads_are_set_for_training_and_the_process_setting_comes_back(lab1, threads, expected):
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        seen = ThreadsSeen()
+        riskmin.fit("linear", lab1, epochs=2, threads=threads, callbacks=[seen], **FAST)
+        assert seen.seen == {expected}  # auto: a 10 -> 2 linear model is far below the work that pays for a second thread
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_auto_threads_grow_with_the_work_of_a_step():
+    from riskmin.loop import SERIAL_WORK, WORK_PER_THREAD, auto_threads
+
+    small, big = torch.nn.Linear(32, 64), torch.nn.Linear(784, 256)
+    assert auto_threads(small, 64, cores=64) == 1
+    assert auto_threads(big, 128, cores=64) == 3 * 128 * 200_960 // WORK_PER_THREAD
+    assert auto_threads(big, 128, cores=2) == 2
+    assert 3 * 64 * sum(p.numel() for p in small.parameters()) < SERIAL_WORK
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
+    from riskmin.losses import OPTIMIZERS
+
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(256, 8, generator=generator), torch.randn(256, 1, generator=generator)
+    options = {"lr": 0.01, "weight_decay": 0.01, **({"momentum": 0.9} if name == "sgd" else {})}
+    results = {}
+    for kind in ("plain", "foreach", "fused"):
+        torch.manual_seed(0)
+        model = riskmin.models.MLP(8, 1, hidden=(16, 16))
+        flags = {"plain": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[kind]
+        optimizer = OPTIMIZERS[name](model.parameters(), **options, **flags)
+        for i in range(0, 256, 32):
+            loss = torch.nn.functional.mse_loss(model(x[i:i + 32]), y[i:i + 32])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        results[kind] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert torch.allclose(results["foreach"], results["plain"], rtol=1e-6, atol=1e-7)
+    assert torch.allclose(results["fused"], results["plain"], rtol=1e-6, atol=1e-7)
+    torch.manual_seed(0)
+    initial = torch.cat([p.detach().flatten() for p in riskmin.models.MLP(8, 1, hidden=(16, 16)).parameters()])
+    assert (results["plain"] - initial).abs().max() > 1e-3  # the steps moved the weights: the comparison is not of untouched ones

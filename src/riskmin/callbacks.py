@@ -137,7 +137,11 @@ class EarlyStopping:
 
 
 class Progress:
-    """A rich progress bar over steps, refreshed at most ten times a second, and a line every few epochs."""
+    """A rich progress bar over steps and a line every few epochs, drawn at most ten times a second.
+
+    Epoch lines are queued and written with the next redraw, all at once: a line costs its
+    formatting, not a redraw of the bar, so a run of short epochs is not slowed by its report.
+    """
 
     def __init__(self, console=None, print_every: int = 0):
         from rich.console import Console
@@ -146,6 +150,7 @@ class Progress:
         self.print_every = print_every
         self.bar = None
         self.last = 0.0
+        self.lines = []
 
     def on_fit_start(self, state: State):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
@@ -160,15 +165,22 @@ class Progress:
         now = time.monotonic()
         if now - self.last >= 0.1:
             self.last = now
-            self.bar.update(self.task, completed=state.step, epoch=state.epoch)
-            self.bar.refresh()
+            self.draw(state)
+
+    def draw(self, state: State):
+        if self.lines:
+            self.bar.console.print("\n".join(self.lines), highlight=False, markup=False, soft_wrap=True)
+            self.lines = []
+        self.bar.update(self.task, completed=state.step, epoch=state.epoch)
+        self.bar.refresh()
 
     def on_epoch_end(self, state: State):
         if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):
             shown = "  ".join(f"{k} {v:.5g}" for k, v in state.metrics.items() if k not in ("epoch", "step", "seconds"))
-            self.bar.console.print(f"epoch {state.epoch:>4}  step {state.step:>6}  {shown}", highlight=False)
+            self.lines.append(f"epoch {state.epoch:>4}  step {state.step:>6}  {shown}")
 
     def on_fit_end(self, state: State):
+        self.draw(state)
         self.bar.stop()
 
 

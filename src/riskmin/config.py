@@ -97,6 +97,7 @@ class Config:
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
     seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    threads: str = setting("auto", "intra-op threads on CPU: auto (chosen from the work of one step) or a number")
     checkpoint_every: int = setting(1, "write a checkpoint every this many epochs (0: only when interrupted)", low=0, command="train")
     # Monte-Carlo experiments
     runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")
@@ -232,6 +233,8 @@ def _check_together(c: Config) -> None:
         raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov")
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
         raise RiskminError(f"device = {c.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+    if c.threads != "auto" and not (c.threads.isdigit() and int(c.threads) >= 1):
+        raise RiskminError(f"threads = {c.threads!r} is not allowed; give auto or a whole number of at least 1")
     if "/" in c.name or c.name in (".", ".."):
         raise RiskminError(f"name = {c.name!r} is not allowed; a run name is a plain folder name without '/'")
 

@@ -164,7 +164,11 @@ class Standardizer:
     @classmethod
     def fit(cls, x: torch.Tensor, onehot: Optional[torch.Tensor] = None, scale: bool = True) -> "Standardizer":
         holes = torch.isnan(x)
+        numeric = torch.ones(x.shape[1], dtype=torch.bool) if onehot is None else ~onehot
         if not holes.any():
+            constant = (numeric & (x == x[:1]).all(0)).nonzero().flatten().tolist()
+            if not scale and onehot is None:  # nothing to fill, scale or zero: skip the statistics
+                return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
             fill, mean = None, x.mean(0)
             std = x.std(0, unbiased=False) if len(x) > 1 else torch.zeros_like(mean)
         else:
@@ -175,8 +179,7 @@ class Standardizer:
             mean = torch.where(holes, 0.0, x).sum(0) / count
             std = (torch.where(holes, 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
             fill = mean.clone()
-        numeric = torch.ones_like(mean, dtype=torch.bool) if onehot is None else ~onehot
-        constant = (numeric & (std == 0)).nonzero().flatten().tolist()
+            constant = (numeric & (std == 0)).nonzero().flatten().tolist()
         std = torch.where(std > 0, std, torch.ones_like(std))
         if not scale:
             mean, std = torch.zeros_like(mean), torch.ones_like(std)
@@ -190,7 +193,13 @@ class Standardizer:
     def identity(cls, n_features: int) -> "Standardizer":
         return cls(torch.zeros(n_features), torch.ones(n_features))
 
+    @property
+    def is_identity(self) -> bool:
+        return self.fill is None and not self.mean.any() and bool((self.std == 1).all())
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.is_identity:
+            return x
         if self.fill is not None:
             x = torch.where(torch.isnan(x), self.fill.to(x.device), x)
         return (x - self.mean.to(x.device)) / self.std.to(x.device)

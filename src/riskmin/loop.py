@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -95,8 +96,10 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     if resume and saver is None:
         raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
     saving = (state, model, optimizer, scheduler, batches, callbacks)
+    switch_modes = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
 
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None):
+    threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None), threads:
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         if resume:
             running, unreported, elapsed = restore(saver, *saving)
@@ -105,7 +108,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
         call(callbacks, "on_fit_start", state)
         while state.epoch < config.epochs and state.step < total_steps and not state.should_stop:
             state.epoch += 1
-            model.train()
+            if switch_modes or not model.training:
+                model.train()
             for x, y in batches:
                 loss = loss_fn(model(x), y)
                 optimizer.zero_grad(set_to_none=True)
@@ -265,8 +269,9 @@ def eval_loader(dataset, rows, batch_size, device):
 @torch.no_grad()
 def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "") -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once."""
-    was_training = model.training
-    model.eval()
+    was_training, switch = model.training, not models.mode_free(model)
+    if switch:
+        model.eval()
     sums, rows = {}, 0
     for x, y in source:
         output = model(x)
@@ -274,7 +279,8 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "") -
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(x)
-    model.train(was_training)
+    if switch:
+        model.train(was_training)
     if not rows:
         return {}
     return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows).items()}
@@ -351,6 +357,48 @@ def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
     if isinstance(model, nn.Module):
         return model
     raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, two_layer, mlp")
+
+
+def step_work(model: nn.Module, batch: int) -> int:
+    """Multiply-adds of one training step, roughly: three per parameter per row (forward, and backward twice)."""
+    return 3 * batch * sum(p.numel() for p in model.parameters())
+
+
+# Measured by benchmarks/threads.py on a 2-core x86_64 VM with torch 2.13 CPU: W1-W3 (at most 4.3 million
+# multiply-adds a step) gained nothing from a second thread (-5% to +1%), W4 (103 million) ran 7% faster with two.
+# So one thread below 20 million, and above it one per 25 million: that figure past two threads is an estimate,
+# since this machine had no more cores to measure; benchmarks/threads.py re-derives both on a bigger one.
+SERIAL_WORK, WORK_PER_THREAD = 20_000_000, 25_000_000
+
+
+def auto_threads(model: nn.Module, batch: int, cores: int) -> int:
+    """The intra-op thread count threads="auto" picks: one for a small step, more as the step's work grows.
+
+    >>> auto_threads(nn.Linear(32, 64), batch=64, cores=16), auto_threads(nn.Linear(784, 256), batch=4096, cores=16)
+    (1, 16)
+    """
+    work = step_work(model, batch)
+    return 1 if work < SERIAL_WORK else max(1, min(cores, work // WORK_PER_THREAD))
+
+
+class intra_op_threads:
+    """On CPU, run with the thread count `threads` asks for (a number, or auto) and give the process its own back after."""
+
+    def __init__(self, threads: str, model: nn.Module, batch: int, device: torch.device):
+        self.wanted = None
+        if device.type == "cpu":
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            self.wanted = auto_threads(model, batch, cores) if threads == "auto" else int(threads)
+
+    def __enter__(self):
+        self.previous = torch.get_num_threads()
+        if self.wanted is not None and self.wanted != self.previous:
+            torch.set_num_threads(self.wanted)
+        return self
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.previous:
+            torch.set_num_threads(self.previous)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -107,7 +107,8 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     """
     if loss_name in REGRESSION:
         error, y = (output - y).double(), y.double()  # summed in float64, so any order of rows gives the same metrics
-        return {"se": (error * error).sum(0), "ae": error.abs().sum(), "y": y.sum(0), "yy": (y * y).sum(0)}
+        squares = torch.stack([error * error, y, y * y]).sum(1)  # one reduction for three sums
+        return {"se": squares[0], "ae": error.abs().sum(), "y": squares[1], "yy": squares[2]}
     if loss_name == "cross_entropy":
         predicted, k = output.argmax(1), output.shape[1]
         return {"correct": (predicted == y).sum(), "tp": torch.bincount(y[predicted == y], minlength=k),
@@ -126,7 +127,7 @@ def finish_metrics(loss_name: str, sums: dict, rows: int) -> dict:
     Classification: loss, accuracy, f1 (macro over the classes that occur), log_loss.
     """
     keys = list(sums)
-    flat = torch.cat([sums[k].double().reshape(-1) for k in keys]).tolist()  # the one host sync
+    flat = torch.cat([(v if v.dtype == torch.float64 else v.double()).reshape(-1) for v in sums.values()]).tolist()  # the one host sync
     values, at = {}, 0
     for key in keys:
         size = sums[key].numel()

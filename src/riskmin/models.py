@@ -73,3 +73,15 @@ def build(config: Config, n_inputs: int, n_outputs: int) -> nn.Module:
         if config.model == "two_layer":
             return TwoLayerNN(n_inputs, n_outputs, config.hidden[0], config.activation, config.bias)
         return MLP(n_inputs, n_outputs, config.hidden, config.activation, config.dropout, config.bias)
+
+
+# layers whose forward is the same in training and evaluation mode
+MODE_FREE = (nn.Linear, nn.Bilinear, nn.Identity, nn.Flatten, nn.Unflatten, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU,
+             nn.SiLU, nn.ELU, nn.Softplus, nn.Softmax, nn.LogSoftmax, nn.Conv1d, nn.Conv2d, nn.Embedding, nn.LayerNorm)
+
+
+def mode_free(model: nn.Module) -> bool:
+    """Whether train() and eval() cannot change what `model` computes: riskmin's own models without dropout, and
+    any model built only of the layers in MODE_FREE. Others (dropout, batch norm, any custom module) are switched."""
+    own = (Linear, TwoLayerNN, MLP)
+    return all(isinstance(m, MODE_FREE) or (type(m) in own) for m in model.modules())
