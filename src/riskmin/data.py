@@ -197,11 +197,15 @@ class Standardizer:
     def is_identity(self) -> bool:
         return self.fill is None and not self.mean.any() and bool((self.std == 1).all())
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+        """The scaled rows; `in_place` overwrites `x` (a copy the caller owns) instead of allocating twice its size."""
         if self.is_identity:
             return x
         if self.fill is not None:
             x = torch.where(torch.isnan(x), self.fill.to(x.device), x)
+            in_place = True  # x is a fresh tensor now
+        if in_place:
+            return x.sub_(self.mean.to(x.device)).div_(self.std.to(x.device))
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
     def to_dict(self) -> dict:

@@ -218,7 +218,7 @@ class Prepared:
             if self.standardizer.constant:
                 names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
                 warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
-            self.rows = {part: (self.standardizer(data.x[idx]).to(device), data.y[idx].to(device))
+            self.rows = {part: (self.standardizer(data.x[idx], in_place=True).to(device), data.y[idx].to(device))
                          for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
             self.sources = {part: chunks(x, y) for part, (x, y) in self.rows.items()}
             self.n_inputs, self.n_outputs = data.n_features, data.n_targets
