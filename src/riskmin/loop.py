@@ -96,7 +96,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     if resume and saver is None:
         raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
     saving = (state, model, optimizer, scheduler, batches, callbacks)
-    switch_modes = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
+    prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
 
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None), threads:
@@ -108,7 +108,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
         call(callbacks, "on_fit_start", state)
         while state.epoch < config.epochs and state.step < total_steps and not state.should_stop:
             state.epoch += 1
-            if switch_modes or not model.training:
+            if prepared.switch or not model.training:
                 model.train()
             for x, y in batches:
                 loss = loss_fn(model(x), y)
@@ -177,7 +177,7 @@ def report(state: State, mean_loss, prepared, model, loss_fn, optimizer, schedul
                              "lower the learning rate or clip gradients with --clip-grad 1.0 (the best weights so far are kept)")
         return
     if prepared.has_val:
-        row.update(evaluate_batches(model, prepared.sources["val"], loss_fn, prepared.loss_name, prefix="val_"))
+        row.update(evaluate_batches(model, prepared.sources["val"], loss_fn, prepared.loss_name, prefix="val_", switch=prepared.switch))
     row["lr"] = optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - start
     state.metrics = row
@@ -212,6 +212,7 @@ class Prepared:
         self.splits = splits
         self.standardizer = None
         self.names = {}
+        self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
             data = splits.data
             self.standardizer = Standardizer.fit(data.x[splits.train], data.onehot(), scale=config.standardize)
@@ -267,9 +268,10 @@ def eval_loader(dataset, rows, batch_size, device):
 
 
 @torch.no_grad()
-def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "") -> dict:
+def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None) -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once."""
-    was_training, switch = model.training, not models.mode_free(model)
+    was_training = model.training
+    switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
     if switch:
         model.eval()
     sums, rows = {}, 0
