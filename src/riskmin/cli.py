@@ -175,23 +175,33 @@ def train_in(target, config, data, resume: bool) -> int:
 def run_montecarlo(args) -> int:
     from rich.console import Console
 
-    from .rundir import check_writable, run_directory
     from .datasets import load
+    from .distributed import join, leave
     from .montecarlo import montecarlo
     from .report import montecarlo_table
+    from .rundir import check_writable, run_directory
 
     config = config_from_args(args)
     data = load(config.data, config)
-    check_writable(config)
-    tell(data.notes)
-    target = run_directory(config, f"{data.name}-montecarlo")
-    mc = montecarlo(config.model, data, config.runs, config)
+    first = join(config.device)[0] == 0  # under torchrun every process trains its share; the first alone reports
+    if first:
+        check_writable(config)
+        tell(data.notes)
+        target = run_directory(config, f"{data.name}-montecarlo")
+    try:
+        mc = montecarlo(config.model, data, config.runs, config if first else config.replace(progress=False))
+    finally:
+        if not first:
+            leave()
+    if not first:
+        return 0
     console = Console()
     for note in mc.notes:
         console.print(note, highlight=False)
     montecarlo_table(mc.summary, console)
     path = mc.save(target)
     console.print(f"runs written to {path}", highlight=False)
+    leave()
     return 0
 
 

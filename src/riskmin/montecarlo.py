@@ -25,6 +25,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from . import models
 from .config import Config, RiskminError
+from .distributed import gathered, join
 from .data import Data, Standardizer, draw_order, schedule, split
 from .losses import batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
@@ -75,18 +76,22 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
     start = time.perf_counter()
-    with progress_bar(config, total=config.runs * config.epochs) as advance:  # counted in run-epochs
+    rank, processes = join(config.device)  # under torchrun, each process trains every processes-th seed
+    mine = seeds[rank::processes]
+    shown = config if rank == 0 else config.replace(progress=False)
+    with progress_bar(shown, total=len(mine) * config.epochs) as advance:  # counted in run-epochs
         if reason:
             table = []
-            for seed in seeds:
+            for seed in mine:
                 table.append(row_of_run(seed, fit(model_for(model, seed), data, config, seed=seed, progress=False)))
                 advance(config.epochs)
         else:
-            table = vectorized(model, data, config, seeds, advance)
+            table = vectorized(model, data, config, mine, advance) if mine else []
+    table = sorted(gathered(table), key=lambda row: row["seed"])
     fractions = {"split_train": config.train_fraction, "split_val": config.val, "split_test": config.test}  # with seed: enough to rerun a row
     table = [{"run": r, **row, **fractions} for r, row in enumerate(table)]
     summary = summarize(table)
-    summary.update(runs=config.runs, engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start)
+    summary.update(runs=config.runs, engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start, processes=processes)
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:
         summary["fallback_reason"] = reason
