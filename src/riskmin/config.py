@@ -97,7 +97,8 @@ class Config:
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
     seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    threads: str = setting("auto", "intra-op threads on CPU: auto (chosen from the work of one step) or a number")
+    threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
+                                   "the process' own setting) or a number")
     checkpoint_every: int = setting(1, "write a checkpoint every this many epochs (0: only when interrupted)", low=0, command="train")
     # Monte-Carlo experiments
     runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")

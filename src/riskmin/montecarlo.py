@@ -29,7 +29,7 @@ from .distributed import gathered, join
 from .data import Data, Standardizer, draw_order, schedule, split
 from .losses import batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
-from .loop import as_data, fit, order_seed, resolve_device
+from .loop import as_data, fit, intra_op_threads, order_seed, resolve_device
 from .stats import summarize
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
@@ -79,7 +79,8 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     rank, processes = join(config.device)  # under torchrun, each process trains every processes-th seed
     mine = seeds[rank::processes]
     shown = config if rank == 0 else config.replace(progress=False)
-    with progress_bar(shown, total=len(mine) * config.epochs) as advance:  # counted in run-epochs
+    threads = str(torch.get_num_threads()) if config.threads == "auto" else config.threads
+    with progress_bar(shown, total=len(mine) * config.epochs) as advance, intra_op_threads(threads, None, 0, resolve_device(config.device)):
         if reason:
             table = []
             for seed in mine:
