@@ -200,7 +200,7 @@ def test_threads_are_set_for_training_and_the_process_setting_comes_back(lab1, t
 
 
 def test_auto_threads_grow_with_the_work_of_a_step():
-    from riskmin.loop import SERIAL_WORK, WORK_PER_THREAD, auto_threads
+    from riskmin.threads import SERIAL_WORK, WORK_PER_THREAD, auto_threads
 
     small, big = torch.nn.Linear(32, 64), torch.nn.Linear(784, 256)
     assert auto_threads(small, 64, cores=64) == 1

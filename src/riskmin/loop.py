@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -18,7 +17,8 @@ from .callbacks import BestModel, EarlyStopping, Progress, State, call
 from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore, warn
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, split, tutorial_split
-from .losses import check_targets, finish_metrics, metric_sums, settled, least_squares_loss, make_loss, make_optimizer, make_scheduler
+from .losses import check_targets, finish_metrics, least_squares_loss, make_loss, make_optimizer, make_scheduler, metric_sums, settled
+from .threads import intra_op_threads
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
 
@@ -359,48 +359,6 @@ def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
     if isinstance(model, nn.Module):
         return model
     raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, two_layer, mlp")
-
-
-def step_work(model: nn.Module, batch: int) -> int:
-    """Multiply-adds of one training step, roughly: three per parameter per row (forward, and backward twice)."""
-    return 3 * batch * sum(p.numel() for p in model.parameters())
-
-
-# Measured by benchmarks/threads.py on a 2-core x86_64 VM with torch 2.13 CPU: W1-W3 (at most 4.3 million
-# multiply-adds a step) gained nothing from a second thread (-5% to +1%), W4 (103 million) ran 7% faster with two.
-# So one thread below 20 million, and above it one per 25 million: that figure past two threads is an estimate,
-# since this machine had no more cores to measure; benchmarks/threads.py re-derives both on a bigger one.
-SERIAL_WORK, WORK_PER_THREAD = 20_000_000, 25_000_000
-
-
-def auto_threads(model: nn.Module, batch: int, cores: int) -> int:
-    """The intra-op thread count threads="auto" picks: one for a small step, more as the step's work grows.
-
-    >>> auto_threads(nn.Linear(32, 64), batch=64, cores=16), auto_threads(nn.Linear(784, 256), batch=4096, cores=16)
-    (1, 16)
-    """
-    work = step_work(model, batch)
-    return 1 if work < SERIAL_WORK else max(1, min(cores, work // WORK_PER_THREAD))
-
-
-class intra_op_threads:
-    """On CPU, run with the thread count `threads` asks for (a number, or auto) and give the process its own back after."""
-
-    def __init__(self, threads: str, model: nn.Module, batch: int, device: torch.device):
-        self.wanted = None
-        if device.type == "cpu":
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            self.wanted = auto_threads(model, batch, cores) if threads == "auto" else int(threads)
-
-    def __enter__(self):
-        self.previous = torch.get_num_threads()
-        if self.wanted is not None and self.wanted != self.previous:
-            torch.set_num_threads(self.wanted)
-        return self
-
-    def __exit__(self, *exc):
-        if torch.get_num_threads() != self.previous:
-            torch.set_num_threads(self.previous)
 
 
 def resolve_device(name: str) -> torch.device:

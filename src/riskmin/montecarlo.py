@@ -29,8 +29,9 @@ from .distributed import gathered, join
 from .data import Data, Standardizer, draw_order, schedule, split
 from .losses import batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
-from .loop import as_data, fit, intra_op_threads, order_seed, resolve_device
+from .loop import as_data, fit, order_seed, resolve_device
 from .stats import summarize
+from .threads import intra_op_threads
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
 EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may gather across all replicas
