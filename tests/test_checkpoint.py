@@ -173,7 +173,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_a_clear_error(tm
 
     import riskmin.checkpoint
 
-    def disk_full(path, data, reuse=None):
+    def disk_full(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(riskmin.checkpoint, "atomic_write", disk_full)

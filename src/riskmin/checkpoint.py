@@ -126,6 +126,7 @@ class Checkpoints:
         self.seconds = 0.0  # time the training thread spent on checkpoints, encoding and waiting: the summary's figure
         self.rows = []  # the history's rows encoded once each: the history only grows, so a long run stays cheap
         self.writer, self.failure = None, None
+        self.kept = None  # stems of the complete checkpoints, oldest first, once the writer has listed them
 
     def save(self, tensors: dict, values: dict) -> None:
         """Encode one checkpoint now and write it on a writer thread; `wait` for it to be on disk.
@@ -152,13 +153,24 @@ class Checkpoints:
         self.writer.start()
 
     def write(self, stem: str, state: bytes, manifest: bytes) -> None:
+        """On the writer thread: the data, then the manifest, then retire the oldest beyond KEEP.
+
+        Plain os calls on string paths: every bit of Python here holds the GIL the training
+        thread needs, so the writer does as little of it as it can between its system calls.
+        """
+        root = str(self.root)
         try:
-            atomic_write(self.root / f"{stem}.safetensors", state, reuse=self.root / SPARE_DATA)
-            atomic_write(self.root / f"{stem}.manifest.json", manifest, reuse=self.root / SPARE_MANIFEST)
-            for old in self.complete()[KEEP:]:
+            write_over(f"{root}/{SPARE_DATA}", f"{root}/{stem}.safetensors", state)
+            write_over(f"{root}/{SPARE_MANIFEST}", f"{root}/{stem}.manifest.json", manifest)
+            if self.kept is None:
+                self.kept = [path.name[:-len(".manifest.json")] for path in reversed(self.complete())]
+            elif stem not in self.kept:  # the same step saved twice (interrupted again at once) is one checkpoint
+                self.kept.append(stem)
+            while len(self.kept) > KEEP:
                 # the manifest first: the checkpoint stops existing before its data goes; both become next save's files
-                os.replace(old, self.root / SPARE_MANIFEST)
-                os.replace(self.root / old.name.replace(".manifest.json", ".safetensors"), self.root / SPARE_DATA)
+                old = self.kept.pop(0)
+                os.replace(f"{root}/{old}.manifest.json", f"{root}/{SPARE_MANIFEST}")
+                os.replace(f"{root}/{old}.safetensors", f"{root}/{SPARE_DATA}")
         except OSError as error:
             self.failure = error
 
@@ -262,27 +274,36 @@ def load_optimizer_state(optimizer, values: dict, tensors: dict) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": values["param_groups"]})
 
 
-def atomic_write(path, data: bytes, reuse=None) -> None:
-    """Write `data` to `path` so that a reader sees the old file or the new one, never a part.
-
-    `reuse` names a file out of every reader's sight to overwrite instead of creating a new one:
-    cheaper to fsync, since its blocks are already allocated.
-    """
+def atomic_write(path, data: bytes) -> None:
+    """Write `data` to `path` so that a reader sees the old file or the new one, never a part."""
     path = Path(path)
-    if reuse is not None and Path(reuse).is_file():
-        handle, temporary = os.open(reuse, os.O_WRONLY), Path(reuse)
-    else:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
-            file.truncate()
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_over(spare: str, path: str, data: bytes) -> None:
+    """`atomic_write` through a spare file when there is one: overwrite it in place, fsync, rename it to `path`."""
+    try:
+        handle = os.open(spare, os.O_WRONLY)
+    except FileNotFoundError:
+        return atomic_write(path, data)
+    try:
+        view, written = memoryview(data), 0
+        while written < len(data):
+            written += os.write(handle, view[written:])
+        os.ftruncate(handle, len(data))
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+    os.replace(spare, path)
 
 
 def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, running, unreported: int, seconds: float) -> None:
