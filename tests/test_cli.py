@@ -28,6 +28,11 @@ def test_main_job_writes_every_file(tmp_path):
     assert summary["epochs_run"] == 20
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "run written to runs/lab1-two_layer" in result.stdout
+    header = next(line for line in result.stdout.splitlines() if "train" in line and "test" in line)
+    assert header.split()[1:] == ["┃", "train", "┃", "val", "┃", "test", "┃"]  # the summary: a column per split
+    r2 = next(line for line in result.stdout.splitlines() if line.split()[1:2] == ["r2"])
+    assert [float(v) for v in r2.split()[3::2]] == pytest.approx([summary[f"{p}_r2"] for p in ("train", "val", "test")], rel=1e-5)
+    assert f"best epoch {summary['best_epoch']} of 20, {summary['steps']} steps" in result.stdout
     lines = (run_dir / "metrics.csv").read_text().splitlines()
     assert lines[0] == "epoch,step,loss,val_loss,val_mse,val_rmse,val_mae,val_r2,lr,seconds" and len(lines) == 21
     loaded = riskmin.Run.load(run_dir)

@@ -6,21 +6,25 @@ from pathlib import Path
 
 
 def summary_table(summary: dict, console) -> None:
+    """The run at a glance: one row per metric, one column per split, then how the run went."""
     from rich.table import Table
 
+    parts = ("train", "val", "test")
+    metrics = list(dict.fromkeys(key.split("_", 1)[1] for key, value in summary.items()
+                                 if key.split("_", 1)[0] in parts and "_" in key and value is not None))
     table = Table(title="riskmin run", show_header=True)
     table.add_column("")
-    table.add_column("value", justify="right")
-    rows = [("best epoch", summary["best_epoch"]), ("epochs run", summary["epochs_run"]), ("steps", summary["steps"])]
-    for key, value in summary.items():
-        if key.split("_", 1)[0] in ("train", "val", "test") and value is not None:
-            rows.append((key.replace("_", " "), f"{value:.6g}"))
+    shown = [part for part in parts if summary.get(f"{part}_loss") is not None]
+    for part in shown:
+        table.add_column(part, justify="right")
+    for metric in metrics:
+        table.add_row(metric.replace("_", " "), *(f"{summary[f'{part}_{metric}']:.6g}" if summary.get(f"{part}_{metric}") is not None
+                                                  else "-" for part in shown))
     if summary.get("closed_form_test_loss") is not None:
-        rows.append(("closed-form least-squares test loss", f"{summary['closed_form_test_loss']:.6g}"))
-    rows.append(("seconds", f"{summary['seconds']:.2f}"))
-    for name, value in rows:
-        table.add_row(name, str(value))
+        table.add_row("least-squares loss", *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
     console.print(table)
+    console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, {summary['steps']} steps, {summary['seconds']:.2f} s",
+                  highlight=False)
     if summary["stop_reason"]:
         console.print(summary["stop_reason"], highlight=False)
 
