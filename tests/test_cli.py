@@ -57,7 +57,8 @@ def test_linear_mse_summary_carries_the_closed_form_test_loss(tmp_path, capsys):
                  "--progress", "off", "--out", str(tmp_path), "--name", "lin"]) == 0
     summary = json.loads((tmp_path / "lin" / "summary.json").read_text())
     assert summary["test_loss"] == pytest.approx(summary["closed_form_test_loss"], rel=1e-3)
-    assert "closed-form least-squares test loss" in capsys.readouterr().out
+    row = next(line for line in capsys.readouterr().out.splitlines() if "closed-form least squares" in line)
+    assert float(row.split()[-2]) == pytest.approx(summary["closed_form_test_loss"], rel=1e-5)  # in the test column
 
 
 def test_config_file_with_flags_overriding_it(tmp_path):

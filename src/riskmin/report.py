@@ -21,7 +21,7 @@ def summary_table(summary: dict, console) -> None:
         table.add_row(metric.replace("_", " "), *(f"{summary[f'{part}_{metric}']:.6g}" if summary.get(f"{part}_{metric}") is not None
                                                   else "-" for part in shown))
     if summary.get("closed_form_test_loss") is not None:
-        table.add_row("least-squares loss", *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
+        table.add_row("closed-form least squares", *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
     console.print(table)
     console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, {summary['steps']} steps, {summary['seconds']:.2f} s",
                   highlight=False)
