@@ -14,16 +14,15 @@ Prints steps per second and riskmin's ratio to each (above 1.0: riskmin is faste
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 import riskmin
 from riskmin.models import MLP
 
 from .common import alternate, machine
+from .peers import Workload, initialized
+from .peers import contestants as peer_contestants
 
 
 def workload(rows=20_000, features=20, seed=0):
@@ -34,57 +33,9 @@ def workload(rows=20_000, features=20, seed=0):
 
 
 def contestants(data: riskmin.Data, batch_size: int, epochs: int) -> dict:
-    splits = riskmin.split(data, val=0.1, test=0.1, seed=0)
-    x_train, y_train = data.x[splits.train], data.y[splits.train]
-    torch.manual_seed(0)
-    initial = MLP(20, 1, hidden=(64, 64)).state_dict()
-
-    def fresh():
-        model = MLP(20, 1, hidden=(64, 64))
-        model.load_state_dict(initial)
-        return model
-
-    def with_riskmin():
-        with contextlib.redirect_stderr(io.StringIO()):  # the progress bar runs, but off screen
-            run = riskmin.fit(fresh(), splits, epochs=epochs, batch_size=batch_size, lr=1e-3, optimizer="adam",
-                              patience=epochs, standardize=False, progress=True,
-                              threads=str(torch.get_num_threads()))  # the same threads as the other contestants
-        return run.summary["steps"]
-
-    def hand_written(fused=False):
-        model = fresh()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
-        generator = torch.Generator().manual_seed(0)
-        steps = 0
-        for _ in range(epochs):
-            order = torch.randperm(len(x_train), generator=generator)
-            xs, ys = x_train[order], y_train[order]
-            for i in range(0, len(xs), batch_size):
-                loss = torch.nn.functional.mse_loss(model(xs[i:i + batch_size]), ys[i:i + batch_size])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                steps += 1
-        return steps
-
-    def dataloader():
-        model = fresh()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = DataLoader(TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True)
-        criterion = torch.nn.MSELoss()
-        steps = 0
-        for _ in range(epochs):
-            total = 0.0
-            for xb, yb in loader:
-                loss = criterion(model(xb), yb)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item()
-                steps += 1
-        return steps
-
-    return {"riskmin": with_riskmin, "hand": hand_written, "hand_fused": lambda: hand_written(fused=True), "dataloader": dataloader}
+    """riskmin, the hand loops and the DataLoader loop of benchmarks/peers.py, on this workload."""
+    work = Workload("overhead", "20-64-64-1 MLP", data, initialized(lambda: MLP(20, 1, hidden=(64, 64))), "mse", batch_size, epochs)
+    return peer_contestants(work, peers=False, fused_hand=True)
 
 
 def main(argv=None):

@@ -50,6 +50,18 @@ class Workload:
     epochs: int
 
 
+def initialized(build):
+    """A maker of fresh models from `build` that all start from the same weights."""
+    torch.manual_seed(0)
+    state = build().state_dict()
+
+    def make():
+        model = build()
+        model.load_state_dict(state)
+        return model
+    return make
+
+
 def workloads() -> dict:
     generator = torch.Generator().manual_seed(0)
 
@@ -60,16 +72,6 @@ def workloads() -> dict:
     digits_like = torch.randn(10_000, 784, generator=generator)
     teacher = torch.randn(784, 10, generator=generator)
     w4 = riskmin.Data(digits_like, (digits_like @ teacher).argmax(1))
-
-    def initialized(build):
-        torch.manual_seed(0)
-        state = build().state_dict()
-
-        def make():
-            model = build()
-            model.load_state_dict(state)
-            return model
-        return make
 
     return {
         "W1": Workload("W1", "32-64-1 MLP, batch 64, 4,096 rows", regression(4096, 32), initialized(lambda: MLP(32, 1, hidden=(64,))), "mse", 64, 6),
@@ -84,7 +86,8 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
     return math.ceil(rows / batch_size) if batch_size else 1
 
 
-def contestants(work: Workload) -> dict:
+def contestants(work: Workload, peers: bool = True, fused_hand: bool = False) -> dict:
+    """The contestants on `work`; `fused_hand` adds the hand loop with torch's fused Adam, the one riskmin uses."""
     splits = riskmin.split(work.data, val=0.1, test=0.1, seed=0)
     x, y = work.data.x[splits.train], work.data.y[splits.train]
     batch = work.batch_size or len(x)
@@ -98,9 +101,9 @@ def contestants(work: Workload) -> dict:
                               threads=str(torch.get_num_threads()))  # the same threads as the other contestants
         return run.summary["steps"]
 
-    def hand():
+    def hand(fused=False):
         model = work.make()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
         generator = torch.Generator().manual_seed(0)
         for _ in range(work.epochs):
             order = torch.randperm(len(x), generator=generator)
@@ -127,6 +130,10 @@ def contestants(work: Workload) -> dict:
         return steps
 
     found = {"riskmin": with_riskmin, "hand": hand, "dataloader": dataloader}
+    if fused_hand:
+        found["hand_fused"] = lambda: hand(fused=True)
+    if not peers:
+        return found
     peer = lightning_contestant(work, x, y, batch, criterion, steps)
     if peer:
         found["lightning"] = peer

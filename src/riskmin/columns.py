@@ -25,7 +25,7 @@ MAX_CLASSES = 20  # a whole-number target with at most this many distinct values
 def as_numpy(column) -> np.ndarray:
     """A pyarrow column as one NumPy array, empty cells of a number column as NaN (without pandas, which
     pyarrow would import to convert a chunked column)."""
-    column = real_valued(column) if column.null_count and is_numeric(column) else column
+    column = real_valued(column) if is_numeric(column) else column
     chunks = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
     if len(chunks) == 1:
         return chunks[0]

@@ -189,10 +189,6 @@ class Standardizer:
             std[onehot] = torch.where(seen, 1.0, float("inf"))
         return cls(mean, std, fill, constant)
 
-    @classmethod
-    def identity(cls, n_features: int) -> "Standardizer":
-        return cls(torch.zeros(n_features), torch.ones(n_features))
-
     @property
     def is_identity(self) -> bool:
         return self.fill is None and not self.mean.any() and bool((self.std == 1).all())

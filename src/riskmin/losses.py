@@ -101,14 +101,13 @@ REGRESSION = ("mse", "l1", "huber")
 def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     """Sums over a batch from which `finish_metrics` makes the metrics besides the loss; tensors, no host sync.
 
-    Regression: one vector of the sums of errors, absolute errors and y, and of their squares, per output.
+    Regression: one vector of the sums of absolute errors and of y, and of their squares, per output.
     Classification: correct answers, and per class the true positives, predictions and
     actual members for macro F1; log loss is the cross entropy (or binary cross entropy).
     """
     if loss_name in REGRESSION:
-        error = output - y
-        columns = torch.cat([error, error.abs(), y], 1).double()  # summed in float64: any order of rows gives the same metrics
-        return {"moments": torch.cat([columns, columns * columns], 1).sum(0)}  # sums of e, |e|, y, e^2, |e|^2, y^2 per output
+        columns = torch.cat([(output - y).abs(), y], 1).double()  # summed in float64: any order of rows gives the same metrics
+        return {"moments": torch.cat([columns, columns * columns], 1).sum(0)}  # sums of |e|, y, e^2, y^2 per output
     if loss_name == "cross_entropy":
         predicted, k = output.argmax(1), output.shape[1]
         return {"correct": (predicted == y).sum(), "tp": torch.bincount(y[predicted == y], minlength=k),
@@ -135,8 +134,8 @@ def finish_metrics(loss_name: str, sums: dict, rows: int) -> dict:
         at += size
     metrics = {"loss": values["loss"] / rows}
     if loss_name in REGRESSION:
-        m = len(values["moments"]) // 6
-        _, ae, y, se, _, yy = (values["moments"][i * m:(i + 1) * m] for i in range(6))
+        m = len(values["moments"]) // 4
+        ae, y, se, yy = (values["moments"][i * m:(i + 1) * m] for i in range(4))
         mse = sum(se) / (rows * m)
         r2 = [1 - e / (q - s * s / rows) for e, s, q in zip(se, y, yy) if q - s * s / rows > 0]
         return {**metrics, "mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * m), "r2": sum(r2) / len(r2) if r2 else float("nan")}
