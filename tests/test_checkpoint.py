@@ -91,6 +91,30 @@ def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, 
     assert_same_run(uninterrupted, tmp_path / "cut")
 
 
+def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_path):
+    # with this min_delta nothing beats epoch 1, so its weights ride through every checkpoint, resumed and written again
+    args = [*ARGS[:-4], "--epochs", "8", "--min-delta", "1000", "--progress", "off"]
+    code, err = finish(tmp_path, *args, "--name", "full")
+    assert code == 0, err
+    process = start(tmp_path, *args, "--name", "cut")
+    wait_for(lambda: checkpointed_epoch(tmp_path / "cut") >= 4)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "cut" / "summary.json").read_text())["best_epoch"] == 1
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
+def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(safetensors_bytes({"w": torch.ones(1000)}, {}))
+    loaded = load_tensors(path)
+    with open(path, "r+b") as file:  # what the checkpoint writer does to a retired file it reuses
+        file.write(safetensors_bytes({"w": torch.full((1000,), 7.0)}, {}))
+    assert torch.equal(loaded["w"], torch.ones(1000))
+
+
 def test_sigterm_is_handled_like_sigint(tmp_path):
     process = start(tmp_path, *ARGS, "--name", "term")
     wait_for(lambda: checkpointed_epoch(tmp_path / "term") >= 1)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load as load_bytes
 
 from .config import RiskminError
 
@@ -71,7 +71,9 @@ def load_tensors(path) -> dict:
             raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never unpickles")
         raise RiskminError(f"{path} is not a safetensors file; the file is damaged or not riskmin's")
     try:
-        return load_file(str(path))
+        # read into memory, not mapped: the checkpoint writer later overwrites retired files in place, and tensors
+        # mapped from one (best weights that rode through a resume) would change under the run
+        return load_bytes(path.read_bytes())
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise RiskminError(f"{path} is not a readable safetensors file ({error}); the file is damaged or not riskmin's") from None
 
@@ -306,11 +308,23 @@ def write_over(spare: str, path: str, data: bytes) -> None:
     os.replace(spare, path)
 
 
-def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, running, unreported: int, seconds: float) -> None:
-    """Write everything `restore` needs to continue this run exactly where it is."""
+def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, team, running, unreported: int, seconds: float) -> None:
+    """Write everything `restore` needs to continue this run exactly where it is.
+
+    Under torchrun every process sends process 0 what is its own (random states, its share
+    of the loss sum); the rest is the same in all of them, and process 0 alone writes.
+    """
     saver.wait()  # the previous checkpoint is on disk first; waiting counts towards saver.seconds
     began = time.perf_counter()
     values, tensors = random_states()
+    values["processes"] = 1 if team is None else team.world
+    if team is not None:
+        states = team.to_first((values, tensors, running.cpu()))
+        if not team.first:
+            return
+        values["ranks"] = {str(rank): own for rank, (own, _, _) in enumerate(states) if rank}
+        for rank, (_, own, own_running) in enumerate(states[1:], 1):
+            tensors.update({f"rank/{rank}/{k}": v for k, v in {**own, "running": own_running}.items()})
     optimizer_values, optimizer_tensors = optimizer_state(optimizer)
     tensors.update(optimizer_tensors)
     tensors.update({f"model/{k}": v for k, v in model.state_dict().items()})
@@ -329,9 +343,23 @@ def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, c
     saver.seconds += time.perf_counter() - began
 
 
-def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, warn=warn) -> tuple:
-    """Load the newest good checkpoint into the run's objects; return (running loss sum, unreported steps, seconds)."""
-    tensors, values = saver.latest(warn)
+def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, team, warn=warn) -> tuple:
+    """Load the newest good checkpoint into the run's objects; return (running loss sum, unreported steps, seconds).
+
+    Under torchrun process 0 reads it and sends it to the others, which take their own random
+    states and loss sums from it.
+    """
+    tensors, values = saver.latest(warn) if team is None or team.first else (None, None)
+    world = 1 if team is None else team.world
+    if team is not None:
+        tensors, values = team.from_first((tensors, values))
+    if values.get("processes", 1) != world:
+        raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and resumed by {world}; "
+                           "resume it with as many processes as it began with")
+    if team is not None and not team.first:
+        own = f"rank/{team.rank}/"
+        values = {**values, **values["ranks"][str(team.rank)]}
+        tensors = {**tensors, **{k[len(own):]: v for k, v in tensors.items() if k.startswith(own)}}
     model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
     load_optimizer_state(optimizer, values["optimizer"], tensors)
     if scheduler is not None and values["scheduler"] is not None:

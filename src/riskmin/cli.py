@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import os
 import sys
 import typing
 
@@ -77,6 +78,8 @@ def build_parser() -> Parser:
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
         if command == "train":
             sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
+        sub.add_argument("--nproc", metavar="N", help="run N processes on this machine through torchrun (default: 1); "
+                         "--batch-size stays the global batch")
         add_config_flags(sub, command)
         parser.commands[command] = sub
     predict = commands.add_parser("predict", help="predictions of a trained run for the rows of a file", allow_abbrev=False)
@@ -105,39 +108,46 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def train(args) -> int:
-    from .rundir import check_writable, prepare_run_directory, run_directory
     from .datasets import load
+    from .distributed import join, shared
+    from .rundir import check_writable, prepare_run_directory, run_directory
 
     if args.resume:
         return resume(args)
     config = config_from_args(args)
     data = load(config.data, config)
-    check_writable(config)
-    tell(data.notes)
-    target = run_directory(config, data.name)
-    prepare_run_directory(target, config.overwrite)
-    return train_in(target, config, data, resume=False)
+    target = None
+    if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
+        check_writable(config)
+        tell(data.notes)
+        target = run_directory(config, data.name)
+        prepare_run_directory(target, config.overwrite)
+    return train_in(shared(target), config, data, resume=False)
 
 
 def resume(args) -> int:
     from pathlib import Path
 
-    from .config import Config
     from .datasets import load
 
     directory = Path(args.resume)
-    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
-        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
-    if (directory / "summary.json").is_file():
-        raise RiskminError(f"run {directory} already finished; there is nothing to resume")
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
     if changed or args.config:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
         raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
-    config = Config.from_toml(directory / "config.toml")
+    config = resumable(directory)  # under torchrun every process reads it: on several machines the run sits on a shared disk
     if "progress" in vars(args):
         config = config.replace(progress=parse_value("progress", args.progress))
     return train_in(directory, config, load(config.data, config), resume=True)
+
+
+def resumable(directory):
+    """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
+    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
+        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
+    if (directory / "summary.json").is_file():
+        raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+    return Config.from_toml(directory / "config.toml")
 
 
 def train_in(target, config, data, resume: bool) -> int:
@@ -147,9 +157,16 @@ def train_in(target, config, data, resume: bool) -> int:
     from rich.console import Console
 
     from .checkpoint import Checkpoints, RunLock, TrainingInterrupted, atomic_write
+    from .distributed import rank
     from .loop import fit
     from .report import summary_table
 
+    if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
+        try:
+            fit(config.model, data, config, directory=target, resume=resume)
+        except TrainingInterrupted:
+            return 130
+        return 0
     console = Console()
     try:
         with RunLock(target):
@@ -276,12 +293,54 @@ def list_datasets() -> int:
     return 0
 
 
+def launch(args, argv: list) -> int:
+    """`--nproc N`: check what was asked once, here, then start N processes of the same command through torchrun."""
+    from .datasets import load
+    from .distributed import launched, start
+    from .rundir import check_writable, run_directory
+
+    try:
+        count = int(args.nproc)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise RiskminError(f"--nproc {args.nproc} is not allowed; it must be a whole number of processes, at least 1")
+    if launched():
+        raise RiskminError("--nproc starts torchrun itself; under torchrun leave it out")
+    if getattr(args, "resume", None):
+        from pathlib import Path
+
+        resumable(Path(args.resume))
+    else:
+        config = config_from_args(args)
+        data = load(config.data, config)
+        check_writable(config)
+        if args.command == "train":
+            run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes
+    rest = list(argv)
+    at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
+    del rest[at:at + (1 if "=" in rest[at] else 2)]
+    return start(count, rest)
+
+
+def quiet(error: RiskminError) -> bool:
+    """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong alike."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        return False
+    from .distributed import ProcessLost
+
+    return not isinstance(error, ProcessLost)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args, unknown = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+        args, unknown = parser.parse_known_args(argv)
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        if getattr(args, "nproc", None) is not None and args.nproc != "1":
+            return launch(args, argv)
         if args.command == "train":
             return train(args)
         if args.command == "montecarlo":
@@ -295,8 +354,14 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     except RiskminError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if not quiet(error):
+            print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; no run directory was written", file=sys.stderr)
         return 130
+    finally:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from .distributed import leave
+
+            leave()

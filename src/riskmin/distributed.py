@@ -25,6 +25,55 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def rank() -> int:
+    """This process' number among those torchrun started (0 when alone), without joining them."""
+    return int(os.environ.get("RANK", "0")) if launched() else 0
+
+
+def start(count: int, argv: list) -> int:
+    """Run `riskmin <argv>` in `count` processes on this machine, as `torchrun --standalone` would; their exit status.
+
+    Each process prints its own errors; a failed one ends the others, and the status is the
+    first failure's, so bad input still exits with 2.
+    """
+    import logging
+    import signal
+    import sys
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # riskmin sets each process' threads itself
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what went wrong themselves
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
+    try:
+        elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
+    except ChildFailedError as failed:
+        first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
+        if first.exitcode > 0:
+            return first.exitcode
+        print(f"error: riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def shared(value):
+    """Process 0's `value` on every process of a torchrun; `value` itself in a process on its own."""
+    if not launched():
+        return value
+    box = [value]
+    import torch.distributed as dist
+
+    try:
+        dist.broadcast_object_list(box, src=0)
+    except RuntimeError as error:
+        raise ProcessLost(f"process 0 stopped before it shared the run's directory ({str(error).splitlines()[0][:160]}); "
+                           "see its error above") from None
+    return box[0]
+
+
 def join(device: str = "cpu") -> tuple:
     """(rank, world size), joining the process group first when torchrun started several processes; (0, 1) otherwise."""
     if not launched():
@@ -36,7 +85,7 @@ def join(device: str = "cpu") -> tuple:
         try:
             dist.init_process_group(backend, timeout=TIMEOUT)
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
-            raise RiskminError(f"could not join the other riskmin processes ({str(error).splitlines()[0][:160]}); "
+            raise ProcessLost(f"could not join the other riskmin processes ({str(error).splitlines()[0][:160]}); "
                                "start them all with torchrun") from None
     return dist.get_rank(), dist.get_world_size()
 
@@ -51,7 +100,7 @@ def gathered(rows: list) -> list:
     try:
         dist.all_gather_object(shares, rows)
     except RuntimeError as error:
-        raise RiskminError(f"another riskmin process stopped before sending its runs ({str(error).splitlines()[0][:160]}); "
+        raise ProcessLost(f"another riskmin process stopped before sending its runs ({str(error).splitlines()[0][:160]}); "
                            "see its own error, fix it and start all of them again") from None
     return [row for share in shares for row in share]
 
@@ -62,3 +111,151 @@ def leave() -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def local_processes() -> int:
+    """How many processes torchrun started on this machine: they share its cores."""
+    return max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
+
+
+def training_device(device: torch.device) -> torch.device:
+    """Under torchrun each process takes its own GPU, the one its LOCAL_RANK names."""
+    if launched() and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return device
+
+
+class ProcessLost(RiskminError):
+    """Another process of the run stopped; unlike errors in what was asked, every process reports this one."""
+
+
+def lost(error: Exception) -> RiskminError:
+    return ProcessLost(f"another riskmin process stopped in the middle of training ({str(error).splitlines()[0][:160]}); "
+                        "see its own error, fix it and start all of them again (add --resume RUN to continue from the last checkpoint)")
+
+
+class Team:
+    """The processes that train one model together, as one training step sees them.
+
+    Every process holds all the rows and draws the same order; of each global batch, process
+    `rank` takes every `world`-th row from its `rank`-th on, so the global batch and the
+    sequence of global batches are those of one process. Gradients are averaged by
+    DistributedDataParallel; `scaled` weighs each process' mean loss by its share of the
+    batch, so that the average is the global batch's mean even when the shares differ.
+    Validation sums are added across processes; decisions (stop, interrupt) come from
+    process 0, so that all of them leave the loop at the same step.
+    """
+
+    def __init__(self, rank: int, world: int, device: torch.device):
+        import torch.distributed as dist
+
+        self.dist, self.rank, self.world, self.device = dist, rank, world, device
+        # interrupt flags travel on a CPU group, asynchronously, so a GPU run never waits on them
+        self.flags = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
+        self.flag, self.pending = torch.zeros(1), None
+
+    @property
+    def first(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor[self.rank::self.world]
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=ids)
+
+    def scaled(self, loss_fn, batches):
+        """The loss of this process' rows, weighed so that DDP's average over processes is the global batch's mean."""
+        def loss(output, y):
+            if not len(y):  # fewer rows in the batch than processes: take part with a zero gradient
+                return output.sum() * 0.0
+            value = loss_fn(output, y)
+            return value if batches.scale == 1.0 else value * batches.scale
+        return loss
+
+    def add(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`tensor` summed over the processes, in place."""
+        try:
+            self.dist.all_reduce(tensor)
+        except RuntimeError as error:
+            raise lost(error) from None
+        return tensor
+
+    def decided(self, value: bool) -> bool:
+        """Process 0's `value`, on every process."""
+        flag = torch.tensor([float(value)], device=self.device)
+        try:
+            self.dist.broadcast(flag, 0)
+        except RuntimeError as error:
+            raise lost(error) from None
+        return bool(flag.item())
+
+    def interrupted(self, local: bool) -> bool:
+        """Whether any process was interrupted by the step before this one: the same answer on all of them.
+
+        Each step sends this process' flag without waiting and reads the sum sent the step
+        before, so the answer costs no wait on the step's path and all leave at the same step.
+        """
+        agreed = False
+        if self.pending is not None:
+            self.pending.wait()
+            agreed = bool(self.flag.item())
+        self.flag.fill_(float(local))
+        self.pending = self.dist.all_reduce(self.flag, group=self.flags, async_op=True)
+        return agreed
+
+    def settle(self) -> None:
+        """Finish the flag exchange still in flight before the processes talk about anything else."""
+        if self.pending is not None:
+            self.pending.wait()
+            self.pending = None
+
+    def to_first(self, value):
+        """Every process' `value`, as a list on process 0 (None elsewhere)."""
+        values = [None] * self.world if self.first else None
+        try:
+            self.dist.gather_object(value, values, dst=0)
+        except RuntimeError as error:
+            raise lost(error) from None
+        return values
+
+    def from_first(self, value):
+        """Process 0's `value`, on every process."""
+        box = [value]
+        try:
+            self.dist.broadcast_object_list(box, src=0)
+        except RuntimeError as error:
+            raise lost(error) from None
+        return box[0]
+
+
+class Sharded:
+    """This process' part of each global batch of `batches`, and its share (`scale`) of the batch's mean loss."""
+
+    def __init__(self, batches, team: Team):
+        self.batches, self.team, self.scale = batches, team, 1.0
+
+    def __getattr__(self, name):
+        return getattr(self.batches, name)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        team = self.team
+        for x, y in self.batches:
+            mine = len(range(team.rank, len(x), team.world))
+            self.scale = mine * team.world / len(x)
+            yield team.shard(x).contiguous(), team.shard(y).contiguous()
+
+
+def team(device: torch.device):
+    """The processes that train one model together under torchrun; None in a process on its own."""
+    if not launched():
+        return None
+    rank, world = join(str(device))
+    return Team(rank, world, device)

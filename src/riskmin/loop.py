@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from . import datasets, models
+from . import datasets, distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, State, call
 from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore, warn
 from .config import Config, RiskminError
@@ -77,15 +77,22 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     if isinstance(model, str):
         settings = {"model": model, **settings}
     config = (config or Config()).replace(**settings)
-    device = resolve_device(config.device)
+    device = distributed.training_device(resolve_device(config.device))
+    team = distributed.team(device)  # None in one process; under torchrun, the processes that train this model
+    if team is not None and not team.first:
+        config = config.replace(progress=False)  # process 0 alone reports
     splits = as_splits(data, config)
     config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
-    prepared = Prepared(splits, config, device)
+    prepared = Prepared(splits, config, device, team)
     model = as_model(model, prepared, config).to(device)
     loss_fn = make_loss(config.loss)
     optimizer = make_optimizer(config, model.parameters())
     scheduler = make_scheduler(config, optimizer)
     batches = prepared.batches(config)
+    trained, step_loss = model, loss_fn  # what a training step calls: under torchrun, DDP and this process' share of the loss
+    if team is not None:
+        batches = distributed.Sharded(batches, team)
+        trained, step_loss = team.wrap(model), team.scaled(loss_fn, batches)
     best, chosen = default_callbacks(config, prepared.has_val)
     callbacks = chosen + list(callbacks)
     state = State(model, config.epochs, len(batches))
@@ -95,7 +102,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     saver = Checkpoints(directory) if directory is not None else None
     if resume and saver is None:
         raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
-    saving = (state, model, optimizer, scheduler, batches, callbacks)
+    saving = (state, model, optimizer, scheduler, batches, callbacks, team)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
 
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
@@ -110,8 +117,9 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
             state.epoch += 1
             if prepared.switch or not model.training:
                 model.train()
+            stopping = False
             for x, y in batches:
-                loss = loss_fn(model(x), y)
+                loss = step_loss(trained(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.clip_grad:
@@ -125,18 +133,17 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                     hook(state)
                 at_end = state.step == total_steps
                 if config.val_every and (state.step % config.val_every == 0 or at_end):
-                    report(state, running / unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
-                    running.zero_()
+                    report(state, running, unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
                     unreported = 0
-                if at_end or state.should_stop or state.interrupted:
+                stopping = state.interrupted if team is None else team.interrupted(state.interrupted)
+                if at_end or state.should_stop or stopping:
                     break
-            if state.interrupted:  # the step is done: save where we are and leave
+            if stopping:  # the step is done: save where we are and leave
                 capture(saver, *saving, running, unreported, time.perf_counter() - start)
                 saver.wait()
                 raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}; the checkpoint is saved")
             if unreported and (not config.val_every or state.step == total_steps or state.should_stop):
-                report(state, running / unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
-                running.zero_()
+                report(state, running, unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
                 unreported = 0
             call(callbacks, "on_epoch_end", state)
             if scheduler is not None and config.scheduler != "plateau":
@@ -146,6 +153,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 capture(saver, *saving, running, unreported, time.perf_counter() - start)
         if saver is not None:
             saver.wait()
+        if team is not None:
+            team.settle()
         call(callbacks, "on_fit_end", state)
 
     diverged = state.diverged
@@ -168,21 +177,30 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names)
 
 
-def report(state: State, mean_loss, prepared, model, loss_fn, optimizer, scheduler, start, callbacks) -> None:
-    """Validate, append a history row, and let the callbacks judge it (best model, early stopping)."""
-    row = {"epoch": state.epoch, "step": state.step, "loss": float(mean_loss)}
+def report(state: State, running, steps: int, prepared, model, loss_fn, optimizer, scheduler, start, callbacks) -> None:
+    """Validate, append a history row, and let the callbacks judge it (best model, early stopping).
+
+    `running` is the sum of the training loss over the last `steps` steps; it is read and zeroed.
+    """
+    team = prepared.team
+    total = running if team is None else team.add(running.clone()) / team.world  # each process summed its share
+    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / steps}
+    running.zero_()
     if not math.isfinite(row["loss"]):
         state.should_stop = state.diverged = True
         state.stop_reason = (f"the training loss became {row['loss']} in epoch {state.epoch} by step {state.step}; "
                              "lower the learning rate or clip gradients with --clip-grad 1.0 (the best weights so far are kept)")
         return
     if prepared.has_val:
-        row.update(evaluate_batches(model, prepared.sources["val"], loss_fn, prepared.loss_name, prefix="val_", switch=prepared.switch))
+        row.update(evaluate_batches(model, prepared.sources["val"], loss_fn, prepared.loss_name, prefix="val_",
+                                    switch=prepared.switch, team=team))
     row["lr"] = optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - start
     state.metrics = row
     state.history.append(row)
     call(callbacks, "on_validation_end", state)
+    if team is not None:  # every process judged the same sums alike; process 0's verdict makes sure they stop together
+        state.should_stop = team.decided(state.should_stop)
     if scheduler is not None and prepared.config.scheduler == "plateau":
         scheduler.step(row[prepared.config.monitor])
 
@@ -206,8 +224,8 @@ def default_callbacks(config: Config, has_val: bool):
 class Prepared:
     """The splits made ready for training: rows standardized and on the device once, sources to iterate."""
 
-    def __init__(self, splits: Splits, config: Config, device: torch.device):
-        self.config, self.loss_name, self.device = config, config.loss, device
+    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None):
+        self.config, self.loss_name, self.device, self.team = config, config.loss, device, team
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
         self.standardizer = None
@@ -221,14 +239,14 @@ class Prepared:
                 warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
             self.rows = {part: (self.standardizer(data.x[idx], in_place=True).to(device), data.y[idx].to(device))
                          for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
-            self.sources = {part: chunks(x, y) for part, (x, y) in self.rows.items()}
+            self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
             self.n_inputs, self.n_outputs = data.n_features, data.n_targets
             self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
                           "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
             check_targets(config.loss, data.y)
         else:
             dataset = splits.data
-            self.sources = {part: eval_loader(dataset, idx, config.batch_size, device)
+            self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config.batch_size, device)
                             for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
             x0, y0 = dataset[0]
             self.n_inputs, self.n_outputs = torch.as_tensor(x0).numel(), max(torch.as_tensor(y0).numel(), 1)
@@ -236,6 +254,15 @@ class Prepared:
         if self.tensors and config.batch_size > len(splits.train):
             raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
                                f"use at most {len(splits.train)}, or 0 for the whole split")
+
+    def evaluated(self, x, y, part: str) -> tuple:
+        """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
+        if self.team is None:
+            return x, y
+        if len(x) < self.team.world:
+            raise RiskminError(f"the {part} split has {len(x)} rows, fewer than the {self.team.world} processes; "
+                               "use fewer processes or a larger split")
+        return self.team.shard(x), None if y is None else self.team.shard(y)
 
     def batches(self, config: Config):
         generator = torch.Generator().manual_seed(order_seed(config.seed))
@@ -247,7 +274,7 @@ class Prepared:
     def final_metrics(self, model, loss_fn, loss_name) -> dict:
         metrics = {}
         for part, source in self.sources.items():
-            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_"))
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
         return metrics
@@ -268,8 +295,8 @@ def eval_loader(dataset, rows, batch_size, device):
 
 
 @torch.no_grad()
-def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None) -> dict:
-    """Mean loss and metrics of `model` over (x, y) batches, read from the device once."""
+def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None) -> dict:
+    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process' batches."""
     was_training = model.training
     switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
     if switch:
@@ -285,7 +312,7 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         model.train(was_training)
     if not rows:
         return {}
-    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows).items()}
+    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, None if team is None else team.add).items()}
 
 
 def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:

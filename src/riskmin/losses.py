@@ -119,14 +119,19 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
             "nll": nn.functional.binary_cross_entropy_with_logits(output.double(), y.double(), reduction="sum") / y.shape[1]}
 
 
-def finish_metrics(loss_name: str, sums: dict, rows: int) -> dict:
+def finish_metrics(loss_name: str, sums: dict, rows: int, add=None) -> dict:
     """The loss and metrics of an evaluation from the sums of `metric_sums` over `rows` rows, read in one transfer.
 
     Regression: loss, mse, rmse, mae, r2 (the mean over outputs, as scikit-learn's default).
     Classification: loss, accuracy, f1 (macro over the classes that occur), log_loss.
+    `add`, under torchrun, sums the vector of sums and rows over the processes in place.
     """
     keys = list(sums)
-    flat = torch.cat([(v if v.dtype == torch.float64 else v.double()).reshape(-1) for v in sums.values()]).tolist()  # the one host sync
+    flat = torch.cat([(v if v.dtype == torch.float64 else v.double()).reshape(-1) for v in sums.values()])
+    if add is not None:
+        flat = add(torch.cat([flat, flat.new_tensor([rows])]))
+        rows = int(flat[-1])
+    flat = flat.tolist()  # the one host sync
     values, at = {}, 0
     for key in keys:
         size = sums[key].numel()
