@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from riskmin.montecarlo import montecarlo
 
@@ -58,3 +59,91 @@ def test_a_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
     lines = err.strip().splitlines()
     assert lines[-1].startswith("error: another riskmin process stopped before sending its runs"), err[-2000:]
     assert not any(tmp_path.glob("*/summary.json"))
+
+
+# One model on two processes. A batch of 31 splits 16/15 between them, and 800 training rows leave a last batch
+# of 25 (13/12): the shares differ, so the weighing of each process' loss is what makes the weights match.
+TRAIN = ["train", "lab1", "--model", "mlp", "--hidden", "16,16", "--batch-size", "31", "--epochs", "6", "--patience", "100",
+         "--progress", "off"]
+
+
+def riskmin_command(*args, nproc=2, **options):
+    return subprocess.Popen([sys.executable, "-m", "riskmin", *args, "--nproc", str(nproc)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, **options)
+
+
+def finished(*args, **options):
+    process = riskmin_command(*args, **options)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-2000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """A run trained by two processes through `--nproc 2`, and its output."""
+    out = tmp_path_factory.mktemp("ddp")
+    return out / "two", finished(*TRAIN, "--optimizer", "adam", "--out", str(out), "--name", "two")
+
+
+def test_two_processes_train_the_weights_of_one(two_processes):
+    from safetensors.torch import load_file
+
+    import riskmin
+
+    run_dir, out = two_processes
+    assert out.count("run written to") == 1  # process 0 alone reports and writes
+    alone = riskmin.fit("mlp", "lab1", hidden=(16, 16), batch_size=31, epochs=6, patience=100, optimizer="adam", progress=False)
+    shared = load_file(run_dir / "model.safetensors")
+    for name, tensor in alone.model.state_dict().items():
+        assert torch.allclose(shared[name], tensor, rtol=1e-5, atol=1e-6), name
+    history = rows(run_dir / "metrics.csv")
+    assert len(history) == len(alone.history) == 6
+    for written, row in zip(history, alone.history):
+        for key in ("loss", "val_loss", "val_r2"):  # the training loss and the validation sums, added across processes
+            assert float(written[key]) == pytest.approx(row[key], rel=1e-5), key
+
+
+def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes):
+    run_dir = tmp_path / "cut"
+    process = riskmin_command(*TRAIN, "--optimizer", "adam", "--out", str(tmp_path), "--name", "cut", start_new_session=True)
+    newest = lambda: sorted((run_dir / "checkpoint").glob("*.manifest.json")) if (run_dir / "checkpoint").is_dir() else []  # noqa: E731
+    deadline = time.monotonic() + 120
+    while len(newest()) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the launcher and both processes get it
+    _, err = process.communicate(timeout=120)
+    if (run_dir / "summary.json").exists():
+        pytest.skip("the run finished before it could be interrupted")
+    assert process.returncode == 130 and f"riskmin train --resume {run_dir}" in err, err[-2000:]
+    finished("train", "--resume", str(run_dir))
+    assert (run_dir / "model.safetensors").read_bytes() == (two_processes[0] / "model.safetensors").read_bytes()
+    strip = lambda table: [{k: v for k, v in row.items() if k != "seconds"} for row in table]  # noqa: E731
+    assert strip(rows(run_dir / "metrics.csv")) == strip(rows(two_processes[0] / "metrics.csv"))
+
+
+def test_a_training_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
+    port = free_port()
+    processes = []
+    for rank in range(2):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RISKMIN_DISTRIBUTED_TIMEOUT": "60"}
+        processes.append(subprocess.Popen([sys.executable, "-m", "riskmin", "train", "lab1", "--epochs", "600", "--progress", "off",
+                                           "--out", str(tmp_path), "--name", "run"], env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + 120
+    while not any((tmp_path / "run" / "checkpoint").glob("*.manifest.json")) and time.monotonic() < deadline:
+        time.sleep(0.01)  # both are training once process 0 has written a checkpoint
+    processes[1].send_signal(signal.SIGKILL)
+    began = time.monotonic()
+    _, err = processes[0].communicate(timeout=120)
+    assert processes[0].returncode == 2 and time.monotonic() - began < 100
+    assert err.strip().splitlines()[-1].startswith("error: another riskmin process stopped in the middle of training"), err[-2000:]
+    assert not (tmp_path / "run" / "summary.json").exists() and any((tmp_path / "run" / "checkpoint").glob("*.manifest.json"))
+
+
+def test_nproc_checks_what_was_asked_once_before_starting_anything(tmp_path):
+    process = riskmin_command("train", "lab1", "--lr", "-1", "--out", str(tmp_path))
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and err.strip() == "error: lr = -1.0 is out of range; it must be greater than 0"
+    assert not any(tmp_path.iterdir())

@@ -41,11 +41,14 @@ def start(count: int, argv: list) -> int:
     import sys
     import uuid
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # riskmin sets each process' threads itself
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what went wrong themselves
+    for name in list(logging.root.manager.loggerDict):  # the processes say what went wrong themselves
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
     try:
@@ -56,6 +59,8 @@ def start(count: int, argv: list) -> int:
             return first.exitcode
         print(f"error: riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}", file=sys.stderr)
         return 1
+    except SignalException:  # Ctrl-C or kill: the processes got it too, saved where they were and said how to resume
+        return 130
     return 0
 
 
@@ -231,6 +236,29 @@ class Team:
         except RuntimeError as error:
             raise lost(error) from None
         return box[0]
+
+
+class watched:
+    """While active, an error of the link between the processes (a peer that died) becomes `ProcessLost`."""
+
+    def __init__(self, team):
+        self.team = team
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        if self.team is not None and isinstance(error, RuntimeError) and broken(error):
+            raise lost(error) from None
+        return False
+
+
+def broken(error: RuntimeError) -> bool:
+    """Whether `error` came from torch.distributed's link rather than from the model or the data."""
+    import torch.distributed as dist
+
+    text = str(error)
+    return isinstance(error, getattr(dist, "DistError", ())) or any(word in text for word in ("gloo", "NCCL", "Connection", "connection"))
 
 
 class Sharded:

@@ -106,7 +106,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
 
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None), threads:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None), threads, \
+            distributed.watched(team):
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         if resume:
             running, unreported, elapsed = restore(saver, *saving)
