@@ -136,7 +136,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 if config.val_every and (state.step % config.val_every == 0 or at_end):
                     report(state, running, unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
                     unreported = 0
-                stopping = state.interrupted if team is None else team.interrupted(state.interrupted)
+                stopping = state.interrupted if team is None else team.interrupted(state.interrupted, state.step)
                 if at_end or state.should_stop or stopping:
                     break
             if stopping:  # the step is done: save where we are and leave

@@ -7,6 +7,8 @@ import os
 import torch
 from torch import nn
 
+from .distributed import local_processes
+
 
 def step_work(model: nn.Module, batch: int) -> int:
     """Multiply-adds of one training step, roughly: three per parameter per row (forward, and backward twice)."""
@@ -37,6 +39,7 @@ class intra_op_threads:
         self.wanted = None
         if device.type == "cpu":
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            cores = max(cores // local_processes(), 1)  # torchrun's processes on this machine share them
             self.wanted = auto_threads(model, batch, cores) if threads == "auto" else int(threads)
 
     def __enter__(self):
