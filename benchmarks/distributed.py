@@ -7,7 +7,8 @@ W2, W4      those workloads of benchmarks/peers.py (W2: 20-64-64-1 MLP, 20,000 r
             epochs there: time per optimizer step at the same global batch. Beside it, one
             process at half the batch, the share of each of two processes: the step two
             processes would take if exchanging gradients were free, so the gap to it is what
-            the exchange and the lockstep cost.
+            the exchange and the lockstep cost; and a bare all-reduce, between two processes, of
+            as many numbers as the model has gradients.
 montecarlo  benchmarks/montecarlo.py's workload with R = 200 runs, dealt out by seed.
 Every figure is training time only, from the run's own clock, without the start of the
 processes; the settings alternate, in fresh processes, and medians are reported.
@@ -33,7 +34,20 @@ def child(kind: str, batch: int) -> None:
     from riskmin.distributed import rank
 
     torch.set_num_threads(1)
-    if kind != "montecarlo":
+    if kind == "allreduce":  # `batch` numbers, summed across the processes, 200 times
+        import time
+
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        numbers = torch.zeros(batch)
+        dist.all_reduce(numbers)
+        began = time.perf_counter()
+        for _ in range(200):
+            dist.all_reduce(numbers)
+        result = {"seconds": time.perf_counter() - began, "steps": 200}
+        dist.destroy_process_group()
+    elif kind != "montecarlo":
         from .peers import workloads
 
         work = workloads()[kind]
@@ -84,9 +98,14 @@ def main(argv=None):
             for setting, (processes, size) in settings.items():
                 times[setting].append(measure(name, processes, size))
         one, two, half = (statistics.median(times[setting]) for setting in settings)
+        from .peers import workloads
+
+        gradients = sum(p.numel() for p in workloads()[name].make().parameters())
+        exchange = statistics.median(measure("allreduce", 2, gradients) for _ in range(args.repeats))
         print(f"train {name}, batch {batch}: {one * 1e6:.0f} us a step in one process, {two * 1e6:.0f} us in two: speedup {one / two:.2f}x")
         print(f"  one process at batch {batch // 2} (each one's share): {half * 1e6:.0f} us a step; "
               f"two processes spend {(two - half) * 1e6:.0f} us a step beyond it on exchanging gradients and keeping in step")
+        print(f"  a bare gloo all-reduce of its {gradients:,} gradients between two processes: {exchange * 1e6:.0f} us")
     if "montecarlo" in only:
         times = {1: [], 2: []}
         for _ in range(args.repeats):
