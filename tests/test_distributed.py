@@ -116,6 +116,8 @@ def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes)
     if (run_dir / "summary.json").exists():
         pytest.skip("the run finished before it could be interrupted")
     assert process.returncode == 130 and f"riskmin train --resume {run_dir}" in err, err[-2000:]
+    alone = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(run_dir)], capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 2 and "was checkpointed by 2 process(es) and resumed by 1" in alone.stderr
     finished("train", "--resume", str(run_dir))
     assert (run_dir / "model.safetensors").read_bytes() == (two_processes[0] / "model.safetensors").read_bytes()
     strip = lambda table: [{k: v for k, v in row.items() if k != "seconds"} for row in table]  # noqa: E731
