@@ -93,14 +93,17 @@ class BestModel:
         self.monitor, self.rule = monitor, Best(mode, min_delta)
         self.weights: Optional[dict] = None
         self.epoch, self.step, self.metrics = 0, 0, {}
+        self.copies = None  # (the copies, the model's tensors) once known: the model's tensors are updated in place
 
     def on_validation_end(self, state: State):
         if self.rule.update(monitored(state.metrics, self.monitor)):
             if self.weights is None:
                 self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
             else:  # copy in place, key by key: no allocation on the steps that improve
-                current = state.model.state_dict()
-                torch._foreach_copy_([self.weights[k] for k in current], [v.detach() for v in current.values()])
+                if self.copies is None:
+                    current = state.model.state_dict(keep_vars=True)
+                    self.copies = ([self.weights[k] for k in current], [v.detach() for v in current.values()])
+                torch._foreach_copy_(*self.copies)
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
 
     def state_dict(self) -> tuple:
@@ -109,7 +112,7 @@ class BestModel:
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
         self.rule.value, self.epoch, self.step, self.metrics = values["value"], values["epoch"], values["step"], values["metrics"]
-        self.weights = dict(tensors) or None
+        self.weights, self.copies = dict(tensors) or None, None
 
     def restore(self, model: torch.nn.Module) -> bool:
         if self.weights is None:

@@ -96,6 +96,7 @@ def batch_metrics(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict
 
 
 REGRESSION = ("mse", "l1", "huber")
+LOSS_FROM_SUMS = {"mse": "mse", "l1": "mae", "cross_entropy": "log_loss", "bce": "log_loss"}  # losses that are one of the metrics
 
 
 def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
@@ -137,18 +138,20 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None) -> dict:
         size = sums[key].numel()
         values[key] = flat[at:at + size] if sums[key].ndim else flat[at]
         at += size
-    metrics = {"loss": values["loss"] / rows}
     if loss_name in REGRESSION:
         m = len(values["moments"]) // 4
         ae, y, se, yy = (values["moments"][i * m:(i + 1) * m] for i in range(4))
         mse = sum(se) / (rows * m)
         r2 = [1 - e / (q - s * s / rows) for e, s, q in zip(se, y, yy) if q - s * s / rows > 0]
-        return {**metrics, "mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * m), "r2": sum(r2) / len(r2) if r2 else float("nan")}
-    tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
-    if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the no class counted from the rest
-        tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
-    f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
-    return {**metrics, "accuracy": values["correct"] / rows, "f1": sum(f1) / len(f1), "log_loss": values["nll"] / rows}
+        metrics = {"mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * m), "r2": sum(r2) / len(r2) if r2 else float("nan")}
+    else:
+        tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
+        if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the no class counted from the rest
+            tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
+        f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
+        metrics = {"accuracy": values["correct"] / rows, "f1": sum(f1) / len(f1), "log_loss": values["nll"] / rows}
+    loss = metrics[LOSS_FROM_SUMS[loss_name]] if loss_name in LOSS_FROM_SUMS else values["loss"] / rows
+    return {"loss": loss, **metrics}
 
 
 def least_squares_loss(prepared, bias: bool = True):
