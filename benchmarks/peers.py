@@ -1,8 +1,8 @@
 """riskmin against the loops people write and the libraries they reach for, on four workloads, per optimizer step.
 
-    python -m benchmarks [--repeats 5] [--threads 1] [--only W1,W2]
+    python -m benchmarks [--repeats 5] [--threads 1] [--only W1,W2] [--device cuda]
 
-Workloads (CPU, in-memory data, Adam at lr 1e-3):
+Workloads (in-memory data, Adam at lr 1e-3; on the CPU unless --device says otherwise):
   W1  32 -> 64 -> 1 MLP, batch 64, 4,096 rows               (tiny model: the loop's own overhead)
   W2  20 -> 64 -> 64 -> 1 MLP, batch 256, 20,000 rows
   W3  linear on lab1 (10 -> 2), full batch, 1,000 rows
@@ -16,6 +16,9 @@ Contestants, each training the same model from the same initialization on the sa
 Lightning and skorch come from the `bench` extra (pip install -e ".[bench]"); a missing one is
 skipped with a note. Contestants alternate inside one process, after a warm-up round, and each
 reports the median of `repeats` rounds, so a noisy neighbour slows them all alike.
+With --device cuda, riskmin and the hand loop hold the rows on the GPU. The DataLoader loop,
+Lightning and skorch move each batch there, as their users' code does. Each contestant waits
+for the GPU before its time is taken.
 Prints microseconds per step and riskmin's speed relative to each (above 1.0: riskmin is faster).
 """
 
@@ -86,10 +89,11 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
     return math.ceil(rows / batch_size) if batch_size else 1
 
 
-def contestants(work: Workload, peers: bool = True, fused_hand: bool = False) -> dict:
+def contestants(work: Workload, peers: bool = True, fused_hand: bool = False, device: str = "cpu") -> dict:
     """The contestants on `work`; `fused_hand` adds the hand loop with torch's fused Adam, the one riskmin uses."""
     splits = riskmin.split(work.data, val=0.1, test=0.1, seed=0)
     x, y = work.data.x[splits.train], work.data.y[splits.train]
+    held = (x.to(device), y.to(device))  # the rows where riskmin and the hand loop keep them
     batch = work.batch_size or len(x)
     criterion = nn.MSELoss() if work.loss == "mse" else nn.CrossEntropyLoss()
     steps = work.epochs * steps_per_epoch(len(x), batch)
@@ -98,52 +102,59 @@ def contestants(work: Workload, peers: bool = True, fused_hand: bool = False) ->
         with contextlib.redirect_stderr(io.StringIO()):  # the progress bar runs, but off screen
             run = riskmin.fit(work.make(), splits, epochs=work.epochs, batch_size=work.batch_size, lr=1e-3, optimizer="adam",
                               loss=work.loss, patience=work.epochs, standardize=False, progress=True,
-                              threads=str(torch.get_num_threads()))  # the same threads as the other contestants
+                              threads=str(torch.get_num_threads()), device=device)  # the same threads as the other contestants
         return run.summary["steps"]
 
     def hand(fused=False):
-        model = work.make()
+        model = work.make().to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
         generator = torch.Generator().manual_seed(0)
         for _ in range(work.epochs):
-            order = torch.randperm(len(x), generator=generator)
-            xs, ys = x[order], y[order]
+            order = torch.randperm(len(x), generator=generator).to(device)
+            xs, ys = held[0][order], held[1][order]
             for i in range(0, len(xs), batch):
                 loss = criterion(model(xs[i:i + batch]), ys[i:i + batch])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        return steps
+        return finished(steps, device)
 
     def dataloader():
-        model = work.make()
+        model = work.make().to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
         for _ in range(work.epochs):
             total = 0.0
             for xb, yb in loader:
-                loss = criterion(model(xb), yb)
+                loss = criterion(model(xb.to(device)), yb.to(device))
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 total += loss.item()
-        return steps
+        return finished(steps, device)
 
     found = {"riskmin": with_riskmin, "hand": hand, "dataloader": dataloader}
     if fused_hand:
         found["hand_fused"] = lambda: hand(fused=True)
     if not peers:
         return found
-    peer = lightning_contestant(work, x, y, batch, criterion, steps)
+    peer = lightning_contestant(work, x, y, batch, criterion, steps, device)
     if peer:
         found["lightning"] = peer
-    peer = skorch_contestant(work, x, y, batch, steps)
+    peer = skorch_contestant(work, x, y, batch, steps, device)
     if peer:
         found["skorch"] = peer
     return found
 
 
-def lightning_contestant(work, x, y, batch, criterion, steps):
+def finished(steps: int, device: str) -> int:
+    """`steps`, once the device has done all it was given: GPU work is queued, and the clock must wait for it."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return steps
+
+
+def lightning_contestant(work, x, y, batch, criterion, steps, device="cpu"):
     try:
         import lightning
     except ImportError:
@@ -164,16 +175,16 @@ def lightning_contestant(work, x, y, batch, criterion, steps):
             return torch.optim.Adam(self.parameters(), lr=1e-3)
 
     def run():
-        trainer = lightning.Trainer(max_epochs=work.epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        trainer = lightning.Trainer(max_epochs=work.epochs, accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1, logger=False, enable_checkpointing=False,
                                     enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its advice on DataLoader workers
             trainer.fit(Module(), DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True))
-        return trainer.global_step
+        return finished(trainer.global_step, device)
     return run
 
 
-def skorch_contestant(work, x, y, batch, steps):
+def skorch_contestant(work, x, y, batch, steps, device="cpu"):
     try:
         import skorch
     except ImportError:
@@ -182,9 +193,9 @@ def skorch_contestant(work, x, y, batch, steps):
     def run():
         kind = skorch.NeuralNetRegressor if work.loss == "mse" else skorch.NeuralNetClassifier
         net = kind(work.make(), max_epochs=work.epochs, batch_size=batch, optimizer=torch.optim.Adam, lr=1e-3,
-                   criterion=nn.MSELoss if work.loss == "mse" else nn.CrossEntropyLoss, train_split=None, verbose=0)
+                   criterion=nn.MSELoss if work.loss == "mse" else nn.CrossEntropyLoss, train_split=None, verbose=0, device=device)
         net.fit(x, y)
-        return steps
+        return finished(steps, device)
     return run
 
 
@@ -196,17 +207,18 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", default="W1,W2,W3,W4", help="workloads to run, comma separated")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda to run every contestant on the GPU")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     chosen = [name.strip() for name in args.only.split(",")]
-    print(f"per-step time, median of {args.repeats}, alternating; {machine()}")
+    print(f"per-step time, median of {args.repeats}, alternating, on {args.device}; {machine()}")
     names = ["riskmin", "hand", "dataloader", *PEERS]
     print(f"{'':3} {'':50}" + "".join(f"{n:>11}" for n in names) + "   riskmin's speed relative to each")
     missing = set()
     for name, work in workloads().items():
         if name not in chosen:
             continue
-        seconds = alternate(contestants(work), args.repeats)
+        seconds = alternate(contestants(work, device=args.device), args.repeats)
         missing |= set(PEERS) - set(seconds)
         times = "".join(f"{seconds[n] * 1e6:9.0f}us" if n in seconds else f"{'-':>11}" for n in names)
         ratios = "  ".join(f"{n} {seconds[n] / seconds['riskmin']:.2f}x" for n in names[1:] if n in seconds)

@@ -154,6 +154,7 @@ class Progress:
         self.bar = None
         self.last = 0.0
         self.lines = []
+        self.shown = None  # (the metric names a line shows, its format), made once: a line then costs one formatting
 
     def on_fit_start(self, state: State):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
@@ -179,8 +180,10 @@ class Progress:
 
     def on_epoch_end(self, state: State):
         if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):
-            shown = "  ".join(f"{k} {v:.5g}" for k, v in state.metrics.items() if k not in ("epoch", "step", "seconds"))
-            self.lines.append(f"epoch {state.epoch:>4}  step {state.step:>6}  {shown}")
+            names = [k for k in state.metrics if k not in ("epoch", "step", "seconds")]
+            if self.shown is None or self.shown[0] != names:
+                self.shown = (names, "epoch %4d  step %6d  " + "  ".join(f"{k} %.5g" for k in names))
+            self.lines.append(self.shown[1] % (state.epoch, state.step, *map(state.metrics.__getitem__, names)))
 
     def on_fit_end(self, state: State):
         self.draw(state)

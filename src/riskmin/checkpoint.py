@@ -329,7 +329,8 @@ def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, c
     tensors.update(optimizer_tensors)
     tensors.update({f"model/{k}": v for k, v in model.state_dict().items()})
     # inside an epoch: where its order began, so it can be drawn again; at its end: where the next one begins
-    tensors["rng/order"] = batches.epoch_start if state.epoch_step else batches.generator.get_state()
+    began_at = batches.epoch_start if state.epoch_step else None
+    tensors["rng/order"] = began_at if began_at is not None else batches.generator.get_state()
     tensors["running"] = running
     values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=unreported, seconds=seconds,
                   history=state.history, metrics=state.metrics, optimizer=optimizer_values,

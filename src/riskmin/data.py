@@ -259,9 +259,11 @@ class TensorBatches:
         self.skip = done
 
     def __iter__(self) -> Iterator[tuple]:
-        self.epoch_start = self.generator.get_state()  # a checkpoint taken inside this epoch stores it
-        skip, self.skip = self.skip, 0
         size = self.batch_size
+        draws = self.sampling == "random" or size < self.n
+        # a checkpoint taken inside this epoch stores where its order began; None: a full batch draws nothing
+        self.epoch_start = self.generator.get_state() if draws else None
+        skip, self.skip = self.skip, 0
         order = draw_order(self.n, self.generator, self.sampling, size, self.steps_per_epoch)
         if order is None:
             xs, ys = self.x, self.y

@@ -128,7 +128,7 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None) -> dict:
     `add`, under torchrun, sums the vector of sums and rows over the processes in place.
     """
     keys = list(sums)
-    flat = torch.cat([(v if v.dtype == torch.float64 else v.double()).reshape(-1) for v in sums.values()])
+    flat = torch.cat([(v if v.dtype == torch.float64 else v.double()).reshape(-1) for v in sums.values()]) if len(sums) > 1 else sums[keys[0]]
     if add is not None:
         flat = add(torch.cat([flat, flat.new_tensor([rows])]))
         rows = int(flat[-1])
