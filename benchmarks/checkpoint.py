@@ -4,14 +4,15 @@
 
 Three fits of the same run, alternating in one process:
   plain         no run directory at all;
-  saved         a run directory with the results (weights, metrics.csv, summary), no checkpoints;
-  checkpointed  the same, plus a verified, fsynced checkpoint at the end of every epoch.
+  saved         a run directory, with checkpoint_every = 0: the same path through fit, no checkpoint;
+  checkpointed  the same with a verified, fsynced checkpoint at the end of every epoch.
 Figures:
   share   the time the training thread spent on checkpoints (summary's checkpoint_seconds:
           encoding, and waiting for the writer thread when it was still busy) over the run's;
-  cost    checkpointed over saved wall time, medians: what checkpointing itself adds;
-  total   checkpointed over plain: that plus writing the results. On a shared machine whole
-          runs scatter by 10-20%, so both are noisy at the few-percent level.
+  cost    checkpointed over saved wall time, medians: what checkpointing adds;
+  total   checkpointed over plain. On a shared machine whole runs scatter by 10-20%, and
+          plain and saved differ by nothing but noise, so both ratios are noisy at the
+          few-percent level.
 Each directory is new, and they are deleted after the timing, so no run pays for removing another.
 """
 

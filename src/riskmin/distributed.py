@@ -1,11 +1,15 @@
 """Several processes through torch.distributed, as `torchrun` launches them.
 
+    torchrun --standalone --nproc-per-node 2 -m riskmin train lab1 --epochs 50
+    riskmin train lab1 --epochs 50 --nproc 2          # the same: riskmin starts torchrun's launcher
     torchrun --standalone --nproc-per-node 2 -m riskmin montecarlo lab1 --runs 200
 
 Every process runs the same command; torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR,
-...) tells each which one it is. riskmin joins them with gloo on CPU and nccl on GPU. A
-Monte-Carlo experiment deals its runs out by seed, each process trains its share with the
-vectorized engine, and process 0 gathers the rows, in seed order, and alone prints and writes.
+...) tells each which one it is. riskmin joins them with gloo on CPU and nccl on GPU. One
+model trains as a `Team`: DistributedDataParallel over each process' share of every global
+batch. A Monte-Carlo experiment deals its runs out by seed, each process trains its share
+with the vectorized engine, and process 0 gathers the rows, in seed order. Process 0 alone
+prints and writes.
 """
 
 from __future__ import annotations
@@ -74,9 +78,13 @@ def shared(value):
     try:
         dist.broadcast_object_list(box, src=0)
     except RuntimeError as error:
-        raise ProcessLost(f"process 0 stopped before it shared the run's directory ({str(error).splitlines()[0][:160]}); "
-                           "see its error above") from None
+        raise ProcessLost(f"riskmin process 0 stopped before it sent what the others wait for ({first_line(error)}); "
+                          "see its error, fix it and start all of them again") from None
     return box[0]
+
+
+def first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:160]
 
 
 def join(device: str = "cpu") -> tuple:
@@ -90,7 +98,7 @@ def join(device: str = "cpu") -> tuple:
         try:
             dist.init_process_group(backend, timeout=TIMEOUT)
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
-            raise ProcessLost(f"could not join the other riskmin processes ({str(error).splitlines()[0][:160]}); "
+            raise ProcessLost(f"could not join the other riskmin processes ({first_line(error)}); "
                                "start them all with torchrun") from None
     return dist.get_rank(), dist.get_world_size()
 
@@ -105,7 +113,7 @@ def gathered(rows: list) -> list:
     try:
         dist.all_gather_object(shares, rows)
     except RuntimeError as error:
-        raise ProcessLost(f"another riskmin process stopped before sending its runs ({str(error).splitlines()[0][:160]}); "
+        raise ProcessLost(f"another riskmin process stopped before sending its runs ({first_line(error)}); "
                            "see its own error, fix it and start all of them again") from None
     return [row for share in shares for row in share]
 
@@ -135,8 +143,8 @@ class ProcessLost(RiskminError):
     """Another process of the run stopped; unlike errors in what was asked, every process reports this one."""
 
 
-def lost(error: Exception) -> RiskminError:
-    return ProcessLost(f"another riskmin process stopped in the middle of training ({str(error).splitlines()[0][:160]}); "
+def lost(error: Exception) -> ProcessLost:
+    return ProcessLost(f"another riskmin process stopped in the middle of training ({first_line(error)}); "
                         "see its own error, fix it and start all of them again (add --resume RUN to continue from the last checkpoint)")
 
 
@@ -185,21 +193,17 @@ class Team:
             return value if batches.scale == 1.0 else value * batches.scale
         return loss
 
+    # The exchanges below run inside `watched`, which turns a broken link (a process that died) into ProcessLost.
+
     def add(self, tensor: torch.Tensor) -> torch.Tensor:
         """`tensor` summed over the processes, in place."""
-        try:
-            self.dist.all_reduce(tensor)
-        except RuntimeError as error:
-            raise lost(error) from None
+        self.dist.all_reduce(tensor)
         return tensor
 
     def decided(self, value: bool) -> bool:
         """Process 0's `value`, on every process."""
         flag = torch.tensor([float(value)], device=self.device)
-        try:
-            self.dist.broadcast(flag, 0)
-        except RuntimeError as error:
-            raise lost(error) from None
+        self.dist.broadcast(flag, 0)
         return bool(flag.item())
 
     def interrupted(self, local: bool, step: int) -> bool:
@@ -228,20 +232,10 @@ class Team:
     def to_first(self, value):
         """Every process' `value`, as a list on process 0 (None elsewhere)."""
         values = [None] * self.world if self.first else None
-        try:
-            self.dist.gather_object(value, values, dst=0)
-        except RuntimeError as error:
-            raise lost(error) from None
+        self.dist.gather_object(value, values, dst=0)
         return values
 
-    def from_first(self, value):
-        """Process 0's `value`, on every process."""
-        box = [value]
-        try:
-            self.dist.broadcast_object_list(box, src=0)
-        except RuntimeError as error:
-            raise lost(error) from None
-        return box[0]
+    from_first = staticmethod(shared)
 
 
 class watched:

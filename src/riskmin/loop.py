@@ -163,7 +163,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     diverged = state.diverged
     restored = (config.restore_best or diverged) and best is not None and best.restore(model)
     tracked = best is not None and best.weights is not None
-    final = prepared.final_metrics(model, loss_fn, config.loss)
+    with distributed.watched(team):
+        final = prepared.final_metrics(model, loss_fn, config.loss)
     summary = {
         "best_epoch": best.epoch if tracked else state.epoch,
         "best_step": best.step if tracked else state.step,
