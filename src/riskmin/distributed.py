@@ -94,7 +94,10 @@ def join(device: str = "cpu") -> tuple:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
+        gpu = (device.startswith("cuda") or device == "auto") and torch.cuda.is_available()
+        backend = "nccl" if gpu else "gloo"
+        if gpu:  # each process its own GPU, before nccl picks the current one for all of them
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         try:
             dist.init_process_group(backend, timeout=TIMEOUT)
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
