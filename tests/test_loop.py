@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -207,6 +208,48 @@ def test_auto_threads_grow_with_the_work_of_a_step():
     assert auto_threads(big, 128, cores=64) == 3 * 128 * 200_960 // WORK_PER_THREAD
     assert auto_threads(big, 128, cores=2) == 2
     assert 3 * 64 * sum(p.numel() for p in small.parameters()) < SERIAL_WORK
+
+
+FUSED_SETTINGS = [("sgd", {"momentum": 0.0}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+                  ("adam", {"weight_decay": 0.01}), ("adamw", {"weight_decay": 0.1})]
+
+
+@pytest.mark.parametrize("name,options", FUSED_SETTINGS)
+def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, options, monkeypatch):
+    from riskmin.losses import OPTIMIZERS, FusedStep
+
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(320, 8, generator=generator), torch.randn(320, 1, generator=generator)
+    results, calls, through = [], [], OPTIMIZERS[name].step
+
+    def counted(self, closure=None):  # counts the steps torch.optim takes
+        calls.append(1)
+        return through(self, closure)
+    monkeypatch.setattr(OPTIMIZERS[name], "step", counted)
+    for shortcut in (False, True):
+        torch.manual_seed(0)
+        model = riskmin.models.MLP(8, 1, hidden=(16, 16))
+        optimizer = OPTIMIZERS[name](model.parameters(), lr=0.01, fused=True, **options)
+        calls.clear()
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)  # the learning rate changes every step
+        step = FusedStep(optimizer)
+        for i in range(0, 320, 32):
+            loss = torch.nn.functional.mse_loss(model(x[i:i + 32]), y[i:i + 32])
+            for p in model.parameters():
+                p.grad = None
+            loss.backward()
+            if i == 64:
+                model[0].bias.grad = None  # a missing gradient: the parameter is skipped, as optimizer.step() does
+            step() if shortcut else optimizer.step()
+            if i == 160:  # the state replaced mid-run: the shortcut must take the new tensors
+                optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+            scheduler.step()
+        if shortcut:
+            assert len(calls) == 3  # the first step, the missing gradient and the step after the new state; the rest took the shortcut
+        results.append([t.clone() for t in model.parameters()] + [t.clone() for s in optimizer.state.values() for t in s.values()
+                                                                 if isinstance(t, torch.Tensor)])
+    assert len(results[0]) == len(results[1])
+    assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])

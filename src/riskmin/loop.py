@@ -17,7 +17,7 @@ from .callbacks import BestModel, EarlyStopping, Progress, State, call
 from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore, warn
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, split, tutorial_split
-from .losses import LOSS_FROM_SUMS, check_targets, finish_metrics, least_squares_loss, make_loss, make_optimizer, make_scheduler, metric_sums, settled
+from .losses import LOSS_FROM_SUMS, FusedStep, check_targets, finish_metrics, least_squares_loss, make_loss, make_optimizer, make_scheduler, metric_sums, settled
 from .threads import intra_op_threads
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
@@ -87,6 +87,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     model = as_model(model, prepared, config).to(device)
     loss_fn = make_loss(config.loss)
     optimizer = make_optimizer(config, model.parameters())
+    optimizer_step = FusedStep(optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     scheduler = make_scheduler(config, optimizer)
     batches = prepared.batches(config)
@@ -127,7 +128,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 loss.backward()
                 if config.clip_grad:
                     nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-                optimizer.step()
+                optimizer_step()
                 running += loss.detach()  # summed on the device; read only when reported
                 unreported += 1
                 state.step += 1
