@@ -1,5 +1,6 @@
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -154,9 +155,18 @@ def test_predict_and_evaluate_use_the_run_preprocessing():
 def test_gpu_fast_path_keeps_data_on_the_device(lab1):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    run = riskmin.fit("mlp", lab1, device="cuda", epochs=3, **FAST)
+    torch.cuda.set_sync_debug_mode("warn")  # torch warns at every operation that waits for the GPU
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = riskmin.fit("mlp", lab1, device="cuda", epochs=3, batch_size=8, **FAST)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    waits = [w for w in caught if "synchroniz" in str(w.message)]
     assert run.summary["device"].startswith("cuda") and next(run.model.parameters()).is_cuda
     assert math.isfinite(run.summary["test_loss"])
+    # one wait per epoch's order and per validation, a few at the start and end; a wait per step would be 300 or more
+    assert run.summary["steps"] == 300 and len(waits) < 40, f"{len(waits)} waits in {run.summary['steps']} steps"
 
 
 @pytest.mark.parametrize("loss", ["mse", "l1", "huber", "bce"])
