@@ -9,7 +9,7 @@ from torch.utils.data import TensorDataset
 import riskmin
 from riskmin import Config, models
 from riskmin.data import Standardizer
-from riskmin.loop import order_seed
+from riskmin.prepare import order_seed
 
 FAST = dict(progress=False)
 

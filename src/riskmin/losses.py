@@ -106,7 +106,7 @@ class FusedStep:
                               is_first_step=False, grad_scale=None, found_inf=None)
             return
         beta1, beta2 = group["betas"]
-        torch._foreach_add_(self.steps, 1)
+        self.counts.add_(1)  # every parameter's step count at once
         self.kernel(self.params, grads, self.averages, self.squares, [], self.steps, amsgrad=False, lr=group["lr"], beta1=beta1,
                     beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
 
@@ -122,6 +122,11 @@ class FusedStep:
         else:
             self.steps, self.averages, self.squares = ([s.get(k) for s in states] for k in ("step", "exp_avg", "exp_avg_sq"))
             complete = all(t is not None for t in self.steps + self.averages + self.squares) and not isinstance(group["betas"][0], torch.Tensor)
+            if complete:  # the step counts become views of one tensor: one addition a step instead of torch's foreach over scalars (25 us)
+                self.counts = torch.stack(self.steps)
+                for i, s in enumerate(states):
+                    s["step"] = self.counts[i]
+                self.steps = [s["step"] for s in states]
         if complete and not isinstance(group["lr"], torch.Tensor) and not torch_optimizer._global_optimizer_pre_hooks \
                 and not torch_optimizer._global_optimizer_post_hooks:
             self.state = optimizer.state

@@ -29,7 +29,8 @@ from .distributed import gathered, join
 from .data import Data, Standardizer, draw_order, schedule, split
 from .losses import batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
-from .loop import as_data, fit, order_seed, resolve_device
+from .loop import fit
+from .prepare import as_data, order_seed, resolve_device
 from .stats import summarize
 from .threads import intra_op_threads
 

@@ -1,0 +1,161 @@
+"""A run's inputs made ready to train on: data as Splits, rows standardized and on the device,
+batches, evaluation sources, the model and the device; and the evaluation pass over them."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from . import datasets, models
+from .checkpoint import warn
+from .config import Config, RiskminError
+from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, split, tutorial_split
+from .losses import LOSS_FROM_SUMS, check_targets, finish_metrics, metric_sums
+
+EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
+
+
+class Prepared:
+    """The splits made ready for training: rows standardized and on the device once, sources to iterate."""
+
+    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None):
+        self.config, self.loss_name, self.device, self.team = config, config.loss, device, team
+        self.tensors = isinstance(splits.data, Data)
+        self.splits = splits
+        self.standardizer = None
+        self.names = {}
+        self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
+        if self.tensors:
+            data = splits.data
+            gathered = {part: (data.x[idx], data.y[idx]) for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+                        if len(idx)}
+            self.standardizer = Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+            if self.standardizer.constant:
+                names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
+                warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
+            self.rows = {part: (self.standardizer(x, in_place=True).to(device), y.to(device)) for part, (x, y) in gathered.items()}
+            self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
+            self.n_inputs, self.n_outputs = data.n_features, data.n_targets
+            self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
+                          "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
+            check_targets(config.loss, data.y)
+        else:
+            dataset = splits.data
+            self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config.batch_size, device)
+                            for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+            x0, y0 = dataset[0]
+            self.n_inputs, self.n_outputs = torch.as_tensor(x0).numel(), max(torch.as_tensor(y0).numel(), 1)
+        self.has_val = "val" in self.sources
+        if self.tensors and config.batch_size > len(splits.train):
+            raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
+                               f"use at most {len(splits.train)}, or 0 for the whole split")
+
+    def evaluated(self, x, y, part: str) -> tuple:
+        """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
+        if self.team is None:
+            return x, y
+        if len(x) < self.team.world:
+            raise RiskminError(f"the {part} split has {len(x)} rows, fewer than the {self.team.world} processes; "
+                               "use fewer processes or a larger split")
+        return self.team.shard(x), None if y is None else self.team.shard(y)
+
+    def batches(self, config: Config):
+        generator = torch.Generator().manual_seed(order_seed(config.seed))
+        if self.tensors:
+            x, y = self.rows["train"]
+            return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
+        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last)
+
+    def final_metrics(self, model, loss_fn, loss_name) -> dict:
+        metrics = {}
+        for part, source in self.sources.items():
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team))
+        for part in ("train", "val", "test"):
+            metrics.setdefault(f"{part}_loss", None)
+        return metrics
+
+
+def order_seed(seed: int) -> int:
+    """The seed of the batch-order generator, derived from the run's seed so it differs from the split's."""
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+
+
+def chunks(x: torch.Tensor, y: torch.Tensor) -> list:
+    return [(x[i:i + EVAL_CHUNK], y[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)]
+
+
+def eval_loader(dataset, rows, batch_size, device):
+    loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(batch_size, 1024))
+    return [(x.to(device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else loader
+
+
+@torch.no_grad()
+def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None) -> dict:
+    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process' batches."""
+    was_training = model.training
+    switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
+    if switch:
+        model.eval()
+    sums, rows = {}, 0
+    for x, y in source:
+        output = model(x)
+        values = metric_sums(loss_name, output, y)
+        if loss_name not in LOSS_FROM_SUMS:
+            values["loss"] = loss_fn(output, y) * len(x)
+        for key, value in values.items():
+            sums[key] = sums[key] + value if key in sums else value
+        rows += len(x)
+    if switch:
+        model.train(was_training)
+    if not rows:
+        return {}
+    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, None if team is None else team.add).items()}
+
+
+def as_data(data, config: Config):
+    """A data set name or an (x, y) pair as Data; anything else as it is."""
+    if isinstance(data, str):
+        return datasets.load(data, config)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return Data(*data)
+    return data
+
+
+def as_splits(data, config: Config) -> Splits:
+    """Whatever the user passed as data, as Splits made with the run's seed and fractions."""
+    if isinstance(data, Splits):
+        return data
+    data = as_data(data, config)
+    if isinstance(data, Data):
+        if config.split == "tutorial":
+            return tutorial_split(data)
+        return split(data, config.train, config.val, config.test, config.seed)
+    if isinstance(data, Dataset):
+        return split(data, config.train, config.val, config.test, config.seed)
+    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, riskmin.Data, (x, y) tensors, Splits or a torch Dataset")
+
+
+def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
+    if isinstance(model, str):
+        return models.build(config, prepared.n_inputs, prepared.n_outputs)
+    if isinstance(model, nn.Module):
+        return model
+    raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, two_layer, mlp")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RiskminError(f"device = {name} but this machine has no CUDA GPU; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RiskminError("device = mps but MPS is not available here; use --device cpu or auto")
+    return torch.device(name)
