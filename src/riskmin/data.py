@@ -146,6 +146,11 @@ def tutorial_split(data: Data) -> Splits:
     return Splits(data, train, val, torch.empty(0, dtype=torch.long))
 
 
+def column_sums(x: torch.Tensor, term, rows: int = 65536) -> torch.Tensor:
+    """The column sums of `term(part)` over parts of `rows` rows of `x`: a temporary of one part, not of all of x."""
+    return sum(term(part).sum(0) for part in x.split(rows))
+
+
 @dataclass
 class Standardizer:
     """Feature scaling fitted on the training rows only: missing values filled, then (x - mean) / std.
@@ -168,11 +173,11 @@ class Standardizer:
         # column reductions (sums) rather than comparisons reduced along rows (all(0), std(0)): several times faster
         holes = None if torch.isfinite(x.sum(0)).all() else torch.isnan(x)
         if holes is None or not holes.any():
-            constant = (numeric & ((x - x[:1]).abs_().sum(0) == 0)).nonzero().flatten().tolist()
+            constant = (numeric & (column_sums(x, lambda part: (part - x[:1]).abs_()) == 0)).nonzero().flatten().tolist()
             if not scale and onehot is None:  # nothing to fill, scale or zero: skip the statistics
                 return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
             fill, mean = None, x.mean(0)
-            std = (x - mean).square_().mean(0).sqrt_()
+            std = column_sums(x, lambda part: (part - mean).square_()).div_(len(x)).sqrt_()
         else:
             count = (~holes).sum(0)
             if (count == 0).any():

@@ -156,6 +156,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
         if team is not None:
             team.settle()
         call(callbacks, "on_fit_end", state)
+    x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
 
     diverged = state.diverged
     restored = (config.restore_best or diverged) and best is not None and best.restore(model)
