@@ -27,7 +27,7 @@ from . import models
 from .config import Config, RiskminError
 from .distributed import gathered, join
 from .data import Data, Standardizer, draw_order, schedule, split
-from .losses import batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
+from .losses import FusedStep, batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
 from .loop import fit
 from .prepare import as_data, order_seed, resolve_device
@@ -183,6 +183,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
     shared = Shared(forward, buffers, x, y, mean, std, hole, loss_fn, config.loss,
                     eval_rows=max(1, EVAL_FLOATS // (R * (data.n_features + width + data.n_targets))))
     optimizer = make_optimizer(config, params.values())
+    optimizer_step = FusedStep(optimizer)
     scheduler = make_scheduler(config, optimizer)
     generators = [torch.Generator().manual_seed(order_seed(seed)) for seed in seeds]
 
@@ -210,7 +211,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
             losses = per_replica_loss(forward(params, buffers, scaled(x[idx], mean, std, hole)), y[idx])
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # each replica's gradient is that of its own loss
-            step_unless_frozen(optimizer, list(params.values()), ~active)
+            step_unless_frozen(optimizer, list(params.values()), ~active, optimizer_step)
             running += losses.detach()
             taken += 1
             step += 1
@@ -268,16 +269,17 @@ def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch
     return train_rows.gather(1, torch.stack(draws).to(train_rows.device))
 
 
-def step_unless_frozen(optimizer, params: list, frozen: torch.Tensor) -> None:
-    """optimizer.step(), then put back the weights and optimizer state of frozen replicas."""
+def step_unless_frozen(optimizer, params: list, frozen: torch.Tensor, step=None) -> None:
+    """optimizer.step() (or `step()`, a FusedStep of it), then put back the weights and optimizer state of frozen replicas."""
+    step = step or optimizer.step
     if not bool(frozen.any()):
-        optimizer.step()
+        step()
         return
     index = frozen.nonzero()[:, 0]
     tensors = [t for p in params for t in [p, *(s for s in optimizer.state[p].values()
                                                   if isinstance(s, torch.Tensor) and s.shape == p.shape)]]
     saved = [t.detach()[index].clone() for t in tensors]
-    optimizer.step()
+    step()
     with torch.no_grad():
         for t, keep in zip(tensors, saved):
             t.index_copy_(0, index, keep)
