@@ -6,6 +6,7 @@ Nothing is ever unpickled on load.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +115,12 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def writer_thread() -> ThreadPoolExecutor:
+    """The thread that writes this process' checkpoints, started once: handing it work costs half of starting a thread."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskmin-checkpoint")
+
+
 class Checkpoints:
     """The checkpoints of one run, in <run>/checkpoint/: step-NNNNNNNNN-NNNNNN.safetensors and .manifest.json.
 
@@ -141,7 +149,6 @@ class Checkpoints:
         is cheaper than unlinking it.
         """
         self.wait()
-        self.root.mkdir(parents=True, exist_ok=True)
         stem = f"step-{values['step']:09d}-{values['epoch_step']:06d}"
         values = dict(values)
         history = values.pop("history")
@@ -150,20 +157,21 @@ class Checkpoints:
         self.rows.extend(json.dumps(row) for row in history[len(self.rows):])
         # the structure rides in the header
         state = safetensors_bytes(tensors, {"riskmin": json.dumps(values), "history": f"[{','.join(self.rows)}]"})
-        manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": values["epoch"], "step": values["step"]}
-        self.writer = threading.Thread(target=self.write, args=(stem, state, json.dumps(manifest).encode()), name="riskmin-checkpoint")
-        self.writer.start()
+        self.writer = writer_thread().submit(self.write, stem, state, values["epoch"], values["step"])
 
-    def write(self, stem: str, state: bytes, manifest: bytes) -> None:
-        """On the writer thread: the data, then the manifest, then retire the oldest beyond KEEP.
+    def write(self, stem: str, state: bytes, epoch: int, step: int) -> None:
+        """On the writer thread: the data, then its manifest with its checksum, then retire the oldest beyond KEEP.
 
         Plain os calls on string paths: every bit of Python here holds the GIL the training
-        thread needs, so the writer does as little of it as it can between its system calls.
+        thread needs, so the writer does as little of it as it can between its system calls
+        (hashing releases it).
         """
         root = str(self.root)
         try:
+            os.makedirs(root, exist_ok=True)
             write_over(f"{root}/{SPARE_DATA}", f"{root}/{stem}.safetensors", state)
-            write_over(f"{root}/{SPARE_MANIFEST}", f"{root}/{stem}.manifest.json", manifest)
+            manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": epoch, "step": step}
+            write_over(f"{root}/{SPARE_MANIFEST}", f"{root}/{stem}.manifest.json", json.dumps(manifest).encode())
             if self.kept is None:
                 self.kept = [path.name[:-len(".manifest.json")] for path in reversed(self.complete())]
             elif stem not in self.kept:  # the same step saved twice (interrupted again at once) is one checkpoint
@@ -180,7 +188,7 @@ class Checkpoints:
         """Block until the checkpoint in flight is on disk; a failed write is raised here, on the training thread."""
         if self.writer is not None:
             began = time.perf_counter()
-            self.writer.join()
+            self.writer.result()
             self.writer = None
             self.seconds += time.perf_counter() - began
         if self.failure is not None:
@@ -389,7 +397,6 @@ class interruptible:
 
     def __enter__(self):
         import signal
-        import threading
 
         if self.enabled and threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGTERM):
