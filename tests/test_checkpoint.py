@@ -12,7 +12,8 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin.checkpoint import Checkpoints, RunLock, load_tensors, safetensors_bytes
+from riskmin.checkpoint import Checkpoints
+from riskmin.files import RunLock, load_tensors, safetensors_bytes
 from riskmin.cli import main
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
@@ -195,12 +196,12 @@ def test_old_checkpoints_are_retired_into_files_the_next_one_overwrites(tmp_path
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_a_clear_error(tmp_path, monkeypatch):
     import errno
 
-    import riskmin.checkpoint
+    import riskmin.files
 
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(riskmin.checkpoint, "atomic_write", disk_full)
+    monkeypatch.setattr(riskmin.files, "atomic_write", disk_full)
     with pytest.raises(RiskminError, match=r"could not write a checkpoint in .*checkpoint \(No space left on device\); free space"):
         riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
 

@@ -156,7 +156,8 @@ def train_in(target, config, data, resume: bool) -> int:
 
     from rich.console import Console
 
-    from .checkpoint import Checkpoints, RunLock, TrainingInterrupted, atomic_write
+    from .checkpoint import Checkpoints, TrainingInterrupted
+    from .files import RunLock, atomic_write
     from .distributed import rank
     from .loop import fit
     from .report import summary_table
@@ -229,7 +230,7 @@ def predict_file(args) -> int:
 
     import torch
 
-    from .checkpoint import atomic_write
+    from .files import atomic_write
     from .loop import predict
     from .readers import read_columns
     from .rundir import load_run

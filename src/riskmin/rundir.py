@@ -18,7 +18,7 @@ from pathlib import Path
 from safetensors.torch import save
 
 from . import models
-from .checkpoint import RunLock, atomic_write, fsync_directory, load_tensors
+from .files import RunLock, atomic_write, fsync_directory, load_tensors
 from .config import Config, RiskminError
 from .data import Standardizer
 
