@@ -26,7 +26,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from . import models
 from .config import Config, RiskminError
 from .distributed import gathered, join
-from .data import Data, Standardizer, draw_order, schedule, split
+from .data import Data, Standardizer, draw_order, rows_at, schedule, split
 from .losses import FusedStep, batch_metrics, check_targets, settled, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
 from .callbacks import monitored
 from .loop import fit
@@ -164,7 +164,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
     R = len(seeds)
     splits = [split(data, config.train, config.val, config.test, seed) for seed in seeds]
     x, y = data.x.to(device), data.y.to(device)
-    scalers = [Standardizer.fit(data.x[s.train], data.onehot(), scale=config.standardize) for s in splits]
+    scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for s in splits]
     mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
     std = torch.stack([s.std for s in scalers])[:, None].to(device)
     # what a missing value (NaN) becomes once scaled: its run's training mean, scaled
@@ -208,7 +208,7 @@ def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> li
         running, taken = torch.zeros(R, device=device), 0
         for i in range(steps_per_epoch):
             idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(forward(params, buffers, scaled(x[idx], mean, std, hole)), y[idx])
+            losses = per_replica_loss(forward(params, buffers, scaled(rows_at(x, idx), mean, std, hole)), rows_at(y, idx))
             optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()  # each replica's gradient is that of its own loss
             step_unless_frozen(optimizer, list(params.values()), ~active, optimizer_step)
@@ -307,8 +307,8 @@ def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, prefix: st
     sums = {}
     for start in range(0, idx.shape[1], shared.eval_rows):
         rows = idx[:, start:start + shared.eval_rows]
-        output = shared.forward(params, shared.buffers, scaled(shared.x[rows], shared.mean, shared.std, shared.hole))
-        target = shared.y[rows]
+        output = shared.forward(params, shared.buffers, scaled(rows_at(shared.x, rows), shared.mean, shared.std, shared.hole))
+        target = rows_at(shared.y, rows)
         values = {"loss": vmap(shared.loss_fn)(output, target) * rows.shape[1],
                   **vmap(lambda o, t: batch_metrics(shared.loss_name, o, t))(output, target)}
         for key, value in values.items():

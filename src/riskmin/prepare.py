@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from . import datasets, models
 from .checkpoint import warn
 from .config import Config, RiskminError
-from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, split, tutorial_split
+from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, rows_at, split, tutorial_split
 from .losses import LOSS_FROM_SUMS, check_targets, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
@@ -31,8 +31,8 @@ class Prepared:
         self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
             data = splits.data
-            gathered = {part: (data.x[idx], data.y[idx]) for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-                        if len(idx)}
+            gathered = {part: (rows_at(data.x, idx), rows_at(data.y, idx))
+                        for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
             self.standardizer = Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
             if self.standardizer.constant:
                 names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
