@@ -262,6 +262,25 @@ def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, 
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
+def test_frozen_layers_stay_put_and_the_rest_trains_through_the_fused_step(lab1, monkeypatch):
+    calls, through = [], torch.optim.Adam.step
+
+    def counted(self, closure=None):
+        calls.append(1)
+        return through(self, closure)
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
+    torch.manual_seed(0)
+    model = riskmin.models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
+    model[0].requires_grad_(False)
+    frozen, trained = model[0].weight.clone(), model[2].weight.clone()
+    run = riskmin.fit(model, lab1, epochs=2, batch_size=100, **FAST)
+    assert torch.equal(model[0].weight, frozen) and not torch.equal(model[2].weight, trained)
+    assert run.summary["steps"] == 16 and len(calls) == 1  # torch.optim took the first step; FusedStep the other 15
+    model.requires_grad_(False)
+    with pytest.raises(riskmin.RiskminError, match="no parameters that require a gradient, so there is nothing to train"):
+        riskmin.fit(model, lab1, epochs=1, **FAST)
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
     from riskmin.losses import OPTIMIZERS

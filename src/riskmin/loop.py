@@ -82,7 +82,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     prepared = Prepared(splits, config, device, team)
     model = as_model(model, prepared, config).to(device)
     loss_fn = make_loss(config.loss)
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
     optimizer_step = FusedStep(optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     scheduler = make_scheduler(config, optimizer)

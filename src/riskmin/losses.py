@@ -57,6 +57,8 @@ def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
     on CPU they make an Adam step of a small MLP about a fifth faster (benchmarks/overhead.py).
     """
     parameters = list(parameters)
+    if not parameters:
+        raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; unfreeze some")
     options = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
