@@ -6,7 +6,8 @@ from torch import nn
 
 import riskmin
 from riskmin.cli import main
-from riskmin.montecarlo import montecarlo, step_unless_frozen
+from riskmin.montecarlo import montecarlo
+from riskmin.vectorized import step_unless_frozen
 from riskmin.stats import describe, t_quantile
 
 FAST = dict(progress=False)
