@@ -1,0 +1,230 @@
+"""What each `riskmin` command does once its flags are parsed: train (and resume), montecarlo,
+predict, evaluate, datasets, and `--nproc`, which starts the same command in N processes.
+
+A command returns its exit status; every mistake in what was asked is raised as a RiskminError,
+which `cli.main` prints on one line with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import config_from_args, parse_value
+from .config import FIELDS, Config, RiskminError
+
+
+def train(args) -> int:
+    from .datasets import load
+    from .distributed import join, shared
+    from .rundir import check_writable, prepare_run_directory, run_directory
+
+    if args.resume:
+        return resume(args)
+    config = config_from_args(args)
+    data = load(config.data, config)
+    target = None
+    if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
+        check_writable(config)
+        tell(data.notes)
+        target = run_directory(config, data.name)
+        prepare_run_directory(target, config.overwrite)
+    return train_in(shared(target), config, data, resume=False)
+
+
+def resume(args) -> int:
+    from pathlib import Path
+
+    from .datasets import load
+
+    directory = Path(args.resume)
+    changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
+    if changed or args.config:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
+        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
+    config = resumable(directory)  # under torchrun every process reads it: on several machines the run sits on a shared disk
+    if "progress" in vars(args):
+        config = config.replace(progress=parse_value("progress", args.progress))
+    return train_in(directory, config, load(config.data, config), resume=True)
+
+
+def resumable(directory):
+    """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
+    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
+        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
+    if (directory / "summary.json").is_file():
+        raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+    return Config.from_toml(directory / "config.toml")
+
+
+def train_in(target, config, data, resume: bool) -> int:
+    """Train into the run directory `target` under its lock; a failure before the first checkpoint removes it."""
+    import shutil
+
+    from rich.console import Console
+
+    from .checkpoint import Checkpoints, TrainingInterrupted
+    from .files import RunLock, atomic_write
+    from .distributed import rank
+    from .loop import fit
+    from .report import summary_table
+
+    if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
+        try:
+            fit(config.model, data, config, directory=target, resume=resume)
+        except TrainingInterrupted:
+            return 130
+        return 0
+    console = Console()
+    try:
+        with RunLock(target):
+            atomic_write(target / "config.toml", config.to_toml().encode())
+            try:
+                run = fit(config.model, data, config, directory=target, resume=resume)
+            except TrainingInterrupted as stop:
+                print(f"{stop}; continue with: riskmin train --resume {target}", file=sys.stderr)
+                return 130
+            summary_table(run.summary, console)
+            run.save(target)
+    except (RiskminError, KeyboardInterrupt):
+        if not resume and not Checkpoints(target).complete():
+            shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
+        raise
+    console.print(f"run written to {target}", highlight=False)
+    if run.summary["diverged"]:
+        print(f"error: {run.summary['stop_reason']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_montecarlo(args) -> int:
+    from rich.console import Console
+
+    from .datasets import load
+    from .distributed import join, leave
+    from .montecarlo import montecarlo
+    from .report import montecarlo_table
+    from .rundir import check_writable, run_directory
+
+    config = config_from_args(args)
+    data = load(config.data, config)
+    first = join(config.device)[0] == 0  # under torchrun every process trains its share; the first alone reports
+    if first:
+        check_writable(config)
+        tell(data.notes)
+        target = run_directory(config, f"{data.name}-montecarlo")
+    try:
+        mc = montecarlo(config.model, data, config.runs, config if first else config.replace(progress=False))
+    finally:
+        if not first:
+            leave()
+    if not first:
+        return 0
+    console = Console()
+    for note in mc.notes:
+        console.print(note, highlight=False)
+    montecarlo_table(mc.summary, console)
+    path = mc.save(target)
+    console.print(f"runs written to {path}", highlight=False)
+    leave()
+    return 0
+
+
+def predict_file(args) -> int:
+    import csv
+    import io
+    from pathlib import Path
+
+    import torch
+
+    from .files import atomic_write
+    from .loop import predict
+    from .readers import read_columns
+    from .rundir import load_run
+
+    run = load_run(args.run)
+    names = run.data_names
+    keep = [name.strip() for name in args.keep.split(",") if name.strip()]
+    x, _, kept = read_columns(args.file, names, keep=keep)
+    output = predict(run, x)
+    targets, classes = names["targets"], names.get("classes")
+    if run.config.loss == "cross_entropy":
+        classes = classes or [str(k) for k in range(output.shape[1])]
+        probabilities = torch.softmax(output, 1)
+        columns = {f"predicted_{targets[0]}": [classes[k] for k in output.argmax(1).tolist()],
+                   **{f"probability_{label}": probabilities[:, k].tolist() for k, label in enumerate(classes)}}
+    elif run.config.loss == "bce" and classes and output.shape[1] == 1:  # one yes/no target with its two class names
+        yes = torch.sigmoid(output[:, 0])
+        columns = {f"predicted_{targets[0]}": [classes[int(p > 0.5)] for p in yes.tolist()],
+                   f"probability_{classes[0]}": (1 - yes).tolist(), f"probability_{classes[1]}": yes.tolist()}
+    elif run.config.loss == "bce":
+        columns = {f"probability_{name}": torch.sigmoid(output[:, i]).tolist() for i, name in enumerate(targets)}
+    else:
+        columns = {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(targets)}
+    columns = {**kept, **columns}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values()))
+    try:
+        atomic_write(Path(args.out), buffer.getvalue().encode())
+    except OSError as error:
+        raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
+    print(f"{len(x)} predictions written to {args.out}")
+    return 0
+
+
+def evaluate_file(args) -> int:
+    from .data import Data
+    from .loop import evaluate
+    from .readers import read_columns
+    from .rundir import load_run
+
+    run = load_run(args.run)
+    x, y, _ = read_columns(args.file, run.data_names, targets=True)
+    for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
+        print(f"{name:<12} {value:.6g}")
+    return 0
+
+
+def tell(notes: list) -> None:
+    """What reading the data guessed or did (the task, dropped rows), one line each."""
+    for note in notes:
+        print(note)
+
+
+def list_datasets() -> int:
+    from .datasets import DATASETS
+
+    for name, description in DATASETS.items():
+        print(f"{name:<8} {description}")
+    return 0
+
+
+def launch(args, argv: list) -> int:
+    """`--nproc N`: check what was asked once, here, then start N processes of the same command through torchrun."""
+    from .datasets import load
+    from .distributed import launched, start
+    from .rundir import check_writable, run_directory
+
+    try:
+        count = int(args.nproc)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise RiskminError(f"--nproc {args.nproc} is not allowed; it must be a whole number of processes, at least 1")
+    if launched():
+        raise RiskminError("--nproc starts torchrun itself; under torchrun leave it out")
+    if getattr(args, "resume", None):
+        from pathlib import Path
+
+        resumable(Path(args.resume))
+    else:
+        config = config_from_args(args)
+        data = load(config.data, config)
+        check_writable(config)
+        if args.command == "train":
+            run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes
+    rest = list(argv)
+    at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
+    del rest[at:at + (1 if "=" in rest[at] else 2)]
+    return start(count, rest)
