@@ -230,7 +230,7 @@ def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, 
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(320, 8, generator=generator), torch.randn(320, 1, generator=generator)
-    results, calls, through = [], [], OPTIMIZERS[name].step
+    results, calls, hooked, through = [], [], [], OPTIMIZERS[name].step
 
     def counted(self, closure=None):  # counts the steps torch.optim takes
         calls.append(1)
@@ -253,9 +253,12 @@ def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, 
             step() if shortcut else optimizer.step()
             if i == 160:  # the state replaced mid-run: the shortcut must take the new tensors
                 optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+            if i == 224:  # a step hook from now on: it must see every step
+                optimizer.register_step_post_hook(lambda *_: hooked.append(shortcut))
             scheduler.step()
         if shortcut:
-            assert len(calls) == 3  # the first step, the missing gradient and the step after the new state; the rest took the shortcut
+            # the first step, the missing gradient, the step after the new state and the two hooked; the rest took the shortcut
+            assert len(calls) == 5 and hooked == [False, False, True, True]
         results.append([t.clone() for t in model.parameters()] + [t.clone() for s in optimizer.state.values() for t in s.values()
                                                                  if isinstance(t, torch.Tensor)])
     assert len(results[0]) == len(results[1])

@@ -92,8 +92,14 @@ class FusedStep:
 
     def __call__(self) -> None:
         optimizer = self.optimizer
-        if self.kernel is None or optimizer.state is not self.state or optimizer.param_groups[0] is not self.group \
-                or optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
+        if self.kernel is None:  # rmsprop, a foreach or plain optimizer, or settings the shortcut does not cover
+            optimizer.step()
+            return
+        if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks \
+                or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks:
+            optimizer.step()  # someone watches the steps: let them see every one
+            return
+        if optimizer.state is not self.state or optimizer.param_groups[0] is not self.group:
             optimizer.step()
             self.remember()
             return
@@ -129,8 +135,7 @@ class FusedStep:
                 for i, s in enumerate(states):
                     s["step"] = self.counts[i]
                 self.steps = [s["step"] for s in states]
-        if complete and not isinstance(group["lr"], torch.Tensor) and not torch_optimizer._global_optimizer_pre_hooks \
-                and not torch_optimizer._global_optimizer_post_hooks:
+        if complete and not isinstance(group["lr"], torch.Tensor):
             self.state = optimizer.state
 
 
