@@ -209,6 +209,8 @@ def main(argv=None):
     parser.add_argument("--only", default="W1,W2,W3,W4", help="workloads to run, comma separated")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda to run every contestant on the GPU")
     args = parser.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device} needs a CUDA GPU and a torch built for it; this one has none")
     torch.set_num_threads(args.threads)
     chosen = [name.strip() for name in args.only.split(",")]
     print(f"per-step time, median of {args.repeats}, alternating, on {args.device}; {machine()}")
