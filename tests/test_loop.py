@@ -265,6 +265,23 @@ def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, 
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
+def test_fused_step_leaves_parameters_of_two_dtypes_to_optimizer_step():
+    from riskmin.losses import FusedStep
+
+    start = (torch.randn(3), torch.randn(3, dtype=torch.float64))
+    parameters = [[torch.nn.Parameter(t.clone()) for t in start] for _ in range(2)]  # two copies: one for each way of stepping
+    optimizers = [torch.optim.Adam(ps, lr=0.1, fused=True) for ps in parameters]
+    step = FusedStep(optimizers[0])
+    for i in range(4):
+        for ps in parameters:
+            for p in ps:
+                p.grad = torch.full_like(p, float(i + 1))
+        step()
+        optimizers[1].step()
+    assert step.state is None  # the shortcut stayed off: torch.optim calls the kernel once per dtype
+    assert all(torch.equal(a, b) for a, b in zip(*parameters)) and not torch.equal(parameters[0][0], start[0])
+
+
 def test_frozen_layers_stay_put_and_the_rest_trains_through_the_fused_step(lab1, monkeypatch):
     calls, through = [], torch.optim.Adam.step
 

@@ -130,12 +130,13 @@ class FusedStep:
         else:
             self.steps, self.averages, self.squares = ([s.get(k) for s in states] for k in ("step", "exp_avg", "exp_avg_sq"))
             complete = all(t is not None for t in self.steps + self.averages + self.squares) and not isinstance(group["betas"][0], torch.Tensor)
-            if complete:  # the step counts become views of one tensor: one addition a step instead of torch's foreach over scalars (25 us)
+            if complete:  # the step counts become views of one tensor: one addition a step instead of torch's foreach over scalars (13 us)
                 self.counts = torch.stack(self.steps)
                 for i, s in enumerate(states):
                     s["step"] = self.counts[i]
                 self.steps = [s["step"] for s in states]
-        if complete and not isinstance(group["lr"], torch.Tensor):
+        alike = len({(p.device, p.dtype) for p in self.params}) == 1  # torch.optim calls the kernel once per device and dtype
+        if complete and alike and not isinstance(group["lr"], torch.Tensor):
             self.state = optimizer.state
 
 
