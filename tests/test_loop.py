@@ -1,5 +1,6 @@
 import copy
 import math
+import types
 import warnings
 
 import pytest
@@ -225,21 +226,21 @@ FUSED_SETTINGS = [("sgd", {"momentum": 0.0}), ("sgd", {"momentum": 0.9, "nestero
 
 
 @pytest.mark.parametrize("name,options", FUSED_SETTINGS)
-def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, options, monkeypatch):
+def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, options):
     from riskmin.losses import OPTIMIZERS, FusedStep
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(320, 8, generator=generator), torch.randn(320, 1, generator=generator)
-    results, calls, hooked, through = [], [], [], OPTIMIZERS[name].step
+    results, calls, hooked = [], [], []
 
     def counted(self, closure=None):  # counts the steps torch.optim takes
         calls.append(1)
-        return through(self, closure)
-    monkeypatch.setattr(OPTIMIZERS[name], "step", counted)
+        return type(self).step(self, closure)
     for shortcut in (False, True):
         torch.manual_seed(0)
         model = riskmin.models.MLP(8, 1, hidden=(16, 16))
         optimizer = OPTIMIZERS[name](model.parameters(), lr=0.01, fused=True, **options)
+        optimizer.step = types.MethodType(counted, optimizer)  # on this optimizer only, before the scheduler wraps it
         calls.clear()
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)  # the learning rate changes every step
         step = FusedStep(optimizer)
@@ -263,6 +264,16 @@ def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, 
                                                                  if isinstance(t, torch.Tensor)])
     assert len(results[0]) == len(results[1])
     assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_final_val_metrics_are_those_of_the_final_weights(lab1, restore_best):
+    # the end of fit takes them from the validation that measured those weights instead of a second pass: they must match one
+    run = riskmin.fit("mlp", lab1, epochs=30, patience=5, batch_size=64, restore_best=restore_best, **FAST)
+    assert run.summary["stopped_early"] and run.summary["best_epoch"] < run.summary["epochs_run"]
+    splits = riskmin.split(lab1, val=run.config.val, test=run.config.test, seed=run.config.seed)
+    fresh = riskmin.evaluate(run, riskmin.Data(lab1.x[splits.val], lab1.y[splits.val]))
+    assert {k: run.summary["val_" + k] for k in fresh} == fresh
 
 
 def test_fused_step_leaves_parameters_of_two_dtypes_to_optimizer_step():

@@ -161,8 +161,11 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     diverged = state.diverged
     restored = (config.restore_best or diverged) and best is not None and best.restore(model)
     tracked = best is not None and best.weights is not None
+    # the validation that measured exactly these weights, if any: its val_ metrics need no second pass over the rows
+    last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not diverged else {}
+    measured = {} if prepared.switch else best.metrics if restored else last
     with distributed.watched(team):
-        final = prepared.final_metrics(model, loss_fn, config.loss)
+        final = prepared.final_metrics(model, loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
     summary = {
         "best_epoch": best.epoch if tracked else state.epoch,
         "best_step": best.step if tracked else state.step,

@@ -70,9 +70,13 @@ class Prepared:
             return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
         return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last)
 
-    def final_metrics(self, model, loss_fn, loss_name) -> dict:
-        metrics = {}
+    def final_metrics(self, model, loss_fn, loss_name, known: Optional[dict] = None) -> dict:
+        """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not run again."""
+        metrics, known = {}, known or {}
         for part, source in self.sources.items():
+            if f"{part}_loss" in known:
+                metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
+                continue
             metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
