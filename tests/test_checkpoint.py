@@ -298,3 +298,26 @@ def test_overwrite_replaces_a_finished_run(tmp_path):
     assert main(["train", "--epochs", "2", "--out", str(tmp_path), "--name", "again", "--overwrite", "--progress", "off"]) == 0
     assert not (tmp_path / "again" / "extra.txt").exists()
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["epochs_run"] == 2
+
+
+FORKED = """
+import multiprocessing, os, sys, torch, riskmin
+torch.set_num_threads(1)
+riskmin.fit("linear", "line", epochs=2, progress=False, directory=os.path.join(sys.argv[1], "parent"))
+def child():
+    riskmin.fit("linear", "line", epochs=2, progress=False, directory=os.path.join(sys.argv[1], "child"))
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+process.join(60)
+if process.exitcode is None:
+    process.kill()
+sys.exit(3 if process.exitcode is None else process.exitcode)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_process_forked_after_a_checkpoint_writes_its_own(tmp_path):
+    # the child inherits the parent's checkpoint writer but not its thread; work handed to that copy would never run
+    result = subprocess.run([sys.executable, "-c", FORKED, str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list((tmp_path / "child" / "checkpoint").glob("step-*.manifest.json"))

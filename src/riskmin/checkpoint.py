@@ -36,9 +36,17 @@ class TrainingInterrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; the step finished and a checkpoint was written before leaving."""
 
 
-@functools.lru_cache(maxsize=None)
 def writer_thread() -> ThreadPoolExecutor:
-    """The thread that writes this process' checkpoints, started once: handing it work costs half of starting a thread."""
+    """The thread that writes this process' checkpoints, started once: handing it work costs half of starting a thread.
+
+    One per process id: a child forked after a checkpoint inherits the executor but not its
+    thread, and work handed to that copy would never run.
+    """
+    return writer_of(os.getpid())
+
+
+@functools.lru_cache(maxsize=None)
+def writer_of(process: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskmin-checkpoint")
 
 
