@@ -42,15 +42,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_a_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
-    port = free_port()
-    processes = []
+def as_torchrun(*arguments) -> list:
+    """`riskmin <arguments>` as the two processes torchrun would start, each told its rank by the environment."""
+    port, processes = free_port(), []
     for rank in range(2):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RISKMIN_DISTRIBUTED_TIMEOUT": "60"}
-        processes.append(subprocess.Popen([sys.executable, "-m", "riskmin", "montecarlo", "lab1", "--runs", "40", "--epochs", "600",
-                                           "--progress", "off", "--out", str(tmp_path)], env=env, stdout=subprocess.PIPE,
+        processes.append(subprocess.Popen([sys.executable, "-m", "riskmin", *arguments], env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def test_a_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
+    processes = as_torchrun("montecarlo", "lab1", "--runs", "40", "--epochs", "600", "--progress", "off", "--out", str(tmp_path))
     time.sleep(10)  # both have joined and are training their share (which takes far longer)
     processes[1].send_signal(signal.SIGKILL)
     began = time.monotonic()
@@ -125,14 +129,7 @@ def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes)
 
 
 def test_a_training_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
-    port = free_port()
-    processes = []
-    for rank in range(2):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RISKMIN_DISTRIBUTED_TIMEOUT": "60"}
-        processes.append(subprocess.Popen([sys.executable, "-m", "riskmin", "train", "lab1", "--epochs", "600", "--progress", "off",
-                                           "--out", str(tmp_path), "--name", "run"], env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True))
+    processes = as_torchrun("train", "lab1", "--epochs", "600", "--progress", "off", "--out", str(tmp_path), "--name", "run")
     deadline = time.monotonic() + 120
     while not any((tmp_path / "run" / "checkpoint").glob("*.manifest.json")) and time.monotonic() < deadline:
         time.sleep(0.01)  # both are training once process 0 has written a checkpoint

@@ -22,6 +22,7 @@ import torch
 from safetensors import safe_open
 
 from .config import RiskminError
+from .distributed import shared
 from .files import load_tensors, safetensors_bytes, sha256, write_over
 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
@@ -36,17 +37,11 @@ class TrainingInterrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; the step finished and a checkpoint was written before leaving."""
 
 
-def writer_thread() -> ThreadPoolExecutor:
-    """The thread that writes this process' checkpoints, started once: handing it work costs half of starting a thread.
-
-    One per process id: a child forked after a checkpoint inherits the executor but not its
-    thread, and work handed to that copy would never run.
-    """
-    return writer_of(os.getpid())
-
-
 @functools.lru_cache(maxsize=None)
-def writer_of(process: int) -> ThreadPoolExecutor:
+def writer_thread(process: int) -> ThreadPoolExecutor:
+    """The thread that writes the checkpoints of process `process` (os.getpid()), started once: handing it work costs
+    half of starting a thread. Keyed by process id: a child forked after a checkpoint inherits the executor but not
+    its thread, and work handed to that copy would never run."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskmin-checkpoint")
 
 
@@ -86,7 +81,7 @@ class Checkpoints:
         self.rows.extend(json.dumps(row) for row in history[len(self.rows):])
         # the structure rides in the header
         state = safetensors_bytes(tensors, {"riskmin": json.dumps(values), "history": f"[{','.join(self.rows)}]"})
-        self.writer = writer_thread().submit(self.write, stem, state, values["epoch"], values["step"])
+        self.writer = writer_thread(os.getpid()).submit(self.write, stem, state, values["epoch"], values["step"])
 
     def write(self, stem: str, state: bytes, epoch: int, step: int) -> None:
         """On the writer thread: the data, then its manifest with its checksum, then retire the oldest beyond KEEP.
@@ -250,7 +245,7 @@ def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, c
     tensors, values = saver.latest(warn) if team is None or team.first else (None, None)
     world = 1 if team is None else team.world
     if team is not None:
-        tensors, values = team.from_first((tensors, values))
+        tensors, values = shared((tensors, values))
     if values.get("processes", 1) != world:
         raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and resumed by {world}; "
                            "resume it with as many processes as it began with")

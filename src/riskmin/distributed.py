@@ -238,8 +238,6 @@ class Team:
         self.dist.gather_object(value, values, dst=0)
         return values
 
-    from_first = staticmethod(shared)
-
 
 class watched:
     """While active, an error of the link between the processes (a peer that died) becomes `ProcessLost`."""
@@ -269,12 +267,6 @@ class Sharded:
 
     def __init__(self, batches, team: Team):
         self.batches, self.team, self.scale = batches, team, 1.0
-
-    def __getattr__(self, name):
-        return getattr(self.batches, name)
-
-    def __len__(self) -> int:
-        return len(self.batches)
 
     def __iter__(self):
         team = self.team

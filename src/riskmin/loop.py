@@ -86,11 +86,12 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     optimizer_step = FusedStep(optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     scheduler = make_scheduler(config, optimizer)
-    batches = prepared.batches(config)
-    trained, step_loss = model, loss_fn  # what a training step calls: under torchrun, DDP and this process' share of the loss
+    batches = prepared.batches(config)  # the global batches: their order is what a checkpoint stores
+    # what a training step takes and calls: under torchrun, this process' share of each batch, DDP and its share of the loss
+    steps, trained, step_loss = batches, model, loss_fn
     if team is not None:
-        batches = distributed.Sharded(batches, team)
-        trained, step_loss = team.wrap(model), team.scaled(loss_fn, batches)
+        steps = distributed.Sharded(batches, team)
+        trained, step_loss = team.wrap(model), team.scaled(loss_fn, steps)
     best, chosen = default_callbacks(config, prepared.has_val)
     callbacks = chosen + list(callbacks)
     state = State(model, config.epochs, len(batches))
@@ -117,7 +118,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
             if prepared.switch or not model.training:
                 model.train()
             stopping = False
-            for x, y in batches:
+            for x, y in steps:
                 loss = step_loss(trained(x), y)
                 for parameter in parameters:  # zero_grad(set_to_none=True) without its profiler record: a tenth of a small step
                     parameter.grad = None
