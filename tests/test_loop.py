@@ -227,7 +227,8 @@ FUSED_SETTINGS = [("sgd", {"momentum": 0.0}), ("sgd", {"momentum": 0.9, "nestero
 
 @pytest.mark.parametrize("name,options", FUSED_SETTINGS)
 def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, options):
-    from riskmin.losses import OPTIMIZERS, FusedStep
+    from riskmin.fused import FusedStep
+    from riskmin.optim import OPTIMIZERS
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(320, 8, generator=generator), torch.randn(320, 1, generator=generator)
@@ -277,7 +278,7 @@ def test_final_val_metrics_are_those_of_the_final_weights(lab1, restore_best):
 
 
 def test_fused_step_leaves_parameters_of_two_dtypes_to_optimizer_step():
-    from riskmin.losses import FusedStep
+    from riskmin.fused import FusedStep
 
     start = (torch.randn(3), torch.randn(3, dtype=torch.float64))
     parameters = [[torch.nn.Parameter(t.clone()) for t in start] for _ in range(2)]  # two copies: one for each way of stepping
@@ -314,7 +315,7 @@ def test_frozen_layers_stay_put_and_the_rest_trains_through_the_fused_step(lab1,
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
-    from riskmin.losses import OPTIMIZERS
+    from riskmin.optim import OPTIMIZERS
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 8, generator=generator), torch.randn(256, 1, generator=generator)

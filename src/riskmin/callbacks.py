@@ -14,7 +14,6 @@ Methods that are absent are skipped. A callback stops training by setting
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -22,6 +21,7 @@ from typing import Optional
 import torch
 
 from .config import RiskminError
+from .policy import Best, EarlyStopChecker
 
 EVENTS = ("on_fit_start", "on_step_end", "on_validation_end", "on_epoch_end", "on_fit_end")
 
@@ -44,42 +44,6 @@ class State:
     epoch_step: int = 0  # steps taken in the current epoch
 
 
-class Best:
-    """Decides whether a value beats the best so far by more than `min_delta`.
-
-    >>> rule = Best("min"); [rule.update(v) for v in [0.4, 0.3, 0.3, 0.5]]
-    [True, True, False, False]
-    """
-
-    def __init__(self, mode: str = "min", min_delta: float = 0.0):
-        self.sign = 1.0 if mode == "min" else -1.0
-        self.min_delta = min_delta
-        self.value = math.inf if mode == "min" else -math.inf
-
-    def update(self, value: float) -> bool:
-        if self.sign * (self.value - value) > self.min_delta:
-            self.value = value
-            return True
-        return False
-
-
-class EarlyStopChecker:
-    """Says stop once `patience` values in a row have not improved on the best.
-
-    >>> check = EarlyStopChecker(patience=2); [check.update(v) for v in [0.4, 0.3, 0.35, 0.31]]
-    [False, False, False, True]
-    """
-
-    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0):
-        self.patience = patience
-        self.best = Best(mode, min_delta)
-        self.bad = 0
-
-    def update(self, value: float) -> bool:
-        self.bad = 0 if self.best.update(value) else self.bad + 1
-        return self.bad >= self.patience
-
-
 def monitored(metrics: dict, key: str) -> float:
     if key not in metrics:
         raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(sorted(metrics))}")
@@ -93,17 +57,15 @@ class BestModel:
         self.monitor, self.rule = monitor, Best(mode, min_delta)
         self.weights: Optional[dict] = None
         self.epoch, self.step, self.metrics = 0, 0, {}
-        self.copies = None  # (the copies, the model's tensors) once known: the model's tensors are updated in place
 
     def on_validation_end(self, state: State):
         if self.rule.update(monitored(state.metrics, self.monitor)):
+            current = state.model.state_dict()
             if self.weights is None:
-                self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
-            else:  # copy in place, key by key: no allocation on the steps that improve
-                if self.copies is None:
-                    current = state.model.state_dict(keep_vars=True)
-                    self.copies = ([self.weights[k] for k in current], [v.detach() for v in current.values()])
-                torch._foreach_copy_(*self.copies)
+                self.weights = {k: v.detach().clone() for k, v in current.items()}
+            else:  # copied into the tensors of the last copy: no allocation on the validations that improve
+                for key, value in current.items():
+                    self.weights[key].copy_(value)
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
 
     def state_dict(self) -> tuple:
@@ -112,7 +74,7 @@ class BestModel:
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
         self.rule.value, self.epoch, self.step, self.metrics = values["value"], values["epoch"], values["step"], values["metrics"]
-        self.weights, self.copies = dict(tensors) or None, None
+        self.weights = dict(tensors) or None
 
     def restore(self, model: torch.nn.Module) -> bool:
         if self.weights is None:

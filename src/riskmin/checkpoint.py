@@ -10,19 +10,16 @@ import functools
 import hashlib
 import json
 import os
-import random
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import safe_open
 
 from .config import RiskminError
-from .distributed import shared
 from .files import load_tensors, safetensors_bytes, sha256, write_over
 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
@@ -54,6 +51,8 @@ class Checkpoints:
     checkpoint without its manifest does not exist for `latest`. On load the checksum is
     checked, so a file damaged by anything is skipped for the one before it.
     """
+
+    enabled = True
 
     def __init__(self, directory):
         self.root = Path(directory) / "checkpoint"
@@ -139,6 +138,16 @@ class Checkpoints:
         raise RiskminError(f"{self.root.parent} has no usable checkpoint to resume from; start the run again without --resume")
 
 
+class NoCheckpoints:
+    """The checkpointer of a run without a directory: it saves nothing, and there is nothing to wait for."""
+
+    seconds = 0.0
+    enabled = False
+
+    def wait(self) -> None:
+        pass
+
+
 def verify(manifest_path: Path) -> str:
     """What is wrong with a checkpoint, or "" when every file its manifest lists matches its checksum."""
     try:
@@ -152,125 +161,6 @@ def verify(manifest_path: Path) -> str:
         if sha256(path) != digest:
             return f"{name} does not match its checksum"
     return "" if manifest.get("files") else "its manifest lists no files"
-
-
-def random_states() -> tuple:
-    """Every random state a run may touch: (JSON-able values, tensors)."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    python_version, python_state, python_gauss = random.getstate()
-    values = {"numpy": [kind, position, has_gauss, cached], "python": [python_version, python_gauss]}
-    tensors = {"rng/torch": torch.get_rng_state(), "rng/numpy": torch.from_numpy(keys.astype(np.int64)),
-               "rng/python": torch.from_numpy(np.array(python_state, dtype=np.int64))}
-    if torch.cuda.is_available():
-        tensors.update({f"rng/cuda/{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
-    return values, tensors
-
-
-def set_random_states(values: dict, tensors: dict) -> None:
-    kind, position, has_gauss, cached = values["numpy"]
-    np.random.set_state((kind, tensors["rng/numpy"].numpy().astype(np.uint32), position, has_gauss, cached))
-    version, gauss = values["python"]
-    random.setstate((version, tuple(tensors["rng/python"].tolist()), gauss))
-    torch.set_rng_state(tensors["rng/torch"])
-    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
-
-
-def optimizer_state(optimizer) -> tuple:
-    """An optimizer's state_dict split into JSON structure and named tensors."""
-    state = optimizer.state_dict()
-    values, tensors = {"param_groups": state["param_groups"], "state": {}}, {}
-    for index, entry in state["state"].items():
-        values["state"][str(index)] = {}
-        for name, value in entry.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optimizer/{index}/{name}"] = value
-            else:
-                values["state"][str(index)][name] = value
-    return values, tensors
-
-
-def load_optimizer_state(optimizer, values: dict, tensors: dict) -> None:
-    state = {int(index): dict(entry) for index, entry in values["state"].items()}
-    for key, tensor in tensors.items():
-        if key.startswith("optimizer/"):
-            _, index, name = key.split("/", 2)
-            state.setdefault(int(index), {})[name] = tensor
-    optimizer.load_state_dict({"state": state, "param_groups": values["param_groups"]})
-
-
-def capture(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, team, running, unreported: int, seconds: float) -> None:
-    """Write everything `restore` needs to continue this run exactly where it is.
-
-    Under torchrun every process sends process 0 what is its own (random states, its share
-    of the loss sum); the rest is the same in all of them, and process 0 alone writes.
-    """
-    saver.wait()  # the previous checkpoint is on disk first; waiting counts towards saver.seconds
-    began = time.perf_counter()
-    values, tensors = random_states()
-    values["processes"] = 1 if team is None else team.world
-    if team is not None:
-        states = team.to_first((values, tensors, running.cpu()))
-        if not team.first:
-            return
-        values["ranks"] = {str(rank): own for rank, (own, _, _) in enumerate(states) if rank}
-        for rank, (_, own, own_running) in enumerate(states[1:], 1):
-            tensors.update({f"rank/{rank}/{k}": v for k, v in {**own, "running": own_running}.items()})
-    optimizer_values, optimizer_tensors = optimizer_state(optimizer)
-    tensors.update(optimizer_tensors)
-    tensors.update({f"model/{k}": v for k, v in model.state_dict().items()})
-    # inside an epoch: where its order began, so it can be drawn again; at its end: where the next one begins
-    began_at = batches.epoch_start if state.epoch_step else None
-    tensors["rng/order"] = began_at if began_at is not None else batches.generator.get_state()
-    tensors["running"] = running
-    values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=unreported, seconds=seconds,
-                  history=state.history, metrics=state.metrics, optimizer=optimizer_values,
-                  scheduler=scheduler.state_dict() if scheduler is not None else None, callbacks={})
-    for i, callback in enumerate(callbacks):
-        if hasattr(callback, "state_dict"):
-            callback_values, callback_tensors = callback.state_dict()
-            values["callbacks"][str(i)] = callback_values
-            tensors.update({f"callbacks/{i}/{k}": v for k, v in callback_tensors.items()})
-    saver.save({k: v.detach().cpu() for k, v in tensors.items()}, values)
-    saver.seconds += time.perf_counter() - began
-
-
-def restore(saver: "Checkpoints", state, model, optimizer, scheduler, batches, callbacks, team, warn=warn) -> tuple:
-    """Load the newest good checkpoint into the run's objects; return (running loss sum, unreported steps, seconds).
-
-    Under torchrun process 0 reads it and sends it to the others, which take their own random
-    states and loss sums from it.
-    """
-    tensors, values = saver.latest(warn) if team is None or team.first else (None, None)
-    world = 1 if team is None else team.world
-    if team is not None:
-        tensors, values = shared((tensors, values))
-    if values.get("processes", 1) != world:
-        raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and resumed by {world}; "
-                           "resume it with as many processes as it began with")
-    if team is not None and not team.first:
-        own = f"rank/{team.rank}/"
-        values = {**values, **values["ranks"][str(team.rank)]}
-        tensors = {**tensors, **{k[len(own):]: v for k, v in tensors.items() if k.startswith(own)}}
-    model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
-    load_optimizer_state(optimizer, values["optimizer"], tensors)
-    if scheduler is not None and values["scheduler"] is not None:
-        scheduler.load_state_dict(values["scheduler"])
-    for i, callback in enumerate(callbacks):
-        if str(i) in values["callbacks"]:
-            prefix = f"callbacks/{i}/"
-            callback.load_state_dict(values["callbacks"][str(i)], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    set_random_states(values, tensors)
-    state.step, state.history, state.metrics = values["step"], values["history"], values["metrics"]
-    state.epoch_step = values["epoch_step"]
-    if state.epoch_step:  # stopped inside an epoch: draw its order again and skip what was done
-        state.epoch = values["epoch"] - 1
-        batches.resume_epoch(tensors["rng/order"], state.epoch_step)
-    else:
-        state.epoch = values["epoch"]
-        batches.generator.set_state(tensors["rng/order"])
-    return tensors["running"], values["unreported"], values["seconds"]
 
 
 class interruptible:

@@ -32,7 +32,7 @@ def setting(default, help: str, low=None, high=None, low_open=False, command=Non
     return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open, "command": command})
 
 
-ModelName = Literal["linear", "two_layer", "mlp"]
+ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
@@ -67,7 +67,8 @@ class Config:
     split: Literal["random", "tutorial"] = setting("random", "random split by seed, or the fixed split of the `line` tutorial")
     standardize: bool = setting(True, "standardize features with training-split mean and std")
     # the parametrization
-    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp")
+    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a module given in Python)")
+    model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not used")
     hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)")
     activation: Activation = setting("relu", "nonlinearity of two_layer and mlp")
     dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp", low=0.0, high=1.0)
@@ -99,7 +100,9 @@ class Config:
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
                                    "the process' own setting) or a number")
-    checkpoint_every: int = setting(1, "write a checkpoint every this many epochs (0: only when interrupted)", low=0, command="train")
+    checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
+                                                    "default: at the end of an epoch once 30 s have passed since the last)",
+                                              low=0, command="train")
     # Monte-Carlo experiments
     runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")
     engine: Literal["auto", "vectorized", "sequential"] = setting(

@@ -14,6 +14,7 @@ prints and writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 
@@ -154,6 +155,39 @@ def lost(error: Exception) -> ProcessLost:
 INTERRUPT_EVERY = 16  # steps between exchanges of the interrupt flag: one exchange costs about a step's time on a small model
 
 
+class Alone:
+    """The team of a process on its own: it shards nothing, sums nothing and hears from no other process."""
+
+    rank, world, first = 0, 1, True
+
+    def shard(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    def steps(self, batches):
+        return batches
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model
+
+    def scaled(self, loss_fn, batches):
+        return loss_fn
+
+    def add(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    def decided(self, value: bool) -> bool:
+        return value
+
+    def interrupted(self, local: bool, step: int) -> bool:
+        return local
+
+    def settle(self) -> None:
+        pass
+
+    def watched(self):
+        return contextlib.nullcontext()
+
+
 class Team:
     """The processes that train one model together, as one training step sees them.
 
@@ -180,6 +214,13 @@ class Team:
 
     def shard(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor[self.rank::self.world]
+
+    def steps(self, batches):
+        """This process' share of each of the global `batches`."""
+        return Sharded(batches, self)
+
+    def watched(self):
+        return watched(self)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -277,8 +318,8 @@ class Sharded:
 
 
 def team(device: torch.device):
-    """The processes that train one model together under torchrun; None in a process on its own."""
+    """The processes that train one model together under torchrun; `Alone` in a process on its own."""
     if not launched():
-        return None
+        return Alone()
     rank, world = join(str(device))
     return Team(rank, world, device)

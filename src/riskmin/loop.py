@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -12,12 +12,18 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, State, call
-from .checkpoint import Checkpoints, TrainingInterrupted, capture, interruptible, restore
+from .checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import Config, RiskminError
 from .data import Data, Standardizer
-from .losses import FusedStep, check_targets, least_squares_loss, make_loss, make_optimizer, make_scheduler, settled
+from .fused import FusedStep
+from .losses import check_targets, least_squares_loss, make_loss, settled
+from .optim import make_optimizer, make_scheduler
 from .prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
 from .threads import intra_op_threads
+from .training import Training, load, save, validate
+
+CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
+
 
 @dataclass
 class Run:
@@ -49,13 +55,19 @@ class Run:
         return load_run(directory, model)
 
 
+COMMAND_SETTINGS = {"runs": "riskmin.montecarlo", "engine": "riskmin.montecarlo", "chunk": "riskmin.montecarlo",
+                    "out": "the riskmin train command (fit writes where directory= or run.save(path) says)",
+                    "name": "the riskmin train command (fit writes where directory= or run.save(path) says)",
+                    "overwrite": "the riskmin train command"}
+
+
 def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False, **settings) -> Run:
     """Train `model` on `data` by empirical risk minimization and return a `Run`.
 
     `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
     `data` is Splits, Data, (x, y), a Dataset or a built-in data set name.
     Settings come from `config` and keyword overrides (see `Config`). With a run
-    `directory`, a checkpoint is written every `checkpoint_every` epochs and on SIGINT or
+    `directory`, checkpoints are written as `checkpoint_every` says and on SIGINT or
     SIGTERM (then `TrainingInterrupted` is raised), and `resume=True` continues from the
     newest good checkpoint there, exactly as if the run had never stopped.
 
@@ -64,151 +76,164 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
                 every val_every steps (or at the end of the epoch):
                     validate -> best weights -> early stopping -> callbacks
+            checkpoint when due
         restore the best weights; measure train, val and test metrics
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=5, progress=False)
     >>> [row["epoch"] for row in run.history]
     [1, 2, 3, 4, 5]
     """
-    if isinstance(model, str):
-        settings = {"model": model, **settings}
-    config = (config or Config()).replace(**settings)
-    device = distributed.training_device(resolve_device(config.device))
-    team = distributed.team(device)  # None in one process; under torchrun, the processes that train this model
-    if team is not None and not team.first:
-        config = config.replace(progress=False)  # process 0 alone reports
-    splits = as_splits(data, config)
-    config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
-    prepared = Prepared(splits, config, device, team)
-    model = as_model(model, prepared, config).to(device)
-    loss_fn = make_loss(config.loss)
-    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
-    optimizer_step = FusedStep(optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    scheduler = make_scheduler(config, optimizer)
-    batches = prepared.batches(config)  # the global batches: their order is what a checkpoint stores
-    # what a training step takes and calls: under torchrun, this process' share of each batch, DDP and its share of the loss
-    steps, trained, step_loss = batches, model, loss_fn
-    if team is not None:
-        steps = distributed.Sharded(batches, team)
-        trained, step_loss = team.wrap(model), team.scaled(loss_fn, steps)
-    best, chosen = default_callbacks(config, prepared.has_val)
-    callbacks = chosen + list(callbacks)
-    state = State(model, config.epochs, len(batches))
-    step_hooks = [c.on_step_end for c in callbacks if hasattr(c, "on_step_end")]
-    total_steps = config.max_steps or config.epochs * len(batches)
-    running, unreported, elapsed = torch.zeros((), device=device), 0, 0.0
-    saver = Checkpoints(directory) if directory is not None else None
-    if resume and saver is None:
-        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
-    saving = (state, model, optimizer, scheduler, batches, callbacks, team)
-    prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
-
-    threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver is not None), threads, \
-            distributed.watched(team):
-        torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
-        if resume:
-            running, unreported, elapsed = restore(saver, *saving)
-            running = running.to(device)
-        start = time.perf_counter() - elapsed
-        call(callbacks, "on_fit_start", state)
-        while state.epoch < config.epochs and state.step < total_steps and not state.should_stop:
+    training = setup(model, data, config, callbacks, directory, settings)
+    config, state, team, model = training.config, training.state, training.team, training.model
+    # what a training step calls: under torchrun, this process' share of each batch, DDP and its share of the loss
+    steps, trained = team.steps(training.batches), team.wrap(model)
+    step_loss = team.scaled(training.loss_fn, steps)
+    parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
+    optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
+    step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
+    with session(training, resume):
+        while state.epoch < config.epochs and state.step < training.total_steps and not state.should_stop:
             state.epoch += 1
-            if prepared.switch or not model.training:
+            if training.prepared.switch or not model.training:
                 model.train()
-            stopping = False
             for x, y in steps:
                 loss = step_loss(trained(x), y)
                 for parameter in parameters:  # zero_grad(set_to_none=True) without its profiler record: a tenth of a small step
                     parameter.grad = None
                 loss.backward()
                 if config.clip_grad:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+                    nn.utils.clip_grad_norm_(parameters, config.clip_grad)
                 optimizer_step()
-                running += loss.detach()  # summed on the device; read only when reported
-                unreported += 1
+                training.running += loss.detach()  # summed on the device; read only when reported
+                training.unreported += 1
                 state.step += 1
                 state.epoch_step += 1
                 for hook in step_hooks:
                     hook(state)
-                at_end = state.step == total_steps
-                if config.val_every and (state.step % config.val_every == 0 or at_end):
-                    report(state, running, unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
-                    unreported = 0
-                stopping = state.interrupted if team is None else team.interrupted(state.interrupted, state.step)
-                if at_end or state.should_stop or stopping:
+                if validation_due(training):
+                    validate(training)
+                if leaving(training):
                     break
-            if stopping:  # the step is done: save where we are and leave
-                capture(saver, *saving, running, unreported, time.perf_counter() - start)
-                saver.wait()
-                raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}; the checkpoint is saved")
-            if unreported and (not config.val_every or state.step == total_steps or state.should_stop):
-                report(state, running, unreported, prepared, model, loss_fn, optimizer, scheduler, start, callbacks)
-                unreported = 0
-            call(callbacks, "on_epoch_end", state)
-            if scheduler is not None and config.scheduler != "plateau":
-                scheduler.step()
-            state.epoch_step = 0
-            if saver is not None and config.checkpoint_every and state.epoch % config.checkpoint_every == 0:
-                capture(saver, *saving, running, unreported, time.perf_counter() - start)
-        if saver is not None:
-            saver.wait()
-        if team is not None:
-            team.settle()
-        call(callbacks, "on_fit_end", state)
+            end_epoch(training)
     x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
+    return finish(training)
 
+
+def setup(model, data, config: Optional[Config], callbacks, directory, settings: dict) -> Training:
+    """Everything a run needs before its first step, from what the user passed."""
+    for key in settings:
+        if key in COMMAND_SETTINGS:
+            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}=")
+    if isinstance(model, str):
+        settings = {"model": model, **settings}
+    config = (config or Config()).replace(**settings)
+    device = distributed.training_device(resolve_device(config.device))
+    team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
+    if not team.first:
+        config = config.replace(progress=False)  # process 0 alone reports
+    splits = as_splits(data, config)
+    config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
+    prepared = Prepared(splits, config, device, team)
+    if isinstance(model, nn.Module):
+        config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
+    model = as_model(model, prepared, config).to(device)
+    prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
+    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
+    best, chosen = default_callbacks(config, prepared.has_val)
+    batches = prepared.batches(config)
+    state = State(model, config.epochs, len(batches))
+    return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
+                    chosen + list(callbacks), best, state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(),
+                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device))
+
+
+@contextlib.contextmanager
+def session(training: Training, resume: bool):
+    """Around the loop: the run's own random state and thread count, signals turned into a checkpoint, a resumed
+    checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes settled."""
+    config, state, saver, team = training.config, training.state, training.saver, training.team
+    if resume and not saver.enabled:
+        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
+    device = training.prepared.device
+    batch = getattr(training.batches, "batch_size", config.batch_size) or len(training.prepared.splits.train)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver.enabled), \
+            intra_op_threads(config.threads, training.model, batch, device), team.watched():
+        torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
+        training.start = time.perf_counter()
+        if resume:
+            load(saver, training)
+        training.last_saved = time.perf_counter()
+        call(training.callbacks, "on_fit_start", state)
+        yield
+        saver.wait()
+        team.settle()
+        call(training.callbacks, "on_fit_end", state)
+
+
+def validation_due(training: Training) -> bool:
+    every, step = training.config.val_every, training.state.step
+    return bool(every) and (step % every == 0 or step == training.total_steps)
+
+
+def leaving(training: Training) -> bool:
+    """Whether this epoch's steps end here: the last step, a stop, or an interruption (then save and leave)."""
+    state = training.state
+    if training.team.interrupted(state.interrupted, state.step):  # under torchrun, all processes agree on the step
+        save(training.saver, training)
+        training.saver.wait()
+        raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}; the checkpoint is saved")
+    return state.step == training.total_steps or state.should_stop
+
+
+def end_epoch(training: Training) -> None:
+    """What the end of an epoch does: report (unless validation runs every N steps), callbacks, schedule, checkpoint."""
+    config, state = training.config, training.state
+    if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
+        validate(training)
+    call(training.callbacks, "on_epoch_end", state)
+    if training.scheduler is not None and config.scheduler != "plateau":
+        training.scheduler.step()
+    state.epoch_step = 0
+    if checkpoint_due(training):
+        save(training.saver, training)
+        training.last_saved = time.perf_counter()
+
+
+def checkpoint_due(training: Training) -> bool:
+    """`checkpoint_every` epochs, when set; by default once CHECKPOINT_SECONDS have passed since the last checkpoint."""
+    every = training.config.checkpoint_every
+    if not training.saver.enabled or every == 0:
+        return False
+    if every is None:
+        return time.perf_counter() - training.last_saved >= CHECKPOINT_SECONDS
+    return training.state.epoch % every == 0
+
+
+def finish(training: Training) -> Run:
+    """The best weights restored, every split measured with them, and the summary of the run."""
+    config, state, prepared, best, model = training.config, training.state, training.prepared, training.best, training.model
     diverged = state.diverged
     restored = (config.restore_best or diverged) and best is not None and best.restore(model)
     tracked = best is not None and best.weights is not None
     # the validation that measured exactly these weights, if any: its val_ metrics need no second pass over the rows
     last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not diverged else {}
     measured = {} if prepared.switch else best.metrics if restored else last
-    with distributed.watched(team):
-        final = prepared.final_metrics(model, loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
+    with training.team.watched():
+        final = prepared.final_metrics(model, training.loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
     summary = {
         "best_epoch": best.epoch if tracked else state.epoch,
         "best_step": best.step if tracked else state.step,
         "epochs_run": state.epoch, "steps": state.step,
         "stopped_early": state.should_stop and not diverged, "diverged": diverged, "stop_reason": state.stop_reason,
         "restored_best": bool(restored), **final,
-        "seconds": time.perf_counter() - start, "device": str(device),
-        **({"checkpoint_seconds": saver.seconds} if saver is not None else {}),
-        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in splits.sizes().items()},
+        "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
+        **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
+        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
     }
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
         summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names)
-
-
-def report(state: State, running, steps: int, prepared, model, loss_fn, optimizer, scheduler, start, callbacks) -> None:
-    """Validate, append a history row, and let the callbacks judge it (best model, early stopping).
-
-    `running` is the sum of the training loss over the last `steps` steps; it is read and zeroed.
-    """
-    team = prepared.team
-    total = running if team is None else team.add(running.clone()) / team.world  # each process summed its share
-    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / steps}
-    running.zero_()
-    if not math.isfinite(row["loss"]):
-        state.should_stop = state.diverged = True
-        state.stop_reason = (f"the training loss became {row['loss']} in epoch {state.epoch} by step {state.step}; "
-                             "lower the learning rate or clip gradients with --clip-grad 1.0 (the best weights so far are kept)")
-        return
-    if prepared.has_val:
-        row.update(evaluate_batches(model, prepared.sources["val"], loss_fn, prepared.loss_name, prefix="val_",
-                                    switch=prepared.switch, team=team))
-    row["lr"] = optimizer.param_groups[0]["lr"]
-    row["seconds"] = time.perf_counter() - start
-    state.metrics = row
-    state.history.append(row)
-    call(callbacks, "on_validation_end", state)
-    if team is not None:  # every process judged the same sums alike; process 0's verdict makes sure they stop together
-        state.should_stop = team.decided(state.should_stop)
-    if scheduler is not None and prepared.config.scheduler == "plateau":
-        scheduler.step(row[prepared.config.monitor])
 
 
 def default_callbacks(config: Config, has_val: bool):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import Config
+from .config import Config, RiskminError
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
@@ -66,6 +66,9 @@ class MLP(nn.Sequential):
 
 def build(config: Config, n_inputs: int, n_outputs: int) -> nn.Module:
     """The parametrization `config.model`, initialized from `config.seed` without touching the global RNG."""
+    if config.model == "custom":
+        raise RiskminError(f"model custom is a module of your own ({config.model_class or 'a class riskmin cannot build'}); "
+                           "pass a fresh instance of it, e.g. Run.load(directory, model=MyNet())")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         if config.model == "linear":
@@ -85,3 +88,26 @@ def mode_free(model: nn.Module) -> bool:
     any model built only of the layers in MODE_FREE. Others (dropout, batch norm, any custom module) are switched."""
     own = (Linear, TwoLayerNN, MLP)
     return all(isinstance(m, MODE_FREE) or (type(m) in own) for m in model.modules())
+
+
+def described(module: nn.Module) -> dict:
+    """The settings that build `module` again: riskmin's own parametrizations by name and shape, any other as
+    model "custom" with its class, which Run.load then asks for.
+
+    >>> described(TwoLayerNN(3, 1, hidden=8))["hidden"]
+    (8,)
+    """
+    activation = {kind: name for name, kind in ACTIVATIONS.items()}
+    if type(module) is Linear:
+        return {"model": "linear", "bias": module.H.bias is not None}
+    if type(module) is TwoLayerNN and type(module.sigma) in activation:
+        return {"model": "two_layer", "hidden": (module.H1.out_features,), "activation": activation[type(module.sigma)],
+                "bias": module.H1.bias is not None}
+    layers = list(module) if type(module) is MLP else []
+    linear = [layer for layer in layers if isinstance(layer, nn.Linear)]
+    kinds = {type(layer) for layer in layers} - {nn.Linear, nn.Dropout}
+    if linear and len(kinds) == 1 and kinds <= set(activation):
+        dropout = [layer.p for layer in layers if isinstance(layer, nn.Dropout)]
+        return {"model": "mlp", "hidden": tuple(layer.out_features for layer in linear[:-1]), "activation": activation[kinds.pop()],
+                "dropout": dropout[0] if dropout else 0.0, "bias": linear[0].bias is not None}
+    return {"model": "custom", "model_class": f"{type(module).__module__}.{type(module).__qualname__}"}

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .config import Config, RiskminError
-from .data import Data
+from .data import Data, split
 from .distributed import gathered, join
 from .losses import check_targets, settled
 from .loop import fit
@@ -70,14 +70,15 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     mine = seeds[rank::processes]
     shown = config if rank == 0 else config.replace(progress=False)
     threads = str(torch.get_num_threads()) if config.threads == "auto" else config.threads
-    with progress_bar(shown, total=len(mine) * config.epochs) as advance, intra_op_threads(threads, None, 0, resolve_device(config.device)):
+    runs = [(seed, split(data, config.train, config.val, config.test, seed)) for seed in mine]
+    with progress_bar(shown, total=len(mine)) as finished, intra_op_threads(threads, None, 0, resolve_device(config.device)):
         if reason:
             table = []
-            for seed in mine:
-                table.append(row_of_run(seed, fit(model_for(model, seed), data, config, seed=seed, progress=False)))
-                advance(config.epochs)
+            for seed, splits in runs:
+                table.append(row_of_run(seed, fit(model_for(model, seed), splits, config, seed=seed, progress=False)))
+                finished(1)
         else:
-            table = vectorized(model, data, config, mine, advance) if mine else []
+            table = vectorized(model, data, config, runs, finished) if runs else []
     table = sorted(gathered(table), key=lambda row: row["seed"])
     fractions = {"split_train": config.train_fraction, "split_val": config.val, "split_test": config.test}  # with seed: enough to rerun a row
     table = [{"run": r, **row, **fractions} for r, row in enumerate(table)]

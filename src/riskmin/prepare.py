@@ -14,7 +14,8 @@ from . import datasets, models
 from .checkpoint import warn
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, rows_at, split, tutorial_split
-from .losses import LOSS_FROM_SUMS, check_targets, finish_metrics, metric_sums
+from .losses import check_targets
+from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
 
@@ -56,7 +57,7 @@ class Prepared:
 
     def evaluated(self, x, y, part: str) -> tuple:
         """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
-        if self.team is None:
+        if self.team is None or self.team.world == 1:
             return x, y
         if len(x) < self.team.world:
             raise RiskminError(f"the {part} split has {len(x)} rows, fewer than the {self.team.world} processes; "
@@ -117,7 +118,7 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         model.train(was_training)
     if not rows:
         return {}
-    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, None if team is None else team.add).items()}
+    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, None if team is None or team.world == 1 else team.add).items()}
 
 
 def as_data(data, config: Config):

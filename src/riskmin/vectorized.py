@@ -3,8 +3,10 @@
 The replicas' weights are stacked (`torch.func.stack_module_state`) and trained through
 `vmap(functional_call)`, sharing one copy of the data. Each replica keeps its own index
 tensors and its own batch-order generator; elementwise optimizers act on the stacked
-parameters exactly as on R separate ones. Best weights, early stopping and freezing are
-masks over the replica axis. `refusal` says when this cannot match `fit` exactly.
+parameters exactly as on R separate ones. Runs are judged by the rules `fit` uses
+(policy.py) and measured by its metric code (metrics.py), element by element; a run that
+stops early or diverges leaves the stack, so an epoch costs what the runs still training
+need. `refusal` says when this cannot match `fit` exactly.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from torch.func import functional_call, stack_module_state, vmap
 from . import models
 from .callbacks import monitored
 from .config import Config
-from .data import Data, Standardizer, draw_order, rows_at, schedule, split
-from .losses import FusedStep, batch_metrics, least_squares_test_loss, make_loss, make_optimizer, make_scheduler
+from .data import Data, Standardizer, draw_order, rows_at, schedule
+from .fused import FusedStep
+from .losses import least_squares_test_loss, make_loss
+from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
+from .optim import make_optimizer, make_scheduler
+from .policy import EarlyStopChecker, diverged
 from .prepare import order_seed, resolve_device
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
@@ -76,117 +82,159 @@ def chunk_size(config: Config, data: Data, width: int) -> int:
     return max(1, min(config.runs, ACTIVATION_BUDGET // per_replica))
 
 
-def vectorized(model, data: Data, config: Config, seeds: list, advance) -> list:
-    probe = replica(model, config, seeds[0], data.n_features, data.n_targets)
+def vectorized(model, data: Data, config: Config, runs: list, finished) -> list:
+    """One table row per (seed, Splits) in `runs`, trained in stacks of at most `chunk_size` replicas;
+    `finished(n)` is called as runs end."""
+    probe = replica(model, config, runs[0][0], data.n_features, data.n_targets)
     width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
     size = chunk_size(config, data, width)
     table = []
-    for i in range(0, len(seeds), size):
-        table += train_stacked(model, data, config, seeds[i:i + size], advance)
+    for i in range(0, len(runs), size):
+        table += train_stacked(model, data, config, runs[i:i + size], finished)
     return table
 
 
-def train_stacked(model, data: Data, config: Config, seeds: list, advance) -> list:
-    """Train one chunk of replicas as a single stacked model; one table row per replica."""
+class Stack:
+    """The replicas still training, stacked: their weights, optimizer, schedule, rows, scaling and batch orders.
+
+    When runs stop (early stopping, divergence) they leave the stack: the weights and the
+    optimizer state of the others are taken into a smaller stack, so the cost of an epoch
+    follows the runs still training.
+    """
+
+    def __init__(self, config: Config, params: dict, index: torch.Tensor, shared: "Shared", generators: list,
+                 optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
+        self.config, self.index, self.shared, self.generators = config, index, shared, generators
+        self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
+        self.optimizer = make_optimizer(config, self.params.values())
+        self.scheduler = make_scheduler(config, self.optimizer)
+        if optimizer_state is not None:  # a smaller stack goes on where the larger one was
+            self.optimizer.load_state_dict(optimizer_state)
+        if scheduler_state is not None:
+            self.scheduler.load_state_dict(scheduler_state)
+        self.step = FusedStep(self.optimizer)
+        self.rows = {part: rows[index] for part, rows in shared.rows.items()}
+        self.mean, self.std = shared.mean[index], shared.std[index]
+        self.hole = None if shared.hole is None else shared.hole[index]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def keep(self, staying: torch.Tensor) -> Optional["Stack"]:
+        """The stack of the runs where `staying` holds: this one when all stay, None when none do."""
+        if bool(staying.all()):
+            return self
+        if not bool(staying.any()):
+            return None
+        chosen = staying.nonzero()[:, 0]
+        params = {k: v.detach()[chosen] for k, v in self.params.items()}
+        generators = [self.generators[i] for i in chosen.tolist()]
+        return Stack(self.config, params, self.index[chosen], self.shared, generators, kept_state(self.optimizer.state_dict(), chosen),
+                     None if self.scheduler is None else self.scheduler.state_dict())
+
+    def inputs(self, idx: torch.Tensor) -> torch.Tensor:
+        return scaled(rows_at(self.shared.x, idx), self.mean, self.std, self.hole)
+
+
+def kept_state(state: dict, chosen: torch.Tensor) -> dict:
+    """An optimizer state_dict with only the replicas `chosen` (positions along the first axis of every per-replica
+    tensor; a step count, one number for all, stays as it is)."""
+    def kept(value):
+        return value[chosen] if isinstance(value, torch.Tensor) and value.ndim else value
+    return {"state": {i: {name: kept(value) for name, value in entry.items()} for i, entry in state["state"].items()},
+            "param_groups": state["param_groups"]}
+
+
+def train_stacked(model, data: Data, config: Config, runs: list, finished) -> list:
+    """Train one chunk of runs, given as (seed, Splits), as a single stacked model; one table row per run.
+
+    Every run is judged by the rules `fit` uses (policy.py) and measured by the same metric code
+    (metrics.py), element by element over the replicas.
+    """
     device = resolve_device(config.device)
-    R = len(seeds)
-    splits = [split(data, config.train, config.val, config.test, seed) for seed in seeds]
-    x, y = data.x.to(device), data.y.to(device)
-    scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for s in splits]
-    mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
-    std = torch.stack([s.std for s in scalers])[:, None].to(device)
-    # what a missing value (NaN) becomes once scaled: its run's training mean, scaled
-    hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
-    rows_of = {part: torch.stack([getattr(s, part) for s in splits]).to(device) for part in ("train", "val", "test")}
-    parts = {part: idx for part, idx in rows_of.items() if idx.shape[1]}  # index tensors only: the data stays shared
-    replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed in seeds]
-    params, buffers = stack_module_state(replicas)
-    params = {k: v.to(device).detach().requires_grad_() for k, v in params.items()}
-    template, linear = replicas[0], isinstance(replicas[0], models.Linear)
-    del replicas, splits  # the stacked tensors hold all that is needed; keep no second copy per replica
-    forward = vmap(stacked_forward(template))
-    loss_fn = make_loss(config.loss)
-    per_replica_loss = vmap(loss_fn)
-    width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
-    shared = Shared(forward, buffers, x, y, mean, std, hole, loss_fn, config.loss,
-                    eval_rows=max(1, EVAL_FLOATS // (R * (data.n_features + width + data.n_targets))))
-    optimizer = make_optimizer(config, params.values())
-    optimizer_step = FusedStep(optimizer)
-    scheduler = make_scheduler(config, optimizer)
-    generators = [torch.Generator().manual_seed(order_seed(seed)) for seed in seeds]
-
-    batch, steps_per_epoch = schedule(rows_of["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
+    R = len(runs)
+    shared = Shared.of(model, data, config, runs, device)
+    params = {k: v.to(device) for k, v in shared.params.items()}
+    stack = Stack(config, params, torch.arange(R, device=device), shared,
+                  [torch.Generator().manual_seed(order_seed(seed)) for seed, _ in runs])
+    per_replica_loss = vmap(make_loss(config.loss))
+    batch, steps_per_epoch = schedule(shared.rows["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
-    sign = 1.0 if config.mode == "min" else -1.0
-    tracked = "val" in parts or not config.monitor.startswith("val_")
-    active = torch.ones(R, dtype=torch.bool, device=device)
-    best_value = torch.full((R,), sign * math.inf, device=device)
-    best_epoch = torch.zeros(R, dtype=torch.long, device=device)
-    bad = torch.zeros(R, dtype=torch.long, device=device)
-    epochs_run = torch.zeros(R, dtype=torch.long, device=device)
-    stopped = torch.zeros(R, dtype=torch.bool, device=device)
-    diverged = torch.zeros(R, dtype=torch.bool, device=device)
-    best_params = {k: v.detach().clone() for k, v in params.items()}
+    tracked = "val" in shared.rows or not config.monitor.startswith("val_")
+    checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta)
+    best_epoch, epochs_run = torch.zeros(R, dtype=torch.long), torch.zeros(R, dtype=torch.long)
+    stopped, diverged_runs = torch.zeros(R, dtype=torch.bool), torch.zeros(R, dtype=torch.bool)
+    best = {k: v.detach().clone() for k, v in params.items()}
+    last = {k: v.detach().clone() for k, v in params.items()}  # each run's weights when it left the stack
     step, epoch = 0, 0
-
-    while epoch < config.epochs and step < total_steps and bool(active.any()):
+    while stack is not None and epoch < config.epochs and step < total_steps:
         epoch += 1
-        ran = active.clone()
-        order = epoch_order(rows_of["train"], generators, config.sampling, batch, steps_per_epoch)
-        running, taken = torch.zeros(R, device=device), 0
+        order = epoch_order(stack.rows["train"], stack.generators, config.sampling, batch, steps_per_epoch)
+        running, taken = torch.zeros(len(stack), device=device), 0
         for i in range(steps_per_epoch):
             idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(forward(params, buffers, scaled(rows_at(x, idx), mean, std, hole)), rows_at(y, idx))
-            optimizer.zero_grad(set_to_none=True)
+            losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)), rows_at(shared.y, idx))
+            for parameter in stack.params.values():
+                parameter.grad = None
             losses.sum().backward()  # each replica's gradient is that of its own loss
-            step_unless_frozen(optimizer, list(params.values()), ~active, optimizer_step)
+            stack.step()
             running += losses.detach()
             taken += 1
             step += 1
             if step == total_steps:
                 break
-        train_loss = running / taken
-        finite = torch.isfinite(train_loss)
-        diverged |= active & ~finite
-        active &= finite
-        epochs_run = torch.where(ran, epoch, epochs_run)
-        if tracked and bool(active.any()):
-            metrics = {"loss": train_loss}
-            if "val" in parts:
-                metrics.update(evaluate_stacked(shared, params, parts["val"], "val_"))
-            value = monitored(metrics, config.monitor)
-            improved = active & (sign * (best_value - value) > config.min_delta)
-            best_value = torch.where(improved, value, best_value)
-            best_epoch = torch.where(improved, epoch, best_epoch)
-            for k, v in params.items():
-                best_params[k] = torch.where(improved.view(-1, *[1] * (v.ndim - 1)), v.detach(), best_params[k])
-            bad = torch.where(improved, 0, bad + 1)
+        if stack.scheduler is not None:
+            stack.scheduler.step()
+        index = stack.index.cpu()
+        epochs_run[index] = epoch
+        loss = running / taken
+        bad = diverged(loss).cpu()
+        diverged_runs[index] |= bad
+        leaving = bad.clone()
+        if tracked:
+            metrics = {"loss": loss.double().cpu().numpy()}
+            if "val" in stack.rows:
+                metrics.update(evaluate_stacked(shared, stack.params, stack.rows["val"], stack.mean, stack.std, stack.hole, "val_"))
+            value = torch.full((R,), math.nan, dtype=torch.float64)
+            value[index] = torch.where(bad, math.nan, torch.as_tensor(monitored(metrics, config.monitor)))
+            stop = checker.update(value)
+            improved = (checker.bad == 0) & ~torch.isnan(value)
+            best_epoch[improved] = epoch
+            chosen = improved[index].to(device)
+            for k, v in stack.params.items():
+                best[k][stack.index[chosen]] = v.detach()[chosen]
             if config.patience:
-                stop = active & (bad >= config.patience)
-                stopped |= stop
-                active &= ~stop
-        if scheduler is not None:
-            scheduler.step()
-        advance(R)
-
-    restore = (torch.full((R,), config.restore_best, device=device) | diverged) & (best_epoch > 0)
-    final = {k: torch.where(restore.view(-1, *[1] * (v.ndim - 1)), best_params[k], v.detach()) for k, v in params.items()}
+                early = stop[index] & ~bad
+                stopped[index] |= early
+                leaving |= early
+        if bool(leaving.any()) or step == total_steps or epoch == config.epochs:
+            going = leaving.to(device) if bool(leaving.any()) else torch.ones(len(stack), dtype=torch.bool, device=device)
+            for k, v in stack.params.items():
+                last[k][stack.index[going]] = v.detach()[going]
+            finished(int(going.sum()))
+            stack = stack.keep(~going)
+    restore = ((torch.full((R,), config.restore_best) | diverged_runs) & (best_epoch > 0)).to(device)
+    final = {k: torch.where(restore.view(-1, *[1] * (v.ndim - 1)), best[k], last[k]) for k, v in last.items()}
     results = {}
-    for part, idx in parts.items():
-        results.update(evaluate_stacked(shared, final, idx, f"{part}_"))
-    table = []
-    for r, seed in enumerate(seeds):
-        row = {"seed": seed, "best_epoch": int(best_epoch[r]) if tracked and best_epoch[r] > 0 else int(epochs_run[r]),
-               "epochs_run": int(epochs_run[r]), "stopped_early": bool(stopped[r]), "diverged": bool(diverged[r])}
-        row.update({f"{part}_loss": None for part in ("train", "val", "test")})
-        row.update({k: float(v[r]) for k, v in results.items()})
-        if config.loss == "mse" and linear and "test" in parts:
-            train, test = parts["train"][r], parts["test"][r]
-            own = (mean[r], std[r], None if hole is None else hole[r])
-            row["closed_form_test_loss"] = least_squares_test_loss(scaled(x[train], *own), y[train], scaled(x[test], *own), y[test], config.bias)
-        table.append(row)
-    advance(R * (config.epochs - epoch))  # runs that all stopped early skip the epochs left
-    return table
+    for part, idx in shared.rows.items():
+        results.update(evaluate_stacked(shared, final, idx, shared.mean, shared.std, shared.hole, f"{part}_"))
+    return [row_of_replica(r, seed, shared, config, results, best_epoch, epochs_run, stopped, diverged_runs, tracked)
+            for r, (seed, _) in enumerate(runs)]
+
+
+def row_of_replica(r: int, seed: int, shared: "Shared", config: Config, results: dict, best_epoch, epochs_run, stopped,
+                   diverged_runs, tracked: bool) -> dict:
+    row = {"seed": seed, "best_epoch": int(best_epoch[r]) if tracked and best_epoch[r] > 0 else int(epochs_run[r]),
+           "epochs_run": int(epochs_run[r]), "stopped_early": bool(stopped[r]), "diverged": bool(diverged_runs[r])}
+    row.update({k: float(v[r]) for k, v in results.items()})
+    for part in ("train", "val", "test"):
+        row.setdefault(f"{part}_loss", None)  # an empty split, as fit reports it
+    if config.loss == "mse" and shared.linear and "test" in shared.rows:
+        train, test = shared.rows["train"][r], shared.rows["test"][r]
+        own = (shared.mean[r], shared.std[r], None if shared.hole is None else shared.hole[r])
+        x, y = shared.x, shared.y
+        row["closed_form_test_loss"] = least_squares_test_loss(scaled(x[train], *own), y[train], scaled(x[test], *own), y[test], config.bias)
+    return row
 
 
 def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch: int, steps: int) -> torch.Tensor:
@@ -197,51 +245,56 @@ def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch
     return train_rows.gather(1, torch.stack(draws).to(train_rows.device))
 
 
-def step_unless_frozen(optimizer, params: list, frozen: torch.Tensor, step=None) -> None:
-    """optimizer.step() (or `step()`, a FusedStep of it), then put back the weights and optimizer state of frozen replicas."""
-    step = step or optimizer.step
-    if not bool(frozen.any()):
-        step()
-        return
-    index = frozen.nonzero()[:, 0]
-    tensors = [t for p in params for t in [p, *(s for s in optimizer.state[p].values()
-                                                  if isinstance(s, torch.Tensor) and s.shape == p.shape)]]
-    saved = [t.detach()[index].clone() for t in tensors]
-    step()
-    with torch.no_grad():
-        for t, keep in zip(tensors, saved):
-            t.index_copy_(0, index, keep)
-
-
 @dataclass
 class Shared:
-    """What every evaluation of a stack needs: the batched forward, the one copy of the data, per-replica scaling."""
+    """What every replica of a chunk shares or keeps side by side: the batched forward, the one copy of the data,
+    each run's rows (replicas x rows index tensors) and scaling, and the stacked initial weights."""
 
     forward: Callable
     buffers: dict
+    params: dict
     x: torch.Tensor
     y: torch.Tensor
+    rows: dict  # part -> replicas x rows, for the parts that have rows
     mean: torch.Tensor
     std: torch.Tensor
     hole: Optional[torch.Tensor]  # per replica, what a missing value becomes once scaled; None: no missing values
     loss_fn: nn.Module
     loss_name: str
+    linear: bool
     eval_rows: int  # rows per replica gathered at once, so memory stays bounded whatever the split size
+
+    @classmethod
+    def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
+        scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for _, s in runs]
+        mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
+        std = torch.stack([s.std for s in scalers])[:, None].to(device)
+        hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
+        rows = {part: torch.stack([getattr(s, part) for _, s in runs]).to(device) for part in ("train", "val", "test")}
+        replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _ in runs]
+        params, buffers = stack_module_state(replicas)
+        template = replicas[0]
+        width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
+        return cls(vmap(stacked_forward(template)), buffers, params, data.x.to(device), data.y.to(device),
+                   {part: idx for part, idx in rows.items() if idx.shape[1]}, mean, std, hole, make_loss(config.loss), config.loss,
+                   isinstance(template, models.Linear),
+                   max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))))
 
 
 @torch.no_grad()
-def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, prefix: str) -> dict:
-    """Per-replica mean loss and metrics over the rows `idx` (replicas x rows), gathered chunk by chunk."""
+def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, mean, std, hole, prefix: str) -> dict:
+    """Per-replica loss and metrics over the rows `idx` (replicas x rows), gathered chunk by chunk: NumPy arrays."""
     sums = {}
     for start in range(0, idx.shape[1], shared.eval_rows):
         rows = idx[:, start:start + shared.eval_rows]
-        output = shared.forward(params, shared.buffers, scaled(rows_at(shared.x, rows), shared.mean, shared.std, shared.hole))
+        output = shared.forward(params, shared.buffers, scaled(rows_at(shared.x, rows), mean, std, hole))
         target = rows_at(shared.y, rows)
-        values = {"loss": vmap(shared.loss_fn)(output, target) * rows.shape[1],
-                  **vmap(lambda o, t: batch_metrics(shared.loss_name, o, t))(output, target)}
+        values = metric_sums(shared.loss_name, output, target)
+        if shared.loss_name not in LOSS_FROM_SUMS:
+            values["loss"] = vmap(shared.loss_fn)(output, target) * rows.shape[1]
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-    return {prefix + k: v.float() / idx.shape[1] for k, v in sums.items()}
+    return {prefix + k: v for k, v in finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx)).items()}
 
 
 def scaled(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, hole: Optional[torch.Tensor]) -> torch.Tensor:
