@@ -92,7 +92,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
     step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
     with session(training, resume):
-        while state.epoch < config.epochs and state.step < training.total_steps and not state.should_stop:
+        while going_on(training):
             state.epoch += 1
             if training.prepared.switch or not model.training:
                 model.train()
@@ -170,6 +170,11 @@ def session(training: Training, resume: bool):
         call(training.callbacks, "on_fit_end", state)
 
 
+def going_on(training: Training) -> bool:
+    state = training.state
+    return state.epoch < training.config.epochs and state.step < training.total_steps and not state.should_stop
+
+
 def validation_due(training: Training) -> bool:
     every, step = training.config.val_every, training.state.step
     return bool(every) and (step % every == 0 or step == training.total_steps)
@@ -212,28 +217,32 @@ def checkpoint_due(training: Training) -> bool:
 def finish(training: Training) -> Run:
     """The best weights restored, every split measured with them, and the summary of the run."""
     config, state, prepared, best, model = training.config, training.state, training.prepared, training.best, training.model
-    diverged = state.diverged
-    restored = (config.restore_best or diverged) and best is not None and best.restore(model)
-    tracked = best is not None and best.weights is not None
+    restored = (config.restore_best or state.diverged) and best is not None and best.restore(model)
     # the validation that measured exactly these weights, if any: its val_ metrics need no second pass over the rows
-    last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not diverged else {}
+    last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
     measured = {} if prepared.switch else best.metrics if restored else last
     with training.team.watched():
         final = prepared.final_metrics(model, training.loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
-    summary = {
-        "best_epoch": best.epoch if tracked else state.epoch,
-        "best_step": best.step if tracked else state.step,
-        "epochs_run": state.epoch, "steps": state.step,
-        "stopped_early": state.should_stop and not diverged, "diverged": diverged, "stop_reason": state.stop_reason,
-        "restored_best": bool(restored), **final,
-        "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
-        **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
-        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
-    }
+    summary = summary_of(training, final, bool(restored))
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
         summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names)
+
+
+def summary_of(training: Training, final: dict, restored: bool) -> dict:
+    state, best, prepared = training.state, training.best, training.prepared
+    tracked = best is not None and best.weights is not None
+    return {
+        "best_epoch": best.epoch if tracked else state.epoch,
+        "best_step": best.step if tracked else state.step,
+        "epochs_run": state.epoch, "steps": state.step,
+        "stopped_early": state.should_stop and not state.diverged, "diverged": state.diverged, "stop_reason": state.stop_reason,
+        "restored_best": restored, **final,
+        "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
+        **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
+        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
+    }
 
 
 def default_callbacks(config: Config, has_val: bool):

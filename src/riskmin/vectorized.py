@@ -152,26 +152,19 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
     (metrics.py), element by element over the replicas.
     """
     device = resolve_device(config.device)
-    R = len(runs)
     shared = Shared.of(model, data, config, runs, device)
-    params = {k: v.to(device) for k, v in shared.params.items()}
-    stack = Stack(config, params, torch.arange(R, device=device), shared,
+    stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
                   [torch.Generator().manual_seed(order_seed(seed)) for seed, _ in runs])
+    record = Record.of(stack, config, "val" in shared.rows or not config.monitor.startswith("val_"))
     per_replica_loss = vmap(make_loss(config.loss))
     batch, steps_per_epoch = schedule(shared.rows["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
-    tracked = "val" in shared.rows or not config.monitor.startswith("val_")
-    checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta)
-    best_epoch, epochs_run = torch.zeros(R, dtype=torch.long), torch.zeros(R, dtype=torch.long)
-    stopped, diverged_runs = torch.zeros(R, dtype=torch.bool), torch.zeros(R, dtype=torch.bool)
-    best = {k: v.detach().clone() for k, v in params.items()}
-    last = {k: v.detach().clone() for k, v in params.items()}  # each run's weights when it left the stack
     step, epoch = 0, 0
     while stack is not None and epoch < config.epochs and step < total_steps:
         epoch += 1
         order = epoch_order(stack.rows["train"], stack.generators, config.sampling, batch, steps_per_epoch)
         running, taken = torch.zeros(len(stack), device=device), 0
-        for i in range(steps_per_epoch):
+        for i in range(min(steps_per_epoch, total_steps - step)):
             idx = order[:, i * batch:(i + 1) * batch]
             losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)), rows_at(shared.y, idx))
             for parameter in stack.params.values():
@@ -180,61 +173,93 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
             stack.step()
             running += losses.detach()
             taken += 1
-            step += 1
-            if step == total_steps:
-                break
+        step += taken
         if stack.scheduler is not None:
             stack.scheduler.step()
-        index = stack.index.cpu()
-        epochs_run[index] = epoch
-        loss = running / taken
-        bad = diverged(loss).cpu()
-        diverged_runs[index] |= bad
-        leaving = bad.clone()
-        if tracked:
-            metrics = {"loss": loss.double().cpu().numpy()}
-            if "val" in stack.rows:
-                metrics.update(evaluate_stacked(shared, stack.params, stack.rows["val"], stack.mean, stack.std, stack.hole, "val_"))
-            value = torch.full((R,), math.nan, dtype=torch.float64)
-            value[index] = torch.where(bad, math.nan, torch.as_tensor(monitored(metrics, config.monitor)))
-            stop = checker.update(value)
-            improved = (checker.bad == 0) & ~torch.isnan(value)
-            best_epoch[improved] = epoch
-            chosen = improved[index].to(device)
-            for k, v in stack.params.items():
-                best[k][stack.index[chosen]] = v.detach()[chosen]
-            if config.patience:
-                early = stop[index] & ~bad
-                stopped[index] |= early
-                leaving |= early
-        if bool(leaving.any()) or step == total_steps or epoch == config.epochs:
-            going = leaving.to(device) if bool(leaving.any()) else torch.ones(len(stack), dtype=torch.bool, device=device)
-            for k, v in stack.params.items():
-                last[k][stack.index[going]] = v.detach()[going]
-            finished(int(going.sum()))
-            stack = stack.keep(~going)
-    restore = ((torch.full((R,), config.restore_best) | diverged_runs) & (best_epoch > 0)).to(device)
-    final = {k: torch.where(restore.view(-1, *[1] * (v.ndim - 1)), best[k], last[k]) for k, v in last.items()}
+        leaving = record.judge(stack, epoch, running / taken)
+        if step == total_steps or epoch == config.epochs:
+            leaving[:] = True
+        if bool(leaving.any()):
+            record.leave(stack, leaving)
+            finished(int(leaving.sum()))
+            stack = stack.keep(~leaving.to(device))
     results = {}
     for part, idx in shared.rows.items():
-        results.update(evaluate_stacked(shared, final, idx, shared.mean, shared.std, shared.hole, f"{part}_"))
-    return [row_of_replica(r, seed, shared, config, results, best_epoch, epochs_run, stopped, diverged_runs, tracked)
-            for r, (seed, _) in enumerate(runs)]
+        results.update(evaluate_stacked(shared, record.final(), idx, shared.mean, shared.std, shared.hole, f"{part}_"))
+    return [record.row(r, seed, shared, results) for r, (seed, _) in enumerate(runs)]
 
 
-def row_of_replica(r: int, seed: int, shared: "Shared", config: Config, results: dict, best_epoch, epochs_run, stopped,
-                   diverged_runs, tracked: bool) -> dict:
-    row = {"seed": seed, "best_epoch": int(best_epoch[r]) if tracked and best_epoch[r] > 0 else int(epochs_run[r]),
-           "epochs_run": int(epochs_run[r]), "stopped_early": bool(stopped[r]), "diverged": bool(diverged_runs[r])}
-    row.update({k: float(v[r]) for k, v in results.items()})
-    for part in ("train", "val", "test"):
-        row.setdefault(f"{part}_loss", None)  # an empty split, as fit reports it
-    if config.loss == "mse" and shared.linear and "test" in shared.rows:
-        train, test = shared.rows["train"][r], shared.rows["test"][r]
-        own = (shared.mean[r], shared.std[r], None if shared.hole is None else shared.hole[r])
-        x, y = shared.x, shared.y
-        row["closed_form_test_loss"] = least_squares_test_loss(scaled(x[train], *own), y[train], scaled(x[test], *own), y[test], config.bias)
-    return row
+@dataclass
+class Record:
+    """Per run of a chunk: the verdicts of the rules, its best weights and the weights it left the stack with."""
+
+    config: Config
+    tracked: bool  # whether there is anything to judge the runs by
+    checker: EarlyStopChecker
+    best_epoch: torch.Tensor
+    epochs_run: torch.Tensor
+    stopped: torch.Tensor
+    diverged: torch.Tensor
+    best: dict
+    last: dict
+
+    @classmethod
+    def of(cls, stack: Stack, config: Config, tracked: bool) -> "Record":
+        runs = len(stack)
+        weights = {k: v.detach().clone() for k, v in stack.params.items()}
+        return cls(config, tracked, EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta),
+                   torch.zeros(runs, dtype=torch.long), torch.zeros(runs, dtype=torch.long), torch.zeros(runs, dtype=torch.bool),
+                   torch.zeros(runs, dtype=torch.bool), weights, {k: v.clone() for k, v in weights.items()})
+
+    def judge(self, stack: Stack, epoch: int, loss: torch.Tensor) -> torch.Tensor:
+        """Validate the stack's runs after an epoch, as `fit` does; which of them leave (on the CPU)."""
+        index, config = stack.index.cpu(), self.config
+        self.epochs_run[index] = epoch
+        bad = diverged(loss).cpu()
+        self.diverged[index] |= bad
+        if not self.tracked:
+            return bad
+        metrics = {"loss": loss.double().cpu().numpy()}
+        if "val" in stack.rows:
+            metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.mean, stack.std, stack.hole, "val_"))
+        value = torch.full((len(self.epochs_run),), math.nan, dtype=torch.float64)  # NaN: no verdict for runs not in the stack
+        value[index] = torch.where(bad, math.nan, torch.as_tensor(monitored(metrics, config.monitor)))
+        stop = self.checker.update(value)
+        improved = (self.checker.bad == 0) & ~torch.isnan(value)
+        self.best_epoch[improved] = epoch
+        chosen = improved[index].to(stack.index.device)
+        for k, v in stack.params.items():
+            self.best[k][stack.index[chosen]] = v.detach()[chosen]
+        early = stop[index] & ~bad if config.patience else torch.zeros_like(bad)
+        self.stopped[index] |= early
+        return bad | early
+
+    def leave(self, stack: Stack, leaving: torch.Tensor) -> None:
+        going = leaving.to(stack.index.device)
+        for k, v in stack.params.items():
+            self.last[k][stack.index[going]] = v.detach()[going]
+
+    def final(self) -> dict:
+        """Each run's weights at the end: its best, where restored, else those it left with."""
+        restore = (torch.full_like(self.diverged, self.config.restore_best) | self.diverged) & (self.best_epoch > 0)
+        return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v) for k, v in self.last.items()}
+
+    def row(self, r: int, seed: int, shared: "Shared", results: dict) -> dict:
+        row = {"seed": seed, "best_epoch": int(self.best_epoch[r]) if self.tracked and self.best_epoch[r] > 0 else int(self.epochs_run[r]),
+               "epochs_run": int(self.epochs_run[r]), "stopped_early": bool(self.stopped[r]), "diverged": bool(self.diverged[r])}
+        row.update({k: float(v[r]) for k, v in results.items()})
+        for part in ("train", "val", "test"):
+            row.setdefault(f"{part}_loss", None)  # an empty split, as fit reports it
+        if self.config.loss == "mse" and shared.linear and "test" in shared.rows:
+            row["closed_form_test_loss"] = closed_form(shared, r, self.config.bias)
+        return row
+
+
+def closed_form(shared: "Shared", r: int, bias: bool) -> float:
+    train, test = shared.rows["train"][r], shared.rows["test"][r]
+    own = (shared.mean[r], shared.std[r], None if shared.hole is None else shared.hole[r])
+    x, y = shared.x, shared.y
+    return least_squares_test_loss(scaled(x[train], *own), y[train], scaled(x[test], *own), y[test], bias)
 
 
 def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch: int, steps: int) -> torch.Tensor:
