@@ -94,10 +94,9 @@ def kfold_splits(data: Data, folds: int = 5, repetitions: int = 1, val: float = 
         order = torch.randperm(n, generator=generator)
         if stratify:  # classes in contiguous blocks, so that dealing row i to fold i % K gives each fold its share of each
             order = order[torch.sort(labels[order], stable=True).indices]
-        fold_of = torch.empty(n, dtype=torch.long)
-        fold_of[order] = torch.arange(n) % folds
+        fold_of_position = torch.arange(n) % folds
         for fold in range(folds):
-            test_rows, rest = order[fold_of[order] == fold], order[fold_of[order] != fold]
+            test_rows, rest = order[fold_of_position == fold], order[fold_of_position != fold]
             train_rows, val_rows = training_and_validation(rest, val, labels, generator)
             result.append((repetition, fold, Splits(data, train_rows, val_rows, test_rows, seed + repetition)))
     return result
