@@ -69,6 +69,8 @@ def test_class_counts_round_every_cell_and_keep_every_total():
 def test_stratifying_regression_targets_is_refused():
     with pytest.raises(RiskminError, match="need class-index targets"):
         stratified_split(Data(torch.zeros(10, 1), torch.zeros(10, 1)))
+    with pytest.raises(RiskminError, match="class indices from 0, but y holds -1"):
+        kfold_splits(Data(torch.zeros(10, 1), torch.tensor([-1, 0] * 5)), stratify=True)
 
 
 def test_kfold_folds_partition_the_rows_and_repetitions_differ():

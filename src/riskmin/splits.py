@@ -120,6 +120,8 @@ def class_labels(data) -> torch.Tensor:
     if y is None or y.is_floating_point() or y.ndim != 1:
         shape = "no targets" if y is None else f"{'float' if y.is_floating_point() else 'integer'} targets of shape {tuple(y.shape)}"
         raise RiskminError(f"stratified splits need class-index targets (integer y, one per row), but the data has {shape}; split without stratifying")
+    if len(y) and int(y.min()) < 0:
+        raise RiskminError(f"stratified splits need class indices from 0, but y holds {int(y.min())}; number the classes 0, 1, 2, ...")
     return y
 
 
@@ -206,6 +208,12 @@ def read_splits(path, n_rows: int) -> list:
     Every split needs training and test rows; row indices count from 0 and must be below
     `n_rows`, appear at most once in a part and in only one part of a split. Any breach is
     refused in one sentence that names the split and the part.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "splits.csv")
+    >>> _ = open(path, "w").write("train,test\\n0 1 2,3\\n")
+    >>> read_splits(path, n_rows=4)
+    [(tensor([0, 1, 2]), tensor([], dtype=torch.int64), tensor([3]))]
     """
     path = Path(path)
     if not path.is_file():
@@ -226,17 +234,16 @@ def read_npz_parts(path: Path) -> list:
         kind = "a pickle, which riskmin never loads" if start[:1] == b"\x80" else "not an .npz (zip) archive"
         raise RiskminError(f"splits file {path.name} is {kind}; save the index arrays with numpy.savez")
     splits = {}
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            for name in archive.files:
-                match = re.fullmatch(r"(train|val|test)_(\d+)", name)
-                if not match:
-                    raise RiskminError(f"splits file {path.name} holds an array named '{name}'; name them train_0, val_0, test_0, train_1, ...")
-                splits.setdefault(int(match.group(2)), {})[match.group(1)] = archive[name]
-    except ValueError as error:
-        if isinstance(error, RiskminError):
-            raise
-        raise RiskminError(f"splits file {path.name} holds an object (pickled) array, which riskmin never loads; save integer arrays") from None
+    with np.load(path, allow_pickle=False) as archive:
+        for name in archive.files:
+            match = re.fullmatch(r"(train|val|test)_(\d+)", name)
+            if not match:
+                raise RiskminError(f"splits file {path.name} holds an array named '{name}'; name them train_0, val_0, test_0, train_1, ...")
+            try:
+                rows = archive[name]
+            except ValueError:  # numpy refuses an object array when allow_pickle is False
+                raise RiskminError(f"splits file {path.name} holds an object (pickled) array, which riskmin never loads; save integer arrays") from None
+            splits.setdefault(int(match.group(2)), {})[match.group(1)] = rows
     missing = sorted(set(range(len(splits))) - set(splits))
     if missing:
         raise RiskminError(f"splits file {path.name} has no arrays for split {missing[0]}; number the splits 0, 1, 2, ... without gaps")
