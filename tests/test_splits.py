@@ -1,6 +1,7 @@
 """Stratified splits, repeated k-fold and splits read from files: sizes, proportions, partitions, refusals."""
 
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -63,6 +64,20 @@ def test_class_counts_round_every_cell_and_keep_every_total():
         n = sum(counts)
         assert [sum(row) for row in table] == counts
         assert [sum(row[p] for row in table) for p in range(len(sizes))] == sizes
+        assert all(c * s // n <= table[i][p] <= -(-c * s // n) for i, c in enumerate(counts) for p, s in enumerate(sizes))
+
+
+def test_class_counts_on_many_random_tables():
+    draw = random.Random(0)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        counts = [draw.randint(1, 30) for _ in range(draw.randint(1, 12))]
+        cuts = sorted(draw.randint(0, sum(counts)) for _ in range(draw.randint(1, 3)))
+        sizes = [high - low for low, high in zip([0, *cuts], [*cuts, sum(counts)])]
+        table = class_counts(counts, sizes, generator)
+        assert [sum(row) for row in table] == counts
+        assert [sum(row[p] for row in table) for p in range(len(sizes))] == sizes
+        n = sum(counts)
         assert all(c * s // n <= table[i][p] <= -(-c * s // n) for i, c in enumerate(counts) for p, s in enumerate(sizes))
 
 

@@ -21,6 +21,7 @@ the n rows gets floor or ceil of n_c x (size of the part) / n rows of each part.
 from __future__ import annotations
 
 import csv
+import numbers
 import re
 from pathlib import Path
 from typing import Optional
@@ -81,9 +82,9 @@ def kfold_splits(data: Data, folds: int = 5, repetitions: int = 1, val: float = 
     [(0, 0, 4), (0, 1, 3), (0, 2, 3), (1, 0, 4)]
     """
     n = len(data)
-    if not isinstance(folds, int) or not 2 <= folds <= n:
+    if not isinstance(folds, numbers.Integral) or not 2 <= folds <= n:
         raise RiskminError(f"folds={folds!r} is not allowed; k-fold needs an integer number of folds from 2 to the {n} rows")
-    if not isinstance(repetitions, int) or repetitions < 1:
+    if not isinstance(repetitions, numbers.Integral) or repetitions < 1:
         raise RiskminError(f"repetitions={repetitions!r} is not allowed; give a whole number of at least 1")
     if not 0 <= val < 1:
         raise RiskminError(f"val={val!r} is not allowed; the validation fraction of the training folds must be at least 0 and below 1")

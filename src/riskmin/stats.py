@@ -14,6 +14,7 @@ that no statistics library is needed for a handful of numbers.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional
 
 from .config import RiskminError
@@ -141,7 +142,7 @@ def correction_ratio(n_train: Optional[int], n_test: Optional[int], folds: Optio
     """n_test / n_train of the corrected variance: from the split sizes when given, else 1/(K-1) for K folds."""
     if (n_train is None) != (n_test is None):
         raise RiskminError("a corrected interval needs both n_train and n_test (the rows of one training and one test split)")
-    if folds is not None and (not isinstance(folds, int) or folds < 2):
+    if folds is not None and (not isinstance(folds, numbers.Integral) or folds < 2):
         raise RiskminError(f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at least 2")
     if n_train is not None:
         if n_train < 1 or n_test < 1:
