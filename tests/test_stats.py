@@ -1,0 +1,142 @@
+"""Statistics over runs: hand-computed cases, scipy for the naive parts, and every refusal's message."""
+
+import json
+import math
+import random
+
+import pytest
+from scipy import stats as scipy_stats
+
+from riskmin import RiskminError
+from riskmin.stats import describe, holm, paired, summarize, t_cdf, t_quantile, t_two_sided
+
+T_975_3 = 3.182446305284263  # the 0.975 quantile of t with 3 degrees of freedom, from the tables
+
+
+def test_describe_by_hand():
+    d = describe([2.0, 4.0, 6.0, 8.0], n_train=80, n_test=20)
+    # mean 5; squared deviations 9 + 1 + 1 + 9 = 20 over n - 1 = 3; se = sqrt(20/3 / 4)
+    assert d["n"] == 4 and d["excluded"] == 0 and d["mean"] == 5.0
+    assert d["std"] == pytest.approx(math.sqrt(20 / 3)) and d["se"] == pytest.approx(math.sqrt(5 / 3))
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((5 - T_975_3 * math.sqrt(5 / 3), 5 + T_975_3 * math.sqrt(5 / 3)))
+    # Nadeau-Bengio: (1/R + n_test/n_train) s^2 = (1/4 + 20/80) * 20/3 = 10/3
+    assert d["corrected_se"] == pytest.approx(math.sqrt(10 / 3))
+    assert (d["corrected_ci_low"], d["corrected_ci_high"]) == pytest.approx((5 - T_975_3 * math.sqrt(10 / 3), 5 + T_975_3 * math.sqrt(10 / 3)))
+
+
+def test_repeated_kfold_uses_one_over_k_minus_one():
+    values = [2.0, 4.0, 6.0, 8.0]
+    # 5 folds: n_test/n_train = 1/4, the ratio of 80 training rows to 20 test rows above
+    by_folds, by_sizes = describe(values, folds=5), describe(values, n_train=80, n_test=20)
+    assert by_folds["corrected_ci_low"] == pytest.approx(by_sizes["corrected_ci_low"])
+    assert summarize([{"test_loss": v} for v in values], folds=5)["correction"] == "Bouckaert-Frank"
+
+
+def test_naive_interval_matches_scipy():
+    generator = random.Random(3)
+    values = [generator.gauss(1.0, 2.0) for _ in range(17)]
+    d = describe(values, confidence=0.9)
+    low, high = scipy_stats.t.interval(0.9, 16, loc=d["mean"], scale=scipy_stats.sem(values))
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((low, high), rel=1e-9)
+    assert d["corrected_ci_low"] is None and d["corrected_se"] is None
+
+
+def test_missing_and_non_finite_values_are_excluded_and_counted():
+    d = describe([1.0, None, float("nan"), 3.0, float("inf")])
+    assert (d["n"], d["excluded"], d["mean"]) == (2, 3, 2.0)
+    one = describe([4.0, None], n_train=8, n_test=2)
+    assert (one["n"], one["mean"], one["std"], one["ci_low"], one["corrected_ci_high"]) == (1, 4.0, None, None, None)
+    assert describe([None])["mean"] is None
+
+
+def test_t_distribution_matches_scipy_for_negative_t_and_large_df():
+    for df in (1, 2.5, 7, 30, 1000, 10 ** 6):
+        for t in (-40.0, -3.0, -0.5, 0.0, 1.0, 2.5, 12.0):
+            assert t_cdf(t, df) == pytest.approx(scipy_stats.t.cdf(t, df), rel=1e-8, abs=1e-300)
+            assert t_two_sided(t, df) == pytest.approx(2 * scipy_stats.t.sf(abs(t), df), rel=1e-7)
+        for p in (0.001, 0.05, 0.5, 0.975):
+            assert t_quantile(p, df) == pytest.approx(scipy_stats.t.ppf(p, df), rel=1e-8, abs=1e-12)
+
+
+def test_paired_naive_test_is_scipys_ttest_rel():
+    generator = random.Random(7)
+    a = [generator.gauss(0.0, 1.0) for _ in range(25)]
+    b = [x + generator.gauss(0.3, 1.0) for x in a]
+    d = paired(a, b)
+    reference = scipy_stats.ttest_rel(a, b)
+    assert d["t"] == pytest.approx(reference.statistic, rel=1e-10)
+    assert d["p_value"] == pytest.approx(reference.pvalue, rel=1e-8)
+    assert d["corrected_p_value"] is None
+
+
+def test_corrected_paired_test_by_hand():
+    d = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
+    # differences 2, 1, 3, 2: mean 2, s^2 = (0 + 1 + 1 + 0) / 3 = 2/3
+    corrected_se = math.sqrt((1 / 4 + 10 / 90) * 2 / 3)
+    assert d["mean"] == 2.0 and d["corrected_se"] == pytest.approx(corrected_se)
+    assert d["corrected_t"] == pytest.approx(2 / corrected_se)
+    assert d["corrected_p_value"] == pytest.approx(2 * scipy_stats.t.sf(2 / corrected_se, 3), rel=1e-9)
+    assert d["corrected_p_value"] > d["p_value"]  # the correction only ever widens
+
+
+def test_paired_without_spread():
+    assert paired([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])["p_value"] == 1.0
+    constant = paired([2.0, 3.0, 4.0], [1.0, 2.0, 3.0], n_train=9, n_test=1)
+    assert (constant["t"], constant["p_value"], constant["corrected_p_value"]) == (None, 0.0, 0.0)
+
+
+def test_paired_leaves_out_pairs_with_a_missing_side():
+    d = paired([1.0, None, 3.0, 5.0], [0.0, 1.0, float("nan"), 2.0])
+    assert (d["n"], d["excluded"], d["mean"]) == (2, 2, 2.0)
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04, then made non-decreasing: 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+    assert holm([None, 0.02]) == [None, 0.02] and holm([]) == []
+
+
+def test_holm_is_monotone_and_never_below_the_raw_p():
+    generator = random.Random(1)
+    pvalues = [generator.random() ** 3 for _ in range(12)]
+    adjusted = holm(pvalues)
+    in_order = [adjusted[i] for i in sorted(range(12), key=pvalues.__getitem__)]
+    assert in_order == sorted(in_order) and all(p <= q <= 1 for p, q in zip(pvalues, adjusted))
+
+
+def test_summary_excludes_diverged_runs_and_says_which_it_used():
+    table = [
+        {"run": 0, "seed": 0, "best_epoch": 3, "stopped_early": True, "diverged": False, "train_loss": 1.0, "test_loss": 1.5,
+         "val_loss": None, "split_train": 0.8, "test_accuracy": 0.9},
+        {"run": 1, "seed": 1, "best_epoch": 5, "stopped_early": False, "diverged": True, "train_loss": float("nan"),
+         "test_loss": float("inf"), "val_loss": None, "split_train": 0.8, "test_accuracy": 0.1},
+        {"run": 2, "seed": 2, "best_epoch": 4, "stopped_early": False, "diverged": False, "train_loss": 2.0, "test_loss": 3.5,
+         "val_loss": None, "split_train": 0.8, "test_accuracy": 0.7},
+    ]
+    summary = summarize(table, n_train=80, n_test=20)
+    assert summary["used_runs"] == [0, 2] and summary["diverged"] == 1 and summary["diverged_runs"] == [1]
+    assert set(summary["metrics"]) == {"best_epoch", "train_loss", "test_loss", "test_accuracy", "gap"}
+    assert summary["metrics"]["test_accuracy"]["mean"] == pytest.approx(0.8)  # run 1's 0.1 is left out
+    assert summary["metrics"]["gap"]["mean"] == pytest.approx(1.0)  # (0.5 + 1.5) / 2
+    assert summary["test_train_ratio"] == 0.25 and summary["correction"] == "Nadeau-Bengio"
+    json.dumps(summary, allow_nan=False)  # strict JSON: the NaN and inf of the diverged run are nowhere
+
+
+def test_summary_without_sizes_has_no_corrected_interval():
+    summary = summarize([{"test_loss": 1.0}, {"test_loss": 2.0}])
+    assert summary["used_runs"] == [0, 1] and summary["correction"] is None
+    assert summary["metrics"]["test_loss"]["corrected_ci_low"] is None
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: describe([1.0, 2.0], n_train=10), "needs both n_train and n_test"),
+    (lambda: describe([1.0, 2.0], folds=1), "needs an integer of at least 2"),
+    (lambda: describe([1.0, 2.0], n_train=0, n_test=5), "both must be at least 1"),
+    (lambda: describe([1.0, 2.0], confidence=95), "between 0 and 1"),
+    (lambda: paired([1.0, 2.0], [1.0]), "got 2 and 1 values"),
+    (lambda: t_quantile(1.0, 3), "strictly between 0 and 1"),
+])
+def test_bad_input_is_told_in_one_sentence(call, message):
+    with pytest.raises(RiskminError, match=message):
+        call()
