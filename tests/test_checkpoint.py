@@ -17,28 +17,24 @@ from riskmin.files import RunLock, load_tensors, safetensors_bytes
 from riskmin.cli import main
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
+# 800 training rows in batches of 16: 50 steps an epoch, a checkpoint at the end of each.
 ARGS = ["lab1", "--model", "mlp", "--hidden", "32,32", "--dropout", "0.1", "--batch-size", "16", "--epochs", "16",
-        "--patience", "100", "--progress", "off"]
+        "--patience", "100", "--progress", "off", "--checkpoint-every", "1"]
+STEPS_PER_EPOCH = 50
 
 
-def start(tmp_path, *args):
+def start(tmp_path, *args, signal_at=None):
+    """`riskmin train` in a process of its own; with `signal_at` ("<step>:SIGINT"), it gets that signal after that step."""
     out = [] if "--resume" in args else ["--out", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({"RISKMIN_SIGNAL_AT": signal_at} if signal_at else {})}
     return subprocess.Popen([sys.executable, "-m", "riskmin", "train", *args, *out], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def finish(tmp_path, *args):
-    process = start(tmp_path, *args)
+def finish(tmp_path, *args, signal_at=None):
+    process = start(tmp_path, *args, signal_at=signal_at)
     out, err = process.communicate(timeout=300)
     return process.returncode, err
-
-
-def wait_for(condition, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.002)
 
 
 def metrics_without_seconds(run_dir: Path) -> list:
@@ -79,12 +75,8 @@ def data_of(manifest: Path) -> Path:
 
 
 def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, uninterrupted):
-    process = start(tmp_path, *ARGS, "--name", "cut")
-    wait_for(lambda: checkpointed_epoch(tmp_path / "cut") >= 2)
-    time.sleep(0.03)  # somewhere inside the next epoch
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130
+    code, err = finish(tmp_path, *ARGS, "--name", "cut", signal_at=f"{2 * STEPS_PER_EPOCH + 17}:SIGINT")  # inside epoch 3
+    assert code == 130
     assert f"continue with: riskmin train --resume {tmp_path / 'cut'}" in err and "Traceback" not in err
     assert not (tmp_path / "cut" / "summary.json").exists()
     code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
@@ -97,10 +89,7 @@ def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_p
     args = [*ARGS[:-4], "--epochs", "8", "--min-delta", "1000", "--progress", "off"]
     code, err = finish(tmp_path, *args, "--name", "full")
     assert code == 0, err
-    process = start(tmp_path, *args, "--name", "cut")
-    wait_for(lambda: checkpointed_epoch(tmp_path / "cut") >= 4)
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
+    assert finish(tmp_path, *args, "--name", "cut", signal_at=f"{4 * STEPS_PER_EPOCH + 3}:SIGINT")[0] == 130
     code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
     assert code == 0, err
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["best_epoch"] == 1
@@ -117,37 +106,23 @@ def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
 
 
 def test_sigterm_is_handled_like_sigint(tmp_path):
-    process = start(tmp_path, *ARGS, "--name", "term")
-    wait_for(lambda: checkpointed_epoch(tmp_path / "term") >= 1)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and "riskmin train --resume" in err
+    code, err = finish(tmp_path, *ARGS, "--name", "term", signal_at=f"{STEPS_PER_EPOCH + 5}:SIGTERM")
+    assert code == 130 and "riskmin train --resume" in err
 
 
-@pytest.mark.parametrize("moment", ["after the first checkpoint", "after three checkpoints", "during a checkpoint write"])
-def test_sigkill_then_resume_is_bitwise_identical(tmp_path, uninterrupted, moment):
+@pytest.mark.parametrize("step", [2 * STEPS_PER_EPOCH + 1, 3 * STEPS_PER_EPOCH + 25, 5 * STEPS_PER_EPOCH])
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path, uninterrupted, step):
+    # killed on the step after a checkpoint was handed to its writer (the one before is complete), in the middle of an epoch, and on an epoch's last step
     run_dir = tmp_path / "killed"
-    process = start(tmp_path, *ARGS, "--name", "killed")
-    if moment == "during a checkpoint write":
-        # kill the moment a checkpoint file is being written (it still has its hidden temporary name)
-        wait_for(lambda: checkpointed_epoch(run_dir) >= 1)
-        wait_for(lambda: any(p.name.startswith(".step-") for p in (run_dir / "checkpoint").iterdir()) or process.poll() is not None)
-    else:
-        wait_for(lambda: checkpointed_epoch(run_dir) >= (1 if moment.endswith("first checkpoint") else 3))
-    process.kill()
-    process.communicate(timeout=60)
-    if (run_dir / "summary.json").exists():
-        pytest.skip("the run finished before it could be killed")
+    code, _ = finish(tmp_path, *ARGS, "--name", "killed", signal_at=f"{step}:SIGKILL")
+    assert code == -signal.SIGKILL and not (run_dir / "summary.json").exists()
     code, err = finish(tmp_path, "--resume", str(run_dir))
     assert code == 0, err
     assert_same_run(uninterrupted, run_dir)
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, uninterrupted):
-    process = start(tmp_path, *ARGS, "--name", "damaged")
-    wait_for(lambda: checkpointed_epoch(tmp_path / "damaged") >= 3)
-    process.kill()
-    process.communicate(timeout=60)
+    assert finish(tmp_path, *ARGS, "--name", "damaged", signal_at=f"{3 * STEPS_PER_EPOCH + 10}:SIGKILL")[0] == -signal.SIGKILL
     newest = data_of(checkpoints(tmp_path / "damaged")[0])
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) // 2])  # truncated
@@ -158,7 +133,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, unin
 
 
 def test_checksums_catch_an_altered_byte_and_a_missing_file(tmp_path):
-    riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
+    riskmin.fit("linear", "lab1", epochs=3, progress=False, checkpoint_every=1, directory=tmp_path)
     newest, older = checkpoints(tmp_path)
     data = bytearray(data_of(newest).read_bytes())
     data[-1] ^= 1  # one bit of one weight
@@ -173,7 +148,7 @@ def test_checksums_catch_an_altered_byte_and_a_missing_file(tmp_path):
 
 
 def test_a_checkpoint_without_its_manifest_does_not_exist(tmp_path):
-    riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
+    riskmin.fit("linear", "lab1", epochs=3, progress=False, checkpoint_every=1, directory=tmp_path)
     newest, older = checkpoints(tmp_path)
     newest.unlink()  # as if the process died between writing the data and the manifest
     warnings = []
@@ -182,7 +157,7 @@ def test_a_checkpoint_without_its_manifest_does_not_exist(tmp_path):
 
 
 def test_old_checkpoints_are_retired_into_files_the_next_one_overwrites(tmp_path):
-    run = riskmin.fit("linear", "lab1", epochs=6, restore_best=False, progress=False, directory=tmp_path)
+    run = riskmin.fit("linear", "lab1", epochs=6, restore_best=False, progress=False, checkpoint_every=1, directory=tmp_path)
     per_epoch = run.summary["steps"] // 6
     names = sorted(p.name for p in (tmp_path / "checkpoint").iterdir())
     assert names == [".retired.manifest.json", ".retired.safetensors",
@@ -203,7 +178,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_a_clear_error(tm
 
     monkeypatch.setattr(riskmin.files, "atomic_write", disk_full)
     with pytest.raises(RiskminError, match=r"could not write a checkpoint in .*checkpoint \(No space left on device\); free space"):
-        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path)
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, checkpoint_every=1, directory=tmp_path)
 
 
 def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp_path):
@@ -275,10 +250,7 @@ def test_run_load_gives_back_model_config_preprocessing_and_history(tmp_path):
 
 
 def test_a_second_writer_is_refused(tmp_path, capsys):
-    process = start(tmp_path, *ARGS, "--name", "busy")
-    wait_for(lambda: checkpointed_epoch(tmp_path / "busy") >= 1)
-    process.kill()
-    process.communicate(timeout=60)
+    assert finish(tmp_path, *ARGS, "--name", "busy", signal_at=f"{STEPS_PER_EPOCH + 10}:SIGKILL")[0] == -signal.SIGKILL
     def snapshot():  # every file of the run but the lock itself, which the test's own lock rewrites
         return sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "busy").rglob("*") if p.name != ".lock")
 
@@ -303,9 +275,9 @@ def test_overwrite_replaces_a_finished_run(tmp_path):
 FORKED = """
 import multiprocessing, os, sys, torch, riskmin
 torch.set_num_threads(1)
-riskmin.fit("linear", "line", epochs=2, progress=False, directory=os.path.join(sys.argv[1], "parent"))
+riskmin.fit("linear", "line", epochs=2, progress=False, checkpoint_every=1, directory=os.path.join(sys.argv[1], "parent"))
 def child():
-    riskmin.fit("linear", "line", epochs=2, progress=False, directory=os.path.join(sys.argv[1], "child"))
+    riskmin.fit("linear", "line", epochs=2, progress=False, checkpoint_every=1, directory=os.path.join(sys.argv[1], "child"))
 process = multiprocessing.get_context("fork").Process(target=child)
 process.start()
 process.join(60)

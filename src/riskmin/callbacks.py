@@ -14,6 +14,7 @@ Methods that are absent are skipped. A callback stops training by setting
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -150,6 +151,28 @@ class Progress:
     def on_fit_end(self, state: State):
         self.draw(state)
         self.bar.stop()
+
+
+class SignalAt:
+    """Sends this process the signal `name` (SIGINT, SIGTERM, SIGKILL) right after step `step`: an interruption at a
+    step chosen in advance, so that tests of interrupting and resuming do not depend on timing.
+
+    The command line adds one when the environment sets RISKMIN_SIGNAL_AT=<step>:<name>.
+    """
+
+    def __init__(self, step: int, name: str):
+        import signal
+
+        self.step, self.number = step, getattr(signal, name)
+
+    @classmethod
+    def from_text(cls, text: str) -> "SignalAt":
+        step, name = text.split(":")
+        return cls(int(step), name)
+
+    def on_step_end(self, state: State):
+        if state.step == self.step:
+            os.kill(os.getpid(), self.number)
 
 
 def call(callbacks: list, event: str, state: State) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from . import distributed, models
-from .callbacks import BestModel, EarlyStopping, Progress, State, call
+from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from .checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import Config, RiskminError
 from .data import Data, Standardizer
@@ -258,6 +259,8 @@ def default_callbacks(config: Config, has_val: bool):
                            "set --val 0.1, or --monitor loss to judge by the training loss")
     if config.progress:
         chosen.append(Progress(print_every=config.print_every))
+    if os.environ.get("RISKMIN_SIGNAL_AT"):  # tests interrupt a run at a chosen step (callbacks.SignalAt)
+        chosen.append(SignalAt.from_text(os.environ["RISKMIN_SIGNAL_AT"]))
     return best, chosen
 
 
