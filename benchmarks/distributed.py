@@ -57,7 +57,7 @@ def child(kind: str, batch: int) -> None:
     else:
         import time
 
-        from riskmin.montecarlo import montecarlo
+        from riskmin import montecarlo
 
         from .montecarlo import SETTINGS
 

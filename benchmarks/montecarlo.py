@@ -25,7 +25,7 @@ def child(engine: str, runs: int) -> None:
     import torch
 
     import riskmin
-    from riskmin.montecarlo import montecarlo
+    from riskmin import montecarlo
 
     torch.set_num_threads(1)
     data = riskmin.load("lab1", riskmin.Config(n_samples=SETTINGS["n_samples"]))

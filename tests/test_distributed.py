@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from riskmin.montecarlo import montecarlo
+from riskmin import montecarlo
 
 ARGS = ["montecarlo", "lab1", "--runs", "6", "--epochs", "4", "--model", "two_layer", "--hidden", "8", "--progress", "off"]
 

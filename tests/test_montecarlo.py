@@ -6,7 +6,7 @@ from torch import nn
 
 import riskmin
 from riskmin.cli import main
-from riskmin.montecarlo import montecarlo
+from riskmin import montecarlo
 from riskmin.stats import describe, t_quantile
 
 FAST = dict(progress=False)
@@ -50,7 +50,7 @@ def test_both_engines_agree_on_a_classification_with_runs_leaving_the_stack(loss
     labels = (x[:, 0] + 0.5 * x[:, 1] + 0.8 * torch.randn(400, generator=generator) > 0).long()
     y = labels if loss == "cross_entropy" else labels.float()[:, None]
     data = riskmin.Data(x, y)
-    settings = dict(runs=5, epochs=40, patience=2, batch_size=32, lr=0.05, loss=loss, monitor="val_accuracy", mode="max", **FAST)
+    settings = dict(runs=5, epochs=40, patience=3, batch_size=32, lr=0.01, loss=loss, monitor="val_accuracy", mode="max", **FAST)
     vectorized = montecarlo("two_layer", data, engine="vectorized", **settings)
     sequential = montecarlo("two_layer", data, engine="sequential", **settings)
     assert {"test_accuracy", "test_f1", "test_log_loss"} <= set(vectorized.table[0])

@@ -8,7 +8,7 @@ import torch
 import riskmin
 from riskmin import RiskminError
 from riskmin.cli import main
-from riskmin.montecarlo import montecarlo
+from riskmin import montecarlo
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import torch
 
 import riskmin
 from riskmin.cli import main
-from riskmin.montecarlo import montecarlo
+from riskmin import montecarlo
 
 FAST = ["--epochs", "40", "--lr", "0.05", "--progress", "off"]
 

@@ -11,7 +11,7 @@ from .config import Config, RiskminError
 from .data import Data, Splits, Standardizer, split
 from .datasets import DATASETS, load
 from .loop import Run, evaluate, fit, predict
-from .montecarlo import MonteCarlo, montecarlo
+from .experiments import MonteCarlo, montecarlo
 
 __all__ = ["Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
            "MonteCarlo", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]

@@ -101,7 +101,7 @@ def run_montecarlo(args) -> int:
 
     from .datasets import load
     from .distributed import join, leave
-    from .montecarlo import montecarlo
+    from .experiments import montecarlo
     from .report import montecarlo_table
     from .rundir import check_writable, run_directory
 

@@ -107,6 +107,11 @@ class Config:
     runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")
     engine: Literal["auto", "vectorized", "sequential"] = setting(
         "auto", "vectorized trains all runs as one stacked model; auto falls back to sequential when it must", command="montecarlo")
+    stratify: bool = setting(True, "keep the class proportions in every split of a classification experiment", command="montecarlo")
+    folds: int = setting(0, "repeated k-fold: runs / folds repetitions of this many folds (0: random splits)", low=0,
+                         command="montecarlo")
+    splits: str = setting("", "a file of given splits: .npz arrays train_0, val_0, test_0, train_1, ... or a CSV "
+                              "with one line per split (see the README)", command="montecarlo")
     chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines")

@@ -14,7 +14,7 @@ from torch import nn
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from .checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
-from .config import Config, RiskminError
+from .config import FIELDS, Config, RiskminError
 from .data import Data, Standardizer
 from .fused import FusedStep
 from .losses import check_targets, least_squares_loss, make_loss, settled
@@ -56,10 +56,9 @@ class Run:
         return load_run(directory, model)
 
 
-COMMAND_SETTINGS = {"runs": "riskmin.montecarlo", "engine": "riskmin.montecarlo", "chunk": "riskmin.montecarlo",
-                    "out": "the riskmin train command (fit writes where directory= or run.save(path) says)",
-                    "name": "the riskmin train command (fit writes where directory= or run.save(path) says)",
-                    "overwrite": "the riskmin train command"}
+WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"
+COMMAND_SETTINGS = {**{name: "riskmin.montecarlo" for name, f in FIELDS.items() if f.metadata["command"] == "montecarlo"},
+                    "out": WRITES, "name": WRITES, "overwrite": WRITES}  # settings fit refuses: they belong to one command
 
 
 def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False, **settings) -> Run:

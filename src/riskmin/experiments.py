@@ -1,0 +1,155 @@
+"""Monte-Carlo experiments: the same settings trained on many random splits, with statistics over runs.
+
+Run r uses seed `seed + r` for its split, its initialization and its batch order, so it
+does exactly what `riskmin train --seed <seed + r>` does. Splits may instead be repeated
+k-fold (a row names its repetition and fold) or read from a file of index arrays. Two engines give the same numbers:
+vectorized (vectorized.py: the R runs stacked and trained as one model) and sequential
+(`fit` R times, for what the vectorized engine cannot batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+import torch
+from torch import nn
+
+from .config import Config, RiskminError
+from .data import Data, Splits, split
+from .distributed import gathered, join
+from .losses import check_targets, settled
+from .loop import fit
+from .prepare import as_data, resolve_device
+from .splits import kfold_splits, read_splits, stratified_split
+from .stats import summarize
+from .threads import intra_op_threads
+from .vectorized import model_for, refusal, vectorized
+
+
+@dataclass
+class MonteCarlo:
+    """The result of `montecarlo`: one row per run and statistics over the runs."""
+
+    table: list
+    summary: dict
+    config: Config
+    notes: list = field(default_factory=list)
+
+    def save(self, directory=None):
+        """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""
+        from .rundir import save_montecarlo
+
+        return save_montecarlo(self, directory)
+
+
+def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None, **settings) -> MonteCarlo:
+    """Train `model` on `runs` random splits of `data` and report, for every metric, the mean, its standard error and
+    95% intervals: the naive Student-t one and the one corrected for overlapping training sets (Nadeau-Bengio).
+
+    `model` is a built-in name or a callable that returns a fresh nn.Module. Splits are random
+    (stratified by class for classification), repeated k-fold (`folds`), or read from a file (`splits`).
+
+    >>> mc = montecarlo("linear", "lab1", runs=3, epochs=2, progress=False)
+    >>> [row["seed"] for row in mc.table], mc.summary["engine"]
+    ([0, 1, 2], 'vectorized')
+    """
+    if isinstance(model, str):
+        settings = {"model": model, **settings}
+    config = (config or Config()).replace(runs=runs, **settings)
+    data = as_data(data, config)
+    if not isinstance(data, Data):
+        raise RiskminError(f"montecarlo needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
+    if config.split == "tutorial":
+        raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
+    config = settled(config, data.y)
+    check_targets(config.loss, data.y)
+    every = experiment_splits(data, config)
+    reason = "asked for" if config.engine == "sequential" else refusal(model, data, config)
+    if reason and config.engine == "vectorized":
+        raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
+    start = time.perf_counter()
+    rank, processes = join(config.device)  # under torchrun, each process trains every processes-th run
+    mine = every[rank::processes]
+    table = sorted(gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), mine, reason)),
+                   key=lambda row: row["run"])
+    if not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
+        table = [{**row, "split_train": config.train_fraction, "split_val": config.val, "split_test": config.test} for row in table]
+    sizes = [(len(s.train), len(s.test)) for _, _, s in every]
+    n_train, n_test = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1))
+    summary = summarize(table, n_train, n_test, config.folds or None)
+    summary.update(runs=len(table), engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start,
+                   processes=processes, n_train=n_train, n_test=n_test)
+    notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
+    if notes:
+        summary["fallback_reason"] = reason
+    if summary["diverged"]:
+        notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
+                     "lower --lr or clip gradients with --clip-grad 1.0")
+    return MonteCarlo(table, summary, config, notes)
+
+
+def experiment_splits(data: Data, config: Config) -> list:
+    """Every run of the experiment as (run number, what its row says of its split, Splits), from the settings."""
+    if config.splits:
+        given = read_splits(config.splits, len(data))
+        return [(r, {"seed": config.seed + r}, Splits(data, *parts, config.seed + r)) for r, parts in enumerate(given)]
+    stratify = config.stratify and not data.y.is_floating_point()
+    if config.folds:
+        repetitions = max(config.runs // config.folds, 1)
+        folds = kfold_splits(data, config.folds, repetitions, config.val, config.seed, stratify)
+        return [(r, {"seed": config.seed + r, "repetition": rep, "fold": fold}, s) for r, (rep, fold, s) in enumerate(folds)]
+    cut = stratified_split if stratify else split
+    return [(r, {"seed": config.seed + r}, cut(data, config.train, config.val, config.test, config.seed + r)) for r in range(config.runs)]
+
+
+def train_runs(model, data: Data, config: Config, runs: list, reason: str) -> list:
+    """The table rows of `runs`, by the vectorized engine or, where it cannot serve (`reason`), by `fit` one at a time."""
+    if not runs:
+        return []
+    # auto: each fit picks its own; a stack's step runs on one thread, as measured in benchmarks/montecarlo.py, where
+    # torch's fused optimizer kernel on two threads made a step hundreds of times slower
+    threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, resolve_device(config.device))
+    with progress_bar(config, total=len(runs)) as finished, contextlib.nullcontext() if reason else threads:
+        if reason:
+            rows = []
+            for _, about, splits in runs:
+                rows.append(row_of_run(fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False)))
+                finished(1)
+        else:
+            rows = vectorized(model, data, config, [(about["seed"], splits) for _, about, splits in runs], finished)
+    return [{"run": r, **about, **row} for (r, about, _), row in zip(runs, rows)]
+
+
+def row_of_run(run) -> dict:
+    """The table row of a run trained by `fit`: the same columns the vectorized engine fills."""
+    s = run.summary
+    row = {"best_epoch": s["best_epoch"], "epochs_run": s["epochs_run"], "stopped_early": s["stopped_early"],
+           "diverged": s["diverged"]}
+    row.update({k: v for k, v in s.items() if k.split("_", 1)[0] in ("train", "val", "test")})
+    if "closed_form_test_loss" in s:
+        row["closed_form_test_loss"] = s["closed_form_test_loss"]
+    return row
+
+
+class progress_bar:
+    """A rich progress bar over run-epochs; `advance(n)` moves it, refreshed at most ten times a second."""
+
+    def __init__(self, config: Config, total: int):
+        self.enabled, self.total = config.progress, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), refresh_per_second=10, transient=True)
+        task = self.bar.add_task("runs", total=self.total)
+        self.bar.start()
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.stop()
