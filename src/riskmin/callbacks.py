@@ -173,7 +173,8 @@ class Progress:
         self.every = self.print_every or max(1, math.ceil(state.epochs / 20))
         self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                        console=self.console, auto_refresh=False, transient=True,
-                       disable=not self.console.is_interactive)  # into a file or a pipe: the epoch lines alone, no blank line at the end
+                       # into a file or a pipe: the epoch lines alone, without a bar that rich would end with a blank line
+                       disable=not (self.console.is_interactive or self.console.is_jupyter))
         self.task = self.bar.add_task("train", total=state.epochs * state.steps_per_epoch, epoch=0)
         self.bar.start()
 

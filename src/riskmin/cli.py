@@ -87,7 +87,7 @@ def examples(command) -> str:
 
 
 def default_text(f: dataclasses.Field) -> str:
-    """" (default: ...)" as a user would type the value; nothing where the help text says it in words."""
+    """The end of a flag's help: its default as a user would type it; nothing where the help text says it in words."""
     value = f.default
     if "(default:" in f.metadata["help"] or value is None or value == "":
         return ""
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
-        # imported here, inside the try: the commands import torch, which takes seconds, and Ctrl-C then must end quietly too
+        # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
         from .commands import evaluate_file, launch, list_datasets, predict_file, run_montecarlo, train
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
