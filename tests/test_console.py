@@ -91,6 +91,15 @@ def test_classification_lines_show_accuracy():
     assert epoch_columns({"epoch": 1, "loss": 0.7, "lr": 0.1}, monitor="loss") == ["loss", "lr"]  # no validation split
 
 
+def test_classification_lines_stay_aligned_under_names_longer_than_a_number():
+    row = {"epoch": 1, "step": 1, "loss": 0.7, "val_loss": 0.6, "val_accuracy": 0.8, "val_f1": 0.7, "val_log_loss": 0.6, "lr": 0.1}
+    console, buffer = console_of_width_80()
+    drive(Progress(console, print_every=1, monitor="val_log_loss"), [0.6, 0.5], row=row)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].split() == ["epoch", "loss", "val", "loss", "val", "log", "loss", "val", "accuracy", "lr"]
+    assert len({len(line.rstrip(" *")) for line in lines}) == 1 and all(len(line) <= 80 for line in lines)
+
+
 def test_the_header_is_written_before_the_first_epoch():
     console, buffer = console_of_width_80()
     drive(Progress(console, print_every=1, header=["data   lab1: 8 train rows", "model  linear, 2 parameters"]), [0.5])

@@ -208,7 +208,7 @@ class Progress:
                 self.columns = epoch_columns(state.metrics, self.monitor)
                 self.lines.append(epoch_heading(self.columns, state.epochs))
             values = [state.metrics.get(name, math.nan) for name in self.columns]
-            self.lines.append(epoch_line(state.epoch, values, state.epochs, best=self.improved))
+            self.lines.append(epoch_line(state.epoch, values, self.columns, state.epochs, best=self.improved))
 
     def on_fit_end(self, state: State):
         if self.bar is not None:

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 WIDTH = 80
-VALUE = 10  # characters of a number in an epoch line: %.4g of any float fits, "-1.235e+07" included
+VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
 TASK_METRICS = ("val_r2", "val_accuracy", "r2", "accuracy")  # the first one present is the task metric of an epoch line
 
 
@@ -42,18 +42,25 @@ def epoch_columns(metrics: dict, monitor: str = "val_loss") -> list:
 
 def epoch_heading(columns: list, epochs: int) -> str:
     """The names above the epoch lines, right-aligned over their values."""
-    width = max(5, len(str(epochs)))
-    return f"{'epoch':>{width}}" + "".join(f"  {name.replace('_', ' '):>{VALUE}}" for name in columns)
+    return f"{'epoch':>{epoch_width(epochs)}}" + "".join(f"  {label(name):>{VALUE}}" for name in columns)
 
 
-def epoch_line(epoch: int, values: list, epochs: int, best: bool = False) -> str:
-    """One epoch: its number and the values of `epoch_columns`, with `*` when it set a new best.
+def epoch_line(epoch: int, values: list, columns: list, epochs: int, best: bool = False) -> str:
+    """One epoch: its number and the values of `columns`, with `*` when it set a new best.
 
-    >>> epoch_line(7, [0.25, 0.31, 0.875, 0.01], 100, best=True)
-    '    7        0.25        0.31       0.875        0.01  *'
+    >>> epoch_line(7, [0.25, 0.31, 0.875, 0.01], ["loss", "val_loss", "val_accuracy", "lr"], 100, best=True)
+    '    7        0.25        0.31         0.875        0.01  *'
     """
-    width = max(5, len(str(epochs)))
-    return f"{epoch:>{width}}" + "".join(f"  {value:>{VALUE}.4g}" for value in values) + ("  *" if best else "")
+    numbers = "".join(f"  {value:>{max(VALUE, len(label(name)))}.4g}" for value, name in zip(values, columns))
+    return f"{epoch:>{epoch_width(epochs)}}" + numbers + ("  *" if best else "")
+
+
+def label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def epoch_width(epochs: int) -> int:
+    return max(len("epoch"), len(str(epochs)))
 
 
 def end_summary(summary: dict, directory=None) -> str:
