@@ -103,28 +103,41 @@ class EarlyStopping:
 
 
 class Progress:
-    """A rich progress bar over steps and a line every few epochs, drawn at most ten times a second.
+    """A rich progress bar over steps, and about 20 aligned epoch lines, drawn at most ten times a second.
 
-    Epoch lines are queued and written with the next redraw, all at once: a line costs its
-    formatting, not a redraw of the bar, so a run of short epochs is not slowed by its report.
+        epoch        loss    val loss      val r2          lr
+            1       1.234       1.105      0.1234        0.01  *
+
+    A line shows loss, val loss, the monitored metric, one task metric (r2 or accuracy) and lr,
+    and ends with `*` when its validation set a new best. Lines are queued and written with the
+    next redraw, all at once: a line costs its formatting, not a redraw of the bar. The bar is
+    transient: `close()` (idempotent, safe in a `finally`) writes what is queued and removes the
+    bar, so that nothing frozen is left where the next output lands, Ctrl-C included.
     """
 
-    def __init__(self, console=None, print_every: int = 0):
+    def __init__(self, console=None, print_every: int = 0, monitor: str = "val_loss", mode: str = "min",
+                 min_delta: float = 0.0, header: list = ()):
         from rich.console import Console
 
         self.console = console or Console(stderr=True)
-        self.print_every = print_every
+        self.print_every, self.monitor, self.header = print_every, monitor, list(header)
+        self.best = Best(mode, min_delta)  # for loops that do not say on the State whether a validation improved
+        self.improved = False
         self.bar = None
         self.last = 0.0
         self.lines = []
-        self.shown = None  # (the metric names a line shows, its format), made once: a line then costs one formatting
+        self.columns = None  # the metric names a line shows, chosen from the first row that has metrics
 
     def on_fit_start(self, state: State):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
-        self.every = self.print_every or max(1, state.epochs // 20)
+        for line in self.header:
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        self.every = self.print_every or max(1, math.ceil(state.epochs / 20))
         self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                       console=self.console, auto_refresh=False, transient=True)
+                       console=self.console, auto_refresh=False, transient=True,
+                       # into a file or a pipe: the epoch lines alone, without a bar that rich would end with a blank line
+                       disable=not (self.console.is_interactive or self.console.is_jupyter))
         self.task = self.bar.add_task("train", total=state.epochs * state.steps_per_epoch, epoch=0)
         self.bar.start()
 
@@ -135,22 +148,42 @@ class Progress:
             self.draw(state)
 
     def draw(self, state: State):
-        if self.lines:
-            self.bar.console.print("\n".join(self.lines), highlight=False, markup=False, soft_wrap=True)
-            self.lines = []
+        self.write()
         self.bar.update(self.task, completed=state.step, epoch=state.epoch)
         self.bar.refresh()
 
+    def write(self):
+        if self.lines:
+            self.console.print("\n".join(self.lines), highlight=False, markup=False, soft_wrap=True)
+            self.lines = []
+
+    def on_validation_end(self, state: State):
+        improved = getattr(state, "improved", None)
+        if improved is None:
+            improved = self.monitor in state.metrics and self.best.update(state.metrics[self.monitor])
+        self.improved = improved
+
     def on_epoch_end(self, state: State):
         if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):
-            names = [k for k in state.metrics if k not in ("epoch", "step", "seconds")]
-            if self.shown is None or self.shown[0] != names:
-                self.shown = (names, "epoch %4d  step %6d  " + "  ".join(f"{k} %.5g" for k in names))
-            self.lines.append(self.shown[1] % (state.epoch, state.step, *map(state.metrics.__getitem__, names)))
+            from .report import epoch_columns, epoch_heading, epoch_line
+
+            if self.columns is None:
+                self.columns = epoch_columns(state.metrics, self.monitor)
+                self.lines.append(epoch_heading(self.columns, state.epochs))
+            values = [state.metrics.get(name, math.nan) for name in self.columns]
+            self.lines.append(epoch_line(state.epoch, values, self.columns, state.epochs, best=self.improved))
 
     def on_fit_end(self, state: State):
-        self.draw(state)
-        self.bar.stop()
+        if self.bar is not None:
+            self.draw(state)
+        self.close()
+
+    def close(self):
+        """Write the queued lines and take the bar off the screen; does nothing the second time."""
+        if self.bar is not None:
+            bar, self.bar = self.bar, None
+            self.write()
+            bar.stop()
 
 
 class SignalAt:

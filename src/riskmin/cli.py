@@ -17,6 +17,7 @@ import os
 import sys
 import typing
 
+from . import __version__
 from .config import FIELDS, Config, RiskminError, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
@@ -54,28 +55,86 @@ def parse_value(name: str, text: str):
     return text
 
 
+# The sections of `--help`, each a list of Config fields in the order shown. A field missing here is
+# shown under "other settings" (and a test fails, so that it gets a section).
+GROUPS = {
+    "Monte-Carlo": ("runs", "engine", "chunk"),  # first: what sets the command apart
+    "data": ("target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed"),
+    "split": ("train", "val", "test", "split", "seed", "standardize"),
+    "model": ("model", "hidden", "activation", "dropout", "bias"),
+    "optimization": ("loss", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "step_size", "gamma",
+                     "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
+    "stopping and the best model": ("val_every", "monitor", "mode", "patience", "min_delta", "restore_best"),
+    "device": ("device", "threads"),
+    "output": ("progress", "print_every", "out", "name", "overwrite", "checkpoint_every"),
+}
+
+# what a text setting takes, where its name alone would not say
+PLACEHOLDERS = {"target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
+
+EXAMPLES = {
+    None: ("riskmin train houses.csv --target price",
+           "riskmin montecarlo lab1 --runs 100 --epochs 50"),
+    "train": ("riskmin train lab1 --model mlp --hidden 64,64 --optimizer adamw --lr 1e-3",
+              "riskmin train houses.csv --target price --patience 20 --name houses"),
+    "montecarlo": ("riskmin montecarlo lab1 --runs 100 --epochs 50",
+                   "riskmin montecarlo houses.csv --target price --model linear --runs 20"),
+}
+
+
+def examples(command) -> str:
+    return "examples:\n" + "\n".join("  " + line for line in EXAMPLES[command])
+
+
+def default_text(f: dataclasses.Field) -> str:
+    """The end of a flag's help: its default as a user would type it; nothing where the help text says it in words."""
+    value = f.default
+    if "(default:" in f.metadata["help"] or value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        value = "on" if value else "off"
+    elif isinstance(value, tuple):
+        value = ",".join(map(str, value))
+    return f" (default: {value})"
+
+
+def metavar(name: str) -> str:
+    """What a flag takes: its choices where the field has a fixed few, else a placeholder."""
+    kind = field_type(name)
+    if typing.get_origin(kind) is typing.Literal:
+        return "{" + ",".join(typing.get_args(kind)) + "}"
+    return PLACEHOLDERS.get(name) or {bool: "{on,off}", tuple: "N[,N...]", int: "N", float: "X"}.get(kind, name.upper())
+
+
 def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
-    for f in dataclasses.fields(Config):
-        if f.name == "data" or f.metadata["command"] not in (None, command):
+    shown = [name for name, f in FIELDS.items() if name != "data" and f.metadata["command"] in (None, command)]
+    grouped = [name for names in GROUPS.values() for name in names]
+    sections = {**GROUPS, "other settings": [name for name in shown if name not in grouped]}
+    for title, names in sections.items():
+        names = [name for name in names if name in shown]
+        if not names:
             continue
-        kind = field_type(f.name)
-        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
-        default = {True: "on", False: "off"}.get(default, default) if isinstance(default, bool) else default
-        help_text = f.metadata["help"] + f" (default: {default})"
-        if typing.get_origin(kind) is typing.Literal:
-            help_text += f"; one of {', '.join(typing.get_args(kind))}"
-        extra = {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if f.name == "target" else {}
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar=f.name.upper(), default=argparse.SUPPRESS, help=help_text, **extra)
+        group = parser.add_argument_group(title)
+        for name in names:
+            kind = field_type(name)
+            extra = {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if name == "target" else {}
+            group.add_argument("--" + name.replace("_", "-"), dest=name, metavar=metavar(name), default=argparse.SUPPRESS,
+                               help=FIELDS[name].metadata["help"] + default_text(FIELDS[name]), **extra)
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.", allow_abbrev=False)
+    parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.", allow_abbrev=False,
+                    epilog=examples(None), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"riskmin {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     parser.commands = {}
     for command, text in (("train", "train one model and write a run directory"),
                           ("montecarlo", "train on many random splits and report mean, spread and confidence intervals")):
-        sub = commands.add_parser(command, help=text, allow_abbrev=False)
-        sub.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="built-in data set name (default: lab1)")
+        sub = commands.add_parser(command, help=text, description=text[0].upper() + text[1:] + ".", allow_abbrev=False,
+                                  usage=f"riskmin {command} [DATA] [options]", epilog=examples(command),
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
+                         help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
         if command == "train":
             sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
@@ -118,14 +177,19 @@ def quiet(error: RiskminError) -> bool:
 
 
 def main(argv=None) -> int:
-    from .commands import evaluate_file, launch, list_datasets, predict_file, run_montecarlo, train
+    """Run the command in `argv` and return its exit status: 0 done, 2 a mistake in what was asked, 130 Ctrl-C.
 
+    Parsing, `--help` and `--version` import neither torch nor rich: they answer at once.
+    """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
+        from .commands import evaluate_file, launch, list_datasets, predict_file, run_montecarlo, train
+
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
         if args.command == "train":

@@ -49,7 +49,7 @@ class Config:
 
     # what to train on
     data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file")
-    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated")
+    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)")
     features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)")
     task: Literal["auto", "regression", "classification"] = setting(
         "auto", "what the target is; auto guesses from the target column (text, or whole numbers with at most 20 values: classification)")
@@ -80,7 +80,8 @@ class Config:
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
     nesterov: bool = setting(False, "nesterov momentum (sgd)")
     weight_decay: float = setting(0.0, "weight decay", low=0.0)
-    scheduler: SchedulerName = setting("none", "learning-rate schedule")
+    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), "
+                                               "cosine (to 0 over the epochs), plateau (times gamma when the monitored metric stalls)")
     step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", low=1)
     gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
@@ -91,7 +92,8 @@ class Config:
     sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step")
     drop_last: bool = setting(False, "drop the last incomplete batch of each epoch")
     val_every: int = setting(0, "validate every this many steps (0: every epoch)", low=0)
-    monitor: str = setting("val_loss", "metric that decides the best model and early stopping")
+    monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ with "
+                                       "mse, rmse, mae, r2, accuracy, f1 or log_loss")
     mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up")
     patience: int = setting(0, "stop after this many validations without improvement (0: never)", low=0)
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement", low=0.0)
@@ -115,7 +117,7 @@ class Config:
     chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines")
-    print_every: int = setting(1, "print a line every this many epochs (0: about 20 lines in all)", low=0)
+    print_every: int = setting(1, "print an epoch line every this many epochs (0: about 20 lines in all)", low=0)
     out: str = setting("runs", "folder that holds run directories")
     name: str = setting("", "run directory name (default: data and model, numbered if taken)")
     overwrite: bool = setting(False, "replace an existing run directory of the same name")

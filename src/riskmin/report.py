@@ -1,32 +1,117 @@
-"""What a person sees: the end-of-run summary table and the loss curves."""
+"""What a person sees: the header that opens a run, its epoch lines, the end-of-run summary and the plots.
+
+Every line is at most 80 columns wide, so that a run reads the same in any terminal.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
+
+WIDTH = 80
+VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
+TASK_METRICS = ("val_r2", "val_accuracy", "r2", "accuracy")  # the first one present is the task metric of an epoch line
+
+
+def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str, threads: int = 0) -> list:
+    """The lines that open a training run: what it learns from, what it fits, and how.
+
+    >>> for line in header("lab1", {"train": 800, "val": 100, "test": 100}, "two_layer", 418, "mse", "adam", "cpu", 2):
+    ...     print(line)
+    data   lab1: 800 train, 100 val, 100 test rows
+    model  two_layer, 418 parameters
+    train  loss mse, optimizer adam, on cpu with 2 threads
+    """
+    rows = ", ".join(f"{count:,} {part}" for part, count in sizes.items()) + " rows"
+    place = f"on {device} with {threads} thread{'s' if threads != 1 else ''}" if threads else f"on {device}"
+    lines = [f"data   {data}: {rows}", f"model  {model}, {parameters:,} parameters", f"train  loss {loss}, optimizer {optimizer}, {place}"]
+    return [shortened(line) for line in lines]
+
+
+def shortened(line: str) -> str:
+    """`line` cut to 80 columns, with "..." where it was cut."""
+    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
+
+
+def epoch_columns(metrics: dict, monitor: str = "val_loss") -> list:
+    """The metrics an epoch line shows: loss, val loss, the monitored metric, one task metric, lr; those present."""
+    task = next((name for name in TASK_METRICS if name in metrics), None)
+    wanted = ("loss", "val_loss", monitor, task, "lr")
+    return [name for name in dict.fromkeys(wanted) if name is not None and name in metrics]
+
+
+def epoch_heading(columns: list, epochs: int) -> str:
+    """The names above the epoch lines, right-aligned over their values."""
+    return f"{'epoch':>{epoch_width(epochs)}}" + "".join(f"  {label(name):>{VALUE}}" for name in columns)
+
+
+def epoch_line(epoch: int, values: list, columns: list, epochs: int, best: bool = False) -> str:
+    """One epoch: its number and the values of `columns`, with `*` when it set a new best.
+
+    >>> epoch_line(7, [0.25, 0.31, 0.875, 0.01], ["loss", "val_loss", "val_accuracy", "lr"], 100, best=True)
+    '    7        0.25        0.31         0.875        0.01  *'
+    """
+    numbers = "".join(f"  {value:>{max(VALUE, len(label(name)))}.4g}" for value, name in zip(values, columns))
+    return f"{epoch:>{epoch_width(epochs)}}" + numbers + ("  *" if best else "")
+
+
+def label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def epoch_width(epochs: int) -> int:
+    return max(len("epoch"), len(str(epochs)))
+
+
+def end_summary(summary: dict, directory=None) -> str:
+    """The run in one paragraph, wrapped to 80 columns: best epoch, which weights it keeps, why it stopped, test metrics.
+
+    >>> print(end_summary({"best_epoch": 12, "epochs_run": 20, "steps": 500, "seconds": 1.5, "restored_best": True,
+    ...                    "stop_reason": "", "test_loss": 0.25, "test_r2": 0.875}, "runs/lab1"))
+    best epoch 12 of 20, 500 steps, 1.50 s; the model has the weights of epoch 12
+    (restored). test loss 0.25, r2 0.875.
+    run written to runs/lab1
+    """
+    best, last = summary["best_epoch"], summary["epochs_run"]
+    kept = f"the weights of epoch {best} (restored)" if summary["restored_best"] else f"the final weights, of epoch {last} (not restored)"
+    sentences = [f"best epoch {best} of {last}, {summary['steps']} steps, {summary['seconds']:.2f} s; the model has {kept}."]
+    if summary.get("stop_reason"):
+        sentences.append(summary["stop_reason"].rstrip(".") + ".")
+    test = [(name[5:], value) for name, value in summary.items() if name in ("test_loss", *(f"test_{m}" for m in TASK_METRICS))
+            and value is not None]
+    if test:
+        sentences.append("test " + ", ".join(f"{name} {value:.6g}" for name, value in test) + ".")
+    text = textwrap.fill(" ".join(sentences), WIDTH, break_on_hyphens=False)
+    return text + (f"\nrun written to {directory}" if directory is not None else "")
 
 
 def summary_table(summary: dict, console) -> None:
-    """The run at a glance: one row per metric, one column per split, then how the run went."""
+    """The run at a glance: one row per metric, one column per split, then `end_summary` without the directory.
+
+    A metric equal to the loss in every split (mse under the mse loss, log_loss under cross entropy)
+    is not given a row of its own: the loss row names it.
+    """
     from rich.table import Table
 
     parts = ("train", "val", "test")
+    shown = [part for part in parts if summary.get(f"{part}_loss") is not None]
     metrics = list(dict.fromkeys(key.split("_", 1)[1] for key, value in summary.items()
                                  if key.split("_", 1)[0] in parts and "_" in key and value is not None))
+    same = [m for m in metrics if m != "loss" and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
     table = Table(title="riskmin run", show_header=True)
     table.add_column("")
-    shown = [part for part in parts if summary.get(f"{part}_loss") is not None]
     for part in shown:
         table.add_column(part, justify="right")
     for metric in metrics:
-        table.add_row(metric.replace("_", " "), *(f"{summary[f'{part}_{metric}']:.6g}" if summary.get(f"{part}_{metric}") is not None
-                                                  else "-" for part in shown))
+        if metric in same:
+            continue
+        label = f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same else metric.replace("_", " ")
+        table.add_row(label, *(f"{summary[f'{part}_{metric}']:.6g}" if summary.get(f"{part}_{metric}") is not None
+                               else "-" for part in shown))
     if summary.get("closed_form_test_loss") is not None:
         table.add_row("closed-form least squares", *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
     console.print(table)
-    console.print(f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, {summary['steps']} steps, {summary['seconds']:.2f} s",
-                  highlight=False)
-    if summary["stop_reason"]:
-        console.print(summary["stop_reason"], highlight=False)
+    console.print(end_summary(summary), highlight=False, markup=False)
 
 
 def montecarlo_table(summary: dict, console) -> None:
