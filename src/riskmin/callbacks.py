@@ -14,6 +14,7 @@ Methods that are absent are skipped. A callback stops training by setting
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field

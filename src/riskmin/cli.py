@@ -58,10 +58,10 @@ def parse_value(name: str, text: str):
 # The sections of `--help`, each a list of Config fields in the order shown. A field missing here is
 # shown under "other settings" (and a test fails, so that it gets a section).
 GROUPS = {
-    "Monte-Carlo": ("runs", "engine", "chunk"),  # first: what sets the command apart
+    "Monte-Carlo": ("runs", "engine", "chunk", "stratify", "folds", "splits"),  # first: what sets the command apart
     "data": ("target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed"),
     "split": ("train", "val", "test", "split", "seed", "standardize"),
-    "model": ("model", "hidden", "activation", "dropout", "bias"),
+    "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
     "optimization": ("loss", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "step_size", "gamma",
                      "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
     "stopping and the best model": ("val_every", "monitor", "mode", "patience", "min_delta", "restore_best"),
@@ -70,7 +70,7 @@ GROUPS = {
 }
 
 # what a text setting takes, where its name alone would not say
-PLACEHOLDERS = {"target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
+PLACEHOLDERS = {"splits": "FILE", "model_class": "MODULE.CLASS", "target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
 
 EXAMPLES = {
     None: ("riskmin train houses.csv --target price",

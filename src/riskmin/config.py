@@ -117,7 +117,7 @@ class Config:
     chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines")
-    print_every: int = setting(1, "print an epoch line every this many epochs (0: about 20 lines in all)", low=0)
+    print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", low=0)
     out: str = setting("runs", "folder that holds run directories")
     name: str = setting("", "run directory name (default: data and model, numbered if taken)")
     overwrite: bool = setting(False, "replace an existing run directory of the same name")

@@ -20,6 +20,7 @@ from .fused import FusedStep
 from .losses import check_targets, least_squares_loss, make_loss, settled
 from .optim import make_optimizer, make_scheduler
 from .prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
+from .report import header
 from .threads import intra_op_threads
 from .training import Training, load, save, validate
 
@@ -139,7 +140,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     model = as_model(model, prepared, config).to(device)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
-    best, chosen = default_callbacks(config, prepared.has_val)
+    best, chosen = default_callbacks(config, prepared, model)
     batches = prepared.batches(config)
     state = State(model, config.epochs, len(batches))
     return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
@@ -164,10 +165,15 @@ def session(training: Training, resume: bool):
             load(saver, training)
         training.last_saved = time.perf_counter()
         call(training.callbacks, "on_fit_start", state)
-        yield
-        saver.wait()
-        team.settle()
-        call(training.callbacks, "on_fit_end", state)
+        try:
+            yield
+            saver.wait()
+            team.settle()
+            call(training.callbacks, "on_fit_end", state)
+        finally:  # also on Ctrl-C: no progress bar left behind on the line the next output lands on
+            for callback in training.callbacks:
+                if hasattr(callback, "close"):
+                    callback.close()
 
 
 def going_on(training: Training) -> bool:
@@ -245,10 +251,10 @@ def summary_of(training: Training, final: dict, restored: bool) -> dict:
     }
 
 
-def default_callbacks(config: Config, has_val: bool):
+def default_callbacks(config: Config, prepared: Prepared, model: nn.Module):
     """The best-model tracker (None when there is nothing to judge by) and the callbacks the settings ask for."""
     best, chosen = None, []
-    if has_val or not config.monitor.startswith("val_"):
+    if prepared.has_val or not config.monitor.startswith("val_"):
         best = BestModel(config.monitor, config.mode, config.min_delta)
         chosen.append(best)
         if config.patience:
@@ -257,10 +263,20 @@ def default_callbacks(config: Config, has_val: bool):
         raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val = 0; "
                            "set --val 0.1, or --monitor loss to judge by the training loss")
     if config.progress:
-        chosen.append(Progress(print_every=config.print_every))
+        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor, mode=config.mode, min_delta=config.min_delta,
+                               header=opening(config, prepared, model)))
     if os.environ.get("RISKMIN_SIGNAL_AT"):  # tests interrupt a run at a chosen step (callbacks.SignalAt)
         chosen.append(SignalAt.from_text(os.environ["RISKMIN_SIGNAL_AT"]))
     return best, chosen
+
+
+def opening(config: Config, prepared: Prepared, model: nn.Module) -> list:
+    """The header lines of a run's console: its data, model and training settings."""
+    batch = config.batch_size or len(prepared.splits.train)
+    threads = intra_op_threads(config.threads, model, batch, prepared.device).wanted or 0
+    name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
+    return header(prepared.names.get("data") or config.data, prepared.splits.sizes(), name,
+                  sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device), threads)
 
 
 def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
