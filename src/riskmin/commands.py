@@ -122,10 +122,15 @@ def run_montecarlo(args) -> int:
     console = Console()
     for note in mc.notes:
         console.print(note, highlight=False)
-    montecarlo_table(mc.summary, console)
+    if mc.summary["used_runs"]:  # the runs that did not diverge
+        montecarlo_table(mc.summary, console)
     path = mc.save(target)
     console.print(f"runs written to {path}", highlight=False)
     leave()
+    if not mc.summary["used_runs"]:  # nothing to report, but the table of what happened is written
+        print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
+              f"with --clip-grad 1.0 (the table is in {path}/runs.csv)", file=sys.stderr)
+        return 1
     return 0
 
 

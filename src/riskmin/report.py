@@ -5,6 +5,7 @@ Every line is at most 80 columns wide, so that a run reads the same in any termi
 
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -114,28 +115,44 @@ def summary_table(summary: dict, console) -> None:
     console.print(end_summary(summary), highlight=False, markup=False)
 
 
+MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")  # the printed rows; summary.json has all
+
+
 def montecarlo_table(summary: dict, console) -> None:
+    """Mean +- standard error, the corrected 95% interval and the naive one, of the test metrics and the losses."""
     from rich.table import Table
 
-    table = Table(title=f"riskmin Monte-Carlo: {summary['runs']} runs, {summary['engine']} engine, {summary['seconds']:.1f} s")
-    for column in ("metric", "mean", "std", "95% CI of the mean"):
+    used = len(summary["used_runs"])
+    title = f"riskmin Monte-Carlo: {used} of {summary['runs']} runs, {summary['engine']} engine, {summary['seconds']:.1f} s"
+    table = Table(title=title)
+    for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for name, d in summary["metrics"].items():
-        interval = f"[{d['ci_low']:.5g}, {d['ci_high']:.5g}]" if d["ci_low"] is not None else "-"
-        table.add_row(name.replace("_", " "), f"{d['mean']:.5g}", f"{d['std']:.3g}" if d["std"] is not None else "-", interval)
+        if name.startswith(MONTECARLO_ROWS):
+            table.add_row(name.replace("_", " "), f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}",
+                          interval(d, "corrected_ci_low", "corrected_ci_high"), interval(d, "ci_low", "ci_high"))
     console.print(table)
+    console.print("The corrected interval (Nadeau-Bengio) allows for the training rows the runs share: report it for how "
+                  "this model, trained on this much data, would do on new data. The naive one treats the runs as "
+                  "independent and is too narrow.", highlight=False)
+
+
+def interval(d: dict, low: str, high: str) -> str:
+    return f"[{d[low]:.4g}, {d[high]:.4g}]" if d.get(low) is not None else "-"
+
+
+def finite(values) -> list:
+    return [v for v in values if v is not None and math.isfinite(v)]
 
 
 def plot_montecarlo(table: list, path: Path) -> None:
-    """The distribution of the test loss over runs, and train against test loss run by run."""
-    import matplotlib
+    """The distribution of the test loss over runs, and train against test loss run by run (diverged runs left out)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    test = [row["test_loss"] for row in table if row.get("test_loss") is not None]
-    train = [row["train_loss"] for row in table if row.get("test_loss") is not None]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"), row.get("test_loss")])) == 2]
+    train, test = [p[0] for p in pairs], [p[1] for p in pairs]
+    figure = Figure(figsize=(10, 4))
+    left, right = figure.subplots(1, 2)
     left.hist(test, bins=min(30, max(5, len(test) // 3)))
     left.set_xlabel("test loss")
     left.set_ylabel("runs")
@@ -148,28 +165,25 @@ def plot_montecarlo(table: list, path: Path) -> None:
     right.set_ylabel("test loss")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def plot_curves(history: list, path: Path) -> None:
     """Training and validation loss against epoch, on a log scale when they span a wide range."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
     epochs = [row["epoch"] for row in history]
     for key, label in (("loss", "train"), ("val_loss", "validation")):
         values = [row.get(key) for row in history]
-        if any(v is not None for v in values):
-            axis.plot(epochs, values, label=label)
-    positive = [row[k] for row in history for k in ("loss", "val_loss") if row.get(k)]
-    if positive and min(positive) > 0 and max(positive) / min(positive) > 100:
+        if finite(values):
+            axis.plot(epochs, [v if v is not None and math.isfinite(v) else math.nan for v in values], label=label)
+    positive = [v for v in finite(row.get(k) for row in history for k in ("loss", "val_loss")) if v > 0]
+    if positive and max(positive) / min(positive) > 100:
         axis.set_yscale("log")
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
-    axis.legend()
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
