@@ -153,5 +153,5 @@ def test_montecarlo_command_writes_its_files(tmp_path, capsys):
     assert files == {"config.toml", "runs.csv", "summary.json", "montecarlo.png"}
     lines = (tmp_path / "mc" / "runs.csv").read_text().splitlines()
     assert lines[0].startswith("run,seed,best_epoch") and len(lines) == 5
-    assert "95% CI" in capsys.readouterr().out
+    assert "95% corrected" in capsys.readouterr().out
     assert main(["train", "--runs", "3"]) == 2  # montecarlo settings are not train flags
