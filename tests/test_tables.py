@@ -113,7 +113,8 @@ def flowers(tmp_path):
 def test_a_text_target_is_classification_with_its_class_names_printed_stored_and_predicted(flowers, tmp_path, capsys):
     assert main(["train", str(flowers), "--target", "species", "--features", "a,b", "--name", "f", "--out", str(tmp_path / "runs"), *FAST]) == 0
     out = capsys.readouterr().out
-    assert "task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); override with --task" in out
+    assert ("task: classification (guessed: text values are class names): species has 3 classes (setosa, versicolor, virginica); "
+            "override with --task regression") in out
     run_dir = tmp_path / "runs" / "f"
     stored = json.loads((run_dir / "preprocessing.json").read_text())
     assert stored["classes"] == ["setosa", "versicolor", "virginica"] and stored["task"] == "classification"
