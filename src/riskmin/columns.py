@@ -30,7 +30,7 @@ MAX_LABELS = 3  # a whole-number target with at most this many distinct values i
 MAX_CLASSES = 20  # ...and so is one that holds the class codes 0, 1, ..., k-1 for k up to this many
 ID_ROWS = 20  # a column is judged an identifier by its values only in a table of at least this many rows
 ID_SHARE = 0.95  # a text column with a different value in at least this share of its rows is an identifier
-ID_NAMES = re.compile(r"(^|[_\-\s.])(id|uuid|guid)$|^(index|idx|row|rowid|rownum|row_?number|rownames|unnamed: ?\d+|)$", re.IGNORECASE)
+ID_NAMES = re.compile(r"(^|[_\-\s.])(id|uuid|guid)$|^(index|idx|row|rowid|rownum|row_?number|rownames)$", re.IGNORECASE)
 CAMEL_ID = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
 
 
@@ -99,6 +99,8 @@ def identifier(column, name: str, first: bool) -> str:
     import pyarrow
     import pyarrow.compute as pc
 
+    if not name.strip() or name.lower().startswith("unnamed:"):
+        return "no name: an index written with the table"
     if ID_NAMES.search(name.strip()) or CAMEL_ID.search(name.strip()):
         return "named like one"
     present = len(column) - column.null_count
@@ -277,8 +279,7 @@ def guessed_task(values) -> tuple:
     low, high = int(found[0]), int(found[-1])
     if len(found) <= MAX_CLASSES and low == 0 and high == len(found) - 1:
         return "classification", f"whole numbers 0..{high} are class codes"
-    return "regression", (f"{len(found)} distinct whole numbers from {low} to {high} are scores or counts; "
-                          f"class codes would be at most {MAX_LABELS} values or 0..k-1")
+    return "regression", f"{len(found)} distinct whole numbers, {low}..{high}, are scores or counts, not class codes"
 
 
 def column_classes(column, name: str, path: Path) -> tuple:

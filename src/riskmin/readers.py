@@ -20,6 +20,9 @@ from .columns import (as_numpy, class_codes, describe, encode, guessed_task, han
 from .data import Data
 
 SUFFIXES = (".csv", ".parquet", ".npz")
+STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
 
 
 def read(path, target: str = "", features: str = "", task: str = "auto", missing: str = "error", loss: str = "auto") -> Data:
@@ -152,19 +155,19 @@ def slim(table):
     return table
 
 
-def typed(table, names: list, path: Path) -> tuple:
+def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:
     """(table, notes, stray cells) with the named columns made into what riskmin can encode.
 
     Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
     timestamps, times of day and durations become seconds (since 1970-01-01 UTC, midnight,
-    or zero). A text column whose cells are numbers but for at most STRAY_SHARE of them
+    or zero). A text column whose cells are numbers but for at most `stray_share` of them
     (a '?' or '-' typed into a number column) becomes numbers, its other cells missing;
     they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
     in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
     """
     notes, strays = [], {}
     for name in names:
-        column, note, stray = typed_column(table.column(name), name, path)
+        column, note, stray = typed_column(table.column(name), name, path, stray_share)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
         notes += [note] if note else []
@@ -173,7 +176,7 @@ def typed(table, names: list, path: Path) -> tuple:
     return table, notes, strays
 
 
-def typed_column(column, name: str, path: Path) -> tuple:
+def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
     """(column, note or None, stray cells or None): one column of `typed`."""
     import pyarrow
     import pyarrow.compute as pc
@@ -191,7 +194,7 @@ def typed_column(column, name: str, path: Path) -> tuple:
     if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)):
         raise RiskminError(f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or targets; "
                            "leave it out with --features")
-    numbers, stray = numbers_but_for_a_few(column)
+    numbers, stray = numbers_but_for_a_few(column, stray_share)
     if numbers is not None:
         if not stray:
             return numbers, None, None
@@ -199,23 +202,21 @@ def typed_column(column, name: str, path: Path) -> tuple:
         return numbers, (f"column {name} holds numbers but for {count} cells, taken as missing values: "
                          f"{', '.join(f'{t!r} at row {r}' for t, r in zip(texts, rows))}{', ...' if count > len(rows) else ''}"), stray
     present = len(column) - column.null_count
-    if present and pc.sum(pc.match_substring_regex(column, DATE)).as_py() >= (1 - STRAY_SHARE) * present:
-        try:
-            return seconds(pc.cast(column, pyarrow.timestamp("us"))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None
-        except pyarrow.ArrowInvalid:
+    if present and pc.sum(pc.match_substring_regex(column, DATE)).as_py() >= (1 - STRAY_SHARE) * present:  # dates but for a few
+        for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
+            try:
+                return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None
+            except pyarrow.ArrowInvalid:
+                pass
+        else:
             example = pc.drop_null(column)[0].as_py()
             raise RiskminError(f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO 8601 form "
                                "(2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with --features") from None
     return column, None, None
 
 
-STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
-NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
-
-
-def numbers_but_for_a_few(column) -> tuple:
-    """(float64 column, stray cells or None) when a text column is numbers in all but STRAY_SHARE of its
+def numbers_but_for_a_few(column, stray_share: float) -> tuple:
+    """(float64 column, stray cells or None) when a text column is numbers in all but `stray_share` of its
     non-empty cells, the others made missing; (None, None) when it is text."""
     import pyarrow
     import pyarrow.compute as pc
@@ -223,7 +224,7 @@ def numbers_but_for_a_few(column) -> tuple:
     number = pc.match_substring_regex(column, NUMBER)  # missing where the cell is empty
     present = len(column) - column.null_count
     count = pc.sum(number).as_py() or 0
-    if count == 0 or present - count > STRAY_SHARE * present:
+    if count == 0 or present - count > stray_share * present:
         return None, None
     values = pc.cast(pc.if_else(number, pc.utf8_trim_whitespace(column), None), pyarrow.float64())
     if count == present:
@@ -322,7 +323,7 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
             raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}")
     kept = {name: table.column(name).to_pylist() for name in keep}
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + (names["targets"] if targets and not names.get("classes") else [])
-    table, typing_notes, strays = typed(table, numbers, path)
+    table, typing_notes, _ = typed(table, numbers, path, stray_share=1.0)  # the run knows these are numbers: any text cell is a hole
     for note in [*notes, *typing_notes]:  # stdout may be the predictions themselves
         print(f"note: {note}", file=sys.stderr)
     x, unseen = encode(table, layout, path, names.get("missing", "error"))
