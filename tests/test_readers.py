@@ -202,11 +202,11 @@ def test_npz_labels_follow_the_task_rule_of_tables(tmp_path):
     np.savez(tmp_path / "signs.npz", x=x, y=np.array([-1, 0, 1, 1] * 10))
     signs = riskmin.load(str(tmp_path / "signs.npz"))
     assert signs.task == "classification" and signs.classes == ["-1", "0", "1"] and signs.y[:4].tolist() == [0, 1, 2, 2]
-    assert signs.notes == ["task: classification (guessed: 3 distinct whole numbers are class labels): y has 3 classes (-1, 0, 1); "
+    assert signs.notes == ["task: classification (guessed): y has 3 classes (-1, 0, 1); 3 distinct whole numbers are class labels; "
                            "override with --task"]
     np.savez(tmp_path / "counts.npz", x=x, y=np.arange(40) * 3)
     counts = riskmin.load(str(tmp_path / "counts.npz"))
     assert counts.task == "regression" and counts.y.dtype == torch.float32
-    assert counts.notes == ["task: regression (guessed: 40 distinct whole numbers, 0..117, are scores or counts, not class codes); override with --task"]
+    assert counts.notes == ["task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; override with --task"]
     asked = riskmin.load(str(tmp_path / "counts.npz"), riskmin.Config(task="classification"))
     assert asked.task == "classification" and len(asked.classes) == 40

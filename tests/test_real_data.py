@@ -87,7 +87,7 @@ def test_logistic_regression_is_within_two_points_of_scikit_learn_and_predict_ma
     out = cli("train", str(path), "--target", "target", "--model", "linear", "--optimizer", "adam", "--lr", "0.01",
               "--batch-size", "32", "--epochs", "200", "--patience", "20", "--val", str(VAL), "--test", str(TEST),
               "--progress", "off", "--out", str(tmp_path / "runs"), "--name", name)
-    assert "task: classification (guessed: " in out
+    assert "task: classification (guessed): target has " in out
     summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
     split = split_of(len(bunch.target))
     x = bunch.data
@@ -172,7 +172,7 @@ def test_bundled_tables_written_with_their_index_get_the_task_and_columns_a_care
         writer.writerows([i, *(repr(float(v)) for v in row), label] for i, (row, label) in enumerate(zip(bunch.data, labels)))
     data = riskmin.load(str(tmp_path / f"{name}.csv"), riskmin.Config(target="target"))
     task, rule = GUESSES[name]
-    assert data.task == task and data.notes[0].startswith(f"task: {task} (guessed: {rule})")
+    assert data.task == task and data.notes[0].startswith(f"task: {task} (guessed)") and f"; {rule}; override with --task" in data.notes[0]
     assert data.feature_names == names and data.x.shape == bunch.data.shape  # every measurement, and not the index
     assert data.notes[1] == "left out of the features as row identifiers: '' (no name: an index written with the table); name a column in --features to keep it"
     if task == "classification":

@@ -113,7 +113,7 @@ def flowers(tmp_path):
 def test_a_text_target_is_classification_with_its_class_names_printed_stored_and_predicted(flowers, tmp_path, capsys):
     assert main(["train", str(flowers), "--target", "species", "--features", "a,b", "--name", "f", "--out", str(tmp_path / "runs"), *FAST]) == 0
     out = capsys.readouterr().out
-    assert ("task: classification (guessed: text values are class names): species has 3 classes (setosa, versicolor, virginica); "
+    assert ("task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); text values are class names; "
             "override with --task regression") in out
     run_dir = tmp_path / "runs" / "f"
     stored = json.loads((run_dir / "preprocessing.json").read_text())
@@ -254,7 +254,7 @@ TARGETS = [  # values of the target column -> task, classes, the rule the note s
     (list(range(10)) * 4, "classification", [str(k) for k in range(10)], "whole numbers 0..9 are class codes"),
     ([k * 7 for k in range(40)], "regression", None, "40 distinct whole numbers, 0..273, are scores or counts, not class codes"),
     (["true", "false"] * 18, "classification", ["false", "true"], "true/false values are two classes"),
-    (["0.5", "1.25", "2"] * 12, "regression", None, "real numbers"),
+    (["0.5", "1.25", "2"] * 12, "regression", None, "its values are real numbers"),
 ]
 
 
@@ -264,7 +264,7 @@ def test_the_task_guess_follows_one_stated_rule(tmp_path, values, task, classes,
     data = riskmin.load(str(path), riskmin.Config(target="target"))
     assert (data.task, data.classes) == (task, classes)
     other = "regression" if task == "classification" else "classification"
-    assert data.notes[0].startswith(f"task: {task} (guessed: {rule})") and data.notes[0].endswith(f"override with --task {other}")
+    assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f"; {rule}; override with --task {other}")
     if classes:
         assert data.y.tolist() == [classes.index(str(v).replace(".0", "")) for v in values]
 

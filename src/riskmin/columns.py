@@ -232,25 +232,25 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
     """(task, y, class names or None, a note saying what was guessed and why) for the target columns."""
     columns = [table.column(name) for name in targets]
     numeric = all(is_numeric(c) for c in columns)
-    how = "as asked"
+    how, why = "as asked", ""
     if task == "auto":
-        task, how = ("regression", "as there are several targets") if len(columns) > 1 else \
-            ("classification", f"from --loss {loss}") if loss in ("cross_entropy", "bce") else \
-            ("regression", f"from --loss {loss}") if loss != "auto" and numeric else \
+        how, (task, why) = "guessed", ("regression", "several targets are regression") if len(columns) > 1 else \
+            ("classification", f"--loss {loss} takes classes") if loss in ("cross_entropy", "bce") else \
+            ("regression", f"--loss {loss} takes numbers") if loss != "auto" and numeric else \
             guessed_task(as_numpy(columns[0]) if numeric else None)
-        how = how if how.startswith(("as ", "from ")) else f"guessed: {how}"
-    override = "" if how == "as asked" else " regression" if task == "classification" else " classification"
+    override = "; override with --task" + ("" if how == "as asked" else " regression" if task == "classification" else " classification")
+    why = f"; {why}" if why else ""
     if task == "regression":
         if not numeric:
             bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
             raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification")
         y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
-        return task, torch.from_numpy(y), None, f"task: regression ({how}) on {', '.join(targets)}; override with --task{override}"
+        return task, torch.from_numpy(y), None, f"task: regression ({how}) on {', '.join(targets)}{why}{override}"
     if len(columns) != 1:
         raise RiskminError(f"classification takes one target column but {len(columns)} were given ({', '.join(targets)}); name one with --target")
     classes, codes = column_classes(columns[0], targets[0], path)
     note = (f"task: classification ({how}): {targets[0]} has {len(classes)} classes "
-            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}); override with --task{override}")
+            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}){why}{override}")
     y = torch.from_numpy(codes)
     if loss == "bce":
         if len(classes) != 2:
@@ -272,7 +272,7 @@ def guessed_task(values) -> tuple:
     if values.dtype == bool:
         return "classification", "true/false values are two classes"
     if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
-        return "regression", "real numbers"
+        return "regression", "its values are real numbers"
     found = np.unique(values)
     if len(found) <= MAX_LABELS:
         return "classification", f"{len(found)} distinct whole numbers are class labels"

@@ -283,20 +283,19 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
     if not (np.issubdtype(x.dtype, np.number) and (np.issubdtype(y.dtype, np.number) or y.dtype == bool)):
         raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
     x = torch.from_numpy(x.astype(np.float32))
+    how, why = "as asked", ""
     if task == "auto":
-        task, how = ("regression", "as y has several columns") if y.ndim != 1 else \
-            ("classification", f"from --loss {loss}") if loss in ("cross_entropy", "bce") else \
-            ("regression", f"from --loss {loss}") if loss != "auto" else guessed_task(y)
-        how = how if how.startswith("from") else f"guessed: {how}"
-    else:
-        how = "as asked"
+        how, (task, why) = "guessed", ("regression", "a y of several columns is regression") if y.ndim != 1 else \
+            ("classification", f"--loss {loss} takes classes") if loss in ("cross_entropy", "bce") else \
+            ("regression", f"--loss {loss} takes numbers") if loss != "auto" else guessed_task(y)
+    why = f"; {why}" if why else ""
     if task == "classification":
         if y.ndim != 1 or not np.all(y == np.round(y)):
             raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task regression")
         classes, codes = class_codes(y)
-        note = f"task: classification ({how}): y has {len(classes)} classes ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''})"
+        note = f"task: classification ({how}): y has {len(classes)} classes ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}){why}"
         return Data(x, torch.from_numpy(codes), name=path.stem, classes=classes, task=task, notes=[note + "; override with --task"])
-    note = f"task: regression ({how}); override with --task"
+    note = f"task: regression ({how}){why}; override with --task"
     return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
 
 
