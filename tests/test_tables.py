@@ -316,7 +316,7 @@ def test_predict_takes_text_cells_of_a_number_column_as_missing(pets, tmp_path, 
     new = write_rows(tmp_path / "new.csv", ["size", "kind"], [[2.0, "cat"], ["?", "dog"]])
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "runs" / "m"), str(new), "--out", str(tmp_path / "p.csv")]) == 0
-    assert capsys.readouterr().err == "note: column size holds numbers but for 1 cells, taken as missing values: '?' at row 1\n"
+    assert capsys.readouterr().err == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1\n"
     assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "drop", "--name", "d",
                  "--out", str(tmp_path / "runs"), *FAST]) == 0
     assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "p.csv")]) == 2

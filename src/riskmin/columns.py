@@ -104,12 +104,13 @@ def identifier(column, name: str, first: bool) -> str:
     if ID_NAMES.search(name.strip()) or CAMEL_ID.search(name.strip()):
         return "named like one"
     present = len(column) - column.null_count
-    if present < ID_ROWS or pyarrow.types.is_boolean(column.type):
+    text = not is_numeric(column)
+    if present < ID_ROWS or pyarrow.types.is_boolean(column.type) or not (text or first):
         return ""
     distinct = pc.count_distinct(column).as_py()
-    if not is_numeric(column):
+    if text:
         return "a different text in almost every row" if distinct >= ID_SHARE * present else ""
-    if not first or distinct < present:
+    if distinct < present:
         return ""
     values = as_numpy(pc.drop_null(column))
     if np.all(values == np.round(values)) and values.min() in (0, 1) and values.max() - values.min() < 2 * present:

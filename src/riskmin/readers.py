@@ -179,7 +179,6 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> t
 def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
     """(column, note or None, stray cells or None): one column of `typed`."""
     import pyarrow
-    import pyarrow.compute as pc
 
     kind = column.type
     if pyarrow.types.is_dictionary(kind):  # a Parquet category column
@@ -194,25 +193,32 @@ def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
     if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)):
         raise RiskminError(f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or targets; "
                            "leave it out with --features")
+    return text_column(column, name, path, stray_share)
+
+
+def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
+    """(column, note or None, stray cells or None) of a text column: numbers, dates, or text as it is."""
+    import pyarrow
+    import pyarrow.compute as pc
+
     numbers, stray = numbers_but_for_a_few(column, stray_share)
     if numbers is not None:
         if not stray:
             return numbers, None, None
         count, rows, texts = stray
-        return numbers, (f"column {name} holds numbers but for {count} cells, taken as missing values: "
-                         f"{', '.join(f'{t!r} at row {r}' for t, r in zip(texts, rows))}{', ...' if count > len(rows) else ''}"), stray
+        cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (", ..." if count > len(rows) else "")
+        return numbers, f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}", stray
     present = len(column) - column.null_count
-    if present and pc.sum(pc.match_substring_regex(column, DATE)).as_py() >= (1 - STRAY_SHARE) * present:  # dates but for a few
-        for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
-            try:
-                return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None
-            except pyarrow.ArrowInvalid:
-                pass
-        else:
-            example = pc.drop_null(column)[0].as_py()
-            raise RiskminError(f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO 8601 form "
-                               "(2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with --features") from None
-    return column, None, None
+    if not present or pc.sum(pc.match_substring_regex(column, DATE)).as_py() < (1 - STRAY_SHARE) * present:
+        return column, None, None
+    for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
+        try:
+            return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None
+        except pyarrow.ArrowInvalid:
+            pass
+    example = pc.drop_null(column)[0].as_py()
+    raise RiskminError(f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO 8601 form "
+                       "(2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with --features")
 
 
 def numbers_but_for_a_few(column, stray_share: float) -> tuple:
