@@ -107,15 +107,13 @@ def identifier(column, name: str, first: bool) -> str:
     text = not is_numeric(column)
     if present < ID_ROWS or pyarrow.types.is_boolean(column.type) or not (text or first):
         return ""
-    distinct = pc.count_distinct(column).as_py()
     if text:
-        return "a different text in almost every row" if distinct >= ID_SHARE * present else ""
-    if distinct < present:
+        return "a different text in almost every row" if pc.count_distinct(column).as_py() >= ID_SHARE * present else ""
+    bounds = pc.min_max(column).as_py()  # first the checks that allocate nothing: most columns stop here
+    if bounds["min"] not in (0, 1) or bounds["max"] - bounds["min"] >= 2 * present or pc.count_distinct(column).as_py() < present:
         return ""
     values = as_numpy(pc.drop_null(column))
-    if np.all(values == np.round(values)) and values.min() in (0, 1) and values.max() - values.min() < 2 * present:
-        return "row numbers"
-    return ""
+    return "row numbers" if np.all(values == np.round(values)) else ""
 
 
 def handle_missing(table, features: list, targets: list, missing: str, path: Path, strays: dict = None) -> tuple:

@@ -38,7 +38,6 @@ def read(path, target: str = "", features: str = "", task: str = "auto", missing
     if suffix == ".npz":
         return read_npz(path, task, loss)
     table, notes = read_table(path, suffix)
-    release_unused_memory()
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
@@ -57,6 +56,7 @@ def read(path, target: str = "", features: str = "", task: str = "auto", missing
         raise RiskminError(f"{path} has no feature columns besides the target; a model needs at least one")
     table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
     layout, capped = zip(*(describe(table.column(name), name, table.num_rows) for name in chosen))
+    release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
     x, _ = encode(table, layout, path, missing)
     task, y, classes, note = target_values(table, targets, task, loss, path)
     notes = [note, *notes, *missing_notes, *(c for c in capped if c)]
