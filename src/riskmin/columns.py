@@ -1,4 +1,5 @@
-"""A table's columns made into tensors: the feature layout, missing values, and the target's task and classes.
+"""A table's columns made into tensors: which are features (not row identifiers), the feature layout,
+missing values, and the target's task (guessed by one stated rule, `guessed_task`) and classes.
 
 A table's feature columns are described by a layout, fitted once on the file that trains a
 run and stored with it, so that `predict` and `evaluate` encode new rows the same way:
