@@ -336,3 +336,11 @@ def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are
     with pytest.raises(riskmin.RiskminError, match=r"column day of slashed.csv holds dates such as '03/04/2021', which riskmin reads "
                                                    r"only in ISO 8601 form \(2021-04-03 or 2021-04-03 10:00:00\); rewrite them"):
         riskmin.load(str(slashed), riskmin.Config(target="y"))
+
+
+def test_missing_mean_says_numbers_get_means_and_empty_text_cells_no_category(tmp_path):
+    path = write_rows(tmp_path / "gaps.csv", ["size", "kind", "y"], [["" if i == 3 else i % 7, "" if i == 5 else "ab"[i % 2], i] for i in range(30)])
+    data = riskmin.load(str(path), riskmin.Config(target="y", missing="mean"))
+    assert data.notes[1:] == ["missing feature values are filled with training-split means (size); "
+                              "empty text cells get no category, all their inputs 0 (kind)"]
+    assert data.x[5, 1:].tolist() == [0.0, 0.0] and torch.isnan(data.x[3, 0])

@@ -137,16 +137,23 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
                            f"{'; ' + texts + ', taken as missing' if texts else ''}; "
                            "pass --missing drop to drop those rows or --missing mean to fill features with training-split means")
     drop = [name for name in holes if missing == "drop" or name in targets]  # a missing target can never be filled
+    filled = filled_note(table, [name for name in holes if name not in drop])
     if not drop:
-        return table, [f"missing feature values are filled with training-split means ({', '.join(holes)})"]
+        return table, filled
     keep = ~np.logical_or.reduce([holes[name] for name in drop])
     if not keep.any():
         raise RiskminError(f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to train on")
     notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
-    filled = [name for name in holes if name not in drop]
-    if filled:
-        notes.append(f"missing feature values are filled with training-split means ({', '.join(filled)})")
-    return table.filter(pyarrow.array(keep)), notes
+    return table.filter(pyarrow.array(keep)), notes + filled
+
+
+def filled_note(table, names: list) -> list:
+    """What --missing mean does to the columns `names`: numbers get a mean, text no category at all."""
+    numbers = [name for name in names if is_numeric(table.column(name))]
+    texts = [name for name in names if name not in numbers]
+    said = ([f"missing feature values are filled with training-split means ({', '.join(numbers)})"] if numbers else []) + \
+        ([f"empty text cells get no category, all their inputs 0 ({', '.join(texts)})"] if texts else [])
+    return ["; ".join(said)] if said else []
 
 
 def category_bound(rows: int) -> int:
