@@ -1,8 +1,9 @@
-"""A table as people have them: a text column, empty cells, and a class to predict.
+"""A table as people have them: a row id, a text column, empty cells, and a class to predict.
 
-The file is written here so the example runs anywhere. riskmin guesses the task from the
-target, one-hot encodes the text column with the categories of the training split, fills the
-empty cells with training-split means, and `predict` turns new rows into class names.
+The file is written here so the example runs anywhere. riskmin leaves the id out of the
+features, guesses the task from the target and says by which rule, one-hot encodes the text
+column with the categories of the training split, fills the empty cells with training-split
+means, and `predict` turns new rows into class names.
 """
 import csv
 import tempfile
@@ -16,12 +17,12 @@ folder = Path(tempfile.mkdtemp())
 generator = np.random.default_rng(0)
 with open(folder / "fruit.csv", "w", newline="") as file:
     writer = csv.writer(file)
-    writer.writerow(["weight", "colour", "fruit"])
+    writer.writerow(["id", "weight", "colour", "fruit"])
     for i in range(600):
         fruit = ["apple", "banana", "cherry"][i % 3]
         weight = {"apple": 150, "banana": 120, "cherry": 8}[fruit] * generator.uniform(0.7, 1.3)
         colour = {"apple": "red", "banana": "yellow", "cherry": "red"}[fruit] if generator.random() > 0.2 else "green"
-        writer.writerow(["" if i % 50 == 0 else round(weight, 1), colour, fruit])
+        writer.writerow([f"f{i:04d}", "" if i % 50 == 0 else round(weight, 1), colour, fruit])
 
 data = riskmin.load(str(folder / "fruit.csv"), riskmin.Config(target="fruit", missing="mean"))
 print("\n".join(data.notes))

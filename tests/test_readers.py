@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pyarrow
 from pyarrow import csv as arrow_csv, parquet
 import pytest
 import torch
@@ -16,7 +17,7 @@ def houses(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 3))
     price = x @ [1.0, -2.0, 0.5] + 3 + 0.1 * rng.standard_normal(200)
-    lines = ["size,age,rooms,price"] + [",".join(f"{v:.6f}" for v in (*row, p)) for row, p in zip(x, price)]
+    lines = ["id,size,age,rooms,price"] + [f"{1001 + i}," + ",".join(f"{v:.6f}" for v in (*row, p)) for i, (row, p) in enumerate(zip(x, price))]
     path = tmp_path / "houses.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -25,8 +26,9 @@ def houses(tmp_path):
 def test_csv_columns_become_features_and_targets(houses):
     data = riskmin.load(str(houses), riskmin.Config(target="price"))
     assert (data.feature_names, data.target_names, data.name) == (["size", "age", "rooms"], ["price"], "houses")
+    assert "left out of the features as row identifiers: id (named like one); name a column in --features to keep it" in data.notes
     assert data.x.dtype == torch.float32 and data.x.shape == (200, 3) and data.y.shape == (200, 1)
-    first = houses.read_text().splitlines()[1].split(",")
+    first = houses.read_text().splitlines()[1].split(",")[1:]
     assert data.x[0].tolist() == pytest.approx([float(v) for v in first[:3]])
     chosen = riskmin.load(str(houses), riskmin.Config(target="price", features="rooms,size"))
     assert chosen.feature_names == ["rooms", "size"] and chosen.x[0].tolist() == pytest.approx([float(first[2]), float(first[0])])
@@ -70,7 +72,7 @@ def write(tmp_path, name, text):
 
 BAD_FILES = [
     ("houses.csv", None, ["--target", "pricee"], "target column pricee does not exist in houses.csv; did you mean price?"),
-    ("houses.csv", None, [], "houses.csv is a table: name the column to predict with --target; its columns are size, age, rooms, price"),
+    ("houses.csv", None, [], "houses.csv is a table: name the column to predict with --target; its columns are id, size, age, rooms, price"),
     ("houses.csv", None, ["--target", "price", "--features", "size,colour"], "feature column colour does not exist in houses.csv"),
     ("houses.csv", None, ["--target", "price", "--features", "size,price"], "column price is both a feature and a target"),
     ("text.csv", "a,city\n1,Paris\n2,Rome\n", ["--target", "city", "--task", "regression"],
@@ -118,13 +120,12 @@ def test_predict_and_evaluate_a_file_with_shuffled_columns(houses, tmp_path):
                  "--out", str(tmp_path / "runs"), "--name", "h"]) == 0
     rows = houses.read_text().splitlines()
     header = rows[0].split(",")
-    order = ["price", "rooms", "size", "age"]  # not the training order
-    shuffled = ["id," + ",".join(order)] + [f"r{i}," + ",".join(dict(zip(header, line.split(",")))[c] for c in order)
-                                            for i, line in enumerate(rows[1:21])]
+    order = ["price", "rooms", "id", "size", "age"]  # not the training order
+    shuffled = [",".join(order)] + [",".join(dict(zip(header, line.split(",")))[c] for c in order) for line in rows[1:21]]
     (tmp_path / "new.csv").write_text("\n".join(shuffled) + "\n")
     assert main(["predict", str(tmp_path / "runs" / "h"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"), "--keep", "id"]) == 0
     written = (tmp_path / "p.csv").read_text().splitlines()
-    assert written[0] == "id,predicted_price" and [line.split(",")[0] for line in written[1:]] == [f"r{i}" for i in range(20)]
+    assert written[0] == "id,predicted_price" and [line.split(",")[0] for line in written[1:]] == [str(1001 + i) for i in range(20)]
     run = riskmin.Run.load(tmp_path / "runs" / "h")
     data = riskmin.load(str(houses), riskmin.Config(target="price"))
     expected = riskmin.predict(run, data.x[:20])[:, 0].tolist()
@@ -147,3 +148,65 @@ def test_predict_refuses_a_file_without_a_feature_column(houses, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: feature column age is missing from partial.csv; it needs the feature columns size, age, rooms"]
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_latin_1_csv_is_read_with_a_note(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("prénom,x,y\n" .encode("latin-1") + "".join(f"{'Zoé' if i % 2 else 'André'},{i % 5},{i}\n" for i in range(30)).encode("latin-1"))
+    data = riskmin.load(str(path), riskmin.Config(target="y"))
+    assert data.feature_names[:2] == ["prénom=André", "prénom=Zoé"]
+    assert "latin.csv is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its text looks wrong" in data.notes
+
+
+FILE_ERRORS = [
+    ("twice.csv", lambda p: p.write_text("a,b,a,y\n1,2,3,4\n5,6,7,8\n"),
+     "twice.csv has two columns named 'a' (columns 1 and 3); rename one so that each column has its own name"),
+    ("twice.parquet", lambda p: parquet.write_table(pyarrow.table([[1, 2], [3, 4], [5, 6]], names=["a", "y", "a"]), p),
+     "twice.parquet has two columns named 'a' (columns 1 and 3); rename one"),
+    ("array.npz", lambda p: p.write_bytes(npy_bytes()),
+     "holds one array saved by numpy.save (an .npy file), not the arrays x and y of an .npz file; save them with numpy.savez(path, x=x, y=y)"),
+    ("text.npz", lambda p: p.write_text("x,y\n1,2\n"), "is not an .npz file (a zip archive of arrays); save x and y with numpy.savez"),
+    ("nested.parquet", lambda p: parquet.write_table(pyarrow.table({"tags": [[1, 2], [3]], "y": [1.0, 2.0]}), p),
+     "column tags of nested.parquet holds list<element: int64> values, which cannot be model inputs or targets; leave it out with --features"),
+    ("struct.parquet", lambda p: parquet.write_table(pyarrow.table({"a": [1.0, 2.0], "y": [{"k": 1}, {"k": 2}]}), p),
+     "column y of struct.parquet holds struct<k: int64> values, which cannot be model inputs or targets"),
+]
+
+
+def npy_bytes():
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((3, 2)))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, make, message", FILE_ERRORS, ids=[name for name, *_ in FILE_ERRORS])
+def test_files_riskmin_cannot_use_are_one_clear_line(tmp_path, capsys, name, make, message):
+    make(tmp_path / name)
+    assert main(["train", str(tmp_path / name), "--target", "y", "--progress", "off", "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_a_nested_column_left_out_and_a_decimal_column_are_fine(tmp_path):
+    from decimal import Decimal
+
+    table = pyarrow.table({"tags": [[1], [2], [3]], "price": pyarrow.array([Decimal("1.25"), Decimal("2.50"), Decimal("3.75")]), "y": [1.0, 2.0, 3.0]})
+    parquet.write_table(table, tmp_path / "shop.parquet")
+    data = riskmin.load(str(tmp_path / "shop.parquet"), riskmin.Config(target="y", features="price"))
+    assert data.layout == [{"name": "price", "kind": "numeric"}] and data.x[:, 0].tolist() == [1.25, 2.5, 3.75]
+
+
+def test_npz_labels_follow_the_task_rule_of_tables(tmp_path):
+    x = np.zeros((40, 2), dtype=np.float32)
+    np.savez(tmp_path / "signs.npz", x=x, y=np.array([-1, 0, 1, 1] * 10))
+    signs = riskmin.load(str(tmp_path / "signs.npz"))
+    assert signs.task == "classification" and signs.classes == ["-1", "0", "1"] and signs.y[:4].tolist() == [0, 1, 2, 2]
+    assert signs.notes == ["task: classification (guessed): y has 3 classes (-1, 0, 1); 3 distinct whole numbers are class labels; "
+                           "override with --task"]
+    np.savez(tmp_path / "counts.npz", x=x, y=np.arange(40) * 3)
+    counts = riskmin.load(str(tmp_path / "counts.npz"))
+    assert counts.task == "regression" and counts.y.dtype == torch.float32
+    assert counts.notes == ["task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; override with --task"]
+    asked = riskmin.load(str(tmp_path / "counts.npz"), riskmin.Config(task="classification"))
+    assert asked.task == "classification" and len(asked.classes) == 40

@@ -87,7 +87,7 @@ def test_logistic_regression_is_within_two_points_of_scikit_learn_and_predict_ma
     out = cli("train", str(path), "--target", "target", "--model", "linear", "--optimizer", "adam", "--lr", "0.01",
               "--batch-size", "32", "--epochs", "200", "--patience", "20", "--val", str(VAL), "--test", str(TEST),
               "--progress", "off", "--out", str(tmp_path / "runs"), "--name", name)
-    assert "task: classification (guessed)" in out
+    assert "task: classification (guessed): target has " in out
     summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
     split = split_of(len(bunch.target))
     x = bunch.data
@@ -149,3 +149,31 @@ def test_metrics_match_scikit_learn():
     ours = finish_metrics("bce", {"loss": torch.tensor(0.0), **metric_sums("bce", yes, answers)}, 500)
     assert ours["f1"] == pytest.approx(metrics.f1_score(answers[:, 0], (yes[:, 0] > 0).float(), average="macro"), rel=1e-12)
     assert ours["log_loss"] == pytest.approx(metrics.log_loss(answers[:, 0], torch.sigmoid(yes[:, 0].double())), rel=1e-9)
+
+
+GUESSES = {  # data set -> the task and the rule a careful person would also pick
+    "diabetes": ("regression", "214 distinct whole numbers, 25..346, are scores or counts, not class codes"),
+    "wine": ("classification", "3 distinct whole numbers are class labels"),
+    "breast_cancer": ("classification", "2 distinct whole numbers are class labels"),
+    "iris": ("classification", "text values are class names"),
+    "digits": ("classification", "whole numbers 0..9 are class codes"),
+}
+
+
+@pytest.mark.parametrize("name", GUESSES)
+def test_bundled_tables_written_with_their_index_get_the_task_and_columns_a_careful_person_picks(tmp_path, name):
+    """Written as pandas' DataFrame.to_csv writes them: a first column without a name holding the row numbers."""
+    bunch = getattr(sklearn_datasets, f"load_{name}")()
+    names = [str(n).replace(" ", "_") for n in bunch.feature_names] if hasattr(bunch, "feature_names") else []
+    labels = bunch.target_names[bunch.target] if name == "iris" else bunch.target.astype(int)
+    with open(tmp_path / f"{name}.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["", *names, "target"])
+        writer.writerows([i, *(repr(float(v)) for v in row), label] for i, (row, label) in enumerate(zip(bunch.data, labels)))
+    data = riskmin.load(str(tmp_path / f"{name}.csv"), riskmin.Config(target="target"))
+    task, rule = GUESSES[name]
+    assert data.task == task and data.notes[0].startswith(f"task: {task} (guessed)") and f"; {rule}; override with --task" in data.notes[0]
+    assert data.feature_names == names and data.x.shape == bunch.data.shape  # every measurement, and not the index
+    assert data.notes[1] == "left out of the features as row identifiers: '' (no name: an index written with the table); name a column in --features to keep it"
+    if task == "classification":
+        assert data.classes == [str(label) for label in (bunch.target_names if name == "iris" else range(len(bunch.target_names)))]

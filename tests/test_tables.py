@@ -113,7 +113,8 @@ def flowers(tmp_path):
 def test_a_text_target_is_classification_with_its_class_names_printed_stored_and_predicted(flowers, tmp_path, capsys):
     assert main(["train", str(flowers), "--target", "species", "--features", "a,b", "--name", "f", "--out", str(tmp_path / "runs"), *FAST]) == 0
     out = capsys.readouterr().out
-    assert "task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); override with --task" in out
+    assert ("task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); text values are class names; "
+            "override with --task regression") in out
     run_dir = tmp_path / "runs" / "f"
     stored = json.loads((run_dir / "preprocessing.json").read_text())
     assert stored["classes"] == ["setosa", "versicolor", "virginica"] and stored["task"] == "classification"
@@ -178,3 +179,168 @@ def test_montecarlo_fills_and_encodes_per_run_and_vectorized_equals_sequential(p
     for a, b in zip(vectorized.table, sequential.table):
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
         assert a["best_epoch"] == b["best_epoch"]
+
+
+def test_row_identifiers_are_left_out_with_one_note_and_kept_when_named(tmp_path):
+    rng = np.random.default_rng(5)
+    rows = [[i + 1, f"c{rng.integers(10**9)}", 1990 + i, f"{v:.5f}", f"{2 * v:.5f}"] for i, v in enumerate(rng.standard_normal(40))]
+    path = write_rows(tmp_path / "ids.csv", ["row", "customer", "year", "x", "y"], rows)
+    data = riskmin.load(str(path), riskmin.Config(target="y"))
+    assert data.feature_names == ["year", "x"]  # a year column past the first is a feature, though its values are distinct
+    assert data.notes[1:] == ["left out of the features as row identifiers: row (named like one), customer (a different text in almost "
+                              "every row); name a column in --features to keep it"]
+    assert riskmin.load(str(path), riskmin.Config(target="y", features="row,x")).feature_names == ["row", "x"]
+    numbered = write_rows(tmp_path / "numbered.csv", ["n", "x", "y"], [[i, r[3], r[4]] for i, r in enumerate(rows)])
+    assert riskmin.load(str(numbered), riskmin.Config(target="y")).notes[1] == (
+        "left out of the features as row identifiers: n (row numbers); name a column in --features to keep it")
+    for name in ("id", "ID", "Id", "house_id", "PassengerId", "customerID", "uuid", "index", "row_number", "Unnamed: 0", ""):
+        named = write_rows(tmp_path / "named.csv", [name, "x", "y"], [[k % 3, r[3], r[4]] for k, r in enumerate(rows)])
+        assert riskmin.load(str(named), riskmin.Config(target="y")).feature_names == ["x"], name
+    for name in ("paid", "valid", "acid", "kidney", "width"):  # words that end in "id" are not identifiers
+        named = write_rows(tmp_path / "named.csv", [name, "x", "y"], [[k % 3, r[3], r[4]] for k, r in enumerate(rows)])
+        assert riskmin.load(str(named), riskmin.Config(target="y")).feature_names == [name, "x"], name
+
+
+def test_a_lone_feature_is_kept_even_when_it_looks_like_row_numbers(tmp_path):
+    path = write_rows(tmp_path / "line.csv", ["x", "y"], [[i, 1 + 2 * i] for i in range(50)])
+    data = riskmin.load(str(path), riskmin.Config(target="y"))
+    assert data.feature_names == ["x"] and data.task == "regression"
+
+
+def test_houses_with_an_id_train_without_it_and_predict_keeps_it(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((120, 2))
+    rows = [[1000 + i, f"{a:.5f}", f"{b:.5f}", f"{3 * a - b + 5:.5f}"] for i, (a, b) in enumerate(x)]
+    houses = write_rows(tmp_path / "houses.csv", ["id", "size", "age", "price"], rows)
+    assert main(["train", str(houses), "--target", "price", "--name", "h", "--out", str(tmp_path / "runs"), *FAST]) == 0
+    assert "left out of the features as row identifiers: id (named like one); name a column in --features to keep it" in capsys.readouterr().out
+    assert json.loads((tmp_path / "runs" / "h" / "preprocessing.json").read_text())["features"] == ["size", "age"]
+    assert main(["predict", str(tmp_path / "runs" / "h"), str(houses), "--out", str(tmp_path / "p.csv"), "--keep", "id"]) == 0
+    assert [row["id"] for row in read_csv(tmp_path / "p.csv")] == [str(1000 + i) for i in range(120)]
+
+
+def test_a_text_column_with_many_categories_keeps_the_most_frequent_and_an_other_input(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    towns = [f"t{min(int(rng.zipf(1.5)), 400):03d}" for _ in range(1000)]
+    rows = [[town, f"{v:.4f}", f"{v + (town == 't001'):.4f}"] for town, v in zip(towns, rng.standard_normal(1000))]
+    path = write_rows(tmp_path / "towns.csv", ["town", "x", "y"], rows)
+    data = riskmin.load(str(path), riskmin.Config(target="y"))
+    counts = {t: towns.count(t) for t in set(towns)}
+    frequent = sorted(sorted(counts, key=lambda t: (-counts[t], t))[:49])
+    assert data.layout[0] == {"name": "town", "kind": "categorical", "categories": [*frequent, "(other)"], "other": True}
+    assert data.n_features == 51 and data.feature_names[49] == "town=(other)"
+    rare = next(i for i, t in enumerate(towns) if t not in frequent)
+    assert data.x[rare, :50].tolist() == [0.0] * 49 + [1.0]
+    assert data.notes[-1] == (f"column town has {len(counts)} categories, more than the 50 inputs a text column may become (at most 50, "
+                              f"and 10% of the rows): its 49 most frequent each get an input and the other {len(counts) - 49} "
+                              f"({sum(counts[t] for t in counts if t not in frequent)} rows) share town=(other)")
+    small = write_rows(tmp_path / "small.csv", ["town", "x", "y"], rows[:150])  # 10% of 150 rows would be 15 inputs
+    assert len(riskmin.load(str(small), riskmin.Config(target="y")).layout[0]["categories"]) == 15
+    assert main(["train", str(path), "--target", "y", "--name", "t", "--out", str(tmp_path / "runs"), *FAST]) == 0
+    new = write_rows(tmp_path / "new.csv", ["town", "x"], [["t001", 0.5], ["never-seen", 0.5], [towns[rare], 0.5]])
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "runs" / "t"), str(new), "--out", str(tmp_path / "p.csv")]) == 0
+    assert capsys.readouterr().err == ""  # a town past the bound is (other), not an unseen category
+    predicted = [float(row["predicted_y"]) for row in read_csv(tmp_path / "p.csv")]
+    assert predicted[1] == predicted[2]
+
+
+TARGETS = [  # values of the target column -> task, classes, the rule the note states
+    ([3, 4, 5, 5, 6, 6, 6, 7, 8] * 4, "regression", None, "6 distinct whole numbers, 3..8, are scores or counts, not class codes"),
+    ([1, 2, 3, 4, 5] * 8, "regression", None, "5 distinct whole numbers, 1..5, are scores or counts, not class codes"),
+    ([-1, 0, 1] * 12, "classification", ["-1", "0", "1"], "3 distinct whole numbers are class labels"),
+    ([0, 1] * 18, "classification", ["0", "1"], "2 distinct whole numbers are class labels"),
+    (["1.0", "0.0"] * 18, "classification", ["0", "1"], "2 distinct whole numbers are class labels"),
+    (list(range(10)) * 4, "classification", [str(k) for k in range(10)], "whole numbers 0..9 are class codes"),
+    ([k * 7 for k in range(40)], "regression", None, "40 distinct whole numbers, 0..273, are scores or counts, not class codes"),
+    (["true", "false"] * 18, "classification", ["false", "true"], "true/false values are two classes"),
+    (["0.5", "1.25", "2"] * 12, "regression", None, "its values are real numbers"),
+]
+
+
+@pytest.mark.parametrize("values, task, classes, rule", TARGETS, ids=[rule[:30] + str(v[0]) for v, _, _, rule in TARGETS])
+def test_the_task_guess_follows_one_stated_rule(tmp_path, values, task, classes, rule):
+    path = write_rows(tmp_path / "t.csv", ["x", "target"], [[i % 7, v] for i, v in enumerate(values)])
+    data = riskmin.load(str(path), riskmin.Config(target="target"))
+    assert (data.task, data.classes) == (task, classes)
+    other = "regression" if task == "classification" else "classification"
+    assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f"; {rule}; override with --task {other}")
+    if classes:
+        assert data.y.tolist() == [classes.index(str(v).replace(".0", "")) for v in values]
+
+
+def test_scores_become_classes_when_asked_and_minus_one_zero_one_labels_train_and_predict(tmp_path):
+    quality = write_rows(tmp_path / "quality.csv", ["x", "quality"], [[i % 5, 3 + i % 6] for i in range(60)])
+    asked = riskmin.load(str(quality), riskmin.Config(target="quality", task="classification"))
+    assert asked.classes == ["3", "4", "5", "6", "7", "8"] and asked.y.tolist()[:6] == [0, 1, 2, 3, 4, 5]
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(300)
+    signs = write_rows(tmp_path / "signs.csv", ["x", "sign"], [[f"{v:.4f}", -1 if v < -0.4 else 1 if v > 0.4 else 0] for v in x])
+    assert main(["train", str(signs), "--target", "sign", "--name", "s", "--out", str(tmp_path / "runs"), *FAST]) == 0
+    assert main(["predict", str(tmp_path / "runs" / "s"), str(signs), "--out", str(tmp_path / "p.csv")]) == 0
+    rows = read_csv(tmp_path / "p.csv")
+    assert list(rows[0]) == ["predicted_sign", "probability_-1", "probability_0", "probability_1"]
+    assert {row["predicted_sign"] for row in rows} == {"-1", "0", "1"}
+
+
+def numbers_with_holes(tmp_path, rows=30_000):
+    """A 30,000-row file whose column x holds '?' three times and '-' once among its numbers."""
+    x = np.round(np.random.default_rng(9).standard_normal(rows), 4)
+    lines = ["x,z,y", *(f"{v},{i % 4},{2 * v}" for i, v in enumerate(x))]
+    for row, text in ((100, "?"), (20_000, "-"), (25_000, "?"), (29_999, "?")):
+        lines[row + 1] = f"{text},1,0"
+    (tmp_path / "holes.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "holes.csv"
+
+
+def test_a_few_text_cells_in_a_number_column_are_missing_values_not_categories(tmp_path, capsys):
+    path = numbers_with_holes(tmp_path)
+    with pytest.raises(riskmin.RiskminError) as error:
+        riskmin.load(str(path), riskmin.Config(target="y"))
+    assert str(error.value) == ("holes.csv has missing values, empty or NaN, in columns x (4), first at rows 100, 20000, 25000, 29999; "
+                                "x holds text in 4 number cells ('?', '-'), taken as missing; pass --missing drop to drop those rows "
+                                "or --missing mean to fill features with training-split means")
+    dropped = riskmin.load(str(path), riskmin.Config(target="y", missing="drop"))
+    assert dropped.feature_names == ["x", "z"] and len(dropped) == 29_996
+    assert dropped.notes[1:] == ["column x holds numbers but for 4 cells, taken as missing values: '?' at row 100, '-' at row 20000, "
+                                 "'?' at row 25000, '?' at row 29999", "dropped 4 of 30000 rows with missing values in x"]
+    filled = riskmin.load(str(path), riskmin.Config(target="y", missing="mean"))
+    assert filled.n_features == 2 and torch.isnan(filled.x[[100, 20_000], 0]).all() and not torch.isnan(filled.x[:100]).any()
+    mostly_text = write_rows(tmp_path / "text.csv", ["x", "y"], [["?" if i % 5 == 0 else i, i] for i in range(100)])
+    assert riskmin.load(str(mostly_text), riskmin.Config(target="y", features="x")).layout[0]["kind"] == "categorical"  # 20% text
+
+
+def test_predict_takes_text_cells_of_a_number_column_as_missing(pets, tmp_path, capsys):
+    assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "mean", "--name", "m",
+                 "--out", str(tmp_path / "runs"), *FAST]) == 0
+    new = write_rows(tmp_path / "new.csv", ["size", "kind"], [[2.0, "cat"], ["?", "dog"]])
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "runs" / "m"), str(new), "--out", str(tmp_path / "p.csv")]) == 0
+    assert capsys.readouterr().err == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1\n"
+    assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "drop", "--name", "d",
+                 "--out", str(tmp_path / "runs"), *FAST]) == 0
+    assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "column size of new.csv has missing values (first at rows 1); fill them" in capsys.readouterr().err
+
+
+def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are_refused(tmp_path):
+    path = write_rows(tmp_path / "dates.csv", ["day", "when", "y"],
+                      [["2020-01-02", "2020-01-02 10:00:00", 1.5], ["2020-01-03", "2020-01-03 10:00:30", 2.5], ["1970-01-02", "1970-01-01 00:01:00", 0.5]])
+    data = riskmin.load(str(path), riskmin.Config(target="y"))
+    assert data.feature_names == ["day", "when"] and data.layout == [{"name": "day", "kind": "numeric"}, {"name": "when", "kind": "numeric"}]
+    assert data.x[2].tolist() == [86400.0, 60.0] and data.x[0, 0].item() == pytest.approx(1577923200, rel=1e-7)
+    assert data.notes[1] == "column day holds date32[day] values; they become seconds since 1970-01-01 UTC"
+    zoned = write_rows(tmp_path / "zoned.csv", ["when", "y"], [["2020-01-02T10:00:00+01:00", 1.5], ["1970-01-01 00:01:00Z", 2.5]])
+    assert riskmin.load(str(zoned), riskmin.Config(target="y")).x[:, 0].tolist() == [float(np.float32(1577955600)), 60.0]  # float32: 128 s apart
+    slashed = write_rows(tmp_path / "slashed.csv", ["day", "y"], [["03/04/2021", 1.5], ["04/04/2021", 2.5]])
+    with pytest.raises(riskmin.RiskminError, match=r"column day of slashed.csv holds dates such as '03/04/2021', which riskmin reads "
+                                                   r"only in ISO 8601 form \(2021-04-03 or 2021-04-03 10:00:00\); rewrite them"):
+        riskmin.load(str(slashed), riskmin.Config(target="y"))
+
+
+def test_missing_mean_says_numbers_get_means_and_empty_text_cells_no_category(tmp_path):
+    path = write_rows(tmp_path / "gaps.csv", ["size", "kind", "y"], [["" if i == 3 else i % 7, "" if i == 5 else "ab"[i % 2], i] for i in range(30)])
+    data = riskmin.load(str(path), riskmin.Config(target="y", missing="mean"))
+    assert data.notes[1:] == ["missing feature values are filled with training-split means (size); "
+                              "empty text cells get no category, all their inputs 0 (kind)"]
+    assert data.x[5, 1:].tolist() == [0.0, 0.0] and torch.isnan(data.x[3, 0])

@@ -1,17 +1,22 @@
-"""A table's columns made into tensors: the feature layout, missing values, and the target's task and classes.
+"""A table's columns made into tensors: which are features (not row identifiers), the feature layout,
+missing values, and the target's task (guessed by one stated rule, `guessed_task`) and classes.
 
 A table's feature columns are described by a layout, fitted once on the file that trains a
 run and stored with it, so that `predict` and `evaluate` encode new rows the same way:
 
     {"name": "rooms", "kind": "numeric"}                                one input
     {"name": "city", "kind": "categorical", "categories": ["a", "b"]}   one input per category
+    {"name": "town", "kind": "categorical", "categories": ["a", "b", OTHER], "other": True}
 
-A categorical value the layout does not list becomes all zeros (and is counted); a missing
-numeric value stays NaN until the run's preprocessing fills it with a training-split mean.
+A column with more categories than `category_bound` allows keeps its most frequent ones and
+one input, OTHER, for all the rest. A categorical value the layout does not list becomes
+all zeros (and is counted), or OTHER where the layout has it; a missing numeric value stays
+NaN until the run's preprocessing fills it with a training-split mean.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +24,15 @@ import torch
 
 from .config import RiskminError
 
-MAX_CLASSES = 20  # a whole-number target with at most this many distinct values is taken for class labels
+MAX_CATEGORIES = 50  # a text column expands to at most this many inputs (with OTHER), and to at most 10% of the rows
+MIN_CATEGORIES = 10  # ...but the 10% never bounds a small file below this many
+OTHER = "(other)"  # the one input that stands for every category beyond the bound
+MAX_LABELS = 3  # a whole-number target with at most this many distinct values is class labels: 0/1, -1/1, -1/0/1
+MAX_CLASSES = 20  # ...and so is one that holds the class codes 0, 1, ..., k-1 for k up to this many
+ID_ROWS = 20  # a column is judged an identifier by its values only in a table of at least this many rows
+ID_SHARE = 0.95  # a text column with a different value in at least this share of its rows is an identifier
+ID_NAMES = re.compile(r"(^|[_\-\s.])(id|uuid|guid)$|^(index|idx|row|rowid|rownum|row_?number|rownames)$", re.IGNORECASE)
+CAMEL_ID = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
 
 
 def as_numpy(column) -> np.ndarray:
@@ -65,8 +78,51 @@ def missing_mask(column) -> np.ndarray:
     return as_numpy(pc.is_null(column, nan_is_null=pyarrow.types.is_floating(column.type)))
 
 
-def handle_missing(table, features: list, targets: list, missing: str, path: Path) -> tuple:
-    """The table with the rows `missing` drops, and notes saying what was done."""
+def without_identifiers(table, names: list) -> tuple:
+    """(the names that are not row identifiers, a note naming those left out or None).
+
+    An identifier is named like one (id, *_id, PassengerId, uuid, index, row_number, an empty
+    name or pandas' "Unnamed: 0"), or holds text that differs in ID_SHARE of the rows, or is
+    the table's first column and holds the row numbers: whole numbers from 0 or 1, all
+    distinct, spanning fewer than twice as many values as there are rows (a year column
+    elsewhere in the table is a feature). When every feature looks like an identifier, all stay.
+    """
+    reasons = {name: identifier(table.column(name), name, first=name == table.column_names[0]) for name in names}
+    left_out = [f"{name or repr(name)} ({why})" for name, why in reasons.items() if why]
+    if not left_out or all(reasons.values()):
+        return names, None
+    return ([name for name in names if not reasons[name]],
+            f"left out of the features as row identifiers: {', '.join(left_out)}; name a column in --features to keep it")
+
+
+def identifier(column, name: str, first: bool) -> str:
+    """Why a column is a row identifier, or "" when it is not."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if not name.strip() or name.lower().startswith("unnamed:"):
+        return "no name: an index written with the table"
+    if ID_NAMES.search(name.strip()) or CAMEL_ID.search(name.strip()):
+        return "named like one"
+    present = len(column) - column.null_count
+    text = not is_numeric(column)
+    if present < ID_ROWS or pyarrow.types.is_boolean(column.type) or not (text or first):
+        return ""
+    if text:
+        return "a different text in almost every row" if pc.count_distinct(column).as_py() >= ID_SHARE * present else ""
+    bounds = pc.min_max(column).as_py()  # first the checks that allocate nothing: most columns stop here
+    if bounds["min"] not in (0, 1) or bounds["max"] - bounds["min"] >= 2 * present or pc.count_distinct(column).as_py() < present:
+        return ""
+    values = as_numpy(pc.drop_null(column))
+    return "row numbers" if np.all(values == np.round(values)) else ""
+
+
+def handle_missing(table, features: list, targets: list, missing: str, path: Path, strays: dict = None) -> tuple:
+    """The table with the rows `missing` drops, and notes saying what was done.
+
+    `strays` are the text cells of number columns already made missing ({column: (count,
+    rows, texts)}); the error names them, as the user may not call a '?' empty.
+    """
     import pyarrow
 
     holes = {name: missing_mask(table.column(name)) for name in [*features, *targets] if has_holes(table.column(name))}
@@ -75,26 +131,58 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
     if missing == "error":
         summary = ", ".join(f"{name} ({int(mask.sum())})" for name, mask in holes.items())
         rows = np.flatnonzero(np.logical_or.reduce(list(holes.values())))[:5]
-        raise RiskminError(f"{path.name} has missing values, empty or NaN, in columns {summary}, first at rows {', '.join(map(str, rows))}; "
+        texts = "; ".join(f"{name} holds text in {count} number cells ({', '.join(map(repr, dict.fromkeys(found)))})"
+                          for name, (count, _, found) in (strays or {}).items())
+        raise RiskminError(f"{path.name} has missing values, empty or NaN, in columns {summary}, first at rows {', '.join(map(str, rows))}"
+                           f"{'; ' + texts + ', taken as missing' if texts else ''}; "
                            "pass --missing drop to drop those rows or --missing mean to fill features with training-split means")
     drop = [name for name in holes if missing == "drop" or name in targets]  # a missing target can never be filled
+    filled = filled_note(table, [name for name in holes if name not in drop])
     if not drop:
-        return table, [f"missing feature values are filled with training-split means ({', '.join(holes)})"]
+        return table, filled
     keep = ~np.logical_or.reduce([holes[name] for name in drop])
     if not keep.any():
         raise RiskminError(f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to train on")
     notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
-    filled = [name for name in holes if name not in drop]
-    if filled:
-        notes.append(f"missing feature values are filled with training-split means ({', '.join(filled)})")
-    return table.filter(pyarrow.array(keep)), notes
+    return table.filter(pyarrow.array(keep)), notes + filled
 
 
-def describe(column, name: str) -> dict:
-    """The layout entry of one feature column: numeric, or categorical with its sorted categories."""
+def filled_note(table, names: list) -> list:
+    """What --missing mean does to the columns `names`: numbers get a mean, text no category at all."""
+    numbers = [name for name in names if is_numeric(table.column(name))]
+    texts = [name for name in names if name not in numbers]
+    said = ([f"missing feature values are filled with training-split means ({', '.join(numbers)})"] if numbers else []) + \
+        ([f"empty text cells get no category, all their inputs 0 ({', '.join(texts)})"] if texts else [])
+    return ["; ".join(said)] if said else []
+
+
+def category_bound(rows: int) -> int:
+    """How many inputs one text column may become: MAX_CATEGORIES, and 10% of the rows but never under MIN_CATEGORIES."""
+    return min(MAX_CATEGORIES, max(MIN_CATEGORIES, rows // 10))
+
+
+def describe(column, name: str, rows: int = 0) -> tuple:
+    """(the layout entry of one feature column, a note when its categories were capped, else None).
+
+    A text column is categorical with its sorted categories; past `category_bound(rows)` only
+    the most frequent ones keep an input and OTHER takes the rest (ties go to the first name).
+    """
+    import pyarrow
+    import pyarrow.compute as pc
+
     if is_numeric(column):
-        return {"name": name, "kind": "numeric"}
-    return {"name": name, "kind": "categorical", "categories": sorted(set(text_values(column)) - {None})}
+        return {"name": name, "kind": "numeric"}, None
+    counts = pc.value_counts(pc.cast(column, pyarrow.string())).to_pylist()
+    counts = sorted(((c["counts"], c["values"]) for c in counts if c["values"] is not None), key=lambda pair: (-pair[0], pair[1]))
+    bound = category_bound(rows or len(column))
+    if len(counts) <= bound:
+        return {"name": name, "kind": "categorical", "categories": sorted(value for _, value in counts)}, None
+    kept = sorted(value for _, value in counts[:bound - 1])
+    others = sum(count for count, _ in counts[bound - 1:])
+    note = (f"column {name} has {len(counts)} categories, more than the {bound} inputs a text column may become "
+            f"(at most {MAX_CATEGORIES}, and 10% of the rows): its {bound - 1} most frequent each get an input and the other "
+            f"{len(counts) - bound + 1} ({others} rows) share {name}={OTHER}")
+    return {"name": name, "kind": "categorical", "categories": [*kept, OTHER], "other": True}, note
 
 
 def text_values(column) -> list:
@@ -133,40 +221,43 @@ def encode(table, layout: list, path: Path, missing: str) -> tuple:
                 row += len(chunk)
             at += 1
             continue
-        lookup = {value: i for i, value in enumerate(spec["categories"])}
+        categories = spec["categories"]
+        lookup = {value: i for i, value in enumerate(categories)}
+        beyond = len(categories) - 1 if spec.get("other") else -1  # a category past the bound is OTHER, not unseen
         values = text_values(column)
-        codes = np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
+        codes = np.array([-1 if v is None else lookup.get(v, beyond) for v in values], dtype=np.int64)
         found = codes >= 0
         x[np.flatnonzero(found), at + codes[found]] = 1.0
         strangers = sum(1 for v, hit in zip(values, found) if not hit and v is not None)
         if strangers:
             unseen[spec["name"]] = strangers
-        at += len(spec["categories"])
+        at += len(categories)
     return x, unseen
 
 
 def target_values(table, targets: list, task: str, loss: str, path: Path) -> tuple:
-    """(task, y, class names or None, a note saying what was guessed) for the target columns."""
+    """(task, y, class names or None, a note saying what was guessed and why) for the target columns."""
     columns = [table.column(name) for name in targets]
     numeric = all(is_numeric(c) for c in columns)
+    how, why = "as asked", ""
     if task == "auto":
-        task = "regression"
-        if len(columns) == 1 and (not numeric or loss in ("cross_entropy", "bce") or (loss == "auto" and few_whole_numbers(columns[0]))):
-            task = "classification"
-        guessed = "guessed"
-    else:
-        guessed = "as asked"
+        how, (task, why) = "guessed", ("regression", "several targets are regression") if len(columns) > 1 else \
+            ("classification", f"--loss {loss} takes classes") if loss in ("cross_entropy", "bce") else \
+            ("regression", f"--loss {loss} takes numbers") if loss != "auto" and numeric else \
+            guessed_task(as_numpy(columns[0]) if numeric else None)
+    override = "; override with --task" + ("" if how == "as asked" else " regression" if task == "classification" else " classification")
+    why = f"; {why}" if why else ""
     if task == "regression":
         if not numeric:
             bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
             raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification")
         y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
-        return task, torch.from_numpy(y), None, f"task: regression ({guessed}) on {', '.join(targets)}; override with --task"
+        return task, torch.from_numpy(y), None, f"task: regression ({how}) on {', '.join(targets)}{why}{override}"
     if len(columns) != 1:
         raise RiskminError(f"classification takes one target column but {len(columns)} were given ({', '.join(targets)}); name one with --target")
-    classes, codes = class_codes(columns[0], targets[0], path)
-    note = (f"task: classification ({guessed}): {targets[0]} has {len(classes)} classes "
-            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}); override with --task")
+    classes, codes = column_classes(columns[0], targets[0], path)
+    note = (f"task: classification ({how}): {targets[0]} has {len(classes)} classes "
+            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}){why}{override}")
     y = torch.from_numpy(codes)
     if loss == "bce":
         if len(classes) != 2:
@@ -175,26 +266,49 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
     return task, y, classes, note
 
 
-def few_whole_numbers(column) -> bool:
-    import pyarrow
-    import pyarrow.compute as pc
+def guessed_task(values) -> tuple:
+    """(task, the rule that decided it) for one target column: its values as numbers, or None for text.
 
-    if not (pyarrow.types.is_integer(column.type) or pyarrow.types.is_boolean(column.type)):
-        return False
-    return len(pc.unique(column)) <= MAX_CLASSES
+    Text and true/false are classes. Real numbers are regression. Whole numbers are class
+    labels when they take at most MAX_LABELS values (0/1, -1/1, -1/0/1) or are exactly the
+    codes 0..k-1 for k up to MAX_CLASSES (as iris, wine and digits write theirs); any other
+    whole numbers are scores or counts (wine quality 3..8, ratings 1..5, ages): regression.
+    """
+    if values is None:
+        return "classification", "text values are class names"
+    if values.dtype == bool:
+        return "classification", "true/false values are two classes"
+    if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
+        return "regression", "its values are real numbers"
+    found = np.unique(values)
+    if len(found) <= MAX_LABELS:
+        return "classification", f"{len(found)} distinct whole numbers are class labels"
+    low, high = int(found[0]), int(found[-1])
+    if len(found) <= MAX_CLASSES and low == 0 and high == len(found) - 1:
+        return "classification", f"whole numbers 0..{high} are class codes"
+    return "regression", f"{len(found)} distinct whole numbers, {low}..{high}, are scores or counts, not class codes"
 
 
-def class_codes(column, name: str, path: Path) -> tuple:
-    """(class names, int64 codes): numbers sorted as numbers, text sorted as text."""
-    if is_numeric(column):
-        values = as_numpy(column)
-        if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
-            raise RiskminError(f"target column {name} of {path.name} holds fractions, which are not class labels; use --task regression")
-        found, codes = np.unique(values, return_inverse=True)
-        classes = [str(int(v)) if not isinstance(v, (bool, np.bool_)) else str(v).lower() for v in found]
-        return classes, codes.astype(np.int64)
-    found, codes = np.unique(np.array(text_values(column), dtype=object), return_inverse=True)
-    return [str(v) for v in found], codes.astype(np.int64)
+def column_classes(column, name: str, path: Path) -> tuple:
+    """(class names, int64 codes) of a target column; fractions are refused."""
+    if not is_numeric(column):
+        return class_codes(np.array(text_values(column), dtype=object))
+    values = as_numpy(column)
+    if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
+        raise RiskminError(f"target column {name} of {path.name} holds fractions, which are not class labels; use --task regression")
+    return class_codes(values)
+
+
+def class_codes(values: np.ndarray) -> tuple:
+    """(class names, int64 codes 0..k-1): numbers sorted as numbers (-1, 0, 1), text sorted as text."""
+    found, codes = np.unique(values, return_inverse=True)
+    if values.dtype == bool:
+        classes = [str(v).lower() for v in found]
+    elif np.issubdtype(values.dtype, np.number):
+        classes = [str(int(v)) for v in found]
+    else:
+        classes = [str(v) for v in found]
+    return classes, codes.astype(np.int64).reshape(-1)
 
 
 def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
@@ -207,7 +321,7 @@ def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
     if not classes:
         return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
     lookup = {label: i for i, label in enumerate(classes)}
-    found, codes = class_codes(columns[0], names["targets"][0], path)
+    found, codes = column_classes(columns[0], names["targets"][0], path)
     strangers = [label for label in found if label not in lookup]
     if strangers:
         raise RiskminError(f"target column {names['targets'][0]} of {path.name} holds {strangers[0]!r}, which is not one of the run's classes "

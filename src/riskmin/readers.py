@@ -15,15 +15,14 @@ import numpy as np
 import torch
 
 from .config import RiskminError
-from .columns import describe, encode, handle_missing, input_names, target_for_run, target_values
+from .columns import (as_numpy, class_codes, describe, encode, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
+                      target_values, without_identifiers)
 from .data import Data
 
 SUFFIXES = (".csv", ".parquet", ".npz")
-
-
-
-
-
+STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
 
 
 def read(path, target: str = "", features: str = "", task: str = "auto", missing: str = "error", loss: str = "auto") -> Data:
@@ -32,29 +31,37 @@ def read(path, target: str = "", features: str = "", task: str = "auto", missing
     Tables need `target` (comma-separated column names); NPZ files hold arrays x and y.
     `task` "auto" guesses regression or classification from the target column; `missing`
     says what to do with empty cells: "error", "drop" their rows, or keep them for "mean".
+    Without `features`, every other column is a feature but those that look like row
+    identifiers; the notes of the result say what was guessed, converted or left out.
     """
     path, suffix = checked(path)
     if suffix == ".npz":
         return read_npz(path, task, loss)
-    table = read_table(path, suffix)
-    release_unused_memory()
+    table, notes = read_table(path, suffix)
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
         raise RiskminError(f"{path} is a table: name the column to predict with --target; its columns are {', '.join(names)}")
-    chosen = choose(features, names, path, "feature") or [n for n in names if n not in targets]
+    named = choose(features, names, path, "feature")
+    chosen = named or [n for n in names if n not in targets]
     overlap = sorted(set(chosen) & set(targets))
     if overlap:
         raise RiskminError(f"column {overlap[0]} is both a feature and a target; leave it out of --features")
+    table, typing_notes, strays = typed(table, [*chosen, *targets], path)
+    notes += typing_notes
+    if not named:  # columns the user names are kept whatever they look like
+        chosen, note = without_identifiers(table, chosen)
+        notes += [note] if note else []
     if not chosen:
         raise RiskminError(f"{path} has no feature columns besides the target; a model needs at least one")
-    table, notes = handle_missing(table, chosen, targets, missing, path)
-    layout = [describe(table.column(name), name) for name in chosen]
+    table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
+    layout, capped = zip(*(describe(table.column(name), name, table.num_rows) for name in chosen))
+    release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
     x, _ = encode(table, layout, path, missing)
     task, y, classes, note = target_values(table, targets, task, loss, path)
-    notes.insert(0, note)
+    notes = [note, *notes, *missing_notes, *(c for c in capped if c)]
     return Data(torch.from_numpy(x), y, input_names(layout), targets, name=path.stem,
-                layout=layout, classes=classes, task=task, missing=missing, notes=notes)
+                layout=list(layout), classes=classes, task=task, missing=missing, notes=notes)
 
 
 def checked(path) -> tuple:
@@ -68,32 +75,65 @@ def checked(path) -> tuple:
     return path, suffix
 
 
-def read_table(path: Path, suffix: str):
-    """The file as a pyarrow Table whose real-valued columns are float32, the precision riskmin trains in.
+def read_table(path: Path, suffix: str) -> tuple:
+    """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read).
 
-    A CSV is read in one multi-threaded pass with the real-valued columns of its first block
-    parsed straight to float32, which halves the memory a float64 table would take; should a
-    later block disagree with the first, the file is read again with every type inferred.
+    A CSV that is not valid UTF-8 is read again as Latin-1, which decodes any byte, and a note
+    says so. A table with two columns of one name is refused, as no name could pick either.
     """
     import pyarrow
 
+    notes = []
     try:
         if suffix == ".csv":
-            import pyarrow.csv
+            table = read_csv(path)
+            if not utf8(table):
+                table = read_csv(path, encoding="latin-1")
+                notes.append(f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its text looks wrong")
+        else:
+            import pyarrow.parquet
 
-            convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
-            with pyarrow.csv.open_csv(path, convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
-                reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)}
-            try:
-                return slim(pyarrow.csv.read_csv(path, convert_options=pyarrow.csv.ConvertOptions(column_types=reals, **convert)))
-            except pyarrow.ArrowInvalid:
-                return slim(pyarrow.csv.read_csv(path, convert_options=pyarrow.csv.ConvertOptions(**convert)))
-        import pyarrow.parquet
-
-        return slim(pyarrow.parquet.read_table(path))
+            check_unique(pyarrow.parquet.read_schema(path).names, path)
+            table = slim(pyarrow.parquet.read_table(path))
     except (pyarrow.ArrowException, OSError) as error:
         reason = str(error).splitlines()[0][:160]
         raise RiskminError(f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says") from None
+    check_unique(table.column_names, path)
+    return table, notes
+
+
+def read_csv(path: Path, encoding: str = "utf8"):
+    """A CSV in one multi-threaded pass with the real-valued columns of its first block parsed straight to
+    float32, which halves the memory a float64 table would take; should a later block disagree with the
+    first, the file is read again with every type inferred."""
+    import pyarrow
+    import pyarrow.csv
+
+    convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
+    reading = pyarrow.csv.ReadOptions(encoding=encoding)
+    with pyarrow.csv.open_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
+        reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)}
+    try:
+        options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
+        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options))
+    except pyarrow.ArrowInvalid:
+        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)))
+
+
+def utf8(table) -> bool:
+    """Whether pyarrow found the CSV to be UTF-8: it reads other bytes as binary columns and replacement characters in names."""
+    import pyarrow
+
+    return not any(pyarrow.types.is_binary(f.type) or "\ufffd" in f.name for f in table.schema)
+
+
+def check_unique(names: list, path: Path) -> None:
+    seen = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise RiskminError(f"{path.name} has two columns named {name!r} (columns {seen[name] + 1} and {i + 1}); "
+                               "rename one so that each column has its own name")
+        seen[name] = i
 
 
 def release_unused_memory() -> None:
@@ -106,13 +146,115 @@ def release_unused_memory() -> None:
 
 
 def slim(table):
-    """`table` with float64 columns cast to float32."""
+    """`table` with float64 columns cast to float32, the precision riskmin trains in."""
     import pyarrow
 
     for i, f in enumerate(table.schema):
         if pyarrow.types.is_float64(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pyarrow.float32()))
     return table
+
+
+def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:
+    """(table, notes, stray cells) with the named columns made into what riskmin can encode.
+
+    Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
+    timestamps, times of day and durations become seconds (since 1970-01-01 UTC, midnight,
+    or zero). A text column whose cells are numbers but for at most `stray_share` of them
+    (a '?' or '-' typed into a number column) becomes numbers, its other cells missing;
+    they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
+    in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
+    """
+    notes, strays = [], {}
+    for name in names:
+        column, note, stray = typed_column(table.column(name), name, path, stray_share)
+        if column is not table.column(name):
+            table = table.set_column(table.column_names.index(name), name, column)
+        notes += [note] if note else []
+        if stray:
+            strays[name] = stray
+    return table, notes, strays
+
+
+def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
+    """(column, note or None, stray cells or None): one column of `typed`."""
+    import pyarrow
+
+    kind = column.type
+    if pyarrow.types.is_dictionary(kind):  # a Parquet category column
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if is_numeric(column):
+        return column, None, None
+    if pyarrow.types.is_decimal(kind) or pyarrow.types.is_null(kind):  # a column of empty cells holds missing numbers
+        return column.cast(pyarrow.float64()), None, None
+    if pyarrow.types.is_temporal(kind):
+        since = "midnight" if pyarrow.types.is_time(kind) else "zero" if pyarrow.types.is_duration(kind) else "1970-01-01 UTC"
+        return seconds(column), f"column {name} holds {kind} values; they become seconds since {since}", None
+    if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)):
+        raise RiskminError(f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or targets; "
+                           "leave it out with --features")
+    return text_column(column, name, path, stray_share)
+
+
+def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
+    """(column, note or None, stray cells or None) of a text column: numbers, dates, or text as it is."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    numbers, stray = numbers_but_for_a_few(column, stray_share)
+    if numbers is not None:
+        if not stray:
+            return numbers, None, None
+        count, rows, texts = stray
+        cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (", ..." if count > len(rows) else "")
+        return numbers, f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}", stray
+    present = len(column) - column.null_count
+    if not present or pc.sum(pc.match_substring_regex(column, DATE)).as_py() < (1 - STRAY_SHARE) * present:
+        return column, None, None
+    for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
+        try:
+            return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None
+        except pyarrow.ArrowInvalid:
+            pass
+    example = pc.drop_null(column)[0].as_py()
+    raise RiskminError(f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO 8601 form "
+                       "(2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with --features")
+
+
+def numbers_but_for_a_few(column, stray_share: float) -> tuple:
+    """(float64 column, stray cells or None) when a text column is numbers in all but `stray_share` of its
+    non-empty cells, the others made missing; (None, None) when it is text."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    number = pc.match_substring_regex(column, NUMBER)  # missing where the cell is empty
+    present = len(column) - column.null_count
+    count = pc.sum(number).as_py() or 0
+    if count == 0 or present - count > stray_share * present:
+        return None, None
+    values = pc.cast(pc.if_else(number, pc.utf8_trim_whitespace(column), None), pyarrow.float64())
+    if count == present:
+        return values, None
+    rows = np.flatnonzero(as_numpy(pc.fill_null(pc.invert(number), False)))
+    texts = [column[int(row)].as_py() for row in rows[:5]]
+    return values, (len(rows), rows[:5].tolist(), texts)
+
+
+def seconds(column):
+    """A date, time or duration column as float64 seconds, counted in microseconds on the way."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pyarrow.types.is_date(kind):
+        column = column.cast(pyarrow.timestamp("us"))
+    elif pyarrow.types.is_timestamp(kind):
+        column = pc.cast(column, pyarrow.timestamp("us", tz=kind.tz), safe=False)
+    elif pyarrow.types.is_time(kind):
+        column = pc.cast(column, pyarrow.time64("us"), safe=False)
+    else:
+        column = pc.cast(column, pyarrow.duration("us"), safe=False)
+    return pc.divide(pc.cast(pc.cast(column, pyarrow.int64()), pyarrow.float64()), 1e6)
 
 
 def choose(text: str, names: list, path: Path, what: str) -> list:
@@ -126,6 +268,14 @@ def choose(text: str, names: list, path: Path, what: str) -> list:
 
 
 def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
+    """Arrays x and y of an .npz file; a one-column whole-number y may be class labels, guessed as for tables."""
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if head == b"\x93NUMPY":
+        raise RiskminError(f"{path} holds one array saved by numpy.save (an .npy file), not the arrays x and y of an .npz file; "
+                           "save them with numpy.savez(path, x=x, y=y)")
+    if not head.startswith(b"PK"):  # an .npz file is a zip archive
+        raise RiskminError(f"{path} is not an .npz file (a zip archive of arrays); save x and y with numpy.savez(path, x=x, y=y)")
     try:
         with np.load(path, allow_pickle=False) as arrays:  # never unpickle: object arrays are refused
             missing = [name for name in ("x", "y") if name not in arrays.files]
@@ -134,18 +284,25 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
             x, y = arrays["x"], arrays["y"]
     except RiskminError:
         raise
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, EOFError) as error:
         raise RiskminError(f"{path} cannot be read as NPZ ({str(error).splitlines()[0][:160]}); save it with numpy.savez and numeric arrays") from None
-    if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.number)):
+    if not (np.issubdtype(x.dtype, np.number) and (np.issubdtype(y.dtype, np.number) or y.dtype == bool)):
         raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
-    whole = np.issubdtype(y.dtype, np.integer)
-    if task == "classification" or (task == "auto" and whole and y.ndim == 1):
-        if not np.all(y == np.round(y)) or y.ndim != 1:
+    x = torch.from_numpy(x.astype(np.float32))
+    how, why = "as asked", ""
+    if task == "auto":
+        how, (task, why) = "guessed", ("regression", "a y of several columns is regression") if y.ndim != 1 else \
+            ("classification", f"--loss {loss} takes classes") if loss in ("cross_entropy", "bce") else \
+            ("regression", f"--loss {loss} takes numbers") if loss != "auto" else guessed_task(y)
+    why = f"; {why}" if why else ""
+    if task == "classification":
+        if y.ndim != 1 or not np.all(y == np.round(y)):
             raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task regression")
-        found, codes = np.unique(y, return_inverse=True)
-        return Data(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(codes.astype(np.int64)), name=path.stem,
-                    classes=[str(int(v)) for v in found], task="classification")
-    return Data(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression")
+        classes, codes = class_codes(y)
+        note = f"task: classification ({how}): y has {len(classes)} classes ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}){why}"
+        return Data(x, torch.from_numpy(codes), name=path.stem, classes=classes, task=task, notes=[note + "; override with --task"])
+    note = f"task: regression ({how}){why}; override with --task"
+    return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
 
 
 def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
@@ -153,6 +310,7 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
 
     `names` is what the run stored of its data (layout, targets, classes, missing). Columns
     are matched by name, in any order; one the run needs and the file lacks is an error.
+    Kept columns are copied as they are, whatever they hold.
     """
     path, suffix = checked(path)
     layout = names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
@@ -161,13 +319,18 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
         if data.n_features != len(layout):
             raise RiskminError(f"{path} has {data.n_features} features but the run was trained on {len(layout)}")
         return data.x, (data.y if targets else None), {}
-    table = read_table(path, suffix)
+    table, notes = read_table(path, suffix)
     wanted = [*(c["name"] for c in layout), *(names["targets"] if targets else []), *keep]
     for name in wanted:
         if name not in table.column_names:
             role, needed = ("kept", keep) if name in keep else ("target", names["targets"]) if targets and name in names["targets"] else \
                 ("feature", [c["name"] for c in layout])
             raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}")
+    kept = {name: table.column(name).to_pylist() for name in keep}
+    numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + (names["targets"] if targets and not names.get("classes") else [])
+    table, typing_notes, _ = typed(table, numbers, path, stray_share=1.0)  # the run knows these are numbers: any text cell is a hole
+    for note in [*notes, *typing_notes]:  # stdout may be the predictions themselves
+        print(f"note: {note}", file=sys.stderr)
     x, unseen = encode(table, layout, path, names.get("missing", "error"))
     if unseen:
         counts = ", ".join(f"{name}: {count}" for name, count in unseen.items())
@@ -176,4 +339,4 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
     y = None
     if targets:
         y = target_for_run(table, names, path)
-    return torch.from_numpy(x), y, {name: table.column(name).to_pylist() for name in keep}
+    return torch.from_numpy(x), y, kept
