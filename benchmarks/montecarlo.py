@@ -1,6 +1,13 @@
 """Monte-Carlo: the vectorized engine against the sequential one, and how both scale with the number of runs.
 
     python -m benchmarks.montecarlo [--sizes 1,10,100,1000] [--sequential-up-to 100]
+    python -m benchmarks.montecarlo --users [--repeats 3]     # what users run: early stopping, default threads
+
+--users times `riskmin montecarlo lab1 --runs R --epochs 20 --patience 5` (every other setting
+at its default, the default engine and threads) against `--engine sequential`: inside one
+process from the call of `riskmin.montecarlo` to its return, alternating, at R = 100 and 1,000
+(medians; the sequential engine at R = 1,000 once); then the whole command, process start-up
+included, at R = 1,000; then the default thread setting against fixed thread counts.
 
 Workload: two_layer (h = 32) on 2,000 lab1 samples, 50 epochs, batch 32, Adam, CPU, one thread.
 Each measurement runs in a fresh child process, which reports its wall time and its peak
@@ -43,14 +50,61 @@ def measure(engine: str, runs: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+USERS = dict(epochs=20, patience=5, progress=False)  # riskmin montecarlo lab1 --runs R --epochs 20 --patience 5
+
+
+def users(repeats: int) -> None:
+    """The engines on the experiment users run, timed call to return in this process, then as whole commands."""
+    import statistics
+
+    import riskmin
+
+    from .common import machine
+
+    data = riskmin.load("lab1")
+    riskmin.montecarlo("two_layer", data, runs=2, epochs=1, progress=False)  # torch's one-time imports, paid by either engine
+    print(f"montecarlo, as users run it: lab1, two_layer h=32, 20 epochs, patience 5, default threads; {machine()}")
+    print(f"{'runs':>5}  {'vectorized s':>12}  {'sequential s':>12}  {'speedup':>8}  {'s/run (vectorized)':>18}")
+    for runs, rounds in ((1, repeats), (10, repeats), (100, repeats), (1000, 1)):
+        times = {"auto": [], "sequential": []}
+        for _ in range(rounds):
+            for engine in times:
+                start = time.perf_counter()
+                riskmin.montecarlo("two_layer", data, runs=runs, engine=engine, **USERS)
+                times[engine].append(time.perf_counter() - start)
+        fast, slow = (statistics.median(times[engine]) for engine in ("auto", "sequential"))
+        print(f"{runs:>5}  {fast:>12.2f}  {slow:>12.2f}  {slow / fast:>7.1f}x  {fast / runs:>18.4f}")
+    command = [sys.executable, "-m", "riskmin", "montecarlo", "lab1", "--runs", "1000", "--epochs", "20", "--patience", "5",
+               "--progress", "off", "--out", "/tmp/riskmin-bench-runs", "--overwrite", "on"]
+    whole = {}
+    for engine in ("auto", "sequential"):
+        start = time.perf_counter()
+        subprocess.run([*command, "--engine", engine, "--name", f"users-{engine}"], check=True, capture_output=True)
+        whole[engine] = time.perf_counter() - start
+    print(f"the whole command at R = 1000, start-up included: {whole['auto']:.1f} s against {whole['sequential']:.1f} s, "
+          f"{whole['sequential'] / whole['auto']:.1f}x")
+    print(f"{'threads':>8}  " + "  ".join(f"{f'R = {runs}':>9}" for runs in (100, 1000)))
+    for threads in ("auto", "1", "2"):
+        cells = []
+        for runs in (100, 1000):
+            start = time.perf_counter()
+            riskmin.montecarlo("two_layer", data, runs=runs, threads=threads, **USERS)
+            cells.append(time.perf_counter() - start)
+        print(f"{threads:>8}  " + "  ".join(f"{cell:>8.2f}s" for cell in cells))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,100,1000")
     parser.add_argument("--sequential-up-to", type=int, default=100)
+    parser.add_argument("--users", action="store_true", help="the experiment users run: early stopping, default threads")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.child[0], int(args.child[1]))
+    if args.users:
+        return users(args.repeats)
     import torch
 
     from .common import machine

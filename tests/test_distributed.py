@@ -6,7 +6,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -42,24 +41,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def as_torchrun(*arguments) -> list:
-    """`riskmin <arguments>` as the two processes torchrun would start, each told its rank by the environment."""
+def as_torchrun(*arguments, second_killed_at=None) -> list:
+    """`riskmin <arguments>` as the two processes torchrun would start, each told its rank by the environment; the
+    second kills itself (SIGKILL) after step `second_killed_at` of its training, when given."""
     port, processes = free_port(), []
     for rank in range(2):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RISKMIN_DISTRIBUTED_TIMEOUT": "60"}
+        if rank == 1 and second_killed_at:
+            env["RISKMIN_SIGNAL_AT"] = f"{second_killed_at}:SIGKILL"
         processes.append(subprocess.Popen([sys.executable, "-m", "riskmin", *arguments], env=env, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))
     return processes
 
 
 def test_a_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
-    processes = as_torchrun("montecarlo", "lab1", "--runs", "40", "--epochs", "600", "--progress", "off", "--out", str(tmp_path))
-    time.sleep(10)  # both have joined and are training their share (which takes far longer)
-    processes[1].send_signal(signal.SIGKILL)
-    began = time.monotonic()
+    # the sequential engine trains each run through fit, where the second process dies at step 5 of its first run
+    processes = as_torchrun("montecarlo", "lab1", "--runs", "4", "--epochs", "5", "--engine", "sequential", "--progress", "off",
+                            "--out", str(tmp_path), second_killed_at=5)
     _, err = processes[0].communicate(timeout=120)
-    assert processes[0].returncode == 2 and time.monotonic() - began < 100
+    processes[1].communicate(timeout=60)
+    assert processes[0].returncode == 2 and processes[1].returncode == -signal.SIGKILL
     lines = err.strip().splitlines()
     assert lines[-1].startswith("error: another riskmin process stopped before sending its runs"), err[-2000:]
     assert not any(tmp_path.glob("*/summary.json"))
@@ -72,8 +74,9 @@ TRAIN = ["train", "lab1", "--model", "mlp", "--hidden", "16,16", "--batch-size",
 
 
 def riskmin_command(*args, nproc=2, **options):
+    options.setdefault("env", {**os.environ, "OMP_NUM_THREADS": "1"})
     return subprocess.Popen([sys.executable, "-m", "riskmin", *args, "--nproc", str(nproc)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, **options)
+                            text=True, **options)
 
 
 def finished(*args, **options):
@@ -110,15 +113,10 @@ def test_two_processes_train_the_weights_of_one(two_processes):
 
 def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes):
     run_dir = tmp_path / "cut"
-    process = riskmin_command(*TRAIN, "--optimizer", "adam", "--out", str(tmp_path), "--name", "cut", start_new_session=True)
-    newest = lambda: sorted((run_dir / "checkpoint").glob("*.manifest.json")) if (run_dir / "checkpoint").is_dir() else []  # noqa: E731
-    deadline = time.monotonic() + 120
-    while len(newest()) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the launcher and both processes get it
+    # both processes get SIGINT after step 57 of 26-step epochs, inside epoch 3, as a Ctrl-C reaches every process
+    process = riskmin_command(*TRAIN, "--optimizer", "adam", "--out", str(tmp_path), "--name", "cut",
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "RISKMIN_SIGNAL_AT": "57:SIGINT"})
     _, err = process.communicate(timeout=120)
-    if (run_dir / "summary.json").exists():
-        pytest.skip("the run finished before it could be interrupted")
     assert process.returncode == 130 and f"riskmin train --resume {run_dir}" in err, err[-2000:]
     alone = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(run_dir)], capture_output=True, text=True, timeout=120)
     assert alone.returncode == 2 and "was checkpointed by 2 process(es) and resumed by 1" in alone.stderr
@@ -129,14 +127,12 @@ def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes)
 
 
 def test_a_training_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
-    processes = as_torchrun("train", "lab1", "--epochs", "600", "--progress", "off", "--out", str(tmp_path), "--name", "run")
-    deadline = time.monotonic() + 120
-    while not any((tmp_path / "run" / "checkpoint").glob("*.manifest.json")) and time.monotonic() < deadline:
-        time.sleep(0.01)  # both are training once process 0 has written a checkpoint
-    processes[1].send_signal(signal.SIGKILL)
-    began = time.monotonic()
+    # 25 steps an epoch: the second process dies in epoch 3, once the checkpoint of epoch 1 is surely on disk
+    processes = as_torchrun("train", "lab1", "--epochs", "600", "--checkpoint-every", "1", "--progress", "off", "--out", str(tmp_path),
+                            "--name", "run", second_killed_at=55)
     _, err = processes[0].communicate(timeout=120)
-    assert processes[0].returncode == 2 and time.monotonic() - began < 100
+    processes[1].communicate(timeout=60)
+    assert processes[0].returncode == 2 and processes[1].returncode == -signal.SIGKILL
     assert err.strip().splitlines()[-1].startswith("error: another riskmin process stopped in the middle of training"), err[-2000:]
     assert not (tmp_path / "run" / "summary.json").exists() and any((tmp_path / "run" / "checkpoint").glob("*.manifest.json"))
 

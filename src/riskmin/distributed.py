@@ -317,9 +317,22 @@ class Sharded:
             yield team.shard(x).contiguous(), team.shard(y).contiguous()
 
 
+SOLO = []  # non-empty while `solo` is active
+
+
+@contextlib.contextmanager
+def solo():
+    """While active, a fit trains alone even under torchrun: a Monte-Carlo experiment deals whole runs to the processes."""
+    SOLO.append(True)
+    try:
+        yield
+    finally:
+        SOLO.pop()
+
+
 def team(device: torch.device):
-    """The processes that train one model together under torchrun; `Alone` in a process on its own."""
-    if not launched():
+    """The processes that train one model together under torchrun; `Alone` in a process on its own or under `solo`."""
+    if not launched() or SOLO:
         return Alone()
     rank, world = join(str(device))
     return Team(rank, world, device)

@@ -9,7 +9,6 @@ vectorized (vectorized.py: the R runs stacked and trained as one model) and sequ
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -19,6 +18,7 @@ from torch import nn
 
 from .config import Config, RiskminError
 from .data import Data, Splits, split
+from . import distributed
 from .distributed import gathered, join
 from .losses import check_targets, settled
 from .loop import fit
@@ -112,10 +112,10 @@ def train_runs(model, data: Data, config: Config, runs: list, reason: str) -> li
     # auto: each fit picks its own; a stack's step runs on one thread, as measured in benchmarks/montecarlo.py, where
     # torch's fused optimizer kernel on two threads made a step hundreds of times slower
     threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, resolve_device(config.device))
-    with progress_bar(config, total=len(runs)) as finished, contextlib.nullcontext() if reason else threads:
+    with progress_bar(config, total=len(runs)) as finished, distributed.solo() if reason else threads:
         if reason:
             rows = []
-            for _, about, splits in runs:
+            for _, about, splits in runs:  # under torchrun each process trains its own runs alone
                 rows.append(row_of_run(fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False)))
                 finished(1)
         else:
