@@ -19,7 +19,7 @@ def run_cli(*args, cwd):
 
 
 def test_main_job_writes_every_file(tmp_path):
-    result = run_cli("train", "--epochs", "20", cwd=tmp_path)
+    result = run_cli("train", "--epochs", "20", "--checkpoint-every", "5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "lab1-two_layer"
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"checkpoint", ".lock"}
