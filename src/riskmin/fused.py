@@ -1,7 +1,7 @@
 """FusedStep: torch's fused SGD, Adam and AdamW kernels called directly on tensor lists it keeps.
 
-Tested on torch 2.2 to 2.13 (pyproject.toml); on a torch without the private kernels it
-names, FusedStep steps through `optimizer.step()` itself.
+Tested on torch 2.13 (see pyproject.toml); on a torch without the private kernels it names,
+FusedStep steps through `optimizer.step()` itself.
 """
 
 from __future__ import annotations
