@@ -337,3 +337,36 @@ def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
     torch.manual_seed(0)
     initial = torch.cat([p.detach().flatten() for p in riskmin.models.MLP(8, 1, hidden=(16, 16)).parameters()])
     assert (results["plain"] - initial).abs().max() > 1e-3  # the steps moved the weights: the comparison is not of untouched ones
+
+
+@pytest.mark.parametrize("setting, command", [("runs", "montecarlo"), ("engine", "montecarlo"), ("folds", "montecarlo"),
+                                              ("out", "riskmin train"), ("overwrite", "riskmin train")])
+def test_fit_refuses_a_setting_of_another_command(lab1, setting, command):
+    value = {"runs": 7, "engine": "vectorized", "folds": 5, "out": "/nonexistent", "overwrite": True}[setting]
+    with pytest.raises(riskmin.RiskminError, match=f"{setting} is a setting of .*{command}.*not of fit"):
+        riskmin.fit("linear", lab1, epochs=1, **{setting: value}, **FAST)
+
+
+def test_a_users_module_is_recorded_as_custom_and_load_asks_for_it(lab1, tmp_path):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(10, 2)
+
+        def forward(self, x):
+            return self.layer(x)
+
+    run = riskmin.fit(Net(), lab1, epochs=1, **FAST)
+    assert run.config.model == "custom" and run.config.model_class.endswith("Net")
+    run.save(tmp_path / "run")
+    with pytest.raises(riskmin.RiskminError, match=r"model custom .*Net.*pass a fresh instance"):
+        riskmin.Run.load(tmp_path / "run")
+    again = riskmin.Run.load(tmp_path / "run", model=Net())
+    assert torch.equal(again.model.layer.weight, run.model.layer.weight)
+
+
+def test_riskmins_own_module_passed_as_an_instance_is_recorded_by_name_and_shape(lab1, tmp_path):
+    run = riskmin.fit(models.TwoLayerNN(10, 2, hidden=8, activation="tanh"), lab1, epochs=1, **FAST)
+    assert (run.config.model, run.config.hidden, run.config.activation) == ("two_layer", (8,), "tanh")
+    run.save(tmp_path / "run")
+    assert torch.equal(riskmin.Run.load(tmp_path / "run").model.H1.weight, run.model.H1.weight)
