@@ -16,6 +16,7 @@ BAD_VALUES = {
     "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"),
     "restore_best": "off", "seed": -5, "device": "tpu", "progress": 0, "print_every": -1,
     "out": None, "name": "a/b", "overwrite": "no", "checkpoint_every": -1, "runs": 0, "engine": "gpu", "chunk": -1,
+    "stratify": "yes", "folds": -1, "splits": 5, "model_class": 3,
     "target": 3, "features": ["a"], "task": "ranking", "missing": "zero", "threads": "many",
 }
 

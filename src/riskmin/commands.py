@@ -49,10 +49,10 @@ def resume(args) -> int:
 
 def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
-    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
-        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
+        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
     return Config.from_toml(directory / "config.toml")
 
 

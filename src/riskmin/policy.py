@@ -24,7 +24,7 @@ class Best:
 
     >>> rule = Best("min"); [rule.update(v) for v in [0.4, 0.3, 0.3, 0.5]]
     [True, True, False, False]
-    >>> rule = Best("min"); rule.update(torch.tensor([0.4, 0.2])); rule.update(torch.tensor([0.3, 0.3])).tolist()
+    >>> rule = Best("min"); first = rule.update(torch.tensor([0.4, 0.2])); rule.update(torch.tensor([0.3, 0.3])).tolist()
     [True, False]
     """
 

@@ -122,7 +122,7 @@ def montecarlo_table(summary: dict, console) -> None:
     """Mean +- standard error, the corrected 95% interval and the naive one, of the test metrics and the losses."""
     from rich.table import Table
 
-    used = len(summary["used_runs"])
+    used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
     title = f"riskmin Monte-Carlo: {used} of {summary['runs']} runs, {summary['engine']} engine, {summary['seconds']:.1f} s"
     table = Table(title=title)
     for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
