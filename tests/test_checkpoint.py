@@ -13,7 +13,7 @@ import torch
 import riskmin
 from riskmin import RiskminError
 from riskmin.checkpoint import Checkpoints
-from riskmin.files import RunLock, encode_tensors, load_tensors
+from riskmin.files import RunLock, load_tensors, safetensors_bytes
 from riskmin.cli import main
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
@@ -109,10 +109,10 @@ def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_p
 
 def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
     path = tmp_path / "t.safetensors"
-    path.write_bytes(encode_tensors({"w": torch.ones(1000)}, {}))
+    path.write_bytes(safetensors_bytes({"w": torch.ones(1000)}, {}))
     loaded = load_tensors(path)
     with open(path, "r+b") as file:  # what the checkpoint writer does to a retired file it reuses
-        file.write(encode_tensors({"w": torch.full((1000,), 7.0)}, {}))
+        file.write(safetensors_bytes({"w": torch.full((1000,), 7.0)}, {}))
     assert torch.equal(loaded["w"], torch.ones(1000))
 
 
@@ -212,7 +212,7 @@ def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp
     tensors = {"f32": torch.randn(3, 4), "f64": torch.randn(2, dtype=torch.float64), "bf16": torch.randn(5).bfloat16(),
                "i64": torch.arange(7), "u8": torch.Generator().manual_seed(3).get_state(), "flag": torch.tensor([True, False]),
                "scalar": torch.tensor(2.5), "empty": torch.zeros(0, 3), "strided": torch.randn(4, 4).T}
-    (tmp_path / "t.safetensors").write_bytes(encode_tensors(tensors, {"note": "kept"}))
+    (tmp_path / "t.safetensors").write_bytes(safetensors_bytes(tensors, {"note": "kept"}))
     loaded = load_file(str(tmp_path / "t.safetensors"))
     assert set(loaded) == set(tensors)
     for name, tensor in tensors.items():
@@ -224,7 +224,7 @@ def test_our_safetensors_writer_is_read_back_exactly_by_the_reference_reader(tmp
 def test_a_safetensors_file_whose_first_byte_is_0x80_is_not_taken_for_a_pickle(tmp_path):
     tensors = {"w": torch.arange(4.0)}
     for pad in range(300):  # find a header whose length has 0x80 as its low byte, as pickles start
-        data = encode_tensors(tensors, {"pad": "x" * pad})
+        data = safetensors_bytes(tensors, {"pad": "x" * pad})
         if data[0] == 0x80:
             break
     assert data[0] == 0x80

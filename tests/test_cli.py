@@ -109,6 +109,8 @@ BAD = [
     (["montecarlo", "--runs", "0"], "runs = 0 is out of range; it must be at least 1"),
     (["montecarlo", "--split", "tutorial", "line"], "split tutorial is one fixed split"),
     (["train", "--resume", "nowhere"], "nowhere is not a riskmin run with checkpoints"),
+    (["train", "--name", "x" * 300], "the run name is too long for the file system of runs; choose a shorter --name"),
+    (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "is inside the run directory runs/a"),
 ]
 
 

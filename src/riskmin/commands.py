@@ -87,7 +87,7 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
 
                 install(target, replacing)
                 target = replacing
-    except (RiskminError, KeyboardInterrupt):
+    except BaseException:  # a mistake found late, Ctrl-C, or a crash
         if created and not checkpointed(target):
             shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
         raise

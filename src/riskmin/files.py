@@ -1,4 +1,4 @@
-"""Files that cannot be half written, written through a link, or run code: atomic writes, safetensors in, checksums, the run lock.
+"""Files that cannot be half written, written through a link, or run code: atomic writes, safetensors in and out, checksums, the run lock.
 
 Every file is created under a fresh hidden name (exclusively, never through a symbolic link),
 fsynced and renamed into place, with the permissions the user's umask gives. Tensors are read
@@ -15,9 +15,9 @@ import secrets
 import sys
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
-from safetensors.torch import save
 
 from .config import RiskminError
 
@@ -34,23 +34,30 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; ex
 BINARY = getattr(os, "O_BINARY", 0)
 LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON header, in bytes
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
+                      torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
 
 
-def encode_tensors(tensors: dict, metadata: dict) -> bytes:
-    """The safetensors bytes of CPU `tensors` with string `metadata`.
+def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
+    """The safetensors encoding of CPU `tensors` and string `metadata`, in one pass.
 
-    safetensors writes only contiguous tensors that share no memory; a view or a tied weight
-    (a model's decoder sharing its embedding) is copied first, and only then.
+    The format is an 8-byte little-endian header length, a JSON header of dtype, shape and
+    byte offsets, then the raw bytes. `safetensors.torch.save` writes the same format but
+    spends about 0.1 ms of Python per tensor: on `riskmin train lab1` checkpointing every epoch
+    it took 20-21% of the run against 13-14% with this (benchmarks in the commit). Views and
+    tied weights need no special care: each tensor's bytes are copied out. Files from either
+    load through the same `safetensors` reader.
     """
-    savable, storages = {}, set()
+    header, parts, offset = {"__metadata__": metadata}, [], 0
     for name, tensor in tensors.items():
-        tensor = tensor.contiguous()
-        storage = tensor.untyped_storage().data_ptr()
-        if storage in storages and storage != 0:
-            tensor = tensor.clone()
-        storages.add(storage)
-        savable[name] = tensor
-    return save(savable, metadata)
+        plain = tensor.contiguous()
+        raw = (plain.view(torch.int16) if plain.dtype == torch.bfloat16 else plain).numpy().tobytes()  # NumPy has no bfloat16
+        header[name] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(raw)]}
+        parts.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the reference writer does
+    return b"".join([len(text).to_bytes(8, "little"), text, *parts])
 
 
 def load_tensors(path) -> dict:

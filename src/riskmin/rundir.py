@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import models
-from .files import RunLock, atomic_write, encode_tensors, fsync_directory, load_tensors, sha256
+from .files import RunLock, atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
 
@@ -123,7 +123,7 @@ def save_run(run, directory=None) -> Path:
     weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
     preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
                      "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
-    contents = {"model.safetensors": encode_tensors(weights, {}), "config.toml": run.config.to_toml().encode(),
+    contents = {"model.safetensors": safetensors_bytes(weights, {}), "config.toml": run.config.to_toml().encode(),
                 "metrics.csv": history_csv(run.history).encode(),
                 "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
                 "curves.png": picture(plot_curves, run.history, target)}
