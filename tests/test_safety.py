@@ -84,6 +84,34 @@ def test_overwrite_swaps_the_new_run_in_and_leaves_nothing_beside_it(finished):
     assert not (finished / ".lock").exists()
 
 
+def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_and_resumes(finished, capsys, monkeypatch):
+    import riskmin.loop
+    from riskmin.checkpoint import TrainingInterrupted
+
+    real_fit = riskmin.loop.fit
+
+    def interrupted(model, data, config, directory, resume):  # Ctrl-C after the first epoch's checkpoint
+        real_fit(model, data, config.replace(epochs=1), directory=directory, resume=resume)
+        raise TrainingInterrupted("interrupted in epoch 1 after step 25; the checkpoint is saved")
+
+    monkeypatch.setattr(riskmin.loop, "fit", interrupted)
+    assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"]) == 130
+    monkeypatch.undo()
+    assert f"continue with: riskmin train --resume {finished}" in capsys.readouterr().err
+    assert [p.name for p in finished.parent.iterdir()] == ["keep"] and not (finished / "summary.json").exists()
+    assert main(["train", "--resume", str(finished)]) == 0
+    assert json.loads((finished / "summary.json").read_text())["epochs_run"] == 2
+
+
+def test_a_killed_overwrite_resumed_from_its_hidden_folder_takes_the_old_runs_place(finished):
+    building = finished.parent / ".keep.new-0123abcd"
+    riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=building)  # a checkpoint, then SIGKILL
+    (building / "config.toml").write_text(riskmin.Config(model="linear", epochs=3, progress=False).to_toml())
+    assert main(["train", "--resume", str(building)]) == 0
+    assert [p.name for p in finished.parent.iterdir()] == ["keep"]
+    assert json.loads((finished / "summary.json").read_text())["epochs_run"] == 3
+
+
 def test_overwrite_refuses_a_symbolic_link_and_deletes_nothing_through_it(tmp_path, capsys):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -55,7 +55,7 @@ def resume(args) -> int:
 
 def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
-    if directory.is_symlink() or not (directory / "config.toml").is_file():
+    if not (directory / "config.toml").is_file():
         raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
