@@ -75,20 +75,19 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
 
     from .distributed import rank
     from .files import RunLock
-    from .loop import Run
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume)
     try:
         with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume)
-            if replacing is not None and (isinstance(outcome, Run) or checkpointed(target)):
+            if replacing is not None and worth_keeping(target):
                 from .rundir import install
 
                 install(target, replacing)
                 target = replacing
     except BaseException:  # a mistake found late, Ctrl-C, or a crash
-        if created and not checkpointed(target):
+        if created and not worth_keeping(target):
             shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
         raise
     return finish(outcome, target)
@@ -132,10 +131,11 @@ def train_locked(target, config, data, resume: bool):
     return run
 
 
-def checkpointed(directory) -> bool:
+def worth_keeping(directory) -> bool:
+    """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
     from .checkpoint import Checkpoints
 
-    return bool(Checkpoints(directory).complete())
+    return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
 
 
 def finish(outcome, target) -> int:

@@ -50,7 +50,7 @@ def run_directory(config: Config, data_name: str) -> Path:
             target, number = out / f"{stem}-{number}", number + 1
         return target
     except OSError as error:
-        raise too_long(out, error) from None
+        raise path_error(out, error) from None
 
 
 def unfinished(directory: Path) -> bool:
@@ -58,7 +58,8 @@ def unfinished(directory: Path) -> bool:
     return (directory / "config.toml").is_file() and not (directory / "summary.json").exists()
 
 
-def too_long(out: Path, error: OSError) -> RiskminError:
+def path_error(out: Path, error: OSError) -> RiskminError:
+    """The one sentence for a run path the file system refuses: a name too long, or a folder it cannot write."""
     if error.errno == errno.ENAMETOOLONG:
         return RiskminError(f"the run name is too long for the file system of {out}; choose a shorter --name")
     return RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out")
@@ -92,7 +93,7 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
     except FileExistsError:
         raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to replace it") from None
     except OSError as error:
-        raise too_long(target.parent, error) from None
+        raise path_error(target.parent, error) from None
     return building
 
 
@@ -106,10 +107,15 @@ def install(building: Path, target: Path) -> None:
     """Put the new run `building` where the old run `target` is: two renames, then the old one is deleted."""
     retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
     if target.is_symlink():
-        raise RiskminError(f"{target} became a symbolic link; the new run is kept in {building}")
-    if target.exists():
-        os.rename(target, retired)
-    os.rename(building, target)
+        raise RiskminError(f"{target} became a symbolic link meanwhile; the new run is kept in {building}")
+    try:
+        if target.exists():
+            os.rename(target, retired)
+        os.rename(building, target)
+    except OSError as error:
+        if os.path.lexists(retired) and not os.path.lexists(target):
+            os.rename(retired, target)  # the old run back where it was
+        raise RiskminError(f"the new run could not take the place of {target} ({error.strerror}); it is kept in {building}") from None
     fsync_directory(target.parent)
     shutil.rmtree(retired, ignore_errors=True)
 
