@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import models
-from .files import RunLock, atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
+from .files import atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
 
