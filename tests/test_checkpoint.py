@@ -156,12 +156,11 @@ def test_a_checkpoint_without_its_manifest_does_not_exist(tmp_path):
     assert values["epoch"] == 2 and warnings == []
 
 
-def test_old_checkpoints_are_retired_into_files_the_next_one_overwrites(tmp_path):
+def test_old_checkpoints_are_removed_and_the_two_newest_kept(tmp_path):
     run = riskmin.fit("linear", "lab1", epochs=6, restore_best=False, progress=False, checkpoint_every=1, directory=tmp_path)
     per_epoch = run.summary["steps"] // 6
     names = sorted(p.name for p in (tmp_path / "checkpoint").iterdir())
-    assert names == [".retired.manifest.json", ".retired.safetensors",
-                     f"step-{5 * per_epoch:09d}-000000.manifest.json", f"step-{5 * per_epoch:09d}-000000.safetensors",
+    assert names == [f"step-{5 * per_epoch:09d}-000000.manifest.json", f"step-{5 * per_epoch:09d}-000000.safetensors",
                      f"step-{6 * per_epoch:09d}-000000.manifest.json", f"step-{6 * per_epoch:09d}-000000.safetensors"]
     tensors, values = Checkpoints(tmp_path).latest()
     assert values["epoch"] == 6 and values["history"] == run.history
@@ -223,6 +222,11 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path):
     run_dir = run.save(tmp_path / "run")
     marker = tmp_path / "pwned"
     (run_dir / "model.safetensors").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(RiskminError, match="model.safetensors does not match the checksum in summary.json"):
+        riskmin.Run.load(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    del summary["sha256"]  # as a run written before riskmin kept checksums: the file itself must still be refused
+    (run_dir / "summary.json").write_text(json.dumps(summary))
     with pytest.raises(RiskminError, match="holds a pickle payload; riskmin .* never unpickles"):
         riskmin.Run.load(run_dir)
     torch.save({"weights": Payload(marker)}, tmp_path / "zip.safetensors")  # torch.save's zip format

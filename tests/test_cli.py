@@ -22,7 +22,7 @@ def test_main_job_writes_every_file(tmp_path):
     result = run_cli("train", "--epochs", "20", "--checkpoint-every", "5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = tmp_path / "runs" / "lab1-two_layer"
-    assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"checkpoint", ".lock"}
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"checkpoint"}  # the lock file goes when the run ends
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {"best_epoch", "train_loss", "val_loss", "test_loss", "seconds"} <= set(summary)
     assert summary["epochs_run"] == 20
@@ -109,6 +109,8 @@ BAD = [
     (["montecarlo", "--runs", "0"], "runs = 0 is out of range; it must be at least 1"),
     (["montecarlo", "--split", "tutorial", "line"], "split tutorial is one fixed split"),
     (["train", "--resume", "nowhere"], "nowhere is not a riskmin run with checkpoints"),
+    (["train", "--name", "x" * 300], "the run name is too long for the file system of runs; choose a shorter --name"),
+    (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "is inside the run directory runs/a"),
 ]
 
 

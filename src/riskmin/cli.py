@@ -147,6 +147,7 @@ def build_parser() -> Parser:
     predict.add_argument("file", help=".csv, .parquet or .npz file with the run's feature columns, in any order")
     predict.add_argument("--out", required=True, help="CSV file to write: kept columns, then one prediction column per target")
     predict.add_argument("--keep", default="", help="columns to copy from the input beside the predictions, comma separated")
+    predict.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled rows of a file", allow_abbrev=False)
     evaluate.add_argument("run", help="run directory that `riskmin train` wrote")
     evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")

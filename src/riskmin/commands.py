@@ -22,19 +22,22 @@ def train(args) -> int:
         return resume(args)
     config = config_from_args(args)
     data = load(config.data, config)
-    target = None
+    building = replacing = None
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
         tell(data.notes)
         target = run_directory(config, data.name)
-        prepare_run_directory(target, config.overwrite)
-    return train_in(shared(target), config, data, resume=False)
+        building = prepare_run_directory(target, config.overwrite)
+        replacing = target if building != target else None
+    return train_in(shared(building), config, data, resume=False, created=True, replacing=replacing)
 
 
 def resume(args) -> int:
     from pathlib import Path
 
+    from .checkpoint import Checkpoints
     from .datasets import load
+    from .rundir import replaced_by
 
     directory = Path(args.resume)
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
@@ -44,54 +47,111 @@ def resume(args) -> int:
     config = resumable(directory)  # under torchrun every process reads it: on several machines the run sits on a shared disk
     if "progress" in vars(args):
         config = config.replace(progress=parse_value("progress", args.progress))
-    return train_in(directory, config, load(config.data, config), resume=True)
+    checkpointed = bool(Checkpoints(directory).complete())
+    if not checkpointed:
+        print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings", file=sys.stderr)
+    return train_in(directory, config, load(config.data, config), resume=checkpointed, created=False, replacing=replaced_by(directory))
 
 
 def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
-    if not (directory / "config.toml").is_file() or not (directory / "checkpoint").is_dir():
+    if not (directory / "config.toml").is_file():
         raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
     return Config.from_toml(directory / "config.toml")
 
 
-def train_in(target, config, data, resume: bool) -> int:
-    """Train into the run directory `target` under its lock; a failure before the first checkpoint removes it."""
+def train_in(target, config, data, resume: bool, created: bool, replacing=None) -> int:
+    """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there.
+
+    A failure that leaves no checkpoint removes `target` when this command `created` it. The run
+    being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only
+    once the new run has a checkpoint or its final files: a command that fails earlier changes
+    nothing that was there before.
+    """
+    import contextlib
     import shutil
 
+    from .distributed import rank
+    from .files import RunLock
+
+    if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
+        return train_share(target, config, data, resume)
+    try:
+        with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
+            outcome = train_locked(target, config, data, resume)
+            if replacing is not None and worth_keeping(target):
+                from .rundir import install
+
+                install(target, replacing)
+                target = replacing
+    except BaseException:  # a mistake found late, Ctrl-C, or a crash
+        if created and not worth_keeping(target):
+            shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
+        raise
+    return finish(outcome, target)
+
+
+def train_share(target, config, data, resume: bool) -> int:
+    from .checkpoint import TrainingInterrupted
+    from .loop import fit
+
+    try:
+        fit(config.model, data, config, directory=target, resume=resume)
+    except TrainingInterrupted:
+        return 130
+    return 0
+
+
+def train_locked(target, config, data, resume: bool):
+    """Train in `target` under its lock: the Run, the TrainingInterrupted that stopped it, or the OSError
+    that kept its final files from being written (the run stays resumable from its last checkpoint)."""
     from rich.console import Console
 
-    from .checkpoint import Checkpoints, TrainingInterrupted
+    from .checkpoint import TrainingInterrupted
     from .files import RunLock, atomic_write
-    from .distributed import rank
     from .loop import fit
     from .report import summary_table
 
-    if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
+    with RunLock(target):
         try:
-            fit(config.model, data, config, directory=target, resume=resume)
-        except TrainingInterrupted:
-            return 130
-        return 0
-    console = Console()
-    try:
-        with RunLock(target):
             atomic_write(target / "config.toml", config.to_toml().encode())
-            try:
-                run = fit(config.model, data, config, directory=target, resume=resume)
-            except TrainingInterrupted as stop:
-                print(f"{stop}; continue with: riskmin train --resume {target}", file=sys.stderr)
-                return 130
-            summary_table(run.summary, console)
+        except OSError as error:
+            raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); free space or fix its permissions") from None
+        try:
+            run = fit(config.model, data, config, directory=target, resume=resume)
+        except TrainingInterrupted as stop:
+            return stop
+        summary_table(run.summary, Console())
+        try:
             run.save(target)
-    except (RiskminError, KeyboardInterrupt):
-        if not resume and not Checkpoints(target).complete():
-            shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
-        raise
-    console.print(f"run written to {target}", highlight=False)
-    if run.summary["diverged"]:
-        print(f"error: {run.summary['stop_reason']}", file=sys.stderr)
+        except OSError as error:
+            return error
+    return run
+
+
+def worth_keeping(directory) -> bool:
+    """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
+    from .checkpoint import Checkpoints
+
+    return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
+
+
+def finish(outcome, target) -> int:
+    """What the user reads once training ended: where the run is, or how to continue it; the exit status."""
+    from .checkpoint import TrainingInterrupted
+
+    if isinstance(outcome, TrainingInterrupted):
+        print(f"{outcome}; continue with: riskmin train --resume {target}", file=sys.stderr)
+        return 130
+    if isinstance(outcome, OSError):
+        print(f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); "
+              f"free space, then finish it with: riskmin train --resume {target}", file=sys.stderr)
+        return 1
+    print(f"run written to {target}")
+    if outcome.summary["diverged"]:
+        print(f"error: {outcome.summary['stop_reason']}", file=sys.stderr)
         return 1
     return 0
 
@@ -146,6 +206,7 @@ def predict_file(args) -> int:
     from .readers import read_columns
     from .rundir import load_run
 
+    check_output(Path(args.out), Path(args.run), Path(args.file), getattr(args, "overwrite", False))
     run = load_run(args.run)
     names = run.data_names
     keep = [name.strip() for name in args.keep.split(",") if name.strip()]
@@ -176,6 +237,20 @@ def predict_file(args) -> int:
         raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
     print(f"{len(x)} predictions written to {args.out}")
     return 0
+
+
+def check_output(out, run, source, overwrite: bool) -> None:
+    """Refuse an --out that would replace the input, write into the run, or replace a file without --overwrite."""
+    import os
+
+    if out.resolve().is_relative_to(run.resolve()):
+        raise RiskminError(f"--out {out} is inside the run directory {run}; write predictions elsewhere")
+    if not os.path.lexists(out):
+        return
+    if out.exists() and source.exists() and os.path.samefile(out, source):
+        raise RiskminError(f"--out {out} is the input file {source}; write predictions to another file")
+    if not overwrite:
+        raise RiskminError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
 
 
 def evaluate_file(args) -> int:

@@ -170,7 +170,8 @@ def session(training: Training, resume: bool):
             saver.wait()
             team.settle()
             call(training.callbacks, "on_fit_end", state)
-        finally:  # also on Ctrl-C: no progress bar left behind on the line the next output lands on
+        finally:  # also on Ctrl-C: no progress bar left behind on the line the next output lands on, no writer thread
+            saver.close()
             for callback in training.callbacks:
                 if hasattr(callback, "close"):
                     callback.close()

@@ -1,43 +1,68 @@
 """Run directories: where a run is written, its files written atomically, and a finished run read back.
 
     runs/<name>/  config.toml, metrics.csv, model.safetensors, preprocessing.json, curves.png,
-                  summary.json (written last: its presence means the run finished), checkpoint/
+                  summary.json (written last: its presence means the run finished; it holds the
+                  SHA-256 of model.safetensors and preprocessing.json), checkpoint/
 
+A run that replaces another (--overwrite) is built in a hidden folder beside it, `.<name>.new-XXXXXXXX`,
+and renamed into place only once it has something worth keeping: until then the old run is untouched.
 Nothing is ever unpickled on load: tensors come from safetensors, structure from JSON and TOML.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import io
 import json
+import os
+import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
-from safetensors.torch import save
-
 from . import models
-from .files import RunLock, atomic_write, fsync_directory, load_tensors
+from .files import atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
 
 RUN_FILES = ("config.toml", "metrics.csv", "model.safetensors", "summary.json", "preprocessing.json")
+CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
+REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built in
 
 
 def run_directory(config: Config, data_name: str) -> Path:
     """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed."""
     out = Path(config.out)
-    if config.name:
-        target = out / config.name
-        if target.exists() and not config.overwrite:
-            raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite")
+    try:
+        if config.name:
+            target = out / config.name
+            if os.path.lexists(target) and not config.overwrite:
+                raise RiskminError(f"run directory {target} already exists; " + (
+                    f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
+                    else "choose another --name or pass --overwrite to replace it"))
+            return target
+        stem = data_name if data_name.endswith("-montecarlo") else f"{Path(data_name).stem}-{config.model}"
+        target, number = out / stem, 2
+        while os.path.lexists(target):
+            target, number = out / f"{stem}-{number}", number + 1
         return target
-    stem = data_name if data_name.endswith("-montecarlo") else f"{Path(data_name).stem}-{config.model}"
-    target, number = out / stem, 2
-    while target.exists():
-        target, number = out / f"{stem}-{number}", number + 1
-    return target
+    except OSError as error:
+        raise path_error(out, error) from None
+
+
+def unfinished(directory: Path) -> bool:
+    """Whether `directory` is a run that began (its settings are saved) and never finished."""
+    return (directory / "config.toml").is_file() and not (directory / "summary.json").exists()
+
+
+def path_error(out: Path, error: OSError) -> RiskminError:
+    """The one sentence for a run path the file system refuses: a name too long, or a folder it cannot write."""
+    if error.errno == errno.ENAMETOOLONG:
+        return RiskminError(f"the run name is too long for the file system of {out}; choose a shorter --name")
+    return RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out")
 
 
 def check_writable(config: Config) -> None:
@@ -51,28 +76,66 @@ def check_writable(config: Config) -> None:
         raise RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out") from None
 
 
-def prepare_run_directory(target: Path, overwrite: bool) -> None:
-    """Create the run directory for a new run (the caller holds no lock yet; `RunLock` comes next)."""
-    if target.exists() and overwrite:
-        with RunLock(target):  # never delete a run that another process is writing
-            pass
-        shutil.rmtree(target)
-    target.mkdir(parents=True, exist_ok=False)
+def prepare_run_directory(target: Path, overwrite: bool) -> Path:
+    """Create the folder a new run trains in and return it: `target` itself, or, when an existing run is
+    to be replaced, a hidden folder beside it that `install` later renames to `target`.
+
+    The old run is not touched here; the caller holds its lock while the new one trains.
+    """
+    try:
+        if target.is_symlink():
+            raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with --overwrite. "
+                               "Remove it or choose another --name")
+        if os.path.lexists(target) and not target.is_dir():
+            raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another --name")
+        building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if overwrite and target.exists() else target
+        building.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to replace it") from None
+    except OSError as error:
+        raise path_error(target.parent, error) from None
+    return building
+
+
+def replaced_by(building: Path):
+    """The run that the hidden folder `building` was made to replace, or None for an ordinary run directory."""
+    match = REPLACEMENT.match(building.name)
+    return building.with_name(match["name"]) if match else None
+
+
+def install(building: Path, target: Path) -> None:
+    """Put the new run `building` where the old run `target` is: two renames, then the old one is deleted."""
+    retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    if target.is_symlink():
+        raise RiskminError(f"{target} became a symbolic link meanwhile; the new run is kept in {building}")
+    try:
+        if target.exists():
+            os.rename(target, retired)
+        os.rename(building, target)
+    except OSError as error:
+        if os.path.lexists(retired) and not os.path.lexists(target):
+            os.rename(retired, target)  # the old run back where it was
+        raise RiskminError(f"the new run could not take the place of {target} ({error.strerror}); it is kept in {building}") from None
+    fsync_directory(target.parent)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def save_run(run, directory=None) -> Path:
-    """Write the run's files, each atomically; summary.json goes last and marks the run finished."""
+    """Write the run's files, each atomically; summary.json goes last, marks the run finished and holds the checksums."""
     from .report import plot_curves
 
     target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
     target.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in run.model.state_dict().items()}
+    weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
     preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
                      "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
-    for name, content in (("model.safetensors", save(weights)), ("config.toml", run.config.to_toml().encode()),
-                          ("metrics.csv", history_csv(run.history).encode()),
-                          ("preprocessing.json", (json.dumps(preprocessing, indent=2) + "\n").encode()),
-                          ("curves.png", picture(plot_curves, run.history, target)), ("summary.json", (json.dumps(run.summary, indent=2) + "\n").encode())):
+    contents = {"model.safetensors": safetensors_bytes(weights, {}), "config.toml": run.config.to_toml().encode(),
+                "metrics.csv": history_csv(run.history).encode(),
+                "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
+                "curves.png": picture(plot_curves, run.history, target)}
+    checksums = {name: hashlib.sha256(contents[name]).hexdigest() for name in CHECKED}
+    contents["summary.json"] = (json.dumps({**run.summary, "sha256": checksums}, indent=2) + "\n").encode()
+    for name, content in contents.items():
         atomic_write(target / name, content)
     fsync_directory(target)
     return target
@@ -110,28 +173,53 @@ def history_csv(history: list) -> str:
 
 
 def load_run(directory, model=None):
-    """A saved run: its model with the best weights, config, preprocessing and history."""
+    """A saved run: its model with the best weights, config, preprocessing and history.
+
+    model.safetensors and preprocessing.json must match the checksums summary.json holds (runs
+    written before riskmin kept them load unchecked); anything damaged is one RiskminError.
+    """
     from .loop import Run
 
     directory = Path(directory)
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]
     if missing:
         raise RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder `riskmin train` wrote")
+    summary = read_json(directory / "summary.json")
+    checksums = summary.pop("sha256", {})
+    for name, digest in checksums.items() if isinstance(checksums, dict) else ():
+        if name in CHECKED and sha256(directory / name) != digest:
+            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again")
     config = Config.from_toml(directory / "config.toml")
-    preprocessing = json.loads((directory / "preprocessing.json").read_text())
-    summary = json.loads((directory / "summary.json").read_text())
-    if model is None:
-        model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
+    preprocessing = read_json(directory / "preprocessing.json")
+    try:
+        if model is None:
+            model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
+        standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise RiskminError(f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is damaged, train it again") from None
     try:
         model.load_state_dict(load_tensors(directory / "model.safetensors"))
     except RuntimeError as error:
         raise RiskminError(f"the weights in {directory} do not fit the model given ({str(error).splitlines()[0]})") from None
-    with open(directory / "metrics.csv", newline="") as file:
-        history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
-    standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
+    try:
+        with open(directory / "metrics.csv", newline="") as file:
+            history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise RiskminError(f"{directory / 'metrics.csv'} is not readable CSV ({error}); the run is damaged") from None
     names = {k: preprocessing[k] for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss") if k in preprocessing}
     test = {k: v for k, v in summary.items() if k.startswith("test_")}
     return Run(model, config, history, test, summary, standardizer, names)
+
+
+def read_json(path: Path) -> dict:
+    """The JSON object in `path`; a damaged file is one RiskminError."""
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise RiskminError(f"{path} is not readable JSON ({error}); the run is damaged, train it again") from None
+    if not isinstance(value, dict):
+        raise RiskminError(f"{path} does not hold a JSON object; the run is damaged, train it again")
+    return value
 
 
 def _number(text: str):

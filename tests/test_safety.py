@@ -1,0 +1,368 @@
+"""Nothing lost, nothing silently wrong: a failed command changes nothing that was there, riskmin never writes
+through a symbolic link, and every file it loads is the one it checked."""
+
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import riskmin
+import riskmin.files
+import riskmin.rundir
+from riskmin import RiskminError
+from riskmin.checkpoint import Checkpoints
+from riskmin.cli import main
+from riskmin.files import RunLock, atomic_write, load_tensors, safetensors_bytes
+
+QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
+
+
+def tree(folder: Path) -> dict:
+    """Every path under `folder` (links as links) with the SHA-256 of what it holds: what a command must leave alone."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if path.is_symlink():
+            state[name] = "-> " + os.readlink(path)
+        elif path.is_file():
+            state[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            state[name] = "folder"
+    return state
+
+
+def errors(capsys) -> list:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """A finished run at tmp_path/runs/keep, trained through the command."""
+    assert main(["train", *QUICK, "--out", str(tmp_path / "runs"), "--name", "keep"]) == 0
+    return tmp_path / "runs" / "keep"
+
+
+@pytest.mark.parametrize("bad, message", [(["--batch-size", "5000"], "batch_size = 5000 is larger than the training split"),
+                                          (["--monitor", "typo"], "monitor 'typo' is not a reported metric"),
+                                          pytest.param(["--device", "cpux"], "device = 'cpux'", marks=pytest.mark.xfail(
+                                              strict=True, reason="prepare.resolve_device lets torch's RuntimeError through"))])
+def test_a_failed_overwrite_leaves_the_old_run_untouched(finished, capsys, bad, message):
+    before = tree(finished.parent)
+    capsys.readouterr()
+    assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite", *bad]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert tree(finished.parent) == before  # nor is a hidden folder left beside it
+
+
+def test_a_crash_while_overwriting_leaves_the_old_run_untouched(finished, monkeypatch):
+    import riskmin.loop
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug in training")
+
+    before = tree(finished.parent)
+    monkeypatch.setattr(riskmin.loop, "fit", crash)
+    with pytest.raises(RuntimeError, match="a bug in training"):
+        main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"])
+    assert tree(finished.parent) == before
+
+
+def test_overwrite_swaps_the_new_run_in_and_leaves_nothing_beside_it(finished):
+    old = json.loads((finished / "summary.json").read_text())["sha256"]
+    assert main(["train", "--model", "linear", "--epochs", "3", "--progress", "off", "--out", str(finished.parent),
+                 "--name", "keep", "--overwrite"]) == 0
+    assert [p.name for p in finished.parent.iterdir()] == ["keep"]
+    assert json.loads((finished / "summary.json").read_text())["epochs_run"] == 3
+    assert json.loads((finished / "summary.json").read_text())["sha256"] != old
+    assert not (finished / ".lock").exists()
+
+
+def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_and_resumes(finished, capsys, monkeypatch):
+    import riskmin.loop
+    from riskmin.checkpoint import TrainingInterrupted
+
+    real_fit = riskmin.loop.fit
+
+    def interrupted(model, data, config, directory, resume):  # Ctrl-C after the first epoch's checkpoint
+        real_fit(model, data, config.replace(epochs=1, checkpoint_every=1), directory=directory, resume=resume)
+        raise TrainingInterrupted("interrupted in epoch 1 after step 25; the checkpoint is saved")
+
+    monkeypatch.setattr(riskmin.loop, "fit", interrupted)
+    assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"]) == 130
+    monkeypatch.undo()
+    assert f"continue with: riskmin train --resume {finished}" in capsys.readouterr().err
+    assert [p.name for p in finished.parent.iterdir()] == ["keep"] and not (finished / "summary.json").exists()
+    assert main(["train", "--resume", str(finished)]) == 0
+    assert json.loads((finished / "summary.json").read_text())["epochs_run"] == 2
+
+
+def test_a_killed_overwrite_resumed_from_its_hidden_folder_takes_the_old_runs_place(finished):
+    building = finished.parent / ".keep.new-0123abcd"
+    riskmin.fit("linear", "lab1", epochs=1, progress=False, checkpoint_every=1, directory=building)  # a checkpoint, then SIGKILL
+    (building / "config.toml").write_text(riskmin.Config(model="linear", epochs=3, progress=False).to_toml())
+    assert main(["train", "--resume", str(building)]) == 0
+    assert [p.name for p in finished.parent.iterdir()] == ["keep"]
+    assert json.loads((finished / "summary.json").read_text())["epochs_run"] == 3
+
+
+def test_overwrite_refuses_a_symbolic_link_and_deletes_nothing_through_it(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("mine")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "keep").symlink_to(elsewhere)
+    before = tree(tmp_path)
+    assert main(["train", *QUICK, "--out", str(tmp_path / "runs"), "--name", "keep", "--overwrite"]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and "is a symbolic link; riskmin does not replace a link" in err[0], err
+    assert tree(tmp_path) == before
+
+
+def test_an_unfinished_run_of_the_same_name_points_to_resume_and_overwrite(tmp_path, capsys):
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    (run_dir / "config.toml").write_text(riskmin.Config(model="linear", epochs=2, progress=False).to_toml())
+    (run_dir / ".lock").write_text("riskmin process 1")  # killed before its first checkpoint
+    assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "early"]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and f"already exists; continue it with --resume {run_dir}, or pass --overwrite" in err[0], err
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning(tmp_path, capsys):
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    (run_dir / "config.toml").write_text(riskmin.Config(model="linear", epochs=2, progress=False).to_toml())
+    (run_dir / ".lock").write_text("riskmin process 1")
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert f"{run_dir} has no checkpoint yet; the run starts again from the beginning" in capsys.readouterr().err
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 2
+    assert not (run_dir / ".lock").exists()
+
+
+def test_a_read_only_run_directory_on_resume_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "cut"
+    riskmin.fit("linear", "lab1", epochs=2, progress=False, checkpoint_every=1, directory=run_dir)  # checkpoints, and no summary yet
+    (run_dir / "config.toml").write_text(riskmin.Config(model="linear", epochs=4, progress=False).to_toml())
+    before = tree(tmp_path)
+    real_open = os.open
+
+    def read_only(path, flags, *rest):  # what a read-only mount says, even to root
+        if str(path).startswith(str(run_dir)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *rest)
+
+    monkeypatch.setattr(os, "open", read_only)
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    monkeypatch.undo()
+    err = errors(capsys)
+    assert len(err) == 1 and f"error: run directory {run_dir} cannot be written (Read-only file system)" in err[0], err
+    assert tree(tmp_path) == before
+
+
+def test_a_full_disk_when_the_lock_is_written_is_one_line(tmp_path, capsys, monkeypatch):
+    real_write = os.write
+
+    def full(handle, data):
+        if bytes(data).startswith(b"riskmin process"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(handle, data)
+
+    monkeypatch.setattr(os, "write", full)
+    assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "full"]) == 2
+    monkeypatch.undo()
+    err = errors(capsys)
+    assert len(err) == 1 and "cannot be written (No space left on device)" in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_when_the_final_files_are_written_leaves_the_run_resumable(tmp_path, capsys, monkeypatch):
+    real_write = riskmin.rundir.atomic_write
+
+    def full(path, data):
+        if Path(path).name == "model.safetensors":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(riskmin.rundir, "atomic_write", full)
+    assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "full"]) == 1
+    monkeypatch.undo()
+    err = errors(capsys)
+    assert err == [f"error: the trained run could not be written to {tmp_path / 'full'} (No space left on device); "
+                   f"free space, then finish it with: riskmin train --resume {tmp_path / 'full'}"]
+    assert not (tmp_path / "full" / "summary.json").exists()
+    assert not [p for p in (tmp_path / "full").rglob(".*") if p.name != ".lock"]  # no temporary file left behind
+    assert main(["train", "--resume", str(tmp_path / "full")]) == 0
+    assert json.loads((tmp_path / "full" / "summary.json").read_text())["epochs_run"] == 2
+
+
+@pytest.fixture
+def table(finished, tmp_path):
+    """A CSV file of rows with the finished run's feature columns."""
+    path = tmp_path / "rows.csv"
+    path.write_text("x0,x1,x2,x3,x4,x5,x6,x7,x8,x9\n" + "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0\n" * 3)
+    return path
+
+
+@pytest.mark.parametrize("where, message", [("input", "is the input file"), ("run", "is inside the run directory"),
+                                            ("existing", "already exists; pass --overwrite to replace it")])
+def test_predict_never_writes_over_its_input_its_run_or_an_existing_file(finished, table, tmp_path, capsys, where, message):
+    existing = tmp_path / "old.csv"
+    existing.write_text("mine\n")
+    out = {"input": table, "run": finished / "model.safetensors", "existing": existing}[where]
+    before = tree(tmp_path)
+    capsys.readouterr()
+    assert main(["predict", str(finished), str(table), "--out", str(out)]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and message in err[0], err
+    assert tree(tmp_path) == before
+
+
+def test_predict_replaces_an_existing_file_with_overwrite(finished, table, tmp_path):
+    out = tmp_path / "old.csv"
+    out.write_text("mine\n")
+    assert main(["predict", str(finished), str(table), "--out", str(out), "--overwrite"]) == 0
+    assert out.read_text().splitlines()[0] == "predicted_y0,predicted_y1"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("preprocessing", "preprocessing.json does not match the checksum in summary.json"),
+    ("model", "model.safetensors does not match the checksum in summary.json"),
+    ("summary", "summary.json is not readable JSON"),
+])
+def test_a_damaged_run_is_one_error_line_at_predict_and_evaluate(finished, table, tmp_path, capsys, damage, message):
+    if damage == "preprocessing":
+        path = finished / "preprocessing.json"
+        path.write_text(path.read_text().replace('"n_inputs": 10', '"n_inputs": 11'))  # still valid JSON
+    elif damage == "model":
+        data = bytearray((finished / "model.safetensors").read_bytes())
+        data[-1] ^= 1
+        (finished / "model.safetensors").write_bytes(bytes(data))
+    else:
+        (finished / "summary.json").write_text('{"best_epoch": ')
+    capsys.readouterr()
+    assert main(["predict", str(finished), str(table), "--out", str(tmp_path / "p.csv")]) == 2
+    assert main(["evaluate", str(finished), str(table)]) == 2
+    err = errors(capsys)
+    assert len(err) == 2 and all(line.startswith("error: ") and message in line for line in err), err
+    with pytest.raises(RiskminError, match=message):
+        riskmin.Run.load(finished)
+
+
+def two_checkpoints(tmp_path):
+    """(older, newer) manifests of a run of three epochs."""
+    riskmin.fit("linear", "lab1", epochs=3, progress=False, checkpoint_every=1, directory=tmp_path)
+    newer, older = Checkpoints(tmp_path).complete()
+    return older, newer
+
+
+def data_of(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name.replace(".manifest.json", ".safetensors"))
+
+
+def test_a_manifest_vouches_only_for_the_file_of_its_own_name(tmp_path):
+    older, newer = two_checkpoints(tmp_path)
+    newer.write_bytes(older.read_bytes())  # the older manifest, whose file is sound, beside the newer data
+    # a tampered newer file: loaded unchecked if the manifest's own file were not the one loaded
+    data_of(newer).write_bytes(safetensors_bytes({"model/H.weight": torch.zeros(2, 10)}, {"riskmin": "{}", "history": "[]"}))
+    warnings = []
+    tensors, values = Checkpoints(tmp_path).latest(warn=warnings.append)
+    assert values["epoch"] == 2
+    assert warnings == [f"warning: checkpoint {data_of(newer).stem} is unusable (its manifest must list {data_of(newer).name} alone); "
+                        "trying the one before it"]
+
+
+def test_a_header_claiming_two_to_the_62_bytes_is_damage_not_a_crash(tmp_path):
+    older, newer = two_checkpoints(tmp_path)
+    data = bytearray(data_of(newer).read_bytes())
+    data[:8] = (2 ** 62).to_bytes(8, "little")
+    data_of(newer).write_bytes(bytes(data))
+    manifest = json.loads(newer.read_text())  # a manifest that agrees with the damaged file
+    manifest["files"][data_of(newer).name] = hashlib.sha256(bytes(data)).hexdigest()
+    newer.write_text(json.dumps(manifest))
+    warnings = []
+    tensors, values = Checkpoints(tmp_path).latest(warn=warnings.append)
+    assert values["epoch"] == 2 and "is not a safetensors file" in warnings[0]
+    with pytest.raises(RiskminError, match="is not a safetensors file"):
+        load_tensors(data_of(newer))
+
+
+def test_checkpoints_replace_symbolic_links_instead_of_writing_through_them(tmp_path):
+    probe = riskmin.fit("linear", "lab1", epochs=1, progress=False, checkpoint_every=1, directory=tmp_path / "probe")
+    names = [p.name for p in (tmp_path / "probe" / "checkpoint").iterdir()]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (tmp_path / "run" / "checkpoint").mkdir(parents=True)
+    for name in names:
+        (tmp_path / "run" / "checkpoint" / name).symlink_to(victim)
+    run = riskmin.fit("linear", "lab1", epochs=1, progress=False, checkpoint_every=1, directory=tmp_path / "run")
+    assert victim.read_text() == "mine"
+    assert all(not p.is_symlink() for p in (tmp_path / "run" / "checkpoint").iterdir())
+    tensors, _ = Checkpoints(tmp_path / "run").latest()
+    assert torch.equal(tensors["model/H.weight"], run.model.H.weight.detach()) and probe.summary["steps"] == run.summary["steps"]
+
+
+def test_a_symbolic_link_at_the_lock_is_refused_and_never_written_through(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").symlink_to(victim)
+    with pytest.raises(RiskminError, match="cannot be written"):
+        with RunLock(tmp_path / "run"):
+            pass
+    assert victim.read_text() == "mine" and (tmp_path / "run" / ".lock").is_symlink()
+
+
+def test_files_get_the_permissions_of_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        riskmin.fit("linear", "lab1", epochs=2, progress=False, checkpoint_every=1, directory=tmp_path / "run").save(tmp_path / "run")
+        atomic_write(tmp_path / "one.txt", b"x")
+    finally:
+        os.umask(previous)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) >= 8 and {oct(p.stat().st_mode & 0o777) for p in written} == {"0o644"}
+
+
+def test_the_lock_goes_on_where_the_file_system_cannot_lock(tmp_path, capsys, monkeypatch):
+    class NoLocks:
+        LOCK_EX, LOCK_NB = 2, 4
+
+        @staticmethod
+        def flock(handle, operation):
+            raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(riskmin.files, "fcntl", NoLocks)
+    assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "nfs"]) == 0
+    err = errors(capsys)
+    assert err == [f"warning: the file system of {tmp_path / 'nfs'} cannot lock files; make sure no other riskmin process writes this run"]
+    assert not (tmp_path / "nfs" / ".lock").exists()
+
+
+WITHOUT_FCNTL = """
+import sys
+sys.modules["fcntl"] = None  # as on Windows: importing it fails
+import riskmin
+from riskmin.cli import main
+sys.exit(main(["train", "--model", "linear", "--epochs", "2", "--progress", "off", "--out", sys.argv[1], "--name", "plain"]))
+"""
+
+
+def test_riskmin_trains_where_fcntl_does_not_exist(tmp_path):
+    result = subprocess.run([sys.executable, "-c", WITHOUT_FCNTL, str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "plain" / "summary.json").is_file() and "cannot lock files" in result.stderr
+
+
+def test_a_lock_left_by_a_process_that_is_gone_is_taken_and_removed(tmp_path):
+    (tmp_path / ".lock").write_text("riskmin process 1")
+    with RunLock(tmp_path):
+        assert (tmp_path / ".lock").read_text() == f"riskmin process {os.getpid()}"
+    assert not (tmp_path / ".lock").exists()
