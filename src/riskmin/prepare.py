@@ -163,4 +163,7 @@ def resolve_device(name: str) -> torch.device:
         raise RiskminError(f"device = {name} but this machine has no CUDA GPU; use --device cpu or auto")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RiskminError("device = mps but MPS is not available here; use --device cpu or auto")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:  # "cpux", "cuda:x": torch's own words are a traceback
+        raise RiskminError(f"device = {name!r} is not a device; choose auto, cpu, cuda, cuda:N or mps") from None
