@@ -12,9 +12,9 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin.checkpoint import Checkpoints
-from riskmin.files import RunLock, load_tensors, safetensors_bytes
-from riskmin.cli import main
+from riskmin._checkpoint import Checkpoints
+from riskmin._files import RunLock, load_tensors, safetensors_bytes
+from riskmin._cli import main
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
 # 800 training rows in batches of 16: 50 steps an epoch, a checkpoint at the end of each.
@@ -170,12 +170,12 @@ def test_old_checkpoints_are_removed_and_the_two_newest_kept(tmp_path):
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_a_clear_error(tmp_path, monkeypatch):
     import errno
 
-    import riskmin.files
+    import riskmin._files
 
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(riskmin.files, "atomic_write", disk_full)
+    monkeypatch.setattr(riskmin._files, "atomic_write", disk_full)
     with pytest.raises(RiskminError, match=r"could not write a checkpoint in .*checkpoint \(No space left on device\); free space"):
         riskmin.fit("linear", "lab1", epochs=3, progress=False, checkpoint_every=1, directory=tmp_path)
 

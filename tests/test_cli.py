@@ -7,7 +7,7 @@ import pytest
 from safetensors.torch import load_file
 
 import riskmin
-from riskmin.cli import main
+from riskmin._cli import main
 
 RUN_FILES = {"config.toml", "metrics.csv", "model.safetensors", "summary.json", "curves.png", "preprocessing.json"}
 
@@ -226,7 +226,7 @@ def test_montecarlo_help_starts_with_its_own_flags(capsys):
 
 
 def test_every_setting_has_one_help_section():
-    from riskmin.cli import GROUPS
+    from riskmin._cli import GROUPS
 
     grouped = [name for names in GROUPS.values() for name in names]
     assert sorted(grouped) == sorted(name for name in riskmin.config.FIELDS if name != "data"), \
@@ -241,14 +241,14 @@ def test_version_prints_the_package_version(capsys):
 
 
 def test_the_command_line_modules_answer_help_without_torch_or_rich(tmp_path):
-    # riskmin/__init__.py is stood in for by an empty package, to check cli.py and config.py by themselves
-    source = os.path.dirname(riskmin.cli.__file__)
+    # riskmin/__init__.py is stood in for by an empty package, to check _cli.py and config.py by themselves
+    source = os.path.dirname(riskmin._cli.__file__)
     program = f"""
 import sys, types
 package = types.ModuleType("riskmin")
 package.__path__, package.__version__ = [{source!r}], "0.1.0"
 sys.modules["riskmin"] = package
-from riskmin.cli import main
+from riskmin._cli import main
 for command in (["--help"], ["train", "--help"], ["montecarlo", "--help"], ["--version"]):
     try:
         main(command)
@@ -273,12 +273,12 @@ def test_python_m_riskmin_help_imports_no_torch(tmp_path):
 
 
 def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, capsys, tmp_path):
-    import riskmin.commands
+    import riskmin._commands
 
     def interrupted(args):
         raise KeyboardInterrupt  # where Ctrl-C lands while the command imports torch
 
-    monkeypatch.setattr(riskmin.commands, "train", interrupted)
+    monkeypatch.setattr(riskmin._commands, "train", interrupted)
     monkeypatch.chdir(tmp_path)
     assert main(["train"]) == 130
     captured = capsys.readouterr()

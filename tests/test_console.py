@@ -8,8 +8,8 @@ import torch
 from rich.console import Console
 
 from riskmin.callbacks import Progress, State
-from riskmin.cli import main
-from riskmin.report import end_summary, epoch_columns, header, montecarlo_table, summary_table
+from riskmin._cli import main
+from riskmin._report import end_summary, epoch_columns, header, montecarlo_table, summary_table
 
 REGRESSION_ROW = {"epoch": 1, "step": 10, "loss": 0.5, "val_loss": 0.6, "val_mse": 0.6, "val_rmse": 0.77, "val_mae": 0.6,
                   "val_r2": 0.9, "lr": 0.01, "seconds": 0.1}

@@ -10,7 +10,7 @@ from torch.utils.data import TensorDataset
 import riskmin
 from riskmin import Config, models
 from riskmin.data import Standardizer
-from riskmin.prepare import order_seed
+from riskmin._prepare import order_seed
 
 FAST = dict(progress=False)
 
@@ -212,7 +212,7 @@ def test_threads_are_set_for_training_and_the_process_setting_comes_back(lab1, t
 
 
 def test_auto_threads_grow_with_the_work_of_a_step():
-    from riskmin.threads import SERIAL_WORK, WORK_PER_THREAD, auto_threads
+    from riskmin._threads import SERIAL_WORK, WORK_PER_THREAD, auto_threads
 
     small, big = torch.nn.Linear(32, 64), torch.nn.Linear(784, 256)
     assert auto_threads(small, 64, cores=64) == 1
@@ -227,8 +227,8 @@ FUSED_SETTINGS = [("sgd", {"momentum": 0.0}), ("sgd", {"momentum": 0.9, "nestero
 
 @pytest.mark.parametrize("name,options", FUSED_SETTINGS)
 def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, options):
-    from riskmin.fused import FusedStep
-    from riskmin.optim import OPTIMIZERS
+    from riskmin._fused import FusedStep
+    from riskmin._optim import OPTIMIZERS
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(320, 8, generator=generator), torch.randn(320, 1, generator=generator)
@@ -278,7 +278,7 @@ def test_final_val_metrics_are_those_of_the_final_weights(lab1, restore_best):
 
 
 def test_fused_step_leaves_parameters_of_two_dtypes_to_optimizer_step():
-    from riskmin.fused import FusedStep
+    from riskmin._fused import FusedStep
 
     start = (torch.randn(3), torch.randn(3, dtype=torch.float64))
     parameters = [[torch.nn.Parameter(t.clone()) for t in start] for _ in range(2)]  # two copies: one for each way of stepping
@@ -315,7 +315,7 @@ def test_frozen_layers_stay_put_and_the_rest_trains_through_the_fused_step(lab1,
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
-    from riskmin.optim import OPTIMIZERS
+    from riskmin._optim import OPTIMIZERS
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 8, generator=generator), torch.randn(256, 1, generator=generator)

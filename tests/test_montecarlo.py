@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import riskmin
-from riskmin.cli import main
+from riskmin._cli import main
 from riskmin import montecarlo
 from riskmin.stats import describe, t_quantile
 

@@ -8,7 +8,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin.cli import main
+from riskmin._cli import main
 from riskmin import montecarlo
 
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 import riskmin
-import riskmin.files
-import riskmin.rundir
+import riskmin._files
+import riskmin._rundir
 from riskmin import RiskminError
-from riskmin.checkpoint import Checkpoints
-from riskmin.cli import main
-from riskmin.files import RunLock, atomic_write, load_tensors, safetensors_bytes
+from riskmin._checkpoint import Checkpoints
+from riskmin._cli import main
+from riskmin._files import RunLock, atomic_write, load_tensors, safetensors_bytes
 
 QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
 
@@ -61,13 +61,13 @@ def test_a_failed_overwrite_leaves_the_old_run_untouched(finished, capsys, bad, 
 
 
 def test_a_crash_while_overwriting_leaves_the_old_run_untouched(finished, monkeypatch):
-    import riskmin.loop
+    import riskmin._loop
 
     def crash(*args, **kwargs):
         raise RuntimeError("a bug in training")
 
     before = tree(finished.parent)
-    monkeypatch.setattr(riskmin.loop, "fit", crash)
+    monkeypatch.setattr(riskmin._loop, "fit", crash)
     with pytest.raises(RuntimeError, match="a bug in training"):
         main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"])
     assert tree(finished.parent) == before
@@ -84,16 +84,16 @@ def test_overwrite_swaps_the_new_run_in_and_leaves_nothing_beside_it(finished):
 
 
 def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_and_resumes(finished, capsys, monkeypatch):
-    import riskmin.loop
-    from riskmin.checkpoint import TrainingInterrupted
+    import riskmin._loop
+    from riskmin._checkpoint import TrainingInterrupted
 
-    real_fit = riskmin.loop.fit
+    real_fit = riskmin._loop.fit
 
     def interrupted(model, data, config, directory, resume):  # Ctrl-C after the first epoch's checkpoint
         real_fit(model, data, config.replace(epochs=1, checkpoint_every=1), directory=directory, resume=resume)
         raise TrainingInterrupted("interrupted in epoch 1 after step 25; the checkpoint is saved")
 
-    monkeypatch.setattr(riskmin.loop, "fit", interrupted)
+    monkeypatch.setattr(riskmin._loop, "fit", interrupted)
     assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"]) == 130
     monkeypatch.undo()
     assert f"continue with: riskmin train --resume {finished}" in capsys.readouterr().err
@@ -182,14 +182,14 @@ def test_a_full_disk_when_the_lock_is_written_is_one_line(tmp_path, capsys, monk
 
 
 def test_a_full_disk_when_the_final_files_are_written_leaves_the_run_resumable(tmp_path, capsys, monkeypatch):
-    real_write = riskmin.rundir.atomic_write
+    real_write = riskmin._rundir.atomic_write
 
     def full(path, data):
         if Path(path).name == "model.safetensors":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real_write(path, data)
 
-    monkeypatch.setattr(riskmin.rundir, "atomic_write", full)
+    monkeypatch.setattr(riskmin._rundir, "atomic_write", full)
     assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "full"]) == 1
     monkeypatch.undo()
     err = errors(capsys)
@@ -337,7 +337,7 @@ def test_the_lock_goes_on_where_the_file_system_cannot_lock(tmp_path, capsys, mo
         def flock(handle, operation):
             raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
 
-    monkeypatch.setattr(riskmin.files, "fcntl", NoLocks)
+    monkeypatch.setattr(riskmin._files, "fcntl", NoLocks)
     assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "nfs"]) == 0
     err = errors(capsys)
     assert err == [f"warning: the file system of {tmp_path / 'nfs'} cannot lock files; make sure no other riskmin process writes this run"]
@@ -348,7 +348,7 @@ WITHOUT_FCNTL = """
 import sys
 sys.modules["fcntl"] = None  # as on Windows: importing it fails
 import riskmin
-from riskmin.cli import main
+from riskmin._cli import main
 sys.exit(main(["train", "--model", "linear", "--epochs", "2", "--progress", "off", "--out", sys.argv[1], "--name", "plain"]))
 """
 

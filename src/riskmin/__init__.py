@@ -10,8 +10,8 @@ from . import models
 from .config import Config, RiskminError
 from .data import Data, Splits, Standardizer, split
 from .datasets import DATASETS, load
-from .loop import Run, evaluate, fit, predict
-from .experiments import MonteCarlo, montecarlo
+from ._loop import Run, evaluate, fit, predict
+from ._experiments import MonteCarlo, montecarlo
 
 __all__ = ["Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
            "MonteCarlo", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]

@@ -166,7 +166,7 @@ class Progress:
 
     def on_epoch_end(self, state: State):
         if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):
-            from .report import epoch_columns, epoch_heading, epoch_line
+            from ._report import epoch_columns, epoch_heading, epoch_line
 
             if self.columns is None:
                 self.columns = epoch_columns(state.metrics, self.monitor)

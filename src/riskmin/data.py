@@ -32,7 +32,7 @@ class Data:
     target_names: list = field(default_factory=list)
     name: str = "data"
     tutorial_split: Optional[tuple] = None  # (train, val) index tensors of a data set's own fixed split
-    layout: Optional[list] = None  # a table's feature columns and their categories (see readers.py)
+    layout: Optional[list] = None  # a table's feature columns and their categories (see _readers.py)
     classes: Optional[list] = None  # class names, for class-index targets
     task: str = ""  # regression or classification; empty: judged from y
     missing: str = "error"  # "mean": NaN in x are missing values, filled with training-split means

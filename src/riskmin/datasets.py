@@ -9,7 +9,7 @@ import torch
 
 from .config import Config, RiskminError
 from .data import Data
-from .readers import SUFFIXES, read
+from ._readers import SUFFIXES, read
 
 
 def lab1(n_samples: int = 1000, n_inputs: int = 10, n_outputs: int = 2, noise: float = 0.5, seed: int = 0) -> Data:

@@ -24,12 +24,12 @@ from . import models
 from .callbacks import monitored
 from .config import Config
 from .data import Data, Standardizer, draw_order, rows_at, schedule
-from .fused import FusedStep
-from .losses import least_squares_test_loss, make_loss
+from ._fused import FusedStep
+from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
-from .optim import make_optimizer, make_scheduler
+from ._optim import make_optimizer, make_scheduler
 from .policy import EarlyStopChecker, diverged
-from .prepare import order_seed, resolve_device
+from ._prepare import order_seed, resolve_device
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
 EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may gather across all replicas

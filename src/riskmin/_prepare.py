@@ -11,10 +11,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import datasets, models
-from .checkpoint import warn
+from ._checkpoint import warn
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, rows_at, split, tutorial_split
-from .losses import check_targets
+from ._losses import check_targets
 from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits

@@ -1,6 +1,6 @@
 """Checkpoints of a run in training: what they hold, how they are written beside training, and exact resume.
 
-Every file goes through files.py: written atomically, tensors in safetensors, structure in
+Every file goes through _files.py: written atomically, tensors in safetensors, structure in
 JSON. Nothing is ever unpickled on load.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from . import files
+from . import _files as files
 from .config import RiskminError
 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged

@@ -3,7 +3,7 @@
 Run r uses seed `seed + r` for its split, its initialization and its batch order, so it
 does exactly what `riskmin train --seed <seed + r>` does. Splits may instead be repeated
 k-fold (a row names its repetition and fold) or read from a file of index arrays. Two engines give the same numbers:
-vectorized (vectorized.py: the R runs stacked and trained as one model) and sequential
+vectorized (_vectorized.py: the R runs stacked and trained as one model) and sequential
 (`fit` R times, for what the vectorized engine cannot batch).
 """
 
@@ -20,13 +20,13 @@ from .config import Config, RiskminError
 from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
-from .losses import check_targets, settled
-from .loop import fit
-from .prepare import as_data, resolve_device
+from ._losses import check_targets, settled
+from ._loop import fit
+from ._prepare import as_data, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import summarize
-from .threads import intra_op_threads
-from .vectorized import model_for, refusal, vectorized
+from ._threads import intra_op_threads
+from ._vectorized import model_for, refusal, vectorized
 
 
 @dataclass
@@ -40,7 +40,7 @@ class MonteCarlo:
 
     def save(self, directory=None):
         """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""
-        from .rundir import save_montecarlo
+        from ._rundir import save_montecarlo
 
         return save_montecarlo(self, directory)
 

@@ -19,7 +19,7 @@ from torch import nn
 from .callbacks import BestModel, State, call
 from .config import Config, RiskminError
 from .policy import divergence_reason, diverged
-from .prepare import Prepared, evaluate_batches
+from ._prepare import Prepared, evaluate_batches
 
 
 @dataclass

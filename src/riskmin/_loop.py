@@ -13,16 +13,16 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
-from .checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
+from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
 from .data import Data, Standardizer
-from .fused import FusedStep
-from .losses import check_targets, least_squares_loss, make_loss, settled
-from .optim import make_optimizer, make_scheduler
-from .prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
-from .report import header
-from .threads import intra_op_threads
-from .training import Training, load, save, validate
+from ._fused import FusedStep
+from ._losses import check_targets, least_squares_loss, make_loss, settled
+from ._optim import make_optimizer, make_scheduler
+from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
+from ._report import header
+from ._threads import intra_op_threads
+from ._training import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
 
@@ -45,14 +45,14 @@ class Run:
 
     def save(self, directory=None):
         """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, curves.png)."""
-        from .rundir import save_run
+        from ._rundir import save_run
 
         return save_run(self, directory)
 
     @classmethod
     def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
         """Read a run directory back; pass `model` (a fresh instance) when it is not one of riskmin's own."""
-        from .rundir import load_run
+        from ._rundir import load_run
 
         return load_run(directory, model)
 

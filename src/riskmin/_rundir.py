@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from . import models
-from .files import atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
+from ._files import atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
 
@@ -122,7 +122,7 @@ def install(building: Path, target: Path) -> None:
 
 def save_run(run, directory=None) -> Path:
     """Write the run's files, each atomically; summary.json goes last, marks the run finished and holds the checksums."""
-    from .report import plot_curves
+    from ._report import plot_curves
 
     target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
     target.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ def save_run(run, directory=None) -> Path:
 
 def save_montecarlo(mc, directory=None) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically."""
-    from .report import plot_montecarlo
+    from ._report import plot_montecarlo
 
     target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
     target.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,7 @@ def load_run(directory, model=None):
     model.safetensors and preprocessing.json must match the checksums summary.json holds (runs
     written before riskmin kept them load unchecked); anything damaged is one RiskminError.
     """
-    from .loop import Run
+    from ._loop import Run
 
     directory = Path(directory)
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]

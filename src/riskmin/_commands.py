@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 
-from .cli import config_from_args, parse_value
+from ._cli import config_from_args, parse_value
 from .config import FIELDS, Config, RiskminError
 
 
 def train(args) -> int:
     from .datasets import load
     from .distributed import join, shared
-    from .rundir import check_writable, prepare_run_directory, run_directory
+    from ._rundir import check_writable, prepare_run_directory, run_directory
 
     if args.resume:
         return resume(args)
@@ -35,9 +35,9 @@ def train(args) -> int:
 def resume(args) -> int:
     from pathlib import Path
 
-    from .checkpoint import Checkpoints
+    from ._checkpoint import Checkpoints
     from .datasets import load
-    from .rundir import replaced_by
+    from ._rundir import replaced_by
 
     directory = Path(args.resume)
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
@@ -74,7 +74,7 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
     import shutil
 
     from .distributed import rank
-    from .files import RunLock
+    from ._files import RunLock
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume)
@@ -82,7 +82,7 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
         with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume)
             if replacing is not None and worth_keeping(target):
-                from .rundir import install
+                from ._rundir import install
 
                 install(target, replacing)
                 target = replacing
@@ -94,8 +94,8 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
 
 
 def train_share(target, config, data, resume: bool) -> int:
-    from .checkpoint import TrainingInterrupted
-    from .loop import fit
+    from ._checkpoint import TrainingInterrupted
+    from ._loop import fit
 
     try:
         fit(config.model, data, config, directory=target, resume=resume)
@@ -109,10 +109,10 @@ def train_locked(target, config, data, resume: bool):
     that kept its final files from being written (the run stays resumable from its last checkpoint)."""
     from rich.console import Console
 
-    from .checkpoint import TrainingInterrupted
-    from .files import RunLock, atomic_write
-    from .loop import fit
-    from .report import summary_table
+    from ._checkpoint import TrainingInterrupted
+    from ._files import RunLock, atomic_write
+    from ._loop import fit
+    from ._report import summary_table
 
     with RunLock(target):
         try:
@@ -133,14 +133,14 @@ def train_locked(target, config, data, resume: bool):
 
 def worth_keeping(directory) -> bool:
     """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
-    from .checkpoint import Checkpoints
+    from ._checkpoint import Checkpoints
 
     return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
 
 
 def finish(outcome, target) -> int:
     """What the user reads once training ended: where the run is, or how to continue it; the exit status."""
-    from .checkpoint import TrainingInterrupted
+    from ._checkpoint import TrainingInterrupted
 
     if isinstance(outcome, TrainingInterrupted):
         print(f"{outcome}; continue with: riskmin train --resume {target}", file=sys.stderr)
@@ -161,9 +161,9 @@ def run_montecarlo(args) -> int:
 
     from .datasets import load
     from .distributed import join, leave
-    from .experiments import montecarlo
-    from .report import montecarlo_table
-    from .rundir import check_writable, run_directory
+    from ._experiments import montecarlo
+    from ._report import montecarlo_table
+    from ._rundir import check_writable, run_directory
 
     config = config_from_args(args)
     data = load(config.data, config)
@@ -201,10 +201,10 @@ def predict_file(args) -> int:
 
     import torch
 
-    from .files import atomic_write
-    from .loop import predict
-    from .readers import read_columns
-    from .rundir import load_run
+    from ._files import atomic_write
+    from ._loop import predict
+    from ._readers import read_columns
+    from ._rundir import load_run
 
     check_output(Path(args.out), Path(args.run), Path(args.file), getattr(args, "overwrite", False))
     run = load_run(args.run)
@@ -255,9 +255,9 @@ def check_output(out, run, source, overwrite: bool) -> None:
 
 def evaluate_file(args) -> int:
     from .data import Data
-    from .loop import evaluate
-    from .readers import read_columns
-    from .rundir import load_run
+    from ._loop import evaluate
+    from ._readers import read_columns
+    from ._rundir import load_run
 
     run = load_run(args.run)
     x, y, _ = read_columns(args.file, run.data_names, targets=True)
@@ -284,7 +284,7 @@ def launch(args, argv: list) -> int:
     """`--nproc N`: check what was asked once, here, then start N processes of the same command through torchrun."""
     from .datasets import load
     from .distributed import launched, start
-    from .rundir import check_writable, run_directory
+    from ._rundir import check_writable, run_directory
 
     try:
         count = int(args.nproc)

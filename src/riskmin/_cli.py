@@ -5,7 +5,7 @@
     riskmin datasets
 
 Any mistake in what was asked prints `error: ...` on one line and exits with status 2.
-This module parses; what each command then does is in commands.py.
+This module parses; what each command then does is in _commands.py.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
-        from .commands import evaluate_file, launch, list_datasets, predict_file, run_montecarlo, train
+        from ._commands import evaluate_file, launch, list_datasets, predict_file, run_montecarlo, train
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
