@@ -2,6 +2,7 @@ import json
 import math
 
 import pytest
+import torch
 from scipy import stats as scipy_stats
 
 import riskmin
@@ -132,3 +133,23 @@ def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, f
 def test_a_candidate_may_not_change_the_splits():
     with pytest.raises(riskmin.RiskminError, match="candidate 'b' sets seed, which every candidate shares"):
         compare({"a": {}, "b": {"seed": 3}}, "lab1", runs=2, **SMALL)
+
+
+def test_a_module_class_is_a_candidate_recorded_by_its_name(tmp_path):
+    class Tanh(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.outer = torch.nn.Linear(10, 4), torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.outer(torch.tanh(self.inner(x)))
+
+    result = compare({"tanh": {"model": Tanh}, "linear": {"model": "linear"}}, "lab1", runs=2, **SMALL)
+    assert {row["model"] for row in result.table} == {"linear", Tanh.__qualname__}
+    grid_file = (result.save(tmp_path / "out") / "config.toml").read_text()
+    assert '["tanh"]\nmodel = "custom"\nmodel_class = "test_compare.test_a_module_class' in grid_file
+
+
+def test_a_metric_the_task_does_not_measure_is_refused_before_training():
+    with pytest.raises(riskmin.RiskminError, match="metric accuracy is not measured for this task; choose one of loss, mse"):
+        compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=2, metric="accuracy", **SMALL)

@@ -28,6 +28,7 @@ from typing import Optional
 from .config import Config, RiskminError
 from .data import Data
 from .experiments import montecarlo
+from .losses import settled
 from .prepare import as_data
 from .stats import METRIC_PREFIXES, describe, holm, is_number, paired
 
@@ -77,12 +78,20 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     >>> sorted(c.summary["candidates"]), len(c.table)
     (['large', 'small'], 6)
     """
+    model = settings.pop("model", None)
+    if model is not None and not isinstance(model, str) and isinstance(candidates, dict):  # a module of the user's, shared
+        candidates = {name: {"model": model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
+    elif model is not None:
+        settings["model"] = model
     config = (config or Config()).replace(runs=runs, **settings)
     configs = candidate_configs(candidates, config)
     base, mode = ranking(metric, config)
     data = as_data(data, config)
     if not isinstance(data, Data):
         raise RiskminError(f"compare needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
+    measured = measured_metrics(settled(config, data.y).loss)
+    if base not in measured:
+        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
     start = time.perf_counter()
     results = {}
     for number, (name, (model, candidate)) in enumerate(configs.items(), 1):
@@ -117,7 +126,7 @@ def candidate_configs(candidates: dict, shared: Config) -> dict:
         model = settings.get("model", shared.model)
         named = dict(settings)
         if not isinstance(model, str):  # a module class or factory: recorded by name, built by montecarlo
-            named.update(model="custom", model_class=f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}")
+            named.update(model="custom", model_class=class_path(model))
         try:
             configs[name] = (model, shared.replace(**named))
         except RiskminError as error:
@@ -126,6 +135,11 @@ def candidate_configs(candidates: dict, shared: Config) -> dict:
             raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module class or a "
                                "function that returns a fresh one as its model")
     return configs
+
+
+def class_path(model) -> str:
+    """module.Class of a module class or factory, as `model_class` records it."""
+    return f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}"
 
 
 def ranking(metric: Optional[str], config: Config) -> tuple:
@@ -137,6 +151,11 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     if base not in METRICS:
         raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
     return base, "max" if base in HIGHER_IS_BETTER else "min"
+
+
+def measured_metrics(loss: str) -> tuple:
+    """The metrics every row holds under `loss`: those of regression, or those of classification."""
+    return ("loss", "accuracy", "f1", "log_loss") if loss in ("cross_entropy", "bce") else ("loss", "mse", "rmse", "mae", "r2")
 
 
 def metric_values(mc, name: str) -> list:
@@ -304,7 +323,7 @@ def grid_toml(comparison: Comparison) -> str:
         model = settings.get("model")
         named = dict(settings)
         if model is not None and not isinstance(model, str):
-            named.update(model="custom", model_class=columns({"m": model})["m"])
+            named.update(model="custom", model_class=class_path(model))
         lines = comparison.config.replace(**named).to_toml().splitlines()
         kept = [line for line in lines if line.split(" = ", 1)[0] in named]
         parts.append(f"\n[{json.dumps(name)}]\n" + "\n".join(kept) + "\n")
