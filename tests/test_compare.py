@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 
@@ -57,7 +58,8 @@ def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_s
     results = {"a": a, "b": b}
     summary = comparison_summary(results, "loss", "min", None)
     table = [{"candidate": name, **row} for name, mc in results.items() for row in mc.table]
-    chosen = selection(table, ["a", "b"], "loss", "min", summary)
+    chosen, rows = selection(table, ["a", "b"], "loss", "min", summary)
+    assert rows == {("a", 0), ("b", 1), ("a", 2), ("b", 3)}
     assert chosen["chosen"] == {"a": 2, "b": 2}
     assert chosen["estimate"]["mean"] == pytest.approx((5.0 + 4.0 + 3.0 + 6.0) / 4)
     assert summary["best"] == "a"  # mean test loss 10/3 over the runs that did not diverge, against 5 for b
@@ -68,7 +70,7 @@ def test_nested_selection_maximizes_a_metric_that_should_go_up():
     table = [{"candidate": "a", "run": 0, "val_accuracy": 0.9, "test_accuracy": 0.7},
              {"candidate": "b", "run": 0, "val_accuracy": 0.8, "test_accuracy": 0.95}]
     summary = {"n_train": 80, "n_test": 20, "best": "b", "candidates": {"b": {"metrics": {"test_accuracy": {"mean": 0.95}}}}}
-    chosen = selection(table, ["a", "b"], "accuracy", "max", summary)
+    chosen, _ = selection(table, ["a", "b"], "accuracy", "max", summary)
     assert chosen["chosen"] == {"a": 1, "b": 0} and chosen["optimism"] == pytest.approx(0.25)
 
 
@@ -103,6 +105,9 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     assert sum(summary["selection"]["chosen"].values()) == 3
     lines = (folder / "runs.csv").read_text().splitlines()
     assert lines[0].startswith("candidate,model,hidden,run,seed") and len(lines) == 1 + 3 * 3
+    with open(folder / "runs.csv", newline="") as file:
+        selected = [row["run"] for row in csv.DictReader(file) if row["selected"] == "True"]
+    assert sorted(selected) == ["0", "1", "2"]  # one chosen candidate in every split
     assert main(["compare", "--config", str(folder / "config.toml"), "--name", "again", "--progress", "off"]) == 0
     again = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert again["ranking"] == summary["ranking"]
@@ -144,6 +149,8 @@ def test_a_module_class_is_a_candidate_recorded_by_its_name(tmp_path):
         def forward(self, x):
             return self.outer(torch.tanh(self.inner(x)))
 
+    shared = compare({"fast": {"lr": 0.1}, "slow": {"lr": 0.001}}, "lab1", runs=2, model=Tanh, **SMALL)
+    assert {row["model"] for row in shared.table} == {Tanh.__qualname__}
     result = compare({"tanh": {"model": Tanh}, "linear": {"model": "linear"}}, "lab1", runs=2, **SMALL)
     assert {row["model"] for row in result.table} == {"linear", Tanh.__qualname__}
     grid_file = (result.save(tmp_path / "out") / "config.toml").read_text()

@@ -78,11 +78,11 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     >>> sorted(c.summary["candidates"]), len(c.table)
     (['large', 'small'], 6)
     """
-    model = settings.pop("model", None)
-    if model is not None and not isinstance(model, str) and isinstance(candidates, dict):  # a module of the user's, shared
-        candidates = {name: {"model": model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
-    elif model is not None:
-        settings["model"] = model
+    shared_model = settings.get("model")
+    if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
+        # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
+        settings = {key: value for key, value in settings.items() if key != "model"}
+        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
     config = (config or Config()).replace(runs=runs, **settings)
     configs = candidate_configs(candidates, config)
     base, mode = ranking(metric, config)
@@ -101,10 +101,8 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     summary = comparison_summary(results, base, mode, config.folds or None)
     table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
     if select:
-        summary["selection"] = selection(table, list(results), base, mode, summary)
-        chosen = set(summary["selection"]["chosen_in"])
+        summary["selection"], chosen = selection(table, list(results), base, mode, summary)
         table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
-        summary["selection"].pop("chosen_in")
     summary["seconds"] = time.perf_counter() - start
     notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
     return Comparison(table, summary, config, dict(candidates), notes)
@@ -200,11 +198,12 @@ def distinguished(test: Optional[dict]) -> bool:
     return test is not None and test["holm_p_value"] is not None and test["holm_p_value"] < LEVEL
 
 
-def selection(table: list, names: list, base: str, mode: str, summary: dict) -> dict:
+def selection(table: list, names: list, base: str, mode: str, summary: dict) -> tuple:
     """Nested selection: in every split the candidate with the best val_<base> is chosen and its test_<base> recorded.
 
-    Splits where no candidate has a finite validation metric choose nothing. The optimism is how much
-    better the best candidate's mean test metric looks than the nested estimate (positive: optimistic).
+    Returns the summary of it and the set of (candidate, run) chosen. Splits where no candidate has a
+    finite validation metric choose nothing. The optimism is how much better the best candidate's
+    mean test metric looks than the nested estimate (positive: quoting that mean flatters).
     """
     by_split = {}
     for row in table:
@@ -224,8 +223,7 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     if estimate["mean"] is not None and best_mean is not None:
         optimism = estimate["mean"] - best_mean if mode == "min" else best_mean - estimate["mean"]
     counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}
-    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": estimate, "chosen": counts, "optimism": optimism,
-            "chosen_in": chosen_in}
+    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": estimate, "chosen": counts, "optimism": optimism}, set(chosen_in)
 
 
 def setting_cells(candidates: dict, name: str) -> dict:
