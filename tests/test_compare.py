@@ -51,6 +51,15 @@ def test_paired_differences_and_p_values_match_a_hand_computation():
     assert summary["not_distinguished"] == expected_close
 
 
+def test_a_candidate_whose_runs_all_diverged_ranks_last_and_is_not_called_as_good():
+    nan = math.nan
+    summary = comparison_summary({"lost": made_up([nan, nan, nan]), "a": made_up([1.0, 2.0, 3.0]), "b": made_up([1.1, 2.0, 3.2])},
+                                 "loss", "min", None)
+    assert summary["ranking"] == ["a", "b", "lost"]
+    assert summary["comparisons"]["test_loss"]["lost"]["holm_p_value"] is None
+    assert "lost" not in summary["not_distinguished"]
+
+
 def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_split():
     # split:          0    1    2    3 (a diverged)
     a = made_up(test_losses=[5.0, 2.0, 3.0, math.nan], val_losses=[1.0, 3.0, 1.0, math.nan])

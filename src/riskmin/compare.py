@@ -178,7 +178,7 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         tests = [paired(metric_values(results[c], name), metric_values(results[best], name), n_train, n_test, folds) for c in others]
         adjusted = holm([t["corrected_p_value"] for t in tests])
         comparisons[name] = {c: {**t, "holm_p_value": p} for c, t, p in zip(others, tests, adjusted)}
-    close = [c for c in order[1:] if not distinguished(comparisons.get(ranked_by, {}).get(c))]
+    close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
     candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"], "seconds": mc.summary["seconds"],
                          "diverged": mc.summary["diverged"]} for name, mc in results.items()}
     return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close, "level": LEVEL,
@@ -193,9 +193,12 @@ def order_key(value, mode: str):
     return (0, value if mode == "min" else -value)
 
 
-def distinguished(test: Optional[dict]) -> bool:
-    """Whether a paired test tells the candidate apart from the best: Holm-adjusted corrected p below the level."""
-    return test is not None and test["holm_p_value"] is not None and test["holm_p_value"] < LEVEL
+def indistinguishable(test: Optional[dict]) -> bool:
+    """Whether a paired test could not tell the candidate apart from the best: Holm-adjusted corrected p at least the level.
+
+    A candidate with fewer than two usable splits (all diverged, say) has no test, and is not claimed to be as good.
+    """
+    return test is not None and test["holm_p_value"] is not None and test["holm_p_value"] >= LEVEL
 
 
 def selection(table: list, names: list, base: str, mode: str, summary: dict) -> tuple:
@@ -420,10 +423,10 @@ def comparison_table(summary: dict, console) -> None:
                   box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
     for column in ("", "candidate", "mean +- se", "minus best", "95% corrected", "p Holm"):
         left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
-        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, ratio=1 if left else None)
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=14 if left else None)
     for rank, name in enumerate(summary["ranking"], 1):
         d = summary["candidates"][name]["metrics"].get(metric, {})
-        mean = f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d.get('mean', float('nan')):.4g}"
+        mean = f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}" if d else "-"
         test = summary["comparisons"].get(metric, {}).get(name)
         mark = "*" if name in summary["not_distinguished"] else ""
         if test is None:
