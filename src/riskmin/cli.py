@@ -80,7 +80,7 @@ EXAMPLES = {
               "riskmin train houses.csv --target price --patience 20 --name houses"),
     "montecarlo": ("riskmin montecarlo lab1 --runs 100 --epochs 50",
                    "riskmin montecarlo houses.csv --target price --model linear --runs 20"),
-    "compare": ("riskmin compare lab1 --model linear,two_layer --hidden 32/128 --lr 0.01,0.001 --runs 50 --select",
+    "compare": ("riskmin compare lab1 --model linear,two_layer --hidden 32/128 --lr 0.01,0.001",
                 "riskmin compare lab1 --config grid.toml"),
 }
 
@@ -160,12 +160,13 @@ def build_parser() -> Parser:
     return parser
 
 
-COMPARE_DESCRIPTION = """Train several candidates on the same splits, rank them, and test each against the best.
+COMPARE_DESCRIPTION = """Train candidates on the same splits, rank them, and test each against the best.
 
-Any setting takes alternatives separated by commas (--lr 0.01,0.001); every combination that
-makes sense is a candidate (--hidden does not multiply linear). --hidden separates its
-alternatives with '/', since a comma separates the widths of one mlp (--hidden 64,64/128,128).
-The data, split and output settings take one value. Or give the candidates as TOML tables."""
+Any setting takes alternatives separated by commas (--lr 0.01,0.001); every
+combination that makes sense is a candidate (--hidden does not multiply linear).
+--hidden separates its alternatives with '/', as a comma separates the widths
+of one mlp (--hidden 64,64/128,128). The data, split and output settings take
+one value. --config FILE may instead name the candidates as TOML tables."""
 
 # text settings whose commas belong to their one value: never split into alternatives
 ONE_VALUE = ("target", "features", "splits", "model_class", "monitor", "out", "name")
