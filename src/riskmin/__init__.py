@@ -12,7 +12,8 @@ from .data import Data, Splits, Standardizer, split
 from .datasets import DATASETS, load
 from ._loop import Run, evaluate, fit, predict
 from ._experiments import MonteCarlo, montecarlo
+from ._compare import Comparison, compare
 
-__all__ = ["Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
-           "MonteCarlo", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]
+__all__ = ["Comparison", "Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
+           "MonteCarlo", "compare", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
     riskmin train [DATA] [--flag value ...] [--config run.toml]
     riskmin montecarlo [DATA] --runs N [--flag value ...]
+    riskmin compare [DATA] --lr 0.01,0.001 [--flag a,b ...] [--config grid.toml] [--select]
     riskmin datasets
 
 Any mistake in what was asked prints `error: ...` on one line and exits with status 2.
@@ -79,6 +80,8 @@ EXAMPLES = {
               "riskmin train houses.csv --target price --patience 20 --name houses"),
     "montecarlo": ("riskmin montecarlo lab1 --runs 100 --epochs 50",
                    "riskmin montecarlo houses.csv --target price --model linear --runs 20"),
+    "compare": ("riskmin compare lab1 --model linear,two_layer --hidden 32/128 --lr 0.01,0.001",
+                "riskmin compare lab1 --config grid.toml"),
 }
 
 
@@ -152,8 +155,55 @@ def build_parser() -> Parser:
     evaluate.add_argument("run", help="run directory that `riskmin train` wrote")
     evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")
     parser.commands.update(predict=predict, evaluate=evaluate)
+    add_compare_parser(commands, parser)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
+
+
+COMPARE_DESCRIPTION = """Train candidates on the same splits, rank them, and test each against the best.
+
+Any setting takes alternatives separated by commas (--lr 0.01,0.001); every
+combination that makes sense is a candidate (--hidden does not multiply linear).
+--hidden separates its alternatives with '/', as a comma separates the widths
+of one mlp (--hidden 64,64/128,128). The data, split and output settings take
+one value. --config FILE may instead name the candidates as TOML tables."""
+
+# text settings whose commas belong to their one value: never split into alternatives
+ONE_VALUE = ("target", "features", "splits", "model_class", "monitor", "out", "name")
+
+
+def add_compare_parser(commands, parser: Parser) -> None:
+    sub = commands.add_parser("compare", help="compare candidates on the same splits; choose one honestly", allow_abbrev=False,
+                              description=COMPARE_DESCRIPTION, usage="riskmin compare [DATA] [options]", epilog=examples("compare"),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
+                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
+    sub.add_argument("--config", metavar="FILE", help="TOML file: shared settings at the top, one [table] per named candidate")
+    sub.add_argument("--select", nargs="?", const="on", default="off", metavar="{on,off}",
+                     help="choose a candidate in each split by its validation metric and report that nested test estimate")
+    sub.add_argument("--metric", metavar="METRIC", help="metric that ranks the candidates: loss, mse, rmse, mae, r2, accuracy, "
+                     "f1 or log_loss (default: the one --monitor names)")
+    add_config_flags(sub, "montecarlo")
+    parser.commands["compare"] = sub
+
+
+def alternatives_from_args(args: argparse.Namespace) -> dict:
+    """The settings flags of `riskmin compare`, each as the list of its alternatives in the type its Config field declares."""
+    values = {}
+    for name in FIELDS:
+        if name in vars(args) and name != "data":
+            raw = getattr(args, name)
+            raw = ",".join(raw) if isinstance(raw, list) else raw  # --target may be given more than once
+            parts = [raw] if name in ONE_VALUE else raw.split("/" if name == "hidden" else ",")
+            values[name] = [parse_value(name, part.strip()) for part in parts]
+    return values
+
+
+def parse_switch(flag: str, text: str) -> bool:
+    """on/off text of a flag that is not a Config setting."""
+    if text.lower() in TRUE or text.lower() in FALSE:
+        return text.lower() in TRUE
+    raise RiskminError(f"{flag} {text!r} is not allowed; it must be on or off")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -189,7 +239,7 @@ def main(argv=None) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
-        from ._commands import evaluate_file, launch, list_datasets, predict_file, run_montecarlo, train
+        from ._commands import evaluate_file, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
@@ -197,6 +247,8 @@ def main(argv=None) -> int:
             return train(args)
         if args.command == "montecarlo":
             return run_montecarlo(args)
+        if args.command == "compare":
+            return run_compare(args)
         if args.command == "predict":
             return predict_file(args)
         if args.command == "evaluate":

@@ -1,5 +1,5 @@
 """What each `riskmin` command does once its flags are parsed: train (and resume), montecarlo,
-predict, evaluate, datasets, and `--nproc`, which starts the same command in N processes.
+compare, predict, evaluate, datasets, and `--nproc`, which starts the same command in N processes.
 
 A command returns its exit status; every mistake in what was asked is raised as a RiskminError,
 which `cli.main` prints on one line with status 2.
@@ -191,6 +191,42 @@ def run_montecarlo(args) -> int:
         print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
               f"with --clip-grad 1.0 (the table is in {path}/runs.csv)", file=sys.stderr)
         return 1
+    return 0
+
+
+def run_compare(args) -> int:
+    """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
+    the data is read and anything is written; then trained, ranked, printed and saved."""
+    from rich.console import Console
+
+    from ._cli import alternatives_from_args, parse_switch
+    from ._compare import candidate_configs, compare, comparison_directory, comparison_table, plan, ranking
+    from .config import read_toml
+    from .datasets import load
+    from ._rundir import check_writable
+
+    values = read_toml(args.config) if args.config else {}
+    tables = {key: value for key, value in values.items() if isinstance(value, dict)}
+    shared = {key: value for key, value in values.items() if not isinstance(value, dict)}
+    Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
+    if "data" in vars(args):
+        shared["data"] = args.data
+    shared, candidates = plan(alternatives_from_args(args), shared, tables)
+    config = Config.from_dict(shared, source="the flags")
+    candidate_configs(candidates, config)
+    ranking(args.metric, config)
+    select = parse_switch("--select", args.select)
+    data = load(config.data, config)
+    check_writable(config)
+    tell(data.notes)
+    target = comparison_directory(config, data.name)
+    comparison = compare(candidates, data, config.runs, config, select=select, metric=args.metric)
+    console = Console()
+    for note in comparison.notes:
+        console.print(note, highlight=False)
+    comparison_table(comparison.summary, console)
+    path = comparison.save(target)
+    console.print(f"comparison written to {path}", highlight=False)
     return 0
 
 

@@ -1,0 +1,454 @@
+"""Comparing parametrizations: several candidates trained on the same splits, paired statistics, honest selection.
+
+A candidate is a name and a dict of settings (a model name or a callable that builds one,
+and any Config field). Every candidate runs through `montecarlo` with the same seed, so run r
+of every candidate trains on the same split; the initialization and the batch order are drawn
+per candidate and split from that seed, as `riskmin train --seed <seed + r>` would draw them.
+Each candidate is its own `montecarlo` call, so its own stack of R replicas: candidates that
+differ only in hyperparameters could be trained as one stack, which is not done yet.
+
+The statistics are paired: every candidate is compared with the best one split by split
+(`stats.paired`, corrected for the training rows the splits share), Holm-adjusted across the
+comparisons. Choosing the best candidate by its mean test error and quoting that error is
+optimistic; `select=True` also reports the nested estimate, where each split chooses its
+candidate on the validation metric and records that candidate's test metric.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .config import Config, RiskminError
+from .data import Data
+from ._experiments import montecarlo
+from ._losses import settled
+from ._prepare import as_data
+from .stats import METRIC_PREFIXES, describe, holm, is_number, paired
+
+# settings every candidate must share: the data, its splits and where the results go. A candidate that changed one
+# would be trained on other splits (or written elsewhere), and the paired comparison would compare nothing.
+SHARED = ("data", "target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed",
+          "train", "val", "test", "split", "seed", "runs", "folds", "splits", "stratify", "monitor", "mode",
+          "device", "threads", "progress", "print_every", "out", "name", "overwrite")
+
+# settings that mean something only for some models, optimizers or schedulers: (the setting that decides, where it applies)
+APPLIES = {"hidden": ("model", ("two_layer", "mlp")), "activation": ("model", ("two_layer", "mlp")),
+           "dropout": ("model", ("mlp",)), "model_class": ("model", ("custom",)),
+           "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
+           "step_size": ("scheduler", ("step",)), "gamma": ("scheduler", ("step", "plateau"))}
+
+METRICS = ("loss", "mse", "rmse", "mae", "r2", "accuracy", "f1", "log_loss")  # what a row holds, after train_, val_, test_
+HIGHER_IS_BETTER = ("r2", "accuracy", "f1")
+LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
+
+
+@dataclass
+class Comparison:
+    """The result of `compare`: one row per candidate and split, and the paired statistics in `summary`."""
+
+    table: list
+    summary: dict
+    config: Config
+    candidates: dict
+    notes: list = field(default_factory=list)
+
+    def save(self, directory=None) -> Path:
+        """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json."""
+        return save_comparison(self, directory)
+
+
+def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = None, select: bool = False,
+            metric: Optional[str] = None, **settings) -> Comparison:
+    """Train every candidate on the same `runs` splits of `data` and compare each with the best, split by split.
+
+    `candidates` maps a name to its settings; `settings` (and `config`) are shared by all. The
+    best candidate has the best mean of `metric` (default: the test counterpart of `monitor`,
+    e.g. test_loss). With `select`, each split also chooses the candidate with the best
+    validation metric, and the summary reports that nested estimate and how optimistic the
+    best candidate's own mean is. Each candidate is one `montecarlo` call (its own stack).
+
+    >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
+    >>> sorted(c.summary["candidates"]), len(c.table)
+    (['large', 'small'], 6)
+    """
+    shared_model = settings.get("model")
+    if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
+        # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
+        settings = {key: value for key, value in settings.items() if key != "model"}
+        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
+    config = (config or Config()).replace(runs=runs, **settings)
+    configs = candidate_configs(candidates, config)
+    base, mode = ranking(metric, config)
+    data = as_data(data, config)
+    if not isinstance(data, Data):
+        raise RiskminError(f"compare needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
+    measured = measured_metrics(settled(config, data.y).loss)
+    if base not in measured:
+        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
+    start = time.perf_counter()
+    results = {}
+    for number, (name, (model, candidate)) in enumerate(configs.items(), 1):
+        if config.progress:
+            print(f"candidate {number} of {len(configs)}: {name}", flush=True)
+        results[name] = montecarlo(model, data, candidate.runs, candidate)
+    summary = comparison_summary(results, base, mode, config.folds or None)
+    table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
+    if select:
+        summary["selection"], chosen = selection(table, list(results), base, mode, summary)
+        table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
+    summary["seconds"] = time.perf_counter() - start
+    notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
+    return Comparison(table, summary, config, dict(candidates), notes)
+
+
+def candidate_configs(candidates: dict, shared: Config) -> dict:
+    """name -> (model for `montecarlo`, the candidate's Config), every candidate checked before anything trains."""
+    if not isinstance(candidates, dict) or len(candidates) < 2:
+        raise RiskminError("a comparison needs at least two candidates, e.g. {'small': {'hidden': 8}, 'large': {'hidden': 64}}, "
+                           "or on the command line alternatives such as --lr 0.01,0.001")
+    configs = {}
+    for name, settings in candidates.items():
+        if not isinstance(settings, dict):
+            raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of settings")
+        fixed = [key for key in settings if key in SHARED]
+        if fixed:
+            raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are compared on "
+                               "the same splits); set it once for all")
+        model = settings.get("model", shared.model)
+        named = dict(settings)
+        if not isinstance(model, str):  # a module class or factory: recorded by name, built by montecarlo
+            named.update(model="custom", model_class=class_path(model))
+        try:
+            configs[name] = (model, shared.replace(**named))
+        except RiskminError as error:
+            raise RiskminError(f"candidate {name!r}: {error}") from None
+        if model == "custom":
+            raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module class or a "
+                               "function that returns a fresh one as its model")
+    return configs
+
+
+def class_path(model) -> str:
+    """module.Class of a module class or factory, as `model_class` records it."""
+    return f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}"
+
+
+def ranking(metric: Optional[str], config: Config) -> tuple:
+    """(metric name without its prefix, "min" or "max"): `metric` when given, else the one `monitor` names, with `mode`."""
+    if metric is None:
+        base = config.monitor.split("_", 1)[1] if config.monitor.startswith("val_") else "loss"
+        return base, config.mode
+    base = metric.split("_", 1)[1] if metric.startswith(METRIC_PREFIXES) else metric
+    if base not in METRICS:
+        raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
+    return base, "max" if base in HIGHER_IS_BETTER else "min"
+
+
+def measured_metrics(loss: str) -> tuple:
+    """The metrics every row holds under `loss`: those of regression, or those of classification."""
+    return ("loss", "accuracy", "f1", "log_loss") if loss in ("cross_entropy", "bce") else ("loss", "mse", "rmse", "mae", "r2")
+
+
+def metric_values(mc, name: str) -> list:
+    """The metric `name` of every run, in run order; None where the run diverged, as the statistics leave it out."""
+    return [None if row.get("diverged") else row.get(name) for row in mc.table]
+
+
+def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]) -> dict:
+    """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every metric."""
+    first = next(iter(results.values())).summary
+    n_train, n_test = first["n_train"], first["n_test"]
+    ranked_by = f"test_{base}"
+    means = {name: mc.summary["metrics"].get(ranked_by, {}).get("mean") for name, mc in results.items()}
+    if all(mean is None for mean in means.values()):
+        raise RiskminError(f"no candidate has a {ranked_by} to rank by; choose a metric the task reports, such as loss")
+    order = sorted(results, key=lambda name: order_key(means[name], mode))
+    best = order[0]
+    metrics = [m for m in dict.fromkeys(m for mc in results.values() for m in mc.summary["metrics"]) if m.startswith(METRIC_PREFIXES)]
+    comparisons = {}
+    for name in metrics:
+        others = [c for c in order if c != best]
+        tests = [paired(metric_values(results[c], name), metric_values(results[best], name), n_train, n_test, folds) for c in others]
+        adjusted = holm([t["corrected_p_value"] for t in tests])
+        comparisons[name] = {c: {**t, "holm_p_value": p} for c, t, p in zip(others, tests, adjusted)}
+    close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
+    candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"], "seconds": mc.summary["seconds"],
+                         "diverged": mc.summary["diverged"]} for name, mc in results.items()}
+    return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close, "level": LEVEL,
+            "candidates": candidates, "comparisons": comparisons, "runs": len(next(iter(results.values())).table),
+            "n_train": n_train, "n_test": n_test, "folds": folds, "correction": first["correction"]}
+
+
+def order_key(value, mode: str):
+    """Sort key that puts the best value first and a missing one last."""
+    if value is None:
+        return (1, 0.0)
+    return (0, value if mode == "min" else -value)
+
+
+def indistinguishable(test: Optional[dict]) -> bool:
+    """Whether a paired test could not tell the candidate apart from the best: Holm-adjusted corrected p at least the level.
+
+    A candidate with fewer than two usable splits (all diverged, say) has no test, and is not claimed to be as good.
+    """
+    return test is not None and test["holm_p_value"] is not None and test["holm_p_value"] >= LEVEL
+
+
+def selection(table: list, names: list, base: str, mode: str, summary: dict) -> tuple:
+    """Nested selection: in every split the candidate with the best val_<base> is chosen and its test_<base> recorded.
+
+    Returns the summary of it and the set of (candidate, run) chosen. Splits where no candidate has a
+    finite validation metric choose nothing. The optimism is how much better the best candidate's
+    mean test metric looks than the nested estimate (positive: quoting that mean flatters).
+    """
+    by_split = {}
+    for row in table:
+        by_split.setdefault(row["run"], []).append(row)
+    chosen_in, values = [], []
+    for run, rows in sorted(by_split.items()):
+        usable = [row for row in rows if not row.get("diverged") and is_number(row.get(f"val_{base}"))]
+        if not usable:
+            values.append(None)
+            continue
+        choice = min(usable, key=lambda row: order_key(row[f"val_{base}"], mode))  # ties: the first candidate
+        chosen_in.append((choice["candidate"], run))
+        values.append(choice.get(f"test_{base}"))
+    estimate = describe(values, summary["n_train"], summary["n_test"], summary.get("folds"))
+    best_mean = summary["candidates"][summary["best"]]["metrics"].get(f"test_{base}", {}).get("mean")
+    optimism = None
+    if estimate["mean"] is not None and best_mean is not None:
+        optimism = estimate["mean"] - best_mean if mode == "min" else best_mean - estimate["mean"]
+    counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}
+    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": estimate, "chosen": counts, "optimism": optimism}, set(chosen_in)
+
+
+def setting_cells(candidates: dict, name: str) -> dict:
+    """The settings of candidate `name` as table cells, with every setting any candidate sets (empty where it sets none)."""
+    keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
+    cells = columns(candidates[name])
+    return {key: cells.get(key, "") for key in keys}
+
+
+def columns(settings: dict) -> dict:
+    """A candidate's settings as table cells: widths as 64,64 and a model class or factory by its name."""
+    cells = {}
+    for key, value in settings.items():
+        if isinstance(value, (tuple, list)):
+            value = ",".join(map(str, value))
+        elif callable(value):
+            value = getattr(value, "__qualname__", repr(value))
+        cells[key] = value
+    return cells
+
+
+def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
+    """Every combination of `alternatives` (setting -> list of values) that makes sense, as candidates named by their differences.
+
+    A setting that does not apply to a combination's model, optimizer or scheduler (hidden for
+    linear, momentum for adam) is left out of it, so it does not multiply that combination;
+    `shared` supplies the deciding setting where the alternatives do not. A name lists the
+    values that set the candidate apart: the model bare, the rest as setting=value.
+
+    >>> list(grid({"model": ["linear", "two_layer"], "hidden": [(32,), (128,)], "lr": [0.01, 0.001]}))[:3]
+    ['linear lr=0.01', 'linear lr=0.001', 'two_layer hidden=32 lr=0.01']
+    """
+    shared = shared or {}
+    combinations = []
+    for values in itertools.product(*alternatives.values()):
+        settings = dict(zip(alternatives, values))
+        settings = {key: value for key, value in settings.items() if applies(key, {**shared, **settings})}
+        if settings not in combinations:
+            combinations.append(settings)
+    differing = [key for key in alternatives if len({label(c.get(key, "")) for c in combinations}) > 1]
+    return {candidate_name(settings, differing): settings for settings in combinations}
+
+
+def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
+    """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else the
+    grid of the flags' alternatives (setting -> list of values); one-valued flags are shared, as are the file's top-level keys.
+    """
+    shared = dict(shared)
+    several = [key for key, values in alternatives.items() if len(values) > 1]
+    if not tables and not several:
+        raise RiskminError("no setting has alternatives, so there is one candidate; separate alternatives with commas "
+                           "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in --config")
+    fixed = [key for key in several if key in SHARED]
+    if fixed:
+        raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the same "
+                           "splits and written to one place; give alternatives of the other settings")
+    if tables:
+        if several:
+            raise RiskminError(f"the candidates come from the tables of the --config file, so {', '.join(several)} cannot "
+                               "take alternatives too; give one value, or put the alternatives in the tables")
+        shared.update({key: values[0] for key, values in alternatives.items()})
+        return shared, tables
+    axes = {key: values for key, values in alternatives.items() if key in several or key in APPLIES or key == "model"}
+    shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
+    return shared, grid(axes, shared)
+
+
+def applies(key: str, settings: dict) -> bool:
+    """Whether setting `key` means anything given the model, optimizer and scheduler in `settings` (or their defaults)."""
+    if key not in APPLIES:
+        return True
+    decider, where = APPLIES[key]
+    return settings.get(decider, getattr(Config, decider)) in where
+
+
+def candidate_name(settings: dict, differing: list) -> str:
+    parts = [label(settings[key]) if key == "model" else f"{key}={label(settings[key])}" for key in differing if key in settings]
+    return " ".join(parts) or "default"
+
+
+def label(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def grid_toml(comparison: Comparison) -> str:
+    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, then one table per candidate."""
+    parts = [comparison.config.to_toml()]
+    for name, settings in comparison.candidates.items():
+        model = settings.get("model")
+        named = dict(settings)
+        if model is not None and not isinstance(model, str):
+            named.update(model="custom", model_class=class_path(model))
+        lines = comparison.config.replace(**named).to_toml().splitlines()
+        kept = [line for line in lines if line.split(" = ", 1)[0] in named]
+        parts.append(f"\n[{json.dumps(name)}]\n" + "\n".join(kept) + "\n")
+    return "".join(parts)
+
+
+def comparison_rows(comparison: Comparison) -> list:
+    """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the best."""
+    summary, rows = comparison.summary, []
+    for name in summary["ranking"]:
+        for metric, d in summary["candidates"][name]["metrics"].items():
+            if not metric.startswith(METRIC_PREFIXES):
+                continue
+            test = summary["comparisons"].get(metric, {}).get(name) or {}
+            rows.append({"candidate": name, **setting_cells(comparison.candidates, name), "metric": metric, "mean": d["mean"], "se": d["se"],
+                         "corrected_ci_low": d["corrected_ci_low"], "corrected_ci_high": d["corrected_ci_high"],
+                         "difference": test.get("mean"), "difference_corrected_ci_low": test.get("corrected_ci_low"),
+                         "difference_corrected_ci_high": test.get("corrected_ci_high"), "p_value": test.get("p_value"),
+                         "corrected_p_value": test.get("corrected_p_value"), "holm_p_value": test.get("holm_p_value")})
+    return rows
+
+
+def strict(value):
+    """`value` with every NaN or infinity made None, so that it is strict JSON."""
+    if isinstance(value, dict):
+        return {key: strict(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def comparison_directory(config: Config, data_name: str) -> Path:
+    """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed."""
+    from ._rundir import run_directory
+
+    if config.name:
+        return run_directory(config, data_name)
+    stem, number = Path(config.out) / f"{Path(data_name).stem}-compare", 2
+    target = stem
+    while target.exists():
+        target, number = stem.with_name(f"{stem.name}-{number}"), number + 1
+    return target
+
+
+def save_comparison(comparison: Comparison, directory=None) -> Path:
+    """Write the comparison's files, each atomically; summary.json goes last and marks it finished."""
+    from ._files import atomic_write, fsync_directory
+    from ._rundir import history_csv, picture
+
+    target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
+    target.mkdir(parents=True, exist_ok=True)
+    metric = comparison.summary["metric"]
+    draw = lambda rows, path: plot_comparison(rows, comparison.summary["ranking"], metric, path)  # noqa: E731
+    files = (("config.toml", grid_toml(comparison)), ("runs.csv", history_csv(comparison.table)),
+             ("comparison.csv", history_csv(comparison_rows(comparison))), ("compare.png", picture(draw, comparison.table, target)),
+             ("summary.json", json.dumps(strict(comparison.summary), indent=2, allow_nan=False) + "\n"))
+    for name, content in files:
+        atomic_write(target / name, content if isinstance(content, bytes) else content.encode())
+    fsync_directory(target)
+    return target
+
+
+def plot_comparison(table: list, ranking: list, metric: str, path: Path) -> None:
+    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line."""
+    from matplotlib.figure import Figure
+
+    by_split = {}
+    for row in table:
+        value = row.get(metric)
+        by_split.setdefault(row["run"], {})[row["candidate"]] = value if is_number(value) and not row.get("diverged") else math.nan
+    figure = Figure(figsize=(max(6, 1.2 * len(ranking)), 4.5))
+    axis = figure.subplots()
+    positions = range(len(ranking))
+    for values in by_split.values():
+        axis.plot(positions, [values.get(name, math.nan) for name in ranking], color="gray", alpha=0.3, linewidth=0.8, marker="o", markersize=3)
+    means = [sum(v for v in column if math.isfinite(v)) / max(1, sum(math.isfinite(v) for v in column))
+             for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)]
+    axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
+    axis.set_xticks(list(positions), ranking, rotation=30, ha="right", fontsize=8)
+    axis.set_ylabel(metric.replace("_", " "))
+    axis.set_title("one line per split, candidates ranked best first")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def comparison_table(summary: dict, console) -> None:
+    """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    metric = summary["metric"]
+    table = Table(title=f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})",
+                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    for column in ("", "candidate", "mean +- se", "minus best", "95% corrected", "p Holm"):
+        left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=14 if left else None)
+    for rank, name in enumerate(summary["ranking"], 1):
+        d = summary["candidates"][name]["metrics"].get(metric, {})
+        mean = f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}" if d else "-"
+        test = summary["comparisons"].get(metric, {}).get(name)
+        mark = "*" if name in summary["not_distinguished"] else ""
+        if test is None:
+            table.add_row(f"{rank}", name, mean, "best", "", "")
+        else:
+            interval = f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]" if test["corrected_ci_low"] is not None else "-"
+            p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
+            table.add_row(f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval, p)
+    console.print(table)
+    footnote = (f"* not told apart from the best: Holm-adjusted corrected p >= {summary['level']:g} (difference: candidate "
+                f"minus best, paired over the same splits, {summary['correction']} corrected)")
+    for text in (footnote, selection_text(summary) if "selection" in summary else ""):
+        if text:
+            console.print(textwrap.fill(text, 80, break_on_hyphens=False), highlight=False, markup=False)
+
+
+def selection_text(summary: dict) -> str:
+    s = summary["selection"]
+    e = s["estimate"]
+    interval = f", 95% corrected [{e['corrected_ci_low']:.4g}, {e['corrected_ci_high']:.4g}]" if e["corrected_ci_low"] is not None else ""
+    chosen = ", ".join(f"{name} {count}" for name, count in sorted(s["chosen"].items(), key=lambda item: -item[1]) if count)
+    optimism = f"{s['optimism']:+.3g}" if s["optimism"] is not None else "-"
+    estimate = f"{e['mean']:.4g} +- {e['se']:.2g}" if e["se"] is not None else f"{e['mean']}"
+    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate}{interval} "
+            f"(nested estimate). Times chosen: {chosen}. Optimism of quoting the best candidate's own mean: {optimism}.")

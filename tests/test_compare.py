@@ -1,0 +1,171 @@
+import csv
+import json
+import math
+
+import pytest
+import torch
+from scipy import stats as scipy_stats
+
+import riskmin
+from riskmin import MonteCarlo, compare
+from riskmin._cli import main
+from riskmin._compare import comparison_summary, grid, selection
+from riskmin.stats import summarize
+
+SMALL = dict(epochs=4, n_samples=200, progress=False)
+
+
+def made_up(test_losses: list, val_losses: list = None) -> MonteCarlo:
+    """A Monte-Carlo result whose per-split losses are given, as `montecarlo` would return it on 80/20 splits."""
+    val_losses = val_losses or test_losses
+    table = [{"run": r, "seed": r, "diverged": not math.isfinite(v), "val_loss": v, "test_loss": t}
+             for r, (v, t) in enumerate(zip(val_losses, test_losses))]
+    summary = summarize(table, n_train=80, n_test=20)
+    summary.update(n_train=80, n_test=20, engine="vectorized", seconds=0.0)
+    return MonteCarlo(table, summary, riskmin.Config())
+
+
+def test_paired_differences_and_p_values_match_a_hand_computation():
+    best, near, far = [1.0, 2.0, 3.0, 4.0], [1.5, 2.1, 3.6, 4.2], [3.0, 4.5, 5.0, 7.5]
+    summary = comparison_summary({"near": made_up(near), "best": made_up(best), "far": made_up(far)}, "loss", "min", None)
+    assert summary["best"] == "best" and summary["ranking"] == ["best", "near", "far"]
+    p_values = {}
+    for name, values in (("near", near), ("far", far)):
+        differences = [a - b for a, b in zip(values, best)]
+        mean = sum(differences) / 4
+        variance = sum((d - mean) ** 2 for d in differences) / 3
+        corrected_se = math.sqrt((1 / 4 + 20 / 80) * variance)
+        naive_p = 2 * scipy_stats.t.sf(abs(mean / math.sqrt(variance / 4)), 3)
+        corrected_p = 2 * scipy_stats.t.sf(abs(mean / corrected_se), 3)
+        quantile = scipy_stats.t.ppf(0.975, 3)
+        test = summary["comparisons"]["test_loss"][name]
+        assert test["mean"] == pytest.approx(mean)
+        assert test["p_value"] == pytest.approx(naive_p, rel=1e-6)
+        assert test["corrected_p_value"] == pytest.approx(corrected_p, rel=1e-6)
+        assert test["corrected_ci_low"] == pytest.approx(mean - quantile * corrected_se, rel=1e-6)
+        p_values[name] = corrected_p
+    low, high = sorted(p_values.values())  # Holm: the smaller p times 2, the larger times 1, kept in order
+    adjusted = {name: summary["comparisons"]["test_loss"][name]["holm_p_value"] for name in p_values}
+    assert sorted(adjusted.values()) == pytest.approx([min(1, 2 * low), max(min(1, 2 * low), high)])
+    expected_close = [name for name in ("near", "far") if adjusted[name] >= 0.05]
+    assert summary["not_distinguished"] == expected_close
+
+
+def test_a_candidate_whose_runs_all_diverged_ranks_last_and_is_not_called_as_good():
+    nan = math.nan
+    summary = comparison_summary({"lost": made_up([nan, nan, nan]), "a": made_up([1.0, 2.0, 3.0]), "b": made_up([1.1, 2.0, 3.2])},
+                                 "loss", "min", None)
+    assert summary["ranking"] == ["a", "b", "lost"]
+    assert summary["comparisons"]["test_loss"]["lost"]["holm_p_value"] is None
+    assert "lost" not in summary["not_distinguished"]
+
+
+def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_split():
+    # split:          0    1    2    3 (a diverged)
+    a = made_up(test_losses=[5.0, 2.0, 3.0, math.nan], val_losses=[1.0, 3.0, 1.0, math.nan])
+    b = made_up(test_losses=[1.0, 4.0, 9.0, 6.0], val_losses=[2.0, 1.0, 2.0, 2.0])
+    results = {"a": a, "b": b}
+    summary = comparison_summary(results, "loss", "min", None)
+    table = [{"candidate": name, **row} for name, mc in results.items() for row in mc.table]
+    chosen, rows = selection(table, ["a", "b"], "loss", "min", summary)
+    assert rows == {("a", 0), ("b", 1), ("a", 2), ("b", 3)}
+    assert chosen["chosen"] == {"a": 2, "b": 2}
+    assert chosen["estimate"]["mean"] == pytest.approx((5.0 + 4.0 + 3.0 + 6.0) / 4)
+    assert summary["best"] == "a"  # mean test loss 10/3 over the runs that did not diverge, against 5 for b
+    assert chosen["optimism"] == pytest.approx(18 / 4 - 10 / 3)
+
+
+def test_nested_selection_maximizes_a_metric_that_should_go_up():
+    table = [{"candidate": "a", "run": 0, "val_accuracy": 0.9, "test_accuracy": 0.7},
+             {"candidate": "b", "run": 0, "val_accuracy": 0.8, "test_accuracy": 0.95}]
+    summary = {"n_train": 80, "n_test": 20, "best": "b", "candidates": {"b": {"metrics": {"test_accuracy": {"mean": 0.95}}}}}
+    chosen, _ = selection(table, ["a", "b"], "accuracy", "max", summary)
+    assert chosen["chosen"] == {"a": 1, "b": 0} and chosen["optimism"] == pytest.approx(0.25)
+
+
+def test_a_setting_that_does_not_apply_does_not_multiply_a_candidate():
+    candidates = grid({"model": ["linear", "two_layer"], "hidden": [(32,), (128,)], "optimizer": ["adam", "sgd"], "momentum": [0.0, 0.9]})
+    assert list(candidates)[:3] == ["linear optimizer=adam", "linear optimizer=sgd momentum=0",
+                                   "linear optimizer=sgd momentum=0.9"]
+    assert len(candidates) == 3 + 2 * 3
+    assert candidates["two_layer hidden=32 optimizer=sgd momentum=0.9"] == {"model": "two_layer", "hidden": (32,), "optimizer": "sgd", "momentum": 0.9}
+
+
+def test_every_row_reruns_alone_with_fit_and_its_candidates_settings():
+    candidates = {"narrow": {"hidden": 8, "lr": 0.02}, "linear": {"model": "linear"}}
+    result = compare(candidates, "lab1", runs=3, seed=5, **SMALL)
+    seeds = {name: [row["seed"] for row in result.table if row["candidate"] == name] for name in candidates}
+    assert seeds == {"narrow": [5, 6, 7], "linear": [5, 6, 7]}  # the same splits for every candidate
+    row = next(row for row in result.table if row["candidate"] == "narrow" and row["run"] == 2)
+    run = riskmin.fit("two_layer", "lab1", seed=row["seed"], **candidates["narrow"], **SMALL)
+    for key in ("train_loss", "val_loss", "test_loss"):
+        assert run.summary[key] == pytest.approx(row[key], rel=1e-5)
+
+
+def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
+    flags = ["--epochs", "3", "--n-samples", "200", "--runs", "3", "--progress", "off", "--out", str(tmp_path)]
+    assert main(["compare", "lab1", "--model", "linear,two_layer", "--hidden", "4/8", "--select", *flags, "--name", "grid"]) == 0
+    out = capsys.readouterr().out
+    assert "ranked on test loss" in out and "nested estimate" in out and max(map(len, out.splitlines())) <= 80
+    folder = tmp_path / "grid"
+    assert {p.name for p in folder.iterdir()} == {"config.toml", "runs.csv", "comparison.csv", "summary.json", "compare.png"}
+    summary = json.loads((folder / "summary.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert set(summary["candidates"]) == {"linear", "two_layer hidden=4", "two_layer hidden=8"}
+    assert sum(summary["selection"]["chosen"].values()) == 3
+    lines = (folder / "runs.csv").read_text().splitlines()
+    assert lines[0].startswith("candidate,model,hidden,run,seed") and len(lines) == 1 + 3 * 3
+    with open(folder / "runs.csv", newline="") as file:
+        selected = [row["run"] for row in csv.DictReader(file) if row["selected"] == "True"]
+    assert sorted(selected) == ["0", "1", "2"]  # one chosen candidate in every split
+    assert main(["compare", "--config", str(folder / "config.toml"), "--name", "again", "--progress", "off"]) == 0
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["ranking"] == summary["ranking"]
+    assert again["comparisons"]["test_loss"] == summary["comparisons"]["test_loss"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "0.01"], "no setting has alternatives"),
+    (["--model", "two_layer", "--hidden", "32,128"], "'/' for --hidden"),
+    (["--lr", "0.01,-1"], "candidate 'lr=-1': lr = -1.0 is out of range"),
+    (["--lr", "0.1,0.2", "--seed", "0,1"], "seed takes one value"),
+    (["--lr", "0.1,0.2", "--metric", "accurcy"], "metric 'accurcy' is not one riskmin measures"),
+    (["--lr", "0.1,0.2", "--hiden", "4"], "unknown option --hiden; did you mean --hidden?"),
+    (["--config", "GRID", "--lr", "0.1,0.2"], "cannot take alternatives too"),
+    (["--config", "TYPO"], "candidate 'b': unknown setting 'hiden'"),
+])
+def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, flags, message):
+    (tmp_path / "grid.toml").write_text('epochs = 2\n[a]\nhidden = 4\n[b]\nhidden = 8\n')
+    (tmp_path / "typo.toml").write_text('[a]\nhidden = 4\n[b]\nhiden = 8\n')
+    flags = [{"GRID": str(tmp_path / "grid.toml"), "TYPO": str(tmp_path / "typo.toml")}.get(flag, flag) for flag in flags]
+    assert main(["compare", "lab1", *flags, "--out", str(tmp_path / "runs")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1
+    assert captured.err.startswith("error: ") and message in captured.err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_candidate_may_not_change_the_splits():
+    with pytest.raises(riskmin.RiskminError, match="candidate 'b' sets seed, which every candidate shares"):
+        compare({"a": {}, "b": {"seed": 3}}, "lab1", runs=2, **SMALL)
+
+
+def test_a_module_class_is_a_candidate_recorded_by_its_name(tmp_path):
+    class Tanh(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.outer = torch.nn.Linear(10, 4), torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.outer(torch.tanh(self.inner(x)))
+
+    shared = compare({"fast": {"lr": 0.1}, "slow": {"lr": 0.001}}, "lab1", runs=2, model=Tanh, **SMALL)
+    assert {row["model"] for row in shared.table} == {Tanh.__qualname__}
+    result = compare({"tanh": {"model": Tanh}, "linear": {"model": "linear"}}, "lab1", runs=2, **SMALL)
+    assert {row["model"] for row in result.table} == {"linear", Tanh.__qualname__}
+    grid_file = (result.save(tmp_path / "out") / "config.toml").read_text()
+    assert '["tanh"]\nmodel = "custom"\nmodel_class = "test_compare.test_a_module_class' in grid_file
+
+
+def test_a_metric_the_task_does_not_measure_is_refused_before_training():
+    with pytest.raises(riskmin.RiskminError, match="metric accuracy is not measured for this task; choose one of loss, mse"):
+        compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=2, metric="accuracy", **SMALL)
