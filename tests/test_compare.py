@@ -169,3 +169,21 @@ def test_a_module_class_is_a_candidate_recorded_by_its_name(tmp_path):
 def test_a_metric_the_task_does_not_measure_is_refused_before_training():
     with pytest.raises(riskmin.RiskminError, match="metric accuracy is not measured for this task; choose one of loss, mse"):
         compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=2, metric="accuracy", **SMALL)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_candidates_differing_in_lr_and_weight_decay_train_in_one_stack_with_the_numbers_of_separate_fits(optimizer):
+    candidates = {"fast": {"lr": 0.03}, "slow": {"lr": 0.005, "weight_decay": 0.01}, "middle": {"lr": 0.01, "weight_decay": 0.001}}
+    settings = dict(runs=3, epochs=15, patience=3, n_samples=300, optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0,
+                    progress=False)
+    stacked = riskmin.compare(candidates, "lab1", **settings)
+    alone = riskmin.compare(candidates, "lab1", engine="sequential", **settings)
+    assert any(row["stopped_early"] for row in alone.table)  # early stopping took part, and runs left the stack
+    assert [row["candidate"] for row in stacked.table] == [row["candidate"] for row in alone.table]
+    for mine, theirs in zip(stacked.table, alone.table):
+        assert list(mine) == list(theirs)
+        for key, value in theirs.items():
+            if isinstance(value, float):
+                assert mine[key] == pytest.approx(value, rel=1e-5, abs=1e-7), (mine["candidate"], key)
+            else:
+                assert mine[key] == value, (mine["candidate"], key)

@@ -27,7 +27,8 @@ from typing import Optional
 
 from .config import Config, RiskminError
 from .data import Data
-from ._experiments import montecarlo
+from ._experiments import STACKABLE, experiments
+from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
 from .stats import METRIC_PREFIXES, describe, holm, is_number, paired
@@ -64,6 +65,19 @@ class Comparison:
         return save_comparison(self, directory)
 
 
+def stacks(configs: dict) -> list:
+    """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
+    lr and weight_decay, and an optimizer that takes a rate per run (sgd, adam, adamw)."""
+    groups = {}
+    for name, (model, candidate) in configs.items():
+        if per_run_supported(candidate.optimizer):
+            key = (model if isinstance(model, str) else id(model), candidate.replace(lr=1.0, weight_decay=0.0))
+        else:
+            key = (name,)
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
 def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = None, select: bool = False,
             metric: Optional[str] = None, **settings) -> Comparison:
     """Train every candidate on the same `runs` splits of `data` and compare each with the best, split by split.
@@ -72,7 +86,9 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     best candidate has the best mean of `metric` (default: the test counterpart of `monitor`,
     e.g. test_loss). With `select`, each split also chooses the candidate with the best
     validation metric, and the summary reports that nested estimate and how optimistic the
-    best candidate's own mean is. Each candidate is one `montecarlo` call (its own stack).
+    best candidate's own mean is. Candidates that differ only in lr and weight_decay train side
+    by side in the same stacks (one learning rate and weight decay per run); others form stacks
+    of their own.
 
     >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
     >>> sorted(c.summary["candidates"]), len(c.table)
@@ -94,10 +110,13 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
     start = time.perf_counter()
     results = {}
-    for number, (name, (model, candidate)) in enumerate(configs.items(), 1):
+    for number, group in enumerate(stacks(configs), 1):
         if config.progress:
-            print(f"candidate {number} of {len(configs)}: {name}", flush=True)
-        results[name] = montecarlo(model, data, candidate.runs, candidate)
+            print(f"stack {number}: {', '.join(group)}", flush=True)
+        model, first = configs[group[0]]
+        variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
+        results.update(zip(group, experiments(model, data, first, variants)))
+    results = {name: results[name] for name in configs}
     summary = comparison_summary(results, base, mode, config.folds or None)
     table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
     if select:

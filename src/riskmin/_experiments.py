@@ -58,7 +58,15 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     """
     if isinstance(model, str):
         settings = {"model": model, **settings}
-    config = (config or Config()).replace(runs=runs, **settings)
+    return experiments(model, data, (config or Config()).replace(runs=runs, **settings), [{}])[0]
+
+
+STACKABLE = ("lr", "weight_decay")  # settings in which runs of one stack may differ (PerRun)
+
+
+def experiments(model, data, config: Config, variants: list) -> list:
+    """One MonteCarlo per variant (what it changes of `config`: nothing, or its lr and weight_decay), all on the same
+    splits; their runs train together, in the same stacks, when the vectorized engine can serve."""
     data = as_data(data, config)
     if not isinstance(data, Data):
         raise RiskminError(f"montecarlo needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
@@ -72,15 +80,22 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
     start = time.perf_counter()
     rank, processes = join(config.device)  # under torchrun, each process trains every processes-th run
-    mine = every[rank::processes]
-    table = sorted(gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), mine, reason)),
-                   key=lambda row: row["run"])
+    runs = [(v, *run) for v in range(len(variants)) for run in every]
+    rows = gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), variants, runs[rank::processes], reason))
+    seconds = time.perf_counter() - start
+    return [experiment(config.replace(**changes), every, sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
+                       reason, seconds, processes) for v, changes in enumerate(variants)]
+
+
+def experiment(config: Config, every: list, rows: list, reason: str, seconds: float, processes: int) -> MonteCarlo:
+    """The MonteCarlo of one variant from its table rows: statistics, notes."""
+    table = [{k: v for k, v in row.items() if k != "variant"} for row in rows]
     if not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
         table = [{**row, "split_train": config.train_fraction, "split_val": config.val, "split_test": config.test} for row in table]
     sizes = [(len(s.train), len(s.test)) for _, _, s in every]
     n_train, n_test = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1))
     summary = summarize(table, n_train, n_test, config.folds or None)
-    summary.update(runs=len(table), engine="sequential" if reason else "vectorized", seconds=time.perf_counter() - start,
+    summary.update(runs=len(table), engine="sequential" if reason else "vectorized", seconds=seconds,
                    processes=processes, n_train=n_train, n_test=n_test)
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:
@@ -105,8 +120,9 @@ def experiment_splits(data: Data, config: Config) -> list:
     return [(r, {"seed": config.seed + r}, cut(data, config.train, config.val, config.test, config.seed + r)) for r in range(config.runs)]
 
 
-def train_runs(model, data: Data, config: Config, runs: list, reason: str) -> list:
-    """The table rows of `runs`, by the vectorized engine or, where it cannot serve (`reason`), by `fit` one at a time."""
+def train_runs(model, data: Data, config: Config, variants: list, runs: list, reason: str) -> list:
+    """The table rows of `runs` (variant, run, about, Splits), by the vectorized engine or, where it cannot serve
+    (`reason`), by `fit` one at a time."""
     if not runs:
         return []
     # auto: each fit picks its own; a stack's step runs on one thread, as measured in benchmarks/montecarlo.py, where
@@ -115,12 +131,13 @@ def train_runs(model, data: Data, config: Config, runs: list, reason: str) -> li
     with progress_bar(config, total=len(runs)) as finished, distributed.solo() if reason else threads:
         if reason:
             rows = []
-            for _, about, splits in runs:  # under torchrun each process trains its own runs alone
-                rows.append(row_of_run(fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False)))
+            for v, _, about, splits in runs:  # under torchrun each process trains its own runs alone
+                run = fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False, **variants[v])
+                rows.append(row_of_run(run))
                 finished(1)
         else:
-            rows = vectorized(model, data, config, [(about["seed"], splits) for _, about, splits in runs], finished)
-    return [{"run": r, **about, **row} for (r, about, _), row in zip(runs, rows)]
+            rows = vectorized(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], finished)
+    return [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(runs, rows)]
 
 
 def row_of_run(run) -> dict:

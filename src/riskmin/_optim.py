@@ -56,3 +56,61 @@ def make_scheduler(config: Config, optimizer):
     return None
 
 
+
+
+class PerRun(torch.optim.Optimizer):
+    """SGD, Adam or AdamW over stacked parameters (runs on the first axis) whose learning rate and weight decay differ
+    by run, through torch's fused kernels: bitwise the update each run's own optimizer makes.
+
+    Runs with the same rate and decay lie next to each other in a stack (a candidate's runs), so
+    each such block is one call of the kernel on views of the stacked tensors. The group's "lr"
+    is the schedule's factor (1 at the start), so torch's schedulers drive it as they drive any
+    optimizer; a block steps with its rate times that factor.
+
+    >>> w = torch.zeros(2, 3, requires_grad=True); w.grad = torch.ones(2, 3)
+    >>> PerRun([w], Config(optimizer="sgd"), torch.tensor([0.5, 1.0]), torch.zeros(2)).step(); w[:, 0].tolist()
+    [-0.5, -1.0]
+    """
+
+    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor):
+        super().__init__(list(params), {"lr": 1.0})
+        self.config = config
+        self.kernel = {"sgd": "_fused_sgd_", "adam": "_fused_adam_", "adamw": "_fused_adamw_"}[config.optimizer]
+        self.blocks = []  # (first run, end, rate, decay) of each run of equal settings
+        for run, (rate, decay) in enumerate(zip(rates.tolist(), decays.tolist())):
+            if self.blocks and self.blocks[-1][2:] == (rate, decay):
+                self.blocks[-1] = (self.blocks[-1][0], run + 1, rate, decay)
+            else:
+                self.blocks.append((run, run + 1, rate, decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        factor = self.param_groups[0]["lr"]
+        params = [p for p in self.param_groups[0]["params"] if p.grad is not None]
+        states = [self.state[p] for p in params]
+        first = not states[0]
+        if first:
+            for p, state in zip(params, states):
+                names = ("momentum_buffer",) if self.config.optimizer == "sgd" else ("exp_avg", "exp_avg_sq")
+                state.update({name: torch.zeros_like(p) for name in names if self.config.optimizer != "sgd" or self.config.momentum})
+                if self.config.optimizer != "sgd":
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+        if self.config.optimizer != "sgd":
+            for state in states:
+                state["step"] += 1
+        kernel = getattr(torch, self.kernel)
+        for start, end, rate, decay in self.blocks:
+            cut = [p[start:end] for p in params], [p.grad[start:end] for p in params]
+            if self.config.optimizer == "sgd":
+                buffers = [s["momentum_buffer"][start:end] for s in states] if self.config.momentum else []
+                kernel(*cut, buffers, weight_decay=decay, momentum=self.config.momentum, lr=rate * factor, dampening=0.0,
+                       nesterov=self.config.nesterov, maximize=False, is_first_step=first, grad_scale=None, found_inf=None)
+            else:
+                kernel(*cut, [s["exp_avg"][start:end] for s in states], [s["exp_avg_sq"][start:end] for s in states], [],
+                       [s["step"] for s in states], amsgrad=False, lr=rate * factor, beta1=0.9, beta2=0.999, weight_decay=decay,
+                       eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
+
+
+def per_run_supported(optimizer: str) -> bool:
+    """Whether runs of one stack may differ in learning rate and weight decay under `optimizer`."""
+    return optimizer in ("sgd", "adam", "adamw") and hasattr(torch, "_fused_adam_")

@@ -27,7 +27,7 @@ from .data import Data, Standardizer, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
-from ._optim import make_optimizer, make_scheduler
+from ._optim import PerRun, make_optimizer, make_scheduler
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
 
@@ -99,19 +99,20 @@ def batched_forward(module: nn.Module):
     return forward
 
 
-def chunk_size(config: Config, data: Data, width: int) -> int:
+def chunk_size(config: Config, data: Data, width: int, runs: int) -> int:
+    """How many of `runs` replicas train together: `chunk`, or as many as ACTIVATION_BUDGET allows."""
     if config.chunk:
         return config.chunk
     per_replica = 4 * len(data) * (data.n_features + width + data.n_targets)
-    return max(1, min(config.runs, ACTIVATION_BUDGET // per_replica))
+    return max(1, min(runs, ACTIVATION_BUDGET // per_replica))
 
 
 def vectorized(model, data: Data, config: Config, runs: list, finished) -> list:
-    """One table row per (seed, Splits) in `runs`, trained in stacks of at most `chunk_size` replicas;
+    """One table row per (seed, Splits, changes) in `runs`, trained in stacks of at most `chunk_size` replicas;
     `finished(n)` is called as runs end."""
     probe = replica(model, config, runs[0][0], data.n_features, data.n_targets)
     width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
-    size = chunk_size(config, data, width)
+    size = chunk_size(config, data, width, len(runs))
     table = []
     for i in range(0, len(runs), size):
         table += train_stacked(model, data, config, runs[i:i + size], finished)
@@ -130,7 +131,10 @@ class Stack:
                  optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
         self.config, self.index, self.shared, self.generators = config, index, shared, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        self.optimizer = make_optimizer(config, self.params.values())
+        if shared.rates is None:
+            self.optimizer = make_optimizer(config, self.params.values())
+        else:  # candidates that differ in learning rate or weight decay, side by side
+            self.optimizer = PerRun(self.params.values(), config, shared.rates[index.cpu()], shared.decays[index.cpu()])
         self.scheduler = make_scheduler(config, self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
@@ -170,7 +174,10 @@ def kept_state(state: dict, chosen: torch.Tensor) -> dict:
 
 
 def train_stacked(model, data: Data, config: Config, runs: list, finished) -> list:
-    """Train one chunk of runs, given as (seed, Splits), as a single stacked model; one table row per run.
+    """Train one chunk of runs, given as (seed, Splits, changes), as a single stacked model; one table row per run.
+
+    `changes` holds what a run's settings change from `config`: nothing, or its own learning
+    rate and weight decay (candidates of a comparison that differ only in those).
 
     Every run is judged by the rules `fit` uses (policy.py) and measured by the same metric code
     (metrics.py), element by element over the replicas.
@@ -178,7 +185,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
     device = resolve_device(config.device)
     shared = Shared.of(model, data, config, runs, device)
     stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
-                  [torch.Generator().manual_seed(order_seed(seed)) for seed, _ in runs])
+                  [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
     record = Record.of(stack, config, "val" in shared.rows or not config.monitor.startswith("val_"))
     per_replica_loss = vmap(make_loss(config.loss))
     batch, steps_per_epoch = schedule(shared.rows["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
@@ -210,7 +217,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
     results = {}
     for part, idx in shared.rows.items():
         results.update(evaluate_stacked(shared, record.final(), idx, shared.mean, shared.std, shared.hole, f"{part}_"))
-    return [record.row(r, seed, shared, results) for r, (seed, _) in enumerate(runs)]
+    return [record.row(r, seed, shared, results) for r, (seed, _, _) in enumerate(runs)]
 
 
 @dataclass
@@ -312,22 +319,28 @@ class Shared:
     loss_name: str
     linear: bool
     eval_rows: int  # rows per replica gathered at once, so memory stays bounded whatever the split size
+    rates: Optional[torch.Tensor] = None  # per run, its learning rate and weight decay, when they differ between runs
+    decays: Optional[torch.Tensor] = None
 
     @classmethod
     def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
-        scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for _, s in runs]
+        scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for _, s, _ in runs]
         mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
         std = torch.stack([s.std for s in scalers])[:, None].to(device)
         hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
-        rows = {part: torch.stack([getattr(s, part) for _, s in runs]).to(device) for part in ("train", "val", "test")}
-        replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _ in runs]
+        rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device) for part in ("train", "val", "test")}
+        replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
+        own = [config.replace(**changes) for _, _, changes in runs]
+        differ = any(changes for _, _, changes in runs)  # candidates' own rates, even where a chunk holds one candidate
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
         return cls(batched_forward(template), buffers, params, data.x.to(device), data.y.to(device),
                    {part: idx for part, idx in rows.items() if idx.shape[1]}, mean, std, hole, make_loss(config.loss), config.loss,
                    isinstance(template, models.Linear),
-                   max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))))
+                   max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
+                   torch.tensor([c.lr for c in own], dtype=torch.float64) if differ else None,  # exactly the settings
+                   torch.tensor([c.weight_decay for c in own], dtype=torch.float64) if differ else None)
 
 
 @torch.no_grad()
