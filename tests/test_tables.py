@@ -96,7 +96,7 @@ def test_a_run_without_missing_mean_refuses_rows_with_holes_at_prediction(pets, 
     assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "drop", "--name", "d",
                  "--out", str(tmp_path / "runs"), *FAST]) == 0
     new = write_rows(tmp_path / "new.csv", ["size", "kind"], [[2.0, "cat"], ["", "dog"]])
-    assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "p.csv")]) == 2
+    assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "q.csv")]) == 2
     assert "column size of new.csv has missing values (first at rows 1); fill them" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
 
@@ -319,7 +319,7 @@ def test_predict_takes_text_cells_of_a_number_column_as_missing(pets, tmp_path, 
     assert capsys.readouterr().err == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1\n"
     assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "drop", "--name", "d",
                  "--out", str(tmp_path / "runs"), *FAST]) == 0
-    assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "p.csv")]) == 2
+    assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "q.csv")]) == 2
     assert "column size of new.csv has missing values (first at rows 1); fill them" in capsys.readouterr().err
 
 
