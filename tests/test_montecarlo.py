@@ -155,3 +155,28 @@ def test_montecarlo_command_writes_its_files(tmp_path, capsys):
     assert lines[0].startswith("run,seed,best_epoch") and len(lines) == 5
     assert "95% corrected" in capsys.readouterr().out
     assert main(["train", "--runs", "3"]) == 2  # montecarlo settings are not train flags
+
+
+def test_progress_off_a_terminal_counts_finished_runs_in_lines(capsys):
+    montecarlo("linear", "lab1", runs=4, epochs=2, progress=True)
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("runs finished: 4 of 4 after")
+
+
+def test_an_experiment_where_every_run_diverges_writes_its_table_and_exits_1(tmp_path, capsys):
+    code = main(["montecarlo", "lab1", "--runs", "3", "--epochs", "3", "--optimizer", "sgd", "--lr", "100", "--progress", "off",
+                 "--out", str(tmp_path), "--name", "lost"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: all 3 runs diverged") and "--clip-grad" in err[0]
+    assert len((tmp_path / "lost" / "runs.csv").read_text().splitlines()) == 4
+    summary = json.loads((tmp_path / "lost" / "summary.json").read_text())  # strict JSON: no NaN
+    assert summary["diverged"] == 3 and summary["used_runs"] == [] and summary["metrics"] == {}
+
+
+def test_some_diverged_runs_are_rows_left_out_of_the_statistics_with_a_note():
+    # full-batch gradient descent at a step near 2 / the largest curvature: on 60 rows some splits diverge, some do not
+    mc = montecarlo("linear", "lab1", runs=8, epochs=60, optimizer="sgd", lr=1.7, batch_size=0, n_samples=60, **FAST)
+    diverged = [row["run"] for row in mc.table if row["diverged"]]
+    assert 0 < len(diverged) < 8
+    assert mc.summary["diverged"] == len(diverged) and mc.summary["diverged_runs"] == diverged
+    assert any(f"{len(diverged)} of 8 runs diverged and are left out" in note and "--lr" in note for note in mc.notes)
+    assert mc.summary["metrics"]["test_loss"]["n"] == 8 - len(diverged)

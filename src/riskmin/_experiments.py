@@ -9,6 +9,7 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -152,21 +153,44 @@ def row_of_run(run) -> dict:
 
 
 class progress_bar:
-    """A rich progress bar over run-epochs; `advance(n)` moves it, refreshed at most ten times a second."""
+    """Runs finished out of all, as `finished(n)` reports them: a rich bar with the time left in a terminal, else a
+    line at most every LINE_SECONDS, so that a piped or logged experiment is never silent for long.
+
+    The bar counts finished runs, not epochs: a run that stops early is done, and the time left
+    is estimated from the runs that are, which early stopping cannot make look nearer than it is.
+    """
+
+    LINE_SECONDS = 10.0
 
     def __init__(self, config: Config, total: int):
-        self.enabled, self.total = config.progress, total
+        self.enabled, self.total, self.done = config.progress, total, 0
 
     def __enter__(self):
         if not self.enabled:
             return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), refresh_per_second=10, transient=True)
-        task = self.bar.add_task("runs", total=self.total)
-        self.bar.start()
-        return lambda n: self.bar.advance(task, n)
+        console = Console(stderr=True)
+        self.bar = None
+        self.start = self.said = time.monotonic()
+        if console.is_interactive:
+            self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                                console=console, refresh_per_second=10, transient=True)
+            self.task = self.bar.add_task("runs", total=self.total)
+            self.bar.start()
+        return self.finished
+
+    def finished(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+            return
+        now = time.monotonic()
+        if now - self.said >= self.LINE_SECONDS or self.done == self.total:
+            self.said = now
+            print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s", file=sys.stderr, flush=True)
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.enabled and self.bar is not None:
             self.bar.stop()
