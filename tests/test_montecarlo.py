@@ -180,3 +180,38 @@ def test_some_diverged_runs_are_rows_left_out_of_the_statistics_with_a_note():
     assert mc.summary["diverged"] == len(diverged) and mc.summary["diverged_runs"] == diverged
     assert any(f"{len(diverged)} of 8 runs diverged and are left out" in note and "--lr" in note for note in mc.notes)
     assert mc.summary["metrics"]["test_loss"]["n"] == 8 - len(diverged)
+
+
+def test_given_splits_reproduce_a_fit_on_the_same_rows(tmp_path):
+    import numpy as np
+
+    order = np.random.default_rng(0).permutation(300)
+    arrays = {"train_0": order[:200], "val_0": order[200:250], "test_0": order[250:],
+              "train_1": order[100:], "val_1": order[50:100], "test_1": order[:50]}
+    np.savez(tmp_path / "protocol.npz", **arrays)
+    settings = dict(epochs=6, patience=2, n_samples=300, **FAST)
+    mc = montecarlo("two_layer", "lab1", splits=str(tmp_path / "protocol.npz"), **settings)
+    assert [row["run"] for row in mc.table] == [0, 1] and mc.summary["n_train"] == 200.0
+    data = riskmin.load("lab1", riskmin.Config(n_samples=300))
+    parts = [torch.as_tensor(arrays[f"{part}_1"]) for part in ("train", "val", "test")]
+    alone = riskmin.fit("two_layer", riskmin.Splits(data, *parts), seed=mc.table[1]["seed"], **settings)
+    for key in ("train_loss", "val_loss", "test_loss", "test_r2"):
+        assert mc.table[1][key] == pytest.approx(alone.summary[key], rel=1e-5), key
+
+
+def test_classification_experiments_are_stratified_unless_asked_not_to():
+    from riskmin._experiments import experiment_splits
+
+    x = torch.randn(400, 3, generator=torch.Generator().manual_seed(1))
+    data = riskmin.Data(x, (torch.arange(400) < 12).long())  # 3% positives
+    positives = lambda config: [int(data.y[s.test].sum()) for _, _, s in experiment_splits(data, config)]  # noqa: E731
+    assert all(count in (1, 2) for count in positives(riskmin.Config(runs=50)))  # 40 test rows: 1.2 positives each
+    assert min(positives(riskmin.Config(runs=50, stratify=False))) == 0  # plain random splits leave some without one
+    assert montecarlo("linear", data, runs=3, epochs=1, **FAST).summary["n_test"] == 40
+
+
+def test_repeated_kfold_rows_name_their_repetition_and_fold():
+    mc = montecarlo("linear", "lab1", runs=6, folds=3, epochs=2, n_samples=300, **FAST)
+    assert [(row["repetition"], row["fold"]) for row in mc.table] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert mc.summary["correction"] == "Bouckaert-Frank"
+    assert mc.summary["test_train_ratio"] == pytest.approx(100 / 180)  # 300 rows: test folds of 100, 10% of the rest to val
