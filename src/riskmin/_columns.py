@@ -241,29 +241,57 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
     numeric = all(is_numeric(c) for c in columns)
     how, why = "as asked", ""
     if task == "auto":
-        how, (task, why) = "guessed", ("regression", "several targets are regression") if len(columns) > 1 else \
-            ("classification", f"--loss {loss} takes classes") if loss in ("cross_entropy", "bce") else \
-            ("regression", f"--loss {loss} takes numbers") if loss != "auto" and numeric else \
-            guessed_task(as_numpy(columns[0]) if numeric else None)
-    override = "; override with --task" + ("" if how == "as asked" else " regression" if task == "classification" else " classification")
-    why = f"; {why}" if why else ""
+        how = "guessed"
+        task, why = auto_task(columns, loss, numeric)
+    reason = (f"; {why}" if why else "") + override_hint(task, how)
     if task == "regression":
-        if not numeric:
-            bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
-            raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification")
-        y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
-        return task, torch.from_numpy(y), None, f"task: regression ({how}) on {', '.join(targets)}{why}{override}"
+        y = regression_target(columns, targets, numeric, path)
+        return task, y, None, f"task: regression ({how}) on {', '.join(targets)}{reason}"
+    y, classes = classification_target(columns, targets, loss, path)
+    shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+    note = f"task: classification ({how}): {targets[0]} has {len(classes)} classes ({shown}){reason}"
+    return task, y, classes, note
+
+
+def auto_task(columns: list, loss: str, numeric: bool) -> tuple:
+    """(task, the rule that decided it) for --task auto: the number of targets, then the loss, then the values."""
+    if len(columns) > 1:
+        return "regression", "several targets are regression"
+    if loss in ("cross_entropy", "bce"):
+        return "classification", f"--loss {loss} takes classes"
+    if loss != "auto" and numeric:
+        return "regression", f"--loss {loss} takes numbers"
+    return guessed_task(as_numpy(columns[0]) if numeric else None)
+
+
+def override_hint(task: str, how: str) -> str:
+    """The end of the task note: how to choose the task, naming the other one when it was guessed."""
+    if how == "as asked":
+        return "; override with --task"
+    other = "regression" if task == "classification" else "classification"
+    return f"; override with --task {other}"
+
+
+def regression_target(columns: list, targets: list, numeric: bool, path: Path) -> torch.Tensor:
+    """The target columns side by side as float32, one column each; a text column is refused."""
+    if not numeric:
+        bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
+        raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification")
+    y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
+    return torch.from_numpy(y)
+
+
+def classification_target(columns: list, targets: list, loss: str, path: Path) -> tuple:
+    """(y, class names) of the one target column: int64 class indices, or for loss bce a float column of 0/1."""
     if len(columns) != 1:
         raise RiskminError(f"classification takes one target column but {len(columns)} were given ({', '.join(targets)}); name one with --target")
     classes, codes = column_classes(columns[0], targets[0], path)
-    note = (f"task: classification ({how}): {targets[0]} has {len(classes)} classes "
-            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}){why}{override}")
     y = torch.from_numpy(codes)
     if loss == "bce":
         if len(classes) != 2:
             raise RiskminError(f"loss bce needs two classes but {targets[0]} has {len(classes)}; use --loss cross_entropy")
         y = y.float()[:, None]
-    return task, y, classes, note
+    return y, classes
 
 
 def guessed_task(values) -> tuple:

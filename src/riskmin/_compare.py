@@ -94,29 +94,13 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     >>> sorted(c.summary["candidates"]), len(c.table)
     (['large', 'small'], 6)
     """
-    shared_model = settings.get("model")
-    if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
-        # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
-        settings = {key: value for key, value in settings.items() if key != "model"}
-        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
+    candidates, settings = shared_model_per_candidate(candidates, settings)
     config = (config or Config()).replace(runs=runs, **settings)
     configs = candidate_configs(candidates, config)
     base, mode = ranking(metric, config)
-    data = as_data(data, config)
-    if not isinstance(data, Data):
-        raise RiskminError(f"compare needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
-    measured = measured_metrics(settled(config, data.y).loss)
-    if base not in measured:
-        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
+    data = comparable_data(data, config, base)
     start = time.perf_counter()
-    results = {}
-    for number, group in enumerate(stacks(configs), 1):
-        if config.progress:
-            print(f"stack {number}: {', '.join(group)}", flush=True)
-        model, first = configs[group[0]]
-        variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
-        results.update(zip(group, experiments(model, data, first, variants)))
-    results = {name: results[name] for name in configs}
+    results = train_candidates(configs, data, config.progress)
     summary = comparison_summary(results, base, mode, config.folds or None)
     table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
     if select:
@@ -125,6 +109,40 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     summary["seconds"] = time.perf_counter() - start
     notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
     return Comparison(table, summary, config, dict(candidates), notes)
+
+
+def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
+    """(candidates, settings) with a shared model that is a module class or factory moved into every candidate."""
+    shared_model = settings.get("model")
+    if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
+        # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
+        settings = {key: value for key, value in settings.items() if key != "model"}
+        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
+    return candidates, settings
+
+
+def comparable_data(data, config: Config, base: str) -> Data:
+    """`data` as in-memory Data, refused when it is not or when its task does not measure the ranking metric `base`."""
+    data = as_data(data, config)
+    if not isinstance(data, Data):
+        raise RiskminError(f"compare needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
+    measured = measured_metrics(settled(config, data.y).loss)
+    if base not in measured:
+        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
+    return data
+
+
+def train_candidates(configs: dict, data: Data, progress: bool) -> dict:
+    """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time."""
+    results = {}
+    for number, group in enumerate(stacks(configs), 1):
+        if progress:
+            print(f"stack {number}: {', '.join(group)}", flush=True)
+        model, first = configs[group[0]]
+        # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
+        variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
+        results.update(zip(group, experiments(model, data, first, variants)))
+    return {name: results[name] for name in configs}
 
 
 def candidate_configs(candidates: dict, shared: Config) -> dict:

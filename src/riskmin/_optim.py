@@ -90,25 +90,40 @@ class PerRun(torch.optim.Optimizer):
         states = [self.state[p] for p in params]
         first = not states[0]
         if first:
-            for p, state in zip(params, states):
-                names = ("momentum_buffer",) if self.config.optimizer == "sgd" else ("exp_avg", "exp_avg_sq")
-                state.update({name: torch.zeros_like(p) for name in names if self.config.optimizer != "sgd" or self.config.momentum})
-                if self.config.optimizer != "sgd":
-                    state["step"] = torch.zeros((), dtype=torch.float32)
+            self._fill_state(params, states)
         if self.config.optimizer != "sgd":
             for state in states:
                 state["step"] += 1
         kernel = getattr(torch, self.kernel)
         for start, end, rate, decay in self.blocks:
-            cut = [p[start:end] for p in params], [p.grad[start:end] for p in params]
+            runs = slice(start, end)
             if self.config.optimizer == "sgd":
-                buffers = [s["momentum_buffer"][start:end] for s in states] if self.config.momentum else []
-                kernel(*cut, buffers, weight_decay=decay, momentum=self.config.momentum, lr=rate * factor, dampening=0.0,
-                       nesterov=self.config.nesterov, maximize=False, is_first_step=first, grad_scale=None, found_inf=None)
+                self._sgd_block(kernel, params, states, runs, rate * factor, decay, first)
             else:
-                kernel(*cut, [s["exp_avg"][start:end] for s in states], [s["exp_avg_sq"][start:end] for s in states], [],
-                       [s["step"] for s in states], amsgrad=False, lr=rate * factor, beta1=0.9, beta2=0.999, weight_decay=decay,
-                       eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
+                self._adam_block(kernel, params, states, runs, rate * factor, decay)
+
+    def _fill_state(self, params: list, states: list) -> None:
+        """Zero buffers before the first step, as torch's own optimizers start: sgd's momentum buffer (only with
+        momentum), adam's and adamw's moments and step count."""
+        sgd = self.config.optimizer == "sgd"
+        names = ("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")
+        for p, state in zip(params, states):
+            state.update({name: torch.zeros_like(p) for name in names if not sgd or self.config.momentum})
+            if not sgd:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+
+    def _sgd_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float, first: bool) -> None:
+        """One fused sgd call on the runs `runs` of every parameter, with their learning rate and weight decay."""
+        buffers = [s["momentum_buffer"][runs] for s in states] if self.config.momentum else []
+        kernel([p[runs] for p in params], [p.grad[runs] for p in params], buffers, weight_decay=decay,
+               momentum=self.config.momentum, lr=lr, dampening=0.0, nesterov=self.config.nesterov, maximize=False,
+               is_first_step=first, grad_scale=None, found_inf=None)
+
+    def _adam_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float) -> None:
+        """One fused adam or adamw call on the runs `runs` of every parameter, with torch's default betas and eps."""
+        kernel([p[runs] for p in params], [p.grad[runs] for p in params], [s["exp_avg"][runs] for s in states],
+               [s["exp_avg_sq"][runs] for s in states], [], [s["step"] for s in states], amsgrad=False, lr=lr,
+               beta1=0.9, beta2=0.999, weight_decay=decay, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
 
 
 def per_run_supported(optimizer: str) -> bool:

@@ -269,6 +269,27 @@ def choose(text: str, names: list, path: Path, what: str) -> list:
 
 def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
     """Arrays x and y of an .npz file; a one-column whole-number y may be class labels, guessed as for tables."""
+    check_npz_header(path)
+    x, y = npz_arrays(path)
+    if not (np.issubdtype(x.dtype, np.number) and (np.issubdtype(y.dtype, np.number) or y.dtype == bool)):
+        raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
+    x = torch.from_numpy(x.astype(np.float32))
+    how, why = "as asked", ""
+    if task == "auto":
+        how = "guessed"
+        task, why = npz_task(y, loss)
+    why = f"; {why}" if why else ""
+    if task == "classification":
+        classes, codes = npz_classes(y, path)
+        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        note = f"task: classification ({how}): y has {len(classes)} classes ({shown}){why}"
+        return Data(x, torch.from_numpy(codes), name=path.stem, classes=classes, task=task, notes=[note + "; override with --task"])
+    note = f"task: regression ({how}){why}; override with --task"
+    return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
+
+
+def check_npz_header(path: Path) -> None:
+    """Refuse, before NumPy reads it, a file that is not a zip archive: most often one array saved by numpy.save."""
     with open(path, "rb") as file:
         head = file.read(6)
     if head == b"\x93NUMPY":
@@ -276,33 +297,38 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
                            "save them with numpy.savez(path, x=x, y=y)")
     if not head.startswith(b"PK"):  # an .npz file is a zip archive
         raise RiskminError(f"{path} is not an .npz file (a zip archive of arrays); save x and y with numpy.savez(path, x=x, y=y)")
+
+
+def npz_arrays(path: Path) -> tuple:
+    """The arrays x and y of an .npz file, as NumPy arrays; a missing one or an unreadable file is a RiskminError."""
     try:
         with np.load(path, allow_pickle=False) as arrays:  # never unpickle: object arrays are refused
             missing = [name for name in ("x", "y") if name not in arrays.files]
             if missing:
                 raise RiskminError(f"{path} has no array named {missing[0]}; an .npz file needs arrays x and y (it has {', '.join(arrays.files) or 'none'})")
-            x, y = arrays["x"], arrays["y"]
+            return arrays["x"], arrays["y"]
     except RiskminError:
         raise
     except (ValueError, OSError, EOFError) as error:
         raise RiskminError(f"{path} cannot be read as NPZ ({str(error).splitlines()[0][:160]}); save it with numpy.savez and numeric arrays") from None
-    if not (np.issubdtype(x.dtype, np.number) and (np.issubdtype(y.dtype, np.number) or y.dtype == bool)):
-        raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
-    x = torch.from_numpy(x.astype(np.float32))
-    how, why = "as asked", ""
-    if task == "auto":
-        how, (task, why) = "guessed", ("regression", "a y of several columns is regression") if y.ndim != 1 else \
-            ("classification", f"--loss {loss} takes classes") if loss in ("cross_entropy", "bce") else \
-            ("regression", f"--loss {loss} takes numbers") if loss != "auto" else guessed_task(y)
-    why = f"; {why}" if why else ""
-    if task == "classification":
-        if y.ndim != 1 or not np.all(y == np.round(y)):
-            raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task regression")
-        classes, codes = class_codes(y)
-        note = f"task: classification ({how}): y has {len(classes)} classes ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}){why}"
-        return Data(x, torch.from_numpy(codes), name=path.stem, classes=classes, task=task, notes=[note + "; override with --task"])
-    note = f"task: regression ({how}){why}; override with --task"
-    return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
+
+
+def npz_task(y: np.ndarray, loss: str) -> tuple:
+    """(task, the rule that decided it) of an .npz file's y for --task auto: its columns, then the loss, then its values."""
+    if y.ndim != 1:
+        return "regression", "a y of several columns is regression"
+    if loss in ("cross_entropy", "bce"):
+        return "classification", f"--loss {loss} takes classes"
+    if loss != "auto":
+        return "regression", f"--loss {loss} takes numbers"
+    return guessed_task(y)
+
+
+def npz_classes(y: np.ndarray, path: Path) -> tuple:
+    """(class names, int64 codes) of an .npz file's y, which must be one column of whole numbers."""
+    if y.ndim != 1 or not np.all(y == np.round(y)):
+        raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task regression")
+    return class_codes(y)
 
 
 def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
@@ -315,28 +341,52 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
     path, suffix = checked(path)
     layout = names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
     if suffix == ".npz":
-        data = read_npz(path)
-        if data.n_features != len(layout):
-            raise RiskminError(f"{path} has {data.n_features} features but the run was trained on {len(layout)}")
-        return data.x, (data.y if targets else None), {}
+        return npz_columns(path, layout, targets)
     table, notes = read_table(path, suffix)
-    wanted = [*(c["name"] for c in layout), *(names["targets"] if targets else []), *keep]
-    for name in wanted:
-        if name not in table.column_names:
-            role, needed = ("kept", keep) if name in keep else ("target", names["targets"]) if targets and name in names["targets"] else \
-                ("feature", [c["name"] for c in layout])
-            raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}")
+    target_names = names["targets"] if targets else []
+    check_columns_present(table, layout, target_names, keep, path)
     kept = {name: table.column(name).to_pylist() for name in keep}
-    numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + (names["targets"] if targets and not names.get("classes") else [])
+    numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
     table, typing_notes, _ = typed(table, numbers, path, stray_share=1.0)  # the run knows these are numbers: any text cell is a hole
     for note in [*notes, *typing_notes]:  # stdout may be the predictions themselves
         print(f"note: {note}", file=sys.stderr)
     x, unseen = encode(table, layout, path, names.get("missing", "error"))
     if unseen:
-        counts = ", ".join(f"{name}: {count}" for name, count in unseen.items())
-        print(f"warning: {sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
-              "they were encoded as all zeros", file=sys.stderr)
+        warn_unseen(unseen, path)
     y = None
     if targets:
         y = target_for_run(table, names, path)
     return torch.from_numpy(x), y, kept
+
+
+def npz_columns(path: Path, layout: list, targets: bool) -> tuple:
+    """read_columns of an .npz file: its x, which must have as many features as the run's layout, and y if asked for."""
+    data = read_npz(path)
+    if data.n_features != len(layout):
+        raise RiskminError(f"{path} has {data.n_features} features but the run was trained on {len(layout)}")
+    return data.x, (data.y if targets else None), {}
+
+
+def check_columns_present(table, layout: list, target_names: list, keep, path: Path) -> None:
+    """Raise RiskminError naming the first feature, target or kept column that the run needs and the table lacks."""
+    wanted = [*(c["name"] for c in layout), *target_names, *keep]
+    for name in wanted:
+        if name not in table.column_names:
+            role, needed = column_role(name, layout, target_names, keep)
+            raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}")
+
+
+def column_role(name: str, layout: list, target_names: list, keep) -> tuple:
+    """(role, all the columns of that role) of a needed column; a name asked to be kept counts as kept first."""
+    if name in keep:
+        return "kept", keep
+    if name in target_names:
+        return "target", target_names
+    return "feature", [c["name"] for c in layout]
+
+
+def warn_unseen(unseen: dict, path: Path) -> None:
+    """Tell on stderr how many values of each column were categories the run never saw, and so became all zeros."""
+    counts = ", ".join(f"{name}: {count}" for name, count in unseen.items())
+    print(f"warning: {sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
+          "they were encoded as all zeros", file=sys.stderr)

@@ -96,9 +96,8 @@ def summary_table(summary: dict, console) -> None:
 
     parts = ("train", "val", "test")
     shown = [part for part in parts if summary.get(f"{part}_loss") is not None]
-    metrics = list(dict.fromkeys(key.split("_", 1)[1] for key, value in summary.items()
-                                 if key.split("_", 1)[0] in parts and "_" in key and value is not None))
-    same = [m for m in metrics if m != "loss" and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
+    metrics = split_metrics(summary, parts)
+    same = metrics_equal_to_loss(summary, metrics, shown)
     table = Table(title="riskmin run", show_header=True)
     table.add_column("")
     for part in shown:
@@ -107,13 +106,36 @@ def summary_table(summary: dict, console) -> None:
         if metric in same:
             continue
         label = f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same else metric.replace("_", " ")
-        table.add_row(label, *(f"{summary[f'{part}_{metric}']:.6g}" if summary.get(f"{part}_{metric}") is not None
-                               else "-" for part in shown))
+        table.add_row(label, *metric_cells(summary, metric, shown))
     if summary.get("closed_form_test_loss") is not None:
         table.add_row("closed-form least squares", *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
     console.print(table)
     console.print(end_summary(summary), highlight=False, markup=False)
 
+
+
+def split_metrics(summary: dict, parts: tuple) -> list:
+    """The metric names (loss, r2, ...) that have a value under some split prefix (train_, val_, test_), in summary order."""
+    names = []
+    for key, value in summary.items():
+        prefix, underscore, metric = key.partition("_")
+        if underscore and prefix in parts and value is not None:
+            names.append(metric)
+    return list(dict.fromkeys(names))
+
+
+def metrics_equal_to_loss(summary: dict, metrics: list, shown: list) -> list:
+    """The metrics other than the loss whose value equals the loss in every shown split."""
+    return [m for m in metrics if m != "loss" and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
+
+
+def metric_cells(summary: dict, metric: str, shown: list) -> list:
+    """One table cell per shown split: the metric's value to six significant digits, or - where it has none."""
+    cells = []
+    for part in shown:
+        value = summary.get(f"{part}_{metric}")
+        cells.append(f"{value:.6g}" if value is not None else "-")
+    return cells
 
 MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")  # the printed rows; summary.json has all
 

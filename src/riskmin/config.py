@@ -197,31 +197,59 @@ def _known_key(key: str, what: str) -> None:
 
 
 def _check_field(f: dataclasses.Field, value) -> None:
+    """Raise RiskminError unless `value` has the type of field `f` and, for a number, lies in its range."""
     kind = field_type(f.name)
     if value is None and f.default is None:
-        return
+        return  # an optional setting left unset
     if typing.get_origin(kind) is Literal:
-        allowed = typing.get_args(kind)
-        if value not in allowed:
-            raise RiskminError(f"{f.name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
-        return
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be true or false")
-        return
-    if kind is tuple:
-        if not isinstance(value, tuple) or not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
-            raise RiskminError(f"{f.name} = {value!r} is not allowed; give positive integer widths such as 64,64")
-        return
-    if kind is str:
-        if not isinstance(value, str):
-            raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be text")
-        return
+        _check_choice(f.name, typing.get_args(kind), value)
+    elif kind is bool:
+        _check_flag(f.name, value)
+    elif kind is tuple:
+        _check_widths(f.name, value)
+    elif kind is str:
+        _check_text(f.name, value)
+    else:
+        _check_number(f.name, kind, value)
+        _check_range(f, value)
+
+
+def _check_choice(name: str, allowed: tuple, value) -> None:
+    if value not in allowed:
+        raise RiskminError(f"{name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def _check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise RiskminError(f"{name} = {value!r} is not allowed; it must be true or false")
+
+
+def _is_positive_int(value) -> bool:
+    # bool is a subclass of int, but True is not a width
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_widths(name: str, value) -> None:
+    if not isinstance(value, tuple) or not value or not all(_is_positive_int(v) for v in value):
+        raise RiskminError(f"{name} = {value!r} is not allowed; give positive integer widths such as 64,64")
+
+
+def _check_text(name: str, value) -> None:
+    if not isinstance(value, str):
+        raise RiskminError(f"{name} = {value!r} is not allowed; it must be text")
+
+
+def _check_number(name: str, kind: type, value) -> None:
+    """Raise RiskminError unless `value` is a whole number (kind int) or a finite number (kind float); never a bool."""
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be a whole number")
+        raise RiskminError(f"{name} = {value!r} is not allowed; it must be a whole number")
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise RiskminError(f"{f.name} = {value!r} is not allowed; it must be a finite number")
+            raise RiskminError(f"{name} = {value!r} is not allowed; it must be a finite number")
+
+
+def _check_range(f: dataclasses.Field, value) -> None:
+    """Raise RiskminError when a number lies outside the [low, high] of its field (low excluded when low_open)."""
     low, high, low_open = f.metadata["low"], f.metadata["high"], f.metadata["low_open"]
     if low is not None and (value <= low if low_open else value < low):
         bound = f"greater than {low:g}" if low_open else f"at least {low:g}"

@@ -71,19 +71,34 @@ def summarize(table: list, n_train: Optional[int] = None, n_test: Optional[int] 
     ([0, 1], [2], 2.0, 'Nadeau-Bengio')
     """
     ratio = correction_ratio(n_train, n_test, folds)
-    names = [name for name in dict.fromkeys(key for row in table for key in row)
-             if (name.startswith(METRIC_PREFIXES) or name in EXTRA_METRICS) and any(is_numeric_type(row.get(name)) for row in table)]
     used = [row for row in table if not row.get("diverged")]
-    columns = {name: [row.get(name) for row in used] for name in names}
+    columns = {name: [row.get(name) for row in used] for name in metric_names(table)}
     if "train_loss" in columns and "test_loss" in columns:
-        columns["gap"] = [row["test_loss"] - row["train_loss"] if is_number(row.get("test_loss")) and is_number(row.get("train_loss"))
-                          else None for row in used]
+        columns["gap"] = [loss_gap(row) for row in used]
     described = {name: describe(values, n_train, n_test, folds, confidence) for name, values in columns.items()}
     return {"metrics": {name: d for name, d in described.items() if d["n"]},
             "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],
             "diverged": len(table) - len(used),
             "diverged_runs": [run_id(row, i) for i, row in enumerate(table) if row.get("diverged")],
             "confidence": confidence, "correction": correction_name(ratio, folds), "test_train_ratio": ratio}
+
+
+def metric_names(table: list) -> list:
+    """The metric columns of the run rows in order of first appearance: those named train_*, val_*, test_* or
+    in EXTRA_METRICS that hold a number in at least one row, diverged or not."""
+    names = dict.fromkeys(key for row in table for key in row)
+    return [name for name in names if is_metric_name(name) and any(is_numeric_type(row.get(name)) for row in table)]
+
+
+def is_metric_name(name: str) -> bool:
+    return name.startswith(METRIC_PREFIXES) or name in EXTRA_METRICS
+
+
+def loss_gap(row: dict) -> Optional[float]:
+    """test_loss - train_loss of one run row, or None when either is missing or not a number."""
+    if is_number(row.get("test_loss")) and is_number(row.get("train_loss")):
+        return row["test_loss"] - row["train_loss"]
+    return None
 
 
 def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
