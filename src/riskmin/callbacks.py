@@ -58,16 +58,18 @@ class BestModel:
     def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0):
         self.monitor, self.rule = monitor, Best(mode, min_delta)
         self.weights: Optional[dict] = None
+        self.pairs = None  # (copy, the model's tensor) for each entry of the state dict, once known
         self.epoch, self.step, self.metrics = 0, 0, {}
 
     def on_validation_end(self, state: State):
         if self.rule.update(monitored(state.metrics, self.monitor)):
-            current = state.model.state_dict()
             if self.weights is None:
-                self.weights = {k: v.detach().clone() for k, v in current.items()}
+                self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
             else:  # copied into the tensors of the last copy: no allocation on the validations that improve
-                for key, value in current.items():
-                    self.weights[key].copy_(value)
+                if self.pairs is None:  # the model's tensors change in place: pair them with their copies once
+                    self.pairs = [(self.weights[k], v.detach()) for k, v in state.model.state_dict(keep_vars=True).items()]
+                for copy, value in self.pairs:
+                    copy.copy_(value)
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
 
     def state_dict(self) -> tuple:
@@ -76,7 +78,7 @@ class BestModel:
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
         self.rule.value, self.epoch, self.step, self.metrics = values["value"], values["epoch"], values["step"], values["metrics"]
-        self.weights = dict(tensors) or None
+        self.weights, self.pairs = dict(tensors) or None, None
 
     def restore(self, model: torch.nn.Module) -> bool:
         if self.weights is None:

@@ -11,6 +11,8 @@ split into the loss and metrics, reading them from the device in one transfer.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -59,37 +61,46 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
     0.7071067811865476
     """
     lead = (runs,) if runs else ()
-    sizes = {key: value[0].numel() if runs else value.numel() for key, value in sums.items()}
-    flat = torch.cat([value.double().reshape(*lead, -1) for value in sums.values()], -1)
+    sizes = {key: (value[0] if runs else value).numel() for key, value in sums.items()}
+    parts = [value.double().reshape(*lead, -1) for value in sums.values()]
+    flat = torch.cat(parts, -1) if len(parts) > 1 else parts[0]
     if add is not None:
         flat = add(torch.cat([flat, flat.new_tensor([rows])]))
         flat, rows = flat[:-1], int(flat[-1])
-    flat = flat.cpu().numpy()  # the one host sync
+    table = flat.tolist()  # the one host sync; small Python arithmetic then beats NumPy's per-call cost tenfold
+    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows) for row in (table if runs else [table])]
+    if not runs:
+        return finished[0]
+    return {key: np.array([metrics[key] for metrics in finished]) for key in finished[0]}
+
+
+def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
+    """One run's sums by name: a list for a per-class or per-output sum, a float for a single one."""
     values, at = {}, 0
     for key, size in sizes.items():
-        values[key] = flat[..., at:at + size] if sums[key].dim() > len(lead) else flat[..., at]
+        values[key] = row[at:at + size] if sums[key].dim() > lead else row[at]
         at += size
-    with np.errstate(divide="ignore", invalid="ignore"):
-        metrics = regression(values, rows) if loss_name in REGRESSION else classification(loss_name, values, rows)
-    metrics = {"loss": metrics[LOSS_FROM_SUMS[loss_name]] if loss_name in LOSS_FROM_SUMS else values["loss"] / rows, **metrics}
-    return metrics if runs else {key: float(value) for key, value in metrics.items()}
+    return values
+
+
+def finish_run(loss_name: str, values: dict, rows: int) -> dict:
+    metrics = regression(values, rows) if loss_name in REGRESSION else classification(loss_name, values, rows)
+    return {"loss": metrics[LOSS_FROM_SUMS[loss_name]] if loss_name in LOSS_FROM_SUMS else values["loss"] / rows, **metrics}
 
 
 def regression(values: dict, rows: int) -> dict:
-    ae, y, se, yy = np.split(values["moments"], 4, axis=-1)
-    outputs = ae.shape[-1]
-    mse = se.sum(-1) / (rows * outputs)
-    spread = yy - y * y / rows  # rows times the variance of each target
-    explained = spread > 0  # r2 of a constant target is undefined: it is left out of the mean
-    r2 = np.where(explained, 1 - se / np.where(explained, spread, 1), 0).sum(-1) / explained.sum(-1)
-    return {"mse": mse, "rmse": np.sqrt(mse), "mae": ae.sum(-1) / (rows * outputs), "r2": r2}
+    moments = values["moments"]
+    outputs = len(moments) // 4
+    ae, y, se, yy = (moments[i * outputs:(i + 1) * outputs] for i in range(4))
+    mse = sum(se) / (rows * outputs)
+    spreads = [q - s * s / rows for s, q in zip(y, yy)]  # rows times the variance of each target
+    r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]  # a constant target's r2 is undefined: left out
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * outputs), "r2": sum(r2) / len(r2) if r2 else math.nan}
 
 
 def classification(loss_name: str, values: dict, rows: int) -> dict:
     tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
-    if loss_name == "bce" and tp.shape[-1] == 1:  # one yes/no column: two classes, the "no" class counted from the rest
-        tp = np.concatenate([values["tn"], tp], -1)
-        predicted, actual = np.concatenate([rows - predicted, predicted], -1), np.concatenate([rows - actual, actual], -1)
-    occurring = predicted + actual > 0
-    f1 = np.where(occurring, 2 * tp / np.where(occurring, predicted + actual, 1), 0).sum(-1) / occurring.sum(-1)
-    return {"accuracy": values["correct"] / rows, "f1": f1, "log_loss": values["nll"] / rows}
+    if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the "no" class counted from the rest
+        tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
+    f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
+    return {"accuracy": values["correct"] / rows, "f1": sum(f1) / len(f1), "log_loss": values["nll"] / rows}
