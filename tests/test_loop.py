@@ -3,27 +3,35 @@ import math
 import types
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 import riskmin
 from riskmin import Config, models
-from riskmin.data import Standardizer
-from riskmin._prepare import order_seed
 
 FAST = dict(progress=False)
 
 
 def hand_written(config: Config, data, epochs: int):
-    """The loop a person writes by hand: same split, initialization and batch order as riskmin's."""
-    splits = riskmin.split(data, val=config.val, test=config.test, seed=config.seed)
-    x, y = data.x[splits.train], data.y[splits.train]
-    x = Standardizer.fit(x)(x)
-    model = models.build(config, data.n_features, data.n_targets)
+    """The loop a person writes by hand, with torch alone: the same split, scaling, initialization and batch order
+    as riskmin documents them, and no riskmin code."""
+    n = len(data.x)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))  # the split: a permutation by seed
+    train = order[:n - int(config.val * n) - int(config.test * n)]
+    x, y = data.x[train], data.y[train]
+    x = (x - x.mean(0)) / x.std(0, unbiased=False)  # standardized with the training rows' statistics
+    torch.manual_seed(config.seed)  # the layers draw their initial weights in the order they are built
+    widths = [data.n_features, *(config.hidden if config.model != "linear" else ()), data.n_targets]
+    layers = []
+    for width, next_width in zip(widths, widths[1:]):
+        layers += [torch.nn.Linear(width, next_width), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
     optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.optimizer](
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(order_seed(config.seed))
+    # the batch order's own generator, seeded from the run's seed as riskmin documents (SeedSequence([seed, 1]))
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, 1]).generate_state(1)[0]))
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
         xs, ys = x[order], y[order]

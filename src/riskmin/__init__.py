@@ -10,7 +10,8 @@ from . import models
 from .config import Config, RiskminError
 from .data import Data, Splits, Standardizer, split
 from .datasets import DATASETS, load
-from ._loop import Run, evaluate, fit, predict
+from ._loop import evaluate, fit, predict
+from ._rundir import Run
 from ._experiments import MonteCarlo, montecarlo
 from ._compare import Comparison, compare
 

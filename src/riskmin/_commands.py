@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ._cli import config_from_args, parse_value
+from ._flags import config_from_args, parse_value
 from .config import FIELDS, Config, RiskminError
 
 
@@ -199,7 +199,7 @@ def run_compare(args) -> int:
     the data is read and anything is written; then trained, ranked, printed and saved."""
     from rich.console import Console
 
-    from ._cli import alternatives_from_args, parse_switch
+    from ._flags import alternatives_from_args, parse_switch
     from ._compare import candidate_configs, compare, comparison_directory, comparison_table, plan, ranking
     from .config import read_toml
     from .datasets import load

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
-import torch
 from torch import nn
 
 from .config import Config, RiskminError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -15,46 +14,17 @@ from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
-from .data import Data, Standardizer
+from .data import Data
 from ._fused import FusedStep
 from ._losses import check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
 from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
 from ._report import header
+from ._rundir import Run
 from ._threads import intra_op_threads
 from ._training import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
-
-
-@dataclass
-class Run:
-    """The result of `fit`: the model (best weights restored), its history and its test metrics."""
-
-    model: nn.Module
-    config: Config
-    history: list
-    test: dict
-    summary: dict
-    preprocessing: Optional[Standardizer] = None
-    data_names: dict = field(default_factory=dict)
-
-    @property
-    def best_epoch(self) -> int:
-        return self.summary["best_epoch"]
-
-    def save(self, directory=None):
-        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, curves.png)."""
-        from ._rundir import save_run
-
-        return save_run(self, directory)
-
-    @classmethod
-    def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
-        """Read a run directory back; pass `model` (a fresh instance) when it is not one of riskmin's own."""
-        from ._rundir import load_run
-
-        return load_run(directory, model)
 
 
 WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"

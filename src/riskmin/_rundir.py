@@ -1,4 +1,4 @@
-"""Run directories: where a run is written, its files written atomically, and a finished run read back.
+"""Runs: `Run`, what `fit` returns, and its directory: where a run is written, its files written atomically, and a finished run read back.
 
     runs/<name>/  config.toml, metrics.csv, model.safetensors, preprocessing.json, curves.png,
                   summary.json (written last: its presence means the run finished; it holds the
@@ -21,12 +21,46 @@ import re
 import secrets
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
+
+from torch import nn
 
 from . import models
 from ._files import atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
+
+@dataclass
+class Run:
+    """The result of `fit`: the model (best weights restored), its history and its test metrics."""
+
+    model: nn.Module
+    config: Config
+    history: list
+    test: dict
+    summary: dict
+    preprocessing: Optional[Standardizer] = None
+    data_names: dict = field(default_factory=dict)
+
+    @property
+    def best_epoch(self) -> int:
+        return self.summary["best_epoch"]
+
+    def __repr__(self) -> str:
+        return (f"Run({self.config.model}, best epoch {self.summary.get('best_epoch')} of {self.summary.get('epochs_run')}, "
+                f"test {', '.join(f'{k[5:]} {v:.4g}' for k, v in self.test.items() if isinstance(v, float)) or 'none'})")
+
+    def save(self, directory=None):
+        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, curves.png)."""
+        return save_run(self, directory)
+
+    @classmethod
+    def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
+        """Read a run directory back; pass `model` (a fresh instance) when it is not one of riskmin's own."""
+        return load_run(directory, model)
+
 
 RUN_FILES = ("config.toml", "metrics.csv", "model.safetensors", "summary.json", "preprocessing.json")
 CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
@@ -178,8 +212,6 @@ def load_run(directory, model=None):
     model.safetensors and preprocessing.json must match the checksums summary.json holds (runs
     written before riskmin kept them load unchecked); anything damaged is one RiskminError.
     """
-    from ._loop import Run
-
     directory = Path(directory)
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]
     if missing:
