@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from riskmin import Data, RiskminError, split
-from riskmin.splits import class_counts, kfold_splits, read_splits, split_sizes, stratified_split
+from riskmin.data import split_sizes
+from riskmin.splits import class_counts, kfold_splits, read_splits, stratified_split
 
 
 def classes(counts: list) -> Data:

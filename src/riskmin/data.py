@@ -119,23 +119,36 @@ class Splits:
 def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:
     """Shuffle the samples with `seed` and cut them into train, validation and test index sets.
 
-    `train` defaults to what `val` and `test` leave. Sizes are rounded down for val
-    and test, so the training split gets any remainder.
+    `train` defaults to what `val` and `test` leave. Sizes are `split_sizes`: training and
+    validation round(fraction x n) rows, test the rest.
 
     >>> s = split(Data(torch.randn(10, 2), torch.randn(10, 1)), val=0.2, test=0.2, seed=0); s.sizes()
     {'train': 6, 'val': 2, 'test': 2}
     """
+    n_train, n_val, n_test = split_sizes(len(data), train, val, test)
     n = len(data)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return Splits(data, order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:n_train + n_val + n_test], seed)
+
+
+def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: float = 0.1) -> tuple:
+    """(n_train, n_val, n_test) for `n` rows: training round(train x n), validation round(val x n), test the rest, as
+    common split scripts round (n_test = n - round(n x train)); with all three fractions given and rows left over,
+    test gets round(test x n).
+
+    >>> split_sizes(100, val=0.1, test=0.2), split_sizes(100, val=0.0, test=0.29), split_sizes(100, train=0.5, val=0.1, test=0.2)
+    ((70, 10, 20), (71, 0, 29), (50, 10, 20))
+    """
     rest = train is None
     train = 1.0 - val - test if rest else train
     if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
         raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must be positive and all must sum to at most 1")
-    n_val, n_test = int(val * n), int(test * n)
-    n_train = n - n_val - n_test if rest else min(n - n_val - n_test, int(round(train * n)))
+    n_train = min(round(train * n), n)
+    n_val = min(round(val * n), n - n_train)
+    n_test = n - n_train - n_val if rest else min(round(test * n), n - n_train - n_val)
     if n_train < 1:
         raise RiskminError(f"a training fraction of {train:g} of {n} samples leaves no training sample; raise train or use more data")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return Splits(data, order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:n_train + n_val + n_test], seed)
+    return n_train, n_val, n_test
 
 
 def tutorial_split(data: Data) -> Splits:

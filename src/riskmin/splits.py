@@ -6,10 +6,9 @@ scikit-learn's splitters yield index arrays; nothing copies the samples.
 How sizes are rounded:
 
 - `stratified_split` cuts exactly the sizes `data.split` cuts for the same fractions
-  (`split_sizes`): validation and test get floor(fraction x n) rows, training the rest, or
-  round(train x n) of it when `train` is given (rows left over are then used by no part).
-  floor is taken of the floating-point product, so test=0.29 of 100 rows gives 28 rows,
-  not the 29 that the convention n_test = n - round(n x train) of common split scripts gives.
+  (`data.split_sizes`): training round(train x n) rows, validation round(val x n), test the
+  rest, as common split scripts do (n_test = n - round(n x train) without validation); when
+  all three fractions are given and leave rows over, test gets round(test x n).
 - `kfold_splits` deals the rows into K folds of floor(n/K) or ceil(n/K) rows; of the rows
   outside the test fold, round(val x their number) go to validation (Python's round, half to
   even) and the remainder to training.
@@ -30,26 +29,9 @@ import numpy as np
 import torch
 
 from .config import RiskminError
-from .data import Data, Splits
+from .data import split_sizes, Data, Splits
 
 PARTS = ("train", "val", "test")
-
-
-def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: float = 0.1) -> tuple:
-    """(n_train, n_val, n_test) as `data.split` cuts them; the checks and messages are split's own.
-
-    >>> split_sizes(100, val=0.1, test=0.2), split_sizes(100, train=0.5, val=0.1, test=0.2)
-    ((70, 10, 20), (50, 10, 20))
-    """
-    rest = train is None
-    train = 1.0 - val - test if rest else train
-    if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
-        raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must be positive and all must sum to at most 1")
-    n_val, n_test = int(val * n), int(test * n)
-    n_train = n - n_val - n_test if rest else min(n - n_val - n_test, int(round(train * n)))
-    if n_train < 1:
-        raise RiskminError(f"a training fraction of {train:g} of {n} samples leaves no training sample; raise train or use more data")
-    return n_train, n_val, n_test
 
 
 def stratified_split(data: Data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:
