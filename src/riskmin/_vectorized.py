@@ -46,7 +46,7 @@ def model_for(model, seed: int):
 
 def replica(model, config: Config, seed: int, n_inputs: int, n_outputs: int) -> nn.Module:
     built = model_for(model, seed)
-    return models.build(config.replace(seed=seed), n_inputs, n_outputs) if isinstance(built, str) else built
+    return models.build(config, n_inputs, n_outputs, seed) if isinstance(built, str) else built
 
 
 def refusal(model, data: Data, config: Config) -> str:
@@ -330,8 +330,9 @@ class Shared:
         hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
         rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device) for part in ("train", "val", "test")}
         replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
-        own = [config.replace(**changes) for _, _, changes in runs]
         differ = any(changes for _, _, changes in runs)  # candidates' own rates, even where a chunk holds one candidate
+        rates = [changes.get("lr", config.lr) for _, _, changes in runs]  # each variant's settings were checked already
+        decays = [changes.get("weight_decay", config.weight_decay) for _, _, changes in runs]
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
@@ -339,8 +340,8 @@ class Shared:
                    {part: idx for part, idx in rows.items() if idx.shape[1]}, mean, std, hole, make_loss(config.loss), config.loss,
                    isinstance(template, models.Linear),
                    max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
-                   torch.tensor([c.lr for c in own], dtype=torch.float64) if differ else None,  # exactly the settings
-                   torch.tensor([c.weight_decay for c in own], dtype=torch.float64) if differ else None)
+                   torch.tensor(rates, dtype=torch.float64) if differ else None,  # float64: exactly the settings
+                   torch.tensor(decays, dtype=torch.float64) if differ else None)
 
 
 @torch.no_grad()

@@ -5,6 +5,8 @@ Any `nn.Module` works with `fit`; these are the ones the command line can build.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -64,8 +66,9 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
-def build(config: Config, n_inputs: int, n_outputs: int) -> nn.Module:
-    """The parametrization `config.model`, initialized from `config.seed` without touching the global RNG."""
+def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = None) -> nn.Module:
+    """The parametrization `config.model`, initialized from `seed` (default `config.seed`) without touching the global
+    RNG."""
     if config.model == "custom":
         raise RiskminError(f"model custom is a module of your own ({config.model_class or 'a class riskmin cannot build'}); "
                            "pass a fresh instance of it, e.g. Run.load(directory, model=MyNet())")
@@ -73,7 +76,7 @@ def build(config: Config, n_inputs: int, n_outputs: int) -> nn.Module:
     # which is what torch.manual_seed under fork_rng does for them at a fiftieth of the cost (that seeds every device)
     generator = torch.default_generator
     state = generator.get_state()
-    generator.manual_seed(config.seed)
+    generator.manual_seed(config.seed if seed is None else seed)
     try:
         if config.model == "linear":
             return Linear(n_inputs, n_outputs, config.bias)
