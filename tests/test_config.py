@@ -1,5 +1,3 @@
-import dataclasses
-
 import pytest
 
 from riskmin import Config, RiskminError
@@ -70,8 +68,3 @@ def test_toml_errors_name_the_file(tmp_path):
         Config.from_toml(unknown)
     with pytest.raises(RiskminError, match="does not exist"):
         Config.from_toml(tmp_path / "absent.toml")
-
-
-def test_config_is_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        Config().lr = 1.0
