@@ -13,6 +13,7 @@ that no statistics library is needed for a handful of numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Optional
@@ -190,6 +191,7 @@ def run_id(row: dict, position: int):
     return row.get("run", position)
 
 
+@functools.lru_cache(maxsize=256)  # an experiment asks for the same few quantiles once per metric
 def t_quantile(p: float, df: float) -> float:
     """The p-quantile of Student's t with `df` degrees of freedom, by bisection on its exact CDF.
 
