@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+import riskmin
 from riskmin import montecarlo
 
 ARGS = ["montecarlo", "lab1", "--runs", "6", "--epochs", "4", "--model", "two_layer", "--hidden", "8", "--progress", "off"]
@@ -33,6 +34,20 @@ def test_two_processes_give_the_table_of_one(tmp_path):
         for key in ("train_loss", "val_loss", "test_loss"):
             assert float(a[key]) == pytest.approx(b[key], rel=1e-5), key
         assert int(a["best_epoch"]) == b["best_epoch"]
+
+
+def test_two_processes_compare_as_one(tmp_path):
+    grid = ["compare", "lab1", "--lr", "0.01,0.003", "--runs", "4", "--epochs", "3", "--hidden", "8", "--progress", "off"]
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "riskmin",
+                             *grid, "--out", str(tmp_path), "--name", "two"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("comparison written to") == 1  # only the first process reports and writes
+    shared = rows(tmp_path / "two" / "runs.csv")
+    alone = riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.003}}, "lab1", runs=4, epochs=3, hidden=8, progress=False).table
+    assert [(row["run"], row["seed"]) for row in shared] == [(str(row["run"]), str(row["seed"])) for row in alone]
+    for a, b in zip(shared, alone):
+        assert float(a["test_loss"]) == pytest.approx(b["test_loss"], rel=1e-5)
 
 
 def free_port() -> int:

@@ -204,6 +204,7 @@ def run_compare(args) -> int:
     from .config import read_toml
     from .datasets import load
     from ._rundir import check_writable
+    from .distributed import join, leave
 
     values = read_toml(args.config) if args.config else {}
     tables = {key: value for key, value in values.items() if isinstance(value, dict)}
@@ -217,16 +218,26 @@ def run_compare(args) -> int:
     ranking(args.metric, config)
     select = parse_switch("--select", args.select)
     data = load(config.data, config)
-    check_writable(config)
-    tell(data.notes)
-    target = comparison_directory(config, data.name)
-    comparison = compare(candidates, data, config.runs, config, select=select, metric=args.metric)
+    first = join(config.device)[0] == 0  # under torchrun every process trains its share of the runs; the first reports
+    if first:
+        check_writable(config)
+        tell(data.notes)
+        target = comparison_directory(config, data.name)
+    try:
+        comparison = compare(candidates, data, config.runs, config if first else config.replace(progress=False), select=select,
+                             metric=args.metric)
+    finally:
+        if not first:
+            leave()
+    if not first:
+        return 0
     console = Console()
     for note in comparison.notes:
         console.print(note, highlight=False)
     comparison_table(comparison.summary, console)
     path = comparison.save(target)
     console.print(f"comparison written to {path}", highlight=False)
+    leave()
     return 0
 
 
