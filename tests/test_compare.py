@@ -172,10 +172,14 @@ def test_a_metric_the_task_does_not_measure_is_refused_before_training():
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
-def test_candidates_differing_in_lr_and_weight_decay_train_in_one_stack_with_the_numbers_of_separate_fits(optimizer):
+def test_candidates_differing_in_lr_weight_decay_and_momentum_train_in_one_stack_with_the_numbers_of_separate_fits(optimizer):
     candidates = {"fast": {"lr": 0.03}, "slow": {"lr": 0.005, "weight_decay": 0.01}, "middle": {"lr": 0.01, "weight_decay": 0.001}}
-    settings = dict(runs=3, epochs=15, patience=3, n_samples=300, optimizer=optimizer, momentum=0.9 if optimizer == "sgd" else 0.0,
-                    progress=False)
+    if optimizer == "sgd":  # momentum differs by candidate too, none for one of them
+        candidates = {name: {**own, "momentum": momentum} for (name, own), momentum in zip(candidates.items(), (0.9, 0.0, 0.5))}
+    settings = dict(runs=3, epochs=15, patience=3, n_samples=300, optimizer=optimizer, progress=False)
+    from riskmin._compare import candidate_configs, stacks
+
+    assert len(stacks(candidate_configs(candidates, riskmin.Config(**settings)))) == 1  # all three in one stack
     stacked = riskmin.compare(candidates, "lab1", **settings)
     alone = riskmin.compare(candidates, "lab1", engine="sequential", **settings)
     assert any(row["stopped_early"] for row in alone.table)  # early stopping took part, and runs left the stack

@@ -67,11 +67,12 @@ class Comparison:
 
 def stacks(configs: dict) -> list:
     """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
-    lr and weight_decay, and an optimizer that takes a rate per run (sgd, adam, adamw)."""
+    lr, weight_decay and momentum, and an optimizer that takes them per run (sgd, adam, adamw)."""
     groups = {}
     for name, (model, candidate) in configs.items():
         if per_run_supported(candidate.optimizer):
-            key = (model if isinstance(model, str) else id(model), candidate.replace(lr=1.0, weight_decay=0.0))
+            key = (model if isinstance(model, str) else id(model),
+                   tuple((name, str(value)) for name, value in candidate.to_dict().items() if name not in STACKABLE))
         else:
             key = (name,)
         groups.setdefault(key, []).append(name)
@@ -86,8 +87,8 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     best candidate has the best mean of `metric` (default: the test counterpart of `monitor`,
     e.g. test_loss). With `select`, each split also chooses the candidate with the best
     validation metric, and the summary reports that nested estimate and how optimistic the
-    best candidate's own mean is. Candidates that differ only in lr and weight_decay train side
-    by side in the same stacks (one learning rate and weight decay per run); others form stacks
+    best candidate's own mean is. Candidates that differ only in lr, weight_decay and momentum train
+    side by side in the same stacks (their own settings per run); others form stacks
     of their own.
 
     >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)

@@ -61,11 +61,11 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     return experiments(model, data, (config or Config()).replace(runs=runs, **settings), [{}])[0]
 
 
-STACKABLE = ("lr", "weight_decay")  # settings in which runs of one stack may differ (PerRun)
+STACKABLE = ("lr", "weight_decay", "momentum")  # settings in which runs of one stack may differ (PerRun)
 
 
 def experiments(model, data, config: Config, variants: list) -> list:
-    """One MonteCarlo per variant (what it changes of `config`: nothing, or its lr and weight_decay), all on the same
+    """One MonteCarlo per variant (what it changes of `config`: nothing, or its STACKABLE settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve."""
     data = as_data(data, config)
     if not isinstance(data, Data):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from .config import Config, RiskminError
@@ -59,10 +61,10 @@ def make_scheduler(config: Config, optimizer):
 
 
 class PerRun(torch.optim.Optimizer):
-    """SGD, Adam or AdamW over stacked parameters (runs on the first axis) whose learning rate and weight decay differ
-    by run, through torch's fused kernels: bitwise the update each run's own optimizer makes.
+    """SGD, Adam or AdamW over stacked parameters (runs on the first axis) whose learning rate, weight decay and (sgd)
+    momentum differ by run, through torch's fused kernels: bitwise the update each run's own optimizer makes.
 
-    Runs with the same rate and decay lie next to each other in a stack (a candidate's runs), so
+    Runs with the same settings lie next to each other in a stack (a candidate's runs), so
     each such block is one call of the kernel on views of the stacked tensors. The group's "lr"
     is the schedule's factor (1 at the start), so torch's schedulers drive it as they drive any
     optimizer; a block steps with its rate times that factor.
@@ -72,16 +74,17 @@ class PerRun(torch.optim.Optimizer):
     [-0.5, -1.0]
     """
 
-    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor):
+    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor, momenta: Optional[torch.Tensor] = None):
         super().__init__(list(params), {"lr": 1.0})
         self.config = config
         self.kernel = {"sgd": "_fused_sgd_", "adam": "_fused_adam_", "adamw": "_fused_adamw_"}[config.optimizer]
-        self.blocks = []  # (first run, end, rate, decay) of each run of equal settings
-        for run, (rate, decay) in enumerate(zip(rates.tolist(), decays.tolist())):
-            if self.blocks and self.blocks[-1][2:] == (rate, decay):
-                self.blocks[-1] = (self.blocks[-1][0], run + 1, rate, decay)
+        momenta = momenta.tolist() if momenta is not None else [config.momentum] * len(rates)
+        self.blocks = []  # (first run, end, rate, decay, momentum) of each run of equal settings
+        for run, settings in enumerate(zip(rates.tolist(), decays.tolist(), momenta)):
+            if self.blocks and self.blocks[-1][2:] == settings:
+                self.blocks[-1] = (self.blocks[-1][0], run + 1, *settings)
             else:
-                self.blocks.append((run, run + 1, rate, decay))
+                self.blocks.append((run, run + 1, *settings))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -95,10 +98,10 @@ class PerRun(torch.optim.Optimizer):
             for state in states:
                 state["step"] += 1
         kernel = getattr(torch, self.kernel)
-        for start, end, rate, decay in self.blocks:
+        for start, end, rate, decay, momentum in self.blocks:
             runs = slice(start, end)
             if self.config.optimizer == "sgd":
-                self._sgd_block(kernel, params, states, runs, rate * factor, decay, first)
+                self._sgd_block(kernel, params, states, runs, rate * factor, decay, momentum, first)
             else:
                 self._adam_block(kernel, params, states, runs, rate * factor, decay)
 
@@ -108,15 +111,16 @@ class PerRun(torch.optim.Optimizer):
         sgd = self.config.optimizer == "sgd"
         names = ("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")
         for p, state in zip(params, states):
-            state.update({name: torch.zeros_like(p) for name in names if not sgd or self.config.momentum})
+            state.update({name: torch.zeros_like(p) for name in names if not sgd or any(block[4] for block in self.blocks)})
             if not sgd:
                 state["step"] = torch.zeros((), dtype=torch.float32)
 
-    def _sgd_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float, first: bool) -> None:
-        """One fused sgd call on the runs `runs` of every parameter, with their learning rate and weight decay."""
-        buffers = [s["momentum_buffer"][runs] for s in states] if self.config.momentum else []
+    def _sgd_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float, momentum: float,
+                   first: bool) -> None:
+        """One fused sgd call on the runs `runs` of every parameter, with their learning rate, weight decay and momentum."""
+        buffers = [s["momentum_buffer"][runs] for s in states] if momentum else []
         kernel([p[runs] for p in params], [p.grad[runs] for p in params], buffers, weight_decay=decay,
-               momentum=self.config.momentum, lr=lr, dampening=0.0, nesterov=self.config.nesterov, maximize=False,
+               momentum=momentum, lr=lr, dampening=0.0, nesterov=self.config.nesterov, maximize=False,
                is_first_step=first, grad_scale=None, found_inf=None)
 
     def _adam_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float) -> None:
@@ -127,5 +131,5 @@ class PerRun(torch.optim.Optimizer):
 
 
 def per_run_supported(optimizer: str) -> bool:
-    """Whether runs of one stack may differ in learning rate and weight decay under `optimizer`."""
+    """Whether runs of one stack may differ in learning rate, weight decay and momentum under `optimizer`."""
     return optimizer in ("sgd", "adam", "adamw") and hasattr(torch, "_fused_adam_")

@@ -134,7 +134,7 @@ class Stack:
         if shared.rates is None:
             self.optimizer = make_optimizer(config, self.params.values())
         else:  # candidates that differ in learning rate or weight decay, side by side
-            self.optimizer = PerRun(self.params.values(), config, shared.rates[index.cpu()], shared.decays[index.cpu()])
+            self.optimizer = PerRun(self.params.values(), config, *(t[index.cpu()] for t in (shared.rates, shared.decays, shared.momenta)))
         self.scheduler = make_scheduler(config, self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
@@ -327,8 +327,9 @@ class Shared:
     loss_name: str
     linear: bool
     eval_rows: int  # rows per replica gathered at once, so memory stays bounded whatever the split size
-    rates: Optional[torch.Tensor] = None  # per run, its learning rate and weight decay, when they differ between runs
+    rates: Optional[torch.Tensor] = None  # per run, its learning rate, weight decay and momentum, when runs differ
     decays: Optional[torch.Tensor] = None
+    momenta: Optional[torch.Tensor] = None
 
     @classmethod
     def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
@@ -341,6 +342,7 @@ class Shared:
         differ = any(changes for _, _, changes in runs)  # candidates' own rates, even where a chunk holds one candidate
         rates = [changes.get("lr", config.lr) for _, _, changes in runs]  # each variant's settings were checked already
         decays = [changes.get("weight_decay", config.weight_decay) for _, _, changes in runs]
+        momenta = [changes.get("momentum", config.momentum) for _, _, changes in runs]
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
@@ -349,7 +351,8 @@ class Shared:
                    isinstance(template, models.Linear),
                    max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
                    torch.tensor(rates, dtype=torch.float64) if differ else None,  # float64: exactly the settings
-                   torch.tensor(decays, dtype=torch.float64) if differ else None)
+                   torch.tensor(decays, dtype=torch.float64) if differ else None,
+                   torch.tensor(momenta, dtype=torch.float64) if differ else None)
 
 
 @torch.no_grad()
