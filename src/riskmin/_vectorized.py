@@ -339,20 +339,22 @@ class Shared:
         hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
         rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device) for part in ("train", "val", "test")}
         replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
-        differ = any(changes for _, _, changes in runs)  # candidates' own rates, even where a chunk holds one candidate
-        rates = [changes.get("lr", config.lr) for _, _, changes in runs]  # each variant's settings were checked already
-        decays = [changes.get("weight_decay", config.weight_decay) for _, _, changes in runs]
-        momenta = [changes.get("momentum", config.momentum) for _, _, changes in runs]
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
         return cls(batched_forward(template), buffers, params, data.x.to(device), data.y.to(device),
                    {part: idx for part, idx in rows.items() if idx.shape[1]}, mean, std, hole, make_loss(config.loss), config.loss,
                    isinstance(template, models.Linear),
-                   max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
-                   torch.tensor(rates, dtype=torch.float64) if differ else None,  # float64: exactly the settings
-                   torch.tensor(decays, dtype=torch.float64) if differ else None,
-                   torch.tensor(momenta, dtype=torch.float64) if differ else None)
+                   max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))), *own_settings(config, runs))
+
+
+def own_settings(config: Config, runs: list) -> tuple:
+    """Each run's learning rate, weight decay and momentum as float64 tensors (exactly the settings), or Nones when no
+    run changes them; a candidate's own, even where a chunk holds only that candidate. Each was checked already."""
+    if not any(changes for _, _, changes in runs):
+        return None, None, None
+    return tuple(torch.tensor([changes.get(name, getattr(config, name)) for _, _, changes in runs], dtype=torch.float64)
+                 for name in ("lr", "weight_decay", "momentum"))
 
 
 @torch.no_grad()
