@@ -160,25 +160,18 @@ def run_montecarlo(args) -> int:
     from rich.console import Console
 
     from .datasets import load
-    from .distributed import join, leave
+    from .distributed import leave
     from ._experiments import montecarlo
     from ._report import montecarlo_table
-    from ._rundir import check_writable, run_directory
+    from ._rundir import run_directory
 
     config = config_from_args(args)
     data = load(config.data, config)
-    first = join(config.device)[0] == 0  # under torchrun every process trains its share; the first alone reports
-    if first:
-        check_writable(config)
-        tell(data.notes)
-        target = run_directory(config, f"{data.name}-montecarlo")
-    try:
-        mc = montecarlo(config.model, data, config.runs, config if first else config.replace(progress=False))
-    finally:
-        if not first:
-            leave()
-    if not first:
+    done = on_first_process(config, data, lambda: run_directory(config, f"{data.name}-montecarlo"),
+                            lambda shown: montecarlo(config.model, data, config.runs, shown))
+    if done is None:
         return 0
+    mc, target = done
     console = Console()
     for note in mc.notes:
         console.print(note, highlight=False)
@@ -194,6 +187,26 @@ def run_montecarlo(args) -> int:
     return 0
 
 
+def on_first_process(config, data, directory, experiment):
+    """`experiment(settings)` on every process of a torchrun, each training its share of the runs; process 0 alone
+    checks and names the output `directory()` first and gets (result, directory), the others None once they left."""
+    from ._rundir import check_writable
+    from .distributed import join, leave
+
+    first = join(config.device)[0] == 0
+    target = None
+    if first:
+        check_writable(config)
+        tell(data.notes)
+        target = directory()
+    try:
+        result = experiment(config if first else config.replace(progress=False))
+    finally:
+        if not first:
+            leave()
+    return (result, target) if first else None
+
+
 def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved."""
@@ -203,8 +216,7 @@ def run_compare(args) -> int:
     from ._compare import candidate_configs, compare, comparison_directory, comparison_table, plan, ranking
     from .config import read_toml
     from .datasets import load
-    from ._rundir import check_writable
-    from .distributed import join, leave
+    from .distributed import leave
 
     values = read_toml(args.config) if args.config else {}
     tables = {key: value for key, value in values.items() if isinstance(value, dict)}
@@ -218,19 +230,11 @@ def run_compare(args) -> int:
     ranking(args.metric, config)
     select = parse_switch("--select", args.select)
     data = load(config.data, config)
-    first = join(config.device)[0] == 0  # under torchrun every process trains its share of the runs; the first reports
-    if first:
-        check_writable(config)
-        tell(data.notes)
-        target = comparison_directory(config, data.name)
-    try:
-        comparison = compare(candidates, data, config.runs, config if first else config.replace(progress=False), select=select,
-                             metric=args.metric)
-    finally:
-        if not first:
-            leave()
-    if not first:
+    done = on_first_process(config, data, lambda: comparison_directory(config, data.name),
+                            lambda shown: compare(candidates, data, config.runs, shown, select=select, metric=args.metric))
+    if done is None:
         return 0
+    comparison, target = done
     console = Console()
     for note in comparison.notes:
         console.print(note, highlight=False)

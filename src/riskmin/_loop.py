@@ -110,12 +110,13 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     model = as_model(model, prepared, config).to(device)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
-    best, chosen = default_callbacks(config, prepared, model)
     batches = prepared.batches(config)
+    threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
+    best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
     state = State(model, config.epochs, len(batches))
     return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
                     chosen + list(callbacks), best, state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(),
-                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device))
+                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads)
 
 
 @contextlib.contextmanager
@@ -126,9 +127,8 @@ def session(training: Training, resume: bool):
     if resume and not saver.enabled:
         raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
     device = training.prepared.device
-    batch = getattr(training.batches, "batch_size", config.batch_size) or len(training.prepared.splits.train)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver.enabled), \
-            intra_op_threads(config.threads, training.model, batch, device), team.watched():
+            training.threads, team.watched():
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         training.start = time.perf_counter()
         if resume:
@@ -222,7 +222,7 @@ def summary_of(training: Training, final: dict, restored: bool) -> dict:
     }
 
 
-def default_callbacks(config: Config, prepared: Prepared, model: nn.Module):
+def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, threads: int):
     """The best-model tracker (None when there is nothing to judge by) and the callbacks the settings ask for."""
     best, chosen = None, []
     if prepared.has_val or not config.monitor.startswith("val_"):
@@ -235,16 +235,14 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module):
                            "set --val 0.1, or --monitor loss to judge by the training loss")
     if config.progress:
         chosen.append(Progress(print_every=config.print_every, monitor=config.monitor, mode=config.mode, min_delta=config.min_delta,
-                               header=opening(config, prepared, model)))
+                               header=opening(config, prepared, model, threads)))
     if os.environ.get("RISKMIN_SIGNAL_AT"):  # tests interrupt a run at a chosen step (callbacks.SignalAt)
         chosen.append(SignalAt.from_text(os.environ["RISKMIN_SIGNAL_AT"]))
     return best, chosen
 
 
-def opening(config: Config, prepared: Prepared, model: nn.Module) -> list:
-    """The header lines of a run's console: its data, model and training settings."""
-    batch = config.batch_size or len(prepared.splits.train)
-    threads = intra_op_threads(config.threads, model, batch, prepared.device).wanted or 0
+def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) -> list:
+    """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
     return header(prepared.names.get("data") or config.data, prepared.splits.sizes(), name,
                   sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device), threads)

@@ -44,6 +44,7 @@ class Training:
     unreported: int = 0
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
     last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
+    threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.intra_op_threads)
 
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
