@@ -15,7 +15,7 @@ FAST = dict(progress=False)
 @pytest.mark.parametrize("model", ["linear", "two_layer", "mlp"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
 def test_vectorized_engine_equals_sequential(model, optimizer):
-    settings = dict(runs=4, epochs=25, patience=3, batch_size=50, optimizer=optimizer, lr=0.05,
+    settings = dict(runs=4, epochs=25, patience=3, batch_size=50, optimizer=optimizer, lr=0.2 if optimizer == "sgd" else 0.05,
                     hidden=(16, 8) if model == "mlp" else (16,), n_samples=500, **FAST)
     vectorized = montecarlo(model, "lab1", engine="vectorized", **settings)
     sequential = montecarlo(model, "lab1", engine="sequential", **settings)

@@ -177,3 +177,26 @@ def test_bundled_tables_written_with_their_index_get_the_task_and_columns_a_care
     assert data.notes[1] == "left out of the features as row identifiers: '' (no name: an index written with the table); name a column in --features to keep it"
     if task == "classification":
         assert data.classes == [str(label) for label in (bunch.target_names if name == "iris" else range(len(bunch.target_names)))]
+
+
+def test_defaults_on_diabetes_reach_least_squares_because_the_target_is_standardized():
+    """A target around 150: with the default settings alone, the linear model's test MSE is as good as the closed-form
+    fit's (the validation-chosen epoch may do slightly better); trained on the raw target, the same run is far off."""
+    bunch = sklearn_datasets.load_diabetes()
+    data = riskmin.Data(torch.tensor(bunch.data, dtype=torch.float32), torch.tensor(bunch.target, dtype=torch.float32)[:, None])
+    run = riskmin.fit("linear", data, progress=False)
+    assert run.preprocessing.target.mean.item() == pytest.approx(float(bunch.target[riskmin.split(data).train].mean()), rel=1e-5)
+    assert run.summary["test_mse"] <= 1.01 * run.summary["closed_form_test_loss"]
+    assert run.summary["train_mse"] <= 1.05 * mse_of_least_squares_on_train(bunch, riskmin.split(data).train)
+    raw = riskmin.fit("linear", data, standardize_target=False, progress=False)
+    assert raw.summary["test_mse"] > 3 * raw.summary["closed_form_test_loss"]
+    # predictions come back in the target's units
+    test = riskmin.split(data).test
+    predicted = riskmin.predict(run, data.x[test])
+    assert float(((predicted - data.y[test]) ** 2).mean()) == pytest.approx(run.summary["test_mse"], rel=1e-4)
+
+
+def mse_of_least_squares_on_train(bunch, train):
+    design = np.column_stack([bunch.data[train], np.ones(len(train))])
+    solution = np.linalg.lstsq(design, bunch.target[train], rcond=None)[0]
+    return float(np.mean((design @ solution - bunch.target[train]) ** 2))

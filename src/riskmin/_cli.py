@@ -41,7 +41,7 @@ class Parser(argparse.ArgumentParser):
 GROUPS = {
     "Monte-Carlo": ("runs", "engine", "chunk", "stratify", "folds", "splits"),  # first: what sets the command apart
     "data": ("target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed"),
-    "split": ("train", "val", "test", "split", "seed", "standardize"),
+    "split": ("train", "val", "test", "split", "seed", "standardize", "standardize_target"),
     "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
     "optimization": ("loss", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "step_size", "gamma",
                      "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),

@@ -15,6 +15,7 @@ from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
 from .data import Data
+from .metrics import REGRESSION
 from ._fused import FusedStep
 from ._losses import check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
@@ -262,12 +263,15 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
     x = standardizer(data.x).to(device) if standardizer is not None else data.x.to(device)
-    return evaluate_batches(model, chunks(x, data.y.to(device)), make_loss(loss_name), loss_name)
+    target = standardizer.target if standardizer is not None and loss_name in REGRESSION else None  # outputs as trained
+    y = data.y if target is None else target(data.y)
+    return evaluate_batches(model, chunks(x, y.to(device)), make_loss(loss_name), loss_name, scale=target and target.scale)
 
 
 @torch.no_grad()
 def predict(run_or_model, x) -> torch.Tensor:
-    """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU.
+    """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU; a standardized regression
+    target comes back in its own units.
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> predict(run, torch.tensor([[0.5]])).shape
@@ -282,7 +286,8 @@ def predict(run_or_model, x) -> torch.Tensor:
     model.eval()
     out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
     model.train(was_training)
-    return out
+    target = standardizer.target if standardizer is not None else None
+    return out if target is None else target.restore(out)
 
 
 def unpack(run_or_model):

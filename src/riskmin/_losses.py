@@ -41,7 +41,7 @@ def least_squares_loss(prepared, bias: bool = True):
     """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
     if "test" not in prepared.rows:
         return None
-    return least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias)
+    return least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias) * (prepared.scale or 1.0) ** 2
 
 
 def least_squares_test_loss(x, y, x_test, y_test, bias: bool = True) -> float:

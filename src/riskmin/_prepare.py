@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from . import datasets, models
 from ._checkpoint import warn
 from .config import Config, RiskminError
-from .data import Data, LoaderBatches, Splits, Standardizer, TensorBatches, rows_at, split, tutorial_split
+from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, tutorial_split
 from ._losses import check_targets
-from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
+from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
 
@@ -28,6 +28,7 @@ class Prepared:
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
         self.standardizer = None
+        self.scale = None  # the scale of a standardized regression target (TargetScale): metrics are converted by it
         self.names = {}
         self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
@@ -38,7 +39,10 @@ class Prepared:
             if self.standardizer.constant:
                 names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
                 warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
-            self.rows = {part: (self.standardizer(x, in_place=True).to(device), y.to(device)) for part, (x, y) in gathered.items()}
+            target = target_scale(gathered["train"][1], config)
+            self.standardizer.target, self.scale = target, None if target is None else target.scale
+            self.rows = {part: (self.standardizer(x, in_place=True).to(device), (y if target is None else target(y)).to(device))
+                         for part, (x, y) in gathered.items()}
             self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
             self.n_inputs, self.n_outputs = data.n_features, data.n_targets
             self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
@@ -78,10 +82,20 @@ class Prepared:
             if f"{part}_loss" in known:
                 metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
                 continue
-            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team))
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team, scale=self.scale))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
         return metrics
+
+
+def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
+    """How a regression target is standardized for training (None: it is not); a constant one is warned about."""
+    if config.loss not in REGRESSION:
+        return None
+    if len(y) > 1 and bool((y == y[:1]).all()):
+        warn(f"warning: the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
+             "only learn that constant, and r2 is undefined")
+    return TargetScale.fit(y) if config.standardize_target else None
 
 
 def order_seed(seed: int) -> int:
@@ -99,8 +113,10 @@ def eval_loader(dataset, rows, batch_size, device):
 
 
 @torch.no_grad()
-def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None) -> dict:
-    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process' batches."""
+def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
+                     scale: Optional[float] = None) -> dict:
+    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process'
+    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's units."""
     was_training = model.training
     switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
     if switch:
@@ -118,7 +134,8 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         model.train(was_training)
     if not rows:
         return {}
-    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, None if team is None or team.world == 1 else team.add).items()}
+    add = None if team is None or team.world == 1 else team.add
+    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, add, scale=scale).items()}
 
 
 def as_data(data, config: Config):

@@ -18,6 +18,7 @@ from torch import nn
 
 from .callbacks import BestModel, State, call
 from .config import Config, RiskminError
+from .metrics import loss_units
 from .policy import divergence_reason, diverged
 from ._prepare import Prepared, evaluate_batches
 
@@ -60,7 +61,7 @@ def validate(training: Training) -> None:
     """Report the training loss since the last report, validate, append a history row and let the callbacks judge it."""
     state, team, prepared = training.state, training.team, training.prepared
     total = training.running if team.world == 1 else team.add(training.running.clone()) / team.world  # each summed its share
-    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported}
+    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * loss_units(prepared.loss_name, prepared.scale)}
     training.running.zero_()
     training.unreported = 0
     if diverged(row["loss"]):
@@ -69,7 +70,7 @@ def validate(training: Training) -> None:
         return
     if prepared.has_val:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, prepared.loss_name, prefix="val_",
-                                    switch=prepared.switch, team=team))
+                                    switch=prepared.switch, team=team, scale=prepared.scale))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
     state.metrics = row

@@ -23,13 +23,14 @@ from torch.func import functional_call, stack_module_state, vmap
 from . import models
 from .callbacks import monitored
 from .config import Config
-from .data import Data, Standardizer, draw_order, rows_at, schedule
+from .data import Data, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
-from .metrics import LOSS_FROM_SUMS, finish_metrics, metric_sums
+from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
 from ._optim import PerRun, make_optimizer, make_scheduler
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
+from ._scaling import Scaling
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
 EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may gather across all replicas
@@ -142,8 +143,7 @@ class Stack:
             self.scheduler.load_state_dict(scheduler_state)
         self.step = FusedStep(self.optimizer)
         self.rows = {part: rows[index] for part, rows in shared.rows.items()}
-        self.mean, self.std = shared.mean[index], shared.std[index]
-        self.hole = None if shared.hole is None else shared.hole[index]
+        self.scaling = shared.scaling.at(index)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -161,7 +161,10 @@ class Stack:
                      None if self.scheduler is None else self.scheduler.state_dict())
 
     def inputs(self, idx: torch.Tensor) -> torch.Tensor:
-        return scaled(rows_at(self.shared.x, idx), self.mean, self.std, self.hole)
+        return self.scaling.inputs(rows_at(self.shared.x, idx))
+
+    def targets(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.scaling.targets(rows_at(self.shared.y, idx))
 
 
 def kept_state(state: dict, chosen: torch.Tensor) -> dict:
@@ -197,7 +200,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
         running, taken = torch.zeros(len(stack), device=device), 0
         for i in range(min(steps_per_epoch, total_steps - step)):
             idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)), rows_at(shared.y, idx))
+            losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)), stack.targets(idx))
             for parameter in stack.params.values():
                 parameter.grad = None
             losses.sum().backward()  # each replica's gradient is that of its own loss
@@ -216,7 +219,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
             stack = stack.keep(~leaving.to(device))
     results = {}
     for part, idx in shared.rows.items():
-        results.update(evaluate_stacked(shared, record.final(), idx, shared.mean, shared.std, shared.hole, f"{part}_"))
+        results.update(evaluate_stacked(shared, record.final(), idx, shared.scaling, f"{part}_"))
     return [record.row(r, seed, shared, results) for r, (seed, _, _) in enumerate(runs)]
 
 
@@ -250,9 +253,9 @@ class Record:
         self.diverged[index] |= bad
         if not self.tracked:
             return bad
-        metrics = {"loss": loss.double().cpu().numpy()}
+        metrics = {"loss": loss.double().cpu().numpy() * loss_units(config.loss, stack.scaling.scales)}
         if "val" in stack.rows:
-            metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.mean, stack.std, stack.hole, "val_"))
+            metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.scaling, "val_"))
         value = torch.full((len(self.epochs_run),), math.nan, dtype=torch.float64)  # NaN: no verdict for runs not in the stack
         value[index] = torch.where(bad, math.nan, torch.as_tensor(monitored(metrics, config.monitor)))
         stop = self.checker.update(value)
@@ -287,10 +290,11 @@ class Record:
 
 
 def closed_form(shared: "Shared", r: int, bias: bool) -> float:
+    """Run r's closed-form least-squares test mse, in the target's units."""
     train, test = shared.rows["train"][r], shared.rows["test"][r]
-    own = (shared.mean[r], shared.std[r], None if shared.hole is None else shared.hole[r])
+    own = shared.scaling.at(torch.tensor([r], device=train.device))
     x, y = shared.x, shared.y
-    return least_squares_test_loss(scaled(x[train], *own), y[train], scaled(x[test], *own), y[test], bias)
+    return least_squares_test_loss(own.inputs(x[train][None])[0], y[train], own.inputs(x[test][None])[0], y[test], bias)
 
 
 def replica_losses(loss_name: str):
@@ -320,9 +324,7 @@ class Shared:
     x: torch.Tensor
     y: torch.Tensor
     rows: dict  # part -> replicas x rows, for the parts that have rows
-    mean: torch.Tensor
-    std: torch.Tensor
-    hole: Optional[torch.Tensor]  # per replica, what a missing value becomes once scaled; None: no missing values
+    scaling: Scaling
     loss_fn: nn.Module
     loss_name: str
     linear: bool
@@ -333,17 +335,14 @@ class Shared:
 
     @classmethod
     def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
-        scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for _, s, _ in runs]
-        mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
-        std = torch.stack([s.std for s in scalers])[:, None].to(device)
-        hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
         rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device) for part in ("train", "val", "test")}
         replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
         return cls(batched_forward(template), buffers, params, data.x.to(device), data.y.to(device),
-                   {part: idx for part, idx in rows.items() if idx.shape[1]}, mean, std, hole, make_loss(config.loss), config.loss,
+                   {part: idx for part, idx in rows.items() if idx.shape[1]}, Scaling.of(data, config, [s for _, s, _ in runs], device),
+                   make_loss(config.loss), config.loss,
                    isinstance(template, models.Linear),
                    max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))), *own_settings(config, runs))
 
@@ -358,22 +357,17 @@ def own_settings(config: Config, runs: list) -> tuple:
 
 
 @torch.no_grad()
-def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, mean, std, hole, prefix: str) -> dict:
-    """Per-replica loss and metrics over the rows `idx` (replicas x rows), gathered chunk by chunk: NumPy arrays."""
+def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
+    """Per-replica loss and metrics over the rows `idx` (replicas x rows), scaled by the replicas' `scaling` and gathered
+    chunk by chunk: NumPy arrays, in the target's units."""
     sums = {}
     for start in range(0, idx.shape[1], shared.eval_rows):
         rows = idx[:, start:start + shared.eval_rows]
-        output = shared.forward(params, shared.buffers, scaled(rows_at(shared.x, rows), mean, std, hole))
-        target = rows_at(shared.y, rows)
+        output = shared.forward(params, shared.buffers, scaling.inputs(rows_at(shared.x, rows)))
+        target = scaling.targets(rows_at(shared.y, rows))
         values = metric_sums(shared.loss_name, output, target)
         if shared.loss_name not in LOSS_FROM_SUMS:
             values["loss"] = vmap(shared.loss_fn)(output, target) * rows.shape[1]
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-    return {prefix + k: v for k, v in finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx)).items()}
-
-
-def scaled(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, hole: Optional[torch.Tensor]) -> torch.Tensor:
-    """Rows standardized with their replica's training statistics, missing values filled with its training means."""
-    z = (x - mean) / std
-    return z if hole is None else torch.where(torch.isnan(x), hole, z)
+    return {prefix + k: v for k, v in finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales).items()}

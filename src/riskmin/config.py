@@ -66,6 +66,8 @@ class Config:
     test: float = setting(0.1, "test fraction", low=0.0, high=1.0)
     split: Literal["random", "tutorial"] = setting("random", "random split by seed, or the fixed split of the `line` tutorial")
     standardize: bool = setting(True, "standardize features with training-split mean and std")
+    standardize_target: bool = setting(True, "train on a regression target standardized with training-split statistics; "
+                                             "metrics and predictions stay in the target's units")
     # the parametrization
     model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a module given in Python)")
     model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not used")

@@ -185,6 +185,7 @@ class Standardizer:
     std: torch.Tensor
     fill: Optional[torch.Tensor] = None  # what NaN becomes, before scaling; None: the data had none
     constant: list = field(default_factory=list)  # indices of numeric columns constant on the training rows
+    target: Optional["TargetScale"] = None  # how a regression target was scaled for training; None: it was not
 
     @classmethod
     def fit(cls, x: torch.Tensor, onehot: Optional[torch.Tensor] = None, scale: bool = True) -> "Standardizer":
@@ -233,13 +234,57 @@ class Standardizer:
 
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "std": [None if math.isinf(v) else v for v in self.std.tolist()],
-                "fill": None if self.fill is None else self.fill.tolist()}
+                "fill": None if self.fill is None else self.fill.tolist(),
+                "target": None if self.target is None else self.target.to_dict()}
 
     @classmethod
     def from_dict(cls, values: dict) -> "Standardizer":
         std = torch.tensor([float("inf") if v is None else v for v in values["std"]], dtype=torch.float32)
-        fill = values.get("fill")
-        return cls(torch.tensor(values["mean"], dtype=torch.float32), std, None if fill is None else torch.tensor(fill, dtype=torch.float32))
+        fill, target = values.get("fill"), values.get("target")
+        return cls(torch.tensor(values["mean"], dtype=torch.float32), std, None if fill is None else torch.tensor(fill, dtype=torch.float32),
+                   target=None if target is None else TargetScale.from_dict(target))
+
+
+@dataclass
+class TargetScale:
+    """A regression target as the model is trained on it: (y - mean) / scale, with training-split statistics.
+
+    `mean` is each target column's; `scale` is one number for all of them, the root of their mean
+    variance. With one number the loss minimized is the loss asked for, only divided by a constant
+    (mse by scale², l1 by scale), so standardizing changes the conditioning and never which model
+    is best; every metric is converted back exactly (mse × scale², rmse and mae × scale, r2 as it is).
+
+    >>> t = TargetScale.fit(torch.tensor([[100.0], [140.0]])); (t.mean.tolist(), t.scale)
+    ([120.0], 20.0)
+    >>> t.restore(t(torch.tensor([[130.0]]))).tolist()
+    [[130.0]]
+    """
+
+    mean: torch.Tensor
+    scale: float
+
+    @classmethod
+    def fit(cls, y: torch.Tensor) -> "TargetScale":
+        """The statistics of the training targets `y` (rows x columns), computed in float64; a constant target keeps scale 1."""
+        y = y.double().reshape(len(y), -1)
+        mean = y.mean(0)
+        scale = math.sqrt(float((y - mean).square().mean()))
+        return cls(mean.float(), scale if scale > 0 and math.isfinite(scale) else 1.0)
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        # float32 tensors on both sides, as the Monte-Carlo engine computes it per replica: the same bits either way
+        return (y - self.mean.to(y.device)) / torch.tensor(self.scale, dtype=y.dtype, device=y.device)
+
+    def restore(self, output: torch.Tensor) -> torch.Tensor:
+        """Model outputs in the target's own units."""
+        return output * self.scale + self.mean.to(output.device)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TargetScale":
+        return cls(torch.tensor(values["mean"], dtype=torch.float32), float(values["scale"]))
 
 
 def schedule(n: int, batch_size: int, sampling: str = "epoch", drop_last: bool = False) -> tuple:

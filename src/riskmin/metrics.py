@@ -49,13 +49,15 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
             "actual": actual.sum(-2), "tn": (~predicted & ~actual).sum(-2), "nll": nll / y.shape[-1]}
 
 
-def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 0) -> dict:
+def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 0, scale=None) -> dict:
     """The loss and metrics of an evaluation from the sums of `metric_sums` (and "loss", the summed loss, when the
     loss is not one of the metrics) over `rows` rows, read from the device in one transfer.
 
     With `runs` > 0 the sums are a stack's (a leading axis of that many runs) and each value is a
     NumPy array of one value per run; otherwise each value is a float. `add`, under torchrun,
-    sums the vector of sums and rows over the processes.
+    sums the vector of sums and rows over the processes. `scale` (one number, or one per run) is
+    that of a standardized regression target (data.TargetScale): the sums are in standardized
+    units and the metrics come back in the target's own.
 
     >>> finish_metrics("mse", metric_sums("mse", torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [3.0]])), 2)["rmse"]
     0.7071067811865476
@@ -68,7 +70,9 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
         flat = add(torch.cat([flat, flat.new_tensor([rows])]))
         flat, rows = flat[:-1], int(flat[-1])
     table = flat.tolist()  # the one host sync; small Python arithmetic then beats NumPy's per-call cost tenfold
-    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows) for row in (table if runs else [table])]
+    scales = scale if runs and scale is not None else [scale] * max(runs, 1)
+    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, own)
+                for row, own in zip(table if runs else [table], scales)]
     if not runs:
         return finished[0]
     return {key: np.array([metrics[key] for metrics in finished]) for key in finished[0]}
@@ -83,19 +87,31 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
     return values
 
 
-def finish_run(loss_name: str, values: dict, rows: int) -> dict:
-    metrics = regression(values, rows) if loss_name in REGRESSION else classification(loss_name, values, rows)
-    return {"loss": metrics[LOSS_FROM_SUMS[loss_name]] if loss_name in LOSS_FROM_SUMS else values["loss"] / rows, **metrics}
+def finish_run(loss_name: str, values: dict, rows: int, scale=None) -> dict:
+    metrics = regression(values, rows, scale or 1.0) if loss_name in REGRESSION else classification(loss_name, values, rows)
+    if loss_name in LOSS_FROM_SUMS:
+        return {"loss": metrics[LOSS_FROM_SUMS[loss_name]], **metrics}
+    return {"loss": values["loss"] / rows * loss_units(loss_name, scale), **metrics}
 
 
-def regression(values: dict, rows: int) -> dict:
+def loss_units(loss_name: str, scale=None):
+    """What turns a loss on a target standardized by `scale` into the target's units: scale for l1, scale² for mse
+    and huber (huber's threshold of 1 then lies at one scale of the target), 1 when the target is not standardized.
+    `scale` is a number, or a NumPy array of one per run."""
+    if scale is None or loss_name not in REGRESSION:
+        return 1.0
+    return scale if loss_name == "l1" else scale * scale
+
+
+def regression(values: dict, rows: int, scale: float = 1.0) -> dict:
     moments = values["moments"]
     outputs = len(moments) // 4
     ae, y, se, yy = (moments[i * outputs:(i + 1) * outputs] for i in range(4))
     mse = sum(se) / (rows * outputs)
     spreads = [q - s * s / rows for s, q in zip(y, yy)]  # rows times the variance of each target
     r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]  # a constant target's r2 is undefined: left out
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * outputs), "r2": sum(r2) / len(r2) if r2 else math.nan}
+    mse = mse * scale * scale
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * outputs) * scale, "r2": sum(r2) / len(r2) if r2 else math.nan}
 
 
 def classification(loss_name: str, values: dict, rows: int) -> dict:
