@@ -4,8 +4,8 @@ A candidate is a name and a dict of settings (a model name or a callable that bu
 and any Config field). Every candidate runs through `montecarlo` with the same seed, so run r
 of every candidate trains on the same split; the initialization and the batch order are drawn
 per candidate and split from that seed, as `riskmin train --seed <seed + r>` would draw them.
-Each candidate is its own `montecarlo` call, so its own stack of R replicas: candidates that
-differ only in hyperparameters could be trained as one stack, which is not done yet.
+Candidates that differ only in lr, weight_decay, momentum and schedule (not plateau) train
+side by side in the same stacks, each with its own settings; the others form stacks of their own.
 
 The statistics are paired: every candidate is compared with the best one split by split
 (`stats.paired`, corrected for the training rows the splits share), Holm-adjusted across the
@@ -67,10 +67,12 @@ class Comparison:
 
 def stacks(configs: dict) -> list:
     """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
-    lr, weight_decay and momentum, and an optimizer that takes them per run (sgd, adam, adamw)."""
+    lr, weight_decay, momentum and the schedule (scheduler, step_size, gamma), and an optimizer that takes them per run
+    (sgd, adam, adamw). A plateau schedule reacts to each run's own validation metric: such a candidate is a stack of
+    its own (and trains through fit, as montecarlo trains it)."""
     groups = {}
     for name, (model, candidate) in configs.items():
-        if per_run_supported(candidate.optimizer):
+        if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
             key = (model if isinstance(model, str) else id(model),
                    tuple((name, str(value)) for name, value in candidate.to_dict().items() if name not in STACKABLE))
         else:
@@ -87,9 +89,9 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     best candidate has the best mean of `metric` (default: the test counterpart of `monitor`,
     e.g. test_loss). With `select`, each split also chooses the candidate with the best
     validation metric, and the summary reports that nested estimate and how optimistic the
-    best candidate's own mean is. Candidates that differ only in lr, weight_decay and momentum train
-    side by side in the same stacks (their own settings per run); others form stacks
-    of their own.
+    best candidate's own mean is. Candidates that differ only in lr, weight_decay, momentum,
+    scheduler, step_size and gamma train side by side in the same stacks (their own settings
+    per run); others, and those on a plateau schedule, form stacks of their own.
 
     >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
     >>> sorted(c.summary["candidates"]), len(c.table)
