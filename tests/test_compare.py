@@ -133,15 +133,29 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     (["--config", "GRID", "--lr", "0.1,0.2"], "cannot take alternatives too"),
     (["--config", "TYPO"], "candidate 'b': unknown setting 'hiden'"),
 ])
-def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, flags, message):
+@pytest.mark.parametrize("nproc", [[], ["--nproc", "2"]])
+def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, flags, message, nproc):
     (tmp_path / "grid.toml").write_text('epochs = 2\n[a]\nhidden = 4\n[b]\nhidden = 8\n')
     (tmp_path / "typo.toml").write_text('[a]\nhidden = 4\n[b]\nhiden = 8\n')
     flags = [{"GRID": str(tmp_path / "grid.toml"), "TYPO": str(tmp_path / "typo.toml")}.get(flag, flag) for flag in flags]
-    assert main(["compare", "lab1", *flags, "--out", str(tmp_path / "runs")]) == 2
+    monkeypatch.setattr(riskmin.distributed, "start", lambda *args: pytest.fail("processes started for a bad grid"))
+    assert main(["compare", "lab1", *flags, "--out", str(tmp_path / "runs"), *nproc]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.splitlines()) == 1
     assert captured.err.startswith("error: ") and message in captured.err
     assert not (tmp_path / "runs").exists()
+
+
+def test_nproc_checks_the_grid_and_the_directory_once_then_starts_the_same_command_in_n_processes(tmp_path, capsys, monkeypatch):
+    started = []
+    monkeypatch.setattr(riskmin.distributed, "start", lambda count, argv: started.append((count, argv)) or 0)
+    grid = ["compare", "lab1", "--lr", "0.01,0.1", "--out", str(tmp_path)]
+    assert main([*grid, "--nproc", "3", "--name", "mine"]) == 0
+    assert started == [(3, [*grid, "--name", "mine"])]
+    (tmp_path / "mine").mkdir()
+    assert main([*grid, "--nproc=2", "--name", "mine"]) == 2
+    assert capsys.readouterr().err == f"error: run directory {tmp_path / 'mine'} already exists; choose another --name or pass --overwrite to replace it\n"
+    assert len(started) == 1
 
 
 def test_a_candidate_may_not_change_the_splits():
