@@ -47,7 +47,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from riskmin._compare import grid
+    from riskmin._candidates import grid
 
     data = riskmin.load("lab1")
     candidates = grid(GRID)

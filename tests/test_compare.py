@@ -9,7 +9,8 @@ from scipy import stats as scipy_stats
 import riskmin
 from riskmin import MonteCarlo, compare
 from riskmin._cli import main
-from riskmin._compare import candidate_configs, comparison_summary, grid, selection, stacks
+from riskmin._candidates import candidate_configs, grid
+from riskmin._compare import comparison_summary, selection, stacks
 from riskmin.stats import summarize
 
 SMALL = dict(epochs=4, n_samples=200, progress=False)

@@ -237,7 +237,7 @@ def compare_plan(args) -> tuple:
     """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
     every candidate and the ranking metric checked."""
     from ._flags import alternatives_from_args, parse_switch
-    from ._compare import candidate_configs, plan, ranking
+    from ._candidates import candidate_configs, plan, ranking
     from .config import read_toml
 
     values = read_toml(args.config) if args.config else {}
