@@ -9,7 +9,8 @@ from scipy import stats as scipy_stats
 import riskmin
 from riskmin import MonteCarlo, compare
 from riskmin._cli import main
-from riskmin._compare import comparison_summary, grid, selection
+from riskmin._candidates import candidate_configs, grid
+from riskmin._compare import comparison_summary, selection, stacks
 from riskmin.stats import summarize
 
 SMALL = dict(epochs=4, n_samples=200, progress=False)
@@ -133,15 +134,29 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     (["--config", "GRID", "--lr", "0.1,0.2"], "cannot take alternatives too"),
     (["--config", "TYPO"], "candidate 'b': unknown setting 'hiden'"),
 ])
-def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, flags, message):
+@pytest.mark.parametrize("nproc", [[], ["--nproc", "2"]])
+def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, monkeypatch, flags, message, nproc):
     (tmp_path / "grid.toml").write_text('epochs = 2\n[a]\nhidden = 4\n[b]\nhidden = 8\n')
     (tmp_path / "typo.toml").write_text('[a]\nhidden = 4\n[b]\nhiden = 8\n')
     flags = [{"GRID": str(tmp_path / "grid.toml"), "TYPO": str(tmp_path / "typo.toml")}.get(flag, flag) for flag in flags]
-    assert main(["compare", "lab1", *flags, "--out", str(tmp_path / "runs")]) == 2
+    monkeypatch.setattr(riskmin.distributed, "start", lambda *args: pytest.fail("processes started for a bad grid"))
+    assert main(["compare", "lab1", *flags, "--out", str(tmp_path / "runs"), *nproc]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.splitlines()) == 1
     assert captured.err.startswith("error: ") and message in captured.err
     assert not (tmp_path / "runs").exists()
+
+
+def test_nproc_checks_the_grid_and_the_directory_once_then_starts_the_same_command_in_n_processes(tmp_path, capsys, monkeypatch):
+    started = []
+    monkeypatch.setattr(riskmin.distributed, "start", lambda count, argv: started.append((count, argv)) or 0)
+    grid = ["compare", "lab1", "--lr", "0.01,0.1", "--out", str(tmp_path)]
+    assert main([*grid, "--nproc", "3", "--name", "mine"]) == 0
+    assert started == [(3, [*grid, "--name", "mine"])]
+    (tmp_path / "mine").mkdir()
+    assert main([*grid, "--nproc=2", "--name", "mine"]) == 2
+    assert capsys.readouterr().err == f"error: run directory {tmp_path / 'mine'} already exists; choose another --name or pass --overwrite to replace it\n"
+    assert len(started) == 1
 
 
 def test_a_candidate_may_not_change_the_splits():
@@ -177,12 +192,38 @@ def test_candidates_differing_in_lr_weight_decay_and_momentum_train_in_one_stack
     if optimizer == "sgd":  # momentum differs by candidate too, none for one of them
         candidates = {name: {**own, "momentum": momentum} for (name, own), momentum in zip(candidates.items(), (0.9, 0.0, 0.5))}
     settings = dict(runs=3, epochs=15, patience=3, n_samples=300, optimizer=optimizer, progress=False)
-    from riskmin._compare import candidate_configs, stacks
-
     assert len(stacks(candidate_configs(candidates, riskmin.Config(**settings)))) == 1  # all three in one stack
-    stacked = riskmin.compare(candidates, "lab1", **settings)
-    alone = riskmin.compare(candidates, "lab1", engine="sequential", **settings)
+    stacked, alone = stacked_and_alone(candidates, settings)
     assert any(row["stopped_early"] for row in alone.table)  # early stopping took part, and runs left the stack
+    assert_same_rows(stacked, alone)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_candidates_differing_in_schedule_train_in_one_stack_with_the_numbers_of_separate_fits(optimizer):
+    candidates = {"steady": {"lr": 0.02}, "cosine": {"lr": 0.03, "scheduler": "cosine"},
+                  "step": {"scheduler": "step", "step_size": 3, "gamma": 0.5},
+                  "steeper": {"lr": 0.03, "scheduler": "step", "step_size": 2, "gamma": 0.2}}
+    settings = dict(runs=3, epochs=15, patience=3, n_samples=300, optimizer=optimizer, lr=0.01, progress=False)
+    if optimizer == "sgd":
+        settings["momentum"] = 0.9  # so that some runs stop early
+    assert len(stacks(candidate_configs(candidates, riskmin.Config(**settings)))) == 1  # all four in one stack
+    stacked, alone = stacked_and_alone(candidates, settings)
+    assert {row["stopped_early"] for row in alone.table} == {True, False}  # runs left the stack while others trained on
+    assert_same_rows(stacked, alone)
+
+
+def test_a_plateau_candidate_is_a_stack_of_its_own():
+    candidates = {"none": {}, "step": {"scheduler": "step"}, "plateau": {"scheduler": "plateau"}, "later": {"scheduler": "plateau", "lr": 0.1}}
+    assert stacks(candidate_configs(candidates, riskmin.Config())) == [["none", "step"], ["plateau"], ["later"]]
+
+
+def stacked_and_alone(candidates: dict, settings: dict) -> tuple:
+    """The comparison trained in stacks, and the same through separate fits (the sequential engine)."""
+    return riskmin.compare(candidates, "lab1", **settings), riskmin.compare(candidates, "lab1", engine="sequential", **settings)
+
+
+def assert_same_rows(stacked, alone) -> None:
+    """Every row of `stacked` holds what `alone` holds: the same columns, the same flags, numbers to relative 1e-5."""
     assert [row["candidate"] for row in stacked.table] == [row["candidate"] for row in alone.table]
     for mine, theirs in zip(stacked.table, alone.table):
         assert list(mine) == list(theirs)

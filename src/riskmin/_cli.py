@@ -121,8 +121,7 @@ def build_parser() -> Parser:
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
         if command == "train":
             sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
-        sub.add_argument("--nproc", metavar="N", help="run N processes on this machine through torchrun (default: 1); "
-                         "--batch-size stays the global batch")
+        add_nproc_flag(sub, "--batch-size stays the global batch" if command == "train" else "they share out the runs")
         add_config_flags(sub, command)
         parser.commands[command] = sub
     predict = commands.add_parser("predict", help="predictions of a trained run for the rows of a file", allow_abbrev=False)
@@ -162,8 +161,13 @@ def add_compare_parser(commands, parser: Parser) -> None:
                      help="choose a candidate in each split by its validation metric and report that nested test estimate")
     sub.add_argument("--metric", metavar="METRIC", help="metric that ranks the candidates: loss, mse, rmse, mae, r2, accuracy, "
                      "f1 or log_loss (default: the one --monitor names)")
+    add_nproc_flag(sub, "they share out the candidates' runs")
     add_config_flags(sub, "montecarlo")
     parser.commands["compare"] = sub
+
+
+def add_nproc_flag(sub, what_is_shared: str) -> None:
+    sub.add_argument("--nproc", metavar="N", help=f"run N processes on this machine through torchrun (default: 1); {what_is_shared}")
 
 
 def quiet(error: RiskminError) -> bool:

@@ -212,23 +212,11 @@ def run_compare(args) -> int:
     the data is read and anything is written; then trained, ranked, printed and saved."""
     from rich.console import Console
 
-    from ._flags import alternatives_from_args, parse_switch
-    from ._compare import candidate_configs, compare, comparison_directory, comparison_table, plan, ranking
-    from .config import read_toml
+    from ._compare import compare, comparison_directory, comparison_table
     from .datasets import load
     from .distributed import leave
 
-    values = read_toml(args.config) if args.config else {}
-    tables = {key: value for key, value in values.items() if isinstance(value, dict)}
-    shared = {key: value for key, value in values.items() if not isinstance(value, dict)}
-    Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
-    if "data" in vars(args):
-        shared["data"] = args.data
-    shared, candidates = plan(alternatives_from_args(args), shared, tables)
-    config = Config.from_dict(shared, source="the flags")
-    candidate_configs(candidates, config)
-    ranking(args.metric, config)
-    select = parse_switch("--select", args.select)
+    config, candidates, select = compare_plan(args)
     data = load(config.data, config)
     done = on_first_process(config, data, lambda: comparison_directory(config, data.name),
                             lambda shown: compare(candidates, data, config.runs, shown, select=select, metric=args.metric))
@@ -243,6 +231,26 @@ def run_compare(args) -> int:
     console.print(f"comparison written to {path}", highlight=False)
     leave()
     return 0
+
+
+def compare_plan(args) -> tuple:
+    """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
+    every candidate and the ranking metric checked."""
+    from ._flags import alternatives_from_args, parse_switch
+    from ._candidates import candidate_configs, plan, ranking
+    from .config import read_toml
+
+    values = read_toml(args.config) if args.config else {}
+    tables = {key: value for key, value in values.items() if isinstance(value, dict)}
+    shared = {key: value for key, value in values.items() if not isinstance(value, dict)}
+    Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
+    if "data" in vars(args):
+        shared["data"] = args.data
+    shared, candidates = plan(alternatives_from_args(args), shared, tables)
+    config = Config.from_dict(shared, source="the flags")
+    candidate_configs(candidates, config)
+    ranking(args.metric, config)
+    return config, candidates, parse_switch("--select", args.select)
 
 
 def predict_file(args) -> int:
@@ -350,11 +358,15 @@ def launch(args, argv: list) -> int:
 
         resumable(Path(args.resume))
     else:
-        config = config_from_args(args)
+        config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
         data = load(config.data, config)
         check_writable(config)
         if args.command == "train":
             run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes
+        if args.command == "compare":
+            from ._compare import comparison_directory
+
+            comparison_directory(config, data.name)
     rest = list(argv)
     at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
     del rest[at:at + (1 if "=" in rest[at] else 2)]

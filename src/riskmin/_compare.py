@@ -1,11 +1,11 @@
 """Comparing parametrizations: several candidates trained on the same splits, paired statistics, honest selection.
 
 A candidate is a name and a dict of settings (a model name or a callable that builds one,
-and any Config field). Every candidate runs through `montecarlo` with the same seed, so run r
+and any Config field); _candidates.py makes and checks them. Every candidate runs through `montecarlo` with the same seed, so run r
 of every candidate trains on the same split; the initialization and the batch order are drawn
 per candidate and split from that seed, as `riskmin train --seed <seed + r>` would draw them.
-Each candidate is its own `montecarlo` call, so its own stack of R replicas: candidates that
-differ only in hyperparameters could be trained as one stack, which is not done yet.
+Candidates that differ only in lr, weight_decay, momentum and schedule (not plateau) train
+side by side in the same stacks, each with its own settings; the others form stacks of their own.
 
 The statistics are paired: every candidate is compared with the best one split by split
 (`stats.paired`, corrected for the training rows the splits share), Holm-adjusted across the
@@ -16,7 +16,6 @@ candidate on the validation metric and records that candidate's test metric.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import textwrap
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import Config, RiskminError
+from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
 from ._experiments import STACKABLE, experiments
 from ._optim import per_run_supported
@@ -33,20 +33,6 @@ from ._losses import settled
 from ._prepare import as_data
 from .stats import METRIC_PREFIXES, describe, holm, is_number, paired
 
-# settings every candidate must share: the data, its splits and where the results go. A candidate that changed one
-# would be trained on other splits (or written elsewhere), and the paired comparison would compare nothing.
-SHARED = ("data", "target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed",
-          "train", "val", "test", "split", "seed", "runs", "folds", "splits", "stratify", "monitor", "mode",
-          "device", "threads", "progress", "print_every", "out", "name", "overwrite")
-
-# settings that mean something only for some models, optimizers or schedulers: (the setting that decides, where it applies)
-APPLIES = {"hidden": ("model", ("two_layer", "mlp")), "activation": ("model", ("two_layer", "mlp")),
-           "dropout": ("model", ("mlp",)), "model_class": ("model", ("custom",)),
-           "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
-           "step_size": ("scheduler", ("step",)), "gamma": ("scheduler", ("step", "plateau"))}
-
-METRICS = ("loss", "mse", "rmse", "mae", "r2", "accuracy", "f1", "log_loss")  # what a row holds, after train_, val_, test_
-HIGHER_IS_BETTER = ("r2", "accuracy", "f1")
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
 
@@ -67,10 +53,12 @@ class Comparison:
 
 def stacks(configs: dict) -> list:
     """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
-    lr, weight_decay and momentum, and an optimizer that takes them per run (sgd, adam, adamw)."""
+    lr, weight_decay, momentum and the schedule (scheduler, step_size, gamma), and an optimizer that takes them per run
+    (sgd, adam, adamw). A plateau schedule reacts to each run's own validation metric: such a candidate is a stack of
+    its own (and trains through fit, as montecarlo trains it)."""
     groups = {}
     for name, (model, candidate) in configs.items():
-        if per_run_supported(candidate.optimizer):
+        if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
             key = (model if isinstance(model, str) else id(model),
                    tuple((name, str(value)) for name, value in candidate.to_dict().items() if name not in STACKABLE))
         else:
@@ -87,9 +75,9 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     best candidate has the best mean of `metric` (default: the test counterpart of `monitor`,
     e.g. test_loss). With `select`, each split also chooses the candidate with the best
     validation metric, and the summary reports that nested estimate and how optimistic the
-    best candidate's own mean is. Candidates that differ only in lr, weight_decay and momentum train
-    side by side in the same stacks (their own settings per run); others form stacks
-    of their own.
+    best candidate's own mean is. Candidates that differ only in lr, weight_decay, momentum,
+    scheduler, step_size and gamma train side by side in the same stacks (their own settings
+    per run); others, and those on a plateau schedule, form stacks of their own.
 
     >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
     >>> sorted(c.summary["candidates"]), len(c.table)
@@ -110,16 +98,6 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     summary["seconds"] = time.perf_counter() - start
     notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
     return Comparison(table, summary, config, dict(candidates), notes)
-
-
-def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
-    """(candidates, settings) with a shared model that is a module class or factory moved into every candidate."""
-    shared_model = settings.get("model")
-    if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
-        # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
-        settings = {key: value for key, value in settings.items() if key != "model"}
-        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
-    return candidates, settings
 
 
 def comparable_data(data, config: Config, base: str) -> Data:
@@ -144,49 +122,6 @@ def train_candidates(configs: dict, data: Data, progress: bool) -> dict:
         variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
         results.update(zip(group, experiments(model, data, first, variants)))
     return {name: results[name] for name in configs}
-
-
-def candidate_configs(candidates: dict, shared: Config) -> dict:
-    """name -> (model for `montecarlo`, the candidate's Config), every candidate checked before anything trains."""
-    if not isinstance(candidates, dict) or len(candidates) < 2:
-        raise RiskminError("a comparison needs at least two candidates, e.g. {'small': {'hidden': 8}, 'large': {'hidden': 64}}, "
-                           "or on the command line alternatives such as --lr 0.01,0.001")
-    configs = {}
-    for name, settings in candidates.items():
-        if not isinstance(settings, dict):
-            raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of settings")
-        fixed = [key for key in settings if key in SHARED]
-        if fixed:
-            raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are compared on "
-                               "the same splits); set it once for all")
-        model = settings.get("model", shared.model)
-        named = dict(settings)
-        if not isinstance(model, str):  # a module class or factory: recorded by name, built by montecarlo
-            named.update(model="custom", model_class=class_path(model))
-        try:
-            configs[name] = (model, shared.replace(**named))
-        except RiskminError as error:
-            raise RiskminError(f"candidate {name!r}: {error}") from None
-        if model == "custom":
-            raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module class or a "
-                               "function that returns a fresh one as its model")
-    return configs
-
-
-def class_path(model) -> str:
-    """module.Class of a module class or factory, as `model_class` records it."""
-    return f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}"
-
-
-def ranking(metric: Optional[str], config: Config) -> tuple:
-    """(metric name without its prefix, "min" or "max"): `metric` when given, else the one `monitor` names, with `mode`."""
-    if metric is None:
-        base = config.monitor.split("_", 1)[1] if config.monitor.startswith("val_") else "loss"
-        return base, config.mode
-    base = metric.split("_", 1)[1] if metric.startswith(METRIC_PREFIXES) else metric
-    if base not in METRICS:
-        raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
-    return base, "max" if base in HIGHER_IS_BETTER else "min"
 
 
 def measured_metrics(loss: str) -> tuple:
@@ -267,108 +202,6 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": estimate, "chosen": counts, "optimism": optimism}, set(chosen_in)
 
 
-def setting_cells(candidates: dict, name: str) -> dict:
-    """The settings of candidate `name` as table cells, with every setting any candidate sets (empty where it sets none)."""
-    keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
-    cells = columns(candidates[name])
-    return {key: cells.get(key, "") for key in keys}
-
-
-def columns(settings: dict) -> dict:
-    """A candidate's settings as table cells: widths as 64,64 and a model class or factory by its name."""
-    cells = {}
-    for key, value in settings.items():
-        if isinstance(value, (tuple, list)):
-            value = ",".join(map(str, value))
-        elif callable(value):
-            value = getattr(value, "__qualname__", repr(value))
-        cells[key] = value
-    return cells
-
-
-def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
-    """Every combination of `alternatives` (setting -> list of values) that makes sense, as candidates named by their differences.
-
-    A setting that does not apply to a combination's model, optimizer or scheduler (hidden for
-    linear, momentum for adam) is left out of it, so it does not multiply that combination;
-    `shared` supplies the deciding setting where the alternatives do not. A name lists the
-    values that set the candidate apart: the model bare, the rest as setting=value.
-
-    >>> list(grid({"model": ["linear", "two_layer"], "hidden": [(32,), (128,)], "lr": [0.01, 0.001]}))[:3]
-    ['linear lr=0.01', 'linear lr=0.001', 'two_layer hidden=32 lr=0.01']
-    """
-    shared = shared or {}
-    combinations = []
-    for values in itertools.product(*alternatives.values()):
-        settings = dict(zip(alternatives, values))
-        settings = {key: value for key, value in settings.items() if applies(key, {**shared, **settings})}
-        if settings not in combinations:
-            combinations.append(settings)
-    differing = [key for key in alternatives if len({label(c.get(key, "")) for c in combinations}) > 1]
-    return {candidate_name(settings, differing): settings for settings in combinations}
-
-
-def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
-    """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else the
-    grid of the flags' alternatives (setting -> list of values); one-valued flags are shared, as are the file's top-level keys.
-    """
-    shared = dict(shared)
-    several = [key for key, values in alternatives.items() if len(values) > 1]
-    if not tables and not several:
-        raise RiskminError("no setting has alternatives, so there is one candidate; separate alternatives with commas "
-                           "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in --config")
-    fixed = [key for key in several if key in SHARED]
-    if fixed:
-        raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the same "
-                           "splits and written to one place; give alternatives of the other settings")
-    if tables:
-        if several:
-            raise RiskminError(f"the candidates come from the tables of the --config file, so {', '.join(several)} cannot "
-                               "take alternatives too; give one value, or put the alternatives in the tables")
-        shared.update({key: values[0] for key, values in alternatives.items()})
-        return shared, tables
-    axes = {key: values for key, values in alternatives.items() if key in several or key in APPLIES or key == "model"}
-    shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
-    return shared, grid(axes, shared)
-
-
-def applies(key: str, settings: dict) -> bool:
-    """Whether setting `key` means anything given the model, optimizer and scheduler in `settings` (or their defaults)."""
-    if key not in APPLIES:
-        return True
-    decider, where = APPLIES[key]
-    return settings.get(decider, getattr(Config, decider)) in where
-
-
-def candidate_name(settings: dict, differing: list) -> str:
-    parts = [label(settings[key]) if key == "model" else f"{key}={label(settings[key])}" for key in differing if key in settings]
-    return " ".join(parts) or "default"
-
-
-def label(value) -> str:
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value))
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def grid_toml(comparison: Comparison) -> str:
-    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, then one table per candidate."""
-    parts = [comparison.config.to_toml()]
-    for name, settings in comparison.candidates.items():
-        model = settings.get("model")
-        named = dict(settings)
-        if model is not None and not isinstance(model, str):
-            named.update(model="custom", model_class=class_path(model))
-        lines = comparison.config.replace(**named).to_toml().splitlines()
-        kept = [line for line in lines if line.split(" = ", 1)[0] in named]
-        parts.append(f"\n[{json.dumps(name)}]\n" + "\n".join(kept) + "\n")
-    return "".join(parts)
-
-
 def comparison_rows(comparison: Comparison) -> list:
     """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the best."""
     summary, rows = comparison.summary, []
@@ -418,7 +251,7 @@ def save_comparison(comparison: Comparison, directory=None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     metric = comparison.summary["metric"]
     draw = lambda rows, path: plot_comparison(rows, comparison.summary["ranking"], metric, path)  # noqa: E731
-    files = (("config.toml", grid_toml(comparison)), ("runs.csv", history_csv(comparison.table)),
+    files = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
              ("comparison.csv", history_csv(comparison_rows(comparison))), ("compare.png", picture(draw, comparison.table, target)),
              ("summary.json", json.dumps(strict(comparison.summary), indent=2, allow_nan=False) + "\n"))
     for name, content in files:

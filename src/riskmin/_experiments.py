@@ -61,7 +61,9 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     return experiments(model, data, (config or Config()).replace(runs=runs, **settings), [{}])[0]
 
 
-STACKABLE = ("lr", "weight_decay", "momentum")  # settings in which runs of one stack may differ (PerRun)
+# settings in which runs of one stack may differ (PerRun, PerRunSchedule); not a plateau schedule, which reacts to
+# each run's own validation metric
+STACKABLE = ("lr", "weight_decay", "momentum", "scheduler", "step_size", "gamma")
 
 
 def experiments(model, data, config: Config, variants: list) -> list:

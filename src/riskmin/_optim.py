@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -61,34 +62,36 @@ def make_scheduler(config: Config, optimizer):
 
 
 class PerRun(torch.optim.Optimizer):
-    """SGD, Adam or AdamW over stacked parameters (runs on the first axis) whose learning rate, weight decay and (sgd)
-    momentum differ by run, through torch's fused kernels: bitwise the update each run's own optimizer makes.
+    """SGD, Adam or AdamW over stacked parameters (runs on the first axis) whose learning rate, weight decay, (sgd)
+    momentum and learning-rate schedule differ by run, through torch's fused kernels: bitwise the update each run's own
+    optimizer makes at the same learning rate.
 
     Runs with the same settings lie next to each other in a stack (a candidate's runs), so
-    each such block is one call of the kernel on views of the stacked tensors. The group's "lr"
-    is the schedule's factor (1 at the start), so torch's schedulers drive it as they drive any
-    optimizer; a block steps with its rate times that factor.
+    each such block is one call of the kernel on views of the stacked tensors. A block steps
+    with its rate times its schedule's factor, which PerRunSchedule sets each epoch (1 at the start).
 
     >>> w = torch.zeros(2, 3, requires_grad=True); w.grad = torch.ones(2, 3)
     >>> PerRun([w], Config(optimizer="sgd"), torch.tensor([0.5, 1.0]), torch.zeros(2)).step(); w[:, 0].tolist()
     [-0.5, -1.0]
     """
 
-    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor, momenta: Optional[torch.Tensor] = None):
+    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor, momenta: Optional[torch.Tensor] = None,
+                 schedules: Optional[list] = None):
         super().__init__(list(params), {"lr": 1.0})
         self.config = config
         self.kernel = {"sgd": "_fused_sgd_", "adam": "_fused_adam_", "adamw": "_fused_adamw_"}[config.optimizer]
         momenta = momenta.tolist() if momenta is not None else [config.momentum] * len(rates)
-        self.blocks = []  # (first run, end, rate, decay, momentum) of each run of equal settings
-        for run, settings in enumerate(zip(rates.tolist(), decays.tolist(), momenta)):
-            if self.blocks and self.blocks[-1][2:] == settings:
-                self.blocks[-1] = (self.blocks[-1][0], run + 1, *settings)
+        schedules = schedules or [schedule_of(config)] * len(rates)
+        self.blocks = []  # [first run, end, (rate, decay, momentum, schedule)] of each run of equal settings
+        for run, settings in enumerate(zip(rates.tolist(), decays.tolist(), momenta, schedules)):
+            if self.blocks and self.blocks[-1][2] == settings:
+                self.blocks[-1][1] = run + 1
             else:
-                self.blocks.append((run, run + 1, *settings))
+                self.blocks.append([run, run + 1, settings])
+        self.factors = [1.0] * len(self.blocks)  # each block's schedule factor, for the epoch under way
 
     @torch.no_grad()
     def step(self, closure=None):
-        factor = self.param_groups[0]["lr"]
         params = [p for p in self.param_groups[0]["params"] if p.grad is not None]
         states = [self.state[p] for p in params]
         first = not states[0]
@@ -98,7 +101,7 @@ class PerRun(torch.optim.Optimizer):
             for state in states:
                 state["step"] += 1
         kernel = getattr(torch, self.kernel)
-        for start, end, rate, decay, momentum in self.blocks:
+        for (start, end, (rate, decay, momentum, _)), factor in zip(self.blocks, self.factors):
             runs = slice(start, end)
             if self.config.optimizer == "sgd":
                 self._sgd_block(kernel, params, states, runs, rate * factor, decay, momentum, first)
@@ -111,7 +114,7 @@ class PerRun(torch.optim.Optimizer):
         sgd = self.config.optimizer == "sgd"
         names = ("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")
         for p, state in zip(params, states):
-            state.update({name: torch.zeros_like(p) for name in names if not sgd or any(block[4] for block in self.blocks)})
+            state.update({name: torch.zeros_like(p) for name in names if not sgd or any(block[2][2] for block in self.blocks)})
             if not sgd:
                 state["step"] = torch.zeros((), dtype=torch.float32)
 
@@ -131,5 +134,60 @@ class PerRun(torch.optim.Optimizer):
 
 
 def per_run_supported(optimizer: str) -> bool:
-    """Whether runs of one stack may differ in learning rate, weight decay and momentum under `optimizer`."""
+    """Whether runs of one stack may differ in learning rate, weight decay, momentum and schedule under `optimizer`."""
     return optimizer in ("sgd", "adam", "adamw") and hasattr(torch, "_fused_adam_")
+
+
+def schedule_of(config: Config) -> tuple:
+    """(scheduler, step_size, gamma): what PerRunSchedule needs of a run's settings."""
+    return config.scheduler, config.step_size, config.gamma
+
+
+def schedule_factor(schedule: tuple, epoch: int, epochs: int) -> float:
+    """The learning rate after `epoch` epochs over the initial one, by the closed form of the schedule make_scheduler
+    builds: StepLR's gamma ** (epoch // step_size), CosineAnnealingLR's (1 + cos(pi epoch / epochs)) / 2 (eta_min 0).
+
+    >>> schedule_factor(("step", 10, 0.5), 25, 100), schedule_factor(("cosine", 30, 0.1), 50, 100)
+    (0.25, 0.5)
+    """
+    scheduler, step_size, gamma = schedule
+    if scheduler == "step":
+        return gamma ** (epoch // step_size)
+    if scheduler == "cosine":
+        return (1 + math.cos(math.pi * epoch / epochs)) / 2
+    if scheduler == "none":
+        return 1.0
+    raise RiskminError(f"scheduler {scheduler} cannot differ by run in one stack; it reacts to each run's own metric")
+
+
+class PerRunSchedule:
+    """The schedules of a PerRun's blocks, each its own, stepped once per epoch as torch's schedulers are.
+
+    Each factor comes from the closed form of its schedule at the epoch (schedule_factor), so the
+    state is the epoch alone: a smaller stack goes on from `state_dict()` where the larger one was.
+    torch's CosineAnnealingLR reaches the same values by a recursion; the two agree to rounding.
+
+    >>> w = torch.zeros(2, 1, requires_grad=True)
+    >>> optimizer = PerRun([w], Config(optimizer="sgd", epochs=4), torch.tensor([1.0, 1.0]), torch.zeros(2), None,
+    ...                    [("step", 1, 0.5), ("cosine", 30, 0.1)])
+    >>> schedule = PerRunSchedule(optimizer); schedule.step(); optimizer.factors
+    [0.5, 0.8535533905932737]
+    """
+
+    def __init__(self, optimizer: PerRun):
+        self.optimizer, self.last_epoch = optimizer, 0
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._set()
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch = state["last_epoch"]
+        self._set()
+
+    def _set(self) -> None:
+        epochs = self.optimizer.config.epochs  # make_scheduler's T_max for cosine
+        self.optimizer.factors = [schedule_factor(settings[3], self.last_epoch, epochs) for _, _, settings in self.optimizer.blocks]

@@ -27,7 +27,7 @@ from .data import Data, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, make_optimizer, make_scheduler
+from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
@@ -134,9 +134,12 @@ class Stack:
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
         if shared.rates is None:
             self.optimizer = make_optimizer(config, self.params.values())
-        else:  # candidates that differ in learning rate or weight decay, side by side
-            self.optimizer = PerRun(self.params.values(), config, *(t[index.cpu()] for t in (shared.rates, shared.decays, shared.momenta)))
-        self.scheduler = make_scheduler(config, self.optimizer)
+            self.scheduler = make_scheduler(config, self.optimizer)
+        else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
+            own = index.cpu()
+            self.optimizer = PerRun(self.params.values(), config, *(t[own] for t in (shared.rates, shared.decays, shared.momenta)),
+                                    [shared.schedules[i] for i in own.tolist()])
+            self.scheduler = PerRunSchedule(self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
         if scheduler_state is not None:
@@ -332,6 +335,7 @@ class Shared:
     rates: Optional[torch.Tensor] = None  # per run, its learning rate, weight decay and momentum, when runs differ
     decays: Optional[torch.Tensor] = None
     momenta: Optional[torch.Tensor] = None
+    schedules: Optional[list] = None  # per run, its (scheduler, step_size, gamma), when runs differ
 
     @classmethod
     def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
@@ -348,12 +352,15 @@ class Shared:
 
 
 def own_settings(config: Config, runs: list) -> tuple:
-    """Each run's learning rate, weight decay and momentum as float64 tensors (exactly the settings), or Nones when no
-    run changes them; a candidate's own, even where a chunk holds only that candidate. Each was checked already."""
+    """Each run's learning rate, weight decay and momentum as float64 tensors (exactly the settings) and its schedule as
+    (scheduler, step_size, gamma), or Nones when no run changes them; a candidate's own, even where a chunk holds only
+    that candidate. Each was checked already."""
     if not any(changes for _, _, changes in runs):
-        return None, None, None
-    return tuple(torch.tensor([changes.get(name, getattr(config, name)) for _, _, changes in runs], dtype=torch.float64)
-                 for name in ("lr", "weight_decay", "momentum"))
+        return None, None, None, None
+    numbers = tuple(torch.tensor([changes.get(name, getattr(config, name)) for _, _, changes in runs], dtype=torch.float64)
+                    for name in ("lr", "weight_decay", "momentum"))
+    schedules = [tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma")) for _, _, changes in runs]
+    return (*numbers, schedules)
 
 
 @torch.no_grad()
