@@ -258,14 +258,26 @@ assert not heavy, heavy
     assert "riskmin 0.1.0" in result.stdout and "--engine {auto,vectorized,sequential}" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="riskmin/__init__.py imports torch for fit, Run, Data...: `python -m riskmin` and "
-                   "the `riskmin` script import the package first, so --help waits for torch until __init__ is lazy")
-def test_python_m_riskmin_help_imports_no_torch(tmp_path):
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "riskmin", "--help"], capture_output=True, text=True,
+@pytest.mark.parametrize("command", [["--help"], ["train", "--help"]])
+def test_python_m_riskmin_help_imports_no_torch(tmp_path, command):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "riskmin", *command], capture_output=True, text=True,
                             timeout=60, cwd=tmp_path)
-    assert result.returncode == 0
+    assert result.returncode == 0 and "usage: riskmin" in result.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "torch" not in imported
+    assert "riskmin.config" in imported and not imported & {"torch", "numpy", "rich", "matplotlib"}
+
+
+def test_every_public_name_resolves_and_type_checkers_see_the_same_names():
+    import ast
+
+    assert [name for name in riskmin.__all__ if getattr(riskmin, name, None) is None] == []
+    assert riskmin.models.build and riskmin.fit.__module__ == "riskmin._loop"
+    with pytest.raises(AttributeError, match="module 'riskmin' has no attribute 'fitt'"):
+        riskmin.fitt
+    tree = ast.parse(open(riskmin.__file__).read())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    checked = {alias.name: node.module for node in block.body for alias in node.names}
+    assert {name: "." + (module or name) for name, module in checked.items()} == riskmin.PUBLIC
 
 
 def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, capsys, tmp_path):
