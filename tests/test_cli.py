@@ -291,3 +291,16 @@ def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, c
     assert main(["train"]) == 130
     captured = capsys.readouterr()
     assert captured.err == "interrupted; no run directory was written\n" and captured.out == ""
+
+
+@pytest.mark.parametrize("module, command", [("torch", ["train"]), ("tomllib", ["--help"])])
+def test_ctrl_c_while_torch_or_the_parser_loads_is_one_line_and_status_130(tmp_path, module, command):
+    # a module that stands first on the path and raises KeyboardInterrupt when imported: Ctrl-C landing in the middle
+    # of `import torch` (seconds) or of the parser's own imports (tens of milliseconds), at a moment chosen in advance
+    (tmp_path / "interrupting").mkdir()
+    (tmp_path / "interrupting" / f"{module}.py").write_text("raise KeyboardInterrupt\n")
+    path = os.pathsep.join([str(tmp_path / "interrupting"), os.path.dirname(os.path.dirname(riskmin.__file__))])
+    result = subprocess.run([sys.executable, "-m", "riskmin", *command], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PYTHONPATH": path})
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "interrupted; no run directory was written\n")
+    assert not (tmp_path / "runs").exists()
