@@ -49,12 +49,20 @@ class Run:
         return self.summary["best_epoch"]
 
     def __repr__(self) -> str:
-        return (f"Run({self.config.model}, best epoch {self.summary.get('best_epoch')} of {self.summary.get('epochs_run')}, "
-                f"test {', '.join(f'{k[5:]} {v:.4g}' for k, v in self.test.items() if isinstance(v, float)) or 'none'})")
+        loss = self.test.get("test_loss")
+        tested = f"test loss {loss:.4g}" if isinstance(loss, float) else "no test split"
+        data = Path(self.data_names.get("data") or self.config.data).name
+        return f"Run({data}, {self.config.model}, best epoch {self.summary.get('best_epoch')} of {self.summary.get('epochs_run')}, {tested})"
 
-    def save(self, directory=None):
-        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, curves.png)."""
-        return save_run(self, directory)
+    def save(self, directory=None) -> Path:
+        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, preprocessing.json,
+        curves.png) and return its path. Without `directory` it is a new folder under `config.out`, named as
+        `riskmin train` names it (numbered when the name is taken), and one line says which.
+        """
+        path = save_run(self, directory)
+        if directory is None:
+            print(f"run written to {path}")
+        return path
 
     @classmethod
     def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
