@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 from safetensors.torch import load_file
@@ -304,3 +305,43 @@ def test_ctrl_c_while_torch_or_the_parser_loads_is_one_line_and_status_130(tmp_p
                             timeout=60, env={**os.environ, "PYTHONPATH": path})
     assert (result.returncode, result.stdout, result.stderr) == (130, "", "interrupted; no run directory was written\n")
     assert not (tmp_path / "runs").exists()
+
+
+def strict_json(path):
+    """The JSON in `path`, refusing the bare NaN and Infinity that Python's json module writes and other readers reject."""
+    def refuse(constant):
+        raise ValueError(f"{path.name} holds {constant}: not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_a_run_that_diverges_before_any_validation_keeps_no_model_and_says_so(tmp_path, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["train", "lab1", "--optimizer", "sgd", "--lr", "1000", "--progress", "off", "--out", str(tmp_path), "--name", "nan"])
+    assert code == 1 and [str(w.message) for w in caught] == []  # the picture of no rows is drawn without a warning
+    run_dir = tmp_path / "nan"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: the training loss became nan in epoch 1") and "keeps no model" in err[0]
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES - {"model.safetensors"}  # no NaN ever reaches a model file
+    summary = strict_json(run_dir / "summary.json")
+    assert summary["diverged"] and summary["test_loss"] is None and list(summary["sha256"]) == ["preprocessing.json"]
+    assert (run_dir / "metrics.csv").read_text() == "epoch,step,loss\n"  # no row came before the divergence, the header stays
+    assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(riskmin.RiskminError, match="has no model: the run diverged before it had finite weights to keep"):
+        riskmin.Run.load(run_dir)
+
+
+def test_a_run_that_diverges_later_keeps_its_best_finite_weights_and_the_rows_before(tmp_path, capsys):
+    # full-batch-like SGD above 2 / the largest curvature: the loss grows for a few epochs, then overflows
+    code = main(["train", "lab1", "--model", "linear", "--optimizer", "sgd", "--lr", "2", "--epochs", "50", "--progress", "off",
+                 "--out", str(tmp_path), "--name", "late"])
+    run_dir = tmp_path / "late"
+    summary = strict_json(run_dir / "summary.json")
+    assert code == 1 and summary["diverged"] and summary["restored_best"] and "the best weights so far are kept" in summary["stop_reason"]
+    weights = load_file(str(run_dir / "model.safetensors"))
+    assert weights and all(bool(tensor.isfinite().all()) for tensor in weights.values())
+    rows = (run_dir / "metrics.csv").read_text().splitlines()
+    assert len(rows) - 1 == summary["epochs_run"] - 1 >= 1  # every epoch before the one that diverged
+    assert all(value not in ("nan", "inf", "") for row in rows[1:] for value in row.split(","))
+    assert riskmin.Run.load(run_dir).best_epoch == summary["best_epoch"]
