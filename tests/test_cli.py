@@ -279,6 +279,7 @@ def test_every_public_name_resolves_and_type_checkers_see_the_same_names():
     block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
     checked = {alias.name: node.module for node in block.body for alias in node.names}
     assert {name: "." + (module or name) for name, module in checked.items()} == riskmin.PUBLIC
+    assert sorted(riskmin.__all__) == sorted(riskmin.PUBLIC)
 
 
 def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, capsys, tmp_path):
