@@ -252,6 +252,26 @@ def test_run_load_gives_back_model_config_preprocessing_and_history(tmp_path):
         riskmin.Run.load(tmp_path / "custom", model=torch.nn.Linear(3, 1))
 
 
+def test_fit_with_a_directory_leaves_the_files_riskmin_train_writes_and_says_nothing(tmp_path, capsys):
+    run = riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=tmp_path / "mine")
+    written = {p.name for p in (tmp_path / "mine").iterdir()}
+    assert written - {"checkpoint"} == {"config.toml", "metrics.csv", "model.safetensors", "summary.json", "preprocessing.json",
+                                        "curves.png"}
+    assert torch.equal(riskmin.Run.load(tmp_path / "mine").model.H.weight, run.model.H.weight)
+    assert capsys.readouterr().out == ""
+
+
+def test_run_save_without_a_directory_returns_and_says_where_and_repr_is_one_short_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = riskmin.fit("linear", "lab1", epochs=2, progress=False)
+    first, second = run.save(), run.save()  # the second may not overwrite the first: it gets the next number
+    assert (first, second) == (Path("runs/lab1-linear"), Path("runs/lab1-linear-2"))
+    assert capsys.readouterr().out == "run written to runs/lab1-linear\nrun written to runs/lab1-linear-2\n"
+    assert riskmin.Run.load(second).summary["best_epoch"] == run.best_epoch
+    assert repr(run) == f"Run(lab1, linear, best epoch {run.best_epoch} of 2, test loss {run.test['test_loss']:.4g})"
+    assert repr(riskmin.fit("linear", "line", split="tutorial", epochs=1, progress=False)).endswith(", no test split)")
+
+
 def test_a_second_writer_is_refused(tmp_path, capsys):
     # killed in epoch 3: the checkpoint of epoch 1 is on disk for sure (epoch 2's waited for it), so the run is resumable
     assert finish(tmp_path, *ARGS, "--name", "busy", signal_at=f"{2 * STEPS_PER_EPOCH + 10}:SIGKILL")[0] == -signal.SIGKILL

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-import riskmin
+import riskmin.datasets
 from riskmin import Data, RiskminError
 from riskmin.data import Standardizer, TensorBatches
 

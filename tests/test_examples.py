@@ -1,5 +1,7 @@
 import re
 import runpy
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,16 @@ def test_table_guesses_classes_encodes_text_fills_holes_and_predicts_names(capsy
     accuracy = float(re.search(r"test accuracy (\d\.\d+)", out).group(1))
     assert accuracy > 0.85
     assert re.findall(r"-> (\w+)", out) == ["apple", "banana", "cherry"]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_installs_what_the_demo_needs_and_no_test_dependencies():
+    def planned(*target):  # the commands make would run, run by none
+        return subprocess.run(["make", "-n", *target], cwd=EXAMPLES.parent, capture_output=True, text=True, check=True).stdout
+
+    demo, test = planned("demo"), planned("test")
+    assert "pip install --quiet -e .\n" in demo and "[test]" not in demo and "pytest" not in demo
+    assert 'pip install --quiet -e ".[test]"' in test
+    assert demo.index('"torch==') < demo.index("-e .")  # torch first: nothing else chooses its build
+    cpu = planned("install", "TORCH_INDEX=https://download.pytorch.org/whl/cpu").splitlines()[0]
+    assert cpu.endswith('"torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu')

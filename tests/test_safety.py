@@ -16,7 +16,7 @@ import riskmin
 import riskmin._files
 import riskmin._rundir
 from riskmin import RiskminError
-from riskmin._checkpoint import Checkpoints
+from riskmin._checkpoint import Checkpoints, TrainingInterrupted
 from riskmin._cli import main
 from riskmin._files import RunLock, atomic_write, load_tensors, safetensors_bytes
 
@@ -39,6 +39,24 @@ def tree(folder: Path) -> dict:
 
 def errors(capsys) -> list:
     return capsys.readouterr().err.strip().splitlines()
+
+
+class CtrlCAt:
+    """What SIGINT does to a run that checkpoints, at a step chosen in advance: it sets the flag, and the loop
+    saves a checkpoint and leaves with TrainingInterrupted."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, state):
+        state.interrupted = state.step == self.step
+
+
+def checkpointed(directory: Path, epochs: int) -> None:
+    """A linear model on lab1 (25 steps an epoch) cut after `epochs` epochs: checkpoints in `directory`, no final files."""
+    with pytest.raises(TrainingInterrupted):
+        riskmin.fit("linear", "lab1", epochs=epochs + 1, progress=False, checkpoint_every=1, callbacks=[CtrlCAt(25 * epochs)],
+                    directory=directory)
 
 
 @pytest.fixture
@@ -85,13 +103,11 @@ def test_overwrite_swaps_the_new_run_in_and_leaves_nothing_beside_it(finished):
 
 def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_and_resumes(finished, capsys, monkeypatch):
     import riskmin._loop
-    from riskmin._checkpoint import TrainingInterrupted
 
     real_fit = riskmin._loop.fit
 
-    def interrupted(model, data, config, directory, resume):  # Ctrl-C after the first epoch's checkpoint
-        real_fit(model, data, config.replace(epochs=1, checkpoint_every=1), directory=directory, resume=resume)
-        raise TrainingInterrupted("interrupted in epoch 1 after step 25; the checkpoint is saved")
+    def interrupted(model, data, config, directory, resume):  # Ctrl-C at the end of the first epoch
+        return real_fit(model, data, config, callbacks=[CtrlCAt(25)], directory=directory, resume=resume)
 
     monkeypatch.setattr(riskmin._loop, "fit", interrupted)
     assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"]) == 130
@@ -104,7 +120,7 @@ def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_an
 
 def test_a_killed_overwrite_resumed_from_its_hidden_folder_takes_the_old_runs_place(finished):
     building = finished.parent / ".keep.new-0123abcd"
-    riskmin.fit("linear", "lab1", epochs=1, progress=False, checkpoint_every=1, directory=building)  # a checkpoint, then SIGKILL
+    checkpointed(building, epochs=1)  # a checkpoint, then the process ends
     (building / "config.toml").write_text(riskmin.Config(model="linear", epochs=3, progress=False).to_toml())
     assert main(["train", "--resume", str(building)]) == 0
     assert [p.name for p in finished.parent.iterdir()] == ["keep"]
@@ -147,7 +163,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning(tmp
 
 def test_a_read_only_run_directory_on_resume_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch):
     run_dir = tmp_path / "cut"
-    riskmin.fit("linear", "lab1", epochs=2, progress=False, checkpoint_every=1, directory=run_dir)  # checkpoints, and no summary yet
+    checkpointed(run_dir, epochs=2)  # checkpoints, and no summary yet
     (run_dir / "config.toml").write_text(riskmin.Config(model="linear", epochs=4, progress=False).to_toml())
     before = tree(tmp_path)
     real_open = os.open

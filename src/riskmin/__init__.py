@@ -4,17 +4,49 @@
 >>> run = riskmin.fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=20, progress=False)
 >>> sorted(run.summary)[:3]
 ['best_epoch', 'best_step', 'closed_form_test_loss']
+
+The public names are imported when first used (PEP 562), so that `import riskmin` and
+`riskmin --help` do not wait seconds for torch: PUBLIC says which module holds each.
 """
 
-from . import models
-from .config import Config, RiskminError
-from .data import Data, Splits, Standardizer, split
-from .datasets import DATASETS, load
-from ._loop import evaluate, fit, predict
-from ._rundir import Run
-from ._experiments import MonteCarlo, montecarlo
-from ._compare import Comparison, compare
+from __future__ import annotations
 
-__all__ = ["Comparison", "Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
-           "MonteCarlo", "compare", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+# public name -> the module that defines it; "models" is the module itself
+PUBLIC = {
+    "Comparison": "._compare", "compare": "._compare",
+    "Config": ".config", "RiskminError": ".config",
+    "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
+    "DATASETS": ".datasets", "load": ".datasets",
+    "evaluate": "._loop", "fit": "._loop", "predict": "._loop",
+    "MonteCarlo": "._experiments", "montecarlo": "._experiments",
+    "Run": "._rundir",
+    "models": ".models",
+}
+__all__ = ["Comparison", "Config", "Data", "DATASETS", "MonteCarlo", "RiskminError", "Run", "Splits", "Standardizer",
+           "compare", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]  # a list type checkers read
+
+if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
+    from . import models
+    from ._compare import Comparison, compare
+    from ._experiments import MonteCarlo, montecarlo
+    from ._loop import evaluate, fit, predict
+    from ._rundir import Run
+    from .config import Config, RiskminError
+    from .data import Data, Splits, Standardizer, split
+    from .datasets import DATASETS, load
+
+
+def __getattr__(name: str):
+    if name not in PUBLIC:
+        raise AttributeError(f"module 'riskmin' has no attribute {name!r}")
+    module = importlib.import_module(PUBLIC[name], __name__)
+    return module if name == "models" else getattr(module, name)
+
+
+def __dir__() -> list:
+    return [*__all__, "__version__"]

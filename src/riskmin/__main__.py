@@ -1,14 +1,26 @@
+"""`python -m riskmin` and the `riskmin` script: the command line of _cli.py, with Ctrl-C while it loads caught too."""
+
 import os
 import sys
 
-from ._cli import main
 
-code = main()
-if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-    # One of torchrun's processes: its work is done, written and said. torch's gloo backend can abort in
-    # its C++ teardown after Python has finished (about one run of two processes in ten on a 2-core VM),
-    # which would turn a finished run into a failed one; so leave without that teardown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-raise SystemExit(code)
+def run() -> int:
+    """The exit status of the command in sys.argv; Ctrl-C at any moment from here on is one line and status 130."""
+    try:
+        from ._cli import main  # argparse and Config: tens of milliseconds, where Ctrl-C would otherwise be a traceback
+    except KeyboardInterrupt:
+        print("interrupted; no run directory was written", file=sys.stderr)  # as _cli.main says it, torch's import included
+        return 130
+    return main()
+
+
+if __name__ == "__main__":
+    code = run()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # One of torchrun's processes: its work is done, written and said. torch's gloo backend can abort in
+        # its C++ teardown after Python has finished (about one run of two processes in ten on a 2-core VM),
+        # which would turn a finished run into a failed one; so leave without that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)

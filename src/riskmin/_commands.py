@@ -120,14 +120,12 @@ def train_locked(target, config, data, resume: bool):
         except OSError as error:
             raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); free space or fix its permissions") from None
         try:
-            run = fit(config.model, data, config, directory=target, resume=resume)
+            run = fit(config.model, data, config, directory=target, resume=resume)  # which writes the run's files last
         except TrainingInterrupted as stop:
             return stop
-        summary_table(run.summary, Console())
-        try:
-            run.save(target)
-        except OSError as error:
+        except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files
             return error
+        summary_table(run.summary, Console())
     return run
 
 

@@ -218,17 +218,6 @@ def comparison_rows(comparison: Comparison) -> list:
     return rows
 
 
-def strict(value):
-    """`value` with every NaN or infinity made None, so that it is strict JSON."""
-    if isinstance(value, dict):
-        return {key: strict(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def comparison_directory(config: Config, data_name: str) -> Path:
     """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed."""
     from ._rundir import run_directory
@@ -244,7 +233,7 @@ def comparison_directory(config: Config, data_name: str) -> Path:
 
 def save_comparison(comparison: Comparison, directory=None) -> Path:
     """Write the comparison's files, each atomically; summary.json goes last and marks it finished."""
-    from ._files import atomic_write, fsync_directory
+    from ._files import atomic_write, fsync_directory, json_bytes
     from ._rundir import history_csv, picture
 
     target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
@@ -253,7 +242,7 @@ def save_comparison(comparison: Comparison, directory=None) -> Path:
     draw = lambda rows, path: plot_comparison(rows, comparison.summary["ranking"], metric, path)  # noqa: E731
     files = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
              ("comparison.csv", history_csv(comparison_rows(comparison))), ("compare.png", picture(draw, comparison.table, target)),
-             ("summary.json", json.dumps(strict(comparison.summary), indent=2, allow_nan=False) + "\n"))
+             ("summary.json", json_bytes(comparison.summary)))
     for name, content in files:
         atomic_write(target / name, content if isinstance(content, bytes) else content.encode())
     fsync_directory(target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import secrets
 import sys
@@ -36,6 +37,22 @@ LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON h
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}
 SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
                       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def strict(value):
+    """`value` with every NaN or infinity made None, so that it is strict JSON (Python's json writes a bare NaN)."""
+    if isinstance(value, dict):
+        return {key: strict(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_bytes(value) -> bytes:
+    """The strict JSON of `value`, indented, as a file holds it: NaN and infinities are null."""
+    return (json.dumps(strict(value), indent=2, allow_nan=False) + "\n").encode()
 
 
 def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:

@@ -40,8 +40,9 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     `data` is Splits, Data, (x, y), a Dataset or a built-in data set name.
     Settings come from `config` and keyword overrides (see `Config`). With a run
     `directory`, checkpoints are written as `checkpoint_every` says and on SIGINT or
-    SIGTERM (then `TrainingInterrupted` is raised), and `resume=True` continues from the
-    newest good checkpoint there, exactly as if the run had never stopped.
+    SIGTERM (then `TrainingInterrupted` is raised), `resume=True` continues from the
+    newest good checkpoint there, exactly as if the run had never stopped, and the
+    finished run's files are written there as `riskmin train` writes them.
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
@@ -88,7 +89,10 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                     break
             end_epoch(training)
     x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
-    return finish(training)
+    run = finish(training)
+    if directory is not None and team.first:  # the run directory complete, as `riskmin train` leaves it
+        run.save(directory)
+    return run
 
 
 def setup(model, data, config: Optional[Config], callbacks, directory, settings: dict) -> Training:

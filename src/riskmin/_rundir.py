@@ -28,7 +28,7 @@ from typing import Optional
 from torch import nn
 
 from . import models
-from ._files import atomic_write, fsync_directory, load_tensors, safetensors_bytes, sha256
+from ._files import atomic_write, fsync_directory, json_bytes, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
 
@@ -49,12 +49,20 @@ class Run:
         return self.summary["best_epoch"]
 
     def __repr__(self) -> str:
-        return (f"Run({self.config.model}, best epoch {self.summary.get('best_epoch')} of {self.summary.get('epochs_run')}, "
-                f"test {', '.join(f'{k[5:]} {v:.4g}' for k, v in self.test.items() if isinstance(v, float)) or 'none'})")
+        loss = self.test.get("test_loss")
+        tested = f"test loss {loss:.4g}" if isinstance(loss, float) else "no test split"
+        data = Path(self.data_names.get("data") or self.config.data).name
+        return f"Run({data}, {self.config.model}, best epoch {self.summary.get('best_epoch')} of {self.summary.get('epochs_run')}, {tested})"
 
-    def save(self, directory=None):
-        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, curves.png)."""
-        return save_run(self, directory)
+    def save(self, directory=None) -> Path:
+        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, preprocessing.json,
+        curves.png) and return its path. Without `directory` it is a new folder under `config.out`, named as
+        `riskmin train` names it (numbered when the name is taken), and one line says which.
+        """
+        path = save_run(self, directory)
+        if directory is None:
+            print(f"run written to {path}")
+        return path
 
     @classmethod
     def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
@@ -164,11 +172,15 @@ def save_run(run, directory=None) -> Path:
     preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
                      "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
     contents = {"model.safetensors": safetensors_bytes(weights, {}), "config.toml": run.config.to_toml().encode(),
-                "metrics.csv": history_csv(run.history).encode(),
+                "metrics.csv": history_csv(run.history, header=("epoch", "step", "loss")).encode(),
                 "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
                 "curves.png": picture(plot_curves, run.history, target)}
-    checksums = {name: hashlib.sha256(contents[name]).hexdigest() for name in CHECKED}
-    contents["summary.json"] = (json.dumps({**run.summary, "sha256": checksums}, indent=2) + "\n").encode()
+    if not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
+        # a run that diverged before it had finite weights to keep: no NaN ever reaches a model file; its summary says why
+        del contents["model.safetensors"]
+        (target / "model.safetensors").unlink(missing_ok=True)
+    checksums = {name: hashlib.sha256(contents[name]).hexdigest() for name in CHECKED if name in contents}
+    contents["summary.json"] = json_bytes({**run.summary, "sha256": checksums})
     for name, content in contents.items():
         atomic_write(target / name, content)
     fsync_directory(target)
@@ -183,7 +195,7 @@ def save_montecarlo(mc, directory=None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
              ("montecarlo.png", picture(plot_montecarlo, mc.table, target)),
-             ("summary.json", (json.dumps(mc.summary, indent=2) + "\n").encode()))
+             ("summary.json", json_bytes(mc.summary)))
     for name, content in files:
         atomic_write(target / name, content)
     fsync_directory(target)
@@ -197,8 +209,9 @@ def picture(plot, rows: list, near: Path) -> bytes:
         return (Path(scratch) / "figure.png").read_bytes()
 
 
-def history_csv(history: list) -> str:
-    columns = list(dict.fromkeys(key for row in history for key in row))
+def history_csv(history: list, header=()) -> str:
+    """The rows as CSV, a column for every key any row has; `header` names the columns when there are no rows."""
+    columns = list(dict.fromkeys(key for row in history for key in row)) or list(header)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -214,6 +227,9 @@ def load_run(directory, model=None):
     """
     directory = Path(directory)
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]
+    if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
+        raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
+                           "train it again with a lower --lr or with --clip-grad 1.0")
     if missing:
         raise RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder `riskmin train` wrote")
     summary = read_json(directory / "summary.json")

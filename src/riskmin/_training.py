@@ -66,7 +66,8 @@ def validate(training: Training) -> None:
     training.unreported = 0
     if diverged(row["loss"]):
         state.should_stop = state.diverged = True
-        state.stop_reason = divergence_reason(row["loss"], state.epoch, state.step)
+        kept = training.best is not None and training.best.weights is not None
+        state.stop_reason = divergence_reason(row["loss"], state.epoch, state.step, kept)
         return
     if prepared.has_val:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, prepared.loss_name, prefix="val_",

@@ -63,6 +63,7 @@ def diverged(loss):
     return not math.isfinite(loss)
 
 
-def divergence_reason(loss: float, epoch: int, step: int) -> str:
-    return (f"the training loss became {loss} in epoch {epoch} by step {step}; "
-            "lower the learning rate or clip gradients with --clip-grad 1.0 (the best weights so far are kept)")
+def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> str:
+    """Why a run stopped, and what to do; `kept`: whether it has finite weights from before to fall back on."""
+    return (f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip gradients "
+            "with --clip-grad 1.0 " + ("(the best weights so far are kept)" if kept else "(no finite weights came before it: the run keeps no model)"))
