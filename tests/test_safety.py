@@ -365,3 +365,49 @@ def test_a_lock_left_by_a_process_that_is_gone_is_taken_and_removed(tmp_path):
     with RunLock(tmp_path):
         assert (tmp_path / ".lock").read_text() == f"riskmin process {os.getpid()}"
     assert not (tmp_path / ".lock").exists()
+
+
+@pytest.fixture
+def cut_csv(tmp_path):
+    """A run on a CSV file that wrote its checkpoints and was cut off before its end, as `riskmin train` leaves it."""
+    data = tmp_path / "rows.csv"
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(50, 3, generator=generator)
+    data.write_text("a,b,y\n" + "".join(f"{a:.6f},{b:.6f},{y:.6f}\n" for a, b, y in rows.tolist()))
+    settings = dict(model="linear", data=str(data), target="y", progress=False)
+    run_dir = tmp_path / "cut"
+    riskmin.fit("linear", str(data), riskmin.Config(**settings, epochs=2, checkpoint_every=1), directory=run_dir)
+    (run_dir / "config.toml").write_text(riskmin.Config(**settings, epochs=4).to_toml())
+    return data, run_dir
+
+
+@pytest.mark.parametrize("change, message", [
+    ("append", "the data changed since the checkpoint: 50 rows then, 53 now"),
+    ("column", "the data changed since the checkpoint: feature column c added"),
+    ("values", "the data changed since the checkpoint: the same rows and columns hold other values"),
+    ("lr", "the settings changed since the checkpoint: lr 0.01 then, 0.02 now"),
+])
+def test_resume_refuses_data_or_settings_that_changed_since_the_checkpoint(cut_csv, capsys, change, message):
+    data, run_dir = cut_csv
+    lines = data.read_text().splitlines()
+    if change == "append":
+        data.write_text("\n".join(lines + ["0.1,0.2,0.3"] * 3) + "\n")
+    elif change == "column":
+        data.write_text("\n".join([lines[0] + ",c"] + [f"{line},{i}" for i, line in enumerate(lines[1:])]) + "\n")
+    elif change == "values":
+        data.write_text("\n".join(lines[:1] + ["9.0,9.0,9.0"] + lines[2:]) + "\n")
+    else:
+        config = run_dir / "config.toml"
+        config.write_text(config.read_text().replace("lr = 0.01", "lr = 0.02"))
+    before = tree(run_dir.parent)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and err[0].startswith(f"error: cannot resume {run_dir}: ") and message in err[0], err
+    assert tree(run_dir.parent) == before
+
+
+def test_resume_with_the_same_data_and_more_epochs_goes_on(cut_csv):
+    _, run_dir = cut_csv
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 4

@@ -15,6 +15,7 @@ from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
 from .data import Data
+from ._fingerprint import fingerprint
 from ._fused import FusedStep
 from ._losses import check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
@@ -116,7 +117,8 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     state = State(model, config.epochs, len(batches))
     return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
                     chosen + list(callbacks), best, state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(),
-                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads)
+                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads,
+                    fingerprint=fingerprint(splits, config) if directory is not None else None)
 
 
 @contextlib.contextmanager
