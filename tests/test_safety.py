@@ -411,3 +411,42 @@ def test_resume_with_the_same_data_and_more_epochs_goes_on(cut_csv):
     _, run_dir = cut_csv
     assert main(["train", "--resume", str(run_dir)]) == 0
     assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 4
+
+
+def test_a_feature_at_1e20_scale_is_standardized_not_zeroed():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 2, generator=generator, dtype=torch.float64)
+    y = x[:, :1] * 3 + 0.01 * torch.randn(400, 1, generator=generator, dtype=torch.float64)
+    x[:, 0] *= 1e20  # squared, beyond float32: its std used to overflow to inf and scale the column to zeros
+    run = riskmin.fit("linear", (x, y), optimizer="adam", lr=0.05, epochs=40, progress=False)
+    assert torch.isfinite(run.preprocessing.std).all() and run.preprocessing.std[0] > 1e19
+    assert run.summary["test_r2"] > 0.99
+
+
+@pytest.mark.parametrize("x, message", [
+    (torch.tensor([[1.0, 2.0], [3.0, 1e39], [0.0, 1.0]], dtype=torch.float64),
+     "x column b holds 1e+39 at row 1, beyond the float32 range riskmin trains in"),
+    (torch.tensor([[1.0, 2.0], [3.0, 4.0], [float("inf"), 1.0]]), "x holds NaN or infinite values (first at row 2) in column a"),
+])
+def test_a_value_float32_cannot_hold_is_one_error_naming_its_column(x, message):
+    with pytest.raises(RiskminError) as error:
+        riskmin.Data(x, torch.zeros(3, 1), feature_names=["a", "b"])
+    assert message in str(error.value)
+
+
+def test_a_value_beyond_float32_in_a_file_is_named_with_its_column(tmp_path, capsys):
+    data = tmp_path / "huge.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i},{1e39 if i == 3 else i % 7},{i % 5}.5\n" for i in range(20)))
+    assert main(["train", str(data), "--target", "y", *QUICK, "--out", str(tmp_path / "runs")]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and "x holds NaN or infinite values (first at row 3) in column b" in err[0] and "float32" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_far_worse_than_predicting_the_mean_is_warned_about(capsys):
+    riskmin.fit("linear", "lab1", optimizer="adam", lr=1e6, epochs=2, restore_best=False)
+    warned = [line for line in errors(capsys) if "warning" in line]  # the progress lines go to stderr too
+    assert len(warned) == 1 and warned[0].startswith("warning: the final val r2 is -"), warned
+    assert "far worse than predicting the training mean" in warned[0]
+    riskmin.fit("linear", "lab1", optimizer="adam", lr=0.01, epochs=2)
+    assert not [line for line in errors(capsys) if "warning" in line]

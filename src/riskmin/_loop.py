@@ -12,7 +12,7 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
-from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
+from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
 from .config import FIELDS, Config, RiskminError
 from .data import Data
 from ._fingerprint import fingerprint
@@ -23,6 +23,7 @@ from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluat
 from ._report import header
 from ._rundir import Run
 from ._threads import intra_op_threads
+from .policy import worse_than_the_mean
 from ._training import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
@@ -203,6 +204,8 @@ def finish(training: Training) -> Run:
     with training.team.watched():
         final = prepared.final_metrics(model, training.loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
     summary = summary_of(training, final, bool(restored))
+    if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its table
+        warn(worse_than_the_mean(final))
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
         summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}

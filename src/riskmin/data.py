@@ -45,6 +45,7 @@ class Data:
             self.x = self.x[:, None]
         if self.x.ndim != 2:
             raise RiskminError(f"x has shape {tuple(self.x.shape)}; it must be samples x features")
+        given = self.x, self.y  # as the user gave them: a float64 value beyond float32 is named before it becomes inf
         self.x = self.x.float()
         if self.y.is_floating_point():
             self.y = self.y.float()
@@ -56,10 +57,8 @@ class Data:
             raise RiskminError(f"x has {len(self.x)} samples but y has {len(self.y)}; they must match")
         if len(self.x) < 2:
             raise RiskminError(f"the data has {len(self.x)} samples; training needs at least 2")
-        for tensor, what in ((self.x, "x"), (self.y, "y")):
-            row = first_bad_row(tensor, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
-            if row is not None:
-                raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}); remove or fill them")
+        for tensor, original, what, names in ((self.x, given[0], "x", self.feature_names), (self.y, given[1], "y", self.target_names)):
+            check_finite(tensor, original, what, names, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
         self.feature_names = list(self.feature_names) or [f"x{i}" for i in range(self.x.shape[1])]
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
@@ -100,6 +99,26 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
         if bad.any():
             return start + int(bad.any(1).nonzero()[0])
     return None
+
+
+def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
+    """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its column;
+    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range."""
+    row = first_bad_row(tensor, allow_nan)
+    if row is None:
+        return
+    values = tensor[row].reshape(-1)
+    column = int((torch.isinf(values) if allow_nan else ~torch.isfinite(values)).nonzero()[0])
+    name = names[column] if column < len(names) else f"{what}{column}"
+    value = float(original[row].reshape(-1)[column])
+    if math.isfinite(value):
+        raise RiskminError(f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin trains in "
+                           f"(±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
+    raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill them "
+                       f"(a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, reads as infinite)")
+
+
+FLOAT32_MAX = torch.finfo(torch.float32).max
 
 
 @dataclass
@@ -171,6 +190,21 @@ def column_sums(x: torch.Tensor, term, floats: int = 2 ** 20) -> torch.Tensor:
     return sum(term(part).sum(0) for part in x.split(max(1, floats // max(x.shape[1], 1))))
 
 
+def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
+    """(mean, std) of each column as float32, summed in float64 a part at a time: a column at 1e20 scale squares to
+    1e40, beyond float32, and would get an infinite std that scales it to zeros. With `count`, NaN are holes skipped
+    and `count` the values of each column. Parts of 2^16 values keep the float64 copies in cache: on 8,000 x 784 rows
+    30 ms against 18 ms in float32 (and 120 ms for x.sum(0, dtype=torch.float64))."""
+    floats, count = 2 ** 16, len(x) if count is None else count
+    if not isinstance(count, torch.Tensor):
+        mean = column_sums(x, lambda part: part.double(), floats).div_(count)
+        variance = column_sums(x, lambda part: (part.double() - mean).square_(), floats).div_(count)
+    else:
+        mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
+        variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
+    return mean.float(), variance.sqrt_().float()
+
+
 @dataclass
 class Standardizer:
     """Feature scaling fitted on the training rows only: missing values filled, then (x - mean) / std.
@@ -196,18 +230,16 @@ class Standardizer:
             constant = (numeric & (column_sums(x, lambda part: (part - x[:1]).abs_()) == 0)).nonzero().flatten().tolist()
             if not scale and onehot is None:  # nothing to fill, scale or zero: skip the statistics
                 return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
-            fill, mean = None, x.mean(0)
-            std = column_sums(x, lambda part: (part - mean).square_()).div_(len(x)).sqrt_()
+            fill, (mean, std) = None, moments(x)
         else:
             count = (~holes).sum(0)
             if (count == 0).any():
                 column = int((count == 0).nonzero()[0])
                 raise RiskminError(f"input column {column} has no value in the training split, so no mean to fill it with; drop the column")
-            mean = torch.where(holes, 0.0, x).sum(0) / count
-            std = (torch.where(holes, 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
+            mean, std = moments(x, count)
             fill = mean.clone()
             constant = (numeric & (std == 0)).nonzero().flatten().tolist()
-        std = torch.where(std > 0, std, torch.ones_like(std))
+        std = torch.where(std > 0, std, torch.ones_like(std))  # after the cast: a spread below float32's smallest is none
         if not scale:
             mean, std = torch.zeros_like(mean), torch.ones_like(std)
         if onehot is not None:
