@@ -165,9 +165,24 @@ def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: f
     n_train = min(round(train * n), n)
     n_val = min(round(val * n), n - n_train)
     n_test = n - n_train - n_val if rest else min(round(test * n), n - n_train - n_val)
-    if n_train < 1:
-        raise RiskminError(f"a training fraction of {train:g} of {n} samples leaves no training sample; raise train or use more data")
+    check_split_sizes(n, (train, val, test), (n_train, n_val, n_test))
     return n_train, n_val, n_test
+
+
+def check_split_sizes(n: int, fractions: tuple, sizes: tuple) -> None:
+    """Refuse sizes that leave training empty, or a validation or test set asked for (fraction above 0) with no row."""
+    names = ("training", "validation", "test")
+    empty = [i for i, (fraction, size) in enumerate(zip(fractions, sizes)) if size == 0 and (fraction > 0 or i == 0)]
+    if not empty:
+        return
+    said = f"{n} samples split by train={fractions[0]:g}, val={fractions[1]:g}, test={fractions[2]:g} give " + \
+           ", ".join(f"{size} {name}" for name, size in zip(names, sizes))
+    if empty[0] == 0:
+        raise RiskminError(f"{said} rows, which leaves no training sample; lower val and test or use more data")
+    flags = " and ".join(("--val", "--test")[i - 1] for i in empty)
+    raise RiskminError(f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked for "
+                       f"would be empty; use more data, set {flags} to at least {1 / n:.3g} for one row{' each' * (len(empty) > 1)}, "
+                       "or to 0 for none")
 
 
 def tutorial_split(data: Data) -> Splits:
