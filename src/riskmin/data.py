@@ -206,17 +206,24 @@ def column_sums(x: torch.Tensor, term, floats: int = 2 ** 20) -> torch.Tensor:
 
 
 def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
-    """(mean, std) of each column as float32, summed in float64 a part at a time: a column at 1e20 scale squares to
-    1e40, beyond float32, and would get an infinite std that scales it to zeros. With `count`, NaN are holes skipped
-    and `count` the values of each column. Parts of 2^16 values keep the float64 copies in cache: on 8,000 x 784 rows
-    30 ms against 18 ms in float32 (and 120 ms for x.sum(0, dtype=torch.float64))."""
-    floats, count = 2 ** 16, len(x) if count is None else count
-    if not isinstance(count, torch.Tensor):
-        mean = column_sums(x, lambda part: part.double(), floats).div_(count)
-        variance = column_sums(x, lambda part: (part.double() - mean).square_(), floats).div_(count)
+    """(mean, std) of each column, in float32; with `count`, NaN are holes skipped and `count` the values of each column.
+
+    Summed in float32 first, as fast as it goes; when a sum overflows, all are summed again in float64, a part at a
+    time: a column at 1e20 scale squares to 1e40, beyond float32, and would get an infinite std that scales it to
+    zeros. (Always in float64: 37 ms against 22 ms on 8,000 x 784 rows, and every ordinary run's numbers would move
+    by an ulp.)
+    """
+    if count is None:
+        mean = x.mean(0)
+        std = column_sums(x, lambda part: (part - mean).square_()).div_(len(x)).sqrt_()
     else:
-        mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
-        variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
+        mean = torch.where(torch.isnan(x), 0.0, x).sum(0) / count
+        std = (torch.where(torch.isnan(x), 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
+    if torch.isfinite(mean).all() and torch.isfinite(std).all():
+        return mean, std
+    floats, count = 2 ** 16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in cache
+    mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
+    variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
     return mean.float(), variance.sqrt_().float()
 
 
@@ -254,7 +261,7 @@ class Standardizer:
             mean, std = moments(x, count)
             fill = mean.clone()
             constant = (numeric & (std == 0)).nonzero().flatten().tolist()
-        std = torch.where(std > 0, std, torch.ones_like(std))  # after the cast: a spread below float32's smallest is none
+        std = torch.where(std > 0, std, torch.ones_like(std))
         if not scale:
             mean, std = torch.zeros_like(mean), torch.ones_like(std)
         if onehot is not None:
