@@ -4,6 +4,7 @@ through a symbolic link, and every file it loads is the one it checked."""
 import errno
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -450,3 +451,68 @@ def test_a_run_far_worse_than_predicting_the_mean_is_warned_about(capsys):
     assert "far worse than predicting the training mean" in warned[0]
     riskmin.fit("linear", "lab1", optimizer="adam", lr=0.01, epochs=2)
     assert not [line for line in errors(capsys) if "warning" in line]
+
+
+class Pairs(torch.utils.data.Dataset):
+    """A Dataset of 40 samples whose items are whatever `item(i)` makes of row i."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return self.item(i)
+
+
+class TwoOutputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.layer(x), x  # predictions and something else: a tuple
+
+
+X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+Y = X.sum(1, keepdim=True)
+LABELS = torch.arange(40) % 3
+
+MISUSE = [
+    ("outputs that broadcast", lambda: riskmin.fit(torch.nn.Linear(3, 2), (X, Y)),
+     "the model gives outputs of shape (2,) per sample but the targets have 1 column (y0), and mse would broadcast"),
+    ("inputs of another size", lambda: riskmin.fit(torch.nn.Linear(4, 1), (X, Y)),
+     "the model cannot take the data's inputs, 3 features per sample (mat1 and mat2 shapes cannot be multiplied"),
+    ("cross entropy with one output", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, LABELS)),
+     "the model gives outputs of shape (1,) per sample but cross entropy needs one score per class (3 classes)"),
+    ("a Dataset of three items", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i], i))),
+     "the Dataset yields 3 items per sample; riskmin takes (x, y) pairs"),
+    ("a Dataset of dicts", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: {"x": X[i], "y": Y[i]})),
+     "the Dataset yields a dict (keys x, y); riskmin takes (x, y) pairs"),
+    ("a 0-d target", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, torch.tensor(1.0))), "y is a single number (a 0-d tensor)"),
+    ("0-d targets from a Dataset", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i, 0]))),
+     "the Dataset yields each target as a 0-d tensor"),
+    ("labels -1, 0, 1", lambda: riskmin.fit(torch.nn.Linear(3, 3), (X, LABELS - 1)), "class labels must count from 0"),
+    ("a model returning a tuple", lambda: riskmin.fit(TwoOutputs(), (X, Y)), "the model returns a tuple, not a tensor"),
+    ("predict with a column too many", lambda: riskmin.predict(riskmin.fit("linear", (X, Y), epochs=1, progress=False), torch.randn(5, 4)),
+     "the rows have 4 columns but the run was trained on 3 features"),
+    ("predict through a bare model", lambda: riskmin.predict(torch.nn.Linear(3, 1), torch.randn(5, 4)),
+     "the model cannot take rows of shape (5, 4)"),
+    ("evaluate with a column too few", lambda: riskmin.evaluate(riskmin.fit("linear", (X, Y), epochs=1, progress=False), (X[:, :2], Y)),
+     "the rows have 2 columns but the run was trained on 3 features"),
+]
+
+
+@pytest.mark.parametrize("case, misuse, message", MISUSE, ids=[case for case, _, _ in MISUSE])
+def test_a_misuse_in_python_is_one_sentence_not_a_torch_traceback(case, misuse, message):
+    with pytest.raises(RiskminError) as error:
+        misuse()
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("x", [X.double(), (X * 10).long()], ids=["float64", "integers"])
+def test_float64_and_integer_inputs_train_as_float32(x):
+    for data in ((x, Y), Pairs(lambda i: (x[i], Y[i]))):
+        run = riskmin.fit(torch.nn.Linear(3, 1), data, epochs=2, progress=False)
+        assert run.model.weight.dtype == torch.float32 and math.isfinite(run.summary["train_loss"])

@@ -12,6 +12,7 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
+from ._checks import check_columns, check_model, first_line
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
 from .config import FIELDS, Config, RiskminError
 from .data import Data
@@ -110,6 +111,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     if isinstance(model, nn.Module):
         config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
     model = as_model(model, prepared, config).to(device)
+    check_model(model, prepared, config.loss)  # once, here: the loop itself checks nothing
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
     batches = prepared.batches(config)
@@ -263,6 +265,7 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     """
     model, standardizer, config = unpack(run_or_model)
     data = data if isinstance(data, Data) else Data(*data)
+    check_columns(data.x, standardizer)
     loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
@@ -281,11 +284,15 @@ def predict(run_or_model, x) -> torch.Tensor:
     model, standardizer, _ = unpack(run_or_model)
     x = torch.as_tensor(x, dtype=torch.float32)
     x = x[:, None] if x.ndim == 1 else x
+    check_columns(x, standardizer)
     device = next(model.parameters()).device
     x = standardizer(x) if standardizer is not None else x
     was_training = model.training
     model.eval()
-    out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
+    try:
+        out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
+    except RuntimeError as error:  # a bare model, whose inputs nothing recorded
+        raise RiskminError(f"the model cannot take rows of shape {tuple(x.shape)} ({first_line(error)}); give the columns it was trained on") from None
     model.train(was_training)
     return out
 

@@ -45,6 +45,8 @@ class Data:
             self.x = self.x[:, None]
         if self.x.ndim != 2:
             raise RiskminError(f"x has shape {tuple(self.x.shape)}; it must be samples x features")
+        if self.y.ndim == 0:
+            raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets")
         given = self.x, self.y  # as the user gave them: a float64 value beyond float32 is named before it becomes inf
         self.x = self.x.float()
         if self.y.is_floating_point():
