@@ -516,3 +516,50 @@ def test_float64_and_integer_inputs_train_as_float32(x):
     for data in ((x, Y), Pairs(lambda i: (x[i], Y[i]))):
         run = riskmin.fit(torch.nn.Linear(3, 1), data, epochs=2, progress=False)
         assert run.model.weight.dtype == torch.float32 and math.isfinite(run.summary["train_loss"])
+
+
+MC = ["montecarlo", "--model", "linear", "--runs", "2", "--epochs", "2", "--progress", "off"]
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    """A finished Monte-Carlo experiment at tmp_path/runs/mc, with a file of the user's beside its own."""
+    assert main([*MC, "--out", str(tmp_path / "runs"), "--name", "mc"]) == 0
+    (tmp_path / "runs" / "mc" / "notes.txt").write_text("mine")
+    return tmp_path / "runs" / "mc"
+
+
+def test_montecarlo_overwrite_swaps_a_complete_new_experiment_in(experiment):
+    old = (experiment / "runs.csv").read_text()
+    assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 0
+    assert [p.name for p in experiment.parent.iterdir()] == ["mc"]  # nothing left beside it
+    assert not (experiment / "notes.txt").exists() and (experiment / "runs.csv").read_text() != old
+    assert {p.name for p in experiment.iterdir()} == {"config.toml", "runs.csv", "montecarlo.png", "summary.json"}
+
+
+def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experiment_whole(experiment, monkeypatch, capsys):
+    real_write = riskmin._rundir.atomic_write
+
+    def full(path, data):  # the disk fills up after three of the four files
+        if Path(path).name == "summary.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real_write(path, data)
+
+    before = tree(experiment.parent)
+    monkeypatch.setattr(riskmin._rundir, "atomic_write", full)
+    capsys.readouterr()
+    assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and f"could not be written to {experiment} (No space left on device); {experiment} is as it was" in err[0], err
+    assert tree(experiment.parent) == before
+
+
+def test_montecarlo_overwrite_refuses_a_symbolic_link_before_training(tmp_path, capsys):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mc").symlink_to(tmp_path / "elsewhere")
+    before = tree(tmp_path)
+    assert main([*MC, "--out", str(tmp_path / "runs"), "--name", "mc", "--overwrite"]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and "is a symbolic link; riskmin does not replace a link" in err[0], err
+    assert tree(tmp_path) == before
