@@ -317,3 +317,69 @@ def test_a_process_forked_after_a_checkpoint_writes_its_own(tmp_path):
     result = subprocess.run([sys.executable, "-c", FORKED, str(tmp_path)], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     assert list((tmp_path / "child" / "checkpoint").glob("step-*.manifest.json"))
+
+
+slow = pytest.mark.skipif(os.environ.get("RISKMIN_SLOW") != "1", reason="slow: set RISKMIN_SLOW=1 to run it")
+
+# One process imports riskmin once and forks a copy per `riskmin` command, so that 20 trials cost seconds, not minutes
+# of imports. A trial is a list of commands: ("train" | "resume", step to SIGKILL it after, or 0 to let it finish).
+KILL_AND_RESUME = """
+import json, os, sys, traceback
+import matplotlib.figure, safetensors, torch
+import riskmin._cli, riskmin._loop, riskmin._rundir
+torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo: seconds, once here, not in each child
+out, args, trials = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+
+def command(argv, kill_at, log):
+    pid = os.fork()
+    if pid == 0:  # the child: the command, its output in the log, and out at once, never back into the parent's code
+        code = 70
+        try:
+            handle = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            os.dup2(handle, 1)
+            os.dup2(handle, 2)
+            if kill_at:
+                os.environ["RISKMIN_SIGNAL_AT"] = f"{kill_at}:SIGKILL"
+            code = riskmin._cli.main(argv)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+codes = {}
+for name, steps in trials.items():
+    run, log = os.path.join(out, name), os.path.join(out, name + ".log")
+    codes[name] = [command(["train", *args, "--out", out, "--name", name] if i == 0 else ["train", "--resume", run], kill_at, log)
+                   for i, kill_at in enumerate(steps)]
+print(json.dumps(codes))
+"""
+
+
+@slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_the_uninterrupted_run(tmp_path):
+    import random
+
+    # 16 steps an epoch, a checkpoint after each; dropout and early stopping: random and callback state to carry over
+    args = ["lab1", "--model", "mlp", "--hidden", "16,16", "--dropout", "0.1", "--batch-size", "50", "--epochs", "5",
+            "--patience", "100", "--checkpoint-every", "1", "--threads", "1", "--progress", "off"]
+    steps = 5 * 16
+    draw = random.Random(19)
+    trials = {"uninterrupted": [0]}
+    for trial in range(20):  # killed once or twice, on any step: before the first checkpoint, during a write, after
+        kills = sorted(draw.sample(range(1, steps), draw.choice([1, 1, 2])))
+        trials[f"trial-{trial}"] = [*kills, 0]
+    result = subprocess.run([sys.executable, "-c", KILL_AND_RESUME, str(tmp_path), json.dumps(args), json.dumps(trials)],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    codes = json.loads(result.stdout.strip().splitlines()[-1])
+    assert codes["uninterrupted"] == [0], (tmp_path / "uninterrupted.log").read_text()[-3000:]
+    for name, kills in trials.items():
+        assert codes[name] == [-signal.SIGKILL] * (len(kills) - 1) + [0], (name, kills, (tmp_path / f"{name}.log").read_text()[-3000:])
+        assert_same_run(tmp_path / "uninterrupted", tmp_path / name)
+    # the moments drawn cover both sides of the first checkpoint (the end of epoch 1, step 16)
+    first_kills = [kills[0] for name, kills in trials.items() if name != "uninterrupted"]
+    assert min(first_kills) <= 16 < max(first_kills)

@@ -4,6 +4,7 @@ through a symbolic link, and every file it loads is the one it checked."""
 import errno
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -381,3 +382,200 @@ def test_a_lock_left_by_a_process_that_is_gone_is_taken_and_removed(tmp_path):
     with RunLock(tmp_path):
         assert (tmp_path / ".lock").read_text() == f"riskmin process {os.getpid()}"
     assert not (tmp_path / ".lock").exists()
+
+
+@pytest.fixture
+def cut_csv(tmp_path):
+    """A run on a CSV file that wrote its checkpoints and was cut off before its end, as `riskmin train` leaves it."""
+    data = tmp_path / "rows.csv"
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(50, 3, generator=generator)
+    data.write_text("a,b,y\n" + "".join(f"{a:.6f},{b:.6f},{y:.6f}\n" for a, b, y in rows.tolist()))
+    settings = dict(model="linear", data=str(data), target="y", progress=False)
+    run_dir = tmp_path / "cut"
+    riskmin.fit("linear", str(data), riskmin.Config(**settings, epochs=2, checkpoint_every=1), directory=run_dir)
+    (run_dir / "config.toml").write_text(riskmin.Config(**settings, epochs=4).to_toml())
+    return data, run_dir
+
+
+@pytest.mark.parametrize("change, message", [
+    ("append", "the data changed since the checkpoint: 50 rows then, 53 now"),
+    ("column", "the data changed since the checkpoint: feature column c added"),
+    ("values", "the data changed since the checkpoint: the same rows and columns hold other values"),
+    ("lr", "the settings changed since the checkpoint: lr 0.01 then, 0.02 now"),
+])
+def test_resume_refuses_data_or_settings_that_changed_since_the_checkpoint(cut_csv, capsys, change, message):
+    data, run_dir = cut_csv
+    lines = data.read_text().splitlines()
+    if change == "append":
+        data.write_text("\n".join(lines + ["0.1,0.2,0.3"] * 3) + "\n")
+    elif change == "column":
+        data.write_text("\n".join([lines[0] + ",c"] + [f"{line},{i}" for i, line in enumerate(lines[1:])]) + "\n")
+    elif change == "values":
+        data.write_text("\n".join(lines[:1] + ["9.0,9.0,9.0"] + lines[2:]) + "\n")
+    else:
+        config = run_dir / "config.toml"
+        config.write_text(config.read_text().replace("lr = 0.01", "lr = 0.02"))
+    before = tree(run_dir.parent)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and err[0].startswith(f"error: cannot resume {run_dir}: ") and message in err[0], err
+    assert tree(run_dir.parent) == before
+
+
+def test_resume_with_the_same_data_and_more_epochs_goes_on(cut_csv):
+    _, run_dir = cut_csv
+    assert main(["train", "--resume", str(run_dir)]) == 0
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 4
+
+
+def test_a_feature_at_1e20_scale_is_standardized_not_zeroed():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 2, generator=generator, dtype=torch.float64)
+    y = x[:, :1] * 3 + 0.01 * torch.randn(400, 1, generator=generator, dtype=torch.float64)
+    x[:, 0] *= 1e20  # squared, beyond float32: its std used to overflow to inf and scale the column to zeros
+    run = riskmin.fit("linear", (x, y), optimizer="adam", lr=0.05, epochs=40, progress=False)
+    assert torch.isfinite(run.preprocessing.std).all() and run.preprocessing.std[0] > 1e19
+    assert run.summary["test_r2"] > 0.99
+
+
+@pytest.mark.parametrize("x, message", [
+    (torch.tensor([[1.0, 2.0], [3.0, 1e39], [0.0, 1.0]], dtype=torch.float64),
+     "x column b holds 1e+39 at row 1, beyond the float32 range riskmin trains in"),
+    (torch.tensor([[1.0, 2.0], [3.0, 4.0], [float("inf"), 1.0]]), "x holds NaN or infinite values (first at row 2) in column a"),
+])
+def test_a_value_float32_cannot_hold_is_one_error_naming_its_column(x, message):
+    with pytest.raises(RiskminError) as error:
+        riskmin.Data(x, torch.zeros(3, 1), feature_names=["a", "b"])
+    assert message in str(error.value)
+
+
+def test_a_value_beyond_float32_in_a_file_is_named_with_its_column(tmp_path, capsys):
+    data = tmp_path / "huge.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i},{1e39 if i == 3 else i % 7},{i % 5}.5\n" for i in range(20)))
+    assert main(["train", str(data), "--target", "y", *QUICK, "--out", str(tmp_path / "runs")]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and "x holds NaN or infinite values (first at row 3) in column b" in err[0] and "float32" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_far_worse_than_predicting_the_mean_is_warned_about(capsys):
+    riskmin.fit("linear", "lab1", optimizer="adam", lr=1e6, epochs=2, restore_best=False)
+    warned = [line for line in errors(capsys) if "warning" in line]  # the progress lines go to stderr too
+    assert len(warned) == 1 and warned[0].startswith("warning: the final val r2 is -"), warned
+    assert "far worse than predicting the training mean" in warned[0]
+    riskmin.fit("linear", "lab1", optimizer="adam", lr=0.01, epochs=2)
+    assert not [line for line in errors(capsys) if "warning" in line]
+
+
+class Pairs(torch.utils.data.Dataset):
+    """A Dataset of 40 samples whose items are whatever `item(i)` makes of row i."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return self.item(i)
+
+
+class TwoOutputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.layer(x), x  # predictions and something else: a tuple
+
+
+X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+Y = X.sum(1, keepdim=True)
+LABELS = torch.arange(40) % 3
+
+MISUSE = [
+    ("outputs that broadcast", lambda: riskmin.fit(torch.nn.Linear(3, 2), (X, Y)),
+     "the model gives outputs of shape (2,) per sample but the targets have 1 column (y0), and mse would broadcast"),
+    ("inputs of another size", lambda: riskmin.fit(torch.nn.Linear(4, 1), (X, Y)),
+     "the model cannot take the data's inputs, 3 features per sample (mat1 and mat2 shapes cannot be multiplied"),
+    ("cross entropy with one output", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, LABELS)),
+     "the model gives outputs of shape (1,) per sample but cross entropy needs one score per class (3 classes)"),
+    ("a Dataset of three items", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i], i))),
+     "the Dataset yields 3 items per sample; riskmin takes (x, y) pairs"),
+    ("a Dataset of dicts", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: {"x": X[i], "y": Y[i]})),
+     "the Dataset yields a dict (keys x, y); riskmin takes (x, y) pairs"),
+    ("a 0-d target", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, torch.tensor(1.0))), "y is a single number (a 0-d tensor)"),
+    ("0-d targets from a Dataset", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i, 0]))),
+     "the Dataset yields each target as a 0-d tensor"),
+    ("labels -1, 0, 1", lambda: riskmin.fit(torch.nn.Linear(3, 3), (X, LABELS - 1)), "class labels must count from 0"),
+    ("a model returning a tuple", lambda: riskmin.fit(TwoOutputs(), (X, Y)), "the model returns a tuple, not a tensor"),
+    ("predict with a column too many", lambda: riskmin.predict(riskmin.fit("linear", (X, Y), epochs=1, progress=False), torch.randn(5, 4)),
+     "the rows have 4 columns but the run was trained on 3 features"),
+    ("predict through a bare model", lambda: riskmin.predict(torch.nn.Linear(3, 1), torch.randn(5, 4)),
+     "the model cannot take rows of shape (5, 4)"),
+    ("evaluate with a column too few", lambda: riskmin.evaluate(riskmin.fit("linear", (X, Y), epochs=1, progress=False), (X[:, :2], Y)),
+     "the rows have 2 columns but the run was trained on 3 features"),
+]
+
+
+@pytest.mark.parametrize("case, misuse, message", MISUSE, ids=[case for case, _, _ in MISUSE])
+def test_a_misuse_in_python_is_one_sentence_not_a_torch_traceback(case, misuse, message):
+    with pytest.raises(RiskminError) as error:
+        misuse()
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("x", [X.double(), (X * 10).long()], ids=["float64", "integers"])
+def test_float64_and_integer_inputs_train_as_float32(x):
+    for data in ((x, Y), Pairs(lambda i: (x[i], Y[i]))):
+        run = riskmin.fit(torch.nn.Linear(3, 1), data, epochs=2, progress=False)
+        assert run.model.weight.dtype == torch.float32 and math.isfinite(run.summary["train_loss"])
+
+
+MC = ["montecarlo", "--model", "linear", "--runs", "2", "--epochs", "2", "--progress", "off"]
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    """A finished Monte-Carlo experiment at tmp_path/runs/mc, with a file of the user's beside its own."""
+    assert main([*MC, "--out", str(tmp_path / "runs"), "--name", "mc"]) == 0
+    (tmp_path / "runs" / "mc" / "notes.txt").write_text("mine")
+    return tmp_path / "runs" / "mc"
+
+
+def test_montecarlo_overwrite_swaps_a_complete_new_experiment_in(experiment):
+    old = (experiment / "runs.csv").read_text()
+    assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 0
+    assert [p.name for p in experiment.parent.iterdir()] == ["mc"]  # nothing left beside it
+    assert not (experiment / "notes.txt").exists() and (experiment / "runs.csv").read_text() != old
+    assert {p.name for p in experiment.iterdir()} == {"config.toml", "runs.csv", "montecarlo.png", "summary.json"}
+
+
+def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experiment_whole(experiment, monkeypatch, capsys):
+    real_write = riskmin._rundir.atomic_write
+
+    def full(path, data):  # the disk fills up after three of the four files
+        if Path(path).name == "summary.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real_write(path, data)
+
+    before = tree(experiment.parent)
+    monkeypatch.setattr(riskmin._rundir, "atomic_write", full)
+    capsys.readouterr()
+    assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and f"could not be written to {experiment} (No space left on device); {experiment} is as it was" in err[0], err
+    assert tree(experiment.parent) == before
+
+
+def test_montecarlo_overwrite_refuses_a_symbolic_link_before_training(tmp_path, capsys):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "mc").symlink_to(tmp_path / "elsewhere")
+    before = tree(tmp_path)
+    assert main([*MC, "--out", str(tmp_path / "runs"), "--name", "mc", "--overwrite"]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and "is a symbolic link; riskmin does not replace a link" in err[0], err
+    assert tree(tmp_path) == before

@@ -19,10 +19,14 @@ def classes(counts: list) -> Data:
 
 
 def test_split_sizes_are_the_sizes_split_cuts():
-    for n in (7, 10, 99, 100, 1001):
+    for n in (8, 10, 99, 100, 1001):
         for train, val, test in ((None, 0.1, 0.1), (None, 0.0, 0.29), (0.71, 0.0, 0.29), (0.5, 0.2, 0.2), (None, 0.15, 0.3)):
             s = split(Data(torch.zeros(n, 1), torch.zeros(n, 1)), train=train, val=val, test=test, seed=0)
             assert split_sizes(n, train, val, test) == tuple(s.sizes().values())
+    # 7 rows: training takes round(5.6) = 6 and validation 1, which leaves the test set asked for empty
+    for cut in (lambda: split_sizes(7, None, 0.1, 0.1), lambda: split(Data(torch.zeros(7, 1), torch.zeros(7, 1)), seed=0)):
+        with pytest.raises(RiskminError, match="give 6 training, 1 validation, 0 test rows, so the test set asked for would be empty"):
+            cut()
 
 
 def test_stratified_split_keeps_a_rare_class_in_every_test_split():

@@ -161,7 +161,7 @@ def run_montecarlo(args) -> int:
     from .distributed import leave
     from ._experiments import montecarlo
     from ._report import montecarlo_table
-    from ._rundir import run_directory
+    from ._rundir import run_directory, write_replacing
 
     config = config_from_args(args)
     data = load(config.data, config)
@@ -175,7 +175,7 @@ def run_montecarlo(args) -> int:
         console.print(note, highlight=False)
     if mc.summary["used_runs"]:  # the runs that did not diverge
         montecarlo_table(mc.summary, console)
-    path = mc.save(target)
+    path = write_replacing(mc.save, target)
     console.print(f"runs written to {path}", highlight=False)
     leave()
     if not mc.summary["used_runs"]:  # nothing to report, but the table of what happened is written
@@ -188,7 +188,7 @@ def run_montecarlo(args) -> int:
 def on_first_process(config, data, directory, experiment):
     """`experiment(settings)` on every process of a torchrun, each training its share of the runs; process 0 alone
     checks and names the output `directory()` first and gets (result, directory), the others None once they left."""
-    from ._rundir import check_writable
+    from ._rundir import check_replaceable, check_writable
     from .distributed import join, leave
 
     first = join(config.device)[0] == 0
@@ -197,6 +197,7 @@ def on_first_process(config, data, directory, experiment):
         check_writable(config)
         tell(data.notes)
         target = directory()
+        check_replaceable(target)  # a link or a file in the way is said now, not once the runs are trained
     try:
         result = experiment(config if first else config.replace(progress=False))
     finally:
@@ -211,6 +212,7 @@ def run_compare(args) -> int:
     from rich.console import Console
 
     from ._compare import compare, comparison_directory, comparison_table
+    from ._rundir import write_replacing
     from .datasets import load
     from .distributed import leave
 
@@ -225,7 +227,7 @@ def run_compare(args) -> int:
     for note in comparison.notes:
         console.print(note, highlight=False)
     comparison_table(comparison.summary, console)
-    path = comparison.save(target)
+    path = write_replacing(comparison.save, target)
     console.print(f"comparison written to {path}", highlight=False)
     leave()
     return 0

@@ -16,7 +16,6 @@ candidate on the validation metric and records that candidate's test metric.
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 import time

@@ -12,10 +12,12 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
-from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
+from ._checks import check_columns, check_model, first_line
+from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
 from .config import FIELDS, Config, RiskminError
 from .data import Data
 from .metrics import REGRESSION
+from ._fingerprint import fingerprint
 from ._fused import FusedStep
 from ._losses import check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
@@ -23,6 +25,7 @@ from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluat
 from ._report import header
 from ._rundir import Run
 from ._threads import intra_op_threads
+from .policy import worse_than_the_mean
 from ._training import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
@@ -113,6 +116,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     if isinstance(model, nn.Module):
         config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
     model = as_model(model, prepared, config).to(device)
+    check_model(model, prepared, config.loss)  # once, here: the loop itself checks nothing
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
     batches = prepared.batches(config)
@@ -121,7 +125,8 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     state = State(model, config.epochs, len(batches))
     return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
                     chosen + list(callbacks), best, state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(),
-                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads)
+                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads,
+                    fingerprint=fingerprint(splits, config) if directory is not None else None)
 
 
 @contextlib.contextmanager
@@ -206,6 +211,8 @@ def finish(training: Training) -> Run:
     with training.team.watched():
         final = prepared.final_metrics(model, training.loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
     summary = summary_of(training, final, bool(restored))
+    if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its table
+        warn(worse_than_the_mean(final))
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
         summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
@@ -263,6 +270,7 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     """
     model, standardizer, config = unpack(run_or_model)
     data = data if isinstance(data, Data) else Data(*data)
+    check_columns(data.x, standardizer)
     loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
@@ -284,11 +292,15 @@ def predict(run_or_model, x) -> torch.Tensor:
     model, standardizer, _ = unpack(run_or_model)
     x = torch.as_tensor(x, dtype=torch.float32)
     x = x[:, None] if x.ndim == 1 else x
+    check_columns(x, standardizer)
     device = next(model.parameters()).device
     x = standardizer(x) if standardizer is not None else x
     was_training = model.training
     model.eval()
-    out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
+    try:
+        out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
+    except RuntimeError as error:  # a bare model, whose inputs nothing recorded
+        raise RiskminError(f"the model cannot take rows of shape {tuple(x.shape)} ({first_line(error)}); give the columns it was trained on") from None
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
     return out if target is None else target.restore(out)

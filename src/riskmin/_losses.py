@@ -31,6 +31,9 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     """Refuse a loss that cannot fit the targets, before any training starts."""
     if loss == "cross_entropy" and y.is_floating_point():
         raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss mse for regression")
+    if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
+        raise RiskminError(f"class labels must count from 0 (class k is the model's output k) but one is {int(y.min())}; "
+                           "map them to 0, 1, ..., or give a table, whose labels riskmin maps itself")
     if loss != "cross_entropy" and not y.is_floating_point():
         raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
     if loss == "bce" and not ((y == 0) | (y == 1)).all():

@@ -3,6 +3,7 @@ batches, evaluation sources, the model and the device; and the evaluation pass o
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import numpy as np
@@ -12,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import datasets, models
 from ._checkpoint import warn
+from ._checks import check_pairs
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, tutorial_split
 from ._losses import check_targets
@@ -150,14 +152,14 @@ def as_data(data, config: Config):
 def as_splits(data, config: Config) -> Splits:
     """Whatever the user passed as data, as Splits made with the run's seed and fractions."""
     if isinstance(data, Splits):
-        return data
+        return data if isinstance(data.data, Data) else dataclasses.replace(data, data=check_pairs(data.data))
     data = as_data(data, config)
     if isinstance(data, Data):
         if config.split == "tutorial":
             return tutorial_split(data)
         return split(data, config.train, config.val, config.test, config.seed)
     if isinstance(data, Dataset):
-        return split(data, config.train, config.val, config.test, config.seed)
+        return split(check_pairs(data), config.train, config.val, config.test, config.seed)
     raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, riskmin.Data, (x, y) tensors, Splits or a torch Dataset")
 
 

@@ -28,7 +28,7 @@ from typing import Optional
 from torch import nn
 
 from . import models
-from ._files import atomic_write, fsync_directory, json_bytes, load_tensors, safetensors_bytes, sha256
+from ._files import RunLock, atomic_write, fsync_directory, json_bytes, load_tensors, safetensors_bytes, sha256
 from .config import Config, RiskminError
 from .data import Standardizer
 
@@ -125,11 +125,7 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
     The old run is not touched here; the caller holds its lock while the new one trains.
     """
     try:
-        if target.is_symlink():
-            raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with --overwrite. "
-                               "Remove it or choose another --name")
-        if os.path.lexists(target) and not target.is_dir():
-            raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another --name")
+        check_replaceable(target)
         building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if overwrite and target.exists() else target
         building.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
@@ -137,6 +133,34 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
     except OSError as error:
         raise path_error(target.parent, error) from None
     return building
+
+
+def check_replaceable(target: Path) -> None:
+    """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, or a file."""
+    if target.is_symlink():
+        raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with --overwrite. "
+                           "Remove it or choose another --name")
+    if os.path.lexists(target) and not target.is_dir():
+        raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another --name")
+
+
+def write_replacing(save, target: Path) -> Path:
+    """`save(folder)` into `target`; when `target` exists (--overwrite), into a hidden folder beside it that takes its
+    place once complete, so that a failure, or Ctrl-C, while writing leaves the old files whole and nothing beside them."""
+    building = prepare_run_directory(target, overwrite=True)
+    try:
+        save(building)
+    except BaseException as error:
+        shutil.rmtree(building, ignore_errors=True)
+        if isinstance(error, OSError):
+            kept = f"; {target} is as it was" if building != target else ""
+            raise RiskminError(f"the results could not be written to {target} ({error.strerror or error}){kept}; "
+                               "free space or fix permissions, then run the command again") from None
+        raise
+    if building != target:
+        with RunLock(target, tidy=False):  # not while a run trains there
+            install(building, target)
+    return target
 
 
 def replaced_by(building: Path):

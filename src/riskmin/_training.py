@@ -20,6 +20,7 @@ from .callbacks import BestModel, State, call
 from .config import Config, RiskminError
 from .metrics import loss_units
 from .policy import divergence_reason, diverged
+from ._fingerprint import check_same
 from ._prepare import Prepared, evaluate_batches
 
 
@@ -46,6 +47,7 @@ class Training:
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
     last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
     threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.intra_op_threads)
+    fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
 
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
@@ -93,6 +95,7 @@ def save(saver, training: Training) -> None:
     state, team = training.state, training.team
     values, tensors = random_states()
     values["processes"] = team.world
+    values["inputs"] = training.fingerprint
     if team.world > 1:
         states = team.to_first((values, tensors, training.running.cpu()))
         if not team.first:
@@ -134,6 +137,7 @@ def load(saver, training: Training) -> None:
     if values.get("processes", 1) != team.world:
         raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and resumed by "
                            f"{team.world}; resume it with as many processes as it began with")
+    check_same(values.get("inputs"), training.fingerprint, saver.root.parent)  # before the weights meet a model of another shape
     if not team.first:
         own = f"rank/{team.rank}/"
         values = {**values, **values["ranks"][str(team.rank)]}

@@ -27,9 +27,11 @@ class RiskminError(ValueError):
     """A mistake in what the user asked for, told in one sentence that says how to fix it."""
 
 
-def setting(default, help: str, low=None, high=None, low_open=False, command=None):
-    """A Config field with its help text, for numbers the allowed range [low, high], and the one command it belongs to."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open, "command": command})
+def setting(default, help: str, low=None, high=None, low_open=False, high_open=False, command=None):
+    """A Config field with its help text, for numbers the allowed range [low, high] (either end excluded when open), and the
+    one command it belongs to."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
+                                            "command": command})
 
 
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
@@ -73,7 +75,8 @@ class Config:
     model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not used")
     hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)")
     activation: Activation = setting("relu", "nonlinearity of two_layer and mlp")
-    dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp", low=0.0, high=1.0)
+    dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp (below 1: at 1 every unit is dropped)",
+                             low=0.0, high=1.0, high_open=True)
     bias: bool = setting(True, "give every layer a bias term")
     # the loss and the optimizer
     loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification")
@@ -251,13 +254,15 @@ def _check_number(name: str, kind: type, value) -> None:
 
 
 def _check_range(f: dataclasses.Field, value) -> None:
-    """Raise RiskminError when a number lies outside the [low, high] of its field (low excluded when low_open)."""
-    low, high, low_open = f.metadata["low"], f.metadata["high"], f.metadata["low_open"]
+    """Raise RiskminError when a number lies outside the [low, high] of its field (low excluded when low_open, high when
+    high_open)."""
+    low, high, low_open, high_open = (f.metadata[key] for key in ("low", "high", "low_open", "high_open"))
     if low is not None and (value <= low if low_open else value < low):
         bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
         raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
-    if high is not None and value > high:
-        raise RiskminError(f"{f.name} = {value!r} is out of range; it must be at most {high:g}")
+    if high is not None and (value >= high if high_open else value > high):
+        bound = f"less than {high:g}" if high_open else f"at most {high:g}"
+        raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
 
 
 def _check_together(c: Config) -> None:

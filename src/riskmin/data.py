@@ -45,6 +45,9 @@ class Data:
             self.x = self.x[:, None]
         if self.x.ndim != 2:
             raise RiskminError(f"x has shape {tuple(self.x.shape)}; it must be samples x features")
+        if self.y.ndim == 0:
+            raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets")
+        given = self.x, self.y  # as the user gave them: a float64 value beyond float32 is named before it becomes inf
         self.x = self.x.float()
         if self.y.is_floating_point():
             self.y = self.y.float()
@@ -56,10 +59,8 @@ class Data:
             raise RiskminError(f"x has {len(self.x)} samples but y has {len(self.y)}; they must match")
         if len(self.x) < 2:
             raise RiskminError(f"the data has {len(self.x)} samples; training needs at least 2")
-        for tensor, what in ((self.x, "x"), (self.y, "y")):
-            row = first_bad_row(tensor, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
-            if row is not None:
-                raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}); remove or fill them")
+        for tensor, original, what, names in ((self.x, given[0], "x", self.feature_names), (self.y, given[1], "y", self.target_names)):
+            check_finite(tensor, original, what, names, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
         self.feature_names = list(self.feature_names) or [f"x{i}" for i in range(self.x.shape[1])]
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
@@ -100,6 +101,26 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
         if bad.any():
             return start + int(bad.any(1).nonzero()[0])
     return None
+
+
+def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
+    """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its column;
+    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range."""
+    row = first_bad_row(tensor, allow_nan)
+    if row is None:
+        return
+    values = tensor[row].reshape(-1)
+    column = int((torch.isinf(values) if allow_nan else ~torch.isfinite(values)).nonzero()[0])
+    name = names[column] if column < len(names) else f"{what}{column}"
+    value = float(original[row].reshape(-1)[column])
+    if math.isfinite(value):
+        raise RiskminError(f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin trains in "
+                           f"(±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
+    raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill them "
+                       f"(a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, reads as infinite)")
+
+
+FLOAT32_MAX = torch.finfo(torch.float32).max
 
 
 @dataclass
@@ -146,9 +167,24 @@ def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: f
     n_train = min(round(train * n), n)
     n_val = min(round(val * n), n - n_train)
     n_test = n - n_train - n_val if rest else min(round(test * n), n - n_train - n_val)
-    if n_train < 1:
-        raise RiskminError(f"a training fraction of {train:g} of {n} samples leaves no training sample; raise train or use more data")
+    check_split_sizes(n, (train, val, test), (n_train, n_val, n_test))
     return n_train, n_val, n_test
+
+
+def check_split_sizes(n: int, fractions: tuple, sizes: tuple) -> None:
+    """Refuse sizes that leave training empty, or a validation or test set asked for (fraction above 0) with no row."""
+    names = ("training", "validation", "test")
+    empty = [i for i, (fraction, size) in enumerate(zip(fractions, sizes)) if size == 0 and (fraction > 0 or i == 0)]
+    if not empty:
+        return
+    said = f"{n} samples split by train={fractions[0]:g}, val={fractions[1]:g}, test={fractions[2]:g} give " + \
+           ", ".join(f"{size} {name}" for name, size in zip(names, sizes))
+    if empty[0] == 0:
+        raise RiskminError(f"{said} rows, which leaves no training sample; lower val and test or use more data")
+    flags = " and ".join(("--val", "--test")[i - 1] for i in empty)
+    raise RiskminError(f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked for "
+                       f"would be empty; use more data, set {flags} to at least {1 / n:.3g} for one row{' each' * (len(empty) > 1)}, "
+                       "or to 0 for none")
 
 
 def tutorial_split(data: Data) -> Splits:
@@ -169,6 +205,28 @@ def column_sums(x: torch.Tensor, term, floats: int = 2 ** 20) -> torch.Tensor:
     """The column sums of `term(part)` over parts of `x` of about `floats` values: a temporary of one part, not of
     all of x, small enough to stay in cache (on 8,000 x 784 rows, 2.2 ms against 3.8 ms in one part)."""
     return sum(term(part).sum(0) for part in x.split(max(1, floats // max(x.shape[1], 1))))
+
+
+def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
+    """(mean, std) of each column, in float32; with `count`, NaN are holes skipped and `count` the values of each column.
+
+    Summed in float32 first, as fast as it goes; when a sum overflows, all are summed again in float64, a part at a
+    time: a column at 1e20 scale squares to 1e40, beyond float32, and would get an infinite std that scales it to
+    zeros. (Always in float64: 37 ms against 22 ms on 8,000 x 784 rows, and every ordinary run's numbers would move
+    by an ulp.)
+    """
+    if count is None:
+        mean = x.mean(0)
+        std = column_sums(x, lambda part: (part - mean).square_()).div_(len(x)).sqrt_()
+    else:
+        mean = torch.where(torch.isnan(x), 0.0, x).sum(0) / count
+        std = (torch.where(torch.isnan(x), 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
+    if torch.isfinite(mean).all() and torch.isfinite(std).all():
+        return mean, std
+    floats, count = 2 ** 16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in cache
+    mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
+    variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
+    return mean.float(), variance.sqrt_().float()
 
 
 @dataclass
@@ -197,15 +255,13 @@ class Standardizer:
             constant = (numeric & (column_sums(x, lambda part: (part - x[:1]).abs_()) == 0)).nonzero().flatten().tolist()
             if not scale and onehot is None:  # nothing to fill, scale or zero: skip the statistics
                 return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
-            fill, mean = None, x.mean(0)
-            std = column_sums(x, lambda part: (part - mean).square_()).div_(len(x)).sqrt_()
+            fill, (mean, std) = None, moments(x)
         else:
             count = (~holes).sum(0)
             if (count == 0).any():
                 column = int((count == 0).nonzero()[0])
                 raise RiskminError(f"input column {column} has no value in the training split, so no mean to fill it with; drop the column")
-            mean = torch.where(holes, 0.0, x).sum(0) / count
-            std = (torch.where(holes, 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
+            mean, std = moments(x, count)
             fill = mean.clone()
             constant = (numeric & (std == 0)).nonzero().flatten().tolist()
         std = torch.where(std > 0, std, torch.ones_like(std))

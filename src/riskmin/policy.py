@@ -67,3 +67,21 @@ def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> 
     """Why a run stopped, and what to do; `kept`: whether it has finite weights from before to fall back on."""
     return (f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip gradients "
             "with --clip-grad 1.0 " + ("(the best weights so far are kept)" if kept else "(no finite weights came before it: the run keeps no model)"))
+
+
+WORSE_THAN_THE_MEAN = -1.0  # an r2 below this is further from the targets than twice the spread of predicting their mean
+
+
+def worse_than_the_mean(metrics: dict) -> str:
+    """A warning when the final validation or test r2 is far below 0, what predicting the training mean scores; else "".
+
+    >>> worse_than_the_mean({"val_r2": 0.8, "test_r2": 0.7}), worse_than_the_mean({"test_r2": -3.0})[:40]
+    ('', 'warning: the final test r2 is -3, far wo')
+    """
+    bad = {part: metrics[f"{part}_r2"] for part in ("val", "test")
+           if isinstance(metrics.get(f"{part}_r2"), float) and metrics[f"{part}_r2"] < WORSE_THAN_THE_MEAN}
+    if not bad:
+        return ""
+    said = " and ".join(f"{part} r2 is {value:.3g}" for part, value in bad.items())
+    return (f"warning: the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
+            "learn: lower --lr, rescale the target or train longer")

@@ -1,0 +1,103 @@
+"""That a model, its data and its loss fit together, checked once before training: a mistake is one sentence saying
+what does not fit, never a torch traceback from inside the first step, nor a broadcast that trains on the wrong thing.
+
+    check_pairs(dataset)            a Dataset yields (x, y) pairs; x that is not float32 is converted as it is read
+    check_model(model, prepared)    one forward pass on two training rows: it takes the inputs, returns one tensor,
+                                    and its outputs have the shape the loss needs for these targets
+    check_columns(x, standardizer)  rows given to predict or evaluate have the columns the run was trained on
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from .config import RiskminError
+
+PAIRS = "riskmin takes (x, y) pairs: return (features, target) from __getitem__"
+
+
+class Float32Inputs(Dataset):
+    """A Dataset whose inputs are read as float32, the precision riskmin's models are built in; targets as they are."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        x, y = self.dataset[index]
+        return torch.as_tensor(x, dtype=torch.float32), y
+
+
+def check_pairs(dataset: Dataset) -> Dataset:
+    """`dataset` if its first item is an (x, y) pair with float32 x; wrapped to read x as float32 if x is another
+    number type (float64, integers); else one RiskminError saying what it yields."""
+    item = dataset[0]
+    if isinstance(item, dict):
+        raise RiskminError(f"the Dataset yields a dict (keys {', '.join(map(str, item))}); {PAIRS}")
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        what = f"{len(item)} items" if isinstance(item, (tuple, list)) else f"a {type(item).__name__}"
+        raise RiskminError(f"the Dataset yields {what} per sample; {PAIRS}")
+    x, y = (torch.as_tensor(part) for part in item)
+    if y.ndim == 0 and y.is_floating_point():
+        raise RiskminError("the Dataset yields each target as a 0-d tensor (a bare number), which batches into a vector the "
+                           "model's (batch, 1) outputs would be broadcast against; return it as a 1-element tensor, y.reshape(1)")
+    if x.is_complex() or x.dtype == torch.bool:
+        raise RiskminError(f"the Dataset yields inputs of type {x.dtype}; give real numbers (float32)")
+    return dataset if x.dtype == torch.float32 else Float32Inputs(dataset)
+
+
+def check_model(model, prepared, loss: str) -> None:
+    """Raise one RiskminError if `model` cannot take the training inputs or its outputs do not fit the targets under `loss`."""
+    x, y = probe(prepared)
+    was_training = model.training
+    model.eval()  # no dropout drawn, no batch-norm statistics moved: the check changes nothing
+    try:
+        with torch.no_grad():
+            output = model(x)
+    except RuntimeError as error:
+        raise RiskminError(f"the model cannot take the data's inputs, {prepared.n_inputs} features per sample ({first_line(error)}); "
+                           f"make its first layer take {prepared.n_inputs} inputs") from None
+    finally:
+        model.train(was_training)
+    if not isinstance(output, torch.Tensor):
+        raise RiskminError(f"the model returns a {type(output).__name__}, not a tensor; riskmin's losses take the predictions "
+                           "as one tensor: return them alone from forward")
+    if loss == "cross_entropy":
+        classes = max(prepared.n_outputs, int(y.max()) + 1, 2)
+        if output.ndim != 2 or output.shape[1] < classes:
+            raise RiskminError(f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but cross entropy needs "
+                               f"one score per class ({classes} classes); give its last layer {classes} outputs"
+                               + (", or use --loss bce with one output for a yes/no target" if classes == 2 else ""))
+    elif output.shape != y.shape:
+        names = prepared.names.get("targets") or []
+        columns = f"{y.shape[1]} column{'s' * (y.shape[1] > 1)}" + (f" ({', '.join(names)})" if names else "") \
+            if y.ndim == 2 else f"shape {tuple(y.shape[1:])}"
+        raise RiskminError(f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but the targets have {columns}, "
+                           f"and {loss} would broadcast one against the other; give its last layer {y.shape[-1] if y.ndim == 2 else 1} "
+                           f"output{'s' * (y.ndim == 2 and y.shape[1] > 1)}")
+
+
+def probe(prepared) -> tuple:
+    """Two training rows, (x, y), on the training device, as a batch of them reaches the model."""
+    if prepared.tensors:
+        x, y = prepared.rows["train"]
+        return x[:2], y[:2]
+    splits = prepared.splits
+    x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
+    return x.to(prepared.device), y.to(prepared.device)
+
+
+def check_columns(x: torch.Tensor, standardizer) -> None:
+    """Refuse rows whose number of columns is not the number of features the run's preprocessing was fitted on."""
+    expected = None if standardizer is None else standardizer.mean.numel()
+    if expected is not None and (x.ndim != 2 or x.shape[1] != expected):
+        given = f"{x.shape[1]} columns" if x.ndim == 2 else f"shape {tuple(x.shape)}"
+        raise RiskminError(f"the rows have {given} but the run was trained on {expected} features; "
+                           f"give {expected} columns, in the order it was trained on")
+
+
+def first_line(error: Exception) -> str:
+    return str(error).splitlines()[0][:200]
