@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import subprocess
@@ -127,10 +128,24 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
     if "cuda" in message and __import__("torch").cuda.is_available():
         pytest.skip("this machine has a GPU")
     monkeypatch.chdir(tmp_path)
+    for name, content in EXISTING.items():  # what was there before the command: it must stay exactly as it was
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(content)
+    before = tree(tmp_path)
     assert main([*args, "--progress", "off"] if args[0] in ("train", "montecarlo") and "--lr" not in args[-1:] else args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
-    assert not any(p.is_dir() and any(p.iterdir()) for p in (tmp_path / "runs",) if p.exists())
+    assert tree(tmp_path) == before
+
+
+EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "runs/a/model.safetensors": bytes(range(256)),
+            "runs/lab1-two_layer/summary.json": b"{}\n"}
+
+
+def tree(folder) -> dict:
+    """Every path under `folder` with the SHA-256 of what it holds (links as links)."""
+    return {str(path.relative_to(folder)): "-> " + os.readlink(path) if path.is_symlink() else
+            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder" for path in sorted(folder.rglob("*"))}
 
 
 @pytest.mark.parametrize("toml, message", [
