@@ -250,8 +250,7 @@ def predict_file(args) -> int:
     import io
     from pathlib import Path
 
-    import torch
-
+    from . import _outputs as outputs
     from ._files import atomic_write
     from ._loop import predict
     from ._readers import read_columns
@@ -263,20 +262,7 @@ def predict_file(args) -> int:
     keep = [name.strip() for name in args.keep.split(",") if name.strip()]
     x, _, kept = read_columns(args.file, names, keep=keep)
     output = predict(run, x)
-    targets, classes = names["targets"], names.get("classes")
-    if run.config.loss == "cross_entropy":
-        classes = classes or [str(k) for k in range(output.shape[1])]
-        probabilities = torch.softmax(output, 1)
-        columns = {f"predicted_{targets[0]}": [classes[k] for k in output.argmax(1).tolist()],
-                   **{f"probability_{label}": probabilities[:, k].tolist() for k, label in enumerate(classes)}}
-    elif run.config.loss == "bce" and classes and output.shape[1] == 1:  # one yes/no target with its two class names
-        yes = torch.sigmoid(output[:, 0])
-        columns = {f"predicted_{targets[0]}": [classes[int(p > 0.5)] for p in yes.tolist()],
-                   f"probability_{classes[0]}": (1 - yes).tolist(), f"probability_{classes[1]}": yes.tolist()}
-    elif run.config.loss == "bce":
-        columns = {f"probability_{name}": torch.sigmoid(output[:, i]).tolist() for i, name in enumerate(targets)}
-    else:
-        columns = {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(targets)}
+    columns = outputs.columns(output, run.config.loss, names["targets"], names.get("classes"))
     columns = {**kept, **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

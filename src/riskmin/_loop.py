@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import distributed, models
+from . import _outputs as outputs, distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
@@ -269,15 +269,17 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
 
 
 @torch.no_grad()
-def predict(run_or_model, x) -> torch.Tensor:
+def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU; a standardized regression
-    target comes back in its own units.
+    target comes back in its own units. For a classifier, kind="class" gives each row's class by its stored name and
+    kind="proba" the class probabilities, as `riskmin predict` writes them (see _outputs.py).
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> predict(run, torch.tensor([[0.5]])).shape
     torch.Size([1, 1])
     """
-    model, standardizer, _ = unpack(run_or_model)
+    model, standardizer, config = unpack(run_or_model)
+    outputs.check_kind(kind, config.loss)
     x = torch.as_tensor(x, dtype=torch.float32)
     x = x[:, None] if x.ndim == 1 else x
     device = next(model.parameters()).device
@@ -287,7 +289,8 @@ def predict(run_or_model, x) -> torch.Tensor:
     out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
-    return out if target is None else target.restore(out)
+    out = out if target is None else target.restore(out)
+    return outputs.as_kind(out, kind, config.loss, getattr(run_or_model, "data_names", {}).get("classes"))
 
 
 def unpack(run_or_model):
