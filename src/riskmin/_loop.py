@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import _outputs as outputs, distributed, models
+from . import _frames as frames, _outputs as outputs, distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
@@ -258,7 +258,7 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     0.01
     """
     model, standardizer, config = unpack(run_or_model)
-    data = data if isinstance(data, Data) else Data(*data)
+    data = frames.rows(data, getattr(run_or_model, "data_names", {}))
     loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
@@ -280,7 +280,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """
     model, standardizer, config = unpack(run_or_model)
     outputs.check_kind(kind, config.loss)
-    x = torch.as_tensor(x, dtype=torch.float32)
+    x = frames.inputs(x, getattr(run_or_model, "data_names", {}))
     x = x[:, None] if x.ndim == 1 else x
     device = next(model.parameters()).device
     x = standardizer(x) if standardizer is not None else x
