@@ -76,6 +76,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             for v in (x, y))
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
         raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text columns one-hot encoded")
+    x, y = writable(x), writable(y)
     if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS":
         from ._columns import class_codes
 
@@ -123,7 +124,12 @@ def inputs(x, names: dict) -> torch.Tensor:
         return frame_rows(x, names, targets=False)[0]
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
         raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded as the run's were")
-    return torch.as_tensor(x, dtype=torch.float32)
+    return torch.as_tensor(writable(x), dtype=torch.float32)
+
+
+def writable(array):
+    """A read-only NumPy array (pandas' copy-on-write views, memory maps) copied, as torch may write to a tensor; anything else as it is."""
+    return array.copy() if isinstance(array, np.ndarray) and not array.flags.writeable else array
 
 
 def rows(data, names: dict) -> Data:
