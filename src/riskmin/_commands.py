@@ -303,6 +303,23 @@ def evaluate_file(args) -> int:
     return 0
 
 
+def export_run(args) -> int:
+    """`riskmin export`: the run as one ONNX or TorchScript file, by default beside its directory."""
+    from pathlib import Path
+
+    from ._export import FORMATS, export
+    from ._rundir import load_run
+
+    if args.format not in FORMATS:
+        raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
+    run_path = Path(args.run)
+    out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
+    check_output(out, run_path, run_path, args.overwrite)
+    path = export(load_run(run_path), out, args.format)
+    print(f"{args.format} file written to {path}")
+    return 0
+
+
 def tell(notes: list) -> None:
     """What reading the data guessed or did (the task, dropped rows), one line each."""
     for note in notes:
