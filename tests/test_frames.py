@@ -65,6 +65,18 @@ def test_a_dataframe_beside_its_target_and_numpy_arrays(shop):
     x, labels = np.random.default_rng(1).standard_normal((50, 2)), np.array(["a", "b"] * 25)
     run = riskmin.fit("linear", (x, labels), epochs=2, progress=False)
     assert run.data_names["classes"] == ["a", "b"] and riskmin.predict(run, x, kind="class").shape == (50,)
+    assert riskmin.evaluate(run, (x, labels))["accuracy"] == riskmin.evaluate(run, (x, torch.tensor([0, 1] * 25)))["accuracy"]
+    with pytest.raises(RiskminError, match="holds 'c', which is not one of the run's classes"):
+        riskmin.evaluate(run, (x[:2], np.array(["a", "c"])))
+
+
+def test_a_polars_dataframe_trains_as_its_pandas_twin(shop):
+    polars = pytest.importorskip("polars")
+    frame, _ = shop
+    twin = polars.from_pandas(frame)
+    from_polars, from_pandas = riskmin.fit("linear", twin, **SETTINGS), riskmin.fit("linear", frame, **SETTINGS)
+    assert all(torch.equal(a, b) for a, b in zip(from_polars.model.parameters(), from_pandas.model.parameters()))
+    assert torch.equal(riskmin.predict(from_polars, twin), riskmin.predict(from_pandas, frame))
 
 
 def test_montecarlo_and_compare_take_a_dataframe(shop):

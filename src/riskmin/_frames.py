@@ -127,6 +127,20 @@ def inputs(x, names: dict) -> torch.Tensor:
     return torch.as_tensor(writable(x), dtype=torch.float32)
 
 
+def labels(y, names: dict):
+    """Targets for a trained run: class names (text or true/false) as the run's class indices; anything else as it is."""
+    values = np.asarray(y) if isinstance(y, (list, tuple)) or type(y).__module__.partition(".")[0] in ("pandas", "polars") else y
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "bOUS"):
+        return writable(values)
+    if not names.get("classes"):
+        raise RiskminError("y holds class names but the run has none; pass the targets as numbers")
+    import pyarrow
+
+    from ._columns import target_for_run
+
+    return target_for_run(pyarrow.table({names["targets"][0]: pyarrow.array(values.tolist())}), names, FRAME)
+
+
 def writable(array):
     """A read-only NumPy array (pandas' copy-on-write views, memory maps) copied, as torch may write to a tensor; anything else as it is."""
     return array.copy() if isinstance(array, np.ndarray) and not array.flags.writeable else array
@@ -140,5 +154,5 @@ def rows(data, names: dict) -> Data:
         x, y = frame_rows(data, names, targets=True)
         return Data(x, y, missing=names.get("missing", "error"))
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return Data(inputs(data[0], names), data[1])
+        return Data(inputs(data[0], names), labels(data[1], names))
     raise RiskminError(f"evaluate takes a DataFrame, Data or (x, y), not {type(data).__name__}")
