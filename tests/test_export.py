@@ -12,10 +12,12 @@ import riskmin
 from riskmin._cli import main
 
 
-def table(path, classes: bool, rows: int = 120):
-    """A CSV with an identifier, a number column with missing values, a text column with an empty cell, and a target."""
+def table(path, classes: bool, rows: int = 120, towns: int = 3):
+    """A CSV with an identifier, a number column with missing values, a text column with an empty cell, and a target.
+    With more `towns` than 10% of the rows, the rarer ones share the input town=(other)."""
     rng = np.random.default_rng(0)
-    size, town = rng.standard_normal(rows), rng.choice(["north", "south", "west"], rows)
+    names = ["north", "south", "west"] + [f"town{k}" for k in range(towns - 3)]
+    size, town = rng.standard_normal(rows), rng.choice(names, rows, p=np.arange(towns, 0, -1) / (towns * (towns + 1) / 2))
     value = 2 * size + (town == "south") + 0.1 * rng.standard_normal(rows)
     target = np.where(value > 0.5, "dear", np.where(value > -0.5, "fair", "cheap")) if classes else value * 1000 + 5000
     cells = [[str(1000 + i), "" if i % 17 == 3 else f"{s:.5f}", "" if i == 7 else t, f"{v}" if classes else f"{v:.3f}"]
@@ -24,8 +26,8 @@ def table(path, classes: bool, rows: int = 120):
     return path
 
 
-def trained(tmp_path, classes: bool):
-    path = table(tmp_path / "shop.csv", classes)
+def trained(tmp_path, classes: bool, towns: int = 3):
+    path = table(tmp_path / "shop.csv", classes, towns=towns)
     assert main(["train", str(path), "--target", "price", "--missing", "mean", "--epochs", "15", "--progress", "off",
                  "--out", str(tmp_path / "runs"), "--name", "shop"]) == 0
     return path, tmp_path / "runs" / "shop"
@@ -44,11 +46,13 @@ def raw_columns(path) -> dict:
             "town": np.array([r["town"] for r in rows], dtype=object)}
 
 
-@pytest.mark.parametrize("classes", [False, True], ids=["regression", "classification"])
-def test_onnx_on_raw_columns_gives_what_riskmin_predict_writes(tmp_path, classes):
+@pytest.mark.parametrize("classes, towns", [(False, 3), (True, 3), (False, 16)], ids=["regression", "classification", "other"])
+def test_onnx_on_raw_columns_gives_what_riskmin_predict_writes(tmp_path, classes, towns):
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    path, run = trained(tmp_path, classes)
+    path, run = trained(tmp_path, classes, towns)
+    layout = json.loads((run / "preprocessing.json").read_text())["layout"]
+    assert layout[1].get("other", False) == (towns > 12)  # 120 rows: at most 12 inputs for a text column
     assert main(["export", str(run), "--format", "onnx"]) == 0
     session = onnxruntime.InferenceSession(str(tmp_path / "runs" / "shop.onnx"))
     assert [i.name for i in session.get_inputs()] == ["size", "town"]  # the identifier is not a feature

@@ -6,8 +6,8 @@ so that a program without riskmin (or without Python, for ONNX) gets the numbers
 
 The ONNX file takes one input per feature column of the run, named as the column: float32 of
 shape [rows] for a number column (NaN is a missing value), string of shape [rows] for a text
-column (an empty string is a missing value; a category the run never saw is all zeros, as in
-`riskmin predict`). Its one output, `outputs`, holds the predicted values of a regression, one
+column (an empty string is a missing value; a category the run never saw is all zeros, or
+(other) where the run pools the column's rarer categories, as in `riskmin predict`). Its one output, `outputs`, holds the predicted values of a regression, one
 column per target, or the probability of every class in the order of the `classes` metadata.
 The TorchScript file takes the number columns side by side as one float32 tensor [rows x columns],
 in the order of its `features` metadata. What either cannot represent is refused in one sentence.
@@ -119,10 +119,6 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
         raise RiskminError("export --format onnx needs the onnx package; pip install 'riskmin[onnx]'") from None
     if "outputs" in [c["name"] for c in layout]:
         raise RiskminError("a feature column is named outputs, the name of the ONNX file's output; rename the column to export the run")
-    capped = [c["name"] for c in layout if c.get("other")]
-    if capped:
-        raise RiskminError(f"column {capped[0]} pools its rarer categories into one input ({capped[0]}=(other)), which the ONNX "
-                           "one-hot encoder cannot represent; train with fewer categories in that column to export it")
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -135,7 +131,7 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     graph = model.graph
     inputs, nodes, parts = [], [], []
     axis = helper.make_tensor("riskmin_axis_1", TensorProto.INT64, [1], [1])
-    graph.initializer.append(axis)
+    graph.initializer.extend([axis, helper.make_tensor("riskmin_one", TensorProto.FLOAT, [], [1.0])])
     for i, column in enumerate(layout):
         name, part = column["name"], f"riskmin_column_{i}"
         if column["kind"] == "numeric":
@@ -143,7 +139,7 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
             nodes.append(helper.make_node("Unsqueeze", [name, axis.name], [part]))
         else:
             inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["rows"]))
-            nodes.append(helper.make_node("OneHotEncoder", [name], [part], domain="ai.onnx.ml", cats_strings=column["categories"], zeros=1))
+            nodes += one_hot(name, part, column)
         parts.append(part)
     nodes.append(helper.make_node("Concat", parts, [ENCODED], axis=1))
     del graph.input[:]
@@ -156,3 +152,20 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def one_hot(name: str, part: str, column: dict) -> list:
+    """The nodes that one-hot encode the text input `name` into `part` as riskmin's layout `column` says: an empty string or
+    an unseen category all zeros, or, where the layout pools its rarer categories, any other non-empty text (other)."""
+    from onnx import helper
+
+    categories = column["categories"][:-1] if column.get("other") else column["categories"]
+    if not column.get("other"):
+        return [helper.make_node("OneHotEncoder", [name], [part], domain="ai.onnx.ml", cats_strings=categories, zeros=1)]
+    known, empty, seen = f"{part}_known", f"{part}_empty", f"{part}_seen"
+    return [helper.make_node("OneHotEncoder", [name], [known], domain="ai.onnx.ml", cats_strings=categories, zeros=1),
+            helper.make_node("OneHotEncoder", [name], [empty], domain="ai.onnx.ml", cats_strings=[""], zeros=1),
+            helper.make_node("Concat", [known, empty], [seen], axis=1),  # at most one 1 per row: a category, or empty
+            helper.make_node("ReduceSum", [seen, "riskmin_axis_1"], [f"{part}_any"], keepdims=1),
+            helper.make_node("Sub", ["riskmin_one", f"{part}_any"], [f"{part}_other"]),  # 1 for text that is neither
+            helper.make_node("Concat", [known, f"{part}_other"], [part], axis=1)]
