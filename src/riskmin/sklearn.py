@@ -52,7 +52,10 @@ class RiskminEstimator(BaseEstimator):
     `val` is the fraction of the rows held out to pick the best epoch and stop early after `patience`
     epochs without improvement; with `val=0` (or too few rows to hold one out) training runs all
     `epochs` and keeps the last weights. `config`, a riskmin.Config or a dict of its fields, holds any
-    other setting (weight_decay, scheduler, activation, dropout, ...). The parameters outnumber the
+    other setting (weight_decay, scheduler, activation, dropout, ...); the estimator's own parameters win
+    over the same fields there. `random_state` an int gives the same split, initialization and batch order
+    at every fit; None draws a seed from NumPy's global generator, as scikit-learn's estimators do. `device`
+    is "cpu" unless set ("auto" takes a GPU where there is one). The parameters outnumber the
     seven STYLE.md asks of a function because scikit-learn searches only over constructor parameters.
     """
 
