@@ -85,6 +85,7 @@ def test_torchscript_on_number_columns_gives_what_riskmin_predict_gives(tmp_path
 
 @pytest.mark.parametrize("arguments, message", [
     (["--format", "tflite"], "error: --format tflite is not an export format; choose onnx or torchscript"),
+    (["--out", "RUN/model.onnx"], "error: --out RUN/model.onnx is inside the run directory RUN; write the exported file elsewhere"),
     (["--format", "torchscript"], "error: torchscript takes number columns only but column town holds text; export --format onnx, "
                                   "which one-hot encodes text columns"),
 ])
@@ -93,6 +94,7 @@ def test_what_cannot_be_exported_is_refused_in_one_line(tmp_path, capsys, argume
     assert main(["train", str(path), "--target", "price", "--missing", "mean", "--epochs", "1", "--progress", "off",
                  "--out", str(tmp_path / "runs"), "--name", "shop"]) == 0
     capsys.readouterr()
-    assert main(["export", str(tmp_path / "runs" / "shop"), *arguments]) == 2
-    assert capsys.readouterr().err.strip() == message
+    run = str(tmp_path / "runs" / "shop")
+    assert main(["export", run, *(argument.replace("RUN", run) for argument in arguments)]) == 2
+    assert capsys.readouterr().err.strip() == message.replace("RUN", run)
     assert not (tmp_path / "runs" / "shop.pt").exists()

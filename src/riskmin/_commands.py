@@ -276,16 +276,16 @@ def predict_file(args) -> int:
     return 0
 
 
-def check_output(out, run, source, overwrite: bool) -> None:
+def check_output(out, run, source, overwrite: bool, what: str = "predictions") -> None:
     """Refuse an --out that would replace the input, write into the run, or replace a file without --overwrite."""
     import os
 
     if out.resolve().is_relative_to(run.resolve()):
-        raise RiskminError(f"--out {out} is inside the run directory {run}; write predictions elsewhere")
+        raise RiskminError(f"--out {out} is inside the run directory {run}; write {what} elsewhere")
     if not os.path.lexists(out):
         return
     if out.exists() and source.exists() and os.path.samefile(out, source):
-        raise RiskminError(f"--out {out} is the input file {source}; write predictions to another file")
+        raise RiskminError(f"--out {out} is the input file {source}; write {what} to another file")
     if not overwrite:
         raise RiskminError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
 
@@ -314,7 +314,7 @@ def export_run(args) -> int:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
     run_path = Path(args.run)
     out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
-    check_output(out, run_path, run_path, args.overwrite)
+    check_output(out, run_path, run_path, args.overwrite, what="the exported file")
     path = export(load_run(run_path), out, args.format)
     print(f"{args.format} file written to {path}")
     return 0
