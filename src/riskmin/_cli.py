@@ -133,7 +133,14 @@ def build_parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled rows of a file", allow_abbrev=False)
     evaluate.add_argument("run", help="run directory that `riskmin train` wrote")
     evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")
-    parser.commands.update(predict=predict, evaluate=evaluate)
+    export = commands.add_parser("export", help="write a trained run as one ONNX or TorchScript file, preprocessing included",
+                                 allow_abbrev=False)
+    export.add_argument("run", help="run directory that `riskmin train` wrote")
+    export.add_argument("--format", default="onnx", help="onnx (one input per feature column; pip install 'riskmin[onnx]') or "
+                        "torchscript (number columns only)")
+    export.add_argument("--out", help="file to write (default: the run directory's name with .onnx or .pt, beside it)")
+    export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+    parser.commands.update(predict=predict, evaluate=evaluate, export=export)
     add_compare_parser(commands, parser)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
@@ -191,7 +198,7 @@ def main(argv=None) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
-        from ._commands import evaluate_file, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
+        from ._commands import evaluate_file, export_run, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
@@ -205,6 +212,8 @@ def main(argv=None) -> int:
             return predict_file(args)
         if args.command == "evaluate":
             return evaluate_file(args)
+        if args.command == "export":
+            return export_run(args)
         if args.command == "datasets":
             return list_datasets()
         parser.print_help()

@@ -258,8 +258,7 @@ def predict_file(args) -> int:
     import io
     from pathlib import Path
 
-    import torch
-
+    from . import _outputs as outputs
     from ._files import atomic_write
     from ._loop import predict
     from ._readers import read_columns
@@ -271,20 +270,7 @@ def predict_file(args) -> int:
     keep = [name.strip() for name in args.keep.split(",") if name.strip()]
     x, _, kept = read_columns(args.file, names, keep=keep)
     output = predict(run, x)
-    targets, classes = names["targets"], names.get("classes")
-    if run.config.loss == "cross_entropy":
-        classes = classes or [str(k) for k in range(output.shape[1])]
-        probabilities = torch.softmax(output, 1)
-        columns = {f"predicted_{targets[0]}": [classes[k] for k in output.argmax(1).tolist()],
-                   **{f"probability_{label}": probabilities[:, k].tolist() for k, label in enumerate(classes)}}
-    elif run.config.loss == "bce" and classes and output.shape[1] == 1:  # one yes/no target with its two class names
-        yes = torch.sigmoid(output[:, 0])
-        columns = {f"predicted_{targets[0]}": [classes[int(p > 0.5)] for p in yes.tolist()],
-                   f"probability_{classes[0]}": (1 - yes).tolist(), f"probability_{classes[1]}": yes.tolist()}
-    elif run.config.loss == "bce":
-        columns = {f"probability_{name}": torch.sigmoid(output[:, i]).tolist() for i, name in enumerate(targets)}
-    else:
-        columns = {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(targets)}
+    columns = outputs.columns(output, run.config.loss, names["targets"], names.get("classes"))
     columns = {**kept, **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -298,16 +284,16 @@ def predict_file(args) -> int:
     return 0
 
 
-def check_output(out, run, source, overwrite: bool) -> None:
+def check_output(out, run, source, overwrite: bool, what: str = "predictions") -> None:
     """Refuse an --out that would replace the input, write into the run, or replace a file without --overwrite."""
     import os
 
     if out.resolve().is_relative_to(run.resolve()):
-        raise RiskminError(f"--out {out} is inside the run directory {run}; write predictions elsewhere")
+        raise RiskminError(f"--out {out} is inside the run directory {run}; write {what} elsewhere")
     if not os.path.lexists(out):
         return
     if out.exists() and source.exists() and os.path.samefile(out, source):
-        raise RiskminError(f"--out {out} is the input file {source}; write predictions to another file")
+        raise RiskminError(f"--out {out} is the input file {source}; write {what} to another file")
     if not overwrite:
         raise RiskminError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
 
@@ -322,6 +308,23 @@ def evaluate_file(args) -> int:
     x, y, _ = read_columns(args.file, run.data_names, targets=True)
     for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
         print(f"{name:<12} {value:.6g}")
+    return 0
+
+
+def export_run(args) -> int:
+    """`riskmin export`: the run as one ONNX or TorchScript file, by default beside its directory."""
+    from pathlib import Path
+
+    from ._export import FORMATS, export
+    from ._rundir import load_run
+
+    if args.format not in FORMATS:
+        raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
+    run_path = Path(args.run)
+    out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
+    check_output(out, run_path, run_path, args.overwrite, what="the exported file")
+    path = export(load_run(run_path), out, args.format)
+    print(f"{args.format} file written to {path}")
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from . import distributed, models
+from . import _frames as frames, _outputs as outputs, distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._checks import check_columns, check_model, first_line
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
@@ -269,7 +269,7 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     0.01
     """
     model, standardizer, config = unpack(run_or_model)
-    data = data if isinstance(data, Data) else Data(*data)
+    data = frames.rows(data, getattr(run_or_model, "data_names", {}))
     check_columns(data.x, standardizer)
     loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
@@ -281,16 +281,18 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
 
 
 @torch.no_grad()
-def predict(run_or_model, x) -> torch.Tensor:
+def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU; a standardized regression
-    target comes back in its own units.
+    target comes back in its own units. For a classifier, kind="class" gives each row's class by its stored name and
+    kind="proba" the class probabilities, as `riskmin predict` writes them (see _outputs.py).
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> predict(run, torch.tensor([[0.5]])).shape
     torch.Size([1, 1])
     """
-    model, standardizer, _ = unpack(run_or_model)
-    x = torch.as_tensor(x, dtype=torch.float32)
+    model, standardizer, config = unpack(run_or_model)
+    outputs.check_kind(kind, config.loss)
+    x = frames.inputs(x, getattr(run_or_model, "data_names", {}))
     x = x[:, None] if x.ndim == 1 else x
     check_columns(x, standardizer)
     device = next(model.parameters()).device
@@ -303,7 +305,8 @@ def predict(run_or_model, x) -> torch.Tensor:
         raise RiskminError(f"the model cannot take rows of shape {tuple(x.shape)} ({first_line(error)}); give the columns it was trained on") from None
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
-    return out if target is None else target.restore(out)
+    out = out if target is None else target.restore(out)
+    return outputs.as_kind(out, kind, config.loss, getattr(run_or_model, "data_names", {}).get("classes"))
 
 
 def unpack(run_or_model):

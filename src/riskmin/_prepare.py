@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from . import datasets, models
+from . import _frames as frames, datasets, models
 from ._checkpoint import warn
 from ._checks import check_pairs
 from .config import Config, RiskminError
@@ -141,11 +141,13 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
 
 
 def as_data(data, config: Config):
-    """A data set name or an (x, y) pair as Data; anything else as it is."""
+    """A data set name, a DataFrame (with config.target) or an (x, y) pair as Data; anything else as it is."""
     if isinstance(data, str):
         return datasets.load(data, config)
+    if frames.is_frame(data):
+        return frames.frame_data(data, config)
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return Data(*data)
+        return frames.as_pair(*data, config)
     return data
 
 
@@ -160,7 +162,7 @@ def as_splits(data, config: Config) -> Splits:
         return split(data, config.train, config.val, config.test, config.seed)
     if isinstance(data, Dataset):
         return split(check_pairs(data), config.train, config.val, config.test, config.seed)
-    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, riskmin.Data, (x, y) tensors, Splits or a torch Dataset")
+    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset")
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:

@@ -38,6 +38,12 @@ def read(path, target: str = "", features: str = "", task: str = "auto", missing
     if suffix == ".npz":
         return read_npz(path, task, loss)
     table, notes = read_table(path, suffix)
+    return table_data(table, notes, path, target, features, task, missing, loss)
+
+
+def table_data(table, notes: list, path: Path, target: str = "", features: str = "", task: str = "auto", missing: str = "error",
+               loss: str = "auto") -> Data:
+    """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every message)."""
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
@@ -339,10 +345,20 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
     Kept columns are copied as they are, whatever they hold.
     """
     path, suffix = checked(path)
-    layout = names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
     if suffix == ".npz":
-        return npz_columns(path, layout, targets)
+        return npz_columns(path, run_layout(names), targets)
     table, notes = read_table(path, suffix)
+    return table_columns(table, notes, path, names, targets, keep)
+
+
+def run_layout(names: dict) -> list:
+    """The feature layout a run stored; a run trained on tensors has numeric features alone."""
+    return names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
+
+
+def table_columns(table, notes: list, path: Path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
+    """`read_columns` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own)."""
+    layout = run_layout(names)
     target_names = names["targets"] if targets else []
     check_columns_present(table, layout, target_names, keep, path)
     kept = {name: table.column(name).to_pylist() for name in keep}

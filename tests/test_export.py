@@ -1,0 +1,100 @@
+"""riskmin export: one ONNX or TorchScript file whose numbers are those of riskmin predict, preprocessing included."""
+
+import csv
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import riskmin
+from riskmin._cli import main
+
+
+def table(path, classes: bool, rows: int = 120, towns: int = 3):
+    """A CSV with an identifier, a number column with missing values, a text column with an empty cell, and a target.
+    With more `towns` than 10% of the rows, the rarer ones share the input town=(other)."""
+    rng = np.random.default_rng(0)
+    names = ["north", "south", "west"] + [f"town{k}" for k in range(towns - 3)]
+    size, town = rng.standard_normal(rows), rng.choice(names, rows, p=np.arange(towns, 0, -1) / (towns * (towns + 1) / 2))
+    value = 2 * size + (town == "south") + 0.1 * rng.standard_normal(rows)
+    target = np.where(value > 0.5, "dear", np.where(value > -0.5, "fair", "cheap")) if classes else value * 1000 + 5000
+    cells = [[str(1000 + i), "" if i % 17 == 3 else f"{s:.5f}", "" if i == 7 else t, f"{v}" if classes else f"{v:.3f}"]
+             for i, (s, t, v) in enumerate(zip(size, town, target))]
+    path.write_text("id,size,town,price\n" + "".join(",".join(row) + "\n" for row in cells))
+    return path
+
+
+def trained(tmp_path, classes: bool, towns: int = 3):
+    path = table(tmp_path / "shop.csv", classes, towns=towns)
+    assert main(["train", str(path), "--target", "price", "--missing", "mean", "--epochs", "15", "--progress", "off",
+                 "--out", str(tmp_path / "runs"), "--name", "shop"]) == 0
+    return path, tmp_path / "runs" / "shop"
+
+
+def predicted(tmp_path, path, run):
+    assert main(["predict", str(run), str(path), "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv") as file:
+        return list(csv.DictReader(file))
+
+
+def raw_columns(path) -> dict:
+    with open(path) as file:
+        rows = list(csv.DictReader(file))
+    return {"size": np.array([float(r["size"]) if r["size"] else np.nan for r in rows], dtype=np.float32),
+            "town": np.array([r["town"] for r in rows], dtype=object)}
+
+
+@pytest.mark.parametrize("classes, towns", [(False, 3), (True, 3), (False, 16)], ids=["regression", "classification", "other"])
+def test_onnx_on_raw_columns_gives_what_riskmin_predict_writes(tmp_path, classes, towns):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    path, run = trained(tmp_path, classes, towns)
+    layout = json.loads((run / "preprocessing.json").read_text())["layout"]
+    assert layout[1].get("other", False) == (towns > 12)  # 120 rows: at most 12 inputs for a text column
+    assert main(["export", str(run), "--format", "onnx"]) == 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "runs" / "shop.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["size", "town"]  # the identifier is not a feature
+    out = session.run(["outputs"], raw_columns(path))[0]
+    written = predicted(tmp_path, path, run)
+    meta = session.get_modelmeta().custom_metadata_map
+    if classes:
+        names = json.loads(meta["classes"])
+        assert names == ["cheap", "dear", "fair"]
+        expected = np.array([[float(row[f"probability_{c}"]) for c in names] for row in written])
+    else:
+        expected = np.array([[float(row["predicted_price"])] for row in written])
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5 * (1 if classes else 1000))
+
+
+def test_torchscript_on_number_columns_gives_what_riskmin_predict_gives(tmp_path):
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.standard_normal((100, 3)), dtype=torch.float32)
+    x[5, 1] = float("nan")
+    run = riskmin.fit("mlp", riskmin.Data(x, x[:, :1].nan_to_num() * 50 + 7, missing="mean"), hidden=(8,), epochs=5, progress=False)
+    run.save(tmp_path / "run")
+    assert main(["export", str(tmp_path / "run"), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+    files = {"features.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        loaded = torch.jit.load(str(tmp_path / "m.pt"), _extra_files=files)
+    assert json.loads(files["features.json"]) == ["x0", "x1", "x2"]
+    torch.testing.assert_close(loaded(x), riskmin.predict(run, x), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--format", "tflite"], "error: --format tflite is not an export format; choose onnx or torchscript"),
+    (["--out", "RUN/model.onnx"], "error: --out RUN/model.onnx is inside the run directory RUN; write the exported file elsewhere"),
+    (["--format", "torchscript"], "error: torchscript takes number columns only but column town holds text; export --format onnx, "
+                                  "which one-hot encodes text columns"),
+])
+def test_what_cannot_be_exported_is_refused_in_one_line(tmp_path, capsys, arguments, message):
+    path = table(tmp_path / "shop.csv", classes=False)
+    assert main(["train", str(path), "--target", "price", "--missing", "mean", "--epochs", "1", "--progress", "off",
+                 "--out", str(tmp_path / "runs"), "--name", "shop"]) == 0
+    capsys.readouterr()
+    run = str(tmp_path / "runs" / "shop")
+    assert main(["export", run, *(argument.replace("RUN", run) for argument in arguments)]) == 2
+    assert capsys.readouterr().err.strip() == message.replace("RUN", run)
+    assert not (tmp_path / "runs" / "shop.pt").exists()

@@ -1,0 +1,114 @@
+"""DataFrames and NumPy arrays in fit, evaluate, predict, montecarlo and compare, read as a CSV file is."""
+
+import numpy as np
+import pytest
+import torch
+
+import riskmin
+from riskmin import RiskminError
+
+pd = pytest.importorskip("pandas")
+
+
+@pytest.fixture
+def shop(tmp_path):
+    """A table with an identifier, a text column, a missing number, and its CSV file."""
+    rng = np.random.default_rng(0)
+    n = 120
+    size = rng.standard_normal(n)
+    town = rng.choice(["north", "south", "west"], n)
+    price = 2 * size + (town == "south") * 1.5 + 3 + 0.05 * rng.standard_normal(n)
+    frame = pd.DataFrame({"id": np.arange(1000, 1000 + n), "size": size, "town": town, "price": price})
+    frame.loc[5, "size"] = np.nan
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+SETTINGS = dict(target="price", missing="mean", epochs=5, progress=False)
+
+
+def test_a_dataframe_trains_exactly_as_its_csv_file(shop):
+    frame, path = shop
+    from_frame, from_file = riskmin.fit("linear", frame, **SETTINGS), riskmin.fit("linear", str(path), **SETTINGS)
+    assert from_frame.data_names["layout"] == from_file.data_names["layout"]
+    assert from_frame.data_names["features"] == ["size", "town=north", "town=south", "town=west"]  # id left out
+    assert from_frame.history == [{**row, "seconds": pytest.approx(row["seconds"], abs=100)} for row in from_file.history]
+    for a, b in zip(from_frame.model.parameters(), from_file.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_predict_and_evaluate_read_a_dataframe_by_column_names(shop):
+    frame, path = shop
+    run = riskmin.fit("linear", frame, **{**SETTINGS, "epochs": 60})
+    shuffled = frame[["town", "price", "size"]]  # any order, extra columns ignored, the identifier not needed
+    from riskmin._readers import read_columns
+
+    x, y, _ = read_columns(path, run.data_names, targets=True)
+    assert torch.equal(riskmin.predict(run, shuffled), riskmin.predict(run, x))
+    assert riskmin.evaluate(run, shuffled) == riskmin.evaluate(run, riskmin.Data(x, y, missing="mean"))
+    assert riskmin.evaluate(run, shuffled)["r2"] > 0.9
+
+
+def test_a_classifier_on_a_dataframe_predicts_class_names(shop):
+    frame, _ = shop
+    run = riskmin.fit("linear", frame.drop(columns="price"), target="town", missing="mean", epochs=3, progress=False)
+    assert run.data_names["classes"] == ["north", "south", "west"]
+    assert set(riskmin.predict(run, frame, kind="class")) <= {"north", "south", "west"}
+
+
+def test_a_dataframe_beside_its_target_and_numpy_arrays(shop):
+    frame, _ = shop
+    alone = riskmin.fit("linear", frame, **SETTINGS)
+    beside = riskmin.fit("linear", (frame.drop(columns="price"), frame["price"]), **{**SETTINGS, "target": ""})
+    assert all(torch.equal(a, b) for a, b in zip(alone.model.parameters(), beside.model.parameters()))
+    x, labels = np.random.default_rng(1).standard_normal((50, 2)), np.array(["a", "b"] * 25)
+    run = riskmin.fit("linear", (x, labels), epochs=2, progress=False)
+    assert run.data_names["classes"] == ["a", "b"] and riskmin.predict(run, x, kind="class").shape == (50,)
+    assert riskmin.evaluate(run, (x, labels))["accuracy"] == riskmin.evaluate(run, (x, torch.tensor([0, 1] * 25)))["accuracy"]
+    with pytest.raises(RiskminError, match="holds 'c', which is not one of the run's classes"):
+        riskmin.evaluate(run, (x[:2], np.array(["a", "c"])))
+
+
+def test_a_polars_dataframe_trains_as_its_pandas_twin(shop):
+    polars = pytest.importorskip("polars")
+    frame, _ = shop
+    twin = polars.from_pandas(frame)
+    from_polars, from_pandas = riskmin.fit("linear", twin, **SETTINGS), riskmin.fit("linear", frame, **SETTINGS)
+    assert all(torch.equal(a, b) for a, b in zip(from_polars.model.parameters(), from_pandas.model.parameters()))
+    assert torch.equal(riskmin.predict(from_polars, twin), riskmin.predict(from_pandas, frame))
+
+
+def test_montecarlo_and_compare_take_a_dataframe(shop):
+    frame, _ = shop
+    mc = riskmin.montecarlo("linear", frame, runs=3, target="price", missing="mean", epochs=2, progress=False)
+    assert mc.summary["engine"] == "vectorized" and len(mc.table) == 3
+    comparison = riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, frame, runs=2, model="linear", target="price",
+                                 missing="mean", epochs=2, progress=False)
+    assert len(comparison.table) == 4
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f: riskmin.fit("linear", f, progress=False),
+     "a DataFrame needs target= naming the column to predict; its columns are id, size, town, price"),
+    (lambda f: riskmin.fit("linear", f, target="prize", progress=False), "target column prize does not exist in DataFrame; did you mean price?"),
+    (lambda f: riskmin.fit("linear", f, target="price", progress=False), "DataFrame has missing values, empty or NaN, in columns size (1)"),
+    (lambda f: riskmin.predict(torch.nn.Linear(4, 1), f), "a DataFrame is read by column names, which only a Run knows"),
+    (lambda f: riskmin.fit("linear", (f[["town"]].to_numpy(), f["price"].to_numpy()), progress=False),
+     "x holds object values, not numbers; pass a DataFrame with target= to have its text columns one-hot encoded"),
+    (lambda f: riskmin.fit("linear", (f.drop(columns="price"), f["price"][:10]), progress=False),
+     "y has shape (10,) but x has 120 rows; pass one target value per row of x"),
+])
+def test_bad_frames_are_refused_in_one_sentence(shop, call, message):
+    with pytest.raises(RiskminError) as error:
+        call(shop[0])
+    assert str(error.value).startswith(message)
+
+
+def test_riskmin_imports_neither_pandas_nor_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy, riskmin; riskmin.fit('linear', (numpy.ones((4, 1)), numpy.ones(4)), batch_size=0, epochs=1, progress=False); "
+            "print(sorted({'pandas', 'sklearn'} & set(sys.modules)))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

@@ -1,0 +1,109 @@
+"""riskmin.sklearn: scikit-learn's conventions, checked by scikit-learn itself, and the estimators inside its tools."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+sklearn = pytest.importorskip("sklearn")
+pd = pytest.importorskip("pandas")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_validate  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import riskmin  # noqa: E402
+from riskmin.sklearn import RiskminClassifier, RiskminRegressor  # noqa: E402
+
+EXPECTED_FAILURES = {
+    # y=None is refused by scikit-learn's own validate_data, whose message names the estimator, not this check's words
+    "check_requires_y_none": "the ValueError comes from sklearn.utils.validation with its own wording",
+    # float32 matrix products of 20 rows and of 1 row may differ in the last bit (1e-7), above the check's atol
+    "check_methods_subset_invariance": "float32 kernels choose their blocking by the number of rows",
+}
+
+
+@parametrize_with_checks([RiskminRegressor(epochs=20, lr=0.05, random_state=0), RiskminClassifier(epochs=20, lr=0.05, random_state=0)],
+                         expected_failed_checks=lambda estimator: EXPECTED_FAILURES)
+def test_scikit_learn_conventions(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture
+def houses():
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame({"size": rng.standard_normal(n), "age": rng.uniform(0, 50, n), "town": rng.choice(["a", "b", "c"], n)})
+    price = 3 * frame["size"] - 0.05 * frame["age"] + (frame["town"] == "b") * 2 + 0.1 * rng.standard_normal(n)
+    return frame, price.to_numpy()
+
+
+def test_fit_trains_through_riskmin_fit_with_the_same_numbers(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    estimator = RiskminRegressor(model="linear", lr=0.05, epochs=10, val=0.2, patience=3, random_state=7).fit(x, price)
+    run = riskmin.fit("linear", (torch.tensor(x, dtype=torch.float32), torch.tensor(price, dtype=torch.float32)),
+                      lr=0.05, epochs=10, val=0.2, test=0.0, patience=3, seed=7, device="cpu", progress=False)
+    assert estimator.history_ == [{**row, "seconds": pytest.approx(row["seconds"], abs=100)} for row in run.history]
+    # the same weights; a product of rows in F order (pandas' to_numpy) may round its last bit unlike one in C order
+    assert all(torch.equal(a, b) for a, b in zip(estimator.model_.parameters(), run.model.parameters()))
+    np.testing.assert_allclose(estimator.predict(x), riskmin.predict(run, x)[:, 0].double().numpy(), atol=1e-6)
+    assert estimator.n_features_in_ == 2 and isinstance(estimator.model_, torch.nn.Module)
+
+
+def test_random_state_and_clone(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    first = RiskminRegressor(hidden=8, epochs=3, random_state=1)
+    copy = clone(first).set_params(hidden=4)
+    assert copy.get_params()["hidden"] == 4 and first.get_params()["hidden"] == 8 and not hasattr(copy, "model_")
+    a, b = first.fit(x, price).predict(x), clone(first).fit(x, price).predict(x)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, clone(first).set_params(random_state=2).fit(x, price).predict(x))
+    again = first.fit(x[:100], price[:100])  # a second fit starts afresh
+    assert again is first and first.history_[0]["epoch"] == 1 and len(first.history_) == 3
+
+
+def test_grid_search_over_lr_and_hidden_in_a_pipeline_with_a_column_transformer(houses):
+    frame, price = houses
+    columns = ColumnTransformer([("numbers", StandardScaler(), ["size", "age"]), ("town", OneHotEncoder(), ["town"])])
+    pipeline = Pipeline([("columns", columns), ("net", RiskminRegressor(epochs=15, batch_size=64, random_state=0))])
+    search = GridSearchCV(pipeline, {"net__lr": [0.001, 0.03], "net__hidden": [4, 16]}, cv=2).fit(frame, price)
+    assert search.best_params_["net__lr"] == 0.03 and len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.named_steps["net"].n_features_in_ == 5 and search.score(frame, price) > 0.8
+
+
+def test_cross_validate_a_classifier_and_a_transformed_target(houses):
+    frame, price = houses
+    x = frame[["size", "age"]]
+    towns = np.where(frame["size"] > 0, "big", "small")
+    scores = cross_validate(RiskminClassifier(model="linear", lr=0.1, epochs=20, random_state=0), x, towns, cv=3)
+    assert scores["test_score"].min() > 0.9
+    classifier = RiskminClassifier(model="linear", epochs=2, random_state=0).fit(x, towns)
+    assert list(classifier.classes_) == ["big", "small"] and list(classifier.feature_names_in_) == ["size", "age"]
+    assert classifier.predict_proba(x).sum(1) == pytest.approx(np.ones(len(x)))
+    logged = TransformedTargetRegressor(RiskminRegressor(model="linear", lr=0.1, epochs=20, random_state=0), func=np.log1p,
+                                        inverse_func=np.expm1).fit(x, np.abs(price))
+    assert logged.predict(x).shape == (len(x),)
+
+
+def test_a_fitted_estimator_pickles(houses, tmp_path):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    fitted = RiskminRegressor(epochs=2, random_state=0).fit(x, price)
+    thawed = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(thawed.predict(x), fitted.predict(x))
+    fitted.run_.save(tmp_path / "run")  # riskmin's own files: safetensors and JSON, no pickle
+    assert np.array_equal(riskmin.predict(riskmin.Run.load(tmp_path / "run"), x)[:, 0].double().numpy(), fitted.predict(x))
+
+
+def test_bad_settings_are_refused_in_one_sentence():
+    x, y = np.zeros((10, 2)), np.arange(10) % 3
+    with pytest.raises(ValueError, match="loss bce takes 2 classes but y has 3; use loss='cross_entropy'"):
+        RiskminClassifier(loss="bce").fit(x, y)
+    with pytest.raises(riskmin.RiskminError, match="optimizer"):
+        RiskminRegressor(optimizer="lbfgs").fit(x, y.astype(float))
