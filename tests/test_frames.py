@@ -109,6 +109,6 @@ def test_riskmin_imports_neither_pandas_nor_scikit_learn():
     import subprocess
     import sys
 
-    code = ("import sys, numpy, riskmin; riskmin.fit('linear', (numpy.ones((4, 1)), numpy.ones(4)), batch_size=0, epochs=1, progress=False); "
+    code = ("import sys, numpy, riskmin; riskmin.fit('linear', (numpy.ones((10, 1)), numpy.ones(10)), batch_size=0, epochs=1, progress=False); "
             "print(sorted({'pandas', 'sklearn'} & set(sys.modules)))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
