@@ -20,8 +20,6 @@ import riskmin  # noqa: E402
 from riskmin.sklearn import RiskminClassifier, RiskminRegressor  # noqa: E402
 
 EXPECTED_FAILURES = {
-    # y=None is refused by scikit-learn's own validate_data, whose message names the estimator, not this check's words
-    "check_requires_y_none": "the ValueError comes from sklearn.utils.validation with its own wording",
     # float32 matrix products of 20 rows and of 1 row may differ in the last bit (1e-7), above the check's atol
     "check_methods_subset_invariance": "float32 kernels choose their blocking by the number of rows",
 }
