@@ -393,7 +393,9 @@ def cut_csv(tmp_path):
     data.write_text("a,b,y\n" + "".join(f"{a:.6f},{b:.6f},{y:.6f}\n" for a, b, y in rows.tolist()))
     settings = dict(model="linear", data=str(data), target="y", progress=False)
     run_dir = tmp_path / "cut"
-    riskmin.fit("linear", str(data), riskmin.Config(**settings, epochs=2, checkpoint_every=1), directory=run_dir)
+    with pytest.raises(TrainingInterrupted):  # 40 training rows, 2 steps an epoch: cut at the end of epoch 2
+        riskmin.fit("linear", str(data), riskmin.Config(**settings, epochs=4, checkpoint_every=1), callbacks=[CtrlCAt(4)],
+                    directory=run_dir)
     (run_dir / "config.toml").write_text(riskmin.Config(**settings, epochs=4).to_toml())
     return data, run_dir
 
