@@ -43,15 +43,17 @@ GROUPS = {
     "data": ("target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed"),
     "split": ("train", "val", "test", "split", "seed", "standardize", "standardize_target"),
     "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
-    "optimization": ("loss", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "step_size", "gamma",
+    "optimization": ("loss", "loss_callable", "optimizer", "optimizer_callable", "lr", "momentum", "nesterov", "weight_decay",
+                     "scheduler", "scheduler_callable", "scheduler_interval", "step_size", "gamma",
                      "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
-    "stopping and the best model": ("val_every", "monitor", "mode", "patience", "min_delta", "restore_best"),
+    "stopping and the best model": ("val_every", "metrics", "monitor", "mode", "patience", "min_delta", "restore_best"),
     "device": ("device", "threads"),
     "output": ("progress", "print_every", "out", "name", "overwrite", "checkpoint_every"),
 }
 
 # what a text setting takes, where its name alone would not say
-PLACEHOLDERS = {"splits": "FILE", "model_class": "MODULE.CLASS", "target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
+PLACEHOLDERS = {"splits": "FILE", "model_class": "MODULE.CLASS", "loss_callable": "MODULE.NAME", "optimizer_callable": "MODULE.NAME",
+                "scheduler_callable": "MODULE.NAME", "metrics": "NAME=MODULE.NAME,...", "target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
 
 EXAMPLES = {
     None: ("riskmin train houses.csv --target price",

@@ -42,6 +42,8 @@ SHARED = ("data", "target", "features", "task", "missing", "n_samples", "n_input
 # settings that mean something only for some models, optimizers or schedulers: (the setting that decides, where it applies)
 APPLIES = {"hidden": ("model", ("two_layer", "mlp")), "activation": ("model", ("two_layer", "mlp")),
            "dropout": ("model", ("mlp",)), "model_class": ("model", ("custom",)),
+           "loss_callable": ("loss", ("custom",)), "optimizer_callable": ("optimizer", ("custom",)),
+           "scheduler_callable": ("scheduler", ("custom",)),
            "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
            "step_size": ("scheduler", ("step",)), "gamma": ("scheduler", ("step", "plateau"))}
 

@@ -73,6 +73,10 @@ def experiments(model, data, config: Config, variants: list) -> list:
     if config.split == "tutorial":
         raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
     config = settled(config, data.y)
+    own = [key for key in ("loss", "optimizer", "scheduler") if getattr(config, key) == "custom"]
+    if own:
+        raise RiskminError(f"{own[0]} custom is a function of your own, which only riskmin.fit takes; experiments take "
+                           f"the {own[0]} by name")
     check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
     reason = "asked for" if config.engine == "sequential" else refusal(model, data, config)

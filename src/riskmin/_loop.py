@@ -12,6 +12,7 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
+from ._callables import Callables, in_target_units, missing_callables, own_callables, own_metric
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
 from .data import Data
@@ -38,7 +39,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
 
     `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
     `data` is Splits, Data, (x, y), a Dataset or a built-in data set name.
-    Settings come from `config` and keyword overrides (see `Config`). With a run
+    Settings come from `config` and keyword overrides (see `Config`); `loss`, `optimizer`, `scheduler` and `metrics`
+    also take objects of your own (see `Callables`), recorded in the config by name. With a run
     `directory`, checkpoints are written as `checkpoint_every` says and on SIGINT or
     SIGTERM (then `TrainingInterrupted` is raised), and `resume=True` continues from the
     newest good checkpoint there, exactly as if the run had never stopped.
@@ -46,6 +48,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
                 loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+                scheduler.step() when it steps per step
                 every val_every steps (or at the end of the epoch):
                     validate -> best weights -> early stopping -> callbacks
             checkpoint when due
@@ -63,6 +66,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
     optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
     step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
+    schedule_step = training.scheduler.step if training.scheduler is not None and config.scheduler_interval == "step" else None
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
@@ -76,6 +80,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 if config.clip_grad:
                     nn.utils.clip_grad_norm_(parameters, config.clip_grad)
                 optimizer_step()
+                if schedule_step is not None:
+                    schedule_step()
                 training.running += loss.detach()  # summed on the device; read only when reported
                 training.unreported += 1
                 state.step += 1
@@ -98,26 +104,29 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
             raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}=")
     if isinstance(model, str):
         settings = {"model": model, **settings}
+    callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
     config = (config or Config()).replace(**settings)
+    missing_callables(config, callables)
     device = distributed.training_device(resolve_device(config.device))
     team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
     if not team.first:
         config = config.replace(progress=False)  # process 0 alone reports
     splits = as_splits(data, config)
     config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
-    prepared = Prepared(splits, config, device, team)
+    prepared = Prepared(splits, config, device, team, callables.metrics)
     if isinstance(model, nn.Module):
         config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
     model = as_model(model, prepared, config).to(device)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
-    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
+    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
     batches = prepared.batches(config)
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
     state = State(model, config.epochs, len(batches))
-    return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
-                    chosen + list(callbacks), best, state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(),
-                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads)
+    return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
+                    make_scheduler(config, optimizer, callables.scheduler), batches, chosen + list(callbacks), best, state, team,
+                    Checkpoints(directory) if directory is not None else NoCheckpoints(),
+                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads, callables=callables)
 
 
 @contextlib.contextmanager
@@ -174,12 +183,17 @@ def end_epoch(training: Training) -> None:
     if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
         validate(training)
     call(training.callbacks, "on_epoch_end", state)
-    if training.scheduler is not None and config.scheduler != "plateau":
+    if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):
         training.scheduler.step()
     state.epoch_step = 0
     if checkpoint_due(training):
         save(training.saver, training)
         training.last_saved = time.perf_counter()
+
+
+def plateau(scheduler) -> bool:
+    """Whether `scheduler` follows the monitored metric, stepped by each validation rather than by the clock."""
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 def checkpoint_due(training: Training) -> bool:
@@ -205,7 +219,7 @@ def finish(training: Training) -> Run:
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
         summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
-    return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names)
+    return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names, training.callables)
 
 
 def summary_of(training: Training, final: dict, restored: bool) -> dict:
@@ -249,8 +263,9 @@ def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) 
                   sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device), threads)
 
 
-def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
-    """Loss and metrics on every row of `data`, with the run's preprocessing.
+def evaluate(run_or_model, data, loss=None) -> dict:
+    """Loss and metrics on every row of `data`, with the run's preprocessing; `loss`: a name or a function of your own
+    (by default the run's loss, and its own metrics).
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> from riskmin import datasets
@@ -258,14 +273,21 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     0.01
     """
     model, standardizer, config = unpack(run_or_model)
+    own = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
+    given = loss if callable(loss) else own.loss if loss is None else None
     data = data if isinstance(data, Data) else Data(*data)
-    loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
+    loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
     x = standardizer(data.x).to(device) if standardizer is not None else data.x.to(device)
-    target = standardizer.target if standardizer is not None and loss_name in REGRESSION else None  # outputs as trained
+    # the outputs as the run trained them: a standardized regression target's units, converted back for the metrics
+    target = standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None
     y = data.y if target is None else target(data.y)
-    return evaluate_batches(model, chunks(x, y.to(device)), make_loss(loss_name), loss_name, scale=target and target.scale)
+    loss_fn = make_loss(loss_name, given)
+    loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
+    metrics = {name: own_metric(name, fn, target) for name, fn in own.metrics.items()}
+    return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics,
+                            scale=target and target.scale)
 
 
 @torch.no_grad()

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .config import Config, RiskminError
+from ._callables import OwnLoss
 
 LOSSES = {
     "mse": nn.MSELoss,
@@ -16,7 +17,13 @@ LOSSES = {
 }
 
 
-def make_loss(name: str) -> nn.Module:
+def make_loss(name: str, given=None):
+    """The loss `name`, or the user's own callable `given` (loss "custom"), checked to return a scalar."""
+    if given is not None:
+        return OwnLoss(given)
+    if name == "custom":
+        raise RiskminError("loss custom is a function of your own, which only riskmin.fit takes (loss=my_loss); "
+                           "use a loss by name here")
     return LOSSES[name]()
 
 
@@ -28,7 +35,9 @@ def settled(config: Config, y: torch.Tensor) -> Config:
 
 
 def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
-    """Refuse a loss that cannot fit the targets, before any training starts."""
+    """Refuse a loss that cannot fit the targets, before any training starts (a loss of the user's own takes any)."""
+    if loss == "custom":
+        return
     if loss == "cross_entropy" and y.is_floating_point():
         raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss mse for regression")
     if loss != "cross_entropy" and not y.is_floating_point():

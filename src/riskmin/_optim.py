@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 
 from .config import Config, RiskminError
+from ._callables import own_optimizer, own_scheduler
 
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -19,8 +20,9 @@ OPTIMIZERS = {
 FUSED = {"sgd", "adam", "adamw"}  # torch has fused kernels for these; rmsprop gets the multi-tensor (foreach) one
 
 
-def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
-    """The optimizer `config.optimizer`, with fused kernels where this torch has them for the device.
+def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimizer:
+    """The optimizer `config.optimizer`, with fused kernels where this torch has them for the device; or the user's
+    own, `given` (optimizer "custom"): an Optimizer class or a factory of the parameters.
 
     Fused kernels update every parameter in one call instead of a Python loop over tensors:
     on CPU they make an Adam step of a small MLP about a fifth faster (benchmarks/overhead.py).
@@ -28,6 +30,11 @@ def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
     parameters = list(parameters)
     if not parameters:
         raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; unfreeze some")
+    if given is not None:
+        return own_optimizer(given, config, parameters)
+    if config.optimizer == "custom":
+        raise RiskminError("optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
+                           "use an optimizer by name here")
     options = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
@@ -47,8 +54,14 @@ def fused_supported(parameters) -> bool:
     return len(devices) == 1 and devices <= set(_get_fused_kernels_supported_devices()) and all(p.is_floating_point() for p in parameters)
 
 
-def make_scheduler(config: Config, optimizer):
-    """The schedule `config.scheduler`, stepped once per epoch (plateau: once per validation)."""
+def make_scheduler(config: Config, optimizer, given=None):
+    """The schedule `config.scheduler` or the user's own factory `given`, stepped once per epoch or step as
+    `config.scheduler_interval` says (plateau: once per validation)."""
+    if given is not None:
+        return own_scheduler(given, optimizer)
+    if config.scheduler == "custom":
+        raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes (scheduler=make_schedule); "
+                           "use a scheduler by name here")
     if config.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
     if config.scheduler == "cosine":

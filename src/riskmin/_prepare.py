@@ -15,6 +15,7 @@ from ._checkpoint import warn
 from .config import Config, RiskminError
 from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, tutorial_split
 from ._losses import check_targets
+from ._callables import own_metric
 from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
@@ -23,7 +24,7 @@ EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on la
 class Prepared:
     """The splits made ready for training: rows standardized and on the device once, sources to iterate."""
 
-    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None):
+    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None, metrics: Optional[dict] = None):
         self.config, self.loss_name, self.device, self.team = config, config.loss, device, team
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
@@ -55,6 +56,8 @@ class Prepared:
             x0, y0 = dataset[0]
             self.n_inputs, self.n_outputs = torch.as_tensor(x0).numel(), max(torch.as_tensor(y0).numel(), 1)
         self.has_val = "val" in self.sources
+        target = self.standardizer.target if self.standardizer is not None else None
+        self.metrics = {name: own_metric(name, fn, target) for name, fn in (metrics or {}).items()}  # the user's own, by name
         if self.tensors and config.batch_size > len(splits.train):
             raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
                                f"use at most {len(splits.train)}, or 0 for the whole split")
@@ -82,7 +85,8 @@ class Prepared:
             if f"{part}_loss" in known:
                 metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
                 continue
-            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team, scale=self.scale))
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team, scale=self.scale,
+                                            metrics=self.metrics))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
         return metrics
@@ -114,9 +118,10 @@ def eval_loader(dataset, rows, batch_size, device):
 
 @torch.no_grad()
 def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
-                     scale: Optional[float] = None) -> dict:
+                     scale: Optional[float] = None, metrics: Optional[dict] = None) -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process'
-    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's units."""
+    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's units.
+    `metrics`: the user's own, name -> function (output, target) -> mean over the batch, weighted by rows here."""
     was_training = model.training
     switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
     if switch:
@@ -127,6 +132,8 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         values = metric_sums(loss_name, output, y)
         if loss_name not in LOSS_FROM_SUMS:
             values["loss"] = loss_fn(output, y) * len(x)
+        for name, metric in (metrics or {}).items():
+            values["own:" + name] = metric(output, y) * len(x)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(x)

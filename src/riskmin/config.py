@@ -34,9 +34,9 @@ def setting(default, help: str, low=None, high=None, low_open=False, command=Non
 
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
-LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce"]
-OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
-SchedulerName = Literal["none", "step", "cosine", "plateau"]
+LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom"]
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "custom"]
+SchedulerName = Literal["none", "step", "cosine", "plateau", "custom"]
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,20 @@ class Config:
     dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp", low=0.0, high=1.0)
     bias: bool = setting(True, "give every layer a bias term")
     # the loss and the optimizer
-    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification")
-    optimizer: OptimizerName = setting("adam", "optimizer")
+    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification (custom: a "
+                                     "function given in Python, which sees the targets unstandardized)")
+    loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used")
+    optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)")
+    optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not used")
     lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
     nesterov: bool = setting(False, "nesterov momentum (sgd)")
     weight_decay: float = setting(0.0, "weight decay", low=0.0)
     scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), "
-                                               "cosine (to 0 over the epochs), plateau (times gamma when the monitored metric stalls)")
+                                               "cosine (to 0 over the epochs), plateau (times gamma when the monitored metric stalls); "
+                                               "custom: a factory given in Python")
+    scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; recorded, not used")
+    scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after every step")
     step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", low=1)
     gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
@@ -98,6 +104,7 @@ class Config:
                                        "mse, rmse, mae, r2, accuracy, f1 or log_loss")
     mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up")
     patience: int = setting(0, "stop after this many validations without improvement (0: never)", low=0)
+    metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; recorded, not used")
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement", low=0.0)
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
     seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
@@ -217,6 +224,9 @@ def _check_field(f: dataclasses.Field, value) -> None:
 
 
 def _check_choice(name: str, allowed: tuple, value) -> None:
+    if callable(value) and "custom" in allowed:
+        raise RiskminError(f"{name} = {value!r} is not allowed in Config, which holds names; pass your own {name} to "
+                           f"riskmin.fit({name}=...) beside the config")
     if value not in allowed:
         raise RiskminError(f"{name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
 
@@ -272,6 +282,8 @@ def _check_together(c: Config) -> None:
         raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes one (use model mlp for more)")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov")
+    if c.scheduler_interval == "step" and c.scheduler == "plateau":
+        raise RiskminError("scheduler plateau follows the validations; drop --scheduler-interval step")
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
         raise RiskminError(f"device = {c.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
     if c.threads != "auto" and not (c.threads.isdigit() and int(c.threads) >= 1):
