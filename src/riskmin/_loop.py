@@ -18,7 +18,7 @@ from .config import FIELDS, Config, RiskminError
 from .data import Data
 from .metrics import REGRESSION
 from ._fused import FusedStep
-from ._losses import check_targets, least_squares_loss, make_loss, settled
+from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
 from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
 from ._report import header
@@ -118,8 +118,11 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
         config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
     model = as_model(model, prepared, config).to(device)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
+    if config.loss == "bce":
+        check_bce_outputs(model, prepared.first_inputs())
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
     batches = prepared.batches(config)
+    config = config.replace(epochs=config.epochs_for(len(batches)))  # unset: 100, or as many as max_steps take
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
     state = State(model, config.epochs, len(batches))

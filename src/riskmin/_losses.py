@@ -46,6 +46,23 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
         raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
 
 
+@torch.no_grad()
+def check_bce_outputs(model: nn.Module, x) -> None:
+    """Warn when a model trained with bce, which takes logits, already gives probabilities: outputs that all lie in
+    [0, 1] on the first training rows (a model that ends in a sigmoid) learn slowly or not at all."""
+    was_training = model.training
+    model.eval()  # no dropout drawn from the random state, no batch-norm statistics updated
+    try:
+        output = model(x)
+    finally:
+        model.train(was_training)
+    if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):
+        from ._checkpoint import warn
+
+        warn("warning: every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
+             "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()")
+
+
 def least_squares_loss(prepared, bias: bool = True):
     """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
     if "test" not in prepared.rows:

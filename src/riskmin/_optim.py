@@ -17,6 +17,7 @@ OPTIMIZERS = {
 }
 
 
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}  # torch's default for AdamW, "Adam with better weight decay"; the others' is 0
 FUSED = {"sgd", "adam", "adamw"}  # torch has fused kernels for these; rmsprop gets the multi-tensor (foreach) one
 
 
@@ -35,7 +36,7 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     if config.optimizer == "custom":
         raise RiskminError("optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
                            "use an optimizer by name here")
-    options = {"lr": config.lr, "weight_decay": config.weight_decay}
+    options = {"lr": config.lr, "weight_decay": weight_decay(config)}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "rmsprop":
@@ -43,6 +44,15 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     if config.optimizer in FUSED and fused_supported(parameters):
         return OPTIMIZERS[config.optimizer](parameters, fused=True, **options)
     return OPTIMIZERS[config.optimizer](parameters, foreach=True, **options)
+
+
+def weight_decay(config: Config) -> float:
+    """The weight decay in force: the one set, else the optimizer's own default.
+
+    >>> weight_decay(Config(optimizer="adamw")), weight_decay(Config(optimizer="adam")), weight_decay(Config(optimizer="adamw", weight_decay=0.0))
+    (0.01, 0.0, 0.0)
+    """
+    return config.weight_decay if config.weight_decay is not None else DEFAULT_WEIGHT_DECAY.get(config.optimizer, 0.0)
 
 
 def fused_supported(parameters) -> bool:

@@ -62,6 +62,12 @@ class Prepared:
             raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
                                f"use at most {len(splits.train)}, or 0 for the whole split")
 
+    def first_inputs(self, rows: int = 256):
+        """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs takes."""
+        if self.tensors:
+            return self.rows["train"][0][:rows]
+        return next(iter(self.sources["train"]))[0][:rows]
+
     def evaluated(self, x, y, part: str) -> tuple:
         """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
         if self.team is None or self.team.world == 1:

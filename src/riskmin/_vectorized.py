@@ -27,7 +27,7 @@ from .data import Data, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, make_optimizer, make_scheduler
+from ._optim import PerRun, make_optimizer, make_scheduler, weight_decay
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
@@ -186,6 +186,8 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
     (metrics.py), element by element over the replicas.
     """
     device = resolve_device(config.device)
+    train_rows = len(runs[0][1].train)
+    config = config.replace(epochs=config.epochs_for(schedule(train_rows, config.batch_size, config.sampling, config.drop_last)[1]))
     shared = Shared.of(model, data, config, runs, device)
     stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
                   [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
@@ -352,7 +354,10 @@ def own_settings(config: Config, runs: list) -> tuple:
     run changes them; a candidate's own, even where a chunk holds only that candidate. Each was checked already."""
     if not any(changes for _, _, changes in runs):
         return None, None, None
-    return tuple(torch.tensor([changes.get(name, getattr(config, name)) for _, _, changes in runs], dtype=torch.float64)
+    def value(changes: dict, name: str) -> float:
+        value = changes.get(name, getattr(config, name))
+        return weight_decay(config.replace(weight_decay=value)) if name == "weight_decay" else value  # unset: the optimizer's own
+    return tuple(torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
                  for name in ("lr", "weight_decay", "momentum"))
 
 

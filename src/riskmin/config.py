@@ -32,6 +32,8 @@ def setting(default, help: str, low=None, high=None, low_open=False, command=Non
     return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open, "command": command})
 
 
+DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
+
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom"]
@@ -43,8 +45,8 @@ SchedulerName = Literal["none", "step", "cosine", "plateau", "custom"]
 class Config:
     """Every setting of a training run. Build one with keywords; bad values raise RiskminError.
 
-    >>> Config(model="mlp", hidden=(64, 64), optimizer="adamw", lr=1e-3).epochs
-    100
+    >>> Config(model="mlp", hidden=(64, 64), optimizer="adamw", lr=1e-3).lr
+    0.001
     """
 
     # what to train on
@@ -84,7 +86,8 @@ class Config:
     lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
     nesterov: bool = setting(False, "nesterov momentum (sgd)")
-    weight_decay: float = setting(0.0, "weight decay", low=0.0)
+    weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in torch, "
+                                                  "0 for the others)", low=0.0)
     scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), "
                                                "cosine (to 0 over the epochs), plateau (times gamma when the monitored metric stalls); "
                                                "custom: a factory given in Python")
@@ -94,8 +97,8 @@ class Config:
     gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
     # the loop
-    epochs: int = setting(100, "number of epochs", low=1)
-    max_steps: int = setting(0, "stop after this many steps (0: no limit)", low=0)
+    epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps take)", low=1)
+    max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to train", low=0)
     batch_size: int = setting(32, "samples per batch (0: the whole training split)", low=0)
     sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step")
     drop_last: bool = setting(False, "drop the last incomplete batch of each epoch")
@@ -144,6 +147,16 @@ class Config:
     def train_fraction(self) -> float:
         """The training fraction in force: `train`, or what `val` and `test` leave."""
         return self.train if self.train is not None else 1.0 - self.val - self.test
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """The epochs in force: `epochs` when set; else as many as `max_steps` take when that is set, else 100.
+
+        >>> Config(max_steps=250).epochs_for(100), Config(max_steps=250, epochs=2).epochs_for(100), Config().epochs_for(100)
+        (3, 2, 100)
+        """
+        if self.epochs is not None:
+            return self.epochs
+        return -(-self.max_steps // max(steps_per_epoch, 1)) if self.max_steps else DEFAULT_EPOCHS
 
     def replace(self, **changes) -> "Config":
         """A copy with some settings changed; unknown names are an error that suggests the right one."""
