@@ -15,7 +15,8 @@ from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
 from ._callables import Callables, in_target_units, missing_callables, own_callables, own_metric
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
-from .data import Data
+from .data import Data, to_device
+from ._inputs import Spread
 from .metrics import REGRESSION
 from ._fused import FusedStep
 from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
@@ -62,6 +63,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     config, state, team, model = training.config, training.state, training.team, training.model
     # what a training step calls: under torchrun, this process' share of each batch, DDP and its share of the loss
     steps, trained = team.steps(training.batches), team.wrap(model)
+    trained = Spread(trained) if training.prepared.several else trained  # several inputs: model(*x) or model(**x)
     step_loss = team.scaled(training.loss_fn, steps)
     parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
     optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
@@ -282,7 +284,7 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), data.y).loss
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
-    x = standardizer(data.x).to(device) if standardizer is not None else data.x.to(device)
+    x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
     # the outputs as the run trained them: a standardized regression target's units, converted back for the metrics
     target = standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None
     y = data.y if target is None else target(data.y)

@@ -7,6 +7,7 @@ from torch import nn
 
 from .config import Config, RiskminError
 from ._callables import OwnLoss
+from ._inputs import forward
 
 LOSSES = {
     "mse": nn.MSELoss,
@@ -53,7 +54,7 @@ def check_bce_outputs(model: nn.Module, x) -> None:
     was_training = model.training
     model.eval()  # no dropout drawn from the random state, no batch-norm statistics updated
     try:
-        output = model(x)
+        output = forward(model, x)
     finally:
         model.train(was_training)
     if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):

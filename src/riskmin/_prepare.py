@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from . import datasets, models
 from ._checkpoint import warn
 from .config import Config, RiskminError
-from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, tutorial_split
+from ._inputs import each_input, forward, is_several, n_rows
+from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, to_device, tutorial_split
 from ._losses import check_targets
 from ._callables import own_metric
 from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
@@ -33,49 +34,58 @@ class Prepared:
         self.names = {}
         self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
-            data = splits.data
-            gathered = {part: (rows_at(data.x, idx), rows_at(data.y, idx))
-                        for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
-            self.standardizer = Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
-            if self.standardizer.constant:
-                names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
-                warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
-            target = target_scale(gathered["train"][1], config)
-            self.standardizer.target, self.scale = target, None if target is None else target.scale
-            self.rows = {part: (self.standardizer(x, in_place=True).to(device), (y if target is None else target(y)).to(device))
-                         for part, (x, y) in gathered.items()}
-            self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
-            self.n_inputs, self.n_outputs = data.n_features, data.n_targets
-            self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
-                          "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
-            check_targets(config.loss, data.y)
+            self.in_memory(splits.data, splits, config, device)
         else:
-            dataset = splits.data
-            self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config.batch_size, device)
-                            for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
-            x0, y0 = dataset[0]
-            self.n_inputs, self.n_outputs = torch.as_tensor(x0).numel(), max(torch.as_tensor(y0).numel(), 1)
+            self.from_dataset(splits.data, splits, config, device)
         self.has_val = "val" in self.sources
+        self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])  # model(*x) or model(**x)
         target = self.standardizer.target if self.standardizer is not None else None
         self.metrics = {name: own_metric(name, fn, target) for name, fn in (metrics or {}).items()}  # the user's own, by name
         if self.tensors and config.batch_size > len(splits.train):
             raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
                                f"use at most {len(splits.train)}, or 0 for the whole split")
 
+    def in_memory(self, data: Data, splits: Splits, config: Config, device: torch.device) -> None:
+        """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
+        gathered = {part: (each_input(lambda t: rows_at(t, idx), data.x), rows_at(data.y, idx))
+                    for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+        # several inputs (images, token ids, ...) are used as given: an identity standardizer keeps the target's scale
+        self.standardizer = Standardizer(torch.zeros(0), torch.ones(0)) if data.several else \
+            Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+        if self.standardizer.constant:
+            names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
+            warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
+        target = target_scale(gathered["train"][1], config)
+        self.standardizer.target, self.scale = target, None if target is None else target.scale
+        self.rows = {part: (to_device(self.standardizer(x, in_place=True), device), (y if target is None else target(y)).to(device))
+                     for part, (x, y) in gathered.items()}
+        self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
+        self.n_inputs, self.n_outputs = data.n_features, data.n_targets
+        self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
+                      "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
+        check_targets(config.loss, data.y)
+
+    def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
+        """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
+        self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config.batch_size, device)
+                        for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+        x0, y0 = dataset[0]
+        inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
+        self.n_inputs, self.n_outputs = sum(torch.as_tensor(t).numel() for t in inputs), max(torch.as_tensor(y0).numel(), 1)
+
     def first_inputs(self, rows: int = 256):
         """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs takes."""
-        if self.tensors:
-            return self.rows["train"][0][:rows]
-        return next(iter(self.sources["train"]))[0][:rows]
+        x = self.rows["train"][0] if self.tensors else next(iter(self.sources["train"]))[0]
+        return each_input(lambda t: t[:rows], x)
 
     def evaluated(self, x, y, part: str) -> tuple:
         """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
         if self.team is None or self.team.world == 1:
             return x, y
-        if len(x) < self.team.world:
-            raise RiskminError(f"the {part} split has {len(x)} rows, fewer than the {self.team.world} processes; "
+        if n_rows(x) < self.team.world:
+            raise RiskminError(f"the {part} split has {n_rows(x)} rows, fewer than the {self.team.world} processes; "
                                "use fewer processes or a larger split")
-        return self.team.shard(x), None if y is None else self.team.shard(y)
+        return each_input(self.team.shard, x), None if y is None else self.team.shard(y)
 
     def batches(self, config: Config):
         generator = torch.Generator().manual_seed(order_seed(config.seed))
@@ -113,13 +123,23 @@ def order_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
 
 
-def chunks(x: torch.Tensor, y: torch.Tensor) -> list:
-    return [(x[i:i + EVAL_CHUNK], y[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)]
+def chunks(x, y: torch.Tensor) -> list:
+    return [(each_input(lambda t: t[i:i + EVAL_CHUNK], x), y[i:i + EVAL_CHUNK]) for i in range(0, len(y), EVAL_CHUNK)]
 
 
 def eval_loader(dataset, rows, batch_size, device):
     loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(batch_size, 1024))
-    return [(x.to(device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else loader
+    return [(to_device(x, device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else OnDevice(loader, device)
+
+
+class OnDevice:
+    """The batches of a DataLoader moved to `device` as they come."""
+
+    def __init__(self, loader, device):
+        self.loader, self.device = loader, device
+
+    def __iter__(self):
+        return ((to_device(x, self.device), y.to(self.device)) for x, y in self.loader)
 
 
 @torch.no_grad()
@@ -134,15 +154,15 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         model.eval()
     sums, rows = {}, 0
     for x, y in source:
-        output = model(x)
+        output = forward(model, x)
         values = metric_sums(loss_name, output, y)
         if loss_name not in LOSS_FROM_SUMS:
-            values["loss"] = loss_fn(output, y) * len(x)
+            values["loss"] = loss_fn(output, y) * len(y)
         for name, metric in (metrics or {}).items():
-            values["own:" + name] = metric(output, y) * len(x)
+            values["own:" + name] = metric(output, y) * len(y)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-        rows += len(x)
+        rows += len(y)
     if switch:
         model.train(was_training)
     if not rows:
@@ -175,6 +195,9 @@ def as_splits(data, config: Config) -> Splits:
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
+    if isinstance(model, str) and prepared.several:
+        raise RiskminError(f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass an "
+                           "nn.Module of your own whose forward takes them")
     if isinstance(model, str):
         return models.build(config, prepared.n_inputs, prepared.n_outputs)
     if isinstance(model, nn.Module):
