@@ -18,7 +18,7 @@ def one_cycle(optimizer):
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=4 * 25)
 
 
-def hand_written_one_cycle(config: Config, data, epochs: int):
+def hand_written_one_cycle(config: Config, data, epochs: int, schedule=one_cycle):
     """The loop a person writes with torch alone: riskmin's split, feature scaling, initialization and batch order, a
     loss of their own on the targets as they are (riskmin standardizes only for its named regression losses), SGD and
     a one-cycle schedule stepped after every step."""
@@ -31,7 +31,7 @@ def hand_written_one_cycle(config: Config, data, epochs: int):
     model = torch.nn.Sequential(torch.nn.Linear(data.n_features, config.hidden[0]), torch.nn.ReLU(),
                                 torch.nn.Linear(config.hidden[0], data.n_targets))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    scheduler = one_cycle(optimizer)
+    scheduler = schedule(optimizer)
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, 1]).generate_state(1)[0]))
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)
@@ -60,6 +60,17 @@ def test_own_loss_optimizer_class_and_per_step_one_cycle_match_a_hand_written_lo
     assert (run.config.optimizer_callable, run.config.scheduler_callable) == ("torch.optim.sgd.SGD", f"{__name__}.one_cycle")
     untrained = riskmin.models.build(config, lab1.n_features, lab1.n_targets)
     assert not torch.allclose(run.model.H1.weight, untrained.H1.weight)
+
+
+def test_own_loss_optimizer_class_and_the_built_in_per_step_one_cycle_match_a_hand_written_loop(lab1):
+    config = Config(model="two_layer", hidden=(16,), lr=0.05, batch_size=32, seed=1, restore_best=False, **FAST)
+    run = riskmin.fit("two_layer", lab1, config, epochs=4, loss=squared_error, optimizer=torch.optim.SGD, scheduler="one_cycle",
+                      scheduler_interval="step")
+    # torch's OneCycleLR up to lr and down over the run's 100 steps, momentum left alone
+    schedule = lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=100, cycle_momentum=False)
+    reference = hand_written_one_cycle(config, lab1, epochs=4, schedule=schedule)
+    for (name, ours), theirs in zip(run.model.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=name)
 
 
 def test_own_metrics_are_reported_with_prefixes_in_the_targets_units_and_weighted_by_rows(lab1):

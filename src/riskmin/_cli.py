@@ -44,11 +44,11 @@ GROUPS = {
     "split": ("train", "val", "test", "split", "seed", "standardize", "standardize_target"),
     "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
     "optimization": ("loss", "loss_callable", "optimizer", "optimizer_callable", "lr", "momentum", "nesterov", "weight_decay",
-                     "scheduler", "scheduler_callable", "scheduler_interval", "step_size", "gamma",
+                     "scheduler", "scheduler_callable", "scheduler_interval", "warmup", "step_size", "gamma",
                      "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
     "stopping and the best model": ("val_every", "metrics", "monitor", "mode", "patience", "min_delta", "restore_best"),
     "device": ("device", "threads"),
-    "output": ("progress", "print_every", "out", "name", "overwrite", "checkpoint_every"),
+    "output": ("progress", "print_every", "log", "out", "name", "overwrite", "checkpoint_every"),
 }
 
 # what a text setting takes, where its name alone would not say

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import nn
 
 from . import distributed, models
-from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
+from .callbacks import BestModel, CsvLog, EarlyStopping, Progress, SignalAt, State, TensorBoard, call
 from ._callables import Callables, in_target_units, missing_callables, own_callables, own_metric
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
@@ -127,11 +128,13 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     config = config.replace(epochs=config.epochs_for(len(batches)))  # unset: 100, or as many as max_steps take
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
-    state = State(model, config.epochs, len(batches))
+    chosen += live_logs(config, directory, team)
+    state = State(model, config.epochs, len(batches), optimizer=optimizer)
+    total_steps = config.max_steps or config.epochs * len(batches)
     return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
-                    make_scheduler(config, optimizer, callables.scheduler), batches, chosen + list(callbacks), best, state, team,
-                    Checkpoints(directory) if directory is not None else NoCheckpoints(),
-                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads, callables=callables)
+                    make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,
+                    state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(), total_steps,
+                    torch.zeros((), device=device), threads=threads, callables=callables)
 
 
 @contextlib.contextmanager
@@ -259,6 +262,18 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, thre
     if os.environ.get("RISKMIN_SIGNAL_AT"):  # tests interrupt a run at a chosen step (callbacks.SignalAt)
         chosen.append(SignalAt.from_text(os.environ["RISKMIN_SIGNAL_AT"]))
     return best, chosen
+
+
+def live_logs(config: Config, directory, team) -> list:
+    """With a run directory, on process 0: metrics.csv written at each validation, and TensorBoard when asked for."""
+    if directory is None:
+        if config.log == "tensorboard":
+            raise RiskminError("log tensorboard writes into the run's directory; pass directory= (riskmin train gives one)")
+        return []
+    if not team.first:
+        return []
+    logs = [CsvLog(Path(directory) / "metrics.csv")]
+    return logs + [TensorBoard(directory)] if config.log == "tensorboard" else logs
 
 
 def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) -> list:

@@ -64,23 +64,30 @@ def fused_supported(parameters) -> bool:
     return len(devices) == 1 and devices <= set(_get_fused_kernels_supported_devices()) and all(p.is_floating_point() for p in parameters)
 
 
-def make_scheduler(config: Config, optimizer, given=None):
+def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
     """The schedule `config.scheduler` or the user's own factory `given`, stepped once per epoch or step as
-    `config.scheduler_interval` says (plateau: once per validation)."""
+    `config.scheduler_interval` says (plateau: once per validation). The lengths of cosine, one_cycle and linear_warmup
+    count in those units: the run's epochs, or its `total_steps`."""
     if given is not None:
         return own_scheduler(given, optimizer)
     if config.scheduler == "custom":
         raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes (scheduler=make_schedule); "
                            "use a scheduler by name here")
+    schedules = torch.optim.lr_scheduler
+    length = max(total_steps if config.scheduler_interval == "step" else config.epochs, 1)
     if config.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+        return schedules.StepLR(optimizer, config.step_size, config.gamma)
     if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+        return schedules.CosineAnnealingLR(optimizer, length)
     if config.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1))
+        return schedules.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1))
+    if config.scheduler == "one_cycle":  # momentum left as set: the cycle is the learning rate's
+        return schedules.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=length,
+                                    cycle_momentum=False)
+    if config.scheduler == "linear_warmup":
+        warmup = config.warmup or max(length // 10, 1)
+        return schedules.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1) if warmup > 1 else None
     return None
-
-
 
 
 class PerRun(torch.optim.Optimizer):

@@ -58,6 +58,8 @@ def refusal(model, data: Data, config: Config) -> str:
         return "validation every N steps is per run"
     if config.scheduler == "plateau":
         return "the plateau scheduler reacts to each run's own validation loss"
+    if config.scheduler_interval == "step" and config.scheduler != "none":
+        return "the schedule steps after every step"
     if config.clip_grad:
         return "gradient clipping is per run"
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)

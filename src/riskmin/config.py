@@ -38,7 +38,7 @@ ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "custom"]
-SchedulerName = Literal["none", "step", "cosine", "plateau", "custom"]
+SchedulerName = Literal["none", "step", "cosine", "plateau", "linear_warmup", "one_cycle", "custom"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,14 @@ class Config:
     nesterov: bool = setting(False, "nesterov momentum (sgd)")
     weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in torch, "
                                                   "0 for the others)", low=0.0)
-    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), "
-                                               "cosine (to 0 over the epochs), plateau (times gamma when the monitored metric stalls); "
-                                               "custom: a factory given in Python")
+    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), cosine (to 0 "
+                                               "over the run), plateau (times gamma when the monitored metric stalls), "
+                                               "linear_warmup (from lr/warmup up to lr over warmup, then lr), one_cycle (up "
+                                               "to lr and down again over the run); custom: a factory given in Python")
     scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; recorded, not used")
-    scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after every step")
+    scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after every step; "
+                                                                    "the lengths of cosine, one_cycle and warmup count in these")
+    warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of the run)", low=0)
     step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", low=1)
     gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
@@ -129,6 +132,9 @@ class Config:
     chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines")
+    log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: metrics.csv "
+                                                        "(always), and with tensorboard TensorBoard scalars too "
+                                                        "(pip install riskmin[tensorboard])")
     print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", low=0)
     out: str = setting("runs", "folder that holds run directories")
     name: str = setting("", "run directory name (default: data and model, numbered if taken)")
