@@ -18,7 +18,8 @@ def numbers(text):
 
 def test_every_example_has_a_test():
     tested = {"01_basic_linear.py", "02_basic_two_layer.py", "03_validation.py", "04_validation_and_test.py",
-              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py", "08_table.py"}
+              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py", "08_table.py",
+              "09_make_train_step.py", "10_training_step.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -64,3 +65,14 @@ def test_table_guesses_classes_encodes_text_fills_holes_and_predicts_names(capsy
     accuracy = float(re.search(r"test accuracy (\d\.\d+)", out).group(1))
     assert accuracy > 0.85
     assert re.findall(r"-> (\w+)", out) == ["apple", "banana", "cherry"]
+
+
+def test_make_train_step_with_the_tutorials_own_loss_and_optimizer_prints_what_the_tutorial_prints(capsys):
+    out = run_example("09_make_train_step.py", capsys)
+    assert "a = 1.0235, b = 1.9690" in out and "loss = custom (torch.nn.modules.loss.MSELoss), optimizer = custom" in out
+
+
+def test_a_lightning_style_training_step_trains_through_fit(capsys):
+    out = run_example("10_training_step.py", capsys)
+    assert float(re.search(r"test accuracy (\d\.\d+)", out).group(1)) > 0.85
+    assert "LightningModel.training_step" in out and "LightningModel.configure_optimizers" in out

@@ -88,18 +88,51 @@ def missing_callables(config: Config, callables: Callables) -> None:
 
 
 class OwnLoss:
-    """A user's loss, checked at every call to return one number: a tensor of any other shape is one RiskminError."""
+    """A user's loss, checked at every call to return one number: a tensor of any other shape is one RiskminError.
+    Called with (output, target), or with (batch,) for a model's own training_step."""
 
     def __init__(self, fn: Callable):
         self.fn, self.name = fn, qualified_name(fn).rsplit(".", 1)[-1]
 
-    def __call__(self, output, target):
-        value = self.fn(output, target)
+    def __call__(self, *arguments):
+        value = self.fn(*arguments)
         if isinstance(value, torch.Tensor) and value.dim() == 0:
             return value
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
             raise RiskminError(f"loss {self.name} returned {kind_of(value)}, not a scalar tensor; reduce it to one number (e.g. .mean())")
         return value.reshape(())
+
+
+def model_step(model, callables: Callables, settings: dict) -> dict:
+    """A model that defines training_step(batch) -> loss trains by it, and by its configure_optimizers() when it has one
+    and no optimizer is given: both recorded as its methods (loss custom, Class.training_step). The settings to use."""
+    if not hasattr(model, "training_step"):
+        return settings
+    if callables.loss is not None or "loss" in settings:
+        raise RiskminError("the model defines training_step, which computes its own loss; drop loss=")
+    if callables.metrics:
+        raise RiskminError("metrics= measures the model's outputs, which a model with training_step does not hand over; "
+                           "return your metrics as sums over the batch from its validation_step instead")
+    name = qualified_name(type(model))
+    callables.loss = model.training_step
+    settings = {**settings, "loss": "custom", "loss_callable": f"{name}.training_step"}
+    if hasattr(model, "configure_optimizers") and callables.optimizer is None and "optimizer" not in settings:
+        callables.optimizer = lambda parameters: model.configure_optimizers()
+        settings.update(optimizer="custom", optimizer_callable=f"{name}.configure_optimizers")
+    return settings
+
+
+def step_sums(model, batch: tuple, rows: int) -> dict:
+    """What evaluation sums over a batch for a model with its own step: its validation_step's sums (a dict with "loss",
+    each summed over the batch's rows), else its training_step's loss times the rows."""
+    validation_step = getattr(model, "validation_step", None)
+    if validation_step is None:
+        return {"loss": model.training_step(batch) * rows}
+    sums = validation_step(batch)
+    if not isinstance(sums, dict) or "loss" not in sums:
+        raise RiskminError(f"validation_step returned {kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; "
+                           "return a dict of sums over the batch's rows, one of them 'loss'")
+    return {"loss": sums["loss"], **{"own:" + key: value for key, value in sums.items() if key != "loss"}}
 
 
 def kind_of(value) -> str:

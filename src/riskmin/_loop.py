@@ -13,7 +13,7 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, CsvLog, EarlyStopping, Progress, SignalAt, State, TensorBoard, call
-from ._callables import Callables, in_target_units, missing_callables, own_callables, own_metric
+from ._callables import Callables, in_target_units, missing_callables, model_step, own_callables, own_metric
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
 from .data import Data, to_device
@@ -49,7 +49,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
-                loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+                loss = loss_fn(model(x), y)        # or the model's own training_step((x, y))
+                loss.backward(); optimizer.step()
                 scheduler.step() when it steps per step
                 every val_every steps (or at the end of the epoch):
                     validate -> best weights -> early stopping -> callbacks
@@ -68,6 +69,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     step_loss = team.scaled(training.loss_fn, steps)
     parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
     optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
+    own_step = training.loss_fn if hasattr(model, "training_step") else None  # the model's training_step(batch) -> loss
     step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
     schedule_step = training.scheduler.step if training.scheduler is not None and config.scheduler_interval == "step" else None
     with session(training, resume):
@@ -76,7 +78,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
             if training.prepared.switch or not model.training:
                 model.train()
             for x, y in steps:
-                loss = step_loss(trained(x), y)
+                loss = own_step((x, y)) if own_step is not None else step_loss(trained(x), y)
                 for parameter in parameters:  # zero_grad(set_to_none=True) without its profiler record: a tenth of a small step
                     parameter.grad = None
                 loss.backward()
@@ -108,10 +110,13 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     if isinstance(model, str):
         settings = {"model": model, **settings}
     callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
+    settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
     config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
     device = distributed.training_device(resolve_device(config.device))
     team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
+    if team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
+        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
     if not team.first:
         config = config.replace(progress=False)  # process 0 alone reports
     splits = as_splits(data, config)

@@ -16,7 +16,7 @@ from .config import Config, RiskminError
 from ._inputs import each_input, forward, is_several, n_rows
 from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, to_device, tutorial_split
 from ._losses import check_targets
-from ._callables import own_metric
+from ._callables import own_metric, step_sums
 from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
@@ -153,13 +153,9 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
     if switch:
         model.eval()
     sums, rows = {}, 0
+    own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
     for x, y in source:
-        output = forward(model, x)
-        values = metric_sums(loss_name, output, y)
-        if loss_name not in LOSS_FROM_SUMS:
-            values["loss"] = loss_fn(output, y) * len(y)
-        for name, metric in (metrics or {}).items():
-            values["own:" + name] = metric(output, y) * len(y)
+        values = step_sums(model, (x, y), len(y)) if own_step else batch_sums(model, x, y, loss_fn, loss_name, metrics)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)
@@ -169,6 +165,18 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         return {}
     add = None if team is None or team.world == 1 else team.add
     return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, add, scale=scale).items()}
+
+
+def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict]) -> dict:
+    """The sums over one batch from which evaluation makes the loss and metrics (metrics.metric_sums, the summed loss
+    when it is not one of them, the user's own metrics weighted by the rows)."""
+    output = forward(model, x)
+    values = metric_sums(loss_name, output, y)
+    if loss_name not in LOSS_FROM_SUMS:
+        values["loss"] = loss_fn(output, y) * len(y)
+    for name, metric in (metrics or {}).items():
+        values["own:" + name] = metric(output, y) * len(y)
+    return values
 
 
 def as_data(data, config: Config):

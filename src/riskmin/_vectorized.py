@@ -63,6 +63,8 @@ def refusal(model, data: Data, config: Config) -> str:
     if config.clip_grad:
         return "gradient clipping is per run"
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
+    if hasattr(probe, "training_step"):
+        return "the model trains by its own training_step"
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in probe.modules()) or list(probe.buffers()):
         return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):

@@ -88,7 +88,10 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
 
 
 def finish_run(loss_name: str, values: dict, rows: int, scale=None) -> dict:
-    metrics = regression(values, rows, scale or 1.0) if "moments" in values else classification(loss_name, values, rows)
+    if "moments" in values:
+        metrics = regression(values, rows, scale or 1.0)
+    else:  # a model's own step sums its loss alone, and its own metrics
+        metrics = classification(loss_name, values, rows) if "correct" in values else {}
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
     if loss_name in LOSS_FROM_SUMS:
