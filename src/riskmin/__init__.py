@@ -14,7 +14,8 @@ from ._loop import evaluate, fit, predict
 from ._rundir import Run
 from ._experiments import MonteCarlo, montecarlo
 from ._compare import Comparison, compare
+from ._lr_find import LrFinding, lr_find
 
 __all__ = ["Comparison", "Config", "Data", "DATASETS", "Run", "RiskminError", "Splits", "Standardizer",
-           "MonteCarlo", "compare", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]
+           "LrFinding", "MonteCarlo", "compare", "evaluate", "fit", "load", "lr_find", "models", "montecarlo", "predict", "split"]
 __version__ = "0.1.0"

@@ -138,6 +138,7 @@ def build_parser() -> Parser:
     evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")
     parser.commands.update(predict=predict, evaluate=evaluate)
     add_compare_parser(commands, parser)
+    add_lr_find_parser(commands, parser)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
 
@@ -168,6 +169,21 @@ def add_compare_parser(commands, parser: Parser) -> None:
     parser.commands["compare"] = sub
 
 
+def add_lr_find_parser(commands, parser: Parser) -> None:
+    text = "sweep the learning rate exponentially over training steps and suggest one (Smith 2017)"
+    sub = commands.add_parser("lr-find", help=text, description=text[0].upper() + text[1:] + ", on a copy of the model.",
+                              allow_abbrev=False, usage="riskmin lr-find [DATA] [options]")
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
+                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
+    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+    sub.add_argument("--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)")
+    sub.add_argument("--end", metavar="X", type=float, default=10.0, help="last learning rate of the sweep (default: 10)")
+    sub.add_argument("--steps", metavar="N", type=int, default=100, help="training steps of the sweep (default: 100)")
+    sub.add_argument("--plot", metavar="FILE", default="lr_find.png", help="picture of the sweep (default: lr_find.png)")
+    add_config_flags(sub, "lr-find")
+    parser.commands["lr-find"] = sub
+
+
 def quiet(error: RiskminError) -> bool:
     """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong alike."""
     if int(os.environ.get("RANK", "0")) == 0:
@@ -189,7 +205,7 @@ def main(argv=None) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
-        from ._commands import evaluate_file, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
+        from ._commands import evaluate_file, find_rate, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
@@ -205,6 +221,8 @@ def main(argv=None) -> int:
             return evaluate_file(args)
         if args.command == "datasets":
             return list_datasets()
+        if args.command == "lr-find":
+            return find_rate(args)
         parser.print_help()
         return 0
     except RiskminError as error:
