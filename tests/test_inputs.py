@@ -85,3 +85,12 @@ def test_bad_several_inputs_are_one_clear_error(x, model, message):
     a, b, y = two_inputs()
     with pytest.raises(RiskminError, match=message):
         riskmin.fit(model(), (x(a, b), y), epochs=1, **FAST)
+
+
+def test_worker_processes_read_a_dataset_in_the_same_order():
+    settings = dict(optimizer="adam", lr=0.05, epochs=2, batch_size=40, restore_best=False, **FAST)
+    alone = riskmin.fit(Two(), Pairs(True), **settings)
+    workers = riskmin.fit(Two(), Pairs(True), num_workers=2, **settings)
+    for a, b in zip(alone.model.state_dict().values(), workers.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert workers.config.num_workers == 2

@@ -47,7 +47,7 @@ GROUPS = {
                      "scheduler", "scheduler_callable", "scheduler_interval", "warmup", "step_size", "gamma",
                      "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
     "stopping and the best model": ("val_every", "metrics", "monitor", "mode", "patience", "min_delta", "restore_best"),
-    "device": ("device", "threads"),
+    "device": ("device", "threads", "num_workers", "pin_memory"),
     "output": ("progress", "print_every", "log", "out", "name", "overwrite", "checkpoint_every"),
 }
 

@@ -67,7 +67,7 @@ class Prepared:
 
     def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
         """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
-        self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config.batch_size, device)
+        self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
                         for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
         x0, y0 = dataset[0]
         inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
@@ -92,7 +92,8 @@ class Prepared:
         if self.tensors:
             x, y = self.rows["train"]
             return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
-        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last)
+        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last,
+                             reading(config))
 
     def final_metrics(self, model, loss_fn, loss_name, known: Optional[dict] = None) -> dict:
         """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not run again."""
@@ -127,8 +128,15 @@ def chunks(x, y: torch.Tensor) -> list:
     return [(each_input(lambda t: t[i:i + EVAL_CHUNK], x), y[i:i + EVAL_CHUNK]) for i in range(0, len(y), EVAL_CHUNK)]
 
 
-def eval_loader(dataset, rows, batch_size, device):
-    loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(batch_size, 1024))
+def reading(config: Config) -> dict:
+    """How a DataLoader reads a Dataset's items: in worker processes and into pinned memory, as asked. The order of the
+    batches is drawn in the training process either way; workers are started each epoch, not kept (persistent workers
+    draw the loader's seed once, not per epoch, and so would change the order of every later epoch)."""
+    return {"num_workers": config.num_workers, "pin_memory": config.pin_memory}
+
+
+def eval_loader(dataset, rows, config: Config, device):
+    loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(config.batch_size, 1024), **reading(config))
     return [(to_device(x, device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else OnDevice(loader, device)
 
 

@@ -117,6 +117,8 @@ class Config:
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
                                    "the process' own setting) or a number")
+    num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)", low=0)
+    pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU")
     checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
                                                     "default: at the end of an epoch once 30 s have passed since the last)",
                                               low=0, command="train")

@@ -375,9 +375,10 @@ class TensorBatches:
 class LoaderBatches:
     """Batches of any Dataset through a standard DataLoader, moved to the device as they come."""
 
-    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False):
+    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False, reading: Optional[dict] = None):
         size = batch_size or len(rows)
-        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last)
+        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last,
+                                 **(reading or {}))
         self.device, self.generator = device, generator
         self.steps_per_epoch = len(self.loader)
         self.epoch_start, self.skip = None, 0
