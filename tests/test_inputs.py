@@ -94,3 +94,15 @@ def test_worker_processes_read_a_dataset_in_the_same_order():
     for a, b in zip(alone.model.state_dict().values(), workers.model.state_dict().values()):
         assert torch.equal(a, b)
     assert workers.config.num_workers == 2
+
+
+def test_montecarlo_and_compare_take_a_dataset_split_by_index_and_say_why_they_train_sequentially():
+    mc = riskmin.montecarlo(Two, Pairs(True), runs=2, epochs=2, batch_size=40, **FAST)
+    assert mc.summary["engine"] == "sequential" and "Dataset" in mc.notes[0]
+    assert [row["seed"] for row in mc.table] == [0, 1] and mc.table[0]["test_loss"] != mc.table[1]["test_loss"]
+    # run r is fit on the split of seed r: the same rows as riskmin.split gives, so a row reruns alone
+    alone = riskmin.fit(Two(), riskmin.split(Pairs(True), seed=1), seed=1, epochs=2, batch_size=40, **FAST)
+    assert alone.summary["test_loss"] == pytest.approx(mc.table[1]["test_loss"], rel=1e-6)
+    comparison = riskmin.compare({"fast": {"lr": 0.05}, "slow": {"lr": 0.001}}, Pairs(False), model=Two, runs=2, epochs=2,
+                                 batch_size=40, **FAST)
+    assert {row["candidate"] for row in comparison.table} == {"fast", "slow"}

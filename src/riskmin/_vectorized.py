@@ -52,6 +52,8 @@ def replica(model, config: Config, seed: int, n_inputs: int, n_outputs: int) -> 
 
 def refusal(model, data: Data, config: Config) -> str:
     """Why the vectorized engine cannot run these settings exactly like `fit` would, or "" when it can."""
+    if not isinstance(data, Data):
+        return "the data is a Dataset, read item by item through a DataLoader"
     if data.several:
         return "the inputs are several tensors, which the stacked engine does not take"
     if config.val_every:
