@@ -138,3 +138,11 @@ def test_config_holds_names_and_says_where_objects_go():
 def test_montecarlo_refuses_an_own_loss_by_name(lab1):
     with pytest.raises(RiskminError, match="loss custom is a function of your own"):
         riskmin.montecarlo("linear", lab1, runs=2, epochs=1, loss="custom", engine="sequential", **FAST)
+
+
+def test_the_command_line_cannot_give_code_and_says_so_writing_nothing(tmp_path, capsys):
+    from riskmin._cli import main
+
+    assert main(["train", "lab1", "--loss", "custom", "--out", str(tmp_path / "runs"), "--progress", "off"]) == 2
+    assert "pass loss=your loss to riskmin.fit" in capsys.readouterr().err
+    assert not any((tmp_path / "runs").iterdir())
