@@ -3,7 +3,7 @@
 riskmin calls the module's training_step(batch) in place of loss(model(x), y), and takes its
 optimizer from configure_optimizers(); everything around the step (validation by the module's
 validation_step, the best weights, early stopping, the test set, checkpoints) is riskmin's.
-Lightning's training_step also takes batch_idx; riskmin's takes the batch alone.
+A step may take (batch) or, as here and in Lightning, (batch, batch_idx).
 """
 import torch
 import torch.nn.functional as F
@@ -31,13 +31,13 @@ class LightningModel(torch.nn.Module):  # a pl.LightningModule in the original; 
     def forward(self, x):
         return self.model(x)
 
-    def training_step(self, batch):
+    def training_step(self, batch, batch_idx):
         features, targets = batch
         forward_pass_outputs = self.model(features)
         loss = F.cross_entropy(forward_pass_outputs, targets)
         return loss  # riskmin runs backward and the optimizer's step
 
-    def validation_step(self, batch):
+    def validation_step(self, batch, batch_idx):
         features, targets = batch
         logits = self.model(features)
         return {"loss": F.cross_entropy(logits, targets, reduction="sum"),  # sums over the batch; riskmin divides by the rows

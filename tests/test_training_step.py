@@ -98,3 +98,19 @@ def test_a_bad_step_is_one_clear_error(lab1):
 def test_montecarlo_trains_a_model_with_its_own_step_sequentially(lab1):
     mc = riskmin.montecarlo(Stepped, lab1, runs=2, epochs=1, **FAST)
     assert mc.summary["engine"] == "sequential" and "own training_step" in mc.notes[0]
+
+
+def test_a_lightning_step_of_batch_and_batch_idx_gets_each_batchs_place_in_its_epoch(lab1):
+    class Indexed(Stepped):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def training_step(self, batch, batch_idx):
+            if self.training:  # validation without a validation_step calls it too, in eval mode
+                self.seen.append(batch_idx)
+            return super().training_step(batch)
+
+    model = Indexed()
+    run = riskmin.fit(model, lab1, epochs=2, batch_size=400, val=0.1, test=0.1, **FAST)  # 2 batches an epoch
+    assert model.seen[:2] == [0, 1] and model.seen[-2:] == [0, 1] and run.summary["steps"] == 4

@@ -12,6 +12,7 @@ a resume without it is one sentence naming what to pass.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -122,13 +123,28 @@ def model_step(model, callables: Callables, settings: dict) -> dict:
     return settings
 
 
-def step_sums(model, batch: tuple, rows: int) -> dict:
+def takes_index(method) -> bool:
+    """Whether a model's step takes (batch, batch_idx), as a Lightning module's does, rather than (batch) alone."""
+    try:
+        return len(inspect.signature(method).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+def indexed(method, state) -> Callable:
+    """A step of (batch, batch_idx) called with the batch alone: its index is the step's place in the epoch."""
+    return lambda batch: method(batch, state.epoch_step)
+
+
+def step_sums(model, batch: tuple, rows: int, index: int = 0) -> dict:
     """What evaluation sums over a batch for a model with its own step: its validation_step's sums (a dict with "loss",
-    each summed over the batch's rows), else its training_step's loss times the rows."""
+    each summed over the batch's rows), else its training_step's loss times the rows. `index`: the batch's place,
+    for steps that take (batch, batch_idx)."""
     validation_step = getattr(model, "validation_step", None)
     if validation_step is None:
-        return {"loss": model.training_step(batch) * rows}
-    sums = validation_step(batch)
+        step = model.training_step
+        return {"loss": (step(batch, index) if takes_index(step) else step(batch)) * rows}
+    sums = validation_step(batch, index) if takes_index(validation_step) else validation_step(batch)
     if not isinstance(sums, dict) or "loss" not in sums:
         raise RiskminError(f"validation_step returned {kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; "
                            "return a dict of sums over the batch's rows, one of them 'loss'")

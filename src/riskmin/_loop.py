@@ -13,7 +13,7 @@ from torch import nn
 
 from . import distributed, models
 from .callbacks import BestModel, CsvLog, EarlyStopping, Progress, SignalAt, State, TensorBoard, call
-from ._callables import Callables, in_target_units, missing_callables, model_step, own_callables, own_metric
+from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError
 from .data import Data, to_device
@@ -135,6 +135,8 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
     chosen += live_logs(config, directory, team)
     state = State(model, config.epochs, len(batches), optimizer=optimizer)
+    if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
+        callables.loss = indexed(model.training_step, state)
     total_steps = config.max_steps or config.epochs * len(batches)
     return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
                     make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,

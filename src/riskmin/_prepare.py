@@ -162,8 +162,8 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         model.eval()
     sums, rows = {}, 0
     own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
-    for x, y in source:
-        values = step_sums(model, (x, y), len(y)) if own_step else batch_sums(model, x, y, loss_fn, loss_name, metrics)
+    for index, (x, y) in enumerate(source):
+        values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name, metrics)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)
