@@ -95,7 +95,8 @@ def test_a_run_with_an_own_loss_loaded_from_disk_says_what_to_pass(lab1, tmp_pat
     run = riskmin.fit("linear", lab1, loss=squared_error, epochs=1, **FAST)
     run.save(tmp_path / "run")
     loaded = riskmin.Run.load(tmp_path / "run")
-    with pytest.raises(RiskminError, match="loss custom is a function of your own"):
+    with pytest.raises(RiskminError, match=rf"trained with loss {__name__}.squared_error, a function of your own .*"
+                                           rf"riskmin.evaluate\(run, data, loss={__name__}.squared_error\)"):
         riskmin.evaluate(loaded, lab1)
     assert riskmin.evaluate(loaded, lab1, loss=squared_error)["loss"] == pytest.approx(riskmin.evaluate(run, lab1)["loss"])
     config = Config.from_toml(tmp_path / "run" / "config.toml")

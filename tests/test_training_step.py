@@ -114,3 +114,10 @@ def test_a_lightning_step_of_batch_and_batch_idx_gets_each_batchs_place_in_its_e
     model = Indexed()
     run = riskmin.fit(model, lab1, epochs=2, batch_size=400, val=0.1, test=0.1, **FAST)  # 2 batches an epoch
     assert model.seen[:2] == [0, 1] and model.seen[-2:] == [0, 1] and run.summary["steps"] == 4
+
+
+def test_a_saved_run_of_a_model_with_its_own_step_evaluates_by_that_step(lab1, tmp_path):
+    run = riskmin.fit(Stepped(), lab1, epochs=1, **FAST)
+    run.save(tmp_path / "run")
+    loaded = riskmin.Run.load(tmp_path / "run", model=Stepped())
+    assert riskmin.evaluate(loaded, lab1)["loss"] == pytest.approx(riskmin.evaluate(run, lab1)["loss"], rel=1e-6)

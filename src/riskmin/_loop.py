@@ -301,9 +301,8 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     """
     model, standardizer, config = unpack(run_or_model)
     own = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
-    given = loss if callable(loss) else own.loss if loss is None else None
     data = data if isinstance(data, Data) else Data(*data)
-    loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), data.y).loss
+    loss_name, given = evaluation_loss(model, config, loss, own, data.y)
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
     x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
@@ -315,6 +314,20 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     metrics = {name: own_metric(name, fn, target) for name, fn in own.metrics.items()}
     return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics,
                             scale=target and target.scale)
+
+
+def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor) -> tuple:
+    """(loss name, the user's own loss function or None) that evaluate measures with: `loss` (a name or a function),
+    else the run's; a run's own function that this process was not given is asked for by its recorded name."""
+    given = loss if callable(loss) else own.loss if loss is None else None
+    if given is None and loss is None and hasattr(model, "training_step"):
+        given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
+    loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
+    if loss_name == "custom" and given is None:
+        raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own that "
+                           f"config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
+                           f"loss={config.loss_callable or 'my_loss'}), or a loss by name")
+    return loss_name, given
 
 
 @torch.no_grad()
