@@ -217,9 +217,10 @@ def test_help_shows_defaults_for_every_flag(capsys):
     for flag in ("--lr", "--batch-size", "--restore-best", "--patience", "--hidden"):
         assert flag in text
     # one default per flag: every setting but data, those of montecarlo and the three whose help says it in words
-    # (--target, --model-class, --checkpoint-every), then DATA and --nproc
+    # (--target, --model-class, --checkpoint-every) or that record code by name (--loss-callable, --optimizer-callable,
+    # --scheduler-callable, --metrics), then DATA and --nproc
     montecarlo_only = sum(f.metadata["command"] == "montecarlo" for f in riskmin.config.FIELDS.values())
-    assert text.count("(default:") == len(riskmin.config.FIELDS) - 1 - montecarlo_only - 3 + 2
+    assert text.count("(default:") == len(riskmin.config.FIELDS) - 1 - montecarlo_only - 7 + 2
     assert "(default: None)" not in text and "(default: )" not in text
     assert "--lr X                learning rate (default: 0.01)" in text and "(default: on)" in text
 
@@ -229,7 +230,7 @@ def test_help_groups_the_flags_and_shows_the_choices_of_each_setting(capsys):
     sections = [line[:-1] for line in text.splitlines() if line.endswith(":") and not line.startswith(" ")]
     assert sections == ["positional arguments", "options", "data", "split", "model", "optimization",
                         "stopping and the best model", "device", "output", "examples"]
-    assert "--task {auto,regression,classification}" in text and "--optimizer {sgd,adam,adamw,rmsprop}" in text
+    assert "--task {auto,regression,classification}" in text and "--optimizer {sgd,adam,adamw,rmsprop,custom}" in text
     assert "--restore-best [{on,off}]" in text and "--hidden N[,N...]" in text
     assert " TASK" not in text and " OPTIMIZER" not in text and "--runs" not in text
     assert text.splitlines()[-2:] == ["  riskmin train lab1 --model mlp --hidden 64,64 --optimizer adamw --lr 1e-3",

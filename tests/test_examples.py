@@ -20,7 +20,8 @@ def numbers(text):
 
 def test_every_example_has_a_test():
     tested = {"01_basic_linear.py", "02_basic_two_layer.py", "03_validation.py", "04_validation_and_test.py",
-              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py", "08_table.py"}
+              "05_random_splits.py", "06_epochs.py", "07_tutorial_line.py", "08_table.py",
+              "09_make_train_step.py", "10_training_step.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -79,3 +80,14 @@ def test_make_demo_installs_what_the_demo_needs_and_no_test_dependencies():
     assert demo.index('"torch==') < demo.index("-e .")  # torch first: nothing else chooses its build
     cpu = planned("install", "TORCH_INDEX=https://download.pytorch.org/whl/cpu").splitlines()[0]
     assert cpu.endswith('"torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu')
+
+
+def test_make_train_step_with_the_tutorials_own_loss_and_optimizer_prints_what_the_tutorial_prints(capsys):
+    out = run_example("09_make_train_step.py", capsys)
+    assert "a = 1.0235, b = 1.9690" in out and "loss = custom (torch.nn.modules.loss.MSELoss), optimizer = custom" in out
+
+
+def test_a_lightning_style_training_step_trains_through_fit(capsys):
+    out = run_example("10_training_step.py", capsys)
+    assert float(re.search(r"test accuracy (\d\.\d+)", out).group(1)) > 0.85
+    assert "LightningModel.training_step" in out and "LightningModel.configure_optimizers" in out

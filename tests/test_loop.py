@@ -383,3 +383,32 @@ def test_riskmins_own_module_passed_as_an_instance_is_recorded_by_name_and_shape
     assert (run.config.model, run.config.hidden, run.config.activation) == ("two_layer", (8,), "tanh")
     run.save(tmp_path / "run")
     assert torch.equal(riskmin.Run.load(tmp_path / "run").model.H1.weight, run.model.H1.weight)
+
+
+def test_adamw_decays_weights_by_torchs_default_unless_told_otherwise():
+    from riskmin._optim import make_optimizer
+
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    decay = lambda **settings: make_optimizer(Config(**settings), parameters).param_groups[0]["weight_decay"]
+    assert (decay(optimizer="adamw"), decay(optimizer="adamw", weight_decay=0.0), decay(optimizer="adam")) == (0.01, 0.0, 0.0)
+    assert decay(optimizer="sgd", weight_decay=0.1) == 0.1
+
+
+def test_max_steps_alone_says_how_long_to_train_and_epochs_set_with_it_still_bound(lab1):
+    alone = riskmin.fit("linear", lab1, max_steps=130, **FAST)  # 25 steps an epoch: the default 100 epochs play no part
+    assert alone.summary["steps"] == 130 and alone.config.epochs == 6
+    many = riskmin.fit("linear", lab1, max_steps=3000, val=0, test=0, batch_size=800, **FAST)  # 2 steps an epoch
+    assert many.summary["steps"] == 3000
+    both = riskmin.fit("linear", lab1, max_steps=130, epochs=2, **FAST)
+    assert both.summary["steps"] == 50
+
+
+def test_a_model_that_ends_in_a_sigmoid_trained_with_bce_is_warned_about(capsys):
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, :1] > 0).float()
+    torch.manual_seed(0)
+    riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Sigmoid()), (x, y), loss="bce", epochs=1, **FAST)
+    assert "every output of the model lies in [0, 1] but loss bce applies a sigmoid itself" in capsys.readouterr().err
+    riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Sigmoid()), (x, y), loss=torch.nn.BCELoss(), epochs=1, **FAST)
+    riskmin.fit("mlp", (x, y), loss="bce", epochs=1, **FAST)
+    assert "lies in [0, 1]" not in capsys.readouterr().err

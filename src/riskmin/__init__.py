@@ -25,16 +25,18 @@ PUBLIC = {
     "evaluate": "._loop", "fit": "._loop", "predict": "._loop",
     "MonteCarlo": "._experiments", "montecarlo": "._experiments",
     "Run": "._rundir",
+    "LrFinding": "._lr_find", "lr_find": "._lr_find",
     "models": ".models",
 }
-__all__ = ["Comparison", "Config", "Data", "DATASETS", "MonteCarlo", "RiskminError", "Run", "Splits", "Standardizer",
-           "compare", "evaluate", "fit", "load", "models", "montecarlo", "predict", "split"]  # a list type checkers read
+__all__ = ["Comparison", "Config", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "Run", "Splits", "Standardizer",
+           "compare", "evaluate", "fit", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
     from . import models
     from ._compare import Comparison, compare
     from ._experiments import MonteCarlo, montecarlo
     from ._loop import evaluate, fit, predict
+    from ._lr_find import LrFinding, lr_find
     from ._rundir import Run
     from .config import Config, RiskminError
     from .data import Data, Splits, Standardizer, split

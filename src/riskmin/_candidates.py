@@ -25,8 +25,10 @@ SHARED = ("data", "target", "features", "task", "missing", "n_samples", "n_input
 # settings that mean something only for some models, optimizers or schedulers: (the setting that decides, where it applies)
 APPLIES = {"hidden": ("model", ("two_layer", "mlp")), "activation": ("model", ("two_layer", "mlp")),
            "dropout": ("model", ("mlp",)), "model_class": ("model", ("custom",)),
+           "loss_callable": ("loss", ("custom",)), "optimizer_callable": ("optimizer", ("custom",)),
+           "scheduler_callable": ("scheduler", ("custom",)),
            "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
-           "step_size": ("scheduler", ("step",)), "gamma": ("scheduler", ("step", "plateau"))}
+           "step_size": ("scheduler", ("step",)), "warmup": ("scheduler", ("linear_warmup",)), "gamma": ("scheduler", ("step", "plateau"))}
 
 METRICS = ("loss", "mse", "rmse", "mae", "r2", "accuracy", "f1", "log_loss")  # what a row holds, after train_, val_, test_
 HIGHER_IS_BETTER = ("r2", "accuracy", "f1")

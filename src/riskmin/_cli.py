@@ -43,15 +43,17 @@ GROUPS = {
     "data": ("target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed"),
     "split": ("train", "val", "test", "split", "seed", "standardize", "standardize_target"),
     "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
-    "optimization": ("loss", "optimizer", "lr", "momentum", "nesterov", "weight_decay", "scheduler", "step_size", "gamma",
+    "optimization": ("loss", "loss_callable", "optimizer", "optimizer_callable", "lr", "momentum", "nesterov", "weight_decay",
+                     "scheduler", "scheduler_callable", "scheduler_interval", "warmup", "step_size", "gamma",
                      "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
-    "stopping and the best model": ("val_every", "monitor", "mode", "patience", "min_delta", "restore_best"),
-    "device": ("device", "threads"),
-    "output": ("progress", "print_every", "out", "name", "overwrite", "checkpoint_every"),
+    "stopping and the best model": ("val_every", "metrics", "monitor", "mode", "patience", "min_delta", "restore_best"),
+    "device": ("device", "threads", "num_workers", "pin_memory"),
+    "output": ("progress", "print_every", "log", "out", "name", "overwrite", "checkpoint_every"),
 }
 
 # what a text setting takes, where its name alone would not say
-PLACEHOLDERS = {"splits": "FILE", "model_class": "MODULE.CLASS", "target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
+PLACEHOLDERS = {"splits": "FILE", "model_class": "MODULE.CLASS", "loss_callable": "MODULE.NAME", "optimizer_callable": "MODULE.NAME",
+                "scheduler_callable": "MODULE.NAME", "metrics": "NAME=MODULE.NAME,...", "target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
 
 EXAMPLES = {
     None: ("riskmin train houses.csv --target price",
@@ -142,6 +144,7 @@ def build_parser() -> Parser:
     export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     parser.commands.update(predict=predict, evaluate=evaluate, export=export)
     add_compare_parser(commands, parser)
+    add_lr_find_parser(commands, parser)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
 
@@ -177,6 +180,21 @@ def add_nproc_flag(sub, what_is_shared: str) -> None:
     sub.add_argument("--nproc", metavar="N", help=f"run N processes on this machine through torchrun (default: 1); {what_is_shared}")
 
 
+def add_lr_find_parser(commands, parser: Parser) -> None:
+    text = "sweep the learning rate exponentially over training steps and suggest one (Smith 2017)"
+    sub = commands.add_parser("lr-find", help=text, description=text[0].upper() + text[1:] + ", on a copy of the model.",
+                              allow_abbrev=False, usage="riskmin lr-find [DATA] [options]")
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
+                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
+    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+    sub.add_argument("--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)")
+    sub.add_argument("--end", metavar="X", type=float, default=10.0, help="last learning rate of the sweep (default: 10)")
+    sub.add_argument("--steps", metavar="N", type=int, default=100, help="training steps of the sweep (default: 100)")
+    sub.add_argument("--plot", metavar="FILE", default="lr_find.png", help="picture of the sweep (default: lr_find.png)")
+    add_config_flags(sub, "lr-find")
+    parser.commands["lr-find"] = sub
+
+
 def quiet(error: RiskminError) -> bool:
     """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong alike."""
     if int(os.environ.get("RANK", "0")) == 0:
@@ -198,7 +216,7 @@ def main(argv=None) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
-        from ._commands import evaluate_file, export_run, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
+        from ._commands import evaluate_file, export_run, find_rate, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
@@ -216,6 +234,8 @@ def main(argv=None) -> int:
             return export_run(args)
         if args.command == "datasets":
             return list_datasets()
+        if args.command == "lr-find":
+            return find_rate(args)
         parser.print_help()
         return 0
     except RiskminError as error:

@@ -32,6 +32,21 @@ def train(args) -> int:
     return train_in(shared(building), config, data, resume=False, created=True, replacing=replacing)
 
 
+def find_rate(args) -> int:
+    """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
+    from .datasets import load
+    from ._lr_find import lr_find
+
+    config = config_from_args(args)
+    data = load(config.data, config)
+    tell(data.notes)
+    finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
+    finding.plot(args.plot)
+    print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
+          f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
+    return 0
+
+
 def resume(args) -> int:
     from pathlib import Path
 

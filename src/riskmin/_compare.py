@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from torch.utils.data import Dataset
+
 from .config import Config, RiskminError
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
-from ._experiments import STACKABLE, experiments
+from ._experiments import STACKABLE, experiments, targets_of
 from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
@@ -102,9 +104,9 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
 def comparable_data(data, config: Config, base: str) -> Data:
     """`data` as in-memory Data, refused when it is not or when its task does not measure the ranking metric `base`."""
     data = as_data(data, config)
-    if not isinstance(data, Data):
-        raise RiskminError(f"compare needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
-    measured = measured_metrics(settled(config, data.y).loss)
+    if not isinstance(data, (Data, Dataset)):
+        raise RiskminError(f"compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}")
+    measured = measured_metrics(settled(config, targets_of(data)).loss)
     if base not in measured:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
     return data

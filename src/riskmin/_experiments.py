@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
+import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .config import Config, RiskminError
 from .data import Data, Splits, split
@@ -70,12 +72,17 @@ def experiments(model, data, config: Config, variants: list) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its STACKABLE settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve."""
     data = as_data(data, config)
-    if not isinstance(data, Data):
-        raise RiskminError(f"montecarlo needs in-memory data (a name, riskmin.Data or (x, y)), not {type(data).__name__}")
+    if not isinstance(data, (Data, Dataset)):
+        raise RiskminError(f"montecarlo needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}")
     if config.split == "tutorial":
         raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
-    config = settled(config, data.y)
-    check_targets(config.loss, data.y)
+    config = settled(config, targets_of(data))
+    own = [key for key in ("loss", "optimizer", "scheduler") if getattr(config, key) == "custom"]
+    if own:
+        raise RiskminError(f"{own[0]} custom is a function of your own, which only riskmin.fit takes; experiments take "
+                           f"the {own[0]} by name")
+    if isinstance(data, Data):
+        check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
     reason = "asked for" if config.engine == "sequential" else refusal(model, data, config)
     if not reason and config.engine == "auto" and len(every) * len(variants) == 1:
@@ -110,12 +117,17 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     return MonteCarlo(table, summary, config, notes)
 
 
-def experiment_splits(data: Data, config: Config) -> list:
+def targets_of(data) -> torch.Tensor:
+    """The targets that decide the task: a Data's, or a Dataset's first item's (its type alone is read)."""
+    return data.y if isinstance(data, Data) else torch.as_tensor(data[0][1])
+
+
+def experiment_splits(data, config: Config) -> list:
     """Every run of the experiment as (run number, what its row says of its split, Splits), from the settings."""
     if config.splits:
         given = read_splits(config.splits, len(data))
         return [(r, {"seed": config.seed + r}, Splits(data, *parts, config.seed + r)) for r, parts in enumerate(given)]
-    stratify = config.stratify and not data.y.is_floating_point()
+    stratify = config.stratify and isinstance(data, Data) and not data.y.is_floating_point()  # a Dataset's rows are not read
     if config.folds:
         repetitions = max(config.runs // config.folds, 1)
         folds = kfold_splits(data, config.folds, repetitions, config.val, config.seed, stratify)

@@ -10,7 +10,8 @@ import argparse
 from .config import FIELDS, Config, RiskminError, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
-ONE_VALUE = ("target", "features", "splits", "model_class", "monitor", "out", "name")
+ONE_VALUE = ("target", "features", "splits", "model_class", "loss_callable", "optimizer_callable", "scheduler_callable", "metrics",
+             "monitor", "out", "name")
 
 
 def parse_value(name: str, text: str):

@@ -5,21 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import nn
 
 from . import _frames as frames, _outputs as outputs, distributed, models
-from .callbacks import BestModel, EarlyStopping, Progress, SignalAt, State, call
+from .callbacks import BestModel, CsvLog, EarlyStopping, Progress, SignalAt, State, TensorBoard, call
+from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
 from ._checks import check_columns, check_model, first_line
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
 from .config import FIELDS, Config, RiskminError
-from .data import Data
+from .data import Data, to_device
+from ._inputs import Spread
 from .metrics import REGRESSION
 from ._fingerprint import fingerprint
 from ._fused import FusedStep
-from ._losses import check_targets, least_squares_loss, make_loss, settled
+from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
 from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
 from ._report import header
@@ -41,7 +44,8 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
 
     `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
     `data` is Splits, Data, (x, y), a Dataset or a built-in data set name.
-    Settings come from `config` and keyword overrides (see `Config`). With a run
+    Settings come from `config` and keyword overrides (see `Config`); `loss`, `optimizer`, `scheduler` and `metrics`
+    also take objects of your own (see `Callables`), recorded in the config by name. With a run
     `directory`, checkpoints are written as `checkpoint_every` says and on SIGINT or
     SIGTERM (then `TrainingInterrupted` is raised), `resume=True` continues from the
     newest good checkpoint there, exactly as if the run had never stopped, and the
@@ -49,7 +53,9 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
-                loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+                loss = loss_fn(model(x), y)        # or the model's own training_step((x, y))
+                loss.backward(); optimizer.step()
+                scheduler.step() when it steps per step
                 every val_every steps (or at the end of the epoch):
                     validate -> best weights -> early stopping -> callbacks
             checkpoint when due
@@ -63,23 +69,28 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     config, state, team, model = training.config, training.state, training.team, training.model
     # what a training step calls: under torchrun, this process' share of each batch, DDP and its share of the loss
     steps, trained = team.steps(training.batches), team.wrap(model)
+    trained = Spread(trained) if training.prepared.several else trained  # several inputs: model(*x) or model(**x)
     step_loss = team.scaled(training.loss_fn, steps)
     parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
     optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
+    own_step = training.loss_fn if hasattr(model, "training_step") else None  # the model's training_step(batch) -> loss
     step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
+    schedule_step = training.scheduler.step if training.scheduler is not None and config.scheduler_interval == "step" else None
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
             if training.prepared.switch or not model.training:
                 model.train()
             for x, y in steps:
-                loss = step_loss(trained(x), y)
+                loss = own_step((x, y)) if own_step is not None else step_loss(trained(x), y)
                 for parameter in parameters:  # zero_grad(set_to_none=True) without its profiler record: a tenth of a small step
                     parameter.grad = None
                 loss.backward()
                 if config.clip_grad:
                     nn.utils.clip_grad_norm_(parameters, config.clip_grad)
                 optimizer_step()
+                if schedule_step is not None:
+                    schedule_step()
                 training.running += loss.detach()  # summed on the device; read only when reported
                 training.unreported += 1
                 state.step += 1
@@ -105,27 +116,40 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
             raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}=")
     if isinstance(model, str):
         settings = {"model": model, **settings}
+    callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
+    settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
     config = (config or Config()).replace(**settings)
+    missing_callables(config, callables)
     device = distributed.training_device(resolve_device(config.device))
     team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
+    if team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
+        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
     if not team.first:
         config = config.replace(progress=False)  # process 0 alone reports
     splits = as_splits(data, config)
     config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
-    prepared = Prepared(splits, config, device, team)
+    prepared = Prepared(splits, config, device, team, callables.metrics)
     if isinstance(model, nn.Module):
         config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
     model = as_model(model, prepared, config).to(device)
     check_model(model, prepared, config.loss)  # once, here: the loop itself checks nothing
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
-    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])  # frozen ones never get a gradient
+    if config.loss == "bce":
+        check_bce_outputs(model, prepared.first_inputs())
+    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
     batches = prepared.batches(config)
+    config = config.replace(epochs=config.epochs_for(len(batches)))  # unset: 100, or as many as max_steps take
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
-    state = State(model, config.epochs, len(batches))
-    return Training(config, prepared, model, make_loss(config.loss), optimizer, make_scheduler(config, optimizer), batches,
-                    chosen + list(callbacks), best, state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(),
-                    config.max_steps or config.epochs * len(batches), torch.zeros((), device=device), threads=threads,
+    chosen += live_logs(config, directory, team)
+    state = State(model, config.epochs, len(batches), optimizer=optimizer)
+    if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
+        callables.loss = indexed(model.training_step, state)
+    total_steps = config.max_steps or config.epochs * len(batches)
+    return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
+                    make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,
+                    state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(), total_steps,
+                    torch.zeros((), device=device), threads=threads, callables=callables,
                     fingerprint=fingerprint(splits, config) if directory is not None else None)
 
 
@@ -183,12 +207,17 @@ def end_epoch(training: Training) -> None:
     if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
         validate(training)
     call(training.callbacks, "on_epoch_end", state)
-    if training.scheduler is not None and config.scheduler != "plateau":
+    if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):
         training.scheduler.step()
     state.epoch_step = 0
     if checkpoint_due(training):
         save(training.saver, training)
         training.last_saved = time.perf_counter()
+
+
+def plateau(scheduler) -> bool:
+    """Whether `scheduler` follows the monitored metric, stepped by each validation rather than by the clock."""
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 def checkpoint_due(training: Training) -> bool:
@@ -216,7 +245,7 @@ def finish(training: Training) -> Run:
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
         summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
-    return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names)
+    return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names, training.callables)
 
 
 def summary_of(training: Training, final: dict, restored: bool) -> dict:
@@ -253,6 +282,18 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, thre
     return best, chosen
 
 
+def live_logs(config: Config, directory, team) -> list:
+    """With a run directory, on process 0: metrics.csv written at each validation, and TensorBoard when asked for."""
+    if directory is None:
+        if config.log == "tensorboard":
+            raise RiskminError("log tensorboard writes into the run's directory; pass directory= (riskmin train gives one)")
+        return []
+    if not team.first:
+        return []
+    logs = [CsvLog(Path(directory) / "metrics.csv")]
+    return logs + [TensorBoard(directory)] if config.log == "tensorboard" else logs
+
+
 def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) -> list:
     """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
@@ -260,8 +301,9 @@ def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) 
                   sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device), threads)
 
 
-def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
-    """Loss and metrics on every row of `data`, with the run's preprocessing.
+def evaluate(run_or_model, data, loss=None) -> dict:
+    """Loss and metrics on every row of `data`, with the run's preprocessing; `loss`: a name or a function of your own
+    (by default the run's loss, and its own metrics).
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> from riskmin import datasets
@@ -269,15 +311,35 @@ def evaluate(run_or_model, data, loss: Optional[str] = None) -> dict:
     0.01
     """
     model, standardizer, config = unpack(run_or_model)
+    own = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
     data = frames.rows(data, getattr(run_or_model, "data_names", {}))
     check_columns(data.x, standardizer)
-    loss_name = settled(config.replace(loss=loss or config.loss), data.y).loss
+    loss_name, given = evaluation_loss(model, config, loss, own, data.y)
     check_targets(loss_name, data.y)
     device = next(model.parameters()).device
-    x = standardizer(data.x).to(device) if standardizer is not None else data.x.to(device)
-    target = standardizer.target if standardizer is not None and loss_name in REGRESSION else None  # outputs as trained
+    x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
+    # the outputs as the run trained them: a standardized regression target's units, converted back for the metrics
+    target = standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None
     y = data.y if target is None else target(data.y)
-    return evaluate_batches(model, chunks(x, y.to(device)), make_loss(loss_name), loss_name, scale=target and target.scale)
+    loss_fn = make_loss(loss_name, given)
+    loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
+    metrics = {name: own_metric(name, fn, target) for name, fn in own.metrics.items()}
+    return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics,
+                            scale=target and target.scale)
+
+
+def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor) -> tuple:
+    """(loss name, the user's own loss function or None) that evaluate measures with: `loss` (a name or a function),
+    else the run's; a run's own function that this process was not given is asked for by its recorded name."""
+    given = loss if callable(loss) else own.loss if loss is None else None
+    if given is None and loss is None and hasattr(model, "training_step"):
+        given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
+    loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
+    if loss_name == "custom" and given is None:
+        raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own that "
+                           f"config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
+                           f"loss={config.loss_callable or 'my_loss'}), or a loss by name")
+    return loss_name, given
 
 
 @torch.no_grad()

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 from .config import Config, RiskminError
+from ._callables import OwnLoss
+from ._inputs import forward
 
 LOSSES = {
     "mse": nn.MSELoss,
@@ -16,7 +18,13 @@ LOSSES = {
 }
 
 
-def make_loss(name: str) -> nn.Module:
+def make_loss(name: str, given=None):
+    """The loss `name`, or the user's own callable `given` (loss "custom"), checked to return a scalar."""
+    if given is not None:
+        return OwnLoss(given)
+    if name == "custom":
+        raise RiskminError("loss custom is a function of your own, which only riskmin.fit takes (loss=my_loss); "
+                           "use a loss by name here")
     return LOSSES[name]()
 
 
@@ -28,7 +36,9 @@ def settled(config: Config, y: torch.Tensor) -> Config:
 
 
 def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
-    """Refuse a loss that cannot fit the targets, before any training starts."""
+    """Refuse a loss that cannot fit the targets, before any training starts (a loss of the user's own takes any)."""
+    if loss == "custom":
+        return
     if loss == "cross_entropy" and y.is_floating_point():
         raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss mse for regression")
     if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
@@ -38,6 +48,23 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
         raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
     if loss == "bce" and not ((y == 0) | (y == 1)).all():
         raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
+
+
+@torch.no_grad()
+def check_bce_outputs(model: nn.Module, x) -> None:
+    """Warn when a model trained with bce, which takes logits, already gives probabilities: outputs that all lie in
+    [0, 1] on the first training rows (a model that ends in a sigmoid) learn slowly or not at all."""
+    was_training = model.training
+    model.eval()  # no dropout drawn from the random state, no batch-norm statistics updated
+    try:
+        output = forward(model, x)
+    finally:
+        model.train(was_training)
+    if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):
+        from ._checkpoint import warn
+
+        warn("warning: every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
+             "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()")
 
 
 def least_squares_loss(prepared, bias: bool = True):

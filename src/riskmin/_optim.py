@@ -8,6 +8,7 @@ from typing import Optional
 import torch
 
 from .config import Config, RiskminError
+from ._callables import own_optimizer, own_scheduler
 
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -17,11 +18,13 @@ OPTIMIZERS = {
 }
 
 
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.01}  # torch's default for AdamW, "Adam with better weight decay"; the others' is 0
 FUSED = {"sgd", "adam", "adamw"}  # torch has fused kernels for these; rmsprop gets the multi-tensor (foreach) one
 
 
-def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
-    """The optimizer `config.optimizer`, with fused kernels where this torch has them for the device.
+def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimizer:
+    """The optimizer `config.optimizer`, with fused kernels where this torch has them for the device; or the user's
+    own, `given` (optimizer "custom"): an Optimizer class or a factory of the parameters.
 
     Fused kernels update every parameter in one call instead of a Python loop over tensors:
     on CPU they make an Adam step of a small MLP about a fifth faster (benchmarks/overhead.py).
@@ -29,7 +32,12 @@ def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
     parameters = list(parameters)
     if not parameters:
         raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; unfreeze some")
-    options = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if given is not None:
+        return own_optimizer(given, config, parameters)
+    if config.optimizer == "custom":
+        raise RiskminError("optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
+                           "use an optimizer by name here")
+    options = {"lr": config.lr, "weight_decay": weight_decay(config)}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "rmsprop":
@@ -37,6 +45,15 @@ def make_optimizer(config: Config, parameters) -> torch.optim.Optimizer:
     if config.optimizer in FUSED and fused_supported(parameters):
         return OPTIMIZERS[config.optimizer](parameters, fused=True, **options)
     return OPTIMIZERS[config.optimizer](parameters, foreach=True, **options)
+
+
+def weight_decay(config: Config) -> float:
+    """The weight decay in force: the one set, else the optimizer's own default.
+
+    >>> weight_decay(Config(optimizer="adamw")), weight_decay(Config(optimizer="adam")), weight_decay(Config(optimizer="adamw", weight_decay=0.0))
+    (0.01, 0.0, 0.0)
+    """
+    return config.weight_decay if config.weight_decay is not None else DEFAULT_WEIGHT_DECAY.get(config.optimizer, 0.0)
 
 
 def fused_supported(parameters) -> bool:
@@ -48,17 +65,30 @@ def fused_supported(parameters) -> bool:
     return len(devices) == 1 and devices <= set(_get_fused_kernels_supported_devices()) and all(p.is_floating_point() for p in parameters)
 
 
-def make_scheduler(config: Config, optimizer):
-    """The schedule `config.scheduler`, stepped once per epoch (plateau: once per validation)."""
+def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
+    """The schedule `config.scheduler` or the user's own factory `given`, stepped once per epoch or step as
+    `config.scheduler_interval` says (plateau: once per validation). The lengths of cosine, one_cycle and linear_warmup
+    count in those units: the run's epochs, or its `total_steps`."""
+    if given is not None:
+        return own_scheduler(given, optimizer)
+    if config.scheduler == "custom":
+        raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes (scheduler=make_schedule); "
+                           "use a scheduler by name here")
+    schedules = torch.optim.lr_scheduler
+    length = max(total_steps if config.scheduler_interval == "step" else config.epochs, 1)
     if config.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_size, config.gamma)
+        return schedules.StepLR(optimizer, config.step_size, config.gamma)
     if config.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+        return schedules.CosineAnnealingLR(optimizer, length)
     if config.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1))
+        return schedules.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1))
+    if config.scheduler == "one_cycle":  # momentum left as set: the cycle is the learning rate's
+        return schedules.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=length,
+                                    cycle_momentum=False)
+    if config.scheduler == "linear_warmup":
+        warmup = config.warmup or max(length // 10, 1)
+        return schedules.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1) if warmup > 1 else None
     return None
-
-
 
 
 class PerRun(torch.optim.Optimizer):

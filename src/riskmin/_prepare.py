@@ -15,8 +15,10 @@ from . import _frames as frames, datasets, models
 from ._checkpoint import warn
 from ._checks import check_pairs
 from .config import Config, RiskminError
-from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, tutorial_split
+from ._inputs import each_input, forward, is_several, n_rows
+from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, to_device, tutorial_split
 from ._losses import check_targets
+from ._callables import own_metric, step_sums
 from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
@@ -25,7 +27,7 @@ EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on la
 class Prepared:
     """The splits made ready for training: rows standardized and on the device once, sources to iterate."""
 
-    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None):
+    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None, metrics: Optional[dict] = None):
         self.config, self.loss_name, self.device, self.team = config, config.loss, device, team
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
@@ -34,48 +36,66 @@ class Prepared:
         self.names = {}
         self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
-            data = splits.data
-            gathered = {part: (rows_at(data.x, idx), rows_at(data.y, idx))
-                        for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
-            self.standardizer = Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
-            if self.standardizer.constant:
-                names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
-                warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
-            target = target_scale(gathered["train"][1], config)
-            self.standardizer.target, self.scale = target, None if target is None else target.scale
-            self.rows = {part: (self.standardizer(x, in_place=True).to(device), (y if target is None else target(y)).to(device))
-                         for part, (x, y) in gathered.items()}
-            self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
-            self.n_inputs, self.n_outputs = data.n_features, data.n_targets
-            self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
-                          "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
-            check_targets(config.loss, data.y)
+            self.in_memory(splits.data, splits, config, device)
         else:
-            dataset = splits.data
-            self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config.batch_size, device)
-                            for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
-            x0, y0 = dataset[0]
-            self.n_inputs, self.n_outputs = torch.as_tensor(x0).numel(), max(torch.as_tensor(y0).numel(), 1)
+            self.from_dataset(splits.data, splits, config, device)
         self.has_val = "val" in self.sources
+        self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])  # model(*x) or model(**x)
+        target = self.standardizer.target if self.standardizer is not None else None
+        self.metrics = {name: own_metric(name, fn, target) for name, fn in (metrics or {}).items()}  # the user's own, by name
         if self.tensors and config.batch_size > len(splits.train):
             raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
                                f"use at most {len(splits.train)}, or 0 for the whole split")
+
+    def in_memory(self, data: Data, splits: Splits, config: Config, device: torch.device) -> None:
+        """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
+        gathered = {part: (each_input(lambda t: rows_at(t, idx), data.x), rows_at(data.y, idx))
+                    for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+        # several inputs (images, token ids, ...) are used as given: an identity standardizer keeps the target's scale
+        self.standardizer = Standardizer(torch.zeros(0), torch.ones(0)) if data.several else \
+            Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+        if self.standardizer.constant:
+            names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
+            warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
+        target = target_scale(gathered["train"][1], config)
+        self.standardizer.target, self.scale = target, None if target is None else target.scale
+        self.rows = {part: (to_device(self.standardizer(x, in_place=True), device), (y if target is None else target(y)).to(device))
+                     for part, (x, y) in gathered.items()}
+        self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
+        self.n_inputs, self.n_outputs = data.n_features, data.n_targets
+        self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
+                      "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
+        check_targets(config.loss, data.y)
+
+    def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
+        """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
+        self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
+                        for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+        x0, y0 = dataset[0]
+        inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
+        self.n_inputs, self.n_outputs = sum(torch.as_tensor(t).numel() for t in inputs), max(torch.as_tensor(y0).numel(), 1)
+
+    def first_inputs(self, rows: int = 256):
+        """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs takes."""
+        x = self.rows["train"][0] if self.tensors else next(iter(self.sources["train"]))[0]
+        return each_input(lambda t: t[:rows], x)
 
     def evaluated(self, x, y, part: str) -> tuple:
         """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
         if self.team is None or self.team.world == 1:
             return x, y
-        if len(x) < self.team.world:
-            raise RiskminError(f"the {part} split has {len(x)} rows, fewer than the {self.team.world} processes; "
+        if n_rows(x) < self.team.world:
+            raise RiskminError(f"the {part} split has {n_rows(x)} rows, fewer than the {self.team.world} processes; "
                                "use fewer processes or a larger split")
-        return self.team.shard(x), None if y is None else self.team.shard(y)
+        return each_input(self.team.shard, x), None if y is None else self.team.shard(y)
 
     def batches(self, config: Config):
         generator = torch.Generator().manual_seed(order_seed(config.seed))
         if self.tensors:
             x, y = self.rows["train"]
             return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
-        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last)
+        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last,
+                             reading(config))
 
     def final_metrics(self, model, loss_fn, loss_name, known: Optional[dict] = None) -> dict:
         """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not run again."""
@@ -84,7 +104,8 @@ class Prepared:
             if f"{part}_loss" in known:
                 metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
                 continue
-            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team, scale=self.scale))
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team, scale=self.scale,
+                                            metrics=self.metrics))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
         return metrics
@@ -105,39 +126,67 @@ def order_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
 
 
-def chunks(x: torch.Tensor, y: torch.Tensor) -> list:
-    return [(x[i:i + EVAL_CHUNK], y[i:i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)]
+def chunks(x, y: torch.Tensor) -> list:
+    return [(each_input(lambda t: t[i:i + EVAL_CHUNK], x), y[i:i + EVAL_CHUNK]) for i in range(0, len(y), EVAL_CHUNK)]
 
 
-def eval_loader(dataset, rows, batch_size, device):
-    loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(batch_size, 1024))
-    return [(x.to(device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else loader
+def reading(config: Config) -> dict:
+    """How a DataLoader reads a Dataset's items: in worker processes and into pinned memory, as asked. The order of the
+    batches is drawn in the training process either way; workers are started each epoch, not kept (persistent workers
+    draw the loader's seed once, not per epoch, and so would change the order of every later epoch)."""
+    return {"num_workers": config.num_workers, "pin_memory": config.pin_memory}
+
+
+def eval_loader(dataset, rows, config: Config, device):
+    loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(config.batch_size, 1024), **reading(config))
+    return [(to_device(x, device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else OnDevice(loader, device)
+
+
+class OnDevice:
+    """The batches of a DataLoader moved to `device` as they come."""
+
+    def __init__(self, loader, device):
+        self.loader, self.device = loader, device
+
+    def __iter__(self):
+        return ((to_device(x, self.device), y.to(self.device)) for x, y in self.loader)
 
 
 @torch.no_grad()
 def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
-                     scale: Optional[float] = None) -> dict:
+                     scale: Optional[float] = None, metrics: Optional[dict] = None) -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process'
-    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's units."""
+    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's units.
+    `metrics`: the user's own, name -> function (output, target) -> mean over the batch, weighted by rows here."""
     was_training = model.training
     switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
     if switch:
         model.eval()
     sums, rows = {}, 0
-    for x, y in source:
-        output = model(x)
-        values = metric_sums(loss_name, output, y)
-        if loss_name not in LOSS_FROM_SUMS:
-            values["loss"] = loss_fn(output, y) * len(x)
+    own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
+    for index, (x, y) in enumerate(source):
+        values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name, metrics)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-        rows += len(x)
+        rows += len(y)
     if switch:
         model.train(was_training)
     if not rows:
         return {}
     add = None if team is None or team.world == 1 else team.add
     return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, add, scale=scale).items()}
+
+
+def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict]) -> dict:
+    """The sums over one batch from which evaluation makes the loss and metrics (metrics.metric_sums, the summed loss
+    when it is not one of them, the user's own metrics weighted by the rows)."""
+    output = forward(model, x)
+    values = metric_sums(loss_name, output, y)
+    if loss_name not in LOSS_FROM_SUMS:
+        values["loss"] = loss_fn(output, y) * len(y)
+    for name, metric in (metrics or {}).items():
+        values["own:" + name] = metric(output, y) * len(y)
+    return values
 
 
 def as_data(data, config: Config):
@@ -166,6 +215,9 @@ def as_splits(data, config: Config) -> Splits:
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
+    if isinstance(model, str) and prepared.several:
+        raise RiskminError(f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass an "
+                           "nn.Module of your own whose forward takes them")
     if isinstance(model, str):
         return models.build(config, prepared.n_inputs, prepared.n_outputs)
     if isinstance(model, nn.Module):

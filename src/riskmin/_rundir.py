@@ -43,6 +43,7 @@ class Run:
     summary: dict
     preprocessing: Optional[Standardizer] = None
     data_names: dict = field(default_factory=dict)
+    callables: Optional[object] = field(default=None, repr=False, compare=False)  # the loss, ... of the user's own given to fit
 
     @property
     def best_epoch(self) -> int:

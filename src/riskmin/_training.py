@@ -32,7 +32,7 @@ class Training:
     config: Config
     prepared: Prepared
     model: nn.Module
-    loss_fn: nn.Module
+    loss_fn: object  # a loss module, or the user's own function
     optimizer: torch.optim.Optimizer
     scheduler: Optional[object]
     batches: object  # the global batches: their order is what a checkpoint stores
@@ -48,6 +48,7 @@ class Training:
     last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
     threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.intra_op_threads)
     fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
+    callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
 
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
@@ -73,14 +74,14 @@ def validate(training: Training) -> None:
         return
     if prepared.has_val:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, prepared.loss_name, prefix="val_",
-                                    switch=prepared.switch, team=team, scale=prepared.scale))
+                                    switch=prepared.switch, team=team, scale=prepared.scale, metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
     state.metrics = row
     state.history.append(row)
     call(training.callbacks, "on_validation_end", state)
     state.should_stop = team.decided(state.should_stop)  # process 0's verdict, so that all processes stop together
-    if training.scheduler is not None and training.config.scheduler == "plateau":
+    if isinstance(training.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         training.scheduler.step(row[training.config.monitor])
 
 

@@ -27,7 +27,7 @@ from .data import Data, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler
+from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, weight_decay
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
@@ -52,13 +52,21 @@ def replica(model, config: Config, seed: int, n_inputs: int, n_outputs: int) -> 
 
 def refusal(model, data: Data, config: Config) -> str:
     """Why the vectorized engine cannot run these settings exactly like `fit` would, or "" when it can."""
+    if not isinstance(data, Data):
+        return "the data is a Dataset, read item by item through a DataLoader"
+    if data.several:
+        return "the inputs are several tensors, which the stacked engine does not take"
     if config.val_every:
         return "validation every N steps is per run"
     if config.scheduler == "plateau":
         return "the plateau scheduler reacts to each run's own validation loss"
+    if config.scheduler_interval == "step" and config.scheduler != "none":
+        return "the schedule steps after every step"
     if config.clip_grad:
         return "gradient clipping is per run"
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
+    if hasattr(probe, "training_step"):
+        return "the model trains by its own training_step"
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in probe.modules()) or list(probe.buffers()):
         return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):
@@ -189,6 +197,8 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
     (metrics.py), element by element over the replicas.
     """
     device = resolve_device(config.device)
+    train_rows = len(runs[0][1].train)
+    config = config.replace(epochs=config.epochs_for(schedule(train_rows, config.batch_size, config.sampling, config.drop_last)[1]))
     shared = Shared.of(model, data, config, runs, device)
     stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
                   [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
@@ -357,7 +367,11 @@ def own_settings(config: Config, runs: list) -> tuple:
     that candidate. Each was checked already."""
     if not any(changes for _, _, changes in runs):
         return None, None, None, None
-    numbers = tuple(torch.tensor([changes.get(name, getattr(config, name)) for _, _, changes in runs], dtype=torch.float64)
+
+    def value(changes: dict, name: str) -> float:
+        value = changes.get(name, getattr(config, name))
+        return weight_decay(config.replace(weight_decay=value)) if name == "weight_decay" else value  # unset: the optimizer's own
+    numbers = tuple(torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
                     for name in ("lr", "weight_decay", "momentum"))
     schedules = [tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma")) for _, _, changes in runs]
     return (*numbers, schedules)

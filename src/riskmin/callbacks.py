@@ -14,10 +14,12 @@ Methods that are absent are skipped. A callback stops training by setting
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -30,7 +32,8 @@ EVENTS = ("on_fit_start", "on_step_end", "on_validation_end", "on_epoch_end", "o
 
 @dataclass
 class State:
-    """What the loop knows at an event: the model, where it is, and the latest metrics."""
+    """What the loop knows at an event: the model, where it is, and the latest metrics; the optimizer, and `lr`, the
+    learning rate in force, to read (a schedule of one's own is `scheduler=`, not a callback that sets the rate)."""
 
     model: torch.nn.Module
     epochs: int
@@ -44,6 +47,12 @@ class State:
     interrupted: bool = False  # set by SIGINT/SIGTERM when checkpointing: finish the step, save, leave
     diverged: bool = False  # the training loss became NaN or infinite
     epoch_step: int = 0  # steps taken in the current epoch
+    optimizer: Optional[torch.optim.Optimizer] = None
+
+    @property
+    def lr(self) -> Optional[float]:
+        """The learning rate of the optimizer's first parameter group, now."""
+        return None if self.optimizer is None else self.optimizer.param_groups[0]["lr"]
 
 
 def monitored(metrics: dict, key: str) -> float:
@@ -187,6 +196,69 @@ class Progress:
             bar, self.bar = self.bar, None
             self.write()
             bar.stop()
+
+
+class CsvLog:
+    """metrics.csv in a run's directory, a row written and flushed at each validation, so that `tail -f` or a plotting
+    notebook sees a run while it trains. It starts by writing the rows the run already has (those of the checkpoint a
+    resumed run continues from, dropping any logged after it), so a resumed run's file is the uninterrupted one's."""
+
+    def __init__(self, path):
+        self.path, self.file, self.writer = Path(path), None, None
+
+    def on_fit_start(self, state: State):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "w", newline="", encoding="utf-8")
+        self.writer = None
+        for row in state.history:
+            self.write(row)
+        self.file.flush()
+
+    def on_validation_end(self, state: State):
+        self.write(state.metrics)
+        self.file.flush()
+
+    def write(self, row: dict) -> None:
+        if self.writer is None:  # the columns of the first row, as Run.save writes them
+            self.writer = csv.DictWriter(self.file, fieldnames=list(row), lineterminator="\n", extrasaction="ignore")
+            self.writer.writeheader()
+        self.writer.writerow(row)
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class TensorBoard:
+    """Every validation's metrics as TensorBoard scalars, by step, with the run directory as log dir (needs the
+    tensorboard package: pip install riskmin[tensorboard]). A resumed run purges what was logged after its checkpoint."""
+
+    def __init__(self, directory, writer=None):
+        if writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise RiskminError("log tensorboard needs the tensorboard package; pip install riskmin[tensorboard] "
+                                   "(or pip install tensorboard), or drop --log tensorboard") from None
+            self.make = lambda step: SummaryWriter(log_dir=str(directory), purge_step=step or None)
+        else:
+            self.make = lambda step: writer
+        self.writer = None
+
+    def on_fit_start(self, state: State):
+        self.writer = self.make(state.step)
+
+    def on_validation_end(self, state: State):
+        for key, value in state.metrics.items():
+            if key not in ("epoch", "step") and isinstance(value, (int, float)):
+                self.writer.add_scalar(key, value, state.step)
+        self.writer.flush()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 class SignalAt:

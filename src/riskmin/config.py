@@ -34,19 +34,21 @@ def setting(default, help: str, low=None, high=None, low_open=False, high_open=F
                                             "command": command})
 
 
+DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
+
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
-LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce"]
-OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop"]
-SchedulerName = Literal["none", "step", "cosine", "plateau"]
+LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom"]
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "custom"]
+SchedulerName = Literal["none", "step", "cosine", "plateau", "linear_warmup", "one_cycle", "custom"]
 
 
 @dataclass(frozen=True)
 class Config:
     """Every setting of a training run. Build one with keywords; bad values raise RiskminError.
 
-    >>> Config(model="mlp", hidden=(64, 64), optimizer="adamw", lr=1e-3).epochs
-    100
+    >>> Config(model="mlp", hidden=(64, 64), optimizer="adamw", lr=1e-3).lr
+    0.001
     """
 
     # what to train on
@@ -79,20 +81,30 @@ class Config:
                              low=0.0, high=1.0, high_open=True)
     bias: bool = setting(True, "give every layer a bias term")
     # the loss and the optimizer
-    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification")
-    optimizer: OptimizerName = setting("adam", "optimizer")
+    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification (custom: a "
+                                     "function given in Python, which sees the targets unstandardized)")
+    loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used")
+    optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)")
+    optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not used")
     lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
     nesterov: bool = setting(False, "nesterov momentum (sgd)")
-    weight_decay: float = setting(0.0, "weight decay", low=0.0)
-    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), "
-                                               "cosine (to 0 over the epochs), plateau (times gamma when the monitored metric stalls)")
+    weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in torch, "
+                                                  "0 for the others)", low=0.0)
+    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), cosine (to 0 "
+                                               "over the run), plateau (times gamma when the monitored metric stalls), "
+                                               "linear_warmup (from lr/warmup up to lr over warmup, then lr), one_cycle (up "
+                                               "to lr and down again over the run); custom: a factory given in Python")
+    scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; recorded, not used")
+    scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after every step; "
+                                                                    "the lengths of cosine, one_cycle and warmup count in these")
+    warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of the run)", low=0)
     step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", low=1)
     gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
     # the loop
-    epochs: int = setting(100, "number of epochs", low=1)
-    max_steps: int = setting(0, "stop after this many steps (0: no limit)", low=0)
+    epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps take)", low=1)
+    max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to train", low=0)
     batch_size: int = setting(32, "samples per batch (0: the whole training split)", low=0)
     sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step")
     drop_last: bool = setting(False, "drop the last incomplete batch of each epoch")
@@ -101,12 +113,15 @@ class Config:
                                        "mse, rmse, mae, r2, accuracy, f1 or log_loss")
     mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up")
     patience: int = setting(0, "stop after this many validations without improvement (0: never)", low=0)
+    metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; recorded, not used")
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement", low=0.0)
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
     seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
                                    "the process' own setting) or a number")
+    num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)", low=0)
+    pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU")
     checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
                                                     "default: at the end of an epoch once 30 s have passed since the last)",
                                               low=0, command="train")
@@ -122,6 +137,9 @@ class Config:
     chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines")
+    log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: metrics.csv "
+                                                        "(always), and with tensorboard TensorBoard scalars too "
+                                                        "(pip install riskmin[tensorboard])")
     print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", low=0)
     out: str = setting("runs", "folder that holds run directories")
     name: str = setting("", "run directory name (default: data and model, numbered if taken)")
@@ -140,6 +158,16 @@ class Config:
     def train_fraction(self) -> float:
         """The training fraction in force: `train`, or what `val` and `test` leave."""
         return self.train if self.train is not None else 1.0 - self.val - self.test
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """The epochs in force: `epochs` when set; else as many as `max_steps` take when that is set, else 100.
+
+        >>> Config(max_steps=250).epochs_for(100), Config(max_steps=250, epochs=2).epochs_for(100), Config().epochs_for(100)
+        (3, 2, 100)
+        """
+        if self.epochs is not None:
+            return self.epochs
+        return -(-self.max_steps // max(steps_per_epoch, 1)) if self.max_steps else DEFAULT_EPOCHS
 
     def replace(self, **changes) -> "Config":
         """A copy with some settings changed; unknown names are an error that suggests the right one."""
@@ -220,6 +248,9 @@ def _check_field(f: dataclasses.Field, value) -> None:
 
 
 def _check_choice(name: str, allowed: tuple, value) -> None:
+    if callable(value) and "custom" in allowed:
+        raise RiskminError(f"{name} = {value!r} is not allowed in Config, which holds names; pass your own {name} to "
+                           f"riskmin.fit({name}=...) beside the config")
     if value not in allowed:
         raise RiskminError(f"{name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
 
@@ -277,6 +308,8 @@ def _check_together(c: Config) -> None:
         raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes one (use model mlp for more)")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov")
+    if c.scheduler_interval == "step" and c.scheduler == "plateau":
+        raise RiskminError("scheduler plateau follows the validations; drop --scheduler-interval step")
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
         raise RiskminError(f"device = {c.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
     if c.threads != "auto" and not (c.threads.isdigit() and int(c.threads) >= 1):

@@ -16,17 +16,21 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import RiskminError
+from ._inputs import each_input, is_several, n_rows, several_inputs
 
 
 @dataclass
 class Data:
     """Samples as float32 `x` (samples x features) and `y` (samples x targets, or class indices).
 
+    `x` may also be several inputs, a tuple or a dict of tensors with one row per sample each,
+    which a model takes as model(*x) or model(**x); they are used as given (no feature scaling).
+
     >>> d = Data(torch.zeros(5, 3), torch.zeros(5, 1)); (d.n_features, d.n_targets)
     (3, 1)
     """
 
-    x: torch.Tensor
+    x: Union[torch.Tensor, tuple, dict]
     y: torch.Tensor
     feature_names: list = field(default_factory=list)
     target_names: list = field(default_factory=list)
@@ -39,38 +43,48 @@ class Data:
     notes: list = field(default_factory=list)  # what reading the data guessed or did, to tell the user
 
     def __post_init__(self):
-        self.x = torch.as_tensor(self.x)
         self.y = torch.as_tensor(self.y)
-        if self.x.ndim == 1:
-            self.x = self.x[:, None]
-        if self.x.ndim != 2:
-            raise RiskminError(f"x has shape {tuple(self.x.shape)}; it must be samples x features")
         if self.y.ndim == 0:
             raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets")
-        given = self.x, self.y  # as the user gave them: a float64 value beyond float32 is named before it becomes inf
-        self.x = self.x.float()
+        given = self.y  # as the user gave it: a float64 value beyond float32 is named before it becomes inf
+        if is_several(self.x):
+            self.x = several_inputs(self.x, len(self.y))
+            originals = list(self.x.values() if isinstance(self.x, dict) else self.x)
+        else:
+            originals = [torch.as_tensor(self.x)]
+            self.x = one_input(originals[0])
         if self.y.is_floating_point():
             self.y = self.y.float()
             if self.y.ndim == 1:
                 self.y = self.y[:, None]
         else:
             self.y = self.y.long()
-        if len(self.x) != len(self.y):
-            raise RiskminError(f"x has {len(self.x)} samples but y has {len(self.y)}; they must match")
-        if len(self.x) < 2:
-            raise RiskminError(f"the data has {len(self.x)} samples; training needs at least 2")
-        for tensor, original, what, names in ((self.x, given[0], "x", self.feature_names), (self.y, given[1], "y", self.target_names)):
-            check_finite(tensor, original, what, names, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
-        self.feature_names = list(self.feature_names) or [f"x{i}" for i in range(self.x.shape[1])]
+        if len(self) != len(self.y):
+            raise RiskminError(f"x has {len(self)} samples but y has {len(self.y)}; they must match")
+        if len(self) < 2:
+            raise RiskminError(f"the data has {len(self)} samples; training needs at least 2")
+        inputs = list(self.x.values() if isinstance(self.x, dict) else self.x) if self.several else [self.x]
+        names = [] if self.several else self.feature_names
+        for tensor, original, what, columns in [*((t, o, "x", names) for t, o in zip(inputs, originals)), (self.y, given, "y", self.target_names)]:
+            check_finite(tensor, original, what, columns, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
+        self.feature_names = list(self.feature_names) or ([] if self.several else [f"x{i}" for i in range(self.x.shape[1])])
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
         self.task = self.task or ("regression" if self.y.is_floating_point() else "classification")
 
     def __len__(self) -> int:
-        return len(self.x)
+        return n_rows(self.x)
+
+    @property
+    def several(self) -> bool:
+        """Whether x is several inputs (a tuple or dict of tensors) rather than one samples x features tensor."""
+        return is_several(self.x)
 
     @property
     def n_features(self) -> int:
+        """Input columns; for several inputs, the values of one sample in all of them."""
+        if self.several:
+            return sum(t[0].numel() for t in (self.x.values() if isinstance(self.x, dict) else self.x))
         return self.x.shape[1]
 
     @property
@@ -85,6 +99,16 @@ class Data:
         if not self.layout or all(c["kind"] == "numeric" for c in self.layout):
             return None
         return torch.tensor([c["kind"] == "categorical" for c in self.layout for _ in c.get("categories", [None])])
+
+
+def one_input(x) -> torch.Tensor:
+    """One input tensor as samples x features in float32 (a vector: one feature)."""
+    x = torch.as_tensor(x)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise RiskminError(f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of input tensors)")
+    return x.float()
 
 
 def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 65536) -> Optional[int]:
@@ -374,7 +398,7 @@ class TensorBatches:
 
     def __init__(self, x, y, batch_size: int, generator: torch.Generator, sampling="epoch", drop_last=False):
         self.x, self.y, self.generator, self.sampling = x, y, generator, sampling
-        self.n = len(x)
+        self.n, self.one = len(y), not is_several(x)
         self.batch_size, self.steps_per_epoch = schedule(self.n, batch_size, sampling, drop_last)
         self.epoch_start, self.skip = None, 0
 
@@ -396,8 +420,13 @@ class TensorBatches:
         if order is None:
             xs, ys = self.x, self.y
         else:
-            order = order.to(self.x.device, non_blocking=True)
-            xs, ys = self.x.index_select(0, order), self.y.index_select(0, order)
+            order = order.to(self.y.device, non_blocking=True)
+            xs, ys = (self.x.index_select(0, order) if self.one else each_input(lambda t: t.index_select(0, order), self.x),
+                      self.y.index_select(0, order))
+        if not self.one:  # several inputs: every tensor sliced alike
+            for i in range(skip, self.steps_per_epoch):
+                yield each_input(lambda t: t[i * size:(i + 1) * size], xs), ys[i * size:(i + 1) * size]
+            return
         for i in range(skip, self.steps_per_epoch):
             yield xs[i * size:(i + 1) * size], ys[i * size:(i + 1) * size]
 
@@ -405,9 +434,10 @@ class TensorBatches:
 class LoaderBatches:
     """Batches of any Dataset through a standard DataLoader, moved to the device as they come."""
 
-    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False):
+    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False, reading: Optional[dict] = None):
         size = batch_size or len(rows)
-        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last)
+        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last,
+                                 **(reading or {}))
         self.device, self.generator = device, generator
         self.steps_per_epoch = len(self.loader)
         self.epoch_start, self.skip = None, 0
@@ -424,5 +454,12 @@ class LoaderBatches:
         skip, self.skip = self.skip, 0
         for i, (x, y) in enumerate(self.loader):
             if i >= skip:
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                yield to_device(x, self.device), y.to(self.device, non_blocking=True)
+
+
+def to_device(x, device):
+    """Inputs, one tensor or several, on `device`."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    return each_input(lambda t: t.to(device, non_blocking=True), x)
 

@@ -21,6 +21,7 @@ import os
 import torch
 
 from .config import RiskminError
+from ._inputs import each_input
 
 TIMEOUT = datetime.timedelta(seconds=float(os.environ.get("RISKMIN_DISTRIBUTED_TIMEOUT", 300)))
 
@@ -312,9 +313,9 @@ class Sharded:
     def __iter__(self):
         team = self.team
         for x, y in self.batches:
-            mine = len(range(team.rank, len(x), team.world))
-            self.scale = mine * team.world / len(x)
-            yield team.shard(x).contiguous(), team.shard(y).contiguous()
+            mine = len(range(team.rank, len(y), team.world))
+            self.scale = mine * team.world / len(y)
+            yield each_input(lambda t: team.shard(t).contiguous(), x), team.shard(y).contiguous()
 
 
 SOLO = []  # non-empty while `solo` is active

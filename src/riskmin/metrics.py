@@ -32,10 +32,10 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     >>> sums["moments"].tolist()
     [1.0, 5.0, 1.0, 13.0]
     """
-    if loss_name in REGRESSION:
+    if loss_name in REGRESSION or (loss_name == "custom" and y.is_floating_point()):  # a loss of the user's own: by the targets
         error, y = (output - y).double(), y.double()  # summed in float64: any order of rows gives the same metrics
         return {"moments": torch.cat([error.abs(), y, error * error, y * y], -1).sum(-2)}
-    if loss_name == "cross_entropy":
+    if loss_name in ("cross_entropy", "custom"):
         predicted, k = output.argmax(-1), output.shape[-1]
         hits = (predicted == y).long()
         per_class = output.new_zeros((*y.shape[:-1], k), dtype=torch.long)
@@ -88,7 +88,12 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
 
 
 def finish_run(loss_name: str, values: dict, rows: int, scale=None) -> dict:
-    metrics = regression(values, rows, scale or 1.0) if loss_name in REGRESSION else classification(loss_name, values, rows)
+    if "moments" in values:
+        metrics = regression(values, rows, scale or 1.0)
+    else:  # a model's own step sums its loss alone, and its own metrics
+        metrics = classification(loss_name, values, rows) if "correct" in values else {}
+    # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
+    metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
     if loss_name in LOSS_FROM_SUMS:
         return {"loss": metrics[LOSS_FROM_SUMS[loss_name]], **metrics}
     return {"loss": values["loss"] / rows * loss_units(loss_name, scale), **metrics}

@@ -1,0 +1,108 @@
+"""Batches of several inputs: a tuple or a dict of tensors, in memory and from a Dataset, passed as model(*x) / model(**x)."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+import riskmin
+from riskmin import RiskminError
+
+FAST = dict(progress=False)
+
+
+def two_inputs(n=400):
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(n, 3, generator=generator), torch.randn(n, 2, generator=generator)
+    return a, b, a[:, :1] * 2 - b[:, 1:] + 0.1 * torch.randn(n, 1, generator=generator)
+
+
+class Two(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.first, self.second = nn.Linear(3, 4), nn.Linear(2, 4)
+        self.out = nn.Linear(4, 1)
+
+    def forward(self, first, second):
+        return self.out(torch.relu(self.first(first) + self.second(second)))
+
+
+class Joined(Two):
+    """The same model taking the two inputs side by side in one tensor."""
+
+    def forward(self, x):
+        return super().forward(x[:, :3], x[:, 3:])
+
+
+@pytest.mark.parametrize("form", ["tuple", "dict"])
+def test_several_inputs_train_exactly_as_the_same_columns_in_one_tensor(form):
+    a, b, y = two_inputs()
+    x = (a, b) if form == "tuple" else {"first": a, "second": b}
+    settings = dict(optimizer="adam", lr=0.01, epochs=3, batch_size=32, restore_best=False, standardize=False, **FAST)
+    several = riskmin.fit(Two(), (x, y), **settings)
+    one = riskmin.fit(Joined(), (torch.cat([a, b], 1), y), **settings)  # every tensor sliced alike: the same batches
+    for (name, ours), theirs in zip(several.model.state_dict().items(), one.model.state_dict().values()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=name)
+    assert not torch.equal(several.model.out.weight, Two().out.weight)
+    assert several.summary["val_loss"] == pytest.approx(one.summary["val_loss"], rel=1e-5)
+    assert riskmin.evaluate(several, (x, y))["loss"] == pytest.approx(riskmin.evaluate(one, (torch.cat([a, b], 1), y))["loss"], rel=1e-5)
+
+
+class Pairs(Dataset):
+    def __init__(self, as_dict):
+        self.a, self.b, self.y = two_inputs()
+        self.as_dict = as_dict
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        x = {"first": self.a[i], "second": self.b[i]} if self.as_dict else (self.a[i], self.b[i])
+        return x, self.y[i]
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_a_dataset_of_several_inputs_trains_through_a_dataloader(as_dict):
+    run = riskmin.fit(Two(), Pairs(as_dict), optimizer="adam", lr=0.05, epochs=10, batch_size=40, **FAST)
+    assert run.summary["test_loss"] < 0.1 and run.summary["n_inputs"] == 5
+
+
+def test_montecarlo_of_several_inputs_takes_the_sequential_engine_and_says_why():
+    a, b, y = two_inputs(200)
+    mc = riskmin.montecarlo(Two, ((a, b), y), runs=2, epochs=2, **FAST)
+    assert mc.summary["engine"] == "sequential" and "several tensors" in mc.notes[0]
+
+
+@pytest.mark.parametrize("x, model, message", [
+    (lambda a, b: {"first": a, "second": b[:300]}, Two, r"input x\['second'\] has 300 rows but y has 400; every input needs one row"),
+    (lambda a, b: (a, b[:-1]), Two, r"input x\[1\] has 399 rows but y has 400"),
+    (lambda a, b: (a, torch.tensor(1.0)), Two, r"input x\[1\] has no rows"),
+    (lambda a, b: (), Two, r"x is an empty tuple or dict; give at least one input tensor"),
+    (lambda a, b: (a, b), lambda: "mlp", r"model mlp takes one input tensor but x is several"),
+])
+def test_bad_several_inputs_are_one_clear_error(x, model, message):
+    a, b, y = two_inputs()
+    with pytest.raises(RiskminError, match=message):
+        riskmin.fit(model(), (x(a, b), y), epochs=1, **FAST)
+
+
+def test_worker_processes_read_a_dataset_in_the_same_order():
+    settings = dict(optimizer="adam", lr=0.05, epochs=2, batch_size=40, restore_best=False, **FAST)
+    alone = riskmin.fit(Two(), Pairs(True), **settings)
+    workers = riskmin.fit(Two(), Pairs(True), num_workers=2, **settings)
+    for a, b in zip(alone.model.state_dict().values(), workers.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert workers.config.num_workers == 2
+
+
+def test_montecarlo_and_compare_take_a_dataset_split_by_index_and_say_why_they_train_sequentially():
+    mc = riskmin.montecarlo(Two, Pairs(True), runs=2, epochs=2, batch_size=40, **FAST)
+    assert mc.summary["engine"] == "sequential" and "Dataset" in mc.notes[0]
+    assert [row["seed"] for row in mc.table] == [0, 1] and mc.table[0]["test_loss"] != mc.table[1]["test_loss"]
+    # run r is fit on the split of seed r: the same rows as riskmin.split gives, so a row reruns alone
+    alone = riskmin.fit(Two(), riskmin.split(Pairs(True), seed=1), seed=1, epochs=2, batch_size=40, **FAST)
+    assert alone.summary["test_loss"] == pytest.approx(mc.table[1]["test_loss"], rel=1e-6)
+    comparison = riskmin.compare({"fast": {"lr": 0.05}, "slow": {"lr": 0.001}}, Pairs(False), model=Two, runs=2, epochs=2,
+                                 batch_size=40, **FAST)
+    assert {row["candidate"] for row in comparison.table} == {"fast", "slow"}

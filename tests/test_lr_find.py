@@ -1,0 +1,46 @@
+"""The learning-rate finder: an exponential sweep on a copy of the model, a suggested rate, its picture."""
+
+import math
+
+import pytest
+import torch
+
+import riskmin
+from riskmin import RiskminError
+from riskmin._cli import main
+
+FAST = dict(progress=False)
+
+
+def test_the_sweep_grows_exponentially_leaves_the_model_alone_and_suggests_a_rate_that_trains(lab1):
+    model = riskmin.models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
+    before = [p.clone() for p in model.parameters()]
+    state = torch.get_rng_state()
+    finding = riskmin.lr_find(model, lab1, optimizer="sgd", start=1e-4, end=10.0, steps=100, batch_size=128, **FAST)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())) and torch.equal(state, torch.get_rng_state())
+    ratios = [b / a for a, b in zip(finding.rates, finding.rates[1:])]
+    assert finding.rates[0] == 1e-4 and ratios == pytest.approx([(1e5) ** (1 / 99)] * len(ratios))
+    assert 0.05 < finding.suggestion < 2.0 and "steepest" in finding.rule
+    slow = riskmin.fit(model, lab1, optimizer="sgd", lr=1e-4, epochs=3, **FAST)
+    suggested = riskmin.fit(model, lab1, optimizer="sgd", lr=finding.suggestion, epochs=3, **FAST)
+    assert suggested.summary["val_loss"] < 0.5 * slow.summary["val_loss"]
+
+
+def test_the_sweep_stops_when_the_loss_diverges(lab1):
+    finding = riskmin.lr_find("mlp", lab1, optimizer="sgd", start=1e-3, end=1e8, steps=100, **FAST)
+    assert len(finding.rates) < 100 and all(math.isfinite(v) for v in finding.losses)
+
+
+@pytest.mark.parametrize("settings, message", [(dict(start=1.0, end=0.1), "need 0 < start < end"),
+                                               (dict(steps=2), "steps of at least 5")])
+def test_a_bad_sweep_is_one_clear_error(lab1, settings, message):
+    with pytest.raises(RiskminError, match=message):
+        riskmin.lr_find("linear", lab1, **settings, **FAST)
+
+
+def test_the_command_prints_the_suggestion_and_draws_the_sweep(tmp_path, capsys):
+    picture = tmp_path / "sweep.png"
+    assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", str(picture), "--progress", "off"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("suggested learning rate ") and "steepest descent" in out
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

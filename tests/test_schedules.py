@@ -1,0 +1,62 @@
+"""Schedules stepped per step or per epoch, and the optimizer and learning rate a callback can read."""
+
+import pytest
+import torch
+
+import riskmin
+from riskmin._checkpoint import TrainingInterrupted
+
+FAST = dict(progress=False)
+
+
+class Rates:
+    """The learning rate a callback reads after each step, through the State."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_step_end(self, state):
+        assert state.lr == state.optimizer.param_groups[0]["lr"]
+        self.rates.append(state.lr)
+
+
+def rates_of(lab1, **settings):
+    seen = Rates()
+    run = riskmin.fit("linear", lab1, epochs=2, lr=0.1, optimizer="sgd", callbacks=[seen], **settings, **FAST)  # 25 steps an epoch
+    return run, seen.rates
+
+
+def test_linear_warmup_rises_by_equal_steps_then_holds(lab1):
+    _, rates = rates_of(lab1, scheduler="linear_warmup", warmup=5, scheduler_interval="step")
+    assert rates[:6] == pytest.approx([0.04, 0.06, 0.08, 0.1, 0.1, 0.1])  # read after each step: the rate of the next
+    assert len(rates) == 50 and rates[-1] == pytest.approx(0.1)
+    _, default = rates_of(lab1, scheduler="linear_warmup", scheduler_interval="step")  # a tenth of the run's 50 steps
+    assert default[3:6] == pytest.approx([0.1, 0.1, 0.1]) and default[0] == pytest.approx(0.04)
+
+
+def test_cosine_and_one_cycle_per_step_span_the_run(lab1):
+    _, cosine = rates_of(lab1, scheduler="cosine", scheduler_interval="step")
+    assert cosine[-1] == pytest.approx(0.0, abs=1e-12) and all(a > b for a, b in zip(cosine, cosine[1:]))
+    _, cycle = rates_of(lab1, scheduler="one_cycle", scheduler_interval="step")
+    peak = cycle.index(max(cycle))
+    assert max(cycle) == pytest.approx(0.1, rel=1e-3) and 5 < peak < 20 and cycle[-1] < 1e-3 < cycle[0]
+    run, by_epoch = rates_of(lab1, scheduler="cosine")  # per epoch: one rate for all 25 steps of the first epoch
+    assert len(set(by_epoch[:24])) == 1 and [row["lr"] for row in run.history] == pytest.approx([0.1, 0.05])
+
+
+def test_a_per_step_schedule_resumes_exactly(lab1, tmp_path, monkeypatch):
+    settings = dict(scheduler="one_cycle", scheduler_interval="step", epochs=3, batch_size=100, checkpoint_every=0, **FAST)
+    full = riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "full", **settings)
+    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "11:SIGINT")  # inside the second epoch
+    with pytest.raises(TrainingInterrupted):
+        riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "cut", **settings)
+    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    resumed = riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "cut", resume=True, **settings)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [row["lr"] for row in full.history] == [row["lr"] for row in resumed.history]
+
+
+def test_the_stacked_engine_leaves_per_step_schedules_to_fit_and_says_so(lab1):
+    mc = riskmin.montecarlo("linear", lab1, runs=2, epochs=2, scheduler="one_cycle", scheduler_interval="step", **FAST)
+    assert mc.summary["engine"] == "sequential" and "steps after every step" in mc.notes[0]
