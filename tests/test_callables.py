@@ -136,9 +136,23 @@ def test_config_holds_names_and_says_where_objects_go():
         Config(scheduler="plateau", scheduler_interval="step")
 
 
-def test_montecarlo_refuses_an_own_loss_by_name(lab1):
-    with pytest.raises(RiskminError, match="loss custom is a function of your own"):
+def test_montecarlo_asks_for_the_object_an_own_loss_names(lab1):
+    with pytest.raises(RiskminError, match="pass loss="):
         riskmin.montecarlo("linear", lab1, runs=2, epochs=1, loss="custom", engine="sequential", **FAST)
+
+
+def test_montecarlo_trains_with_your_own_objects_run_by_run_as_fit_does(lab1):
+    own = dict(loss=torch.nn.SmoothL1Loss(), optimizer=torch.optim.SGD, lr=0.05,
+               metrics={"max_error": lambda out, y: (out - y).abs().amax(1).mean()})
+    mc = riskmin.montecarlo("two_layer", lab1, runs=2, epochs=3, **own, **FAST)
+    assert mc.summary["engine"] == "sequential" and "your own loss, optimizer, metrics" in mc.notes[0]
+    assert (mc.config.loss, mc.config.loss_callable) == ("custom", "torch.nn.modules.loss.SmoothL1Loss")
+    for row in mc.table:  # each row is the fit of its seed, with the same objects
+        run = riskmin.fit("two_layer", lab1, epochs=3, seed=row["seed"], **own, **FAST)
+        assert row["test_loss"] == pytest.approx(run.summary["test_loss"], rel=1e-6)
+        assert row["test_max_error"] == pytest.approx(run.summary["test_max_error"], rel=1e-6)
+    with pytest.raises(RiskminError, match="cannot run this experiment: runs given your own loss"):
+        riskmin.montecarlo("two_layer", lab1, runs=2, epochs=1, loss=torch.nn.SmoothL1Loss(), engine="vectorized", **FAST)
 
 
 def test_the_command_line_cannot_give_code_and_says_so_writing_nothing(tmp_path, capsys):

@@ -22,6 +22,7 @@ from .config import Config, RiskminError
 from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
+from ._callables import Callables, missing_callables, own_callables
 from ._losses import check_targets, settled
 from ._loop import fit
 from ._prepare import as_data, resolve_device
@@ -60,7 +61,8 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
     """
     if isinstance(model, str):
         settings = {"model": model, **settings}
-    return experiments(model, data, (config or Config()).replace(runs=runs, **settings), [{}])[0]
+    callables, settings = own_callables(settings)  # your own loss, optimizer, scheduler, metrics: each run's fit takes them
+    return experiments(model, data, (config or Config()).replace(runs=runs, **settings), [{}], callables)[0]
 
 
 # settings in which runs of one stack may differ (PerRun, PerRunSchedule); not a plateau schedule, which reacts to
@@ -68,23 +70,22 @@ def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100
 STACKABLE = ("lr", "weight_decay", "momentum", "scheduler", "step_size", "gamma")
 
 
-def experiments(model, data, config: Config, variants: list) -> list:
+def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its STACKABLE settings), all on the same
-    splits; their runs train together, in the same stacks, when the vectorized engine can serve."""
+    splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
+    user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine)."""
+    callables = callables or Callables()
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(f"montecarlo needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}")
     if config.split == "tutorial":
         raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
     config = settled(config, targets_of(data))
-    own = [key for key in ("loss", "optimizer", "scheduler") if getattr(config, key) == "custom"]
-    if own:
-        raise RiskminError(f"{own[0]} custom is a function of your own, which only riskmin.fit takes; experiments take "
-                           f"the {own[0]} by name")
+    missing_callables(config, callables)
     if isinstance(data, Data):
         check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
-    reason = "asked for" if config.engine == "sequential" else refusal(model, data, config)
+    reason = "asked for" if config.engine == "sequential" else refusal(model, data, config) or own_reason(callables)
     if not reason and config.engine == "auto" and len(every) * len(variants) == 1:
         reason = "one run trains faster through fit than as a stack of one"  # 0.28 s against 0.45 s, benchmarks/montecarlo.py
     if reason and config.engine == "vectorized":
@@ -92,7 +93,8 @@ def experiments(model, data, config: Config, variants: list) -> list:
     start = time.perf_counter()
     rank, processes = join(config.device)  # under torchrun, each process trains every processes-th run
     runs = [(v, *run) for v in range(len(variants)) for run in every]
-    rows = gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), variants, runs[rank::processes], reason))
+    rows = gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), variants, runs[rank::processes], reason,
+                               callables))
     seconds = time.perf_counter() - start
     return [experiment(config.replace(**changes), every, sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
                        reason, seconds, processes) for v, changes in enumerate(variants)]
@@ -136,7 +138,14 @@ def experiment_splits(data, config: Config) -> list:
     return [(r, {"seed": config.seed + r}, cut(data, config.train, config.val, config.test, config.seed + r)) for r in range(config.runs)]
 
 
-def train_runs(model, data: Data, config: Config, variants: list, runs: list, reason: str) -> list:
+def own_reason(callables: Callables) -> str:
+    """Why runs given objects of the user's own train one by one ("" when none were given)."""
+    own = [key for key in ("loss", "optimizer", "scheduler") if getattr(callables, key) is not None]
+    own += ["metrics"] if callables.metrics else []
+    return f"runs given your own {', '.join(own)} train one by one, through fit" if own else ""
+
+
+def train_runs(model, data: Data, config: Config, variants: list, runs: list, reason: str, callables: Callables) -> list:
     """The table rows of `runs` (variant, run, about, Splits), by the vectorized engine or, where it cannot serve
     (`reason`), by `fit` one at a time."""
     if not runs:
@@ -148,12 +157,19 @@ def train_runs(model, data: Data, config: Config, variants: list, runs: list, re
         if reason:
             rows = []
             for v, _, about, splits in runs:  # under torchrun each process trains its own runs alone
-                run = fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False, **variants[v])
+                run = fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
+                          **own_objects(callables), **variants[v])
                 rows.append(row_of_run(run))
                 finished(1)
         else:
             rows = vectorized(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], finished)
     return [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(runs, rows)]
+
+
+def own_objects(callables: Callables) -> dict:
+    """The keyword arguments that give `fit` the user's own objects."""
+    given = {key: getattr(callables, key) for key in ("loss", "optimizer", "scheduler") if getattr(callables, key) is not None}
+    return {**given, **({"metrics": callables.metrics} if callables.metrics else {})}
 
 
 def row_of_run(run) -> dict:
