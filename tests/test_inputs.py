@@ -47,6 +47,7 @@ def test_several_inputs_train_exactly_as_the_same_columns_in_one_tensor(form):
     assert not torch.equal(several.model.out.weight, Two().out.weight)
     assert several.summary["val_loss"] == pytest.approx(one.summary["val_loss"], rel=1e-5)
     assert riskmin.evaluate(several, (x, y))["loss"] == pytest.approx(riskmin.evaluate(one, (torch.cat([a, b], 1), y))["loss"], rel=1e-5)
+    torch.testing.assert_close(riskmin.predict(several, x), riskmin.predict(one, torch.cat([a, b], 1)), rtol=1e-5, atol=1e-6)
 
 
 class Pairs(Dataset):

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from .config import RiskminError
+from ._inputs import each_input, forward, is_several
 
 PAIRS = "riskmin takes (x, y) pairs: return (features, target) from __getitem__"
 
@@ -40,6 +41,8 @@ def check_pairs(dataset: Dataset) -> Dataset:
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         what = f"{len(item)} items" if isinstance(item, (tuple, list)) else f"a {type(item).__name__}"
         raise RiskminError(f"the Dataset yields {what} per sample; {PAIRS}")
+    if is_several(item[0]):  # several inputs, model(*x) or model(**x): each is the model's to read
+        return dataset
     x, y = (torch.as_tensor(part) for part in item)
     if y.ndim == 0 and y.is_floating_point():
         raise RiskminError("the Dataset yields each target as a 0-d tensor (a bare number), which batches into a vector the "
@@ -56,7 +59,7 @@ def check_model(model, prepared, loss: str) -> None:
     model.eval()  # no dropout drawn, no batch-norm statistics moved: the check changes nothing
     try:
         with torch.no_grad():
-            output = model(x)
+            output = forward(model, x)
     except RuntimeError as error:
         raise RiskminError(f"the model cannot take the data's inputs, {prepared.n_inputs} features per sample ({first_line(error)}); "
                            f"make its first layer take {prepared.n_inputs} inputs") from None
@@ -65,6 +68,8 @@ def check_model(model, prepared, loss: str) -> None:
     if not isinstance(output, torch.Tensor):
         raise RiskminError(f"the model returns a {type(output).__name__}, not a tensor; riskmin's losses take the predictions "
                            "as one tensor: return them alone from forward")
+    if loss == "custom":  # a loss of the user's own decides what shapes it takes
+        return
     if loss == "cross_entropy":
         classes = max(prepared.n_outputs, int(y.max()) + 1, 2)
         if output.ndim != 2 or output.shape[1] < classes:
@@ -84,14 +89,16 @@ def probe(prepared) -> tuple:
     """Two training rows, (x, y), on the training device, as a batch of them reaches the model."""
     if prepared.tensors:
         x, y = prepared.rows["train"]
-        return x[:2], y[:2]
+        return each_input(lambda t: t[:2], x), y[:2]
     splits = prepared.splits
     x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
-    return x.to(prepared.device), y.to(prepared.device)
+    return each_input(lambda t: t.to(prepared.device), x), y.to(prepared.device)
 
 
 def check_columns(x: torch.Tensor, standardizer) -> None:
     """Refuse rows whose number of columns is not the number of features the run's preprocessing was fitted on."""
+    if is_several(x):  # several inputs are the model's to check
+        return
     expected = None if standardizer is None else standardizer.mean.numel()
     if expected is not None and (x.ndim != 2 or x.shape[1] != expected):
         given = f"{x.shape[1]} columns" if x.ndim == 2 else f"shape {tuple(x.shape)}"

@@ -72,6 +72,8 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     config = config or Config()
     if is_frame(x):
         return frame_data(joined(arrow_table(x), y, config.target), config.replace(target=config.target or target_name(y)))
+    if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
+        return Data(x, np.asarray(y) if isinstance(y, (list, tuple)) else y)
     x, y = (np.asarray(v) if isinstance(v, (list, tuple)) or type(v).__module__.partition(".")[0] in ("pandas", "polars") else v
             for v in (x, y))
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
@@ -87,6 +89,12 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         classes, codes = class_codes(y if y.dtype.kind != "O" else y.astype(str))
         return Data(torch.as_tensor(x), torch.from_numpy(codes), classes=classes, task="classification")
     return Data(x, y)
+
+
+def several_tensors(x) -> bool:
+    """Whether `x` is several input tensors (a dict, or a tuple or list of tensors) rather than rows of numbers."""
+    values = list(x.values()) if isinstance(x, dict) else x if isinstance(x, (tuple, list)) else None
+    return values is not None and all(isinstance(value, torch.Tensor) for value in values)  # () too: none given
 
 
 def target_name(y) -> str:
@@ -154,5 +162,5 @@ def rows(data, names: dict) -> Data:
         x, y = frame_rows(data, names, targets=True)
         return Data(x, y, missing=names.get("missing", "error"))
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return Data(inputs(data[0], names), labels(data[1], names))
+        return Data(data[0] if several_tensors(data[0]) else inputs(data[0], names), labels(data[1], names))
     raise RiskminError(f"evaluate takes a DataFrame, Data or (x, y), not {type(data).__name__}")

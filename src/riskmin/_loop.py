@@ -18,7 +18,7 @@ from ._checks import check_columns, check_model, first_line
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
 from .config import FIELDS, Config, RiskminError
 from .data import Data, to_device
-from ._inputs import Spread
+from ._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
 from .metrics import REGRESSION
 from ._fingerprint import fingerprint
 from ._fused import FusedStep
@@ -354,17 +354,22 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """
     model, standardizer, config = unpack(run_or_model)
     outputs.check_kind(kind, config.loss)
-    x = frames.inputs(x, getattr(run_or_model, "data_names", {}))
-    x = x[:, None] if x.ndim == 1 else x
-    check_columns(x, standardizer)
+    if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
+        x = several_inputs(x, n_rows(x))
+    else:
+        x = frames.inputs(x, getattr(run_or_model, "data_names", {}))
+        x = x[:, None] if x.ndim == 1 else x
+        check_columns(x, standardizer)
+        x = standardizer(x) if standardizer is not None else x
     device = next(model.parameters()).device
-    x = standardizer(x) if standardizer is not None else x
     was_training = model.training
     model.eval()
     try:
-        out = torch.cat([model(part.to(device)).cpu() for part in x.split(EVAL_CHUNK)])
+        out = torch.cat([forward(model, each_input(lambda t: t[i:i + EVAL_CHUNK].to(device), x)).cpu()
+                         for i in range(0, n_rows(x), EVAL_CHUNK)])
     except RuntimeError as error:  # a bare model, whose inputs nothing recorded
-        raise RiskminError(f"the model cannot take rows of shape {tuple(x.shape)} ({first_line(error)}); give the columns it was trained on") from None
+        shapes = ", ".join(str(tuple(t.shape)) for t in (x.values() if isinstance(x, dict) else x)) if is_several(x) else tuple(x.shape)
+        raise RiskminError(f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it was trained on") from None
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
     out = out if target is None else target.restore(out)
