@@ -98,12 +98,15 @@ def batched_forward(module: nn.Module):
         return vmap(stacked_forward(module))
 
     def forward(params, buffers, x):
+        fresh = False  # whether x is a product nothing else keeps, which a ReLU may overwrite
         for name, layer in layers:
             if isinstance(layer, nn.Linear):
                 weight, bias = params[f"{name}.weight"].transpose(1, 2), params.get(f"{name}.bias")
                 x = torch.bmm(x, weight) if bias is None else torch.baddbmm(bias.unsqueeze(1), x, weight)
-            else:
-                x = layer(x)  # elementwise: the replica axis changes nothing
+                fresh = True
+            else:  # elementwise: the replica axis changes nothing; a ReLU in place saves a pass over the activations
+                x = torch.relu_(x) if fresh and isinstance(layer, nn.ReLU) else layer(x)
+                fresh = False
         return x
     return forward
 
