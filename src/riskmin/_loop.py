@@ -66,16 +66,11 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     [1, 2, 3, 4, 5]
     """
     training = setup(model, data, config, callbacks, directory, settings)
-    config, state, team, model = training.config, training.state, training.team, training.model
-    # what a training step calls: under torchrun, this process' share of each batch, DDP and its share of the loss
-    steps, trained = team.steps(training.batches), team.wrap(model)
-    trained = Spread(trained) if training.prepared.several else trained  # several inputs: model(*x) or model(**x)
-    step_loss = team.scaled(training.loss_fn, steps)
+    config, state, model = training.config, training.state, training.model
+    steps, trained, step_loss, own_step, schedule_step = step_calls(training)
     parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
     optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
-    own_step = training.loss_fn if hasattr(model, "training_step") else None  # the model's training_step(batch) -> loss
     step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
-    schedule_step = training.scheduler.step if training.scheduler is not None and config.scheduler_interval == "step" else None
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
@@ -104,9 +99,21 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
             end_epoch(training)
     x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
     run = finish(training)
-    if directory is not None and team.first:  # the run directory complete, as `riskmin train` leaves it
+    if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
         run.save(directory)
     return run
+
+
+def step_calls(training: Training) -> tuple:
+    """What a training step calls: the batches (under torchrun, this process' share of each), the model (wrapped by DDP;
+    given several inputs as model(*x) or model(**x)), the loss (under torchrun, this process' share of it), the model's
+    own training_step(batch) -> loss when it has one, and the scheduler's step when it steps after every step."""
+    team, model, config = training.team, training.model, training.config
+    steps, trained = team.steps(training.batches), team.wrap(model)
+    trained = Spread(trained) if training.prepared.several else trained
+    own_step = training.loss_fn if hasattr(model, "training_step") else None
+    stepping = training.scheduler is not None and config.scheduler_interval == "step"
+    return steps, trained, team.scaled(training.loss_fn, steps), own_step, training.scheduler.step if stepping else None
 
 
 def setup(model, data, config: Optional[Config], callbacks, directory, settings: dict) -> Training:

@@ -251,17 +251,7 @@ def load_run(directory, model=None):
     written before riskmin kept them load unchecked); anything damaged is one RiskminError.
     """
     directory = Path(directory)
-    missing = [name for name in RUN_FILES if not (directory / name).is_file()]
-    if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
-        raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
-                           "train it again with a lower --lr or with --clip-grad 1.0")
-    if missing:
-        raise RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder `riskmin train` wrote")
-    summary = read_json(directory / "summary.json")
-    checksums = summary.pop("sha256", {})
-    for name, digest in checksums.items() if isinstance(checksums, dict) else ():
-        if name in CHECKED and sha256(directory / name) != digest:
-            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again")
+    summary = checked_summary(directory)
     config = Config.from_toml(directory / "config.toml")
     preprocessing = read_json(directory / "preprocessing.json")
     try:
@@ -282,6 +272,22 @@ def load_run(directory, model=None):
     names = {k: preprocessing[k] for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss") if k in preprocessing}
     test = {k: v for k, v in summary.items() if k.startswith("test_")}
     return Run(model, config, history, test, summary, standardizer, names)
+
+
+def checked_summary(directory: Path) -> dict:
+    """summary.json of a run directory that holds every run file, each checked against its checksum; else one RiskminError."""
+    missing = [name for name in RUN_FILES if not (directory / name).is_file()]
+    if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
+        raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
+                           "train it again with a lower --lr or with --clip-grad 1.0")
+    if missing:
+        raise RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder `riskmin train` wrote")
+    summary = read_json(directory / "summary.json")
+    checksums = summary.pop("sha256", {})
+    for name, digest in checksums.items() if isinstance(checksums, dict) else ():
+        if name in CHECKED and sha256(directory / name) != digest:
+            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again")
+    return summary
 
 
 def read_json(path: Path) -> dict:

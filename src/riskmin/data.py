@@ -47,12 +47,7 @@ class Data:
         if self.y.ndim == 0:
             raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets")
         given = self.y  # as the user gave it: a float64 value beyond float32 is named before it becomes inf
-        if is_several(self.x):
-            self.x = several_inputs(self.x, len(self.y))
-            originals = list(self.x.values() if isinstance(self.x, dict) else self.x)
-        else:
-            originals = [torch.as_tensor(self.x)]
-            self.x = one_input(originals[0])
+        self.x, originals = read_inputs(self.x, len(self.y))
         if self.y.is_floating_point():
             self.y = self.y.float()
             if self.y.ndim == 1:
@@ -99,6 +94,16 @@ class Data:
         if not self.layout or all(c["kind"] == "numeric" for c in self.layout):
             return None
         return torch.tensor([c["kind"] == "categorical" for c in self.layout for _ in c.get("categories", [None])])
+
+
+def read_inputs(x, rows_of_y: int) -> tuple:
+    """(the inputs as riskmin keeps them, the input tensors as given): one tensor of samples x features in float32, or
+    several (a tuple or dict) each with a row per sample; what was given names a value float32 cannot hold."""
+    if is_several(x):
+        x = several_inputs(x, rows_of_y)
+        return x, list(x.values() if isinstance(x, dict) else x)
+    given = torch.as_tensor(x)
+    return one_input(given), [given]
 
 
 def one_input(x) -> torch.Tensor:
