@@ -112,3 +112,9 @@ def test_riskmin_imports_neither_pandas_nor_scikit_learn():
     code = ("import sys, numpy, riskmin; riskmin.fit('linear', (numpy.ones((10, 1)), numpy.ones(10)), batch_size=0, epochs=1, progress=False); "
             "print(sorted({'pandas', 'sklearn'} & set(sys.modules)))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_a_dataframe_mistake_is_told_in_the_python_api_words():
+    frame = pd.DataFrame({"a": [float("nan"), *range(49)], "y": [float(i) for i in range(50)]})
+    with pytest.raises(RiskminError, match='pass missing="drop" to drop those rows or missing="mean"'):
+        riskmin.fit("linear", frame, target="y", epochs=1, progress=False)

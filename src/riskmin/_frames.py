@@ -14,6 +14,8 @@ column to predict. A DataFrame is told by its type's module, so riskmin never im
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +63,22 @@ def frame_data(frame, config: Config) -> Data:
     table = arrow_table(frame)
     if not config.target:
         raise RiskminError(f"a DataFrame needs target= naming the column to predict; its columns are {', '.join(table.column_names)}")
-    data = table_data(table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
-    data.name = "dataframe"
+    try:
+        data = table_data(table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
+    except RiskminError as error:  # the column code speaks in flags; a DataFrame's user passes keywords
+        raise RiskminError(in_python(str(error))) from None
+    data.name, data.notes = "dataframe", [in_python(note) for note in data.notes]
     return data
+
+
+def in_python(text: str) -> str:
+    """A message of the column code as the Python API says it: --missing drop as missing="drop", --features as features=.
+
+    >>> in_python("pass --missing drop to drop those rows; name a column in --features to keep it")
+    'pass missing="drop" to drop those rows; name a column in features= to keep it'
+    """
+    text = re.sub(r"--(missing|task|loss) ([a-z_]+)", r'\1="\2"', text)
+    return re.sub(r"--([a-z]+)\b", r"\1=", text)
 
 
 def as_pair(x, y, config: Config | None = None) -> Data:
