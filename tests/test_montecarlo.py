@@ -215,3 +215,44 @@ def test_repeated_kfold_rows_name_their_repetition_and_fold():
     assert [(row["repetition"], row["fold"]) for row in mc.table] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     assert mc.summary["correction"] == "Bouckaert-Frank"
     assert mc.summary["test_train_ratio"] == pytest.approx(100 / 180)  # 300 rows: test folds of 100, 10% of the rest to val
+
+
+def test_a_stack_gives_the_same_bits_on_one_thread_and_on_two():
+    # what lets threads="auto" choose the count by timing epochs: the choice cannot change a number
+    settings = dict(runs=20, epochs=6, patience=2, n_samples=300, **FAST)
+    one, two = (montecarlo("two_layer", "lab1", engine="vectorized", threads=t, **settings) for t in ("1", "2"))
+    assert one.table == two.table
+
+
+@pytest.mark.parametrize("seconds, kept", [((0.0, 4.0, 4.0, 6.0), 2), ((0.0, 4.0, 4.0, 12.0), 1)])
+def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, seconds, kept):
+    from riskmin import _threads
+
+    clock = iter(seconds)  # epoch 2 at one thread takes 4 s, epoch 3 at two threads 2 s or 8 s
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
+    threads, chosen = _threads.MeasuredThreads(cores=2), []
+    monkeypatch.setattr(_threads.torch, "set_num_threads", chosen.append)
+    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: chosen[-1] if chosen else 1)
+    for epoch in range(1, 6):
+        threads.start()
+        threads.end(work=100)
+    assert chosen == [1, 2, kept]
+
+
+def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeypatch):
+    from riskmin import _threads
+
+    clock = iter((0.0, 4.0, 4.0, 10.0))  # epoch 2: 100 run-steps in 4 s; epoch 3's third step of 10 runs at 6 s: 5x slower
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
+    threads, chosen = _threads.MeasuredThreads(cores=2), []
+    monkeypatch.setattr(_threads.torch, "set_num_threads", chosen.append)
+    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: chosen[-1] if chosen else 1)
+    threads.start(), threads.end(work=0)  # epoch 1: warming up, not timed
+    threads.start(), threads.end(work=100)
+    threads.start()
+    for _ in range(3):
+        threads.step(runs=10)
+    assert chosen == [1, 2, 1]  # back to one thread at once, not at the end of the epoch
+    threads.end(work=100)
+    threads.start(), threads.end(work=100)
+    assert chosen == [1, 2, 1]

@@ -28,7 +28,7 @@ from ._loop import fit
 from ._prepare import as_data, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import summarize
-from ._threads import intra_op_threads
+from ._threads import MeasuredThreads, intra_op_threads, own_cores
 from ._vectorized import model_for, refusal, vectorized
 
 
@@ -150,9 +150,10 @@ def train_runs(model, data: Data, config: Config, variants: list, runs: list, re
     (`reason`), by `fit` one at a time."""
     if not runs:
         return []
-    # auto: each fit picks its own; a stack's step runs on one thread, as measured in benchmarks/montecarlo.py, where
-    # torch's fused optimizer kernel on two threads made a step hundreds of times slower
-    threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, resolve_device(config.device))
+    # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
+    device = resolve_device(config.device)
+    threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, device)
+    measured = MeasuredThreads(own_cores()) if config.threads == "auto" and device.type == "cpu" else None
     with progress_bar(config, total=len(runs)) as finished, distributed.solo() if reason else threads:
         if reason:
             rows = []
@@ -162,7 +163,8 @@ def train_runs(model, data: Data, config: Config, variants: list, runs: list, re
                 rows.append(row_of_run(run))
                 finished(1)
         else:
-            rows = vectorized(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], finished)
+            rows = vectorized(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], finished,
+                              measured)
     return [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(runs, rows)]
 
 

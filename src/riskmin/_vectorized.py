@@ -119,15 +119,15 @@ def chunk_size(config: Config, data: Data, width: int, runs: int) -> int:
     return max(1, min(runs, ACTIVATION_BUDGET // per_replica))
 
 
-def vectorized(model, data: Data, config: Config, runs: list, finished) -> list:
+def vectorized(model, data: Data, config: Config, runs: list, finished, threads=None) -> list:
     """One table row per (seed, Splits, changes) in `runs`, trained in stacks of at most `chunk_size` replicas;
-    `finished(n)` is called as runs end."""
+    `finished(n)` is called as runs end; `threads`, a _threads.MeasuredThreads, chooses the thread count as epochs go."""
     probe = replica(model, config, runs[0][0], data.n_features, data.n_targets)
     width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
     size = chunk_size(config, data, width, len(runs))
     table = []
     for i in range(0, len(runs), size):
-        table += train_stacked(model, data, config, runs[i:i + size], finished)
+        table += train_stacked(model, data, config, runs[i:i + size], finished, threads)
     return table
 
 
@@ -190,7 +190,7 @@ def kept_state(state: dict, chosen: torch.Tensor) -> dict:
             "param_groups": state["param_groups"]}
 
 
-def train_stacked(model, data: Data, config: Config, runs: list, finished) -> list:
+def train_stacked(model, data: Data, config: Config, runs: list, finished, threads=None) -> list:
     """Train one chunk of runs, given as (seed, Splits, changes), as a single stacked model; one table row per run.
 
     `changes` holds what a run's settings change from `config`: nothing, or its own learning
@@ -212,6 +212,8 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
     step, epoch = 0, 0
     while stack is not None and epoch < config.epochs and step < total_steps:
         epoch += 1
+        if threads is not None:
+            threads.start()
         order = epoch_order(stack.rows["train"], stack.generators, config.sampling, batch, steps_per_epoch)
         running, taken = torch.zeros(len(stack), device=device), 0
         for i in range(min(steps_per_epoch, total_steps - step)):
@@ -223,10 +225,14 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished) -> li
             stack.step()
             running += losses.detach()
             taken += 1
+            if threads is not None:
+                threads.step(len(stack))
         step += taken
         if stack.scheduler is not None:
             stack.scheduler.step()
         leaving = record.judge(stack, epoch, running / taken)
+        if threads is not None:
+            threads.end(taken * len(stack))
         if step == total_steps or epoch == config.epochs:
             leaving[:] = True
         if bool(leaving.any()):
