@@ -170,13 +170,10 @@ def finish(outcome, target) -> int:
 
 
 def run_montecarlo(args) -> int:
-    from rich.console import Console
-
     from .datasets import load
-    from .distributed import leave
     from ._experiments import montecarlo
     from ._report import montecarlo_table
-    from ._rundir import run_directory, write_replacing
+    from ._rundir import run_directory
 
     config = config_from_args(args)
     data = load(config.data, config)
@@ -185,14 +182,11 @@ def run_montecarlo(args) -> int:
     if done is None:
         return 0
     mc, target = done
-    console = Console()
-    for note in mc.notes:
-        console.print(note, highlight=False)
-    if mc.summary["used_runs"]:  # the runs that did not diverge
-        montecarlo_table(mc.summary, console)
-    path = write_replacing(mc.save, target)
-    console.print(f"runs written to {path}", highlight=False)
-    leave()
+
+    def table(console):
+        if mc.summary["used_runs"]:  # the runs that did not diverge
+            montecarlo_table(mc.summary, console)
+    path = shown_and_saved(mc, target, table, "runs")
     if not mc.summary["used_runs"]:  # nothing to report, but the table of what happened is written
         print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
               f"with --clip-grad 1.0 (the table is in {path}/runs.csv)", file=sys.stderr)
@@ -224,12 +218,8 @@ def on_first_process(config, data, directory, experiment):
 def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved."""
-    from rich.console import Console
-
     from ._compare import compare, comparison_directory, comparison_table
-    from ._rundir import write_replacing
     from .datasets import load
-    from .distributed import leave
 
     config, candidates, select = compare_plan(args)
     data = load(config.data, config)
@@ -238,14 +228,26 @@ def run_compare(args) -> int:
     if done is None:
         return 0
     comparison, target = done
-    console = Console()
-    for note in comparison.notes:
-        console.print(note, highlight=False)
-    comparison_table(comparison.summary, console)
-    path = write_replacing(comparison.save, target)
-    console.print(f"comparison written to {path}", highlight=False)
-    leave()
+    shown_and_saved(comparison, target, lambda console: comparison_table(comparison.summary, console), "comparison")
     return 0
+
+
+def shown_and_saved(result, target, table, what: str):
+    """On process 0 of an experiment: its notes and `table(console)` printed, its files written to `target` (replacing
+    what was there only once they are complete), where said, and the other processes let go; the path written."""
+    from rich.console import Console
+
+    from ._rundir import write_replacing
+    from .distributed import leave
+
+    console = Console()
+    for note in result.notes:
+        console.print(note, highlight=False)
+    table(console)
+    path = write_replacing(result.save, target)
+    console.print(f"{what} written to {path}", highlight=False)
+    leave()
+    return path
 
 
 def compare_plan(args) -> tuple:

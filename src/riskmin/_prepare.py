@@ -32,7 +32,6 @@ class Prepared:
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
         self.standardizer = None
-        self.scale = None  # the scale of a standardized regression target (TargetScale): metrics are converted by it
         self.names = {}
         self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
@@ -41,8 +40,7 @@ class Prepared:
             self.from_dataset(splits.data, splits, config, device)
         self.has_val = "val" in self.sources
         self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])  # model(*x) or model(**x)
-        target = self.standardizer.target if self.standardizer is not None else None
-        self.metrics = {name: own_metric(name, fn, target) for name, fn in (metrics or {}).items()}  # the user's own, by name
+        self.metrics = {name: own_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}  # the user's own, by name
         if self.tensors and config.batch_size > len(splits.train):
             raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
                                f"use at most {len(splits.train)}, or 0 for the whole split")
@@ -57,8 +55,7 @@ class Prepared:
         if self.standardizer.constant:
             names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
             warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
-        target = target_scale(gathered["train"][1], config)
-        self.standardizer.target, self.scale = target, None if target is None else target.scale
+        self.standardizer.target = target = target_scale(gathered["train"][1], config)
         self.rows = {part: (to_device(self.standardizer(x, in_place=True), device), (y if target is None else target(y)).to(device))
                      for part, (x, y) in gathered.items()}
         self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
@@ -74,6 +71,16 @@ class Prepared:
         x0, y0 = dataset[0]
         inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
         self.n_inputs, self.n_outputs = sum(torch.as_tensor(t).numel() for t in inputs), max(torch.as_tensor(y0).numel(), 1)
+
+    @property
+    def target(self) -> Optional[TargetScale]:
+        """How the regression target is standardized for training; None when it is not."""
+        return None if self.standardizer is None else self.standardizer.target
+
+    @property
+    def scale(self) -> Optional[float]:
+        """The scale of a standardized regression target, by which the metrics are converted back; None when not standardized."""
+        return None if self.target is None else self.target.scale
 
     def first_inputs(self, rows: int = 256):
         """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs takes."""
