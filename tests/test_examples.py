@@ -1,3 +1,4 @@
+import os
 import re
 import runpy
 import shutil
@@ -72,7 +73,9 @@ def test_table_guesses_classes_encodes_text_fills_holes_and_predicts_names(capsy
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_demo_installs_what_the_demo_needs_and_no_test_dependencies():
     def planned(*target):  # the commands make would run, run by none
-        return subprocess.run(["make", "-n", *target], cwd=EXAMPLES.parent, capture_output=True, text=True, check=True).stdout
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under `make test`
+        command = ["make", "--no-print-directory", "-n", *target]
+        return subprocess.run(command, cwd=EXAMPLES.parent, env=env, capture_output=True, text=True, check=True).stdout
 
     demo, test = planned("demo"), planned("test")
     assert "pip install --quiet -e .\n" in demo and "[test]" not in demo and "pytest" not in demo
