@@ -27,7 +27,7 @@ from .data import Data, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, weight_decay
+from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, per_run_supported, weight_decay
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
@@ -143,7 +143,10 @@ class Stack:
                  optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
         self.config, self.index, self.shared, self.generators = config, index, shared, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        if shared.rates is None:
+        device = index.device
+        if shared.rates is None and config.scheduler == "none" and per_run_supported(config.optimizer, device):
+            self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
+        elif shared.rates is None:
             self.optimizer = make_optimizer(config, self.params.values())
             self.scheduler = make_scheduler(config, self.optimizer)
         else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
@@ -155,7 +158,7 @@ class Stack:
             self.optimizer.load_state_dict(optimizer_state)
         if scheduler_state is not None:
             self.scheduler.load_state_dict(scheduler_state)
-        self.step = FusedStep(self.optimizer)
+        self.step = self.optimizer.step if isinstance(self.optimizer, PerRun) else FusedStep(self.optimizer)
         self.rows = {part: rows[index] for part, rows in shared.rows.items()}
         self.scaling = shared.scaling.at(index)
 
@@ -186,8 +189,7 @@ def kept_state(state: dict, chosen: torch.Tensor) -> dict:
     tensor; a step count, one number for all, stays as it is)."""
     def kept(value):
         return value[chosen] if isinstance(value, torch.Tensor) and value.ndim else value
-    return {"state": {i: {name: kept(value) for name, value in entry.items()} for i, entry in state["state"].items()},
-            "param_groups": state["param_groups"]}
+    return {**state, "state": {i: {name: kept(value) for name, value in entry.items()} for i, entry in state["state"].items()}}
 
 
 def train_stacked(model, data: Data, config: Config, runs: list, finished, threads=None) -> list:
