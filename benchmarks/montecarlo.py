@@ -1,7 +1,7 @@
 """Monte-Carlo: the vectorized engine against the sequential one, and how both scale with the number of runs.
 
     python -m benchmarks.montecarlo [--sizes 1,10,100,1000] [--sequential-up-to 100]
-    python -m benchmarks.montecarlo --users [--repeats 3]     # what users run: early stopping, default threads
+    python -m benchmarks.montecarlo --users [--repeats 3] [--busy 1]  # what users run: early stopping, default threads
 
 --users times `riskmin montecarlo lab1 --runs R --epochs 20 --patience 5` (every other setting
 at its default, the default engine and threads) against `--engine sequential`: inside one
@@ -53,7 +53,7 @@ def measure(engine: str, runs: int) -> dict:
 USERS = dict(epochs=20, patience=5, progress=False)  # riskmin montecarlo lab1 --runs R --epochs 20 --patience 5
 
 
-def users(repeats: int) -> None:
+def users(repeats: int, busy: int = 0) -> None:
     """The engines on the experiment users run, timed call to return in this process, then as whole commands."""
     import statistics
 
@@ -63,7 +63,8 @@ def users(repeats: int) -> None:
 
     data = riskmin.load("lab1")
     riskmin.montecarlo("two_layer", data, runs=2, epochs=1, progress=False)  # torch's one-time imports, paid by either engine
-    print(f"montecarlo, as users run it: lab1, two_layer h=32, 20 epochs, patience 5, default threads; {machine()}")
+    beside = f", {busy} busy process(es) beside" if busy else ""
+    print(f"montecarlo, as users run it: lab1, two_layer h=32, 20 epochs, patience 5, default threads; {machine()}{beside}")
     print(f"{'runs':>5}  {'vectorized s':>12}  {'sequential s':>12}  {'speedup':>8}  {'s/run (vectorized)':>18}")
     for runs in (1, 10, 100, 1000):
         times = {"auto": [], "sequential": []}
@@ -104,12 +105,18 @@ def main(argv=None):
     parser.add_argument("--sequential-up-to", type=int, default=100)
     parser.add_argument("--users", action="store_true", help="the experiment users run: early stopping, default threads")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--busy", type=int, default=0, help="with --users: this many processes spinning beside it")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.child[0], int(args.child[1]))
     if args.users:
-        return users(args.repeats)
+        spinning = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+        try:
+            return users(args.repeats, args.busy)
+        finally:
+            for process in spinning:
+                process.kill()
     import torch
 
     from .common import machine
