@@ -350,6 +350,7 @@ def test_a_run_that_diverges_before_any_validation_keeps_no_model_and_says_so(tm
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES - {"model.safetensors"}  # no NaN ever reaches a model file
     summary = strict_json(run_dir / "summary.json")
     assert summary["diverged"] and summary["test_loss"] is None and list(summary["sha256"]) == ["preprocessing.json"]
+    assert summary["best_epoch"] is None and summary["best_step"] is None  # no epoch had weights worth keeping
     assert (run_dir / "metrics.csv").read_text() == "epoch,step,loss\n"  # no row came before the divergence, the header stays
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(riskmin.RiskminError, match="has no model: the run diverged before it had finite weights to keep"):

@@ -172,6 +172,13 @@ def test_an_experiment_where_every_run_diverges_writes_its_table_and_exits_1(tmp
     assert summary["diverged"] == 3 and summary["used_runs"] == [] and summary["metrics"] == {}
 
 
+def test_runs_diverging_before_any_finite_weights_have_no_best_epoch_in_either_engine():
+    settings = dict(runs=3, epochs=3, optimizer="sgd", lr=1e6, n_samples=200, **FAST)
+    tables = [montecarlo("two_layer", "lab1", engine=engine, **settings).table for engine in ("vectorized", "sequential")]
+    for table in tables:
+        assert [(row["diverged"], row["best_epoch"], row["epochs_run"]) for row in table] == [(True, None, 1)] * 3
+
+
 def test_some_diverged_runs_are_rows_left_out_of_the_statistics_with_a_note():
     # full-batch gradient descent at a step near 2 / the largest curvature: on 60 rows some splits diverge, some do not
     mc = montecarlo("linear", "lab1", runs=8, epochs=60, optimizer="sgd", lr=1.7, batch_size=0, n_samples=60, **FAST)

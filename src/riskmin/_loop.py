@@ -258,9 +258,10 @@ def finish(training: Training) -> Run:
 def summary_of(training: Training, final: dict, restored: bool) -> dict:
     state, best, prepared = training.state, training.best, training.prepared
     tracked = best is not None and best.weights is not None
+    lost = state.diverged and not restored  # no finite weights came before the divergence: no epoch is best
     return {
-        "best_epoch": best.epoch if tracked else state.epoch,
-        "best_step": best.step if tracked else state.step,
+        "best_epoch": None if lost else best.epoch if tracked else state.epoch,
+        "best_step": None if lost else best.step if tracked else state.step,
         "epochs_run": state.epoch, "steps": state.step,
         "stopped_early": state.should_stop and not state.diverged, "diverged": state.diverged, "stop_reason": state.stop_reason,
         "restored_best": restored, **final,

@@ -303,7 +303,8 @@ class Record:
         return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v) for k, v in self.last.items()}
 
     def row(self, r: int, seed: int, shared: "Shared", results: dict) -> dict:
-        row = {"seed": seed, "best_epoch": int(self.best_epoch[r]) if self.tracked and self.best_epoch[r] > 0 else int(self.epochs_run[r]),
+        best = int(self.best_epoch[r]) if self.tracked and self.best_epoch[r] > 0 else int(self.epochs_run[r])
+        row = {"seed": seed, "best_epoch": None if self.diverged[r] and self.best_epoch[r] == 0 else best,
                "epochs_run": int(self.epochs_run[r]), "stopped_early": bool(self.stopped[r]), "diverged": bool(self.diverged[r])}
         row.update({k: float(v[r]) for k, v in results.items()})
         for part in ("train", "val", "test"):
