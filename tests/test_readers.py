@@ -148,6 +148,16 @@ def test_predict_refuses_a_file_without_a_feature_column(houses, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: feature column age is missing from partial.csv; it needs the feature columns size, age, rooms"]
     assert not (tmp_path / "p.csv").exists()
+    (tmp_path / "huge.csv").write_text("size,age,rooms\n1,2,3\n1,1e40,3\n")  # beyond float32: it would predict inf
+    assert main(["predict", str(tmp_path / "runs" / "h"), str(tmp_path / "huge.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "(first at row 1) in column age" in err[0] and "beyond ±3.4e+38" in err[0]
+    assert not (tmp_path / "p.csv").exists()
+    run = riskmin.Run.load(tmp_path / "runs" / "h")
+    with pytest.raises(RiskminError, match=r"x column rooms holds 5e\+39 at row 0, beyond the float32 range"):
+        riskmin.predict(run, np.array([[1.0, 2.0, 5e39]]))
+    with pytest.raises(RiskminError, match="x holds NaN or infinite values"):
+        riskmin.predict(run, np.array([[1.0, np.nan, 3.0]]))
 
 
 def test_a_latin_1_csv_is_read_with_a_note(tmp_path):

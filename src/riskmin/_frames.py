@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .config import Config, RiskminError
-from .data import Data
+from .data import Data, check_finite
 
 FRAME = Path("DataFrame")  # what the messages of the column code call a DataFrame, where they would name a file
 FRAME_TYPES = {("pandas", "DataFrame"), ("polars", "DataFrame"), ("pyarrow", "Table")}
@@ -142,12 +142,19 @@ def frame_rows(frame, names: dict, targets: bool) -> tuple:
 
 
 def inputs(x, names: dict) -> torch.Tensor:
-    """The rows `predict` is given, as float32 inputs: a DataFrame encoded like the run's data, or numbers."""
+    """The rows `predict` is given, as float32 inputs: a DataFrame encoded like the run's data, or numbers; a value
+    beyond float32's range, or a NaN the run does not fill, is refused as in training."""
+    from ._columns import input_names
+
     if is_frame(x):
-        return frame_rows(x, names, targets=False)[0]
-    if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
-        raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded as the run's were")
-    return torch.as_tensor(writable(x), dtype=torch.float32)
+        tensor = original = frame_rows(x, names, targets=False)[0]
+    else:
+        if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
+            raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded as the run's were")
+        tensor = torch.as_tensor(writable(x), dtype=torch.float32)
+        original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
+    check_finite(tensor, original, "x", input_names(names.get("layout") or []), allow_nan=names.get("missing") == "mean")
+    return tensor
 
 
 def labels(y, names: dict):
