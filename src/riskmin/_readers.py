@@ -17,7 +17,7 @@ import torch
 from .config import RiskminError
 from ._columns import (as_numpy, class_codes, describe, encode, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
                       target_values, without_identifiers)
-from .data import Data
+from .data import FLOAT32_TINY, Data, too_small
 
 SUFFIXES = (".csv", ".parquet", ".npz")
 STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
@@ -119,6 +119,10 @@ def read_csv(path: Path, encoding: str = "utf8"):
     reading = pyarrow.csv.ReadOptions(encoding=encoding)
     with pyarrow.csv.open_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
         reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)}
+        try:  # the first block, parsed as float64: a column too small for float32 would parse to zeros unseen
+            check_scale(stream.read_next_batch())
+        except (StopIteration, UnicodeDecodeError, pyarrow.ArrowInvalid):  # empty, not UTF-8, or ragged: the read below says
+            pass
     try:
         options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
         return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options))
@@ -155,10 +159,23 @@ def slim(table):
     """`table` with float64 columns cast to float32, the precision riskmin trains in."""
     import pyarrow
 
+    check_scale(table)
     for i, f in enumerate(table.schema):
         if pyarrow.types.is_float64(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pyarrow.float32()))
     return table
+
+
+def check_scale(table) -> None:
+    """Refuse a float64 column of a pyarrow Table or RecordBatch every value of which float32 would read as 0."""
+    import pyarrow
+    import pyarrow.compute
+
+    for i, kind in enumerate(table.schema.types):  # names only when needed: a Latin-1 one is not read as UTF-8 yet
+        if pyarrow.types.is_float64(kind):
+            largest = pyarrow.compute.max(pyarrow.compute.abs(table.column(i))).as_py()
+            if largest and largest < FLOAT32_TINY:
+                raise RiskminError(too_small(f"column {table.schema.field(i).name}", largest))
 
 
 def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:

@@ -134,7 +134,12 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
 
 def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
     """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its column;
-    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range."""
+    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range, and a column
+    of the `original` too small for float32 to hold (all its values would be 0) is refused too."""
+    if original.dtype == torch.float64 and original.numel() and len(original):
+        largest = original.reshape(len(original), -1).abs().nan_to_num(posinf=0.0).amax(0)
+        for column in ((largest > 0) & (largest < FLOAT32_TINY)).nonzero()[:, 0].tolist():
+            raise RiskminError(too_small(f"{what} column {names[column] if column < len(names) else f'{what}{column}'}", float(largest[column])))
     row = first_bad_row(tensor, allow_nan)
     if row is None:
         return
@@ -150,6 +155,13 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
 
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
+FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32; below it digits are lost, and below 1.4e-45 all
+
+
+def too_small(column: str, largest: float) -> str:
+    """What to say of a column every value of which is too small in size for float32 to hold."""
+    return (f"{column}'s values are all smaller in size than {FLOAT32_TINY:.1e} (the largest is {largest:.3g}), too small for "
+            "the float32 precision riskmin trains in, which would make them 0 or lose their digits; multiply that column by a power of ten")
 
 
 @dataclass
