@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -477,6 +478,11 @@ def test_a_column_too_small_for_float32_in_a_file_is_named_not_read_as_zeros(tmp
     err = errors(capsys)
     assert len(err) == 1 and "column b's values are all smaller in size than 1.2e-38 (the largest is 3e-50)" in err[0], err
     assert not (tmp_path / "runs").exists()
+    # a column left out is not refused, and a tiny value in rows to predict is no error: their scale is the run's
+    assert main(["train", str(data.with_suffix(f".{suffix}")), "--target", "y", "--features", "a", "--batch-size", "8", *QUICK,
+                 "--out", str(tmp_path / "runs"), "--name", "a"]) == 0
+    run = riskmin.Run.load(tmp_path / "runs" / "a")
+    assert riskmin.predict(run, np.array([[1e-45]], dtype=np.float64)).shape == (1, 1)
 
 
 def test_a_run_far_worse_than_predicting_the_mean_is_warned_about(capsys):

@@ -60,6 +60,7 @@ def table_data(table, notes: list, path: Path, target: str = "", features: str =
         notes += [note] if note else []
     if not chosen:
         raise RiskminError(f"{path} has no feature columns besides the target; a model needs at least one")
+    refuse_tiny(table, [*chosen, *targets])
     table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
     layout, capped = zip(*(describe(table.column(name), name, table.num_rows) for name in chosen))
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
@@ -118,11 +119,11 @@ def read_csv(path: Path, encoding: str = "utf8"):
     convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
     reading = pyarrow.csv.ReadOptions(encoding=encoding)
     with pyarrow.csv.open_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
-        reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)}
-        try:  # the first block, parsed as float64: a column too small for float32 would parse to zeros unseen
-            check_scale(stream.read_next_batch())
+        try:  # the first block, parsed as float64: a column too small for float32 there is parsed as float64 (see slim)
+            small = tiny_columns(stream.read_next_batch())
         except (StopIteration, UnicodeDecodeError, pyarrow.ArrowInvalid):  # empty, not UTF-8, or ragged: the read below says
-            pass
+            small = {}
+        reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type) and f.name not in small}
     try:
         options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
         return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options))
@@ -156,26 +157,38 @@ def release_unused_memory() -> None:
 
 
 def slim(table):
-    """`table` with float64 columns cast to float32, the precision riskmin trains in."""
+    """`table` with float64 columns cast to float32, the precision riskmin trains in, but those too small for it, which
+    stay float64 so that `refuse_tiny` can name them if they are used."""
     import pyarrow
 
-    check_scale(table)
+    small = tiny_columns(table)
     for i, f in enumerate(table.schema):
-        if pyarrow.types.is_float64(f.type):
+        if pyarrow.types.is_float64(f.type) and f.name not in small:
             table = table.set_column(i, f.name, table.column(i).cast(pyarrow.float32()))
     return table
 
 
-def check_scale(table) -> None:
-    """Refuse a float64 column of a pyarrow Table or RecordBatch every value of which float32 would read as 0."""
+def tiny_columns(table) -> dict:
+    """{name: largest size} of the float64 columns of a pyarrow Table or RecordBatch whose every value float32 would
+    make 0 or strip of its digits."""
     import pyarrow
     import pyarrow.compute
 
+    small = {}
     for i, kind in enumerate(table.schema.types):  # names only when needed: a Latin-1 one is not read as UTF-8 yet
         if pyarrow.types.is_float64(kind):
             largest = pyarrow.compute.max(pyarrow.compute.abs(table.column(i))).as_py()
             if largest and largest < FLOAT32_TINY:
-                raise RiskminError(too_small(f"column {table.schema.field(i).name}", largest))
+                small[table.schema.field(i).name] = largest
+    return small
+
+
+def refuse_tiny(table, names: list) -> None:
+    """Refuse the first of the columns `names` that is too small for float32 (left float64 by slim)."""
+    small = tiny_columns(table.select(names))
+    if small:
+        name = next(iter(small))
+        raise RiskminError(too_small(f"column {name}", small[name]))
 
 
 def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:

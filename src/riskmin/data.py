@@ -132,16 +132,15 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
     return None
 
 
-def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
+def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False,
+                 small: bool = True) -> None:
     """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its column;
-    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range, and a column
-    of the `original` too small for float32 to hold (all its values would be 0) is refused too."""
-    if original.dtype == torch.float64 and original.numel() and len(original):
-        largest = original.reshape(len(original), -1).abs().nan_to_num(posinf=0.0).amax(0)
-        for column in ((largest > 0) & (largest < FLOAT32_TINY)).nonzero()[:, 0].tolist():
-            raise RiskminError(too_small(f"{what} column {names[column] if column < len(names) else f'{what}{column}'}", float(largest[column])))
+    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range. With `small`
+    (data to train on, not rows to predict), a column of the `original` too small for float32 is refused too."""
     row = first_bad_row(tensor, allow_nan)
     if row is None:
+        if small:
+            check_small(original, what, names)
         return
     values = tensor[row].reshape(-1)
     column = int((torch.isinf(values) if allow_nan else ~torch.isfinite(values)).nonzero()[0])
@@ -152,6 +151,23 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
                            f"(±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
     raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill them "
                        f"(a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, reads as infinite)")
+
+
+def check_small(original: torch.Tensor, what: str, names: list) -> None:
+    """Refuse a float64 column every value of which is below float32's smallest normal number in size. Only the columns
+    whose first value is that small can be, so the others are never scanned."""
+    if original.dtype != torch.float64 or not len(original):
+        return
+    columns = original.reshape(len(original), -1)
+    suspects = (columns[0].abs() < FLOAT32_TINY).nonzero()[:, 0]
+    if not len(suspects):
+        return
+    largest = columns[:, suspects].abs().nan_to_num(posinf=0.0).amax(0)
+    tiny = ((largest > 0) & (largest < FLOAT32_TINY)).nonzero()[:, 0]
+    if len(tiny):
+        column = int(suspects[tiny[0]])
+        name = names[column] if column < len(names) else f"{what}{column}"
+        raise RiskminError(too_small(f"{what} column {name}", float(largest[tiny[0]])))
 
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
