@@ -265,21 +265,20 @@ def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeyp
     assert chosen == [1, 2, 1]
 
 
-@pytest.mark.parametrize("name,options", [("sgd", {"momentum": 0.9, "weight_decay": 0.01}), ("adam", {}), ("adamw", {})])
+@pytest.mark.parametrize("name,options", [("sgd", {}), ("sgd", {"momentum": 0.9, "weight_decay": 0.01}),
+                                          ("sgd", {"momentum": 0.9, "nesterov": True}), ("adam", {}), ("adamw", {})])
 def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_fused_one(name, options):
     from riskmin._optim import OPTIMIZERS, PerRun, weight_decay
+    from riskmin._vectorized import kept_state
 
     config = riskmin.Config(optimizer=name, lr=0.01, **options)
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(6, 4, 3, generator=generator), torch.randn(6, 4, generator=generator)]
     ours, theirs = ([w.clone().requires_grad_() for w in start] for _ in range(2))
-    momentum = {"momentum": 0.9} if name == "sgd" else {}
+    momentum = {"momentum": config.momentum, "nesterov": config.nesterov} if name == "sgd" else {}
 
     def torchs(params):
         return OPTIMIZERS[name](params, lr=0.01, fused=True, weight_decay=weight_decay(config), **momentum)
-
-    def kept_state(state, kept):
-        return {**state, "state": {i: {k: v[kept] if v.ndim else v for k, v in s.items()} for i, s in state["state"].items()}}
     optimizer, reference = PerRun.alike(ours, config, runs=6), torchs(theirs)
     for i in range(5):
         for mine, other in zip(ours, theirs):

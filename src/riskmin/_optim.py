@@ -121,6 +121,7 @@ class PerRun:
             else:
                 self.blocks.append([run, run + 1, settings])
         self.factors = [1.0] * len(self.blocks)  # each block's schedule factor, for the epoch under way
+        self.lists = None  # what each block's kernel call takes, made at the first step with every gradient
 
     @classmethod
     def alike(cls, params, config: Config, runs: int) -> "PerRun":
@@ -133,9 +134,47 @@ class PerRun:
 
     def load_state_dict(self, state: dict) -> None:
         self.state = [dict(state["state"].get(i, {})) for i in range(len(self.params))]
+        self.lists = None
+
+    def step(self) -> None:
+        """One update of every run. The tensor lists each block's kernel call takes are made once and kept (a step of
+        a small stack is a few microseconds of kernel, and slicing views again each time would cost more); the fused
+        kernels need no torch.no_grad, as FusedStep calls them."""
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):  # a parameter without a gradient is left as it is, as torch's optimizers leave it
+            self._step_those_with_gradients()
+            return
+        first = not self.state[0]
+        if first:
+            self._fill_state(self.params, self.state)
+        if self.lists is None:
+            self.lists = self._block_lists()
+        if self.config.optimizer != "sgd":
+            self.counts.add_(1)  # every parameter's step count at once: they are views of one tensor
+        kernel, whole = getattr(torch, self.kernel), len(self.blocks) == 1
+        for (start, end, (rate, decay, momentum, _)), factor, lists in zip(self.blocks, self.factors, self.lists):
+            own = grads if whole else [g[start:end] for g in grads]
+            if self.config.optimizer == "sgd":
+                kernel(lists[0], own, lists[1] if momentum else [], weight_decay=decay, momentum=momentum, lr=rate * factor,
+                       dampening=0.0, nesterov=self.config.nesterov, maximize=False, is_first_step=first, grad_scale=None, found_inf=None)
+            else:
+                kernel(lists[0], own, lists[1], lists[2], [], self.steps, amsgrad=False, lr=rate * factor, beta1=0.9,
+                       beta2=0.999, weight_decay=decay, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
+
+    def _block_lists(self) -> list:
+        """Per block, its views of the parameters and of each buffer; the step counts made views of one tensor."""
+        sgd, whole = self.config.optimizer == "sgd", len(self.blocks) == 1
+        if not sgd:
+            self.counts = torch.stack([state["step"] for state in self.state])
+            for i, state in enumerate(self.state):
+                state["step"] = self.counts[i]
+            self.steps = [state["step"] for state in self.state]
+        names = [name for name in (("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")) if name in self.state[0]]
+        tensors = [self.params, *([state[name] for state in self.state] for name in names)]
+        return [[each if whole else [t[start:end] for t in each] for each in tensors] for start, end, _ in self.blocks]
 
     @torch.no_grad()
-    def step(self) -> None:
+    def _step_those_with_gradients(self) -> None:
         chosen = [i for i, p in enumerate(self.params) if p.grad is not None]
         params, states = [self.params[i] for i in chosen], [self.state[i] for i in chosen]
         first = not states[0]
