@@ -68,9 +68,9 @@ def users(repeats: int, busy: int = 0) -> None:
     print(f"{'runs':>5}  {'vectorized s':>12}  {'sequential s':>12}  {'speedup':>8}  {'s/run (vectorized)':>18}")
     for runs in (1, 10, 100, 1000):
         times = {"auto": [], "sequential": []}
-        for round in range(repeats):
+        for repeat in range(repeats):
             for engine in times:
-                if engine == "sequential" and runs == 1000 and round:
+                if engine == "sequential" and runs == 1000 and repeat:
                     continue  # two minutes a time: once
                 start = time.perf_counter()
                 riskmin.montecarlo("two_layer", data, runs=runs, engine=engine, **USERS)
@@ -117,6 +117,7 @@ def main(argv=None):
         finally:
             for process in spinning:
                 process.kill()
+                process.wait()
     import torch
 
     from .common import machine

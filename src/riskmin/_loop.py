@@ -258,10 +258,11 @@ def finish(training: Training) -> Run:
 def summary_of(training: Training, final: dict, restored: bool) -> dict:
     state, best, prepared = training.state, training.best, training.prepared
     tracked = best is not None and best.weights is not None
-    lost = state.diverged and not restored  # no finite weights came before the divergence: no epoch is best
+    best_epoch, best_step = (best.epoch, best.step) if tracked else (state.epoch, state.step)
+    if state.diverged and not restored:  # no finite weights to keep (none came before the divergence, or none were tracked)
+        best_epoch, best_step = None, None
     return {
-        "best_epoch": None if lost else best.epoch if tracked else state.epoch,
-        "best_step": None if lost else best.step if tracked else state.step,
+        "best_epoch": best_epoch, "best_step": best_step,
         "epochs_run": state.epoch, "steps": state.step,
         "stopped_early": state.should_stop and not state.diverged, "diverged": state.diverged, "stop_reason": state.stop_reason,
         "restored_best": restored, **final,

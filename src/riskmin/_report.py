@@ -73,11 +73,12 @@ def end_summary(summary: dict, directory=None) -> str:
     (restored). test loss 0.25, r2 0.875.
     run written to runs/lab1
     """
-    best, last = summary["best_epoch"], summary["epochs_run"]
-    kept = f"the weights of epoch {best} (restored)" if summary["restored_best"] else f"the final weights, of epoch {last} (not restored)"
-    sentences = [f"best epoch {best} of {last}, {summary['steps']} steps, {summary['seconds']:.2f} s; the model has {kept}."]
-    if best is None:  # diverged before any finite weights
-        sentences = [f"no best epoch in {last} epoch{'s' * (last != 1)}, {summary['steps']} steps, {summary['seconds']:.2f} s."]
+    best, last, took = summary["best_epoch"], summary["epochs_run"], f"{summary['steps']} steps, {summary['seconds']:.2f} s"
+    if best is None:  # diverged with no finite weights to keep
+        sentences = [f"no best epoch in {last} epoch{'s' * (last != 1)}, {took}."]
+    else:
+        kept = f"the weights of epoch {best} (restored)" if summary["restored_best"] else f"the final weights, of epoch {last} (not restored)"
+        sentences = [f"best epoch {best} of {last}, {took}; the model has {kept}."]
     if summary.get("stop_reason"):
         sentences.append(summary["stop_reason"].rstrip(".") + ".")
     test = [(name[5:], value) for name, value in summary.items() if name in ("test_loss", *(f"test_{m}" for m in TASK_METRICS))

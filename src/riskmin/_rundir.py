@@ -46,14 +46,17 @@ class Run:
     callables: Optional[object] = field(default=None, repr=False, compare=False)  # the loss, ... of the user's own given to fit
 
     @property
-    def best_epoch(self) -> int:
+    def best_epoch(self) -> Optional[int]:
+        """The epoch whose weights the model has, or None for a run that diverged with no finite weights to keep."""
         return self.summary["best_epoch"]
 
     def __repr__(self) -> str:
         loss = self.test.get("test_loss")
         tested = f"test loss {loss:.4g}" if isinstance(loss, float) else "no test split"
         data = Path(self.data_names.get("data") or self.config.data).name
-        return f"Run({data}, {self.config.model}, best epoch {self.summary.get('best_epoch')} of {self.summary.get('epochs_run')}, {tested})"
+        best = self.summary.get("best_epoch")
+        epochs = f"best epoch {best} of {self.summary.get('epochs_run')}" if best is not None else "no best epoch"
+        return f"Run({data}, {self.config.model}, {epochs}, {tested})"
 
     def save(self, directory=None) -> Path:
         """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, preprocessing.json,
