@@ -153,7 +153,7 @@ def inputs(x, names: dict) -> torch.Tensor:
             raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded as the run's were")
         tensor = torch.as_tensor(writable(x), dtype=torch.float32)
         original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
-    check_finite(tensor, original, "x", input_names(names.get("layout") or []), allow_nan=names.get("missing") == "mean", small=False)
+    check_finite(tensor, original, "x", input_names(names.get("layout") or []), allow_nan=names.get("missing") == "mean")
     return tensor
 
 

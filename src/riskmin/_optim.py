@@ -121,7 +121,7 @@ class PerRun:
             else:
                 self.blocks.append([run, run + 1, settings])
         self.factors = [1.0] * len(self.blocks)  # each block's schedule factor, for the epoch under way
-        self.lists = None  # what each block's kernel call takes, made at the first step with every gradient
+        self.chosen, self.lists = None, None  # the parameters stepped last, and what each block's kernel call takes of them
 
     @classmethod
     def alike(cls, params, config: Config, runs: int) -> "PerRun":
@@ -137,21 +137,20 @@ class PerRun:
         self.lists = None
 
     def step(self) -> None:
-        """One update of every run. The tensor lists each block's kernel call takes are made once and kept (a step of
-        a small stack is a few microseconds of kernel, and slicing views again each time would cost more); the fused
-        kernels need no torch.no_grad, as FusedStep calls them."""
-        grads = [p.grad for p in self.params]
-        if any(g is None for g in grads):  # a parameter without a gradient is left as it is, as torch's optimizers leave it
-            self._step_those_with_gradients()
-            return
-        first = not self.state[0]
+        """One update of every run, of each parameter that has a gradient (as torch's optimizers, which skip the others).
+        The tensor lists each block's kernel call takes are made once and kept, not sliced again at every step, and
+        the fused kernels need no torch.no_grad, as FusedStep calls them."""
+        chosen = [i for i, p in enumerate(self.params) if p.grad is not None]
+        states = [self.state[i] for i in chosen]
+        first = not states[0]
         if first:
-            self._fill_state(self.params, self.state)
-        if self.lists is None:
-            self.lists = self._block_lists()
+            self._fill_state([self.params[i] for i in chosen], states)
+        if self.lists is None or chosen != self.chosen or (first and states[0]):  # new parameters or new buffers to take
+            self.chosen, self.lists = chosen, self._block_lists(chosen)
         if self.config.optimizer != "sgd":
-            self.counts.add_(1)  # every parameter's step count at once: they are views of one tensor
-        kernel, whole = getattr(torch, self.kernel), len(self.blocks) == 1
+            self.counts.add_(1)  # every stepped parameter's count at once: they are views of one tensor
+        grads, whole = [self.params[i].grad for i in chosen], len(self.blocks) == 1
+        kernel = getattr(torch, self.kernel)
         for (start, end, (rate, decay, momentum, _)), factor, lists in zip(self.blocks, self.factors, self.lists):
             own = grads if whole else [g[start:end] for g in grads]
             if self.config.optimizer == "sgd":
@@ -161,35 +160,18 @@ class PerRun:
                 kernel(lists[0], own, lists[1], lists[2], [], self.steps, amsgrad=False, lr=rate * factor, beta1=0.9,
                        beta2=0.999, weight_decay=decay, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
 
-    def _block_lists(self) -> list:
-        """Per block, its views of the parameters and of each buffer; the step counts made views of one tensor."""
+    def _block_lists(self, chosen: list) -> list:
+        """Per block, its views of the parameters `chosen` and of their buffers; their step counts made views of one tensor."""
+        params, states = [self.params[i] for i in chosen], [self.state[i] for i in chosen]
         sgd, whole = self.config.optimizer == "sgd", len(self.blocks) == 1
         if not sgd:
-            self.counts = torch.stack([state["step"] for state in self.state])
-            for i, state in enumerate(self.state):
+            self.counts = torch.stack([state["step"] for state in states])
+            for i, state in enumerate(states):
                 state["step"] = self.counts[i]
-            self.steps = [state["step"] for state in self.state]
-        names = [name for name in (("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")) if name in self.state[0]]
-        tensors = [self.params, *([state[name] for state in self.state] for name in names)]
+            self.steps = [state["step"] for state in states]
+        names = [name for name in (("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")) if name in states[0]]
+        tensors = [params, *([state[name] for state in states] for name in names)]
         return [[each if whole else [t[start:end] for t in each] for each in tensors] for start, end, _ in self.blocks]
-
-    @torch.no_grad()
-    def _step_those_with_gradients(self) -> None:
-        chosen = [i for i, p in enumerate(self.params) if p.grad is not None]
-        params, states = [self.params[i] for i in chosen], [self.state[i] for i in chosen]
-        first = not states[0]
-        if first:
-            self._fill_state(params, states)
-        if self.config.optimizer != "sgd":
-            for state in states:
-                state["step"] += 1
-        kernel = getattr(torch, self.kernel)
-        for (start, end, (rate, decay, momentum, _)), factor in zip(self.blocks, self.factors):
-            runs = slice(start, end)
-            if self.config.optimizer == "sgd":
-                self._sgd_block(kernel, params, states, runs, rate * factor, decay, momentum, first)
-            else:
-                self._adam_block(kernel, params, states, runs, rate * factor, decay)
 
     def _fill_state(self, params: list, states: list) -> None:
         """Zero buffers before the first step, as torch's own optimizers start: sgd's momentum buffer (only with
@@ -201,27 +183,10 @@ class PerRun:
             if not sgd:
                 state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
 
-    def _sgd_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float, momentum: float,
-                   first: bool) -> None:
-        """One fused sgd call on the runs `runs` of every parameter, with their learning rate, weight decay and momentum."""
-        buffers = [s["momentum_buffer"][runs] for s in states] if momentum else []
-        kernel([p[runs] for p in params], [p.grad[runs] for p in params], buffers, weight_decay=decay,
-               momentum=momentum, lr=lr, dampening=0.0, nesterov=self.config.nesterov, maximize=False,
-               is_first_step=first, grad_scale=None, found_inf=None)
 
-    def _adam_block(self, kernel, params: list, states: list, runs: slice, lr: float, decay: float) -> None:
-        """One fused adam or adamw call on the runs `runs` of every parameter, with torch's default betas and eps."""
-        kernel([p[runs] for p in params], [p.grad[runs] for p in params], [s["exp_avg"][runs] for s in states],
-               [s["exp_avg_sq"][runs] for s in states], [], [s["step"] for s in states], amsgrad=False, lr=lr,
-               beta1=0.9, beta2=0.999, weight_decay=decay, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
-
-
-def per_run_supported(optimizer: str, device: Optional[torch.device] = None) -> bool:
-    """Whether runs of one stack may differ in learning rate, weight decay, momentum and schedule under `optimizer`
-    (PerRun: torch's fused kernels), on `device` where one is given."""
-    if optimizer not in ("sgd", "adam", "adamw") or not hasattr(torch, "_fused_adam_"):
-        return False
-    return device is None or fused_supported([torch.empty(0, device=device)])
+def per_run_supported(optimizer: str) -> bool:
+    """Whether runs of one stack may differ in learning rate, weight decay, momentum and schedule under `optimizer`."""
+    return optimizer in ("sgd", "adam", "adamw") and hasattr(torch, "_fused_adam_")
 
 
 def schedule_of(config: Config) -> tuple:

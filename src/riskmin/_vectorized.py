@@ -27,7 +27,7 @@ from .data import Data, draw_order, rows_at, schedule
 from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, per_run_supported, weight_decay
+from ._optim import PerRun, PerRunSchedule, fused_supported, make_optimizer, make_scheduler, per_run_supported, weight_decay
 from .policy import EarlyStopChecker, diverged
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
@@ -143,8 +143,8 @@ class Stack:
                  optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
         self.config, self.index, self.shared, self.generators = config, index, shared, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        device = index.device
-        if shared.rates is None and config.scheduler == "none" and per_run_supported(config.optimizer, device):
+        alike = shared.rates is None and config.scheduler == "none"  # every run with the settings of config, unscheduled
+        if alike and per_run_supported(config.optimizer) and fused_supported(self.params.values()):
             self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
         elif shared.rates is None:
             self.optimizer = make_optimizer(config, self.params.values())

@@ -62,6 +62,7 @@ class Data:
         names = [] if self.several else self.feature_names
         for tensor, original, what, columns in [*((t, o, "x", names) for t, o in zip(inputs, originals)), (self.y, given, "y", self.target_names)]:
             check_finite(tensor, original, what, columns, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
+            check_small(original, what, columns)
         self.feature_names = list(self.feature_names) or ([] if self.several else [f"x{i}" for i in range(self.x.shape[1])])
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
@@ -132,15 +133,11 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
     return None
 
 
-def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False,
-                 small: bool = True) -> None:
+def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
     """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its column;
-    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range. With `small`
-    (data to train on, not rows to predict), a column of the `original` too small for float32 is refused too."""
+    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range."""
     row = first_bad_row(tensor, allow_nan)
     if row is None:
-        if small:
-            check_small(original, what, names)
         return
     values = tensor[row].reshape(-1)
     column = int((torch.isinf(values) if allow_nan else ~torch.isfinite(values)).nonzero()[0])
