@@ -3,7 +3,8 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin.callbacks import Best, BestModel, EarlyStopChecker, EarlyStopping, State
+from riskmin.callbacks import Best, BestModel, EarlyStopChecker, State
+from riskmin.policy import Judge
 
 
 def test_early_stop_checker_counts_validations_without_improvement():
@@ -22,30 +23,55 @@ def test_best_rule_needs_more_than_min_delta():
     assert rule.value == 0.85
 
 
-def test_best_model_keeps_the_weights_of_the_best_validation():
+def test_best_model_keeps_the_weights_of_the_validations_the_judge_finds_best():
     model = torch.nn.Linear(1, 1)
     state = State(model, epochs=3, steps_per_epoch=1)
     keeper = BestModel()
-    for epoch, (value, weight) in enumerate([(0.5, 1.0), (0.2, 2.0), (0.4, 3.0)], start=1):
+    for epoch, (improved, weight) in enumerate([(True, 1.0), (True, 2.0), (False, 3.0)], start=1):
         model.weight.data.fill_(weight)
-        state.epoch, state.metrics = epoch, {"val_loss": value}
+        state.epoch, state.metrics, state.improved = epoch, {"val_loss": 1.0 / epoch}, improved
         keeper.on_validation_end(state)
     assert keeper.restore(model) and model.weight.item() == 2.0 and keeper.epoch == 2
 
 
-def test_early_stopping_sets_the_flag_and_says_why():
-    state = State(torch.nn.Linear(1, 1), epochs=10, steps_per_epoch=1)
-    stopper = EarlyStopping(patience=1, monitor="val_accuracy", mode="max")
-    for value in [0.8, 0.7]:
-        state.metrics = {"val_accuracy": value}
-        stopper.on_validation_end(state)
-    assert state.should_stop and "val_accuracy" in state.stop_reason
+def test_the_judge_decides_best_epoch_patience_and_divergence_for_several_runs_at_once():
+    judge = Judge(riskmin.Config(patience=2), runs=3, tracked=True)
+    values = [[0.4, 0.5, 0.9], [0.3, 0.6, 0.8], [0.35, 0.4, 0.7], [0.31, 0.45, 0.6]]
+    left = [judge.judge(epoch, 10 * epoch, loss=[1.0, 1.0, 1.0], value=v).leaving.tolist() for epoch, v in enumerate(values, 1)]
+    assert left == [[False] * 3, [False, False, False], [False, False, False], [True, False, False]]
+    assert judge.best_epoch.tolist() == [2, 3, 4] and judge.fields(0)["stopped_early"] and judge.fields(0)["best_step"] == 20
+    # one run alone, then a divergence: the runs not judged keep their counters; the diverged keeps its best weights
+    verdict = judge.judge(5, 50, loss=[float("nan")], value=[0.1], runs=[2])
+    assert verdict.diverged.tolist() == [True] and not verdict.improved.any()
+    fields = judge.fields(2)
+    assert fields["diverged"] and fields["best_epoch"] == 4 and fields["restored_best"] and "(the best weights so far are kept)" in fields["stop_reason"]
+    assert judge.checker.bad.tolist()[1] == 1
 
 
-def test_a_missing_monitor_key_lists_the_keys_that_exist():
-    state = State(torch.nn.Linear(1, 1), epochs=1, steps_per_epoch=1, metrics={"loss": 1.0, "val_loss": 1.0})
-    with pytest.raises(RiskminError, match="monitor 'val_acc' is not a reported metric; the metrics are loss, val_loss"):
-        BestModel(monitor="val_acc").on_validation_end(state)
+def test_a_run_that_diverges_before_any_best_has_no_best_epoch_and_nothing_restored():
+    judge = Judge(riskmin.Config(restore_best=False), runs=1, tracked=True)
+    judge.judge(1, 5, loss=float("inf"), value=0.3)
+    assert judge.fields(0)["best_epoch"] is None and not judge.fields(0)["restored_best"]
+    assert "no finite weights came before it" in judge.fields(0)["stop_reason"]
+
+
+def test_the_judge_refuses_patience_without_anything_to_judge_by():
+    from riskmin.policy import judged
+
+    with pytest.raises(RiskminError, match="patience needs a validation split but val = 0"):
+        judged(riskmin.Config(val=0.0, patience=3), has_val=False)
+    with pytest.raises(RiskminError, match="scheduler plateau needs a validation split"):
+        judged(riskmin.Config(val=0.0, scheduler="plateau"), has_val=False)
+
+
+def test_early_stopping_sets_the_flag_and_says_why(lab1):
+    run = riskmin.fit("linear", lab1, epochs=200, patience=1, monitor="val_r2", mode="max", lr=0.5, optimizer="sgd", progress=False)
+    assert run.summary["stopped_early"] and "early stop: val_r2 did not improve for 1 validations" in run.summary["stop_reason"]
+
+
+def test_a_missing_monitor_key_lists_the_keys_that_exist(lab1):
+    with pytest.raises(RiskminError, match="monitor 'val_acc' is not a reported metric; the metrics are .*val_loss"):
+        riskmin.fit("linear", lab1, epochs=1, monitor="val_acc", progress=False)
 
 
 def test_user_callbacks_receive_every_event_and_can_stop_training(lab1):

@@ -8,7 +8,7 @@ BAD_VALUES = {
     "data": 3, "n_samples": 1, "n_inputs": 0, "n_outputs": 0, "noise": -1.0, "data_seed": -1,
     "train": 0.0, "val": 1.5, "test": -0.1, "split": "kfold", "standardize": "yes", "standardize_target": 1,
     "model": "resnet", "hidden": (0,), "activation": "swish", "dropout": 1.5, "bias": 1,
-    "loss": "hinge", "optimizer": "lbfgs", "lr": 0.0, "momentum": 2.0, "nesterov": "on",
+    "loss": "hinge", "optimizer": "lbfgs", "lr": 0.0, "momentum": 2.0, "nesterov": "on", "beta1": 1.0, "beta2": -0.1, "eps": 0.0,
     "weight_decay": -0.1, "scheduler": "cyclic", "step_size": 0, "gamma": 0.0, "clip_grad": -1.0,
     "epochs": 0, "max_steps": -1, "batch_size": -1, "sampling": "all", "drop_last": None,
     "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"),

@@ -7,7 +7,9 @@ import pytest
 import torch
 from rich.console import Console
 
+from riskmin import Config
 from riskmin.callbacks import Progress, State
+from riskmin.policy import Judge
 from riskmin._cli import main
 from riskmin._report import end_summary, epoch_columns, header, montecarlo_table, summary_table
 
@@ -20,9 +22,12 @@ def console_of_width_80(terminal: bool = False):
     return Console(file=buffer, width=80, force_terminal=terminal, color_system=None), buffer
 
 
-def drive(progress: Progress, val_losses: list, row=REGRESSION_ROW, improved=None) -> State:
-    """Run the events of a fit of len(val_losses) epochs of 10 steps through `progress`, with made-up metrics."""
+def drive(progress: Progress, val_losses: list, row=REGRESSION_ROW, improved=None, judged_by=None) -> State:
+    """Run the events of a fit of len(val_losses) epochs of 10 steps through `progress`, with made-up metrics; whether each
+    validation improved is `improved`, or what a judge with the settings `judged_by` says."""
     state = State(torch.nn.Linear(1, 1), epochs=len(val_losses), steps_per_epoch=10)
+    judged_by = judged_by or Config()
+    judge = Judge(judged_by, runs=1, tracked=True)  # whether each validation improved, as fit's judge says
     progress.on_fit_start(state)
     for epoch, val_loss in enumerate(val_losses, 1):
         state.epoch = epoch
@@ -30,8 +35,7 @@ def drive(progress: Progress, val_losses: list, row=REGRESSION_ROW, improved=Non
             state.step += 1
             progress.on_step_end(state)
         state.metrics = {**row, "epoch": epoch, "step": state.step, "val_loss": val_loss, "val_mse": val_loss}
-        if improved is not None:
-            state.improved = improved[epoch - 1]
+        state.improved = improved[epoch - 1] if improved is not None else bool(judge.judge(epoch, state.step, 1.0, state.metrics[judged_by.monitor]).improved)
         progress.on_validation_end(state)
         progress.on_epoch_end(state)
     progress.on_fit_end(state)
@@ -68,7 +72,7 @@ def test_the_star_marks_a_new_best_of_the_monitored_metric():
     drive(Progress(console, print_every=1), [0.6, 0.5, 0.55, 0.4, 0.4])
     assert [line.endswith("*") for line in buffer.getvalue().splitlines()[1:]] == [True, True, False, True, False]
     console, buffer = console_of_width_80()
-    drive(Progress(console, print_every=1, monitor="val_r2", mode="max"), [0.6, 0.5, 0.4])  # r2 stays 0.9: best once
+    drive(Progress(console, print_every=1, monitor="val_r2"), [0.6, 0.5, 0.4], judged_by=Config(monitor="val_r2", mode="max"))  # r2 stays 0.9: best once
     assert [line.endswith("*") for line in buffer.getvalue().splitlines()[1:]] == [True, False, False]
 
 
@@ -112,7 +116,7 @@ def test_close_writes_queued_lines_and_takes_the_bar_off_the_line_when_the_fit_n
     progress = Progress(console, print_every=1)
     state = State(torch.nn.Linear(1, 1), epochs=100, steps_per_epoch=10)
     progress.on_fit_start(state)
-    state.epoch, state.step, state.metrics = 1, 10, dict(REGRESSION_ROW)
+    state.epoch, state.step, state.metrics, state.improved = 1, 10, dict(REGRESSION_ROW), True
     progress.draw(state)
     progress.on_validation_end(state)
     progress.on_epoch_end(state)  # queued, then Ctrl-C: on_fit_end never comes

@@ -14,9 +14,10 @@ from riskmin import Config, models
 FAST = dict(progress=False)
 
 
-def hand_written(config: Config, data, epochs: int):
+def hand_written(config: Config, data, epochs: int, model=None, frozen: int = 0, unfrozen_after: int = 0):
     """The loop a person writes by hand, with torch alone: the same split, scaling, initialization and batch order
-    as riskmin documents them, and no riskmin code."""
+    as riskmin documents them, and no riskmin code. With `frozen`, the first layer of `model` trains only after
+    `unfrozen_after` epochs (never, when 0), then in a group of its own at twice the rate while the others' is halved."""
     n = len(data.x)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))  # the split: a permutation by seed
     train = order[:n - int(config.val * n) - int(config.test * n)]
@@ -29,12 +30,15 @@ def hand_written(config: Config, data, epochs: int):
     layers = []
     for width, next_width in zip(widths, widths[1:]):
         layers += [torch.nn.Linear(width, next_width), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
-    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.optimizer](
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    model = model if model is not None else torch.nn.Sequential(*layers[:-1])
+    kind = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[config.optimizer]
+    optimizer = kind(list(model.parameters())[2 * frozen:], lr=config.lr, weight_decay=config.weight_decay)
     # the batch order's own generator, seeded from the run's seed as riskmin documents (SeedSequence([seed, 1]))
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([config.seed, 1]).generate_state(1)[0]))
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if frozen and unfrozen_after and epoch == unfrozen_after:
+            optimizer.add_param_group({"params": list(model.parameters())[:2 * frozen], "lr": 2 * config.lr})
+            optimizer.param_groups[0]["lr"] = config.lr / 2
         order = torch.randperm(len(x), generator=generator)
         xs, ys = x[order], y[order]
         for i in range(0, len(x), config.batch_size):
@@ -234,50 +238,64 @@ def test_auto_threads_grow_with_the_work_of_a_step():
     assert 3 * 64 * sum(p.numel() for p in small.parameters()) < SERIAL_WORK
 
 
-FUSED_SETTINGS = [("sgd", {"momentum": 0.0}), ("sgd", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
-                  ("adam", {"weight_decay": 0.01}), ("adamw", {"weight_decay": 0.1})]
+class Unfreeze:
+    """After epoch 1: the first layer, frozen so far, joins the optimizer in a group of its own; the rate of the
+    others is halved. The usual fine-tuning pattern, from a callback."""
+
+    def on_epoch_end(self, state):
+        if state.epoch == 1:
+            first = state.model[0]
+            first.requires_grad_(True)
+            state.optimizer.add_param_group({"params": list(first.parameters()), "lr": 0.02})
+            state.optimizer.param_groups[0]["lr"] = 0.005
 
 
-@pytest.mark.parametrize("name,options", FUSED_SETTINGS)
-def test_fused_step_gives_bitwise_the_weights_and_state_of_optimizer_step(name, options):
-    from riskmin._fused import FusedStep
-    from riskmin._optim import OPTIMIZERS
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_a_callback_may_unfreeze_a_layer_and_change_the_rate(lab1, optimizer):
+    config = Config(model="mlp", hidden=(16, 8), optimizer=optimizer, lr=0.01, weight_decay=0.0, batch_size=50, seed=3,
+                    restore_best=False, **FAST)
+    torch.manual_seed(config.seed)
+    model = models.MLP(lab1.n_features, lab1.n_targets, hidden=(16, 8))
+    start = copy.deepcopy(model)
+    model[0].requires_grad_(False)
+    run = riskmin.fit(model, lab1, config, epochs=3, callbacks=[Unfreeze()])
 
-    generator = torch.Generator().manual_seed(0)
-    x, y = torch.randn(320, 8, generator=generator), torch.randn(320, 1, generator=generator)
-    results, calls, hooked = [], [], []
+    # by hand, the same schedule of groups: epoch 1 without the first layer, then with it at its own rate
+    reference = hand_written(config, lab1, epochs=3, model=copy.deepcopy(start), frozen=1, unfrozen_after=1)
+    for (name, ours), theirs in zip(run.model.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6, msg=name)
+    assert not torch.allclose(run.model[0].weight, start[0].weight)  # the unfrozen layer moved
 
-    def counted(self, closure=None):  # counts the steps torch.optim takes
-        calls.append(1)
-        return type(self).step(self, closure)
-    for shortcut in (False, True):
-        torch.manual_seed(0)
-        model = riskmin.models.MLP(8, 1, hidden=(16, 16))
-        optimizer = OPTIMIZERS[name](model.parameters(), lr=0.01, fused=True, **options)
-        optimizer.step = types.MethodType(counted, optimizer)  # on this optimizer only, before the scheduler wraps it
-        calls.clear()
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)  # the learning rate changes every step
-        step = FusedStep(optimizer)
-        for i in range(0, 320, 32):
-            loss = torch.nn.functional.mse_loss(model(x[i:i + 32]), y[i:i + 32])
-            for p in model.parameters():
-                p.grad = None
-            loss.backward()
-            if i == 64:
-                model[0].bias.grad = None  # a missing gradient: the parameter is skipped, as optimizer.step() does
-            step() if shortcut else optimizer.step()
-            if i == 160:  # the state replaced mid-run: the shortcut must take the new tensors
-                optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
-            if i == 224:  # a step hook from now on: it must see every step
-                optimizer.register_step_post_hook(lambda *_: hooked.append(shortcut))
-            scheduler.step()
-        if shortcut:
-            # the first step, the missing gradient, the step after the new state and the two hooked; the rest took the shortcut
-            assert len(calls) == 5 and hooked == [False, False, True, True]
-        results.append([t.clone() for t in model.parameters()] + [t.clone() for s in optimizer.state.values() for t in s.values()
-                                                                 if isinstance(t, torch.Tensor)])
-    assert len(results[0]) == len(results[1])
-    assert all(torch.equal(a, b) for a, b in zip(*results))
+
+class NoisyLinear(torch.nn.Linear):
+    """A linear layer that adds noise to its outputs in training mode only: what a variational or noisy layer does."""
+
+    def forward(self, x):
+        out = super().forward(x)
+        return out + 100.0 * torch.randn_like(out) if self.training else out
+
+
+def test_a_linear_subclass_that_reads_self_training_is_validated_and_tested_in_eval_mode(lab1):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(NoisyLinear(lab1.n_features, lab1.n_targets))
+    run = riskmin.fit(model, lab1, epochs=3, lr=0.001, optimizer="sgd", **FAST)
+    splits = riskmin.split(lab1, val=run.config.val, test=run.config.test, seed=run.config.seed)
+    quiet = riskmin.evaluate(run, riskmin.Data(lab1.x[splits.test], lab1.y[splits.test]))
+    assert run.summary["test_loss"] == pytest.approx(quiet["loss"], rel=1e-5)
+    assert run.summary["val_loss"] < 100  # training-mode outputs would carry noise of size 100: a loss near 10,000
+
+
+def test_frozen_layers_stay_put_and_the_rest_trains(lab1):
+    torch.manual_seed(0)
+    model = riskmin.models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
+    model[0].requires_grad_(False)
+    frozen, trained = model[0].weight.clone(), model[2].weight.clone()
+    run = riskmin.fit(model, lab1, epochs=2, batch_size=100, **FAST)
+    assert torch.equal(model[0].weight, frozen) and not torch.equal(model[2].weight, trained)
+    assert run.summary["steps"] == 16
+    model.requires_grad_(False)
+    with pytest.raises(riskmin.RiskminError, match="no parameters that require a gradient, so there is nothing to train"):
+        riskmin.fit(model, lab1, epochs=1, **FAST)
 
 
 @pytest.mark.parametrize("restore_best", [True, False])
@@ -288,42 +306,6 @@ def test_final_val_metrics_are_those_of_the_final_weights(lab1, restore_best):
     splits = riskmin.split(lab1, val=run.config.val, test=run.config.test, seed=run.config.seed)
     fresh = riskmin.evaluate(run, riskmin.Data(lab1.x[splits.val], lab1.y[splits.val]))
     assert {k: run.summary["val_" + k] for k in fresh} == fresh
-
-
-def test_fused_step_leaves_parameters_of_two_dtypes_to_optimizer_step():
-    from riskmin._fused import FusedStep
-
-    start = (torch.randn(3), torch.randn(3, dtype=torch.float64))
-    parameters = [[torch.nn.Parameter(t.clone()) for t in start] for _ in range(2)]  # two copies: one for each way of stepping
-    optimizers = [torch.optim.Adam(ps, lr=0.1, fused=True) for ps in parameters]
-    step = FusedStep(optimizers[0])
-    for i in range(4):
-        for ps in parameters:
-            for p in ps:
-                p.grad = torch.full_like(p, float(i + 1))
-        step()
-        optimizers[1].step()
-    assert step.state is None  # the shortcut stayed off: torch.optim calls the kernel once per dtype
-    assert all(torch.equal(a, b) for a, b in zip(*parameters)) and not torch.equal(parameters[0][0], start[0])
-
-
-def test_frozen_layers_stay_put_and_the_rest_trains_through_the_fused_step(lab1, monkeypatch):
-    calls, through = [], torch.optim.Adam.step
-
-    def counted(self, closure=None):
-        calls.append(1)
-        return through(self, closure)
-    monkeypatch.setattr(torch.optim.Adam, "step", counted)
-    torch.manual_seed(0)
-    model = riskmin.models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
-    model[0].requires_grad_(False)
-    frozen, trained = model[0].weight.clone(), model[2].weight.clone()
-    run = riskmin.fit(model, lab1, epochs=2, batch_size=100, **FAST)
-    assert torch.equal(model[0].weight, frozen) and not torch.equal(model[2].weight, trained)
-    assert run.summary["steps"] == 16 and len(calls) == 1  # torch.optim took the first step; FusedStep the other 15
-    model.requires_grad_(False)
-    with pytest.raises(riskmin.RiskminError, match="no parameters that require a gradient, so there is nothing to train"):
-        riskmin.fit(model, lab1, epochs=1, **FAST)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])

@@ -44,3 +44,29 @@ def test_the_command_prints_the_suggestion_and_draws_the_sweep(tmp_path, capsys)
     out = capsys.readouterr().out
     assert out.startswith("suggested learning rate ") and "steepest descent" in out
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_sweep_is_a_fit_and_honours_gradient_clipping(lab1):
+    free = riskmin.lr_find("linear", lab1, optimizer="sgd", start=1e-3, end=1.0, steps=20, **FAST)
+    clipped = riskmin.lr_find("linear", lab1, optimizer="sgd", start=1e-3, end=1.0, steps=20, clip_grad=1e-6, **FAST)
+    assert free.rates == clipped.rates
+    assert free.losses[-1] < 0.75 * clipped.losses[-1]  # the clipped sweep barely moves: its loss stays at the batches' noise
+
+
+def test_the_sweep_trains_through_a_models_own_training_step(lab1):
+    class Own(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer, self.calls = torch.nn.Linear(lab1.n_features, lab1.n_targets), 0
+
+        def forward(self, x):
+            return self.layer(x)
+
+        def training_step(self, batch):
+            self.calls += 1
+            x, y = batch
+            return torch.nn.functional.mse_loss(self(x), y)
+
+    model = Own()
+    finding = riskmin.lr_find(model, lab1, optimizer="sgd", start=1e-3, end=1.0, steps=12, **FAST)
+    assert model.calls == 0 and len(finding.rates) == 12  # a copy trained, by its own step

@@ -265,9 +265,12 @@ def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeyp
     assert chosen == [1, 2, 1]
 
 
-@pytest.mark.parametrize("name,options", [("sgd", {}), ("sgd", {"momentum": 0.9, "weight_decay": 0.01}),
-                                          ("sgd", {"momentum": 0.9, "nesterov": True}), ("adam", {}), ("adamw", {})])
-def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_fused_one(name, options):
+STACK_OPTIMIZERS = [("sgd", {}), ("sgd", {"momentum": 0.9, "weight_decay": 0.01}), ("sgd", {"momentum": 0.9, "nesterov": True}),
+                    ("adam", {}), ("adam", {"weight_decay": 0.1, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}), ("adamw", {})]
+
+
+@pytest.mark.parametrize("name,options", STACK_OPTIMIZERS)
+def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_single_tensor_one(name, options):
     from riskmin._optim import OPTIMIZERS, PerRun, weight_decay
     from riskmin._vectorized import kept_state
 
@@ -275,10 +278,11 @@ def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_fused_one(name, option
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(6, 4, 3, generator=generator), torch.randn(6, 4, generator=generator)]
     ours, theirs = ([w.clone().requires_grad_() for w in start] for _ in range(2))
-    momentum = {"momentum": config.momentum, "nesterov": config.nesterov} if name == "sgd" else {}
+    own = {"momentum": config.momentum, "nesterov": config.nesterov} if name == "sgd" else \
+        {"betas": (config.beta1, config.beta2), "eps": config.eps}
 
     def torchs(params):
-        return OPTIMIZERS[name](params, lr=0.01, fused=True, weight_decay=weight_decay(config), **momentum)
+        return OPTIMIZERS[name](params, lr=0.01, foreach=False, weight_decay=weight_decay(config), **own)
     optimizer, reference = PerRun.alike(ours, config, runs=6), torchs(theirs)
     for i in range(5):
         for mine, other in zip(ours, theirs):
@@ -297,7 +301,36 @@ def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_fused_one(name, option
             reference.load_state_dict(kept_state(old, kept))
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
     for mine, other in zip(optimizer.state_dict()["state"].values(), reference.state_dict()["state"].values()):
-        assert mine.keys() == other.keys() and all(torch.equal(mine[k], other[k]) for k in mine)
+        assert mine.keys() == other.keys() and all(torch.equal(torch.as_tensor(mine[k]).float(), other[k].float()) for k in mine)
+
+
+@pytest.mark.parametrize("name,options", STACK_OPTIMIZERS)
+def test_runs_of_one_stack_with_their_own_settings_step_as_their_own_torch_optimizers(name, options):
+    from riskmin._optim import OPTIMIZERS, PerRun
+
+    config = riskmin.Config(optimizer=name, **options)
+    rates, decays = torch.tensor([0.1, 0.01, 0.01]), torch.tensor([0.0, 0.0, 0.05])
+    momenta = torch.tensor([0.9, 0.3 if config.nesterov else 0.0, 0.5])  # torch takes nesterov only with a momentum
+    generator = torch.Generator().manual_seed(1)
+    start = [torch.randn(3, 5, 2, generator=generator), torch.randn(3, 5, generator=generator)]
+    stacked = [w.clone().requires_grad_() for w in start]
+    optimizer = PerRun(stacked, config, rates, decays, momenta if name == "sgd" else None)
+    alone = [[w[r].clone().requires_grad_() for w in start] for r in range(3)]
+    own = {"nesterov": config.nesterov} if name == "sgd" else {"betas": (config.beta1, config.beta2), "eps": config.eps}
+    theirs = [OPTIMIZERS[name](ws, lr=float(rates[r]), weight_decay=float(decays[r]), foreach=False, **own,
+                               **({"momentum": float(momenta[r])} if name == "sgd" else {})) for r, ws in enumerate(alone)]
+    for _ in range(6):
+        for w in stacked:
+            w.grad = torch.randn(w.shape, generator=generator)
+        for r, ws in enumerate(alone):
+            for w, big in zip(ws, stacked):
+                w.grad = big.grad[r].clone()
+        optimizer.step()
+        for other in theirs:
+            other.step()
+    for r, ws in enumerate(alone):
+        for w, big in zip(ws, stacked):
+            torch.testing.assert_close(big.detach()[r], w.detach(), rtol=1e-6, atol=1e-7)
 
 
 def test_an_experiment_at_its_defaults_never_imports_torch_dynamo():

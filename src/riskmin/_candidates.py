@@ -28,6 +28,7 @@ APPLIES = {"hidden": ("model", ("two_layer", "mlp")), "activation": ("model", ("
            "loss_callable": ("loss", ("custom",)), "optimizer_callable": ("optimizer", ("custom",)),
            "scheduler_callable": ("scheduler", ("custom",)),
            "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
+           "beta1": ("optimizer", ("adam", "adamw")), "beta2": ("optimizer", ("adam", "adamw")), "eps": ("optimizer", ("adam", "adamw")),
            "step_size": ("scheduler", ("step",)), "warmup": ("scheduler", ("linear_warmup",)), "gamma": ("scheduler", ("step", "plateau"))}
 
 METRICS = ("loss", "mse", "rmse", "mae", "r2", "accuracy", "f1", "log_loss")  # what a row holds, after train_, val_, test_

@@ -23,13 +23,15 @@ from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
 from ._callables import Callables, missing_callables, own_callables
-from ._losses import check_targets, settled
+from ._checks import check_model
+from ._losses import check_bce_outputs, check_targets, settled
 from ._loop import fit
-from ._prepare import as_data, resolve_device
+from ._prepare import Prepared, as_data, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import summarize
 from ._threads import MeasuredThreads, intra_op_threads, own_cores
-from ._vectorized import model_for, refusal, vectorized
+from ._vectorized import model_for, refusal, replica, vectorized
+from .policy import judged
 
 
 @dataclass
@@ -48,11 +50,12 @@ class MonteCarlo:
         return save_montecarlo(self, directory)
 
 
-def montecarlo(model: Union[str, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None, **settings) -> MonteCarlo:
+def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None, **settings) -> MonteCarlo:
     """Train `model` on `runs` random splits of `data` and report, for every metric, the mean, its standard error and
     95% intervals: the naive Student-t one and the one corrected for overlapping training sets (Nadeau-Bengio).
 
-    `model` is a built-in name or a callable that returns a fresh nn.Module. Splits are random
+    `model` is a built-in name, a callable that returns a fresh nn.Module (a factory or a class), or a module, of which
+    each run trains a deep copy re-initialized under its own seed. Splits are random
     (stratified by class for classification), repeated k-fold (`folds`), or read from a file (`splits`).
 
     >>> mc = montecarlo("linear", "lab1", runs=3, epochs=2, progress=False)
@@ -85,11 +88,14 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     if isinstance(data, Data):
         check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
+    judged(config, all(len(s.val) for _, _, s in every))  # patience or plateau without a validation split: refused by every engine
     reason = "asked for" if config.engine == "sequential" else refusal(model, data, config) or own_reason(callables)
     if not reason and config.engine == "auto" and len(every) * len(variants) == 1:
         reason = "one run trains faster through fit than as a stack of one"  # 0.28 s against 0.45 s, benchmarks/montecarlo.py
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
+    if not reason:  # a stack trains without fit: the checks fit makes before its first step, on the first run
+        check_first_run(model, every[0][2], config)
     start = time.perf_counter()
     rank, processes = join(config.device)  # under torchrun, each process trains every processes-th run
     runs = [(v, *run) for v in range(len(variants)) for run in every]
@@ -117,6 +123,16 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
         notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
                      "lower --lr or clip gradients with --clip-grad 1.0")
     return MonteCarlo(table, summary, config, notes)
+
+
+def check_first_run(model, splits: Splits, config: Config) -> None:
+    """What `fit` checks before its first step, made on the first run of a stack: the model takes the inputs, its
+    outputs fit the targets under the loss, bce gets probabilities; one sentence where they do not."""
+    prepared = Prepared(splits, config, resolve_device(config.device))
+    probe = replica(model, config, config.seed, prepared.n_inputs, prepared.n_outputs).to(prepared.device)
+    check_model(probe, prepared, config.loss)
+    if config.loss == "bce":
+        check_bce_outputs(probe, prepared.first_inputs())
 
 
 def targets_of(data) -> torch.Tensor:

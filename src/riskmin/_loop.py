@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from . import _frames as frames, _outputs as outputs, distributed, models
-from .callbacks import BestModel, CsvLog, EarlyStopping, Progress, SignalAt, State, TensorBoard, call
+from .callbacks import BestModel, CsvLog, Progress, SignalAt, State, TensorBoard, call
 from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
 from ._checks import check_columns, check_model, first_line
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
@@ -21,14 +21,13 @@ from .data import Data, to_device
 from ._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
 from .metrics import REGRESSION
 from ._fingerprint import fingerprint
-from ._fused import FusedStep
 from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
 from ._optim import make_optimizer, make_scheduler
 from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
 from ._report import header
 from ._rundir import Run
 from ._threads import intra_op_threads
-from .policy import worse_than_the_mean
+from .policy import Judge, judged, worse_than_the_mean
 from ._training import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
@@ -68,8 +67,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     training = setup(model, data, config, callbacks, directory, settings)
     config, state, model = training.config, training.state, training.model
     steps, trained, step_loss, own_step, schedule_step = step_calls(training)
-    parameters = [p for group in training.optimizer.param_groups for p in group["params"]]
-    optimizer_step = FusedStep(training.optimizer)  # optimizer.step(), without torch.optim's per-call bookkeeping where it can
+    optimizer = training.optimizer
     step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
     with session(training, resume):
         while going_on(training):
@@ -78,15 +76,15 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 model.train()
             for x, y in steps:
                 loss = own_step((x, y)) if own_step is not None else step_loss(trained(x), y)
-                for parameter in parameters:  # zero_grad(set_to_none=True) without its profiler record: a tenth of a small step
-                    parameter.grad = None
+                optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if config.clip_grad:
-                    nn.utils.clip_grad_norm_(parameters, config.clip_grad)
-                optimizer_step()
+                if config.clip_grad:  # the groups as they are now: a callback may have added one
+                    nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], config.clip_grad)
+                optimizer.step()
                 if schedule_step is not None:
                     schedule_step()
-                training.running += loss.detach()  # summed on the device; read only when reported
+                state.loss = loss.detach()
+                training.running += state.loss  # summed on the device; read only when reported
                 training.unreported += 1
                 state.step += 1
                 state.epoch_step += 1
@@ -147,7 +145,8 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     batches = prepared.batches(config)
     config = config.replace(epochs=config.epochs_for(len(batches)))  # unset: 100, or as many as max_steps take
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
-    best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0)
+    tracked = judged(config, prepared.has_val)
+    best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
     state = State(model, config.epochs, len(batches), optimizer=optimizer)
     if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
@@ -155,7 +154,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     total_steps = config.max_steps or config.epochs * len(batches)
     return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
                     make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,
-                    state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(), total_steps,
+                    Judge(config, runs=1, tracked=tracked), state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(), total_steps,
                     torch.zeros((), device=device), threads=threads, callables=callables,
                     fingerprint=fingerprint(splits, config) if directory is not None else None)
 
@@ -240,13 +239,17 @@ def checkpoint_due(training: Training) -> bool:
 def finish(training: Training) -> Run:
     """The best weights restored, every split measured with them, and the summary of the run."""
     config, state, prepared, best, model = training.config, training.state, training.prepared, training.best, training.model
-    restored = (config.restore_best or state.diverged) and best is not None and best.restore(model)
+    judge = training.judge
+    judge.epochs_run[0], judge.steps[0] = state.epoch, state.step  # where the loop ended, whether it validated there or not
+    if state.should_stop and not state.diverged:  # a callback of the user's own may have stopped the run
+        judge.stop(0, state.stop_reason)
+    restored = bool(judge.restored()[0]) and best.restore(model)
     # the validation that measured exactly these weights, if any: its val_ metrics need no second pass over the rows
     last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
     measured = {} if prepared.switch else best.metrics if restored else last
     with training.team.watched():
         final = prepared.final_metrics(model, training.loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
-    summary = summary_of(training, final, bool(restored))
+    summary = summary_of(training, final)
     if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its table
         warn(worse_than_the_mean(final))
     if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
@@ -255,37 +258,27 @@ def finish(training: Training) -> Run:
     return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names, training.callables)
 
 
-def summary_of(training: Training, final: dict, restored: bool) -> dict:
-    state, best, prepared = training.state, training.best, training.prepared
-    tracked = best is not None and best.weights is not None
-    best_epoch, best_step = (best.epoch, best.step) if tracked else (state.epoch, state.step)
-    if state.diverged and not restored:  # no finite weights to keep (none came before the divergence, or none were tracked)
-        best_epoch, best_step = None, None
+def summary_of(training: Training, final: dict) -> dict:
+    prepared = training.prepared
+    judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
     return {
-        "best_epoch": best_epoch, "best_step": best_step,
-        "epochs_run": state.epoch, "steps": state.step,
-        "stopped_early": state.should_stop and not state.diverged, "diverged": state.diverged, "stop_reason": state.stop_reason,
-        "restored_best": restored, **final,
+        **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged", "stop_reason",
+                                  "restored_best")},
+        **final,
         "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
         **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
         "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
     }
 
 
-def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, threads: int):
-    """The best-model tracker (None when there is nothing to judge by) and the callbacks the settings ask for."""
+def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, threads: int, tracked: bool):
+    """The best-model keeper (None when there is nothing to judge by) and the callbacks the settings ask for."""
     best, chosen = None, []
-    if prepared.has_val or not config.monitor.startswith("val_"):
-        best = BestModel(config.monitor, config.mode, config.min_delta)
+    if tracked:
+        best = BestModel()
         chosen.append(best)
-        if config.patience:
-            chosen.append(EarlyStopping(config.patience, config.monitor, config.mode, config.min_delta))
-    elif config.patience or config.scheduler == "plateau":
-        raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val = 0; "
-                           "set --val 0.1, or --monitor loss to judge by the training loss")
     if config.progress:
-        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor, mode=config.mode, min_delta=config.min_delta,
-                               header=opening(config, prepared, model, threads)))
+        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor, header=opening(config, prepared, model, threads)))
     if os.environ.get("RISKMIN_SIGNAL_AT"):  # tests interrupt a run at a chosen step (callbacks.SignalAt)
         chosen.append(SignalAt.from_text(os.environ["RISKMIN_SIGNAL_AT"]))
     return best, chosen

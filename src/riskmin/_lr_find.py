@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import torch
 from torch import nn
 
 from .config import Config, RiskminError
-from ._inputs import Spread
 
 SMOOTHING = 0.98  # the exponential moving average fastai smooths the loss with
 DIVERGED = 4.0  # the sweep stops once the smoothed loss is this many times its lowest value
@@ -49,53 +47,54 @@ class LrFinding:
 def lr_find(model, data, config: Optional[Config] = None, start: float = 1e-7, end: float = 10.0, steps: int = 100,
             **settings) -> LrFinding:
     """Train a copy of `model` for `steps` steps while the learning rate grows exponentially from `start` to `end`,
-    and suggest a rate. Settings (optimizer, batch_size, loss, ...) are those of `fit`.
+    and suggest a rate. Settings (optimizer, batch_size, loss, clip_grad, ...) are those of `fit`, which trains the
+    copy with a `Sweep` callback: torchrun, gradient clipping and a model's own training_step work as in any fit.
 
     >>> finding = lr_find("linear", "lab1", steps=30, progress=False)
     >>> 1e-7 <= finding.suggestion <= 10 and len(finding.rates) == len(finding.losses)
     True
     """
-    from ._loop import setup
+    from ._loop import fit
 
     if not 0 < start < end or steps < 5:
         raise RiskminError(f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = {steps} "
                            "need 0 < start < end and steps of at least 5")
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model  # the user's model keeps its weights
-    training = setup(model, data, config, (), None, {**settings, "progress": False, "scheduler": "none", "max_steps": steps})
-    factor = (end / start) ** (1 / (steps - 1))
-    with torch.random.fork_rng():
-        torch.manual_seed(training.config.seed)
-        rates, losses = sweep(training, start, factor, steps)
-    if len(losses) < 3:
-        raise RiskminError(f"the loss diverged within {len(losses)} steps of the sweep; lower start (now {start:g})")
-    return LrFinding(rates, losses, steepest(rates, losses))
+    sweep = Sweep(start, (end / start) ** (1 / (steps - 1)), steps)
+    fit(model, data, config, callbacks=[sweep], **{**settings, "progress": False, "scheduler": "none", "max_steps": steps,
+                                                    "epochs": None, "patience": 0})
+    if len(sweep.losses) < 3:
+        raise RiskminError(f"the loss diverged within {len(sweep.losses)} steps of the sweep; lower start (now {start:g})")
+    return LrFinding(sweep.rates, sweep.losses, steepest(sweep.rates, sweep.losses))
 
 
-def sweep(training, start: float, factor: float, steps: int) -> tuple:
-    """Each step's rate and debiased smoothed loss, until `steps` or until the loss diverges."""
-    model, optimizer = training.model, training.optimizer
-    own_step = training.loss_fn if hasattr(model, "training_step") else None
-    forward = Spread(model) if training.prepared.several else model
-    rates, losses, average, lowest, rate = [], [], 0.0, math.inf, start
-    model.train()
-    while len(rates) < steps:
-        for x, y in training.batches:
-            for group in optimizer.param_groups:
-                group["lr"] = rate
-            loss = own_step((x, y)) if own_step is not None else training.loss_fn(forward(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            average = SMOOTHING * average + (1 - SMOOTHING) * float(loss.detach())
-            smoothed = average / (1 - SMOOTHING ** (len(rates) + 1))
-            if not math.isfinite(smoothed) or smoothed > DIVERGED * lowest:
-                return rates, losses
-            rates.append(rate)
-            losses.append(smoothed)
-            lowest, rate = min(lowest, smoothed), rate * factor
-            if len(rates) == steps:
-                break
-    return rates, losses
+class Sweep:
+    """The callback of the sweep: before each step every parameter group gets the next rate; after it, the debiased
+    smoothed loss is recorded, and the fit stops once that loss is not finite or DIVERGED times its lowest."""
+
+    def __init__(self, start: float, factor: float, steps: int):
+        self.rate, self.factor, self.steps = start, factor, steps
+        self.rates, self.losses, self.average, self.lowest = [], [], 0.0, math.inf
+
+    def on_fit_start(self, state) -> None:
+        self.set(state.optimizer)
+
+    def on_step_end(self, state) -> None:
+        if state.should_stop:
+            return
+        self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(state.loss)
+        smoothed = self.average / (1 - SMOOTHING ** (len(self.rates) + 1))
+        if not math.isfinite(smoothed) or smoothed > DIVERGED * self.lowest:
+            state.should_stop, state.stop_reason = True, "the sweep's loss diverged"
+            return
+        self.rates.append(self.rate)
+        self.losses.append(smoothed)
+        self.lowest, self.rate = min(self.lowest, smoothed), self.rate * self.factor
+        self.set(state.optimizer)
+
+    def set(self, optimizer) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = self.rate
 
 
 def steepest(rates: list, losses: list) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Optional
 
@@ -42,9 +43,15 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
         options.update(momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "rmsprop":
         options.update(momentum=config.momentum)
-    if config.optimizer in FUSED and fused_supported(parameters):
-        return OPTIMIZERS[config.optimizer](parameters, fused=True, **options)
-    return OPTIMIZERS[config.optimizer](parameters, foreach=True, **options)
+    if config.optimizer in ("adam", "adamw"):
+        options.update(betas=(config.beta1, config.beta2), eps=config.eps)
+    kind = OPTIMIZERS[config.optimizer]
+    if config.optimizer in FUSED and "fused" in inspect.signature(kind).parameters:
+        try:
+            return kind(parameters, fused=True, **options)
+        except RuntimeError:  # torch's own refusal: a device or dtype without fused kernels in this build
+            pass
+    return kind(parameters, foreach=True, **options)
 
 
 def weight_decay(config: Config) -> float:
@@ -54,15 +61,6 @@ def weight_decay(config: Config) -> float:
     (0.01, 0.0, 0.0)
     """
     return config.weight_decay if config.weight_decay is not None else DEFAULT_WEIGHT_DECAY.get(config.optimizer, 0.0)
-
-
-def fused_supported(parameters) -> bool:
-    try:  # torch's own list of devices with fused optimizer kernels; older versions lack it
-        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
-    except ImportError:
-        return False
-    devices = {p.device.type for p in parameters}
-    return len(devices) == 1 and devices <= set(_get_fused_kernels_supported_devices()) and all(p.is_floating_point() for p in parameters)
 
 
 def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
@@ -93,14 +91,13 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
 
 class PerRun:
     """SGD, Adam or AdamW over stacked parameters (runs on the first axis) whose learning rate, weight decay, (sgd)
-    momentum and learning-rate schedule may differ by run, through torch's fused kernels: bitwise the update each run's
-    own optimizer makes at the same learning rate.
+    momentum and learning-rate schedule may differ by run, in public tensor operations: each of those settings is a
+    tensor of one value per run, broadcast over a parameter's other axes, so one operation updates every run.
 
-    Runs with the same settings lie next to each other in a stack (a candidate's runs), so
-    each such block is one call of the kernel on views of the stacked tensors. A block steps
-    with its rate times its schedule's factor, which PerRunSchedule sets each epoch (1 at the start).
-    It keeps its own state rather than being a torch.optim.Optimizer: the first use of one
-    imports torch._dynamo, about 1.5 s of a command that trains a thousand runs in three.
+    Each run's update is that of torch's own single-tensor algorithm (torch.optim with foreach=False) at its settings,
+    to float32 rounding (tested against torch). It keeps its own state rather than being a torch.optim.Optimizer: the
+    first use of one imports torch._dynamo, about 1.5 s of a command that trains a thousand runs in three.
+    Each setting's schedule factor is set per run by PerRunSchedule each epoch (1 at the start).
 
     >>> w = torch.zeros(2, 3, requires_grad=True); w.grad = torch.ones(2, 3)
     >>> PerRun([w], Config(optimizer="sgd"), torch.tensor([0.5, 1.0]), torch.zeros(2)).step(); w[:, 0].tolist()
@@ -110,18 +107,13 @@ class PerRun:
     def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor, momenta: Optional[torch.Tensor] = None,
                  schedules: Optional[list] = None):
         self.params, self.config = list(params), config
-        self.state = [{} for _ in self.params]  # per parameter: its buffers, made by the first step
-        self.kernel = {"sgd": "_fused_sgd_", "adam": "_fused_adam_", "adamw": "_fused_adamw_"}[config.optimizer]
-        momenta = momenta.tolist() if momenta is not None else [config.momentum] * len(rates)
-        schedules = schedules or [schedule_of(config)] * len(rates)
-        self.blocks = []  # [first run, end, (rate, decay, momentum, schedule)] of each run of equal settings
-        for run, settings in enumerate(zip(rates.tolist(), decays.tolist(), momenta, schedules)):
-            if self.blocks and self.blocks[-1][2] == settings:
-                self.blocks[-1][1] = run + 1
-            else:
-                self.blocks.append([run, run + 1, settings])
-        self.factors = [1.0] * len(self.blocks)  # each block's schedule factor, for the epoch under way
-        self.chosen, self.lists = None, None  # the parameters stepped last, and what each block's kernel call takes of them
+        runs = len(rates)
+        self.state = [{} for _ in self.params]  # per parameter: its buffers and step count, made by its first step
+        self.schedules = schedules or [schedule_of(config)] * runs
+        momenta = momenta if momenta is not None else torch.full((runs,), config.momentum, dtype=torch.float64)
+        # settings as Python numbers where every run shares them: torch's own arithmetic, and fewer operations
+        self.rates, self.decays, self.momenta = (per_run(t) for t in (rates, decays, momenta))
+        self.factors = 1.0  # the schedules' factors for the epoch under way: a number, or one per run (PerRunSchedule)
 
     @classmethod
     def alike(cls, params, config: Config, runs: int) -> "PerRun":
@@ -134,59 +126,79 @@ class PerRun:
 
     def load_state_dict(self, state: dict) -> None:
         self.state = [dict(state["state"].get(i, {})) for i in range(len(self.params))]
-        self.lists = None
 
+    @torch.no_grad()
     def step(self) -> None:
-        """One update of every run, of each parameter that has a gradient (as torch's optimizers, which skip the others).
-        The tensor lists each block's kernel call takes are made once and kept, not sliced again at every step, and
-        the fused kernels need no torch.no_grad, as FusedStep calls them."""
-        chosen = [i for i, p in enumerate(self.params) if p.grad is not None]
-        states = [self.state[i] for i in chosen]
-        first = not states[0]
-        if first:
-            self._fill_state([self.params[i] for i in chosen], states)
-        if self.lists is None or chosen != self.chosen or (first and states[0]):  # new parameters or new buffers to take
-            self.chosen, self.lists = chosen, self._block_lists(chosen)
-        if self.config.optimizer != "sgd":
-            self.counts.add_(1)  # every stepped parameter's count at once: they are views of one tensor
-        grads, whole = [self.params[i].grad for i in chosen], len(self.blocks) == 1
-        kernel = getattr(torch, self.kernel)
-        for (start, end, (rate, decay, momentum, _)), factor, lists in zip(self.blocks, self.factors, self.lists):
-            own = grads if whole else [g[start:end] for g in grads]
-            if self.config.optimizer == "sgd":
-                kernel(lists[0], own, lists[1] if momentum else [], weight_decay=decay, momentum=momentum, lr=rate * factor,
-                       dampening=0.0, nesterov=self.config.nesterov, maximize=False, is_first_step=first, grad_scale=None, found_inf=None)
-            else:
-                kernel(lists[0], own, lists[1], lists[2], [], self.steps, amsgrad=False, lr=rate * factor, beta1=0.9,
-                       beta2=0.999, weight_decay=decay, eps=1e-8, maximize=False, grad_scale=None, found_inf=None)
+        """One update of every run, of each parameter that has a gradient (as torch's optimizers, which skip the others)."""
+        rate = scaled(self.rates, self.factors)
+        for param, state in zip(self.params, self.state):
+            if param.grad is not None:
+                along = (-1,) + (1,) * (param.ndim - 1)  # a per-run setting broadcast over the parameter's own axes
+                lr, decay, momentum = (value if isinstance(value, float) else value.to(param).view(along)
+                                       for value in (rate, self.decays, self.momenta))
+                if self.config.optimizer == "sgd":
+                    sgd(param, param.grad, state, lr, decay, momentum, self.config.nesterov)
+                else:
+                    adam(param, param.grad, state, lr, decay, self.config)
 
-    def _block_lists(self, chosen: list) -> list:
-        """Per block, its views of the parameters `chosen` and of their buffers; their step counts made views of one tensor."""
-        params, states = [self.params[i] for i in chosen], [self.state[i] for i in chosen]
-        sgd, whole = self.config.optimizer == "sgd", len(self.blocks) == 1
-        if not sgd:
-            self.counts = torch.stack([state["step"] for state in states])
-            for i, state in enumerate(states):
-                state["step"] = self.counts[i]
-            self.steps = [state["step"] for state in states]
-        names = [name for name in (("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")) if name in states[0]]
-        tensors = [params, *([state[name] for state in states] for name in names)]
-        return [[each if whole else [t[start:end] for t in each] for each in tensors] for start, end, _ in self.blocks]
 
-    def _fill_state(self, params: list, states: list) -> None:
-        """Zero buffers before the first step, as torch's own optimizers start: sgd's momentum buffer (only with
-        momentum), adam's and adamw's moments and step count."""
-        sgd = self.config.optimizer == "sgd"
-        names = ("momentum_buffer",) if sgd else ("exp_avg", "exp_avg_sq")
-        for p, state in zip(params, states):
-            state.update({name: torch.zeros_like(p) for name in names if not sgd or any(block[2][2] for block in self.blocks)})
-            if not sgd:
-                state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+def per_run(values: torch.Tensor):
+    """A float where every run has the same value, else the float64 tensor of the values."""
+    return float(values[0]) if bool((values == values[0]).all()) else values.to(torch.float64)
+
+
+def scaled(rates, factors):
+    """The learning rates times the schedules' factors, a number where both are."""
+    if isinstance(rates, float) and isinstance(factors, float):
+        return rates * factors
+    return torch.as_tensor(rates, dtype=torch.float64) * torch.as_tensor(factors, dtype=torch.float64)
+
+
+def zero(value) -> bool:
+    return value == 0 if isinstance(value, float) else bool((value == 0).all())
+
+
+def sgd(param, grad, state: dict, lr, decay, momentum, nesterov: bool) -> None:
+    """torch.optim.SGD's single-tensor update (dampening 0); a momentum of 0 in some runs makes their buffer the gradient."""
+    if not zero(decay):
+        grad = grad.add(param, alpha=decay) if isinstance(decay, float) else grad + decay * param
+    if not zero(momentum):
+        buffer = state.get("momentum_buffer")
+        if buffer is None:
+            buffer = state["momentum_buffer"] = grad.clone()
+        else:
+            buffer.mul_(momentum).add_(grad)
+        grad = (grad.add(buffer, alpha=momentum) if isinstance(momentum, float) else grad + momentum * buffer) if nesterov else buffer
+    if isinstance(lr, float):
+        param.add_(grad, alpha=-lr)
+    else:
+        param.sub_(grad * lr)
+
+
+def adam(param, grad, state: dict, lr, decay, config: Config) -> None:
+    """torch.optim.Adam's (and AdamW's, decoupled decay) single-tensor update, without amsgrad."""
+    if not state:
+        state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
+    state["step"] += 1
+    beta1, beta2, step = config.beta1, config.beta2, state["step"]
+    if not zero(decay):
+        if config.optimizer == "adamw":
+            param.mul_(1 - lr * decay)
+        else:
+            grad = grad.add(param, alpha=decay) if isinstance(decay, float) else grad + decay * param
+    state["exp_avg"].lerp_(grad, 1 - beta1)
+    state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denominator = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** step)).add_(config.eps)
+    step_size = lr / (1 - beta1 ** step)
+    if isinstance(step_size, float):
+        param.addcdiv_(state["exp_avg"], denominator, value=-step_size)
+    else:
+        param.sub_(state["exp_avg"] / denominator * step_size)
 
 
 def per_run_supported(optimizer: str) -> bool:
     """Whether runs of one stack may differ in learning rate, weight decay, momentum and schedule under `optimizer`."""
-    return optimizer in ("sgd", "adam", "adamw") and hasattr(torch, "_fused_adam_")
+    return optimizer in ("sgd", "adam", "adamw")
 
 
 def schedule_of(config: Config) -> tuple:
@@ -212,7 +224,7 @@ def schedule_factor(schedule: tuple, epoch: int, epochs: int) -> float:
 
 
 class PerRunSchedule:
-    """The schedules of a PerRun's blocks, each its own, stepped once per epoch as torch's schedulers are.
+    """The schedules of a PerRun's runs, each its own, stepped once per epoch as torch's schedulers are.
 
     Each factor comes from the closed form of its schedule at the epoch (schedule_factor), so the
     state is the epoch alone: a smaller stack goes on from `state_dict()` where the larger one was.
@@ -221,7 +233,7 @@ class PerRunSchedule:
     >>> w = torch.zeros(2, 1, requires_grad=True)
     >>> optimizer = PerRun([w], Config(optimizer="sgd", epochs=4), torch.tensor([1.0, 1.0]), torch.zeros(2), None,
     ...                    [("step", 1, 0.5), ("cosine", 30, 0.1)])
-    >>> schedule = PerRunSchedule(optimizer); schedule.step(); optimizer.factors
+    >>> schedule = PerRunSchedule(optimizer); schedule.step(); optimizer.factors.tolist()
     [0.5, 0.8535533905932737]
     """
 
@@ -241,4 +253,5 @@ class PerRunSchedule:
 
     def _set(self) -> None:
         epochs = self.optimizer.config.epochs  # make_scheduler's T_max for cosine
-        self.optimizer.factors = [schedule_factor(settings[3], self.last_epoch, epochs) for _, _, settings in self.optimizer.blocks]
+        factors = {schedule: schedule_factor(schedule, self.last_epoch, epochs) for schedule in set(self.optimizer.schedules)}
+        self.optimizer.factors = torch.tensor([factors[schedule] for schedule in self.optimizer.schedules], dtype=torch.float64)

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .callbacks import BestModel, State, call
+from .callbacks import BestModel, State, call, monitored
 from .config import Config, RiskminError
 from .metrics import loss_units
-from .policy import divergence_reason, diverged
+from .policy import Judge, diverged
 from ._fingerprint import check_same
 from ._prepare import Prepared, evaluate_batches
 
@@ -37,7 +37,8 @@ class Training:
     scheduler: Optional[object]
     batches: object  # the global batches: their order is what a checkpoint stores
     callbacks: list
-    best: Optional[BestModel]  # the best-model tracker among the callbacks; None when there is nothing to judge by
+    best: Optional[BestModel]  # the best-model keeper among the callbacks; None when there is nothing to judge by
+    judge: Judge  # the verdict at each validation (policy.Judge, for one run)
     state: State
     team: object
     saver: object
@@ -67,16 +68,21 @@ def validate(training: Training) -> None:
     row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * loss_units(prepared.loss_name, prepared.scale)}
     training.running.zero_()
     training.unreported = 0
+    judge = training.judge
     if diverged(row["loss"]):
+        judge.judge(state.epoch, state.step, row["loss"])
         state.should_stop = state.diverged = True
-        kept = training.best is not None and training.best.weights is not None
-        state.stop_reason = divergence_reason(row["loss"], state.epoch, state.step, kept)
+        state.stop_reason = judge.reasons[0]
         return
     if prepared.has_val:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, prepared.loss_name, prefix="val_",
                                     switch=prepared.switch, team=team, scale=prepared.scale, metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
+    verdict = judge.judge(state.epoch, state.step, row["loss"], monitored(row, training.config.monitor) if judge.tracked else None)
+    state.improved = bool(verdict.improved)
+    if bool(verdict.early):
+        state.should_stop, state.stop_reason = True, judge.reasons[0]
     state.metrics = row
     state.history.append(row)
     call(training.callbacks, "on_validation_end", state)
@@ -115,6 +121,8 @@ def save(saver, training: Training) -> None:
     values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=training.unreported,
                   seconds=time.perf_counter() - training.start, history=state.history, metrics=state.metrics,
                   optimizer=optimizer_values, scheduler=scheduler.state_dict() if scheduler is not None else None, callbacks={})
+    values["judge"], judge_tensors = training.judge.state_dict()
+    tensors.update({f"judge/{k}": v for k, v in judge_tensors.items()})
     for name, callback in training.named_callbacks().items():
         callback_values, callback_tensors = callback.state_dict()
         values["callbacks"][name] = callback_values
@@ -147,6 +155,7 @@ def load(saver, training: Training) -> None:
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
+    training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
         if name in values["callbacks"]:
             callback.load_state_dict(values["callbacks"][name], named(tensors, f"callbacks/{name}/"))

@@ -12,7 +12,6 @@ need. `refusal` says when this cannot match `fit` exactly.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -22,13 +21,12 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from . import models
 from .callbacks import monitored
-from .config import Config
+from .config import Config, RiskminError
 from .data import Data, draw_order, rows_at, schedule
-from ._fused import FusedStep
 from ._losses import least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, PerRunSchedule, fused_supported, make_optimizer, make_scheduler, per_run_supported, weight_decay
-from .policy import EarlyStopChecker, diverged
+from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, per_run_supported, weight_decay
+from .policy import Judge, judged
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
 
@@ -37,12 +35,29 @@ EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may
 
 
 def model_for(model, seed: int):
-    """What `fit` should get for the run on `seed`: the name, or a module built by the callable under that seed."""
+    """What `fit` should get for the run on `seed`: the name, or a fresh module: built by the factory (or class) under
+    that seed, or a deep copy of the module given, its parameters drawn again under that seed."""
     if isinstance(model, str):
         return model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return model()
+        return reinitialized(model) if isinstance(model, nn.Module) else model()
+
+
+def reinitialized(module: nn.Module) -> nn.Module:
+    """A deep copy of `module` with every submodule's `reset_parameters()` called, in the order the modules were built;
+    one sentence, naming the fix, when a submodule holds parameters and has no way to draw them again."""
+    fresh = copy.deepcopy(module)
+    for name, part in fresh.named_modules():
+        owns = next(part.parameters(recurse=False), None) is not None
+        if hasattr(part, "reset_parameters"):
+            part.reset_parameters()
+        elif owns:
+            where = f"its submodule {name!r} ({type(part).__name__})" if name else type(part).__name__
+            raise RiskminError(f"each run trains a fresh copy of the module, its parameters drawn again under the run's seed, but "
+                               f"{where} holds parameters and has no reset_parameters(); pass a factory instead, "
+                               f"lambda: {type(module).__name__}(...), which builds a fresh module for each run")
+    return fresh
 
 
 def replica(model, config: Config, seed: int, n_inputs: int, n_outputs: int) -> nn.Module:
@@ -67,7 +82,7 @@ def refusal(model, data: Data, config: Config) -> str:
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in probe.modules()) or list(probe.buffers()):
+    if list(probe.buffers()):
         return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):
         return "dropout draws its own random numbers in each run"
@@ -144,7 +159,7 @@ class Stack:
         self.config, self.index, self.shared, self.generators = config, index, shared, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
         alike = shared.rates is None and config.scheduler == "none"  # every run with the settings of config, unscheduled
-        if alike and per_run_supported(config.optimizer) and fused_supported(self.params.values()):
+        if alike and per_run_supported(config.optimizer):
             self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
         elif shared.rates is None:
             self.optimizer = make_optimizer(config, self.params.values())
@@ -158,7 +173,7 @@ class Stack:
             self.optimizer.load_state_dict(optimizer_state)
         if scheduler_state is not None:
             self.scheduler.load_state_dict(scheduler_state)
-        self.step = self.optimizer.step if isinstance(self.optimizer, PerRun) else FusedStep(self.optimizer)
+        self.step = self.optimizer.step
         self.rows = {part: rows[index] for part, rows in shared.rows.items()}
         self.scaling = shared.scaling.at(index)
 
@@ -207,7 +222,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     shared = Shared.of(model, data, config, runs, device)
     stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
                   [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
-    record = Record.of(stack, config, "val" in shared.rows or not config.monitor.startswith("val_"))
+    record = Record.of(stack, config, judged(config, "val" in shared.rows))
     per_replica_loss = replica_losses(config.loss)
     batch, steps_per_epoch = schedule(shared.rows["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
@@ -232,7 +247,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         step += taken
         if stack.scheduler is not None:
             stack.scheduler.step()
-        leaving = record.judge(stack, epoch, running / taken)
+        leaving = record.validate(stack, epoch, step, running / taken)
         if threads is not None:
             threads.end(taken * len(stack))
         if step == total_steps or epoch == config.epochs:
@@ -249,48 +264,32 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
 
 @dataclass
 class Record:
-    """Per run of a chunk: the verdicts of the rules, its best weights and the weights it left the stack with."""
+    """Per run of a chunk: the judge that decides its verdicts (policy.Judge, as in `fit`), its best weights and the
+    weights it left the stack with."""
 
     config: Config
-    tracked: bool  # whether there is anything to judge the runs by
-    checker: EarlyStopChecker
-    best_epoch: torch.Tensor
-    epochs_run: torch.Tensor
-    stopped: torch.Tensor
-    diverged: torch.Tensor
+    judge: Judge
     best: dict
     last: dict
 
     @classmethod
     def of(cls, stack: Stack, config: Config, tracked: bool) -> "Record":
-        runs = len(stack)
         weights = {k: v.detach().clone() for k, v in stack.params.items()}
-        return cls(config, tracked, EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta),
-                   torch.zeros(runs, dtype=torch.long), torch.zeros(runs, dtype=torch.long), torch.zeros(runs, dtype=torch.bool),
-                   torch.zeros(runs, dtype=torch.bool), weights, {k: v.clone() for k, v in weights.items()})
+        return cls(config, Judge(config, len(stack), tracked), weights, {k: v.clone() for k, v in weights.items()})
 
-    def judge(self, stack: Stack, epoch: int, loss: torch.Tensor) -> torch.Tensor:
-        """Validate the stack's runs after an epoch, as `fit` does; which of them leave (on the CPU)."""
-        index, config = stack.index.cpu(), self.config
-        self.epochs_run[index] = epoch
-        bad = diverged(loss).cpu()
-        self.diverged[index] |= bad
-        if not self.tracked:
-            return bad
-        metrics = {"loss": loss.double().cpu().numpy() * loss_units(config.loss, stack.scaling.scales)}
-        if "val" in stack.rows:
-            metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.scaling, "val_"))
-        value = torch.full((len(self.epochs_run),), math.nan, dtype=torch.float64)  # NaN: no verdict for runs not in the stack
-        value[index] = torch.where(bad, math.nan, torch.as_tensor(monitored(metrics, config.monitor)))
-        stop = self.checker.update(value)
-        improved = (self.checker.bad == 0) & ~torch.isnan(value)
-        self.best_epoch[improved] = epoch
-        chosen = improved[index].to(stack.index.device)
+    def validate(self, stack: Stack, epoch: int, step: int, loss: torch.Tensor) -> torch.Tensor:
+        """Validate the stack's runs after an epoch, as `fit` does, and let the judge decide; which of them leave (on the CPU)."""
+        metrics = {"loss": loss.double().cpu().numpy() * loss_units(self.config.loss, stack.scaling.scales)}
+        value = None
+        if self.judge.tracked:
+            if "val" in stack.rows:
+                metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.scaling, "val_"))
+            value = monitored(metrics, self.config.monitor)
+        verdict = self.judge.judge(epoch, step, metrics["loss"], value, runs=stack.index.cpu())
+        chosen = verdict.improved.to(stack.index.device)
         for k, v in stack.params.items():
             self.best[k][stack.index[chosen]] = v.detach()[chosen]
-        early = stop[index] & ~bad if config.patience else torch.zeros_like(bad)
-        self.stopped[index] |= early
-        return bad | early
+        return verdict.leaving
 
     def leave(self, stack: Stack, leaving: torch.Tensor) -> None:
         going = leaving.to(stack.index.device)
@@ -298,14 +297,13 @@ class Record:
             self.last[k][stack.index[going]] = v.detach()[going]
 
     def final(self) -> dict:
-        """Each run's weights at the end: its best, where restored, else those it left with."""
-        restore = (torch.full_like(self.diverged, self.config.restore_best) | self.diverged) & (self.best_epoch > 0)
+        """Each run's weights at the end: its best, where the judge restores them, else those it left with."""
+        restore = self.judge.restored()
         return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v) for k, v in self.last.items()}
 
     def row(self, r: int, seed: int, shared: "Shared", results: dict) -> dict:
-        best = int(self.best_epoch[r]) if self.tracked and self.best_epoch[r] > 0 else int(self.epochs_run[r])
-        row = {"seed": seed, "best_epoch": None if self.diverged[r] and self.best_epoch[r] == 0 else best,
-               "epochs_run": int(self.epochs_run[r]), "stopped_early": bool(self.stopped[r]), "diverged": bool(self.diverged[r])}
+        judged = self.judge.fields(r)
+        row = {"seed": seed, **{k: judged[k] for k in ("best_epoch", "epochs_run", "stopped_early", "diverged")}}
         row.update({k: float(v[r]) for k, v in results.items()})
         for part in ("train", "val", "test"):
             row.setdefault(f"{part}_loss", None)  # an empty split, as fit reports it

@@ -4,7 +4,8 @@ A callback is any object with some of these methods, each taking the loop's `Sta
 
     on_fit_start         before the first step (the model is on its device)
     on_step_end          after every optimizer step (keep it cheap: no host sync)
-    on_validation_end    after each validation; `state.metrics` holds the new row
+    on_validation_end    after each validation; `state.metrics` holds the new row and `state.improved` says
+                         whether the judge (policy.Judge) found it the best so far
     on_epoch_end         after each epoch
     on_fit_end           after training, before the best weights are restored
 
@@ -25,7 +26,7 @@ from typing import Optional
 import torch
 
 from .config import RiskminError
-from .policy import Best, EarlyStopChecker
+from .policy import Best, EarlyStopChecker  # noqa: F401  the rules, importable from here as before
 
 EVENTS = ("on_fit_start", "on_step_end", "on_validation_end", "on_epoch_end", "on_fit_end")
 
@@ -46,6 +47,8 @@ class State:
     stop_reason: str = ""
     interrupted: bool = False  # set by SIGINT/SIGTERM when checkpointing: finish the step, save, leave
     diverged: bool = False  # the training loss became NaN or infinite
+    improved: bool = False  # whether the latest validation was the best so far, as the judge decided
+    loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the device)
     epoch_step: int = 0  # steps taken in the current epoch
     optimizer: Optional[torch.optim.Optimizer] = None
 
@@ -55,23 +58,28 @@ class State:
         return None if self.optimizer is None else self.optimizer.param_groups[0]["lr"]
 
 
+NOT_METRICS = ("epoch", "step", "lr", "seconds")  # columns of a validation's row that no monitor may name
+
+
 def monitored(metrics: dict, key: str) -> float:
-    if key not in metrics:
-        raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(sorted(metrics))}")
+    """The value of the monitored metric `key`; one sentence listing the metrics when a validation reports no such one."""
+    if key not in metrics or key in NOT_METRICS:
+        named = sorted(k for k in metrics if k not in NOT_METRICS)
+        raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(named)}")
     return metrics[key]
 
 
 class BestModel:
-    """Keeps a copy of the weights at the best value of `monitor`, to restore at the end."""
+    """Keeps a copy of the weights at each validation the judge found the best so far (`state.improved`), to restore at
+    the end. Which validation is best is the judge's decision (policy.Judge), not this callback's."""
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0):
-        self.monitor, self.rule = monitor, Best(mode, min_delta)
+    def __init__(self):
         self.weights: Optional[dict] = None
         self.pairs = None  # (copy, the model's tensor) for each entry of the state dict, once known
         self.epoch, self.step, self.metrics = 0, 0, {}
 
     def on_validation_end(self, state: State):
-        if self.rule.update(monitored(state.metrics, self.monitor)):
+        if state.improved:
             if self.weights is None:
                 self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
             else:  # copied into the tensors of the last copy: no allocation on the validations that improve
@@ -83,10 +91,10 @@ class BestModel:
 
     def state_dict(self) -> tuple:
         """(structure for JSON, tensors for safetensors): what a checkpoint needs to continue exactly."""
-        return {"value": self.rule.value, "epoch": self.epoch, "step": self.step, "metrics": self.metrics}, dict(self.weights or {})
+        return {"epoch": self.epoch, "step": self.step, "metrics": self.metrics}, dict(self.weights or {})
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
-        self.rule.value, self.epoch, self.step, self.metrics = values["value"], values["epoch"], values["step"], values["metrics"]
+        self.epoch, self.step, self.metrics = values["epoch"], values["step"], values["metrics"]
         self.weights, self.pairs = dict(tensors) or None, None
 
     def restore(self, model: torch.nn.Module) -> bool:
@@ -94,24 +102,6 @@ class BestModel:
             return False
         model.load_state_dict(self.weights)
         return True
-
-
-class EarlyStopping:
-    """Stops training after `patience` validations without improvement of `monitor`."""
-
-    def __init__(self, patience: int, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0):
-        self.monitor, self.checker = monitor, EarlyStopChecker(patience, mode, min_delta)
-
-    def on_validation_end(self, state: State):
-        if self.checker.update(monitored(state.metrics, self.monitor)):
-            state.should_stop = True
-            state.stop_reason = f"early stop: {self.monitor} did not improve for {self.checker.patience} validations"
-
-    def state_dict(self) -> tuple:
-        return {"value": self.checker.best.value, "bad": self.checker.bad}, {}
-
-    def load_state_dict(self, values: dict, tensors: dict) -> None:
-        self.checker.best.value, self.checker.bad = values["value"], values["bad"]
 
 
 class Progress:
@@ -127,13 +117,11 @@ class Progress:
     bar, so that nothing frozen is left where the next output lands, Ctrl-C included.
     """
 
-    def __init__(self, console=None, print_every: int = 0, monitor: str = "val_loss", mode: str = "min",
-                 min_delta: float = 0.0, header: list = ()):
+    def __init__(self, console=None, print_every: int = 0, monitor: str = "val_loss", header: list = ()):
         from rich.console import Console
 
         self.console = console or Console(stderr=True)
         self.print_every, self.monitor, self.header = print_every, monitor, list(header)
-        self.best = Best(mode, min_delta)  # for loops that do not say on the State whether a validation improved
         self.improved = False
         self.bar = None
         self.last = 0.0
@@ -170,10 +158,7 @@ class Progress:
             self.lines = []
 
     def on_validation_end(self, state: State):
-        improved = getattr(state, "improved", None)
-        if improved is None:
-            improved = self.monitor in state.metrics and self.best.update(state.metrics[self.monitor])
-        self.improved = improved
+        self.improved = state.improved
 
     def on_epoch_end(self, state: State):
         if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):

@@ -88,6 +88,10 @@ class Config:
     optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not used")
     lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
+    beta1: float = setting(0.9, "decay of adam's and adamw's running average of the gradient", low=0.0, high=1.0, high_open=True)
+    beta2: float = setting(0.999, "decay of adam's and adamw's running average of the squared gradient", low=0.0, high=1.0,
+                           high_open=True)
+    eps: float = setting(1e-8, "added to the denominator of adam's and adamw's update", low=0.0, low_open=True)
     nesterov: bool = setting(False, "nesterov momentum (sgd)")
     weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in torch, "
                                                   "0 for the others)", low=0.0)

@@ -95,11 +95,12 @@ MODE_FREE = (nn.Linear, nn.Bilinear, nn.Identity, nn.Flatten, nn.Unflatten, nn.R
 def mode_free(model: nn.Module) -> bool:
     """Whether train() and eval() cannot change what `model` computes: riskmin's own models without dropout, and
     any model built only of the layers in MODE_FREE. Others (dropout, batch norm, any custom module) are switched.
+    Decided by exact type: a subclass of nn.Linear may read `self.training` (a noisy or variational layer).
 
     Not switching such a model, and taking its final validation metrics from the last validation, saves 13% of a
     full-batch linear fit on lab1 (300 epochs: 0.567 s against 0.652 s, median of 7, alternating)."""
     own = (Linear, TwoLayerNN, MLP)
-    return all(isinstance(m, MODE_FREE) or (type(m) in own) for m in model.modules())
+    return all(type(m) in MODE_FREE or type(m) in own for m in model.modules())
 
 
 def described(module: nn.Module) -> dict:

@@ -1,15 +1,21 @@
-"""The rules that judge a run: is this the best value so far, is it time to stop, has it diverged.
+"""The rules that judge a run, and the one judge that combines them for every engine.
 
-Pure rules on numbers. Each works on one value (a float: one run) and, element by element,
-on a tensor of one value per run (the vectorized Monte-Carlo engine), so both engines judge
-their runs by the same code. The callbacks that plug them into `fit` are in callbacks.py.
+The rules are pure: is this the best value so far, is it time to stop, has it diverged. Each
+works on one value (a float: one run) and, element by element, on a tensor of one value per run.
+`Judge` combines them for R runs at once (R = 1 for `fit`): whether there is anything to judge
+by, the best value, epoch and step, the patience counter, divergence and its reason, which runs
+get their best weights back, and the fields of a run's summary. `fit` and the stacked engine
+both call it once per validation, so they cannot drift apart.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+
+from .config import Config, RiskminError
 
 
 def where(condition, yes, no):
@@ -52,7 +58,12 @@ class EarlyStopChecker:
         self.bad = 0
 
     def update(self, value):
-        self.bad = where(self.best.update(value), 0, self.bad + 1)
+        return self.count(self.best.update(value))
+
+    def count(self, improved, judged=True):
+        """Whether to stop, given whether the latest value `improved` on the best; where `judged` is False (a run with no
+        value this time, per run for a tensor) the count stays."""
+        self.bad = where(improved, 0, self.bad + judged)
         return self.bad >= self.patience
 
 
@@ -61,6 +72,117 @@ def diverged(loss):
     if isinstance(loss, torch.Tensor):
         return ~torch.isfinite(loss)
     return not math.isfinite(loss)
+
+
+def judged(config: Config, has_val: bool) -> bool:
+    """Whether runs under `config` have anything to judge by: a validation split, or a monitor that is not a validation
+    metric. Patience or a plateau schedule without one is refused in one sentence, whichever engine would train.
+
+    >>> judged(Config(), True), judged(Config(val=0.0), False), judged(Config(val=0.0, monitor="loss", patience=3), False)
+    (True, False, True)
+    """
+    if has_val or not config.monitor.startswith("val_"):
+        return True
+    if config.patience or config.scheduler == "plateau":
+        raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val = 0; "
+                           "set --val 0.1, or --monitor loss to judge by the training loss")
+    return False
+
+
+@dataclass
+class Verdict:
+    """What one validation decided for the runs judged (tensors over those runs): whether each improved on its best,
+    left by early stopping, or diverged."""
+
+    improved: torch.Tensor
+    early: torch.Tensor
+    diverged: torch.Tensor
+
+    @property
+    def leaving(self) -> torch.Tensor:
+        return self.early | self.diverged
+
+
+class Judge:
+    """The verdict on R runs at each validation (R = 1 for `fit`), and what follows from the verdicts: each run's best
+    epoch and step, whether it stopped early or diverged, whether its best weights come back, its summary fields.
+
+    >>> judge = Judge(Config(patience=2), runs=1, tracked=True)
+    >>> [bool(judge.judge(epoch, 10 * epoch, loss=1.0, value=v).leaving) for epoch, v in enumerate([0.4, 0.3, 0.35, 0.31], 1)]
+    [False, False, False, True]
+    >>> judge.fields(0)["best_epoch"], judge.fields(0)["stopped_early"]
+    (2, True)
+    """
+
+    def __init__(self, config: Config, runs: int, tracked: bool):
+        self.config, self.tracked, self.runs = config, tracked, runs
+        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta)
+        self.checker.best.value = torch.full((runs,), self.checker.best.value, dtype=torch.float64)
+        self.checker.bad = torch.zeros(runs, dtype=torch.long)
+        self.best_epoch, self.best_step, self.epochs_run, self.steps = (torch.zeros(runs, dtype=torch.long) for _ in range(4))
+        self.stopped, self.diverged = torch.zeros(runs, dtype=torch.bool), torch.zeros(runs, dtype=torch.bool)
+        self.reasons = [""] * runs
+
+    def judge(self, epoch: int, step: int, loss, value=None, runs=None) -> Verdict:
+        """Judge the runs `runs` (indices; all by default) after `epoch` and `step`, given their training `loss` and the
+        monitored `value` (None when they are not tracked); losses and values are numbers or tensors over those runs."""
+        runs = torch.arange(self.runs) if runs is None else torch.as_tensor(runs).cpu()
+        loss = torch.as_tensor(loss, dtype=torch.float64).cpu().reshape(-1)
+        self.epochs_run[runs], self.steps[runs] = epoch, step
+        bad = diverged(loss)
+        self.diverged[runs] |= bad
+        for r, gone, lost in zip(runs.tolist(), bad.tolist(), loss.tolist()):
+            if gone:
+                self.reasons[r] = divergence_reason(lost, epoch, step, kept=bool(self.best_epoch[r] > 0))
+        none = torch.zeros_like(bad)
+        if not self.tracked or value is None:
+            return Verdict(none, none, bad)
+        full = torch.full((self.runs,), math.nan, dtype=torch.float64)  # NaN never improves: no verdict for runs not judged
+        full[runs] = torch.where(bad, math.nan, torch.as_tensor(value, dtype=torch.float64).cpu().reshape(-1))
+        improved = self.checker.best.update(full)
+        out = self.checker.count(improved, ~torch.isnan(full))[runs]
+        improved = improved[runs]
+        self.best_epoch[runs[improved]], self.best_step[runs[improved]] = epoch, step
+        early = out & ~bad if self.config.patience else none
+        self.stopped[runs] |= early
+        for r in runs[early].tolist():
+            self.reasons[r] = f"early stop: {self.config.monitor} did not improve for {self.config.patience} validations"
+        return Verdict(improved, early, bad)
+
+    def stop(self, run: int, reason: str) -> None:
+        """A stop asked for by a callback of the user's own (fit's `state.should_stop`), counted as stopping early."""
+        if not self.diverged[run]:
+            self.stopped[run] = True
+            self.reasons[run] = self.reasons[run] or reason
+
+    def restored(self) -> torch.Tensor:
+        """Which runs end with their best weights: those asked to (restore_best) or that diverged, where they have any."""
+        return (torch.full((self.runs,), self.config.restore_best) | self.diverged) & (self.best_epoch > 0)
+
+    def fields(self, run: int) -> dict:
+        """The fields of a run's summary and of its row of a Monte-Carlo table that the verdicts decide."""
+        if self.diverged[run] and not self.best_epoch[run]:  # no finite weights came before the divergence: no best epoch
+            best_epoch = best_step = None
+        elif self.tracked and self.best_epoch[run]:
+            best_epoch, best_step = int(self.best_epoch[run]), int(self.best_step[run])
+        else:
+            best_epoch, best_step = int(self.epochs_run[run]), int(self.steps[run])
+        return {"best_epoch": best_epoch, "best_step": best_step, "epochs_run": int(self.epochs_run[run]), "steps": int(self.steps[run]),
+                "stopped_early": bool(self.stopped[run]), "diverged": bool(self.diverged[run]),
+                "stop_reason": self.reasons[run], "restored_best": bool(self.restored()[run])}
+
+    def state_dict(self) -> tuple:
+        """(structure for JSON, tensors for safetensors): what a checkpoint needs to continue judging exactly."""
+        tensors = {"best_value": self.checker.best.value, "bad": self.checker.bad, "best_epoch": self.best_epoch,
+                   "best_step": self.best_step, "epochs_run": self.epochs_run, "steps": self.steps, "stopped": self.stopped,
+                   "diverged": self.diverged}
+        return {"reasons": self.reasons}, tensors
+
+    def load_state_dict(self, values: dict, tensors: dict) -> None:
+        self.checker.best.value, self.checker.bad = tensors["best_value"].clone(), tensors["bad"].clone()
+        self.best_epoch, self.best_step, self.epochs_run, self.steps, self.stopped, self.diverged = (
+            tensors[k].clone() for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped", "diverged"))
+        self.reasons = list(values["reasons"])
 
 
 def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> str:

@@ -1,0 +1,90 @@
+"""Property: whichever engine trains an experiment, the same settings give the same answer or the same refusal.
+
+Settings are drawn from the whole space a user can write (model, optimizer and its settings, schedule, split fractions
+including 0, patience including 0, restore_best, monitor and mode, loss and task, batch size, sampling, epochs); the
+stacked engine (engine auto, which stacks whatever it can) and `fit` run by run (engine sequential) must both refuse
+with the same sentence, or both train and agree on every column of the table to a relative 1e-4.
+"""
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import riskmin
+
+REGRESSION = riskmin.load("lab1", riskmin.Config(n_samples=80))
+CLASSES = riskmin.Data(REGRESSION.x, (REGRESSION.y[:, 0] > 0).long() + (REGRESSION.y[:, 1] > 1).long())  # three classes
+
+LOSSES = {"regression": ["auto", "mse", "l1", "huber"], "classification": ["auto", "cross_entropy"]}
+MONITORS = {"regression": ["val_loss", "loss", "val_r2", "val_mae"], "classification": ["val_loss", "loss", "val_accuracy", "val_f1"]}
+
+
+@st.composite
+def experiments(draw):
+    """Settings a user may write, mostly ones that train (a loss and monitor of the task, a test split); now and then
+    one that should be refused alike: a loss or monitor of the other task, no test or validation split."""
+    task = draw(st.sampled_from(["regression", "classification"]))
+    other = "classification" if task == "regression" else "regression"
+    chosen = {
+        "model": draw(st.sampled_from(["linear", "two_layer", "mlp"])),
+        "optimizer": draw(st.sampled_from(["sgd", "adam", "adamw", "rmsprop"])),
+        "lr": draw(st.sampled_from([1e-3, 0.01, 0.05])),
+        "weight_decay": draw(st.sampled_from([None, 0.0, 0.01])),
+        "scheduler": draw(st.sampled_from(["none", "step", "cosine", "plateau"])),
+        "step_size": draw(st.sampled_from([1, 2])),
+        "val": draw(st.sampled_from([0.0, 0.2, 0.3])),
+        "test": draw(st.sampled_from([0.2, 0.2, 0.3, 0.0])),
+        "patience": draw(st.sampled_from([0, 1, 2])),
+        "restore_best": draw(st.booleans()),
+        "mode": draw(st.sampled_from(["min", "max"])),
+        "loss": draw(st.sampled_from(LOSSES[task] * 3 + LOSSES[other][-1:])),
+        "monitor": draw(st.sampled_from(MONITORS[task] * 3 + MONITORS[other][-1:])),
+        "batch_size": draw(st.sampled_from([0, 8, 16, 100])),
+        "sampling": draw(st.sampled_from(["epoch", "random"])),
+        "epochs": draw(st.integers(1, 4)),
+    }
+    chosen["hidden"] = (6,) if chosen["model"] == "two_layer" else draw(st.sampled_from([(4,), (4, 3)]))
+    if chosen["optimizer"] in ("sgd", "rmsprop"):
+        chosen["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+    return task, chosen
+
+
+def outcome(data, chosen: dict, engine: str):
+    """('refused', sentence) or ('trained', table, engine that trained)."""
+    try:
+        mc = riskmin.montecarlo(data=data, runs=3, engine=engine, progress=False, **chosen)
+    except riskmin.RiskminError as error:
+        return ("refused", str(error))
+    return ("trained", mc.table, mc.summary["engine"])
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
+    return a == b
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(experiments())
+def test_both_engines_refuse_alike_or_train_alike(experiment):
+    task, chosen = experiment
+    data = CLASSES if task == "classification" else REGRESSION
+    stacked, sequential = outcome(data, chosen, "auto"), outcome(data, chosen, "sequential")
+    assert stacked[0] == sequential[0], (stacked, sequential)
+    if stacked[0] == "refused":
+        assert stacked[1] == sequential[1]
+        return
+    for mine, theirs in zip(stacked[1], sequential[1]):
+        assert mine.keys() == theirs.keys()
+        different = {k: (mine[k], theirs[k]) for k in mine if not same(mine[k], theirs[k])}
+        assert not different, f"engine {stacked[2]}: {different}"
+
+
+def test_the_property_draws_settings_both_engines_train_and_that_the_stack_serves():
+    # a property that only ever met refusals, or never reached the stacked engine, would prove nothing
+    chosen = dict(model="two_layer", hidden=(4,), optimizer="adam", lr=0.01, patience=1, epochs=3, batch_size=16)
+    stacked, sequential = outcome(REGRESSION, chosen, "auto"), outcome(REGRESSION, chosen, "sequential")
+    assert stacked[0] == sequential[0] == "trained" and stacked[2] == "vectorized" and sequential[2] == "sequential"
