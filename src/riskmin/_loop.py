@@ -65,34 +65,22 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     [1, 2, 3, 4, 5]
     """
     training = setup(model, data, config, callbacks, directory, settings)
-    config, state, model = training.config, training.state, training.model
-    steps, trained, step_loss, own_step, schedule_step = step_calls(training)
-    optimizer = training.optimizer
-    step_hooks = [c.on_step_end for c in training.callbacks if hasattr(c, "on_step_end")]
+    state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
+    steps, loss_of = step_calls(training)
+    hooks = training.step_hooks
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
             if training.prepared.switch or not model.training:
                 model.train()
             for x, y in steps:
-                loss = own_step((x, y)) if own_step is not None else step_loss(trained(x), y)
+                loss = loss_of(x, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if config.clip_grad:  # the groups as they are now: a callback may have added one
-                    nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], config.clip_grad)
+                if clip:  # the groups as they are now: a callback may have added one
+                    nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
                 optimizer.step()
-                if schedule_step is not None:
-                    schedule_step()
-                state.loss = loss.detach()
-                training.running += state.loss  # summed on the device; read only when reported
-                training.unreported += 1
-                state.step += 1
-                state.epoch_step += 1
-                for hook in step_hooks:
-                    hook(state)
-                if validation_due(training):
-                    validate(training)
-                if leaving(training):
+                if after_step(training, loss, hooks):
                     break
             end_epoch(training)
     x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
@@ -103,44 +91,51 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
 
 
 def step_calls(training: Training) -> tuple:
-    """What a training step calls: the batches (under torchrun, this process' share of each), the model (wrapped by DDP;
-    given several inputs as model(*x) or model(**x)), the loss (under torchrun, this process' share of it), the model's
-    own training_step(batch) -> loss when it has one, and the scheduler's step when it steps after every step."""
-    team, model, config = training.team, training.model, training.config
+    """What a training step calls: the batches (under torchrun, this process' share of each), and loss_of(x, y): the
+    model's own training_step((x, y)) when it has one, else the loss (under torchrun, this process' share of it) of
+    the model (wrapped by DDP; given several inputs as model(*x) or model(**x))."""
+    team, model = training.team, training.model
     steps, trained = team.steps(training.batches), team.wrap(model)
     trained = Spread(trained) if training.prepared.several else trained
-    own_step = training.loss_fn if hasattr(model, "training_step") else None
-    stepping = training.scheduler is not None and config.scheduler_interval == "step"
-    return steps, trained, team.scaled(training.loss_fn, steps), own_step, training.scheduler.step if stepping else None
+    if hasattr(model, "training_step"):
+        own_step = training.loss_fn
+        return steps, lambda x, y: own_step((x, y))
+    step_loss = team.scaled(training.loss_fn, steps)
+    return steps, lambda x, y: step_loss(trained(x), y)
+
+
+def after_step(training: Training, loss: torch.Tensor, hooks: list) -> bool:
+    """What follows an optimizer step: the schedule's step when it steps per step, the loss summed on the device (read
+    only when reported), the callbacks' on_step_end, a validation when due; whether the epoch's steps end here."""
+    state, config = training.state, training.config
+    if training.scheduler is not None and config.scheduler_interval == "step":
+        training.scheduler.step()
+    state.loss = loss.detach()
+    training.running += state.loss
+    training.unreported += 1
+    state.step += 1
+    state.epoch_step += 1
+    for hook in hooks:
+        hook(state)
+    if validation_due(training):
+        validate(training)
+    return leaving(training)
 
 
 def setup(model, data, config: Optional[Config], callbacks, directory, settings: dict) -> Training:
     """Everything a run needs before its first step, from what the user passed."""
-    for key in settings:
-        if key in COMMAND_SETTINGS:
-            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}=")
-    if isinstance(model, str):
-        settings = {"model": model, **settings}
-    callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
-    settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
-    config = (config or Config()).replace(**settings)
-    missing_callables(config, callables)
+    config, callables = fit_settings(model, config, settings)
     device = distributed.training_device(resolve_device(config.device))
     team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
     if team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
         raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
-    if not team.first:
-        config = config.replace(progress=False)  # process 0 alone reports
+    config = config if team.first else config.replace(progress=False)  # process 0 alone reports
     splits = as_splits(data, config)
     config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
     prepared = Prepared(splits, config, device, team, callables.metrics)
     if isinstance(model, nn.Module):
         config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
-    model = as_model(model, prepared, config).to(device)
-    check_model(model, prepared, config.loss)  # once, here: the loop itself checks nothing
-    prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
-    if config.loss == "bce":
-        check_bce_outputs(model, prepared.first_inputs())
+    model = checked_model(model, prepared, config)
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
     batches = prepared.batches(config)
     config = config.replace(epochs=config.epochs_for(len(batches)))  # unset: 100, or as many as max_steps take
@@ -152,11 +147,38 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
         callables.loss = indexed(model.training_step, state)
     total_steps = config.max_steps or config.epochs * len(batches)
+    saved = directory is not None
     return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
                     make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,
-                    Judge(config, runs=1, tracked=tracked), state, team, Checkpoints(directory) if directory is not None else NoCheckpoints(), total_steps,
-                    torch.zeros((), device=device), threads=threads, callables=callables,
-                    fingerprint=fingerprint(splits, config) if directory is not None else None)
+                    Judge(config, runs=1, tracked=tracked), state, team, Checkpoints(directory) if saved else NoCheckpoints(),
+                    total_steps, torch.zeros((), device=device), threads=threads, callables=callables,
+                    fingerprint=fingerprint(splits, config) if saved else None)
+
+
+def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
+    """(Config, Callables) from what fit was given: settings of another command refused, the user's own loss,
+    optimizer, scheduler and metrics kept aside and named in the config, a model's own training_step noted."""
+    for key in settings:
+        if key in COMMAND_SETTINGS:
+            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}=")
+    if isinstance(model, str):
+        settings = {"model": model, **settings}
+    callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
+    settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
+    config = (config or Config()).replace(**settings)
+    missing_callables(config, callables)
+    return config, callables
+
+
+def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
+    """The model on the training device, checked once against the data and the loss (the loop itself checks nothing);
+    whether to switch it between train() and eval() is decided here too."""
+    model = as_model(model, prepared, config).to(prepared.device)
+    check_model(model, prepared, config.loss)
+    prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
+    if config.loss == "bce":
+        check_bce_outputs(model, prepared.first_inputs())
+    return model
 
 
 @contextlib.contextmanager
@@ -244,23 +266,27 @@ def finish(training: Training) -> Run:
     if state.should_stop and not state.diverged:  # a callback of the user's own may have stopped the run
         judge.stop(0, state.stop_reason)
     restored = bool(judge.restored()[0]) and best.restore(model)
-    # the validation that measured exactly these weights, if any: its val_ metrics need no second pass over the rows
-    last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
-    measured = {} if prepared.switch else best.metrics if restored else last
     with training.team.watched():
-        final = prepared.final_metrics(model, training.loss_fn, config.loss, known={k: v for k, v in measured.items() if k.startswith("val_")})
+        final = prepared.final_metrics(model, training.loss_fn, config.loss, known=known_val_metrics(training, restored))
     summary = summary_of(training, final)
     if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its table
         warn(worse_than_the_mean(final))
-    if config.loss == "mse" and isinstance(model, models.Linear) and prepared.tensors:
-        summary["closed_form_test_loss"] = least_squares_loss(prepared, config.bias)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names, training.callables)
 
 
+def known_val_metrics(training: Training, restored: bool) -> dict:
+    """The val_ metrics of the validation that measured exactly the final weights, if any: they need no second pass."""
+    state, prepared = training.state, training.prepared
+    last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
+    measured = {} if prepared.switch else training.best.metrics if restored else last
+    return {k: v for k, v in measured.items() if k.startswith("val_")}
+
+
 def summary_of(training: Training, final: dict) -> dict:
-    prepared = training.prepared
+    prepared, config = training.prepared, training.config
     judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
+    closed_form = config.loss == "mse" and isinstance(training.model, models.Linear) and prepared.tensors
     return {
         **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged", "stop_reason",
                                   "restored_best")},
@@ -268,6 +294,7 @@ def summary_of(training: Training, final: dict) -> dict:
         "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
         **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
         "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
+        **({"closed_form_test_loss": least_squares_loss(prepared, config.bias)} if closed_form else {}),
     }
 
 

@@ -44,7 +44,7 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     if config.optimizer == "rmsprop":
         options.update(momentum=config.momentum)
     if config.optimizer in ("adam", "adamw"):
-        options.update(betas=(config.beta1, config.beta2), eps=config.eps)
+        options.update(betas=(float(config.beta1), float(config.beta2)), eps=float(config.eps))  # a TOML file may give 0, an int
     kind = OPTIMIZERS[config.optimizer]
     if config.optimizer in FUSED and "fused" in inspect.signature(kind).parameters:
         try:

@@ -51,6 +51,11 @@ class Training:
     fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
     callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
 
+    @property
+    def step_hooks(self) -> list:
+        """The callbacks' on_step_end methods, called after every step."""
+        return [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
+
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
         named = {}
