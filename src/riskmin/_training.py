@@ -160,6 +160,9 @@ def load(saver, training: Training) -> None:
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
+    if "judge" not in values:
+        raise RiskminError(f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not hold "
+                           "the judge's state; train it again from the start (--overwrite on)")
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
         if name in values["callbacks"]:
