@@ -2,12 +2,14 @@
 what does not fit, never a torch traceback from inside the first step, nor a broadcast that trains on the wrong thing.
 
     check_pairs(dataset)            a Dataset yields (x, y) pairs; x that is not float32 is converted as it is read
-    check_model(model, prepared)    one forward pass on two training rows: it takes the inputs, returns one tensor,
-                                    and its outputs have the shape the loss needs for these targets
+    check_model(model, probe, loss) one forward pass on two training rows (a Probe): it takes the inputs, returns one
+                                    tensor, and its outputs have the shape the loss needs for these targets
     check_columns(x, standardizer)  rows given to predict or evaluate have the columns the run was trained on
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset, default_collate
@@ -52,17 +54,29 @@ def check_pairs(dataset: Dataset) -> Dataset:
     return dataset if x.dtype == torch.float32 else Float32Inputs(dataset)
 
 
-def check_model(model, prepared, loss: str) -> None:
+@dataclass
+class Probe:
+    """Two training rows as a batch of them reaches the model, and what a message about them names: the number of
+    features, of outputs the data needs, and the target columns' names."""
+
+    x: object
+    y: torch.Tensor
+    n_inputs: int
+    n_outputs: int
+    target_names: list
+
+
+def check_model(model, probe: Probe, loss: str) -> None:
     """Raise one RiskminError if `model` cannot take the training inputs or its outputs do not fit the targets under `loss`."""
-    x, y = probe(prepared)
+    x, y = probe.x, probe.y
     was_training = model.training
     model.eval()  # no dropout drawn, no batch-norm statistics moved: the check changes nothing
     try:
         with torch.no_grad():
             output = forward(model, x)
     except RuntimeError as error:
-        raise RiskminError(f"the model cannot take the data's inputs, {prepared.n_inputs} features per sample ({first_line(error)}); "
-                           f"make its first layer take {prepared.n_inputs} inputs") from None
+        raise RiskminError(f"the model cannot take the data's inputs, {probe.n_inputs} features per sample ({first_line(error)}); "
+                           f"make its first layer take {probe.n_inputs} inputs") from None
     finally:
         model.train(was_training)
     if not isinstance(output, torch.Tensor):
@@ -71,13 +85,13 @@ def check_model(model, prepared, loss: str) -> None:
     if loss == "custom":  # a loss of the user's own decides what shapes it takes
         return
     if loss == "cross_entropy":
-        classes = max(prepared.n_outputs, int(y.max()) + 1, 2)
+        classes = max(probe.n_outputs, int(y.max()) + 1, 2)
         if output.ndim != 2 or output.shape[1] < classes:
             raise RiskminError(f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but cross entropy needs "
                                f"one score per class ({classes} classes); give its last layer {classes} outputs"
                                + (", or use --loss bce with one output for a yes/no target" if classes == 2 else ""))
     elif output.shape != y.shape:
-        names = prepared.names.get("targets") or []
+        names = probe.target_names or []
         columns = f"{y.shape[1]} column{'s' * (y.shape[1] > 1)}" + (f" ({', '.join(names)})" if names else "") \
             if y.ndim == 2 else f"shape {tuple(y.shape[1:])}"
         raise RiskminError(f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but the targets have {columns}, "
@@ -85,14 +99,16 @@ def check_model(model, prepared, loss: str) -> None:
                            f"output{'s' * (y.ndim == 2 and y.shape[1] > 1)}")
 
 
-def probe(prepared) -> tuple:
-    """Two training rows, (x, y), on the training device, as a batch of them reaches the model."""
+def probe(prepared) -> Probe:
+    """Two training rows of a prepared run, on the training device, as a batch of them reaches the model."""
     if prepared.tensors:
         x, y = prepared.rows["train"]
-        return each_input(lambda t: t[:2], x), y[:2]
-    splits = prepared.splits
-    x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
-    return each_input(lambda t: t.to(prepared.device), x), y.to(prepared.device)
+        x, y = each_input(lambda t: t[:2], x), y[:2]
+    else:
+        splits = prepared.splits
+        x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
+        x, y = each_input(lambda t: t.to(prepared.device), x), y.to(prepared.device)
+    return Probe(x, y, prepared.n_inputs, prepared.n_outputs, prepared.names.get("targets") or [])
 
 
 def check_columns(x: torch.Tensor, standardizer) -> None:

@@ -23,14 +23,13 @@ from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
 from ._callables import Callables, missing_callables, own_callables
-from ._checks import check_model
-from ._losses import check_bce_outputs, check_targets, settled
+from ._losses import check_targets, settled
 from ._loop import fit
-from ._prepare import Prepared, as_data, resolve_device
+from ._prepare import as_data, check_batch_size, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import summarize
 from ._threads import MeasuredThreads, intra_op_threads, own_cores
-from ._vectorized import model_for, refusal, replica, vectorized
+from ._vectorized import model_for, refusal, vectorized
 from .policy import judged
 
 
@@ -89,13 +88,13 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
         check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
     judged(config, all(len(s.val) for _, _, s in every))  # patience or plateau without a validation split: refused by every engine
+    if isinstance(data, Data):
+        check_batch_size(config, min(len(s.train) for _, _, s in every))
     reason = "asked for" if config.engine == "sequential" else refusal(model, data, config) or own_reason(callables)
     if not reason and config.engine == "auto" and len(every) * len(variants) == 1:
         reason = "one run trains faster through fit than as a stack of one"  # 0.28 s against 0.45 s, benchmarks/montecarlo.py
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
-    if not reason:  # a stack trains without fit: the checks fit makes before its first step, on the first run
-        check_first_run(model, every[0][2], config)
     start = time.perf_counter()
     rank, processes = join(config.device)  # under torchrun, each process trains every processes-th run
     runs = [(v, *run) for v in range(len(variants)) for run in every]
@@ -123,16 +122,6 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
         notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
                      "lower --lr or clip gradients with --clip-grad 1.0")
     return MonteCarlo(table, summary, config, notes)
-
-
-def check_first_run(model, splits: Splits, config: Config) -> None:
-    """What `fit` checks before its first step, made on the first run of a stack: the model takes the inputs, its
-    outputs fit the targets under the loss, bce gets probabilities; one sentence where they do not."""
-    prepared = Prepared(splits, config, resolve_device(config.device))
-    probe = replica(model, config, config.seed, prepared.n_inputs, prepared.n_outputs).to(prepared.device)
-    check_model(probe, prepared, config.loss)
-    if config.loss == "bce":
-        check_bce_outputs(probe, prepared.first_inputs())
 
 
 def targets_of(data) -> torch.Tensor:

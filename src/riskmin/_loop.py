@@ -14,7 +14,7 @@ from torch import nn
 from . import _frames as frames, _outputs as outputs, distributed, models
 from .callbacks import BestModel, CsvLog, Progress, SignalAt, State, TensorBoard, call
 from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
-from ._checks import check_columns, check_model, first_line
+from ._checks import check_columns, check_model, first_line, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
 from .config import FIELDS, Config, RiskminError
 from .data import Data, to_device
@@ -174,7 +174,7 @@ def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
     """The model on the training device, checked once against the data and the loss (the loop itself checks nothing);
     whether to switch it between train() and eval() is decided here too."""
     model = as_model(model, prepared, config).to(prepared.device)
-    check_model(model, prepared, config.loss)
+    check_model(model, probe(prepared), config.loss)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
     if config.loss == "bce":
         check_bce_outputs(model, prepared.first_inputs())
@@ -262,9 +262,7 @@ def finish(training: Training) -> Run:
     """The best weights restored, every split measured with them, and the summary of the run."""
     config, state, prepared, best, model = training.config, training.state, training.prepared, training.best, training.model
     judge = training.judge
-    judge.epochs_run[0], judge.steps[0] = state.epoch, state.step  # where the loop ended, whether it validated there or not
-    if state.should_stop and not state.diverged:  # a callback of the user's own may have stopped the run
-        judge.stop(0, state.stop_reason)
+    judge.ended(0, state.epoch, state.step, state.stop_reason if state.should_stop else "")
     restored = bool(judge.restored()[0]) and best.restore(model)
     with training.team.watched():
         final = prepared.final_metrics(model, training.loss_fn, config.loss, known=known_val_metrics(training, restored))

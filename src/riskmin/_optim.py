@@ -96,7 +96,8 @@ class PerRun:
 
     Each run's update is that of torch's own single-tensor algorithm (torch.optim with foreach=False) at its settings,
     to float32 rounding (tested against torch). It keeps its own state rather than being a torch.optim.Optimizer: the
-    first use of one imports torch._dynamo, about 1.5 s of a command that trains a thousand runs in three.
+    first use of one imports torch's compiler front end (dynamo), about 1.5 s of a command that trains a thousand runs
+    in three.
     Each setting's schedule factor is set per run by PerRunSchedule each epoch (1 at the start).
 
     >>> w = torch.zeros(2, 3, requires_grad=True); w.grad = torch.ones(2, 3)
@@ -111,9 +112,22 @@ class PerRun:
         self.state = [{} for _ in self.params]  # per parameter: its buffers and step count, made by its first step
         self.schedules = schedules or [schedule_of(config)] * runs
         momenta = momenta if momenta is not None else torch.full((runs,), config.momentum, dtype=torch.float64)
-        # settings as Python numbers where every run shares them: torch's own arithmetic, and fewer operations
-        self.rates, self.decays, self.momenta = (per_run(t) for t in (rates, decays, momenta))
-        self.factors = 1.0  # the schedules' factors for the epoch under way: a number, or one per run (PerRunSchedule)
+        # per parameter, each setting as a number where every run shares it (torch's own arithmetic, fewer operations),
+        # else as a tensor shaped to broadcast over the parameter; made once here, and for the rate when factors change
+        self.rates = per_run(rates)
+        self.decays, self.momenta = ([along(per_run(values), p) for p in self.params] for values in (decays, momenta))
+        self.factors = 1.0
+
+    @property
+    def factors(self):
+        """The schedules' factors for the epoch under way: a number, or one per run (PerRunSchedule sets them)."""
+        return self._factors
+
+    @factors.setter
+    def factors(self, factors) -> None:
+        self._factors = factors
+        rate = scaled(self.rates, factors)
+        self.lrs = [along(rate, p) for p in self.params]
 
     @classmethod
     def alike(cls, params, config: Config, runs: int) -> "PerRun":
@@ -130,12 +144,8 @@ class PerRun:
     @torch.no_grad()
     def step(self) -> None:
         """One update of every run, of each parameter that has a gradient (as torch's optimizers, which skip the others)."""
-        rate = scaled(self.rates, self.factors)
-        for param, state in zip(self.params, self.state):
+        for param, state, lr, decay, momentum in zip(self.params, self.state, self.lrs, self.decays, self.momenta):
             if param.grad is not None:
-                along = (-1,) + (1,) * (param.ndim - 1)  # a per-run setting broadcast over the parameter's own axes
-                lr, decay, momentum = (value if isinstance(value, float) else value.to(param).view(along)
-                                       for value in (rate, self.decays, self.momenta))
                 if self.config.optimizer == "sgd":
                     sgd(param, param.grad, state, lr, decay, momentum, self.config.nesterov)
                 else:
@@ -145,6 +155,12 @@ class PerRun:
 def per_run(values: torch.Tensor):
     """A float where every run has the same value, else the float64 tensor of the values."""
     return float(values[0]) if bool((values == values[0]).all()) else values.to(torch.float64)
+
+
+def along(value, param: torch.Tensor):
+    """A per-run setting as `param`'s operations take it: a number as it is, a tensor of one value per run in the
+    parameter's dtype and device, shaped to broadcast over its own axes."""
+    return value if isinstance(value, float) else value.to(param).view((-1,) + (1,) * (param.ndim - 1))
 
 
 def scaled(rates, factors):
@@ -158,17 +174,22 @@ def zero(value) -> bool:
     return value == 0 if isinstance(value, float) else bool((value == 0).all())
 
 
+def plus(tensor, other, scale):
+    """tensor + scale * other: by torch's fused add for a number, broadcast for a per-run tensor."""
+    return tensor.add(other, alpha=scale) if isinstance(scale, float) else tensor + scale * other
+
+
 def sgd(param, grad, state: dict, lr, decay, momentum, nesterov: bool) -> None:
     """torch.optim.SGD's single-tensor update (dampening 0); a momentum of 0 in some runs makes their buffer the gradient."""
     if not zero(decay):
-        grad = grad.add(param, alpha=decay) if isinstance(decay, float) else grad + decay * param
+        grad = plus(grad, param, decay)
     if not zero(momentum):
         buffer = state.get("momentum_buffer")
         if buffer is None:
             buffer = state["momentum_buffer"] = grad.clone()
         else:
             buffer.mul_(momentum).add_(grad)
-        grad = (grad.add(buffer, alpha=momentum) if isinstance(momentum, float) else grad + momentum * buffer) if nesterov else buffer
+        grad = plus(grad, buffer, momentum) if nesterov else buffer
     if isinstance(lr, float):
         param.add_(grad, alpha=-lr)
     else:
@@ -185,7 +206,7 @@ def adam(param, grad, state: dict, lr, decay, config: Config) -> None:
         if config.optimizer == "adamw":
             param.mul_(1 - lr * decay)
         else:
-            grad = grad.add(param, alpha=decay) if isinstance(decay, float) else grad + decay * param
+            grad = plus(grad, param, decay)
     state["exp_avg"].lerp_(grad, 1 - beta1)
     state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     denominator = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** step)).add_(config.eps)

@@ -41,9 +41,8 @@ class Prepared:
         self.has_val = "val" in self.sources
         self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])  # model(*x) or model(**x)
         self.metrics = {name: own_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}  # the user's own, by name
-        if self.tensors and config.batch_size > len(splits.train):
-            raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({len(splits.train)} samples); "
-                               f"use at most {len(splits.train)}, or 0 for the whole split")
+        if self.tensors:
+            check_batch_size(config, len(splits.train))
 
     def in_memory(self, data: Data, splits: Splits, config: Config, device: torch.device) -> None:
         """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
@@ -219,6 +218,13 @@ def as_splits(data, config: Config) -> Splits:
     if isinstance(data, Dataset):
         return split(check_pairs(data), config.train, config.val, config.test, config.seed)
     raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset")
+
+
+def check_batch_size(config: Config, train_rows: int) -> None:
+    """Refuse a batch larger than the training split of in-memory data, for every engine alike."""
+    if config.batch_size > train_rows:
+        raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({train_rows} samples); "
+                           f"use at most {train_rows}, or 0 for the whole split")
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:

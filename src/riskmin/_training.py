@@ -73,18 +73,18 @@ def validate(training: Training) -> None:
     row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * loss_units(prepared.loss_name, prepared.scale)}
     training.running.zero_()
     training.unreported = 0
-    judge = training.judge
-    if diverged(row["loss"]):
-        judge.judge(state.epoch, state.step, row["loss"])
-        state.should_stop = state.diverged = True
-        state.stop_reason = judge.reasons[0]
-        return
-    if prepared.has_val:
+    judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
+    if prepared.has_val and not lost:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, prepared.loss_name, prefix="val_",
                                     switch=prepared.switch, team=team, scale=prepared.scale, metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
-    verdict = judge.judge(state.epoch, state.step, row["loss"], monitored(row, training.config.monitor) if judge.tracked else None)
+    judged = judge.tracked and not lost
+    verdict = judge.judge(state.epoch, state.step, row["loss"], monitored(row, training.config.monitor) if judged else None)
+    if bool(verdict.diverged):
+        state.should_stop = state.diverged = True
+        state.stop_reason = judge.reasons[0]
+        return
     state.improved = bool(verdict.improved)
     if bool(verdict.early):
         state.should_stop, state.stop_reason = True, judge.reasons[0]

@@ -23,7 +23,8 @@ from . import models
 from .callbacks import monitored
 from .config import Config, RiskminError
 from .data import Data, draw_order, rows_at, schedule
-from ._losses import least_squares_test_loss, make_loss
+from ._checks import Probe, check_model
+from ._losses import check_bce_outputs, least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
 from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, per_run_supported, weight_decay
 from .policy import Judge, judged
@@ -173,7 +174,6 @@ class Stack:
             self.optimizer.load_state_dict(optimizer_state)
         if scheduler_state is not None:
             self.scheduler.load_state_dict(scheduler_state)
-        self.step = self.optimizer.step
         self.rows = {part: rows[index] for part, rows in shared.rows.items()}
         self.scaling = shared.scaling.at(index)
 
@@ -239,7 +239,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
             for parameter in stack.params.values():
                 parameter.grad = None
             losses.sum().backward()  # each replica's gradient is that of its own loss
-            stack.step()
+            stack.optimizer.step()
             running += losses.detach()
             taken += 1
             if threads is not None:
@@ -364,11 +364,25 @@ class Shared:
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
-        return cls(batched_forward(template), buffers, params, data.x.to(device), data.y.to(device),
-                   {part: idx for part, idx in rows.items() if idx.shape[1]}, Scaling.of(data, config, [s for _, s, _ in runs], device),
+        x, y, scaling = data.x.to(device), data.y.to(device), Scaling.of(data, config, [s for _, s, _ in runs], device)
+        check_first_replica(template, data, config, scaling, x, y, rows["train"])
+        return cls(batched_forward(template), buffers, params, x, y,
+                   {part: idx for part, idx in rows.items() if idx.shape[1]}, scaling,
                    make_loss(config.loss), config.loss,
                    isinstance(template, models.Linear),
                    max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))), *own_settings(config, runs))
+
+
+def check_first_replica(template: nn.Module, data: Data, config: Config, scaling: Scaling, x: torch.Tensor, y: torch.Tensor,
+                        train: torch.Tensor) -> None:
+    """The checks `fit` makes before its first step, made on the first replica and its first training rows as it trains
+    on them: it takes the inputs, its outputs fit the targets under the loss, a bce model gives logits."""
+    first = train[:1, :256]
+    inputs, targets = scaling.inputs(rows_at(x, first))[0], scaling.targets(rows_at(y, first))[0]
+    module = copy.deepcopy(template).to(x.device)
+    check_model(module, Probe(inputs[:2], targets[:2], data.n_features, data.n_targets, list(data.target_names or [])), config.loss)
+    if config.loss == "bce":
+        check_bce_outputs(module, inputs)
 
 
 def own_settings(config: Config, runs: list) -> tuple:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -34,10 +35,10 @@ class Best:
     [True, False]
     """
 
-    def __init__(self, mode: str = "min", min_delta: float = 0.0):
+    def __init__(self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None):
         self.sign = 1.0 if mode == "min" else -1.0
         self.min_delta = min_delta
-        self.value = self.sign * math.inf
+        self.value = self.sign * math.inf if runs is None else torch.full((runs,), self.sign * math.inf, dtype=torch.float64)
 
     def update(self, value):
         improved = self.sign * (self.value - value) > self.min_delta
@@ -52,10 +53,10 @@ class EarlyStopChecker:
     [False, False, False, True]
     """
 
-    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0):
+    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None):
         self.patience = patience
-        self.best = Best(mode, min_delta)
-        self.bad = 0
+        self.best = Best(mode, min_delta, runs)
+        self.bad = 0 if runs is None else torch.zeros(runs, dtype=torch.long)
 
     def update(self, value):
         return self.count(self.best.update(value))
@@ -116,9 +117,7 @@ class Judge:
 
     def __init__(self, config: Config, runs: int, tracked: bool):
         self.config, self.tracked, self.runs = config, tracked, runs
-        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta)
-        self.checker.best.value = torch.full((runs,), self.checker.best.value, dtype=torch.float64)
-        self.checker.bad = torch.zeros(runs, dtype=torch.long)
+        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs)
         self.best_epoch, self.best_step, self.epochs_run, self.steps = (torch.zeros(runs, dtype=torch.long) for _ in range(4))
         self.stopped, self.diverged = torch.zeros(runs, dtype=torch.bool), torch.zeros(runs, dtype=torch.bool)
         self.reasons = [""] * runs
@@ -131,9 +130,8 @@ class Judge:
         self.epochs_run[runs], self.steps[runs] = epoch, step
         bad = diverged(loss)
         self.diverged[runs] |= bad
-        for r, gone, lost in zip(runs.tolist(), bad.tolist(), loss.tolist()):
-            if gone:
-                self.reasons[r] = divergence_reason(lost, epoch, step, kept=bool(self.best_epoch[r] > 0))
+        for r, lost in zip(runs[bad].tolist(), loss[bad].tolist()):
+            self.reasons[r] = divergence_reason(lost, epoch, step, kept=bool(self.best_epoch[r] > 0))
         none = torch.zeros_like(bad)
         if not self.tracked or value is None:
             return Verdict(none, none, bad)
@@ -149,11 +147,13 @@ class Judge:
             self.reasons[r] = f"early stop: {self.config.monitor} did not improve for {self.config.patience} validations"
         return Verdict(improved, early, bad)
 
-    def stop(self, run: int, reason: str) -> None:
-        """A stop asked for by a callback of the user's own (fit's `state.should_stop`), counted as stopping early."""
-        if not self.diverged[run]:
+    def ended(self, run: int, epoch: int, step: int, stopped_by: str = "") -> None:
+        """Where `run` ended, whether a validation came there or not; `stopped_by`: the reason of a stop that a callback
+        of the user's own asked for (fit's `state.should_stop`), counted as stopping early."""
+        self.epochs_run[run], self.steps[run] = epoch, step
+        if stopped_by and not self.diverged[run]:
             self.stopped[run] = True
-            self.reasons[run] = self.reasons[run] or reason
+            self.reasons[run] = self.reasons[run] or stopped_by
 
     def restored(self) -> torch.Tensor:
         """Which runs end with their best weights: those asked to (restore_best) or that diverged, where they have any."""
