@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +16,9 @@ from pathlib import Path
 
 
 from . import _files as files
-from .config import RiskminError
+from .config import RiskminError, warn
 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
-
-
-def warn(text: str) -> None:
-    print(text, file=sys.stderr)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -128,7 +123,7 @@ class Checkpoints:
             try:
                 return read_checkpoint(manifest)
             except Damaged as problem:
-                warn(f"warning: checkpoint {manifest.name[:-len('.manifest.json')]} is unusable ({problem}); trying the one before it")
+                warn(f"checkpoint {manifest.name[:-len('.manifest.json')]} is unusable ({problem}); trying the one before it")
         raise RiskminError(f"{self.root.parent} has no usable checkpoint to resume from; "
                            "start the run again with --overwrite")
 

@@ -17,9 +17,10 @@ import difflib
 import os
 import sys
 import typing
+import warnings
 
 from . import __version__
-from .config import FIELDS, RiskminError, field_type
+from .config import FIELDS, RiskminError, RiskminNote, RiskminWarning, field_type
 
 
 
@@ -211,6 +212,25 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings():  # riskmin's own messages as lines, beside its errors; the caller's setting comes back
+        warnings.showwarning = as_line(warnings.showwarning)
+        warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
+        return command(parser, argv)
+
+
+def as_line(shown):
+    """warnings.showwarning that prints a RiskminWarning as 'warning: ...' (a RiskminNote as 'note: ...') on stderr and
+    leaves any other warning to `shown`."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RiskminWarning):
+            print(f"{'note' if issubclass(category, RiskminNote) else 'warning'}: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+    return show
+
+
+def command(parser, argv: list) -> int:
+    """The command in `argv`, run; its exit status."""
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:

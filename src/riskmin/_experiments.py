@@ -9,7 +9,6 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -209,7 +208,7 @@ class progress_bar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        console = Console(stderr=True)
+        self.console = console = Console(stderr=True)
         self.bar = None
         self.start = self.said = time.monotonic()
         if console.is_interactive:
@@ -227,7 +226,8 @@ class progress_bar:
         now = time.monotonic()
         if now - self.said >= self.LINE_SECONDS or self.done == self.total:
             self.said = now
-            print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s", file=sys.stderr, flush=True)
+            self.console.print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s", highlight=False,
+                               markup=False, soft_wrap=True)
 
     def __exit__(self, *exc):
         if self.enabled and self.bar is not None:

@@ -13,14 +13,13 @@ import json
 import math
 import os
 import secrets
-import sys
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
-from .config import RiskminError
+from .config import RiskminError, warn
 
 try:
     import fcntl
@@ -145,8 +144,8 @@ class RunLock:
                 raise RiskminError(f"run directory {self.path.parent} is being written by {owner or 'another process'}; "
                                    "wait for it to finish or choose another --name")
             if not locked:
-                print(f"warning: the file system of {self.path.parent} cannot lock files; make sure no other riskmin "
-                      "process writes this run", file=sys.stderr)
+                warn(f"the file system of {self.path.parent} cannot lock files; make sure no other riskmin "
+                     "process writes this run")
             os.ftruncate(self.handle, 0)
             os.write(self.handle, f"riskmin process {os.getpid()}".encode())
         except OSError as error:

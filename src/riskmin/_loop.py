@@ -15,8 +15,8 @@ from . import _frames as frames, _outputs as outputs, distributed, models
 from .callbacks import BestModel, CsvLog, Progress, SignalAt, State, TensorBoard, call
 from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
 from ._checks import check_columns, check_model, first_line, probe
-from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible, warn
-from .config import FIELDS, Config, RiskminError
+from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
+from .config import FIELDS, Config, RiskminError, warn
 from .data import Data, to_device
 from ._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
 from .metrics import REGRESSION

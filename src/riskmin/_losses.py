@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import Config, RiskminError
+from .config import Config, RiskminError, warn
 from ._callables import OwnLoss
 from ._inputs import forward
 
@@ -61,9 +61,7 @@ def check_bce_outputs(model: nn.Module, x) -> None:
     finally:
         model.train(was_training)
     if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):
-        from ._checkpoint import warn
-
-        warn("warning: every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
+        warn("every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
              "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()")
 
 

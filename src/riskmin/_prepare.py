@@ -12,9 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from . import _frames as frames, datasets, models
-from ._checkpoint import warn
 from ._checks import check_pairs
-from .config import Config, RiskminError
+from .config import Config, RiskminError, warn
 from ._inputs import each_input, forward, is_several, n_rows
 from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, to_device, tutorial_split
 from ._losses import check_targets
@@ -53,7 +52,7 @@ class Prepared:
             Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
         if self.standardizer.constant:
             names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
-            warn(f"warning: feature columns {names} are constant on the training split; they carry no information")
+            warn(f"feature columns {names} are constant on the training split; they carry no information")
         self.standardizer.target = target = target_scale(gathered["train"][1], config)
         self.rows = {part: (to_device(self.standardizer(x, in_place=True), device), (y if target is None else target(y)).to(device))
                      for part, (x, y) in gathered.items()}
@@ -122,7 +121,7 @@ def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
     if config.loss not in REGRESSION:
         return None
     if len(y) > 1 and bool((y == y[:1]).all()):
-        warn(f"warning: the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
+        warn(f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
              "only learn that constant, and r2 is undefined")
     return TargetScale.fit(y) if config.standardize_target else None
 

@@ -8,13 +8,12 @@ How columns become inputs and targets is in _columns.py.
 from __future__ import annotations
 
 import difflib
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import RiskminError
+from .config import RiskminError, RiskminNote, warn
 from ._columns import (as_numpy, class_codes, describe, encode, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
                       target_values, without_identifiers)
 from .data import FLOAT32_TINY, Data, too_small
@@ -394,8 +393,8 @@ def table_columns(table, notes: list, path: Path, names: dict, targets: bool = F
     kept = {name: table.column(name).to_pylist() for name in keep}
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
     table, typing_notes, _ = typed(table, numbers, path, stray_share=1.0)  # the run knows these are numbers: any text cell is a hole
-    for note in [*notes, *typing_notes]:  # stdout may be the predictions themselves
-        print(f"note: {note}", file=sys.stderr)
+    for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
+        warn(note, RiskminNote)
     x, unseen = encode(table, layout, path, names.get("missing", "error"))
     if unseen:
         warn_unseen(unseen, path)
@@ -432,7 +431,7 @@ def column_role(name: str, layout: list, target_names: list, keep) -> tuple:
 
 
 def warn_unseen(unseen: dict, path: Path) -> None:
-    """Tell on stderr how many values of each column were categories the run never saw, and so became all zeros."""
+    """Tell how many values of each column were categories the run never saw, and so became all zeros."""
     counts = ", ".join(f"{name}: {count}" for name, count in unseen.items())
-    print(f"warning: {sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
-          "they were encoded as all zeros", file=sys.stderr)
+    warn(f"{sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
+         "they were encoded as all zeros")

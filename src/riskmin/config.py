@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
@@ -25,6 +26,20 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 class RiskminError(ValueError):
     """A mistake in what the user asked for, told in one sentence that says how to fix it."""
+
+
+class RiskminWarning(UserWarning):
+    """Something a user should know that does not stop the work, in one sentence: through `warnings`, so that Python
+    can filter, record or escalate it; the command line prints it as a 'warning: ...' line."""
+
+
+class RiskminNote(RiskminWarning):
+    """How data was read (a column left out, text cells read as missing); the command line prints 'note: ...'."""
+
+
+def warn(message: str, kind: type = RiskminWarning) -> None:
+    """Issue a riskmin message, attributed to the caller of the riskmin function that found it."""
+    warnings.warn(message, kind, stacklevel=3)
 
 
 def setting(default, help: str, low=None, high=None, low_open=False, high_open=False, command=None):

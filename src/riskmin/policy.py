@@ -198,12 +198,12 @@ def worse_than_the_mean(metrics: dict) -> str:
     """A warning when the final validation or test r2 is far below 0, what predicting the training mean scores; else "".
 
     >>> worse_than_the_mean({"val_r2": 0.8, "test_r2": 0.7}), worse_than_the_mean({"test_r2": -3.0})[:40]
-    ('', 'warning: the final test r2 is -3, far wo')
+    ('', 'the final test r2 is -3, far worse than ')
     """
     bad = {part: metrics[f"{part}_r2"] for part in ("val", "test")
            if isinstance(metrics.get(f"{part}_r2"), float) and metrics[f"{part}_r2"] < WORSE_THAN_THE_MEAN}
     if not bad:
         return ""
     said = " and ".join(f"{part} r2 is {value:.3g}" for part, value in bad.items())
-    return (f"warning: the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
+    return (f"the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
             "learn: lower --lr, rescale the target or train longer")
