@@ -285,11 +285,11 @@ class Record:
             if "val" in stack.rows:
                 metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.scaling, "val_"))
             value = monitored(metrics, self.config.monitor)
-        verdict = self.judge.judge(epoch, step, metrics["loss"], value, runs=stack.index.cpu())
-        chosen = verdict.improved.to(stack.index.device)
+        verdict = self.judge.judge(epoch, step, metrics["loss"], value, runs=stack.index.cpu().numpy())
+        chosen = torch.from_numpy(verdict.improved).to(stack.index.device)
         for k, v in stack.params.items():
             self.best[k][stack.index[chosen]] = v.detach()[chosen]
-        return verdict.leaving
+        return torch.from_numpy(verdict.leaving)
 
     def leave(self, stack: Stack, leaving: torch.Tensor) -> None:
         going = leaving.to(stack.index.device)
@@ -298,7 +298,7 @@ class Record:
 
     def final(self) -> dict:
         """Each run's weights at the end: its best, where the judge restores them, else those it left with."""
-        restore = self.judge.restored()
+        restore = torch.from_numpy(self.judge.restored())
         return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v) for k, v in self.last.items()}
 
     def row(self, r: int, seed: int, shared: "Shared", results: dict) -> dict:
