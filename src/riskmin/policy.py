@@ -44,8 +44,7 @@ class Best:
         self.value = self.sign * math.inf if runs is None else np.full(runs, self.sign * math.inf)
 
     def update(self, value):
-        with np.errstate(invalid="ignore"):  # NaN, or infinity against infinity, is no improvement: no warning needed
-            improved = self.sign * (self.value - value) > self.min_delta
+        improved = self.sign * value < self.sign * self.value - self.min_delta  # false for NaN, and no infinity minus infinity
         self.value = where(improved, value, self.value)
         return improved
 
@@ -120,7 +119,7 @@ class Judge:
     """
 
     def __init__(self, config: Config, runs: int, tracked: bool):
-        self.config, self.tracked, self.runs = config, tracked, runs
+        self.config, self.tracked, self.runs, self.everyone = config, tracked, runs, np.arange(runs)
         self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs)
         self.best_epoch, self.best_step, self.epochs_run, self.steps = (np.zeros(runs, dtype=np.int64) for _ in range(4))
         self.stopped, self.diverged = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=bool)
@@ -129,13 +128,14 @@ class Judge:
     def judge(self, epoch: int, step: int, loss, value=None, runs=None) -> Verdict:
         """Judge the runs `runs` (indices; all by default) after `epoch` and `step`, given their training `loss` and the
         monitored `value` (None when they are not tracked); losses and values are numbers or arrays over those runs."""
-        runs = np.arange(self.runs) if runs is None else np.asarray(runs)
+        runs = self.everyone if runs is None else np.asarray(runs)
         loss = np.asarray(loss, dtype=np.float64).reshape(-1)
         self.epochs_run[runs], self.steps[runs] = epoch, step
         bad = diverged(loss)
-        self.diverged[runs] |= bad
-        for r, lost in zip(runs[bad].tolist(), loss[bad].tolist()):
-            self.reasons[r] = divergence_reason(lost, epoch, step, kept=bool(self.best_epoch[r] > 0))
+        if bad.any():
+            self.diverged[runs] |= bad
+            for r, lost in zip(runs[bad].tolist(), loss[bad].tolist()):
+                self.reasons[r] = divergence_reason(lost, epoch, step, kept=bool(self.best_epoch[r] > 0))
         none = np.zeros_like(bad)
         if not self.tracked or value is None:
             return Verdict(none, none, bad)
@@ -146,9 +146,10 @@ class Judge:
         improved = improved[runs]
         self.best_epoch[runs[improved]], self.best_step[runs[improved]] = epoch, step
         early = out & ~bad if self.config.patience else none
-        self.stopped[runs] |= early
-        for r in runs[early].tolist():
-            self.reasons[r] = f"early stop: {self.config.monitor} did not improve for {self.config.patience} validations"
+        if early.any():
+            self.stopped[runs] |= early
+            for r in runs[early].tolist():
+                self.reasons[r] = f"early stop: {self.config.monitor} did not improve for {self.config.patience} validations"
         return Verdict(improved, early, bad)
 
     def ended(self, run: int, epoch: int, step: int, stopped_by: str = "") -> None:
