@@ -157,3 +157,17 @@ def test_nproc_checks_what_was_asked_once_before_starting_anything(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 2 and err.strip() == "error: lr = -1.0 is out of range; it must be greater than 0"
     assert not any(tmp_path.iterdir())
+
+
+def test_lr_find_on_two_processes_sweeps_the_whole_batch_as_one(tmp_path):
+    # each process holds half of every batch: the sweep smooths and stops on the whole batch's loss, so both processes
+    # stop at the same step (with its own half's loss each suggested its own rate) and process 0 alone reports and draws
+    sweep = ["lr-find", "lab1", "--steps", "60", "--model", "mlp", "--hidden", "16,16", "--batch-size", "31", "--optimizer", "sgd"]
+    alone = subprocess.run([sys.executable, "-m", "riskmin", *sweep, "--plot", str(tmp_path / "one.png")], capture_output=True,
+                           text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = finished(*sweep, "--plot", str(tmp_path / "two.png"))
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert "55 steps" in alone.stdout  # the sweep diverged and stopped before its last step
+    assert two.count("suggested learning rate") == 1
+    assert two.replace("two.png", "one.png") == alone.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "two.png"]

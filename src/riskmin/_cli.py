@@ -193,6 +193,7 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
     sub.add_argument("--steps", metavar="N", type=int, default=100, help="training steps of the sweep (default: 100)")
     sub.add_argument("--plot", metavar="FILE", default="lr_find.png", help="picture of the sweep (default: lr_find.png)")
     add_config_flags(sub, "lr-find")
+    add_nproc_flag(sub, "--batch-size stays the global batch")
     parser.commands["lr-find"] = sub
 
 

@@ -35,12 +35,15 @@ def train(args) -> int:
 def find_rate(args) -> int:
     """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
     from .datasets import load
+    from .distributed import rank
     from ._lr_find import lr_find
 
     config = config_from_args(args)
     data = load(config.data, config)
     tell(data.notes)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
+    if rank() != 0:  # under torchrun the first process alone reports and draws
+        return 0
     finding.plot(args.plot)
     print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
           f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
@@ -380,7 +383,8 @@ def launch(args, argv: list) -> int:
     else:
         config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
         data = load(config.data, config)
-        check_writable(config)
+        if args.command != "lr-find":  # the sweep writes only its picture
+            check_writable(config)
         if args.command == "train":
             run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes
         if args.command == "compare":

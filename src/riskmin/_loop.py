@@ -27,7 +27,7 @@ from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluat
 from ._report import header
 from ._rundir import Run
 from ._threads import intra_op_threads
-from .policy import Judge, judged, worse_than_the_mean
+from .policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._training import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
@@ -143,7 +143,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, settings:
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
-    state = State(model, config.epochs, len(batches), optimizer=optimizer)
+    state = State(model, config.epochs, len(batches), optimizer=optimizer, team=team)
     if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
         callables.loss = indexed(model.training_step, state)
     total_steps = config.max_steps or config.epochs * len(batches)
@@ -284,7 +284,7 @@ def known_val_metrics(training: Training, restored: bool) -> dict:
 def summary_of(training: Training, final: dict) -> dict:
     prepared, config = training.prepared, training.config
     judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
-    closed_form = config.loss == "mse" and isinstance(training.model, models.Linear) and prepared.tensors
+    closed_form = reports_closed_form(config, training.model, prepared.tensors and "test" in prepared.rows)
     return {
         **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged", "stop_reason",
                                   "restored_best")},

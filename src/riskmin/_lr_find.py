@@ -70,7 +70,8 @@ def lr_find(model, data, config: Optional[Config] = None, start: float = 1e-7, e
 
 class Sweep:
     """The callback of the sweep: before each step every parameter group gets the next rate; after it, the debiased
-    smoothed loss is recorded, and the fit stops once that loss is not finite or DIVERGED times its lowest."""
+    smoothed loss of the whole batch is recorded, and the fit stops once that loss is not finite or DIVERGED times its
+    lowest. Under torchrun every process adds up the same shares, so all of them stop at the same step."""
 
     def __init__(self, start: float, factor: float, steps: int):
         self.rate, self.factor, self.steps = start, factor, steps
@@ -82,7 +83,8 @@ class Sweep:
     def on_step_end(self, state) -> None:
         if state.should_stop:
             return
-        self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(state.loss)
+        loss = state.team.add(state.loss.detach().clone())  # under torchrun each process holds its share of the batch's loss
+        self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(loss)
         smoothed = self.average / (1 - SMOOTHING ** (len(self.rates) + 1))
         if not math.isfinite(smoothed) or smoothed > DIVERGED * self.lowest:
             state.should_stop, state.stop_reason = True, "the sweep's loss diverged"

@@ -27,7 +27,7 @@ from ._checks import Probe, check_model
 from ._losses import check_bce_outputs, least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
 from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, per_run_supported, weight_decay
-from .policy import Judge, judged
+from .policy import Judge, judged, reports_closed_form
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
 
@@ -307,7 +307,7 @@ class Record:
         row.update({k: float(v[r]) for k, v in results.items()})
         for part in ("train", "val", "test"):
             row.setdefault(f"{part}_loss", None)  # an empty split, as fit reports it
-        if self.config.loss == "mse" and shared.linear and "test" in shared.rows:
+        if reports_closed_form(self.config, shared.template, "test" in shared.rows):
             row["closed_form_test_loss"] = closed_form(shared, r, self.config.bias)
         return row
 
@@ -350,7 +350,7 @@ class Shared:
     scaling: Scaling
     loss_fn: nn.Module
     loss_name: str
-    linear: bool
+    template: nn.Module  # the first replica, as built: what kind of model every replica is
     eval_rows: int  # rows per replica gathered at once, so memory stays bounded whatever the split size
     rates: Optional[torch.Tensor] = None  # per run, its learning rate, weight decay and momentum, when runs differ
     decays: Optional[torch.Tensor] = None
@@ -368,8 +368,7 @@ class Shared:
         check_first_replica(template, data, config, scaling, x, y, rows["train"])
         return cls(batched_forward(template), buffers, params, x, y,
                    {part: idx for part, idx in rows.items() if idx.shape[1]}, scaling,
-                   make_loss(config.loss), config.loss,
-                   isinstance(template, models.Linear),
+                   make_loss(config.loss), config.loss, template,
                    max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))), *own_settings(config, runs))
 
 

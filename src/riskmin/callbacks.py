@@ -51,6 +51,7 @@ class State:
     loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the device)
     epoch_step: int = 0  # steps taken in the current epoch
     optimizer: Optional[torch.optim.Optimizer] = None
+    team: object = None  # the processes training this model together: team.add(tensor) sums a tensor over them, in place
 
     @property
     def lr(self) -> Optional[float]:

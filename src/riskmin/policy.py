@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from . import models
 from .config import Config, RiskminError
 
 
@@ -91,6 +92,16 @@ def judged(config: Config, has_val: bool) -> bool:
         raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val = 0; "
                            "set --val 0.1, or --monitor loss to judge by the training loss")
     return False
+
+
+def reports_closed_form(config: Config, model, has_test_rows: bool) -> bool:
+    """Whether a run's summary and its Monte-Carlo row carry `closed_form_test_loss`, the test mse of the least-squares
+    solution on the same training rows: for riskmin's linear model under mse, when it has test rows held in memory.
+
+    >>> reports_closed_form(Config(loss="mse"), models.Linear(3, 1), True), reports_closed_form(Config(loss="mse"), models.Linear(3, 1), False)
+    (True, False)
+    """
+    return config.loss == "mse" and isinstance(model, models.Linear) and has_test_rows
 
 
 @dataclass
