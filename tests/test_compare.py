@@ -232,3 +232,25 @@ def assert_same_rows(stacked, alone) -> None:
                 assert mine[key] == pytest.approx(value, rel=1e-5, abs=1e-7), (mine["candidate"], key)
             else:
                 assert mine[key] == value, (mine["candidate"], key)
+
+
+def test_a_grid_leaves_out_a_network_it_already_has_and_says_so(recwarn):
+    candidates = grid({"model": ["linear", "two_layer", "mlp"]})
+    assert list(candidates) == ["linear", "two_layer"]  # mlp's default width is two_layer's: the same weights
+    [note] = [str(w.message) for w in recwarn if issubclass(w.category, riskmin.RiskminWarning)]
+    assert note == "mlp is the same network as two_layer (one hidden layer, no dropout), so it is left out"
+    torch.manual_seed(0)
+    two_layer = riskmin.models.TwoLayerNN(3, 1, 8)
+    torch.manual_seed(0)
+    mlp = riskmin.models.MLP(3, 1, (8,))
+    assert all(torch.equal(a, b) for a, b in zip(two_layer.parameters(), mlp.parameters()))  # the assumption the note rests on
+
+
+def test_widths_two_layer_cannot_take_leave_it_out_of_that_combination():
+    candidates = grid({"model": ["linear", "two_layer", "mlp"], "hidden": [(64, 64), (64,)], "dropout": [0.0, 0.2]})
+    assert candidates == {"linear": {"model": "linear"}, "two_layer hidden=64": {"model": "two_layer", "hidden": (64,)},
+                          "mlp hidden=64,64 dropout=0": {"model": "mlp", "hidden": (64, 64), "dropout": 0.0},
+                          "mlp hidden=64,64 dropout=0.2": {"model": "mlp", "hidden": (64, 64), "dropout": 0.2},
+                          "mlp hidden=64 dropout=0.2": {"model": "mlp", "hidden": (64,), "dropout": 0.2}}
+    with pytest.raises(riskmin.RiskminError, match="gives two_layer 2 widths"):  # no width fits two_layer: its own error
+        candidate_configs(grid({"model": ["two_layer", "mlp"], "hidden": [(64, 64)]}), riskmin.Config())

@@ -13,7 +13,7 @@ import itertools
 import json
 from typing import Optional
 
-from .config import Config, RiskminError
+from .config import Config, RiskminError, RiskminNote, warn
 from .stats import METRIC_PREFIXES
 
 # settings every candidate must share: the data, its splits and where the results go. A candidate that changed one
@@ -77,8 +77,58 @@ def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
         settings = {key: value for key, value in settings.items() if applies(key, {**shared, **settings})}
         if settings not in combinations:
             combinations.append(settings)
+    combinations = distinct(fitting(combinations, shared), shared)
     differing = [key for key in alternatives if len({label(c.get(key, "")) for c in combinations}) > 1]
     return {candidate_name(settings, differing): settings for settings in combinations}
+
+
+def fitting(combinations: list, shared: dict) -> list:
+    """The combinations without those whose widths two_layer cannot take (--model two_layer,mlp --hidden 64/64,64 keeps
+    two_layer with 64 and mlp with both), unless that leaves a model none: then its error says what to change."""
+    def fits(settings: dict) -> bool:
+        return own(settings, shared, "model") != "two_layer" or len(widths(own(settings, shared, "hidden"))) == 1
+    kept = [settings for settings in combinations if fits(settings)]
+    models = {own(settings, shared, "model") for settings in combinations}
+    return kept if models == {own(settings, shared, "model") for settings in kept} else combinations
+
+
+def distinct(combinations: list, shared: dict) -> list:
+    """The combinations without repeats of the same network: two_layer is mlp with one hidden layer and no dropout, so
+    with one width `mlp` and `two_layer` train the same weights; the later one is left out, with a note."""
+    kept, seen = [], {}
+    for settings in combinations:
+        key = network(settings, shared)
+        if key in seen:
+            warn(f"{candidate_name(settings, list(settings))} is the same network as {candidate_name(seen[key], list(seen[key]))} "
+                 "(one hidden layer, no dropout), so it is left out", RiskminNote)
+            continue
+        seen[key] = settings
+        kept.append(settings)
+    return kept
+
+
+def network(settings: dict, shared: dict) -> tuple:
+    """The candidate's settings with a one-layer mlp and a two_layer written alike, as what they build.
+
+    >>> network({"model": "two_layer"}, {}) == network({"model": "mlp", "hidden": (32,)}, {})
+    True
+    """
+    model = own(settings, shared, "model")
+    if model not in ("two_layer", "mlp") or len(widths(own(settings, shared, "hidden"))) != 1:
+        return tuple(sorted((key, label(value)) for key, value in settings.items()))
+    dropout = own(settings, shared, "dropout") if model == "mlp" else 0.0
+    same = {**settings, "model": "mlp", "hidden": widths(own(settings, shared, "hidden")), "dropout": dropout,
+            "activation": own(settings, shared, "activation")}
+    return tuple(sorted((key, label(value)) for key, value in same.items()))
+
+
+def own(settings: dict, shared: dict, key: str):
+    """Setting `key` of a candidate: its own, else the shared one, else the default."""
+    return settings.get(key, shared.get(key, getattr(Config, key)))
+
+
+def widths(hidden) -> tuple:
+    return (hidden,) if isinstance(hidden, int) else tuple(hidden)
 
 
 def applies(key: str, settings: dict) -> bool:
