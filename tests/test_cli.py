@@ -370,3 +370,18 @@ def test_a_run_that_diverges_later_keeps_its_best_finite_weights_and_the_rows_be
     assert len(rows) - 1 == summary["epochs_run"] - 1 >= 1  # every epoch before the one that diverged
     assert all(value not in ("nan", "inf", "") for row in rows[1:] for value in row.split(","))
     assert riskmin.Run.load(run_dir).best_epoch == summary["best_epoch"]
+
+
+def test_the_task_help_states_the_rule_guessed_task_follows(capsys):
+    import numpy as np
+
+    from riskmin._columns import guessed_task
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    rule = " ".join(capsys.readouterr().out.split("--task", 1)[1].split("\n  --", 1)[0].split())
+    assert "at most 3 whole numbers" in rule and "0..k-1 (k up to 20)" in rule and "ratings 1..5, counts) are regression" in rule
+    cases = {(0, 1): "classification", (-1, 0, 1): "classification", tuple(range(20)): "classification",
+             tuple(range(1, 6)): "regression", tuple(range(21)): "regression", (0, 5, 9, 12): "regression"}
+    for values, task in cases.items():
+        assert guessed_task(np.array(values))[0] == task, values

@@ -70,3 +70,9 @@ def test_the_sweep_trains_through_a_models_own_training_step(lab1):
     model = Own()
     finding = riskmin.lr_find(model, lab1, optimizer="sgd", start=1e-3, end=1.0, steps=12, **FAST)
     assert model.calls == 0 and len(finding.rates) == 12  # a copy trained, by its own step
+
+
+def test_plot_alone_draws_into_the_default_file_its_help_names(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", "--progress", "off"]) == 0
+    assert "drawn in lr_find.png" in capsys.readouterr().out and (tmp_path / "lr_find.png").is_file()

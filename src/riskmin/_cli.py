@@ -191,7 +191,8 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
     sub.add_argument("--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)")
     sub.add_argument("--end", metavar="X", type=float, default=10.0, help="last learning rate of the sweep (default: 10)")
     sub.add_argument("--steps", metavar="N", type=int, default=100, help="training steps of the sweep (default: 100)")
-    sub.add_argument("--plot", metavar="FILE", default="lr_find.png", help="picture of the sweep (default: lr_find.png)")
+    sub.add_argument("--plot", metavar="FILE", nargs="?", default="lr_find.png", const="lr_find.png",
+                     help="picture of the sweep (default, and --plot alone: lr_find.png)")
     add_config_flags(sub, "lr-find")
     add_nproc_flag(sub, "--batch-size stays the global batch")
     parser.commands["lr-find"] = sub

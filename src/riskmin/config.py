@@ -71,7 +71,8 @@ class Config:
     target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)")
     features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)")
     task: Literal["auto", "regression", "classification"] = setting(
-        "auto", "what the target is; auto guesses from the target column (text, or whole numbers with at most 20 values: classification)")
+        "auto", "what the target is; auto guesses from the target column: text, true/false, at most 3 whole numbers, "
+        "or the codes 0..k-1 (k up to 20) are classes; other numbers (ratings 1..5, counts) are regression")
     missing: Literal["error", "drop", "mean"] = setting(
         "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with training-split means")
     n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", low=2)
