@@ -60,3 +60,32 @@ def test_a_per_step_schedule_resumes_exactly(lab1, tmp_path, monkeypatch):
 def test_the_stacked_engine_leaves_per_step_schedules_to_fit_and_says_so(lab1):
     mc = riskmin.montecarlo("linear", lab1, runs=2, epochs=2, scheduler="one_cycle", scheduler_interval="step", **FAST)
     assert mc.summary["engine"] == "sequential" and "steps after every step" in mc.notes[0]
+
+
+class CutAt:
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, state):
+        state.interrupted = state.step == self.step
+
+
+@pytest.mark.parametrize("scheduler, interval", [("cosine", "epoch"), ("one_cycle", "step"), ("linear_warmup", "step"), ("step", "epoch")])
+def test_resume_keeps_the_length_of_a_schedule_drawn_over_the_whole_run(tmp_path, capsys, scheduler, interval):
+    from riskmin._cli import main
+
+    settings = dict(model="linear", data="lab1", scheduler=scheduler, scheduler_interval=interval, optimizer="sgd", lr=0.05, **FAST)
+    run_dir = tmp_path / "cut"
+    with pytest.raises(TrainingInterrupted):  # 25 steps an epoch, cut inside epoch 3 of 6
+        riskmin.fit("linear", "lab1", riskmin.Config(**settings, epochs=6), callbacks=[CutAt(60)], directory=run_dir)
+    (run_dir / "config.toml").write_text(riskmin.Config(**settings, epochs=12).to_toml())  # the user asks for more epochs
+    capsys.readouterr()
+    status = main(["train", "--resume", str(run_dir)])
+    err = capsys.readouterr().err
+    if scheduler == "step":  # a step schedule does not depend on the length: the run goes on to epoch 12
+        assert status == 0 and (run_dir / "summary.json").is_file()
+        return
+    assert status == 2 and not (run_dir / "summary.json").exists()
+    assert err.strip() == (f"error: cannot resume {run_dir}: the settings changed since the checkpoint: epochs 6 then, 12 now "
+                           f"(the {scheduler} schedule spans the run's length); resume with the data and settings the run "
+                           "began with, or start a new run")

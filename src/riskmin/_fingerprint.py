@@ -18,6 +18,14 @@ from .config import Config, RiskminError
 # settings a resumed run may change: what it shows and where it writes, how many threads, and how long it goes on
 FREE = {"progress", "print_every", "out", "name", "overwrite", "checkpoint_every", "threads", "device", "epochs", "max_steps",
         "runs", "engine", "stratify", "folds", "splits", "chunk"}
+LENGTH = {"epochs", "max_steps"}  # how long a run goes on: free, unless its schedule's length is that of the run
+
+
+def schedule_spans_the_run(config: Config) -> bool:
+    """Whether the learning-rate schedule is drawn over the whole run (cosine and one_cycle end at its last epoch or step,
+    linear_warmup without `warmup` warms up over its first tenth): then a resumed run keeps its length, for a schedule
+    redrawn over another length would jump or climb back from where it was."""
+    return config.scheduler in ("cosine", "one_cycle") or (config.scheduler == "linear_warmup" and not config.warmup)
 
 
 def fingerprint(splits, config: Config) -> dict:
@@ -30,7 +38,8 @@ def fingerprint(splits, config: Config) -> dict:
         inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
                       sha256=sha256(data.x, data.y))
     inputs["split"] = sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val, splits.test)))
-    settings = {key: value for key, value in config.to_dict().items() if key not in FREE}
+    free = FREE - LENGTH if schedule_spans_the_run(config) else FREE
+    settings = {key: value for key, value in config.to_dict().items() if key not in free}
     return json.loads(json.dumps({"data": inputs, "settings": settings}))  # as a checkpoint gives it back: tuples as lists
 
 
@@ -84,5 +93,11 @@ def data_changes(then: dict, now: dict) -> list:
 
 
 def setting_changes(then: dict, now: dict) -> list:
-    return [f"{key} {then.get(key)!r} then, {now.get(key)!r} now" for key in sorted(set(then) | set(now))
-            if then.get(key) != now.get(key)]
+    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) is taken as it is."""
+    changes = []
+    for key in sorted(set(then) | set(now)):
+        if then.get(key) == now.get(key) or (key in LENGTH and key not in then):
+            continue
+        why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in LENGTH else ""
+        changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")
+    return changes
