@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from .config import Config, RiskminError
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
-from ._experiments import STACKABLE, experiments, targets_of
+from ._experiments import STACKABLE, data_frame, data_name, estimate, experiments, html_table, interval, targets_of
 from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
@@ -46,6 +46,39 @@ class Comparison:
     config: Config
     candidates: dict
     notes: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
+        close = f", {len(s['not_distinguished'])} not told apart from it" if s["not_distinguished"] else ""
+        return (f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on {s['runs']} splits, "
+                f"best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})")
+
+    def _repr_html_(self) -> str:
+        """The candidates ranked, as `riskmin compare` prints them, as a notebook shows the result."""
+        s = self.summary
+        rows = []
+        for rank, name in enumerate(s["ranking"], 1):
+            test = s["comparisons"].get(s["metric"], {}).get(name)
+            difference = "best" if test is None else "-" if test["mean"] is None else f"{test['mean']:+.3g}"
+            p = "" if test is None or test["holm_p_value"] is None else f"{test['holm_p_value']:.2g}"
+            mark = "*" if name in s["not_distinguished"] else ""
+            rows.append((f"{rank}{mark}", name, estimate(s["candidates"][name]["metrics"].get(s["metric"], {})), difference,
+                         "" if test is None else interval(test), p))
+        return html_table(repr(self) + "; * not told apart from the best (Holm-adjusted corrected p >= "
+                          f"{s['level']:g})", ("", "candidate", "mean +- se", "minus best", "95% corrected", "p Holm"), rows)
+
+    def to_pandas(self, table: str = "runs"):
+        """The runs as a pandas DataFrame, one row per candidate and split as in runs.csv; table="summary": one row per
+        candidate and metric, its statistics and its paired difference from the best, as in comparison.csv."""
+        return data_frame({"runs": self.table, "summary": comparison_rows(self)}, table, "Comparison")
+
+    def plot(self, path=None):
+        """Each candidate's per-split metric, ranked, one line per split: a matplotlib Figure, or drawn into `path`
+        (compare.png) and the path returned."""
+        figure = plot_comparison(self.table, self.summary["ranking"], self.summary["metric"], path)
+        return figure if path is None else Path(path)
 
     def save(self, directory=None) -> Path:
         """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json."""
@@ -98,7 +131,7 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
         table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
     summary["seconds"] = time.perf_counter() - start
     notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
-    return Comparison(table, summary, config, dict(candidates), notes)
+    return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)})
 
 
 def comparable_data(data, config: Config, base: str) -> Data:
@@ -250,8 +283,9 @@ def save_comparison(comparison: Comparison, directory=None) -> Path:
     return target
 
 
-def plot_comparison(table: list, ranking: list, metric: str, path: Path) -> None:
-    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line."""
+def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None):
+    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line: the
+    Figure, also written to `path` when one is given."""
     from matplotlib.figure import Figure
 
     by_split = {}
@@ -271,7 +305,9 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Path) -> None
     axis.set_title("one line per split, candidates ranked best first")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
 
 
 def comparison_table(summary: dict, console) -> None:

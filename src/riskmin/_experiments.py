@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Union
 
 import torch
@@ -34,18 +35,79 @@ from .policy import judged
 
 @dataclass
 class MonteCarlo:
-    """The result of `montecarlo`: one row per run and statistics over the runs."""
+    """The result of `montecarlo`: one row per run and statistics over the runs. `names`: the data and the model it
+    measured, as they were given (a name, or the class of a module of your own)."""
 
     table: list
     summary: dict
     config: Config
     notes: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        used = len(self.summary.get("used_runs", self.table))
+        runs = f"{used} of {len(self.table)} runs" if used != len(self.table) else f"{len(self.table)} runs"
+        test = self.summary["metrics"].get("test_loss")
+        measured = f"test loss {estimate(test)}, 95% corrected {interval(test)}" if test else "no test split"
+        return f"MonteCarlo({self.names.get('data') or self.config.data}, {self.names.get('model') or self.config.model}, {runs}, {measured})"
+
+    def _repr_html_(self) -> str:
+        """The summary table, as a notebook shows the result."""
+        from ._report import MONTECARLO_ROWS
+
+        rows = [(name.replace("_", " "), estimate(d), interval(d), interval(d, "ci_low", "ci_high"))
+                for name, d in self.summary["metrics"].items() if name.startswith(MONTECARLO_ROWS)]
+        return html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), rows)
+
+    def to_pandas(self, table: str = "runs"):
+        """The runs as a pandas DataFrame, one row per run as in runs.csv; table="summary": one row per metric, its
+        mean, standard error and both 95% intervals, as summary.json holds them."""
+        tables = {"runs": self.table, "summary": [{"metric": name, **d} for name, d in self.summary["metrics"].items()]}
+        return data_frame(tables, table, "MonteCarlo")
+
+    def plot(self, path):
+        """Draw the test loss over runs and train against test loss run by run into `path` (montecarlo.png)."""
+        from ._report import plot_montecarlo
+
+        plot_montecarlo(self.table, path)
+        return Path(path)
 
     def save(self, directory=None):
         """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""
         from ._rundir import save_montecarlo
 
         return save_montecarlo(self, directory)
+
+
+def estimate(d: dict) -> str:
+    """A statistic's mean +- its standard error, as the console tables print it."""
+    return f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}" if d.get("mean") is not None else "-"
+
+
+def interval(d: dict, low: str = "corrected_ci_low", high: str = "corrected_ci_high") -> str:
+    return f"[{d[low]:.4g}, {d[high]:.4g}]" if d.get(low) is not None else "-"
+
+
+def html_table(caption: str, columns: tuple, rows: list) -> str:
+    """A plain HTML table of text cells, for a notebook's display of a result."""
+    from html import escape
+
+    head = "".join(f"<th>{escape(column)}</th>" for column in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def data_frame(tables: dict, table: str, what: str):
+    """The rows (dicts) of tables[table] as a pandas DataFrame, a column for every key any row has."""
+    if table not in tables:
+        raise RiskminError(f"table={table!r} is not a table of {what}; choose one of {', '.join(map(repr, tables))}")
+    try:
+        import pandas
+    except ImportError:
+        raise RiskminError(f"{what}.to_pandas needs pandas, which is not installed; install it with pip install pandas, "
+                           "or read the rows as a list of dicts from .table") from None
+    rows = tables[table]
+    return pandas.DataFrame(rows, columns=list(dict.fromkeys(key for row in rows for key in row)))
 
 
 def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None, **settings) -> MonteCarlo:
@@ -100,11 +162,24 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     rows = gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), variants, runs[rank::processes], reason,
                                callables))
     seconds = time.perf_counter() - start
+    names = {"data": data_name(data), "model": model_name(model)}
     return [experiment(config.replace(**changes), every, sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
-                       reason, seconds, processes) for v, changes in enumerate(variants)]
+                       reason, seconds, processes, names) for v, changes in enumerate(variants)]
 
 
-def experiment(config: Config, every: list, rows: list, reason: str, seconds: float, processes: int) -> MonteCarlo:
+def data_name(data) -> str:
+    """The data as a result names it: the data set's name or the file's, else its type."""
+    return data.name if isinstance(data, Data) else type(data).__name__
+
+
+def model_name(model) -> str:
+    """The model as a person names it: riskmin's name for it, or the class (or factory) of your own that builds it."""
+    if isinstance(model, str):
+        return model
+    return getattr(model, "__name__", type(model).__name__)  # a class or a function has a name; a module, its class
+
+
+def experiment(config: Config, every: list, rows: list, reason: str, seconds: float, processes: int, names: dict) -> MonteCarlo:
     """The MonteCarlo of one variant from its table rows: statistics, notes."""
     table = [{k: v for k, v in row.items() if k != "variant"} for row in rows]
     if not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
@@ -120,7 +195,7 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     if summary["diverged"]:
         notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
                      "lower --lr or clip gradients with --clip-grad 1.0")
-    return MonteCarlo(table, summary, config, notes)
+    return MonteCarlo(table, summary, config, notes, dict(names))
 
 
 def targets_of(data) -> torch.Tensor:

@@ -27,8 +27,13 @@ class LrFinding:
     suggestion: float
     rule: str = RULE
 
-    def plot(self, path) -> Path:
-        """Draw the smoothed loss against the rate (log scale), the suggestion marked, into `path` (lr_find.png)."""
+    def __repr__(self) -> str:
+        return (f"LrFinding(suggested lr {self.suggestion:.3g}, {len(self.rates)} steps from {self.rates[0]:.3g} to "
+                f"{self.rates[-1]:.3g}, {self.rule.split(':')[0]})")
+
+    def plot(self, path=None):
+        """The smoothed loss against the rate (log scale), the suggestion marked: a matplotlib Figure, or drawn into
+        `path` (lr_find.png) and the path returned."""
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(6, 4))
@@ -40,6 +45,8 @@ class LrFinding:
         axis.set_ylabel("smoothed training loss")
         axis.legend()
         figure.tight_layout()
+        if path is None:
+            return figure
         figure.savefig(path, dpi=100)
         return Path(path)
 

@@ -1,0 +1,112 @@
+"""riskmin from Python: results that show themselves, answers in the type asked with, no surprising state, and the
+notes the command line prints, as warnings."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import riskmin
+from riskmin import RiskminError
+from riskmin._report import MONTECARLO_ROWS
+
+FAST = dict(progress=False)
+
+
+@pytest.fixture(scope="module")
+def mc():
+    return riskmin.montecarlo("linear", "lab1", runs=3, epochs=2, **FAST)
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return riskmin.compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, **FAST)
+
+
+@pytest.fixture(scope="module")
+def finding():
+    return riskmin.lr_find("linear", "lab1", steps=20, **FAST)
+
+
+def test_a_monte_carlo_result_shows_itself_in_one_line_and_as_a_table(mc):
+    test = mc.summary["metrics"]["test_loss"]
+    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {test['se']:.2g}, "
+                        f"95% corrected [{test['corrected_ci_low']:.4g}, {test['corrected_ci_high']:.4g}])")
+    html = mc._repr_html_()
+    shown = [name for name in mc.summary["metrics"] if name.startswith(MONTECARLO_ROWS)]  # as the console table
+    assert html.startswith("<table>") and html.count("<tr>") == 1 + len(shown) and "test_r2" in shown
+    assert f"<td>test loss</td><td>{test['mean']:.4g} +- {test['se']:.2g}</td>" in html
+
+
+def test_a_monte_carlo_result_names_a_model_and_data_of_your_own():
+    x = torch.randn(60, 2, generator=torch.Generator().manual_seed(0))
+    result = riskmin.montecarlo(lambda: torch.nn.Linear(2, 1), (x, x.sum(1, keepdim=True)), runs=2, epochs=1, **FAST)
+    assert repr(result).startswith("MonteCarlo(data, <lambda>, 2 runs, test loss ")
+
+
+def test_a_comparison_shows_itself_in_one_line_and_as_a_table(comparison):
+    s = comparison.summary
+    best = s["candidates"][s["best"]]["metrics"]["test_loss"]
+    line = repr(comparison)
+    assert "\n" not in line and line.startswith(f"Comparison(lab1, 2 candidates on 3 splits, best {s['best']}: "
+                                                f"test loss {best['mean']:.4g} +- {best['se']:.2g}")
+    html = comparison._repr_html_()
+    assert html.count("<tr>") == 3 and "<td>best</td>" in html
+    other = next(name for name in s["ranking"] if name != s["best"])
+    assert f"<td>{other}</td>" in html and f"{s['comparisons']['test_loss'][other]['holm_p_value']:.2g}" in html
+
+
+def test_the_tables_come_as_pandas_dataframes(mc, comparison):
+    pytest.importorskip("pandas")
+    runs = mc.to_pandas()
+    assert runs.shape[0] == 3 and list(runs["seed"]) == [0, 1, 2] and list(runs["test_loss"]) == [row["test_loss"] for row in mc.table]
+    summary = mc.to_pandas("summary").set_index("metric")
+    assert summary.loc["test_loss", "mean"] == mc.summary["metrics"]["test_loss"]["mean"]
+    assert comparison.to_pandas().shape[0] == 6 and set(comparison.to_pandas()["candidate"]) == {"small", "large"}
+    rows = comparison.to_pandas("summary")
+    assert {"candidate", "metric", "mean", "holm_p_value"} <= set(rows.columns) and set(rows["candidate"]) == {"small", "large"}
+    with pytest.raises(RiskminError, match="table='split' is not a table of MonteCarlo; choose one of 'runs', 'summary'"):
+        mc.to_pandas("split")
+
+
+def test_to_pandas_without_pandas_says_so_in_one_sentence(mc, comparison, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+    for result, name in ((mc, "MonteCarlo"), (comparison, "Comparison")):
+        with pytest.raises(RiskminError) as error:
+            result.to_pandas()
+        assert str(error.value).startswith(f"{name}.to_pandas needs pandas, which is not installed; install it with pip install pandas")
+
+
+def test_the_learning_rate_finding_shows_itself_and_draws_a_figure(finding, tmp_path):
+    from matplotlib.figure import Figure
+
+    assert repr(finding) == (f"LrFinding(suggested lr {finding.suggestion:.3g}, {len(finding.rates)} steps from "
+                             f"{finding.rates[0]:.3g} to {finding.rates[-1]:.3g}, steepest descent)")
+    figure = finding.plot()
+    assert isinstance(figure, Figure) and figure.axes[0].get_xscale() == "log"
+    assert finding.plot(tmp_path / "lr.png") == tmp_path / "lr.png" and (tmp_path / "lr.png").stat().st_size > 1000
+
+
+def test_a_comparison_draws_a_figure_or_a_file(comparison, mc, tmp_path):
+    from matplotlib.figure import Figure
+
+    figure = comparison.plot()
+    assert isinstance(figure, Figure)
+    assert [label.get_text() for label in figure.axes[0].get_xticklabels()] == comparison.summary["ranking"]
+    assert comparison.plot(tmp_path / "c.png") == tmp_path / "c.png" and (tmp_path / "c.png").stat().st_size > 1000
+    assert mc.plot(tmp_path / "mc.png") == tmp_path / "mc.png" and (tmp_path / "mc.png").stat().st_size > 1000
+
+
+def test_showing_results_imports_no_matplotlib():
+    code = ("import sys, riskmin\n"
+            "mc = riskmin.montecarlo('linear', 'lab1', runs=2, epochs=1, progress=False)\n"
+            "c = riskmin.compare({'a': {'lr': 0.01}, 'b': {'lr': 0.1}}, 'lab1', runs=2, model='linear', epochs=1, progress=False)\n"
+            "f = riskmin.lr_find('linear', 'lab1', steps=10, progress=False)\n"
+            "shown = [repr(mc), mc._repr_html_(), repr(c), c._repr_html_(), repr(f)]\n"
+            "print(sorted(m for m in sys.modules if m.startswith('matplotlib')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
