@@ -31,6 +31,7 @@ run = riskmin.fit("two_layer", data, epochs=60, lr=0.05, patience=10, progress=F
 print(f"test accuracy {run.test['test_accuracy']:.3f}, macro F1 {run.test['test_f1']:.3f}, log loss {run.test['test_log_loss']:.3f}")
 
 new = riskmin.load(str(folder / "fruit.csv"), riskmin.Config(target="fruit", missing="mean"))
-probabilities = riskmin.predict(run, new.x[:3], kind="proba")  # softmax; kind="class" gives the class names
-for row, name, p in zip(new.x[:3].tolist(), riskmin.predict(run, new.x[:3], kind="class"), probabilities):
+rows = new.x[:3].numpy()
+probabilities = riskmin.predict(run, rows, kind="proba")  # softmax; kind="class" gives NumPy rows their class names
+for row, name, p in zip(rows.tolist(), riskmin.predict(run, rows, kind="class"), probabilities):
     print(f"weight {row[0]:6.1f} -> {name} ({float(p.max()):.2f})")

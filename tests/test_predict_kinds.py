@@ -33,7 +33,7 @@ def test_class_and_proba_are_what_the_predict_command_writes(fruit, tmp_path):
     with open(tmp_path / "p.csv") as file:
         written = list(csv.DictReader(file))
     x = torch.tensor([[float(line.split(",")[0])] for line in fruit.read_text().splitlines()[1:]])
-    labels, shares = riskmin.predict(run, x, kind="class"), riskmin.predict(run, x, kind="proba")
+    labels, shares = riskmin.predict(run, x.numpy(), kind="class"), riskmin.predict(run, x, kind="proba")  # NumPy holds names
     assert labels.tolist() == [row["predicted_fruit"] for row in written]
     assert shares.numpy() == pytest.approx(np.array([[float(row[f"probability_{c}"]) for c in ("apple", "banana", "cherry")]
                                                      for row in written]), abs=1e-7)
@@ -49,7 +49,8 @@ def test_bce_gives_two_named_classes_and_their_probabilities(tmp_path):
     path.write_text("x,fruit\n" + "".join(f"{v:.4f},{'yes' if v > 0 else 'no'}\n" for v in x))
     run = trained(path, loss="bce")
     rows = torch.tensor([[-2.0], [2.0]])
-    assert riskmin.predict(run, rows, kind="class").tolist() == ["no", "yes"]
+    assert riskmin.predict(run, rows.numpy(), kind="class").tolist() == ["no", "yes"]
+    assert riskmin.predict(run, rows, kind="class").tolist() == [0, 1]  # a tensor holds each class's index
     shares = riskmin.predict(run, rows, kind="proba")
     assert shares.shape == (2, 2) and torch.allclose(shares[:, 1], torch.sigmoid(riskmin.predict(run, rows)[:, 0]))
 

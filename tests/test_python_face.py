@@ -110,3 +110,56 @@ def test_showing_results_imports_no_matplotlib():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
+
+@pytest.fixture(scope="module")
+def towns():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.standard_normal(90), "town": rng.choice(["north", "south", "west"], 90)},
+                         index=pd.RangeIndex(500, 590, name="house"))
+    frame["price"] = 2 * frame["size"] + (frame["town"] == "south") * 1.5
+    return frame
+
+
+@pytest.mark.parametrize("kind", ["value", "class", "proba"])
+def test_predict_answers_in_the_type_it_was_asked_with(towns, kind):
+    frame = towns.drop(columns="price")
+    run = riskmin.fit("linear", frame, target="town", epochs=3, **FAST)
+    rows = frame.iloc[[3, 1, 4]]
+    encoded = riskmin.predict(run, rows, kind="value")  # any kind's numbers come from these outputs
+    x = torch.tensor(rows[["size"]].to_numpy(), dtype=torch.float32)
+    tensor, array, table = riskmin.predict(run, x, kind=kind), riskmin.predict(run, x.numpy(), kind=kind), riskmin.predict(run, rows, kind=kind)
+    assert isinstance(tensor, torch.Tensor) and isinstance(array, np.ndarray) and type(table) is type(rows)
+    assert list(table.index) == [503, 501, 504] and table.index.name == "house"
+    classes = ["north", "south", "west"]
+    if kind == "class":
+        assert tensor.dtype == torch.int64 and tensor.shape == (3,)
+        assert array.tolist() == [classes[k] for k in tensor] == list(table["town"]) and list(table.columns) == ["town"]
+        assert tensor.tolist() == encoded.to_numpy().argmax(1).tolist()
+    else:
+        assert list(table.columns) == classes and table.to_numpy() == pytest.approx(array) and array == pytest.approx(tensor.numpy())
+        if kind == "value":
+            assert table.to_numpy() == pytest.approx(encoded.to_numpy())
+
+
+def test_predict_gives_a_regression_dataframe_its_target_column(towns):
+    run = riskmin.fit("linear", towns, target="price", epochs=3, **FAST)
+    answer = riskmin.predict(run, towns.iloc[:4])
+    assert list(answer.columns) == ["price"] and list(answer.index) == [500, 501, 502, 503] and answer.dtypes["price"] == np.float32
+    assert answer["price"].to_numpy() == pytest.approx(riskmin.predict(run, towns.iloc[:4].drop(columns="price"))["price"].to_numpy())
+
+
+def test_predict_of_several_yes_no_targets_names_each_target(towns):
+    x = torch.tensor(towns[["size"]].to_numpy(), dtype=torch.float32)
+    y = torch.stack([(x[:, 0] > 0).float(), (x[:, 0] > 1).float()], 1)
+    run = riskmin.fit("linear", (x, y), loss="bce", epochs=3, **FAST)
+    array = riskmin.predict(run, x.numpy(), kind="class")
+    assert array.shape == (90, 2) and set(np.unique(array)) <= {0, 1} and torch.equal(torch.from_numpy(array), riskmin.predict(run, x, kind="class"))
+
+
+def test_predict_of_a_polars_dataframe_is_a_polars_dataframe(towns):
+    polars = pytest.importorskip("polars")
+    run = riskmin.fit("linear", towns, target="price", epochs=2, **FAST)
+    answer = riskmin.predict(run, polars.from_pandas(towns.iloc[:3]))
+    assert isinstance(answer, polars.DataFrame) and answer.columns == ["price"]
+    assert answer["price"].to_numpy() == pytest.approx(riskmin.predict(run, towns.iloc[:3])["price"].to_numpy())

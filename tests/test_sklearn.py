@@ -49,7 +49,7 @@ def test_fit_trains_through_riskmin_fit_with_the_same_numbers(houses):
     assert estimator.history_ == [{**row, "seconds": pytest.approx(row["seconds"], abs=100)} for row in run.history]
     # the same weights; a product of rows in F order (pandas' to_numpy) may round its last bit unlike one in C order
     assert all(torch.equal(a, b) for a, b in zip(estimator.model_.parameters(), run.model.parameters()))
-    np.testing.assert_allclose(estimator.predict(x), riskmin.predict(run, x)[:, 0].double().numpy(), atol=1e-6)
+    np.testing.assert_allclose(estimator.predict(x), riskmin.predict(run, x)[:, 0], atol=1e-6)
     assert estimator.n_features_in_ == 2 and isinstance(estimator.model_, torch.nn.Module)
 
 
@@ -96,7 +96,7 @@ def test_a_fitted_estimator_pickles(houses, tmp_path):
     thawed = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(thawed.predict(x), fitted.predict(x))
     fitted.run_.save(tmp_path / "run")  # riskmin's own files: safetensors and JSON, no pickle
-    assert np.array_equal(riskmin.predict(riskmin.Run.load(tmp_path / "run"), x)[:, 0].double().numpy(), fitted.predict(x))
+    assert np.array_equal(riskmin.predict(riskmin.Run.load(tmp_path / "run"), x)[:, 0].astype(np.float64), fitted.predict(x))
 
 
 def test_bad_settings_are_refused_in_one_sentence():

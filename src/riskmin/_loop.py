@@ -372,8 +372,10 @@ def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor
 @torch.no_grad()
 def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU; a standardized regression
-    target comes back in its own units. For a classifier, kind="class" gives each row's class by its stored name and
-    kind="proba" the class probabilities, as `riskmin predict` writes them (see _outputs.py).
+    target comes back in its own units. For a classifier, kind="class" gives each row's class and kind="proba" the
+    class probabilities, as `riskmin predict` writes them. The answer has the type of `x`: a tensor for tensors (a
+    class as its index in run.data_names["classes"]), a NumPy array for NumPy (a class by name), a DataFrame for a
+    DataFrame, with its row index and a column per target or class (see _outputs.py).
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> predict(run, torch.tensor([[0.5]])).shape
@@ -381,10 +383,11 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """
     model, standardizer, config = unpack(run_or_model)
     outputs.check_kind(kind, config.loss)
+    rows, names = x, getattr(run_or_model, "data_names", {})
     if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
         x = several_inputs(x, n_rows(x))
     else:
-        x = frames.inputs(x, getattr(run_or_model, "data_names", {}))
+        x = frames.inputs(x, names)
         x = x[:, None] if x.ndim == 1 else x
         check_columns(x, standardizer)
         x = standardizer(x) if standardizer is not None else x
@@ -400,7 +403,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
     out = out if target is None else target.restore(out)
-    return outputs.as_kind(out, kind, config.loss, getattr(run_or_model, "data_names", {}).get("classes"))
+    return outputs.like_input(outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind, config.loss, names)
 
 
 def unpack(run_or_model):

@@ -1,11 +1,15 @@
-"""What a model's outputs mean to its user: values, class names or probabilities, the same in `riskmin.predict`
+"""What a model's outputs mean to its user: values, classes or probabilities, the same in `riskmin.predict`
 and in the columns `riskmin predict` writes.
 
     loss                   "value"                "class"                       "proba"
-    cross_entropy          logits (n x k)         class names, argmax           softmax (n x k)
-    bce, two named classes logit (n x 1)          class names, p > 0.5          [1 - p, p] (n x 2)
+    cross_entropy          logits (n x k)         each row's class, argmax      softmax (n x k)
+    bce, two named classes logit (n x 1)          each row's class, p > 0.5     [1 - p, p] (n x 2)
     bce, several targets   logits (n x m)         0/1 per target (n x m)        sigmoid (n x m)
     mse, l1, huber         the target's units     refused                       refused
+
+`predict` answers in the type it was given (`like_input`): a tensor for tensors (a class as its index among the
+run's classes, since a tensor holds no text), a NumPy array for NumPy (a class by its name), a DataFrame for a
+DataFrame, with the input's row index and a column per target or class.
 """
 
 from __future__ import annotations
@@ -43,23 +47,74 @@ def probabilities(output: torch.Tensor, loss: str, classes=None) -> torch.Tensor
     return torch.cat([1 - yes, yes], 1) if two_classes(loss, classes, output) else yes
 
 
-def class_labels(output: torch.Tensor, loss: str, classes=None):
-    """The predicted class of every row by name (a NumPy array of str), or for several bce targets 0/1 per target."""
+def class_indices(output: torch.Tensor, loss: str, classes=None) -> torch.Tensor:
+    """The predicted class of every row as its index among the classes (n), or for several bce targets 0/1 per target."""
     if loss == "cross_entropy":
-        names = np.array(classes or [str(k) for k in range(output.shape[1])])
-        return names[output.argmax(1).numpy()]
+        return output.argmax(1)
     if two_classes(loss, classes, output):
-        return np.array(classes)[(torch.sigmoid(output[:, 0]) > 0.5).long().numpy()]
+        return (torch.sigmoid(output[:, 0]) > 0.5).long()
     return (torch.sigmoid(output) > 0.5).long()
 
 
-def as_kind(output: torch.Tensor, kind: str, loss: str, classes=None):
-    """`output`, the model's outputs in the target's units, as the `kind` of prediction asked for."""
+def one_class_per_row(output: torch.Tensor, loss: str, classes=None) -> bool:
+    """Whether each row gets one class (cross entropy, or bce between two named classes) rather than 0/1 per target."""
+    return loss == "cross_entropy" or two_classes(loss, classes, output)
+
+
+def class_names(output: torch.Tensor, classes=None) -> list:
+    """The classes' names: as stored, else their indices as text."""
+    return list(classes) if classes else [str(k) for k in range(output.shape[1])]
+
+
+def class_labels(output: torch.Tensor, loss: str, classes=None):
+    """The predicted class of every row by name (a NumPy array of str), or for several bce targets 0/1 per target."""
+    indices = class_indices(output, loss, classes)
+    return np.array(class_names(output, classes))[indices.numpy()] if one_class_per_row(output, loss, classes) else indices
+
+
+def as_kind(output: torch.Tensor, kind: str, loss: str, classes=None) -> torch.Tensor:
+    """`output`, the model's outputs in the target's units, as the `kind` of prediction asked for, a tensor."""
     if kind == "class":
-        return class_labels(output, loss, classes)
+        return class_indices(output, loss, classes)
     if kind == "proba":
         return probabilities(output, loss, classes)
     return output
+
+
+def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, loss: str, names: dict):
+    """`prediction` (as_kind of the model's `output`) in the type of the `rows` it was made for: a NumPy array for an
+    array, where classes have names, by name; a DataFrame of the same kind for a DataFrame, with its row index; a tensor
+    for anything else."""
+    from ._frames import is_frame
+
+    classes = names.get("classes")
+    named = kind == "class" and bool(classes) and one_class_per_row(output, loss, classes)
+    if is_frame(rows):
+        values = np.array(classes)[prediction.numpy()] if named else prediction.numpy()
+        return same_frame(rows, dict(zip(headers(prediction, output, kind, loss, names), values.reshape(len(values), -1).T)))
+    if isinstance(rows, np.ndarray):
+        return np.array(classes)[prediction.numpy()] if named else prediction.numpy()
+    return prediction
+
+
+def headers(prediction: torch.Tensor, output: torch.Tensor, kind: str, loss: str, names: dict) -> list:
+    """The columns of a prediction as a DataFrame: a column per class for the logits and probabilities of classes, else
+    a column per target (one, holding each row's class, for kind="class")."""
+    classes, targets = names.get("classes"), names.get("targets") or []
+    if (kind == "proba" and one_class_per_row(output, loss, classes)) or (kind == "value" and loss == "cross_entropy"):
+        return class_names(output, classes)
+    width = prediction.shape[1] if prediction.ndim == 2 else 1
+    return targets if len(targets) == width else [str(i) for i in range(width)]
+
+
+def same_frame(rows, columns: dict):
+    """`columns` as a DataFrame of the type of `rows`: pandas with the row index of `rows`, polars, or a pyarrow Table."""
+    kind = type(rows)
+    if kind.__module__.startswith("pandas"):
+        return kind(columns, index=rows.index)
+    if kind.__module__.startswith("pyarrow"):
+        return kind.from_pydict(columns)
+    return kind(columns)
 
 
 def columns(output: torch.Tensor, loss: str, targets: list, classes=None) -> dict:
