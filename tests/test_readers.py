@@ -220,3 +220,44 @@ def test_npz_labels_follow_the_task_rule_of_tables(tmp_path):
     assert counts.notes == ["task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; override with --task"]
     asked = riskmin.load(str(tmp_path / "counts.npz"), riskmin.Config(task="classification"))
     assert asked.task == "classification" and len(asked.classes) == 40
+
+
+def shifted_table(tmp_path, shift: float, name: str, suffix: str = ".csv"):
+    """y = 2 z + w/2 + noise, with the feature t = shift + 100 z: at shift 1e9 (a Unix time) float32 holds t in steps of 64."""
+    rng = np.random.default_rng(0)
+    z, w = rng.standard_normal(2000), rng.standard_normal(2000)
+    table = pyarrow.table({"t": shift + 100 * z, "w": w, "y": 2 * z + 0.5 * w + 0.05 * rng.standard_normal(2000)})
+    path = tmp_path / f"{name}{suffix}"
+    arrow_csv.write_csv(table, path) if suffix == ".csv" else parquet.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_column_at_a_large_offset_keeps_its_digits(tmp_path, suffix):
+    settings = dict(target="y", optimizer="adam", lr=0.05, epochs=60, progress=False)
+    plain = riskmin.fit("linear", str(shifted_table(tmp_path, 0.0, "plain", suffix)), **settings)
+    shifted = riskmin.fit("linear", str(shifted_table(tmp_path, 1e9, "shifted", suffix)), **settings)
+    assert shifted.summary["test_mse"] == pytest.approx(plain.summary["test_mse"], rel=1e-3)  # quantized, it was 0.33 against 0.0025
+    [t, w] = shifted.data_names["layout"]
+    assert t["offset"] == pytest.approx(1e9, rel=1e-6) and "offset" not in w and "offset" not in plain.data_names["layout"][0]
+    assert plain.summary["test_mse"] < 0.01
+
+
+def test_a_column_at_an_offset_is_centred_alike_when_a_run_predicts_a_file(tmp_path, capsys):
+    path = shifted_table(tmp_path, 1e9, "shifted")
+    assert main(["train", str(path), "--target", "y", "--model", "linear", "--optimizer", "adam", "--lr", "0.05", "--epochs", "60",
+                 "--progress", "off", "--out", str(tmp_path), "--name", "run"]) == 0
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(path.read_text().splitlines()[:4]) + "\n")  # three rows: too few to tell a column's spread
+    assert main(["predict", str(tmp_path / "run"), str(few), "--out", str(tmp_path / "p.csv")]) == 0
+    predicted = [float(line.split(",")[-1]) for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    truth = [float(line.split(",")[-1]) for line in few.read_text().splitlines()[1:]]
+    assert np.allclose(predicted, truth, atol=0.25)
+
+
+def test_a_column_even_float64_cannot_resolve_is_named(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "huge.csv"
+    arrow_csv.write_csv(pyarrow.table({"t": 1e15 + rng.standard_normal(50), "y": rng.standard_normal(50)}), path)
+    data = riskmin.datasets.load(str(path), riskmin.Config(data=str(path), target="y"))
+    assert any(note.startswith("column t varies by about") and "finer than even float64" in note for note in data.notes)

@@ -16,6 +16,7 @@ NaN until the run's preprocessing fills it with a training-split mean.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -61,6 +62,39 @@ def has_holes(column) -> bool:
     import pyarrow.compute as pc
 
     return bool(column.null_count) or (pyarrow.types.is_floating(column.type) and bool(pc.any(pc.is_nan(column)).as_py()))
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+COARSE = 1e-3  # float32 must resolve a thousandth of a column's spread; a column it cannot is centred in float64 first
+
+
+def offset(column, name: str = "") -> tuple:
+    """(the float64 mean to subtract from a number column before it becomes float32, or None; a note, or None).
+
+    float32 keeps 24 bits: a column of values like 1e9 + 100 z (a Unix time) comes out in steps
+    of 64, and training on it is training on noise. Such a column is centred in float64 on the
+    mean of the file's values and then cast, so its spread keeps its digits; standardizing on the
+    training split comes after, as for any column. A column even float64 cannot resolve is named.
+
+    >>> import pyarrow
+    >>> offset(pyarrow.chunked_array([[1e9, 1e9 + 100.0]]))[0], offset(pyarrow.chunked_array([[1.0, 2.0]]))[0]
+    (1000000050.0, None)
+    """
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if pyarrow.types.is_float32(column.type) or pyarrow.types.is_boolean(column.type) or len(column) < 2:
+        return None, None
+    values = pc.cast(column, pyarrow.float64())
+    largest, spread, mean = pc.max(pc.abs(values)).as_py(), pc.stddev(values, ddof=1).as_py(), pc.mean(values).as_py()
+    if not all(v is not None and math.isfinite(v) for v in (largest, spread, mean)) or spread == 0 or largest > FLOAT32_MAX:
+        return None, None  # beyond float32 altogether: refused by name where the inputs are checked
+    if np.spacing(np.float32(largest)) <= COARSE * spread:
+        return None, None
+    if np.spacing(largest) > COARSE * spread:
+        return mean, (f"column {name} varies by about {spread:.3g} around {mean:.10g}, finer than even float64 holds values of "
+                      f"that size (steps of {np.spacing(largest):.2g}): subtract a constant from it before saving the file")
+    return mean, None
 
 
 def is_numeric(column) -> bool:
@@ -171,7 +205,8 @@ def describe(column, name: str, rows: int = 0) -> tuple:
     import pyarrow.compute as pc
 
     if is_numeric(column):
-        return {"name": name, "kind": "numeric"}, None
+        centre, note = offset(column, name)
+        return {"name": name, "kind": "numeric", **({"offset": centre} if centre is not None else {})}, note
     counts = pc.value_counts(pc.cast(column, pyarrow.string())).to_pylist()
     counts = sorted(((c["counts"], c["values"]) for c in counts if c["values"] is not None), key=lambda pair: (-pair[0], pair[1]))
     bound = category_bound(rows or len(column))
@@ -215,9 +250,10 @@ def encode(table, layout: list, path: Path, missing: str) -> tuple:
                 rows = np.flatnonzero(missing_mask(column))[:5]
                 raise RiskminError(f"column {spec['name']} of {path.name} has missing values (first at rows {', '.join(map(str, rows))}); "
                                    "fill them: the run was trained without --missing mean")
-            row = 0
+            row, centre = 0, spec.get("offset")
             for chunk in real_valued(column).chunks:  # chunk by chunk into x: no whole-column copy on the way
-                x[row:row + len(chunk), at] = chunk.to_numpy(zero_copy_only=False)
+                values = chunk.to_numpy(zero_copy_only=False)
+                x[row:row + len(chunk), at] = values if centre is None else values.astype(np.float64) - centre  # see offset()
                 row += len(chunk)
             at += 1
             continue

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .config import RiskminError, RiskminNote, warn
-from ._columns import (as_numpy, class_codes, describe, encode, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
+from ._columns import (as_numpy, class_codes, describe, encode, offset, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
                       target_values, without_identifiers)
 from .data import FLOAT32_TINY, Data, too_small
 
@@ -81,8 +81,9 @@ def checked(path) -> tuple:
     return path, suffix
 
 
-def read_table(path: Path, suffix: str) -> tuple:
-    """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read).
+def read_table(path: Path, suffix: str, wide=()) -> tuple:
+    """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read): but for those
+    float32 cannot hold (too small, or too coarse for their spread, see _columns.offset) and those named in `wide`.
 
     A CSV that is not valid UTF-8 is read again as Latin-1, which decodes any byte, and a note
     says so. A table with two columns of one name is refused, as no name could pick either.
@@ -92,15 +93,15 @@ def read_table(path: Path, suffix: str) -> tuple:
     notes = []
     try:
         if suffix == ".csv":
-            table = read_csv(path)
+            table = read_csv(path, wide=wide)
             if not utf8(table):
-                table = read_csv(path, encoding="latin-1")
+                table = read_csv(path, encoding="latin-1", wide=wide)
                 notes.append(f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its text looks wrong")
         else:
             import pyarrow.parquet
 
             check_unique(pyarrow.parquet.read_schema(path).names, path)
-            table = slim(pyarrow.parquet.read_table(path))
+            table = slim(pyarrow.parquet.read_table(path), wide)
     except (pyarrow.ArrowException, OSError) as error:
         reason = str(error).splitlines()[0][:160]
         raise RiskminError(f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says") from None
@@ -108,7 +109,7 @@ def read_table(path: Path, suffix: str) -> tuple:
     return table, notes
 
 
-def read_csv(path: Path, encoding: str = "utf8"):
+def read_csv(path: Path, encoding: str = "utf8", wide=()):
     """A CSV in one multi-threaded pass with the real-valued columns of its first block parsed straight to
     float32, which halves the memory a float64 table would take; should a later block disagree with the
     first, the file is read again with every type inferred."""
@@ -119,15 +120,15 @@ def read_csv(path: Path, encoding: str = "utf8"):
     reading = pyarrow.csv.ReadOptions(encoding=encoding)
     with pyarrow.csv.open_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
         try:  # the first block, parsed as float64: a column too small for float32 there is parsed as float64 (see slim)
-            small = tiny_columns(stream.read_next_batch())
+            small = float64_columns(stream.read_next_batch(), wide)
         except (StopIteration, UnicodeDecodeError, pyarrow.ArrowInvalid):  # empty, not UTF-8, or ragged: the read below says
-            small = {}
+            small = set(wide)
         reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type) and f.name not in small}
     try:
         options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
-        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options))
+        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options), wide)
     except pyarrow.ArrowInvalid:
-        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)))
+        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)), wide)
 
 
 def utf8(table) -> bool:
@@ -155,16 +156,27 @@ def release_unused_memory() -> None:
         pool.release_unused()
 
 
-def slim(table):
+def slim(table, wide=()):
     """`table` with float64 columns cast to float32, the precision riskmin trains in, but those too small for it, which
-    stay float64 so that `refuse_tiny` can name them if they are used."""
+    stay float64 so that `refuse_tiny` can name them if they are used, those too coarse in float32 for their spread, which
+    are centred in float64 before they are cast (see _columns.offset), and those named in `wide`."""
     import pyarrow
 
-    small = tiny_columns(table)
+    small = float64_columns(table, wide)
     for i, f in enumerate(table.schema):
         if pyarrow.types.is_float64(f.type) and f.name not in small:
             table = table.set_column(i, f.name, table.column(i).cast(pyarrow.float32()))
     return table
+
+
+def float64_columns(table, wide=()) -> set:
+    """The names of the float64 columns of a pyarrow Table or RecordBatch that float32 cannot hold: too small, too
+    coarse for their spread, or named in `wide`."""
+    import pyarrow
+
+    coarse = {table.schema.field(i).name for i, kind in enumerate(table.schema.types)
+              if pyarrow.types.is_float64(kind) and offset(table.column(i))[0] is not None}
+    return set(tiny_columns(table)) | coarse | set(wide)
 
 
 def tiny_columns(table) -> dict:
@@ -376,7 +388,7 @@ def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> t
     path, suffix = checked(path)
     if suffix == ".npz":
         return npz_columns(path, run_layout(names), targets)
-    table, notes = read_table(path, suffix)
+    table, notes = read_table(path, suffix, wide=[c["name"] for c in run_layout(names) if "offset" in c])
     return table_columns(table, notes, path, names, targets, keep)
 
 
