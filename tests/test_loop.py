@@ -335,9 +335,9 @@ def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
 
 
 @pytest.mark.parametrize("setting, command", [("runs", "montecarlo"), ("engine", "montecarlo"), ("folds", "montecarlo"),
-                                              ("out", "riskmin train"), ("overwrite", "riskmin train")])
+                                              ("out", "riskmin train"), ("name", "riskmin train")])
 def test_fit_refuses_a_setting_of_another_command(lab1, setting, command):
-    value = {"runs": 7, "engine": "vectorized", "folds": 5, "out": "/nonexistent", "overwrite": True}[setting]
+    value = {"runs": 7, "engine": "vectorized", "folds": 5, "out": "/nonexistent", "name": "mine"}[setting]
     with pytest.raises(riskmin.RiskminError, match=f"{setting} is a setting of .*{command}.*not of fit"):
         riskmin.fit("linear", lab1, epochs=1, **{setting: value}, **FAST)
 

@@ -3,6 +3,7 @@ notes the command line prints, as warnings."""
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -163,3 +164,43 @@ def test_predict_of_a_polars_dataframe_is_a_polars_dataframe(towns):
     answer = riskmin.predict(run, polars.from_pandas(towns.iloc[:3]))
     assert isinstance(answer, polars.DataFrame) and answer.columns == ["price"]
     assert answer["price"].to_numpy() == pytest.approx(riskmin.predict(run, towns.iloc[:3])["price"].to_numpy())
+
+
+def test_fit_refuses_a_directory_that_holds_a_finished_run_unless_told_to_overwrite(lab1, tmp_path):
+    riskmin.fit("linear", lab1, epochs=2, directory=tmp_path / "run", **FAST)
+    written = {path.name: path.read_bytes() for path in (tmp_path / "run").iterdir() if path.is_file()}
+    with pytest.raises(RiskminError) as error:
+        riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", **FAST)
+    assert str(error.value) == (f"directory {tmp_path / 'run'} holds a finished run; pass overwrite=True to replace it, "
+                                "or choose another directory")
+    assert {path.name: path.read_bytes() for path in (tmp_path / "run").iterdir() if path.is_file()} == written
+    with pytest.raises(RiskminError, match="holds a finished run, with nothing to resume; drop resume=True and pass overwrite=True"):
+        riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", resume=True, **FAST)
+    again = riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", overwrite=True, **FAST)
+    assert again.summary["epochs_run"] == 3 and riskmin.Run.load(tmp_path / "run").summary["epochs_run"] == 3
+
+
+def test_an_interrupted_run_still_resumes(lab1, tmp_path):
+    from riskmin._checkpoint import TrainingInterrupted
+    from riskmin.callbacks import SignalAt
+
+    with pytest.raises(TrainingInterrupted):
+        riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", callbacks=[SignalAt(30, "SIGINT")], **FAST)
+    assert not (tmp_path / "run" / "summary.json").exists()
+    resumed = riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", resume=True, **FAST)
+    assert resumed.summary["epochs_run"] == 3 and (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_second_fit_of_a_trained_module_says_it_continues_from_trained_weights(lab1):
+    torch.manual_seed(0)
+    model = riskmin.models.Linear(lab1.n_features, lab1.n_targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the first fit of a fresh module says nothing
+        riskmin.fit(model, lab1, epochs=1, **FAST)
+    with pytest.warns(riskmin.RiskminWarning, match="this module was trained by an earlier fit, and this fit continues from its "
+                                                    "trained weights"):
+        riskmin.fit(model, lab1, epochs=1, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a copy, as montecarlo and lr_find train, is a module of its own
+        riskmin.fit(riskmin.models.Linear(lab1.n_features, lab1.n_targets), lab1, epochs=1, **FAST)
+        riskmin.lr_find(model, lab1, steps=10, **FAST)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Optional
 
@@ -35,7 +36,8 @@ CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epo
 
 WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"
 COMMAND_SETTINGS = {**{name: "riskmin.montecarlo" for name, f in FIELDS.items() if f.metadata["command"] == "montecarlo"},
-                    "out": WRITES, "name": WRITES, "overwrite": WRITES}  # settings fit refuses: they belong to one command
+                    "out": WRITES, "name": WRITES}  # settings fit refuses: they belong to one command
+TRAINED = weakref.WeakSet()  # the modules a fit has trained: a second fit of one starts from its trained weights, and says so
 
 
 def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False, **settings) -> Run:
@@ -48,7 +50,9 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     `directory`, checkpoints are written as `checkpoint_every` says and on SIGINT or
     SIGTERM (then `TrainingInterrupted` is raised), `resume=True` continues from the
     newest good checkpoint there, exactly as if the run had never stopped, and the
-    finished run's files are written there as `riskmin train` writes them.
+    finished run's files are written there as `riskmin train` writes them; a directory
+    that holds a finished run is replaced only with `overwrite=True`. A module trains
+    in place: a second fit of it continues from its trained weights (with a warning).
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
@@ -64,7 +68,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     >>> [row["epoch"] for row in run.history]
     [1, 2, 3, 4, 5]
     """
-    training = setup(model, data, config, callbacks, directory, settings)
+    training = setup(model, data, config, callbacks, directory, resume, settings)
     state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
     steps, loss_of = step_calls(training)
     hooks = training.step_hooks
@@ -122,9 +126,10 @@ def after_step(training: Training, loss: torch.Tensor, hooks: list) -> bool:
     return leaving(training)
 
 
-def setup(model, data, config: Optional[Config], callbacks, directory, settings: dict) -> Training:
+def setup(model, data, config: Optional[Config], callbacks, directory, resume: bool, settings: dict) -> Training:
     """Everything a run needs before its first step, from what the user passed."""
     config, callables = fit_settings(model, config, settings)
+    starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))
     team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
     if team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
@@ -170,6 +175,20 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
     return config, callables
 
 
+def starting_point(model, config: Config, directory, resume: bool) -> None:
+    """Refuse to replace a finished run without overwrite, as `riskmin train` refuses; say so when `model` is a module
+    an earlier fit trained, so that a run meant to start afresh does not silently go on from trained weights."""
+    finished = directory is not None and (Path(directory) / "summary.json").exists()
+    if finished and resume:
+        raise RiskminError(f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and pass "
+                           "overwrite=True to train it again")
+    if finished and not config.overwrite:
+        raise RiskminError(f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose another directory")
+    if isinstance(model, nn.Module) and model in TRAINED and not resume:
+        warn("this module was trained by an earlier fit, and this fit continues from its trained weights; build a new one "
+             "(after torch.manual_seed) to train from a fresh initialization")
+
+
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
     """The model on the training device, checked once against the data and the loss (the loop itself checks nothing);
     whether to switch it between train() and eval() is decided here too."""
@@ -195,6 +214,7 @@ def session(training: Training, resume: bool):
         training.start = time.perf_counter()
         if resume:
             load(saver, training)
+        TRAINED.add(training.model)
         training.last_saved = time.perf_counter()
         call(training.callbacks, "on_fit_start", state)
         try:
