@@ -204,3 +204,21 @@ def test_a_second_fit_of_a_trained_module_says_it_continues_from_trained_weights
         warnings.simplefilter("error")  # a copy, as montecarlo and lr_find train, is a module of its own
         riskmin.fit(riskmin.models.Linear(lab1.n_features, lab1.n_targets), lab1, epochs=1, **FAST)
         riskmin.lr_find(model, lab1, steps=10, **FAST)
+
+
+def test_a_grid_search_over_mlp_shapes_trains_each_shape():
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import GridSearchCV
+
+    from riskmin.sklearn import RiskminClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 3))
+    y = np.where(x[:, 0] * x[:, 1] > 0, "same", "other")
+    shapes = [(4,), (8, 8), (4, 4, 4)]
+    search = GridSearchCV(RiskminClassifier(model="mlp", epochs=3, val=0.0, random_state=0), {"hidden": shapes}, cv=2,
+                          error_score="raise").fit(x, y)
+    assert [params["hidden"] for params in search.cv_results_["params"]] == shapes
+    assert search.best_estimator_.run_.config.model == "mlp" and search.best_estimator_.run_.config.hidden == search.best_params_["hidden"]
+    widths = [layer.out_features for layer in search.best_estimator_.model_ if isinstance(layer, torch.nn.Linear)]
+    assert widths == [*search.best_params_["hidden"], 2]

@@ -80,7 +80,8 @@ class RiskminEstimator(BaseEstimator):
         n_train = rows - n_val
         stopping = dict(patience=self.patience) if n_val else dict(patience=0, monitor="loss", scheduler="none")
         batch_size = self.batch_size if self.batch_size and self.batch_size < n_train else 0
-        return base.replace(hidden=self.hidden, loss=self.loss, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
+        named = dict(model=self.model) if isinstance(self.model, str) else {}  # with its widths: hidden=(64, 64) is an mlp's
+        return base.replace(**named, hidden=self.hidden, loss=self.loss, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
                             batch_size=batch_size, val=self.val if n_val else 0.0, test=0.0, train=None, split="random", seed=self._seed(),
                             device=self.device, progress=bool(self.verbose), **stopping)
 
