@@ -11,6 +11,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
+from riskmin.config import RiskminNote
 from riskmin._report import MONTECARLO_ROWS
 
 FAST = dict(progress=False)
@@ -222,3 +223,27 @@ def test_a_grid_search_over_mlp_shapes_trains_each_shape():
     assert search.best_estimator_.run_.config.model == "mlp" and search.best_estimator_.run_.config.hidden == search.best_params_["hidden"]
     widths = [layer.out_features for layer in search.best_estimator_.model_ if isinstance(layer, torch.nn.Linear)]
     assert widths == [*search.best_params_["hidden"], 2]
+
+
+def test_fit_of_a_dataframe_says_what_the_command_line_says_as_catchable_notes(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from riskmin._cli import main
+    from riskmin._frames import in_python
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": np.arange(1000, 1060), "size": rng.standard_normal(60), "town": rng.choice(["a", "b", "c"], 60),
+                          "fruit": rng.choice(["apple", "pear"], 60)})
+    frame.loc[3, "size"] = np.nan
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        riskmin.fit("linear", frame, target="fruit", missing="mean", epochs=1, **FAST)
+    said = [str(w.message) for w in caught if issubclass(w.category, RiskminNote)]
+    assert said[:2] == ['task: classification (guessed): fruit has 2 classes (apple, pear); text values are class names; '
+                        'override with task="regression"',
+                        "left out of the features as row identifiers: id (named like one); name a column in features= to keep it"]
+    frame.to_csv(tmp_path / "fruit.csv", index=False)
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "fruit.csv"), "--target", "fruit", "--missing", "mean", "--epochs", "1",
+                 "--progress", "off", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert said == [in_python(line) for line in printed[:len(said)]] and len(said) == 3  # the filled column too

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, RiskminError
+from .config import Config, RiskminError, RiskminNote, warn
 from .data import Data, check_finite
 
 FRAME = Path("DataFrame")  # what the messages of the column code call a DataFrame, where they would name a file
@@ -57,7 +57,8 @@ def arrow_table(frame):
 
 
 def frame_data(frame, config: Config) -> Data:
-    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file."""
+    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file; what reading it
+    guessed or did (the task, the classes, columns left out) said as RiskminNote warnings, as the command line says it."""
     from ._readers import table_data
 
     table = arrow_table(frame)
@@ -68,6 +69,8 @@ def frame_data(frame, config: Config) -> Data:
     except RiskminError as error:  # the column code speaks in flags; a DataFrame's user passes keywords
         raise RiskminError(in_python(str(error))) from None
     data.name, data.notes = "dataframe", [in_python(note) for note in data.notes]
+    for note in data.notes:
+        warn(note, RiskminNote)
     return data
 
 
