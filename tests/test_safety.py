@@ -103,7 +103,8 @@ def test_overwrite_swaps_the_new_run_in_and_leaves_nothing_beside_it(finished):
     assert not (finished / ".lock").exists()
 
 
-def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_and_resumes(finished, capsys, monkeypatch):
+def test_an_overwrite_interrupted_after_a_checkpoint_stays_beside_the_old_run_and_resumes_into_its_place(finished, capsys,
+                                                                                                         monkeypatch):
     import riskmin._loop
 
     real_fit = riskmin._loop.fit
@@ -111,12 +112,16 @@ def test_an_overwrite_interrupted_after_a_checkpoint_takes_the_old_runs_place_an
     def interrupted(model, data, config, directory, resume):  # Ctrl-C at the end of the first epoch
         return real_fit(model, data, config, callbacks=[CtrlCAt(25)], directory=directory, resume=resume)
 
+    before = tree(finished)
     monkeypatch.setattr(riskmin._loop, "fit", interrupted)
     assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"]) == 130
     monkeypatch.undo()
-    assert f"continue with: riskmin train --resume {finished}" in capsys.readouterr().err
-    assert [p.name for p in finished.parent.iterdir()] == ["keep"] and not (finished / "summary.json").exists()
-    assert main(["train", "--resume", str(finished)]) == 0
+    (building,) = finished.parent.glob(".keep.new-*")
+    assert f"{finished} is as it was; the new run is in {building}: continue it with: riskmin train --resume {building}" \
+        in capsys.readouterr().err
+    assert tree(finished) == before and not (building / "summary.json").exists()
+    assert main(["train", "--resume", str(building)]) == 0
+    assert [p.name for p in finished.parent.iterdir()] == ["keep"]
     assert json.loads((finished / "summary.json").read_text())["epochs_run"] == 2
 
 

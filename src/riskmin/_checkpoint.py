@@ -76,6 +76,9 @@ class Checkpoints:
         """On the writer thread: the data, then its manifest with its checksum, then remove the oldest beyond KEEP."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            if self.root.is_symlink():
+                raise RiskminError(f"{self.root} is a symbolic link; riskmin never writes a checkpoint through one: "
+                                   "remove the link, then resume")
             if self.kept is None:
                 for leftover in self.root.glob(".step-*.tmp"):  # a write that a killed process left half done
                     leftover.unlink(missing_ok=True)
@@ -95,9 +98,8 @@ class Checkpoints:
     def wait(self) -> None:
         """Block until the checkpoint in flight is on disk; a failed write is raised here, on the training thread."""
         if self.writer is not None:
-            began = time.perf_counter()
-            self.writer.result()
-            self.writer = None
+            began, writer, self.writer = time.perf_counter(), self.writer, None
+            writer.result()
             self.seconds += time.perf_counter() - began
         if self.failure is not None:
             error, self.failure = self.failure, None

@@ -39,15 +39,46 @@ def find_rate(args) -> int:
     from ._lr_find import lr_find
 
     config = config_from_args(args)
+    check_picture(args.plot, config)
     data = load(config.data, config)
     tell(data.notes)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0
-    finding.plot(args.plot)
+    write_picture(lambda rows, path: finding.plot(path), args.plot)
     print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
           f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
     return 0
+
+
+def check_picture(path, config) -> None:
+    """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see check_destination)."""
+    from pathlib import Path
+
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from ._files import check_destination
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix[1:].lower() not in formats:
+        raise RiskminError(f"--plot {path} does not end in a picture format; name it .png, .svg or .pdf "
+                           f"(or {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))})")
+    check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the picture")
+
+
+def write_picture(plot, path) -> None:
+    """`plot([], scratch)` drawn beside `path`, then put in its place atomically: an existing file is replaced whole, a
+    link at `path` is replaced, not written through."""
+    from pathlib import Path
+
+    from ._files import atomic_write
+    from ._rundir import picture
+
+    path = Path(path)
+    try:
+        atomic_write(path, picture(plot, [], path.parent, suffix=path.suffix.lower()))
+    except OSError as error:
+        raise RiskminError(f"{path} cannot be written ({error.strerror}); choose another --plot") from None
 
 
 def resume(args) -> int:
@@ -84,9 +115,9 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
     """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there.
 
     A failure that leaves no checkpoint removes `target` when this command `created` it. The run
-    being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only
-    once the new run has a checkpoint or its final files: a command that fails earlier changes
-    nothing that was there before.
+    being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only by
+    a success: a new run that diverged, failed or was interrupted stays beside it, and the
+    message names the commands that resume it and that discard it.
     """
     import contextlib
     import shutil
@@ -99,16 +130,37 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
     try:
         with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume)
-            if replacing is not None and worth_keeping(target):
+            if replacing is not None and succeeded(outcome):
                 from ._rundir import install
 
                 install(target, replacing)
-                target = replacing
-    except BaseException:  # a mistake found late, Ctrl-C, or a crash
+                target, replacing = replacing, None
+    except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
+        if created and not worth_keeping(target):
+            shutil.rmtree(target, ignore_errors=True)
+        elif replacing is not None:
+            raise RiskminError(f"{error}; {kept_beside(target, replacing)}") from None
+        raise
+    except BaseException:  # Ctrl-C before a checkpoint, or a crash
         if created and not worth_keeping(target):
             shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
+        elif replacing is not None:
+            print(kept_beside(target, replacing), file=sys.stderr)
         raise
-    return finish(outcome, target)
+    return finish(outcome, target, replacing)
+
+
+def succeeded(outcome) -> bool:
+    """Whether training ended in a run that may replace another: finished, and not diverged (exit status 0)."""
+    return not isinstance(outcome, BaseException) and not outcome.summary["diverged"]
+
+
+def kept_beside(building, replacing) -> str:
+    """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
+    if worth_keeping(building) and not (building / "summary.json").is_file():
+        return (f"{replacing} is as it was; the new run is in {building}: continue it with: riskmin train --resume {building} "
+                f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}")
+    return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
 
 
 def train_share(target, config, data, resume: bool) -> int:
@@ -133,6 +185,9 @@ def train_locked(target, config, data, resume: bool):
     from ._report import summary_table
 
     with RunLock(target):
+        if (target / "checkpoint").is_symlink():  # said now, not at the first checkpoint
+            raise RiskminError(f"{target / 'checkpoint'} is a symbolic link; riskmin never writes a checkpoint through one: "
+                               "remove the link, then resume")
         try:
             atomic_write(target / "config.toml", config.to_toml().encode())
         except OSError as error:
@@ -154,20 +209,22 @@ def worth_keeping(directory) -> bool:
     return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
 
 
-def finish(outcome, target) -> int:
-    """What the user reads once training ended: where the run is, or how to continue it; the exit status."""
+def finish(outcome, target, replacing=None) -> int:
+    """What the user reads once training ended: where the run is, or how to continue it; the exit status.
+    `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
     from ._checkpoint import TrainingInterrupted
 
+    beside = f"; {kept_beside(target, replacing)}" if replacing is not None else ""
     if isinstance(outcome, TrainingInterrupted):
-        print(f"{outcome}; continue with: riskmin train --resume {target}", file=sys.stderr)
+        print(f"{outcome}{beside or f'; continue with: riskmin train --resume {target}'}", file=sys.stderr)
         return 130
     if isinstance(outcome, OSError):
-        print(f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); "
-              f"free space, then finish it with: riskmin train --resume {target}", file=sys.stderr)
+        print(f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); free space"
+              f"{beside or f', then finish it with: riskmin train --resume {target}'}", file=sys.stderr)
         return 1
     print(f"run written to {target}")
     if outcome.summary["diverged"]:
-        print(f"error: {outcome.summary['stop_reason']}", file=sys.stderr)
+        print(f"error: {outcome.summary['stop_reason']}{beside}", file=sys.stderr)
         return 1
     return 0
 
@@ -189,10 +246,12 @@ def run_montecarlo(args) -> int:
     def table(console):
         if mc.summary["used_runs"]:  # the runs that did not diverge
             montecarlo_table(mc.summary, console)
-    path = shown_and_saved(mc, target, table, "runs")
-    if not mc.summary["used_runs"]:  # nothing to report, but the table of what happened is written
+    diverged = not mc.summary["used_runs"]
+    path = shown_and_saved(mc, target, table, "runs", replace=not diverged)
+    if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
+        beside = f"; {target} is as it was: discard the new one with: rm -r {path}" if path != target else ""
         print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
-              f"with --clip-grad 1.0 (the table is in {path}/runs.csv)", file=sys.stderr)
+              f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}", file=sys.stderr)
         return 1
     return 0
 
@@ -235,9 +294,10 @@ def run_compare(args) -> int:
     return 0
 
 
-def shown_and_saved(result, target, table, what: str):
+def shown_and_saved(result, target, table, what: str, replace: bool = True):
     """On process 0 of an experiment: its notes and `table(console)` printed, its files written to `target` (replacing
-    what was there only once they are complete), where said, and the other processes let go; the path written."""
+    what was there only once they are complete, and only if `replace`: else beside it), where said, and the other
+    processes let go; the path written."""
     from rich.console import Console
 
     from ._rundir import write_replacing
@@ -247,7 +307,7 @@ def shown_and_saved(result, target, table, what: str):
     for note in result.notes:
         console.print(note, highlight=False)
     table(console)
-    path = write_replacing(result.save, target)
+    path = write_replacing(result.save, target, replace)
     console.print(f"{what} written to {path}", highlight=False)
     leave()
     return path
@@ -279,16 +339,18 @@ def predict_file(args) -> int:
     from pathlib import Path
 
     from . import _outputs as outputs
-    from ._files import atomic_write
+    from ._files import atomic_write, check_destination
     from ._loop import predict
     from ._readers import read_columns
     from ._rundir import load_run
 
-    check_output(Path(args.out), Path(args.run), Path(args.file), getattr(args, "overwrite", False))
+    check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
     run = load_run(args.run)
     names = run.data_names
     keep = [name.strip() for name in args.keep.split(",") if name.strip()]
     x, _, kept = read_columns(args.file, names, keep=keep)
+    if len(x) == 0:
+        raise RiskminError(f"{args.file} has no rows to predict; give a file with at least one row under its header")
     output = predict(run, x)
     columns = outputs.columns(output, run.config.loss, names["targets"], names.get("classes"))
     columns = {**kept, **columns}
@@ -302,20 +364,6 @@ def predict_file(args) -> int:
         raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
     print(f"{len(x)} predictions written to {args.out}")
     return 0
-
-
-def check_output(out, run, source, overwrite: bool, what: str = "predictions") -> None:
-    """Refuse an --out that would replace the input, write into the run, or replace a file without --overwrite."""
-    import os
-
-    if out.resolve().is_relative_to(run.resolve()):
-        raise RiskminError(f"--out {out} is inside the run directory {run}; write {what} elsewhere")
-    if not os.path.lexists(out):
-        return
-    if out.exists() and source.exists() and os.path.samefile(out, source):
-        raise RiskminError(f"--out {out} is the input file {source}; write {what} to another file")
-    if not overwrite:
-        raise RiskminError(f"{out} already exists; pass --overwrite to replace it or choose another --out")
 
 
 def evaluate_file(args) -> int:
@@ -336,13 +384,14 @@ def export_run(args) -> int:
     from pathlib import Path
 
     from ._export import FORMATS, export
+    from ._files import check_destination
     from ._rundir import load_run
 
     if args.format not in FORMATS:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
     run_path = Path(args.run)
     out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
-    check_output(out, run_path, run_path, args.overwrite, what="the exported file")
+    check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
     path = export(load_run(run_path), out, args.format)
     print(f"{args.format} file written to {path}")
     return 0
@@ -383,7 +432,9 @@ def launch(args, argv: list) -> int:
     else:
         config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
         data = load(config.data, config)
-        if args.command != "lr-find":  # the sweep writes only its picture
+        if args.command == "lr-find":  # the sweep writes only its picture
+            check_picture(args.plot, config)
+        else:
             check_writable(config)
         if args.command == "train":
             run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes

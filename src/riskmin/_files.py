@@ -1,8 +1,10 @@
-"""Files that cannot be half written, written through a link, or run code: atomic writes, safetensors in and out, checksums, the run lock.
+"""Files that cannot be half written, written through a link, or run code: atomic writes, safetensors in and out, checksums,
+the run lock, and where riskmin may write at all.
 
 Every file is created under a fresh hidden name (exclusively, never through a symbolic link),
 fsynced and renamed into place, with the permissions the user's umask gives. Tensors are read
-only through safetensors; a pickle is refused before anything in it can run.
+only through safetensors; a pickle is refused before anything in it can run. Nothing is written
+inside a run or experiment folder but by the command that owns it (`enclosing_run`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import os
 import secrets
 from pathlib import Path
+from typing import Optional
 
 import torch
 from safetensors import SafetensorError
@@ -34,6 +37,9 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; ex
 BINARY = getattr(os, "O_BINARY", 0)
 LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON header, in bytes
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}
+# beside config.toml, what only riskmin writes there: the files of a run written (its preprocessing), of an experiment
+# (its table), of a run in training (its lock), or a checkpoint; names a project folder of one's own seldom holds together
+RUN_MARKS = ("preprocessing.json", "runs.csv", ".lock")
 SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
                       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
 
@@ -215,6 +221,13 @@ def fsync_directory(path: Path) -> None:
         os.close(handle)
 
 
+def create_beside(path: Path) -> tuple:
+    """(path, handle) of a new file beside `path`, under a hidden name, opened for writing: created exclusively and
+    never through a symbolic link, with the permissions of the user's umask. `os.replace` later puts it at `path`."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | BINARY, 0o666)
+
+
 def atomic_write(path, data: bytes) -> None:
     """Write `data` to `path` so that a reader sees the old file or the new one, never a part.
 
@@ -222,9 +235,7 @@ def atomic_write(path, data: bytes) -> None:
     with the permissions of the user's umask; `os.replace` then puts it in place, replacing a
     link at `path` rather than writing through it.
     """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | BINARY, 0o666)
+    temporary, handle = create_beside(Path(path))
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
@@ -234,3 +245,63 @@ def atomic_write(path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether `folder` is a riskmin run or experiment: its config.toml beside a file that only riskmin writes there."""
+    try:
+        return (folder / "config.toml").is_file() and (any(os.path.lexists(folder / name) for name in RUN_MARKS)
+                                                       or any((folder / "checkpoint").glob("step-*")))
+    except OSError:  # a folder that cannot be looked into is nobody's run
+        return False
+
+
+def enclosing_run(path) -> Optional[Path]:
+    """The run or experiment folder that `path` is or lies in, or None.
+
+    The path is read as given, where the write lands (its folder's links followed, not its last
+    name's: a write replaces a link) and with every link followed, so that neither `..` nor a link
+    to a run hides one. The folder is named as the user wrote it where that is how it was found.
+    """
+    path = Path(path)
+    given = Path(os.path.normpath(path))
+    landing = Path(os.path.realpath(path.parent)) / path.name
+    for each in (given, landing, Path(os.path.realpath(path))):
+        for folder in (each, *each.parents):
+            if holds_run(folder):
+                return folder
+    return None
+
+
+def inside(path, run: Path) -> str:
+    """How `path` stands to the run folder that `enclosing_run` found for it: "is" the folder, or "is inside" it."""
+    return "is" if Path(os.path.normpath(path)) == run else "is inside"
+
+
+def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file") -> None:
+    """Refuse, before any work, a file that a command must not write: one inside a run or experiment (the `run` it reads
+    above all, whatever that folder holds), one of its own input files, a folder, a file in a folder that does not
+    exist, or an existing file without --overwrite."""
+    path = Path(path)
+    landing = Path(os.path.realpath(path.parent)) / path.name
+    if run is not None and landing.is_relative_to(os.path.realpath(run)):
+        raise RiskminError(f"{flag} {path} is inside the run directory {run}; write {what} elsewhere")
+    run = enclosing_run(path)
+    if run is not None:
+        raise RiskminError(f"{flag} {path} {inside(path, run)} the run directory {run}; write {what} elsewhere")
+    for source in inputs:
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise RiskminError(f"{flag} {path} is the input file {source}; write {what} to another file")
+    if os.path.isdir(path):
+        raise RiskminError(f"{flag} {path} is a folder; give the name of a file to write")
+    if not os.path.isdir(path.parent):
+        raise RiskminError(f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another {flag}")
+    if os.path.lexists(path) and not overwrite:
+        raise RiskminError(f"{path} already exists; pass --overwrite to replace it or choose another {flag}")
+
+
+def check_run_place(target: Path, flag: str = "--out") -> None:
+    """Refuse a run or experiment folder that would lie inside another one."""
+    run = enclosing_run(target.parent)
+    if run is not None:
+        raise RiskminError(f"{target} would be inside the run directory {run}; choose another {flag}")

@@ -5,7 +5,8 @@
                   SHA-256 of model.safetensors and preprocessing.json), checkpoint/
 
 A run that replaces another (--overwrite) is built in a hidden folder beside it, `.<name>.new-XXXXXXXX`,
-and renamed into place only once it has something worth keeping: until then the old run is untouched.
+and renamed into place only once it succeeded: a new run that diverged, failed or was interrupted stays
+beside the old one, which is untouched. No run is written inside another (`_files.enclosing_run`).
 Nothing is ever unpickled on load: tensors come from safetensors, structure from JSON and TOML.
 """
 
@@ -28,7 +29,8 @@ from typing import Optional
 from torch import nn
 
 from . import models
-from ._files import RunLock, atomic_write, fsync_directory, json_bytes, load_tensors, safetensors_bytes, sha256
+from ._files import (RunLock, atomic_write, check_run_place, enclosing_run, fsync_directory, holds_run, inside, json_bytes, load_tensors,
+                     safetensors_bytes, sha256)
 from .config import Config, RiskminError
 from .data import Standardizer
 
@@ -112,8 +114,11 @@ def path_error(out: Path, error: OSError) -> RiskminError:
 
 
 def check_writable(config: Config) -> None:
-    """Fail before training, not after, when the output folder cannot be created or written."""
+    """Fail before training, not after, when the output folder cannot be created or written, or lies in a run."""
     out = Path(config.out)
+    run = enclosing_run(out)
+    if run is not None:
+        raise RiskminError(f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside every run")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".riskmin-probe-")
@@ -140,17 +145,23 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
 
 
 def check_replaceable(target: Path) -> None:
-    """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, or a file."""
+    """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, a file, a folder that is
+    not riskmin's; and a run inside another one."""
+    check_run_place(target, "--out or --name")
     if target.is_symlink():
         raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with --overwrite. "
                            "Remove it or choose another --name")
     if os.path.lexists(target) and not target.is_dir():
         raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another --name")
+    if target.is_dir() and not holds_run(target) and {p.name for p in target.iterdir()} - {"config.toml"}:
+        raise RiskminError(f"{target} exists and is not a riskmin run; --overwrite replaces only riskmin's runs and "
+                           "experiments: remove it or choose another --name")
 
 
-def write_replacing(save, target: Path) -> Path:
+def write_replacing(save, target: Path, replace: bool = True) -> Path:
     """`save(folder)` into `target`; when `target` exists (--overwrite), into a hidden folder beside it that takes its
-    place once complete, so that a failure, or Ctrl-C, while writing leaves the old files whole and nothing beside them."""
+    place once complete (if `replace`: a result that failed stays beside it), so that a failure, or Ctrl-C, while
+    writing leaves the old files whole and nothing beside them. The folder written."""
     building = prepare_run_directory(target, overwrite=True)
     try:
         save(building)
@@ -161,10 +172,11 @@ def write_replacing(save, target: Path) -> Path:
             raise RiskminError(f"the results could not be written to {target} ({error.strerror or error}){kept}; "
                                "free space or fix permissions, then run the command again") from None
         raise
-    if building != target:
+    if building != target and replace:
         with RunLock(target, tidy=False):  # not while a run trains there
             install(building, target)
-    return target
+        return target
+    return building
 
 
 def replaced_by(building: Path):
@@ -195,6 +207,7 @@ def save_run(run, directory=None) -> Path:
     from ._report import plot_curves
 
     target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
+    check_run_place(target, "directory")
     target.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
     preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
@@ -203,7 +216,8 @@ def save_run(run, directory=None) -> Path:
                 "metrics.csv": history_csv(run.history, header=("epoch", "step", "loss")).encode(),
                 "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
                 "curves.png": picture(plot_curves, run.history, target)}
-    if not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
+    no_best = run.summary.get("diverged") and run.summary.get("best_epoch") is None  # its weights are those that diverged
+    if no_best or not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
         # a run that diverged before it had finite weights to keep: no NaN ever reaches a model file; its summary says why
         del contents["model.safetensors"]
         (target / "model.safetensors").unlink(missing_ok=True)
@@ -220,6 +234,7 @@ def save_montecarlo(mc, directory=None) -> Path:
     from ._report import plot_montecarlo
 
     target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
+    check_run_place(target, "directory")
     target.mkdir(parents=True, exist_ok=True)
     files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
              ("montecarlo.png", picture(plot_montecarlo, mc.table, target)),
@@ -230,11 +245,11 @@ def save_montecarlo(mc, directory=None) -> Path:
     return target
 
 
-def picture(plot, rows: list, near: Path) -> bytes:
-    """The PNG bytes of `plot(rows, path)`, drawn in a scratch folder beside the run."""
+def picture(plot, rows: list, near: Path, suffix: str = ".png") -> bytes:
+    """The bytes of `plot(rows, path)`, drawn in a scratch folder beside the run, in the format `suffix` names."""
     with tempfile.TemporaryDirectory(dir=near, prefix=".plot-") as scratch:
-        plot(rows, Path(scratch) / "figure.png")
-        return (Path(scratch) / "figure.png").read_bytes()
+        plot(rows, Path(scratch) / f"figure{suffix}")
+        return (Path(scratch) / f"figure{suffix}").read_bytes()
 
 
 def history_csv(history: list, header=()) -> str:

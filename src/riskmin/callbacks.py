@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,18 +188,31 @@ class Progress:
 class CsvLog:
     """metrics.csv in a run's directory, a row written and flushed at each validation, so that `tail -f` or a plotting
     notebook sees a run while it trains. It starts by writing the rows the run already has (those of the checkpoint a
-    resumed run continues from, dropping any logged after it), so a resumed run's file is the uninterrupted one's."""
+    resumed run continues from, dropping any logged after it), so a resumed run's file is the uninterrupted one's.
+
+    That first part is written to a new file beside the old one, which it then replaces: whatever was at the path, a
+    symbolic link above all, is replaced and never written through. A folder inside another run is refused."""
 
     def __init__(self, path):
         self.path, self.file, self.writer = Path(path), None, None
 
     def on_fit_start(self, state: State):
+        from ._files import check_run_place, create_beside
+
+        check_run_place(self.path.parent, "directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "w", newline="", encoding="utf-8")
-        self.writer = None
-        for row in state.history:
-            self.write(row)
-        self.file.flush()
+        temporary, handle = create_beside(self.path)
+        try:
+            self.file = open(handle, "w", newline="", encoding="utf-8")
+            self.writer = None
+            for row in state.history:
+                self.write(row)
+            self.file.flush()
+            os.replace(temporary, self.path)
+        except BaseException:
+            self.close()
+            os.unlink(temporary)
+            raise
 
     def on_validation_end(self, state: State):
         self.write(state.metrics)
@@ -218,7 +232,8 @@ class CsvLog:
 
 class TensorBoard:
     """Every validation's metrics as TensorBoard scalars, by step, with the run directory as log dir (needs the
-    tensorboard package: pip install riskmin[tensorboard]). A resumed run purges what was logged after its checkpoint."""
+    tensorboard package: pip install riskmin[tensorboard]). A resumed run purges what was logged after its checkpoint.
+    Each writer's file ends in a random suffix, so that no symbolic link waits at its name to be written through."""
 
     def __init__(self, directory, writer=None):
         if writer is None:
@@ -227,7 +242,9 @@ class TensorBoard:
             except ImportError:
                 raise RiskminError("log tensorboard needs the tensorboard package; pip install riskmin[tensorboard] "
                                    "(or pip install tensorboard), or drop --log tensorboard") from None
-            self.make = lambda step: SummaryWriter(log_dir=str(directory), purge_step=step or None)
+            # a file name no one can know in advance: no link can be planted where the events go
+            self.make = lambda step: SummaryWriter(log_dir=str(directory), purge_step=step or None,
+                                                   filename_suffix=f".{secrets.token_hex(8)}")
         else:
             self.make = lambda step: writer
         self.writer = None

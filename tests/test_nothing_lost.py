@@ -1,0 +1,332 @@
+"""Nothing lost, part two: no command writes inside a run or experiment other than its own, over an existing file without
+--overwrite, or through a symbolic link; --overwrite replaces a run or experiment only with a success; and mistakes that
+used to end in a traceback are one sentence, with nothing written."""
+
+import hashlib
+import json
+import os
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import riskmin
+from riskmin import RiskminError
+from riskmin._cli import main
+from riskmin.callbacks import CsvLog, State, TensorBoard
+
+QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
+SWEEP = ["lr-find", "line", "--model", "linear", "--steps", "10", "--progress", "off"]
+
+
+def tree(folder: Path) -> dict:
+    """Every path under `folder`, hidden ones too (links as links), with the SHA-256 of what it holds."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if path.is_symlink():
+            state[name] = "-> " + os.readlink(path)
+        elif path.is_file():
+            state[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            state[name] = "folder"
+    return state
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """Two finished runs, runs/a and runs/b, and a file of new rows, in a fresh working folder."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        assert main(["train", "line", *QUICK, "--name", name]) == 0
+    Path("new.csv").write_text("x\n1\n2\n")
+    return tmp_path / "runs"
+
+
+# A. No command writes where it was not asked to, and never through a link
+
+@pytest.mark.parametrize("out", ["runs/b/model.safetensors", "runs/b/new.csv", "to_b/model.safetensors", "b_summary"])
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_predict_and_export_never_write_into_another_run(runs, capsys, command, out):
+    Path("to_b").symlink_to(runs / "b")  # a link to the other run
+    Path("b_summary").symlink_to(runs / "b" / "summary.json")  # and one to a file of it
+    before = tree(runs)
+    args = ["predict", "runs/a", "new.csv"] if command == "predict" else ["export", "runs/a", "--format", "torchscript"]
+    capsys.readouterr()
+    assert main([*args, "--out", out, "--overwrite"]) == 2
+    assert "is inside the run directory" in error_line(capsys)
+    assert tree(runs) == before
+
+
+def test_predict_into_a_missing_folder_or_onto_a_folder_is_one_sentence(runs, capsys):
+    capsys.readouterr()
+    assert main(["predict", "runs/a", "new.csv", "--out", "nowhere/p.csv"]) == 2
+    assert error_line(capsys) == "error: --out nowhere/p.csv: the folder nowhere does not exist; create it or choose another --out"
+    assert main(["predict", "runs/a", "new.csv", "--out", "runs"]) == 2
+    assert error_line(capsys) == "error: --out runs is a folder; give the name of a file to write"
+
+
+def test_predict_with_overwrite_replaces_a_link_instead_of_writing_through_it(runs, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    Path("p.csv").symlink_to(victim)
+    assert main(["predict", "runs/a", "new.csv", "--out", "p.csv", "--overwrite"]) == 0
+    assert victim.read_text() == "mine" and not Path("p.csv").is_symlink()
+    assert Path("p.csv").read_text().startswith("predicted_y\n")
+
+
+@pytest.mark.parametrize("where", [["--out", "runs/a"], ["--out", "runs/a/deeper"], ["--out", "runs/a/checkpoint"]])
+@pytest.mark.parametrize("command", ["train", "montecarlo"])
+def test_no_run_or_experiment_is_written_inside_another(runs, capsys, command, where):
+    before = tree(runs)
+    capsys.readouterr()
+    extra = ["--runs", "2"] if command == "montecarlo" else []
+    assert main([command, "line", *QUICK, *extra, *where]) == 2
+    assert "the run directory runs/a; choose an --out outside every run" in error_line(capsys)
+    assert tree(runs) == before
+
+
+def test_a_run_given_to_fit_inside_another_is_refused_before_training(runs):
+    before = tree(runs)
+    with pytest.raises(RiskminError, match="would be inside the run directory .*runs/a; choose another directory"):
+        riskmin.fit("linear", "line", epochs=2, progress=False, directory=runs / "a" / "inner")
+    assert tree(runs) == before
+
+
+def test_overwrite_replaces_only_riskmins_own_folders(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    (tmp_path / "runs" / "mine" / "thesis.tex").write_text("years of work")
+    before = tree(tmp_path / "runs")
+    assert main(["train", "line", *QUICK, "--name", "mine", "--overwrite"]) == 2
+    assert "runs/mine exists and is not a riskmin run; --overwrite replaces only riskmin's runs" in error_line(capsys)
+    assert tree(tmp_path / "runs") == before
+
+
+def test_lr_find_replaces_no_picture_without_overwrite_the_default_included(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name, plot in (("precious.png", ["--plot", "precious.png"]), ("lr_find.png", [])):
+        Path(name).write_bytes(b"precious")
+        capsys.readouterr()
+        assert main([*SWEEP, *plot]) == 2
+        assert error_line(capsys) == f"error: {name} already exists; pass --overwrite to replace it or choose another --plot"
+        assert Path(name).read_bytes() == b"precious"
+    assert main([*SWEEP, "--plot", "precious.png", "--overwrite"]) == 0
+    assert Path("precious.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lr_find_replaces_a_link_instead_of_drawing_through_it_and_draws_the_format_its_name_says(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("victim.png").write_bytes(b"mine")
+    Path("sweep.png").symlink_to(tmp_path / "victim.png")
+    assert main([*SWEEP, "--plot", "sweep.png", "--overwrite"]) == 0
+    assert Path("victim.png").read_bytes() == b"mine" and not Path("sweep.png").is_symlink()
+    assert main([*SWEEP, "--plot", "sweep.svg"]) == 0
+    assert b"<svg" in Path("sweep.svg").read_bytes()[:400]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png", "sweep.svg", "victim.png"]  # no scratch left
+
+
+def interrupted(monkeypatch, folder: Path, *flags) -> Path:
+    """The run `riskmin train lab1` writes in `folder`, interrupted after its first epoch (25 steps) with a checkpoint."""
+    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "25:SIGINT")
+    assert main(["train", "lab1", *QUICK, "--out", str(folder.parent), "--name", folder.name, "--checkpoint-every", "1",
+                 *flags]) == 130
+    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    return folder
+
+
+@pytest.fixture
+def cut(tmp_path, monkeypatch):
+    return interrupted(monkeypatch, tmp_path / "runs" / "cut")
+
+
+def test_a_link_planted_at_metrics_csv_is_replaced_on_resume_not_written_through(cut, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (cut / "metrics.csv").unlink()
+    (cut / "metrics.csv").symlink_to(victim)
+    assert main(["train", "--resume", str(cut)]) == 0
+    assert victim.read_text() == "mine" and not (cut / "metrics.csv").is_symlink()
+    assert len((cut / "metrics.csv").read_text().splitlines()) == 3  # the header and both epochs
+
+
+def test_a_link_planted_at_the_checkpoint_folder_is_refused_and_never_written_through(cut, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    (cut / "checkpoint").rename(elsewhere)
+    (cut / "checkpoint").symlink_to(elsewhere)
+    before = tree(elsewhere)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(cut)]) == 2
+    assert "checkpoint is a symbolic link; riskmin never writes a checkpoint through one" in error_line(capsys)
+    assert tree(elsewhere) == before
+
+
+def test_the_csv_log_replaces_what_is_at_its_path_and_keeps_appending_to_its_own_file(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (tmp_path / "metrics.csv").symlink_to(victim)
+    log = CsvLog(tmp_path / "metrics.csv")
+    state = State(model=torch.nn.Linear(1, 1), epochs=2, steps_per_epoch=1, history=[{"epoch": 1, "loss": 0.5}])
+    log.on_fit_start(state)
+    state.metrics = {"epoch": 2, "loss": 0.25}
+    log.on_validation_end(state)
+    log.close()
+    assert victim.read_text() == "mine"
+    assert (tmp_path / "metrics.csv").read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_tensorboard_files_get_a_name_no_link_can_wait_at(tmp_path, monkeypatch):
+    made = []
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = lambda **settings: made.append(settings)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    for _ in range(2):
+        TensorBoard(tmp_path).on_fit_start(State(model=torch.nn.Linear(1, 1), epochs=1, steps_per_epoch=1))
+    suffixes = [settings["filename_suffix"] for settings in made]
+    assert len(set(suffixes)) == 2 and all(len(suffix) == 17 for suffix in suffixes)
+
+
+# B. --overwrite replaces only with a success
+
+def test_an_overwrite_that_diverges_leaves_the_old_run_and_keeps_the_new_one_beside(runs, capsys):
+    before = tree(runs / "b")
+    capsys.readouterr()
+    assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e12", "--name", "b", "--overwrite"]) == 1
+    (building,) = runs.glob(".b.new-*")
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: the training loss became") and last.endswith(
+        f"; runs/b is as it was; the new run is in {building.relative_to(runs.parent)}: discard it with: rm -r "
+        f"{building.relative_to(runs.parent)}")
+    assert tree(runs / "b") == before
+    assert not (building / "model.safetensors").exists()  # its weights diverged: it keeps no model
+    assert main(["train", "line", *QUICK, "--name", "b", "--overwrite"]) == 0  # neither the old nor the kept one blocks
+
+
+def test_an_overwrite_stopped_by_sigterm_leaves_the_old_run_and_resumes_into_its_place(runs, capsys, monkeypatch):
+    before = tree(runs / "b")
+    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "30:SIGTERM")
+    capsys.readouterr()
+    assert main(["train", "lab1", *QUICK, "--name", "b", "--overwrite"]) == 130
+    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    (building,) = runs.glob(".b.new-*")
+    building = building.relative_to(runs.parent)
+    assert capsys.readouterr().err.strip().endswith(
+        f"the checkpoint is saved; runs/b is as it was; the new run is in {building}: continue it with: riskmin train "
+        f"--resume {building} (it takes the place of runs/b once it succeeds), or discard it with: rm -r {building}")
+    assert tree(runs / "b") == before
+    assert main(["train", "--resume", str(building)]) == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
+    assert json.loads((runs / "b" / "summary.json").read_text())["n_train"] == 800  # lab1's run, in b's place
+
+
+def test_a_resumed_replacement_that_diverges_stays_beside_the_old_run(runs, capsys, monkeypatch):
+    before = tree(runs / "b")
+    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "2:SIGINT")  # line takes 3 steps an epoch; at this rate it diverges at step 6
+    assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e6", "--name", "b", "--overwrite"]) == 130
+    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    (building,) = runs.glob(".b.new-*")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(building)]) == 1
+    assert capsys.readouterr().err.strip().endswith(f"runs/b is as it was; the new run is in {building}: discard it with: "
+                                                    f"rm -r {building}")
+    assert tree(runs / "b") == before and json.loads((building / "summary.json").read_text())["diverged"]
+
+
+def test_a_montecarlo_overwrite_whose_runs_all_diverge_leaves_the_old_experiment(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    experiment = ["montecarlo", "line", *QUICK, "--runs", "2", "--name", "mc"]
+    assert main(experiment) == 0
+    before = tree(tmp_path / "runs" / "mc")
+    capsys.readouterr()
+    assert main([*experiment, "--optimizer", "sgd", "--lr", "1e12", "--overwrite"]) == 1
+    (building,) = (tmp_path / "runs").glob(".mc.new-*")
+    building = building.relative_to(tmp_path)
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f"(the table is in {building}/runs.csv); runs/mc is as it was: discard the new one with: rm -r {building}")
+    assert tree(tmp_path / "runs" / "mc") == before
+    assert main([*experiment, "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".mc.new-" + building.name[-8:], "mc"]
+
+
+# C. Tracebacks where a sentence belongs: one sentence, status 2, nothing written
+
+@pytest.mark.parametrize("plot, message", [
+    ("runs/a/curves.png", "--plot runs/a/curves.png is inside the run directory runs/a; write the picture elsewhere"),
+    ("runs/a/new.png", "--plot runs/a/new.png is inside the run directory runs/a"),
+    ("rows.csv", "--plot rows.csv does not end in a picture format; name it .png, .svg or .pdf"),
+    ("nowhere/sweep.png", "--plot nowhere/sweep.png: the folder nowhere does not exist; create it or choose another --plot"),
+    ("sweep.txt", "--plot sweep.txt does not end in a picture format"),
+    ("sweep", "--plot sweep does not end in a picture format"),
+])
+def test_lr_find_refuses_a_picture_it_must_not_draw_before_the_sweep(runs, capsys, plot, message):
+    Path("rows.csv").write_text("x,y\n" + "".join(f"{i},{2 * i}\n" for i in range(20)))
+    before = tree(runs.parent)
+    capsys.readouterr()
+    assert main(["lr-find", "rows.csv", "--target", "y", "--model", "linear", "--steps", "10", "--plot", plot,
+                 "--overwrite"]) == 2
+    assert message in error_line(capsys)  # said before the data's note lines
+    assert tree(runs.parent) == before
+
+
+def test_predict_on_a_file_with_a_header_and_no_rows_is_one_sentence(runs, capsys):
+    Path("empty.csv").write_text("x\n")
+    capsys.readouterr()
+    assert main(["predict", "runs/a", "empty.csv", "--out", "p.csv"]) == 2
+    assert error_line(capsys) == ("error: empty.csv has no rows to predict; give a file with at least one row under its "
+                                  "header")
+    assert not Path("p.csv").exists()
+
+
+def test_a_one_cycle_schedule_with_epochs_edited_before_resume_is_one_sentence(tmp_path, capsys, monkeypatch):
+    run = interrupted(monkeypatch, tmp_path / "runs" / "cycle", "--scheduler", "one_cycle")
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("epochs = 2\n", "epochs = 12\n"))
+    before = tree(run)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "one_cycle" in error_line(capsys)
+    assert tree(run) == before
+
+
+NOT_YET = "a check is still needed in a module of another owner: "
+
+
+@pytest.mark.xfail(strict=True, raises=(RuntimeError, ValueError), reason=NOT_YET + "data.py or _losses.py")
+def test_fit_with_integer_class_targets_of_shape_n_by_1_is_one_sentence():
+    x, y = torch.randn(40, 2), torch.randint(0, 3, (40, 1))
+    with pytest.raises(RiskminError):
+        riskmin.fit("linear", (x, y), epochs=1, progress=False)
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=NOT_YET + "_training.py (the step's backward)")
+def test_a_loss_without_a_gradient_is_one_sentence():
+    x, y = torch.randn(40, 2), torch.randn(40, 1)
+    with pytest.raises(RiskminError, match="loss"):
+        riskmin.fit("linear", (x, y), epochs=1, progress=False, loss=lambda out, target: torch.tensor(1.0))
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=NOT_YET + "config.py (the range of seed)")
+def test_a_seed_of_two_to_the_64_is_one_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "line", *QUICK, "--seed", str(2 ** 64)]) == 2
+    assert "seed" in error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.xfail(strict=True, raises=OverflowError, reason=NOT_YET + "splits.py (reading --splits)")
+def test_a_splits_index_beyond_int64_is_one_sentence(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("splits.csv").write_text('train,val,test\n"0 1 2 99999999999999999999","3 4","5"\n')
+    assert main(["montecarlo", "line", *QUICK, "--runs", "1", "--splits", "splits.csv"]) == 2
+    assert "splits.csv" in error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["splits.csv"]
