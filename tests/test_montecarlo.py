@@ -342,3 +342,10 @@ def test_an_experiment_at_its_defaults_never_imports_torch_dynamo():
             "print('torch._dynamo' in sys.modules, 'torch.optim' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_plot_without_a_path_returns_the_figure(tmp_path):
+    mc = montecarlo("linear", "lab1", runs=4, epochs=2, progress=False)
+    figure = mc.plot()
+    assert len(figure.axes) == 2 and figure.axes[0].get_xlabel() == "test loss"
+    assert mc.plot(tmp_path / "mc.png") == tmp_path / "mc.png" and (tmp_path / "mc.png").read_bytes()[:4] == b"\x89PNG"

@@ -261,3 +261,16 @@ def test_a_column_even_float64_cannot_resolve_is_named(tmp_path):
     arrow_csv.write_csv(pyarrow.table({"t": 1e15 + rng.standard_normal(50), "y": rng.standard_normal(50)}), path)
     data = riskmin.datasets.load(str(path), riskmin.Config(data=str(path), target="y"))
     assert any(note.startswith("column t varies by about") and "finer than even float64" in note for note in data.notes)
+
+
+def test_a_run_with_a_centred_column_centres_numbers_it_predicts_as_it_centred_the_file(tmp_path):
+    import pandas
+
+    path = shifted_table(tmp_path, 1e9, "shifted")
+    run = riskmin.fit("linear", str(path), target="y", optimizer="adam", lr=0.05, epochs=60, progress=False)
+    frame = pandas.read_csv(path)
+    rows = frame[["t", "w"]].to_numpy()  # float64, as read
+    from_numbers = riskmin.predict(run, rows)[:, 0]
+    from_frame = riskmin.predict(run, frame)["y"].to_numpy()
+    assert np.allclose(from_numbers, from_frame, atol=1e-6)
+    assert np.sqrt(np.mean((from_numbers - frame["y"].to_numpy()) ** 2)) < 0.1

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it; "models" is the module itself
 PUBLIC = {
     "Comparison": "._compare", "compare": "._compare",
-    "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config",
+    "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config", "RiskminNote": ".config",
     "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
     "DATASETS": ".datasets", "load": ".datasets",
     "evaluate": "._loop", "fit": "._loop", "predict": "._loop",
@@ -28,7 +28,7 @@ PUBLIC = {
     "LrFinding": "._lr_find", "lr_find": "._lr_find",
     "models": ".models",
 }
-__all__ = ["Comparison", "Config", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "RiskminWarning", "Run", "Splits", "Standardizer",
+__all__ = ["Comparison", "Config", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
            "compare", "evaluate", "fit", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from ._loop import evaluate, fit, predict
     from ._lr_find import LrFinding, lr_find
     from ._rundir import Run
-    from .config import Config, RiskminError, RiskminWarning
+    from .config import Config, RiskminError, RiskminNote, RiskminWarning
     from .data import Data, Splits, Standardizer, split
     from .datasets import DATASETS, load
 

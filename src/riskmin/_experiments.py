@@ -65,12 +65,13 @@ class MonteCarlo:
         tables = {"runs": self.table, "summary": [{"metric": name, **d} for name, d in self.summary["metrics"].items()]}
         return data_frame(tables, table, "MonteCarlo")
 
-    def plot(self, path):
-        """Draw the test loss over runs and train against test loss run by run into `path` (montecarlo.png)."""
+    def plot(self, path=None):
+        """The test loss over runs and train against test loss run by run: a matplotlib Figure, or drawn into `path`
+        (montecarlo.png), which is returned."""
         from ._report import plot_montecarlo
 
-        plot_montecarlo(self.table, path)
-        return Path(path)
+        figure = plot_montecarlo(self.table, path)
+        return figure if path is None else Path(path)
 
     def save(self, directory=None):
         """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""

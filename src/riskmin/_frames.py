@@ -154,10 +154,22 @@ def inputs(x, names: dict) -> torch.Tensor:
     else:
         if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
             raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded as the run's were")
-        tensor = torch.as_tensor(writable(x), dtype=torch.float32)
+        tensor = centred(torch.as_tensor(writable(x)), names.get("layout") or []).to(torch.float32)
         original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
     check_finite(tensor, original, "x", input_names(names.get("layout") or []), allow_nan=names.get("missing") == "mean")
     return tensor
+
+
+def centred(x: torch.Tensor, layout: list) -> torch.Tensor:
+    """Rows of numbers with the centre each column had in training subtracted, in float64 (see _columns.offset), where
+    they are in the file's units: a centre is far from zero for its column's spread, so values nearer the centre than
+    zero are raw (a user's rows), and values nearer zero were centred already (rows read by `read_columns`)."""
+    centres = torch.tensor([spec.get("offset") or 0.0 for spec in layout for _ in spec.get("categories", [None])], dtype=torch.float64)
+    if not centres.any() or x.ndim != 2 or x.shape[1] != len(centres) or not len(x):
+        return x
+    typical = x.double().nanmean(0)
+    raw = (typical - centres).abs() < typical.abs()
+    return x.double() - torch.where(raw, centres, 0.0)
 
 
 def labels(y, names: dict):

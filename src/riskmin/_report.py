@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import Optional
 
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
@@ -170,8 +171,9 @@ def finite(values) -> list:
     return [v for v in values if v is not None and math.isfinite(v)]
 
 
-def plot_montecarlo(table: list, path: Path) -> None:
-    """The distribution of the test loss over runs, and train against test loss run by run (diverged runs left out)."""
+def plot_montecarlo(table: list, path: Optional[Path] = None):
+    """The distribution of the test loss over runs, and train against test loss run by run (diverged runs left out):
+    the Figure, saved into `path` when one is given."""
     from matplotlib.figure import Figure
 
     pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"), row.get("test_loss")])) == 2]
@@ -189,7 +191,9 @@ def plot_montecarlo(table: list, path: Path) -> None:
     right.set_xlabel("train loss")
     right.set_ylabel("test loss")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
 
 
 def plot_curves(history: list, path: Path) -> None:
