@@ -98,3 +98,22 @@ def test_what_cannot_be_exported_is_refused_in_one_line(tmp_path, capsys, argume
     assert main(["export", run, *(argument.replace("RUN", run) for argument in arguments)]) == 2
     assert capsys.readouterr().err.strip() == message.replace("RUN", run)
     assert not (tmp_path / "runs" / "shop.pt").exists()
+
+
+def test_an_export_centres_a_column_the_run_read_in_float64(tmp_path):
+    import pyarrow
+    from pyarrow import csv as arrow_csv
+
+    rng = np.random.default_rng(0)
+    z, w = rng.standard_normal(2000), rng.standard_normal(2000)
+    arrow_csv.write_csv(pyarrow.table({"t": 1e9 + 100 * z, "w": w, "y": 2 * z + 0.5 * w}), tmp_path / "shifted.csv")
+    run = riskmin.fit("linear", str(tmp_path / "shifted.csv"), target="y", optimizer="adam", lr=0.05, epochs=60, progress=False)
+    run.save(tmp_path / "run")
+    assert main(["export", str(tmp_path / "run"), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    rows = torch.tensor(np.stack([1e9 + 100 * z[:50], w[:50]], 1), dtype=torch.float64)  # float64 rows keep t's digits
+    expected = torch.as_tensor(riskmin.predict(run, rows.numpy())).float()
+    torch.testing.assert_close(loaded(rows), expected, rtol=1e-4, atol=1e-3)
+    assert (expected[:, 0] - torch.as_tensor(2 * z[:50] + 0.5 * w[:50]).float()).abs().max() < 0.05

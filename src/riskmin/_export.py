@@ -35,9 +35,11 @@ ENCODED = "riskmin_encoded"  # the graph's name for the encoded rows between the
 class Served(nn.Module):
     """A run's model between its stored preprocessing and the outputs `riskmin predict` writes."""
 
-    def __init__(self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool):
+    def __init__(self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool, centres: torch.Tensor):
         super().__init__()
         self.model, self.loss, self.two_classes = model, loss, two_classes
+        self.centred = bool(centres.any())  # columns read in float64 and centred before training (_columns.offset)
+        self.register_buffer("centres", centres.to(torch.float64))
         self.filled = standardizer.fill is not None
         self.register_buffer("fill", standardizer.fill if self.filled else torch.zeros(len(standardizer.mean)))
         self.register_buffer("mean", standardizer.mean.clone())
@@ -48,6 +50,8 @@ class Served(nn.Module):
         self.register_buffer("target_scale", torch.tensor(target.scale if target is not None else 1.0, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.centred:  # subtracted in float64: given float64 rows, such a column keeps its digits
+            x = (x.to(torch.float64) - self.centres).to(torch.float32)
         if self.filled:
             x = torch.where(torch.isnan(x), self.fill, x)
         out = self.model((x - self.mean) / self.std)
@@ -79,8 +83,10 @@ def export(run, path, format: str = "onnx") -> Path:
     model = copy.deepcopy(run.model).cpu().eval()  # the run's own model stays where and as it was
     with torch.no_grad():
         probe = model(torch.zeros(2, n_inputs))
-    served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe)).eval()
+    centres = torch.tensor([c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])], dtype=torch.float64)
+    served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe), centres).eval()
     metadata = {"features": json.dumps([c["name"] for c in layout]), "targets": json.dumps(names.get("targets", [])),
+                "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
                 "classes": json.dumps(names.get("classes")), "loss": run.config.loss, "riskmin": "export of a riskmin run"}
     content = onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx" else torchscript_bytes(served, layout, n_inputs, metadata)
     from ._files import atomic_write
