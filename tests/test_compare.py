@@ -154,6 +154,7 @@ def test_nproc_checks_the_grid_and_the_directory_once_then_starts_the_same_comma
     assert main([*grid, "--nproc", "3", "--name", "mine"]) == 0
     assert started == [(3, [*grid, "--name", "mine"])]
     (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "runs.csv").write_text("run\n")  # an empty folder would be taken, with a note
     assert main([*grid, "--nproc=2", "--name", "mine"]) == 2
     assert capsys.readouterr().err == f"error: run directory {tmp_path / 'mine'} already exists; choose another --name or pass --overwrite to replace it\n"
     assert len(started) == 1

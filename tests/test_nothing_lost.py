@@ -9,7 +9,6 @@ import sys
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -256,6 +255,18 @@ def test_a_montecarlo_overwrite_whose_runs_all_diverge_leaves_the_old_experiment
     assert tree(tmp_path / "runs" / "mc") == before
     assert main([*experiment, "--overwrite"]) == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [".mc.new-" + building.name[-8:], "mc"]
+
+
+def test_an_empty_folder_a_stopped_command_left_is_used_with_a_note_and_resume_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("runs/left").mkdir(parents=True)  # killed between making the folder and writing config.toml
+    assert main(["train", "--resume", "runs/left"]) == 2
+    assert error_line(capsys) == ("error: runs/left is empty: the command that made it stopped before the run began; run "
+                                  "that command again, which uses the folder")
+    assert main(["train", "line", *QUICK, "--name", "left"]) == 0
+    assert ("note: runs/left is an empty folder, left by a command stopped before its run began; this run uses it"
+            in capsys.readouterr().err.splitlines())
+    assert (tmp_path / "runs" / "left" / "summary.json").is_file() and sorted(os.listdir("runs")) == ["left"]
 
 
 # C. Tracebacks where a sentence belongs: one sentence, status 2, nothing written

@@ -106,6 +106,9 @@ def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+    if directory.is_dir() and not any(directory.iterdir()):
+        raise RiskminError(f"{directory} is empty: the command that made it stopped before the run began; run that "
+                           "command again, which uses the folder")
     if not (directory / "config.toml").is_file():
         raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
     return Config.from_toml(directory / "config.toml")

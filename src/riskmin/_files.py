@@ -300,8 +300,9 @@ def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, wha
         raise RiskminError(f"{path} already exists; pass --overwrite to replace it or choose another {flag}")
 
 
-def check_run_place(target: Path, flag: str = "--out") -> None:
-    """Refuse a run or experiment folder that would lie inside another one."""
+def check_run_place(target, remedy: str) -> None:
+    """Refuse a run or experiment folder `target` that would lie inside another one; `remedy` names what to change."""
+    target = Path(target)
     run = enclosing_run(target.parent)
     if run is not None:
-        raise RiskminError(f"{target} would be inside the run directory {run}; choose another {flag}")
+        raise RiskminError(f"{target} would be inside the run directory {run}; choose another {remedy}")

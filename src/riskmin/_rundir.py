@@ -29,9 +29,9 @@ from typing import Optional
 from torch import nn
 
 from . import models
-from ._files import (RunLock, atomic_write, check_run_place, enclosing_run, fsync_directory, holds_run, inside, json_bytes, load_tensors,
-                     safetensors_bytes, sha256)
-from .config import Config, RiskminError
+from ._files import (RunLock, atomic_write, check_run_place, enclosing_run, fsync_directory, holds_run, inside, json_bytes,
+                     load_tensors, safetensors_bytes, sha256)
+from .config import Config, RiskminError, RiskminNote, warn
 from .data import Standardizer
 
 @dataclass
@@ -87,7 +87,7 @@ def run_directory(config: Config, data_name: str) -> Path:
     try:
         if config.name:
             target = out / config.name
-            if os.path.lexists(target) and not config.overwrite:
+            if os.path.lexists(target) and not config.overwrite and not left_empty(target):
                 raise RiskminError(f"run directory {target} already exists; " + (
                     f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
                     else "choose another --name or pass --overwrite to replace it"))
@@ -99,6 +99,12 @@ def run_directory(config: Config, data_name: str) -> Path:
         return target
     except OSError as error:
         raise path_error(out, error) from None
+
+
+def left_empty(directory: Path) -> bool:
+    """Whether `directory` is an empty folder (not a link): what a command stopped between making a run's folder and
+    writing its settings leaves, which the next run of that name takes, with a note."""
+    return directory.is_dir() and not directory.is_symlink() and not any(directory.iterdir())
 
 
 def unfinished(directory: Path) -> bool:
@@ -135,8 +141,12 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
     """
     try:
         check_replaceable(target)
-        building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if overwrite and target.exists() else target
-        building.mkdir(parents=True, exist_ok=False)
+        empty = left_empty(target)
+        if empty:
+            warn(f"{target} is an empty folder, left by a command stopped before its run began; this run uses it", RiskminNote)
+        replaces = overwrite and target.exists() and not empty
+        building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if replaces else target
+        building.mkdir(parents=True, exist_ok=empty)
     except FileExistsError:
         raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to replace it") from None
     except OSError as error:
