@@ -241,6 +241,36 @@ def test_a_resumed_replacement_that_diverges_stays_beside_the_old_run(runs, caps
     assert tree(runs / "b") == before and json.loads((building / "summary.json").read_text())["diverged"]
 
 
+def test_an_overwrite_failing_after_a_checkpoint_keeps_the_old_run_and_names_the_resume(runs, capsys, monkeypatch):
+    import errno
+
+    import riskmin._checkpoint
+
+    real_write, written = riskmin._checkpoint.files.atomic_write, []
+
+    def full_disk_at_the_second_checkpoint(path, data):
+        if path.name.endswith(".safetensors"):
+            written.append(path.name)
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    before = tree(runs / "b")
+    capsys.readouterr()
+    with monkeypatch.context() as patched:
+        patched.setattr(riskmin._checkpoint.files, "atomic_write", full_disk_at_the_second_checkpoint)
+        assert main(["train", "lab1", *QUICK, "--epochs", "3", "--checkpoint-every", "1", "--name", "b", "--overwrite"]) == 2
+    (building,) = runs.glob(".b.new-*")
+    building = building.relative_to(runs.parent)
+    line = error_line(capsys)
+    assert line.startswith("error: could not write a checkpoint in ") and "(No space left on device)" in line
+    assert line.endswith(f"; runs/b is as it was; the new run is in {building}: continue it with: riskmin train --resume "
+                         f"{building} (it takes the place of runs/b once it succeeds), or discard it with: rm -r {building}")
+    assert tree(runs / "b") == before
+    assert main(["train", "--resume", str(building)]) == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["a", "b"]
+
+
 def test_a_montecarlo_overwrite_whose_runs_all_diverge_leaves_the_old_experiment(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     experiment = ["montecarlo", "line", *QUICK, "--runs", "2", "--name", "mc"]
