@@ -3,7 +3,7 @@
 >>> import riskmin
 >>> run = riskmin.fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=20, progress=False)
 >>> sorted(run.summary)[:3]
-['best_epoch', 'best_step', 'closed_form_test_loss']
+['best_epoch', 'best_step', 'device']
 
 The public names are imported when first used (PEP 562), so that `import riskmin` and
 `riskmin --help` do not wait seconds for torch: PUBLIC says which module holds each.
