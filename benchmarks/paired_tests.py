@@ -42,7 +42,7 @@ def simulate_paired_rejections(experiments: int = 200, rows: int = 100, features
         errors_b = [test_error(x_b, y, train_rows, test_rows) for train_rows, test_rows in splits]
         n_train, n_test = len(splits[0][0]), len(splits[0][1])
         result = paired(errors_a, errors_b, folds=folds) if folds else paired(errors_a, errors_b, n_train, n_test)
-        naive += result["p_value"] < level
+        naive += result["naive_p_value"] < level
         corrected += result["corrected_p_value"] < level
     scheme = f"{repetitions}x{folds}-fold" if folds else f"{runs} random {train:g}/{1 - train:g} splits"
     return {"naive": naive / experiments, "corrected": corrected / experiments, "experiments": experiments, "rows": rows,

@@ -1,6 +1,8 @@
 import csv
 import json
+import io
 import math
+import statistics
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ import riskmin
 from riskmin import MonteCarlo, compare
 from riskmin._cli import main
 from riskmin._candidates import candidate_configs, grid
-from riskmin._compare import comparison_summary, selection, stacks
+from riskmin._compare import comparison_summary, selection, selection_text, stacks
 from riskmin.stats import summarize
 
 SMALL = dict(epochs=4, n_samples=200, progress=False)
@@ -41,7 +43,7 @@ def test_paired_differences_and_p_values_match_a_hand_computation():
         quantile = scipy_stats.t.ppf(0.975, 3)
         test = summary["comparisons"]["test_loss"][name]
         assert test["mean"] == pytest.approx(mean)
-        assert test["p_value"] == pytest.approx(naive_p, rel=1e-6)
+        assert test["naive_p_value"] == pytest.approx(naive_p, rel=1e-6)
         assert test["corrected_p_value"] == pytest.approx(corrected_p, rel=1e-6)
         assert test["corrected_ci_low"] == pytest.approx(mean - quantile * corrected_se, rel=1e-6)
         p_values[name] = corrected_p
@@ -73,7 +75,28 @@ def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_s
     assert chosen["chosen"] == {"a": 2, "b": 2}
     assert chosen["estimate"]["mean"] == pytest.approx((5.0 + 4.0 + 3.0 + 6.0) / 4)
     assert summary["best"] == "a"  # mean test loss 10/3 over the runs that did not diverge, against 5 for b
-    assert chosen["optimism"] == pytest.approx(18 / 4 - 10 / 3)
+    # the optimism, paired over the splits where the best has a test loss: chosen 5, 4, 3 against a's own 5, 2, 3
+    differences = [0.0, 2.0, 0.0]
+    assert chosen["optimism"]["mean"] == pytest.approx(2 / 3)
+    assert chosen["optimism"]["corrected_se"] == pytest.approx(math.sqrt((1 / 3 + 20 / 80) * statistics.variance(differences)))
+    assert chosen["ties"] == 0
+
+
+def test_selection_ties_go_to_the_candidate_given_first_and_are_counted():
+    a = made_up(test_losses=[5.0, 2.0, 3.0], val_losses=[1.0, 3.0, 1.0])
+    b = made_up(test_losses=[1.0, 4.0, 9.0], val_losses=[1.0, 1.0, 1.0])  # ties with a in splits 0 and 2
+    results = {"a": a, "b": b}
+    summary = comparison_summary(results, "loss", "min", None)
+    table = [{"candidate": name, **row} for name, mc in results.items() for row in mc.table]
+    chosen, rows = selection(table, ["a", "b"], "loss", "min", summary)
+    assert rows == {("a", 0), ("b", 1), ("a", 2)} and chosen["ties"] == 2 and chosen["tie_rule"] == "the candidate given first"
+    assert "Ties on the validation metric in 2 split(s), each to the candidate given first." in selection_text(
+        {**summary, "selection": chosen})
+
+
+def test_select_without_validation_rows_is_refused_in_one_sentence():
+    with pytest.raises(riskmin.RiskminError, match="select chooses a candidate in each split by val_loss, but val = 0"):
+        compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", runs=3, val=0.0, select=True, epochs=1, progress=False)
 
 
 def test_nested_selection_maximizes_a_metric_that_should_go_up():
@@ -81,7 +104,7 @@ def test_nested_selection_maximizes_a_metric_that_should_go_up():
              {"candidate": "b", "run": 0, "val_accuracy": 0.8, "test_accuracy": 0.95}]
     summary = {"n_train": 80, "n_test": 20, "best": "b", "candidates": {"b": {"metrics": {"test_accuracy": {"mean": 0.95}}}}}
     chosen, _ = selection(table, ["a", "b"], "accuracy", "max", summary)
-    assert chosen["chosen"] == {"a": 1, "b": 0} and chosen["optimism"] == pytest.approx(0.25)
+    assert chosen["chosen"] == {"a": 1, "b": 0} and chosen["optimism"]["mean"] == pytest.approx(0.25)
 
 
 def test_a_setting_that_does_not_apply_does_not_multiply_a_candidate():
@@ -255,3 +278,21 @@ def test_widths_two_layer_cannot_take_leave_it_out_of_that_combination():
                           "mlp hidden=64 dropout=0.2": {"model": "mlp", "hidden": (64,), "dropout": 0.2}}
     with pytest.raises(riskmin.RiskminError, match="gives two_layer 2 widths"):  # no width fits two_layer: its own error
         candidate_configs(grid({"model": ["two_layer", "mlp"], "hidden": [(64, 64)]}), riskmin.Config())
+
+
+def test_the_ranked_table_keeps_every_number_whole_at_80_columns():
+    from rich.console import Console
+
+    from riskmin._compare import comparison_table, ranked_rows
+
+    best = [1.0001234, 1.99995, 3.00001, 4.00003, 2.5, 3.3]
+    results = {"b": made_up(best)}  # the others differ from it by about i, nearly the same in every split: p of 1e-8 and less
+    results.update({f"candidate number {i} with a long name": made_up([v + i * 1.23456 + 0.001 * (-1) ** k for k, v in enumerate(best)])
+                    for i in range(1, 4)})
+    summary = comparison_summary(results, "loss", "min", None)
+    buffer = io.StringIO()
+    comparison_table(summary, Console(file=buffer, width=80, color_system=None))
+    text = buffer.getvalue()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    cells = [cell for row in ranked_rows(summary) for cell in row[2:] if cell]
+    assert any("e-" in cell for cell in cells) and all(cell in text for cell in cells), [c for c in cells if c not in text]

@@ -161,7 +161,7 @@ def test_summary_table_fits_80_columns_and_names_the_loss_instead_of_repeating_i
 
 
 def test_montecarlo_table_fits_80_columns():
-    interval = {"mean": 0.123456, "std": 0.0123, "ci_low": 0.1201234, "ci_high": 0.1267891}
+    interval = {"mean": 0.123456, "std": 0.0123, "naive_ci_low": 0.1201234, "naive_ci_high": 0.1267891}
     summary = {"runs": 100, "engine": "vectorized", "seconds": 12.3,
                "metrics": {f"{part}_{name}": interval for part in ("train", "test") for name in ("loss", "log_loss", "accuracy")}}
     console, buffer = console_of_width_80()

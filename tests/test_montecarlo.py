@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -105,7 +106,7 @@ def test_confidence_interval_of_a_textbook_example():
     d = describe(values)
     # 24 deviations of ±2 and one of 0: the sample variance is 24 · 4 / (n - 1) = 4 exactly
     assert d["mean"] == pytest.approx(10.0) and d["std"] == pytest.approx(2.0)
-    assert (d["ci_low"], d["ci_high"]) == pytest.approx((10 - 2.0639 * 2 / 5, 10 + 2.0639 * 2 / 5), abs=1e-4)
+    assert (d["naive_ci_low"], d["naive_ci_high"]) == pytest.approx((10 - 2.0639 * 2 / 5, 10 + 2.0639 * 2 / 5), abs=1e-4)
 
 
 def test_summary_has_every_metric_and_the_gap():
@@ -220,8 +221,30 @@ def test_classification_experiments_are_stratified_unless_asked_not_to():
 def test_repeated_kfold_rows_name_their_repetition_and_fold():
     mc = montecarlo("linear", "lab1", runs=6, folds=3, epochs=2, n_samples=300, **FAST)
     assert [(row["repetition"], row["fold"]) for row in mc.table] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
-    assert mc.summary["correction"] == "Bouckaert-Frank"
-    assert mc.summary["test_train_ratio"] == pytest.approx(100 / 180)  # 300 rows: test folds of 100, 10% of the rest to val
+    # 300 rows: test folds of 100, 10% of the rest to val: the ratio used is 100/180, not Bouckaert and Frank's 1/(K-1)
+    assert mc.summary["correction"] == "Nadeau-Bengio" and mc.summary["test_train_ratio"] == pytest.approx(100 / 180)
+    assert mc.summary["val_train_ratio"] == pytest.approx(20 / 180)
+    plain = montecarlo("linear", "lab1", runs=6, folds=3, val=0.0, epochs=2, n_samples=300, **FAST)
+    assert plain.summary["correction"] == "Bouckaert-Frank" and plain.summary["test_train_ratio"] == pytest.approx(1 / 2)
+
+
+def test_metrics_on_held_out_rows_are_corrected_for_their_own_split_and_the_rest_are_not():
+    mc = montecarlo("linear", "lab1", runs=8, epochs=2, val=0.2, test=0.1, **FAST)  # 1000 rows: 700 train, 200 val, 100 test
+    metrics = mc.summary["metrics"]
+    for name, ratio in (("test_loss", 100 / 700), ("val_loss", 200 / 700)):
+        d = metrics[name]
+        assert d["corrected_se"] == pytest.approx(d["std"] * math.sqrt(1 / 8 + ratio)), name
+    for name in ("train_loss", "gap", "best_epoch"):
+        assert metrics[name]["corrected_se"] is None and metrics[name]["naive_se"] is not None, name
+
+
+def test_kfold_runs_round_up_to_whole_repetitions_with_a_note_and_few_runs_warn(recwarn):
+    mc = montecarlo("linear", "lab1", runs=4, folds=3, epochs=2, n_samples=300, **FAST)
+    said = [str(w.message) for w in recwarn if issubclass(w.category, riskmin.RiskminWarning)]
+    assert len(mc.table) == 6 and said == ["runs = 4 is not a whole number of repetitions of 3 folds, so 6 runs were trained "
+                                           "(2 repetition(s))"]
+    montecarlo("linear", "lab1", runs=2, epochs=2, **FAST)
+    assert str(recwarn[-1].message).startswith("intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71")
 
 
 def test_a_stack_gives_the_same_bits_on_one_thread_and_on_two():

@@ -34,12 +34,12 @@ def finding():
 
 def test_a_monte_carlo_result_shows_itself_in_one_line_and_as_a_table(mc):
     test = mc.summary["metrics"]["test_loss"]
-    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {test['se']:.2g}, "
+    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {test['corrected_se']:.2g}, "
                         f"95% corrected [{test['corrected_ci_low']:.4g}, {test['corrected_ci_high']:.4g}])")
     html = mc._repr_html_()
     shown = [name for name in mc.summary["metrics"] if name.startswith(MONTECARLO_ROWS)]  # as the console table
     assert html.startswith("<table>") and html.count("<tr>") == 1 + len(shown) and "test_r2" in shown
-    assert f"<td>test loss</td><td>{test['mean']:.4g} +- {test['se']:.2g}</td>" in html
+    assert f"<td>test loss</td><td>{test['mean']:.4g} +- {test['corrected_se']:.2g}</td>" in html
 
 
 def test_a_monte_carlo_result_names_a_model_and_data_of_your_own():
@@ -53,7 +53,7 @@ def test_a_comparison_shows_itself_in_one_line_and_as_a_table(comparison):
     best = s["candidates"][s["best"]]["metrics"]["test_loss"]
     line = repr(comparison)
     assert "\n" not in line and line.startswith(f"Comparison(lab1, 2 candidates on 3 splits, best {s['best']}: "
-                                                f"test loss {best['mean']:.4g} +- {best['se']:.2g}")
+                                                f"test loss {best['mean']:.4g} +- {best['corrected_se']:.2g}")
     html = comparison._repr_html_()
     assert html.count("<tr>") == 3 and "<td>best</td>" in html
     other = next(name for name in s["ranking"] if name != s["best"])

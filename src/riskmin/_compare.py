@@ -28,11 +28,11 @@ from torch.utils.data import Dataset
 from .config import Config, RiskminError
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
-from ._experiments import STACKABLE, data_frame, data_name, estimate, experiments, html_table, interval, targets_of
+from ._experiments import STACKABLE, data_frame, data_name, experiments, html_table, targets_of, tell_sample_size
 from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
-from .stats import METRIC_PREFIXES, describe, holm, is_number, paired
+from .stats import METRIC_PREFIXES, describe, held_out, holm, is_number, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -49,6 +49,8 @@ class Comparison:
     names: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
+        from ._report import estimate
+
         s = self.summary
         best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
         close = f", {len(s['not_distinguished'])} not told apart from it" if s["not_distinguished"] else ""
@@ -57,17 +59,8 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """The candidates ranked, as `riskmin compare` prints them, as a notebook shows the result."""
-        s = self.summary
-        rows = []
-        for rank, name in enumerate(s["ranking"], 1):
-            test = s["comparisons"].get(s["metric"], {}).get(name)
-            difference = "best" if test is None else "-" if test["mean"] is None else f"{test['mean']:+.3g}"
-            p = "" if test is None or test["holm_p_value"] is None else f"{test['holm_p_value']:.2g}"
-            mark = "*" if name in s["not_distinguished"] else ""
-            rows.append((f"{rank}{mark}", name, estimate(s["candidates"][name]["metrics"].get(s["metric"], {})), difference,
-                         "" if test is None else interval(test), p))
         return html_table(repr(self) + "; * not told apart from the best (Holm-adjusted corrected p >= "
-                          f"{s['level']:g})", ("", "candidate", "mean +- se", "minus best", "95% corrected", "p Holm"), rows)
+                          f"{self.summary['level']:g})", RANKED_COLUMNS, ranked_rows(self.summary))
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per candidate and split as in runs.csv; table="summary": one row per
@@ -121,9 +114,13 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     config = (config or Config()).replace(runs=runs, **settings)
     configs = candidate_configs(candidates, config)
     base, mode = ranking(metric, config)
+    if select and config.val == 0 and not config.splits:
+        raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation rows; "
+                           "set --val 0.1 (val=0.1)")
     data = comparable_data(data, config, base)
     start = time.perf_counter()
     results = train_candidates(configs, data, config.progress)
+    tell_sample_size(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
     summary = comparison_summary(results, base, mode, config.folds or None)
     table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
     if select:
@@ -171,7 +168,7 @@ def metric_values(mc, name: str) -> list:
 def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]) -> dict:
     """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every metric."""
     first = next(iter(results.values())).summary
-    n_train, n_test = first["n_train"], first["n_test"]
+    n_train, n_test, n_val = first["n_train"], first["n_test"], first.get("n_val")
     ranked_by = f"test_{base}"
     means = {name: mc.summary["metrics"].get(ranked_by, {}).get("mean") for name, mc in results.items()}
     if all(mean is None for mean in means.values()):
@@ -182,7 +179,8 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
     comparisons = {}
     for name in metrics:
         others = [c for c in order if c != best]
-        tests = [paired(metric_values(results[c], name), metric_values(results[best], name), n_train, n_test, folds) for c in others]
+        sizes = held_out(name, n_train, n_test, n_val, folds)  # train metrics: naive tests only
+        tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
         adjusted = holm([t["corrected_p_value"] for t in tests])
         comparisons[name] = {c: {**t, "holm_p_value": p} for c, t, p in zip(others, tests, adjusted)}
     close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
@@ -190,7 +188,8 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
                          "diverged": mc.summary["diverged"]} for name, mc in results.items()}
     return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close, "level": LEVEL,
             "candidates": candidates, "comparisons": comparisons, "runs": len(next(iter(results.values())).table),
-            "n_train": n_train, "n_test": n_test, "folds": folds, "correction": first["correction"]}
+            "n_train": n_train, "n_test": n_test, "n_val": n_val, "folds": folds, "correction": first["correction"],
+            "test_train_ratio": first.get("test_train_ratio")}
 
 
 def order_key(value, mode: str):
@@ -212,28 +211,33 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     """Nested selection: in every split the candidate with the best val_<base> is chosen and its test_<base> recorded.
 
     Returns the summary of it and the set of (candidate, run) chosen. Splits where no candidate has a
-    finite validation metric choose nothing. The optimism is how much better the best candidate's
-    mean test metric looks than the nested estimate (positive: quoting that mean flatters).
+    finite validation metric choose nothing. A tie on the validation metric goes to the candidate
+    given first, and the ties are counted. The optimism is how much better the best candidate's mean
+    test metric looks than the nested estimate (positive: quoting that mean flatters), with the
+    corrected standard error of that difference, paired over the splits.
     """
     by_split = {}
     for row in table:
         by_split.setdefault(row["run"], []).append(row)
-    chosen_in, values = [], []
+    best = summary["best"]
+    chosen_in, values, flattery, ties = [], [], [], 0
     for run, rows in sorted(by_split.items()):
         usable = [row for row in rows if not row.get("diverged") and is_number(row.get(f"val_{base}"))]
         if not usable:
             values.append(None)
+            flattery.append(None)
             continue
-        choice = min(usable, key=lambda row: order_key(row[f"val_{base}"], mode))  # ties: the first candidate
+        choice = min(usable, key=lambda row: order_key(row[f"val_{base}"], mode))  # ties: the first candidate given
+        ties += sum(1 for row in usable if row[f"val_{base}"] == choice[f"val_{base}"]) > 1
         chosen_in.append((choice["candidate"], run))
         values.append(choice.get(f"test_{base}"))
-    estimate = describe(values, summary["n_train"], summary["n_test"], summary.get("folds"))
-    best_mean = summary["candidates"][summary["best"]]["metrics"].get(f"test_{base}", {}).get("mean")
-    optimism = None
-    if estimate["mean"] is not None and best_mean is not None:
-        optimism = estimate["mean"] - best_mean if mode == "min" else best_mean - estimate["mean"]
+        own = next((row.get(f"test_{base}") for row in rows if row["candidate"] == best and not row.get("diverged")), None)
+        gap = values[-1] - own if is_number(values[-1]) and is_number(own) else None
+        flattery.append(None if gap is None else gap if mode == "min" else -gap)
+    sizes = (summary["n_train"], summary["n_test"], summary.get("folds"))
     counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}
-    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": estimate, "chosen": counts, "optimism": optimism}, set(chosen_in)
+    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": describe(values, *sizes), "chosen": counts,
+            "ties": ties, "tie_rule": "the candidate given first", "optimism": describe(flattery, *sizes)}, set(chosen_in)
 
 
 def comparison_rows(comparison: Comparison) -> list:
@@ -244,11 +248,12 @@ def comparison_rows(comparison: Comparison) -> list:
             if not metric.startswith(METRIC_PREFIXES):
                 continue
             test = summary["comparisons"].get(metric, {}).get(name) or {}
-            rows.append({"candidate": name, **setting_cells(comparison.candidates, name), "metric": metric, "mean": d["mean"], "se": d["se"],
-                         "corrected_ci_low": d["corrected_ci_low"], "corrected_ci_high": d["corrected_ci_high"],
-                         "difference": test.get("mean"), "difference_corrected_ci_low": test.get("corrected_ci_low"),
-                         "difference_corrected_ci_high": test.get("corrected_ci_high"), "p_value": test.get("p_value"),
-                         "corrected_p_value": test.get("corrected_p_value"), "holm_p_value": test.get("holm_p_value")})
+            rows.append({"candidate": name, **setting_cells(comparison.candidates, name), "metric": metric, "mean": d["mean"],
+                         **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high", "naive_se")},
+                         "difference": test.get("mean"), "difference_corrected_se": test.get("corrected_se"),
+                         "difference_corrected_ci_low": test.get("corrected_ci_low"),
+                         "difference_corrected_ci_high": test.get("corrected_ci_high"), "corrected_p_value": test.get("corrected_p_value"),
+                         "holm_p_value": test.get("holm_p_value"), "naive_p_value": test.get("naive_p_value")})
     return rows
 
 
@@ -310,6 +315,28 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
     return figure
 
 
+RANKED_COLUMNS = ("", "candidate", "mean [95% CI]", "vs best", "[95% CI]", "p Holm")  # CI: the corrected interval
+
+
+def ranked_rows(summary: dict) -> list:
+    """The candidates ranked on the metric: rank (* where not told apart from the best), name, mean with its corrected
+    interval, the paired difference from the best with its corrected interval, and the Holm-adjusted corrected p."""
+    metric, rows = summary["metric"], []
+    for rank, name in enumerate(summary["ranking"], 1):
+        d = summary["candidates"][name]["metrics"].get(metric, {})
+        mean = "-" if d.get("mean") is None else f"{d['mean']:.3g}" + (
+            f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]" if d.get("corrected_ci_low") is not None else "")
+        test = summary["comparisons"].get(metric, {}).get(name)
+        if test is None:
+            rows.append((f"{rank}", name, mean, "best", "", ""))
+            continue
+        interval = f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]" if test["corrected_ci_low"] is not None else "-"
+        p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
+        mark = "*" if name in summary["not_distinguished"] else ""
+        rows.append((f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval, p))
+    return rows
+
+
 def comparison_table(summary: dict, console) -> None:
     """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80 columns."""
     from rich import box
@@ -318,34 +345,30 @@ def comparison_table(summary: dict, console) -> None:
     metric = summary["metric"]
     table = Table(title=f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})",
                   box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
-    for column in ("", "candidate", "mean +- se", "minus best", "95% corrected", "p Holm"):
+    for column in RANKED_COLUMNS:
         left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
-        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=14 if left else None)
-    for rank, name in enumerate(summary["ranking"], 1):
-        d = summary["candidates"][name]["metrics"].get(metric, {})
-        mean = f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}" if d else "-"
-        test = summary["comparisons"].get(metric, {}).get(name)
-        mark = "*" if name in summary["not_distinguished"] else ""
-        if test is None:
-            table.add_row(f"{rank}", name, mean, "best", "", "")
-        else:
-            interval = f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]" if test["corrected_ci_low"] is not None else "-"
-            p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
-            table.add_row(f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval, p)
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=12 if left else None)
+    for row in ranked_rows(summary):
+        table.add_row(*row)
     console.print(table)
-    footnote = (f"* not told apart from the best: Holm-adjusted corrected p >= {summary['level']:g} (difference: candidate "
-                f"minus best, paired over the same splits, {summary['correction']} corrected)")
+    ratio = summary.get("test_train_ratio")
+    footnote = (f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
+                f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired over the "
+                f"same splits. * not told apart from the best: Holm-adjusted corrected p >= {summary['level']:g}")
     for text in (footnote, selection_text(summary) if "selection" in summary else ""):
         if text:
             console.print(textwrap.fill(text, 80, break_on_hyphens=False), highlight=False, markup=False)
 
 
 def selection_text(summary: dict) -> str:
+    from ._report import estimate, interval
+
     s = summary["selection"]
-    e = s["estimate"]
-    interval = f", 95% corrected [{e['corrected_ci_low']:.4g}, {e['corrected_ci_high']:.4g}]" if e["corrected_ci_low"] is not None else ""
+    e, optimism = s["estimate"], s["optimism"]
+    if e["mean"] is None:
+        return f"Chosen by {s['by'].replace('_', ' ')}: no split had a validation metric to choose by."
     chosen = ", ".join(f"{name} {count}" for name, count in sorted(s["chosen"].items(), key=lambda item: -item[1]) if count)
-    optimism = f"{s['optimism']:+.3g}" if s["optimism"] is not None else "-"
-    estimate = f"{e['mean']:.4g} +- {e['se']:.2g}" if e["se"] is not None else f"{e['mean']}"
-    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate}{interval} "
-            f"(nested estimate). Times chosen: {chosen}. Optimism of quoting the best candidate's own mean: {optimism}.")
+    ties = f" Ties on the validation metric in {s['ties']} split(s), each to {s['tie_rule']}." if s["ties"] else ""
+    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate(e)}, 95% corrected "
+            f"{interval(e)} (nested estimate). Times chosen: {chosen}.{ties} Optimism of quoting the best candidate's own mean: "
+            f"{estimate(optimism)}.")

@@ -9,6 +9,7 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .config import Config, RiskminError
+from .config import Config, RiskminError, RiskminNote, warn
 from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
@@ -27,7 +28,7 @@ from ._losses import check_targets, settled
 from ._loop import fit
 from ._prepare import as_data, check_batch_size, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
-from .stats import summarize
+from .stats import few_runs, summarize
 from ._threads import MeasuredThreads, intra_op_threads, own_cores
 from ._vectorized import model_for, refusal, vectorized
 from .policy import judged
@@ -47,17 +48,17 @@ class MonteCarlo:
     def __repr__(self) -> str:
         used = len(self.summary.get("used_runs", self.table))
         runs = f"{used} of {len(self.table)} runs" if used != len(self.table) else f"{len(self.table)} runs"
+        from ._report import estimate, interval
+
         test = self.summary["metrics"].get("test_loss")
         measured = f"test loss {estimate(test)}, 95% corrected {interval(test)}" if test else "no test split"
         return f"MonteCarlo({self.names.get('data') or self.config.data}, {self.names.get('model') or self.config.model}, {runs}, {measured})"
 
     def _repr_html_(self) -> str:
         """The summary table, as a notebook shows the result."""
-        from ._report import MONTECARLO_ROWS
+        from ._report import montecarlo_rows
 
-        rows = [(name.replace("_", " "), estimate(d), interval(d), interval(d, "ci_low", "ci_high"))
-                for name, d in self.summary["metrics"].items() if name.startswith(MONTECARLO_ROWS)]
-        return html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), rows)
+        return html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary))
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per run as in runs.csv; table="summary": one row per metric, its
@@ -78,15 +79,6 @@ class MonteCarlo:
         from ._rundir import save_montecarlo
 
         return save_montecarlo(self, directory)
-
-
-def estimate(d: dict) -> str:
-    """A statistic's mean +- its standard error, as the console tables print it."""
-    return f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}" if d.get("mean") is not None else "-"
-
-
-def interval(d: dict, low: str = "corrected_ci_low", high: str = "corrected_ci_high") -> str:
-    return f"[{d[low]:.4g}, {d[high]:.4g}]" if d.get(low) is not None else "-"
 
 
 def html_table(caption: str, columns: tuple, rows: list) -> str:
@@ -126,7 +118,25 @@ def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs
     if isinstance(model, str):
         settings = {"model": model, **settings}
     callables, settings = own_callables(settings)  # your own loss, optimizer, scheduler, metrics: each run's fit takes them
-    return experiments(model, data, (config or Config()).replace(runs=runs, **settings), [{}], callables)[0]
+    config = (config or Config()).replace(runs=runs, **settings)
+    result = experiments(model, data, config, [{}], callables)[0]
+    tell_sample_size(config, len(result.summary["used_runs"]))
+    return result
+
+
+def tell_sample_size(config: Config, used: int) -> None:
+    """Warn when the runs are too few for stable intervals; note how runs were rounded to whole repetitions of K folds."""
+    if config.folds and not config.splits and config.runs % config.folds:
+        warn(f"runs = {config.runs} is not a whole number of repetitions of {config.folds} folds, so "
+             f"{kfold_repetitions(config) * config.folds} runs were trained ({kfold_repetitions(config)} repetition(s))", RiskminNote)
+    message = few_runs(used)
+    if message:
+        warn(message)
+
+
+def kfold_repetitions(config: Config) -> int:
+    """Repetitions of K-fold cross-validation for `runs`: rounded up, so that at least the runs asked for are trained."""
+    return max(math.ceil(config.runs / config.folds), 1)
 
 
 # settings in which runs of one stack may differ (PerRun, PerRunSchedule); not a plateau schedule, which reacts to
@@ -185,11 +195,11 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     table = [{k: v for k, v in row.items() if k != "variant"} for row in rows]
     if not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
         table = [{**row, "split_train": config.train_fraction, "split_val": config.val, "split_test": config.test} for row in table]
-    sizes = [(len(s.train), len(s.test)) for _, _, s in every]
-    n_train, n_test = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1))
-    summary = summarize(table, n_train, n_test, config.folds or None)
+    sizes = [(len(s.train), len(s.test), len(s.val)) for _, _, s in every]
+    n_train, n_test, n_val = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1, 2))
+    summary = summarize(table, n_train, n_test, config.folds or None, n_val=n_val)
     summary.update(runs=len(table), engine="sequential" if reason else "vectorized", seconds=seconds,
-                   processes=processes, n_train=n_train, n_test=n_test)
+                   processes=processes, n_train=n_train, n_test=n_test, n_val=n_val)
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:
         summary["fallback_reason"] = reason
@@ -211,8 +221,7 @@ def experiment_splits(data, config: Config) -> list:
         return [(r, {"seed": config.seed + r}, Splits(data, *parts, config.seed + r)) for r, parts in enumerate(given)]
     stratify = config.stratify and isinstance(data, Data) and not data.y.is_floating_point()  # a Dataset's rows are not read
     if config.folds:
-        repetitions = max(config.runs // config.folds, 1)
-        folds = kfold_splits(data, config.folds, repetitions, config.val, config.seed, stratify)
+        folds = kfold_splits(data, config.folds, kfold_repetitions(config), config.val, config.seed, stratify)
         return [(r, {"seed": config.seed + r, "repetition": rep, "fold": fold}, s) for r, (rep, fold, s) in enumerate(folds)]
     cut = stratified_split if stratify else split
     return [(r, {"seed": config.seed + r}, cut(data, config.train, config.val, config.test, config.seed + r)) for r in range(config.runs)]

@@ -145,7 +145,8 @@ MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_l
 
 
 def montecarlo_table(summary: dict, console) -> None:
-    """Mean +- standard error, the corrected 95% interval and the naive one, of the test metrics and the losses."""
+    """Mean +- standard error, the corrected 95% interval and the naive one, of the test metrics and the losses; a
+    footnote names the correction and says which rows it does not apply to."""
     from rich.table import Table
 
     used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
@@ -153,18 +154,43 @@ def montecarlo_table(summary: dict, console) -> None:
     table = Table(title=title)
     for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for name, d in summary["metrics"].items():
-        if name.startswith(MONTECARLO_ROWS):
-            table.add_row(name.replace("_", " "), f"{d['mean']:.4g} +- {d['se']:.2g}" if d.get("se") is not None else f"{d['mean']:.4g}",
-                          interval(d, "corrected_ci_low", "corrected_ci_high"), interval(d, "ci_low", "ci_high"))
+    for row in montecarlo_rows(summary):
+        table.add_row(*row)
     console.print(table)
-    console.print("The corrected interval (Nadeau-Bengio) allows for the training rows the runs share: report it for how "
-                  "this model, trained on this much data, would do on new data. The naive one treats the runs as "
-                  "independent and is too narrow.", highlight=False)
+    console.print(correction_note(summary), highlight=False)
 
 
-def interval(d: dict, low: str, high: str) -> str:
-    return f"[{d[low]:.4g}, {d[high]:.4g}]" if d.get(low) is not None else "-"
+def montecarlo_rows(summary: dict) -> list:
+    """(metric, mean +- se, corrected interval, naive interval) of each metric the console shows."""
+    return [(name.replace("_", " "), estimate(d), interval(d), interval(d, "naive")) for name, d in summary["metrics"].items()
+            if name.startswith(MONTECARLO_ROWS)]
+
+
+def estimate(d: dict) -> str:
+    """The mean +- its standard error: the corrected one where the metric has it, else the naive one (marked *)."""
+    if d.get("mean") is None:
+        return "-"
+    if d.get("corrected_se") is not None:
+        return f"{d['mean']:.4g} +- {d['corrected_se']:.2g}"
+    return f"{d['mean']:.4g} +- {d['naive_se']:.2g}*" if d.get("naive_se") is not None else f"{d['mean']:.4g}"
+
+
+def interval(d: dict, kind: str = "corrected") -> str:
+    low, high = d.get(f"{kind}_ci_low"), d.get(f"{kind}_ci_high")
+    return f"[{low:.4g}, {high:.4g}]" if low is not None else "-"
+
+
+def correction_note(summary: dict) -> str:
+    """What the corrected interval allows for, named with the ratio it used, and where it does not apply."""
+    ratio = summary.get("test_train_ratio")
+    if ratio is None:
+        return "No corrected interval: the split sizes are unknown. The naive one treats the runs as independent and is too narrow."
+    val = summary.get("val_train_ratio")
+    return (f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
+            f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs share: "
+            "report it for how this model, trained on this much data, would do on new data. The naive one treats the runs "
+            "as independent and is too narrow. * train metrics, best epoch and the gap get no correction (they are not "
+            "risks on held-out rows): their se is the naive one.")
 
 
 def finite(values) -> list:

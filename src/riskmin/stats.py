@@ -5,7 +5,8 @@ test errors are correlated and the naive Student-t interval, which treats them a
 independent, is too narrow. Nadeau and Bengio (2003) correct the variance of the mean of R
 such runs from s^2 / R to (1/R + n_test/n_train) s^2, with R - 1 degrees of freedom; for R
 rows of repeated K-fold cross-validation Bouckaert and Frank (2004) use the same correction
-with n_test/n_train = 1/(K - 1). Every function reports both, naive and corrected.
+with n_test/n_train = 1/(K - 1). Every function reports both, the naive statistics under
+naive_ names; the correction applies to metrics on held-out rows only.
 
 The t distribution is computed here, through the regularized incomplete beta function, so
 that no statistics library is needed for a handful of numbers.
@@ -26,62 +27,81 @@ EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 
 def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
              confidence: float = 0.95) -> dict:
-    """n, mean, sample std, standard error and the naive and corrected t intervals of the mean of `values`.
+    """n, mean, sample std, and the naive and corrected standard errors and t intervals of the mean of `values`.
 
     Values that are None, NaN or infinite are left out and counted in `excluded`. The
-    corrected interval needs the split sizes (`n_train`, `n_test`) or, for repeated k-fold,
-    `folds`; without them it is None, as is everything but the mean below two values.
+    corrected statistics need the split sizes (`n_train`, `n_test`: for a val_ metric, the
+    validation rows in place of the test rows) or, for repeated k-fold, `folds`; without them
+    they are None, as is everything but the mean below two values. The naive ones treat the runs
+    as independent and are named so.
 
     >>> d = describe([9.0, 10.0, 11.0, None], n_train=80, n_test=20)
-    >>> d["n"], d["excluded"], round(d["ci_low"], 3), round(d["corrected_ci_low"], 3)
+    >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3)
     (3, 1, 7.516, 6.714)
     """
     check_confidence(confidence)
     ratio = correction_ratio(n_train, n_test, folds)
     kept = [float(v) for v in values if is_number(v)]
     n = len(kept)
-    result = {"n": n, "excluded": len(values) - n, "mean": math.fsum(kept) / n if n else None, "std": None, "se": None,
-              "ci_low": None, "ci_high": None, "corrected_se": None, "corrected_ci_low": None, "corrected_ci_high": None}
+    result = {"n": n, "excluded": len(values) - n, "mean": math.fsum(kept) / n if n else None, "std": None,
+              "corrected_se": None, "corrected_ci_low": None, "corrected_ci_high": None,
+              "naive_se": None, "naive_ci_low": None, "naive_ci_high": None}
     if n < 2:
         return result
     mean = result["mean"]
     variance = math.fsum((v - mean) ** 2 for v in kept) / (n - 1)
     quantile = t_quantile(0.5 + confidence / 2, n - 1)
-    result.update(std=math.sqrt(variance), se=math.sqrt(variance / n))
-    result.update(ci_low=mean - quantile * result["se"], ci_high=mean + quantile * result["se"])
+    result.update(std=math.sqrt(variance), naive_se=math.sqrt(variance / n))
+    result.update(naive_ci_low=mean - quantile * result["naive_se"], naive_ci_high=mean + quantile * result["naive_se"])
     if ratio is not None:
         corrected = math.sqrt((1 / n + ratio) * variance)
         result.update(corrected_se=corrected, corrected_ci_low=mean - quantile * corrected, corrected_ci_high=mean + quantile * corrected)
     return result
 
 
+def held_out(name: str, n_train: Optional[float], n_test: Optional[float], n_val: Optional[float], folds: Optional[int]) -> tuple:
+    """(n_train, n_held_out, folds) that correct metric `name`: its test rows (or K folds) for test metrics, its
+    validation rows for val_ ones; Nones where the correction does not apply: train_ metrics are measured on the rows
+    each run trained on, and best_epoch and the gap are not estimates of a risk on new data."""
+    if name.startswith("test_") or name == "closed_form_test_loss":
+        return n_train, n_test, folds
+    if name.startswith("val_") and n_val and n_train:
+        return n_train, n_val, None
+    return None, None, None
+
+
 def summarize(table: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
-              confidence: float = 0.95) -> dict:
+              confidence: float = 0.95, n_val: Optional[int] = None) -> dict:
     """`describe` of every metric column of the run rows, and of the gap test_loss - train_loss.
 
     Metric columns are the numeric ones named train_*, val_*, test_*, closed_form_test_loss
-    and best_epoch. Rows whose `diverged` is true are left out of every statistic; the
-    summary lists the runs it used (their `run` value, else their position) and the ones it
-    left out. Every number is finite or None, so the summary is strict JSON.
+    and best_epoch. Test metrics are corrected with n_test/n_train (1/(K-1) for K folds when no
+    sizes are given), val_ metrics with n_val/n_train; train metrics, best_epoch and the gap get
+    naive statistics only (see `held_out`). Rows whose `diverged` is true are left out of every
+    statistic; the summary lists the runs it used (their `run` value, else their position) and
+    the ones it left out. Every number is finite or None, so the summary is strict JSON.
 
     >>> rows = [{"run": 0, "train_loss": 1.0, "test_loss": 2.0, "diverged": False},
     ...         {"run": 1, "train_loss": 1.0, "test_loss": 4.0, "diverged": False},
     ...         {"run": 2, "train_loss": float("nan"), "test_loss": float("nan"), "diverged": True}]
     >>> s = summarize(rows, n_train=80, n_test=20)
-    >>> s["used_runs"], s["diverged_runs"], s["metrics"]["gap"]["mean"], s["correction"]
-    ([0, 1], [2], 2.0, 'Nadeau-Bengio')
+    >>> s["used_runs"], s["diverged_runs"], s["metrics"]["gap"]["mean"], s["correction"], s["metrics"]["gap"]["corrected_se"]
+    ([0, 1], [2], 2.0, 'Nadeau-Bengio', None)
     """
     ratio = correction_ratio(n_train, n_test, folds)
     used = [row for row in table if not row.get("diverged")]
     columns = {name: [row.get(name) for row in used] for name in metric_names(table)}
     if "train_loss" in columns and "test_loss" in columns:
         columns["gap"] = [loss_gap(row) for row in used]
-    described = {name: describe(values, n_train, n_test, folds, confidence) for name, values in columns.items()}
+    described = {}
+    for name, values in columns.items():
+        described[name] = describe(values, *held_out(name, n_train, n_test, n_val, folds), confidence)
     return {"metrics": {name: d for name, d in described.items() if d["n"]},
             "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],
             "diverged": len(table) - len(used),
             "diverged_runs": [run_id(row, i) for i, row in enumerate(table) if row.get("diverged")],
-            "confidence": confidence, "correction": correction_name(ratio, folds), "test_train_ratio": ratio}
+            "confidence": confidence, "correction": correction_name(ratio, folds), "test_train_ratio": ratio,
+            "val_train_ratio": n_val / n_train if n_val and n_train else None}
 
 
 def metric_names(table: list) -> list:
@@ -106,24 +126,24 @@ def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int
            confidence: float = 0.95) -> dict:
     """Compare two candidates scored on the same splits: `describe` of the differences a - b, with two-sided t-tests.
 
-    `p_value` is the ordinary paired t-test (scipy's `ttest_rel`); `corrected_p_value` the
+    `naive_p_value` is the ordinary paired t-test (scipy's `ttest_rel`); `corrected_p_value` the
     corrected resampled paired t-test of Nadeau and Bengio (Bouckaert and Frank's for
     repeated k-fold), which holds its level when the splits share training rows. A pair with
     a missing value on either side is left out (`excluded`). When all differences are equal
     there is no spread to test against: t is None and p is 1 if they are all zero, else 0.
 
     >>> d = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
-    >>> d["mean"], round(d["p_value"], 4), round(d["corrected_p_value"], 4)
+    >>> d["mean"], round(d["naive_p_value"], 4), round(d["corrected_p_value"], 4)
     (2.0, 0.0163, 0.0267)
     """
     if len(a) != len(b):
         raise RiskminError(f"a paired comparison needs one value of each candidate per split, but got {len(a)} and {len(b)} values")
     differences = [x - y if is_number(x) and is_number(y) else None for x, y in zip(a, b)]
     result = describe(differences, n_train, n_test, folds, confidence)
-    result.update(t=None, p_value=None, corrected_t=None, corrected_p_value=None)
+    result.update(corrected_t=None, corrected_p_value=None, naive_t=None, naive_p_value=None)
     if result["n"] < 2:
         return result
-    result["t"], result["p_value"] = t_test(result["mean"], result["se"], result["n"] - 1)
+    result["naive_t"], result["naive_p_value"] = t_test(result["mean"], result["naive_se"], result["n"] - 1)
     if result["corrected_se"] is not None:
         result["corrected_t"], result["corrected_p_value"] = t_test(result["mean"], result["corrected_se"], result["n"] - 1)
     return result
@@ -168,9 +188,27 @@ def correction_ratio(n_train: Optional[int], n_test: Optional[int], folds: Optio
 
 
 def correction_name(ratio: Optional[float], folds: Optional[int]) -> Optional[str]:
+    """Bouckaert-Frank for K folds whose test/train ratio is 1/(K-1) (no validation rows carved out of the training
+    folds), else Nadeau-Bengio: the correction is named for the ratio it used."""
     if ratio is None:
         return None
-    return "Nadeau-Bengio" if folds is None else "Bouckaert-Frank"
+    return "Bouckaert-Frank" if folds and math.isclose(ratio, 1 / (folds - 1)) else "Nadeau-Bengio"
+
+
+FEW_RUNS = 5  # below this many runs a t interval rests on a standard deviation of a handful of values
+
+
+def few_runs(n: int, confidence: float = 0.95) -> Optional[str]:
+    """A sentence saying that intervals over `n` runs are wide and unstable, when n is below FEW_RUNS; else None.
+
+    >>> few_runs(2)
+    'intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71 at 2 runs, 2.78 at 5): run at least 5, better 20 or more'
+    """
+    if n >= FEW_RUNS or n < 2:
+        return None
+    quantile = lambda runs: t_quantile(0.5 + confidence / 2, runs - 1)  # noqa: E731
+    return (f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at {n} runs, "
+            f"{quantile(FEW_RUNS):.2f} at {FEW_RUNS}): run at least {FEW_RUNS}, better 20 or more")
 
 
 def check_confidence(confidence: float) -> None:
