@@ -296,3 +296,17 @@ def test_the_ranked_table_keeps_every_number_whole_at_80_columns():
     assert all(len(line) <= 80 for line in text.splitlines())
     cells = [cell for row in ranked_rows(summary) for cell in row[2:] if cell]
     assert any("e-" in cell for cell in cells) and all(cell in text for cell in cells), [c for c in cells if c not in text]
+
+
+def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectable_difference(tmp_path, capsys):
+    assert main(["compare", "lab1", "--model", "linear,two_layer", "--runs", "6", "--epochs", "3", "--rope", "0.05",
+                 "--progress", "off", "--out", str(tmp_path), "--name", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "practically equal within +-0.05 test loss" in out and "P(worse)" in out
+    rows = [row for row in csv.DictReader(open(tmp_path / "c" / "comparison.csv")) if row["metric"] == "test_loss" and row["difference"]]
+    [row] = rows
+    assert float(row["rope"]) == 0.05 and float(row["detectable"]) > 0
+    probabilities = [float(row[key]) for key in ("p_worse", "p_equivalent", "p_better")]
+    assert all(0 <= p <= 1 for p in probabilities) and sum(probabilities) == pytest.approx(1.0)
+    assert main(["compare", "lab1", "--model", "linear,two_layer", "--rope", "-1", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: rope = -1.0 is not allowed; give the half-width")

@@ -3,6 +3,7 @@
 import json
 import math
 import random
+import statistics
 
 import pytest
 from scipy import stats as scipy_stats
@@ -140,3 +141,31 @@ def test_summary_without_sizes_has_no_corrected_interval():
 def test_bad_input_is_told_in_one_sentence(call, message):
     with pytest.raises(RiskminError, match=message):
         call()
+
+
+@pytest.mark.parametrize("differences, rope, higher", [([0.02, 0.05, -0.01, 0.03, 0.04, 0.0, 0.06, 0.01], 0.01, False),
+                                                       ([0.02, 0.05, -0.01, 0.03, 0.04, 0.0, 0.06, 0.01], 0.05, True),
+                                                       ([-0.3, -0.1, -0.2, -0.25, -0.15], 0.1, False)])
+def test_the_bayesian_comparison_is_scipys_student_t_with_the_corrected_scale(differences, rope, higher):
+    from riskmin.stats import bayesian
+
+    n, n_train, n_test = len(differences), 800, 200
+    test = paired(differences, [0.0] * n, n_train=n_train, n_test=n_test)
+    rho = n_test / (n_test + n_train)  # Corani and Benavoli's correlation of overlapping training sets
+    scale = math.sqrt((1 / n + rho / (1 - rho)) * statistics.variance(differences))
+    posterior = scipy_stats.t(n - 1, loc=statistics.mean(differences), scale=scale)
+    above, below = posterior.sf(rope), posterior.cdf(-rope)
+    found = bayesian(test, rope, higher)
+    worse, better = (below, above) if higher else (above, below)
+    assert found["p_worse"] == pytest.approx(worse, rel=1e-9) and found["p_better"] == pytest.approx(better, rel=1e-9, abs=1e-15)
+    assert found["p_equivalent"] == pytest.approx(posterior.cdf(rope) - posterior.cdf(-rope), rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [10, 30, 100])
+def test_the_detectable_difference_is_found_80_percent_of_the_time(n):
+    from riskmin.stats import detectable
+
+    difference = detectable({"n": n, "corrected_se": 0.02})
+    critical = scipy_stats.t.ppf(0.975, n - 1)
+    shifted = scipy_stats.nct(n - 1, difference / 0.02)  # the corrected t statistic when the true difference is that
+    assert shifted.sf(critical) + shifted.cdf(-critical) == pytest.approx(0.8, abs=0.002)

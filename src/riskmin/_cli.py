@@ -172,6 +172,8 @@ def add_compare_parser(commands, parser: Parser) -> None:
                      help="choose a candidate in each split by its validation metric and report that nested test estimate")
     sub.add_argument("--metric", metavar="METRIC", help="metric that ranks the candidates: loss, mse, rmse, mae, r2, accuracy, "
                      "f1 or log_loss (default: the one --monitor names)")
+    sub.add_argument("--rope", metavar="WIDTH", help="differences from the best within +-WIDTH, in the ranking metric's units, "
+                     "count as practically equal (default: 0.01 for accuracy, f1 and r2, else 1%% of the best's mean)")
     add_nproc_flag(sub, "they share out the candidates' runs")
     add_config_flags(sub, "montecarlo")
     parser.commands["compare"] = sub

@@ -280,6 +280,14 @@ def on_first_process(config, data, directory, experiment):
     return (result, target) if first else None
 
 
+def as_number(text):
+    """A flag's text as a float, or as given when it is none (for the function it goes to to refuse in one sentence)."""
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return text
+
+
 def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved."""
@@ -289,7 +297,8 @@ def run_compare(args) -> int:
     config, candidates, select = compare_plan(args)
     data = load(config.data, config)
     done = on_first_process(config, data, lambda: comparison_directory(config, data.name),
-                            lambda shown: compare(candidates, data, config.runs, shown, select=select, metric=args.metric))
+                            lambda shown: compare(candidates, data, config.runs, shown, select=select, metric=args.metric,
+                                                  rope=as_number(args.rope)))
     if done is None:
         return 0
     comparison, target = done
@@ -449,3 +458,43 @@ def launch(args, argv: list) -> int:
     at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
     del rest[at:at + (1 if "=" in rest[at] else 2)]
     return start(count, rest)
+
+
+BUILT = ("model", "model_class", "hidden", "activation", "dropout", "bias")  # settings a trained run's model was built with
+
+
+def draw_graph(args) -> int:
+    """`riskmin graph`: the computation graph of one training step of a model by name, or of a run's model with its
+    settings (flags override those that do not build the model), as DOT and, with Graphviz, a picture."""
+    from pathlib import Path
+
+    from .datasets import load
+    from ._files import check_destination
+    from ._graph import PICTURES, graph
+    from ._rundir import load_run
+
+    source = Path(args.source)
+    given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_settings(args.config))]
+    if "model" in given:
+        raise RiskminError("riskmin graph takes the model as its first argument (MODEL_OR_RUN); drop --model")
+    if source.is_dir():
+        run = load_run(source)
+        built = [name for name in given if name in BUILT]
+        if built:
+            raise RiskminError(f"{source} holds a trained model, built with its own {', '.join(built)}; drop "
+                               f"{', '.join('--' + name.replace('_', '-') for name in built)}")
+        flags = config_from_args(args)
+        model, config = run, run.config.replace(**{name: getattr(flags, name) for name in given})
+    elif args.source in FIELDS["model"].type.__args__ if hasattr(FIELDS["model"].type, "__args__") else False:
+        model, config = args.source, config_from_args(args).replace(model=args.source)
+    else:
+        raise RiskminError(f"{args.source} is neither a model name (linear, two_layer, mlp) nor a run directory; give one")
+    plot = Path(args.plot)
+    for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
+        check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
+    data = load(config.data, config)
+    tell(data.notes)
+    drawn = graph(model, data, config, path=plot)
+    print(f"{drawn!r} written to {plot.with_suffix('.dot')}" + (f" and {plot}" if plot.exists() and plot.suffix != ".dot" else ""))
+    return 0
+

@@ -26,13 +26,13 @@ from typing import Optional
 from torch.utils.data import Dataset
 
 from .config import Config, RiskminError
-from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
+from ._candidates import HIGHER_IS_BETTER, candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
 from ._experiments import STACKABLE, data_frame, data_name, experiments, html_table, targets_of, tell_sample_size
 from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
-from .stats import METRIC_PREFIXES, describe, held_out, holm, is_number, paired
+from .stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -95,7 +95,7 @@ def stacks(configs: dict) -> list:
 
 
 def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = None, select: bool = False,
-            metric: Optional[str] = None, **settings) -> Comparison:
+            metric: Optional[str] = None, rope: Optional[float] = None, **settings) -> Comparison:
     """Train every candidate on the same `runs` splits of `data` and compare each with the best, split by split.
 
     `candidates` maps a name to its settings; `settings` (and `config`) are shared by all. The
@@ -114,6 +114,9 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     config = (config or Config()).replace(runs=runs, **settings)
     configs = candidate_configs(candidates, config)
     base, mode = ranking(metric, config)
+    if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
+        raise RiskminError(f"rope = {rope!r} is not allowed; give the half-width of the region of practical equivalence in the "
+                           f"units of test_{base}, a number of at least 0 (for example 0.01)")
     if select and config.val == 0 and not config.splits:
         raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation rows; "
                            "set --val 0.1 (val=0.1)")
@@ -121,7 +124,7 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     start = time.perf_counter()
     results = train_candidates(configs, data, config.progress)
     tell_sample_size(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
-    summary = comparison_summary(results, base, mode, config.folds or None)
+    summary = comparison_summary(results, base, mode, config.folds or None, rope)
     table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
     if select:
         summary["selection"], chosen = selection(table, list(results), base, mode, summary)
@@ -165,8 +168,11 @@ def metric_values(mc, name: str) -> list:
     return [None if row.get("diverged") else row.get(name) for row in mc.table]
 
 
-def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]) -> dict:
-    """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every metric."""
+def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int], rope: Optional[float] = None) -> dict:
+    """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every metric:
+    the corrected and naive tests, Holm's adjustment, the Bayesian probabilities of being practically worse, equivalent
+    or better within a region of practical equivalence (`rope` for the ranking metric, else `default_rope`), and the
+    smallest difference the experiment could detect."""
     first = next(iter(results.values())).summary
     n_train, n_test, n_val = first["n_train"], first["n_test"], first.get("n_val")
     ranked_by = f"test_{base}"
@@ -182,7 +188,10 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         sizes = held_out(name, n_train, n_test, n_val, folds)  # train metrics: naive tests only
         tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
         adjusted = holm([t["corrected_p_value"] for t in tests])
-        comparisons[name] = {c: {**t, "holm_p_value": p} for c, t, p in zip(others, tests, adjusted)}
+        width = rope if rope is not None and name == ranked_by else default_rope(name, results[best].summary["metrics"].get(name))
+        higher = name.split("_", 1)[1] in HIGHER_IS_BETTER
+        comparisons[name] = {c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher), "detectable": detectable(t)}
+                             for c, t, p in zip(others, tests, adjusted)}
     close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
     candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"], "seconds": mc.summary["seconds"],
                          "diverged": mc.summary["diverged"]} for name, mc in results.items()}
@@ -190,6 +199,19 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
             "candidates": candidates, "comparisons": comparisons, "runs": len(next(iter(results.values())).table),
             "n_train": n_train, "n_test": n_test, "n_val": n_val, "folds": folds, "correction": first["correction"],
             "test_train_ratio": first.get("test_train_ratio")}
+
+
+def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
+    """The region of practical equivalence when none is given: 0.01 for accuracy, f1 and r2 (a point of a percent, the
+    width Benavoli and colleagues use for accuracies), else 1% of the best candidate's mean (a loss is in its own
+    units; a hundredth of it is rarely worth changing a model for).
+
+    >>> default_rope("test_accuracy", {"mean": 0.9}), default_rope("test_loss", {"mean": 0.25})
+    (0.01, 0.0025)
+    """
+    if metric.split("_", 1)[1] in HIGHER_IS_BETTER:
+        return 0.01
+    return None if not best or best.get("mean") is None else 0.01 * abs(best["mean"])
 
 
 def order_key(value, mode: str):
@@ -253,7 +275,8 @@ def comparison_rows(comparison: Comparison) -> list:
                          "difference": test.get("mean"), "difference_corrected_se": test.get("corrected_se"),
                          "difference_corrected_ci_low": test.get("corrected_ci_low"),
                          "difference_corrected_ci_high": test.get("corrected_ci_high"), "corrected_p_value": test.get("corrected_p_value"),
-                         "holm_p_value": test.get("holm_p_value"), "naive_p_value": test.get("naive_p_value")})
+                         "holm_p_value": test.get("holm_p_value"), "naive_p_value": test.get("naive_p_value"),
+                         **{key: test.get(key) for key in ("rope", "p_worse", "p_equivalent", "p_better", "detectable")}})
     return rows
 
 
@@ -355,9 +378,38 @@ def comparison_table(summary: dict, console) -> None:
     footnote = (f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
                 f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired over the "
                 f"same splits. * not told apart from the best: Holm-adjusted corrected p >= {summary['level']:g}")
-    for text in (footnote, selection_text(summary) if "selection" in summary else ""):
-        if text:
-            console.print(textwrap.fill(text, 80, break_on_hyphens=False), highlight=False, markup=False)
+    console.print(textwrap.fill(footnote, 80, break_on_hyphens=False), highlight=False, markup=False)
+    bayesian_table(summary, console)
+    if "selection" in summary:
+        console.print(textwrap.fill(selection_text(summary), 80, break_on_hyphens=False), highlight=False, markup=False)
+
+
+def bayesian_table(summary: dict, console) -> None:
+    """Each candidate against the best: the posterior probabilities of being practically worse, equivalent or better
+    (correlated Bayesian t-test) and the smallest difference the corrected test would detect at 80% power."""
+    from rich import box
+    from rich.table import Table
+
+    metric = summary["metric"]
+    tests = summary["comparisons"].get(metric, {})
+    rope = next((t["rope"] for t in tests.values() if t.get("rope") is not None), None)
+    if rope is None:
+        return
+    table = Table(title=f"against the best, practically equal within +-{rope:.3g} {metric.replace('_', ' ')}",
+                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    for column in ("candidate", "P(worse)", "P(equal)", "P(better)", "detectable"):
+        table.add_column(column, justify="left" if column == "candidate" else "right", overflow="fold",
+                         no_wrap=column != "candidate", min_width=12 if column == "candidate" else None)
+    number = lambda value, spec: "-" if value is None else format(value, spec)  # noqa: E731
+    for name in summary["ranking"][1:]:
+        t = tests.get(name, {})
+        table.add_row(name, number(t.get("p_worse"), ".2f"), number(t.get("p_equivalent"), ".2f"), number(t.get("p_better"), ".2f"),
+                      number(t.get("detectable"), ".3g"))
+    console.print(table)
+    console.print(textwrap.fill(f"P: posterior probability (correlated Bayesian t-test, same correction). detectable: the "
+                                f"difference the corrected test finds 80% of the time at p < {summary['level']:g} with "
+                                f"{summary['runs']} splits; smaller true differences may go unseen.", 80,
+                                break_on_hyphens=False), highlight=False, markup=False)
 
 
 def selection_text(summary: dict) -> str:
