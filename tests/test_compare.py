@@ -310,3 +310,14 @@ def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectabl
     assert all(0 <= p <= 1 for p in probabilities) and sum(probabilities) == pytest.approx(1.0)
     assert main(["compare", "lab1", "--model", "linear,two_layer", "--rope", "-1", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: rope = -1.0 is not allowed; give the half-width")
+
+
+def test_the_picture_of_many_candidates_draws_the_best_30_within_a_screen():
+    from riskmin._compare import plot_comparison
+
+    ranking = [f"c{i}" for i in range(45)]
+    table = [{"candidate": name, "run": run, "test_loss": float(i + run)} for i, name in enumerate(ranking) for run in range(3)]
+    figure = plot_comparison(table, ranking, "test_loss")
+    [axis] = figure.axes
+    assert [label.get_text() for label in axis.get_xticklabels()] == ranking[:30]
+    assert figure.get_size_inches()[0] * figure.dpi <= 1920 and "the best 30 of 45" in axis.get_title()

@@ -207,11 +207,12 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     return base, "max" if base in HIGHER_IS_BETTER else "min"
 
 
-def setting_cells(candidates: dict, name: str) -> dict:
-    """The settings of candidate `name` as table cells, with every setting any candidate sets (empty where it sets none)."""
+def setting_cells(candidates: dict) -> dict:
+    """name -> the candidate's settings as table cells, with every setting any candidate sets (empty where it sets none):
+    built once for all, so that a table of many candidates costs its size, not its size times the candidates."""
     keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
-    cells = columns(candidates[name])
-    return {key: cells.get(key, "") for key in keys}
+    cells = {name: columns(settings) for name, settings in candidates.items()}
+    return {name: {key: own.get(key, "") for key in keys} for name, own in cells.items()}
 
 
 def columns(settings: dict) -> dict:

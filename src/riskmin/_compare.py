@@ -125,7 +125,8 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     results = train_candidates(configs, data, config.progress)
     tell_sample_size(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
-    table = [{"candidate": name, **setting_cells(candidates, name), **row} for name, mc in results.items() for row in mc.table]
+    cells = setting_cells(candidates)
+    table = [{"candidate": name, **cells[name], **row} for name, mc in results.items() for row in mc.table]
     if select:
         summary["selection"], chosen = selection(table, list(results), base, mode, summary)
         table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
@@ -264,13 +265,13 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
 
 def comparison_rows(comparison: Comparison) -> list:
     """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the best."""
-    summary, rows = comparison.summary, []
+    summary, rows, cells = comparison.summary, [], setting_cells(comparison.candidates)
     for name in summary["ranking"]:
         for metric, d in summary["candidates"][name]["metrics"].items():
             if not metric.startswith(METRIC_PREFIXES):
                 continue
             test = summary["comparisons"].get(metric, {}).get(name) or {}
-            rows.append({"candidate": name, **setting_cells(comparison.candidates, name), "metric": metric, "mean": d["mean"],
+            rows.append({"candidate": name, **cells[name], "metric": metric, "mean": d["mean"],
                          **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high", "naive_se")},
                          "difference": test.get("mean"), "difference_corrected_se": test.get("corrected_se"),
                          "difference_corrected_ci_low": test.get("corrected_ci_low"),
@@ -311,16 +312,23 @@ def save_comparison(comparison: Comparison, directory=None) -> Path:
     return target
 
 
+DRAWN = 30  # candidates a picture shows legibly; the others are in the tables
+
+
 def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None):
     """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line: the
     Figure, also written to `path` when one is given."""
     from matplotlib.figure import Figure
 
+    shown = set(ranking[:DRAWN])
     by_split = {}
     for row in table:
-        value = row.get(metric)
-        by_split.setdefault(row["run"], {})[row["candidate"]] = value if is_number(value) and not row.get("diverged") else math.nan
-    figure = Figure(figsize=(max(6, 1.2 * len(ranking)), 4.5))
+        if row["candidate"] in shown:
+            value = row.get(metric)
+            by_split.setdefault(row["run"], {})[row["candidate"]] = value if is_number(value) and not row.get("diverged") else math.nan
+    left_out = len(ranking) - len(shown)
+    ranking = ranking[:DRAWN]
+    figure = Figure(figsize=(min(19.2, max(6, 0.6 * len(ranking))), 4.5))  # at most 1920 pixels wide at 100 dpi
     axis = figure.subplots()
     positions = range(len(ranking))
     for values in by_split.values():
@@ -330,7 +338,8 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
     axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
     axis.set_xticks(list(positions), ranking, rotation=30, ha="right", fontsize=8)
     axis.set_ylabel(metric.replace("_", " "))
-    axis.set_title("one line per split, candidates ranked best first")
+    axis.set_title("one line per split, candidates ranked best first"
+                   + (f"; the best {DRAWN} of {DRAWN + left_out} (the rest in comparison.csv)" if left_out else ""))
     axis.legend()
     figure.tight_layout()
     if path is not None:
