@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 PUBLIC = {
     "Comparison": "._compare", "compare": "._compare",
     "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config", "RiskminNote": ".config",
+    "Curve": "._curve", "curve": "._curve",
     "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
     "DATASETS": ".datasets", "load": ".datasets",
     "evaluate": "._loop", "fit": "._loop", "predict": "._loop",
@@ -28,12 +29,13 @@ PUBLIC = {
     "LrFinding": "._lr_find", "lr_find": "._lr_find",
     "models": ".models",
 }
-__all__ = ["Comparison", "Config", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
-           "compare", "evaluate", "fit", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
+__all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
+           "compare", "curve", "evaluate", "fit", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
     from . import models
     from ._compare import Comparison, compare
+    from ._curve import Curve, curve
     from ._experiments import MonteCarlo, montecarlo
     from ._loop import evaluate, fit, predict
     from ._lr_find import LrFinding, lr_find

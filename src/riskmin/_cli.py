@@ -65,6 +65,8 @@ EXAMPLES = {
                    "riskmin montecarlo houses.csv --target price --model linear --runs 20"),
     "compare": ("riskmin compare lab1 --model linear,two_layer --hidden 32/128 --lr 0.01,0.001",
                 "riskmin compare lab1 --config grid.toml"),
+    "curve": ("riskmin curve lab1 --model linear,two_layer --runs 50 --epochs 50",
+              "riskmin curve houses.csv --target price --sizes 0.1,0.2,0.5,1.0"),
 }
 
 
@@ -145,6 +147,7 @@ def build_parser() -> Parser:
     export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     parser.commands.update(predict=predict, evaluate=evaluate, export=export)
     add_compare_parser(commands, parser)
+    add_curve_parser(commands, parser)
     add_lr_find_parser(commands, parser)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
@@ -181,6 +184,22 @@ def add_compare_parser(commands, parser: Parser) -> None:
 
 def add_nproc_flag(sub, what_is_shared: str) -> None:
     sub.add_argument("--nproc", metavar="N", help=f"run N processes on this machine through torchrun (default: 1); {what_is_shared}")
+
+
+def add_curve_parser(commands, parser: Parser) -> None:
+    text = "learning curves: test risk against the training rows, a Monte-Carlo experiment at each size"
+    sub = commands.add_parser("curve", help=text, description=text[0].upper() + text[1:] + ".", allow_abbrev=False,
+                              usage="riskmin curve [DATA] [options]", epilog=examples("curve"),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
+                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
+    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+    sub.add_argument("--sizes", metavar="FRACTIONS", default="0.1,0.18,0.32,0.56,1.0",
+                     help="training sizes, as fractions of the training rows a split leaves (default: 0.1,0.18,0.32,0.56,1.0, "
+                     "evenly spaced in log n); "
+                     "--model takes several models, comma separated, one curve each")
+    add_config_flags(sub, "montecarlo")
+    parser.commands["curve"] = sub
 
 
 def add_lr_find_parser(commands, parser: Parser) -> None:
@@ -250,6 +269,10 @@ def command(parser, argv: list) -> int:
             return run_montecarlo(args)
         if args.command == "compare":
             return run_compare(args)
+        if args.command == "curve":
+            from ._commands import run_curve
+
+            return run_curve(args)
         if args.command == "predict":
             return predict_file(args)
         if args.command == "evaluate":

@@ -259,6 +259,31 @@ def run_montecarlo(args) -> int:
     return 0
 
 
+def run_curve(args) -> int:
+    """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
+    from rich.console import Console
+
+    from ._curve import checked_sizes, curve, curve_table
+    from .datasets import load
+    from ._rundir import run_directory, write_replacing
+
+    models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
+    if models:
+        args.model = models[0]  # the settings of the first; each model of the curve replaces it
+    sizes = checked_sizes(args.sizes.split(","))
+    config = config_from_args(args)
+    data = load(config.data, config)
+    target = run_directory(config, f"{data.name}-curve")
+    result = curve(models or config.model, data, sizes, config.runs, config)
+    console = Console()
+    for note in result.notes:
+        console.print(note, highlight=False)
+    curve_table(result, console)
+    path = write_replacing(result.save, target)
+    console.print(f"curve written to {path}", highlight=False, soft_wrap=True)
+    return 0
+
+
 def on_first_process(config, data, directory, experiment):
     """`experiment(settings)` on every process of a torchrun, each training its share of the runs; process 0 alone
     checks and names the output `directory()` first and gets (result, directory), the others None once they left."""

@@ -92,7 +92,7 @@ def run_directory(config: Config, data_name: str) -> Path:
                     f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
                     else "choose another --name or pass --overwrite to replace it"))
             return target
-        stem = data_name if data_name.endswith("-montecarlo") else f"{Path(data_name).stem}-{config.model}"
+        stem = data_name if data_name.endswith(("-montecarlo", "-curve")) else f"{Path(data_name).stem}-{config.model}"
         target, number = out / stem, 2
         while os.path.lexists(target):
             target, number = out / f"{stem}-{number}", number + 1

@@ -1,0 +1,62 @@
+"""Learning curves: a Monte-Carlo experiment at each training size, for one model or several."""
+
+import csv
+import json
+
+import pytest
+
+import riskmin
+from riskmin import RiskminError
+from riskmin._cli import main
+
+FAST = dict(epochs=3, progress=False)
+
+
+def test_each_size_is_the_experiment_montecarlo_runs_on_that_many_training_rows(recwarn):
+    c = riskmin.curve("linear", "lab1", sizes=(1.0, 0.25), runs=5, **FAST)
+    assert [(row["size"], row["n_train"], row["n_test"]) for row in c.table] == [(0.25, 200, 100), (1.0, 800, 100)]
+    alone = riskmin.montecarlo("linear", "lab1", runs=5, train=0.2, **FAST)  # 0.25 of the 0.8 a split leaves for training
+    assert c.results["linear"][0.25].table == alone.table
+    row, d = c.table[0], alone.summary["metrics"]["test_loss"]
+    assert (row["test_loss"], row["test_loss_ci_low"], row["test_loss_ci_high"]) == (d["mean"], d["corrected_ci_low"], d["corrected_ci_high"])
+    assert row["train_loss_se"] == alone.summary["metrics"]["train_loss"]["naive_se"]  # no correction for train metrics
+
+
+def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
+    c = riskmin.curve(["linear", "two_layer"], "lab1", sizes=(0.5, 1.0), runs=5, hidden=8, **FAST)
+    assert [(row["model"], row["size"]) for row in c.table] == [("linear", 0.5), ("linear", 1.0), ("two_layer", 0.5), ("two_layer", 1.0)]
+    assert repr(c).startswith("Curve(lab1, 4 experiments of 5 runs; linear: test loss ")
+    figure = c.plot()
+    assert figure.axes[0].get_xlabel() == "training rows" and len(figure.axes[0].get_lines()) == 4
+    target = c.save(tmp_path / "curve")
+    assert sorted(p.name for p in target.iterdir()) == ["config.toml", "curve.csv", "curve.png", "runs.csv", "summary.json"]
+    rows = list(csv.DictReader(open(target / "curve.csv")))
+    assert [float(row["test_loss"]) for row in rows] == pytest.approx([row["test_loss"] for row in c.table])
+    assert len(list(csv.DictReader(open(target / "runs.csv")))) == 20
+    assert json.loads((target / "summary.json").read_text())["sizes"] == [0.5, 1.0]
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(sizes=(0.5,)), "sizes = 0.5 is not allowed; give at least two different fractions"),
+    (dict(sizes=(0.0, 1.0)), "sizes = 0,1 is not allowed"),
+    (dict(sizes=(0.5, 1.5)), "sizes = 0.5,1.5 is not allowed"),
+    (dict(sizes=("a", 1.0)), "are not numbers"),
+    (dict(folds=5), "a learning curve draws random splits of each training size; leave out folds and splits"),
+    (dict(model=["linear", "linear"]), "model linear is in the curve twice"),
+    (dict(model=["linear", "nope"]), "model = 'nope' is not allowed"),
+])
+def test_a_bad_curve_is_one_sentence_before_anything_trains(settings, message):
+    settings = {"model": "linear", **settings}
+    with pytest.raises(RiskminError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        riskmin.curve(settings.pop("model"), "lab1", runs=3, **settings, **FAST)
+
+
+def test_the_command_prints_the_table_and_writes_the_curve(tmp_path, capsys):
+    assert main(["curve", "lab1", "--model", "linear,two_layer", "--hidden", "8", "--sizes", "0.5,1", "--runs", "5", "--epochs", "3",
+                 "--progress", "off", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "riskmin curve: test risk against training rows, 5 runs a size" in out and "two_layer" in out
+    assert out.strip().endswith(f"curve written to {tmp_path / 'lab1-curve'}")
+    assert (tmp_path / "lab1-curve" / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["curve", "lab1", "--sizes", "0,2", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: sizes = 0,2 is not allowed")
