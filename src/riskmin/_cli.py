@@ -46,9 +46,9 @@ GROUPS = {
     "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
     "optimization": ("loss", "loss_callable", "optimizer", "optimizer_callable", "lr", "momentum", "nesterov", "beta1", "beta2",
                      "eps", "weight_decay", "scheduler", "scheduler_callable", "scheduler_interval", "warmup", "step_size", "gamma",
-                     "clip_grad", "epochs", "max_steps", "batch_size", "sampling", "drop_last"),
+                     "clip_grad", "epochs", "max_steps", "batch_size", "accumulate", "sampling", "drop_last"),
     "stopping and the best model": ("val_every", "metrics", "monitor", "mode", "patience", "min_delta", "restore_best"),
-    "device": ("device", "threads", "num_workers", "pin_memory"),
+    "device": ("device", "precision", "threads", "num_workers", "pin_memory"),
     "output": ("progress", "print_every", "log", "out", "name", "overwrite", "checkpoint_every"),
 }
 

@@ -23,7 +23,7 @@ from ._inputs import Spread, each_input, forward, is_several, n_rows, several_in
 from .metrics import REGRESSION
 from ._fingerprint import fingerprint
 from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
-from ._optim import make_optimizer, make_scheduler
+from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
 from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
 from ._report import header
 from ._rundir import Run
@@ -56,11 +56,11 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
-                loss = loss_fn(model(x), y)        # or the model's own training_step((x, y))
-                loss.backward(); optimizer.step()
-                scheduler.step() when it steps per step
-                every val_every steps (or at the end of the epoch):
-                    validate -> best weights -> early stopping -> callbacks
+                with autocast:                     # precision bf16-mixed or 16-mixed; nothing at 32
+                    loss = loss_fn(model(x), y)    # or the model's own training_step((x, y))
+                scaler.scale(loss).backward()      # the gradients of `accumulate` batches add up, then:
+                clip; scaler.step(optimizer); zero the gradients; scheduler.step() when it steps per step
+                every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
             checkpoint when due
         restore the best weights; measure train, val and test metrics
 
@@ -70,21 +70,27 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     """
     training = setup(model, data, config, callbacks, directory, resume, settings)
     state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
+    autocast, scaler = training.autocast, training.scaler
     steps, loss_of = step_calls(training)
-    hooks = training.step_hooks
+    hooks, batch_hooks = training.step_hooks, training.batch_hooks
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
             if training.prepared.switch or not model.training:
                 model.train()
             for x, y in steps:
-                loss = loss_of(x, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                with autocast:  # at precision 32 a context that does nothing
+                    loss = loss_of(x, y)
+                scaler.scale(loss).backward()  # scaled up at 16-mixed alone, lest small float16 gradients round to zero
+                if accumulating(training, loss, batch_hooks):
+                    continue  # this batch's gradients wait for the rest of its group
                 if clip:  # the groups as they are now: a callback may have added one
+                    scaler.unscale_(optimizer)  # clip the gradients themselves, not their scaled-up values
                     nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
-                optimizer.step()
-                if after_step(training, loss, hooks):
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)  # flush the gradients as soon as we can: the next group starts afresh
+                if after_step(training, hooks):
                     break
             end_epoch(training)
     x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
@@ -103,22 +109,49 @@ def step_calls(training: Training) -> tuple:
     trained = Spread(trained) if training.prepared.several else trained
     if hasattr(model, "training_step"):
         own_step = training.loss_fn
-        return steps, lambda x, y: own_step((x, y))
+        return steps, weighed(lambda x, y: own_step((x, y)), training)
     step_loss = team.scaled(training.loss_fn, steps)
-    return steps, lambda x, y: step_loss(trained(x), y)
+    return steps, weighed(lambda x, y: step_loss(trained(x), y), training)
 
 
-def after_step(training: Training, loss: torch.Tensor, hooks: list) -> bool:
-    """What follows an optimizer step: the schedule's step when it steps per step, the loss summed on the device (read
-    only when reported), the callbacks' on_step_end, a validation when due; whether the epoch's steps end here."""
+def weighed(loss_of, training: Training):
+    """`loss_of`, its loss times the batch's share of the group its gradient accumulates in (_optim.group_shares), so
+    that a group's summed gradient is that of one batch of all its rows; `loss_of` itself when every batch is a step."""
+    shares, state = training.shares, training.state
+    if shares is None:
+        return loss_of
+    return lambda x, y: loss_of(x, y) * shares[state.epoch_step]
+
+
+def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
+    """What follows a batch's backward pass: its loss summed on the device (read only when reported), the callbacks'
+    on_batch_end; whether its gradients wait for more batches before a step (with accumulate N, a step follows every
+    N-th batch of an epoch, and its last). Interrupted there, a run alone saves its held gradients and leaves."""
+    state = training.state
+    held = loss.detach()
+    training.held = held if not state.accumulated else training.held + held
+    training.running += held
+    state.epoch_step += 1
+    state.accumulated += 1
+    for hook in hooks:
+        hook(state)
+    if state.accumulated == training.config.accumulate or state.epoch_step == len(training.batches):
+        state.accumulated = 0
+        return False
+    if state.interrupted and training.team.world == 1:  # under torchrun the processes agree to stop at a step, in leaving()
+        interrupt(training)
+    return True
+
+
+def after_step(training: Training, hooks: list) -> bool:
+    """What follows an optimizer step: the schedule's step when it steps per step, the step's loss, the callbacks'
+    on_step_end, a validation when due; whether the epoch's steps end here."""
     state, config = training.state, training.config
     if training.scheduler is not None and config.scheduler_interval == "step":
         training.scheduler.step()
-    state.loss = loss.detach()
-    training.running += state.loss
+    state.loss = training.held
     training.unreported += 1
     state.step += 1
-    state.epoch_step += 1
     for hook in hooks:
         hook(state)
     if validation_due(training):
@@ -131,9 +164,8 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     config, callables = fit_settings(model, config, settings)
     starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))
+    autocast, scaler = mixed_precision(config, device)  # a precision the device cannot compute in is refused here
     team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
-    if team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
-        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
     config = config if team.first else config.replace(progress=False)  # process 0 alone reports
     splits = as_splits(data, config)
     config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
@@ -143,21 +175,24 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     model = checked_model(model, prepared, config)
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
     batches = prepared.batches(config)
-    config = config.replace(epochs=config.epochs_for(len(batches)))  # unset: 100, or as many as max_steps take
+    steps_per_epoch = -(-len(batches) // config.accumulate)  # optimizer steps: an epoch's last group steps, however short
+    config = config.replace(epochs=config.epochs_for(steps_per_epoch))  # unset: 100, or as many as max_steps take
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
-    state = State(model, config.epochs, len(batches), optimizer=optimizer, team=team)
+    state = State(model, config.epochs, steps_per_epoch, optimizer=optimizer, team=team)
     if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
         callables.loss = indexed(model.training_step, state)
-    total_steps = config.max_steps or config.epochs * len(batches)
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
     saved = directory is not None
     return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
                     make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,
                     Judge(config, runs=1, tracked=tracked), state, team, Checkpoints(directory) if saved else NoCheckpoints(),
                     total_steps, torch.zeros((), device=device), threads=threads, callables=callables,
-                    fingerprint=fingerprint(splits, config) if saved else None)
+                    fingerprint=fingerprint(splits, config) if saved else None, autocast=autocast, scaler=scaler,
+                    shares=accumulation_shares(config, len(splits.train)))
+
 
 
 def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
@@ -190,8 +225,10 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
 
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
-    """The model on the training device, checked once against the data and the loss (the loop itself checks nothing);
-    whether to switch it between train() and eval() is decided here too."""
+    """The model on the training device, checked once against the data, the loss and the processes that train it (the
+    loop itself checks nothing); whether to switch it between train() and eval() is decided here too."""
+    if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
+        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
     model = as_model(model, prepared, config).to(prepared.device)
     check_model(model, probe(prepared), config.loss)
     prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
@@ -212,6 +249,7 @@ def session(training: Training, resume: bool):
             training.threads, team.watched():
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         training.start = time.perf_counter()
+        training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the module
         if resume:
             load(saver, training)
         TRAINED.add(training.model)
@@ -243,10 +281,17 @@ def leaving(training: Training) -> bool:
     """Whether this epoch's steps end here: the last step, a stop, or an interruption (then save and leave)."""
     state = training.state
     if training.team.interrupted(state.interrupted, state.step):  # under torchrun, all processes agree on the step
-        save(training.saver, training)
-        training.saver.wait()
-        raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}; the checkpoint is saved")
+        interrupt(training)
     return state.step == training.total_steps or state.should_stop
+
+
+def interrupt(training: Training) -> None:
+    """Save a checkpoint of the run where it stands and leave the loop by TrainingInterrupted."""
+    state = training.state
+    save(training.saver, training)
+    training.saver.wait()
+    held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""
+    raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved")
 
 
 def end_epoch(training: Training) -> None:

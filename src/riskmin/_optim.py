@@ -1,15 +1,18 @@
-"""Optimizers and learning-rate schedulers by name."""
+"""Optimizers and learning-rate schedulers by name; the arithmetic of a step (mixed precision) and how batches' losses
+are weighed when their gradients accumulate into one step."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from typing import Optional
 
 import torch
 
-from .config import Config, RiskminError
+from .config import Config, RiskminError, warn
 from ._callables import own_optimizer, own_scheduler
+from .data import schedule
 
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -52,6 +55,68 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
         except RuntimeError:  # torch's own refusal: a device or dtype without fused kernels in this build
             pass
     return kind(parameters, foreach=True, **options)
+
+
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}  # precision -> the dtype autocast computes in
+
+
+def mixed_precision(config: Config, device: torch.device) -> tuple:
+    """(autocast, scaler) of a run at `config.precision`: the context the forward pass and the loss run in, and the
+    torch.amp.GradScaler its gradients go through. At "32" the context does nothing and the scaler is disabled
+    (scale, step and update pass straight through); only float16 gradients need the loss scaled up, lest small ones
+    round to zero. A precision the device cannot compute in is refused in one sentence.
+
+    >>> autocast, scaler = mixed_precision(Config(precision="bf16-mixed"), torch.device("cpu"))
+    >>> with autocast: torch.ones(2, 2) @ torch.ones(2, 2)
+    tensor([[2., 2.],
+            [2., 2.]], dtype=torch.bfloat16)
+    """
+    check_precision(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type if device.type == "cuda" else "cpu", enabled=config.precision == "16-mixed")
+    if config.precision == "32":
+        return contextlib.nullcontext(), scaler
+    return torch.autocast(device.type, dtype=AUTOCAST[config.precision]), scaler
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuse, in one sentence, a precision the training device cannot compute in."""
+    if precision == "16-mixed" and device.type != "cuda":
+        raise RiskminError(f"precision 16-mixed needs a CUDA GPU, which scales float16 gradients; on {device.type} use "
+                           "precision bf16-mixed or 32")
+    if precision == "bf16-mixed" and device.type not in ("cpu", "cuda"):
+        raise RiskminError(f"precision bf16-mixed runs on the CPU or a CUDA GPU, not on {device.type}; use precision 32")
+    if precision == "bf16-mixed" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise RiskminError(f"this GPU ({torch.cuda.get_device_name(device)}) does not compute in bfloat16; use precision "
+                           "16-mixed or 32")
+
+
+def accumulation_shares(config: Config, rows: int) -> Optional[list]:
+    """Each batch's share of the step its gradient accumulates in (group_shares), for an epoch over `rows` training rows
+    in batches as `config` says; None when every batch is a step. Both engines weigh the batches by these."""
+    if config.accumulate == 1:
+        return None
+    batch, batches = schedule(rows, config.batch_size, config.sampling, config.drop_last)
+    if config.accumulate > batches:
+        warn(f"accumulate {config.accumulate} is more than the {batches} batch(es) of an epoch, whose last group is stepped "
+             f"however short, so each step adds up {batches}; lower accumulate or the batch size")
+    return group_shares(rows, batch, batches, config.accumulate)
+
+
+def group_shares(rows: int, batch: int, batches: int, accumulate: int) -> list:
+    """How much each of an epoch's `batches` batches weighs in the step its gradient goes to: its share of the rows of
+    its group of `accumulate` batches (the last group of an epoch may hold fewer, the last batch fewer rows). Each
+    batch's mean loss times its share adds up to the mean loss over the group's rows, so the summed gradient is that
+    of one batch of them all.
+
+    >>> group_shares(rows=104, batch=16, batches=7, accumulate=4)
+    [0.25, 0.25, 0.25, 0.25, 0.4, 0.4, 0.2]
+    """
+    sizes = [batch] * (batches - 1) + [min(batch, rows - (batches - 1) * batch)]
+    shares = []
+    for start in range(0, batches, accumulate):
+        group = sizes[start:start + accumulate]
+        shares += [size / sum(group) for size in group]
+    return shares
 
 
 def weight_decay(config: Config) -> float:

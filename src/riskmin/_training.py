@@ -1,7 +1,8 @@
 """A run in training as one object, `Training`, and what is done to it beside the steps: validate, save, load.
 
 A checkpoint is a dict of named state (model, optimizer, scheduler, callbacks by name, the
-position in the epoch, the running loss, every random state); `save` writes it through the
+position in the epoch, the running loss, every random state, the loss scaler, and the gradients of
+batches that accumulate towards a step not yet taken); `save` writes it through the
 run's checkpointer and `load` puts it back, so a resumed run continues bitwise exactly.
 """
 
@@ -50,11 +51,20 @@ class Training:
     threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.intra_op_threads)
     fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
     callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
+    autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)
+    scaler: Optional[torch.amp.GradScaler] = None  # scales the loss at 16-mixed; disabled, it passes everything through
+    shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no accumulation
+    held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on the device
 
     @property
     def step_hooks(self) -> list:
-        """The callbacks' on_step_end methods, called after every step."""
+        """The callbacks' on_step_end methods, called after every optimizer step."""
         return [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
+
+    @property
+    def batch_hooks(self) -> list:
+        """The callbacks' on_batch_end methods, called after every batch's backward pass."""
+        return [c.on_batch_end for c in self.callbacks if hasattr(c, "on_batch_end")]
 
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
@@ -128,6 +138,9 @@ def save(saver, training: Training) -> None:
                   optimizer=optimizer_values, scheduler=scheduler.state_dict() if scheduler is not None else None, callbacks={})
     values["judge"], judge_tensors = training.judge.state_dict()
     tensors.update({f"judge/{k}": v for k, v in judge_tensors.items()})
+    step_values, step_tensors = step_state(training)
+    values.update(step_values)
+    tensors.update(step_tensors)
     for name, callback in training.named_callbacks().items():
         callback_values, callback_tensors = callback.state_dict()
         values["callbacks"][name] = callback_values
@@ -168,6 +181,7 @@ def load(saver, training: Training) -> None:
         if name in values["callbacks"]:
             callback.load_state_dict(values["callbacks"][name], named(tensors, f"callbacks/{name}/"))
     set_random_states(values, tensors)
+    load_step_state(training, values, tensors)
     state.step, state.history, state.metrics, state.epoch_step = values["step"], values["history"], values["metrics"], values["epoch_step"]
     if state.epoch_step:  # stopped inside an epoch: draw its order again and skip what was done
         state.epoch = values["epoch"] - 1
@@ -178,6 +192,31 @@ def load(saver, training: Training) -> None:
     training.running = tensors["running"].to(training.running.device)
     training.unreported = values["unreported"]
     training.start = time.perf_counter() - values["seconds"]
+
+
+def step_state(training: Training) -> tuple:
+    """What a step holds between batches and steps, as (values, tensors): the loss scaler's state (none at 32 or
+    bf16-mixed) and, inside a group of accumulating batches, how many are in and their gradients and loss so far."""
+    accumulated = training.state.accumulated
+    values = {"scaler": training.scaler.state_dict(), "accumulated": accumulated}
+    if not accumulated:
+        return values, {}
+    tensors = {f"grad/{name}": p.grad for name, p in training.model.named_parameters() if p.grad is not None}
+    return values, {**tensors, "held": training.held}
+
+
+def load_step_state(training: Training, values: dict, tensors: dict) -> None:
+    """Put back what `step_state` took: the scaler's state, and the gradients of a group of batches under way."""
+    if values.get("scaler"):
+        training.scaler.load_state_dict(values["scaler"])
+    training.state.accumulated = values.get("accumulated", 0)
+    if not training.state.accumulated:
+        return
+    gradients = named(tensors, "grad/")
+    for name, parameter in training.model.named_parameters():
+        if name in gradients:
+            parameter.grad = gradients[name].to(parameter.device)
+    training.held = tensors["held"].to(training.running.device)
 
 
 def named(tensors: dict, prefix: str) -> dict:

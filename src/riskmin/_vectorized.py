@@ -26,7 +26,7 @@ from .data import Data, draw_order, rows_at, schedule
 from ._checks import Probe, check_model
 from ._losses import check_bce_outputs, least_squares_test_loss, make_loss
 from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, PerRunSchedule, make_optimizer, make_scheduler, per_run_supported, weight_decay
+from ._optim import PerRun, PerRunSchedule, accumulation_shares, make_optimizer, make_scheduler, per_run_supported, weight_decay
 from .policy import Judge, judged, reports_closed_form
 from ._prepare import order_seed, resolve_device
 from ._scaling import Scaling
@@ -80,6 +80,8 @@ def refusal(model, data: Data, config: Config) -> str:
         return "the schedule steps after every step"
     if config.clip_grad:
         return "gradient clipping is per run"
+    if config.precision != "32":
+        return f"precision {config.precision} rounds each run's own products, which a stack's batched ones would round otherwise"
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
@@ -218,32 +220,39 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     """
     device = resolve_device(config.device)
     train_rows = len(runs[0][1].train)
-    config = config.replace(epochs=config.epochs_for(schedule(train_rows, config.batch_size, config.sampling, config.drop_last)[1]))
+    batch, batches = schedule(train_rows, config.batch_size, config.sampling, config.drop_last)
+    steps_per_epoch = -(-batches // config.accumulate)  # optimizer steps, as fit counts them: an epoch's last group steps
+    config = config.replace(epochs=config.epochs_for(steps_per_epoch))
     shared = Shared.of(model, data, config, runs, device)
     stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
                   [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
     record = Record.of(stack, config, judged(config, "val" in shared.rows))
     per_replica_loss = replica_losses(config.loss)
-    batch, steps_per_epoch = schedule(shared.rows["train"].shape[1], config.batch_size, config.sampling, config.drop_last)
+    shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it
     total_steps = config.max_steps or config.epochs * steps_per_epoch
     step, epoch = 0, 0
     while stack is not None and epoch < config.epochs and step < total_steps:
         epoch += 1
         if threads is not None:
             threads.start()
-        order = epoch_order(stack.rows["train"], stack.generators, config.sampling, batch, steps_per_epoch)
+        order = epoch_order(stack.rows["train"], stack.generators, config.sampling, batch, batches)
         running, taken = torch.zeros(len(stack), device=device), 0
-        for i in range(min(steps_per_epoch, total_steps - step)):
+        for i in range(batches):
             idx = order[:, i * batch:(i + 1) * batch]
             losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)), stack.targets(idx))
+            losses = losses if shares is None else losses * shares[i]
+            losses.sum().backward()  # each replica's gradient is that of its own loss
+            running += losses.detach()
+            if (i + 1) % config.accumulate and i + 1 < batches:
+                continue  # this batch's gradients wait for the rest of its group
+            stack.optimizer.step()
             for parameter in stack.params.values():
                 parameter.grad = None
-            losses.sum().backward()  # each replica's gradient is that of its own loss
-            stack.optimizer.step()
-            running += losses.detach()
             taken += 1
             if threads is not None:
                 threads.step(len(stack))
+            if step + taken == total_steps:
+                break
         step += taken
         if stack.scheduler is not None:
             stack.scheduler.step()

@@ -3,6 +3,8 @@
 A callback is any object with some of these methods, each taking the loop's `State`:
 
     on_fit_start         before the first step (the model is on its device)
+    on_batch_end         after every batch's backward pass; with accumulate N, N of them make a step
+                         (`state.accumulated` counts the batches of the group so far)
     on_step_end          after every optimizer step (keep it cheap: no host sync)
     on_validation_end    after each validation; `state.metrics` holds the new row and `state.improved` says
                          whether the judge (policy.Judge) found it the best so far
@@ -29,7 +31,7 @@ import torch
 from .config import RiskminError
 from .policy import Best, EarlyStopChecker  # noqa: F401  the rules, importable from here as before
 
-EVENTS = ("on_fit_start", "on_step_end", "on_validation_end", "on_epoch_end", "on_fit_end")
+EVENTS = ("on_fit_start", "on_batch_end", "on_step_end", "on_validation_end", "on_epoch_end", "on_fit_end")
 
 
 @dataclass
@@ -50,7 +52,8 @@ class State:
     diverged: bool = False  # the training loss became NaN or infinite
     improved: bool = False  # whether the latest validation was the best so far, as the judge decided
     loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the device)
-    epoch_step: int = 0  # steps taken in the current epoch
+    epoch_step: int = 0  # batches taken in the current epoch (its steps, unless gradients accumulate)
+    accumulated: int = 0  # batches whose gradients add up towards the next step (0 right after a step)
     optimizer: Optional[torch.optim.Optimizer] = None
     team: object = None  # the processes training this model together: team.add(tensor) sums a tensor over them, in place
 
@@ -265,24 +268,30 @@ class TensorBoard:
 
 
 class SignalAt:
-    """Sends this process the signal `name` (SIGINT, SIGTERM, SIGKILL) right after step `step`: an interruption at a
-    step chosen in advance, so that tests of interrupting and resuming do not depend on timing.
+    """Sends this process the signal `name` (SIGINT, SIGTERM, SIGKILL) right after step `step`, or with `batches`, after
+    that many batches past it whose gradients accumulate towards the next step: an interruption at a point chosen in
+    advance, so that tests of interrupting and resuming do not depend on timing.
 
-    The command line adds one when the environment sets RISKMIN_SIGNAL_AT=<step>:<name>.
+    The command line adds one when the environment sets RISKMIN_SIGNAL_AT=<step>:<name> or <step>+<batches>:<name>.
     """
 
-    def __init__(self, step: int, name: str):
+    def __init__(self, step: int, name: str, batches: int = 0):
         import signal
 
-        self.step, self.number = step, getattr(signal, name)
+        self.step, self.batches, self.number = step, batches, getattr(signal, name)
 
     @classmethod
     def from_text(cls, text: str) -> "SignalAt":
-        step, name = text.split(":")
-        return cls(int(step), name)
+        where, name = text.split(":")
+        step, _, batches = where.partition("+")
+        return cls(int(step), name, int(batches or 0))
+
+    def on_batch_end(self, state: State):
+        if self.batches and (state.step, state.accumulated) == (self.step, self.batches):
+            os.kill(os.getpid(), self.number)
 
     def on_step_end(self, state: State):
-        if state.step == self.step:
+        if not self.batches and state.step == self.step:
             os.kill(os.getpid(), self.number)
 
 

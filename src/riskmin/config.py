@@ -128,6 +128,9 @@ class Config:
     batch_size: int = setting(32, "samples per batch (0: the whole training split)", low=0)
     sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step")
     drop_last: bool = setting(False, "drop the last incomplete batch of each epoch")
+    accumulate: int = setting(1, "add up the gradients of this many batches before each optimizer step (an epoch's last group "
+                                 "may hold fewer); steps, schedules, val_every, clip_grad and max_steps count optimizer steps",
+                              low=1)
     val_every: int = setting(0, "validate every this many steps (0: every epoch)", low=0)
     monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ with "
                                        "mse, rmse, mae, r2, accuracy, f1 or log_loss")
@@ -142,6 +145,9 @@ class Config:
                                    "the process' own setting) or a number")
     num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)", low=0)
     pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU")
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = setting(
+        "32", "arithmetic of the forward pass and the loss: 32 (float32), bf16-mixed (bfloat16 under torch.autocast; CPU, or a "
+              "GPU that has it) or 16-mixed (float16 with loss scaling; CUDA); weights, optimizer state and metrics stay float32")
     checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
                                                     "default: at the end of an epoch once 30 s have passed since the last)",
                                               low=0, command="train")
@@ -166,6 +172,8 @@ class Config:
     overwrite: bool = setting(False, "replace an existing run directory of the same name")
 
     def __post_init__(self):
+        if self.precision == 32 and type(self.precision) is int:  # precision=32 from Python or TOML means "32"
+            object.__setattr__(self, "precision", "32")
         if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
             object.__setattr__(self, "hidden", (self.hidden,))
         elif isinstance(self.hidden, list):
