@@ -24,19 +24,21 @@ PUBLIC = {
     "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
     "DATASETS": ".datasets", "load": ".datasets",
     "evaluate": "._loop", "fit": "._loop", "predict": "._loop",
+    "graph": "._graph",
     "MonteCarlo": "._experiments", "montecarlo": "._experiments",
     "Run": "._rundir",
     "LrFinding": "._lr_find", "lr_find": "._lr_find",
     "models": ".models",
 }
 __all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
-           "compare", "curve", "evaluate", "fit", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
+           "compare", "curve", "evaluate", "fit", "graph", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
     from . import models
     from ._compare import Comparison, compare
     from ._curve import Curve, curve
     from ._experiments import MonteCarlo, montecarlo
+    from ._graph import graph
     from ._loop import evaluate, fit, predict
     from ._lr_find import LrFinding, lr_find
     from ._rundir import Run

@@ -3,6 +3,7 @@
     riskmin train [DATA] [--flag value ...] [--config run.toml]
     riskmin montecarlo [DATA] --runs N [--flag value ...]
     riskmin compare [DATA] --lr 0.01,0.001 [--flag a,b ...] [--config grid.toml] [--select]
+    riskmin graph MODEL_OR_RUN [DATA] [--plot graph.svg]
     riskmin datasets
 
 Any mistake in what was asked prints `error: ...` on one line and exits with status 2.
@@ -149,6 +150,7 @@ def build_parser() -> Parser:
     add_compare_parser(commands, parser)
     add_curve_parser(commands, parser)
     add_lr_find_parser(commands, parser)
+    add_graph_parser(commands, parser)
     parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
     return parser
 
@@ -219,6 +221,24 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
     parser.commands["lr-find"] = sub
 
 
+def add_graph_parser(commands, parser: Parser) -> None:
+    text = "draw the computation graph of one training step, from the loss back to the parameters"
+    sub = commands.add_parser("graph", help=text, allow_abbrev=False, usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
+                              description=text[0].upper() + text[1:] + ", as Graphviz DOT and, with Graphviz installed, "
+                              "a picture: parameters blue, operations grey, the output yellow, the loss green.",
+                              epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph runs/lab1-two_layer "
+                              "--plot step.png", formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("source", metavar="MODEL_OR_RUN", help="a model name (linear, two_layer, mlp), or a run directory that "
+                     "`riskmin train` wrote: its model and settings")
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
+                     help=FIELDS["data"].metadata["help"] + " (default: lab1, or the run's)")
+    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+    sub.add_argument("--plot", metavar="FILE", default="graph.svg", help="picture to draw, .svg, .png or .pdf, with the DOT "
+                     "text beside it as .dot; or a .dot file alone (default: graph.svg)")
+    add_config_flags(sub, "graph")
+    parser.commands["graph"] = sub
+
+
 def quiet(error: RiskminError) -> bool:
     """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong alike."""
     if int(os.environ.get("RANK", "0")) == 0:
@@ -259,7 +279,8 @@ def command(parser, argv: list) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
-        from ._commands import evaluate_file, export_run, find_rate, launch, list_datasets, predict_file, run_compare, run_montecarlo, train
+        from ._commands import (draw_graph, evaluate_file, export_run, find_rate, launch, list_datasets, predict_file, run_compare,
+                                run_montecarlo, train)
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return launch(args, argv)
@@ -283,6 +304,8 @@ def command(parser, argv: list) -> int:
             return list_datasets()
         if args.command == "lr-find":
             return find_rate(args)
+        if args.command == "graph":
+            return draw_graph(args)
         parser.print_help()
         return 0
     except RiskminError as error:

@@ -491,35 +491,39 @@ BUILT = ("model", "model_class", "hidden", "activation", "dropout", "bias")  # s
 def draw_graph(args) -> int:
     """`riskmin graph`: the computation graph of one training step of a model by name, or of a run's model with its
     settings (flags override those that do not build the model), as DOT and, with Graphviz, a picture."""
+    import typing
     from pathlib import Path
 
+    from .config import ModelName, read_toml
     from .datasets import load
     from ._files import check_destination
     from ._graph import PICTURES, graph
     from ._rundir import load_run
 
-    source = Path(args.source)
-    given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_settings(args.config))]
+    source, plot = Path(args.source), Path(args.plot)
+    given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_toml(args.config))]
     if "model" in given:
-        raise RiskminError("riskmin graph takes the model as its first argument (MODEL_OR_RUN); drop --model")
+        raise RiskminError("riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model")
     if source.is_dir():
-        run = load_run(source)
         built = [name for name in given if name in BUILT]
         if built:
             raise RiskminError(f"{source} holds a trained model, built with its own {', '.join(built)}; drop "
                                f"{', '.join('--' + name.replace('_', '-') for name in built)}")
         flags = config_from_args(args)
-        model, config = run, run.config.replace(**{name: getattr(flags, name) for name in given})
-    elif args.source in FIELDS["model"].type.__args__ if hasattr(FIELDS["model"].type, "__args__") else False:
+        model = load_run(source)
+        config = model.config.replace(**{name: getattr(flags, name) for name in given})
+    elif args.source in typing.get_args(ModelName):
         model, config = args.source, config_from_args(args).replace(model=args.source)
     else:
-        raise RiskminError(f"{args.source} is neither a model name (linear, two_layer, mlp) nor a run directory; give one")
-    plot = Path(args.plot)
+        raise RiskminError(f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) nor a run "
+                           "directory; give one of them")
     for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
         check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
     data = load(config.data, config)
     tell(data.notes)
-    drawn = graph(model, data, config, path=plot)
-    print(f"{drawn!r} written to {plot.with_suffix('.dot')}" + (f" and {plot}" if plot.exists() and plot.suffix != ".dot" else ""))
+    drawn = graph(model, data, config)
+    written = drawn.save(plot)
+    source = plot.with_suffix(".dot") if plot.suffix[1:].lower() in PICTURES else plot
+    files = " and ".join(str(path) for path in dict.fromkeys((source, written)))
+    print(f"{files}: {drawn!r}")
     return 0
-
