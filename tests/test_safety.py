@@ -565,7 +565,7 @@ def test_float64_and_integer_inputs_train_as_float32(x):
         assert run.model.weight.dtype == torch.float32 and math.isfinite(run.summary["train_loss"])
 
 
-MC = ["montecarlo", "--model", "linear", "--runs", "2", "--epochs", "2", "--progress", "off"]
+MC = ["montecarlo", "--model", "linear", "--runs", "5", "--epochs", "2", "--progress", "off"]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Optional
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
 TASK_METRICS = ("val_r2", "val_accuracy", "r2", "accuracy")  # the first one present is the task metric of an epoch line
+UNITS_FIRST = ("rmse", "mae")  # a regression's errors in the target's own units: the console leads with them (mse stays in the files)
 
 
 def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str, threads: int = 0) -> list:
@@ -69,9 +70,9 @@ def end_summary(summary: dict, directory=None) -> str:
     """The run in one paragraph, wrapped to 80 columns: best epoch, which weights it keeps, why it stopped, test metrics.
 
     >>> print(end_summary({"best_epoch": 12, "epochs_run": 20, "steps": 500, "seconds": 1.5, "restored_best": True,
-    ...                    "stop_reason": "", "test_loss": 0.25, "test_r2": 0.875}, "runs/lab1"))
+    ...                    "stop_reason": "", "test_loss": 0.25, "test_mse": 0.25, "test_rmse": 0.5, "test_r2": 0.875}, "runs/lab1"))
     best epoch 12 of 20, 500 steps, 1.50 s; the model has the weights of epoch 12
-    (restored). test loss 0.25, r2 0.875.
+    (restored). test rmse 0.5, r2 0.875.
     run written to runs/lab1
     """
     best, last, took = summary["best_epoch"], summary["epochs_run"], f"{summary['steps']} steps, {summary['seconds']:.2f} s"
@@ -82,8 +83,10 @@ def end_summary(summary: dict, directory=None) -> str:
         sentences = [f"best epoch {best} of {last}, {took}; the model has {kept}."]
     if summary.get("stop_reason"):
         sentences.append(summary["stop_reason"].rstrip(".") + ".")
-    test = [(name[5:], value) for name, value in summary.items() if name in ("test_loss", *(f"test_{m}" for m in TASK_METRICS))
-            and value is not None]
+    told = [*UNITS_FIRST, "r2"] if summary.get("test_rmse") is not None else ["loss", *TASK_METRICS]
+    if summary.get("test_rmse") is not None and summary.get("test_loss") != summary.get("test_mse"):
+        told.append("loss")  # a loss other than mse, which the errors above do not say
+    test = [(name, summary[f"test_{name}"]) for name in told if summary.get(f"test_{name}") is not None]
     if test:
         sentences.append("test " + ", ".join(f"{name} {value:.6g}" for name, value in test) + ".")
     text = textwrap.fill(" ".join(sentences), WIDTH, break_on_hyphens=False)
@@ -101,6 +104,7 @@ def summary_table(summary: dict, console) -> None:
     parts = ("train", "val", "test")
     shown = [part for part in parts if summary.get(f"{part}_loss") is not None]
     metrics = split_metrics(summary, parts)
+    metrics = [m for m in UNITS_FIRST if m in metrics] + [m for m in metrics if m not in UNITS_FIRST]
     same = metrics_equal_to_loss(summary, metrics, shown)
     table = Table(title="riskmin run", show_header=True)
     table.add_column("")
@@ -161,9 +165,13 @@ def montecarlo_table(summary: dict, console) -> None:
 
 
 def montecarlo_rows(summary: dict) -> list:
-    """(metric, mean +- se, corrected interval, naive interval) of each metric the console shows."""
-    return [(name.replace("_", " "), estimate(d), interval(d), interval(d, "naive")) for name, d in summary["metrics"].items()
-            if name.startswith(MONTECARLO_ROWS)]
+    """(metric, mean +- se, corrected interval, naive interval) of each metric the console shows: a regression's errors
+    in the target's units first, test mse left to the files."""
+    metrics = summary["metrics"]
+    order = [*(f"test_{m}" for m in UNITS_FIRST), "test_", "closed_form_test_loss", "val_loss", "train_loss", "gap"]
+    shown = sorted((name for name in metrics if name.startswith(MONTECARLO_ROWS) and name != "test_mse"),
+                   key=lambda name: next(i for i, start in enumerate(order) if name.startswith(start)))
+    return [(name.replace("_", " "), estimate(metrics[name]), interval(metrics[name]), interval(metrics[name], "naive")) for name in shown]
 
 
 def estimate(d: dict) -> str:
