@@ -7,6 +7,7 @@ import pytest
 import torch
 from rich.console import Console
 
+import riskmin
 from riskmin import Config
 from riskmin.callbacks import Progress, State
 from riskmin.policy import Judge
@@ -186,3 +187,17 @@ def test_help_fits_80_columns(command, capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(command)
     assert all(len(line) <= 80 for line in capsys.readouterr().out.splitlines())
+
+
+def test_a_montecarlo_table_and_picture_name_what_they_measured():
+    mc = riskmin.montecarlo("two_layer", "lab1", runs=6, epochs=2, hidden=(4,), progress=False)
+    console, buffer = console_of_width_80()
+    montecarlo_table(mc.summary, console)
+    text = buffer.getvalue()
+    assert text.splitlines()[0].strip().startswith("riskmin Monte-Carlo: two_layer on lab1, 6 of 6 runs (vectorized), ")
+    assert "gap: test loss minus train loss, run by run" in " ".join(text.split())
+    figure = mc.plot()
+    assert figure._suptitle.get_text() == "two_layer on lab1, 6 runs"
+    d = mc.summary["metrics"]["test_loss"]
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert labels == [f"mean {d['mean']:.4g}", f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]"]

@@ -71,7 +71,7 @@ class MonteCarlo:
         (montecarlo.png), which is returned."""
         from ._report import plot_montecarlo
 
-        figure = plot_montecarlo(self.table, path)
+        figure = plot_montecarlo(self.table, path, self.summary)
         return figure if path is None else Path(path)
 
     def save(self, directory=None):
@@ -198,7 +198,8 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     sizes = [(len(s.train), len(s.test), len(s.val)) for _, _, s in every]
     n_train, n_test, n_val = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1, 2))
     summary = summarize(table, n_train, n_test, config.folds or None, n_val=n_val)
-    summary.update(runs=len(table), engine="sequential" if reason else "vectorized", seconds=seconds,
+    summary.update(data=names.get("data"), model=names.get("model"), runs=len(table), engine="sequential" if reason else "vectorized",
+                   seconds=seconds,
                    processes=processes, n_train=n_train, n_test=n_test, n_val=n_val)
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:

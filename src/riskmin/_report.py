@@ -154,7 +154,8 @@ def montecarlo_table(summary: dict, console) -> None:
     from rich.table import Table
 
     used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
-    title = f"riskmin Monte-Carlo: {used} of {summary['runs']} runs, {summary['engine']} engine, {summary['seconds']:.1f} s"
+    measured = f"{summary['model']} on {summary['data']}, " if summary.get("model") else ""
+    title = f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), {summary['seconds']:.1f} s"
     table = Table(title=title)
     for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -197,7 +198,8 @@ def correction_note(summary: dict) -> str:
     return (f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
             f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs share: "
             "report it for how this model, trained on this much data, would do on new data. The naive one treats the runs "
-            "as independent and is too narrow. * train metrics, best epoch and the gap get no correction (they are not "
+            "as independent and is too narrow. gap: test loss minus train loss, run by run, how much better the model fits "
+            "its own training rows than new ones. * train metrics, best epoch and the gap get no correction (they are not "
             "risks on held-out rows): their se is the naive one.")
 
 
@@ -205,9 +207,10 @@ def finite(values) -> list:
     return [v for v in values if v is not None and math.isfinite(v)]
 
 
-def plot_montecarlo(table: list, path: Optional[Path] = None):
-    """The distribution of the test loss over runs, and train against test loss run by run (diverged runs left out):
-    the Figure, saved into `path` when one is given."""
+def plot_montecarlo(table: list, path: Optional[Path] = None, summary: Optional[dict] = None):
+    """The distribution of the test loss over runs, with its mean and corrected 95% interval marked when the `summary`
+    is given, and train against test loss run by run (diverged runs left out): the Figure, titled with the data, the
+    model and the runs, saved into `path` when one is given."""
     from matplotlib.figure import Figure
 
     pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"), row.get("test_loss")])) == 2]
@@ -215,6 +218,15 @@ def plot_montecarlo(table: list, path: Optional[Path] = None):
     figure = Figure(figsize=(10, 4))
     left, right = figure.subplots(1, 2)
     left.hist(test, bins=min(30, max(5, len(test) // 3)))
+    d = (summary or {}).get("metrics", {}).get("test_loss", {})
+    if d.get("mean") is not None:
+        left.axvline(d["mean"], color="tab:red", label=f"mean {d['mean']:.4g}")
+        if d.get("corrected_ci_low") is not None:
+            left.axvspan(d["corrected_ci_low"], d["corrected_ci_high"], color="tab:red", alpha=0.15,
+                         label=f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]")
+        left.legend(fontsize=8)
+    if summary and summary.get("model"):
+        figure.suptitle(f"{summary['model']} on {summary['data']}, {len(test)} runs")
     left.set_xlabel("test loss")
     left.set_ylabel("runs")
     right.scatter(train, test, s=12)
