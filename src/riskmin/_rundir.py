@@ -92,7 +92,10 @@ def run_directory(config: Config, data_name: str) -> Path:
                     f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
                     else "choose another --name or pass --overwrite to replace it"))
             return target
-        stem = data_name if data_name.endswith(("-montecarlo", "-curve")) else f"{Path(data_name).stem}-{config.model}"
+        if data_name.endswith("-montecarlo"):  # an experiment names its model too: lab1-two_layer-montecarlo
+            stem = f"{Path(data_name[:-len('-montecarlo')]).stem}-{config.model}-montecarlo"
+        else:
+            stem = data_name if data_name.endswith("-curve") else f"{Path(data_name).stem}-{config.model}"
         target, number = out / stem, 2
         while os.path.lexists(target):
             target, number = out / f"{stem}-{number}", number + 1
@@ -247,7 +250,7 @@ def save_montecarlo(mc, directory=None) -> Path:
     check_run_place(target, "directory")
     target.mkdir(parents=True, exist_ok=True)
     files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
-             ("montecarlo.png", picture(plot_montecarlo, mc.table, target)),
+             ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
              ("summary.json", json_bytes(mc.summary)))
     for name, content in files:
         atomic_write(target / name, content)
