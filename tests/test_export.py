@@ -117,3 +117,31 @@ def test_an_export_centres_a_column_the_run_read_in_float64(tmp_path):
     expected = torch.as_tensor(riskmin.predict(run, rows.numpy())).float()
     torch.testing.assert_close(loaded(rows), expected, rtol=1e-4, atol=1e-3)
     assert (expected[:, 0] - torch.as_tensor(2 * z[:50] + 0.5 * w[:50]).float()).abs().max() < 0.05
+
+
+def test_onnx_takes_dates_and_centred_columns_as_float64_as_its_metadata_says(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    sold = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 3000, 300), unit="D")
+    z, size = rng.standard_normal(300), rng.standard_normal(300)
+    frame = pd.DataFrame({"sold": sold.strftime("%Y-%m-%d"), "t": 1e9 + 100 * z, "size": size})
+    frame["price"] = 2 * z + size + (sold.year - 2015) / 4
+    frame.to_csv(tmp_path / "houses.csv", index=False)
+    assert main(["train", str(tmp_path / "houses.csv"), "--target", "price", "--model", "linear", "--optimizer", "adam",
+                 "--lr", "0.05", "--epochs", "40", "--progress", "off", "--out", str(tmp_path / "runs"), "--name", "h"]) == 0
+    assert main(["export", str(tmp_path / "runs" / "h"), "--out", str(tmp_path / "h.onnx")]) == 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "h.onnx"))
+    columns = json.loads(session.get_modelmeta().custom_metadata_map["columns"])
+    assert columns == [{"name": "sold", "input": "float64", "unit": "seconds since 1970-01-01 UTC"},
+                       {"name": "t", "input": "float64"}, {"name": "size", "input": "float32"}]
+    assert [(i.name, i.type) for i in session.get_inputs()] == [("sold", "tensor(double)"), ("t", "tensor(double)"), ("size", "tensor(float)")]
+    dates = pd.to_datetime(frame["sold"])  # the documented way: pandas datetimes as float64 seconds since 1970 UTC
+    seconds = ((dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy()
+    feed = {"sold": seconds, "t": frame["t"].to_numpy(), "size": frame["size"].to_numpy(np.float32)}
+    out = session.run(["outputs"], feed)[0][:, 0]
+    assert main(["predict", str(tmp_path / "runs" / "h"), str(tmp_path / "houses.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    written = np.array([float(row["predicted_price"]) for row in csv.DictReader(open(tmp_path / "p.csv"))])
+    np.testing.assert_allclose(out, written, rtol=1e-5, atol=1e-4)
+    assert np.sqrt(np.mean((written - frame["price"].to_numpy()) ** 2)) < 0.2  # t kept its digits

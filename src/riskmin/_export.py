@@ -84,8 +84,11 @@ def export(run, path, format: str = "onnx") -> Path:
     with torch.no_grad():
         probe = model(torch.zeros(2, n_inputs))
     centres = torch.tensor([c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])], dtype=torch.float64)
+    if format == "onnx":  # each ONNX column input is centred on its own, in float64, before it joins the others
+        centres = torch.zeros_like(centres)
     served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe), centres).eval()
     metadata = {"features": json.dumps([c["name"] for c in layout]), "targets": json.dumps(names.get("targets", [])),
+                "columns": json.dumps([column_input(c) for c in layout]),
                 "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
                 "classes": json.dumps(names.get("classes")), "loss": run.config.loss, "riskmin": "export of a riskmin run"}
     content = onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx" else torchscript_bytes(served, layout, n_inputs, metadata)
@@ -140,7 +143,16 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     graph.initializer.extend([axis, helper.make_tensor("riskmin_one", TensorProto.FLOAT, [], [1.0])])
     for i, column in enumerate(layout):
         name, part = column["name"], f"riskmin_column_{i}"
-        if column["kind"] == "numeric":
+        if column_input(column)["input"] == "float64":  # a date, or a column read in float64 and centred (_columns.offset)
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["rows"]))
+            centred = name
+            if "offset" in column:
+                graph.initializer.append(helper.make_tensor(f"{part}_centre", TensorProto.DOUBLE, [], [column["offset"]]))
+                centred = f"{part}_centred"
+                nodes.append(helper.make_node("Sub", [name, f"{part}_centre"], [centred]))
+            nodes += [helper.make_node("Cast", [centred], [f"{part}_float"], to=TensorProto.FLOAT),
+                      helper.make_node("Unsqueeze", [f"{part}_float", axis.name], [part])]
+        elif column["kind"] == "numeric":
             inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["rows"]))
             nodes.append(helper.make_node("Unsqueeze", [name, axis.name], [part]))
         else:
@@ -158,6 +170,16 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def column_input(column: dict) -> dict:
+    """What the ONNX file takes for one feature column: text as string; a date (in its layout's unit, such as seconds since
+    1970-01-01 UTC) or a column riskmin read in float64 and centres as float64, so that it keeps its digits; any other
+    number as float32."""
+    if column["kind"] != "numeric":
+        return {"name": column["name"], "input": "string"}
+    wide = "unit" in column or "offset" in column
+    return {"name": column["name"], "input": "float64" if wide else "float32", **({"unit": column["unit"]} if "unit" in column else {})}
 
 
 def one_hot(name: str, part: str, column: dict) -> list:

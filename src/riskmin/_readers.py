@@ -52,7 +52,7 @@ def table_data(table, notes: list, path: Path, target: str = "", features: str =
     overlap = sorted(set(chosen) & set(targets))
     if overlap:
         raise RiskminError(f"column {overlap[0]} is both a feature and a target; leave it out of --features")
-    table, typing_notes, strays = typed(table, [*chosen, *targets], path)
+    table, typing_notes, strays, units = typed(table, [*chosen, *targets], path)
     notes += typing_notes
     if not named:  # columns the user names are kept whatever they look like
         chosen, note = without_identifiers(table, chosen)
@@ -62,6 +62,7 @@ def table_data(table, notes: list, path: Path, target: str = "", features: str =
     refuse_tiny(table, [*chosen, *targets])
     table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
     layout, capped = zip(*(describe(table.column(name), name, table.num_rows) for name in chosen))
+    layout = [{**entry, "unit": units[entry["name"]]} if entry["name"] in units else entry for entry in layout]  # what a date counts
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
     x, _ = encode(table, layout, path, missing)
     task, y, classes, note = target_values(table, targets, task, loss, path)
@@ -203,7 +204,7 @@ def refuse_tiny(table, names: list) -> None:
 
 
 def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:
-    """(table, notes, stray cells) with the named columns made into what riskmin can encode.
+    """(table, notes, stray cells, units) with the named columns made into what riskmin can encode.
 
     Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
     timestamps, times of day and durations become seconds (since 1970-01-01 UTC, midnight,
@@ -211,32 +212,35 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> t
     (a '?' or '-' typed into a number column) becomes numbers, its other cells missing;
     they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
     in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
+    `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}.
     """
-    notes, strays = [], {}
+    notes, strays, units = [], {}, {}
     for name in names:
-        column, note, stray = typed_column(table.column(name), name, path, stray_share)
+        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
         notes += [note] if note else []
         if stray:
             strays[name] = stray
-    return table, notes, strays
+        if unit:
+            units[name] = unit
+    return table, notes, strays, units
 
 
 def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
-    """(column, note or None, stray cells or None): one column of `typed`."""
+    """(column, note or None, stray cells or None, unit or None): one column of `typed`."""
     import pyarrow
 
     kind = column.type
     if pyarrow.types.is_dictionary(kind):  # a Parquet category column
         column, kind = column.cast(kind.value_type), kind.value_type
     if is_numeric(column):
-        return column, None, None
+        return column, None, None, None
     if pyarrow.types.is_decimal(kind) or pyarrow.types.is_null(kind):  # a column of empty cells holds missing numbers
-        return column.cast(pyarrow.float64()), None, None
+        return column.cast(pyarrow.float64()), None, None, None
     if pyarrow.types.is_temporal(kind):
         since = "midnight" if pyarrow.types.is_time(kind) else "zero" if pyarrow.types.is_duration(kind) else "1970-01-01 UTC"
-        return seconds(column), f"column {name} holds {kind} values; they become seconds since {since}", None
+        return seconds(column), f"column {name} holds {kind} values; they become seconds since {since}", None, f"seconds since {since}"
     if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)):
         raise RiskminError(f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or targets; "
                            "leave it out with --features")
@@ -244,23 +248,24 @@ def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
 
 
 def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
-    """(column, note or None, stray cells or None) of a text column: numbers, dates, or text as it is."""
+    """(column, note or None, stray cells or None, unit or None) of a text column: numbers, dates, or text as it is."""
     import pyarrow
     import pyarrow.compute as pc
 
     numbers, stray = numbers_but_for_a_few(column, stray_share)
     if numbers is not None:
         if not stray:
-            return numbers, None, None
+            return numbers, None, None, None
         count, rows, texts = stray
         cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (", ..." if count > len(rows) else "")
-        return numbers, f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}", stray
+        return numbers, f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}", stray, None
     present = len(column) - column.null_count
     if not present or pc.sum(pc.match_substring_regex(column, DATE)).as_py() < (1 - STRAY_SHARE) * present:
-        return column, None, None
+        return column, None, None, None
     for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
         try:
-            return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None
+            return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None, \
+                "seconds since 1970-01-01 UTC"
         except pyarrow.ArrowInvalid:
             pass
     example = pc.drop_null(column)[0].as_py()
@@ -404,7 +409,7 @@ def table_columns(table, notes: list, path: Path, names: dict, targets: bool = F
     check_columns_present(table, layout, target_names, keep, path)
     kept = {name: table.column(name).to_pylist() for name in keep}
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
-    table, typing_notes, _ = typed(table, numbers, path, stray_share=1.0)  # the run knows these are numbers: any text cell is a hole
+    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0)  # the run knows these are numbers: any text cell is a hole
     for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
         warn(note, RiskminNote)
     x, unseen = encode(table, layout, path, names.get("missing", "error"))
