@@ -119,7 +119,7 @@ BAD = [
     (["montecarlo", "--split", "tutorial", "line"], "split tutorial is one fixed split"),
     (["train", "--resume", "nowhere"], "nowhere is not a riskmin run with checkpoints"),
     (["train", "--name", "x" * 300], "the run name is too long for the file system of runs; choose a shorter --name"),
-    (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "is inside the run directory runs/a"),
+    (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "runs/a is not a riskmin run directory (missing metrics.csv"),
 ]
 
 
@@ -385,3 +385,22 @@ def test_the_task_help_states_the_rule_guessed_task_follows(capsys):
              tuple(range(1, 6)): "regression", tuple(range(21)): "regression", (0, 5, 9, 12): "regression"}
     for values, task in cases.items():
         assert guessed_task(np.array(values))[0] == task, values
+
+
+@pytest.mark.parametrize("command, said", [
+    (["train", "--lr", "-1"], "error: lr = -1.0 is out of range; it must be greater than 0"),
+    (["montecarlo", "--epochs", "many"], "error: epochs = 'many' is not allowed; it must be a whole number"),
+    (["train", "missing.csv", "--target", "y"], "error: data file missing.csv does not exist; check the path"),
+    (["train", "./"], "error: data file . is a folder; give a .csv, .parquet or .npz file"),
+    (["lr-find", "notes.txt"], "error: data file notes.txt does not exist; check the path"),
+    (["predict", ".", "rows.csv", "--out", "p.csv"], "error: . is not a riskmin run directory (missing config.toml, metrics.csv, "
+                                                        "model.safetensors, summary.json, preprocessing.json); give the folder"),
+    (["export", "."], "error: . is not a riskmin run directory"),
+])
+def test_a_mistake_in_flags_files_or_runs_is_refused_before_torch_is_imported(tmp_path, command, said):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "riskmin", *command], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(said), lines
+    assert not imported & {"torch", "numpy", "matplotlib"}, sorted(imported & {"torch", "numpy", "matplotlib"})

@@ -22,6 +22,7 @@ import warnings
 
 from . import __version__
 from .config import FIELDS, RiskminError, RiskminNote, RiskminWarning, field_type
+from ._paths import refused_early
 
 
 
@@ -278,6 +279,7 @@ def command(parser, argv: list) -> int:
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        refused_early(args)  # a bad setting, a missing file or a folder that is not a run: said before torch loads
         # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
         from ._commands import (draw_graph, evaluate_file, export_run, find_rate, launch, list_datasets, predict_file, run_compare,
                                 run_montecarlo, train)

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from .config import RiskminError, RiskminNote, warn
+from ._paths import SUFFIXES, checked
 from ._columns import (as_numpy, class_codes, describe, encode, offset, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
                       target_values, without_identifiers)
 from .data import FLOAT32_TINY, Data, too_small
 
-SUFFIXES = (".csv", ".parquet", ".npz")
 STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
@@ -69,17 +69,6 @@ def table_data(table, notes: list, path: Path, target: str = "", features: str =
     notes = [note, *notes, *missing_notes, *(c for c in capped if c)]
     return Data(torch.from_numpy(x), y, input_names(layout), targets, name=path.stem,
                 layout=list(layout), classes=classes, task=task, missing=missing, notes=notes)
-
-
-def checked(path) -> tuple:
-    """(path, lower-case suffix) of an existing file riskmin can read, or a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise RiskminError(f"data file {path} does not exist; check the path")
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise RiskminError(f"{path} is a {suffix or 'suffix-less'} file; riskmin reads {', '.join(SUFFIXES)} files")
-    return path, suffix
 
 
 def read_table(path: Path, suffix: str, wide=()) -> tuple:

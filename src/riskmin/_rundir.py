@@ -32,6 +32,7 @@ from . import models
 from ._files import (RunLock, atomic_write, check_run_place, enclosing_run, fsync_directory, holds_run, inside, json_bytes,
                      load_tensors, safetensors_bytes, sha256)
 from .config import Config, RiskminError, RiskminNote, warn
+from ._paths import RUN_FILES
 from .data import Standardizer
 
 @dataclass
@@ -76,7 +77,6 @@ class Run:
         return load_run(directory, model)
 
 
-RUN_FILES = ("config.toml", "metrics.csv", "model.safetensors", "summary.json", "preprocessing.json")
 CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
 REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built in
 
