@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from .config import Config, RiskminError
+from .config import FIELDS, Config, RiskminError
 
 # settings a resumed run may change: what it shows and where it writes, how many threads, and how long it goes on
 FREE = {"progress", "print_every", "out", "name", "overwrite", "checkpoint_every", "threads", "device", "epochs", "max_steps",
@@ -93,11 +93,21 @@ def data_changes(then: dict, now: dict) -> list:
 
 
 def setting_changes(then: dict, now: dict) -> list:
-    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) is taken as it is."""
+    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) is taken as it is,
+    and so is a setting it did not record because riskmin had no such setting yet, where it stands at its default.
+
+    >>> setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 1}), setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 2})
+    ([], ['accumulate None then, 2 now'])
+    """
     changes = []
     for key in sorted(set(then) | set(now)):
-        if then.get(key) == now.get(key) or (key in LENGTH and key not in then):
+        if then.get(key) == now.get(key) or (key in LENGTH and key not in then) or (key not in then and at_default(key, now[key])):
             continue
         why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in LENGTH else ""
         changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")
     return changes
+
+
+def at_default(key: str, value) -> bool:
+    """Whether `value`, as a fingerprint holds it, is the default of setting `key`."""
+    return key in FIELDS and json.loads(json.dumps(Config().to_dict()[key])) == value
