@@ -225,8 +225,8 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
 def add_graph_parser(commands, parser: Parser) -> None:
     text = "draw the computation graph of one training step, from the loss back to the parameters"
     sub = commands.add_parser("graph", help=text, allow_abbrev=False, usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
-                              description=text[0].upper() + text[1:] + ", as Graphviz DOT and, with Graphviz installed, "
-                              "a picture: parameters blue, operations grey, the output yellow, the loss green.",
+                              description=text[0].upper() + text[1:] + ",\nas Graphviz DOT and, with Graphviz installed, "
+                              "a picture:\nparameters blue, operations grey, the output yellow, the loss green.",
                               epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph runs/lab1-two_layer "
                               "--plot step.png", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_argument("source", metavar="MODEL_OR_RUN", help="a model name (linear, two_layer, mlp), or a run directory that "
