@@ -327,7 +327,8 @@ def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are
     path = write_rows(tmp_path / "dates.csv", ["day", "when", "y"],
                       [["2020-01-02", "2020-01-02 10:00:00", 1.5], ["2020-01-03", "2020-01-03 10:00:30", 2.5], ["1970-01-02", "1970-01-01 00:01:00", 0.5]])
     data = riskmin.load(str(path), riskmin.Config(target="y"))
-    assert data.feature_names == ["day", "when"] and data.layout == [{"name": "day", "kind": "numeric"}, {"name": "when", "kind": "numeric"}]
+    assert data.feature_names == ["day", "when"] and data.layout == [{"name": "day", "kind": "numeric", "unit": "seconds since 1970-01-01 UTC"},
+                                                                   {"name": "when", "kind": "numeric", "unit": "seconds since 1970-01-01 UTC"}]
     assert data.x[2].tolist() == [86400.0, 60.0] and data.x[0, 0].item() == pytest.approx(1577923200, rel=1e-7)
     assert data.notes[1] == "column day holds date32[day] values; they become seconds since 1970-01-01 UTC"
     zoned = write_rows(tmp_path / "zoned.csv", ["when", "y"], [["2020-01-02T10:00:00+01:00", 1.5], ["1970-01-01 00:01:00Z", 2.5]])
