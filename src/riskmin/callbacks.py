@@ -141,8 +141,10 @@ class Progress:
         self.every = self.print_every or max(1, math.ceil(state.epochs / 20))
         self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                        console=self.console, auto_refresh=False, transient=True,
-                       # into a file or a pipe: the epoch lines alone, without a bar that rich would end with a blank line
-                       disable=not (self.console.is_interactive or self.console.is_jupyter))
+                       # into a file, a pipe or a notebook: the epoch lines alone. In a file rich would end a bar with a
+                       # blank line; in a notebook it draws one only through ipywidgets (else it warns, cell after cell)
+                       # and leaves an empty output, or a closed widget, where the bar was.
+                       disable=not self.console.is_interactive)
         self.task = self.bar.add_task("train", total=state.epochs * state.steps_per_epoch, epoch=0)
         self.bar.start()
 
