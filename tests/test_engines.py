@@ -45,6 +45,7 @@ def experiments(draw):
         "batch_size": draw(st.sampled_from([0, 8, 16, 100])),
         "sampling": draw(st.sampled_from(["epoch", "random"])),
         "epochs": draw(st.integers(1, 4)),
+        "accumulate": draw(st.sampled_from([1, 1, 2, 3])),
     }
     chosen["hidden"] = (6,) if chosen["model"] == "two_layer" else draw(st.sampled_from([(4,), (4, 3)]))
     if chosen["optimizer"] in ("sgd", "rmsprop"):
