@@ -17,6 +17,7 @@ candidate on the validation metric and records that candidate's test metric.
 from __future__ import annotations
 
 import math
+import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -151,7 +152,7 @@ def train_candidates(configs: dict, data: Data, progress: bool) -> dict:
     results = {}
     for number, group in enumerate(stacks(configs), 1):
         if progress:
-            print(f"stack {number}: {', '.join(group)}", flush=True)
+            print(f"stack {number}: {', '.join(group)}", file=sys.stderr, flush=True)  # progress, beside the other progress lines
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
         variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]

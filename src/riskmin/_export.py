@@ -140,7 +140,9 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     graph = model.graph
     inputs, nodes, parts = [], [], []
     axis = helper.make_tensor("riskmin_axis_1", TensorProto.INT64, [1], [1])
-    graph.initializer.extend([axis, helper.make_tensor("riskmin_one", TensorProto.FLOAT, [], [1.0])])
+    graph.initializer.append(axis)
+    if any(column.get("other") for column in layout):  # what one_hot's pooled category subtracts from
+        graph.initializer.append(helper.make_tensor("riskmin_one", TensorProto.FLOAT, [], [1.0]))
     for i, column in enumerate(layout):
         name, part = column["name"], f"riskmin_column_{i}"
         if column_input(column)["input"] == "float64":  # a date, or a column read in float64 and centred (_columns.offset)
