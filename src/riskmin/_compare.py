@@ -17,7 +17,6 @@ candidate on the validation metric and records that candidate's test metric.
 from __future__ import annotations
 
 import math
-import sys
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -150,9 +149,13 @@ def comparable_data(data, config: Config, base: str) -> Data:
 def train_candidates(configs: dict, data: Data, progress: bool) -> dict:
     """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time."""
     results = {}
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True)  # beside the other progress lines: stderr in a terminal, the cell in a notebook
     for number, group in enumerate(stacks(configs), 1):
         if progress:
-            print(f"stack {number}: {', '.join(group)}", file=sys.stderr, flush=True)  # progress, beside the other progress lines
+            console.print(f"stack {number}: {', '.join(group)}", highlight=False, markup=False, soft_wrap=True)
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
         variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
