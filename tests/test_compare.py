@@ -321,3 +321,12 @@ def test_the_picture_of_many_candidates_draws_the_best_30_within_a_screen():
     [axis] = figure.axes
     assert [label.get_text() for label in axis.get_xticklabels()] == ranking[:30]
     assert figure.get_size_inches()[0] * figure.dpi <= 1920 and "the best 30 of 45" in axis.get_title()
+
+
+def test_the_picture_gives_each_candidate_its_probability_of_being_practically_equal_to_the_best():
+    from riskmin._compare import plot_comparison
+
+    ranking = ["best", "near"]
+    table = [{"candidate": name, "run": run, "test_loss": 1.0 + run + (name == "near") * 0.01} for name in ranking for run in range(3)]
+    figure = plot_comparison(table, ranking, "test_loss", tests={"near": {"p_equivalent": 0.934}})
+    assert [label.get_text() for label in figure.axes[0].get_xticklabels()] == ["best", "near\nP(equal) 0.93"]

@@ -70,7 +70,8 @@ class Comparison:
     def plot(self, path=None):
         """Each candidate's per-split metric, ranked, one line per split: a matplotlib Figure, or drawn into `path`
         (compare.png) and the path returned."""
-        figure = plot_comparison(self.table, self.summary["ranking"], self.summary["metric"], path)
+        figure = plot_comparison(self.table, self.summary["ranking"], self.summary["metric"], path,
+                                 self.summary["comparisons"].get(self.summary["metric"]))
         return figure if path is None else Path(path)
 
     def save(self, directory=None) -> Path:
@@ -306,7 +307,8 @@ def save_comparison(comparison: Comparison, directory=None) -> Path:
     target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
     target.mkdir(parents=True, exist_ok=True)
     metric = comparison.summary["metric"]
-    draw = lambda rows, path: plot_comparison(rows, comparison.summary["ranking"], metric, path)  # noqa: E731
+    draw = lambda rows, path: plot_comparison(rows, comparison.summary["ranking"], metric, path,  # noqa: E731
+                                              comparison.summary["comparisons"].get(metric))
     files = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
              ("comparison.csv", history_csv(comparison_rows(comparison))), ("compare.png", picture(draw, comparison.table, target)),
              ("summary.json", json_bytes(comparison.summary)))
@@ -319,9 +321,10 @@ def save_comparison(comparison: Comparison, directory=None) -> Path:
 DRAWN = 30  # candidates a picture shows legibly; the others are in the tables
 
 
-def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None):
-    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line: the
-    Figure, also written to `path` when one is given."""
+def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None, tests: Optional[dict] = None):
+    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line, and under
+    each name its posterior probability of being practically equal to the best (`tests`: the comparison's paired tests
+    on `metric`): the Figure, also written to `path` when one is given."""
     from matplotlib.figure import Figure
 
     shown = set(ranking[:DRAWN])
@@ -340,7 +343,9 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
     means = [sum(v for v in column if math.isfinite(v)) / max(1, sum(math.isfinite(v) for v in column))
              for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)]
     axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
-    axis.set_xticks(list(positions), ranking, rotation=30, ha="right", fontsize=8)
+    equal = {name: t.get("p_equivalent") for name, t in (tests or {}).items()}
+    labels = [name if equal.get(name) is None else f"{name}\nP(equal) {equal[name]:.2f}" for name in ranking]
+    axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title("one line per split, candidates ranked best first"
                    + (f"; the best {DRAWN} of {DRAWN + left_out} (the rest in comparison.csv)" if left_out else ""))
