@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from .config import Config, RiskminError
 from ._candidates import HIGHER_IS_BETTER, candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
-from ._experiments import STACKABLE, data_frame, data_name, experiments, html_table, targets_of, tell_sample_size
+from ._experiments import STACKABLE, data_frame, data_name, experiments, html_picture, html_table, targets_of, tell_sample_size
 from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
@@ -58,9 +58,10 @@ class Comparison:
                 f"best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})")
 
     def _repr_html_(self) -> str:
-        """The candidates ranked, as `riskmin compare` prints them, as a notebook shows the result."""
-        return html_table(repr(self) + "; * not told apart from the best (Holm-adjusted corrected p >= "
-                          f"{self.summary['level']:g})", RANKED_COLUMNS, ranked_rows(self.summary))
+        """The candidates ranked, as `riskmin compare` prints them, and the picture, as a notebook shows the result."""
+        table = html_table(repr(self) + "; * not told apart from the best (Holm-adjusted corrected p >= "
+                           f"{self.summary['level']:g})", RANKED_COLUMNS, ranked_rows(self.summary))
+        return table + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per candidate and split as in runs.csv; table="summary": one row per

@@ -55,10 +55,11 @@ class MonteCarlo:
         return f"MonteCarlo({self.names.get('data') or self.config.data}, {self.names.get('model') or self.config.model}, {runs}, {measured})"
 
     def _repr_html_(self) -> str:
-        """The summary table, as a notebook shows the result."""
+        """The summary table and the picture, as a notebook shows the result."""
         from ._report import montecarlo_rows
 
-        return html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary))
+        table = html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary))
+        return table + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per run as in runs.csv; table="summary": one row per metric, its
@@ -88,6 +89,16 @@ def html_table(caption: str, columns: tuple, rows: list) -> str:
     head = "".join(f"<th>{escape(column)}</th>" for column in columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_picture(figure) -> str:
+    """A Figure as an inline PNG image, so that a notebook shows it whatever its matplotlib backend."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>'
 
 
 def data_frame(tables: dict, table: str, what: str):
