@@ -160,4 +160,4 @@ def test_the_command_line_cannot_give_code_and_says_so_writing_nothing(tmp_path,
 
     assert main(["train", "lab1", "--loss", "custom", "--out", str(tmp_path / "runs"), "--progress", "off"]) == 2
     assert "pass loss=your loss to riskmin.fit" in capsys.readouterr().err
-    assert not any((tmp_path / "runs").iterdir())
+    assert list(tmp_path.iterdir()) == []  # not even an empty runs/

@@ -5,17 +5,22 @@ what does not fit, never a torch traceback from inside the first step, nor a bro
     check_model(model, probe, loss) one forward pass on two training rows (a Probe): it takes the inputs, returns one
                                     tensor, and its outputs have the shape the loss needs for these targets
     check_columns(x, standardizer)  rows given to predict or evaluate have the columns the run was trained on
+    gradient_checked(loss_of, loss) a step's loss carries a gradient back to the weights: known only once a step computes
+                                    it, so checked there, at every step (an attribute read)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch.utils.data import Dataset, default_collate
 
 from .config import RiskminError
+from ._callables import OwnLoss
 from ._inputs import each_input, forward, is_several
+from ._losses import one_label_per_sample
 
 PAIRS = "riskmin takes (x, y) pairs: return (features, target) from __getitem__"
 
@@ -57,13 +62,14 @@ def check_pairs(dataset: Dataset) -> Dataset:
 @dataclass
 class Probe:
     """Two training rows as a batch of them reaches the model, and what a message about them names: the number of
-    features, of outputs the data needs, and the target columns' names."""
+    features, of outputs the data needs, the target columns' names, and whether the rows come from a Dataset."""
 
     x: object
     y: torch.Tensor
     n_inputs: int
     n_outputs: int
     target_names: list
+    dataset: bool = False
 
 
 def check_model(model, probe: Probe, loss: str) -> None:
@@ -84,6 +90,8 @@ def check_model(model, probe: Probe, loss: str) -> None:
                            "as one tensor: return them alone from forward")
     if loss == "custom":  # a loss of the user's own decides what shapes it takes
         return
+    if loss == "cross_entropy" and y.ndim != 1:  # a Dataset's label as a 1-element tensor batches into (n, 1)
+        raise RiskminError(one_label_per_sample(y, fix="plain integers from the Dataset's __getitem__" if probe.dataset else ""))
     if loss == "cross_entropy":
         classes = max(probe.n_outputs, int(y.max()) + 1, 2)
         if output.ndim != 2 or output.shape[1] < classes:
@@ -108,7 +116,7 @@ def probe(prepared) -> Probe:
         splits = prepared.splits
         x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
         x, y = each_input(lambda t: t.to(prepared.device), x), y.to(prepared.device)
-    return Probe(x, y, prepared.n_inputs, prepared.n_outputs, prepared.names.get("targets") or [])
+    return Probe(x, y, prepared.n_inputs, prepared.n_outputs, prepared.names.get("targets") or [], dataset=not prepared.tensors)
 
 
 def check_columns(x: torch.Tensor, standardizer) -> None:
@@ -120,6 +128,30 @@ def check_columns(x: torch.Tensor, standardizer) -> None:
         given = f"{x.shape[1]} columns" if x.ndim == 2 else f"shape {tuple(x.shape)}"
         raise RiskminError(f"the rows have {given} but the run was trained on {expected} features; "
                            f"give {expected} columns, in the order it was trained on")
+
+
+def gradient_checked(loss_of: Callable, loss_fn) -> Callable:
+    """`loss_of(x, y)`, a training step's loss, refused in one RiskminError when it carries no gradient: backward would
+    otherwise fail inside the step with torch's RuntimeError. `loss_fn` is the run's loss, named in the message."""
+    def checked(x, y):
+        loss = loss_of(x, y)
+        if not loss.requires_grad:
+            raise RiskminError(no_gradient(loss_fn))
+        return loss
+    return checked
+
+
+def no_gradient(loss_fn) -> str:
+    """Why a step's loss has no gradient, as far as riskmin can tell, and what to do."""
+    if not torch.is_grad_enabled():
+        return ("the training loss has no gradient because gradients are switched off: fit was called inside torch.no_grad() "
+                "or torch.inference_mode(); call it outside them")
+    if isinstance(loss_fn, OwnLoss):
+        return (f"loss {loss_fn.name} returned a tensor without a gradient (requires_grad is False), so training cannot follow "
+                "it back to the weights; compute it from the model's outputs with torch operations, without .item(), "
+                ".detach(), NumPy or torch.tensor(...)")
+    return ("the training loss has no gradient: the model's outputs depend on no trainable parameter (every parameter has "
+            "requires_grad False, or forward detaches its result); unfreeze a parameter or keep the outputs attached")
 
 
 def first_line(error: Exception) -> str:

@@ -322,6 +322,9 @@ def classification_target(columns: list, targets: list, loss: str, path: Path) -
     if len(columns) != 1:
         raise RiskminError(f"classification takes one target column but {len(columns)} were given ({', '.join(targets)}); name one with --target")
     classes, codes = column_classes(columns[0], targets[0], path)
+    if len(classes) == 1:
+        raise RiskminError(f"target column {targets[0]} of {path.name} holds one class, {classes[0]}, in every row; "
+                           "classification needs rows of at least two classes")
     y = torch.from_numpy(codes)
     if loss == "bce":
         if len(classes) != 2:

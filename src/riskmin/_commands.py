@@ -10,26 +10,27 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, parse_value
-from .config import FIELDS, Config, RiskminError
+from .config import FIELDS, Config, RiskminError, check_run_seeds, warn
 
 
 def train(args) -> int:
     from .datasets import load
     from .distributed import join, shared
-    from ._rundir import check_writable, prepare_run_directory, run_directory
+    from ._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
     if args.resume:
         return resume(args)
     config = config_from_args(args)
     data = load(config.data, config)
-    building = replacing = None
+    building = replacing = made = None
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
-        tell(data.notes)
         target = run_directory(config, data.name)
+        new = first_missing(target)  # None: the run's folder is there already, empty or to be replaced
         building = prepare_run_directory(target, config.overwrite)
         replacing = target if building != target else None
-    return train_in(shared(building), config, data, resume=False, created=True, replacing=replacing)
+        made = building if replacing is not None else new
+    return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing)
 
 
 def find_rate(args) -> int:
@@ -41,10 +42,10 @@ def find_rate(args) -> int:
     config = config_from_args(args)
     check_picture(args.plot, config)
     data = load(config.data, config)
-    tell(data.notes)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0
+    tell(data.notes)  # once the sweep passed every check: a mistake is the one line said
     write_picture(lambda rows, path: finding.plot(path), args.plot)
     print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
           f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
@@ -99,7 +100,7 @@ def resume(args) -> int:
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
         print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings", file=sys.stderr)
-    return train_in(directory, config, load(config.data, config), resume=checkpointed, created=False, replacing=replaced_by(directory))
+    return train_in(directory, config, load(config.data, config), resume=checkpointed, replacing=replaced_by(directory))
 
 
 def resumable(directory):
@@ -114,19 +115,20 @@ def resumable(directory):
     return Config.from_toml(directory / "config.toml")
 
 
-def train_in(target, config, data, resume: bool, created: bool, replacing=None) -> int:
+def train_in(target, config, data, resume: bool, made=None, replacing=None) -> int:
     """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there.
 
-    A failure that leaves no checkpoint removes `target` when this command `created` it. The run
+    A failure that leaves no checkpoint removes `target` when this command made it, with the folders above it up to
+    `made`, the outermost folder it made (None: it made none). The run
     being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only by
     a success: a new run that diverged, failed or was interrupted stays beside it, and the
     message names the commands that resume it and that discard it.
     """
     import contextlib
-    import shutil
 
     from .distributed import rank
     from ._files import RunLock
+    from ._rundir import discard
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume)
@@ -139,14 +141,14 @@ def train_in(target, config, data, resume: bool, created: bool, replacing=None) 
                 install(target, replacing)
                 target, replacing = replacing, None
     except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
-        if created and not worth_keeping(target):
-            shutil.rmtree(target, ignore_errors=True)
+        if made is not None and not worth_keeping(target):
+            discard(target, made)
         elif replacing is not None:
             raise RiskminError(f"{error}; {kept_beside(target, replacing)}") from None
         raise
     except BaseException:  # Ctrl-C before a checkpoint, or a crash
-        if created and not worth_keeping(target):
-            shutil.rmtree(target, ignore_errors=True)  # nothing worth keeping was written: leave no trace
+        if made is not None and not worth_keeping(target):
+            discard(target, made)  # nothing worth keeping was written: leave no trace
         elif replacing is not None:
             print(kept_beside(target, replacing), file=sys.stderr)
         raise
@@ -185,6 +187,7 @@ def train_locked(target, config, data, resume: bool):
     from ._checkpoint import TrainingInterrupted
     from ._files import RunLock, atomic_write
     from ._loop import fit
+    from .policy import worse_than_the_mean
     from ._report import summary_table
 
     with RunLock(target):
@@ -201,6 +204,10 @@ def train_locked(target, config, data, resume: bool):
             return stop
         except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files
             return error
+        if not resume:  # how the data was read, with the results: a mistake found before them is the one line said
+            tell(data.notes)
+        if not config.progress and worse_than_the_mean(run.summary):  # fit says it beside its progress display alone
+            warn(worse_than_the_mean(run.summary))
         summary_table(run.summary, Console())
     return run
 
@@ -239,6 +246,7 @@ def run_montecarlo(args) -> int:
     from ._rundir import run_directory
 
     config = config_from_args(args)
+    check_run_seeds(config)
     data = load(config.data, config)
     done = on_first_process(config, data, lambda: run_directory(config, f"{data.name}-montecarlo"),
                             lambda shown: montecarlo(config.model, data, config.runs, shown))
@@ -286,7 +294,8 @@ def run_curve(args) -> int:
 
 def on_first_process(config, data, directory, experiment):
     """`experiment(settings)` on every process of a torchrun, each training its share of the runs; process 0 alone
-    checks and names the output `directory()` first and gets (result, directory), the others None once they left."""
+    checks and names the output `directory()` first and gets (result, directory), the others None once they left.
+    Process 0 tells the data's notes once the experiment is done, so that a mistake it finds is the one line said."""
     from ._rundir import check_replaceable, check_writable
     from .distributed import join, leave
 
@@ -294,7 +303,6 @@ def on_first_process(config, data, directory, experiment):
     target = None
     if first:
         check_writable(config)
-        tell(data.notes)
         target = directory()
         check_replaceable(target)  # a link or a file in the way is said now, not once the runs are trained
     try:
@@ -302,7 +310,10 @@ def on_first_process(config, data, directory, experiment):
     finally:
         if not first:
             leave()
-    return (result, target) if first else None
+    if not first:
+        return None
+    tell(data.notes)
+    return result, target
 
 
 def as_number(text):
@@ -320,6 +331,7 @@ def run_compare(args) -> int:
     from .datasets import load
 
     config, candidates, select = compare_plan(args)
+    check_run_seeds(config)
     data = load(config.data, config)
     done = on_first_process(config, data, lambda: comparison_directory(config, data.name),
                             lambda shown: compare(candidates, data, config.runs, shown, select=select, metric=args.metric,
@@ -378,13 +390,13 @@ def predict_file(args) -> int:
     from . import _outputs as outputs
     from ._files import atomic_write, check_destination
     from ._loop import predict
-    from ._readers import read_columns
+    from ._readers import column_names, read_columns
     from ._rundir import load_run
 
     check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
     run = load_run(args.run)
     names = run.data_names
-    keep = [name.strip() for name in args.keep.split(",") if name.strip()]
+    keep = column_names(args.keep)
     x, _, kept = read_columns(args.file, names, keep=keep)
     if len(x) == 0:
         raise RiskminError(f"{args.file} has no rows to predict; give a file with at least one row under its header")
@@ -405,12 +417,14 @@ def predict_file(args) -> int:
 
 def evaluate_file(args) -> int:
     from .data import Data
+    from ._frames import check_rows_to_evaluate
     from ._loop import evaluate
     from ._readers import read_columns
     from ._rundir import load_run
 
     run = load_run(args.run)
     x, y, _ = read_columns(args.file, run.data_names, targets=True)
+    check_rows_to_evaluate(len(x), args.file, " under its header")
     for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
         print(f"{name:<12} {value:.6g}")
     return 0
@@ -468,6 +482,8 @@ def launch(args, argv: list) -> int:
         resumable(Path(args.resume))
     else:
         config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
+        if args.command in ("montecarlo", "compare"):
+            check_run_seeds(config)
         data = load(config.data, config)
         if args.command == "lr-find":  # the sweep writes only its picture
             check_picture(args.plot, config)

@@ -181,6 +181,28 @@ class RunLock:
             self.handle = None
 
 
+def lock_holder(directory) -> Optional[str]:
+    """Who holds the lock of the run in `directory` ("riskmin process 1234"), or None: no lock held there, or no way to
+    tell on this platform. Nothing is written: the lock file is only opened to read and tried."""
+    path = Path(directory) / ".lock"
+    if fcntl is None or not os.path.lexists(path):
+        return None
+    try:
+        handle = os.open(path, os.O_RDONLY | NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(handle, 200).decode(errors="replace").strip() or "another process"
+        except OSError:
+            return None
+        return None  # nobody holds it: closing the descriptor below lets go of the lock just taken
+    finally:
+        os.close(handle)
+
+
 def lock(handle: int):
     """Lock the open file `handle` for this process: True, None when another process holds it, False when locks are not available."""
     try:

@@ -89,12 +89,15 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     y were one more column of it; a y of text or true/false as class names."""
     config = config or Config()
     if is_frame(x):
-        return frame_data(joined(arrow_table(x), y, config.target), config.replace(target=config.target or target_name(y)))
+        from ._readers import column_names, quoted
+
+        name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
+        return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)))
     if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
         return Data(x, np.asarray(y) if isinstance(y, (list, tuple)) else y)
     x, y = (np.asarray(v) if isinstance(v, (list, tuple)) or type(v).__module__.partition(".")[0] in ("pandas", "polars") else v
             for v in (x, y))
-    if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
         raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text columns one-hot encoded")
     x, y = writable(x), writable(y)
     if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS":
@@ -152,7 +155,7 @@ def inputs(x, names: dict) -> torch.Tensor:
     if is_frame(x):
         tensor = original = frame_rows(x, names, targets=False)[0]
     else:
-        if isinstance(x, np.ndarray) and x.dtype.kind not in "biuf":
+        if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
             raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded as the run's were")
         tensor = centred(torch.as_tensor(writable(x)), names.get("layout") or []).to(torch.float32)
         original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
@@ -197,7 +200,17 @@ def rows(data, names: dict) -> Data:
         return data
     if is_frame(data):
         x, y = frame_rows(data, names, targets=True)
+        check_rows_to_evaluate(len(y), "the DataFrame")
         return Data(x, y, missing=names.get("missing", "error"))
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return Data(data[0] if several_tensors(data[0]) else inputs(data[0], names), labels(data[1], names))
+        y = labels(data[1], names)
+        check_rows_to_evaluate(len(y), "the data")
+        return Data(data[0] if several_tensors(data[0]) else inputs(data[0], names), y)
     raise RiskminError(f"evaluate takes a DataFrame, Data or (x, y), not {type(data).__name__}")
+
+
+def check_rows_to_evaluate(count: int, what: str, where: str = "") -> None:
+    """Refuse fewer rows than evaluation takes, 2, saying that `what` holds them (and `where` to add more)."""
+    if count < 2:
+        held = "no rows" if count == 0 else "only 1 row"
+        raise RiskminError(f"{what} has {held} to evaluate; give at least 2 rows{where}")

@@ -15,7 +15,7 @@ from torch import nn
 from . import _frames as frames, _outputs as outputs, distributed, models
 from .callbacks import BestModel, CsvLog, Progress, SignalAt, State, TensorBoard, call
 from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
-from ._checks import check_columns, check_model, first_line, probe
+from ._checks import check_columns, check_model, first_line, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from .config import FIELDS, Config, RiskminError, warn
 from .data import Data, to_device
@@ -72,6 +72,7 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
     autocast, scaler = training.autocast, training.scaler
     steps, loss_of = step_calls(training)
+    loss_of = gradient_checked(loss_of, training.loss_fn)  # a loss without a gradient is one sentence, not backward's error
     hooks, batch_hooks = training.step_hooks, training.batch_hooks
     with session(training, resume):
         while going_on(training):

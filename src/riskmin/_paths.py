@@ -40,6 +40,13 @@ def missing_run_files(directory: Path) -> list:
     return [name for name in RUN_FILES if not (directory / name).is_file()]
 
 
+def unfinished_run(directory: Path) -> bool:
+    """Whether `directory` is a run that began and has not finished: its settings without summary.json, beside the lock of
+    a run in training or a checkpoint of one that stopped."""
+    return ((directory / "config.toml").is_file() and not (directory / "summary.json").exists()
+            and ((directory / ".lock").exists() or any((directory / "checkpoint").glob("step-*"))))
+
+
 def refused_early(args) -> None:
     """Raise the RiskminError a command would raise on its settings, its data file or its run, without importing torch:
     a bad setting value, a data file that is missing or unreadable by name, a run folder that is not a finished run."""
@@ -52,7 +59,8 @@ def refused_early(args) -> None:
     if args.command in READING:
         run = Path(args.run)
         missing = missing_run_files(run)
-        if missing and missing != ["model.safetensors"]:  # a diverged run lacks its model alone: the command says why
+        # a diverged run lacks its model alone, an unfinished one its final files: the command says which it is
+        if missing and missing != ["model.safetensors"] and not unfinished_run(run):
             raise RiskminError(f"{run} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
                                "`riskmin train` wrote")
         if args.command != "export":

@@ -8,6 +8,7 @@ How columns become inputs and targets is in _columns.py.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -299,13 +300,50 @@ def seconds(column):
 
 
 def choose(text: str, names: list, path: Path, what: str) -> list:
-    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    """The columns `text` names (see `column_names`), each one of the table's `names`."""
+    chosen = column_names(text)
     for name in chosen:
         if name not in names:
+            edged = [n for n in names if n.strip() == name.strip()]
             close = difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"its columns are {', '.join(names)}"
-            raise RiskminError(f"{what} column {name} does not exist in {path.name}; {hint}")
+            hint = (f"its column {quoted(edged[0])} has spaces at its edges: name it in double quotes, {quoted(edged[0])}"
+                    if edged else f"did you mean {quoted(close[0])}?" if close else f"its columns are {', '.join(map(quoted, names))}")
+            raise RiskminError(f"{what} column {quoted(name)} does not exist in {path.name}; {hint}")
     return chosen
+
+
+NAME = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^,"][^,]*|))\s*(,|$)')  # one name of a list, quoted or not, and what ends it
+
+
+def column_names(text: str) -> list:
+    """The column names of a comma-separated list such as --target and --features take, as a CSV header writes them:
+    each without spaces at its edges, but a name in double quotes kept exactly, commas and edge spaces included ("" in
+    it is one quote). Empty names are left out.
+
+    >>> column_names('price, "rooms, total", " id "')
+    ['price', 'rooms, total', ' id ']
+    """
+    names, position = [], 0
+    while position < len(text):
+        match = NAME.match(text, position)
+        if match is None:
+            raise RiskminError(f"{text!r} is not a list of column names: separate them by commas and put a name that holds a "
+                               'comma, a quote or spaces at its edges in double quotes, as "a, b" (a quote in it doubled: "")')
+        inside, plain, end = match.groups()
+        name = plain.strip() if inside is None else inside.replace('""', '"')
+        if name:
+            names.append(name)
+        position = match.end()
+        if not end:
+            break
+    return names
+
+
+def quoted(name: str) -> str:
+    """A column name as `column_names` reads it back: in double quotes when it holds a comma, a quote or edge spaces."""
+    if "," in name or '"' in name or name != name.strip():
+        return '"' + name.replace('"', '""') + '"'
+    return name
 
 
 def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
@@ -314,6 +352,10 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
     x, y = npz_arrays(path)
     if not (np.issubdtype(x.dtype, np.number) and (np.issubdtype(y.dtype, np.number) or y.dtype == bool)):
         raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
+    for name, array in (("x", x), ("y", y)):
+        if np.iscomplexobj(array):
+            raise RiskminError(f"{path}: {name} holds complex numbers ({array.dtype}), and riskmin trains on real ones; save "
+                               f"the real and imaginary parts as columns of their own, {name}.real and {name}.imag")
     x = torch.from_numpy(x.astype(np.float32))
     how, why = "as asked", ""
     if task == "auto":
@@ -369,7 +411,10 @@ def npz_classes(y: np.ndarray, path: Path) -> tuple:
     """(class names, int64 codes) of an .npz file's y, which must be one column of whole numbers."""
     if y.ndim != 1 or not np.all(y == np.round(y)):
         raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task regression")
-    return class_codes(y)
+    classes, codes = class_codes(y)
+    if len(classes) == 1:
+        raise RiskminError(f"{path}: y holds one class, {classes[0]}, in every row; classification needs rows of at least two classes")
+    return classes, codes
 
 
 def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> tuple:

@@ -30,9 +30,9 @@ from torch import nn
 
 from . import models
 from ._files import (RunLock, atomic_write, check_run_place, enclosing_run, fsync_directory, holds_run, inside, json_bytes,
-                     load_tensors, safetensors_bytes, sha256)
+                     load_tensors, lock_holder, safetensors_bytes, sha256)
 from .config import Config, RiskminError, RiskminNote, warn
-from ._paths import RUN_FILES
+from ._paths import RUN_FILES, unfinished_run
 from .data import Standardizer
 
 @dataclass
@@ -123,17 +123,45 @@ def path_error(out: Path, error: OSError) -> RiskminError:
 
 
 def check_writable(config: Config) -> None:
-    """Fail before training, not after, when the output folder cannot be created or written, or lies in a run."""
+    """Fail before training, not after, when the output folder cannot be created or written, or lies in a run. Nothing is
+    made here: the folder it would be made in is probed, so a command that stops on a mistake leaves no empty folder."""
     out = Path(config.out)
     run = enclosing_run(out)
     if run is not None:
         raise RiskminError(f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside every run")
+    made = first_missing(out)
+    existing = out if made is None else made.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".riskmin-probe-")
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        probe = tempfile.NamedTemporaryFile(dir=existing, prefix=".riskmin-probe-")
         probe.close()
     except OSError as error:
         raise RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out") from None
+
+
+def first_missing(path: Path) -> Optional[Path]:
+    """The outermost of `path` and the folders above it that does not exist: the first folder that making `path` makes
+    (None when `path` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if os.path.lexists(folder):
+            break
+        missing = folder
+    return missing
+
+
+def discard(target: Path, made: Path) -> None:
+    """Remove the run folder `target`, then the folders above it up to `made`, the outermost one this command made for
+    it, while they are empty (another run may have come to share them)."""
+    shutil.rmtree(target, ignore_errors=True)
+    for folder in target.parents:
+        if not folder.is_relative_to(made):
+            return
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def prepare_run_directory(target: Path, overwrite: bool) -> Path:
@@ -308,6 +336,12 @@ def load_run(directory, model=None):
 def checked_summary(directory: Path) -> dict:
     """summary.json of a run directory that holds every run file, each checked against its checksum; else one RiskminError."""
     missing = [name for name in RUN_FILES if not (directory / name).is_file()]
+    if unfinished_run(directory):
+        owner = lock_holder(directory)
+        if owner:
+            raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
+        raise RiskminError(f"run {directory} has not finished: its training stopped before the end; finish it with "
+                           f"riskmin train --resume {directory}, then use it")
     if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
         raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
                            "train it again with a lower --lr or with --clip-grad 1.0")

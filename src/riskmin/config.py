@@ -50,6 +50,7 @@ def setting(default, help: str, low=None, high=None, low_open=False, high_open=F
 
 
 DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
+LARGEST_SEED = 2 ** 63 - 1  # the largest integer TOML holds (config.toml keeps every seed); torch's generators take 2**64 - 1
 
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
@@ -79,7 +80,7 @@ class Config:
     n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", low=1)
     n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", low=1)
     noise: float = setting(0.5, "noise standard deviation sigma of synthetic data sets (lab1)", low=0.0)
-    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", low=0)
+    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", low=0, high=LARGEST_SEED)
     # how to split it
     train: Optional[float] = setting(None, "training fraction (default: what val and test leave)", low=0.0, high=1.0, low_open=True)
     val: float = setting(0.1, "validation fraction", low=0.0, high=1.0)
@@ -139,7 +140,7 @@ class Config:
     metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; recorded, not used")
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement", low=0.0)
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
-    seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0)
+    seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0, high=LARGEST_SEED)
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
                                    "the process' own setting) or a number")
@@ -323,11 +324,25 @@ def _check_range(f: dataclasses.Field, value) -> None:
     high_open)."""
     low, high, low_open, high_open = (f.metadata[key] for key in ("low", "high", "low_open", "high_open"))
     if low is not None and (value <= low if low_open else value < low):
-        bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
+        bound = f"greater than {_bound(low)}" if low_open else f"at least {_bound(low)}"
         raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
     if high is not None and (value >= high if high_open else value > high):
-        bound = f"less than {high:g}" if high_open else f"at most {high:g}"
+        bound = f"less than {_bound(high)}" if high_open else f"at most {_bound(high)}"
         raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
+
+
+def check_run_seeds(config: Config) -> None:
+    """Refuse an experiment whose last run would take a seed beyond the largest: run r takes seed + r, and each run's
+    settings hold its own seed (said before any run trains, not when that run starts)."""
+    last = config.seed + config.runs - 1
+    if last > LARGEST_SEED:
+        raise RiskminError(f"seed = {config.seed} with runs = {config.runs} gives the last run the seed {last}, beyond "
+                           f"{LARGEST_SEED}, the largest; choose a seed of at most {LARGEST_SEED - config.runs + 1}")
+
+
+def _bound(value) -> str:
+    """A range's end as a message says it: a whole number in full (a seed's 9223372036854775807), others shortest."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _check_together(c: Config) -> None:

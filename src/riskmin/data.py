@@ -44,6 +44,7 @@ class Data:
 
     def __post_init__(self):
         self.y = torch.as_tensor(self.y)
+        check_real(self.y, "y")
         if self.y.ndim == 0:
             raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets")
         given = self.y  # as the user gave it: a float64 value beyond float32 is named before it becomes inf
@@ -64,9 +65,13 @@ class Data:
             check_finite(tensor, original, what, columns, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
             check_small(original, what, columns)
         self.feature_names = list(self.feature_names) or ([] if self.several else [f"x{i}" for i in range(self.x.shape[1])])
+        if self.missing == "mean" and not self.several:
+            check_some_value(self.x, self.feature_names)
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
         self.task = self.task or ("regression" if self.y.is_floating_point() else "classification")
+        if self.classes is not None and len(self.classes) == 1:
+            raise RiskminError(f"y holds one class, {self.classes[0]}, in every row; classification needs rows of at least two classes")
 
     def __len__(self) -> int:
         return n_rows(self.x)
@@ -110,11 +115,19 @@ def read_inputs(x, rows_of_y: int) -> tuple:
 def one_input(x) -> torch.Tensor:
     """One input tensor as samples x features in float32 (a vector: one feature)."""
     x = torch.as_tensor(x)
+    check_real(x, "x")
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
         raise RiskminError(f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of input tensors)")
     return x.float()
+
+
+def check_real(tensor: torch.Tensor, what: str) -> None:
+    """Refuse complex numbers, which float32 would silently cut to their real parts."""
+    if tensor.is_complex():
+        raise RiskminError(f"{what} holds complex numbers ({tensor.dtype}), and riskmin trains on real ones; give the real "
+                           f"and imaginary parts as columns of their own ({what}.real and {what}.imag)")
 
 
 def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 65536) -> Optional[int]:
@@ -148,6 +161,16 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
                            f"(±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
     raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill them "
                        f"(a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, reads as infinite)")
+
+
+def check_some_value(x: torch.Tensor, names: list) -> None:
+    """Refuse a column of `x` that is missing (NaN) in every row: there is no mean to fill it with. Only the columns whose
+    sum is NaN can be, so the others are never scanned."""
+    holes = torch.isnan(x.sum(0)).nonzero()[:, 0]
+    empty = holes[torch.isnan(x[:, holes]).all(0)] if len(holes) else holes
+    if len(empty):
+        raise RiskminError(f"column {names[int(empty[0])]} is empty in every row, so there is no mean to fill it with; "
+                           "leave it out of the features")
 
 
 def check_small(original: torch.Tensor, what: str, names: list) -> None:

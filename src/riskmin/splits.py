@@ -203,7 +203,7 @@ def read_splits(path, n_rows: int) -> list:
         raise RiskminError(f"splits file {path} does not exist; give an .npz or .csv file of row indices")
     if path.suffix.lower() not in (".npz", ".csv"):
         raise RiskminError(f"splits file {path.name} must be .npz or .csv (see the README for both formats), not '{path.suffix}'")
-    splits = read_npz_parts(path) if path.suffix.lower() == ".npz" else read_csv_parts(path)
+    splits = read_npz_parts(path) if path.suffix.lower() == ".npz" else read_csv_parts(path, n_rows)
     if not splits:
         raise RiskminError(f"splits file {path.name} holds no split; give at least one with train and test rows")
     return [checked_split(path.name, number, parts, n_rows) for number, parts in enumerate(splits)]
@@ -233,8 +233,8 @@ def read_npz_parts(path: Path) -> list:
     return [splits[number] for number in range(len(splits))]
 
 
-def read_csv_parts(path: Path) -> list:
-    """The row indices of each split, by part name, from a CSV file of one line per split."""
+def read_csv_parts(path: Path, n_rows: int) -> list:
+    """The row indices of each split, by part name, from a CSV file of one line per split (`n_rows`: the data's rows)."""
     with open(path, newline="") as file:
         lines = list(csv.reader(file))
     header = [name.strip() for name in lines[0]] if lines else []
@@ -251,18 +251,23 @@ def read_csv_parts(path: Path) -> list:
         parts = {}
         for name, cell in zip(header, cells):
             if name in PARTS:
-                parts[name] = indices_of_cell(cell, f"splits file {path.name} line {line_number}, column {name},")
+                parts[name] = indices_of_cell(cell, f"splits file {path.name} line {line_number}, column {name},", n_rows)
         splits.append(parts)
     return splits
 
 
-def indices_of_cell(cell: str, where: str) -> np.ndarray:
+def indices_of_cell(cell: str, where: str, n_rows: int) -> np.ndarray:
     tokens = cell.split()
     try:
         return np.array(tokens, dtype=np.int64)
     except ValueError:
         bad = next(token for token in tokens if not re.fullmatch(r"[+-]?\d+", token))
         raise RiskminError(f"{where} holds '{bad}', which is not a row index; list whole numbers separated by spaces") from None
+    except OverflowError:  # a whole number beyond int64, so beyond any row
+        bad = next(int(token) for token in tokens if not -2 ** 63 <= int(token) < 2 ** 63)
+        if bad < 0:
+            raise RiskminError(f"{where} holds the negative row index {bad}; row indices count from 0") from None
+        raise RiskminError(f"{where} holds row {bad}, but the data has {n_rows} rows (0 to {n_rows - 1})") from None
 
 
 def checked_split(name: str, number: int, parts: dict, n_rows: int) -> tuple:
