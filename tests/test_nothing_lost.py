@@ -403,6 +403,83 @@ def test_a_splits_index_beyond_int64_is_one_sentence(tmp_path, capsys, monkeypat
         assert sorted(p.name for p in tmp_path.iterdir()) == ["splits.csv"]  # no runs/ folder either
 
 
+# D. An interrupted run of several processes says how to resume it with as many; they die with their launcher
+
+@pytest.mark.parametrize("world, local, command", [
+    ("1", "1", "riskmin train --resume runs/x"),
+    ("2", "2", "riskmin train --resume runs/x --nproc 2"),
+    ("16", "8", "torchrun with the options that started these 16 processes, -m riskmin train --resume runs/x"),
+])
+def test_the_resume_command_names_as_many_processes_as_trained_the_run(capsys, monkeypatch, world, local, command):
+    from riskmin._checkpoint import TrainingInterrupted
+    from riskmin._commands import finish
+
+    monkeypatch.setenv("WORLD_SIZE", world)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
+    assert finish(TrainingInterrupted("interrupted in epoch 1 after step 5; the checkpoint is saved"), Path("runs/x")) == 130
+    assert capsys.readouterr().err == f"interrupted in epoch 1 after step 5; the checkpoint is saved; continue with: {command}\n"
+
+
+def process_state(pid: int) -> tuple:
+    """(state letter, parent id) of a process from /proc (Linux), or (None, None) once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, None
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1])
+
+
+def wait_for(condition, seconds: float):
+    """Poll `condition()` until it gives something true, which is returned; the time limit only ends a hang."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"not reached within {seconds} s")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_processes_of_a_killed_launcher_save_stop_and_free_the_run(tmp_path):
+    import signal
+    import subprocess
+
+    from riskmin._files import RunLock
+
+    run = tmp_path / "cut"
+    # both processes stop themselves (SIGSTOP) after step 30 of 75: a moment chosen in advance, at which the test
+    # kills the launcher outright and lets them go on; their parent-death signal, SIGTERM, is waiting for them then
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RISKMIN_SIGNAL_AT": "30:SIGSTOP"}
+    launcher = subprocess.Popen([sys.executable, "-m", "riskmin", "train", "lab1", "--model", "linear", "--epochs", "3",
+                                 "--progress", "off", "--out", str(tmp_path), "--name", "cut", "--nproc", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        def both_stopped():
+            workers = [int(p) for p in os.listdir("/proc") if p.isdigit() and process_state(int(p))[1] == launcher.pid]
+            return workers if len(workers) == 2 and all(process_state(w)[0] == "T" for w in workers) else None
+        workers = wait_for(both_stopped, 120)
+        launcher.kill()
+        launcher.wait()
+        for worker in workers:
+            os.kill(worker, signal.SIGCONT)
+        _, err = launcher.communicate(timeout=120)  # the pipes close once both processes have ended
+    finally:
+        launcher.kill()
+    assert all(process_state(w)[0] in (None, "Z") for w in workers)
+    assert err.strip().splitlines()[-1:] == [f"interrupted in epoch 2 after step 48; the checkpoint is saved; continue with: "
+                                             f"riskmin train --resume {run} --nproc 2"], err[-2000:]
+    with RunLock(run):  # nobody holds the run's lock
+        pass
+    resumed = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(run), "--nproc", "2"],
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 3
+
+
 # F. Evaluation and the cases still open from the pass before: one sentence, said alone, with nothing written
 
 def test_evaluate_of_a_file_without_rows_speaks_of_evaluation(runs, capsys):

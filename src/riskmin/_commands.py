@@ -15,9 +15,10 @@ from .config import FIELDS, Config, RiskminError, check_run_seeds, warn
 
 def train(args) -> int:
     from .datasets import load
-    from .distributed import join, shared
+    from .distributed import follow_launcher, join, shared
     from ._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
+    follow_launcher()
     if args.resume:
         return resume(args)
     config = config_from_args(args)
@@ -36,9 +37,10 @@ def train(args) -> int:
 def find_rate(args) -> int:
     """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
     from .datasets import load
-    from .distributed import rank
+    from .distributed import follow_launcher, rank
     from ._lr_find import lr_find
 
+    follow_launcher()
     config = config_from_args(args)
     check_picture(args.plot, config)
     data = load(config.data, config)
@@ -162,8 +164,10 @@ def succeeded(outcome) -> bool:
 
 def kept_beside(building, replacing) -> str:
     """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
+    from .distributed import resume_command
+
     if worth_keeping(building) and not (building / "summary.json").is_file():
-        return (f"{replacing} is as it was; the new run is in {building}: continue it with: riskmin train --resume {building} "
+        return (f"{replacing} is as it was; the new run is in {building}: continue it with: {resume_command(building)} "
                 f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}")
     return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
 
@@ -223,14 +227,15 @@ def finish(outcome, target, replacing=None) -> int:
     """What the user reads once training ended: where the run is, or how to continue it; the exit status.
     `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
     from ._checkpoint import TrainingInterrupted
+    from .distributed import resume_command
 
     beside = f"; {kept_beside(target, replacing)}" if replacing is not None else ""
     if isinstance(outcome, TrainingInterrupted):
-        print(f"{outcome}{beside or f'; continue with: riskmin train --resume {target}'}", file=sys.stderr)
+        print(f"{outcome}{beside or f'; continue with: {resume_command(target)}'}", file=sys.stderr)
         return 130
     if isinstance(outcome, OSError):
         print(f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); free space"
-              f"{beside or f', then finish it with: riskmin train --resume {target}'}", file=sys.stderr)
+              f"{beside or f', then finish it with: {resume_command(target)}'}", file=sys.stderr)
         return 1
     print(f"run written to {target}")
     if outcome.summary["diverged"]:
@@ -297,8 +302,9 @@ def on_first_process(config, data, directory, experiment):
     checks and names the output `directory()` first and gets (result, directory), the others None once they left.
     Process 0 tells the data's notes once the experiment is done, so that a mistake it finds is the one line said."""
     from ._rundir import check_replaceable, check_writable
-    from .distributed import join, leave
+    from .distributed import follow_launcher, join, leave
 
+    follow_launcher()
     first = join(config.device)[0] == 0
     target = None
     if first:

@@ -36,11 +36,23 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
+def resume_command(directory) -> str:
+    """The command that continues the run in `directory` with as many processes as train it now: a checkpoint is
+    resumed by as many as wrote it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return f"riskmin train --resume {directory}"
+    if local_processes() == world:  # all on this machine, where --nproc starts them
+        return f"riskmin train --resume {directory} --nproc {world}"
+    return f"torchrun with the options that started these {world} processes, -m riskmin train --resume {directory}"
+
+
 def start(count: int, argv: list) -> int:
     """Run `riskmin <argv>` in `count` processes on this machine, as `torchrun --standalone` would; their exit status.
 
     Each process prints its own errors; a failed one ends the others, and the status is the
-    first failure's, so bad input still exits with 2.
+    first failure's, so bad input still exits with 2. The processes die with this launcher
+    (`follow_launcher`), even when it is killed outright.
     """
     import logging
     import signal
@@ -52,6 +64,7 @@ def start(count: int, argv: list) -> int:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # riskmin sets each process' threads itself
+    os.environ[LAUNCHER] = str(os.getpid())  # each process started follows this one (follow_launcher)
     for name in list(logging.root.manager.loggerDict):  # the processes say what went wrong themselves
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -68,6 +81,34 @@ def start(count: int, argv: list) -> int:
     except SignalException:  # Ctrl-C or kill: the processes got it too, saved where they were and said how to resume
         return 130
     return 0
+
+
+LAUNCHER = "RISKMIN_LAUNCHER"  # the process id of the `--nproc` launcher, in the environment of the processes it starts
+PR_SET_PDEATHSIG = 1  # from Linux's <linux/prctl.h>
+
+
+def follow_launcher() -> None:
+    """In a process that `--nproc` started, ask Linux to send it SIGTERM when its launcher ends, however it ends: a
+    launcher killed outright (SIGKILL) cannot stop its processes itself, which would train on as orphans holding the
+    run's lock. SIGTERM is what a launcher that is asked to stop sends them: a training run saves a checkpoint at a step
+    all its processes agree on and leaves, saying how to resume. Elsewhere (another platform, torchrun started by hand,
+    a process alone) it does nothing.
+
+    The signal follows the thread that started the process; torch's elastic agent starts them from the launcher's main
+    thread, which lives as long as the launcher.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    launcher = os.environ.get(LAUNCHER)
+    if not launcher or not launched() or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return  # refused (a sandbox): the process lives as before
+    if os.getppid() != int(launcher):  # the launcher ended before the call above, so no signal will come
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def shared(value):
