@@ -480,6 +480,90 @@ def test_the_processes_of_a_killed_launcher_save_stop_and_free_the_run(tmp_path)
     assert json.loads((run / "summary.json").read_text())["epochs_run"] == 3
 
 
+# E. From Python, a result's plot(path) and save(directory) follow the rules of the command line
+
+@pytest.fixture(scope="module")
+def results():
+    """An lr-find sweep, a Monte-Carlo experiment and a comparison, each small."""
+    sweep = riskmin.LrFinding([1e-3, 1e-2, 1e-1], [1.0, 0.5, 0.8], 1e-2)
+    mc = riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False)
+    comparison = riskmin.compare({"fast": {"lr": 0.1}, "slow": {"lr": 0.01}}, "line", runs=2, epochs=1, progress=False)
+    return {"LrFinding": sweep, "MonteCarlo": mc, "Comparison": comparison}
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kind", ["LrFinding", "MonteCarlo", "Comparison"])
+def test_plot_into_a_path_replaces_no_file_unless_asked_and_never_draws_through_a_link(runs, results, kind):
+    result = results[kind]
+    Path("mine.png").write_bytes(b"mine")
+    with pytest.raises(RiskminError) as refused:
+        result.plot("mine.png")
+    assert str(refused.value) == "mine.png already exists; pass overwrite=True to replace it or choose another path"
+    assert Path("mine.png").read_bytes() == b"mine"
+    assert result.plot("mine.png", overwrite=True) == Path("mine.png") and Path("mine.png").read_bytes()[:8] == PNG
+    Path("victim.png").write_bytes(b"victim")
+    Path("link.svg").symlink_to(Path("victim.png").resolve())
+    assert result.plot("link.svg", overwrite=True) == Path("link.svg")
+    assert Path("victim.png").read_bytes() == b"victim" and not Path("link.svg").is_symlink()
+    assert b"<svg" in Path("link.svg").read_bytes()[:400]
+    assert not [p.name for p in Path(".").iterdir() if p.name.startswith(".")]  # no scratch file left
+
+
+@pytest.mark.parametrize("kind", ["LrFinding", "MonteCarlo", "Comparison"])
+def test_plot_into_a_path_refuses_what_the_command_line_refuses(runs, results, kind):
+    Path("to_b").symlink_to(runs / "b")
+    before = tree(runs.parent)
+    for path, message in (
+            ("runs/a/curves.png", "path runs/a/curves.png is inside the run directory runs/a; write the picture elsewhere"),
+            ("to_b/new.png", "path to_b/new.png is inside the run directory to_b; write the picture elsewhere"),
+            ("nowhere/p.png", "path nowhere/p.png: the folder nowhere does not exist; create it or choose another path"),
+            ("runs", "path runs does not end in a picture format; name it .png, .svg or .pdf"),
+            ("table.csv", "path table.csv does not end in a picture format; name it .png, .svg or .pdf")):
+        with pytest.raises(RiskminError) as refused:
+            results[kind].plot(path, overwrite=True)
+        assert str(refused.value).startswith(message)
+    assert tree(runs.parent) == before
+
+
+@pytest.mark.parametrize("kind", ["MonteCarlo", "Comparison"])
+def test_save_replaces_an_experiment_only_when_asked_and_only_with_a_whole_one(tmp_path, results, kind):
+    result = results[kind]
+    folder = tmp_path / "exp"
+    assert result.save(folder) == folder and (folder / "summary.json").is_file()
+    (folder / "summary.json").write_text("{}")  # told apart from what the next save writes
+    before = tree(folder)
+    with pytest.raises(RiskminError) as refused:
+        result.save(folder)
+    assert str(refused.value) == f"directory {folder} already exists; pass overwrite=True to replace it, or choose another directory"
+    assert tree(folder) == before
+    assert result.save(folder, overwrite=True) == folder
+    assert json.loads((folder / "summary.json").read_text()) != {} and sorted(os.listdir(tmp_path)) == ["exp"]
+    (tmp_path / "made").mkdir()  # an empty folder of one's own is written into
+    assert (result.save(tmp_path / "made") / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("kind", ["MonteCarlo", "Comparison"])
+def test_save_never_writes_through_a_link_into_a_run_or_over_a_folder_not_riskmins(runs, results, kind):
+    result = results[kind]
+    Path("elsewhere").mkdir()
+    Path("linked").symlink_to(Path("elsewhere").resolve())
+    Path("notes").mkdir()
+    Path("notes/thesis.tex").write_text("years of work")
+    before = tree(runs.parent)
+    for directory, message in (
+            ("linked", "linked is a symbolic link; riskmin does not replace a link with overwrite=True. Remove it or choose "
+                       "another directory"),
+            ("runs/a/inner", "runs/a/inner would be inside the run directory runs/a; choose another directory"),
+            ("notes", "notes exists and is not a riskmin run; overwrite=True replaces only riskmin's runs and experiments: "
+                      "remove it or choose another directory")):
+        with pytest.raises(RiskminError) as refused:
+            result.save(directory, overwrite=True)
+        assert str(refused.value) == message
+    assert tree(runs.parent) == before
+
+
 # F. Evaluation and the cases still open from the pass before: one sentence, said alone, with nothing written
 
 def test_evaluate_of_a_file_without_rows_speaks_of_evaluation(runs, capsys):

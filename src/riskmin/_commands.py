@@ -48,38 +48,28 @@ def find_rate(args) -> int:
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0
     tell(data.notes)  # once the sweep passed every check: a mistake is the one line said
-    write_picture(lambda rows, path: finding.plot(path), args.plot)
+    write_picture(finding.plot(), args.plot)
     print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
           f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
     return 0
 
 
 def check_picture(path, config) -> None:
-    """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see check_destination)."""
+    """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see _rundir.check_picture)."""
+    from ._rundir import check_picture as refused
+
+    refused(path, "--plot", config.overwrite, inputs=(config.data,))
+
+
+def write_picture(figure, path) -> None:
+    """`figure` drawn into `path` whole and put in its place atomically: an existing file is replaced whole, a link at
+    `path` is replaced, not written through."""
     from pathlib import Path
 
-    from matplotlib.backend_bases import FigureCanvasBase
+    from ._rundir import draw
 
-    from ._files import check_destination
-
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if Path(path).suffix[1:].lower() not in formats:
-        raise RiskminError(f"--plot {path} does not end in a picture format; name it .png, .svg or .pdf "
-                           f"(or {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))})")
-    check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the picture")
-
-
-def write_picture(plot, path) -> None:
-    """`plot([], scratch)` drawn beside `path`, then put in its place atomically: an existing file is replaced whole, a
-    link at `path` is replaced, not written through."""
-    from pathlib import Path
-
-    from ._files import atomic_write
-    from ._rundir import picture
-
-    path = Path(path)
     try:
-        atomic_write(path, picture(plot, [], path.parent, suffix=path.suffix.lower()))
+        draw(figure, Path(path))
     except OSError as error:
         raise RiskminError(f"{path} cannot be written ({error.strerror}); choose another --plot") from None
 

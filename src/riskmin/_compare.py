@@ -68,16 +68,16 @@ class Comparison:
         candidate and metric, its statistics and its paired difference from the best, as in comparison.csv."""
         return data_frame({"runs": self.table, "summary": comparison_rows(self)}, table, "Comparison")
 
-    def plot(self, path=None):
+    def plot(self, path=None, overwrite: bool = False):
         """Each candidate's per-split metric, ranked, one line per split: a matplotlib Figure, or drawn into `path`
-        (compare.png) and the path returned."""
-        figure = plot_comparison(self.table, self.summary["ranking"], self.summary["metric"], path,
-                                 self.summary["comparisons"].get(self.summary["metric"]))
-        return figure if path is None else Path(path)
+        (compare.png) and the path returned; an existing file is replaced only with `overwrite` (see LrFinding.plot)."""
+        metric = self.summary["metric"]
+        return plot_comparison(self.table, self.summary["ranking"], metric, path, self.summary["comparisons"].get(metric), overwrite)
 
-    def save(self, directory=None) -> Path:
-        """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json."""
-        return save_comparison(self, directory)
+    def save(self, directory=None, overwrite: bool = False) -> Path:
+        """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json; an
+        existing `directory` is replaced only with `overwrite`, and only once the new files are complete."""
+        return save_comparison(self, directory, overwrite)
 
 
 def stacks(configs: dict) -> list:
@@ -295,37 +295,42 @@ def comparison_directory(config: Config, data_name: str) -> Path:
         return run_directory(config, data_name)
     stem, number = Path(config.out) / f"{Path(data_name).stem}-compare", 2
     target = stem
-    while target.exists():
+    while target.exists() or target.is_symlink():  # a link, even to nothing, takes the name
         target, number = stem.with_name(f"{stem.name}-{number}"), number + 1
     return target
 
 
-def save_comparison(comparison: Comparison, directory=None) -> Path:
-    """Write the comparison's files, each atomically; summary.json goes last and marks it finished."""
+def save_comparison(comparison: Comparison, directory=None, overwrite: bool = False) -> Path:
+    """Write the comparison's files, each atomically, where `_rundir.save_experiment` allows; summary.json goes last and
+    marks it finished. Without `directory`, where its settings name (their overwrite asks to replace)."""
     from ._files import atomic_write, fsync_directory, json_bytes
-    from ._rundir import history_csv, picture
+    from ._rundir import draw, history_csv, save_experiment
+
+    def write(target: Path) -> None:
+        tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
+                  ("comparison.csv", history_csv(comparison_rows(comparison))))
+        for name, text in tables:
+            atomic_write(target / name, text.encode())
+        metric = comparison.summary["metric"]
+        figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric,
+                                 tests=comparison.summary["comparisons"].get(metric))
+        draw(figure, target / "compare.png")
+        atomic_write(target / "summary.json", json_bytes(comparison.summary))  # last: it marks the comparison finished
+        fsync_directory(target)
 
     target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
-    target.mkdir(parents=True, exist_ok=True)
-    metric = comparison.summary["metric"]
-    draw = lambda rows, path: plot_comparison(rows, comparison.summary["ranking"], metric, path,  # noqa: E731
-                                              comparison.summary["comparisons"].get(metric))
-    files = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
-             ("comparison.csv", history_csv(comparison_rows(comparison))), ("compare.png", picture(draw, comparison.table, target)),
-             ("summary.json", json_bytes(comparison.summary)))
-    for name, content in files:
-        atomic_write(target / name, content if isinstance(content, bytes) else content.encode())
-    fsync_directory(target)
-    return target
+    return save_experiment(write, target, overwrite or (directory is None and comparison.config.overwrite))
 
 
 DRAWN = 30  # candidates a picture shows legibly; the others are in the tables
 
 
-def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None, tests: Optional[dict] = None):
+def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None, tests: Optional[dict] = None,
+                    overwrite: bool = False):
     """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line, and under
     each name its posterior probability of being practically equal to the best (`tests`: the comparison's paired tests
-    on `metric`): the Figure, also written to `path` when one is given."""
+    on `metric`): the Figure, or drawn into `path` and the path returned (`_rundir.save_picture`: a file there is
+    replaced only with `overwrite`)."""
     from matplotlib.figure import Figure
 
     shown = set(ranking[:DRAWN])
@@ -352,9 +357,11 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
                    + (f"; the best {DRAWN} of {DRAWN + left_out} (the rest in comparison.csv)" if left_out else ""))
     axis.legend()
     figure.tight_layout()
-    if path is not None:
-        figure.savefig(path, dpi=100)
-    return figure
+    if path is None:
+        return figure
+    from ._rundir import save_picture
+
+    return save_picture(figure, path, overwrite)
 
 
 RANKED_COLUMNS = ("", "candidate", "mean [95% CI]", "vs best", "[95% CI]", "p Holm")  # CI: the corrected interval

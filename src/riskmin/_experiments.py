@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Optional, Union
 
 import torch
@@ -67,19 +66,21 @@ class MonteCarlo:
         tables = {"runs": self.table, "summary": [{"metric": name, **d} for name, d in self.summary["metrics"].items()]}
         return data_frame(tables, table, "MonteCarlo")
 
-    def plot(self, path=None):
+    def plot(self, path=None, overwrite: bool = False):
         """The test loss over runs and train against test loss run by run: a matplotlib Figure, or drawn into `path`
-        (montecarlo.png), which is returned."""
+        (montecarlo.png), which is returned; an existing file is replaced only with `overwrite` (see LrFinding.plot)."""
         from ._report import plot_montecarlo
+        from ._rundir import save_picture
 
-        figure = plot_montecarlo(self.table, path, self.summary)
-        return figure if path is None else Path(path)
+        figure = plot_montecarlo(self.table, summary=self.summary)
+        return figure if path is None else save_picture(figure, path, overwrite)
 
-    def save(self, directory=None):
-        """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png."""
+    def save(self, directory=None, overwrite: bool = False):
+        """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png; an existing `directory` is
+        replaced only with `overwrite`, and only once the new files are complete."""
         from ._rundir import save_montecarlo
 
-        return save_montecarlo(self, directory)
+        return save_montecarlo(self, directory, overwrite)
 
 
 def html_table(caption: str, columns: tuple, rows: list) -> str:

@@ -300,10 +300,10 @@ def inside(path, run: Path) -> str:
     return "is" if Path(os.path.normpath(path)) == run else "is inside"
 
 
-def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file") -> None:
+def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file", asked: str = "--overwrite") -> None:
     """Refuse, before any work, a file that a command must not write: one inside a run or experiment (the `run` it reads
     above all, whatever that folder holds), one of its own input files, a folder, a file in a folder that does not
-    exist, or an existing file without --overwrite."""
+    exist, or an existing file without --overwrite (`asked`: how the caller asks for it, overwrite=True in Python)."""
     path = Path(path)
     landing = Path(os.path.realpath(path.parent)) / path.name
     if run is not None and landing.is_relative_to(os.path.realpath(run)):
@@ -319,7 +319,7 @@ def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, wha
     if not os.path.isdir(path.parent):
         raise RiskminError(f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another {flag}")
     if os.path.lexists(path) and not overwrite:
-        raise RiskminError(f"{path} already exists; pass --overwrite to replace it or choose another {flag}")
+        raise RiskminError(f"{path} already exists; pass {asked} to replace it or choose another {flag}")
 
 
 def check_run_place(target, remedy: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
 
 from torch import nn
@@ -31,10 +30,14 @@ class LrFinding:
         return (f"LrFinding(suggested lr {self.suggestion:.3g}, {len(self.rates)} steps from {self.rates[0]:.3g} to "
                 f"{self.rates[-1]:.3g}, {self.rule.split(':')[0]})")
 
-    def plot(self, path=None):
+    def plot(self, path=None, overwrite: bool = False):
         """The smoothed loss against the rate (log scale), the suggestion marked: a matplotlib Figure, or drawn into
-        `path` (lr_find.png) and the path returned."""
+        `path` (lr_find.png) and the path returned. An existing file is replaced only with `overwrite`; a path inside a
+        run or experiment, or one that names no picture format, is refused, and a link there is replaced, never drawn
+        through (as `riskmin lr-find --plot`)."""
         from matplotlib.figure import Figure
+
+        from ._rundir import save_picture
 
         figure = Figure(figsize=(6, 4))
         axis = figure.subplots()
@@ -45,10 +48,7 @@ class LrFinding:
         axis.set_ylabel("smoothed training loss")
         axis.legend()
         figure.tight_layout()
-        if path is None:
-            return figure
-        figure.savefig(path, dpi=100)
-        return Path(path)
+        return figure if path is None else save_picture(figure, path, overwrite)
 
 
 def lr_find(model, data, config: Optional[Config] = None, start: float = 1e-7, end: float = 10.0, steps: int = 100,

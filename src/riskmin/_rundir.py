@@ -29,8 +29,8 @@ from typing import Optional
 from torch import nn
 
 from . import models
-from ._files import (RunLock, atomic_write, check_run_place, enclosing_run, fsync_directory, holds_run, inside, json_bytes,
-                     load_tensors, lock_holder, safetensors_bytes, sha256)
+from ._files import (RunLock, atomic_write, check_destination, check_run_place, enclosing_run, fsync_directory, holds_run,
+                     inside, json_bytes, load_tensors, lock_holder, safetensors_bytes, sha256)
 from .config import Config, RiskminError, RiskminNote, warn
 from ._paths import RUN_FILES, unfinished_run
 from .data import Standardizer
@@ -185,18 +185,33 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
     return building
 
 
-def check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path, place: str = "--name", asked: str = "--overwrite") -> None:
     """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, a file, a folder that is
-    not riskmin's; and a run inside another one."""
-    check_run_place(target, "--out or --name")
+    not riskmin's; and a run inside another one. `place` and `asked` name, for Python, what to change and how to ask
+    for a replacement."""
+    check_run_place(target, "--out or --name" if place == "--name" else place)
     if target.is_symlink():
-        raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with --overwrite. "
-                           "Remove it or choose another --name")
+        raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with {asked}. "
+                           f"Remove it or choose another {place}")
     if os.path.lexists(target) and not target.is_dir():
-        raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another --name")
+        raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another {place}")
     if target.is_dir() and not holds_run(target) and {p.name for p in target.iterdir()} - {"config.toml"}:
-        raise RiskminError(f"{target} exists and is not a riskmin run; --overwrite replaces only riskmin's runs and "
-                           "experiments: remove it or choose another --name")
+        raise RiskminError(f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
+                           f"experiments: remove it or choose another {place}")
+
+
+def save_experiment(write, target: Path, overwrite: bool) -> Path:
+    """`write(folder)`, an experiment's files written into `target` from Python as the command line writes them: never
+    through a symbolic link, never inside another run or experiment, never over an existing one unless `overwrite`, and
+    then in a hidden folder that takes its place once complete (`write_replacing`). An empty folder is written into as
+    it is: one made for it, or the one the command line builds in. The folder written."""
+    check_replaceable(target, place="directory", asked="overwrite=True")
+    if left_empty(target):
+        write(target)
+        return target
+    if os.path.lexists(target) and not overwrite:
+        raise RiskminError(f"directory {target} already exists; pass overwrite=True to replace it, or choose another directory")
+    return write_replacing(write, target)
 
 
 def write_replacing(save, target: Path, replace: bool = True) -> Path:
@@ -270,20 +285,54 @@ def save_run(run, directory=None) -> Path:
     return target
 
 
-def save_montecarlo(mc, directory=None) -> Path:
-    """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically."""
+def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
+    """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
+    where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
     from ._report import plot_montecarlo
 
+    def write(target: Path) -> None:
+        files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
+                 ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
+                 ("summary.json", json_bytes(mc.summary)))
+        for name, content in files:
+            atomic_write(target / name, content)
+        fsync_directory(target)
+
     target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
-    check_run_place(target, "directory")
-    target.mkdir(parents=True, exist_ok=True)
-    files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
-             ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
-             ("summary.json", json_bytes(mc.summary)))
-    for name, content in files:
-        atomic_write(target / name, content)
-    fsync_directory(target)
-    return target
+    return save_experiment(write, target, overwrite or (directory is None and mc.config.overwrite))
+
+
+def save_picture(figure, path, overwrite: bool = False) -> Path:
+    """`figure` drawn into `path` from Python (a result's plot(path)) under the rules of `--plot`: refused inside a run
+    or experiment, in a folder that does not exist, onto a folder, over an existing file unless `overwrite`, or under a
+    name that is no picture format; then drawn whole and renamed into place (`draw`). The path."""
+    path = Path(path)
+    check_picture(path, "path", overwrite, asked="overwrite=True")
+    try:
+        draw(figure, path)
+    except OSError as error:
+        raise RiskminError(f"{path} cannot be written ({error.strerror}); choose another path") from None
+    return path
+
+
+def check_picture(path, flag: str, overwrite: bool, inputs=(), asked: str = "--overwrite") -> None:
+    """Refuse a picture riskmin must not draw: a name whose extension is no format matplotlib draws, or a file that
+    `_files.check_destination` refuses (`flag` and `asked` name the path and the way to replace a file in messages)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix[1:].lower() not in formats:
+        raise RiskminError(f"{flag} {path} does not end in a picture format; name it .png, .svg or .pdf "
+                           f"(or {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))})")
+    check_destination(path, flag, overwrite, inputs=inputs, what="the picture", asked=asked)
+
+
+def draw(figure, path: Path) -> None:
+    """`figure` in the format the name `path` ends in, drawn whole in memory, then written to a new file beside `path`
+    and renamed into place (`_files.atomic_write`): a file there is replaced whole, a link replaced, not written through."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix[1:].lower(), dpi=100)
+    atomic_write(path, buffer.getvalue())
 
 
 def picture(plot, rows: list, near: Path, suffix: str = ".png") -> bytes:
