@@ -372,3 +372,12 @@ def test_plot_without_a_path_returns_the_figure(tmp_path):
     figure = mc.plot()
     assert len(figure.axes) == 2 and figure.axes[0].get_xlabel() == "test loss"
     assert mc.plot(tmp_path / "mc.png") == tmp_path / "mc.png" and (tmp_path / "mc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_python_experiment_whose_last_run_would_pass_the_largest_seed_is_refused_before_training():
+    from riskmin.config import LARGEST_SEED
+
+    with pytest.raises(riskmin.RiskminError, match=f"seed = {LARGEST_SEED - 1} with runs = 3 gives the last run the seed"):
+        montecarlo("linear", "lab1", runs=3, seed=LARGEST_SEED - 1, epochs=1, progress=False)
+    with pytest.raises(riskmin.RiskminError, match="gives the last run the seed"):
+        riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=3, seed=LARGEST_SEED, epochs=1, progress=False)

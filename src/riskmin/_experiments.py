@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .config import Config, RiskminError, RiskminNote, warn
+from .config import Config, RiskminError, RiskminNote, check_run_seeds, warn
 from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
@@ -161,6 +161,7 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
     user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine)."""
     callables = callables or Callables()
+    check_run_seeds(config)  # from Python as from the command line
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(f"montecarlo needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}")
