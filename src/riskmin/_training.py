@@ -163,7 +163,8 @@ def load(saver, training: Training) -> None:
         tensors, values = shared((tensors, values))
     if values.get("processes", 1) != team.world:
         raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and resumed by "
-                           f"{team.world}; resume it with as many processes as it began with")
+                           f"{team.world}; resume it with as many processes as it began with: riskmin train --resume {saver.root.parent} "
+                           f"--nproc {values.get('processes', 1)}")
     check_same(values.get("inputs"), training.fingerprint, saver.root.parent)  # before the weights meet a model of another shape
     if not team.first:
         own = f"rank/{team.rank}/"
