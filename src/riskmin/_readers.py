@@ -254,8 +254,8 @@ def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
         return column, None, None, None
     for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
         try:
-            return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become seconds since 1970-01-01 UTC", None, \
-                "seconds since 1970-01-01 UTC"
+            since = "seconds since 1970-01-01 UTC"
+            return seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))), f"column {name} holds dates; they become {since}", None, since
         except pyarrow.ArrowInvalid:
             pass
     example = pc.drop_null(column)[0].as_py()
