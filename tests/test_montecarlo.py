@@ -381,3 +381,15 @@ def test_a_python_experiment_whose_last_run_would_pass_the_largest_seed_is_refus
         montecarlo("linear", "lab1", runs=3, seed=LARGEST_SEED - 1, epochs=1, progress=False)
     with pytest.raises(riskmin.RiskminError, match="gives the last run the seed"):
         riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=3, seed=LARGEST_SEED, epochs=1, progress=False)
+
+
+def test_a_progress_line_off_a_terminal_says_the_time_left(capsys, monkeypatch):
+    from riskmin import _experiments
+
+    clock = iter([0.0, 12.0, 30.0])  # start, then the moments two batches of runs finish
+    monkeypatch.setattr(_experiments.time, "monotonic", lambda: next(clock))
+    with _experiments.progress_bar(riskmin.Config(), total=40) as finished:
+        finished(10)
+        finished(30)
+    assert capsys.readouterr().err.splitlines() == ["runs finished: 10 of 40 after 12 s; about 36 s left",
+                                                    "runs finished: 40 of 40 after 30 s"]

@@ -288,6 +288,17 @@ def row_of_run(run) -> dict:
     return row
 
 
+def time_left(elapsed: float, done: int, total: int) -> str:
+    """The rest of an experiment's time at the pace of its finished runs, as a progress line ends: nothing once all are.
+
+    >>> time_left(30.0, 10, 40), time_left(30.0, 40, 40), time_left(3.0, 0, 40)
+    ('; about 90 s left', '', '')
+    """
+    if not done or done >= total:
+        return ""
+    return f"; about {elapsed / done * (total - done):.0f} s left"
+
+
 class progress_bar:
     """Runs finished out of all, as `finished(n)` reports them: a rich bar with the time left in a terminal, else a
     line at most every LINE_SECONDS, so that a piped or logged experiment is never silent for long.
@@ -325,8 +336,8 @@ class progress_bar:
         now = time.monotonic()
         if now - self.said >= self.LINE_SECONDS or self.done == self.total:
             self.said = now
-            self.console.print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s", highlight=False,
-                               markup=False, soft_wrap=True)
+            self.console.print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s"
+                               + time_left(now - self.start, self.done, self.total), highlight=False, markup=False, soft_wrap=True)
 
     def __exit__(self, *exc):
         if self.enabled and self.bar is not None:
