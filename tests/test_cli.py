@@ -1,4 +1,3 @@
-import hashlib
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ from safetensors.torch import load_file
 
 import riskmin
 from riskmin._cli import main
+from snapshot import tree
 
 RUN_FILES = {"config.toml", "metrics.csv", "model.safetensors", "summary.json", "curves.png", "preprocessing.json"}
 
@@ -140,12 +140,6 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
 
 EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "runs/a/model.safetensors": bytes(range(256)),
             "runs/lab1-two_layer/summary.json": b"{}\n"}
-
-
-def tree(folder) -> dict:
-    """Every path under `folder` with the SHA-256 of what it holds (links as links)."""
-    return {str(path.relative_to(folder)): "-> " + os.readlink(path) if path.is_symlink() else
-            hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "folder" for path in sorted(folder.rglob("*"))}
 
 
 @pytest.mark.parametrize("toml, message", [

@@ -172,7 +172,7 @@ def test_a_bad_grid_is_one_error_line_and_nothing_is_written(tmp_path, capsys, m
 
 def test_nproc_checks_the_grid_and_the_directory_once_then_starts_the_same_command_in_n_processes(tmp_path, capsys, monkeypatch):
     started = []
-    monkeypatch.setattr(riskmin.distributed, "start", lambda count, argv: started.append((count, argv)) or 0)
+    monkeypatch.setattr(riskmin.distributed, "start", lambda count, argv: started.append((count, argv)) or (0, None))
     grid = ["compare", "lab1", "--lr", "0.01,0.1", "--out", str(tmp_path)]
     assert main([*grid, "--nproc", "3", "--name", "mine"]) == 0
     assert started == [(3, [*grid, "--name", "mine"])]

@@ -38,6 +38,9 @@ def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
     assert [float(row["test_loss"]) for row in rows] == pytest.approx([row["test_loss"] for row in c.table])
     assert len(list(csv.DictReader(open(target / "runs.csv")))) == 20
     assert json.loads((target / "summary.json").read_text())["sizes"] == [0.5, 1.0]
+    with pytest.raises(RiskminError, match="already exists; pass overwrite=True"):  # as MonteCarlo.save and Comparison.save
+        c.save(target)
+    assert c.save(target, overwrite=True) == target and (target / "curve.png").is_file()
 
 
 @pytest.mark.parametrize("settings, message", [
@@ -60,7 +63,7 @@ def test_the_command_prints_the_table_and_writes_the_curve(tmp_path, capsys):
                  "--progress", "off", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "riskmin curve: test risk against training rows, 5 runs a size" in out and "two_layer" in out
-    assert out.strip().endswith(f"curve written to {tmp_path / 'lab1-curve'}")
+    assert " ".join(out.split()).endswith(f"curve written to {tmp_path / 'lab1-curve'}")  # a long path may wrap at 80 columns
     assert (tmp_path / "lab1-curve" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["curve", "lab1", "--sizes", "0,2", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: sizes = 0,2 is not allowed")

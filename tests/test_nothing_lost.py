@@ -2,7 +2,6 @@
 --overwrite, or through a symbolic link; --overwrite replaces a run or experiment only with a success; and mistakes that
 used to end in a traceback are one sentence, with nothing written."""
 
-import hashlib
 import json
 import os
 import sys
@@ -16,23 +15,10 @@ import riskmin
 from riskmin import RiskminError
 from riskmin._cli import main
 from riskmin.callbacks import CsvLog, State, TensorBoard
+from snapshot import tree
 
 QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
 SWEEP = ["lr-find", "line", "--model", "linear", "--steps", "10", "--progress", "off"]
-
-
-def tree(folder: Path) -> dict:
-    """Every path under `folder`, hidden ones too (links as links), with the SHA-256 of what it holds."""
-    state = {}
-    for path in sorted(folder.rglob("*")):
-        name = str(path.relative_to(folder))
-        if path.is_symlink():
-            state[name] = "-> " + os.readlink(path)
-        elif path.is_file():
-            state[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            state[name] = "folder"
-    return state
 
 
 def error_line(capsys) -> str:

@@ -21,22 +21,9 @@ from riskmin import RiskminError
 from riskmin._checkpoint import Checkpoints, TrainingInterrupted
 from riskmin._cli import main
 from riskmin._files import RunLock, atomic_write, load_tensors, safetensors_bytes
+from snapshot import tree
 
 QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
-
-
-def tree(folder: Path) -> dict:
-    """Every path under `folder` (links as links) with the SHA-256 of what it holds: what a command must leave alone."""
-    state = {}
-    for path in sorted(folder.rglob("*")):
-        name = str(path.relative_to(folder))
-        if path.is_symlink():
-            state[name] = "-> " + os.readlink(path)
-        elif path.is_file():
-            state[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            state[name] = "folder"
-    return state
 
 
 def errors(capsys) -> list:

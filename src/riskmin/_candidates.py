@@ -136,7 +136,7 @@ def applies(key: str, settings: dict) -> bool:
     if key not in APPLIES:
         return True
     decider, where = APPLIES[key]
-    return settings.get(decider, getattr(Config, decider)) in where
+    return own(settings, {}, decider) in where
 
 
 def candidate_name(settings: dict, differing: list) -> str:

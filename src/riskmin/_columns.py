@@ -234,6 +234,11 @@ def input_names(layout: list) -> list:
     return [f"{c['name']}={v}" if c["kind"] == "categorical" else c["name"] for c in layout for v in c.get("categories", [None])]
 
 
+def input_centres(layout: list) -> torch.Tensor:
+    """Per model input, the float64 centre its column is read with (see `offset`), 0 for the others."""
+    return torch.tensor([c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])], dtype=torch.float64)
+
+
 def encode(table, layout: list, path: Path, missing: str) -> tuple:
     """(float32 inputs, {column: values not among its categories}) of a table's rows, by `layout`."""
 

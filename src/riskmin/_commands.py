@@ -264,11 +264,9 @@ def run_montecarlo(args) -> int:
 
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
-    from rich.console import Console
-
     from ._curve import checked_sizes, curve, curve_table
     from .datasets import load
-    from ._rundir import run_directory, write_replacing
+    from ._rundir import run_directory
 
     models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
     if models:
@@ -278,12 +276,7 @@ def run_curve(args) -> int:
     data = load(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
-    console = Console()
-    for note in result.notes:
-        console.print(note, highlight=False)
-    curve_table(result, console)
-    path = write_replacing(result.save, target)
-    console.print(f"curve written to {path}", highlight=False, soft_wrap=True)
+    shown_and_saved(result, target, lambda console: curve_table(result, console), "curve")
     return 0
 
 
@@ -494,7 +487,10 @@ def launch(args, argv: list) -> int:
     rest = list(argv)
     at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
     del rest[at:at + (1 if "=" in rest[at] else 2)]
-    return start(count, rest)
+    status, ended = start(count, rest)
+    if ended:
+        print(f"error: {ended}", file=sys.stderr)
+    return status
 
 
 BUILT = ("model", "model_class", "hidden", "activation", "dropout", "bias")  # settings a trained run's model was built with

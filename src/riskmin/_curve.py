@@ -48,34 +48,37 @@ class Curve:
 
         return data_frame({"curve": self.table}, "curve", "Curve")
 
-    def plot(self, path=None):
+    def plot(self, path=None, overwrite: bool = False):
         """The test loss and the training loss against the training rows, each test mean with its corrected 95%
-        interval: a matplotlib Figure, or drawn into `path` (curve.png), which is returned."""
+        interval: a matplotlib Figure, or drawn into `path` (curve.png), which is returned; an existing file is replaced
+        only with `overwrite` (see LrFinding.plot)."""
+        from ._rundir import save_picture
+
         figure = plot_curve(self.table)
-        if path is None:
-            return figure
-        figure.savefig(path, dpi=100)
-        return Path(path)
+        return figure if path is None else save_picture(figure, path, overwrite)
 
-    def save(self, directory=None) -> Path:
-        """Write config.toml, curve.csv, runs.csv (every run, with its model and size), summary.json and curve.png."""
+    def save(self, directory=None, overwrite: bool = False) -> Path:
+        """Write config.toml, curve.csv, runs.csv (every run, with its model and size), curve.png and summary.json; an
+        existing `directory` is replaced only with `overwrite`, and only once the new files are complete."""
         from ._files import atomic_write, fsync_directory, json_bytes
-        from ._rundir import history_csv, picture, run_directory
+        from ._rundir import draw, history_csv, run_directory, save_experiment
 
-        target = Path(directory) if directory else run_directory(self.config, f"{self.config.data}-curve")
-        target.mkdir(parents=True, exist_ok=True)
         runs = [{"model": model, "size": size, **row} for model, sizes in self.results.items() for size, mc in sizes.items()
                 for row in mc.table]
         summary = {"sizes": sorted({row["size"] for row in self.table}), "models": list(self.results),
                    "experiments": [{"model": model, "size": size, **mc.summary} for model, sizes in self.results.items()
                                    for size, mc in sizes.items()]}
-        files = (("config.toml", self.config.to_toml()), ("curve.csv", history_csv(self.table)), ("runs.csv", history_csv(runs)),
-                 ("curve.png", picture(lambda rows, path: plot_curve(rows).savefig(path, dpi=100), self.table, target)),
-                 ("summary.json", json_bytes(summary)))
-        for name, content in files:
-            atomic_write(target / name, content if isinstance(content, bytes) else content.encode())
-        fsync_directory(target)
-        return target
+
+        def write(target: Path) -> None:
+            for name, text in (("config.toml", self.config.to_toml()), ("curve.csv", history_csv(self.table)),
+                               ("runs.csv", history_csv(runs))):
+                atomic_write(target / name, text.encode())
+            draw(plot_curve(self.table), target / "curve.png")
+            atomic_write(target / "summary.json", json_bytes(summary))  # last: it marks the curve finished
+            fsync_directory(target)
+
+        target = Path(directory) if directory else run_directory(self.config, f"{self.config.data}-curve")
+        return save_experiment(write, target, overwrite or (directory is None and self.config.overwrite))
 
 
 def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = None, **settings) -> Curve:

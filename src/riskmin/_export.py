@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._columns import input_centres
 from .config import RiskminError
 from .data import Standardizer
 
@@ -83,7 +84,7 @@ def export(run, path, format: str = "onnx") -> Path:
     model = copy.deepcopy(run.model).cpu().eval()  # the run's own model stays where and as it was
     with torch.no_grad():
         probe = model(torch.zeros(2, n_inputs))
-    centres = torch.tensor([c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])], dtype=torch.float64)
+    centres = input_centres(layout)
     if format == "onnx":  # each ONNX column input is centred on its own, in float64, before it joins the others
         centres = torch.zeros_like(centres)
     served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe), centres).eval()

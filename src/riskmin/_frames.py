@@ -167,7 +167,9 @@ def centred(x: torch.Tensor, layout: list) -> torch.Tensor:
     """Rows of numbers with the centre each column had in training subtracted, in float64 (see _columns.offset), where
     they are in the file's units: a centre is far from zero for its column's spread, so values nearer the centre than
     zero are raw (a user's rows), and values nearer zero were centred already (rows read by `read_columns`)."""
-    centres = torch.tensor([spec.get("offset") or 0.0 for spec in layout for _ in spec.get("categories", [None])], dtype=torch.float64)
+    from ._columns import input_centres
+
+    centres = input_centres(layout)
     if not centres.any() or x.ndim != 2 or x.shape[1] != len(centres) or not len(x):
         return x
     typical = x.double().nanmean(0)

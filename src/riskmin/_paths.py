@@ -40,6 +40,12 @@ def missing_run_files(directory: Path) -> list:
     return [name for name in RUN_FILES if not (directory / name).is_file()]
 
 
+def not_a_run(directory: Path, missing: list) -> RiskminError:
+    """The error for a folder given as a run that lacks the run files `missing`."""
+    return RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
+                        "`riskmin train` wrote")
+
+
 def unfinished_run(directory: Path) -> bool:
     """Whether `directory` is a run that began and has not finished: its settings without summary.json, beside the lock of
     a run in training or a checkpoint of one that stopped."""
@@ -61,7 +67,6 @@ def refused_early(args) -> None:
         missing = missing_run_files(run)
         # a diverged run lacks its model alone, an unfinished one its final files: the command says which it is
         if missing and missing != ["model.safetensors"] and not unfinished_run(run):
-            raise RiskminError(f"{run} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
-                               "`riskmin train` wrote")
+            raise not_a_run(run, missing)
         if args.command != "export":
             checked(args.file)

@@ -32,7 +32,7 @@ from . import models
 from ._files import (RunLock, atomic_write, check_destination, check_run_place, enclosing_run, fsync_directory, holds_run,
                      inside, json_bytes, load_tensors, lock_holder, safetensors_bytes, sha256)
 from .config import Config, RiskminError, RiskminNote, warn
-from ._paths import RUN_FILES, unfinished_run
+from ._paths import missing_run_files, not_a_run, unfinished_run
 from .data import Standardizer
 
 @dataclass
@@ -384,7 +384,7 @@ def load_run(directory, model=None):
 
 def checked_summary(directory: Path) -> dict:
     """summary.json of a run directory that holds every run file, each checked against its checksum; else one RiskminError."""
-    missing = [name for name in RUN_FILES if not (directory / name).is_file()]
+    missing = missing_run_files(directory)
     if unfinished_run(directory):
         owner = lock_holder(directory)
         if owner:
@@ -395,7 +395,7 @@ def checked_summary(directory: Path) -> dict:
         raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
                            "train it again with a lower --lr or with --clip-grad 1.0")
     if missing:
-        raise RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder `riskmin train` wrote")
+        raise not_a_run(directory, missing)
     summary = read_json(directory / "summary.json")
     checksums = summary.pop("sha256", {})
     for name, digest in checksums.items() if isinstance(checksums, dict) else ():

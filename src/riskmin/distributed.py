@@ -47,8 +47,9 @@ def resume_command(directory) -> str:
     return f"torchrun with the options that started these {world} processes, -m riskmin train --resume {directory}"
 
 
-def start(count: int, argv: list) -> int:
-    """Run `riskmin <argv>` in `count` processes on this machine, as `torchrun --standalone` would; their exit status.
+def start(count: int, argv: list) -> tuple:
+    """Run `riskmin <argv>` in `count` processes on this machine, as `torchrun --standalone` would: (their exit status,
+    the sentence saying which one a signal ended, or None).
 
     Each process prints its own errors; a failed one ends the others, and the status is the
     first failure's, so bad input still exits with 2. The processes die with this launcher
@@ -75,12 +76,11 @@ def start(count: int, argv: list) -> int:
     except ChildFailedError as failed:
         first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
         if first.exitcode > 0:
-            return first.exitcode
-        print(f"error: riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}", file=sys.stderr)
-        return 1
+            return first.exitcode, None
+        return 1, f"riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}"
     except SignalException:  # Ctrl-C or kill: the processes got it too, saved where they were and said how to resume
-        return 130
-    return 0
+        return 130, None
+    return 0, None
 
 
 LAUNCHER = "RISKMIN_LAUNCHER"  # the process id of the `--nproc` launcher, in the environment of the processes it starts
