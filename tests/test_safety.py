@@ -579,13 +579,19 @@ def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experime
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real_write(path, data)
 
-    before = tree(experiment.parent)
+    before = tree(experiment)
     monkeypatch.setattr(riskmin._rundir, "atomic_write", full)
     capsys.readouterr()
     assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 2
     err = errors(capsys)
-    assert len(err) == 1 and f"could not be written to {experiment} (No space left on device); {experiment} is as it was" in err[0], err
-    assert tree(experiment.parent) == before
+    building, = experiment.parent.glob(".mc.new-*")  # the new runs, kept beside the old experiment until they are written
+    assert len(err) == 1 and err[0] == (f"error: the results could not be written to {building} (No space left on device); {experiment} "
+                                        f"is as it was; free space or fix permissions, then continue it with: riskmin montecarlo "
+                                        f"--resume {building}"), err
+    assert tree(experiment) == before
+    monkeypatch.undo()  # space again: the new experiment takes the old one's place, its runs not trained again
+    assert main(["montecarlo", "--resume", str(building)]) == 0
+    assert not building.exists() and not (experiment / "notes.txt").exists() and tree(experiment) != before
 
 
 def test_montecarlo_overwrite_refuses_a_symbolic_link_before_training(tmp_path, capsys):

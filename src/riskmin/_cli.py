@@ -128,6 +128,8 @@ def build_parser() -> Parser:
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
         if command == "train":
             sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
+        else:
+            add_resume_flag(sub)
         add_nproc_flag(sub, "--batch-size stays the global batch" if command == "train" else "they share out the runs")
         add_config_flags(sub, command)
         parser.commands[command] = sub
@@ -174,15 +176,21 @@ def add_compare_parser(commands, parser: Parser) -> None:
     sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
                      help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
     sub.add_argument("--config", metavar="FILE", help="TOML file: shared settings at the top, one [table] per named candidate")
-    sub.add_argument("--select", nargs="?", const="on", default="off", metavar="{on,off}",
+    sub.add_argument("--select", nargs="?", const="on", metavar="{on,off}",
                      help="choose a candidate in each split by its validation metric and report that nested test estimate")
     sub.add_argument("--metric", metavar="METRIC", help="metric that ranks the candidates: loss, mse, rmse, mae, r2, accuracy, "
                      "f1 or log_loss (default: the one --monitor names)")
     sub.add_argument("--rope", metavar="WIDTH", help="differences from the best within +-WIDTH, in the ranking metric's units, "
                      "count as practically equal (default: 0.01 for accuracy, f1 and r2, else 1%% of the best's mean)")
+    add_resume_flag(sub)
     add_nproc_flag(sub, "they share out the candidates' runs")
     add_config_flags(sub, "montecarlo")
     parser.commands["compare"] = sub
+
+
+def add_resume_flag(sub) -> None:
+    sub.add_argument("--resume", metavar="EXPERIMENT", help="continue the interrupted experiment in this folder with the runs it "
+                     "kept and its saved settings (flags given must not change them)")
 
 
 def add_nproc_flag(sub, what_is_shared: str) -> None:

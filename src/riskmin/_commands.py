@@ -236,37 +236,79 @@ def finish(outcome, target, replacing=None) -> int:
 
 def run_montecarlo(args) -> int:
     from .datasets import load
-    from ._experiments import montecarlo
+    from ._callables import Callables
+    from ._experiments import kept_montecarlo
     from ._report import montecarlo_table
     from ._rundir import run_directory
 
-    config = config_from_args(args)
+    config = config_from_args(resumed(args))
     check_run_seeds(config)
     data = load(config.data, config)
-    done = on_first_process(config, data, lambda: run_directory(config, f"{data.name}-montecarlo"),
-                            lambda shown: montecarlo(config.model, data, config.runs, shown))
+    stem = f"{data.name}-montecarlo"
+    settings = {**config.to_dict(), "model": config.model}
+    done = on_first_process(config, data, args, lambda: run_directory(config, stem),
+                            lambda target: command_keeper(args, "montecarlo", target, config, settings, config.to_toml(), stem),
+                            lambda shown, keeper: kept_montecarlo(config.model, data, shown, Callables(), keeper))
     if done is None:
         return 0
-    mc, target = done
+    mc, keeper = done
 
     def table(console):
         if mc.summary["used_runs"]:  # the runs that did not diverge
             montecarlo_table(mc.summary, console)
     diverged = not mc.summary["used_runs"]
-    path = shown_and_saved(mc, target, table, "runs", replace=not diverged)
+    from ._rundir import write_montecarlo
+
+    path = shown_and_saved(mc, table, "runs", lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged))
     if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
-        beside = f"; {target} is as it was: discard the new one with: rm -r {path}" if path != target else ""
+        beside = f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target else ""
         print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
               f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}", file=sys.stderr)
         return 1
     return 0
 
 
+def resumed(args):
+    """`args` of an experiment, with --resume EXPERIMENT: its saved config.toml read as --config, under the flags given."""
+    if not getattr(args, "resume", None):
+        return args
+    from pathlib import Path
+
+    from ._kept import KEPT, SETTINGS, interrupted
+
+    directory = Path(args.resume)
+    if args.config:
+        raise RiskminError(f"--resume reads the settings saved in {directory}/config.toml; drop --config")
+    if not interrupted(directory):
+        finished = (directory / "summary.json").is_file()
+        raise RiskminError(f"{directory} " + ("is a finished experiment; there is nothing to resume" if finished else
+                           "holds no interrupted experiment; give --resume the folder an interrupted montecarlo or compare "
+                           "kept its runs in"))
+    args.config = str(directory / KEPT / SETTINGS)
+    return args
+
+
+def command_keeper(args, command: str, target, config, settings: dict, config_toml: str, stem: str, about=None):
+    """The Keeper of an experiment of the command line: in `target`, or, with --resume, the folder it names; an unnamed
+    one looks among the numbered folders of its name for an interrupted twin to name in its refusal."""
+    from pathlib import Path
+
+    from ._kept import Keeper
+    from ._rundir import unnamed_stem
+
+    if target is None:  # a process of a torchrun but the first: it is told the folder
+        return Keeper(None, settings, config_toml)
+    resume = bool(getattr(args, "resume", None))
+    base = None if config.name or resume else Path(config.out) / unnamed_stem(config, stem)
+    return Keeper(Path(args.resume) if resume else target, settings, config_toml, resume=resume, overwrite=config.overwrite,
+                  base=base, command=command, about=about)
+
+
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
     from ._curve import checked_sizes, curve, curve_table
     from .datasets import load
-    from ._rundir import run_directory
+    from ._rundir import run_directory, write_replacing
 
     models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
     if models:
@@ -276,33 +318,53 @@ def run_curve(args) -> int:
     data = load(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
-    shown_and_saved(result, target, lambda console: curve_table(result, console), "curve")
+    shown_and_saved(result, lambda console: curve_table(result, console), "curve", lambda: write_replacing(result.save, target))
     return 0
 
 
-def on_first_process(config, data, directory, experiment):
-    """`experiment(settings)` on every process of a torchrun, each training its share of the runs; process 0 alone
-    checks and names the output `directory()` first and gets (result, directory), the others None once they left.
-    Process 0 tells the data's notes once the experiment is done, so that a mistake it finds is the one line said."""
+def on_first_process(config, data, args, directory, keeper, experiment):
+    """`experiment(settings, keeper)` on every process of a torchrun, each training its share of the runs and keeping
+    them as they finish with `keeper(target)`; process 0 alone checks and names the output `directory()` (the folder
+    --resume names, under it) first and gets (result, keeper), the others None once they left. Process 0 tells the
+    data's notes once the experiment is done, so that a mistake it finds is the one line said. Interrupted, it says
+    how to resume what was kept."""
+    from pathlib import Path
+
+    from ._kept import restarted
     from ._rundir import check_replaceable, check_writable
     from .distributed import follow_launcher, join, leave
 
     follow_launcher()
     first = join(config.device)[0] == 0
     target = None
-    if first:
+    if first and getattr(args, "resume", None):
+        target = Path(args.resume)
+    elif first and restarted() and config.name:  # torchrun started it again: the folder it began is there, to go on in
+        target = Path(config.out) / config.name
+    elif first:
         check_writable(config)
         target = directory()
         check_replaceable(target)  # a link or a file in the way is said now, not once the runs are trained
+    kept = keeper(target)
     try:
-        result = experiment(config if first else config.replace(progress=False))
+        with kept:
+            result = experiment(config if first else config.replace(progress=False), kept)
+    except KeyboardInterrupt:
+        if first and kept.building is not None:
+            from ._kept import KEPT, read_kept
+
+            count = len(read_kept(kept.building / KEPT))
+            print(f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
+                  f"riskmin {args.command} --resume {kept.building}", file=sys.stderr)
+            raise SystemExit(130) from None
+        raise
     finally:
         if not first:
             leave()
     if not first:
         return None
     tell(data.notes)
-    return result, target
+    return result, kept
 
 
 def as_number(text):
@@ -315,45 +377,66 @@ def as_number(text):
 
 def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
-    the data is read and anything is written; then trained, ranked, printed and saved."""
-    from ._compare import compare, comparison_directory, comparison_table
+    the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
+    the flags of the interrupted comparison."""
+    from ._compare import (comparable_data, comparison_directory, comparison_table, grid_settings, kept_comparison, resolved,
+                           write_comparison)
+    from ._candidates import candidate_configs, grid_toml
     from .datasets import load
 
-    config, candidates, select = compare_plan(args)
+    saved = saved_flags(args)
+    config, candidates, select = compare_plan(args, saved)
     check_run_seeds(config)
     data = load(config.data, config)
-    done = on_first_process(config, data, lambda: comparison_directory(config, data.name),
-                            lambda shown: compare(candidates, data, config.runs, shown, select=select, metric=args.metric,
-                                                  rope=as_number(args.rope)))
+    metric, rope = args.metric or saved.get("metric"), as_number(args.rope) if args.rope is not None else saved.get("rope")
+    configs = candidate_configs(candidates, config)
+    base, mode = resolved(config, metric, rope, select)
+    data = comparable_data(data, config, base)
+    about = {"select": select, "metric": metric, "rope": rope}
+    done = on_first_process(config, data, args, lambda: comparison_directory(config, data.name),
+                            lambda target: command_keeper(args, "compare", target, config, grid_settings(configs),
+                                                          grid_toml(config, candidates), f"{data.name}-compare", about),
+                            lambda shown, keeper: kept_comparison(candidates, configs, data, shown, keeper, select, base, mode, rope))
     if done is None:
         return 0
-    comparison, target = done
-    shown_and_saved(comparison, target, lambda console: comparison_table(comparison.summary, console), "comparison")
+    comparison, keeper = done
+    shown_and_saved(comparison, lambda console: comparison_table(comparison.summary, console), "comparison",
+                    lambda: keeper.finished(lambda folder: write_comparison(comparison, folder)))
     return 0
 
 
-def shown_and_saved(result, target, table, what: str, replace: bool = True):
-    """On process 0 of an experiment: its notes and `table(console)` printed, its files written to `target` (replacing
-    what was there only once they are complete, and only if `replace`: else beside it), where said, and the other
-    processes let go; the path written."""
+def saved_flags(args) -> dict:
+    """With --resume: what the interrupted comparison's command said besides its settings (select, metric, rope)."""
+    if not getattr(args, "resume", None):
+        return {}
+    from pathlib import Path
+
+    from ._kept import about
+
+    resumed(args)
+    return about(Path(args.resume))
+
+
+def shown_and_saved(result, table, what: str, saved):
+    """On process 0 of an experiment: its notes and `table(console)` printed, its files written by `saved()`, which
+    returns where; the other processes let go; the path written."""
     from rich.console import Console
 
-    from ._rundir import write_replacing
     from .distributed import leave
 
     console = Console()
     for note in result.notes:
         console.print(note, highlight=False)
     table(console)
-    path = write_replacing(result.save, target, replace)
+    path = saved()
     console.print(f"{what} written to {path}", highlight=False)
     leave()
     return path
 
 
-def compare_plan(args) -> tuple:
+def compare_plan(args, saved: dict = None) -> tuple:
     """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
-    every candidate and the ranking metric checked."""
+    every candidate and the ranking metric checked; `saved`: an interrupted comparison's select, under --select."""
     from ._flags import alternatives_from_args, parse_switch
     from ._candidates import candidate_configs, plan, ranking
     from .config import read_toml
@@ -368,7 +451,8 @@ def compare_plan(args) -> tuple:
     config = Config.from_dict(shared, source="the flags")
     candidate_configs(candidates, config)
     ranking(args.metric, config)
-    return config, candidates, parse_switch("--select", args.select)
+    select = parse_switch("--select", args.select) if args.select is not None else bool((saved or {}).get("select"))
+    return config, candidates, select
 
 
 def predict_file(args) -> int:

@@ -28,7 +28,9 @@ from torch.utils.data import Dataset
 from .config import Config, RiskminError
 from ._candidates import HIGHER_IS_BETTER, candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
-from ._experiments import STACKABLE, data_frame, data_name, experiments, html_picture, html_table, targets_of, tell_sample_size
+from ._experiments import (STACKABLE, data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of,
+                           tell_sample_size)
+from ._kept import holding
 from ._optim import per_run_supported
 from ._losses import settled
 from ._prepare import as_data
@@ -97,7 +99,8 @@ def stacks(configs: dict) -> list:
 
 
 def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = None, select: bool = False,
-            metric: Optional[str] = None, rope: Optional[float] = None, **settings) -> Comparison:
+            metric: Optional[str] = None, rope: Optional[float] = None, directory=None, resume: bool = False,
+            **settings) -> Comparison:
     """Train every candidate on the same `runs` splits of `data` and compare each with the best, split by split.
 
     `candidates` maps a name to its settings; `settings` (and `config`) are shared by all. The
@@ -106,7 +109,8 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     validation metric, and the summary reports that nested estimate and how optimistic the
     best candidate's own mean is. Candidates that differ only in lr, weight_decay, momentum,
     scheduler, step_size and gamma train side by side in the same stacks (their own settings
-    per run); others, and those on a plateau schedule, form stacks of their own.
+    per run); others, and those on a plateau schedule, form stacks of their own. `directory` and `resume`
+    keep the runs as they finish and continue an interrupted comparison, as for `montecarlo`.
 
     >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
     >>> sorted(c.summary["candidates"]), len(c.table)
@@ -115,6 +119,18 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     candidates, settings = shared_model_per_candidate(candidates, settings)
     config = (config or Config()).replace(runs=runs, **settings)
     configs = candidate_configs(candidates, config)
+    base, mode = resolved(config, metric, rope, select)
+    data = comparable_data(data, config, base)
+    keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates))
+    with holding(keeper):
+        comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope)
+        if keeper is not None:
+            keeper.finished(lambda folder: write_comparison(comparison, folder))
+    return comparison
+
+
+def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple:
+    """(metric, "min" or "max"): what ranks the candidates, once the rope and select are checked against it."""
     base, mode = ranking(metric, config)
     if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
         raise RiskminError(f"rope = {rope!r} is not allowed; give the half-width of the region of practical equivalence in the "
@@ -122,9 +138,20 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     if select and config.val == 0 and not config.splits:
         raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation rows; "
                            "set --val 0.1 (val=0.1)")
-    data = comparable_data(data, config, base)
+    return base, mode
+
+
+def grid_settings(configs: dict) -> dict:
+    """Every candidate's settings as one flat dict ("small.hidden": [4]), as an experiment's fingerprint holds them."""
+    return {f"{name}.{key}": value for name, (model, candidate) in configs.items()
+            for key, value in {**candidate.to_dict(), "model": model_name(model)}.items()}
+
+
+def kept_comparison(candidates: dict, configs: dict, data, config: Config, keeper, select: bool, base: str, mode: str,
+                    rope) -> Comparison:
+    """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
     start = time.perf_counter()
-    results = train_candidates(configs, data, config.progress)
+    results = train_candidates(configs, data, config.progress, keeper)
     tell_sample_size(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
     cells = setting_cells(candidates)
@@ -148,8 +175,9 @@ def comparable_data(data, config: Config, base: str) -> Data:
     return data
 
 
-def train_candidates(configs: dict, data: Data, progress: bool) -> dict:
-    """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time."""
+def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> dict:
+    """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept by
+    `keeper` under its number as its runs finish)."""
     results = {}
     if progress:
         from rich.console import Console
@@ -161,7 +189,7 @@ def train_candidates(configs: dict, data: Data, progress: bool) -> dict:
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
         variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
-        results.update(zip(group, experiments(model, data, first, variants)))
+        results.update(zip(group, experiments(model, data, first, variants, keeper=keeper, group=number)))
     return {name: results[name] for name in configs}
 
 
@@ -291,35 +319,33 @@ def comparison_directory(config: Config, data_name: str) -> Path:
     """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed."""
     from ._rundir import run_directory
 
-    if config.name:
-        return run_directory(config, data_name)
-    stem, number = Path(config.out) / f"{Path(data_name).stem}-compare", 2
-    target = stem
-    while target.exists() or target.is_symlink():  # a link, even to nothing, takes the name
-        target, number = stem.with_name(f"{stem.name}-{number}"), number + 1
-    return target
+    return run_directory(config, f"{data_name}-compare")
 
 
 def save_comparison(comparison: Comparison, directory=None, overwrite: bool = False) -> Path:
     """Write the comparison's files, each atomically, where `_rundir.save_experiment` allows; summary.json goes last and
     marks it finished. Without `directory`, where its settings name (their overwrite asks to replace)."""
-    from ._files import atomic_write, fsync_directory, json_bytes
-    from ._rundir import draw, history_csv, save_experiment
-
-    def write(target: Path) -> None:
-        tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
-                  ("comparison.csv", history_csv(comparison_rows(comparison))))
-        for name, text in tables:
-            atomic_write(target / name, text.encode())
-        metric = comparison.summary["metric"]
-        figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric,
-                                 tests=comparison.summary["comparisons"].get(metric))
-        draw(figure, target / "compare.png")
-        atomic_write(target / "summary.json", json_bytes(comparison.summary))  # last: it marks the comparison finished
-        fsync_directory(target)
+    from ._rundir import save_experiment
 
     target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
-    return save_experiment(write, target, overwrite or (directory is None and comparison.config.overwrite))
+    return save_experiment(lambda folder: write_comparison(comparison, folder), target,
+                           overwrite or (directory is None and comparison.config.overwrite))
+
+
+def write_comparison(comparison: Comparison, target: Path) -> None:
+    """The files of a comparison in the folder `target`, each atomically, summary.json last."""
+    from ._files import atomic_write, fsync_directory, json_bytes
+    from ._rundir import draw, history_csv
+
+    tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
+              ("comparison.csv", history_csv(comparison_rows(comparison))))
+    for name, text in tables:
+        atomic_write(target / name, text.encode())
+    metric = comparison.summary["metric"]
+    figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric, tests=comparison.summary["comparisons"].get(metric))
+    draw(figure, target / "compare.png")
+    atomic_write(target / "summary.json", json_bytes(comparison.summary))  # last: it marks the comparison finished
+    fsync_directory(target)
 
 
 DRAWN = 30  # candidates a picture shows legibly; the others are in the tables

@@ -9,6 +9,7 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from ._prepare import as_data, check_batch_size, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import few_runs, summarize
 from ._threads import MeasuredThreads, intra_op_threads, own_cores
-from ._vectorized import model_for, refusal, vectorized
+from ._vectorized import model_for, refusal, stacks_of, train_stacked
+from ._kept import Keeper, holding
 from .policy import judged
 
 
@@ -115,13 +117,19 @@ def data_frame(tables: dict, table: str, what: str):
     return pandas.DataFrame(rows, columns=list(dict.fromkeys(key for row in rows for key in row)))
 
 
-def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None, **settings) -> MonteCarlo:
+def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs: int = 100, config: Optional[Config] = None,
+               directory=None, resume: bool = False, **settings) -> MonteCarlo:
     """Train `model` on `runs` random splits of `data` and report, for every metric, the mean, its standard error and
     95% intervals: the naive Student-t one and the one corrected for overlapping training sets (Nadeau-Bengio).
 
     `model` is a built-in name, a callable that returns a fresh nn.Module (a factory or a class), or a module, of which
     each run trains a deep copy re-initialized under its own seed. Splits are random
     (stratified by class for classification), repeated k-fold (`folds`), or read from a file (`splits`).
+
+    With a `directory`, each run (or stack of runs) is kept there as it finishes and the result is written
+    there at the end, as `riskmin montecarlo` writes it; `resume=True` continues an interrupted experiment
+    there from the runs it kept, to the table an uninterrupted one gives, and refuses other data or settings.
+    A directory that holds a result is replaced only with `overwrite=True`, once the new one is complete.
 
     >>> mc = montecarlo("linear", "lab1", runs=3, epochs=2, progress=False)
     >>> [row["seed"] for row in mc.table], mc.summary["engine"]
@@ -131,9 +139,30 @@ def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs
         settings = {"model": model, **settings}
     callables, settings = own_callables(settings)  # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     config = (config or Config()).replace(runs=runs, **settings)
-    result = experiments(model, data, config, [{}], callables)[0]
+    keeper = kept_in(directory, resume, config, {**config.to_dict(), "model": model_name(model)}, config.to_toml())
+    with holding(keeper):
+        result = kept_montecarlo(model, data, config, callables, keeper)
+        if keeper is not None:
+            from ._rundir import write_montecarlo
+
+            keeper.finished(lambda folder: write_montecarlo(result, folder))
+    return result
+
+
+def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
+    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
+    result = experiments(model, data, config, [{}], callables, keeper)[0]
     tell_sample_size(config, len(result.summary["used_runs"]))
     return result
+
+
+def kept_in(directory, resume: bool, config: Config, settings: dict, config_toml: str) -> Optional[Keeper]:
+    """From Python: the Keeper of an experiment kept in `directory`, or None (kept in memory alone) without one."""
+    if directory is None:
+        if resume:
+            raise RiskminError("resume=True continues an experiment kept in a directory; pass directory= as when it began")
+        return None
+    return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite)
 
 
 def tell_sample_size(config: Config, used: int) -> None:
@@ -156,10 +185,13 @@ def kfold_repetitions(config: Config) -> int:
 STACKABLE = ("lr", "weight_decay", "momentum", "scheduler", "step_size", "gamma")
 
 
-def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None) -> list:
+def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None, keeper: Optional[Keeper] = None,
+                group: int = 0) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its STACKABLE settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
-    user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine)."""
+    user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine).
+    `keeper`: where each stack's or run's rows are kept as they finish (under `group`, a comparison's stack number), and
+    where the runs an interrupted experiment kept are read back instead of trained again."""
     callables = callables or Callables()
     check_run_seeds(config)  # from Python as from the command line
     data = as_data(data, config)
@@ -181,10 +213,15 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
     start = time.perf_counter()
-    rank, processes = join(config.device)  # under torchrun, each process trains every processes-th run
+    rank, processes = join(config.device)  # under torchrun, each process trains every processes-th stack or run
+    kept = keeper.open(data, every, rank) and keeper.kept(group) if keeper else {}
     runs = [(v, *run) for v in range(len(variants)) for run in every]
-    rows = gathered(train_runs(model, data, config if rank == 0 else config.replace(progress=False), variants, runs[rank::processes], reason,
-                               callables))
+    units = [[run for run in unit if run[:2] not in kept] for unit in work_units(model, data, config, variants, runs, reason, processes)]
+    keep = (lambda rows: keeper.keep(group, rows)) if keeper else (lambda rows: None)
+    shown = config if rank == 0 else config.replace(progress=False)
+    trained = train_runs(model, data, shown, variants, [unit for unit in units if unit][rank::processes], reason, callables, keep,
+                         already=len(kept) if processes == 1 else 0)
+    rows = gathered(trained) + list(kept.values())
     seconds = time.perf_counter() - start
     names = {"data": data_name(data), "model": model_name(model)}
     return [experiment(config.replace(**changes), every, sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
@@ -248,27 +285,44 @@ def own_reason(callables: Callables) -> str:
     return f"runs given your own {', '.join(own)} train one by one, through fit" if own else ""
 
 
-def train_runs(model, data: Data, config: Config, variants: list, runs: list, reason: str, callables: Callables) -> list:
-    """The table rows of `runs` (variant, run, about, Splits), by the vectorized engine or, where it cannot serve
-    (`reason`), by `fit` one at a time."""
-    if not runs:
+def work_units(model, data, config: Config, variants: list, runs: list, reason: str, processes: int) -> list:
+    """`runs` (variant, run, about, Splits) as the units that train and are kept together: the vectorized engine's
+    stacks, or each run alone where `fit` trains them one by one (`reason`)."""
+    if reason:
+        return [[run] for run in runs]
+    stacks = stacks_of(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], processes)
+    starts = [0, *itertools.accumulate(map(len, stacks))]
+    return [runs[a:b] for a, b in zip(starts, starts[1:])]
+
+
+def train_runs(model, data: Data, config: Config, variants: list, units: list, reason: str, callables: Callables, keep,
+               already: int = 0) -> list:
+    """The table rows of the runs in `units` (each a list of (variant, run, about, Splits) that train together), by the
+    vectorized engine or, where it cannot serve (`reason`), by `fit` one at a time; `keep(rows)` as each unit ends.
+    `already`: runs an interrupted experiment finished before, counted as done by the progress line."""
+    if not units:
         return []
     # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
     device = resolve_device(config.device)
     threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, device)
     measured = MeasuredThreads(own_cores()) if config.threads == "auto" and device.type == "cpu" else None
-    with progress_bar(config, total=len(runs)) as finished, distributed.solo() if reason else threads:
-        if reason:
-            rows = []
-            for v, _, about, splits in runs:  # under torchrun each process trains its own runs alone
+    table = []
+    with progress_bar(config, total=already + sum(map(len, units)), already=already) as finished, \
+            distributed.solo() if reason else threads:
+        for unit in units:
+            if reason:  # under torchrun each process trains its own runs alone
+                (v, _, about, splits), = unit
                 run = fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
                           **own_objects(callables), **variants[v])
-                rows.append(row_of_run(run))
+                found = [row_of_run(run)]
                 finished(1)
-        else:
-            rows = vectorized(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], finished,
-                              measured)
-    return [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(runs, rows)]
+            else:
+                found = train_stacked(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in unit],
+                                      finished, measured)
+            rows = [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(unit, found)]
+            keep(rows)
+            table += rows
+    return table
 
 
 def own_objects(callables: Callables) -> dict:
@@ -309,8 +363,8 @@ class progress_bar:
 
     LINE_SECONDS = 10.0
 
-    def __init__(self, config: Config, total: int):
-        self.enabled, self.total, self.done = config.progress, total, 0
+    def __init__(self, config: Config, total: int, already: int = 0):
+        self.enabled, self.total, self.done, self.already = config.progress, total, already, already
 
     def __enter__(self):
         if not self.enabled:
@@ -324,7 +378,7 @@ class progress_bar:
         if console.is_interactive:
             self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                                 console=console, refresh_per_second=10, transient=True)
-            self.task = self.bar.add_task("runs", total=self.total)
+            self.task = self.bar.add_task("runs", total=self.total, completed=self.already)
             self.bar.start()
         return self.finished
 
@@ -337,7 +391,8 @@ class progress_bar:
         if now - self.said >= self.LINE_SECONDS or self.done == self.total:
             self.said = now
             self.console.print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s"
-                               + time_left(now - self.start, self.done, self.total), highlight=False, markup=False, soft_wrap=True)
+                               + time_left(now - self.start, self.done - self.already, self.total - self.already), highlight=False,
+                               markup=False, soft_wrap=True)
 
     def __exit__(self, *exc):
         if self.enabled and self.bar is not None:

@@ -39,7 +39,7 @@ LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON h
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}
 # beside config.toml, what only riskmin writes there: the files of a run written (its preprocessing), of an experiment
 # (its table), of a run in training (its lock), or a checkpoint; names a project folder of one's own seldom holds together
-RUN_MARKS = ("preprocessing.json", "runs.csv", ".lock")
+RUN_MARKS = ("preprocessing.json", "runs.csv", ".lock", "experiment.json")
 SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
                       torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
 

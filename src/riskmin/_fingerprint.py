@@ -54,19 +54,20 @@ def sha256(*tensors) -> str:
     return digest.hexdigest()
 
 
-def check_same(then: Optional[dict], now: dict, where) -> None:
-    """Raise one RiskminError naming what changed between the checkpoint's fingerprint `then` and the run's `now`;
-    a checkpoint written before fingerprints existed (`then` None) is taken as it is."""
+def check_same(then: Optional[dict], now: dict, where, what: str = "run") -> None:
+    """Raise one RiskminError naming what changed between the checkpoint's fingerprint `then` and the run's `now` (or
+    an experiment's, `what`); a checkpoint written before fingerprints existed (`then` None) is taken as it is."""
+    since = "the checkpoint" if what == "run" else "it began"
     if not then:
         return
     data, settings = data_changes(then["data"], now["data"]), setting_changes(then["settings"], now["settings"])
     if not data and not settings and then["data"]["split"] != now["data"]["split"]:
         data = ["the same rows are split into other training, validation and test sets"]
-    said = ([f"the data changed since the checkpoint: {'; '.join(data)}"] if data else []) + \
-           ([f"the settings changed since the checkpoint: {'; '.join(settings)}"] if settings else [])
+    said = ([f"the data changed since {since}: {'; '.join(data)}"] if data else []) + \
+           ([f"the settings changed since {since}: {'; '.join(settings)}"] if settings else [])
     if said:
-        raise RiskminError(f"cannot resume {where}: {'; and '.join(said)}; resume with the data and settings the run "
-                           "began with, or start a new run")
+        raise RiskminError(f"cannot resume {where}: {'; and '.join(said)}; resume with the data and settings the {what} "
+                           f"began with, or start a new {what}")
 
 
 def data_changes(then: dict, now: dict) -> list:

@@ -92,16 +92,23 @@ def run_directory(config: Config, data_name: str) -> Path:
                     f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
                     else "choose another --name or pass --overwrite to replace it"))
             return target
-        if data_name.endswith("-montecarlo"):  # an experiment names its model too: lab1-two_layer-montecarlo
-            stem = f"{Path(data_name[:-len('-montecarlo')]).stem}-{config.model}-montecarlo"
-        else:
-            stem = data_name if data_name.endswith("-curve") else f"{Path(data_name).stem}-{config.model}"
+        stem = unnamed_stem(config, data_name)
         target, number = out / stem, 2
         while os.path.lexists(target):
             target, number = out / f"{stem}-{number}", number + 1
         return target
     except OSError as error:
         raise path_error(out, error) from None
+
+
+def unnamed_stem(config: Config, data_name: str) -> str:
+    """The name an unnamed run or experiment takes, before a number that tells it from those already there: a run's
+    <data>-<model>; an experiment names its model too (lab1-two_layer-montecarlo); a comparison, <data>-compare."""
+    if data_name.endswith("-montecarlo"):
+        return f"{Path(data_name[:-len('-montecarlo')]).stem}-{config.model}-montecarlo"
+    if data_name.endswith("-compare"):
+        return f"{Path(data_name[:-len('-compare')]).stem}-compare"
+    return data_name if data_name.endswith("-curve") else f"{Path(data_name).stem}-{config.model}"
 
 
 def left_empty(directory: Path) -> bool:
@@ -288,18 +295,20 @@ def save_run(run, directory=None) -> Path:
 def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
+    target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
+    return save_experiment(lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite))
+
+
+def write_montecarlo(mc, target: Path) -> None:
+    """The files of a Monte-Carlo experiment in the folder `target`, each atomically, summary.json last."""
     from ._report import plot_montecarlo
 
-    def write(target: Path) -> None:
-        files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
-                 ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
-                 ("summary.json", json_bytes(mc.summary)))
-        for name, content in files:
-            atomic_write(target / name, content)
-        fsync_directory(target)
-
-    target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
-    return save_experiment(write, target, overwrite or (directory is None and mc.config.overwrite))
+    files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
+             ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
+             ("summary.json", json_bytes(mc.summary)))
+    for name, content in files:
+        atomic_write(target / name, content)
+    fsync_directory(target)
 
 
 def save_picture(figure, path, overwrite: bool = False) -> Path:

@@ -137,16 +137,14 @@ def chunk_size(config: Config, data: Data, width: int, runs: int) -> int:
     return max(1, min(runs, ACTIVATION_BUDGET // per_replica))
 
 
-def vectorized(model, data: Data, config: Config, runs: list, finished, threads=None) -> list:
-    """One table row per (seed, Splits, changes) in `runs`, trained in stacks of at most `chunk_size` replicas;
-    `finished(n)` is called as runs end; `threads`, a _threads.MeasuredThreads, chooses the thread count as epochs go."""
+def stacks_of(model, data: Data, config: Config, runs: list, processes: int = 1) -> list:
+    """`runs`, given as (seed, Splits, changes), cut into the stacks that train together: at most `chunk_size`
+    replicas each, and as many stacks as `processes` at least, so that each process of a torchrun has one.
+    The cut depends on the whole experiment alone, so a resumed one trains the same stacks as it began."""
     probe = replica(model, config, runs[0][0], data.n_features, data.n_targets)
     width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
-    size = chunk_size(config, data, width, len(runs))
-    table = []
-    for i in range(0, len(runs), size):
-        table += train_stacked(model, data, config, runs[i:i + size], finished, threads)
-    return table
+    size = min(chunk_size(config, data, width, len(runs)), -(-len(runs) // processes))
+    return [runs[i:i + size] for i in range(0, len(runs), size)]
 
 
 class Stack:

@@ -142,11 +142,28 @@ def join(device: str = "cpu") -> tuple:
         if gpu:  # each process its own GPU, before nccl picks the current one for all of them
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         try:
-            dist.init_process_group(backend, timeout=TIMEOUT)
+            dist.init_process_group(backend, timeout=TIMEOUT, **restarted_store())
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
             raise ProcessLost(f"could not join the other riskmin processes ({first_line(error)}); "
                                "start them all with torchrun") from None
     return dist.get_rank(), dist.get_world_size()
+
+
+def restarted_store() -> dict:
+    """What joins the processes that torchrun started again (--max-restarts) after one of them failed: a store whose
+    keys are this attempt's alone. torchrun's agent keeps one store across attempts, and the group's addresses that
+    the failed attempt left there would send the new processes to ports nobody listens on any more (measured with
+    torch 2.13: every restart failed to join). The first attempt joins as torchrun sets it up: nothing is given."""
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    if not attempt:
+        return {}
+    import torch.distributed as dist
+
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the agent serves the store, else process 0 does
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=rank == 0 and not agent,
+                          timeout=TIMEOUT, multi_tenant=not agent)
+    return {"store": dist.PrefixStore(f"riskmin/attempt-{attempt}", store), "rank": rank, "world_size": world}
 
 
 def gathered(rows: list) -> list:

@@ -1,0 +1,195 @@
+"""Experiments kept as they train: every finished run on disk at once, an interrupted experiment resumed to the table an
+uninterrupted one gives, other data or settings refused by name, and nothing of an old result lost meanwhile."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import riskmin
+from riskmin import RiskminError
+from riskmin._kept import Keeper
+
+KILLER = Path(__file__).with_name("kill_at.py")
+SLOW = os.environ.get("RISKMIN_SLOW") == "1"
+SETTINGS = dict(runs=6, epochs=6, hidden=(8,), threads="1", progress=False)
+
+
+def files(folder: Path) -> dict:
+    """The result files of an experiment as they are compared: runs.csv and comparison.csv as bytes, summary.json
+    without its timing."""
+    found = {name: (folder / name).read_bytes() for name in ("runs.csv", "comparison.csv") if (folder / name).exists()}
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.pop("seconds", None)
+    for each in summary.get("candidates", {}).values() if isinstance(summary.get("candidates"), dict) else ():
+        each.pop("seconds", None)
+    return {**found, "summary.json": summary}
+
+
+def interrupt_at(monkeypatch, call: int) -> None:
+    """Make the `call`-th keeping of rows raise KeyboardInterrupt once they are on disk, as Ctrl-C there would."""
+    keep, calls = Keeper.keep, []
+
+    def keeping(self, group, rows):
+        keep(self, group, rows)
+        calls.append(group)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(Keeper, "keep", keeping)
+
+
+@pytest.mark.parametrize("engine, chunk", [("vectorized", 2), ("sequential", 0)])
+def test_an_interrupted_montecarlo_resumes_to_the_table_of_an_uninterrupted_one(tmp_path, monkeypatch, engine, chunk):
+    whole = riskmin.montecarlo("two_layer", "lab1", engine=engine, chunk=chunk, directory=tmp_path / "whole", **SETTINGS)
+    interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("two_layer", "lab1", engine=engine, chunk=chunk, directory=tmp_path / "cut", **SETTINGS)
+    kept = (tmp_path / "cut" / "kept" / "process-0.jsonl").read_text().splitlines()
+    assert len(kept) == (4 if engine == "vectorized" else 2)  # two stacks of two runs, or two runs: on disk as they ended
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    monkeypatch.undo()
+    resumed = riskmin.montecarlo("two_layer", "lab1", engine=engine, chunk=chunk, directory=tmp_path / "cut", resume=True, **SETTINGS)
+    assert resumed.table == whole.table
+    assert files(tmp_path / "cut") == files(tmp_path / "whole")
+    assert not (tmp_path / "cut" / "kept").exists() and not (tmp_path / "cut" / "experiment.json").exists()
+
+
+def test_an_interrupted_comparison_resumes_to_the_same_comparison(tmp_path, monkeypatch):
+    grid = {"linear": {"model": "linear"}, "small": {"model": "two_layer", "lr": 0.01}, "fast": {"model": "two_layer", "lr": 0.03}}
+    settings = dict(SETTINGS, chunk=3, select=True)
+    riskmin.compare(grid, "lab1", directory=tmp_path / "whole", **settings)
+    interrupt_at(monkeypatch, 3)  # the linear stacks kept, and the first stack of the two two_layer candidates
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.compare(grid, "lab1", directory=tmp_path / "cut", **settings)
+    monkeypatch.undo()
+    riskmin.compare(grid, "lab1", directory=tmp_path / "cut", resume=True, **settings)
+    assert files(tmp_path / "cut") == files(tmp_path / "whole")
+
+
+def test_resuming_with_other_settings_or_data_is_refused_by_name_and_touches_nothing(tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    before = {path: path.read_bytes() for path in (tmp_path / "cut").rglob("*") if path.is_file()}
+    with pytest.raises(RiskminError, match=r"the settings changed since it began: lr 0.01 then, 0.02 now"):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", resume=True, **{**SETTINGS, "lr": 0.02})
+    with pytest.raises(RiskminError, match=r"the data changed since it began: 1000 rows then, 500 now"):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", resume=True, n_samples=500, **SETTINGS)
+    with pytest.raises(RiskminError, match=r"the settings changed since it began: seed 0 then, 1 now"):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", resume=True, **{**SETTINGS, "seed": 1})
+    with pytest.raises(RiskminError, match=r"interrupted after 2 finished runs; pass resume=True to continue it"):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", **SETTINGS)
+    assert {path: path.read_bytes() for path in (tmp_path / "cut").rglob("*") if path.is_file()} == before
+
+
+def test_resuming_on_a_splits_file_that_changed_is_refused(tmp_path, monkeypatch):
+    splits = tmp_path / "splits.csv"
+    splits.write_text("train,test\n" + "".join(f"{' '.join(map(str, range(i, 80 + i)))},{' '.join(map(str, range(90, 100)))}\n"
+                                              for i in range(4)))
+    settings = dict(SETTINGS, runs=4, chunk=2, val=0.0, splits=str(splits))
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("linear", "line", directory=tmp_path / "cut", **settings)
+    monkeypatch.undo()
+    splits.write_text(splits.read_text().replace(" 99\n", " 85\n"))  # another test row in each split
+    with pytest.raises(RiskminError, match=r"the data changed since it began: the same rows are split into other training"):
+        riskmin.montecarlo("linear", "line", directory=tmp_path / "cut", resume=True, **settings)
+
+
+def test_a_comparison_resumed_with_another_grid_names_the_candidate_that_changed(tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.03}}, "lab1", directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    with pytest.raises(RiskminError, match=r"b\.lr 0\.03 then, 0\.1 now"):
+        riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", directory=tmp_path / "cut", resume=True, **SETTINGS)
+
+
+def test_overwrite_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    riskmin.montecarlo("linear", "lab1", directory=tmp_path / "mc", **SETTINGS)
+    old = files(tmp_path / "mc")
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "mc", overwrite=True, **SETTINGS)
+    monkeypatch.undo()
+    assert files(tmp_path / "mc") == old  # the old result whole, the new one's kept runs beside it
+    building, = tmp_path.glob(".mc.new-*")
+    new = riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=building, resume=True, overwrite=True, **SETTINGS)
+    assert not building.exists() and (tmp_path / "mc" / "runs.csv").read_text().count("\n") == len(new.table) + 1
+    assert files(tmp_path / "mc") != old
+
+
+def command(*args, cwd, killed=None):
+    """`riskmin <args>` in a fresh process (run by tests/kill_at.py, SIGKILLed where `killed` = (call, phase) says)."""
+    runner = [str(KILLER), *map(str, killed), "--"] if killed else ["-m", "riskmin"]
+    return subprocess.run([sys.executable, *runner, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+EXPERIMENTS = {  # (command line, how many times it keeps rows)
+    "vectorized": (["montecarlo", "lab1", "--runs", "8", "--chunk", "2", "--epochs", "8", "--patience", "2", "--hidden", "8"], 4),
+    "sequential": (["montecarlo", "lab1", "--runs", "4", "--engine", "sequential", "--epochs", "8", "--hidden", "8"], 4),
+    "compare": (["compare", "lab1", "--model", "linear,two_layer", "--runs", "4", "--chunk", "2", "--epochs", "8", "--hidden", "8"], 4),
+}
+
+
+def trials(count: int, seed: int = 27) -> list:
+    """`count` (experiment, call, phase) drawn at random, the first of each kind at the very start or the very end."""
+    draw = random.Random(seed)
+    chosen = [("vectorized", 1, "before"), ("sequential", 0, "result"), ("compare", 3, "torn")]
+    while len(chosen) < count:
+        kind = draw.choice(sorted(EXPERIMENTS))
+        phase = draw.choice(["before", "torn", "after", "result"])
+        chosen.append((kind, draw.randint(1, EXPERIMENTS[kind][1]), phase))
+    return chosen[:count]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """Each experiment's result files, uninterrupted."""
+    folder = tmp_path_factory.mktemp("whole")
+    results = {}
+    for kind, (args, _) in EXPERIMENTS.items():
+        done = command(*args, "--threads", "1", "--progress", "off", "--name", kind, cwd=folder)
+        assert done.returncode == 0, done.stderr[-2000:]
+        results[kind] = files(folder / "runs" / kind)
+    return results
+
+
+@pytest.mark.parametrize("kind, call, phase", trials(24 if SLOW else 3))
+def test_an_experiment_killed_at_any_moment_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted, kind, call, phase):
+    args = [*EXPERIMENTS[kind][0], "--threads", "1", "--progress", "off", "--name", "cut"]
+    killed = command(*args, cwd=tmp_path, killed=(call, phase))
+    assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL: nothing of riskmin's ran after it
+    folder = tmp_path / "runs" / "cut"
+    again = command(*args, cwd=tmp_path)  # the same command again says how to go on
+    assert again.returncode == 2 and f"continue it with --resume {Path('runs') / 'cut'}" in again.stderr
+    resumed = command(kind.replace("vectorized", "montecarlo").replace("sequential", "montecarlo"), "--resume", folder, "--progress", "off",
+                      cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert files(folder) == uninterrupted[kind]
+
+
+def test_a_process_torchrun_restarts_goes_on_from_the_runs_kept(tmp_path):
+    """Two processes under torchrun --max-restarts 1: the second is SIGKILLed once its second run is kept; torchrun starts
+    both again, and they finish the experiment from what was kept, to the table of one process."""
+    args = ["montecarlo", "lab1", "--runs", "8", "--engine", "sequential", "--epochs", "6", "--hidden", "8", "--threads", "1",
+            "--progress", "off"]
+    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                               "--max-restarts", "1", str(KILLER), "2", "after", "--", *args, "--name", "two"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "KILL_RANK": "1"})
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert launched.stdout.count("runs written to") == 1  # the first process alone writes the result
+    assert "failed (exitcode: -9) local_rank: 1" in launched.stderr  # the second process did die, SIGKILLed
+    alone = command(*args, "--name", "one", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    two, one = files(tmp_path / "runs" / "two"), files(tmp_path / "runs" / "one")
+    assert two["runs.csv"] == one["runs.csv"]
+    two["summary.json"].pop("processes"), one["summary.json"].pop("processes")
+    assert two["summary.json"] == one["summary.json"]
