@@ -169,3 +169,22 @@ def test_the_detectable_difference_is_found_80_percent_of_the_time(n):
     critical = scipy_stats.t.ppf(0.975, n - 1)
     shifted = scipy_stats.nct(n - 1, difference / 0.02)  # the corrected t statistic when the true difference is that
     assert shifted.sf(critical) + shifted.cdf(-critical) == pytest.approx(0.8, abs=0.002)
+
+
+@pytest.mark.parametrize("n_train, noise", [(80, 2.0), (20, 1.0)])
+def test_the_paired_benchmarks_true_risk_is_that_of_least_squares_fitted_on_n_rows(n_train, noise):
+    """benchmarks.paired_tests checks the corrected interval's coverage against this closed form: a simulation of what
+    it states, the expected error of least squares with an intercept on n_train standard normal rows, agrees."""
+    import numpy as np
+
+    from benchmarks.paired_tests import true_risk
+
+    features, draws = 5, 4000
+    generator = np.random.default_rng(0)
+    beta = np.ones(features) / np.sqrt(features)
+    x = generator.standard_normal((draws, n_train, features))
+    y = x @ beta + math.sqrt(noise) * generator.standard_normal((draws, n_train))
+    design = np.concatenate([np.ones((draws, n_train, 1)), x], axis=2)
+    weights = np.linalg.solve(design.transpose(0, 2, 1) @ design, design.transpose(0, 2, 1) @ y[..., None])[..., 0]
+    risks = noise + weights[:, 0] ** 2 + np.sum((weights[:, 1:] - beta) ** 2, axis=1)  # error on a new row, given the fit
+    assert true_risk(features, n_train, noise) == pytest.approx(risks.mean(), abs=4 * risks.std() / math.sqrt(draws))
