@@ -254,6 +254,18 @@ def test_every_setting_is_shown_under_the_section_its_field_names(capsys):
     assert [name for name in shown if name in settings] == in_order  # the sections in order, each in Config's order
 
 
+def test_threshold_mode_is_a_flag_of_every_training_command_and_a_bad_one_is_refused(capsys):
+    from riskmin._cli import build_parser
+    from riskmin._flags import config_from_args
+
+    parser = build_parser()
+    for command in ("train", "montecarlo", "compare", "lr-find"):
+        args = parser.parse_args([command, "--min-delta", "0.01", "--threshold-mode", "rel"])
+        assert config_from_args(args).threshold_mode == "rel"
+    assert main(["train", "--threshold-mode", "relative"]) == 2
+    assert capsys.readouterr().err == "error: threshold_mode = 'relative' is not allowed; choose one of abs, rel\n"
+
+
 def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as leaving:
         main(["--version"])

@@ -11,7 +11,7 @@ BAD_VALUES = {
     "loss": "hinge", "optimizer": "lbfgs", "lr": 0.0, "momentum": 2.0, "nesterov": "on", "beta1": 1.0, "beta2": -0.1, "eps": 0.0,
     "weight_decay": -0.1, "scheduler": "cyclic", "step_size": 0, "gamma": 0.0, "clip_grad": -1.0,
     "epochs": 0, "max_steps": -1, "batch_size": -1, "sampling": "all", "drop_last": None,
-    "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"),
+    "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"), "threshold_mode": "relative",
     "restore_best": "off", "seed": -5, "device": "tpu", "progress": 0, "print_every": -1,
     "out": None, "name": "a/b", "overwrite": "no", "checkpoint_every": -1, "runs": 0, "engine": "gpu", "chunk": -1,
     "stratify": "yes", "folds": -1, "splits": 5, "model_class": 3,

@@ -203,6 +203,9 @@ class Config:
                             low=0)
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement",
                                "stopping and the best model", low=0.0)
+    threshold_mode: Literal["abs", "rel"] = setting("abs", "min_delta as an absolute change, or (rel) as a fraction of the "
+                                                           "best value's size (0.01: a hundredth better)",
+                                                    "stopping and the best model")
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)",
                                  "stopping and the best model")
     # where it trains
