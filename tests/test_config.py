@@ -70,3 +70,15 @@ def test_toml_errors_name_the_file(tmp_path):
         Config.from_toml(unknown)
     with pytest.raises(RiskminError, match="does not exist"):
         Config.from_toml(tmp_path / "absent.toml")
+
+
+def test_a_setting_says_its_facts_in_its_field_and_a_mistyped_fact_or_section_fails_on_definition():
+    from riskmin.config import fact, setting, settings_where
+
+    assert fact("momentum", "applies") == ("optimizer", ("sgd", "rmsprop")) and fact("lr", "stackable")
+    assert "seed" in settings_where(shared=True) and "lr" not in settings_where(shared=True)
+    assert settings_where(resume="length") == ("epochs", "max_steps") and "threshold_mode" not in settings_where(resume="free")
+    with pytest.raises(TypeError, match="unknown facts \\['stackble'\\]"):
+        setting(0.1, "a rate", "optimization", stackble=True)
+    with pytest.raises(TypeError, match="section 'optimisation'"):
+        setting(0.1, "a rate", "optimisation")
