@@ -16,7 +16,6 @@ import torch
 from .config import FIELDS, Config, RiskminError, settings_where
 
 
-
 def schedule_spans_the_run(config: Config) -> bool:
     """Whether the learning-rate schedule is drawn over the whole run (cosine and one_cycle end at its last epoch or step,
     linear_warmup without `warmup` warms up over its first tenth): then a resumed run keeps its length, for a schedule
