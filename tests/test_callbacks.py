@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -21,6 +22,36 @@ def test_best_rule_needs_more_than_min_delta():
     rule = Best("min", min_delta=0.1)
     assert [rule.update(v) for v in [1.0, 0.95, 0.85, 0.9]] == [True, False, True, False]
     assert rule.value == 0.85
+
+
+def test_a_relative_min_delta_is_a_fraction_of_the_best_where_an_absolute_one_is_not():
+    # 9.5 beats 10 by 0.5: more than 0.1, but less than a tenth of 10; 8.9 beats 10 by more than either
+    values = [10.0, 9.5, 8.9]
+    assert [Best("min", min_delta=0.1).update(v) for v in values[:2]] == [True, True]
+    rule = Best("min", min_delta=0.1, threshold_mode="rel")
+    assert [rule.update(v) for v in values] == [True, False, True] and rule.value == 8.9
+
+
+def test_a_relative_min_delta_measures_the_size_of_a_negative_best_in_max_mode():
+    # the best -2 has size 2: a half of it is 1, so -1.5 is not enough and -0.9 is; absolute 0.5 takes -1.4 already
+    rule = Best("max", min_delta=0.5, threshold_mode="rel")
+    assert [rule.update(v) for v in [-2.0, -1.5, -0.9]] == [True, False, True]
+    absolute = Best("max", min_delta=0.5)
+    assert [absolute.update(v) for v in [-2.0, -1.4]] == [True, True]
+
+
+def test_a_relative_min_delta_judges_each_run_of_a_stack_by_its_own_best():
+    rule = Best("min", min_delta=0.1, threshold_mode="rel", runs=3)
+    assert rule.update(np.array([10.0, 1.0, np.nan])).tolist() == [True, True, False]  # NaN never improves, inf never a best
+    assert rule.update(np.array([9.5, 0.85, 5.0])).tolist() == [False, True, True]
+
+
+def test_the_judge_stops_by_a_relative_min_delta_where_an_absolute_one_goes_on():
+    def leaving(mode):
+        judge = Judge(riskmin.Config(patience=1, min_delta=0.1, threshold_mode=mode), runs=1, tracked=True)
+        return [bool(judge.judge(epoch, epoch, loss=1.0, value=v).leaving) for epoch, v in enumerate([10.0, 9.5], 1)]
+
+    assert leaving("abs") == [False, False] and leaving("rel") == [False, True]
 
 
 def test_best_model_keeps_the_weights_of_the_validations_the_judge_finds_best():

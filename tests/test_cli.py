@@ -239,12 +239,31 @@ def test_montecarlo_help_starts_with_its_own_flags(capsys):
     assert text.splitlines()[-2].startswith("  riskmin montecarlo lab1 --runs 100")
 
 
-def test_every_setting_has_one_help_section():
-    from riskmin._cli import GROUPS
+def test_every_setting_is_shown_under_the_section_its_field_names(capsys):
+    from riskmin.config import FIELDS, SECTIONS, fact
 
-    grouped = [name for names in GROUPS.values() for name in names]
-    assert sorted(grouped) == sorted(name for name in riskmin.config.FIELDS if name != "data"), \
-        "every Config field but data belongs to exactly one section of GROUPS in cli.py"
+    text, section, shown = help_text(capsys, "montecarlo"), None, {}
+    for line in text.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            section = line[:-1]
+        elif line.startswith("  --"):
+            shown[line.split()[0][2:].replace("-", "_")] = section
+    settings = {name: fact(name, "group") for name in FIELDS if name != "data" and fact(name, "command") in (None, "montecarlo")}
+    assert {name: shown.get(name) for name in settings} == settings
+    in_order = [name for title in SECTIONS for name in FIELDS if name in settings and fact(name, "group") == title]
+    assert [name for name in shown if name in settings] == in_order  # the sections in order, each in Config's order
+
+
+def test_threshold_mode_is_a_flag_of_every_training_command_and_a_bad_one_is_refused(capsys):
+    from riskmin._cli import build_parser
+    from riskmin._flags import config_from_args
+
+    parser = build_parser()
+    for command in ("train", "montecarlo", "compare", "lr-find"):
+        args = parser.parse_args([command, "--min-delta", "0.01", "--threshold-mode", "rel"])
+        assert config_from_args(args).threshold_mode == "rel"
+    assert main(["train", "--threshold-mode", "relative"]) == 2
+    assert capsys.readouterr().err == "error: threshold_mode = 'relative' is not allowed; choose one of abs, rel\n"
 
 
 def test_version_prints_the_package_version(capsys):

@@ -11,7 +11,7 @@ BAD_VALUES = {
     "loss": "hinge", "optimizer": "lbfgs", "lr": 0.0, "momentum": 2.0, "nesterov": "on", "beta1": 1.0, "beta2": -0.1, "eps": 0.0,
     "weight_decay": -0.1, "scheduler": "cyclic", "step_size": 0, "gamma": 0.0, "clip_grad": -1.0,
     "epochs": 0, "max_steps": -1, "batch_size": -1, "sampling": "all", "drop_last": None,
-    "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"),
+    "val_every": -2, "monitor": 1, "mode": "up", "patience": -1, "min_delta": float("nan"), "threshold_mode": "relative",
     "restore_best": "off", "seed": -5, "device": "tpu", "progress": 0, "print_every": -1,
     "out": None, "name": "a/b", "overwrite": "no", "checkpoint_every": -1, "runs": 0, "engine": "gpu", "chunk": -1,
     "stratify": "yes", "folds": -1, "splits": 5, "model_class": 3,
@@ -70,3 +70,15 @@ def test_toml_errors_name_the_file(tmp_path):
         Config.from_toml(unknown)
     with pytest.raises(RiskminError, match="does not exist"):
         Config.from_toml(tmp_path / "absent.toml")
+
+
+def test_a_setting_says_its_facts_in_its_field_and_a_mistyped_fact_or_section_fails_on_definition():
+    from riskmin.config import fact, setting, settings_where
+
+    assert fact("momentum", "applies") == ("optimizer", ("sgd", "rmsprop")) and fact("lr", "stackable")
+    assert "seed" in settings_where(shared=True) and "lr" not in settings_where(shared=True)
+    assert settings_where(resume="length") == ("epochs", "max_steps") and "threshold_mode" not in settings_where(resume="free")
+    with pytest.raises(TypeError, match="unknown facts \\['stackble'\\]"):
+        setting(0.1, "a rate", "optimization", stackble=True)
+    with pytest.raises(TypeError, match="section 'optimisation'"):
+        setting(0.1, "a rate", "optimisation")

@@ -1,7 +1,7 @@
 """Property: whichever engine trains an experiment, the same settings give the same answer or the same refusal.
 
 Settings are drawn from the whole space a user can write (model, optimizer and its settings, schedule, split fractions
-including 0, patience including 0, restore_best, monitor and mode, loss and task, batch size, sampling, epochs); the
+including 0, patience including 0, min_delta absolute or relative, restore_best, monitor and mode, loss and task, batch size, sampling, epochs); the
 stacked engine (engine auto, which stacks whatever it can) and `fit` run by run (engine sequential) must both refuse
 with the same sentence, or both train and agree on every column of the table to a relative 1e-4.
 """
@@ -38,6 +38,8 @@ def experiments(draw):
         "val": draw(st.sampled_from([0.0, 0.2, 0.3])),
         "test": draw(st.sampled_from([0.2, 0.2, 0.3, 0.0])),
         "patience": draw(st.sampled_from([0, 1, 2])),
+        "min_delta": draw(st.sampled_from([0.0, 0.0, 0.01, 0.1])),
+        "threshold_mode": draw(st.sampled_from(["abs", "rel"])),
         "restore_best": draw(st.booleans()),
         "mode": draw(st.sampled_from(["min", "max"])),
         "loss": draw(st.sampled_from(LOSSES[task] * 3 + LOSSES[other][-1:])),
@@ -89,3 +91,15 @@ def test_the_property_draws_settings_both_engines_train_and_that_the_stack_serve
     chosen = dict(model="two_layer", hidden=(4,), optimizer="adam", lr=0.01, patience=1, epochs=3, batch_size=16)
     stacked, sequential = outcome(REGRESSION, chosen, "auto"), outcome(REGRESSION, chosen, "sequential")
     assert stacked[0] == sequential[0] == "trained" and stacked[2] == "vectorized" and sequential[2] == "sequential"
+
+
+def test_a_relative_min_delta_stops_other_runs_than_an_absolute_one_and_both_engines_count_it_alike():
+    # lab1's validation losses lie below 1 here, so a tenth of the best asks less than an absolute 0.1: runs go on longer
+    chosen = dict(model="linear", optimizer="sgd", lr=0.05, epochs=30, patience=2, min_delta=0.1)
+    absolute = outcome(REGRESSION, {**chosen, "threshold_mode": "abs"}, "auto")
+    stacked, sequential = (outcome(REGRESSION, {**chosen, "threshold_mode": "rel"}, engine) for engine in ("auto", "sequential"))
+    assert stacked[2] == "vectorized" and sequential[2] == "sequential"
+    epochs = [[row["epochs_run"] for row in result[1]] for result in (absolute, stacked, sequential)]
+    assert epochs[1] == epochs[2] and all(rel > abs_ for rel, abs_ in zip(epochs[1], epochs[0])), epochs
+    for mine, theirs in zip(stacked[1], sequential[1]):
+        assert {k: (mine[k], theirs[k]) for k in mine if not same(mine[k], theirs[k])} == {}

@@ -19,9 +19,9 @@ from typing import Callable, Optional
 import torch
 
 from .config import Config, RiskminError
+from .metrics import METRICS
 
 OWN = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
-RESERVED = ("loss", "mse", "rmse", "mae", "r2", "accuracy", "f1", "log_loss")  # riskmin's own metric names
 
 
 @dataclass
@@ -68,9 +68,9 @@ def checked_metrics(metrics) -> dict:
     if not isinstance(metrics, dict):
         raise RiskminError(f"metrics = {metrics!r} is not allowed; give a dict of name -> function (output, target) -> mean over the batch")
     for name, fn in metrics.items():
-        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED or name.startswith(("val_", "test_", "train_")):
+        if not isinstance(name, str) or not name.isidentifier() or name in METRICS or name.startswith(("val_", "test_", "train_")):
             raise RiskminError(f"metric name {name!r} is not allowed; use a plain word that is not one of riskmin's own "
-                               f"({', '.join(RESERVED)}) and has no val_/test_/train_ prefix")
+                               f"({', '.join(METRICS)}) and has no val_/test_/train_ prefix")
         if not callable(fn):
             raise RiskminError(f"metric {name} = {fn!r} is not a function (output, target) -> mean over the batch")
     return dict(metrics)

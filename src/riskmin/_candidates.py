@@ -13,27 +13,9 @@ import itertools
 import json
 from typing import Optional
 
-from .config import Config, RiskminError, RiskminNote, warn
+from .config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
+from .metrics import METRICS
 from .stats import METRIC_PREFIXES
-
-# settings every candidate must share: the data, its splits and where the results go. A candidate that changed one
-# would be trained on other splits (or written elsewhere), and the paired comparison would compare nothing.
-SHARED = ("data", "target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed",
-          "train", "val", "test", "split", "seed", "runs", "folds", "splits", "stratify", "monitor", "mode",
-          "device", "threads", "progress", "print_every", "out", "name", "overwrite")
-
-# settings that mean something only for some models, optimizers or schedulers: (the setting that decides, where it applies)
-APPLIES = {"hidden": ("model", ("two_layer", "mlp")), "activation": ("model", ("two_layer", "mlp")),
-           "dropout": ("model", ("mlp",)), "model_class": ("model", ("custom",)),
-           "loss_callable": ("loss", ("custom",)), "optimizer_callable": ("optimizer", ("custom",)),
-           "scheduler_callable": ("scheduler", ("custom",)),
-           "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
-           "beta1": ("optimizer", ("adam", "adamw")), "beta2": ("optimizer", ("adam", "adamw")), "eps": ("optimizer", ("adam", "adamw")),
-           "step_size": ("scheduler", ("step",)), "warmup": ("scheduler", ("linear_warmup",)), "gamma": ("scheduler", ("step", "plateau"))}
-
-METRICS = ("loss", "mse", "rmse", "mae", "r2", "accuracy", "f1", "log_loss")  # what a row holds, after train_, val_, test_
-HIGHER_IS_BETTER = ("r2", "accuracy", "f1")
-
 
 def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else the
@@ -44,7 +26,7 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     if not tables and not several:
         raise RiskminError("no setting has alternatives, so there is one candidate; separate alternatives with commas "
                            "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in --config")
-    fixed = [key for key in several if key in SHARED]
+    fixed = [key for key in several if fact(key, "shared")]
     if fixed:
         raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the same "
                            "splits and written to one place; give alternatives of the other settings")
@@ -54,7 +36,7 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
                                "take alternatives too; give one value, or put the alternatives in the tables")
         shared.update({key: values[0] for key, values in alternatives.items()})
         return shared, tables
-    axes = {key: values for key, values in alternatives.items() if key in several or key in APPLIES or key == "model"}
+    axes = {key: values for key, values in alternatives.items() if key in several or fact(key, "applies") or key == "model"}
     shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
     return shared, grid(axes, shared)
 
@@ -133,9 +115,9 @@ def widths(hidden) -> tuple:
 
 def applies(key: str, settings: dict) -> bool:
     """Whether setting `key` means anything given the model, optimizer and scheduler in `settings` (or their defaults)."""
-    if key not in APPLIES:
+    if not fact(key, "applies"):
         return True
-    decider, where = APPLIES[key]
+    decider, where = fact(key, "applies")
     return own(settings, {}, decider) in where
 
 
@@ -173,7 +155,7 @@ def candidate_configs(candidates: dict, shared: Config) -> dict:
     for name, settings in candidates.items():
         if not isinstance(settings, dict):
             raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of settings")
-        fixed = [key for key in settings if key in SHARED]
+        fixed = [key for key in settings if key in FIELDS and fact(key, "shared")]
         if fixed:
             raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are compared on "
                                "the same splits); set it once for all")
@@ -204,7 +186,7 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     base = metric.split("_", 1)[1] if metric.startswith(METRIC_PREFIXES) else metric
     if base not in METRICS:
         raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
-    return base, "max" if base in HIGHER_IS_BETTER else "min"
+    return base, "max" if METRICS[base].higher_is_better else "min"
 
 
 def setting_cells(candidates: dict) -> dict:

@@ -21,7 +21,8 @@ import typing
 import warnings
 
 from . import __version__
-from .config import FIELDS, RiskminError, RiskminNote, RiskminWarning, field_type
+from .config import FIELDS, SECTIONS, RiskminError, RiskminNote, RiskminWarning, fact, field_type, settings_where
+from .metrics import METRICS, in_words, metrics_where
 from ._paths import refused_early
 
 
@@ -38,25 +39,6 @@ class Parser(argparse.ArgumentParser):
         raise RiskminError(f"{message}; run `{self.prog} --help` for the options")
 
 
-
-# The sections of `--help`, each a list of Config fields in the order shown. A field missing here is
-# shown under "other settings" (and a test fails, so that it gets a section).
-GROUPS = {
-    "Monte-Carlo": ("runs", "engine", "chunk", "stratify", "folds", "splits"),  # first: what sets the command apart
-    "data": ("target", "features", "task", "missing", "n_samples", "n_inputs", "n_outputs", "noise", "data_seed"),
-    "split": ("train", "val", "test", "split", "seed", "standardize", "standardize_target"),
-    "model": ("model", "model_class", "hidden", "activation", "dropout", "bias"),
-    "optimization": ("loss", "loss_callable", "optimizer", "optimizer_callable", "lr", "momentum", "nesterov", "beta1", "beta2",
-                     "eps", "weight_decay", "scheduler", "scheduler_callable", "scheduler_interval", "warmup", "step_size", "gamma",
-                     "clip_grad", "epochs", "max_steps", "batch_size", "accumulate", "sampling", "drop_last"),
-    "stopping and the best model": ("val_every", "metrics", "monitor", "mode", "patience", "min_delta", "restore_best"),
-    "device": ("device", "precision", "threads", "num_workers", "pin_memory"),
-    "output": ("progress", "print_every", "log", "out", "name", "overwrite", "checkpoint_every"),
-}
-
-# what a text setting takes, where its name alone would not say
-PLACEHOLDERS = {"splits": "FILE", "model_class": "MODULE.CLASS", "loss_callable": "MODULE.NAME", "optimizer_callable": "MODULE.NAME",
-                "scheduler_callable": "MODULE.NAME", "metrics": "NAME=MODULE.NAME,...", "target": "COLUMNS", "features": "COLUMNS", "monitor": "METRIC", "threads": "{auto,N}", "out": "FOLDER"}
 
 EXAMPLES = {
     None: ("riskmin train houses.csv --target price",
@@ -93,15 +75,12 @@ def metavar(name: str) -> str:
     kind = field_type(name)
     if typing.get_origin(kind) is typing.Literal:
         return "{" + ",".join(typing.get_args(kind)) + "}"
-    return PLACEHOLDERS.get(name) or {bool: "{on,off}", tuple: "N[,N...]", int: "N", float: "X"}.get(kind, name.upper())
+    return fact(name, "placeholder") or {bool: "{on,off}", tuple: "N[,N...]", int: "N", float: "X"}.get(kind, name.upper())
 
 
 def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
-    shown = [name for name, f in FIELDS.items() if name != "data" and f.metadata["command"] in (None, command)]
-    grouped = [name for names in GROUPS.values() for name in names]
-    sections = {**GROUPS, "other settings": [name for name in shown if name not in grouped]}
-    for title, names in sections.items():
-        names = [name for name in names if name in shown]
+    for title in SECTIONS:  # each section lists its settings in Config's order
+        names = [name for name in settings_where(group=title) if name != "data" and fact(name, "command") in (None, command)]
         if not names:
             continue
         group = parser.add_argument_group(title)
@@ -166,8 +145,6 @@ combination that makes sense is a candidate (--hidden does not multiply linear).
 of one mlp (--hidden 64,64/128,128). The data, split and output settings take
 one value. --config FILE may instead name the candidates as TOML tables."""
 
-# text settings whose commas belong to their one value: never split into alternatives
-
 
 def add_compare_parser(commands, parser: Parser) -> None:
     sub = commands.add_parser("compare", help="compare candidates on the same splits; choose one honestly", allow_abbrev=False,
@@ -178,10 +155,11 @@ def add_compare_parser(commands, parser: Parser) -> None:
     sub.add_argument("--config", metavar="FILE", help="TOML file: shared settings at the top, one [table] per named candidate")
     sub.add_argument("--select", nargs="?", const="on", metavar="{on,off}",
                      help="choose a candidate in each split by its validation metric and report that nested test estimate")
-    sub.add_argument("--metric", metavar="METRIC", help="metric that ranks the candidates: loss, mse, rmse, mae, r2, accuracy, "
-                     "f1 or log_loss (default: the one --monitor names)")
+    sub.add_argument("--metric", metavar="METRIC", help=f"metric that ranks the candidates: {in_words(list(METRICS))} "
+                     "(default: the one --monitor names)")
     sub.add_argument("--rope", metavar="WIDTH", help="differences from the best within +-WIDTH, in the ranking metric's units, "
-                     "count as practically equal (default: 0.01 for accuracy, f1 and r2, else 1%% of the best's mean)")
+                     f"count as practically equal (default: 0.01 for {in_words(metrics_where(units='fraction'), 'and')}, else 1%% "
+                     "of the best's mean)")
     add_resume_flag(sub)
     add_nproc_flag(sub, "they share out the candidates' runs")
     add_config_flags(sub, "montecarlo")

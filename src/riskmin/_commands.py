@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, parse_value
-from .config import FIELDS, Config, RiskminError, check_run_seeds, warn
+from .config import FIELDS, Config, RiskminError, check_run_seeds, fact, warn
 
 
 def train(args) -> int:
@@ -577,9 +577,6 @@ def launch(args, argv: list) -> int:
     return status
 
 
-BUILT = ("model", "model_class", "hidden", "activation", "dropout", "bias")  # settings a trained run's model was built with
-
-
 def draw_graph(args) -> int:
     """`riskmin graph`: the computation graph of one training step of a model by name, or of a run's model with its
     settings (flags override those that do not build the model), as DOT and, with Graphviz, a picture."""
@@ -597,7 +594,7 @@ def draw_graph(args) -> int:
     if "model" in given:
         raise RiskminError("riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model")
     if source.is_dir():
-        built = [name for name in given if name in BUILT]
+        built = [name for name in given if fact(name, "group") == "model"]  # what a trained run's model was built with
         if built:
             raise RiskminError(f"{source} holds a trained model, built with its own {', '.join(built)}; drop "
                                f"{', '.join('--' + name.replace('_', '-') for name in built)}")

@@ -25,14 +25,14 @@ from typing import Optional
 
 from torch.utils.data import Dataset
 
-from .config import Config, RiskminError
-from ._candidates import HIGHER_IS_BETTER, candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
+from .config import Config, RiskminError, settings_where
+from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from .data import Data
-from ._experiments import (STACKABLE, data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of,
-                           tell_sample_size)
+from ._experiments import data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of, tell_sample_size
 from ._kept import holding
 from ._optim import per_run_supported
 from ._losses import settled
+from .metrics import measured, metrics_where, task_of_loss
 from ._prepare import as_data
 from .stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
 
@@ -91,7 +91,8 @@ def stacks(configs: dict) -> list:
     for name, (model, candidate) in configs.items():
         if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
             key = (model if isinstance(model, str) else id(model),
-                   tuple((name, str(value)) for name, value in candidate.to_dict().items() if name not in STACKABLE))
+                   tuple((name, str(value)) for name, value in candidate.to_dict().items()
+                         if name not in settings_where(stackable=True)))
         else:
             key = (name,)
         groups.setdefault(key, []).append(name)
@@ -169,9 +170,9 @@ def comparable_data(data, config: Config, base: str) -> Data:
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(f"compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}")
-    measured = measured_metrics(settled(config, targets_of(data)).loss)
-    if base not in measured:
-        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(measured)}")
+    metrics = measured(task_of_loss(settled(config, targets_of(data)).loss))
+    if base not in metrics:
+        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
     return data
 
 
@@ -188,14 +189,9 @@ def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> 
             console.print(f"stack {number}: {', '.join(group)}", highlight=False, markup=False, soft_wrap=True)
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
-        variants = [{key: getattr(configs[name][1], key) for key in STACKABLE} for name in group]
+        variants = [{key: getattr(configs[name][1], key) for key in settings_where(stackable=True)} for name in group]
         results.update(zip(group, experiments(model, data, first, variants, keeper=keeper, group=number)))
     return {name: results[name] for name in configs}
-
-
-def measured_metrics(loss: str) -> tuple:
-    """The metrics every row holds under `loss`: those of regression, or those of classification."""
-    return ("loss", "accuracy", "f1", "log_loss") if loss in ("cross_entropy", "bce") else ("loss", "mse", "rmse", "mae", "r2")
 
 
 def metric_values(mc, name: str) -> list:
@@ -224,7 +220,7 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
         adjusted = holm([t["corrected_p_value"] for t in tests])
         width = rope if rope is not None and name == ranked_by else default_rope(name, results[best].summary["metrics"].get(name))
-        higher = name.split("_", 1)[1] in HIGHER_IS_BETTER
+        higher = name.split("_", 1)[1] in metrics_where(higher_is_better=True)
         comparisons[name] = {c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher), "detectable": detectable(t)}
                              for c, t, p in zip(others, tests, adjusted)}
     close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
@@ -244,7 +240,7 @@ def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
     >>> default_rope("test_accuracy", {"mean": 0.9}), default_rope("test_loss", {"mean": 0.25})
     (0.01, 0.0025)
     """
-    if metric.split("_", 1)[1] in HIGHER_IS_BETTER:
+    if metric.split("_", 1)[1] in metrics_where(units="fraction"):  # a fraction: a point of a percent
         return 0.01
     return None if not best or best.get("mean") is None else 0.01 * abs(best["mean"])
 

@@ -180,14 +180,9 @@ def kfold_repetitions(config: Config) -> int:
     return max(math.ceil(config.runs / config.folds), 1)
 
 
-# settings in which runs of one stack may differ (PerRun, PerRunSchedule); not a plateau schedule, which reacts to
-# each run's own validation metric
-STACKABLE = ("lr", "weight_decay", "momentum", "scheduler", "step_size", "gamma")
-
-
 def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None, keeper: Optional[Keeper] = None,
                 group: int = 0) -> list:
-    """One MonteCarlo per variant (what it changes of `config`: nothing, or its STACKABLE settings), all on the same
+    """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
     user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine).
     `keeper`: where each stack's or run's rows are kept as they finish (under `group`, a comparison's stack number), and

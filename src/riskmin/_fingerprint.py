@@ -13,12 +13,7 @@ from typing import Optional
 
 import torch
 
-from .config import FIELDS, Config, RiskminError
-
-# settings a resumed run may change: what it shows and where it writes, how many threads, and how long it goes on
-FREE = {"progress", "print_every", "out", "name", "overwrite", "checkpoint_every", "threads", "device", "epochs", "max_steps",
-        "runs", "engine", "stratify", "folds", "splits", "chunk"}
-LENGTH = {"epochs", "max_steps"}  # how long a run goes on: free, unless its schedule's length is that of the run
+from .config import FIELDS, Config, RiskminError, settings_where
 
 
 def schedule_spans_the_run(config: Config) -> bool:
@@ -38,7 +33,9 @@ def fingerprint(splits, config: Config) -> dict:
         inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
                       sha256=sha256(data.x, data.y))
     inputs["split"] = sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val, splits.test)))
-    free = FREE - LENGTH if schedule_spans_the_run(config) else FREE
+    # what a resumed run may change (its settings' `resume` fact): what it shows and where it writes, how many threads,
+    # and how long it goes on, unless its schedule's length is that of the run
+    free = settings_where(resume="free") + (() if schedule_spans_the_run(config) else settings_where(resume="length"))
     settings = {key: value for key, value in config.to_dict().items() if key not in free}
     return json.loads(json.dumps({"data": inputs, "settings": settings}))  # as a checkpoint gives it back: tuples as lists
 
@@ -100,11 +97,11 @@ def setting_changes(then: dict, now: dict) -> list:
     >>> setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 1}), setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 2})
     ([], ['accumulate None then, 2 now'])
     """
-    changes = []
+    changes, length = [], settings_where(resume="length")
     for key in sorted(set(then) | set(now)):
-        if then.get(key) == now.get(key) or (key in LENGTH and key not in then) or (key not in then and at_default(key, now[key])):
+        if then.get(key) == now.get(key) or (key in length and key not in then) or (key not in then and at_default(key, now[key])):
             continue
-        why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in LENGTH else ""
+        why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in length else ""
         changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")
     return changes
 

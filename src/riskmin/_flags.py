@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from .config import FIELDS, Config, RiskminError, field_type, read_toml
+from .config import FIELDS, Config, RiskminError, fact, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
-ONE_VALUE = ("target", "features", "splits", "model_class", "loss_callable", "optimizer_callable", "scheduler_callable", "metrics",
-             "monitor", "out", "name")
 
 
 def parse_value(name: str, text: str):
@@ -53,7 +51,7 @@ def alternatives_from_args(args: argparse.Namespace) -> dict:
         if name in vars(args) and name != "data":
             raw = getattr(args, name)
             raw = ",".join(raw) if isinstance(raw, list) else raw  # --target may be given more than once
-            parts = [raw] if name in ONE_VALUE else raw.split("/" if name == "hidden" else ",")
+            parts = [raw] if fact(name, "one_value") else raw.split("/" if name == "hidden" else ",")
             values[name] = [parse_value(name, part.strip()) for part in parts]
     return values
 

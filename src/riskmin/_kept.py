@@ -24,15 +24,16 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from .config import RiskminError
+from .config import RiskminError, fact, settings_where
 from . import _files as files
 from ._fingerprint import check_same, sha256
 
 FINGERPRINT = "experiment.json"
 KEPT = "kept"
 SETTINGS = "settings.toml"  # in kept/: config.toml as the experiment began, which --resume reads
-# settings an experiment may change when it resumes: what it shows, where it writes and how many threads it uses
-FREE = {"progress", "print_every", "out", "name", "overwrite", "checkpoint_every", "threads", "device"}
+# settings an experiment may change when it resumes: those a run may (what it shows, where it writes, its threads), less
+# the experiment's own (runs, splits, engine...), which a run does not depend on but the experiment does
+FREE = {name for name in settings_where(resume="free") if fact(name, "command") != "montecarlo"}
 
 
 def fingerprint(data, every: list, settings: dict) -> dict:

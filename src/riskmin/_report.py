@@ -10,10 +10,13 @@ import textwrap
 from pathlib import Path
 from typing import Optional
 
+from .metrics import metrics_where
+
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
-TASK_METRICS = ("val_r2", "val_accuracy", "r2", "accuracy")  # the first one present is the task metric of an epoch line
-UNITS_FIRST = ("rmse", "mae")  # a regression's errors in the target's own units: the console leads with them (mse stays in the files)
+HEADLINE = metrics_where(headline=True)  # each task's one metric beside the loss: an epoch line shows the first one present
+TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
+UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with them
 
 
 def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str, threads: int = 0) -> list:
@@ -83,7 +86,8 @@ def end_summary(summary: dict, directory=None) -> str:
         sentences = [f"best epoch {best} of {last}, {took}; the model has {kept}."]
     if summary.get("stop_reason"):
         sentences.append(summary["stop_reason"].rstrip(".") + ".")
-    told = [*UNITS_FIRST, "r2"] if summary.get("test_rmse") is not None else ["loss", *TASK_METRICS]
+    told = [*UNITS_FIRST, *metrics_where(task="regression", headline=True)] if summary.get("test_rmse") is not None \
+        else ["loss", *HEADLINE]
     if summary.get("test_rmse") is not None and summary.get("test_loss") != summary.get("test_mse"):
         told.append("loss")  # a loss other than mse, which the errors above do not say
     test = [(name, summary[f"test_{name}"]) for name in told if summary.get(f"test_{name}") is not None]

@@ -1,7 +1,10 @@
 """Config: every setting of a run in one flat dataclass, validated, read from and written to TOML.
 
 The command line flags, the TOML files and the keyword overrides of `fit` are all
-generated from the fields below, so this file is the one place a setting is defined.
+generated from the fields below, and each field's metadata says the rest: its section of
+`--help`, whether a comparison's candidates share it or may differ in it, whether runs of one
+stack may differ in it, whether a resumed run may change it, where it applies. So this file is
+the one place a setting is defined; the modules that need a fact ask `settings_where` or `fact`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
+
+from .metrics import METRICS, in_words
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,11 +47,32 @@ def warn(message: str, kind: type = RiskminWarning) -> None:
     warnings.warn(message, kind, stacklevel=3)
 
 
-def setting(default, help: str, low=None, high=None, low_open=False, high_open=False, command=None):
-    """A Config field with its help text, for numbers the allowed range [low, high] (either end excluded when open), and the
-    one command it belongs to."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
-                                            "command": command})
+# The sections of `--help`, in the order shown: every setting names one as its group.
+SECTIONS = ("Monte-Carlo", "data", "split", "model", "optimization", "stopping and the best model", "device", "output")
+
+# What a setting's field may say about it beside its help text, and what it says when it is silent.
+FACTS = {
+    "low": None, "high": None, "low_open": False, "high_open": False,  # a number's allowed range, either end open or closed
+    "command": None,  # the one command that shows it (None: every command that trains)
+    "placeholder": None,  # what its flag takes in --help, where its type would not say (FILE, COLUMNS)
+    "one_value": False,  # text whose commas belong to its one value: a comparison never splits it into alternatives
+    "shared": False,  # every candidate of a comparison has the same: they train on the same splits, written to one place
+    "applies": None,  # (the setting that decides, where it means something): momentum means something for sgd and rmsprop
+    "resume": "fixed",  # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the run
+    "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
+}
+
+
+def setting(default, help: str, group: str, **facts):
+    """A Config field with its help text, its section of `--help`, and any of the FACTS that differ from their defaults.
+
+    >>> setting(0.01, "learning rate", "optimization", low=0.0, stackable=True).metadata["stackable"]
+    True
+    """
+    unknown = sorted(set(facts) - set(FACTS))
+    if unknown or group not in SECTIONS:  # a mistake in this file, found on import
+        raise TypeError(f"setting(): unknown facts {unknown} or section {group!r}; facts are {', '.join(FACTS)}")
+    return field(default=default, metadata={"help": help, "group": group, **FACTS, **facts})
 
 
 DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
@@ -58,119 +84,173 @@ LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "custom"]
 SchedulerName = Literal["none", "step", "cosine", "plateau", "linear_warmup", "one_cycle", "custom"]
 
+WIDE = ("two_layer", "mlp")  # the models with hidden layers
+ADAM = ("adam", "adamw")
+
 
 @dataclass(frozen=True)
 class Config:
     """Every setting of a training run. Build one with keywords; bad values raise RiskminError.
+
+    The fields are in the order `riskmin train --help` shows them within each section; their metadata
+    (`setting`, FACTS) says everything else the command line, compare, the stacked engine and resume
+    need to know about them: `settings_where` asks it.
 
     >>> Config(model="mlp", hidden=(64, 64), optimizer="adamw", lr=1e-3).lr
     0.001
     """
 
     # what to train on
-    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file")
-    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)")
-    features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)")
+    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file", "data",
+                        shared=True)
+    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)", "data",
+                          placeholder="COLUMNS", one_value=True, shared=True)
+    features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)",
+                            "data", placeholder="COLUMNS", one_value=True, shared=True)
     task: Literal["auto", "regression", "classification"] = setting(
         "auto", "what the target is; auto guesses from the target column: text, true/false, at most 3 whole numbers, "
-        "or the codes 0..k-1 (k up to 20) are classes; other numbers (ratings 1..5, counts) are regression")
+        "or the codes 0..k-1 (k up to 20) are classes; other numbers (ratings 1..5, counts) are regression", "data", shared=True)
     missing: Literal["error", "drop", "mean"] = setting(
-        "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with training-split means")
-    n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", low=2)
-    n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", low=1)
-    n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", low=1)
-    noise: float = setting(0.5, "noise standard deviation sigma of synthetic data sets (lab1)", low=0.0)
-    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", low=0, high=LARGEST_SEED)
+        "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with training-split means",
+        "data", shared=True)
+    n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", "data", low=2, shared=True)
+    n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", "data", low=1, shared=True)
+    n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", "data", low=1, shared=True)
+    noise: float = setting(0.5, "noise standard deviation sigma of synthetic data sets (lab1)", "data", low=0.0, shared=True)
+    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", "data", low=0, high=LARGEST_SEED, shared=True)
     # how to split it
-    train: Optional[float] = setting(None, "training fraction (default: what val and test leave)", low=0.0, high=1.0, low_open=True)
-    val: float = setting(0.1, "validation fraction", low=0.0, high=1.0)
-    test: float = setting(0.1, "test fraction", low=0.0, high=1.0)
-    split: Literal["random", "tutorial"] = setting("random", "random split by seed, or the fixed split of the `line` tutorial")
-    standardize: bool = setting(True, "standardize features with training-split mean and std")
+    train: Optional[float] = setting(None, "training fraction (default: what val and test leave)", "split", low=0.0, high=1.0,
+                                     low_open=True, shared=True)
+    val: float = setting(0.1, "validation fraction", "split", low=0.0, high=1.0, shared=True)
+    test: float = setting(0.1, "test fraction", "split", low=0.0, high=1.0, shared=True)
+    split: Literal["random", "tutorial"] = setting("random", "random split by seed, or the fixed split of the `line` tutorial",
+                                                   "split", shared=True)
+    seed: int = setting(0, "seed of the split, the initialization and the batch order", "split", low=0, high=LARGEST_SEED,
+                        shared=True)
+    standardize: bool = setting(True, "standardize features with training-split mean and std", "split")
     standardize_target: bool = setting(True, "train on a regression target standardized with training-split statistics; "
-                                             "metrics and predictions stay in the target's units")
+                                             "metrics and predictions stay in the target's units", "split")
     # the parametrization
-    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a module given in Python)")
-    model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not used")
-    hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)")
-    activation: Activation = setting("relu", "nonlinearity of two_layer and mlp")
+    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a module "
+                                            "given in Python)", "model")
+    model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not used",
+                               "model", placeholder="MODULE.CLASS", one_value=True, applies=("model", ("custom",)))
+    hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)", "model", applies=("model", WIDE))
+    activation: Activation = setting("relu", "nonlinearity of two_layer and mlp", "model", applies=("model", WIDE))
     dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp (below 1: at 1 every unit is dropped)",
-                             low=0.0, high=1.0, high_open=True)
-    bias: bool = setting(True, "give every layer a bias term")
-    # the loss and the optimizer
+                             "model", low=0.0, high=1.0, high_open=True, applies=("model", ("mlp",)))
+    bias: bool = setting(True, "give every layer a bias term", "model")
+    # the loss, the optimizer, the schedule and the loop
     loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification (custom: a "
-                                     "function given in Python, which sees the targets unstandardized)")
-    loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used")
-    optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)")
-    optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not used")
-    lr: float = setting(0.01, "learning rate", low=0.0, low_open=True)
-    momentum: float = setting(0.0, "momentum of sgd and rmsprop", low=0.0, high=1.0)
-    beta1: float = setting(0.9, "decay of adam's and adamw's running average of the gradient", low=0.0, high=1.0, high_open=True)
-    beta2: float = setting(0.999, "decay of adam's and adamw's running average of the squared gradient", low=0.0, high=1.0,
-                           high_open=True)
-    eps: float = setting(1e-8, "added to the denominator of adam's and adamw's update", low=0.0, low_open=True)
-    nesterov: bool = setting(False, "nesterov momentum (sgd)")
+                                     "function given in Python, which sees the targets unstandardized)", "optimization")
+    loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used", "optimization",
+                                 placeholder="MODULE.NAME", one_value=True, applies=("loss", ("custom",)))
+    optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)", "optimization")
+    optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not used",
+                                      "optimization", placeholder="MODULE.NAME", one_value=True,
+                                      applies=("optimizer", ("custom",)))
+    lr: float = setting(0.01, "learning rate", "optimization", low=0.0, low_open=True, stackable=True)
+    momentum: float = setting(0.0, "momentum of sgd and rmsprop", "optimization", low=0.0, high=1.0,
+                              applies=("optimizer", ("sgd", "rmsprop")), stackable=True)
+    nesterov: bool = setting(False, "nesterov momentum (sgd)", "optimization", applies=("optimizer", ("sgd",)))
+    beta1: float = setting(0.9, "decay of adam's and adamw's running average of the gradient", "optimization", low=0.0,
+                           high=1.0, high_open=True, applies=("optimizer", ADAM))
+    beta2: float = setting(0.999, "decay of adam's and adamw's running average of the squared gradient", "optimization",
+                           low=0.0, high=1.0, high_open=True, applies=("optimizer", ADAM))
+    eps: float = setting(1e-8, "added to the denominator of adam's and adamw's update", "optimization", low=0.0, low_open=True,
+                         applies=("optimizer", ADAM))
     weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in torch, "
-                                                  "0 for the others)", low=0.0)
+                                                  "0 for the others)", "optimization", low=0.0, stackable=True)
     scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), cosine (to 0 "
                                                "over the run), plateau (times gamma when the monitored metric stalls), "
                                                "linear_warmup (from lr/warmup up to lr over warmup, then lr), one_cycle (up "
-                                               "to lr and down again over the run); custom: a factory given in Python")
-    scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; recorded, not used")
+                                               "to lr and down again over the run); custom: a factory given in Python",
+                                       "optimization", stackable=True)
+    scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; recorded, not "
+                                          "used", "optimization", placeholder="MODULE.NAME", one_value=True,
+                                      applies=("scheduler", ("custom",)))
     scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after every step; "
-                                                                    "the lengths of cosine, one_cycle and warmup count in these")
-    warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of the run)", low=0)
-    step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", low=1)
-    gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", low=0.0, high=1.0, low_open=True)
-    clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", low=0.0)
-    # the loop
-    epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps take)", low=1)
-    max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to train", low=0)
-    batch_size: int = setting(32, "samples per batch (0: the whole training split)", low=0)
-    sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step")
-    drop_last: bool = setting(False, "drop the last incomplete batch of each epoch")
+                                                                    "the lengths of cosine, one_cycle and warmup count in these",
+                                                           "optimization")
+    warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of the run)",
+                          "optimization", low=0, applies=("scheduler", ("linear_warmup",)))
+    step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", "optimization", low=1,
+                             applies=("scheduler", ("step",)), stackable=True)
+    gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", "optimization", low=0.0,
+                           high=1.0, low_open=True, applies=("scheduler", ("step", "plateau")), stackable=True)
+    clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", "optimization", low=0.0)
+    epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps take)",
+                                    "optimization", low=1, resume="length")
+    max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to train",
+                             "optimization", low=0, resume="length")
+    batch_size: int = setting(32, "samples per batch (0: the whole training split)", "optimization", low=0)
     accumulate: int = setting(1, "add up the gradients of this many batches before each optimizer step (an epoch's last group "
                                  "may hold fewer); steps, schedules, val_every, clip_grad and max_steps count optimizer steps",
-                              low=1)
-    val_every: int = setting(0, "validate every this many steps (0: every epoch)", low=0)
+                              "optimization", low=1)
+    sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step",
+                                                   "optimization")
+    drop_last: bool = setting(False, "drop the last incomplete batch of each epoch", "optimization")
+    # validation, the best model and early stopping
+    val_every: int = setting(0, "validate every this many steps (0: every epoch)", "stopping and the best model", low=0)
+    metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; recorded, "
+                               "not used", "stopping and the best model", placeholder="NAME=MODULE.NAME,...", one_value=True)
     monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ with "
-                                       "mse, rmse, mae, r2, accuracy, f1 or log_loss")
-    mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up")
-    patience: int = setting(0, "stop after this many validations without improvement (0: never)", low=0)
-    metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; recorded, not used")
-    min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement", low=0.0)
-    restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)")
-    seed: int = setting(0, "seed of the split, the initialization and the batch order", low=0, high=LARGEST_SEED)
-    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
-                                   "the process' own setting) or a number")
-    num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)", low=0)
-    pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU")
+                                       f"{in_words(list(METRICS)[1:])}", "stopping and the best model", placeholder="METRIC", one_value=True,
+                           shared=True)
+    mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up",
+                                          "stopping and the best model", shared=True)
+    patience: int = setting(0, "stop after this many validations without improvement (0: never)", "stopping and the best model",
+                            low=0)
+    min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement",
+                               "stopping and the best model", low=0.0)
+    threshold_mode: Literal["abs", "rel"] = setting("abs", "min_delta as an absolute change, or (rel) as a fraction of the "
+                                                           "best value's size (0.01: a hundredth better)",
+                                                    "stopping and the best model")
+    restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)",
+                                 "stopping and the best model")
+    # where it trains
+    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", "device", shared=True,
+                          resume="free")
     precision: Literal["32", "bf16-mixed", "16-mixed"] = setting(
         "32", "arithmetic of the forward pass and the loss: 32 (float32), bf16-mixed (bfloat16 under torch.autocast; CPU, or a "
-              "GPU that has it) or 16-mixed (float16 with loss scaling; CUDA); weights, optimizer state and metrics stay float32")
-    checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
-                                                    "default: at the end of an epoch once 30 s have passed since the last)",
-                                              low=0, command="train")
-    # Monte-Carlo experiments
-    runs: int = setting(100, "number of runs, run r on seed seed + r", low=1, command="montecarlo")
-    engine: Literal["auto", "vectorized", "sequential"] = setting(
-        "auto", "vectorized trains all runs as one stacked model; auto falls back to sequential when it must", command="montecarlo")
-    stratify: bool = setting(True, "keep the class proportions in every split of a classification experiment", command="montecarlo")
-    folds: int = setting(0, "repeated k-fold: runs / folds repetitions of this many folds (0: random splits)", low=0,
-                         command="montecarlo")
-    splits: str = setting("", "a file of given splits: .npz arrays train_0, val_0, test_0, train_1, ... or a CSV "
-                              "with one line per split (see the README)", command="montecarlo")
-    chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", low=0, command="montecarlo")
+              "GPU that has it) or 16-mixed (float16 with loss scaling; CUDA); weights, optimizer state and metrics stay float32",
+        "device")
+    threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
+                                   "the process' own setting) or a number", "device", placeholder="{auto,N}", shared=True,
+                           resume="free")
+    num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)", "device",
+                               low=0)
+    pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU", "device")
     # output
-    progress: bool = setting(True, "show a progress bar and epoch lines")
+    progress: bool = setting(True, "show a progress bar and epoch lines", "output", shared=True, resume="free")
+    print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", "output", low=0,
+                               shared=True, resume="free")
     log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: metrics.csv "
                                                         "(always), and with tensorboard TensorBoard scalars too "
-                                                        "(pip install riskmin[tensorboard])")
-    print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", low=0)
-    out: str = setting("runs", "folder that holds run directories")
-    name: str = setting("", "run directory name (default: data and model, numbered if taken)")
-    overwrite: bool = setting(False, "replace an existing run directory of the same name")
+                                                        "(pip install riskmin[tensorboard])", "output")
+    out: str = setting("runs", "folder that holds run directories", "output", placeholder="FOLDER", one_value=True, shared=True,
+                       resume="free")
+    name: str = setting("", "run directory name (default: data and model, numbered if taken)", "output", one_value=True,
+                        shared=True, resume="free")
+    overwrite: bool = setting(False, "replace an existing run directory of the same name", "output", shared=True, resume="free")
+    checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
+                                                    "default: at the end of an epoch once 30 s have passed since the last)",
+                                              "output", low=0, command="train", resume="free")
+    # Monte-Carlo experiments
+    runs: int = setting(100, "number of runs, run r on seed seed + r", "Monte-Carlo", low=1, command="montecarlo", shared=True,
+                        resume="free")
+    engine: Literal["auto", "vectorized", "sequential"] = setting(
+        "auto", "vectorized trains all runs as one stacked model; auto falls back to sequential when it must", "Monte-Carlo",
+        command="montecarlo", resume="free")
+    chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", "Monte-Carlo",
+                         low=0, command="montecarlo", resume="free")
+    stratify: bool = setting(True, "keep the class proportions in every split of a classification experiment", "Monte-Carlo",
+                             command="montecarlo", shared=True, resume="free")
+    folds: int = setting(0, "repeated k-fold: runs / folds repetitions of this many folds (0: random splits)", "Monte-Carlo",
+                         low=0, command="montecarlo", shared=True, resume="free")
+    splits: str = setting("", "a file of given splits: .npz arrays train_0, val_0, test_0, train_1, ... or a CSV "
+                              "with one line per split (see the README)", "Monte-Carlo", command="montecarlo",
+                          placeholder="FILE", one_value=True, shared=True, resume="free")
 
     def __post_init__(self):
         if self.precision == 32 and type(self.precision) is int:  # precision=32 from Python or TOML means "32"
@@ -240,6 +320,27 @@ def read_toml(path) -> dict:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+@functools.cache
+def settings_where(**facts) -> tuple:
+    """The names of the settings whose field metadata holds every fact given (see FACTS), in Config's order.
+
+    >>> settings_where(stackable=True)
+    ('lr', 'momentum', 'weight_decay', 'scheduler', 'step_size', 'gamma')
+    >>> settings_where(group="model")
+    ('model', 'model_class', 'hidden', 'activation', 'dropout', 'bias')
+    """
+    return tuple(name for name, f in FIELDS.items() if all(f.metadata[key] == value for key, value in facts.items()))
+
+
+def fact(name: str, key: str):
+    """What setting `name`'s field metadata says of `key` (see FACTS).
+
+    >>> fact("momentum", "applies")
+    ('optimizer', ('sgd', 'rmsprop'))
+    """
+    return FIELDS[name].metadata[key]
 
 
 @functools.cache

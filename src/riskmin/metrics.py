@@ -1,24 +1,133 @@
-"""Metrics beside the loss: sums over batches, finished once. One implementation for one run and for a stack of runs.
+"""Metrics beside the loss: the one registry of riskmin's metrics, and their sums over batches, finished once.
 
-`metric_sums` takes a batch's outputs and targets, with the rows on the second-to-last axis
-of the outputs; any axes before it are runs of a stack (the vectorized Monte-Carlo engine),
-so the same code serves one model and R of them. `finish_metrics` turns the sums of a whole
-split into the loss and metrics, reading them from the device in one transfer.
+`METRICS` names every metric riskmin measures, with its task, whether higher is better, how its
+sums are finished and its units; `fit`, both Monte-Carlo engines, compare, the console and the
+check of the user's own metric names all read it. One implementation serves one run and a stack
+of runs: `metric_sums` takes a batch's outputs and targets, with the rows on the second-to-last
+axis of the outputs; any axes before it are runs of a stack (the vectorized Monte-Carlo engine).
+`finish_metrics` turns the sums of a whole split into the loss and metrics, reading them from
+the device in one transfer.
 
     regression      loss, mse, rmse, mae, r2 (r2 is the mean over outputs, as scikit-learn's default)
     classification  loss, accuracy, f1 (macro, over the classes that occur), log_loss
+
+torch and NumPy are imported where sums are taken, not at the top: the registry answers
+`riskmin --help` (the monitor's choices) in the time Python takes to start.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
 
-import numpy as np
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
 
 REGRESSION = ("mse", "l1", "huber")
 LOSS_FROM_SUMS = {"mse": "mse", "l1": "mae", "cross_entropy": "log_loss", "bce": "log_loss"}  # losses that are one of the metrics
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric riskmin measures: its task ("regression", "classification", or "any" for the loss), whether a higher
+    value is better, how it is finished from the sums of a split (`finish(sums, rows, scale, loss_name)`, None for the
+    loss, which `finish_run` finishes), its units, and whether it is its task's headline (the one an epoch line shows)."""
+
+    name: str
+    task: str
+    higher_is_better: bool
+    finish: Optional[Callable]
+    units: str  # "loss" (the loss's own), "target", "target squared", "fraction" (0 to 1), "nats"
+    headline: bool = False
+
+
+def moments(values: dict) -> tuple:
+    """The per-output sums of absolute errors, of y, of squared errors and of y squared."""
+    moments, outputs = values["moments"], len(values["moments"]) // 4
+    return tuple(moments[i * outputs:(i + 1) * outputs] for i in range(4))
+
+
+def mean_squared_error(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    se = moments(values)[2]
+    return sum(se) / (rows * len(se)) * scale * scale
+
+
+def root_mean_squared_error(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    return math.sqrt(mean_squared_error(values, rows, scale, loss_name))
+
+
+def mean_absolute_error(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    ae = moments(values)[0]
+    return sum(ae) / (rows * len(ae)) * scale
+
+
+def r2_score(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    _, y, se, yy = moments(values)
+    spreads = [q - s * s / rows for s, q in zip(y, yy)]  # rows times the variance of each target
+    r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]  # a constant target's r2 is undefined: left out
+    return sum(r2) / len(r2) if r2 else math.nan
+
+
+def accuracy(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    return values["correct"] / rows
+
+
+def macro_f1(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
+    if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the "no" class counted from the rest
+        tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
+    f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
+    return sum(f1) / len(f1)
+
+
+def log_loss(values: dict, rows: int, scale: float, loss_name: str) -> float:
+    return values["nll"] / rows
+
+
+# every metric riskmin measures, in the order a row, a table and a message list them
+METRICS = {metric.name: metric for metric in (
+    Metric("loss", "any", False, None, "loss"),
+    Metric("mse", "regression", False, mean_squared_error, "target squared"),
+    Metric("rmse", "regression", False, root_mean_squared_error, "target"),
+    Metric("mae", "regression", False, mean_absolute_error, "target"),
+    Metric("r2", "regression", True, r2_score, "fraction", headline=True),
+    Metric("accuracy", "classification", True, accuracy, "fraction", headline=True),
+    Metric("f1", "classification", True, macro_f1, "fraction"),
+    Metric("log_loss", "classification", False, log_loss, "nats"),
+)}
+
+
+def measured(task: str) -> tuple:
+    """The metrics every row of a run on `task` holds, the loss first.
+
+    >>> measured("classification")
+    ('loss', 'accuracy', 'f1', 'log_loss')
+    """
+    return tuple(name for name, metric in METRICS.items() if metric.task in ("any", task))
+
+
+def metrics_where(**facts) -> tuple:
+    """The names of the metrics with every fact given, in the registry's order.
+
+    >>> metrics_where(units="target"), metrics_where(headline=True)
+    (('rmse', 'mae'), ('r2', 'accuracy'))
+    """
+    return tuple(name for name, metric in METRICS.items() if all(getattr(metric, k) == v for k, v in facts.items()))
+
+
+def in_words(names, last: str = "or") -> str:
+    """Names as a sentence lists them.
+
+    >>> in_words(metrics_where(units="fraction"), "and")
+    'r2, accuracy and f1'
+    """
+    return f"{', '.join(names[:-1])} {last} {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def task_of_loss(loss_name: str) -> str:
+    """The task whose metrics a run under riskmin's loss `loss_name` measures."""
+    return "classification" if loss_name in ("cross_entropy", "bce") else "regression"
 
 
 def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
@@ -28,10 +137,14 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     Classification: correct answers, per class the true positives, predictions and members
     (for macro F1), and the summed cross entropy (or binary cross entropy) for log loss.
 
+    >>> import torch
     >>> sums = metric_sums("mse", torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [3.0]]))
     >>> sums["moments"].tolist()
     [1.0, 5.0, 1.0, 13.0]
     """
+    import torch
+    from torch import nn
+
     if loss_name in REGRESSION or (loss_name == "custom" and y.is_floating_point()):  # a loss of the user's own: by the targets
         error, y = (output - y).double(), y.double()  # summed in float64: any order of rows gives the same metrics
         return {"moments": torch.cat([error.abs(), y, error * error, y * y], -1).sum(-2)}
@@ -59,9 +172,13 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
     that of a standardized regression target (data.TargetScale): the sums are in standardized
     units and the metrics come back in the target's own.
 
+    >>> import torch
     >>> finish_metrics("mse", metric_sums("mse", torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [3.0]])), 2)["rmse"]
     0.7071067811865476
     """
+    import numpy as np
+    import torch
+
     lead = (runs,) if runs else ()
     sizes = {key: (value[0] if runs else value).numel() for key, value in sums.items()}
     parts = [value.double().reshape(*lead, -1) for value in sums.values()]
@@ -88,10 +205,9 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
 
 
 def finish_run(loss_name: str, values: dict, rows: int, scale=None) -> dict:
-    if "moments" in values:
-        metrics = regression(values, rows, scale or 1.0)
-    else:  # a model's own step sums its loss alone, and its own metrics
-        metrics = classification(loss_name, values, rows) if "correct" in values else {}
+    task = "regression" if "moments" in values else "classification" if "correct" in values else None
+    # a model's own step sums its loss alone, and its own metrics: no metric of riskmin's then
+    metrics = {name: METRICS[name].finish(values, rows, scale or 1.0, loss_name) for name in measured(task)[1:]} if task else {}
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
     if loss_name in LOSS_FROM_SUMS:
@@ -106,22 +222,3 @@ def loss_units(loss_name: str, scale=None):
     if scale is None or loss_name not in REGRESSION:
         return 1.0
     return scale if loss_name == "l1" else scale * scale
-
-
-def regression(values: dict, rows: int, scale: float = 1.0) -> dict:
-    moments = values["moments"]
-    outputs = len(moments) // 4
-    ae, y, se, yy = (moments[i * outputs:(i + 1) * outputs] for i in range(4))
-    mse = sum(se) / (rows * outputs)
-    spreads = [q - s * s / rows for s, q in zip(y, yy)]  # rows times the variance of each target
-    r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]  # a constant target's r2 is undefined: left out
-    mse = mse * scale * scale
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": sum(ae) / (rows * outputs) * scale, "r2": sum(r2) / len(r2) if r2 else math.nan}
-
-
-def classification(loss_name: str, values: dict, rows: int) -> dict:
-    tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
-    if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the "no" class counted from the rest
-        tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
-    f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
-    return {"accuracy": values["correct"] / rows, "f1": sum(f1) / len(f1), "log_loss": values["nll"] / rows}

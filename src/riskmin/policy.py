@@ -31,23 +31,35 @@ def where(condition, yes, no):
 
 
 class Best:
-    """Decides whether a value beats the best so far by more than `min_delta`. NaN never does.
+    """Decides whether a value beats the best so far by more than `min_delta`: an absolute change, or with
+    `threshold_mode` "rel" that fraction of the best value's size (skorch's and ReduceLROnPlateau's threshold_mode,
+    measured on |best| so that it asks for progress whatever the sign). NaN never beats the best; the first value does.
 
     >>> rule = Best("min"); [rule.update(v) for v in [0.4, 0.3, 0.3, 0.5]]
     [True, True, False, False]
     >>> rule = Best("min", runs=2); first = rule.update(np.array([0.4, 0.2])); rule.update(np.array([0.3, 0.3])).tolist()
     [True, False]
+    >>> rule = Best("min", min_delta=0.1, threshold_mode="rel"); [rule.update(v) for v in [10.0, 9.5, 8.9]]
+    [True, False, True]
     """
 
-    def __init__(self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None):
+    def __init__(self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None, threshold_mode: str = "abs"):
         self.sign = 1.0 if mode == "min" else -1.0
-        self.min_delta = min_delta
+        self.min_delta, self.relative = min_delta, threshold_mode == "rel"
         self.value = self.sign * math.inf if runs is None else np.full(runs, self.sign * math.inf)
 
     def update(self, value):
-        improved = self.sign * value < self.sign * self.value - self.min_delta  # false for NaN, and no infinity minus infinity
+        improved = self.sign * value < self.sign * self.value - self.margin()  # false for NaN, and no infinity minus infinity
         self.value = where(improved, value, self.value)
         return improved
+
+    def margin(self):
+        """How much a value must beat the best by: min_delta, or that fraction of the best's size; none before a best."""
+        if not self.relative:
+            return self.min_delta
+        if isinstance(self.value, np.ndarray):
+            return self.min_delta * np.where(np.isfinite(self.value), np.abs(self.value), 0.0)
+        return self.min_delta * abs(self.value) if math.isfinite(self.value) else 0.0
 
 
 class EarlyStopChecker:
@@ -57,9 +69,10 @@ class EarlyStopChecker:
     [False, False, False, True]
     """
 
-    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None):
+    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None,
+                 threshold_mode: str = "abs"):
         self.patience = patience
-        self.best = Best(mode, min_delta, runs)
+        self.best = Best(mode, min_delta, runs, threshold_mode)
         self.bad = 0 if runs is None else np.zeros(runs, dtype=np.int64)
 
     def update(self, value):
@@ -131,7 +144,7 @@ class Judge:
 
     def __init__(self, config: Config, runs: int, tracked: bool):
         self.config, self.tracked, self.runs, self.everyone = config, tracked, runs, np.arange(runs)
-        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs)
+        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs, config.threshold_mode)
         self.best_epoch, self.best_step, self.epochs_run, self.steps = (np.zeros(runs, dtype=np.int64) for _ in range(4))
         self.stopped, self.diverged = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=bool)
         self.reasons = [""] * runs

@@ -1,0 +1,32 @@
+"""The metric registry: what it lists for a task is what a run measures, and the names it holds are riskmin's own."""
+
+import pytest
+import torch
+
+import riskmin
+from riskmin.metrics import METRICS, measured, metrics_where
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_a_run_measures_exactly_the_metrics_the_registry_lists_for_its_task(task):
+    data = riskmin.load("lab1", riskmin.Config(n_samples=60))
+    if task == "classification":
+        data = riskmin.Data(data.x, (data.y[:, 0] > 0).long())
+    run = riskmin.fit("linear", data, epochs=1, progress=False)
+    for part in ("train", "val", "test"):
+        reported = [key[len(part) + 1:] for key in run.summary if key.startswith(f"{part}_")]
+        assert reported == list(measured(task)), (part, reported)
+
+
+def test_higher_is_better_ranks_a_comparison_and_names_the_mode():
+    from riskmin._candidates import ranking
+
+    modes = {name: ranking(f"test_{name}", riskmin.Config())[1] for name in METRICS}
+    assert [name for name, mode in modes.items() if mode == "max"] == list(metrics_where(higher_is_better=True))
+    assert set(metrics_where(higher_is_better=True)) == {"r2", "accuracy", "f1"}
+
+
+def test_a_metric_of_the_users_own_may_not_take_a_name_the_registry_holds():
+    for name in METRICS:
+        with pytest.raises(riskmin.RiskminError, match=f"metric name '{name}' is not allowed"):
+            riskmin.fit("linear", "lab1", epochs=1, progress=False, metrics={name: lambda output, y: torch.zeros(())})
