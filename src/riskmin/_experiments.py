@@ -9,6 +9,7 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,11 +21,10 @@ from torch.utils.data import Dataset
 
 from .config import Config, RiskminError, RiskminNote, check_run_seeds, warn
 from .data import Data, Splits, split
-from . import distributed
 from .distributed import gathered, join
 from ._callables import Callables, missing_callables, own_callables
 from ._losses import check_targets, settled
-from ._loop import fit
+from ._loop import fit_alone
 from ._prepare import as_data, check_batch_size, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import few_runs, summarize
@@ -257,12 +257,12 @@ def train_runs(model, data: Data, config: Config, variants: list, runs: list, re
     device = resolve_device(config.device)
     threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, device)
     measured = MeasuredThreads(own_cores()) if config.threads == "auto" and device.type == "cpu" else None
-    with progress_bar(config, total=len(runs)) as finished, distributed.solo() if reason else threads:
+    with progress_bar(config, total=len(runs)) as finished, contextlib.nullcontext() if reason else threads:
         if reason:
             rows = []
             for v, _, about, splits in runs:  # under torchrun each process trains its own runs alone
-                run = fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
-                          **own_objects(callables), **variants[v])
+                run = fit_alone(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
+                                **own_objects(callables), **variants[v])
                 rows.append(row_of_run(run))
                 finished(1)
         else:
