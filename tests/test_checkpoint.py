@@ -22,16 +22,16 @@ ARGS = ["lab1", "--model", "mlp", "--hidden", "32,32", "--dropout", "0.1", "--ba
 STEPS_PER_EPOCH = 50
 
 
-def start(tmp_path, *args, signal_at=None):
-    """`riskmin train` in a process of its own; with `signal_at` ("<step>:SIGINT"), it gets that signal after that step."""
+def start(tmp_path, *args):
+    """`riskmin train` in a process of its own (interrupted at a step by the flags of the `signal_at` fixture)."""
     out = [] if "--resume" in args else ["--out", str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **({"RISKMIN_SIGNAL_AT": signal_at} if signal_at else {})}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "riskmin", "train", *args, *out], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def finish(tmp_path, *args, signal_at=None):
-    process = start(tmp_path, *args, signal_at=signal_at)
+def finish(tmp_path, *args):
+    process = start(tmp_path, *args)
     out, err = process.communicate(timeout=300)
     return process.returncode, err
 
@@ -73,8 +73,8 @@ def data_of(manifest: Path) -> Path:
     return manifest.with_name(manifest.name.replace(".manifest.json", ".safetensors"))
 
 
-def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, uninterrupted):
-    code, err = finish(tmp_path, *ARGS, "--name", "cut", signal_at=f"{2 * STEPS_PER_EPOCH + 17}:SIGINT")  # inside epoch 3
+def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, signal_at, uninterrupted):
+    code, err = finish(tmp_path, *ARGS, "--name", "cut", *signal_at(2 * STEPS_PER_EPOCH + 17, "SIGINT"))  # inside epoch 3
     assert code == 130
     assert f"continue with: riskmin train --resume {tmp_path / 'cut'}" in err and "Traceback" not in err
     assert not (tmp_path / "cut" / "summary.json").exists()
@@ -83,12 +83,12 @@ def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, 
     assert_same_run(uninterrupted, tmp_path / "cut")
 
 
-def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_path):
+def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_path, signal_at):
     # with this min_delta nothing beats epoch 1, so its weights ride through every checkpoint, resumed and written again
     args = [*ARGS[:-4], "--epochs", "8", "--min-delta", "1000", "--progress", "off"]
     code, err = finish(tmp_path, *args, "--name", "full")
     assert code == 0, err
-    assert finish(tmp_path, *args, "--name", "cut", signal_at=f"{4 * STEPS_PER_EPOCH + 3}:SIGINT")[0] == 130
+    assert finish(tmp_path, *args, "--name", "cut", *signal_at(4 * STEPS_PER_EPOCH + 3, "SIGINT"))[0] == 130
     code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
     assert code == 0, err
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["best_epoch"] == 1
@@ -104,24 +104,24 @@ def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
     assert torch.equal(loaded["w"], torch.ones(1000))
 
 
-def test_sigterm_is_handled_like_sigint(tmp_path):
-    code, err = finish(tmp_path, *ARGS, "--name", "term", signal_at=f"{STEPS_PER_EPOCH + 5}:SIGTERM")
+def test_sigterm_is_handled_like_sigint(tmp_path, signal_at):
+    code, err = finish(tmp_path, *ARGS, "--name", "term", *signal_at(STEPS_PER_EPOCH + 5, "SIGTERM"))
     assert code == 130 and "riskmin train --resume" in err
 
 
 @pytest.mark.parametrize("step", [2 * STEPS_PER_EPOCH + 1, 3 * STEPS_PER_EPOCH + 25, 5 * STEPS_PER_EPOCH])
-def test_sigkill_then_resume_is_bitwise_identical(tmp_path, uninterrupted, step):
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path, signal_at, uninterrupted, step):
     # killed on the step after a checkpoint was handed to its writer (the one before is complete), in the middle of an epoch, and on an epoch's last step
     run_dir = tmp_path / "killed"
-    code, _ = finish(tmp_path, *ARGS, "--name", "killed", signal_at=f"{step}:SIGKILL")
+    code, _ = finish(tmp_path, *ARGS, "--name", "killed", *signal_at(step, "SIGKILL"))
     assert code == -signal.SIGKILL and not (run_dir / "summary.json").exists()
     code, err = finish(tmp_path, "--resume", str(run_dir))
     assert code == 0, err
     assert_same_run(uninterrupted, run_dir)
 
 
-def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, uninterrupted):
-    assert finish(tmp_path, *ARGS, "--name", "damaged", signal_at=f"{3 * STEPS_PER_EPOCH + 10}:SIGKILL")[0] == -signal.SIGKILL
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, signal_at, uninterrupted):
+    assert finish(tmp_path, *ARGS, "--name", "damaged", *signal_at(3 * STEPS_PER_EPOCH + 10, "SIGKILL"))[0] == -signal.SIGKILL
     newest = data_of(checkpoints(tmp_path / "damaged")[0])
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) // 2])  # truncated
@@ -272,9 +272,9 @@ def test_run_save_without_a_directory_returns_and_says_where_and_repr_is_one_sho
     assert repr(riskmin.fit("linear", "line", split="tutorial", epochs=1, progress=False)).endswith(", no test split)")
 
 
-def test_a_second_writer_is_refused(tmp_path, capsys):
+def test_a_second_writer_is_refused(tmp_path, signal_at, capsys):
     # killed in epoch 3: the checkpoint of epoch 1 is on disk for sure (epoch 2's waited for it), so the run is resumable
-    assert finish(tmp_path, *ARGS, "--name", "busy", signal_at=f"{2 * STEPS_PER_EPOCH + 10}:SIGKILL")[0] == -signal.SIGKILL
+    assert finish(tmp_path, *ARGS, "--name", "busy", *signal_at(2 * STEPS_PER_EPOCH + 10, "SIGKILL"))[0] == -signal.SIGKILL
     def snapshot():  # every file of the run but the lock itself, which the test's own lock rewrites
         return sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "busy").rglob("*") if p.name != ".lock")
 
@@ -322,13 +322,14 @@ def test_a_process_forked_after_a_checkpoint_writes_its_own(tmp_path):
 slow = pytest.mark.skipif(os.environ.get("RISKMIN_SLOW") != "1", reason="slow: set RISKMIN_SLOW=1 to run it")
 
 # One process imports riskmin once and forks a copy per `riskmin` command, so that 20 trials cost seconds, not minutes
-# of imports. A trial is a list of commands: ("train" | "resume", step to SIGKILL it after, or 0 to let it finish).
+# of imports. A trial is a list of commands: ("train" | "resume", step to SIGKILL it after, or 0 to let it finish);
+# `kills` gives each such step the flags that kill the command there.
 KILL_AND_RESUME = """
 import json, os, sys, traceback
 import matplotlib.figure, safetensors, torch
 import riskmin._cli, riskmin._loop, riskmin._rundir
 torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo: seconds, once here, not in each child
-out, args, trials = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+out, args, trials, kills = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
 
 def command(argv, kill_at, log):
     pid = os.fork()
@@ -338,9 +339,7 @@ def command(argv, kill_at, log):
             handle = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             os.dup2(handle, 1)
             os.dup2(handle, 2)
-            if kill_at:
-                os.environ["RISKMIN_SIGNAL_AT"] = f"{kill_at}:SIGKILL"
-            code = riskmin._cli.main(argv)
+            code = riskmin._cli.main(argv + (kills[str(kill_at)] if kill_at else []))
         except BaseException:
             traceback.print_exc()
         finally:
@@ -360,7 +359,7 @@ print(json.dumps(codes))
 
 @slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_the_uninterrupted_run(tmp_path):
+def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_the_uninterrupted_run(tmp_path, signal_at):
     import random
 
     # 16 steps an epoch, a checkpoint after each; dropout and early stopping: random and callback state to carry over
@@ -372,7 +371,9 @@ def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_the_uninte
     for trial in range(20):  # killed once or twice, on any step: before the first checkpoint, during a write, after
         kills = sorted(draw.sample(range(1, steps), draw.choice([1, 1, 2])))
         trials[f"trial-{trial}"] = [*kills, 0]
-    result = subprocess.run([sys.executable, "-c", KILL_AND_RESUME, str(tmp_path), json.dumps(args), json.dumps(trials)],
+    kills = {step: signal_at(step, "SIGKILL") for steps in trials.values() for step in steps if step}
+    result = subprocess.run([sys.executable, "-c", KILL_AND_RESUME, str(tmp_path), json.dumps(args), json.dumps(trials),
+                             json.dumps(kills)],
                             capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     codes = json.loads(result.stdout.strip().splitlines()[-1])

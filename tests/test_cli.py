@@ -142,6 +142,34 @@ EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "run
             "runs/lab1-two_layer/summary.json": b"{}\n"}
 
 
+NOT_CALLBACKS = {  # what --callback was given -> what the one line says
+    "logger": "--callback logger is not FILE.py:NAME or MODULE:NAME; name the object after a colon",
+    "mine.py:Logger": "--callback mine.py:Logger: mine.py cannot be found",
+    "no_such_module:Logger": "--callback no_such_module:Logger: no_such_module cannot be found",
+    "riskmin.callbacks:Logger": "--callback riskmin.callbacks:Logger: riskmin.callbacks defines no Logger",
+    "riskmin.config:Config": "--callback riskmin.config:Config: Config has none of the methods a callback has (on_fit_start, ",
+    "riskmin.callbacks:SignalAt": "the class SignalAt cannot be made with no arguments",
+}
+
+
+@pytest.mark.parametrize("given", NOT_CALLBACKS)
+def test_a_callback_train_cannot_use_is_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, given):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "lab1", "--progress", "off", "--callback", given]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and NOT_CALLBACKS[given] in err[0], err
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_takes_a_callback_of_ones_own_from_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stopper.py").write_text("class StopAfterTwo:\n    def on_epoch_end(self, state):\n"
+                                         "        state.should_stop = state.epoch == 2\n")
+    assert main(["train", "lab1", "--epochs", "5", "--progress", "off", "--name", "two", "--callback", "stopper.py:StopAfterTwo"]) == 0
+    assert json.loads((tmp_path / "runs" / "two" / "summary.json").read_text())["epochs_run"] == 2
+    assert "callback" not in (tmp_path / "runs" / "two" / "config.toml").read_text()  # a resume gets only the flags it is given
+
+
 @pytest.mark.parametrize("toml, message", [
     ("lr = = 3\n", "is not valid TOML"),
     ("lrate = 0.1\n", "unknown key in run.toml 'lrate'; did you mean 'lr'?"),

@@ -56,24 +56,42 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def as_torchrun(*arguments, second_killed_at=None) -> list:
+def as_torchrun(*arguments, second=None) -> list:
     """`riskmin <arguments>` as the two processes torchrun would start, each told its rank by the environment; the
-    second kills itself (SIGKILL) after step `second_killed_at` of its training, when given."""
+    second runs `python <second>` instead, when given (one that kills itself at a chosen step)."""
     port, processes = free_port(), []
     for rank in range(2):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RISKMIN_DISTRIBUTED_TIMEOUT": "60"}
-        if rank == 1 and second_killed_at:
-            env["RISKMIN_SIGNAL_AT"] = f"{second_killed_at}:SIGKILL"
-        processes.append(subprocess.Popen([sys.executable, "-m", "riskmin", *arguments], env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True))
+        command = second if rank == 1 and second else ["-m", "riskmin", *arguments]
+        processes.append(subprocess.Popen([sys.executable, *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
     return processes
+
+
+# `riskmin <argv[2:]>` whose runs trained one by one (the sequential engine) kill the process after step argv[1] of its
+# first run: a Monte-Carlo command takes no --callback, so this process gives its runs' fit the callback itself.
+KILLED_IN_ITS_FIRST_RUN = """
+import sys
+import riskmin._cli, riskmin._experiments, riskmin._loop
+from riskmin import distributed
+from riskmin.callbacks import SignalAt
+
+def fit_alone(model, data, config, **settings):
+    killer = [SignalAt(int(sys.argv[1]), "SIGKILL")]
+    return riskmin._loop.train(riskmin._loop.setup(model, data, config, killer, None, False, settings, team=distributed.Alone()),
+                               None, False)
+
+riskmin._experiments.fit_alone = fit_alone
+sys.exit(riskmin._cli.main(sys.argv[2:]))
+"""
 
 
 def test_a_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
     # the sequential engine trains each run through fit, where the second process dies at step 5 of its first run
-    processes = as_torchrun("montecarlo", "lab1", "--runs", "4", "--epochs", "5", "--engine", "sequential", "--progress", "off",
-                            "--out", str(tmp_path), second_killed_at=5)
+    command = ["montecarlo", "lab1", "--runs", "4", "--epochs", "5", "--engine", "sequential", "--progress", "off", "--out",
+               str(tmp_path)]
+    processes = as_torchrun(*command, second=["-c", KILLED_IN_ITS_FIRST_RUN, "5", *command])
     _, err = processes[0].communicate(timeout=120)
     processes[1].communicate(timeout=60)
     assert processes[0].returncode == 2 and processes[1].returncode == -signal.SIGKILL
@@ -126,11 +144,10 @@ def test_two_processes_train_the_weights_of_one(two_processes):
             assert float(written[key]) == pytest.approx(row[key], rel=1e-5), key
 
 
-def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes):
+def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes, signal_at):
     run_dir = tmp_path / "cut"
     # both processes get SIGINT after step 57 of 26-step epochs, inside epoch 3, as a Ctrl-C reaches every process
-    process = riskmin_command(*TRAIN, "--optimizer", "adam", "--out", str(tmp_path), "--name", "cut",
-                              env={**os.environ, "OMP_NUM_THREADS": "1", "RISKMIN_SIGNAL_AT": "57:SIGINT"})
+    process = riskmin_command(*TRAIN, "--optimizer", "adam", "--out", str(tmp_path), "--name", "cut", *signal_at(57, "SIGINT"))
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and f"riskmin train --resume {run_dir}" in err, err[-2000:]
     alone = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(run_dir)], capture_output=True, text=True, timeout=120)
@@ -141,10 +158,10 @@ def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes)
     assert strip(rows(run_dir / "metrics.csv")) == strip(rows(two_processes[0] / "metrics.csv"))
 
 
-def test_a_training_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
+def test_a_training_process_that_dies_ends_the_other_with_a_clear_error(tmp_path, signal_at):
     # 25 steps an epoch: the second process dies in epoch 3, once the checkpoint of epoch 1 is surely on disk
-    processes = as_torchrun("train", "lab1", "--epochs", "600", "--checkpoint-every", "1", "--progress", "off", "--out", str(tmp_path),
-                            "--name", "run", second_killed_at=55)
+    command = ["train", "lab1", "--epochs", "600", "--checkpoint-every", "1", "--progress", "off", "--out", str(tmp_path), "--name", "run"]
+    processes = as_torchrun(*command, second=["-m", "riskmin", *command, *signal_at(55, "SIGKILL")])
     _, err = processes[0].communicate(timeout=120)
     processes[1].communicate(timeout=60)
     assert processes[0].returncode == 2 and processes[1].returncode == -signal.SIGKILL
@@ -171,3 +188,22 @@ def test_lr_find_on_two_processes_sweeps_the_whole_batch_as_one(tmp_path):
     assert two.count("suggested learning rate") == 1
     assert two.replace("two.png", "one.png") == alone.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "two.png"]
+
+
+def test_launching_sets_what_its_processes_inherit_and_leaves_this_process_as_it_was(monkeypatch):
+    import logging
+
+    from riskmin import distributed
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv(distributed.LAUNCHER, raising=False)
+    agent = logging.getLogger("torch.distributed.elastic.agent.server.api")
+    level = agent.level
+    with distributed.launching():
+        assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ[distributed.LAUNCHER] == str(os.getpid())
+        assert agent.level == logging.CRITICAL
+    assert "OMP_NUM_THREADS" not in os.environ and distributed.LAUNCHER not in os.environ and agent.level == level
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice is what the processes inherit, and stays
+    with distributed.launching():
+        assert os.environ["OMP_NUM_THREADS"] == "3"
+    assert os.environ["OMP_NUM_THREADS"] == "3"

@@ -7,6 +7,7 @@ import riskmin
 from riskmin import RiskminError
 from riskmin._checkpoint import TrainingInterrupted
 from riskmin._rundir import history_csv
+from riskmin.callbacks import SignalAt
 
 FAST = dict(progress=False)
 SETTINGS = dict(hidden=(8,), epochs=3, batch_size=100, val_every=4, checkpoint_every=0, **FAST)
@@ -31,12 +32,10 @@ def test_metrics_csv_has_a_row_for_each_validation_as_soon_as_it_is_made(lab1, t
     assert (tmp_path / "metrics.csv").read_text() == history_csv(run.history)
 
 
-def test_a_resumed_run_continues_metrics_csv_exactly(lab1, tmp_path, monkeypatch):
+def test_a_resumed_run_continues_metrics_csv_exactly(lab1, tmp_path):
     full = riskmin.fit("mlp", lab1, directory=tmp_path / "full", **SETTINGS)
-    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "10:SIGINT")  # interrupted after step 10: checkpoint after 2 validations
-    with pytest.raises(TrainingInterrupted):
-        riskmin.fit("mlp", lab1, directory=tmp_path / "cut", **SETTINGS)
-    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    with pytest.raises(TrainingInterrupted):  # interrupted after step 10: checkpoint after 2 validations
+        riskmin.fit("mlp", lab1, directory=tmp_path / "cut", callbacks=[SignalAt(10, "SIGINT")], **SETTINGS)
     log = tmp_path / "cut" / "metrics.csv"
     assert len(log.read_text().splitlines()) == 3
     with open(log, "a") as file:  # a validation logged after the last checkpoint, as a killed run leaves it

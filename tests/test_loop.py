@@ -401,3 +401,25 @@ def test_a_model_that_ends_in_a_sigmoid_trained_with_bce_is_warned_about(recwarn
     riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Sigmoid()), (x, y), loss=torch.nn.BCELoss(), epochs=1, **FAST)
     riskmin.fit("mlp", (x, y), loss="bce", epochs=1, **FAST)
     assert "lies in [0, 1]" not in said(recwarn)
+
+
+BATCHES = [dict(batch_size=32), dict(batch_size=30, drop_last=True), dict(batch_size=0), dict(batch_size=30, sampling="random")]
+
+
+@pytest.mark.parametrize("given, settings", [("tensors", s) for s in BATCHES] + [("Dataset", s) for s in BATCHES]
+                         + [("Dataset", dict(batch_size=1000)), ("Dataset", dict(batch_size=1000, drop_last=True))])
+def test_the_batches_of_an_epoch_are_counted_before_the_data_is_prepared_as_they_are_cut(lab1, given, settings):
+    from riskmin._prepare import Prepared, as_splits, batches_per_epoch
+
+    config = Config(**settings)
+    splits = as_splits(lab1 if given == "tensors" else TensorDataset(lab1.x, lab1.y), config)
+    prepared = Prepared(splits, config, torch.device("cpu"))
+    assert batches_per_epoch(splits, config) == len(prepared.batches(config))
+
+
+def test_a_monte_carlo_run_trains_alone_under_torchrun_told_so_not_by_a_global(lab1, monkeypatch):
+    from riskmin._loop import fit_alone
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it: fit would join the other process, fit_alone does not
+    run = fit_alone("linear", lab1, Config(epochs=2, progress=False))
+    assert run.summary["epochs_run"] == 2 and run.summary["n_train"] == 800  # every training row, no process' share

@@ -120,18 +120,16 @@ def test_lr_find_replaces_a_link_instead_of_drawing_through_it_and_draws_the_for
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.png", "sweep.svg", "victim.png"]  # no scratch left
 
 
-def interrupted(monkeypatch, folder: Path, *flags) -> Path:
+def interrupted(signal_at, folder: Path, *flags) -> Path:
     """The run `riskmin train lab1` writes in `folder`, interrupted after its first epoch (25 steps) with a checkpoint."""
-    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "25:SIGINT")
     assert main(["train", "lab1", *QUICK, "--out", str(folder.parent), "--name", folder.name, "--checkpoint-every", "1",
-                 *flags]) == 130
-    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+                 *flags, *signal_at(25, "SIGINT")]) == 130
     return folder
 
 
 @pytest.fixture
-def cut(tmp_path, monkeypatch):
-    return interrupted(monkeypatch, tmp_path / "runs" / "cut")
+def cut(tmp_path, signal_at):
+    return interrupted(signal_at, tmp_path / "runs" / "cut")
 
 
 def test_a_link_planted_at_metrics_csv_is_replaced_on_resume_not_written_through(cut, tmp_path):
@@ -197,12 +195,10 @@ def test_an_overwrite_that_diverges_leaves_the_old_run_and_keeps_the_new_one_bes
     assert main(["train", "line", *QUICK, "--name", "b", "--overwrite"]) == 0  # neither the old nor the kept one blocks
 
 
-def test_an_overwrite_stopped_by_sigterm_leaves_the_old_run_and_resumes_into_its_place(runs, capsys, monkeypatch):
+def test_an_overwrite_stopped_by_sigterm_leaves_the_old_run_and_resumes_into_its_place(runs, capsys, signal_at):
     before = tree(runs / "b")
-    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "30:SIGTERM")
     capsys.readouterr()
-    assert main(["train", "lab1", *QUICK, "--name", "b", "--overwrite"]) == 130
-    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    assert main(["train", "lab1", *QUICK, "--name", "b", "--overwrite", *signal_at(30, "SIGTERM")]) == 130
     (building,) = runs.glob(".b.new-*")
     building = building.relative_to(runs.parent)
     assert capsys.readouterr().err.strip().endswith(
@@ -214,11 +210,11 @@ def test_an_overwrite_stopped_by_sigterm_leaves_the_old_run_and_resumes_into_its
     assert json.loads((runs / "b" / "summary.json").read_text())["n_train"] == 800  # lab1's run, in b's place
 
 
-def test_a_resumed_replacement_that_diverges_stays_beside_the_old_run(runs, capsys, monkeypatch):
+def test_a_resumed_replacement_that_diverges_stays_beside_the_old_run(runs, capsys, signal_at):
     before = tree(runs / "b")
-    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "2:SIGINT")  # line takes 3 steps an epoch; at this rate it diverges at step 6
-    assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e6", "--name", "b", "--overwrite"]) == 130
-    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    # interrupted after step 2: line takes 3 steps an epoch; at this rate it diverges at step 6
+    assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e6", "--name", "b", "--overwrite",
+                 *signal_at(2, "SIGINT")]) == 130
     (building,) = runs.glob(".b.new-*")
     capsys.readouterr()
     assert main(["train", "--resume", str(building)]) == 1
@@ -314,8 +310,8 @@ def test_predict_on_a_file_with_a_header_and_no_rows_is_one_sentence(runs, capsy
     assert not Path("p.csv").exists()
 
 
-def test_a_one_cycle_schedule_with_epochs_edited_before_resume_is_one_sentence(tmp_path, capsys, monkeypatch):
-    run = interrupted(monkeypatch, tmp_path / "runs" / "cycle", "--scheduler", "one_cycle")
+def test_a_one_cycle_schedule_with_epochs_edited_before_resume_is_one_sentence(tmp_path, capsys, signal_at):
+    run = interrupted(signal_at, tmp_path / "runs" / "cycle", "--scheduler", "one_cycle")
     config = run / "config.toml"
     config.write_text(config.read_text().replace("epochs = 2\n", "epochs = 12\n"))
     before = tree(run)
@@ -430,7 +426,7 @@ def wait_for(condition, seconds: float):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
-def test_the_processes_of_a_killed_launcher_save_stop_and_free_the_run(tmp_path):
+def test_the_processes_of_a_killed_launcher_save_stop_and_free_the_run(tmp_path, signal_at):
     import signal
     import subprocess
 
@@ -439,9 +435,10 @@ def test_the_processes_of_a_killed_launcher_save_stop_and_free_the_run(tmp_path)
     run = tmp_path / "cut"
     # both processes stop themselves (SIGSTOP) after step 30 of 75: a moment chosen in advance, at which the test
     # kills the launcher outright and lets them go on; their parent-death signal, SIGTERM, is waiting for them then
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RISKMIN_SIGNAL_AT": "30:SIGSTOP"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launcher = subprocess.Popen([sys.executable, "-m", "riskmin", "train", "lab1", "--model", "linear", "--epochs", "3",
-                                 "--progress", "off", "--out", str(tmp_path), "--name", "cut", "--nproc", "2"],
+                                 "--progress", "off", "--out", str(tmp_path), "--name", "cut", "--nproc", "2",
+                                 *signal_at(30, "SIGSTOP")],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         def both_stopped():

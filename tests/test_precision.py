@@ -100,15 +100,15 @@ def test_bf16_on_a_table_trains_within_the_stated_tolerance_of_float32(tmp_path,
     assert 'precision = "bf16-mixed"' in (tmp_path / "mixed" / "config.toml").read_text().splitlines()
 
 
-def test_kill_and_resume_in_bf16_is_bitwise(tmp_path):
+def test_kill_and_resume_in_bf16_is_bitwise(tmp_path, signal_at):
     args = ["train", "lab1", "--model", "mlp", "--hidden", "32,32", "--dropout", "0.1", "--batch-size", "16", "--epochs", "4",
             "--precision", "bf16-mixed", "--checkpoint-every", "1", "--progress", "off", "--out", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = subprocess.run([sys.executable, "-m", "riskmin", *args, "--name", "full"], capture_output=True, text=True, env=env,
                           timeout=300)
     assert full.returncode == 0, full.stderr
-    killed = subprocess.run([sys.executable, "-m", "riskmin", *args, "--name", "cut"], capture_output=True, text=True, timeout=300,
-                            env={**env, "RISKMIN_SIGNAL_AT": "130:SIGKILL"})  # inside epoch 3, after the checkpoint of epoch 2
+    killed = subprocess.run([sys.executable, "-m", "riskmin", *args, "--name", "cut", *signal_at(130, "SIGKILL")],  # inside epoch 3,
+                            capture_output=True, text=True, timeout=300, env=env)  # after the checkpoint of epoch 2
     assert killed.returncode == -signal.SIGKILL
     resumed = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(tmp_path / "cut")], capture_output=True,
                              text=True, env=env, timeout=300)

@@ -28,8 +28,9 @@ How they run:
   EPOCHS and `--runs`, `runs=`, `runs =` at RUNS, in the blocks and in the copied TOML files, and a
   command that trains (TRAINING) without `--epochs`, `--config` or `--resume` gets `--epochs EPOCHS`.
   Nothing else changes.
-- ENVIRONMENT gives a line the environment its comment asks for (an interruption), with the status
-  it must exit with; STAND_INS gives a block a module it imports that riskmin does not depend on.
+- INTERRUPTED gives a line the interruption its comment asks for (flags that name a callback file,
+  written in its folder), with the status it must exit with; STAND_INS gives a block a module it
+  imports that riskmin does not depend on.
 - NOT_RUN lists the lines that cannot run here, each with its reason; every entry must still match
   a README line. OPTIONAL names what an extra kept out of [test] must provide (onnx): without it those
   lines and blocks are left out, the rest runs, and the test reports a skip that names them.
@@ -71,10 +72,11 @@ NOT_RUN = {  # the start of a command line -> why it is not run here
     "riskmin train --resume runs/x --nproc 2": "resumes a run that two processes began and an interruption stopped",
 }
 
-ENVIRONMENT = {  # the start of a command line -> (environment, exit status)
+INTERRUPTED = {  # the start of a command line -> (flags added to it, exit status)
     # "Ctrl-C, kill, power loss: at any moment": the run is interrupted after step 30, exits 130, and the next line resumes it
-    "riskmin train lab1 --epochs 500 --name long": ({"RISKMIN_SIGNAL_AT": "30:SIGINT"}, 130),
+    "riskmin train lab1 --epochs 500 --name long": (["--callback", "ctrl_c_after_30.py:callback"], 130),
 }
+CTRL_C = 'from riskmin.callbacks import SignalAt\n\ncallback = SignalAt(30, "SIGINT")\n'  # the file the flags above name
 
 MLFLOW = '''\
 """A stand-in for mlflow's two functions that the README's logger block calls: it records the metrics."""
@@ -96,7 +98,8 @@ def start_run():
     yield
 '''
 
-STAND_INS = {"import mlflow": ("mlflow.py", MLFLOW)}  # a block that contains the key gets the file in its folder
+STAND_INS = {"import mlflow": ("mlflow.py", MLFLOW),  # a block that contains the key gets the file in its folder
+             "--name long": ("ctrl_c_after_30.py", CTRL_C)}
 
 OPTIONAL = {  # a command line, or a Python block that holds the text -> the module it needs, of an extra kept out of [test]
     "riskmin export runs/houses-two_layer": "onnx",
@@ -286,7 +289,6 @@ def child(request: dict) -> None:
     code = 1
     try:
         os.chdir(request["cwd"])
-        os.environ.update(request["environment"])
         output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(output, 1)
         os.dup2(output, 2)
@@ -361,9 +363,9 @@ def test_file_blocks_that_name_a_file_are_that_file():
         assert (DATA / name).read_text(encoding="utf-8") == block.text, f"README line {block.line}: {name}"
 
 
-def test_the_lists_of_lines_not_run_and_given_an_environment_match_readme_lines():
+def test_the_lists_of_lines_not_run_and_interrupted_match_readme_lines():
     lines = [line for b in BLOCKS if b.kind == "shell" for line in command_lines(b.text)]
-    for start in [*NOT_RUN, *ENVIRONMENT]:
+    for start in [*NOT_RUN, *INTERRUPTED]:
         assert any(line.startswith(start) for line in lines), f"no README line starts with {start!r}"
     for needle in [*STAND_INS, *OPTIONAL]:
         assert any(needle in b.text for b in BLOCKS if b.kind in ("python", "shell")), needle
@@ -436,8 +438,8 @@ def test_readme_block_runs(group, runner, tmp_path):
                 left_out.append(f"README line {block.code_line + offset} needs {missing_module(line)}")
                 continue
             assert words[0] == "riskmin", f"README line {block.code_line + offset}: {words[0]} is neither run nor in NOT_RUN"
-            environment, status = next(((e, s) for start, (e, s) in ENVIRONMENT.items() if line.startswith(start)), ({}, 0))
-            steps.append(("shell", (block.code_line + offset, shortened_command(words[1:]), environment, status)))
+            flags, status = next(((f, s) for start, (f, s) in INTERRUPTED.items() if line.startswith(start)), ([], 0))
+            steps.append(("shell", (block.code_line + offset, shortened_command(words[1:]) + flags, status)))
     if python:
         steps.append(("python", python))
     if not steps:
@@ -445,14 +447,14 @@ def test_readme_block_runs(group, runner, tmp_path):
                                                                       for b in group for raw in b.text.splitlines()
                                                                       if shlex.split(raw, comments=True)})))
     for kind, step in steps:
-        request = {"cwd": str(folder), "output": str(output), "environment": {}}
+        request = {"cwd": str(folder), "output": str(output)}
         if kind == "python":
             where, expected = f"the Python block at README line {step[0][0]}", 0
             request["python"] = step
         else:
-            line, argv, environment, expected = step
+            line, argv, expected = step
             where = f"README line {line}: riskmin {' '.join(argv)}"
-            request.update(argv=argv, environment=environment)
+            request.update(argv=argv)
         with open(output, "a", encoding="utf-8") as file:
             file.write(f"\n==== {where}\n")
         start = time.monotonic()

@@ -91,18 +91,9 @@ def test_overwrite_swaps_the_new_run_in_and_leaves_nothing_beside_it(finished):
 
 
 def test_an_overwrite_interrupted_after_a_checkpoint_stays_beside_the_old_run_and_resumes_into_its_place(finished, capsys,
-                                                                                                         monkeypatch):
-    import riskmin._loop
-
-    real_fit = riskmin._loop.fit
-
-    def interrupted(model, data, config, directory, resume):  # Ctrl-C at the end of the first epoch
-        return real_fit(model, data, config, callbacks=[CtrlCAt(25)], directory=directory, resume=resume)
-
-    before = tree(finished)
-    monkeypatch.setattr(riskmin._loop, "fit", interrupted)
-    assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"]) == 130
-    monkeypatch.undo()
+                                                                                                         signal_at):
+    before = tree(finished)  # Ctrl-C at the end of the first epoch
+    assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite", *signal_at(25, "SIGINT")]) == 130
     (building,) = finished.parent.glob(".keep.new-*")
     assert f"{finished} is as it was; the new run is in {building}: continue it with: riskmin train --resume {building}" \
         in capsys.readouterr().err

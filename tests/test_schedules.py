@@ -5,6 +5,7 @@ import torch
 
 import riskmin
 from riskmin._checkpoint import TrainingInterrupted
+from riskmin.callbacks import SignalAt
 
 FAST = dict(progress=False)
 
@@ -44,13 +45,11 @@ def test_cosine_and_one_cycle_per_step_span_the_run(lab1):
     assert len(set(by_epoch[:24])) == 1 and [row["lr"] for row in run.history] == pytest.approx([0.1, 0.05])
 
 
-def test_a_per_step_schedule_resumes_exactly(lab1, tmp_path, monkeypatch):
+def test_a_per_step_schedule_resumes_exactly(lab1, tmp_path):
     settings = dict(scheduler="one_cycle", scheduler_interval="step", epochs=3, batch_size=100, checkpoint_every=0, **FAST)
     full = riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "full", **settings)
-    monkeypatch.setenv("RISKMIN_SIGNAL_AT", "11:SIGINT")  # inside the second epoch
-    with pytest.raises(TrainingInterrupted):
-        riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "cut", **settings)
-    monkeypatch.delenv("RISKMIN_SIGNAL_AT")
+    with pytest.raises(TrainingInterrupted):  # after step 11, inside the second epoch
+        riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "cut", callbacks=[SignalAt(11, "SIGINT")], **settings)
     resumed = riskmin.fit("mlp", lab1, hidden=(8,), directory=tmp_path / "cut", resume=True, **settings)
     for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)

@@ -1,4 +1,5 @@
-"""The user's own loss, optimizer, scheduler and metrics, given to `fit` as Python objects beside the names.
+"""The user's own loss, optimizer, scheduler and metrics, given to `fit` as Python objects beside the names; and the
+callbacks of the user's own that `riskmin train --callback` names.
 
 `Config` stays flat and TOML-able: `fit` takes the objects out of its keyword settings, keeps
 them in `Callables`, and records each in the config by name only (loss "custom" and
@@ -190,3 +191,44 @@ def own_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
         raise RiskminError(f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a learning-rate scheduler; "
                            "give a function optimizer -> torch.optim.lr_scheduler.LRScheduler")
     return scheduler
+
+
+def named_callback(spec: str):
+    """The callback that `riskmin train --callback FILE.py:NAME` (or MODULE:NAME) names: the object NAME of that Python
+    file or importable module, or, when NAME is a class, one made by calling it with no arguments.
+
+    >>> type(named_callback("riskmin.callbacks:BestModel")).__name__
+    'BestModel'
+    """
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    from .callbacks import EVENTS
+
+    where, _, name = spec.rpartition(":")
+    if not where or not name.isidentifier():
+        raise RiskminError(f"--callback {spec} is not FILE.py:NAME or MODULE:NAME; name the object after a colon, "
+                           "as in --callback my_callbacks.py:Logger")
+    try:
+        if where.endswith(".py"):
+            found = importlib.util.spec_from_file_location(Path(where).stem, where)
+            module = importlib.util.module_from_spec(found)
+            found.loader.exec_module(module)  # the user's file, run as `python FILE.py` runs it, but not as __main__
+        else:
+            module = importlib.import_module(where)
+    except (FileNotFoundError, ModuleNotFoundError) as error:
+        raise RiskminError(f"--callback {spec}: {where} cannot be found ({error}); give the path of a .py file or a "
+                           "module that Python can import") from None
+    if not hasattr(module, name):
+        raise RiskminError(f"--callback {spec}: {where} defines no {name}")
+    callback = getattr(module, name)
+    if isinstance(callback, type):
+        try:
+            callback = callback()
+        except TypeError as error:
+            raise RiskminError(f"--callback {spec}: the class {name} cannot be made with no arguments ({error}); name "
+                               f"an object made of it instead, as in callback = {name}(...)") from None
+    if not any(hasattr(callback, event) for event in EVENTS):
+        raise RiskminError(f"--callback {spec}: {name} has none of the methods a callback has ({', '.join(EVENTS)})")
+    return callback

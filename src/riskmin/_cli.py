@@ -107,6 +107,9 @@ def build_parser() -> Parser:
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
         if command == "train":
             sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
+            sub.add_argument("--callback", action="append", metavar="FILE.py:NAME",
+                             help="a callback of your own: the object NAME (or a class, made with no arguments) of a "
+                             "Python file, or MODULE:NAME; repeat for several")
         else:
             add_resume_flag(sub)
         add_nproc_flag(sub, "--batch-size stays the global batch" if command == "train" else "they share out the runs")

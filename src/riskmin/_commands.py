@@ -14,13 +14,15 @@ from .config import FIELDS, Config, RiskminError, check_run_seeds, fact, warn
 
 
 def train(args) -> int:
+    from ._callables import named_callback
     from .datasets import load
     from .distributed import follow_launcher, join, shared
     from ._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
     follow_launcher()
+    callbacks = [named_callback(spec) for spec in args.callback or ()]
     if args.resume:
-        return resume(args)
+        return resume(args, callbacks)
     config = config_from_args(args)
     data = load(config.data, config)
     building = replacing = made = None
@@ -31,7 +33,7 @@ def train(args) -> int:
         building = prepare_run_directory(target, config.overwrite)
         replacing = target if building != target else None
         made = building if replacing is not None else new
-    return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing)
+    return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing, callbacks=callbacks)
 
 
 def find_rate(args) -> int:
@@ -74,7 +76,7 @@ def write_picture(figure, path) -> None:
         raise RiskminError(f"{path} cannot be written ({error.strerror}); choose another --plot") from None
 
 
-def resume(args) -> int:
+def resume(args, callbacks: list) -> int:
     from pathlib import Path
 
     from ._checkpoint import Checkpoints
@@ -92,7 +94,8 @@ def resume(args) -> int:
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
         print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings", file=sys.stderr)
-    return train_in(directory, config, load(config.data, config), resume=checkpointed, replacing=replaced_by(directory))
+    return train_in(directory, config, load(config.data, config), resume=checkpointed, replacing=replaced_by(directory),
+                    callbacks=callbacks)
 
 
 def resumable(directory):
@@ -107,11 +110,11 @@ def resumable(directory):
     return Config.from_toml(directory / "config.toml")
 
 
-def train_in(target, config, data, resume: bool, made=None, replacing=None) -> int:
+def train_in(target, config, data, resume: bool, made=None, replacing=None, callbacks=()) -> int:
     """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there.
 
     A failure that leaves no checkpoint removes `target` when this command made it, with the folders above it up to
-    `made`, the outermost folder it made (None: it made none). The run
+    `made`, the outermost folder it made (None: it made none); `callbacks`: the user's own, for fit. The run
     being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only by
     a success: a new run that diverged, failed or was interrupted stays beside it, and the
     message names the commands that resume it and that discard it.
@@ -123,10 +126,10 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None) -> i
     from ._rundir import discard
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
-        return train_share(target, config, data, resume)
+        return train_share(target, config, data, resume, callbacks)
     try:
         with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
-            outcome = train_locked(target, config, data, resume)
+            outcome = train_locked(target, config, data, resume, callbacks)
             if replacing is not None and succeeded(outcome):
                 from ._rundir import install
 
@@ -162,18 +165,18 @@ def kept_beside(building, replacing) -> str:
     return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
 
 
-def train_share(target, config, data, resume: bool) -> int:
+def train_share(target, config, data, resume: bool, callbacks) -> int:
     from ._checkpoint import TrainingInterrupted
     from ._loop import fit
 
     try:
-        fit(config.model, data, config, directory=target, resume=resume)
+        fit(config.model, data, config, callbacks, directory=target, resume=resume)
     except TrainingInterrupted:
         return 130
     return 0
 
 
-def train_locked(target, config, data, resume: bool):
+def train_locked(target, config, data, resume: bool, callbacks):
     """Train in `target` under its lock: the Run, the TrainingInterrupted that stopped it, or the OSError
     that kept its final files from being written (the run stays resumable from its last checkpoint)."""
     from rich.console import Console
@@ -193,7 +196,7 @@ def train_locked(target, config, data, resume: bool):
         except OSError as error:
             raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); free space or fix its permissions") from None
         try:
-            run = fit(config.model, data, config, directory=target, resume=resume)  # which writes the run's files last
+            run = fit(config.model, data, config, callbacks, directory=target, resume=resume)  # which writes its files last
         except TrainingInterrupted as stop:
             return stop
         except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files

@@ -9,6 +9,7 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -21,11 +22,10 @@ from torch.utils.data import Dataset
 
 from .config import Config, RiskminError, RiskminNote, check_run_seeds, warn
 from .data import Data, Splits, split
-from . import distributed
 from .distributed import gathered, join
 from ._callables import Callables, missing_callables, own_callables
 from ._losses import check_targets, settled
-from ._loop import fit
+from ._loop import fit_alone
 from ._prepare import as_data, check_batch_size, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
 from .stats import few_runs, summarize
@@ -303,12 +303,12 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
     measured = MeasuredThreads(own_cores()) if config.threads == "auto" and device.type == "cpu" else None
     table = []
     with progress_bar(config, total=already + sum(map(len, units)), already=already) as finished, \
-            distributed.solo() if reason else threads:
+            contextlib.nullcontext() if reason else threads:
         for unit in units:
             if reason:  # under torchrun each process trains its own runs alone
                 (v, _, about, splits), = unit
-                run = fit(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
-                          **own_objects(callables), **variants[v])
+                run = fit_alone(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
+                                **own_objects(callables), **variants[v])
                 found = [row_of_run(run)]
                 finished(1)
             else:

@@ -109,14 +109,14 @@ def graph(model, data, config: Optional[Config] = None, path=None, **settings) -
         config, model = config or model.config, model.model
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model
     training = setup(model, data, config, (), None, False, {**settings, "progress": False, "log": "csv"})  # no directory: no logs
-    steps, loss_of = step_calls(training)
+    step = step_calls(training)
     outputs = []
     hook = training.model.register_forward_hook(lambda module, inputs, output: outputs.append(output))
     training.model.train()
     try:
-        x, y = next(iter(steps))
+        x, y = next(iter(step.batches))
         with training.autocast:
-            loss = loss_of(x, y)
+            loss = step.loss_of(x, y)
     finally:
         hook.remove()
     output = outputs[0] if outputs and isinstance(outputs[0], torch.Tensor) else None

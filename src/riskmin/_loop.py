@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import weakref
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import nn
 
 from . import _frames as frames, _outputs as outputs, distributed, models
-from .callbacks import BestModel, CsvLog, Progress, SignalAt, State, TensorBoard, call
+from .callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
 from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
 from ._checks import check_columns, check_model, first_line, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
@@ -24,7 +23,8 @@ from .metrics import REGRESSION
 from ._fingerprint import fingerprint
 from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
 from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
-from ._prepare import EVAL_CHUNK, Prepared, as_model, as_splits, chunks, evaluate_batches, resolve_device
+from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_epoch, chunks, evaluate_batches,
+                       resolve_device)
 from ._report import header
 from ._rundir import Run
 from ._threads import intra_op_threads
@@ -53,6 +53,22 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     finished run's files are written there as `riskmin train` writes them; a directory
     that holds a finished run is replaced only with `overwrite=True`. A module trains
     in place: a second fit of it continues from its trained weights (with a warning).
+    Under torchrun the processes train the model together (DistributedDataParallel); `train` is the loop.
+
+    >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=5, progress=False)
+    >>> [row["epoch"] for row in run.history]
+    [1, 2, 3, 4, 5]
+    """
+    return train(setup(model, data, config, callbacks, directory, resume, settings), directory, resume)
+
+
+def fit_alone(model, data, config: Config, **settings) -> Run:
+    """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes."""
+    return train(setup(model, data, config, (), None, False, settings, team=distributed.Alone()), None, False)
+
+
+def train(training: Training, directory, resume: bool) -> Run:
+    """The training loop over a run that `setup` made ready; with a `directory`, the finished run's files written there.
 
         for epoch in 1..epochs:
             for x, y in batches:                  # permuted slices, or random draws
@@ -63,23 +79,18 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
                 every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
             checkpoint when due
         restore the best weights; measure train, val and test metrics
-
-    >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=5, progress=False)
-    >>> [row["epoch"] for row in run.history]
-    [1, 2, 3, 4, 5]
     """
-    training = setup(model, data, config, callbacks, directory, resume, settings)
     state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
     autocast, scaler = training.autocast, training.scaler
-    steps, loss_of = step_calls(training)
-    loss_of = gradient_checked(loss_of, training.loss_fn)  # a loss without a gradient is one sentence, not backward's error
+    step = step_calls(training)
+    loss_of = gradient_checked(step.loss_of, training.loss_fn)  # no gradient: one sentence, not backward's error
     hooks, batch_hooks = training.step_hooks, training.batch_hooks
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
-            if training.prepared.switch or not model.training:
+            if training.switch or not model.training:
                 model.train()
-            for x, y in steps:
+            for x, y in step.batches:
                 with autocast:  # at precision 32 a context that does nothing
                     loss = loss_of(x, y)
                 scaler.scale(loss).backward()  # scaled up at 16-mixed alone, lest small float16 gradients round to zero
@@ -101,7 +112,14 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     return run
 
 
-def step_calls(training: Training) -> tuple:
+class Step(NamedTuple):
+    """What a training step calls: `batches` to iterate, and `loss_of(x, y)`, the loss whose gradient the step takes."""
+
+    batches: object
+    loss_of: Callable
+
+
+def step_calls(training: Training) -> Step:
     """What a training step calls: the batches (under torchrun, this process' share of each), and loss_of(x, y): the
     model's own training_step((x, y)) when it has one, else the loss (under torchrun, this process' share of it) of
     the model (wrapped by DDP; given several inputs as model(*x) or model(**x))."""
@@ -110,9 +128,9 @@ def step_calls(training: Training) -> tuple:
     trained = Spread(trained) if training.prepared.several else trained
     if hasattr(model, "training_step"):
         own_step = training.loss_fn
-        return steps, weighed(lambda x, y: own_step((x, y)), training)
+        return Step(steps, weighed(lambda x, y: own_step((x, y)), training))
     step_loss = team.scaled(training.loss_fn, steps)
-    return steps, weighed(lambda x, y: step_loss(trained(x), y), training)
+    return Step(steps, weighed(lambda x, y: step_loss(trained(x), y), training))
 
 
 def weighed(loss_of, training: Training):
@@ -160,40 +178,53 @@ def after_step(training: Training, hooks: list) -> bool:
     return leaving(training)
 
 
-def setup(model, data, config: Optional[Config], callbacks, directory, resume: bool, settings: dict) -> Training:
-    """Everything a run needs before its first step, from what the user passed."""
+def setup(model, data, config: Optional[Config], callbacks, directory, resume: bool, settings: dict,
+          team=None) -> Training:
+    """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
+    model together; by default those torchrun started (distributed.team), or this process alone."""
     config, callables = fit_settings(model, config, settings)
     starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))
     autocast, scaler = mixed_precision(config, device)  # a precision the device cannot compute in is refused here
-    team = distributed.team(device)  # under torchrun, the processes that train this model; else a team of one
-    config = config if team.first else config.replace(progress=False)  # process 0 alone reports
+    team = team if team is not None else distributed.team(device)
     splits = as_splits(data, config)
-    config = settled(config, splits.data.y if isinstance(splits.data, Data) else splits.data[0][1])
+    config = run_settings(config, model, splits, team)
     prepared = Prepared(splits, config, device, team, callables.metrics)
-    if isinstance(model, nn.Module):
-        config = config.replace(**models.described(model))  # how to build it again, or model = "custom" and its class
     model = checked_model(model, prepared, config)
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
     batches = prepared.batches(config)
-    steps_per_epoch = -(-len(batches) // config.accumulate)  # optimizer steps: an epoch's last group steps, however short
-    config = config.replace(epochs=config.epochs_for(steps_per_epoch))  # unset: 100, or as many as max_steps take
     threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
-    state = State(model, config.epochs, steps_per_epoch, optimizer=optimizer, team=team)
-    if hasattr(model, "training_step") and takes_index(model.training_step):  # Lightning's (batch, batch_idx)
-        callables.loss = indexed(model.training_step, state)
-    total_steps = config.max_steps or config.epochs * steps_per_epoch
+    state = State(model, config.epochs, steps_per_epoch(splits, config), optimizer=optimizer, team=team)
+    own_step = hasattr(model, "training_step") and takes_index(model.training_step)  # Lightning's (batch, batch_idx)
+    total_steps = config.max_steps or config.epochs * state.steps_per_epoch
     saved = directory is not None
-    return Training(config, prepared, model, make_loss(config.loss, callables.loss), optimizer,
-                    make_scheduler(config, optimizer, callables.scheduler, total_steps), batches, chosen + list(callbacks), best,
-                    Judge(config, runs=1, tracked=tracked), state, team, Checkpoints(directory) if saved else NoCheckpoints(),
-                    total_steps, torch.zeros((), device=device), threads=threads, callables=callables,
+    return Training(config=config, prepared=prepared, model=model, switch=not models.mode_free(model),
+                    loss_fn=make_loss(config.loss, indexed(model.training_step, state) if own_step else callables.loss),
+                    optimizer=optimizer, scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
+                    batches=batches, callbacks=chosen + list(callbacks), best=best,
+                    judge=Judge(config, runs=1, tracked=tracked), state=state, team=team,
+                    saver=Checkpoints(directory) if saved else NoCheckpoints(), total_steps=total_steps,
+                    running=torch.zeros((), device=device), threads=threads, callables=callables,
                     fingerprint=fingerprint(splits, config) if saved else None, autocast=autocast, scaler=scaler,
                     shares=accumulation_shares(config, len(splits.train)))
 
+
+def run_settings(config: Config, model, splits, team) -> Config:
+    """The settings the run trains with and records, made final before its data is prepared: process 0 alone reports,
+    loss "auto" is made concrete by the targets, a module is described by how to build it again (or as model "custom"
+    and its class), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
+    targets = splits.data.y if isinstance(splits.data, Data) else splits.data[0][1]
+    return config.replace(loss=settled(config, targets).loss, epochs=config.epochs_for(steps_per_epoch(splits, config)),
+                          **({} if team.first else {"progress": False}),
+                          **(models.described(model) if isinstance(model, nn.Module) else {}))
+
+
+def steps_per_epoch(splits, config: Config) -> int:
+    """Optimizer steps in an epoch: one per `accumulate` batches, and one for the epoch's last group however short."""
+    return -(-batches_per_epoch(splits, config) // config.accumulate)
 
 
 def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
@@ -227,12 +258,11 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
     """The model on the training device, checked once against the data, the loss and the processes that train it (the
-    loop itself checks nothing); whether to switch it between train() and eval() is decided here too."""
+    loop itself checks nothing)."""
     if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
         raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
     model = as_model(model, prepared, config).to(prepared.device)
     check_model(model, probe(prepared), config.loss)
-    prepared.switch = not models.mode_free(model)  # a model that computes the same either way is not switched each epoch
     if config.loss == "bce":
         check_bce_outputs(model, prepared.first_inputs())
     return model
@@ -336,14 +366,15 @@ def finish(training: Training) -> Run:
     if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its table
         warn(worse_than_the_mean(final))
     test = {k: v for k, v in final.items() if k.startswith("test_")}
-    return Run(model, config, state.history, test, summary, prepared.standardizer, prepared.names, training.callables)
+    return Run(model=model, config=config, history=state.history, test=test, summary=summary,
+               preprocessing=prepared.standardizer, data_names=prepared.names, callables=training.callables)
 
 
 def known_val_metrics(training: Training, restored: bool) -> dict:
     """The val_ metrics of the validation that measured exactly the final weights, if any: they need no second pass."""
-    state, prepared = training.state, training.prepared
+    state = training.state
     last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
-    measured = {} if prepared.switch else training.best.metrics if restored else last
+    measured = {} if training.switch else training.best.metrics if restored else last
     return {k: v for k, v in measured.items() if k.startswith("val_")}
 
 
@@ -370,8 +401,6 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, thre
         chosen.append(best)
     if config.progress:
         chosen.append(Progress(print_every=config.print_every, monitor=config.monitor, header=opening(config, prepared, model, threads)))
-    if os.environ.get("RISKMIN_SIGNAL_AT"):  # tests interrupt a run at a chosen step (callbacks.SignalAt)
-        chosen.append(SignalAt.from_text(os.environ["RISKMIN_SIGNAL_AT"]))
     return best, chosen
 
 

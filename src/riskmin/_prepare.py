@@ -9,13 +9,14 @@ from typing import Optional
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
 
 from . import _frames as frames, datasets, models
 from ._checks import check_pairs
 from .config import Config, RiskminError, warn
 from ._inputs import each_input, forward, is_several, n_rows
-from .data import Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, split, to_device, tutorial_split
+from .data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split, to_device,
+                   tutorial_split)
 from ._losses import check_targets
 from ._callables import own_metric, step_sums
 from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
@@ -27,12 +28,11 @@ class Prepared:
     """The splits made ready for training: rows standardized and on the device once, sources to iterate."""
 
     def __init__(self, splits: Splits, config: Config, device: torch.device, team=None, metrics: Optional[dict] = None):
-        self.config, self.loss_name, self.device, self.team = config, config.loss, device, team
+        self.device, self.team = device, team
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
         self.standardizer = None
         self.names = {}
-        self.switch = True  # whether to switch the model between train() and eval(); fit decides once it has the model
         if self.tensors:
             self.in_memory(splits.data, splits, config, device)
         else:
@@ -114,6 +114,15 @@ class Prepared:
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
         return metrics
+
+
+def batches_per_epoch(splits: Splits, config: Config) -> int:
+    """How many batches `Prepared.batches` cuts an epoch of the training split into, known before the rows are prepared
+    (so that the settings are final first): as data.schedule cuts rows in memory, as a DataLoader batches a Dataset."""
+    rows = len(splits.train)
+    if isinstance(splits.data, Data):
+        return schedule(rows, config.batch_size, config.sampling, config.drop_last)[1]
+    return len(BatchSampler(range(rows), config.batch_size or rows, config.drop_last))
 
 
 def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:

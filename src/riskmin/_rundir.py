@@ -35,7 +35,7 @@ from .config import Config, RiskminError, RiskminNote, warn
 from ._paths import missing_run_files, not_a_run, unfinished_run
 from .data import Standardizer
 
-@dataclass
+@dataclass(kw_only=True)
 class Run:
     """The result of `fit`: the model (best weights restored), its history and its test metrics."""
 
@@ -388,7 +388,8 @@ def load_run(directory, model=None):
         raise RiskminError(f"{directory / 'metrics.csv'} is not readable CSV ({error}); the run is damaged") from None
     names = {k: preprocessing[k] for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss") if k in preprocessing}
     test = {k: v for k, v in summary.items() if k.startswith("test_")}
-    return Run(model, config, history, test, summary, standardizer, names)
+    return Run(model=model, config=config, history=history, test=test, summary=summary, preprocessing=standardizer,
+               data_names=names)
 
 
 def checked_summary(directory: Path) -> dict:

@@ -25,7 +25,7 @@ from ._fingerprint import check_same
 from ._prepare import Prepared, evaluate_batches
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Training:
     """Everything a run in training holds. The team and the checkpointer always exist: a process on its own has a
     team that shares nothing (`distributed.Alone`), a run without a directory a checkpointer that saves nothing."""
@@ -33,6 +33,7 @@ class Training:
     config: Config
     prepared: Prepared
     model: nn.Module
+    switch: bool  # whether to switch the model between train() and eval(): not one that computes the same either way
     loss_fn: object  # a loss module, or the user's own function
     optimizer: torch.optim.Optimizer
     scheduler: Optional[object]
@@ -80,13 +81,14 @@ def validate(training: Training) -> None:
     """Report the training loss since the last report, validate, append a history row and let the callbacks judge it."""
     state, team, prepared = training.state, training.team, training.prepared
     total = training.running if team.world == 1 else team.add(training.running.clone()) / team.world  # each summed its share
-    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * loss_units(prepared.loss_name, prepared.scale)}
+    units = loss_units(training.config.loss, prepared.scale)
+    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * units}
     training.running.zero_()
     training.unreported = 0
     judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
     if prepared.has_val and not lost:
-        row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, prepared.loss_name, prefix="val_",
-                                    switch=prepared.switch, team=team, scale=prepared.scale, metrics=prepared.metrics))
+        row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, training.config.loss,
+                                    prefix="val_", switch=training.switch, team=team, scale=prepared.scale, metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
     judged = judge.tracked and not lost

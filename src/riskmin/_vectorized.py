@@ -269,7 +269,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     return [record.row(r, seed, shared, results) for r, (seed, _, _) in enumerate(runs)]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Record:
     """Per run of a chunk: the judge that decides its verdicts (policy.Judge, as in `fit`), its best weights and the
     weights it left the stack with."""
@@ -282,7 +282,8 @@ class Record:
     @classmethod
     def of(cls, stack: Stack, config: Config, tracked: bool) -> "Record":
         weights = {k: v.detach().clone() for k, v in stack.params.items()}
-        return cls(config, Judge(config, len(stack), tracked), weights, {k: v.clone() for k, v in weights.items()})
+        return cls(config=config, judge=Judge(config, len(stack), tracked), best=weights,
+                   last={k: v.clone() for k, v in weights.items()})
 
     def validate(self, stack: Stack, epoch: int, step: int, loss: torch.Tensor) -> torch.Tensor:
         """Validate the stack's runs after an epoch, as `fit` does, and let the judge decide; which of them leave (on the CPU)."""
@@ -343,7 +344,7 @@ def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch
     return train_rows.gather(1, torch.stack(draws).to(train_rows.device))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Shared:
     """What every replica of a chunk shares or keeps side by side: the batched forward, the one copy of the data,
     each run's rows (replicas x rows index tensors) and scaling, and the stacked initial weights."""
@@ -373,10 +374,11 @@ class Shared:
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
         x, y, scaling = data.x.to(device), data.y.to(device), Scaling.of(data, config, [s for _, s, _ in runs], device)
         check_first_replica(template, data, config, scaling, x, y, rows["train"])
-        return cls(batched_forward(template), buffers, params, x, y,
-                   {part: idx for part, idx in rows.items() if idx.shape[1]}, scaling,
-                   make_loss(config.loss), config.loss, template,
-                   max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))), *own_settings(config, runs))
+        return cls(forward=batched_forward(template), buffers=buffers, params=params, x=x, y=y,
+                   rows={part: idx for part, idx in rows.items() if idx.shape[1]}, scaling=scaling,
+                   loss_fn=make_loss(config.loss), loss_name=config.loss, template=template,
+                   eval_rows=max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
+                   **own_settings(config, runs))
 
 
 def check_first_replica(template: nn.Module, data: Data, config: Config, scaling: Scaling, x: torch.Tensor, y: torch.Tensor,
@@ -391,20 +393,20 @@ def check_first_replica(template: nn.Module, data: Data, config: Config, scaling
         check_bce_outputs(module, inputs)
 
 
-def own_settings(config: Config, runs: list) -> tuple:
+def own_settings(config: Config, runs: list) -> dict:
     """Each run's learning rate, weight decay and momentum as float64 tensors (exactly the settings) and its schedule as
-    (scheduler, step_size, gamma), or Nones when no run changes them; a candidate's own, even where a chunk holds only
-    that candidate. Each was checked already."""
+    (scheduler, step_size, gamma), by Shared's names for them, or nothing when no run changes them; a candidate's own,
+    even where a chunk holds only that candidate. Each was checked already."""
     if not any(changes for _, _, changes in runs):
-        return None, None, None, None
+        return {}
 
     def value(changes: dict, name: str) -> float:
         value = changes.get(name, getattr(config, name))
         return weight_decay(config.replace(weight_decay=value)) if name == "weight_decay" else value  # unset: the optimizer's own
-    numbers = tuple(torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
-                    for name in ("lr", "weight_decay", "momentum"))
+    numbers = {field: torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
+               for field, name in (("rates", "lr"), ("decays", "weight_decay"), ("momenta", "momentum"))}
     schedules = [tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma")) for _, _, changes in runs]
-    return (*numbers, schedules)
+    return {**numbers, "schedules": schedules}
 
 
 @torch.no_grad()

@@ -272,21 +272,15 @@ class TensorBoard:
 class SignalAt:
     """Sends this process the signal `name` (SIGINT, SIGTERM, SIGKILL) right after step `step`, or with `batches`, after
     that many batches past it whose gradients accumulate towards the next step: an interruption at a point chosen in
-    advance, so that tests of interrupting and resuming do not depend on timing.
-
-    The command line adds one when the environment sets RISKMIN_SIGNAL_AT=<step>:<name> or <step>+<batches>:<name>.
+    advance, so that tests of interrupting and resuming do not depend on timing. From Python it is one of fit's
+    `callbacks`; the command line takes it from a file: `riskmin train ... --callback stop.py:callback`, where stop.py
+    holds `callback = SignalAt(30, "SIGINT")`.
     """
 
     def __init__(self, step: int, name: str, batches: int = 0):
         import signal
 
         self.step, self.batches, self.number = step, batches, getattr(signal, name)
-
-    @classmethod
-    def from_text(cls, text: str) -> "SignalAt":
-        where, name = text.split(":")
-        step, _, batches = where.partition("+")
-        return cls(int(step), name, int(batches or 0))
 
     def on_batch_end(self, state: State):
         if self.batches and (state.step, state.accumulated) == (self.step, self.batches):

@@ -23,7 +23,7 @@ import torch
 from .config import RiskminError
 from ._inputs import each_input
 
-TIMEOUT = datetime.timedelta(seconds=float(os.environ.get("RISKMIN_DISTRIBUTED_TIMEOUT", 300)))
+TIMEOUT = "RISKMIN_DISTRIBUTED_TIMEOUT"  # seconds the processes wait for one another (default 300), read when they join
 
 
 def launched() -> bool:
@@ -55,7 +55,6 @@ def start(count: int, argv: list) -> tuple:
     first failure's, so bad input still exits with 2. The processes die with this launcher
     (`follow_launcher`), even when it is killed outright.
     """
-    import logging
     import signal
     import sys
     import uuid
@@ -64,15 +63,11 @@ def start(count: int, argv: list) -> tuple:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # riskmin sets each process' threads itself
-    os.environ[LAUNCHER] = str(os.getpid())  # each process started follows this one (follow_launcher)
-    for name in list(logging.root.manager.loggerDict):  # the processes say what went wrong themselves
-        if name.startswith("torch.distributed.elastic"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
     try:
-        elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
+        with launching():
+            elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
     except ChildFailedError as failed:
         first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
         if first.exitcode > 0:
@@ -84,6 +79,34 @@ def start(count: int, argv: list) -> tuple:
 
 
 LAUNCHER = "RISKMIN_LAUNCHER"  # the process id of the `--nproc` launcher, in the environment of the processes it starts
+
+
+@contextlib.contextmanager
+def launching():
+    """While `start` launches: the environment its processes inherit (one OpenMP thread unless the user chose, as
+    riskmin sets each process' threads itself; the launcher's process id, for `follow_launcher`), and torch's elastic
+    loggers quiet, as the processes say what went wrong themselves. Both are put back after, so that the process that
+    launched is left as it was."""
+    import logging
+
+    inherited = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), LAUNCHER: str(os.getpid())}
+    before = {name: os.environ.get(name) for name in inherited}
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+               if name.startswith("torch.distributed.elastic")]
+    levels = [logger.level for logger in loggers]
+    os.environ.update(inherited)
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 PR_SET_PDEATHSIG = 1  # from Linux's <linux/prctl.h>
 
 
@@ -142,14 +165,15 @@ def join(device: str = "cpu") -> tuple:
         if gpu:  # each process its own GPU, before nccl picks the current one for all of them
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         try:
-            dist.init_process_group(backend, timeout=TIMEOUT, **restarted_store())
+            timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT, 300)))
+            dist.init_process_group(backend, timeout=timeout, **restarted_store(timeout))
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
             raise ProcessLost(f"could not join the other riskmin processes ({first_line(error)}); "
                                "start them all with torchrun") from None
     return dist.get_rank(), dist.get_world_size()
 
 
-def restarted_store() -> dict:
+def restarted_store(timeout: datetime.timedelta) -> dict:
     """What joins the processes that torchrun started again (--max-restarts) after one of them failed: a store whose
     keys are this attempt's alone. torchrun's agent keeps one store across attempts, and the group's addresses that
     the failed attempt left there would send the new processes to ports nobody listens on any more (measured with
@@ -162,7 +186,7 @@ def restarted_store() -> dict:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the agent serves the store, else process 0 does
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=rank == 0 and not agent,
-                          timeout=TIMEOUT, multi_tenant=not agent)
+                          timeout=timeout, multi_tenant=not agent)
     return {"store": dist.PrefixStore(f"riskmin/attempt-{attempt}", store), "rank": rank, "world_size": world}
 
 
@@ -376,22 +400,9 @@ class Sharded:
             yield each_input(lambda t: team.shard(t).contiguous(), x), team.shard(y).contiguous()
 
 
-SOLO = []  # non-empty while `solo` is active
-
-
-@contextlib.contextmanager
-def solo():
-    """While active, a fit trains alone even under torchrun: a Monte-Carlo experiment deals whole runs to the processes."""
-    SOLO.append(True)
-    try:
-        yield
-    finally:
-        SOLO.pop()
-
-
 def team(device: torch.device):
-    """The processes that train one model together under torchrun; `Alone` in a process on its own or under `solo`."""
-    if not launched() or SOLO:
+    """The processes that train one model together under torchrun; `Alone` in a process on its own."""
+    if not launched():
         return Alone()
     rank, world = join(str(device))
     return Team(rank, world, device)
