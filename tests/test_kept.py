@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 import riskmin
+import riskmin._experiments
 from riskmin import RiskminError
+from riskmin._checkpoint import TrainingInterrupted
 from riskmin._kept import Keeper
+from riskmin.callbacks import SignalAt
 
 KILLER = Path(__file__).with_name("kill_at.py")
 SLOW = os.environ.get("RISKMIN_SLOW") == "1"
@@ -56,6 +59,26 @@ def test_an_interrupted_montecarlo_resumes_to_the_table_of_an_uninterrupted_one(
     assert resumed.table == whole.table
     assert files(tmp_path / "cut") == files(tmp_path / "whole")
     assert not (tmp_path / "cut" / "kept").exists() and not (tmp_path / "cut" / "experiment.json").exists()
+
+
+def test_a_run_trained_by_fit_resumes_from_its_own_checkpoint(tmp_path, monkeypatch):
+    """The sequential engine's runs checkpoint as `riskmin train` does: Ctrl-C in the middle of run 2 saves where it
+    stood, and the resumed experiment continues that run from its checkpoint, to the uninterrupted table."""
+    settings = dict(SETTINGS, runs=4, engine="sequential")
+    whole = riskmin.montecarlo("two_layer", "lab1", **settings)
+    fit_alone, resumed = riskmin._experiments.fit_alone, []
+
+    def interrupted_in_run_2(model, data, config, seed, resume=False, **rest):
+        resumed.append((seed, resume))
+        callbacks = [SignalAt(20, "SIGINT")] if seed == 2 and not resume else []
+        return fit_alone(model, data, config, callbacks=callbacks, seed=seed, resume=resume, **rest)
+    monkeypatch.setattr(riskmin._experiments, "fit_alone", interrupted_in_run_2)
+    with pytest.raises(TrainingInterrupted):
+        riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", **settings)
+    assert list((tmp_path / "cut" / "kept" / "run-0-0-2" / "checkpoint").glob("step-000000020-*.manifest.json"))
+    done = riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", resume=True, **settings)
+    assert resumed == [(0, False), (1, False), (2, False), (2, True), (3, False)]  # runs 0 and 1 kept, run 2 from step 20
+    assert done.table == whole.table
 
 
 def test_an_interrupted_comparison_resumes_to_the_same_comparison(tmp_path, monkeypatch):

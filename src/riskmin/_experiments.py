@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
@@ -24,6 +25,7 @@ from .config import Config, RiskminError, RiskminNote, check_run_seeds, warn
 from .data import Data, Splits, split
 from .distributed import gathered, join
 from ._callables import Callables, missing_callables, own_callables
+from ._checkpoint import Checkpoints
 from ._losses import check_targets, settled
 from ._loop import fit_alone
 from ._prepare import as_data, check_batch_size, resolve_device
@@ -213,9 +215,10 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     runs = [(v, *run) for v in range(len(variants)) for run in every]
     units = [[run for run in unit if run[:2] not in kept] for unit in work_units(model, data, config, variants, runs, reason, processes)]
     keep = (lambda rows: keeper.keep(group, rows)) if keeper else (lambda rows: None)
+    checkpoints = (lambda v, r: keeper.checkpoints(group, v, r)) if keeper else None
     shown = config if rank == 0 else config.replace(progress=False)
     trained = train_runs(model, data, shown, variants, [unit for unit in units if unit][rank::processes], reason, callables, keep,
-                         already=len(kept) if processes == 1 else 0)
+                         already=len(kept) if processes == 1 else 0, checkpoints=checkpoints)
     rows = gathered(trained) + list(kept.values())
     seconds = time.perf_counter() - start
     names = {"data": data_name(data), "model": model_name(model)}
@@ -291,10 +294,11 @@ def work_units(model, data, config: Config, variants: list, runs: list, reason: 
 
 
 def train_runs(model, data: Data, config: Config, variants: list, units: list, reason: str, callables: Callables, keep,
-               already: int = 0) -> list:
+               already: int = 0, checkpoints=None) -> list:
     """The table rows of the runs in `units` (each a list of (variant, run, about, Splits) that train together), by the
     vectorized engine or, where it cannot serve (`reason`), by `fit` one at a time; `keep(rows)` as each unit ends.
-    `already`: runs an interrupted experiment finished before, counted as done by the progress line."""
+    `already`: runs an interrupted experiment finished before, counted as done by the progress line. `checkpoints(v, r)`:
+    the folder a run `fit` trains checkpoints in, and resumes from when an interrupted experiment left one there."""
     if not units:
         return []
     # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
@@ -306,9 +310,11 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
             contextlib.nullcontext() if reason else threads:
         for unit in units:
             if reason:  # under torchrun each process trains its own runs alone
-                (v, _, about, splits), = unit
-                run = fit_alone(model_for(model, about["seed"]), splits, config, seed=about["seed"], progress=False,
-                                **own_objects(callables), **variants[v])
+                (v, r, about, splits), = unit
+                folder = checkpoints(v, r) if checkpoints else None
+                run = fit_alone(model_for(model, about["seed"]), splits, config, checkpoints=folder,
+                                resume=folder is not None and bool(Checkpoints(folder).complete()), seed=about["seed"],
+                                progress=False, **own_objects(callables), **variants[v])
                 found = [row_of_run(run)]
                 finished(1)
             else:
@@ -316,6 +322,8 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
                                       finished, measured)
             rows = [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(unit, found)]
             keep(rows)
+            if reason and checkpoints:
+                shutil.rmtree(checkpoints(v, r), ignore_errors=True)  # the run is kept: its checkpoints are done with
             table += rows
     return table
 

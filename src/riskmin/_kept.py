@@ -7,6 +7,8 @@ comparison continues where it stopped instead of starting over.
         kept/process-0.jsonl     a line per finished run, appended and fsynced as its stack or its fit ends,
         kept/process-1.jsonl       each process its own file (under torchrun), so no two write one file
         kept/settings.toml       config.toml as the experiment began, for --resume (the result's is settled: loss auto named)
+        kept/run-0-0-7/          the checkpoints of a run `fit` trains (the sequential engine), as `riskmin train` writes
+                                   them (every 30 s, and on Ctrl-C or SIGTERM), gone once the run is kept
         runs.csv, summary.json   the result at the end, summary.json last; then kept/ and experiment.json go
 
 A line is taken back only whole (it ends in a newline and parses): a line cut short by a kill
@@ -157,6 +159,10 @@ class Keeper:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+    def checkpoints(self, group: int, variant: int, run: int) -> Path:
+        """The folder a run trained by `fit` checkpoints in while it trains (removed once its row is kept)."""
+        return self.building / KEPT / f"run-{group}-{variant}-{run}"
 
     def kept(self, group: int) -> dict:
         """(variant, run) -> row of the runs of `group` kept before."""

@@ -62,9 +62,12 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     return train(setup(model, data, config, callbacks, directory, resume, settings), directory, resume)
 
 
-def fit_alone(model, data, config: Config, **settings) -> Run:
-    """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes."""
-    return train(setup(model, data, config, (), None, False, settings, team=distributed.Alone()), None, False)
+def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
+    """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes.
+    `checkpoints`: a folder the run checkpoints in, as `fit` in a run directory does, but writing no run files;
+    `resume=True` continues from its newest good checkpoint."""
+    training = setup(model, data, config, callbacks, None, resume, settings, team=distributed.Alone(), checkpoints=checkpoints)
+    return train(training, None, resume)
 
 
 def train(training: Training, directory, resume: bool) -> Run:
@@ -179,9 +182,10 @@ def after_step(training: Training, hooks: list) -> bool:
 
 
 def setup(model, data, config: Optional[Config], callbacks, directory, resume: bool, settings: dict,
-          team=None) -> Training:
+          team=None, checkpoints=None) -> Training:
     """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
-    model together; by default those torchrun started (distributed.team), or this process alone."""
+    model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
+    checkpoints go when that is not a run `directory` (a run of an experiment)."""
     config, callables = fit_settings(model, config, settings)
     starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))
@@ -200,13 +204,14 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     state = State(model, config.epochs, steps_per_epoch(splits, config), optimizer=optimizer, team=team)
     own_step = hasattr(model, "training_step") and takes_index(model.training_step)  # Lightning's (batch, batch_idx)
     total_steps = config.max_steps or config.epochs * state.steps_per_epoch
-    saved = directory is not None
+    checkpoints = checkpoints if checkpoints is not None else directory
+    saved = checkpoints is not None
     return Training(config=config, prepared=prepared, model=model, switch=not models.mode_free(model),
                     loss_fn=make_loss(config.loss, indexed(model.training_step, state) if own_step else callables.loss),
                     optimizer=optimizer, scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
                     batches=batches, callbacks=chosen + list(callbacks), best=best,
                     judge=Judge(config, runs=1, tracked=tracked), state=state, team=team,
-                    saver=Checkpoints(directory) if saved else NoCheckpoints(), total_steps=total_steps,
+                    saver=Checkpoints(checkpoints) if saved else NoCheckpoints(), total_steps=total_steps,
                     running=torch.zeros((), device=device), threads=threads, callables=callables,
                     fingerprint=fingerprint(splits, config) if saved else None, autocast=autocast, scaler=scaler,
                     shares=accumulation_shares(config, len(splits.train)))
