@@ -1,6 +1,6 @@
 """What keeping an experiment's runs as they finish costs, and what gathering a large table costs.
 
-    python -m benchmarks.keeping [--rounds 8] [--runs 1000] [--epochs 20] [--patience 5] [--engine auto]
+    python -m benchmarks.keeping [--rounds 8] [--runs 1000] [--epochs 20] [--patience 5] [--engine auto] [--threads auto]
     python -m benchmarks.keeping --gather 100000 [--processes 8]
 
 The first form times, in one process, round after round in the order A B B A, the experiment of
@@ -9,7 +9,8 @@ The first form times, in one process, round after round in the order A B B A, th
             the fingerprint of the data and every split computed first, the result written into D
   in memory montecarlo(...) then .save(D): the runs held in memory until the end, as before runs were kept
 and prints the median, over rounds, of kept / in memory, in wall-clock and in this process' CPU time (which other
-processes on a busy machine do not inflate), with the lowest and highest round.
+processes on a busy machine do not inflate), with the lowest and highest round; and, less noisy on a busy machine, the
+time spent inside the keeping itself over the kept experiment's whole time.
 
 The second form simulates the table of a 10^5-run experiment over several nodes: `processes` files of kept rows, as the
 processes of a torchrun on a shared file system leave them, read back and turned into runs.csv and summary.json, and
@@ -34,7 +35,8 @@ from .common import machine
 
 
 def keeping(args) -> None:
-    settings = dict(runs=args.runs, epochs=args.epochs, patience=args.patience, engine=args.engine, progress=False)
+    settings = dict(runs=args.runs, epochs=args.epochs, patience=args.patience, engine=args.engine, threads=args.threads,
+                    progress=False)
     folder = Path(tempfile.mkdtemp(prefix="riskmin-keeping-"))
     count = iter(range(10 ** 6))
 
@@ -49,19 +51,54 @@ def keeping(args) -> None:
         contestant()
         return time.perf_counter() - wall, time.process_time() - cpu
 
+    inside = watch_keeping()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         kept(), in_memory()  # warm-up: the first calls pay for imports and lazy initialization
-        ratios = {"wall": [], "cpu": []}
+        ratios, shares = {"wall": [], "cpu": []}, []
         for _ in range(args.rounds):
+            inside.clear()
             a1, b1, b2, a2 = timed(kept), timed(in_memory), timed(in_memory), timed(kept)
             for i, clock in enumerate(("wall", "cpu")):
                 ratios[clock].append((a1[i] + a2[i]) / (b1[i] + b2[i]))
+            shares.append(sum(inside) / (a1[0] + a2[0]))
     shutil.rmtree(folder, ignore_errors=True)
     print(f"{machine()}; montecarlo lab1 --runs {args.runs} --epochs {args.epochs} --patience {args.patience} "
-          f"--engine {args.engine}, {args.rounds} rounds A B B A")
+          f"--engine {args.engine} --threads {args.threads}, {args.rounds} rounds A B B A")
     for clock, values in ratios.items():
         print(f"  kept / in memory, {clock:4}: median {statistics.median(values):.3f} (rounds {min(values):.3f} to {max(values):.3f})")
+    print(f"  time inside keeping (the fingerprint, the folder, appending and fsyncing rows, tidying up) over the kept "
+          f"experiment's: median {statistics.median(shares):.2%} (rounds {min(shares):.2%} to {max(shares):.2%})")
+
+
+def watch_keeping() -> list:
+    """Time spent in the Keeper's own work, each call's seconds appended to the list returned: opening the folder (the
+    fingerprint of the data and every split included), keeping rows, and tidying up after the result is written (the
+    result's own files, which the in-memory contestant writes too, are not counted)."""
+    from riskmin._kept import Keeper
+
+    spent = []
+
+    def timed(method, result_files=False):
+        def run(self, *args, **kwargs):
+            start = time.perf_counter()
+            if result_files:  # the save(folder) inside is the result's files: time them apart and leave them out
+                save, saving = args[0], []
+
+                def save_timed(folder):
+                    begin = time.perf_counter()
+                    save(folder)
+                    saving.append(time.perf_counter() - begin)
+                value = method(self, save_timed, *args[1:], **kwargs)
+                spent.append(time.perf_counter() - start - sum(saving))
+                return value
+            value = method(self, *args, **kwargs)
+            spent.append(time.perf_counter() - start)
+            return value
+        return run
+
+    Keeper.open, Keeper.keep, Keeper.finished = timed(Keeper.open), timed(Keeper.keep), timed(Keeper.finished, True)
+    return spent
 
 
 def gather(args) -> None:
@@ -110,6 +147,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--engine", default="auto")
+    parser.add_argument("--threads", default="auto", help="intra-op threads of the runs (auto: each stack measures its own)")
     parser.add_argument("--gather", type=int, default=0, help="simulate the table of this many runs instead")
     parser.add_argument("--processes", type=int, default=8)
     args = parser.parse_args()

@@ -70,6 +70,8 @@ NOT_RUN = {  # the start of a command line -> why it is not run here
     "riskmin train lab1 --model mlp --hidden 128,128 --epochs 50 --nproc 2": "starts torchrun, as the line below it",
     "riskmin compare lab1 --lr 0.03,0.01,0.003 --runs 200 --nproc 2": "starts torchrun, as the lines above it",
     "riskmin train --resume runs/x --nproc 2": "resumes a run that two processes began and an interruption stopped",
+    "riskmin montecarlo --resume runs/long-mc": "resumes an experiment an interruption stopped; tests/test_kept.py kills "
+                                                 "experiments at random moments and resumes them",
 }
 
 INTERRUPTED = {  # the start of a command line -> (flags added to it, exit status)

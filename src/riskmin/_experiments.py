@@ -182,14 +182,28 @@ def kfold_repetitions(config: Config) -> int:
     return max(math.ceil(config.runs / config.folds), 1)
 
 
-def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None, keeper: Optional[Keeper] = None,
-                group: int = 0) -> list:
+def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None,
+                keeper: Optional[Keeper] = None, group: int = 0) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
     user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine).
     `keeper`: where each stack's or run's rows are kept as they finish (under `group`, a comparison's stack number), and
     where the runs an interrupted experiment kept are read back instead of trained again."""
     callables = callables or Callables()
+    data, config, every = checked_experiment(data, config, callables)
+    reason = engine_reason(model, data, config, callables, len(every) * len(variants))
+    start = time.perf_counter()
+    rows = trained_rows(model, data, config, variants, every, reason, callables, keeper, group)
+    seconds = time.perf_counter() - start
+    names = {"data": data_name(data), "model": model_name(model)}
+    processes = join(config.device)[1]
+    return [experiment(config.replace(**changes), every, sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
+                       reason, seconds, processes, names) for v, changes in enumerate(variants)]
+
+
+def checked_experiment(data, config: Config, callables: Callables) -> tuple:
+    """(data, config, every run's split) of an experiment, once every engine's refusals are said: data of a kind it
+    takes, settings the data allows (the loss settled for its targets), a batch no training split is too small for."""
     check_run_seeds(config)  # from Python as from the command line
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
@@ -204,13 +218,24 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     judged(config, all(len(s.val) for _, _, s in every))  # patience or plateau without a validation split: refused by every engine
     if isinstance(data, Data):
         check_batch_size(config, min(len(s.train) for _, _, s in every))
+    return data, config, every
+
+
+def engine_reason(model, data, config: Config, callables: Callables, runs: int) -> str:
+    """Why the runs train one by one through `fit` (the sequential engine), or "" when the vectorized engine serves."""
     reason = "asked for" if config.engine == "sequential" else refusal(model, data, config) or own_reason(callables)
-    if not reason and config.engine == "auto" and len(every) * len(variants) == 1:
+    if not reason and config.engine == "auto" and runs == 1:
         reason = "one run trains faster through fit than as a stack of one"  # 0.28 s against 0.45 s, benchmarks/montecarlo.py
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto")
-    start = time.perf_counter()
-    rank, processes = join(config.device)  # under torchrun, each process trains every processes-th stack or run
+    return reason
+
+
+def trained_rows(model, data, config: Config, variants: list, every: list, reason: str, callables: Callables,
+                 keeper: Optional[Keeper], group: int) -> list:
+    """Every run's table row: those `keeper` kept before, read back, and the others trained, each kept as its stack or
+    its run ends; under torchrun each process trains every processes-th stack or run, and all get every row."""
+    rank, processes = join(config.device)
     kept = keeper.open(data, every, rank) and keeper.kept(group) if keeper else {}
     runs = [(v, *run) for v in range(len(variants)) for run in every]
     units = [[run for run in unit if run[:2] not in kept] for unit in work_units(model, data, config, variants, runs, reason, processes)]
@@ -219,11 +244,7 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     shown = config if rank == 0 else config.replace(progress=False)
     trained = train_runs(model, data, shown, variants, [unit for unit in units if unit][rank::processes], reason, callables, keep,
                          already=len(kept) if processes == 1 else 0, checkpoints=checkpoints)
-    rows = gathered(trained) + list(kept.values())
-    seconds = time.perf_counter() - start
-    names = {"data": data_name(data), "model": model_name(model)}
-    return [experiment(config.replace(**changes), every, sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
-                       reason, seconds, processes, names) for v, changes in enumerate(variants)]
+    return gathered(trained) + list(kept.values())
 
 
 def data_name(data) -> str:

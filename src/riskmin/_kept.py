@@ -97,31 +97,50 @@ class Keeper:
 
     def decide(self, now: dict) -> Path:
         """The folder this experiment keeps its runs in (process 0): made new, or the unfinished one it resumes, checked."""
-        from ._rundir import first_missing, left_empty, prepare_run_directory, replaced_by
-
-        twins = [folder for folder in siblings(Path(self.base or self.target), bool(self.base)) if interrupted(folder)]
-        twin = next((folder for folder in twins if same(folder, now)), None)
         if self.resume:
-            found = self.target if interrupted(self.target) else None
-            if found is None:
-                raise RiskminError(f"{self.target} holds no interrupted experiment to resume"
-                                   + ("; it finished" if (self.target / "summary.json").exists() else "")
-                                   + f"; {'run the command without --resume' if self.command else 'drop resume=True'} to start one")
-            check_same(read_fingerprint(found), now, found, what="experiment")
-            self.take(found)
-            self.target = replaced_by(found) or found  # a replacement that was interrupted still replaces what it was for
-            return found
+            return self.resumed(now)
+        twin = next((folder for folder in siblings(Path(self.base or self.target), bool(self.base))
+                     if interrupted(folder) and same(folder, now)), None)
         if restarted() and twin is not None:  # torchrun started the processes again: on with what was kept
             self.take(twin)
             return twin
-        if twin is not None and not self.overwrite:
+        self.refuse_to_start(twin)
+        return self.begun(now)
+
+    def resumed(self, now: dict) -> Path:
+        """The interrupted experiment in `target`, once its fingerprint shows it trains what `now` describes."""
+        from ._rundir import replaced_by
+
+        if not interrupted(self.target):
+            raise RiskminError(f"{self.target} holds no interrupted experiment to resume"
+                               + ("; it finished" if (self.target / "summary.json").exists() else "")
+                               + f"; {'run the command without --resume' if self.command else 'drop resume=True'} to start one")
+        found = self.target
+        check_same(read_fingerprint(found), now, found, what="experiment")
+        self.take(found)
+        self.target = replaced_by(found) or found  # a replacement that was interrupted still replaces what it was for
+        return found
+
+    def refuse_to_start(self, twin: Optional[Path]) -> None:
+        """Without overwrite, refuse to start again an experiment interrupted with these settings (`twin`), and to
+        replace what `target` holds."""
+        from ._rundir import left_empty
+
+        if self.overwrite:
+            return
+        if twin is not None:
             kept = len(read_kept(twin / KEPT))
             raise RiskminError(f"{twin} holds this experiment, interrupted after {kept} finished run{'s' * (kept != 1)}; "
                                f"{self.resume_hint(twin)}, or {self.overwrite_hint()} to start it again")
-        if os.path.lexists(self.target) and not left_empty(self.target) and not self.overwrite:
+        if os.path.lexists(self.target) and not left_empty(self.target):
             held = "an interrupted experiment with other data or settings" if interrupted(self.target) else "a finished result"
             raise RiskminError(f"{self.target} holds {held}; {self.overwrite_hint()} to replace it, or choose another "
                                f"{'--name' if self.command else 'directory'}")
+
+    def begun(self, now: dict) -> Path:
+        """A new folder for the experiment (hidden beside what it replaces), its settings and fingerprint written first."""
+        from ._rundir import first_missing, prepare_run_directory
+
         made = first_missing(self.target)
         building = prepare_run_directory(self.target, overwrite=True)  # a hidden folder beside one already there
         self.made = made if building == self.target else building
