@@ -6,9 +6,10 @@ comparison continues where it stopped instead of starting over.
         experiment.json          what it trains: the data's and every split's fingerprint, the settings, the candidates
         kept/process-0.jsonl     a line per finished run, appended and fsynced as its stack or its fit ends,
         kept/process-1.jsonl       each process its own file (under torchrun), so no two write one file
-        kept/settings.toml       config.toml as the experiment began, for --resume (the result's is settled: loss auto named)
-        kept/run-0-0-7/          the checkpoints of a run `fit` trains (the sequential engine), as `riskmin train` writes
-                                   them (every 30 s, and on Ctrl-C or SIGTERM), gone once the run is kept
+        kept/settings.toml       config.toml as the experiment began, which --resume reads (the result's is
+                                   settled: loss auto named)
+        kept/run-0-0-7/          the checkpoints of a run that `fit` trains (the sequential engine), as
+                                   `riskmin train` writes them (every 30 s, on Ctrl-C or SIGTERM); gone once it is kept
         runs.csv, summary.json   the result at the end, summary.json last; then kept/ and experiment.json go
 
 A line is taken back only whole (it ends in a newline and parses): a line cut short by a kill
@@ -56,7 +57,8 @@ def fingerprint(data, every: list, settings: dict) -> dict:
 
 def without_free(settings: dict) -> dict:
     """`settings` less the FREE ones: a config's dict, or a dict of them (a comparison's candidates)."""
-    return {key: without_free(value) if isinstance(value, dict) else value for key, value in settings.items() if key not in FREE}
+    return {key: without_free(value) if isinstance(value, dict) else value
+            for key, value in settings.items() if key not in FREE}
 
 
 class Keeper:
@@ -77,14 +79,14 @@ class Keeper:
         self.target = None if target is None else Path(target)
         self.settings, self.config_toml, self.resume, self.overwrite = settings, config_toml, resume, overwrite
         self.base, self.command, self.about = base, command, about or {}
-        self.building: Optional[Path] = None  # the folder the runs are kept in: target, or a hidden one that replaces it
+        self.building: Optional[Path] = None  # where the runs are kept: target, or a hidden folder that replaces it
         self.rows: dict = {}  # (group, variant, run) -> the row kept
         self.lock = None
         self.log = None
         self.made = None  # the outermost folder this experiment made, while nothing is kept in it: a mistake removes it
 
     def open(self, data, every: list, rank: int = 0) -> dict:
-        """The folder ready (process 0 makes or checks it; the others learn which it is): the rows kept before, by key."""
+        """The folder ready (process 0 makes or checks it; the others learn which it is); the rows kept before."""
         from .distributed import shared
 
         if self.building is not None:  # a comparison's later stacks: the folder is open
@@ -96,7 +98,7 @@ class Keeper:
         return self.rows
 
     def decide(self, now: dict) -> Path:
-        """The folder this experiment keeps its runs in (process 0): made new, or the unfinished one it resumes, checked."""
+        """The folder the experiment keeps its runs in (process 0): made new, or the unfinished one it resumes."""
         if self.resume:
             return self.resumed(now)
         twin = next((folder for folder in siblings(Path(self.base or self.target), bool(self.base))
@@ -112,9 +114,10 @@ class Keeper:
         from ._rundir import replaced_by
 
         if not interrupted(self.target):
-            raise RiskminError(f"{self.target} holds no interrupted experiment to resume"
-                               + ("; it finished" if (self.target / "summary.json").exists() else "")
-                               + f"; {'run the command without --resume' if self.command else 'drop resume=True'} to start one")
+            finished = "; it finished" if (self.target / "summary.json").exists() else ""
+            instead = "run the command without --resume" if self.command else "drop resume=True"
+            raise RiskminError(f"{self.target} holds no interrupted experiment to resume{finished}; "
+                               f"{instead} to start one")
         found = self.target
         check_same(read_fingerprint(found), now, found, what="experiment")
         self.take(found)
@@ -130,15 +133,17 @@ class Keeper:
             return
         if twin is not None:
             kept = len(read_kept(twin / KEPT))
-            raise RiskminError(f"{twin} holds this experiment, interrupted after {kept} finished run{'s' * (kept != 1)}; "
-                               f"{self.resume_hint(twin)}, or {self.overwrite_hint()} to start it again")
+            runs = f"{kept} finished run{'s' * (kept != 1)}"
+            raise RiskminError(f"{twin} holds this experiment, interrupted after {runs}; {self.resume_hint(twin)}, "
+                               f"or {self.overwrite_hint()} to start it again")
         if os.path.lexists(self.target) and not left_empty(self.target):
-            held = "an interrupted experiment with other data or settings" if interrupted(self.target) else "a finished result"
+            held = ("an interrupted experiment with other data or settings" if interrupted(self.target)
+                    else "a finished result")
             raise RiskminError(f"{self.target} holds {held}; {self.overwrite_hint()} to replace it, or choose another "
                                f"{'--name' if self.command else 'directory'}")
 
     def begun(self, now: dict) -> Path:
-        """A new folder for the experiment (hidden beside what it replaces), its settings and fingerprint written first."""
+        """A new folder for the experiment (hidden beside what it replaces), its settings and fingerprint in it."""
         from ._rundir import first_missing, prepare_run_directory
 
         made = first_missing(self.target)
@@ -146,7 +151,8 @@ class Keeper:
         self.made = made if building == self.target else building
         self.take(building)
         (building / KEPT).mkdir(exist_ok=True)
-        for path in (building / "config.toml", building / KEPT / SETTINGS):  # the second as begun: the result rewrites the first
+        # the settings twice: the second stays as begun, while the result rewrites config.toml with them settled
+        for path in (building / "config.toml", building / KEPT / SETTINGS):
             files.atomic_write(path, self.config_toml.encode())
         files.atomic_write(building / FINGERPRINT, files.json_bytes({**now, "about": self.about}))
         files.fsync_directory(building / KEPT)
@@ -157,13 +163,15 @@ class Keeper:
         """How the user continues the experiment kept in `folder`, as a clause: "continue it with: ..." """
         if self.command:
             return f"continue it with: riskmin {self.command} --resume {folder}"
-        return "pass resume=True to continue it" if folder == self.target else f"continue it with directory='{folder}', resume=True"
+        if folder == self.target:
+            return "pass resume=True to continue it"
+        return f"continue it with directory='{folder}', resume=True"
 
     def overwrite_hint(self) -> str:
         return "pass --overwrite" if self.command else "pass overwrite=True"
 
     def take(self, folder: Path) -> None:
-        """Hold `folder`'s lock while the experiment trains there, so that two commands never keep runs in one folder."""
+        """Hold `folder`'s lock while the experiment trains there: two commands never keep runs in one folder."""
         self.lock = files.RunLock(folder)
         self.lock.__enter__()
 
@@ -197,8 +205,8 @@ class Keeper:
             save(building)
         except OSError as error:
             kept = f"; {self.target} is as it was" if building != self.target else ""
-            raise RiskminError(f"the results could not be written to {building} ({error.strerror or error}){kept}; free space "
-                               f"or fix permissions, then {self.resume_hint(building)}") from None
+            raise RiskminError(f"the results could not be written to {building} ({error.strerror or error}){kept}; "
+                               f"free space or fix permissions, then {self.resume_hint(building)}") from None
         shutil.rmtree(building / KEPT, ignore_errors=True)
         (building / FINGERPRINT).unlink(missing_ok=True)
         self.release()
@@ -212,9 +220,10 @@ class Keeper:
         return self
 
     def __exit__(self, kind, error, traceback):
-        """A mistake found before any run was kept (a setting a run refuses) leaves no folder behind; whatever else stopped
-        the experiment leaves what it kept, and its folder free for the command that resumes it."""
-        if kind is not None and issubclass(kind, Exception) and self.made is not None and not read_kept(self.building / KEPT):
+        """A mistake found before any run was kept (a setting a run refuses) leaves no folder behind; whatever else
+        stopped the experiment leaves what it kept, and its folder free for the command that resumes it."""
+        mistake = kind is not None and issubclass(kind, Exception)
+        if mistake and self.made is not None and not read_kept(self.building / KEPT):
             from ._rundir import discard
 
             self.release()
@@ -244,7 +253,8 @@ def plain(value):
 
 def interrupted(folder: Path) -> bool:
     """Whether `folder` holds an experiment that began keeping runs and never finished."""
-    return (folder / FINGERPRINT).is_file() and (folder / "config.toml").is_file() and not (folder / "summary.json").exists()
+    begun = (folder / FINGERPRINT).is_file() and (folder / "config.toml").is_file()
+    return begun and not (folder / "summary.json").exists()
 
 
 def siblings(target: Path, numbered: bool) -> list:
@@ -277,7 +287,7 @@ def same(folder: Path, now: dict) -> bool:
 
 
 def read_kept(folder: Path) -> dict:
-    """(group, variant, run) -> row of every whole line in the kept files of `folder`; a line a kill cut short is left."""
+    """(group, variant, run) -> row of every whole line in the kept files of `folder`; a line cut short is left."""
     rows = {}
     for path in sorted(folder.glob("process-*.jsonl")) if folder.is_dir() else ():
         text = path.read_bytes().decode(errors="replace")
