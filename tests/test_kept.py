@@ -133,6 +133,15 @@ def test_a_comparison_resumed_with_another_grid_names_the_candidate_that_changed
         riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", directory=tmp_path / "cut", resume=True, **SETTINGS)
 
 
+def test_a_comparison_is_not_resumed_as_a_montecarlo_experiment(tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.03}}, "lab1", directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    with pytest.raises(RiskminError, match=r"cut is an interrupted compare, not a montecarlo; continue it with: riskmin compare "):
+        riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", resume=True, **SETTINGS)
+
+
 def test_overwrite_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, monkeypatch):
     riskmin.montecarlo("linear", "lab1", directory=tmp_path / "mc", **SETTINGS)
     old = files(tmp_path / "mc")

@@ -277,7 +277,7 @@ def resumed(args):
         return args
     from pathlib import Path
 
-    from ._kept import KEPT, SETTINGS, interrupted
+    from ._kept import KEPT, SETTINGS, check_kind, interrupted
 
     directory = Path(args.resume)
     if args.config:
@@ -287,6 +287,7 @@ def resumed(args):
         raise RiskminError(f"{directory} " + ("is a finished experiment; there is nothing to resume" if finished else
                            "holds no interrupted experiment; give --resume the folder an interrupted montecarlo or compare "
                            "kept its runs in"))
+    check_kind(directory, args.command)
     args.config = str(directory / KEPT / SETTINGS)
     return args
 
@@ -304,7 +305,7 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
     resume = bool(getattr(args, "resume", None))
     base = None if config.name or resume else Path(config.out) / unnamed_stem(config, stem)
     return Keeper(Path(args.resume) if resume else target, settings, config_toml, resume=resume, overwrite=config.overwrite,
-                  base=base, command=command, about=about)
+                  base=base, command=command, about=about, kind=command)
 
 
 def run_curve(args) -> int:

@@ -122,7 +122,7 @@ def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = 
     configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
-    keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates))
+    keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates), kind="compare")
     with holding(keeper):
         comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope)
         if keeper is not None:

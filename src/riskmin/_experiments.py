@@ -158,13 +158,14 @@ def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: O
     return result
 
 
-def kept_in(directory, resume: bool, config: Config, settings: dict, config_toml: str) -> Optional[Keeper]:
+def kept_in(directory, resume: bool, config: Config, settings: dict, config_toml: str,
+            kind: str = "montecarlo") -> Optional[Keeper]:
     """From Python: the Keeper of an experiment kept in `directory`, or None (kept in memory alone) without one."""
     if directory is None:
         if resume:
             raise RiskminError("resume=True continues an experiment kept in a directory; pass directory= as when it began")
         return None
-    return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite)
+    return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
 
 
 def tell_sample_size(config: Config, used: int) -> None:

@@ -71,14 +71,15 @@ class Keeper:
     the runs are kept in a hidden folder beside it. `base` (an unnamed experiment of the command
     line): the name its numbered folders share, among which an interrupted twin is looked for.
     `command`: the command whose flags the refusals name ("montecarlo"), or None for Python's
-    keywords. `about`: what experiment.json also records, for `riskmin compare --resume`.
+    keywords. `about`: what experiment.json also records, for `riskmin compare --resume`, with
+    `kind`, "montecarlo" or "compare", which only the same kind of experiment resumes.
     """
 
     def __init__(self, target, settings: dict, config_toml: str, resume: bool = False, overwrite: bool = False,
-                 base=None, command: Optional[str] = None, about: Optional[dict] = None):
+                 base=None, command: Optional[str] = None, about: Optional[dict] = None, kind: str = "montecarlo"):
         self.target = None if target is None else Path(target)
         self.settings, self.config_toml, self.resume, self.overwrite = settings, config_toml, resume, overwrite
-        self.base, self.command, self.about = base, command, about or {}
+        self.base, self.command, self.about = base, command, {**(about or {}), "kind": kind}
         self.building: Optional[Path] = None  # where the runs are kept: target, or a hidden folder that replaces it
         self.rows: dict = {}  # (group, variant, run) -> the row kept
         self.lock = None
@@ -119,6 +120,7 @@ class Keeper:
             raise RiskminError(f"{self.target} holds no interrupted experiment to resume{finished}; "
                                f"{instead} to start one")
         found = self.target
+        check_kind(found, self.about["kind"])
         check_same(read_fingerprint(found), now, found, what="experiment")
         self.take(found)
         self.target = replaced_by(found) or found  # a replacement that was interrupted still replaces what it was for
@@ -234,6 +236,14 @@ class Keeper:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+
+
+def check_kind(folder: Path, kind: str) -> None:
+    """Refuse to resume with `kind` ("montecarlo" or "compare") an experiment of the other kind."""
+    began = about(folder).get("kind", kind)
+    if began != kind:
+        raise RiskminError(f"{folder} is an interrupted {began}, not a {kind}; continue it with: riskmin {began} --resume "
+                           f"{folder}, or riskmin.{began}(..., directory=..., resume=True)")
 
 
 def holding(keeper: Optional[Keeper]):
