@@ -145,20 +145,27 @@ class Keeper:
                                f"{'--name' if self.command else 'directory'}")
 
     def begun(self, now: dict) -> Path:
-        """A new folder for the experiment (hidden beside what it replaces), its settings and fingerprint in it."""
+        """A new folder for the experiment (hidden beside what it replaces) with its settings and fingerprint: written in
+        a hidden folder that then takes the new folder's place, so that a kill leaves the experiment begun whole or an
+        empty folder, which the next command uses."""
+        import secrets
+
         from ._rundir import first_missing, prepare_run_directory
 
         made = first_missing(self.target)
         building = prepare_run_directory(self.target, overwrite=True)  # a hidden folder beside one already there
         self.made = made if building == self.target else building
-        self.take(building)
-        (building / KEPT).mkdir(exist_ok=True)
+        starting = building.with_name(f".{building.name}.begin-{secrets.token_hex(4)}")
+        (starting / KEPT).mkdir(parents=True)
         # the settings twice: the second stays as begun, while the result rewrites config.toml with them settled
-        for path in (building / "config.toml", building / KEPT / SETTINGS):
+        for path in (starting / "config.toml", starting / KEPT / SETTINGS):
             files.atomic_write(path, self.config_toml.encode())
-        files.atomic_write(building / FINGERPRINT, files.json_bytes({**now, "about": self.about}))
-        files.fsync_directory(building / KEPT)
-        files.fsync_directory(building)
+        files.atomic_write(starting / FINGERPRINT, files.json_bytes({**now, "about": self.about}))
+        files.fsync_directory(starting / KEPT)
+        files.fsync_directory(starting)
+        os.rename(starting, building)  # over the empty folder made for it
+        files.fsync_directory(building.parent)
+        self.take(building)
         return building
 
     def resume_hint(self, folder: Path) -> str:
