@@ -5,7 +5,7 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: install install-test demo test bench
+.PHONY: install install-test demo lint test bench
 
 install:  # riskmin and what it needs to run: what the demo needs
 	$(PYTHON) -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
@@ -17,7 +17,11 @@ install-test: install  # and what the tests need: pytest, hypothesis, scikit-lea
 demo: install
 	$(PYTHON) -m riskmin train
 
-test: install-test
+lint: install-test  # ruff (style and mistakes) and mypy (types), configured in pyproject.toml; CI fails on either
+	$(PYTHON) -m ruff check src tests
+	$(PYTHON) -m mypy
+
+test: lint
 	$(PYTHON) -m pytest
 
 bench: install

@@ -30,8 +30,10 @@ PUBLIC = {
     "LrFinding": "._lr_find", "lr_find": "._lr_find",
     "models": ".models",
 }
-__all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError", "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
-           "compare", "curve", "evaluate", "fit", "graph", "load", "lr_find", "models", "montecarlo", "predict", "split"]  # a list type checkers read
+__all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError",
+           "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
+           "compare", "curve", "evaluate", "fit", "graph", "load", "lr_find", "models", "montecarlo", "predict",
+           "split"]  # a list type checkers read
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
     from . import models

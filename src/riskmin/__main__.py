@@ -9,7 +9,8 @@ def run() -> int:
     try:
         from ._cli import main  # argparse and Config: tens of milliseconds, where Ctrl-C would otherwise be a traceback
     except KeyboardInterrupt:
-        print("interrupted; no run directory was written", file=sys.stderr)  # as _cli.main says it, torch's import included
+        # as _cli.main says it, torch's import included
+        print("interrupted; no run directory was written", file=sys.stderr)
         return 130
     return main()
 

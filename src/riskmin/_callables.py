@@ -61,17 +61,20 @@ def own_callables(settings: dict) -> tuple:
     return callables, settings
 
 
-WHAT = {"loss": "output, target -> scalar tensor", "optimizer": "a torch.optim.Optimizer class, or parameters -> optimizer",
+WHAT = {"loss": "output, target -> scalar tensor",
+        "optimizer": "a torch.optim.Optimizer class, or parameters -> optimizer",
         "scheduler": "optimizer -> learning-rate scheduler"}
 
 
 def checked_metrics(metrics) -> dict:
     if not isinstance(metrics, dict):
-        raise RiskminError(f"metrics = {metrics!r} is not allowed; give a dict of name -> function (output, target) -> mean over the batch")
+        raise RiskminError(f"metrics = {metrics!r} is not allowed; give a dict of name -> function (output, target) -> "
+                           "mean over the batch")
     for name, fn in metrics.items():
-        if not isinstance(name, str) or not name.isidentifier() or name in METRICS or name.startswith(("val_", "test_", "train_")):
-            raise RiskminError(f"metric name {name!r} is not allowed; use a plain word that is not one of riskmin's own "
-                               f"({', '.join(METRICS)}) and has no val_/test_/train_ prefix")
+        if (not isinstance(name, str) or not name.isidentifier() or name in METRICS
+                or name.startswith(("val_", "test_", "train_"))):
+            raise RiskminError(f"metric name {name!r} is not allowed; use a plain word that is not one of riskmin's "
+                               f"own ({', '.join(METRICS)}) and has no val_/test_/train_ prefix")
         if not callable(fn):
             raise RiskminError(f"metric {name} = {fn!r} is not a function (output, target) -> mean over the batch")
     return dict(metrics)
@@ -82,11 +85,12 @@ def missing_callables(config: Config, callables: Callables) -> None:
     wanted = [f"{key}={getattr(config, f'{key}_callable') or 'your ' + key}" for key in OWN
               if getattr(config, key) == "custom" and getattr(callables, key) is None]
     if config.metrics and not callables.metrics:
-        wanted.append("metrics={" + ", ".join(f"'{pair.split('=')[0]}': {pair.split('=')[-1]}" for pair in config.metrics.split(",")) + "}")
+        wanted.append("metrics={" + ", ".join(f"'{pair.split('=')[0]}': {pair.split('=')[-1]}"
+                                              for pair in config.metrics.split(",")) + "}")
     if wanted:
-        raise RiskminError(f"this run uses Python code of your own that config.toml records by name only; pass {', '.join(wanted)} "
-                           "to riskmin.fit (to resume: riskmin.fit(model, data, riskmin.Config.from_toml(RUN/config.toml), "
-                           "..., directory=RUN, resume=True))")
+        raise RiskminError("this run uses Python code of your own that config.toml records by name only; pass "
+                           f"{', '.join(wanted)} to riskmin.fit (to resume: riskmin.fit(model, data, "
+                           "riskmin.Config.from_toml(RUN/config.toml), ..., directory=RUN, resume=True))")
 
 
 class OwnLoss:
@@ -101,7 +105,8 @@ class OwnLoss:
         if isinstance(value, torch.Tensor) and value.dim() == 0:
             return value
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            raise RiskminError(f"loss {self.name} returned {kind_of(value)}, not a scalar tensor; reduce it to one number (e.g. .mean())")
+            raise RiskminError(f"loss {self.name} returned {kind_of(value)}, not a scalar tensor; reduce it to one "
+                               "number (e.g. .mean())")
         return value.reshape(())
 
 
@@ -113,8 +118,8 @@ def model_step(model, callables: Callables, settings: dict) -> dict:
     if callables.loss is not None or "loss" in settings:
         raise RiskminError("the model defines training_step, which computes its own loss; drop loss=")
     if callables.metrics:
-        raise RiskminError("metrics= measures the model's outputs, which a model with training_step does not hand over; "
-                           "return your metrics as sums over the batch from its validation_step instead")
+        raise RiskminError("metrics= measures the model's outputs, which a model with training_step does not hand "
+                           "over; return your metrics as sums over the batch from its validation_step instead")
     name = qualified_name(type(model))
     callables.loss = model.training_step
     settings = {**settings, "loss": "custom", "loss_callable": f"{name}.training_step"}
@@ -147,8 +152,9 @@ def step_sums(model, batch: tuple, rows: int, index: int = 0) -> dict:
         return {"loss": (step(batch, index) if takes_index(step) else step(batch)) * rows}
     sums = validation_step(batch, index) if takes_index(validation_step) else validation_step(batch)
     if not isinstance(sums, dict) or "loss" not in sums:
-        raise RiskminError(f"validation_step returned {kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; "
-                           "return a dict of sums over the batch's rows, one of them 'loss'")
+        raise RiskminError("validation_step returned "
+                           f"{kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; return a dict "
+                           "of sums over the batch's rows, one of them 'loss'")
     return {"loss": sums["loss"], **{"own:" + key: value for key, value in sums.items() if key != "loss"}}
 
 
@@ -162,34 +168,37 @@ def in_target_units(fn: Callable, target_scale) -> Callable:
 
 
 def own_metric(name: str, fn: Callable, target_scale=None) -> Callable:
-    """A user's metric as evaluation calls it: checked to return one number, on outputs and targets in the target's units."""
+    """A user's metric as evaluation calls it: checked to return one number, on outputs and targets in the target's
+    units."""
     fn = fn if target_scale is None else in_target_units(fn, target_scale)
 
     def metric(output, target):
         value = fn(output, target)
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            raise RiskminError(f"metric {name} returned {kind_of(value)}, not a scalar tensor; return the mean over the batch")
+            raise RiskminError(f"metric {name} returned {kind_of(value)}, not a scalar tensor; return the mean over "
+                               "the batch")
         return value.reshape(()).double()
     return metric
 
 
 def own_optimizer(given: Callable, config: Config, parameters: list) -> torch.optim.Optimizer:
-    """The user's optimizer: a torch.optim.Optimizer class built with lr (and weight_decay, when set), or a factory's."""
+    """The user's optimizer: a torch.optim.Optimizer class built with lr (and weight_decay, when set), or a
+    factory's."""
     if isinstance(given, type) and issubclass(given, torch.optim.Optimizer):
         options = {"lr": config.lr, **({"weight_decay": config.weight_decay} if config.weight_decay else {})}
         return given(parameters, **options)
     optimizer = given(parameters)
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise RiskminError(f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a torch.optim.Optimizer; "
-                           "give an Optimizer class or a function parameters -> optimizer")
+        raise RiskminError(f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a "
+                           "torch.optim.Optimizer; give an Optimizer class or a function parameters -> optimizer")
     return optimizer
 
 
 def own_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
     scheduler = given(optimizer)
     if not isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
-        raise RiskminError(f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a learning-rate scheduler; "
-                           "give a function optimizer -> torch.optim.lr_scheduler.LRScheduler")
+        raise RiskminError(f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "
+                           "learning-rate scheduler; give a function optimizer -> torch.optim.lr_scheduler.LRScheduler")
     return scheduler
 
 

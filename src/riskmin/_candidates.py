@@ -18,31 +18,36 @@ from .metrics import METRICS
 from .stats import METRIC_PREFIXES
 
 def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
-    """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else the
-    grid of the flags' alternatives (setting -> list of values); one-valued flags are shared, as are the file's top-level keys.
+    """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else
+    the
+    grid of the flags' alternatives (setting -> list of values); one-valued flags are shared, as are the file's
+    top-level keys.
     """
     shared = dict(shared)
     several = [key for key, values in alternatives.items() if len(values) > 1]
     if not tables and not several:
         raise RiskminError("no setting has alternatives, so there is one candidate; separate alternatives with commas "
-                           "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in --config")
+                           "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in "
+                           "--config")
     fixed = [key for key in several if fact(key, "shared")]
     if fixed:
-        raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the same "
-                           "splits and written to one place; give alternatives of the other settings")
+        raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the "
+                           "same splits and written to one place; give alternatives of the other settings")
     if tables:
         if several:
-            raise RiskminError(f"the candidates come from the tables of the --config file, so {', '.join(several)} cannot "
-                               "take alternatives too; give one value, or put the alternatives in the tables")
+            raise RiskminError(f"the candidates come from the tables of the --config file, so {', '.join(several)} "
+                               "cannot take alternatives too; give one value, or put the alternatives in the tables")
         shared.update({key: values[0] for key, values in alternatives.items()})
         return shared, tables
-    axes = {key: values for key, values in alternatives.items() if key in several or fact(key, "applies") or key == "model"}
+    axes = {key: values for key, values in alternatives.items() if key in several or fact(key, "applies")
+            or key == "model"}
     shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
     return shared, grid(axes, shared)
 
 
 def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
-    """Every combination of `alternatives` (setting -> list of values) that makes sense, as candidates named by their differences.
+    """Every combination of `alternatives` (setting -> list of values) that makes sense, as candidates named by their
+    differences.
 
     A setting that does not apply to a combination's model, optimizer or scheduler (hidden for
     linear, momentum for adam) is left out of it, so it does not multiply that combination;
@@ -81,8 +86,9 @@ def distinct(combinations: list, shared: dict) -> list:
     for settings in combinations:
         key = network(settings, shared)
         if key in seen:
-            warn(f"{candidate_name(settings, list(settings))} is the same network as {candidate_name(seen[key], list(seen[key]))} "
-                 "(one hidden layer, no dropout), so it is left out", RiskminNote)
+            warn(f"{candidate_name(settings, list(settings))} is the same network as "
+                 f"{candidate_name(seen[key], list(seen[key]))} (one hidden layer, no dropout), so it is left out",
+                 RiskminNote)
             continue
         seen[key] = settings
         kept.append(settings)
@@ -114,7 +120,8 @@ def widths(hidden) -> tuple:
 
 
 def applies(key: str, settings: dict) -> bool:
-    """Whether setting `key` means anything given the model, optimizer and scheduler in `settings` (or their defaults)."""
+    """Whether setting `key` means anything given the model, optimizer and scheduler in `settings` (or their
+    defaults)."""
     if not fact(key, "applies"):
         return True
     decider, where = fact(key, "applies")
@@ -122,7 +129,8 @@ def applies(key: str, settings: dict) -> bool:
 
 
 def candidate_name(settings: dict, differing: list) -> str:
-    parts = [label(settings[key]) if key == "model" else f"{key}={label(settings[key])}" for key in differing if key in settings]
+    parts = [label(settings[key]) if key == "model" else f"{key}={label(settings[key])}" for key in differing
+             if key in settings]
     return " ".join(parts) or "default"
 
 
@@ -142,23 +150,26 @@ def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
     if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
         # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
         settings = {key: value for key, value in settings.items() if key != "model"}
-        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own for name, own in candidates.items()}
+        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own
+                      for name, own in candidates.items()}
     return candidates, settings
 
 
 def candidate_configs(candidates: dict, shared: Config) -> dict:
     """name -> (model for `montecarlo`, the candidate's Config), every candidate checked before anything trains."""
     if not isinstance(candidates, dict) or len(candidates) < 2:
-        raise RiskminError("a comparison needs at least two candidates, e.g. {'small': {'hidden': 8}, 'large': {'hidden': 64}}, "
-                           "or on the command line alternatives such as --lr 0.01,0.001")
+        raise RiskminError("a comparison needs at least two candidates, e.g. "
+                           "{'small': {'hidden': 8}, 'large': {'hidden': 64}}, or on the command line alternatives "
+                           "such as --lr 0.01,0.001")
     configs = {}
     for name, settings in candidates.items():
         if not isinstance(settings, dict):
-            raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of settings")
+            raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of "
+                               "settings")
         fixed = [key for key in settings if key in FIELDS and fact(key, "shared")]
         if fixed:
-            raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are compared on "
-                               "the same splits); set it once for all")
+            raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are "
+                               "compared on the same splits); set it once for all")
         model = settings.get("model", shared.model)
         named = dict(settings)
         if not isinstance(model, str):  # a module class or factory: recorded by name, built by montecarlo
@@ -168,8 +179,8 @@ def candidate_configs(candidates: dict, shared: Config) -> dict:
         except RiskminError as error:
             raise RiskminError(f"candidate {name!r}: {error}") from None
         if model == "custom":
-            raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module class or a "
-                               "function that returns a fresh one as its model")
+            raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module "
+                               "class or a function that returns a fresh one as its model")
     return configs
 
 
@@ -179,7 +190,8 @@ def class_path(model) -> str:
 
 
 def ranking(metric: Optional[str], config: Config) -> tuple:
-    """(metric name without its prefix, "min" or "max"): `metric` when given, else the one `monitor` names, with `mode`."""
+    """(metric name without its prefix, "min" or "max"): `metric` when given, else the one `monitor` names, with
+    `mode`."""
     if metric is None:
         base = config.monitor.split("_", 1)[1] if config.monitor.startswith("val_") else "loss"
         return base, config.mode
@@ -190,7 +202,8 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
 
 
 def setting_cells(candidates: dict) -> dict:
-    """name -> the candidate's settings as table cells, with every setting any candidate sets (empty where it sets none):
+    """name -> the candidate's settings as table cells, with every setting any candidate sets (empty where it sets
+    none):
     built once for all, so that a table of many candidates costs its size, not its size times the candidates."""
     keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
     cells = {name: columns(settings) for name, settings in candidates.items()}
@@ -210,7 +223,8 @@ def columns(settings: dict) -> dict:
 
 
 def grid_toml(config: Config, candidates: dict) -> str:
-    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, then one table per candidate."""
+    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, then one table per
+    candidate."""
     parts = [config.to_toml()]
     for name, settings in candidates.items():
         model = settings.get("model")

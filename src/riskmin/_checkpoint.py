@@ -84,7 +84,8 @@ class Checkpoints:
                     leftover.unlink(missing_ok=True)
                 self.kept = [path.name[:-len(".manifest.json")] for path in reversed(self.complete())]
             files.atomic_write(self.root / f"{stem}.safetensors", state)
-            manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": epoch, "step": step}
+            manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": epoch,
+                        "step": step}
             files.atomic_write(self.root / f"{stem}.manifest.json", json.dumps(manifest).encode())
             if stem not in self.kept:  # the same step saved twice (interrupted again at once) is one checkpoint
                 self.kept.append(stem)
@@ -103,7 +104,8 @@ class Checkpoints:
             self.seconds += time.perf_counter() - began
         if self.failure is not None:
             error, self.failure = self.failure, None
-            raise RiskminError(f"could not write a checkpoint in {self.root} ({error.strerror or error}); free space or fix permissions, then resume")
+            raise RiskminError(f"could not write a checkpoint in {self.root} ({error.strerror or error}); free space "
+                               "or fix permissions, then resume")
 
     def close(self) -> None:
         """Wait for the checkpoint in flight, then end the writer thread."""
@@ -125,7 +127,8 @@ class Checkpoints:
             try:
                 return read_checkpoint(manifest)
             except Damaged as problem:
-                warn(f"checkpoint {manifest.name[:-len('.manifest.json')]} is unusable ({problem}); trying the one before it")
+                warn(f"checkpoint {manifest.name[:-len('.manifest.json')]} is unusable ({problem}); trying the one "
+                     "before it")
         raise RiskminError(f"{self.root.parent} has no usable checkpoint to resume from; "
                            "start the run again with --overwrite")
 

@@ -75,30 +75,35 @@ def metavar(name: str) -> str:
     kind = field_type(name)
     if typing.get_origin(kind) is typing.Literal:
         return "{" + ",".join(typing.get_args(kind)) + "}"
-    return fact(name, "placeholder") or {bool: "{on,off}", tuple: "N[,N...]", int: "N", float: "X"}.get(kind, name.upper())
+    placeholders = {bool: "{on,off}", tuple: "N[,N...]", int: "N", float: "X"}
+    return fact(name, "placeholder") or placeholders.get(kind, name.upper())
 
 
 def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
     for title in SECTIONS:  # each section lists its settings in Config's order
-        names = [name for name in settings_where(group=title) if name != "data" and fact(name, "command") in (None, command)]
+        names = [name for name in settings_where(group=title) if name != "data"
+                 and fact(name, "command") in (None, command)]
         if not names:
             continue
         group = parser.add_argument_group(title)
         for name in names:
             kind = field_type(name)
             extra = {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if name == "target" else {}
-            group.add_argument("--" + name.replace("_", "-"), dest=name, metavar=metavar(name), default=argparse.SUPPRESS,
+            group.add_argument("--" + name.replace("_", "-"), dest=name, metavar=metavar(name),
+                               default=argparse.SUPPRESS,
                                help=FIELDS[name].metadata["help"] + default_text(FIELDS[name]), **extra)
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.", allow_abbrev=False,
+    parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.",
+                    allow_abbrev=False,
                     epilog=examples(None), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"riskmin {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     parser.commands = {}
     for command, text in (("train", "train one model and write a run directory"),
-                          ("montecarlo", "train on many random splits and report mean, spread and confidence intervals")):
+                          ("montecarlo",
+                           "train on many random splits and report mean, spread and confidence intervals")):
         sub = commands.add_parser(command, help=text, description=text[0].upper() + text[1:] + ".", allow_abbrev=False,
                                   usage=f"riskmin {command} [DATA] [options]", epilog=examples(command),
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,7 +111,8 @@ def build_parser() -> Parser:
                          help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
         sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
         if command == "train":
-            sub.add_argument("--resume", metavar="RUN", help="continue the interrupted run in this directory exactly where it stopped")
+            sub.add_argument("--resume", metavar="RUN",
+                             help="continue the interrupted run in this directory exactly where it stopped")
             sub.add_argument("--callback", action="append", metavar="FILE.py:NAME",
                              help="a callback of your own: the object NAME (or a class, made with no arguments) of a "
                              "Python file, or MODULE:NAME; repeat for several")
@@ -115,20 +121,25 @@ def build_parser() -> Parser:
         add_nproc_flag(sub, "--batch-size stays the global batch" if command == "train" else "they share out the runs")
         add_config_flags(sub, command)
         parser.commands[command] = sub
-    predict = commands.add_parser("predict", help="predictions of a trained run for the rows of a file", allow_abbrev=False)
+    predict = commands.add_parser("predict", help="predictions of a trained run for the rows of a file",
+                                  allow_abbrev=False)
     predict.add_argument("run", help="run directory that `riskmin train` wrote")
     predict.add_argument("file", help=".csv, .parquet or .npz file with the run's feature columns, in any order")
-    predict.add_argument("--out", required=True, help="CSV file to write: kept columns, then one prediction column per target")
-    predict.add_argument("--keep", default="", help="columns to copy from the input beside the predictions, comma separated")
+    predict.add_argument("--out", required=True,
+                         help="CSV file to write: kept columns, then one prediction column per target")
+    predict.add_argument("--keep", default="",
+                         help="columns to copy from the input beside the predictions, comma separated")
     predict.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled rows of a file", allow_abbrev=False)
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled rows of a file",
+                                   allow_abbrev=False)
     evaluate.add_argument("run", help="run directory that `riskmin train` wrote")
     evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")
-    export = commands.add_parser("export", help="write a trained run as one ONNX or TorchScript file, preprocessing included",
+    export = commands.add_parser("export", help="write a trained run as one ONNX or TorchScript file, preprocessing "
+                                                "included",
                                  allow_abbrev=False)
     export.add_argument("run", help="run directory that `riskmin train` wrote")
-    export.add_argument("--format", default="onnx", help="onnx (one input per feature column; pip install 'riskmin[onnx]') or "
-                        "torchscript (number columns only)")
+    export.add_argument("--format", default="onnx", help="onnx (one input per feature column; pip install "
+                        "'riskmin[onnx]') or torchscript (number columns only)")
     export.add_argument("--out", help="file to write (default: the run directory's name with .onnx or .pt, beside it)")
     export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     parser.commands.update(predict=predict, evaluate=evaluate, export=export)
@@ -136,7 +147,8 @@ def build_parser() -> Parser:
     add_curve_parser(commands, parser)
     add_lr_find_parser(commands, parser)
     add_graph_parser(commands, parser)
-    parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")  # to name a bad flag with its own command's options
+    # to name a bad flag with its own command's options
+    parser.commands["datasets"] = commands.add_parser("datasets", help="list the built-in data sets")
     return parser
 
 
@@ -150,19 +162,23 @@ one value. --config FILE may instead name the candidates as TOML tables."""
 
 
 def add_compare_parser(commands, parser: Parser) -> None:
-    sub = commands.add_parser("compare", help="compare candidates on the same splits; choose one honestly", allow_abbrev=False,
-                              description=COMPARE_DESCRIPTION, usage="riskmin compare [DATA] [options]", epilog=examples("compare"),
+    sub = commands.add_parser("compare", help="compare candidates on the same splits; choose one honestly",
+                              allow_abbrev=False,
+                              description=COMPARE_DESCRIPTION, usage="riskmin compare [DATA] [options]",
+                              epilog=examples("compare"),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
                      help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
-    sub.add_argument("--config", metavar="FILE", help="TOML file: shared settings at the top, one [table] per named candidate")
+    sub.add_argument("--config", metavar="FILE",
+                     help="TOML file: shared settings at the top, one [table] per named candidate")
     sub.add_argument("--select", nargs="?", const="on", metavar="{on,off}",
-                     help="choose a candidate in each split by its validation metric and report that nested test estimate")
+                     help="choose a candidate in each split by its validation metric and report that nested test "
+                          "estimate")
     sub.add_argument("--metric", metavar="METRIC", help=f"metric that ranks the candidates: {in_words(list(METRICS))} "
                      "(default: the one --monitor names)")
-    sub.add_argument("--rope", metavar="WIDTH", help="differences from the best within +-WIDTH, in the ranking metric's units, "
-                     f"count as practically equal (default: 0.01 for {in_words(metrics_where(units='fraction'), 'and')}, else 1%% "
-                     "of the best's mean)")
+    sub.add_argument("--rope", metavar="WIDTH", help="differences from the best within +-WIDTH, in the ranking "
+                     "metric's units, count as practically equal (default: 0.01 for "
+                     f"{in_words(metrics_where(units='fraction'), 'and')}, else 1%% of the best's mean)")
     add_resume_flag(sub)
     add_nproc_flag(sub, "they share out the candidates' runs")
     add_config_flags(sub, "montecarlo")
@@ -170,12 +186,13 @@ def add_compare_parser(commands, parser: Parser) -> None:
 
 
 def add_resume_flag(sub) -> None:
-    sub.add_argument("--resume", metavar="EXPERIMENT", help="continue the interrupted experiment in this folder with the runs it "
-                     "kept and its saved settings (flags given must not change them)")
+    sub.add_argument("--resume", metavar="EXPERIMENT", help="continue the interrupted experiment in this folder with "
+                     "the runs it kept and its saved settings (flags given must not change them)")
 
 
 def add_nproc_flag(sub, what_is_shared: str) -> None:
-    sub.add_argument("--nproc", metavar="N", help=f"run N processes on this machine through torchrun (default: 1); {what_is_shared}")
+    sub.add_argument("--nproc", metavar="N", help="run N processes on this machine through torchrun (default: 1); "
+                                                  f"{what_is_shared}")
 
 
 def add_curve_parser(commands, parser: Parser) -> None:
@@ -187,8 +204,8 @@ def add_curve_parser(commands, parser: Parser) -> None:
                      help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
     sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
     sub.add_argument("--sizes", metavar="FRACTIONS", default="0.1,0.18,0.32,0.56,1.0",
-                     help="training sizes, as fractions of the training rows a split leaves (default: 0.1,0.18,0.32,0.56,1.0, "
-                     "evenly spaced in log n); "
+                     help="training sizes, as fractions of the training rows a split leaves (default: "
+                     "0.1,0.18,0.32,0.56,1.0, evenly spaced in log n); "
                      "--model takes several models, comma separated, one curve each")
     add_config_flags(sub, "montecarlo")
     parser.commands["curve"] = sub
@@ -196,13 +213,16 @@ def add_curve_parser(commands, parser: Parser) -> None:
 
 def add_lr_find_parser(commands, parser: Parser) -> None:
     text = "sweep the learning rate exponentially over training steps and suggest one (Smith 2017)"
-    sub = commands.add_parser("lr-find", help=text, description=text[0].upper() + text[1:] + ", on a copy of the model.",
+    sub = commands.add_parser("lr-find", help=text,
+                              description=text[0].upper() + text[1:] + ", on a copy of the model.",
                               allow_abbrev=False, usage="riskmin lr-find [DATA] [options]")
     sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
                      help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
     sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
-    sub.add_argument("--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)")
-    sub.add_argument("--end", metavar="X", type=float, default=10.0, help="last learning rate of the sweep (default: 10)")
+    sub.add_argument("--start", metavar="X", type=float, default=1e-7,
+                     help="first learning rate of the sweep (default: 1e-07)")
+    sub.add_argument("--end", metavar="X", type=float, default=10.0,
+                     help="last learning rate of the sweep (default: 10)")
     sub.add_argument("--steps", metavar="N", type=int, default=100, help="training steps of the sweep (default: 100)")
     sub.add_argument("--plot", metavar="FILE", nargs="?", default="lr_find.png", const="lr_find.png",
                      help="picture of the sweep (default, and --plot alone: lr_find.png)")
@@ -213,24 +233,28 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
 
 def add_graph_parser(commands, parser: Parser) -> None:
     text = "draw the computation graph of one training step, from the loss back to the parameters"
-    sub = commands.add_parser("graph", help=text, allow_abbrev=False, usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
-                              description=text[0].upper() + text[1:] + ",\nas Graphviz DOT and, with Graphviz installed, "
-                              "a picture:\nparameters blue, operations grey, the output yellow, the loss green.",
-                              epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph runs/lab1-two_layer "
-                              "--plot step.png", formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_argument("source", metavar="MODEL_OR_RUN", help="a model name (linear, two_layer, mlp), or a run directory that "
-                     "`riskmin train` wrote: its model and settings")
+    sub = commands.add_parser("graph", help=text, allow_abbrev=False,
+                              usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
+                              description=text[0].upper() + text[1:] + ",\nas Graphviz DOT and, with Graphviz "
+                              "installed, a picture:\nparameters blue, operations grey, the output yellow, the loss "
+                              "green.",
+                              epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph "
+                              "runs/lab1-two_layer --plot step.png",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("source", metavar="MODEL_OR_RUN", help="a model name (linear, two_layer, mlp), or a run directory "
+                     "that `riskmin train` wrote: its model and settings")
     sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
                      help=FIELDS["data"].metadata["help"] + " (default: lab1, or the run's)")
     sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
-    sub.add_argument("--plot", metavar="FILE", default="graph.svg", help="picture to draw, .svg, .png or .pdf, with the DOT "
-                     "text beside it as .dot; or a .dot file alone (default: graph.svg)")
+    sub.add_argument("--plot", metavar="FILE", default="graph.svg", help="picture to draw, .svg, .png or .pdf, with "
+                     "the DOT text beside it as .dot; or a .dot file alone (default: graph.svg)")
     add_config_flags(sub, "graph")
     parser.commands["graph"] = sub
 
 
 def quiet(error: RiskminError) -> bool:
-    """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong alike."""
+    """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong
+    alike."""
     if int(os.environ.get("RANK", "0")) == 0:
         return False
     from .distributed import ProcessLost
@@ -245,7 +269,8 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    with warnings.catch_warnings():  # riskmin's own messages as lines, beside its errors; the caller's setting comes back
+    with warnings.catch_warnings():  # riskmin's own messages as lines, beside its errors; the caller's setting comes
+                                     # back
         warnings.showwarning = as_line(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
         return command(parser, argv)
@@ -269,7 +294,8 @@ def command(parser, argv: list) -> int:
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         refused_early(args)  # a bad setting, a missing file or a folder that is not a run: said before torch loads
-        # imported once parsing is done, inside the try: a command imports torch (seconds), and Ctrl-C then ends as quietly
+        # imported once parsing is done, inside the try: a command imports torch (seconds),
+        # and Ctrl-C then ends as quietly
         from ._commands import (draw_graph, evaluate_file, export_run, find_rate, launch, list_datasets, predict_file, run_compare,
                                 run_montecarlo, train)
 

@@ -1,7 +1,8 @@
 """Comparing parametrizations: several candidates trained on the same splits, paired statistics, honest selection.
 
 A candidate is a name and a dict of settings (a model name or a callable that builds one,
-and any Config field); _candidates.py makes and checks them. Every candidate runs through `montecarlo` with the same seed, so run r
+and any Config field); _candidates.py makes and checks them. Every candidate runs through `montecarlo` with the same
+seed, so run r
 of every candidate trains on the same split; the initialization and the batch order are drawn
 per candidate and split from that seed, as `riskmin train --seed <seed + r>` would draw them.
 Candidates that differ only in lr, weight_decay, momentum and schedule (not plateau) train
@@ -56,8 +57,8 @@ class Comparison:
         s = self.summary
         best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
         close = f", {len(s['not_distinguished'])} not told apart from it" if s["not_distinguished"] else ""
-        return (f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on {s['runs']} splits, "
-                f"best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})")
+        return (f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on "
+                f"{s['runs']} splits, best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})")
 
     def _repr_html_(self) -> str:
         """The candidates ranked, as `riskmin compare` prints them, and the picture, as a notebook shows the result."""
@@ -74,7 +75,8 @@ class Comparison:
         """Each candidate's per-split metric, ranked, one line per split: a matplotlib Figure, or drawn into `path`
         (compare.png) and the path returned; an existing file is replaced only with `overwrite` (see LrFinding.plot)."""
         metric = self.summary["metric"]
-        return plot_comparison(self.table, self.summary["ranking"], metric, path, self.summary["comparisons"].get(metric), overwrite)
+        return plot_comparison(self.table, self.summary["ranking"], metric, path,
+                               self.summary["comparisons"].get(metric), overwrite)
 
     def save(self, directory=None, overwrite: bool = False) -> Path:
         """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json; an
@@ -134,11 +136,11 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
     """(metric, "min" or "max"): what ranks the candidates, once the rope and select are checked against it."""
     base, mode = ranking(metric, config)
     if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
-        raise RiskminError(f"rope = {rope!r} is not allowed; give the half-width of the region of practical equivalence in the "
-                           f"units of test_{base}, a number of at least 0 (for example 0.01)")
+        raise RiskminError(f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
+                           f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)")
     if select and config.val == 0 and not config.splits:
-        raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation rows; "
-                           "set --val 0.1 (val=0.1)")
+        raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation "
+                           "rows; set --val 0.1 (val=0.1)")
     return base, mode
 
 
@@ -169,7 +171,8 @@ def comparable_data(data, config: Config, base: str) -> Data:
     """`data` as in-memory Data, refused when it is not or when its task does not measure the ranking metric `base`."""
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
-        raise RiskminError(f"compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}")
+        raise RiskminError("compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not "
+                           f"{type(data).__name__}")
     metrics = measured(task_of_loss(settled(config, targets_of(data)).loss))
     if base not in metrics:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
@@ -177,7 +180,8 @@ def comparable_data(data, config: Config, base: str) -> Data:
 
 
 def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> dict:
-    """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept by
+    """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept
+    by
     `keeper` under its number as its runs finish)."""
     results = {}
     if progress:
@@ -200,7 +204,8 @@ def metric_values(mc, name: str) -> list:
 
 
 def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int], rope: Optional[float] = None) -> dict:
-    """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every metric:
+    """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every
+    metric:
     the corrected and naive tests, Holm's adjustment, the Bayesian probabilities of being practically worse, equivalent
     or better within a region of practical equivalence (`rope` for the ranking metric, else `default_rope`), and the
     smallest difference the experiment could detect."""
@@ -212,21 +217,26 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         raise RiskminError(f"no candidate has a {ranked_by} to rank by; choose a metric the task reports, such as loss")
     order = sorted(results, key=lambda name: order_key(means[name], mode))
     best = order[0]
-    metrics = [m for m in dict.fromkeys(m for mc in results.values() for m in mc.summary["metrics"]) if m.startswith(METRIC_PREFIXES)]
+    metrics = [m for m in dict.fromkeys(m for mc in results.values() for m in mc.summary["metrics"])
+               if m.startswith(METRIC_PREFIXES)]
     comparisons = {}
     for name in metrics:
         others = [c for c in order if c != best]
         sizes = held_out(name, n_train, n_test, n_val, folds)  # train metrics: naive tests only
         tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
         adjusted = holm([t["corrected_p_value"] for t in tests])
-        width = rope if rope is not None and name == ranked_by else default_rope(name, results[best].summary["metrics"].get(name))
+        width = (rope if rope is not None and name == ranked_by
+                 else default_rope(name, results[best].summary["metrics"].get(name)))
         higher = name.split("_", 1)[1] in metrics_where(higher_is_better=True)
-        comparisons[name] = {c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher), "detectable": detectable(t)}
+        comparisons[name] = {c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher),
+                                 "detectable": detectable(t)}
                              for c, t, p in zip(others, tests, adjusted)}
     close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
-    candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"], "seconds": mc.summary["seconds"],
+    candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"],
+                         "seconds": mc.summary["seconds"],
                          "diverged": mc.summary["diverged"]} for name, mc in results.items()}
-    return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close, "level": LEVEL,
+    return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close,
+            "level": LEVEL,
             "candidates": candidates, "comparisons": comparisons, "runs": len(next(iter(results.values())).table),
             "n_train": n_train, "n_test": n_test, "n_val": n_val, "folds": folds, "correction": first["correction"],
             "test_train_ratio": first.get("test_train_ratio")}
@@ -253,7 +263,8 @@ def order_key(value, mode: str):
 
 
 def indistinguishable(test: Optional[dict]) -> bool:
-    """Whether a paired test could not tell the candidate apart from the best: Holm-adjusted corrected p at least the level.
+    """Whether a paired test could not tell the candidate apart from the best: Holm-adjusted corrected p at least the
+    level.
 
     A candidate with fewer than two usable splits (all diverged, say) has no test, and is not claimed to be as good.
     """
@@ -284,17 +295,20 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
         ties += sum(1 for row in usable if row[f"val_{base}"] == choice[f"val_{base}"]) > 1
         chosen_in.append((choice["candidate"], run))
         values.append(choice.get(f"test_{base}"))
-        own = next((row.get(f"test_{base}") for row in rows if row["candidate"] == best and not row.get("diverged")), None)
+        own = next((row.get(f"test_{base}") for row in rows if row["candidate"] == best and not row.get("diverged")),
+                   None)
         gap = values[-1] - own if is_number(values[-1]) and is_number(own) else None
         flattery.append(None if gap is None else gap if mode == "min" else -gap)
     sizes = (summary["n_train"], summary["n_test"], summary.get("folds"))
     counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}
     return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": describe(values, *sizes), "chosen": counts,
-            "ties": ties, "tie_rule": "the candidate given first", "optimism": describe(flattery, *sizes)}, set(chosen_in)
+            "ties": ties, "tie_rule": "the candidate given first",
+            "optimism": describe(flattery, *sizes)}, set(chosen_in)
 
 
 def comparison_rows(comparison: Comparison) -> list:
-    """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the best."""
+    """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the
+    best."""
     summary, rows, cells = comparison.summary, [], setting_cells(comparison.candidates)
     for name in summary["ranking"]:
         for metric, d in summary["candidates"][name]["metrics"].items():
@@ -302,12 +316,15 @@ def comparison_rows(comparison: Comparison) -> list:
                 continue
             test = summary["comparisons"].get(metric, {}).get(name) or {}
             rows.append({"candidate": name, **cells[name], "metric": metric, "mean": d["mean"],
-                         **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high", "naive_se")},
+                         **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high",
+                                                    "naive_se")},
                          "difference": test.get("mean"), "difference_corrected_se": test.get("corrected_se"),
                          "difference_corrected_ci_low": test.get("corrected_ci_low"),
-                         "difference_corrected_ci_high": test.get("corrected_ci_high"), "corrected_p_value": test.get("corrected_p_value"),
+                         "difference_corrected_ci_high": test.get("corrected_ci_high"),
+                         "corrected_p_value": test.get("corrected_p_value"),
                          "holm_p_value": test.get("holm_p_value"), "naive_p_value": test.get("naive_p_value"),
-                         **{key: test.get(key) for key in ("rope", "p_worse", "p_equivalent", "p_better", "detectable")}})
+                         **{key: test.get(key) for key in ("rope", "p_worse", "p_equivalent", "p_better",
+                                                           "detectable")}})
     return rows
 
 
@@ -333,12 +350,14 @@ def write_comparison(comparison: Comparison, target: Path) -> None:
     from ._files import atomic_write, fsync_directory, json_bytes
     from ._rundir import draw, history_csv
 
-    tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
+    tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)),
+              ("runs.csv", history_csv(comparison.table)),
               ("comparison.csv", history_csv(comparison_rows(comparison))))
     for name, text in tables:
         atomic_write(target / name, text.encode())
     metric = comparison.summary["metric"]
-    figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric, tests=comparison.summary["comparisons"].get(metric))
+    figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric,
+                             tests=comparison.summary["comparisons"].get(metric))
     draw(figure, target / "compare.png")
     atomic_write(target / "summary.json", json_bytes(comparison.summary))  # last: it marks the comparison finished
     fsync_directory(target)
@@ -349,7 +368,8 @@ DRAWN = 30  # candidates a picture shows legibly; the others are in the tables
 
 def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None, tests: Optional[dict] = None,
                     overwrite: bool = False):
-    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line, and under
+    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line, and
+    under
     each name its posterior probability of being practically equal to the best (`tests`: the comparison's paired tests
     on `metric`): the Figure, or drawn into `path` and the path returned (`_rundir.save_picture`: a file there is
     replaced only with `overwrite`)."""
@@ -360,14 +380,16 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
     for row in table:
         if row["candidate"] in shown:
             value = row.get(metric)
-            by_split.setdefault(row["run"], {})[row["candidate"]] = value if is_number(value) and not row.get("diverged") else math.nan
+            usable = is_number(value) and not row.get("diverged")
+            by_split.setdefault(row["run"], {})[row["candidate"]] = value if usable else math.nan
     left_out = len(ranking) - len(shown)
     ranking = ranking[:DRAWN]
     figure = Figure(figsize=(min(19.2, max(6, 0.6 * len(ranking))), 4.5))  # at most 1920 pixels wide at 100 dpi
     axis = figure.subplots()
     positions = range(len(ranking))
     for values in by_split.values():
-        axis.plot(positions, [values.get(name, math.nan) for name in ranking], color="gray", alpha=0.3, linewidth=0.8, marker="o", markersize=3)
+        axis.plot(positions, [values.get(name, math.nan) for name in ranking], color="gray", alpha=0.3, linewidth=0.8,
+                  marker="o", markersize=3)
     means = [sum(v for v in column if math.isfinite(v)) / max(1, sum(math.isfinite(v) for v in column))
              for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)]
     axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
@@ -396,36 +418,43 @@ def ranked_rows(summary: dict) -> list:
     for rank, name in enumerate(summary["ranking"], 1):
         d = summary["candidates"][name]["metrics"].get(metric, {})
         mean = "-" if d.get("mean") is None else f"{d['mean']:.3g}" + (
-            f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]" if d.get("corrected_ci_low") is not None else "")
+            f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]" if d.get("corrected_ci_low") is not None
+            else "")
         test = summary["comparisons"].get(metric, {}).get(name)
         if test is None:
             rows.append((f"{rank}", name, mean, "best", "", ""))
             continue
-        interval = f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]" if test["corrected_ci_low"] is not None else "-"
+        interval = (f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]"
+                    if test["corrected_ci_low"] is not None else "-")
         p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
         mark = "*" if name in summary["not_distinguished"] else ""
-        rows.append((f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval, p))
+        rows.append((f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval,
+                     p))
     return rows
 
 
 def comparison_table(summary: dict, console) -> None:
-    """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80 columns."""
+    """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
+    columns."""
     from rich import box
     from rich.table import Table
 
     metric = summary["metric"]
-    table = Table(title=f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})",
+    table = Table(title=f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} "
+                        f"({summary['mode']})",
                   box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
     for column in RANKED_COLUMNS:
         left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
-        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, min_width=12 if left else None)
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left,
+                         min_width=12 if left else None)
     for row in ranked_rows(summary):
         table.add_row(*row)
     console.print(table)
     ratio = summary.get("test_train_ratio")
     footnote = (f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
-                f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired over the "
-                f"same splits. * not told apart from the best: Holm-adjusted corrected p >= {summary['level']:g}")
+                f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
+                "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
+                f"{summary['level']:g}")
     console.print(textwrap.fill(footnote, 80, break_on_hyphens=False), highlight=False, markup=False)
     bayesian_table(summary, console)
     if "selection" in summary:
@@ -451,12 +480,13 @@ def bayesian_table(summary: dict, console) -> None:
     number = lambda value, spec: "-" if value is None else format(value, spec)  # noqa: E731
     for name in summary["ranking"][1:]:
         t = tests.get(name, {})
-        table.add_row(name, number(t.get("p_worse"), ".2f"), number(t.get("p_equivalent"), ".2f"), number(t.get("p_better"), ".2f"),
+        table.add_row(name, number(t.get("p_worse"), ".2f"), number(t.get("p_equivalent"), ".2f"),
+                      number(t.get("p_better"), ".2f"),
                       number(t.get("detectable"), ".3g"))
     console.print(table)
-    console.print(textwrap.fill(f"P: posterior probability (correlated Bayesian t-test, same correction). detectable: the "
-                                f"difference the corrected test finds 80% of the time at p < {summary['level']:g} with "
-                                f"{summary['runs']} splits; smaller true differences may go unseen.", 80,
+    console.print(textwrap.fill("P: posterior probability (correlated Bayesian t-test, same correction). detectable: "
+                                f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
+                                f"with {summary['runs']} splits; smaller true differences may go unseen.", 80,
                                 break_on_hyphens=False), highlight=False, markup=False)
 
 
@@ -467,8 +497,9 @@ def selection_text(summary: dict) -> str:
     e, optimism = s["estimate"], s["optimism"]
     if e["mean"] is None:
         return f"Chosen by {s['by'].replace('_', ' ')}: no split had a validation metric to choose by."
-    chosen = ", ".join(f"{name} {count}" for name, count in sorted(s["chosen"].items(), key=lambda item: -item[1]) if count)
+    chosen = ", ".join(f"{name} {count}" for name, count in sorted(s["chosen"].items(),
+                                                                   key=lambda item: -item[1]) if count)
     ties = f" Ties on the validation metric in {s['ties']} split(s), each to {s['tie_rule']}." if s["ties"] else ""
-    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate(e)}, 95% corrected "
-            f"{interval(e)} (nested estimate). Times chosen: {chosen}.{ties} Optimism of quoting the best candidate's own mean: "
-            f"{estimate(optimism)}.")
+    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate(e)}, "
+            f"95% corrected {interval(e)} (nested estimate). Times chosen: {chosen}.{ties} Optimism of quoting the "
+            f"best candidate's own mean: {estimate(optimism)}.")

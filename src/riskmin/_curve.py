@@ -17,10 +17,12 @@ from typing import Optional
 from .config import Config, RiskminError
 from .stats import METRIC_PREFIXES
 
-# evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the curve's
+# evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
+# curve's
 # shape; evenly spaced fractions spend most of the rows where the curve is already flat
 SIZES = (0.1, 0.18, 0.32, 0.56, 1.0)
-SHOWN = ("test_loss", "train_loss")  # the two curves the console and the picture show: the test risk and the training fit
+SHOWN = ("test_loss", "train_loss")  # the two curves the console and the picture show: the test risk and the training
+                                     # fit
 
 
 @dataclass
@@ -63,7 +65,8 @@ class Curve:
         from ._files import atomic_write, fsync_directory, json_bytes
         from ._rundir import draw, history_csv, run_directory, save_experiment
 
-        runs = [{"model": model, "size": size, **row} for model, sizes in self.results.items() for size, mc in sizes.items()
+        runs = [{"model": model, "size": size, **row} for model, sizes in self.results.items()
+                for size, mc in sizes.items()
                 for row in mc.table]
         summary = {"sizes": sorted({row["size"] for row in self.table}), "models": list(self.results),
                    "experiments": [{"model": model, "size": size, **mc.summary} for model, sizes in self.results.items()
@@ -104,9 +107,11 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = {size: montecarlo(each, data, runs, config.replace(train=size * config.train_fraction)) for size in sizes}
+        results[named] = {size: montecarlo(each, data, runs, config.replace(train=size * config.train_fraction))
+                          for size in sizes}
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
-    notes = [f"{named} at size {size:g}: {note}" for named, by_size in results.items() for size, mc in by_size.items() for note in mc.notes]
+    notes = [f"{named} at size {size:g}: {note}" for named, by_size in results.items() for size, mc in by_size.items()
+             for note in mc.notes]
     return Curve(table, results, config, notes)
 
 
@@ -115,10 +120,11 @@ def checked_sizes(sizes) -> tuple:
     try:
         values = sorted(float(size) for size in sizes)
     except (TypeError, ValueError):
-        raise RiskminError(f"sizes = {sizes!r} are not numbers; give fractions of the training rows such as 0.1,0.5,1.0") from None
+        raise RiskminError(f"sizes = {sizes!r} are not numbers; give fractions of the training rows such as "
+                           "0.1,0.5,1.0") from None
     if len(values) < 2 or len(set(values)) != len(values) or not all(0 < v <= 1 for v in values):
-        raise RiskminError(f"sizes = {','.join(f'{v:g}' for v in values)} is not allowed; give at least two different fractions of "
-                           "the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0")
+        raise RiskminError(f"sizes = {','.join(f'{v:g}' for v in values)} is not allowed; give at least two different "
+                           "fractions of the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0")
     return tuple(values)
 
 
@@ -156,8 +162,10 @@ def curve_table(curve: Curve, console) -> None:
     for column in ("model", "size", "n train", "test loss [95% CI]", "train loss"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in curve.table:
-        interval = f" [{row['test_loss_ci_low']:.3g}, {row['test_loss_ci_high']:.3g}]" if row.get("test_loss_ci_low") is not None else ""
-        table.add_row(row["model"], f"{row['size']:g}", f"{row['n_train']:.0f}", number(row.get("test_loss")) + interval,
+        interval = (f" [{row['test_loss_ci_low']:.3g}, {row['test_loss_ci_high']:.3g}]"
+                    if row.get("test_loss_ci_low") is not None else "")
+        table.add_row(row["model"], f"{row['size']:g}", f"{row['n_train']:.0f}",
+                      number(row.get("test_loss")) + interval,
                       number(row.get("train_loss")))
     console.print(table)
     console.print("CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
@@ -165,7 +173,8 @@ def curve_table(curve: Curve, console) -> None:
 
 
 def plot_curve(table: list):
-    """The test loss (with its corrected interval, shaded) and the training loss against the training rows, per model."""
+    """The test loss (with its corrected interval, shaded) and the training loss against the training rows, per
+    model."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7, 4.5))
@@ -177,7 +186,8 @@ def plot_curve(table: list):
         low, high = ([row.get(f"test_loss_ci_{end}") for row in rows] for end in ("low", "high"))
         if all(v is not None for v in low + high):
             axis.fill_between(n, low, high, color=colour, alpha=0.2)
-        axis.plot(n, [row.get("train_loss", math.nan) for row in rows], color=colour, linestyle="--", label=f"{model} train")
+        axis.plot(n, [row.get("train_loss", math.nan) for row in rows], color=colour, linestyle="--",
+                  label=f"{model} train")
     axis.set_xlabel("training rows")
     axis.set_ylabel("loss")
     axis.set_title(f"learning curve, {table[0]['runs']} runs a size; shaded: corrected 95% interval")

@@ -7,7 +7,8 @@ so that a program without riskmin (or without Python, for ONNX) gets the numbers
 The ONNX file takes one input per feature column of the run, named as the column: float32 of
 shape [rows] for a number column (NaN is a missing value), string of shape [rows] for a text
 column (an empty string is a missing value; a category the run never saw is all zeros, or
-(other) where the run pools the column's rarer categories, as in `riskmin predict`). Its one output, `outputs`, holds the predicted values of a regression, one
+(other) where the run pools the column's rarer categories, as in `riskmin predict`). Its one output, `outputs`, holds
+the predicted values of a regression, one
 column per target, or the probability of every class in the order of the `classes` metadata.
 The TorchScript file takes the number columns side by side as one float32 tensor [rows x columns],
 in the order of its `features` metadata. What either cannot represent is refused in one sentence.
@@ -36,7 +37,8 @@ ENCODED = "riskmin_encoded"  # the graph's name for the encoded rows between the
 class Served(nn.Module):
     """A run's model between its stored preprocessing and the outputs `riskmin predict` writes."""
 
-    def __init__(self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool, centres: torch.Tensor):
+    def __init__(self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool,
+                 centres: torch.Tensor):
         super().__init__()
         self.model, self.loss, self.two_classes = model, loss, two_classes
         self.centred = bool(centres.any())  # columns read in float64 and centred before training (_columns.offset)
@@ -44,11 +46,13 @@ class Served(nn.Module):
         self.filled = standardizer.fill is not None
         self.register_buffer("fill", standardizer.fill if self.filled else torch.zeros(len(standardizer.mean)))
         self.register_buffer("mean", standardizer.mean.clone())
-        self.register_buffer("std", standardizer.std.clone())  # inf on a one-hot column never seen in training: it becomes 0
+        self.register_buffer("std", standardizer.std.clone())  # inf on a one-hot column never seen in training: it
+                                                               # becomes 0
         target = standardizer.target
         self.restored = target is not None and loss not in ("cross_entropy", "bce")
         self.register_buffer("target_mean", target.mean.clone() if target is not None else torch.zeros(1))
-        self.register_buffer("target_scale", torch.tensor(target.scale if target is not None else 1.0, dtype=torch.float32))
+        self.register_buffer("target_scale",
+                             torch.tensor(target.scale if target is not None else 1.0, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.centred:  # subtracted in float64: given float64 rows, such a column keeps its digits
@@ -87,12 +91,15 @@ def export(run, path, format: str = "onnx") -> Path:
     centres = input_centres(layout)
     if format == "onnx":  # each ONNX column input is centred on its own, in float64, before it joins the others
         centres = torch.zeros_like(centres)
-    served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe), centres).eval()
+    served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe),
+                    centres).eval()
     metadata = {"features": json.dumps([c["name"] for c in layout]), "targets": json.dumps(names.get("targets", [])),
                 "columns": json.dumps([column_input(c) for c in layout]),
                 "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
-                "classes": json.dumps(names.get("classes")), "loss": run.config.loss, "riskmin": "export of a riskmin run"}
-    content = onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx" else torchscript_bytes(served, layout, n_inputs, metadata)
+                "classes": json.dumps(names.get("classes")), "loss": run.config.loss,
+                "riskmin": "export of a riskmin run"}
+    content = (onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx"
+               else torchscript_bytes(served, layout, n_inputs, metadata))
     from ._files import atomic_write
 
     path = Path(path)
@@ -107,8 +114,8 @@ def torchscript_bytes(served: Served, layout: list, n_inputs: int, metadata: dic
     """The served model traced by TorchScript, with its metadata as extra files; number columns only."""
     text = [c["name"] for c in layout if c["kind"] != "numeric"]
     if text:
-        raise RiskminError(f"torchscript takes number columns only but column {text[0]} holds text; export --format onnx, "
-                           "which one-hot encodes text columns")
+        raise RiskminError(f"torchscript takes number columns only but column {text[0]} holds text; export --format "
+                           "onnx, which one-hot encodes text columns")
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
@@ -116,7 +123,8 @@ def torchscript_bytes(served: Served, layout: list, n_inputs: int, metadata: dic
             buffer = io.BytesIO()
             torch.jit.save(traced, buffer, _extra_files={f"{key}.json": value for key, value in metadata.items()})
     except Exception as error:  # torch raises many kinds here, each about the user's own module
-        raise RiskminError(f"the model cannot be traced by TorchScript ({str(error).splitlines()[0][:160]}); export --format onnx") from None
+        raise RiskminError(f"the model cannot be traced by TorchScript ({str(error).splitlines()[0][:160]}); export "
+                           "--format onnx") from None
     return buffer.getvalue()
 
 
@@ -128,12 +136,14 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     except ImportError:
         raise RiskminError("export --format onnx needs the onnx package; pip install 'riskmin[onnx]'") from None
     if "outputs" in [c["name"] for c in layout]:
-        raise RiskminError("a feature column is named outputs, the name of the ONNX file's output; rename the column to export the run")
+        raise RiskminError("a feature column is named outputs, the name of the ONNX file's output; rename the column "
+                           "to export the run")
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecation notice of the TorchScript-based exporter
-            torch.onnx.export(served, (torch.zeros(2, n_inputs),), buffer, dynamo=False, opset_version=OPSET, input_names=[ENCODED],
+            torch.onnx.export(served, (torch.zeros(2, n_inputs),), buffer, dynamo=False, opset_version=OPSET,
+                              input_names=[ENCODED],
                               output_names=["outputs"], dynamic_axes={ENCODED: {0: "rows"}, "outputs": {0: "rows"}})
     except Exception as error:  # torch raises many kinds here, each about the user's own module
         raise RiskminError(f"the model cannot be exported to ONNX ({str(error).splitlines()[0][:160]})") from None
@@ -146,11 +156,13 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
         graph.initializer.append(helper.make_tensor("riskmin_one", TensorProto.FLOAT, [], [1.0]))
     for i, column in enumerate(layout):
         name, part = column["name"], f"riskmin_column_{i}"
-        if column_input(column)["input"] == "float64":  # a date, or a column read in float64 and centred (_columns.offset)
+        if column_input(column)["input"] == "float64":  # a date, or a column read in float64 and centred
+                                                        # (_columns.offset)
             inputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["rows"]))
             centred = name
             if "offset" in column:
-                graph.initializer.append(helper.make_tensor(f"{part}_centre", TensorProto.DOUBLE, [], [column["offset"]]))
+                graph.initializer.append(helper.make_tensor(f"{part}_centre", TensorProto.DOUBLE, [],
+                                                            [column["offset"]]))
                 centred = f"{part}_centred"
                 nodes.append(helper.make_node("Sub", [name, f"{part}_centre"], [centred]))
             nodes += [helper.make_node("Cast", [centred], [f"{part}_float"], to=TensorProto.FLOAT),
@@ -176,23 +188,27 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
 
 
 def column_input(column: dict) -> dict:
-    """What the ONNX file takes for one feature column: text as string; a date (in its layout's unit, such as seconds since
+    """What the ONNX file takes for one feature column: text as string; a date (in its layout's unit, such as seconds
+    since
     1970-01-01 UTC) or a column riskmin read in float64 and centres as float64, so that it keeps its digits; any other
     number as float32."""
     if column["kind"] != "numeric":
         return {"name": column["name"], "input": "string"}
     wide = "unit" in column or "offset" in column
-    return {"name": column["name"], "input": "float64" if wide else "float32", **({"unit": column["unit"]} if "unit" in column else {})}
+    return {"name": column["name"], "input": "float64" if wide else "float32",
+            **({"unit": column["unit"]} if "unit" in column else {})}
 
 
 def one_hot(name: str, part: str, column: dict) -> list:
-    """The nodes that one-hot encode the text input `name` into `part` as riskmin's layout `column` says: an empty string or
+    """The nodes that one-hot encode the text input `name` into `part` as riskmin's layout `column` says: an empty
+    string or
     an unseen category all zeros, or, where the layout pools its rarer categories, any other non-empty text (other)."""
     from onnx import helper
 
     categories = column["categories"][:-1] if column.get("other") else column["categories"]
     if not column.get("other"):
-        return [helper.make_node("OneHotEncoder", [name], [part], domain="ai.onnx.ml", cats_strings=categories, zeros=1)]
+        return [helper.make_node("OneHotEncoder", [name], [part], domain="ai.onnx.ml", cats_strings=categories,
+                                 zeros=1)]
     known, empty, seen = f"{part}_known", f"{part}_empty", f"{part}_seen"
     return [helper.make_node("OneHotEncoder", [name], [known], domain="ai.onnx.ml", cats_strings=categories, zeros=1),
             helper.make_node("OneHotEncoder", [name], [empty], domain="ai.onnx.ml", cats_strings=[""], zeros=1),

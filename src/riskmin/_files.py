@@ -1,4 +1,5 @@
-"""Files that cannot be half written, written through a link, or run code: atomic writes, safetensors in and out, checksums,
+"""Files that cannot be half written, written through a link, or run code: atomic writes, safetensors in and out,
+checksums,
 the run lock, and where riskmin may write at all.
 
 Every file is created under a fresh hidden name (exclusively, never through a symbolic link),
@@ -33,15 +34,18 @@ try:
 except ImportError:  # everything but Windows
     msvcrt = None
 
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; exclusive creation still refuses a link there
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; exclusive creation still refuses a link
+                                         # there
 BINARY = getattr(os, "O_BINARY", 0)
 LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON header, in bytes
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}
 # beside config.toml, what only riskmin writes there: the files of a run written (its preprocessing), of an experiment
-# (its table), of a run in training (its lock), or a checkpoint; names a project folder of one's own seldom holds together
+# (its table), of a run in training (its lock), or a checkpoint; names a project folder of one's own seldom holds
+# together
 RUN_MARKS = ("preprocessing.json", "runs.csv", ".lock", "experiment.json")
 SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
-                      torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
+                      torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+                      torch.bool: "BOOL"}
 
 
 def strict(value):
@@ -73,8 +77,10 @@ def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
     header, parts, offset = {"__metadata__": metadata}, [], 0
     for name, tensor in tensors.items():
         plain = tensor.contiguous()
-        raw = (plain.view(torch.int16) if plain.dtype == torch.bfloat16 else plain).numpy().tobytes()  # NumPy has no bfloat16
-        header[name] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(raw)]}
+        # NumPy has no bfloat16
+        raw = (plain.view(torch.int16) if plain.dtype == torch.bfloat16 else plain).numpy().tobytes()
+        header[name] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
         parts.append(raw)
         offset += len(raw)
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -94,7 +100,8 @@ def decode_safetensors(data: bytes, path: Path) -> dict:
     try:
         return load_bytes(data)
     except (SafetensorError, ValueError, RuntimeError, MemoryError) as error:
-        raise RiskminError(f"{path} is not a readable safetensors file ({error}); the file is damaged or not riskmin's") from None
+        raise RiskminError(f"{path} is not a readable safetensors file ({error}); the file is damaged or not "
+                           "riskmin's") from None
 
 
 def safetensors_metadata(data: bytes, path: Path) -> dict:
@@ -116,7 +123,8 @@ def check_header(data: bytes, path: Path) -> int:
     length = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     if len(data) < 9 or data[8:9] != b"{" or not 0 < length <= min(len(data) - 8, LARGEST_HEADER):
         if data[:1] == b"\x80" or data[:2] == b"PK":  # pickle protocol 2+, or torch.save's zip of pickles
-            raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never unpickles")
+            raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never "
+                               "unpickles")
         raise RiskminError(f"{path} is not a safetensors file; the file is damaged or not riskmin's")
     return length
 
@@ -147,8 +155,8 @@ class RunLock:
                 locked = None  # the process before removed the file after this one opened it: its lock guards nothing
             if locked is None:
                 owner = os.pread(self.handle, 200, 0).decode(errors="replace").strip() if hasattr(os, "pread") else ""
-                raise RiskminError(f"run directory {self.path.parent} is being written by {owner or 'another process'}; "
-                                   "wait for it to finish or choose another --name")
+                raise RiskminError(f"run directory {self.path.parent} is being written by "
+                                   f"{owner or 'another process'}; wait for it to finish or choose another --name")
             if not locked:
                 warn(f"the file system of {self.path.parent} cannot lock files; make sure no other riskmin "
                      "process writes this run")
@@ -167,7 +175,8 @@ class RunLock:
         self.release()
 
     def release(self) -> None:
-        """Remove the lock file while still holding the lock, then let go (a process that opened the old file finds it gone)."""
+        """Remove the lock file while still holding the lock, then let go (a process that opened the old file finds it
+        gone)."""
         try:
             if self.tidy and os.fstat(self.handle).st_ino == os.lstat(self.path).st_ino:
                 os.unlink(self.path)
@@ -204,7 +213,8 @@ def lock_holder(directory) -> Optional[str]:
 
 
 def lock(handle: int):
-    """Lock the open file `handle` for this process: True, None when another process holds it, False when locks are not available."""
+    """Lock the open file `handle` for this process: True, None when another process holds it, False when locks are not
+    available."""
     try:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -300,7 +310,8 @@ def inside(path, run: Path) -> str:
     return "is" if Path(os.path.normpath(path)) == run else "is inside"
 
 
-def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file", asked: str = "--overwrite") -> None:
+def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file",
+                      asked: str = "--overwrite") -> None:
     """Refuse, before any work, a file that a command must not write: one inside a run or experiment (the `run` it reads
     above all, whatever that folder holds), one of its own input files, a folder, a file in a folder that does not
     exist, or an existing file without --overwrite (`asked`: how the caller asks for it, overwrite=True in Python)."""
@@ -317,7 +328,8 @@ def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, wha
     if os.path.isdir(path):
         raise RiskminError(f"{flag} {path} is a folder; give the name of a file to write")
     if not os.path.isdir(path.parent):
-        raise RiskminError(f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another {flag}")
+        raise RiskminError(f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another "
+                           f"{flag}")
     if os.path.lexists(path) and not overwrite:
         raise RiskminError(f"{path} already exists; pass {asked} to replace it or choose another {flag}")
 

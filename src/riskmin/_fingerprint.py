@@ -17,7 +17,8 @@ from .config import FIELDS, Config, RiskminError, settings_where
 
 
 def schedule_spans_the_run(config: Config) -> bool:
-    """Whether the learning-rate schedule is drawn over the whole run (cosine and one_cycle end at its last epoch or step,
+    """Whether the learning-rate schedule is drawn over the whole run (cosine and one_cycle end at its last epoch or
+    step,
     linear_warmup without `warmup` warms up over its first tenth): then a resumed run keeps its length, for a schedule
     redrawn over another length would jump or climb back from where it was."""
     return config.scheduler in ("cosine", "one_cycle") or (config.scheduler == "linear_warmup" and not config.warmup)
@@ -32,12 +33,14 @@ def fingerprint(splits, config: Config) -> dict:
     if isinstance(data, Data):
         inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
                       sha256=sha256(data.x, data.y))
-    inputs["split"] = sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val, splits.test)))
+    inputs["split"] = sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val,
+                                                                                    splits.test)))
     # what a resumed run may change (its settings' `resume` fact): what it shows and where it writes, how many threads,
     # and how long it goes on, unless its schedule's length is that of the run
     free = settings_where(resume="free") + (() if schedule_spans_the_run(config) else settings_where(resume="length"))
     settings = {key: value for key, value in config.to_dict().items() if key not in free}
-    return json.loads(json.dumps({"data": inputs, "settings": settings}))  # as a checkpoint gives it back: tuples as lists
+    # as a checkpoint gives it back: tuples as lists
+    return json.loads(json.dumps({"data": inputs, "settings": settings}))
 
 
 def sha256(*tensors) -> str:
@@ -63,8 +66,8 @@ def check_same(then: Optional[dict], now: dict, where, what: str = "run") -> Non
     said = ([f"the data changed since {since}: {'; '.join(data)}"] if data else []) + \
            ([f"the settings changed since {since}: {'; '.join(settings)}"] if settings else [])
     if said:
-        raise RiskminError(f"cannot resume {where}: {'; and '.join(said)}; resume with the data and settings the {what} "
-                           f"began with, or start a new {what}")
+        raise RiskminError(f"cannot resume {where}: {'; and '.join(said)}; resume with the data and settings the "
+                           f"{what} began with, or start a new {what}")
 
 
 def data_changes(then: dict, now: dict) -> list:
@@ -91,15 +94,18 @@ def data_changes(then: dict, now: dict) -> list:
 
 
 def setting_changes(then: dict, now: dict) -> list:
-    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) is taken as it is,
+    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) is taken as it
+    is,
     and so is a setting it did not record because riskmin had no such setting yet, where it stands at its default.
 
-    >>> setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 1}), setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 2})
+    >>> (setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 1}),
+    ...  setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 2}))
     ([], ['accumulate None then, 2 now'])
     """
     changes, length = [], settings_where(resume="length")
     for key in sorted(set(then) | set(now)):
-        if then.get(key) == now.get(key) or (key in length and key not in then) or (key not in then and at_default(key, now[key])):
+        if then.get(key) == now.get(key) or (key in length and key not in then) or (key not in then
+                                                                                    and at_default(key, now[key])):
             continue
         why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in length else ""
         changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")

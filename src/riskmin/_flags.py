@@ -27,7 +27,8 @@ def parse_value(name: str, text: str):
         if kind is tuple:
             return tuple(int(part) for part in text.split(","))
     except ValueError:
-        allowed = {bool: "on or off", int: "a whole number", float: "a number", tuple: "comma-separated whole numbers such as 64,64"}[kind]
+        allowed = {bool: "on or off", int: "a whole number", float: "a number",
+                   tuple: "comma-separated whole numbers such as 64,64"}[kind]
         raise RiskminError(f"{name} = {text!r} is not allowed; it must be {allowed}") from None
     return text
 
@@ -45,7 +46,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def alternatives_from_args(args: argparse.Namespace) -> dict:
-    """The settings flags of `riskmin compare`, each as the list of its alternatives in the type its Config field declares."""
+    """The settings flags of `riskmin compare`, each as the list of its alternatives in the type its Config field
+    declares."""
     values = {}
     for name in FIELDS:
         if name in vars(args) and name != "data":

@@ -24,7 +24,8 @@ from torch import nn
 
 from .config import Config, RiskminError, warn
 
-COLOURS = {"parameter": "lightblue", "operation": "lightgrey", "output": "gold", "loss": "darkolivegreen1"}  # the tutorial's blue and grey
+# the tutorial's blue and grey
+COLOURS = {"parameter": "lightblue", "operation": "lightgrey", "output": "gold", "loss": "darkolivegreen1"}
 PICTURES = ("svg", "png", "pdf")  # what `dot` draws; .dot and .gv files are the DOT text itself
 INSTALL = "apt install graphviz, brew install graphviz, conda install graphviz, or https://graphviz.org/download"
 
@@ -54,13 +55,15 @@ class Graph:
 
     def __repr__(self) -> str:
         kinds = collections.Counter(node.kind for node in self.nodes)
-        return f"Graph({len(self.nodes)} nodes: {kinds['parameter']} parameter(s), {kinds['operation']} operation(s), " \
+        return f"Graph({len(self.nodes)} nodes: {kinds['parameter']} parameter(s), " \
+               f"{kinds['operation']} operation(s), " \
                f"the output{'' if kinds['output'] else ' (not drawn apart)'}, the loss)"
 
     def to_dot(self) -> str:
         """The graph as Graphviz DOT text: arrows run from each parameter through the operations to the loss."""
+        legend = quoted(self.title + ": blue the parameters, grey the operations, yellow the output, green the loss")
         lines = [f"digraph {quoted(self.title)} {{",
-                 f"  label={quoted(self.title + ': blue the parameters, grey the operations, yellow the output, green the loss')}",
+                 f"  label={legend}",
                  '  labelloc=t; fontname="Helvetica"; fontsize=12',
                  '  node [shape=box, style="filled,rounded", fontname="Helvetica", fontsize=11]']
         for i, node in enumerate(self.nodes):
@@ -75,21 +78,23 @@ class Graph:
         path = Path(path)
         kind = path.suffix[1:].lower()
         if kind not in ("dot", "gv", *PICTURES):
-            raise RiskminError(f"{path} does not end in .dot, .gv, .svg, .png or .pdf; name the graph's file with one of them")
+            raise RiskminError(f"{path} does not end in .dot, .gv, .svg, .png or .pdf; name the graph's file with one "
+                               "of them")
         source = path if kind in ("dot", "gv") else path.with_suffix(".dot")
         write(source, self.to_dot().encode())
         if source == path:
             return path
         program = shutil.which("dot")
         if program is None:
-            warn(f"{source} is written, but drawing {path} needs Graphviz's dot program, which is not installed ({INSTALL}); "
-                 f"then run dot -T{kind} {source} -o {path}")
+            warn(f"{source} is written, but drawing {path} needs Graphviz's dot program, which is not installed "
+                 f"({INSTALL}); then run dot -T{kind} {source} -o {path}")
             return source
         write(path, drawn(program, kind, self.to_dot()))
         return path
 
     def _repr_svg_(self) -> Optional[str]:
-        """The picture, as a notebook shows a graph: drawn by Graphviz's dot program, None without it (then the repr)."""
+        """The picture, as a notebook shows a graph: drawn by Graphviz's dot program, None without it (then the
+        repr)."""
         program = shutil.which("dot")
         return drawn(program, "svg", self.to_dot()).decode() if program else None
 
@@ -108,7 +113,8 @@ def graph(model, data, config: Optional[Config] = None, path=None, **settings) -
     if isinstance(model, Run):
         config, model = config or model.config, model.model
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model
-    training = setup(model, data, config, (), None, False, {**settings, "progress": False, "log": "csv"})  # no directory: no logs
+    # no directory: no logs
+    training = setup(model, data, config, (), None, False, {**settings, "progress": False, "log": "csv"})
     step = step_calls(training)
     outputs = []
     hook = training.model.register_forward_hook(lambda module, inputs, output: outputs.append(output))
@@ -120,7 +126,8 @@ def graph(model, data, config: Optional[Config] = None, path=None, **settings) -
     finally:
         hook.remove()
     output = outputs[0] if outputs and isinstance(outputs[0], torch.Tensor) else None
-    name = training.config.model if training.config.model != "custom" else training.config.model_class.rsplit(".", 1)[-1]
+    config = training.config
+    name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
     data_name = training.prepared.names.get("data") or training.config.data
     drawn = walk(loss, output, training.model, f"one training step of {name} on {data_name}")
     if path is not None:
@@ -132,11 +139,12 @@ def walk(loss: torch.Tensor, output: Optional[torch.Tensor], model: nn.Module, t
     """The graph autograd recorded for `loss`, breadth first from it: each backward function once, with an edge for
     each of its inputs that needs a gradient (the data needs none, so it is not drawn, as in the tutorial)."""
     if loss.grad_fn is None:
-        raise RiskminError("the loss does not depend on any parameter that requires a gradient, so a training step has no "
-                           "graph to draw; unfreeze a parameter the loss uses")
+        raise RiskminError("the loss does not depend on any parameter that requires a gradient, so a training step has "
+                           "no graph to draw; unfreeze a parameter the loss uses")
     names = {id(p): name for name, p in model.named_parameters()}
     root, made = loss.grad_fn, getattr(output, "grad_fn", None)
-    position, nodes, edges, waiting = {root: 0}, [Node("loss", type(root).__name__, tuple(loss.shape))], [], collections.deque([root])
+    position, nodes = {root: 0}, [Node("loss", type(root).__name__, tuple(loss.shape))]
+    edges, waiting = [], collections.deque([root])
     while waiting:
         function = waiting.popleft()
         for following, _ in function.next_functions:
@@ -178,8 +186,9 @@ def drawn(program: str, kind: str, dot: str) -> bytes:
     result = subprocess.run([program, f"-T{kind}"], input=dot.encode(), capture_output=True, timeout=120, check=False)
     if result.returncode:
         said = result.stderr.decode(errors="replace").strip().splitlines()
-        raise RiskminError(f"Graphviz's dot could not draw the graph ({said[0] if said else f'status {result.returncode}'}); "
-                           "write it as .dot and draw it with dot yourself")
+        raise RiskminError("Graphviz's dot could not draw the graph "
+                           f"({said[0] if said else f'status {result.returncode}'}); write it as .dot and draw it with "
+                           "dot yourself")
     return result.stdout
 
 

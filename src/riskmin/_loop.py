@@ -35,12 +35,15 @@ CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epo
 
 
 WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"
-COMMAND_SETTINGS = {**{name: "riskmin.montecarlo" for name, f in FIELDS.items() if f.metadata["command"] == "montecarlo"},
+COMMAND_SETTINGS = {**{name: "riskmin.montecarlo" for name, f in FIELDS.items()
+                       if f.metadata["command"] == "montecarlo"},
                     "out": WRITES, "name": WRITES}  # settings fit refuses: they belong to one command
-TRAINED = weakref.WeakSet()  # the modules a fit has trained: a second fit of one starts from its trained weights, and says so
+TRAINED = weakref.WeakSet()  # the modules a fit has trained: a second fit of one starts from its trained weights, and
+                             # says so
 
 
-def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False, **settings) -> Run:
+def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False,
+        **settings) -> Run:
     """Train `model` on `data` by empirical risk minimization and return a `Run`.
 
     `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
@@ -66,7 +69,8 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
     """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes.
     `checkpoints`: a folder the run checkpoints in, as `fit` in a run directory does, but writing no run files;
     `resume=True` continues from its newest good checkpoint."""
-    training = setup(model, data, config, callbacks, None, resume, settings, team=distributed.Alone(), checkpoints=checkpoints)
+    training = setup(model, data, config, callbacks, None, resume, settings, team=distributed.Alone(),
+                     checkpoints=checkpoints)
     return train(training, None, resume)
 
 
@@ -104,11 +108,13 @@ def train(training: Training, directory, resume: bool) -> Run:
                     nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
                 scaler.step(optimizer)
                 scaler.update()
-                optimizer.zero_grad(set_to_none=True)  # flush the gradients as soon as we can: the next group starts afresh
+                optimizer.zero_grad(set_to_none=True)  # flush the gradients as soon as we can: the next group starts
+                                                       # afresh
                 if after_step(training, hooks):
                     break
             end_epoch(training)
-    x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
+    x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before
+                         # evaluating
     run = finish(training)
     if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
         run.save(directory)
@@ -160,7 +166,8 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
     if state.accumulated == training.config.accumulate or state.epoch_step == len(training.batches):
         state.accumulated = 0
         return False
-    if state.interrupted and training.team.world == 1:  # under torchrun the processes agree to stop at a step, in leaving()
+    if state.interrupted and training.team.world == 1:  # under torchrun the processes agree to stop at a step, in
+                                                        # leaving()
         interrupt(training)
     return True
 
@@ -195,9 +202,11 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     config = run_settings(config, model, splits, team)
     prepared = Prepared(splits, config, device, team, callables.metrics)
     model = checked_model(model, prepared, config)
-    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)  # frozen ones never get a gradient
+    # frozen ones never get a gradient
+    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
     batches = prepared.batches(config)
-    threads = intra_op_threads(config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
+    threads = intra_op_threads(config.threads, model,
+                               getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
@@ -237,7 +246,8 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
     optimizer, scheduler and metrics kept aside and named in the config, a model's own training_step noted."""
     for key in settings:
         if key in COMMAND_SETTINGS:
-            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}=")
+            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop "
+                               f"{key}=")
     if isinstance(model, str):
         settings = {"model": model, **settings}
     callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
@@ -252,20 +262,23 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
     an earlier fit trained, so that a run meant to start afresh does not silently go on from trained weights."""
     finished = directory is not None and (Path(directory) / "summary.json").exists()
     if finished and resume:
-        raise RiskminError(f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and pass "
-                           "overwrite=True to train it again")
+        raise RiskminError(f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
+                           "pass overwrite=True to train it again")
     if finished and not config.overwrite:
-        raise RiskminError(f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose another directory")
+        raise RiskminError(f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose "
+                           "another directory")
     if isinstance(model, nn.Module) and model in TRAINED and not resume:
-        warn("this module was trained by an earlier fit, and this fit continues from its trained weights; build a new one "
-             "(after torch.manual_seed) to train from a fresh initialization")
+        warn("this module was trained by an earlier fit, and this fit continues from its trained weights; build a new "
+             "one (after torch.manual_seed) to train from a fresh initialization")
 
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
     """The model on the training device, checked once against the data, the loss and the processes that train it (the
     loop itself checks nothing)."""
-    if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through forward only
-        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss instead")
+    if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through
+                                                                     # forward only
+        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss "
+                           "instead")
     model = as_model(model, prepared, config).to(prepared.device)
     check_model(model, probe(prepared), config.loss)
     if config.loss == "bce":
@@ -279,13 +292,16 @@ def session(training: Training, resume: bool):
     checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes settled."""
     config, state, saver, team = training.config, training.state, training.saver, training.team
     if resume and not saver.enabled:
-        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was checkpointing to")
+        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was "
+                           "checkpointing to")
     device = training.prepared.device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), interruptible(state, saver.enabled), \
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            interruptible(state, saver.enabled), \
             training.threads, team.watched():
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         training.start = time.perf_counter()
-        training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the module
+        training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the
+                                                    # module
         if resume:
             load(saver, training)
         TRAINED.add(training.model)
@@ -327,7 +343,8 @@ def interrupt(training: Training) -> None:
     save(training.saver, training)
     training.saver.wait()
     held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""
-    raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved")
+    raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is "
+                              "saved")
 
 
 def end_epoch(training: Training) -> None:
@@ -361,14 +378,17 @@ def checkpoint_due(training: Training) -> bool:
 
 def finish(training: Training) -> Run:
     """The best weights restored, every split measured with them, and the summary of the run."""
-    config, state, prepared, best, model = training.config, training.state, training.prepared, training.best, training.model
+    config, state, prepared = training.config, training.state, training.prepared
+    best, model = training.best, training.model
     judge = training.judge
     judge.ended(0, state.epoch, state.step, state.stop_reason if state.should_stop else "")
     restored = bool(judge.restored()[0]) and best.restore(model)
     with training.team.watched():
-        final = prepared.final_metrics(model, training.loss_fn, config.loss, known=known_val_metrics(training, restored))
+        final = prepared.final_metrics(model, training.loss_fn, config.loss,
+                                       known=known_val_metrics(training, restored))
     summary = summary_of(training, final)
-    if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its table
+    if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its
+                                                        # table
         warn(worse_than_the_mean(final))
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(model=model, config=config, history=state.history, test=test, summary=summary,
@@ -388,12 +408,14 @@ def summary_of(training: Training, final: dict) -> dict:
     judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
     closed_form = reports_closed_form(config, training.model, prepared.tensors and "test" in prepared.rows)
     return {
-        **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged", "stop_reason",
+        **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged",
+                                  "stop_reason",
                                   "restored_best")},
         **final,
         "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
         **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
-        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs, **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
+        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs,
+        **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
         **({"closed_form_test_loss": least_squares_loss(prepared, config.bias)} if closed_form else {}),
     }
 
@@ -405,7 +427,8 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, thre
         best = BestModel()
         chosen.append(best)
     if config.progress:
-        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor, header=opening(config, prepared, model, threads)))
+        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor,
+                               header=opening(config, prepared, model, threads)))
     return best, chosen
 
 
@@ -413,7 +436,8 @@ def live_logs(config: Config, directory, team) -> list:
     """With a run directory, on process 0: metrics.csv written at each validation, and TensorBoard when asked for."""
     if directory is None:
         if config.log == "tensorboard":
-            raise RiskminError("log tensorboard writes into the run's directory; pass directory= (riskmin train gives one)")
+            raise RiskminError("log tensorboard writes into the run's directory; pass directory= (riskmin train gives "
+                               "one)")
         return []
     if not team.first:
         return []
@@ -425,7 +449,8 @@ def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) 
     """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
     return header(prepared.names.get("data") or config.data, prepared.splits.sizes(), name,
-                  sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device), threads)
+                  sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device),
+                  threads)
 
 
 def evaluate(run_or_model, data, loss=None) -> dict:
@@ -446,7 +471,8 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     device = next(model.parameters()).device
     x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
     # the outputs as the run trained them: a standardized regression target's units, converted back for the metrics
-    target = standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None
+    target = standardizer.target if standardizer is not None and (loss_name in REGRESSION
+                                                                  or loss_name == "custom") else None
     y = data.y if target is None else target(data.y)
     loss_fn = make_loss(loss_name, given)
     loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
@@ -463,8 +489,8 @@ def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor
         given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
     loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
     if loss_name == "custom" and given is None:
-        raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own that "
-                           f"config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
+        raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own "
+                           f"that config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
                            f"loss={config.loss_callable or 'my_loss'}), or a loss by name")
     return loss_name, given
 
@@ -498,12 +524,15 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
         out = torch.cat([forward(model, each_input(lambda t: t[i:i + EVAL_CHUNK].to(device), x)).cpu()
                          for i in range(0, n_rows(x), EVAL_CHUNK)])
     except RuntimeError as error:  # a bare model, whose inputs nothing recorded
-        shapes = ", ".join(str(tuple(t.shape)) for t in (x.values() if isinstance(x, dict) else x)) if is_several(x) else tuple(x.shape)
-        raise RiskminError(f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it was trained on") from None
+        shapes = (", ".join(str(tuple(t.shape)) for t in (x.values() if isinstance(x, dict) else x)) if is_several(x)
+                  else tuple(x.shape))
+        raise RiskminError(f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it "
+                           "was trained on") from None
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
     out = out if target is None else target.restore(out)
-    return outputs.like_input(outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind, config.loss, names)
+    return outputs.like_input(outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind,
+                              config.loss, names)
 
 
 def unpack(run_or_model):

@@ -40,12 +40,13 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     if loss == "custom":
         return
     if loss == "cross_entropy" and y.is_floating_point():
-        raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss mse for regression")
+        raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss "
+                           "mse for regression")
     if loss == "cross_entropy" and y.ndim != 1:
         raise RiskminError(one_label_per_sample(y))
     if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
-        raise RiskminError(f"class labels must count from 0 (class k is the model's output k) but one is {int(y.min())}; "
-                           "map them to 0, 1, ..., or give a table, whose labels riskmin maps itself")
+        raise RiskminError("class labels must count from 0 (class k is the model's output k) but one is "
+                           f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself")
     if loss != "cross_entropy" and not y.is_floating_point():
         raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
     if loss == "bce" and not ((y == 0) | (y == 1)).all():
@@ -56,8 +57,9 @@ def one_label_per_sample(y: torch.Tensor, fix: str = "") -> str:
     """What to say of class-label targets `y` (rows first) that are not one whole number per sample; `fix`: how to give
     them instead (by default, as a vector)."""
     fix = fix or ("a vector, y.squeeze(1)" if y.ndim == 2 and y.shape[1] == 1 else "a vector of one label per sample")
-    return (f"loss cross_entropy takes one class label per sample, but the integer targets have shape {tuple(y.shape[1:])} "
-            f"per sample; give the labels as {fix}, or the targets as real numbers (y.float()) for regression")
+    return ("loss cross_entropy takes one class label per sample, but the integer targets have shape "
+            f"{tuple(y.shape[1:])} per sample; give the labels as {fix}, or the targets as real numbers (y.float()) "
+            "for regression")
 
 
 @torch.no_grad()
@@ -79,7 +81,8 @@ def least_squares_loss(prepared, bias: bool = True):
     """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
     if "test" not in prepared.rows:
         return None
-    return least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias) * (prepared.scale or 1.0) ** 2
+    loss = least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias)
+    return loss * (prepared.scale or 1.0) ** 2
 
 
 def least_squares_test_loss(x, y, x_test, y_test, bias: bool = True) -> float:

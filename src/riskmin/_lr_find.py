@@ -64,14 +64,16 @@ def lr_find(model, data, config: Optional[Config] = None, start: float = 1e-7, e
     from ._loop import fit
 
     if not 0 < start < end or steps < 5:
-        raise RiskminError(f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = {steps} "
-                           "need 0 < start < end and steps of at least 5")
+        raise RiskminError(f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = "
+                           f"{steps} need 0 < start < end and steps of at least 5")
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model  # the user's model keeps its weights
     sweep = Sweep(start, (end / start) ** (1 / (steps - 1)), steps)
-    fit(model, data, config, callbacks=[sweep], **{**settings, "progress": False, "scheduler": "none", "max_steps": steps,
+    fit(model, data, config, callbacks=[sweep],
+        **{**settings, "progress": False, "scheduler": "none", "max_steps": steps,
                                                     "epochs": None, "patience": 0})
     if len(sweep.losses) < 3:
-        raise RiskminError(f"the loss diverged within {len(sweep.losses)} steps of the sweep; lower start (now {start:g})")
+        raise RiskminError(f"the loss diverged within {len(sweep.losses)} steps of the sweep; lower start (now "
+                           f"{start:g})")
     return LrFinding(sweep.rates, sweep.losses, steepest(sweep.rates, sweep.losses))
 
 
@@ -90,7 +92,8 @@ class Sweep:
     def on_step_end(self, state) -> None:
         if state.should_stop:
             return
-        loss = state.team.add(state.loss.detach().clone())  # under torchrun each process holds its share of the batch's loss
+        loss = state.team.add(state.loss.detach().clone())  # under torchrun each process holds its share of the batch's
+                                                            # loss
         self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(loss)
         smoothed = self.average / (1 - SMOOTHING ** (len(self.rates) + 1))
         if not math.isfinite(smoothed) or smoothed > DIVERGED * self.lowest:

@@ -35,7 +35,8 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     """
     parameters = list(parameters)
     if not parameters:
-        raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; unfreeze some")
+        raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; "
+                           "unfreeze some")
     if given is not None:
         return own_optimizer(given, config, parameters)
     if config.optimizer == "custom":
@@ -47,7 +48,8 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     if config.optimizer == "rmsprop":
         options.update(momentum=config.momentum)
     if config.optimizer in ("adam", "adamw"):
-        options.update(betas=(float(config.beta1), float(config.beta2)), eps=float(config.eps))  # a TOML file may give 0, an int
+        # a TOML file may give 0, an int
+        options.update(betas=(float(config.beta1), float(config.beta2)), eps=float(config.eps))
     kind = OPTIMIZERS[config.optimizer]
     if config.optimizer in FUSED and "fused" in inspect.signature(kind).parameters:
         try:
@@ -72,7 +74,8 @@ def mixed_precision(config: Config, device: torch.device) -> tuple:
             [2., 2.]], dtype=torch.bfloat16)
     """
     check_precision(config.precision, device)
-    scaler = torch.amp.GradScaler(device.type if device.type == "cuda" else "cpu", enabled=config.precision == "16-mixed")
+    scaler = torch.amp.GradScaler(device.type if device.type == "cuda" else "cpu",
+                                  enabled=config.precision == "16-mixed")
     if config.precision == "32":
         return contextlib.nullcontext(), scaler
     return torch.autocast(device.type, dtype=AUTOCAST[config.precision]), scaler
@@ -84,10 +87,11 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise RiskminError(f"precision 16-mixed needs a CUDA GPU, which scales float16 gradients; on {device.type} use "
                            "precision bf16-mixed or 32")
     if precision == "bf16-mixed" and device.type not in ("cpu", "cuda"):
-        raise RiskminError(f"precision bf16-mixed runs on the CPU or a CUDA GPU, not on {device.type}; use precision 32")
+        raise RiskminError(f"precision bf16-mixed runs on the CPU or a CUDA GPU, not on {device.type}; use "
+                           "precision 32")
     if precision == "bf16-mixed" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise RiskminError(f"this GPU ({torch.cuda.get_device_name(device)}) does not compute in bfloat16; use precision "
-                           "16-mixed or 32")
+        raise RiskminError(f"this GPU ({torch.cuda.get_device_name(device)}) does not compute in bfloat16; use "
+                           "precision 16-mixed or 32")
 
 
 def accumulation_shares(config: Config, rows: int) -> Optional[list]:
@@ -97,8 +101,8 @@ def accumulation_shares(config: Config, rows: int) -> Optional[list]:
         return None
     batch, batches = schedule(rows, config.batch_size, config.sampling, config.drop_last)
     if config.accumulate > batches:
-        warn(f"accumulate {config.accumulate} is more than the {batches} batch(es) of an epoch, whose last group is stepped "
-             f"however short, so each step adds up {batches}; lower accumulate or the batch size")
+        warn(f"accumulate {config.accumulate} is more than the {batches} batch(es) of an epoch, whose last group is "
+             f"stepped however short, so each step adds up {batches}; lower accumulate or the batch size")
     return group_shares(rows, batch, batches, config.accumulate)
 
 
@@ -122,7 +126,8 @@ def group_shares(rows: int, batch: int, batches: int, accumulate: int) -> list:
 def weight_decay(config: Config) -> float:
     """The weight decay in force: the one set, else the optimizer's own default.
 
-    >>> weight_decay(Config(optimizer="adamw")), weight_decay(Config(optimizer="adam")), weight_decay(Config(optimizer="adamw", weight_decay=0.0))
+    >>> (weight_decay(Config(optimizer="adamw")), weight_decay(Config(optimizer="adam")),
+    ...  weight_decay(Config(optimizer="adamw", weight_decay=0.0)))
     (0.01, 0.0, 0.0)
     """
     return config.weight_decay if config.weight_decay is not None else DEFAULT_WEIGHT_DECAY.get(config.optimizer, 0.0)
@@ -135,8 +140,8 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
     if given is not None:
         return own_scheduler(given, optimizer)
     if config.scheduler == "custom":
-        raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes (scheduler=make_schedule); "
-                           "use a scheduler by name here")
+        raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes "
+                           "(scheduler=make_schedule); use a scheduler by name here")
     schedules = torch.optim.lr_scheduler
     length = max(total_steps if config.scheduler_interval == "step" else config.epochs, 1)
     if config.scheduler == "step":
@@ -144,9 +149,11 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
     if config.scheduler == "cosine":
         return schedules.CosineAnnealingLR(optimizer, length)
     if config.scheduler == "plateau":
-        return schedules.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1))
+        return schedules.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma,
+                                           patience=max(config.patience // 2, 1))
     if config.scheduler == "one_cycle":  # momentum left as set: the cycle is the learning rate's
-        return schedules.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=length,
+        return schedules.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
+                                    total_steps=length,
                                     cycle_momentum=False)
     if config.scheduler == "linear_warmup":
         warmup = config.warmup or max(length // 10, 1)
@@ -170,7 +177,8 @@ class PerRun:
     [-0.5, -1.0]
     """
 
-    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor, momenta: Optional[torch.Tensor] = None,
+    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor,
+                 momenta: Optional[torch.Tensor] = None,
                  schedules: Optional[list] = None):
         self.params, self.config = list(params), config
         runs = len(rates)
@@ -208,7 +216,8 @@ class PerRun:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One update of every run, of each parameter that has a gradient (as torch's optimizers, which skip the others)."""
+        """One update of every run, of each parameter that has a gradient (as torch's optimizers, which skip the
+        others)."""
         for param, state, lr, decay, momentum in zip(self.params, self.state, self.lrs, self.decays, self.momenta):
             if param.grad is not None:
                 if self.config.optimizer == "sgd":
@@ -245,7 +254,8 @@ def plus(tensor, other, scale):
 
 
 def sgd(param, grad, state: dict, lr, decay, momentum, nesterov: bool) -> None:
-    """torch.optim.SGD's single-tensor update (dampening 0); a momentum of 0 in some runs makes their buffer the gradient."""
+    """torch.optim.SGD's single-tensor update (dampening 0); a momentum of 0 in some runs makes their buffer the
+    gradient."""
     if not zero(decay):
         grad = plus(grad, param, decay)
     if not zero(momentum):
@@ -339,5 +349,7 @@ class PerRunSchedule:
 
     def _set(self) -> None:
         epochs = self.optimizer.config.epochs  # make_scheduler's T_max for cosine
-        factors = {schedule: schedule_factor(schedule, self.last_epoch, epochs) for schedule in set(self.optimizer.schedules)}
-        self.optimizer.factors = torch.tensor([factors[schedule] for schedule in self.optimizer.schedules], dtype=torch.float64)
+        factors = {schedule: schedule_factor(schedule, self.last_epoch, epochs)
+                   for schedule in set(self.optimizer.schedules)}
+        self.optimizer.factors = torch.tensor([factors[schedule] for schedule in self.optimizer.schedules],
+                                              dtype=torch.float64)

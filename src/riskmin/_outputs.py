@@ -30,8 +30,10 @@ def check_kind(kind: str, loss: str) -> None:
     if kind not in KINDS:
         raise RiskminError(f"kind={kind!r} is not a kind of prediction; choose one of {', '.join(KINDS)}")
     if kind != "value" and loss not in ("cross_entropy", "bce"):
-        said = "a bare module, whose loss predict does not know" if loss == "auto" else f"a run trained with loss {loss}"
-        raise RiskminError(f"kind={kind!r} needs a classifier (loss cross_entropy or bce) but this is {said}; use kind='value'")
+        said = ("a bare module, whose loss predict does not know" if loss == "auto"
+                else f"a run trained with loss {loss}")
+        raise RiskminError(f"kind={kind!r} needs a classifier (loss cross_entropy or bce) but this is {said}; use "
+                           "kind='value'")
 
 
 def two_classes(loss: str, classes, output: torch.Tensor) -> bool:
@@ -40,7 +42,8 @@ def two_classes(loss: str, classes, output: torch.Tensor) -> bool:
 
 
 def probabilities(output: torch.Tensor, loss: str, classes=None) -> torch.Tensor:
-    """Class probabilities of the logits `output`: softmax over classes, or each target's sigmoid ([1 - p, p] for two named classes)."""
+    """Class probabilities of the logits `output`: softmax over classes, or each target's sigmoid ([1 - p, p] for two
+    named classes)."""
     if loss == "cross_entropy":
         return torch.softmax(output, 1)
     yes = torch.sigmoid(output)
@@ -48,7 +51,8 @@ def probabilities(output: torch.Tensor, loss: str, classes=None) -> torch.Tensor
 
 
 def class_indices(output: torch.Tensor, loss: str, classes=None) -> torch.Tensor:
-    """The predicted class of every row as its index among the classes (n), or for several bce targets 0/1 per target."""
+    """The predicted class of every row as its index among the classes (n), or for several bce targets 0/1 per
+    target."""
     if loss == "cross_entropy":
         return output.argmax(1)
     if two_classes(loss, classes, output):
@@ -69,7 +73,9 @@ def class_names(output: torch.Tensor, classes=None) -> list:
 def class_labels(output: torch.Tensor, loss: str, classes=None):
     """The predicted class of every row by name (a NumPy array of str), or for several bce targets 0/1 per target."""
     indices = class_indices(output, loss, classes)
-    return np.array(class_names(output, classes))[indices.numpy()] if one_class_per_row(output, loss, classes) else indices
+    if not one_class_per_row(output, loss, classes):
+        return indices
+    return np.array(class_names(output, classes))[indices.numpy()]
 
 
 def as_kind(output: torch.Tensor, kind: str, loss: str, classes=None) -> torch.Tensor:
@@ -91,7 +97,8 @@ def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, 
     named = kind == "class" and bool(classes) and one_class_per_row(output, loss, classes)
     if is_frame(rows):
         values = np.array(classes)[prediction.numpy()] if named else prediction.numpy()
-        return same_frame(rows, dict(zip(headers(prediction, output, kind, loss, names), values.reshape(len(values), -1).T)))
+        return same_frame(rows, dict(zip(headers(prediction, output, kind, loss, names),
+                                         values.reshape(len(values), -1).T)))
     if isinstance(rows, np.ndarray):
         return np.array(classes)[prediction.numpy()] if named else prediction.numpy()
     return prediction
@@ -108,7 +115,8 @@ def headers(prediction: torch.Tensor, output: torch.Tensor, kind: str, loss: str
 
 
 def same_frame(rows, columns: dict):
-    """`columns` as a DataFrame of the type of `rows`: pandas with the row index of `rows`, polars, or a pyarrow Table."""
+    """`columns` as a DataFrame of the type of `rows`: pandas with the row index of `rows`, polars, or a pyarrow
+    Table."""
     kind = type(rows)
     if kind.__module__.startswith("pandas"):
         return kind(columns, index=rows.index)

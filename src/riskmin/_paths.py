@@ -47,7 +47,8 @@ def not_a_run(directory: Path, missing: list) -> RiskminError:
 
 
 def unfinished_run(directory: Path) -> bool:
-    """Whether `directory` is a run that began and has not finished: its settings without summary.json, beside the lock of
+    """Whether `directory` is a run that began and has not finished: its settings without summary.json, beside the lock
+    of
     a run in training or a checkpoint of one that stopped."""
     return ((directory / "config.toml").is_file() and not (directory / "summary.json").exists()
             and ((directory / ".lock").exists() or any((directory / "checkpoint").glob("step-*"))))

@@ -38,8 +38,10 @@ class Prepared:
         else:
             self.from_dataset(splits.data, splits, config, device)
         self.has_val = "val" in self.sources
-        self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])  # model(*x) or model(**x)
-        self.metrics = {name: own_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}  # the user's own, by name
+        # model(*x) or model(**x)
+        self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])
+        # the user's own, by name
+        self.metrics = {name: own_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}
         if self.tensors:
             check_batch_size(config, len(splits.train))
 
@@ -54,21 +56,25 @@ class Prepared:
             names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
             warn(f"feature columns {names} are constant on the training split; they carry no information")
         self.standardizer.target = target = target_scale(gathered["train"][1], config)
-        self.rows = {part: (to_device(self.standardizer(x, in_place=True), device), (y if target is None else target(y)).to(device))
+        self.rows = {part: (to_device(self.standardizer(x, in_place=True), device),
+                            (y if target is None else target(y)).to(device))
                      for part, (x, y) in gathered.items()}
         self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
         self.n_inputs, self.n_outputs = data.n_features, data.n_targets
-        self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name, "task": data.task,
+        self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name,
+                      "task": data.task,
                       "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
         check_targets(config.loss, data.y)
 
     def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
         """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
         self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
-                        for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+                        for part, idx in (("train", splits.train), ("val", splits.val),
+                                          ("test", splits.test)) if len(idx)}
         x0, y0 = dataset[0]
         inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
-        self.n_inputs, self.n_outputs = sum(torch.as_tensor(t).numel() for t in inputs), max(torch.as_tensor(y0).numel(), 1)
+        self.n_inputs = sum(torch.as_tensor(t).numel() for t in inputs)
+        self.n_outputs = max(torch.as_tensor(y0).numel(), 1)
 
     @property
     def target(self) -> Optional[TargetScale]:
@@ -77,11 +83,13 @@ class Prepared:
 
     @property
     def scale(self) -> Optional[float]:
-        """The scale of a standardized regression target, by which the metrics are converted back; None when not standardized."""
+        """The scale of a standardized regression target, by which the metrics are converted back; None when not
+        standardized."""
         return None if self.target is None else self.target.scale
 
     def first_inputs(self, rows: int = 256):
-        """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs takes."""
+        """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs
+        takes."""
         x = self.rows["train"][0] if self.tensors else next(iter(self.sources["train"]))[0]
         return each_input(lambda t: t[:rows], x)
 
@@ -99,17 +107,20 @@ class Prepared:
         if self.tensors:
             x, y = self.rows["train"]
             return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
-        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device, config.drop_last,
+        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device,
+                             config.drop_last,
                              reading(config))
 
     def final_metrics(self, model, loss_fn, loss_name, known: Optional[dict] = None) -> dict:
-        """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not run again."""
+        """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not
+        run again."""
         metrics, known = {}, known or {}
         for part, source in self.sources.items():
             if f"{part}_loss" in known:
                 metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
                 continue
-            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team, scale=self.scale,
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team,
+                                            scale=self.scale,
                                             metrics=self.metrics))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
@@ -153,7 +164,9 @@ def reading(config: Config) -> dict:
 
 def eval_loader(dataset, rows, config: Config, device):
     loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(config.batch_size, 1024), **reading(config))
-    return [(to_device(x, device), y.to(device)) for x, y in loader] if len(rows) <= EVAL_CHUNK else OnDevice(loader, device)
+    if len(rows) > EVAL_CHUNK:
+        return OnDevice(loader, device)
+    return [(to_device(x, device), y.to(device)) for x, y in loader]
 
 
 class OnDevice:
@@ -169,8 +182,10 @@ class OnDevice:
 @torch.no_grad()
 def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
                      scale: Optional[float] = None, metrics: Optional[dict] = None) -> dict:
-    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every process'
-    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's units.
+    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every
+    process'
+    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's
+    units.
     `metrics`: the user's own, name -> function (output, target) -> mean over the batch, weighted by rows here."""
     was_training = model.training
     switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
@@ -179,7 +194,8 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
     sums, rows = {}, 0
     own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
     for index, (x, y) in enumerate(source):
-        values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name, metrics)
+        values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name,
+                                                                                     metrics)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)
@@ -225,25 +241,27 @@ def as_splits(data, config: Config) -> Splits:
         return split(data, config.train, config.val, config.test, config.seed)
     if isinstance(data, Dataset):
         return split(check_pairs(data), config.train, config.val, config.test, config.seed)
-    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset")
+    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with "
+                       "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset")
 
 
 def check_batch_size(config: Config, train_rows: int) -> None:
     """Refuse a batch larger than the training split of in-memory data, for every engine alike."""
     if config.batch_size > train_rows:
-        raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({train_rows} samples); "
-                           f"use at most {train_rows}, or 0 for the whole split")
+        raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({train_rows} "
+                           f"samples); use at most {train_rows}, or 0 for the whole split")
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
     if isinstance(model, str) and prepared.several:
-        raise RiskminError(f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass an "
-                           "nn.Module of your own whose forward takes them")
+        raise RiskminError(f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass "
+                           "an nn.Module of your own whose forward takes them")
     if isinstance(model, str):
         return models.build(config, prepared.n_inputs, prepared.n_outputs)
     if isinstance(model, nn.Module):
         return model
-    raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, two_layer, mlp")
+    raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, "
+                       "two_layer, mlp")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -14,12 +14,15 @@ from .metrics import metrics_where
 
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
-HEADLINE = metrics_where(headline=True)  # each task's one metric beside the loss: an epoch line shows the first one present
+HEADLINE = metrics_where(headline=True)  # each task's one metric beside the loss: an epoch line shows the first one
+                                         # present
 TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
-UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with them
+UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with
+                                             # them
 
 
-def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str, threads: int = 0) -> list:
+def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str,
+           threads: int = 0) -> list:
     """The lines that open a training run: what it learns from, what it fits, and how.
 
     >>> for line in header("lab1", {"train": 800, "val": 100, "test": 100}, "two_layer", 418, "mse", "adam", "cpu", 2):
@@ -30,7 +33,8 @@ def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optim
     """
     rows = ", ".join(f"{count:,} {part}" for part, count in sizes.items()) + " rows"
     place = f"on {device} with {threads} thread{'s' if threads != 1 else ''}" if threads else f"on {device}"
-    lines = [f"data   {data}: {rows}", f"model  {model}, {parameters:,} parameters", f"train  loss {loss}, optimizer {optimizer}, {place}"]
+    lines = [f"data   {data}: {rows}", f"model  {model}, {parameters:,} parameters",
+             f"train  loss {loss}, optimizer {optimizer}, {place}"]
     return [shortened(line) for line in lines]
 
 
@@ -70,19 +74,23 @@ def epoch_width(epochs: int) -> int:
 
 
 def end_summary(summary: dict, directory=None) -> str:
-    """The run in one paragraph, wrapped to 80 columns: best epoch, which weights it keeps, why it stopped, test metrics.
+    """The run in one paragraph, wrapped to 80 columns: best epoch, which weights it keeps, why it stopped, test
+    metrics.
 
     >>> print(end_summary({"best_epoch": 12, "epochs_run": 20, "steps": 500, "seconds": 1.5, "restored_best": True,
-    ...                    "stop_reason": "", "test_loss": 0.25, "test_mse": 0.25, "test_rmse": 0.5, "test_r2": 0.875}, "runs/lab1"))
+    ...                    "stop_reason": "", "test_loss": 0.25, "test_mse": 0.25, "test_rmse": 0.5, "test_r2": 0.875},
+    ...                   "runs/lab1"))
     best epoch 12 of 20, 500 steps, 1.50 s; the model has the weights of epoch 12
     (restored). test rmse 0.5, r2 0.875.
     run written to runs/lab1
     """
-    best, last, took = summary["best_epoch"], summary["epochs_run"], f"{summary['steps']} steps, {summary['seconds']:.2f} s"
+    best, last = summary["best_epoch"], summary["epochs_run"]
+    took = f"{summary['steps']} steps, {summary['seconds']:.2f} s"
     if best is None:  # diverged with no finite weights to keep
         sentences = [f"no best epoch in {last} epoch{'s' * (last != 1)}, {took}."]
     else:
-        kept = f"the weights of epoch {best} (restored)" if summary["restored_best"] else f"the final weights, of epoch {last} (not restored)"
+        kept = (f"the weights of epoch {best} (restored)" if summary["restored_best"]
+                else f"the final weights, of epoch {last} (not restored)")
         sentences = [f"best epoch {best} of {last}, {took}; the model has {kept}."]
     if summary.get("stop_reason"):
         sentences.append(summary["stop_reason"].rstrip(".") + ".")
@@ -120,14 +128,16 @@ def summary_table(summary: dict, console) -> None:
         label = f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same else metric.replace("_", " ")
         table.add_row(label, *metric_cells(summary, metric, shown))
     if summary.get("closed_form_test_loss") is not None:
-        table.add_row("closed-form least squares", *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
+        table.add_row("closed-form least squares",
+                      *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
     console.print(table)
     console.print(end_summary(summary), highlight=False, markup=False)
 
 
 
 def split_metrics(summary: dict, parts: tuple) -> list:
-    """The metric names (loss, r2, ...) that have a value under some split prefix (train_, val_, test_), in summary order."""
+    """The metric names (loss, r2, ...) that have a value under some split prefix (train_, val_, test_), in summary
+    order."""
     names = []
     for key, value in summary.items():
         prefix, underscore, metric = key.partition("_")
@@ -138,7 +148,8 @@ def split_metrics(summary: dict, parts: tuple) -> list:
 
 def metrics_equal_to_loss(summary: dict, metrics: list, shown: list) -> list:
     """The metrics other than the loss whose value equals the loss in every shown split."""
-    return [m for m in metrics if m != "loss" and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
+    return [m for m in metrics if m != "loss"
+            and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
 
 
 def metric_cells(summary: dict, metric: str, shown: list) -> list:
@@ -149,7 +160,8 @@ def metric_cells(summary: dict, metric: str, shown: list) -> list:
         cells.append(f"{value:.6g}" if value is not None else "-")
     return cells
 
-MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")  # the printed rows; summary.json has all
+# the printed rows; summary.json has all
+MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")
 
 
 def montecarlo_table(summary: dict, console) -> None:
@@ -159,7 +171,8 @@ def montecarlo_table(summary: dict, console) -> None:
 
     used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
     measured = f"{summary['model']} on {summary['data']}, " if summary.get("model") else ""
-    title = f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), {summary['seconds']:.1f} s"
+    title = (f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), "
+             f"{summary['seconds']:.1f} s")
     table = Table(title=title)
     for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -176,7 +189,8 @@ def montecarlo_rows(summary: dict) -> list:
     order = [*(f"test_{m}" for m in UNITS_FIRST), "test_", "closed_form_test_loss", "val_loss", "train_loss", "gap"]
     shown = sorted((name for name in metrics if name.startswith(MONTECARLO_ROWS) and name != "test_mse"),
                    key=lambda name: next(i for i, start in enumerate(order) if name.startswith(start)))
-    return [(name.replace("_", " "), estimate(metrics[name]), interval(metrics[name]), interval(metrics[name], "naive")) for name in shown]
+    return [(name.replace("_", " "), estimate(metrics[name]), interval(metrics[name]), interval(metrics[name], "naive"))
+            for name in shown]
 
 
 def estimate(d: dict) -> str:
@@ -197,14 +211,15 @@ def correction_note(summary: dict) -> str:
     """What the corrected interval allows for, named with the ratio it used, and where it does not apply."""
     ratio = summary.get("test_train_ratio")
     if ratio is None:
-        return "No corrected interval: the split sizes are unknown. The naive one treats the runs as independent and is too narrow."
+        return ("No corrected interval: the split sizes are unknown. The naive one treats the runs as independent "
+                "and is too narrow.")
     val = summary.get("val_train_ratio")
     return (f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
-            f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs share: "
-            "report it for how this model, trained on this much data, would do on new data. The naive one treats the runs "
-            "as independent and is too narrow. gap: test loss minus train loss, run by run, how much better the model fits "
-            "its own training rows than new ones. * train metrics, best epoch and the gap get no correction (they are not "
-            "risks on held-out rows): their se is the naive one.")
+            f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
+            "share: report it for how this model, trained on this much data, would do on new data. The naive one "
+            "treats the runs as independent and is too narrow. gap: test loss minus train loss, run by run, how much "
+            "better the model fits its own training rows than new ones. * train metrics, best epoch and the gap get no "
+            "correction (they are not risks on held-out rows): their se is the naive one.")
 
 
 def finite(values) -> list:
@@ -217,7 +232,8 @@ def plot_montecarlo(table: list, path: Optional[Path] = None, summary: Optional[
     model and the runs, saved into `path` when one is given."""
     from matplotlib.figure import Figure
 
-    pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"), row.get("test_loss")])) == 2]
+    pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"),
+                                                                                   row.get("test_loss")])) == 2]
     train, test = [p[0] for p in pairs], [p[1] for p in pairs]
     figure = Figure(figsize=(10, 4))
     left, right = figure.subplots(1, 2)

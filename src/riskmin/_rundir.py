@@ -1,4 +1,5 @@
-"""Runs: `Run`, what `fit` returns, and its directory: where a run is written, its files written atomically, and a finished run read back.
+"""Runs: `Run`, what `fit` returns, and its directory: where a run is written, its files written atomically, and a
+finished run read back.
 
     runs/<name>/  config.toml, metrics.csv, model.safetensors, preprocessing.json, curves.png,
                   summary.json (written last: its presence means the run finished; it holds the
@@ -46,7 +47,8 @@ class Run:
     summary: dict
     preprocessing: Optional[Standardizer] = None
     data_names: dict = field(default_factory=dict)
-    callables: Optional[object] = field(default=None, repr=False, compare=False)  # the loss, ... of the user's own given to fit
+    # the loss, ... of the user's own given to fit
+    callables: Optional[object] = field(default=None, repr=False, compare=False)
 
     @property
     def best_epoch(self) -> Optional[int]:
@@ -78,7 +80,8 @@ class Run:
 
 
 CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
-REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built in
+REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built
+                                                                # in
 
 
 def run_directory(config: Config, data_name: str) -> Path:
@@ -130,12 +133,14 @@ def path_error(out: Path, error: OSError) -> RiskminError:
 
 
 def check_writable(config: Config) -> None:
-    """Fail before training, not after, when the output folder cannot be created or written, or lies in a run. Nothing is
+    """Fail before training, not after, when the output folder cannot be created or written, or lies in a run. Nothing
+    is
     made here: the folder it would be made in is probed, so a command that stops on a mistake leaves no empty folder."""
     out = Path(config.out)
     run = enclosing_run(out)
     if run is not None:
-        raise RiskminError(f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside every run")
+        raise RiskminError(f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside "
+                           "every run")
     made = first_missing(out)
     existing = out if made is None else made.parent
     try:
@@ -144,7 +149,8 @@ def check_writable(config: Config) -> None:
         probe = tempfile.NamedTemporaryFile(dir=existing, prefix=".riskmin-probe-")
         probe.close()
     except OSError as error:
-        raise RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out") from None
+        raise RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with "
+                           "--out") from None
 
 
 def first_missing(path: Path) -> Optional[Path]:
@@ -181,12 +187,14 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
         check_replaceable(target)
         empty = left_empty(target)
         if empty:
-            warn(f"{target} is an empty folder, left by a command stopped before its run began; this run uses it", RiskminNote)
+            warn(f"{target} is an empty folder, left by a command stopped before its run began; this run uses it",
+                 RiskminNote)
         replaces = overwrite and target.exists() and not empty
         building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if replaces else target
         building.mkdir(parents=True, exist_ok=empty)
     except FileExistsError:
-        raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to replace it") from None
+        raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to "
+                           "replace it") from None
     except OSError as error:
         raise path_error(target.parent, error) from None
     return building
@@ -217,7 +225,8 @@ def save_experiment(write, target: Path, overwrite: bool) -> Path:
         write(target)
         return target
     if os.path.lexists(target) and not overwrite:
-        raise RiskminError(f"directory {target} already exists; pass overwrite=True to replace it, or choose another directory")
+        raise RiskminError(f"directory {target} already exists; pass overwrite=True to replace it, or choose another "
+                           "directory")
     return write_replacing(write, target)
 
 
@@ -260,13 +269,15 @@ def install(building: Path, target: Path) -> None:
     except OSError as error:
         if os.path.lexists(retired) and not os.path.lexists(target):
             os.rename(retired, target)  # the old run back where it was
-        raise RiskminError(f"the new run could not take the place of {target} ({error.strerror}); it is kept in {building}") from None
+        raise RiskminError(f"the new run could not take the place of {target} ({error.strerror}); it is kept in "
+                           f"{building}") from None
     fsync_directory(target.parent)
     shutil.rmtree(retired, ignore_errors=True)
 
 
 def save_run(run, directory=None) -> Path:
-    """Write the run's files, each atomically; summary.json goes last, marks the run finished and holds the checksums."""
+    """Write the run's files, each atomically; summary.json goes last, marks the run finished and holds the
+    checksums."""
     from ._report import plot_curves
 
     target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
@@ -279,9 +290,11 @@ def save_run(run, directory=None) -> Path:
                 "metrics.csv": history_csv(run.history, header=("epoch", "step", "loss")).encode(),
                 "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
                 "curves.png": picture(plot_curves, run.history, target)}
-    no_best = run.summary.get("diverged") and run.summary.get("best_epoch") is None  # its weights are those that diverged
+    # its weights are those that diverged
+    no_best = run.summary.get("diverged") and run.summary.get("best_epoch") is None
     if no_best or not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
-        # a run that diverged before it had finite weights to keep: no NaN ever reaches a model file; its summary says why
+        # a run that diverged before it had finite weights to keep: no NaN ever reaches a model file; its summary says
+        # why
         del contents["model.safetensors"]
         (target / "model.safetensors").unlink(missing_ok=True)
     checksums = {name: hashlib.sha256(contents[name]).hexdigest() for name in CHECKED if name in contents}
@@ -296,7 +309,8 @@ def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
     target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
-    return save_experiment(lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite))
+    return save_experiment(lambda folder: write_montecarlo(mc, folder), target,
+                           overwrite or (directory is None and mc.config.overwrite))
 
 
 def write_montecarlo(mc, target: Path) -> None:
@@ -338,7 +352,8 @@ def check_picture(path, flag: str, overwrite: bool, inputs=(), asked: str = "--o
 
 def draw(figure, path: Path) -> None:
     """`figure` in the format the name `path` ends in, drawn whole in memory, then written to a new file beside `path`
-    and renamed into place (`_files.atomic_write`): a file there is replaced whole, a link replaced, not written through."""
+    and renamed into place (`_files.atomic_write`): a file there is replaced whole, a link replaced, not written
+    through."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format=path.suffix[1:].lower(), dpi=100)
     atomic_write(path, buffer.getvalue())
@@ -376,24 +391,29 @@ def load_run(directory, model=None):
             model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
         standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
     except (KeyError, TypeError, AttributeError) as error:
-        raise RiskminError(f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is damaged, train it again") from None
+        raise RiskminError(f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
+                           "damaged, train it again") from None
     try:
         model.load_state_dict(load_tensors(directory / "model.safetensors"))
     except RuntimeError as error:
-        raise RiskminError(f"the weights in {directory} do not fit the model given ({str(error).splitlines()[0]})") from None
+        raise RiskminError(f"the weights in {directory} do not fit the model given "
+                           f"({str(error).splitlines()[0]})") from None
     try:
         with open(directory / "metrics.csv", newline="") as file:
             history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
     except (csv.Error, UnicodeDecodeError) as error:
         raise RiskminError(f"{directory / 'metrics.csv'} is not readable CSV ({error}); the run is damaged") from None
-    names = {k: preprocessing[k] for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss") if k in preprocessing}
+    names = {k: preprocessing[k]
+             for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss")
+             if k in preprocessing}
     test = {k: v for k, v in summary.items() if k.startswith("test_")}
     return Run(model=model, config=config, history=history, test=test, summary=summary, preprocessing=standardizer,
                data_names=names)
 
 
 def checked_summary(directory: Path) -> dict:
-    """summary.json of a run directory that holds every run file, each checked against its checksum; else one RiskminError."""
+    """summary.json of a run directory that holds every run file, each checked against its checksum; else one
+    RiskminError."""
     missing = missing_run_files(directory)
     if unfinished_run(directory):
         owner = lock_holder(directory)
@@ -410,7 +430,8 @@ def checked_summary(directory: Path) -> dict:
     checksums = summary.pop("sha256", {})
     for name, digest in checksums.items() if isinstance(checksums, dict) else ():
         if name in CHECKED and sha256(directory / name) != digest:
-            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again")
+            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, "
+                               "train it again")
     return summary
 
 

@@ -35,7 +35,8 @@ class Scaling:
         scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for s in splits]
         mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
         std = torch.stack([s.std for s in scalers])[:, None].to(device)
-        hole = torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device) if scalers[0].fill is not None else None
+        hole = (torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device)
+                if scalers[0].fill is not None else None)
         if not (config.standardize_target and config.loss in REGRESSION):
             return cls(mean, std, hole)
         targets = [TargetScale.fit(rows_at(data.y, s.train)) for s in splits]
@@ -47,7 +48,8 @@ class Scaling:
         """The scaling of the replicas at `index`."""
         def kept(value):
             return None if value is None else value[index]
-        return Scaling(self.mean[index], self.std[index], kept(self.hole), kept(self.target_mean), kept(self.target_scale),
+        return Scaling(self.mean[index], self.std[index], kept(self.hole), kept(self.target_mean),
+                       kept(self.target_scale),
                        None if self.scales is None else self.scales[index.cpu().numpy()])
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:

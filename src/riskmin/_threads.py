@@ -42,7 +42,8 @@ class MeasuredThreads:
     (tested), so the choice changes only the time.
     """
 
-    PROBE_STEPS, TOO_SLOW = 3, 1.5  # steps at every core before judging them; how much slower than one thread ends the probe
+    PROBE_STEPS, TOO_SLOW = 3, 1.5  # steps at every core before judging them; how much slower than one thread ends the
+                                    # probe
 
     def __init__(self, cores: int):
         self.cores, self.epoch, self.began, self.work, self.cost = cores, 0, 0.0, 0, {}
@@ -59,7 +60,8 @@ class MeasuredThreads:
         if self.decided or self.epoch != 3:
             return
         self.work += runs
-        if self.work >= self.PROBE_STEPS * runs and (time.perf_counter() - self.began) / self.work > self.TOO_SLOW * self.cost[1]:
+        if (self.work >= self.PROBE_STEPS * runs
+                and (time.perf_counter() - self.began) / self.work > self.TOO_SLOW * self.cost[1]):
             torch.set_num_threads(1)
             self.decided = True
 
@@ -84,7 +86,8 @@ def auto_threads(model: nn.Module, batch: int, cores: int) -> int:
 
 
 class intra_op_threads:
-    """On CPU, run with the thread count `threads` asks for (a number, or auto) and give the process its own back after."""
+    """On CPU, run with the thread count `threads` asks for (a number, or auto) and give the process its own back
+    after."""
 
     def __init__(self, threads: str, model: nn.Module, batch: int, device: torch.device):
         self.wanted = None

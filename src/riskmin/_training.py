@@ -54,8 +54,10 @@ class Training:
     callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
     autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)
     scaler: Optional[torch.amp.GradScaler] = None  # scales the loss at 16-mixed; disabled, it passes everything through
-    shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no accumulation
-    held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on the device
+    shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no
+                                   # accumulation
+    held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on
+                                         # the device
 
     @property
     def step_hooks(self) -> list:
@@ -80,7 +82,8 @@ class Training:
 def validate(training: Training) -> None:
     """Report the training loss since the last report, validate, append a history row and let the callbacks judge it."""
     state, team, prepared = training.state, training.team, training.prepared
-    total = training.running if team.world == 1 else team.add(training.running.clone()) / team.world  # each summed its share
+    # each summed its share
+    total = training.running if team.world == 1 else team.add(training.running.clone()) / team.world
     units = loss_units(training.config.loss, prepared.scale)
     row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * units}
     training.running.zero_()
@@ -88,11 +91,13 @@ def validate(training: Training) -> None:
     judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
     if prepared.has_val and not lost:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, training.config.loss,
-                                    prefix="val_", switch=training.switch, team=team, scale=prepared.scale, metrics=prepared.metrics))
+                                    prefix="val_", switch=training.switch, team=team, scale=prepared.scale,
+                                    metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
     judged = judge.tracked and not lost
-    verdict = judge.judge(state.epoch, state.step, row["loss"], monitored(row, training.config.monitor) if judged else None)
+    verdict = judge.judge(state.epoch, state.step, row["loss"],
+                          monitored(row, training.config.monitor) if judged else None)
     if bool(verdict.diverged):
         state.should_stop = state.diverged = True
         state.stop_reason = judge.reasons[0]
@@ -137,7 +142,8 @@ def save(saver, training: Training) -> None:
     scheduler = training.scheduler
     values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=training.unreported,
                   seconds=time.perf_counter() - training.start, history=state.history, metrics=state.metrics,
-                  optimizer=optimizer_values, scheduler=scheduler.state_dict() if scheduler is not None else None, callbacks={})
+                  optimizer=optimizer_values, scheduler=scheduler.state_dict() if scheduler is not None else None,
+                  callbacks={})
     values["judge"], judge_tensors = training.judge.state_dict()
     tensors.update({f"judge/{k}": v for k, v in judge_tensors.items()})
     step_values, step_tensors = step_state(training)
@@ -164,10 +170,11 @@ def load(saver, training: Training) -> None:
     if team.world > 1:
         tensors, values = shared((tensors, values))
     if values.get("processes", 1) != team.world:
-        raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and resumed by "
-                           f"{team.world}; resume it with as many processes as it began with: riskmin train --resume {saver.root.parent} "
-                           f"--nproc {values.get('processes', 1)}")
-    check_same(values.get("inputs"), training.fingerprint, saver.root.parent)  # before the weights meet a model of another shape
+        raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
+                           f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
+                           f"--resume {saver.root.parent} --nproc {values.get('processes', 1)}")
+    # before the weights meet a model of another shape
+    check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
     if not team.first:
         own = f"rank/{team.rank}/"
         values = {**values, **values["ranks"][str(team.rank)]}
@@ -177,15 +184,16 @@ def load(saver, training: Training) -> None:
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
     if "judge" not in values:
-        raise RiskminError(f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not hold "
-                           "the judge's state; train it again from the start (--overwrite on)")
+        raise RiskminError(f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
+                           "hold the judge's state; train it again from the start (--overwrite on)")
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
         if name in values["callbacks"]:
             callback.load_state_dict(values["callbacks"][name], named(tensors, f"callbacks/{name}/"))
     set_random_states(values, tensors)
     load_step_state(training, values, tensors)
-    state.step, state.history, state.metrics, state.epoch_step = values["step"], values["history"], values["metrics"], values["epoch_step"]
+    state.step, state.history = values["step"], values["history"]
+    state.metrics, state.epoch_step = values["metrics"], values["epoch_step"]
     if state.epoch_step:  # stopped inside an epoch: draw its order again and skip what was done
         state.epoch = values["epoch"] - 1
         training.batches.resume_epoch(tensors["rng/order"], state.epoch_step)

@@ -55,9 +55,10 @@ def reinitialized(module: nn.Module) -> nn.Module:
             part.reset_parameters()
         elif owns:
             where = f"its submodule {name!r} ({type(part).__name__})" if name else type(part).__name__
-            raise RiskminError(f"each run trains a fresh copy of the module, its parameters drawn again under the run's seed, but "
-                               f"{where} holds parameters and has no reset_parameters(); pass a factory instead, "
-                               f"lambda: {type(module).__name__}(...), which builds a fresh module for each run")
+            raise RiskminError("each run trains a fresh copy of the module, its parameters drawn again under the "
+                               f"run's seed, but {where} holds parameters and has no reset_parameters(); pass a "
+                               f"factory instead, lambda: {type(module).__name__}(...), which builds a fresh module "
+                               "for each run")
     return fresh
 
 
@@ -81,7 +82,8 @@ def refusal(model, data: Data, config: Config) -> str:
     if config.clip_grad:
         return "gradient clipping is per run"
     if config.precision != "32":
-        return f"precision {config.precision} rounds each run's own products, which a stack's batched ones would round otherwise"
+        return (f"precision {config.precision} rounds each run's own products, which a stack's batched ones would "
+                "round otherwise")
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
@@ -159,7 +161,8 @@ class Stack:
                  optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
         self.config, self.index, self.shared, self.generators = config, index, shared, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        alike = shared.rates is None and config.scheduler == "none"  # every run with the settings of config, unscheduled
+        alike = shared.rates is None and config.scheduler == "none"  # every run with the settings of config,
+                                                                     # unscheduled
         if alike and per_run_supported(config.optimizer):
             self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
         elif shared.rates is None:
@@ -167,7 +170,8 @@ class Stack:
             self.scheduler = make_scheduler(config, self.optimizer)
         else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
             own = index.cpu()
-            self.optimizer = PerRun(self.params.values(), config, *(t[own] for t in (shared.rates, shared.decays, shared.momenta)),
+            self.optimizer = PerRun(self.params.values(), config,
+                                    *(t[own] for t in (shared.rates, shared.decays, shared.momenta)),
                                     [shared.schedules[i] for i in own.tolist()])
             self.scheduler = PerRunSchedule(self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
@@ -189,7 +193,8 @@ class Stack:
         chosen = staying.nonzero()[:, 0]
         params = {k: v.detach()[chosen] for k, v in self.params.items()}
         generators = [self.generators[i] for i in chosen.tolist()]
-        return Stack(self.config, params, self.index[chosen], self.shared, generators, kept_state(self.optimizer.state_dict(), chosen),
+        return Stack(self.config, params, self.index[chosen], self.shared, generators,
+                     kept_state(self.optimizer.state_dict(), chosen),
                      None if self.scheduler is None else self.scheduler.state_dict())
 
     def inputs(self, idx: torch.Tensor) -> torch.Tensor:
@@ -204,7 +209,8 @@ def kept_state(state: dict, chosen: torch.Tensor) -> dict:
     tensor; a step count, one number for all, stays as it is)."""
     def kept(value):
         return value[chosen] if isinstance(value, torch.Tensor) and value.ndim else value
-    return {**state, "state": {i: {name: kept(value) for name, value in entry.items()} for i, entry in state["state"].items()}}
+    return {**state, "state": {i: {name: kept(value) for name, value in entry.items()}
+                               for i, entry in state["state"].items()}}
 
 
 def train_stacked(model, data: Data, config: Config, runs: list, finished, threads=None) -> list:
@@ -219,11 +225,12 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     device = resolve_device(config.device)
     train_rows = len(runs[0][1].train)
     batch, batches = schedule(train_rows, config.batch_size, config.sampling, config.drop_last)
-    steps_per_epoch = -(-batches // config.accumulate)  # optimizer steps, as fit counts them: an epoch's last group steps
+    # optimizer steps, as fit counts them: an epoch's last group steps
+    steps_per_epoch = -(-batches // config.accumulate)
     config = config.replace(epochs=config.epochs_for(steps_per_epoch))
     shared = Shared.of(model, data, config, runs, device)
-    stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device), shared,
-                  [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
+    stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device),
+                  shared, [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
     record = Record.of(stack, config, judged(config, "val" in shared.rows))
     per_replica_loss = replica_losses(config.loss)
     shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it
@@ -237,7 +244,8 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         running, taken = torch.zeros(len(stack), device=device), 0
         for i in range(batches):
             idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)), stack.targets(idx))
+            losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)),
+                                      stack.targets(idx))
             losses = losses if shares is None else losses * shares[i]
             losses.sum().backward()  # each replica's gradient is that of its own loss
             running += losses.detach()
@@ -259,10 +267,22 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
             threads.end(taken * len(stack))
         if step == total_steps or epoch == config.epochs:
             leaving[:] = True
-        if bool(leaving.any()):
-            record.leave(stack, leaving)
-            finished(int(leaving.sum()))
-            stack = stack.keep(~leaving.to(device))
+        stack = without_leaving(stack, record, leaving, finished)
+    return final_rows(shared, record, runs)
+
+
+def without_leaving(stack: Stack, record: "Record", leaving: torch.Tensor, finished) -> Optional[Stack]:
+    """The stack less the runs `leaving` it, whose last weights `record` keeps and whose number `finished` is told;
+    None once no run is left."""
+    if not bool(leaving.any()):
+        return stack
+    record.leave(stack, leaving)
+    finished(int(leaving.sum()))
+    return stack.keep(~leaving.to(stack.index.device))
+
+
+def final_rows(shared: "Shared", record: "Record", runs: list) -> list:
+    """One table row per run: every split measured with the weights each run ends with (its best, where restored)."""
     results = {}
     for part, idx in shared.rows.items():
         results.update(evaluate_stacked(shared, record.final(), idx, shared.scaling, f"{part}_"))
@@ -286,7 +306,8 @@ class Record:
                    last={k: v.clone() for k, v in weights.items()})
 
     def validate(self, stack: Stack, epoch: int, step: int, loss: torch.Tensor) -> torch.Tensor:
-        """Validate the stack's runs after an epoch, as `fit` does, and let the judge decide; which of them leave (on the CPU)."""
+        """Validate the stack's runs after an epoch, as `fit` does, and let the judge decide; which of them leave (on
+        the CPU)."""
         metrics = {"loss": loss.double().cpu().numpy() * loss_units(self.config.loss, stack.scaling.scales)}
         value = None
         if self.judge.tracked:
@@ -307,7 +328,8 @@ class Record:
     def final(self) -> dict:
         """Each run's weights at the end: its best, where the judge restores them, else those it left with."""
         restore = torch.from_numpy(self.judge.restored())
-        return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v) for k, v in self.last.items()}
+        return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v)
+                for k, v in self.last.items()}
 
     def row(self, r: int, seed: int, shared: "Shared", results: dict) -> dict:
         judged = self.judge.fields(r)
@@ -367,7 +389,8 @@ class Shared:
 
     @classmethod
     def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
-        rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device) for part in ("train", "val", "test")}
+        rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device)
+                for part in ("train", "val", "test")}
         replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
@@ -381,14 +404,16 @@ class Shared:
                    **own_settings(config, runs))
 
 
-def check_first_replica(template: nn.Module, data: Data, config: Config, scaling: Scaling, x: torch.Tensor, y: torch.Tensor,
+def check_first_replica(template: nn.Module, data: Data, config: Config, scaling: Scaling, x: torch.Tensor,
+                        y: torch.Tensor,
                         train: torch.Tensor) -> None:
     """The checks `fit` makes before its first step, made on the first replica and its first training rows as it trains
     on them: it takes the inputs, its outputs fit the targets under the loss, a bce model gives logits."""
     first = train[:1, :256]
     inputs, targets = scaling.inputs(rows_at(x, first))[0], scaling.targets(rows_at(y, first))[0]
     module = copy.deepcopy(template).to(x.device)
-    check_model(module, Probe(inputs[:2], targets[:2], data.n_features, data.n_targets, list(data.target_names or [])), config.loss)
+    check_model(module, Probe(inputs[:2], targets[:2], data.n_features, data.n_targets, list(data.target_names or [])),
+                config.loss)
     if config.loss == "bce":
         check_bce_outputs(module, inputs)
 
@@ -402,16 +427,19 @@ def own_settings(config: Config, runs: list) -> dict:
 
     def value(changes: dict, name: str) -> float:
         value = changes.get(name, getattr(config, name))
-        return weight_decay(config.replace(weight_decay=value)) if name == "weight_decay" else value  # unset: the optimizer's own
+        # unset: the optimizer's own
+        return weight_decay(config.replace(weight_decay=value)) if name == "weight_decay" else value
     numbers = {field: torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
                for field, name in (("rates", "lr"), ("decays", "weight_decay"), ("momenta", "momentum"))}
-    schedules = [tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma")) for _, _, changes in runs]
+    schedules = [tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma"))
+                 for _, _, changes in runs]
     return {**numbers, "schedules": schedules}
 
 
 @torch.no_grad()
 def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
-    """Per-replica loss and metrics over the rows `idx` (replicas x rows), scaled by the replicas' `scaling` and gathered
+    """Per-replica loss and metrics over the rows `idx` (replicas x rows), scaled by the replicas' `scaling` and
+    gathered
     chunk by chunk: NumPy arrays, in the target's units."""
     sums = {}
     for start in range(0, idx.shape[1], shared.eval_rows):
@@ -423,4 +451,5 @@ def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, scaling: S
             values["loss"] = vmap(shared.loss_fn)(output, target) * rows.shape[1]
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-    return {prefix + k: v for k, v in finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales).items()}
+    return {prefix + k: v for k, v in finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx),
+                                                     scale=scaling.scales).items()}

@@ -51,11 +51,13 @@ class State:
     interrupted: bool = False  # set by SIGINT/SIGTERM when checkpointing: finish the step, save, leave
     diverged: bool = False  # the training loss became NaN or infinite
     improved: bool = False  # whether the latest validation was the best so far, as the judge decided
-    loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the device)
+    loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the
+                                         # device)
     epoch_step: int = 0  # batches taken in the current epoch (its steps, unless gradients accumulate)
     accumulated: int = 0  # batches whose gradients add up towards the next step (0 right after a step)
     optimizer: Optional[torch.optim.Optimizer] = None
-    team: object = None  # the processes training this model together: team.add(tensor) sums a tensor over them, in place
+    team: object = None  # the processes training this model together: team.add(tensor) sums a tensor over them, in
+                         # place
 
     @property
     def lr(self) -> Optional[float]:
@@ -67,7 +69,8 @@ NOT_METRICS = ("epoch", "step", "lr", "seconds")  # columns of a validation's ro
 
 
 def monitored(metrics: dict, key: str) -> float:
-    """The value of the monitored metric `key`; one sentence listing the metrics when a validation reports no such one."""
+    """The value of the monitored metric `key`; one sentence listing the metrics when a validation reports no such
+    one."""
     if key not in metrics or key in NOT_METRICS:
         named = sorted(k for k in metrics if k not in NOT_METRICS)
         raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(named)}")
@@ -89,7 +92,8 @@ class BestModel:
                 self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
             else:  # copied into the tensors of the last copy: no allocation on the validations that improve
                 if self.pairs is None:  # the model's tensors change in place: pair them with their copies once
-                    self.pairs = [(self.weights[k], v.detach()) for k, v in state.model.state_dict(keep_vars=True).items()]
+                    self.pairs = [(self.weights[k], v.detach())
+                                  for k, v in state.model.state_dict(keep_vars=True).items()]
                 for copy, value in self.pairs:
                     copy.copy_(value)
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
@@ -139,7 +143,8 @@ class Progress:
         for line in self.header:
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)
         self.every = self.print_every or max(1, math.ceil(state.epochs / 20))
-        self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(),
                        console=self.console, auto_refresh=False, transient=True,
                        # into a file, a pipe or a notebook: the epoch lines alone. In a file rich would end a bar with a
                        # blank line; in a notebook it draws one only through ipywidgets (else it warns, cell after cell)
@@ -168,7 +173,8 @@ class Progress:
         self.improved = state.improved
 
     def on_epoch_end(self, state: State):
-        if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs):
+        if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop
+                              or state.epoch == state.epochs):
             from ._report import epoch_columns, epoch_heading, epoch_line
 
             if self.columns is None:

@@ -52,13 +52,17 @@ SECTIONS = ("Monte-Carlo", "data", "split", "model", "optimization", "stopping a
 
 # What a setting's field may say about it beside its help text, and what it says when it is silent.
 FACTS = {
-    "low": None, "high": None, "low_open": False, "high_open": False,  # a number's allowed range, either end open or closed
+    "low": None, "high": None, "low_open": False, "high_open": False,  # a number's allowed range, either end open or
+                                                                       # closed
     "command": None,  # the one command that shows it (None: every command that trains)
     "placeholder": None,  # what its flag takes in --help, where its type would not say (FILE, COLUMNS)
     "one_value": False,  # text whose commas belong to its one value: a comparison never splits it into alternatives
-    "shared": False,  # every candidate of a comparison has the same: they train on the same splits, written to one place
-    "applies": None,  # (the setting that decides, where it means something): momentum means something for sgd and rmsprop
-    "resume": "fixed",  # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the run
+    "shared": False,  # every candidate of a comparison has the same: they train on the same splits, written to one
+                      # place
+    "applies": None,  # (the setting that decides, where it means something): momentum means something for sgd and
+                      # rmsprop
+    "resume": "fixed",  # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the
+                        # run
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
 }
 
@@ -76,7 +80,8 @@ def setting(default, help: str, group: str, **facts):
 
 
 DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
-LARGEST_SEED = 2 ** 63 - 1  # the largest integer TOML holds (config.toml keeps every seed); torch's generators take 2**64 - 1
+LARGEST_SEED = 2 ** 63 - 1  # the largest integer TOML holds (config.toml keeps every seed); torch's generators take
+                            # 2**64 - 1
 
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
@@ -101,52 +106,68 @@ class Config:
     """
 
     # what to train on
-    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file", "data",
+    data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file",
+                        "data",
                         shared=True)
-    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)", "data",
+    target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)",
+                          "data",
                           placeholder="COLUMNS", one_value=True, shared=True)
-    features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the target)",
+    features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the "
+                                "target)",
                             "data", placeholder="COLUMNS", one_value=True, shared=True)
     task: Literal["auto", "regression", "classification"] = setting(
         "auto", "what the target is; auto guesses from the target column: text, true/false, at most 3 whole numbers, "
-        "or the codes 0..k-1 (k up to 20) are classes; other numbers (ratings 1..5, counts) are regression", "data", shared=True)
+        "or the codes 0..k-1 (k up to 20) are classes; other numbers (ratings 1..5, counts) are regression", "data",
+        shared=True)
     missing: Literal["error", "drop", "mean"] = setting(
-        "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with training-split means",
+        "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with "
+                 "training-split means",
         "data", shared=True)
     n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", "data", low=2, shared=True)
     n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", "data", low=1, shared=True)
     n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", "data", low=1, shared=True)
-    noise: float = setting(0.5, "noise standard deviation sigma of synthetic data sets (lab1)", "data", low=0.0, shared=True)
-    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", "data", low=0, high=LARGEST_SEED, shared=True)
+    noise: float = setting(0.5, "noise standard deviation sigma of synthetic data sets (lab1)", "data", low=0.0,
+                           shared=True)
+    data_seed: int = setting(0, "seed that generates synthetic data sets (lab1)", "data", low=0, high=LARGEST_SEED,
+                             shared=True)
     # how to split it
-    train: Optional[float] = setting(None, "training fraction (default: what val and test leave)", "split", low=0.0, high=1.0,
+    train: Optional[float] = setting(None, "training fraction (default: what val and test leave)", "split", low=0.0,
+                                     high=1.0,
                                      low_open=True, shared=True)
     val: float = setting(0.1, "validation fraction", "split", low=0.0, high=1.0, shared=True)
     test: float = setting(0.1, "test fraction", "split", low=0.0, high=1.0, shared=True)
-    split: Literal["random", "tutorial"] = setting("random", "random split by seed, or the fixed split of the `line` tutorial",
+    split: Literal["random", "tutorial"] = setting("random",
+                                                   "random split by seed, or the fixed split of the `line` tutorial",
                                                    "split", shared=True)
-    seed: int = setting(0, "seed of the split, the initialization and the batch order", "split", low=0, high=LARGEST_SEED,
+    seed: int = setting(0, "seed of the split, the initialization and the batch order", "split", low=0,
+                        high=LARGEST_SEED,
                         shared=True)
     standardize: bool = setting(True, "standardize features with training-split mean and std", "split")
-    standardize_target: bool = setting(True, "train on a regression target standardized with training-split statistics; "
-                                             "metrics and predictions stay in the target's units", "split")
+    standardize_target: bool = setting(True, "train on a regression target standardized with training-split "
+                                             "statistics; metrics and predictions stay in the target's units", "split")
     # the parametrization
-    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a module "
-                                            "given in Python)", "model")
-    model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not used",
+    model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a "
+                                            "module given in Python)", "model")
+    model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not "
+                                   "used",
                                "model", placeholder="MODULE.CLASS", one_value=True, applies=("model", ("custom",)))
-    hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)", "model", applies=("model", WIDE))
+    hidden: tuple = setting((32,), "hidden widths, comma separated (two_layer takes one)", "model",
+                            applies=("model", WIDE))
     activation: Activation = setting("relu", "nonlinearity of two_layer and mlp", "model", applies=("model", WIDE))
-    dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp (below 1: at 1 every unit is dropped)",
+    dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp (below 1: at 1 every unit is "
+                                  "dropped)",
                              "model", low=0.0, high=1.0, high_open=True, applies=("model", ("mlp",)))
     bias: bool = setting(True, "give every layer a bias term", "model")
     # the loss, the optimizer, the schedule and the loop
-    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification (custom: a "
-                                     "function given in Python, which sees the targets unstandardized)", "optimization")
-    loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used", "optimization",
+    loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification "
+                                     "(custom: a function given in Python, which sees the targets unstandardized)",
+                                     "optimization")
+    loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used",
+                                 "optimization",
                                  placeholder="MODULE.NAME", one_value=True, applies=("loss", ("custom",)))
     optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)", "optimization")
-    optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not used",
+    optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not "
+                                          "used",
                                       "optimization", placeholder="MODULE.NAME", one_value=True,
                                       applies=("optimizer", ("custom",)))
     lr: float = setting(0.01, "learning rate", "optimization", low=0.0, low_open=True, stackable=True)
@@ -157,54 +178,66 @@ class Config:
                            high=1.0, high_open=True, applies=("optimizer", ADAM))
     beta2: float = setting(0.999, "decay of adam's and adamw's running average of the squared gradient", "optimization",
                            low=0.0, high=1.0, high_open=True, applies=("optimizer", ADAM))
-    eps: float = setting(1e-8, "added to the denominator of adam's and adamw's update", "optimization", low=0.0, low_open=True,
+    eps: float = setting(1e-8, "added to the denominator of adam's and adamw's update", "optimization", low=0.0,
+                         low_open=True,
                          applies=("optimizer", ADAM))
-    weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in torch, "
-                                                  "0 for the others)", "optimization", low=0.0, stackable=True)
-    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), cosine (to 0 "
-                                               "over the run), plateau (times gamma when the monitored metric stalls), "
-                                               "linear_warmup (from lr/warmup up to lr over warmup, then lr), one_cycle (up "
-                                               "to lr and down again over the run); custom: a factory given in Python",
+    weight_decay: Optional[float] = setting(None, "weight decay (default: the optimizer's own, 0.01 for adamw as in "
+                                                  "torch, 0 for the others)", "optimization", low=0.0, stackable=True)
+    scheduler: SchedulerName = setting("none", "learning-rate schedule: step (times gamma every step_size epochs), "
+                                               "cosine (to 0 over the run), plateau (times gamma when the monitored "
+                                               "metric stalls), linear_warmup (from lr/warmup up to lr over warmup, "
+                                               "then lr), one_cycle (up to lr and down again over the run); custom: a "
+                                               "factory given in Python",
                                        "optimization", stackable=True)
-    scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; recorded, not "
-                                          "used", "optimization", placeholder="MODULE.NAME", one_value=True,
+    scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; "
+                                          "recorded, not used", "optimization", placeholder="MODULE.NAME",
+                                          one_value=True,
                                       applies=("scheduler", ("custom",)))
-    scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after every step; "
-                                                                    "the lengths of cosine, one_cycle and warmup count in these",
+    scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after "
+                                                                    "every step; the lengths of cosine, one_cycle and "
+                                                                    "warmup count in these",
                                                            "optimization")
-    warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of the run)",
+    warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of "
+                             "the run)",
                           "optimization", low=0, applies=("scheduler", ("linear_warmup",)))
     step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", "optimization", low=1,
                              applies=("scheduler", ("step",)), stackable=True)
-    gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", "optimization", low=0.0,
+    gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", "optimization",
+                           low=0.0,
                            high=1.0, low_open=True, applies=("scheduler", ("step", "plateau")), stackable=True)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", "optimization", low=0.0)
-    epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps take)",
+    epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps "
+                                          "take)",
                                     "optimization", low=1, resume="length")
-    max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to train",
+    max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to "
+                                "train",
                              "optimization", low=0, resume="length")
     batch_size: int = setting(32, "samples per batch (0: the whole training split)", "optimization", low=0)
-    accumulate: int = setting(1, "add up the gradients of this many batches before each optimizer step (an epoch's last group "
-                                 "may hold fewer); steps, schedules, val_every, clip_grad and max_steps count optimizer steps",
+    accumulate: int = setting(1, "add up the gradients of this many batches before each optimizer step (an epoch's "
+                                 "last group may hold fewer); steps, schedules, val_every, clip_grad and max_steps "
+                                 "count optimizer steps",
                               "optimization", low=1)
-    sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random batch each step",
-                                                   "optimization")
+    sampling: Literal["epoch", "random"] = setting("epoch", "epoch: permute and partition; random: draw a random "
+                                                            "batch each step", "optimization")
     drop_last: bool = setting(False, "drop the last incomplete batch of each epoch", "optimization")
     # validation, the best model and early stopping
     val_every: int = setting(0, "validate every this many steps (0: every epoch)", "stopping and the best model", low=0)
-    metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; recorded, "
-                               "not used", "stopping and the best model", placeholder="NAME=MODULE.NAME,...", one_value=True)
-    monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ with "
-                                       f"{in_words(list(METRICS)[1:])}", "stopping and the best model", placeholder="METRIC", one_value=True,
+    metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; "
+                               "recorded, not used", "stopping and the best model", placeholder="NAME=MODULE.NAME,...",
+                               one_value=True)
+    monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ "
+                                       f"with {in_words(list(METRICS)[1:])}", "stopping and the best model",
+                                       placeholder="METRIC", one_value=True,
                            shared=True)
     mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up",
                                           "stopping and the best model", shared=True)
-    patience: int = setting(0, "stop after this many validations without improvement (0: never)", "stopping and the best model",
+    patience: int = setting(0, "stop after this many validations without improvement (0: never)",
+                            "stopping and the best model",
                             low=0)
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement",
                                "stopping and the best model", low=0.0)
-    threshold_mode: Literal["abs", "rel"] = setting("abs", "min_delta as an absolute change, or (rel) as a fraction of the "
-                                                           "best value's size (0.01: a hundredth better)",
+    threshold_mode: Literal["abs", "rel"] = setting("abs", "min_delta as an absolute change, or (rel) as a fraction of "
+                                                           "the best value's size (0.01: a hundredth better)",
                                                     "stopping and the best model")
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)",
                                  "stopping and the best model")
@@ -212,41 +245,54 @@ class Config:
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", "device", shared=True,
                           resume="free")
     precision: Literal["32", "bf16-mixed", "16-mixed"] = setting(
-        "32", "arithmetic of the forward pass and the loss: 32 (float32), bf16-mixed (bfloat16 under torch.autocast; CPU, or a "
-              "GPU that has it) or 16-mixed (float16 with loss scaling; CUDA); weights, optimizer state and metrics stay float32",
+        "32", "arithmetic of the forward pass and the loss: 32 (float32), bf16-mixed (bfloat16 under torch.autocast; "
+              "CPU, or a GPU that has it) or 16-mixed (float16 with loss scaling; CUDA); weights, optimizer state and "
+              "metrics stay float32",
         "device")
-    threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; montecarlo: "
-                                   "the process' own setting) or a number", "device", placeholder="{auto,N}", shared=True,
+    threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; "
+                                   "montecarlo: the process' own setting) or a number", "device",
+                                   placeholder="{auto,N}", shared=True,
                            resume="free")
-    num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)", "device",
+    num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)",
+                               "device",
                                low=0)
-    pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU", "device")
+    pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU",
+                               "device")
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines", "output", shared=True, resume="free")
-    print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", "output", low=0,
+    print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", "output",
+                               low=0,
                                shared=True, resume="free")
-    log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: metrics.csv "
-                                                        "(always), and with tensorboard TensorBoard scalars too "
-                                                        "(pip install riskmin[tensorboard])", "output")
-    out: str = setting("runs", "folder that holds run directories", "output", placeholder="FOLDER", one_value=True, shared=True,
+    log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: "
+                                                        "metrics.csv (always), and with tensorboard TensorBoard "
+                                                        "scalars too (pip install riskmin[tensorboard])", "output")
+    out: str = setting("runs", "folder that holds run directories", "output", placeholder="FOLDER", one_value=True,
+                       shared=True,
                        resume="free")
     name: str = setting("", "run directory name (default: data and model, numbered if taken)", "output", one_value=True,
                         shared=True, resume="free")
-    overwrite: bool = setting(False, "replace an existing run directory of the same name", "output", shared=True, resume="free")
-    checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when interrupted; "
-                                                    "default: at the end of an epoch once 30 s have passed since the last)",
+    overwrite: bool = setting(False, "replace an existing run directory of the same name", "output", shared=True,
+                              resume="free")
+    checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when "
+                                                    "interrupted; default: at the end of an epoch once 30 s have "
+                                                    "passed since the last)",
                                               "output", low=0, command="train", resume="free")
     # Monte-Carlo experiments
-    runs: int = setting(100, "number of runs, run r on seed seed + r", "Monte-Carlo", low=1, command="montecarlo", shared=True,
+    runs: int = setting(100, "number of runs, run r on seed seed + r", "Monte-Carlo", low=1, command="montecarlo",
+                        shared=True,
                         resume="free")
     engine: Literal["auto", "vectorized", "sequential"] = setting(
-        "auto", "vectorized trains all runs as one stacked model; auto falls back to sequential when it must", "Monte-Carlo",
+        "auto", "vectorized trains all runs as one stacked model; auto falls back to sequential when it must",
+        "Monte-Carlo",
         command="montecarlo", resume="free")
-    chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)", "Monte-Carlo",
+    chunk: int = setting(0, "runs trained together by the vectorized engine (0: chosen from model and data size)",
+                         "Monte-Carlo",
                          low=0, command="montecarlo", resume="free")
-    stratify: bool = setting(True, "keep the class proportions in every split of a classification experiment", "Monte-Carlo",
+    stratify: bool = setting(True, "keep the class proportions in every split of a classification experiment",
+                             "Monte-Carlo",
                              command="montecarlo", shared=True, resume="free")
-    folds: int = setting(0, "repeated k-fold: runs / folds repetitions of this many folds (0: random splits)", "Monte-Carlo",
+    folds: int = setting(0, "repeated k-fold: runs / folds repetitions of this many folds (0: random splits)",
+                         "Monte-Carlo",
                          low=0, command="montecarlo", shared=True, resume="free")
     splits: str = setting("", "a file of given splits: .npz arrays train_0, val_0, test_0, train_1, ... or a CSV "
                               "with one line per split (see the README)", "Monte-Carlo", command="montecarlo",
@@ -271,7 +317,8 @@ class Config:
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs in force: `epochs` when set; else as many as `max_steps` take when that is set, else 100.
 
-        >>> Config(max_steps=250).epochs_for(100), Config(max_steps=250, epochs=2).epochs_for(100), Config().epochs_for(100)
+        >>> (Config(max_steps=250).epochs_for(100), Config(max_steps=250, epochs=2).epochs_for(100),
+        ...  Config().epochs_for(100))
         (3, 2, 100)
         """
         if self.epochs is not None:
@@ -455,9 +502,11 @@ def _check_together(c: Config) -> None:
             "with no room for training; they must be positive for train and sum to at most 1"
         )
     if c.model == "two_layer" and len(c.hidden) != 1:
-        raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes one (use model mlp for more)")
+        raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes "
+                           "one (use model mlp for more)")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
-        raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov")
+        raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop "
+                           "--nesterov")
     if c.scheduler_interval == "step" and c.scheduler == "plateau":
         raise RiskminError("scheduler plateau follows the validations; drop --scheduler-interval step")
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):

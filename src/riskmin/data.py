@@ -46,7 +46,8 @@ class Data:
         self.y = torch.as_tensor(self.y)
         check_real(self.y, "y")
         if self.y.ndim == 0:
-            raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets")
+            raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x "
+                               "targets")
         given = self.y  # as the user gave it: a float64 value beyond float32 is named before it becomes inf
         self.x, originals = read_inputs(self.x, len(self.y))
         if self.y.is_floating_point():
@@ -59,19 +60,17 @@ class Data:
             raise RiskminError(f"x has {len(self)} samples but y has {len(self.y)}; they must match")
         if len(self) < 2:
             raise RiskminError(f"the data has {len(self)} samples; training needs at least 2")
-        inputs = list(self.x.values() if isinstance(self.x, dict) else self.x) if self.several else [self.x]
-        names = [] if self.several else self.feature_names
-        for tensor, original, what, columns in [*((t, o, "x", names) for t, o in zip(inputs, originals)), (self.y, given, "y", self.target_names)]:
-            check_finite(tensor, original, what, columns, allow_nan=what == "x" and self.missing == "mean")  # "mean": NaN are holes to fill
-            check_small(original, what, columns)
-        self.feature_names = list(self.feature_names) or ([] if self.several else [f"x{i}" for i in range(self.x.shape[1])])
+        check_values(self, originals, given)
+        self.feature_names = list(self.feature_names) or ([] if self.several
+                                                          else [f"x{i}" for i in range(self.x.shape[1])])
         if self.missing == "mean" and not self.several:
             check_some_value(self.x, self.feature_names)
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
         self.task = self.task or ("regression" if self.y.is_floating_point() else "classification")
         if self.classes is not None and len(self.classes) == 1:
-            raise RiskminError(f"y holds one class, {self.classes[0]}, in every row; classification needs rows of at least two classes")
+            raise RiskminError(f"y holds one class, {self.classes[0]}, in every row; classification needs rows of at "
+                               "least two classes")
 
     def __len__(self) -> int:
         return n_rows(self.x)
@@ -102,6 +101,18 @@ class Data:
         return torch.tensor([c["kind"] == "categorical" for c in self.layout for _ in c.get("categories", [None])])
 
 
+def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
+    """Refuse what is not a finite number (NaN in x allowed under missing="mean") or what float32 cannot hold, in
+    every input and in the targets, naming the column; `originals` and `given` are the tensors as the user gave them."""
+    inputs = list(data.x.values() if isinstance(data.x, dict) else data.x) if data.several else [data.x]
+    names = [] if data.several else data.feature_names
+    for tensor, original, what, columns in [*((t, o, "x", names) for t, o in zip(inputs, originals)),
+                                            (data.y, given, "y", data.target_names)]:
+        # "mean": NaN are holes to fill
+        check_finite(tensor, original, what, columns, allow_nan=what == "x" and data.missing == "mean")
+        check_small(original, what, columns)
+
+
 def read_inputs(x, rows_of_y: int) -> tuple:
     """(the inputs as riskmin keeps them, the input tensors as given): one tensor of samples x features in float32, or
     several (a tuple or dict) each with a row per sample; what was given names a value float32 cannot hold."""
@@ -119,15 +130,16 @@ def one_input(x) -> torch.Tensor:
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
-        raise RiskminError(f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of input tensors)")
+        raise RiskminError(f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of "
+                           "input tensors)")
     return x.float()
 
 
 def check_real(tensor: torch.Tensor, what: str) -> None:
     """Refuse complex numbers, which float32 would silently cut to their real parts."""
     if tensor.is_complex():
-        raise RiskminError(f"{what} holds complex numbers ({tensor.dtype}), and riskmin trains on real ones; give the real "
-                           f"and imaginary parts as columns of their own ({what}.real and {what}.imag)")
+        raise RiskminError(f"{what} holds complex numbers ({tensor.dtype}), and riskmin trains on real ones; give the "
+                           f"real and imaginary parts as columns of their own ({what}.real and {what}.imag)")
 
 
 def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 65536) -> Optional[int]:
@@ -147,7 +159,8 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
 
 
 def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
-    """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its column;
+    """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its
+    column;
     a finite value of the `original` that became infinite in float32 is said to be beyond float32's range."""
     row = first_bad_row(tensor, allow_nan)
     if row is None:
@@ -157,14 +170,16 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
     name = names[column] if column < len(names) else f"{what}{column}"
     value = float(original[row].reshape(-1)[column])
     if math.isfinite(value):
-        raise RiskminError(f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin trains in "
-                           f"(±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
-    raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill them "
-                       f"(a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, reads as infinite)")
+        raise RiskminError(f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin "
+                           f"trains in (±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
+    raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill "
+                       f"them (a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, "
+                       "reads as infinite)")
 
 
 def check_some_value(x: torch.Tensor, names: list) -> None:
-    """Refuse a column of `x` that is missing (NaN) in every row: there is no mean to fill it with. Only the columns whose
+    """Refuse a column of `x` that is missing (NaN) in every row: there is no mean to fill it with. Only the columns
+    whose
     sum is NaN can be, so the others are never scanned."""
     holes = torch.isnan(x.sum(0)).nonzero()[:, 0]
     empty = holes[torch.isnan(x[:, holes]).all(0)] if len(holes) else holes
@@ -191,13 +206,15 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
 
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
-FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32; below it digits are lost, and below 1.4e-45 all
+FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32; below it digits are lost, and below
+                                                # 1.4e-45 all
 
 
 def too_small(column: str, largest: float) -> str:
     """What to say of a column every value of which is too small in size for float32 to hold."""
-    return (f"{column}'s values are all smaller in size than {FLOAT32_TINY:.1e} (the largest is {largest:.3g}), too small for "
-            "the float32 precision riskmin trains in, which would make them 0 or lose their digits; multiply that column by a power of ten")
+    return (f"{column}'s values are all smaller in size than {FLOAT32_TINY:.1e} (the largest is {largest:.3g}), too "
+            "small for the float32 precision riskmin trains in, which would make them 0 or lose their digits; multiply "
+            "that column by a power of ten")
 
 
 @dataclass
@@ -226,7 +243,8 @@ def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0
     n_train, n_val, n_test = split_sizes(len(data), train, val, test)
     n = len(data)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return Splits(data, order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:n_train + n_val + n_test], seed)
+    return Splits(data, order[:n_train], order[n_train:n_train + n_val],
+                  order[n_train + n_val:n_train + n_val + n_test], seed)
 
 
 def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: float = 0.1) -> tuple:
@@ -234,13 +252,15 @@ def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: f
     common split scripts round (n_test = n - round(n x train)); with all three fractions given and rows left over,
     test gets round(test x n).
 
-    >>> split_sizes(100, val=0.1, test=0.2), split_sizes(100, val=0.0, test=0.29), split_sizes(100, train=0.5, val=0.1, test=0.2)
+    >>> (split_sizes(100, val=0.1, test=0.2), split_sizes(100, val=0.0, test=0.29),
+    ...  split_sizes(100, train=0.5, val=0.1, test=0.2))
     ((70, 10, 20), (71, 0, 29), (50, 10, 20))
     """
     rest = train is None
     train = 1.0 - val - test if rest else train
     if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
-        raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must be positive and all must sum to at most 1")
+        raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must "
+                           "be positive and all must sum to at most 1")
     n_train = min(round(train * n), n)
     n_val = min(round(val * n), n - n_train)
     n_test = n - n_train - n_val if rest else min(round(test * n), n - n_train - n_val)
@@ -259,9 +279,9 @@ def check_split_sizes(n: int, fractions: tuple, sizes: tuple) -> None:
     if empty[0] == 0:
         raise RiskminError(f"{said} rows, which leaves no training sample; lower val and test or use more data")
     flags = " and ".join(("--val", "--test")[i - 1] for i in empty)
-    raise RiskminError(f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked for "
-                       f"would be empty; use more data, set {flags} to at least {1 / n:.3g} for one row{' each' * (len(empty) > 1)}, "
-                       "or to 0 for none")
+    raise RiskminError(f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked "
+                       f"for would be empty; use more data, set {flags} to at least {1 / n:.3g} for one "
+                       f"row{' each' * (len(empty) > 1)}, or to 0 for none")
 
 
 def tutorial_split(data: Data) -> Splits:
@@ -285,7 +305,8 @@ def column_sums(x: torch.Tensor, term, floats: int = 2 ** 20) -> torch.Tensor:
 
 
 def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
-    """(mean, std) of each column, in float32; with `count`, NaN are holes skipped and `count` the values of each column.
+    """(mean, std) of each column, in float32; with `count`, NaN are holes skipped and `count` the values of each
+    column.
 
     Summed in float32 first, as fast as it goes; when a sum overflows, all are summed again in float64, a part at a
     time: a column at 1e20 scale squares to 1e40, beyond float32, and would get an infinite std that scales it to
@@ -300,7 +321,8 @@ def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
         std = (torch.where(torch.isnan(x), 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
     if torch.isfinite(mean).all() and torch.isfinite(std).all():
         return mean, std
-    floats, count = 2 ** 16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in cache
+    floats, count = 2 ** 16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in
+                                                                 # cache
     mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
     variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
     return mean.float(), variance.sqrt_().float()
@@ -329,7 +351,8 @@ class Standardizer:
         # column reductions (sums) rather than comparisons reduced along rows (all(0), std(0)): several times faster
         holes = None if torch.isfinite(x.sum(0)).all() else torch.isnan(x)
         if holes is None or not holes.any():
-            constant = (numeric & (column_sums(x, lambda part: (part - x[:1]).abs_()) == 0)).nonzero().flatten().tolist()
+            unvarying = column_sums(x, lambda part: (part - x[:1]).abs_()) == 0
+            constant = (numeric & unvarying).nonzero().flatten().tolist()
             if not scale and onehot is None:  # nothing to fill, scale or zero: skip the statistics
                 return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
             fill, (mean, std) = None, moments(x)
@@ -337,7 +360,8 @@ class Standardizer:
             count = (~holes).sum(0)
             if (count == 0).any():
                 column = int((count == 0).nonzero()[0])
-                raise RiskminError(f"input column {column} has no value in the training split, so no mean to fill it with; drop the column")
+                raise RiskminError(f"input column {column} has no value in the training split, so no mean to fill it "
+                                   "with; drop the column")
             mean, std = moments(x, count)
             fill = mean.clone()
             constant = (numeric & (std == 0)).nonzero().flatten().tolist()
@@ -374,7 +398,8 @@ class Standardizer:
     def from_dict(cls, values: dict) -> "Standardizer":
         std = torch.tensor([float("inf") if v is None else v for v in values["std"]], dtype=torch.float32)
         fill, target = values.get("fill"), values.get("target")
-        return cls(torch.tensor(values["mean"], dtype=torch.float32), std, None if fill is None else torch.tensor(fill, dtype=torch.float32),
+        return cls(torch.tensor(values["mean"], dtype=torch.float32), std,
+                   None if fill is None else torch.tensor(fill, dtype=torch.float32),
                    target=None if target is None else TargetScale.from_dict(target))
 
 
@@ -398,7 +423,8 @@ class TargetScale:
 
     @classmethod
     def fit(cls, y: torch.Tensor) -> "TargetScale":
-        """The statistics of the training targets `y` (rows x columns), computed in float64; a constant target keeps scale 1."""
+        """The statistics of the training targets `y` (rows x columns), computed in float64; a constant target keeps
+        scale 1."""
         y = y.double().reshape(len(y), -1)
         mean = y.mean(0)
         scale = math.sqrt(float((y - mean).square().mean()))
@@ -474,7 +500,8 @@ class TensorBatches:
             xs, ys = self.x, self.y
         else:
             order = order.to(self.y.device, non_blocking=True)
-            xs, ys = (self.x.index_select(0, order) if self.one else each_input(lambda t: t.index_select(0, order), self.x),
+            xs, ys = (self.x.index_select(0, order) if self.one else each_input(lambda t: t.index_select(0, order),
+                                                                                self.x),
                       self.y.index_select(0, order))
         if not self.one:  # several inputs: every tensor sliced alike
             for i in range(skip, self.steps_per_epoch):
@@ -487,9 +514,11 @@ class TensorBatches:
 class LoaderBatches:
     """Batches of any Dataset through a standard DataLoader, moved to the device as they come."""
 
-    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False, reading: Optional[dict] = None):
+    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False,
+                 reading: Optional[dict] = None):
         size = batch_size or len(rows)
-        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator, drop_last=drop_last,
+        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator,
+                                 drop_last=drop_last,
                                  **(reading or {}))
         self.device, self.generator = device, generator
         self.steps_per_epoch = len(self.loader)

@@ -39,7 +39,8 @@ def line() -> Data:
     order = np.arange(100)
     generator.shuffle(order)
     order = torch.from_numpy(order).long()
-    return Data(torch.from_numpy(x), torch.from_numpy(y), ["x"], ["y"], name="line", tutorial_split=(order[:80], order[80:]))
+    return Data(torch.from_numpy(x), torch.from_numpy(y), ["x"], ["y"], name="line",
+                tutorial_split=(order[:80], order[80:]))
 
 
 DATASETS = {

@@ -185,7 +185,8 @@ def restarted_store(timeout: datetime.timedelta) -> dict:
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the agent serves the store, else process 0 does
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=rank == 0 and not agent,
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=rank == 0 and not agent,
                           timeout=timeout, multi_tenant=not agent)
     return {"store": dist.PrefixStore(f"riskmin/attempt-{attempt}", store), "rank": rank, "world_size": world}
 
@@ -232,10 +233,12 @@ class ProcessLost(RiskminError):
 
 def lost(error: Exception) -> ProcessLost:
     return ProcessLost(f"another riskmin process stopped in the middle of training ({first_line(error)}); "
-                        "see its own error, fix it and start all of them again (add --resume RUN to continue from the last checkpoint)")
+                        "see its own error, fix it and start all of them again (add --resume RUN to continue from the "
+                        "last checkpoint)")
 
 
-INTERRUPT_EVERY = 16  # steps between exchanges of the interrupt flag: one exchange costs about a step's time on a small model
+INTERRUPT_EVERY = 16  # steps between exchanges of the interrupt flag: one exchange costs about a step's time on a small
+                      # model
 
 
 class Alone:
@@ -383,7 +386,9 @@ def broken(error: RuntimeError) -> bool:
     import torch.distributed as dist
 
     text = str(error)
-    return isinstance(error, getattr(dist, "DistError", ())) or any(word in text for word in ("gloo", "NCCL", "Connection", "connection"))
+    return isinstance(error, getattr(dist, "DistError", ())) or any(word in text
+                                                                    for word in ("gloo", "NCCL", "Connection",
+                                                                                 "connection"))
 
 
 class Sharded:

@@ -25,14 +25,16 @@ if TYPE_CHECKING:
     import torch
 
 REGRESSION = ("mse", "l1", "huber")
-LOSS_FROM_SUMS = {"mse": "mse", "l1": "mae", "cross_entropy": "log_loss", "bce": "log_loss"}  # losses that are one of the metrics
+# losses that are one of the metrics
+LOSS_FROM_SUMS = {"mse": "mse", "l1": "mae", "cross_entropy": "log_loss", "bce": "log_loss"}
 
 
 @dataclass(frozen=True)
 class Metric:
     """One metric riskmin measures: its task ("regression", "classification", or "any" for the loss), whether a higher
     value is better, how it is finished from the sums of a split (`finish(sums, rows, scale, loss_name)`, None for the
-    loss, which `finish_run` finishes), its units, and whether it is its task's headline (the one an epoch line shows)."""
+    loss, which `finish_run` finishes), its units, and whether it is its task's headline (the one an epoch line
+    shows)."""
 
     name: str
     task: str
@@ -65,7 +67,8 @@ def mean_absolute_error(values: dict, rows: int, scale: float, loss_name: str) -
 def r2_score(values: dict, rows: int, scale: float, loss_name: str) -> float:
     _, y, se, yy = moments(values)
     spreads = [q - s * s / rows for s, q in zip(y, yy)]  # rows times the variance of each target
-    r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]  # a constant target's r2 is undefined: left out
+    # a constant target's r2 is undefined: left out
+    r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]
     return sum(r2) / len(r2) if r2 else math.nan
 
 
@@ -76,7 +79,8 @@ def accuracy(values: dict, rows: int, scale: float, loss_name: str) -> float:
 def macro_f1(values: dict, rows: int, scale: float, loss_name: str) -> float:
     tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
     if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the "no" class counted from the rest
-        tp, predicted, actual = [values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]], [rows - actual[0], actual[0]]
+        tp, predicted, actual = ([values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]],
+                                 [rows - actual[0], actual[0]])
     f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
     return sum(f1) / len(f1)
 
@@ -145,7 +149,8 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     import torch
     from torch import nn
 
-    if loss_name in REGRESSION or (loss_name == "custom" and y.is_floating_point()):  # a loss of the user's own: by the targets
+    # a loss of the user's own: by the targets
+    if loss_name in REGRESSION or (loss_name == "custom" and y.is_floating_point()):
         error, y = (output - y).double(), y.double()  # summed in float64: any order of rows gives the same metrics
         return {"moments": torch.cat([error.abs(), y, error * error, y * y], -1).sum(-2)}
     if loss_name in ("cross_entropy", "custom"):
@@ -158,7 +163,8 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
                 "nll": -nn.functional.log_softmax(output.double(), -1).gather(-1, y.unsqueeze(-1)).sum((-2, -1))}
     predicted, actual = output > 0, y > 0.5  # bce: each output column a yes/no label
     nll = nn.functional.binary_cross_entropy_with_logits(output.double(), y.double(), reduction="none").sum((-2, -1))
-    return {"correct": (predicted == actual).all(-1).sum(-1), "tp": (predicted & actual).sum(-2), "predicted": predicted.sum(-2),
+    return {"correct": (predicted == actual).all(-1).sum(-1), "tp": (predicted & actual).sum(-2),
+            "predicted": predicted.sum(-2),
             "actual": actual.sum(-2), "tn": (~predicted & ~actual).sum(-2), "nll": nll / y.shape[-1]}
 
 
@@ -207,7 +213,8 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
 def finish_run(loss_name: str, values: dict, rows: int, scale=None) -> dict:
     task = "regression" if "moments" in values else "classification" if "correct" in values else None
     # a model's own step sums its loss alone, and its own metrics: no metric of riskmin's then
-    metrics = {name: METRICS[name].finish(values, rows, scale or 1.0, loss_name) for name in measured(task)[1:]} if task else {}
+    metrics = ({name: METRICS[name].finish(values, rows, scale or 1.0, loss_name) for name in measured(task)[1:]}
+               if task else {})
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
     if loss_name in LOSS_FROM_SUMS:

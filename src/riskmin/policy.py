@@ -37,24 +37,28 @@ class Best:
 
     >>> rule = Best("min"); [rule.update(v) for v in [0.4, 0.3, 0.3, 0.5]]
     [True, True, False, False]
-    >>> rule = Best("min", runs=2); first = rule.update(np.array([0.4, 0.2])); rule.update(np.array([0.3, 0.3])).tolist()
+    >>> rule = Best("min", runs=2); first = rule.update(np.array([0.4, 0.2]))
+    >>> rule.update(np.array([0.3, 0.3])).tolist()
     [True, False]
     >>> rule = Best("min", min_delta=0.1, threshold_mode="rel"); [rule.update(v) for v in [10.0, 9.5, 8.9]]
     [True, False, True]
     """
 
-    def __init__(self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None, threshold_mode: str = "abs"):
+    def __init__(self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None,
+                 threshold_mode: str = "abs"):
         self.sign = 1.0 if mode == "min" else -1.0
         self.min_delta, self.relative = min_delta, threshold_mode == "rel"
         self.value = self.sign * math.inf if runs is None else np.full(runs, self.sign * math.inf)
 
     def update(self, value):
-        improved = self.sign * value < self.sign * self.value - self.margin()  # false for NaN, and no infinity minus infinity
+        # false for NaN, and no infinity minus infinity
+        improved = self.sign * value < self.sign * self.value - self.margin()
         self.value = where(improved, value, self.value)
         return improved
 
     def margin(self):
-        """How much a value must beat the best by: min_delta, or that fraction of the best's size; none before a best."""
+        """How much a value must beat the best by: min_delta, or that fraction of the best's size; none before a
+        best."""
         if not self.relative:
             return self.min_delta
         if isinstance(self.value, np.ndarray):
@@ -79,7 +83,8 @@ class EarlyStopChecker:
         return self.count(self.best.update(value))
 
     def count(self, improved, judged=True):
-        """Whether to stop, given whether the latest value `improved` on the best; where `judged` is False (a run with no
+        """Whether to stop, given whether the latest value `improved` on the best; where `judged` is False (a run with
+        no
         value this time, per run for a tensor) the count stays."""
         self.bad = where(improved, 0, self.bad + judged)
         return self.bad >= self.patience
@@ -96,14 +101,15 @@ def judged(config: Config, has_val: bool) -> bool:
     """Whether runs under `config` have anything to judge by: a validation split, or a monitor that is not a validation
     metric. Patience or a plateau schedule without one is refused in one sentence, whichever engine would train.
 
-    >>> judged(Config(), True), judged(Config(val=0.0), False), judged(Config(val=0.0, monitor="loss", patience=3), False)
+    >>> (judged(Config(), True), judged(Config(val=0.0), False),
+    ...  judged(Config(val=0.0, monitor="loss", patience=3), False))
     (True, False, True)
     """
     if has_val or not config.monitor.startswith("val_"):
         return True
     if config.patience or config.scheduler == "plateau":
-        raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val = 0; "
-                           "set --val 0.1, or --monitor loss to judge by the training loss")
+        raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val "
+                           "= 0; set --val 0.1, or --monitor loss to judge by the training loss")
     return False
 
 
@@ -111,7 +117,8 @@ def reports_closed_form(config: Config, model, has_test_rows: bool) -> bool:
     """Whether a run's summary and its Monte-Carlo row carry `closed_form_test_loss`, the test mse of the least-squares
     solution on the same training rows: for riskmin's linear model under mse, when it has test rows held in memory.
 
-    >>> reports_closed_form(Config(loss="mse"), models.Linear(3, 1), True), reports_closed_form(Config(loss="mse"), models.Linear(3, 1), False)
+    >>> (reports_closed_form(Config(loss="mse"), models.Linear(3, 1), True),
+    ...  reports_closed_form(Config(loss="mse"), models.Linear(3, 1), False))
     (True, False)
     """
     return config.loss == "mse" and isinstance(model, models.Linear) and has_test_rows
@@ -136,7 +143,8 @@ class Judge:
     epoch and step, whether it stopped early or diverged, whether its best weights come back, its summary fields.
 
     >>> judge = Judge(Config(patience=2), runs=1, tracked=True)
-    >>> [bool(judge.judge(epoch, 10 * epoch, loss=1.0, value=v).leaving) for epoch, v in enumerate([0.4, 0.3, 0.35, 0.31], 1)]
+    >>> [bool(judge.judge(epoch, 10 * epoch, loss=1.0, value=v).leaving)
+    ...  for epoch, v in enumerate([0.4, 0.3, 0.35, 0.31], 1)]
     [False, False, False, True]
     >>> judge.fields(0)["best_epoch"], judge.fields(0)["stopped_early"]
     (2, True)
@@ -144,8 +152,10 @@ class Judge:
 
     def __init__(self, config: Config, runs: int, tracked: bool):
         self.config, self.tracked, self.runs, self.everyone = config, tracked, runs, np.arange(runs)
-        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs, config.threshold_mode)
-        self.best_epoch, self.best_step, self.epochs_run, self.steps = (np.zeros(runs, dtype=np.int64) for _ in range(4))
+        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs,
+                                        config.threshold_mode)
+        self.best_epoch, self.best_step, self.epochs_run, self.steps = (np.zeros(runs, dtype=np.int64)
+                                                                        for _ in range(4))
         self.stopped, self.diverged = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=bool)
         self.reasons = [""] * runs
 
@@ -173,7 +183,8 @@ class Judge:
         if early.any():
             self.stopped[runs] |= early
             for r in runs[early].tolist():
-                self.reasons[r] = f"early stop: {self.config.monitor} did not improve for {self.config.patience} validations"
+                self.reasons[r] = (f"early stop: {self.config.monitor} did not improve for {self.config.patience} "
+                                   "validations")
         return Verdict(improved, early, bad)
 
     def ended(self, run: int, epoch: int, step: int, stopped_by: str = "") -> None:
@@ -185,42 +196,49 @@ class Judge:
             self.reasons[run] = self.reasons[run] or stopped_by
 
     def restored(self) -> np.ndarray:
-        """Which runs end with their best weights: those asked to (restore_best) or that diverged, where they have any."""
+        """Which runs end with their best weights: those asked to (restore_best) or that diverged, where they have
+        any."""
         return (self.config.restore_best | self.diverged) & (self.best_epoch > 0)
 
     def fields(self, run: int) -> dict:
         """The fields of a run's summary and of its row of a Monte-Carlo table that the verdicts decide."""
-        if self.diverged[run] and not self.best_epoch[run]:  # no finite weights came before the divergence: no best epoch
+        if self.diverged[run] and not self.best_epoch[run]:  # no finite weights came before the divergence: no best
+                                                             # epoch
             best_epoch = best_step = None
         elif self.tracked and self.best_epoch[run]:
             best_epoch, best_step = int(self.best_epoch[run]), int(self.best_step[run])
         else:
             best_epoch, best_step = int(self.epochs_run[run]), int(self.steps[run])
-        return {"best_epoch": best_epoch, "best_step": best_step, "epochs_run": int(self.epochs_run[run]), "steps": int(self.steps[run]),
+        return {"best_epoch": best_epoch, "best_step": best_step, "epochs_run": int(self.epochs_run[run]),
+                "steps": int(self.steps[run]),
                 "stopped_early": bool(self.stopped[run]), "diverged": bool(self.diverged[run]),
                 "stop_reason": self.reasons[run], "restored_best": bool(self.restored()[run])}
 
     def state_dict(self) -> tuple:
         """(structure for JSON, tensors for safetensors): what a checkpoint needs to continue judging exactly."""
         arrays = {"best_value": self.checker.best.value, "bad": self.checker.bad, "best_epoch": self.best_epoch,
-                  "best_step": self.best_step, "epochs_run": self.epochs_run, "steps": self.steps, "stopped": self.stopped,
+                  "best_step": self.best_step, "epochs_run": self.epochs_run, "steps": self.steps,
+                  "stopped": self.stopped,
                   "diverged": self.diverged}
         return {"reasons": self.reasons}, {name: torch.from_numpy(array.copy()) for name, array in arrays.items()}
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
         self.checker.best.value, self.checker.bad = tensors["best_value"].numpy().copy(), tensors["bad"].numpy().copy()
         self.best_epoch, self.best_step, self.epochs_run, self.steps, self.stopped, self.diverged = (
-            tensors[k].numpy().copy() for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped", "diverged"))
+            tensors[k].numpy().copy() for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped",
+                                                "diverged"))
         self.reasons = list(values["reasons"])
 
 
 def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> str:
     """Why a run stopped, and what to do; `kept`: whether it has finite weights from before to fall back on."""
-    return (f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip gradients "
-            "with --clip-grad 1.0 " + ("(the best weights so far are kept)" if kept else "(no finite weights came before it: the run keeps no model)"))
+    return (f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip "
+            "gradients with --clip-grad 1.0 " + ("(the best weights so far are kept)" if kept
+                                                 else "(no finite weights came before it: the run keeps no model)"))
 
 
-WORSE_THAN_THE_MEAN = -1.0  # an r2 below this is further from the targets than twice the spread of predicting their mean
+WORSE_THAN_THE_MEAN = -1.0  # an r2 below this is further from the targets than twice the spread of predicting their
+                            # mean
 
 
 def worse_than_the_mean(metrics: dict) -> str:

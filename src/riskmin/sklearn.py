@@ -33,7 +33,8 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:  # scikit-learn is an optional extra
-    raise ImportError("riskmin.sklearn needs scikit-learn 1.6 or newer; install it with pip install 'riskmin[sklearn]'") from error
+    raise ImportError("riskmin.sklearn needs scikit-learn 1.6 or newer; install it with "
+                      "pip install 'riskmin[sklearn]'") from error
 
 from ._loop import fit, predict
 from .config import Config
@@ -75,18 +76,23 @@ class RiskminEstimator(BaseEstimator):
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
     def _settings(self, rows: int) -> Config:
-        base = self.config if isinstance(self.config, Config) else Config.from_dict(dict(self.config or {}), source="config=")
+        base = self.config if isinstance(self.config, Config) else Config.from_dict(dict(self.config or {}),
+                                                                                    source="config=")
         _, n_val, _ = split_sizes(rows, val=self.val, test=0.0)
         n_train = rows - n_val
         stopping = dict(patience=self.patience) if n_val else dict(patience=0, monitor="loss", scheduler="none")
         batch_size = self.batch_size if self.batch_size and self.batch_size < n_train else 0
-        named = dict(model=self.model) if isinstance(self.model, str) else {}  # with its widths: hidden=(64, 64) is an mlp's
-        return base.replace(**named, hidden=self.hidden, loss=self.loss, optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
-                            batch_size=batch_size, val=self.val if n_val else 0.0, test=0.0, train=None, split="random", seed=self._seed(),
+        # with its widths: hidden=(64, 64) is an mlp's
+        named = dict(model=self.model) if isinstance(self.model, str) else {}
+        return base.replace(**named, hidden=self.hidden, loss=self.loss, optimizer=self.optimizer, lr=self.lr,
+                            epochs=self.epochs,
+                            batch_size=batch_size, val=self.val if n_val else 0.0, test=0.0, train=None, split="random",
+                            seed=self._seed(),
                             device=self.device, progress=bool(self.verbose), **stopping)
 
     def _seed(self) -> int:
-        if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool) and self.random_state >= 0:
+        if (isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool)
+                and self.random_state >= 0):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(SEEDS))
 
@@ -97,7 +103,8 @@ class RiskminEstimator(BaseEstimator):
             return copy.deepcopy(self.model)  # no state kept between fits: each one trains its own copy
         if callable(self.model):
             return self.model(n_inputs, n_outputs)
-        raise TypeError(f"model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not {type(self.model).__name__}")
+        raise TypeError("model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not "
+                        f"{type(self.model).__name__}")
 
     def _checked(self, X, y, **checks) -> tuple:
         """X and y checked by scikit-learn at fit; X as a dense float32 array, the type riskmin trains in."""
@@ -121,7 +128,8 @@ def dense(X):
 
 
 def tensor(array: np.ndarray) -> torch.Tensor:
-    """The array as a tensor that shares its memory; a read-only one (a memory map) is copied, as torch writes to tensors."""
+    """The array as a tensor that shares its memory; a read-only one (a memory map) is copied, as torch writes to
+    tensors."""
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 

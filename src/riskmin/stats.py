@@ -55,11 +55,13 @@ def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] 
     result.update(naive_ci_low=mean - quantile * result["naive_se"], naive_ci_high=mean + quantile * result["naive_se"])
     if ratio is not None:
         corrected = math.sqrt((1 / n + ratio) * variance)
-        result.update(corrected_se=corrected, corrected_ci_low=mean - quantile * corrected, corrected_ci_high=mean + quantile * corrected)
+        result.update(corrected_se=corrected, corrected_ci_low=mean - quantile * corrected,
+                      corrected_ci_high=mean + quantile * corrected)
     return result
 
 
-def held_out(name: str, n_train: Optional[float], n_test: Optional[float], n_val: Optional[float], folds: Optional[int]) -> tuple:
+def held_out(name: str, n_train: Optional[float], n_test: Optional[float], n_val: Optional[float],
+             folds: Optional[int]) -> tuple:
     """(n_train, n_held_out, folds) that correct metric `name`: its test rows (or K folds) for test metrics, its
     validation rows for val_ ones; Nones where the correction does not apply: train_ metrics are measured on the rows
     each run trained on, and best_epoch and the gap are not estimates of a risk on new data."""
@@ -85,7 +87,8 @@ def summarize(table: list, n_train: Optional[int] = None, n_test: Optional[int] 
     ...         {"run": 1, "train_loss": 1.0, "test_loss": 4.0, "diverged": False},
     ...         {"run": 2, "train_loss": float("nan"), "test_loss": float("nan"), "diverged": True}]
     >>> s = summarize(rows, n_train=80, n_test=20)
-    >>> s["used_runs"], s["diverged_runs"], s["metrics"]["gap"]["mean"], s["correction"], s["metrics"]["gap"]["corrected_se"]
+    >>> (s["used_runs"], s["diverged_runs"], s["metrics"]["gap"]["mean"], s["correction"],
+    ...  s["metrics"]["gap"]["corrected_se"])
     ([0, 1], [2], 2.0, 'Nadeau-Bengio', None)
     """
     ratio = correction_ratio(n_train, n_test, folds)
@@ -137,7 +140,8 @@ def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int
     (2.0, 0.0163, 0.0267)
     """
     if len(a) != len(b):
-        raise RiskminError(f"a paired comparison needs one value of each candidate per split, but got {len(a)} and {len(b)} values")
+        raise RiskminError(f"a paired comparison needs one value of each candidate per split, but got {len(a)} and "
+                           f"{len(b)} values")
     differences = [x - y if is_number(x) and is_number(y) else None for x, y in zip(a, b)]
     result = describe(differences, n_train, n_test, folds, confidence)
     result.update(corrected_t=None, corrected_p_value=None, naive_t=None, naive_p_value=None)
@@ -145,7 +149,8 @@ def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int
         return result
     result["naive_t"], result["naive_p_value"] = t_test(result["mean"], result["naive_se"], result["n"] - 1)
     if result["corrected_se"] is not None:
-        result["corrected_t"], result["corrected_p_value"] = t_test(result["mean"], result["corrected_se"], result["n"] - 1)
+        result["corrected_t"], result["corrected_p_value"] = t_test(result["mean"], result["corrected_se"],
+                                                                    result["n"] - 1)
     return result
 
 
@@ -179,7 +184,8 @@ def bayesian(test: dict, rope: float, higher_is_better: bool = False) -> dict:
 
 def detectable(test: dict, level: float = 0.05, power: float = 0.8) -> Optional[float]:
     """The smallest true mean difference the corrected paired t-test of `test` would detect with probability `power` at
-    `level` (two-sided): (t_{1 - level/2} + t_{power}) times the corrected standard error, with n - 1 degrees of freedom.
+    `level` (two-sided): (t_{1 - level/2} + t_{power}) times the corrected standard error, with n - 1 degrees of
+    freedom.
     What the experiment could have told apart, before reading "not told apart" as "as good".
 
     >>> round(detectable({"n": 30, "corrected_se": 0.01}), 4)
@@ -220,12 +226,15 @@ def t_test(mean: float, se: float, df: int) -> tuple:
 def correction_ratio(n_train: Optional[int], n_test: Optional[int], folds: Optional[int]) -> Optional[float]:
     """n_test / n_train of the corrected variance: from the split sizes when given, else 1/(K-1) for K folds."""
     if (n_train is None) != (n_test is None):
-        raise RiskminError("a corrected interval needs both n_train and n_test (the rows of one training and one test split)")
+        raise RiskminError("a corrected interval needs both n_train and n_test (the rows of one training and one test "
+                           "split)")
     if folds is not None and (not isinstance(folds, numbers.Integral) or folds < 2):
-        raise RiskminError(f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at least 2")
+        raise RiskminError(f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at "
+                           "least 2")
     if n_train is not None:
         if n_train < 1 or n_test < 1:
-            raise RiskminError(f"split sizes n_train={n_train}, n_test={n_test} are not allowed; both must be at least 1")
+            raise RiskminError(f"split sizes n_train={n_train}, n_test={n_test} are not allowed; both must be at least "
+                               "1")
         return n_test / n_train
     return None if folds is None else 1 / (folds - 1)
 
@@ -244,14 +253,15 @@ FEW_RUNS = 5  # below this many runs a t interval rests on a standard deviation 
 def few_runs(n: int, confidence: float = 0.95) -> Optional[str]:
     """A sentence saying that intervals over `n` runs are wide and unstable, when n is below FEW_RUNS; else None.
 
-    >>> few_runs(2)
-    'intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71 at 2 runs, 2.78 at 5): run at least 5, better 20 or more'
+    >>> few_runs(2)  # doctest: +NORMALIZE_WHITESPACE
+    'intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71 at 2 runs, 2.78 at 5): run at least 5,
+    better 20 or more'
     """
     if n >= FEW_RUNS or n < 2:
         return None
     quantile = lambda runs: t_quantile(0.5 + confidence / 2, runs - 1)  # noqa: E731
-    return (f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at {n} runs, "
-            f"{quantile(FEW_RUNS):.2f} at {FEW_RUNS}): run at least {FEW_RUNS}, better 20 or more")
+    return (f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at "
+            f"{n} runs, {quantile(FEW_RUNS):.2f} at {FEW_RUNS}): run at least {FEW_RUNS}, better 20 or more")
 
 
 def check_confidence(confidence: float) -> None:
@@ -305,7 +315,8 @@ def t_cdf(t: float, df: float) -> float:
 
 
 def t_two_sided(t: float, df: float) -> float:
-    """P(|T| >= |t|) = I_x(df/2, 1/2) with x = df / (df + t^2), computed on the tail so that small p keep their digits."""
+    """P(|T| >= |t|) = I_x(df/2, 1/2) with x = df / (df + t^2), computed on the tail so that small p keep their
+    digits."""
     if math.isinf(df):
         return math.erfc(abs(t) / math.sqrt(2))
     square = t * t
@@ -325,7 +336,8 @@ def incomplete_beta(a: float, b: float, x: float, complement: Optional[float] = 
         return 1.0
     if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
         return 1.0 - incomplete_beta(b, a, complement, x)
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(complement)) / a
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b
+                     * math.log(complement)) / a
     tiny = 1e-300
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
     d = 1.0 / (d if abs(d) > tiny else tiny)
