@@ -182,15 +182,6 @@ def read_checkpoint(manifest_path: Path) -> tuple:
         raise Damaged(str(error).strip("'")) from None
 
 
-def verify(manifest_path: Path) -> str:
-    """What is wrong with a checkpoint, or "" when the file its manifest names is whole and matches its checksum."""
-    try:
-        read_checkpoint(manifest_path)
-    except Damaged as problem:
-        return str(problem)
-    return ""
-
-
 class interruptible:
     """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step."""
 

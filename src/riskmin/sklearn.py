@@ -56,8 +56,8 @@ class RiskminEstimator(BaseEstimator):
     other setting (weight_decay, scheduler, activation, dropout, ...); the estimator's own parameters win
     over the same fields there. `random_state` an int gives the same split, initialization and batch order
     at every fit; None draws a seed from NumPy's global generator, as scikit-learn's estimators do. `device`
-    is "cpu" unless set ("auto" takes a GPU where there is one). The parameters outnumber the
-    seven STYLE.md asks of a function because scikit-learn searches only over constructor parameters.
+    is "cpu" unless set ("auto" takes a GPU where there is one). The parameters are many because scikit-learn
+    searches only over constructor parameters.
     """
 
     def __init__(self, model: Union[str, nn.Module, Callable] = "two_layer", hidden=(32,), loss: str = "auto",
