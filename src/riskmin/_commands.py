@@ -57,7 +57,8 @@ def find_rate(args) -> int:
 
 
 def check_picture(path, config) -> None:
-    """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see _rundir.check_picture)."""
+    """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see
+    _rundir.check_picture)."""
     from ._rundir import check_picture as refused
 
     refused(path, "--plot", config.overwrite, inputs=(config.data,))
@@ -88,12 +89,14 @@ def resume(args, callbacks: list) -> int:
     if changed or args.config:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
         raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
-    config = resumable(directory)  # under torchrun every process reads it: on several machines the run sits on a shared disk
+    # under torchrun every process reads it: on several machines the run sits on a shared disk
+    config = resumable(directory)
     if "progress" in vars(args):
         config = config.replace(progress=parse_value("progress", args.progress))
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
-        print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings", file=sys.stderr)
+        print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings",
+              file=sys.stderr)
     return train_in(directory, config, load(config.data, config), resume=checkpointed, replacing=replaced_by(directory),
                     callbacks=callbacks)
 
@@ -106,7 +109,8 @@ def resumable(directory):
         raise RiskminError(f"{directory} is empty: the command that made it stopped before the run began; run that "
                            "command again, which uses the folder")
     if not (directory / "config.toml").is_file():
-        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote")
+        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; "
+                           "give --resume the run directory `riskmin train` wrote")
     return Config.from_toml(directory / "config.toml")
 
 
@@ -189,14 +193,17 @@ def train_locked(target, config, data, resume: bool, callbacks):
 
     with RunLock(target):
         if (target / "checkpoint").is_symlink():  # said now, not at the first checkpoint
-            raise RiskminError(f"{target / 'checkpoint'} is a symbolic link; riskmin never writes a checkpoint through one: "
+            raise RiskminError(f"{target / 'checkpoint'} is a symbolic link; "
+                               "riskmin never writes a checkpoint through one: "
                                "remove the link, then resume")
         try:
             atomic_write(target / "config.toml", config.to_toml().encode())
         except OSError as error:
-            raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); free space or fix its permissions") from None
+            raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); "
+                               "free space or fix its permissions") from None
         try:
-            run = fit(config.model, data, config, callbacks, directory=target, resume=resume)  # which writes its files last
+            # fit writes its files last
+            run = fit(config.model, data, config, callbacks, directory=target, resume=resume)
         except TrainingInterrupted as stop:
             return stop
         except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files
@@ -250,7 +257,8 @@ def run_montecarlo(args) -> int:
     stem = f"{data.name}-montecarlo"
     settings = {**config.to_dict(), "model": config.model}
     done = on_first_process(config, data, args, lambda: run_directory(config, stem),
-                            lambda target: command_keeper(args, "montecarlo", target, config, settings, config.to_toml(), stem),
+                            lambda target: command_keeper(args, "montecarlo", target, config, settings,
+                                                          config.to_toml(), stem),
                             lambda shown, keeper: kept_montecarlo(config.model, data, shown, Callables(), keeper))
     if done is None:
         return 0
@@ -262,17 +270,21 @@ def run_montecarlo(args) -> int:
     diverged = not mc.summary["used_runs"]
     from ._rundir import write_montecarlo
 
-    path = shown_and_saved(mc, table, "runs", lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged))
+    path = shown_and_saved(mc, table, "runs",
+                           lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged))
     if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
-        beside = f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target else ""
-        print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
+        beside = (f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target
+                  else "")
+        print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; "
+              "lower --lr or clip gradients "
               f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}", file=sys.stderr)
         return 1
     return 0
 
 
 def resumed(args):
-    """`args` of an experiment, with --resume EXPERIMENT: its saved config.toml read as --config, under the flags given."""
+    """`args` of an experiment, with --resume EXPERIMENT: its saved config.toml read as --config, under the flags
+    given."""
     if not getattr(args, "resume", None):
         return args
     from pathlib import Path
@@ -285,7 +297,8 @@ def resumed(args):
     if not interrupted(directory):
         finished = (directory / "summary.json").is_file()
         raise RiskminError(f"{directory} " + ("is a finished experiment; there is nothing to resume" if finished else
-                           "holds no interrupted experiment; give --resume the folder an interrupted montecarlo or compare "
+                           "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
+                           "or compare "
                            "kept its runs in"))
     check_kind(directory, args.command)
     args.config = str(directory / KEPT / SETTINGS)
@@ -304,8 +317,8 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
         return Keeper(None, settings, config_toml)
     resume = bool(getattr(args, "resume", None))
     base = None if config.name or resume else Path(config.out) / unnamed_stem(config, stem)
-    return Keeper(Path(args.resume) if resume else target, settings, config_toml, resume=resume, overwrite=config.overwrite,
-                  base=base, command=command, about=about, kind=command)
+    return Keeper(Path(args.resume) if resume else target, settings, config_toml, resume=resume,
+                  overwrite=config.overwrite, base=base, command=command, about=about, kind=command)
 
 
 def run_curve(args) -> int:
@@ -322,7 +335,8 @@ def run_curve(args) -> int:
     data = load(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
-    shown_and_saved(result, lambda console: curve_table(result, console), "curve", lambda: write_replacing(result.save, target))
+    shown_and_saved(result, lambda console: curve_table(result, console), "curve",
+                    lambda: write_replacing(result.save, target))
     return 0
 
 
@@ -383,8 +397,8 @@ def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
     the flags of the interrupted comparison."""
-    from ._compare import (comparable_data, comparison_directory, comparison_table, grid_settings, kept_comparison, resolved,
-                           write_comparison)
+    from ._compare import (comparable_data, comparison_directory, comparison_table, grid_settings, kept_comparison,
+                           resolved, write_comparison)
     from ._candidates import candidate_configs, grid_toml
     from .datasets import load
 
@@ -392,7 +406,8 @@ def run_compare(args) -> int:
     config, candidates, select = compare_plan(args, saved)
     check_run_seeds(config)
     data = load(config.data, config)
-    metric, rope = args.metric or saved.get("metric"), as_number(args.rope) if args.rope is not None else saved.get("rope")
+    metric, rope = (args.metric or saved.get("metric"),
+                    as_number(args.rope) if args.rope is not None else saved.get("rope"))
     configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
@@ -400,7 +415,8 @@ def run_compare(args) -> int:
     done = on_first_process(config, data, args, lambda: comparison_directory(config, data.name),
                             lambda target: command_keeper(args, "compare", target, config, grid_settings(configs),
                                                           grid_toml(config, candidates), f"{data.name}-compare", about),
-                            lambda shown, keeper: kept_comparison(candidates, configs, data, shown, keeper, select, base, mode, rope))
+                            lambda shown, keeper: kept_comparison(candidates, configs, data, shown, keeper, select,
+                                                                  base, mode, rope))
     if done is None:
         return 0
     comparison, keeper = done
@@ -567,7 +583,8 @@ def launch(args, argv: list) -> int:
         else:
             check_writable(config)
         if args.command == "train":
-            run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes
+            # an existing --name without --overwrite is refused now, not in N processes
+            run_directory(config, data.name)
         if args.command == "compare":
             from ._compare import comparison_directory
 
@@ -608,7 +625,8 @@ def draw_graph(args) -> int:
     elif args.source in typing.get_args(ModelName):
         model, config = args.source, config_from_args(args).replace(model=args.source)
     else:
-        raise RiskminError(f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) nor a run "
+        raise RiskminError(f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) "
+                           "nor a run "
                            "directory; give one of them")
     for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
         check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
