@@ -145,9 +145,9 @@ class Keeper:
                                f"{'--name' if self.command else 'directory'}")
 
     def begun(self, now: dict) -> Path:
-        """A new folder for the experiment (hidden beside what it replaces) with its settings and fingerprint: written in
-        a hidden folder that then takes the new folder's place, so that a kill leaves the experiment begun whole or an
-        empty folder, which the next command uses."""
+        """A new folder for the experiment (hidden beside what it replaces) with its settings and fingerprint: written
+        in a hidden folder that then takes the new folder's place, so that a kill leaves the experiment begun whole or
+        an empty folder, which the next command uses."""
         import secrets
 
         from ._rundir import first_missing, prepare_run_directory
@@ -249,8 +249,8 @@ def check_kind(folder: Path, kind: str) -> None:
     """Refuse to resume with `kind` ("montecarlo" or "compare") an experiment of the other kind."""
     began = about(folder).get("kind", kind)
     if began != kind:
-        raise RiskminError(f"{folder} is an interrupted {began}, not a {kind}; continue it with: riskmin {began} --resume "
-                           f"{folder}, or riskmin.{began}(..., directory=..., resume=True)")
+        raise RiskminError(f"{folder} is an interrupted {began}, not a {kind}; continue it with: riskmin {began} "
+                           f"--resume {folder}, or riskmin.{began}(..., directory=..., resume=True)")
 
 
 def holding(keeper: Optional[Keeper]):
