@@ -73,16 +73,15 @@ def as_torchrun(*arguments, second=None) -> list:
 # first run: a Monte-Carlo command takes no --callback, so this process gives its runs' fit the callback itself.
 KILLED_IN_ITS_FIRST_RUN = """
 import sys
-import riskmin._cli, riskmin._experiments, riskmin._loop
-from riskmin import distributed
+import riskmin._cli, riskmin._experiments
 from riskmin.callbacks import SignalAt
 
-def fit_alone(model, data, config, **settings):
-    killer = [SignalAt(int(sys.argv[1]), "SIGKILL")]
-    return riskmin._loop.train(riskmin._loop.setup(model, data, config, killer, None, False, settings, team=distributed.Alone()),
-                               None, False)
+fit_alone = riskmin._experiments.fit_alone
 
-riskmin._experiments.fit_alone = fit_alone
+def killed(model, data, config, **settings):
+    return fit_alone(model, data, config, callbacks=[SignalAt(int(sys.argv[1]), "SIGKILL")], **settings)
+
+riskmin._experiments.fit_alone = killed
 sys.exit(riskmin._cli.main(sys.argv[2:]))
 """
 
