@@ -65,8 +65,8 @@ def keeping(args) -> None:
 
 
 def gather(args) -> None:
-    from riskmin._kept import read_kept
-    from riskmin._rundir import history_csv
+    from riskmin._experiments._kept import read_kept
+    from riskmin._runs._rundir import history_csv
     from riskmin.stats import summarize
 
     folder = Path(tempfile.mkdtemp(prefix="riskmin-gather-")) / "kept"

@@ -73,17 +73,17 @@ def as_torchrun(*arguments, second=None) -> list:
 # first run: a Monte-Carlo command takes no --callback, so this process gives its runs' fit the callback itself.
 KILLED_IN_ITS_FIRST_RUN = """
 import sys
-import riskmin._cli, riskmin._experiments, riskmin._loop
+import riskmin._cli._main, riskmin._experiments._montecarlo, riskmin._training._loop
 from riskmin import distributed
 from riskmin.callbacks import SignalAt
 
 def fit_alone(model, data, config, **settings):
     killer = [SignalAt(int(sys.argv[1]), "SIGKILL")]
-    return riskmin._loop.train(riskmin._loop.setup(model, data, config, killer, None, False, settings, team=distributed.Alone()),
+    return riskmin._training._loop.train(riskmin._training._loop.setup(model, data, config, killer, None, False, settings, team=distributed.Alone()),
                                None, False)
 
-riskmin._experiments.fit_alone = fit_alone
-sys.exit(riskmin._cli.main(sys.argv[2:]))
+riskmin._experiments._montecarlo.fit_alone = fit_alone
+sys.exit(riskmin._cli._main.main(sys.argv[2:]))
 """
 
 

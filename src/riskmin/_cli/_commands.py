@@ -10,14 +10,14 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, parse_value
-from .config import FIELDS, Config, RiskminError, check_run_seeds, fact, warn
+from ..config import FIELDS, Config, RiskminError, check_run_seeds, fact, warn
 
 
 def train(args) -> int:
-    from ._callables import named_callback
-    from .datasets import load
-    from .distributed import follow_launcher, join, shared
-    from ._rundir import check_writable, first_missing, prepare_run_directory, run_directory
+    from .._training._callables import named_callback
+    from ..datasets import load
+    from ..distributed import follow_launcher, join, shared
+    from .._runs._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
     follow_launcher()
     callbacks = [named_callback(spec) for spec in args.callback or ()]
@@ -38,9 +38,9 @@ def train(args) -> int:
 
 def find_rate(args) -> int:
     """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
-    from .datasets import load
-    from .distributed import follow_launcher, rank
-    from ._lr_find import lr_find
+    from ..datasets import load
+    from ..distributed import follow_launcher, rank
+    from .._training._lr_find import lr_find
 
     follow_launcher()
     config = config_from_args(args)
@@ -58,7 +58,7 @@ def find_rate(args) -> int:
 
 def check_picture(path, config) -> None:
     """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see _rundir.check_picture)."""
-    from ._rundir import check_picture as refused
+    from .._runs._rundir import check_picture as refused
 
     refused(path, "--plot", config.overwrite, inputs=(config.data,))
 
@@ -68,7 +68,7 @@ def write_picture(figure, path) -> None:
     `path` is replaced, not written through."""
     from pathlib import Path
 
-    from ._rundir import draw
+    from .._runs._rundir import draw
 
     try:
         draw(figure, Path(path))
@@ -79,9 +79,9 @@ def write_picture(figure, path) -> None:
 def resume(args, callbacks: list) -> int:
     from pathlib import Path
 
-    from ._checkpoint import Checkpoints
-    from .datasets import load
-    from ._rundir import replaced_by
+    from .._training._checkpoint import Checkpoints
+    from ..datasets import load
+    from .._runs._rundir import replaced_by
 
     directory = Path(args.resume)
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
@@ -121,9 +121,9 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
     """
     import contextlib
 
-    from .distributed import rank
-    from ._files import RunLock
-    from ._rundir import discard
+    from ..distributed import rank
+    from .._files import RunLock
+    from .._runs._rundir import discard
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume, callbacks)
@@ -131,7 +131,7 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
         with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume, callbacks)
             if replacing is not None and succeeded(outcome):
-                from ._rundir import install
+                from .._runs._rundir import install
 
                 install(target, replacing)
                 target, replacing = replacing, None
@@ -157,7 +157,7 @@ def succeeded(outcome) -> bool:
 
 def kept_beside(building, replacing) -> str:
     """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
-    from .distributed import resume_command
+    from ..distributed import resume_command
 
     if worth_keeping(building) and not (building / "summary.json").is_file():
         return (f"{replacing} is as it was; the new run is in {building}: continue it with: {resume_command(building)} "
@@ -166,8 +166,8 @@ def kept_beside(building, replacing) -> str:
 
 
 def train_share(target, config, data, resume: bool, callbacks) -> int:
-    from ._checkpoint import TrainingInterrupted
-    from ._loop import fit
+    from .._training._checkpoint import TrainingInterrupted
+    from .._training._loop import fit
 
     try:
         fit(config.model, data, config, callbacks, directory=target, resume=resume)
@@ -181,11 +181,11 @@ def train_locked(target, config, data, resume: bool, callbacks):
     that kept its final files from being written (the run stays resumable from its last checkpoint)."""
     from rich.console import Console
 
-    from ._checkpoint import TrainingInterrupted
-    from ._files import RunLock, atomic_write
-    from ._loop import fit
-    from .policy import worse_than_the_mean
-    from ._report import summary_table
+    from .._training._checkpoint import TrainingInterrupted
+    from .._files import RunLock, atomic_write
+    from .._training._loop import fit
+    from ..policy import worse_than_the_mean
+    from .._runs._report import summary_table
 
     with RunLock(target):
         if (target / "checkpoint").is_symlink():  # said now, not at the first checkpoint
@@ -211,7 +211,7 @@ def train_locked(target, config, data, resume: bool, callbacks):
 
 def worth_keeping(directory) -> bool:
     """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
-    from ._checkpoint import Checkpoints
+    from .._training._checkpoint import Checkpoints
 
     return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
 
@@ -219,8 +219,8 @@ def worth_keeping(directory) -> bool:
 def finish(outcome, target, replacing=None) -> int:
     """What the user reads once training ended: where the run is, or how to continue it; the exit status.
     `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
-    from ._checkpoint import TrainingInterrupted
-    from .distributed import resume_command
+    from .._training._checkpoint import TrainingInterrupted
+    from ..distributed import resume_command
 
     beside = f"; {kept_beside(target, replacing)}" if replacing is not None else ""
     if isinstance(outcome, TrainingInterrupted):
@@ -238,11 +238,11 @@ def finish(outcome, target, replacing=None) -> int:
 
 
 def run_montecarlo(args) -> int:
-    from .datasets import load
-    from ._callables import Callables
-    from ._experiments import kept_montecarlo
-    from ._report import montecarlo_table
-    from ._rundir import run_directory
+    from ..datasets import load
+    from .._training._callables import Callables
+    from .._experiments._montecarlo import kept_montecarlo
+    from .._runs._report import montecarlo_table
+    from .._runs._rundir import run_directory
 
     config = config_from_args(resumed(args))
     check_run_seeds(config)
@@ -260,7 +260,7 @@ def run_montecarlo(args) -> int:
         if mc.summary["used_runs"]:  # the runs that did not diverge
             montecarlo_table(mc.summary, console)
     diverged = not mc.summary["used_runs"]
-    from ._rundir import write_montecarlo
+    from .._runs._rundir import write_montecarlo
 
     path = shown_and_saved(mc, table, "runs", lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged))
     if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
@@ -277,7 +277,7 @@ def resumed(args):
         return args
     from pathlib import Path
 
-    from ._kept import KEPT, SETTINGS, interrupted
+    from .._experiments._kept import KEPT, SETTINGS, interrupted
 
     directory = Path(args.resume)
     if args.config:
@@ -296,8 +296,8 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
     one looks among the numbered folders of its name for an interrupted twin to name in its refusal."""
     from pathlib import Path
 
-    from ._kept import Keeper
-    from ._rundir import unnamed_stem
+    from .._experiments._kept import Keeper
+    from .._runs._rundir import unnamed_stem
 
     if target is None:  # a process of a torchrun but the first: it is told the folder
         return Keeper(None, settings, config_toml)
@@ -309,9 +309,9 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
 
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
-    from ._curve import checked_sizes, curve, curve_table
-    from .datasets import load
-    from ._rundir import run_directory, write_replacing
+    from .._experiments._curve import checked_sizes, curve, curve_table
+    from ..datasets import load
+    from .._runs._rundir import run_directory, write_replacing
 
     models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
     if models:
@@ -333,9 +333,9 @@ def on_first_process(config, data, args, directory, keeper, experiment):
     how to resume what was kept."""
     from pathlib import Path
 
-    from ._kept import restarted
-    from ._rundir import check_replaceable, check_writable
-    from .distributed import follow_launcher, join, leave
+    from .._experiments._kept import restarted
+    from .._runs._rundir import check_replaceable, check_writable
+    from ..distributed import follow_launcher, join, leave
 
     follow_launcher()
     first = join(config.device)[0] == 0
@@ -354,7 +354,7 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             result = experiment(config if first else config.replace(progress=False), kept)
     except KeyboardInterrupt:
         if first and kept.building is not None:
-            from ._kept import KEPT, read_kept
+            from .._experiments._kept import KEPT, read_kept
 
             count = len(read_kept(kept.building / KEPT))
             print(f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
@@ -382,10 +382,10 @@ def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
     the flags of the interrupted comparison."""
-    from ._compare import (comparable_data, comparison_directory, comparison_table, grid_settings, kept_comparison, resolved,
+    from .._experiments._compare import (comparable_data, comparison_directory, comparison_table, grid_settings, kept_comparison, resolved,
                            write_comparison)
-    from ._candidates import candidate_configs, grid_toml
-    from .datasets import load
+    from .._experiments._candidates import candidate_configs, grid_toml
+    from ..datasets import load
 
     saved = saved_flags(args)
     config, candidates, select = compare_plan(args, saved)
@@ -414,7 +414,7 @@ def saved_flags(args) -> dict:
         return {}
     from pathlib import Path
 
-    from ._kept import about
+    from .._experiments._kept import about
 
     resumed(args)
     return about(Path(args.resume))
@@ -425,7 +425,7 @@ def shown_and_saved(result, table, what: str, saved):
     returns where; the other processes let go; the path written."""
     from rich.console import Console
 
-    from .distributed import leave
+    from ..distributed import leave
 
     console = Console()
     for note in result.notes:
@@ -441,8 +441,8 @@ def compare_plan(args, saved: dict = None) -> tuple:
     """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
     every candidate and the ranking metric checked; `saved`: an interrupted comparison's select, under --select."""
     from ._flags import alternatives_from_args, parse_switch
-    from ._candidates import candidate_configs, plan, ranking
-    from .config import read_toml
+    from .._experiments._candidates import candidate_configs, plan, ranking
+    from ..config import read_toml
 
     values = read_toml(args.config) if args.config else {}
     tables = {key: value for key, value in values.items() if isinstance(value, dict)}
@@ -463,11 +463,11 @@ def predict_file(args) -> int:
     import io
     from pathlib import Path
 
-    from . import _outputs as outputs
-    from ._files import atomic_write, check_destination
-    from ._loop import predict
-    from ._readers import column_names, read_columns
-    from ._rundir import load_run
+    from .._data import _outputs as outputs
+    from .._files import atomic_write, check_destination
+    from .._training._loop import predict
+    from .._data._readers import column_names, read_columns
+    from .._runs._rundir import load_run
 
     check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
     run = load_run(args.run)
@@ -492,11 +492,11 @@ def predict_file(args) -> int:
 
 
 def evaluate_file(args) -> int:
-    from .data import Data
-    from ._frames import check_rows_to_evaluate
-    from ._loop import evaluate
-    from ._readers import read_columns
-    from ._rundir import load_run
+    from ..data import Data
+    from .._data._frames import check_rows_to_evaluate
+    from .._training._loop import evaluate
+    from .._data._readers import read_columns
+    from .._runs._rundir import load_run
 
     run = load_run(args.run)
     x, y, _ = read_columns(args.file, run.data_names, targets=True)
@@ -510,9 +510,9 @@ def export_run(args) -> int:
     """`riskmin export`: the run as one ONNX or TorchScript file, by default beside its directory."""
     from pathlib import Path
 
-    from ._export import FORMATS, export
-    from ._files import check_destination
-    from ._rundir import load_run
+    from .._runs._export import FORMATS, export
+    from .._files import check_destination
+    from .._runs._rundir import load_run
 
     if args.format not in FORMATS:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
@@ -531,7 +531,7 @@ def tell(notes: list) -> None:
 
 
 def list_datasets() -> int:
-    from .datasets import DATASETS
+    from ..datasets import DATASETS
 
     for name, description in DATASETS.items():
         print(f"{name:<8} {description}")
@@ -540,9 +540,9 @@ def list_datasets() -> int:
 
 def launch(args, argv: list) -> int:
     """`--nproc N`: check what was asked once, here, then start N processes of the same command through torchrun."""
-    from .datasets import load
-    from .distributed import launched, start
-    from ._rundir import check_writable, run_directory
+    from ..datasets import load
+    from ..distributed import launched, start
+    from .._runs._rundir import check_writable, run_directory
 
     try:
         count = int(args.nproc)
@@ -568,7 +568,7 @@ def launch(args, argv: list) -> int:
         if args.command == "train":
             run_directory(config, data.name)  # an existing --name without --overwrite is refused now, not in N processes
         if args.command == "compare":
-            from ._compare import comparison_directory
+            from .._experiments._compare import comparison_directory
 
             comparison_directory(config, data.name)
     rest = list(argv)
@@ -586,11 +586,11 @@ def draw_graph(args) -> int:
     import typing
     from pathlib import Path
 
-    from .config import ModelName, read_toml
-    from .datasets import load
-    from ._files import check_destination
-    from ._graph import PICTURES, graph
-    from ._rundir import load_run
+    from ..config import ModelName, read_toml
+    from ..datasets import load
+    from .._files import check_destination
+    from .._training._graph import PICTURES, graph
+    from .._runs._rundir import load_run
 
     source, plot = Path(args.source), Path(args.plot)
     given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_toml(args.config))]

@@ -1,13 +1,13 @@
 """Flags as the settings they stand for: the text of each flag in the type its Config field declares.
 
-Shared by the parser (_cli.py) and the commands (_commands.py), so that neither imports the other.
+Shared by the parser (_main.py) and the commands (_commands.py), so that neither imports the other.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from .config import FIELDS, Config, RiskminError, fact, field_type, read_toml
+from ..config import FIELDS, Config, RiskminError, fact, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
 

@@ -20,10 +20,10 @@ import sys
 import typing
 import warnings
 
-from . import __version__
-from .config import FIELDS, SECTIONS, RiskminError, RiskminNote, RiskminWarning, fact, field_type, settings_where
-from .metrics import METRICS, in_words, metrics_where
-from ._paths import refused_early
+from .. import __version__
+from ..config import FIELDS, SECTIONS, RiskminError, RiskminNote, RiskminWarning, fact, field_type, settings_where
+from ..metrics import METRICS, in_words, metrics_where
+from ._early import refused_early
 
 
 
@@ -233,7 +233,7 @@ def quiet(error: RiskminError) -> bool:
     """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong alike."""
     if int(os.environ.get("RANK", "0")) == 0:
         return False
-    from .distributed import ProcessLost
+    from ..distributed import ProcessLost
 
     return not isinstance(error, ProcessLost)
 
@@ -308,6 +308,6 @@ def command(parser, argv: list) -> int:
         return 130
     finally:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            from .distributed import leave
+            from ..distributed import leave
 
             leave()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RiskminError
+from ..config import RiskminError
 
 MAX_CATEGORIES = 50  # a text column expands to at most this many inputs (with OTHER), and to at most 10% of the rows
 MIN_CATEGORIES = 10  # ...but the 10% never bounds a small file below this many

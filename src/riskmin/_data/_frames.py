@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, RiskminError, RiskminNote, warn
-from .data import Data, check_finite
+from ..config import Config, RiskminError, RiskminNote, warn
+from ..data import Data, check_finite
 
 FRAME = Path("DataFrame")  # what the messages of the column code call a DataFrame, where they would name a file
 FRAME_TYPES = {("pandas", "DataFrame"), ("polars", "DataFrame"), ("pyarrow", "Table")}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import RiskminError
+from ..config import RiskminError
 
 
 def is_several(x) -> bool:

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .config import RiskminError
+from ..config import RiskminError
 
 Kind = Literal["value", "class", "proba"]
 KINDS = ("value", "class", "proba")

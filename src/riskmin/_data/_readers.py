@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RiskminError, RiskminNote, warn
-from ._paths import SUFFIXES, checked
+from ..config import RiskminError, RiskminNote, warn
+from .._paths import SUFFIXES, checked
 from ._columns import (as_numpy, class_codes, describe, encode, offset, guessed_task, handle_missing, input_names, is_numeric, target_for_run,
                       target_values, without_identifiers)
-from .data import FLOAT32_TINY, Data, too_small
+from ..data import FLOAT32_TINY, Data, too_small
 
 STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"

@@ -13,8 +13,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .data import Data, Standardizer, TargetScale, rows_at
-from .metrics import REGRESSION
+from ..data import Data, Standardizer, TargetScale, rows_at
+from ..metrics import REGRESSION
 
 
 @dataclass

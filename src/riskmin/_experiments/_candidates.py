@@ -13,9 +13,9 @@ import itertools
 import json
 from typing import Optional
 
-from .config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
-from .metrics import METRICS
-from .stats import METRIC_PREFIXES
+from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
+from ..metrics import METRICS
+from ..stats import METRIC_PREFIXES
 
 def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else the

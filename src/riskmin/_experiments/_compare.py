@@ -25,16 +25,16 @@ from typing import Optional
 
 from torch.utils.data import Dataset
 
-from .config import Config, RiskminError, settings_where
+from ..config import Config, RiskminError, settings_where
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
-from .data import Data
-from ._experiments import data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of, tell_sample_size
+from ..data import Data
+from ._montecarlo import data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of, tell_sample_size
 from ._kept import holding
-from ._optim import per_run_supported
-from ._losses import settled
-from .metrics import measured, metrics_where, task_of_loss
-from ._prepare import as_data
-from .stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
+from .._training._optim import per_run_supported
+from .._training._losses import settled
+from ..metrics import measured, metrics_where, task_of_loss
+from .._training._prepare import as_data
+from ..stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -51,7 +51,7 @@ class Comparison:
     names: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        from ._report import estimate
+        from .._runs._report import estimate
 
         s = self.summary
         best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
@@ -313,7 +313,7 @@ def comparison_rows(comparison: Comparison) -> list:
 
 def comparison_directory(config: Config, data_name: str) -> Path:
     """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed."""
-    from ._rundir import run_directory
+    from .._runs._rundir import run_directory
 
     return run_directory(config, f"{data_name}-compare")
 
@@ -321,7 +321,7 @@ def comparison_directory(config: Config, data_name: str) -> Path:
 def save_comparison(comparison: Comparison, directory=None, overwrite: bool = False) -> Path:
     """Write the comparison's files, each atomically, where `_rundir.save_experiment` allows; summary.json goes last and
     marks it finished. Without `directory`, where its settings name (their overwrite asks to replace)."""
-    from ._rundir import save_experiment
+    from .._runs._rundir import save_experiment
 
     target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
     return save_experiment(lambda folder: write_comparison(comparison, folder), target,
@@ -330,8 +330,8 @@ def save_comparison(comparison: Comparison, directory=None, overwrite: bool = Fa
 
 def write_comparison(comparison: Comparison, target: Path) -> None:
     """The files of a comparison in the folder `target`, each atomically, summary.json last."""
-    from ._files import atomic_write, fsync_directory, json_bytes
-    from ._rundir import draw, history_csv
+    from .._files import atomic_write, fsync_directory, json_bytes
+    from .._runs._rundir import draw, history_csv
 
     tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)), ("runs.csv", history_csv(comparison.table)),
               ("comparison.csv", history_csv(comparison_rows(comparison))))
@@ -381,7 +381,7 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
     figure.tight_layout()
     if path is None:
         return figure
-    from ._rundir import save_picture
+    from .._runs._rundir import save_picture
 
     return save_picture(figure, path, overwrite)
 
@@ -461,7 +461,7 @@ def bayesian_table(summary: dict, console) -> None:
 
 
 def selection_text(summary: dict) -> str:
-    from ._report import estimate, interval
+    from .._runs._report import estimate, interval
 
     s = summary["selection"]
     e, optimism = s["estimate"], s["optimism"]

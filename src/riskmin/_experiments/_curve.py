@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .config import Config, RiskminError
-from .stats import METRIC_PREFIXES
+from ..config import Config, RiskminError
+from ..stats import METRIC_PREFIXES
 
 # evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the curve's
 # shape; evenly spaced fractions spend most of the rows where the curve is already flat
@@ -44,7 +44,7 @@ class Curve:
 
     def to_pandas(self):
         """curve.csv as a pandas DataFrame."""
-        from ._experiments import data_frame
+        from ._montecarlo import data_frame
 
         return data_frame({"curve": self.table}, "curve", "Curve")
 
@@ -52,7 +52,7 @@ class Curve:
         """The test loss and the training loss against the training rows, each test mean with its corrected 95%
         interval: a matplotlib Figure, or drawn into `path` (curve.png), which is returned; an existing file is replaced
         only with `overwrite` (see LrFinding.plot)."""
-        from ._rundir import save_picture
+        from .._runs._rundir import save_picture
 
         figure = plot_curve(self.table)
         return figure if path is None else save_picture(figure, path, overwrite)
@@ -60,8 +60,8 @@ class Curve:
     def save(self, directory=None, overwrite: bool = False) -> Path:
         """Write config.toml, curve.csv, runs.csv (every run, with its model and size), curve.png and summary.json; an
         existing `directory` is replaced only with `overwrite`, and only once the new files are complete."""
-        from ._files import atomic_write, fsync_directory, json_bytes
-        from ._rundir import draw, history_csv, run_directory, save_experiment
+        from .._files import atomic_write, fsync_directory, json_bytes
+        from .._runs._rundir import draw, history_csv, run_directory, save_experiment
 
         runs = [{"model": model, "size": size, **row} for model, sizes in self.results.items() for size, mc in sizes.items()
                 for row in mc.table]
@@ -89,7 +89,7 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
     >>> [(row["size"], row["n_train"]) for row in c.table]
     [(0.5, 400.0), (1.0, 800.0)]
     """
-    from ._experiments import model_name, montecarlo
+    from ._montecarlo import model_name, montecarlo
 
     sizes = checked_sizes(sizes)
     config = (config or Config()).replace(runs=runs, **settings)

@@ -26,9 +26,9 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from .config import RiskminError, fact, settings_where
-from . import _files as files
-from ._fingerprint import check_same, sha256
+from ..config import RiskminError, fact, settings_where
+from .. import _files as files
+from .._training._fingerprint import check_same, sha256
 
 FINGERPRINT = "experiment.json"
 KEPT = "kept"
@@ -43,7 +43,7 @@ def fingerprint(data, every: list, settings: dict) -> dict:
     run's split, and `settings` (the config, or each candidate's), less the FREE ones."""
     import torch
 
-    from .data import Data
+    from ..data import Data
 
     inputs = {"rows": len(data)}
     if isinstance(data, Data):
@@ -85,7 +85,7 @@ class Keeper:
 
     def open(self, data, every: list, rank: int = 0) -> dict:
         """The folder ready (process 0 makes or checks it; the others learn which it is): the rows kept before, by key."""
-        from .distributed import shared
+        from ..distributed import shared
 
         if self.building is not None:  # a comparison's later stacks: the folder is open
             return self.rows
@@ -97,7 +97,7 @@ class Keeper:
 
     def decide(self, now: dict) -> Path:
         """The folder this experiment keeps its runs in (process 0): made new, or the unfinished one it resumes, checked."""
-        from ._rundir import first_missing, left_empty, prepare_run_directory, replaced_by
+        from .._runs._rundir import first_missing, left_empty, prepare_run_directory, replaced_by
 
         twins = [folder for folder in siblings(Path(self.base or self.target), bool(self.base)) if interrupted(folder)]
         twin = next((folder for folder in twins if same(folder, now)), None)
@@ -171,7 +171,7 @@ class Keeper:
     def finished(self, save, replace: bool = True) -> Path:
         """Write the result with `save(folder)` into the folder the runs were kept in, then, where it was a hidden one,
         put it in the place of the old result (if `replace`); the kept runs go once the result is complete."""
-        from ._rundir import install
+        from .._runs._rundir import install
 
         building = self.building
         try:
@@ -196,7 +196,7 @@ class Keeper:
         """A mistake found before any run was kept (a setting a run refuses) leaves no folder behind; whatever else stopped
         the experiment leaves what it kept, and its folder free for the command that resumes it."""
         if kind is not None and issubclass(kind, Exception) and self.made is not None and not read_kept(self.building / KEPT):
-            from ._rundir import discard
+            from .._runs._rundir import discard
 
             self.release()
             discard(self.building, self.made)

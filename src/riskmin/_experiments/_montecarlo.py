@@ -21,20 +21,20 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from .config import Config, RiskminError, RiskminNote, check_run_seeds, warn
-from .data import Data, Splits, split
-from .distributed import gathered, join
-from ._callables import Callables, missing_callables, own_callables
-from ._checkpoint import Checkpoints
-from ._losses import check_targets, settled
-from ._loop import fit_alone
-from ._prepare import as_data, check_batch_size, resolve_device
-from .splits import kfold_splits, read_splits, stratified_split
-from .stats import few_runs, summarize
-from ._threads import MeasuredThreads, intra_op_threads, own_cores
+from ..config import Config, RiskminError, RiskminNote, check_run_seeds, warn
+from ..data import Data, Splits, split
+from ..distributed import gathered, join
+from .._training._callables import Callables, missing_callables, own_callables
+from .._training._checkpoint import Checkpoints
+from .._training._losses import check_targets, settled
+from .._training._loop import fit_alone
+from .._training._prepare import as_data, check_batch_size, resolve_device
+from ..splits import kfold_splits, read_splits, stratified_split
+from ..stats import few_runs, summarize
+from .._training._threads import MeasuredThreads, intra_op_threads, own_cores
 from ._vectorized import model_for, refusal, stacks_of, train_stacked
 from ._kept import Keeper, holding
-from .policy import judged
+from ..policy import judged
 
 
 @dataclass
@@ -51,7 +51,7 @@ class MonteCarlo:
     def __repr__(self) -> str:
         used = len(self.summary.get("used_runs", self.table))
         runs = f"{used} of {len(self.table)} runs" if used != len(self.table) else f"{len(self.table)} runs"
-        from ._report import estimate, interval
+        from .._runs._report import estimate, interval
 
         test = self.summary["metrics"].get("test_loss")
         measured = f"test loss {estimate(test)}, 95% corrected {interval(test)}" if test else "no test split"
@@ -59,7 +59,7 @@ class MonteCarlo:
 
     def _repr_html_(self) -> str:
         """The summary table and the picture, as a notebook shows the result."""
-        from ._report import montecarlo_rows
+        from .._runs._report import montecarlo_rows
 
         table = html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary))
         return table + html_picture(self.plot())
@@ -73,8 +73,8 @@ class MonteCarlo:
     def plot(self, path=None, overwrite: bool = False):
         """The test loss over runs and train against test loss run by run: a matplotlib Figure, or drawn into `path`
         (montecarlo.png), which is returned; an existing file is replaced only with `overwrite` (see LrFinding.plot)."""
-        from ._report import plot_montecarlo
-        from ._rundir import save_picture
+        from .._runs._report import plot_montecarlo
+        from .._runs._rundir import save_picture
 
         figure = plot_montecarlo(self.table, summary=self.summary)
         return figure if path is None else save_picture(figure, path, overwrite)
@@ -82,7 +82,7 @@ class MonteCarlo:
     def save(self, directory=None, overwrite: bool = False):
         """Write runs/<name>/ with config.toml, runs.csv, summary.json and montecarlo.png; an existing `directory` is
         replaced only with `overwrite`, and only once the new files are complete."""
-        from ._rundir import save_montecarlo
+        from .._runs._rundir import save_montecarlo
 
         return save_montecarlo(self, directory, overwrite)
 
@@ -145,7 +145,7 @@ def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs
     with holding(keeper):
         result = kept_montecarlo(model, data, config, callables, keeper)
         if keeper is not None:
-            from ._rundir import write_montecarlo
+            from .._runs._rundir import write_montecarlo
 
             keeper.finished(lambda folder: write_montecarlo(result, folder))
     return result

@@ -19,17 +19,17 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from . import models
-from .callbacks import monitored
-from .config import Config, RiskminError
-from .data import Data, draw_order, rows_at, schedule
-from ._checks import Probe, check_model
-from ._losses import check_bce_outputs, least_squares_test_loss, make_loss
-from .metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from ._optim import PerRun, PerRunSchedule, accumulation_shares, make_optimizer, make_scheduler, per_run_supported, weight_decay
-from .policy import Judge, judged, reports_closed_form
-from ._prepare import order_seed, resolve_device
-from ._scaling import Scaling
+from .. import models
+from ..callbacks import monitored
+from ..config import Config, RiskminError
+from ..data import Data, draw_order, rows_at, schedule
+from .._training._checks import Probe, check_model
+from .._training._losses import check_bce_outputs, least_squares_test_loss, make_loss
+from ..metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
+from .._training._optim import PerRun, PerRunSchedule, accumulation_shares, make_optimizer, make_scheduler, per_run_supported, weight_decay
+from ..policy import Judge, judged, reports_closed_form
+from .._training._prepare import order_seed, resolve_device
+from .._data._scaling import Scaling
 
 ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
 EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may gather across all replicas

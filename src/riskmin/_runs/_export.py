@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._columns import input_centres
-from .config import RiskminError
-from .data import Standardizer
+from .._data._columns import input_centres
+from ..config import RiskminError
+from ..data import Standardizer
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
@@ -74,7 +74,7 @@ def export(run, path, format: str = "onnx") -> Path:
     >>> os.path.getsize(export(run, tempfile.mkdtemp() + "/line.pt", "torchscript")) > 0
     True
     """
-    from ._outputs import two_classes
+    from .._data._outputs import two_classes
 
     if format not in FORMATS:
         raise RiskminError(f"format {format!r} is not an export format; choose {' or '.join(FORMATS)}")
@@ -93,7 +93,7 @@ def export(run, path, format: str = "onnx") -> Path:
                 "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
                 "classes": json.dumps(names.get("classes")), "loss": run.config.loss, "riskmin": "export of a riskmin run"}
     content = onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx" else torchscript_bytes(served, layout, n_inputs, metadata)
-    from ._files import atomic_write
+    from .._files import atomic_write
 
     path = Path(path)
     try:

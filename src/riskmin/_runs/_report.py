@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Optional
 
-from .metrics import metrics_where
+from ..metrics import metrics_where
 
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included

@@ -28,12 +28,12 @@ from typing import Optional
 
 from torch import nn
 
-from . import models
-from ._files import (RunLock, atomic_write, check_destination, check_run_place, enclosing_run, fsync_directory, holds_run,
+from .. import models
+from .._files import (RunLock, atomic_write, check_destination, check_run_place, enclosing_run, fsync_directory, holds_run,
                      inside, json_bytes, load_tensors, lock_holder, safetensors_bytes, sha256)
-from .config import Config, RiskminError, RiskminNote, warn
-from ._paths import missing_run_files, not_a_run, unfinished_run
-from .data import Standardizer
+from ..config import Config, RiskminError, RiskminNote, warn
+from .._paths import missing_run_files, not_a_run, unfinished_run
+from ..data import Standardizer
 
 @dataclass(kw_only=True)
 class Run:

@@ -19,8 +19,8 @@ from typing import Callable, Optional
 
 import torch
 
-from .config import Config, RiskminError
-from .metrics import METRICS
+from ..config import Config, RiskminError
+from ..metrics import METRICS
 
 OWN = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
 
@@ -204,7 +204,7 @@ def named_callback(spec: str):
     import importlib.util
     from pathlib import Path
 
-    from .callbacks import EVENTS
+    from ..callbacks import EVENTS
 
     where, _, name = spec.rpartition(":")
     if not where or not name.isidentifier():

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-from . import _files as files
-from .config import RiskminError, warn
+from .. import _files as files
+from ..config import RiskminError, warn
 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
 

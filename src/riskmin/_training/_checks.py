@@ -17,9 +17,9 @@ from typing import Callable
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from .config import RiskminError
+from ..config import RiskminError
 from ._callables import OwnLoss
-from ._inputs import each_input, forward, is_several
+from .._data._inputs import each_input, forward, is_several
 from ._losses import one_label_per_sample
 
 PAIRS = "riskmin takes (x, y) pairs: return (features, target) from __getitem__"

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from .config import FIELDS, Config, RiskminError, settings_where
+from ..config import FIELDS, Config, RiskminError, settings_where
 
 
 def schedule_spans_the_run(config: Config) -> bool:
@@ -25,7 +25,7 @@ def schedule_spans_the_run(config: Config) -> bool:
 
 def fingerprint(splits, config: Config) -> dict:
     """The data and settings a run trains on, as JSON values a checkpoint carries."""
-    from .data import Data
+    from ..data import Data
 
     data = splits.data
     inputs = {"rows": len(data)}

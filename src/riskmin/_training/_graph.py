@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import nn
 
-from .config import Config, RiskminError, warn
+from ..config import Config, RiskminError, warn
 
 COLOURS = {"parameter": "lightblue", "operation": "lightgrey", "output": "gold", "loss": "darkolivegreen1"}  # the tutorial's blue and grey
 PICTURES = ("svg", "png", "pdf")  # what `dot` draws; .dot and .gv files are the DOT text itself
@@ -103,7 +103,7 @@ def graph(model, data, config: Optional[Config] = None, path=None, **settings) -
     Graph(5 nodes: 2 parameter(s), 1 operation(s), the output, the loss)
     """
     from ._loop import setup, step_calls
-    from ._rundir import Run
+    from .._runs._rundir import Run
 
     if isinstance(model, Run):
         config, model = config or model.config, model.model
@@ -184,7 +184,7 @@ def drawn(program: str, kind: str, dot: str) -> bytes:
 
 
 def write(path: Path, content: bytes) -> None:
-    from ._files import atomic_write
+    from .._files import atomic_write
 
     try:
         atomic_write(path, content)

@@ -11,25 +11,26 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import nn
 
-from . import _frames as frames, _outputs as outputs, distributed, models
-from .callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
+from .._data import _frames as frames, _outputs as outputs
+from .. import distributed, models
+from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
 from ._callables import Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric, takes_index
 from ._checks import check_columns, check_model, first_line, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
-from .config import FIELDS, Config, RiskminError, warn
-from .data import Data, to_device
-from ._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
-from .metrics import REGRESSION
+from ..config import FIELDS, Config, RiskminError, warn
+from ..data import Data, to_device
+from .._data._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
+from ..metrics import REGRESSION
 from ._fingerprint import fingerprint
 from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
 from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
 from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_epoch, chunks, evaluate_batches,
                        resolve_device)
-from ._report import header
-from ._rundir import Run
+from .._runs._report import header
+from .._runs._rundir import Run
 from ._threads import intra_op_threads
-from .policy import Judge, judged, reports_closed_form, worse_than_the_mean
-from ._training import Training, load, save, validate
+from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
+from ._state import Training, load, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
 
@@ -475,7 +476,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     target comes back in its own units. For a classifier, kind="class" gives each row's class and kind="proba" the
     class probabilities, as `riskmin predict` writes them. The answer has the type of `x`: a tensor for tensors (a
     class as its index in run.data_names["classes"]), a NumPy array for NumPy (a class by name), a DataFrame for a
-    DataFrame, with its row index and a column per target or class (see _outputs.py).
+    DataFrame, with its row index and a column per target or class (see _data/_outputs.py).
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> predict(run, torch.tensor([[0.5]])).shape

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import Config, RiskminError, warn
+from ..config import Config, RiskminError, warn
 from ._callables import OwnLoss
-from ._inputs import forward
+from .._data._inputs import forward
 
 LOSSES = {
     "mse": nn.MSELoss,

@@ -10,7 +10,7 @@ from typing import Optional
 
 from torch import nn
 
-from .config import Config, RiskminError
+from ..config import Config, RiskminError
 
 SMOOTHING = 0.98  # the exponential moving average fastai smooths the loss with
 DIVERGED = 4.0  # the sweep stops once the smoothed loss is this many times its lowest value
@@ -37,7 +37,7 @@ class LrFinding:
         through (as `riskmin lr-find --plot`)."""
         from matplotlib.figure import Figure
 
-        from ._rundir import save_picture
+        from .._runs._rundir import save_picture
 
         figure = Figure(figsize=(6, 4))
         axis = figure.subplots()

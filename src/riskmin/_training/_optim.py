@@ -10,9 +10,9 @@ from typing import Optional
 
 import torch
 
-from .config import Config, RiskminError, warn
+from ..config import Config, RiskminError, warn
 from ._callables import own_optimizer, own_scheduler
-from .data import schedule
+from ..data import schedule
 
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,

@@ -11,15 +11,16 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
 
-from . import _frames as frames, datasets, models
+from .._data import _frames as frames
+from .. import datasets, models
 from ._checks import check_pairs
-from .config import Config, RiskminError, warn
-from ._inputs import each_input, forward, is_several, n_rows
-from .data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split, to_device,
+from ..config import Config, RiskminError, warn
+from .._data._inputs import each_input, forward, is_several, n_rows
+from ..data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split, to_device,
                    tutorial_split)
 from ._losses import check_targets
 from ._callables import own_metric, step_sums
-from .metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
+from ..metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
 

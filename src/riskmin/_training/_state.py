@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .callbacks import BestModel, State, call, monitored
-from .config import Config, RiskminError
-from .metrics import loss_units
-from .policy import Judge, diverged
+from ..callbacks import BestModel, State, call, monitored
+from ..config import Config, RiskminError
+from ..metrics import loss_units
+from ..policy import Judge, diverged
 from ._fingerprint import check_same
 from ._prepare import Prepared, evaluate_batches
 
@@ -157,7 +157,7 @@ def load(saver, training: Training) -> None:
     Under torchrun process 0 reads it and sends it to the others, which take their own random
     states and loss sums from it.
     """
-    from .distributed import shared
+    from ..distributed import shared
 
     team, state = training.team, training.state
     tensors, values = saver.latest() if team.first else (None, None)

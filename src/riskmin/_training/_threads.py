@@ -8,7 +8,7 @@ import time
 import torch
 from torch import nn
 
-from .distributed import local_processes
+from ..distributed import local_processes
 
 
 def step_work(model: nn.Module, batch: int) -> int:
