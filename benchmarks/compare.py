@@ -51,7 +51,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from riskmin._candidates import grid
+    from riskmin._experiments._candidates import grid
 
     data = riskmin.load("lab1")
     if args.schedules:

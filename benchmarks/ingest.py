@@ -31,7 +31,7 @@ FEATURES = 20
 
 PEAK = """
 import sys
-import pyarrow.csv, pyarrow.compute, riskmin, riskmin._readers  # imports are not the data's memory
+import pyarrow.csv, pyarrow.compute, riskmin, riskmin._data._readers  # imports are not the data's memory
 def status_kb(field):
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))

@@ -75,7 +75,7 @@ def watch_keeping() -> list:
     """Time spent in the Keeper's own work, each call's seconds appended to the list returned: opening the folder (the
     fingerprint of the data and every split included), keeping rows, and tidying up after the result is written (the
     result's own files, which the in-memory contestant writes too, are not counted)."""
-    from riskmin._kept import Keeper
+    from riskmin._experiments._kept import Keeper
 
     spent = []
 
@@ -102,8 +102,8 @@ def watch_keeping() -> list:
 
 
 def gather(args) -> None:
-    from riskmin._kept import read_kept
-    from riskmin._rundir import history_csv
+    from riskmin._experiments._kept import read_kept
+    from riskmin._runs._rundir import history_csv
     from riskmin.stats import summarize
 
     folder = Path(tempfile.mkdtemp(prefix="riskmin-gather-")) / "kept"

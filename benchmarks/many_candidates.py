@@ -17,7 +17,7 @@ import tempfile
 import time
 
 import riskmin
-from riskmin import _compare
+from riskmin._experiments import _compare
 
 from .common import machine
 

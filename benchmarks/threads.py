@@ -17,7 +17,7 @@ import os
 import torch
 
 import riskmin
-from riskmin._threads import auto_threads, step_work
+from riskmin._training._threads import auto_threads, step_work
 
 from .common import alternate, machine
 from .peers import workloads

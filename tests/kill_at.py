@@ -27,18 +27,18 @@ def main() -> int:
     chosen = os.environ.get("KILL_RANK", "0") == os.environ.get("RANK", "0") and os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
 
     import riskmin._files
-    import riskmin._kept
-    import riskmin._rundir
-    from riskmin._cli import main as command
+    import riskmin._experiments._kept
+    import riskmin._runs._rundir
+    from riskmin._cli._main import main as command
 
     if chosen and phase == "result":
         def dying_write(path, data, write=riskmin._files.atomic_write):
             if Path(path).name == "summary.json":
                 die()
             write(path, data)
-        riskmin._files.atomic_write = riskmin._rundir.atomic_write = dying_write
+        riskmin._files.atomic_write = riskmin._runs._rundir.atomic_write = dying_write
     elif chosen:
-        keep, calls = riskmin._kept.Keeper.keep, []
+        keep, calls = riskmin._experiments._kept.Keeper.keep, []
 
         def dying_keep(self, group, rows):
             calls.append(group)
@@ -52,7 +52,7 @@ def main() -> int:
                 written = self.log.stat().st_size - size
                 os.truncate(self.log, size + written // 2)
             die()
-        riskmin._kept.Keeper.keep = dying_keep
+        riskmin._experiments._kept.Keeper.keep = dying_keep
     return command(argv)
 
 

@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 import riskmin
-from riskmin._cli import main
-from riskmin._checkpoint import Checkpoints
-from riskmin._checkpoint import TrainingInterrupted
+from riskmin._cli._main import main
+from riskmin._training._checkpoint import Checkpoints
+from riskmin._training._checkpoint import TrainingInterrupted
 from riskmin.callbacks import SignalAt
 
 QUIET = dict(progress=False, restore_best=False)

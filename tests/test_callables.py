@@ -156,7 +156,7 @@ def test_montecarlo_trains_with_your_own_objects_run_by_run_as_fit_does(lab1):
 
 
 def test_the_command_line_cannot_give_code_and_says_so_writing_nothing(tmp_path, capsys):
-    from riskmin._cli import main
+    from riskmin._cli._main import main
 
     assert main(["train", "lab1", "--loss", "custom", "--out", str(tmp_path / "runs"), "--progress", "off"]) == 2
     assert "pass loss=your loss to riskmin.fit" in capsys.readouterr().err

@@ -11,9 +11,9 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._checkpoint import Checkpoints
+from riskmin._training._checkpoint import Checkpoints
 from riskmin._files import RunLock, load_tensors, safetensors_bytes
-from riskmin._cli import main
+from riskmin._cli._main import main
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
 # 800 training rows in batches of 16: 50 steps an epoch, a checkpoint at the end of each.
@@ -327,7 +327,7 @@ slow = pytest.mark.skipif(os.environ.get("RISKMIN_SLOW") != "1", reason="slow: s
 KILL_AND_RESUME = """
 import json, os, sys, traceback
 import matplotlib.figure, safetensors, torch
-import riskmin._cli, riskmin._loop, riskmin._rundir
+import riskmin._cli._main, riskmin._training._loop, riskmin._runs._rundir
 torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # its first use imports torch._dynamo: seconds, once here, not in each child
 out, args, trials, kills = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
 
@@ -339,7 +339,7 @@ def command(argv, kill_at, log):
             handle = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             os.dup2(handle, 1)
             os.dup2(handle, 2)
-            code = riskmin._cli.main(argv + (kills[str(kill_at)] if kill_at else []))
+            code = riskmin._cli._main.main(argv + (kills[str(kill_at)] if kill_at else []))
         except BaseException:
             traceback.print_exc()
         finally:

@@ -8,7 +8,7 @@ import pytest
 from safetensors.torch import load_file
 
 import riskmin
-from riskmin._cli import main
+from riskmin._cli._main import main
 from snapshot import tree
 
 RUN_FILES = {"config.toml", "metrics.csv", "model.safetensors", "summary.json", "curves.png", "preprocessing.json"}
@@ -283,8 +283,8 @@ def test_every_setting_is_shown_under_the_section_its_field_names(capsys):
 
 
 def test_threshold_mode_is_a_flag_of_every_training_command_and_a_bad_one_is_refused(capsys):
-    from riskmin._cli import build_parser
-    from riskmin._flags import config_from_args
+    from riskmin._cli._main import build_parser
+    from riskmin._cli._flags import config_from_args
 
     parser = build_parser()
     for command in ("train", "montecarlo", "compare", "lr-find"):
@@ -302,14 +302,14 @@ def test_version_prints_the_package_version(capsys):
 
 
 def test_the_command_line_modules_answer_help_without_torch_or_rich(tmp_path):
-    # riskmin/__init__.py is stood in for by an empty package, to check _cli.py and config.py by themselves
-    source = os.path.dirname(riskmin._cli.__file__)
+    # riskmin/__init__.py is stood in for by an empty package, to check _cli/ and config.py by themselves
+    source = os.path.dirname(os.path.dirname(riskmin._cli._main.__file__))
     program = f"""
 import sys, types
 package = types.ModuleType("riskmin")
 package.__path__, package.__version__ = [{source!r}], "0.1.0"
 sys.modules["riskmin"] = package
-from riskmin._cli import main
+from riskmin._cli._main import main
 for command in (["--help"], ["train", "--help"], ["montecarlo", "--help"], ["--version"]):
     try:
         main(command)
@@ -336,7 +336,7 @@ def test_every_public_name_resolves_and_type_checkers_see_the_same_names():
     import ast
 
     assert [name for name in riskmin.__all__ if getattr(riskmin, name, None) is None] == []
-    assert riskmin.models.build and riskmin.fit.__module__ == "riskmin._loop"
+    assert riskmin.models.build and riskmin.fit.__module__ == "riskmin._training._loop"
     with pytest.raises(AttributeError, match="module 'riskmin' has no attribute 'fitt'"):
         riskmin.fitt
     tree = ast.parse(open(riskmin.__file__).read())
@@ -347,12 +347,12 @@ def test_every_public_name_resolves_and_type_checkers_see_the_same_names():
 
 
 def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, capsys, tmp_path):
-    import riskmin._commands
+    import riskmin._cli._commands
 
     def interrupted(args):
         raise KeyboardInterrupt  # where Ctrl-C lands while the command imports torch
 
-    monkeypatch.setattr(riskmin._commands, "train", interrupted)
+    monkeypatch.setattr(riskmin._cli._commands, "train", interrupted)
     monkeypatch.chdir(tmp_path)
     assert main(["train"]) == 130
     captured = capsys.readouterr()
@@ -416,7 +416,7 @@ def test_a_run_that_diverges_later_keeps_its_best_finite_weights_and_the_rows_be
 def test_the_task_help_states_the_rule_guessed_task_follows(capsys):
     import numpy as np
 
-    from riskmin._columns import guessed_task
+    from riskmin._data._columns import guessed_task
 
     with pytest.raises(SystemExit):
         main(["train", "--help"])

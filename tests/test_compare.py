@@ -10,9 +10,9 @@ from scipy import stats as scipy_stats
 
 import riskmin
 from riskmin import MonteCarlo, compare
-from riskmin._cli import main
-from riskmin._candidates import candidate_configs, grid
-from riskmin._compare import comparison_summary, selection, selection_text, stacks
+from riskmin._cli._main import main
+from riskmin._experiments._candidates import candidate_configs, grid
+from riskmin._experiments._compare import comparison_summary, selection, selection_text, stacks
 from riskmin.stats import summarize
 
 SMALL = dict(epochs=4, n_samples=200, progress=False)
@@ -283,7 +283,7 @@ def test_widths_two_layer_cannot_take_leave_it_out_of_that_combination():
 def test_the_ranked_table_keeps_every_number_whole_at_80_columns():
     from rich.console import Console
 
-    from riskmin._compare import comparison_table, ranked_rows
+    from riskmin._experiments._compare import comparison_table, ranked_rows
 
     best = [1.0001234, 1.99995, 3.00001, 4.00003, 2.5, 3.3]
     results = {"b": made_up(best)}  # the others differ from it by about i, nearly the same in every split: p of 1e-8 and less
@@ -313,7 +313,7 @@ def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectabl
 
 
 def test_the_picture_of_many_candidates_draws_the_best_30_within_a_screen():
-    from riskmin._compare import plot_comparison
+    from riskmin._experiments._compare import plot_comparison
 
     ranking = [f"c{i}" for i in range(45)]
     table = [{"candidate": name, "run": run, "test_loss": float(i + run)} for i, name in enumerate(ranking) for run in range(3)]
@@ -324,7 +324,7 @@ def test_the_picture_of_many_candidates_draws_the_best_30_within_a_screen():
 
 
 def test_the_picture_gives_each_candidate_its_probability_of_being_practically_equal_to_the_best():
-    from riskmin._compare import plot_comparison
+    from riskmin._experiments._compare import plot_comparison
 
     ranking = ["best", "near"]
     table = [{"candidate": name, "run": run, "test_loss": 1.0 + run + (name == "near") * 0.01} for name in ranking for run in range(3)]

@@ -11,8 +11,8 @@ import riskmin
 from riskmin import Config
 from riskmin.callbacks import Progress, State
 from riskmin.policy import Judge
-from riskmin._cli import main
-from riskmin._report import end_summary, epoch_columns, header, montecarlo_table, summary_table
+from riskmin._cli._main import main
+from riskmin._runs._report import end_summary, epoch_columns, header, montecarlo_table, summary_table
 
 REGRESSION_ROW = {"epoch": 1, "step": 10, "loss": 0.5, "val_loss": 0.6, "val_mse": 0.6, "val_rmse": 0.77, "val_mae": 0.6,
                   "val_r2": 0.9, "lr": 0.01, "seconds": 0.1}

@@ -7,7 +7,7 @@ import pytest
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._cli import main
+from riskmin._cli._main import main
 
 FAST = dict(epochs=3, progress=False)
 

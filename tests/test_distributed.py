@@ -73,16 +73,16 @@ def as_torchrun(*arguments, second=None) -> list:
 # first run: a Monte-Carlo command takes no --callback, so this process gives its runs' fit the callback itself.
 KILLED_IN_ITS_FIRST_RUN = """
 import sys
-import riskmin._cli, riskmin._experiments
+import riskmin._cli._main, riskmin._experiments._montecarlo
 from riskmin.callbacks import SignalAt
 
-fit_alone = riskmin._experiments.fit_alone
+fit_alone = riskmin._experiments._montecarlo.fit_alone
 
 def killed(model, data, config, **settings):
     return fit_alone(model, data, config, callbacks=[SignalAt(int(sys.argv[1]), "SIGKILL")], **settings)
 
-riskmin._experiments.fit_alone = killed
-sys.exit(riskmin._cli.main(sys.argv[2:]))
+riskmin._experiments._montecarlo.fit_alone = killed
+sys.exit(riskmin._cli._main.main(sys.argv[2:]))
 """
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import riskmin
-from riskmin._cli import main
+from riskmin._cli._main import main
 
 
 def table(path, classes: bool, rows: int = 120, towns: int = 3):

@@ -42,7 +42,7 @@ def test_predict_and_evaluate_read_a_dataframe_by_column_names(shop):
     frame, path = shop
     run = riskmin.fit("linear", frame, **{**SETTINGS, "epochs": 60})
     shuffled = frame[["town", "price", "size"]]  # any order, extra columns ignored, the identifier not needed
-    from riskmin._readers import read_columns
+    from riskmin._data._readers import read_columns
 
     x, y, _ = read_columns(path, run.data_names, targets=True)
     assert torch.equal(torch.tensor(riskmin.predict(run, shuffled)["price"].to_numpy()), riskmin.predict(run, x)[:, 0])

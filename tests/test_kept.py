@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import riskmin
-import riskmin._experiments
+import riskmin._experiments._montecarlo
 from riskmin import RiskminError
-from riskmin._checkpoint import TrainingInterrupted
-from riskmin._kept import Keeper
+from riskmin._training._checkpoint import TrainingInterrupted
+from riskmin._experiments._kept import Keeper
 from riskmin.callbacks import SignalAt
 
 KILLER = Path(__file__).with_name("kill_at.py")
@@ -66,13 +66,13 @@ def test_a_run_trained_by_fit_resumes_from_its_own_checkpoint(tmp_path, monkeypa
     stood, and the resumed experiment continues that run from its checkpoint, to the uninterrupted table."""
     settings = dict(SETTINGS, runs=4, engine="sequential")
     whole = riskmin.montecarlo("two_layer", "lab1", **settings)
-    fit_alone, resumed = riskmin._experiments.fit_alone, []
+    fit_alone, resumed = riskmin._experiments._montecarlo.fit_alone, []
 
     def interrupted_in_run_2(model, data, config, seed, resume=False, **rest):
         resumed.append((seed, resume))
         callbacks = [SignalAt(20, "SIGINT")] if seed == 2 and not resume else []
         return fit_alone(model, data, config, callbacks=callbacks, seed=seed, resume=resume, **rest)
-    monkeypatch.setattr(riskmin._experiments, "fit_alone", interrupted_in_run_2)
+    monkeypatch.setattr(riskmin._experiments._montecarlo, "fit_alone", interrupted_in_run_2)
     with pytest.raises(TrainingInterrupted):
         riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", **settings)
     assert list((tmp_path / "cut" / "kept" / "run-0-0-2" / "checkpoint").glob("step-000000020-*.manifest.json"))

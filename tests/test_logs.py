@@ -5,8 +5,8 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._checkpoint import TrainingInterrupted
-from riskmin._rundir import history_csv
+from riskmin._training._checkpoint import TrainingInterrupted
+from riskmin._runs._rundir import history_csv
 from riskmin.callbacks import SignalAt
 
 FAST = dict(progress=False)

@@ -229,7 +229,7 @@ def test_threads_are_set_for_training_and_the_process_setting_comes_back(lab1, t
 
 
 def test_auto_threads_grow_with_the_work_of_a_step():
-    from riskmin._threads import SERIAL_WORK, WORK_PER_THREAD, auto_threads
+    from riskmin._training._threads import SERIAL_WORK, WORK_PER_THREAD, auto_threads
 
     small, big = torch.nn.Linear(32, 64), torch.nn.Linear(784, 256)
     assert auto_threads(small, 64, cores=64) == 1
@@ -310,7 +310,7 @@ def test_final_val_metrics_are_those_of_the_final_weights(lab1, restore_best):
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_fused_and_foreach_optimizers_give_the_weights_of_the_plain_one(name):
-    from riskmin._optim import OPTIMIZERS
+    from riskmin._training._optim import OPTIMIZERS
 
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(256, 8, generator=generator), torch.randn(256, 1, generator=generator)
@@ -368,7 +368,7 @@ def test_riskmins_own_module_passed_as_an_instance_is_recorded_by_name_and_shape
 
 
 def test_adamw_decays_weights_by_torchs_default_unless_told_otherwise():
-    from riskmin._optim import make_optimizer
+    from riskmin._training._optim import make_optimizer
 
     parameters = [torch.nn.Parameter(torch.zeros(2))]
     decay = lambda **settings: make_optimizer(Config(**settings), parameters).param_groups[0]["weight_decay"]
@@ -409,7 +409,7 @@ BATCHES = [dict(batch_size=32), dict(batch_size=30, drop_last=True), dict(batch_
 @pytest.mark.parametrize("given, settings", [("tensors", s) for s in BATCHES] + [("Dataset", s) for s in BATCHES]
                          + [("Dataset", dict(batch_size=1000)), ("Dataset", dict(batch_size=1000, drop_last=True))])
 def test_the_batches_of_an_epoch_are_counted_before_the_data_is_prepared_as_they_are_cut(lab1, given, settings):
-    from riskmin._prepare import Prepared, as_splits, batches_per_epoch
+    from riskmin._training._prepare import Prepared, as_splits, batches_per_epoch
 
     config = Config(**settings)
     splits = as_splits(lab1 if given == "tensors" else TensorDataset(lab1.x, lab1.y), config)
@@ -418,7 +418,7 @@ def test_the_batches_of_an_epoch_are_counted_before_the_data_is_prepared_as_they
 
 
 def test_a_monte_carlo_run_trains_alone_under_torchrun_told_so_not_by_a_global(lab1, monkeypatch):
-    from riskmin._loop import fit_alone
+    from riskmin._training._loop import fit_alone
 
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it: fit would join the other process, fit_alone does not
     run = fit_alone("linear", lab1, Config(epochs=2, progress=False))

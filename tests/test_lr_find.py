@@ -7,7 +7,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._cli import main
+from riskmin._cli._main import main
 
 FAST = dict(progress=False)
 

@@ -19,7 +19,7 @@ def test_a_run_measures_exactly_the_metrics_the_registry_lists_for_its_task(task
 
 
 def test_higher_is_better_ranks_a_comparison_and_names_the_mode():
-    from riskmin._candidates import ranking
+    from riskmin._experiments._candidates import ranking
 
     modes = {name: ranking(f"test_{name}", riskmin.Config())[1] for name in METRICS}
     assert [name for name, mode in modes.items() if mode == "max"] == list(metrics_where(higher_is_better=True))

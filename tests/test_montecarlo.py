@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import riskmin
-from riskmin._cli import main
+from riskmin._cli._main import main
 from riskmin import montecarlo
 from riskmin.stats import describe, t_quantile
 
@@ -208,7 +208,7 @@ def test_given_splits_reproduce_a_fit_on_the_same_rows(tmp_path):
 
 
 def test_classification_experiments_are_stratified_unless_asked_not_to():
-    from riskmin._experiments import experiment_splits
+    from riskmin._experiments._montecarlo import experiment_splits
 
     x = torch.randn(400, 3, generator=torch.Generator().manual_seed(1))
     data = riskmin.Data(x, (torch.arange(400) < 12).long())  # 3% positives
@@ -256,7 +256,7 @@ def test_a_stack_gives_the_same_bits_on_one_thread_and_on_two():
 
 @pytest.mark.parametrize("seconds, kept", [((0.0, 4.0, 4.0, 6.0), 2), ((0.0, 4.0, 4.0, 12.0), 1)])
 def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, seconds, kept):
-    from riskmin import _threads
+    from riskmin._training import _threads
 
     clock = iter(seconds)  # epoch 2 at one thread takes 4 s, epoch 3 at two threads 2 s or 8 s
     monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
@@ -270,7 +270,7 @@ def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, 
 
 
 def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeypatch):
-    from riskmin import _threads
+    from riskmin._training import _threads
 
     clock = iter((0.0, 4.0, 4.0, 10.0))  # epoch 2: 100 run-steps in 4 s; epoch 3's third step of 10 runs at 6 s: 5x slower
     monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
@@ -294,8 +294,8 @@ STACK_OPTIMIZERS = [("sgd", {}), ("sgd", {"momentum": 0.9, "weight_decay": 0.01}
 
 @pytest.mark.parametrize("name,options", STACK_OPTIMIZERS)
 def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_single_tensor_one(name, options):
-    from riskmin._optim import OPTIMIZERS, PerRun, weight_decay
-    from riskmin._vectorized import kept_state
+    from riskmin._training._optim import OPTIMIZERS, PerRun, weight_decay
+    from riskmin._experiments._vectorized import kept_state
 
     config = riskmin.Config(optimizer=name, lr=0.01, **options)
     generator = torch.Generator().manual_seed(0)
@@ -329,7 +329,7 @@ def test_the_stacks_own_optimizer_steps_bitwise_as_torchs_single_tensor_one(name
 
 @pytest.mark.parametrize("name,options", STACK_OPTIMIZERS)
 def test_runs_of_one_stack_with_their_own_settings_step_as_their_own_torch_optimizers(name, options):
-    from riskmin._optim import OPTIMIZERS, PerRun
+    from riskmin._training._optim import OPTIMIZERS, PerRun
 
     config = riskmin.Config(optimizer=name, **options)
     rates, decays = torch.tensor([0.1, 0.01, 0.01]), torch.tensor([0.0, 0.0, 0.05])
@@ -384,7 +384,7 @@ def test_a_python_experiment_whose_last_run_would_pass_the_largest_seed_is_refus
 
 
 def test_a_progress_line_off_a_terminal_says_the_time_left(capsys, monkeypatch):
-    from riskmin import _experiments
+    from riskmin._experiments import _montecarlo as _experiments
 
     clock = iter([0.0, 12.0, 30.0])  # start, then the moments two batches of runs finish
     monkeypatch.setattr(_experiments.time, "monotonic", lambda: next(clock))

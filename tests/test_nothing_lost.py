@@ -13,7 +13,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._cli import main
+from riskmin._cli._main import main
 from riskmin.callbacks import CsvLog, State, TensorBoard
 from snapshot import tree
 
@@ -226,9 +226,9 @@ def test_a_resumed_replacement_that_diverges_stays_beside_the_old_run(runs, caps
 def test_an_overwrite_failing_after_a_checkpoint_keeps_the_old_run_and_names_the_resume(runs, capsys, monkeypatch):
     import errno
 
-    import riskmin._checkpoint
+    import riskmin._training._checkpoint
 
-    real_write, written = riskmin._checkpoint.files.atomic_write, []
+    real_write, written = riskmin._training._checkpoint.files.atomic_write, []
 
     def full_disk_at_the_second_checkpoint(path, data):
         if path.name.endswith(".safetensors"):
@@ -240,7 +240,7 @@ def test_an_overwrite_failing_after_a_checkpoint_keeps_the_old_run_and_names_the
     before = tree(runs / "b")
     capsys.readouterr()
     with monkeypatch.context() as patched:
-        patched.setattr(riskmin._checkpoint.files, "atomic_write", full_disk_at_the_second_checkpoint)
+        patched.setattr(riskmin._training._checkpoint.files, "atomic_write", full_disk_at_the_second_checkpoint)
         assert main(["train", "lab1", *QUICK, "--epochs", "3", "--checkpoint-every", "1", "--name", "b", "--overwrite"]) == 2
     (building,) = runs.glob(".b.new-*")
     building = building.relative_to(runs.parent)
@@ -393,8 +393,8 @@ def test_a_splits_index_beyond_int64_is_one_sentence(tmp_path, capsys, monkeypat
     ("16", "8", "torchrun with the options that started these 16 processes, -m riskmin train --resume runs/x"),
 ])
 def test_the_resume_command_names_as_many_processes_as_trained_the_run(capsys, monkeypatch, world, local, command):
-    from riskmin._checkpoint import TrainingInterrupted
-    from riskmin._commands import finish
+    from riskmin._training._checkpoint import TrainingInterrupted
+    from riskmin._cli._commands import finish
 
     monkeypatch.setenv("WORLD_SIZE", world)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", local)

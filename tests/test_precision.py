@@ -16,8 +16,8 @@ import torch
 
 import riskmin
 from riskmin import Config, RiskminError
-from riskmin._cli import main
-from riskmin._checkpoint import TrainingInterrupted
+from riskmin._cli._main import main
+from riskmin._training._checkpoint import TrainingInterrupted
 from riskmin.callbacks import SignalAt
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -8,7 +8,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._cli import main
+from riskmin._cli._main import main
 
 
 @pytest.fixture

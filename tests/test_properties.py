@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskmin._cli import main
+from riskmin._cli._main import main
 from riskmin.config import FIELDS
 
 KEYS = sorted(FIELDS) + ["lrate", "epoch", "hiden", ""]

@@ -12,7 +12,7 @@ import torch
 import riskmin
 from riskmin import RiskminError
 from riskmin.config import RiskminNote
-from riskmin._report import MONTECARLO_ROWS
+from riskmin._runs._report import MONTECARLO_ROWS
 
 FAST = dict(progress=False)
 
@@ -184,7 +184,7 @@ def test_fit_refuses_a_directory_that_holds_a_finished_run_unless_told_to_overwr
 
 
 def test_an_interrupted_run_still_resumes(lab1, tmp_path):
-    from riskmin._checkpoint import TrainingInterrupted
+    from riskmin._training._checkpoint import TrainingInterrupted
     from riskmin.callbacks import SignalAt
 
     with pytest.raises(TrainingInterrupted):
@@ -229,8 +229,8 @@ def test_a_grid_search_over_mlp_shapes_trains_each_shape():
 
 def test_fit_of_a_dataframe_says_what_the_command_line_says_as_catchable_notes(tmp_path, capsys):
     pd = pytest.importorskip("pandas")
-    from riskmin._cli import main
-    from riskmin._frames import in_python
+    from riskmin._cli._main import main
+    from riskmin._data._frames import in_python
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"id": np.arange(1000, 1060), "size": rng.standard_normal(60), "town": rng.choice(["a", "b", "c"], 60),

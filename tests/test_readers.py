@@ -8,7 +8,7 @@ import torch
 
 import riskmin
 from riskmin import RiskminError
-from riskmin._cli import main
+from riskmin._cli._main import main
 from riskmin import montecarlo
 
 
@@ -284,7 +284,7 @@ def test_a_run_with_a_centred_column_centres_numbers_it_predicts_as_it_centred_t
 ])
 def test_array_numpy_gives_what_pyarrow_to_numpy_gives(values, kind):
     # array_numpy stands in for to_numpy (which imports pandas) by DLPack; should pyarrow change either, this fails
-    from riskmin._columns import array_numpy
+    from riskmin._data._columns import array_numpy
 
     whole = pyarrow.array(values, type=kind)
     for chunk in (whole, whole.slice(1)):  # a slice starts inside its buffers

@@ -247,7 +247,7 @@ def serve() -> None:
 
     import riskmin
     import riskmin.__main__
-    import riskmin._cli  # noqa: F401
+    import riskmin._cli._main  # noqa: F401
 
     for name in ("fit", "montecarlo", "compare", "curve", "graph", "Run", "load"):
         getattr(riskmin, name)

@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn import metrics  # noqa: E402
 
 import riskmin  # noqa: E402
-from riskmin._cli import main  # noqa: E402
+from riskmin._cli._main import main  # noqa: E402
 from riskmin.metrics import finish_metrics, metric_sums  # noqa: E402
 
 VAL, TEST = 0.2, 0.4  # large test splits, so one row is a small step of accuracy

@@ -16,10 +16,10 @@ import torch
 
 import riskmin
 import riskmin._files
-import riskmin._rundir
+import riskmin._runs._rundir
 from riskmin import RiskminError
-from riskmin._checkpoint import Checkpoints, TrainingInterrupted
-from riskmin._cli import main
+from riskmin._training._checkpoint import Checkpoints, TrainingInterrupted
+from riskmin._cli._main import main
 from riskmin._files import RunLock, atomic_write, load_tensors, safetensors_bytes
 from snapshot import tree
 
@@ -68,13 +68,13 @@ def test_a_failed_overwrite_leaves_the_old_run_untouched(finished, capsys, bad, 
 
 
 def test_a_crash_while_overwriting_leaves_the_old_run_untouched(finished, monkeypatch):
-    import riskmin._loop
+    import riskmin._training._loop
 
     def crash(*args, **kwargs):
         raise RuntimeError("a bug in training")
 
     before = tree(finished.parent)
-    monkeypatch.setattr(riskmin._loop, "fit", crash)
+    monkeypatch.setattr(riskmin._training._loop, "fit", crash)
     with pytest.raises(RuntimeError, match="a bug in training"):
         main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite"])
     assert tree(finished.parent) == before
@@ -183,14 +183,14 @@ def test_a_full_disk_when_the_lock_is_written_is_one_line(tmp_path, capsys, monk
 
 
 def test_a_full_disk_when_the_final_files_are_written_leaves_the_run_resumable(tmp_path, capsys, monkeypatch):
-    real_write = riskmin._rundir.atomic_write
+    real_write = riskmin._runs._rundir.atomic_write
 
     def full(path, data):
         if Path(path).name == "model.safetensors":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real_write(path, data)
 
-    monkeypatch.setattr(riskmin._rundir, "atomic_write", full)
+    monkeypatch.setattr(riskmin._runs._rundir, "atomic_write", full)
     assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "full"]) == 1
     monkeypatch.undo()
     err = errors(capsys)
@@ -349,7 +349,7 @@ WITHOUT_FCNTL = """
 import sys
 sys.modules["fcntl"] = None  # as on Windows: importing it fails
 import riskmin
-from riskmin._cli import main
+from riskmin._cli._main import main
 sys.exit(main(["train", "--model", "linear", "--epochs", "2", "--progress", "off", "--out", sys.argv[1], "--name", "plain"]))
 """
 
@@ -563,7 +563,7 @@ def test_montecarlo_overwrite_swaps_a_complete_new_experiment_in(experiment):
 
 
 def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experiment_whole(experiment, monkeypatch, capsys):
-    real_write = riskmin._rundir.atomic_write
+    real_write = riskmin._runs._rundir.atomic_write
 
     def full(path, data):  # the disk fills up after three of the four files
         if Path(path).name == "summary.json":
@@ -571,7 +571,7 @@ def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experime
         real_write(path, data)
 
     before = tree(experiment)
-    monkeypatch.setattr(riskmin._rundir, "atomic_write", full)
+    monkeypatch.setattr(riskmin._runs._rundir, "atomic_write", full)
     capsys.readouterr()
     assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 2
     err = errors(capsys)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import riskmin
-from riskmin._checkpoint import TrainingInterrupted
+from riskmin._training._checkpoint import TrainingInterrupted
 from riskmin.callbacks import SignalAt
 
 FAST = dict(progress=False)
@@ -71,7 +71,7 @@ class CutAt:
 
 @pytest.mark.parametrize("scheduler, interval", [("cosine", "epoch"), ("one_cycle", "step"), ("linear_warmup", "step"), ("step", "epoch")])
 def test_resume_keeps_the_length_of_a_schedule_drawn_over_the_whole_run(tmp_path, capsys, scheduler, interval):
-    from riskmin._cli import main
+    from riskmin._cli._main import main
 
     settings = dict(model="linear", data="lab1", scheduler=scheduler, scheduler_interval=interval, optimizer="sgd", lr=0.05, **FAST)
     run_dir = tmp_path / "cut"

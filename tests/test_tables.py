@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import riskmin
-from riskmin._cli import main
+from riskmin._cli._main import main
 from riskmin import montecarlo
 
 FAST = ["--epochs", "40", "--lr", "0.05", "--progress", "off"]

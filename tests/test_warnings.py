@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import riskmin
-from riskmin._cli import main
+from riskmin._cli._main import main
 
 
 def constant_column_data():

@@ -18,16 +18,16 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it; "models" is the module itself
 PUBLIC = {
-    "Comparison": "._compare", "compare": "._compare",
+    "Comparison": "._experiments._compare", "compare": "._experiments._compare",
     "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config", "RiskminNote": ".config",
-    "Curve": "._curve", "curve": "._curve",
+    "Curve": "._experiments._curve", "curve": "._experiments._curve",
     "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
     "DATASETS": ".datasets", "load": ".datasets",
-    "evaluate": "._loop", "fit": "._loop", "predict": "._loop",
-    "graph": "._graph",
-    "MonteCarlo": "._experiments", "montecarlo": "._experiments",
-    "Run": "._rundir",
-    "LrFinding": "._lr_find", "lr_find": "._lr_find",
+    "evaluate": "._training._loop", "fit": "._training._loop", "predict": "._training._loop",
+    "graph": "._training._graph",
+    "MonteCarlo": "._experiments._montecarlo", "montecarlo": "._experiments._montecarlo",
+    "Run": "._runs._rundir",
+    "LrFinding": "._training._lr_find", "lr_find": "._training._lr_find",
     "models": ".models",
 }
 __all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError",
@@ -37,13 +37,13 @@ __all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "Mo
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
     from . import models
-    from ._compare import Comparison, compare
-    from ._curve import Curve, curve
-    from ._experiments import MonteCarlo, montecarlo
-    from ._graph import graph
-    from ._loop import evaluate, fit, predict
-    from ._lr_find import LrFinding, lr_find
-    from ._rundir import Run
+    from ._experiments._compare import Comparison, compare
+    from ._experiments._curve import Curve, curve
+    from ._experiments._montecarlo import MonteCarlo, montecarlo
+    from ._training._graph import graph
+    from ._training._loop import evaluate, fit, predict
+    from ._training._lr_find import LrFinding, lr_find
+    from ._runs._rundir import Run
     from .config import Config, RiskminError, RiskminNote, RiskminWarning
     from .data import Data, Splits, Standardizer, split
     from .datasets import DATASETS, load

@@ -1,4 +1,4 @@
-"""`python -m riskmin` and the `riskmin` script: the command line of _cli.py, with Ctrl-C while it loads caught too."""
+"""`python -m riskmin` and the `riskmin` script: the command line of _cli/_main.py, Ctrl-C while it loads caught too."""
 
 import os
 import sys
@@ -7,7 +7,8 @@ import sys
 def run() -> int:
     """The exit status of the command in sys.argv; Ctrl-C at any moment from here on is one line and status 130."""
     try:
-        from ._cli import main  # argparse and Config: tens of milliseconds, where Ctrl-C would otherwise be a traceback
+        # argparse and Config: tens of milliseconds, where Ctrl-C would otherwise be a traceback
+        from ._cli._main import main
     except KeyboardInterrupt:
         # as _cli.main says it, torch's import included
         print("interrupted; no run directory was written", file=sys.stderr)

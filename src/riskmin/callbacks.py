@@ -31,6 +31,8 @@ import torch
 from .config import RiskminError
 from .policy import Best, EarlyStopChecker  # noqa: F401  the rules, importable from here as before
 
+__all__ = ["Best", "BestModel", "CsvLog", "EarlyStopChecker", "Progress", "SignalAt", "State", "TensorBoard"]
+
 EVENTS = ("on_fit_start", "on_batch_end", "on_step_end", "on_validation_end", "on_epoch_end", "on_fit_end")
 
 
@@ -175,7 +177,7 @@ class Progress:
     def on_epoch_end(self, state: State):
         if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop
                               or state.epoch == state.epochs):
-            from ._report import epoch_columns, epoch_heading, epoch_line
+            from ._runs._report import epoch_columns, epoch_heading, epoch_line
 
             if self.columns is None:
                 self.columns = epoch_columns(state.metrics, self.monitor)

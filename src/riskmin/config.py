@@ -23,6 +23,9 @@ from typing import Literal, Optional
 
 from .metrics import METRICS, in_words
 
+__all__ = ["Config", "RiskminError", "RiskminNote", "RiskminWarning", "Activation", "LossName", "ModelName",
+           "OptimizerName", "SchedulerName"]
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only

@@ -16,7 +16,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import RiskminError
-from ._inputs import each_input, is_several, n_rows, several_inputs
+from ._data._inputs import each_input, is_several, n_rows, several_inputs
+
+__all__ = ["Data", "LoaderBatches", "Splits", "Standardizer", "TargetScale", "TensorBatches", "split", "split_sizes",
+           "tutorial_split"]
 
 
 @dataclass
@@ -36,7 +39,7 @@ class Data:
     target_names: list = field(default_factory=list)
     name: str = "data"
     tutorial_split: Optional[tuple] = None  # (train, val) index tensors of a data set's own fixed split
-    layout: Optional[list] = None  # a table's feature columns and their categories (see _readers.py)
+    layout: Optional[list] = None  # a table's feature columns and their categories (see _data/_readers.py)
     classes: Optional[list] = None  # class names, for class-index targets
     task: str = ""  # regression or classification; empty: judged from y
     missing: str = "error"  # "mean": NaN in x are missing values, filled with training-split means

@@ -9,7 +9,10 @@ import torch
 
 from .config import Config, RiskminError
 from .data import Data
-from ._readers import SUFFIXES, read
+from ._data._readers import read
+from ._paths import SUFFIXES
+
+__all__ = ["DATASETS", "lab1", "line", "load"]
 
 
 def lab1(n_samples: int = 1000, n_inputs: int = 10, n_outputs: int = 2, noise: float = 0.5, seed: int = 0) -> Data:

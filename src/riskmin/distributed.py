@@ -21,7 +21,9 @@ import os
 import torch
 
 from .config import RiskminError
-from ._inputs import each_input
+from ._data._inputs import each_input
+
+__all__ = ["ProcessLost", "launched", "rank"]
 
 TIMEOUT = "RISKMIN_DISTRIBUTED_TIMEOUT"  # seconds the processes wait for one another (default 300), read when they join
 

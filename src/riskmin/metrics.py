@@ -21,6 +21,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
+__all__ = ["METRICS", "Metric", "accuracy", "log_loss", "macro_f1", "mean_absolute_error", "mean_squared_error",
+           "r2_score", "root_mean_squared_error"]
+
 if TYPE_CHECKING:
     import torch
 

@@ -12,6 +12,8 @@ from torch import nn
 
 from .config import Config, RiskminError
 
+__all__ = ["ACTIVATIONS", "Linear", "MLP", "TwoLayerNN", "build"]
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 

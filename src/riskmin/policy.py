@@ -22,6 +22,8 @@ import torch
 from . import models
 from .config import Config, RiskminError
 
+__all__ = ["Best", "EarlyStopChecker", "Judge", "Verdict", "diverged"]
+
 
 def where(condition, yes, no):
     """`yes` where `condition` holds, else `no`: for a bool and for an array of bools alike."""

@@ -36,7 +36,7 @@ except ImportError as error:  # scikit-learn is an optional extra
     raise ImportError("riskmin.sklearn needs scikit-learn 1.6 or newer; install it with "
                       "pip install 'riskmin[sklearn]'") from error
 
-from ._loop import fit, predict
+from ._training._loop import fit, predict
 from .config import Config
 from .data import Data, split_sizes
 

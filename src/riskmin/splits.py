@@ -31,6 +31,8 @@ import torch
 from .config import RiskminError
 from .data import split_sizes, Data, Splits
 
+__all__ = ["kfold_splits", "read_splits", "stratified_split"]
+
 PARTS = ("train", "val", "test")
 
 

@@ -21,6 +21,8 @@ from typing import Optional
 
 from .config import RiskminError
 
+__all__ = ["bayesian", "describe", "detectable", "holm", "paired", "summarize"]
+
 METRIC_PREFIXES = ("train_", "val_", "test_")
 EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 

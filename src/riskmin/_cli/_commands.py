@@ -1,0 +1,640 @@
+"""What each `riskmin` command does once its flags are parsed: train (and resume), montecarlo,
+compare, predict, evaluate, datasets, and `--nproc`, which starts the same command in N processes.
+
+A command returns its exit status; every mistake in what was asked is raised as a RiskminError,
+which `cli.main` prints on one line with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ._flags import config_from_args, parse_value
+from ..config import FIELDS, Config, RiskminError, check_run_seeds, fact, warn
+
+
+def train(args) -> int:
+    from .._training._callables import named_callback
+    from ..datasets import load
+    from ..distributed import follow_launcher, join, shared
+    from .._runs._rundir import check_writable, first_missing, prepare_run_directory, run_directory
+
+    follow_launcher()
+    callbacks = [named_callback(spec) for spec in args.callback or ()]
+    if args.resume:
+        return resume(args, callbacks)
+    config = config_from_args(args)
+    data = load(config.data, config)
+    building = replacing = made = None
+    if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
+        check_writable(config)
+        target = run_directory(config, data.name)
+        new = first_missing(target)  # None: the run's folder is there already, empty or to be replaced
+        building = prepare_run_directory(target, config.overwrite)
+        replacing = target if building != target else None
+        made = building if replacing is not None else new
+    return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing, callbacks=callbacks)
+
+
+def find_rate(args) -> int:
+    """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
+    from ..datasets import load
+    from ..distributed import follow_launcher, rank
+    from .._training._lr_find import lr_find
+
+    follow_launcher()
+    config = config_from_args(args)
+    check_picture(args.plot, config)
+    data = load(config.data, config)
+    finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
+    if rank() != 0:  # under torchrun the first process alone reports and draws
+        return 0
+    tell(data.notes)  # once the sweep passed every check: a mistake is the one line said
+    write_picture(finding.plot(), args.plot)
+    print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
+          f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
+    return 0
+
+
+def check_picture(path, config) -> None:
+    """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see
+    _rundir.check_picture)."""
+    from .._runs._rundir import check_picture as refused
+
+    refused(path, "--plot", config.overwrite, inputs=(config.data,))
+
+
+def write_picture(figure, path) -> None:
+    """`figure` drawn into `path` whole and put in its place atomically: an existing file is replaced whole, a link at
+    `path` is replaced, not written through."""
+    from pathlib import Path
+
+    from .._runs._rundir import draw
+
+    try:
+        draw(figure, Path(path))
+    except OSError as error:
+        raise RiskminError(f"{path} cannot be written ({error.strerror}); choose another --plot") from None
+
+
+def resume(args, callbacks: list) -> int:
+    from pathlib import Path
+
+    from .._training._checkpoint import Checkpoints
+    from ..datasets import load
+    from .._runs._rundir import replaced_by
+
+    directory = Path(args.resume)
+    changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
+    if changed or args.config:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
+        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
+    # under torchrun every process reads it: on several machines the run sits on a shared disk
+    config = resumable(directory)
+    if "progress" in vars(args):
+        config = config.replace(progress=parse_value("progress", args.progress))
+    checkpointed = bool(Checkpoints(directory).complete())
+    if not checkpointed:
+        print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings",
+              file=sys.stderr)
+    return train_in(directory, config, load(config.data, config), resume=checkpointed, replacing=replaced_by(directory),
+                    callbacks=callbacks)
+
+
+def resumable(directory):
+    """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
+    if (directory / "summary.json").is_file():
+        raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+    if directory.is_dir() and not any(directory.iterdir()):
+        raise RiskminError(f"{directory} is empty: the command that made it stopped before the run began; run that "
+                           "command again, which uses the folder")
+    if not (directory / "config.toml").is_file():
+        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; "
+                           "give --resume the run directory `riskmin train` wrote")
+    return Config.from_toml(directory / "config.toml")
+
+
+def train_in(target, config, data, resume: bool, made=None, replacing=None, callbacks=()) -> int:
+    """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there.
+
+    A failure that leaves no checkpoint removes `target` when this command made it, with the folders above it up to
+    `made`, the outermost folder it made (None: it made none); `callbacks`: the user's own, for fit. The run
+    being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only by
+    a success: a new run that diverged, failed or was interrupted stays beside it, and the
+    message names the commands that resume it and that discard it.
+    """
+    import contextlib
+
+    from ..distributed import rank
+    from .._files import RunLock
+    from .._runs._rundir import discard
+
+    if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
+        return train_share(target, config, data, resume, callbacks)
+    try:
+        with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
+            outcome = train_locked(target, config, data, resume, callbacks)
+            if replacing is not None and succeeded(outcome):
+                from .._runs._rundir import install
+
+                install(target, replacing)
+                target, replacing = replacing, None
+    except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
+        if made is not None and not worth_keeping(target):
+            discard(target, made)
+        elif replacing is not None:
+            raise RiskminError(f"{error}; {kept_beside(target, replacing)}") from None
+        raise
+    except BaseException:  # Ctrl-C before a checkpoint, or a crash
+        if made is not None and not worth_keeping(target):
+            discard(target, made)  # nothing worth keeping was written: leave no trace
+        elif replacing is not None:
+            print(kept_beside(target, replacing), file=sys.stderr)
+        raise
+    return finish(outcome, target, replacing)
+
+
+def succeeded(outcome) -> bool:
+    """Whether training ended in a run that may replace another: finished, and not diverged (exit status 0)."""
+    return not isinstance(outcome, BaseException) and not outcome.summary["diverged"]
+
+
+def kept_beside(building, replacing) -> str:
+    """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
+    from ..distributed import resume_command
+
+    if worth_keeping(building) and not (building / "summary.json").is_file():
+        return (f"{replacing} is as it was; the new run is in {building}: continue it with: {resume_command(building)} "
+                f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}")
+    return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
+
+
+def train_share(target, config, data, resume: bool, callbacks) -> int:
+    from .._training._checkpoint import TrainingInterrupted
+    from .._training._loop import fit
+
+    try:
+        fit(config.model, data, config, callbacks, directory=target, resume=resume)
+    except TrainingInterrupted:
+        return 130
+    return 0
+
+
+def train_locked(target, config, data, resume: bool, callbacks):
+    """Train in `target` under its lock: the Run, the TrainingInterrupted that stopped it, or the OSError
+    that kept its final files from being written (the run stays resumable from its last checkpoint)."""
+    from rich.console import Console
+
+    from .._training._checkpoint import TrainingInterrupted
+    from .._files import RunLock, atomic_write
+    from .._training._loop import fit
+    from ..policy import worse_than_the_mean
+    from .._runs._report import summary_table
+
+    with RunLock(target):
+        if (target / "checkpoint").is_symlink():  # said now, not at the first checkpoint
+            raise RiskminError(f"{target / 'checkpoint'} is a symbolic link; "
+                               "riskmin never writes a checkpoint through one: "
+                               "remove the link, then resume")
+        try:
+            atomic_write(target / "config.toml", config.to_toml().encode())
+        except OSError as error:
+            raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); "
+                               "free space or fix its permissions") from None
+        try:
+            # fit writes its files last
+            run = fit(config.model, data, config, callbacks, directory=target, resume=resume)
+        except TrainingInterrupted as stop:
+            return stop
+        except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files
+            return error
+        if not resume:  # how the data was read, with the results: a mistake found before them is the one line said
+            tell(data.notes)
+        if not config.progress and worse_than_the_mean(run.summary):  # fit says it beside its progress display alone
+            warn(worse_than_the_mean(run.summary))
+        summary_table(run.summary, Console())
+    return run
+
+
+def worth_keeping(directory) -> bool:
+    """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
+    from .._training._checkpoint import Checkpoints
+
+    return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
+
+
+def finish(outcome, target, replacing=None) -> int:
+    """What the user reads once training ended: where the run is, or how to continue it; the exit status.
+    `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
+    from .._training._checkpoint import TrainingInterrupted
+    from ..distributed import resume_command
+
+    beside = f"; {kept_beside(target, replacing)}" if replacing is not None else ""
+    if isinstance(outcome, TrainingInterrupted):
+        print(f"{outcome}{beside or f'; continue with: {resume_command(target)}'}", file=sys.stderr)
+        return 130
+    if isinstance(outcome, OSError):
+        print(f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); free space"
+              f"{beside or f', then finish it with: {resume_command(target)}'}", file=sys.stderr)
+        return 1
+    print(f"run written to {target}")
+    if outcome.summary["diverged"]:
+        print(f"error: {outcome.summary['stop_reason']}{beside}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_montecarlo(args) -> int:
+    from ..datasets import load
+    from .._training._callables import Callables
+    from .._experiments._montecarlo import kept_montecarlo
+    from .._runs._report import montecarlo_table
+    from .._runs._rundir import run_directory
+
+    config = config_from_args(resumed(args))
+    check_run_seeds(config)
+    data = load(config.data, config)
+    stem = f"{data.name}-montecarlo"
+    settings = {**config.to_dict(), "model": config.model}
+    done = on_first_process(config, data, args, lambda: run_directory(config, stem),
+                            lambda target: command_keeper(args, "montecarlo", target, config, settings,
+                                                          config.to_toml(), stem),
+                            lambda shown, keeper: kept_montecarlo(config.model, data, shown, Callables(), keeper))
+    if done is None:
+        return 0
+    mc, keeper = done
+
+    def table(console):
+        if mc.summary["used_runs"]:  # the runs that did not diverge
+            montecarlo_table(mc.summary, console)
+    diverged = not mc.summary["used_runs"]
+    from .._runs._rundir import write_montecarlo
+
+    path = shown_and_saved(mc, table, "runs",
+                           lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged))
+    if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
+        beside = (f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target
+                  else "")
+        print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; "
+              "lower --lr or clip gradients "
+              f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def resumed(args):
+    """`args` of an experiment, with --resume EXPERIMENT: its saved config.toml read as --config, under the flags
+    given."""
+    if not getattr(args, "resume", None):
+        return args
+    from pathlib import Path
+
+    from .._experiments._kept import KEPT, SETTINGS, check_kind, interrupted
+
+    directory = Path(args.resume)
+    if args.config:
+        raise RiskminError(f"--resume reads the settings saved in {directory}/config.toml; drop --config")
+    if not interrupted(directory):
+        finished = (directory / "summary.json").is_file()
+        raise RiskminError(f"{directory} " + ("is a finished experiment; there is nothing to resume" if finished else
+                           "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
+                           "or compare "
+                           "kept its runs in"))
+    check_kind(directory, args.command)
+    args.config = str(directory / KEPT / SETTINGS)
+    return args
+
+
+def command_keeper(args, command: str, target, config, settings: dict, config_toml: str, stem: str, about=None):
+    """The Keeper of an experiment of the command line: in `target`, or, with --resume, the folder it names; an unnamed
+    one looks among the numbered folders of its name for an interrupted twin to name in its refusal."""
+    from pathlib import Path
+
+    from .._experiments._kept import Keeper
+    from .._runs._rundir import unnamed_stem
+
+    if target is None:  # a process of a torchrun but the first: it is told the folder
+        return Keeper(None, settings, config_toml)
+    resume = bool(getattr(args, "resume", None))
+    base = None if config.name or resume else Path(config.out) / unnamed_stem(config, stem)
+    return Keeper(Path(args.resume) if resume else target, settings, config_toml, resume=resume,
+                  overwrite=config.overwrite, base=base, command=command, about=about, kind=command)
+
+
+def run_curve(args) -> int:
+    """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
+    from .._experiments._curve import checked_sizes, curve, curve_table
+    from ..datasets import load
+    from .._runs._rundir import run_directory, write_replacing
+
+    models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
+    if models:
+        args.model = models[0]  # the settings of the first; each model of the curve replaces it
+    sizes = checked_sizes(args.sizes.split(","))
+    config = config_from_args(args)
+    data = load(config.data, config)
+    target = run_directory(config, f"{data.name}-curve")
+    result = curve(models or config.model, data, sizes, config.runs, config)
+    shown_and_saved(result, lambda console: curve_table(result, console), "curve",
+                    lambda: write_replacing(result.save, target))
+    return 0
+
+
+def on_first_process(config, data, args, directory, keeper, experiment):
+    """`experiment(settings, keeper)` on every process of a torchrun, each training its share of the runs and keeping
+    them as they finish with `keeper(target)`; process 0 alone checks and names the output `directory()` (the folder
+    --resume names, under it) first and gets (result, keeper), the others None once they left. Process 0 tells the
+    data's notes once the experiment is done, so that a mistake it finds is the one line said. Interrupted, it says
+    how to resume what was kept."""
+    from pathlib import Path
+
+    from .._experiments._kept import restarted
+    from .._runs._rundir import check_replaceable, check_writable
+    from ..distributed import follow_launcher, join, leave
+
+    follow_launcher()
+    first = join(config.device)[0] == 0
+    target = None
+    if first and getattr(args, "resume", None):
+        target = Path(args.resume)
+    elif first and restarted() and config.name:  # torchrun started it again: the folder it began is there, to go on in
+        target = Path(config.out) / config.name
+    elif first:
+        check_writable(config)
+        target = directory()
+        check_replaceable(target)  # a link or a file in the way is said now, not once the runs are trained
+    kept = keeper(target)
+    try:
+        with kept:
+            result = experiment(config if first else config.replace(progress=False), kept)
+    except KeyboardInterrupt:
+        if first and kept.building is not None:
+            from .._experiments._kept import KEPT, read_kept
+
+            count = len(read_kept(kept.building / KEPT))
+            print(f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
+                  f"riskmin {args.command} --resume {kept.building}", file=sys.stderr)
+            raise SystemExit(130) from None
+        raise
+    finally:
+        if not first:
+            leave()
+    if not first:
+        return None
+    tell(data.notes)
+    return result, kept
+
+
+def as_number(text):
+    """A flag's text as a float, or as given when it is none (for the function it goes to to refuse in one sentence)."""
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return text
+
+
+def run_compare(args) -> int:
+    """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
+    the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
+    the flags of the interrupted comparison."""
+    from .._experiments._compare import (comparable_data, comparison_directory, comparison_table, grid_settings,
+                                         kept_comparison, resolved, write_comparison)
+    from .._experiments._candidates import candidate_configs, grid_toml
+    from ..datasets import load
+
+    saved = saved_flags(args)
+    config, candidates, select = compare_plan(args, saved)
+    check_run_seeds(config)
+    data = load(config.data, config)
+    metric, rope = (args.metric or saved.get("metric"),
+                    as_number(args.rope) if args.rope is not None else saved.get("rope"))
+    configs = candidate_configs(candidates, config)
+    base, mode = resolved(config, metric, rope, select)
+    data = comparable_data(data, config, base)
+    about = {"select": select, "metric": metric, "rope": rope}
+    done = on_first_process(config, data, args, lambda: comparison_directory(config, data.name),
+                            lambda target: command_keeper(args, "compare", target, config, grid_settings(configs),
+                                                          grid_toml(config, candidates), f"{data.name}-compare", about),
+                            lambda shown, keeper: kept_comparison(candidates, configs, data, shown, keeper, select,
+                                                                  base, mode, rope))
+    if done is None:
+        return 0
+    comparison, keeper = done
+    shown_and_saved(comparison, lambda console: comparison_table(comparison.summary, console), "comparison",
+                    lambda: keeper.finished(lambda folder: write_comparison(comparison, folder)))
+    return 0
+
+
+def saved_flags(args) -> dict:
+    """With --resume: what the interrupted comparison's command said besides its settings (select, metric, rope)."""
+    if not getattr(args, "resume", None):
+        return {}
+    from pathlib import Path
+
+    from .._experiments._kept import about
+
+    resumed(args)
+    return about(Path(args.resume))
+
+
+def shown_and_saved(result, table, what: str, saved):
+    """On process 0 of an experiment: its notes and `table(console)` printed, its files written by `saved()`, which
+    returns where; the other processes let go; the path written."""
+    from rich.console import Console
+
+    from ..distributed import leave
+
+    console = Console()
+    for note in result.notes:
+        console.print(note, highlight=False)
+    table(console)
+    path = saved()
+    console.print(f"{what} written to {path}", highlight=False)
+    leave()
+    return path
+
+
+def compare_plan(args, saved: dict = None) -> tuple:
+    """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
+    every candidate and the ranking metric checked; `saved`: an interrupted comparison's select, under --select."""
+    from ._flags import alternatives_from_args, parse_switch
+    from .._experiments._candidates import candidate_configs, plan, ranking
+    from ..config import read_toml
+
+    values = read_toml(args.config) if args.config else {}
+    tables = {key: value for key, value in values.items() if isinstance(value, dict)}
+    shared = {key: value for key, value in values.items() if not isinstance(value, dict)}
+    Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
+    if "data" in vars(args):
+        shared["data"] = args.data
+    shared, candidates = plan(alternatives_from_args(args), shared, tables)
+    config = Config.from_dict(shared, source="the flags")
+    candidate_configs(candidates, config)
+    ranking(args.metric, config)
+    select = parse_switch("--select", args.select) if args.select is not None else bool((saved or {}).get("select"))
+    return config, candidates, select
+
+
+def predict_file(args) -> int:
+    import csv
+    import io
+    from pathlib import Path
+
+    from .._data import _outputs as outputs
+    from .._files import atomic_write, check_destination
+    from .._training._loop import predict
+    from .._data._readers import column_names, read_columns
+    from .._runs._rundir import load_run
+
+    check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
+    run = load_run(args.run)
+    names = run.data_names
+    keep = column_names(args.keep)
+    x, _, kept = read_columns(args.file, names, keep=keep)
+    if len(x) == 0:
+        raise RiskminError(f"{args.file} has no rows to predict; give a file with at least one row under its header")
+    output = predict(run, x)
+    columns = outputs.columns(output, run.config.loss, names["targets"], names.get("classes"))
+    columns = {**kept, **columns}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values()))
+    try:
+        atomic_write(Path(args.out), buffer.getvalue().encode())
+    except OSError as error:
+        raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
+    print(f"{len(x)} predictions written to {args.out}")
+    return 0
+
+
+def evaluate_file(args) -> int:
+    from ..data import Data
+    from .._data._frames import check_rows_to_evaluate
+    from .._training._loop import evaluate
+    from .._data._readers import read_columns
+    from .._runs._rundir import load_run
+
+    run = load_run(args.run)
+    x, y, _ = read_columns(args.file, run.data_names, targets=True)
+    check_rows_to_evaluate(len(x), args.file, " under its header")
+    for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
+        print(f"{name:<12} {value:.6g}")
+    return 0
+
+
+def export_run(args) -> int:
+    """`riskmin export`: the run as one ONNX or TorchScript file, by default beside its directory."""
+    from pathlib import Path
+
+    from .._runs._export import FORMATS, export
+    from .._files import check_destination
+    from .._runs._rundir import load_run
+
+    if args.format not in FORMATS:
+        raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
+    run_path = Path(args.run)
+    out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
+    check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
+    path = export(load_run(run_path), out, args.format)
+    print(f"{args.format} file written to {path}")
+    return 0
+
+
+def tell(notes: list) -> None:
+    """What reading the data guessed or did (the task, dropped rows), one line each."""
+    for note in notes:
+        print(note)
+
+
+def list_datasets() -> int:
+    from ..datasets import DATASETS
+
+    for name, description in DATASETS.items():
+        print(f"{name:<8} {description}")
+    return 0
+
+
+def launch(args, argv: list) -> int:
+    """`--nproc N`: check what was asked once, here, then start N processes of the same command through torchrun."""
+    from ..datasets import load
+    from ..distributed import launched, start
+    from .._runs._rundir import check_writable, run_directory
+
+    try:
+        count = int(args.nproc)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise RiskminError(f"--nproc {args.nproc} is not allowed; it must be a whole number of processes, at least 1")
+    if launched():
+        raise RiskminError("--nproc starts torchrun itself; under torchrun leave it out")
+    if getattr(args, "resume", None):
+        from pathlib import Path
+
+        resumable(Path(args.resume))
+    else:
+        config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
+        if args.command in ("montecarlo", "compare"):
+            check_run_seeds(config)
+        data = load(config.data, config)
+        if args.command == "lr-find":  # the sweep writes only its picture
+            check_picture(args.plot, config)
+        else:
+            check_writable(config)
+        if args.command == "train":
+            # an existing --name without --overwrite is refused now, not in N processes
+            run_directory(config, data.name)
+        if args.command == "compare":
+            from .._experiments._compare import comparison_directory
+
+            comparison_directory(config, data.name)
+    rest = list(argv)
+    at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
+    del rest[at:at + (1 if "=" in rest[at] else 2)]
+    status, ended = start(count, rest)
+    if ended:
+        print(f"error: {ended}", file=sys.stderr)
+    return status
+
+
+def draw_graph(args) -> int:
+    """`riskmin graph`: the computation graph of one training step of a model by name, or of a run's model with its
+    settings (flags override those that do not build the model), as DOT and, with Graphviz, a picture."""
+    import typing
+    from pathlib import Path
+
+    from ..config import ModelName, read_toml
+    from ..datasets import load
+    from .._files import check_destination
+    from .._training._graph import PICTURES, graph
+    from .._runs._rundir import load_run
+
+    source, plot = Path(args.source), Path(args.plot)
+    given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_toml(args.config))]
+    if "model" in given:
+        raise RiskminError("riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model")
+    if source.is_dir():
+        built = [name for name in given if fact(name, "group") == "model"]  # what a trained run's model was built with
+        if built:
+            raise RiskminError(f"{source} holds a trained model, built with its own {', '.join(built)}; drop "
+                               f"{', '.join('--' + name.replace('_', '-') for name in built)}")
+        flags = config_from_args(args)
+        model = load_run(source)
+        config = model.config.replace(**{name: getattr(flags, name) for name in given})
+    elif args.source in typing.get_args(ModelName):
+        model, config = args.source, config_from_args(args).replace(model=args.source)
+    else:
+        raise RiskminError(f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) "
+                           "nor a run "
+                           "directory; give one of them")
+    for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
+        check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
+    data = load(config.data, config)
+    tell(data.notes)
+    drawn = graph(model, data, config)
+    written = drawn.save(plot)
+    source = plot.with_suffix(".dot") if plot.suffix[1:].lower() in PICTURES else plot
+    files = " and ".join(str(path) for path in dict.fromkeys((source, written)))
+    print(f"{files}: {drawn!r}")
+    return 0

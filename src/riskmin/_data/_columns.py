@@ -1,0 +1,442 @@
+"""A table's columns made into tensors: which are features (not row identifiers), the feature layout,
+missing values, and the target's task (guessed by one stated rule, `guessed_task`) and classes.
+
+A table's feature columns are described by a layout, fitted once on the file that trains a
+run and stored with it, so that `predict` and `evaluate` encode new rows the same way:
+
+    {"name": "rooms", "kind": "numeric"}                                one input
+    {"name": "city", "kind": "categorical", "categories": ["a", "b"]}   one input per category
+    {"name": "town", "kind": "categorical", "categories": ["a", "b", OTHER], "other": True}
+
+A column with more categories than `category_bound` allows keeps its most frequent ones and
+one input, OTHER, for all the rest. A categorical value the layout does not list becomes
+all zeros (and is counted), or OTHER where the layout has it; a missing numeric value stays
+NaN until the run's preprocessing fills it with a training-split mean.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import RiskminError
+
+MAX_CATEGORIES = 50  # a text column expands to at most this many inputs (with OTHER), and to at most 10% of the rows
+MIN_CATEGORIES = 10  # ...but the 10% never bounds a small file below this many
+OTHER = "(other)"  # the one input that stands for every category beyond the bound
+MAX_LABELS = 3  # a whole-number target with at most this many distinct values is class labels: 0/1, -1/1, -1/0/1
+MAX_CLASSES = 20  # ...and so is one that holds the class codes 0, 1, ..., k-1 for k up to this many
+ID_ROWS = 20  # a column is judged an identifier by its values only in a table of at least this many rows
+ID_SHARE = 0.95  # a text column with a different value in at least this share of its rows is an identifier
+ID_NAMES = re.compile(r"(^|[_\-\s.])(id|uuid|guid)$|^(index|idx|row|rowid|rownum|row_?number|rownames)$", re.IGNORECASE)
+CAMEL_ID = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
+
+
+def as_numpy(column) -> np.ndarray:
+    """A pyarrow column as one NumPy array, empty cells of a number column as NaN (without pandas, which
+    pyarrow would import to convert a chunked column)."""
+    column = real_valued(column) if is_numeric(column) else column
+    chunks = [array_numpy(chunk) for chunk in column.chunks]
+    if len(chunks) == 1:
+        return chunks[0]
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=column.type.to_pandas_dtype())
+
+
+def array_numpy(chunk) -> np.ndarray:
+    """One pyarrow array as NumPy. Numbers and booleans without empty cells go through DLPack, a public protocol
+    pyarrow serves without pandas: its to_numpy imports pandas where it is installed (0.25 s of a `predict`
+    here) to convert even a float column. Text, dates and empty cells still go through to_numpy.
+
+    >>> import pyarrow
+    >>> array_numpy(pyarrow.chunked_array([[1.5, 2.0]]).chunks[0]), array_numpy(pyarrow.array([True, False]))
+    (array([1.5, 2. ]), array([ True, False]))
+    """
+    import pyarrow
+    import pyarrow.compute as pc
+
+    kind = chunk.type
+    if chunk.null_count == 0:
+        if pyarrow.types.is_boolean(kind):  # DLPack holds no bits: one byte per cell first
+            return np.from_dlpack(pc.cast(chunk, pyarrow.uint8())).astype(bool)
+        if pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind):
+            return np.from_dlpack(chunk)
+    return chunk.to_numpy(zero_copy_only=False)
+
+
+def real_valued(column):
+    """A number column with its empty cells as NaN (whole numbers become float64 when some are empty)."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if not column.null_count:
+        return column
+    return pc.fill_null(column if pyarrow.types.is_floating(column.type) else column.cast(pyarrow.float64()),
+                        float("nan"))
+
+
+def has_holes(column) -> bool:
+    """Whether a column has an empty cell, or a NaN in a real-valued one."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    return bool(column.null_count) or (pyarrow.types.is_floating(column.type)
+                                       and bool(pc.any(pc.is_nan(column)).as_py()))
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+COARSE = 1e-3  # float32 must resolve a thousandth of a column's spread; a column it cannot is centred in float64 first
+
+
+def offset(column, name: str = "") -> tuple:
+    """(the float64 mean to subtract from a number column before it becomes float32, or None; a note, or None).
+
+    float32 keeps 24 bits: a column of values like 1e9 + 100 z (a Unix time) comes out in steps
+    of 64, and training on it is training on noise. Such a column is centred in float64 on the
+    mean of the file's values and then cast, so its spread keeps its digits; standardizing on the
+    training split comes after, as for any column. A column even float64 cannot resolve is named.
+
+    >>> import pyarrow
+    >>> offset(pyarrow.chunked_array([[1e9, 1e9 + 100.0]]))[0], offset(pyarrow.chunked_array([[1.0, 2.0]]))[0]
+    (1000000050.0, None)
+    """
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if pyarrow.types.is_float32(column.type) or pyarrow.types.is_boolean(column.type) or len(column) < 2:
+        return None, None
+    values = pc.cast(column, pyarrow.float64())
+    largest, spread, mean = pc.max(pc.abs(values)).as_py(), pc.stddev(values, ddof=1).as_py(), pc.mean(values).as_py()
+    if (not all(v is not None and math.isfinite(v) for v in (largest, spread, mean)) or spread == 0
+            or largest > FLOAT32_MAX):
+        return None, None  # beyond float32 altogether: refused by name where the inputs are checked
+    if np.spacing(np.float32(largest)) <= COARSE * spread:
+        return None, None
+    if np.spacing(largest) > COARSE * spread:
+        return mean, (f"column {name} varies by about {spread:.3g} around {mean:.10g}, finer than even float64 holds "
+                      f"values of that size (steps of {np.spacing(largest):.2g}): subtract a constant from it before "
+                      "saving the file")
+    return mean, None
+
+
+def is_numeric(column) -> bool:
+    import pyarrow
+
+    kind = column.type
+    return pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind) or pyarrow.types.is_boolean(kind)
+
+
+def missing_mask(column) -> np.ndarray:
+    """True where a cell is empty, or NaN in a float column."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    return as_numpy(pc.is_null(column, nan_is_null=pyarrow.types.is_floating(column.type)))
+
+
+def without_identifiers(table, names: list) -> tuple:
+    """(the names that are not row identifiers, a note naming those left out or None).
+
+    An identifier is named like one (id, *_id, PassengerId, uuid, index, row_number, an empty
+    name or pandas' "Unnamed: 0"), or holds text that differs in ID_SHARE of the rows, or is
+    the table's first column and holds the row numbers: whole numbers from 0 or 1, all
+    distinct, spanning fewer than twice as many values as there are rows (a year column
+    elsewhere in the table is a feature). When every feature looks like an identifier, all stay.
+    """
+    reasons = {name: identifier(table.column(name), name, first=name == table.column_names[0]) for name in names}
+    left_out = [f"{name or repr(name)} ({why})" for name, why in reasons.items() if why]
+    if not left_out or all(reasons.values()):
+        return names, None
+    return ([name for name in names if not reasons[name]],
+            f"left out of the features as row identifiers: {', '.join(left_out)}; name a column in --features to keep "
+            "it")
+
+
+def identifier(column, name: str, first: bool) -> str:
+    """Why a column is a row identifier, or "" when it is not."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if not name.strip() or name.lower().startswith("unnamed:"):
+        return "no name: an index written with the table"
+    if ID_NAMES.search(name.strip()) or CAMEL_ID.search(name.strip()):
+        return "named like one"
+    present = len(column) - column.null_count
+    text = not is_numeric(column)
+    if present < ID_ROWS or pyarrow.types.is_boolean(column.type) or not (text or first):
+        return ""
+    if text:
+        return "a different text in almost every row" if pc.count_distinct(column).as_py() >= ID_SHARE * present else ""
+    bounds = pc.min_max(column).as_py()  # first the checks that allocate nothing: most columns stop here
+    if (bounds["min"] not in (0, 1) or bounds["max"] - bounds["min"] >= 2 * present
+            or pc.count_distinct(column).as_py() < present):
+        return ""
+    values = as_numpy(pc.drop_null(column))
+    return "row numbers" if np.all(values == np.round(values)) else ""
+
+
+def handle_missing(table, features: list, targets: list, missing: str, path: Path, strays: dict = None) -> tuple:
+    """The table with the rows `missing` drops, and notes saying what was done.
+
+    `strays` are the text cells of number columns already made missing ({column: (count,
+    rows, texts)}); the error names them, as the user may not call a '?' empty.
+    """
+    import pyarrow
+
+    holes = {name: missing_mask(table.column(name)) for name in [*features, *targets] if has_holes(table.column(name))}
+    if not holes:
+        return table, []
+    if missing == "error":
+        summary = ", ".join(f"{name} ({int(mask.sum())})" for name, mask in holes.items())
+        rows = np.flatnonzero(np.logical_or.reduce(list(holes.values())))[:5]
+        texts = "; ".join(f"{name} holds text in {count} number cells ({', '.join(map(repr, dict.fromkeys(found)))})"
+                          for name, (count, _, found) in (strays or {}).items())
+        raise RiskminError(f"{path.name} has missing values, empty or NaN, in columns {summary}, first at rows "
+                           f"{', '.join(map(str, rows))}{'; ' + texts + ', taken as missing' if texts else ''}; "
+                           "pass --missing drop to drop those rows or --missing mean to fill features with "
+                           "training-split means")
+    drop = [name for name in holes if missing == "drop" or name in targets]  # a missing target can never be filled
+    filled = filled_note(table, [name for name in holes if name not in drop])
+    if not drop:
+        return table, filled
+    keep = ~np.logical_or.reduce([holes[name] for name in drop])
+    if not keep.any():
+        raise RiskminError(f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to "
+                           "train on")
+    notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
+    return table.filter(pyarrow.array(keep)), notes + filled
+
+
+def filled_note(table, names: list) -> list:
+    """What --missing mean does to the columns `names`: numbers get a mean, text no category at all."""
+    numbers = [name for name in names if is_numeric(table.column(name))]
+    texts = [name for name in names if name not in numbers]
+    said = ([f"missing feature values are filled with training-split means ({', '.join(numbers)})"] if numbers
+            else []) + \
+        ([f"empty text cells get no category, all their inputs 0 ({', '.join(texts)})"] if texts else [])
+    return ["; ".join(said)] if said else []
+
+
+def category_bound(rows: int) -> int:
+    """How many inputs one text column may become: MAX_CATEGORIES, and 10% of the rows but never under
+    MIN_CATEGORIES."""
+    return min(MAX_CATEGORIES, max(MIN_CATEGORIES, rows // 10))
+
+
+def describe(column, name: str, rows: int = 0) -> tuple:
+    """(the layout entry of one feature column, a note when its categories were capped, else None).
+
+    A text column is categorical with its sorted categories; past `category_bound(rows)` only
+    the most frequent ones keep an input and OTHER takes the rest (ties go to the first name).
+    """
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if is_numeric(column):
+        centre, note = offset(column, name)
+        return {"name": name, "kind": "numeric", **({"offset": centre} if centre is not None else {})}, note
+    counts = pc.value_counts(pc.cast(column, pyarrow.string())).to_pylist()
+    counts = sorted(((c["counts"], c["values"]) for c in counts if c["values"] is not None),
+                    key=lambda pair: (-pair[0], pair[1]))
+    bound = category_bound(rows or len(column))
+    if len(counts) <= bound:
+        return {"name": name, "kind": "categorical", "categories": sorted(value for _, value in counts)}, None
+    kept = sorted(value for _, value in counts[:bound - 1])
+    others = sum(count for count, _ in counts[bound - 1:])
+    note = (f"column {name} has {len(counts)} categories, more than the {bound} inputs a text column may become "
+            f"(at most {MAX_CATEGORIES}, and 10% of the rows): its {bound - 1} most frequent each get an input and the "
+            f"other {len(counts) - bound + 1} ({others} rows) share {name}={OTHER}")
+    return {"name": name, "kind": "categorical", "categories": [*kept, OTHER], "other": True}, note
+
+
+def text_values(column) -> list:
+    import pyarrow
+    import pyarrow.compute as pc
+
+    if pyarrow.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return pc.cast(column, pyarrow.string()).to_pylist()
+
+
+def input_names(layout: list) -> list:
+    """The model's input columns: a numeric feature's name, or name=category for each category."""
+    return [f"{c['name']}={v}" if c["kind"] == "categorical" else c["name"] for c in layout
+            for v in c.get("categories", [None])]
+
+
+def input_centres(layout: list) -> torch.Tensor:
+    """Per model input, the float64 centre its column is read with (see `offset`), 0 for the others."""
+    return torch.tensor([c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])],
+                        dtype=torch.float64)
+
+
+def encode(table, layout: list, path: Path, missing: str) -> tuple:
+    """(float32 inputs, {column: values not among its categories}) of a table's rows, by `layout`."""
+
+    x = np.zeros((table.num_rows, len(input_names(layout))), dtype=np.float32)
+    unseen, at = {}, 0
+    for spec in layout:
+        column = table.column(spec["name"])
+        if spec["kind"] == "numeric":
+            if not is_numeric(column):
+                example = column.slice(0, 1).to_pylist()[0]
+                raise RiskminError(f"column {spec['name']} of {path.name} holds {column.type} values such as "
+                                   f"{example!r} but the run was trained on numbers there")
+            if missing != "mean" and has_holes(column):
+                rows = np.flatnonzero(missing_mask(column))[:5]
+                raise RiskminError(f"column {spec['name']} of {path.name} has missing values (first at rows "
+                                   f"{', '.join(map(str, rows))}); fill them: the run was trained without --missing "
+                                   "mean")
+            row, centre = 0, spec.get("offset")
+            for chunk in real_valued(column).chunks:  # chunk by chunk into x: no whole-column copy on the way
+                values = array_numpy(chunk)
+                # see offset()
+                x[row:row + len(chunk), at] = values if centre is None else values.astype(np.float64) - centre
+                row += len(chunk)
+            at += 1
+            continue
+        categories = spec["categories"]
+        lookup = {value: i for i, value in enumerate(categories)}
+        beyond = len(categories) - 1 if spec.get("other") else -1  # a category past the bound is OTHER, not unseen
+        values = text_values(column)
+        codes = np.array([-1 if v is None else lookup.get(v, beyond) for v in values], dtype=np.int64)
+        found = codes >= 0
+        x[np.flatnonzero(found), at + codes[found]] = 1.0
+        strangers = sum(1 for v, hit in zip(values, found) if not hit and v is not None)
+        if strangers:
+            unseen[spec["name"]] = strangers
+        at += len(categories)
+    return x, unseen
+
+
+def target_values(table, targets: list, task: str, loss: str, path: Path) -> tuple:
+    """(task, y, class names or None, a note saying what was guessed and why) for the target columns."""
+    columns = [table.column(name) for name in targets]
+    numeric = all(is_numeric(c) for c in columns)
+    how, why = "as asked", ""
+    if task == "auto":
+        how = "guessed"
+        task, why = auto_task(columns, loss, numeric)
+    reason = (f"; {why}" if why else "") + override_hint(task, how)
+    if task == "regression":
+        y = regression_target(columns, targets, numeric, path)
+        return task, y, None, f"task: regression ({how}) on {', '.join(targets)}{reason}"
+    y, classes = classification_target(columns, targets, loss, path)
+    shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+    note = f"task: classification ({how}): {targets[0]} has {len(classes)} classes ({shown}){reason}"
+    return task, y, classes, note
+
+
+def auto_task(columns: list, loss: str, numeric: bool) -> tuple:
+    """(task, the rule that decided it) for --task auto: the number of targets, then the loss, then the values."""
+    if len(columns) > 1:
+        return "regression", "several targets are regression"
+    if loss in ("cross_entropy", "bce"):
+        return "classification", f"--loss {loss} takes classes"
+    if loss != "auto" and numeric:
+        return "regression", f"--loss {loss} takes numbers"
+    return guessed_task(as_numpy(columns[0]) if numeric else None)
+
+
+def override_hint(task: str, how: str) -> str:
+    """The end of the task note: how to choose the task, naming the other one when it was guessed."""
+    if how == "as asked":
+        return "; override with --task"
+    other = "regression" if task == "classification" else "classification"
+    return f"; override with --task {other}"
+
+
+def regression_target(columns: list, targets: list, numeric: bool, path: Path) -> torch.Tensor:
+    """The target columns side by side as float32, one column each; a text column is refused."""
+    if not numeric:
+        bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
+        raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task "
+                           "classification")
+    y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
+    return torch.from_numpy(y)
+
+
+def classification_target(columns: list, targets: list, loss: str, path: Path) -> tuple:
+    """(y, class names) of the one target column: int64 class indices, or for loss bce a float column of 0/1."""
+    if len(columns) != 1:
+        raise RiskminError(f"classification takes one target column but {len(columns)} were given "
+                           f"({', '.join(targets)}); name one with --target")
+    classes, codes = column_classes(columns[0], targets[0], path)
+    if len(classes) == 1:
+        raise RiskminError(f"target column {targets[0]} of {path.name} holds one class, {classes[0]}, in every row; "
+                           "classification needs rows of at least two classes")
+    y = torch.from_numpy(codes)
+    if loss == "bce":
+        if len(classes) != 2:
+            raise RiskminError(f"loss bce needs two classes but {targets[0]} has {len(classes)}; use --loss "
+                               "cross_entropy")
+        y = y.float()[:, None]
+    return y, classes
+
+
+def guessed_task(values) -> tuple:
+    """(task, the rule that decided it) for one target column: its values as numbers, or None for text.
+
+    Text and true/false are classes. Real numbers are regression. Whole numbers are class
+    labels when they take at most MAX_LABELS values (0/1, -1/1, -1/0/1) or are exactly the
+    codes 0..k-1 for k up to MAX_CLASSES (as iris, wine and digits write theirs); any other
+    whole numbers are scores or counts (wine quality 3..8, ratings 1..5, ages): regression.
+    """
+    if values is None:
+        return "classification", "text values are class names"
+    if values.dtype == bool:
+        return "classification", "true/false values are two classes"
+    if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
+        return "regression", "its values are real numbers"
+    found = np.unique(values)
+    if len(found) <= MAX_LABELS:
+        return "classification", f"{len(found)} distinct whole numbers are class labels"
+    low, high = int(found[0]), int(found[-1])
+    if len(found) <= MAX_CLASSES and low == 0 and high == len(found) - 1:
+        return "classification", f"whole numbers 0..{high} are class codes"
+    return "regression", f"{len(found)} distinct whole numbers, {low}..{high}, are scores or counts, not class codes"
+
+
+def column_classes(column, name: str, path: Path) -> tuple:
+    """(class names, int64 codes) of a target column; fractions are refused."""
+    if not is_numeric(column):
+        return class_codes(np.array(text_values(column), dtype=object))
+    values = as_numpy(column)
+    if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
+        raise RiskminError(f"target column {name} of {path.name} holds fractions, which are not class labels; use "
+                           "--task regression")
+    return class_codes(values)
+
+
+def class_codes(values: np.ndarray) -> tuple:
+    """(class names, int64 codes 0..k-1): numbers sorted as numbers (-1, 0, 1), text sorted as text."""
+    found, codes = np.unique(values, return_inverse=True)
+    if values.dtype == bool:
+        classes = [str(v).lower() for v in found]
+    elif np.issubdtype(values.dtype, np.number):
+        classes = [str(int(v)) for v in found]
+    else:
+        classes = [str(v) for v in found]
+    return classes, codes.astype(np.int64).reshape(-1)
+
+
+def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
+    """A file's target columns encoded as the run's were: class indices by its class names, or real numbers."""
+    columns = [table.column(name) for name in names["targets"]]
+    for name, column in zip(names["targets"], columns):
+        if missing_mask(column).any():
+            raise RiskminError(f"target column {name} of {path.name} has missing values; drop those rows to evaluate")
+    classes = names.get("classes")
+    if not classes:
+        return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
+    lookup = {label: i for i, label in enumerate(classes)}
+    found, codes = column_classes(columns[0], names["targets"][0], path)
+    strangers = [label for label in found if label not in lookup]
+    if strangers:
+        raise RiskminError(f"target column {names['targets'][0]} of {path.name} holds {strangers[0]!r}, which is not "
+                           f"one of the run's classes ({', '.join(classes)})")
+    y = torch.tensor([lookup[label] for label in found], dtype=torch.int64)[torch.from_numpy(codes)]
+    return y.float()[:, None] if names.get("loss") == "bce" else y

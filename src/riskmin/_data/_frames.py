@@ -1,0 +1,232 @@
+"""DataFrames and NumPy arrays where data goes in: fit, evaluate, predict, montecarlo and compare.
+
+A pandas or polars DataFrame, or a pyarrow Table, becomes a pyarrow Table and goes through the
+very column handling a CSV file does (_readers.table_data: identifier columns left out, text
+one-hot encoded, missing values, the task guessed from the target column); `target=` names the
+column to predict. A DataFrame is told by its type's module, so riskmin never imports pandas.
+(x, y) NumPy arrays become tensors; a y of text or true/false values holds class names.
+
+>>> import numpy as np
+>>> data = as_pair(np.array([[0.0], [1.0], [2.0]]), np.array(["no", "yes", "yes"]))
+>>> data.classes, data.y.tolist()
+(['no', 'yes'], [0, 1, 1])
+"""
+
+from __future__ import annotations
+
+import re
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import Config, RiskminError, RiskminNote, warn
+from ..data import Data, check_finite
+
+FRAME = Path("DataFrame")  # what the messages of the column code call a DataFrame, where they would name a file
+FRAME_TYPES = {("pandas", "DataFrame"), ("polars", "DataFrame"), ("pyarrow", "Table")}
+
+
+def is_frame(data) -> bool:
+    """Whether `data` is a pandas or polars DataFrame or a pyarrow Table."""
+    kind = type(data)
+    return (kind.__module__.partition(".")[0], kind.__name__) in FRAME_TYPES
+
+
+def arrow_table(frame):
+    """A DataFrame as a pyarrow Table, its real-valued columns float32: pandas through Table.from_pandas (its index
+    left out), polars through to_arrow, both without a copy of the numbers where their types allow."""
+    import pyarrow
+
+    from ._readers import check_unique, slim
+
+    module = type(frame).__module__.partition(".")[0]
+    try:
+        if module == "pandas":
+            check_unique([str(name) for name in frame.columns], FRAME)
+            frame = pyarrow.Table.from_pandas(frame, preserve_index=False)
+        elif module == "polars":
+            frame = frame.to_arrow()
+    except pyarrow.ArrowException as error:
+        reason = str(error).splitlines()[0][:160]
+        raise RiskminError(f"the DataFrame cannot be read as columns ({reason}); give every column one type: numbers, "
+                           "text, true/false or dates") from None
+    check_unique(frame.column_names, FRAME)
+    return slim(frame)
+
+
+def frame_data(frame, config: Config) -> Data:
+    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file; what reading it
+    guessed or did (the task, the classes, columns left out) said as RiskminNote warnings, as the command line says
+    it."""
+    from ._readers import table_data
+
+    table = arrow_table(frame)
+    if not config.target:
+        raise RiskminError("a DataFrame needs target= naming the column to predict; its columns are "
+                           f"{', '.join(table.column_names)}")
+    try:
+        data = table_data(table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
+    except RiskminError as error:  # the column code speaks in flags; a DataFrame's user passes keywords
+        raise RiskminError(in_python(str(error))) from None
+    data.name, data.notes = "dataframe", [in_python(note) for note in data.notes]
+    for note in data.notes:
+        warn(note, RiskminNote)
+    return data
+
+
+def in_python(text: str) -> str:
+    """A message of the column code as the Python API says it: --missing drop as missing="drop", --features as
+    features=.
+
+    >>> in_python("pass --missing drop to drop those rows; name a column in --features to keep it")
+    'pass missing="drop" to drop those rows; name a column in features= to keep it'
+    """
+    text = re.sub(r"--(missing|task|loss) ([a-z_]+)", r'\1="\2"', text)
+    return re.sub(r"--([a-z]+)\b", r"\1=", text)
+
+
+def as_pair(x, y, config: Config | None = None) -> Data:
+    """(x, y) as Data: tensors or NumPy arrays; a DataFrame x with its target y beside it (a Series or an array), as if
+    y were one more column of it; a y of text or true/false as class names."""
+    config = config or Config()
+    if is_frame(x):
+        from ._readers import column_names, quoted
+
+        name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
+        return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)))
+    if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
+        return Data(x, np.asarray(y) if isinstance(y, (list, tuple)) else y)
+    x, y = (np.asarray(v) if isinstance(v, (list, tuple))
+            or type(v).__module__.partition(".")[0] in ("pandas", "polars") else v
+            for v in (x, y))
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
+        raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text "
+                           "columns one-hot encoded")
+    x, y = writable(x), writable(y)
+    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS":
+        from ._columns import class_codes
+
+        if y.ndim != 1:
+            raise RiskminError(f"y of class names must be one column but it has shape {y.shape}; pass one label per "
+                               "row")
+        if y.dtype.kind == "O" and any(label is None or label != label for label in y):  # None or NaN
+            raise RiskminError("y has missing class names (None or NaN); drop those rows")
+        classes, codes = class_codes(y if y.dtype.kind != "O" else y.astype(str))
+        return Data(torch.as_tensor(x), torch.from_numpy(codes), classes=classes, task="classification")
+    return Data(x, y)
+
+
+def several_tensors(x) -> bool:
+    """Whether `x` is several input tensors (a dict, or a tuple or list of tensors) rather than rows of numbers."""
+    values = list(x.values()) if isinstance(x, dict) else x if isinstance(x, (tuple, list)) else None
+    return values is not None and all(isinstance(value, torch.Tensor) for value in values)  # () too: none given
+
+
+def target_name(y) -> str:
+    name = getattr(y, "name", None)
+    return str(name) if name is not None and str(name) else "target"
+
+
+def joined(table, y, name: str):
+    """`table` with the target values `y` as one more column, named `name`, y's own name, or "target"."""
+    import pyarrow
+
+    name = name or target_name(y)
+    if name in table.column_names:
+        raise RiskminError(f"the target is named {name}, like a column of x; rename it or pass one DataFrame with "
+                           f"target={name!r}")
+    values = np.asarray(y)
+    if values.ndim != 1 or len(values) != table.num_rows:
+        raise RiskminError(f"y has shape {values.shape} but x has {table.num_rows} rows; pass one target value per row "
+                           "of x")
+    column = pyarrow.array(y, from_pandas=True) if type(y).__module__.startswith("pandas") else pyarrow.array(values)
+    return table.append_column(name, column)
+
+
+def frame_rows(frame, names: dict, targets: bool) -> tuple:
+    """(inputs, targets or None) of a DataFrame for a trained run, encoded as its training data was (by column name)."""
+    from ._readers import table_columns
+
+    if not names:
+        raise RiskminError("a DataFrame is read by column names, which only a Run knows; pass the Run fit returned, or "
+                           "a tensor")
+    x, y, _ = table_columns(arrow_table(frame), [], FRAME, names, targets)
+    return x, y
+
+
+def inputs(x, names: dict) -> torch.Tensor:
+    """The rows `predict` is given, as float32 inputs: a DataFrame encoded like the run's data, or numbers; a value
+    beyond float32's range, or a NaN the run does not fill, is refused as in training."""
+    from ._columns import input_names
+
+    if is_frame(x):
+        tensor = original = frame_rows(x, names, targets=False)[0]
+    else:
+        if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
+            raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded "
+                               "as the run's were")
+        tensor = centred(torch.as_tensor(writable(x)), names.get("layout") or []).to(torch.float32)
+        original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
+    check_finite(tensor, original, "x", input_names(names.get("layout") or []),
+                 allow_nan=names.get("missing") == "mean")
+    return tensor
+
+
+def centred(x: torch.Tensor, layout: list) -> torch.Tensor:
+    """Rows of numbers with the centre each column had in training subtracted, in float64 (see _columns.offset), where
+    they are in the file's units: a centre is far from zero for its column's spread, so values nearer the centre than
+    zero are raw (a user's rows), and values nearer zero were centred already (rows read by `read_columns`)."""
+    from ._columns import input_centres
+
+    centres = input_centres(layout)
+    if not centres.any() or x.ndim != 2 or x.shape[1] != len(centres) or not len(x):
+        return x
+    typical = x.double().nanmean(0)
+    raw = (typical - centres).abs() < typical.abs()
+    return x.double() - torch.where(raw, centres, 0.0)
+
+
+def labels(y, names: dict):
+    """Targets for a trained run: class names (text or true/false) as the run's class indices; anything else as it
+    is."""
+    listed = isinstance(y, (list, tuple)) or type(y).__module__.partition(".")[0] in ("pandas", "polars")
+    values = np.asarray(y) if listed else y
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "bOUS"):
+        return writable(values)
+    if not names.get("classes"):
+        raise RiskminError("y holds class names but the run has none; pass the targets as numbers")
+    import pyarrow
+
+    from ._columns import target_for_run
+
+    return target_for_run(pyarrow.table({names["targets"][0]: pyarrow.array(values.tolist())}), names, FRAME)
+
+
+def writable(array):
+    """A read-only NumPy array (pandas' copy-on-write views, memory maps) copied, as torch may write to a tensor;
+    anything else as it is."""
+    return array.copy() if isinstance(array, np.ndarray) and not array.flags.writeable else array
+
+
+def rows(data, names: dict) -> Data:
+    """The rows `evaluate` is given, as Data: a DataFrame holding the run's target columns, Data, or (x, y)."""
+    if isinstance(data, Data):
+        return data
+    if is_frame(data):
+        x, y = frame_rows(data, names, targets=True)
+        check_rows_to_evaluate(len(y), "the DataFrame")
+        return Data(x, y, missing=names.get("missing", "error"))
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        y = labels(data[1], names)
+        check_rows_to_evaluate(len(y), "the data")
+        return Data(data[0] if several_tensors(data[0]) else inputs(data[0], names), y)
+    raise RiskminError(f"evaluate takes a DataFrame, Data or (x, y), not {type(data).__name__}")
+
+
+def check_rows_to_evaluate(count: int, what: str, where: str = "") -> None:
+    """Refuse fewer rows than evaluation takes, 2, saying that `what` holds them (and `where` to add more)."""
+    if count < 2:
+        held = "no rows" if count == 0 else "only 1 row"
+        raise RiskminError(f"{what} has {held} to evaluate; give at least 2 rows{where}")

@@ -1,0 +1,522 @@
+"""Reading data files: CSV and Parquet tables through pyarrow, NPZ arrays through NumPy.
+
+pyarrow was chosen by measurement: a 1,000,000 x 20 numeric CSV read in 0.75 s against
+pandas' 0.81 s on two cores, it imports in 0.16 s against 0.60 s, and it reads Parquet too.
+How columns become inputs and targets is in _columns.py.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import RiskminError, RiskminNote, warn
+from .._paths import checked
+from ._columns import (as_numpy, class_codes, describe, encode, offset, guessed_task, handle_missing, input_names,
+                       is_numeric, target_for_run, target_values, without_identifiers)
+from ..data import FLOAT32_TINY, Data, too_small
+
+STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
+
+
+def read(path, target: str = "", features: str = "", task: str = "auto", missing: str = "error",
+         loss: str = "auto") -> Data:
+    """A data file as Data, its features encoded by a layout fitted on the file.
+
+    Tables need `target` (comma-separated column names); NPZ files hold arrays x and y.
+    `task` "auto" guesses regression or classification from the target column; `missing`
+    says what to do with empty cells: "error", "drop" their rows, or keep them for "mean".
+    Without `features`, every other column is a feature but those that look like row
+    identifiers; the notes of the result say what was guessed, converted or left out.
+    """
+    path, suffix = checked(path)
+    if suffix == ".npz":
+        return read_npz(path, task, loss)
+    table, notes = read_table(path, suffix)
+    return table_data(table, notes, path, target, features, task, missing, loss)
+
+
+def table_data(table, notes: list, path: Path, target: str = "", features: str = "", task: str = "auto",
+               missing: str = "error",
+               loss: str = "auto") -> Data:
+    """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
+    message)."""
+    names = table.column_names
+    targets = choose(target, names, path, "target")
+    if not targets:
+        raise RiskminError(f"{path} is a table: name the column to predict with --target; its columns are "
+                           f"{', '.join(names)}")
+    named = choose(features, names, path, "feature")
+    chosen = named or [n for n in names if n not in targets]
+    overlap = sorted(set(chosen) & set(targets))
+    if overlap:
+        raise RiskminError(f"column {overlap[0]} is both a feature and a target; leave it out of --features")
+    table, typing_notes, strays, units = typed(table, [*chosen, *targets], path)
+    notes += typing_notes
+    if not named:  # columns the user names are kept whatever they look like
+        chosen, note = without_identifiers(table, chosen)
+        notes += [note] if note else []
+    if not chosen:
+        raise RiskminError(f"{path} has no feature columns besides the target; a model needs at least one")
+    refuse_tiny(table, [*chosen, *targets])
+    table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
+    layout, capped = zip(*(describe(table.column(name), name, table.num_rows) for name in chosen))
+    # what a date counts
+    layout = [{**entry, "unit": units[entry["name"]]} if entry["name"] in units else entry for entry in layout]
+    release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
+    x, _ = encode(table, layout, path, missing)
+    task, y, classes, note = target_values(table, targets, task, loss, path)
+    notes = [note, *notes, *missing_notes, *(c for c in capped if c)]
+    return Data(torch.from_numpy(x), y, input_names(layout), targets, name=path.stem,
+                layout=list(layout), classes=classes, task=task, missing=missing, notes=notes)
+
+
+def read_table(path: Path, suffix: str, wide=()) -> tuple:
+    """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read): but for those
+    float32 cannot hold (too small, or too coarse for their spread, see _columns.offset) and those named in `wide`.
+
+    A CSV that is not valid UTF-8 is read again as Latin-1, which decodes any byte, and a note
+    says so. A table with two columns of one name is refused, as no name could pick either.
+    """
+    import pyarrow
+
+    notes = []
+    try:
+        if suffix == ".csv":
+            table = read_csv(path, wide=wide)
+            if not utf8(table):
+                table = read_csv(path, encoding="latin-1", wide=wide)
+                notes.append(f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its "
+                             "text looks wrong")
+        else:
+            import pyarrow.parquet
+
+            check_unique(pyarrow.parquet.read_schema(path).names, path)
+            table = slim(pyarrow.parquet.read_table(path), wide)
+    except (pyarrow.ArrowException, OSError) as error:
+        reason = str(error).splitlines()[0][:160]
+        raise RiskminError(f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its "
+                           "name says") from None
+    check_unique(table.column_names, path)
+    return table, notes
+
+
+def read_csv(path: Path, encoding: str = "utf8", wide=()):
+    """A CSV in one multi-threaded pass with the real-valued columns of its first block parsed straight to
+    float32, which halves the memory a float64 table would take; should a later block disagree with the
+    first, the file is read again with every type inferred."""
+    import pyarrow
+    import pyarrow.csv
+
+    convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
+    reading = pyarrow.csv.ReadOptions(encoding=encoding)
+    with pyarrow.csv.open_csv(path, read_options=reading,
+                              convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
+        try:  # the first block, parsed as float64: a column too small for float32 there is parsed as float64 (see slim)
+            small = float64_columns(stream.read_next_batch(), wide)
+        # empty, not UTF-8, or ragged: the read below says
+        except (StopIteration, UnicodeDecodeError, pyarrow.ArrowInvalid):
+            small = set(wide)
+        reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)
+                 and f.name not in small}
+    try:
+        options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
+        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options), wide)
+    except pyarrow.ArrowInvalid:
+        return slim(pyarrow.csv.read_csv(path, read_options=reading,
+                                         convert_options=pyarrow.csv.ConvertOptions(**convert)), wide)
+
+
+def utf8(table) -> bool:
+    """Whether pyarrow found the CSV to be UTF-8: it reads other bytes as binary columns and replacement characters in
+    names."""
+    import pyarrow
+
+    return not any(pyarrow.types.is_binary(f.type) or "\ufffd" in f.name for f in table.schema)
+
+
+def check_unique(names: list, path: Path) -> None:
+    seen = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise RiskminError(f"{path.name} has two columns named {name!r} (columns {seen[name] + 1} and {i + 1}); "
+                               "rename one so that each column has its own name")
+        seen[name] = i
+
+
+def release_unused_memory() -> None:
+    """Hand the memory pyarrow kept from parsing back to the system, so that the tensors built next reuse it."""
+    import pyarrow
+
+    pool = pyarrow.default_memory_pool()
+    if hasattr(pool, "release_unused"):  # pyarrow 9 and later
+        pool.release_unused()
+
+
+def slim(table, wide=()):
+    """`table` with float64 columns cast to float32, the precision riskmin trains in, but those too small for it, which
+    stay float64 so that `refuse_tiny` can name them if they are used, those too coarse in float32 for their spread,
+    which
+    are centred in float64 before they are cast (see _columns.offset), and those named in `wide`."""
+    import pyarrow
+
+    small = float64_columns(table, wide)
+    for i, f in enumerate(table.schema):
+        if pyarrow.types.is_float64(f.type) and f.name not in small:
+            table = table.set_column(i, f.name, table.column(i).cast(pyarrow.float32()))
+    return table
+
+
+def float64_columns(table, wide=()) -> set:
+    """The names of the float64 columns of a pyarrow Table or RecordBatch that float32 cannot hold: too small, too
+    coarse for their spread, or named in `wide`."""
+    import pyarrow
+
+    coarse = {table.schema.field(i).name for i, kind in enumerate(table.schema.types)
+              if pyarrow.types.is_float64(kind) and offset(table.column(i))[0] is not None}
+    return set(tiny_columns(table)) | coarse | set(wide)
+
+
+def tiny_columns(table) -> dict:
+    """{name: largest size} of the float64 columns of a pyarrow Table or RecordBatch whose every value float32 would
+    make 0 or strip of its digits."""
+    import pyarrow
+    import pyarrow.compute
+
+    small = {}
+    for i, kind in enumerate(table.schema.types):  # names only when needed: a Latin-1 one is not read as UTF-8 yet
+        if pyarrow.types.is_float64(kind):
+            largest = pyarrow.compute.max(pyarrow.compute.abs(table.column(i))).as_py()
+            if largest and largest < FLOAT32_TINY:
+                small[table.schema.field(i).name] = largest
+    return small
+
+
+def refuse_tiny(table, names: list) -> None:
+    """Refuse the first of the columns `names` that is too small for float32 (left float64 by slim)."""
+    small = tiny_columns(table.select(names))
+    if small:
+        name = next(iter(small))
+        raise RiskminError(too_small(f"column {name}", small[name]))
+
+
+def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:
+    """(table, notes, stray cells, units) with the named columns made into what riskmin can encode.
+
+    Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
+    timestamps, times of day and durations become seconds (since 1970-01-01 UTC, midnight,
+    or zero). A text column whose cells are numbers but for at most `stray_share` of them
+    (a '?' or '-' typed into a number column) becomes numbers, its other cells missing;
+    they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
+    in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
+    `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}.
+    """
+    notes, strays, units = [], {}, {}
+    for name in names:
+        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share)
+        if column is not table.column(name):
+            table = table.set_column(table.column_names.index(name), name, column)
+        notes += [note] if note else []
+        if stray:
+            strays[name] = stray
+        if unit:
+            units[name] = unit
+    return table, notes, strays, units
+
+
+def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
+    """(column, note or None, stray cells or None, unit or None): one column of `typed`."""
+    import pyarrow
+
+    kind = column.type
+    if pyarrow.types.is_dictionary(kind):  # a Parquet category column
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if is_numeric(column):
+        return column, None, None, None
+    if pyarrow.types.is_decimal(kind) or pyarrow.types.is_null(kind):  # a column of empty cells holds missing numbers
+        return column.cast(pyarrow.float64()), None, None, None
+    if pyarrow.types.is_temporal(kind):
+        since = ("midnight" if pyarrow.types.is_time(kind) else "zero" if pyarrow.types.is_duration(kind)
+                 else "1970-01-01 UTC")
+        return (seconds(column), f"column {name} holds {kind} values; they become seconds since {since}", None,
+                f"seconds since {since}")
+    if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)):
+        raise RiskminError(f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or "
+                           "targets; leave it out with --features")
+    return text_column(column, name, path, stray_share)
+
+
+def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
+    """(column, note or None, stray cells or None, unit or None) of a text column: numbers, dates, or text as it is."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    numbers, stray = numbers_but_for_a_few(column, stray_share)
+    if numbers is not None:
+        if not stray:
+            return numbers, None, None, None
+        count, rows, texts = stray
+        cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (", ..." if count > len(rows)
+                                                                                         else "")
+        return (numbers, f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing "
+                f"values: {cells}", stray, None)
+    present = len(column) - column.null_count
+    if not present or pc.sum(pc.match_substring_regex(column, DATE)).as_py() < (1 - STRAY_SHARE) * present:
+        return column, None, None, None
+    for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
+        try:
+            since = "seconds since 1970-01-01 UTC"
+            return (seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))),
+                    f"column {name} holds dates; they become {since}", None, since)
+        except pyarrow.ArrowInvalid:
+            pass
+    example = pc.drop_null(column)[0].as_py()
+    raise RiskminError(f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO "
+                       "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with "
+                       "--features")
+
+
+def numbers_but_for_a_few(column, stray_share: float) -> tuple:
+    """(float64 column, stray cells or None) when a text column is numbers in all but `stray_share` of its
+    non-empty cells, the others made missing; (None, None) when it is text."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    number = pc.match_substring_regex(column, NUMBER)  # missing where the cell is empty
+    present = len(column) - column.null_count
+    count = pc.sum(number).as_py() or 0
+    if count == 0 or present - count > stray_share * present:
+        return None, None
+    values = pc.cast(pc.if_else(number, pc.utf8_trim_whitespace(column), None), pyarrow.float64())
+    if count == present:
+        return values, None
+    rows = np.flatnonzero(as_numpy(pc.fill_null(pc.invert(number), False)))
+    texts = [column[int(row)].as_py() for row in rows[:5]]
+    return values, (len(rows), rows[:5].tolist(), texts)
+
+
+def seconds(column):
+    """A date, time or duration column as float64 seconds, counted in microseconds on the way."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pyarrow.types.is_date(kind):
+        column = column.cast(pyarrow.timestamp("us"))
+    elif pyarrow.types.is_timestamp(kind):
+        column = pc.cast(column, pyarrow.timestamp("us", tz=kind.tz), safe=False)
+    elif pyarrow.types.is_time(kind):
+        column = pc.cast(column, pyarrow.time64("us"), safe=False)
+    else:
+        column = pc.cast(column, pyarrow.duration("us"), safe=False)
+    return pc.divide(pc.cast(pc.cast(column, pyarrow.int64()), pyarrow.float64()), 1e6)
+
+
+def choose(text: str, names: list, path: Path, what: str) -> list:
+    """The columns `text` names (see `column_names`), each one of the table's `names`."""
+    chosen = column_names(text)
+    for name in chosen:
+        if name not in names:
+            edged = [n for n in names if n.strip() == name.strip()]
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = (f"its column {quoted(edged[0])} has spaces at its edges: name it in double quotes, "
+                    f"{quoted(edged[0])}"
+                    if edged else f"did you mean {quoted(close[0])}?" if close
+                    else f"its columns are {', '.join(map(quoted, names))}")
+            raise RiskminError(f"{what} column {quoted(name)} does not exist in {path.name}; {hint}")
+    return chosen
+
+
+NAME = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^,"][^,]*|))\s*(,|$)')  # one name of a list, quoted or not, and what ends
+                                                                     # it
+
+
+def column_names(text: str) -> list:
+    """The column names of a comma-separated list such as --target and --features take, as a CSV header writes them:
+    each without spaces at its edges, but a name in double quotes kept exactly, commas and edge spaces included ("" in
+    it is one quote). Empty names are left out.
+
+    >>> column_names('price, "rooms, total", " id "')
+    ['price', 'rooms, total', ' id ']
+    """
+    names, position = [], 0
+    while position < len(text):
+        match = NAME.match(text, position)
+        if match is None:
+            raise RiskminError(f"{text!r} is not a list of column names: separate them by commas and put a name that "
+                               "holds a "
+                               'comma, a quote or spaces at its edges in double quotes, as "a, b" (a quote in it '
+                               'doubled: "")')
+        inside, plain, end = match.groups()
+        name = plain.strip() if inside is None else inside.replace('""', '"')
+        if name:
+            names.append(name)
+        position = match.end()
+        if not end:
+            break
+    return names
+
+
+def quoted(name: str) -> str:
+    """A column name as `column_names` reads it back: in double quotes when it holds a comma, a quote or edge spaces."""
+    if "," in name or '"' in name or name != name.strip():
+        return '"' + name.replace('"', '""') + '"'
+    return name
+
+
+def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
+    """Arrays x and y of an .npz file; a one-column whole-number y may be class labels, guessed as for tables."""
+    check_npz_header(path)
+    x, y = npz_arrays(path)
+    if not (np.issubdtype(x.dtype, np.number) and (np.issubdtype(y.dtype, np.number) or y.dtype == bool)):
+        raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
+    for name, array in (("x", x), ("y", y)):
+        if np.iscomplexobj(array):
+            raise RiskminError(f"{path}: {name} holds complex numbers ({array.dtype}), and riskmin trains on real "
+                               f"ones; save the real and imaginary parts as columns of their own, {name}.real and "
+                               f"{name}.imag")
+    x = torch.from_numpy(x.astype(np.float32))
+    how, why = "as asked", ""
+    if task == "auto":
+        how = "guessed"
+        task, why = npz_task(y, loss)
+    why = f"; {why}" if why else ""
+    if task == "classification":
+        classes, codes = npz_classes(y, path)
+        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+        note = f"task: classification ({how}): y has {len(classes)} classes ({shown}){why}"
+        return Data(x, torch.from_numpy(codes), name=path.stem, classes=classes, task=task,
+                    notes=[note + "; override with --task"])
+    note = f"task: regression ({how}){why}; override with --task"
+    return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
+
+
+def check_npz_header(path: Path) -> None:
+    """Refuse, before NumPy reads it, a file that is not a zip archive: most often one array saved by numpy.save."""
+    with open(path, "rb") as file:
+        head = file.read(6)
+    if head == b"\x93NUMPY":
+        raise RiskminError(f"{path} holds one array saved by numpy.save (an .npy file), not the arrays x and y of an "
+                           ".npz file; save them with numpy.savez(path, x=x, y=y)")
+    if not head.startswith(b"PK"):  # an .npz file is a zip archive
+        raise RiskminError(f"{path} is not an .npz file (a zip archive of arrays); save x and y with numpy.savez(path, "
+                           "x=x, y=y)")
+
+
+def npz_arrays(path: Path) -> tuple:
+    """The arrays x and y of an .npz file, as NumPy arrays; a missing one or an unreadable file is a RiskminError."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:  # never unpickle: object arrays are refused
+            missing = [name for name in ("x", "y") if name not in arrays.files]
+            if missing:
+                raise RiskminError(f"{path} has no array named {missing[0]}; an .npz file needs arrays x and y (it has "
+                                   f"{', '.join(arrays.files) or 'none'})")
+            return arrays["x"], arrays["y"]
+    except RiskminError:
+        raise
+    except (ValueError, OSError, EOFError) as error:
+        raise RiskminError(f"{path} cannot be read as NPZ ({str(error).splitlines()[0][:160]}); save it with "
+                           "numpy.savez and numeric arrays") from None
+
+
+def npz_task(y: np.ndarray, loss: str) -> tuple:
+    """(task, the rule that decided it) of an .npz file's y for --task auto: its columns, then the loss, then its
+    values."""
+    if y.ndim != 1:
+        return "regression", "a y of several columns is regression"
+    if loss in ("cross_entropy", "bce"):
+        return "classification", f"--loss {loss} takes classes"
+    if loss != "auto":
+        return "regression", f"--loss {loss} takes numbers"
+    return guessed_task(y)
+
+
+def npz_classes(y: np.ndarray, path: Path) -> tuple:
+    """(class names, int64 codes) of an .npz file's y, which must be one column of whole numbers."""
+    if y.ndim != 1 or not np.all(y == np.round(y)):
+        raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task "
+                           "regression")
+    classes, codes = class_codes(y)
+    if len(classes) == 1:
+        raise RiskminError(f"{path}: y holds one class, {classes[0]}, in every row; classification needs rows of at "
+                           "least two classes")
+    return classes, codes
+
+
+def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
+    """For a trained run: (inputs, targets or None, kept columns) of a file, encoded as the run's were.
+
+    `names` is what the run stored of its data (layout, targets, classes, missing). Columns
+    are matched by name, in any order; one the run needs and the file lacks is an error.
+    Kept columns are copied as they are, whatever they hold.
+    """
+    path, suffix = checked(path)
+    if suffix == ".npz":
+        return npz_columns(path, run_layout(names), targets)
+    table, notes = read_table(path, suffix, wide=[c["name"] for c in run_layout(names) if "offset" in c])
+    return table_columns(table, notes, path, names, targets, keep)
+
+
+def run_layout(names: dict) -> list:
+    """The feature layout a run stored; a run trained on tensors has numeric features alone."""
+    return names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
+
+
+def table_columns(table, notes: list, path: Path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
+    """`read_columns` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own)."""
+    layout = run_layout(names)
+    target_names = names["targets"] if targets else []
+    check_columns_present(table, layout, target_names, keep, path)
+    kept = {name: table.column(name).to_pylist() for name in keep}
+    numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
+    # the run knows these are numbers: any text cell is a hole
+    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0)
+    for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
+        warn(note, RiskminNote)
+    x, unseen = encode(table, layout, path, names.get("missing", "error"))
+    if unseen:
+        warn_unseen(unseen, path)
+    y = None
+    if targets:
+        y = target_for_run(table, names, path)
+    return torch.from_numpy(x), y, kept
+
+
+def npz_columns(path: Path, layout: list, targets: bool) -> tuple:
+    """read_columns of an .npz file: its x, which must have as many features as the run's layout, and y if asked for."""
+    data = read_npz(path)
+    if data.n_features != len(layout):
+        raise RiskminError(f"{path} has {data.n_features} features but the run was trained on {len(layout)}")
+    return data.x, (data.y if targets else None), {}
+
+
+def check_columns_present(table, layout: list, target_names: list, keep, path: Path) -> None:
+    """Raise RiskminError naming the first feature, target or kept column that the run needs and the table lacks."""
+    wanted = [*(c["name"] for c in layout), *target_names, *keep]
+    for name in wanted:
+        if name not in table.column_names:
+            role, needed = column_role(name, layout, target_names, keep)
+            raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns "
+                               f"{', '.join(needed)}")
+
+
+def column_role(name: str, layout: list, target_names: list, keep) -> tuple:
+    """(role, all the columns of that role) of a needed column; a name asked to be kept counts as kept first."""
+    if name in keep:
+        return "kept", keep
+    if name in target_names:
+        return "target", target_names
+    return "feature", [c["name"] for c in layout]
+
+
+def warn_unseen(unseen: dict, path: Path) -> None:
+    """Tell how many values of each column were categories the run never saw, and so became all zeros."""
+    counts = ", ".join(f"{name}: {count}" for name, count in unseen.items())
+    warn(f"{sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
+         "they were encoded as all zeros")

@@ -1,0 +1,237 @@
+"""What a comparison compares: its candidates, from a grid of alternatives or from named tables, and the metric that
+ranks them; everything `riskmin compare` checks before it reads the data or trains anything.
+
+A candidate is a name and a dict of settings (a model name or a callable that builds one,
+and any Config field). A grid makes a candidate of every combination that makes sense (a
+setting that does not apply to a model, optimizer or scheduler does not multiply it) and
+names it by what sets it apart; `grid_toml` writes candidates back as the tables `--config` reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Optional
+
+from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
+from ..metrics import METRICS
+from ..stats import METRIC_PREFIXES
+
+def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
+    """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else
+    the
+    grid of the flags' alternatives (setting -> list of values); one-valued flags are shared, as are the file's
+    top-level keys.
+    """
+    shared = dict(shared)
+    several = [key for key, values in alternatives.items() if len(values) > 1]
+    if not tables and not several:
+        raise RiskminError("no setting has alternatives, so there is one candidate; separate alternatives with commas "
+                           "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in "
+                           "--config")
+    fixed = [key for key in several if fact(key, "shared")]
+    if fixed:
+        raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the "
+                           "same splits and written to one place; give alternatives of the other settings")
+    if tables:
+        if several:
+            raise RiskminError(f"the candidates come from the tables of the --config file, so {', '.join(several)} "
+                               "cannot take alternatives too; give one value, or put the alternatives in the tables")
+        shared.update({key: values[0] for key, values in alternatives.items()})
+        return shared, tables
+    axes = {key: values for key, values in alternatives.items() if key in several or fact(key, "applies")
+            or key == "model"}
+    shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
+    return shared, grid(axes, shared)
+
+
+def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
+    """Every combination of `alternatives` (setting -> list of values) that makes sense, as candidates named by their
+    differences.
+
+    A setting that does not apply to a combination's model, optimizer or scheduler (hidden for
+    linear, momentum for adam) is left out of it, so it does not multiply that combination;
+    `shared` supplies the deciding setting where the alternatives do not. A name lists the
+    values that set the candidate apart: the model bare, the rest as setting=value.
+
+    >>> list(grid({"model": ["linear", "two_layer"], "hidden": [(32,), (128,)], "lr": [0.01, 0.001]}))[:3]
+    ['linear lr=0.01', 'linear lr=0.001', 'two_layer hidden=32 lr=0.01']
+    """
+    shared = shared or {}
+    combinations = []
+    for values in itertools.product(*alternatives.values()):
+        settings = dict(zip(alternatives, values))
+        settings = {key: value for key, value in settings.items() if applies(key, {**shared, **settings})}
+        if settings not in combinations:
+            combinations.append(settings)
+    combinations = distinct(fitting(combinations, shared), shared)
+    differing = [key for key in alternatives if len({label(c.get(key, "")) for c in combinations}) > 1]
+    return {candidate_name(settings, differing): settings for settings in combinations}
+
+
+def fitting(combinations: list, shared: dict) -> list:
+    """The combinations without those whose widths two_layer cannot take (--model two_layer,mlp --hidden 64/64,64 keeps
+    two_layer with 64 and mlp with both), unless that leaves a model none: then its error says what to change."""
+    def fits(settings: dict) -> bool:
+        return own(settings, shared, "model") != "two_layer" or len(widths(own(settings, shared, "hidden"))) == 1
+    kept = [settings for settings in combinations if fits(settings)]
+    models = {own(settings, shared, "model") for settings in combinations}
+    return kept if models == {own(settings, shared, "model") for settings in kept} else combinations
+
+
+def distinct(combinations: list, shared: dict) -> list:
+    """The combinations without repeats of the same network: two_layer is mlp with one hidden layer and no dropout, so
+    with one width `mlp` and `two_layer` train the same weights; the later one is left out, with a note."""
+    kept, seen = [], {}
+    for settings in combinations:
+        key = network(settings, shared)
+        if key in seen:
+            warn(f"{candidate_name(settings, list(settings))} is the same network as "
+                 f"{candidate_name(seen[key], list(seen[key]))} (one hidden layer, no dropout), so it is left out",
+                 RiskminNote)
+            continue
+        seen[key] = settings
+        kept.append(settings)
+    return kept
+
+
+def network(settings: dict, shared: dict) -> tuple:
+    """The candidate's settings with a one-layer mlp and a two_layer written alike, as what they build.
+
+    >>> network({"model": "two_layer"}, {}) == network({"model": "mlp", "hidden": (32,)}, {})
+    True
+    """
+    model = own(settings, shared, "model")
+    if model not in ("two_layer", "mlp") or len(widths(own(settings, shared, "hidden"))) != 1:
+        return tuple(sorted((key, label(value)) for key, value in settings.items()))
+    dropout = own(settings, shared, "dropout") if model == "mlp" else 0.0
+    same = {**settings, "model": "mlp", "hidden": widths(own(settings, shared, "hidden")), "dropout": dropout,
+            "activation": own(settings, shared, "activation")}
+    return tuple(sorted((key, label(value)) for key, value in same.items()))
+
+
+def own(settings: dict, shared: dict, key: str):
+    """Setting `key` of a candidate: its own, else the shared one, else the default."""
+    return settings.get(key, shared.get(key, getattr(Config, key)))
+
+
+def widths(hidden) -> tuple:
+    return (hidden,) if isinstance(hidden, int) else tuple(hidden)
+
+
+def applies(key: str, settings: dict) -> bool:
+    """Whether setting `key` means anything given the model, optimizer and scheduler in `settings` (or their
+    defaults)."""
+    if not fact(key, "applies"):
+        return True
+    decider, where = fact(key, "applies")
+    return own(settings, {}, decider) in where
+
+
+def candidate_name(settings: dict, differing: list) -> str:
+    parts = [label(settings[key]) if key == "model" else f"{key}={label(settings[key])}" for key in differing
+             if key in settings]
+    return " ".join(parts) or "default"
+
+
+def label(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
+    """(candidates, settings) with a shared model that is a module class or factory moved into every candidate."""
+    shared_model = settings.get("model")
+    if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
+        # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
+        settings = {key: value for key, value in settings.items() if key != "model"}
+        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own
+                      for name, own in candidates.items()}
+    return candidates, settings
+
+
+def candidate_configs(candidates: dict, shared: Config) -> dict:
+    """name -> (model for `montecarlo`, the candidate's Config), every candidate checked before anything trains."""
+    if not isinstance(candidates, dict) or len(candidates) < 2:
+        raise RiskminError("a comparison needs at least two candidates, e.g. "
+                           "{'small': {'hidden': 8}, 'large': {'hidden': 64}}, or on the command line alternatives "
+                           "such as --lr 0.01,0.001")
+    configs = {}
+    for name, settings in candidates.items():
+        if not isinstance(settings, dict):
+            raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of "
+                               "settings")
+        fixed = [key for key in settings if key in FIELDS and fact(key, "shared")]
+        if fixed:
+            raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are "
+                               "compared on the same splits); set it once for all")
+        model = settings.get("model", shared.model)
+        named = dict(settings)
+        if not isinstance(model, str):  # a module class or factory: recorded by name, built by montecarlo
+            named.update(model="custom", model_class=class_path(model))
+        try:
+            configs[name] = (model, shared.replace(**named))
+        except RiskminError as error:
+            raise RiskminError(f"candidate {name!r}: {error}") from None
+        if model == "custom":
+            raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module "
+                               "class or a function that returns a fresh one as its model")
+    return configs
+
+
+def class_path(model) -> str:
+    """module.Class of a module class or factory, as `model_class` records it."""
+    return f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', repr(model))}"
+
+
+def ranking(metric: Optional[str], config: Config) -> tuple:
+    """(metric name without its prefix, "min" or "max"): `metric` when given, else the one `monitor` names, with
+    `mode`."""
+    if metric is None:
+        base = config.monitor.split("_", 1)[1] if config.monitor.startswith("val_") else "loss"
+        return base, config.mode
+    base = metric.split("_", 1)[1] if metric.startswith(METRIC_PREFIXES) else metric
+    if base not in METRICS:
+        raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
+    return base, "max" if METRICS[base].higher_is_better else "min"
+
+
+def setting_cells(candidates: dict) -> dict:
+    """name -> the candidate's settings as table cells, with every setting any candidate sets (empty where it sets
+    none):
+    built once for all, so that a table of many candidates costs its size, not its size times the candidates."""
+    keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
+    cells = {name: columns(settings) for name, settings in candidates.items()}
+    return {name: {key: own.get(key, "") for key in keys} for name, own in cells.items()}
+
+
+def columns(settings: dict) -> dict:
+    """A candidate's settings as table cells: widths as 64,64 and a model class or factory by its name."""
+    cells = {}
+    for key, value in settings.items():
+        if isinstance(value, (tuple, list)):
+            value = ",".join(map(str, value))
+        elif callable(value):
+            value = getattr(value, "__qualname__", repr(value))
+        cells[key] = value
+    return cells
+
+
+def grid_toml(config: Config, candidates: dict) -> str:
+    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, then one table per
+    candidate."""
+    parts = [config.to_toml()]
+    for name, settings in candidates.items():
+        model = settings.get("model")
+        named = dict(settings)
+        if model is not None and not isinstance(model, str):
+            named.update(model="custom", model_class=class_path(model))
+        lines = config.replace(**named).to_toml().splitlines()
+        kept = [line for line in lines if line.split(" = ", 1)[0] in named]
+        parts.append(f"\n[{json.dumps(name)}]\n" + "\n".join(kept) + "\n")
+    return "".join(parts)

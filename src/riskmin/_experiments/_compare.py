@@ -1,0 +1,506 @@
+"""Comparing parametrizations: several candidates trained on the same splits, paired statistics, honest selection.
+
+A candidate is a name and a dict of settings (a model name or a callable that builds one,
+and any Config field); _candidates.py makes and checks them. Every candidate runs through `montecarlo` with the same
+seed, so run r
+of every candidate trains on the same split; the initialization and the batch order are drawn
+per candidate and split from that seed, as `riskmin train --seed <seed + r>` would draw them.
+Candidates that differ only in lr, weight_decay, momentum and schedule (not plateau) train
+side by side in the same stacks, each with its own settings; the others form stacks of their own.
+
+The statistics are paired: every candidate is compared with the best one split by split
+(`stats.paired`, corrected for the training rows the splits share), Holm-adjusted across the
+comparisons. Choosing the best candidate by its mean test error and quoting that error is
+optimistic; `select=True` also reports the nested estimate, where each split chooses its
+candidate on the validation metric and records that candidate's test metric.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from torch.utils.data import Dataset
+
+from ..config import Config, RiskminError, settings_where
+from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
+from ..data import Data
+from ._montecarlo import (data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of,
+                          tell_sample_size)
+from ._kept import holding
+from .._training._optim import per_run_supported
+from .._training._losses import settled
+from ..metrics import measured, metrics_where, task_of_loss
+from .._training._prepare import as_data
+from ..stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
+
+LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
+
+
+@dataclass
+class Comparison:
+    """The result of `compare`: one row per candidate and split, and the paired statistics in `summary`."""
+
+    table: list
+    summary: dict
+    config: Config
+    candidates: dict
+    notes: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        from .._runs._report import estimate
+
+        s = self.summary
+        best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
+        close = f", {len(s['not_distinguished'])} not told apart from it" if s["not_distinguished"] else ""
+        return (f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on "
+                f"{s['runs']} splits, best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})")
+
+    def _repr_html_(self) -> str:
+        """The candidates ranked, as `riskmin compare` prints them, and the picture, as a notebook shows the result."""
+        table = html_table(repr(self) + "; * not told apart from the best (Holm-adjusted corrected p >= "
+                           f"{self.summary['level']:g})", RANKED_COLUMNS, ranked_rows(self.summary))
+        return table + html_picture(self.plot())
+
+    def to_pandas(self, table: str = "runs"):
+        """The runs as a pandas DataFrame, one row per candidate and split as in runs.csv; table="summary": one row per
+        candidate and metric, its statistics and its paired difference from the best, as in comparison.csv."""
+        return data_frame({"runs": self.table, "summary": comparison_rows(self)}, table, "Comparison")
+
+    def plot(self, path=None, overwrite: bool = False):
+        """Each candidate's per-split metric, ranked, one line per split: a matplotlib Figure, or drawn into `path`
+        (compare.png) and the path returned; an existing file is replaced only with `overwrite` (see LrFinding.plot)."""
+        metric = self.summary["metric"]
+        return plot_comparison(self.table, self.summary["ranking"], metric, path,
+                               self.summary["comparisons"].get(metric), overwrite)
+
+    def save(self, directory=None, overwrite: bool = False) -> Path:
+        """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json; an
+        existing `directory` is replaced only with `overwrite`, and only once the new files are complete."""
+        return save_comparison(self, directory, overwrite)
+
+
+def stacks(configs: dict) -> list:
+    """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
+    lr, weight_decay, momentum and the schedule (scheduler, step_size, gamma), and an optimizer that takes them per run
+    (sgd, adam, adamw). A plateau schedule reacts to each run's own validation metric: such a candidate is a stack of
+    its own (and trains through fit, as montecarlo trains it)."""
+    groups = {}
+    for name, (model, candidate) in configs.items():
+        if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
+            key = (model if isinstance(model, str) else id(model),
+                   tuple((name, str(value)) for name, value in candidate.to_dict().items()
+                         if name not in settings_where(stackable=True)))
+        else:
+            key = (name,)
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = None, select: bool = False,
+            metric: Optional[str] = None, rope: Optional[float] = None, directory=None, resume: bool = False,
+            **settings) -> Comparison:
+    """Train every candidate on the same `runs` splits of `data` and compare each with the best, split by split.
+
+    `candidates` maps a name to its settings; `settings` (and `config`) are shared by all. The
+    best candidate has the best mean of `metric` (default: the test counterpart of `monitor`,
+    e.g. test_loss). With `select`, each split also chooses the candidate with the best
+    validation metric, and the summary reports that nested estimate and how optimistic the
+    best candidate's own mean is. Candidates that differ only in lr, weight_decay, momentum,
+    scheduler, step_size and gamma train side by side in the same stacks (their own settings
+    per run); others, and those on a plateau schedule, form stacks of their own. `directory` and `resume`
+    keep the runs as they finish and continue an interrupted comparison, as for `montecarlo`.
+
+    >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
+    >>> sorted(c.summary["candidates"]), len(c.table)
+    (['large', 'small'], 6)
+    """
+    candidates, settings = shared_model_per_candidate(candidates, settings)
+    config = (config or Config()).replace(runs=runs, **settings)
+    configs = candidate_configs(candidates, config)
+    base, mode = resolved(config, metric, rope, select)
+    data = comparable_data(data, config, base)
+    keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates), kind="compare")
+    with holding(keeper):
+        comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope)
+        if keeper is not None:
+            keeper.finished(lambda folder: write_comparison(comparison, folder))
+    return comparison
+
+
+def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple:
+    """(metric, "min" or "max"): what ranks the candidates, once the rope and select are checked against it."""
+    base, mode = ranking(metric, config)
+    if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
+        raise RiskminError(f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
+                           f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)")
+    if select and config.val == 0 and not config.splits:
+        raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation "
+                           "rows; set --val 0.1 (val=0.1)")
+    return base, mode
+
+
+def grid_settings(configs: dict) -> dict:
+    """Every candidate's settings as one flat dict ("small.hidden": [4]), as an experiment's fingerprint holds them."""
+    return {f"{name}.{key}": value for name, (model, candidate) in configs.items()
+            for key, value in {**candidate.to_dict(), "model": model_name(model)}.items()}
+
+
+def kept_comparison(candidates: dict, configs: dict, data, config: Config, keeper, select: bool, base: str, mode: str,
+                    rope) -> Comparison:
+    """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
+    start = time.perf_counter()
+    results = train_candidates(configs, data, config.progress, keeper)
+    tell_sample_size(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
+    summary = comparison_summary(results, base, mode, config.folds or None, rope)
+    cells = setting_cells(candidates)
+    table = [{"candidate": name, **cells[name], **row} for name, mc in results.items() for row in mc.table]
+    if select:
+        summary["selection"], chosen = selection(table, list(results), base, mode, summary)
+        table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
+    summary["seconds"] = time.perf_counter() - start
+    notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
+    return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)})
+
+
+def comparable_data(data, config: Config, base: str) -> Data:
+    """`data` as in-memory Data, refused when it is not or when its task does not measure the ranking metric `base`."""
+    data = as_data(data, config)
+    if not isinstance(data, (Data, Dataset)):
+        raise RiskminError("compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not "
+                           f"{type(data).__name__}")
+    metrics = measured(task_of_loss(settled(config, targets_of(data)).loss))
+    if base not in metrics:
+        raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
+    return data
+
+
+def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> dict:
+    """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept
+    by
+    `keeper` under its number as its runs finish)."""
+    results = {}
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True)  # beside the other progress lines: stderr in a terminal, the cell in a notebook
+    for number, group in enumerate(stacks(configs), 1):
+        if progress:
+            console.print(f"stack {number}: {', '.join(group)}", highlight=False, markup=False, soft_wrap=True)
+        model, first = configs[group[0]]
+        # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
+        variants = [{key: getattr(configs[name][1], key) for key in settings_where(stackable=True)} for name in group]
+        results.update(zip(group, experiments(model, data, first, variants, keeper=keeper, group=number)))
+    return {name: results[name] for name in configs}
+
+
+def metric_values(mc, name: str) -> list:
+    """The metric `name` of every run, in run order; None where the run diverged, as the statistics leave it out."""
+    return [None if row.get("diverged") else row.get(name) for row in mc.table]
+
+
+def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int], rope: Optional[float] = None) -> dict:
+    """Each candidate's statistics, the ranking on test_<base>, and every candidate paired with the best on every
+    metric:
+    the corrected and naive tests, Holm's adjustment, the Bayesian probabilities of being practically worse, equivalent
+    or better within a region of practical equivalence (`rope` for the ranking metric, else `default_rope`), and the
+    smallest difference the experiment could detect."""
+    first = next(iter(results.values())).summary
+    n_train, n_test, n_val = first["n_train"], first["n_test"], first.get("n_val")
+    ranked_by = f"test_{base}"
+    means = {name: mc.summary["metrics"].get(ranked_by, {}).get("mean") for name, mc in results.items()}
+    if all(mean is None for mean in means.values()):
+        raise RiskminError(f"no candidate has a {ranked_by} to rank by; choose a metric the task reports, such as loss")
+    order = sorted(results, key=lambda name: order_key(means[name], mode))
+    best = order[0]
+    metrics = [m for m in dict.fromkeys(m for mc in results.values() for m in mc.summary["metrics"])
+               if m.startswith(METRIC_PREFIXES)]
+    comparisons = {}
+    for name in metrics:
+        others = [c for c in order if c != best]
+        sizes = held_out(name, n_train, n_test, n_val, folds)  # train metrics: naive tests only
+        tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
+        adjusted = holm([t["corrected_p_value"] for t in tests])
+        width = (rope if rope is not None and name == ranked_by
+                 else default_rope(name, results[best].summary["metrics"].get(name)))
+        higher = name.split("_", 1)[1] in metrics_where(higher_is_better=True)
+        comparisons[name] = {c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher),
+                                 "detectable": detectable(t)}
+                             for c, t, p in zip(others, tests, adjusted)}
+    close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
+    candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"],
+                         "seconds": mc.summary["seconds"],
+                         "diverged": mc.summary["diverged"]} for name, mc in results.items()}
+    return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close,
+            "level": LEVEL,
+            "candidates": candidates, "comparisons": comparisons, "runs": len(next(iter(results.values())).table),
+            "n_train": n_train, "n_test": n_test, "n_val": n_val, "folds": folds, "correction": first["correction"],
+            "test_train_ratio": first.get("test_train_ratio")}
+
+
+def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
+    """The region of practical equivalence when none is given: 0.01 for accuracy, f1 and r2 (a point of a percent, the
+    width Benavoli and colleagues use for accuracies), else 1% of the best candidate's mean (a loss is in its own
+    units; a hundredth of it is rarely worth changing a model for).
+
+    >>> default_rope("test_accuracy", {"mean": 0.9}), default_rope("test_loss", {"mean": 0.25})
+    (0.01, 0.0025)
+    """
+    if metric.split("_", 1)[1] in metrics_where(units="fraction"):  # a fraction: a point of a percent
+        return 0.01
+    return None if not best or best.get("mean") is None else 0.01 * abs(best["mean"])
+
+
+def order_key(value, mode: str):
+    """Sort key that puts the best value first and a missing one last."""
+    if value is None:
+        return (1, 0.0)
+    return (0, value if mode == "min" else -value)
+
+
+def indistinguishable(test: Optional[dict]) -> bool:
+    """Whether a paired test could not tell the candidate apart from the best: Holm-adjusted corrected p at least the
+    level.
+
+    A candidate with fewer than two usable splits (all diverged, say) has no test, and is not claimed to be as good.
+    """
+    return test is not None and test["holm_p_value"] is not None and test["holm_p_value"] >= LEVEL
+
+
+def selection(table: list, names: list, base: str, mode: str, summary: dict) -> tuple:
+    """Nested selection: in every split the candidate with the best val_<base> is chosen and its test_<base> recorded.
+
+    Returns the summary of it and the set of (candidate, run) chosen. Splits where no candidate has a
+    finite validation metric choose nothing. A tie on the validation metric goes to the candidate
+    given first, and the ties are counted. The optimism is how much better the best candidate's mean
+    test metric looks than the nested estimate (positive: quoting that mean flatters), with the
+    corrected standard error of that difference, paired over the splits.
+    """
+    by_split = {}
+    for row in table:
+        by_split.setdefault(row["run"], []).append(row)
+    best = summary["best"]
+    chosen_in, values, flattery, ties = [], [], [], 0
+    for run, rows in sorted(by_split.items()):
+        usable = [row for row in rows if not row.get("diverged") and is_number(row.get(f"val_{base}"))]
+        if not usable:
+            values.append(None)
+            flattery.append(None)
+            continue
+        choice = min(usable, key=lambda row: order_key(row[f"val_{base}"], mode))  # ties: the first candidate given
+        ties += sum(1 for row in usable if row[f"val_{base}"] == choice[f"val_{base}"]) > 1
+        chosen_in.append((choice["candidate"], run))
+        values.append(choice.get(f"test_{base}"))
+        own = next((row.get(f"test_{base}") for row in rows if row["candidate"] == best and not row.get("diverged")),
+                   None)
+        gap = values[-1] - own if is_number(values[-1]) and is_number(own) else None
+        flattery.append(None if gap is None else gap if mode == "min" else -gap)
+    sizes = (summary["n_train"], summary["n_test"], summary.get("folds"))
+    counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}
+    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": describe(values, *sizes), "chosen": counts,
+            "ties": ties, "tie_rule": "the candidate given first",
+            "optimism": describe(flattery, *sizes)}, set(chosen_in)
+
+
+def comparison_rows(comparison: Comparison) -> list:
+    """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the
+    best."""
+    summary, rows, cells = comparison.summary, [], setting_cells(comparison.candidates)
+    for name in summary["ranking"]:
+        for metric, d in summary["candidates"][name]["metrics"].items():
+            if not metric.startswith(METRIC_PREFIXES):
+                continue
+            test = summary["comparisons"].get(metric, {}).get(name) or {}
+            rows.append({"candidate": name, **cells[name], "metric": metric, "mean": d["mean"],
+                         **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high",
+                                                    "naive_se")},
+                         "difference": test.get("mean"), "difference_corrected_se": test.get("corrected_se"),
+                         "difference_corrected_ci_low": test.get("corrected_ci_low"),
+                         "difference_corrected_ci_high": test.get("corrected_ci_high"),
+                         "corrected_p_value": test.get("corrected_p_value"),
+                         "holm_p_value": test.get("holm_p_value"), "naive_p_value": test.get("naive_p_value"),
+                         **{key: test.get(key) for key in ("rope", "p_worse", "p_equivalent", "p_better",
+                                                           "detectable")}})
+    return rows
+
+
+def comparison_directory(config: Config, data_name: str) -> Path:
+    """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed."""
+    from .._runs._rundir import run_directory
+
+    return run_directory(config, f"{data_name}-compare")
+
+
+def save_comparison(comparison: Comparison, directory=None, overwrite: bool = False) -> Path:
+    """Write the comparison's files, each atomically, where `_rundir.save_experiment` allows; summary.json goes last and
+    marks it finished. Without `directory`, where its settings name (their overwrite asks to replace)."""
+    from .._runs._rundir import save_experiment
+
+    target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
+    return save_experiment(lambda folder: write_comparison(comparison, folder), target,
+                           overwrite or (directory is None and comparison.config.overwrite))
+
+
+def write_comparison(comparison: Comparison, target: Path) -> None:
+    """The files of a comparison in the folder `target`, each atomically, summary.json last."""
+    from .._files import atomic_write, fsync_directory, json_bytes
+    from .._runs._rundir import draw, history_csv
+
+    tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)),
+              ("runs.csv", history_csv(comparison.table)),
+              ("comparison.csv", history_csv(comparison_rows(comparison))))
+    for name, text in tables:
+        atomic_write(target / name, text.encode())
+    metric = comparison.summary["metric"]
+    figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric,
+                             tests=comparison.summary["comparisons"].get(metric))
+    draw(figure, target / "compare.png")
+    atomic_write(target / "summary.json", json_bytes(comparison.summary))  # last: it marks the comparison finished
+    fsync_directory(target)
+
+
+DRAWN = 30  # candidates a picture shows legibly; the others are in the tables
+
+
+def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None, tests: Optional[dict] = None,
+                    overwrite: bool = False):
+    """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line, and
+    under
+    each name its posterior probability of being practically equal to the best (`tests`: the comparison's paired tests
+    on `metric`): the Figure, or drawn into `path` and the path returned (`_rundir.save_picture`: a file there is
+    replaced only with `overwrite`)."""
+    from matplotlib.figure import Figure
+
+    shown = set(ranking[:DRAWN])
+    by_split = {}
+    for row in table:
+        if row["candidate"] in shown:
+            value = row.get(metric)
+            usable = is_number(value) and not row.get("diverged")
+            by_split.setdefault(row["run"], {})[row["candidate"]] = value if usable else math.nan
+    left_out = len(ranking) - len(shown)
+    ranking = ranking[:DRAWN]
+    figure = Figure(figsize=(min(19.2, max(6, 0.6 * len(ranking))), 4.5))  # at most 1920 pixels wide at 100 dpi
+    axis = figure.subplots()
+    positions = range(len(ranking))
+    for values in by_split.values():
+        axis.plot(positions, [values.get(name, math.nan) for name in ranking], color="gray", alpha=0.3, linewidth=0.8,
+                  marker="o", markersize=3)
+    means = [sum(v for v in column if math.isfinite(v)) / max(1, sum(math.isfinite(v) for v in column))
+             for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)]
+    axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
+    equal = {name: t.get("p_equivalent") for name, t in (tests or {}).items()}
+    labels = [name if equal.get(name) is None else f"{name}\nP(equal) {equal[name]:.2f}" for name in ranking]
+    axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
+    axis.set_ylabel(metric.replace("_", " "))
+    axis.set_title("one line per split, candidates ranked best first"
+                   + (f"; the best {DRAWN} of {DRAWN + left_out} (the rest in comparison.csv)" if left_out else ""))
+    axis.legend()
+    figure.tight_layout()
+    if path is None:
+        return figure
+    from .._runs._rundir import save_picture
+
+    return save_picture(figure, path, overwrite)
+
+
+RANKED_COLUMNS = ("", "candidate", "mean [95% CI]", "vs best", "[95% CI]", "p Holm")  # CI: the corrected interval
+
+
+def ranked_rows(summary: dict) -> list:
+    """The candidates ranked on the metric: rank (* where not told apart from the best), name, mean with its corrected
+    interval, the paired difference from the best with its corrected interval, and the Holm-adjusted corrected p."""
+    metric, rows = summary["metric"], []
+    for rank, name in enumerate(summary["ranking"], 1):
+        d = summary["candidates"][name]["metrics"].get(metric, {})
+        mean = "-" if d.get("mean") is None else f"{d['mean']:.3g}" + (
+            f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]" if d.get("corrected_ci_low") is not None
+            else "")
+        test = summary["comparisons"].get(metric, {}).get(name)
+        if test is None:
+            rows.append((f"{rank}", name, mean, "best", "", ""))
+            continue
+        interval = (f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]"
+                    if test["corrected_ci_low"] is not None else "-")
+        p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
+        mark = "*" if name in summary["not_distinguished"] else ""
+        rows.append((f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval,
+                     p))
+    return rows
+
+
+def comparison_table(summary: dict, console) -> None:
+    """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
+    columns."""
+    from rich import box
+    from rich.table import Table
+
+    metric = summary["metric"]
+    table = Table(title=f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} "
+                        f"({summary['mode']})",
+                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    for column in RANKED_COLUMNS:
+        left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left,
+                         min_width=12 if left else None)
+    for row in ranked_rows(summary):
+        table.add_row(*row)
+    console.print(table)
+    ratio = summary.get("test_train_ratio")
+    footnote = (f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
+                f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
+                "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
+                f"{summary['level']:g}")
+    console.print(textwrap.fill(footnote, 80, break_on_hyphens=False), highlight=False, markup=False)
+    bayesian_table(summary, console)
+    if "selection" in summary:
+        console.print(textwrap.fill(selection_text(summary), 80, break_on_hyphens=False), highlight=False, markup=False)
+
+
+def bayesian_table(summary: dict, console) -> None:
+    """Each candidate against the best: the posterior probabilities of being practically worse, equivalent or better
+    (correlated Bayesian t-test) and the smallest difference the corrected test would detect at 80% power."""
+    from rich import box
+    from rich.table import Table
+
+    metric = summary["metric"]
+    tests = summary["comparisons"].get(metric, {})
+    rope = next((t["rope"] for t in tests.values() if t.get("rope") is not None), None)
+    if rope is None:
+        return
+    table = Table(title=f"against the best, practically equal within +-{rope:.3g} {metric.replace('_', ' ')}",
+                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    for column in ("candidate", "P(worse)", "P(equal)", "P(better)", "detectable"):
+        table.add_column(column, justify="left" if column == "candidate" else "right", overflow="fold",
+                         no_wrap=column != "candidate", min_width=12 if column == "candidate" else None)
+    number = lambda value, spec: "-" if value is None else format(value, spec)  # noqa: E731
+    for name in summary["ranking"][1:]:
+        t = tests.get(name, {})
+        table.add_row(name, number(t.get("p_worse"), ".2f"), number(t.get("p_equivalent"), ".2f"),
+                      number(t.get("p_better"), ".2f"),
+                      number(t.get("detectable"), ".3g"))
+    console.print(table)
+    console.print(textwrap.fill("P: posterior probability (correlated Bayesian t-test, same correction). detectable: "
+                                f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
+                                f"with {summary['runs']} splits; smaller true differences may go unseen.", 80,
+                                break_on_hyphens=False), highlight=False, markup=False)
+
+
+def selection_text(summary: dict) -> str:
+    from .._runs._report import estimate, interval
+
+    s = summary["selection"]
+    e, optimism = s["estimate"], s["optimism"]
+    if e["mean"] is None:
+        return f"Chosen by {s['by'].replace('_', ' ')}: no split had a validation metric to choose by."
+    chosen = ", ".join(f"{name} {count}" for name, count in sorted(s["chosen"].items(),
+                                                                   key=lambda item: -item[1]) if count)
+    ties = f" Ties on the validation metric in {s['ties']} split(s), each to {s['tie_rule']}." if s["ties"] else ""
+    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate(e)}, "
+            f"95% corrected {interval(e)} (nested estimate). Times chosen: {chosen}.{ties} Optimism of quoting the "
+            f"best candidate's own mean: {estimate(optimism)}.")

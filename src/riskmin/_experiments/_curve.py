@@ -1,0 +1,196 @@
+"""Learning curves: the test risk of a model against the size of its training set, each size a Monte-Carlo experiment.
+
+Empirical risk minimization on n rows has an estimation error that shrinks as n grows; a
+curve makes it visible. For each training size, a fraction of the training rows a split would
+give, riskmin runs a Monte-Carlo experiment over `runs` random splits (one stack each, as
+`montecarlo` trains them) with the validation and test fractions unchanged, so every size is
+measured on as many held-out rows; the corrected intervals are those of each experiment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..config import Config, RiskminError
+from ..stats import METRIC_PREFIXES
+
+# evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
+# curve's
+# shape; evenly spaced fractions spend most of the rows where the curve is already flat
+SIZES = (0.1, 0.18, 0.32, 0.56, 1.0)
+SHOWN = ("test_loss", "train_loss")  # the two curves the console and the picture show: the test risk and the training
+                                     # fit
+
+
+@dataclass
+class Curve:
+    """The result of `curve`: for each model and training size, its Monte-Carlo experiment (`results[model][size]`),
+    and `table`, one row per model and size with the statistics of every test and train metric."""
+
+    table: list
+    results: dict
+    config: Config
+    notes: list = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        parts = []
+        for model, rows in by_model(self.table).items():
+            first, last = rows[0], rows[-1]
+            parts.append(f"{model}: test loss {number(first.get('test_loss'))} at n = {first['n_train']:.0f} -> "
+                         f"{number(last.get('test_loss'))} at n = {last['n_train']:.0f}")
+        runs = self.table[0]["runs"] if self.table else 0
+        return f"Curve({self.config.data}, {len(self.table)} experiments of {runs} runs; {'; '.join(parts)})"
+
+    def to_pandas(self):
+        """curve.csv as a pandas DataFrame."""
+        from ._montecarlo import data_frame
+
+        return data_frame({"curve": self.table}, "curve", "Curve")
+
+    def plot(self, path=None, overwrite: bool = False):
+        """The test loss and the training loss against the training rows, each test mean with its corrected 95%
+        interval: a matplotlib Figure, or drawn into `path` (curve.png), which is returned; an existing file is replaced
+        only with `overwrite` (see LrFinding.plot)."""
+        from .._runs._rundir import save_picture
+
+        figure = plot_curve(self.table)
+        return figure if path is None else save_picture(figure, path, overwrite)
+
+    def save(self, directory=None, overwrite: bool = False) -> Path:
+        """Write config.toml, curve.csv, runs.csv (every run, with its model and size), curve.png and summary.json; an
+        existing `directory` is replaced only with `overwrite`, and only once the new files are complete."""
+        from .._files import atomic_write, fsync_directory, json_bytes
+        from .._runs._rundir import draw, history_csv, run_directory, save_experiment
+
+        runs = [{"model": model, "size": size, **row} for model, sizes in self.results.items()
+                for size, mc in sizes.items()
+                for row in mc.table]
+        summary = {"sizes": sorted({row["size"] for row in self.table}), "models": list(self.results),
+                   "experiments": [{"model": model, "size": size, **mc.summary} for model, sizes in self.results.items()
+                                   for size, mc in sizes.items()]}
+
+        def write(target: Path) -> None:
+            for name, text in (("config.toml", self.config.to_toml()), ("curve.csv", history_csv(self.table)),
+                               ("runs.csv", history_csv(runs))):
+                atomic_write(target / name, text.encode())
+            draw(plot_curve(self.table), target / "curve.png")
+            atomic_write(target / "summary.json", json_bytes(summary))  # last: it marks the curve finished
+            fsync_directory(target)
+
+        target = Path(directory) if directory else run_directory(self.config, f"{self.config.data}-curve")
+        return save_experiment(write, target, overwrite or (directory is None and self.config.overwrite))
+
+
+def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = None, **settings) -> Curve:
+    """Monte-Carlo experiments of `model` (a name, a module or a factory, or a list of them) on `data` at each training
+    size: a fraction of the training rows a split leaves (1.0: all of them), validation and test fractions unchanged.
+
+    >>> c = curve("linear", "lab1", sizes=(0.5, 1.0), runs=3, epochs=2, progress=False)
+    >>> [(row["size"], row["n_train"]) for row in c.table]
+    [(0.5, 400.0), (1.0, 800.0)]
+    """
+    from ._montecarlo import model_name, montecarlo
+
+    sizes = checked_sizes(sizes)
+    config = (config or Config()).replace(runs=runs, **settings)
+    if config.folds or config.splits:
+        raise RiskminError("a learning curve draws random splits of each training size; leave out folds and splits")
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    for each in models:
+        if isinstance(each, str):
+            config.replace(model=each)  # a name riskmin does not know is refused before anything trains
+    results = {}
+    for each in models:
+        named = each if isinstance(each, str) else model_name(each)
+        if named in results:
+            raise RiskminError(f"model {named} is in the curve twice; give each model once")
+        results[named] = {size: montecarlo(each, data, runs, config.replace(train=size * config.train_fraction))
+                          for size in sizes}
+    table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
+    notes = [f"{named} at size {size:g}: {note}" for named, by_size in results.items() for size, mc in by_size.items()
+             for note in mc.notes]
+    return Curve(table, results, config, notes)
+
+
+def checked_sizes(sizes) -> tuple:
+    """The training sizes, ascending: fractions in (0, 1], at least two, each once."""
+    try:
+        values = sorted(float(size) for size in sizes)
+    except (TypeError, ValueError):
+        raise RiskminError(f"sizes = {sizes!r} are not numbers; give fractions of the training rows such as "
+                           "0.1,0.5,1.0") from None
+    if len(values) < 2 or len(set(values)) != len(values) or not all(0 < v <= 1 for v in values):
+        raise RiskminError(f"sizes = {','.join(f'{v:g}' for v in values)} is not allowed; give at least two different "
+                           "fractions of the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0")
+    return tuple(values)
+
+
+def row_of(model: str, size: float, mc) -> dict:
+    """One row of the curve: the model, the size, the rows and runs it measured, and every test and train metric's mean
+    with its corrected interval (test) or its naive one (train, where no correction applies)."""
+    s = mc.summary
+    row = {"model": model, "size": size, "n_train": s["n_train"], "n_test": s["n_test"], "runs": len(s["used_runs"])}
+    for name, d in s["metrics"].items():
+        if name.startswith(METRIC_PREFIXES) and not name.startswith("val_"):
+            kind = "corrected" if d.get("corrected_se") is not None else "naive"
+            row.update({name: d["mean"], f"{name}_se": d[f"{kind}_se"], f"{name}_ci_low": d[f"{kind}_ci_low"],
+                        f"{name}_ci_high": d[f"{kind}_ci_high"]})
+    return row
+
+
+def by_model(table: list) -> dict:
+    models = {}
+    for row in table:
+        models.setdefault(row["model"], []).append(row)
+    return models
+
+
+def number(value) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4g}"
+
+
+def curve_table(curve: Curve, console) -> None:
+    """Each model's test loss with its corrected interval, and its training loss, at each training size."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size",
+                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    for column in ("model", "size", "n train", "test loss [95% CI]", "train loss"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in curve.table:
+        interval = (f" [{row['test_loss_ci_low']:.3g}, {row['test_loss_ci_high']:.3g}]"
+                    if row.get("test_loss_ci_low") is not None else "")
+        table.add_row(row["model"], f"{row['size']:g}", f"{row['n_train']:.0f}",
+                      number(row.get("test_loss")) + interval,
+                      number(row.get("train_loss")))
+    console.print(table)
+    console.print("CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
+                  "the curves is what more data could still buy.", highlight=False)
+
+
+def plot_curve(table: list):
+    """The test loss (with its corrected interval, shaded) and the training loss against the training rows, per
+    model."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5))
+    axis = figure.subplots()
+    for index, (model, rows) in enumerate(by_model(table).items()):
+        colour = f"C{index}"
+        n = [row["n_train"] for row in rows]
+        axis.plot(n, [row.get("test_loss", math.nan) for row in rows], color=colour, marker="o", label=f"{model} test")
+        low, high = ([row.get(f"test_loss_ci_{end}") for row in rows] for end in ("low", "high"))
+        if all(v is not None for v in low + high):
+            axis.fill_between(n, low, high, color=colour, alpha=0.2)
+        axis.plot(n, [row.get("train_loss", math.nan) for row in rows], color=colour, linestyle="--",
+                  label=f"{model} train")
+    axis.set_xlabel("training rows")
+    axis.set_ylabel("loss")
+    axis.set_title(f"learning curve, {table[0]['runs']} runs a size; shaded: corrected 95% interval")
+    axis.legend()
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,284 @@
+"""What a person sees: the header that opens a run, its epoch lines, the end-of-run summary and the plots.
+
+Every line is at most 80 columns wide, so that a run reads the same in any terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+from typing import Optional
+
+from ..metrics import metrics_where
+
+WIDTH = 80
+VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
+HEADLINE = metrics_where(headline=True)  # each task's one metric beside the loss: an epoch line shows the first one
+                                         # present
+TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
+UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with
+                                             # them
+
+
+def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str,
+           threads: int = 0) -> list:
+    """The lines that open a training run: what it learns from, what it fits, and how.
+
+    >>> for line in header("lab1", {"train": 800, "val": 100, "test": 100}, "two_layer", 418, "mse", "adam", "cpu", 2):
+    ...     print(line)
+    data   lab1: 800 train, 100 val, 100 test rows
+    model  two_layer, 418 parameters
+    train  loss mse, optimizer adam, on cpu with 2 threads
+    """
+    rows = ", ".join(f"{count:,} {part}" for part, count in sizes.items()) + " rows"
+    place = f"on {device} with {threads} thread{'s' if threads != 1 else ''}" if threads else f"on {device}"
+    lines = [f"data   {data}: {rows}", f"model  {model}, {parameters:,} parameters",
+             f"train  loss {loss}, optimizer {optimizer}, {place}"]
+    return [shortened(line) for line in lines]
+
+
+def shortened(line: str) -> str:
+    """`line` cut to 80 columns, with "..." where it was cut."""
+    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
+
+
+def epoch_columns(metrics: dict, monitor: str = "val_loss") -> list:
+    """The metrics an epoch line shows: loss, val loss, the monitored metric, one task metric, lr; those present."""
+    task = next((name for name in TASK_METRICS if name in metrics), None)
+    wanted = ("loss", "val_loss", monitor, task, "lr")
+    return [name for name in dict.fromkeys(wanted) if name is not None and name in metrics]
+
+
+def epoch_heading(columns: list, epochs: int) -> str:
+    """The names above the epoch lines, right-aligned over their values."""
+    return f"{'epoch':>{epoch_width(epochs)}}" + "".join(f"  {label(name):>{VALUE}}" for name in columns)
+
+
+def epoch_line(epoch: int, values: list, columns: list, epochs: int, best: bool = False) -> str:
+    """One epoch: its number and the values of `columns`, with `*` when it set a new best.
+
+    >>> epoch_line(7, [0.25, 0.31, 0.875, 0.01], ["loss", "val_loss", "val_accuracy", "lr"], 100, best=True)
+    '    7        0.25        0.31         0.875        0.01  *'
+    """
+    numbers = "".join(f"  {value:>{max(VALUE, len(label(name)))}.4g}" for value, name in zip(values, columns))
+    return f"{epoch:>{epoch_width(epochs)}}" + numbers + ("  *" if best else "")
+
+
+def label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def epoch_width(epochs: int) -> int:
+    return max(len("epoch"), len(str(epochs)))
+
+
+def end_summary(summary: dict, directory=None) -> str:
+    """The run in one paragraph, wrapped to 80 columns: best epoch, which weights it keeps, why it stopped, test
+    metrics.
+
+    >>> print(end_summary({"best_epoch": 12, "epochs_run": 20, "steps": 500, "seconds": 1.5, "restored_best": True,
+    ...                    "stop_reason": "", "test_loss": 0.25, "test_mse": 0.25, "test_rmse": 0.5, "test_r2": 0.875},
+    ...                   "runs/lab1"))
+    best epoch 12 of 20, 500 steps, 1.50 s; the model has the weights of epoch 12
+    (restored). test rmse 0.5, r2 0.875.
+    run written to runs/lab1
+    """
+    best, last = summary["best_epoch"], summary["epochs_run"]
+    took = f"{summary['steps']} steps, {summary['seconds']:.2f} s"
+    if best is None:  # diverged with no finite weights to keep
+        sentences = [f"no best epoch in {last} epoch{'s' * (last != 1)}, {took}."]
+    else:
+        kept = (f"the weights of epoch {best} (restored)" if summary["restored_best"]
+                else f"the final weights, of epoch {last} (not restored)")
+        sentences = [f"best epoch {best} of {last}, {took}; the model has {kept}."]
+    if summary.get("stop_reason"):
+        sentences.append(summary["stop_reason"].rstrip(".") + ".")
+    told = [*UNITS_FIRST, *metrics_where(task="regression", headline=True)] if summary.get("test_rmse") is not None \
+        else ["loss", *HEADLINE]
+    if summary.get("test_rmse") is not None and summary.get("test_loss") != summary.get("test_mse"):
+        told.append("loss")  # a loss other than mse, which the errors above do not say
+    test = [(name, summary[f"test_{name}"]) for name in told if summary.get(f"test_{name}") is not None]
+    if test:
+        sentences.append("test " + ", ".join(f"{name} {value:.6g}" for name, value in test) + ".")
+    text = textwrap.fill(" ".join(sentences), WIDTH, break_on_hyphens=False)
+    return text + (f"\nrun written to {directory}" if directory is not None else "")
+
+
+def summary_table(summary: dict, console) -> None:
+    """The run at a glance: one row per metric, one column per split, then `end_summary` without the directory.
+
+    A metric equal to the loss in every split (mse under the mse loss, log_loss under cross entropy)
+    is not given a row of its own: the loss row names it.
+    """
+    from rich.table import Table
+
+    parts = ("train", "val", "test")
+    shown = [part for part in parts if summary.get(f"{part}_loss") is not None]
+    metrics = split_metrics(summary, parts)
+    metrics = [m for m in UNITS_FIRST if m in metrics] + [m for m in metrics if m not in UNITS_FIRST]
+    same = metrics_equal_to_loss(summary, metrics, shown)
+    table = Table(title="riskmin run", show_header=True)
+    table.add_column("")
+    for part in shown:
+        table.add_column(part, justify="right")
+    for metric in metrics:
+        if metric in same:
+            continue
+        label = f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same else metric.replace("_", " ")
+        table.add_row(label, *metric_cells(summary, metric, shown))
+    if summary.get("closed_form_test_loss") is not None:
+        table.add_row("closed-form least squares",
+                      *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
+    console.print(table)
+    console.print(end_summary(summary), highlight=False, markup=False)
+
+
+
+def split_metrics(summary: dict, parts: tuple) -> list:
+    """The metric names (loss, r2, ...) that have a value under some split prefix (train_, val_, test_), in summary
+    order."""
+    names = []
+    for key, value in summary.items():
+        prefix, underscore, metric = key.partition("_")
+        if underscore and prefix in parts and value is not None:
+            names.append(metric)
+    return list(dict.fromkeys(names))
+
+
+def metrics_equal_to_loss(summary: dict, metrics: list, shown: list) -> list:
+    """The metrics other than the loss whose value equals the loss in every shown split."""
+    return [m for m in metrics if m != "loss"
+            and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
+
+
+def metric_cells(summary: dict, metric: str, shown: list) -> list:
+    """One table cell per shown split: the metric's value to six significant digits, or - where it has none."""
+    cells = []
+    for part in shown:
+        value = summary.get(f"{part}_{metric}")
+        cells.append(f"{value:.6g}" if value is not None else "-")
+    return cells
+
+# the printed rows; summary.json has all
+MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")
+
+
+def montecarlo_table(summary: dict, console) -> None:
+    """Mean +- standard error, the corrected 95% interval and the naive one, of the test metrics and the losses; a
+    footnote names the correction and says which rows it does not apply to."""
+    from rich.table import Table
+
+    used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
+    measured = f"{summary['model']} on {summary['data']}, " if summary.get("model") else ""
+    title = (f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), "
+             f"{summary['seconds']:.1f} s")
+    table = Table(title=title)
+    for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in montecarlo_rows(summary):
+        table.add_row(*row)
+    console.print(table)
+    console.print(correction_note(summary), highlight=False)
+
+
+def montecarlo_rows(summary: dict) -> list:
+    """(metric, mean +- se, corrected interval, naive interval) of each metric the console shows: a regression's errors
+    in the target's units first, test mse left to the files."""
+    metrics = summary["metrics"]
+    order = [*(f"test_{m}" for m in UNITS_FIRST), "test_", "closed_form_test_loss", "val_loss", "train_loss", "gap"]
+    shown = sorted((name for name in metrics if name.startswith(MONTECARLO_ROWS) and name != "test_mse"),
+                   key=lambda name: next(i for i, start in enumerate(order) if name.startswith(start)))
+    return [(name.replace("_", " "), estimate(metrics[name]), interval(metrics[name]), interval(metrics[name], "naive"))
+            for name in shown]
+
+
+def estimate(d: dict) -> str:
+    """The mean +- its standard error: the corrected one where the metric has it, else the naive one (marked *)."""
+    if d.get("mean") is None:
+        return "-"
+    if d.get("corrected_se") is not None:
+        return f"{d['mean']:.4g} +- {d['corrected_se']:.2g}"
+    return f"{d['mean']:.4g} +- {d['naive_se']:.2g}*" if d.get("naive_se") is not None else f"{d['mean']:.4g}"
+
+
+def interval(d: dict, kind: str = "corrected") -> str:
+    low, high = d.get(f"{kind}_ci_low"), d.get(f"{kind}_ci_high")
+    return f"[{low:.4g}, {high:.4g}]" if low is not None else "-"
+
+
+def correction_note(summary: dict) -> str:
+    """What the corrected interval allows for, named with the ratio it used, and where it does not apply."""
+    ratio = summary.get("test_train_ratio")
+    if ratio is None:
+        return ("No corrected interval: the split sizes are unknown. The naive one treats the runs as independent "
+                "and is too narrow.")
+    val = summary.get("val_train_ratio")
+    return (f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
+            f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
+            "share: report it for how this model, trained on this much data, would do on new data. The naive one "
+            "treats the runs as independent and is too narrow. gap: test loss minus train loss, run by run, how much "
+            "better the model fits its own training rows than new ones. * train metrics, best epoch and the gap get no "
+            "correction (they are not risks on held-out rows): their se is the naive one.")
+
+
+def finite(values) -> list:
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+def plot_montecarlo(table: list, path: Optional[Path] = None, summary: Optional[dict] = None):
+    """The distribution of the test loss over runs, with its mean and corrected 95% interval marked when the `summary`
+    is given, and train against test loss run by run (diverged runs left out): the Figure, titled with the data, the
+    model and the runs, saved into `path` when one is given."""
+    from matplotlib.figure import Figure
+
+    pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"),
+                                                                                   row.get("test_loss")])) == 2]
+    train, test = [p[0] for p in pairs], [p[1] for p in pairs]
+    figure = Figure(figsize=(10, 4))
+    left, right = figure.subplots(1, 2)
+    left.hist(test, bins=min(30, max(5, len(test) // 3)))
+    d = (summary or {}).get("metrics", {}).get("test_loss", {})
+    if d.get("mean") is not None:
+        left.axvline(d["mean"], color="tab:red", label=f"mean {d['mean']:.4g}")
+        if d.get("corrected_ci_low") is not None:
+            left.axvspan(d["corrected_ci_low"], d["corrected_ci_high"], color="tab:red", alpha=0.15,
+                         label=f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]")
+        left.legend(fontsize=8)
+    if summary and summary.get("model"):
+        figure.suptitle(f"{summary['model']} on {summary['data']}, {len(test)} runs")
+    left.set_xlabel("test loss")
+    left.set_ylabel("runs")
+    right.scatter(train, test, s=12)
+    if test:
+        low, high = min(train + test), max(train + test)
+        right.plot([low, high], [low, high], color="gray", linewidth=1, label="test = train")
+        right.legend()
+    right.set_xlabel("train loss")
+    right.set_ylabel("test loss")
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(path, dpi=100)
+    return figure
+
+
+def plot_curves(history: list, path: Path) -> None:
+    """Training and validation loss against epoch, on a log scale when they span a wide range."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
+    epochs = [row["epoch"] for row in history]
+    for key, label in (("loss", "train"), ("val_loss", "validation")):
+        values = [row.get(key) for row in history]
+        if finite(values):
+            axis.plot(epochs, [v if v is not None and math.isfinite(v) else math.nan for v in values], label=label)
+    positive = [v for v in finite(row.get(k) for row in history for k in ("loss", "val_loss")) if v > 0]
+    if positive and max(positive) / min(positive) > 100:
+        axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)

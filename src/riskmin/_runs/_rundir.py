@@ -1,0 +1,455 @@
+"""Runs: `Run`, what `fit` returns, and its directory: where a run is written, its files written atomically, and a
+finished run read back.
+
+    runs/<name>/  config.toml, metrics.csv, model.safetensors, preprocessing.json, curves.png,
+                  summary.json (written last: its presence means the run finished; it holds the
+                  SHA-256 of model.safetensors and preprocessing.json), checkpoint/
+
+A run that replaces another (--overwrite) is built in a hidden folder beside it, `.<name>.new-XXXXXXXX`,
+and renamed into place only once it succeeded: a new run that diverged, failed or was interrupted stays
+beside the old one, which is untouched. No run is written inside another (`_files.enclosing_run`).
+Nothing is ever unpickled on load: tensors come from safetensors, structure from JSON and TOML.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from torch import nn
+
+from .. import models
+from .._files import (RunLock, atomic_write, check_destination, check_run_place, enclosing_run, fsync_directory,
+                      holds_run, inside, json_bytes, load_tensors, lock_holder, safetensors_bytes, sha256)
+from ..config import Config, RiskminError, RiskminNote, warn
+from .._paths import missing_run_files, not_a_run, unfinished_run
+from ..data import Standardizer
+
+@dataclass(kw_only=True)
+class Run:
+    """The result of `fit`: the model (best weights restored), its history and its test metrics."""
+
+    model: nn.Module
+    config: Config
+    history: list
+    test: dict
+    summary: dict
+    preprocessing: Optional[Standardizer] = None
+    data_names: dict = field(default_factory=dict)
+    # the loss, ... of the user's own given to fit
+    callables: Optional[object] = field(default=None, repr=False, compare=False)
+
+    @property
+    def best_epoch(self) -> Optional[int]:
+        """The epoch whose weights the model has, or None for a run that diverged with no finite weights to keep."""
+        return self.summary["best_epoch"]
+
+    def __repr__(self) -> str:
+        loss = self.test.get("test_loss")
+        tested = f"test loss {loss:.4g}" if isinstance(loss, float) else "no test split"
+        data = Path(self.data_names.get("data") or self.config.data).name
+        best = self.summary.get("best_epoch")
+        epochs = f"best epoch {best} of {self.summary.get('epochs_run')}" if best is not None else "no best epoch"
+        return f"Run({data}, {self.config.model}, {epochs}, {tested})"
+
+    def save(self, directory=None) -> Path:
+        """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, preprocessing.json,
+        curves.png) and return its path. Without `directory` it is a new folder under `config.out`, named as
+        `riskmin train` names it (numbered when the name is taken), and one line says which.
+        """
+        path = save_run(self, directory)
+        if directory is None:
+            print(f"run written to {path}")
+        return path
+
+    @classmethod
+    def load(cls, directory, model: Optional[nn.Module] = None) -> "Run":
+        """Read a run directory back; pass `model` (a fresh instance) when it is not one of riskmin's own."""
+        return load_run(directory, model)
+
+
+CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
+REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built
+                                                                # in
+
+
+def run_directory(config: Config, data_name: str) -> Path:
+    """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed."""
+    out = Path(config.out)
+    try:
+        if config.name:
+            target = out / config.name
+            if os.path.lexists(target) and not config.overwrite and not left_empty(target):
+                raise RiskminError(f"run directory {target} already exists; " + (
+                    f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
+                    else "choose another --name or pass --overwrite to replace it"))
+            return target
+        stem = unnamed_stem(config, data_name)
+        target, number = out / stem, 2
+        while os.path.lexists(target):
+            target, number = out / f"{stem}-{number}", number + 1
+        return target
+    except OSError as error:
+        raise path_error(out, error) from None
+
+
+def unnamed_stem(config: Config, data_name: str) -> str:
+    """The name an unnamed run or experiment takes, before a number that tells it from those already there: a run's
+    <data>-<model>; an experiment names its model too (lab1-two_layer-montecarlo); a comparison, <data>-compare."""
+    if data_name.endswith("-montecarlo"):
+        return f"{Path(data_name[:-len('-montecarlo')]).stem}-{config.model}-montecarlo"
+    if data_name.endswith("-compare"):
+        return f"{Path(data_name[:-len('-compare')]).stem}-compare"
+    return data_name if data_name.endswith("-curve") else f"{Path(data_name).stem}-{config.model}"
+
+
+def left_empty(directory: Path) -> bool:
+    """Whether `directory` is an empty folder (not a link): what a command stopped between making a run's folder and
+    writing its settings leaves, which the next run of that name takes, with a note."""
+    return directory.is_dir() and not directory.is_symlink() and not any(directory.iterdir())
+
+
+def unfinished(directory: Path) -> bool:
+    """Whether `directory` is a run that began (its settings are saved) and never finished."""
+    return (directory / "config.toml").is_file() and not (directory / "summary.json").exists()
+
+
+def path_error(out: Path, error: OSError) -> RiskminError:
+    """The one sentence for a run path the file system refuses: a name too long, or a folder it cannot write."""
+    if error.errno == errno.ENAMETOOLONG:
+        return RiskminError(f"the run name is too long for the file system of {out}; choose a shorter --name")
+    return RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out")
+
+
+def check_writable(config: Config) -> None:
+    """Fail before training, not after, when the output folder cannot be created or written, or lies in a run. Nothing
+    is
+    made here: the folder it would be made in is probed, so a command that stops on a mistake leaves no empty folder."""
+    out = Path(config.out)
+    run = enclosing_run(out)
+    if run is not None:
+        raise RiskminError(f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside "
+                           "every run")
+    made = first_missing(out)
+    existing = out if made is None else made.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        probe = tempfile.NamedTemporaryFile(dir=existing, prefix=".riskmin-probe-")
+        probe.close()
+    except OSError as error:
+        raise RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with "
+                           "--out") from None
+
+
+def first_missing(path: Path) -> Optional[Path]:
+    """The outermost of `path` and the folders above it that does not exist: the first folder that making `path` makes
+    (None when `path` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if os.path.lexists(folder):
+            break
+        missing = folder
+    return missing
+
+
+def discard(target: Path, made: Path) -> None:
+    """Remove the run folder `target`, then the folders above it up to `made`, the outermost one this command made for
+    it, while they are empty (another run may have come to share them)."""
+    shutil.rmtree(target, ignore_errors=True)
+    for folder in target.parents:
+        if not folder.is_relative_to(made):
+            return
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def prepare_run_directory(target: Path, overwrite: bool) -> Path:
+    """Create the folder a new run trains in and return it: `target` itself, or, when an existing run is
+    to be replaced, a hidden folder beside it that `install` later renames to `target`.
+
+    The old run is not touched here; the caller holds its lock while the new one trains.
+    """
+    try:
+        check_replaceable(target)
+        empty = left_empty(target)
+        if empty:
+            warn(f"{target} is an empty folder, left by a command stopped before its run began; this run uses it",
+                 RiskminNote)
+        replaces = overwrite and target.exists() and not empty
+        building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if replaces else target
+        building.mkdir(parents=True, exist_ok=empty)
+    except FileExistsError:
+        raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to "
+                           "replace it") from None
+    except OSError as error:
+        raise path_error(target.parent, error) from None
+    return building
+
+
+def check_replaceable(target: Path, place: str = "--name", asked: str = "--overwrite") -> None:
+    """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, a file, a folder that is
+    not riskmin's; and a run inside another one. `place` and `asked` name, for Python, what to change and how to ask
+    for a replacement."""
+    check_run_place(target, "--out or --name" if place == "--name" else place)
+    if target.is_symlink():
+        raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with {asked}. "
+                           f"Remove it or choose another {place}")
+    if os.path.lexists(target) and not target.is_dir():
+        raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another {place}")
+    if target.is_dir() and not holds_run(target) and {p.name for p in target.iterdir()} - {"config.toml"}:
+        raise RiskminError(f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
+                           f"experiments: remove it or choose another {place}")
+
+
+def save_experiment(write, target: Path, overwrite: bool) -> Path:
+    """`write(folder)`, an experiment's files written into `target` from Python as the command line writes them: never
+    through a symbolic link, never inside another run or experiment, never over an existing one unless `overwrite`, and
+    then in a hidden folder that takes its place once complete (`write_replacing`). An empty folder is written into as
+    it is: one made for it, or the one the command line builds in. The folder written."""
+    check_replaceable(target, place="directory", asked="overwrite=True")
+    if left_empty(target):
+        write(target)
+        return target
+    if os.path.lexists(target) and not overwrite:
+        raise RiskminError(f"directory {target} already exists; pass overwrite=True to replace it, or choose another "
+                           "directory")
+    return write_replacing(write, target)
+
+
+def write_replacing(save, target: Path, replace: bool = True) -> Path:
+    """`save(folder)` into `target`; when `target` exists (--overwrite), into a hidden folder beside it that takes its
+    place once complete (if `replace`: a result that failed stays beside it), so that a failure, or Ctrl-C, while
+    writing leaves the old files whole and nothing beside them. The folder written."""
+    building = prepare_run_directory(target, overwrite=True)
+    try:
+        save(building)
+    except BaseException as error:
+        shutil.rmtree(building, ignore_errors=True)
+        if isinstance(error, OSError):
+            kept = f"; {target} is as it was" if building != target else ""
+            raise RiskminError(f"the results could not be written to {target} ({error.strerror or error}){kept}; "
+                               "free space or fix permissions, then run the command again") from None
+        raise
+    if building != target and replace:
+        with RunLock(target, tidy=False):  # not while a run trains there
+            install(building, target)
+        return target
+    return building
+
+
+def replaced_by(building: Path):
+    """The run that the hidden folder `building` was made to replace, or None for an ordinary run directory."""
+    match = REPLACEMENT.match(building.name)
+    return building.with_name(match["name"]) if match else None
+
+
+def install(building: Path, target: Path) -> None:
+    """Put the new run `building` where the old run `target` is: two renames, then the old one is deleted."""
+    retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    if target.is_symlink():
+        raise RiskminError(f"{target} became a symbolic link meanwhile; the new run is kept in {building}")
+    try:
+        if target.exists():
+            os.rename(target, retired)
+        os.rename(building, target)
+    except OSError as error:
+        if os.path.lexists(retired) and not os.path.lexists(target):
+            os.rename(retired, target)  # the old run back where it was
+        raise RiskminError(f"the new run could not take the place of {target} ({error.strerror}); it is kept in "
+                           f"{building}") from None
+    fsync_directory(target.parent)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def save_run(run, directory=None) -> Path:
+    """Write the run's files, each atomically; summary.json goes last, marks the run finished and holds the
+    checksums."""
+    from ._report import plot_curves
+
+    target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
+    check_run_place(target, "directory")
+    target.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
+                     "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
+    contents = {"model.safetensors": safetensors_bytes(weights, {}), "config.toml": run.config.to_toml().encode(),
+                "metrics.csv": history_csv(run.history, header=("epoch", "step", "loss")).encode(),
+                "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
+                "curves.png": picture(plot_curves, run.history, target)}
+    # its weights are those that diverged
+    no_best = run.summary.get("diverged") and run.summary.get("best_epoch") is None
+    if no_best or not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
+        # a run that diverged before it had finite weights to keep: no NaN ever reaches a model file; its summary says
+        # why
+        del contents["model.safetensors"]
+        (target / "model.safetensors").unlink(missing_ok=True)
+    checksums = {name: hashlib.sha256(contents[name]).hexdigest() for name in CHECKED if name in contents}
+    contents["summary.json"] = json_bytes({**run.summary, "sha256": checksums})
+    for name, content in contents.items():
+        atomic_write(target / name, content)
+    fsync_directory(target)
+    return target
+
+
+def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
+    """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
+    where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
+    target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
+    return save_experiment(lambda folder: write_montecarlo(mc, folder), target,
+                           overwrite or (directory is None and mc.config.overwrite))
+
+
+def write_montecarlo(mc, target: Path) -> None:
+    """The files of a Monte-Carlo experiment in the folder `target`, each atomically, summary.json last."""
+    from ._report import plot_montecarlo
+
+    files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
+             ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
+             ("summary.json", json_bytes(mc.summary)))
+    for name, content in files:
+        atomic_write(target / name, content)
+    fsync_directory(target)
+
+
+def save_picture(figure, path, overwrite: bool = False) -> Path:
+    """`figure` drawn into `path` from Python (a result's plot(path)) under the rules of `--plot`: refused inside a run
+    or experiment, in a folder that does not exist, onto a folder, over an existing file unless `overwrite`, or under a
+    name that is no picture format; then drawn whole and renamed into place (`draw`). The path."""
+    path = Path(path)
+    check_picture(path, "path", overwrite, asked="overwrite=True")
+    try:
+        draw(figure, path)
+    except OSError as error:
+        raise RiskminError(f"{path} cannot be written ({error.strerror}); choose another path") from None
+    return path
+
+
+def check_picture(path, flag: str, overwrite: bool, inputs=(), asked: str = "--overwrite") -> None:
+    """Refuse a picture riskmin must not draw: a name whose extension is no format matplotlib draws, or a file that
+    `_files.check_destination` refuses (`flag` and `asked` name the path and the way to replace a file in messages)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix[1:].lower() not in formats:
+        raise RiskminError(f"{flag} {path} does not end in a picture format; name it .png, .svg or .pdf "
+                           f"(or {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))})")
+    check_destination(path, flag, overwrite, inputs=inputs, what="the picture", asked=asked)
+
+
+def draw(figure, path: Path) -> None:
+    """`figure` in the format the name `path` ends in, drawn whole in memory, then written to a new file beside `path`
+    and renamed into place (`_files.atomic_write`): a file there is replaced whole, a link replaced, not written
+    through."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix[1:].lower(), dpi=100)
+    atomic_write(path, buffer.getvalue())
+
+
+def picture(plot, rows: list, near: Path, suffix: str = ".png") -> bytes:
+    """The bytes of `plot(rows, path)`, drawn in a scratch folder beside the run, in the format `suffix` names."""
+    with tempfile.TemporaryDirectory(dir=near, prefix=".plot-") as scratch:
+        plot(rows, Path(scratch) / f"figure{suffix}")
+        return (Path(scratch) / f"figure{suffix}").read_bytes()
+
+
+def history_csv(history: list, header=()) -> str:
+    """The rows as CSV, a column for every key any row has; `header` names the columns when there are no rows."""
+    columns = list(dict.fromkeys(key for row in history for key in row)) or list(header)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buffer.getvalue()
+
+
+def load_run(directory, model=None):
+    """A saved run: its model with the best weights, config, preprocessing and history.
+
+    model.safetensors and preprocessing.json must match the checksums summary.json holds (runs
+    written before riskmin kept them load unchecked); anything damaged is one RiskminError.
+    """
+    directory = Path(directory)
+    summary = checked_summary(directory)
+    config = Config.from_toml(directory / "config.toml")
+    preprocessing = read_json(directory / "preprocessing.json")
+    try:
+        if model is None:
+            model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
+        standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise RiskminError(f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
+                           "damaged, train it again") from None
+    try:
+        model.load_state_dict(load_tensors(directory / "model.safetensors"))
+    except RuntimeError as error:
+        raise RiskminError(f"the weights in {directory} do not fit the model given "
+                           f"({str(error).splitlines()[0]})") from None
+    try:
+        with open(directory / "metrics.csv", newline="") as file:
+            history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise RiskminError(f"{directory / 'metrics.csv'} is not readable CSV ({error}); the run is damaged") from None
+    names = {k: preprocessing[k]
+             for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss")
+             if k in preprocessing}
+    test = {k: v for k, v in summary.items() if k.startswith("test_")}
+    return Run(model=model, config=config, history=history, test=test, summary=summary, preprocessing=standardizer,
+               data_names=names)
+
+
+def checked_summary(directory: Path) -> dict:
+    """summary.json of a run directory that holds every run file, each checked against its checksum; else one
+    RiskminError."""
+    missing = missing_run_files(directory)
+    if unfinished_run(directory):
+        owner = lock_holder(directory)
+        if owner:
+            raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
+        raise RiskminError(f"run {directory} has not finished: its training stopped before the end; finish it with "
+                           f"riskmin train --resume {directory}, then use it")
+    if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
+        raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
+                           "train it again with a lower --lr or with --clip-grad 1.0")
+    if missing:
+        raise not_a_run(directory, missing)
+    summary = read_json(directory / "summary.json")
+    checksums = summary.pop("sha256", {})
+    for name, digest in checksums.items() if isinstance(checksums, dict) else ():
+        if name in CHECKED and sha256(directory / name) != digest:
+            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, "
+                               "train it again")
+    return summary
+
+
+def read_json(path: Path) -> dict:
+    """The JSON object in `path`; a damaged file is one RiskminError."""
+    try:
+        value = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise RiskminError(f"{path} is not readable JSON ({error}); the run is damaged, train it again") from None
+    if not isinstance(value, dict):
+        raise RiskminError(f"{path} does not hold a JSON object; the run is damaged, train it again")
+    return value
+
+
+def _number(text: str):
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)

@@ -1,0 +1,243 @@
+"""The user's own loss, optimizer, scheduler and metrics, given to `fit` as Python objects beside the names; and the
+callbacks of the user's own that `riskmin train --callback` names.
+
+`Config` stays flat and TOML-able: `fit` takes the objects out of its keyword settings, keeps
+them in `Callables`, and records each in the config by name only (loss "custom" and
+loss_callable "module.function", ...), so that config.toml says what code a rerun needs and
+a resume without it is one sentence naming what to pass.
+
+>>> callables, settings = own_callables({"loss": torch.nn.SmoothL1Loss(), "lr": 0.1})
+>>> settings["loss"], settings["loss_callable"], settings["lr"]
+('custom', 'torch.nn.modules.loss.SmoothL1Loss', 0.1)
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from ..config import Config, RiskminError
+from ..metrics import METRICS
+
+OWN = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
+
+
+@dataclass
+class Callables:
+    """The objects a run was given in place of names; None where the name in the config serves."""
+
+    loss: Optional[Callable] = None
+    optimizer: Optional[Callable] = None
+    scheduler: Optional[Callable] = None
+    metrics: dict = field(default_factory=dict)
+
+
+def qualified_name(value) -> str:
+    """module.name of a function or class; of an instance (a loss module, a partial), its class's."""
+    named = value if hasattr(value, "__qualname__") else type(value)
+    return f"{named.__module__}.{named.__qualname__}"
+
+
+def own_callables(settings: dict) -> tuple:
+    """(Callables, the settings with each object replaced by "custom" and its qualified name)."""
+    settings, callables = dict(settings), Callables()
+    for key in OWN:
+        value = settings.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if not callable(value):
+            raise RiskminError(f"{key} = {value!r} is not allowed; give a name or a callable ({WHAT[key]})")
+        setattr(callables, key, value)
+        settings.update({key: "custom", f"{key}_callable": qualified_name(value)})
+    metrics = settings.pop("metrics", None)
+    if metrics is not None and not isinstance(metrics, str):
+        callables.metrics = checked_metrics(metrics)
+        settings["metrics"] = ",".join(f"{name}={qualified_name(fn)}" for name, fn in callables.metrics.items())
+    elif metrics is not None:
+        settings["metrics"] = metrics
+    return callables, settings
+
+
+WHAT = {"loss": "output, target -> scalar tensor",
+        "optimizer": "a torch.optim.Optimizer class, or parameters -> optimizer",
+        "scheduler": "optimizer -> learning-rate scheduler"}
+
+
+def checked_metrics(metrics) -> dict:
+    if not isinstance(metrics, dict):
+        raise RiskminError(f"metrics = {metrics!r} is not allowed; give a dict of name -> function (output, target) -> "
+                           "mean over the batch")
+    for name, fn in metrics.items():
+        if (not isinstance(name, str) or not name.isidentifier() or name in METRICS
+                or name.startswith(("val_", "test_", "train_"))):
+            raise RiskminError(f"metric name {name!r} is not allowed; use a plain word that is not one of riskmin's "
+                               f"own ({', '.join(METRICS)}) and has no val_/test_/train_ prefix")
+        if not callable(fn):
+            raise RiskminError(f"metric {name} = {fn!r} is not a function (output, target) -> mean over the batch")
+    return dict(metrics)
+
+
+def missing_callables(config: Config, callables: Callables) -> None:
+    """Refuse a config that names an object of the user's (say from config.toml, to resume) without being given it."""
+    wanted = [f"{key}={getattr(config, f'{key}_callable') or 'your ' + key}" for key in OWN
+              if getattr(config, key) == "custom" and getattr(callables, key) is None]
+    if config.metrics and not callables.metrics:
+        wanted.append("metrics={" + ", ".join(f"'{pair.split('=')[0]}': {pair.split('=')[-1]}"
+                                              for pair in config.metrics.split(",")) + "}")
+    if wanted:
+        raise RiskminError("this run uses Python code of your own that config.toml records by name only; pass "
+                           f"{', '.join(wanted)} to riskmin.fit (to resume: riskmin.fit(model, data, "
+                           "riskmin.Config.from_toml(RUN/config.toml), ..., directory=RUN, resume=True))")
+
+
+class OwnLoss:
+    """A user's loss, checked at every call to return one number: a tensor of any other shape is one RiskminError.
+    Called with (output, target), or with (batch,) for a model's own training_step."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.name = fn, qualified_name(fn).rsplit(".", 1)[-1]
+
+    def __call__(self, *arguments):
+        value = self.fn(*arguments)
+        if isinstance(value, torch.Tensor) and value.dim() == 0:
+            return value
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise RiskminError(f"loss {self.name} returned {kind_of(value)}, not a scalar tensor; reduce it to one "
+                               "number (e.g. .mean())")
+        return value.reshape(())
+
+
+def model_step(model, callables: Callables, settings: dict) -> dict:
+    """A model that defines training_step(batch) -> loss trains by it, and by its configure_optimizers() when it has one
+    and no optimizer is given: both recorded as its methods (loss custom, Class.training_step). The settings to use."""
+    if not hasattr(model, "training_step"):
+        return settings
+    if callables.loss is not None or "loss" in settings:
+        raise RiskminError("the model defines training_step, which computes its own loss; drop loss=")
+    if callables.metrics:
+        raise RiskminError("metrics= measures the model's outputs, which a model with training_step does not hand "
+                           "over; return your metrics as sums over the batch from its validation_step instead")
+    name = qualified_name(type(model))
+    callables.loss = model.training_step
+    settings = {**settings, "loss": "custom", "loss_callable": f"{name}.training_step"}
+    if hasattr(model, "configure_optimizers") and callables.optimizer is None and "optimizer" not in settings:
+        callables.optimizer = lambda parameters: model.configure_optimizers()
+        settings.update(optimizer="custom", optimizer_callable=f"{name}.configure_optimizers")
+    return settings
+
+
+def takes_index(method) -> bool:
+    """Whether a model's step takes (batch, batch_idx), as a Lightning module's does, rather than (batch) alone."""
+    try:
+        return len(inspect.signature(method).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+def indexed(method, state) -> Callable:
+    """A step of (batch, batch_idx) called with the batch alone: its index is the step's place in the epoch."""
+    return lambda batch: method(batch, state.epoch_step)
+
+
+def step_sums(model, batch: tuple, rows: int, index: int = 0) -> dict:
+    """What evaluation sums over a batch for a model with its own step: its validation_step's sums (a dict with "loss",
+    each summed over the batch's rows), else its training_step's loss times the rows. `index`: the batch's place,
+    for steps that take (batch, batch_idx)."""
+    validation_step = getattr(model, "validation_step", None)
+    if validation_step is None:
+        step = model.training_step
+        return {"loss": (step(batch, index) if takes_index(step) else step(batch)) * rows}
+    sums = validation_step(batch, index) if takes_index(validation_step) else validation_step(batch)
+    if not isinstance(sums, dict) or "loss" not in sums:
+        raise RiskminError("validation_step returned "
+                           f"{kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; return a dict "
+                           "of sums over the batch's rows, one of them 'loss'")
+    return {"loss": sums["loss"], **{"own:" + key: value for key, value in sums.items() if key != "loss"}}
+
+
+def kind_of(value) -> str:
+    return f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
+
+
+def in_target_units(fn: Callable, target_scale) -> Callable:
+    """`fn` called on outputs and targets in the target's own units, for a model that learned it standardized."""
+    return lambda output, target: fn(target_scale.restore(output), target_scale.restore(target))
+
+
+def own_metric(name: str, fn: Callable, target_scale=None) -> Callable:
+    """A user's metric as evaluation calls it: checked to return one number, on outputs and targets in the target's
+    units."""
+    fn = fn if target_scale is None else in_target_units(fn, target_scale)
+
+    def metric(output, target):
+        value = fn(output, target)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise RiskminError(f"metric {name} returned {kind_of(value)}, not a scalar tensor; return the mean over "
+                               "the batch")
+        return value.reshape(()).double()
+    return metric
+
+
+def own_optimizer(given: Callable, config: Config, parameters: list) -> torch.optim.Optimizer:
+    """The user's optimizer: a torch.optim.Optimizer class built with lr (and weight_decay, when set), or a
+    factory's."""
+    if isinstance(given, type) and issubclass(given, torch.optim.Optimizer):
+        options = {"lr": config.lr, **({"weight_decay": config.weight_decay} if config.weight_decay else {})}
+        return given(parameters, **options)
+    optimizer = given(parameters)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise RiskminError(f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a "
+                           "torch.optim.Optimizer; give an Optimizer class or a function parameters -> optimizer")
+    return optimizer
+
+
+def own_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
+    scheduler = given(optimizer)
+    if not isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
+        raise RiskminError(f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "
+                           "learning-rate scheduler; give a function optimizer -> torch.optim.lr_scheduler.LRScheduler")
+    return scheduler
+
+
+def named_callback(spec: str):
+    """The callback that `riskmin train --callback FILE.py:NAME` (or MODULE:NAME) names: the object NAME of that Python
+    file or importable module, or, when NAME is a class, one made by calling it with no arguments.
+
+    >>> type(named_callback("riskmin.callbacks:BestModel")).__name__
+    'BestModel'
+    """
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    from ..callbacks import EVENTS
+
+    where, _, name = spec.rpartition(":")
+    if not where or not name.isidentifier():
+        raise RiskminError(f"--callback {spec} is not FILE.py:NAME or MODULE:NAME; name the object after a colon, "
+                           "as in --callback my_callbacks.py:Logger")
+    try:
+        if where.endswith(".py"):
+            found = importlib.util.spec_from_file_location(Path(where).stem, where)
+            module = importlib.util.module_from_spec(found)
+            found.loader.exec_module(module)  # the user's file, run as `python FILE.py` runs it, but not as __main__
+        else:
+            module = importlib.import_module(where)
+    except (FileNotFoundError, ModuleNotFoundError) as error:
+        raise RiskminError(f"--callback {spec}: {where} cannot be found ({error}); give the path of a .py file or a "
+                           "module that Python can import") from None
+    if not hasattr(module, name):
+        raise RiskminError(f"--callback {spec}: {where} defines no {name}")
+    callback = getattr(module, name)
+    if isinstance(callback, type):
+        try:
+            callback = callback()
+        except TypeError as error:
+            raise RiskminError(f"--callback {spec}: the class {name} cannot be made with no arguments ({error}); name "
+                               f"an object made of it instead, as in callback = {name}(...)") from None
+    if not any(hasattr(callback, event) for event in EVENTS):
+        raise RiskminError(f"--callback {spec}: {name} has none of the methods a callback has ({', '.join(EVENTS)})")
+    return callback

@@ -1,0 +1,544 @@
+"""fit(): the training loop, the same whatever the parametrization; evaluate() and predict()."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import weakref
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional
+
+import torch
+from torch import nn
+
+from .._data import _frames as frames, _outputs as outputs
+from .. import distributed, models
+from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
+from ._callables import (Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric,
+                         takes_index)
+from ._checks import check_columns, check_model, first_line, gradient_checked, probe
+from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
+from ..config import FIELDS, Config, RiskminError, warn
+from ..data import Data, to_device
+from .._data._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
+from ..metrics import REGRESSION
+from ._fingerprint import fingerprint
+from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
+from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
+from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_epoch, chunks, evaluate_batches,
+                       resolve_device)
+from .._runs._report import header
+from .._runs._rundir import Run
+from ._threads import intra_op_threads
+from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
+from ._state import Training, load, save, validate
+
+CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
+
+
+WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"
+COMMAND_SETTINGS = {**{name: "riskmin.montecarlo" for name, f in FIELDS.items()
+                       if f.metadata["command"] == "montecarlo"},
+                    "out": WRITES, "name": WRITES}  # settings fit refuses: they belong to one command
+TRAINED = weakref.WeakSet()  # the modules a fit has trained: a second fit of one starts from its trained weights, and
+                             # says so
+
+
+def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False,
+        **settings) -> Run:
+    """Train `model` on `data` by empirical risk minimization and return a `Run`.
+
+    `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
+    `data` is Splits, Data, (x, y), a Dataset or a built-in data set name.
+    Settings come from `config` and keyword overrides (see `Config`); `loss`, `optimizer`, `scheduler` and `metrics`
+    also take objects of your own (see `Callables`), recorded in the config by name. With a run
+    `directory`, checkpoints are written as `checkpoint_every` says and on SIGINT or
+    SIGTERM (then `TrainingInterrupted` is raised), `resume=True` continues from the
+    newest good checkpoint there, exactly as if the run had never stopped, and the
+    finished run's files are written there as `riskmin train` writes them; a directory
+    that holds a finished run is replaced only with `overwrite=True`. A module trains
+    in place: a second fit of it continues from its trained weights (with a warning).
+    Under torchrun the processes train the model together (DistributedDataParallel); `train` is the loop.
+
+    >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=5, progress=False)
+    >>> [row["epoch"] for row in run.history]
+    [1, 2, 3, 4, 5]
+    """
+    return train(setup(model, data, config, callbacks, directory, resume, settings), directory, resume)
+
+
+def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
+    """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes.
+    `checkpoints`: a folder the run checkpoints in, as `fit` in a run directory does, but writing no run files;
+    `resume=True` continues from its newest good checkpoint."""
+    training = setup(model, data, config, callbacks, None, resume, settings, team=distributed.Alone(),
+                     checkpoints=checkpoints)
+    return train(training, None, resume)
+
+
+def train(training: Training, directory, resume: bool) -> Run:
+    """The training loop over a run that `setup` made ready; with a `directory`, the finished run's files written there.
+
+        for epoch in 1..epochs:
+            for x, y in batches:                  # permuted slices, or random draws
+                with autocast:                     # precision bf16-mixed or 16-mixed; nothing at 32
+                    loss = loss_fn(model(x), y)    # or the model's own training_step((x, y))
+                scaler.scale(loss).backward()      # the gradients of `accumulate` batches add up, then:
+                clip; scaler.step(optimizer); zero the gradients; scheduler.step() when it steps per step
+                every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
+            checkpoint when due
+        restore the best weights; measure train, val and test metrics
+    """
+    state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
+    autocast, scaler = training.autocast, training.scaler
+    step = step_calls(training)
+    loss_of = gradient_checked(step.loss_of, training.loss_fn)  # no gradient: one sentence, not backward's error
+    hooks, batch_hooks = training.step_hooks, training.batch_hooks
+    with session(training, resume):
+        while going_on(training):
+            state.epoch += 1
+            if training.switch or not model.training:
+                model.train()
+            for x, y in step.batches:
+                with autocast:  # at precision 32 a context that does nothing
+                    loss = loss_of(x, y)
+                scaler.scale(loss).backward()  # scaled up at 16-mixed alone, lest small float16 gradients round to zero
+                if accumulating(training, loss, batch_hooks):
+                    continue  # this batch's gradients wait for the rest of its group
+                if clip:  # the groups as they are now: a callback may have added one
+                    scaler.unscale_(optimizer)  # clip the gradients themselves, not their scaled-up values
+                    nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)  # flush the gradients as soon as we can: the next group starts
+                                                       # afresh
+                if after_step(training, hooks):
+                    break
+            end_epoch(training)
+    x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before
+                         # evaluating
+    run = finish(training)
+    if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
+        run.save(directory)
+    return run
+
+
+class Step(NamedTuple):
+    """What a training step calls: `batches` to iterate, and `loss_of(x, y)`, the loss whose gradient the step takes."""
+
+    batches: object
+    loss_of: Callable
+
+
+def step_calls(training: Training) -> Step:
+    """What a training step calls: the batches (under torchrun, this process' share of each), and loss_of(x, y): the
+    model's own training_step((x, y)) when it has one, else the loss (under torchrun, this process' share of it) of
+    the model (wrapped by DDP; given several inputs as model(*x) or model(**x))."""
+    team, model = training.team, training.model
+    steps, trained = team.steps(training.batches), team.wrap(model)
+    trained = Spread(trained) if training.prepared.several else trained
+    if hasattr(model, "training_step"):
+        own_step = training.loss_fn
+        return Step(steps, weighed(lambda x, y: own_step((x, y)), training))
+    step_loss = team.scaled(training.loss_fn, steps)
+    return Step(steps, weighed(lambda x, y: step_loss(trained(x), y), training))
+
+
+def weighed(loss_of, training: Training):
+    """`loss_of`, its loss times the batch's share of the group its gradient accumulates in (_optim.group_shares), so
+    that a group's summed gradient is that of one batch of all its rows; `loss_of` itself when every batch is a step."""
+    shares, state = training.shares, training.state
+    if shares is None:
+        return loss_of
+    return lambda x, y: loss_of(x, y) * shares[state.epoch_step]
+
+
+def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
+    """What follows a batch's backward pass: its loss summed on the device (read only when reported), the callbacks'
+    on_batch_end; whether its gradients wait for more batches before a step (with accumulate N, a step follows every
+    N-th batch of an epoch, and its last). Interrupted there, a run alone saves its held gradients and leaves."""
+    state = training.state
+    held = loss.detach()
+    training.held = held if not state.accumulated else training.held + held
+    training.running += held
+    state.epoch_step += 1
+    state.accumulated += 1
+    for hook in hooks:
+        hook(state)
+    if state.accumulated == training.config.accumulate or state.epoch_step == len(training.batches):
+        state.accumulated = 0
+        return False
+    if state.interrupted and training.team.world == 1:  # under torchrun the processes agree to stop at a step, in
+                                                        # leaving()
+        interrupt(training)
+    return True
+
+
+def after_step(training: Training, hooks: list) -> bool:
+    """What follows an optimizer step: the schedule's step when it steps per step, the step's loss, the callbacks'
+    on_step_end, a validation when due; whether the epoch's steps end here."""
+    state, config = training.state, training.config
+    if training.scheduler is not None and config.scheduler_interval == "step":
+        training.scheduler.step()
+    state.loss = training.held
+    training.unreported += 1
+    state.step += 1
+    for hook in hooks:
+        hook(state)
+    if validation_due(training):
+        validate(training)
+    return leaving(training)
+
+
+def setup(model, data, config: Optional[Config], callbacks, directory, resume: bool, settings: dict,
+          team=None, checkpoints=None) -> Training:
+    """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
+    model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
+    checkpoints go when that is not a run `directory` (a run of an experiment)."""
+    config, callables = fit_settings(model, config, settings)
+    starting_point(model, config, directory, resume)
+    device = distributed.training_device(resolve_device(config.device))
+    autocast, scaler = mixed_precision(config, device)  # a precision the device cannot compute in is refused here
+    team = team if team is not None else distributed.team(device)
+    splits = as_splits(data, config)
+    config = run_settings(config, model, splits, team)
+    prepared = Prepared(splits, config, device, team, callables.metrics)
+    model = checked_model(model, prepared, config)
+    # frozen ones never get a gradient
+    optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
+    batches = prepared.batches(config)
+    threads = intra_op_threads(config.threads, model,
+                               getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
+    tracked = judged(config, prepared.has_val)
+    best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
+    chosen += live_logs(config, directory, team)
+    state = State(model, config.epochs, steps_per_epoch(splits, config), optimizer=optimizer, team=team)
+    own_step = hasattr(model, "training_step") and takes_index(model.training_step)  # Lightning's (batch, batch_idx)
+    total_steps = config.max_steps or config.epochs * state.steps_per_epoch
+    checkpoints = checkpoints if checkpoints is not None else directory
+    saved = checkpoints is not None
+    return Training(config=config, prepared=prepared, model=model, switch=not models.mode_free(model),
+                    loss_fn=make_loss(config.loss, indexed(model.training_step, state) if own_step else callables.loss),
+                    optimizer=optimizer, scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
+                    batches=batches, callbacks=chosen + list(callbacks), best=best,
+                    judge=Judge(config, runs=1, tracked=tracked), state=state, team=team,
+                    saver=Checkpoints(checkpoints) if saved else NoCheckpoints(), total_steps=total_steps,
+                    running=torch.zeros((), device=device), threads=threads, callables=callables,
+                    fingerprint=fingerprint(splits, config) if saved else None, autocast=autocast, scaler=scaler,
+                    shares=accumulation_shares(config, len(splits.train)))
+
+
+def run_settings(config: Config, model, splits, team) -> Config:
+    """The settings the run trains with and records, made final before its data is prepared: process 0 alone reports,
+    loss "auto" is made concrete by the targets, a module is described by how to build it again (or as model "custom"
+    and its class), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
+    targets = splits.data.y if isinstance(splits.data, Data) else splits.data[0][1]
+    return config.replace(loss=settled(config, targets).loss, epochs=config.epochs_for(steps_per_epoch(splits, config)),
+                          **({} if team.first else {"progress": False}),
+                          **(models.described(model) if isinstance(model, nn.Module) else {}))
+
+
+def steps_per_epoch(splits, config: Config) -> int:
+    """Optimizer steps in an epoch: one per `accumulate` batches, and one for the epoch's last group however short."""
+    return -(-batches_per_epoch(splits, config) // config.accumulate)
+
+
+def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
+    """(Config, Callables) from what fit was given: settings of another command refused, the user's own loss,
+    optimizer, scheduler and metrics kept aside and named in the config, a model's own training_step noted."""
+    for key in settings:
+        if key in COMMAND_SETTINGS:
+            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop "
+                               f"{key}=")
+    if isinstance(model, str):
+        settings = {"model": model, **settings}
+    callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
+    settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
+    config = (config or Config()).replace(**settings)
+    missing_callables(config, callables)
+    return config, callables
+
+
+def starting_point(model, config: Config, directory, resume: bool) -> None:
+    """Refuse to replace a finished run without overwrite, as `riskmin train` refuses; say so when `model` is a module
+    an earlier fit trained, so that a run meant to start afresh does not silently go on from trained weights."""
+    finished = directory is not None and (Path(directory) / "summary.json").exists()
+    if finished and resume:
+        raise RiskminError(f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
+                           "pass overwrite=True to train it again")
+    if finished and not config.overwrite:
+        raise RiskminError(f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose "
+                           "another directory")
+    if isinstance(model, nn.Module) and model in TRAINED and not resume:
+        warn("this module was trained by an earlier fit, and this fit continues from its trained weights; build a new "
+             "one (after torch.manual_seed) to train from a fresh initialization")
+
+
+def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
+    """The model on the training device, checked once against the data, the loss and the processes that train it (the
+    loop itself checks nothing)."""
+    if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through
+                                                                     # forward only
+        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss "
+                           "instead")
+    model = as_model(model, prepared, config).to(prepared.device)
+    check_model(model, probe(prepared), config.loss)
+    if config.loss == "bce":
+        check_bce_outputs(model, prepared.first_inputs())
+    return model
+
+
+@contextlib.contextmanager
+def session(training: Training, resume: bool):
+    """Around the loop: the run's own random state and thread count, signals turned into a checkpoint, a resumed
+    checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes settled."""
+    config, state, saver, team = training.config, training.state, training.saver, training.team
+    if resume and not saver.enabled:
+        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was "
+                           "checkpointing to")
+    device = training.prepared.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            interruptible(state, saver.enabled), \
+            training.threads, team.watched():
+        torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
+        training.start = time.perf_counter()
+        training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the
+                                                    # module
+        if resume:
+            load(saver, training)
+        TRAINED.add(training.model)
+        training.last_saved = time.perf_counter()
+        call(training.callbacks, "on_fit_start", state)
+        try:
+            yield
+            saver.wait()
+            team.settle()
+            call(training.callbacks, "on_fit_end", state)
+        finally:  # also on Ctrl-C: no progress bar left behind on the line the next output lands on, no writer thread
+            saver.close()
+            for callback in training.callbacks:
+                if hasattr(callback, "close"):
+                    callback.close()
+
+
+def going_on(training: Training) -> bool:
+    state = training.state
+    return state.epoch < training.config.epochs and state.step < training.total_steps and not state.should_stop
+
+
+def validation_due(training: Training) -> bool:
+    every, step = training.config.val_every, training.state.step
+    return bool(every) and (step % every == 0 or step == training.total_steps)
+
+
+def leaving(training: Training) -> bool:
+    """Whether this epoch's steps end here: the last step, a stop, or an interruption (then save and leave)."""
+    state = training.state
+    if training.team.interrupted(state.interrupted, state.step):  # under torchrun, all processes agree on the step
+        interrupt(training)
+    return state.step == training.total_steps or state.should_stop
+
+
+def interrupt(training: Training) -> None:
+    """Save a checkpoint of the run where it stands and leave the loop by TrainingInterrupted."""
+    state = training.state
+    save(training.saver, training)
+    training.saver.wait()
+    held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""
+    raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is "
+                              "saved")
+
+
+def end_epoch(training: Training) -> None:
+    """What the end of an epoch does: report (unless validation runs every N steps), callbacks, schedule, checkpoint."""
+    config, state = training.config, training.state
+    if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
+        validate(training)
+    call(training.callbacks, "on_epoch_end", state)
+    if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):
+        training.scheduler.step()
+    state.epoch_step = 0
+    if checkpoint_due(training):
+        save(training.saver, training)
+        training.last_saved = time.perf_counter()
+
+
+def plateau(scheduler) -> bool:
+    """Whether `scheduler` follows the monitored metric, stepped by each validation rather than by the clock."""
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def checkpoint_due(training: Training) -> bool:
+    """`checkpoint_every` epochs, when set; by default once CHECKPOINT_SECONDS have passed since the last checkpoint."""
+    every = training.config.checkpoint_every
+    if not training.saver.enabled or every == 0:
+        return False
+    if every is None:
+        return time.perf_counter() - training.last_saved >= CHECKPOINT_SECONDS
+    return training.state.epoch % every == 0
+
+
+def finish(training: Training) -> Run:
+    """The best weights restored, every split measured with them, and the summary of the run."""
+    config, state, prepared = training.config, training.state, training.prepared
+    best, model = training.best, training.model
+    judge = training.judge
+    judge.ended(0, state.epoch, state.step, state.stop_reason if state.should_stop else "")
+    restored = bool(judge.restored()[0]) and best.restore(model)
+    with training.team.watched():
+        final = prepared.final_metrics(model, training.loss_fn, config.loss,
+                                       known=known_val_metrics(training, restored))
+    summary = summary_of(training, final)
+    if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its
+                                                        # table
+        warn(worse_than_the_mean(final))
+    test = {k: v for k, v in final.items() if k.startswith("test_")}
+    return Run(model=model, config=config, history=state.history, test=test, summary=summary,
+               preprocessing=prepared.standardizer, data_names=prepared.names, callables=training.callables)
+
+
+def known_val_metrics(training: Training, restored: bool) -> dict:
+    """The val_ metrics of the validation that measured exactly the final weights, if any: they need no second pass."""
+    state = training.state
+    last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
+    measured = {} if training.switch else training.best.metrics if restored else last
+    return {k: v for k, v in measured.items() if k.startswith("val_")}
+
+
+def summary_of(training: Training, final: dict) -> dict:
+    prepared, config = training.prepared, training.config
+    judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
+    closed_form = reports_closed_form(config, training.model, prepared.tensors and "test" in prepared.rows)
+    return {
+        **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged",
+                                  "stop_reason",
+                                  "restored_best")},
+        **final,
+        "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
+        **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
+        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs,
+        **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
+        **({"closed_form_test_loss": least_squares_loss(prepared, config.bias)} if closed_form else {}),
+    }
+
+
+def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, threads: int, tracked: bool):
+    """The best-model keeper (None when there is nothing to judge by) and the callbacks the settings ask for."""
+    best, chosen = None, []
+    if tracked:
+        best = BestModel()
+        chosen.append(best)
+    if config.progress:
+        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor,
+                               header=opening(config, prepared, model, threads)))
+    return best, chosen
+
+
+def live_logs(config: Config, directory, team) -> list:
+    """With a run directory, on process 0: metrics.csv written at each validation, and TensorBoard when asked for."""
+    if directory is None:
+        if config.log == "tensorboard":
+            raise RiskminError("log tensorboard writes into the run's directory; pass directory= (riskmin train gives "
+                               "one)")
+        return []
+    if not team.first:
+        return []
+    logs = [CsvLog(Path(directory) / "metrics.csv")]
+    return logs + [TensorBoard(directory)] if config.log == "tensorboard" else logs
+
+
+def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) -> list:
+    """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
+    name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
+    return header(prepared.names.get("data") or config.data, prepared.splits.sizes(), name,
+                  sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device),
+                  threads)
+
+
+def evaluate(run_or_model, data, loss=None) -> dict:
+    """Loss and metrics on every row of `data`, with the run's preprocessing; `loss`: a name or a function of your own
+    (by default the run's loss, and its own metrics).
+
+    >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
+    >>> from riskmin import datasets
+    >>> round(evaluate(run, datasets.line())["loss"], 2)
+    0.01
+    """
+    model, standardizer, config = unpack(run_or_model)
+    own = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
+    data = frames.rows(data, getattr(run_or_model, "data_names", {}))
+    check_columns(data.x, standardizer)
+    loss_name, given = evaluation_loss(model, config, loss, own, data.y)
+    check_targets(loss_name, data.y)
+    device = next(model.parameters()).device
+    x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
+    # the outputs as the run trained them: a standardized regression target's units, converted back for the metrics
+    target = standardizer.target if standardizer is not None and (loss_name in REGRESSION
+                                                                  or loss_name == "custom") else None
+    y = data.y if target is None else target(data.y)
+    loss_fn = make_loss(loss_name, given)
+    loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
+    metrics = {name: own_metric(name, fn, target) for name, fn in own.metrics.items()}
+    return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics,
+                            scale=target and target.scale)
+
+
+def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor) -> tuple:
+    """(loss name, the user's own loss function or None) that evaluate measures with: `loss` (a name or a function),
+    else the run's; a run's own function that this process was not given is asked for by its recorded name."""
+    given = loss if callable(loss) else own.loss if loss is None else None
+    if given is None and loss is None and hasattr(model, "training_step"):
+        given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
+    loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
+    if loss_name == "custom" and given is None:
+        raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own "
+                           f"that config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
+                           f"loss={config.loss_callable or 'my_loss'}), or a loss by name")
+    return loss_name, given
+
+
+@torch.no_grad()
+def predict(run_or_model, x, kind: outputs.Kind = "value"):
+    """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU; a standardized regression
+    target comes back in its own units. For a classifier, kind="class" gives each row's class and kind="proba" the
+    class probabilities, as `riskmin predict` writes them. The answer has the type of `x`: a tensor for tensors (a
+    class as its index in run.data_names["classes"]), a NumPy array for NumPy (a class by name), a DataFrame for a
+    DataFrame, with its row index and a column per target or class (see _data/_outputs.py).
+
+    >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
+    >>> predict(run, torch.tensor([[0.5]])).shape
+    torch.Size([1, 1])
+    """
+    model, standardizer, config = unpack(run_or_model)
+    outputs.check_kind(kind, config.loss)
+    rows, names = x, getattr(run_or_model, "data_names", {})
+    if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
+        x = several_inputs(x, n_rows(x))
+    else:
+        x = frames.inputs(x, names)
+        x = x[:, None] if x.ndim == 1 else x
+        check_columns(x, standardizer)
+        x = standardizer(x) if standardizer is not None else x
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        out = torch.cat([forward(model, each_input(lambda t: t[i:i + EVAL_CHUNK].to(device), x)).cpu()
+                         for i in range(0, n_rows(x), EVAL_CHUNK)])
+    except RuntimeError as error:  # a bare model, whose inputs nothing recorded
+        shapes = (", ".join(str(tuple(t.shape)) for t in (x.values() if isinstance(x, dict) else x)) if is_several(x)
+                  else tuple(x.shape))
+        raise RiskminError(f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it "
+                           "was trained on") from None
+    model.train(was_training)
+    target = standardizer.target if standardizer is not None else None
+    out = out if target is None else target.restore(out)
+    return outputs.like_input(outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind,
+                              config.loss, names)
+
+
+def unpack(run_or_model):
+    if isinstance(run_or_model, Run):
+        return run_or_model.model, run_or_model.preprocessing, run_or_model.config
+    return run_or_model, None, Config()
+

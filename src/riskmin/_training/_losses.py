@@ -1,0 +1,94 @@
+"""Losses by name, the checks that a loss fits the targets, and the closed-form least-squares reference."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import Config, RiskminError, warn
+from ._callables import OwnLoss
+from .._data._inputs import forward
+
+LOSSES = {
+    "mse": nn.MSELoss,
+    "l1": nn.L1Loss,
+    "huber": nn.HuberLoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+    "bce": nn.BCEWithLogitsLoss,
+}
+
+
+def make_loss(name: str, given=None):
+    """The loss `name`, or the user's own callable `given` (loss "custom"), checked to return a scalar."""
+    if given is not None:
+        return OwnLoss(given)
+    if name == "custom":
+        raise RiskminError("loss custom is a function of your own, which only riskmin.fit takes (loss=my_loss); "
+                           "use a loss by name here")
+    return LOSSES[name]()
+
+
+def settled(config: Config, y: torch.Tensor) -> Config:
+    """`config` with loss "auto" made concrete: mse for real-valued targets, cross_entropy for class labels."""
+    if config.loss != "auto":
+        return config
+    return config.replace(loss="mse" if torch.as_tensor(y).is_floating_point() else "cross_entropy")
+
+
+def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
+    """Refuse a loss that cannot fit the targets, before any training starts (a loss of the user's own takes any)."""
+    if loss == "custom":
+        return
+    if loss == "cross_entropy" and y.is_floating_point():
+        raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss "
+                           "mse for regression")
+    if loss == "cross_entropy" and y.ndim != 1:
+        raise RiskminError(one_label_per_sample(y))
+    if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
+        raise RiskminError("class labels must count from 0 (class k is the model's output k) but one is "
+                           f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself")
+    if loss != "cross_entropy" and not y.is_floating_point():
+        raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
+    if loss == "bce" and not ((y == 0) | (y == 1)).all():
+        raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
+
+
+def one_label_per_sample(y: torch.Tensor, fix: str = "") -> str:
+    """What to say of class-label targets `y` (rows first) that are not one whole number per sample; `fix`: how to give
+    them instead (by default, as a vector)."""
+    fix = fix or ("a vector, y.squeeze(1)" if y.ndim == 2 and y.shape[1] == 1 else "a vector of one label per sample")
+    return ("loss cross_entropy takes one class label per sample, but the integer targets have shape "
+            f"{tuple(y.shape[1:])} per sample; give the labels as {fix}, or the targets as real numbers (y.float()) "
+            "for regression")
+
+
+@torch.no_grad()
+def check_bce_outputs(model: nn.Module, x) -> None:
+    """Warn when a model trained with bce, which takes logits, already gives probabilities: outputs that all lie in
+    [0, 1] on the first training rows (a model that ends in a sigmoid) learn slowly or not at all."""
+    was_training = model.training
+    model.eval()  # no dropout drawn from the random state, no batch-norm statistics updated
+    try:
+        output = forward(model, x)
+    finally:
+        model.train(was_training)
+    if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):
+        warn("every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
+             "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()")
+
+
+def least_squares_loss(prepared, bias: bool = True):
+    """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
+    if "test" not in prepared.rows:
+        return None
+    loss = least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias)
+    return loss * (prepared.scale or 1.0) ** 2
+
+
+def least_squares_test_loss(x, y, x_test, y_test, bias: bool = True) -> float:
+    """Solve min_H ||y - H x||^2 on (x, y) in float64 and return the mean squared error on the test rows."""
+    x, y, x_test, y_test = (t.detach().cpu().double() for t in (x, y, x_test, y_test))
+    if bias:
+        x, x_test = (torch.cat([t, torch.ones(len(t), 1, dtype=t.dtype)], 1) for t in (x, x_test))
+    solution = torch.linalg.lstsq(x, y, driver="gelsd").solution
+    return float(((x_test @ solution - y_test) ** 2).mean())

@@ -1,0 +1,282 @@
+"""A run's inputs made ready to train on: data as Splits, rows standardized and on the device,
+batches, evaluation sources, the model and the device; and the evaluation pass over them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
+
+from .._data import _frames as frames
+from .. import datasets, models
+from ._checks import check_pairs
+from ..config import Config, RiskminError, warn
+from .._data._inputs import each_input, forward, is_several, n_rows
+from ..data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split,
+                    to_device, tutorial_split)
+from ._losses import check_targets
+from ._callables import own_metric, step_sums
+from ..metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
+
+EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
+
+
+class Prepared:
+    """The splits made ready for training: rows standardized and on the device once, sources to iterate."""
+
+    def __init__(self, splits: Splits, config: Config, device: torch.device, team=None, metrics: Optional[dict] = None):
+        self.device, self.team = device, team
+        self.tensors = isinstance(splits.data, Data)
+        self.splits = splits
+        self.standardizer = None
+        self.names = {}
+        if self.tensors:
+            self.in_memory(splits.data, splits, config, device)
+        else:
+            self.from_dataset(splits.data, splits, config, device)
+        self.has_val = "val" in self.sources
+        # model(*x) or model(**x)
+        self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])
+        # the user's own, by name
+        self.metrics = {name: own_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}
+        if self.tensors:
+            check_batch_size(config, len(splits.train))
+
+    def in_memory(self, data: Data, splits: Splits, config: Config, device: torch.device) -> None:
+        """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
+        gathered = {part: (each_input(lambda t: rows_at(t, idx), data.x), rows_at(data.y, idx))
+                    for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+        # several inputs (images, token ids, ...) are used as given: an identity standardizer keeps the target's scale
+        self.standardizer = Standardizer(torch.zeros(0), torch.ones(0)) if data.several else \
+            Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+        if self.standardizer.constant:
+            names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
+            warn(f"feature columns {names} are constant on the training split; they carry no information")
+        self.standardizer.target = target = target_scale(gathered["train"][1], config)
+        self.rows = {part: (to_device(self.standardizer(x, in_place=True), device),
+                            (y if target is None else target(y)).to(device))
+                     for part, (x, y) in gathered.items()}
+        self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
+        self.n_inputs, self.n_outputs = data.n_features, data.n_targets
+        self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name,
+                      "task": data.task,
+                      "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
+        check_targets(config.loss, data.y)
+
+    def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
+        """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
+        self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
+                        for part, idx in (("train", splits.train), ("val", splits.val),
+                                          ("test", splits.test)) if len(idx)}
+        x0, y0 = dataset[0]
+        inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
+        self.n_inputs = sum(torch.as_tensor(t).numel() for t in inputs)
+        self.n_outputs = max(torch.as_tensor(y0).numel(), 1)
+
+    @property
+    def target(self) -> Optional[TargetScale]:
+        """How the regression target is standardized for training; None when it is not."""
+        return None if self.standardizer is None else self.standardizer.target
+
+    @property
+    def scale(self) -> Optional[float]:
+        """The scale of a standardized regression target, by which the metrics are converted back; None when not
+        standardized."""
+        return None if self.target is None else self.target.scale
+
+    def first_inputs(self, rows: int = 256):
+        """The inputs of the first training rows (at most `rows`), on the device: what a look at the model's outputs
+        takes."""
+        x = self.rows["train"][0] if self.tensors else next(iter(self.sources["train"]))[0]
+        return each_input(lambda t: t[:rows], x)
+
+    def evaluated(self, x, y, part: str) -> tuple:
+        """The rows of a split this process evaluates: all of them, or under torchrun its share, summed across after."""
+        if self.team is None or self.team.world == 1:
+            return x, y
+        if n_rows(x) < self.team.world:
+            raise RiskminError(f"the {part} split has {n_rows(x)} rows, fewer than the {self.team.world} processes; "
+                               "use fewer processes or a larger split")
+        return each_input(self.team.shard, x), None if y is None else self.team.shard(y)
+
+    def batches(self, config: Config):
+        generator = torch.Generator().manual_seed(order_seed(config.seed))
+        if self.tensors:
+            x, y = self.rows["train"]
+            return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
+        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device,
+                             config.drop_last,
+                             reading(config))
+
+    def final_metrics(self, model, loss_fn, loss_name, known: Optional[dict] = None) -> dict:
+        """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not
+        run again."""
+        metrics, known = {}, known or {}
+        for part, source in self.sources.items():
+            if f"{part}_loss" in known:
+                metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
+                continue
+            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team,
+                                            scale=self.scale,
+                                            metrics=self.metrics))
+        for part in ("train", "val", "test"):
+            metrics.setdefault(f"{part}_loss", None)
+        return metrics
+
+
+def batches_per_epoch(splits: Splits, config: Config) -> int:
+    """How many batches `Prepared.batches` cuts an epoch of the training split into, known before the rows are prepared
+    (so that the settings are final first): as data.schedule cuts rows in memory, as a DataLoader batches a Dataset."""
+    rows = len(splits.train)
+    if isinstance(splits.data, Data):
+        return schedule(rows, config.batch_size, config.sampling, config.drop_last)[1]
+    return len(BatchSampler(range(rows), config.batch_size or rows, config.drop_last))
+
+
+def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
+    """How a regression target is standardized for training (None: it is not); a constant one is warned about."""
+    if config.loss not in REGRESSION:
+        return None
+    if len(y) > 1 and bool((y == y[:1]).all()):
+        warn(f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
+             "only learn that constant, and r2 is undefined")
+    return TargetScale.fit(y) if config.standardize_target else None
+
+
+def order_seed(seed: int) -> int:
+    """The seed of the batch-order generator, derived from the run's seed so it differs from the split's."""
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
+
+
+def chunks(x, y: torch.Tensor) -> list:
+    return [(each_input(lambda t: t[i:i + EVAL_CHUNK], x), y[i:i + EVAL_CHUNK]) for i in range(0, len(y), EVAL_CHUNK)]
+
+
+def reading(config: Config) -> dict:
+    """How a DataLoader reads a Dataset's items: in worker processes and into pinned memory, as asked. The order of the
+    batches is drawn in the training process either way; workers are started each epoch, not kept (persistent workers
+    draw the loader's seed once, not per epoch, and so would change the order of every later epoch)."""
+    return {"num_workers": config.num_workers, "pin_memory": config.pin_memory}
+
+
+def eval_loader(dataset, rows, config: Config, device):
+    loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=max(config.batch_size, 1024), **reading(config))
+    if len(rows) > EVAL_CHUNK:
+        return OnDevice(loader, device)
+    return [(to_device(x, device), y.to(device)) for x, y in loader]
+
+
+class OnDevice:
+    """The batches of a DataLoader moved to `device` as they come."""
+
+    def __init__(self, loader, device):
+        self.loader, self.device = loader, device
+
+    def __iter__(self):
+        return ((to_device(x, self.device), y.to(self.device)) for x, y in self.loader)
+
+
+@torch.no_grad()
+def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
+                     scale: Optional[float] = None, metrics: Optional[dict] = None) -> dict:
+    """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every
+    process'
+    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's
+    units.
+    `metrics`: the user's own, name -> function (output, target) -> mean over the batch, weighted by rows here."""
+    was_training = model.training
+    switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
+    if switch:
+        model.eval()
+    sums, rows = {}, 0
+    own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
+    for index, (x, y) in enumerate(source):
+        values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name,
+                                                                                     metrics)
+        for key, value in values.items():
+            sums[key] = sums[key] + value if key in sums else value
+        rows += len(y)
+    if switch:
+        model.train(was_training)
+    if not rows:
+        return {}
+    add = None if team is None or team.world == 1 else team.add
+    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, add, scale=scale).items()}
+
+
+def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict]) -> dict:
+    """The sums over one batch from which evaluation makes the loss and metrics (metrics.metric_sums, the summed loss
+    when it is not one of them, the user's own metrics weighted by the rows)."""
+    output = forward(model, x)
+    values = metric_sums(loss_name, output, y)
+    if loss_name not in LOSS_FROM_SUMS:
+        values["loss"] = loss_fn(output, y) * len(y)
+    for name, metric in (metrics or {}).items():
+        values["own:" + name] = metric(output, y) * len(y)
+    return values
+
+
+def as_data(data, config: Config):
+    """A data set name, a DataFrame (with config.target) or an (x, y) pair as Data; anything else as it is."""
+    if isinstance(data, str):
+        return datasets.load(data, config)
+    if frames.is_frame(data):
+        return frames.frame_data(data, config)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return frames.as_pair(*data, config)
+    return data
+
+
+def as_splits(data, config: Config) -> Splits:
+    """Whatever the user passed as data, as Splits made with the run's seed and fractions."""
+    if isinstance(data, Splits):
+        return data if isinstance(data.data, Data) else dataclasses.replace(data, data=check_pairs(data.data))
+    data = as_data(data, config)
+    if isinstance(data, Data):
+        if config.split == "tutorial":
+            return tutorial_split(data)
+        return split(data, config.train, config.val, config.test, config.seed)
+    if isinstance(data, Dataset):
+        return split(check_pairs(data), config.train, config.val, config.test, config.seed)
+    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with "
+                       "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset")
+
+
+def check_batch_size(config: Config, train_rows: int) -> None:
+    """Refuse a batch larger than the training split of in-memory data, for every engine alike."""
+    if config.batch_size > train_rows:
+        raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({train_rows} "
+                           f"samples); use at most {train_rows}, or 0 for the whole split")
+
+
+def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
+    if isinstance(model, str) and prepared.several:
+        raise RiskminError(f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass "
+                           "an nn.Module of your own whose forward takes them")
+    if isinstance(model, str):
+        return models.build(config, prepared.n_inputs, prepared.n_outputs)
+    if isinstance(model, nn.Module):
+        return model
+    raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, "
+                       "two_layer, mlp")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RiskminError(f"device = {name} but this machine has no CUDA GPU; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RiskminError("device = mps but MPS is not available here; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:  # "cpux", "cuda:x": torch's own words are a traceback
+        raise RiskminError(f"device = {name!r} is not a device; choose auto, cpu, cuda, cuda:N or mps") from None

@@ -1,0 +1,281 @@
+"""A run in training as one object, `Training`, and what is done to it beside the steps: validate, save, load.
+
+A checkpoint is a dict of named state (model, optimizer, scheduler, callbacks by name, the
+position in the epoch, the running loss, every random state, the loss scaler, and the gradients of
+batches that accumulate towards a step not yet taken); `save` writes it through the
+run's checkpointer and `load` puts it back, so a resumed run continues bitwise exactly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..callbacks import BestModel, State, call, monitored
+from ..config import Config, RiskminError
+from ..metrics import loss_units
+from ..policy import Judge, diverged
+from ._fingerprint import check_same
+from ._prepare import Prepared, evaluate_batches
+
+
+@dataclass(kw_only=True)
+class Training:
+    """Everything a run in training holds. The team and the checkpointer always exist: a process on its own has a
+    team that shares nothing (`distributed.Alone`), a run without a directory a checkpointer that saves nothing."""
+
+    config: Config
+    prepared: Prepared
+    model: nn.Module
+    switch: bool  # whether to switch the model between train() and eval(): not one that computes the same either way
+    loss_fn: object  # a loss module, or the user's own function
+    optimizer: torch.optim.Optimizer
+    scheduler: Optional[object]
+    batches: object  # the global batches: their order is what a checkpoint stores
+    callbacks: list
+    best: Optional[BestModel]  # the best-model keeper among the callbacks; None when there is nothing to judge by
+    judge: Judge  # the verdict at each validation (policy.Judge, for one run)
+    state: State
+    team: object
+    saver: object
+    total_steps: int
+    running: torch.Tensor  # the training loss summed over the steps not yet reported, on the device
+    unreported: int = 0
+    start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
+    last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
+    threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.intra_op_threads)
+    fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
+    callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
+    autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)
+    scaler: Optional[torch.amp.GradScaler] = None  # scales the loss at 16-mixed; disabled, it passes everything through
+    shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no
+                                   # accumulation
+    held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on
+                                         # the device
+
+    @property
+    def step_hooks(self) -> list:
+        """The callbacks' on_step_end methods, called after every optimizer step."""
+        return [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
+
+    @property
+    def batch_hooks(self) -> list:
+        """The callbacks' on_batch_end methods, called after every batch's backward pass."""
+        return [c.on_batch_end for c in self.callbacks if hasattr(c, "on_batch_end")]
+
+    def named_callbacks(self) -> dict:
+        """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
+        named = {}
+        for callback in self.callbacks:
+            if hasattr(callback, "state_dict"):
+                name = type(callback).__name__
+                named[name if name not in named else f"{name}-{len(named)}"] = callback
+        return named
+
+
+def validate(training: Training) -> None:
+    """Report the training loss since the last report, validate, append a history row and let the callbacks judge it."""
+    state, team, prepared = training.state, training.team, training.prepared
+    # each summed its share
+    total = training.running if team.world == 1 else team.add(training.running.clone()) / team.world
+    units = loss_units(training.config.loss, prepared.scale)
+    row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * units}
+    training.running.zero_()
+    training.unreported = 0
+    judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
+    if prepared.has_val and not lost:
+        row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, training.config.loss,
+                                    prefix="val_", switch=training.switch, team=team, scale=prepared.scale,
+                                    metrics=prepared.metrics))
+    row["lr"] = training.optimizer.param_groups[0]["lr"]
+    row["seconds"] = time.perf_counter() - training.start
+    judged = judge.tracked and not lost
+    verdict = judge.judge(state.epoch, state.step, row["loss"],
+                          monitored(row, training.config.monitor) if judged else None)
+    if bool(verdict.diverged):
+        state.should_stop = state.diverged = True
+        state.stop_reason = judge.reasons[0]
+        return
+    state.improved = bool(verdict.improved)
+    if bool(verdict.early):
+        state.should_stop, state.stop_reason = True, judge.reasons[0]
+    state.metrics = row
+    state.history.append(row)
+    call(training.callbacks, "on_validation_end", state)
+    state.should_stop = team.decided(state.should_stop)  # process 0's verdict, so that all processes stop together
+    if isinstance(training.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        training.scheduler.step(row[training.config.monitor])
+
+
+def save(saver, training: Training) -> None:
+    """Write everything `load` needs to continue this run exactly where it is.
+
+    Under torchrun every process sends process 0 what is its own (random states, its share
+    of the loss sum); the rest is the same in all of them, and process 0 alone writes.
+    """
+    saver.wait()  # the previous checkpoint is on disk first; waiting counts towards saver.seconds
+    began = time.perf_counter()
+    state, team = training.state, training.team
+    values, tensors = random_states()
+    values["processes"] = team.world
+    values["inputs"] = training.fingerprint
+    if team.world > 1:
+        states = team.to_first((values, tensors, training.running.cpu()))
+        if not team.first:
+            return
+        values["ranks"] = {str(rank): own for rank, (own, _, _) in enumerate(states) if rank}
+        for rank, (_, own, own_running) in enumerate(states[1:], 1):
+            tensors.update({f"rank/{rank}/{k}": v for k, v in {**own, "running": own_running}.items()})
+    optimizer_values, optimizer_tensors = optimizer_state(training.optimizer)
+    tensors.update(optimizer_tensors)
+    tensors.update({f"model/{k}": v for k, v in training.model.state_dict().items()})
+    # inside an epoch: where its order began, so it can be drawn again; at its end: where the next one begins
+    began_at = training.batches.epoch_start if state.epoch_step else None
+    tensors["rng/order"] = began_at if began_at is not None else training.batches.generator.get_state()
+    tensors["running"] = training.running
+    scheduler = training.scheduler
+    values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=training.unreported,
+                  seconds=time.perf_counter() - training.start, history=state.history, metrics=state.metrics,
+                  optimizer=optimizer_values, scheduler=scheduler.state_dict() if scheduler is not None else None,
+                  callbacks={})
+    values["judge"], judge_tensors = training.judge.state_dict()
+    tensors.update({f"judge/{k}": v for k, v in judge_tensors.items()})
+    step_values, step_tensors = step_state(training)
+    values.update(step_values)
+    tensors.update(step_tensors)
+    for name, callback in training.named_callbacks().items():
+        callback_values, callback_tensors = callback.state_dict()
+        values["callbacks"][name] = callback_values
+        tensors.update({f"callbacks/{name}/{k}": v for k, v in callback_tensors.items()})
+    saver.save({k: v.detach().cpu() for k, v in tensors.items()}, values)
+    saver.seconds += time.perf_counter() - began
+
+
+def load(saver, training: Training) -> None:
+    """Put the newest good checkpoint back into the run: weights, optimizer, callbacks, position, random states.
+
+    Under torchrun process 0 reads it and sends it to the others, which take their own random
+    states and loss sums from it.
+    """
+    from ..distributed import shared
+
+    team, state = training.team, training.state
+    tensors, values = saver.latest() if team.first else (None, None)
+    if team.world > 1:
+        tensors, values = shared((tensors, values))
+    if values.get("processes", 1) != team.world:
+        raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
+                           f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
+                           f"--resume {saver.root.parent} --nproc {values.get('processes', 1)}")
+    # before the weights meet a model of another shape
+    check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
+    if not team.first:
+        own = f"rank/{team.rank}/"
+        values = {**values, **values["ranks"][str(team.rank)]}
+        tensors = {**tensors, **{k[len(own):]: v for k, v in tensors.items() if k.startswith(own)}}
+    training.model.load_state_dict(named(tensors, "model/"))
+    load_optimizer_state(training.optimizer, values["optimizer"], tensors)
+    if training.scheduler is not None and values["scheduler"] is not None:
+        training.scheduler.load_state_dict(values["scheduler"])
+    if "judge" not in values:
+        raise RiskminError(f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
+                           "hold the judge's state; train it again from the start (--overwrite on)")
+    training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
+    for name, callback in training.named_callbacks().items():
+        if name in values["callbacks"]:
+            callback.load_state_dict(values["callbacks"][name], named(tensors, f"callbacks/{name}/"))
+    set_random_states(values, tensors)
+    load_step_state(training, values, tensors)
+    state.step, state.history = values["step"], values["history"]
+    state.metrics, state.epoch_step = values["metrics"], values["epoch_step"]
+    if state.epoch_step:  # stopped inside an epoch: draw its order again and skip what was done
+        state.epoch = values["epoch"] - 1
+        training.batches.resume_epoch(tensors["rng/order"], state.epoch_step)
+    else:
+        state.epoch = values["epoch"]
+        training.batches.generator.set_state(tensors["rng/order"])
+    training.running = tensors["running"].to(training.running.device)
+    training.unreported = values["unreported"]
+    training.start = time.perf_counter() - values["seconds"]
+
+
+def step_state(training: Training) -> tuple:
+    """What a step holds between batches and steps, as (values, tensors): the loss scaler's state (none at 32 or
+    bf16-mixed) and, inside a group of accumulating batches, how many are in and their gradients and loss so far."""
+    accumulated = training.state.accumulated
+    values = {"scaler": training.scaler.state_dict(), "accumulated": accumulated}
+    if not accumulated:
+        return values, {}
+    tensors = {f"grad/{name}": p.grad for name, p in training.model.named_parameters() if p.grad is not None}
+    return values, {**tensors, "held": training.held}
+
+
+def load_step_state(training: Training, values: dict, tensors: dict) -> None:
+    """Put back what `step_state` took: the scaler's state, and the gradients of a group of batches under way."""
+    if values.get("scaler"):
+        training.scaler.load_state_dict(values["scaler"])
+    training.state.accumulated = values.get("accumulated", 0)
+    if not training.state.accumulated:
+        return
+    gradients = named(tensors, "grad/")
+    for name, parameter in training.model.named_parameters():
+        if name in gradients:
+            parameter.grad = gradients[name].to(parameter.device)
+    training.held = tensors["held"].to(training.running.device)
+
+
+def named(tensors: dict, prefix: str) -> dict:
+    """The tensors whose names start with `prefix`, without it."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def random_states() -> tuple:
+    """Every random state a run may touch: (JSON-able values, tensors)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    python_version, python_state, python_gauss = random.getstate()
+    values = {"numpy": [kind, position, has_gauss, cached], "python": [python_version, python_gauss]}
+    tensors = {"rng/torch": torch.get_rng_state(), "rng/numpy": torch.from_numpy(keys.astype(np.int64)),
+               "rng/python": torch.from_numpy(np.array(python_state, dtype=np.int64))}
+    if torch.cuda.is_available():
+        tensors.update({f"rng/cuda/{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    return values, tensors
+
+
+def set_random_states(values: dict, tensors: dict) -> None:
+    kind, position, has_gauss, cached = values["numpy"]
+    np.random.set_state((kind, tensors["rng/numpy"].numpy().astype(np.uint32), position, has_gauss, cached))
+    version, gauss = values["python"]
+    random.setstate((version, tuple(tensors["rng/python"].tolist()), gauss))
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def optimizer_state(optimizer) -> tuple:
+    """An optimizer's state_dict split into JSON structure and named tensors."""
+    state = optimizer.state_dict()
+    values, tensors = {"param_groups": state["param_groups"], "state": {}}, {}
+    for index, entry in state["state"].items():
+        values["state"][str(index)] = {}
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{index}/{name}"] = value
+            else:
+                values["state"][str(index)][name] = value
+    return values, tensors
+
+
+def load_optimizer_state(optimizer, values: dict, tensors: dict) -> None:
+    state = {int(index): dict(entry) for index, entry in values["state"].items()}
+    for key, tensor in tensors.items():
+        if key.startswith("optimizer/"):
+            _, index, name = key.split("/", 2)
+            state.setdefault(int(index), {})[name] = tensor
+    optimizer.load_state_dict({"state": state, "param_groups": values["param_groups"]})
