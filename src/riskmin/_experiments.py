@@ -24,7 +24,7 @@ from .data import Data, Splits, split
 from . import distributed
 from .distributed import gathered, join
 from ._callables import Callables, missing_callables, own_callables
-from ._losses import check_targets, settled
+from ._losses import check_log_target, check_targets, settled
 from ._loop import fit
 from ._prepare import as_data, check_batch_size, resolve_device
 from .splits import kfold_splits, read_splits, stratified_split
@@ -197,6 +197,7 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     config = settled(config, targets_of(data))
     missing_callables(config, callables)
     if isinstance(data, Data):
+        check_log_target(config, data.y, data.target_names)
         check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
     judged(config, all(len(s.val) for _, _, s in every))  # patience or plateau without a validation split: refused by every engine
@@ -249,6 +250,8 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:
         summary["fallback_reason"] = reason
+    if config.target_transform == "log":  # its losses and gap are of log(target), its rmse, mae and r2 in the target's units
+        summary["target_transform"] = "log"
     if summary["diverged"]:
         notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
                      "lower --lr or clip gradients with --clip-grad 1.0")
