@@ -77,10 +77,10 @@ import riskmin._cli, riskmin._experiments, riskmin._loop
 from riskmin import distributed
 from riskmin.callbacks import SignalAt
 
-def fit_alone(model, data, config, **settings):
+def fit_alone(model, data, config, checkpoints=None, resume=False, **settings):
     killer = [SignalAt(int(sys.argv[1]), "SIGKILL")]
-    return riskmin._loop.train(riskmin._loop.setup(model, data, config, killer, None, False, settings, team=distributed.Alone()),
-                               None, False)
+    return riskmin._loop.train(riskmin._loop.setup(model, data, config, killer, None, resume, settings, team=distributed.Alone(),
+                                                   checkpoints=checkpoints), None, resume)
 
 riskmin._experiments.fit_alone = fit_alone
 sys.exit(riskmin._cli.main(sys.argv[2:]))
