@@ -126,6 +126,9 @@ class Config:
         "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with "
                  "training-split means",
         "data", shared=True)
+    target_transform: Literal["none", "log"] = setting(
+        "none", "log: train on the logarithm of a positive regression target; predictions and the metrics (rmse, mae, "
+                "r2) come back in the target's units, the loss stays on the log scale", "data", shared=True)
     n_samples: int = setting(1000, "samples to generate for synthetic data sets (lab1)", "data", low=2, shared=True)
     n_inputs: int = setting(10, "input dimension n of synthetic data sets (lab1)", "data", low=1, shared=True)
     n_outputs: int = setting(2, "output dimension m of synthetic data sets (lab1)", "data", low=1, shared=True)
@@ -507,6 +510,7 @@ def _check_together(c: Config) -> None:
     if c.model == "two_layer" and len(c.hidden) != 1:
         raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes "
                            "one (use model mlp for more)")
+    _check_log_target(c)
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop "
                            "--nesterov")
@@ -518,6 +522,21 @@ def _check_together(c: Config) -> None:
         raise RiskminError(f"threads = {c.threads!r} is not allowed; give auto or a whole number of at least 1")
     if "/" in c.name or c.name in (".", ".."):
         raise RiskminError(f"name = {c.name!r} is not allowed; a run name is a plain folder name without '/'")
+
+
+def _check_log_target(c: Config) -> None:
+    """Refuse target_transform log where the settings alone show it cannot apply: classes, or a loss of the user's own
+    (a target read as classes under loss auto is refused once the data is read, _losses.check_log_target)."""
+    if c.target_transform != "log":
+        return
+    if c.task == "classification" or c.loss in ("cross_entropy", "bce"):
+        classes = "task classification" if c.task == "classification" else f"loss {c.loss}"
+        raise RiskminError(f"target_transform log is for a positive regression target, but {classes} is for classes; "
+                           "drop --target-transform log")
+    if c.loss == "custom":
+        raise RiskminError("target_transform log trains riskmin's regression losses (mse, l1, huber) on log(y), but a "
+                           "loss of your own sees the targets in their own units; take the logarithm inside your loss "
+                           "and drop --target-transform log")
 
 
 def _plain(value):

@@ -408,45 +408,58 @@ class Standardizer:
 
 @dataclass
 class TargetScale:
-    """A regression target as the model is trained on it: (y - mean) / scale, with training-split statistics.
+    """A regression target as the model is trained on it: (y - mean) / scale, with training-split statistics; with
+    `log` (target_transform "log"), (log y - mean) / scale.
 
     `mean` is each target column's; `scale` is one number for all of them, the root of their mean
     variance. With one number the loss minimized is the loss asked for, only divided by a constant
     (mse by scale², l1 by scale), so standardizing changes the conditioning and never which model
     is best; every metric is converted back exactly (mse × scale², rmse and mae × scale, r2 as it is).
+    A log target is trained on log y, its loss in log units; `restore` gives exp of the model's
+    answer (the median of a log-normal, not its mean), and the metrics are measured on those.
 
     >>> t = TargetScale.fit(torch.tensor([[100.0], [140.0]])); (t.mean.tolist(), t.scale)
     ([120.0], 20.0)
     >>> t.restore(t(torch.tensor([[130.0]]))).tolist()
     [[130.0]]
+    >>> t = TargetScale.fit(torch.tensor([[10.0], [1000.0]]), log=True)
+    >>> round(t.scale, 4), round(t.restore(torch.zeros(1, 1)).item(), 4)
+    (2.3026, 100.0)
     """
 
     mean: torch.Tensor
     scale: float
+    log: bool = False  # trained on the logarithm of a positive target
 
     @classmethod
-    def fit(cls, y: torch.Tensor) -> "TargetScale":
-        """The statistics of the training targets `y` (rows x columns), computed in float64; a constant target keeps
-        scale 1."""
+    def fit(cls, y: torch.Tensor, log: bool = False, standardize: bool = True) -> "TargetScale":
+        """The statistics of the training targets `y` (rows x columns), computed in float64 (of log y with `log`); a
+        constant target keeps scale 1. Without `standardize` (a log target alone), mean 0 and scale 1."""
         y = y.double().reshape(len(y), -1)
+        y = y.log() if log else y
+        if not standardize:
+            return cls(torch.zeros(y.shape[1]), 1.0, log)
         mean = y.mean(0)
         scale = math.sqrt(float((y - mean).square().mean()))
-        return cls(mean.float(), scale if scale > 0 and math.isfinite(scale) else 1.0)
+        return cls(mean.float(), scale if scale > 0 and math.isfinite(scale) else 1.0, log)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         # float32 tensors on both sides, as the Monte-Carlo engine computes it per replica: the same bits either way
+        y = torch.log(y) if self.log else y
         return (y - self.mean.to(y.device)) / torch.tensor(self.scale, dtype=y.dtype, device=y.device)
 
     def restore(self, output: torch.Tensor) -> torch.Tensor:
-        """Model outputs in the target's own units."""
-        return output * self.scale + self.mean.to(output.device)
+        """Model outputs in the target's own units (in the dtype of `output`: float64 where the metrics are summed)."""
+        value = output * self.scale + self.mean.to(output.device)
+        return torch.exp(value) if self.log else value
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "scale": self.scale}
+        return {"mean": self.mean.tolist(), "scale": self.scale, **({"transform": "log"} if self.log else {})}
 
     @classmethod
     def from_dict(cls, values: dict) -> "TargetScale":
-        return cls(torch.tensor(values["mean"], dtype=torch.float32), float(values["scale"]))
+        return cls(torch.tensor(values["mean"], dtype=torch.float32), float(values["scale"]),
+                   values.get("transform") == "log")
 
 
 def schedule(n: int, batch_size: int, sampling: str = "epoch", drop_last: bool = False) -> tuple:

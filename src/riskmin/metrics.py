@@ -171,7 +171,8 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
             "actual": actual.sum(-2), "tn": (~predicted & ~actual).sum(-2), "nll": nll / y.shape[-1]}
 
 
-def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 0, scale=None) -> dict:
+def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 0, scale=None,
+                   restored: bool = False) -> dict:
     """The loss and metrics of an evaluation from the sums of `metric_sums` (and "loss", the summed loss, when the
     loss is not one of the metrics) over `rows` rows, read from the device in one transfer.
 
@@ -179,7 +180,9 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
     NumPy array of one value per run; otherwise each value is a float. `add`, under torchrun,
     sums the vector of sums and rows over the processes. `scale` (one number, or one per run) is
     that of a standardized regression target (data.TargetScale): the sums are in standardized
-    units and the metrics come back in the target's own.
+    units and the metrics come back in the target's own. `restored`: the regression sums are of outputs and targets
+    already restored to the target's own units (a log target, trained on log y); `scale` then converts the loss alone,
+    which is summed apart ("loss") and stays on the scale it was trained on.
 
     >>> import torch
     >>> finish_metrics("mse", metric_sums("mse", torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [3.0]])), 2)["rmse"]
@@ -197,7 +200,7 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
         flat, rows = flat[:-1], int(flat[-1])
     table = flat.tolist()  # the one host sync; small Python arithmetic then beats NumPy's per-call cost tenfold
     scales = scale if runs and scale is not None else [scale] * max(runs, 1)
-    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, own)
+    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, own, restored)
                 for row, own in zip(table if runs else [table], scales)]
     if not runs:
         return finished[0]
@@ -213,14 +216,15 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
     return values
 
 
-def finish_run(loss_name: str, values: dict, rows: int, scale=None) -> dict:
+def finish_run(loss_name: str, values: dict, rows: int, scale=None, restored: bool = False) -> dict:
     task = "regression" if "moments" in values else "classification" if "correct" in values else None
+    units = 1.0 if restored else scale or 1.0  # restored sums are in the target's units already
     # a model's own step sums its loss alone, and its own metrics: no metric of riskmin's then
-    metrics = ({name: METRICS[name].finish(values, rows, scale or 1.0, loss_name) for name in measured(task)[1:]}
+    metrics = ({name: METRICS[name].finish(values, rows, units, loss_name) for name in measured(task)[1:]}
                if task else {})
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
-    if loss_name in LOSS_FROM_SUMS:
+    if loss_name in LOSS_FROM_SUMS and not restored:
         return {"loss": metrics[LOSS_FROM_SUMS[loss_name]], **metrics}
     return {"loss": values["loss"] / rows * loss_units(loss_name, scale), **metrics}
 

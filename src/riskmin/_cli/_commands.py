@@ -520,6 +520,8 @@ def evaluate_file(args) -> int:
     check_rows_to_evaluate(len(x), args.file, " under its header")
     for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
         print(f"{name:<12} {value:.6g}")
+    if run.config.target_transform == "log":
+        print("loss is of log(target), as the run trained; rmse, mae and r2 compare exp(prediction) with the target")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Each replica's scaling in the Monte-Carlo engine: its features and its regression target standardized with the
-statistics of its own training split, stacked along a leading replica axis.
+statistics of its own training split (a log target's logarithm), stacked along a leading replica axis.
 
 The arithmetic is the one `fit` does on a single run (data.Standardizer, data.TargetScale), in
 the same float32 operations, so a replica trains on bitwise the numbers its run alone would.
@@ -20,7 +20,8 @@ from ..metrics import REGRESSION
 @dataclass
 class Scaling:
     """Replicas x 1 x columns statistics: features (mean, std, what a missing value becomes) and, when a regression
-    target is standardized, its mean and scale (`scales`, one float per replica, converts metrics back)."""
+    target is standardized or transformed, its mean and scale (`scales`, one float per replica, converts metrics back)
+    and whether it is trained on its logarithm (`log`)."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -28,6 +29,7 @@ class Scaling:
     target_mean: Optional[torch.Tensor] = None
     target_scale: Optional[torch.Tensor] = None
     scales: Optional[np.ndarray] = None
+    log: bool = False
 
     @classmethod
     def of(cls, data: Data, config, splits: list, device: torch.device) -> "Scaling":
@@ -37,12 +39,13 @@ class Scaling:
         std = torch.stack([s.std for s in scalers])[:, None].to(device)
         hole = (torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device)
                 if scalers[0].fill is not None else None)
-        if not (config.standardize_target and config.loss in REGRESSION):
+        log = config.target_transform == "log"
+        if not ((config.standardize_target or log) and config.loss in REGRESSION):
             return cls(mean, std, hole)
-        targets = [TargetScale.fit(rows_at(data.y, s.train)) for s in splits]
+        targets = [TargetScale.fit(rows_at(data.y, s.train), log, config.standardize_target) for s in splits]
         scales = np.array([t.scale for t in targets])
         return cls(mean, std, hole, torch.stack([t.mean for t in targets])[:, None].to(device),
-                   torch.tensor(scales, dtype=torch.float32, device=device).view(-1, 1, 1), scales)
+                   torch.tensor(scales, dtype=torch.float32, device=device).view(-1, 1, 1), scales, log)
 
     def at(self, index: torch.Tensor) -> "Scaling":
         """The scaling of the replicas at `index`."""
@@ -50,7 +53,7 @@ class Scaling:
             return None if value is None else value[index]
         return Scaling(self.mean[index], self.std[index], kept(self.hole), kept(self.target_mean),
                        kept(self.target_scale),
-                       None if self.scales is None else self.scales[index.cpu().numpy()])
+                       None if self.scales is None else self.scales[index.cpu().numpy()], self.log)
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Rows standardized with their replica's training statistics, missing values filled with its training means."""
@@ -59,4 +62,15 @@ class Scaling:
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """Targets as each replica trains on them."""
-        return y if self.target_mean is None else (y - self.target_mean) / self.target_scale
+        if self.target_mean is None:
+            return y
+        y = torch.log(y) if self.log else y
+        return (y - self.target_mean) / self.target_scale
+
+    def restore(self, z: torch.Tensor) -> torch.Tensor:
+        """A log target's outputs or targets, as each replica trains on them, back in the target's own units, in float64
+        as `fit` measures them (data.TargetScale.restore)."""
+        if self.target_mean is None or self.scales is None:
+            raise ValueError("restore takes the scaling of a log target")  # Scaling.of gives a log target both
+        scales = torch.from_numpy(self.scales).to(z.device).view(-1, 1, 1)
+        return torch.exp(z.double() * scales + self.target_mean.double())

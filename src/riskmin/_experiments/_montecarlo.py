@@ -26,7 +26,7 @@ from ..data import Data, Splits, split
 from ..distributed import gathered, join
 from .._training._callables import Callables, missing_callables, own_callables
 from .._training._checkpoint import Checkpoints
-from .._training._losses import check_targets, settled
+from .._training._losses import check_log_target, check_targets, settled
 from .._training._loop import fit_alone
 from .._training._prepare import as_data, check_batch_size, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
@@ -225,6 +225,7 @@ def checked_experiment(data, config: Config, callables: Callables) -> tuple:
     config = settled(config, targets_of(data))
     missing_callables(config, callables)
     if isinstance(data, Data):
+        check_log_target(config, data.y, data.target_names)
         check_targets(config.loss, data.y)
     every = experiment_splits(data, config)
     # patience or plateau without a validation split: refused by every engine
@@ -293,6 +294,9 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:
         summary["fallback_reason"] = reason
+    # its losses and gap are of log(target), its rmse, mae and r2 in the target's units
+    if config.target_transform == "log":
+        summary["target_transform"] = "log"
     if summary["diverged"]:
         notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
                      "lower --lr or clip gradients with --clip-grad 1.0")

@@ -344,10 +344,10 @@ class Record:
 
 
 def closed_form(shared: "Shared", r: int, bias: bool) -> float:
-    """Run r's closed-form least-squares test mse, in the target's units."""
+    """Run r's closed-form least-squares test mse, in the target's units (of log y for a log target, as its loss)."""
     train, test = shared.rows["train"][r], shared.rows["test"][r]
     own = shared.scaling.at(torch.tensor([r], device=train.device))
-    x, y = shared.x, shared.y
+    x, y = shared.x, torch.log(shared.y) if shared.scaling.log else shared.y
     return least_squares_test_loss(own.inputs(x[train][None])[0], y[train], own.inputs(x[test][None])[0], y[test], bias)
 
 
@@ -447,10 +447,13 @@ def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, scaling: S
         rows = idx[:, start:start + shared.eval_rows]
         output = shared.forward(params, shared.buffers, scaling.inputs(rows_at(shared.x, rows)))
         target = scaling.targets(rows_at(shared.y, rows))
-        values = metric_sums(shared.loss_name, output, target)
-        if shared.loss_name not in LOSS_FROM_SUMS:
+        # a log target's metrics in its own units, its loss as trained, as fit measures them (_prepare.batch_sums)
+        measured = (scaling.restore(output), scaling.restore(target)) if scaling.log else (output, target)
+        values = metric_sums(shared.loss_name, *measured)
+        if shared.loss_name not in LOSS_FROM_SUMS or scaling.log:
             values["loss"] = vmap(shared.loss_fn)(output, target) * rows.shape[1]
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-    return {prefix + k: v for k, v in finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx),
-                                                     scale=scaling.scales).items()}
+    finished = finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales,
+                              restored=scaling.log)
+    return {prefix + k: v for k, v in finished.items()}

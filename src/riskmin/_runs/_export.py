@@ -2,7 +2,8 @@
 so that a program without riskmin (or without Python, for ONNX) gets the numbers `riskmin predict` writes.
 
     raw columns -> one-hot text columns (ONNX) -> missing values filled -> (x - mean) / std -> model
-                -> target restored (regression) | softmax (cross_entropy) | sigmoid (bce) -> outputs
+                -> target restored (regression; exp of it for a log target) | softmax (cross_entropy)
+                   | sigmoid (bce) -> outputs
 
 The ONNX file takes one input per feature column of the run, named as the column: float32 of
 shape [rows] for a number column (NaN is a missing value), string of shape [rows] for a text
@@ -53,6 +54,8 @@ class Served(nn.Module):
         self.register_buffer("target_mean", target.mean.clone() if target is not None else torch.zeros(1))
         self.register_buffer("target_scale",
                              torch.tensor(target.scale if target is not None else 1.0, dtype=torch.float32))
+        # trained on log y: the graph answers exp of it, as `riskmin predict` does
+        self.log = self.restored and target is not None and target.log
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.centred:  # subtracted in float64: given float64 rows, such a column keeps its digits
@@ -61,7 +64,8 @@ class Served(nn.Module):
             x = torch.where(torch.isnan(x), self.fill, x)
         out = self.model((x - self.mean) / self.std)
         if self.restored:
-            return out * self.target_scale + self.target_mean
+            value = out * self.target_scale + self.target_mean
+            return torch.exp(value) if self.log else value
         if self.loss == "cross_entropy":
             return torch.softmax(out, 1)
         if self.loss == "bce":
@@ -97,7 +101,7 @@ def export(run, path, format: str = "onnx") -> Path:
                 "columns": json.dumps([column_input(c) for c in layout]),
                 "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
                 "classes": json.dumps(names.get("classes")), "loss": run.config.loss,
-                "riskmin": "export of a riskmin run"}
+                "target_transform": run.config.target_transform, "riskmin": "export of a riskmin run"}
     content = (onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx"
                else torchscript_bytes(served, layout, n_inputs, metadata))
     from .._files import atomic_write

@@ -19,6 +19,7 @@ HEADLINE = metrics_where(headline=True)  # each task's one metric beside the los
 TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
 UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with
                                              # them
+LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 
 
 def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str,
@@ -97,8 +98,9 @@ def end_summary(summary: dict, directory=None) -> str:
     told = [*UNITS_FIRST, *metrics_where(task="regression", headline=True)] if summary.get("test_rmse") is not None \
         else ["loss", *HEADLINE]
     if summary.get("test_rmse") is not None and summary.get("test_loss") != summary.get("test_mse"):
-        told.append("loss")  # a loss other than mse, which the errors above do not say
-    test = [(name, summary[f"test_{name}"]) for name in told if summary.get(f"test_{name}") is not None]
+        told.append("loss")  # a loss other than mse, or of log(target), which the errors above do not say
+    test = [(loss_label(summary) if name == "loss" else name, summary[f"test_{name}"]) for name in told
+            if summary.get(f"test_{name}") is not None]
     if test:
         sentences.append("test " + ", ".join(f"{name} {value:.6g}" for name, value in test) + ".")
     text = textwrap.fill(" ".join(sentences), WIDTH, break_on_hyphens=False)
@@ -125,7 +127,8 @@ def summary_table(summary: dict, console) -> None:
     for metric in metrics:
         if metric in same:
             continue
-        label = f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same else metric.replace("_", " ")
+        label = (f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same
+                 else loss_label(summary) if metric == "loss" else metric.replace("_", " "))
         table.add_row(label, *metric_cells(summary, metric, shown))
     if summary.get("closed_form_test_loss") is not None:
         table.add_row("closed-form least squares",
@@ -133,6 +136,11 @@ def summary_table(summary: dict, console) -> None:
     console.print(table)
     console.print(end_summary(summary), highlight=False, markup=False)
 
+
+
+def loss_label(summary: dict) -> str:
+    """What the loss is called beside metrics in the target's units: "loss", or LOG_LOSS where it is of log(target)."""
+    return LOG_LOSS if summary.get("target_transform") == "log" else "loss"
 
 
 def split_metrics(summary: dict, parts: tuple) -> list:
@@ -160,6 +168,8 @@ def metric_cells(summary: dict, metric: str, shown: list) -> list:
         cells.append(f"{value:.6g}" if value is not None else "-")
     return cells
 
+LOG_NOTE = ("target_transform log: the losses and the gap are of log(target), as it trained; rmse, mae and r2 compare "
+            "exp(prediction) with the target, in its own units.")
 # the printed rows; summary.json has all
 MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")
 
@@ -179,6 +189,8 @@ def montecarlo_table(summary: dict, console) -> None:
     for row in montecarlo_rows(summary):
         table.add_row(*row)
     console.print(table)
+    if summary.get("target_transform") == "log":
+        console.print(LOG_NOTE, highlight=False)
     console.print(correction_note(summary), highlight=False)
 
 

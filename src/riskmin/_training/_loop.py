@@ -23,7 +23,7 @@ from ..data import Data, to_device
 from .._data._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
 from ._fingerprint import fingerprint
-from ._losses import check_bce_outputs, check_targets, least_squares_loss, make_loss, settled
+from ._losses import check_bce_outputs, check_log_target, check_targets, least_squares_loss, make_loss, settled
 from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
 from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_epoch, chunks, evaluate_batches,
                        resolve_device)
@@ -419,6 +419,7 @@ def summary_of(training: Training, final: dict) -> dict:
         "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs,
         **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
         **({"closed_form_test_loss": least_squares_loss(prepared, config.bias)} if closed_form else {}),
+        **({"target_transform": "log"} if config.target_transform == "log" else {}),  # its losses are of log(target)
     }
 
 
@@ -451,8 +452,13 @@ def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) 
     """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
     return header(prepared.names.get("data") or config.data, prepared.splits.sizes(), name,
-                  sum(p.numel() for p in model.parameters()), config.loss, config.optimizer, str(prepared.device),
-                  threads)
+                  sum(p.numel() for p in model.parameters()), trained_loss(config), config.optimizer,
+                  str(prepared.device), threads)
+
+
+def trained_loss(config: Config) -> str:
+    """The loss as a run's header names it: "mse", or "mse of log(target)" where it trains on the logarithm."""
+    return f"{config.loss} of log(target)" if config.target_transform == "log" else config.loss
 
 
 def evaluate(run_or_model, data, loss=None) -> dict:
@@ -470,17 +476,19 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, own, data.y)
     check_targets(loss_name, data.y)
-    device = next(model.parameters()).device
-    x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
-    # the outputs as the run trained them: a standardized regression target's units, converted back for the metrics
     target = standardizer.target if standardizer is not None and (loss_name in REGRESSION
                                                                   or loss_name == "custom") else None
+    if target is not None and target.log:  # the run's rows with a logarithm: the new ones must have one too
+        check_log_target(config, data.y, getattr(run_or_model, "data_names", {}).get("targets") or data.target_names)
+    device = next(model.parameters()).device
+    x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
+    # the outputs as the run trained them: a standardized (or log) regression target's units, converted back for the
+    # metrics
     y = data.y if target is None else target(data.y)
     loss_fn = make_loss(loss_name, given)
     loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
     metrics = {name: own_metric(name, fn, target) for name, fn in own.metrics.items()}
-    return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics,
-                            scale=target and target.scale)
+    return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics, target=target)
 
 
 def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor) -> tuple:

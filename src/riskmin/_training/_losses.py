@@ -17,6 +17,9 @@ LOSSES = {
     "bce": nn.BCEWithLogitsLoss,
 }
 
+READ_AS_CLASSES = ("target_transform log is for a positive regression target, but the target is read as classes; "
+                   "pass --task regression if its values are amounts, or drop --target-transform log")
+
 
 def make_loss(name: str, given=None):
     """The loss `name`, or the user's own callable `given` (loss "custom"), checked to return a scalar."""
@@ -32,7 +35,10 @@ def settled(config: Config, y: torch.Tensor) -> Config:
     """`config` with loss "auto" made concrete: mse for real-valued targets, cross_entropy for class labels."""
     if config.loss != "auto":
         return config
-    return config.replace(loss="mse" if torch.as_tensor(y).is_floating_point() else "cross_entropy")
+    amounts = torch.as_tensor(y).is_floating_point()
+    if not amounts and config.target_transform == "log":  # said before the settings with cross_entropy would say less
+        raise RiskminError(READ_AS_CLASSES)
+    return config.replace(loss="mse" if amounts else "cross_entropy")
 
 
 def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
@@ -51,6 +57,27 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
         raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
     if loss == "bce" and not ((y == 0) | (y == 1)).all():
         raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
+
+
+def check_log_target(config: Config, y: torch.Tensor, names=()) -> None:
+    """Refuse target_transform log on targets it cannot take, before any training starts: class labels (a target that
+    loss auto reads as classes), and any target value that is not positive and finite, named by its column."""
+    if config.target_transform != "log":
+        return
+    if not y.is_floating_point():
+        raise RiskminError(READ_AS_CLASSES)
+    columns = y.reshape(len(y), -1)
+    for index in range(columns.shape[1]):
+        column = columns[:, index]
+        bad = ~(torch.isfinite(column) & (column > 0))
+        if bool(bad.any()):
+            name = list(names)[index] if index < len(names) else f"y{index}"
+            worst, count = column[bad], int(bad.sum())
+            shown = ("among them a missing value (nan)" if bool(worst.isnan().any())
+                     else f"the smallest {float(worst.min()):g}")
+            raise RiskminError(f"target_transform log takes finite targets above 0, but target column {name} holds "
+                               f"{count} value{'s' * (count != 1)} that {'are' if count != 1 else 'is'} not ({shown}); "
+                               "drop those rows or use --target-transform none")
 
 
 def one_label_per_sample(y: torch.Tensor, fix: str = "") -> str:

@@ -18,7 +18,7 @@ from ..config import Config, RiskminError, warn
 from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split,
                     to_device, tutorial_split)
-from ._losses import check_targets
+from ._losses import check_log_target, check_targets
 from ._callables import own_metric, step_sums
 from ..metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
@@ -48,6 +48,8 @@ class Prepared:
 
     def in_memory(self, data: Data, splits: Splits, config: Config, device: torch.device) -> None:
         """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
+        # every row's target, val and test ones too, has a logarithm
+        check_log_target(config, data.y, data.target_names)
         gathered = {part: (each_input(lambda t: rows_at(t, idx), data.x), rows_at(data.y, idx))
                     for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
         # several inputs (images, token ids, ...) are used as given: an identity standardizer keeps the target's scale
@@ -69,6 +71,10 @@ class Prepared:
 
     def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
         """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
+        if config.target_transform == "log":
+            raise RiskminError("target_transform log takes data held in memory (a table, arrays, riskmin.Data), "
+                               "whose targets it checks and transforms once; for a Dataset, return log(y) from its items "
+                               "instead")
         self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
                         for part, idx in (("train", splits.train), ("val", splits.val),
                                           ("test", splits.test)) if len(idx)}
@@ -121,7 +127,7 @@ class Prepared:
                 metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
                 continue
             metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team,
-                                            scale=self.scale,
+                                            target=self.target,
                                             metrics=self.metrics))
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
@@ -138,13 +144,15 @@ def batches_per_epoch(splits: Splits, config: Config) -> int:
 
 
 def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
-    """How a regression target is standardized for training (None: it is not); a constant one is warned about."""
+    """How a regression target is standardized (and with target_transform log, transformed) for training (None: it is
+    neither); a constant one is warned about."""
     if config.loss not in REGRESSION:
         return None
     if len(y) > 1 and bool((y == y[:1]).all()):
         warn(f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
              "only learn that constant, and r2 is undefined")
-    return TargetScale.fit(y) if config.standardize_target else None
+    log = config.target_transform == "log"
+    return TargetScale.fit(y, log, config.standardize_target) if config.standardize_target or log else None
 
 
 def order_seed(seed: int) -> int:
@@ -182,21 +190,21 @@ class OnDevice:
 
 @torch.no_grad()
 def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
-                     scale: Optional[float] = None, metrics: Optional[dict] = None) -> dict:
+                     target: Optional[TargetScale] = None, metrics: Optional[dict] = None) -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every
-    process'
-    batches. `scale`: the targets are standardized by it (data.TargetScale), the metrics come back in the target's
-    units.
+    process' batches. `target`: how the targets were standardized (data.TargetScale); the metrics come back in the
+    target's units, a log target's measured on the outputs and targets restored (exp), its loss on the log scale.
     `metrics`: the user's own, name -> function (output, target) -> mean over the batch, weighted by rows here."""
     was_training = model.training
     switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
     if switch:
         model.eval()
     sums, rows = {}, 0
+    restore = target.restore if target is not None and target.log else None
     own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
     for index, (x, y) in enumerate(source):
         values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name,
-                                                                                     metrics)
+                                                                                     metrics, restore)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)
@@ -205,15 +213,20 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
     if not rows:
         return {}
     add = None if team is None or team.world == 1 else team.add
-    return {prefix + k: v for k, v in finish_metrics(loss_name, sums, rows, add, scale=scale).items()}
+    scale = None if target is None else target.scale
+    finished = finish_metrics(loss_name, sums, rows, add, scale=scale, restored=restore is not None)
+    return {prefix + k: v for k, v in finished.items()}
 
 
-def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict]) -> dict:
+def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict], restore=None) -> dict:
     """The sums over one batch from which evaluation makes the loss and metrics (metrics.metric_sums, the summed loss
-    when it is not one of them, the user's own metrics weighted by the rows)."""
+    when it is not one of them, the user's own metrics weighted by the rows). `restore`: a log target's way back to its
+    own units, in which the metrics are summed (in float64: exp magnifies float32's rounding); the loss stays as
+    trained."""
     output = forward(model, x)
-    values = metric_sums(loss_name, output, y)
-    if loss_name not in LOSS_FROM_SUMS:
+    restored = (output, y) if restore is None else (restore(output.double()), restore(y.double()))
+    values = metric_sums(loss_name, *restored)
+    if loss_name not in LOSS_FROM_SUMS or restore is not None:
         values["loss"] = loss_fn(output, y) * len(y)
     for name, metric in (metrics or {}).items():
         values["own:" + name] = metric(output, y) * len(y)

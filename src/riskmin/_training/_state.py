@@ -91,7 +91,7 @@ def validate(training: Training) -> None:
     judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
     if prepared.has_val and not lost:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, training.config.loss,
-                                    prefix="val_", switch=training.switch, team=team, scale=prepared.scale,
+                                    prefix="val_", switch=training.switch, team=team, target=prepared.target,
                                     metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
