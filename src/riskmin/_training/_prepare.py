@@ -73,8 +73,8 @@ class Prepared:
         """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
         if config.target_transform == "log":
             raise RiskminError("target_transform log takes data held in memory (a table, arrays, riskmin.Data), "
-                               "whose targets it checks and transforms once; for a Dataset, return log(y) from its items "
-                               "instead")
+                               "whose targets it checks and transforms once; for a Dataset, return log(y) from its "
+                               "items instead")
         self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
                         for part, idx in (("train", splits.train), ("val", splits.val),
                                           ("test", splits.test)) if len(idx)}
