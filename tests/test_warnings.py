@@ -40,3 +40,13 @@ def test_the_command_line_prints_each_message_as_one_line_and_leaves_the_filters
     err = capsys.readouterr().err
     assert "warning: feature columns a are constant on the training split; they carry no information" in err.splitlines()
     assert warnings.filters == before
+
+
+def test_numerical_trouble_is_a_category_of_its_own_that_a_script_can_escalate_alone():
+    """A run far worse than predicting the mean is RiskminNumerics: a sweep can stop on it while data notes go on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", riskmin.RiskminWarning)
+        warnings.simplefilter("error", riskmin.RiskminNumerics)
+        riskmin.fit("linear", constant_column_data(), epochs=1, progress=False)  # a data note alone: no error
+        with pytest.raises(riskmin.RiskminNumerics, match=r"^the final val r2 is .* lower --lr"):
+            riskmin.fit("linear", "line", optimizer="adam", lr=1e6, epochs=2)

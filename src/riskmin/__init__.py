@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 PUBLIC = {
     "Comparison": "._experiments._compare", "compare": "._experiments._compare",
     "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config", "RiskminNote": ".config",
+    "RiskminNumerics": ".config",
     "Curve": "._experiments._curve", "curve": "._experiments._curve",
     "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
     "DATASETS": ".datasets", "load": ".datasets",
@@ -31,7 +32,7 @@ PUBLIC = {
     "models": ".models",
 }
 __all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "MonteCarlo", "RiskminError",
-           "RiskminNote", "RiskminWarning", "Run", "Splits", "Standardizer",
+           "RiskminNote", "RiskminNumerics", "RiskminWarning", "Run", "Splits", "Standardizer",
            "compare", "curve", "evaluate", "fit", "graph", "load", "lr_find", "models", "montecarlo", "predict",
            "split"]  # a list type checkers read
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from ._training._loop import evaluate, fit, predict
     from ._training._lr_find import LrFinding, lr_find
     from ._runs._rundir import Run
-    from .config import Config, RiskminError, RiskminNote, RiskminWarning
+    from .config import Config, RiskminError, RiskminNote, RiskminNumerics, RiskminWarning
     from .data import Data, Splits, Standardizer, split
     from .datasets import DATASETS, load
 

@@ -23,8 +23,8 @@ from typing import Literal, Optional
 
 from .metrics import METRICS, in_words
 
-__all__ = ["Config", "RiskminError", "RiskminNote", "RiskminWarning", "Activation", "LossName", "ModelName",
-           "OptimizerName", "SchedulerName"]
+__all__ = ["Config", "RiskminError", "RiskminNote", "RiskminNumerics", "RiskminWarning", "Activation", "LossName",
+           "ModelName", "OptimizerName", "SchedulerName"]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,6 +39,11 @@ class RiskminError(ValueError):
 class RiskminWarning(UserWarning):
     """Something a user should know that does not stop the work, in one sentence: through `warnings`, so that Python
     can filter, record or escalate it; the command line prints it as a 'warning: ...' line."""
+
+
+class RiskminNumerics(RiskminWarning):
+    """The numbers look wrong, though nothing failed: a model far worse than predicting the mean, probabilities given to
+    a loss that takes logits. Escalate it to stop on such a run: warnings.filterwarnings("error", category=...)."""
 
 
 class RiskminNote(RiskminWarning):

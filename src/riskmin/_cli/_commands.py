@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, parse_value
-from ..config import FIELDS, Config, RiskminError, check_run_seeds, fact, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_run_seeds, fact, warn
 
 
 def train(args) -> int:
@@ -211,7 +211,7 @@ def train_locked(target, config, data, resume: bool, callbacks):
         if not resume:  # how the data was read, with the results: a mistake found before them is the one line said
             tell(data.notes)
         if not config.progress and worse_than_the_mean(run.summary):  # fit says it beside its progress display alone
-            warn(worse_than_the_mean(run.summary))
+            warn(worse_than_the_mean(run.summary), RiskminNumerics)
         summary_table(run.summary, Console())
     return run
 

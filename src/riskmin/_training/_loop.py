@@ -18,7 +18,7 @@ from ._callables import (Callables, in_target_units, indexed, missing_callables,
                          takes_index)
 from ._checks import check_columns, check_model, first_line, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
-from ..config import FIELDS, Config, RiskminError, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
 from ..data import Data, to_device
 from .._data._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
@@ -391,7 +391,7 @@ def finish(training: Training) -> Run:
     summary = summary_of(training, final)
     if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its
                                                         # table
-        warn(worse_than_the_mean(final))
+        warn(worse_than_the_mean(final), RiskminNumerics)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(model=model, config=config, history=state.history, test=test, summary=summary,
                preprocessing=prepared.standardizer, data_names=prepared.names, callables=training.callables)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import Config, RiskminError, warn
+from ..config import Config, RiskminError, RiskminNumerics, warn
 from ._callables import OwnLoss
 from .._data._inputs import forward
 
@@ -101,7 +101,7 @@ def check_bce_outputs(model: nn.Module, x) -> None:
         model.train(was_training)
     if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):
         warn("every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
-             "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()")
+             "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()", RiskminNumerics)
 
 
 def least_squares_loss(prepared, bias: bool = True):
