@@ -200,8 +200,8 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
         flat, rows = flat[:-1], int(flat[-1])
     table = flat.tolist()  # the one host sync; small Python arithmetic then beats NumPy's per-call cost tenfold
     scales = scale if runs and scale is not None else [scale] * max(runs, 1)
-    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, own, restored)
-                for row, own in zip(table if runs else [table], scales)]
+    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, run_scale, restored)
+                for row, run_scale in zip(table if runs else [table], scales)]
     if not runs:
         return finished[0]
     return {key: np.array([metrics[key] for metrics in finished]) for key in finished[0]}

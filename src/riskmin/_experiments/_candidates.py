@@ -73,10 +73,11 @@ def fitting(combinations: list, shared: dict) -> list:
     """The combinations without those whose widths two_layer cannot take (--model two_layer,mlp --hidden 64/64,64 keeps
     two_layer with 64 and mlp with both), unless that leaves a model none: then its error says what to change."""
     def fits(settings: dict) -> bool:
-        return own(settings, shared, "model") != "two_layer" or len(widths(own(settings, shared, "hidden"))) == 1
+        return (setting_of(settings, shared, "model") != "two_layer"
+                or len(widths(setting_of(settings, shared, "hidden"))) == 1)
     kept = [settings for settings in combinations if fits(settings)]
-    models = {own(settings, shared, "model") for settings in combinations}
-    return kept if models == {own(settings, shared, "model") for settings in kept} else combinations
+    models = {setting_of(settings, shared, "model") for settings in combinations}
+    return kept if models == {setting_of(settings, shared, "model") for settings in kept} else combinations
 
 
 def distinct(combinations: list, shared: dict) -> list:
@@ -101,16 +102,16 @@ def network(settings: dict, shared: dict) -> tuple:
     >>> network({"model": "two_layer"}, {}) == network({"model": "mlp", "hidden": (32,)}, {})
     True
     """
-    model = own(settings, shared, "model")
-    if model not in ("two_layer", "mlp") or len(widths(own(settings, shared, "hidden"))) != 1:
+    model = setting_of(settings, shared, "model")
+    if model not in ("two_layer", "mlp") or len(widths(setting_of(settings, shared, "hidden"))) != 1:
         return tuple(sorted((key, label(value)) for key, value in settings.items()))
-    dropout = own(settings, shared, "dropout") if model == "mlp" else 0.0
-    same = {**settings, "model": "mlp", "hidden": widths(own(settings, shared, "hidden")), "dropout": dropout,
-            "activation": own(settings, shared, "activation")}
+    dropout = setting_of(settings, shared, "dropout") if model == "mlp" else 0.0
+    same = {**settings, "model": "mlp", "hidden": widths(setting_of(settings, shared, "hidden")), "dropout": dropout,
+            "activation": setting_of(settings, shared, "activation")}
     return tuple(sorted((key, label(value)) for key, value in same.items()))
 
 
-def own(settings: dict, shared: dict, key: str):
+def setting_of(settings: dict, shared: dict, key: str):
     """Setting `key` of a candidate: its own, else the shared one, else the default."""
     return settings.get(key, shared.get(key, getattr(Config, key)))
 
@@ -125,7 +126,7 @@ def applies(key: str, settings: dict) -> bool:
     if not fact(key, "applies"):
         return True
     decider, where = fact(key, "applies")
-    return own(settings, {}, decider) in where
+    return setting_of(settings, {}, decider) in where
 
 
 def candidate_name(settings: dict, differing: list) -> str:
@@ -150,8 +151,8 @@ def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
     if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
         # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
         settings = {key: value for key, value in settings.items() if key != "model"}
-        candidates = {name: {"model": shared_model, **own} if isinstance(own, dict) else own
-                      for name, own in candidates.items()}
+        candidates = {name: {"model": shared_model, **given} if isinstance(given, dict) else given
+                      for name, given in candidates.items()}
     return candidates, settings
 
 
@@ -207,7 +208,7 @@ def setting_cells(candidates: dict) -> dict:
     built once for all, so that a table of many candidates costs its size, not its size times the candidates."""
     keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
     cells = {name: columns(settings) for name, settings in candidates.items()}
-    return {name: {key: own.get(key, "") for key in keys} for name, own in cells.items()}
+    return {name: {key: cell_values.get(key, "") for key in keys} for name, cell_values in cells.items()}
 
 
 def columns(settings: dict) -> dict:

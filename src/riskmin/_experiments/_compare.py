@@ -296,9 +296,9 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
         ties += sum(1 for row in usable if row[f"val_{base}"] == choice[f"val_{base}"]) > 1
         chosen_in.append((choice["candidate"], run))
         values.append(choice.get(f"test_{base}"))
-        own = next((row.get(f"test_{base}") for row in rows if row["candidate"] == best and not row.get("diverged")),
-                   None)
-        gap = values[-1] - own if is_number(values[-1]) and is_number(own) else None
+        best_test = next((row.get(f"test_{base}") for row in rows
+                          if row["candidate"] == best and not row.get("diverged")), None)
+        gap = values[-1] - best_test if is_number(values[-1]) and is_number(best_test) else None
         flattery.append(None if gap is None else gap if mode == "min" else -gap)
     sizes = (summary["n_train"], summary["n_test"], summary.get("folds"))
     counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}

@@ -24,14 +24,14 @@ from torch.utils.data import Dataset
 from ..config import Config, RiskminError, RiskminNote, check_run_seeds, warn
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
-from .._training._callables import Callables, missing_callables, own_callables
+from .._training._callables import Callables, missing_callables, user_objects
 from .._training._checkpoint import Checkpoints
 from .._training._losses import check_log_target, check_targets, settled
 from .._training._loop import fit_alone
 from .._training._prepare import as_data, check_batch_size, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
-from .._training._threads import MeasuredThreads, intra_op_threads, own_cores
+from .._training._threads import MeasuredThreads, intra_op_threads, process_cores
 from ._vectorized import model_for, refusal, stacks_of, train_stacked
 from ._kept import Keeper, holding
 from ..policy import judged
@@ -144,7 +144,7 @@ def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs
     if isinstance(model, str):
         settings = {"model": model, **settings}
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
-    callables, settings = own_callables(settings)
+    callables, settings = user_objects(settings)
     config = (config or Config()).replace(runs=runs, **settings)
     keeper = kept_in(directory, resume, config, {**config.to_dict(), "model": model_name(model)}, config.to_toml())
     with holding(keeper):
@@ -237,7 +237,8 @@ def checked_experiment(data, config: Config, callables: Callables) -> tuple:
 
 def engine_reason(model, data, config: Config, callables: Callables, runs: int) -> str:
     """Why the runs train one by one through `fit` (the sequential engine), or "" when the vectorized engine serves."""
-    reason = "asked for" if config.engine == "sequential" else refusal(model, data, config) or own_reason(callables)
+    reason = ("asked for" if config.engine == "sequential"
+              else refusal(model, data, config) or user_objects_reason(callables))
     if not reason and config.engine == "auto" and runs == 1:
         # 0.28 s against 0.45 s, benchmarks/montecarlo.py
         reason = "one run trains faster through fit than as a stack of one"
@@ -324,11 +325,11 @@ def experiment_splits(data, config: Config) -> list:
             for r in range(config.runs)]
 
 
-def own_reason(callables: Callables) -> str:
+def user_objects_reason(callables: Callables) -> str:
     """Why runs given objects of the user's own train one by one ("" when none were given)."""
-    own = [key for key in ("loss", "optimizer", "scheduler") if getattr(callables, key) is not None]
-    own += ["metrics"] if callables.metrics else []
-    return f"runs given your own {', '.join(own)} train one by one, through fit" if own else ""
+    given = [key for key in ("loss", "optimizer", "scheduler") if getattr(callables, key) is not None]
+    given += ["metrics"] if callables.metrics else []
+    return f"runs given your own {', '.join(given)} train one by one, through fit" if given else ""
 
 
 def work_units(model, data, config: Config, variants: list, runs: list, reason: str, processes: int) -> list:
@@ -354,7 +355,7 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
     # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
     device = resolve_device(config.device)
     threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, device)
-    measured = MeasuredThreads(own_cores()) if config.threads == "auto" and device.type == "cpu" else None
+    measured = MeasuredThreads(process_cores()) if config.threads == "auto" and device.type == "cpu" else None
     table = []
     with progress_bar(config, total=already + sum(map(len, units)), already=already) as finished, \
             contextlib.nullcontext() if reason else threads:
@@ -364,7 +365,7 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
                 folder = checkpoints(v, r) if checkpoints else None
                 run = fit_alone(model_for(model, about["seed"]), splits, config, checkpoints=folder,
                                 resume=folder is not None and bool(Checkpoints(folder).complete()), seed=about["seed"],
-                                progress=False, **own_objects(callables), **variants[v])
+                                progress=False, **user_object_arguments(callables), **variants[v])
                 found = [row_of_run(run)]
                 finished(1)
             else:
@@ -379,7 +380,7 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
     return table
 
 
-def own_objects(callables: Callables) -> dict:
+def user_object_arguments(callables: Callables) -> dict:
     """The keyword arguments that give `fit` the user's own objects."""
     given = {key: getattr(callables, key) for key in ("loss", "optimizer", "scheduler")
              if getattr(callables, key) is not None}

@@ -114,8 +114,8 @@ def batched_forward(module: nn.Module):
     replicas takes about half the time of vmap over functional_call, whose cost is per call.
     """
     layers = list(module.named_children())
-    own = type(module) in (models.Linear, models.TwoLayerNN, models.MLP)
-    if not own or not all(isinstance(layer, (nn.Linear, *models.ACTIVATIONS.values())) for _, layer in layers):
+    built_in = type(module) in (models.Linear, models.TwoLayerNN, models.MLP)
+    if not built_in or not all(isinstance(layer, (nn.Linear, *models.ACTIVATIONS.values())) for _, layer in layers):
         return vmap(stacked_forward(module))
 
     def forward(params, buffers, x):
@@ -170,10 +170,10 @@ class Stack:
             self.optimizer = make_optimizer(config, self.params.values())
             self.scheduler = make_scheduler(config, self.optimizer)
         else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
-            own = index.cpu()
+            positions = index.cpu()
             self.optimizer = PerRun(self.params.values(), config,
-                                    *(t[own] for t in (shared.rates, shared.decays, shared.momenta)),
-                                    [shared.schedules[i] for i in own.tolist()])
+                                    *(t[positions] for t in (shared.rates, shared.decays, shared.momenta)),
+                                    [shared.schedules[i] for i in positions.tolist()])
             self.scheduler = PerRunSchedule(self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
@@ -346,9 +346,10 @@ class Record:
 def closed_form(shared: "Shared", r: int, bias: bool) -> float:
     """Run r's closed-form least-squares test mse, in the target's units (of log y for a log target, as its loss)."""
     train, test = shared.rows["train"][r], shared.rows["test"][r]
-    own = shared.scaling.at(torch.tensor([r], device=train.device))
+    run_scaling = shared.scaling.at(torch.tensor([r], device=train.device))
     x, y = shared.x, torch.log(shared.y) if shared.scaling.log else shared.y
-    return least_squares_test_loss(own.inputs(x[train][None])[0], y[train], own.inputs(x[test][None])[0], y[test], bias)
+    return least_squares_test_loss(run_scaling.inputs(x[train][None])[0], y[train],
+                                   run_scaling.inputs(x[test][None])[0], y[test], bias)
 
 
 def replica_losses(loss_name: str):
@@ -402,7 +403,7 @@ class Shared:
                    rows={part: idx for part, idx in rows.items() if idx.shape[1]}, scaling=scaling,
                    loss_fn=make_loss(config.loss), loss_name=config.loss, template=template,
                    eval_rows=max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
-                   **own_settings(config, runs))
+                   **per_run_settings(config, runs))
 
 
 def check_first_replica(template: nn.Module, data: Data, config: Config, scaling: Scaling, x: torch.Tensor,
@@ -419,7 +420,7 @@ def check_first_replica(template: nn.Module, data: Data, config: Config, scaling
         check_bce_outputs(module, inputs)
 
 
-def own_settings(config: Config, runs: list) -> dict:
+def per_run_settings(config: Config, runs: list) -> dict:
     """Each run's learning rate, weight decay and momentum as float64 tensors (exactly the settings) and its schedule as
     (scheduler, step_size, gamma), by Shared's names for them, or nothing when no run changes them; a candidate's own,
     even where a chunk holds only that candidate. Each was checked already."""

@@ -6,7 +6,7 @@ them in `Callables`, and records each in the config by name only (loss "custom" 
 loss_callable "module.function", ...), so that config.toml says what code a rerun needs and
 a resume without it is one sentence naming what to pass.
 
->>> callables, settings = own_callables({"loss": torch.nn.SmoothL1Loss(), "lr": 0.1})
+>>> callables, settings = user_objects({"loss": torch.nn.SmoothL1Loss(), "lr": 0.1})
 >>> settings["loss"], settings["loss_callable"], settings["lr"]
 ('custom', 'torch.nn.modules.loss.SmoothL1Loss', 0.1)
 """
@@ -22,7 +22,7 @@ import torch
 from ..config import Config, RiskminError
 from ..metrics import METRICS
 
-OWN = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
+OBJECT_SETTINGS = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
 
 
 @dataclass
@@ -41,10 +41,10 @@ def qualified_name(value) -> str:
     return f"{named.__module__}.{named.__qualname__}"
 
 
-def own_callables(settings: dict) -> tuple:
+def user_objects(settings: dict) -> tuple:
     """(Callables, the settings with each object replaced by "custom" and its qualified name)."""
     settings, callables = dict(settings), Callables()
-    for key in OWN:
+    for key in OBJECT_SETTINGS:
         value = settings.get(key)
         if value is None or isinstance(value, str):
             continue
@@ -82,7 +82,7 @@ def checked_metrics(metrics) -> dict:
 
 def missing_callables(config: Config, callables: Callables) -> None:
     """Refuse a config that names an object of the user's (say from config.toml, to resume) without being given it."""
-    wanted = [f"{key}={getattr(config, f'{key}_callable') or 'your ' + key}" for key in OWN
+    wanted = [f"{key}={getattr(config, f'{key}_callable') or 'your ' + key}" for key in OBJECT_SETTINGS
               if getattr(config, key) == "custom" and getattr(callables, key) is None]
     if config.metrics and not callables.metrics:
         wanted.append("metrics={" + ", ".join(f"'{pair.split('=')[0]}': {pair.split('=')[-1]}"
@@ -167,7 +167,7 @@ def in_target_units(fn: Callable, target_scale) -> Callable:
     return lambda output, target: fn(target_scale.restore(output), target_scale.restore(target))
 
 
-def own_metric(name: str, fn: Callable, target_scale=None) -> Callable:
+def user_metric(name: str, fn: Callable, target_scale=None) -> Callable:
     """A user's metric as evaluation calls it: checked to return one number, on outputs and targets in the target's
     units."""
     fn = fn if target_scale is None else in_target_units(fn, target_scale)
@@ -181,7 +181,7 @@ def own_metric(name: str, fn: Callable, target_scale=None) -> Callable:
     return metric
 
 
-def own_optimizer(given: Callable, config: Config, parameters: list) -> torch.optim.Optimizer:
+def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.optim.Optimizer:
     """The user's optimizer: a torch.optim.Optimizer class built with lr (and weight_decay, when set), or a
     factory's."""
     if isinstance(given, type) and issubclass(given, torch.optim.Optimizer):
@@ -194,7 +194,7 @@ def own_optimizer(given: Callable, config: Config, parameters: list) -> torch.op
     return optimizer
 
 
-def own_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
+def user_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
     scheduler = given(optimizer)
     if not isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
         raise RiskminError(f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "

@@ -14,7 +14,7 @@ from torch import nn
 from .._data import _frames as frames, _outputs as outputs
 from .. import distributed, models
 from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
-from ._callables import (Callables, in_target_units, indexed, missing_callables, model_step, own_callables, own_metric,
+from ._callables import (Callables, in_target_units, indexed, missing_callables, model_step, user_objects, user_metric,
                          takes_index)
 from ._checks import check_columns, check_model, first_line, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
@@ -138,8 +138,8 @@ def step_calls(training: Training) -> Step:
     steps, trained = team.steps(training.batches), team.wrap(model)
     trained = Spread(trained) if training.prepared.several else trained
     if hasattr(model, "training_step"):
-        own_step = training.loss_fn
-        return Step(steps, weighed(lambda x, y: own_step((x, y)), training))
+        model_loss = training.loss_fn
+        return Step(steps, weighed(lambda x, y: model_loss((x, y)), training))
     step_loss = team.scaled(training.loss_fn, steps)
     return Step(steps, weighed(lambda x, y: step_loss(trained(x), y), training))
 
@@ -213,12 +213,14 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
     state = State(model, config.epochs, steps_per_epoch(splits, config), optimizer=optimizer, team=team)
-    own_step = hasattr(model, "training_step") and takes_index(model.training_step)  # Lightning's (batch, batch_idx)
+    # Lightning's (batch, batch_idx)
+    steps_by_index = hasattr(model, "training_step") and takes_index(model.training_step)
     total_steps = config.max_steps or config.epochs * state.steps_per_epoch
     checkpoints = checkpoints if checkpoints is not None else directory
     saved = checkpoints is not None
     return Training(config=config, prepared=prepared, model=model, switch=not models.mode_free(model),
-                    loss_fn=make_loss(config.loss, indexed(model.training_step, state) if own_step else callables.loss),
+                    loss_fn=make_loss(config.loss,
+                                      indexed(model.training_step, state) if steps_by_index else callables.loss),
                     optimizer=optimizer, scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
                     batches=batches, callbacks=chosen + list(callbacks), best=best,
                     judge=Judge(config, runs=1, tracked=tracked), state=state, team=team,
@@ -252,7 +254,7 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
                                f"{key}=")
     if isinstance(model, str):
         settings = {"model": model, **settings}
-    callables, settings = own_callables(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
+    callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
     settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
     config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
@@ -471,10 +473,10 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     0.01
     """
     model, standardizer, config = unpack(run_or_model)
-    own = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
+    callables = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
     data = frames.rows(data, getattr(run_or_model, "data_names", {}))
     check_columns(data.x, standardizer)
-    loss_name, given = evaluation_loss(model, config, loss, own, data.y)
+    loss_name, given = evaluation_loss(model, config, loss, callables, data.y)
     check_targets(loss_name, data.y)
     target = standardizer.target if standardizer is not None and (loss_name in REGRESSION
                                                                   or loss_name == "custom") else None
@@ -487,14 +489,14 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     y = data.y if target is None else target(data.y)
     loss_fn = make_loss(loss_name, given)
     loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
-    metrics = {name: own_metric(name, fn, target) for name, fn in own.metrics.items()}
+    metrics = {name: user_metric(name, fn, target) for name, fn in callables.metrics.items()}
     return evaluate_batches(model, chunks(x, y.to(device)), loss_fn, loss_name, metrics=metrics, target=target)
 
 
-def evaluation_loss(model, config: Config, loss, own: Callables, y: torch.Tensor) -> tuple:
+def evaluation_loss(model, config: Config, loss, callables: Callables, y: torch.Tensor) -> tuple:
     """(loss name, the user's own loss function or None) that evaluate measures with: `loss` (a name or a function),
     else the run's; a run's own function that this process was not given is asked for by its recorded name."""
-    given = loss if callable(loss) else own.loss if loss is None else None
+    given = loss if callable(loss) else callables.loss if loss is None else None
     if given is None and loss is None and hasattr(model, "training_step"):
         given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
     loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss

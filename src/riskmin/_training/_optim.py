@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from ..config import Config, RiskminError, warn
-from ._callables import own_optimizer, own_scheduler
+from ._callables import user_optimizer, user_scheduler
 from ..data import schedule
 
 OPTIMIZERS = {
@@ -38,7 +38,7 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
         raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; "
                            "unfreeze some")
     if given is not None:
-        return own_optimizer(given, config, parameters)
+        return user_optimizer(given, config, parameters)
     if config.optimizer == "custom":
         raise RiskminError("optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
                            "use an optimizer by name here")
@@ -138,7 +138,7 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
     `config.scheduler_interval` says (plateau: once per validation). The lengths of cosine, one_cycle and linear_warmup
     count in those units: the run's epochs, or its `total_steps`."""
     if given is not None:
-        return own_scheduler(given, optimizer)
+        return user_scheduler(given, optimizer)
     if config.scheduler == "custom":
         raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes "
                            "(scheduler=make_schedule); use a scheduler by name here")

@@ -19,7 +19,7 @@ from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split,
                     to_device, tutorial_split)
 from ._losses import check_log_target, check_targets
-from ._callables import own_metric, step_sums
+from ._callables import user_metric, step_sums
 from ..metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
@@ -42,7 +42,7 @@ class Prepared:
         # model(*x) or model(**x)
         self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])
         # the user's own, by name
-        self.metrics = {name: own_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}
+        self.metrics = {name: user_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}
         if self.tensors:
             check_batch_size(config, len(splits.train))
 
@@ -201,10 +201,11 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         model.eval()
     sums, rows = {}, 0
     restore = target.restore if target is not None and target.log else None
-    own_step = hasattr(model, "training_step")  # the model computes its own loss (and sums, by validation_step)
+    # the model computes its own loss (and sums, by validation_step)
+    has_training_step = hasattr(model, "training_step")
     for index, (x, y) in enumerate(source):
-        values = step_sums(model, (x, y), len(y), index) if own_step else batch_sums(model, x, y, loss_fn, loss_name,
-                                                                                     metrics, restore)
+        values = (step_sums(model, (x, y), len(y), index) if has_training_step
+                  else batch_sums(model, x, y, loss_fn, loss_name, metrics, restore))
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)

@@ -129,9 +129,9 @@ def save(saver, training: Training) -> None:
         states = team.to_first((values, tensors, training.running.cpu()))
         if not team.first:
             return
-        values["ranks"] = {str(rank): own for rank, (own, _, _) in enumerate(states) if rank}
-        for rank, (_, own, own_running) in enumerate(states[1:], 1):
-            tensors.update({f"rank/{rank}/{k}": v for k, v in {**own, "running": own_running}.items()})
+        values["ranks"] = {str(rank): rank_values for rank, (rank_values, _, _) in enumerate(states) if rank}
+        for rank, (_, rank_tensors, rank_running) in enumerate(states[1:], 1):
+            tensors.update({f"rank/{rank}/{k}": v for k, v in {**rank_tensors, "running": rank_running}.items()})
     optimizer_values, optimizer_tensors = optimizer_state(training.optimizer)
     tensors.update(optimizer_tensors)
     tensors.update({f"model/{k}": v for k, v in training.model.state_dict().items()})
@@ -176,9 +176,9 @@ def load(saver, training: Training) -> None:
     # before the weights meet a model of another shape
     check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
     if not team.first:
-        own = f"rank/{team.rank}/"
+        prefix = f"rank/{team.rank}/"
         values = {**values, **values["ranks"][str(team.rank)]}
-        tensors = {**tensors, **{k[len(own):]: v for k, v in tensors.items() if k.startswith(own)}}
+        tensors = {**tensors, **{k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}}
     training.model.load_state_dict(named(tensors, "model/"))
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:

@@ -23,7 +23,7 @@ def step_work(model: nn.Module, batch: int) -> int:
 SERIAL_WORK, WORK_PER_THREAD = 20_000_000, 25_000_000
 
 
-def own_cores() -> int:
+def process_cores() -> int:
     """The cores this process may use: those it is allowed to run on, shared with torchrun's other processes here."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(cores // local_processes(), 1)
@@ -92,7 +92,7 @@ class intra_op_threads:
     def __init__(self, threads: str, model: nn.Module, batch: int, device: torch.device):
         self.wanted = None
         if device.type == "cpu":
-            self.wanted = auto_threads(model, batch, own_cores()) if threads == "auto" else int(threads)
+            self.wanted = auto_threads(model, batch, process_cores()) if threads == "auto" else int(threads)
 
     def __enter__(self):
         self.previous = torch.get_num_threads()
