@@ -109,11 +109,11 @@ def mode_free(model: nn.Module) -> bool:
     return all(type(m) in MODE_FREE or type(m) in built_in for m in model.modules())
 
 
-def described(module: nn.Module) -> dict:
+def build_settings(module: nn.Module) -> dict:
     """The settings that build `module` again: riskmin's own parametrizations by name and shape, any other as
     model "custom" with its class, which Run.load then asks for.
 
-    >>> described(TwoLayerNN(3, 1, hidden=8))["hidden"]
+    >>> build_settings(TwoLayerNN(3, 1, hidden=8))["hidden"]
     (8,)
     """
     activation = {kind: name for name, kind in ACTIVATIONS.items()}

@@ -49,7 +49,7 @@ def find_rate(args) -> int:
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0
-    tell(data.notes)  # once the sweep passed every check: a mistake is the one line said
+    print_notes(data.notes)  # once the sweep passed every check: a mistake is the one line said
     write_picture(finding.plot(), args.plot)
     print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
           f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
@@ -209,7 +209,7 @@ def train_locked(target, config, data, resume: bool, callbacks):
         except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files
             return error
         if not resume:  # how the data was read, with the results: a mistake found before them is the one line said
-            tell(data.notes)
+            print_notes(data.notes)
         if not config.progress and worse_than_the_mean(run.summary):  # fit says it beside its progress display alone
             warn(worse_than_the_mean(run.summary), RiskminNumerics)
         summary_table(run.summary, Console())
@@ -381,7 +381,7 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             leave()
     if not first:
         return None
-    tell(data.notes)
+    print_notes(data.notes)
     return result, kept
 
 
@@ -543,7 +543,7 @@ def export_run(args) -> int:
     return 0
 
 
-def tell(notes: list) -> None:
+def print_notes(notes: list) -> None:
     """What reading the data guessed or did (the task, dropped rows), one line each."""
     for note in notes:
         print(note)
@@ -633,7 +633,7 @@ def draw_graph(args) -> int:
     for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
         check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
     data = load(config.data, config)
-    tell(data.notes)
+    print_notes(data.notes)
     drawn = graph(model, data, config)
     written = drawn.save(plot)
     source = plot.with_suffix(".dot") if plot.suffix[1:].lower() in PICTURES else plot

@@ -46,7 +46,7 @@ def forward(model, x):
     return model(x)
 
 
-class Spread:
+class SeveralInputsModel:
     """`model` called on several inputs as `forward` calls it, so that a loop can call it as `model(x)`."""
 
     def __init__(self, model):

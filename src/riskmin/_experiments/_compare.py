@@ -33,7 +33,7 @@ from ._montecarlo import (data_frame, data_name, experiments, html_picture, html
                           tell_sample_size)
 from ._kept import holding
 from .._training._optim import per_run_supported
-from .._training._losses import settled
+from .._training._losses import with_concrete_loss
 from ..metrics import measured, metrics_where, task_of_loss
 from .._training._prepare import as_data
 from ..stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
@@ -174,7 +174,7 @@ def comparable_data(data, config: Config, base: str) -> Data:
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError("compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not "
                            f"{type(data).__name__}")
-    metrics = measured(task_of_loss(settled(config, targets_of(data)).loss))
+    metrics = measured(task_of_loss(with_concrete_loss(config, targets_of(data)).loss))
     if base not in metrics:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
     return data

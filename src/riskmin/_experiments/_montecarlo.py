@@ -26,7 +26,7 @@ from ..data import Data, Splits, split
 from ..distributed import gathered, join
 from .._training._callables import Callables, missing_callables, user_objects
 from .._training._checkpoint import Checkpoints
-from .._training._losses import check_log_target, check_targets, settled
+from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
 from .._training._prepare import as_data, check_batch_size, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
@@ -222,7 +222,7 @@ def checked_experiment(data, config: Config, callables: Callables) -> tuple:
                            f"not {type(data).__name__}")
     if config.split == "tutorial":
         raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
-    config = settled(config, targets_of(data))
+    config = with_concrete_loss(config, targets_of(data))
     missing_callables(config, callables)
     if isinstance(data, Data):
         check_log_target(config, data.y, data.target_names)

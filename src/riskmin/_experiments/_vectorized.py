@@ -158,7 +158,7 @@ class Stack:
     follows the runs still training.
     """
 
-    def __init__(self, config: Config, params: dict, index: torch.Tensor, shared: "Shared", generators: list,
+    def __init__(self, config: Config, params: dict, index: torch.Tensor, shared: "ChunkSetup", generators: list,
                  optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
         self.config, self.index, self.shared, self.generators = config, index, shared, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
@@ -229,10 +229,10 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     # optimizer steps, as fit counts them: an epoch's last group steps
     steps_per_epoch = -(-batches // config.accumulate)
     config = config.replace(epochs=config.epochs_for(steps_per_epoch))
-    shared = Shared.of(model, data, config, runs, device)
+    shared = ChunkSetup.of(model, data, config, runs, device)
     stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device),
                   shared, [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
-    record = Record.of(stack, config, judged(config, "val" in shared.rows))
+    record = JudgedRuns.of(stack, config, judged(config, "val" in shared.rows))
     per_replica_loss = replica_losses(config.loss)
     shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it
     total_steps = config.max_steps or config.epochs * steps_per_epoch
@@ -272,7 +272,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     return final_rows(shared, record, runs)
 
 
-def without_leaving(stack: Stack, record: "Record", leaving: torch.Tensor, finished) -> Optional[Stack]:
+def without_leaving(stack: Stack, record: "JudgedRuns", leaving: torch.Tensor, finished) -> Optional[Stack]:
     """The stack less the runs `leaving` it, whose last weights `record` keeps and whose number `finished` is told;
     None once no run is left."""
     if not bool(leaving.any()):
@@ -282,7 +282,7 @@ def without_leaving(stack: Stack, record: "Record", leaving: torch.Tensor, finis
     return stack.keep(~leaving.to(stack.index.device))
 
 
-def final_rows(shared: "Shared", record: "Record", runs: list) -> list:
+def final_rows(shared: "ChunkSetup", record: "JudgedRuns", runs: list) -> list:
     """One table row per run: every split measured with the weights each run ends with (its best, where restored)."""
     results = {}
     for part, idx in shared.rows.items():
@@ -291,7 +291,7 @@ def final_rows(shared: "Shared", record: "Record", runs: list) -> list:
 
 
 @dataclass(kw_only=True)
-class Record:
+class JudgedRuns:
     """Per run of a chunk: the judge that decides its verdicts (policy.Judge, as in `fit`), its best weights and the
     weights it left the stack with."""
 
@@ -301,7 +301,7 @@ class Record:
     last: dict
 
     @classmethod
-    def of(cls, stack: Stack, config: Config, tracked: bool) -> "Record":
+    def of(cls, stack: Stack, config: Config, tracked: bool) -> "JudgedRuns":
         weights = {k: v.detach().clone() for k, v in stack.params.items()}
         return cls(config=config, judge=Judge(config, len(stack), tracked), best=weights,
                    last={k: v.clone() for k, v in weights.items()})
@@ -332,7 +332,7 @@ class Record:
         return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v)
                 for k, v in self.last.items()}
 
-    def row(self, r: int, seed: int, shared: "Shared", results: dict) -> dict:
+    def row(self, r: int, seed: int, shared: "ChunkSetup", results: dict) -> dict:
         judged = self.judge.fields(r)
         row = {"seed": seed, **{k: judged[k] for k in ("best_epoch", "epochs_run", "stopped_early", "diverged")}}
         row.update({k: float(v[r]) for k, v in results.items()})
@@ -343,7 +343,7 @@ class Record:
         return row
 
 
-def closed_form(shared: "Shared", r: int, bias: bool) -> float:
+def closed_form(shared: "ChunkSetup", r: int, bias: bool) -> float:
     """Run r's closed-form least-squares test mse, in the target's units (of log y for a log target, as its loss)."""
     train, test = shared.rows["train"][r], shared.rows["test"][r]
     run_scaling = shared.scaling.at(torch.tensor([r], device=train.device))
@@ -369,7 +369,7 @@ def epoch_order(train_rows: torch.Tensor, generators: list, sampling: str, batch
 
 
 @dataclass(kw_only=True)
-class Shared:
+class ChunkSetup:
     """What every replica of a chunk shares or keeps side by side: the batched forward, the one copy of the data,
     each run's rows (replicas x rows index tensors) and scaling, and the stacked initial weights."""
 
@@ -390,7 +390,7 @@ class Shared:
     schedules: Optional[list] = None  # per run, its (scheduler, step_size, gamma), when runs differ
 
     @classmethod
-    def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "Shared":
+    def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "ChunkSetup":
         rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device)
                 for part in ("train", "val", "test")}
         replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
@@ -422,8 +422,8 @@ def check_first_replica(template: nn.Module, data: Data, config: Config, scaling
 
 def per_run_settings(config: Config, runs: list) -> dict:
     """Each run's learning rate, weight decay and momentum as float64 tensors (exactly the settings) and its schedule as
-    (scheduler, step_size, gamma), by Shared's names for them, or nothing when no run changes them; a candidate's own,
-    even where a chunk holds only that candidate. Each was checked already."""
+    (scheduler, step_size, gamma), by ChunkSetup's names for them, or nothing when no run changes them; a candidate's
+    own, even where a chunk holds only that candidate. Each was checked already."""
     if not any(changes for _, _, changes in runs):
         return {}
 
@@ -439,7 +439,7 @@ def per_run_settings(config: Config, runs: list) -> dict:
 
 
 @torch.no_grad()
-def evaluate_stacked(shared: Shared, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
+def evaluate_stacked(shared: ChunkSetup, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
     """Per-replica loss and metrics over the rows `idx` (replicas x rows), scaled by the replicas' `scaling` and
     gathered
     chunk by chunk: NumPy arrays, in the target's units."""

@@ -20,10 +20,11 @@ from ._checks import check_columns, check_model, first_line, gradient_checked, p
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
 from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
 from ..data import Data, to_device
-from .._data._inputs import Spread, each_input, forward, is_several, n_rows, several_inputs
+from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
 from ._fingerprint import fingerprint
-from ._losses import check_bce_outputs, check_log_target, check_targets, least_squares_loss, make_loss, settled
+from ._losses import (check_bce_outputs, check_log_target, check_targets, least_squares_loss, make_loss,
+                      with_concrete_loss)
 from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
 from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_epoch, chunks, evaluate_batches,
                        resolve_device)
@@ -97,7 +98,7 @@ def train(training: Training, directory, resume: bool) -> Run:
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
-            if training.switch or not model.training:
+            if training.switches_mode or not model.training:
                 model.train()
             for x, y in step.batches:
                 with autocast:  # at precision 32 a context that does nothing
@@ -136,7 +137,7 @@ def step_calls(training: Training) -> Step:
     the model (wrapped by DDP; given several inputs as model(*x) or model(**x))."""
     team, model = training.team, training.model
     steps, trained = team.steps(training.batches), team.wrap(model)
-    trained = Spread(trained) if training.prepared.several else trained
+    trained = SeveralInputsModel(trained) if training.prepared.several else trained
     if hasattr(model, "training_step"):
         model_loss = training.loss_fn
         return Step(steps, weighed(lambda x, y: model_loss((x, y)), training))
@@ -218,7 +219,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     total_steps = config.max_steps or config.epochs * state.steps_per_epoch
     checkpoints = checkpoints if checkpoints is not None else directory
     saved = checkpoints is not None
-    return Training(config=config, prepared=prepared, model=model, switch=not models.mode_free(model),
+    return Training(config=config, prepared=prepared, model=model, switches_mode=not models.mode_free(model),
                     loss_fn=make_loss(config.loss,
                                       indexed(model.training_step, state) if steps_by_index else callables.loss),
                     optimizer=optimizer, scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
@@ -235,9 +236,10 @@ def run_settings(config: Config, model, splits, team) -> Config:
     loss "auto" is made concrete by the targets, a module is described by how to build it again (or as model "custom"
     and its class), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
     targets = splits.data.y if isinstance(splits.data, Data) else splits.data[0][1]
-    return config.replace(loss=settled(config, targets).loss, epochs=config.epochs_for(steps_per_epoch(splits, config)),
+    return config.replace(loss=with_concrete_loss(config, targets).loss,
+                          epochs=config.epochs_for(steps_per_epoch(splits, config)),
                           **({} if team.first else {"progress": False}),
-                          **(models.described(model) if isinstance(model, nn.Module) else {}))
+                          **(models.build_settings(model) if isinstance(model, nn.Module) else {}))
 
 
 def steps_per_epoch(splits, config: Config) -> int:
@@ -403,7 +405,7 @@ def known_val_metrics(training: Training, restored: bool) -> dict:
     """The val_ metrics of the validation that measured exactly the final weights, if any: they need no second pass."""
     state = training.state
     last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
-    measured = {} if training.switch else training.best.metrics if restored else last
+    measured = {} if training.switches_mode else training.best.metrics if restored else last
     return {k: v for k, v in measured.items() if k.startswith("val_")}
 
 
@@ -499,7 +501,7 @@ def evaluation_loss(model, config: Config, loss, callables: Callables, y: torch.
     given = loss if callable(loss) else callables.loss if loss is None else None
     if given is None and loss is None and hasattr(model, "training_step"):
         given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
-    loss_name = settled(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
+    loss_name = with_concrete_loss(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
     if loss_name == "custom" and given is None:
         raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own "
                            f"that config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "

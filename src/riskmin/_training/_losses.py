@@ -31,7 +31,7 @@ def make_loss(name: str, given=None):
     return LOSSES[name]()
 
 
-def settled(config: Config, y: torch.Tensor) -> Config:
+def with_concrete_loss(config: Config, y: torch.Tensor) -> Config:
     """`config` with loss "auto" made concrete: mse for real-valued targets, cross_entropy for class labels."""
     if config.loss != "auto":
         return config

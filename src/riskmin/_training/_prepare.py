@@ -189,15 +189,16 @@ class OnDevice:
 
 
 @torch.no_grad()
-def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switch: Optional[bool] = None, team=None,
-                     target: Optional[TargetScale] = None, metrics: Optional[dict] = None) -> dict:
+def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switches_mode: Optional[bool] = None,
+                     team=None, target: Optional[TargetScale] = None, metrics: Optional[dict] = None) -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every
     process' batches. `target`: how the targets were standardized (data.TargetScale); the metrics come back in the
     target's units, a log target's measured on the outputs and targets restored (exp), its loss on the log scale.
     `metrics`: the user's own, name -> function (output, target) -> mean over the batch, weighted by rows here."""
     was_training = model.training
-    switch = not models.mode_free(model) if switch is None else switch  # whether eval() could change the outputs
-    if switch:
+    # whether eval() could change the outputs
+    switches_mode = not models.mode_free(model) if switches_mode is None else switches_mode
+    if switches_mode:
         model.eval()
     sums, rows = {}, 0
     restore = target.restore if target is not None and target.log else None
@@ -209,7 +210,7 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)
-    if switch:
+    if switches_mode:
         model.train(was_training)
     if not rows:
         return {}

@@ -33,7 +33,8 @@ class Training:
     config: Config
     prepared: Prepared
     model: nn.Module
-    switch: bool  # whether to switch the model between train() and eval(): not one that computes the same either way
+    # whether to switch the model between train() and eval(): not one that computes the same either way
+    switches_mode: bool
     loss_fn: object  # a loss module, or the user's own function
     optimizer: torch.optim.Optimizer
     scheduler: Optional[object]
@@ -91,8 +92,8 @@ def validate(training: Training) -> None:
     judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
     if prepared.has_val and not lost:
         row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, training.config.loss,
-                                    prefix="val_", switch=training.switch, team=team, target=prepared.target,
-                                    metrics=prepared.metrics))
+                                    prefix="val_", switches_mode=training.switches_mode, team=team,
+                                    target=prepared.target, metrics=prepared.metrics))
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
     judged = judge.tracked and not lost
