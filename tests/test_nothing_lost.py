@@ -394,11 +394,11 @@ def test_a_splits_index_beyond_int64_is_one_sentence(tmp_path, capsys, monkeypat
 ])
 def test_the_resume_command_names_as_many_processes_as_trained_the_run(capsys, monkeypatch, world, local, command):
     from riskmin._training._checkpoint import TrainingInterrupted
-    from riskmin._cli._commands import finish
+    from riskmin._cli._commands import report_outcome
 
     monkeypatch.setenv("WORLD_SIZE", world)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
-    assert finish(TrainingInterrupted("interrupted in epoch 1 after step 5; the checkpoint is saved"), Path("runs/x")) == 130
+    assert report_outcome(TrainingInterrupted("interrupted in epoch 1 after step 5; the checkpoint is saved"), Path("runs/x")) == 130
     assert capsys.readouterr().err == f"interrupted in epoch 1 after step 5; the checkpoint is saved; continue with: {command}\n"
 
 

@@ -146,12 +146,12 @@ def shared(value):
     try:
         dist.broadcast_object_list(box, src=0)
     except RuntimeError as error:
-        raise ProcessLost(f"riskmin process 0 stopped before it sent what the others wait for ({first_line(error)}); "
-                          "see its error, fix it and start all of them again") from None
+        raise ProcessLost("riskmin process 0 stopped before it sent what the others wait for "
+                          f"({error_headline(error)}); see its error, fix it and start all of them again") from None
     return box[0]
 
 
-def first_line(error: Exception) -> str:
+def error_headline(error: Exception) -> str:
     return str(error).splitlines()[0][:160]
 
 
@@ -170,7 +170,7 @@ def join(device: str = "cpu") -> tuple:
             timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT, 300)))
             dist.init_process_group(backend, timeout=timeout, **restarted_store(timeout))
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
-            raise ProcessLost(f"could not join the other riskmin processes ({first_line(error)}); "
+            raise ProcessLost(f"could not join the other riskmin processes ({error_headline(error)}); "
                                "start them all with torchrun") from None
     return dist.get_rank(), dist.get_world_size()
 
@@ -203,7 +203,7 @@ def gathered(rows: list) -> list:
     try:
         dist.all_gather_object(shares, rows)
     except RuntimeError as error:
-        raise ProcessLost(f"another riskmin process stopped before sending its runs ({first_line(error)}); "
+        raise ProcessLost(f"another riskmin process stopped before sending its runs ({error_headline(error)}); "
                            "see its own error, fix it and start all of them again") from None
     return [row for share in shares for row in share]
 
@@ -234,7 +234,7 @@ class ProcessLost(RiskminError):
 
 
 def lost(error: Exception) -> ProcessLost:
-    return ProcessLost(f"another riskmin process stopped in the middle of training ({first_line(error)}); "
+    return ProcessLost(f"another riskmin process stopped in the middle of training ({error_headline(error)}); "
                         "see its own error, fix it and start all of them again (add --resume RUN to continue from the "
                         "last checkpoint)")
 

@@ -47,7 +47,7 @@ def stratified_split(data: Data, train: Optional[float] = None, val: float = 0.1
     >>> s.sizes(), [int(data.y[part].sum()) for part in (s.train, s.val, s.test)]
     ({'train': 70, 'val': 10, 'test': 20}, [7, 1, 2])
     """
-    labels = class_labels(data)
+    labels = stratification_labels(data)
     sizes = split_sizes(len(labels), train, val, test)
     generator = torch.Generator().manual_seed(seed)
     train_rows, val_rows, test_rows, _unused = stratified_parts(labels, [*sizes, len(labels) - sum(sizes)], generator)
@@ -75,7 +75,7 @@ def kfold_splits(data: Data, folds: int = 5, repetitions: int = 1, val: float = 
     if not 0 <= val < 1:
         raise RiskminError(f"val={val!r} is not allowed; the validation fraction of the training folds must be at "
                            "least 0 and below 1")
-    labels = class_labels(data) if stratify else None
+    labels = stratification_labels(data) if stratify else None
     result = []
     for repetition in range(repetitions):
         generator = torch.Generator().manual_seed(seed + repetition)
@@ -104,7 +104,7 @@ def training_and_validation(rest: torch.Tensor, val: float, labels: Optional[tor
     return rest[train_positions], rest[val_positions]
 
 
-def class_labels(data) -> torch.Tensor:
+def stratification_labels(data) -> torch.Tensor:
     """The class index of each row; only class-index targets can be stratified."""
     y = getattr(data, "y", None)
     if y is None or y.is_floating_point() or y.ndim != 1:

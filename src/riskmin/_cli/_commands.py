@@ -151,7 +151,7 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
         elif replacing is not None:
             print(kept_beside(target, replacing), file=sys.stderr)
         raise
-    return finish(outcome, target, replacing)
+    return report_outcome(outcome, target, replacing)
 
 
 def succeeded(outcome) -> bool:
@@ -223,7 +223,7 @@ def worth_keeping(directory) -> bool:
     return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
 
 
-def finish(outcome, target, replacing=None) -> int:
+def report_outcome(outcome, target, replacing=None) -> int:
     """What the user reads once training ended: where the run is, or how to continue it; the exit status.
     `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
     from .._training._checkpoint import TrainingInterrupted

@@ -226,7 +226,7 @@ def category_bound(rows: int) -> int:
     return min(MAX_CATEGORIES, max(MIN_CATEGORIES, rows // 10))
 
 
-def describe(column, name: str, rows: int = 0) -> tuple:
+def column_layout(column, name: str, rows: int = 0) -> tuple:
     """(the layout entry of one feature column, a note when its categories were capped, else None).
 
     A text column is categorical with its sorted categories; past `category_bound(rows)` only

@@ -16,7 +16,7 @@ import torch
 
 from ..config import RiskminError, RiskminNote, warn
 from .._paths import checked
-from ._columns import (as_numpy, class_codes, describe, encode, offset, guessed_task, handle_missing, input_names,
+from ._columns import (as_numpy, class_codes, column_layout, encode, offset, guessed_task, handle_missing, input_names,
                        is_numeric, target_for_run, target_values, without_identifiers)
 from ..data import FLOAT32_TINY, Data, too_small
 
@@ -66,7 +66,7 @@ def table_data(table, notes: list, path: Path, target: str = "", features: str =
         raise RiskminError(f"{path} has no feature columns besides the target; a model needs at least one")
     refuse_tiny(table, [*chosen, *targets])
     table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
-    layout, capped = zip(*(describe(table.column(name), name, table.num_rows) for name in chosen))
+    layout, capped = zip(*(column_layout(table.column(name), name, table.num_rows) for name in chosen))
     # what a date counts
     layout = [{**entry, "unit": units[entry["name"]]} if entry["name"] in units else entry for entry in layout]
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it

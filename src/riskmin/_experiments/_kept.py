@@ -29,7 +29,7 @@ from typing import Optional
 
 from ..config import RiskminError, fact, settings_where
 from .. import _files as files
-from .._training._fingerprint import check_same, sha256
+from .._training._fingerprint import check_same, tensors_sha256
 
 FINGERPRINT = "experiment.json"
 KEPT = "kept"
@@ -49,9 +49,9 @@ def fingerprint(data, every: list, settings: dict) -> dict:
     inputs = {"rows": len(data)}
     if isinstance(data, Data):
         inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
-                      sha256=sha256(data.x, data.y))
+                      sha256=tensors_sha256(data.x, data.y))
     parts = [torch.as_tensor(part, dtype=torch.long) for _, _, s in every for part in (s.train, s.val, s.test)]
-    inputs["split"] = sha256(torch.tensor([len(part) for part in parts]), *parts)
+    inputs["split"] = tensors_sha256(torch.tensor([len(part) for part in parts]), *parts)
     return json.loads(json.dumps({"data": inputs, "settings": without_free(settings)}))
 
 

@@ -32,8 +32,8 @@ def fingerprint(splits, config: Config) -> dict:
     inputs = {"rows": len(data)}
     if isinstance(data, Data):
         inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
-                      sha256=sha256(data.x, data.y))
-    inputs["split"] = sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val,
+                      sha256=tensors_sha256(data.x, data.y))
+    inputs["split"] = tensors_sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val,
                                                                                     splits.test)))
     # what a resumed run may change (its settings' `resume` fact): what it shows and where it writes, how many threads,
     # and how long it goes on, unless its schedule's length is that of the run
@@ -43,7 +43,7 @@ def fingerprint(splits, config: Config) -> dict:
     return json.loads(json.dumps({"data": inputs, "settings": settings}))
 
 
-def sha256(*tensors) -> str:
+def tensors_sha256(*tensors) -> str:
     """The SHA-256 of the tensors' shapes, types and bytes, read where they lie (no copy of a contiguous CPU tensor)."""
     digest = hashlib.sha256()
     for tensor in tensors:

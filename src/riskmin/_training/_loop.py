@@ -32,7 +32,7 @@ from .._runs._report import header
 from .._runs._rundir import Run
 from ._threads import intra_op_threads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
-from ._state import Training, load, save, validate
+from ._state import Training, restore_checkpoint, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
 
@@ -309,7 +309,7 @@ def session(training: Training, resume: bool):
         training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the
                                                     # module
         if resume:
-            load(saver, training)
+            restore_checkpoint(saver, training)
         TRAINED.add(training.model)
         training.last_saved = time.perf_counter()
         call(training.callbacks, "on_fit_start", state)

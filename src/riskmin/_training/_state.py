@@ -1,9 +1,9 @@
-"""A run in training as one object, `Training`, and what is done to it beside the steps: validate, save, load.
+"""A run in training as one object, `Training`, and what is done to it beside the steps: validate, save, restore.
 
 A checkpoint is a dict of named state (model, optimizer, scheduler, callbacks by name, the
 position in the epoch, the running loss, every random state, the loss scaler, and the gradients of
 batches that accumulate towards a step not yet taken); `save` writes it through the
-run's checkpointer and `load` puts it back, so a resumed run continues bitwise exactly.
+run's checkpointer and `restore_checkpoint` puts it back, so a resumed run continues bitwise exactly.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def validate(training: Training) -> None:
 
 
 def save(saver, training: Training) -> None:
-    """Write everything `load` needs to continue this run exactly where it is.
+    """Write everything `restore_checkpoint` needs to continue this run exactly where it is.
 
     Under torchrun every process sends process 0 what is its own (random states, its share
     of the loss sum); the rest is the same in all of them, and process 0 alone writes.
@@ -158,7 +158,7 @@ def save(saver, training: Training) -> None:
     saver.seconds += time.perf_counter() - began
 
 
-def load(saver, training: Training) -> None:
+def restore_checkpoint(saver, training: Training) -> None:
     """Put the newest good checkpoint back into the run: weights, optimizer, callbacks, position, random states.
 
     Under torchrun process 0 reads it and sends it to the others, which take their own random
