@@ -388,7 +388,7 @@ def test_a_progress_line_off_a_terminal_says_the_time_left(capsys, monkeypatch):
 
     clock = iter([0.0, 12.0, 30.0])  # start, then the moments two batches of runs finish
     monkeypatch.setattr(_experiments.time, "monotonic", lambda: next(clock))
-    with _experiments.progress_bar(riskmin.Config(), total=40) as finished:
+    with _experiments.ProgressBar(riskmin.Config(), total=40) as finished:
         finished(10)
         finished(30)
     assert capsys.readouterr().err.splitlines() == ["runs finished: 10 of 40 after 12 s; about 36 s left",

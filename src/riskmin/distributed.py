@@ -308,7 +308,7 @@ class Team:
         return Sharded(batches, self)
 
     def watched(self):
-        return watched(self)
+        return LinkWatch(self)
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
@@ -368,7 +368,7 @@ class Team:
         return values
 
 
-class watched:
+class LinkWatch:
     """While active, an error of the link between the processes (a peer that died) becomes `ProcessLost`."""
 
     def __init__(self, team):

@@ -31,7 +31,7 @@ from .._training._loop import fit_alone
 from .._training._prepare import as_data, check_batch_size, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
-from .._training._threads import MeasuredThreads, intra_op_threads, process_cores
+from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
 from ._vectorized import model_for, refusal, stacks_of, train_stacked
 from ._kept import Keeper, holding
 from ..policy import judged
@@ -354,10 +354,10 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
         return []
     # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
     device = resolve_device(config.device)
-    threads = intra_op_threads("1" if config.threads == "auto" else config.threads, None, 0, device)
+    threads = IntraOpThreads("1" if config.threads == "auto" else config.threads, None, 0, device)
     measured = MeasuredThreads(process_cores()) if config.threads == "auto" and device.type == "cpu" else None
     table = []
-    with progress_bar(config, total=already + sum(map(len, units)), already=already) as finished, \
+    with ProgressBar(config, total=already + sum(map(len, units)), already=already) as finished, \
             contextlib.nullcontext() if reason else threads:
         for unit in units:
             if reason:  # under torchrun each process trains its own runs alone
@@ -409,7 +409,7 @@ def time_left(elapsed: float, done: int, total: int) -> str:
     return f"; about {elapsed / done * (total - done):.0f} s left"
 
 
-class progress_bar:
+class ProgressBar:
     """Runs finished out of all, as `finished(n)` reports them: a rich bar with the time left in a terminal, else a
     line at most every LINE_SECONDS, so that a piped or logged experiment is never silent for long.
 

@@ -182,7 +182,7 @@ def read_checkpoint(manifest_path: Path) -> tuple:
         raise Damaged(str(error).strip("'")) from None
 
 
-class interruptible:
+class Interruptible:
     """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step."""
 
     def __init__(self, state, enabled: bool):

@@ -17,7 +17,7 @@ from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
 from ._callables import (Callables, in_target_units, indexed, missing_callables, model_step, user_objects, user_metric,
                          takes_index)
 from ._checks import check_columns, check_model, first_line, gradient_checked, probe
-from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, interruptible
+from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, Interruptible
 from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -30,7 +30,7 @@ from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_ep
                        resolve_device)
 from .._runs._report import header
 from .._runs._rundir import Run
-from ._threads import intra_op_threads
+from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
 
@@ -208,7 +208,7 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     # frozen ones never get a gradient
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
     batches = prepared.batches(config)
-    threads = intra_op_threads(config.threads, model,
+    threads = IntraOpThreads(config.threads, model,
                                getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
@@ -302,7 +302,7 @@ def session(training: Training, resume: bool):
                            "checkpointing to")
     device = training.prepared.device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            interruptible(state, saver.enabled), \
+            Interruptible(state, saver.enabled), \
             training.threads, team.watched():
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         training.start = time.perf_counter()

@@ -50,7 +50,7 @@ class Training:
     unreported: int = 0
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
     last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
-    threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.intra_op_threads)
+    threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.IntraOpThreads)
     fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
     callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
     autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)

@@ -85,7 +85,7 @@ def auto_threads(model: nn.Module, batch: int, cores: int) -> int:
     return 1 if work < SERIAL_WORK else max(1, min(cores, work // WORK_PER_THREAD))
 
 
-class intra_op_threads:
+class IntraOpThreads:
     """On CPU, run with the thread count `threads` asks for (a number, or auto) and give the process its own back
     after."""
 
