@@ -47,14 +47,14 @@ class Metric:
     headline: bool = False
 
 
-def moments(values: dict) -> tuple:
+def moment_sums(values: dict) -> tuple:
     """The per-output sums of absolute errors, of y, of squared errors and of y squared."""
     moments, outputs = values["moments"], len(values["moments"]) // 4
     return tuple(moments[i * outputs:(i + 1) * outputs] for i in range(4))
 
 
 def mean_squared_error(values: dict, rows: int, scale: float, loss_name: str) -> float:
-    se = moments(values)[2]
+    se = moment_sums(values)[2]
     return sum(se) / (rows * len(se)) * scale * scale
 
 
@@ -63,12 +63,12 @@ def root_mean_squared_error(values: dict, rows: int, scale: float, loss_name: st
 
 
 def mean_absolute_error(values: dict, rows: int, scale: float, loss_name: str) -> float:
-    ae = moments(values)[0]
+    ae = moment_sums(values)[0]
     return sum(ae) / (rows * len(ae)) * scale
 
 
 def r2_score(values: dict, rows: int, scale: float, loss_name: str) -> float:
-    _, y, se, yy = moments(values)
+    _, y, se, yy = moment_sums(values)
     spreads = [q - s * s / rows for s, q in zip(y, yy)]  # rows times the variance of each target
     # a constant target's r2 is undefined: left out
     r2 = [1 - e / spread for e, spread in zip(se, spreads) if spread > 0]

@@ -44,7 +44,7 @@ def find_rate(args) -> int:
 
     follow_launcher()
     config = config_from_args(args)
-    check_picture(args.plot, config)
+    check_plot(args.plot, config)
     data = load(config.data, config)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
@@ -56,7 +56,7 @@ def find_rate(args) -> int:
     return 0
 
 
-def check_picture(path, config) -> None:
+def check_plot(path, config) -> None:
     """Refuse, before the sweep, a --plot that is no picture or that riskmin must not write (see
     _rundir.check_picture)."""
     from .._runs._rundir import check_picture as refused
@@ -289,7 +289,7 @@ def resumed(args):
         return args
     from pathlib import Path
 
-    from .._experiments._kept import KEPT, SETTINGS, check_kind, interrupted
+    from .._experiments._kept import KEPT, SETTINGS, check_experiment_kind, interrupted
 
     directory = Path(args.resume)
     if args.config:
@@ -300,7 +300,7 @@ def resumed(args):
                            "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
                            "or compare "
                            "kept its runs in"))
-    check_kind(directory, args.command)
+    check_experiment_kind(directory, args.command)
     args.config = str(directory / KEPT / SETTINGS)
     return args
 
@@ -494,7 +494,7 @@ def predict_file(args) -> int:
     if len(x) == 0:
         raise RiskminError(f"{args.file} has no rows to predict; give a file with at least one row under its header")
     output = predict(run, x)
-    columns = outputs.columns(output, run.config.loss, names["targets"], names.get("classes"))
+    columns = outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
     columns = {**kept, **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -581,7 +581,7 @@ def launch(args, argv: list) -> int:
             check_run_seeds(config)
         data = load(config.data, config)
         if args.command == "lr-find":  # the sweep writes only its picture
-            check_picture(args.plot, config)
+            check_plot(args.plot, config)
         else:
             check_writable(config)
         if args.command == "train":

@@ -125,7 +125,7 @@ def same_frame(rows, columns: dict):
     return kind(columns)
 
 
-def columns(output: torch.Tensor, loss: str, targets: list, classes=None) -> dict:
+def prediction_columns(output: torch.Tensor, loss: str, targets: list, classes=None) -> dict:
     """The columns `riskmin predict` writes: predicted_<target> and probability_<class> (or probability_<target>)."""
     if loss == "cross_entropy" or two_classes(loss, classes, output):
         named = classes or [str(k) for k in range(output.shape[1])]

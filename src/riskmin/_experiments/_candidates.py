@@ -207,11 +207,11 @@ def setting_cells(candidates: dict) -> dict:
     none):
     built once for all, so that a table of many candidates costs its size, not its size times the candidates."""
     keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
-    cells = {name: columns(settings) for name, settings in candidates.items()}
+    cells = {name: settings_as_cells(settings) for name, settings in candidates.items()}
     return {name: {key: cell_values.get(key, "") for key in keys} for name, cell_values in cells.items()}
 
 
-def columns(settings: dict) -> dict:
+def settings_as_cells(settings: dict) -> dict:
     """A candidate's settings as table cells: widths as 64,64 and a model class or factory by its name."""
     cells = {}
     for key, value in settings.items():

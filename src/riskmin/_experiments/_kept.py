@@ -39,7 +39,7 @@ SETTINGS = "settings.toml"  # in kept/: config.toml as the experiment began, whi
 FREE = {name for name in settings_where(resume="free") if fact(name, "command") != "montecarlo"}
 
 
-def fingerprint(data, every: list, settings: dict) -> dict:
+def experiment_fingerprint(data, every: list, settings: dict) -> dict:
     """What an experiment trains, as JSON values: the data (rows, columns, a SHA-256 of its values), a SHA-256 of every
     run's split, and `settings` (the config, or each candidate's), less the FREE ones."""
     import torch
@@ -92,7 +92,7 @@ class Keeper:
 
         if self.building is not None:  # a comparison's later stacks: the folder is open
             return self.rows
-        opened = str(self.decide(fingerprint(data, every, self.settings))) if rank == 0 else None
+        opened = str(self.decide(experiment_fingerprint(data, every, self.settings))) if rank == 0 else None
         self.building = Path(shared(opened))
         self.rows = read_kept(self.building / KEPT)
         self.log = self.building / KEPT / f"process-{rank}.jsonl"
@@ -120,7 +120,7 @@ class Keeper:
             raise RiskminError(f"{self.target} holds no interrupted experiment to resume{finished}; "
                                f"{instead} to start one")
         found = self.target
-        check_kind(found, self.about["kind"])
+        check_experiment_kind(found, self.about["kind"])
         check_same(read_fingerprint(found), now, found, what="experiment")
         self.take(found)
         self.target = replaced_by(found) or found  # a replacement that was interrupted still replaces what it was for
@@ -245,7 +245,7 @@ class Keeper:
             self.lock = None
 
 
-def check_kind(folder: Path, kind: str) -> None:
+def check_experiment_kind(folder: Path, kind: str) -> None:
     """Refuse to resume with `kind` ("montecarlo" or "compare") an experiment of the other kind."""
     began = about(folder).get("kind", kind)
     if began != kind:

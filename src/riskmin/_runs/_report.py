@@ -53,7 +53,7 @@ def epoch_columns(metrics: dict, monitor: str = "val_loss") -> list:
 
 def epoch_heading(columns: list, epochs: int) -> str:
     """The names above the epoch lines, right-aligned over their values."""
-    return f"{'epoch':>{epoch_width(epochs)}}" + "".join(f"  {label(name):>{VALUE}}" for name in columns)
+    return f"{'epoch':>{epoch_width(epochs)}}" + "".join(f"  {heading_label(name):>{VALUE}}" for name in columns)
 
 
 def epoch_line(epoch: int, values: list, columns: list, epochs: int, best: bool = False) -> str:
@@ -62,11 +62,11 @@ def epoch_line(epoch: int, values: list, columns: list, epochs: int, best: bool 
     >>> epoch_line(7, [0.25, 0.31, 0.875, 0.01], ["loss", "val_loss", "val_accuracy", "lr"], 100, best=True)
     '    7        0.25        0.31         0.875        0.01  *'
     """
-    numbers = "".join(f"  {value:>{max(VALUE, len(label(name)))}.4g}" for value, name in zip(values, columns))
+    numbers = "".join(f"  {value:>{max(VALUE, len(heading_label(name)))}.4g}" for value, name in zip(values, columns))
     return f"{epoch:>{epoch_width(epochs)}}" + numbers + ("  *" if best else "")
 
 
-def label(name: str) -> str:
+def heading_label(name: str) -> str:
     return name.replace("_", " ")
 
 

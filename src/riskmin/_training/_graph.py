@@ -61,13 +61,14 @@ class Graph:
 
     def to_dot(self) -> str:
         """The graph as Graphviz DOT text: arrows run from each parameter through the operations to the loss."""
-        legend = quoted(self.title + ": blue the parameters, grey the operations, yellow the output, green the loss")
-        lines = [f"digraph {quoted(self.title)} {{",
+        legend = dot_string(self.title
+                            + ": blue the parameters, grey the operations, yellow the output, green the loss")
+        lines = [f"digraph {dot_string(self.title)} {{",
                  f"  label={legend}",
                  '  labelloc=t; fontname="Helvetica"; fontsize=12',
                  '  node [shape=box, style="filled,rounded", fontname="Helvetica", fontsize=11]']
         for i, node in enumerate(self.nodes):
-            lines.append(f"  n{i} [label={quoted(label(node))}, fillcolor={COLOURS[node.kind]}]")
+            lines.append(f"  n{i} [label={dot_string(box_label(node))}, fillcolor={COLOURS[node.kind]}]")
         lines += [f"  n{a} -> n{b}" for a, b in self.edges]
         return "\n".join(lines + ["}"]) + "\n"
 
@@ -169,14 +170,14 @@ def node_of(function, made, output: Optional[torch.Tensor], names: dict) -> Node
     return Node("operation", type(function).__name__)
 
 
-def label(node: Node) -> str:
+def box_label(node: Node) -> str:
     """What a box says: its name, then the shape of its tensor, and what it is where the colour alone would tell."""
     shape = f"({', '.join(map(str, node.shape))})" if node.shape else ""
     role = {"output": "the output ", "loss": "the loss"}.get(node.kind, "")
     return node.name + (f"\n{role}{shape}" if role or shape else "")
 
 
-def quoted(text: str) -> str:
+def dot_string(text: str) -> str:
     """`text` as a DOT string: quotes and backslashes escaped, newlines as DOT's \\n."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
