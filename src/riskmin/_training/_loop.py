@@ -59,13 +59,13 @@ def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=No
     finished run's files are written there as `riskmin train` writes them; a directory
     that holds a finished run is replaced only with `overwrite=True`. A module trains
     in place: a second fit of it continues from its trained weights (with a warning).
-    Under torchrun the processes train the model together (DistributedDataParallel); `train` is the loop.
+    Under torchrun the processes train the model together (DistributedDataParallel); `training_loop` is the loop.
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=5, progress=False)
     >>> [row["epoch"] for row in run.history]
     [1, 2, 3, 4, 5]
     """
-    return train(setup(model, data, config, callbacks, directory, resume, settings), directory, resume)
+    return training_loop(setup(model, data, config, callbacks, directory, resume, settings), directory, resume)
 
 
 def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
@@ -74,10 +74,10 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
     `resume=True` continues from its newest good checkpoint."""
     training = setup(model, data, config, callbacks, None, resume, settings, team=distributed.Alone(),
                      checkpoints=checkpoints)
-    return train(training, None, resume)
+    return training_loop(training, None, resume)
 
 
-def train(training: Training, directory, resume: bool) -> Run:
+def training_loop(training: Training, directory, resume: bool) -> Run:
     """The training loop over a run that `setup` made ready; with a `directory`, the finished run's files written there.
 
         for epoch in 1..epochs:
