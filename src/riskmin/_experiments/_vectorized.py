@@ -158,29 +158,29 @@ class Stack:
     follows the runs still training.
     """
 
-    def __init__(self, config: Config, params: dict, index: torch.Tensor, shared: "ChunkSetup", generators: list,
+    def __init__(self, config: Config, params: dict, index: torch.Tensor, common: "ChunkSetup", generators: list,
                  optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
-        self.config, self.index, self.shared, self.generators = config, index, shared, generators
+        self.config, self.index, self.common, self.generators = config, index, common, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        alike = shared.rates is None and config.scheduler == "none"  # every run with the settings of config,
+        alike = common.rates is None and config.scheduler == "none"  # every run with the settings of config,
                                                                      # unscheduled
         if alike and per_run_supported(config.optimizer):
             self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
-        elif shared.rates is None:
+        elif common.rates is None:
             self.optimizer = make_optimizer(config, self.params.values())
             self.scheduler = make_scheduler(config, self.optimizer)
         else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
             positions = index.cpu()
             self.optimizer = PerRun(self.params.values(), config,
-                                    *(t[positions] for t in (shared.rates, shared.decays, shared.momenta)),
-                                    [shared.schedules[i] for i in positions.tolist()])
+                                    *(t[positions] for t in (common.rates, common.decays, common.momenta)),
+                                    [common.schedules[i] for i in positions.tolist()])
             self.scheduler = PerRunSchedule(self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
         if scheduler_state is not None:
             self.scheduler.load_state_dict(scheduler_state)
-        self.rows = {part: rows[index] for part, rows in shared.rows.items()}
-        self.scaling = shared.scaling.at(index)
+        self.rows = {part: rows[index] for part, rows in common.rows.items()}
+        self.scaling = common.scaling.at(index)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -194,15 +194,15 @@ class Stack:
         chosen = staying.nonzero()[:, 0]
         params = {k: v.detach()[chosen] for k, v in self.params.items()}
         generators = [self.generators[i] for i in chosen.tolist()]
-        return Stack(self.config, params, self.index[chosen], self.shared, generators,
+        return Stack(self.config, params, self.index[chosen], self.common, generators,
                      kept_state(self.optimizer.state_dict(), chosen),
                      None if self.scheduler is None else self.scheduler.state_dict())
 
     def inputs(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.scaling.inputs(rows_at(self.shared.x, idx))
+        return self.scaling.inputs(rows_at(self.common.x, idx))
 
     def targets(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.scaling.targets(rows_at(self.shared.y, idx))
+        return self.scaling.targets(rows_at(self.common.y, idx))
 
 
 def kept_state(state: dict, chosen: torch.Tensor) -> dict:
@@ -229,10 +229,10 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     # optimizer steps, as fit counts them: an epoch's last group steps
     steps_per_epoch = -(-batches // config.accumulate)
     config = config.replace(epochs=config.epochs_for(steps_per_epoch))
-    shared = ChunkSetup.of(model, data, config, runs, device)
-    stack = Stack(config, {k: v.to(device) for k, v in shared.params.items()}, torch.arange(len(runs), device=device),
-                  shared, [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
-    record = JudgedRuns.of(stack, config, judged(config, "val" in shared.rows))
+    common = ChunkSetup.of(model, data, config, runs, device)
+    stack = Stack(config, {k: v.to(device) for k, v in common.params.items()}, torch.arange(len(runs), device=device),
+                  common, [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
+    record = JudgedRuns.of(stack, config, judged(config, "val" in common.rows))
     per_replica_loss = replica_losses(config.loss)
     shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it
     total_steps = config.max_steps or config.epochs * steps_per_epoch
@@ -245,7 +245,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         running, taken = torch.zeros(len(stack), device=device), 0
         for i in range(batches):
             idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(shared.forward(stack.params, shared.buffers, stack.inputs(idx)),
+            losses = per_replica_loss(common.forward(stack.params, common.buffers, stack.inputs(idx)),
                                       stack.targets(idx))
             losses = losses if shares is None else losses * shares[i]
             losses.sum().backward()  # each replica's gradient is that of its own loss
@@ -269,7 +269,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         if step == total_steps or epoch == config.epochs:
             leaving[:] = True
         stack = without_leaving(stack, record, leaving, finished)
-    return final_rows(shared, record, runs)
+    return final_rows(common, record, runs)
 
 
 def without_leaving(stack: Stack, record: "JudgedRuns", leaving: torch.Tensor, finished) -> Optional[Stack]:
@@ -282,12 +282,12 @@ def without_leaving(stack: Stack, record: "JudgedRuns", leaving: torch.Tensor, f
     return stack.keep(~leaving.to(stack.index.device))
 
 
-def final_rows(shared: "ChunkSetup", record: "JudgedRuns", runs: list) -> list:
+def final_rows(common: "ChunkSetup", record: "JudgedRuns", runs: list) -> list:
     """One table row per run: every split measured with the weights each run ends with (its best, where restored)."""
     results = {}
-    for part, idx in shared.rows.items():
-        results.update(evaluate_stacked(shared, record.final(), idx, shared.scaling, f"{part}_"))
-    return [record.row(r, seed, shared, results) for r, (seed, _, _) in enumerate(runs)]
+    for part, idx in common.rows.items():
+        results.update(evaluate_stacked(common, record.final(), idx, common.scaling, f"{part}_"))
+    return [record.row(r, seed, common, results) for r, (seed, _, _) in enumerate(runs)]
 
 
 @dataclass(kw_only=True)
@@ -313,7 +313,7 @@ class JudgedRuns:
         value = None
         if self.judge.tracked:
             if "val" in stack.rows:
-                metrics.update(evaluate_stacked(stack.shared, stack.params, stack.rows["val"], stack.scaling, "val_"))
+                metrics.update(evaluate_stacked(stack.common, stack.params, stack.rows["val"], stack.scaling, "val_"))
             value = monitored(metrics, self.config.monitor)
         verdict = self.judge.judge(epoch, step, metrics["loss"], value, runs=stack.index.cpu().numpy())
         chosen = torch.from_numpy(verdict.improved).to(stack.index.device)
@@ -332,22 +332,22 @@ class JudgedRuns:
         return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v)
                 for k, v in self.last.items()}
 
-    def row(self, r: int, seed: int, shared: "ChunkSetup", results: dict) -> dict:
+    def row(self, r: int, seed: int, common: "ChunkSetup", results: dict) -> dict:
         judged = self.judge.fields(r)
         row = {"seed": seed, **{k: judged[k] for k in ("best_epoch", "epochs_run", "stopped_early", "diverged")}}
         row.update({k: float(v[r]) for k, v in results.items()})
         for part in ("train", "val", "test"):
             row.setdefault(f"{part}_loss", None)  # an empty split, as fit reports it
-        if reports_closed_form(self.config, shared.template, "test" in shared.rows):
-            row["closed_form_test_loss"] = closed_form(shared, r, self.config.bias)
+        if reports_closed_form(self.config, common.template, "test" in common.rows):
+            row["closed_form_test_loss"] = closed_form(common, r, self.config.bias)
         return row
 
 
-def closed_form(shared: "ChunkSetup", r: int, bias: bool) -> float:
+def closed_form(common: "ChunkSetup", r: int, bias: bool) -> float:
     """Run r's closed-form least-squares test mse, in the target's units (of log y for a log target, as its loss)."""
-    train, test = shared.rows["train"][r], shared.rows["test"][r]
-    run_scaling = shared.scaling.at(torch.tensor([r], device=train.device))
-    x, y = shared.x, torch.log(shared.y) if shared.scaling.log else shared.y
+    train, test = common.rows["train"][r], common.rows["test"][r]
+    run_scaling = common.scaling.at(torch.tensor([r], device=train.device))
+    x, y = common.x, torch.log(common.y) if common.scaling.log else common.y
     return least_squares_test_loss(run_scaling.inputs(x[train][None])[0], y[train],
                                    run_scaling.inputs(x[test][None])[0], y[test], bias)
 
@@ -439,22 +439,22 @@ def per_run_settings(config: Config, runs: list) -> dict:
 
 
 @torch.no_grad()
-def evaluate_stacked(shared: ChunkSetup, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
+def evaluate_stacked(common: ChunkSetup, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
     """Per-replica loss and metrics over the rows `idx` (replicas x rows), scaled by the replicas' `scaling` and
     gathered
     chunk by chunk: NumPy arrays, in the target's units."""
     sums = {}
-    for start in range(0, idx.shape[1], shared.eval_rows):
-        rows = idx[:, start:start + shared.eval_rows]
-        output = shared.forward(params, shared.buffers, scaling.inputs(rows_at(shared.x, rows)))
-        target = scaling.targets(rows_at(shared.y, rows))
+    for start in range(0, idx.shape[1], common.eval_rows):
+        rows = idx[:, start:start + common.eval_rows]
+        output = common.forward(params, common.buffers, scaling.inputs(rows_at(common.x, rows)))
+        target = scaling.targets(rows_at(common.y, rows))
         # a log target's metrics in its own units, its loss as trained, as fit measures them (_prepare.batch_sums)
         measured = (scaling.restore(output), scaling.restore(target)) if scaling.log else (output, target)
-        values = metric_sums(shared.loss_name, *measured)
-        if shared.loss_name not in LOSS_FROM_SUMS or scaling.log:
-            values["loss"] = vmap(shared.loss_fn)(output, target) * rows.shape[1]
+        values = metric_sums(common.loss_name, *measured)
+        if common.loss_name not in LOSS_FROM_SUMS or scaling.log:
+            values["loss"] = vmap(common.loss_fn)(output, target) * rows.shape[1]
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-    finished = finish_metrics(shared.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales,
+    finished = finish_metrics(common.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales,
                               restored=scaling.log)
     return {prefix + k: v for k, v in finished.items()}
