@@ -482,7 +482,25 @@ def draw_order(n: int, generator: torch.Generator, sampling: str, batch: int, st
     return torch.randperm(n, generator=generator)
 
 
-class TensorBatches:
+class Batches:
+    """What both kinds of batches share: their number per epoch, and an epoch that a resumed run redraws and skips into.
+    `epoch_start`: the generator's state where the current epoch's order began (None when nothing is drawn)."""
+
+    generator: torch.Generator
+    steps_per_epoch: int
+    epoch_start: Optional[torch.Tensor]
+    skip: int
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def resume_epoch(self, generator_state: torch.Tensor, done: int) -> None:
+        """Make the next epoch redraw the order that began at `generator_state` and skip its first `done` batches."""
+        self.generator.set_state(generator_state)
+        self.skip = done
+
+
+class TensorBatches(Batches):
     """Batches of in-memory training rows already on the training device.
 
     sampling="epoch": each epoch one permutation from `generator`, one gather of the
@@ -496,14 +514,6 @@ class TensorBatches:
         self.n, self.one = len(y), not is_several(x)
         self.batch_size, self.steps_per_epoch = schedule(self.n, batch_size, sampling, drop_last)
         self.epoch_start, self.skip = None, 0
-
-    def __len__(self) -> int:
-        return self.steps_per_epoch
-
-    def resume_epoch(self, generator_state: torch.Tensor, done: int) -> None:
-        """Make the next epoch redraw the order that began at `generator_state` and skip its first `done` batches."""
-        self.generator.set_state(generator_state)
-        self.skip = done
 
     def __iter__(self) -> Iterator[tuple]:
         size = self.batch_size
@@ -527,7 +537,7 @@ class TensorBatches:
             yield xs[i * size:(i + 1) * size], ys[i * size:(i + 1) * size]
 
 
-class LoaderBatches:
+class LoaderBatches(Batches):
     """Batches of any Dataset through a standard DataLoader, moved to the device as they come."""
 
     def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False,
@@ -539,13 +549,6 @@ class LoaderBatches:
         self.device, self.generator = device, generator
         self.steps_per_epoch = len(self.loader)
         self.epoch_start, self.skip = None, 0
-
-    def __len__(self) -> int:
-        return self.steps_per_epoch
-
-    def resume_epoch(self, generator_state: torch.Tensor, done: int) -> None:
-        self.generator.set_state(generator_state)
-        self.skip = done
 
     def __iter__(self):
         self.epoch_start = self.generator.get_state()

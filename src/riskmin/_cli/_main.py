@@ -296,33 +296,16 @@ def command(parser, argv: list) -> int:
         refused_early(args)  # a bad setting, a missing file or a folder that is not a run: said before torch loads
         # imported once parsing is done, inside the try: a command imports torch (seconds),
         # and Ctrl-C then ends as quietly
-        from ._commands import (draw_graph, evaluate_file, export_run, find_rate, launch, list_datasets, predict_file,
-                                run_compare, run_montecarlo, train)
+        from . import _commands as commands
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
-            return launch(args, argv)
-        if args.command == "train":
-            return train(args)
-        if args.command == "montecarlo":
-            return run_montecarlo(args)
-        if args.command == "compare":
-            return run_compare(args)
-        if args.command == "curve":
-            from ._commands import run_curve
-
-            return run_curve(args)
-        if args.command == "predict":
-            return predict_file(args)
-        if args.command == "evaluate":
-            return evaluate_file(args)
-        if args.command == "export":
-            return export_run(args)
-        if args.command == "datasets":
-            return list_datasets()
-        if args.command == "lr-find":
-            return find_rate(args)
-        if args.command == "graph":
-            return draw_graph(args)
+            return commands.launch(args, argv)
+        run = {"train": commands.train, "montecarlo": commands.run_montecarlo, "compare": commands.run_compare,
+               "curve": commands.run_curve, "predict": commands.predict_file, "evaluate": commands.evaluate_file,
+               "export": commands.export_run, "datasets": lambda args: commands.list_datasets(),
+               "lr-find": commands.find_rate, "graph": commands.draw_graph}.get(args.command)
+        if run is not None:
+            return run(args)
         parser.print_help()
         return 0
     except RiskminError as error:

@@ -29,8 +29,8 @@ from torch.utils.data import Dataset
 from ..config import Config, RiskminError, settings_where
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from ..data import Data
-from ._montecarlo import (data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name, targets_of,
-                          tell_sample_size)
+from ._montecarlo import (Experiment, data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name,
+                          targets_of, tell_sample_size)
 from ._kept import holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
@@ -42,12 +42,9 @@ LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is 
 
 
 @dataclass
-class Comparison:
+class Comparison(Experiment):
     """The result of `compare`: one row per candidate and split, and the paired statistics in `summary`."""
 
-    table: list
-    summary: dict
-    config: Config
     candidates: dict
     notes: list = field(default_factory=list)
     names: dict = field(default_factory=dict)

@@ -38,13 +38,20 @@ from ..policy import judged
 
 
 @dataclass
-class MonteCarlo:
-    """The result of `montecarlo`: one row per run and statistics over the runs. `names`: the data and the model it
-    measured, as they were given (a name, or the class of a module of your own)."""
+class Experiment:
+    """What every experiment's result holds: its table, a row per run, the statistics over the runs in `summary`, and
+    the settings it ran with."""
 
     table: list
     summary: dict
     config: Config
+
+
+@dataclass
+class MonteCarlo(Experiment):
+    """The result of `montecarlo`: one row per run and statistics over the runs. `names`: the data and the model it
+    measured, as they were given (a name, or the class of a module of your own)."""
+
     notes: list = field(default_factory=list)
     names: dict = field(default_factory=dict)
 
