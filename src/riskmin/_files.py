@@ -69,8 +69,8 @@ def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
 
     The format is an 8-byte little-endian header length, a JSON header of dtype, shape and
     byte offsets, then the raw bytes. `safetensors.torch.save` writes the same format but
-    spends about 0.1 ms of Python per tensor: on `riskmin train lab1` checkpointing every epoch
-    it took 20-21% of the run against 13-14% with this (benchmarks in the commit). Views and
+    spends more Python per tensor, which a run checkpointing every epoch pays each time
+    (benchmarks/checkpoint.py). Views and
     tied weights need no special care: each tensor's bytes are copied out. Files from either
     load through the same `safetensors` reader.
     """

@@ -412,7 +412,7 @@ def field_type(name: str):
 
 @functools.cache
 def type_hints() -> dict:
-    """Config's resolved annotations, worked out once: 4 ms a call, which the command line would pay once per flag."""
+    """Config's resolved annotations, worked out once: a costly call that the command line would pay once per flag."""
     return typing.get_type_hints(Config)
 
 

@@ -2,8 +2,8 @@
 
 The rules are pure: is this the best value so far, is it time to stop, has it diverged. Each
 works on one value (a float: one run) and, element by element, on an array of one value per run.
-Arrays are NumPy's: a verdict is a few dozen operations on a handful of numbers, which NumPy does in
-about a microsecond each and torch in several (a validation of one run cost 184 us in torch tensors).
+Arrays are NumPy's: a verdict is a few dozen operations on a handful of numbers, each of which NumPy does
+several times faster than torch does on tensors that small.
 `Judge` combines them for R runs at once (R = 1 for `fit`): whether there is anything to judge
 by, the best value, epoch and step, the patience counter, divergence and its reason, which runs
 get their best weights back, and the fields of a run's summary. `fit` and the stacked engine

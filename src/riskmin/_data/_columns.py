@@ -48,8 +48,8 @@ def as_numpy(column) -> np.ndarray:
 
 def array_numpy(chunk) -> np.ndarray:
     """One pyarrow array as NumPy. Numbers and booleans without empty cells go through DLPack, a public protocol
-    pyarrow serves without pandas: its to_numpy imports pandas where it is installed (0.25 s of a `predict`
-    here) to convert even a float column. Text, dates and empty cells still go through to_numpy.
+    pyarrow serves without pandas: its to_numpy imports pandas where it is installed (a large part of a `predict`,
+    benchmarks/startup.py) to convert even a float column. Text, dates and empty cells still go through to_numpy.
 
     >>> import pyarrow
     >>> array_numpy(pyarrow.chunked_array([[1.5, 2.0]]).chunks[0]), array_numpy(pyarrow.array([True, False]))

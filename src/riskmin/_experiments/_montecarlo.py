@@ -247,7 +247,7 @@ def engine_reason(model, data, config: Config, callables: Callables, runs: int) 
     reason = ("asked for" if config.engine == "sequential"
               else refusal(model, data, config) or user_objects_reason(callables))
     if not reason and config.engine == "auto" and runs == 1:
-        # 0.28 s against 0.45 s, benchmarks/montecarlo.py
+        # measured by benchmarks/montecarlo.py
         reason = "one run trains faster through fit than as a stack of one"
     if reason and config.engine == "vectorized":
         raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; "

@@ -47,7 +47,7 @@ class Checkpoints:
         self.seconds = 0.0  # time the training thread spent on checkpoints, encoding and waiting: the summary's figure
         self.rows = []  # the history's rows encoded once each: the history only grows, so a long run stays cheap
         # one writer thread for this run, started at its first checkpoint: handing it work costs a fraction of starting
-        # a thread per checkpoint (measured: 2 points of run time on lab1). It is this object's own, so a process forked
+        # a thread per checkpoint (benchmarks/checkpoint.py). It is this object's own, so a process forked
         # meanwhile never inherits a writer without its thread; it ends with `close`, or once this object is dropped.
         self.pool, self.writer, self.failure = None, None, None
         self.kept = None  # stems of the complete checkpoints, oldest first, once the writer has listed them

@@ -168,8 +168,8 @@ class PerRun:
 
     Each run's update is that of torch's own single-tensor algorithm (torch.optim with foreach=False) at its settings,
     to float32 rounding (tested against torch). It keeps its own state rather than being a torch.optim.Optimizer: the
-    first use of one imports torch's compiler front end (dynamo), about 1.5 s of a command that trains a thousand runs
-    in three.
+    first use of one imports torch's compiler front end (dynamo), seconds that a command training a thousand small
+    runs would otherwise spend mostly importing (benchmarks/startup.py).
     Each setting's schedule factor is set per run by PerRunSchedule each epoch (1 at the start).
 
     >>> w = torch.zeros(2, 3, requires_grad=True); w.grad = torch.ones(2, 3)

@@ -33,9 +33,8 @@ class MeasuredThreads:
     """threads="auto" for the stacked Monte-Carlo engine, chosen by measuring the experiment itself.
 
     A stack's step is many small kernels, and whether a second thread helps depends on the load
-    of the machine more than on the model: on an idle 2-core VM two threads ran an R = 1000
-    experiment in 4.95 s against 6.45 s, while beside one busy process they were 2.3x slower than
-    one. So epoch 1 runs at one thread (warming up), epoch 2 is timed at one thread and epoch 3 at
+    of the machine more than on the model: on an idle machine two threads can beat one, while beside
+    a busy process they can be much slower (benchmarks/montecarlo.py --users, and --busy 1). So epoch 1 runs at one thread (warming up), epoch 2 is timed at one thread and epoch 3 at
     every core, per run and step; from epoch 4 on the stack keeps the faster. Where every core
     turns out slow (a busy machine), epoch 3 goes back to one thread after a few steps instead of
     finishing at that cost. The stacked engine's results are the same bits whatever the count
