@@ -34,8 +34,9 @@ class MeasuredThreads:
 
     A stack's step is many small kernels, and whether a second thread helps depends on the load
     of the machine more than on the model: on an idle machine two threads can beat one, while beside
-    a busy process they can be much slower (benchmarks/montecarlo.py --users, and --busy 1). So epoch 1 runs at one thread (warming up), epoch 2 is timed at one thread and epoch 3 at
-    every core, per run and step; from epoch 4 on the stack keeps the faster. Where every core
+    a busy process they can be much slower (benchmarks/montecarlo.py --users, and --busy 1). So epoch 1
+    runs at one thread (warming up), epoch 2 is timed at one thread and epoch 3 at every core, per run
+    and step; from epoch 4 on the stack keeps the faster. Where every core
     turns out slow (a busy machine), epoch 3 goes back to one thread after a few steps instead of
     finishing at that cost. The stacked engine's results are the same bits whatever the count
     (tested), so the choice changes only the time.
