@@ -30,3 +30,22 @@ def test_a_metric_of_the_users_own_may_not_take_a_name_the_registry_holds():
     for name in METRICS:
         with pytest.raises(riskmin.RiskminError, match=f"metric name '{name}' is not allowed"):
             riskmin.fit("linear", "lab1", epochs=1, progress=False, metrics={name: lambda output, y: torch.zeros(())})
+
+
+def test_a_stack_of_runs_with_several_outputs_finishes_each_run_from_its_own_sums():
+    # the registry's finishers read each output's four sums by slicing one row of the stack's table: three runs of
+    # three outputs, with a scale per run, against the metrics written out with torch
+    from riskmin.metrics import finish_metrics, metric_sums
+
+    generator = torch.Generator().manual_seed(0)
+    output, y = torch.randn(3, 40, 3, generator=generator), torch.randn(3, 40, 3, generator=generator)
+    scales = [1.0, 2.0, 0.5]
+    finished = finish_metrics("mse", metric_sums("mse", output, y), 40, runs=3, scale=scales)
+    for run, scale in enumerate(scales):
+        error, target = (output[run] - y[run]).double() * scale, y[run].double() * scale
+        r2 = 1 - (error ** 2).sum(0) / ((target - target.mean(0)) ** 2).sum(0)
+        expected = {"mse": (error ** 2).mean(), "rmse": (error ** 2).mean().sqrt(), "mae": error.abs().mean(),
+                    "r2": r2.mean()}
+        for name, value in expected.items():
+            assert finished[name][run] == pytest.approx(value.item(), rel=1e-9), (run, name)
+        assert finished["loss"][run] == finished["mse"][run]
