@@ -175,12 +175,17 @@ def join(device: str = "cpu") -> tuple:
     return dist.get_rank(), dist.get_world_size()
 
 
+def restart_attempt() -> int:
+    """How many times torchrun started this process's group again after one of them failed (0: the first start)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
 def restarted_store(timeout: datetime.timedelta) -> dict:
     """What joins the processes that torchrun started again (--max-restarts) after one of them failed: a store whose
     keys are this attempt's alone. torchrun's agent keeps one store across attempts, and the group's addresses that
     the failed attempt left there would send the new processes to ports nobody listens on any more (measured with
     torch 2.13: every restart failed to join). The first attempt joins as torchrun sets it up: nothing is given."""
-    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    attempt = restart_attempt()
     if not attempt:
         return {}
     import torch.distributed as dist

@@ -29,7 +29,7 @@ from typing import Optional
 
 from ..config import RiskminError, fact, settings_where
 from .. import _files as files
-from .._training._fingerprint import check_same, tensors_sha256
+from .._training._fingerprint import check_same, data_fingerprint, tensors_sha256
 
 FINGERPRINT = "experiment.json"
 KEPT = "kept"
@@ -44,12 +44,7 @@ def experiment_fingerprint(data, every: list, settings: dict) -> dict:
     run's split, and `settings` (the config, or each candidate's), less the FREE ones."""
     import torch
 
-    from ..data import Data
-
-    inputs = {"rows": len(data)}
-    if isinstance(data, Data):
-        inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
-                      sha256=tensors_sha256(data.x, data.y))
+    inputs = data_fingerprint(data)
     parts = [torch.as_tensor(part, dtype=torch.long) for _, _, s in every for part in (s.train, s.val, s.test)]
     inputs["split"] = tensors_sha256(torch.tensor([len(part) for part in parts]), *parts)
     return json.loads(json.dumps({"data": inputs, "settings": without_free(settings)}))
@@ -260,7 +255,9 @@ def holding(keeper: Optional[Keeper]):
 
 def restarted() -> bool:
     """Whether torchrun started this process again after one of its group failed (its --max-restarts)."""
-    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+    from ..distributed import restart_attempt
+
+    return restart_attempt() > 0
 
 
 def plain(value):

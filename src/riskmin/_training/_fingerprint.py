@@ -26,13 +26,7 @@ def schedule_spans_the_run(config: Config) -> bool:
 
 def fingerprint(splits, config: Config) -> dict:
     """The data and settings a run trains on, as JSON values a checkpoint carries."""
-    from ..data import Data
-
-    data = splits.data
-    inputs = {"rows": len(data)}
-    if isinstance(data, Data):
-        inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
-                      sha256=tensors_sha256(data.x, data.y))
+    inputs = data_fingerprint(splits.data)
     inputs["split"] = tensors_sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val,
                                                                                     splits.test)))
     # what a resumed run may change (its settings' `resume` fact): what it shows and where it writes, how many threads,
@@ -41,6 +35,18 @@ def fingerprint(splits, config: Config) -> dict:
     settings = {key: value for key, value in config.to_dict().items() if key not in free}
     # as a checkpoint gives it back: tuples as lists
     return json.loads(json.dumps({"data": inputs, "settings": settings}))
+
+
+def data_fingerprint(data) -> dict:
+    """The data's part of a fingerprint: its row count and, for Data, its columns, their layout and a SHA-256 of x and
+    y (a Dataset is read item by item, so its rows are counted alone)."""
+    from ..data import Data
+
+    inputs = {"rows": len(data)}
+    if isinstance(data, Data):
+        inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
+                      sha256=tensors_sha256(data.x, data.y))
+    return inputs
 
 
 def tensors_sha256(*tensors) -> str:
