@@ -17,7 +17,8 @@ install-test: install  # and what the tests need: pytest, hypothesis, scikit-lea
 demo: install
 	$(PYTHON) -m riskmin train
 
-lint: install-test  # ruff (style and mistakes) and mypy (types), configured in pyproject.toml; CI fails on either
+lint: install-test  # ruff (layout, style and mistakes) and mypy (types), configured in pyproject.toml; CI fails on any
+	$(PYTHON) -m ruff format --check src
 	$(PYTHON) -m ruff check src tests
 	$(PYTHON) -m mypy
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 # public name -> the module that defines it; "models" is the module itself
+# fmt: off
 PUBLIC = {
     "Comparison": "._experiments._compare", "compare": "._experiments._compare",
     "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config", "RiskminNote": ".config",
@@ -35,6 +36,7 @@ __all__ = ["Comparison", "Config", "Curve", "Data", "DATASETS", "LrFinding", "Mo
            "RiskminNote", "RiskminNumerics", "RiskminWarning", "Run", "Splits", "Standardizer",
            "compare", "curve", "evaluate", "fit", "graph", "load", "lr_find", "models", "montecarlo", "predict",
            "split"]  # a list type checkers read
+# fmt: on
 
 if TYPE_CHECKING:  # what type checkers and editors see: the same names, imported as usual
     from . import models

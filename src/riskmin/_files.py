@@ -35,7 +35,7 @@ except ImportError:  # everything but Windows
     msvcrt = None
 
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; exclusive creation still refuses a link
-                                         # there
+# there
 BINARY = getattr(os, "O_BINARY", 0)
 LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON header, in bytes
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}
@@ -43,9 +43,18 @@ NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPN
 # (its table), of a run in training (its lock), or a checkpoint; names a project folder of one's own seldom holds
 # together
 RUN_MARKS = ("preprocessing.json", "runs.csv", ".lock", "experiment.json")
-SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
-                      torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
-                      torch.bool: "BOOL"}
+SAFETENSORS_DTYPES = {
+    torch.float32: "F32",
+    torch.float64: "F64",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
 
 
 def strict(value):
@@ -79,8 +88,11 @@ def safetensors_bytes(tensors: dict, metadata: dict) -> bytes:
         plain = tensor.contiguous()
         # NumPy has no bfloat16
         raw = (plain.view(torch.int16) if plain.dtype == torch.bfloat16 else plain).numpy().tobytes()
-        header[name] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {
+            "dtype": SAFETENSORS_DTYPES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         parts.append(raw)
         offset += len(raw)
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -100,15 +112,16 @@ def decode_safetensors(data: bytes, path: Path) -> dict:
     try:
         return load_bytes(data)
     except (SafetensorError, ValueError, RuntimeError, MemoryError) as error:
-        raise RiskminError(f"{path} is not a readable safetensors file ({error}); the file is damaged or not "
-                           "riskmin's") from None
+        raise RiskminError(
+            f"{path} is not a readable safetensors file ({error}); the file is damaged or not riskmin's"
+        ) from None
 
 
 def safetensors_metadata(data: bytes, path: Path) -> dict:
     """The string metadata in the header of a safetensors file's bytes."""
     length = check_header(data, path)
     try:
-        metadata = json.loads(data[8:8 + length]).get("__metadata__") or {}
+        metadata = json.loads(data[8 : 8 + length]).get("__metadata__") or {}
     except (ValueError, AttributeError):
         metadata = None
     if not isinstance(metadata, dict):
@@ -123,8 +136,9 @@ def check_header(data: bytes, path: Path) -> int:
     length = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
     if len(data) < 9 or data[8:9] != b"{" or not 0 < length <= min(len(data) - 8, LARGEST_HEADER):
         if data[:1] == b"\x80" or data[:2] == b"PK":  # pickle protocol 2+, or torch.save's zip of pickles
-            raise RiskminError(f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never "
-                               "unpickles")
+            raise RiskminError(
+                f"{path} holds a pickle payload; riskmin loads tensors only from safetensors and never unpickles"
+            )
         raise RiskminError(f"{path} is not a safetensors file; the file is damaged or not riskmin's")
     return length
 
@@ -147,25 +161,33 @@ class RunLock:
         try:
             self.handle = os.open(self.path, os.O_RDWR | os.O_CREAT | NOFOLLOW | BINARY, 0o666)
         except OSError as error:
-            raise RiskminError(f"run directory {self.path.parent} cannot be written ({error.strerror}); "
-                               "fix its permissions or free space, then run the command again") from None
+            raise RiskminError(
+                f"run directory {self.path.parent} cannot be written ({error.strerror}); "
+                "fix its permissions or free space, then run the command again"
+            ) from None
         try:
             locked = lock(self.handle)
             if locked and os.fstat(self.handle).st_ino != os.lstat(self.path).st_ino:
                 locked = None  # the process before removed the file after this one opened it: its lock guards nothing
             if locked is None:
                 owner = os.pread(self.handle, 200, 0).decode(errors="replace").strip() if hasattr(os, "pread") else ""
-                raise RiskminError(f"run directory {self.path.parent} is being written by "
-                                   f"{owner or 'another process'}; wait for it to finish or choose another --name")
+                raise RiskminError(
+                    f"run directory {self.path.parent} is being written by "
+                    f"{owner or 'another process'}; wait for it to finish or choose another --name"
+                )
             if not locked:
-                warn(f"the file system of {self.path.parent} cannot lock files; make sure no other riskmin "
-                     "process writes this run")
+                warn(
+                    f"the file system of {self.path.parent} cannot lock files; make sure no other riskmin "
+                    "process writes this run"
+                )
             os.ftruncate(self.handle, 0)
             os.write(self.handle, f"riskmin process {os.getpid()}".encode())
         except OSError as error:
             self.release()
-            raise RiskminError(f"run directory {self.path.parent} cannot be written ({error.strerror}); "
-                               "free space or fix its permissions, then run the command again") from None
+            raise RiskminError(
+                f"run directory {self.path.parent} cannot be written ({error.strerror}); "
+                "free space or fix its permissions, then run the command again"
+            ) from None
         except BaseException:
             self.close()
             raise
@@ -282,8 +304,9 @@ def atomic_write(path, data: bytes) -> None:
 def holds_run(folder: Path) -> bool:
     """Whether `folder` is a riskmin run or experiment: its config.toml beside a file that only riskmin writes there."""
     try:
-        return (folder / "config.toml").is_file() and (any(os.path.lexists(folder / name) for name in RUN_MARKS)
-                                                       or any((folder / "checkpoint").glob("step-*")))
+        return (folder / "config.toml").is_file() and (
+            any(os.path.lexists(folder / name) for name in RUN_MARKS) or any((folder / "checkpoint").glob("step-*"))
+        )
     except OSError:  # a folder that cannot be looked into is nobody's run
         return False
 
@@ -310,8 +333,9 @@ def inside(path, run: Path) -> str:
     return "is" if Path(os.path.normpath(path)) == run else "is inside"
 
 
-def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file",
-                      asked: str = "--overwrite") -> None:
+def check_destination(
+    path, flag: str, overwrite: bool, inputs=(), run=None, what: str = "the file", asked: str = "--overwrite"
+) -> None:
     """Refuse, before any work, a file that a command must not write: one inside a run or experiment (the `run` it reads
     above all, whatever that folder holds), one of its own input files, a folder, a file in a folder that does not
     exist, or an existing file without --overwrite (`asked`: how the caller asks for it, overwrite=True in Python)."""
@@ -328,8 +352,9 @@ def check_destination(path, flag: str, overwrite: bool, inputs=(), run=None, wha
     if os.path.isdir(path):
         raise RiskminError(f"{flag} {path} is a folder; give the name of a file to write")
     if not os.path.isdir(path.parent):
-        raise RiskminError(f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another "
-                           f"{flag}")
+        raise RiskminError(
+            f"{flag} {path}: the folder {path.parent} does not exist; create it or choose another {flag}"
+        )
     if os.path.lexists(path) and not overwrite:
         raise RiskminError(f"{path} already exists; pass {asked} to replace it or choose another {flag}")
 

@@ -40,14 +40,18 @@ def missing_run_files(directory: Path) -> list:
 
 def not_a_run(directory: Path, missing: list) -> RiskminError:
     """The error for a folder given as a run that lacks the run files `missing`."""
-    return RiskminError(f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
-                        "`riskmin train` wrote")
+    return RiskminError(
+        f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
+        "`riskmin train` wrote"
+    )
 
 
 def unfinished_run(directory: Path) -> bool:
     """Whether `directory` is a run that began and has not finished: its settings without summary.json, beside the lock
     of
     a run in training or a checkpoint of one that stopped."""
-    return ((directory / "config.toml").is_file() and not (directory / "summary.json").exists()
-            and ((directory / ".lock").exists() or any((directory / "checkpoint").glob("step-*"))))
-
+    return (
+        (directory / "config.toml").is_file()
+        and not (directory / "summary.json").exists()
+        and ((directory / ".lock").exists() or any((directory / "checkpoint").glob("step-*")))
+    )

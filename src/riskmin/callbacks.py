@@ -54,12 +54,12 @@ class State:
     diverged: bool = False  # the training loss became NaN or infinite
     improved: bool = False  # whether the latest validation was the best so far, as the judge decided
     loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the
-                                         # device)
+    # device)
     epoch_step: int = 0  # batches taken in the current epoch (its steps, unless gradients accumulate)
     accumulated: int = 0  # batches whose gradients add up towards the next step (0 right after a step)
     optimizer: Optional[torch.optim.Optimizer] = None
     team: object = None  # the processes training this model together: team.add(tensor) sums a tensor over them, in
-                         # place
+    # place
 
     @property
     def lr(self) -> Optional[float]:
@@ -94,8 +94,9 @@ class BestModel:
                 self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
             else:  # copied into the tensors of the last copy: no allocation on the validations that improve
                 if self.pairs is None:  # the model's tensors change in place: pair them with their copies once
-                    self.pairs = [(self.weights[k], v.detach())
-                                  for k, v in state.model.state_dict(keep_vars=True).items()]
+                    self.pairs = [
+                        (self.weights[k], v.detach()) for k, v in state.model.state_dict(keep_vars=True).items()
+                    ]
                 for copy, value in self.pairs:
                     copy.copy_(value)
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
@@ -145,13 +146,19 @@ class Progress:
         for line in self.header:
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)
         self.every = self.print_every or max(1, math.ceil(state.epochs / 20))
-        self.bar = Bar(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(),
-                       console=self.console, auto_refresh=False, transient=True,
-                       # into a file, a pipe or a notebook: the epoch lines alone. In a file rich would end a bar with a
-                       # blank line; in a notebook it draws one only through ipywidgets (else it warns, cell after cell)
-                       # and leaves an empty output, or a closed widget, where the bar was.
-                       disable=not self.console.is_interactive)
+        self.bar = Bar(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            auto_refresh=False,
+            transient=True,
+            # into a file, a pipe or a notebook: the epoch lines alone. In a file rich would end a bar with a
+            # blank line; in a notebook it draws one only through ipywidgets (else it warns, cell after cell)
+            # and leaves an empty output, or a closed widget, where the bar was.
+            disable=not self.console.is_interactive,
+        )
         self.task = self.bar.add_task("train", total=state.epochs * state.steps_per_epoch, epoch=0)
         self.bar.start()
 
@@ -175,8 +182,9 @@ class Progress:
         self.improved = state.improved
 
     def on_epoch_end(self, state: State):
-        if state.metrics and (state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop
-                              or state.epoch == state.epochs):
+        if state.metrics and (
+            state.epoch % self.every == 0 or state.epoch == 1 or state.should_stop or state.epoch == state.epochs
+        ):
             from ._runs._report import epoch_columns, epoch_heading, epoch_line
 
             if self.columns is None:
@@ -253,11 +261,14 @@ class TensorBoard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                raise RiskminError("log tensorboard needs the tensorboard package; pip install riskmin[tensorboard] "
-                                   "(or pip install tensorboard), or drop --log tensorboard") from None
+                raise RiskminError(
+                    "log tensorboard needs the tensorboard package; pip install riskmin[tensorboard] "
+                    "(or pip install tensorboard), or drop --log tensorboard"
+                ) from None
             # a file name no one can know in advance: no link can be planted where the events go
-            self.make = lambda step: SummaryWriter(log_dir=str(directory), purge_step=step or None,
-                                                   filename_suffix=f".{secrets.token_hex(8)}")
+            self.make = lambda step: SummaryWriter(
+                log_dir=str(directory), purge_step=step or None, filename_suffix=f".{secrets.token_hex(8)}"
+            )
         else:
             self.make = lambda step: writer
         self.writer = None

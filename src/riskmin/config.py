@@ -23,8 +23,18 @@ from typing import Literal, Optional
 
 from .metrics import METRICS, in_words
 
-__all__ = ["Config", "RiskminError", "RiskminNote", "RiskminNumerics", "RiskminWarning", "Activation", "LossName",
-           "ModelName", "OptimizerName", "SchedulerName"]
+__all__ = [
+    "Config",
+    "RiskminError",
+    "RiskminNote",
+    "RiskminNumerics",
+    "RiskminWarning",
+    "Activation",
+    "LossName",
+    "ModelName",
+    "OptimizerName",
+    "SchedulerName",
+]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,17 +70,20 @@ SECTIONS = ("Monte-Carlo", "data", "split", "model", "optimization", "stopping a
 
 # What a setting's field may say about it beside its help text, and what it says when it is silent.
 FACTS = {
-    "low": None, "high": None, "low_open": False, "high_open": False,  # a number's allowed range, either end open or
-                                                                       # closed
+    "low": None,
+    "high": None,
+    "low_open": False,
+    "high_open": False,  # a number's allowed range, either end open or
+    # closed
     "command": None,  # the one command that shows it (None: every command that trains)
     "placeholder": None,  # what its flag takes in --help, where its type would not say (FILE, COLUMNS)
     "one_value": False,  # text whose commas belong to its one value: a comparison never splits it into alternatives
     "shared": False,  # every candidate of a comparison has the same: they train on the same splits, written to one
-                      # place
+    # place
     "applies": None,  # (the setting that decides, where it means something): momentum means something for sgd and
-                      # rmsprop
+    # rmsprop
     "resume": "fixed",  # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the
-                        # run
+    # run
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
 }
 
@@ -88,8 +101,8 @@ def setting(default, help: str, group: str, **facts):
 
 
 DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
-LARGEST_SEED = 2 ** 63 - 1  # the largest integer TOML holds (config.toml keeps every seed); torch's generators take
-                            # 2**64 - 1
+LARGEST_SEED = 2**63 - 1  # the largest integer TOML holds (config.toml keeps every seed); torch's generators take
+# 2**64 - 1
 
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
@@ -113,6 +126,7 @@ class Config:
     0.001
     """
 
+    # fmt: off
     # what to train on
     data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file",
                         "data",
@@ -308,6 +322,7 @@ class Config:
     splits: str = setting("", "a file of given splits: .npz arrays train_0, val_0, test_0, train_1, ... or a CSV "
                               "with one line per split (see the README)", "Monte-Carlo", command="montecarlo",
                           placeholder="FILE", one_value=True, shared=True, resume="free")
+    # fmt: on
 
     def __post_init__(self):
         if self.precision == 32 and type(self.precision) is int:  # precision=32 from Python or TOML means "32"
@@ -443,8 +458,10 @@ def _check_field(f: dataclasses.Field, value) -> None:
 
 def _check_choice(name: str, allowed: tuple, value) -> None:
     if callable(value) and "custom" in allowed:
-        raise RiskminError(f"{name} = {value!r} is not allowed in Config, which holds names; pass your own {name} to "
-                           f"riskmin.fit({name}=...) beside the config")
+        raise RiskminError(
+            f"{name} = {value!r} is not allowed in Config, which holds names; pass your own {name} to "
+            f"riskmin.fit({name}=...) beside the config"
+        )
     if value not in allowed:
         raise RiskminError(f"{name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
 
@@ -495,8 +512,10 @@ def check_run_seeds(config: Config) -> None:
     settings hold its own seed (said before any run trains, not when that run starts)."""
     last = config.seed + config.runs - 1
     if last > LARGEST_SEED:
-        raise RiskminError(f"seed = {config.seed} with runs = {config.runs} gives the last run the seed {last}, beyond "
-                           f"{LARGEST_SEED}, the largest; choose a seed of at most {LARGEST_SEED - config.runs + 1}")
+        raise RiskminError(
+            f"seed = {config.seed} with runs = {config.runs} gives the last run the seed {last}, beyond "
+            f"{LARGEST_SEED}, the largest; choose a seed of at most {LARGEST_SEED - config.runs + 1}"
+        )
 
 
 def _bound(value) -> str:
@@ -513,12 +532,15 @@ def _check_together(c: Config) -> None:
             "with no room for training; they must be positive for train and sum to at most 1"
         )
     if c.model == "two_layer" and len(c.hidden) != 1:
-        raise RiskminError(f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes "
-                           "one (use model mlp for more)")
+        raise RiskminError(
+            f"hidden = {','.join(map(str, c.hidden))} gives two_layer {len(c.hidden)} widths; it takes "
+            "one (use model mlp for more)"
+        )
     _check_log_target(c)
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
-        raise RiskminError("nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop "
-                           "--nesterov")
+        raise RiskminError(
+            "nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov"
+        )
     if c.scheduler_interval == "step" and c.scheduler == "plateau":
         raise RiskminError("scheduler plateau follows the validations; drop --scheduler-interval step")
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
@@ -536,12 +558,16 @@ def _check_log_target(c: Config) -> None:
         return
     if c.task == "classification" or c.loss in ("cross_entropy", "bce"):
         classes = "task classification" if c.task == "classification" else f"loss {c.loss}"
-        raise RiskminError(f"target_transform log is for a positive regression target, but {classes} is for classes; "
-                           "drop --target-transform log")
+        raise RiskminError(
+            f"target_transform log is for a positive regression target, but {classes} is for classes; "
+            "drop --target-transform log"
+        )
     if c.loss == "custom":
-        raise RiskminError("target_transform log trains riskmin's regression losses (mse, l1, huber) on log(y), but a "
-                           "loss of your own sees the targets in their own units; take the logarithm inside your loss "
-                           "and drop --target-transform log")
+        raise RiskminError(
+            "target_transform log trains riskmin's regression losses (mse, l1, huber) on log(y), but a "
+            "loss of your own sees the targets in their own units; take the logarithm inside your loss "
+            "and drop --target-transform log"
+        )
 
 
 def _plain(value):

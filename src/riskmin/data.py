@@ -18,8 +18,17 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from .config import RiskminError
 from ._data._inputs import each_input, is_several, n_rows, several_inputs
 
-__all__ = ["Data", "LoaderBatches", "Splits", "Standardizer", "TargetScale", "TensorBatches", "split", "split_sizes",
-           "tutorial_split"]
+__all__ = [
+    "Data",
+    "LoaderBatches",
+    "Splits",
+    "Standardizer",
+    "TargetScale",
+    "TensorBatches",
+    "split",
+    "split_sizes",
+    "tutorial_split",
+]
 
 
 @dataclass
@@ -49,8 +58,9 @@ class Data:
         self.y = torch.as_tensor(self.y)
         check_real(self.y, "y")
         if self.y.ndim == 0:
-            raise RiskminError("y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x "
-                               "targets")
+            raise RiskminError(
+                "y is a single number (a 0-d tensor); give one target per sample, a tensor of samples x targets"
+            )
         given = self.y  # as the user gave it: a float64 value beyond float32 is named before it becomes inf
         self.x, originals = read_inputs(self.x, len(self.y))
         if self.y.is_floating_point():
@@ -64,16 +74,18 @@ class Data:
         if len(self) < 2:
             raise RiskminError(f"the data has {len(self)} samples; training needs at least 2")
         check_values(self, originals, given)
-        self.feature_names = list(self.feature_names) or ([] if self.several
-                                                          else [f"x{i}" for i in range(self.x.shape[1])])
+        self.feature_names = list(self.feature_names) or (
+            [] if self.several else [f"x{i}" for i in range(self.x.shape[1])]
+        )
         if self.missing == "mean" and not self.several:
             check_some_value(self.x, self.feature_names)
         if not self.target_names:
             self.target_names = [f"y{i}" for i in range(self.y.shape[1])] if self.y.ndim == 2 else ["y"]
         self.task = self.task or ("regression" if self.y.is_floating_point() else "classification")
         if self.classes is not None and len(self.classes) == 1:
-            raise RiskminError(f"y holds one class, {self.classes[0]}, in every row; classification needs rows of at "
-                               "least two classes")
+            raise RiskminError(
+                f"y holds one class, {self.classes[0]}, in every row; classification needs rows of at least two classes"
+            )
 
     def __len__(self) -> int:
         return n_rows(self.x)
@@ -109,8 +121,10 @@ def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
     every input and in the targets, naming the column; `originals` and `given` are the tensors as the user gave them."""
     inputs = list(data.x.values() if isinstance(data.x, dict) else data.x) if data.several else [data.x]
     names = [] if data.several else data.feature_names
-    for tensor, original, what, columns in [*((t, o, "x", names) for t, o in zip(inputs, originals)),
-                                            (data.y, given, "y", data.target_names)]:
+    for tensor, original, what, columns in [
+        *((t, o, "x", names) for t, o in zip(inputs, originals)),
+        (data.y, given, "y", data.target_names),
+    ]:
         # "mean": NaN are holes to fill
         check_finite(tensor, original, what, columns, allow_nan=what == "x" and data.missing == "mean")
         check_small(original, what, columns)
@@ -133,16 +147,19 @@ def one_input(x) -> torch.Tensor:
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
-        raise RiskminError(f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of "
-                           "input tensors)")
+        raise RiskminError(
+            f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of input tensors)"
+        )
     return x.float()
 
 
 def check_real(tensor: torch.Tensor, what: str) -> None:
     """Refuse complex numbers, which float32 would silently cut to their real parts."""
     if tensor.is_complex():
-        raise RiskminError(f"{what} holds complex numbers ({tensor.dtype}), and riskmin trains on real ones; give the "
-                           f"real and imaginary parts as columns of their own ({what}.real and {what}.imag)")
+        raise RiskminError(
+            f"{what} holds complex numbers ({tensor.dtype}), and riskmin trains on real ones; give the "
+            f"real and imaginary parts as columns of their own ({what}.real and {what}.imag)"
+        )
 
 
 def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 65536) -> Optional[int]:
@@ -154,7 +171,7 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
     if not tensor.is_floating_point() or (not allow_nan and torch.isfinite(tensor.sum())):
         return None
     for start in range(0, len(tensor), rows):
-        block = tensor[start:start + rows].reshape(min(rows, len(tensor) - start), -1)
+        block = tensor[start : start + rows].reshape(min(rows, len(tensor) - start), -1)
         bad = torch.isinf(block) if allow_nan else ~torch.isfinite(block)
         if bad.any():
             return start + int(bad.any(1).nonzero()[0])
@@ -173,11 +190,15 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
     name = names[column] if column < len(names) else f"{what}{column}"
     value = float(original[row].reshape(-1)[column])
     if math.isfinite(value):
-        raise RiskminError(f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin "
-                           f"trains in (±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten")
-    raise RiskminError(f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill "
-                       f"them (a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, "
-                       "reads as infinite)")
+        raise RiskminError(
+            f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin "
+            f"trains in (±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten"
+        )
+    raise RiskminError(
+        f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill "
+        f"them (a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, "
+        "reads as infinite)"
+    )
 
 
 def check_some_value(x: torch.Tensor, names: list) -> None:
@@ -187,8 +208,10 @@ def check_some_value(x: torch.Tensor, names: list) -> None:
     holes = torch.isnan(x.sum(0)).nonzero()[:, 0]
     empty = holes[torch.isnan(x[:, holes]).all(0)] if len(holes) else holes
     if len(empty):
-        raise RiskminError(f"column {names[int(empty[0])]} is empty in every row, so there is no mean to fill it with; "
-                           "leave it out of the features")
+        raise RiskminError(
+            f"column {names[int(empty[0])]} is empty in every row, so there is no mean to fill it with; "
+            "leave it out of the features"
+        )
 
 
 def check_small(original: torch.Tensor, what: str, names: list) -> None:
@@ -210,14 +233,16 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
 FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32; below it digits are lost, and below
-                                                # 1.4e-45 all
+# 1.4e-45 all
 
 
 def too_small(column: str, largest: float) -> str:
     """What to say of a column every value of which is too small in size for float32 to hold."""
-    return (f"{column}'s values are all smaller in size than {FLOAT32_TINY:.1e} (the largest is {largest:.3g}), too "
-            "small for the float32 precision riskmin trains in, which would make them 0 or lose their digits; multiply "
-            "that column by a power of ten")
+    return (
+        f"{column}'s values are all smaller in size than {FLOAT32_TINY:.1e} (the largest is {largest:.3g}), too "
+        "small for the float32 precision riskmin trains in, which would make them 0 or lose their digits; multiply "
+        "that column by a power of ten"
+    )
 
 
 @dataclass
@@ -246,8 +271,9 @@ def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0
     n_train, n_val, n_test = split_sizes(len(data), train, val, test)
     n = len(data)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return Splits(data, order[:n_train], order[n_train:n_train + n_val],
-                  order[n_train + n_val:n_train + n_val + n_test], seed)
+    return Splits(
+        data, order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val : n_train + n_val + n_test], seed
+    )
 
 
 def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: float = 0.1) -> tuple:
@@ -262,8 +288,10 @@ def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: f
     rest = train is None
     train = 1.0 - val - test if rest else train
     if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
-        raise RiskminError(f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must "
-                           "be positive and all must sum to at most 1")
+        raise RiskminError(
+            f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must "
+            "be positive and all must sum to at most 1"
+        )
     n_train = min(round(train * n), n)
     n_val = min(round(val * n), n - n_train)
     n_test = n - n_train - n_val if rest else min(round(test * n), n - n_train - n_val)
@@ -277,14 +305,18 @@ def check_split_sizes(n: int, fractions: tuple, sizes: tuple) -> None:
     empty = [i for i, (fraction, size) in enumerate(zip(fractions, sizes)) if size == 0 and (fraction > 0 or i == 0)]
     if not empty:
         return
-    said = f"{n} samples split by train={fractions[0]:g}, val={fractions[1]:g}, test={fractions[2]:g} give " + \
-           ", ".join(f"{size} {name}" for name, size in zip(names, sizes))
+    said = (
+        f"{n} samples split by train={fractions[0]:g}, val={fractions[1]:g}, test={fractions[2]:g} give "
+        + ", ".join(f"{size} {name}" for name, size in zip(names, sizes))
+    )
     if empty[0] == 0:
         raise RiskminError(f"{said} rows, which leaves no training sample; lower val and test or use more data")
     flags = " and ".join(("--val", "--test")[i - 1] for i in empty)
-    raise RiskminError(f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked "
-                       f"for would be empty; use more data, set {flags} to at least {1 / n:.3g} for one "
-                       f"row{' each' * (len(empty) > 1)}, or to 0 for none")
+    raise RiskminError(
+        f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked "
+        f"for would be empty; use more data, set {flags} to at least {1 / n:.3g} for one "
+        f"row{' each' * (len(empty) > 1)}, or to 0 for none"
+    )
 
 
 def tutorial_split(data: Data) -> Splits:
@@ -301,7 +333,7 @@ def rows_at(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.index_select(0, index.reshape(-1)).view(*index.shape, *x.shape[1:])
 
 
-def column_sums(x: torch.Tensor, term, floats: int = 2 ** 20) -> torch.Tensor:
+def column_sums(x: torch.Tensor, term, floats: int = 2**20) -> torch.Tensor:
     """The column sums of `term(part)` over parts of `x` of about `floats` values: a temporary of one part, not of
     all of x, small enough to stay in cache, and faster than one pass over all of it."""
     return sum(term(part).sum(0) for part in x.split(max(1, floats // max(x.shape[1], 1))))
@@ -323,8 +355,8 @@ def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
         std = (torch.where(torch.isnan(x), 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
     if torch.isfinite(mean).all() and torch.isfinite(std).all():
         return mean, std
-    floats, count = 2 ** 16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in
-                                                                 # cache
+    floats, count = 2**16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in
+    # cache
     mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
     variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
     return mean.float(), variance.sqrt_().float()
@@ -362,8 +394,10 @@ class Standardizer:
             count = (~holes).sum(0)
             if (count == 0).any():
                 column = int((count == 0).nonzero()[0])
-                raise RiskminError(f"input column {column} has no value in the training split, so no mean to fill it "
-                                   "with; drop the column")
+                raise RiskminError(
+                    f"input column {column} has no value in the training split, so no mean to fill it "
+                    "with; drop the column"
+                )
             mean, std = moments(x, count)
             fill = mean.clone()
             constant = (numeric & (std == 0)).nonzero().flatten().tolist()
@@ -392,17 +426,23 @@ class Standardizer:
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": [None if math.isinf(v) else v for v in self.std.tolist()],
-                "fill": None if self.fill is None else self.fill.tolist(),
-                "target": None if self.target is None else self.target.to_dict()}
+        return {
+            "mean": self.mean.tolist(),
+            "std": [None if math.isinf(v) else v for v in self.std.tolist()],
+            "fill": None if self.fill is None else self.fill.tolist(),
+            "target": None if self.target is None else self.target.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> "Standardizer":
         std = torch.tensor([float("inf") if v is None else v for v in values["std"]], dtype=torch.float32)
         fill, target = values.get("fill"), values.get("target")
-        return cls(torch.tensor(values["mean"], dtype=torch.float32), std,
-                   None if fill is None else torch.tensor(fill, dtype=torch.float32),
-                   target=None if target is None else TargetScale.from_dict(target))
+        return cls(
+            torch.tensor(values["mean"], dtype=torch.float32),
+            std,
+            None if fill is None else torch.tensor(fill, dtype=torch.float32),
+            target=None if target is None else TargetScale.from_dict(target),
+        )
 
 
 @dataclass
@@ -457,8 +497,9 @@ class TargetScale:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TargetScale":
-        return cls(torch.tensor(values["mean"], dtype=torch.float32), float(values["scale"]),
-                   values.get("transform") == "log")
+        return cls(
+            torch.tensor(values["mean"], dtype=torch.float32), float(values["scale"]), values.get("transform") == "log"
+        )
 
 
 def schedule(n: int, batch_size: int, sampling: str = "epoch", drop_last: bool = False) -> tuple:
@@ -525,26 +566,40 @@ class TensorBatches(Batches):
             xs, ys = self.x, self.y
         else:
             order = order.to(self.y.device, non_blocking=True)
-            xs, ys = (self.x.index_select(0, order) if self.one else each_input(lambda t: t.index_select(0, order),
-                                                                                self.x),
-                      self.y.index_select(0, order))
+            xs, ys = (
+                self.x.index_select(0, order) if self.one else each_input(lambda t: t.index_select(0, order), self.x),
+                self.y.index_select(0, order),
+            )
         if not self.one:  # several inputs: every tensor sliced alike
             for i in range(skip, self.steps_per_epoch):
-                yield each_input(lambda t: t[i * size:(i + 1) * size], xs), ys[i * size:(i + 1) * size]
+                yield each_input(lambda t: t[i * size : (i + 1) * size], xs), ys[i * size : (i + 1) * size]
             return
         for i in range(skip, self.steps_per_epoch):
-            yield xs[i * size:(i + 1) * size], ys[i * size:(i + 1) * size]
+            yield xs[i * size : (i + 1) * size], ys[i * size : (i + 1) * size]
 
 
 class LoaderBatches(Batches):
     """Batches of any Dataset through a standard DataLoader, moved to the device as they come."""
 
-    def __init__(self, dataset: Dataset, rows, batch_size: int, generator, device, drop_last=False,
-                 reading: Optional[dict] = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        rows,
+        batch_size: int,
+        generator,
+        device,
+        drop_last=False,
+        reading: Optional[dict] = None,
+    ):
         size = batch_size or len(rows)
-        self.loader = DataLoader(Subset(dataset, rows.tolist()), batch_size=size, shuffle=True, generator=generator,
-                                 drop_last=drop_last,
-                                 **(reading or {}))
+        self.loader = DataLoader(
+            Subset(dataset, rows.tolist()),
+            batch_size=size,
+            shuffle=True,
+            generator=generator,
+            drop_last=drop_last,
+            **(reading or {}),
+        )
         self.device, self.generator = device, generator
         self.steps_per_epoch = len(self.loader)
         self.epoch_start, self.skip = None, 0
@@ -562,4 +617,3 @@ def to_device(x, device):
     if isinstance(x, torch.Tensor):
         return x.to(device, non_blocking=True)
     return each_input(lambda t: t.to(device, non_blocking=True), x)
-

@@ -42,8 +42,9 @@ def line() -> Data:
     order = np.arange(100)
     generator.shuffle(order)
     order = torch.from_numpy(order).long()
-    return Data(torch.from_numpy(x), torch.from_numpy(y), ["x"], ["y"], name="line",
-                tutorial_split=(order[:80], order[80:]))
+    return Data(
+        torch.from_numpy(x), torch.from_numpy(y), ["x"], ["y"], name="line", tutorial_split=(order[:80], order[80:])
+    )
 
 
 DATASETS = {
@@ -69,5 +70,7 @@ def load(name: str = "lab1", config: Config | None = None) -> Data:
         return lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed)
     if name == "line":
         return line()
-    raise RiskminError(f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`), "
-                       f"or give a {', '.join(SUFFIXES)} file")
+    raise RiskminError(
+        f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`), "
+        f"or give a {', '.join(SUFFIXES)} file"
+    )

@@ -65,8 +65,16 @@ def start(count: int, argv: list) -> tuple:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=count,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
     try:
         with launching():
             elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
@@ -93,8 +101,11 @@ def launching():
 
     inherited = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), LAUNCHER: str(os.getpid())}
     before = {name: os.environ.get(name) for name in inherited}
-    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
-               if name.startswith("torch.distributed.elastic")]
+    loggers = [
+        logging.getLogger(name)
+        for name in list(logging.root.manager.loggerDict)
+        if name.startswith("torch.distributed.elastic")
+    ]
     levels = [logger.level for logger in loggers]
     os.environ.update(inherited)
     for logger in loggers:
@@ -109,6 +120,8 @@ def launching():
                 os.environ[name] = value
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
 PR_SET_PDEATHSIG = 1  # from Linux's <linux/prctl.h>
 
 
@@ -146,8 +159,10 @@ def shared(value):
     try:
         dist.broadcast_object_list(box, src=0)
     except RuntimeError as error:
-        raise ProcessLost("riskmin process 0 stopped before it sent what the others wait for "
-                          f"({error_headline(error)}); see its error, fix it and start all of them again") from None
+        raise ProcessLost(
+            "riskmin process 0 stopped before it sent what the others wait for "
+            f"({error_headline(error)}); see its error, fix it and start all of them again"
+        ) from None
     return box[0]
 
 
@@ -170,8 +185,9 @@ def join(device: str = "cpu") -> tuple:
             timeout = datetime.timedelta(seconds=float(os.environ.get(TIMEOUT, 300)))
             dist.init_process_group(backend, timeout=timeout, **restarted_store(timeout))
         except (RuntimeError, ValueError) as error:  # a peer that never came, or a bad address
-            raise ProcessLost(f"could not join the other riskmin processes ({error_headline(error)}); "
-                               "start them all with torchrun") from None
+            raise ProcessLost(
+                f"could not join the other riskmin processes ({error_headline(error)}); start them all with torchrun"
+            ) from None
     return dist.get_rank(), dist.get_world_size()
 
 
@@ -192,9 +208,14 @@ def restarted_store(timeout: datetime.timedelta) -> dict:
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # the agent serves the store, else process 0 does
-    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
-                          is_master=rank == 0 and not agent,
-                          timeout=timeout, multi_tenant=not agent)
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        world,
+        is_master=rank == 0 and not agent,
+        timeout=timeout,
+        multi_tenant=not agent,
+    )
     return {"store": dist.PrefixStore(f"riskmin/attempt-{attempt}", store), "rank": rank, "world_size": world}
 
 
@@ -208,8 +229,10 @@ def gathered(rows: list) -> list:
     try:
         dist.all_gather_object(shares, rows)
     except RuntimeError as error:
-        raise ProcessLost(f"another riskmin process stopped before sending its runs ({error_headline(error)}); "
-                           "see its own error, fix it and start all of them again") from None
+        raise ProcessLost(
+            f"another riskmin process stopped before sending its runs ({error_headline(error)}); "
+            "see its own error, fix it and start all of them again"
+        ) from None
     return [row for share in shares for row in share]
 
 
@@ -239,13 +262,15 @@ class ProcessLost(RiskminError):
 
 
 def lost(error: Exception) -> ProcessLost:
-    return ProcessLost(f"another riskmin process stopped in the middle of training ({error_headline(error)}); "
-                        "see its own error, fix it and start all of them again (add --resume RUN to continue from the "
-                        "last checkpoint)")
+    return ProcessLost(
+        f"another riskmin process stopped in the middle of training ({error_headline(error)}); "
+        "see its own error, fix it and start all of them again (add --resume RUN to continue from the "
+        "last checkpoint)"
+    )
 
 
 INTERRUPT_EVERY = 16  # steps between exchanges of the interrupt flag: one exchange costs about a step's time on a small
-                      # model
+# model
 
 
 class Alone:
@@ -306,7 +331,7 @@ class Team:
         return self.rank == 0
 
     def shard(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor[self.rank::self.world]
+        return tensor[self.rank :: self.world]
 
     def steps(self, batches):
         """This process' share of each of the global `batches`."""
@@ -323,11 +348,13 @@ class Team:
 
     def scaled(self, loss_fn, batches):
         """The loss of this process' rows, weighed so that DDP's average over processes is the global batch's mean."""
+
         def loss(output, y):
             if not len(y):  # fewer rows in the batch than processes: take part with a zero gradient
                 return output.sum() * 0.0
             value = loss_fn(output, y)
             return value if batches.scale == 1.0 else value * batches.scale
+
         return loss
 
     # The exchanges below run inside `watched`, which turns a broken link (a process that died) into ProcessLost.
@@ -393,9 +420,9 @@ def broken(error: RuntimeError) -> bool:
     import torch.distributed as dist
 
     text = str(error)
-    return isinstance(error, getattr(dist, "DistError", ())) or any(word in text
-                                                                    for word in ("gloo", "NCCL", "Connection",
-                                                                                 "connection"))
+    return isinstance(error, getattr(dist, "DistError", ())) or any(
+        word in text for word in ("gloo", "NCCL", "Connection", "connection")
+    )
 
 
 class Sharded:

@@ -22,8 +22,17 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
-__all__ = ["METRICS", "Metric", "accuracy", "log_loss", "macro_f1", "mean_absolute_error", "mean_squared_error",
-           "r2_score", "root_mean_squared_error"]
+__all__ = [
+    "METRICS",
+    "Metric",
+    "accuracy",
+    "log_loss",
+    "macro_f1",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "r2_score",
+    "root_mean_squared_error",
+]
 
 if TYPE_CHECKING:
     import torch
@@ -54,7 +63,7 @@ def moment_sums(values: dict) -> tuple:
     outputs = len(sums) // 4
     # four slices spelled out: a stack's metrics finish this for every run at every validation, where a generator
     # costs several times as much (benchmarks/montecarlo.py --users)
-    return sums[:outputs], sums[outputs:2 * outputs], sums[2 * outputs:3 * outputs], sums[3 * outputs:]
+    return sums[:outputs], sums[outputs : 2 * outputs], sums[2 * outputs : 3 * outputs], sums[3 * outputs :]
 
 
 def mean_squared_error(values: dict, rows: int, scale: float, loss_name: str) -> float:
@@ -86,8 +95,11 @@ def accuracy(values: dict, rows: int, scale: float, loss_name: str) -> float:
 def macro_f1(values: dict, rows: int, scale: float, loss_name: str) -> float:
     tp, predicted, actual = values["tp"], values["predicted"], values["actual"]
     if loss_name == "bce" and len(tp) == 1:  # one yes/no column: two classes, the "no" class counted from the rest
-        tp, predicted, actual = ([values["tn"][0], tp[0]], [rows - predicted[0], predicted[0]],
-                                 [rows - actual[0], actual[0]])
+        tp, predicted, actual = (
+            [values["tn"][0], tp[0]],
+            [rows - predicted[0], predicted[0]],
+            [rows - actual[0], actual[0]],
+        )
     f1 = [2 * t / (p + a) for t, p, a in zip(tp, predicted, actual) if p + a > 0]
     return sum(f1) / len(f1)
 
@@ -97,16 +109,19 @@ def log_loss(values: dict, rows: int, scale: float, loss_name: str) -> float:
 
 
 # every metric riskmin measures, in the order a row, a table and a message list them
-METRICS = {metric.name: metric for metric in (
-    Metric("loss", "any", False, None, "loss"),
-    Metric("mse", "regression", False, mean_squared_error, "target squared"),
-    Metric("rmse", "regression", False, root_mean_squared_error, "target"),
-    Metric("mae", "regression", False, mean_absolute_error, "target"),
-    Metric("r2", "regression", True, r2_score, "fraction", headline=True),
-    Metric("accuracy", "classification", True, accuracy, "fraction", headline=True),
-    Metric("f1", "classification", True, macro_f1, "fraction"),
-    Metric("log_loss", "classification", False, log_loss, "nats"),
-)}
+METRICS = {
+    metric.name: metric
+    for metric in (
+        Metric("loss", "any", False, None, "loss"),
+        Metric("mse", "regression", False, mean_squared_error, "target squared"),
+        Metric("rmse", "regression", False, root_mean_squared_error, "target"),
+        Metric("mae", "regression", False, mean_absolute_error, "target"),
+        Metric("r2", "regression", True, r2_score, "fraction", headline=True),
+        Metric("accuracy", "classification", True, accuracy, "fraction", headline=True),
+        Metric("f1", "classification", True, macro_f1, "fraction"),
+        Metric("log_loss", "classification", False, log_loss, "nats"),
+    )
+}
 
 
 @functools.cache  # METRICS never changes, and a stack asks this for every run at every validation
@@ -165,19 +180,28 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
         predicted, k = output.argmax(-1), output.shape[-1]
         hits = (predicted == y).long()
         per_class = output.new_zeros((*y.shape[:-1], k), dtype=torch.long)
-        return {"correct": hits.sum(-1), "tp": per_class.scatter_add(-1, y, hits),
-                "predicted": per_class.scatter_add(-1, predicted, torch.ones_like(hits)),
-                "actual": per_class.scatter_add(-1, y, torch.ones_like(hits)),
-                "nll": -nn.functional.log_softmax(output.double(), -1).gather(-1, y.unsqueeze(-1)).sum((-2, -1))}
+        return {
+            "correct": hits.sum(-1),
+            "tp": per_class.scatter_add(-1, y, hits),
+            "predicted": per_class.scatter_add(-1, predicted, torch.ones_like(hits)),
+            "actual": per_class.scatter_add(-1, y, torch.ones_like(hits)),
+            "nll": -nn.functional.log_softmax(output.double(), -1).gather(-1, y.unsqueeze(-1)).sum((-2, -1)),
+        }
     predicted, actual = output > 0, y > 0.5  # bce: each output column a yes/no label
     nll = nn.functional.binary_cross_entropy_with_logits(output.double(), y.double(), reduction="none").sum((-2, -1))
-    return {"correct": (predicted == actual).all(-1).sum(-1), "tp": (predicted & actual).sum(-2),
-            "predicted": predicted.sum(-2),
-            "actual": actual.sum(-2), "tn": (~predicted & ~actual).sum(-2), "nll": nll / y.shape[-1]}
+    return {
+        "correct": (predicted == actual).all(-1).sum(-1),
+        "tp": (predicted & actual).sum(-2),
+        "predicted": predicted.sum(-2),
+        "actual": actual.sum(-2),
+        "tn": (~predicted & ~actual).sum(-2),
+        "nll": nll / y.shape[-1],
+    }
 
 
-def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 0, scale=None,
-                   restored: bool = False) -> dict:
+def finish_metrics(
+    loss_name: str, sums: dict, rows: int, add=None, runs: int = 0, scale=None, restored: bool = False
+) -> dict:
     """The loss and metrics of an evaluation from the sums of `metric_sums` (and "loss", the summed loss, when the
     loss is not one of the metrics) over `rows` rows, read from the device in one transfer.
 
@@ -205,8 +229,10 @@ def finish_metrics(loss_name: str, sums: dict, rows: int, add=None, runs: int = 
         flat, rows = flat[:-1], int(flat[-1])
     table = flat.tolist()  # the one host sync; small Python arithmetic then beats NumPy's per-call cost tenfold
     scales = scale if runs and scale is not None else [scale] * max(runs, 1)
-    finished = [finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, run_scale, restored)
-                for row, run_scale in zip(table if runs else [table], scales)]
+    finished = [
+        finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, run_scale, restored)
+        for row, run_scale in zip(table if runs else [table], scales)
+    ]
     if not runs:
         return finished[0]
     return {key: np.array([metrics[key] for metrics in finished]) for key in finished[0]}
@@ -216,7 +242,7 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
     """One run's sums by name: a list for a per-class or per-output sum, a float for a single one."""
     values, at = {}, 0
     for key, size in sizes.items():
-        values[key] = row[at:at + size] if sums[key].dim() > lead else row[at]
+        values[key] = row[at : at + size] if sums[key].dim() > lead else row[at]
         at += size
     return values
 
@@ -225,8 +251,9 @@ def finish_run(loss_name: str, values: dict, rows: int, scale=None, restored: bo
     task = "regression" if "moments" in values else "classification" if "correct" in values else None
     units = 1.0 if restored else scale or 1.0  # restored sums are in the target's units already
     # a model's own step sums its loss alone, and its own metrics: no metric of riskmin's then
-    metrics = ({name: METRICS[name].finish(values, rows, units, loss_name) for name in measured(task)[1:]}
-               if task else {})
+    metrics = (
+        {name: METRICS[name].finish(values, rows, units, loss_name) for name in measured(task)[1:]} if task else {}
+    )
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
     if loss_name in LOSS_FROM_SUMS and not restored:

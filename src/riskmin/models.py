@@ -56,8 +56,15 @@ class MLP(nn.Sequential):
     torch.Size([4, 1])
     """
 
-    def __init__(self, n_inputs: int, n_outputs: int, hidden=(64, 64), activation: str = "relu", dropout: float = 0.0,
-                 bias: bool = True):
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        hidden=(64, 64),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        bias: bool = True,
+    ):
         layers = []
         width = n_inputs
         for next_width in hidden:
@@ -73,9 +80,11 @@ def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = N
     """The parametrization `config.model`, initialized from `seed` (default `config.seed`) without touching the global
     RNG."""
     if config.model == "custom":
-        raise RiskminError("model custom is a module of your own "
-                           f"({config.model_class or 'a class riskmin cannot build'}); pass a fresh instance of it, "
-                           "e.g. Run.load(directory, model=MyNet())")
+        raise RiskminError(
+            "model custom is a module of your own "
+            f"({config.model_class or 'a class riskmin cannot build'}); pass a fresh instance of it, "
+            "e.g. Run.load(directory, model=MyNet())"
+        )
     # the layers draw their initial weights from the CPU's default generator: seeded here and given its state back
     # after,
     # which is what torch.manual_seed under fork_rng does for them at a fiftieth of the cost (that seeds every device)
@@ -93,9 +102,27 @@ def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = N
 
 
 # layers whose forward is the same in training and evaluation mode
-MODE_FREE = (nn.Linear, nn.Bilinear, nn.Identity, nn.Flatten, nn.Unflatten, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid,
-             nn.GELU,
-             nn.SiLU, nn.ELU, nn.Softplus, nn.Softmax, nn.LogSoftmax, nn.Conv1d, nn.Conv2d, nn.Embedding, nn.LayerNorm)
+MODE_FREE = (
+    nn.Linear,
+    nn.Bilinear,
+    nn.Identity,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.SiLU,
+    nn.ELU,
+    nn.Softplus,
+    nn.Softmax,
+    nn.LogSoftmax,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Embedding,
+    nn.LayerNorm,
+)
 
 
 def mode_free(model: nn.Module) -> bool:
@@ -120,14 +147,22 @@ def build_settings(module: nn.Module) -> dict:
     if type(module) is Linear:
         return {"model": "linear", "bias": module.H.bias is not None}
     if type(module) is TwoLayerNN and type(module.sigma) in activation:
-        return {"model": "two_layer", "hidden": (module.H1.out_features,), "activation": activation[type(module.sigma)],
-                "bias": module.H1.bias is not None}
+        return {
+            "model": "two_layer",
+            "hidden": (module.H1.out_features,),
+            "activation": activation[type(module.sigma)],
+            "bias": module.H1.bias is not None,
+        }
     layers = list(module) if type(module) is MLP else []
     linear = [layer for layer in layers if isinstance(layer, nn.Linear)]
     kinds = {type(layer) for layer in layers} - {nn.Linear, nn.Dropout}
     if linear and len(kinds) == 1 and kinds <= set(activation):
         dropout = [layer.p for layer in layers if isinstance(layer, nn.Dropout)]
-        return {"model": "mlp", "hidden": tuple(layer.out_features for layer in linear[:-1]),
-                "activation": activation[kinds.pop()],
-                "dropout": dropout[0] if dropout else 0.0, "bias": linear[0].bias is not None}
+        return {
+            "model": "mlp",
+            "hidden": tuple(layer.out_features for layer in linear[:-1]),
+            "activation": activation[kinds.pop()],
+            "dropout": dropout[0] if dropout else 0.0,
+            "bias": linear[0].bias is not None,
+        }
     return {"model": "custom", "model_class": f"{type(module).__module__}.{type(module).__qualname__}"}

@@ -46,8 +46,9 @@ class Best:
     [True, False, True]
     """
 
-    def __init__(self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None,
-                 threshold_mode: str = "abs"):
+    def __init__(
+        self, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None, threshold_mode: str = "abs"
+    ):
         self.sign = 1.0 if mode == "min" else -1.0
         self.min_delta, self.relative = min_delta, threshold_mode == "rel"
         self.value = self.sign * math.inf if runs is None else np.full(runs, self.sign * math.inf)
@@ -75,8 +76,14 @@ class EarlyStopChecker:
     [False, False, False, True]
     """
 
-    def __init__(self, patience: int, mode: str = "min", min_delta: float = 0.0, runs: Optional[int] = None,
-                 threshold_mode: str = "abs"):
+    def __init__(
+        self,
+        patience: int,
+        mode: str = "min",
+        min_delta: float = 0.0,
+        runs: Optional[int] = None,
+        threshold_mode: str = "abs",
+    ):
         self.patience = patience
         self.best = Best(mode, min_delta, runs, threshold_mode)
         self.bad = 0 if runs is None else np.zeros(runs, dtype=np.int64)
@@ -110,8 +117,10 @@ def judged(config: Config, has_val: bool) -> bool:
     if has_val or not config.monitor.startswith("val_"):
         return True
     if config.patience or config.scheduler == "plateau":
-        raise RiskminError(f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val "
-                           "= 0; set --val 0.1, or --monitor loss to judge by the training loss")
+        raise RiskminError(
+            f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val "
+            "= 0; set --val 0.1, or --monitor loss to judge by the training loss"
+        )
     return False
 
 
@@ -154,10 +163,12 @@ class Judge:
 
     def __init__(self, config: Config, runs: int, tracked: bool):
         self.config, self.tracked, self.runs, self.everyone = config, tracked, runs, np.arange(runs)
-        self.checker = EarlyStopChecker(max(config.patience, 1), config.mode, config.min_delta, runs,
-                                        config.threshold_mode)
-        self.best_epoch, self.best_step, self.epochs_run, self.steps = (np.zeros(runs, dtype=np.int64)
-                                                                        for _ in range(4))
+        self.checker = EarlyStopChecker(
+            max(config.patience, 1), config.mode, config.min_delta, runs, config.threshold_mode
+        )
+        self.best_epoch, self.best_step, self.epochs_run, self.steps = (
+            np.zeros(runs, dtype=np.int64) for _ in range(4)
+        )
         self.stopped, self.diverged = np.zeros(runs, dtype=bool), np.zeros(runs, dtype=bool)
         self.reasons = [""] * runs
 
@@ -185,8 +196,9 @@ class Judge:
         if early.any():
             self.stopped[runs] |= early
             for r in runs[early].tolist():
-                self.reasons[r] = (f"early stop: {self.config.monitor} did not improve for {self.config.patience} "
-                                   "validations")
+                self.reasons[r] = (
+                    f"early stop: {self.config.monitor} did not improve for {self.config.patience} validations"
+                )
         return Verdict(improved, early, bad)
 
     def ended(self, run: int, epoch: int, step: int, stopped_by: str = "") -> None:
@@ -205,42 +217,60 @@ class Judge:
     def fields(self, run: int) -> dict:
         """The fields of a run's summary and of its row of a Monte-Carlo table that the verdicts decide."""
         if self.diverged[run] and not self.best_epoch[run]:  # no finite weights came before the divergence: no best
-                                                             # epoch
+            # epoch
             best_epoch = best_step = None
         elif self.tracked and self.best_epoch[run]:
             best_epoch, best_step = int(self.best_epoch[run]), int(self.best_step[run])
         else:
             best_epoch, best_step = int(self.epochs_run[run]), int(self.steps[run])
-        return {"best_epoch": best_epoch, "best_step": best_step, "epochs_run": int(self.epochs_run[run]),
-                "steps": int(self.steps[run]),
-                "stopped_early": bool(self.stopped[run]), "diverged": bool(self.diverged[run]),
-                "stop_reason": self.reasons[run], "restored_best": bool(self.restored()[run])}
+        return {
+            "best_epoch": best_epoch,
+            "best_step": best_step,
+            "epochs_run": int(self.epochs_run[run]),
+            "steps": int(self.steps[run]),
+            "stopped_early": bool(self.stopped[run]),
+            "diverged": bool(self.diverged[run]),
+            "stop_reason": self.reasons[run],
+            "restored_best": bool(self.restored()[run]),
+        }
 
     def state_dict(self) -> tuple:
         """(structure for JSON, tensors for safetensors): what a checkpoint needs to continue judging exactly."""
-        arrays = {"best_value": self.checker.best.value, "bad": self.checker.bad, "best_epoch": self.best_epoch,
-                  "best_step": self.best_step, "epochs_run": self.epochs_run, "steps": self.steps,
-                  "stopped": self.stopped,
-                  "diverged": self.diverged}
+        arrays = {
+            "best_value": self.checker.best.value,
+            "bad": self.checker.bad,
+            "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
+            "epochs_run": self.epochs_run,
+            "steps": self.steps,
+            "stopped": self.stopped,
+            "diverged": self.diverged,
+        }
         return {"reasons": self.reasons}, {name: torch.from_numpy(array.copy()) for name, array in arrays.items()}
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
         self.checker.best.value, self.checker.bad = tensors["best_value"].numpy().copy(), tensors["bad"].numpy().copy()
         self.best_epoch, self.best_step, self.epochs_run, self.steps, self.stopped, self.diverged = (
-            tensors[k].numpy().copy() for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped",
-                                                "diverged"))
+            tensors[k].numpy().copy() for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped", "diverged")
+        )
         self.reasons = list(values["reasons"])
 
 
 def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> str:
     """Why a run stopped, and what to do; `kept`: whether it has finite weights from before to fall back on."""
-    return (f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip "
-            "gradients with --clip-grad 1.0 " + ("(the best weights so far are kept)" if kept
-                                                 else "(no finite weights came before it: the run keeps no model)"))
+    return (
+        f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip "
+        "gradients with --clip-grad 1.0 "
+        + (
+            "(the best weights so far are kept)"
+            if kept
+            else "(no finite weights came before it: the run keeps no model)"
+        )
+    )
 
 
 WORSE_THAN_THE_MEAN = -1.0  # an r2 below this is further from the targets than twice the spread of predicting their
-                            # mean
+# mean
 
 
 def worse_than_the_mean(metrics: dict) -> str:
@@ -249,10 +279,15 @@ def worse_than_the_mean(metrics: dict) -> str:
     >>> worse_than_the_mean({"val_r2": 0.8, "test_r2": 0.7}), worse_than_the_mean({"test_r2": -3.0})[:40]
     ('', 'the final test r2 is -3, far worse than ')
     """
-    bad = {part: metrics[f"{part}_r2"] for part in ("val", "test")
-           if isinstance(metrics.get(f"{part}_r2"), float) and metrics[f"{part}_r2"] < WORSE_THAN_THE_MEAN}
+    bad = {
+        part: metrics[f"{part}_r2"]
+        for part in ("val", "test")
+        if isinstance(metrics.get(f"{part}_r2"), float) and metrics[f"{part}_r2"] < WORSE_THAN_THE_MEAN
+    }
     if not bad:
         return ""
     said = " and ".join(f"{part} r2 is {value:.3g}" for part, value in bad.items())
-    return (f"the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
-            "learn: lower --lr, rescale the target or train longer")
+    return (
+        f"the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
+        "learn: lower --lr, rescale the target or train longer"
+    )

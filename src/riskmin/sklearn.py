@@ -33,8 +33,9 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:  # scikit-learn is an optional extra
-    raise ImportError("riskmin.sklearn needs scikit-learn 1.6 or newer; install it with "
-                      "pip install 'riskmin[sklearn]'") from error
+    raise ImportError(
+        "riskmin.sklearn needs scikit-learn 1.6 or newer; install it with pip install 'riskmin[sklearn]'"
+    ) from error
 
 from ._training._loop import fit, predict
 from .config import Config
@@ -42,7 +43,7 @@ from .data import Data, split_sizes
 
 __all__ = ["RiskminClassifier", "RiskminRegressor"]
 
-SEEDS = 2 ** 31 - 1  # a random_state that is not a number draws riskmin's seed below this
+SEEDS = 2**31 - 1  # a random_state that is not a number draws riskmin's seed below this
 
 
 class RiskminEstimator(BaseEstimator):
@@ -60,10 +61,22 @@ class RiskminEstimator(BaseEstimator):
     searches only over constructor parameters.
     """
 
-    def __init__(self, model: Union[str, nn.Module, Callable] = "two_layer", hidden=(32,), loss: str = "auto",
-                 optimizer: str = "adam", lr: float = 0.01, epochs: int = 100, batch_size: int = 32, val: float = 0.1,
-                 patience: int = 10, random_state=None, device: str = "cpu", verbose: bool = False,
-                 config: Optional[Union[Config, dict]] = None):
+    def __init__(
+        self,
+        model: Union[str, nn.Module, Callable] = "two_layer",
+        hidden=(32,),
+        loss: str = "auto",
+        optimizer: str = "adam",
+        lr: float = 0.01,
+        epochs: int = 100,
+        batch_size: int = 32,
+        val: float = 0.1,
+        patience: int = 10,
+        random_state=None,
+        device: str = "cpu",
+        verbose: bool = False,
+        config: Optional[Union[Config, dict]] = None,
+    ):
         self.model, self.hidden, self.loss, self.optimizer, self.lr = model, hidden, loss, optimizer, lr
         self.epochs, self.batch_size, self.val, self.patience = epochs, batch_size, val, patience
         self.random_state, self.device, self.verbose, self.config = random_state, device, verbose, config
@@ -76,23 +89,41 @@ class RiskminEstimator(BaseEstimator):
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
     def _settings(self, rows: int) -> Config:
-        base = self.config if isinstance(self.config, Config) else Config.from_dict(dict(self.config or {}),
-                                                                                    source="config=")
+        base = (
+            self.config
+            if isinstance(self.config, Config)
+            else Config.from_dict(dict(self.config or {}), source="config=")
+        )
         _, n_val, _ = split_sizes(rows, val=self.val, test=0.0)
         n_train = rows - n_val
         stopping = dict(patience=self.patience) if n_val else dict(patience=0, monitor="loss", scheduler="none")
         batch_size = self.batch_size if self.batch_size and self.batch_size < n_train else 0
         # with its widths: hidden=(64, 64) is an mlp's
         named = dict(model=self.model) if isinstance(self.model, str) else {}
-        return base.replace(**named, hidden=self.hidden, loss=self.loss, optimizer=self.optimizer, lr=self.lr,
-                            epochs=self.epochs,
-                            batch_size=batch_size, val=self.val if n_val else 0.0, test=0.0, train=None, split="random",
-                            seed=self._seed(),
-                            device=self.device, progress=bool(self.verbose), **stopping)
+        return base.replace(
+            **named,
+            hidden=self.hidden,
+            loss=self.loss,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            epochs=self.epochs,
+            batch_size=batch_size,
+            val=self.val if n_val else 0.0,
+            test=0.0,
+            train=None,
+            split="random",
+            seed=self._seed(),
+            device=self.device,
+            progress=bool(self.verbose),
+            **stopping,
+        )
 
     def _seed(self) -> int:
-        if (isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool)
-                and self.random_state >= 0):
+        if (
+            isinstance(self.random_state, (int, np.integer))
+            and not isinstance(self.random_state, bool)
+            and self.random_state >= 0
+        ):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(SEEDS))
 
@@ -103,8 +134,10 @@ class RiskminEstimator(BaseEstimator):
             return copy.deepcopy(self.model)  # no state kept between fits: each one trains its own copy
         if callable(self.model):
             return self.model(n_inputs, n_outputs)
-        raise TypeError("model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not "
-                        f"{type(self.model).__name__}")
+        raise TypeError(
+            "model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not "
+            f"{type(self.model).__name__}"
+        )
 
     def _checked(self, X, y, **checks) -> tuple:
         """X and y checked by scikit-learn at fit; X as a dense float32 array, the type riskmin trains in."""

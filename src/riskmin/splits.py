@@ -36,8 +36,9 @@ __all__ = ["kfold_splits", "read_splits", "stratified_split"]
 PARTS = ("train", "val", "test")
 
 
-def stratified_split(data: Data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1,
-                     seed: int = 0) -> Splits:
+def stratified_split(
+    data: Data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0
+) -> Splits:
     """A random split of `split`'s sizes in which every part keeps the class proportions of the whole.
 
     For class-index targets (integer y, one per row). Deterministic by `seed`.
@@ -54,8 +55,9 @@ def stratified_split(data: Data, train: Optional[float] = None, val: float = 0.1
     return Splits(data, train_rows, val_rows, test_rows, seed)
 
 
-def kfold_splits(data: Data, folds: int = 5, repetitions: int = 1, val: float = 0.0, seed: int = 0,
-                 stratify: bool = False) -> list:
+def kfold_splits(
+    data: Data, folds: int = 5, repetitions: int = 1, val: float = 0.0, seed: int = 0, stratify: bool = False
+) -> list:
     """`repetitions` x `folds` splits as (repetition, fold, Splits): each fold is the test part once.
 
     Repetition r shuffles the rows with seed `seed + r` (its Splits carry that seed); of the
@@ -68,20 +70,22 @@ def kfold_splits(data: Data, folds: int = 5, repetitions: int = 1, val: float = 
     """
     n = len(data)
     if not isinstance(folds, numbers.Integral) or not 2 <= folds <= n:
-        raise RiskminError(f"folds={folds!r} is not allowed; k-fold needs an integer number of folds from 2 to the {n} "
-                           "rows")
+        raise RiskminError(
+            f"folds={folds!r} is not allowed; k-fold needs an integer number of folds from 2 to the {n} rows"
+        )
     if not isinstance(repetitions, numbers.Integral) or repetitions < 1:
         raise RiskminError(f"repetitions={repetitions!r} is not allowed; give a whole number of at least 1")
     if not 0 <= val < 1:
-        raise RiskminError(f"val={val!r} is not allowed; the validation fraction of the training folds must be at "
-                           "least 0 and below 1")
+        raise RiskminError(
+            f"val={val!r} is not allowed; the validation fraction of the training folds must be at least 0 and below 1"
+        )
     labels = stratification_labels(data) if stratify else None
     result = []
     for repetition in range(repetitions):
         generator = torch.Generator().manual_seed(seed + repetition)
         order = torch.randperm(n, generator=generator)
         if stratify:  # classes in contiguous blocks, so that dealing row i to fold i % K gives each fold its share of
-                      # each
+            # each
             order = order[torch.sort(labels[order], stable=True).indices]
         fold_of_position = torch.arange(n) % folds
         for fold in range(folds):
@@ -95,8 +99,10 @@ def training_and_validation(rest: torch.Tensor, val: float, labels: Optional[tor
     """The rows outside a test fold cut into training and round(val x their number) validation rows."""
     n_val = round(val * len(rest))
     if n_val >= len(rest):
-        raise RiskminError(f"val={val:g} of the {len(rest)} rows outside a test fold leaves no training row; lower val "
-                           "or use fewer folds")
+        raise RiskminError(
+            f"val={val:g} of the {len(rest)} rows outside a test fold leaves no training row; lower val "
+            "or use fewer folds"
+        )
     if labels is None:
         shuffled = rest[torch.randperm(len(rest), generator=generator)]
         return shuffled[n_val:], shuffled[:n_val]
@@ -108,13 +114,19 @@ def stratification_labels(data) -> torch.Tensor:
     """The class index of each row; only class-index targets can be stratified."""
     y = getattr(data, "y", None)
     if y is None or y.is_floating_point() or y.ndim != 1:
-        shape = ("no targets" if y is None
-                 else f"{'float' if y.is_floating_point() else 'integer'} targets of shape {tuple(y.shape)}")
-        raise RiskminError("stratified splits need class-index targets (integer y, one per row), but the data has "
-                           f"{shape}; split without stratifying")
+        shape = (
+            "no targets"
+            if y is None
+            else f"{'float' if y.is_floating_point() else 'integer'} targets of shape {tuple(y.shape)}"
+        )
+        raise RiskminError(
+            "stratified splits need class-index targets (integer y, one per row), but the data has "
+            f"{shape}; split without stratifying"
+        )
     if len(y) and int(y.min()) < 0:
-        raise RiskminError(f"stratified splits need class indices from 0, but y holds {int(y.min())}; number the "
-                           "classes 0, 1, 2, ...")
+        raise RiskminError(
+            f"stratified splits need class indices from 0, but y holds {int(y.min())}; number the classes 0, 1, 2, ..."
+        )
     return y
 
 
@@ -128,7 +140,7 @@ def stratified_parts(labels: torch.Tensor, sizes: list, generator: torch.Generat
     start = 0
     for row in table:
         for part, count in enumerate(row):
-            pieces[part].append(order[start:start + count])
+            pieces[part].append(order[start : start + count])
             start += count
     # each part shuffled as a whole, so that its rows do not come class by class
     return [part[torch.randperm(len(part), generator=generator)] for part in (torch.cat(p) for p in pieces)]
@@ -213,8 +225,9 @@ def read_splits(path, n_rows: int) -> list:
     if not path.is_file():
         raise RiskminError(f"splits file {path} does not exist; give an .npz or .csv file of row indices")
     if path.suffix.lower() not in (".npz", ".csv"):
-        raise RiskminError(f"splits file {path.name} must be .npz or .csv (see the README for both formats), not "
-                           f"'{path.suffix}'")
+        raise RiskminError(
+            f"splits file {path.name} must be .npz or .csv (see the README for both formats), not '{path.suffix}'"
+        )
     splits = read_npz_parts(path) if path.suffix.lower() == ".npz" else read_csv_parts(path, n_rows)
     if not splits:
         raise RiskminError(f"splits file {path.name} holds no split; give at least one with train and test rows")
@@ -233,18 +246,23 @@ def read_npz_parts(path: Path) -> list:
         for name in archive.files:
             match = re.fullmatch(r"(train|val|test)_(\d+)", name)
             if not match:
-                raise RiskminError(f"splits file {path.name} holds an array named '{name}'; name them train_0, val_0, "
-                                   "test_0, train_1, ...")
+                raise RiskminError(
+                    f"splits file {path.name} holds an array named '{name}'; name them train_0, val_0, "
+                    "test_0, train_1, ..."
+                )
             try:
                 rows = archive[name]
             except ValueError:  # numpy refuses an object array when allow_pickle is False
-                raise RiskminError(f"splits file {path.name} holds an object (pickled) array, which riskmin never "
-                                   "loads; save integer arrays") from None
+                raise RiskminError(
+                    f"splits file {path.name} holds an object (pickled) array, which riskmin never "
+                    "loads; save integer arrays"
+                ) from None
             splits.setdefault(int(match.group(2)), {})[match.group(1)] = rows
     missing = sorted(set(range(len(splits))) - set(splits))
     if missing:
-        raise RiskminError(f"splits file {path.name} has no arrays for split {missing[0]}; number the splits 0, 1, 2, "
-                           "... without gaps")
+        raise RiskminError(
+            f"splits file {path.name} has no arrays for split {missing[0]}; number the splits 0, 1, 2, ... without gaps"
+        )
     return [splits[number] for number in range(len(splits))]
 
 
@@ -256,20 +274,25 @@ def read_csv_parts(path: Path, n_rows: int) -> list:
     header = [name.strip() for name in lines[0]] if lines else []
     unknown = [name for name in header if name not in (*PARTS, "split")]
     if unknown or "train" not in header or "test" not in header or len(set(header)) < len(header):
-        raise RiskminError(f"splits file {path.name} has columns {header}; its header must name train and test once, "
-                           "and may name val and split")
+        raise RiskminError(
+            f"splits file {path.name} has columns {header}; its header must name train and test once, "
+            "and may name val and split"
+        )
     splits = []
     for line_number, cells in enumerate(lines[1:], start=2):
         if not any(cell.strip() for cell in cells):
             continue  # a blank line, as editors leave at the end
         if len(cells) != len(header):
-            raise RiskminError(f"splits file {path.name} line {line_number} has {len(cells)} cells for the "
-                               f"{len(header)} columns of its header")
+            raise RiskminError(
+                f"splits file {path.name} line {line_number} has {len(cells)} cells for the "
+                f"{len(header)} columns of its header"
+            )
         parts = {}
         for name, cell in zip(header, cells):
             if name in PARTS:
-                parts[name] = indices_of_cell(cell, f"splits file {path.name} line {line_number}, column {name},",
-                                              n_rows)
+                parts[name] = indices_of_cell(
+                    cell, f"splits file {path.name} line {line_number}, column {name},", n_rows
+                )
         splits.append(parts)
     return splits
 
@@ -280,10 +303,11 @@ def indices_of_cell(cell: str, where: str, n_rows: int) -> np.ndarray:
         return np.array(tokens, dtype=np.int64)
     except ValueError:
         bad = next(token for token in tokens if not re.fullmatch(r"[+-]?\d+", token))
-        raise RiskminError(f"{where} holds '{bad}', which is not a row index; list whole numbers separated by "
-                           "spaces") from None
+        raise RiskminError(
+            f"{where} holds '{bad}', which is not a row index; list whole numbers separated by spaces"
+        ) from None
     except OverflowError:  # a whole number beyond int64, so beyond any row
-        bad = next(int(token) for token in tokens if not -2 ** 63 <= int(token) < 2 ** 63)
+        bad = next(int(token) for token in tokens if not -(2**63) <= int(token) < 2**63)
         if bad < 0:
             raise RiskminError(f"{where} holds the negative row index {bad}; row indices count from 0") from None
         raise RiskminError(f"{where} holds row {bad}, but the data has {n_rows} rows (0 to {n_rows - 1})") from None
@@ -298,21 +322,24 @@ def checked_split(name: str, number: int, parts: dict, n_rows: int) -> tuple:
     seen = {}
     for part, rows in parts.items():
         if rows.ndim != 1 or not (np.issubdtype(rows.dtype, np.integer) or rows.size == 0):
-            raise RiskminError(f"{where} {part} is a {rows.dtype} array of shape {rows.shape}; give a 1-D array of "
-                               "integer row indices")
+            raise RiskminError(
+                f"{where} {part} is a {rows.dtype} array of shape {rows.shape}; give a 1-D array of integer row indices"
+            )
         if rows.size and rows.min() < 0:
             raise RiskminError(f"{where} {part} holds the negative row index {rows.min()}; row indices count from 0")
         if rows.size and rows.max() >= n_rows:
-            raise RiskminError(f"{where} {part} holds row {rows.max()}, but the data has {n_rows} rows (0 to "
-                               f"{n_rows - 1})")
+            raise RiskminError(
+                f"{where} {part} holds row {rows.max()}, but the data has {n_rows} rows (0 to {n_rows - 1})"
+            )
         unique, counts = np.unique(rows, return_counts=True)
         if (counts > 1).any():
             raise RiskminError(f"{where} {part} lists row {unique[counts > 1][0]} more than once; list each row once")
         for other, other_rows in seen.items():
             shared = np.intersect1d(unique, other_rows)
             if shared.size:
-                raise RiskminError(f"{where} puts row {shared[0]} in both {other} and {part}; the parts of a split "
-                                   "must not overlap")
+                raise RiskminError(
+                    f"{where} puts row {shared[0]} in both {other} and {part}; the parts of a split must not overlap"
+                )
         seen[part] = unique
     empty = np.empty(0, dtype=np.int64)
     return tuple(torch.from_numpy(np.asarray(parts.get(part, empty), dtype=np.int64).copy()) for part in PARTS)

@@ -28,7 +28,7 @@ EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 
 
 def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
-             confidence: float = 0.95) -> dict:
+             confidence: float = 0.95) -> dict:  # fmt: skip
     """n, mean, sample std, and the naive and corrected standard errors and t intervals of the mean of `values`.
 
     Values that are None, NaN or infinite are left out and counted in `excluded`. The
@@ -45,9 +45,18 @@ def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] 
     ratio = correction_ratio(n_train, n_test, folds)
     kept = [float(v) for v in values if is_number(v)]
     n = len(kept)
-    result = {"n": n, "excluded": len(values) - n, "mean": math.fsum(kept) / n if n else None, "std": None,
-              "corrected_se": None, "corrected_ci_low": None, "corrected_ci_high": None,
-              "naive_se": None, "naive_ci_low": None, "naive_ci_high": None}
+    result = {
+        "n": n,
+        "excluded": len(values) - n,
+        "mean": math.fsum(kept) / n if n else None,
+        "std": None,
+        "corrected_se": None,
+        "corrected_ci_low": None,
+        "corrected_ci_high": None,
+        "naive_se": None,
+        "naive_ci_low": None,
+        "naive_ci_high": None,
+    }
     if n < 2:
         return result
     mean = result["mean"]
@@ -57,13 +66,17 @@ def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] 
     result.update(naive_ci_low=mean - quantile * result["naive_se"], naive_ci_high=mean + quantile * result["naive_se"])
     if ratio is not None:
         corrected = math.sqrt((1 / n + ratio) * variance)
-        result.update(corrected_se=corrected, corrected_ci_low=mean - quantile * corrected,
-                      corrected_ci_high=mean + quantile * corrected)
+        result.update(
+            corrected_se=corrected,
+            corrected_ci_low=mean - quantile * corrected,
+            corrected_ci_high=mean + quantile * corrected,
+        )
     return result
 
 
-def held_out(name: str, n_train: Optional[float], n_test: Optional[float], n_val: Optional[float],
-             folds: Optional[int]) -> tuple:
+def held_out(
+    name: str, n_train: Optional[float], n_test: Optional[float], n_val: Optional[float], folds: Optional[int]
+) -> tuple:
     """(n_train, n_held_out, folds) that correct metric `name`: its test rows (or K folds) for test metrics, its
     validation rows for val_ ones; Nones where the correction does not apply: train_ metrics are measured on the rows
     each run trained on, and best_epoch and the gap are not estimates of a risk on new data."""
@@ -75,7 +88,7 @@ def held_out(name: str, n_train: Optional[float], n_test: Optional[float], n_val
 
 
 def summarize(table: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
-              confidence: float = 0.95, n_val: Optional[int] = None) -> dict:
+              confidence: float = 0.95, n_val: Optional[int] = None) -> dict:  # fmt: skip
     """`describe` of every metric column of the run rows, and of the gap test_loss - train_loss.
 
     Metric columns are the numeric ones named train_*, val_*, test_*, closed_form_test_loss
@@ -101,12 +114,16 @@ def summarize(table: list, n_train: Optional[int] = None, n_test: Optional[int] 
     described = {}
     for name, values in columns.items():
         described[name] = describe(values, *held_out(name, n_train, n_test, n_val, folds), confidence)
-    return {"metrics": {name: d for name, d in described.items() if d["n"]},
-            "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],
-            "diverged": len(table) - len(used),
-            "diverged_runs": [run_id(row, i) for i, row in enumerate(table) if row.get("diverged")],
-            "confidence": confidence, "correction": correction_name(ratio, folds), "test_train_ratio": ratio,
-            "val_train_ratio": n_val / n_train if n_val and n_train else None}
+    return {
+        "metrics": {name: d for name, d in described.items() if d["n"]},
+        "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],
+        "diverged": len(table) - len(used),
+        "diverged_runs": [run_id(row, i) for i, row in enumerate(table) if row.get("diverged")],
+        "confidence": confidence,
+        "correction": correction_name(ratio, folds),
+        "test_train_ratio": ratio,
+        "val_train_ratio": n_val / n_train if n_val and n_train else None,
+    }
 
 
 def metric_names(table: list) -> list:
@@ -127,8 +144,14 @@ def loss_gap(row: dict) -> Optional[float]:
     return None
 
 
-def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
-           confidence: float = 0.95) -> dict:
+def paired(
+    a: list,
+    b: list,
+    n_train: Optional[int] = None,
+    n_test: Optional[int] = None,
+    folds: Optional[int] = None,
+    confidence: float = 0.95,
+) -> dict:
     """Compare two candidates scored on the same splits: `describe` of the differences a - b, with two-sided t-tests.
 
     `naive_p_value` is the ordinary paired t-test (scipy's `ttest_rel`); `corrected_p_value` the
@@ -142,8 +165,9 @@ def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int
     (2.0, 0.0163, 0.0267)
     """
     if len(a) != len(b):
-        raise RiskminError(f"a paired comparison needs one value of each candidate per split, but got {len(a)} and "
-                           f"{len(b)} values")
+        raise RiskminError(
+            f"a paired comparison needs one value of each candidate per split, but got {len(a)} and {len(b)} values"
+        )
     differences = [x - y if is_number(x) and is_number(y) else None for x, y in zip(a, b)]
     result = describe(differences, n_train, n_test, folds, confidence)
     result.update(corrected_t=None, corrected_p_value=None, naive_t=None, naive_p_value=None)
@@ -151,8 +175,9 @@ def paired(a: list, b: list, n_train: Optional[int] = None, n_test: Optional[int
         return result
     result["naive_t"], result["naive_p_value"] = t_test(result["mean"], result["naive_se"], result["n"] - 1)
     if result["corrected_se"] is not None:
-        result["corrected_t"], result["corrected_p_value"] = t_test(result["mean"], result["corrected_se"],
-                                                                    result["n"] - 1)
+        result["corrected_t"], result["corrected_p_value"] = t_test(
+            result["mean"], result["corrected_se"], result["n"] - 1
+        )
     return result
 
 
@@ -228,15 +253,18 @@ def t_test(mean: float, se: float, df: int) -> tuple:
 def correction_ratio(n_train: Optional[int], n_test: Optional[int], folds: Optional[int]) -> Optional[float]:
     """n_test / n_train of the corrected variance: from the split sizes when given, else 1/(K-1) for K folds."""
     if (n_train is None) != (n_test is None):
-        raise RiskminError("a corrected interval needs both n_train and n_test (the rows of one training and one test "
-                           "split)")
+        raise RiskminError(
+            "a corrected interval needs both n_train and n_test (the rows of one training and one test split)"
+        )
     if folds is not None and (not isinstance(folds, numbers.Integral) or folds < 2):
-        raise RiskminError(f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at "
-                           "least 2")
+        raise RiskminError(
+            f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at least 2"
+        )
     if n_train is not None:
         if n_train < 1 or n_test < 1:
-            raise RiskminError(f"split sizes n_train={n_train}, n_test={n_test} are not allowed; both must be at least "
-                               "1")
+            raise RiskminError(
+                f"split sizes n_train={n_train}, n_test={n_test} are not allowed; both must be at least 1"
+            )
         return n_test / n_train
     return None if folds is None else 1 / (folds - 1)
 
@@ -262,8 +290,10 @@ def few_runs(n: int, confidence: float = 0.95) -> Optional[str]:
     if n >= FEW_RUNS or n < 2:
         return None
     quantile = lambda runs: t_quantile(0.5 + confidence / 2, runs - 1)  # noqa: E731
-    return (f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at "
-            f"{n} runs, {quantile(FEW_RUNS):.2f} at {FEW_RUNS}): run at least {FEW_RUNS}, better 20 or more")
+    return (
+        f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at "
+        f"{n} runs, {quantile(FEW_RUNS):.2f} at {FEW_RUNS}): run at least {FEW_RUNS}, better 20 or more"
+    )
 
 
 def check_confidence(confidence: float) -> None:
@@ -338,16 +368,19 @@ def incomplete_beta(a: float, b: float, x: float, complement: Optional[float] = 
         return 1.0
     if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side only
         return 1.0 - incomplete_beta(b, a, complement, x)
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b
-                     * math.log(complement)) / a
+    front = (
+        math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(complement)) / a
+    )
     tiny = 1e-300
     c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
     d = 1.0 / (d if abs(d) > tiny else tiny)
     result = d
     # the fraction needs about sqrt(a) terms when a is large (many degrees of freedom)
     for m in range(1, 1000 + int(10 * math.sqrt(a + b))):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c

@@ -51,8 +51,10 @@ def find_rate(args) -> int:
         return 0
     print_notes(data.notes)  # once the sweep passed every check: a mistake is the one line said
     write_picture(finding.plot(), args.plot)
-    print(f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
-          f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}")
+    print(
+        f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
+        f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}"
+    )
     return 0
 
 
@@ -95,10 +97,18 @@ def resume(args, callbacks: list) -> int:
         config = config.replace(progress=parse_value("progress", args.progress))
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
-        print(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings",
-              file=sys.stderr)
-    return train_in(directory, config, load(config.data, config), resume=checkpointed, replacing=replaced_by(directory),
-                    callbacks=callbacks)
+        print(
+            f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings",
+            file=sys.stderr,
+        )
+    return train_in(
+        directory,
+        config,
+        load(config.data, config),
+        resume=checkpointed,
+        replacing=replaced_by(directory),
+        callbacks=callbacks,
+    )
 
 
 def resumable(directory):
@@ -106,11 +116,14 @@ def resumable(directory):
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
     if directory.is_dir() and not any(directory.iterdir()):
-        raise RiskminError(f"{directory} is empty: the command that made it stopped before the run began; run that "
-                           "command again, which uses the folder")
+        raise RiskminError(
+            f"{directory} is empty: the command that made it stopped before the run began; run that "
+            "command again, which uses the folder"
+        )
     if not (directory / "config.toml").is_file():
-        raise RiskminError(f"{directory} is not a riskmin run with checkpoints; "
-                           "give --resume the run directory `riskmin train` wrote")
+        raise RiskminError(
+            f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote"
+        )
     return Config.from_toml(directory / "config.toml")
 
 
@@ -164,8 +177,10 @@ def kept_beside(building, replacing) -> str:
     from ..distributed import resume_command
 
     if worth_keeping(building) and not (building / "summary.json").is_file():
-        return (f"{replacing} is as it was; the new run is in {building}: continue it with: {resume_command(building)} "
-                f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}")
+        return (
+            f"{replacing} is as it was; the new run is in {building}: continue it with: {resume_command(building)} "
+            f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}"
+        )
     return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
 
 
@@ -193,14 +208,17 @@ def train_locked(target, config, data, resume: bool, callbacks):
 
     with RunLock(target):
         if (target / "checkpoint").is_symlink():  # said now, not at the first checkpoint
-            raise RiskminError(f"{target / 'checkpoint'} is a symbolic link; "
-                               "riskmin never writes a checkpoint through one: "
-                               "remove the link, then resume")
+            raise RiskminError(
+                f"{target / 'checkpoint'} is a symbolic link; "
+                "riskmin never writes a checkpoint through one: "
+                "remove the link, then resume"
+            )
         try:
             atomic_write(target / "config.toml", config.to_toml().encode())
         except OSError as error:
-            raise RiskminError(f"run directory {target} cannot be written ({error.strerror}); "
-                               "free space or fix its permissions") from None
+            raise RiskminError(
+                f"run directory {target} cannot be written ({error.strerror}); free space or fix its permissions"
+            ) from None
         try:
             # fit writes its files last
             run = fit(config.model, data, config, callbacks, directory=target, resume=resume)
@@ -234,8 +252,11 @@ def report_outcome(outcome, target, replacing=None) -> int:
         print(f"{outcome}{beside or f'; continue with: {resume_command(target)}'}", file=sys.stderr)
         return 130
     if isinstance(outcome, OSError):
-        print(f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); free space"
-              f"{beside or f', then finish it with: {resume_command(target)}'}", file=sys.stderr)
+        print(
+            f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); free space"
+            f"{beside or f', then finish it with: {resume_command(target)}'}",
+            file=sys.stderr,
+        )
         return 1
     print(f"run written to {target}")
     if outcome.summary["diverged"]:
@@ -256,10 +277,14 @@ def run_montecarlo(args) -> int:
     data = load(config.data, config)
     stem = f"{data.name}-montecarlo"
     settings = {**config.to_dict(), "model": config.model}
-    done = on_first_process(config, data, args, lambda: run_directory(config, stem),
-                            lambda target: command_keeper(args, "montecarlo", target, config, settings,
-                                                          config.to_toml(), stem),
-                            lambda shown, keeper: kept_montecarlo(config.model, data, shown, Callables(), keeper))
+    done = on_first_process(
+        config,
+        data,
+        args,
+        lambda: run_directory(config, stem),
+        lambda target: command_keeper(args, "montecarlo", target, config, settings, config.to_toml(), stem),
+        lambda shown, keeper: kept_montecarlo(config.model, data, shown, Callables(), keeper),
+    )
     if done is None:
         return 0
     mc, keeper = done
@@ -267,17 +292,23 @@ def run_montecarlo(args) -> int:
     def table(console):
         if mc.summary["used_runs"]:  # the runs that did not diverge
             montecarlo_table(mc.summary, console)
+
     diverged = not mc.summary["used_runs"]
     from .._runs._rundir import write_montecarlo
 
-    path = shown_and_saved(mc, table, "runs",
-                           lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged))
+    path = shown_and_saved(
+        mc, table, "runs", lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged)
+    )
     if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
-        beside = (f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target
-                  else "")
-        print(f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; "
-              "lower --lr or clip gradients "
-              f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}", file=sys.stderr)
+        beside = (
+            f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target else ""
+        )
+        print(
+            f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; "
+            "lower --lr or clip gradients "
+            f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -296,10 +327,16 @@ def resumed(args):
         raise RiskminError(f"--resume reads the settings saved in {directory}/config.toml; drop --config")
     if not interrupted(directory):
         finished = (directory / "summary.json").is_file()
-        raise RiskminError(f"{directory} " + ("is a finished experiment; there is nothing to resume" if finished else
-                           "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
-                           "or compare "
-                           "kept its runs in"))
+        raise RiskminError(
+            f"{directory} "
+            + (
+                "is a finished experiment; there is nothing to resume"
+                if finished
+                else "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
+                "or compare "
+                "kept its runs in"
+            )
+        )
     check_experiment_kind(directory, args.command)
     args.config = str(directory / KEPT / SETTINGS)
     return args
@@ -317,8 +354,17 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
         return Keeper(None, settings, config_toml)
     resume = bool(getattr(args, "resume", None))
     base = None if config.name or resume else Path(config.out) / unnamed_stem(config, stem)
-    return Keeper(Path(args.resume) if resume else target, settings, config_toml, resume=resume,
-                  overwrite=config.overwrite, base=base, command=command, about=about, kind=command)
+    return Keeper(
+        Path(args.resume) if resume else target,
+        settings,
+        config_toml,
+        resume=resume,
+        overwrite=config.overwrite,
+        base=base,
+        command=command,
+        about=about,
+        kind=command,
+    )
 
 
 def run_curve(args) -> int:
@@ -335,8 +381,9 @@ def run_curve(args) -> int:
     data = load(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
-    shown_and_saved(result, lambda console: curve_table(result, console), "curve",
-                    lambda: write_replacing(result.save, target))
+    shown_and_saved(
+        result, lambda console: curve_table(result, console), "curve", lambda: write_replacing(result.save, target)
+    )
     return 0
 
 
@@ -372,8 +419,11 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             from .._experiments._kept import KEPT, read_kept
 
             count = len(read_kept(kept.building / KEPT))
-            print(f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
-                  f"riskmin {args.command} --resume {kept.building}", file=sys.stderr)
+            print(
+                f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
+                f"riskmin {args.command} --resume {kept.building}",
+                file=sys.stderr,
+            )
             raise SystemExit(130) from None
         raise
     finally:
@@ -397,8 +447,15 @@ def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
     the flags of the interrupted comparison."""
-    from .._experiments._compare import (comparable_data, comparison_directory, comparison_table, grid_settings,
-                                         kept_comparison, resolved, write_comparison)
+    from .._experiments._compare import (
+        comparable_data,
+        comparison_directory,
+        comparison_table,
+        grid_settings,
+        kept_comparison,
+        resolved,
+        write_comparison,
+    )
     from .._experiments._candidates import candidate_configs, grid_toml
     from ..datasets import load
 
@@ -406,22 +463,40 @@ def run_compare(args) -> int:
     config, candidates, select = compare_plan(args, saved)
     check_run_seeds(config)
     data = load(config.data, config)
-    metric, rope = (args.metric or saved.get("metric"),
-                    as_number(args.rope) if args.rope is not None else saved.get("rope"))
+    metric, rope = (
+        args.metric or saved.get("metric"),
+        as_number(args.rope) if args.rope is not None else saved.get("rope"),
+    )
     configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
     about = {"select": select, "metric": metric, "rope": rope}
-    done = on_first_process(config, data, args, lambda: comparison_directory(config, data.name),
-                            lambda target: command_keeper(args, "compare", target, config, grid_settings(configs),
-                                                          grid_toml(config, candidates), f"{data.name}-compare", about),
-                            lambda shown, keeper: kept_comparison(candidates, configs, data, shown, keeper, select,
-                                                                  base, mode, rope))
+    done = on_first_process(
+        config,
+        data,
+        args,
+        lambda: comparison_directory(config, data.name),
+        lambda target: command_keeper(
+            args,
+            "compare",
+            target,
+            config,
+            grid_settings(configs),
+            grid_toml(config, candidates),
+            f"{data.name}-compare",
+            about,
+        ),
+        lambda shown, keeper: kept_comparison(candidates, configs, data, shown, keeper, select, base, mode, rope),
+    )
     if done is None:
         return 0
     comparison, keeper = done
-    shown_and_saved(comparison, lambda console: comparison_table(comparison.summary, console), "comparison",
-                    lambda: keeper.finished(lambda folder: write_comparison(comparison, folder)))
+    shown_and_saved(
+        comparison,
+        lambda console: comparison_table(comparison.summary, console),
+        "comparison",
+        lambda: keeper.finished(lambda folder: write_comparison(comparison, folder)),
+    )
     return 0
 
 
@@ -593,7 +668,7 @@ def launch(args, argv: list) -> int:
             comparison_directory(config, data.name)
     rest = list(argv)
     at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
-    del rest[at:at + (1 if "=" in rest[at] else 2)]
+    del rest[at : at + (1 if "=" in rest[at] else 2)]
     status, ended = start(count, rest)
     if ended:
         print(f"error: {ended}", file=sys.stderr)
@@ -619,17 +694,21 @@ def draw_graph(args) -> int:
     if source.is_dir():
         built = [name for name in given if fact(name, "group") == "model"]  # what a trained run's model was built with
         if built:
-            raise RiskminError(f"{source} holds a trained model, built with its own {', '.join(built)}; drop "
-                               f"{', '.join('--' + name.replace('_', '-') for name in built)}")
+            raise RiskminError(
+                f"{source} holds a trained model, built with its own {', '.join(built)}; drop "
+                f"{', '.join('--' + name.replace('_', '-') for name in built)}"
+            )
         flags = config_from_args(args)
         model = load_run(source)
         config = model.config.replace(**{name: getattr(flags, name) for name in given})
     elif args.source in typing.get_args(ModelName):
         model, config = args.source, config_from_args(args).replace(model=args.source)
     else:
-        raise RiskminError(f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) "
-                           "nor a run "
-                           "directory; give one of them")
+        raise RiskminError(
+            f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) "
+            "nor a run "
+            "directory; give one of them"
+        )
     for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
         check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
     data = load(config.data, config)

@@ -27,8 +27,12 @@ def parse_value(name: str, text: str):
         if kind is tuple:
             return tuple(int(part) for part in text.split(","))
     except ValueError:
-        allowed = {bool: "on or off", int: "a whole number", float: "a number",
-                   tuple: "comma-separated whole numbers such as 64,64"}[kind]
+        allowed = {
+            bool: "on or off",
+            int: "a whole number",
+            float: "a number",
+            tuple: "comma-separated whole numbers such as 64,64",
+        }[kind]
         raise RiskminError(f"{name} = {text!r} is not allowed; it must be {allowed}") from None
     return text
 

@@ -26,7 +26,6 @@ from ..metrics import METRICS, in_words, metrics_where
 from ._early import refused_early
 
 
-
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose complaints become one-line RiskminErrors instead of usage dumps."""
 
@@ -39,19 +38,28 @@ class Parser(argparse.ArgumentParser):
         raise RiskminError(f"{message}; run `{self.prog} --help` for the options")
 
 
-
 EXAMPLES = {
-    None: ("riskmin train houses.csv --target price",
-           "riskmin montecarlo lab1 --runs 100 --epochs 50"),
-    "train": ("riskmin train lab1 --model mlp --hidden 64,64 --optimizer adamw --lr 1e-3",
-              "riskmin train houses.csv --target price --patience 20 --name houses"),
-    "montecarlo": ("riskmin montecarlo lab1 --runs 100 --epochs 50",
-                   "riskmin montecarlo houses.csv --target price --model linear --runs 20"),
-    "compare": ("riskmin compare lab1 --model linear,two_layer --hidden 32/128 --lr 0.01,0.001",
-                "riskmin compare lab1 --config grid.toml"),
-    "curve": ("riskmin curve lab1 --model linear,two_layer --runs 50 --epochs 50",
-              "riskmin curve houses.csv --target price --sizes 0.1,0.2,0.5,1.0"),
+    None: ("riskmin train houses.csv --target price", "riskmin montecarlo lab1 --runs 100 --epochs 50"),
+    "train": (
+        "riskmin train lab1 --model mlp --hidden 64,64 --optimizer adamw --lr 1e-3",
+        "riskmin train houses.csv --target price --patience 20 --name houses",
+    ),
+    "montecarlo": (
+        "riskmin montecarlo lab1 --runs 100 --epochs 50",
+        "riskmin montecarlo houses.csv --target price --model linear --runs 20",
+    ),
+    "compare": (
+        "riskmin compare lab1 --model linear,two_layer --hidden 32/128 --lr 0.01,0.001",
+        "riskmin compare lab1 --config grid.toml",
+    ),
+    "curve": (
+        "riskmin curve lab1 --model linear,two_layer --runs 50 --epochs 50",
+        "riskmin curve houses.csv --target price --sizes 0.1,0.2,0.5,1.0",
+    ),
 }
+
+
+CONFIG_HELP = "TOML file of settings; flags override it"
 
 
 def examples(command) -> str:
@@ -81,65 +89,85 @@ def metavar(name: str) -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
     for title in SECTIONS:  # each section lists its settings in Config's order
-        names = [name for name in settings_where(group=title) if name != "data"
-                 and fact(name, "command") in (None, command)]
+        names = [
+            name for name in settings_where(group=title) if name != "data" and fact(name, "command") in (None, command)
+        ]
         if not names:
             continue
         group = parser.add_argument_group(title)
         for name in names:
             kind = field_type(name)
             extra = {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if name == "target" else {}
-            group.add_argument("--" + name.replace("_", "-"), dest=name, metavar=metavar(name),
-                               default=argparse.SUPPRESS,
-                               help=FIELDS[name].metadata["help"] + default_text(FIELDS[name]), **extra)
+            group.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                metavar=metavar(name),
+                default=argparse.SUPPRESS,
+                help=FIELDS[name].metadata["help"] + default_text(FIELDS[name]),
+                **extra,
+            )
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="riskmin", description="Train PyTorch models by empirical risk minimization.",
-                    allow_abbrev=False,
-                    epilog=examples(None), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(
+        prog="riskmin",
+        description="Train PyTorch models by empirical risk minimization.",
+        allow_abbrev=False,
+        epilog=examples(None),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"riskmin {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     parser.commands = {}
-    for command, text in (("train", "train one model and write a run directory"),
-                          ("montecarlo",
-                           "train on many random splits and report mean, spread and confidence intervals")):
-        sub = commands.add_parser(command, help=text, description=text[0].upper() + text[1:] + ".", allow_abbrev=False,
-                                  usage=f"riskmin {command} [DATA] [options]", epilog=examples(command),
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
-                         help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
-        sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
+    for command, text in (
+        ("train", "train one model and write a run directory"),
+        ("montecarlo", "train on many random splits and report mean, spread and confidence intervals"),
+    ):
+        sub = add_data_command(commands, command, text)
         if command == "train":
-            sub.add_argument("--resume", metavar="RUN",
-                             help="continue the interrupted run in this directory exactly where it stopped")
-            sub.add_argument("--callback", action="append", metavar="FILE.py:NAME",
-                             help="a callback of your own: the object NAME (or a class, made with no arguments) of a "
-                             "Python file, or MODULE:NAME; repeat for several")
+            sub.add_argument(
+                "--resume",
+                metavar="RUN",
+                help="continue the interrupted run in this directory exactly where it stopped",
+            )
+            sub.add_argument(
+                "--callback",
+                action="append",
+                metavar="FILE.py:NAME",
+                help="a callback of your own: the object NAME (or a class, made with no arguments) of a "
+                "Python file, or MODULE:NAME; repeat for several",
+            )
         else:
             add_resume_flag(sub)
         add_nproc_flag(sub, "--batch-size stays the global batch" if command == "train" else "they share out the runs")
         add_config_flags(sub, command)
         parser.commands[command] = sub
-    predict = commands.add_parser("predict", help="predictions of a trained run for the rows of a file",
-                                  allow_abbrev=False)
+    predict = commands.add_parser(
+        "predict", help="predictions of a trained run for the rows of a file", allow_abbrev=False
+    )
     predict.add_argument("run", help="run directory that `riskmin train` wrote")
     predict.add_argument("file", help=".csv, .parquet or .npz file with the run's feature columns, in any order")
-    predict.add_argument("--out", required=True,
-                         help="CSV file to write: kept columns, then one prediction column per target")
-    predict.add_argument("--keep", default="",
-                         help="columns to copy from the input beside the predictions, comma separated")
+    predict.add_argument(
+        "--out", required=True, help="CSV file to write: kept columns, then one prediction column per target"
+    )
+    predict.add_argument(
+        "--keep", default="", help="columns to copy from the input beside the predictions, comma separated"
+    )
     predict.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled rows of a file",
-                                   allow_abbrev=False)
+    evaluate = commands.add_parser(
+        "evaluate", help="metrics of a trained run on labelled rows of a file", allow_abbrev=False
+    )
     evaluate.add_argument("run", help="run directory that `riskmin train` wrote")
     evaluate.add_argument("file", help=".csv, .parquet or .npz file with the run's feature and target columns")
-    export = commands.add_parser("export", help="write a trained run as one ONNX or TorchScript file, preprocessing "
-                                                "included",
-                                 allow_abbrev=False)
+    export = commands.add_parser(
+        "export", help="write a trained run as one ONNX or TorchScript file, preprocessing included", allow_abbrev=False
+    )
     export.add_argument("run", help="run directory that `riskmin train` wrote")
-    export.add_argument("--format", default="onnx", help="onnx (one input per feature column; pip install "
-                        "'riskmin[onnx]') or torchscript (number columns only)")
+    export.add_argument(
+        "--format",
+        default="onnx",
+        help="onnx (one input per feature column; pip install 'riskmin[onnx]') or torchscript (number columns only)",
+    )
     export.add_argument("--out", help="file to write (default: the run directory's name with .onnx or .pt, beside it)")
     export.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
     parser.commands.update(predict=predict, evaluate=evaluate, export=export)
@@ -162,70 +190,110 @@ one value. --config FILE may instead name the candidates as TOML tables."""
 
 
 def add_compare_parser(commands, parser: Parser) -> None:
-    sub = commands.add_parser("compare", help="compare candidates on the same splits; choose one honestly",
-                              allow_abbrev=False,
-                              description=COMPARE_DESCRIPTION, usage="riskmin compare [DATA] [options]",
-                              epilog=examples("compare"),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
-                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
-    sub.add_argument("--config", metavar="FILE",
-                     help="TOML file: shared settings at the top, one [table] per named candidate")
-    sub.add_argument("--select", nargs="?", const="on", metavar="{on,off}",
-                     help="choose a candidate in each split by its validation metric and report that nested test "
-                          "estimate")
-    sub.add_argument("--metric", metavar="METRIC", help=f"metric that ranks the candidates: {in_words(list(METRICS))} "
-                     "(default: the one --monitor names)")
-    sub.add_argument("--rope", metavar="WIDTH", help="differences from the best within +-WIDTH, in the ranking "
-                     "metric's units, count as practically equal (default: 0.01 for "
-                     f"{in_words(metrics_where(units='fraction'), 'and')}, else 1%% of the best's mean)")
+    sub = add_data_command(
+        commands,
+        "compare",
+        "compare candidates on the same splits; choose one honestly",
+        COMPARE_DESCRIPTION,
+        config_help="TOML file: shared settings at the top, one [table] per named candidate",
+    )
+    sub.add_argument(
+        "--select",
+        nargs="?",
+        const="on",
+        metavar="{on,off}",
+        help="choose a candidate in each split by its validation metric and report that nested test estimate",
+    )
+    sub.add_argument(
+        "--metric",
+        metavar="METRIC",
+        help=f"metric that ranks the candidates: {in_words(list(METRICS))} (default: the one --monitor names)",
+    )
+    sub.add_argument(
+        "--rope",
+        metavar="WIDTH",
+        help="differences from the best within +-WIDTH, in the ranking "
+        "metric's units, count as practically equal (default: 0.01 for "
+        f"{in_words(metrics_where(units='fraction'), 'and')}, else 1%% of the best's mean)",
+    )
     add_resume_flag(sub)
     add_nproc_flag(sub, "they share out the candidates' runs")
     add_config_flags(sub, "montecarlo")
     parser.commands["compare"] = sub
 
 
+def add_data_command(commands, command: str, text: str, description: str = "", config_help: str = CONFIG_HELP):
+    """The parser of a command that takes DATA and settings: `text` is its line in `riskmin --help`, and its
+    description unless one is given; its examples close its help."""
+    sub = commands.add_parser(
+        command,
+        help=text,
+        description=description or text[0].upper() + text[1:] + ".",
+        allow_abbrev=False,
+        usage=f"riskmin {command} [DATA] [options]",
+        epilog=examples(command) if command in EXAMPLES else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_data_argument(sub, config_help=config_help)
+    return sub
+
+
+def add_data_argument(sub, default: str = "", config_help: str = CONFIG_HELP) -> None:
+    """The optional positional DATA that every command taking data has, and its --config FILE; `default` words
+    DATA's default where the field's own does not say it."""
+    help = FIELDS["data"].metadata["help"] + (default or default_text(FIELDS["data"]))
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS, help=help)
+    sub.add_argument("--config", metavar="FILE", help=config_help)
+
+
 def add_resume_flag(sub) -> None:
-    sub.add_argument("--resume", metavar="EXPERIMENT", help="continue the interrupted experiment in this folder with "
-                     "the runs it kept and its saved settings (flags given must not change them)")
+    sub.add_argument(
+        "--resume",
+        metavar="EXPERIMENT",
+        help="continue the interrupted experiment in this folder with "
+        "the runs it kept and its saved settings (flags given must not change them)",
+    )
 
 
 def add_nproc_flag(sub, what_is_shared: str) -> None:
-    sub.add_argument("--nproc", metavar="N", help="run N processes on this machine through torchrun (default: 1); "
-                                                  f"{what_is_shared}")
+    sub.add_argument(
+        "--nproc", metavar="N", help=f"run N processes on this machine through torchrun (default: 1); {what_is_shared}"
+    )
 
 
 def add_curve_parser(commands, parser: Parser) -> None:
     text = "learning curves: test risk against the training rows, a Monte-Carlo experiment at each size"
-    sub = commands.add_parser("curve", help=text, description=text[0].upper() + text[1:] + ".", allow_abbrev=False,
-                              usage="riskmin curve [DATA] [options]", epilog=examples("curve"),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
-                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
-    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
-    sub.add_argument("--sizes", metavar="FRACTIONS", default="0.1,0.18,0.32,0.56,1.0",
-                     help="training sizes, as fractions of the training rows a split leaves (default: "
-                     "0.1,0.18,0.32,0.56,1.0, evenly spaced in log n); "
-                     "--model takes several models, comma separated, one curve each")
+    sub = add_data_command(commands, "curve", text)
+    sub.add_argument(
+        "--sizes",
+        metavar="FRACTIONS",
+        default="0.1,0.18,0.32,0.56,1.0",
+        help="training sizes, as fractions of the training rows a split leaves (default: "
+        "0.1,0.18,0.32,0.56,1.0, evenly spaced in log n); "
+        "--model takes several models, comma separated, one curve each",
+    )
     add_config_flags(sub, "montecarlo")
     parser.commands["curve"] = sub
 
 
 def add_lr_find_parser(commands, parser: Parser) -> None:
     text = "sweep the learning rate exponentially over training steps and suggest one (Smith 2017)"
-    sub = commands.add_parser("lr-find", help=text,
-                              description=text[0].upper() + text[1:] + ", on a copy of the model.",
-                              allow_abbrev=False, usage="riskmin lr-find [DATA] [options]")
-    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
-                     help=FIELDS["data"].metadata["help"] + default_text(FIELDS["data"]))
-    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
-    sub.add_argument("--start", metavar="X", type=float, default=1e-7,
-                     help="first learning rate of the sweep (default: 1e-07)")
-    sub.add_argument("--end", metavar="X", type=float, default=10.0,
-                     help="last learning rate of the sweep (default: 10)")
+    sub = add_data_command(commands, "lr-find", text, text[0].upper() + text[1:] + ",\non a copy of the model.")
+    sub.add_argument(
+        "--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)"
+    )
+    sub.add_argument(
+        "--end", metavar="X", type=float, default=10.0, help="last learning rate of the sweep (default: 10)"
+    )
     sub.add_argument("--steps", metavar="N", type=int, default=100, help="training steps of the sweep (default: 100)")
-    sub.add_argument("--plot", metavar="FILE", nargs="?", default="lr_find.png", const="lr_find.png",
-                     help="picture of the sweep (default, and --plot alone: lr_find.png)")
+    sub.add_argument(
+        "--plot",
+        metavar="FILE",
+        nargs="?",
+        default="lr_find.png",
+        const="lr_find.png",
+        help="picture of the sweep (default, and --plot alone: lr_find.png)",
+    )
     add_config_flags(sub, "lr-find")
     add_nproc_flag(sub, "--batch-size stays the global batch")
     parser.commands["lr-find"] = sub
@@ -233,21 +301,32 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
 
 def add_graph_parser(commands, parser: Parser) -> None:
     text = "draw the computation graph of one training step, from the loss back to the parameters"
-    sub = commands.add_parser("graph", help=text, allow_abbrev=False,
-                              usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
-                              description=text[0].upper() + text[1:] + ",\nas Graphviz DOT and, with Graphviz "
-                              "installed, a picture:\nparameters blue, operations grey, the output yellow, the loss "
-                              "green.",
-                              epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph "
-                              "runs/lab1-two_layer --plot step.png",
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_argument("source", metavar="MODEL_OR_RUN", help="a model name (linear, two_layer, mlp), or a run directory "
-                     "that `riskmin train` wrote: its model and settings")
-    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS,
-                     help=FIELDS["data"].metadata["help"] + " (default: lab1, or the run's)")
-    sub.add_argument("--config", metavar="FILE", help="TOML file of settings; flags override it")
-    sub.add_argument("--plot", metavar="FILE", default="graph.svg", help="picture to draw, .svg, .png or .pdf, with "
-                     "the DOT text beside it as .dot; or a .dot file alone (default: graph.svg)")
+    sub = commands.add_parser(
+        "graph",
+        help=text,
+        allow_abbrev=False,
+        usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
+        description=text[0].upper() + text[1:] + ",\nas Graphviz DOT and, with Graphviz "
+        "installed, a picture:\nparameters blue, operations grey, the output yellow, the loss "
+        "green.",
+        epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph "
+        "runs/lab1-two_layer --plot step.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.add_argument(
+        "source",
+        metavar="MODEL_OR_RUN",
+        help="a model name (linear, two_layer, mlp), or a run directory "
+        "that `riskmin train` wrote: its model and settings",
+    )
+    add_data_argument(sub, " (default: lab1, or the run's)")
+    sub.add_argument(
+        "--plot",
+        metavar="FILE",
+        default="graph.svg",
+        help="picture to draw, .svg, .png or .pdf, with "
+        "the DOT text beside it as .dot; or a .dot file alone (default: graph.svg)",
+    )
     add_config_flags(sub, "graph")
     parser.commands["graph"] = sub
 
@@ -270,7 +349,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     with warnings.catch_warnings():  # riskmin's own messages as lines, beside its errors; the caller's setting comes
-                                     # back
+        # back
         warnings.showwarning = as_line(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
         return command(parser, argv)
@@ -279,11 +358,13 @@ def main(argv=None) -> int:
 def as_line(shown):
     """warnings.showwarning that prints a RiskminWarning as 'warning: ...' (a RiskminNote as 'note: ...') on stderr and
     leaves any other warning to `shown`."""
+
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, RiskminWarning):
             print(f"{'note' if issubclass(category, RiskminNote) else 'warning'}: {message}", file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
+
     return show
 
 
@@ -300,10 +381,18 @@ def command(parser, argv: list) -> int:
 
         if getattr(args, "nproc", None) is not None and args.nproc != "1":
             return commands.launch(args, argv)
-        run = {"train": commands.train, "montecarlo": commands.run_montecarlo, "compare": commands.run_compare,
-               "curve": commands.run_curve, "predict": commands.predict_file, "evaluate": commands.evaluate_file,
-               "export": commands.export_run, "datasets": lambda args: commands.list_datasets(),
-               "lr-find": commands.find_rate, "graph": commands.draw_graph}.get(args.command)
+        run = {
+            "train": commands.train,
+            "montecarlo": commands.run_montecarlo,
+            "compare": commands.run_compare,
+            "curve": commands.run_curve,
+            "predict": commands.predict_file,
+            "evaluate": commands.evaluate_file,
+            "export": commands.export_run,
+            "datasets": lambda args: commands.list_datasets(),
+            "lr-find": commands.find_rate,
+            "graph": commands.draw_graph,
+        }.get(args.command)
         if run is not None:
             return run(args)
         parser.print_help()

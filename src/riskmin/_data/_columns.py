@@ -74,8 +74,9 @@ def real_valued(column):
 
     if not column.null_count:
         return column
-    return pc.fill_null(column if pyarrow.types.is_floating(column.type) else column.cast(pyarrow.float64()),
-                        float("nan"))
+    return pc.fill_null(
+        column if pyarrow.types.is_floating(column.type) else column.cast(pyarrow.float64()), float("nan")
+    )
 
 
 def has_holes(column) -> bool:
@@ -83,8 +84,9 @@ def has_holes(column) -> bool:
     import pyarrow
     import pyarrow.compute as pc
 
-    return bool(column.null_count) or (pyarrow.types.is_floating(column.type)
-                                       and bool(pc.any(pc.is_nan(column)).as_py()))
+    return bool(column.null_count) or (
+        pyarrow.types.is_floating(column.type) and bool(pc.any(pc.is_nan(column)).as_py())
+    )
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -110,15 +112,20 @@ def offset(column, name: str = "") -> tuple:
         return None, None
     values = pc.cast(column, pyarrow.float64())
     largest, spread, mean = pc.max(pc.abs(values)).as_py(), pc.stddev(values, ddof=1).as_py(), pc.mean(values).as_py()
-    if (not all(v is not None and math.isfinite(v) for v in (largest, spread, mean)) or spread == 0
-            or largest > FLOAT32_MAX):
+    if (
+        not all(v is not None and math.isfinite(v) for v in (largest, spread, mean))
+        or spread == 0
+        or largest > FLOAT32_MAX
+    ):
         return None, None  # beyond float32 altogether: refused by name where the inputs are checked
     if np.spacing(np.float32(largest)) <= COARSE * spread:
         return None, None
     if np.spacing(largest) > COARSE * spread:
-        return mean, (f"column {name} varies by about {spread:.3g} around {mean:.10g}, finer than even float64 holds "
-                      f"values of that size (steps of {np.spacing(largest):.2g}): subtract a constant from it before "
-                      "saving the file")
+        return mean, (
+            f"column {name} varies by about {spread:.3g} around {mean:.10g}, finer than even float64 holds "
+            f"values of that size (steps of {np.spacing(largest):.2g}): subtract a constant from it before "
+            "saving the file"
+        )
     return mean, None
 
 
@@ -150,9 +157,10 @@ def without_identifiers(table, names: list) -> tuple:
     left_out = [f"{name or repr(name)} ({why})" for name, why in reasons.items() if why]
     if not left_out or all(reasons.values()):
         return names, None
-    return ([name for name in names if not reasons[name]],
-            f"left out of the features as row identifiers: {', '.join(left_out)}; name a column in --features to keep "
-            "it")
+    return (
+        [name for name in names if not reasons[name]],
+        f"left out of the features as row identifiers: {', '.join(left_out)}; name a column in --features to keep it",
+    )
 
 
 def identifier(column, name: str, first: bool) -> str:
@@ -171,8 +179,11 @@ def identifier(column, name: str, first: bool) -> str:
     if text:
         return "a different text in almost every row" if pc.count_distinct(column).as_py() >= ID_SHARE * present else ""
     bounds = pc.min_max(column).as_py()  # first the checks that allocate nothing: most columns stop here
-    if (bounds["min"] not in (0, 1) or bounds["max"] - bounds["min"] >= 2 * present
-            or pc.count_distinct(column).as_py() < present):
+    if (
+        bounds["min"] not in (0, 1)
+        or bounds["max"] - bounds["min"] >= 2 * present
+        or pc.count_distinct(column).as_py() < present
+    ):
         return ""
     values = as_numpy(pc.drop_null(column))
     return "row numbers" if np.all(values == np.round(values)) else ""
@@ -192,20 +203,25 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
     if missing == "error":
         summary = ", ".join(f"{name} ({int(mask.sum())})" for name, mask in holes.items())
         rows = np.flatnonzero(np.logical_or.reduce(list(holes.values())))[:5]
-        texts = "; ".join(f"{name} holds text in {count} number cells ({', '.join(map(repr, dict.fromkeys(found)))})"
-                          for name, (count, _, found) in (strays or {}).items())
-        raise RiskminError(f"{path.name} has missing values, empty or NaN, in columns {summary}, first at rows "
-                           f"{', '.join(map(str, rows))}{'; ' + texts + ', taken as missing' if texts else ''}; "
-                           "pass --missing drop to drop those rows or --missing mean to fill features with "
-                           "training-split means")
+        texts = "; ".join(
+            f"{name} holds text in {count} number cells ({', '.join(map(repr, dict.fromkeys(found)))})"
+            for name, (count, _, found) in (strays or {}).items()
+        )
+        raise RiskminError(
+            f"{path.name} has missing values, empty or NaN, in columns {summary}, first at rows "
+            f"{', '.join(map(str, rows))}{'; ' + texts + ', taken as missing' if texts else ''}; "
+            "pass --missing drop to drop those rows or --missing mean to fill features with "
+            "training-split means"
+        )
     drop = [name for name in holes if missing == "drop" or name in targets]  # a missing target can never be filled
     filled = filled_note(table, [name for name in holes if name not in drop])
     if not drop:
         return table, filled
     keep = ~np.logical_or.reduce([holes[name] for name in drop])
     if not keep.any():
-        raise RiskminError(f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to "
-                           "train on")
+        raise RiskminError(
+            f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to train on"
+        )
     notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
     return table.filter(pyarrow.array(keep)), notes + filled
 
@@ -214,9 +230,9 @@ def filled_note(table, names: list) -> list:
     """What --missing mean does to the columns `names`: numbers get a mean, text no category at all."""
     numbers = [name for name in names if is_numeric(table.column(name))]
     texts = [name for name in names if name not in numbers]
-    said = ([f"missing feature values are filled with training-split means ({', '.join(numbers)})"] if numbers
-            else []) + \
-        ([f"empty text cells get no category, all their inputs 0 ({', '.join(texts)})"] if texts else [])
+    said = (
+        [f"missing feature values are filled with training-split means ({', '.join(numbers)})"] if numbers else []
+    ) + ([f"empty text cells get no category, all their inputs 0 ({', '.join(texts)})"] if texts else [])
     return ["; ".join(said)] if said else []
 
 
@@ -239,16 +255,19 @@ def column_layout(column, name: str, rows: int = 0) -> tuple:
         centre, note = offset(column, name)
         return {"name": name, "kind": "numeric", **({"offset": centre} if centre is not None else {})}, note
     counts = pc.value_counts(pc.cast(column, pyarrow.string())).to_pylist()
-    counts = sorted(((c["counts"], c["values"]) for c in counts if c["values"] is not None),
-                    key=lambda pair: (-pair[0], pair[1]))
+    counts = sorted(
+        ((c["counts"], c["values"]) for c in counts if c["values"] is not None), key=lambda pair: (-pair[0], pair[1])
+    )
     bound = category_bound(rows or len(column))
     if len(counts) <= bound:
         return {"name": name, "kind": "categorical", "categories": sorted(value for _, value in counts)}, None
-    kept = sorted(value for _, value in counts[:bound - 1])
-    others = sum(count for count, _ in counts[bound - 1:])
-    note = (f"column {name} has {len(counts)} categories, more than the {bound} inputs a text column may become "
-            f"(at most {MAX_CATEGORIES}, and 10% of the rows): its {bound - 1} most frequent each get an input and the "
-            f"other {len(counts) - bound + 1} ({others} rows) share {name}={OTHER}")
+    kept = sorted(value for _, value in counts[: bound - 1])
+    others = sum(count for count, _ in counts[bound - 1 :])
+    note = (
+        f"column {name} has {len(counts)} categories, more than the {bound} inputs a text column may become "
+        f"(at most {MAX_CATEGORIES}, and 10% of the rows): its {bound - 1} most frequent each get an input and the "
+        f"other {len(counts) - bound + 1} ({others} rows) share {name}={OTHER}"
+    )
     return {"name": name, "kind": "categorical", "categories": [*kept, OTHER], "other": True}, note
 
 
@@ -263,14 +282,18 @@ def text_values(column) -> list:
 
 def input_names(layout: list) -> list:
     """The model's input columns: a numeric feature's name, or name=category for each category."""
-    return [f"{c['name']}={v}" if c["kind"] == "categorical" else c["name"] for c in layout
-            for v in c.get("categories", [None])]
+    return [
+        f"{c['name']}={v}" if c["kind"] == "categorical" else c["name"]
+        for c in layout
+        for v in c.get("categories", [None])
+    ]
 
 
 def input_centres(layout: list) -> torch.Tensor:
     """Per model input, the float64 centre its column is read with (see `offset`), 0 for the others."""
-    return torch.tensor([c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])],
-                        dtype=torch.float64)
+    return torch.tensor(
+        [c.get("offset") or 0.0 for c in layout for _ in c.get("categories", [None])], dtype=torch.float64
+    )
 
 
 def encode(table, layout: list, path: Path, missing: str) -> tuple:
@@ -283,18 +306,22 @@ def encode(table, layout: list, path: Path, missing: str) -> tuple:
         if spec["kind"] == "numeric":
             if not is_numeric(column):
                 example = column.slice(0, 1).to_pylist()[0]
-                raise RiskminError(f"column {spec['name']} of {path.name} holds {column.type} values such as "
-                                   f"{example!r} but the run was trained on numbers there")
+                raise RiskminError(
+                    f"column {spec['name']} of {path.name} holds {column.type} values such as "
+                    f"{example!r} but the run was trained on numbers there"
+                )
             if missing != "mean" and has_holes(column):
                 rows = np.flatnonzero(missing_mask(column))[:5]
-                raise RiskminError(f"column {spec['name']} of {path.name} has missing values (first at rows "
-                                   f"{', '.join(map(str, rows))}); fill them: the run was trained without --missing "
-                                   "mean")
+                raise RiskminError(
+                    f"column {spec['name']} of {path.name} has missing values (first at rows "
+                    f"{', '.join(map(str, rows))}); fill them: the run was trained without --missing "
+                    "mean"
+                )
             row, centre = 0, spec.get("offset")
             for chunk in real_valued(column).chunks:  # chunk by chunk into x: no whole-column copy on the way
                 values = array_numpy(chunk)
                 # see offset()
-                x[row:row + len(chunk), at] = values if centre is None else values.astype(np.float64) - centre
+                x[row : row + len(chunk), at] = values if centre is None else values.astype(np.float64) - centre
                 row += len(chunk)
             at += 1
             continue
@@ -353,8 +380,9 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
     """The target columns side by side as float32, one column each; a text column is refused."""
     if not numeric:
         bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
-        raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task "
-                           "classification")
+        raise RiskminError(
+            f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification"
+        )
     y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
     return torch.from_numpy(y)
 
@@ -362,17 +390,22 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
 def classification_target(columns: list, targets: list, loss: str, path: Path) -> tuple:
     """(y, class names) of the one target column: int64 class indices, or for loss bce a float column of 0/1."""
     if len(columns) != 1:
-        raise RiskminError(f"classification takes one target column but {len(columns)} were given "
-                           f"({', '.join(targets)}); name one with --target")
+        raise RiskminError(
+            f"classification takes one target column but {len(columns)} were given "
+            f"({', '.join(targets)}); name one with --target"
+        )
     classes, codes = column_classes(columns[0], targets[0], path)
     if len(classes) == 1:
-        raise RiskminError(f"target column {targets[0]} of {path.name} holds one class, {classes[0]}, in every row; "
-                           "classification needs rows of at least two classes")
+        raise RiskminError(
+            f"target column {targets[0]} of {path.name} holds one class, {classes[0]}, in every row; "
+            "classification needs rows of at least two classes"
+        )
     y = torch.from_numpy(codes)
     if loss == "bce":
         if len(classes) != 2:
-            raise RiskminError(f"loss bce needs two classes but {targets[0]} has {len(classes)}; use --loss "
-                               "cross_entropy")
+            raise RiskminError(
+                f"loss bce needs two classes but {targets[0]} has {len(classes)}; use --loss cross_entropy"
+            )
         y = y.float()[:, None]
     return y, classes
 
@@ -406,8 +439,9 @@ def column_classes(column, name: str, path: Path) -> tuple:
         return class_codes(np.array(text_values(column), dtype=object))
     values = as_numpy(column)
     if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
-        raise RiskminError(f"target column {name} of {path.name} holds fractions, which are not class labels; use "
-                           "--task regression")
+        raise RiskminError(
+            f"target column {name} of {path.name} holds fractions, which are not class labels; use --task regression"
+        )
     return class_codes(values)
 
 
@@ -436,7 +470,9 @@ def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
     found, codes = column_classes(columns[0], names["targets"][0], path)
     strangers = [label for label in found if label not in lookup]
     if strangers:
-        raise RiskminError(f"target column {names['targets'][0]} of {path.name} holds {strangers[0]!r}, which is not "
-                           f"one of the run's classes ({', '.join(classes)})")
+        raise RiskminError(
+            f"target column {names['targets'][0]} of {path.name} holds {strangers[0]!r}, which is not "
+            f"one of the run's classes ({', '.join(classes)})"
+        )
     y = torch.tensor([lookup[label] for label in found], dtype=torch.int64)[torch.from_numpy(codes)]
     return y.float()[:, None] if names.get("loss") == "bce" else y

@@ -50,8 +50,10 @@ def arrow_table(frame):
             frame = frame.to_arrow()
     except pyarrow.ArrowException as error:
         reason = str(error).splitlines()[0][:160]
-        raise RiskminError(f"the DataFrame cannot be read as columns ({reason}); give every column one type: numbers, "
-                           "text, true/false or dates") from None
+        raise RiskminError(
+            f"the DataFrame cannot be read as columns ({reason}); give every column one type: numbers, "
+            "text, true/false or dates"
+        ) from None
     check_unique(frame.column_names, FRAME)
     return slim(frame)
 
@@ -64,8 +66,9 @@ def frame_data(frame, config: Config) -> Data:
 
     table = arrow_table(frame)
     if not config.target:
-        raise RiskminError("a DataFrame needs target= naming the column to predict; its columns are "
-                           f"{', '.join(table.column_names)}")
+        raise RiskminError(
+            f"a DataFrame needs target= naming the column to predict; its columns are {', '.join(table.column_names)}"
+        )
     try:
         data = table_data(table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
     except RiskminError as error:  # the column code speaks in flags; a DataFrame's user passes keywords
@@ -98,19 +101,25 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)))
     if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
         return Data(x, np.asarray(y) if isinstance(y, (list, tuple)) else y)
-    x, y = (np.asarray(v) if isinstance(v, (list, tuple))
-            or type(v).__module__.partition(".")[0] in ("pandas", "polars") else v
-            for v in (x, y))
+    x, y = (
+        np.asarray(v)
+        if isinstance(v, (list, tuple)) or type(v).__module__.partition(".")[0] in ("pandas", "polars")
+        else v
+        for v in (x, y)
+    )
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
-        raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text "
-                           "columns one-hot encoded")
+        raise RiskminError(
+            f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text "
+            "columns one-hot encoded"
+        )
     x, y = writable(x), writable(y)
     if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS":
         from ._columns import class_codes
 
         if y.ndim != 1:
-            raise RiskminError(f"y of class names must be one column but it has shape {y.shape}; pass one label per "
-                               "row")
+            raise RiskminError(
+                f"y of class names must be one column but it has shape {y.shape}; pass one label per row"
+            )
         if y.dtype.kind == "O" and any(label is None or label != label for label in y):  # None or NaN
             raise RiskminError("y has missing class names (None or NaN); drop those rows")
         classes, codes = class_codes(y if y.dtype.kind != "O" else y.astype(str))
@@ -135,12 +144,14 @@ def joined(table, y, name: str):
 
     name = name or target_name(y)
     if name in table.column_names:
-        raise RiskminError(f"the target is named {name}, like a column of x; rename it or pass one DataFrame with "
-                           f"target={name!r}")
+        raise RiskminError(
+            f"the target is named {name}, like a column of x; rename it or pass one DataFrame with target={name!r}"
+        )
     values = np.asarray(y)
     if values.ndim != 1 or len(values) != table.num_rows:
-        raise RiskminError(f"y has shape {values.shape} but x has {table.num_rows} rows; pass one target value per row "
-                           "of x")
+        raise RiskminError(
+            f"y has shape {values.shape} but x has {table.num_rows} rows; pass one target value per row of x"
+        )
     column = pyarrow.array(y, from_pandas=True) if type(y).__module__.startswith("pandas") else pyarrow.array(values)
     return table.append_column(name, column)
 
@@ -150,8 +161,9 @@ def frame_rows(frame, names: dict, targets: bool) -> tuple:
     from ._readers import table_columns
 
     if not names:
-        raise RiskminError("a DataFrame is read by column names, which only a Run knows; pass the Run fit returned, or "
-                           "a tensor")
+        raise RiskminError(
+            "a DataFrame is read by column names, which only a Run knows; pass the Run fit returned, or a tensor"
+        )
     x, y, _ = table_columns(arrow_table(frame), [], FRAME, names, targets)
     return x, y
 
@@ -165,12 +177,15 @@ def inputs(x, names: dict) -> torch.Tensor:
         tensor = original = frame_rows(x, names, targets=False)[0]
     else:
         if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
-            raise RiskminError(f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded "
-                               "as the run's were")
+            raise RiskminError(
+                f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded "
+                "as the run's were"
+            )
         tensor = centred(torch.as_tensor(writable(x)), names.get("layout") or []).to(torch.float32)
         original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
-    check_finite(tensor, original, "x", input_names(names.get("layout") or []),
-                 allow_nan=names.get("missing") == "mean")
+    check_finite(
+        tensor, original, "x", input_names(names.get("layout") or []), allow_nan=names.get("missing") == "mean"
+    )
     return tensor
 
 

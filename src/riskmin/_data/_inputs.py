@@ -67,6 +67,8 @@ def several_inputs(x, rows_of_y: int):
     for name, tensor in zip(names, tensors):
         if tensor.ndim == 0 or len(tensor) != rows_of_y:
             rows = "no rows" if tensor.ndim == 0 else f"{len(tensor)} rows"
-            raise RiskminError(f"input {name} has {rows} but y has {rows_of_y}; every input "
-                               "needs one row per sample, on its first dimension")
+            raise RiskminError(
+                f"input {name} has {rows} but y has {rows_of_y}; every input "
+                "needs one row per sample, on its first dimension"
+            )
     return dict(zip(x, tensors)) if isinstance(x, dict) else tuple(tensors)

@@ -30,10 +30,12 @@ def check_kind(kind: str, loss: str) -> None:
     if kind not in KINDS:
         raise RiskminError(f"kind={kind!r} is not a kind of prediction; choose one of {', '.join(KINDS)}")
     if kind != "value" and loss not in ("cross_entropy", "bce"):
-        said = ("a bare module, whose loss predict does not know" if loss == "auto"
-                else f"a run trained with loss {loss}")
-        raise RiskminError(f"kind={kind!r} needs a classifier (loss cross_entropy or bce) but this is {said}; use "
-                           "kind='value'")
+        said = (
+            "a bare module, whose loss predict does not know" if loss == "auto" else f"a run trained with loss {loss}"
+        )
+        raise RiskminError(
+            f"kind={kind!r} needs a classifier (loss cross_entropy or bce) but this is {said}; use kind='value'"
+        )
 
 
 def two_classes(loss: str, classes, output: torch.Tensor) -> bool:
@@ -97,8 +99,9 @@ def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, 
     named = kind == "class" and bool(classes) and one_class_per_row(output, loss, classes)
     if is_frame(rows):
         values = np.array(classes)[prediction.numpy()] if named else prediction.numpy()
-        return same_frame(rows, dict(zip(headers(prediction, output, kind, loss, names),
-                                         values.reshape(len(values), -1).T)))
+        return same_frame(
+            rows, dict(zip(headers(prediction, output, kind, loss, names), values.reshape(len(values), -1).T))
+        )
     if isinstance(rows, np.ndarray):
         return np.array(classes)[prediction.numpy()] if named else prediction.numpy()
     return prediction
@@ -130,8 +133,10 @@ def prediction_columns(output: torch.Tensor, loss: str, targets: list, classes=N
     if loss == "cross_entropy" or two_classes(loss, classes, output):
         named = classes or [str(k) for k in range(output.shape[1])]
         shares = probabilities(output, loss, classes)
-        return {f"predicted_{targets[0]}": class_labels(output, loss, classes).tolist(),
-                **{f"probability_{label}": shares[:, k].tolist() for k, label in enumerate(named)}}
+        return {
+            f"predicted_{targets[0]}": class_labels(output, loss, classes).tolist(),
+            **{f"probability_{label}": shares[:, k].tolist() for k, label in enumerate(named)},
+        }
     if loss == "bce":
         shares = probabilities(output, loss, classes)
         return {f"probability_{name}": shares[:, i].tolist() for i, name in enumerate(targets)}

@@ -16,8 +16,20 @@ import torch
 
 from ..config import RiskminError, RiskminNote, warn
 from .._paths import checked
-from ._columns import (as_numpy, class_codes, column_layout, encode, offset, guessed_task, handle_missing, input_names,
-                       is_numeric, target_for_run, target_values, without_identifiers)
+from ._columns import (
+    as_numpy,
+    class_codes,
+    column_layout,
+    encode,
+    offset,
+    guessed_task,
+    handle_missing,
+    input_names,
+    is_numeric,
+    target_for_run,
+    target_values,
+    without_identifiers,
+)
 from ..data import FLOAT32_TINY, Data, too_small
 
 STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
@@ -25,8 +37,9 @@ NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
 
 
-def read(path, target: str = "", features: str = "", task: str = "auto", missing: str = "error",
-         loss: str = "auto") -> Data:
+def read(
+    path, target: str = "", features: str = "", task: str = "auto", missing: str = "error", loss: str = "auto"
+) -> Data:
     """A data file as Data, its features encoded by a layout fitted on the file.
 
     Tables need `target` (comma-separated column names); NPZ files hold arrays x and y.
@@ -42,16 +55,24 @@ def read(path, target: str = "", features: str = "", task: str = "auto", missing
     return table_data(table, notes, path, target, features, task, missing, loss)
 
 
-def table_data(table, notes: list, path: Path, target: str = "", features: str = "", task: str = "auto",
-               missing: str = "error",
-               loss: str = "auto") -> Data:
+def table_data(
+    table,
+    notes: list,
+    path: Path,
+    target: str = "",
+    features: str = "",
+    task: str = "auto",
+    missing: str = "error",
+    loss: str = "auto",
+) -> Data:
     """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
     message)."""
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
-        raise RiskminError(f"{path} is a table: name the column to predict with --target; its columns are "
-                           f"{', '.join(names)}")
+        raise RiskminError(
+            f"{path} is a table: name the column to predict with --target; its columns are {', '.join(names)}"
+        )
     named = choose(features, names, path, "feature")
     chosen = named or [n for n in names if n not in targets]
     overlap = sorted(set(chosen) & set(targets))
@@ -73,8 +94,18 @@ def table_data(table, notes: list, path: Path, target: str = "", features: str =
     x, _ = encode(table, layout, path, missing)
     task, y, classes, note = target_values(table, targets, task, loss, path)
     notes = [note, *notes, *missing_notes, *(c for c in capped if c)]
-    return Data(torch.from_numpy(x), y, input_names(layout), targets, name=path.stem,
-                layout=list(layout), classes=classes, task=task, missing=missing, notes=notes)
+    return Data(
+        torch.from_numpy(x),
+        y,
+        input_names(layout),
+        targets,
+        name=path.stem,
+        layout=list(layout),
+        classes=classes,
+        task=task,
+        missing=missing,
+        notes=notes,
+    )
 
 
 def read_table(path: Path, suffix: str, wide=()) -> tuple:
@@ -92,8 +123,10 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
             table = read_csv(path, wide=wide)
             if not utf8(table):
                 table = read_csv(path, encoding="latin-1", wide=wide)
-                notes.append(f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its "
-                             "text looks wrong")
+                notes.append(
+                    f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its "
+                    "text looks wrong"
+                )
         else:
             import pyarrow.parquet
 
@@ -101,8 +134,9 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
             table = slim(pyarrow.parquet.read_table(path), wide)
     except (pyarrow.ArrowException, OSError) as error:
         reason = str(error).splitlines()[0][:160]
-        raise RiskminError(f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its "
-                           "name says") from None
+        raise RiskminError(
+            f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says"
+        ) from None
     check_unique(table.column_names, path)
     return table, notes
 
@@ -116,21 +150,27 @@ def read_csv(path: Path, encoding: str = "utf8", wide=()):
 
     convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
     reading = pyarrow.csv.ReadOptions(encoding=encoding)
-    with pyarrow.csv.open_csv(path, read_options=reading,
-                              convert_options=pyarrow.csv.ConvertOptions(**convert)) as stream:
+    with pyarrow.csv.open_csv(
+        path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)
+    ) as stream:
         try:  # the first block, parsed as float64: a column too small for float32 there is parsed as float64 (see slim)
             small = float64_columns(stream.read_next_batch(), wide)
         # empty, not UTF-8, or ragged: the read below says
         except (StopIteration, UnicodeDecodeError, pyarrow.ArrowInvalid):
             small = set(wide)
-        reals = {f.name: pyarrow.float32() for f in stream.schema if pyarrow.types.is_floating(f.type)
-                 and f.name not in small}
+        reals = {
+            f.name: pyarrow.float32()
+            for f in stream.schema
+            if pyarrow.types.is_floating(f.type) and f.name not in small
+        }
     try:
         options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
         return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options), wide)
     except pyarrow.ArrowInvalid:
-        return slim(pyarrow.csv.read_csv(path, read_options=reading,
-                                         convert_options=pyarrow.csv.ConvertOptions(**convert)), wide)
+        return slim(
+            pyarrow.csv.read_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)),
+            wide,
+        )
 
 
 def utf8(table) -> bool:
@@ -145,8 +185,10 @@ def check_unique(names: list, path: Path) -> None:
     seen = {}
     for i, name in enumerate(names):
         if name in seen:
-            raise RiskminError(f"{path.name} has two columns named {name!r} (columns {seen[name] + 1} and {i + 1}); "
-                               "rename one so that each column has its own name")
+            raise RiskminError(
+                f"{path.name} has two columns named {name!r} (columns {seen[name] + 1} and {i + 1}); "
+                "rename one so that each column has its own name"
+            )
         seen[name] = i
 
 
@@ -178,8 +220,11 @@ def float64_columns(table, wide=()) -> set:
     coarse for their spread, or named in `wide`."""
     import pyarrow
 
-    coarse = {table.schema.field(i).name for i, kind in enumerate(table.schema.types)
-              if pyarrow.types.is_float64(kind) and offset(table.column(i))[0] is not None}
+    coarse = {
+        table.schema.field(i).name
+        for i, kind in enumerate(table.schema.types)
+        if pyarrow.types.is_float64(kind) and offset(table.column(i))[0] is not None
+    }
     return set(tiny_columns(table)) | coarse | set(wide)
 
 
@@ -242,13 +287,24 @@ def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
     if pyarrow.types.is_decimal(kind) or pyarrow.types.is_null(kind):  # a column of empty cells holds missing numbers
         return column.cast(pyarrow.float64()), None, None, None
     if pyarrow.types.is_temporal(kind):
-        since = ("midnight" if pyarrow.types.is_time(kind) else "zero" if pyarrow.types.is_duration(kind)
-                 else "1970-01-01 UTC")
-        return (seconds(column), f"column {name} holds {kind} values; they become seconds since {since}", None,
-                f"seconds since {since}")
+        since = (
+            "midnight"
+            if pyarrow.types.is_time(kind)
+            else "zero"
+            if pyarrow.types.is_duration(kind)
+            else "1970-01-01 UTC"
+        )
+        return (
+            seconds(column),
+            f"column {name} holds {kind} values; they become seconds since {since}",
+            None,
+            f"seconds since {since}",
+        )
     if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind)):
-        raise RiskminError(f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or "
-                           "targets; leave it out with --features")
+        raise RiskminError(
+            f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or "
+            "targets; leave it out with --features"
+        )
     return text_column(column, name, path, stray_share)
 
 
@@ -262,24 +318,35 @@ def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
         if not stray:
             return numbers, None, None, None
         count, rows, texts = stray
-        cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (", ..." if count > len(rows)
-                                                                                         else "")
-        return (numbers, f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing "
-                f"values: {cells}", stray, None)
+        cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (
+            ", ..." if count > len(rows) else ""
+        )
+        return (
+            numbers,
+            f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}",
+            stray,
+            None,
+        )
     present = len(column) - column.null_count
     if not present or pc.sum(pc.match_substring_regex(column, DATE)).as_py() < (1 - STRAY_SHARE) * present:
         return column, None, None, None
     for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
         try:
             since = "seconds since 1970-01-01 UTC"
-            return (seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))),
-                    f"column {name} holds dates; they become {since}", None, since)
+            return (
+                seconds(pc.cast(column, pyarrow.timestamp("us", tz=zone))),
+                f"column {name} holds dates; they become {since}",
+                None,
+                since,
+            )
         except pyarrow.ArrowInvalid:
             pass
     example = pc.drop_null(column)[0].as_py()
-    raise RiskminError(f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO "
-                       "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with "
-                       "--features")
+    raise RiskminError(
+        f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO "
+        "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with "
+        "--features"
+    )
 
 
 def numbers_but_for_a_few(column, stray_share: float) -> tuple:
@@ -325,16 +392,19 @@ def choose(text: str, names: list, path: Path, what: str) -> list:
         if name not in names:
             edged = [n for n in names if n.strip() == name.strip()]
             close = difflib.get_close_matches(name, names, n=1)
-            hint = (f"its column {quoted(edged[0])} has spaces at its edges: name it in double quotes, "
-                    f"{quoted(edged[0])}"
-                    if edged else f"did you mean {quoted(close[0])}?" if close
-                    else f"its columns are {', '.join(map(quoted, names))}")
+            hint = (
+                f"its column {quoted(edged[0])} has spaces at its edges: name it in double quotes, {quoted(edged[0])}"
+                if edged
+                else f"did you mean {quoted(close[0])}?"
+                if close
+                else f"its columns are {', '.join(map(quoted, names))}"
+            )
             raise RiskminError(f"{what} column {quoted(name)} does not exist in {path.name}; {hint}")
     return chosen
 
 
 NAME = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^,"][^,]*|))\s*(,|$)')  # one name of a list, quoted or not, and what ends
-                                                                     # it
+# it
 
 
 def column_names(text: str) -> list:
@@ -349,10 +419,12 @@ def column_names(text: str) -> list:
     while position < len(text):
         match = NAME.match(text, position)
         if match is None:
-            raise RiskminError(f"{text!r} is not a list of column names: separate them by commas and put a name that "
-                               "holds a "
-                               'comma, a quote or spaces at its edges in double quotes, as "a, b" (a quote in it '
-                               'doubled: "")')
+            raise RiskminError(
+                f"{text!r} is not a list of column names: separate them by commas and put a name that "
+                "holds a "
+                'comma, a quote or spaces at its edges in double quotes, as "a, b" (a quote in it '
+                'doubled: "")'
+            )
         inside, plain, end = match.groups()
         name = plain.strip() if inside is None else inside.replace('""', '"')
         if name:
@@ -378,9 +450,11 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
         raise RiskminError(f"{path} holds non-numeric arrays ({x.dtype}, {y.dtype}); x and y must be numbers")
     for name, array in (("x", x), ("y", y)):
         if np.iscomplexobj(array):
-            raise RiskminError(f"{path}: {name} holds complex numbers ({array.dtype}), and riskmin trains on real "
-                               f"ones; save the real and imaginary parts as columns of their own, {name}.real and "
-                               f"{name}.imag")
+            raise RiskminError(
+                f"{path}: {name} holds complex numbers ({array.dtype}), and riskmin trains on real "
+                f"ones; save the real and imaginary parts as columns of their own, {name}.real and "
+                f"{name}.imag"
+            )
     x = torch.from_numpy(x.astype(np.float32))
     how, why = "as asked", ""
     if task == "auto":
@@ -391,8 +465,14 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
         classes, codes = npz_classes(y, path)
         shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
         note = f"task: classification ({how}): y has {len(classes)} classes ({shown}){why}"
-        return Data(x, torch.from_numpy(codes), name=path.stem, classes=classes, task=task,
-                    notes=[note + "; override with --task"])
+        return Data(
+            x,
+            torch.from_numpy(codes),
+            name=path.stem,
+            classes=classes,
+            task=task,
+            notes=[note + "; override with --task"],
+        )
     note = f"task: regression ({how}){why}; override with --task"
     return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
 
@@ -402,11 +482,14 @@ def check_npz_header(path: Path) -> None:
     with open(path, "rb") as file:
         head = file.read(6)
     if head == b"\x93NUMPY":
-        raise RiskminError(f"{path} holds one array saved by numpy.save (an .npy file), not the arrays x and y of an "
-                           ".npz file; save them with numpy.savez(path, x=x, y=y)")
+        raise RiskminError(
+            f"{path} holds one array saved by numpy.save (an .npy file), not the arrays x and y of an "
+            ".npz file; save them with numpy.savez(path, x=x, y=y)"
+        )
     if not head.startswith(b"PK"):  # an .npz file is a zip archive
-        raise RiskminError(f"{path} is not an .npz file (a zip archive of arrays); save x and y with numpy.savez(path, "
-                           "x=x, y=y)")
+        raise RiskminError(
+            f"{path} is not an .npz file (a zip archive of arrays); save x and y with numpy.savez(path, x=x, y=y)"
+        )
 
 
 def npz_arrays(path: Path) -> tuple:
@@ -415,14 +498,18 @@ def npz_arrays(path: Path) -> tuple:
         with np.load(path, allow_pickle=False) as arrays:  # never unpickle: object arrays are refused
             missing = [name for name in ("x", "y") if name not in arrays.files]
             if missing:
-                raise RiskminError(f"{path} has no array named {missing[0]}; an .npz file needs arrays x and y (it has "
-                                   f"{', '.join(arrays.files) or 'none'})")
+                raise RiskminError(
+                    f"{path} has no array named {missing[0]}; an .npz file needs arrays x and y (it has "
+                    f"{', '.join(arrays.files) or 'none'})"
+                )
             return arrays["x"], arrays["y"]
     except RiskminError:
         raise
     except (ValueError, OSError, EOFError) as error:
-        raise RiskminError(f"{path} cannot be read as NPZ ({str(error).splitlines()[0][:160]}); save it with "
-                           "numpy.savez and numeric arrays") from None
+        raise RiskminError(
+            f"{path} cannot be read as NPZ ({str(error).splitlines()[0][:160]}); save it with "
+            "numpy.savez and numeric arrays"
+        ) from None
 
 
 def npz_task(y: np.ndarray, loss: str) -> tuple:
@@ -440,12 +527,14 @@ def npz_task(y: np.ndarray, loss: str) -> tuple:
 def npz_classes(y: np.ndarray, path: Path) -> tuple:
     """(class names, int64 codes) of an .npz file's y, which must be one column of whole numbers."""
     if y.ndim != 1 or not np.all(y == np.round(y)):
-        raise RiskminError(f"{path}: classification needs y to be one column of whole-number class labels; use --task "
-                           "regression")
+        raise RiskminError(
+            f"{path}: classification needs y to be one column of whole-number class labels; use --task regression"
+        )
     classes, codes = class_codes(y)
     if len(classes) == 1:
-        raise RiskminError(f"{path}: y holds one class, {classes[0]}, in every row; classification needs rows of at "
-                           "least two classes")
+        raise RiskminError(
+            f"{path}: y holds one class, {classes[0]}, in every row; classification needs rows of at least two classes"
+        )
     return classes, codes
 
 
@@ -502,8 +591,9 @@ def check_columns_present(table, layout: list, target_names: list, keep, path: P
     for name in wanted:
         if name not in table.column_names:
             role, needed = column_role(name, layout, target_names, keep)
-            raise RiskminError(f"{role} column {name} is missing from {path.name}; it needs the {role} columns "
-                               f"{', '.join(needed)}")
+            raise RiskminError(
+                f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}"
+            )
 
 
 def column_role(name: str, layout: list, target_names: list, keep) -> tuple:
@@ -518,5 +608,7 @@ def column_role(name: str, layout: list, target_names: list, keep) -> tuple:
 def warn_unseen(unseen: dict, path: Path) -> None:
     """Tell how many values of each column were categories the run never saw, and so became all zeros."""
     counts = ", ".join(f"{name}: {count}" for name, count in unseen.items())
-    warn(f"{sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
-         "they were encoded as all zeros")
+    warn(
+        f"{sum(unseen.values())} values of {path.name} are categories the run never saw in training ({counts}); "
+        "they were encoded as all zeros"
+    )

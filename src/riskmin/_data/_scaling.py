@@ -37,23 +37,41 @@ class Scaling:
         scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for s in splits]
         mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
         std = torch.stack([s.std for s in scalers])[:, None].to(device)
-        hole = (torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device)
-                if scalers[0].fill is not None else None)
+        hole = (
+            torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device)
+            if scalers[0].fill is not None
+            else None
+        )
         log = config.target_transform == "log"
         if not ((config.standardize_target or log) and config.loss in REGRESSION):
             return cls(mean, std, hole)
         targets = [TargetScale.fit(rows_at(data.y, s.train), log, config.standardize_target) for s in splits]
         scales = np.array([t.scale for t in targets])
-        return cls(mean, std, hole, torch.stack([t.mean for t in targets])[:, None].to(device),
-                   torch.tensor(scales, dtype=torch.float32, device=device).view(-1, 1, 1), scales, log)
+        return cls(
+            mean,
+            std,
+            hole,
+            torch.stack([t.mean for t in targets])[:, None].to(device),
+            torch.tensor(scales, dtype=torch.float32, device=device).view(-1, 1, 1),
+            scales,
+            log,
+        )
 
     def at(self, index: torch.Tensor) -> "Scaling":
         """The scaling of the replicas at `index`."""
+
         def kept(value):
             return None if value is None else value[index]
-        return Scaling(self.mean[index], self.std[index], kept(self.hole), kept(self.target_mean),
-                       kept(self.target_scale),
-                       None if self.scales is None else self.scales[index.cpu().numpy()], self.log)
+
+        return Scaling(
+            self.mean[index],
+            self.std[index],
+            kept(self.hole),
+            kept(self.target_mean),
+            kept(self.target_scale),
+            None if self.scales is None else self.scales[index.cpu().numpy()],
+            self.log,
+        )
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Rows standardized with their replica's training statistics, missing values filled with its training means."""

@@ -17,6 +17,7 @@ from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
 from ..metrics import METRICS
 from ..stats import METRIC_PREFIXES
 
+
 def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     """(shared settings, candidates) of `riskmin compare`: the candidates are the tables of its --config file, or else
     the
@@ -26,21 +27,28 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     shared = dict(shared)
     several = [key for key, values in alternatives.items() if len(values) > 1]
     if not tables and not several:
-        raise RiskminError("no setting has alternatives, so there is one candidate; separate alternatives with commas "
-                           "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in "
-                           "--config")
+        raise RiskminError(
+            "no setting has alternatives, so there is one candidate; separate alternatives with commas "
+            "(--lr 0.01,0.001), with '/' for --hidden (--hidden 32/128), or give candidate tables in "
+            "--config"
+        )
     fixed = [key for key in several if fact(key, "shared")]
     if fixed:
-        raise RiskminError(f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the "
-                           "same splits and written to one place; give alternatives of the other settings")
+        raise RiskminError(
+            f"{', '.join(fixed)} takes one value in a comparison, as every candidate is trained on the "
+            "same splits and written to one place; give alternatives of the other settings"
+        )
     if tables:
         if several:
-            raise RiskminError(f"the candidates come from the tables of the --config file, so {', '.join(several)} "
-                               "cannot take alternatives too; give one value, or put the alternatives in the tables")
+            raise RiskminError(
+                f"the candidates come from the tables of the --config file, so {', '.join(several)} "
+                "cannot take alternatives too; give one value, or put the alternatives in the tables"
+            )
         shared.update({key: values[0] for key, values in alternatives.items()})
         return shared, tables
-    axes = {key: values for key, values in alternatives.items() if key in several or fact(key, "applies")
-            or key == "model"}
+    axes = {
+        key: values for key, values in alternatives.items() if key in several or fact(key, "applies") or key == "model"
+    }
     shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
     return shared, grid(axes, shared)
 
@@ -72,9 +80,13 @@ def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
 def fitting(combinations: list, shared: dict) -> list:
     """The combinations without those whose widths two_layer cannot take (--model two_layer,mlp --hidden 64/64,64 keeps
     two_layer with 64 and mlp with both), unless that leaves a model none: then its error says what to change."""
+
     def fits(settings: dict) -> bool:
-        return (setting_of(settings, shared, "model") != "two_layer"
-                or len(widths(setting_of(settings, shared, "hidden"))) == 1)
+        return (
+            setting_of(settings, shared, "model") != "two_layer"
+            or len(widths(setting_of(settings, shared, "hidden"))) == 1
+        )
+
     kept = [settings for settings in combinations if fits(settings)]
     models = {setting_of(settings, shared, "model") for settings in combinations}
     return kept if models == {setting_of(settings, shared, "model") for settings in kept} else combinations
@@ -87,9 +99,11 @@ def distinct(combinations: list, shared: dict) -> list:
     for settings in combinations:
         key = network(settings, shared)
         if key in seen:
-            warn(f"{candidate_name(settings, list(settings))} is the same network as "
-                 f"{candidate_name(seen[key], list(seen[key]))} (one hidden layer, no dropout), so it is left out",
-                 RiskminNote)
+            warn(
+                f"{candidate_name(settings, list(settings))} is the same network as "
+                f"{candidate_name(seen[key], list(seen[key]))} (one hidden layer, no dropout), so it is left out",
+                RiskminNote,
+            )
             continue
         seen[key] = settings
         kept.append(settings)
@@ -106,8 +120,13 @@ def network(settings: dict, shared: dict) -> tuple:
     if model not in ("two_layer", "mlp") or len(widths(setting_of(settings, shared, "hidden"))) != 1:
         return tuple(sorted((key, label(value)) for key, value in settings.items()))
     dropout = setting_of(settings, shared, "dropout") if model == "mlp" else 0.0
-    same = {**settings, "model": "mlp", "hidden": widths(setting_of(settings, shared, "hidden")), "dropout": dropout,
-            "activation": setting_of(settings, shared, "activation")}
+    same = {
+        **settings,
+        "model": "mlp",
+        "hidden": widths(setting_of(settings, shared, "hidden")),
+        "dropout": dropout,
+        "activation": setting_of(settings, shared, "activation"),
+    }
     return tuple(sorted((key, label(value)) for key, value in same.items()))
 
 
@@ -130,8 +149,11 @@ def applies(key: str, settings: dict) -> bool:
 
 
 def candidate_name(settings: dict, differing: list) -> str:
-    parts = [label(settings[key]) if key == "model" else f"{key}={label(settings[key])}" for key in differing
-             if key in settings]
+    parts = [
+        label(settings[key]) if key == "model" else f"{key}={label(settings[key])}"
+        for key in differing
+        if key in settings
+    ]
     return " ".join(parts) or "default"
 
 
@@ -151,26 +173,33 @@ def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
     if shared_model is not None and not isinstance(shared_model, str) and isinstance(candidates, dict):
         # a module class or factory shared by all cannot live in Config: every candidate gets it as its own model
         settings = {key: value for key, value in settings.items() if key != "model"}
-        candidates = {name: {"model": shared_model, **given} if isinstance(given, dict) else given
-                      for name, given in candidates.items()}
+        candidates = {
+            name: {"model": shared_model, **given} if isinstance(given, dict) else given
+            for name, given in candidates.items()
+        }
     return candidates, settings
 
 
 def candidate_configs(candidates: dict, shared: Config) -> dict:
     """name -> (model for `montecarlo`, the candidate's Config), every candidate checked before anything trains."""
     if not isinstance(candidates, dict) or len(candidates) < 2:
-        raise RiskminError("a comparison needs at least two candidates, e.g. "
-                           "{'small': {'hidden': 8}, 'large': {'hidden': 64}}, or on the command line alternatives "
-                           "such as --lr 0.01,0.001")
+        raise RiskminError(
+            "a comparison needs at least two candidates, e.g. "
+            "{'small': {'hidden': 8}, 'large': {'hidden': 64}}, or on the command line alternatives "
+            "such as --lr 0.01,0.001"
+        )
     configs = {}
     for name, settings in candidates.items():
         if not isinstance(settings, dict):
-            raise RiskminError(f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of "
-                               "settings")
+            raise RiskminError(
+                f"candidate {name!r} is {type(settings).__name__}; give each candidate a dict of settings"
+            )
         fixed = [key for key in settings if key in FIELDS and fact(key, "shared")]
         if fixed:
-            raise RiskminError(f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are "
-                               "compared on the same splits); set it once for all")
+            raise RiskminError(
+                f"candidate {name!r} sets {', '.join(fixed)}, which every candidate shares (they are "
+                "compared on the same splits); set it once for all"
+            )
         model = settings.get("model", shared.model)
         named = dict(settings)
         if not isinstance(model, str):  # a module class or factory: recorded by name, built by montecarlo
@@ -180,8 +209,10 @@ def candidate_configs(candidates: dict, shared: Config) -> dict:
         except RiskminError as error:
             raise RiskminError(f"candidate {name!r}: {error}") from None
         if model == "custom":
-            raise RiskminError(f"candidate {name!r} has model custom, which riskmin cannot build; give the module "
-                               "class or a function that returns a fresh one as its model")
+            raise RiskminError(
+                f"candidate {name!r} has model custom, which riskmin cannot build; give the module "
+                "class or a function that returns a fresh one as its model"
+            )
     return configs
 
 

@@ -29,8 +29,18 @@ from torch.utils.data import Dataset
 from ..config import Config, RiskminError, settings_where
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from ..data import Data
-from ._montecarlo import (Experiment, data_frame, data_name, experiments, html_picture, html_table, kept_in, model_name,
-                          targets_of, tell_sample_size)
+from ._montecarlo import (
+    Experiment,
+    data_frame,
+    data_name,
+    experiments,
+    html_picture,
+    html_table,
+    kept_in,
+    model_name,
+    targets_of,
+    tell_sample_size,
+)
 from ._kept import holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
@@ -55,13 +65,18 @@ class Comparison(Experiment):
         s = self.summary
         best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
         close = f", {len(s['not_distinguished'])} not told apart from it" if s["not_distinguished"] else ""
-        return (f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on "
-                f"{s['runs']} splits, best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})")
+        return (
+            f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on "
+            f"{s['runs']} splits, best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})"
+        )
 
     def _repr_html_(self) -> str:
         """The candidates ranked, as `riskmin compare` prints them, and the picture, as a notebook shows the result."""
-        table = html_table(repr(self) + "; * not told apart from the best (Holm-adjusted corrected p >= "
-                           f"{self.summary['level']:g})", RANKED_COLUMNS, ranked_rows(self.summary))
+        table = html_table(
+            repr(self) + f"; * not told apart from the best (Holm-adjusted corrected p >= {self.summary['level']:g})",
+            RANKED_COLUMNS,
+            ranked_rows(self.summary),
+        )
         return table + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
@@ -73,8 +88,9 @@ class Comparison(Experiment):
         """Each candidate's per-split metric, ranked, one line per split: a matplotlib Figure, or drawn into `path`
         (compare.png) and the path returned; an existing file is replaced only with `overwrite` (see LrFinding.plot)."""
         metric = self.summary["metric"]
-        return plot_comparison(self.table, self.summary["ranking"], metric, path,
-                               self.summary["comparisons"].get(metric), overwrite)
+        return plot_comparison(
+            self.table, self.summary["ranking"], metric, path, self.summary["comparisons"].get(metric), overwrite
+        )
 
     def save(self, directory=None, overwrite: bool = False) -> Path:
         """Write runs/<name>/ with config.toml (the grid), runs.csv, comparison.csv, compare.png and summary.json; an
@@ -90,18 +106,32 @@ def stacks(configs: dict) -> list:
     groups = {}
     for name, (model, candidate) in configs.items():
         if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
-            key = (model if isinstance(model, str) else id(model),
-                   tuple((name, str(value)) for name, value in candidate.to_dict().items()
-                         if name not in settings_where(stackable=True)))
+            key = (
+                model if isinstance(model, str) else id(model),
+                tuple(
+                    (name, str(value))
+                    for name, value in candidate.to_dict().items()
+                    if name not in settings_where(stackable=True)
+                ),
+            )
         else:
             key = (name,)
         groups.setdefault(key, []).append(name)
     return list(groups.values())
 
 
-def compare(candidates: dict, data, runs: int = 100, config: Optional[Config] = None, select: bool = False,
-            metric: Optional[str] = None, rope: Optional[float] = None, directory=None, resume: bool = False,
-            **settings) -> Comparison:
+def compare(
+    candidates: dict,
+    data,
+    runs: int = 100,
+    config: Optional[Config] = None,
+    select: bool = False,
+    metric: Optional[str] = None,
+    rope: Optional[float] = None,
+    directory=None,
+    resume: bool = False,
+    **settings,
+) -> Comparison:
     """Train every candidate on the same `runs` splits of `data` and compare each with the best, split by split.
 
     `candidates` maps a name to its settings; `settings` (and `config`) are shared by all. The
@@ -134,22 +164,30 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
     """(metric, "min" or "max"): what ranks the candidates, once the rope and select are checked against it."""
     base, mode = ranking(metric, config)
     if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
-        raise RiskminError(f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
-                           f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)")
+        raise RiskminError(
+            f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
+            f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)"
+        )
     if select and config.val == 0 and not config.splits:
-        raise RiskminError(f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation "
-                           "rows; set --val 0.1 (val=0.1)")
+        raise RiskminError(
+            f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation "
+            "rows; set --val 0.1 (val=0.1)"
+        )
     return base, mode
 
 
 def grid_settings(configs: dict) -> dict:
     """Every candidate's settings as one flat dict ("small.hidden": [4]), as an experiment's fingerprint holds them."""
-    return {f"{name}.{key}": value for name, (model, candidate) in configs.items()
-            for key, value in {**candidate.to_dict(), "model": model_name(model)}.items()}
+    return {
+        f"{name}.{key}": value
+        for name, (model, candidate) in configs.items()
+        for key, value in {**candidate.to_dict(), "model": model_name(model)}.items()
+    }
 
 
-def kept_comparison(candidates: dict, configs: dict, data, config: Config, keeper, select: bool, base: str, mode: str,
-                    rope) -> Comparison:
+def kept_comparison(
+    candidates: dict, configs: dict, data, config: Config, keeper, select: bool, base: str, mode: str, rope
+) -> Comparison:
     """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
     start = time.perf_counter()
     results = train_candidates(configs, data, config.progress, keeper)
@@ -169,8 +207,9 @@ def comparable_data(data, config: Config, base: str) -> Data:
     """`data` as in-memory Data, refused when it is not or when its task does not measure the ranking metric `base`."""
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
-        raise RiskminError("compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not "
-                           f"{type(data).__name__}")
+        raise RiskminError(
+            f"compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}"
+        )
     metrics = measured(task_of_loss(with_concrete_loss(config, targets_of(data)).loss))
     if base not in metrics:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
@@ -215,29 +254,54 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         raise RiskminError(f"no candidate has a {ranked_by} to rank by; choose a metric the task reports, such as loss")
     order = sorted(results, key=lambda name: order_key(means[name], mode))
     best = order[0]
-    metrics = [m for m in dict.fromkeys(m for mc in results.values() for m in mc.summary["metrics"])
-               if m.startswith(METRIC_PREFIXES)]
+    metrics = [
+        m
+        for m in dict.fromkeys(m for mc in results.values() for m in mc.summary["metrics"])
+        if m.startswith(METRIC_PREFIXES)
+    ]
     comparisons = {}
     for name in metrics:
         others = [c for c in order if c != best]
         sizes = held_out(name, n_train, n_test, n_val, folds)  # train metrics: naive tests only
         tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
         adjusted = holm([t["corrected_p_value"] for t in tests])
-        width = (rope if rope is not None and name == ranked_by
-                 else default_rope(name, results[best].summary["metrics"].get(name)))
+        width = (
+            rope
+            if rope is not None and name == ranked_by
+            else default_rope(name, results[best].summary["metrics"].get(name))
+        )
         higher = name.split("_", 1)[1] in metrics_where(higher_is_better=True)
-        comparisons[name] = {c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher),
-                                 "detectable": detectable(t)}
-                             for c, t, p in zip(others, tests, adjusted)}
+        comparisons[name] = {
+            c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher), "detectable": detectable(t)}
+            for c, t, p in zip(others, tests, adjusted)
+        }
     close = [c for c in order[1:] if indistinguishable(comparisons.get(ranked_by, {}).get(c))]
-    candidates = {name: {"metrics": mc.summary["metrics"], "engine": mc.summary["engine"],
-                         "seconds": mc.summary["seconds"],
-                         "diverged": mc.summary["diverged"]} for name, mc in results.items()}
-    return {"metric": ranked_by, "mode": mode, "best": best, "ranking": order, "not_distinguished": close,
-            "level": LEVEL,
-            "candidates": candidates, "comparisons": comparisons, "runs": len(next(iter(results.values())).table),
-            "n_train": n_train, "n_test": n_test, "n_val": n_val, "folds": folds, "correction": first["correction"],
-            "test_train_ratio": first.get("test_train_ratio")}
+    candidates = {
+        name: {
+            "metrics": mc.summary["metrics"],
+            "engine": mc.summary["engine"],
+            "seconds": mc.summary["seconds"],
+            "diverged": mc.summary["diverged"],
+        }
+        for name, mc in results.items()
+    }
+    return {
+        "metric": ranked_by,
+        "mode": mode,
+        "best": best,
+        "ranking": order,
+        "not_distinguished": close,
+        "level": LEVEL,
+        "candidates": candidates,
+        "comparisons": comparisons,
+        "runs": len(next(iter(results.values())).table),
+        "n_train": n_train,
+        "n_test": n_test,
+        "n_val": n_val,
+        "folds": folds,
+        "correction": first["correction"],
+        "test_train_ratio": first.get("test_train_ratio"),
+    }
 
 
 def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
@@ -293,15 +357,22 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
         ties += sum(1 for row in usable if row[f"val_{base}"] == choice[f"val_{base}"]) > 1
         chosen_in.append((choice["candidate"], run))
         values.append(choice.get(f"test_{base}"))
-        best_test = next((row.get(f"test_{base}") for row in rows
-                          if row["candidate"] == best and not row.get("diverged")), None)
+        best_test = next(
+            (row.get(f"test_{base}") for row in rows if row["candidate"] == best and not row.get("diverged")), None
+        )
         gap = values[-1] - best_test if is_number(values[-1]) and is_number(best_test) else None
         flattery.append(None if gap is None else gap if mode == "min" else -gap)
     sizes = (summary["n_train"], summary["n_test"], summary.get("folds"))
     counts = {name: sum(1 for chosen, _ in chosen_in if chosen == name) for name in names}
-    return {"by": f"val_{base}", "metric": f"test_{base}", "estimate": describe(values, *sizes), "chosen": counts,
-            "ties": ties, "tie_rule": "the candidate given first",
-            "optimism": describe(flattery, *sizes)}, set(chosen_in)
+    return {
+        "by": f"val_{base}",
+        "metric": f"test_{base}",
+        "estimate": describe(values, *sizes),
+        "chosen": counts,
+        "ties": ties,
+        "tie_rule": "the candidate given first",
+        "optimism": describe(flattery, *sizes),
+    }, set(chosen_in)
 
 
 def comparison_rows(comparison: Comparison) -> list:
@@ -313,16 +384,23 @@ def comparison_rows(comparison: Comparison) -> list:
             if not metric.startswith(METRIC_PREFIXES):
                 continue
             test = summary["comparisons"].get(metric, {}).get(name) or {}
-            rows.append({"candidate": name, **cells[name], "metric": metric, "mean": d["mean"],
-                         **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high",
-                                                    "naive_se")},
-                         "difference": test.get("mean"), "difference_corrected_se": test.get("corrected_se"),
-                         "difference_corrected_ci_low": test.get("corrected_ci_low"),
-                         "difference_corrected_ci_high": test.get("corrected_ci_high"),
-                         "corrected_p_value": test.get("corrected_p_value"),
-                         "holm_p_value": test.get("holm_p_value"), "naive_p_value": test.get("naive_p_value"),
-                         **{key: test.get(key) for key in ("rope", "p_worse", "p_equivalent", "p_better",
-                                                           "detectable")}})
+            rows.append(
+                {
+                    "candidate": name,
+                    **cells[name],
+                    "metric": metric,
+                    "mean": d["mean"],
+                    **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high", "naive_se")},
+                    "difference": test.get("mean"),
+                    "difference_corrected_se": test.get("corrected_se"),
+                    "difference_corrected_ci_low": test.get("corrected_ci_low"),
+                    "difference_corrected_ci_high": test.get("corrected_ci_high"),
+                    "corrected_p_value": test.get("corrected_p_value"),
+                    "holm_p_value": test.get("holm_p_value"),
+                    "naive_p_value": test.get("naive_p_value"),
+                    **{key: test.get(key) for key in ("rope", "p_worse", "p_equivalent", "p_better", "detectable")},
+                }
+            )
     return rows
 
 
@@ -339,8 +417,11 @@ def save_comparison(comparison: Comparison, directory=None, overwrite: bool = Fa
     from .._runs._rundir import save_experiment
 
     target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
-    return save_experiment(lambda folder: write_comparison(comparison, folder), target,
-                           overwrite or (directory is None and comparison.config.overwrite))
+    return save_experiment(
+        lambda folder: write_comparison(comparison, folder),
+        target,
+        overwrite or (directory is None and comparison.config.overwrite),
+    )
 
 
 def write_comparison(comparison: Comparison, target: Path) -> None:
@@ -348,14 +429,17 @@ def write_comparison(comparison: Comparison, target: Path) -> None:
     from .._files import atomic_write, fsync_directory, json_bytes
     from .._runs._rundir import draw, history_csv
 
-    tables = (("config.toml", grid_toml(comparison.config, comparison.candidates)),
-              ("runs.csv", history_csv(comparison.table)),
-              ("comparison.csv", history_csv(comparison_rows(comparison))))
+    tables = (
+        ("config.toml", grid_toml(comparison.config, comparison.candidates)),
+        ("runs.csv", history_csv(comparison.table)),
+        ("comparison.csv", history_csv(comparison_rows(comparison))),
+    )
     for name, text in tables:
         atomic_write(target / name, text.encode())
     metric = comparison.summary["metric"]
-    figure = plot_comparison(comparison.table, comparison.summary["ranking"], metric,
-                             tests=comparison.summary["comparisons"].get(metric))
+    figure = plot_comparison(
+        comparison.table, comparison.summary["ranking"], metric, tests=comparison.summary["comparisons"].get(metric)
+    )
     draw(figure, target / "compare.png")
     atomic_write(target / "summary.json", json_bytes(comparison.summary))  # last: it marks the comparison finished
     fsync_directory(target)
@@ -364,8 +448,14 @@ def write_comparison(comparison: Comparison, target: Path) -> None:
 DRAWN = 30  # candidates a picture shows legibly; the others are in the tables
 
 
-def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path] = None, tests: Optional[dict] = None,
-                    overwrite: bool = False):
+def plot_comparison(
+    table: list,
+    ranking: list,
+    metric: str,
+    path: Optional[Path] = None,
+    tests: Optional[dict] = None,
+    overwrite: bool = False,
+):
     """Each candidate's per-split `metric`, ranked left to right, with the values of one split joined by a line, and
     under
     each name its posterior probability of being practically equal to the best (`tests`: the comparison's paired tests
@@ -386,17 +476,28 @@ def plot_comparison(table: list, ranking: list, metric: str, path: Optional[Path
     axis = figure.subplots()
     positions = range(len(ranking))
     for values in by_split.values():
-        axis.plot(positions, [values.get(name, math.nan) for name in ranking], color="gray", alpha=0.3, linewidth=0.8,
-                  marker="o", markersize=3)
-    means = [sum(v for v in column if math.isfinite(v)) / max(1, sum(math.isfinite(v) for v in column))
-             for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)]
+        axis.plot(
+            positions,
+            [values.get(name, math.nan) for name in ranking],
+            color="gray",
+            alpha=0.3,
+            linewidth=0.8,
+            marker="o",
+            markersize=3,
+        )
+    means = [
+        sum(v for v in column if math.isfinite(v)) / max(1, sum(math.isfinite(v) for v in column))
+        for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)
+    ]
     axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
     equal = {name: t.get("p_equivalent") for name, t in (tests or {}).items()}
     labels = [name if equal.get(name) is None else f"{name}\nP(equal) {equal[name]:.2f}" for name in ranking]
     axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
     axis.set_ylabel(metric.replace("_", " "))
-    axis.set_title("one line per split, candidates ranked best first"
-                   + (f"; the best {DRAWN} of {DRAWN + left_out} (the rest in comparison.csv)" if left_out else ""))
+    axis.set_title(
+        "one line per split, candidates ranked best first"
+        + (f"; the best {DRAWN} of {DRAWN + left_out} (the rest in comparison.csv)" if left_out else "")
+    )
     axis.legend()
     figure.tight_layout()
     if path is None:
@@ -415,44 +516,61 @@ def ranked_rows(summary: dict) -> list:
     metric, rows = summary["metric"], []
     for rank, name in enumerate(summary["ranking"], 1):
         d = summary["candidates"][name]["metrics"].get(metric, {})
-        mean = "-" if d.get("mean") is None else f"{d['mean']:.3g}" + (
-            f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]" if d.get("corrected_ci_low") is not None
-            else "")
+        mean = (
+            "-"
+            if d.get("mean") is None
+            else f"{d['mean']:.3g}"
+            + (
+                f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]"
+                if d.get("corrected_ci_low") is not None
+                else ""
+            )
+        )
         test = summary["comparisons"].get(metric, {}).get(name)
         if test is None:
             rows.append((f"{rank}", name, mean, "best", "", ""))
             continue
-        interval = (f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]"
-                    if test["corrected_ci_low"] is not None else "-")
+        interval = (
+            f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]"
+            if test["corrected_ci_low"] is not None
+            else "-"
+        )
         p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
         mark = "*" if name in summary["not_distinguished"] else ""
-        rows.append((f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval,
-                     p))
+        rows.append(
+            (f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval, p)
+        )
     return rows
 
 
 def comparison_table(summary: dict, console) -> None:
     """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
     columns."""
-    from rich import box
-    from rich.table import Table
+    from .._runs._report import narrow_table
 
     metric = summary["metric"]
-    table = Table(title=f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} "
-                        f"({summary['mode']})",
-                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    table = narrow_table(
+        f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})", console
+    )
     for column in RANKED_COLUMNS:
         left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
-        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left,
-                         min_width=12 if left else None)
+        table.add_column(
+            column,
+            justify="left" if left else "right",
+            overflow="fold",
+            no_wrap=not left,
+            min_width=12 if left else None,
+        )
     for row in ranked_rows(summary):
         table.add_row(*row)
     console.print(table)
     ratio = summary.get("test_train_ratio")
-    footnote = (f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
-                f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
-                "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
-                f"{summary['level']:g}")
+    footnote = (
+        f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
+        f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
+        "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
+        f"{summary['level']:g}"
+    )
     console.print(textwrap.fill(footnote, 80, break_on_hyphens=False), highlight=False, markup=False)
     bayesian_table(summary, console)
     if "selection" in summary:
@@ -462,30 +580,44 @@ def comparison_table(summary: dict, console) -> None:
 def bayesian_table(summary: dict, console) -> None:
     """Each candidate against the best: the posterior probabilities of being practically worse, equivalent or better
     (correlated Bayesian t-test) and the smallest difference the corrected test would detect at 80% power."""
-    from rich import box
-    from rich.table import Table
+    from .._runs._report import narrow_table
 
     metric = summary["metric"]
     tests = summary["comparisons"].get(metric, {})
     rope = next((t["rope"] for t in tests.values() if t.get("rope") is not None), None)
     if rope is None:
         return
-    table = Table(title=f"against the best, practically equal within +-{rope:.3g} {metric.replace('_', ' ')}",
-                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    table = narrow_table(f"against the best, practically equal within +-{rope:.3g} {metric.replace('_', ' ')}", console)
     for column in ("candidate", "P(worse)", "P(equal)", "P(better)", "detectable"):
-        table.add_column(column, justify="left" if column == "candidate" else "right", overflow="fold",
-                         no_wrap=column != "candidate", min_width=12 if column == "candidate" else None)
+        table.add_column(
+            column,
+            justify="left" if column == "candidate" else "right",
+            overflow="fold",
+            no_wrap=column != "candidate",
+            min_width=12 if column == "candidate" else None,
+        )
     number = lambda value, spec: "-" if value is None else format(value, spec)  # noqa: E731
     for name in summary["ranking"][1:]:
         t = tests.get(name, {})
-        table.add_row(name, number(t.get("p_worse"), ".2f"), number(t.get("p_equivalent"), ".2f"),
-                      number(t.get("p_better"), ".2f"),
-                      number(t.get("detectable"), ".3g"))
+        table.add_row(
+            name,
+            number(t.get("p_worse"), ".2f"),
+            number(t.get("p_equivalent"), ".2f"),
+            number(t.get("p_better"), ".2f"),
+            number(t.get("detectable"), ".3g"),
+        )
     console.print(table)
-    console.print(textwrap.fill("P: posterior probability (correlated Bayesian t-test, same correction). detectable: "
-                                f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
-                                f"with {summary['runs']} splits; smaller true differences may go unseen.", 80,
-                                break_on_hyphens=False), highlight=False, markup=False)
+    console.print(
+        textwrap.fill(
+            "P: posterior probability (correlated Bayesian t-test, same correction). detectable: "
+            f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
+            f"with {summary['runs']} splits; smaller true differences may go unseen.",
+            80,
+            break_on_hyphens=False,
+        ),
+        highlight=False,
+        markup=False,
+    )
 
 
 def selection_text(summary: dict) -> str:
@@ -495,9 +627,12 @@ def selection_text(summary: dict) -> str:
     e, optimism = s["estimate"], s["optimism"]
     if e["mean"] is None:
         return f"Chosen by {s['by'].replace('_', ' ')}: no split had a validation metric to choose by."
-    chosen = ", ".join(f"{name} {count}" for name, count in sorted(s["chosen"].items(),
-                                                                   key=lambda item: -item[1]) if count)
+    chosen = ", ".join(
+        f"{name} {count}" for name, count in sorted(s["chosen"].items(), key=lambda item: -item[1]) if count
+    )
     ties = f" Ties on the validation metric in {s['ties']} split(s), each to {s['tie_rule']}." if s["ties"] else ""
-    return (f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate(e)}, "
-            f"95% corrected {interval(e)} (nested estimate). Times chosen: {chosen}.{ties} Optimism of quoting the "
-            f"best candidate's own mean: {estimate(optimism)}.")
+    return (
+        f"Chosen by {s['by'].replace('_', ' ')} in each split, {s['metric'].replace('_', ' ')} = {estimate(e)}, "
+        f"95% corrected {interval(e)} (nested estimate). Times chosen: {chosen}.{ties} Optimism of quoting the "
+        f"best candidate's own mean: {estimate(optimism)}."
+    )

@@ -22,7 +22,7 @@ from ..stats import METRIC_PREFIXES
 # shape; evenly spaced fractions spend most of the rows where the curve is already flat
 SIZES = (0.1, 0.18, 0.32, 0.56, 1.0)
 SHOWN = ("test_loss", "train_loss")  # the two curves the console and the picture show: the test risk and the training
-                                     # fit
+# fit
 
 
 @dataclass
@@ -39,8 +39,10 @@ class Curve:
         parts = []
         for model, rows in by_model(self.table).items():
             first, last = rows[0], rows[-1]
-            parts.append(f"{model}: test loss {number(first.get('test_loss'))} at n = {first['n_train']:.0f} -> "
-                         f"{number(last.get('test_loss'))} at n = {last['n_train']:.0f}")
+            parts.append(
+                f"{model}: test loss {number(first.get('test_loss'))} at n = {first['n_train']:.0f} -> "
+                f"{number(last.get('test_loss'))} at n = {last['n_train']:.0f}"
+            )
         runs = self.table[0]["runs"] if self.table else 0
         return f"Curve({self.config.data}, {len(self.table)} experiments of {runs} runs; {'; '.join(parts)})"
 
@@ -65,16 +67,28 @@ class Curve:
         from .._files import atomic_write, fsync_directory, json_bytes
         from .._runs._rundir import draw, history_csv, run_directory, save_experiment
 
-        runs = [{"model": model, "size": size, **row} for model, sizes in self.results.items()
+        runs = [
+            {"model": model, "size": size, **row}
+            for model, sizes in self.results.items()
+            for size, mc in sizes.items()
+            for row in mc.table
+        ]
+        summary = {
+            "sizes": sorted({row["size"] for row in self.table}),
+            "models": list(self.results),
+            "experiments": [
+                {"model": model, "size": size, **mc.summary}
+                for model, sizes in self.results.items()
                 for size, mc in sizes.items()
-                for row in mc.table]
-        summary = {"sizes": sorted({row["size"] for row in self.table}), "models": list(self.results),
-                   "experiments": [{"model": model, "size": size, **mc.summary} for model, sizes in self.results.items()
-                                   for size, mc in sizes.items()]}
+            ],
+        }
 
         def write(target: Path) -> None:
-            for name, text in (("config.toml", self.config.to_toml()), ("curve.csv", history_csv(self.table)),
-                               ("runs.csv", history_csv(runs))):
+            for name, text in (
+                ("config.toml", self.config.to_toml()),
+                ("curve.csv", history_csv(self.table)),
+                ("runs.csv", history_csv(runs)),
+            ):
                 atomic_write(target / name, text.encode())
             draw(plot_curve(self.table), target / "curve.png")
             atomic_write(target / "summary.json", json_bytes(summary))  # last: it marks the curve finished
@@ -107,11 +121,16 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = {size: montecarlo(each, data, runs, config.replace(train=size * config.train_fraction))
-                          for size in sizes}
+        results[named] = {
+            size: montecarlo(each, data, runs, config.replace(train=size * config.train_fraction)) for size in sizes
+        }
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
-    notes = [f"{named} at size {size:g}: {note}" for named, by_size in results.items() for size, mc in by_size.items()
-             for note in mc.notes]
+    notes = [
+        f"{named} at size {size:g}: {note}"
+        for named, by_size in results.items()
+        for size, mc in by_size.items()
+        for note in mc.notes
+    ]
     return Curve(table, results, config, notes)
 
 
@@ -120,11 +139,14 @@ def checked_sizes(sizes) -> tuple:
     try:
         values = sorted(float(size) for size in sizes)
     except (TypeError, ValueError):
-        raise RiskminError(f"sizes = {sizes!r} are not numbers; give fractions of the training rows such as "
-                           "0.1,0.5,1.0") from None
+        raise RiskminError(
+            f"sizes = {sizes!r} are not numbers; give fractions of the training rows such as 0.1,0.5,1.0"
+        ) from None
     if len(values) < 2 or len(set(values)) != len(values) or not all(0 < v <= 1 for v in values):
-        raise RiskminError(f"sizes = {','.join(f'{v:g}' for v in values)} is not allowed; give at least two different "
-                           "fractions of the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0")
+        raise RiskminError(
+            f"sizes = {','.join(f'{v:g}' for v in values)} is not allowed; give at least two different "
+            "fractions of the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0"
+        )
     return tuple(values)
 
 
@@ -136,8 +158,14 @@ def row_of(model: str, size: float, mc) -> dict:
     for name, d in s["metrics"].items():
         if name.startswith(METRIC_PREFIXES) and not name.startswith("val_"):
             kind = "corrected" if d.get("corrected_se") is not None else "naive"
-            row.update({name: d["mean"], f"{name}_se": d[f"{kind}_se"], f"{name}_ci_low": d[f"{kind}_ci_low"],
-                        f"{name}_ci_high": d[f"{kind}_ci_high"]})
+            row.update(
+                {
+                    name: d["mean"],
+                    f"{name}_se": d[f"{kind}_se"],
+                    f"{name}_ci_low": d[f"{kind}_ci_low"],
+                    f"{name}_ci_high": d[f"{kind}_ci_high"],
+                }
+            )
     return row
 
 
@@ -154,22 +182,32 @@ def number(value) -> str:
 
 def curve_table(curve: Curve, console) -> None:
     """Each model's test loss with its corrected interval, and its training loss, at each training size."""
-    from rich import box
-    from rich.table import Table
+    from .._runs._report import narrow_table
 
-    table = Table(title=f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size",
-                  box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
+    table = narrow_table(
+        f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size", console
+    )
     for column in ("model", "size", "n train", "test loss [95% CI]", "train loss"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in curve.table:
-        interval = (f" [{row['test_loss_ci_low']:.3g}, {row['test_loss_ci_high']:.3g}]"
-                    if row.get("test_loss_ci_low") is not None else "")
-        table.add_row(row["model"], f"{row['size']:g}", f"{row['n_train']:.0f}",
-                      number(row.get("test_loss")) + interval,
-                      number(row.get("train_loss")))
+        interval = (
+            f" [{row['test_loss_ci_low']:.3g}, {row['test_loss_ci_high']:.3g}]"
+            if row.get("test_loss_ci_low") is not None
+            else ""
+        )
+        table.add_row(
+            row["model"],
+            f"{row['size']:g}",
+            f"{row['n_train']:.0f}",
+            number(row.get("test_loss")) + interval,
+            number(row.get("train_loss")),
+        )
     console.print(table)
-    console.print("CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
-                  "the curves is what more data could still buy.", highlight=False)
+    console.print(
+        "CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
+        "the curves is what more data could still buy.",
+        highlight=False,
+    )
 
 
 def plot_curve(table: list):
@@ -186,8 +224,9 @@ def plot_curve(table: list):
         low, high = ([row.get(f"test_loss_ci_{end}") for row in rows] for end in ("low", "high"))
         if all(v is not None for v in low + high):
             axis.fill_between(n, low, high, color=colour, alpha=0.2)
-        axis.plot(n, [row.get("train_loss", math.nan) for row in rows], color=colour, linestyle="--",
-                  label=f"{model} train")
+        axis.plot(
+            n, [row.get("train_loss", math.nan) for row in rows], color=colour, linestyle="--", label=f"{model} train"
+        )
     axis.set_xlabel("training rows")
     axis.set_ylabel("loss")
     axis.set_title(f"learning curve, {table[0]['runs']} runs a size; shaded: corrected 95% interval")

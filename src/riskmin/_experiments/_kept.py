@@ -52,8 +52,11 @@ def experiment_fingerprint(data, every: list, settings: dict) -> dict:
 
 def without_free(settings: dict) -> dict:
     """`settings` less the FREE ones: a config's dict, or a dict of them (a comparison's candidates)."""
-    return {key: without_free(value) if isinstance(value, dict) else value
-            for key, value in settings.items() if key not in FREE}
+    return {
+        key: without_free(value) if isinstance(value, dict) else value
+        for key, value in settings.items()
+        if key not in FREE
+    }
 
 
 class Keeper:
@@ -70,8 +73,18 @@ class Keeper:
     `kind`, "montecarlo" or "compare", which only the same kind of experiment resumes.
     """
 
-    def __init__(self, target, settings: dict, config_toml: str, resume: bool = False, overwrite: bool = False,
-                 base=None, command: Optional[str] = None, about: Optional[dict] = None, kind: str = "montecarlo"):
+    def __init__(
+        self,
+        target,
+        settings: dict,
+        config_toml: str,
+        resume: bool = False,
+        overwrite: bool = False,
+        base=None,
+        command: Optional[str] = None,
+        about: Optional[dict] = None,
+        kind: str = "montecarlo",
+    ):
         self.target = None if target is None else Path(target)
         self.settings, self.config_toml, self.resume, self.overwrite = settings, config_toml, resume, overwrite
         self.base, self.command, self.about = base, command, {**(about or {}), "kind": kind}
@@ -97,8 +110,14 @@ class Keeper:
         """The folder the experiment keeps its runs in (process 0): made new, or the unfinished one it resumes."""
         if self.resume:
             return self.resumed(now)
-        twin = next((folder for folder in siblings(Path(self.base or self.target), bool(self.base))
-                     if interrupted(folder) and same(folder, now)), None)
+        twin = next(
+            (
+                folder
+                for folder in siblings(Path(self.base or self.target), bool(self.base))
+                if interrupted(folder) and same(folder, now)
+            ),
+            None,
+        )
         if restarted() and twin is not None:  # torchrun started the processes again: on with what was kept
             self.take(twin)
             return twin
@@ -112,8 +131,9 @@ class Keeper:
         if not interrupted(self.target):
             finished = "; it finished" if (self.target / "summary.json").exists() else ""
             instead = "run the command without --resume" if self.command else "drop resume=True"
-            raise RiskminError(f"{self.target} holds no interrupted experiment to resume{finished}; "
-                               f"{instead} to start one")
+            raise RiskminError(
+                f"{self.target} holds no interrupted experiment to resume{finished}; {instead} to start one"
+            )
         found = self.target
         check_experiment_kind(found, self.about["kind"])
         check_same(read_fingerprint(found), now, found, what="experiment")
@@ -131,13 +151,20 @@ class Keeper:
         if twin is not None:
             kept = len(read_kept(twin / KEPT))
             runs = f"{kept} finished run{'s' * (kept != 1)}"
-            raise RiskminError(f"{twin} holds this experiment, interrupted after {runs}; {self.resume_hint(twin)}, "
-                               f"or {self.overwrite_hint()} to start it again")
+            raise RiskminError(
+                f"{twin} holds this experiment, interrupted after {runs}; {self.resume_hint(twin)}, "
+                f"or {self.overwrite_hint()} to start it again"
+            )
         if os.path.lexists(self.target) and not left_empty(self.target):
-            held = ("an interrupted experiment with other data or settings" if interrupted(self.target)
-                    else "a finished result")
-            raise RiskminError(f"{self.target} holds {held}; {self.overwrite_hint()} to replace it, or choose another "
-                               f"{'--name' if self.command else 'directory'}")
+            held = (
+                "an interrupted experiment with other data or settings"
+                if interrupted(self.target)
+                else "a finished result"
+            )
+            raise RiskminError(
+                f"{self.target} holds {held}; {self.overwrite_hint()} to replace it, or choose another "
+                f"{'--name' if self.command else 'directory'}"
+            )
 
     def begun(self, now: dict) -> Path:
         """A new folder for the experiment (hidden beside what it replaces) with its settings and fingerprint: written
@@ -209,8 +236,10 @@ class Keeper:
             save(building)
         except OSError as error:
             kept = f"; {self.target} is as it was" if building != self.target else ""
-            raise RiskminError(f"the results could not be written to {building} ({error.strerror or error}){kept}; "
-                               f"free space or fix permissions, then {self.resume_hint(building)}") from None
+            raise RiskminError(
+                f"the results could not be written to {building} ({error.strerror or error}){kept}; "
+                f"free space or fix permissions, then {self.resume_hint(building)}"
+            ) from None
         shutil.rmtree(building / KEPT, ignore_errors=True)
         (building / FINGERPRINT).unlink(missing_ok=True)
         self.release()
@@ -244,8 +273,10 @@ def check_experiment_kind(folder: Path, kind: str) -> None:
     """Refuse to resume with `kind` ("montecarlo" or "compare") an experiment of the other kind."""
     began = about(folder).get("kind", kind)
     if began != kind:
-        raise RiskminError(f"{folder} is an interrupted {began}, not a {kind}; continue it with: riskmin {began} "
-                           f"--resume {folder}, or riskmin.{began}(..., directory=..., resume=True)")
+        raise RiskminError(
+            f"{folder} is an interrupted {began}, not a {kind}; continue it with: riskmin {began} "
+            f"--resume {folder}, or riskmin.{began}(..., directory=..., resume=True)"
+        )
 
 
 def holding(keeper: Optional[Keeper]):
@@ -287,8 +318,10 @@ def read_fingerprint(folder: Path) -> dict:
     try:
         return json.loads((folder / FINGERPRINT).read_text())
     except (OSError, ValueError):
-        raise RiskminError(f"{folder / FINGERPRINT} is damaged, so {folder} cannot be resumed; start the experiment "
-                           "again with --overwrite") from None
+        raise RiskminError(
+            f"{folder / FINGERPRINT} is damaged, so {folder} cannot be resumed; start the experiment "
+            "again with --overwrite"
+        ) from None
 
 
 def same(folder: Path, now: dict) -> bool:

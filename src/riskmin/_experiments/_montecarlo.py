@@ -62,15 +62,18 @@ class MonteCarlo(Experiment):
 
         test = self.summary["metrics"].get("test_loss")
         measured = f"test loss {estimate(test)}, 95% corrected {interval(test)}" if test else "no test split"
-        return (f"MonteCarlo({self.names.get('data') or self.config.data}, "
-                f"{self.names.get('model') or self.config.model}, {runs}, {measured})")
+        return (
+            f"MonteCarlo({self.names.get('data') or self.config.data}, "
+            f"{self.names.get('model') or self.config.model}, {runs}, {measured})"
+        )
 
     def _repr_html_(self) -> str:
         """The summary table and the picture, as a notebook shows the result."""
         from .._runs._report import montecarlo_rows
 
-        table = html_table(repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"),
-                           montecarlo_rows(self.summary))
+        table = html_table(
+            repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary)
+        )
         return table + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
@@ -122,16 +125,24 @@ def data_frame(tables: dict, table: str, what: str):
     try:
         import pandas
     except ImportError:
-        raise RiskminError(f"{what}.to_pandas needs pandas, which is not installed; "
-                           "install it with pip install pandas, "
-                           "or read the rows as a list of dicts from .table") from None
+        raise RiskminError(
+            f"{what}.to_pandas needs pandas, which is not installed; "
+            "install it with pip install pandas, "
+            "or read the rows as a list of dicts from .table"
+        ) from None
     rows = tables[table]
     return pandas.DataFrame(rows, columns=list(dict.fromkeys(key for row in rows for key in row)))
 
 
-def montecarlo(model: Union[str, nn.Module, Callable[[], nn.Module]], data, runs: int = 100,
-               config: Optional[Config] = None,
-               directory=None, resume: bool = False, **settings) -> MonteCarlo:
+def montecarlo(
+    model: Union[str, nn.Module, Callable[[], nn.Module]],
+    data,
+    runs: int = 100,
+    config: Optional[Config] = None,
+    directory=None,
+    resume: bool = False,
+    **settings,
+) -> MonteCarlo:
     """Train `model` on `runs` random splits of `data` and report, for every metric, the mean, its standard error and
     95% intervals: the naive Student-t one and the one corrected for overlapping training sets (Nadeau-Bengio).
 
@@ -170,13 +181,15 @@ def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: O
     return result
 
 
-def kept_in(directory, resume: bool, config: Config, settings: dict, config_toml: str,
-            kind: str = "montecarlo") -> Optional[Keeper]:
+def kept_in(
+    directory, resume: bool, config: Config, settings: dict, config_toml: str, kind: str = "montecarlo"
+) -> Optional[Keeper]:
     """From Python: the Keeper of an experiment kept in `directory`, or None (kept in memory alone) without one."""
     if directory is None:
         if resume:
-            raise RiskminError("resume=True continues an experiment kept in a directory; "
-                               "pass directory= as when it began")
+            raise RiskminError(
+                "resume=True continues an experiment kept in a directory; pass directory= as when it began"
+            )
         return None
     return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
 
@@ -185,9 +198,12 @@ def tell_sample_size(config: Config, used: int) -> None:
     """Warn when the runs are too few for stable intervals; note how runs were rounded to whole repetitions of K
     folds."""
     if config.folds and not config.splits and config.runs % config.folds:
-        warn(f"runs = {config.runs} is not a whole number of repetitions of {config.folds} folds, so "
-             f"{kfold_repetitions(config) * config.folds} runs were trained "
-             f"({kfold_repetitions(config)} repetition(s))", RiskminNote)
+        warn(
+            f"runs = {config.runs} is not a whole number of repetitions of {config.folds} folds, so "
+            f"{kfold_repetitions(config) * config.folds} runs were trained "
+            f"({kfold_repetitions(config)} repetition(s))",
+            RiskminNote,
+        )
     message = few_runs(used)
     if message:
         warn(message)
@@ -199,8 +215,15 @@ def kfold_repetitions(config: Config) -> int:
     return max(math.ceil(config.runs / config.folds), 1)
 
 
-def experiments(model, data, config: Config, variants: list, callables: Optional[Callables] = None,
-                keeper: Optional[Keeper] = None, group: int = 0) -> list:
+def experiments(
+    model,
+    data,
+    config: Config,
+    variants: list,
+    callables: Optional[Callables] = None,
+    keeper: Optional[Keeper] = None,
+    group: int = 0,
+) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
     user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine).
@@ -214,9 +237,18 @@ def experiments(model, data, config: Config, variants: list, callables: Optional
     seconds = time.perf_counter() - start
     names = {"data": data_name(data), "model": model_name(model)}
     processes = join(config.device)[1]
-    return [experiment(config.replace(**changes), every,
-                       sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
-                       reason, seconds, processes, names) for v, changes in enumerate(variants)]
+    return [
+        experiment(
+            config.replace(**changes),
+            every,
+            sorted((row for row in rows if row["variant"] == v), key=lambda row: row["run"]),
+            reason,
+            seconds,
+            processes,
+            names,
+        )
+        for v, changes in enumerate(variants)
+    ]
 
 
 def checked_experiment(data, config: Config, callables: Callables) -> tuple:
@@ -225,8 +257,9 @@ def checked_experiment(data, config: Config, callables: Callables) -> tuple:
     check_run_seeds(config)  # from Python as from the command line
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
-        raise RiskminError(f"montecarlo needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, "
-                           f"not {type(data).__name__}")
+        raise RiskminError(
+            f"montecarlo needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}"
+        )
     if config.split == "tutorial":
         raise RiskminError("split tutorial is one fixed split; Monte-Carlo experiments need split random")
     config = with_concrete_loss(config, targets_of(data))
@@ -244,32 +277,54 @@ def checked_experiment(data, config: Config, callables: Callables) -> tuple:
 
 def engine_reason(model, data, config: Config, callables: Callables, runs: int) -> str:
     """Why the runs train one by one through `fit` (the sequential engine), or "" when the vectorized engine serves."""
-    reason = ("asked for" if config.engine == "sequential"
-              else refusal(model, data, config) or user_objects_reason(callables))
+    reason = (
+        "asked for" if config.engine == "sequential" else refusal(model, data, config) or user_objects_reason(callables)
+    )
     if not reason and config.engine == "auto" and runs == 1:
         # measured by benchmarks/montecarlo.py
         reason = "one run trains faster through fit than as a stack of one"
     if reason and config.engine == "vectorized":
-        raise RiskminError(f"the vectorized engine cannot run this experiment: {reason}; "
-                           "use --engine sequential or auto")
+        raise RiskminError(
+            f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto"
+        )
     return reason
 
 
-def trained_rows(model, data, config: Config, variants: list, every: list, reason: str, callables: Callables,
-                 keeper: Optional[Keeper], group: int) -> list:
+def trained_rows(
+    model,
+    data,
+    config: Config,
+    variants: list,
+    every: list,
+    reason: str,
+    callables: Callables,
+    keeper: Optional[Keeper],
+    group: int,
+) -> list:
     """Every run's table row: those `keeper` kept before, read back, and the others trained, each kept as its stack or
     its run ends; under torchrun each process trains every processes-th stack or run, and all get every row."""
     rank, processes = join(config.device)
     kept = keeper.open(data, every, rank) and keeper.kept(group) if keeper else {}
     runs = [(v, *run) for v in range(len(variants)) for run in every]
-    units = [[run for run in unit if run[:2] not in kept]
-             for unit in work_units(model, data, config, variants, runs, reason, processes)]
+    units = [
+        [run for run in unit if run[:2] not in kept]
+        for unit in work_units(model, data, config, variants, runs, reason, processes)
+    ]
     keep = (lambda rows: keeper.keep(group, rows)) if keeper else (lambda rows: None)
     checkpoints = (lambda v, r: keeper.checkpoints(group, v, r)) if keeper else None
     shown = config if rank == 0 else config.replace(progress=False)
-    trained = train_runs(model, data, shown, variants, [unit for unit in units if unit][rank::processes], reason,
-                         callables, keep,
-                         already=len(kept) if processes == 1 else 0, checkpoints=checkpoints)
+    trained = train_runs(
+        model,
+        data,
+        shown,
+        variants,
+        [unit for unit in units if unit][rank::processes],
+        reason,
+        callables,
+        keep,
+        already=len(kept) if processes == 1 else 0,
+        checkpoints=checkpoints,
+    )
     return gathered(trained) + list(kept.values())
 
 
@@ -285,20 +340,30 @@ def model_name(model) -> str:
     return getattr(model, "__name__", type(model).__name__)  # a class or a function has a name; a module, its class
 
 
-def experiment(config: Config, every: list, rows: list, reason: str, seconds: float, processes: int,
-               names: dict) -> MonteCarlo:
+def experiment(
+    config: Config, every: list, rows: list, reason: str, seconds: float, processes: int, names: dict
+) -> MonteCarlo:
     """The MonteCarlo of one variant from its table rows: statistics, notes."""
     table = [{k: v for k, v in row.items() if k != "variant"} for row in rows]
     if not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
-        table = [{**row, "split_train": config.train_fraction, "split_val": config.val, "split_test": config.test}
-                 for row in table]
+        table = [
+            {**row, "split_train": config.train_fraction, "split_val": config.val, "split_test": config.test}
+            for row in table
+        ]
     sizes = [(len(s.train), len(s.test), len(s.val)) for _, _, s in every]
     n_train, n_test, n_val = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1, 2))
     summary = summarize(table, n_train, n_test, config.folds or None, n_val=n_val)
-    summary.update(data=names.get("data"), model=names.get("model"), runs=len(table),
-                   engine="sequential" if reason else "vectorized",
-                   seconds=seconds,
-                   processes=processes, n_train=n_train, n_test=n_test, n_val=n_val)
+    summary.update(
+        data=names.get("data"),
+        model=names.get("model"),
+        runs=len(table),
+        engine="sequential" if reason else "vectorized",
+        seconds=seconds,
+        processes=processes,
+        n_train=n_train,
+        n_test=n_test,
+        n_val=n_val,
+    )
     notes = [f"sequential engine: {reason}"] if reason and reason != "asked for" else []
     if notes:
         summary["fallback_reason"] = reason
@@ -306,8 +371,10 @@ def experiment(config: Config, every: list, rows: list, reason: str, seconds: fl
     if config.target_transform == "log":
         summary["target_transform"] = "log"
     if summary["diverged"]:
-        notes.append(f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
-                     "lower --lr or clip gradients with --clip-grad 1.0")
+        notes.append(
+            f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
+            "lower --lr or clip gradients with --clip-grad 1.0"
+        )
     return MonteCarlo(table, summary, config, notes, dict(names))
 
 
@@ -325,11 +392,14 @@ def experiment_splits(data, config: Config) -> list:
     stratify = config.stratify and isinstance(data, Data) and not data.y.is_floating_point()
     if config.folds:
         folds = kfold_splits(data, config.folds, kfold_repetitions(config), config.val, config.seed, stratify)
-        return [(r, {"seed": config.seed + r, "repetition": rep, "fold": fold}, s)
-                for r, (rep, fold, s) in enumerate(folds)]
+        return [
+            (r, {"seed": config.seed + r, "repetition": rep, "fold": fold}, s) for r, (rep, fold, s) in enumerate(folds)
+        ]
     cut = stratified_split if stratify else split
-    return [(r, {"seed": config.seed + r}, cut(data, config.train, config.val, config.test, config.seed + r))
-            for r in range(config.runs)]
+    return [
+        (r, {"seed": config.seed + r}, cut(data, config.train, config.val, config.test, config.seed + r))
+        for r in range(config.runs)
+    ]
 
 
 def user_objects_reason(callables: Callables) -> str:
@@ -344,14 +414,25 @@ def work_units(model, data, config: Config, variants: list, runs: list, reason: 
     stacks, or each run alone where `fit` trains them one by one (`reason`)."""
     if reason:
         return [[run] for run in runs]
-    stacks = stacks_of(model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs],
-                       processes)
+    stacks = stacks_of(
+        model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], processes
+    )
     starts = [0, *itertools.accumulate(map(len, stacks))]
     return [runs[a:b] for a, b in zip(starts, starts[1:])]
 
 
-def train_runs(model, data: Data, config: Config, variants: list, units: list, reason: str, callables: Callables, keep,
-               already: int = 0, checkpoints=None) -> list:
+def train_runs(
+    model,
+    data: Data,
+    config: Config,
+    variants: list,
+    units: list,
+    reason: str,
+    callables: Callables,
+    keep,
+    already: int = 0,
+    checkpoints=None,
+) -> list:
     """The table rows of the runs in `units` (each a list of (variant, run, about, Splits) that train together), by the
     vectorized engine or, where it cannot serve (`reason`), by `fit` one at a time; `keep(rows)` as each unit ends.
     `already`: runs an interrupted experiment finished before, counted as done by the progress line.
@@ -364,21 +445,36 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
     threads = IntraOpThreads("1" if config.threads == "auto" else config.threads, None, 0, device)
     measured = MeasuredThreads(process_cores()) if config.threads == "auto" and device.type == "cpu" else None
     table = []
-    with ProgressBar(config, total=already + sum(map(len, units)), already=already) as finished, \
-            contextlib.nullcontext() if reason else threads:
+    with (
+        ProgressBar(config, total=already + sum(map(len, units)), already=already) as finished,
+        contextlib.nullcontext() if reason else threads,
+    ):
         for unit in units:
             if reason:  # under torchrun each process trains its own runs alone
-                (v, r, about, splits), = unit
+                ((v, r, about, splits),) = unit
                 folder = checkpoints(v, r) if checkpoints else None
-                run = fit_alone(model_for(model, about["seed"]), splits, config, checkpoints=folder,
-                                resume=folder is not None and bool(Checkpoints(folder).complete()), seed=about["seed"],
-                                progress=False, **user_object_arguments(callables), **variants[v])
+                run = fit_alone(
+                    model_for(model, about["seed"]),
+                    splits,
+                    config,
+                    checkpoints=folder,
+                    resume=folder is not None and bool(Checkpoints(folder).complete()),
+                    seed=about["seed"],
+                    progress=False,
+                    **user_object_arguments(callables),
+                    **variants[v],
+                )
                 found = [row_of_run(run)]
                 finished(1)
             else:
-                found = train_stacked(model, data, config,
-                                      [(about["seed"], splits, variants[v]) for v, _, about, splits in unit],
-                                      finished, measured)
+                found = train_stacked(
+                    model,
+                    data,
+                    config,
+                    [(about["seed"], splits, variants[v]) for v, _, about, splits in unit],
+                    finished,
+                    measured,
+                )
             rows = [{"variant": v, "run": r, **about, **row} for (v, r, about, _), row in zip(unit, found)]
             keep(rows)
             if reason and checkpoints:
@@ -389,16 +485,23 @@ def train_runs(model, data: Data, config: Config, variants: list, units: list, r
 
 def user_object_arguments(callables: Callables) -> dict:
     """The keyword arguments that give `fit` the user's own objects."""
-    given = {key: getattr(callables, key) for key in ("loss", "optimizer", "scheduler")
-             if getattr(callables, key) is not None}
+    given = {
+        key: getattr(callables, key)
+        for key in ("loss", "optimizer", "scheduler")
+        if getattr(callables, key) is not None
+    }
     return {**given, **({"metrics": callables.metrics} if callables.metrics else {})}
 
 
 def row_of_run(run) -> dict:
     """The table row of a run trained by `fit`: the same columns the vectorized engine fills."""
     s = run.summary
-    row = {"best_epoch": s["best_epoch"], "epochs_run": s["epochs_run"], "stopped_early": s["stopped_early"],
-           "diverged": s["diverged"]}
+    row = {
+        "best_epoch": s["best_epoch"],
+        "epochs_run": s["epochs_run"],
+        "stopped_early": s["stopped_early"],
+        "diverged": s["diverged"],
+    }
     row.update({k: v for k, v in s.items() if k.split("_", 1)[0] in ("train", "val", "test")})
     if "closed_form_test_loss" in s:
         row["closed_form_test_loss"] = s["closed_form_test_loss"]
@@ -433,16 +536,29 @@ class ProgressBar:
         if not self.enabled:
             return lambda n: None
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = console = Console(stderr=True)
         self.bar = None
         self.start = self.said = time.monotonic()
         if console.is_interactive:
-            self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn(),
-                                console=console, refresh_per_second=10, transient=True)
+            self.bar = Progress(
+                TextColumn("runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                refresh_per_second=10,
+                transient=True,
+            )
             self.task = self.bar.add_task("runs", total=self.total, completed=self.already)
             self.bar.start()
         return self.finished
@@ -455,10 +571,13 @@ class ProgressBar:
         now = time.monotonic()
         if now - self.said >= self.LINE_SECONDS or self.done == self.total:
             self.said = now
-            self.console.print(f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s"
-                               + time_left(now - self.start, self.done - self.already, self.total - self.already),
-                               highlight=False,
-                               markup=False, soft_wrap=True)
+            self.console.print(
+                f"runs finished: {self.done} of {self.total} after {now - self.start:.0f} s"
+                + time_left(now - self.start, self.done - self.already, self.total - self.already),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
 
     def __exit__(self, *exc):
         if self.enabled and self.bar is not None:

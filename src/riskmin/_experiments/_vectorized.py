@@ -26,14 +26,21 @@ from ..data import Data, draw_order, rows_at, schedule
 from .._training._checks import Probe, check_model
 from .._training._losses import check_bce_outputs, least_squares_test_loss, make_loss
 from ..metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
-from .._training._optim import (PerRun, PerRunSchedule, accumulation_shares, make_optimizer, make_scheduler,
-                                per_run_supported, weight_decay)
+from .._training._optim import (
+    PerRun,
+    PerRunSchedule,
+    accumulation_shares,
+    make_optimizer,
+    make_scheduler,
+    per_run_supported,
+    weight_decay,
+)
 from ..policy import Judge, judged, reports_closed_form
 from .._training._prepare import order_seed, resolve_device
 from .._data._scaling import Scaling
 
-ACTIVATION_BUDGET = 2 ** 28  # bytes of stacked activations the automatic chunk size aims for
-EVAL_FLOATS = 2 ** 22  # floats of input and activations one evaluation pass may gather across all replicas
+ACTIVATION_BUDGET = 2**28  # bytes of stacked activations the automatic chunk size aims for
+EVAL_FLOATS = 2**22  # floats of input and activations one evaluation pass may gather across all replicas
 
 
 def model_for(model, seed: int):
@@ -56,10 +63,12 @@ def reinitialized(module: nn.Module) -> nn.Module:
             part.reset_parameters()
         elif owns:
             where = f"its submodule {name!r} ({type(part).__name__})" if name else type(part).__name__
-            raise RiskminError("each run trains a fresh copy of the module, its parameters drawn again under the "
-                               f"run's seed, but {where} holds parameters and has no reset_parameters(); pass a "
-                               f"factory instead, lambda: {type(module).__name__}(...), which builds a fresh module "
-                               "for each run")
+            raise RiskminError(
+                "each run trains a fresh copy of the module, its parameters drawn again under the "
+                f"run's seed, but {where} holds parameters and has no reset_parameters(); pass a "
+                f"factory instead, lambda: {type(module).__name__}(...), which builds a fresh module "
+                "for each run"
+            )
     return fresh
 
 
@@ -83,8 +92,10 @@ def refusal(model, data: Data, config: Config) -> str:
     if config.clip_grad:
         return "gradient clipping is per run"
     if config.precision != "32":
-        return (f"precision {config.precision} rounds each run's own products, which a stack's batched ones would "
-                "round otherwise")
+        return (
+            f"precision {config.precision} rounds each run's own products, which a stack's batched ones would "
+            "round otherwise"
+        )
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
@@ -129,6 +140,7 @@ def batched_forward(module: nn.Module):
                 x = torch.relu_(x) if fresh and isinstance(layer, nn.ReLU) else layer(x)
                 fresh = False
         return x
+
     return forward
 
 
@@ -147,7 +159,7 @@ def stacks_of(model, data: Data, config: Config, runs: list, processes: int = 1)
     probe = replica(model, config, runs[0][0], data.n_features, data.n_targets)
     width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
     size = min(chunk_size(config, data, width, len(runs)), -(-len(runs) // processes))
-    return [runs[i:i + size] for i in range(0, len(runs), size)]
+    return [runs[i : i + size] for i in range(0, len(runs), size)]
 
 
 class Stack:
@@ -158,12 +170,20 @@ class Stack:
     follows the runs still training.
     """
 
-    def __init__(self, config: Config, params: dict, index: torch.Tensor, common: "ChunkSetup", generators: list,
-                 optimizer_state: Optional[dict] = None, scheduler_state: Optional[dict] = None):
+    def __init__(
+        self,
+        config: Config,
+        params: dict,
+        index: torch.Tensor,
+        common: "ChunkSetup",
+        generators: list,
+        optimizer_state: Optional[dict] = None,
+        scheduler_state: Optional[dict] = None,
+    ):
         self.config, self.index, self.common, self.generators = config, index, common, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
         alike = common.rates is None and config.scheduler == "none"  # every run with the settings of config,
-                                                                     # unscheduled
+        # unscheduled
         if alike and per_run_supported(config.optimizer):
             self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
         elif common.rates is None:
@@ -171,9 +191,12 @@ class Stack:
             self.scheduler = make_scheduler(config, self.optimizer)
         else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
             positions = index.cpu()
-            self.optimizer = PerRun(self.params.values(), config,
-                                    *(t[positions] for t in (common.rates, common.decays, common.momenta)),
-                                    [common.schedules[i] for i in positions.tolist()])
+            self.optimizer = PerRun(
+                self.params.values(),
+                config,
+                *(t[positions] for t in (common.rates, common.decays, common.momenta)),
+                [common.schedules[i] for i in positions.tolist()],
+            )
             self.scheduler = PerRunSchedule(self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
@@ -194,9 +217,15 @@ class Stack:
         chosen = staying.nonzero()[:, 0]
         params = {k: v.detach()[chosen] for k, v in self.params.items()}
         generators = [self.generators[i] for i in chosen.tolist()]
-        return Stack(self.config, params, self.index[chosen], self.common, generators,
-                     kept_state(self.optimizer.state_dict(), chosen),
-                     None if self.scheduler is None else self.scheduler.state_dict())
+        return Stack(
+            self.config,
+            params,
+            self.index[chosen],
+            self.common,
+            generators,
+            kept_state(self.optimizer.state_dict(), chosen),
+            None if self.scheduler is None else self.scheduler.state_dict(),
+        )
 
     def inputs(self, idx: torch.Tensor) -> torch.Tensor:
         return self.scaling.inputs(rows_at(self.common.x, idx))
@@ -208,10 +237,14 @@ class Stack:
 def kept_state(state: dict, chosen: torch.Tensor) -> dict:
     """An optimizer state_dict with only the replicas `chosen` (positions along the first axis of every per-replica
     tensor; a step count, one number for all, stays as it is)."""
+
     def kept(value):
         return value[chosen] if isinstance(value, torch.Tensor) and value.ndim else value
-    return {**state, "state": {i: {name: kept(value) for name, value in entry.items()}
-                               for i, entry in state["state"].items()}}
+
+    return {
+        **state,
+        "state": {i: {name: kept(value) for name, value in entry.items()} for i, entry in state["state"].items()},
+    }
 
 
 def train_stacked(model, data: Data, config: Config, runs: list, finished, threads=None) -> list:
@@ -230,8 +263,13 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     steps_per_epoch = -(-batches // config.accumulate)
     config = config.replace(epochs=config.epochs_for(steps_per_epoch))
     common = ChunkSetup.of(model, data, config, runs, device)
-    stack = Stack(config, {k: v.to(device) for k, v in common.params.items()}, torch.arange(len(runs), device=device),
-                  common, [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs])
+    stack = Stack(
+        config,
+        {k: v.to(device) for k, v in common.params.items()},
+        torch.arange(len(runs), device=device),
+        common,
+        [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs],
+    )
     record = JudgedRuns.of(stack, config, judged(config, "val" in common.rows))
     per_replica_loss = replica_losses(config.loss)
     shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it
@@ -244,9 +282,10 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         order = epoch_order(stack.rows["train"], stack.generators, config.sampling, batch, batches)
         running, taken = torch.zeros(len(stack), device=device), 0
         for i in range(batches):
-            idx = order[:, i * batch:(i + 1) * batch]
-            losses = per_replica_loss(common.forward(stack.params, common.buffers, stack.inputs(idx)),
-                                      stack.targets(idx))
+            idx = order[:, i * batch : (i + 1) * batch]
+            losses = per_replica_loss(
+                common.forward(stack.params, common.buffers, stack.inputs(idx)), stack.targets(idx)
+            )
             losses = losses if shares is None else losses * shares[i]
             losses.sum().backward()  # each replica's gradient is that of its own loss
             running += losses.detach()
@@ -303,8 +342,12 @@ class JudgedRuns:
     @classmethod
     def of(cls, stack: Stack, config: Config, tracked: bool) -> "JudgedRuns":
         weights = {k: v.detach().clone() for k, v in stack.params.items()}
-        return cls(config=config, judge=Judge(config, len(stack), tracked), best=weights,
-                   last={k: v.clone() for k, v in weights.items()})
+        return cls(
+            config=config,
+            judge=Judge(config, len(stack), tracked),
+            best=weights,
+            last={k: v.clone() for k, v in weights.items()},
+        )
 
     def validate(self, stack: Stack, epoch: int, step: int, loss: torch.Tensor) -> torch.Tensor:
         """Validate the stack's runs after an epoch, as `fit` does, and let the judge decide; which of them leave (on
@@ -329,8 +372,10 @@ class JudgedRuns:
     def final(self) -> dict:
         """Each run's weights at the end: its best, where the judge restores them, else those it left with."""
         restore = torch.from_numpy(self.judge.restored())
-        return {k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v)
-                for k, v in self.last.items()}
+        return {
+            k: torch.where(restore.to(v.device).view(-1, *[1] * (v.ndim - 1)), self.best[k], v)
+            for k, v in self.last.items()
+        }
 
     def row(self, r: int, seed: int, common: "ChunkSetup", results: dict) -> dict:
         judged = self.judge.fields(r)
@@ -348,8 +393,9 @@ def closed_form(common: "ChunkSetup", r: int, bias: bool) -> float:
     train, test = common.rows["train"][r], common.rows["test"][r]
     run_scaling = common.scaling.at(torch.tensor([r], device=train.device))
     x, y = common.x, torch.log(common.y) if common.scaling.log else common.y
-    return least_squares_test_loss(run_scaling.inputs(x[train][None])[0], y[train],
-                                   run_scaling.inputs(x[test][None])[0], y[test], bias)
+    return least_squares_test_loss(
+        run_scaling.inputs(x[train][None])[0], y[train], run_scaling.inputs(x[test][None])[0], y[test], bias
+    )
 
 
 def replica_losses(loss_name: str):
@@ -391,31 +437,50 @@ class ChunkSetup:
 
     @classmethod
     def of(cls, model, data: Data, config: Config, runs: list, device: torch.device) -> "ChunkSetup":
-        rows = {part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device)
-                for part in ("train", "val", "test")}
+        rows = {
+            part: torch.stack([getattr(s, part) for _, s, _ in runs]).to(device) for part in ("train", "val", "test")
+        }
         replicas = [replica(model, config, seed, data.n_features, data.n_targets) for seed, _, _ in runs]
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
         x, y, scaling = data.x.to(device), data.y.to(device), Scaling.of(data, config, [s for _, s, _ in runs], device)
         check_first_replica(template, data, config, scaling, x, y, rows["train"])
-        return cls(forward=batched_forward(template), buffers=buffers, params=params, x=x, y=y,
-                   rows={part: idx for part, idx in rows.items() if idx.shape[1]}, scaling=scaling,
-                   loss_fn=make_loss(config.loss), loss_name=config.loss, template=template,
-                   eval_rows=max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
-                   **per_run_settings(config, runs))
+        return cls(
+            forward=batched_forward(template),
+            buffers=buffers,
+            params=params,
+            x=x,
+            y=y,
+            rows={part: idx for part, idx in rows.items() if idx.shape[1]},
+            scaling=scaling,
+            loss_fn=make_loss(config.loss),
+            loss_name=config.loss,
+            template=template,
+            eval_rows=max(1, EVAL_FLOATS // (len(runs) * (data.n_features + width + data.n_targets))),
+            **per_run_settings(config, runs),
+        )
 
 
-def check_first_replica(template: nn.Module, data: Data, config: Config, scaling: Scaling, x: torch.Tensor,
-                        y: torch.Tensor,
-                        train: torch.Tensor) -> None:
+def check_first_replica(
+    template: nn.Module,
+    data: Data,
+    config: Config,
+    scaling: Scaling,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    train: torch.Tensor,
+) -> None:
     """The checks `fit` makes before its first step, made on the first replica and its first training rows as it trains
     on them: it takes the inputs, its outputs fit the targets under the loss, a bce model gives logits."""
     first = train[:1, :256]
     inputs, targets = scaling.inputs(rows_at(x, first))[0], scaling.targets(rows_at(y, first))[0]
     module = copy.deepcopy(template).to(x.device)
-    check_model(module, Probe(inputs[:2], targets[:2], data.n_features, data.n_targets, list(data.target_names or [])),
-                config.loss)
+    check_model(
+        module,
+        Probe(inputs[:2], targets[:2], data.n_features, data.n_targets, list(data.target_names or [])),
+        config.loss,
+    )
     if config.loss == "bce":
         check_bce_outputs(module, inputs)
 
@@ -431,10 +496,15 @@ def per_run_settings(config: Config, runs: list) -> dict:
         value = changes.get(name, getattr(config, name))
         # unset: the optimizer's own
         return weight_decay(config.replace(weight_decay=value)) if name == "weight_decay" else value
-    numbers = {field: torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
-               for field, name in (("rates", "lr"), ("decays", "weight_decay"), ("momenta", "momentum"))}
-    schedules = [tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma"))
-                 for _, _, changes in runs]
+
+    numbers = {
+        field: torch.tensor([value(changes, name) for _, _, changes in runs], dtype=torch.float64)
+        for field, name in (("rates", "lr"), ("decays", "weight_decay"), ("momenta", "momentum"))
+    }
+    schedules = [
+        tuple(changes.get(name, getattr(config, name)) for name in ("scheduler", "step_size", "gamma"))
+        for _, _, changes in runs
+    ]
     return {**numbers, "schedules": schedules}
 
 
@@ -445,7 +515,7 @@ def evaluate_stacked(common: ChunkSetup, params: dict, idx: torch.Tensor, scalin
     chunk by chunk: NumPy arrays, in the target's units."""
     sums = {}
     for start in range(0, idx.shape[1], common.eval_rows):
-        rows = idx[:, start:start + common.eval_rows]
+        rows = idx[:, start : start + common.eval_rows]
         output = common.forward(params, common.buffers, scaling.inputs(rows_at(common.x, rows)))
         target = scaling.targets(rows_at(common.y, rows))
         # a log target's metrics in its own units, its loss as trained, as fit measures them (_prepare.batch_sums)
@@ -455,6 +525,7 @@ def evaluate_stacked(common: ChunkSetup, params: dict, idx: torch.Tensor, scalin
             values["loss"] = vmap(common.loss_fn)(output, target) * rows.shape[1]
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
-    finished = finish_metrics(common.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales,
-                              restored=scaling.log)
+    finished = finish_metrics(
+        common.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales, restored=scaling.log
+    )
     return {prefix + k: v for k, v in finished.items()}

@@ -38,8 +38,9 @@ ENCODED = "riskmin_encoded"  # the graph's name for the encoded rows between the
 class Served(nn.Module):
     """A run's model between its stored preprocessing and the outputs `riskmin predict` writes."""
 
-    def __init__(self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool,
-                 centres: torch.Tensor):
+    def __init__(
+        self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool, centres: torch.Tensor
+    ):
         super().__init__()
         self.model, self.loss, self.two_classes = model, loss, two_classes
         self.centred = bool(centres.any())  # columns read in float64 and centred before training (_columns.offset)
@@ -48,12 +49,13 @@ class Served(nn.Module):
         self.register_buffer("fill", standardizer.fill if self.filled else torch.zeros(len(standardizer.mean)))
         self.register_buffer("mean", standardizer.mean.clone())
         self.register_buffer("std", standardizer.std.clone())  # inf on a one-hot column never seen in training: it
-                                                               # becomes 0
+        # becomes 0
         target = standardizer.target
         self.restored = target is not None and loss not in ("cross_entropy", "bce")
         self.register_buffer("target_mean", target.mean.clone() if target is not None else torch.zeros(1))
-        self.register_buffer("target_scale",
-                             torch.tensor(target.scale if target is not None else 1.0, dtype=torch.float32))
+        self.register_buffer(
+            "target_scale", torch.tensor(target.scale if target is not None else 1.0, dtype=torch.float32)
+        )
         # trained on log y: the graph answers exp of it, as `riskmin predict` does
         self.log = self.restored and target is not None and target.log
 
@@ -95,15 +97,24 @@ def export(run, path, format: str = "onnx") -> Path:
     centres = input_centres(layout)
     if format == "onnx":  # each ONNX column input is centred on its own, in float64, before it joins the others
         centres = torch.zeros_like(centres)
-    served = Served(model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe),
-                    centres).eval()
-    metadata = {"features": json.dumps([c["name"] for c in layout]), "targets": json.dumps(names.get("targets", [])),
-                "columns": json.dumps([column_input(c) for c in layout]),
-                "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
-                "classes": json.dumps(names.get("classes")), "loss": run.config.loss,
-                "target_transform": run.config.target_transform, "riskmin": "export of a riskmin run"}
-    content = (onnx_bytes(served, layout, n_inputs, metadata) if format == "onnx"
-               else torchscript_bytes(served, layout, n_inputs, metadata))
+    served = Served(
+        model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe), centres
+    ).eval()
+    metadata = {
+        "features": json.dumps([c["name"] for c in layout]),
+        "targets": json.dumps(names.get("targets", [])),
+        "columns": json.dumps([column_input(c) for c in layout]),
+        "centres": json.dumps({c["name"]: c["offset"] for c in layout if "offset" in c}),
+        "classes": json.dumps(names.get("classes")),
+        "loss": run.config.loss,
+        "target_transform": run.config.target_transform,
+        "riskmin": "export of a riskmin run",
+    }
+    content = (
+        onnx_bytes(served, layout, n_inputs, metadata)
+        if format == "onnx"
+        else torchscript_bytes(served, layout, n_inputs, metadata)
+    )
     from .._files import atomic_write
 
     path = Path(path)
@@ -118,8 +129,10 @@ def torchscript_bytes(served: Served, layout: list, n_inputs: int, metadata: dic
     """The served model traced by TorchScript, with its metadata as extra files; number columns only."""
     text = [c["name"] for c in layout if c["kind"] != "numeric"]
     if text:
-        raise RiskminError(f"torchscript takes number columns only but column {text[0]} holds text; export --format "
-                           "onnx, which one-hot encodes text columns")
+        raise RiskminError(
+            f"torchscript takes number columns only but column {text[0]} holds text; export --format "
+            "onnx, which one-hot encodes text columns"
+        )
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
@@ -127,8 +140,9 @@ def torchscript_bytes(served: Served, layout: list, n_inputs: int, metadata: dic
             buffer = io.BytesIO()
             torch.jit.save(traced, buffer, _extra_files={f"{key}.json": value for key, value in metadata.items()})
     except Exception as error:  # torch raises many kinds here, each about the user's own module
-        raise RiskminError(f"the model cannot be traced by TorchScript ({str(error).splitlines()[0][:160]}); export "
-                           "--format onnx") from None
+        raise RiskminError(
+            f"the model cannot be traced by TorchScript ({str(error).splitlines()[0][:160]}); export --format onnx"
+        ) from None
     return buffer.getvalue()
 
 
@@ -140,15 +154,23 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     except ImportError:
         raise RiskminError("export --format onnx needs the onnx package; pip install 'riskmin[onnx]'") from None
     if "outputs" in [c["name"] for c in layout]:
-        raise RiskminError("a feature column is named outputs, the name of the ONNX file's output; rename the column "
-                           "to export the run")
+        raise RiskminError(
+            "a feature column is named outputs, the name of the ONNX file's output; rename the column to export the run"
+        )
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecation notice of the TorchScript-based exporter
-            torch.onnx.export(served, (torch.zeros(2, n_inputs),), buffer, dynamo=False, opset_version=OPSET,
-                              input_names=[ENCODED],
-                              output_names=["outputs"], dynamic_axes={ENCODED: {0: "rows"}, "outputs": {0: "rows"}})
+            torch.onnx.export(
+                served,
+                (torch.zeros(2, n_inputs),),
+                buffer,
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=[ENCODED],
+                output_names=["outputs"],
+                dynamic_axes={ENCODED: {0: "rows"}, "outputs": {0: "rows"}},
+            )
     except Exception as error:  # torch raises many kinds here, each about the user's own module
         raise RiskminError(f"the model cannot be exported to ONNX ({str(error).splitlines()[0][:160]})") from None
     model = onnx.load_from_string(buffer.getvalue())
@@ -161,16 +183,19 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     for i, column in enumerate(layout):
         name, part = column["name"], f"riskmin_column_{i}"
         if column_input(column)["input"] == "float64":  # a date, or a column read in float64 and centred
-                                                        # (_columns.offset)
+            # (_columns.offset)
             inputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["rows"]))
             centred = name
             if "offset" in column:
-                graph.initializer.append(helper.make_tensor(f"{part}_centre", TensorProto.DOUBLE, [],
-                                                            [column["offset"]]))
+                graph.initializer.append(
+                    helper.make_tensor(f"{part}_centre", TensorProto.DOUBLE, [], [column["offset"]])
+                )
                 centred = f"{part}_centred"
                 nodes.append(helper.make_node("Sub", [name, f"{part}_centre"], [centred]))
-            nodes += [helper.make_node("Cast", [centred], [f"{part}_float"], to=TensorProto.FLOAT),
-                      helper.make_node("Unsqueeze", [f"{part}_float", axis.name], [part])]
+            nodes += [
+                helper.make_node("Cast", [centred], [f"{part}_float"], to=TensorProto.FLOAT),
+                helper.make_node("Unsqueeze", [f"{part}_float", axis.name], [part]),
+            ]
         elif column["kind"] == "numeric":
             inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["rows"]))
             nodes.append(helper.make_node("Unsqueeze", [name, axis.name], [part]))
@@ -199,8 +224,11 @@ def column_input(column: dict) -> dict:
     if column["kind"] != "numeric":
         return {"name": column["name"], "input": "string"}
     wide = "unit" in column or "offset" in column
-    return {"name": column["name"], "input": "float64" if wide else "float32",
-            **({"unit": column["unit"]} if "unit" in column else {})}
+    return {
+        "name": column["name"],
+        "input": "float64" if wide else "float32",
+        **({"unit": column["unit"]} if "unit" in column else {}),
+    }
 
 
 def one_hot(name: str, part: str, column: dict) -> list:
@@ -211,12 +239,15 @@ def one_hot(name: str, part: str, column: dict) -> list:
 
     categories = column["categories"][:-1] if column.get("other") else column["categories"]
     if not column.get("other"):
-        return [helper.make_node("OneHotEncoder", [name], [part], domain="ai.onnx.ml", cats_strings=categories,
-                                 zeros=1)]
+        return [
+            helper.make_node("OneHotEncoder", [name], [part], domain="ai.onnx.ml", cats_strings=categories, zeros=1)
+        ]
     known, empty, seen = f"{part}_known", f"{part}_empty", f"{part}_seen"
-    return [helper.make_node("OneHotEncoder", [name], [known], domain="ai.onnx.ml", cats_strings=categories, zeros=1),
-            helper.make_node("OneHotEncoder", [name], [empty], domain="ai.onnx.ml", cats_strings=[""], zeros=1),
-            helper.make_node("Concat", [known, empty], [seen], axis=1),  # at most one 1 per row: a category, or empty
-            helper.make_node("ReduceSum", [seen, "riskmin_axis_1"], [f"{part}_any"], keepdims=1),
-            helper.make_node("Sub", ["riskmin_one", f"{part}_any"], [f"{part}_other"]),  # 1 for text that is neither
-            helper.make_node("Concat", [known, f"{part}_other"], [part], axis=1)]
+    return [
+        helper.make_node("OneHotEncoder", [name], [known], domain="ai.onnx.ml", cats_strings=categories, zeros=1),
+        helper.make_node("OneHotEncoder", [name], [empty], domain="ai.onnx.ml", cats_strings=[""], zeros=1),
+        helper.make_node("Concat", [known, empty], [seen], axis=1),  # at most one 1 per row: a category, or empty
+        helper.make_node("ReduceSum", [seen, "riskmin_axis_1"], [f"{part}_any"], keepdims=1),
+        helper.make_node("Sub", ["riskmin_one", f"{part}_any"], [f"{part}_other"]),  # 1 for text that is neither
+        helper.make_node("Concat", [known, f"{part}_other"], [part], axis=1),
+    ]

@@ -15,15 +15,16 @@ from ..metrics import metrics_where
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
 HEADLINE = metrics_where(headline=True)  # each task's one metric beside the loss: an epoch line shows the first one
-                                         # present
+# present
 TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
 UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with
-                                             # them
+# them
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 
 
-def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str,
-           threads: int = 0) -> list:
+def header(
+    data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str, threads: int = 0
+) -> list:
     """The lines that open a training run: what it learns from, what it fits, and how.
 
     >>> for line in header("lab1", {"train": 800, "val": 100, "test": 100}, "two_layer", 418, "mse", "adam", "cpu", 2):
@@ -34,14 +35,17 @@ def header(data: str, sizes: dict, model: str, parameters: int, loss: str, optim
     """
     rows = ", ".join(f"{count:,} {part}" for part, count in sizes.items()) + " rows"
     place = f"on {device} with {threads} thread{'s' if threads != 1 else ''}" if threads else f"on {device}"
-    lines = [f"data   {data}: {rows}", f"model  {model}, {parameters:,} parameters",
-             f"train  loss {loss}, optimizer {optimizer}, {place}"]
+    lines = [
+        f"data   {data}: {rows}",
+        f"model  {model}, {parameters:,} parameters",
+        f"train  loss {loss}, optimizer {optimizer}, {place}",
+    ]
     return [shortened(line) for line in lines]
 
 
 def shortened(line: str) -> str:
     """`line` cut to 80 columns, with "..." where it was cut."""
-    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
+    return line if len(line) <= WIDTH else line[: WIDTH - 3] + "..."
 
 
 def epoch_columns(metrics: dict, monitor: str = "val_loss") -> list:
@@ -90,17 +94,26 @@ def end_summary(summary: dict, directory=None) -> str:
     if best is None:  # diverged with no finite weights to keep
         sentences = [f"no best epoch in {last} epoch{'s' * (last != 1)}, {took}."]
     else:
-        kept = (f"the weights of epoch {best} (restored)" if summary["restored_best"]
-                else f"the final weights, of epoch {last} (not restored)")
+        kept = (
+            f"the weights of epoch {best} (restored)"
+            if summary["restored_best"]
+            else f"the final weights, of epoch {last} (not restored)"
+        )
         sentences = [f"best epoch {best} of {last}, {took}; the model has {kept}."]
     if summary.get("stop_reason"):
         sentences.append(summary["stop_reason"].rstrip(".") + ".")
-    told = [*UNITS_FIRST, *metrics_where(task="regression", headline=True)] if summary.get("test_rmse") is not None \
+    told = (
+        [*UNITS_FIRST, *metrics_where(task="regression", headline=True)]
+        if summary.get("test_rmse") is not None
         else ["loss", *HEADLINE]
+    )
     if summary.get("test_rmse") is not None and summary.get("test_loss") != summary.get("test_mse"):
         told.append("loss")  # a loss other than mse, or of log(target), which the errors above do not say
-    test = [(loss_label(summary) if name == "loss" else name, summary[f"test_{name}"]) for name in told
-            if summary.get(f"test_{name}") is not None]
+    test = [
+        (loss_label(summary) if name == "loss" else name, summary[f"test_{name}"])
+        for name in told
+        if summary.get(f"test_{name}") is not None
+    ]
     if test:
         sentences.append("test " + ", ".join(f"{name} {value:.6g}" for name, value in test) + ".")
     text = textwrap.fill(" ".join(sentences), WIDTH, break_on_hyphens=False)
@@ -127,15 +140,21 @@ def summary_table(summary: dict, console) -> None:
     for metric in metrics:
         if metric in same:
             continue
-        label = (f"loss ({same[0].replace('_', ' ')})" if metric == "loss" and same
-                 else loss_label(summary) if metric == "loss" else metric.replace("_", " "))
+        label = (
+            f"loss ({same[0].replace('_', ' ')})"
+            if metric == "loss" and same
+            else loss_label(summary)
+            if metric == "loss"
+            else metric.replace("_", " ")
+        )
         table.add_row(label, *metric_cells(summary, metric, shown))
     if summary.get("closed_form_test_loss") is not None:
-        table.add_row("closed-form least squares",
-                      *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown))
+        table.add_row(
+            "closed-form least squares",
+            *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown),
+        )
     console.print(table)
     console.print(end_summary(summary), highlight=False, markup=False)
-
 
 
 def loss_label(summary: dict) -> str:
@@ -156,8 +175,11 @@ def split_metrics(summary: dict, parts: tuple) -> list:
 
 def metrics_equal_to_loss(summary: dict, metrics: list, shown: list) -> list:
     """The metrics other than the loss whose value equals the loss in every shown split."""
-    return [m for m in metrics if m != "loss"
-            and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)]
+    return [
+        m
+        for m in metrics
+        if m != "loss" and all(summary.get(f"{part}_{m}") == summary[f"{part}_loss"] for part in shown)
+    ]
 
 
 def metric_cells(summary: dict, metric: str, shown: list) -> list:
@@ -168,10 +190,22 @@ def metric_cells(summary: dict, metric: str, shown: list) -> list:
         cells.append(f"{value:.6g}" if value is not None else "-")
     return cells
 
-LOG_NOTE = ("target_transform log: the losses and the gap are of log(target), as it trained; rmse, mae and r2 compare "
-            "exp(prediction) with the target, in its own units.")
+
+LOG_NOTE = (
+    "target_transform log: the losses and the gap are of log(target), as it trained; rmse, mae and r2 compare "
+    "exp(prediction) with the target, in its own units."
+)
 # the printed rows; summary.json has all
 MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")
+
+
+def narrow_table(title: str, console):
+    """A rich table at most 80 columns wide, ruled under its header only: compare's and curve's tables, which keep
+    every number whole at 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, width=min(console.width, 80))
 
 
 def montecarlo_table(summary: dict, console) -> None:
@@ -181,8 +215,10 @@ def montecarlo_table(summary: dict, console) -> None:
 
     used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
     measured = f"{summary['model']} on {summary['data']}, " if summary.get("model") else ""
-    title = (f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), "
-             f"{summary['seconds']:.1f} s")
+    title = (
+        f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), "
+        f"{summary['seconds']:.1f} s"
+    )
     table = Table(title=title)
     for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -199,10 +235,14 @@ def montecarlo_rows(summary: dict) -> list:
     in the target's units first, test mse left to the files."""
     metrics = summary["metrics"]
     order = [*(f"test_{m}" for m in UNITS_FIRST), "test_", "closed_form_test_loss", "val_loss", "train_loss", "gap"]
-    shown = sorted((name for name in metrics if name.startswith(MONTECARLO_ROWS) and name != "test_mse"),
-                   key=lambda name: next(i for i, start in enumerate(order) if name.startswith(start)))
-    return [(name.replace("_", " "), estimate(metrics[name]), interval(metrics[name]), interval(metrics[name], "naive"))
-            for name in shown]
+    shown = sorted(
+        (name for name in metrics if name.startswith(MONTECARLO_ROWS) and name != "test_mse"),
+        key=lambda name: next(i for i, start in enumerate(order) if name.startswith(start)),
+    )
+    return [
+        (name.replace("_", " "), estimate(metrics[name]), interval(metrics[name]), interval(metrics[name], "naive"))
+        for name in shown
+    ]
 
 
 def estimate(d: dict) -> str:
@@ -223,15 +263,19 @@ def correction_note(summary: dict) -> str:
     """What the corrected interval allows for, named with the ratio it used, and where it does not apply."""
     ratio = summary.get("test_train_ratio")
     if ratio is None:
-        return ("No corrected interval: the split sizes are unknown. The naive one treats the runs as independent "
-                "and is too narrow.")
+        return (
+            "No corrected interval: the split sizes are unknown. The naive one treats the runs as independent "
+            "and is too narrow."
+        )
     val = summary.get("val_train_ratio")
-    return (f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
-            f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
-            "share: report it for how this model, trained on this much data, would do on new data. The naive one "
-            "treats the runs as independent and is too narrow. gap: test loss minus train loss, run by run, how much "
-            "better the model fits its own training rows than new ones. * train metrics, best epoch and the gap get no "
-            "correction (they are not risks on held-out rows): their se is the naive one.")
+    return (
+        f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
+        f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
+        "share: report it for how this model, trained on this much data, would do on new data. The naive one "
+        "treats the runs as independent and is too narrow. gap: test loss minus train loss, run by run, how much "
+        "better the model fits its own training rows than new ones. * train metrics, best epoch and the gap get no "
+        "correction (they are not risks on held-out rows): their se is the naive one."
+    )
 
 
 def finite(values) -> list:
@@ -244,8 +288,11 @@ def plot_montecarlo(table: list, path: Optional[Path] = None, summary: Optional[
     model and the runs, saved into `path` when one is given."""
     from matplotlib.figure import Figure
 
-    pairs = [(row["train_loss"], row["test_loss"]) for row in table if len(finite([row.get("train_loss"),
-                                                                                   row.get("test_loss")])) == 2]
+    pairs = [
+        (row["train_loss"], row["test_loss"])
+        for row in table
+        if len(finite([row.get("train_loss"), row.get("test_loss")])) == 2
+    ]
     train, test = [p[0] for p in pairs], [p[1] for p in pairs]
     figure = Figure(figsize=(10, 4))
     left, right = figure.subplots(1, 2)
@@ -254,8 +301,13 @@ def plot_montecarlo(table: list, path: Optional[Path] = None, summary: Optional[
     if d.get("mean") is not None:
         left.axvline(d["mean"], color="tab:red", label=f"mean {d['mean']:.4g}")
         if d.get("corrected_ci_low") is not None:
-            left.axvspan(d["corrected_ci_low"], d["corrected_ci_high"], color="tab:red", alpha=0.15,
-                         label=f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]")
+            left.axvspan(
+                d["corrected_ci_low"],
+                d["corrected_ci_high"],
+                color="tab:red",
+                alpha=0.15,
+                label=f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]",
+            )
         left.legend(fontsize=8)
     if summary and summary.get("model"):
         figure.suptitle(f"{summary['model']} on {summary['data']}, {len(test)} runs")

@@ -30,11 +30,25 @@ from typing import Optional
 from torch import nn
 
 from .. import models
-from .._files import (RunLock, atomic_write, check_destination, check_run_place, enclosing_run, fsync_directory,
-                      holds_run, inside, json_bytes, load_tensors, lock_holder, safetensors_bytes, sha256)
+from .._files import (
+    RunLock,
+    atomic_write,
+    check_destination,
+    check_run_place,
+    enclosing_run,
+    fsync_directory,
+    holds_run,
+    inside,
+    json_bytes,
+    load_tensors,
+    lock_holder,
+    safetensors_bytes,
+    sha256,
+)
 from ..config import Config, RiskminError, RiskminNote, warn
 from .._paths import missing_run_files, not_a_run, unfinished_run
 from ..data import Standardizer
+
 
 @dataclass(kw_only=True)
 class Run:
@@ -81,7 +95,7 @@ class Run:
 
 CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
 REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built
-                                                                # in
+# in
 
 
 def run_directory(config: Config, data_name: str) -> Path:
@@ -91,9 +105,14 @@ def run_directory(config: Config, data_name: str) -> Path:
         if config.name:
             target = out / config.name
             if os.path.lexists(target) and not config.overwrite and not left_empty(target):
-                raise RiskminError(f"run directory {target} already exists; " + (
-                    f"continue it with --resume {target}, or pass --overwrite to start it again" if unfinished(target)
-                    else "choose another --name or pass --overwrite to replace it"))
+                raise RiskminError(
+                    f"run directory {target} already exists; "
+                    + (
+                        f"continue it with --resume {target}, or pass --overwrite to start it again"
+                        if unfinished(target)
+                        else "choose another --name or pass --overwrite to replace it"
+                    )
+                )
             return target
         stem = unnamed_stem(config, data_name)
         target, number = out / stem, 2
@@ -108,9 +127,9 @@ def unnamed_stem(config: Config, data_name: str) -> str:
     """The name an unnamed run or experiment takes, before a number that tells it from those already there: a run's
     <data>-<model>; an experiment names its model too (lab1-two_layer-montecarlo); a comparison, <data>-compare."""
     if data_name.endswith("-montecarlo"):
-        return f"{Path(data_name[:-len('-montecarlo')]).stem}-{config.model}-montecarlo"
+        return f"{Path(data_name[: -len('-montecarlo')]).stem}-{config.model}-montecarlo"
     if data_name.endswith("-compare"):
-        return f"{Path(data_name[:-len('-compare')]).stem}-compare"
+        return f"{Path(data_name[: -len('-compare')]).stem}-compare"
     return data_name if data_name.endswith("-curve") else f"{Path(data_name).stem}-{config.model}"
 
 
@@ -139,8 +158,9 @@ def check_writable(config: Config) -> None:
     out = Path(config.out)
     run = enclosing_run(out)
     if run is not None:
-        raise RiskminError(f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside "
-                           "every run")
+        raise RiskminError(
+            f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside every run"
+        )
     made = first_missing(out)
     existing = out if made is None else made.parent
     try:
@@ -149,8 +169,9 @@ def check_writable(config: Config) -> None:
         probe = tempfile.NamedTemporaryFile(dir=existing, prefix=".riskmin-probe-")
         probe.close()
     except OSError as error:
-        raise RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with "
-                           "--out") from None
+        raise RiskminError(
+            f"output folder {out} cannot be written ({error.strerror}); choose another with --out"
+        ) from None
 
 
 def first_missing(path: Path) -> Optional[Path]:
@@ -187,14 +208,17 @@ def prepare_run_directory(target: Path, overwrite: bool) -> Path:
         check_replaceable(target)
         empty = left_empty(target)
         if empty:
-            warn(f"{target} is an empty folder, left by a command stopped before its run began; this run uses it",
-                 RiskminNote)
+            warn(
+                f"{target} is an empty folder, left by a command stopped before its run began; this run uses it",
+                RiskminNote,
+            )
         replaces = overwrite and target.exists() and not empty
         building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if replaces else target
         building.mkdir(parents=True, exist_ok=empty)
     except FileExistsError:
-        raise RiskminError(f"run directory {target} already exists; choose another --name or pass --overwrite to "
-                           "replace it") from None
+        raise RiskminError(
+            f"run directory {target} already exists; choose another --name or pass --overwrite to replace it"
+        ) from None
     except OSError as error:
         raise path_error(target.parent, error) from None
     return building
@@ -206,13 +230,17 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
     for a replacement."""
     check_run_place(target, "--out or --name" if place == "--name" else place)
     if target.is_symlink():
-        raise RiskminError(f"{target} is a symbolic link; riskmin does not replace a link with {asked}. "
-                           f"Remove it or choose another {place}")
+        raise RiskminError(
+            f"{target} is a symbolic link; riskmin does not replace a link with {asked}. "
+            f"Remove it or choose another {place}"
+        )
     if os.path.lexists(target) and not target.is_dir():
         raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another {place}")
     if target.is_dir() and not holds_run(target) and {p.name for p in target.iterdir()} - {"config.toml"}:
-        raise RiskminError(f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
-                           f"experiments: remove it or choose another {place}")
+        raise RiskminError(
+            f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
+            f"experiments: remove it or choose another {place}"
+        )
 
 
 def save_experiment(write, target: Path, overwrite: bool) -> Path:
@@ -225,8 +253,9 @@ def save_experiment(write, target: Path, overwrite: bool) -> Path:
         write(target)
         return target
     if os.path.lexists(target) and not overwrite:
-        raise RiskminError(f"directory {target} already exists; pass overwrite=True to replace it, or choose another "
-                           "directory")
+        raise RiskminError(
+            f"directory {target} already exists; pass overwrite=True to replace it, or choose another directory"
+        )
     return write_replacing(write, target)
 
 
@@ -241,8 +270,10 @@ def write_replacing(save, target: Path, replace: bool = True) -> Path:
         shutil.rmtree(building, ignore_errors=True)
         if isinstance(error, OSError):
             kept = f"; {target} is as it was" if building != target else ""
-            raise RiskminError(f"the results could not be written to {target} ({error.strerror or error}){kept}; "
-                               "free space or fix permissions, then run the command again") from None
+            raise RiskminError(
+                f"the results could not be written to {target} ({error.strerror or error}){kept}; "
+                "free space or fix permissions, then run the command again"
+            ) from None
         raise
     if building != target and replace:
         with RunLock(target, tidy=False):  # not while a run trains there
@@ -269,8 +300,9 @@ def install(building: Path, target: Path) -> None:
     except OSError as error:
         if os.path.lexists(retired) and not os.path.lexists(target):
             os.rename(retired, target)  # the old run back where it was
-        raise RiskminError(f"the new run could not take the place of {target} ({error.strerror}); it is kept in "
-                           f"{building}") from None
+        raise RiskminError(
+            f"the new run could not take the place of {target} ({error.strerror}); it is kept in {building}"
+        ) from None
     fsync_directory(target.parent)
     shutil.rmtree(retired, ignore_errors=True)
 
@@ -284,12 +316,19 @@ def save_run(run, directory=None) -> Path:
     check_run_place(target, "directory")
     target.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
-    preprocessing = {"standardizer": run.preprocessing.to_dict() if run.preprocessing else None, **run.data_names,
-                     "n_inputs": run.summary.get("n_inputs"), "n_outputs": run.summary.get("n_outputs")}
-    contents = {"model.safetensors": safetensors_bytes(weights, {}), "config.toml": run.config.to_toml().encode(),
-                "metrics.csv": history_csv(run.history, header=("epoch", "step", "loss")).encode(),
-                "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
-                "curves.png": picture(plot_curves, run.history, target)}
+    preprocessing = {
+        "standardizer": run.preprocessing.to_dict() if run.preprocessing else None,
+        **run.data_names,
+        "n_inputs": run.summary.get("n_inputs"),
+        "n_outputs": run.summary.get("n_outputs"),
+    }
+    contents = {
+        "model.safetensors": safetensors_bytes(weights, {}),
+        "config.toml": run.config.to_toml().encode(),
+        "metrics.csv": history_csv(run.history, header=("epoch", "step", "loss")).encode(),
+        "preprocessing.json": (json.dumps(preprocessing, indent=2) + "\n").encode(),
+        "curves.png": picture(plot_curves, run.history, target),
+    }
     # its weights are those that diverged
     no_best = run.summary.get("diverged") and run.summary.get("best_epoch") is None
     if no_best or not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
@@ -309,17 +348,21 @@ def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
     target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
-    return save_experiment(lambda folder: write_montecarlo(mc, folder), target,
-                           overwrite or (directory is None and mc.config.overwrite))
+    return save_experiment(
+        lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite)
+    )
 
 
 def write_montecarlo(mc, target: Path) -> None:
     """The files of a Monte-Carlo experiment in the folder `target`, each atomically, summary.json last."""
     from ._report import plot_montecarlo
 
-    files = (("config.toml", mc.config.to_toml().encode()), ("runs.csv", history_csv(mc.table).encode()),
-             ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
-             ("summary.json", json_bytes(mc.summary)))
+    files = (
+        ("config.toml", mc.config.to_toml().encode()),
+        ("runs.csv", history_csv(mc.table).encode()),
+        ("montecarlo.png", picture(lambda rows, path: plot_montecarlo(rows, path, mc.summary), mc.table, target)),
+        ("summary.json", json_bytes(mc.summary)),
+    )
     for name, content in files:
         atomic_write(target / name, content)
     fsync_directory(target)
@@ -345,8 +388,10 @@ def check_picture(path, flag: str, overwrite: bool, inputs=(), asked: str = "--o
 
     formats = FigureCanvasBase.get_supported_filetypes()
     if Path(path).suffix[1:].lower() not in formats:
-        raise RiskminError(f"{flag} {path} does not end in a picture format; name it .png, .svg or .pdf "
-                           f"(or {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))})")
+        raise RiskminError(
+            f"{flag} {path} does not end in a picture format; name it .png, .svg or .pdf "
+            f"(or {', '.join(sorted(set(formats) - {'png', 'svg', 'pdf'}))})"
+        )
     check_destination(path, flag, overwrite, inputs=inputs, what="the picture", asked=asked)
 
 
@@ -391,24 +436,36 @@ def load_run(directory, model=None):
             model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
         standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
     except (KeyError, TypeError, AttributeError) as error:
-        raise RiskminError(f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
-                           "damaged, train it again") from None
+        raise RiskminError(
+            f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
+            "damaged, train it again"
+        ) from None
     try:
         model.load_state_dict(load_tensors(directory / "model.safetensors"))
     except RuntimeError as error:
-        raise RiskminError(f"the weights in {directory} do not fit the model given "
-                           f"({str(error).splitlines()[0]})") from None
+        raise RiskminError(
+            f"the weights in {directory} do not fit the model given ({str(error).splitlines()[0]})"
+        ) from None
     try:
         with open(directory / "metrics.csv", newline="") as file:
             history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(file)]
     except (csv.Error, UnicodeDecodeError) as error:
         raise RiskminError(f"{directory / 'metrics.csv'} is not readable CSV ({error}); the run is damaged") from None
-    names = {k: preprocessing[k]
-             for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss")
-             if k in preprocessing}
+    names = {
+        k: preprocessing[k]
+        for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "loss")
+        if k in preprocessing
+    }
     test = {k: v for k, v in summary.items() if k.startswith("test_")}
-    return Run(model=model, config=config, history=history, test=test, summary=summary, preprocessing=standardizer,
-               data_names=names)
+    return Run(
+        model=model,
+        config=config,
+        history=history,
+        test=test,
+        summary=summary,
+        preprocessing=standardizer,
+        data_names=names,
+    )
 
 
 def checked_summary(directory: Path) -> dict:
@@ -419,19 +476,24 @@ def checked_summary(directory: Path) -> dict:
         owner = lock_holder(directory)
         if owner:
             raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
-        raise RiskminError(f"run {directory} has not finished: its training stopped before the end; finish it with "
-                           f"riskmin train --resume {directory}, then use it")
+        raise RiskminError(
+            f"run {directory} has not finished: its training stopped before the end; finish it with "
+            f"riskmin train --resume {directory}, then use it"
+        )
     if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
-        raise RiskminError(f"{directory} has no model: the run diverged before it had finite weights to keep; "
-                           "train it again with a lower --lr or with --clip-grad 1.0")
+        raise RiskminError(
+            f"{directory} has no model: the run diverged before it had finite weights to keep; "
+            "train it again with a lower --lr or with --clip-grad 1.0"
+        )
     if missing:
         raise not_a_run(directory, missing)
     summary = read_json(directory / "summary.json")
     checksums = summary.pop("sha256", {})
     for name, digest in checksums.items() if isinstance(checksums, dict) else ():
         if name in CHECKED and sha256(directory / name) != digest:
-            raise RiskminError(f"{directory / name} does not match the checksum in summary.json; the run is damaged, "
-                               "train it again")
+            raise RiskminError(
+                f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again"
+            )
     return summary
 
 

@@ -61,20 +61,30 @@ def user_objects(settings: dict) -> tuple:
     return callables, settings
 
 
-WHAT = {"loss": "output, target -> scalar tensor",
-        "optimizer": "a torch.optim.Optimizer class, or parameters -> optimizer",
-        "scheduler": "optimizer -> learning-rate scheduler"}
+WHAT = {
+    "loss": "output, target -> scalar tensor",
+    "optimizer": "a torch.optim.Optimizer class, or parameters -> optimizer",
+    "scheduler": "optimizer -> learning-rate scheduler",
+}
 
 
 def checked_metrics(metrics) -> dict:
     if not isinstance(metrics, dict):
-        raise RiskminError(f"metrics = {metrics!r} is not allowed; give a dict of name -> function (output, target) -> "
-                           "mean over the batch")
+        raise RiskminError(
+            f"metrics = {metrics!r} is not allowed; give a dict of name -> function (output, target) -> "
+            "mean over the batch"
+        )
     for name, fn in metrics.items():
-        if (not isinstance(name, str) or not name.isidentifier() or name in METRICS
-                or name.startswith(("val_", "test_", "train_"))):
-            raise RiskminError(f"metric name {name!r} is not allowed; use a plain word that is not one of riskmin's "
-                               f"own ({', '.join(METRICS)}) and has no val_/test_/train_ prefix")
+        if (
+            not isinstance(name, str)
+            or not name.isidentifier()
+            or name in METRICS
+            or name.startswith(("val_", "test_", "train_"))
+        ):
+            raise RiskminError(
+                f"metric name {name!r} is not allowed; use a plain word that is not one of riskmin's "
+                f"own ({', '.join(METRICS)}) and has no val_/test_/train_ prefix"
+            )
         if not callable(fn):
             raise RiskminError(f"metric {name} = {fn!r} is not a function (output, target) -> mean over the batch")
     return dict(metrics)
@@ -82,15 +92,23 @@ def checked_metrics(metrics) -> dict:
 
 def missing_callables(config: Config, callables: Callables) -> None:
     """Refuse a config that names an object of the user's (say from config.toml, to resume) without being given it."""
-    wanted = [f"{key}={getattr(config, f'{key}_callable') or 'your ' + key}" for key in OBJECT_SETTINGS
-              if getattr(config, key) == "custom" and getattr(callables, key) is None]
+    wanted = [
+        f"{key}={getattr(config, f'{key}_callable') or 'your ' + key}"
+        for key in OBJECT_SETTINGS
+        if getattr(config, key) == "custom" and getattr(callables, key) is None
+    ]
     if config.metrics and not callables.metrics:
-        wanted.append("metrics={" + ", ".join(f"'{pair.split('=')[0]}': {pair.split('=')[-1]}"
-                                              for pair in config.metrics.split(",")) + "}")
+        wanted.append(
+            "metrics={"
+            + ", ".join(f"'{pair.split('=')[0]}': {pair.split('=')[-1]}" for pair in config.metrics.split(","))
+            + "}"
+        )
     if wanted:
-        raise RiskminError("this run uses Python code of your own that config.toml records by name only; pass "
-                           f"{', '.join(wanted)} to riskmin.fit (to resume: riskmin.fit(model, data, "
-                           "riskmin.Config.from_toml(RUN/config.toml), ..., directory=RUN, resume=True))")
+        raise RiskminError(
+            "this run uses Python code of your own that config.toml records by name only; pass "
+            f"{', '.join(wanted)} to riskmin.fit (to resume: riskmin.fit(model, data, "
+            "riskmin.Config.from_toml(RUN/config.toml), ..., directory=RUN, resume=True))"
+        )
 
 
 class OwnLoss:
@@ -105,8 +123,10 @@ class OwnLoss:
         if isinstance(value, torch.Tensor) and value.dim() == 0:
             return value
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            raise RiskminError(f"loss {self.name} returned {kind_of(value)}, not a scalar tensor; reduce it to one "
-                               "number (e.g. .mean())")
+            raise RiskminError(
+                f"loss {self.name} returned {kind_of(value)}, not a scalar tensor; reduce it to one "
+                "number (e.g. .mean())"
+            )
         return value.reshape(())
 
 
@@ -118,8 +138,10 @@ def model_step(model, callables: Callables, settings: dict) -> dict:
     if callables.loss is not None or "loss" in settings:
         raise RiskminError("the model defines training_step, which computes its own loss; drop loss=")
     if callables.metrics:
-        raise RiskminError("metrics= measures the model's outputs, which a model with training_step does not hand "
-                           "over; return your metrics as sums over the batch from its validation_step instead")
+        raise RiskminError(
+            "metrics= measures the model's outputs, which a model with training_step does not hand "
+            "over; return your metrics as sums over the batch from its validation_step instead"
+        )
     name = qualified_name(type(model))
     callables.loss = model.training_step
     settings = {**settings, "loss": "custom", "loss_callable": f"{name}.training_step"}
@@ -152,9 +174,11 @@ def step_sums(model, batch: tuple, rows: int, index: int = 0) -> dict:
         return {"loss": (step(batch, index) if takes_index(step) else step(batch)) * rows}
     sums = validation_step(batch, index) if takes_index(validation_step) else validation_step(batch)
     if not isinstance(sums, dict) or "loss" not in sums:
-        raise RiskminError("validation_step returned "
-                           f"{kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; return a dict "
-                           "of sums over the batch's rows, one of them 'loss'")
+        raise RiskminError(
+            "validation_step returned "
+            f"{kind_of(sums) if not isinstance(sums, dict) else 'a dict without loss'}; return a dict "
+            "of sums over the batch's rows, one of them 'loss'"
+        )
     return {"loss": sums["loss"], **{"own:" + key: value for key, value in sums.items() if key != "loss"}}
 
 
@@ -175,9 +199,11 @@ def user_metric(name: str, fn: Callable, target_scale=None) -> Callable:
     def metric(output, target):
         value = fn(output, target)
         if not isinstance(value, torch.Tensor) or value.numel() != 1:
-            raise RiskminError(f"metric {name} returned {kind_of(value)}, not a scalar tensor; return the mean over "
-                               "the batch")
+            raise RiskminError(
+                f"metric {name} returned {kind_of(value)}, not a scalar tensor; return the mean over the batch"
+            )
         return value.reshape(()).double()
+
     return metric
 
 
@@ -189,16 +215,20 @@ def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.o
         return given(parameters, **options)
     optimizer = given(parameters)
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise RiskminError(f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a "
-                           "torch.optim.Optimizer; give an Optimizer class or a function parameters -> optimizer")
+        raise RiskminError(
+            f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a "
+            "torch.optim.Optimizer; give an Optimizer class or a function parameters -> optimizer"
+        )
     return optimizer
 
 
 def user_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
     scheduler = given(optimizer)
     if not isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
-        raise RiskminError(f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "
-                           "learning-rate scheduler; give a function optimizer -> torch.optim.lr_scheduler.LRScheduler")
+        raise RiskminError(
+            f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "
+            "learning-rate scheduler; give a function optimizer -> torch.optim.lr_scheduler.LRScheduler"
+        )
     return scheduler
 
 
@@ -217,8 +247,10 @@ def named_callback(spec: str):
 
     where, _, name = spec.rpartition(":")
     if not where or not name.isidentifier():
-        raise RiskminError(f"--callback {spec} is not FILE.py:NAME or MODULE:NAME; name the object after a colon, "
-                           "as in --callback my_callbacks.py:Logger")
+        raise RiskminError(
+            f"--callback {spec} is not FILE.py:NAME or MODULE:NAME; name the object after a colon, "
+            "as in --callback my_callbacks.py:Logger"
+        )
     try:
         if where.endswith(".py"):
             found = importlib.util.spec_from_file_location(Path(where).stem, where)
@@ -227,8 +259,10 @@ def named_callback(spec: str):
         else:
             module = importlib.import_module(where)
     except (FileNotFoundError, ModuleNotFoundError) as error:
-        raise RiskminError(f"--callback {spec}: {where} cannot be found ({error}); give the path of a .py file or a "
-                           "module that Python can import") from None
+        raise RiskminError(
+            f"--callback {spec}: {where} cannot be found ({error}); give the path of a .py file or a "
+            "module that Python can import"
+        ) from None
     if not hasattr(module, name):
         raise RiskminError(f"--callback {spec}: {where} defines no {name}")
     callback = getattr(module, name)
@@ -236,8 +270,10 @@ def named_callback(spec: str):
         try:
             callback = callback()
         except TypeError as error:
-            raise RiskminError(f"--callback {spec}: the class {name} cannot be made with no arguments ({error}); name "
-                               f"an object made of it instead, as in callback = {name}(...)") from None
+            raise RiskminError(
+                f"--callback {spec}: the class {name} cannot be made with no arguments ({error}); name "
+                f"an object made of it instead, as in callback = {name}(...)"
+            ) from None
     if not any(hasattr(callback, event) for event in EVENTS):
         raise RiskminError(f"--callback {spec}: {name} has none of the methods a callback has ({', '.join(EVENTS)})")
     return callback

@@ -65,7 +65,7 @@ class Checkpoints:
         history = values.pop("history")
         if len(self.rows) > len(history):
             self.rows = []
-        self.rows.extend(json.dumps(row) for row in history[len(self.rows):])
+        self.rows.extend(json.dumps(row) for row in history[len(self.rows) :])
         # the structure rides in the header
         state = files.safetensors_bytes(tensors, {"riskmin": json.dumps(values), "history": f"[{','.join(self.rows)}]"})
         if self.pool is None:
@@ -77,15 +77,20 @@ class Checkpoints:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if self.root.is_symlink():
-                raise RiskminError(f"{self.root} is a symbolic link; riskmin never writes a checkpoint through one: "
-                                   "remove the link, then resume")
+                raise RiskminError(
+                    f"{self.root} is a symbolic link; riskmin never writes a checkpoint through one: "
+                    "remove the link, then resume"
+                )
             if self.kept is None:
                 for leftover in self.root.glob(".step-*.tmp"):  # a write that a killed process left half done
                     leftover.unlink(missing_ok=True)
-                self.kept = [path.name[:-len(".manifest.json")] for path in reversed(self.complete())]
+                self.kept = [path.name[: -len(".manifest.json")] for path in reversed(self.complete())]
             files.atomic_write(self.root / f"{stem}.safetensors", state)
-            manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, "epoch": epoch,
-                        "step": step}
+            manifest = {
+                "files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()},
+                "epoch": epoch,
+                "step": step,
+            }
             files.atomic_write(self.root / f"{stem}.manifest.json", json.dumps(manifest).encode())
             if stem not in self.kept:  # the same step saved twice (interrupted again at once) is one checkpoint
                 self.kept.append(stem)
@@ -104,8 +109,10 @@ class Checkpoints:
             self.seconds += time.perf_counter() - began
         if self.failure is not None:
             error, self.failure = self.failure, None
-            raise RiskminError(f"could not write a checkpoint in {self.root} ({error.strerror or error}); free space "
-                               "or fix permissions, then resume")
+            raise RiskminError(
+                f"could not write a checkpoint in {self.root} ({error.strerror or error}); free space "
+                "or fix permissions, then resume"
+            )
 
     def close(self) -> None:
         """Wait for the checkpoint in flight, then end the writer thread."""
@@ -127,10 +134,13 @@ class Checkpoints:
             try:
                 return read_checkpoint(manifest)
             except Damaged as problem:
-                warn(f"checkpoint {manifest.name[:-len('.manifest.json')]} is unusable ({problem}); trying the one "
-                     "before it")
-        raise RiskminError(f"{self.root.parent} has no usable checkpoint to resume from; "
-                           "start the run again with --overwrite")
+                warn(
+                    f"checkpoint {manifest.name[: -len('.manifest.json')]} is unusable ({problem}); trying the one "
+                    "before it"
+                )
+        raise RiskminError(
+            f"{self.root.parent} has no usable checkpoint to resume from; start the run again with --overwrite"
+        )
 
 
 class NoCheckpoints:
@@ -152,7 +162,7 @@ def read_checkpoint(manifest_path: Path) -> tuple:
     The manifest must name one file, the .safetensors of its own stem: a manifest moved beside
     another checkpoint's data vouches for nothing. Raises Damaged saying what is wrong.
     """
-    stem = manifest_path.name[:-len(".manifest.json")]
+    stem = manifest_path.name[: -len(".manifest.json")]
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):

@@ -53,9 +53,11 @@ def check_pairs(dataset: Dataset) -> Dataset:
         return dataset
     x, y = (torch.as_tensor(part) for part in item)
     if y.ndim == 0 and y.is_floating_point():
-        raise RiskminError("the Dataset yields each target as a 0-d tensor (a bare number), which batches into a "
-                           "vector the model's (batch, 1) outputs would be broadcast against; return it as a 1-element "
-                           "tensor, y.reshape(1)")
+        raise RiskminError(
+            "the Dataset yields each target as a 0-d tensor (a bare number), which batches into a "
+            "vector the model's (batch, 1) outputs would be broadcast against; return it as a 1-element "
+            "tensor, y.reshape(1)"
+        )
     if x.is_complex() or x.dtype == torch.bool:
         raise RiskminError(f"the Dataset yields inputs of type {x.dtype}; give real numbers (float32)")
     return dataset if x.dtype == torch.float32 else Float32Inputs(dataset)
@@ -84,32 +86,43 @@ def check_model(model, probe: Probe, loss: str) -> None:
         with torch.no_grad():
             output = forward(model, x)
     except RuntimeError as error:
-        raise RiskminError(f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "
-                           f"({first_line(error)}); make its first layer take {probe.n_inputs} inputs") from None
+        raise RiskminError(
+            f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "
+            f"({first_line(error)}); make its first layer take {probe.n_inputs} inputs"
+        ) from None
     finally:
         model.train(was_training)
     if not isinstance(output, torch.Tensor):
-        raise RiskminError(f"the model returns a {type(output).__name__}, not a tensor; riskmin's losses take the "
-                           "predictions as one tensor: return them alone from forward")
+        raise RiskminError(
+            f"the model returns a {type(output).__name__}, not a tensor; riskmin's losses take the "
+            "predictions as one tensor: return them alone from forward"
+        )
     if loss == "custom":  # a loss of the user's own decides what shapes it takes
         return
     if loss == "cross_entropy" and y.ndim != 1:  # a Dataset's label as a 1-element tensor batches into (n, 1)
-        raise RiskminError(one_label_per_sample(y, fix="plain integers from the Dataset's __getitem__" if probe.dataset
-                                                else ""))
+        raise RiskminError(
+            one_label_per_sample(y, fix="plain integers from the Dataset's __getitem__" if probe.dataset else "")
+        )
     if loss == "cross_entropy":
         classes = max(probe.n_outputs, int(y.max()) + 1, 2)
         if output.ndim != 2 or output.shape[1] < classes:
-            raise RiskminError(f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but cross "
-                               f"entropy needs one score per class ({classes} classes); give its last layer {classes} "
-                               "outputs"
-                               + (", or use --loss bce with one output for a yes/no target" if classes == 2 else ""))
+            raise RiskminError(
+                f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but cross "
+                f"entropy needs one score per class ({classes} classes); give its last layer {classes} "
+                "outputs" + (", or use --loss bce with one output for a yes/no target" if classes == 2 else "")
+            )
     elif output.shape != y.shape:
         names = probe.target_names or []
-        columns = f"{y.shape[1]} column{'s' * (y.shape[1] > 1)}" + (f" ({', '.join(names)})" if names else "") \
-            if y.ndim == 2 else f"shape {tuple(y.shape[1:])}"
-        raise RiskminError(f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but the targets "
-                           f"have {columns}, and {loss} would broadcast one against the other; give its last layer "
-                           f"{y.shape[-1] if y.ndim == 2 else 1} output{'s' * (y.ndim == 2 and y.shape[1] > 1)}")
+        columns = (
+            f"{y.shape[1]} column{'s' * (y.shape[1] > 1)}" + (f" ({', '.join(names)})" if names else "")
+            if y.ndim == 2
+            else f"shape {tuple(y.shape[1:])}"
+        )
+        raise RiskminError(
+            f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but the targets "
+            f"have {columns}, and {loss} would broadcast one against the other; give its last layer "
+            f"{y.shape[-1] if y.ndim == 2 else 1} output{'s' * (y.ndim == 2 and y.shape[1] > 1)}"
+        )
 
 
 def probe(prepared) -> Probe:
@@ -121,8 +134,9 @@ def probe(prepared) -> Probe:
         splits = prepared.splits
         x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
         x, y = each_input(lambda t: t.to(prepared.device), x), y.to(prepared.device)
-    return Probe(x, y, prepared.n_inputs, prepared.n_outputs, prepared.names.get("targets") or [],
-                 dataset=not prepared.tensors)
+    return Probe(
+        x, y, prepared.n_inputs, prepared.n_outputs, prepared.names.get("targets") or [], dataset=not prepared.tensors
+    )
 
 
 def check_columns(x: torch.Tensor, standardizer) -> None:
@@ -132,33 +146,43 @@ def check_columns(x: torch.Tensor, standardizer) -> None:
     expected = None if standardizer is None else standardizer.mean.numel()
     if expected is not None and (x.ndim != 2 or x.shape[1] != expected):
         given = f"{x.shape[1]} columns" if x.ndim == 2 else f"shape {tuple(x.shape)}"
-        raise RiskminError(f"the rows have {given} but the run was trained on {expected} features; "
-                           f"give {expected} columns, in the order it was trained on")
+        raise RiskminError(
+            f"the rows have {given} but the run was trained on {expected} features; "
+            f"give {expected} columns, in the order it was trained on"
+        )
 
 
 def gradient_checked(loss_of: Callable, loss_fn) -> Callable:
     """`loss_of(x, y)`, a training step's loss, refused in one RiskminError when it carries no gradient: backward would
     otherwise fail inside the step with torch's RuntimeError. `loss_fn` is the run's loss, named in the message."""
+
     def checked(x, y):
         loss = loss_of(x, y)
         if not loss.requires_grad:
             raise RiskminError(no_gradient(loss_fn))
         return loss
+
     return checked
 
 
 def no_gradient(loss_fn) -> str:
     """Why a step's loss has no gradient, as far as riskmin can tell, and what to do."""
     if not torch.is_grad_enabled():
-        return ("the training loss has no gradient because gradients are switched off: fit was called inside "
-                "torch.no_grad() or torch.inference_mode(); call it outside them")
+        return (
+            "the training loss has no gradient because gradients are switched off: fit was called inside "
+            "torch.no_grad() or torch.inference_mode(); call it outside them"
+        )
     if isinstance(loss_fn, OwnLoss):
-        return (f"loss {loss_fn.name} returned a tensor without a gradient (requires_grad is False), so training "
-                "cannot follow it back to the weights; compute it from the model's outputs with torch operations, "
-                "without .item(), .detach(), NumPy or torch.tensor(...)")
-    return ("the training loss has no gradient: the model's outputs depend on no trainable parameter (every parameter "
-            "has requires_grad False, or forward detaches its result); unfreeze a parameter or keep the outputs "
-            "attached")
+        return (
+            f"loss {loss_fn.name} returned a tensor without a gradient (requires_grad is False), so training "
+            "cannot follow it back to the weights; compute it from the model's outputs with torch operations, "
+            "without .item(), .detach(), NumPy or torch.tensor(...)"
+        )
+    return (
+        "the training loss has no gradient: the model's outputs depend on no trainable parameter (every parameter "
+        "has requires_grad False, or forward detaches its result); unfreeze a parameter or keep the outputs "
+        "attached"
+    )
 
 
 def first_line(error: Exception) -> str:

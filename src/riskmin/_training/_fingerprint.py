@@ -27,8 +27,9 @@ def schedule_spans_the_run(config: Config) -> bool:
 def fingerprint(splits, config: Config) -> dict:
     """The data and settings a run trains on, as JSON values a checkpoint carries."""
     inputs = data_fingerprint(splits.data)
-    inputs["split"] = tensors_sha256(*(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val,
-                                                                                    splits.test)))
+    inputs["split"] = tensors_sha256(
+        *(torch.as_tensor(part, dtype=torch.long) for part in (splits.train, splits.val, splits.test))
+    )
     # what a resumed run may change (its settings' `resume` fact): what it shows and where it writes, how many threads,
     # and how long it goes on, unless its schedule's length is that of the run
     free = settings_where(resume="free") + (() if schedule_spans_the_run(config) else settings_where(resume="length"))
@@ -44,8 +45,12 @@ def data_fingerprint(data) -> dict:
 
     inputs = {"rows": len(data)}
     if isinstance(data, Data):
-        inputs.update(features=list(data.feature_names), targets=list(data.target_names), layout=data.layout,
-                      sha256=tensors_sha256(data.x, data.y))
+        inputs.update(
+            features=list(data.feature_names),
+            targets=list(data.target_names),
+            layout=data.layout,
+            sha256=tensors_sha256(data.x, data.y),
+        )
     return inputs
 
 
@@ -69,11 +74,14 @@ def check_same(then: Optional[dict], now: dict, where, what: str = "run") -> Non
     data, settings = data_changes(then["data"], now["data"]), setting_changes(then["settings"], now["settings"])
     if not data and not settings and then["data"]["split"] != now["data"]["split"]:
         data = ["the same rows are split into other training, validation and test sets"]
-    said = ([f"the data changed since {since}: {'; '.join(data)}"] if data else []) + \
-           ([f"the settings changed since {since}: {'; '.join(settings)}"] if settings else [])
+    said = ([f"the data changed since {since}: {'; '.join(data)}"] if data else []) + (
+        [f"the settings changed since {since}: {'; '.join(settings)}"] if settings else []
+    )
     if said:
-        raise RiskminError(f"cannot resume {where}: {'; and '.join(said)}; resume with the data and settings the "
-                           f"{what} began with, or start a new {what}")
+        raise RiskminError(
+            f"cannot resume {where}: {'; and '.join(said)}; resume with the data and settings the "
+            f"{what} began with, or start a new {what}"
+        )
 
 
 def data_changes(then: dict, now: dict) -> list:
@@ -110,8 +118,11 @@ def setting_changes(then: dict, now: dict) -> list:
     """
     changes, length = [], settings_where(resume="length")
     for key in sorted(set(then) | set(now)):
-        if then.get(key) == now.get(key) or (key in length and key not in then) or (key not in then
-                                                                                    and at_default(key, now[key])):
+        if (
+            then.get(key) == now.get(key)
+            or (key in length and key not in then)
+            or (key not in then and at_default(key, now[key]))
+        ):
             continue
         why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in length else ""
         changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")

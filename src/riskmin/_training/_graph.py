@@ -55,18 +55,23 @@ class Graph:
 
     def __repr__(self) -> str:
         kinds = collections.Counter(node.kind for node in self.nodes)
-        return f"Graph({len(self.nodes)} nodes: {kinds['parameter']} parameter(s), " \
-               f"{kinds['operation']} operation(s), " \
-               f"the output{'' if kinds['output'] else ' (not drawn apart)'}, the loss)"
+        return (
+            f"Graph({len(self.nodes)} nodes: {kinds['parameter']} parameter(s), "
+            f"{kinds['operation']} operation(s), "
+            f"the output{'' if kinds['output'] else ' (not drawn apart)'}, the loss)"
+        )
 
     def to_dot(self) -> str:
         """The graph as Graphviz DOT text: arrows run from each parameter through the operations to the loss."""
-        legend = dot_string(self.title
-                            + ": blue the parameters, grey the operations, yellow the output, green the loss")
-        lines = [f"digraph {dot_string(self.title)} {{",
-                 f"  label={legend}",
-                 '  labelloc=t; fontname="Helvetica"; fontsize=12',
-                 '  node [shape=box, style="filled,rounded", fontname="Helvetica", fontsize=11]']
+        legend = dot_string(
+            self.title + ": blue the parameters, grey the operations, yellow the output, green the loss"
+        )
+        lines = [
+            f"digraph {dot_string(self.title)} {{",
+            f"  label={legend}",
+            '  labelloc=t; fontname="Helvetica"; fontsize=12',
+            '  node [shape=box, style="filled,rounded", fontname="Helvetica", fontsize=11]',
+        ]
         for i, node in enumerate(self.nodes):
             lines.append(f"  n{i} [label={dot_string(box_label(node))}, fillcolor={COLOURS[node.kind]}]")
         lines += [f"  n{a} -> n{b}" for a, b in self.edges]
@@ -79,16 +84,19 @@ class Graph:
         path = Path(path)
         kind = path.suffix[1:].lower()
         if kind not in ("dot", "gv", *PICTURES):
-            raise RiskminError(f"{path} does not end in .dot, .gv, .svg, .png or .pdf; name the graph's file with one "
-                               "of them")
+            raise RiskminError(
+                f"{path} does not end in .dot, .gv, .svg, .png or .pdf; name the graph's file with one of them"
+            )
         source = path if kind in ("dot", "gv") else path.with_suffix(".dot")
         write(source, self.to_dot().encode())
         if source == path:
             return path
         program = shutil.which("dot")
         if program is None:
-            warn(f"{source} is written, but drawing {path} needs Graphviz's dot program, which is not installed "
-                 f"({INSTALL}); then run dot -T{kind} {source} -o {path}")
+            warn(
+                f"{source} is written, but drawing {path} needs Graphviz's dot program, which is not installed "
+                f"({INSTALL}); then run dot -T{kind} {source} -o {path}"
+            )
             return source
         write(path, drawn(program, kind, self.to_dot()))
         return path
@@ -140,8 +148,10 @@ def walk(loss: torch.Tensor, output: Optional[torch.Tensor], model: nn.Module, t
     """The graph autograd recorded for `loss`, breadth first from it: each backward function once, with an edge for
     each of its inputs that needs a gradient (the data needs none, so it is not drawn, as in the tutorial)."""
     if loss.grad_fn is None:
-        raise RiskminError("the loss does not depend on any parameter that requires a gradient, so a training step has "
-                           "no graph to draw; unfreeze a parameter the loss uses")
+        raise RiskminError(
+            "the loss does not depend on any parameter that requires a gradient, so a training step has "
+            "no graph to draw; unfreeze a parameter the loss uses"
+        )
     names = {id(p): name for name, p in model.named_parameters()}
     root, made = loss.grad_fn, getattr(output, "grad_fn", None)
     position, nodes = {root: 0}, [Node("loss", type(root).__name__, tuple(loss.shape))]
@@ -187,9 +197,11 @@ def drawn(program: str, kind: str, dot: str) -> bytes:
     result = subprocess.run([program, f"-T{kind}"], input=dot.encode(), capture_output=True, timeout=120, check=False)
     if result.returncode:
         said = result.stderr.decode(errors="replace").strip().splitlines()
-        raise RiskminError("Graphviz's dot could not draw the graph "
-                           f"({said[0] if said else f'status {result.returncode}'}); write it as .dot and draw it with "
-                           "dot yourself")
+        raise RiskminError(
+            "Graphviz's dot could not draw the graph "
+            f"({said[0] if said else f'status {result.returncode}'}); write it as .dot and draw it with "
+            "dot yourself"
+        )
     return result.stdout
 
 

@@ -14,8 +14,16 @@ from torch import nn
 from .._data import _frames as frames, _outputs as outputs
 from .. import distributed, models
 from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
-from ._callables import (Callables, in_target_units, indexed, missing_callables, model_step, user_objects, user_metric,
-                         takes_index)
+from ._callables import (
+    Callables,
+    in_target_units,
+    indexed,
+    missing_callables,
+    model_step,
+    user_objects,
+    user_metric,
+    takes_index,
+)
 from ._checks import check_columns, check_model, first_line, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, Interruptible
 from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
@@ -23,11 +31,25 @@ from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
 from ._fingerprint import fingerprint
-from ._losses import (check_bce_outputs, check_log_target, check_targets, least_squares_loss, make_loss,
-                      with_concrete_loss)
+from ._losses import (
+    check_bce_outputs,
+    check_log_target,
+    check_targets,
+    least_squares_loss,
+    make_loss,
+    with_concrete_loss,
+)
 from ._optim import accumulation_shares, make_optimizer, make_scheduler, mixed_precision
-from ._prepare import (EVAL_CHUNK, Prepared, as_model, as_splits, batches_per_epoch, chunks, evaluate_batches,
-                       resolve_device)
+from ._prepare import (
+    EVAL_CHUNK,
+    Prepared,
+    as_model,
+    as_splits,
+    batches_per_epoch,
+    chunks,
+    evaluate_batches,
+    resolve_device,
+)
 from .._runs._report import header
 from .._runs._rundir import Run
 from ._threads import IntraOpThreads
@@ -38,15 +60,18 @@ CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epo
 
 
 WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"
-COMMAND_SETTINGS = {**{name: "riskmin.montecarlo" for name, f in FIELDS.items()
-                       if f.metadata["command"] == "montecarlo"},
-                    "out": WRITES, "name": WRITES}  # settings fit refuses: they belong to one command
+COMMAND_SETTINGS = {
+    **{name: "riskmin.montecarlo" for name, f in FIELDS.items() if f.metadata["command"] == "montecarlo"},
+    "out": WRITES,
+    "name": WRITES,
+}  # settings fit refuses: they belong to one command
 TRAINED = weakref.WeakSet()  # the modules a fit has trained: a second fit of one starts from its trained weights, and
-                             # says so
+# says so
 
 
-def fit(model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False,
-        **settings) -> Run:
+def fit(
+    model, data, config: Optional[Config] = None, callbacks=(), directory=None, resume: bool = False, **settings
+) -> Run:
     """Train `model` on `data` by empirical risk minimization and return a `Run`.
 
     `model` is any nn.Module or a built-in name ("linear", "two_layer", "mlp");
@@ -72,23 +97,24 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
     """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes.
     `checkpoints`: a folder the run checkpoints in, as `fit` in a run directory does, but writing no run files;
     `resume=True` continues from its newest good checkpoint."""
-    training = setup(model, data, config, callbacks, None, resume, settings, team=distributed.Alone(),
-                     checkpoints=checkpoints)
+    training = setup(
+        model, data, config, callbacks, None, resume, settings, team=distributed.Alone(), checkpoints=checkpoints
+    )
     return training_loop(training, None, resume)
 
 
 def training_loop(training: Training, directory, resume: bool) -> Run:
     """The training loop over a run that `setup` made ready; with a `directory`, the finished run's files written there.
 
-        for epoch in 1..epochs:
-            for x, y in batches:                  # permuted slices, or random draws
-                with autocast:                     # precision bf16-mixed or 16-mixed; nothing at 32
-                    loss = loss_fn(model(x), y)    # or the model's own training_step((x, y))
-                scaler.scale(loss).backward()      # the gradients of `accumulate` batches add up, then:
-                clip; scaler.step(optimizer); zero the gradients; scheduler.step() when it steps per step
-                every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
-            checkpoint when due
-        restore the best weights; measure train, val and test metrics
+    for epoch in 1..epochs:
+        for x, y in batches:                  # permuted slices, or random draws
+            with autocast:                     # precision bf16-mixed or 16-mixed; nothing at 32
+                loss = loss_fn(model(x), y)    # or the model's own training_step((x, y))
+            scaler.scale(loss).backward()      # the gradients of `accumulate` batches add up, then:
+            clip; scaler.step(optimizer); zero the gradients; scheduler.step() when it steps per step
+            every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
+        checkpoint when due
+    restore the best weights; measure train, val and test metrics
     """
     state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
     autocast, scaler = training.autocast, training.scaler
@@ -112,12 +138,12 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)  # flush the gradients as soon as we can: the next group starts
-                                                       # afresh
+                # afresh
                 if after_step(training, hooks):
                     break
             end_epoch(training)
     x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before
-                         # evaluating
+    # evaluating
     run = finish(training)
     if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
         run.save(directory)
@@ -170,7 +196,7 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
         state.accumulated = 0
         return False
     if state.interrupted and training.team.world == 1:  # under torchrun the processes agree to stop at a step, in
-                                                        # leaving()
+        # leaving()
         interrupt(training)
     return True
 
@@ -191,8 +217,17 @@ def after_step(training: Training, hooks: list) -> bool:
     return leaving(training)
 
 
-def setup(model, data, config: Optional[Config], callbacks, directory, resume: bool, settings: dict,
-          team=None, checkpoints=None) -> Training:
+def setup(
+    model,
+    data,
+    config: Optional[Config],
+    callbacks,
+    directory,
+    resume: bool,
+    settings: dict,
+    team=None,
+    checkpoints=None,
+) -> Training:
     """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
     model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
     checkpoints go when that is not a run `directory` (a run of an experiment)."""
@@ -208,8 +243,9 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     # frozen ones never get a gradient
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
     batches = prepared.batches(config)
-    threads = IntraOpThreads(config.threads, model,
-                               getattr(batches, "batch_size", config.batch_size) or len(splits.train), device)
+    threads = IntraOpThreads(
+        config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device
+    )
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     chosen += live_logs(config, directory, team)
@@ -219,16 +255,30 @@ def setup(model, data, config: Optional[Config], callbacks, directory, resume: b
     total_steps = config.max_steps or config.epochs * state.steps_per_epoch
     checkpoints = checkpoints if checkpoints is not None else directory
     saved = checkpoints is not None
-    return Training(config=config, prepared=prepared, model=model, switches_mode=not models.mode_free(model),
-                    loss_fn=make_loss(config.loss,
-                                      indexed(model.training_step, state) if steps_by_index else callables.loss),
-                    optimizer=optimizer, scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
-                    batches=batches, callbacks=chosen + list(callbacks), best=best,
-                    judge=Judge(config, runs=1, tracked=tracked), state=state, team=team,
-                    saver=Checkpoints(checkpoints) if saved else NoCheckpoints(), total_steps=total_steps,
-                    running=torch.zeros((), device=device), threads=threads, callables=callables,
-                    fingerprint=fingerprint(splits, config) if saved else None, autocast=autocast, scaler=scaler,
-                    shares=accumulation_shares(config, len(splits.train)))
+    return Training(
+        config=config,
+        prepared=prepared,
+        model=model,
+        switches_mode=not models.mode_free(model),
+        loss_fn=make_loss(config.loss, indexed(model.training_step, state) if steps_by_index else callables.loss),
+        optimizer=optimizer,
+        scheduler=make_scheduler(config, optimizer, callables.scheduler, total_steps),
+        batches=batches,
+        callbacks=chosen + list(callbacks),
+        best=best,
+        judge=Judge(config, runs=1, tracked=tracked),
+        state=state,
+        team=team,
+        saver=Checkpoints(checkpoints) if saved else NoCheckpoints(),
+        total_steps=total_steps,
+        running=torch.zeros((), device=device),
+        threads=threads,
+        callables=callables,
+        fingerprint=fingerprint(splits, config) if saved else None,
+        autocast=autocast,
+        scaler=scaler,
+        shares=accumulation_shares(config, len(splits.train)),
+    )
 
 
 def run_settings(config: Config, model, splits, team) -> Config:
@@ -236,10 +286,12 @@ def run_settings(config: Config, model, splits, team) -> Config:
     loss "auto" is made concrete by the targets, a module is described by how to build it again (or as model "custom"
     and its class), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
     targets = splits.data.y if isinstance(splits.data, Data) else splits.data[0][1]
-    return config.replace(loss=with_concrete_loss(config, targets).loss,
-                          epochs=config.epochs_for(steps_per_epoch(splits, config)),
-                          **({} if team.first else {"progress": False}),
-                          **(models.build_settings(model) if isinstance(model, nn.Module) else {}))
+    return config.replace(
+        loss=with_concrete_loss(config, targets).loss,
+        epochs=config.epochs_for(steps_per_epoch(splits, config)),
+        **({} if team.first else {"progress": False}),
+        **(models.build_settings(model) if isinstance(model, nn.Module) else {}),
+    )
 
 
 def steps_per_epoch(splits, config: Config) -> int:
@@ -252,8 +304,9 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
     optimizer, scheduler and metrics kept aside and named in the config, a model's own training_step noted."""
     for key in settings:
         if key in COMMAND_SETTINGS:
-            raise RiskminError(f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop "
-                               f"{key}=")
+            raise RiskminError(
+                f"{key} is a setting of {COMMAND_SETTINGS[key]}, not of fit, which trains one run; drop {key}="
+            )
     if isinstance(model, str):
         settings = {"model": model, **settings}
     callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
@@ -268,23 +321,30 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
     an earlier fit trained, so that a run meant to start afresh does not silently go on from trained weights."""
     finished = directory is not None and (Path(directory) / "summary.json").exists()
     if finished and resume:
-        raise RiskminError(f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
-                           "pass overwrite=True to train it again")
+        raise RiskminError(
+            f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
+            "pass overwrite=True to train it again"
+        )
     if finished and not config.overwrite:
-        raise RiskminError(f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose "
-                           "another directory")
+        raise RiskminError(
+            f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose "
+            "another directory"
+        )
     if isinstance(model, nn.Module) and model in TRAINED and not resume:
-        warn("this module was trained by an earlier fit, and this fit continues from its trained weights; build a new "
-             "one (after torch.manual_seed) to train from a fresh initialization")
+        warn(
+            "this module was trained by an earlier fit, and this fit continues from its trained weights; build a new "
+            "one (after torch.manual_seed) to train from a fresh initialization"
+        )
 
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
     """The model on the training device, checked once against the data, the loss and the processes that train it (the
     loop itself checks nothing)."""
     if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through
-                                                                     # forward only
-        raise RiskminError("a model's own training_step trains in one process; under torchrun give riskmin the loss "
-                           "instead")
+        # forward only
+        raise RiskminError(
+            "a model's own training_step trains in one process; under torchrun give riskmin the loss instead"
+        )
     model = as_model(model, prepared, config).to(prepared.device)
     check_model(model, probe(prepared), config.loss)
     if config.loss == "bce":
@@ -298,16 +358,20 @@ def session(training: Training, resume: bool):
     checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes settled."""
     config, state, saver, team = training.config, training.state, training.saver, training.team
     if resume and not saver.enabled:
-        raise RiskminError("resume=True needs the run's directory; pass directory= the folder the run was "
-                           "checkpointing to")
+        raise RiskminError(
+            "resume=True needs the run's directory; pass directory= the folder the run was checkpointing to"
+        )
     device = training.prepared.device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            Interruptible(state, saver.enabled), \
-            training.threads, team.watched():
+    with (
+        torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        Interruptible(state, saver.enabled),
+        training.threads,
+        team.watched(),
+    ):
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         training.start = time.perf_counter()
         training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the
-                                                    # module
+        # module
         if resume:
             restore_checkpoint(saver, training)
         TRAINED.add(training.model)
@@ -349,8 +413,9 @@ def interrupt(training: Training) -> None:
     save(training.saver, training)
     training.saver.wait()
     held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""
-    raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is "
-                              "saved")
+    raise TrainingInterrupted(
+        f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved"
+    )
 
 
 def end_epoch(training: Training) -> None:
@@ -390,15 +455,24 @@ def finish(training: Training) -> Run:
     judge.ended(0, state.epoch, state.step, state.stop_reason if state.should_stop else "")
     restored = bool(judge.restored()[0]) and best.restore(model)
     with training.team.watched():
-        final = prepared.final_metrics(model, training.loss_fn, config.loss,
-                                       known=known_val_metrics(training, restored))
+        final = prepared.final_metrics(
+            model, training.loss_fn, config.loss, known=known_val_metrics(training, restored)
+        )
     summary = summary_of(training, final)
     if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its
-                                                        # table
+        # table
         warn(worse_than_the_mean(final), RiskminNumerics)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
-    return Run(model=model, config=config, history=state.history, test=test, summary=summary,
-               preprocessing=prepared.standardizer, data_names=prepared.names, callables=training.callables)
+    return Run(
+        model=model,
+        config=config,
+        history=state.history,
+        test=test,
+        summary=summary,
+        preprocessing=prepared.standardizer,
+        data_names=prepared.names,
+        callables=training.callables,
+    )
 
 
 def known_val_metrics(training: Training, restored: bool) -> dict:
@@ -414,13 +488,25 @@ def summary_of(training: Training, final: dict) -> dict:
     judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
     closed_form = reports_closed_form(config, training.model, prepared.tensors and "test" in prepared.rows)
     return {
-        **{k: judged[k] for k in ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged",
-                                  "stop_reason",
-                                  "restored_best")},
+        **{
+            k: judged[k]
+            for k in (
+                "best_epoch",
+                "best_step",
+                "epochs_run",
+                "steps",
+                "stopped_early",
+                "diverged",
+                "stop_reason",
+                "restored_best",
+            )
+        },
         **final,
-        "seconds": time.perf_counter() - training.start, "device": str(prepared.device),
+        "seconds": time.perf_counter() - training.start,
+        "device": str(prepared.device),
         **({"checkpoint_seconds": training.saver.seconds} if training.saver.enabled else {}),
-        "n_inputs": prepared.n_inputs, "n_outputs": prepared.n_outputs,
+        "n_inputs": prepared.n_inputs,
+        "n_outputs": prepared.n_outputs,
         **{f"n_{k}": v for k, v in prepared.splits.sizes().items()},
         **({"closed_form_test_loss": least_squares_loss(prepared, config.bias)} if closed_form else {}),
         **({"target_transform": "log"} if config.target_transform == "log" else {}),  # its losses are of log(target)
@@ -434,8 +520,11 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, thre
         best = BestModel()
         chosen.append(best)
     if config.progress:
-        chosen.append(Progress(print_every=config.print_every, monitor=config.monitor,
-                               header=opening(config, prepared, model, threads)))
+        chosen.append(
+            Progress(
+                print_every=config.print_every, monitor=config.monitor, header=opening(config, prepared, model, threads)
+            )
+        )
     return best, chosen
 
 
@@ -443,8 +532,9 @@ def live_logs(config: Config, directory, team) -> list:
     """With a run directory, on process 0: metrics.csv written at each validation, and TensorBoard when asked for."""
     if directory is None:
         if config.log == "tensorboard":
-            raise RiskminError("log tensorboard writes into the run's directory; pass directory= (riskmin train gives "
-                               "one)")
+            raise RiskminError(
+                "log tensorboard writes into the run's directory; pass directory= (riskmin train gives one)"
+            )
         return []
     if not team.first:
         return []
@@ -455,9 +545,16 @@ def live_logs(config: Config, directory, team) -> list:
 def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) -> list:
     """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
-    return header(prepared.names.get("data") or config.data, prepared.splits.sizes(), name,
-                  sum(p.numel() for p in model.parameters()), trained_loss(config), config.optimizer,
-                  str(prepared.device), threads)
+    return header(
+        prepared.names.get("data") or config.data,
+        prepared.splits.sizes(),
+        name,
+        sum(p.numel() for p in model.parameters()),
+        trained_loss(config),
+        config.optimizer,
+        str(prepared.device),
+        threads,
+    )
 
 
 def trained_loss(config: Config) -> str:
@@ -480,8 +577,9 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, callables, data.y)
     check_targets(loss_name, data.y)
-    target = standardizer.target if standardizer is not None and (loss_name in REGRESSION
-                                                                  or loss_name == "custom") else None
+    target = (
+        standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None
+    )
     if target is not None and target.log:  # the run's rows with a logarithm: the new ones must have one too
         check_log_target(config, data.y, getattr(run_or_model, "data_names", {}).get("targets") or data.target_names)
     device = next(model.parameters()).device
@@ -503,9 +601,11 @@ def evaluation_loss(model, config: Config, loss, callables: Callables, y: torch.
         given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
     loss_name = with_concrete_loss(config.replace(loss="custom" if callable(loss) else loss or config.loss), y).loss
     if loss_name == "custom" and given is None:
-        raise RiskminError(f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own "
-                           f"that config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
-                           f"loss={config.loss_callable or 'my_loss'}), or a loss by name")
+        raise RiskminError(
+            f"this run was trained with loss {config.loss_callable or 'custom'}, a function of your own "
+            f"that config.toml records by name only; pass it from Python: riskmin.evaluate(run, data, "
+            f"loss={config.loss_callable or 'my_loss'}), or a loss by name"
+        )
     return loss_name, given
 
 
@@ -535,22 +635,30 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     was_training = model.training
     model.eval()
     try:
-        out = torch.cat([forward(model, each_input(lambda t: t[i:i + EVAL_CHUNK].to(device), x)).cpu()
-                         for i in range(0, n_rows(x), EVAL_CHUNK)])
+        out = torch.cat(
+            [
+                forward(model, each_input(lambda t: t[i : i + EVAL_CHUNK].to(device), x)).cpu()
+                for i in range(0, n_rows(x), EVAL_CHUNK)
+            ]
+        )
     except RuntimeError as error:  # a bare model, whose inputs nothing recorded
-        shapes = (", ".join(str(tuple(t.shape)) for t in (x.values() if isinstance(x, dict) else x)) if is_several(x)
-                  else tuple(x.shape))
-        raise RiskminError(f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it "
-                           "was trained on") from None
+        shapes = (
+            ", ".join(str(tuple(t.shape)) for t in (x.values() if isinstance(x, dict) else x))
+            if is_several(x)
+            else tuple(x.shape)
+        )
+        raise RiskminError(
+            f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it was trained on"
+        ) from None
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
     out = out if target is None else target.restore(out)
-    return outputs.like_input(outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind,
-                              config.loss, names)
+    return outputs.like_input(
+        outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind, config.loss, names
+    )
 
 
 def unpack(run_or_model):
     if isinstance(run_or_model, Run):
         return run_or_model.model, run_or_model.preprocessing, run_or_model.config
     return run_or_model, None, Config()
-

@@ -17,8 +17,10 @@ LOSSES = {
     "bce": nn.BCEWithLogitsLoss,
 }
 
-READ_AS_CLASSES = ("target_transform log is for a positive regression target, but the target is read as classes; "
-                   "pass --task regression if its values are amounts, or drop --target-transform log")
+READ_AS_CLASSES = (
+    "target_transform log is for a positive regression target, but the target is read as classes; "
+    "pass --task regression if its values are amounts, or drop --target-transform log"
+)
 
 
 def make_loss(name: str, given=None):
@@ -26,8 +28,10 @@ def make_loss(name: str, given=None):
     if given is not None:
         return OwnLoss(given)
     if name == "custom":
-        raise RiskminError("loss custom is a function of your own, which only riskmin.fit takes (loss=my_loss); "
-                           "use a loss by name here")
+        raise RiskminError(
+            "loss custom is a function of your own, which only riskmin.fit takes (loss=my_loss); "
+            "use a loss by name here"
+        )
     return LOSSES[name]()
 
 
@@ -46,13 +50,17 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     if loss == "custom":
         return
     if loss == "cross_entropy" and y.is_floating_point():
-        raise RiskminError("loss cross_entropy needs integer class labels but the targets are real numbers; use --loss "
-                           "mse for regression")
+        raise RiskminError(
+            "loss cross_entropy needs integer class labels but the targets are real numbers; use --loss "
+            "mse for regression"
+        )
     if loss == "cross_entropy" and y.ndim != 1:
         raise RiskminError(one_label_per_sample(y))
     if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
-        raise RiskminError("class labels must count from 0 (class k is the model's output k) but one is "
-                           f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself")
+        raise RiskminError(
+            "class labels must count from 0 (class k is the model's output k) but one is "
+            f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself"
+        )
     if loss != "cross_entropy" and not y.is_floating_point():
         raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
     if loss == "bce" and not ((y == 0) | (y == 1)).all():
@@ -73,20 +81,27 @@ def check_log_target(config: Config, y: torch.Tensor, names=()) -> None:
         if bool(bad.any()):
             name = list(names)[index] if index < len(names) else f"y{index}"
             worst, count = column[bad], int(bad.sum())
-            shown = ("among them a missing value (nan)" if bool(worst.isnan().any())
-                     else f"the smallest {float(worst.min()):g}")
-            raise RiskminError(f"target_transform log takes finite targets above 0, but target column {name} holds "
-                               f"{count} value{'s' * (count != 1)} that {'are' if count != 1 else 'is'} not ({shown}); "
-                               "drop those rows or use --target-transform none")
+            shown = (
+                "among them a missing value (nan)"
+                if bool(worst.isnan().any())
+                else f"the smallest {float(worst.min()):g}"
+            )
+            raise RiskminError(
+                f"target_transform log takes finite targets above 0, but target column {name} holds "
+                f"{count} value{'s' * (count != 1)} that {'are' if count != 1 else 'is'} not ({shown}); "
+                "drop those rows or use --target-transform none"
+            )
 
 
 def one_label_per_sample(y: torch.Tensor, fix: str = "") -> str:
     """What to say of class-label targets `y` (rows first) that are not one whole number per sample; `fix`: how to give
     them instead (by default, as a vector)."""
     fix = fix or ("a vector, y.squeeze(1)" if y.ndim == 2 and y.shape[1] == 1 else "a vector of one label per sample")
-    return ("loss cross_entropy takes one class label per sample, but the integer targets have shape "
-            f"{tuple(y.shape[1:])} per sample; give the labels as {fix}, or the targets as real numbers (y.float()) "
-            "for regression")
+    return (
+        "loss cross_entropy takes one class label per sample, but the integer targets have shape "
+        f"{tuple(y.shape[1:])} per sample; give the labels as {fix}, or the targets as real numbers (y.float()) "
+        "for regression"
+    )
 
 
 @torch.no_grad()
@@ -100,8 +115,11 @@ def check_bce_outputs(model: nn.Module, x) -> None:
     finally:
         model.train(was_training)
     if isinstance(output, torch.Tensor) and output.numel() and bool(((output >= 0) & (output <= 1)).all()):
-        warn("every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
-             "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()", RiskminNumerics)
+        warn(
+            "every output of the model lies in [0, 1] but loss bce applies a sigmoid itself (it takes logits); "
+            "remove the model's final Sigmoid, or train it with loss=torch.nn.BCELoss()",
+            RiskminNumerics,
+        )
 
 
 def least_squares_loss(prepared, bias: bool = True):

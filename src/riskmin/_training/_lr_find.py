@@ -27,8 +27,10 @@ class LrFinding:
     rule: str = RULE
 
     def __repr__(self) -> str:
-        return (f"LrFinding(suggested lr {self.suggestion:.3g}, {len(self.rates)} steps from {self.rates[0]:.3g} to "
-                f"{self.rates[-1]:.3g}, {self.rule.split(':')[0]})")
+        return (
+            f"LrFinding(suggested lr {self.suggestion:.3g}, {len(self.rates)} steps from {self.rates[0]:.3g} to "
+            f"{self.rates[-1]:.3g}, {self.rule.split(':')[0]})"
+        )
 
     def plot(self, path=None, overwrite: bool = False):
         """The smoothed loss against the rate (log scale), the suggestion marked: a matplotlib Figure, or drawn into
@@ -51,8 +53,9 @@ class LrFinding:
         return figure if path is None else save_picture(figure, path, overwrite)
 
 
-def lr_find(model, data, config: Optional[Config] = None, start: float = 1e-7, end: float = 10.0, steps: int = 100,
-            **settings) -> LrFinding:
+def lr_find(
+    model, data, config: Optional[Config] = None, start: float = 1e-7, end: float = 10.0, steps: int = 100, **settings
+) -> LrFinding:
     """Train a copy of `model` for `steps` steps while the learning rate grows exponentially from `start` to `end`,
     and suggest a rate. Settings (optimizer, batch_size, loss, clip_grad, ...) are those of `fit`, which trains the
     copy with a `Sweep` callback: torchrun, gradient clipping and a model's own training_step work as in any fit.
@@ -64,16 +67,23 @@ def lr_find(model, data, config: Optional[Config] = None, start: float = 1e-7, e
     from ._loop import fit
 
     if not 0 < start < end or steps < 5:
-        raise RiskminError(f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = "
-                           f"{steps} need 0 < start < end and steps of at least 5")
+        raise RiskminError(
+            f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = "
+            f"{steps} need 0 < start < end and steps of at least 5"
+        )
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model  # the user's model keeps its weights
     sweep = Sweep(start, (end / start) ** (1 / (steps - 1)), steps)
-    fit(model, data, config, callbacks=[sweep],
-        **{**settings, "progress": False, "scheduler": "none", "max_steps": steps,
-                                                    "epochs": None, "patience": 0})
+    fit(
+        model,
+        data,
+        config,
+        callbacks=[sweep],
+        **{**settings, "progress": False, "scheduler": "none", "max_steps": steps, "epochs": None, "patience": 0},
+    )
     if len(sweep.losses) < 3:
-        raise RiskminError(f"the loss diverged within {len(sweep.losses)} steps of the sweep; lower start (now "
-                           f"{start:g})")
+        raise RiskminError(
+            f"the loss diverged within {len(sweep.losses)} steps of the sweep; lower start (now {start:g})"
+        )
     return LrFinding(sweep.rates, sweep.losses, steepest(sweep.rates, sweep.losses))
 
 
@@ -93,7 +103,7 @@ class Sweep:
         if state.should_stop:
             return
         loss = state.team.add(state.loss.detach().clone())  # under torchrun each process holds its share of the batch's
-                                                            # loss
+        # loss
         self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(loss)
         smoothed = self.average / (1 - SMOOTHING ** (len(self.rates) + 1))
         if not math.isfinite(smoothed) or smoothed > DIVERGED * self.lowest:
@@ -119,7 +129,9 @@ def steepest(rates: list, losses: list) -> float:
     """
     window = max(len(rates) // 10, 1)
     first = window if len(rates) > 3 * window else 0
-    slopes = {i: (losses[i + window] - losses[i]) / (math.log10(rates[i + window]) - math.log10(rates[i]))
-              for i in range(first, len(rates) - window)}
+    slopes = {
+        i: (losses[i + window] - losses[i]) / (math.log10(rates[i + window]) - math.log10(rates[i]))
+        for i in range(first, len(rates) - window)
+    }
     best = min(slopes, key=slopes.__getitem__)
     return rates[best + window // 2]

@@ -35,13 +35,16 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     """
     parameters = list(parameters)
     if not parameters:
-        raise RiskminError("the model has no parameters that require a gradient, so there is nothing to train; "
-                           "unfreeze some")
+        raise RiskminError(
+            "the model has no parameters that require a gradient, so there is nothing to train; unfreeze some"
+        )
     if given is not None:
         return user_optimizer(given, config, parameters)
     if config.optimizer == "custom":
-        raise RiskminError("optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
-                           "use an optimizer by name here")
+        raise RiskminError(
+            "optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
+            "use an optimizer by name here"
+        )
     options = {"lr": config.lr, "weight_decay": weight_decay(config)}
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
@@ -74,8 +77,9 @@ def mixed_precision(config: Config, device: torch.device) -> tuple:
             [2., 2.]], dtype=torch.bfloat16)
     """
     check_precision(config.precision, device)
-    scaler = torch.amp.GradScaler(device.type if device.type == "cuda" else "cpu",
-                                  enabled=config.precision == "16-mixed")
+    scaler = torch.amp.GradScaler(
+        device.type if device.type == "cuda" else "cpu", enabled=config.precision == "16-mixed"
+    )
     if config.precision == "32":
         return contextlib.nullcontext(), scaler
     return torch.autocast(device.type, dtype=AUTOCAST[config.precision]), scaler
@@ -84,14 +88,19 @@ def mixed_precision(config: Config, device: torch.device) -> tuple:
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse, in one sentence, a precision the training device cannot compute in."""
     if precision == "16-mixed" and device.type != "cuda":
-        raise RiskminError(f"precision 16-mixed needs a CUDA GPU, which scales float16 gradients; on {device.type} use "
-                           "precision bf16-mixed or 32")
+        raise RiskminError(
+            f"precision 16-mixed needs a CUDA GPU, which scales float16 gradients; on {device.type} use "
+            "precision bf16-mixed or 32"
+        )
     if precision == "bf16-mixed" and device.type not in ("cpu", "cuda"):
-        raise RiskminError(f"precision bf16-mixed runs on the CPU or a CUDA GPU, not on {device.type}; use "
-                           "precision 32")
+        raise RiskminError(
+            f"precision bf16-mixed runs on the CPU or a CUDA GPU, not on {device.type}; use precision 32"
+        )
     if precision == "bf16-mixed" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise RiskminError(f"this GPU ({torch.cuda.get_device_name(device)}) does not compute in bfloat16; use "
-                           "precision 16-mixed or 32")
+        raise RiskminError(
+            f"this GPU ({torch.cuda.get_device_name(device)}) does not compute in bfloat16; use "
+            "precision 16-mixed or 32"
+        )
 
 
 def accumulation_shares(config: Config, rows: int) -> Optional[list]:
@@ -101,8 +110,10 @@ def accumulation_shares(config: Config, rows: int) -> Optional[list]:
         return None
     batch, batches = schedule(rows, config.batch_size, config.sampling, config.drop_last)
     if config.accumulate > batches:
-        warn(f"accumulate {config.accumulate} is more than the {batches} batch(es) of an epoch, whose last group is "
-             f"stepped however short, so each step adds up {batches}; lower accumulate or the batch size")
+        warn(
+            f"accumulate {config.accumulate} is more than the {batches} batch(es) of an epoch, whose last group is "
+            f"stepped however short, so each step adds up {batches}; lower accumulate or the batch size"
+        )
     return group_shares(rows, batch, batches, config.accumulate)
 
 
@@ -118,7 +129,7 @@ def group_shares(rows: int, batch: int, batches: int, accumulate: int) -> list:
     sizes = [batch] * (batches - 1) + [min(batch, rows - (batches - 1) * batch)]
     shares = []
     for start in range(0, batches, accumulate):
-        group = sizes[start:start + accumulate]
+        group = sizes[start : start + accumulate]
         shares += [size / sum(group) for size in group]
     return shares
 
@@ -140,8 +151,10 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
     if given is not None:
         return user_scheduler(given, optimizer)
     if config.scheduler == "custom":
-        raise RiskminError("scheduler custom is a factory of your own, which only riskmin.fit takes "
-                           "(scheduler=make_schedule); use a scheduler by name here")
+        raise RiskminError(
+            "scheduler custom is a factory of your own, which only riskmin.fit takes "
+            "(scheduler=make_schedule); use a scheduler by name here"
+        )
     schedules = torch.optim.lr_scheduler
     length = max(total_steps if config.scheduler_interval == "step" else config.epochs, 1)
     if config.scheduler == "step":
@@ -149,12 +162,16 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
     if config.scheduler == "cosine":
         return schedules.CosineAnnealingLR(optimizer, length)
     if config.scheduler == "plateau":
-        return schedules.ReduceLROnPlateau(optimizer, mode=config.mode, factor=config.gamma,
-                                           patience=max(config.patience // 2, 1))
+        return schedules.ReduceLROnPlateau(
+            optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1)
+        )
     if config.scheduler == "one_cycle":  # momentum left as set: the cycle is the learning rate's
-        return schedules.OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
-                                    total_steps=length,
-                                    cycle_momentum=False)
+        return schedules.OneCycleLR(
+            optimizer,
+            max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=length,
+            cycle_momentum=False,
+        )
     if config.scheduler == "linear_warmup":
         warmup = config.warmup or max(length // 10, 1)
         return schedules.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1) if warmup > 1 else None
@@ -177,9 +194,15 @@ class PerRun:
     [-0.5, -1.0]
     """
 
-    def __init__(self, params, config: Config, rates: torch.Tensor, decays: torch.Tensor,
-                 momenta: Optional[torch.Tensor] = None,
-                 schedules: Optional[list] = None):
+    def __init__(
+        self,
+        params,
+        config: Config,
+        rates: torch.Tensor,
+        decays: torch.Tensor,
+        momenta: Optional[torch.Tensor] = None,
+        schedules: Optional[list] = None,
+    ):
         self.params, self.config = list(params), config
         runs = len(rates)
         self.state = [{} for _ in self.params]  # per parameter: its buffers and step count, made by its first step
@@ -284,8 +307,8 @@ def adam(param, grad, state: dict, lr, decay, config: Config) -> None:
             grad = plus(grad, param, decay)
     state["exp_avg"].lerp_(grad, 1 - beta1)
     state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denominator = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** step)).add_(config.eps)
-    step_size = lr / (1 - beta1 ** step)
+    denominator = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2**step)).add_(config.eps)
+    step_size = lr / (1 - beta1**step)
     if isinstance(step_size, float):
         param.addcdiv_(state["exp_avg"], denominator, value=-step_size)
     else:
@@ -349,7 +372,9 @@ class PerRunSchedule:
 
     def _set(self) -> None:
         epochs = self.optimizer.config.epochs  # make_scheduler's T_max for cosine
-        factors = {schedule: schedule_factor(schedule, self.last_epoch, epochs)
-                   for schedule in set(self.optimizer.schedules)}
-        self.optimizer.factors = torch.tensor([factors[schedule] for schedule in self.optimizer.schedules],
-                                              dtype=torch.float64)
+        factors = {
+            schedule: schedule_factor(schedule, self.last_epoch, epochs) for schedule in set(self.optimizer.schedules)
+        }
+        self.optimizer.factors = torch.tensor(
+            [factors[schedule] for schedule in self.optimizer.schedules], dtype=torch.float64
+        )

@@ -16,8 +16,19 @@ from .. import datasets, models
 from ._checks import check_pairs
 from ..config import Config, RiskminError, warn
 from .._data._inputs import each_input, forward, is_several, n_rows
-from ..data import (Data, LoaderBatches, Splits, Standardizer, TargetScale, TensorBatches, rows_at, schedule, split,
-                    to_device, tutorial_split)
+from ..data import (
+    Data,
+    LoaderBatches,
+    Splits,
+    Standardizer,
+    TargetScale,
+    TensorBatches,
+    rows_at,
+    schedule,
+    split,
+    to_device,
+    tutorial_split,
+)
 from ._losses import check_log_target, check_targets
 from ._callables import user_metric, step_sums
 from ..metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
@@ -50,34 +61,55 @@ class Prepared:
         """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
         # every row's target, val and test ones too, has a logarithm
         check_log_target(config, data.y, data.target_names)
-        gathered = {part: (each_input(lambda t: rows_at(t, idx), data.x), rows_at(data.y, idx))
-                    for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test)) if len(idx)}
+        gathered = {
+            part: (each_input(lambda t: rows_at(t, idx), data.x), rows_at(data.y, idx))
+            for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            if len(idx)
+        }
         # several inputs (images, token ids, ...) are used as given: an identity standardizer keeps the target's scale
-        self.standardizer = Standardizer(torch.zeros(0), torch.ones(0)) if data.several else \
-            Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+        self.standardizer = (
+            Standardizer(torch.zeros(0), torch.ones(0))
+            if data.several
+            else Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+        )
         if self.standardizer.constant:
             names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
             warn(f"feature columns {names} are constant on the training split; they carry no information")
         self.standardizer.target = target = target_scale(gathered["train"][1], config)
-        self.rows = {part: (to_device(self.standardizer(x, in_place=True), device),
-                            (y if target is None else target(y)).to(device))
-                     for part, (x, y) in gathered.items()}
+        self.rows = {
+            part: (
+                to_device(self.standardizer(x, in_place=True), device),
+                (y if target is None else target(y)).to(device),
+            )
+            for part, (x, y) in gathered.items()
+        }
         self.sources = {part: chunks(*self.evaluated(x, y, part)) for part, (x, y) in self.rows.items()}
         self.n_inputs, self.n_outputs = data.n_features, data.n_targets
-        self.names = {"features": data.feature_names, "targets": data.target_names, "data": data.name,
-                      "task": data.task,
-                      "layout": data.layout, "classes": data.classes, "missing": data.missing, "loss": config.loss}
+        self.names = {
+            "features": data.feature_names,
+            "targets": data.target_names,
+            "data": data.name,
+            "task": data.task,
+            "layout": data.layout,
+            "classes": data.classes,
+            "missing": data.missing,
+            "loss": config.loss,
+        }
         check_targets(config.loss, data.y)
 
     def from_dataset(self, dataset: Dataset, splits: Splits, config: Config, device: torch.device) -> None:
         """Evaluation sources over the rows of each split of a Dataset, read through DataLoaders."""
         if config.target_transform == "log":
-            raise RiskminError("target_transform log takes data held in memory (a table, arrays, riskmin.Data), "
-                               "whose targets it checks and transforms once; for a Dataset, return log(y) from its "
-                               "items instead")
-        self.sources = {part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
-                        for part, idx in (("train", splits.train), ("val", splits.val),
-                                          ("test", splits.test)) if len(idx)}
+            raise RiskminError(
+                "target_transform log takes data held in memory (a table, arrays, riskmin.Data), "
+                "whose targets it checks and transforms once; for a Dataset, return log(y) from its "
+                "items instead"
+            )
+        self.sources = {
+            part: eval_loader(dataset, self.evaluated(idx, None, part)[0], config, device)
+            for part, idx in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            if len(idx)
+        }
         x0, y0 = dataset[0]
         inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
         self.n_inputs = sum(torch.as_tensor(t).numel() for t in inputs)
@@ -105,8 +137,10 @@ class Prepared:
         if self.team is None or self.team.world == 1:
             return x, y
         if n_rows(x) < self.team.world:
-            raise RiskminError(f"the {part} split has {n_rows(x)} rows, fewer than the {self.team.world} processes; "
-                               "use fewer processes or a larger split")
+            raise RiskminError(
+                f"the {part} split has {n_rows(x)} rows, fewer than the {self.team.world} processes; "
+                "use fewer processes or a larger split"
+            )
         return each_input(self.team.shard, x), None if y is None else self.team.shard(y)
 
     def batches(self, config: Config):
@@ -114,9 +148,15 @@ class Prepared:
         if self.tensors:
             x, y = self.rows["train"]
             return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
-        return LoaderBatches(self.splits.data, self.splits.train, config.batch_size, generator, self.device,
-                             config.drop_last,
-                             reading(config))
+        return LoaderBatches(
+            self.splits.data,
+            self.splits.train,
+            config.batch_size,
+            generator,
+            self.device,
+            config.drop_last,
+            reading(config),
+        )
 
     def final_metrics(self, model, loss_fn, loss_name, known: Optional[dict] = None) -> dict:
         """Loss and metrics of every split; a split whose metrics are `known` (val_loss, ...) for these weights is not
@@ -126,9 +166,18 @@ class Prepared:
             if f"{part}_loss" in known:
                 metrics.update({k: v for k, v in known.items() if k.startswith(f"{part}_")})
                 continue
-            metrics.update(evaluate_batches(model, source, loss_fn, loss_name, prefix=f"{part}_", team=self.team,
-                                            target=self.target,
-                                            metrics=self.metrics))
+            metrics.update(
+                evaluate_batches(
+                    model,
+                    source,
+                    loss_fn,
+                    loss_name,
+                    prefix=f"{part}_",
+                    team=self.team,
+                    target=self.target,
+                    metrics=self.metrics,
+                )
+            )
         for part in ("train", "val", "test"):
             metrics.setdefault(f"{part}_loss", None)
         return metrics
@@ -149,8 +198,10 @@ def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
     if config.loss not in REGRESSION:
         return None
     if len(y) > 1 and bool((y == y[:1]).all()):
-        warn(f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
-             "only learn that constant, and r2 is undefined")
+        warn(
+            f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
+            "only learn that constant, and r2 is undefined"
+        )
     log = config.target_transform == "log"
     return TargetScale.fit(y, log, config.standardize_target) if config.standardize_target or log else None
 
@@ -161,7 +212,9 @@ def order_seed(seed: int) -> int:
 
 
 def chunks(x, y: torch.Tensor) -> list:
-    return [(each_input(lambda t: t[i:i + EVAL_CHUNK], x), y[i:i + EVAL_CHUNK]) for i in range(0, len(y), EVAL_CHUNK)]
+    return [
+        (each_input(lambda t: t[i : i + EVAL_CHUNK], x), y[i : i + EVAL_CHUNK]) for i in range(0, len(y), EVAL_CHUNK)
+    ]
 
 
 def reading(config: Config) -> dict:
@@ -189,8 +242,17 @@ class OnDevice:
 
 
 @torch.no_grad()
-def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", switches_mode: Optional[bool] = None,
-                     team=None, target: Optional[TargetScale] = None, metrics: Optional[dict] = None) -> dict:
+def evaluate_batches(
+    model,
+    source,
+    loss_fn,
+    loss_name: str,
+    prefix: str = "",
+    switches_mode: Optional[bool] = None,
+    team=None,
+    target: Optional[TargetScale] = None,
+    metrics: Optional[dict] = None,
+) -> dict:
     """Mean loss and metrics of `model` over (x, y) batches, read from the device once; under torchrun, over every
     process' batches. `target`: how the targets were standardized (data.TargetScale); the metrics come back in the
     target's units, a log target's measured on the outputs and targets restored (exp), its loss on the log scale.
@@ -205,8 +267,11 @@ def evaluate_batches(model, source, loss_fn, loss_name: str, prefix: str = "", s
     # the model computes its own loss (and sums, by validation_step)
     has_training_step = hasattr(model, "training_step")
     for index, (x, y) in enumerate(source):
-        values = (step_sums(model, (x, y), len(y), index) if has_training_step
-                  else batch_sums(model, x, y, loss_fn, loss_name, metrics, restore))
+        values = (
+            step_sums(model, (x, y), len(y), index)
+            if has_training_step
+            else batch_sums(model, x, y, loss_fn, loss_name, metrics, restore)
+        )
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
         rows += len(y)
@@ -257,27 +322,34 @@ def as_splits(data, config: Config) -> Splits:
         return split(data, config.train, config.val, config.test, config.seed)
     if isinstance(data, Dataset):
         return split(check_pairs(data), config.train, config.val, config.test, config.seed)
-    raise RiskminError(f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with "
-                       "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset")
+    raise RiskminError(
+        f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with "
+        "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset"
+    )
 
 
 def check_batch_size(config: Config, train_rows: int) -> None:
     """Refuse a batch larger than the training split of in-memory data, for every engine alike."""
     if config.batch_size > train_rows:
-        raise RiskminError(f"batch_size = {config.batch_size} is larger than the training split ({train_rows} "
-                           f"samples); use at most {train_rows}, or 0 for the whole split")
+        raise RiskminError(
+            f"batch_size = {config.batch_size} is larger than the training split ({train_rows} "
+            f"samples); use at most {train_rows}, or 0 for the whole split"
+        )
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
     if isinstance(model, str) and prepared.several:
-        raise RiskminError(f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass "
-                           "an nn.Module of your own whose forward takes them")
+        raise RiskminError(
+            f"model {model} takes one input tensor but x is several (a tuple or dict of tensors); pass "
+            "an nn.Module of your own whose forward takes them"
+        )
     if isinstance(model, str):
         return models.build(config, prepared.n_inputs, prepared.n_outputs)
     if isinstance(model, nn.Module):
         return model
-    raise RiskminError(f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, "
-                       "two_layer, mlp")
+    raise RiskminError(
+        f"model of type {type(model).__name__} is not supported; pass an nn.Module or one of linear, two_layer, mlp"
+    )
 
 
 def resolve_device(name: str) -> torch.device:

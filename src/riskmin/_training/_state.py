@@ -56,9 +56,9 @@ class Training:
     autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)
     scaler: Optional[torch.amp.GradScaler] = None  # scales the loss at 16-mixed; disabled, it passes everything through
     shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no
-                                   # accumulation
+    # accumulation
     held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on
-                                         # the device
+    # the device
 
     @property
     def step_hooks(self) -> list:
@@ -91,14 +91,25 @@ def validate(training: Training) -> None:
     training.unreported = 0
     judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
     if prepared.has_val and not lost:
-        row.update(evaluate_batches(training.model, prepared.sources["val"], training.loss_fn, training.config.loss,
-                                    prefix="val_", switches_mode=training.switches_mode, team=team,
-                                    target=prepared.target, metrics=prepared.metrics))
+        row.update(
+            evaluate_batches(
+                training.model,
+                prepared.sources["val"],
+                training.loss_fn,
+                training.config.loss,
+                prefix="val_",
+                switches_mode=training.switches_mode,
+                team=team,
+                target=prepared.target,
+                metrics=prepared.metrics,
+            )
+        )
     row["lr"] = training.optimizer.param_groups[0]["lr"]
     row["seconds"] = time.perf_counter() - training.start
     judged = judge.tracked and not lost
-    verdict = judge.judge(state.epoch, state.step, row["loss"],
-                          monitored(row, training.config.monitor) if judged else None)
+    verdict = judge.judge(
+        state.epoch, state.step, row["loss"], monitored(row, training.config.monitor) if judged else None
+    )
     if bool(verdict.diverged):
         state.should_stop = state.diverged = True
         state.stop_reason = judge.reasons[0]
@@ -141,10 +152,18 @@ def save(saver, training: Training) -> None:
     tensors["rng/order"] = began_at if began_at is not None else training.batches.generator.get_state()
     tensors["running"] = training.running
     scheduler = training.scheduler
-    values.update(epoch=state.epoch, step=state.step, epoch_step=state.epoch_step, unreported=training.unreported,
-                  seconds=time.perf_counter() - training.start, history=state.history, metrics=state.metrics,
-                  optimizer=optimizer_values, scheduler=scheduler.state_dict() if scheduler is not None else None,
-                  callbacks={})
+    values.update(
+        epoch=state.epoch,
+        step=state.step,
+        epoch_step=state.epoch_step,
+        unreported=training.unreported,
+        seconds=time.perf_counter() - training.start,
+        history=state.history,
+        metrics=state.metrics,
+        optimizer=optimizer_values,
+        scheduler=scheduler.state_dict() if scheduler is not None else None,
+        callbacks={},
+    )
     values["judge"], judge_tensors = training.judge.state_dict()
     tensors.update({f"judge/{k}": v for k, v in judge_tensors.items()})
     step_values, step_tensors = step_state(training)
@@ -171,22 +190,26 @@ def restore_checkpoint(saver, training: Training) -> None:
     if team.world > 1:
         tensors, values = shared((tensors, values))
     if values.get("processes", 1) != team.world:
-        raise RiskminError(f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
-                           f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
-                           f"--resume {saver.root.parent} --nproc {values.get('processes', 1)}")
+        raise RiskminError(
+            f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
+            f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
+            f"--resume {saver.root.parent} --nproc {values.get('processes', 1)}"
+        )
     # before the weights meet a model of another shape
     check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
     if not team.first:
         prefix = f"rank/{team.rank}/"
         values = {**values, **values["ranks"][str(team.rank)]}
-        tensors = {**tensors, **{k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}}
+        tensors = {**tensors, **{k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}}
     training.model.load_state_dict(named(tensors, "model/"))
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
     if "judge" not in values:
-        raise RiskminError(f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
-                           "hold the judge's state; train it again from the start (--overwrite on)")
+        raise RiskminError(
+            f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
+            "hold the judge's state; train it again from the start (--overwrite on)"
+        )
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
         if name in values["callbacks"]:
@@ -233,7 +256,7 @@ def load_step_state(training: Training, values: dict, tensors: dict) -> None:
 
 def named(tensors: dict, prefix: str) -> dict:
     """The tensors whose names start with `prefix`, without it."""
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def random_states() -> tuple:
@@ -241,8 +264,11 @@ def random_states() -> tuple:
     kind, keys, position, has_gauss, cached = np.random.get_state()
     python_version, python_state, python_gauss = random.getstate()
     values = {"numpy": [kind, position, has_gauss, cached], "python": [python_version, python_gauss]}
-    tensors = {"rng/torch": torch.get_rng_state(), "rng/numpy": torch.from_numpy(keys.astype(np.int64)),
-               "rng/python": torch.from_numpy(np.array(python_state, dtype=np.int64))}
+    tensors = {
+        "rng/torch": torch.get_rng_state(),
+        "rng/numpy": torch.from_numpy(keys.astype(np.int64)),
+        "rng/python": torch.from_numpy(np.array(python_state, dtype=np.int64)),
+    }
     if torch.cuda.is_available():
         tensors.update({f"rng/cuda/{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
     return values, tensors

@@ -43,7 +43,7 @@ class MeasuredThreads:
     """
 
     PROBE_STEPS, TOO_SLOW = 3, 1.5  # steps at every core before judging them; how much slower than one thread ends the
-                                    # probe
+    # probe
 
     def __init__(self, cores: int):
         self.cores, self.epoch, self.began, self.work, self.cost = cores, 0, 0.0, 0, {}
@@ -60,8 +60,10 @@ class MeasuredThreads:
         if self.decided or self.epoch != 3:
             return
         self.work += runs
-        if (self.work >= self.PROBE_STEPS * runs
-                and (time.perf_counter() - self.began) / self.work > self.TOO_SLOW * self.cost[1]):
+        if (
+            self.work >= self.PROBE_STEPS * runs
+            and (time.perf_counter() - self.began) / self.work > self.TOO_SLOW * self.cost[1]
+        ):
             torch.set_num_threads(1)
             self.decided = True
 
