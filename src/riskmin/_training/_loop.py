@@ -187,7 +187,9 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
     state = training.state
     held = loss.detach()
     training.held = held if not state.accumulated else training.held + held
-    training.running += held
+    training.losses.append(held)
+    if len(training.losses) == 1024:  # a long stretch between reports holds one tensor, not a list that grows
+        training.losses = [torch.stack(training.losses).sum()]
     state.epoch_step += 1
     state.accumulated += 1
     for hook in hooks:
@@ -271,7 +273,7 @@ def setup(
         team=team,
         saver=Checkpoints(checkpoints) if saved else NoCheckpoints(),
         total_steps=total_steps,
-        running=torch.zeros((), device=device),
+        losses=[],
         threads=threads,
         callables=callables,
         fingerprint=fingerprint(splits, config) if saved else None,
