@@ -57,10 +57,10 @@ class Training:
     callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
     autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)
     scaler: Optional[torch.amp.GradScaler] = None  # scales the loss at 16-mixed; disabled, it passes everything through
-    shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no
-    # accumulation
-    held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on
-    # the device
+    # each batch's share of its accumulated step, by its place in the epoch; None: no accumulation
+    shares: Optional[list] = None
+    # the loss of the group of batches under way (their shares of it, summed), on the device
+    held: Optional[torch.Tensor] = None
 
     @property
     def step_hooks(self) -> list:
