@@ -269,6 +269,39 @@ def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, 
     assert chosen == [1, 2, kept]
 
 
+def test_a_thread_trial_that_serves_several_experiments_gives_each_its_choice(monkeypatch):
+    from riskmin._training import _threads
+
+    clock = iter((0.0, 4.0, 4.0, 6.0))  # every core won the trial
+    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
+    threads, chosen = _threads.MeasuredThreads(cores=2), []
+    monkeypatch.setattr(_threads.torch, "set_num_threads", chosen.append)
+    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: chosen[-1] if chosen else 1)
+    for epoch in range(1, 5):
+        threads.start()
+        threads.end(work=100)
+    chosen.append(1)  # the next experiment (a learning curve's next size) begins on one thread, as every one does
+    threads.start()
+    assert chosen == [1, 2, 2, 1, 2]
+
+
+def test_a_learning_curve_tries_the_thread_counts_once_a_model(monkeypatch):
+    from riskmin._experiments import _montecarlo
+    from riskmin._training import _threads
+
+    made = []
+
+    class Counted(_threads.MeasuredThreads):
+        def __init__(self, cores):
+            super().__init__(cores)
+            made.append(self)
+
+    monkeypatch.setattr(_threads, "MeasuredThreads", Counted)
+    monkeypatch.setattr(_montecarlo, "MeasuredThreads", Counted)
+    riskmin.curve(["linear", "two_layer"], "lab1", sizes=(0.25, 0.5, 1.0), runs=3, epochs=4, threads="auto", **FAST)
+    assert len(made) == 2 and all(trial.epoch == 3 * 4 for trial in made)  # each model's three sizes, 4 epochs each
+
+
 def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeypatch):
     from riskmin._training import _threads
 

@@ -200,7 +200,14 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
 
 
 def finish_metrics(
-    loss_name: str, sums: dict, rows: int, add=None, runs: int = 0, scale=None, restored: bool = False
+    loss_name: str,
+    sums: dict,
+    rows: int,
+    add=None,
+    runs: int = 0,
+    scale=None,
+    restored: bool = False,
+    only: Optional[str] = None,
 ) -> dict:
     """The loss and metrics of an evaluation from the sums of `metric_sums` (and "loss", the summed loss, when the
     loss is not one of the metrics) over `rows` rows, read from the device in one transfer.
@@ -211,7 +218,9 @@ def finish_metrics(
     that of a standardized regression target (data.TargetScale): the sums are in standardized
     units and the metrics come back in the target's own. `restored`: the regression sums are of outputs and targets
     already restored to the target's own units (a log target, trained on log y); `scale` then converts the loss alone,
-    which is summed apart ("loss") and stays on the scale it was trained on.
+    which is summed apart ("loss") and stays on the scale it was trained on. `only` names the one metric wanted (a
+    stack's validation, which judges by one): finishing each run's every metric in Python is most of what validating
+    a stack of small runs costs.
 
     >>> import torch
     >>> finish_metrics("mse", metric_sums("mse", torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [3.0]])), 2)["rmse"]
@@ -230,7 +239,7 @@ def finish_metrics(
     table = flat.tolist()  # the one host sync; small Python arithmetic then beats NumPy's per-call cost tenfold
     scales = scale if runs and scale is not None else [scale] * max(runs, 1)
     finished = [
-        finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, run_scale, restored)
+        finish_run(loss_name, values_of(row, sizes, sums, len(lead)), rows, run_scale, restored, only)
         for row, run_scale in zip(table if runs else [table], scales)
     ]
     if not runs:
@@ -247,16 +256,24 @@ def values_of(row: list, sizes: dict, sums: dict, lead: int) -> dict:
     return values
 
 
-def finish_run(loss_name: str, values: dict, rows: int, scale=None, restored: bool = False) -> dict:
+def finish_run(
+    loss_name: str, values: dict, rows: int, scale=None, restored: bool = False, only: Optional[str] = None
+) -> dict:
     task = "regression" if "moments" in values else "classification" if "correct" in values else None
     units = 1.0 if restored else scale or 1.0  # restored sums are in the target's units already
+    from_sums = LOSS_FROM_SUMS.get(loss_name) if not restored else None  # the metric that is also the loss
     # a model's own step sums its loss alone, and its own metrics: no metric of riskmin's then
-    metrics = (
-        {name: METRICS[name].finish(values, rows, units, loss_name) for name in measured(task)[1:]} if task else {}
-    )
+    names = measured(task)[1:] if task else ()
+    if only is not None:
+        names = tuple(name for name in names if name == only or (only == "loss" and name == from_sums))
+    metrics = {name: METRICS[name].finish(values, rows, units, loss_name) for name in names}
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
-    metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
-    if loss_name in LOSS_FROM_SUMS and not restored:
+    metrics.update(
+        {key[4:]: value / rows for key, value in values.items() if key.startswith("own:") and only in (None, key[4:])}
+    )
+    if only not in (None, "loss"):
+        return metrics
+    if from_sums:
         return {"loss": metrics[LOSS_FROM_SUMS[loss_name]], **metrics}
     return {"loss": values["loss"] / rows * loss_units(loss_name, scale), **metrics}
 

@@ -106,7 +106,9 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
     >>> [(row["size"], row["n_train"]) for row in c.table]
     [(0.5, 400.0), (1.0, 800.0)]
     """
-    from ._montecarlo import model_name, montecarlo
+    from .._training._callables import Callables
+    from .._training._threads import MeasuredThreads, process_cores
+    from ._montecarlo import kept_montecarlo, model_name
 
     sizes = checked_sizes(sizes)
     config = (config or Config()).replace(runs=runs, **settings)
@@ -121,9 +123,17 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = {
-            size: montecarlo(each, data, runs, config.replace(train=size * config.train_fraction)) for size in sizes
+        sized = config.replace(model=each) if isinstance(each, str) else config
+        # threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are
+        # the longest to time: every size steps the same stacks (runs x batch rows), so the faster count is the same
+        trial = MeasuredThreads(process_cores()) if auto_cpu(config) else None
+        by_size = {
+            size: kept_montecarlo(
+                each, data, sized.replace(train=size * config.train_fraction), Callables(), None, trial
+            )
+            for size in reversed(sizes)
         }
+        results[named] = {size: by_size[size] for size in sizes}
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
     notes = [
         f"{named} at size {size:g}: {note}"
@@ -132,6 +142,13 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
         for note in mc.notes
     ]
     return Curve(table, results, config, notes)
+
+
+def auto_cpu(config: Config) -> bool:
+    """Whether the experiments choose their thread count by trial: threads="auto" on the CPU."""
+    from .._training._prepare import resolve_device
+
+    return config.threads == "auto" and resolve_device(config.device).type == "cpu"
 
 
 def checked_sizes(sizes) -> tuple:

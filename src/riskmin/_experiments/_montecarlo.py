@@ -174,9 +174,12 @@ def montecarlo(
     return result
 
 
-def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
-    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
-    result = experiments(model, data, config, [{}], callables, keeper)[0]
+def kept_montecarlo(
+    model, data, config: Config, callables: Callables, keeper: Optional[Keeper], trial: Optional[MeasuredThreads] = None
+) -> MonteCarlo:
+    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish; `trial`: the
+    thread trial of threads="auto", when another experiment of the same stacks shares it (train_runs)."""
+    result = experiments(model, data, config, [{}], callables, keeper, trial=trial)[0]
     tell_sample_size(config, len(result.summary["used_runs"]))
     return result
 
@@ -223,6 +226,7 @@ def experiments(
     callables: Optional[Callables] = None,
     keeper: Optional[Keeper] = None,
     group: int = 0,
+    trial: Optional[MeasuredThreads] = None,
 ) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
@@ -233,7 +237,7 @@ def experiments(
     data, config, every = checked_experiment(data, config, callables)
     reason = engine_reason(model, data, config, callables, len(every) * len(variants))
     start = time.perf_counter()
-    rows = trained_rows(model, data, config, variants, every, reason, callables, keeper, group)
+    rows = trained_rows(model, data, config, variants, every, reason, callables, keeper, group, trial)
     seconds = time.perf_counter() - start
     names = {"data": data_name(data), "model": model_name(model)}
     processes = join(config.device)[1]
@@ -300,6 +304,7 @@ def trained_rows(
     callables: Callables,
     keeper: Optional[Keeper],
     group: int,
+    trial: Optional[MeasuredThreads] = None,
 ) -> list:
     """Every run's table row: those `keeper` kept before, read back, and the others trained, each kept as its stack or
     its run ends; under torchrun each process trains every processes-th stack or run, and all get every row."""
@@ -324,6 +329,7 @@ def trained_rows(
         keep,
         already=len(kept) if processes == 1 else 0,
         checkpoints=checkpoints,
+        trial=trial,
     )
     return gathered(trained) + list(kept.values())
 
@@ -432,18 +438,22 @@ def train_runs(
     keep,
     already: int = 0,
     checkpoints=None,
+    trial: Optional[MeasuredThreads] = None,
 ) -> list:
     """The table rows of the runs in `units` (each a list of (variant, run, about, Splits) that train together), by the
     vectorized engine or, where it cannot serve (`reason`), by `fit` one at a time; `keep(rows)` as each unit ends.
     `already`: runs an interrupted experiment finished before, counted as done by the progress line.
     `checkpoints(v, r)`: the folder a run `fit` trains checkpoints in, and resumes from when an interrupted
-    experiment left one there."""
+    experiment left one there. `trial`: the thread trial of threads="auto" when experiments of the same stacks share
+    one (a learning curve's sizes), else this experiment's own."""
     if not units:
         return []
     # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
     device = resolve_device(config.device)
     threads = IntraOpThreads("1" if config.threads == "auto" else config.threads, None, 0, device)
-    measured = MeasuredThreads(process_cores()) if config.threads == "auto" and device.type == "cpu" else None
+    measured = trial or (
+        MeasuredThreads(process_cores()) if config.threads == "auto" and device.type == "cpu" else None
+    )
     table = []
     with (
         ProgressBar(config, total=already + sum(map(len, units)), already=already) as finished,

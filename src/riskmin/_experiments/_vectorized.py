@@ -355,9 +355,15 @@ class JudgedRuns:
         metrics = {"loss": loss.double().cpu().numpy() * loss_units(self.config.loss, stack.scaling.scales)}
         value = None
         if self.judge.tracked:
-            if "val" in stack.rows:
-                metrics.update(evaluate_stacked(stack.common, stack.params, stack.rows["val"], stack.scaling, "val_"))
-            value = monitored(metrics, self.config.monitor)
+            monitor = self.config.monitor
+            if "val" in stack.rows and monitor.startswith("val_"):  # the one metric the judge reads, alone
+                val_metrics = evaluate_stacked(
+                    stack.common, stack.params, stack.rows["val"], stack.scaling, "val_", only=monitor[4:]
+                )
+                if monitor not in val_metrics:  # not a metric: all of them, for the sentence that lists them
+                    val_metrics = evaluate_stacked(stack.common, stack.params, stack.rows["val"], stack.scaling, "val_")
+                metrics.update(val_metrics)
+            value = monitored(metrics, monitor)
         verdict = self.judge.judge(epoch, step, metrics["loss"], value, runs=stack.index.cpu().numpy())
         chosen = torch.from_numpy(verdict.improved).to(stack.index.device)
         for k, v in stack.params.items():
@@ -509,10 +515,11 @@ def per_run_settings(config: Config, runs: list) -> dict:
 
 
 @torch.no_grad()
-def evaluate_stacked(common: ChunkSetup, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str) -> dict:
+def evaluate_stacked(
+    common: ChunkSetup, params: dict, idx: torch.Tensor, scaling: Scaling, prefix: str, only: Optional[str] = None
+) -> dict:
     """Per-replica loss and metrics over the rows `idx` (replicas x rows), scaled by the replicas' `scaling` and
-    gathered
-    chunk by chunk: NumPy arrays, in the target's units."""
+    gathered chunk by chunk: NumPy arrays, in the target's units. `only`: the one metric wanted (finish_metrics)."""
     sums = {}
     for start in range(0, idx.shape[1], common.eval_rows):
         rows = idx[:, start : start + common.eval_rows]
@@ -526,6 +533,6 @@ def evaluate_stacked(common: ChunkSetup, params: dict, idx: torch.Tensor, scalin
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
     finished = finish_metrics(
-        common.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales, restored=scaling.log
+        common.loss_name, sums, idx.shape[1], runs=len(idx), scale=scaling.scales, restored=scaling.log, only=only
     )
     return {prefix + k: v for k, v in finished.items()}

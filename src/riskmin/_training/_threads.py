@@ -47,11 +47,15 @@ class MeasuredThreads:
 
     def __init__(self, cores: int):
         self.cores, self.epoch, self.began, self.work, self.cost = cores, 0, 0.0, 0, {}
-        self.decided = cores == 1
+        self.decided, self.chosen = cores == 1, 1
 
     def start(self) -> None:
         self.epoch += 1
-        if not self.decided and self.epoch in (2, 3):
+        if self.decided:  # one trial can serve several experiments of one model (a learning curve's sizes)
+            if torch.get_num_threads() != self.chosen:
+                torch.set_num_threads(self.chosen)
+            return
+        if self.epoch in (2, 3):
             torch.set_num_threads(1 if self.epoch == 2 else self.cores)
             self.began, self.work = time.perf_counter(), 0
 
@@ -65,7 +69,7 @@ class MeasuredThreads:
             and (time.perf_counter() - self.began) / self.work > self.TOO_SLOW * self.cost[1]
         ):
             torch.set_num_threads(1)
-            self.decided = True
+            self.decided, self.chosen = True, 1
 
     def end(self, work: int) -> None:
         """The epoch that started last is over, having done `work` (runs times steps, evaluation included)."""
@@ -73,7 +77,8 @@ class MeasuredThreads:
             return
         self.cost[torch.get_num_threads()] = (time.perf_counter() - self.began) / max(work, 1)
         if self.epoch == 3:
-            torch.set_num_threads(min(self.cost, key=self.cost.get))
+            self.chosen = min(self.cost, key=self.cost.get)
+            torch.set_num_threads(self.chosen)
             self.decided = True
 
 
