@@ -254,15 +254,22 @@ def test_a_stack_gives_the_same_bits_on_one_thread_and_on_two():
     assert one.table == two.table
 
 
-@pytest.mark.parametrize("seconds, kept", [((0.0, 4.0, 4.0, 6.0), 2), ((0.0, 4.0, 4.0, 12.0), 1)])
-def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, seconds, kept):
+def trial_on_a_clock(monkeypatch, seconds):
+    """A two-core MeasuredThreads whose clock reads `seconds` in turn, and the list of the thread counts it sets."""
     from riskmin._training import _threads
 
-    clock = iter(seconds)  # epoch 2 at one thread takes 4 s, epoch 3 at two threads 2 s or 8 s
+    clock = iter(seconds)
     monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
-    threads, chosen = _threads.MeasuredThreads(cores=2), []
+    chosen = []
     monkeypatch.setattr(_threads.torch, "set_num_threads", chosen.append)
     monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: chosen[-1] if chosen else 1)
+    return _threads.MeasuredThreads(cores=2), chosen
+
+
+@pytest.mark.parametrize("seconds, kept", [((0.0, 4.0, 4.0, 6.0), 2), ((0.0, 4.0, 4.0, 12.0), 1)])
+def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, seconds, kept):
+    # epoch 2 at one thread takes 4 s, epoch 3 at two threads 2 s or 8 s
+    threads, chosen = trial_on_a_clock(monkeypatch, seconds)
     for epoch in range(1, 6):
         threads.start()
         threads.end(work=100)
@@ -270,13 +277,7 @@ def test_auto_threads_keep_the_count_whose_timed_epoch_was_cheaper(monkeypatch, 
 
 
 def test_a_thread_trial_that_serves_several_experiments_gives_each_its_choice(monkeypatch):
-    from riskmin._training import _threads
-
-    clock = iter((0.0, 4.0, 4.0, 6.0))  # every core won the trial
-    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
-    threads, chosen = _threads.MeasuredThreads(cores=2), []
-    monkeypatch.setattr(_threads.torch, "set_num_threads", chosen.append)
-    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: chosen[-1] if chosen else 1)
+    threads, chosen = trial_on_a_clock(monkeypatch, (0.0, 4.0, 4.0, 6.0))  # every core won the trial
     for epoch in range(1, 5):
         threads.start()
         threads.end(work=100)
@@ -303,13 +304,8 @@ def test_a_learning_curve_tries_the_thread_counts_once_a_model(monkeypatch):
 
 
 def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeypatch):
-    from riskmin._training import _threads
-
-    clock = iter((0.0, 4.0, 4.0, 10.0))  # epoch 2: 100 run-steps in 4 s; epoch 3's third step of 10 runs at 6 s: 5x slower
-    monkeypatch.setattr(_threads.time, "perf_counter", lambda: next(clock))
-    threads, chosen = _threads.MeasuredThreads(cores=2), []
-    monkeypatch.setattr(_threads.torch, "set_num_threads", chosen.append)
-    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: chosen[-1] if chosen else 1)
+    # epoch 2: 100 run-steps in 4 s; epoch 3's third step of 10 runs at 6 s: 5x slower
+    threads, chosen = trial_on_a_clock(monkeypatch, (0.0, 4.0, 4.0, 10.0))
     threads.start(), threads.end(work=0)  # epoch 1: warming up, not timed
     threads.start(), threads.end(work=100)
     threads.start()
