@@ -305,6 +305,9 @@ class Alone:
     def watched(self):
         return contextlib.nullcontext()
 
+    def to_first(self, value) -> list:
+        return [value]
+
 
 class Team:
     """The processes that train one model together, as one training step sees them.
