@@ -13,7 +13,7 @@ what does not fit, never a torch traceback from inside the first step, nor a bro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Union
 
 import torch
 from torch.utils.data import Dataset, default_collate
@@ -139,9 +139,9 @@ def probe(prepared) -> Probe:
     )
 
 
-def check_columns(x: torch.Tensor, standardizer) -> None:
+def check_columns(x: Union[torch.Tensor, tuple, dict], standardizer) -> None:
     """Refuse rows whose number of columns is not the number of features the run's preprocessing was fitted on."""
-    if is_several(x):  # several inputs are the model's to check
+    if not isinstance(x, torch.Tensor):  # several inputs are the model's to check
         return
     expected = None if standardizer is None else standardizer.mean.numel()
     if expected is not None and (x.ndim != 2 or x.shape[1] != expected):
