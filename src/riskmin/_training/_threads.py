@@ -73,7 +73,7 @@ class MeasuredThreads:
             return
         self.cost[torch.get_num_threads()] = (time.perf_counter() - self.began) / max(work, 1)
         if self.epoch == 3:
-            torch.set_num_threads(min(self.cost, key=self.cost.get))
+            torch.set_num_threads(min(self.cost, key=lambda threads: self.cost[threads]))
             self.decided = True
 
 
