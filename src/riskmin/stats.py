@@ -181,7 +181,7 @@ def paired(
     return result
 
 
-def bayesian(test: dict, rope: float, higher_is_better: bool = False) -> dict:
+def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) -> dict:
     """The correlated Bayesian t-test (Corani and Benavoli, 2015; Benavoli, Corani, Demsar and Zaffalon, JMLR 2017) of
     the paired differences `test` (candidate minus best, as `paired` gives them), with a region of practical equivalence
     of half-width `rope` in the metric's units.
@@ -191,14 +191,14 @@ def bayesian(test: dict, rope: float, higher_is_better: bool = False) -> dict:
     training sets, rho = n_test / (n_test + n_train), enters as rho / (1 - rho) = n_test/n_train,
     the same correction as Nadeau and Bengio's. Returned: the probabilities that the candidate
     is practically worse, practically equivalent or practically better than the best (None
-    without a corrected standard error).
+    without a corrected standard error, or without a `rope`).
 
     >>> d = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
     >>> {k: round(v, 3) for k, v in bayesian(d, 0.5).items()}
     {'p_worse': 0.972, 'p_equivalent': 0.02, 'p_better': 0.007}
     """
     se, mean = test.get("corrected_se"), test.get("mean")
-    if se is None or mean is None:
+    if se is None or mean is None or rope is None:
         return {"p_worse": None, "p_equivalent": None, "p_better": None}
     df = test["n"] - 1
     if se == 0:
