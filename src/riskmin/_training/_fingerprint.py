@@ -43,13 +43,15 @@ def data_fingerprint(data) -> dict:
     y (a Dataset is read item by item, so its rows are counted alone)."""
     from ..data import Data
 
-    inputs = {"rows": len(data)}
+    inputs: dict = {"rows": len(data)}
     if isinstance(data, Data):
+        x = data.x  # one tensor, or several (a tuple, or a dict in its keys' order)
+        tensors = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, tuple) else [x]
         inputs.update(
             features=list(data.feature_names),
             targets=list(data.target_names),
             layout=data.layout,
-            sha256=tensors_sha256(data.x, data.y),
+            sha256=tensors_sha256(*tensors, data.y),
         )
     return inputs
 
