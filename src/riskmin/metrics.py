@@ -252,7 +252,10 @@ def finish_run(loss_name: str, values: dict, rows: int, scale=None, restored: bo
     units = 1.0 if restored else scale or 1.0  # restored sums are in the target's units already
     # a model's own step sums its loss alone, and its own metrics: no metric of riskmin's then
     metrics = (
-        {name: METRICS[name].finish(values, rows, units, loss_name) for name in measured(task)[1:]} if task else {}
+        # after the loss (first) every metric measured has a finish, which the type of Metric.finish cannot say
+        {name: METRICS[name].finish(values, rows, units, loss_name) for name in measured(task)[1:]}  # type: ignore[misc]
+        if task
+        else {}
     )
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update({key[4:]: value / rows for key, value in values.items() if key.startswith("own:")})
