@@ -42,16 +42,15 @@ def data_fingerprint(data) -> dict:
     """The data's part of a fingerprint: its row count and, for Data, its columns, their layout and a SHA-256 of x and
     y (a Dataset is read item by item, so its rows are counted alone)."""
     from ..data import Data
+    from .._data._inputs import input_tensors
 
     inputs: dict = {"rows": len(data)}
     if isinstance(data, Data):
-        x = data.x  # one tensor, or several (a tuple, or a dict in its keys' order)
-        tensors = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, tuple) else [x]
         inputs.update(
             features=list(data.feature_names),
             targets=list(data.target_names),
             layout=data.layout,
-            sha256=tensors_sha256(*tensors, data.y),
+            sha256=tensors_sha256(*input_tensors(data.x), data.y),
         )
     return inputs
 
