@@ -35,8 +35,8 @@ try:
 except ImportError:  # everything but Windows
     msvcrt = None  # type: ignore[assignment]
 
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # Windows has no symbolic-link flag; exclusive creation still refuses a link
-# there
+# Windows has no symbolic-link flag; exclusive creation still refuses a link there
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 BINARY = getattr(os, "O_BINARY", 0)
 LARGEST_HEADER = 100_000_000  # the safetensors reader's own limit on the JSON header, in bytes
 NO_LOCKS = {errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), errno.ENOLCK}

@@ -58,8 +58,8 @@ class State:
     interrupted: bool = False  # set by SIGINT/SIGTERM when checkpointing: finish the step, save, leave
     diverged: bool = False  # the training loss became NaN or infinite
     improved: bool = False  # whether the latest validation was the best so far, as the judge decided
-    loss: Optional[torch.Tensor] = None  # the loss of the step just taken, on the device (reading it waits for the
-    # device)
+    # the loss of the step just taken, on the device (reading it waits for the device)
+    loss: Optional[torch.Tensor] = None
     epoch_step: int = 0  # batches taken in the current epoch (its steps, unless gradients accumulate)
     accumulated: int = 0  # batches whose gradients add up towards the next step (0 right after a step)
     optimizer: Optional[torch.optim.Optimizer] = None

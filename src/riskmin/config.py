@@ -73,17 +73,16 @@ FACTS = {
     "low": None,
     "high": None,
     "low_open": False,
-    "high_open": False,  # a number's allowed range, either end open or
-    # closed
+    "high_open": False,  # a number's allowed range, either end open or closed
     "command": None,  # the one command that shows it (None: every command that trains)
     "placeholder": None,  # what its flag takes in --help, where its type would not say (FILE, COLUMNS)
     "one_value": False,  # text whose commas belong to its one value: a comparison never splits it into alternatives
-    "shared": False,  # every candidate of a comparison has the same: they train on the same splits, written to one
-    # place
-    "applies": None,  # (the setting that decides, where it means something): momentum means something for sgd and
-    # rmsprop
-    "resume": "fixed",  # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the
-    # run
+    # every candidate of a comparison has the same: they train on the same splits, written to one place
+    "shared": False,
+    # (the setting that decides, where it means something): momentum means something for sgd and rmsprop
+    "applies": None,
+    # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the run
+    "resume": "fixed",
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
 }
 
@@ -101,8 +100,8 @@ def setting(default, help: str, group: str, **facts):
 
 
 DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
-LARGEST_SEED = 2**63 - 1  # the largest integer TOML holds (config.toml keeps every seed); torch's generators take
-# 2**64 - 1
+# the largest integer TOML holds (config.toml keeps every seed); torch's generators take 2**64 - 1
+LARGEST_SEED = 2**63 - 1
 
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]

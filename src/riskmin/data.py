@@ -232,8 +232,8 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
 
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
-FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32; below it digits are lost, and below
-# 1.4e-45 all
+# the smallest normal float32; below it digits are lost, and below 1.4e-45 all
+FLOAT32_TINY = torch.finfo(torch.float32).tiny
 
 
 def too_small(column: str, largest: float) -> str:
@@ -355,8 +355,8 @@ def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
         std = (torch.where(torch.isnan(x), 0.0, x - mean) ** 2).sum(0).div(count).sqrt()
     if torch.isfinite(mean).all() and torch.isfinite(std).all():
         return mean, std
-    floats, count = 2**16, len(x) if count is None else count  # parts of 2^16 values: their float64 copies stay in
-    # cache
+    # parts of 2^16 values: their float64 copies stay in cache
+    floats, count = 2**16, len(x) if count is None else count
     mean = column_sums(x, lambda part: part.double().nan_to_num(0.0), floats).div_(count)
     variance = column_sums(x, lambda part: (part.double() - mean).nan_to_num_(0.0).square_(), floats).div_(count)
     return mean.float(), variance.sqrt_().float()

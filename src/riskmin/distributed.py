@@ -269,8 +269,8 @@ def lost(error: Exception) -> ProcessLost:
     )
 
 
-INTERRUPT_EVERY = 16  # steps between exchanges of the interrupt flag: one exchange costs about a step's time on a small
-# model
+# steps between exchanges of the interrupt flag: one exchange costs about a step's time on a small model
+INTERRUPT_EVERY = 16
 
 
 class Alone:

@@ -216,8 +216,8 @@ class Judge:
 
     def fields(self, run: int) -> dict:
         """The fields of a run's summary and of its row of a Monte-Carlo table that the verdicts decide."""
-        if self.diverged[run] and not self.best_epoch[run]:  # no finite weights came before the divergence: no best
-            # epoch
+        # no finite weights came before the divergence: no best epoch
+        if self.diverged[run] and not self.best_epoch[run]:
             best_epoch = best_step = None
         elif self.tracked and self.best_epoch[run]:
             best_epoch, best_step = int(self.best_epoch[run]), int(self.best_step[run])
@@ -270,8 +270,8 @@ def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> 
     )
 
 
-WORSE_THAN_THE_MEAN = -1.0  # an r2 below this is further from the targets than twice the spread of predicting their
-# mean
+# an r2 below this is further from the targets than twice the spread of predicting their mean
+WORSE_THAN_THE_MEAN = -1.0
 
 
 def worse_than_the_mean(metrics: dict) -> str:

@@ -84,8 +84,8 @@ def kfold_splits(
     for repetition in range(repetitions):
         generator = torch.Generator().manual_seed(seed + repetition)
         order = torch.randperm(n, generator=generator)
-        if stratify:  # classes in contiguous blocks, so that dealing row i to fold i % K gives each fold its share of
-            # each
+        # classes in contiguous blocks, so that dealing row i to fold i % K gives each fold its share of each
+        if stratify:
             order = order[torch.sort(labels[order], stable=True).indices]
         fold_of_position = torch.arange(n) % folds
         for fold in range(folds):

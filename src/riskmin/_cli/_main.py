@@ -353,8 +353,8 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    with warnings.catch_warnings():  # riskmin's own messages as lines, beside its errors; the caller's setting comes
-        # back
+    # riskmin's own messages as lines, beside its errors; the caller's setting comes back
+    with warnings.catch_warnings():
         warnings.showwarning = as_line(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
         return command(parser, argv)

@@ -404,8 +404,8 @@ def choose(text: str, names: list, path: Path, what: str) -> list:
     return chosen
 
 
-NAME = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^,"][^,]*|))\s*(,|$)')  # one name of a list, quoted or not, and what ends
-# it
+# one name of a list, quoted or not, and what ends it
+NAME = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([^,"][^,]*|))\s*(,|$)')
 
 
 def column_names(text: str) -> list:

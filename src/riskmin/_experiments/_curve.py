@@ -21,8 +21,8 @@ from ..stats import METRIC_PREFIXES
 # curve's
 # shape; evenly spaced fractions spend most of the rows where the curve is already flat
 SIZES = (0.1, 0.18, 0.32, 0.56, 1.0)
-SHOWN = ("test_loss", "train_loss")  # the two curves the console and the picture show: the test risk and the training
-# fit
+# the two curves the console and the picture show: the test risk and the training fit
+SHOWN = ("test_loss", "train_loss")
 
 
 @dataclass

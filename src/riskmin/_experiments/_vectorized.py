@@ -184,8 +184,8 @@ class Stack:
     ):
         self.config, self.index, self.common, self.generators = config, index, common, generators
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
-        alike = common.rates is None and config.scheduler == "none"  # every run with the settings of config,
-        # unscheduled
+        # every run with the settings of config, unscheduled
+        alike = common.rates is None and config.scheduler == "none"
         if alike and per_run_supported(config.optimizer):
             self.optimizer, self.scheduler = PerRun.alike(self.params.values(), config, len(index)), None
         elif common.rates is None:

@@ -56,8 +56,8 @@ class Served(nn.Module):
         self.filled = standardizer.fill is not None
         self.register_buffer("fill", standardizer.fill if self.filled else torch.zeros(len(standardizer.mean)))
         self.register_buffer("mean", standardizer.mean.clone())
-        self.register_buffer("std", standardizer.std.clone())  # inf on a one-hot column never seen in training: it
-        # becomes 0
+        # inf on a one-hot column never seen in training: it becomes 0
+        self.register_buffer("std", standardizer.std.clone())
         target = standardizer.target
         self.restored = target is not None and loss not in ("cross_entropy", "bce")
         self.register_buffer("target_mean", target.mean.clone() if target is not None else torch.zeros(1))
@@ -190,8 +190,8 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
         graph.initializer.append(helper.make_tensor("riskmin_one", TensorProto.FLOAT, [], [1.0]))
     for i, column in enumerate(layout):
         name, part = column["name"], f"riskmin_column_{i}"
-        if column_input(column)["input"] == "float64":  # a date, or a column read in float64 and centred
-            # (_columns.offset)
+        # a date, or a column read in float64 and centred (_columns.offset)
+        if column_input(column)["input"] == "float64":
             inputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["rows"]))
             centred = name
             if "offset" in column:

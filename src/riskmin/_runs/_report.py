@@ -14,11 +14,11 @@ from ..metrics import metrics_where
 
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
-HEADLINE = metrics_where(headline=True)  # each task's one metric beside the loss: an epoch line shows the first one
-# present
+# each task's one metric beside the loss: an epoch line shows the first one present
+HEADLINE = metrics_where(headline=True)
 TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
-UNITS_FIRST = metrics_where(units="target")  # a regression's errors in the target's own units: the console leads with
-# them
+# a regression's errors in the target's own units: the console leads with them
+UNITS_FIRST = metrics_where(units="target")
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 
 

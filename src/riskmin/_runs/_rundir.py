@@ -94,8 +94,8 @@ class Run:
 
 
 CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
-REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")  # the hidden folder a run that replaces another is built
-# in
+# the hidden folder a run that replaces another is built in
+REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")
 
 
 def run_directory(config: Config, data_name: str) -> Path:

@@ -65,8 +65,8 @@ COMMAND_SETTINGS = {
     "out": WRITES,
     "name": WRITES,
 }  # settings fit refuses: they belong to one command
-TRAINED = weakref.WeakSet()  # the modules a fit has trained: a second fit of one starts from its trained weights, and
-# says so
+# the modules a fit has trained: a second fit of one starts from its trained weights, and says so
+TRAINED = weakref.WeakSet()
 
 
 def fit(
@@ -137,13 +137,13 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
                     nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip)
                 scaler.step(optimizer)
                 scaler.update()
-                optimizer.zero_grad(set_to_none=True)  # flush the gradients as soon as we can: the next group starts
-                # afresh
+                # flush the gradients as soon as we can: the next group starts afresh
+                optimizer.zero_grad(set_to_none=True)
                 if after_step(training, hooks):
                     break
             end_epoch(training)
-    x = y = loss = None  # the last batch is a view of the epoch's permuted copy of the rows: free that before
-    # evaluating
+    # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
+    x = y = loss = None
     run = finish(training)
     if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
         run.save(directory)
@@ -187,7 +187,9 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
     state = training.state
     held = loss.detach()
     training.held = held if not state.accumulated or training.held is None else training.held + held
-    training.running += held
+    training.losses.append(held)
+    if len(training.losses) == 1024:  # a long stretch between reports holds one tensor, not a list that grows
+        training.losses = [torch.stack(training.losses).sum()]
     state.epoch_step += 1
     state.accumulated += 1
     for hook in hooks:
@@ -195,8 +197,8 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
     if state.accumulated == training.config.accumulate or state.epoch_step == len(training.batches):
         state.accumulated = 0
         return False
-    if state.interrupted and training.team.world == 1:  # under torchrun the processes agree to stop at a step, in
-        # leaving()
+    # under torchrun the processes agree to stop at a step, in leaving()
+    if state.interrupted and training.team.world == 1:
         interrupt(training)
     return True
 
@@ -272,7 +274,7 @@ def setup(
         team=team,
         saver=Checkpoints(checkpoints) if saved else NoCheckpoints(),
         total_steps=total_steps,
-        running=torch.zeros((), device=device),
+        losses=[],
         threads=threads,
         callables=callables,
         fingerprint=fingerprint(splits, config) if saved else None,
@@ -341,8 +343,8 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
     """The model on the training device, checked once against the data, the loss and the processes that train it (the
     loop itself checks nothing)."""
-    if prepared.team.world > 1 and hasattr(model, "training_step"):  # DistributedDataParallel syncs gradients through
-        # forward only
+    # DistributedDataParallel syncs gradients through forward only
+    if prepared.team.world > 1 and hasattr(model, "training_step"):
         raise RiskminError(
             "a model's own training_step trains in one process; under torchrun give riskmin the loss instead"
         )
@@ -371,8 +373,8 @@ def session(training: Training, resume: bool):
     ):
         torch.manual_seed(config.seed)  # dropout and any other randomness inside the model
         training.start = time.perf_counter()
-        training.model.zero_grad(set_to_none=True)  # the first group adds up its own gradients, not ones left on the
-        # module
+        # the first group adds up its own gradients, not ones left on the module
+        training.model.zero_grad(set_to_none=True)
         if resume:
             restore_checkpoint(saver, training)
         TRAINED.add(training.model)
@@ -461,8 +463,8 @@ def finish(training: Training) -> Run:
             model, training.loss_fn, config.loss, known=known_val_metrics(training, restored)
         )
     summary = summary_of(training, final)
-    if config.progress and worse_than_the_mean(final):  # a run that reports says so; Monte-Carlo's runs are rows in its
-        # table
+    # a run that reports says so; Monte-Carlo's runs are rows in its table
+    if config.progress and worse_than_the_mean(final):
         warn(worse_than_the_mean(final), RiskminNumerics)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(

@@ -102,8 +102,8 @@ class Sweep:
     def on_step_end(self, state) -> None:
         if state.should_stop:
             return
-        loss = state.team.add(state.loss.detach().clone())  # under torchrun each process holds its share of the batch's
-        # loss
+        # under torchrun each process holds its share of the batch's loss
+        loss = state.team.add(state.loss.detach().clone())
         self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(loss)
         smoothed = self.average / (1 - SMOOTHING ** (len(self.rates) + 1))
         if not math.isfinite(smoothed) or smoothed > DIVERGED * self.lowest:

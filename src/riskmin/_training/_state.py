@@ -52,7 +52,9 @@ class Training:
     team: Union[Alone, Team]
     saver: Union[Checkpoints, NoCheckpoints]
     total_steps: int
-    running: torch.Tensor  # the training loss summed over the steps not yet reported, on the device
+    # the training loss of each step not yet reported, on the device: summed at the report in one operation, which a
+    # step's `running += loss` would pay for at every step (riskmin's loop is timed against a bare one, overhead.py)
+    losses: list
     unreported: int = 0
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
     last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
@@ -61,10 +63,10 @@ class Training:
     callables: Callables  # the user's own loss, optimizer, scheduler and metrics
     autocast: contextlib.AbstractContextManager  # the forward pass and the loss run in it (_optim.mixed_precision)
     scaler: torch.amp.GradScaler  # scales the loss at 16-mixed; disabled, it passes everything through
-    shares: Optional[list] = None  # each batch's share of its accumulated step, by its place in the epoch; None: no
-    # accumulation
-    held: Optional[torch.Tensor] = None  # the loss of the group of batches under way (their shares of it, summed), on
-    # the device
+    # each batch's share of its accumulated step, by its place in the epoch; None: no accumulation
+    shares: Optional[list] = None
+    # the loss of the group of batches under way (their shares of it, summed), on the device
+    held: Optional[torch.Tensor] = None
 
     @property
     def step_hooks(self) -> list:
@@ -90,10 +92,11 @@ def validate(training: Training) -> None:
     """Report the training loss since the last report, validate, append a history row and let the callbacks judge it."""
     state, team, prepared = training.state, training.team, training.prepared
     # each summed its share
-    total = training.running if team.world == 1 else team.add(training.running.clone()) / team.world
+    total = torch.stack(training.losses).sum()
+    total = total if team.world == 1 else team.add(total) / team.world
     units = loss_units(training.config.loss, prepared.scale)
     row = {"epoch": state.epoch, "step": state.step, "loss": float(total) / training.unreported * units}
-    training.running.zero_()
+    training.losses = []
     training.unreported = 0
     judge, lost = training.judge, diverged(row["loss"])  # weights already lost to a NaN are not worth validating
     if prepared.has_val and not lost:
@@ -144,19 +147,19 @@ def save(saver, training: Training) -> None:
     values["processes"] = team.world
     values["inputs"] = training.fingerprint
     if team.world > 1:
-        states = team.to_first((values, tensors, training.running.cpu()))
+        states = team.to_first((values, tensors, unreported_losses(training).cpu()))
         if not team.first:
             return
         values["ranks"] = {str(rank): rank_values for rank, (rank_values, _, _) in enumerate(states) if rank}
-        for rank, (_, rank_tensors, rank_running) in enumerate(states[1:], 1):
-            tensors.update({f"rank/{rank}/{k}": v for k, v in {**rank_tensors, "running": rank_running}.items()})
+        for rank, (_, rank_tensors, rank_losses) in enumerate(states[1:], 1):
+            tensors.update({f"rank/{rank}/{k}": v for k, v in {**rank_tensors, "losses": rank_losses}.items()})
     optimizer_values, optimizer_tensors = optimizer_state(training.optimizer)
     tensors.update(optimizer_tensors)
     tensors.update({f"model/{k}": v for k, v in training.model.state_dict().items()})
     # inside an epoch: where its order began, so it can be drawn again; at its end: where the next one begins
     began_at = training.batches.epoch_start if state.epoch_step else None
     tensors["rng/order"] = began_at if began_at is not None else training.batches.generator.get_state()
-    tensors["running"] = training.running
+    tensors["losses"] = unreported_losses(training)
     scheduler = training.scheduler
     values.update(
         epoch=state.epoch,
@@ -210,10 +213,10 @@ def restore_checkpoint(saver, training: Training) -> None:
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
-    if "judge" not in values:
+    if "judge" not in values or "losses" not in tensors:
         raise RiskminError(
             f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
-            "hold the judge's state; train it again from the start (--overwrite on)"
+            "hold the judge's state and each unreported step's loss; train it again from the start (--overwrite on)"
         )
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
@@ -229,9 +232,14 @@ def restore_checkpoint(saver, training: Training) -> None:
     else:
         state.epoch = values["epoch"]
         training.batches.generator.set_state(tensors["rng/order"])
-    training.running = tensors["running"].to(training.running.device)
+    training.losses = list(tensors["losses"].to(training.prepared.device).unbind())
     training.unreported = values["unreported"]
     training.start = time.perf_counter() - values["seconds"]
+
+
+def unreported_losses(training: Training) -> torch.Tensor:
+    """The losses of the steps not yet reported, as one tensor that a checkpoint holds (empty at an epoch's end)."""
+    return torch.stack(training.losses) if training.losses else torch.zeros(0, device=training.prepared.device)
 
 
 def step_state(training: Training) -> tuple:
@@ -256,7 +264,7 @@ def load_step_state(training: Training, values: dict, tensors: dict) -> None:
     for name, parameter in training.model.named_parameters():
         if name in gradients:
             parameter.grad = gradients[name].to(parameter.device)
-    training.held = tensors["held"].to(training.running.device)
+    training.held = tensors["held"].to(training.prepared.device)
 
 
 def named(tensors: dict, prefix: str) -> dict:

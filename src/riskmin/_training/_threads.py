@@ -43,8 +43,8 @@ class MeasuredThreads:
     (tested), so the choice changes only the time.
     """
 
-    PROBE_STEPS, TOO_SLOW = 3, 1.5  # steps at every core before judging them; how much slower than one thread ends the
-    # probe
+    # steps at every core before judging them; how much slower than one thread ends the probe
+    PROBE_STEPS, TOO_SLOW = 3, 1.5
 
     def __init__(self, cores: int):
         self.cores, self.epoch, self.began, self.work, self.cost = cores, 0, 0.0, 0, {}
