@@ -69,6 +69,16 @@ def test_a_dataset_of_several_inputs_trains_through_a_dataloader(as_dict):
     assert run.summary["test_loss"] < 0.1 and run.summary["n_inputs"] == 5
 
 
+def test_several_inputs_train_in_a_run_directory_whose_fingerprint_reads_each_of_them(tmp_path):
+    from riskmin._training._fingerprint import data_fingerprint
+
+    a, b, y = two_inputs(200)
+    run = riskmin.fit(Two(), ((a, b), y), epochs=2, directory=tmp_path / "run", **FAST)
+    assert run.history and (tmp_path / "run").is_dir()
+    fingerprints = [data_fingerprint(riskmin.Data(x, y))["sha256"] for x in ((a, b), (a, b + 1), {"first": a, "second": b})]
+    assert fingerprints[0] != fingerprints[1] and fingerprints[0] == fingerprints[2]
+
+
 def test_montecarlo_of_several_inputs_takes_the_sequential_engine_and_says_why():
     a, b, y = two_inputs(200)
     mc = riskmin.montecarlo(Two, ((a, b), y), runs=2, epochs=2, **FAST)

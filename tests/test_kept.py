@@ -81,6 +81,18 @@ def test_a_run_trained_by_fit_resumes_from_its_own_checkpoint(tmp_path, monkeypa
     assert done.table == whole.table
 
 
+def test_resuming_an_experiment_that_another_process_holds_is_one_sentence(tmp_path, monkeypatch):
+    from riskmin._files import RunLock
+
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    with RunLock(tmp_path / "cut"):  # as a process resuming it holds it
+        with pytest.raises(RiskminError, match=r"is being written by riskmin process \d+; wait for it to finish"):
+            riskmin.montecarlo("two_layer", "lab1", chunk=2, directory=tmp_path / "cut", resume=True, **SETTINGS)
+
+
 def test_an_interrupted_comparison_resumes_to_the_same_comparison(tmp_path, monkeypatch):
     grid = {"linear": {"model": "linear"}, "small": {"model": "two_layer", "lr": 0.01}, "fast": {"model": "two_layer", "lr": 0.03}}
     settings = dict(SETTINGS, chunk=3, select=True)

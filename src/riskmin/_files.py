@@ -25,14 +25,15 @@ from safetensors.torch import load as load_bytes
 
 from .config import RiskminError, warn
 
+# None where the platform lacks the module; mypy takes each name for the module alone
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 try:
     import msvcrt
 except ImportError:  # everything but Windows
-    msvcrt = None
+    msvcrt = None  # type: ignore[assignment]
 
 # Windows has no symbolic-link flag; exclusive creation still refuses a link there
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -154,7 +155,8 @@ class RunLock:
 
     def __init__(self, directory: Path, tidy: bool = True):
         self.path = Path(directory) / ".lock"
-        self.handle, self.tidy = None, tidy
+        self.handle: Optional[int] = None  # the open lock file, while held
+        self.tidy = tidy
 
     def __enter__(self):
         self.tidy = self.tidy or not os.path.lexists(self.path)
@@ -200,7 +202,7 @@ class RunLock:
         """Remove the lock file while still holding the lock, then let go (a process that opened the old file finds it
         gone)."""
         try:
-            if self.tidy and os.fstat(self.handle).st_ino == os.lstat(self.path).st_ino:
+            if self.tidy and self.handle is not None and os.fstat(self.handle).st_ino == os.lstat(self.path).st_ino:
                 os.unlink(self.path)
         except OSError:
             pass  # gone with its directory (an overwritten run), or never ours

@@ -24,12 +24,17 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import torch
 
 from .config import RiskminError
 from .policy import Best, EarlyStopChecker  # noqa: F401  the rules, importable from here as before
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as Bar  # rich loads when a bar is drawn
+
+    from .distributed import Alone, Team
 
 __all__ = ["Best", "BestModel", "CsvLog", "EarlyStopChecker", "Progress", "SignalAt", "State", "TensorBoard"]
 
@@ -59,7 +64,7 @@ class State:
     accumulated: int = 0  # batches whose gradients add up towards the next step (0 right after a step)
     optimizer: Optional[torch.optim.Optimizer] = None
     # the processes training this model together: team.add(tensor) sums a tensor over them, in place
-    team: object = None
+    team: Union[Alone, Team, None] = None
 
     @property
     def lr(self) -> Optional[float]:
@@ -129,16 +134,16 @@ class Progress:
     bar, so that nothing frozen is left where the next output lands, Ctrl-C included.
     """
 
-    def __init__(self, console=None, print_every: int = 0, monitor: str = "val_loss", header: list = ()):
+    def __init__(self, console=None, print_every: int = 0, monitor: str = "val_loss", header: Sequence = ()):
         from rich.console import Console
 
         self.console = console or Console(stderr=True)
         self.print_every, self.monitor, self.header = print_every, monitor, list(header)
         self.improved = False
-        self.bar = None
+        self.bar: Optional[Bar] = None  # from on_fit_start to close
         self.last = 0.0
         self.lines = []
-        self.columns = None  # the metric names a line shows, chosen from the first row that has metrics
+        self.columns: Optional[list] = None  # the metric names a line shows, chosen from the first row that has metrics
 
     def on_fit_start(self, state: State):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
@@ -170,8 +175,9 @@ class Progress:
 
     def draw(self, state: State):
         self.write()
-        self.bar.update(self.task, completed=state.step, epoch=state.epoch)
-        self.bar.refresh()
+        if self.bar is not None:
+            self.bar.update(self.task, completed=state.step, epoch=state.epoch)
+            self.bar.refresh()
 
     def write(self):
         if self.lines:

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import RiskminError
-from ._data._inputs import each_input, is_several, n_rows, several_inputs
+from ._data._inputs import each_input, input_tensors, is_several, n_rows, several_inputs
 
 __all__ = [
     "Data",
@@ -98,8 +98,8 @@ class Data:
     @property
     def n_features(self) -> int:
         """Input columns; for several inputs, the values of one sample in all of them."""
-        if self.several:
-            return sum(t[0].numel() for t in (self.x.values() if isinstance(self.x, dict) else self.x))
+        if not isinstance(self.x, torch.Tensor):  # several
+            return sum(t[0].numel() for t in input_tensors(self.x))
         return self.x.shape[1]
 
     @property
@@ -119,7 +119,7 @@ class Data:
 def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
     """Refuse what is not a finite number (NaN in x allowed under missing="mean") or what float32 cannot hold, in
     every input and in the targets, naming the column; `originals` and `given` are the tensors as the user gave them."""
-    inputs = list(data.x.values() if isinstance(data.x, dict) else data.x) if data.several else [data.x]
+    inputs = input_tensors(data.x)
     names = [] if data.several else data.feature_names
     for tensor, original, what, columns in [
         *((t, o, "x", names) for t, o in zip(inputs, originals)),
@@ -286,7 +286,7 @@ def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: f
     ((70, 10, 20), (71, 0, 29), (50, 10, 20))
     """
     rest = train is None
-    train = 1.0 - val - test if rest else train
+    train = 1.0 - val - test if train is None else train
     if min(train, val, test) < 0 or train + val + test > 1 + 1e-9 or train <= 0:
         raise RiskminError(
             f"split fractions train={train:g}, val={val:g}, test={test:g} are not allowed; train must "

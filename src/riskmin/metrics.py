@@ -266,7 +266,8 @@ def finish_run(
     names = measured(task)[1:] if task else ()
     if only is not None:
         names = tuple(name for name in names if name == only or (only == "loss" and name == from_sums))
-    metrics = {name: METRICS[name].finish(values, rows, units, loss_name) for name in names}
+    # after the loss (first) every metric measured has a finish, which the type of Metric.finish cannot say
+    metrics = {name: METRICS[name].finish(values, rows, units, loss_name) for name in names}  # type: ignore[misc]
     # the user's own metrics: means over each batch, summed weighted by its rows ("own:<name>")
     metrics.update(
         {key[4:]: value / rows for key, value in values.items() if key.startswith("own:") and only in (None, key[4:])}

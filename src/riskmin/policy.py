@@ -236,7 +236,8 @@ class Judge:
 
     def state_dict(self) -> tuple:
         """(structure for JSON, tensors for safetensors): what a checkpoint needs to continue judging exactly."""
-        arrays = {
+        # each an array over the runs: a Judge makes its Best and EarlyStopChecker for `runs`, never for one value
+        arrays: dict = {
             "best_value": self.checker.best.value,
             "bad": self.checker.bad,
             "best_epoch": self.best_epoch,

@@ -37,6 +37,7 @@ except ImportError as error:  # scikit-learn is an optional extra
         "riskmin.sklearn needs scikit-learn 1.6 or newer; install it with pip install 'riskmin[sklearn]'"
     ) from error
 
+from ._data._outputs import Kind
 from ._training._loop import fit, predict
 from .config import Config
 from .data import Data, split_sizes
@@ -144,7 +145,7 @@ class RiskminEstimator(BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32, accept_sparse=("csr", "csc", "coo"), **checks)
         return dense(X), y
 
-    def _outputs(self, X, kind: str = "value") -> np.ndarray:
+    def _outputs(self, X, kind: Kind = "value") -> np.ndarray:
         """The run's predictions of the rows of X, as float64 (scikit-learn's precision)."""
         check_is_fitted(self)
         X = dense(validate_data(self, X, reset=False, dtype=np.float32, accept_sparse=("csr", "csc", "coo")))

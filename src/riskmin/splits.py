@@ -171,7 +171,7 @@ def give_extra_row(start: int, can_round_up: list, extra: list, room: list) -> i
     """Round class `start` up in one more part, moving other classes' extra rows along a shortest chain; the part that
     fills."""
     parts = range(len(room))
-    came_from = {}  # part -> (class that enters it, the part that class leaves, or None for `start`)
+    came_from: dict = {}  # part -> (class that enters it, the part that class leaves, or None for `start`)
     queue = [p for p in parts if can_round_up[start][p] and not extra[start][p]]
     for p in queue:
         came_from[p] = (start, None)

@@ -27,8 +27,8 @@ METRIC_PREFIXES = ("train_", "val_", "test_")
 EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 
 
-def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
-             confidence: float = 0.95) -> dict:  # fmt: skip
+def describe(values: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
+             folds: Optional[int] = None, confidence: float = 0.95) -> dict:  # fmt: skip
     """n, mean, sample std, and the naive and corrected standard errors and t intervals of the mean of `values`.
 
     Values that are None, NaN or infinite are left out and counted in `excluded`. The
@@ -45,7 +45,7 @@ def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] 
     ratio = correction_ratio(n_train, n_test, folds)
     kept = [float(v) for v in values if is_number(v)]
     n = len(kept)
-    result = {
+    result: dict = {
         "n": n,
         "excluded": len(values) - n,
         "mean": math.fsum(kept) / n if n else None,
@@ -76,7 +76,7 @@ def describe(values: list, n_train: Optional[int] = None, n_test: Optional[int] 
 
 def held_out(
     name: str, n_train: Optional[float], n_test: Optional[float], n_val: Optional[float], folds: Optional[int]
-) -> tuple:
+) -> tuple[Optional[float], Optional[float], Optional[int]]:
     """(n_train, n_held_out, folds) that correct metric `name`: its test rows (or K folds) for test metrics, its
     validation rows for val_ ones; Nones where the correction does not apply: train_ metrics are measured on the rows
     each run trained on, and best_epoch and the gap are not estimates of a risk on new data."""
@@ -87,8 +87,9 @@ def held_out(
     return None, None, None
 
 
-def summarize(table: list, n_train: Optional[int] = None, n_test: Optional[int] = None, folds: Optional[int] = None,
-              confidence: float = 0.95, n_val: Optional[int] = None) -> dict:  # fmt: skip
+def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
+              folds: Optional[int] = None, confidence: float = 0.95,
+              n_val: Optional[float] = None) -> dict:  # fmt: skip
     """`describe` of every metric column of the run rows, and of the gap test_loss - train_loss.
 
     Metric columns are the numeric ones named train_*, val_*, test_*, closed_form_test_loss
@@ -147,8 +148,8 @@ def loss_gap(row: dict) -> Optional[float]:
 def paired(
     a: list,
     b: list,
-    n_train: Optional[int] = None,
-    n_test: Optional[int] = None,
+    n_train: Optional[float] = None,
+    n_test: Optional[float] = None,
     folds: Optional[int] = None,
     confidence: float = 0.95,
 ) -> dict:
@@ -181,7 +182,7 @@ def paired(
     return result
 
 
-def bayesian(test: dict, rope: float, higher_is_better: bool = False) -> dict:
+def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) -> dict:
     """The correlated Bayesian t-test (Corani and Benavoli, 2015; Benavoli, Corani, Demsar and Zaffalon, JMLR 2017) of
     the paired differences `test` (candidate minus best, as `paired` gives them), with a region of practical equivalence
     of half-width `rope` in the metric's units.
@@ -191,14 +192,14 @@ def bayesian(test: dict, rope: float, higher_is_better: bool = False) -> dict:
     training sets, rho = n_test / (n_test + n_train), enters as rho / (1 - rho) = n_test/n_train,
     the same correction as Nadeau and Bengio's. Returned: the probabilities that the candidate
     is practically worse, practically equivalent or practically better than the best (None
-    without a corrected standard error).
+    without a corrected standard error, or without a `rope`).
 
     >>> d = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
     >>> {k: round(v, 3) for k, v in bayesian(d, 0.5).items()}
     {'p_worse': 0.972, 'p_equivalent': 0.02, 'p_better': 0.007}
     """
     se, mean = test.get("corrected_se"), test.get("mean")
-    if se is None or mean is None:
+    if se is None or mean is None or rope is None:
         return {"p_worse": None, "p_equivalent": None, "p_better": None}
     df = test["n"] - 1
     if se == 0:
@@ -250,7 +251,7 @@ def t_test(mean: float, se: float, df: int) -> tuple:
     return t, t_two_sided(t, df)
 
 
-def correction_ratio(n_train: Optional[int], n_test: Optional[int], folds: Optional[int]) -> Optional[float]:
+def correction_ratio(n_train: Optional[float], n_test: Optional[float], folds: Optional[int]) -> Optional[float]:
     """n_test / n_train of the corrected variance: from the split sizes when given, else 1/(K-1) for K folds."""
     if (n_train is None) != (n_test is None):
         raise RiskminError(
@@ -260,7 +261,7 @@ def correction_ratio(n_train: Optional[int], n_test: Optional[int], folds: Optio
         raise RiskminError(
             f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at least 2"
         )
-    if n_train is not None:
+    if n_train is not None and n_test is not None:  # both or neither, as just checked
         if n_train < 1 or n_test < 1:
             raise RiskminError(
                 f"split sizes n_train={n_train}, n_test={n_test} are not allowed; both must be at least 1"

@@ -29,6 +29,8 @@ from ._early import refused_early
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose complaints become one-line RiskminErrors instead of usage dumps."""
 
+    commands: dict  # riskmin's own parser: the parser of each command, by name (build_parser)
+
     def error(self, message):
         if message.startswith("unrecognized arguments"):
             flag = message.split(":", 1)[1].split()[0]
@@ -97,7 +99,10 @@ def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
         group = parser.add_argument_group(title)
         for name in names:
             kind = field_type(name)
-            extra = {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if name == "target" else {}
+            # a plain dict: as dict[str, str], mypy would hold its values against add_argument's bool keywords too
+            extra: dict = (
+                {"nargs": "?", "const": "on"} if kind is bool else {"action": "append"} if name == "target" else {}
+            )
             group.add_argument(
                 "--" + name.replace("_", "-"),
                 dest=name,

@@ -100,7 +100,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)))
     if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
-        return Data(x, np.asarray(y) if isinstance(y, (list, tuple)) else y)
+        return Data(x, torch.as_tensor(np.asarray(y)) if isinstance(y, (list, tuple)) else y)
     x, y = (
         np.asarray(v)
         if isinstance(v, (list, tuple)) or type(v).__module__.partition(".")[0] in ("pandas", "polars")

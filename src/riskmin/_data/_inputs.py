@@ -29,6 +29,15 @@ def each_input(fn, x):
     return fn(x)
 
 
+def input_tensors(x) -> list:
+    """The tensors of the inputs `x`: [x] for one, a tuple's in their order, a dict's in its keys' order."""
+    if isinstance(x, dict):
+        return list(x.values())
+    if isinstance(x, (tuple, list)):
+        return list(x)
+    return [x]
+
+
 def first_input(x) -> torch.Tensor:
     return next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(x, (tuple, list)) else x
 

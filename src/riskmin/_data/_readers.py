@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -538,7 +539,7 @@ def npz_classes(y: np.ndarray, path: Path) -> tuple:
     return classes, codes
 
 
-def read_columns(path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
+def read_columns(path, names: dict, targets: bool = False, keep: Sequence = ()) -> tuple:
     """For a trained run: (inputs, targets or None, kept columns) of a file, encoded as the run's were.
 
     `names` is what the run stored of its data (layout, targets, classes, missing). Columns
@@ -557,7 +558,7 @@ def run_layout(names: dict) -> list:
     return names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
 
 
-def table_columns(table, notes: list, path: Path, names: dict, targets: bool = False, keep: list = ()) -> tuple:
+def table_columns(table, notes: list, path: Path, names: dict, targets: bool = False, keep: Sequence = ()) -> tuple:
     """`read_columns` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own)."""
     layout = run_layout(names)
     target_names = names["targets"] if targets else []

@@ -8,7 +8,7 @@ the same float32 operations, so a replica trains on bitwise the numbers its run 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, cast
 
 import numpy as np
 import torch
@@ -34,14 +34,15 @@ class Scaling:
     @classmethod
     def of(cls, data: Data, config, splits: list, device: torch.device) -> "Scaling":
         """The scaling of each training split in `splits`, as `fit` would fit it."""
-        scalers = [Standardizer.fit(rows_at(data.x, s.train), data.onehot(), scale=config.standardize) for s in splits]
+        x = cast(torch.Tensor, data.x)  # one tensor: the stacked engine takes no other inputs (_vectorized.refusal)
+        scalers = [Standardizer.fit(rows_at(x, s.train), data.onehot(), scale=config.standardize) for s in splits]
         mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
         std = torch.stack([s.std for s in scalers])[:, None].to(device)
-        hole = (
-            torch.stack([(s.fill - s.mean) / s.std for s in scalers])[:, None].to(device)
-            if scalers[0].fill is not None
-            else None
-        )
+        # a replica whose training rows had no missing value has nothing to fill with: its NaN stay NaN, as in fit
+        holes = [
+            (s.fill - s.mean) / s.std if s.fill is not None else torch.full_like(s.mean, float("nan")) for s in scalers
+        ]
+        hole = torch.stack(holes)[:, None].to(device) if any(s.fill is not None for s in scalers) else None
         log = config.target_transform == "log"
         if not ((config.standardize_target or log) and config.loss in REGRESSION):
             return cls(mean, std, hole)
@@ -80,7 +81,7 @@ class Scaling:
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """Targets as each replica trains on them."""
-        if self.target_mean is None:
+        if self.target_mean is None or self.target_scale is None:  # Scaling.of gives both or neither
             return y
         y = torch.log(y) if self.log else y
         return (y - self.target_mean) / self.target_scale

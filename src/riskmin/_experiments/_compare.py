@@ -22,7 +22,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from torch.utils.data import Dataset
 
@@ -203,8 +203,9 @@ def kept_comparison(
     return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)})
 
 
-def comparable_data(data, config: Config, base: str) -> Data:
-    """`data` as in-memory Data, refused when it is not or when its task does not measure the ranking metric `base`."""
+def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
+    """`data` as Data or a map-style Dataset, refused when it is neither or when its task does not measure the ranking
+    metric `base`."""
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(
@@ -346,7 +347,8 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     for row in table:
         by_split.setdefault(row["run"], []).append(row)
     best = summary["best"]
-    chosen_in, values, flattery, ties = [], [], [], 0
+    chosen_in, flattery, ties = [], [], 0
+    values: list = []  # each split's chosen test value, None where nothing was chosen
     for run, rows in sorted(by_split.items()):
         usable = [row for row in rows if not row.get("diverged") and is_number(row.get(f"val_{base}"))]
         if not usable:

@@ -90,9 +90,29 @@ class Keeper:
         self.base, self.command, self.about = base, command, {**(about or {}), "kind": kind}
         self.building: Optional[Path] = None  # where the runs are kept: target, or a hidden folder that replaces it
         self.rows: dict = {}  # (group, variant, run) -> the row kept
-        self.lock = None
-        self.log = None
-        self.made = None  # the outermost folder this experiment made, while nothing is kept in it: a mistake removes it
+        self.lock: Optional[files.RunLock] = None
+        self.rank = 0  # this process's number among those of a torchrun, which names its file of kept runs
+        # the outermost folder this experiment made, while nothing is kept in it: a mistake removes it
+        self.made: Optional[Path] = None
+
+    @property
+    def destination(self) -> Path:
+        """`target`, which process 0 alone is given: it decides where the runs are kept, and writes the result."""
+        if self.target is None:
+            raise RuntimeError("only process 0 of a torchrun decides where an experiment is kept")
+        return self.target
+
+    @property
+    def folder(self) -> Path:
+        """`building`, once `open` has made or found it."""
+        if self.building is None:
+            raise RuntimeError("the experiment's folder is not open yet")
+        return self.building
+
+    @property
+    def log(self) -> Path:
+        """This process's file of the runs it kept."""
+        return self.folder / KEPT / f"process-{self.rank}.jsonl"
 
     def open(self, data, every: list, rank: int = 0) -> dict:
         """The folder ready (process 0 makes or checks it; the others learn which it is); the rows kept before."""
@@ -103,7 +123,7 @@ class Keeper:
         opened = str(self.decide(experiment_fingerprint(data, every, self.settings))) if rank == 0 else None
         self.building = Path(shared(opened))
         self.rows = read_kept(self.building / KEPT)
-        self.log = self.building / KEPT / f"process-{rank}.jsonl"
+        self.rank = rank
         return self.rows
 
     def decide(self, now: dict) -> Path:
@@ -113,7 +133,7 @@ class Keeper:
         twin = next(
             (
                 folder
-                for folder in siblings(Path(self.base or self.target), bool(self.base))
+                for folder in siblings(Path(self.base or self.destination), bool(self.base))
                 if interrupted(folder) and same(folder, now)
             ),
             None,
@@ -128,13 +148,13 @@ class Keeper:
         """The interrupted experiment in `target`, once its fingerprint shows it trains what `now` describes."""
         from .._runs._rundir import replaced_by
 
-        if not interrupted(self.target):
-            finished = "; it finished" if (self.target / "summary.json").exists() else ""
+        if not interrupted(self.destination):
+            finished = "; it finished" if (self.destination / "summary.json").exists() else ""
             instead = "run the command without --resume" if self.command else "drop resume=True"
             raise RiskminError(
                 f"{self.target} holds no interrupted experiment to resume{finished}; {instead} to start one"
             )
-        found = self.target
+        found = self.destination
         check_experiment_kind(found, self.about["kind"])
         check_same(read_fingerprint(found), now, found, what="experiment")
         self.take(found)
@@ -155,10 +175,10 @@ class Keeper:
                 f"{twin} holds this experiment, interrupted after {runs}; {self.resume_hint(twin)}, "
                 f"or {self.overwrite_hint()} to start it again"
             )
-        if os.path.lexists(self.target) and not left_empty(self.target):
+        if os.path.lexists(self.destination) and not left_empty(self.destination):
             held = (
                 "an interrupted experiment with other data or settings"
-                if interrupted(self.target)
+                if interrupted(self.destination)
                 else "a finished result"
             )
             raise RiskminError(
@@ -174,8 +194,8 @@ class Keeper:
 
         from .._runs._rundir import first_missing, prepare_run_directory
 
-        made = first_missing(self.target)
-        building = prepare_run_directory(self.target, overwrite=True)  # a hidden folder beside one already there
+        made = first_missing(self.destination)
+        building = prepare_run_directory(self.destination, overwrite=True)  # a hidden folder beside one already there
         self.made = made if building == self.target else building
         starting = building.with_name(f".{building.name}.begin-{secrets.token_hex(4)}")
         (starting / KEPT).mkdir(parents=True)
@@ -220,7 +240,7 @@ class Keeper:
 
     def checkpoints(self, group: int, variant: int, run: int) -> Path:
         """The folder a run trained by `fit` checkpoints in while it trains (removed once its row is kept)."""
-        return self.building / KEPT / f"run-{group}-{variant}-{run}"
+        return self.folder / KEPT / f"run-{group}-{variant}-{run}"
 
     def kept(self, group: int) -> dict:
         """(variant, run) -> row of the runs of `group` kept before."""
@@ -231,7 +251,7 @@ class Keeper:
         put it in the place of the old result (if `replace`); the kept runs go once the result is complete."""
         from .._runs._rundir import install
 
-        building = self.building
+        building = self.folder
         try:
             save(building)
         except OSError as error:
@@ -244,9 +264,9 @@ class Keeper:
         (building / FINGERPRINT).unlink(missing_ok=True)
         self.release()
         if building != self.target and replace:
-            with files.RunLock(self.target, tidy=False):
-                install(building, self.target)
-            return self.target
+            with files.RunLock(self.destination, tidy=False):
+                install(building, self.destination)
+            return self.destination
         return building
 
     def __enter__(self):
@@ -256,7 +276,7 @@ class Keeper:
         """A mistake found before any run was kept (a setting a run refuses) leaves no folder behind; whatever else
         stopped the experiment leaves what it kept, and its folder free for the command that resumes it."""
         mistake = kind is not None and issubclass(kind, Exception)
-        if mistake and self.made is not None and not read_kept(self.building / KEPT):
+        if mistake and self.made is not None and self.building is not None and not read_kept(self.building / KEPT):
             from .._runs._rundir import discard
 
             self.release()

@@ -393,7 +393,10 @@ def experiment_splits(data, config: Config) -> list:
     """Every run of the experiment as (run number, what its row says of its split, Splits), from the settings."""
     if config.splits:
         given = read_splits(config.splits, len(data))
-        return [(r, {"seed": config.seed + r}, Splits(data, *parts, config.seed + r)) for r, parts in enumerate(given)]
+        return [
+            (r, {"seed": config.seed + r}, Splits(data, train, val, test, config.seed + r))
+            for r, (train, val, test) in enumerate(given)
+        ]
     # a Dataset's rows are not read
     stratify = config.stratify and isinstance(data, Data) and not data.y.is_floating_point()
     if config.folds:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union, cast
 
 import torch
 from torch import nn
@@ -81,7 +81,7 @@ def refusal(model, data: Data, config: Config) -> str:
     """Why the vectorized engine cannot run these settings exactly like `fit` would, or "" when it can."""
     if not isinstance(data, Data):
         return "the data is a Dataset, read item by item through a DataLoader"
-    if data.several:
+    if not isinstance(data.x, torch.Tensor):  # several
         return "the inputs are several tensors, which the stacked engine does not take"
     if config.val_every:
         return "validation every N steps is per run"
@@ -170,6 +170,8 @@ class Stack:
     follows the runs still training.
     """
 
+    optimizer: Union[PerRun, torch.optim.Optimizer]  # riskmin's own for runs alike or differing, else torch's
+
     def __init__(
         self,
         config: Config,
@@ -191,16 +193,20 @@ class Stack:
             self.scheduler = make_scheduler(config, self.optimizer)
         else:  # candidates that differ in learning rate, weight decay, momentum or schedule, side by side
             positions = index.cpu()
+            # per_run_settings gives the four together
+            assert common.decays is not None and common.momenta is not None and common.schedules is not None
             self.optimizer = PerRun(
                 self.params.values(),
                 config,
-                *(t[positions] for t in (common.rates, common.decays, common.momenta)),
+                common.rates[positions],
+                common.decays[positions],
+                common.momenta[positions],
                 [common.schedules[i] for i in positions.tolist()],
             )
             self.scheduler = PerRunSchedule(self.optimizer)
         if optimizer_state is not None:  # a smaller stack goes on where the larger one was
             self.optimizer.load_state_dict(optimizer_state)
-        if scheduler_state is not None:
+        if scheduler_state is not None and self.scheduler is not None:
             self.scheduler.load_state_dict(scheduler_state)
         self.rows = {part: rows[index] for part, rows in common.rows.items()}
         self.scaling = common.scaling.at(index)
@@ -262,6 +268,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
     # optimizer steps, as fit counts them: an epoch's last group steps
     steps_per_epoch = -(-batches // config.accumulate)
     config = config.replace(epochs=config.epochs_for(steps_per_epoch))
+    assert config.epochs is not None  # just made final
     common = ChunkSetup.of(model, data, config, runs, device)
     stack = Stack(
         config,
@@ -450,7 +457,8 @@ class ChunkSetup:
         params, buffers = stack_module_state(replicas)
         template = replicas[0]
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
-        x, y, scaling = data.x.to(device), data.y.to(device), Scaling.of(data, config, [s for _, s, _ in runs], device)
+        x = cast(torch.Tensor, data.x)  # one input tensor: the stacked engine takes no other (refusal)
+        x, y, scaling = x.to(device), data.y.to(device), Scaling.of(data, config, [s for _, s, _ in runs], device)
         check_first_replica(template, data, config, scaling, x, y, rows["train"])
         return cls(
             forward=batched_forward(template),

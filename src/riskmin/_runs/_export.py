@@ -38,6 +38,14 @@ ENCODED = "riskmin_encoded"  # the graph's name for the encoded rows between the
 class Served(nn.Module):
     """A run's model between its stored preprocessing and the outputs `riskmin predict` writes."""
 
+    # the buffers __init__ registers
+    centres: torch.Tensor
+    fill: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    target_mean: torch.Tensor
+    target_scale: torch.Tensor
+
     def __init__(
         self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool, centres: torch.Tensor
     ):
@@ -164,7 +172,7 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
             torch.onnx.export(
                 served,
                 (torch.zeros(2, n_inputs),),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # the hint names paths; the TorchScript-based exporter takes a file too
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=[ENCODED],

@@ -211,9 +211,11 @@ def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.o
     """The user's optimizer: a torch.optim.Optimizer class built with lr (and weight_decay, when set), or a
     factory's."""
     if isinstance(given, type) and issubclass(given, torch.optim.Optimizer):
-        options = {"lr": config.lr, **({"weight_decay": config.weight_decay} if config.weight_decay else {})}
+        # the class's own keyword arguments, which Optimizer's signature (params, defaults) does not list
+        options: dict = {"lr": config.lr, **({"weight_decay": config.weight_decay} if config.weight_decay else {})}
         return given(parameters, **options)
-    optimizer = given(parameters)
+    # mypy narrows a class that is no Optimizer to type[object], as if it took no arguments
+    optimizer = given(parameters)  # type: ignore[call-arg]
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise RiskminError(
             f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a "
@@ -254,6 +256,8 @@ def named_callback(spec: str):
     try:
         if where.endswith(".py"):
             found = importlib.util.spec_from_file_location(Path(where).stem, where)
+            if found is None or found.loader is None:  # not a file Python knows how to load
+                raise ModuleNotFoundError(f"no loader for {where}")
             module = importlib.util.module_from_spec(found)
             found.loader.exec_module(module)  # the user's file, run as `python FILE.py` runs it, but not as __main__
         else:

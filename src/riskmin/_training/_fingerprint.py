@@ -42,14 +42,15 @@ def data_fingerprint(data) -> dict:
     """The data's part of a fingerprint: its row count and, for Data, its columns, their layout and a SHA-256 of x and
     y (a Dataset is read item by item, so its rows are counted alone)."""
     from ..data import Data
+    from .._data._inputs import input_tensors
 
-    inputs = {"rows": len(data)}
+    inputs: dict = {"rows": len(data)}
     if isinstance(data, Data):
         inputs.update(
             features=list(data.feature_names),
             targets=list(data.target_names),
             layout=data.layout,
-            sha256=tensors_sha256(data.x, data.y),
+            sha256=tensors_sha256(*input_tensors(data.x), data.y),
         )
     return inputs
 

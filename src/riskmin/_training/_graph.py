@@ -175,7 +175,7 @@ def node_of(function, made, output: Optional[torch.Tensor], names: dict) -> Node
     parameter = getattr(function, "variable", None)
     if parameter is not None:
         return Node("parameter", names.get(id(parameter), "a tensor outside the model"), tuple(parameter.shape))
-    if function is made:
+    if output is not None and function is made:  # made is None without an output
         return Node("output", type(function).__name__, tuple(output.shape))
     return Node("operation", type(function).__name__)
 

@@ -6,7 +6,7 @@ import contextlib
 import time
 import weakref
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -153,7 +153,7 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
 class Step(NamedTuple):
     """What a training step calls: `batches` to iterate, and `loss_of(x, y)`, the loss whose gradient the step takes."""
 
-    batches: object
+    batches: Iterable
     loss_of: Callable
 
 
@@ -186,7 +186,7 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
     N-th batch of an epoch, and its last). Interrupted there, a run alone saves its held gradients and leaves."""
     state = training.state
     held = loss.detach()
-    training.held = held if not state.accumulated else training.held + held
+    training.held = held if not state.accumulated or training.held is None else training.held + held
     training.losses.append(held)
     if len(training.losses) == 1024:  # a long stretch between reports holds one tensor, not a list that grows
         training.losses = [torch.stack(training.losses).sum()]
@@ -240,6 +240,7 @@ def setup(
     team = team if team is not None else distributed.team(device)
     splits = as_splits(data, config)
     config = run_settings(config, model, splits, team)
+    assert config.epochs is not None  # run_settings made them final
     prepared = Prepared(splits, config, device, team, callables.metrics)
     model = checked_model(model, prepared, config)
     # frozen ones never get a gradient
@@ -392,8 +393,9 @@ def session(training: Training, resume: bool):
 
 
 def going_on(training: Training) -> bool:
-    state = training.state
-    return state.epoch < training.config.epochs and state.step < training.total_steps and not state.should_stop
+    state, epochs = training.state, training.config.epochs
+    assert epochs is not None  # setup made them final
+    return state.epoch < epochs and state.step < training.total_steps and not state.should_stop
 
 
 def validation_due(training: Training) -> bool:
@@ -455,7 +457,7 @@ def finish(training: Training) -> Run:
     best, model = training.best, training.model
     judge = training.judge
     judge.ended(0, state.epoch, state.step, state.stop_reason if state.should_stop else "")
-    restored = bool(judge.restored()[0]) and best.restore(model)
+    restored = bool(judge.restored()[0]) and best is not None and best.restore(model)
     with training.team.watched():
         final = prepared.final_metrics(
             model, training.loss_fn, config.loss, known=known_val_metrics(training, restored)
@@ -481,7 +483,8 @@ def known_val_metrics(training: Training, restored: bool) -> dict:
     """The val_ metrics of the validation that measured exactly the final weights, if any: they need no second pass."""
     state = training.state
     last = state.history[-1] if state.history and state.history[-1]["step"] == state.step and not state.diverged else {}
-    measured = {} if training.switches_mode else training.best.metrics if restored else last
+    best = training.best
+    measured = {} if training.switches_mode else best.metrics if restored and best is not None else last
     return {k: v for k, v in measured.items() if k.startswith("val_")}
 
 
@@ -517,7 +520,8 @@ def summary_of(training: Training, final: dict) -> dict:
 
 def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, threads: int, tracked: bool):
     """The best-model keeper (None when there is nothing to judge by) and the callbacks the settings ask for."""
-    best, chosen = None, []
+    best = None
+    chosen: list = []  # the best-model keeper and the console's callbacks
     if tracked:
         best = BestModel()
         chosen.append(best)
@@ -574,7 +578,11 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     0.01
     """
     model, standardizer, config = unpack(run_or_model)
-    callables = run_or_model.callables if isinstance(run_or_model, Run) and run_or_model.callables else Callables()
+    callables = (
+        run_or_model.callables
+        if isinstance(run_or_model, Run) and isinstance(run_or_model.callables, Callables)
+        else Callables()
+    )
     data = frames.rows(data, getattr(run_or_model, "data_names", {}))
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, callables, data.y)

@@ -126,7 +126,8 @@ def least_squares_loss(prepared, bias: bool = True):
     """Test MSE of the closed-form least-squares fit on the training rows: what a linear model should reach."""
     if "test" not in prepared.rows:
         return None
-    loss = least_squares_test_loss(*prepared.rows["train"], *prepared.rows["test"], bias=bias)
+    (x, y), (x_test, y_test) = prepared.rows["train"], prepared.rows["test"]
+    loss = least_squares_test_loss(x, y, x_test, y_test, bias=bias)
     return loss * (prepared.scale or 1.0) ** 2
 
 

@@ -45,7 +45,7 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
             "optimizer custom is one of your own, which only riskmin.fit takes (optimizer=MyOptimizer); "
             "use an optimizer by name here"
         )
-    options = {"lr": config.lr, "weight_decay": weight_decay(config)}
+    options: dict = {"lr": config.lr, "weight_decay": weight_decay(config)}  # and each optimizer's own, of any type
     if config.optimizer == "sgd":
         options.update(momentum=config.momentum, nesterov=config.nesterov)
     if config.optimizer == "rmsprop":
@@ -156,6 +156,7 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
             "(scheduler=make_schedule); use a scheduler by name here"
         )
     schedules = torch.optim.lr_scheduler
+    assert config.epochs is not None  # made final before a schedule is built (Config.epochs_for)
     length = max(total_steps if config.scheduler_interval == "step" else config.epochs, 1)
     if config.scheduler == "step":
         return schedules.StepLR(optimizer, config.step_size, config.gamma)
@@ -372,6 +373,7 @@ class PerRunSchedule:
 
     def _set(self) -> None:
         epochs = self.optimizer.config.epochs  # make_scheduler's T_max for cosine
+        assert epochs is not None  # made final before a schedule is built (Config.epochs_for)
         factors = {
             schedule: schedule_factor(schedule, self.last_epoch, epochs) for schedule in set(self.optimizer.schedules)
         }

@@ -45,13 +45,13 @@ class Prepared:
         self.splits = splits
         self.standardizer = None
         self.names = {}
-        if self.tensors:
+        if isinstance(splits.data, Data):
             self.in_memory(splits.data, splits, config, device)
         else:
             self.from_dataset(splits.data, splits, config, device)
         self.has_val = "val" in self.sources
         # model(*x) or model(**x)
-        self.several = is_several(splits.data.x) if self.tensors else is_several(splits.data[0][0])
+        self.several = is_several(splits.data.x) if isinstance(splits.data, Data) else is_several(splits.data[0][0])
         # the user's own, by name
         self.metrics = {name: user_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}
         if self.tensors:
@@ -145,7 +145,7 @@ class Prepared:
 
     def batches(self, config: Config):
         generator = torch.Generator().manual_seed(order_seed(config.seed))
-        if self.tensors:
+        if isinstance(self.splits.data, Data):
             x, y = self.rows["train"]
             return TensorBatches(x, y, config.batch_size, generator, config.sampling, config.drop_last)
         return LoaderBatches(
@@ -307,7 +307,8 @@ def as_data(data, config: Config):
     if frames.is_frame(data):
         return frames.frame_data(data, config)
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return frames.as_pair(*data, config)
+        x, y = data
+        return frames.as_pair(x, y, config)
     return data
 
 

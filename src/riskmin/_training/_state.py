@@ -8,10 +8,11 @@ run's checkpointer and `restore_checkpoint` puts it back, so a resumed run conti
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Union, cast
 
 import numpy as np
 import torch
@@ -19,10 +20,15 @@ from torch import nn
 
 from ..callbacks import BestModel, State, call, monitored
 from ..config import Config, RiskminError
+from ..data import Batches
+from ..distributed import Alone, Team, shared
 from ..metrics import loss_units
 from ..policy import Judge, diverged
+from ._callables import Callables
+from ._checkpoint import Checkpoints, NoCheckpoints
 from ._fingerprint import check_same
 from ._prepare import Prepared, evaluate_batches
+from ._threads import IntraOpThreads
 
 
 @dataclass(kw_only=True)
@@ -35,16 +41,16 @@ class Training:
     model: nn.Module
     # whether to switch the model between train() and eval(): not one that computes the same either way
     switches_mode: bool
-    loss_fn: object  # a loss module, or the user's own function
+    loss_fn: Callable  # a loss module, or the user's own function
     optimizer: torch.optim.Optimizer
-    scheduler: Optional[object]
-    batches: object  # the global batches: their order is what a checkpoint stores
+    scheduler: Optional[torch.optim.lr_scheduler.LRScheduler]
+    batches: Batches  # the global batches: their order is what a checkpoint stores
     callbacks: list
     best: Optional[BestModel]  # the best-model keeper among the callbacks; None when there is nothing to judge by
     judge: Judge  # the verdict at each validation (policy.Judge, for one run)
     state: State
-    team: object
-    saver: object
+    team: Union[Alone, Team]
+    saver: Union[Checkpoints, NoCheckpoints]
     total_steps: int
     # the training loss of each step not yet reported, on the device: summed at the report in one operation, which a
     # step's `running += loss` would pay for at every step (riskmin's loop is timed against a bare one, overhead.py)
@@ -52,11 +58,11 @@ class Training:
     unreported: int = 0
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
     last_saved: float = 0.0  # time.perf_counter() at the last checkpoint (or the start)
-    threads: Optional[object] = None  # the intra-op thread count the run trains with (_threads.IntraOpThreads)
+    threads: IntraOpThreads  # the intra-op thread count the run trains with
     fingerprint: Optional[dict] = None  # the data and settings it trains on (_fingerprint.py), when it checkpoints
-    callables: Optional[object] = None  # the user's own loss, optimizer, scheduler and metrics (_callables.Callables)
-    autocast: object = None  # the context the forward pass and the loss run in (_optim.mixed_precision)
-    scaler: Optional[torch.amp.GradScaler] = None  # scales the loss at 16-mixed; disabled, it passes everything through
+    callables: Callables  # the user's own loss, optimizer, scheduler and metrics
+    autocast: contextlib.AbstractContextManager  # the forward pass and the loss run in it (_optim.mixed_precision)
+    scaler: torch.amp.GradScaler  # scales the loss at 16-mixed; disabled, it passes everything through
     # each batch's share of its accumulated step, by its place in the epoch; None: no accumulation
     shares: Optional[list] = None
     # the loss of the group of batches under way (their shares of it, summed), on the device
@@ -186,10 +192,8 @@ def restore_checkpoint(saver, training: Training) -> None:
     Under torchrun process 0 reads it and sends it to the others, which take their own random
     states and loss sums from it.
     """
-    from ..distributed import shared
-
     team, state = training.team, training.state
-    tensors, values = saver.latest() if team.first else (None, None)
+    tensors, values = saver.latest() if team.first else ({}, {})  # the others take process 0's, just below
     if team.world > 1:
         tensors, values = shared((tensors, values))
     if values.get("processes", 1) != team.world:
@@ -199,6 +203,7 @@ def restore_checkpoint(saver, training: Training) -> None:
             f"--resume {saver.root.parent} --nproc {values.get('processes', 1)}"
         )
     # before the weights meet a model of another shape
+    assert training.fingerprint is not None  # setup fingerprints every run that checkpoints
     check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
     if not team.first:
         prefix = f"rank/{team.rank}/"
@@ -269,7 +274,8 @@ def named(tensors: dict, prefix: str) -> dict:
 
 def random_states() -> tuple:
     """Every random state a run may touch: (JSON-able values, tensors)."""
-    kind, keys, position, has_gauss, cached = np.random.get_state()
+    # the legacy MT19937 tuple: numpy's stub also allows the dict that another bit generator gives
+    kind, keys, position, has_gauss, cached = cast(tuple, np.random.get_state(legacy=True))
     python_version, python_state, python_gauss = random.getstate()
     values = {"numpy": [kind, position, has_gauss, cached], "python": [python_version, python_gauss]}
     tensors = {

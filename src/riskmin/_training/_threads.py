@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Optional
 
 import torch
 from torch import nn
@@ -77,7 +78,7 @@ class MeasuredThreads:
             return
         self.cost[torch.get_num_threads()] = (time.perf_counter() - self.began) / max(work, 1)
         if self.epoch == 3:
-            self.chosen = min(self.cost, key=self.cost.get)
+            self.chosen = min(self.cost, key=lambda threads: self.cost[threads])
             torch.set_num_threads(self.chosen)
             self.decided = True
 
@@ -96,10 +97,15 @@ class IntraOpThreads:
     """On CPU, run with the thread count `threads` asks for (a number, or auto) and give the process its own back
     after."""
 
-    def __init__(self, threads: str, model: nn.Module, batch: int, device: torch.device):
+    def __init__(self, threads: str, model: Optional[nn.Module], batch: int, device: torch.device):
+        """`model` and `batch`: the step whose work threads="auto" weighs; a count given as a number needs neither."""
         self.wanted = None
-        if device.type == "cpu":
-            self.wanted = auto_threads(model, batch, process_cores()) if threads == "auto" else int(threads)
+        if device.type != "cpu":
+            return
+        if threads != "auto":
+            self.wanted = int(threads)
+        elif model is not None:
+            self.wanted = auto_threads(model, batch, process_cores())
 
     def __enter__(self):
         self.previous = torch.get_num_threads()
