@@ -2,12 +2,12 @@
 
     python -m benchmarks.overhead [--repeats 5] [--epochs 3] [--clock wall|cpu]
 
-Contestants, each training the same model from the same initialization with Adam, batches sliced from
-one permutation a epoch:
+Contestants, each training the same model from the same initialization on the same 16,000 training rows with
+Adam, batches sliced from one permutation an epoch:
   riskmin       fit() as users run it: validation every epoch, best-model tracking, early stopping and the
-                progress bar on (16,000 training rows)
-  riskmin_loop  fit() with no validation split: the training loop alone (18,000 training rows), the steps
-                and what riskmin does beside each (the running loss, the epoch's progress line)
+                progress bar on
+  riskmin_loop  fit() with no validation split (the 2,000 validation rows go to the test split): the training
+                loop alone, the steps and what riskmin does beside each (the loss kept, the epoch's progress line)
   hand          a hand-written loop that permutes and slices tensors (no validation at all)
   hand_fused    the same with torch's fused Adam, which riskmin uses
   hand_val      hand_fused plus what riskmin does around the steps by default: the validation loss every epoch, a copy
@@ -22,7 +22,7 @@ stays in it, amortized over the epoch's steps: a tenth of them at batch 256). Th
 moves by several percent from one invocation to the next even on a quiet machine, so a third measure, steady
 epoch, takes each contestant's fastest epoch after the first (for riskmin and hand_val with the validation that
 ends it) over `--repeats` fits of 2x `--epochs` epochs: riskmin against hand_val, and riskmin_loop against
-hand_fused. `--clock cpu` times the CPU of this process instead of the wall clock, which a busy machine's
+hand_fused, the hand loop of overhead.py rather than of peers.py (the same loop, with epoch ticks). `--clock cpu` times the CPU of this process instead of the wall clock, which a busy machine's
 neighbours move much less at one thread.
 """
 
@@ -59,12 +59,12 @@ def contestants(data: riskmin.Data, batch_size: int, epochs: int) -> dict:
             "hand_val": lambda: validating_hand_loop(work)}
 
 
-def loop_alone(work: Workload, ticks: list = None, val: float = 0.0) -> int:
-    """riskmin.fit with no validation split (nothing to judge, so no early stopping): the steps and what the loop does
-    beside them, with the progress bar on, off screen. With `val`, riskmin as the riskmin contestant runs it. `ticks`
-    gets the clock's time at the start and at the end of every epoch."""
-    splits = riskmin.split(work.data, val=val, test=0.1, seed=0)
-    callbacks = [Ticks(ticks)] if ticks is not None else []
+def loop_alone(work: Workload, ticks: list = None, val: float = 0.0, clock=time.process_time) -> int:
+    """riskmin.fit with no validation split (nothing to judge, so no early stopping) on the same 16,000 training rows:
+    the steps and what the loop does beside them, with the progress bar on, off screen. With `val`, riskmin as the
+    riskmin contestant runs it. `ticks` gets `clock`'s time at the start and at the end of every epoch."""
+    splits = riskmin.split(work.data, val=val, test=0.2 - val, seed=0)
+    callbacks = [Ticks(ticks, clock)] if ticks is not None else []
     with contextlib.redirect_stderr(io.StringIO()):
         run = riskmin.fit(work.make(), splits, epochs=work.epochs, batch_size=work.batch_size, lr=1e-3, optimizer="adam",
                           loss=work.loss, standardize=False, progress=True, callbacks=callbacks, **({"patience": work.epochs} if val else {}),
@@ -75,28 +75,25 @@ def loop_alone(work: Workload, ticks: list = None, val: float = 0.0) -> int:
 class Ticks:
     """A callback that notes the clock when the first epoch starts and when each epoch ends (its validation done)."""
 
-    def __init__(self, ticks: list):
-        self.ticks = ticks
+    def __init__(self, ticks: list, clock):
+        self.ticks, self.clock = ticks, clock
 
     def on_fit_start(self, state):
-        self.ticks.append(CLOCK[0]())
+        self.ticks.append(self.clock())
 
     def on_epoch_end(self, state):
-        self.ticks.append(CLOCK[0]())
+        self.ticks.append(self.clock())
 
 
-CLOCK = [time.process_time]  # the clock of the steady-epoch measure, as --clock sets it
-
-
-def validating_hand_loop(work: Workload, patience: int = None, ticks: list = None, validate: bool = True) -> int:
+def validating_hand_loop(work: Workload, patience: int = None, ticks: list = None, validate: bool = True,
+                         clock=time.process_time) -> int:
     """The loop a careful person writes by hand: fused Adam, the validation loss after every epoch, the best weights
     kept and restored, early stopping, and the test loss at the end (riskmin's splits, without standardizing). Without
-    `validate`, the steps alone on the training rows of a split with no validation rows: hand_fused. `ticks` as in
-    loop_alone."""
-    splits = riskmin.split(work.data, val=0.1 if validate else 0.0, test=0.1, seed=0)
+    `validate`, the steps alone on the same training rows: hand_fused. `ticks` and `clock` as in loop_alone."""
+    splits = riskmin.split(work.data, val=0.1 if validate else 0.0, test=0.1 if validate else 0.2, seed=0)
     (x, y), (x_val, y_val), (x_test, y_test) = ((work.data.x[rows], work.data.y[rows]) for rows in (splits.train, splits.val, splits.test))
     ticks = ticks if ticks is not None else []
-    ticks.append(CLOCK[0]())
+    ticks.append(clock())
     model, criterion, patience = work.make(), nn.MSELoss(), patience or work.epochs
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     generator, best, best_state, waited, steps = torch.Generator().manual_seed(0), float("inf"), None, 0, 0
@@ -111,7 +108,7 @@ def validating_hand_loop(work: Workload, patience: int = None, ticks: list = Non
             optimizer.step()
             steps += 1
         if not validate:
-            ticks.append(CLOCK[0]())
+            ticks.append(clock())
             continue
         model.eval()
         with torch.no_grad():
@@ -122,7 +119,7 @@ def validating_hand_loop(work: Workload, patience: int = None, ticks: list = Non
             waited += 1
             if waited >= patience:
                 break
-        ticks.append(CLOCK[0]())
+        ticks.append(clock())
     if not validate:
         return steps
     model.load_state_dict(best_state)
@@ -140,7 +137,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    CLOCK[0] = clock
     data = workload()
     pairs = (("riskmin", "hand_val"), ("riskmin_loop", "hand_fused"), ("riskmin", "hand"), ("riskmin", "dataloader"))
     print(f"overhead: 20-64-64-1 MLP, 20,000 rows, Adam, {args.epochs} epochs, median of {args.repeats}, {args.clock} clock; "
@@ -158,26 +154,26 @@ def main(argv=None):
         for measure, rate in (("whole fit", whole), ("per added step", added)):
             print(f"{batch_size:>5}  {measure:>14}  " + "  ".join(f"{rate[name]:>12.0f}" for name in names) + "   "
                   + "  ".join(f"{rate[a] / rate[b]:>.3f}x" for a, b in pairs))
-        steady = steady_epochs(data, batch_size, 2 * args.epochs, args.repeats)
+        steady = steady_epochs(data, batch_size, 2 * args.epochs, args.repeats, clock)
         print(f"{batch_size:>5}  {'steady epoch':>14}  " + "  ".join(f"{steady.get(name, 0):>12.0f}" for name in names)
               + "   " + "  ".join(f"{steady[a] / steady[b]:>.3f}x" if b in steady else "" for a, b in pairs[:2]))
 
 
-def steady_epochs(data: riskmin.Data, batch_size: int, epochs: int, repeats: int) -> dict:
+def steady_epochs(data: riskmin.Data, batch_size: int, epochs: int, repeats: int, clock) -> dict:
     """Steps per second within an epoch once training runs: each contestant's fastest epoch (its steps, and for
     riskmin and hand_val the validation that ends it) over `repeats` alternating fits of `epochs` epochs, by the
     steps of an epoch. The fastest, not the median: a neighbour only ever slows an epoch down."""
     work = Workload("overhead", "20-64-64-1 MLP", data, initialized(lambda: MLP(20, 1, hidden=(64, 64))), "mse", batch_size, epochs)
-    runs = {"riskmin": (lambda t: loop_alone(work, t, val=0.1), 16_000), "riskmin_loop": (lambda t: loop_alone(work, t), 18_000),
-            "hand_fused": (lambda t: validating_hand_loop(work, ticks=t, validate=False), 18_000),
-            "hand_val": (lambda t: validating_hand_loop(work, ticks=t), 16_000)}
+    runs = {"riskmin": lambda t: loop_alone(work, t, val=0.1, clock=clock), "riskmin_loop": lambda t: loop_alone(work, t, clock=clock),
+            "hand_fused": lambda t: validating_hand_loop(work, ticks=t, validate=False, clock=clock),
+            "hand_val": lambda t: validating_hand_loop(work, ticks=t, clock=clock)}
     fastest = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
-        for name, (run, rows) in runs.items():
+        for name, run in runs.items():
             ticks = []
             run(ticks)
             seconds = min(b - a for a, b in zip(ticks[1:-1], ticks[2:]))  # the first epoch warms up: left out
-            fastest[name] = min(fastest[name], seconds / -(-rows // batch_size))
+            fastest[name] = min(fastest[name], seconds / -(-16_000 // batch_size))  # every contestant: 16,000 rows
     return {name: 1.0 / seconds for name, seconds in fastest.items()}
 
 

@@ -83,6 +83,20 @@ def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, 
     assert_same_run(uninterrupted, tmp_path / "cut")
 
 
+@pytest.mark.parametrize("step", [1000, 1030])
+def test_a_resume_on_either_side_of_the_fold_of_unreported_losses_is_bitwise_identical(tmp_path, signal_at, step):
+    # 1,200 steps an epoch: the losses not yet reported fold into one tensor at the 1,024th, which the resumed run must
+    # repeat at the same step whether it was cut before the fold (1,000) or after it (1,030)
+    args = ["lab1", "--n-samples", "1500", "--model", "two_layer", "--hidden", "4", "--batch-size", "1", "--epochs",
+            "2", "--progress", "off", "--checkpoint-every", "1"]
+    code, err = finish(tmp_path, *args, "--name", "full")
+    assert code == 0, err
+    assert finish(tmp_path, *args, "--name", "cut", *signal_at(step, "SIGINT"))[0] == 130
+    code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
+    assert code == 0, err
+    assert_same_run(tmp_path / "full", tmp_path / "cut")
+
+
 def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_path, signal_at):
     # with this min_delta nothing beats epoch 1, so its weights ride through every checkpoint, resumed and written again
     args = [*ARGS[:-4], "--epochs", "8", "--min-delta", "1000", "--progress", "off"]

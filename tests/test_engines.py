@@ -108,3 +108,12 @@ def test_a_relative_min_delta_stops_other_runs_than_an_absolute_one_and_both_eng
     assert epochs[1] == epochs[2] and all(rel > abs_ for rel, abs_ in zip(epochs[1], epochs[0])), epochs
     for mine, theirs in zip(stacked[1], sequential[1]):
         assert {k: (mine[k], theirs[k]) for k in mine if not same(mine[k], theirs[k])} == {}
+
+
+@pytest.mark.parametrize("monitor", ["accuracy", "r2", "val_rsquared", "val_accuracy"])
+def test_a_monitor_that_is_no_metric_is_refused_alike_naming_the_metrics(monitor):
+    # the stack validates only the metric it is told to read: one that is not there still gets fit's sentence, which
+    # lists every metric (val_r2 among them), not the one the stack measured
+    stacked, sequential = (outcome(REGRESSION, {"model": "linear", "monitor": monitor, "epochs": 2}, engine) for engine in ("auto", "sequential"))
+    assert stacked[0] == "refused" and stacked == sequential
+    assert "val_r2" in stacked[1]

@@ -319,8 +319,20 @@ def test_a_learning_curve_tries_the_thread_counts_once_a_model(monkeypatch):
 
     monkeypatch.setattr(_threads, "MeasuredThreads", Counted)
     monkeypatch.setattr(_montecarlo, "MeasuredThreads", Counted)
+    trained, kept_montecarlo = [], _montecarlo.kept_montecarlo
+
+    def recorded(model, data, config, *rest):
+        trained.append((model, config.train))
+        return kept_montecarlo(model, data, config, *rest)
+
+    monkeypatch.setattr(_montecarlo, "kept_montecarlo", recorded)
     riskmin.curve(["linear", "two_layer"], "lab1", sizes=(0.25, 0.5, 1.0), runs=3, epochs=4, threads="auto", **FAST)
     assert len(made) == 2 and all(trial.epoch == 3 * 4 for trial in made)  # each model's three sizes, 4 epochs each
+    assert [train for _, train in trained] == [0.8, 0.4, 0.2] * 2  # the largest first: its long epochs are timed
+    made.clear()
+    # batch_size 0, each step the whole training split: the smaller size steps less than the trial timed, and tries alone
+    riskmin.curve("linear", "lab1", sizes=(0.5, 1.0), runs=3, epochs=4, batch_size=0, threads="auto", **FAST)
+    assert [trial.epoch for trial in made] == [4, 4]
 
 
 def test_auto_threads_leave_a_slow_trial_of_every_core_after_a_few_steps(monkeypatch):

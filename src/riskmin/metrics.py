@@ -22,17 +22,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
-__all__ = [
-    "METRICS",
-    "Metric",
-    "accuracy",
-    "log_loss",
-    "macro_f1",
-    "mean_absolute_error",
-    "mean_squared_error",
-    "r2_score",
-    "root_mean_squared_error",
-]
+# fmt: off
+__all__ = ["METRICS", "Metric", "accuracy", "log_loss", "macro_f1", "mean_absolute_error", "mean_squared_error",
+           "r2_score", "root_mean_squared_error"]
+# fmt: on
 
 if TYPE_CHECKING:
     import torch

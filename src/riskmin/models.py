@@ -86,8 +86,8 @@ def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = N
             "e.g. Run.load(directory, model=MyNet())"
         )
     # the layers draw their initial weights from the CPU's default generator: seeded here and given its state back
-    # after,
-    # which is what torch.manual_seed under fork_rng does for them at a fiftieth of the cost (that seeds every device)
+    # after, which is what torch.manual_seed under fork_rng does for them at a fiftieth of the cost (that seeds every
+    # device)
     generator = torch.default_generator
     state = generator.get_state()
     generator.manual_seed(config.seed if seed is None else seed)
@@ -102,27 +102,12 @@ def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = N
 
 
 # layers whose forward is the same in training and evaluation mode
+# fmt: off
 MODE_FREE = (
-    nn.Linear,
-    nn.Bilinear,
-    nn.Identity,
-    nn.Flatten,
-    nn.Unflatten,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.GELU,
-    nn.SiLU,
-    nn.ELU,
-    nn.Softplus,
-    nn.Softmax,
-    nn.LogSoftmax,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Embedding,
-    nn.LayerNorm,
+    nn.Linear, nn.Bilinear, nn.Identity, nn.Flatten, nn.Unflatten, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU,
+    nn.SiLU, nn.ELU, nn.Softplus, nn.Softmax, nn.LogSoftmax, nn.Conv1d, nn.Conv2d, nn.Embedding, nn.LayerNorm,
 )
+# fmt: on
 
 
 def mode_free(model: nn.Module) -> bool:

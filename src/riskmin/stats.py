@@ -27,6 +27,8 @@ METRIC_PREFIXES = ("train_", "val_", "test_")
 EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 
 
+# describe and summarize take the same split sizes; laid out one argument a line, the formatter's way, their
+# signatures would be two copies of one table (fmt: skip)
 def describe(values: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
              folds: Optional[int] = None, confidence: float = 0.95) -> dict:  # fmt: skip
     """n, mean, sample std, and the naive and corrected standard errors and t intervals of the mean of `values`.

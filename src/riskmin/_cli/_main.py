@@ -246,8 +246,8 @@ def add_data_command(commands, command: str, text: str, description: str = "", c
 def add_data_argument(sub, default: str = "", config_help: str = CONFIG_HELP) -> None:
     """The optional positional DATA that every command taking data has, and its --config FILE; `default` words
     DATA's default where the field's own does not say it."""
-    help = FIELDS["data"].metadata["help"] + (default or default_text(FIELDS["data"]))
-    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS, help=help)
+    text = FIELDS["data"].metadata["help"] + (default or default_text(FIELDS["data"]))
+    sub.add_argument("data", nargs="?", metavar="DATA", default=argparse.SUPPRESS, help=text)
     sub.add_argument("--config", metavar="FILE", help=config_help)
 
 

@@ -18,8 +18,7 @@ from ..config import Config, RiskminError
 from ..stats import METRIC_PREFIXES
 
 # evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
-# curve's
-# shape; evenly spaced fractions spend most of the rows where the curve is already flat
+# curve's shape; evenly spaced fractions spend most of the rows where the curve is already flat
 SIZES = (0.1, 0.18, 0.32, 0.56, 1.0)
 # the two curves the console and the picture show: the test risk and the training fit
 SHOWN = ("test_loss", "train_loss")
@@ -125,14 +124,15 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
         sized = config.replace(model=each) if isinstance(each, str) else config
         # threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are
-        # the longest to time: every size steps the same stacks (runs x batch rows), so the faster count is the same
+        # the longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count
+        # found there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own
         trial = MeasuredThreads(process_cores()) if auto_cpu(config) else None
-        by_size = {
-            size: kept_montecarlo(
-                each, data, sized.replace(train=size * config.train_fraction), Callables(), None, trial
+        by_size = {}
+        for size in reversed(sizes):
+            shared = trial if config.batch_size or size == sizes[-1] else None
+            by_size[size] = kept_montecarlo(
+                each, data, sized.replace(train=size * config.train_fraction), Callables(), None, shared
             )
-            for size in reversed(sizes)
-        }
         results[named] = {size: by_size[size] for size in sizes}
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
     notes = [

@@ -363,11 +363,14 @@ class JudgedRuns:
         value = None
         if self.judge.tracked:
             monitor = self.config.monitor
-            if "val" in stack.rows and monitor.startswith("val_"):  # the one metric the judge reads, alone
+            if "val" in stack.rows and monitor != "loss":  # the training loss needs no validation rows
+                # a val_ metric alone, the one the judge reads; anything else (a mistake) all of them, for the sentence
+                # that lists them as fit's does
+                wanted = monitor[4:] if monitor.startswith("val_") else None
                 val_metrics = evaluate_stacked(
-                    stack.common, stack.params, stack.rows["val"], stack.scaling, "val_", only=monitor[4:]
+                    stack.common, stack.params, stack.rows["val"], stack.scaling, "val_", wanted
                 )
-                if monitor not in val_metrics:  # not a metric: all of them, for the sentence that lists them
+                if monitor not in val_metrics and wanted is not None:
                     val_metrics = evaluate_stacked(stack.common, stack.params, stack.rows["val"], stack.scaling, "val_")
                 metrics.update(val_metrics)
             value = monitored(metrics, monitor)

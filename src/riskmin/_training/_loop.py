@@ -60,11 +60,12 @@ CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epo
 
 
 WRITES = "the riskmin train command (fit writes where directory= or run.save(path) says)"
+# settings fit refuses: they belong to one command
 COMMAND_SETTINGS = {
     **{name: "riskmin.montecarlo" for name, f in FIELDS.items() if f.metadata["command"] == "montecarlo"},
     "out": WRITES,
     "name": WRITES,
-}  # settings fit refuses: they belong to one command
+}
 # the modules a fit has trained: a second fit of one starts from its trained weights, and says so
 TRAINED = weakref.WeakSet()
 
@@ -106,15 +107,17 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
 def training_loop(training: Training, directory, resume: bool) -> Run:
     """The training loop over a run that `setup` made ready; with a `directory`, the finished run's files written there.
 
-    for epoch in 1..epochs:
-        for x, y in batches:                  # permuted slices, or random draws
-            with autocast:                     # precision bf16-mixed or 16-mixed; nothing at 32
-                loss = loss_fn(model(x), y)    # or the model's own training_step((x, y))
-            scaler.scale(loss).backward()      # the gradients of `accumulate` batches add up, then:
-            clip; scaler.step(optimizer); zero the gradients; scheduler.step() when it steps per step
-            every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
-        checkpoint when due
-    restore the best weights; measure train, val and test metrics
+    Its shape:
+
+        for epoch in 1..epochs:
+            for x, y in batches:                  # permuted slices, or random draws
+                with autocast:                     # precision bf16-mixed or 16-mixed; nothing at 32
+                    loss = loss_fn(model(x), y)    # or the model's own training_step((x, y))
+                scaler.scale(loss).backward()      # the gradients of `accumulate` batches add up, then:
+                clip; scaler.step(optimizer); zero the gradients; scheduler.step() when it steps per step
+                every val_every steps (or at the end of the epoch): validate -> best weights -> early stopping
+            checkpoint when due
+        restore the best weights; measure train, val and test metrics
     """
     state, model, optimizer, clip = training.state, training.model, training.optimizer, training.config.clip_grad
     autocast, scaler = training.autocast, training.scaler
@@ -181,13 +184,13 @@ def weighed(loss_of, training: Training):
 
 
 def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
-    """What follows a batch's backward pass: its loss summed on the device (read only when reported), the callbacks'
+    """What follows a batch's backward pass: its loss kept on the device (read only when reported), the callbacks'
     on_batch_end; whether its gradients wait for more batches before a step (with accumulate N, a step follows every
     N-th batch of an epoch, and its last). Interrupted there, a run alone saves its held gradients and leaves."""
     state = training.state
     held = loss.detach()
     training.held = held if not state.accumulated or training.held is None else training.held + held
-    training.losses.append(held)
+    training.losses.append(held.float())  # summed in float32 whatever the precision, lest float16 overflow at 65504
     if len(training.losses) == 1024:  # a long stretch between reports holds one tensor, not a list that grows
         training.losses = [torch.stack(training.losses).sum()]
     state.epoch_step += 1
@@ -488,24 +491,17 @@ def known_val_metrics(training: Training, restored: bool) -> dict:
     return {k: v for k, v in measured.items() if k.startswith("val_")}
 
 
+# what a run's summary takes from the judge
+JUDGED_FIELDS = ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged", "stop_reason")
+JUDGED_FIELDS += ("restored_best",)
+
+
 def summary_of(training: Training, final: dict) -> dict:
     prepared, config = training.prepared, training.config
     judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
     closed_form = reports_closed_form(config, training.model, prepared.tensors and "test" in prepared.rows)
     return {
-        **{
-            k: judged[k]
-            for k in (
-                "best_epoch",
-                "best_step",
-                "epochs_run",
-                "steps",
-                "stopped_early",
-                "diverged",
-                "stop_reason",
-                "restored_best",
-            )
-        },
+        **{k: judged[k] for k in JUDGED_FIELDS},
         **final,
         "seconds": time.perf_counter() - training.start,
         "device": str(prepared.device),

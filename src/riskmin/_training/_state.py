@@ -1,7 +1,7 @@
 """A run in training as one object, `Training`, and what is done to it beside the steps: validate, save, restore.
 
 A checkpoint is a dict of named state (model, optimizer, scheduler, callbacks by name, the
-position in the epoch, the running loss, every random state, the loss scaler, and the gradients of
+position in the epoch, the losses not yet reported, every random state, the loss scaler, and the gradients of
 batches that accumulate towards a step not yet taken); `save` writes it through the
 run's checkpointer and `restore_checkpoint` puts it back, so a resumed run continues bitwise exactly.
 """
@@ -52,8 +52,9 @@ class Training:
     team: Union[Alone, Team]
     saver: Union[Checkpoints, NoCheckpoints]
     total_steps: int
-    # the training loss of each step not yet reported, on the device: summed at the report in one operation, which a
-    # step's `running += loss` would pay for at every step (riskmin's loop is timed against a bare one, overhead.py)
+    # the training loss of each batch not yet reported (under accumulation its share of its step), float32 on the
+    # device: summed at the report in one operation, which a `running += loss` would pay for at every step (riskmin's
+    # loop is timed against a bare one, benchmarks/overhead.py)
     losses: list
     unreported: int = 0
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
@@ -213,10 +214,10 @@ def restore_checkpoint(saver, training: Training) -> None:
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
-    if "judge" not in values or "losses" not in tensors:
+    if "judge" not in values:
         raise RiskminError(
             f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
-            "hold the judge's state and each unreported step's loss; train it again from the start (--overwrite on)"
+            "hold the judge's state; train it again from the start (--overwrite on)"
         )
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
@@ -232,7 +233,9 @@ def restore_checkpoint(saver, training: Training) -> None:
     else:
         state.epoch = values["epoch"]
         training.batches.generator.set_state(tensors["rng/order"])
-    training.losses = list(tensors["losses"].to(training.prepared.device).unbind())
+    # an earlier riskmin's checkpoint holds their sum ("running"), which reports the same loss
+    unreported = tensors["losses"] if "losses" in tensors else tensors["running"].reshape(1)
+    training.losses = list(unreported.to(training.prepared.device).unbind())
     training.unreported = values["unreported"]
     training.start = time.perf_counter() - values["seconds"]
 
