@@ -97,6 +97,29 @@ def test_a_resume_on_either_side_of_the_fold_of_unreported_losses_is_bitwise_ide
     assert_same_run(tmp_path / "full", tmp_path / "cut")
 
 
+def test_a_checkpoint_that_holds_the_sum_of_the_unreported_losses_resumes(tmp_path, signal_at, uninterrupted):
+    # the earlier riskmin saved the loss since the last report as one sum ("running"), not the list of it ("losses")
+    import hashlib
+
+    from riskmin._files import decode_safetensors, safetensors_metadata
+
+    assert finish(tmp_path, *ARGS, "--name", "cut", *signal_at(2 * STEPS_PER_EPOCH + 17, "SIGINT"))[0] == 130
+    manifest = checkpoints(tmp_path / "cut")[0]
+    data = data_of(manifest).read_bytes()
+    tensors = decode_safetensors(data, data_of(manifest))
+    tensors["running"] = tensors.pop("losses").sum()
+    earlier = safetensors_bytes(tensors, safetensors_metadata(data, data_of(manifest)))
+    data_of(manifest).write_bytes(earlier)
+    listed = json.loads(manifest.read_text())
+    listed["files"][data_of(manifest).name] = hashlib.sha256(earlier).hexdigest()
+    manifest.write_text(json.dumps(listed))
+    code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
+    assert code == 0, err
+    assert (uninterrupted / "model.safetensors").read_bytes() == (tmp_path / "cut" / "model.safetensors").read_bytes()
+    loss_at_epoch_3 = [float(metrics_without_seconds(run)[3][2]) for run in (uninterrupted, tmp_path / "cut")]
+    assert loss_at_epoch_3[0] == pytest.approx(loss_at_epoch_3[1], rel=1e-6)  # the same losses, summed in another order
+
+
 def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_path, signal_at):
     # with this min_delta nothing beats epoch 1, so its weights ride through every checkpoint, resumed and written again
     args = [*ARGS[:-4], "--epochs", "8", "--min-delta", "1000", "--progress", "off"]
