@@ -280,14 +280,16 @@ def test_widths_two_layer_cannot_take_leave_it_out_of_that_combination():
         candidate_configs(grid({"model": ["two_layer", "mlp"], "hidden": [(64, 64)]}), riskmin.Config())
 
 
-def test_the_ranked_table_keeps_every_number_whole_at_80_columns():
+@pytest.mark.parametrize("scale", [1, 1000])  # 1000: a regression's loss in the thousands, as on a table of prices
+def test_the_ranked_table_keeps_every_number_whole_at_80_columns(scale):
     from rich.console import Console
 
     from riskmin._experiments._compare import comparison_table, ranked_rows
 
-    best = [1.0001234, 1.99995, 3.00001, 4.00003, 2.5, 3.3]
+    best = [scale * v for v in (1.0001234, 1.99995, 3.00001, 4.00003, 2.5, 3.3)]
     results = {"b": made_up(best)}  # the others differ from it by about i, nearly the same in every split: p of 1e-8 and less
-    results.update({f"candidate number {i} with a long name": made_up([v + i * 1.23456 + 0.001 * (-1) ** k for k, v in enumerate(best)])
+    results.update({f"candidate number {i} with a long name": made_up([v + scale * (i * 1.23456 + 0.001 * (-1) ** k)
+                                                                       for k, v in enumerate(best)])
                     for i in range(1, 4)})
     summary = comparison_summary(results, "loss", "min", None)
     buffer = io.StringIO()

@@ -181,7 +181,8 @@ def test_every_line_of_a_readme_training_run_fits_80_columns(tmp_path, capsys, m
     assert sum(1 for line in err.splitlines() if line.split()[:1] and line.split()[0].isdigit()) <= 22  # about 20 epoch lines
 
 
-@pytest.mark.parametrize("command", [["--help"], ["train", "--help"], ["montecarlo", "--help"]])
+@pytest.mark.parametrize("command", [["--help"], *([name, "--help"] for name in ("train", "montecarlo", "compare", "curve",
+                                                                                  "lr-find", "graph", "predict"))])
 def test_help_fits_80_columns(command, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     with pytest.raises(SystemExit):

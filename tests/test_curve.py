@@ -3,6 +3,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 import riskmin
@@ -12,18 +13,35 @@ from riskmin._cli._main import main
 FAST = dict(epochs=3, progress=False)
 
 
-def test_each_size_is_the_experiment_montecarlo_runs_on_that_many_training_rows(recwarn):
+def test_each_size_keeps_the_held_out_rows_of_the_full_split_and_trains_on_a_nested_share(tmp_path, recwarn):
     c = riskmin.curve("linear", "lab1", sizes=(1.0, 0.25), runs=5, **FAST)
     assert [(row["size"], row["n_train"], row["n_test"]) for row in c.table] == [(0.25, 200, 100), (1.0, 800, 100)]
-    alone = riskmin.montecarlo("linear", "lab1", runs=5, train=0.2, **FAST)  # 0.25 of the 0.8 a split leaves for training
-    # the same runs; the closed-form loss comes from LAPACK's least squares, whose threads may move its last bits
-    trained = lambda table: [{k: v for k, v in row.items() if k != "closed_form_test_loss"} for row in table]  # noqa: E731
+    # run r at 0.25: the validation and test rows of the full split on seed r, and the first quarter of its training
+    # rows, which therefore lie within the full size's; the same experiment as montecarlo given those splits
+    full = [riskmin.split(riskmin.load("lab1"), val=0.1, test=0.1, seed=r) for r in range(5)]
+    quarter = {f"{part}_{r}": rows.numpy() for r, s in enumerate(full)
+               for part, rows in (("train", s.train[:200]), ("val", s.val), ("test", s.test))}
+    np.savez(tmp_path / "quarter.npz", **quarter)
+    alone = riskmin.montecarlo("linear", "lab1", runs=5, splits=str(tmp_path / "quarter.npz"), **FAST)
+    # the same runs, which a file of splits records without fractions; the closed-form loss comes from LAPACK's least
+    # squares, whose threads may move its last bits
+    assert c.results["linear"][0.25].table[0]["split_train"] == 0.2  # 0.25 of the 0.8 a split leaves for training
+    trained = lambda table: [{k: v for k, v in row.items() if k != "closed_form_test_loss" and not k.startswith("split_")}  # noqa: E731
+                             for row in table]
     assert trained(c.results["linear"][0.25].table) == trained(alone.table)
     assert [row["closed_form_test_loss"] for row in c.results["linear"][0.25].table] == pytest.approx(
         [row["closed_form_test_loss"] for row in alone.table], rel=1e-12)
     row, d = c.table[0], alone.summary["metrics"]["test_loss"]
     assert (row["test_loss"], row["test_loss_ci_low"], row["test_loss_ci_high"]) == (d["mean"], d["corrected_ci_low"], d["corrected_ci_high"])
     assert row["train_loss_se"] == alone.summary["metrics"]["train_loss"]["naive_se"]  # no correction for train metrics
+
+
+def test_a_batch_larger_than_the_smallest_size_is_refused_before_anything_trains(tmp_path):
+    code = main(["curve", "lab1", "--sizes", "0.02,1", "--runs", "3", "--epochs", "2", "--out", str(tmp_path)])
+    assert code == 2 and not list(tmp_path.iterdir())
+    with pytest.raises(RiskminError, match=r"batch_size = 32 is larger than the 16 training rows of size 0.02; give "
+                                           r"--batch-size 16 or less"):
+        riskmin.curve("linear", "lab1", sizes=(0.02, 1.0), runs=3, **FAST)
 
 
 def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
@@ -47,7 +65,7 @@ def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
     (dict(sizes=(0.5,)), "sizes = 0.5 is not allowed; give at least two different fractions"),
     (dict(sizes=(0.0, 1.0)), "sizes = 0,1 is not allowed"),
     (dict(sizes=(0.5, 1.5)), "sizes = 0.5,1.5 is not allowed"),
-    (dict(sizes=("a", 1.0)), "are not numbers"),
+    (dict(sizes=("a", 1.0)), "are not all numbers"),
     (dict(folds=5), "a learning curve draws random splits of each training size; leave out folds and splits"),
     (dict(model=["linear", "linear"]), "model linear is in the curve twice"),
     (dict(model=["linear", "nope"]), "model = 'nope' is not allowed"),
@@ -67,3 +85,8 @@ def test_the_command_prints_the_table_and_writes_the_curve(tmp_path, capsys):
     assert (tmp_path / "lab1-curve" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["curve", "lab1", "--sizes", "0,2", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: sizes = 0,2 is not allowed")
+
+
+def test_sizes_that_are_not_numbers_are_said_as_the_user_wrote_them(tmp_path, capsys):
+    assert main(["curve", "lab1", "--sizes", "0.1,abc", "--out", str(tmp_path)]) == 2
+    assert "sizes = 0.1,abc are not all numbers" in capsys.readouterr().err and not list(tmp_path.iterdir())

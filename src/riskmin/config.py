@@ -274,7 +274,8 @@ class Config:
               "metrics stay float32",
         "device")
     threads: str = setting("auto", "intra-op threads on CPU: auto (train: chosen from the work of one step; "
-                                   "montecarlo: the process' own setting) or a number", "device",
+                                   "montecarlo, compare, curve: one thread and every core each timed for an epoch, "
+                                   "the faster kept) or a number", "device",
                                    placeholder="{auto,N}", shared=True,
                            resume="free")
     num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)",

@@ -268,7 +268,12 @@ def add_nproc_flag(sub, what_is_shared: str) -> None:
 
 def add_curve_parser(commands, parser: Parser) -> None:
     text = "learning curves: test risk against the training rows, a Monte-Carlo experiment at each size"
-    sub = add_data_command(commands, "curve", text)
+    sub = add_data_command(
+        commands,
+        "curve",
+        text,
+        "Learning curves: test risk against the training rows,\na Monte-Carlo experiment at each size.",
+    )
     sub.add_argument(
         "--sizes",
         metavar="FRACTIONS",
@@ -283,7 +288,13 @@ def add_curve_parser(commands, parser: Parser) -> None:
 
 def add_lr_find_parser(commands, parser: Parser) -> None:
     text = "sweep the learning rate exponentially over training steps and suggest one (Smith 2017)"
-    sub = add_data_command(commands, "lr-find", text, text[0].upper() + text[1:] + ",\non a copy of the model.")
+    sub = add_data_command(
+        commands,
+        "lr-find",
+        text,
+        "Sweep the learning rate exponentially over training steps and suggest one\n"
+        "(Smith 2017), on a copy of the model.",
+    )
     sub.add_argument(
         "--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)"
     )
@@ -311,9 +322,9 @@ def add_graph_parser(commands, parser: Parser) -> None:
         help=text,
         allow_abbrev=False,
         usage="riskmin graph MODEL_OR_RUN [DATA] [options]",
-        description=text[0].upper() + text[1:] + ",\nas Graphviz DOT and, with Graphviz "
-        "installed, a picture:\nparameters blue, operations grey, the output yellow, the loss "
-        "green.",
+        description="Draw the computation graph of one training step, from the loss back to the\nparameters, as "
+        "Graphviz DOT and, with Graphviz installed, a picture:\nparameters blue, operations grey, the output yellow, "
+        "the loss green.",
         epilog="examples:\n  riskmin graph two_layer lab1 --hidden 4\n  riskmin graph "
         "runs/lab1-two_layer --plot step.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -515,15 +515,17 @@ RANKED_COLUMNS = ("", "candidate", "mean [95% CI]", "vs best", "[95% CI]", "p Ho
 def ranked_rows(summary: dict) -> list:
     """The candidates ranked on the metric: rank (* where not told apart from the best), name, mean with its corrected
     interval, the paired difference from the best with its corrected interval, and the Holm-adjusted corrected p."""
+    from .._runs._report import compact
+
     metric, rows = summary["metric"], []
     for rank, name in enumerate(summary["ranking"], 1):
         d = summary["candidates"][name]["metrics"].get(metric, {})
         mean = (
             "-"
             if d.get("mean") is None
-            else f"{d['mean']:.3g}"
+            else compact(d["mean"])
             + (
-                f" [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]"
+                f" [{compact(d['corrected_ci_low'])}, {compact(d['corrected_ci_high'])}]"
                 if d.get("corrected_ci_low") is not None
                 else ""
             )
@@ -533,14 +535,21 @@ def ranked_rows(summary: dict) -> list:
             rows.append((f"{rank}", name, mean, "best", "", ""))
             continue
         interval = (
-            f"[{test['corrected_ci_low']:+.2g}, {test['corrected_ci_high']:+.2g}]"
+            f"[{compact(test['corrected_ci_low'], 2, sign=True)}, {compact(test['corrected_ci_high'], 2, sign=True)}]"
             if test["corrected_ci_low"] is not None
             else "-"
         )
         p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
         mark = "*" if name in summary["not_distinguished"] else ""
         rows.append(
-            (f"{rank}{mark}", name, mean, f"{test['mean']:+.3g}" if test["mean"] is not None else "-", interval, p)
+            (
+                f"{rank}{mark}",
+                name,
+                mean,
+                compact(test["mean"], sign=True) if test["mean"] is not None else "-",
+                interval,
+                p,
+            )
         )
     return rows
 

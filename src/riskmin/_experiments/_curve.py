@@ -97,17 +97,20 @@ class Curve:
         return save_experiment(write, target, overwrite or (directory is None and self.config.overwrite))
 
 
-def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = None, **settings) -> Curve:
+def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = None, **settings) -> Curve:
     """Monte-Carlo experiments of `model` (a name, a module or a factory, or a list of them) on `data` at each training
-    size: a fraction of the training rows a split leaves (1.0: all of them), validation and test fractions unchanged.
+    size: a fraction of the training rows a split leaves (1.0: all of them). Run r of every size has the validation
+    and test rows of the full size's split on seed + r, and the first size x n of its training rows: the sizes are
+    told apart by their training rows alone, and a smaller size's rows lie within each larger one's.
 
     >>> c = curve("linear", "lab1", sizes=(0.5, 1.0), runs=3, epochs=2, progress=False)
     >>> [(row["size"], row["n_train"]) for row in c.table]
     [(0.5, 400.0), (1.0, 800.0)]
     """
     from .._training._callables import Callables
+    from .._training._prepare import as_data
     from .._training._threads import MeasuredThreads, process_cores
-    from ._montecarlo import kept_montecarlo, model_name
+    from ._montecarlo import experiment_splits, kept_montecarlo, model_name
 
     sizes = checked_sizes(sizes)
     config = (config or Config()).replace(runs=runs, **settings)
@@ -117,6 +120,10 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
     for each in models:
         if isinstance(each, str):
             config.replace(model=each)  # a name riskmin does not know is refused before anything trains
+    data = as_data(data, config)  # a file read once, not once a size
+    full = experiment_splits(data, config)
+    given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}
+    check_batch_fits(config, given)
     results = {}
     for each in models:
         named = each if isinstance(each, str) else model_name(each)
@@ -131,7 +138,7 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
         for size in reversed(sizes):
             shared = trial if config.batch_size or size == sizes[-1] else None
             by_size[size] = kept_montecarlo(
-                each, data, sized.replace(train=size * config.train_fraction), Callables(), None, shared
+                each, data, sized.replace(train=size * config.train_fraction), Callables(), None, shared, given[size]
             )
         results[named] = {size: by_size[size] for size in sizes}
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
@@ -142,6 +149,26 @@ def curve(model, data, sizes=SIZES, runs: int = 50, config: Optional[Config] = N
         for note in mc.notes
     ]
     return Curve(table, results, config, notes)
+
+
+def nested(splits, size: float):
+    """`splits` with the first size x n of its training rows, drawn in random order: the rows of a smaller size lie
+    within those of a larger one, and validation and test rows are the same at every size."""
+    from ..data import Splits
+
+    kept = max(1, round(size * len(splits.train)))
+    return Splits(splits.data, splits.train[:kept], splits.val, splits.test, splits.seed)
+
+
+def check_batch_fits(config: Config, given: dict) -> None:
+    """Refuse, before anything trains, a batch larger than the training rows of the smallest size."""
+    size = min(given)
+    rows = min(len(splits.train) for _, _, splits in given[size])
+    if config.batch_size > rows:
+        raise RiskminError(
+            f"batch_size = {config.batch_size} is larger than the {rows} training rows of size {size:g}; give "
+            f"--batch-size {rows} or less (0: each split whole), or leave out the sizes that small"
+        )
 
 
 def auto_cpu(config: Config) -> bool:
@@ -157,7 +184,7 @@ def checked_sizes(sizes) -> tuple:
         values = sorted(float(size) for size in sizes)
     except (TypeError, ValueError):
         raise RiskminError(
-            f"sizes = {sizes!r} are not numbers; give fractions of the training rows such as 0.1,0.5,1.0"
+            f"sizes = {given_text(sizes)} are not all numbers; give fractions of the training rows such as 0.1,0.5,1.0"
         ) from None
     if len(values) < 2 or len(set(values)) != len(values) or not all(0 < v <= 1 for v in values):
         raise RiskminError(
@@ -165,6 +192,13 @@ def checked_sizes(sizes) -> tuple:
             "fractions of the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0"
         )
     return tuple(values)
+
+
+def given_text(sizes) -> str:
+    """The sizes as a user wrote them: 0.1,abc from the command line, the value itself from Python."""
+    if isinstance(sizes, (list, tuple)) and all(isinstance(size, str) for size in sizes):
+        return ",".join(sizes)
+    return repr(sizes)
 
 
 def row_of(model: str, size: float, mc) -> dict:
@@ -199,7 +233,7 @@ def number(value) -> str:
 
 def curve_table(curve: Curve, console) -> None:
     """Each model's test loss with its corrected interval, and its training loss, at each training size."""
-    from .._runs._report import narrow_table
+    from .._runs._report import compact, narrow_table
 
     table = narrow_table(
         f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size", console
@@ -208,7 +242,7 @@ def curve_table(curve: Curve, console) -> None:
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in curve.table:
         interval = (
-            f" [{row['test_loss_ci_low']:.3g}, {row['test_loss_ci_high']:.3g}]"
+            f" [{compact(row['test_loss_ci_low'])}, {compact(row['test_loss_ci_high'])}]"
             if row.get("test_loss_ci_low") is not None
             else ""
         )

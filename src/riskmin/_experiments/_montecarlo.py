@@ -175,11 +175,18 @@ def montecarlo(
 
 
 def kept_montecarlo(
-    model, data, config: Config, callables: Callables, keeper: Optional[Keeper], trial: Optional[MeasuredThreads] = None
+    model,
+    data,
+    config: Config,
+    callables: Callables,
+    keeper: Optional[Keeper],
+    trial: Optional[MeasuredThreads] = None,
+    given: Optional[list] = None,
 ) -> MonteCarlo:
     """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish; `trial`: the
-    thread trial of threads="auto", when another experiment of the same stacks shares it (train_runs)."""
-    result = experiments(model, data, config, [{}], callables, keeper, trial=trial)[0]
+    thread trial of threads="auto", when another experiment of the same stacks shares it (train_runs); `given`: every
+    run's split, as experiment_splits gives them, where the caller drew them (a learning curve's nested sizes)."""
+    result = experiments(model, data, config, [{}], callables, keeper, trial=trial, given=given)[0]
     tell_sample_size(config, len(result.summary["used_runs"]))
     return result
 
@@ -227,6 +234,7 @@ def experiments(
     keeper: Optional[Keeper] = None,
     group: int = 0,
     trial: Optional[MeasuredThreads] = None,
+    given: Optional[list] = None,
 ) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
@@ -234,7 +242,7 @@ def experiments(
     `keeper`: where each stack's or run's rows are kept as they finish (under `group`, a comparison's stack number), and
     where the runs an interrupted experiment kept are read back instead of trained again."""
     callables = callables or Callables()
-    data, config, every = checked_experiment(data, config, callables)
+    data, config, every = checked_experiment(data, config, callables, given)
     reason = engine_reason(model, data, config, callables, len(every) * len(variants))
     start = time.perf_counter()
     rows = trained_rows(model, data, config, variants, every, reason, callables, keeper, group, trial)
@@ -255,7 +263,7 @@ def experiments(
     ]
 
 
-def checked_experiment(data, config: Config, callables: Callables) -> tuple:
+def checked_experiment(data, config: Config, callables: Callables, given: Optional[list] = None) -> tuple:
     """(data, config, every run's split) of an experiment, once every engine's refusals are said: data of a kind it
     takes, settings the data allows (the loss settled for its targets), a batch no training split is too small for."""
     check_run_seeds(config)  # from Python as from the command line
@@ -271,7 +279,7 @@ def checked_experiment(data, config: Config, callables: Callables) -> tuple:
     if isinstance(data, Data):
         check_log_target(config, data.y, data.target_names)
         check_targets(config.loss, data.y)
-    every = experiment_splits(data, config)
+    every = given if given is not None else experiment_splits(data, config)
     # patience or plateau without a validation split: refused by every engine
     judged(config, all(len(s.val) for _, _, s in every))
     if isinstance(data, Data):
