@@ -266,14 +266,15 @@ def add_nproc_flag(sub, what_is_shared: str) -> None:
     )
 
 
+CURVE_DESCRIPTION = """Learning curves: test risk against the training rows,
+a Monte-Carlo experiment at each size."""
+LR_FIND_DESCRIPTION = """Sweep the learning rate exponentially over training steps and suggest one
+(Smith 2017), on a copy of the model."""
+
+
 def add_curve_parser(commands, parser: Parser) -> None:
     text = "learning curves: test risk against the training rows, a Monte-Carlo experiment at each size"
-    sub = add_data_command(
-        commands,
-        "curve",
-        text,
-        "Learning curves: test risk against the training rows,\na Monte-Carlo experiment at each size.",
-    )
+    sub = add_data_command(commands, "curve", text, CURVE_DESCRIPTION)
     sub.add_argument(
         "--sizes",
         metavar="FRACTIONS",
@@ -288,13 +289,7 @@ def add_curve_parser(commands, parser: Parser) -> None:
 
 def add_lr_find_parser(commands, parser: Parser) -> None:
     text = "sweep the learning rate exponentially over training steps and suggest one (Smith 2017)"
-    sub = add_data_command(
-        commands,
-        "lr-find",
-        text,
-        "Sweep the learning rate exponentially over training steps and suggest one\n"
-        "(Smith 2017), on a copy of the model.",
-    )
+    sub = add_data_command(commands, "lr-find", text, LR_FIND_DESCRIPTION)
     sub.add_argument(
         "--start", metavar="X", type=float, default=1e-7, help="first learning rate of the sweep (default: 1e-07)"
     )

@@ -107,10 +107,8 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     >>> [(row["size"], row["n_train"]) for row in c.table]
     [(0.5, 400.0), (1.0, 800.0)]
     """
-    from .._training._callables import Callables
     from .._training._prepare import as_data
-    from .._training._threads import MeasuredThreads, process_cores
-    from ._montecarlo import experiment_splits, kept_montecarlo, model_name
+    from ._montecarlo import experiment_splits, model_name
 
     sizes = checked_sizes(sizes)
     config = (config or Config()).replace(runs=runs, **settings)
@@ -129,18 +127,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        sized = config.replace(model=each) if isinstance(each, str) else config
-        # threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are
-        # the longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count
-        # found there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own
-        trial = MeasuredThreads(process_cores()) if auto_cpu(config) else None
-        by_size = {}
-        for size in reversed(sizes):
-            shared = trial if config.batch_size or size == sizes[-1] else None
-            by_size[size] = kept_montecarlo(
-                each, data, sized.replace(train=size * config.train_fraction), Callables(), None, shared, given[size]
-            )
-        results[named] = {size: by_size[size] for size in sizes}
+        results[named] = experiments_of(each, data, config, given)
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
     notes = [
         f"{named} at size {size:g}: {note}"
@@ -149,6 +136,30 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         for note in mc.notes
     ]
     return Curve(table, results, config, notes)
+
+
+def experiments_of(model, data, config: Config, given: dict) -> dict:
+    """size -> the Monte-Carlo experiment of `model` on the splits `given` for that size, ascending; trained from the
+    largest size down.
+
+    threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are the
+    longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
+    there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
+    """
+    from .._training._callables import Callables
+    from .._training._threads import MeasuredThreads, process_cores
+    from ._montecarlo import kept_montecarlo
+
+    sizes = sorted(given)
+    sized = config.replace(model=model) if isinstance(model, str) else config
+    trial = MeasuredThreads(process_cores()) if auto_cpu(config) else None
+    by_size = {}
+    for size in reversed(sizes):
+        shared = trial if config.batch_size or size == sizes[-1] else None
+        by_size[size] = kept_montecarlo(
+            model, data, sized.replace(train=size * config.train_fraction), Callables(), None, shared, given[size]
+        )
+    return {size: by_size[size] for size in sizes}
 
 
 def nested(splits, size: float):

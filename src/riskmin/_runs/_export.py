@@ -169,10 +169,11 @@ def onnx_bytes(served: Served, layout: list, n_inputs: int, metadata: dict) -> b
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecation notice of the TorchScript-based exporter
+            # torch's hint names paths for the file; the TorchScript-based exporter takes a file object too
             torch.onnx.export(
                 served,
                 (torch.zeros(2, n_inputs),),
-                buffer,  # type: ignore[arg-type]  # the hint names paths; the TorchScript-based exporter takes a file too
+                buffer,  # type: ignore[arg-type]
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=[ENCODED],
