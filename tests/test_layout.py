@@ -148,7 +148,7 @@ def test_the_readme_map_matches_the_tree_and_the_layers():
 
 
 def test_no_source_line_is_longer_than_120_characters():
-    # ruff's E501 passes over a line that ends in a pragma (# type: ignore, # noqa); this does not
+    # ruff's E501 passes over a line that ends in a pragma (a type-ignore or noqa comment); this does not
     long = [f"{path.relative_to(SOURCE)}:{number}" for path in sorted(SOURCE.rglob("*.py"))
             for number, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
     assert not long, long
