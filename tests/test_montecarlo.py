@@ -319,13 +319,13 @@ def test_a_learning_curve_tries_the_thread_counts_once_a_model(monkeypatch):
 
     monkeypatch.setattr(_threads, "MeasuredThreads", Counted)
     monkeypatch.setattr(_montecarlo, "MeasuredThreads", Counted)
-    trained, kept_montecarlo = [], _montecarlo.kept_montecarlo
+    trained, experiments = [], _montecarlo.experiments
 
-    def recorded(model, data, config, *rest):
+    def recorded(model, data, config, *rest, **options):
         trained.append((model, config.train))
-        return kept_montecarlo(model, data, config, *rest)
+        return experiments(model, data, config, *rest, **options)
 
-    monkeypatch.setattr(_montecarlo, "kept_montecarlo", recorded)
+    monkeypatch.setattr(_montecarlo, "experiments", recorded)
     riskmin.curve(["linear", "two_layer"], "lab1", sizes=(0.25, 0.5, 1.0), runs=3, epochs=4, threads="auto", **FAST)
     assert len(made) == 2 and all(trial.epoch == 3 * 4 for trial in made)  # each model's three sizes, 4 epochs each
     assert [train for _, train in trained] == [0.8, 0.4, 0.2] * 2  # the largest first: its long epochs are timed

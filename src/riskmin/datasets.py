@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from .config import Config, RiskminError
 from .data import Data
 from ._data._readers import read
-from ._paths import SUFFIXES
+from ._paths import SUFFIXES, is_file_name
 
 __all__ = ["DATASETS", "lab1", "line", "load"]
 
@@ -60,7 +58,7 @@ def load(name: str = "lab1", config: Config | None = None) -> Data:
     torch.Size([100, 1])
     """
     config = config or Config()
-    if Path(name).suffix or "/" in name:  # built-in names are plain words: anything else is a file
+    if is_file_name(name):
         return read(name, config.target, config.features, config.task, config.missing, config.loss)
     if config.target or config.features:
         raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")

@@ -167,7 +167,8 @@ def shared(value):
 
 
 def error_headline(error: Exception) -> str:
-    return str(error).splitlines()[0][:160]
+    """The first line of an error's message, cut to 200 characters: what a sentence of riskmin's quotes of it."""
+    return (str(error).splitlines() or [""])[0][:200]
 
 
 def join(device: str = "cpu") -> tuple:

@@ -80,10 +80,10 @@ class Scaling:
         return z if self.hole is None else torch.where(torch.isnan(x), self.hole, z)
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
-        """Targets as each replica trains on them."""
+        """Targets as each replica trains on them, from `y` on the scale it trains on (log y for a log target, which
+        the stacked engine takes once for all its rows)."""
         if self.target_mean is None or self.target_scale is None:  # Scaling.of gives both or neither
             return y
-        y = torch.log(y) if self.log else y
         return (y - self.target_mean) / self.target_scale
 
     def restore(self, z: torch.Tensor) -> torch.Tensor:

@@ -146,19 +146,17 @@ def experiments_of(model, data, config: Config, given: dict) -> dict:
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
     there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
     """
-    from .._training._callables import Callables
-    from .._training._threads import MeasuredThreads, process_cores
-    from ._montecarlo import kept_montecarlo
+    from ._montecarlo import experiments, tell_sample_size, threads_trial
 
     sizes = sorted(given)
     sized = config.replace(model=model) if isinstance(model, str) else config
-    trial = MeasuredThreads(process_cores()) if auto_cpu(config) else None
+    trial = threads_trial(config)
     by_size = {}
     for size in reversed(sizes):
         shared = trial if config.batch_size or size == sizes[-1] else None
-        by_size[size] = kept_montecarlo(
-            model, data, sized.replace(train=size * config.train_fraction), Callables(), None, shared, given[size]
-        )
+        at_size = sized.replace(train=size * config.train_fraction)
+        by_size[size] = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
+        tell_sample_size(at_size, len(by_size[size].summary["used_runs"]))
     return {size: by_size[size] for size in sizes}
 
 
@@ -173,20 +171,11 @@ def nested(splits, size: float):
 
 def check_batch_fits(config: Config, given: dict) -> None:
     """Refuse, before anything trains, a batch larger than the training rows of the smallest size."""
+    from .._training._prepare import check_batch_size
+
     size = min(given)
     rows = min(len(splits.train) for _, _, splits in given[size])
-    if config.batch_size > rows:
-        raise RiskminError(
-            f"batch_size = {config.batch_size} is larger than the {rows} training rows of size {size:g}; give "
-            f"--batch-size {rows} or less (0: each split whole), or leave out the sizes that small"
-        )
-
-
-def auto_cpu(config: Config) -> bool:
-    """Whether the experiments choose their thread count by trial: threads="auto" on the CPU."""
-    from .._training._prepare import resolve_device
-
-    return config.threads == "auto" and resolve_device(config.device).type == "cpu"
+    check_batch_size(config, rows, f"the training rows of size {size:g}")
 
 
 def checked_sizes(sizes) -> tuple:

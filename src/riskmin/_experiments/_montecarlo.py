@@ -174,19 +174,9 @@ def montecarlo(
     return result
 
 
-def kept_montecarlo(
-    model,
-    data,
-    config: Config,
-    callables: Callables,
-    keeper: Optional[Keeper],
-    trial: Optional[MeasuredThreads] = None,
-    given: Optional[list] = None,
-) -> MonteCarlo:
-    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish; `trial`: the
-    thread trial of threads="auto", when another experiment of the same stacks shares it (train_runs); `given`: every
-    run's split, as experiment_splits gives them, where the caller drew them (a learning curve's nested sizes)."""
-    result = experiments(model, data, config, [{}], callables, keeper, trial=trial, given=given)[0]
+def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
+    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
+    result = experiments(model, data, config, [{}], callables, keeper)[0]
     tell_sample_size(config, len(result.summary["used_runs"]))
     return result
 
@@ -234,15 +224,19 @@ def experiments(
     keeper: Optional[Keeper] = None,
     group: int = 0,
     trial: Optional[MeasuredThreads] = None,
-    given: Optional[list] = None,
+    every: Optional[list] = None,
 ) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
     user's own loss, optimizer, scheduler or metrics, which each run's `fit` is given (the sequential engine).
     `keeper`: where each stack's or run's rows are kept as they finish (under `group`, a comparison's stack number), and
-    where the runs an interrupted experiment kept are read back instead of trained again."""
+    where the runs an interrupted experiment kept are read back instead of trained again. `trial`: the thread trial of
+    threads="auto" when experiments of the same stacks share one (train_runs). `every`: each run's split, as
+    experiment_splits gives them, where the caller drew them (a learning curve's nested sizes); its rows then say no
+    split fractions, which would draw other rows."""
     callables = callables or Callables()
-    data, config, every = checked_experiment(data, config, callables, given)
+    drawn = every is None
+    data, config, every = checked_experiment(data, config, callables, every)
     reason = engine_reason(model, data, config, callables, len(every) * len(variants))
     start = time.perf_counter()
     rows = trained_rows(model, data, config, variants, every, reason, callables, keeper, group, trial)
@@ -258,12 +252,13 @@ def experiments(
             seconds,
             processes,
             names,
+            drawn,
         )
         for v, changes in enumerate(variants)
     ]
 
 
-def checked_experiment(data, config: Config, callables: Callables, given: Optional[list] = None) -> tuple:
+def checked_experiment(data, config: Config, callables: Callables, every: Optional[list] = None) -> tuple:
     """(data, config, every run's split) of an experiment, once every engine's refusals are said: data of a kind it
     takes, settings the data allows (the loss settled for its targets), a batch no training split is too small for."""
     check_run_seeds(config)  # from Python as from the command line
@@ -279,7 +274,7 @@ def checked_experiment(data, config: Config, callables: Callables, given: Option
     if isinstance(data, Data):
         check_log_target(config, data.y, data.target_names)
         check_targets(config.loss, data.y)
-    every = given if given is not None else experiment_splits(data, config)
+    every = every if every is not None else experiment_splits(data, config)
     # patience or plateau without a validation split: refused by every engine
     judged(config, all(len(s.val) for _, _, s in every))
     if isinstance(data, Data):
@@ -355,11 +350,19 @@ def model_name(model) -> str:
 
 
 def experiment(
-    config: Config, every: list, rows: list, reason: str, seconds: float, processes: int, names: dict
+    config: Config,
+    every: list,
+    rows: list,
+    reason: str,
+    seconds: float,
+    processes: int,
+    names: dict,
+    drawn: bool = True,
 ) -> MonteCarlo:
-    """The MonteCarlo of one variant from its table rows: statistics, notes."""
+    """The MonteCarlo of one variant from its table rows: statistics, notes. `drawn`: the splits are the settings' own
+    (split, or stratified_split, on each run's seed), not splits the caller gave."""
     table = [{k: v for k, v in row.items() if k != "variant"} for row in rows]
-    if not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
+    if drawn and not (config.splits or config.folds):  # with its seed, what `riskmin train` needs to rerun a row
         table = [
             {**row, "split_train": config.train_fraction, "split_val": config.val, "split_test": config.test}
             for row in table
@@ -395,6 +398,15 @@ def experiment(
 def targets_of(data) -> torch.Tensor:
     """The targets that decide the task: a Data's, or a Dataset's first item's (its type alone is read)."""
     return data.y if isinstance(data, Data) else torch.as_tensor(data[0][1])
+
+
+def threads_trial(config: Config) -> Optional[MeasuredThreads]:
+    """The trial of one thread against every core that threads="auto" runs on the CPU; None where there is none."""
+    return (
+        MeasuredThreads(process_cores())
+        if config.threads == "auto" and resolve_device(config.device).type == "cpu"
+        else None
+    )
 
 
 def experiment_splits(data, config: Config) -> list:
@@ -462,9 +474,7 @@ def train_runs(
     # auto: each fit picks its own; a stack starts on one thread and keeps it, or every core, as its epochs measure
     device = resolve_device(config.device)
     threads = IntraOpThreads("1" if config.threads == "auto" else config.threads, None, 0, device)
-    measured = trial or (
-        MeasuredThreads(process_cores()) if config.threads == "auto" and device.type == "cpu" else None
-    )
+    measured = trial or threads_trial(config)
     table = []
     with (
         ProgressBar(config, total=already + sum(map(len, units)), already=already) as finished,

@@ -330,9 +330,9 @@ def without_leaving(stack: Stack, record: "JudgedRuns", leaving: torch.Tensor, f
 
 def final_rows(common: "ChunkSetup", record: "JudgedRuns", runs: list) -> list:
     """One table row per run: every split measured with the weights each run ends with (its best, where restored)."""
-    results = {}
+    results, weights = {}, record.final()
     for part, idx in common.rows.items():
-        results.update(evaluate_stacked(common, record.final(), idx, common.scaling, f"{part}_"))
+        results.update(evaluate_stacked(common, weights, idx, common.scaling, f"{part}_"))
     return [record.row(r, seed, common, results) for r, (seed, _, _) in enumerate(runs)]
 
 
@@ -408,7 +408,7 @@ def closed_form(common: "ChunkSetup", r: int, bias: bool) -> float:
     """Run r's closed-form least-squares test mse, in the target's units (of log y for a log target, as its loss)."""
     train, test = common.rows["train"][r], common.rows["test"][r]
     run_scaling = common.scaling.at(torch.tensor([r], device=train.device))
-    x, y = common.x, torch.log(common.y) if common.scaling.log else common.y
+    x, y = common.x, common.y
     return least_squares_test_loss(
         run_scaling.inputs(x[train][None])[0], y[train], run_scaling.inputs(x[test][None])[0], y[test], bias
     )
@@ -439,7 +439,7 @@ class ChunkSetup:
     buffers: dict
     params: dict
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor  # on the scale the runs train on: log y for a log target
     rows: dict  # part -> replicas x rows, for the parts that have rows
     scaling: Scaling
     loss_fn: nn.Module
@@ -462,6 +462,7 @@ class ChunkSetup:
         width = sum(p.shape[0] for p in template.parameters() if p.ndim == 2)
         x = cast(torch.Tensor, data.x)  # one input tensor: the stacked engine takes no other (refusal)
         x, y, scaling = x.to(device), data.y.to(device), Scaling.of(data, config, [s for _, s, _ in runs], device)
+        y = torch.log(y) if scaling.log else y  # a log target trains on log y: taken once here, not at every batch
         check_first_replica(template, data, config, scaling, x, y, rows["train"])
         return cls(
             forward=batched_forward(template),

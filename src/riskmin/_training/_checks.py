@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from ..config import RiskminError
+from ..distributed import error_headline
 from ._callables import OwnLoss
 from .._data._inputs import each_input, forward, is_several
 from ._losses import one_label_per_sample
@@ -89,7 +90,7 @@ def check_model(model, probe: Probe, loss: str) -> None:
     except RuntimeError as error:
         raise RiskminError(
             f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "
-            f"({first_line(error)}); make its first layer take {probe.n_inputs} inputs"
+            f"({error_headline(error)}); make its first layer take {probe.n_inputs} inputs"
         ) from None
     finally:
         model.train(was_training)
@@ -184,7 +185,3 @@ def no_gradient(loss_fn) -> str:
         "has requires_grad False, or forward detaches its result); unfreeze a parameter or keep the outputs "
         "attached"
     )
-
-
-def first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:200]

@@ -24,7 +24,7 @@ from ._callables import (
     user_metric,
     takes_index,
 )
-from ._checks import check_columns, check_model, first_line, gradient_checked, probe
+from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, Interruptible
 from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
 from ..data import Data, to_device
@@ -184,15 +184,12 @@ def weighed(loss_of, training: Training):
 
 
 def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
-    """What follows a batch's backward pass: its loss kept on the device (read only when reported), the callbacks'
+    """What follows a batch's backward pass: its loss added to the step's (training.held), the callbacks'
     on_batch_end; whether its gradients wait for more batches before a step (with accumulate N, a step follows every
     N-th batch of an epoch, and its last). Interrupted there, a run alone saves its held gradients and leaves."""
     state = training.state
     held = loss.detach()
     training.held = held if not state.accumulated or training.held is None else training.held + held
-    training.losses.append(held.float())  # summed in float32 whatever the precision, lest float16 overflow at 65504
-    if len(training.losses) == 1024:  # a long stretch between reports holds one tensor, not a list that grows
-        training.losses = [torch.stack(training.losses).sum()]
     state.epoch_step += 1
     state.accumulated += 1
     for hook in hooks:
@@ -207,12 +204,16 @@ def accumulating(training: Training, loss: torch.Tensor, hooks: list) -> bool:
 
 
 def after_step(training: Training, hooks: list) -> bool:
-    """What follows an optimizer step: the schedule's step when it steps per step, the step's loss, the callbacks'
-    on_step_end, a validation when due; whether the epoch's steps end here."""
+    """What follows an optimizer step: the schedule's step when it steps per step, the step's loss kept on the device
+    (read only when reported), the callbacks' on_step_end, a validation when due; whether the epoch's steps end here."""
     state, config = training.state, training.config
     if training.scheduler is not None and config.scheduler_interval == "step":
         training.scheduler.step()
-    state.loss = training.held
+    state.loss = held = training.held
+    assert held is not None  # accumulating() set it at the step's first batch
+    training.losses.append(held.float())  # summed in float32 whatever the precision: float16 overflows at 65504
+    if len(training.losses) == 1024:  # a long stretch between reports holds one tensor, not a list that grows
+        training.losses = [torch.stack(training.losses).sum()]
     training.unreported += 1
     state.step += 1
     for hook in hooks:
@@ -491,17 +492,11 @@ def known_val_metrics(training: Training, restored: bool) -> dict:
     return {k: v for k, v in measured.items() if k.startswith("val_")}
 
 
-# what a run's summary takes from the judge
-JUDGED_FIELDS = ("best_epoch", "best_step", "epochs_run", "steps", "stopped_early", "diverged", "stop_reason")
-JUDGED_FIELDS += ("restored_best",)
-
-
 def summary_of(training: Training, final: dict) -> dict:
     prepared, config = training.prepared, training.config
-    judged = training.judge.fields(0)  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
     closed_form = reports_closed_form(config, training.model, prepared.tensors and "test" in prepared.rows)
     return {
-        **{k: judged[k] for k in JUDGED_FIELDS},
+        **training.judge.fields(0),  # best epoch and step, stops, divergence: the judge's, as for a stack's runs
         **final,
         "seconds": time.perf_counter() - training.start,
         "device": str(prepared.device),
@@ -654,7 +649,8 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
             else tuple(x.shape)
         )
         raise RiskminError(
-            f"the model cannot take rows of shape {shapes} ({first_line(error)}); give the columns it was trained on"
+            f"the model cannot take rows of shape {shapes} ({distributed.error_headline(error)}); give the columns it "
+            "was trained on"
         ) from None
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None

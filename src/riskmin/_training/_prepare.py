@@ -329,11 +329,12 @@ def as_splits(data, config: Config) -> Splits:
     )
 
 
-def check_batch_size(config: Config, train_rows: int) -> None:
-    """Refuse a batch larger than the training split of in-memory data, for every engine alike."""
+def check_batch_size(config: Config, train_rows: int, where: str = "the training split") -> None:
+    """Refuse a batch larger than the training split of in-memory data, for every engine alike; `where` names the
+    rows (a learning curve names its smallest size)."""
     if config.batch_size > train_rows:
         raise RiskminError(
-            f"batch_size = {config.batch_size} is larger than the training split ({train_rows} "
+            f"batch_size = {config.batch_size} is larger than {where} ({train_rows} "
             f"samples); use at most {train_rows}, or 0 for the whole split"
         )
 

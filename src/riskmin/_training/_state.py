@@ -52,9 +52,9 @@ class Training:
     team: Union[Alone, Team]
     saver: Union[Checkpoints, NoCheckpoints]
     total_steps: int
-    # the training loss of each batch not yet reported (under accumulation its share of its step), float32 on the
-    # device: summed at the report in one operation, which a `running += loss` would pay for at every step (riskmin's
-    # loop is timed against a bare one, benchmarks/overhead.py)
+    # the training loss of each step not yet reported (under accumulation the sum of its batches' shares), float32 on
+    # the device: summed at the report in one operation, which a `running += loss` would pay for at every step
+    # (riskmin's loop is timed against a bare one, benchmarks/overhead.py)
     losses: list
     unreported: int = 0
     start: float = 0.0  # time.perf_counter() when the run began, earlier by the time it ran before a resume
