@@ -219,8 +219,7 @@ def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
 
 def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> dict:
     """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept
-    by
-    `keeper` under its number as its runs finish)."""
+    by `keeper` under its number as its runs finish)."""
     results = {}
     if progress:
         from rich.console import Console
