@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .config import RiskminError
+from .metrics import REGRESSION
 from ._data._inputs import each_input, input_tensors, is_several, n_rows, several_inputs
 
 __all__ = [
@@ -481,6 +482,15 @@ class TargetScale:
         mean = y.mean(0)
         scale = math.sqrt(float((y - mean).square().mean()))
         return cls(mean.float(), scale if scale > 0 and math.isfinite(scale) else 1.0, log)
+
+    @classmethod
+    def trained(cls, y: torch.Tensor, config) -> Optional["TargetScale"]:
+        """How `config` has the training targets `y` trained on: standardized, as their logarithm, or both; None where
+        they are taken as they are (a target of a classification loss always is). Both engines ask here."""
+        log = config.target_transform == "log"
+        if config.loss not in REGRESSION or not (config.standardize_target or log):
+            return None
+        return cls.fit(y, log, config.standardize_target)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         # float32 tensors on both sides, as the Monte-Carlo engine computes it per replica: the same bits either way

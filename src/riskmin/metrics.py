@@ -192,6 +192,17 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     }
 
 
+def evaluation_sums(loss_name: str, output, y, loss, rows: int, restore=None) -> dict:
+    """The sums one evaluated batch adds, as both engines take them: `metric_sums` of the outputs, and the loss summed
+    apart (`loss(output, y)` times the `rows`) when the metrics do not give it. `restore`: a log target's way back to
+    its own units, where the metrics are measured; its loss stays as trained, in log units."""
+    measured = (output, y) if restore is None else (restore(output), restore(y))
+    values = metric_sums(loss_name, *measured)
+    if loss_name not in LOSS_FROM_SUMS or restore is not None:
+        values["loss"] = loss(output, y) * rows
+    return values
+
+
 def finish_metrics(
     loss_name: str,
     sums: dict,

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from ..data import Data, Standardizer, TargetScale, rows_at
-from ..metrics import REGRESSION
 
 
 @dataclass
@@ -43,10 +42,10 @@ class Scaling:
             (s.fill - s.mean) / s.std if s.fill is not None else torch.full_like(s.mean, float("nan")) for s in scalers
         ]
         hole = torch.stack(holes)[:, None].to(device) if any(s.fill is not None for s in scalers) else None
-        log = config.target_transform == "log"
-        if not ((config.standardize_target or log) and config.loss in REGRESSION):
+        trained = [TargetScale.trained(rows_at(data.y, s.train), config) for s in splits]
+        targets = [t for t in trained if t is not None]  # one a split, or none where the target is taken as it is
+        if not targets:
             return cls(mean, std, hole)
-        targets = [TargetScale.fit(rows_at(data.y, s.train), log, config.standardize_target) for s in splits]
         scales = np.array([t.scale for t in targets])
         return cls(
             mean,
@@ -55,7 +54,7 @@ class Scaling:
             torch.stack([t.mean for t in targets])[:, None].to(device),
             torch.tensor(scales, dtype=torch.float32, device=device).view(-1, 1, 1),
             scales,
-            log,
+            targets[0].log,
         )
 
     def at(self, index: torch.Tensor) -> "Scaling":

@@ -25,7 +25,7 @@ from ..config import Config, RiskminError
 from ..data import Data, draw_order, rows_at, schedule
 from .._training._checks import Probe, check_model
 from .._training._losses import check_bce_outputs, least_squares_test_loss, make_loss
-from ..metrics import LOSS_FROM_SUMS, finish_metrics, loss_units, metric_sums
+from ..metrics import evaluation_sums, finish_metrics, loss_units
 from .._training._optim import (
     PerRun,
     PerRunSchedule,
@@ -537,11 +537,8 @@ def evaluate_stacked(
         rows = idx[:, start : start + common.eval_rows]
         output = common.forward(params, common.buffers, scaling.inputs(rows_at(common.x, rows)))
         target = scaling.targets(rows_at(common.y, rows))
-        # a log target's metrics in its own units, its loss as trained, as fit measures them (_prepare.batch_sums)
-        measured = (scaling.restore(output), scaling.restore(target)) if scaling.log else (output, target)
-        values = metric_sums(common.loss_name, *measured)
-        if common.loss_name not in LOSS_FROM_SUMS or scaling.log:
-            values["loss"] = vmap(common.loss_fn)(output, target) * rows.shape[1]
+        restore = scaling.restore if scaling.log else None
+        values = evaluation_sums(common.loss_name, output, target, vmap(common.loss_fn), rows.shape[1], restore)
         for key, value in values.items():
             sums[key] = sums[key] + value if key in sums else value
     finished = finish_metrics(

@@ -31,7 +31,7 @@ from ..data import (
 )
 from ._losses import check_log_target, check_targets
 from ._callables import user_metric, step_sums
-from ..metrics import LOSS_FROM_SUMS, REGRESSION, finish_metrics, metric_sums
+from ..metrics import REGRESSION, evaluation_sums, finish_metrics
 
 EVAL_CHUNK = 65536  # rows per forward pass when evaluating: bounds memory on large splits
 
@@ -195,15 +195,12 @@ def batches_per_epoch(splits: Splits, config: Config) -> int:
 def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
     """How a regression target is standardized (and with target_transform log, transformed) for training (None: it is
     neither); a constant one is warned about."""
-    if config.loss not in REGRESSION:
-        return None
-    if len(y) > 1 and bool((y == y[:1]).all()):
+    if config.loss in REGRESSION and len(y) > 1 and bool((y == y[:1]).all()):
         warn(
             f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
             "only learn that constant, and r2 is undefined"
         )
-    log = config.target_transform == "log"
-    return TargetScale.fit(y, log, config.standardize_target) if config.standardize_target or log else None
+    return TargetScale.trained(y, config)
 
 
 def order_seed(seed: int) -> int:
@@ -286,15 +283,12 @@ def evaluate_batches(
 
 
 def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict], restore=None) -> dict:
-    """The sums over one batch from which evaluation makes the loss and metrics (metrics.metric_sums, the summed loss
-    when it is not one of them, the user's own metrics weighted by the rows). `restore`: a log target's way back to its
-    own units, in which the metrics are summed (in float64: exp magnifies float32's rounding); the loss stays as
-    trained."""
+    """The sums over one batch from which evaluation makes the loss and metrics (metrics.evaluation_sums, and the
+    user's own metrics weighted by the rows). `restore`: a log target's way back to its own units, in which the metrics
+    are summed (in float64: exp magnifies float32's rounding)."""
     output = forward(model, x)
-    restored = (output, y) if restore is None else (restore(output.double()), restore(y.double()))
-    values = metric_sums(loss_name, *restored)
-    if loss_name not in LOSS_FROM_SUMS or restore is not None:
-        values["loss"] = loss_fn(output, y) * len(y)
+    back = None if restore is None else lambda z: restore(z.double())
+    values = evaluation_sums(loss_name, output, y, loss_fn, len(y), back)
     for name, metric in (metrics or {}).items():
         values["own:" + name] = metric(output, y) * len(y)
     return values
