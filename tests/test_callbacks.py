@@ -93,6 +93,9 @@ def test_the_judge_refuses_patience_without_anything_to_judge_by():
         judged(riskmin.Config(val=0.0, patience=3), has_val=False)
     with pytest.raises(RiskminError, match="scheduler plateau needs a validation split"):
         judged(riskmin.Config(val=0.0, scheduler="plateau"), has_val=False)
+    with pytest.raises(RiskminError, match="monitor val_r2 needs a validation split"):
+        judged(riskmin.Config(val=0.0, monitor="val_r2", mode="max"), has_val=False)
+    assert not judged(riskmin.Config(val=0.0), has_val=False)  # the default monitor: nothing judged, nothing refused
 
 
 def test_early_stopping_sets_the_flag_and_says_why(lab1):

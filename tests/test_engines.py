@@ -117,3 +117,33 @@ def test_a_monitor_that_is_no_metric_is_refused_alike_naming_the_metrics(monitor
     stacked, sequential = (outcome(REGRESSION, {"model": "linear", "monitor": monitor, "epochs": 2}, engine) for engine in ("auto", "sequential"))
     assert stacked[0] == "refused" and stacked == sequential
     assert "val_r2" in stacked[1]
+
+
+@pytest.mark.parametrize("chosen", [{"patience": 3}, {"scheduler": "plateau"}, {"monitor": "val_r2", "mode": "max"}])
+def test_judging_by_a_validation_split_there_is_not_is_refused_alike_by_every_engine_and_fit(chosen):
+    settings = {"model": "linear", "epochs": 2, "val": 0.0, **chosen}
+    results = [outcome(REGRESSION, settings, engine) for engine in ("vectorized", "auto", "sequential")]
+    with pytest.raises(riskmin.RiskminError) as raised:
+        riskmin.fit("linear", REGRESSION, epochs=2, val=0.0, progress=False, **chosen)
+    assert all(result == ("refused", str(raised.value)) for result in results), results
+    assert "needs a validation split but val = 0" in str(raised.value)
+    # the default monitor, val_loss, then judges nothing, and the runs train
+    assert outcome(REGRESSION, {"model": "linear", "epochs": 2, "val": 0.0}, "auto")[0] == "trained"
+
+
+class Shifted(torch.nn.Linear):
+    """A linear layer that answers 5 higher in training mode: deterministic, so vmap stacks it, and mode-reading."""
+
+    def forward(self, x):
+        return super().forward(x) + (5.0 if self.training else 0.0)
+
+
+def test_a_stack_trains_a_layer_that_reads_self_training_in_training_mode_and_judges_it_in_eval_mode():
+    def shifted():
+        return torch.nn.Sequential(Shifted(REGRESSION.n_features, REGRESSION.n_targets))
+
+    stacked, sequential = (outcome(REGRESSION, {"model": shifted, "epochs": 3}, engine) for engine in ("vectorized", "sequential"))
+    assert stacked[0] == sequential[0] == "trained" and stacked[2] == "vectorized"
+    for mine, theirs in zip(stacked[1], sequential[1]):
+        assert {k: (mine[k], theirs[k]) for k in mine if not same(mine[k], theirs[k])} == {}
+    assert all(row["test_loss"] < 25 for row in stacked[1])  # judged in training mode, every output would be 5 off

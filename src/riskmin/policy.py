@@ -108,7 +108,8 @@ def diverged(loss):
 
 def judged(config: Config, has_val: bool) -> bool:
     """Whether runs under `config` have anything to judge by: a validation split, or a monitor that is not a validation
-    metric. Patience or a plateau schedule without one is refused in one sentence, whichever engine would train.
+    metric. Patience, a plateau schedule or a validation metric chosen as the monitor (any but the default val_loss,
+    which then judges nothing) without one is refused in one sentence, whichever engine would train.
 
     >>> (judged(Config(), True), judged(Config(val=0.0), False),
     ...  judged(Config(val=0.0, monitor="loss", patience=3), False))
@@ -116,10 +117,17 @@ def judged(config: Config, has_val: bool) -> bool:
     """
     if has_val or not config.monitor.startswith("val_"):
         return True
-    if config.patience or config.scheduler == "plateau":
+    needs = None
+    if config.patience:
+        needs = "patience"
+    elif config.scheduler == "plateau":
+        needs = "scheduler plateau"
+    elif config.monitor != Config.monitor:  # chosen, where the default judges by a validation split when there is one
+        needs = f"monitor {config.monitor}"
+    if needs:
         raise RiskminError(
-            f"{'patience' if config.patience else 'scheduler plateau'} needs a validation split but val "
-            "= 0; set --val 0.1, or --monitor loss to judge by the training loss"
+            f"{needs} needs a validation split but val = 0; set --val 0.1, or --monitor loss to judge by the "
+            "training loss"
         )
     return False
 

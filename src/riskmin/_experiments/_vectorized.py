@@ -97,6 +97,8 @@ def refusal(model, data: Data, config: Config) -> str:
             "round otherwise"
         )
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
+    # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
+    check_model(copy.deepcopy(probe), probe_of(data, data.x[:2], data.y[:2]), config.loss)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
     if list(probe.buffers()):
@@ -111,14 +113,16 @@ def refusal(model, data: Data, config: Config) -> str:
     return ""
 
 
-def stacked_forward(module: nn.Module):
-    """forward(params, buffers, x) of one replica, for vmap to batch over the replicas."""
+def stacked_forward(module: nn.Module, training: bool = True):
+    """forward(params, buffers, x) of one replica, in training mode or not, for vmap to batch over the replicas."""
     base = copy.deepcopy(module).to("meta")  # structure only; the weights come in through functional_call
+    base.train(training)  # a layer that reads self.training answers as in fit, which evaluates after model.eval()
     return lambda params, buffers, x: functional_call(base, (params, buffers), (x,))
 
 
-def batched_forward(module: nn.Module):
-    """The forward of all replicas at once, for vmap or, for riskmin's own parametrizations, written out directly.
+def batched_forward(module: nn.Module, training: bool = True):
+    """The forward of all replicas at once, in training mode or not, for vmap or, for riskmin's own parametrizations
+    (whose layers read no mode), written out directly.
 
     riskmin's models are linear layers and elementwise activations applied in order, so each
     layer of all R replicas is one batched matrix product (baddbmm): a step of R = 100 small
@@ -127,7 +131,7 @@ def batched_forward(module: nn.Module):
     layers = list(module.named_children())
     built_in = type(module) in (models.Linear, models.TwoLayerNN, models.MLP)
     if not built_in or not all(isinstance(layer, (nn.Linear, *models.ACTIVATIONS.values())) for _, layer in layers):
-        return vmap(stacked_forward(module))
+        return vmap(stacked_forward(module, training))
 
     def forward(params, buffers, x):
         fresh = False  # whether x is a product nothing else keeps, which a ReLU may overwrite
@@ -435,7 +439,8 @@ class ChunkSetup:
     """What every replica of a chunk shares or keeps side by side: the batched forward, the one copy of the data,
     each run's rows (replicas x rows index tensors) and scaling, and the stacked initial weights."""
 
-    forward: Callable
+    forward: Callable  # in training mode
+    evaluate: Callable  # the same, in evaluation mode
     buffers: dict
     params: dict
     x: torch.Tensor
@@ -466,6 +471,7 @@ class ChunkSetup:
         check_first_replica(template, data, config, scaling, x, y, rows["train"])
         return cls(
             forward=batched_forward(template),
+            evaluate=batched_forward(template, training=False),
             buffers=buffers,
             params=params,
             x=x,
@@ -494,13 +500,14 @@ def check_first_replica(
     first = train[:1, :256]
     inputs, targets = scaling.inputs(rows_at(x, first))[0], scaling.targets(rows_at(y, first))[0]
     module = copy.deepcopy(template).to(x.device)
-    check_model(
-        module,
-        Probe(inputs[:2], targets[:2], data.n_features, data.n_targets, list(data.target_names or [])),
-        config.loss,
-    )
+    check_model(module, probe_of(data, inputs[:2], targets[:2]), config.loss)
     if config.loss == "bce":
         check_bce_outputs(module, inputs)
+
+
+def probe_of(data: Data, x: torch.Tensor, y: torch.Tensor) -> Probe:
+    """Two rows of `data` (`x` and `y`, as the model would get them) and what a message about them names."""
+    return Probe(x, y, data.n_features, data.n_targets, list(data.target_names or []))
 
 
 def per_run_settings(config: Config, runs: list) -> dict:
@@ -535,7 +542,7 @@ def evaluate_stacked(
     sums = {}
     for start in range(0, idx.shape[1], common.eval_rows):
         rows = idx[:, start : start + common.eval_rows]
-        output = common.forward(params, common.buffers, scaling.inputs(rows_at(common.x, rows)))
+        output = common.evaluate(params, common.buffers, scaling.inputs(rows_at(common.x, rows)))
         target = scaling.targets(rows_at(common.y, rows))
         restore = scaling.restore if scaling.log else None
         values = evaluation_sums(common.loss_name, output, target, vmap(common.loss_fn), rows.shape[1], restore)
