@@ -1,5 +1,5 @@
 """riskmin's messages go through Python's warnings: a script can filter, record or escalate them; the command line
-prints each as one line."""
+prints each as a `warning:` line, continued indented past 80 columns."""
 
 import warnings
 
@@ -30,7 +30,7 @@ def test_a_script_can_escalate_a_message_into_an_error():
             riskmin.fit("linear", constant_column_data(), epochs=1, progress=False)
 
 
-def test_the_command_line_prints_each_message_as_one_line_and_leaves_the_filters_as_they_were(tmp_path, capsys):
+def test_the_command_line_prints_each_message_as_a_warning_line_and_leaves_the_filters_as_they_were(tmp_path, capsys):
     x = torch.randn(100, 2)
     x[:, 0] = 1.0
     path = tmp_path / "table.csv"
@@ -38,7 +38,8 @@ def test_the_command_line_prints_each_message_as_one_line_and_leaves_the_filters
     before = list(warnings.filters)
     assert main(["train", str(path), "--target", "y", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
-    assert "warning: feature columns a are constant on the training split; they carry no information" in err.splitlines()
+    assert err.splitlines()[:2] == ["warning: feature columns a are constant on the training split; they carry no",
+                                    "  information"]
     assert warnings.filters == before
 
 
@@ -50,3 +51,57 @@ def test_numerical_trouble_is_a_category_of_its_own_that_a_script_can_escalate_a
         riskmin.fit("linear", constant_column_data(), epochs=1, progress=False)  # a data note alone: no error
         with pytest.raises(riskmin.RiskminNumerics, match=r"^the final val r2 is .* lower --lr"):
             riskmin.fit("linear", "line", optimizer="adam", lr=1e6, epochs=2)
+
+
+def table_with_an_id_and_a_hole(tmp_path):
+    path = tmp_path / "people.csv"
+    rows = [f"{i},{i % 7 * 1.5},{(i * 3) % 11 * 0.5},{i % 7 * 3.0 + 1.0}" for i in range(60)]
+    rows[5] = "5,,1.0,4.0"  # a missing feature value
+    path.write_text("id,a,b,y\n" + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("read", ["load", "fit", "montecarlo"])
+def test_a_script_reading_a_file_hears_every_note_the_command_line_prints_in_its_own_words(tmp_path, capsys, read):
+    path = table_with_an_id_and_a_hole(tmp_path)
+    assert main(["train", str(path), "--target", "y", "--missing", "drop", "--epochs", "1", "--progress", "off",
+                 "--out", str(tmp_path / "runs")]) == 0
+    printed = capsys.readouterr().out
+    config = riskmin.Config(target="y", missing="drop", epochs=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        notes = riskmin.load(str(path), config).notes  # in the flags' words, as the command prints them
+    assert len(notes) == 3 and "dropped 1 of 60 rows" in notes[2] and all("--" in note for note in notes[:2])
+    calls = {"load": lambda: riskmin.load(str(path), config), "fit": lambda: riskmin.fit("linear", str(path), config),
+             "montecarlo": lambda: riskmin.montecarlo("linear", str(path), runs=2, config=config)}
+    with pytest.warns(riskmin.RiskminNote) as caught:
+        calls[read]()
+    told = [str(w.message) for w in caught if w.category is riskmin.RiskminNote]
+    for note in notes:  # each note the command printed, told to the script once, a flag said as a keyword
+        assert note in printed
+        assert told.count(riskmin._data._frames.in_python(note)) == 1
+    assert not any("--" in text for text in told)
+
+
+def test_a_script_reading_a_file_is_told_its_mistake_in_keywords(tmp_path):
+    path = table_with_an_id_and_a_hole(tmp_path)
+    with pytest.raises(riskmin.RiskminError, match="name the column to predict with target=;"):
+        riskmin.fit("linear", str(path), epochs=1, progress=False)
+
+
+def test_a_message_points_at_the_users_own_line_that_called_riskmin():
+    with pytest.warns(riskmin.RiskminWarning, match="constant on the training split") as caught:
+        riskmin.fit("linear", constant_column_data(), epochs=1, progress=False)
+    assert {w.filename for w in caught if issubclass(w.category, riskmin.RiskminWarning)} == {__file__}
+
+
+def test_the_command_line_keeps_each_message_within_80_columns(tmp_path, capsys):
+    path = table_with_an_id_and_a_hole(tmp_path)
+    assert main(["montecarlo", str(path), "--target", "y", "--missing", "drop", "--runs", "2", "--epochs", "1",
+                 "--progress", "off", "--out", str(tmp_path / "runs")]) == 0
+    out, err = capsys.readouterr()
+    assert "intervals from 2 runs are wide" in err and "task: regression (guessed)" in out
+    assert max(len(line) for line in (out + err).splitlines()) <= 80
+    # a message longer than a line goes on, indented, on the next: each still reads as one
+    warning = next(i for i, line in enumerate(err.splitlines()) if line.startswith("warning: intervals"))
+    assert err.splitlines()[warning + 1].startswith("  ")

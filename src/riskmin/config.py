@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import inspect
 import json
 import math
 import sys
@@ -61,8 +62,12 @@ class RiskminNote(RiskminWarning):
 
 
 def warn(message: str, kind: type = RiskminWarning) -> None:
-    """Issue a riskmin message, attributed to the caller of the riskmin function that found it."""
-    warnings.warn(message, kind, stacklevel=3)
+    """Issue a riskmin message, attributed to the line outside riskmin that called into it (the user's `fit(...)`), so
+    that Python's filters by module and line, and its once-per-line default, apply to the user's code."""
+    frame, level = inspect.currentframe(), 1  # level 1: this function, as warnings.warn counts
+    while frame is not None and str(frame.f_globals.get("__name__", "")).partition(".")[0] == "riskmin":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, kind, stacklevel=level)
 
 
 # The sections of `--help`, in the order shown: every setting names one as its group.

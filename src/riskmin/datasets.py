@@ -7,6 +7,7 @@ import torch
 
 from .config import Config, RiskminError
 from .data import Data
+from ._data._frames import for_python
 from ._data._readers import read
 from ._paths import SUFFIXES, is_file_name
 
@@ -52,11 +53,19 @@ DATASETS = {
 
 
 def load(name: str = "lab1", config: Config | None = None) -> Data:
-    """A built-in data set by name, or a data file (.csv, .parquet, .npz), with the settings of `config` that apply.
+    """A built-in data set by name, or a data file (.csv, .parquet, .npz), with the settings of `config` that apply;
+    what reading a file guessed or did (the task, the classes, columns left out) is told as RiskminNote warnings, and
+    a mistake is said in Python's words (target=, not --target).
 
     >>> load("line").x.shape
     torch.Size([100, 1])
     """
+    return for_python(lambda: read_data(name, config))
+
+
+def read_data(name: str, config: Config | None = None) -> Data:
+    """`load` as the command line reads: its notes kept in `Data.notes` in the flags' words, for the command to print
+    beside its results."""
     config = config or Config()
     if is_file_name(name):
         return read(name, config.target, config.features, config.task, config.missing, config.loss)

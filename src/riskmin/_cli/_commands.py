@@ -15,7 +15,7 @@ from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_run_se
 
 def train(args) -> int:
     from .._training._callables import named_callback
-    from ..datasets import load
+    from ..datasets import read_data
     from ..distributed import follow_launcher, join, shared
     from .._runs._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
@@ -24,7 +24,7 @@ def train(args) -> int:
     if args.resume:
         return resume(args, callbacks)
     config = config_from_args(args)
-    data = load(config.data, config)
+    data = read_data(config.data, config)
     building = replacing = made = None
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
@@ -38,14 +38,14 @@ def train(args) -> int:
 
 def find_rate(args) -> int:
     """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
-    from ..datasets import load
+    from ..datasets import read_data
     from ..distributed import follow_launcher, rank
     from .._training._lr_find import lr_find
 
     follow_launcher()
     config = config_from_args(args)
     check_plot(args.plot, config)
-    data = load(config.data, config)
+    data = read_data(config.data, config)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0
@@ -83,7 +83,7 @@ def resume(args, callbacks: list) -> int:
     from pathlib import Path
 
     from .._training._checkpoint import Checkpoints
-    from ..datasets import load
+    from ..datasets import read_data
     from .._runs._rundir import replaced_by
 
     directory = Path(args.resume)
@@ -104,7 +104,7 @@ def resume(args, callbacks: list) -> int:
     return train_in(
         directory,
         config,
-        load(config.data, config),
+        read_data(config.data, config),
         resume=checkpointed,
         replacing=replaced_by(directory),
         callbacks=callbacks,
@@ -266,7 +266,7 @@ def report_outcome(outcome, target, replacing=None) -> int:
 
 
 def run_montecarlo(args) -> int:
-    from ..datasets import load
+    from ..datasets import read_data
     from .._training._callables import Callables
     from .._experiments._montecarlo import kept_montecarlo
     from .._runs._report import montecarlo_table
@@ -274,7 +274,7 @@ def run_montecarlo(args) -> int:
 
     config = config_from_args(resumed(args))
     check_run_seeds(config)
-    data = load(config.data, config)
+    data = read_data(config.data, config)
     stem = f"{data.name}-montecarlo"
     settings = {**config.to_dict(), "model": config.model}
     done = on_first_process(
@@ -370,7 +370,7 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
     from .._experiments._curve import checked_sizes, curve, curve_table
-    from ..datasets import load
+    from ..datasets import read_data
     from .._runs._rundir import run_directory, write_replacing
 
     models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
@@ -378,7 +378,7 @@ def run_curve(args) -> int:
         args.model = models[0]  # the settings of the first; each model of the curve replaces it
     sizes = checked_sizes(args.sizes.split(","))
     config = config_from_args(args)
-    data = load(config.data, config)
+    data = read_data(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
     shown_and_saved(
@@ -457,12 +457,12 @@ def run_compare(args) -> int:
         write_comparison,
     )
     from .._experiments._candidates import candidate_configs, grid_toml
-    from ..datasets import load
+    from ..datasets import read_data
 
     saved = saved_flags(args)
     config, candidates, select = compare_plan(args, saved)
     check_run_seeds(config)
-    data = load(config.data, config)
+    data = read_data(config.data, config)
     metric, rope = (
         args.metric or saved.get("metric"),
         as_number(args.rope) if args.rope is not None else saved.get("rope"),
@@ -519,9 +519,11 @@ def shown_and_saved(result, table, what: str, saved):
 
     from ..distributed import leave
 
+    from .._runs._report import message_lines
+
     console = Console()
     for note in result.notes:
-        console.print(note, highlight=False)
+        console.print(message_lines(note), highlight=False, markup=False)
     table(console)
     path = saved()
     console.print(f"{what} written to {path}", highlight=False)
@@ -619,9 +621,11 @@ def export_run(args) -> int:
 
 
 def print_notes(notes: list) -> None:
-    """What reading the data guessed or did (the task, dropped rows), one line each."""
+    """What reading the data guessed or did (the task, dropped rows), each within 80 columns."""
+    from .._runs._report import message_lines
+
     for note in notes:
-        print(note)
+        print(message_lines(note))
 
 
 def list_datasets() -> int:
@@ -634,7 +638,7 @@ def list_datasets() -> int:
 
 def launch(args, argv: list) -> int:
     """`--nproc N`: check what was asked once, here, then start N processes of the same command through torchrun."""
-    from ..datasets import load
+    from ..datasets import read_data
     from ..distributed import launched, start
     from .._runs._rundir import check_writable, run_directory
 
@@ -654,7 +658,7 @@ def launch(args, argv: list) -> int:
         config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
         if args.command in ("montecarlo", "compare"):
             check_run_seeds(config)
-        data = load(config.data, config)
+        data = read_data(config.data, config)
         if args.command == "lr-find":  # the sweep writes only its picture
             check_plot(args.plot, config)
         else:
@@ -682,7 +686,7 @@ def draw_graph(args) -> int:
     from pathlib import Path
 
     from ..config import ModelName, read_toml
-    from ..datasets import load
+    from ..datasets import read_data
     from .._files import check_destination
     from .._training._graph import PICTURES, graph
     from .._runs._rundir import load_run
@@ -711,7 +715,7 @@ def draw_graph(args) -> int:
         )
     for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
         check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
-    data = load(config.data, config)
+    data = read_data(config.data, config)
     print_notes(data.notes)
     drawn = graph(model, data, config)
     written = drawn.save(plot)

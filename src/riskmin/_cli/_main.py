@@ -361,18 +361,21 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # riskmin's own messages as lines, beside its errors; the caller's setting comes back
     with warnings.catch_warnings():
-        warnings.showwarning = as_line(warnings.showwarning)
+        warnings.showwarning = as_lines(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
         return command(parser, argv)
 
 
-def as_line(shown):
-    """warnings.showwarning that prints a RiskminWarning as 'warning: ...' (a RiskminNote as 'note: ...') on stderr and
-    leaves any other warning to `shown`."""
+def as_lines(shown):
+    """warnings.showwarning that prints a RiskminWarning as 'warning: ...' (a RiskminNote as 'note: ...') on stderr,
+    within 80 columns, and leaves any other warning to `shown`."""
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, RiskminWarning):
-            print(f"{'note' if issubclass(category, RiskminNote) else 'warning'}: {message}", file=sys.stderr)
+            from .._runs._report import message_lines
+
+            kind = "note" if issubclass(category, RiskminNote) else "warning"
+            print(message_lines(f"{kind}: {message}"), file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
 

@@ -59,9 +59,7 @@ def arrow_table(frame):
 
 
 def frame_data(frame, config: Config) -> Data:
-    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file; what reading it
-    guessed or did (the task, the classes, columns left out) said as RiskminNote warnings, as the command line says
-    it."""
+    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file."""
     from ._readers import table_data
 
     table = arrow_table(frame)
@@ -69,13 +67,21 @@ def frame_data(frame, config: Config) -> Data:
         raise RiskminError(
             f"a DataFrame needs target= naming the column to predict; its columns are {', '.join(table.column_names)}"
         )
+    return table_data(
+        table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss, name="dataframe"
+    )
+
+
+def for_python(read) -> Data:
+    """The Data `read()` gives, for a Python caller: the column code speaks in flags, so a mistake is said in keywords
+    (target=, not --target), and what reading guessed or did (the task, the classes, columns left out) is told as
+    RiskminNote warnings, where the command line prints it beside its results."""
     try:
-        data = table_data(table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
-    except RiskminError as error:  # the column code speaks in flags; a DataFrame's user passes keywords
+        data = read()
+    except RiskminError as error:
         raise RiskminError(in_python(str(error))) from None
-    data.name, data.notes = "dataframe", [in_python(note) for note in data.notes]
     for note in data.notes:
-        warn(note, RiskminNote)
+        warn(in_python(note), RiskminNote)
     return data
 
 

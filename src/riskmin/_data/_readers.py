@@ -65,9 +65,10 @@ def table_data(
     task: str = "auto",
     missing: str = "error",
     loss: str = "auto",
+    name: str = "",
 ) -> Data:
     """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
-    message)."""
+    message); the Data is called `name`, by default the file's."""
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
@@ -100,7 +101,7 @@ def table_data(
         y,
         input_names(layout),
         targets,
-        name=path.stem,
+        name=name or path.stem,
         layout=list(layout),
         classes=classes,
         task=task,

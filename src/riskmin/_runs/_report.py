@@ -22,6 +22,17 @@ UNITS_FIRST = metrics_where(units="target")
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 
 
+def message_lines(text: str) -> str:
+    """A message as the console prints it: wrapped at WIDTH columns, the lines after the first indented two spaces so
+    that it reads as one message; a word longer than a line (a path) is kept whole.
+
+    >>> print(message_lines("warning: " + "word " * 20))
+    warning: word word word word word word word word word word word word word word
+      word word word word word word
+    """
+    return textwrap.fill(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+
+
 def header(
     data: str, sizes: dict, model: str, parameters: int, loss: str, optimizer: str, device: str, threads: int = 0
 ) -> list:

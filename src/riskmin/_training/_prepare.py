@@ -299,10 +299,10 @@ def as_data(data, config: Config):
     if isinstance(data, str):
         return datasets.load(data, config)
     if frames.is_frame(data):
-        return frames.frame_data(data, config)
+        return frames.for_python(lambda: frames.frame_data(data, config))
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
-        return frames.as_pair(x, y, config)
+        return frames.for_python(lambda: frames.as_pair(x, y, config))
     return data
 
 
