@@ -300,7 +300,7 @@ class Alone:
     def interrupted(self, local: bool, step: int) -> bool:
         return local
 
-    def settle(self) -> None:
+    def finish_exchange(self) -> None:
         pass
 
     def watched(self):
@@ -391,7 +391,7 @@ class Team:
         self.pending = self.dist.all_reduce(self.flag, group=self.flags, async_op=True)
         return agreed
 
-    def settle(self) -> None:
+    def finish_exchange(self) -> None:
         """Finish the flag exchange still in flight before the processes talk about anything else."""
         if self.pending is not None:
             self.pending.wait()

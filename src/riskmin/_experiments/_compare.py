@@ -39,7 +39,7 @@ from ._montecarlo import (
     kept_in,
     model_name,
     targets_of,
-    tell_sample_size,
+    warn_if_few_runs,
 )
 from ._kept import holding
 from .._training._optim import per_run_supported
@@ -191,7 +191,7 @@ def kept_comparison(
     """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
     start = time.perf_counter()
     results = train_candidates(configs, data, config.progress, keeper)
-    tell_sample_size(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
+    warn_if_few_runs(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
     cells = setting_cells(candidates)
     table = [{"candidate": name, **cells[name], **row} for name, mc in results.items() for row in mc.table]

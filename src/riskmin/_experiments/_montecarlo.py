@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..config import Config, RiskminError, RiskminNote, check_run_seeds, warn
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
-from .._training._callables import Callables, missing_callables, user_objects
+from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables, user_objects
 from .._training._checkpoint import Checkpoints
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
@@ -177,7 +177,7 @@ def montecarlo(
 def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
     """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
     result = experiments(model, data, config, [{}], callables, keeper)[0]
-    tell_sample_size(config, len(result.summary["used_runs"]))
+    warn_if_few_runs(config, len(result.summary["used_runs"]))
     return result
 
 
@@ -194,7 +194,7 @@ def kept_in(
     return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
 
 
-def tell_sample_size(config: Config, used: int) -> None:
+def warn_if_few_runs(config: Config, used: int) -> None:
     """Warn when the runs are too few for stable intervals; note how runs were rounded to whole repetitions of K
     folds."""
     if config.folds and not config.splits and config.runs % config.folds:
@@ -433,7 +433,7 @@ def experiment_splits(data, config: Config) -> list:
 
 def user_objects_reason(callables: Callables) -> str:
     """Why runs given objects of the user's own train one by one ("" when none were given)."""
-    given = [key for key in ("loss", "optimizer", "scheduler") if getattr(callables, key) is not None]
+    given = [key for key in OBJECT_SETTINGS if getattr(callables, key) is not None]
     given += ["metrics"] if callables.metrics else []
     return f"runs given your own {', '.join(given)} train one by one, through fit" if given else ""
 

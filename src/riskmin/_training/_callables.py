@@ -13,6 +13,7 @@ a resume without it is one sentence naming what to pass.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -130,11 +131,12 @@ class OwnLoss:
         return value.reshape(())
 
 
-def model_step(model, callables: Callables, settings: dict) -> dict:
+def model_step(model, callables: Callables, settings: dict) -> tuple:
     """A model that defines training_step(batch) -> loss trains by it, and by its configure_optimizers() when it has one
-    and no optimizer is given: both recorded as its methods (loss custom, Class.training_step). The settings to use."""
+    and no optimizer is given: both recorded as its methods (loss custom, Class.training_step). The Callables and the
+    settings to use."""
     if not hasattr(model, "training_step"):
-        return settings
+        return callables, settings
     if callables.loss is not None or "loss" in settings:
         raise RiskminError("the model defines training_step, which computes its own loss; drop loss=")
     if callables.metrics:
@@ -143,12 +145,12 @@ def model_step(model, callables: Callables, settings: dict) -> dict:
             "over; return your metrics as sums over the batch from its validation_step instead"
         )
     name = qualified_name(type(model))
-    callables.loss = model.training_step
+    callables = dataclasses.replace(callables, loss=model.training_step)
     settings = {**settings, "loss": "custom", "loss_callable": f"{name}.training_step"}
     if hasattr(model, "configure_optimizers") and callables.optimizer is None and "optimizer" not in settings:
-        callables.optimizer = lambda parameters: model.configure_optimizers()
+        callables = dataclasses.replace(callables, optimizer=lambda parameters: model.configure_optimizers())
         settings.update(optimizer="custom", optimizer_callable=f"{name}.configure_optimizers")
-    return settings
+    return callables, settings
 
 
 def takes_index(method) -> bool:

@@ -317,7 +317,7 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
     if isinstance(model, str):
         settings = {"model": model, **settings}
     callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
-    settings = model_step(model, callables, settings)  # a model's own training_step (and configure_optimizers)
+    callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
     config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
     return config, callables
@@ -362,7 +362,7 @@ def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
 @contextlib.contextmanager
 def session(training: Training, resume: bool):
     """Around the loop: the run's own random state and thread count, signals turned into a checkpoint, a resumed
-    checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes settled."""
+    checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes done exchanging."""
     config, state, saver, team = training.config, training.state, training.saver, training.team
     if resume and not saver.enabled:
         raise RiskminError(
@@ -387,7 +387,7 @@ def session(training: Training, resume: bool):
         try:
             yield
             saver.wait()
-            team.settle()
+            team.finish_exchange()
             call(training.callbacks, "on_fit_end", state)
         finally:  # also on Ctrl-C: no progress bar left behind on the line the next output lands on, no writer thread
             saver.close()

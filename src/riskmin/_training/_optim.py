@@ -30,8 +30,8 @@ def make_optimizer(config: Config, parameters, given=None) -> torch.optim.Optimi
     """The optimizer `config.optimizer`, with fused kernels where this torch has them for the device; or the user's
     own, `given` (optimizer "custom"): an Optimizer class or a factory of the parameters.
 
-    Fused kernels update every parameter in one call instead of a Python loop over tensors:
-    on CPU they make an Adam step of a small MLP about a fifth faster (benchmarks/overhead.py).
+    Fused kernels update every parameter in one call instead of a Python loop over tensors, which on CPU is much of a
+    small model's step (benchmarks/overhead.py measures the step against a hand-written loop).
     """
     parameters = list(parameters)
     if not parameters:
