@@ -14,6 +14,7 @@ from riskmin import RiskminError
 from riskmin._training._checkpoint import Checkpoints
 from riskmin._files import RunLock, load_tensors, safetensors_bytes
 from riskmin._cli._main import main
+from said import unwrapped
 
 # Dropout and small batches: the resumed run must also restore the global RNG and the batch order.
 # 800 training rows in batches of 16: 50 steps an epoch, a checkpoint at the end of each.
@@ -164,7 +165,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, sign
     newest.write_bytes(data[: len(data) // 2])  # truncated
     code, err = finish(tmp_path, "--resume", str(tmp_path / "damaged"))
     assert code == 0, err
-    assert f"warning: checkpoint {newest.stem} is unusable ({newest.name} does not match its checksum)" in err
+    assert f"warning: checkpoint {newest.stem} is unusable ({newest.name} does not match its checksum)" in unwrapped(err)
     assert_same_run(uninterrupted, tmp_path / "damaged")
 
 

@@ -16,6 +16,7 @@ from riskmin import RiskminError
 from riskmin._cli._main import main
 from riskmin.callbacks import CsvLog, State, TensorBoard
 from snapshot import tree
+from said import unwrapped
 
 QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
 SWEEP = ["lr-find", "line", "--model", "linear", "--steps", "10", "--progress", "off"]
@@ -277,7 +278,7 @@ def test_an_empty_folder_a_stopped_command_left_is_used_with_a_note_and_resume_s
                                   "that command again, which uses the folder")
     assert main(["train", "line", *QUICK, "--name", "left"]) == 0
     assert ("note: runs/left is an empty folder, left by a command stopped before its run began; this run uses it"
-            in capsys.readouterr().err.splitlines())
+            in unwrapped(capsys.readouterr().err).splitlines())
     assert (tmp_path / "runs" / "left" / "summary.json").is_file() and sorted(os.listdir("runs")) == ["left"]
 
 
@@ -648,7 +649,7 @@ def test_a_column_empty_in_every_row_is_named(tmp_path, capsys, monkeypatch):
 def test_a_run_far_worse_than_the_mean_is_warned_about_without_the_progress_display(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "line", *QUICK, "--optimizer", "adam", "--lr", "1e6"]) == 0
-    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: ")]
+    warned = [line for line in unwrapped(capsys.readouterr().err).splitlines() if line.startswith("warning: ")]
     assert len(warned) == 1 and warned[0].startswith("warning: the final val r2 is ") and "lower --lr" in warned[0]
 
 

@@ -13,6 +13,7 @@ import riskmin
 from riskmin import RiskminError
 from riskmin.config import RiskminNote
 from riskmin._runs._report import MONTECARLO_ROWS
+from said import unwrapped
 
 FAST = dict(progress=False)
 
@@ -247,5 +248,5 @@ def test_fit_of_a_dataframe_says_what_the_command_line_says_as_catchable_notes(t
     capsys.readouterr()
     assert main(["train", str(tmp_path / "fruit.csv"), "--target", "fruit", "--missing", "mean", "--epochs", "1",
                  "--progress", "off", "--out", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out.splitlines()
+    printed = unwrapped(capsys.readouterr().out).splitlines()
     assert said == [in_python(line) for line in printed[:len(said)]] and len(said) == 3  # the filled column too

@@ -10,6 +10,7 @@ import torch
 import riskmin
 from riskmin._cli._main import main
 from riskmin import montecarlo
+from said import unwrapped
 
 FAST = ["--epochs", "40", "--lr", "0.05", "--progress", "off"]
 
@@ -79,7 +80,7 @@ def test_predict_counts_unseen_categories_in_one_warning_and_fills_missing_value
                      [[0, 2.0, "a", "cat"], [0, 2.0, "b", "horse"], [0, "", "c", "dog"], [0, 3.0, "d", "emu"], [0, 3.0, "e", ""]])
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "runs" / "m"), str(new), "--out", str(tmp_path / "p.csv"), "--keep", "id"]) == 0
-    err = capsys.readouterr().err.strip().splitlines()
+    err = unwrapped(capsys.readouterr().err).strip().splitlines()
     assert err == ["warning: 2 values of new.csv are categories the run never saw in training (kind: 2); they were encoded as all zeros"]
     rows = read_csv(tmp_path / "p.csv")
     assert [row["id"] for row in rows] == ["a", "b", "c", "d", "e"]
@@ -112,7 +113,7 @@ def flowers(tmp_path):
 
 def test_a_text_target_is_classification_with_its_class_names_printed_stored_and_predicted(flowers, tmp_path, capsys):
     assert main(["train", str(flowers), "--target", "species", "--features", "a,b", "--name", "f", "--out", str(tmp_path / "runs"), *FAST]) == 0
-    out = capsys.readouterr().out
+    out = unwrapped(capsys.readouterr().out)
     assert ("task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); text values are class names; "
             "override with --task regression") in out
     run_dir = tmp_path / "runs" / "f"
@@ -160,7 +161,7 @@ def test_bce_on_a_yes_no_target_predicts_its_class_names(tmp_path):
 
 def test_a_constant_feature_is_reported(flowers, tmp_path, capsys):
     assert main(["train", str(flowers), "--target", "species", "--out", str(tmp_path / "runs"), *FAST]) == 0
-    assert "warning: feature columns const are constant on the training split; they carry no information" in capsys.readouterr().err
+    assert "warning: feature columns const are constant on the training split; they carry no information" in unwrapped(capsys.readouterr().err)
 
 
 def test_target_may_be_repeated(tmp_path):
@@ -213,7 +214,7 @@ def test_houses_with_an_id_train_without_it_and_predict_keeps_it(tmp_path, capsy
     rows = [[1000 + i, f"{a:.5f}", f"{b:.5f}", f"{3 * a - b + 5:.5f}"] for i, (a, b) in enumerate(x)]
     houses = write_rows(tmp_path / "houses.csv", ["id", "size", "age", "price"], rows)
     assert main(["train", str(houses), "--target", "price", "--name", "h", "--out", str(tmp_path / "runs"), *FAST]) == 0
-    assert "left out of the features as row identifiers: id (named like one); name a column in --features to keep it" in capsys.readouterr().out
+    assert "left out of the features as row identifiers: id (named like one); name a column in --features to keep it" in unwrapped(capsys.readouterr().out)
     assert json.loads((tmp_path / "runs" / "h" / "preprocessing.json").read_text())["features"] == ["size", "age"]
     assert main(["predict", str(tmp_path / "runs" / "h"), str(houses), "--out", str(tmp_path / "p.csv"), "--keep", "id"]) == 0
     assert [row["id"] for row in read_csv(tmp_path / "p.csv")] == [str(1000 + i) for i in range(120)]
@@ -298,8 +299,8 @@ def test_a_few_text_cells_in_a_number_column_are_missing_values_not_categories(t
     with pytest.raises(riskmin.RiskminError) as error:
         riskmin.load(str(path), riskmin.Config(target="y"))
     assert str(error.value) == ("holes.csv has missing values, empty or NaN, in columns x (4), first at rows 100, 20000, 25000, 29999; "
-                                "x holds text in 4 number cells ('?', '-'), taken as missing; pass --missing drop to drop those rows "
-                                "or --missing mean to fill features with training-split means")
+                                "x holds text in 4 number cells ('?', '-'), taken as missing; pass missing=\"drop\" to drop those rows "
+                                "or missing=\"mean\" to fill features with training-split means")  # Python's words
     dropped = riskmin.load(str(path), riskmin.Config(target="y", missing="drop"))
     assert dropped.feature_names == ["x", "z"] and len(dropped) == 29_996
     assert dropped.notes[1:] == ["column x holds numbers but for 4 cells, taken as missing values: '?' at row 100, '-' at row 20000, "
@@ -316,7 +317,7 @@ def test_predict_takes_text_cells_of_a_number_column_as_missing(pets, tmp_path, 
     new = write_rows(tmp_path / "new.csv", ["size", "kind"], [[2.0, "cat"], ["?", "dog"]])
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "runs" / "m"), str(new), "--out", str(tmp_path / "p.csv")]) == 0
-    assert capsys.readouterr().err == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1\n"
+    assert unwrapped(capsys.readouterr().err) == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1\n"
     assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "drop", "--name", "d",
                  "--out", str(tmp_path / "runs"), *FAST]) == 0
     assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "q.csv")]) == 2

@@ -8,6 +8,7 @@ import torch
 
 import riskmin
 from riskmin._cli._main import main
+from said import unwrapped
 
 
 def constant_column_data():
@@ -66,7 +67,7 @@ def test_a_script_reading_a_file_hears_every_note_the_command_line_prints_in_its
     path = table_with_an_id_and_a_hole(tmp_path)
     assert main(["train", str(path), "--target", "y", "--missing", "drop", "--epochs", "1", "--progress", "off",
                  "--out", str(tmp_path / "runs")]) == 0
-    printed = capsys.readouterr().out
+    printed = unwrapped(capsys.readouterr().out)
     config = riskmin.Config(target="y", missing="drop", epochs=1, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
