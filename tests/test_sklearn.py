@@ -105,3 +105,13 @@ def test_bad_settings_are_refused_in_one_sentence():
         RiskminClassifier(loss="bce").fit(x, y)
     with pytest.raises(riskmin.RiskminError, match="optimizer"):
         RiskminRegressor(optimizer="lbfgs").fit(x, y.astype(float))
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
+def test_without_validation_rows_the_schedule_asked_for_is_kept_and_nothing_stops_early(houses, scheduler):
+    frame, y = houses
+    x = frame[["size", "age"]].to_numpy()
+    fitted = RiskminRegressor(val=0.0, epochs=4, patience=2, config={"scheduler": scheduler}, random_state=0).fit(x, y)
+    config = fitted.run_.config
+    assert config.scheduler == scheduler and config.patience == 0 and config.monitor == "loss"
+    assert fitted.run_.summary["epochs_run"] == 4
