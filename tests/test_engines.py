@@ -147,3 +147,14 @@ def test_a_stack_trains_a_layer_that_reads_self_training_in_training_mode_and_ju
     for mine, theirs in zip(stacked[1], sequential[1]):
         assert {k: (mine[k], theirs[k]) for k in mine if not same(mine[k], theirs[k])} == {}
     assert all(row["test_loss"] < 25 for row in stacked[1])  # judged in training mode, every output would be 5 off
+
+
+def test_a_model_that_cannot_take_the_inputs_is_refused_in_fits_words_by_every_engine():
+    def narrow():
+        return torch.nn.Sequential(torch.nn.Linear(REGRESSION.n_features - 3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+
+    results = [outcome(REGRESSION, {"model": narrow, "epochs": 2}, engine) for engine in ("vectorized", "auto", "sequential")]
+    with pytest.raises(riskmin.RiskminError) as raised:
+        riskmin.fit(narrow(), REGRESSION, epochs=2, progress=False)
+    assert all(result == ("refused", str(raised.value)) for result in results), results
+    assert str(raised.value).startswith(f"the model cannot take the data's inputs, {REGRESSION.n_features} features per sample")
