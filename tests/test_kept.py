@@ -228,7 +228,7 @@ def test_a_process_torchrun_restarts_goes_on_from_the_runs_kept(tmp_path):
     restart aborted within torch (SIGABRT, "terminate called without an active exception", no riskmin message), which
     over 40 runs of this test alone did not happen again; a user's torchrun with restarts to spare starts it once more
     too. Every start after the first goes on from the runs kept, the only failures allowed are the planned SIGKILL and
-    such an abort, and Python's fault handler puts the stack of an abort into the message."""
+    one such abort, and Python's fault handler puts the stack of an abort into the message."""
     args = ["montecarlo", "lab1", "--runs", "8", "--engine", "sequential", "--epochs", "6", "--hidden", "8", "--threads", "1",
             "--progress", "off"]
     launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
@@ -239,7 +239,7 @@ def test_a_process_torchrun_restarts_goes_on_from_the_runs_kept(tmp_path):
     assert launched.stdout.count("runs written to") == 1  # the first process alone writes the result
     failures = re.findall(r"failed \(exitcode: (-?\d+)\) local_rank: (\d)", launched.stderr)
     assert failures[0] == ("-9", "1"), launched.stderr[-3000:]  # the second process did die, SIGKILLed
-    assert all(code == "-6" for code, _ in failures[1:]), launched.stderr[-3000:]
+    assert len(failures) <= 2 and all(code == "-6" for code, _ in failures[1:]), launched.stderr[-3000:]  # one abort
     alone = command(*args, "--name", "one", cwd=tmp_path)
     assert alone.returncode == 0, alone.stderr[-2000:]
     two, one = files(tmp_path / "runs" / "two"), files(tmp_path / "runs" / "one")

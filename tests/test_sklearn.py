@@ -107,11 +107,16 @@ def test_bad_settings_are_refused_in_one_sentence():
         RiskminRegressor(optimizer="lbfgs").fit(x, y.astype(float))
 
 
-@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
-def test_without_validation_rows_the_schedule_asked_for_is_kept_and_nothing_stops_early(houses, scheduler):
+def test_without_validation_rows_the_schedule_asked_for_is_kept_and_nothing_stops_early(houses):
     frame, y = houses
     x = frame[["size", "age"]].to_numpy()
-    fitted = RiskminRegressor(val=0.0, epochs=4, patience=2, config={"scheduler": scheduler}, random_state=0).fit(x, y)
-    config = fitted.run_.config
-    assert config.scheduler == scheduler and config.patience == 0 and config.monitor == "loss"
-    assert fitted.run_.summary["epochs_run"] == 4
+    judged_by_validation = {"monitor": "val_r2", "mode": "max"}
+    cosine = RiskminRegressor(val=0.0, epochs=4, patience=1, lr=0.01, config={"scheduler": "cosine", **judged_by_validation},
+                              random_state=0).fit(x, y)
+    assert [round(row["lr"], 6) for row in cosine.run_.history] == [0.01, 0.008536, 0.005, 0.001464]  # the cosine, as asked
+    assert cosine.run_.summary["epochs_run"] == 4  # patience 1 would have stopped it: nothing judges without validation
+    plateau = RiskminRegressor(val=0.0, epochs=6, lr=0.01, config={"scheduler": "plateau", **judged_by_validation},
+                               random_state=0).fit(x, y)
+    config = plateau.run_.config
+    assert (config.scheduler, config.monitor, config.mode) == ("plateau", "loss", "min")  # the training loss, down
+    assert plateau.run_.history[-1]["lr"] == 0.01  # a falling training loss leaves the rate alone

@@ -69,19 +69,18 @@ def test_a_script_reading_a_file_hears_every_note_the_command_line_prints_in_its
                  "--out", str(tmp_path / "runs")]) == 0
     printed = unwrapped(capsys.readouterr().out)
     config = riskmin.Config(target="y", missing="drop", epochs=1, progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        notes = riskmin.load(str(path), config).notes  # in the flags' words, as the command prints them
-    assert len(notes) == 3 and "dropped 1 of 60 rows" in notes[2] and all("--" in note for note in notes[:2])
+    flags = riskmin.datasets.read_data(str(path), config).notes  # what the command reads, saying nothing
+    assert len(flags) == 3 and "dropped 1 of 60 rows" in flags[2] and all("--" in note for note in flags[:2])
+    keywords = [riskmin._data._frames.in_python(note) for note in flags]
     calls = {"load": lambda: riskmin.load(str(path), config), "fit": lambda: riskmin.fit("linear", str(path), config),
              "montecarlo": lambda: riskmin.montecarlo("linear", str(path), runs=2, config=config)}
     with pytest.warns(riskmin.RiskminNote) as caught:
-        calls[read]()
+        result = calls[read]()
     told = [str(w.message) for w in caught if w.category is riskmin.RiskminNote]
-    for note in notes:  # each note the command printed, told to the script once, a flag said as a keyword
-        assert note in printed
-        assert told.count(riskmin._data._frames.in_python(note)) == 1
-    assert not any("--" in text for text in told)
+    assert all(note in printed for note in flags)  # the command printed each note, in its flags' words
+    assert all(told.count(note) == 1 for note in keywords) and not any("--" in text for text in told)
+    if read == "load":  # and the Data a script holds says them as it was told them
+        assert result.notes == keywords
 
 
 def test_a_script_reading_a_file_is_told_its_mistake_in_keywords(tmp_path):
@@ -90,9 +89,21 @@ def test_a_script_reading_a_file_is_told_its_mistake_in_keywords(tmp_path):
         riskmin.fit("linear", str(path), epochs=1, progress=False)
 
 
-def test_a_message_points_at_the_users_own_line_that_called_riskmin():
-    with pytest.warns(riskmin.RiskminWarning, match="constant on the training split") as caught:
-        riskmin.fit("linear", constant_column_data(), epochs=1, progress=False)
+def sigmoid_data():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=generator)
+    return riskmin.Data(x, (x[:, :1] > 0).float())
+
+
+@pytest.mark.parametrize("what, said", [
+    (lambda: riskmin.fit("linear", constant_column_data(), epochs=1, progress=False), "constant on the training split"),
+    # warned under torch.no_grad, a decorator of torch's between riskmin's frames
+    (lambda: riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Sigmoid()), sigmoid_data(), loss="bce",
+                         epochs=1, progress=False), "sigmoid"),
+])
+def test_a_message_points_at_the_users_own_line_that_called_riskmin(what, said):
+    with pytest.warns(riskmin.RiskminWarning, match=said) as caught:
+        what()
     assert {w.filename for w in caught if issubclass(w.category, riskmin.RiskminWarning)} == {__file__}
 
 
@@ -102,7 +113,8 @@ def test_the_command_line_keeps_each_message_within_80_columns(tmp_path, capsys)
                  "--progress", "off", "--out", str(tmp_path / "runs")]) == 0
     out, err = capsys.readouterr()
     assert "intervals from 2 runs are wide" in err and "task: regression (guessed)" in out
-    assert max(len(line) for line in (out + err).splitlines()) <= 80
+    notes = out[:out.index("dropped 1 of 60 rows")]  # the notes on the data, before the tables (which rich lays out)
+    assert max(len(line) for line in (notes + err).splitlines()) <= 80 and len(unwrapped(notes).splitlines()[0]) > 80
     # a message longer than a line goes on, indented, on the next: each still reads as one
     warning = next(i for i, line in enumerate(err.splitlines()) if line.startswith("warning: intervals"))
     assert err.splitlines()[warning + 1].startswith("  ")

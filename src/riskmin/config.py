@@ -62,12 +62,16 @@ class RiskminNote(RiskminWarning):
 
 
 def warn(message: str, kind: type = RiskminWarning) -> None:
-    """Issue a riskmin message, attributed to the line outside riskmin that called into it (the user's `fit(...)`), so
-    that Python's filters by module and line, and its once-per-line default, apply to the user's code."""
-    frame, level = inspect.currentframe(), 1  # level 1: this function, as warnings.warn counts
-    while frame is not None and str(frame.f_globals.get("__name__", "")).partition(".")[0] == "riskmin":
+    """Issue a riskmin message, attributed to the line that called into riskmin (the user's `fit(...)`), so that
+    Python's filters by module and line, and its once-per-line default, apply to the user's code: the caller of the
+    outermost riskmin frame, whatever torch or the standard library wraps between riskmin's own (a no_grad decorator,
+    a context manager)."""
+    frame, level, outermost = inspect.currentframe(), 1, 1  # level 1: this function, as warnings.warn counts
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).partition(".")[0] == "riskmin":
+            outermost = level
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, kind, stacklevel=level)
+    warnings.warn(message, kind, stacklevel=outermost + 1)
 
 
 # The sections of `--help`, in the order shown: every setting names one as its group.

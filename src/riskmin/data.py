@@ -15,7 +15,7 @@ from typing import Iterator, Optional, Union
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .config import RiskminError
+from .config import Config, RiskminError
 from .metrics import REGRESSION
 from ._data._inputs import each_input, input_tensors, is_several, n_rows, several_inputs
 
@@ -483,14 +483,25 @@ class TargetScale:
         scale = math.sqrt(float((y - mean).square().mean()))
         return cls(mean.float(), scale if scale > 0 and math.isfinite(scale) else 1.0, log)
 
+    @staticmethod
+    def asked(config: Config) -> bool:
+        """Whether `config` trains on its targets scaled: a regression target standardized, or its logarithm, or both
+        (a target of a classification loss is taken as it is). Both engines ask here.
+
+        >>> TargetScale.asked(Config(loss="mse")), TargetScale.asked(Config(loss="cross_entropy"))
+        (True, False)
+        """
+        wanted = config.standardize_target or config.target_transform == "log"
+        return config.loss in REGRESSION and wanted
+
     @classmethod
-    def trained(cls, y: torch.Tensor, config) -> Optional["TargetScale"]:
-        """How `config` has the training targets `y` trained on: standardized, as their logarithm, or both; None where
-        they are taken as they are (a target of a classification loss always is). Both engines ask here."""
-        log = config.target_transform == "log"
-        if config.loss not in REGRESSION or not (config.standardize_target or log):
-            return None
-        return cls.fit(y, log, config.standardize_target)
+    def of_training(cls, y: torch.Tensor, config: Config) -> "TargetScale":
+        """The scaling `config` asks for (see `asked`), fitted on the training targets `y`.
+
+        >>> TargetScale.of_training(torch.tensor([[10.0], [1000.0]]), Config(target_transform="log")).log
+        True
+        """
+        return cls.fit(y, config.target_transform == "log", config.standardize_target)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         # float32 tensors on both sides, as the Monte-Carlo engine computes it per replica: the same bits either way

@@ -7,7 +7,7 @@ import torch
 
 from .config import Config, RiskminError
 from .data import Data
-from ._data._frames import for_python
+from ._data._frames import for_python, in_python
 from ._data._readers import read
 from ._paths import SUFFIXES, is_file_name
 
@@ -60,15 +60,19 @@ def load(name: str = "lab1", config: Config | None = None) -> Data:
     >>> load("line").x.shape
     torch.Size([100, 1])
     """
-    return for_python(lambda: read_data(name, config))
+    return for_python(lambda: read_data(name, config, voice=in_python))
 
 
-def read_data(name: str, config: Config | None = None) -> Data:
-    """`load` as the command line reads: its notes kept in `Data.notes` in the flags' words, for the command to print
-    beside its results."""
+def read_data(name: str, config: Config | None = None, voice=None) -> Data:
+    """`load` as the command line reads, saying nothing: what reading a file guessed or did is kept in `Data.notes`,
+    in the flags' words (or as `voice` says them), for the command to print beside its results.
+
+    >>> read_data("line").notes
+    []
+    """
     config = config or Config()
     if is_file_name(name):
-        return read(name, config.target, config.features, config.task, config.missing, config.loss)
+        return read(name, config.target, config.features, config.task, config.missing, config.loss, voice)
     if config.target or config.features:
         raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")
     if config.task == "classification":

@@ -192,10 +192,19 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     }
 
 
-def evaluation_sums(loss_name: str, output, y, loss, rows: int, restore=None) -> dict:
+def evaluation_sums(
+    loss_name: str, output: torch.Tensor, y: torch.Tensor, loss: Callable, rows: int, restore: Optional[Callable] = None
+) -> dict:
     """The sums one evaluated batch adds, as both engines take them: `metric_sums` of the outputs, and the loss summed
     apart (`loss(output, y)` times the `rows`) when the metrics do not give it. `restore`: a log target's way back to
-    its own units, where the metrics are measured; its loss stays as trained, in log units."""
+    its own units, where the metrics are measured; its loss stays as trained, in log units.
+
+    >>> import torch
+    >>> out, y = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [3.0]])
+    >>> sorted(evaluation_sums("mse", out, y, torch.nn.MSELoss(), 2)), sorted(evaluation_sums("huber", out, y,
+    ...     torch.nn.HuberLoss(), 2))
+    (['moments'], ['loss', 'moments'])
+    """
     measured = (output, y) if restore is None else (restore(output), restore(y))
     values = metric_sums(loss_name, *measured)
     if loss_name not in LOSS_FROM_SUMS or restore is not None:

@@ -67,21 +67,21 @@ def frame_data(frame, config: Config) -> Data:
         raise RiskminError(
             f"a DataFrame needs target= naming the column to predict; its columns are {', '.join(table.column_names)}"
         )
-    return table_data(
-        table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss, name="dataframe"
-    )
+    args = (table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
+    return table_data(*args, name="dataframe", voice=in_python)  # only Python passes a DataFrame
 
 
 def for_python(read) -> Data:
-    """The Data `read()` gives, for a Python caller: the column code speaks in flags, so a mistake is said in keywords
-    (target=, not --target), and what reading guessed or did (the task, the classes, columns left out) is told as
-    RiskminNote warnings, where the command line prints it beside its results."""
+    """The Data `read()` gives, for a Python caller, its notes said in keywords (`read` passes in_python as their
+    voice): a mistake of the column code, which speaks in flags, is said in keywords too (target=, not --target), and
+    what reading guessed or did (the task, the classes, columns left out) is told as RiskminNote warnings, where the
+    command line prints it beside its results."""
     try:
         data = read()
     except RiskminError as error:
         raise RiskminError(in_python(str(error))) from None
     for note in data.notes:
-        warn(in_python(note), RiskminNote)
+        warn(note, RiskminNote)
     return data
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,13 @@ DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)
 
 
 def read(
-    path, target: str = "", features: str = "", task: str = "auto", missing: str = "error", loss: str = "auto"
+    path,
+    target: str = "",
+    features: str = "",
+    task: str = "auto",
+    missing: str = "error",
+    loss: str = "auto",
+    voice: Optional[Callable[[str], str]] = None,
 ) -> Data:
     """A data file as Data, its features encoded by a layout fitted on the file.
 
@@ -47,13 +53,14 @@ def read(
     `task` "auto" guesses regression or classification from the target column; `missing`
     says what to do with empty cells: "error", "drop" their rows, or keep them for "mean".
     Without `features`, every other column is a feature but those that look like row
-    identifiers; the notes of the result say what was guessed, converted or left out.
+    identifiers; the notes of the result say what was guessed, converted or left out, in the command line's words, or
+    as `voice` says them (a Python caller's keywords).
     """
     path, suffix = checked(path)
     if suffix == ".npz":
-        return read_npz(path, task, loss)
+        return read_npz(path, task, loss, voice)
     table, notes = read_table(path, suffix)
-    return table_data(table, notes, path, target, features, task, missing, loss)
+    return table_data(table, notes, path, target, features, task, missing, loss, voice=voice)
 
 
 def table_data(
@@ -66,6 +73,7 @@ def table_data(
     missing: str = "error",
     loss: str = "auto",
     name: str = "",
+    voice: Optional[Callable[[str], str]] = None,
 ) -> Data:
     """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
     message); the Data is called `name`, by default the file's."""
@@ -95,7 +103,7 @@ def table_data(
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
     x, _ = encode(table, layout, path, missing)
     task, y, classes, note = target_values(table, targets, task, loss, path)
-    notes = [note, *notes, *missing_notes, *(c for c in capped if c)]
+    notes = said([note, *notes, *missing_notes, *(c for c in capped if c)], voice)
     return Data(
         torch.from_numpy(x),
         y,
@@ -444,7 +452,12 @@ def quoted(name: str) -> str:
     return name
 
 
-def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
+def said(notes: list, voice: Optional[Callable[[str], str]]) -> list:
+    """`notes` in the words of `voice`, or of the command line without one."""
+    return [voice(note) for note in notes] if voice else notes
+
+
+def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional[Callable[[str], str]] = None) -> Data:
     """Arrays x and y of an .npz file; a one-column whole-number y may be class labels, guessed as for tables."""
     check_npz_header(path)
     x, y = npz_arrays(path)
@@ -473,10 +486,10 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto") -> Data:
             name=path.stem,
             classes=classes,
             task=task,
-            notes=[note + "; override with --task"],
+            notes=said([note + "; override with --task"], voice),
         )
     note = f"task: regression ({how}){why}; override with --task"
-    return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=[note])
+    return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=said([note], voice))
 
 
 def check_npz_header(path: Path) -> None:

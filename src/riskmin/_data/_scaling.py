@@ -42,10 +42,9 @@ class Scaling:
             (s.fill - s.mean) / s.std if s.fill is not None else torch.full_like(s.mean, float("nan")) for s in scalers
         ]
         hole = torch.stack(holes)[:, None].to(device) if any(s.fill is not None for s in scalers) else None
-        trained = [TargetScale.trained(rows_at(data.y, s.train), config) for s in splits]
-        targets = [t for t in trained if t is not None]  # one a split, or none where the target is taken as it is
-        if not targets:
+        if not TargetScale.asked(config):
             return cls(mean, std, hole)
+        targets = [TargetScale.of_training(rows_at(data.y, s.train), config) for s in splits]
         scales = np.array([t.scale for t in targets])
         return cls(
             mean,

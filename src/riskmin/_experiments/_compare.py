@@ -39,7 +39,7 @@ from ._montecarlo import (
     kept_in,
     model_name,
     targets_of,
-    warn_if_few_runs,
+    warn_about_run_count,
 )
 from ._kept import holding
 from .._training._optim import per_run_supported
@@ -191,7 +191,7 @@ def kept_comparison(
     """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
     start = time.perf_counter()
     results = train_candidates(configs, data, config.progress, keeper)
-    warn_if_few_runs(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
+    warn_about_run_count(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
     cells = setting_cells(candidates)
     table = [{"candidate": name, **cells[name], **row} for name, mc in results.items() for row in mc.table]
@@ -556,7 +556,7 @@ def ranked_rows(summary: dict) -> list:
 def comparison_table(summary: dict, console) -> None:
     """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
     columns."""
-    from .._runs._report import narrow_table
+    from .._runs._report import WIDTH, narrow_table
 
     metric = summary["metric"]
     table = narrow_table(
@@ -581,16 +581,18 @@ def comparison_table(summary: dict, console) -> None:
         "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
         f"{summary['level']:g}"
     )
-    console.print(textwrap.fill(footnote, 80, break_on_hyphens=False), highlight=False, markup=False)
+    console.print(textwrap.fill(footnote, WIDTH, break_on_hyphens=False), highlight=False, markup=False)
     bayesian_table(summary, console)
     if "selection" in summary:
-        console.print(textwrap.fill(selection_text(summary), 80, break_on_hyphens=False), highlight=False, markup=False)
+        console.print(
+            textwrap.fill(selection_text(summary), WIDTH, break_on_hyphens=False), highlight=False, markup=False
+        )
 
 
 def bayesian_table(summary: dict, console) -> None:
     """Each candidate against the best: the posterior probabilities of being practically worse, equivalent or better
     (correlated Bayesian t-test) and the smallest difference the corrected test would detect at 80% power."""
-    from .._runs._report import narrow_table
+    from .._runs._report import WIDTH, narrow_table
 
     metric = summary["metric"]
     tests = summary["comparisons"].get(metric, {})
@@ -622,7 +624,7 @@ def bayesian_table(summary: dict, console) -> None:
             "P: posterior probability (correlated Bayesian t-test, same correction). detectable: "
             f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
             f"with {summary['runs']} splits; smaller true differences may go unseen.",
-            80,
+            WIDTH,
             break_on_hyphens=False,
         ),
         highlight=False,

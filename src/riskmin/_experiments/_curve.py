@@ -146,7 +146,7 @@ def experiments_of(model, data, config: Config, given: dict) -> dict:
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
     there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
     """
-    from ._montecarlo import experiments, warn_if_few_runs, threads_trial
+    from ._montecarlo import experiments, warn_about_run_count, threads_trial
 
     sizes = sorted(given)
     sized = config.replace(model=model) if isinstance(model, str) else config
@@ -156,7 +156,7 @@ def experiments_of(model, data, config: Config, given: dict) -> dict:
         shared = trial if config.batch_size or size == sizes[-1] else None
         at_size = sized.replace(train=size * config.train_fraction)
         by_size[size] = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
-        warn_if_few_runs(at_size, len(by_size[size].summary["used_runs"]))
+        warn_about_run_count(at_size, len(by_size[size].summary["used_runs"]))
     return {size: by_size[size] for size in sizes}
 
 

@@ -177,7 +177,7 @@ def montecarlo(
 def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
     """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
     result = experiments(model, data, config, [{}], callables, keeper)[0]
-    warn_if_few_runs(config, len(result.summary["used_runs"]))
+    warn_about_run_count(config, len(result.summary["used_runs"]))
     return result
 
 
@@ -194,9 +194,9 @@ def kept_in(
     return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
 
 
-def warn_if_few_runs(config: Config, used: int) -> None:
-    """Warn when the runs are too few for stable intervals; note how runs were rounded to whole repetitions of K
-    folds."""
+def warn_about_run_count(config: Config, used: int) -> None:
+    """What the number of runs means for the result: a note when `runs` was rounded up to whole repetitions of K folds,
+    a warning when the runs `used` are too few for stable intervals."""
     if config.folds and not config.splits and config.runs % config.folds:
         warn(
             f"runs = {config.runs} is not a whole number of repetitions of {config.folds} folds, so "

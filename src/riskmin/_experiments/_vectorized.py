@@ -97,17 +97,18 @@ def refusal(model, data: Data, config: Config) -> str:
             "round otherwise"
         )
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
-    # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
-    check_model(copy.deepcopy(probe), probe_of(data, data.x[:2], data.y[:2]), config.loss)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
+    # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
+    check_model(copy.deepcopy(probe), probe_of(data, data.x[:2], data.y[:2]), config.loss)
     if list(probe.buffers()):
         return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):
         return "dropout draws its own random numbers in each run"
     try:
         params, buffers = stack_module_state([probe, copy.deepcopy(probe)])
-        vmap(stacked_forward(probe))(params, buffers, data.x[:2].expand(2, 2, -1))
+        for training in (True, False):  # a stack trains in training mode and evaluates in evaluation mode
+            vmap(stacked_forward(probe, training))(params, buffers, data.x[:2].expand(2, 2, -1))
     except Exception as error:  # any failure here means vmap cannot batch this module
         return f"vmap cannot batch {type(probe).__name__} ({str(error).splitlines()[0][:120]})"
     return ""

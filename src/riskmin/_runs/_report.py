@@ -24,13 +24,16 @@ LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(t
 
 def message_lines(text: str) -> str:
     """A message as the console prints it: wrapped at WIDTH columns, the lines after the first indented two spaces so
-    that it reads as one message; a word longer than a line (a path) is kept whole.
+    that it reads as one message; a word longer than a line (a path) is kept whole, and so is a line break.
 
     >>> print(message_lines("warning: " + "word " * 20))
     warning: word word word word word word word word word word word word word word
       word word word word word word
     """
-    return textwrap.fill(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+    return "\n".join(
+        textwrap.fill(line, WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+        for line in text.splitlines()
+    )
 
 
 def header(

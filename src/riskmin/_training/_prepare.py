@@ -200,7 +200,7 @@ def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
             f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
             "only learn that constant, and r2 is undefined"
         )
-    return TargetScale.trained(y, config)
+    return TargetScale.of_training(y, config) if TargetScale.asked(config) else None
 
 
 def order_seed(seed: int) -> int:
