@@ -115,6 +115,7 @@ def test_without_validation_rows_the_schedule_asked_for_is_kept_and_nothing_stop
                               random_state=0).fit(x, y)
     assert [round(row["lr"], 6) for row in cosine.run_.history] == [0.01, 0.008536, 0.005, 0.001464]  # the cosine, as asked
     assert cosine.run_.summary["epochs_run"] == 4  # patience 1 would have stopped it: nothing judges without validation
+    assert not cosine.run_.summary["restored_best"]  # the last weights, as the estimator's docstring says
     plateau = RiskminRegressor(val=0.0, epochs=6, lr=0.01, config={"scheduler": "plateau", **judged_by_validation},
                                random_state=0).fit(x, y)
     config = plateau.run_.config

@@ -97,8 +97,10 @@ class RiskminEstimator(BaseEstimator):
         )
         _, n_val, _ = split_sizes(rows, val=self.val, test=0.0)
         n_train = rows - n_val
-        # no rows to judge by: no early stopping, and a plateau schedule (if asked) follows the training loss down
-        stopping = dict(patience=self.patience) if n_val else dict(patience=0, monitor="loss", mode="min")
+        # no rows to judge by: no early stopping, the last weights kept, and a plateau schedule (if asked) follows the
+        # training loss down
+        judging = dict(patience=0, monitor="loss", mode="min", restore_best=False)
+        stopping = dict(patience=self.patience) if n_val else judging
         batch_size = self.batch_size if self.batch_size and self.batch_size < n_train else 0
         # with its widths: hidden=(64, 64) is an mlp's
         named = dict(model=self.model) if isinstance(self.model, str) else {}
