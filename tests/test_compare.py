@@ -99,6 +99,17 @@ def test_select_without_validation_rows_is_refused_in_one_sentence():
         compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", runs=3, val=0.0, select=True, epochs=1, progress=False)
 
 
+def test_select_over_a_file_of_splits_without_validation_rows_is_refused_before_anything_trains(tmp_path, monkeypatch):
+    import riskmin._experiments._compare
+
+    path = tmp_path / "splits.csv"
+    path.write_text("train,test\n" + "\n".join(f"{' '.join(map(str, range(r, 80 + r)))},{' '.join(map(str, range(80 + r, 100 + r)))}"
+                                                for r in range(3)) + "\n")
+    monkeypatch.setattr(riskmin._experiments._compare, "kept_comparison", lambda *args: pytest.fail("it trained"))
+    with pytest.raises(riskmin.RiskminError, match=f"but split 0 of {path} has no validation rows; give every split a val column"):
+        compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", splits=str(path), select=True, epochs=1, progress=False)
+
+
 def test_nested_selection_maximizes_a_metric_that_should_go_up():
     table = [{"candidate": "a", "run": 0, "val_accuracy": 0.9, "test_accuracy": 0.7},
              {"candidate": "b", "run": 0, "val_accuracy": 0.8, "test_accuracy": 0.95}]
@@ -300,6 +311,25 @@ def test_the_ranked_table_keeps_every_number_whole_at_80_columns(scale):
     assert any("e-" in cell for cell in cells) and all(cell in text for cell in cells), [c for c in cells if c not in text]
 
 
+def test_a_grids_long_names_fold_and_leave_every_number_whole_at_80_columns():
+    from rich.console import Console
+
+    from riskmin._experiments._compare import comparison_table, ranked_rows
+
+    # names without a space to break at, and numbers as wide as they come: small differences, intervals to the 1e-5
+    best = [0.32612, 0.31255, 0.33871, 0.32094, 0.33318, 0.31702]
+    results = {"lr=0.01 weight_decay=0.0001": made_up(best)}
+    results.update({f"lr=0.0{i} weight_decay=0.000{i}": made_up([v + 0.000384 * i + 0.0009 * (-1) ** k * (k % 3)
+                                                                 for k, v in enumerate(best)]) for i in range(2, 4)})
+    summary = comparison_summary(results, "loss", "min", None)
+    buffer = io.StringIO()
+    comparison_table(summary, Console(file=buffer, width=80, color_system=None))
+    text = buffer.getvalue()
+    assert all(len(line) <= 80 for line in text.splitlines()) and "p Holm" in text
+    cells = [cell for row in ranked_rows(summary) for cell in row[2:] if cell]
+    assert all(cell in text for cell in cells), [c for c in cells if c not in text]
+
+
 def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectable_difference(tmp_path, capsys):
     assert main(["compare", "lab1", "--model", "linear,two_layer", "--runs", "6", "--epochs", "3", "--rope", "0.05",
                  "--progress", "off", "--out", str(tmp_path), "--name", "c"]) == 0
@@ -325,10 +355,12 @@ def test_the_picture_of_many_candidates_draws_the_best_30_within_a_screen():
     assert figure.get_size_inches()[0] * figure.dpi <= 1920 and "the best 30 of 45" in axis.get_title()
 
 
-def test_the_picture_gives_each_candidate_its_probability_of_being_practically_equal_to_the_best():
+def test_the_picture_gives_each_candidate_its_posterior_against_the_best_and_the_regions_width():
     from riskmin._experiments._compare import plot_comparison
 
     ranking = ["best", "near"]
     table = [{"candidate": name, "run": run, "test_loss": 1.0 + run + (name == "near") * 0.01} for name in ranking for run in range(3)]
-    figure = plot_comparison(table, ranking, "test_loss", tests={"near": {"p_equivalent": 0.934}})
-    assert [label.get_text() for label in figure.axes[0].get_xticklabels()] == ["best", "near\nP(equal) 0.93"]
+    near = {"p_worse": 0.061, "p_equivalent": 0.934, "p_better": 0.005, "rope": 0.0125}
+    figure = plot_comparison(table, ranking, "test_loss", tests={"near": near})
+    labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert labels == ["best", "near\nP(worse/equal/better)\n0.06/0.93/0.01 at +-0.0125"]

@@ -1,4 +1,5 @@
 import json
+import io
 import math
 
 import pytest
@@ -265,6 +266,19 @@ def test_kfold_runs_round_up_to_whole_repetitions_with_a_note_and_few_runs_warn(
                                            "(2 repetition(s))"]
     montecarlo("linear", "lab1", runs=2, epochs=2, **FAST)
     assert str(recwarn[-1].message).startswith("intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71")
+
+
+def test_one_run_warns_that_it_gives_no_interval_and_the_table_says_so(recwarn):
+    from rich.console import Console
+
+    from riskmin._runs._report import montecarlo_table
+
+    mc = montecarlo("linear", "lab1", runs=1, epochs=2, **FAST)
+    assert str(recwarn[-1].message).startswith("one run gives no interval")
+    buffer = io.StringIO()
+    montecarlo_table(mc.summary, Console(file=buffer, width=80, color_system=None))
+    assert "No interval: it needs the spread of at least two runs." in buffer.getvalue()
+    assert "The corrected interval" not in buffer.getvalue()
 
 
 def test_a_stack_gives_the_same_bits_on_one_thread_and_on_two():

@@ -284,14 +284,20 @@ FEW_RUNS = 5  # below this many runs a t interval rests on a standard deviation 
 
 
 def few_runs(n: int, confidence: float = 0.95) -> Optional[str]:
-    """A sentence saying that intervals over `n` runs are wide and unstable, when n is below FEW_RUNS; else None.
+    """A sentence saying that intervals over `n` runs are wide and unstable, or that one run gives none, when n is below
+    FEW_RUNS; else None (and None for no run at all, which is said where it happens).
 
     >>> few_runs(2)  # doctest: +NORMALIZE_WHITESPACE
     'intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71 at 2 runs, 2.78 at 5): run at least 5,
     better 20 or more'
+    >>> few_runs(1)
+    'one run gives no interval, since the spread of the runs is unknown: run at least 5, better 20 or more'
     """
-    if n >= FEW_RUNS or n < 2:
+    if n >= FEW_RUNS or n < 1:
         return None
+    if n == 1:
+        unknown = "one run gives no interval, since the spread of the runs is unknown"
+        return f"{unknown}: run at least {FEW_RUNS}, better 20 or more"
     quantile = lambda runs: t_quantile(0.5 + confidence / 2, runs - 1)  # noqa: E731
     return (
         f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at "

@@ -152,6 +152,8 @@ def compare(
     configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
+    if select and config.splits:
+        check_splits_to_select_by(config, base, data)
     keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates), kind="compare")
     with holding(keeper):
         comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope)
@@ -174,6 +176,18 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
             "rows; set --val 0.1 (val=0.1)"
         )
     return base, mode
+
+
+def check_splits_to_select_by(config: Config, base: str, data) -> None:
+    """Refuse `select` over a file of splits with a split that holds no validation rows, before anything trains."""
+    from ..splits import read_splits
+
+    empty = [number for number, (_, val, _) in enumerate(read_splits(config.splits, len(data))) if not len(val)]
+    if empty:
+        raise RiskminError(
+            f"select chooses a candidate in each split by val_{base}, but split {empty[0]} of {config.splits} has no "
+            "validation rows; give every split a val column, or drop --select"
+        )
 
 
 def grid_settings(configs: dict) -> dict:
@@ -491,8 +505,7 @@ def plot_comparison(
         for column in ([values.get(name, math.nan) for values in by_split.values()] for name in ranking)
     ]
     axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
-    equal = {name: t.get("p_equivalent") for name, t in (tests or {}).items()}
-    labels = [name if equal.get(name) is None else f"{name}\nP(equal) {equal[name]:.2f}" for name in ranking]
+    labels = [posterior_label(name, (tests or {}).get(name, {})) for name in ranking]
     axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title(
@@ -506,6 +519,20 @@ def plot_comparison(
     from .._runs._rundir import save_picture
 
     return save_picture(figure, path, overwrite)
+
+
+def posterior_label(name: str, test: dict) -> str:
+    """A candidate's name under its bar of compare.png, with its posterior against the best and the region's width.
+
+    >>> print(posterior_label("b", {"p_worse": 0.9, "p_equivalent": 0.1, "p_better": 0.0, "rope": 0.01}))
+    b
+    P(worse/equal/better)
+    0.90/0.10/0.00 at +-0.01
+    """
+    if test.get("p_equivalent") is None:
+        return name
+    chances = "/".join(f"{test[key]:.2f}" for key in ("p_worse", "p_equivalent", "p_better"))
+    return f"{name}\nP(worse/equal/better)\n{chances} at +-{test['rope']:.3g}"
 
 
 RANKED_COLUMNS = ("", "candidate", "mean [95% CI]", "vs best", "[95% CI]", "p Holm")  # CI: the corrected interval
@@ -562,16 +589,16 @@ def comparison_table(summary: dict, console) -> None:
     table = narrow_table(
         f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})", console
     )
-    for column in RANKED_COLUMNS:
-        left = column == "candidate"  # the one column that wraps, so that the numbers stay on one line
-        table.add_column(
-            column,
-            justify="left" if left else "right",
-            overflow="fold",
-            no_wrap=not left,
-            min_width=12 if left else None,
-        )
-    for row in ranked_rows(summary):
+    rows = ranked_rows(summary)
+    # every number column as wide as its widest cell; the candidate's name, the one column that folds, takes the rest
+    widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(RANKED_COLUMNS)]
+    # between two columns, a space of padding either side and a divider (a space in this box); no edges
+    table.show_edge, spacing = False, 3 * (len(RANKED_COLUMNS) - 1)
+    widths[1] = max(len("candidate"), min(widths[1], table.width - spacing - sum(widths) + widths[1]))
+    for column, width in zip(RANKED_COLUMNS, widths):
+        left = column == "candidate"
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, width=width)
+    for row in rows:
         table.add_row(*row)
     console.print(table)
     ratio = summary.get("test_train_ratio")

@@ -203,18 +203,19 @@ def given_text(sizes) -> str:
 
 def row_of(model: str, size: float, mc) -> dict:
     """One row of the curve: the model, the size, the rows and runs it measured, and every test and train metric's mean
-    with its corrected interval (test) or its naive one (train, where no correction applies)."""
+    with its corrected se and interval (test: `test_loss_se`, `test_loss_ci_low`, ...) or, where no correction applies
+    (train), its naive ones, named so (`train_loss_naive_se`, `train_loss_naive_ci_low`, ...)."""
     s = mc.summary
     row = {"model": model, "size": size, "n_train": s["n_train"], "n_test": s["n_test"], "runs": len(s["used_runs"])}
     for name, d in s["metrics"].items():
         if name.startswith(METRIC_PREFIXES) and not name.startswith("val_"):
-            kind = "corrected" if d.get("corrected_se") is not None else "naive"
+            kind, named = ("corrected", name) if d.get("corrected_se") is not None else ("naive", f"{name}_naive")
             row.update(
                 {
                     name: d["mean"],
-                    f"{name}_se": d[f"{kind}_se"],
-                    f"{name}_ci_low": d[f"{kind}_ci_low"],
-                    f"{name}_ci_high": d[f"{kind}_ci_high"],
+                    f"{named}_se": d[f"{kind}_se"],
+                    f"{named}_ci_low": d[f"{kind}_ci_low"],
+                    f"{named}_ci_high": d[f"{kind}_ci_high"],
                 }
             )
     return row

@@ -287,6 +287,8 @@ def interval(d: dict, kind: str = "corrected") -> str:
 def correction_note(summary: dict) -> str:
     """What the corrected interval allows for, named with the ratio it used, and where it does not apply."""
     ratio = summary.get("test_train_ratio")
+    if len(summary.get("used_runs", (0, 0))) < 2:
+        return "No interval: it needs the spread of at least two runs."
     if ratio is None:
         return (
             "No corrected interval: the split sizes are unknown. The naive one treats the runs as independent "
