@@ -26,7 +26,7 @@ def houses(tmp_path):
 def test_csv_columns_become_features_and_targets(houses):
     data = riskmin.load(str(houses), riskmin.Config(target="price"))
     assert (data.feature_names, data.target_names, data.name) == (["size", "age", "rooms"], ["price"], "houses")
-    assert "left out of the features as row identifiers: id (named like one); name a column in --features to keep it" in data.notes
+    assert "left out of the features as row identifiers: id (named like one); name a column in features= to keep it" in data.notes
     assert data.x.dtype == torch.float32 and data.x.shape == (200, 3) and data.y.shape == (200, 1)
     first = houses.read_text().splitlines()[1].split(",")[1:]
     assert data.x[0].tolist() == pytest.approx([float(v) for v in first[:3]])
@@ -213,11 +213,11 @@ def test_npz_labels_follow_the_task_rule_of_tables(tmp_path):
     signs = riskmin.load(str(tmp_path / "signs.npz"))
     assert signs.task == "classification" and signs.classes == ["-1", "0", "1"] and signs.y[:4].tolist() == [0, 1, 2, 2]
     assert signs.notes == ["task: classification (guessed): y has 3 classes (-1, 0, 1); 3 distinct whole numbers are class labels; "
-                           "override with --task"]
+                           "override with task="]
     np.savez(tmp_path / "counts.npz", x=x, y=np.arange(40) * 3)
     counts = riskmin.load(str(tmp_path / "counts.npz"))
     assert counts.task == "regression" and counts.y.dtype == torch.float32
-    assert counts.notes == ["task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; override with --task"]
+    assert counts.notes == ["task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; override with task="]
     asked = riskmin.load(str(tmp_path / "counts.npz"), riskmin.Config(task="classification"))
     assert asked.task == "classification" and len(asked.classes) == 40
 

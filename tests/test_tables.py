@@ -141,7 +141,7 @@ def test_whole_number_targets_with_few_values_are_classes_and_task_overrides_the
     assert guessed.task == "classification" and guessed.classes == ["0", "1", "2"] and guessed.y.dtype == torch.long
     asked = riskmin.load(str(numbered), riskmin.Config(target="label", task="regression"))
     assert asked.task == "regression" and asked.y.dtype == torch.float32
-    assert asked.notes[0] == "task: regression (as asked) on label; override with --task"
+    assert asked.notes[0] == "task: regression (as asked) on label; override with task="  # a Python caller's keywords
     with_mse = riskmin.load(str(numbered), riskmin.Config(target="label", loss="mse"))
     assert with_mse.task == "regression"  # asking for a regression loss settles the guess
 
@@ -189,11 +189,11 @@ def test_row_identifiers_are_left_out_with_one_note_and_kept_when_named(tmp_path
     data = riskmin.load(str(path), riskmin.Config(target="y"))
     assert data.feature_names == ["year", "x"]  # a year column past the first is a feature, though its values are distinct
     assert data.notes[1:] == ["left out of the features as row identifiers: row (named like one), customer (a different text in almost "
-                              "every row); name a column in --features to keep it"]
+                              "every row); name a column in features= to keep it"]
     assert riskmin.load(str(path), riskmin.Config(target="y", features="row,x")).feature_names == ["row", "x"]
     numbered = write_rows(tmp_path / "numbered.csv", ["n", "x", "y"], [[i, r[3], r[4]] for i, r in enumerate(rows)])
     assert riskmin.load(str(numbered), riskmin.Config(target="y")).notes[1] == (
-        "left out of the features as row identifiers: n (row numbers); name a column in --features to keep it")
+        "left out of the features as row identifiers: n (row numbers); name a column in features= to keep it")
     for name in ("id", "ID", "Id", "house_id", "PassengerId", "customerID", "uuid", "index", "row_number", "Unnamed: 0", ""):
         named = write_rows(tmp_path / "named.csv", [name, "x", "y"], [[k % 3, r[3], r[4]] for k, r in enumerate(rows)])
         assert riskmin.load(str(named), riskmin.Config(target="y")).feature_names == ["x"], name
@@ -265,7 +265,7 @@ def test_the_task_guess_follows_one_stated_rule(tmp_path, values, task, classes,
     data = riskmin.load(str(path), riskmin.Config(target="target"))
     assert (data.task, data.classes) == (task, classes)
     other = "regression" if task == "classification" else "classification"
-    assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f"; {rule}; override with --task {other}")
+    assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f'; {rule}; override with task="{other}"')
     if classes:
         assert data.y.tolist() == [classes.index(str(v).replace(".0", "")) for v in values]
 
