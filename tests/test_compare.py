@@ -14,6 +14,7 @@ from riskmin._cli._main import main
 from riskmin._experiments._candidates import candidate_configs, grid
 from riskmin._experiments._compare import comparison_summary, selection, selection_text, stacks
 from riskmin.stats import summarize
+from said import unwrapped
 
 SMALL = dict(epochs=4, n_samples=200, progress=False)
 
@@ -335,6 +336,7 @@ def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectabl
                  "--progress", "off", "--out", str(tmp_path), "--name", "c"]) == 0
     out = capsys.readouterr().out
     assert "practically equal within +-0.05 test loss" in out and "P(worse)" in out
+    assert "shows P(worse) > 0.95 up to about 10% of the time, > 0.975 about 5%" in unwrapped(out).replace("\n", " ")
     rows = [row for row in csv.DictReader(open(tmp_path / "c" / "comparison.csv")) if row["metric"] == "test_loss" and row["difference"]]
     [row] = rows
     assert float(row["rope"]) == 0.05 and float(row["detectable"]) > 0

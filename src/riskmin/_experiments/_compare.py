@@ -648,7 +648,9 @@ def bayesian_table(summary: dict, console) -> None:
     console.print(table)
     console.print(
         textwrap.fill(
-            "P: posterior probability (correlated Bayesian t-test, same correction). detectable: "
+            "P: posterior probability (correlated Bayesian t-test, same correction). Each candidate is set "
+            "against the best these splits picked, so one truly as good shows P(worse) > 0.95 up to about 10% of "
+            "the time, > 0.975 about 5% (python -m benchmarks.paired_tests). detectable: "
             f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
             f"with {summary['runs']} splits; smaller true differences may go unseen.",
             WIDTH,
