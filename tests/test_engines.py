@@ -158,3 +158,12 @@ def test_a_model_that_cannot_take_the_inputs_is_refused_in_fits_words_by_every_e
         riskmin.fit(narrow(), REGRESSION, epochs=2, progress=False)
     assert all(result == ("refused", str(raised.value)) for result in results), results
     assert str(raised.value).startswith(f"the model cannot take the data's inputs, {REGRESSION.n_features} features per sample")
+
+
+def test_folds_that_do_not_divide_the_rows_stack_by_their_sizes_and_train_as_fit_would():
+    # 80 rows in 3 folds: test folds of 27, 27 and 26 rows, so the runs have two shapes, which stack apart
+    chosen = {"model": "linear", "folds": 3, "val": 0.0, "epochs": 3}
+    stacked, sequential = (outcome(REGRESSION, chosen, engine) for engine in ("vectorized", "sequential"))
+    assert stacked[0] == sequential[0] == "trained" and stacked[2] == "vectorized"
+    for mine, theirs in zip(stacked[1], sequential[1]):
+        assert {k: (mine[k], theirs[k]) for k in mine if not same(mine[k], theirs[k])} == {}

@@ -443,11 +443,18 @@ def work_units(model, data, config: Config, variants: list, runs: list, reason: 
     stacks, or each run alone where `fit` trains them one by one (`reason`)."""
     if reason:
         return [[run] for run in runs]
-    stacks = stacks_of(
-        model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], processes
-    )
-    starts = [0, *itertools.accumulate(map(len, stacks))]
-    return [runs[a:b] for a, b in zip(starts, starts[1:])]
+    shapes: dict = {}  # a stack's runs share their split sizes: K folds of rows that K does not divide make two
+    for run in runs:
+        splits = run[3]
+        shapes.setdefault((len(splits.train), len(splits.val), len(splits.test)), []).append(run)
+    units = []
+    for alike in shapes.values():
+        stacks = stacks_of(
+            model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in alike], processes
+        )
+        starts = [0, *itertools.accumulate(map(len, stacks))]
+        units += [alike[a:b] for a, b in zip(starts, starts[1:])]
+    return units
 
 
 def train_runs(
