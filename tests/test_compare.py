@@ -365,4 +365,5 @@ def test_the_picture_gives_each_candidate_its_posterior_against_the_best_and_the
     near = {"p_worse": 0.061, "p_equivalent": 0.934, "p_better": 0.005, "rope": 0.0125}
     figure = plot_comparison(table, ranking, "test_loss", tests={"near": near})
     labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
-    assert labels == ["best", "near\nP(worse/equal/better)\n0.06/0.93/0.01 at +-0.0125"]
+    assert labels == ["best", "near\n0.06/0.93/0.01"]
+    assert figure.axes[0].get_xlabel() == "under each name: P(worse/equal/better) against the best, equal within +-0.0125"

@@ -126,8 +126,8 @@ def judged(config: Config, has_val: bool) -> bool:
         needs = f"monitor {config.monitor}"
     if needs:
         raise RiskminError(
-            f"{needs} needs a validation split but val = 0; set --val 0.1, or --monitor loss to judge by the "
-            "training loss"
+            f"{needs} needs a validation split but val = 0; set --val 0.1 (val=0.1), or --monitor loss "
+            '(monitor="loss") to judge by the training loss'
         )
     return False
 

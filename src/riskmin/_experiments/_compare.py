@@ -18,6 +18,7 @@ candidate on the validation metric and records that candidate's test metric.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -238,10 +239,13 @@ def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> 
     if progress:
         from rich.console import Console
 
+        from .._runs._report import message_lines
+
         console = Console(stderr=True)  # beside the other progress lines: stderr in a terminal, the cell in a notebook
     for number, group in enumerate(stacks(configs), 1):
         if progress:
-            console.print(f"stack {number}: {', '.join(group)}", highlight=False, markup=False, soft_wrap=True)
+            line = message_lines(f"stack {number}: {', '.join(group)}")  # within 80 columns, as every message
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
         variants = [{key: getattr(configs[name][1], key) for key in settings_where(stackable=True)} for name in group]
@@ -507,6 +511,9 @@ def plot_comparison(
     axis.plot(positions, means, color="tab:red", marker="D", linestyle="none", label="mean")
     labels = [posterior_label(name, (tests or {}).get(name, {})) for name in ranking]
     axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
+    rope = next((t["rope"] for t in (tests or {}).values() if t.get("p_equivalent") is not None), None)
+    if rope is not None:
+        axis.set_xlabel(f"under each name: P(worse/equal/better) against the best, equal within +-{rope:.3g}")
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title(
         "one line per split, candidates ranked best first"
@@ -522,17 +529,15 @@ def plot_comparison(
 
 
 def posterior_label(name: str, test: dict) -> str:
-    """A candidate's name under its bar of compare.png, with its posterior against the best and the region's width.
+    """A candidate's name on compare.png's axis, with its posterior against the best (the axis's label says which).
 
     >>> print(posterior_label("b", {"p_worse": 0.9, "p_equivalent": 0.1, "p_better": 0.0, "rope": 0.01}))
     b
-    P(worse/equal/better)
-    0.90/0.10/0.00 at +-0.01
+    0.90/0.10/0.00
     """
     if test.get("p_equivalent") is None:
         return name
-    chances = "/".join(f"{test[key]:.2f}" for key in ("p_worse", "p_equivalent", "p_better"))
-    return f"{name}\nP(worse/equal/better)\n{chances} at +-{test['rope']:.3g}"
+    return name + "\n" + "/".join(f"{test[key]:.2f}" for key in ("p_worse", "p_equivalent", "p_better"))
 
 
 RANKED_COLUMNS = ("", "candidate", "mean [95% CI]", "vs best", "[95% CI]", "p Holm")  # CI: the corrected interval
@@ -580,6 +585,32 @@ def ranked_rows(summary: dict) -> list:
     return rows
 
 
+def folded(text: str, width: int, indent: int = 0) -> str:
+    """`text` in lines of at most `width`, broken at its spaces and after an "=" (a grid's names are settings, such as
+    weight_decay=0.0001), a piece longer than a line cut; the lines after the first indented by `indent`.
+
+    >>> print(folded("2* lr=0.01 weight_decay=0.0001", 16, indent=3))
+    2* lr=0.01
+       weight_decay=
+       0.0001
+    """
+    lines = [""]
+    for word in text.split(" "):
+        for k, piece in enumerate(re.findall(r"[^=]*=|[^=]+", word) or [word]):
+            glue = " " if k == 0 and lines[-1].strip() else ""
+            if len(lines[-1]) + len(glue) + len(piece) <= width:
+                lines[-1] += glue + piece
+                continue
+            lines.append(" " * indent)
+            room = max(1, width - indent)
+            while len(piece) > room:  # a piece longer than a line: cut
+                lines[-1] += piece[:room]
+                lines.append(" " * indent)
+                piece = piece[room:]
+            lines[-1] += piece
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
 def comparison_table(summary: dict, console) -> None:
     """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
     columns."""
@@ -589,17 +620,18 @@ def comparison_table(summary: dict, console) -> None:
     table = narrow_table(
         f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})", console
     )
-    rows = ranked_rows(summary)
-    # every number column as wide as its widest cell; the candidate's name, the one column that folds, takes the rest
-    widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(RANKED_COLUMNS)]
+    rows = [(f"{rank:<3}{name}", *numbers) for rank, name, *numbers in ranked_rows(summary)]  # rank, then the name
+    columns = ("candidate", *RANKED_COLUMNS[2:])
+    # every number column as wide as its widest cell; the candidate, the one column that folds, takes the rest
+    widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
     # between two columns, a space of padding either side and a divider (a space in this box); no edges
-    table.show_edge, spacing = False, 3 * (len(RANKED_COLUMNS) - 1)
-    widths[1] = max(len("candidate"), min(widths[1], table.width - spacing - sum(widths) + widths[1]))
-    for column, width in zip(RANKED_COLUMNS, widths):
+    table.show_edge, spacing = False, 3 * (len(columns) - 1)
+    widths[0] = max(len("candidate"), min(widths[0], table.width - spacing - sum(widths) + widths[0]))
+    for column, width in zip(columns, widths):
         left = column == "candidate"
         table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, width=width)
-    for row in rows:
-        table.add_row(*row)
+    for first, *numbers in rows:
+        table.add_row(folded(first, widths[0], indent=3), *numbers)
     console.print(table)
     ratio = summary.get("test_train_ratio")
     footnote = (

@@ -156,7 +156,8 @@ def experiments_of(model, data, config: Config, given: dict) -> dict:
         shared = trial if config.batch_size or size == sizes[-1] else None
         at_size = sized.replace(train=size * config.train_fraction)
         by_size[size] = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
-        warn_about_run_count(at_size, len(by_size[size].summary["used_runs"]))
+    # said once a model, for its size with the fewest runs used, rather than once a size
+    warn_about_run_count(sized, min(len(mc.summary["used_runs"]) for mc in by_size.values()))
     return {size: by_size[size] for size in sizes}
 
 
