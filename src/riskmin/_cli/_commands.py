@@ -381,9 +381,8 @@ def run_curve(args) -> int:
     data = read_data(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
-    print_notes(
-        data.notes
-    )  # how the data was read, once the curve is done: a mistake found before is the one line said
+    # how the data was read, once the curve is done: a mistake found before it is the one line said
+    print_notes(data.notes)
     shown_and_saved(
         result, lambda console: curve_table(result, console), "curve", lambda: write_replacing(result.save, target)
     )
