@@ -44,6 +44,16 @@ def test_a_monte_carlo_result_shows_itself_in_one_line_and_as_a_table(mc):
     assert f"<td>test loss</td><td>{test['mean']:.4g} +- {test['corrected_se']:.2g}</td>" in html
 
 
+def test_a_notebook_shows_a_results_notes_beside_its_table():
+    from torch.utils.data import TensorDataset
+
+    x = torch.randn(60, 2, generator=torch.Generator().manual_seed(0))
+    result = riskmin.montecarlo("linear", TensorDataset(x, x.sum(1, keepdim=True)), runs=2, epochs=1, **FAST)
+    assert result.notes and result.notes[0].startswith("sequential engine: ")  # a Dataset trains run by run
+    html = result._repr_html_()
+    assert f"<p>note: {result.notes[0]}</p>" in html and html.index("</table>") < html.index("<p>note: ")
+
+
 def test_a_monte_carlo_result_names_a_model_and_data_of_your_own():
     x = torch.randn(60, 2, generator=torch.Generator().manual_seed(0))
     result = riskmin.montecarlo(lambda: torch.nn.Linear(2, 1), (x, x.sum(1, keepdim=True)), runs=2, epochs=1, **FAST)

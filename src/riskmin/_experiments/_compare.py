@@ -35,6 +35,7 @@ from ._montecarlo import (
     data_frame,
     data_name,
     experiments,
+    html_notes,
     html_picture,
     html_table,
     kept_in,
@@ -72,13 +73,14 @@ class Comparison(Experiment):
         )
 
     def _repr_html_(self) -> str:
-        """The candidates ranked, as `riskmin compare` prints them, and the picture, as a notebook shows the result."""
+        """The candidates ranked, as `riskmin compare` prints them, its notes, and the picture, as a notebook shows the
+        result."""
         table = html_table(
             repr(self) + f"; * not told apart from the best (Holm-adjusted corrected p >= {self.summary['level']:g})",
             RANKED_COLUMNS,
             ranked_rows(self.summary),
         )
-        return table + html_picture(self.plot())
+        return table + html_notes(self.notes) + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per candidate and split as in runs.csv; table="summary": one row per

@@ -68,13 +68,14 @@ class MonteCarlo(Experiment):
         )
 
     def _repr_html_(self) -> str:
-        """The summary table and the picture, as a notebook shows the result."""
+        """The summary table, the notes the command line prints beside it, and the picture, as a notebook shows the
+        result."""
         from .._runs._report import montecarlo_rows
 
         table = html_table(
             repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary)
         )
-        return table + html_picture(self.plot())
+        return table + html_notes(self.notes) + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per run as in runs.csv; table="summary": one row per metric, its
@@ -106,6 +107,13 @@ def html_table(caption: str, columns: tuple, rows: list) -> str:
     head = "".join(f"<th>{escape(column)}</th>" for column in columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_notes(notes: list) -> str:
+    """A result's notes (the engine it fell back to, runs left out) as paragraphs, for a notebook's display."""
+    from html import escape
+
+    return "".join(f"<p>note: {escape(note)}</p>" for note in notes)
 
 
 def html_picture(figure) -> str:
