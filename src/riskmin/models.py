@@ -86,7 +86,7 @@ def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = N
             "e.g. Run.load(directory, model=MyNet())"
         )
     # the layers draw their initial weights from the CPU's default generator: seeded here and given its state back
-    # after, which is what torch.manual_seed under fork_rng does for them at a fiftieth of the cost (that seeds every
+    # after, which is what torch.manual_seed under fork_rng does for them, at a fiftieth of the cost (it seeds every
     # device)
     generator = torch.default_generator
     state = generator.get_state()

@@ -471,7 +471,7 @@ def run_compare(args) -> int:
     )
     configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
-    comparable_data(data, config, base)  # refuses a task that does not measure `base`; `load` gave Data already
+    comparable_data(data, config, base)  # refuses a task that does not measure `base`; read_data gave Data already
     about = {"select": select, "metric": metric, "rope": rope}
     done = on_first_process(
         config,

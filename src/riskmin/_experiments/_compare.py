@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -616,7 +615,7 @@ def folded(text: str, width: int, indent: int = 0) -> str:
 def comparison_table(summary: dict, console) -> None:
     """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
     columns."""
-    from .._runs._report import WIDTH, narrow_table
+    from .._runs._report import message_lines, narrow_table
 
     metric = summary["metric"]
     table = narrow_table(
@@ -642,18 +641,16 @@ def comparison_table(summary: dict, console) -> None:
         "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
         f"{summary['level']:g}"
     )
-    console.print(textwrap.fill(footnote, WIDTH, break_on_hyphens=False), highlight=False, markup=False)
+    console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
     bayesian_table(summary, console)
     if "selection" in summary:
-        console.print(
-            textwrap.fill(selection_text(summary), WIDTH, break_on_hyphens=False), highlight=False, markup=False
-        )
+        console.print(message_lines(selection_text(summary), indent=""), highlight=False, markup=False)
 
 
 def bayesian_table(summary: dict, console) -> None:
     """Each candidate against the best: the posterior probabilities of being practically worse, equivalent or better
     (correlated Bayesian t-test) and the smallest difference the corrected test would detect at 80% power."""
-    from .._runs._report import WIDTH, narrow_table
+    from .._runs._report import message_lines, narrow_table
 
     metric = summary["metric"]
     tests = summary["comparisons"].get(metric, {})
@@ -680,19 +677,13 @@ def bayesian_table(summary: dict, console) -> None:
             number(t.get("detectable"), ".3g"),
         )
     console.print(table)
-    console.print(
-        textwrap.fill(
-            "P: posterior probability (correlated Bayesian t-test, same correction). Each candidate is set "
-            "against the best these splits picked, so one truly as good shows P(worse) > 0.95 up to about 10% of "
-            "the time, > 0.975 about 5% (python -m benchmarks.paired_tests). detectable: "
-            f"the difference the corrected test finds 80% of the time at p < {summary['level']:g} "
-            f"with {summary['runs']} splits; smaller true differences may go unseen.",
-            WIDTH,
-            break_on_hyphens=False,
-        ),
-        highlight=False,
-        markup=False,
+    footnote = (
+        "P: posterior probability (correlated Bayesian t-test, same correction). Each candidate is set against the "
+        "best these splits picked, so one truly as good shows P(worse) > 0.95 up to about 10% of the time, > 0.975 "
+        "about 5% (python -m benchmarks.paired_tests). detectable: the difference the corrected test finds 80% of "
+        f"the time at p < {summary['level']:g} with {summary['runs']} splits; smaller true differences may go unseen."
     )
+    console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
 
 
 def selection_text(summary: dict) -> str:

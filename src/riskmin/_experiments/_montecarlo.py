@@ -10,7 +10,6 @@ vectorized (_vectorized.py: the R runs stacked and trained as one model) and seq
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import shutil
 import time
@@ -451,18 +450,10 @@ def work_units(model, data, config: Config, variants: list, runs: list, reason: 
     stacks, or each run alone where `fit` trains them one by one (`reason`)."""
     if reason:
         return [[run] for run in runs]
-    shapes: dict = {}  # a stack's runs share their split sizes: K folds of rows that K does not divide make two
-    for run in runs:
-        splits = run[3]
-        shapes.setdefault((len(splits.train), len(splits.val), len(splits.test)), []).append(run)
-    units = []
-    for alike in shapes.values():
-        stacks = stacks_of(
-            model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in alike], processes
-        )
-        starts = [0, *itertools.accumulate(map(len, stacks))]
-        units += [alike[a:b] for a, b in zip(starts, starts[1:])]
-    return units
+    stacks = stacks_of(
+        model, data, config, [(about["seed"], splits, variants[v]) for v, _, about, splits in runs], processes
+    )
+    return [[runs[position] for position in stack] for stack in stacks]
 
 
 def train_runs(

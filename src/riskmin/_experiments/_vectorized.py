@@ -100,7 +100,7 @@ def refusal(model, data: Data, config: Config) -> str:
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
     # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
-    check_model(copy.deepcopy(probe), probe_of(data, data.x[:2], data.y[:2]), config.loss)
+    check_model(probe, probe_of(data, data.x[:2], data.y[:2]), config.loss)  # it leaves the probe as it was
     if list(probe.buffers()):
         return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):
@@ -158,13 +158,20 @@ def chunk_size(config: Config, data: Data, width: int, runs: int) -> int:
 
 
 def stacks_of(model, data: Data, config: Config, runs: list, processes: int = 1) -> list:
-    """`runs`, given as (seed, Splits, changes), cut into the stacks that train together: at most `chunk_size`
-    replicas each, and as many stacks as `processes` at least, so that each process of a torchrun has one.
+    """`runs`, given as (seed, Splits, changes), cut into the stacks that train together, each as the positions of its
+    runs in `runs`: runs whose splits have the same sizes (K folds of rows that K does not divide have two), at most
+    `chunk_size` replicas each, and as many stacks as `processes` at least, so that each process of a torchrun has one.
     The cut depends on the whole experiment alone, so a resumed one trains the same stacks as it began."""
     probe = replica(model, config, runs[0][0], data.n_features, data.n_targets)
     width = sum(p.shape[0] for p in probe.parameters() if p.ndim == 2)
-    size = min(chunk_size(config, data, width, len(runs)), -(-len(runs) // processes))
-    return [runs[i : i + size] for i in range(0, len(runs), size)]
+    shapes: dict = {}
+    for position, (_, splits, _) in enumerate(runs):
+        shapes.setdefault((len(splits.train), len(splits.val), len(splits.test)), []).append(position)
+    stacks = []
+    for alike in shapes.values():
+        size = min(chunk_size(config, data, width, len(alike)), -(-len(alike) // processes))
+        stacks += [alike[i : i + size] for i in range(0, len(alike), size)]
+    return stacks
 
 
 class Stack:

@@ -22,16 +22,17 @@ UNITS_FIRST = metrics_where(units="target")
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 
 
-def message_lines(text: str) -> str:
-    """A message as the console prints it: wrapped at WIDTH columns, the lines after the first indented two spaces so
-    that it reads as one message; a word longer than a line (a path) is kept whole, and so is a line break.
+def message_lines(text: str, indent: str = "  ") -> str:
+    """A message as the console prints it: wrapped at WIDTH columns, the lines after the first indented by `indent` so
+    that it reads as one message (a footnote's paragraph: none); a word longer than a line (a path) is kept whole, and
+    so is a line break.
 
     >>> print(message_lines("warning: " + "word " * 20))
     warning: word word word word word word word word word word word word word word
       word word word word word word
     """
     return "\n".join(
-        textwrap.fill(line, WIDTH, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+        textwrap.fill(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
         for line in text.splitlines()
     )
 
@@ -130,7 +131,7 @@ def end_summary(summary: dict, directory=None) -> str:
     ]
     if test:
         sentences.append("test " + ", ".join(f"{name} {value:.6g}" for name, value in test) + ".")
-    text = textwrap.fill(" ".join(sentences), WIDTH, break_on_hyphens=False)
+    text = message_lines(" ".join(sentences), indent="")
     return text + (f"\nrun written to {directory}" if directory is not None else "")
 
 
