@@ -8,6 +8,13 @@ rows of repeated K-fold cross-validation Bouckaert and Frank (2004) use the same
 with n_test/n_train = 1/(K - 1). Every function reports both, the naive statistics under
 naive_ names; the correction applies to metrics on held-out rows only.
 
+A loss is positive and skewed to the right, and its spread grows with its level: a sample whose
+errors came out low has a small spread too, so an interval symmetric about the mean lies wholly
+below the true risk far more often than above it. The intervals of an error metric (a loss,
+mse, rmse, mae, log_loss) are therefore taken on the log scale of the mean, mean x exp(+-t se /
+mean), the delta method's interval for log(mean); the standard errors stay those of the mean.
+Fractions, r2, the best epoch, the gap and paired differences keep the interval mean +- t se.
+
 The t distribution is computed here, through the regularized incomplete beta function, so
 that no statistics library is needed for a handful of numbers.
 """
@@ -20,8 +27,9 @@ import numbers
 from typing import Optional
 
 from .config import RiskminError
+from .metrics import metrics_where
 
-__all__ = ["bayesian", "describe", "detectable", "holm", "paired", "summarize"]
+__all__ = ["bayesian", "describe", "detectable", "holm", "log_scaled", "paired", "summarize"]
 
 METRIC_PREFIXES = ("train_", "val_", "test_")
 EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
@@ -30,18 +38,23 @@ EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 # describe and summarize take the same split sizes; laid out one argument a line, the formatter's way, their
 # signatures would be two copies of one table (fmt: skip)
 def describe(values: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
-             folds: Optional[int] = None, confidence: float = 0.95) -> dict:  # fmt: skip
+             folds: Optional[int] = None, confidence: float = 0.95, log_scale: bool = False) -> dict:  # fmt: skip
     """n, mean, sample std, and the naive and corrected standard errors and t intervals of the mean of `values`.
 
     Values that are None, NaN or infinite are left out and counted in `excluded`. The
     corrected statistics need the split sizes (`n_train`, `n_test`: for a val_ metric, the
     validation rows in place of the test rows) or, for repeated k-fold, `folds`; without them
     they are None, as is everything but the mean below two values. The naive ones treat the runs
-    as independent and are named so.
+    as independent and are named so. With `log_scale` (an error metric: see `log_scaled`) and every
+    value above 0, both intervals are mean x exp(+-t se / mean); else mean +- t se. `ci_scale`
+    says which ("log" or "linear"; None without an interval).
 
     >>> d = describe([9.0, 10.0, 11.0, None], n_train=80, n_test=20)
-    >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3)
-    (3, 1, 7.516, 6.714)
+    >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3), d["ci_scale"]
+    (3, 1, 7.516, 6.714, 'linear')
+    >>> d = describe([9.0, 10.0, 11.0], n_train=80, n_test=20, log_scale=True)
+    >>> round(d["corrected_ci_low"], 3), round(d["corrected_ci_high"], 3), d["ci_scale"]
+    (7.199, 13.891, 'log')
     """
     check_confidence(confidence)
     ratio = correction_ratio(n_train, n_test, folds)
@@ -58,22 +71,40 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
         "naive_se": None,
         "naive_ci_low": None,
         "naive_ci_high": None,
+        "ci_scale": None,
     }
     if n < 2:
         return result
     mean = result["mean"]
     variance = math.fsum((v - mean) ** 2 for v in kept) / (n - 1)
     quantile = t_quantile(0.5 + confidence / 2, n - 1)
-    result.update(std=math.sqrt(variance), naive_se=math.sqrt(variance / n))
-    result.update(naive_ci_low=mean - quantile * result["naive_se"], naive_ci_high=mean + quantile * result["naive_se"])
+    on_log = log_scale and min(kept) > 0
+    result.update(std=math.sqrt(variance), naive_se=math.sqrt(variance / n), ci_scale="log" if on_log else "linear")
+    kinds = ("naive", "corrected") if ratio is not None else ("naive",)
     if ratio is not None:
-        corrected = math.sqrt((1 / n + ratio) * variance)
-        result.update(
-            corrected_se=corrected,
-            corrected_ci_low=mean - quantile * corrected,
-            corrected_ci_high=mean + quantile * corrected,
-        )
+        result["corrected_se"] = math.sqrt((1 / n + ratio) * variance)
+    for kind in kinds:
+        reach = quantile * result[f"{kind}_se"]
+        if on_log:  # the delta method's interval for log(mean), taken back: mean x exp(+-t se / mean)
+            low, high = mean * math.exp(-reach / mean), mean * math.exp(reach / mean)
+        else:
+            low, high = mean - reach, mean + reach
+        result.update({f"{kind}_ci_low": low, f"{kind}_ci_high": high})
     return result
+
+
+def log_scaled(name: str) -> bool:
+    """Whether the intervals of metric `name` (test_loss, val_mse, closed_form_test_loss, ...) are taken on the log
+    scale: those of an error, which is positive and whose spread grows with its level (the module's docstring says
+    why).
+
+    >>> log_scaled("test_loss"), log_scaled("val_log_loss"), log_scaled("test_accuracy"), log_scaled("gap")
+    (True, True, False, False)
+    """
+    if name == "closed_form_test_loss":
+        return True
+    prefix, _, metric = name.partition("_")
+    return prefix in ("train", "val", "test") and metric in metrics_where(higher_is_better=False)
 
 
 def held_out(
@@ -116,7 +147,7 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
         columns["gap"] = [loss_gap(row) for row in used]
     described = {}
     for name, values in columns.items():
-        described[name] = describe(values, *held_out(name, n_train, n_test, n_val, folds), confidence)
+        described[name] = describe(values, *held_out(name, n_train, n_test, n_val, folds), confidence, log_scaled(name))
     return {
         "metrics": {name: d for name, d in described.items() if d["n"]},
         "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],

@@ -47,7 +47,7 @@ from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
 from ..metrics import measured, metrics_where, task_of_loss
 from .._training._prepare import as_data
-from ..stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, paired
+from ..stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, log_scaled, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -387,7 +387,7 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     return {
         "by": f"val_{base}",
         "metric": f"test_{base}",
-        "estimate": describe(values, *sizes),
+        "estimate": describe(values, *sizes, log_scale=log_scaled(f"test_{base}")),
         "chosen": counts,
         "ties": ties,
         "tie_rule": "the candidate given first",
@@ -410,7 +410,9 @@ def comparison_rows(comparison: Comparison) -> list:
                     **cells[name],
                     "metric": metric,
                     "mean": d["mean"],
-                    **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high", "naive_se")},
+                    **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high")},
+                    "ci_scale": d.get("ci_scale"),  # None in a summary kept before intervals had a scale
+                    "naive_se": d["naive_se"],
                     "difference": test.get("mean"),
                     "difference_corrected_se": test.get("corrected_se"),
                     "difference_corrected_ci_low": test.get("corrected_ci_low"),

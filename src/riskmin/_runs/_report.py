@@ -300,7 +300,8 @@ def correction_note(summary: dict) -> str:
         f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
         f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
         "share: report it for how this model, trained on this much data, would do on new data. The naive one "
-        "treats the runs as independent and is too narrow. gap: test loss minus train loss, run by run, how much "
+        "treats the runs as independent and is too narrow. A loss's intervals are taken on the log scale, mean x "
+        "exp(+-t se/mean): its spread grows with its level. gap: test loss minus train loss, run by run, how much "
         "better the model fits its own training rows than new ones. * train metrics, best epoch and the gap get no "
         "correction (they are not risks on held-out rows): their se is the naive one."
     )
