@@ -34,6 +34,7 @@ def test_each_size_keeps_the_held_out_rows_of_the_full_split_and_trains_on_a_nes
         [row["closed_form_test_loss"] for row in alone.table], rel=1e-12)
     row, d = c.table[0], alone.summary["metrics"]["test_loss"]
     assert (row["test_loss"], row["test_loss_ci_low"], row["test_loss_ci_high"]) == (d["mean"], d["corrected_ci_low"], d["corrected_ci_high"])
+    assert row["test_loss_ci_scale"] == d["ci_scale"] == "log" and row["test_r2_ci_scale"] == "linear"
     # no correction for train metrics: their naive statistics, named so
     assert row["train_loss_naive_se"] == alone.summary["metrics"]["train_loss"]["naive_se"] and "train_loss_se" not in row
 

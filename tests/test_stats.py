@@ -59,7 +59,24 @@ def test_a_loss_that_reaches_zero_or_below_keeps_the_linear_interval():
         assert (d["corrected_ci_low"], d["corrected_ci_high"]) == pytest.approx((d["mean"] - reach, d["mean"] + reach))
 
 
-def test_on_skewed_errors_the_log_interval_misses_on_both_sides_alike():
+def test_a_spread_too_wide_for_exp_keeps_the_linear_interval():
+    d = describe([1e-9, 1.0], n_train=1, n_test=3000, log_scale=True)  # t se / mean about 1,000: exp would overflow
+    reach = scipy_stats.t.ppf(0.975, 1) * d["corrected_se"]
+    assert d["ci_scale"] == "linear" and d["corrected_ci_high"] == pytest.approx(d["mean"] + reach)
+
+
+def test_the_console_names_the_metrics_whose_intervals_lie_on_the_log_scale():
+    from riskmin._runs._report import correction_note
+
+    rows = [{"train_loss": 0.1 * r, "test_loss": 1.0 + r, "test_rmse": 1.0 + r, "test_r2": 0.5 - 0.1 * r} for r in range(1, 4)]
+    note = correction_note({**summarize(rows, n_train=80, n_test=20), "used_runs": [0, 1, 2]})
+    assert "The intervals of the loss and rmse are taken on the log scale, mean x exp(+-t se/mean)" in note
+    rows[0]["test_loss"] = rows[0]["test_rmse"] = 0.0  # a perfect fit: mean +- t se, and no word of the log scale
+    rows[0]["train_loss"] = -1.0
+    assert "log scale" not in correction_note({**summarize(rows, n_train=80, n_test=20), "used_runs": [0, 1, 2]})
+
+
+def test_on_skewed_errors_the_log_interval_misses_nearer_evenly_and_less():
     """The reason for the log scale, in the paired benchmark's own simulation: the test error of least squares on 80
     rows, measured on 20, is skewed, and a sample whose errors came out low has a small spread too. The interval
     mean +- t se then lies wholly below the true risk several times as often as above it; the log-scale interval's

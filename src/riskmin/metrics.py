@@ -101,6 +101,8 @@ def log_loss(values: dict, rows: int, scale: float, loss_name: str) -> float:
     return values["nll"] / rows
 
 
+METRIC_PREFIXES = ("train_", "val_", "test_")  # a row's metric columns: where each was measured, then the metric
+
 # every metric riskmin measures, in the order a row, a table and a message list them
 METRICS = {
     metric.name: metric

@@ -27,11 +27,10 @@ import numbers
 from typing import Optional
 
 from .config import RiskminError
-from .metrics import metrics_where
+from .metrics import METRIC_PREFIXES, metrics_where
 
 __all__ = ["bayesian", "describe", "detectable", "holm", "log_scaled", "paired", "summarize"]
 
-METRIC_PREFIXES = ("train_", "val_", "test_")
 EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 
 
@@ -46,8 +45,8 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     validation rows in place of the test rows) or, for repeated k-fold, `folds`; without them
     they are None, as is everything but the mean below two values. The naive ones treat the runs
     as independent and are named so. With `log_scale` (an error metric: see `log_scaled`) and every
-    value above 0, both intervals are mean x exp(+-t se / mean); else mean +- t se. `ci_scale`
-    says which ("log" or "linear"; None without an interval).
+    value above 0, both intervals are mean x exp(+-t se / mean) (unless t se / mean passes 700, where
+    exp overflows); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval).
 
     >>> d = describe([9.0, 10.0, 11.0, None], n_train=80, n_test=20)
     >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3), d["ci_scale"]
@@ -78,11 +77,13 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     mean = result["mean"]
     variance = math.fsum((v - mean) ** 2 for v in kept) / (n - 1)
     quantile = t_quantile(0.5 + confidence / 2, n - 1)
-    on_log = log_scale and min(kept) > 0
-    result.update(std=math.sqrt(variance), naive_se=math.sqrt(variance / n), ci_scale="log" if on_log else "linear")
-    kinds = ("naive", "corrected") if ratio is not None else ("naive",)
+    result.update(std=math.sqrt(variance), naive_se=math.sqrt(variance / n))
+    kinds = ("naive",)
     if ratio is not None:
-        result["corrected_se"] = math.sqrt((1 / n + ratio) * variance)
+        kinds, result["corrected_se"] = ("naive", "corrected"), math.sqrt((1 / n + ratio) * variance)
+    # exp of more than 700 overflows a float: a spread that wide beside the mean keeps the linear interval
+    on_log = log_scale and min(kept) > 0 and quantile * max(result[f"{kind}_se"] for kind in kinds) / mean < 700
+    result["ci_scale"] = "log" if on_log else "linear"
     for kind in kinds:
         reach = quantile * result[f"{kind}_se"]
         if on_log:  # the delta method's interval for log(mean), taken back: mean x exp(+-t se / mean)
@@ -103,8 +104,7 @@ def log_scaled(name: str) -> bool:
     """
     if name == "closed_form_test_loss":
         return True
-    prefix, _, metric = name.partition("_")
-    return prefix in ("train", "val", "test") and metric in metrics_where(higher_is_better=False)
+    return name.startswith(METRIC_PREFIXES) and name.split("_", 1)[1] in metrics_where(higher_is_better=False)
 
 
 def held_out(

@@ -410,8 +410,7 @@ def comparison_rows(comparison: Comparison) -> list:
                     **cells[name],
                     "metric": metric,
                     "mean": d["mean"],
-                    **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high")},
-                    "ci_scale": d.get("ci_scale"),  # None in a summary kept before intervals had a scale
+                    **{key: d[key] for key in ("corrected_se", "corrected_ci_low", "corrected_ci_high", "ci_scale")},
                     "naive_se": d["naive_se"],
                     "difference": test.get("mean"),
                     "difference_corrected_se": test.get("corrected_se"),
@@ -617,7 +616,7 @@ def folded(text: str, width: int, indent: int = 0) -> str:
 def comparison_table(summary: dict, console) -> None:
     """The candidates ranked on the metric, each with its mean and its paired difference from the best; at most 80
     columns."""
-    from .._runs._report import message_lines, narrow_table
+    from .._runs._report import log_scale_note, message_lines, narrow_table
 
     metric = summary["metric"]
     table = narrow_table(
@@ -637,11 +636,12 @@ def comparison_table(summary: dict, console) -> None:
         table.add_row(folded(first, widths[0], indent=3), *numbers)
     console.print(table)
     ratio = summary.get("test_train_ratio")
+    ranked = {metric: summary["candidates"].get(summary["best"], {}).get("metrics", {}).get(metric, {})}
     footnote = (
         f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
         f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
-        "over the same splits. * not told apart from the best: Holm-adjusted corrected p >= "
-        f"{summary['level']:g}"
+        "over the same splits, its interval mean +- t se. * not told apart from the best: Holm-adjusted corrected "
+        f"p >= {summary['level']:g}.{log_scale_note(ranked)}"
     )
     console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
     bayesian_table(summary, console)

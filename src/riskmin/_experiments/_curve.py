@@ -205,7 +205,8 @@ def given_text(sizes) -> str:
 def row_of(model: str, size: float, mc) -> dict:
     """One row of the curve: the model, the size, the rows and runs it measured, and every test and train metric's mean
     with its corrected se and interval (test: `test_loss_se`, `test_loss_ci_low`, ...) or, where no correction applies
-    (train), its naive ones, named so (`train_loss_naive_se`, `train_loss_naive_ci_low`, ...)."""
+    (train), its naive ones, named so (`train_loss_naive_se`, `train_loss_naive_ci_low`, ...), and the scale of its
+    intervals (`test_loss_ci_scale`: log or linear)."""
     s = mc.summary
     row = {"model": model, "size": size, "n_train": s["n_train"], "n_test": s["n_test"], "runs": len(s["used_runs"])}
     for name, d in s["metrics"].items():
@@ -217,6 +218,7 @@ def row_of(model: str, size: float, mc) -> dict:
                     f"{named}_se": d[f"{kind}_se"],
                     f"{named}_ci_low": d[f"{kind}_ci_low"],
                     f"{named}_ci_high": d[f"{kind}_ci_high"],
+                    f"{name}_ci_scale": d["ci_scale"],
                 }
             )
     return row
@@ -235,7 +237,7 @@ def number(value) -> str:
 
 def curve_table(curve: Curve, console) -> None:
     """Each model's test loss with its corrected interval, and its training loss, at each training size."""
-    from .._runs._report import compact, narrow_table
+    from .._runs._report import compact, log_scale_note, narrow_table
 
     table = narrow_table(
         f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size", console
@@ -256,9 +258,12 @@ def curve_table(curve: Curve, console) -> None:
             number(row.get("train_loss")),
         )
     console.print(table)
+    scales = (
+        {"test_loss": {"ci_scale": "log"}} if any(row.get("test_loss_ci_scale") == "log" for row in curve.table) else {}
+    )
     console.print(
         "CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
-        "the curves is what more data could still buy.",
+        f"the curves is what more data could still buy.{log_scale_note(scales)}",
         highlight=False,
     )
 

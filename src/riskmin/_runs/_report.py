@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Optional
 
-from ..metrics import metrics_where
+from ..metrics import METRIC_PREFIXES, in_words, metrics_where
 
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
@@ -285,25 +285,48 @@ def interval(d: dict, kind: str = "corrected") -> str:
     return f"[{compact(low, 4)}, {compact(high, 4)}]" if low is not None and high is not None else "-"
 
 
+def log_scale_note(metrics: dict) -> str:
+    """The sentence that names the metrics whose intervals lie on the log scale (`ci_scale`), or "" when none do.
+
+    >>> note = log_scale_note({"test_loss": {"ci_scale": "log"}, "val_loss": {"ci_scale": "log"},
+    ...                        "test_rmse": {"ci_scale": "log"}, "test_r2": {"ci_scale": "linear"}})
+    >>> note[:60]
+    ' The intervals of the loss and rmse are taken on the log sca'
+    """
+    names = [
+        name.split("_", 1)[1]
+        for name, d in metrics.items()
+        if d.get("ci_scale") == "log" and name.startswith(METRIC_PREFIXES)
+    ]
+    if not names:
+        return ""
+    words = in_words([name.replace("_", " ") for name in dict.fromkeys(names)], "and")
+    return (
+        f" The intervals of the {words} are taken on the log scale, mean x exp(+-t se/mean): an error's spread "
+        "grows with its level."
+    )
+
+
 def correction_note(summary: dict) -> str:
-    """What the corrected interval allows for, named with the ratio it used, and where it does not apply."""
+    """What the corrected interval allows for, named with the ratio it used, where it does not apply, and which
+    intervals lie on the log scale."""
     ratio = summary.get("test_train_ratio")
     if len(summary.get("used_runs", (0, 0))) < 2:
         return "No interval: it needs the spread of at least two runs."
+    on_log = log_scale_note(summary.get("metrics", {}))
     if ratio is None:
         return (
             "No corrected interval: the split sizes are unknown. The naive one treats the runs as independent "
-            "and is too narrow."
+            f"and is too narrow.{on_log}"
         )
     val = summary.get("val_train_ratio")
     return (
         f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
         f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
         "share: report it for how this model, trained on this much data, would do on new data. The naive one "
-        "treats the runs as independent and is too narrow. A loss's intervals are taken on the log scale, mean x "
-        "exp(+-t se/mean): its spread grows with its level. gap: test loss minus train loss, run by run, how much "
-        "better the model fits its own training rows than new ones. * train metrics, best epoch and the gap get no "
-        "correction (they are not risks on held-out rows): their se is the naive one."
+        f"treats the runs as independent and is too narrow.{on_log} gap: test loss minus train loss, run by run, "
+        "how much better the model fits its own training rows than new ones. * train metrics, best epoch and the "
+        "gap get no correction (they are not risks on held-out rows): their se is the naive one."
     )
 
 
