@@ -42,6 +42,9 @@ def test_a_monte_carlo_result_shows_itself_in_one_line_and_as_a_table(mc):
     assert html.startswith("<table>") and html.count("<tr>") == 1 + len(shown) and "test_r2" in shown
     assert html.index("<td>test rmse</td>") < html.index("<td>test mae</td>") < html.index("<td>test loss</td>")
     assert f"<td>test loss</td><td>{test['mean']:.4g} +- {test['corrected_se']:.2g}</td>" in html
+    # the footnote the command prints under the table: what the corrected interval allows for, which lie on the log scale
+    assert "</table><p>The corrected interval (Nadeau-Bengio, n_test/n_train = 0.125" in html
+    assert "The intervals of the loss, mse, rmse and mae are taken on the log scale" in html
 
 
 def test_a_notebook_shows_a_results_notes_beside_its_table():

@@ -69,12 +69,15 @@ class MonteCarlo(Experiment):
     def _repr_html_(self) -> str:
         """The summary table, the notes the command line prints beside it, and the picture, as a notebook shows the
         result."""
-        from .._runs._report import montecarlo_rows
+        from html import escape
+
+        from .._runs._report import correction_note, montecarlo_rows
 
         table = html_table(
             repr(self), ("metric", "mean +- se", "95% corrected", "95% naive"), montecarlo_rows(self.summary)
         )
-        return table + html_notes(self.notes) + html_picture(self.plot())
+        footnote = f"<p>{escape(correction_note(self.summary))}</p>"
+        return table + footnote + html_notes(self.notes) + html_picture(self.plot())
 
     def to_pandas(self, table: str = "runs"):
         """The runs as a pandas DataFrame, one row per run as in runs.csv; table="summary": one row per metric, its
