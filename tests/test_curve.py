@@ -69,7 +69,7 @@ def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
     (dict(sizes=(0.0, 1.0)), "sizes = 0,1 is not allowed"),
     (dict(sizes=(0.5, 1.5)), "sizes = 0.5,1.5 is not allowed"),
     (dict(sizes=("a", 1.0)), "are not all numbers"),
-    (dict(folds=5), "a learning curve draws random splits of each training size; leave out folds and splits"),
+    (dict(folds=5), "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, splits=)"),
     (dict(model=["linear", "linear"]), "model linear is in the curve twice"),
     (dict(model=["linear", "nope"]), "model = 'nope' is not allowed"),
 ])

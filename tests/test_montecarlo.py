@@ -458,6 +458,29 @@ def test_a_python_experiment_whose_last_run_would_pass_the_largest_seed_is_refus
         riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=3, seed=LARGEST_SEED, epochs=1, progress=False)
 
 
+TEST_ROWS_NEEDED = "test = 0 leaves the experiment's splits no test rows to estimate the risk on; set --test 0.1 (test=0.1)"
+
+
+@pytest.mark.parametrize("command", [
+    ["montecarlo", "lab1", "--val", "0"],
+    ["compare", "lab1", "--model", "linear,two_layer"],
+    ["curve", "lab1"],
+])
+def test_an_experiment_without_test_rows_is_refused_before_anything_trains_or_is_written(command, tmp_path, capsys):
+    code = main([*command, "--test", "0", "--runs", "3", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and TEST_ROWS_NEEDED in err and "runs finished" not in err and not list(tmp_path.iterdir())
+
+
+def test_a_python_experiment_without_test_rows_is_refused_before_training():
+    for experiment in (lambda: montecarlo("linear", "lab1", runs=3, test=0.0, epochs=1, progress=False),
+                       lambda: riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=3, test=0.0, epochs=1,
+                                               progress=False),
+                       lambda: riskmin.curve("linear", "lab1", runs=3, test=0.0, epochs=1, progress=False)):
+        with pytest.raises(riskmin.RiskminError, match=TEST_ROWS_NEEDED.replace("(", r"\(").replace(")", r"\)")):
+            experiment()
+
+
 def test_a_progress_line_off_a_terminal_says_the_time_left(capsys, monkeypatch):
     from riskmin._experiments import _montecarlo as _experiments
 

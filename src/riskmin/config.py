@@ -516,9 +516,15 @@ def _check_range(f: dataclasses.Field, value) -> None:
         raise RiskminError(f"{f.name} = {value!r} is out of range; it must be {bound}")
 
 
-def check_run_seeds(config: Config) -> None:
-    """Refuse an experiment whose last run would take a seed beyond the largest: run r takes seed + r, and each run's
-    settings hold its own seed (said before any run trains, not when that run starts)."""
+def check_experiment(config: Config) -> None:
+    """Refuse, before any run trains, an experiment (montecarlo, compare, curve) whose random splits hold no test rows
+    to estimate the risk on, or whose last run would take a seed beyond the largest: run r takes seed + r, and each
+    run's settings hold its own seed."""
+    if config.test == 0 and not config.folds and not config.splits:
+        raise RiskminError(
+            "test = 0 leaves the experiment's splits no test rows to estimate the risk on; set --test 0.1 (test=0.1), "
+            "or use --folds K (folds=K)"
+        )
     last = config.seed + config.runs - 1
     if last > LARGEST_SEED:
         raise RiskminError(

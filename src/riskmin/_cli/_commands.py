@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, parse_value
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_run_seeds, fact, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experiment, fact, warn
 
 
 def train(args) -> int:
@@ -273,7 +273,7 @@ def run_montecarlo(args) -> int:
     from .._runs._rundir import run_directory
 
     config = config_from_args(resumed(args))
-    check_run_seeds(config)
+    check_experiment(config)
     data = read_data(config.data, config)
     stem = f"{data.name}-montecarlo"
     settings = {**config.to_dict(), "model": config.model}
@@ -378,6 +378,7 @@ def run_curve(args) -> int:
         args.model = models[0]  # the settings of the first; each model of the curve replaces it
     sizes = checked_sizes(args.sizes.split(","))
     config = config_from_args(args)
+    check_experiment(config)
     data = read_data(config.data, config)
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
@@ -463,7 +464,7 @@ def run_compare(args) -> int:
 
     saved = saved_flags(args)
     config, candidates, select = compare_plan(args, saved)
-    check_run_seeds(config)
+    check_experiment(config)
     data = read_data(config.data, config)
     metric, rope = (
         args.metric or saved.get("metric"),
@@ -659,7 +660,7 @@ def launch(args, argv: list) -> int:
     else:
         config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
         if args.command in ("montecarlo", "compare"):
-            check_run_seeds(config)
+            check_experiment(config)
         data = read_data(config.data, config)
         if args.command == "lr-find":  # the sweep writes only its picture
             check_plot(args.plot, config)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, RiskminError
+from ..config import Config, RiskminError, check_experiment
 from ..stats import METRIC_PREFIXES
 
 # evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
@@ -113,7 +113,11 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     sizes = checked_sizes(sizes)
     config = (config or Config()).replace(runs=runs, **settings)
     if config.folds or config.splits:
-        raise RiskminError("a learning curve draws random splits of each training size; leave out folds and splits")
+        raise RiskminError(
+            "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, "
+            "splits=)"
+        )
+    check_experiment(config)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     for each in models:
         if isinstance(each, str):

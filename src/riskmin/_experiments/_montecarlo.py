@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, RiskminNote, check_run_seeds, warn
+from ..config import Config, RiskminError, RiskminNote, check_experiment, warn
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
 from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables, user_objects
@@ -271,7 +271,7 @@ def experiments(
 def checked_experiment(data, config: Config, callables: Callables, every: Optional[list] = None) -> tuple:
     """(data, config, every run's split) of an experiment, once every engine's refusals are said: data of a kind it
     takes, settings the data allows (the loss settled for its targets), a batch no training split is too small for."""
-    check_run_seeds(config)  # from Python as from the command line
+    check_experiment(config)  # from Python as from the command line
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(
