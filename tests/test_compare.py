@@ -329,6 +329,15 @@ def test_a_grids_long_names_fold_and_leave_every_number_whole_at_80_columns():
     assert all(len(line) <= 80 for line in text.splitlines()) and "p Holm" in text
     cells = [cell for row in ranked_rows(summary) for cell in row[2:] if cell]
     assert all(cell in text for cell in cells), [c for c in cells if c not in text]
+    names = []  # each name put back together from its pieces: a row's first line after the rank, then lines of its own
+    for line in text.splitlines()[3:]:  # after the title, the header and the rule
+        if line.startswith("CI:"):
+            break
+        if line[:1].isdigit():
+            names.append(line[3:].split("   ")[0].strip())
+        elif line.strip():
+            names[-1] += line.strip()
+    assert [name.replace(" ", "") for name in names] == [name.replace(" ", "") for name in summary["ranking"]]
 
 
 def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectable_difference(tmp_path, capsys):

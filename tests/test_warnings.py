@@ -113,8 +113,9 @@ def test_the_command_line_keeps_each_message_within_80_columns(tmp_path, capsys)
                  "--progress", "off", "--out", str(tmp_path / "runs")]) == 0
     out, err = capsys.readouterr()
     assert "intervals from 2 runs are wide" in err and "task: regression (guessed)" in out
-    notes = out[:out.index("dropped 1 of 60 rows")]  # the notes on the data, before the tables (which rich lays out)
-    assert max(len(line) for line in (notes + err).splitlines()) <= 80 and len(unwrapped(notes).splitlines()[0]) > 80
+    notes = out[:out.index("\n", out.index("dropped 1 of 60 rows"))]  # the notes on the data, the last one whole
+    assert max(len(line) for line in out.splitlines() + err.splitlines()) <= 80  # the tables too
+    assert len(unwrapped(notes).splitlines()[0]) > 80
     # a message longer than a line goes on, indented, on the next: each still reads as one
     warning = next(i for i, line in enumerate(err.splitlines()) if line.startswith("warning: intervals"))
     assert err.splitlines()[warning + 1].startswith("  ")
