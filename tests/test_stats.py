@@ -28,7 +28,7 @@ def test_describe_by_hand():
 def test_an_errors_intervals_are_taken_on_the_log_scale_of_its_mean():
     """A loss's naive and corrected intervals are mean x exp(+-t se / mean), with the se of the mean unchanged; a
     fraction's, r2's, the gap's and the best epoch's stay mean +- t se."""
-    losses, accuracies, r2 = [0.5, 0.9, 0.7, 1.4], [0.8, 0.9, 0.85, 0.7], [0.2, -0.1, 0.3, 0.25]
+    losses, accuracies, r2 = [0.5, 0.9, 0.7, 1.4], [0.6, 0.7, 0.65, 0.55], [0.2, -0.1, 0.3, 0.25]
     rows = [
         {"train_loss": t / 2, "val_mse": v, "test_loss": v, "test_accuracy": a, "test_r2": r, "best_epoch": 3 + i}
         for i, (t, v, a, r) in enumerate(zip(losses[::-1], losses, accuracies, r2))
@@ -57,6 +57,20 @@ def test_a_loss_that_reaches_zero_or_below_keeps_the_linear_interval():
         reach = scipy_stats.t.ppf(0.975, 2) * d["corrected_se"]
         assert d["ci_scale"] == "linear"
         assert (d["corrected_ci_low"], d["corrected_ci_high"]) == pytest.approx((d["mean"] - reach, d["mean"] + reach))
+
+
+def test_an_interval_stays_within_the_values_its_metric_can_take():
+    rows = [{"test_accuracy": a, "test_f1": a, "test_r2": r} for a, r in ((1.0, 0.99), (0.9, 0.2), (1.0, 0.98), (0.95, -0.4))]
+    metrics = summarize(rows, n_train=80, n_test=20)["metrics"]
+    for name, values in (("test_accuracy", [1.0, 0.9, 1.0, 0.95]), ("test_r2", [0.99, 0.2, 0.98, -0.4])):
+        free = describe(values, n_train=80, n_test=20)  # mean +- t se, uncut
+        assert free["corrected_ci_high"] > 1 and free["naive_ci_high"] > 1
+        d = metrics[name]
+        assert d["corrected_ci_high"] == d["naive_ci_high"] == 1.0
+        assert (d["corrected_ci_low"], d["naive_ci_low"]) == (free["corrected_ci_low"], free["naive_ci_low"])
+    assert metrics["test_r2"]["corrected_ci_low"] < 0  # r2 has no floor
+    low = summarize([{"test_accuracy": a} for a in (0.0, 0.1, 0.0)], n_train=80, n_test=20)["metrics"]["test_accuracy"]
+    assert low["corrected_ci_low"] == 0.0 and low["corrected_ci_high"] > 0
 
 
 def test_a_spread_too_wide_for_exp_keeps_the_linear_interval():

@@ -39,8 +39,8 @@ LOSS_FROM_SUMS = {"mse": "mse", "l1": "mae", "cross_entropy": "log_loss", "bce":
 class Metric:
     """One metric riskmin measures: its task ("regression", "classification", or "any" for the loss), whether a higher
     value is better, how it is finished from the sums of a split (`finish(sums, rows, scale, loss_name)`, None for the
-    loss, which `finish_run` finishes), its units, and whether it is its task's headline (the one an epoch line
-    shows)."""
+    loss, which `finish_run` finishes), its units, whether it is its task's headline (the one an epoch line shows),
+    and the values it can take."""
 
     name: str
     task: str
@@ -48,6 +48,7 @@ class Metric:
     finish: Optional[Callable]
     units: str  # "loss" (the loss's own), "target", "target squared", "fraction" (0 to 1), "nats"
     headline: bool = False
+    bounds: tuple = (None, None)  # the lowest and highest value it can take (None: no bound); an interval stays within
 
 
 def moment_sums(values: dict) -> tuple:
@@ -111,9 +112,9 @@ METRICS = {
         Metric("mse", "regression", False, mean_squared_error, "target squared"),
         Metric("rmse", "regression", False, root_mean_squared_error, "target"),
         Metric("mae", "regression", False, mean_absolute_error, "target"),
-        Metric("r2", "regression", True, r2_score, "fraction", headline=True),
-        Metric("accuracy", "classification", True, accuracy, "fraction", headline=True),
-        Metric("f1", "classification", True, macro_f1, "fraction"),
+        Metric("r2", "regression", True, r2_score, "fraction", headline=True, bounds=(None, 1.0)),
+        Metric("accuracy", "classification", True, accuracy, "fraction", headline=True, bounds=(0.0, 1.0)),
+        Metric("f1", "classification", True, macro_f1, "fraction", bounds=(0.0, 1.0)),
         Metric("log_loss", "classification", False, log_loss, "nats"),
     )
 }

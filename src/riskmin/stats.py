@@ -27,9 +27,9 @@ import numbers
 from typing import Optional
 
 from .config import RiskminError
-from .metrics import METRIC_PREFIXES, metrics_where
+from .metrics import METRIC_PREFIXES, METRICS, metrics_where
 
-__all__ = ["bayesian", "describe", "detectable", "holm", "log_scaled", "paired", "summarize"]
+__all__ = ["bayesian", "describe", "describe_metric", "detectable", "holm", "log_scaled", "paired", "summarize"]
 
 EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 
@@ -94,6 +94,26 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     return result
 
 
+def describe_metric(name: str, values: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
+                    folds: Optional[int] = None, confidence: float = 0.95) -> dict:  # fmt: skip
+    """`describe` of the values of metric `name` as a summary gives them: an error's intervals on the log scale
+    (`log_scaled`), and every interval kept within the values the metric can take (accuracy and f1 within [0, 1], r2
+    at most 1: the truth lies there, so cutting an interval at the bound leaves its coverage as it was).
+
+    >>> d = describe_metric("test_accuracy", [0.9, 1.0, 1.0, 0.95], n_train=80, n_test=20)
+    >>> round(d["corrected_ci_low"], 3), d["corrected_ci_high"], d["ci_scale"]
+    (0.855, 1.0, 'linear')
+    """
+    d = describe(values, n_train, n_test, folds, confidence, log_scaled(name))
+    base = name.split("_", 1)[1] if name.startswith(METRIC_PREFIXES) else name
+    low, high = METRICS[base].bounds if base in METRICS else (None, None)
+    for kind in ("naive", "corrected"):
+        if d[f"{kind}_ci_low"] is not None:
+            d[f"{kind}_ci_low"] = d[f"{kind}_ci_low"] if low is None else max(low, d[f"{kind}_ci_low"])
+            d[f"{kind}_ci_high"] = d[f"{kind}_ci_high"] if high is None else min(high, d[f"{kind}_ci_high"])
+    return d
+
+
 def log_scaled(name: str) -> bool:
     """Whether the intervals of metric `name` (test_loss, val_mse, closed_form_test_loss, ...) are taken on the log
     scale: those of an error, which is positive and whose spread grows with its level (the module's docstring says
@@ -147,7 +167,7 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
         columns["gap"] = [loss_gap(row) for row in used]
     described = {}
     for name, values in columns.items():
-        described[name] = describe(values, *held_out(name, n_train, n_test, n_val, folds), confidence, log_scaled(name))
+        described[name] = describe_metric(name, values, *held_out(name, n_train, n_test, n_val, folds), confidence)
     return {
         "metrics": {name: d for name, d in described.items() if d["n"]},
         "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],

@@ -47,7 +47,7 @@ from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
 from ..metrics import measured, metrics_where, task_of_loss
 from .._training._prepare import as_data
-from ..stats import METRIC_PREFIXES, bayesian, describe, detectable, held_out, holm, is_number, log_scaled, paired
+from ..stats import METRIC_PREFIXES, bayesian, describe, describe_metric, detectable, held_out, holm, is_number, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -387,7 +387,7 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     return {
         "by": f"val_{base}",
         "metric": f"test_{base}",
-        "estimate": describe(values, *sizes, log_scale=log_scaled(f"test_{base}")),
+        "estimate": describe_metric(f"test_{base}", values, *sizes),
         "chosen": counts,
         "ties": ties,
         "tie_rule": "the candidate given first",
