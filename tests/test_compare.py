@@ -375,4 +375,11 @@ def test_the_picture_gives_each_candidate_its_posterior_against_the_best_and_the
     figure = plot_comparison(table, ranking, "test_loss", tests={"near": near})
     labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
     assert labels == ["best", "near\n0.06/0.93/0.01"]
-    assert figure.axes[0].get_xlabel() == "under each name: P(worse/equal/better) against the best, equal within +-0.0125"
+    assert figure.axes[0].get_xlabel() == ("under each name: P(worse/equal/better) against the best,\n"
+                                           "practically equal within +-0.0125")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)  # the words, drawn, lie within the picture: a line of them ran past its edges
+    canvas.draw()
+    box = figure.axes[0].xaxis.label.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 < box.x1 <= figure.bbox.width and box.y0 >= 0

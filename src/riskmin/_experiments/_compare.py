@@ -515,7 +515,11 @@ def plot_comparison(
     axis.set_xticks(list(positions), labels, rotation=30, ha="right", fontsize=8)
     rope = next((t["rope"] for t in (tests or {}).values() if t.get("p_equivalent") is not None), None)
     if rope is not None:
-        axis.set_xlabel(f"under each name: P(worse/equal/better) against the best, equal within +-{rope:.3g}")
+        # two lines: one would run past the edges of a figure of a few candidates
+        axis.set_xlabel(
+            f"under each name: P(worse/equal/better) against the best,\npractically equal within +-{rope:.3g}",
+            fontsize=9,
+        )
     axis.set_ylabel(metric.replace("_", " "))
     axis.set_title(
         "one line per split, candidates ranked best first"
@@ -640,8 +644,10 @@ def comparison_table(summary: dict, console) -> None:
     footnote = (
         f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
         f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
-        "over the same splits, its interval mean +- t se. * not told apart from the best: Holm-adjusted corrected "
-        f"p >= {summary['level']:g}.{log_scale_note(ranked)}"
+        "over the same splits, its interval mean +- t se for that pair alone. * not told apart from the best: "
+        f"Holm-adjusted corrected p >= {summary['level']:g}, adjusted for the {len(summary['ranking']) - 1} "
+        "comparisons, so a * can stand beside an interval that leaves out 0."
+        f"{log_scale_note(ranked)}"
     )
     console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
     bayesian_table(summary, console)
