@@ -252,7 +252,7 @@ def test_the_bayesian_comparison_is_scipys_student_t_with_the_corrected_scale(di
     assert found["p_equivalent"] == pytest.approx(posterior.cdf(rope) - posterior.cdf(-rope), rel=1e-9)
 
 
-@pytest.mark.parametrize("n", [10, 30, 100])
+@pytest.mark.parametrize("n", [2, 3, 5, 9, 10, 30, 100])
 def test_the_detectable_difference_is_found_80_percent_of_the_time(n):
     from riskmin.stats import detectable
 
