@@ -263,3 +263,21 @@ def test_fit_of_a_dataframe_says_what_the_command_line_says_as_catchable_notes(t
                  "--progress", "off", "--out", str(tmp_path)]) == 0
     printed = unwrapped(capsys.readouterr().out).splitlines()
     assert said == [in_python(line) for line in printed[:len(said)]] and len(said) == 3  # the filled column too
+
+
+def test_load_given_a_table_says_to_give_the_table_to_the_experiment():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(riskmin.RiskminError, match="load reads a data set's name or a file's path, not a DataFrame; give "
+                                                   "a table or tensors to fit, montecarlo, compare or curve as they are"):
+        riskmin.load(pd.DataFrame({"x": [1.0, 2.0], "y": [2.0, 4.0]}), riskmin.Config(target="y"))
+
+
+def test_a_files_path_reads_as_its_name_does(tmp_path, recwarn):
+    path = tmp_path / "doubled.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{2 * i}\n" for i in range(40)))
+    assert torch.equal(riskmin.load(path, riskmin.Config(target="y")).x, riskmin.load(str(path), riskmin.Config(target="y")).x)
+    by_path = riskmin.fit("linear", path, target="y", epochs=2, progress=False)
+    by_name = riskmin.fit("linear", str(path), target="y", epochs=2, progress=False)
+    untimed = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in run.history]  # noqa: E731
+    assert untimed(by_path) == untimed(by_name)
+    assert riskmin.montecarlo("linear", path, target="y", runs=2, epochs=1, progress=False).summary["used_runs"] == [0, 1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -60,7 +62,12 @@ def load(name: str = "lab1", config: Config | None = None) -> Data:
     >>> load("line").x.shape
     torch.Size([100, 1])
     """
-    return for_python(lambda: read_data(name, config, voice=in_python))
+    if not isinstance(name, (str, os.PathLike)):
+        raise RiskminError(
+            f"load reads a data set's name or a file's path, not a {type(name).__name__}; give a table or tensors to "
+            "fit, montecarlo, compare or curve as they are (with target= for a table)"
+        )
+    return for_python(lambda: read_data(os.fspath(name), config, voice=in_python))
 
 
 def read_data(name: str, config: Config | None = None, voice=None) -> Data:

@@ -4,6 +4,7 @@ batches, evaluation sources, the model and the device; and the evaluation pass o
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional
 
 import numpy as np
@@ -295,8 +296,9 @@ def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict], re
 
 
 def as_data(data, config: Config):
-    """A data set name, a DataFrame (with config.target) or an (x, y) pair as Data; anything else as it is."""
-    if isinstance(data, str):
+    """A data set name or a file's path (a str or a pathlib.Path), a DataFrame (with config.target) or an (x, y) pair
+    as Data; anything else as it is."""
+    if isinstance(data, (str, os.PathLike)):
         return datasets.load(data, config)
     if frames.is_frame(data):
         return frames.for_python(lambda: frames.frame_data(data, config))
@@ -318,7 +320,7 @@ def as_splits(data, config: Config) -> Splits:
     if isinstance(data, Dataset):
         return split(check_pairs(data), config.train, config.val, config.test, config.seed)
     raise RiskminError(
-        f"data of type {type(data).__name__} is not supported; pass a data set name, a DataFrame with "
+        f"data of type {type(data).__name__} is not supported; pass a data set name or a file's path, a DataFrame with "
         "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset"
     )
 
