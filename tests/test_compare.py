@@ -148,6 +148,8 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     summary = json.loads((folder / "summary.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert set(summary["candidates"]) == {"linear", "two_layer hidden=4", "two_layer hidden=8"}
     assert sum(summary["selection"]["chosen"].values()) == 3
+    # the ratios of the corrections, as montecarlo's summary gives them: 20 test and 20 validation rows of 160 training
+    assert (summary["test_train_ratio"], summary["val_train_ratio"]) == (20 / 160, 20 / 160)
     lines = (folder / "runs.csv").read_text().splitlines()
     assert lines[0].startswith("candidate,model,hidden,run,seed") and len(lines) == 1 + 3 * 3
     with open(folder / "runs.csv", newline="") as file:

@@ -320,6 +320,7 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         "folds": folds,
         "correction": first["correction"],
         "test_train_ratio": first.get("test_train_ratio"),
+        "val_train_ratio": first.get("val_train_ratio"),
     }
 
 

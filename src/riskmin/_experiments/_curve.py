@@ -267,7 +267,8 @@ def curve_table(curve: Curve, console) -> None:
     )
     console.print(
         "CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
-        f"the curves is what more data could still buy.{log_scale_note(scales)}",
+        "the curves bounds what more data could still buy this model: its training loss, rising with n, tends to "
+        f"stay below the risk it would reach with unlimited data.{log_scale_note(scales)}",
         highlight=False,
     )
 
