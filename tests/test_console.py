@@ -12,7 +12,7 @@ from riskmin import Config
 from riskmin.callbacks import Progress, State
 from riskmin.policy import Judge
 from riskmin._cli._main import main
-from riskmin._runs._report import end_summary, epoch_columns, header, montecarlo_table, summary_table
+from riskmin._runs._report import end_summary, epoch_columns, header, interval, montecarlo_table, summary_table
 
 REGRESSION_ROW = {"epoch": 1, "step": 10, "loss": 0.5, "val_loss": 0.6, "val_mse": 0.6, "val_rmse": 0.77, "val_mae": 0.6,
                   "val_r2": 0.9, "lr": 0.01, "seconds": 0.1}
@@ -201,4 +201,4 @@ def test_a_montecarlo_table_and_picture_name_what_they_measured():
     assert figure._suptitle.get_text() == "two_layer on lab1, 6 runs"
     d = mc.summary["metrics"]["test_loss"]
     labels = figure.axes[0].get_legend_handles_labels()[1]
-    assert labels == [f"mean {d['mean']:.4g}", f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]"]
+    assert labels == [f"mean {d['mean']:.4g}", f"corrected 95% {interval(d)}"] and interval(d) in text  # the console's words

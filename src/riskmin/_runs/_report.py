@@ -358,7 +358,7 @@ def plot_montecarlo(table: list, path: Optional[Path] = None, summary: Optional[
                 d["corrected_ci_high"],
                 color="tab:red",
                 alpha=0.15,
-                label=f"corrected 95% [{d['corrected_ci_low']:.3g}, {d['corrected_ci_high']:.3g}]",
+                label=f"corrected 95% {interval(d)}",  # as the console writes it
             )
         left.legend(fontsize=8)
     if summary and summary.get("model"):
