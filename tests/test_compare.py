@@ -150,6 +150,11 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     assert sum(summary["selection"]["chosen"].values()) == 3
     # the ratios of the corrections, as montecarlo's summary gives them: 20 test and 20 validation rows of 160 training
     assert (summary["test_train_ratio"], summary["val_train_ratio"]) == (20 / 160, 20 / 160)
+    said = unwrapped(out).replace("\n", " ")
+    assert "adjusted for the 2 comparisons, so a * can stand beside an interval that leaves out 0" in said
+    with open(folder / "comparison.csv", newline="") as file:
+        scales = {(row["metric"], row["ci_scale"]) for row in csv.DictReader(file)}
+    assert {("test_loss", "log"), ("test_r2", "linear"), ("val_mae", "log")} <= scales
     lines = (folder / "runs.csv").read_text().splitlines()
     assert lines[0].startswith("candidate,model,hidden,run,seed") and len(lines) == 1 + 3 * 3
     with open(folder / "runs.csv", newline="") as file:
@@ -348,6 +353,7 @@ def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectabl
     out = capsys.readouterr().out
     assert "practically equal within +-0.05 test loss" in out and "P(worse)" in out
     assert "shows P(worse) > 0.95 up to about 10% of the time, > 0.975 about 5%" in unwrapped(out).replace("\n", " ")
+    assert "Holm-adjusted corrected p >= 0.05. The intervals of the loss" in unwrapped(out).replace("\n", " ")  # one test
     rows = [row for row in csv.DictReader(open(tmp_path / "c" / "comparison.csv")) if row["metric"] == "test_loss" and row["difference"]]
     [row] = rows
     assert float(row["rope"]) == 0.05 and float(row["detectable"]) > 0

@@ -472,6 +472,11 @@ def test_an_experiment_without_test_rows_is_refused_before_anything_trains_or_is
     assert code == 2 and TEST_ROWS_NEEDED in err and "runs finished" not in err and not list(tmp_path.iterdir())
 
 
+def test_k_folds_need_no_test_fraction():
+    mc = montecarlo("linear", "lab1", runs=3, folds=3, test=0.0, epochs=1, progress=False)  # each fold is a test set
+    assert mc.summary["used_runs"] == [0, 1, 2] and mc.summary["n_test"] > 300
+
+
 def test_a_python_experiment_without_test_rows_is_refused_before_training():
     for experiment in (lambda: montecarlo("linear", "lab1", runs=3, test=0.0, epochs=1, progress=False),
                        lambda: riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=3, test=0.0, epochs=1,

@@ -68,6 +68,7 @@ def test_an_interval_stays_within_the_values_its_metric_can_take():
         d = metrics[name]
         assert d["corrected_ci_high"] == d["naive_ci_high"] == 1.0
         assert (d["corrected_ci_low"], d["naive_ci_low"]) == (free["corrected_ci_low"], free["naive_ci_low"])
+    assert metrics["test_f1"] == metrics["test_accuracy"]  # the same values, the same bounds
     assert metrics["test_r2"]["corrected_ci_low"] < 0  # r2 has no floor
     low = summarize([{"test_accuracy": a} for a in (0.0, 0.1, 0.0)], n_train=80, n_test=20)["metrics"]["test_accuracy"]
     assert low["corrected_ci_low"] == 0.0 and low["corrected_ci_high"] > 0
@@ -85,7 +86,9 @@ def test_the_console_names_the_metrics_whose_intervals_lie_on_the_log_scale():
     rows = [{"train_loss": 0.1 * r, "test_loss": 1.0 + r, "test_rmse": 1.0 + r, "test_r2": 0.5 - 0.1 * r} for r in range(1, 4)]
     note = correction_note({**summarize(rows, n_train=80, n_test=20), "used_runs": [0, 1, 2]})
     assert "The intervals of the loss and rmse are taken on the log scale, mean x exp(+-t se/mean)" in note
-    rows[0]["test_loss"] = rows[0]["test_rmse"] = 0.0  # a perfect fit: mean +- t se, and no word of the log scale
+    rows[0]["test_loss"] = rows[0]["test_rmse"] = 0.0  # a perfect fit: mean +- t se, and the log scale is the train loss's
+    note = correction_note({**summarize(rows, n_train=80, n_test=20), "used_runs": [0, 1, 2]})
+    assert "The intervals of the train loss are taken on the log scale" in note
     rows[0]["train_loss"] = -1.0
     assert "log scale" not in correction_note({**summarize(rows, n_train=80, n_test=20), "used_runs": [0, 1, 2]})
 
@@ -252,14 +255,33 @@ def test_the_bayesian_comparison_is_scipys_student_t_with_the_corrected_scale(di
     assert found["p_equivalent"] == pytest.approx(posterior.cdf(rope) - posterior.cdf(-rope), rel=1e-9)
 
 
-@pytest.mark.parametrize("n", [2, 3, 5, 9, 10, 30, 100])
-def test_the_detectable_difference_is_found_80_percent_of_the_time(n):
+@pytest.mark.parametrize("df", [1, 2, 5, 29, 300])
+def test_the_power_of_a_t_test_is_scipys_noncentral_t(df):
+    from riskmin.stats import t_power
+
+    critical = scipy_stats.t.ppf(0.975, df)
+    for shift in (0.0, 0.5, 2.0, 5.0, 20.0):
+        noncentral = scipy_stats.nct(df, shift)
+        assert t_power(shift, critical, df) == pytest.approx(noncentral.sf(critical) + noncentral.cdf(-critical), abs=1e-7)
+
+
+@pytest.mark.parametrize("level, power", [(0.05, 0.05), (0.05, 1.0), (0.0, 0.8), (1.5, 0.8)])
+def test_a_detectable_difference_needs_a_power_above_the_level(level, power):
     from riskmin.stats import detectable
 
-    difference = detectable({"n": n, "corrected_se": 0.02})
+    with pytest.raises(RiskminError, match="not allowed; both lie between 0 and 1, the power above the level"):
+        detectable({"n": 10, "corrected_se": 0.02}, level, power)
+
+
+@pytest.mark.parametrize("power", [0.3, 0.8, 0.999])
+@pytest.mark.parametrize("n", [2, 3, 5, 9, 10, 30, 100])
+def test_the_detectable_difference_is_found_as_often_as_asked(n, power):
+    from riskmin.stats import detectable
+
+    difference = detectable({"n": n, "corrected_se": 0.02}, power=power)
     critical = scipy_stats.t.ppf(0.975, n - 1)
     shifted = scipy_stats.nct(n - 1, difference / 0.02)  # the corrected t statistic when the true difference is that
-    assert shifted.sf(critical) + shifted.cdf(-critical) == pytest.approx(0.8, abs=0.002)
+    assert shifted.sf(critical) + shifted.cdf(-critical) == pytest.approx(power, abs=1e-6)
 
 
 @pytest.mark.parametrize("n_train, noise", [(80, 2.0), (20, 1.0)])

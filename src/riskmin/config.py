@@ -522,8 +522,7 @@ def check_experiment(config: Config) -> None:
     run's settings hold its own seed."""
     if config.test == 0 and not config.folds and not config.splits:
         raise RiskminError(
-            "test = 0 leaves the experiment's splits no test rows to estimate the risk on; set --test 0.1 (test=0.1), "
-            "or use --folds K (folds=K)"
+            "test = 0 leaves the experiment's splits no test rows to estimate the risk on; set --test 0.1 (test=0.1)"
         )
     last = config.seed + config.runs - 1
     if last > LARGEST_SEED:

@@ -54,7 +54,7 @@ DATASETS = {
 }
 
 
-def load(name: str = "lab1", config: Config | None = None) -> Data:
+def load(name: str | bytes | os.PathLike = "lab1", config: Config | None = None) -> Data:
     """A built-in data set by name, or a data file (.csv, .parquet, .npz), with the settings of `config` that apply;
     what reading a file guessed or did (the task, the classes, columns left out) is told as RiskminNote warnings, and
     a mistake is said in Python's words (target=, not --target).
@@ -62,12 +62,12 @@ def load(name: str = "lab1", config: Config | None = None) -> Data:
     >>> load("line").x.shape
     torch.Size([100, 1])
     """
-    if not isinstance(name, (str, os.PathLike)):
+    if not isinstance(name, (str, bytes, os.PathLike)):
         raise RiskminError(
             f"load reads a data set's name or a file's path, not a {type(name).__name__}; give a table or tensors to "
             "fit, montecarlo, compare or curve as they are (with target= for a table)"
         )
-    return for_python(lambda: read_data(os.fspath(name), config, voice=in_python))
+    return for_python(lambda: read_data(os.fsdecode(name), config, voice=in_python))
 
 
 def read_data(name: str, config: Config | None = None, voice=None) -> Data:

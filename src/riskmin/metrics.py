@@ -48,7 +48,7 @@ class Metric:
     finish: Optional[Callable]
     units: str  # "loss" (the loss's own), "target", "target squared", "fraction" (0 to 1), "nats"
     headline: bool = False
-    bounds: tuple = (None, None)  # the lowest and highest value it can take (None: no bound); an interval stays within
+    bounds: tuple = (None, None)  # the lowest and highest value it can take (None: no bound), where intervals stop
 
 
 def moment_sums(values: dict) -> tuple:
@@ -128,6 +128,17 @@ def measured(task: str) -> tuple:
     ('loss', 'accuracy', 'f1', 'log_loss')
     """
     return tuple(name for name, metric in METRICS.items() if metric.task in ("any", task))
+
+
+def base_metric(name: str) -> str:
+    """The registry's name of a row's metric column (where it was measured, then the metric); any other name as it is.
+
+    >>> base_metric("val_log_loss"), base_metric("closed_form_test_loss"), base_metric("gap")
+    ('log_loss', 'loss', 'gap')
+    """
+    if name == "closed_form_test_loss":  # the least-squares solution's test loss
+        return "loss"
+    return name.split("_", 1)[1] if name.startswith(METRIC_PREFIXES) else name
 
 
 def metrics_where(**facts) -> tuple:

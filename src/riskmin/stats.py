@@ -24,10 +24,11 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import sys
 from typing import Optional
 
 from .config import RiskminError
-from .metrics import METRIC_PREFIXES, METRICS, metrics_where
+from .metrics import METRIC_PREFIXES, METRICS, base_metric, metrics_where
 
 __all__ = ["bayesian", "describe", "describe_metric", "detectable", "holm", "log_scaled", "paired", "summarize"]
 
@@ -45,8 +46,8 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     validation rows in place of the test rows) or, for repeated k-fold, `folds`; without them
     they are None, as is everything but the mean below two values. The naive ones treat the runs
     as independent and are named so. With `log_scale` (an error metric: see `log_scaled`) and every
-    value above 0, both intervals are mean x exp(+-t se / mean) (unless t se / mean passes 700, where
-    exp overflows); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval).
+    value above 0, both intervals are mean x exp(+-t se / mean) (unless its upper end would overflow a
+    float); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval).
 
     >>> d = describe([9.0, 10.0, 11.0, None], n_train=80, n_test=20)
     >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3), d["ci_scale"]
@@ -78,11 +79,12 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     variance = math.fsum((v - mean) ** 2 for v in kept) / (n - 1)
     quantile = t_quantile(0.5 + confidence / 2, n - 1)
     result.update(std=math.sqrt(variance), naive_se=math.sqrt(variance / n))
-    kinds = ("naive",)
+    kinds = ("naive",) if ratio is None else ("naive", "corrected")
     if ratio is not None:
-        kinds, result["corrected_se"] = ("naive", "corrected"), math.sqrt((1 / n + ratio) * variance)
-    # exp of more than 700 overflows a float: a spread that wide beside the mean keeps the linear interval
-    on_log = log_scale and min(kept) > 0 and quantile * max(result[f"{kind}_se"] for kind in kinds) / mean < 700
+        result["corrected_se"] = math.sqrt((1 / n + ratio) * variance)
+    widest = quantile * max(result[f"{kind}_se"] for kind in kinds)
+    # a spread so wide beside the mean that its upper end would overflow a float keeps the linear interval
+    on_log = log_scale and min(kept) > 0 and math.log(mean) + widest / mean < math.log(sys.float_info.max)
     result["ci_scale"] = "log" if on_log else "linear"
     for kind in kinds:
         reach = quantile * result[f"{kind}_se"]
@@ -105,8 +107,7 @@ def describe_metric(name: str, values: list, n_train: Optional[float] = None, n_
     (0.855, 1.0, 'linear')
     """
     d = describe(values, n_train, n_test, folds, confidence, log_scaled(name))
-    base = name.split("_", 1)[1] if name.startswith(METRIC_PREFIXES) else name
-    low, high = METRICS[base].bounds if base in METRICS else (None, None)
+    low, high = METRICS[base_metric(name)].bounds if base_metric(name) in METRICS else (None, None)
     for kind in ("naive", "corrected"):
         if d[f"{kind}_ci_low"] is not None:
             d[f"{kind}_ci_low"] = d[f"{kind}_ci_low"] if low is None else max(low, d[f"{kind}_ci_low"])
@@ -122,9 +123,7 @@ def log_scaled(name: str) -> bool:
     >>> log_scaled("test_loss"), log_scaled("val_log_loss"), log_scaled("test_accuracy"), log_scaled("gap")
     (True, True, False, False)
     """
-    if name == "closed_form_test_loss":
-        return True
-    return name.startswith(METRIC_PREFIXES) and name.split("_", 1)[1] in metrics_where(higher_is_better=False)
+    return base_metric(name) in metrics_where(higher_is_better=False)
 
 
 def held_out(
@@ -265,39 +264,56 @@ def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) 
 
 def detectable(test: dict, level: float = 0.05, power: float = 0.8) -> Optional[float]:
     """The smallest true mean difference the corrected paired t-test of `test` would detect with probability `power` at
-    `level` (two-sided), with n - 1 degrees of freedom: (t_{1 - level/2} + t_{power}) times the corrected standard
-    error from 10 splits on, and below that, where the sum undershoots (power 0.73 at 2 splits), the noncentrality of
-    the t statistic that gives that power exactly (`t_power`).
+    `level` (two-sided), with n - 1 degrees of freedom: the noncentrality of the t statistic that gives that power
+    (`t_power`) times the corrected standard error. The usual shortcut, (t_{1 - level/2} + t_{power}) times it,
+    undershoots with few splits (power 0.73 at 2 splits, 0.77 at 3); it is where the search starts.
     What the experiment could have told apart, before reading "not told apart" as "as good".
 
     >>> round(detectable({"n": 30, "corrected_se": 0.01}), 4), round(detectable({"n": 3, "corrected_se": 0.01}), 4)
     (0.029, 0.0565)
     """
+    if not (0 < level < power < 1):
+        raise RiskminError(
+            f"level = {level!r} and power = {power!r} are not allowed; both lie between 0 and 1, the power above the "
+            "level"
+        )
     se = test.get("corrected_se")
     if se is None or test.get("n", 0) < 2:
         return None
     df, critical = test["n"] - 1, t_quantile(1 - level / 2, test["n"] - 1)
-    shift = critical + t_quantile(power, df)
-    if df >= 9:
-        return shift * se
-    low, high = 0.0, shift
-    while t_power(high, critical, df) < power:
-        low, high = high, 2 * high
-    for _ in range(60):  # bisection, to the float's last bits
-        middle = (low + high) / 2
-        low, high = (middle, high) if t_power(middle, critical, df) < power else (low, middle)
+    short = lambda shift: t_power(shift, critical, df) - power  # noqa: E731  (below 0 while the shift is too small)
+    low, high = 0.0, critical + t_quantile(power, df)
+    below, above = short(low), short(high)
+    while above < 0:
+        low, below, high = high, above, 2 * high
+        above = short(high)
+    # the Illinois method: regula falsi that halves the end kept twice, bracketing the root all the while
+    kept = 0
+    while high - low > 1e-10 * high:
+        middle = high - above * (high - low) / (above - below)
+        value = short(middle)
+        if value == 0:
+            return middle * se
+        if value < 0:
+            low, below = middle, value
+            above, kept = (above / 2, kept + 1) if kept > 0 else (above, 1)  # the high end kept again: halve it
+        else:
+            high, above = middle, value
+            below, kept = (below / 2, kept - 1) if kept < 0 else (below, -1)
     return high * se
 
 
 def t_power(shift: float, critical: float, df: int, points: int = 400) -> float:
     """P(|T| > critical) for T = (Z + shift) / sqrt(V / df), Z standard normal, V chi-squared with df degrees of
     freedom: the power of a two-sided t-test when the true difference is `shift` standard errors. Simpson's rule
-    over u = sqrt(V), whose density is u^(df-1) exp(-u^2/2) / (2^(df/2-1) Gamma(df/2)).
+    over u = sqrt(V), whose density is u^(df-1) exp(-u^2/2) / (2^(df/2-1) Gamma(df/2)), up to where either the
+    density or the chance of passing the critical value has fallen below 1e-18.
 
-    >>> round(t_power(0.0, 12.7062047361747, 1), 4)  # no difference: the level
+    >>> round(t_power(0.0, 12.7062047361747, 1), 6)  # no difference: the level
     0.05
     """
-    top = math.sqrt(df) + 10.0  # the chi density beyond is below 1e-20
+    # T passes the critical value only while critical u / sqrt(df) - shift is a few standard normals at most
+    top = min(math.sqrt(df) + 10.0, (shift + 9.0) * math.sqrt(df) / critical)
     step = top / points
     total = 0.0
     for i in range(points + 1):

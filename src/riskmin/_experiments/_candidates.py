@@ -14,8 +14,7 @@ import json
 from typing import Optional
 
 from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
-from ..metrics import METRICS
-from ..stats import METRIC_PREFIXES
+from ..metrics import METRICS, base_metric
 
 
 def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
@@ -227,7 +226,7 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     if metric is None:
         base = config.monitor.split("_", 1)[1] if config.monitor.startswith("val_") else "loss"
         return base, config.mode
-    base = metric.split("_", 1)[1] if metric.startswith(METRIC_PREFIXES) else metric
+    base = base_metric(metric)
     if base not in METRICS:
         raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
     return base, "max" if METRICS[base].higher_is_better else "min"

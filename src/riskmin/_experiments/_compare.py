@@ -45,9 +45,9 @@ from ._montecarlo import (
 from ._kept import holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
-from ..metrics import measured, metrics_where, task_of_loss
+from ..metrics import METRIC_PREFIXES, base_metric, measured, metrics_where, task_of_loss
 from .._training._prepare import as_data
-from ..stats import METRIC_PREFIXES, bayesian, describe, describe_metric, detectable, held_out, holm, is_number, paired
+from ..stats import bayesian, describe, describe_metric, detectable, held_out, holm, is_number, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -289,7 +289,7 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
             if rope is not None and name == ranked_by
             else default_rope(name, results[best].summary["metrics"].get(name))
         )
-        higher = name.split("_", 1)[1] in metrics_where(higher_is_better=True)
+        higher = base_metric(name) in metrics_where(higher_is_better=True)
         comparisons[name] = {
             c: {**t, "holm_p_value": p, "rope": width, **bayesian(t, width, higher), "detectable": detectable(t)}
             for c, t, p in zip(others, tests, adjusted)
@@ -332,7 +332,7 @@ def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
     >>> default_rope("test_accuracy", {"mean": 0.9}), default_rope("test_loss", {"mean": 0.25})
     (0.01, 0.0025)
     """
-    if metric.split("_", 1)[1] in metrics_where(units="fraction"):  # a fraction: a point of a percent
+    if base_metric(metric) in metrics_where(units="fraction"):  # a fraction: a point of a percent
         return 0.01
     return None if not best or best.get("mean") is None else 0.01 * abs(best["mean"])
 
@@ -642,13 +642,18 @@ def comparison_table(summary: dict, console) -> None:
     console.print(table)
     ratio = summary.get("test_train_ratio")
     ranked = {metric: summary["candidates"].get(summary["best"], {}).get("metrics", {}).get(metric, {})}
+    comparisons = len(summary["ranking"]) - 1
     footnote = (
         f"CI: 95% interval corrected for the training rows the splits share ({summary['correction']}"
         f"{f', n_test/n_train = {ratio:.3g}' if ratio else ''}); vs best: the candidate minus the best, paired "
         "over the same splits, its interval mean +- t se for that pair alone. * not told apart from the best: "
-        f"Holm-adjusted corrected p >= {summary['level']:g}, adjusted for the {len(summary['ranking']) - 1} "
-        "comparisons, so a * can stand beside an interval that leaves out 0."
-        f"{log_scale_note(ranked)}"
+        f"Holm-adjusted corrected p >= {summary['level']:g}"
+        + (
+            f", adjusted for the {comparisons} comparisons, so a * can stand beside an interval that leaves out 0."
+            if comparisons > 1
+            else "."
+        )
+        + log_scale_note(ranked)
     )
     console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
     bayesian_table(summary, console)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import Config, RiskminError, check_experiment
-from ..stats import METRIC_PREFIXES
+from ..metrics import METRIC_PREFIXES
 
 # evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
 # curve's shape; evenly spaced fractions spend most of the rows where the curve is already flat

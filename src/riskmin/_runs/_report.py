@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Optional
 
-from ..metrics import METRIC_PREFIXES, in_words, metrics_where
+from ..metrics import base_metric, in_words, metrics_where
 
 WIDTH = 80
 VALUE = 10  # characters of a number in an epoch line, at least: %.4g of any float fits, "-1.235e+07" included
@@ -286,21 +286,27 @@ def interval(d: dict, kind: str = "corrected") -> str:
 
 
 def log_scale_note(metrics: dict) -> str:
-    """The sentence that names the metrics whose intervals lie on the log scale (`ci_scale`), or "" when none do.
+    """The sentence that names the metrics whose intervals lie on the log scale (`ci_scale`), or "" when none do: a
+    metric by its name when all its columns do, else the columns that do.
 
     >>> note = log_scale_note({"test_loss": {"ci_scale": "log"}, "val_loss": {"ci_scale": "log"},
-    ...                        "test_rmse": {"ci_scale": "log"}, "test_r2": {"ci_scale": "linear"}})
-    >>> note[:60]
-    ' The intervals of the loss and rmse are taken on the log sca'
+    ...                        "test_rmse": {"ci_scale": "log"}, "val_rmse": {"ci_scale": "linear"}})
+    >>> note[:67]
+    ' The intervals of the loss and test rmse are taken on the log scale'
     """
-    names = [
-        name.split("_", 1)[1]
-        for name, d in metrics.items()
-        if d.get("ci_scale") == "log" and name.startswith(METRIC_PREFIXES)
-    ]
-    if not names:
+    columns: dict = {}
+    for name, d in metrics.items():
+        if d.get("ci_scale") is not None:
+            columns.setdefault(base_metric(name), []).append((name, d["ci_scale"] == "log"))
+    named = []
+    for metric, scales in columns.items():
+        if all(on_log for _, on_log in scales):
+            named.append(metric)
+        else:
+            named += [name for name, on_log in scales if on_log]
+    if not named:
         return ""
-    words = in_words([name.replace("_", " ") for name in dict.fromkeys(names)], "and")
+    words = in_words([name.replace("_", " ") for name in named], "and")
     return (
         f" The intervals of the {words} are taken on the log scale, mean x exp(+-t se/mean): an error's spread "
         "grows with its level."

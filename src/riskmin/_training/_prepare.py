@@ -298,7 +298,7 @@ def batch_sums(model, x, y, loss_fn, loss_name: str, metrics: Optional[dict], re
 def as_data(data, config: Config):
     """A data set name or a file's path (a str or a pathlib.Path), a DataFrame (with config.target) or an (x, y) pair
     as Data; anything else as it is."""
-    if isinstance(data, (str, os.PathLike)):
+    if isinstance(data, (str, bytes, os.PathLike)):
         return datasets.load(data, config)
     if frames.is_frame(data):
         return frames.for_python(lambda: frames.frame_data(data, config))
