@@ -40,7 +40,8 @@ import numpy as np
 
 from riskmin.stats import bayesian, describe, log_scaled, paired
 
-RATES = ("naive", "corrected", "bayesian", "bayesian_975", "coverage", "below", "linear_coverage", "linear_below")
+RATES = ("naive", "corrected", "bayesian", "bayesian_worse", "bayesian_better", "bayesian_975", "coverage", "below",
+         "linear_coverage", "linear_below")
 
 
 def simulate_paired_rejections(experiments: int = 10000, rows: int = 100, features: int = 5, runs: int = 50, train: float = 0.8,
@@ -69,6 +70,8 @@ def simulate_paired_rejections(experiments: int = 10000, rows: int = 100, featur
         counts["corrected"] += result["corrected_p_value"] < level
         posterior = bayesian(result, 0.01 * min(np.mean(errors_a), np.mean(errors_b)))  # compare's default: 1% of the best's mean
         counts["bayesian"] += max(posterior["p_worse"], posterior["p_better"]) > 0.95
+        counts["bayesian_worse"] += posterior["p_worse"] > 0.95  # each label alone
+        counts["bayesian_better"] += posterior["p_better"] > 0.95
         counts["bayesian_975"] += max(posterior["p_worse"], posterior["p_better"]) > 0.975
         sizes = (None, None, folds) if folds else (n_train, n_test, None)
         own = describe(errors_a, *sizes, log_scale=log_scaled("test_loss"))  # as a summary describes a test loss
@@ -141,7 +144,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(f"paired t-tests on two least-squares candidates, {args.experiments} samples of {args.rows} rows, each rate +- its "
           "Monte-Carlo se; naive, corrected: rejection rate at p < 0.05 (equal error: should be at most 0.05; A better: the "
-          "higher the better); bayes: P(practically better or worse) > 0.95 (> 0.975); coverage: corrected 95% interval of "
+          "higher the better); bayes: P(practically better or worse) > 0.95 (each label alone; either at > 0.975); coverage: corrected 95% interval of "
           "A's error (on the log scale, as riskmin gives a loss's) holds its true risk (below: the interval lay below it; "
           "the interval mean +- t se beside it; variance ratio: (mean - true risk)^2 over the corrected variance, averaged)")
     schemes = (dict(train=0.8, test=0.1), dict(train=0.8, test=0.2), dict(folds=args.folds, repetitions=args.repetitions))
@@ -151,7 +154,7 @@ def main(argv=None):
             truth = "equal error" if advantage == 0 else f"A better (B x{1 - advantage:g})"
             rate = lambda name: f"{r[name]:.3f}+-{r[name + '_se']:.3f}"  # noqa: E731
             print(f"  {truth:17} {r['scheme']:20} naive {rate('naive')}  corrected {rate('corrected')}  bayes {rate('bayesian')} "
-                  f"({rate('bayesian_975')})  coverage {rate('coverage')} (below {r['below']:.3f}; mean +- t se: {rate('linear_coverage')}, below "
+                  f"(A worse {rate('bayesian_worse')}, A better {rate('bayesian_better')}; > 0.975: {rate('bayesian_975')})  coverage {rate('coverage')} (below {r['below']:.3f}; mean +- t se: {rate('linear_coverage')}, below "
                   f"{r['linear_below']:.3f}; variance ratio {r['variance_ratio']:.2f})",
                   flush=True)
 
