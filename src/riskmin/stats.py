@@ -280,7 +280,14 @@ def detectable(test: dict, level: float = 0.05, power: float = 0.8) -> Optional[
     se = test.get("corrected_se")
     if se is None or test.get("n", 0) < 2:
         return None
-    df, critical = test["n"] - 1, t_quantile(1 - level / 2, test["n"] - 1)
+    return detectable_shift(test["n"] - 1, level, power) * se
+
+
+@functools.cache  # the same for every candidate and metric of an experiment: its splits, the level and the power
+def detectable_shift(df: int, level: float, power: float) -> float:
+    """The noncentrality (in standard errors) at which a two-sided t-test at `level` with df degrees of freedom has
+    power `power`."""
+    critical = t_quantile(1 - level / 2, df)
     short = lambda shift: t_power(shift, critical, df) - power  # noqa: E731  (below 0 while the shift is too small)
     low, high = 0.0, critical + t_quantile(power, df)
     below, above = short(low), short(high)
@@ -293,14 +300,14 @@ def detectable(test: dict, level: float = 0.05, power: float = 0.8) -> Optional[
         middle = high - above * (high - low) / (above - below)
         value = short(middle)
         if value == 0:
-            return middle * se
+            return middle
         if value < 0:
             low, below = middle, value
             above, kept = (above / 2, kept + 1) if kept > 0 else (above, 1)  # the high end kept again: halve it
         else:
             high, above = middle, value
             below, kept = (below / 2, kept - 1) if kept < 0 else (below, -1)
-    return high * se
+    return high
 
 
 def t_power(shift: float, critical: float, df: int, points: int = 400) -> float:
