@@ -422,3 +422,45 @@ def test_runs_killed_at_random_steps_and_resumed_end_bitwise_equal_to_the_uninte
     # the moments drawn cover both sides of the first checkpoint (the end of epoch 1, step 16)
     first_kills = [kills[0] for name, kills in trials.items() if name != "uninterrupted"]
     assert min(first_kills) <= 16 < max(first_kills)
+
+
+def signals_while_finishing(monkeypatch, count: int, runs=None) -> None:
+    """Send this process `count` SIGINTs as a run, its steps done, starts being measured and written (the `runs`-th
+    run alone, counting from 1, when given): a Ctrl-C at a point chosen in advance."""
+    from riskmin._training import _loop
+
+    finish, started = _loop.finish, []
+
+    def finishing(training):
+        started.append(training)
+        if runs is None or len(started) == runs:
+            for _ in range(count):
+                os.kill(os.getpid(), signal.SIGINT)
+        return finish(training)
+    monkeypatch.setattr(_loop, "finish", finishing)
+
+
+def test_a_ctrl_c_once_the_steps_are_done_lets_the_run_be_measured_and_written(tmp_path, monkeypatch):
+    signals_while_finishing(monkeypatch, 1)
+    with pytest.warns(riskmin.RiskminWarning, match="interrupted after the last step; the run was finished and written"):
+        run = riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path / "run")
+    assert run.summary["epochs_run"] == 3 and (tmp_path / "run" / "summary.json").is_file()
+    assert riskmin.Run.load(tmp_path / "run").summary["test_loss"] == run.summary["test_loss"]
+
+
+def test_a_second_ctrl_c_while_the_run_is_finished_stops_at_once(tmp_path, monkeypatch):
+    signals_while_finishing(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path / "run")
+    assert not (tmp_path / "run" / "summary.json").exists()
+
+
+def test_a_ctrl_c_after_the_run_is_written_says_where_it_is(tmp_path, monkeypatch, capsys):
+    from riskmin._runs import _report
+
+    def interrupted(summary, console):
+        raise KeyboardInterrupt  # Ctrl-C while the command prints the finished run's table
+    monkeypatch.setattr(_report, "summary_table", interrupted)
+    assert main(["train", "lab1", "--epochs", "2", "--progress", "off", "--out", str(tmp_path), "--name", "done"]) == 130
+    assert f"interrupted; the run was written to {tmp_path / 'done'}" in capsys.readouterr().err
+    assert (tmp_path / "done" / "summary.json").is_file()

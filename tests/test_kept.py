@@ -62,6 +62,21 @@ def test_an_interrupted_montecarlo_resumes_to_the_table_of_an_uninterrupted_one(
     assert not (tmp_path / "cut" / "kept").exists() and not (tmp_path / "cut" / "experiment.json").exists()
 
 
+def test_a_ctrl_c_as_a_run_of_an_experiment_finishes_stops_the_experiment_there(tmp_path, monkeypatch):
+    """A run being measured and written lets its signal wait; the experiment then stops, and resumes to the whole."""
+    from test_checkpoint import signals_while_finishing
+
+    settings = dict(SETTINGS, runs=4, engine="sequential")
+    whole = riskmin.montecarlo("two_layer", "lab1", **settings)
+    signals_while_finishing(monkeypatch, 1, runs=2)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", **settings)
+    assert len((tmp_path / "cut" / "kept" / "process-0.jsonl").read_text().splitlines()) == 1  # run 2 was not kept
+    monkeypatch.undo()
+    resumed = riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", resume=True, **settings)
+    assert resumed.table == whole.table
+
+
 def test_a_run_trained_by_fit_resumes_from_its_own_checkpoint(tmp_path, monkeypatch):
     """The sequential engine's runs checkpoint as `riskmin train` does: Ctrl-C in the middle of run 2 saves where it
     stood, and the resumed experiment continues that run from its checkpoint, to the uninterrupted table."""

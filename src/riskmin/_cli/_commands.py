@@ -158,13 +158,25 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
         elif replacing is not None:
             raise RiskminError(f"{error}; {kept_beside(target, replacing)}") from None
         raise
-    except BaseException:  # Ctrl-C before a checkpoint, or a crash
+    except BaseException as error:  # Ctrl-C outside the steps (a second one while finishing), or a crash
         if made is not None and not worth_keeping(target):
             discard(target, made)  # nothing worth keeping was written: leave no trace
         elif replacing is not None:
             print(kept_beside(target, replacing), file=sys.stderr)
+        elif isinstance(error, KeyboardInterrupt) and worth_keeping(target):
+            print(f"interrupted; {kept_run(target)}", file=sys.stderr)
+            return 130
         raise
     return report_outcome(outcome, target, replacing)
+
+
+def kept_run(target) -> str:
+    """Where an interrupted command left the run it kept: written whole, or resumable from its checkpoint."""
+    from ..distributed import resume_command
+
+    if (target / "summary.json").is_file():
+        return f"the run was written to {target}"
+    return f"the run is kept in {target}: continue with: {resume_command(target)}"
 
 
 def succeeded(outcome) -> bool:

@@ -193,10 +193,12 @@ def read_checkpoint(manifest_path: Path) -> tuple:
 
 
 class Interruptible:
-    """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step."""
+    """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step.
+    `second_stops`: a second signal raises KeyboardInterrupt (while a run is being finished, which no step checks)."""
 
-    def __init__(self, state, enabled: bool):
+    def __init__(self, state, enabled: bool, second_stops: bool = False):
         self.state, self.enabled, self.previous = state, enabled, {}
+        self.second_stops, self.signals = second_stops, 0
 
     def __enter__(self):
         import signal
@@ -207,6 +209,9 @@ class Interruptible:
         return self
 
     def handle(self, number, frame):
+        self.signals += 1
+        if self.second_stops and self.signals > 1:
+            raise KeyboardInterrupt
         self.state.interrupted = True
 
     def __exit__(self, *exc):

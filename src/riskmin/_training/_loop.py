@@ -147,9 +147,16 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
             end_epoch(training)
     # the last batch is a view of the epoch's permuted copy of the rows: free that before evaluating
     x = y = loss = None
-    run = finish(training)
-    if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
-        run.save(directory)
+    # once the steps are done, a Ctrl-C waits for the trained run to be measured and written: it would be lost, or
+    # left to resume from a checkpoint for nothing; a second one stops at once
+    with Interruptible(training.state, training.saver.enabled, second_stops=True) as finishing:
+        run = finish(training)
+        if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
+            run.save(directory)
+    if finishing.signals and directory is None:  # one run of an experiment, kept with its checkpoint: stop it there
+        raise KeyboardInterrupt
+    if finishing.signals:
+        warn("interrupted after the last step; the run was finished and written first")
     return run
 
 
