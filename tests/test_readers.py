@@ -74,6 +74,9 @@ BAD_FILES = [
     ("houses.csv", None, ["--target", "pricee"], "target column pricee does not exist in houses.csv; did you mean price?"),
     ("houses.csv", None, [], "houses.csv is a table: name the column to predict with --target; its columns are id, size, age, rooms, price"),
     ("houses.csv", None, ["--target", "price", "--features", "size,colour"], "feature column colour does not exist in houses.csv"),
+    ("houses.csv", None, ["--target", "price,price"], "target column price is named twice; name each column once in --target"),
+    ("houses.csv", None, ["--target", "price", "--features", "size,size"],
+     "feature column size is named twice; name each column once in --features"),
     ("houses.csv", None, ["--target", "price", "--features", "size,price"], "column price is both a feature and a target"),
     ("text.csv", "a,city\n1,Paris\n2,Rome\n", ["--target", "city", "--task", "regression"],
      "target column city of text.csv holds text, which regression cannot fit; use --task classification"),
@@ -213,11 +216,12 @@ def test_npz_labels_follow_the_task_rule_of_tables(tmp_path):
     signs = riskmin.load(str(tmp_path / "signs.npz"))
     assert signs.task == "classification" and signs.classes == ["-1", "0", "1"] and signs.y[:4].tolist() == [0, 1, 2, 2]
     assert signs.notes == ["task: classification (guessed): y has 3 classes (-1, 0, 1); 3 distinct whole numbers are class labels; "
-                           "override with task="]
+                           'override with task="regression"']  # the other task, as a table's note names it
     np.savez(tmp_path / "counts.npz", x=x, y=np.arange(40) * 3)
     counts = riskmin.load(str(tmp_path / "counts.npz"))
     assert counts.task == "regression" and counts.y.dtype == torch.float32
-    assert counts.notes == ["task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; override with task="]
+    assert counts.notes == ['task: regression (guessed); 40 distinct whole numbers, 0..117, are scores or counts, not class codes; '
+                            'override with task="classification"']
     asked = riskmin.load(str(tmp_path / "counts.npz"), riskmin.Config(task="classification"))
     assert asked.task == "classification" and len(asked.classes) == 40
 

@@ -27,6 +27,7 @@ from ._columns import (
     handle_missing,
     input_names,
     is_numeric,
+    override_hint,
     target_for_run,
     target_values,
     without_identifiers,
@@ -410,6 +411,10 @@ def choose(text: str, names: list, path: Path, what: str) -> list:
                 else f"its columns are {', '.join(map(quoted, names))}"
             )
             raise RiskminError(f"{what} column {quoted(name)} does not exist in {path.name}; {hint}")
+    twice = next((name for i, name in enumerate(chosen) if name in chosen[:i]), None)
+    if twice is not None:
+        flag = "--target" if what == "target" else "--features"
+        raise RiskminError(f"{what} column {quoted(twice)} is named twice; name each column once in {flag}")
     return chosen
 
 
@@ -486,9 +491,9 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
             name=path.stem,
             classes=classes,
             task=task,
-            notes=said([note + "; override with --task"], voice),
+            notes=said([note + override_hint("classification", how)], voice),
         )
-    note = f"task: regression ({how}){why}; override with --task"
+    note = f"task: regression ({how}){why}{override_hint('regression', how)}"
     return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=said([note], voice))
 
 
