@@ -85,12 +85,12 @@ BAD_FILES = [
     ("three.csv", "a,y\n1,0\n2,1\n3,2\n", ["--target", "y", "--loss", "bce"], "loss bce needs two classes but y has 3; use --loss cross_entropy"),
     ("two.csv", "a,b,y\n1,2,0\n2,3,1\n", ["--target", "a,y", "--task", "classification"], "classification takes one target column but 2 were given"),
     ("gaps.csv", "a,y\n1,2\n,3\n4,\n", ["--target", "y"],
-     "gaps.csv has missing values, empty or NaN, in columns a (1), y (1), first at rows 1, 2; pass --missing drop to drop those rows "
+     "gaps.csv has missing values, empty or NaN, in columns a (1), y (1), first at rows 1, 2 (counting from 0); pass --missing drop to drop those rows "
      "or --missing mean to fill features with training-split means"),
-    ("nan.csv", "a,y\n1,2\nnan,3\n", ["--target", "y"], "nan.csv has missing values, empty or NaN, in columns a (1), first at rows 1;"),
+    ("nan.csv", "a,y\n1,2\nnan,3\n", ["--target", "y"], "nan.csv has missing values, empty or NaN, in columns a (1), first at row 1 (counting from 0);"),
     ("holes.csv", "a,y\n,2\n,3\n", ["--target", "y", "--missing", "drop"], "every row of holes.csv has a missing value in a; no row is left"),
     ("lab1", None, ["--task", "classification"], "built-in data set 'lab1' is regression data; drop --task classification"),
-    ("inf.csv", "a,y\n1,2\ninf,3\n", ["--target", "y"], "x holds NaN or infinite values (first at row 1)"),
+    ("inf.csv", "a,y\n1,2\ninf,3\n", ["--target", "y"], "x holds NaN or infinite values, first at row 1 (counting from 0)"),
     ("ragged.csv", "a,y\n1,2,3\n", ["--target", "y"], "cannot be read as CSV"),
     ("missing.csv", "", ["--target", "y"], "data file missing.csv does not exist"),
     ("data.xlsx", "a,y\n1,2\n", ["--target", "y"], "riskmin reads .csv, .parquet, .npz files"),
@@ -154,10 +154,10 @@ def test_predict_refuses_a_file_without_a_feature_column(houses, tmp_path, capsy
     (tmp_path / "huge.csv").write_text("size,age,rooms\n1,2,3\n1,1e40,3\n")  # beyond float32: it would predict inf
     assert main(["predict", str(tmp_path / "runs" / "h"), str(tmp_path / "huge.csv"), "--out", str(tmp_path / "p.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "(first at row 1) in column age" in err[0] and "beyond ±3.4e+38" in err[0]
+    assert len(err) == 1 and "first at row 1 (counting from 0), in column age" in err[0] and "beyond ±3.4e+38" in err[0]
     assert not (tmp_path / "p.csv").exists()
     run = riskmin.Run.load(tmp_path / "runs" / "h")
-    with pytest.raises(RiskminError, match=r"x column rooms holds 5e\+39 at row 0, beyond the float32 range"):
+    with pytest.raises(RiskminError, match=r"x column rooms holds 5e\+39 at row 0 \(counting from 0\), beyond the float32 range"):
         riskmin.predict(run, np.array([[1.0, 2.0, 5e39]]))
     with pytest.raises(RiskminError, match="x holds NaN or infinite values"):
         riskmin.predict(run, np.array([[1.0, np.nan, 3.0]]))

@@ -429,8 +429,8 @@ def test_a_feature_at_1e20_scale_is_standardized_not_zeroed():
 
 @pytest.mark.parametrize("x, message", [
     (torch.tensor([[1.0, 2.0], [3.0, 1e39], [0.0, 1.0]], dtype=torch.float64),
-     "x column b holds 1e+39 at row 1, beyond the float32 range riskmin trains in"),
-    (torch.tensor([[1.0, 2.0], [3.0, 4.0], [float("inf"), 1.0]]), "x holds NaN or infinite values (first at row 2) in column a"),
+     "x column b holds 1e+39 at row 1 (counting from 0), beyond the float32 range riskmin trains in"),
+    (torch.tensor([[1.0, 2.0], [3.0, 4.0], [float("inf"), 1.0]]), "x holds NaN or infinite values, first at row 2 (counting from 0), in column a"),
     (torch.tensor([[1.0, 2e-40], [3.0, -3e-45], [0.0, 0.0]], dtype=torch.float64),  # float32 keeps 0, 1e-45 and few digits
      "x column b's values are all smaller in size than 1.2e-38 (the largest is 2e-40), too small for the float32 precision"),
 ])
@@ -445,7 +445,7 @@ def test_a_value_beyond_float32_in_a_file_is_named_with_its_column(tmp_path, cap
     data.write_text("a,b,y\n" + "".join(f"{i},{1e39 if i == 3 else i % 7},{i % 5}.5\n" for i in range(20)))
     assert main(["train", str(data), "--target", "y", *QUICK, "--out", str(tmp_path / "runs")]) == 2
     err = errors(capsys)
-    assert len(err) == 1 and "x holds NaN or infinite values (first at row 3) in column b" in err[0] and "float32" in err[0], err
+    assert len(err) == 1 and "x holds NaN or infinite values, first at row 3 (counting from 0), in column b" in err[0] and "float32" in err[0], err
     assert not (tmp_path / "runs").exists()
 
 

@@ -59,7 +59,7 @@ def test_a_text_column_is_one_hot_encoded_with_the_categories_of_the_training_sp
 def test_missing_values_are_an_error_by_default_dropped_or_filled_with_training_means(pets, tmp_path, capsys):
     out = ["--out", str(tmp_path / "runs")]
     assert main(["train", str(pets), "--target", "price", "--features", "size,kind", *FAST, *out]) == 2
-    assert "pets.csv has missing values, empty or NaN, in columns size (1), first at rows 7" in capsys.readouterr().err
+    assert "pets.csv has missing values, empty or NaN, in columns size (1), first at row 7 (counting from 0)" in capsys.readouterr().err
     assert main(["train", str(pets), "--target", "price", "--features", "size,kind", "--missing", "drop", "--name", "d", *FAST, *out]) == 0
     assert "dropped 1 of 240 rows with missing values in size" in capsys.readouterr().out
     summary = json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())
@@ -98,7 +98,7 @@ def test_a_run_without_missing_mean_refuses_rows_with_holes_at_prediction(pets, 
                  "--out", str(tmp_path / "runs"), *FAST]) == 0
     new = write_rows(tmp_path / "new.csv", ["size", "kind"], [[2.0, "cat"], ["", "dog"]])
     assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "q.csv")]) == 2
-    assert "column size of new.csv has missing values (first at rows 1); fill them" in capsys.readouterr().err
+    assert "column size of new.csv has missing values, first at row 1 (counting from 0); fill them" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -298,13 +298,13 @@ def test_a_few_text_cells_in_a_number_column_are_missing_values_not_categories(t
     path = numbers_with_holes(tmp_path)
     with pytest.raises(riskmin.RiskminError) as error:
         riskmin.load(str(path), riskmin.Config(target="y"))
-    assert str(error.value) == ("holes.csv has missing values, empty or NaN, in columns x (4), first at rows 100, 20000, 25000, 29999; "
+    assert str(error.value) == ("holes.csv has missing values, empty or NaN, in columns x (4), first at rows 100, 20000, 25000, 29999 (counting from 0); "
                                 "x holds text in 4 number cells ('?', '-'), taken as missing; pass missing=\"drop\" to drop those rows "
                                 "or missing=\"mean\" to fill features with training-split means")  # Python's words
     dropped = riskmin.load(str(path), riskmin.Config(target="y", missing="drop"))
     assert dropped.feature_names == ["x", "z"] and len(dropped) == 29_996
     assert dropped.notes[1:] == ["column x holds numbers but for 4 cells, taken as missing values: '?' at row 100, '-' at row 20000, "
-                                 "'?' at row 25000, '?' at row 29999", "dropped 4 of 30000 rows with missing values in x"]
+                                 "'?' at row 25000, '?' at row 29999 (rows counting from 0)", "dropped 4 of 30000 rows with missing values in x"]
     filled = riskmin.load(str(path), riskmin.Config(target="y", missing="mean"))
     assert filled.n_features == 2 and torch.isnan(filled.x[[100, 20_000], 0]).all() and not torch.isnan(filled.x[:100]).any()
     mostly_text = write_rows(tmp_path / "text.csv", ["x", "y"], [["?" if i % 5 == 0 else i, i] for i in range(100)])
@@ -317,11 +317,11 @@ def test_predict_takes_text_cells_of_a_number_column_as_missing(pets, tmp_path, 
     new = write_rows(tmp_path / "new.csv", ["size", "kind"], [[2.0, "cat"], ["?", "dog"]])
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "runs" / "m"), str(new), "--out", str(tmp_path / "p.csv")]) == 0
-    assert unwrapped(capsys.readouterr().err) == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1\n"
+    assert unwrapped(capsys.readouterr().err) == "note: column size holds numbers but for 1 cell, taken as missing values: '?' at row 1 (rows counting from 0)\n"
     assert main(["train", str(pets), "--target", "price", "--features", "kind,size", "--missing", "drop", "--name", "d",
                  "--out", str(tmp_path / "runs"), *FAST]) == 0
     assert main(["predict", str(tmp_path / "runs" / "d"), str(new), "--out", str(tmp_path / "q.csv")]) == 2
-    assert "column size of new.csv has missing values (first at rows 1); fill them" in capsys.readouterr().err
+    assert "column size of new.csv has missing values, first at row 1 (counting from 0); fill them" in capsys.readouterr().err
 
 
 def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are_refused(tmp_path):

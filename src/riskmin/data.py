@@ -192,11 +192,11 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
     value = float(original[row].reshape(-1)[column])
     if math.isfinite(value):
         raise RiskminError(
-            f"{what} column {name} holds {value:g} at row {row}, beyond the float32 range riskmin "
+            f"{what} column {name} holds {value:g} at row {row} (counting from 0), beyond the float32 range riskmin "
             f"trains in (±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten"
         )
     raise RiskminError(
-        f"{what} holds NaN or infinite values (first at row {row}) in column {name}; remove or fill "
+        f"{what} holds NaN or infinite values, first at row {row} (counting from 0), in column {name}; remove or fill "
         f"them (a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, "
         "reads as infinite)"
     )

@@ -189,6 +189,16 @@ def identifier(column, name: str, first: bool) -> str:
     return "row numbers" if np.all(values == np.round(values)) else ""
 
 
+def row_list(rows) -> str:
+    """Rows of a table as a message names them: counted from 0, as Python and pandas count them, the header no row.
+
+    >>> row_list([3]), row_list([1, 2])
+    ('row 3 (counting from 0)', 'rows 1, 2 (counting from 0)')
+    """
+    rows = [int(row) for row in rows]
+    return f"row{'s' * (len(rows) > 1)} {', '.join(map(str, rows))} (counting from 0)"
+
+
 def handle_missing(table, features: list, targets: list, missing: str, path: Path, strays: dict = None) -> tuple:
     """The table with the rows `missing` drops, and notes saying what was done.
 
@@ -208,8 +218,8 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
             for name, (count, _, found) in (strays or {}).items()
         )
         raise RiskminError(
-            f"{path.name} has missing values, empty or NaN, in columns {summary}, first at rows "
-            f"{', '.join(map(str, rows))}{'; ' + texts + ', taken as missing' if texts else ''}; "
+            f"{path.name} has missing values, empty or NaN, in columns {summary}, first at {row_list(rows)}"
+            f"{'; ' + texts + ', taken as missing' if texts else ''}; "
             "pass --missing drop to drop those rows or --missing mean to fill features with "
             "training-split means"
         )
@@ -313,9 +323,8 @@ def encode(table, layout: list, path: Path, missing: str) -> tuple:
             if missing != "mean" and has_holes(column):
                 rows = np.flatnonzero(missing_mask(column))[:5]
                 raise RiskminError(
-                    f"column {spec['name']} of {path.name} has missing values (first at rows "
-                    f"{', '.join(map(str, rows))}); fill them: the run was trained without --missing "
-                    "mean"
+                    f"column {spec['name']} of {path.name} has missing values, first at {row_list(rows)}; fill "
+                    "them: the run was trained without --missing mean"
                 )
             row, centre = 0, spec.get("offset")
             for chunk in real_valued(column).chunks:  # chunk by chunk into x: no whole-column copy on the way

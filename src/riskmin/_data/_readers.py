@@ -332,6 +332,7 @@ def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
         cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (
             ", ..." if count > len(rows) else ""
         )
+        cells += " (rows counting from 0)"
         return (
             numbers,
             f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}",
