@@ -440,12 +440,35 @@ def signals_while_finishing(monkeypatch, count: int, runs=None) -> None:
     monkeypatch.setattr(_loop, "finish", finishing)
 
 
-def test_a_ctrl_c_once_the_steps_are_done_lets_the_run_be_measured_and_written(tmp_path, monkeypatch):
+def test_a_ctrl_c_once_the_steps_are_done_lets_the_run_be_measured_and_written_then_stops(tmp_path, monkeypatch):
+    from riskmin._training._checkpoint import FinishedThenInterrupted
+
     signals_while_finishing(monkeypatch, 1)
-    with pytest.warns(riskmin.RiskminWarning, match="interrupted after the last step; the run was finished and written"):
-        run = riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path / "run")
+    with pytest.raises(FinishedThenInterrupted, match="interrupted after the last step, once the run was finished and "
+                                                      "written to") as stopped:
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path / "run")
+    run = stopped.value.run  # a loop of fits stops, as the Ctrl-C asked, with the finished run in hand and on disk
     assert run.summary["epochs_run"] == 3 and (tmp_path / "run" / "summary.json").is_file()
     assert riskmin.Run.load(tmp_path / "run").summary["test_loss"] == run.summary["test_loss"]
+
+
+def test_a_ctrl_c_as_the_last_epoch_ends_is_not_lost(tmp_path):
+    """A signal after the loop's last look at it (here in on_fit_end) is honoured once the run is written."""
+    from riskmin._training._checkpoint import FinishedThenInterrupted
+
+    class SignalAtTheEnd:  # a callback: any object with the hooks it wants
+        def on_fit_end(self, state):
+            os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(FinishedThenInterrupted):
+        riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=tmp_path / "run", callbacks=[SignalAtTheEnd()])
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_the_command_stops_with_130_once_a_run_interrupted_while_finishing_is_written(tmp_path, monkeypatch, capsys):
+    signals_while_finishing(monkeypatch, 1)
+    assert main(["train", "lab1", "--epochs", "2", "--progress", "off", "--out", str(tmp_path), "--name", "late"]) == 130
+    assert f"interrupted after the last step; the run was written to {tmp_path / 'late'}" in capsys.readouterr().err
+    assert (tmp_path / "late" / "summary.json").is_file() and (tmp_path / "late" / "model.safetensors").is_file()
 
 
 def test_a_second_ctrl_c_while_the_run_is_finished_stops_at_once(tmp_path, monkeypatch):

@@ -63,7 +63,8 @@ def test_an_interrupted_montecarlo_resumes_to_the_table_of_an_uninterrupted_one(
 
 
 def test_a_ctrl_c_as_a_run_of_an_experiment_finishes_stops_the_experiment_there(tmp_path, monkeypatch):
-    """A run being measured and written lets its signal wait; the experiment then stops, and resumes to the whole."""
+    """A run being measured and written lets its signal wait and is kept; the experiment then stops, and resumes to the
+    whole."""
     from test_checkpoint import signals_while_finishing
 
     settings = dict(SETTINGS, runs=4, engine="sequential")
@@ -71,7 +72,7 @@ def test_a_ctrl_c_as_a_run_of_an_experiment_finishes_stops_the_experiment_there(
     signals_while_finishing(monkeypatch, 1, runs=2)
     with pytest.raises(KeyboardInterrupt):
         riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", **settings)
-    assert len((tmp_path / "cut" / "kept" / "process-0.jsonl").read_text().splitlines()) == 1  # run 2 was not kept
+    assert len((tmp_path / "cut" / "kept" / "process-0.jsonl").read_text().splitlines()) == 2  # run 2 was kept too
     monkeypatch.undo()
     resumed = riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", resume=True, **settings)
     assert resumed.table == whole.table

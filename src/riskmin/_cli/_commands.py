@@ -180,8 +180,12 @@ def kept_run(target) -> str:
 
 
 def succeeded(outcome) -> bool:
-    """Whether training ended in a run that may replace another: finished, and not diverged (exit status 0)."""
-    return not isinstance(outcome, BaseException) and not outcome.summary["diverged"]
+    """Whether training ended in a run that may replace another: finished (if interrupted, only then), and not
+    diverged."""
+    from .._training._checkpoint import FinishedThenInterrupted
+
+    run = outcome.run if isinstance(outcome, FinishedThenInterrupted) else outcome
+    return not isinstance(run, BaseException) and not run.summary["diverged"]
 
 
 def kept_beside(building, replacing) -> str:
@@ -197,22 +201,23 @@ def kept_beside(building, replacing) -> str:
 
 
 def train_share(target, config, data, resume: bool, callbacks) -> int:
-    from .._training._checkpoint import TrainingInterrupted
+    from .._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
     from .._training._loop import fit
 
     try:
         fit(config.model, data, config, callbacks, directory=target, resume=resume)
-    except TrainingInterrupted:
+    except (TrainingInterrupted, FinishedThenInterrupted):
         return 130
     return 0
 
 
 def train_locked(target, config, data, resume: bool, callbacks):
-    """Train in `target` under its lock: the Run, the TrainingInterrupted that stopped it, or the OSError
-    that kept its final files from being written (the run stays resumable from its last checkpoint)."""
+    """Train in `target` under its lock: the Run, the TrainingInterrupted that stopped it (or FinishedThenInterrupted,
+    once the run was written), or the OSError that kept its final files from being written (the run stays resumable
+    from its last checkpoint)."""
     from rich.console import Console
 
-    from .._training._checkpoint import TrainingInterrupted
+    from .._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
     from .._files import RunLock, atomic_write
     from .._training._loop import fit
     from ..policy import worse_than_the_mean
@@ -234,7 +239,7 @@ def train_locked(target, config, data, resume: bool, callbacks):
         try:
             # fit writes its files last
             run = fit(config.model, data, config, callbacks, directory=target, resume=resume)
-        except TrainingInterrupted as stop:
+        except (TrainingInterrupted, FinishedThenInterrupted) as stop:
             return stop
         except OSError as error:  # a checkpoint that cannot be written is a RiskminError: this is the final files
             return error
@@ -256,10 +261,13 @@ def worth_keeping(directory) -> bool:
 def report_outcome(outcome, target, replacing=None) -> int:
     """What the user reads once training ended: where the run is, or how to continue it; the exit status.
     `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
-    from .._training._checkpoint import TrainingInterrupted
+    from .._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
     from ..distributed import resume_command
 
     beside = f"; {kept_beside(target, replacing)}" if replacing is not None else ""
+    if isinstance(outcome, FinishedThenInterrupted):  # the run is whole, in its place: the command stops as asked
+        print(f"interrupted after the last step; the run was written to {target}{beside}", file=sys.stderr)
+        return 130
     if isinstance(outcome, TrainingInterrupted):
         print(f"{outcome}{beside or f'; continue with: {resume_command(target)}'}", file=sys.stderr)
         return 130

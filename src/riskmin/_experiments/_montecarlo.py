@@ -24,7 +24,7 @@ from ..config import Config, RiskminError, RiskminNote, check_experiment, warn
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
 from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables, user_objects
-from .._training._checkpoint import Checkpoints
+from .._training._checkpoint import Checkpoints, FinishedThenInterrupted
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
 from .._training._prepare import as_data, check_batch_size, resolve_device
@@ -484,7 +484,7 @@ def train_runs(
     device = resolve_device(config.device)
     threads = IntraOpThreads("1" if config.threads == "auto" else config.threads, None, 0, device)
     measured = trial or threads_trial(config)
-    table = []
+    table, stopping = [], None
     with (
         ProgressBar(config, total=already + sum(map(len, units)), already=already) as finished,
         contextlib.nullcontext() if reason else threads,
@@ -493,17 +493,20 @@ def train_runs(
             if reason:  # under torchrun each process trains its own runs alone
                 ((v, r, about, splits),) = unit
                 folder = checkpoints(v, r) if checkpoints else None
-                run = fit_alone(
-                    model_for(model, about["seed"]),
-                    splits,
-                    config,
-                    checkpoints=folder,
-                    resume=folder is not None and bool(Checkpoints(folder).complete()),
-                    seed=about["seed"],
-                    progress=False,
-                    **user_object_arguments(callables),
-                    **variants[v],
-                )
+                try:
+                    run = fit_alone(
+                        model_for(model, about["seed"]),
+                        splits,
+                        config,
+                        checkpoints=folder,
+                        resume=folder is not None and bool(Checkpoints(folder).complete()),
+                        seed=about["seed"],
+                        progress=False,
+                        **user_object_arguments(callables),
+                        **variants[v],
+                    )
+                except FinishedThenInterrupted as interrupted:  # the run is done: kept below, then the experiment stops
+                    run, stopping = interrupted.run, interrupted
                 found = [row_of_run(run)]
                 finished(1)
             else:
@@ -519,6 +522,8 @@ def train_runs(
             keep(rows)
             if reason and checkpoints:
                 shutil.rmtree(checkpoints(v, r), ignore_errors=True)  # the run is kept: its checkpoints are done with
+            if stopping is not None:
+                raise stopping
             table += rows
     return table
 

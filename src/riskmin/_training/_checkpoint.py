@@ -192,6 +192,15 @@ def read_checkpoint(manifest_path: Path) -> tuple:
         raise Damaged(str(error).strip("'")) from None
 
 
+class FinishedThenInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM once a run's steps were done: the run was measured, and written where it has a directory,
+    before the interruption went on; `run` holds it."""
+
+    def __init__(self, message: str, run):
+        super().__init__(message)
+        self.run = run
+
+
 class Interruptible:
     """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step.
     `second_stops`: a second signal raises KeyboardInterrupt (while a run is being finished, which no step checks)."""

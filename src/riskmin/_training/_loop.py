@@ -25,7 +25,7 @@ from ._callables import (
     takes_index,
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
-from ._checkpoint import Checkpoints, NoCheckpoints, TrainingInterrupted, Interruptible
+from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
 from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -150,13 +150,13 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
     # once the steps are done, a Ctrl-C waits for the trained run to be measured and written: it would be lost, or
     # left to resume from a checkpoint for nothing; a second one stops at once
     with Interruptible(training.state, training.saver.enabled, second_stops=True) as finishing:
+        finishing.signals = int(training.state.interrupted)  # one that came after the last step's look at it
         run = finish(training)
         if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
             run.save(directory)
-    if finishing.signals and directory is None:  # one run of an experiment, kept with its checkpoint: stop it there
-        raise KeyboardInterrupt
-    if finishing.signals:
-        warn("interrupted after the last step; the run was finished and written first")
+    if finishing.signals:  # then the interruption goes on: a loop of runs stops here, as it asked
+        written = f" and written to {directory}" if directory is not None else ""
+        raise FinishedThenInterrupted(f"interrupted after the last step, once the run was finished{written}", run)
     return run
 
 
