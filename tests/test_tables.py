@@ -59,7 +59,7 @@ def test_a_text_column_is_one_hot_encoded_with_the_categories_of_the_training_sp
 def test_missing_values_are_an_error_by_default_dropped_or_filled_with_training_means(pets, tmp_path, capsys):
     out = ["--out", str(tmp_path / "runs")]
     assert main(["train", str(pets), "--target", "price", "--features", "size,kind", *FAST, *out]) == 2
-    assert "pets.csv has missing values, empty or NaN, in columns size (1), first at row 7 (counting from 0)" in capsys.readouterr().err
+    assert "pets.csv has missing values, empty or NaN, in column size (1), first at row 7 (counting from 0)" in capsys.readouterr().err
     assert main(["train", str(pets), "--target", "price", "--features", "size,kind", "--missing", "drop", "--name", "d", *FAST, *out]) == 0
     assert "dropped 1 of 240 rows with missing values in size" in capsys.readouterr().out
     summary = json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())
@@ -298,7 +298,7 @@ def test_a_few_text_cells_in_a_number_column_are_missing_values_not_categories(t
     path = numbers_with_holes(tmp_path)
     with pytest.raises(riskmin.RiskminError) as error:
         riskmin.load(str(path), riskmin.Config(target="y"))
-    assert str(error.value) == ("holes.csv has missing values, empty or NaN, in columns x (4), first at rows 100, 20000, 25000, 29999 (counting from 0); "
+    assert str(error.value) == ("holes.csv has missing values, empty or NaN, in column x (4), first at rows 100, 20000, 25000, 29999 (counting from 0); "
                                 "x holds text in 4 number cells ('?', '-'), taken as missing; pass missing=\"drop\" to drop those rows "
                                 "or missing=\"mean\" to fill features with training-split means")  # Python's words
     dropped = riskmin.load(str(path), riskmin.Config(target="y", missing="drop"))

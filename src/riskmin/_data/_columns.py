@@ -214,11 +214,13 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
         summary = ", ".join(f"{name} ({int(mask.sum())})" for name, mask in holes.items())
         rows = np.flatnonzero(np.logical_or.reduce(list(holes.values())))[:5]
         texts = "; ".join(
-            f"{name} holds text in {count} number cells ({', '.join(map(repr, dict.fromkeys(found)))})"
+            f"{name} holds text in {count} number cell{'s' * (count > 1)} "
+            f"({', '.join(map(repr, dict.fromkeys(found)))})"
             for name, (count, _, found) in (strays or {}).items()
         )
         raise RiskminError(
-            f"{path.name} has missing values, empty or NaN, in columns {summary}, first at {row_list(rows)}"
+            f"{path.name} has missing values, empty or NaN, in column{'s' * (len(holes) > 1)} {summary}, first at "
+            f"{row_list(rows)}"
             f"{'; ' + texts + ', taken as missing' if texts else ''}; "
             "pass --missing drop to drop those rows or --missing mean to fill features with "
             "training-split means"
