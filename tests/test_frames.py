@@ -92,7 +92,7 @@ def test_montecarlo_and_compare_take_a_dataframe(shop):
     (lambda f: riskmin.fit("linear", f, progress=False),
      "a DataFrame needs target= naming the column to predict; its columns are id, size, town, price"),
     (lambda f: riskmin.fit("linear", f, target="prize", progress=False), "target column prize does not exist in DataFrame; did you mean price?"),
-    (lambda f: riskmin.fit("linear", f, target="price", progress=False), "DataFrame has missing values, empty or NaN, in columns size (1)"),
+    (lambda f: riskmin.fit("linear", f, target="price", progress=False), "DataFrame has missing values, empty or NaN, in column size (1)"),
     (lambda f: riskmin.predict(torch.nn.Linear(4, 1), f), "a DataFrame is read by column names, which only a Run knows"),
     (lambda f: riskmin.fit("linear", (f[["town"]].to_numpy(), f["price"].to_numpy()), progress=False),
      "x holds object values, not numbers; pass a DataFrame with target= to have its text columns one-hot encoded"),
