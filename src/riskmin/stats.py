@@ -107,7 +107,7 @@ def describe_metric(name: str, values: list, n_train: Optional[float] = None, n_
     (0.855, 1.0, 'linear')
     """
     d = describe(values, n_train, n_test, folds, confidence, log_scaled(name))
-    low, high = METRICS[base_metric(name)].bounds if base_metric(name) in METRICS else (None, None)
+    low, high = getattr(METRICS.get(base_metric(name)), "bounds", (None, None))
     for kind in ("naive", "corrected"):
         if d[f"{kind}_ci_low"] is not None:
             d[f"{kind}_ci_low"] = d[f"{kind}_ci_low"] if low is None else max(low, d[f"{kind}_ci_low"])

@@ -203,11 +203,11 @@ class FinishedThenInterrupted(KeyboardInterrupt):
 
 class Interruptible:
     """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step.
-    `second_stops`: a second signal raises KeyboardInterrupt (while a run is being finished, which no step checks)."""
+    `second_stops`: a signal once `state.interrupted` is set raises KeyboardInterrupt (while a run is being finished,
+    which no step checks)."""
 
     def __init__(self, state, enabled: bool, second_stops: bool = False):
-        self.state, self.enabled, self.previous = state, enabled, {}
-        self.second_stops, self.signals = second_stops, 0
+        self.state, self.enabled, self.previous, self.second_stops = state, enabled, {}, second_stops
 
     def __enter__(self):
         import signal
@@ -218,8 +218,7 @@ class Interruptible:
         return self
 
     def handle(self, number, frame):
-        self.signals += 1
-        if self.second_stops and self.signals > 1:
+        if self.second_stops and self.state.interrupted:
             raise KeyboardInterrupt
         self.state.interrupted = True
 

@@ -149,12 +149,13 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
     x = y = loss = None
     # once the steps are done, a Ctrl-C waits for the trained run to be measured and written: it would be lost, or
     # left to resume from a checkpoint for nothing; a second one stops at once
-    with Interruptible(training.state, training.saver.enabled, second_stops=True) as finishing:
-        finishing.signals = int(training.state.interrupted)  # one that came after the last step's look at it
+    with Interruptible(training.state, training.saver.enabled, second_stops=True):
         run = finish(training)
         if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
             run.save(directory)
-    if finishing.signals:  # then the interruption goes on: a loop of runs stops here, as it asked
+    # a signal while finishing, or after the last step's look at the flag: the interruption goes on, and a loop of
+    # runs stops here, as it asked
+    if training.state.interrupted:
         written = f" and written to {directory}" if directory is not None else ""
         raise FinishedThenInterrupted(f"interrupted after the last step, once the run was finished{written}", run)
     return run
