@@ -33,15 +33,20 @@ def finding():
     return riskmin.lr_find("linear", "lab1", steps=20, **FAST)
 
 
+def two_digits(se: float) -> str:
+    """A standard error as the console shows it: two significant digits, trailing zeros kept (2.0, not 2)."""
+    return f"{se:#.2g}".removesuffix(".")
+
+
 def test_a_monte_carlo_result_shows_itself_in_one_line_and_as_a_table(mc):
     test = mc.summary["metrics"]["test_loss"]
-    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {test['corrected_se']:.2g}, "
+    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {two_digits(test['corrected_se'])}, "
                         f"95% corrected [{test['corrected_ci_low']:.4g}, {test['corrected_ci_high']:.4g}])")
     html = mc._repr_html_()
     shown = [name for name in mc.summary["metrics"] if name.startswith(MONTECARLO_ROWS) and name != "test_mse"]  # as the console
     assert html.startswith("<table>") and html.count("<tr>") == 1 + len(shown) and "test_r2" in shown
     assert html.index("<td>test rmse</td>") < html.index("<td>test mae</td>") < html.index("<td>test loss</td>")
-    assert f"<td>test loss</td><td>{test['mean']:.4g} +- {test['corrected_se']:.2g}</td>" in html
+    assert f"<td>test loss</td><td>{test['mean']:.4g} +- {two_digits(test['corrected_se'])}</td>" in html
     # the footnote the command prints under the table: what the corrected interval allows for, which lie on the log scale
     assert "</table><p>The corrected interval (Nadeau-Bengio, n_test/n_train = 0.125" in html
     assert "The intervals of the loss, mse, rmse and mae are taken on the log scale" in html
@@ -68,7 +73,7 @@ def test_a_comparison_shows_itself_in_one_line_and_as_a_table(comparison):
     best = s["candidates"][s["best"]]["metrics"]["test_loss"]
     line = repr(comparison)
     assert "\n" not in line and line.startswith(f"Comparison(lab1, 2 candidates on 3 splits, best {s['best']}: "
-                                                f"test loss {best['mean']:.4g} +- {best['corrected_se']:.2g}")
+                                                f"test loss {best['mean']:.4g} +- {two_digits(best['corrected_se'])}")
     html = comparison._repr_html_()
     assert html.count("<tr>") == 3 and "<td>best</td>" in html
     other = next(name for name in s["ranking"] if name != s["best"])

@@ -255,6 +255,16 @@ def test_the_bayesian_comparison_is_scipys_student_t_with_the_corrected_scale(di
     assert found["p_equivalent"] == pytest.approx(posterior.cdf(rope) - posterior.cdf(-rope), rel=1e-9)
 
 
+def test_the_bayesian_comparison_gives_plain_floats_for_numpy_input():
+    import numpy as np
+
+    from riskmin.stats import bayesian
+
+    test = {"n": np.int64(5), "mean": np.float64(0.2), "corrected_se": np.float32(0.1)}  # a summary read with numpy
+    found = bayesian(test, np.float64(0.05))
+    assert all(type(p) is float for p in found.values()) and json.dumps(found)  # as comparison.csv and json need
+
+
 @pytest.mark.parametrize("df", [1, 2, 5, 29, 300])
 def test_the_power_of_a_t_test_is_scipys_noncentral_t(df):
     from riskmin.stats import t_power

@@ -253,7 +253,7 @@ def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) 
     se, mean = test.get("corrected_se"), test.get("mean")
     if se is None or mean is None or rope is None:
         return {"p_worse": None, "p_equivalent": None, "p_better": None}
-    df = test["n"] - 1
+    se, mean, rope, df = float(se), float(mean), float(rope), int(test["n"]) - 1  # plain floats out, numpy's in or not
     if se == 0:
         below, above = float(mean < -rope), float(mean > rope)
     else:

@@ -260,24 +260,33 @@ def montecarlo_rows(summary: dict) -> list:
     ]
 
 
-def compact(value: float, digits: int = 3, sign: bool = False) -> str:
+def compact(value: float, digits: int = 3, sign: bool = False, zeros: bool = False) -> str:
     """`value` in about `digits` significant digits, and without an exponent below a million: a regression's errors in
-    the target's units (2820, not 2.82e+03) stay as narrow as a table at 80 columns needs.
+    the target's units (2820, not 2.82e+03) stay as narrow as a table at 80 columns needs. With `zeros`, trailing zeros
+    stay, so that a standard error of 2.01 reads 2.0 (its two digits), not 2.
 
     >>> compact(2820.01), compact(-270.4, 2, sign=True), compact(0.01234), compact(1.7e-05, 2), compact(3.2e7)
     ('2820', '-270', '0.0123', '1.7e-05', '3.2e+07')
+    >>> compact(2.01, 2, zeros=True), compact(0.5, 2, zeros=True), compact(10.0, 2, zeros=True)
+    ('2.0', '0.50', '10')
     """
-    text = f"{value:{'+' if sign else ''}.{digits}g}"
+    text = f"{value:{'+' if sign else ''}{'#' if zeros else ''}.{digits}g}".removesuffix(".")
     return f"{value:{'+' if sign else ''}.0f}" if "e+" in text and abs(value) < 1e6 else text
 
 
 def estimate(d: dict) -> str:
-    """The mean +- its standard error: the corrected one where the metric has it, else the naive one (marked *)."""
+    """The mean +- its standard error: the corrected one where the metric has it, else the naive one (marked *).
+
+    >>> estimate({"mean": 5.13, "corrected_se": 2.01}), estimate({"mean": 0.25, "naive_se": 0.1})
+    ('5.13 +- 2.0', '0.25 +- 0.10*')
+    """
     if d.get("mean") is None:
         return "-"
     if d.get("corrected_se") is not None:
-        return f"{d['mean']:.4g} +- {compact(d['corrected_se'], 2)}"
-    return f"{d['mean']:.4g} +- {compact(d['naive_se'], 2)}*" if d.get("naive_se") is not None else f"{d['mean']:.4g}"
+        return f"{d['mean']:.4g} +- {compact(d['corrected_se'], 2, zeros=True)}"
+    if d.get("naive_se") is not None:
+        return f"{d['mean']:.4g} +- {compact(d['naive_se'], 2, zeros=True)}*"
+    return f"{d['mean']:.4g}"
 
 
 def interval(d: dict, kind: str = "corrected") -> str:
