@@ -391,3 +391,12 @@ def test_the_picture_gives_each_candidate_its_posterior_against_the_best_and_the
     canvas.draw()
     box = figure.axes[0].xaxis.label.get_window_extent(canvas.get_renderer())
     assert 0 <= box.x0 < box.x1 <= figure.bbox.width and box.y0 >= 0
+
+
+def test_the_progress_says_which_candidates_each_stack_trains(capsys, recwarn):
+    compare({"slow": {"lr": 0.01}, "fast": {"lr": 0.1}, "wide": {"model": "two_layer", "hidden": 4}}, "lab1", runs=2,
+            epochs=1, n_samples=200)
+    said = capsys.readouterr().err.splitlines()
+    # candidates that differ only in settings a stack can hold train together; each stack's runs counted after it
+    assert said[0::2] == ["stack 1: slow, fast", "stack 2: wide"]
+    assert [line.split(" after ")[0] for line in said[1::2]] == ["runs finished: 4 of 4", "runs finished: 2 of 2"]

@@ -104,3 +104,12 @@ def test_the_command_says_how_a_file_was_read_and_warns_of_few_runs_once_a_model
     out, err = capsys.readouterr()
     assert "task: regression (guessed) on y" in out and "left out of the features as row identifiers: id" in out
     assert err.count("warning: intervals from 2 runs are wide") == 2  # once for each model, not once a size
+
+
+def test_the_progress_says_whose_runs_it_counts(capsys, recwarn):
+    riskmin.curve(["linear", "two_layer"], "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, hidden=4)
+    said = capsys.readouterr().err.splitlines()
+    # each model's sizes together, the largest first, each line followed by the count of that experiment's runs
+    assert said[0::2] == ["linear at size 1: 800 training rows", "linear at size 0.5: 400 training rows",
+                          "two_layer at size 1: 800 training rows", "two_layer at size 0.5: 400 training rows"]
+    assert len(said) == 8 and all(line.startswith("runs finished: 2 of 2 after") for line in said[1::2])

@@ -39,6 +39,7 @@ from ._montecarlo import (
     html_table,
     kept_in,
     model_name,
+    progress_line,
     targets_of,
     warn_about_run_count,
 )
@@ -237,16 +238,9 @@ def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> 
     """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept
     by `keeper` under its number as its runs finish)."""
     results = {}
-    if progress:
-        from rich.console import Console
-
-        from .._runs._report import message_lines
-
-        console = Console(stderr=True)  # beside the other progress lines: stderr in a terminal, the cell in a notebook
     for number, group in enumerate(stacks(configs), 1):
         if progress:
-            line = message_lines(f"stack {number}: {', '.join(group)}")  # within 80 columns, as every message
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+            progress_line(f"stack {number}: {', '.join(group)}")
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
         variants = [{key: getattr(configs[name][1], key) for key in settings_where(stackable=True)} for name in group]

@@ -131,7 +131,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = experiments_of(each, data, config, given)
+        results[named] = experiments_of(each, named, data, config, given)
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
     notes = [
         f"{named} at size {size:g}: {note}"
@@ -142,15 +142,15 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     return Curve(table, results, config, notes)
 
 
-def experiments_of(model, data, config: Config, given: dict) -> dict:
-    """size -> the Monte-Carlo experiment of `model` on the splits `given` for that size, ascending; trained from the
-    largest size down.
+def experiments_of(model, named: str, data, config: Config, given: dict) -> dict:
+    """size -> the Monte-Carlo experiment of `model` (`named` in the progress lines) on the splits `given` for that
+    size, ascending; trained from the largest size down.
 
     threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are the
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
     there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
     """
-    from ._montecarlo import experiments, warn_about_run_count, threads_trial
+    from ._montecarlo import experiments, progress_line, warn_about_run_count, threads_trial
 
     sizes = sorted(given)
     sized = config.replace(model=model) if isinstance(model, str) else config
@@ -159,6 +159,8 @@ def experiments_of(model, data, config: Config, given: dict) -> dict:
     for size in reversed(sizes):
         shared = trial if config.batch_size or size == sizes[-1] else None
         at_size = sized.replace(train=size * config.train_fraction)
+        if config.progress:  # whose runs the progress below counts
+            progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
         by_size[size] = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
     # said once a model, for its size with the fewest runs used, rather than once a size
     warn_about_run_count(sized, min(len(mc.summary["used_runs"]) for mc in by_size.values()))

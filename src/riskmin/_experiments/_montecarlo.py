@@ -564,6 +564,16 @@ def time_left(elapsed: float, done: int, total: int) -> str:
     return f"; about {elapsed / done * (total - done):.0f} s left"
 
 
+def progress_line(text: str) -> None:
+    """A line that says which experiment the progress below belongs to: beside the bars, on stderr in a terminal and in
+    the cell in a notebook, within 80 columns as every message."""
+    from rich.console import Console
+
+    from .._runs._report import message_lines
+
+    Console(stderr=True).print(message_lines(text), highlight=False, markup=False, soft_wrap=True)
+
+
 class ProgressBar:
     """Runs finished out of all, as `finished(n)` reports them: a rich bar with the time left in a terminal, else a
     line at most every LINE_SECONDS, so that a piped or logged experiment is never silent for long.
