@@ -83,3 +83,29 @@ def test_a_setting_says_its_facts_in_its_field_and_a_mistyped_fact_or_section_fa
         setting(0.1, "a rate", "optimization", stackble=True)
     with pytest.raises(TypeError, match="section 'optimisation'"):
         setting(0.1, "a rate", "optimisation")
+
+
+def test_the_mode_follows_the_monitored_metric_and_one_that_keeps_the_worst_epoch_is_refused():
+    assert [Config(monitor=m).goal for m in ("val_loss", "loss", "val_rmse", "val_accuracy", "val_f1", "val_r2")] == [
+        "min", "min", "min", "max", "max", "max"]
+    assert Config(monitor="val_accuracy", mode="max").goal == "max" and Config(mode="min").goal == "min"
+    with pytest.raises(RiskminError, match="^mode max would keep the epoch with the highest val_loss, the worst; drop "
+                                           r"--mode \(mode=\), which follows the monitored metric, or set --mode min$"):
+        Config(mode="max")
+    with pytest.raises(RiskminError, match="mode min would keep the epoch with the lowest val_r2, the worst;"):
+        Config(monitor="val_r2", mode="min")
+    # a metric of the user's own: riskmin cannot know its direction, so it is asked for
+    with pytest.raises(RiskminError, match="^monitor val_mine is a metric of your own, which riskmin cannot tell"):
+        Config(monitor="val_mine")
+    assert Config(monitor="val_mine", mode="max").goal == "max"
+
+
+def test_a_run_begun_with_the_mode_its_metric_takes_resumes_under_auto():
+    import torch
+
+    from riskmin import Data, split
+    from riskmin._training._fingerprint import fingerprint
+
+    splits = split(Data(torch.zeros(20, 1), torch.zeros(20, 1)), seed=0)
+    assert fingerprint(splits, Config(mode="min")) == fingerprint(splits, Config())
+    assert fingerprint(splits, Config(monitor="val_r2", mode="max")) == fingerprint(splits, Config(monitor="val_r2"))

@@ -423,3 +423,12 @@ def test_a_monte_carlo_run_trains_alone_under_torchrun_told_so_not_by_a_global(l
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it: fit would join the other process, fit_alone does not
     run = fit_alone("linear", lab1, Config(epochs=2, progress=False))
     assert run.summary["epochs_run"] == 2 and run.summary["n_train"] == 800  # every training row, no process' share
+
+
+def test_a_monitored_accuracy_keeps_its_highest_epoch_without_a_mode():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 2, generator=generator)
+    y = ((x[:, 0] + 0.8 * torch.randn(200, generator=generator)) > 0).long()  # noisy classes: accuracy goes up and down
+    run = riskmin.fit("linear", (x, y), monitor="val_accuracy", epochs=15, lr=0.5, optimizer="sgd", val=0.3, progress=False)
+    accuracies = [row["val_accuracy"] for row in run.history]
+    assert len(set(accuracies)) > 2 and accuracies.index(max(accuracies)) + 1 == run.summary["best_epoch"]

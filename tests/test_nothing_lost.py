@@ -61,6 +61,15 @@ def test_predict_into_a_missing_folder_or_onto_a_folder_is_one_sentence(runs, ca
     assert error_line(capsys) == "error: --out runs is a folder; give the name of a file to write"
 
 
+@pytest.mark.parametrize("out", ["p.npz", "p.json", "p"])
+def test_predict_writes_csv_and_says_so_of_any_other_name(runs, capsys, out):
+    capsys.readouterr()
+    assert main(["predict", "runs/a", "new.csv", "--out", out]) == 2
+    assert error_line(capsys) == f"error: --out {out}: predictions are written as CSV; name a .csv file"
+    assert not Path(out).exists()
+    assert main(["predict", "runs/a", "new.csv", "--out", "P.CSV"]) == 0 and Path("P.CSV").read_text().startswith("predicted_y")
+
+
 def test_predict_with_overwrite_replaces_a_link_instead_of_writing_through_it(runs, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("mine")
@@ -680,3 +689,23 @@ def test_a_mistake_found_after_the_data_is_read_is_the_only_line_and_leaves_no_f
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.splitlines()) == 1 and captured.err.startswith("error: "), captured
     assert sorted(os.listdir(tmp_path)) == ["rows.csv"]
+
+
+def test_a_run_of_a_file_resumes_from_any_folder_and_from_python(tmp_path, monkeypatch, signal_at):
+    """config.toml records the data file by its absolute path, so that --resume finds it from another folder than the
+    one it was named from; a resume checks the data's rows and values, not the name it was given by."""
+    import numpy as np
+
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    x = np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32)
+    np.savez(tmp_path / "work" / "data" / "pairs.npz", x=x, y=x.sum(1, keepdims=True))
+    monkeypatch.chdir(tmp_path / "work")
+    for name in ("cli", "python"):
+        assert main(["train", "data/pairs.npz", *QUICK, "--out", "runs", "--name", name, "--checkpoint-every", "1",
+                     *signal_at(15, "SIGINT")]) == 130
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--resume", "work/runs/cli"]) == 0
+    resumed = riskmin.fit("linear", "work/data/pairs.npz", directory="work/runs/python", resume=True, epochs=2,
+                          progress=False)
+    done = json.loads((tmp_path / "work" / "runs" / "cli" / "summary.json").read_text())
+    assert done["epochs_run"] == 2 and resumed.summary["test_loss"] == done["test_loss"]  # both went on to the same end

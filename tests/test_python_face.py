@@ -1,9 +1,11 @@
 """riskmin from Python: results that show themselves, answers in the type asked with, no surprising state, and the
 notes the command line prints, as warnings."""
 
+import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,8 +261,7 @@ def test_fit_of_a_dataframe_says_what_the_command_line_says_as_catchable_notes(t
         warnings.simplefilter("always")
         riskmin.fit("linear", frame, target="fruit", missing="mean", epochs=1, **FAST)
     said = [str(w.message) for w in caught if issubclass(w.category, RiskminNote)]
-    assert said[:2] == ['task: classification (guessed): fruit has 2 classes (apple, pear); text values are class names; '
-                        'override with task="regression"',
+    assert said[:2] == ["task: classification (guessed): fruit has 2 classes (apple, pear); text values are class names",
                         "left out of the features as row identifiers: id (named like one); name a column in features= to keep it"]
     frame.to_csv(tmp_path / "fruit.csv", index=False)
     capsys.readouterr()
@@ -286,3 +287,52 @@ def test_a_files_path_reads_as_its_name_does(tmp_path, recwarn):
     untimed = lambda run: [{k: v for k, v in row.items() if k != "seconds"} for row in run.history]  # noqa: E731
     assert untimed(by_path) == untimed(by_name)
     assert riskmin.montecarlo("linear", path, target="y", runs=2, epochs=1, progress=False).summary["used_runs"] == [0, 1]
+
+
+@pytest.fixture
+def pairs(tmp_path, monkeypatch):
+    """A folder with data/pairs.npz (60 rows of x and y = x1 + x2), the current folder for the test."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    x = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    np.savez(tmp_path / "data" / "pairs.npz", x=x, y=x.sum(1, keepdims=True))
+    return x
+
+
+def test_config_toml_names_the_data_a_run_from_python_was_given(pairs, tmp_path, monkeypatch, capsys, recwarn):
+    import tomllib
+
+    from riskmin._cli._main import main
+
+    quick = dict(epochs=2, progress=False)
+    first = riskmin.fit("linear", "data/pairs.npz", directory="runs/file", **quick)
+    riskmin.fit("linear", (pairs, pairs.sum(1)), directory="runs/arrays", **quick)
+    riskmin.fit("linear", riskmin.load("lab1"), directory="runs/loaded", **quick)
+    recorded = {name: tomllib.loads((tmp_path / "runs" / name / "config.toml").read_text())["data"]
+                for name in ("file", "arrays", "loaded")}
+    # a file by its absolute path; an object by what it was, never the default data set lab1 (the Data of a data set
+    # loaded by name is that data set: what the command line passes fit once it has read its data)
+    assert recorded == {"file": str(tmp_path / "data" / "pairs.npz"), "arrays": "(x, y) given in Python",
+                        "loaded": "lab1"}
+    monkeypatch.chdir(tmp_path / "data")  # --config finds the file from another folder, and trains on the same rows
+    out = ["--out", str(tmp_path / "runs"), "--progress", "off"]
+    assert main(["train", "--config", str(tmp_path / "runs" / "file" / "config.toml"), "--name", "again", *out]) == 0
+    assert json.loads((tmp_path / "runs" / "again" / "summary.json").read_text())["test_loss"] == first.summary["test_loss"]
+    capsys.readouterr()
+    assert main(["train", "--config", str(tmp_path / "runs" / "arrays" / "config.toml"), "--name", "lab1", *out]) == 2
+    assert capsys.readouterr().err == ("error: data '(x, y) given in Python' names no file or data set, only what a run "
+                                       "was given in Python; give the data again, as DATA on the command line or as "
+                                       "the data argument in Python\n")
+    assert not (tmp_path / "runs" / "lab1").exists()
+
+
+def test_experiments_from_python_are_named_and_saved_after_their_data(pairs, tmp_path, recwarn):
+    quick = dict(runs=2, epochs=1, batch_size=8, progress=False)
+    mc = riskmin.montecarlo("linear", "data/pairs.npz", **quick)
+    assert repr(mc).startswith("MonteCarlo(pairs, linear, 2 runs") and mc.save() == Path("runs/pairs-linear-montecarlo")
+    curve = riskmin.curve("linear", "data/pairs.npz", sizes=(0.5, 1.0), **quick)
+    assert repr(curve).startswith("Curve(pairs, 2 experiments") and curve.save() == Path("runs/pairs-curve")
+    comparison = riskmin.compare({"a": {}, "b": {"lr": 0.1}}, "data/pairs.npz", **quick)
+    assert comparison.save() == Path("runs/pairs-compare")
+    for folder in ("pairs-linear-montecarlo", "pairs-curve", "pairs-compare"):
+        assert f'data = "{tmp_path / "data" / "pairs.npz"}"' in (tmp_path / "runs" / folder / "config.toml").read_text()

@@ -29,6 +29,15 @@ def test_split_sizes_are_the_sizes_split_cuts():
             cut()
 
 
+def test_a_test_fraction_of_zero_leaves_no_test_row_however_the_rest_rounds():
+    # 0.9 x 45 = 40.5 rounds to 40 and 0.1 x 45 to 4: the row between them goes to training, not to a test set
+    for n in range(20, 300):  # from 20 rows every validation fraction here keeps a row
+        for val in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3):
+            n_train, n_val, n_test = split_sizes(n, None, val, 0.0)
+            assert n_test == 0 and n_train + n_val == n and abs(n_val - val * n) < 1, (n, val)
+    assert split(Data(torch.zeros(45, 1), torch.zeros(45, 1)), val=0.1, test=0.0, seed=0).sizes() == {"train": 41, "val": 4, "test": 0}
+
+
 def test_stratified_split_keeps_a_rare_class_in_every_test_split():
     data = classes([970, 30])  # 3% positives
     for seed in range(100):

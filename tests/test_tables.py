@@ -114,8 +114,9 @@ def flowers(tmp_path):
 def test_a_text_target_is_classification_with_its_class_names_printed_stored_and_predicted(flowers, tmp_path, capsys):
     assert main(["train", str(flowers), "--target", "species", "--features", "a,b", "--name", "f", "--out", str(tmp_path / "runs"), *FAST]) == 0
     out = unwrapped(capsys.readouterr().out)
-    assert ("task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); text values are class names; "
-            "override with --task regression") in out
+    # no --task regression offered: text cannot be regressed on
+    assert ("task: classification (guessed): species has 3 classes (setosa, versicolor, virginica); text values are class "
+            "names\n") in out
     run_dir = tmp_path / "runs" / "f"
     stored = json.loads((run_dir / "preprocessing.json").read_text())
     assert stored["classes"] == ["setosa", "versicolor", "virginica"] and stored["task"] == "classification"
@@ -141,7 +142,7 @@ def test_whole_number_targets_with_few_values_are_classes_and_task_overrides_the
     assert guessed.task == "classification" and guessed.classes == ["0", "1", "2"] and guessed.y.dtype == torch.long
     asked = riskmin.load(str(numbered), riskmin.Config(target="label", task="regression"))
     assert asked.task == "regression" and asked.y.dtype == torch.float32
-    assert asked.notes[0] == "task: regression (as asked) on label; override with task="  # a Python caller's keywords
+    assert asked.notes[0] == "task: regression (as asked) on label"  # asked for: no other task offered
     with_mse = riskmin.load(str(numbered), riskmin.Config(target="label", loss="mse"))
     assert with_mse.task == "regression"  # asking for a regression loss settles the guess
 
@@ -265,7 +266,9 @@ def test_the_task_guess_follows_one_stated_rule(tmp_path, values, task, classes,
     data = riskmin.load(str(path), riskmin.Config(target="target"))
     assert (data.task, data.classes) == (task, classes)
     other = "regression" if task == "classification" else "classification"
-    assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f'; {rule}; override with task="{other}"')
+    # the other task is offered where either can take the values (true/false regress as 1 and 0); text is classes
+    hint = "" if rule == "text values are class names" else f'; override with task="{other}"'
+    assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f"; {rule}{hint}")
     if classes:
         assert data.y.tolist() == [classes.index(str(v).replace(".0", "")) for v in values]
 

@@ -29,6 +29,11 @@ def checked(path) -> tuple:
     return path, suffix
 
 
+# how config.toml names data that was passed in Python as an object ("DataFrame given in Python"): no file of settings
+# can hold it, and reading one that says so asks for the data instead of training on something else
+GIVEN_IN_PYTHON = "given in Python"
+
+
 def is_file_name(name: str) -> bool:
     """Whether data `name` names a file: built-in data sets are plain words."""
     return bool(Path(name).suffix) or "/" in name

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from .metrics import METRICS, in_words
+from .metrics import METRICS, base_metric, in_words
 
 __all__ = [
     "Config",
@@ -136,9 +136,10 @@ class Config:
 
     # fmt: off
     # what to train on
+    # free on resume: a resume checks the data's rows and values (their fingerprint), not the name they were given by
     data: str = setting("lab1", "built-in data set name (see `riskmin datasets`), or a .csv, .parquet or .npz file",
                         "data",
-                        shared=True)
+                        shared=True, resume="free")
     target: str = setting("", "column(s) to predict in a .csv or .parquet file, comma separated (required for a table)",
                           "data",
                           placeholder="COLUMNS", one_value=True, shared=True)
@@ -262,8 +263,10 @@ class Config:
                                        f"with {in_words(list(METRICS)[1:])}", "stopping and the best model",
                                        placeholder="METRIC", one_value=True,
                            shared=True)
-    mode: Literal["min", "max"] = setting("min", "whether the monitored metric should go down or up",
-                                          "stopping and the best model", shared=True)
+    mode: Literal["auto", "min", "max"] = setting("auto", "whether the monitored metric should go down or up (auto: "
+                                                          "as riskmin's metric does, a loss or an error down, "
+                                                          "accuracy, f1 and r2 up)",
+                                                  "stopping and the best model", shared=True)
     patience: int = setting(0, "stop after this many validations without improvement (0: never)",
                             "stopping and the best model",
                             low=0)
@@ -348,6 +351,18 @@ class Config:
     def train_fraction(self) -> float:
         """The training fraction in force: `train`, or what `val` and `test` leave."""
         return self.train if self.train is not None else 1.0 - self.val - self.test
+
+    @property
+    def goal(self) -> Literal["min", "max"]:
+        """ "min" or "max": `mode`, or with auto the way the monitored metric improves (a metric of the user's own has
+        no auto, _check_mode).
+
+        >>> Config().goal, Config(monitor="val_accuracy").goal, Config(monitor="val_mine", mode="max").goal
+        ('min', 'max', 'max')
+        """
+        if self.mode != "auto":
+            return self.mode
+        return "max" if METRICS[base_metric(self.monitor)].higher_is_better else "min"
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs in force: `epochs` when set; else as many as `max_steps` take when that is set, else 100.
@@ -540,10 +555,15 @@ def _bound(value) -> str:
 def _check_together(c: Config) -> None:
     train = c.train_fraction
     total = train + c.val + c.test
+    if c.train is None and train <= 1e-9:  # training takes what validation and test leave: nothing
+        raise RiskminError(
+            f"split fractions val={c.val:g} and test={c.test:g} sum to {c.val + c.test:g}, which leaves no rows to "
+            "train on; lower them to sum to less than 1"
+        )
     if train <= 0 or total > 1 + 1e-9:
         raise RiskminError(
-            f"split fractions train={train:g}, val={c.val:g}, test={c.test:g} sum to {total:g} "
-            "with no room for training; they must be positive for train and sum to at most 1"
+            f"split fractions train={train:g}, val={c.val:g}, test={c.test:g} sum to {total:g}, more than all the "
+            "rows; lower them to sum to at most 1, with train above 0"
         )
     if c.model == "two_layer" and len(c.hidden) != 1:
         raise RiskminError(
@@ -551,6 +571,7 @@ def _check_together(c: Config) -> None:
             "one (use model mlp for more)"
         )
     _check_log_target(c)
+    _check_mode(c)
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise RiskminError(
             "nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov"
@@ -563,6 +584,25 @@ def _check_together(c: Config) -> None:
         raise RiskminError(f"threads = {c.threads!r} is not allowed; give auto or a whole number of at least 1")
     if "/" in c.name or c.name in (".", ".."):
         raise RiskminError(f"name = {c.name!r} is not allowed; a run name is a plain folder name without '/'")
+
+
+def _check_mode(c: Config) -> None:
+    """Refuse a mode that keeps the worst epoch of riskmin's metric (max of a loss, min of an accuracy), and auto for a
+    metric of the user's own, whose direction riskmin cannot know."""
+    metric = METRICS.get(base_metric(c.monitor))
+    if metric is None:
+        if c.mode == "auto":
+            raise RiskminError(
+                f"monitor {c.monitor} is a metric of your own, which riskmin cannot tell should go down or up; set "
+                "--mode min or --mode max (mode=)"
+            )
+        return
+    natural = "max" if metric.higher_is_better else "min"
+    if c.mode not in ("auto", natural):
+        raise RiskminError(
+            f"mode {c.mode} would keep the epoch with the {'highest' if c.mode == 'max' else 'lowest'} {c.monitor}, "
+            f"the worst; drop --mode (mode=), which follows the monitored metric, or set --mode {natural}"
+        )
 
 
 def _check_log_target(c: Config) -> None:

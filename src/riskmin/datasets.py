@@ -11,7 +11,7 @@ from .config import Config, RiskminError
 from .data import Data
 from ._data._frames import for_python, in_python
 from ._data._readers import read
-from ._paths import SUFFIXES, is_file_name
+from ._paths import GIVEN_IN_PYTHON, SUFFIXES, is_file_name
 
 __all__ = ["DATASETS", "lab1", "line", "load"]
 
@@ -78,6 +78,11 @@ def read_data(name: str, config: Config | None = None, voice=None) -> Data:
     []
     """
     config = config or Config()
+    if name.endswith(GIVEN_IN_PYTHON):  # what config.toml records of data passed as an object
+        raise RiskminError(
+            f"data '{name}' names no file or data set, only what a run was given in Python; give the data again, "
+            "as DATA on the command line or as the data argument in Python"
+        )
     if is_file_name(name):
         return read(name, config.target, config.features, config.task, config.missing, config.loss, voice)
     if config.target or config.features:

@@ -172,7 +172,7 @@ class Judge:
     def __init__(self, config: Config, runs: int, tracked: bool):
         self.config, self.tracked, self.runs, self.everyone = config, tracked, runs, np.arange(runs)
         self.checker = EarlyStopChecker(
-            max(config.patience, 1), config.mode, config.min_delta, runs, config.threshold_mode
+            max(config.patience, 1), config.goal, config.min_delta, runs, config.threshold_mode
         )
         self.best_epoch, self.best_step, self.epochs_run, self.steps = (
             np.zeros(runs, dtype=np.int64) for _ in range(4)

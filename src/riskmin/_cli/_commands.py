@@ -14,6 +14,7 @@ from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experi
 
 
 def train(args) -> int:
+    from .._training._prepare import recorded
     from .._training._callables import named_callback
     from ..datasets import read_data
     from ..distributed import follow_launcher, join, shared
@@ -25,6 +26,7 @@ def train(args) -> int:
         return resume(args, callbacks)
     config = config_from_args(args)
     data = read_data(config.data, config)
+    config = recorded(config, config.data)  # config.toml finds a file from any folder
     building = replacing = made = None
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
@@ -286,6 +288,7 @@ def report_outcome(outcome, target, replacing=None) -> int:
 
 
 def run_montecarlo(args) -> int:
+    from .._training._prepare import recorded
     from ..datasets import read_data
     from .._training._callables import Callables
     from .._experiments._montecarlo import kept_montecarlo
@@ -295,6 +298,7 @@ def run_montecarlo(args) -> int:
     config = config_from_args(resumed(args))
     check_experiment(config)
     data = read_data(config.data, config)
+    config = recorded(config, config.data)  # config.toml finds a file from any folder
     stem = f"{data.name}-montecarlo"
     settings = {**config.to_dict(), "model": config.model}
     done = on_first_process(
@@ -389,6 +393,7 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
 
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
+    from .._training._prepare import recorded
     from .._experiments._curve import checked_sizes, curve, curve_table
     from ..datasets import read_data
     from .._runs._rundir import run_directory, write_replacing
@@ -400,6 +405,7 @@ def run_curve(args) -> int:
     config = config_from_args(args)
     check_experiment(config)
     data = read_data(config.data, config)
+    config = recorded(config, config.data)  # config.toml finds a file from any folder
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
     # how the data was read, once the curve is done: a mistake found before it is the one line said
@@ -470,6 +476,7 @@ def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
     the flags of the interrupted comparison."""
+    from .._training._prepare import recorded
     from .._experiments._compare import (
         comparable_data,
         comparison_directory,
@@ -486,6 +493,7 @@ def run_compare(args) -> int:
     config, candidates, select = compare_plan(args, saved)
     check_experiment(config)
     data = read_data(config.data, config)
+    config = recorded(config, config.data)  # config.toml finds a file from any folder
     metric, rope = (
         args.metric or saved.get("metric"),
         as_number(args.rope) if args.rope is not None else saved.get("rope"),
@@ -587,6 +595,8 @@ def predict_file(args) -> int:
     from .._runs._rundir import load_run
 
     check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
+    if Path(args.out).suffix.lower() != ".csv":  # what it writes, whatever the name says
+        raise RiskminError(f"--out {args.out}: predictions are written as CSV; name a .csv file")
     run = load_run(args.run)
     names = run.data_names
     keep = column_names(args.keep)

@@ -358,7 +358,8 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
     if task == "auto":
         how = "guessed"
         task, why = auto_task(columns, loss, numeric)
-    reason = (f"; {why}" if why else "") + override_hint(task, how)
+    open_ = how == "guessed" and len(columns) == 1 and loss == "auto" and numeric  # the values alone decided
+    reason = (f"; {why}" if why else "") + override_hint(task, open_)
     if task == "regression":
         y = regression_target(columns, targets, numeric, path)
         return task, y, None, f"task: regression ({how}) on {', '.join(targets)}{reason}"
@@ -379,12 +380,11 @@ def auto_task(columns: list, loss: str, numeric: bool) -> tuple:
     return guessed_task(as_numpy(columns[0]) if numeric else None)
 
 
-def override_hint(task: str, how: str) -> str:
-    """The end of the task note: how to choose the task, naming the other one when it was guessed."""
-    if how == "as asked":
-        return "; override with --task"
+def override_hint(task: str, open_: bool) -> str:
+    """The end of the task note: the other task, where the values alone decided and it could be taken (`open_`); none
+    where the task was asked for, or a rule left no other (several targets, the loss, text classes)."""
     other = "regression" if task == "classification" else "classification"
-    return f"; override with --task {other}"
+    return f"; override with --task {other}" if open_ else ""
 
 
 def regression_target(columns: list, targets: list, numeric: bool, path: Path) -> torch.Tensor:

@@ -482,6 +482,7 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
         how = "guessed"
         task, why = npz_task(y, loss)
     why = f"; {why}" if why else ""
+    open_ = how == "guessed" and y.ndim == 1 and loss == "auto"  # the values alone decided
     if task == "classification":
         classes, codes = npz_classes(y, path)
         shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
@@ -492,9 +493,9 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
             name=path.stem,
             classes=classes,
             task=task,
-            notes=said([note + override_hint("classification", how)], voice),
+            notes=said([note + override_hint("classification", open_)], voice),
         )
-    note = f"task: regression ({how}){why}{override_hint('regression', how)}"
+    note = f"task: regression ({how}){why}{override_hint('regression', open_)}"
     return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=said([note], voice))
 
 

@@ -225,7 +225,7 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     `mode`."""
     if metric is None:
         base = config.monitor.split("_", 1)[1] if config.monitor.startswith("val_") else "loss"
-        return base, config.mode
+        return base, config.goal
     base = base_metric(metric)
     if base not in METRICS:
         raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")

@@ -47,7 +47,7 @@ from ._kept import holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
 from ..metrics import METRIC_PREFIXES, base_metric, measured, metrics_where, task_of_loss
-from .._training._prepare import as_data
+from .._training._prepare import as_data, recorded
 from ..stats import bayesian, describe, describe_metric, detectable, held_out, holm, is_number, paired
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
@@ -151,7 +151,7 @@ def compare(
     (['large', 'small'], 6)
     """
     candidates, settings = shared_model_per_candidate(candidates, settings)
-    config = (config or Config()).replace(runs=runs, **settings)
+    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
@@ -432,7 +432,11 @@ def save_comparison(comparison: Comparison, directory=None, overwrite: bool = Fa
     marks it finished. Without `directory`, where its settings name (their overwrite asks to replace)."""
     from .._runs._rundir import save_experiment
 
-    target = Path(directory) if directory else comparison_directory(comparison.config, str(comparison.config.data))
+    target = (
+        Path(directory)
+        if directory
+        else comparison_directory(comparison.config, comparison.names.get("data") or comparison.config.data)
+    )
     return save_experiment(
         lambda folder: write_comparison(comparison, folder),
         target,

@@ -34,6 +34,12 @@ class Curve:
     config: Config
     notes: list = field(default_factory=list)
 
+    @property
+    def data_name(self) -> str:
+        """The data as its experiments name it: the data set's name or the file's, else the type of what was given."""
+        experiments = [mc for sizes in self.results.values() for mc in sizes.values()]
+        return experiments[0].names.get("data") if experiments else Path(self.config.data).stem
+
     def __repr__(self) -> str:
         parts = []
         for model, rows in by_model(self.table).items():
@@ -43,7 +49,7 @@ class Curve:
                 f"{number(last.get('test_loss'))} at n = {last['n_train']:.0f}"
             )
         runs = self.table[0]["runs"] if self.table else 0
-        return f"Curve({self.config.data}, {len(self.table)} experiments of {runs} runs; {'; '.join(parts)})"
+        return f"Curve({self.data_name}, {len(self.table)} experiments of {runs} runs; {'; '.join(parts)})"
 
     def to_pandas(self):
         """curve.csv as a pandas DataFrame."""
@@ -93,7 +99,7 @@ class Curve:
             atomic_write(target / "summary.json", json_bytes(summary))  # last: it marks the curve finished
             fsync_directory(target)
 
-        target = Path(directory) if directory else run_directory(self.config, f"{self.config.data}-curve")
+        target = Path(directory) if directory else run_directory(self.config, f"{self.data_name}-curve")
         return save_experiment(write, target, overwrite or (directory is None and self.config.overwrite))
 
 
@@ -107,11 +113,11 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     >>> [(row["size"], row["n_train"]) for row in c.table]
     [(0.5, 400.0), (1.0, 800.0)]
     """
-    from .._training._prepare import as_data
+    from .._training._prepare import as_data, recorded
     from ._montecarlo import experiment_splits, model_name
 
     sizes = checked_sizes(sizes)
-    config = (config or Config()).replace(runs=runs, **settings)
+    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     if config.folds or config.splits:
         raise RiskminError(
             "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, "

@@ -27,7 +27,7 @@ from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables
 from .._training._checkpoint import Checkpoints, FinishedThenInterrupted
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
-from .._training._prepare import as_data, check_batch_size, resolve_device
+from .._training._prepare import as_data, check_batch_size, recorded, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
 from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
@@ -173,7 +173,7 @@ def montecarlo(
         settings = {"model": model, **settings}
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     callables, settings = user_objects(settings)
-    config = (config or Config()).replace(runs=runs, **settings)
+    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     keeper = kept_in(directory, resume, config, {**config.to_dict(), "model": model_name(model)}, config.to_toml())
     with holding(keeper):
         result = kept_montecarlo(model, data, config, callables, keeper)

@@ -347,7 +347,11 @@ def save_run(run, directory=None) -> Path:
 def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
-    target = Path(directory) if directory else run_directory(mc.config, f"{mc.config.data}-montecarlo")
+    target = (
+        Path(directory)
+        if directory
+        else run_directory(mc.config, f"{mc.names.get('data') or mc.config.data}-montecarlo")
+    )
     return save_experiment(
         lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite)
     )

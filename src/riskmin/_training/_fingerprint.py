@@ -34,6 +34,7 @@ def fingerprint(splits, config: Config) -> dict:
     # and how long it goes on, unless its schedule's length is that of the run
     free = settings_where(resume="free") + (() if schedule_spans_the_run(config) else settings_where(resume="length"))
     settings = {key: value for key, value in config.to_dict().items() if key not in free}
+    settings["mode"] = config.goal  # auto is the direction it stands for: a run begun with mode min resumes under auto
     # as a checkpoint gives it back: tuples as lists
     return json.loads(json.dumps({"data": inputs, "settings": settings}))
 

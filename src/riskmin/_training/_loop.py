@@ -48,6 +48,7 @@ from ._prepare import (
     batches_per_epoch,
     chunks,
     evaluate_batches,
+    recorded,
     resolve_device,
 )
 from .._runs._report import header
@@ -246,6 +247,7 @@ def setup(
     model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
     checkpoints go when that is not a run `directory` (a run of an experiment)."""
     config, callables = fit_settings(model, config, settings)
+    config = recorded(config, data)  # config.toml names the data the run was given, not the default data set
     starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))
     autocast, scaler = mixed_precision(config, device)  # a precision the device cannot compute in is refused here

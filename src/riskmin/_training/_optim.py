@@ -164,7 +164,7 @@ def make_scheduler(config: Config, optimizer, given=None, total_steps: int = 0):
         return schedules.CosineAnnealingLR(optimizer, length)
     if config.scheduler == "plateau":
         return schedules.ReduceLROnPlateau(
-            optimizer, mode=config.mode, factor=config.gamma, patience=max(config.patience // 2, 1)
+            optimizer, mode=config.goal, factor=config.gamma, patience=max(config.patience // 2, 1)
         )
     if config.scheduler == "one_cycle":  # momentum left as set: the cycle is the learning rate's
         return schedules.OneCycleLR(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -16,6 +17,7 @@ from .._data import _frames as frames
 from .. import datasets, models
 from ._checks import check_pairs
 from ..config import Config, RiskminError, warn
+from .._paths import GIVEN_IN_PYTHON, is_file_name
 from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (
     Data,
@@ -306,6 +308,22 @@ def as_data(data, config: Config):
         x, y = data
         return frames.for_python(lambda: frames.as_pair(x, y, config))
     return data
+
+
+def recorded(config: Config, data) -> Config:
+    """`config` with `data` saying what a run or experiment was given, as its config.toml records it: a data set's
+    name, or a file's absolute path (found from any folder by --config and --resume). Data passed as an object keeps
+    the setting where it names the same data (the command line reads its file, then passes what it read); else the
+    setting says what the object was ("DataFrame given in Python"), which a file of settings cannot name, rather than
+    the default data set, on which `riskmin train --config` would train without a word."""
+    if isinstance(data, (str, bytes, os.PathLike)):
+        name = os.fsdecode(data)
+        return config.replace(data=os.path.abspath(name) if is_file_name(name) else name)
+    named = data.data if isinstance(data, Splits) else data
+    if isinstance(named, Data) and named.name == Path(config.data).stem:
+        return config
+    kind = "(x, y)" if isinstance(data, (tuple, list)) else type(data).__name__
+    return config.replace(data=f"{kind} {GIVEN_IN_PYTHON}")
 
 
 def as_splits(data, config: Config) -> Splits:
