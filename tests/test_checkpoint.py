@@ -286,8 +286,10 @@ def test_run_load_gives_back_model_config_preprocessing_and_history(tmp_path):
     custom = riskmin.fit(torch.nn.Linear(10, 2), "lab1", epochs=2, progress=False)
     back = riskmin.Run.load(custom.save(tmp_path / "custom"), model=torch.nn.Linear(10, 2))
     assert torch.equal(back.model.weight, custom.model.weight)
-    with pytest.raises(RiskminError, match="do not fit the model given"):
+    with pytest.raises(RiskminError) as refused:
         riskmin.Run.load(tmp_path / "custom", model=torch.nn.Linear(3, 1))
+    assert str(refused.value) == (f"the weights in {tmp_path / 'custom'} do not fit the model given (weight is 2x10 in the run, "
+                                  "1x3 in the model; bias is 2 in the run, 1 in the model); give a model built as the run's was")
 
 
 def test_fit_with_a_directory_leaves_the_files_riskmin_train_writes_and_says_nothing(tmp_path, capsys):

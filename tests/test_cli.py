@@ -107,7 +107,7 @@ BAD = [
     (["train", "--hidden", "8,8"], "gives two_layer 2 widths; it takes one"),
     (["train", "--nesterov"], "nesterov = true needs optimizer sgd with momentum above 0"),
     (["train", "--device", "tpu"], "device = 'tpu' is not allowed"),
-    (["train", "--mode", "up"], "mode = 'up' is not allowed; choose one of min, max"),
+    (["train", "--mode", "up"], "mode = 'up' is not allowed; choose one of auto, min, max"),
     (["train", "--sampling", "all"], "sampling = 'all' is not allowed"),
     (["train", "--scheduler", "cyclic"], "scheduler = 'cyclic' is not allowed"),
     (["train", "--name", "a/b"], "name = 'a/b' is not allowed"),
@@ -117,7 +117,10 @@ BAD = [
     (["train", "--train", "0"], "train = 0.0 is out of range; it must be greater than 0"),
     (["montecarlo", "--runs", "0"], "runs = 0 is out of range; it must be at least 1"),
     (["montecarlo", "--split", "tutorial", "line"], "split tutorial is one fixed split"),
-    (["train", "--resume", "nowhere"], "nowhere is not a riskmin run with checkpoints"),
+    (["train", "--resume", "nowhere"], "run directory nowhere does not exist; check the path"),
+    (["montecarlo", "--resume", "nowhere"], "nowhere does not exist; give --resume the folder an interrupted montecarlo kept"),
+    (["montecarlo", "--resume", "runs/a"], "runs/a is a run of riskmin train, not an experiment; resume it with riskmin train --resume"),
+    (["train", "--resume", "fitted"], "fitted holds the checkpoints of a run fit trained from Python, which writes its settings at the end"),
     (["train", "--name", "x" * 300], "the run name is too long for the file system of runs; choose a shorter --name"),
     (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "runs/a is not a riskmin run directory (missing metrics.csv"),
 ]
@@ -139,7 +142,7 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
 
 
 EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "runs/a/model.safetensors": bytes(range(256)),
-            "runs/lab1-two_layer/summary.json": b"{}\n"}
+            "runs/lab1-two_layer/summary.json": b"{}\n", "fitted/checkpoint/step-1.safetensors": b""}
 
 
 NOT_CALLBACKS = {  # what --callback was given -> what the one line says

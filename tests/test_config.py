@@ -96,8 +96,9 @@ def test_the_mode_follows_the_monitored_metric_and_one_that_keeps_the_worst_epoc
         Config(monitor="val_r2", mode="min")
     # a metric of the user's own: riskmin cannot know its direction, so it is asked for
     with pytest.raises(RiskminError, match="^monitor val_mine is a metric of your own, which riskmin cannot tell"):
-        Config(monitor="val_mine")
-    assert Config(monitor="val_mine", mode="max").goal == "max"
+        Config(monitor="val_mine", metrics="mine=pkg.module.mine")
+    assert Config(monitor="val_mine", metrics="mine=pkg.module.mine", mode="max").goal == "max"
+    assert Config(monitor="val_acc").goal == "min"  # a name no run reports: the first validation lists those it does
 
 
 def test_a_run_begun_with_the_mode_its_metric_takes_resumes_under_auto():
@@ -109,3 +110,24 @@ def test_a_run_begun_with_the_mode_its_metric_takes_resumes_under_auto():
     splits = split(Data(torch.zeros(20, 1), torch.zeros(20, 1)), seed=0)
     assert fingerprint(splits, Config(mode="min")) == fingerprint(splits, Config())
     assert fingerprint(splits, Config(monitor="val_r2", mode="max")) == fingerprint(splits, Config(monitor="val_r2"))
+
+
+def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
+    import warnings
+
+    import riskmin
+    from riskmin._cli._main import main
+    from riskmin.config import RiskminNote
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        riskmin.fit("linear", "line", hidden=(8,), optimizer="adam", momentum=0.9, beta1=0.9, epochs=1, progress=False)
+    # beta1 at its default changes nothing either way; hidden and momentum would read as if they had acted
+    assert [str(w.message) for w in said if w.category is RiskminNote] == [
+        "hidden= is not used by model linear, only by two_layer or mlp",
+        "momentum= is not used by optimizer adam, only by sgd or rmsprop"]
+    assert main(["montecarlo", "line", "--model", "linear", "--folds", "2", "--runs", "2", "--test", "0.5", "--dropout",
+                 "0.2", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: --test is not used beside folds: each fold is the test set in turn",  # in the settings' order
+                     "note: --dropout is not used by model linear, only by mlp"]

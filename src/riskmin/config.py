@@ -357,12 +357,13 @@ class Config:
         """ "min" or "max": `mode`, or with auto the way the monitored metric improves (a metric of the user's own has
         no auto, _check_mode).
 
-        >>> Config().goal, Config(monitor="val_accuracy").goal, Config(monitor="val_mine", mode="max").goal
+        >>> Config().goal, Config(monitor="val_accuracy").goal, Config(monitor="val_own", mode="max").goal
         ('min', 'max', 'max')
         """
-        if self.mode != "auto":
-            return self.mode
-        return "max" if METRICS[base_metric(self.monitor)].higher_is_better else "min"
+        metric = METRICS.get(base_metric(self.monitor))
+        if self.mode != "auto" or metric is None:  # no metric riskmin knows: refused at the first validation
+            return "min" if self.mode == "auto" else self.mode
+        return "max" if metric.higher_is_better else "min"
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs in force: `epochs` when set; else as many as `max_steps` take when that is set, else 100.
@@ -547,6 +548,31 @@ def check_experiment(config: Config) -> None:
         )
 
 
+def note_unused(config: Config, given, flags: bool) -> None:
+    """Say in a note each setting the user gave (`given`, names) that the other settings leave unused: momentum under
+    adam, hidden under linear, a test fraction beside folds. Taken without a word, it would read as if it had acted.
+    `flags`: name them as the command line's flags, else as Python's keywords.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as said:
+    ...     warnings.simplefilter("always")
+    ...     note_unused(Config(optimizer="adam", momentum=0.9), ["momentum", "optimizer"], flags=True)
+    >>> [str(w.message) for w in said]
+    ['--momentum is not used by optimizer adam, only by sgd or rmsprop']
+    """
+    for name in given:
+        said = f"--{name.replace('_', '-')}" if flags else f"{name}="
+        if name not in FIELDS or getattr(config, name) == FIELDS[name].default:  # at its default it changes nothing
+            continue
+        if name == "test" and config.folds:
+            warn(f"{said} is not used beside folds: each fold is the test set in turn", RiskminNote)
+        if not fact(name, "applies"):
+            continue
+        decider, where = fact(name, "applies")
+        if getattr(config, decider) not in where:
+            warn(f"{said} is not used by {decider} {getattr(config, decider)}, only by {in_words(where)}", RiskminNote)
+
+
 def _bound(value) -> str:
     """A range's end as a message says it: a whole number in full (a seed's 9223372036854775807), others shortest."""
     return str(value) if isinstance(value, int) else f"{value:g}"
@@ -590,8 +616,9 @@ def _check_mode(c: Config) -> None:
     """Refuse a mode that keeps the worst epoch of riskmin's metric (max of a loss, min of an accuracy), and auto for a
     metric of the user's own, whose direction riskmin cannot know."""
     metric = METRICS.get(base_metric(c.monitor))
-    if metric is None:
-        if c.mode == "auto":
+    if metric is None:  # a metric of the user's own, or a name no run reports, which the first validation refuses
+        own = {part.partition("=")[0].strip() for part in c.metrics.split(",")}
+        if c.mode == "auto" and base_metric(c.monitor) in own:
             raise RiskminError(
                 f"monitor {c.monitor} is a metric of your own, which riskmin cannot tell should go down or up; set "
                 "--mode min or --mode max (mode=)"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from ._flags import config_from_args, parse_value
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experiment, fact, warn
+from ._flags import config_from_args, flags_given, parse_value
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experiment, fact, note_unused, warn
 
 
 def train(args) -> int:
@@ -25,6 +25,7 @@ def train(args) -> int:
     if args.resume:
         return resume(args, callbacks)
     config = config_from_args(args)
+    note_unused(config, flags_given(args), flags=True)
     data = read_data(config.data, config)
     config = recorded(config, config.data)  # config.toml finds a file from any folder
     building = replacing = made = None
@@ -46,6 +47,7 @@ def find_rate(args) -> int:
 
     follow_launcher()
     config = config_from_args(args)
+    note_unused(config, flags_given(args), flags=True)
     check_plot(args.plot, config)
     data = read_data(config.data, config)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
@@ -115,12 +117,19 @@ def resume(args, callbacks: list) -> int:
 
 def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
+    if not directory.exists():
+        raise RiskminError(f"run directory {directory} does not exist; check the path")
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
     if directory.is_dir() and not any(directory.iterdir()):
         raise RiskminError(
             f"{directory} is empty: the command that made it stopped before the run began; run that "
             "command again, which uses the folder"
+        )
+    if not (directory / "config.toml").is_file() and (directory / "checkpoint").is_dir():
+        raise RiskminError(
+            f"{directory} holds the checkpoints of a run fit trained from Python, which writes its settings at the "
+            "end; resume it from Python: riskmin.fit(model, data, ..., directory=..., resume=True)"
         )
     if not (directory / "config.toml").is_file():
         raise RiskminError(
@@ -296,6 +305,7 @@ def run_montecarlo(args) -> int:
     from .._runs._rundir import run_directory
 
     config = config_from_args(resumed(args))
+    note_unused(config, flags_given(args), flags=True)
     check_experiment(config)
     data = read_data(config.data, config)
     config = recorded(config, config.data)  # config.toml finds a file from any folder
@@ -349,12 +359,16 @@ def resumed(args):
     directory = Path(args.resume)
     if args.config:
         raise RiskminError(f"--resume reads the settings saved in {directory}/config.toml; drop --config")
+    if not directory.exists():
+        raise RiskminError(f"{directory} does not exist; give --resume the folder an interrupted {args.command} kept")
     if not interrupted(directory):
         finished = (directory / "summary.json").is_file()
         raise RiskminError(
             f"{directory} "
             + (
-                "is a finished experiment; there is nothing to resume"
+                "is a run of riskmin train, not an experiment; resume it with riskmin train --resume"
+                if (directory / "model.safetensors").is_file() or (directory / "checkpoint").is_dir()
+                else "is a finished experiment; there is nothing to resume"
                 if finished
                 else "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
                 "or compare "
@@ -403,6 +417,7 @@ def run_curve(args) -> int:
         args.model = models[0]  # the settings of the first; each model of the curve replaces it
     sizes = checked_sizes(args.sizes.split(","))
     config = config_from_args(args)
+    note_unused(config, flags_given(args), flags=True)
     check_experiment(config)
     data = read_data(config.data, config)
     config = recorded(config, config.data)  # config.toml finds a file from any folder

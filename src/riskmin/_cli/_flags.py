@@ -37,6 +37,11 @@ def parse_value(name: str, text: str):
     return text
 
 
+def flags_given(args: argparse.Namespace) -> list:
+    """The settings whose flags the command line was given (a flag left out is absent from `args`)."""
+    return [name for name in FIELDS if name in vars(args)]
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     values = read_toml(args.config) if args.config else {}
     if values:

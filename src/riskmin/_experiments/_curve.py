@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, RiskminError, check_experiment
+from ..config import Config, RiskminError, check_experiment, note_unused
 from ..metrics import METRIC_PREFIXES
 
 # evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
@@ -118,6 +118,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
 
     sizes = checked_sizes(sizes)
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
+    note_unused(config, settings, flags=False)
     if config.folds or config.splits:
         raise RiskminError(
             "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, "

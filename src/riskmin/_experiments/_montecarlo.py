@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, RiskminNote, check_experiment, warn
+from ..config import Config, RiskminError, RiskminNote, check_experiment, note_unused, warn
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
 from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables, user_objects
@@ -174,6 +174,7 @@ def montecarlo(
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     callables, settings = user_objects(settings)
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
+    note_unused(config, settings, flags=False)
     keeper = kept_in(directory, resume, config, {**config.to_dict(), "model": model_name(model)}, config.to_toml())
     with holding(keeper):
         result = kept_montecarlo(model, data, config, callables, keeper)

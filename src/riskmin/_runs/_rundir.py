@@ -344,6 +344,31 @@ def save_run(run, directory=None) -> Path:
     return target
 
 
+def misfit(saved: dict, wanted: dict) -> str:
+    """How saved weights differ from a model's: the tensors it lacks, those it has no place for, the shapes that differ
+    (a few of each, named).
+
+    >>> import torch
+    >>> print(misfit({"w": torch.zeros(3, 2), "old": torch.zeros(1)}, {"w": torch.zeros(4, 2), "b": torch.zeros(4)}))
+    the model has b, which the run lacks; the run has old, which the model lacks; w is 3x2 in the run, 4x2 in the model
+    """
+
+    def names(keys: list) -> str:
+        return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+    lacking, extra = [k for k in wanted if k not in saved], [k for k in saved if k not in wanted]
+    shapes = [
+        f"{k} is {'x'.join(map(str, saved[k].shape))} in the run, {'x'.join(map(str, wanted[k].shape))} in the model"
+        for k in wanted
+        if k in saved and saved[k].shape != wanted[k].shape
+    ]
+    return "; ".join(
+        ([f"the model has {names(lacking)}, which the run lacks"] if lacking else [])
+        + ([f"the run has {names(extra)}, which the model lacks"] if extra else [])
+        + shapes[:3]
+    )
+
+
 def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
@@ -444,11 +469,13 @@ def load_run(directory, model=None):
             f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
             "damaged, train it again"
         ) from None
+    saved = load_tensors(directory / "model.safetensors")
     try:
-        model.load_state_dict(load_tensors(directory / "model.safetensors"))
+        model.load_state_dict(saved)
     except RuntimeError as error:
         raise RiskminError(
-            f"the weights in {directory} do not fit the model given ({str(error).splitlines()[0]})"
+            f"the weights in {directory} do not fit the model given ({misfit(saved, model.state_dict()) or error}); "
+            "give a model built as the run's was"
         ) from None
     try:
         with open(directory / "metrics.csv", newline="") as file:

@@ -26,7 +26,7 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, note_unused, warn
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
@@ -330,6 +330,7 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
     callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
     config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
+    note_unused(config, settings, flags=False)
     return config, callables
 
 

@@ -122,16 +122,21 @@ class Sweep:
 def steepest(rates: list, losses: list) -> float:
     """The rate at which the smoothed loss falls fastest per decade of rate: the most negative slope over windows of a
     tenth of the sweep (a slope between neighbours is the batches' noise), the first tenth left out (the average is
-    still settling there); the rate in the middle of that window.
+    still settling there), among the windows that end at least halfway down from where the sweep starts to its lowest
+    loss (a noisy loss dips as steeply where nothing is learned yet); the rate in the middle of that window.
 
     >>> steepest([10.0 ** k for k in range(-10, 10)], [1.0] * 10 + [0.9, 0.6, 0.3, 0.2] + [0.2] * 6)
     10.0
+    >>> steepest([10.0 ** k for k in range(-10, 10)], [1.0] * 4 + [0.78] + [1.0] * 2 + [0.9, 0.8, 0.7, 0.6] + [0.5] * 9)
+    0.01
     """
     window = max(len(rates) // 10, 1)
     first = window if len(rates) > 3 * window else 0
+    halfway = (losses[first] + min(losses)) / 2
     slopes = {
         i: (losses[i + window] - losses[i]) / (math.log10(rates[i + window]) - math.log10(rates[i]))
         for i in range(first, len(rates) - window)
     }
-    best = min(slopes, key=slopes.__getitem__)
+    down = {i: slope for i, slope in slopes.items() if losses[i + window] <= halfway} or slopes
+    best = min(down, key=down.__getitem__)
     return rates[best + window // 2]
