@@ -43,6 +43,7 @@ def test_the_command_prints_the_suggestion_and_draws_the_sweep(tmp_path, capsys)
     assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", str(picture), "--progress", "off"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("suggested learning rate ") and "steepest descent" in out
+    assert max(map(len, out.splitlines())) <= 80 and f"drawn in {picture}" in " ".join(out.split())
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -75,7 +76,7 @@ def test_the_sweep_trains_through_a_models_own_training_step(lab1):
 def test_plot_alone_draws_into_the_default_file_its_help_names(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", "--progress", "off"]) == 0
-    assert "drawn in lr_find.png" in capsys.readouterr().out and (tmp_path / "lr_find.png").is_file()
+    assert "drawn in lr_find.png" in " ".join(capsys.readouterr().out.split()) and (tmp_path / "lr_find.png").is_file()
 
 
 def test_a_noisy_start_of_the_sweep_is_not_taken_for_the_descent():

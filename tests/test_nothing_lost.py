@@ -709,3 +709,21 @@ def test_a_run_of_a_file_resumes_from_any_folder_and_from_python(tmp_path, monke
                           progress=False)
     done = json.loads((tmp_path / "work" / "runs" / "cli" / "summary.json").read_text())
     assert done["epochs_run"] == 2 and resumed.summary["test_loss"] == done["test_loss"]  # both went on to the same end
+
+
+def test_an_interrupted_replacement_never_resumes_over_a_run_written_after_it(tmp_path, monkeypatch, capsys, signal_at):
+    monkeypatch.chdir(tmp_path)
+    quick = [*QUICK, "--checkpoint-every", "1"]
+    assert main(["train", "lab1", *quick, "--name", "w"]) == 0
+    assert main(["train", "lab1", *quick, "--name", "w", "--overwrite", "--lr", "0.02", *signal_at(15, "SIGINT")]) == 130
+    (attempt,) = Path("runs").glob(".w.new-*")
+    capsys.readouterr()
+    assert main(["train", "lab1", *quick, "--name", "w", "--overwrite", "--lr", "0.03"]) == 0  # the newer run
+    assert f"note: {attempt} holds an earlier, interrupted attempt to replace w;" in unwrapped(capsys.readouterr().err)
+    newer = tree(Path("runs/w"))
+    assert main(["train", "--resume", str(attempt)]) == 2
+    assert error_line(capsys).startswith(f"error: runs/w was written after {attempt} began to replace it, and resuming "
+                                         "would replace that newer run;")
+    assert tree(Path("runs/w")) == newer and attempt.is_dir()
+    attempt.rename("runs/w-resumed")  # as the message says: under a name of its own it resumes as any run
+    assert main(["train", "--resume", "runs/w-resumed"]) == 0 and tree(Path("runs/w")) == newer

@@ -163,6 +163,22 @@ def test_predict_refuses_a_file_without_a_feature_column(houses, tmp_path, capsy
         riskmin.predict(run, np.array([[1.0, np.nan, 3.0]]))
 
 
+@pytest.mark.parametrize("delimiter, decimal, note", [
+    (";", ",", "separates its columns by semicolons, with decimal commas; it was read so"),
+    (";", ".", "separates its columns by semicolons; it was read so"),
+    ("\t", ".", "separates its columns by tabs; it was read so"),
+])
+def test_a_csv_saved_with_another_separator_reads_the_same_numbers_with_a_note(houses, tmp_path, delimiter, decimal, note):
+    """As a spreadsheet saves a table where the comma marks decimals: semicolons between the columns, commas in the
+    numbers; or tabs."""
+    lines = houses.read_text().splitlines()
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join(line.replace(",", "#").replace(".", decimal).replace("#", delimiter) for line in lines) + "\n")
+    given, read = riskmin.load(str(houses), riskmin.Config(target="price")), riskmin.load(str(other), riskmin.Config(target="price"))
+    assert torch.equal(read.x, given.x) and torch.equal(read.y, given.y) and read.feature_names == given.feature_names
+    assert f"other.csv {note}" in read.notes and not any("separates" in n for n in given.notes)
+
+
 def test_a_latin_1_csv_is_read_with_a_note(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("prénom,x,y\n" .encode("latin-1") + "".join(f"{'Zoé' if i % 2 else 'André'},{i % 5},{i}\n" for i in range(30)).encode("latin-1"))

@@ -44,6 +44,7 @@ def find_rate(args) -> int:
     from ..datasets import read_data
     from ..distributed import follow_launcher, rank
     from .._training._lr_find import lr_find
+    from .._runs._report import message_lines
 
     follow_launcher()
     config = config_from_args(args)
@@ -55,9 +56,11 @@ def find_rate(args) -> int:
         return 0
     print_notes(data.notes)  # once the sweep passed every check: a mistake is the one line said
     write_picture(finding.plot(), args.plot)
-    print(
-        f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
-        f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}"
+    print(  # within 80 columns, as every message
+        message_lines(
+            f"suggested learning rate {finding.suggestion:.3g} ({finding.rule}); "
+            f"{len(finding.rates)} steps from {finding.rates[0]:.3g} to {finding.rates[-1]:.3g} drawn in {args.plot}"
+        )
     )
     return 0
 
@@ -88,7 +91,7 @@ def resume(args, callbacks: list) -> int:
 
     from .._training._checkpoint import Checkpoints
     from ..datasets import read_data
-    from .._runs._rundir import replaced_by
+    from .._runs._rundir import replaced_by, written_since
 
     directory = Path(args.resume)
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
@@ -97,6 +100,12 @@ def resume(args, callbacks: list) -> int:
         raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
     # under torchrun every process reads it: on several machines the run sits on a shared disk
     config = resumable(directory)
+    newer = written_since(directory)
+    if newer is not None:
+        raise RiskminError(
+            f"{newer} was written after {directory} began to replace it, and resuming would replace that newer run; "
+            f"to keep both, rename this one (mv {directory} {newer}-resumed) and resume it there, or remove it"
+        )
     if "progress" in vars(args):
         config = config.replace(progress=parse_value("progress", args.progress))
     checkpointed = bool(Checkpoints(directory).complete())

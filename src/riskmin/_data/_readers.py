@@ -131,9 +131,13 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
     notes = []
     try:
         if suffix == ".csv":
-            table = read_csv(path, wide=wide)
+            form = csv_format(path)
+            if form != (",", "."):
+                mark = ", with decimal commas" if form[1] == "," else ""
+                notes.append(f"{path.name} separates its columns by {DELIMITERS[form[0]]}{mark}; it was read so")
+            table = read_csv(path, wide=wide, form=form)
             if not utf8(table):
-                table = read_csv(path, encoding="latin-1", wide=wide)
+                table = read_csv(path, encoding="latin-1", wide=wide, form=form)
                 notes.append(
                     f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its "
                     "text looks wrong"
@@ -152,17 +156,36 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
     return table, notes
 
 
-def read_csv(path: Path, encoding: str = "utf8", wide=()):
+# what separates the columns of a CSV that does not use commas: spreadsheets in many languages write semicolons
+DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def csv_format(path: Path) -> tuple:
+    """(the character between columns, the decimal mark) of the CSV at `path`: a comma and a point, unless its first
+    line holds no comma and one of DELIMITERS (the most frequent there), as a file saved where the comma marks
+    decimals does; then a comma between digits in its first lines is its decimal mark."""
+    with open(path, "rb") as file:
+        lines = [file.readline(1 << 16).decode("latin-1") for _ in range(20)]
+    counts = {delimiter: lines[0].count(delimiter) for delimiter in DELIMITERS}
+    best = max(counts, key=counts.__getitem__)
+    if "," in lines[0] or not counts[best]:
+        return ",", "."
+    return best, "," if any(re.search(r"\d,\d", line) for line in lines[1:]) else "."
+
+
+def read_csv(path: Path, encoding: str = "utf8", wide=(), form: tuple = (",", ".")):
     """A CSV in one multi-threaded pass with the real-valued columns of its first block parsed straight to
     float32, which halves the memory a float64 table would take; should a later block disagree with the
     first, the file is read again with every type inferred."""
     import pyarrow
     import pyarrow.csv
 
-    convert = {"strings_can_be_null": True}  # an empty text cell is missing, not ""
+    # an empty text cell is missing, not ""; `form`: the column separator and the decimal mark (csv_format)
+    convert = {"strings_can_be_null": True, "decimal_point": form[1]}
     reading = pyarrow.csv.ReadOptions(encoding=encoding)
+    parsing = pyarrow.csv.ParseOptions(delimiter=form[0])
     with pyarrow.csv.open_csv(
-        path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)
+        path, read_options=reading, parse_options=parsing, convert_options=pyarrow.csv.ConvertOptions(**convert)
     ) as stream:
         try:  # the first block, parsed as float64: a column too small for float32 there is parsed as float64 (see slim)
             small = float64_columns(stream.read_next_batch(), wide)
@@ -176,11 +199,13 @@ def read_csv(path: Path, encoding: str = "utf8", wide=()):
         }
     try:
         options = pyarrow.csv.ConvertOptions(column_types=reals, **convert)
-        return slim(pyarrow.csv.read_csv(path, read_options=reading, convert_options=options), wide)
-    except pyarrow.ArrowInvalid:
         return slim(
-            pyarrow.csv.read_csv(path, read_options=reading, convert_options=pyarrow.csv.ConvertOptions(**convert)),
-            wide,
+            pyarrow.csv.read_csv(path, read_options=reading, parse_options=parsing, convert_options=options), wide
+        )
+    except pyarrow.ArrowInvalid:
+        inferred = pyarrow.csv.ConvertOptions(**convert)
+        return slim(
+            pyarrow.csv.read_csv(path, read_options=reading, parse_options=parsing, convert_options=inferred), wide
         )
 
 

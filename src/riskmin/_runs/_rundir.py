@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import glob
 import hashlib
 import io
 import json
@@ -305,6 +306,25 @@ def install(building: Path, target: Path) -> None:
         ) from None
     fsync_directory(target.parent)
     shutil.rmtree(retired, ignore_errors=True)
+    for earlier in sorted(target.parent.glob(f".{glob.escape(target.name)}.new-*")):  # left by an interrupted attempt
+        if replaced_by(earlier) == target:
+            warn(
+                f"{earlier} holds an earlier, interrupted attempt to replace {target.name}; resuming it is refused "
+                f"now that {target} is newer: remove it (rm -r {earlier}) unless you want to keep it under a name "
+                "of its own",
+                RiskminNote,
+            )
+
+
+def written_since(building: Path) -> Optional[Path]:
+    """The run that the hidden folder `building` was made to replace, where a run was written there after `building`
+    began (its summary.json is newer than building's config.toml): resuming `building` would replace a run it never
+    saw. None otherwise."""
+    target = replaced_by(building)
+    began, written = building / "config.toml", None if target is None else target / "summary.json"
+    if written is None or not written.is_file() or not began.is_file():
+        return None
+    return target if written.stat().st_mtime_ns > began.stat().st_mtime_ns else None
 
 
 def save_run(run, directory=None) -> Path:
