@@ -197,7 +197,10 @@ def test_resume_refuses_a_finished_run_and_changed_settings(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path / "done"), "--lr", "0.5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "already finished; there is nothing to resume" in err[0]
-    assert "continues with the settings saved in" in err[1] and "drop --lr" in err[1]
+    assert "continues with the settings saved in" in err[1] and err[1].endswith("drop --lr")
+    assert main(["train", "--resume", str(tmp_path / "done"), "--epochs", "3"]) == 2  # a length is changed in the file
+    assert capsys.readouterr().err.strip().endswith("config.toml; drop --epochs (to train for another length, edit epochs "
+                                                    "there)")
     after = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "done").rglob("*"))
     assert after == [entry for entry in before if entry[0] != "summary.json"]
 

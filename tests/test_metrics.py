@@ -49,3 +49,16 @@ def test_a_stack_of_runs_with_several_outputs_finishes_each_run_from_its_own_sum
         for name, value in expected.items():
             assert finished[name][run] == pytest.approx(value.item(), rel=1e-9), (run, name)
         assert finished["loss"][run] == finished["mse"][run]
+
+
+def test_a_certain_and_right_prediction_has_a_log_loss_of_plus_zero():
+    import math
+
+    import torch
+
+    from riskmin.metrics import finish_metrics, metric_sums
+
+    sums = metric_sums("cross_entropy", torch.tensor([[1000.0, -1000.0], [-1000.0, 1000.0]]), torch.tensor([0, 1]))
+    found = finish_metrics("cross_entropy", sums, 2)
+    # -0.0 would print as "-0" in a table and in summary.json
+    assert found["log_loss"] == 0.0 and math.copysign(1.0, found["log_loss"]) == 1.0 and f"{found['loss']:g}" == "0"

@@ -99,7 +99,7 @@ def macro_f1(values: dict, rows: int, scale: float, loss_name: str) -> float:
 
 
 def log_loss(values: dict, rows: int, scale: float, loss_name: str) -> float:
-    return values["nll"] / rows
+    return values["nll"] / rows + 0.0  # every row certain and right sums to -0.0, which a table would print as "-0"
 
 
 METRIC_PREFIXES = ("train_", "val_", "test_")  # a row's metric columns: where each was measured, then the metric

@@ -280,13 +280,17 @@ def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> 
 
 # an r2 below this is further from the targets than twice the spread of predicting their mean
 WORSE_THAN_THE_MEAN = -1.0
+FEW_ROWS = 10  # an r2 on fewer rows than this swings far on one row: it says little about the model
 
 
 def worse_than_the_mean(metrics: dict) -> str:
     """A warning when the final validation or test r2 is far below 0, what predicting the training mean scores; else "".
+    Measured on few rows (`n_val`, `n_test` in `metrics`), it says so rather than that the model did not learn.
 
     >>> worse_than_the_mean({"val_r2": 0.8, "test_r2": 0.7}), worse_than_the_mean({"test_r2": -3.0})[:40]
     ('', 'the final test r2 is -3, far worse than ')
+    >>> worse_than_the_mean({"test_r2": -3.0, "n_test": 2})[-67:]
+    'only 2 test rows, too few for r2 to say much: give --test more rows'
     """
     bad = {
         part: metrics[f"{part}_r2"]
@@ -296,6 +300,14 @@ def worse_than_the_mean(metrics: dict) -> str:
     if not bad:
         return ""
     said = " and ".join(f"{part} r2 is {value:.3g}" for part, value in bad.items())
+    few = {part: metrics[f"n_{part}"] for part in bad if 0 < (metrics.get(f"n_{part}") or FEW_ROWS) < FEW_ROWS}
+    if few:
+        rows = " and ".join(f"{count} {part}" for part, count in few.items())
+        flags = " and ".join(f"--{part}" for part in few)
+        return (
+            f"the final {said}, far worse than predicting the training mean (r2 about 0), on only {rows} rows, "
+            f"too few for r2 to say much: give {flags} more rows"
+        )
     return (
         f"the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
         "learn: lower --lr, rescale the target or train longer"

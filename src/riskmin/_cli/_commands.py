@@ -97,7 +97,9 @@ def resume(args, callbacks: list) -> int:
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
     if changed or args.config:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
-        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}")
+        longer = [name for name in changed if fact(name, "resume") == "length"]  # may change, in the saved file
+        edit = f" (to train for another length, edit {' and '.join(longer)} there)" if longer else ""
+        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}{edit}")
     # under torchrun every process reads it: on several machines the run sits on a shared disk
     config = resumable(directory)
     newer = written_since(directory)

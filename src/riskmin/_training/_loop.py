@@ -479,8 +479,8 @@ def finish(training: Training) -> Run:
         )
     summary = summary_of(training, final)
     # a run that reports says so; Monte-Carlo's runs are rows in its table
-    if config.progress and worse_than_the_mean(final):
-        warn(worse_than_the_mean(final), RiskminNumerics)
+    if config.progress and worse_than_the_mean(summary):
+        warn(worse_than_the_mean(summary), RiskminNumerics)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(
         model=model,
