@@ -117,10 +117,12 @@ BAD = [
     (["train", "--train", "0"], "train = 0.0 is out of range; it must be greater than 0"),
     (["montecarlo", "--runs", "0"], "runs = 0 is out of range; it must be at least 1"),
     (["montecarlo", "--split", "tutorial", "line"], "split tutorial is one fixed split"),
-    (["train", "--resume", "nowhere"], "run directory nowhere does not exist; check the path"),
-    (["montecarlo", "--resume", "nowhere"], "nowhere does not exist; give --resume the folder an interrupted montecarlo kept"),
-    (["montecarlo", "--resume", "runs/a"], "runs/a is a run of riskmin train, not an experiment; resume it with riskmin train --resume"),
-    (["train", "--resume", "fitted"], "fitted holds the checkpoints of a run fit trained from Python, which writes its settings at the end"),
+    (["train", "--resume", "nowhere"], "nowhere does not exist; check the path, the run directory an interrupted train kept"),
+    (["montecarlo", "--resume", "nowhere"], "nowhere does not exist; check the path, the folder an interrupted montecarlo kept"),
+    (["montecarlo", "--resume", "runs/lab1-two_layer"], "runs/lab1-two_layer is a finished experiment; there is nothing to resume"),
+    (["montecarlo", "--resume", "done"], "done is a finished run of riskmin train; there is nothing to resume"),
+    (["montecarlo", "--resume", "fitted"], "fitted is a run of riskmin train, not an experiment; resume it with riskmin train --resume fitted"),
+    (["train", "--resume", "fitted"], "fitted holds the checkpoints of a run riskmin.fit trained in Python, which writes its settings"),
     (["train", "--name", "x" * 300], "the run name is too long for the file system of runs; choose a shorter --name"),
     (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "runs/a is not a riskmin run directory (missing metrics.csv"),
 ]
@@ -142,7 +144,8 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
 
 
 EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "runs/a/model.safetensors": bytes(range(256)),
-            "runs/lab1-two_layer/summary.json": b"{}\n", "fitted/checkpoint/step-1.safetensors": b""}
+            "runs/lab1-two_layer/summary.json": b"{}\n", "fitted/checkpoint/step-1.safetensors": b"",
+            "done/summary.json": b"{}\n", "done/model.safetensors": b""}
 
 
 NOT_CALLBACKS = {  # what --callback was given -> what the one line says

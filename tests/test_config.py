@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from riskmin import Config, RiskminError
 from riskmin.config import FIELDS
@@ -85,15 +86,23 @@ def test_a_setting_says_its_facts_in_its_field_and_a_mistyped_fact_or_section_fa
         setting(0.1, "a rate", "optimisation")
 
 
-def test_the_mode_follows_the_monitored_metric_and_one_that_keeps_the_worst_epoch_is_refused():
+def test_the_mode_follows_the_monitored_metric_and_one_given_that_keeps_the_worst_epoch_is_refused(tmp_path, capsys):
+    import riskmin
+    from riskmin._cli._main import main
+    from riskmin.config import given_settings
+
     assert [Config(monitor=m).goal for m in ("val_loss", "loss", "val_rmse", "val_accuracy", "val_f1", "val_r2")] == [
         "min", "min", "min", "max", "max", "max"]
     assert Config(monitor="val_accuracy", mode="max").goal == "max" and Config(mode="min").goal == "min"
-    with pytest.raises(RiskminError, match="^mode max would keep the epoch with the highest val_loss, the worst; drop "
-                                           r"--mode \(mode=\), which follows the monitored metric, or set --mode min$"):
-        Config(mode="max")
+    with pytest.raises(RiskminError, match="^mode max would keep the epoch with the highest val_loss, the worst; set "
+                                           "--mode min, or drop --mode for auto, which follows the monitored metric$"):
+        given_settings(Config(mode="max"), ["mode"], flags=True)
     with pytest.raises(RiskminError, match="mode min would keep the epoch with the lowest val_r2, the worst;"):
-        Config(monitor="val_r2", mode="min")
+        riskmin.fit("linear", "line", monitor="val_r2", mode="min", epochs=1, progress=False)
+    assert main(["train", "line", "--monitor", "val_accuracy", "--mode", "min", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: mode min would keep the epoch with the lowest val_accuracy")
+    # what a run saved before mode followed its metric holds (mode min under val_accuracy) still reads back
+    assert Config.from_dict({"monitor": "val_accuracy", "mode": "min"}).goal == "min"
     # a metric of the user's own: riskmin cannot know its direction, so it is asked for
     with pytest.raises(RiskminError, match="^monitor val_mine is a metric of your own, which riskmin cannot tell"):
         Config(monitor="val_mine", metrics="mine=pkg.module.mine")
@@ -121,13 +130,20 @@ def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
 
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        riskmin.fit("linear", "line", hidden=(8,), optimizer="adam", momentum=0.9, beta1=0.9, epochs=1, progress=False)
-    # beta1 at its default changes nothing either way; hidden and momentum would read as if they had acted
+        riskmin.fit("linear", "line", hidden=(8,), optimizer="sgd", beta1=0.9, momentum=0.9, epochs=1, progress=False)
+        riskmin.fit(torch.nn.Linear(1, 1), "line", dropout=0.2, epochs=1, progress=False)
+        riskmin.curve(["linear", "mlp"], "line", sizes=(0.5, 1.0), dropout=0.2, hidden=(4,), batch_size=8, runs=2, epochs=1,
+                      progress=False)
+    # beta1 at its default changes nothing under sgd, which takes no beta1; momentum acts; a curve's mlp takes dropout
+    # and hidden, where its linear does not: neither is said
     assert [str(w.message) for w in said if w.category is RiskminNote] == [
-        "hidden= is not used by model linear, only by two_layer or mlp",
-        "momentum= is not used by optimizer adam, only by sgd or rmsprop"]
+        "hidden= is not used with model='linear', only with two_layer or mlp",
+        "dropout= is not used with model='custom', only with mlp"]
     assert main(["montecarlo", "line", "--model", "linear", "--folds", "2", "--runs", "2", "--test", "0.5", "--dropout",
                  "0.2", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]) == 0
-    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
-    assert notes == ["note: --test is not used beside folds: each fold is the test set in turn",  # in the settings' order
-                     "note: --dropout is not used by model linear, only by mlp"]
+    out = capsys.readouterr().out  # said with the data's notes, once the command's checks passed
+    assert ("--test is not used beside --folds: each fold is the test set in turn\n"
+            "--dropout is not used with --model linear, only with mlp\n") in out
+    assert main(["train", "line", "--optimizer", "adam", "--momentum", "0.9", "--batch-size", "1000", "--out",
+                 str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: batch_size = 1000 is larger")  # a mistake is the one line said

@@ -2,6 +2,7 @@
 notes the command line prints, as warnings."""
 
 import json
+import math
 import subprocess
 import sys
 import warnings
@@ -35,20 +36,25 @@ def finding():
     return riskmin.lr_find("linear", "lab1", steps=20, **FAST)
 
 
-def two_digits(se: float) -> str:
-    """A standard error as the console shows it: two significant digits, trailing zeros kept (2.0, not 2)."""
-    return f"{se:#.2g}".removesuffix(".")
+def two_digits(se: float, line: str) -> str:
+    """The standard error `line` shows after "+- ", once checked to be `se` in two significant digits, a trailing zero
+    kept (2.0 for 2.01, not 2)."""
+    shown = line.split("+- ", 1)[1].split(",")[0].split("<")[0]
+    digits = shown.replace(".", "").lstrip("0")
+    assert len(digits) == 2 and abs(float(shown) - se) <= 0.5 * 10 ** (math.floor(math.log10(se)) - 1), (shown, se)
+    return shown
 
 
 def test_a_monte_carlo_result_shows_itself_in_one_line_and_as_a_table(mc):
     test = mc.summary["metrics"]["test_loss"]
-    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {two_digits(test['corrected_se'])}, "
+    assert repr(mc) == (f"MonteCarlo(lab1, linear, 3 runs, test loss {test['mean']:.4g} +- {two_digits(test['corrected_se'], repr(mc))}, "
                         f"95% corrected [{test['corrected_ci_low']:.4g}, {test['corrected_ci_high']:.4g}])")
     html = mc._repr_html_()
     shown = [name for name in mc.summary["metrics"] if name.startswith(MONTECARLO_ROWS) and name != "test_mse"]  # as the console
     assert html.startswith("<table>") and html.count("<tr>") == 1 + len(shown) and "test_r2" in shown
     assert html.index("<td>test rmse</td>") < html.index("<td>test mae</td>") < html.index("<td>test loss</td>")
-    assert f"<td>test loss</td><td>{test['mean']:.4g} +- {two_digits(test['corrected_se'])}</td>" in html
+    row = html.split("<td>test loss</td><td>", 1)[1]
+    assert row.startswith(f"{test['mean']:.4g} +- {two_digits(test['corrected_se'], row)}</td>")
     # the footnote the command prints under the table: what the corrected interval allows for, which lie on the log scale
     assert "</table><p>The corrected interval (Nadeau-Bengio, n_test/n_train = 0.125" in html
     assert "The intervals of the loss, mse, rmse and mae are taken on the log scale" in html
@@ -75,7 +81,7 @@ def test_a_comparison_shows_itself_in_one_line_and_as_a_table(comparison):
     best = s["candidates"][s["best"]]["metrics"]["test_loss"]
     line = repr(comparison)
     assert "\n" not in line and line.startswith(f"Comparison(lab1, 2 candidates on 3 splits, best {s['best']}: "
-                                                f"test loss {best['mean']:.4g} +- {two_digits(best['corrected_se'])}")
+                                                f"test loss {best['mean']:.4g} +- {two_digits(best['corrected_se'], line)}")
     html = comparison._repr_html_()
     assert html.count("<tr>") == 3 and "<td>best</td>" in html
     other = next(name for name in s["ranking"] if name != s["best"])
@@ -307,13 +313,14 @@ def test_config_toml_names_the_data_a_run_from_python_was_given(pairs, tmp_path,
     quick = dict(epochs=2, progress=False)
     first = riskmin.fit("linear", "data/pairs.npz", directory="runs/file", **quick)
     riskmin.fit("linear", (pairs, pairs.sum(1)), directory="runs/arrays", **quick)
-    riskmin.fit("linear", riskmin.load("lab1"), directory="runs/loaded", **quick)
+    riskmin.fit("linear", riskmin.load("line"), directory="runs/loaded", **quick)
+    riskmin.fit("linear", riskmin.load("data/pairs.npz"), directory="runs/read", **quick)
     recorded = {name: tomllib.loads((tmp_path / "runs" / name / "config.toml").read_text())["data"]
-                for name in ("file", "arrays", "loaded")}
-    # a file by its absolute path; an object by what it was, never the default data set lab1 (the Data of a data set
-    # loaded by name is that data set: what the command line passes fit once it has read its data)
+                for name in ("file", "arrays", "loaded", "read")}
+    # a file by its absolute path, given by name or read by load (what the command line passes fit once it has read
+    # it); a data set by its name; an object by what it was, never the default data set lab1
     assert recorded == {"file": str(tmp_path / "data" / "pairs.npz"), "arrays": "(x, y) given in Python",
-                        "loaded": "lab1"}
+                        "loaded": "line", "read": str(tmp_path / "data" / "pairs.npz")}
     monkeypatch.chdir(tmp_path / "data")  # --config finds the file from another folder, and trains on the same rows
     out = ["--out", str(tmp_path / "runs"), "--progress", "off"]
     assert main(["train", "--config", str(tmp_path / "runs" / "file" / "config.toml"), "--name", "again", *out]) == 0

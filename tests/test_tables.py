@@ -266,8 +266,9 @@ def test_the_task_guess_follows_one_stated_rule(tmp_path, values, task, classes,
     data = riskmin.load(str(path), riskmin.Config(target="target"))
     assert (data.task, data.classes) == (task, classes)
     other = "regression" if task == "classification" else "classification"
-    # the other task is offered where either can take the values (true/false regress as 1 and 0); text is classes
-    hint = "" if rule == "text values are class names" else f'; override with task="{other}"'
+    # the other task is offered where either can take the values (true/false regress as 1 and 0); text is no number
+    # and a fraction no class label
+    hint = "" if rule in ("text values are class names", "its values are real numbers") else f'; override with task="{other}"'
     assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f"; {rule}{hint}")
     if classes:
         assert data.y.tolist() == [classes.index(str(v).replace(".0", "")) for v in values]

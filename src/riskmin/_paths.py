@@ -34,6 +34,16 @@ def checked(path) -> tuple:
 GIVEN_IN_PYTHON = "given in Python"
 
 
+def data_label(names: dict, config) -> str:
+    """The data as a result names it: the name it was read under (`names["data"]`: the data set's, the file's stem,
+    else the type of what was given), or, for a result without one, what its settings name.
+
+    >>> data_label({"data": "wine"}, None), data_label({}, type("C", (), {"data": "/tmp/houses.csv"}))
+    ('wine', 'houses')
+    """
+    return names.get("data") or Path(config.data).stem
+
+
 def is_file_name(name: str) -> bool:
     """Whether data `name` names a file: built-in data sets are plain words."""
     return bool(Path(name).suffix) or "/" in name

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
-from .metrics import METRICS, base_metric, in_words
+from .metrics import METRICS, base_metric, direction, in_words
 
 __all__ = [
     "Config",
@@ -360,10 +360,19 @@ class Config:
         >>> Config().goal, Config(monitor="val_accuracy").goal, Config(monitor="val_own", mode="max").goal
         ('min', 'max', 'max')
         """
-        metric = METRICS.get(base_metric(self.monitor))
-        if self.mode != "auto" or metric is None:  # no metric riskmin knows: refused at the first validation
-            return "min" if self.mode == "auto" else self.mode
-        return "max" if metric.higher_is_better else "min"
+        if self.mode != "auto":
+            return self.mode
+        # a name riskmin does not measure under auto is none of the user's (_check_mode): the first validation refuses
+        return direction(self.monitor) if base_metric(self.monitor) in METRICS else "min"  # type: ignore[return-value]
+
+    @property
+    def own_metrics(self) -> list:
+        """The names of the user's own metrics, as `metrics` records them (name=module.function, ...).
+
+        >>> Config(metrics="hits=pkg.m.hits, miss=pkg.m.miss").own_metrics
+        ['hits', 'miss']
+        """
+        return [part.partition("=")[0].strip() for part in self.metrics.split(",") if part.strip()]
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The epochs in force: `epochs` when set; else as many as `max_steps` take when that is set, else 100.
@@ -548,29 +557,61 @@ def check_experiment(config: Config) -> None:
         )
 
 
-def note_unused(config: Config, given, flags: bool) -> None:
-    """Say in a note each setting the user gave (`given`, names) that the other settings leave unused: momentum under
-    adam, hidden under linear, a test fraction beside folds. Taken without a word, it would read as if it had acted.
-    `flags`: name them as the command line's flags, else as Python's keywords.
+def given_settings(config: Config, given, flags: bool, trained=None) -> list:
+    """What the settings the user gives (`given`, their names) tell, beyond their own checks: a mode that would keep
+    the worst epoch of riskmin's metric (max of a loss, min of an accuracy), refused; and, returned, a note on each
+    setting the others leave unused (momentum under adam, hidden under linear, a test fraction beside folds), which
+    taken without a word would read as if it had acted. `flags`: in the command line's words, else Python's.
+    `trained`: the configs that train, where they differ from `config` (a curve's models, a comparison's candidates,
+    model "custom" for a module of one's own): a setting is noted when none of them uses it.
 
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as said:
-    ...     warnings.simplefilter("always")
-    ...     note_unused(Config(optimizer="adam", momentum=0.9), ["momentum", "optimizer"], flags=True)
-    >>> [str(w.message) for w in said]
-    ['--momentum is not used by optimizer adam, only by sgd or rmsprop']
+    >>> given_settings(Config(optimizer="adam", momentum=0.9), ["momentum", "optimizer"], flags=True)
+    ['--momentum is not used with --optimizer adam, only with sgd or rmsprop']
+    >>> given_settings(Config(hidden=(8,)), ["hidden"], flags=False, trained=[Config(model="custom")])
+    ["hidden= is not used with model='custom', only with two_layer or mlp"]
     """
+    trained = trained or [config]
+    if {"mode", "monitor"} & set(given) and config.mode != "auto" and base_metric(config.monitor) in METRICS:
+        natural = direction(config.monitor)
+        if config.mode != natural:
+            raise RiskminError(
+                f"mode {config.mode} would keep the epoch with the {'highest' if config.mode == 'max' else 'lowest'} "
+                f"{config.monitor}, the worst; set --mode {natural}, or drop --mode for auto, which follows the "
+                "monitored metric"
+            )
+
+    def named(name: str, value=None) -> str:
+        if flags:
+            return f"--{name.replace('_', '-')}" + ("" if value is None else f" {value}")
+        return f"{name}=" + ("" if value is None else repr(value))
+
+    notes = []
     for name in given:
-        said = f"--{name.replace('_', '-')}" if flags else f"{name}="
         if name not in FIELDS or getattr(config, name) == FIELDS[name].default:  # at its default it changes nothing
             continue
-        if name == "test" and config.folds:
-            warn(f"{said} is not used beside folds: each fold is the test set in turn", RiskminNote)
+        if name in ("train", "val", "test") and config.splits:
+            notes.append(f"{named(name)} is not used beside {named('splits')}: the file gives each split's rows")
+        elif name in ("train", "test") and config.folds:
+            notes.append(f"{named(name)} is not used beside {named('folds')}: each fold is the test set in turn")
         if not fact(name, "applies"):
             continue
         decider, where = fact(name, "applies")
-        if getattr(config, decider) not in where:
-            warn(f"{said} is not used by {decider} {getattr(config, decider)}, only by {in_words(where)}", RiskminNote)
+        deciding = list(dict.fromkeys(getattr(c, decider) for c in trained))
+        if not any(value in where for value in deciding):
+            notes.append(
+                f"{named(name)} is not used with {' or '.join(named(decider, value) for value in deciding)}, only with "
+                f"{in_words(where)}"
+            )
+    return notes
+
+
+def said_given(config: Config, given, models=(), trained=None) -> None:
+    """`given_settings` for a Python caller: the notes as RiskminNote warnings. `models`: what trains, where
+    config.model does not say it (a name, or a module or a factory of one's own); or `trained`, the configs that
+    train."""
+    trained = trained or [config.replace(model=m if isinstance(m, str) else "custom") for m in models] or None
+    for note in given_settings(config, given, flags=False, trained=trained):
+        warn(note, RiskminNote)
 
 
 def _bound(value) -> str:
@@ -613,22 +654,13 @@ def _check_together(c: Config) -> None:
 
 
 def _check_mode(c: Config) -> None:
-    """Refuse a mode that keeps the worst epoch of riskmin's metric (max of a loss, min of an accuracy), and auto for a
-    metric of the user's own, whose direction riskmin cannot know."""
-    metric = METRICS.get(base_metric(c.monitor))
-    if metric is None:  # a metric of the user's own, or a name no run reports, which the first validation refuses
-        own = {part.partition("=")[0].strip() for part in c.metrics.split(",")}
-        if c.mode == "auto" and base_metric(c.monitor) in own:
-            raise RiskminError(
-                f"monitor {c.monitor} is a metric of your own, which riskmin cannot tell should go down or up; set "
-                "--mode min or --mode max (mode=)"
-            )
-        return
-    natural = "max" if metric.higher_is_better else "min"
-    if c.mode not in ("auto", natural):
+    """Refuse mode auto for a metric of the user's own, whose direction riskmin cannot know. (A mode that keeps the
+    worst epoch of riskmin's metric is refused where the user gives it, `given_settings`: a run saved before mode
+    followed its metric holds one, and still loads.)"""
+    if c.mode == "auto" and base_metric(c.monitor) in c.own_metrics:
         raise RiskminError(
-            f"mode {c.mode} would keep the epoch with the {'highest' if c.mode == 'max' else 'lowest'} {c.monitor}, "
-            f"the worst; drop --mode (mode=), which follows the monitored metric, or set --mode {natural}"
+            f"monitor {c.monitor} is a metric of your own, which riskmin cannot tell should go down or up; set "
+            "--mode min or --mode max (mode=)"
         )
 
 

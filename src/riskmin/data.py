@@ -54,6 +54,9 @@ class Data:
     task: str = ""  # regression or classification; empty: judged from y
     missing: str = "error"  # "mean": NaN in x are missing values, filled with training-split means
     notes: list = field(default_factory=list)  # what reading the data guessed or did, to tell the user
+    # the data set's name or the absolute path of the file it was read from, which config.toml records; "" for data
+    # built in Python
+    source: str = ""
 
     def __post_init__(self):
         self.y = torch.as_tensor(self.y)
@@ -280,7 +283,7 @@ def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0
 def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: float = 0.1) -> tuple:
     """(n_train, n_val, n_test) for `n` rows: training round(train x n), validation round(val x n), test the rest, as
     common split scripts round (n_test = n - round(n x train)); with all three fractions given and rows left over,
-    test gets round(test x n). A test fraction of 0 gets no row: what rounding leaves goes to training.
+    test gets round(test x n). A test fraction of 0 gets no row: what rounding leaves to it goes to training.
 
     >>> (split_sizes(100, val=0.1, test=0.2), split_sizes(100, val=0.0, test=0.29),
     ...  split_sizes(100, train=0.5, val=0.1, test=0.2), split_sizes(45, val=0.1, test=0.0))
@@ -295,7 +298,7 @@ def split_sizes(n: int, train: Optional[float] = None, val: float = 0.1, test: f
         )
     n_train = min(round(train * n), n)
     n_val = min(round(val * n), n - n_train)
-    if rest and test == 0:  # 0.9 x 45 rounds to 40, which would leave a test row nobody asked for
+    if test == 0 and train + val >= 1 - 1e-9:  # 0.9 x 45 rounds to 40, which would leave a test row nobody asked for
         n_train = n - n_val
     n_test = n - n_train - n_val if rest else min(round(test * n), n - n_train - n_val)
     check_split_sizes(n, (train, val, test), (n_train, n_val, n_test))

@@ -84,15 +84,21 @@ def read_data(name: str, config: Config | None = None, voice=None) -> Data:
             "as DATA on the command line or as the data argument in Python"
         )
     if is_file_name(name):
-        return read(name, config.target, config.features, config.task, config.missing, config.loss, voice)
+        data = read(name, config.target, config.features, config.task, config.missing, config.loss, voice)
+        data.source = os.path.abspath(name)
+        return data
     if config.target or config.features:
         raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")
     if config.task == "classification":
         raise RiskminError(f"built-in data set '{name}' is regression data; drop --task classification")
-    if name == "lab1":
-        return lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed)
-    if name == "line":
-        return line()
+    built = {
+        "lab1": lambda: lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed),
+        "line": line,
+    }.get(name)
+    if built is not None:
+        data = built()
+        data.source = name
+        return data
     raise RiskminError(
         f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`), "
         f"or give a {', '.join(SUFFIXES)} file"

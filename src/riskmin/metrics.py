@@ -141,6 +141,15 @@ def base_metric(name: str) -> str:
     return name.split("_", 1)[1] if name.startswith(METRIC_PREFIXES) else name
 
 
+def direction(name: str) -> str:
+    """ "max" where riskmin's metric `name` (at any prefix) is better higher, "min" where lower.
+
+    >>> direction("val_accuracy"), direction("test_rmse"), direction("loss")
+    ('max', 'min', 'min')
+    """
+    return "max" if METRICS[base_metric(name)].higher_is_better else "min"
+
+
 def metrics_where(**facts) -> tuple:
     """The names of the metrics with every fact given, in the registry's order.
 

@@ -8,7 +8,8 @@ How sizes are rounded:
 - `stratified_split` cuts exactly the sizes `data.split` cuts for the same fractions
   (`data.split_sizes`): training round(train x n) rows, validation round(val x n), test the
   rest, as common split scripts do (n_test = n - round(n x train) without validation); when
-  all three fractions are given and leave rows over, test gets round(test x n).
+  all three fractions are given and leave rows over, test gets round(test x n). A test
+  fraction of 0 gets no row: what rounding would leave it goes to training.
 - `kfold_splits` deals the rows into K folds of floor(n/K) or ceil(n/K) rows; of the rows
   outside the test fold, round(val x their number) go to validation (Python's round, half to
   even) and the remainder to training.

@@ -10,13 +10,11 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, flags_given, parse_value
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experiment, fact, note_unused, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experiment, fact, given_settings, warn
 
 
 def train(args) -> int:
-    from .._training._prepare import recorded
     from .._training._callables import named_callback
-    from ..datasets import read_data
     from ..distributed import follow_launcher, join, shared
     from .._runs._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
@@ -24,10 +22,7 @@ def train(args) -> int:
     callbacks = [named_callback(spec) for spec in args.callback or ()]
     if args.resume:
         return resume(args, callbacks)
-    config = config_from_args(args)
-    note_unused(config, flags_given(args), flags=True)
-    data = read_data(config.data, config)
-    config = recorded(config, config.data)  # config.toml finds a file from any folder
+    data, config = read_given(args, config_from_args(args))
     building = replacing = made = None
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
@@ -39,18 +34,30 @@ def train(args) -> int:
     return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing, callbacks=callbacks)
 
 
+def read_given(args, config: Config, trained=None) -> tuple:
+    """(the data a command reads, its config recording that data). A mode the flags give that would keep the worst
+    epoch is refused first; the notes on flags the other settings leave unused (`trained`: given_settings) join the
+    data's notes, said with them once the command's checks pass, so that a mistake is still the one line said; a data
+    file is recorded by its absolute path, which --config and --resume find from any folder."""
+    from .._training._prepare import recorded
+    from ..datasets import read_data
+
+    notes = given_settings(config, flags_given(args), flags=True, trained=trained)
+    data = read_data(config.data, config)
+    data.notes = [*data.notes, *notes]
+    return data, recorded(config, config.data)
+
+
 def find_rate(args) -> int:
     """riskmin lr-find: the sweep, its suggested rate with the rule that chose it, and its picture."""
-    from ..datasets import read_data
     from ..distributed import follow_launcher, rank
     from .._training._lr_find import lr_find
     from .._runs._report import message_lines
 
     follow_launcher()
     config = config_from_args(args)
-    note_unused(config, flags_given(args), flags=True)
     check_plot(args.plot, config)
-    data = read_data(config.data, config)
+    data, config = read_given(args, config)
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0
@@ -129,7 +136,7 @@ def resume(args, callbacks: list) -> int:
 def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
     if not directory.exists():
-        raise RiskminError(f"run directory {directory} does not exist; check the path")
+        raise RiskminError(f"{directory} does not exist; check the path, the run directory an interrupted train kept")
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
     if directory.is_dir() and not any(directory.iterdir()):
@@ -139,8 +146,8 @@ def resumable(directory):
         )
     if not (directory / "config.toml").is_file() and (directory / "checkpoint").is_dir():
         raise RiskminError(
-            f"{directory} holds the checkpoints of a run fit trained from Python, which writes its settings at the "
-            "end; resume it from Python: riskmin.fit(model, data, ..., directory=..., resume=True)"
+            f"{directory} holds the checkpoints of a run riskmin.fit trained in Python, which writes its settings at "
+            "the end; resume it there: riskmin.fit(model, data, ..., directory=..., resume=True)"
         )
     if not (directory / "config.toml").is_file():
         raise RiskminError(
@@ -308,18 +315,14 @@ def report_outcome(outcome, target, replacing=None) -> int:
 
 
 def run_montecarlo(args) -> int:
-    from .._training._prepare import recorded
-    from ..datasets import read_data
     from .._training._callables import Callables
     from .._experiments._montecarlo import kept_montecarlo
     from .._runs._report import montecarlo_table
     from .._runs._rundir import run_directory
 
     config = config_from_args(resumed(args))
-    note_unused(config, flags_given(args), flags=True)
     check_experiment(config)
-    data = read_data(config.data, config)
-    config = recorded(config, config.data)  # config.toml finds a file from any folder
+    data, config = read_given(args, config)
     stem = f"{data.name}-montecarlo"
     settings = {**config.to_dict(), "model": config.model}
     done = on_first_process(
@@ -371,14 +374,16 @@ def resumed(args):
     if args.config:
         raise RiskminError(f"--resume reads the settings saved in {directory}/config.toml; drop --config")
     if not directory.exists():
-        raise RiskminError(f"{directory} does not exist; give --resume the folder an interrupted {args.command} kept")
+        raise RiskminError(f"{directory} does not exist; check the path, the folder an interrupted {args.command} kept")
     if not interrupted(directory):
         finished = (directory / "summary.json").is_file()
         raise RiskminError(
             f"{directory} "
             + (
-                "is a run of riskmin train, not an experiment; resume it with riskmin train --resume"
-                if (directory / "model.safetensors").is_file() or (directory / "checkpoint").is_dir()
+                "is a finished run of riskmin train; there is nothing to resume"
+                if finished and (directory / "model.safetensors").is_file()
+                else f"is a run of riskmin train, not an experiment; resume it with riskmin train --resume {directory}"
+                if (directory / "checkpoint").is_dir()
                 else "is a finished experiment; there is nothing to resume"
                 if finished
                 else "holds no interrupted experiment; give --resume the folder an interrupted montecarlo "
@@ -418,9 +423,7 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
 
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
-    from .._training._prepare import recorded
     from .._experiments._curve import checked_sizes, curve, curve_table
-    from ..datasets import read_data
     from .._runs._rundir import run_directory, write_replacing
 
     models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
@@ -428,10 +431,8 @@ def run_curve(args) -> int:
         args.model = models[0]  # the settings of the first; each model of the curve replaces it
     sizes = checked_sizes(args.sizes.split(","))
     config = config_from_args(args)
-    note_unused(config, flags_given(args), flags=True)
     check_experiment(config)
-    data = read_data(config.data, config)
-    config = recorded(config, config.data)  # config.toml finds a file from any folder
+    data, config = read_given(args, config, [config.replace(model=model) for model in models])
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
     # how the data was read, once the curve is done: a mistake found before it is the one line said
@@ -502,7 +503,6 @@ def run_compare(args) -> int:
     """`riskmin compare`: the candidates from the flags' alternatives or the --config tables, every one checked before
     the data is read and anything is written; then trained, ranked, printed and saved. With --resume, the grid and
     the flags of the interrupted comparison."""
-    from .._training._prepare import recorded
     from .._experiments._compare import (
         comparable_data,
         comparison_directory,
@@ -513,18 +513,16 @@ def run_compare(args) -> int:
         write_comparison,
     )
     from .._experiments._candidates import candidate_configs, grid_toml
-    from ..datasets import read_data
 
     saved = saved_flags(args)
     config, candidates, select = compare_plan(args, saved)
     check_experiment(config)
-    data = read_data(config.data, config)
-    config = recorded(config, config.data)  # config.toml finds a file from any folder
+    configs = candidate_configs(candidates, config)
+    data, config = read_given(args, config, [each for _, each in configs.values()])
     metric, rope = (
         args.metric or saved.get("metric"),
         as_number(args.rope) if args.rope is not None else saved.get("rope"),
     )
-    configs = candidate_configs(candidates, config)
     base, mode = resolved(config, metric, rope, select)
     comparable_data(data, config, base)  # refuses a task that does not measure `base`; read_data gave Data already
     about = {"select": select, "metric": metric, "rope": rope}

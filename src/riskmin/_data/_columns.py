@@ -357,9 +357,8 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
     how, why = "as asked", ""
     if task == "auto":
         how = "guessed"
-        task, why = auto_task(columns, loss, numeric)
-    open_ = how == "guessed" and len(columns) == 1 and loss == "auto" and numeric  # the values alone decided
-    reason = (f"; {why}" if why else "") + override_hint(task, open_)
+        task, why, either = auto_task(columns, loss, numeric)
+    reason = (f"; {why}" if why else "") + override_hint(task, how == "guessed" and either)
     if task == "regression":
         y = regression_target(columns, targets, numeric, path)
         return task, y, None, f"task: regression ({how}) on {', '.join(targets)}{reason}"
@@ -370,21 +369,22 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
 
 
 def auto_task(columns: list, loss: str, numeric: bool) -> tuple:
-    """(task, the rule that decided it) for --task auto: the number of targets, then the loss, then the values."""
+    """(task, the rule that decided it, whether the other task could take the target) for --task auto: the number of
+    targets, then the loss, then the values."""
     if len(columns) > 1:
-        return "regression", "several targets are regression"
+        return "regression", "several targets are regression", False
     if loss in ("cross_entropy", "bce"):
-        return "classification", f"--loss {loss} takes classes"
+        return "classification", f"--loss {loss} takes classes", False
     if loss != "auto" and numeric:
-        return "regression", f"--loss {loss} takes numbers"
+        return "regression", f"--loss {loss} takes numbers", False
     return guessed_task(as_numpy(columns[0]) if numeric else None)
 
 
-def override_hint(task: str, open_: bool) -> str:
-    """The end of the task note: the other task, where the values alone decided and it could be taken (`open_`); none
-    where the task was asked for, or a rule left no other (several targets, the loss, text classes)."""
+def override_hint(task: str, either: bool) -> str:
+    """The end of the task note: the other task, where the values alone decided and it could take them (`either`);
+    none where the task was asked for, or a rule left no other (several targets, the loss, text, fractions)."""
     other = "regression" if task == "classification" else "classification"
-    return f"; override with --task {other}" if open_ else ""
+    return f"; override with --task {other}" if either else ""
 
 
 def regression_target(columns: list, targets: list, numeric: bool, path: Path) -> torch.Tensor:
@@ -422,26 +422,32 @@ def classification_target(columns: list, targets: list, loss: str, path: Path) -
 
 
 def guessed_task(values) -> tuple:
-    """(task, the rule that decided it) for one target column: its values as numbers, or None for text.
+    """(task, the rule that decided it, whether the other task could take the values) for one target column: its values
+    as numbers, or None for text.
 
-    Text and true/false are classes. Real numbers are regression. Whole numbers are class
+    Text and true/false are classes (true/false regress as 1 and 0, text not). Real numbers are regression (and not
+    class labels). Whole numbers are class
     labels when they take at most MAX_LABELS values (0/1, -1/1, -1/0/1) or are exactly the
     codes 0..k-1 for k up to MAX_CLASSES (as iris, wine and digits write theirs); any other
     whole numbers are scores or counts (wine quality 3..8, ratings 1..5, ages): regression.
     """
     if values is None:
-        return "classification", "text values are class names"
+        return "classification", "text values are class names", False
     if values.dtype == bool:
-        return "classification", "true/false values are two classes"
+        return "classification", "true/false values are two classes", True
     if np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values)):
-        return "regression", "its values are real numbers"
+        return "regression", "its values are real numbers", False
     found = np.unique(values)
     if len(found) <= MAX_LABELS:
-        return "classification", f"{len(found)} distinct whole numbers are class labels"
+        return "classification", f"{len(found)} distinct whole numbers are class labels", True
     low, high = int(found[0]), int(found[-1])
     if len(found) <= MAX_CLASSES and low == 0 and high == len(found) - 1:
-        return "classification", f"whole numbers 0..{high} are class codes"
-    return "regression", f"{len(found)} distinct whole numbers, {low}..{high}, are scores or counts, not class codes"
+        return "classification", f"whole numbers 0..{high} are class codes", True
+    return (
+        "regression",
+        f"{len(found)} distinct whole numbers, {low}..{high}, are scores or counts, not class codes",
+        True,
+    )
 
 
 def column_classes(column, name: str, path: Path) -> tuple:

@@ -505,9 +505,9 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
     how, why = "as asked", ""
     if task == "auto":
         how = "guessed"
-        task, why = npz_task(y, loss)
+        task, why, either = npz_task(y, loss)
     why = f"; {why}" if why else ""
-    open_ = how == "guessed" and y.ndim == 1 and loss == "auto"  # the values alone decided
+    either = how == "guessed" and either
     if task == "classification":
         classes, codes = npz_classes(y, path)
         shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
@@ -518,9 +518,9 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
             name=path.stem,
             classes=classes,
             task=task,
-            notes=said([note + override_hint("classification", open_)], voice),
+            notes=said([note + override_hint("classification", either)], voice),
         )
-    note = f"task: regression ({how}){why}{override_hint('regression', open_)}"
+    note = f"task: regression ({how}){why}{override_hint('regression', either)}"
     return Data(x, torch.from_numpy(y.astype(np.float32)), name=path.stem, task="regression", notes=said([note], voice))
 
 
@@ -560,14 +560,14 @@ def npz_arrays(path: Path) -> tuple:
 
 
 def npz_task(y: np.ndarray, loss: str) -> tuple:
-    """(task, the rule that decided it) of an .npz file's y for --task auto: its columns, then the loss, then its
-    values."""
+    """(task, the rule that decided it, whether the other task could take y) of an .npz file's y for --task auto: its
+    columns, then the loss, then its values."""
     if y.ndim != 1:
-        return "regression", "a y of several columns is regression"
+        return "regression", "a y of several columns is regression", False
     if loss in ("cross_entropy", "bce"):
-        return "classification", f"--loss {loss} takes classes"
+        return "classification", f"--loss {loss} takes classes", False
     if loss != "auto":
-        return "regression", f"--loss {loss} takes numbers"
+        return "regression", f"--loss {loss} takes numbers", False
     return guessed_task(y)
 
 

@@ -14,7 +14,7 @@ import json
 from typing import Optional
 
 from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
-from ..metrics import METRICS, base_metric
+from ..metrics import METRICS, base_metric, direction
 
 
 def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
@@ -229,7 +229,7 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     base = base_metric(metric)
     if base not in METRICS:
         raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
-    return base, "max" if METRICS[base].higher_is_better else "min"
+    return base, direction(base)
 
 
 def setting_cells(candidates: dict) -> dict:

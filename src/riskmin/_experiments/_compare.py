@@ -26,7 +26,8 @@ from typing import Optional, Union
 
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, settings_where
+from ..config import Config, RiskminError, said_given, settings_where
+from .._paths import data_label
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from ..data import Data
 from ._montecarlo import (
@@ -68,7 +69,7 @@ class Comparison(Experiment):
         best = estimate(s["candidates"][s["best"]]["metrics"].get(s["metric"], {}))
         close = f", {len(s['not_distinguished'])} not told apart from it" if s["not_distinguished"] else ""
         return (
-            f"Comparison({self.names.get('data') or self.config.data}, {len(s['ranking'])} candidates on "
+            f"Comparison({data_label(self.names, self.config)}, {len(s['ranking'])} candidates on "
             f"{s['runs']} splits, best {s['best']}: {s['metric'].replace('_', ' ')} {best}{close})"
         )
 
@@ -153,6 +154,7 @@ def compare(
     candidates, settings = shared_model_per_candidate(candidates, settings)
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     configs = candidate_configs(candidates, config)
+    said_given(config, settings, trained=[each for _, each in configs.values()])
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
     if select and config.splits:
@@ -435,7 +437,7 @@ def save_comparison(comparison: Comparison, directory=None, overwrite: bool = Fa
     target = (
         Path(directory)
         if directory
-        else comparison_directory(comparison.config, comparison.names.get("data") or comparison.config.data)
+        else comparison_directory(comparison.config, data_label(comparison.names, comparison.config))
     )
     return save_experiment(
         lambda folder: write_comparison(comparison, folder),

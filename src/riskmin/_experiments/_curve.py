@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, RiskminError, check_experiment, note_unused
+from ..config import Config, RiskminError, check_experiment, said_given
+from .._paths import data_label
 from ..metrics import METRIC_PREFIXES
 
 # evenly spaced in log n (10^-1 ... 10^0): the estimation error of ERM falls like a power of n, so these show the
@@ -38,7 +39,7 @@ class Curve:
     def data_name(self) -> str:
         """The data as its experiments name it: the data set's name or the file's, else the type of what was given."""
         experiments = [mc for sizes in self.results.values() for mc in sizes.values()]
-        return experiments[0].names.get("data") if experiments else Path(self.config.data).stem
+        return data_label(experiments[0].names if experiments else {}, self.config)
 
     def __repr__(self) -> str:
         parts = []
@@ -118,7 +119,6 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
 
     sizes = checked_sizes(sizes)
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
-    note_unused(config, settings, flags=False)
     if config.folds or config.splits:
         raise RiskminError(
             "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, "
@@ -126,6 +126,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         )
     check_experiment(config)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
+    said_given(config, settings, models)
     for each in models:
         if isinstance(each, str):
             config.replace(model=each)  # a name riskmin does not know is refused before anything trains

@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from ..config import RiskminError, fact, settings_where
+from ..config import Config, RiskminError, fact, settings_where
 from .. import _files as files
 from .._training._fingerprint import check_same, data_fingerprint, tensors_sha256
 
@@ -51,12 +51,17 @@ def experiment_fingerprint(data, every: list, settings: dict) -> dict:
 
 
 def without_free(settings: dict) -> dict:
-    """`settings` less the FREE ones: a config's dict, or a dict of them (a comparison's candidates)."""
-    return {
+    """`settings` less the FREE ones: a config's dict, or a dict of them (a comparison's candidates); a mode as the
+    direction it stands for (`Config.goal`), as a run's fingerprint holds it, so that an experiment begun with mode
+    min on a loss resumes under auto."""
+    kept: dict = {
         key: without_free(value) if isinstance(value, dict) else value
         for key, value in settings.items()
         if key not in FREE
     }
+    if "mode" in kept and "monitor" in kept:
+        kept["mode"] = Config.from_dict({key: kept[key] for key in ("monitor", "mode", "metrics") if key in kept}).goal
+    return kept
 
 
 class Keeper:

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, RiskminNote, check_experiment, note_unused, warn
+from ..config import Config, RiskminError, RiskminNote, check_experiment, said_given, warn
+from .._paths import data_label
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
 from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables, user_objects
@@ -62,7 +63,7 @@ class MonteCarlo(Experiment):
         test = self.summary["metrics"].get("test_loss")
         measured = f"test loss {estimate(test)}, 95% corrected {interval(test)}" if test else "no test split"
         return (
-            f"MonteCarlo({self.names.get('data') or self.config.data}, "
+            f"MonteCarlo({data_label(self.names, self.config)}, "
             f"{self.names.get('model') or self.config.model}, {runs}, {measured})"
         )
 
@@ -174,7 +175,7 @@ def montecarlo(
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     callables, settings = user_objects(settings)
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
-    note_unused(config, settings, flags=False)
+    said_given(config, settings, [model])
     keeper = kept_in(directory, resume, config, {**config.to_dict(), "model": model_name(model)}, config.to_toml())
     with holding(keeper):
         result = kept_montecarlo(model, data, config, callables, keeper)

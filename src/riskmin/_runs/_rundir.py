@@ -47,7 +47,7 @@ from .._files import (
     sha256,
 )
 from ..config import Config, RiskminError, RiskminNote, warn
-from .._paths import missing_run_files, not_a_run, unfinished_run
+from .._paths import data_label, missing_run_files, not_a_run, unfinished_run
 from ..data import Standardizer
 
 
@@ -73,7 +73,7 @@ class Run:
     def __repr__(self) -> str:
         loss = self.test.get("test_loss")
         tested = f"test loss {loss:.4g}" if isinstance(loss, float) else "no test split"
-        data = Path(self.data_names.get("data") or self.config.data).name
+        data = data_label(self.data_names, self.config)
         best = self.summary.get("best_epoch")
         epochs = f"best epoch {best} of {self.summary.get('epochs_run')}" if best is not None else "no best epoch"
         return f"Run({data}, {self.config.model}, {epochs}, {tested})"
@@ -332,7 +332,7 @@ def save_run(run, directory=None) -> Path:
     checksums."""
     from ._report import plot_curves
 
-    target = Path(directory) if directory else run_directory(run.config, run.data_names.get("data", "data"))
+    target = Path(directory) if directory else run_directory(run.config, data_label(run.data_names, run.config))
     check_run_place(target, "directory")
     target.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
@@ -376,9 +376,12 @@ def misfit(saved: dict, wanted: dict) -> str:
     def names(keys: list) -> str:
         return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
+    def size(tensor) -> str:
+        return "x".join(map(str, tensor.shape)) or "one number"
+
     lacking, extra = [k for k in wanted if k not in saved], [k for k in saved if k not in wanted]
     shapes = [
-        f"{k} is {'x'.join(map(str, saved[k].shape))} in the run, {'x'.join(map(str, wanted[k].shape))} in the model"
+        f"{k} is {size(saved[k])} in the run, {size(wanted[k])} in the model"
         for k in wanted
         if k in saved and saved[k].shape != wanted[k].shape
     ]
@@ -386,17 +389,14 @@ def misfit(saved: dict, wanted: dict) -> str:
         ([f"the model has {names(lacking)}, which the run lacks"] if lacking else [])
         + ([f"the run has {names(extra)}, which the model lacks"] if extra else [])
         + shapes[:3]
+        + ([f"{len(shapes) - 3} more differ in shape"] if len(shapes) > 3 else [])
     )
 
 
 def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
-    target = (
-        Path(directory)
-        if directory
-        else run_directory(mc.config, f"{mc.names.get('data') or mc.config.data}-montecarlo")
-    )
+    target = Path(directory) if directory else run_directory(mc.config, f"{data_label(mc.names, mc.config)}-montecarlo")
     return save_experiment(
         lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite)
     )

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..config import Config, RiskminError, warn
+from .._paths import data_label
 
 # the tutorial's blue and grey
 COLOURS = {"parameter": "lightblue", "operation": "lightgrey", "output": "gold", "loss": "darkolivegreen1"}
@@ -137,7 +138,7 @@ def graph(model, data, config: Optional[Config] = None, path=None, **settings) -
     output = outputs[0] if outputs and isinstance(outputs[0], torch.Tensor) else None
     config = training.config
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
-    data_name = training.prepared.names.get("data") or training.config.data
+    data_name = data_label(training.prepared.names, training.config)
     drawn = walk(loss, output, training.model, f"one training step of {name} on {data_name}")
     if path is not None:
         drawn.save(path)

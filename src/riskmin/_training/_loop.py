@@ -26,7 +26,8 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, note_unused, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNumerics, said_given, warn
+from .._paths import data_label
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
@@ -330,7 +331,7 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
     callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
     config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
-    note_unused(config, settings, flags=False)
+    said_given(config, settings, [model])
     return config, callables
 
 
@@ -554,7 +555,7 @@ def opening(config: Config, prepared: Prepared, model: nn.Module, threads: int) 
     """The header lines of a run's console: its data, model and training settings (threads: 0 off the CPU)."""
     name = config.model if config.model != "custom" else config.model_class.rsplit(".", 1)[-1]
     return header(
-        prepared.names.get("data") or config.data,
+        data_label(prepared.names, config),
         prepared.splits.sizes(),
         name,
         sum(p.numel() for p in model.parameters()),

@@ -14,7 +14,10 @@ from ..config import Config, RiskminError
 
 SMOOTHING = 0.98  # the exponential moving average fastai smooths the loss with
 DIVERGED = 4.0  # the sweep stops once the smoothed loss is this many times its lowest value
-RULE = "steepest descent: the rate where the smoothed loss falls fastest against log(rate)"
+RULE = (
+    "steepest descent: the rate where the smoothed loss falls fastest against log(rate), on a descent that gets at "
+    "least halfway down to its lowest"
+)
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -312,16 +311,16 @@ def as_data(data, config: Config):
 
 def recorded(config: Config, data) -> Config:
     """`config` with `data` saying what a run or experiment was given, as its config.toml records it: a data set's
-    name, or a file's absolute path (found from any folder by --config and --resume). Data passed as an object keeps
-    the setting where it names the same data (the command line reads its file, then passes what it read); else the
-    setting says what the object was ("DataFrame given in Python"), which a file of settings cannot name, rather than
-    the default data set, on which `riskmin train --config` would train without a word."""
+    name, or a file's absolute path (found from any folder by --config and --resume), also for Data read from one
+    (its `source`: what the command line passes once it has read its file). Else the setting says what the object
+    was ("DataFrame given in Python"), which a file of settings cannot name, rather than the default data set, on
+    which `riskmin train --config` would train without a word."""
     if isinstance(data, (str, bytes, os.PathLike)):
         name = os.fsdecode(data)
         return config.replace(data=os.path.abspath(name) if is_file_name(name) else name)
     named = data.data if isinstance(data, Splits) else data
-    if isinstance(named, Data) and named.name == Path(config.data).stem:
-        return config
+    if isinstance(named, Data) and named.source:
+        return config.replace(data=named.source)
     kind = "(x, y)" if isinstance(data, (tuple, list)) else type(data).__name__
     return config.replace(data=f"{kind} {GIVEN_IN_PYTHON}")
 
