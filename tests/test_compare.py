@@ -9,7 +9,7 @@ import torch
 from scipy import stats as scipy_stats
 
 import riskmin
-from riskmin import MonteCarlo, compare
+from riskmin import MonteCarlo, RiskminError, compare
 from riskmin._cli._main import main
 from riskmin._experiments._candidates import candidate_configs, grid
 from riskmin._experiments._compare import comparison_summary, selection, selection_text, stacks
@@ -400,3 +400,18 @@ def test_the_progress_says_which_candidates_each_stack_trains(capsys, recwarn):
     # candidates that differ only in settings a stack can hold train together; each stack's runs counted after it
     assert said[0::2] == ["stack 1: slow, fast", "stack 2: wide"]
     assert [line.split(" after ")[0] for line in said[1::2]] == ["runs finished: 4 of 4", "runs finished: 2 of 2"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(runs=1), "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2"),
+    (dict(runs=3, metric="accuracy", rope=1.0), "rope = 1.0 would count any two values of accuracy, which lie within 1 "
+                                                 "of each other, as practically equal"),
+])
+def test_a_comparison_that_could_tell_nothing_apart_is_refused_before_it_trains(settings, message):
+    with pytest.raises(RiskminError, match=message):
+        compare({"a": {}, "b": {"lr": 0.1}}, "lab1", epochs=1, progress=False, **settings)
+
+
+def test_candidates_given_as_a_list_are_asked_for_as_a_dict():
+    with pytest.raises(RiskminError, match="^candidates is a list; give a dict of name -> settings"):
+        compare(["linear", "two_layer"], "lab1", runs=2, epochs=1, progress=False)

@@ -147,3 +147,7 @@ def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
     assert main(["train", "line", "--optimizer", "adam", "--momentum", "0.9", "--batch-size", "1000", "--out",
                  str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: batch_size = 1000 is larger")  # a mistake is the one line said
+
+
+def test_threads_as_a_number_from_python_reads_as_on_the_command_line():
+    assert Config(threads=1).threads == "1" and Config(threads=1) == Config(threads="1")

@@ -32,7 +32,11 @@ def test_each_size_keeps_the_held_out_rows_of_the_full_split_and_trains_on_a_nes
     assert trained(c.results["linear"][0.25].table) == trained(alone.table)
     assert [row["closed_form_test_loss"] for row in c.results["linear"][0.25].table] == pytest.approx(
         [row["closed_form_test_loss"] for row in alone.table], rel=1e-12)
-    row, d = c.table[0], alone.summary["metrics"]["test_loss"]
+    # the statistics of those runs, corrected with the full split's sizes (800 training, 100 test rows) rather than the
+    # quarter's 200: its runs share no more rows than the full split's do
+    from riskmin.stats import describe_metric
+
+    row, d = c.table[0], describe_metric("test_loss", [r["test_loss"] for r in alone.table], n_train=800, n_test=100)
     assert (row["test_loss"], row["test_loss_ci_low"], row["test_loss_ci_high"]) == (d["mean"], d["corrected_ci_low"], d["corrected_ci_high"])
     assert row["test_loss_ci_scale"] == d["ci_scale"] == "log" and row["test_r2_ci_scale"] == "linear"
     # no correction for train metrics: their naive statistics, named so
@@ -113,3 +117,29 @@ def test_the_progress_says_whose_runs_it_counts(capsys, recwarn):
     assert said[0::2] == ["linear at size 1: 800 training rows", "linear at size 0.5: 400 training rows",
                           "two_layer at size 1: 800 training rows", "two_layer at size 0.5: 400 training rows"]
     assert len(said) == 8 and all(line.startswith("runs finished: 2 of 2 after") for line in said[1::2])
+
+
+def test_a_curve_gives_its_runs_as_a_table_and_draws_sizes_a_decade_apart_on_a_log_axis(recwarn):
+    c = riskmin.curve("linear", "lab1", sizes=(0.1, 1.0), runs=2, epochs=1, progress=False)
+    runs = c.to_pandas("runs")
+    assert list(runs.columns[:3]) == ["model", "size", "run"] and len(runs) == 4 and sorted(set(runs["size"])) == [0.1, 1.0]
+    assert c.plot().axes[0].get_xscale() == "log"  # 80 and 800 rows: evenly apart, not crowded at the left
+    near = riskmin.curve("linear", "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, progress=False)
+    assert near.plot().axes[0].get_xscale() == "linear"
+
+
+def test_every_size_is_corrected_with_the_full_splits_ratio(recwarn):
+    """A smaller size's runs train on rows nested in the full split's and test on the same rows: they share no more
+    than the full split's runs, whose n_test/n_train corrects every size (a size's own, 100/200 here, made its interval
+    about twice too wide)."""
+    import math
+    import statistics
+
+    c = riskmin.curve("linear", "lab1", sizes=(0.25, 1.0), runs=5, epochs=2, progress=False)
+    for size, mc in c.results["linear"].items():
+        losses = [row["test_loss"] for row in mc.table]
+        assert mc.summary["test_train_ratio"] == 100 / 800 and mc.summary["shared_training"] == size
+        assert mc.summary["metrics"]["test_loss"]["corrected_se"] == pytest.approx(
+            math.sqrt((1 / 5 + 100 / 800) * statistics.variance(losses)), rel=1e-12)
+        row = next(r for r in c.table if r["size"] == size)
+        assert row["test_loss_se"] == mc.summary["metrics"]["test_loss"]["corrected_se"]

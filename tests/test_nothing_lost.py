@@ -727,3 +727,29 @@ def test_an_interrupted_replacement_never_resumes_over_a_run_written_after_it(tm
     assert tree(Path("runs/w")) == newer and attempt.is_dir()
     attempt.rename("runs/w-resumed")  # as the message says: under a name of its own it resumes as any run
     assert main(["train", "--resume", "runs/w-resumed"]) == 0 and tree(Path("runs/w")) == newer
+
+
+def test_an_experiment_is_written_before_it_prints_so_a_closed_output_leaves_its_files(tmp_path):
+    import subprocess
+
+    command = [sys.executable, "-m", "riskmin", "montecarlo", "line", "--model", "linear", "--runs", "2", "--epochs", "1",
+               "--out", str(tmp_path), "--name", "m"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()  # as `| head -0` would: the first line printed finds no reader
+    err = child.stderr.read().decode()
+    assert child.wait() == 1 and "Traceback" not in err and "BrokenPipe" not in err
+    assert json.loads((tmp_path / "m" / "summary.json").read_text())["runs"] == 2
+
+
+def test_ctrl_c_while_an_experiment_prints_says_where_it_was_written(tmp_path, monkeypatch, capsys):
+    from riskmin._runs import _report
+
+    def interrupted(summary, console):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_report, "montecarlo_table", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        main(["montecarlo", "line", "--model", "linear", "--runs", "2", "--epochs", "1", "--progress", "off", "--out",
+              str(tmp_path), "--name", "m"])
+    assert stopped.value.code == 130 and (tmp_path / "m" / "summary.json").is_file()
+    assert unwrapped(capsys.readouterr().err).strip().endswith(f"interrupted while printing; runs written to {tmp_path / 'm'}")

@@ -8,12 +8,17 @@ def run() -> int:
     """The exit status of the command in sys.argv; Ctrl-C at any moment from here on is one line and status 130."""
     try:
         # argparse and Config: tens of milliseconds, where Ctrl-C would otherwise be a traceback
-        from ._cli._main import main
+        from ._cli._main import closed_output, main
     except KeyboardInterrupt:
         # as _cli.main says it, torch's import included
         print("interrupted; no run directory was written", file=sys.stderr)
         return 130
-    return main()
+    code = main()
+    try:
+        sys.stdout.flush()  # what is still buffered: a closed output is found here, not in Python's exit
+    except BrokenPipeError:
+        return closed_output()
+    return code
 
 
 if __name__ == "__main__":

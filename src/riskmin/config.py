@@ -339,6 +339,8 @@ class Config:
     def __post_init__(self):
         if self.precision == 32 and type(self.precision) is int:  # precision=32 from Python or TOML means "32"
             object.__setattr__(self, "precision", "32")
+        if isinstance(self.threads, int) and not isinstance(self.threads, bool):  # threads=1 from Python means "1"
+            object.__setattr__(self, "threads", str(self.threads))
         if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
             object.__setattr__(self, "hidden", (self.hidden,))
         elif isinstance(self.hidden, list):

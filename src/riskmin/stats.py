@@ -38,7 +38,8 @@ EXTRA_METRICS = ("closed_form_test_loss", "best_epoch")
 # describe and summarize take the same split sizes; laid out one argument a line, the formatter's way, their
 # signatures would be two copies of one table (fmt: skip)
 def describe(values: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
-             folds: Optional[int] = None, confidence: float = 0.95, log_scale: bool = False) -> dict:  # fmt: skip
+             folds: Optional[int] = None, confidence: float = 0.95, log_scale: bool = False,
+             shared: float = 1.0) -> dict:  # fmt: skip
     """n, mean, sample std, and the naive and corrected standard errors and t intervals of the mean of `values`.
 
     Values that are None, NaN or infinite are left out and counted in `excluded`. The
@@ -47,7 +48,8 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     they are None, as is everything but the mean below two values. The naive ones treat the runs
     as independent and are named so. With `log_scale` (an error metric: see `log_scaled`) and every
     value above 0, both intervals are mean x exp(+-t se / mean) (unless its upper end would overflow a
-    float); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval).
+    float); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval). `shared`: the
+    share of a full split's training rows each run trains on (`correction_ratio`), 1 but in a learning curve.
 
     >>> d = describe([9.0, 10.0, 11.0, None], n_train=80, n_test=20)
     >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3), d["ci_scale"]
@@ -57,7 +59,7 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     (7.199, 13.891, 'log')
     """
     check_confidence(confidence)
-    ratio = correction_ratio(n_train, n_test, folds)
+    ratio = correction_ratio(n_train, n_test, folds, shared)
     kept = [float(v) for v in values if is_number(v)]
     n = len(kept)
     result: dict = {
@@ -97,7 +99,7 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
 
 
 def describe_metric(name: str, values: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
-                    folds: Optional[int] = None, confidence: float = 0.95) -> dict:  # fmt: skip
+                    folds: Optional[int] = None, confidence: float = 0.95, shared: float = 1.0) -> dict:  # fmt: skip
     """`describe` of the values of metric `name` as a summary gives them: an error's intervals on the log scale
     (`log_scaled`), and every interval kept within the values the metric can take (accuracy and f1 within [0, 1], r2
     at most 1: the truth lies there, so cutting an interval at the bound leaves its coverage as it was).
@@ -106,7 +108,7 @@ def describe_metric(name: str, values: list, n_train: Optional[float] = None, n_
     >>> round(d["corrected_ci_low"], 3), d["corrected_ci_high"], d["ci_scale"]
     (0.855, 1.0, 'linear')
     """
-    d = describe(values, n_train, n_test, folds, confidence, log_scaled(name))
+    d = describe(values, n_train, n_test, folds, confidence, log_scaled(name), shared)
     low, high = getattr(METRICS.get(base_metric(name)), "bounds", (None, None))
     for kind in ("naive", "corrected"):
         if d[f"{kind}_ci_low"] is not None:
@@ -141,7 +143,7 @@ def held_out(
 
 def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[float] = None,
               folds: Optional[int] = None, confidence: float = 0.95,
-              n_val: Optional[float] = None) -> dict:  # fmt: skip
+              n_val: Optional[float] = None, shared: float = 1.0) -> dict:  # fmt: skip
     """`describe` of every metric column of the run rows, and of the gap test_loss - train_loss.
 
     Metric columns are the numeric ones named train_*, val_*, test_*, closed_form_test_loss
@@ -149,7 +151,8 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
     sizes are given), val_ metrics with n_val/n_train; train metrics, best_epoch and the gap get
     naive statistics only (see `held_out`). Rows whose `diverged` is true are left out of every
     statistic; the summary lists the runs it used (their `run` value, else their position) and
-    the ones it left out. Every number is finite or None, so the summary is strict JSON.
+    the ones it left out. Every number is finite or None, so the summary is strict JSON. `shared`: the share of a
+    full split's training rows each run trains on, below 1 in a learning curve (`correction_ratio`).
 
     >>> rows = [{"run": 0, "train_loss": 1.0, "test_loss": 2.0, "diverged": False},
     ...         {"run": 1, "train_loss": 1.0, "test_loss": 4.0, "diverged": False},
@@ -159,14 +162,16 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
     ...  s["metrics"]["gap"]["corrected_se"])
     ([0, 1], [2], 2.0, 'Nadeau-Bengio', None)
     """
-    ratio = correction_ratio(n_train, n_test, folds)
+    ratio = correction_ratio(n_train, n_test, folds, shared)
     used = [row for row in table if not row.get("diverged")]
     columns = {name: [row.get(name) for row in used] for name in metric_names(table)}
     if "train_loss" in columns and "test_loss" in columns:
         columns["gap"] = [loss_gap(row) for row in used]
     described = {}
     for name, values in columns.items():
-        described[name] = describe_metric(name, values, *held_out(name, n_train, n_test, n_val, folds), confidence)
+        described[name] = describe_metric(
+            name, values, *held_out(name, n_train, n_test, n_val, folds), confidence, shared
+        )
     return {
         "metrics": {name: d for name, d in described.items() if d["n"]},
         "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],
@@ -175,7 +180,8 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
         "confidence": confidence,
         "correction": correction_name(ratio, folds),
         "test_train_ratio": ratio,
-        "val_train_ratio": n_val / n_train if n_val and n_train else None,
+        "val_train_ratio": correction_ratio(n_train, n_val, None, shared) if n_val and n_train else None,
+        "shared_training": shared,
     }
 
 
@@ -361,8 +367,20 @@ def t_test(mean: float, se: float, df: int) -> tuple:
     return t, t_two_sided(t, df)
 
 
-def correction_ratio(n_train: Optional[float], n_test: Optional[float], folds: Optional[int]) -> Optional[float]:
-    """n_test / n_train of the corrected variance: from the split sizes when given, else 1/(K-1) for K folds."""
+def correction_ratio(
+    n_train: Optional[float], n_test: Optional[float], folds: Optional[int], shared: float = 1.0
+) -> Optional[float]:
+    """n_test / n_train of the corrected variance: from the split sizes when given, else 1/(K-1) for K folds.
+
+    Nadeau and Bengio's ratio stands for rho / (1 - rho), rho = n_test / (n_test + n_train) the correlation that
+    the rows two runs share give their errors. Runs that each train on a share `shared` of a full split's training
+    rows (a learning curve's smaller sizes, nested in the full split's, with the same test rows) hold no more rows in
+    common than the full split's runs, whose ratio, n_test / (n_train / shared), is taken: at 80 of lab1's 800
+    training rows 0.125, not 1.25, which made the interval several times too wide (README, Learning curves).
+
+    >>> correction_ratio(800, 100, None), correction_ratio(80, 100, None, shared=0.1)
+    (0.125, 0.125)
+    """
     if (n_train is None) != (n_test is None):
         raise RiskminError(
             "a corrected interval needs both n_train and n_test (the rows of one training and one test split)"
@@ -371,12 +389,14 @@ def correction_ratio(n_train: Optional[float], n_test: Optional[float], folds: O
         raise RiskminError(
             f"folds={folds!r} is not a number of folds; k-fold cross-validation needs an integer of at least 2"
         )
+    if not 0 < shared <= 1:
+        raise RiskminError(f"shared = {shared!r} is not a share of the training rows; it lies in (0, 1]")
     if n_train is not None and n_test is not None:  # both or neither, as just checked
         if n_train < 1 or n_test < 1:
             raise RiskminError(
                 f"split sizes n_train={n_train}, n_test={n_test} are not allowed; both must be at least 1"
             )
-        return n_test / n_train
+        return n_test / (n_train / shared)
     return None if folds is None else 1 / (folds - 1)
 
 

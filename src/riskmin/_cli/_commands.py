@@ -345,7 +345,11 @@ def run_montecarlo(args) -> int:
     from .._runs._rundir import write_montecarlo
 
     path = shown_and_saved(
-        mc, table, "runs", lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged)
+        mc,
+        table,
+        "runs",
+        lambda: keeper.finished(lambda folder: write_montecarlo(mc, folder), not diverged),
+        data.notes,
     )
     if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
         beside = (
@@ -435,10 +439,13 @@ def run_curve(args) -> int:
     data, config = read_given(args, config, [config.replace(model=model) for model in models])
     target = run_directory(config, f"{data.name}-curve")
     result = curve(models or config.model, data, sizes, config.runs, config)
-    # how the data was read, once the curve is done: a mistake found before it is the one line said
-    print_notes(data.notes)
+    # how the data was read, once the curve is done and written: a mistake found before it is the one line said
     shown_and_saved(
-        result, lambda console: curve_table(result, console), "curve", lambda: write_replacing(result.save, target)
+        result,
+        lambda console: curve_table(result, console),
+        "curve",
+        lambda: write_replacing(result.save, target),
+        data.notes,
     )
     return 0
 
@@ -447,8 +454,8 @@ def on_first_process(config, data, args, directory, keeper, experiment):
     """`experiment(settings, keeper)` on every process of a torchrun, each training its share of the runs and keeping
     them as they finish with `keeper(target)`; process 0 alone checks and names the output `directory()` (the folder
     --resume names, under it) first and gets (result, keeper), the others None once they left. Process 0 tells the
-    data's notes once the experiment is done, so that a mistake it finds is the one line said. Interrupted, it says
-    how to resume what was kept."""
+    data's notes once the experiment is done and written (shown_and_saved), so that a mistake it finds is the one line
+    said. Interrupted, it says how to resume what was kept."""
     from pathlib import Path
 
     from .._experiments._kept import restarted
@@ -487,7 +494,6 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             leave()
     if not first:
         return None
-    print_notes(data.notes)
     return result, kept
 
 
@@ -551,6 +557,7 @@ def run_compare(args) -> int:
         lambda console: comparison_table(comparison.summary, console),
         "comparison",
         lambda: keeper.finished(lambda folder: write_comparison(comparison, folder)),
+        data.notes,
     )
     return 0
 
@@ -567,21 +574,27 @@ def saved_flags(args) -> dict:
     return about(Path(args.resume))
 
 
-def shown_and_saved(result, table, what: str, saved):
-    """On process 0 of an experiment: its notes and `table(console)` printed, its files written by `saved()`, which
-    returns where; the other processes let go; the path written."""
+def shown_and_saved(result, table, what: str, saved, data_notes=()):
+    """On process 0 of an experiment: its files written by `saved()`, which returns where, then how its data was read
+    (`data_notes`), its notes and `table(console)` printed (files first: output closed early, or Ctrl-C while it
+    prints, leaves them whole); the other processes let go; the path written."""
     from rich.console import Console
 
     from ..distributed import leave
 
     from .._runs._report import message_lines
 
-    console = Console()
-    for note in result.notes:
-        console.print(message_lines(note), highlight=False, markup=False)
-    table(console)
     path = saved()
-    console.print(f"{what} written to {path}", highlight=False)
+    try:
+        print_notes(data_notes)
+        console = Console()
+        for note in result.notes:
+            console.print(message_lines(note), highlight=False, markup=False)
+        table(console)
+        console.print(f"{what} written to {path}", highlight=False)
+    except KeyboardInterrupt:
+        print(f"interrupted while printing; {what} written to {path}", file=sys.stderr)
+        raise SystemExit(130) from None
     leave()
     return path
 

@@ -352,6 +352,14 @@ def quiet(error: RiskminError) -> bool:
     return not isinstance(error, ProcessLost)
 
 
+def closed_output() -> int:
+    """The exit status of a command whose output was closed early (`| head`): what it wrote stays, the rest of what it
+    would print is dropped without a second error as Python flushes at exit; 1, as rich, which prints the tables, ends
+    such a command."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1
+
+
 def main(argv=None) -> int:
     """Run the command in `argv` and return its exit status: 0 done, 2 a mistake in what was asked, 130 Ctrl-C.
 
@@ -418,6 +426,8 @@ def command(parser, argv: list) -> int:
     except KeyboardInterrupt:
         print("interrupted; no run directory was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return closed_output()
     finally:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from ..distributed import leave

@@ -181,6 +181,11 @@ def shared_model_per_candidate(candidates: dict, settings: dict) -> tuple:
 
 def candidate_configs(candidates: dict, shared: Config) -> dict:
     """name -> (model for `montecarlo`, the candidate's Config), every candidate checked before anything trains."""
+    if isinstance(candidates, (list, tuple)):
+        raise RiskminError(
+            f"candidates is a {type(candidates).__name__}; give a dict of name -> settings, e.g. "
+            "{'linear': {'model': 'linear'}, 'two_layer': {'model': 'two_layer'}}"
+        )
     if not isinstance(candidates, dict) or len(candidates) < 2:
         raise RiskminError(
             "a comparison needs at least two candidates, e.g. "

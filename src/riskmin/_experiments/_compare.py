@@ -47,7 +47,7 @@ from ._montecarlo import (
 from ._kept import holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
-from ..metrics import METRIC_PREFIXES, base_metric, measured, metrics_where, task_of_loss
+from ..metrics import METRIC_PREFIXES, METRICS, base_metric, measured, metrics_where, task_of_loss
 from .._training._prepare import as_data, recorded
 from ..stats import bayesian, describe, describe_metric, detectable, held_out, holm, is_number, paired
 
@@ -168,12 +168,24 @@ def compare(
 
 
 def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple:
-    """(metric, "min" or "max"): what ranks the candidates, once the rope and select are checked against it."""
+    """(metric, "min" or "max"): what ranks the candidates, once the runs, the rope and select are checked against
+    it."""
     base, mode = ranking(metric, config)
+    if config.runs < 2 and not config.splits:
+        raise RiskminError(
+            "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2 or more "
+            "(runs=; 20 or more tell differences apart)"
+        )
     if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
         raise RiskminError(
             f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
             f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)"
+        )
+    low, high = getattr(METRICS.get(base), "bounds", (None, None))
+    if rope is not None and low is not None and high is not None and rope >= high - low:
+        raise RiskminError(
+            f"rope = {rope!r} would count any two values of {base}, which lie within {high - low:g} of each other, as "
+            "practically equal; give it in the metric's units: 0.01 for a point of a percent"
         )
     if select and config.val == 0 and not config.splits:
         raise RiskminError(
@@ -556,6 +568,7 @@ def ranked_rows(summary: dict) -> list:
     from .._runs._report import compact
 
     metric, rows = summary["metric"], []
+    best_mean = summary["candidates"][summary["best"]]["metrics"].get(metric, {}).get("mean") or 0.0
     for rank, name in enumerate(summary["ranking"], 1):
         d = summary["candidates"][name]["metrics"].get(metric, {})
         mean = (
@@ -584,12 +597,22 @@ def ranked_rows(summary: dict) -> list:
                 f"{rank}{mark}",
                 name,
                 mean,
-                compact(test["mean"], sign=True) if test["mean"] is not None else "-",
+                compact(settled(test["mean"], best_mean), sign=True) if test["mean"] is not None else "-",
                 interval,
                 p,
             )
         )
     return rows
+
+
+def settled(difference: float, scale: float) -> float:
+    """A mean difference with the rounding of its sum left out: 0 where it is within a few float steps of the values'
+    size (equal means whose splits differ both ways sum to 1e-17, which would print as +1.11e-17).
+
+    >>> settled(1.11e-17, 0.95), settled(-0.004, 0.95)
+    (0.0, -0.004)
+    """
+    return 0.0 if abs(difference) <= 1e-12 * max(abs(scale), 1.0) else difference
 
 
 def folded(text: str, width: int, indent: int = 0) -> str:

@@ -52,11 +52,21 @@ class Curve:
         runs = self.table[0]["runs"] if self.table else 0
         return f"Curve({self.data_name}, {len(self.table)} experiments of {runs} runs; {'; '.join(parts)})"
 
-    def to_pandas(self):
-        """curve.csv as a pandas DataFrame."""
+    def to_pandas(self, table: str = "curve"):
+        """curve.csv as a pandas DataFrame, one row per model and size; table="runs": runs.csv, every run with its model
+        and size."""
         from ._montecarlo import data_frame
 
-        return data_frame({"curve": self.table}, "curve", "Curve")
+        return data_frame({"curve": self.table, "runs": self.runs()}, table, "Curve")
+
+    def runs(self) -> list:
+        """Every run's row, with its model and size first, as runs.csv holds them."""
+        return [
+            {"model": model, "size": size, **row}
+            for model, sizes in self.results.items()
+            for size, mc in sizes.items()
+            for row in mc.table
+        ]
 
     def plot(self, path=None, overwrite: bool = False):
         """The test loss and the training loss against the training rows, each test mean with its corrected 95%
@@ -73,12 +83,7 @@ class Curve:
         from .._files import atomic_write, fsync_directory, json_bytes
         from .._runs._rundir import draw, history_csv, run_directory, save_experiment
 
-        runs = [
-            {"model": model, "size": size, **row}
-            for model, sizes in self.results.items()
-            for size, mc in sizes.items()
-            for row in mc.table
-        ]
+        runs = self.runs()
         summary = {
             "sizes": sorted({row["size"] for row in self.table}),
             "models": list(self.results),
@@ -139,7 +144,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = experiments_of(each, named, data, config, given)
+        results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train))
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
     notes = [
         f"{named} at size {size:g}: {note}"
@@ -150,14 +155,16 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     return Curve(table, results, config, notes)
 
 
-def experiments_of(model, named: str, data, config: Config, given: dict) -> dict:
+def experiments_of(model, named: str, data, config: Config, given: dict, full_rows: int) -> dict:
     """size -> the Monte-Carlo experiment of `model` (`named` in the progress lines) on the splits `given` for that
-    size, ascending; trained from the largest size down.
+    size, ascending; trained from the largest size down. Each is summarized with the share of the `full_rows`
+    training rows of a full split its runs train on (stats.correction_ratio).
 
     threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are the
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
     there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
     """
+    from ..stats import summarize
     from ._montecarlo import experiments, progress_line, warn_about_run_count, threads_trial
 
     sizes = sorted(given)
@@ -169,7 +176,15 @@ def experiments_of(model, named: str, data, config: Config, given: dict) -> dict
         at_size = sized.replace(train=size * config.train_fraction)
         if config.progress:  # whose runs the progress below counts
             progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
-        by_size[size] = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
+        mc = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
+        # runs on a share of the full split's training rows hold no more in common: the full split's correction
+        share = mc.summary["n_train"] / full_rows
+        mc.summary.update(
+            summarize(
+                mc.table, mc.summary["n_train"], mc.summary["n_test"], n_val=mc.summary.get("n_val"), shared=share
+            )
+        )
+        by_size[size] = mc
     # said once a model, for its size with the fewest runs used, rather than once a size
     warn_about_run_count(sized, min(len(mc.summary["used_runs"]) for mc in by_size.values()))
     return {size: by_size[size] for size in sizes}
@@ -275,10 +290,13 @@ def curve_table(curve: Curve, console) -> None:
     scales = (
         {"test_loss": {"ci_scale": "log"}} if any(row.get("test_loss_ci_scale") == "log" for row in curve.table) else {}
     )
+    ratio = next((mc.summary["test_train_ratio"] for sizes in curve.results.values() for mc in sizes.values()), None)
     console.print(
-        "CI: the corrected 95% interval of each experiment (its splits share training rows). The gap between "
-        "the curves bounds what more data could still buy this model: its training loss, rising with n, tends to "
-        f"stay below the risk it would reach with unlimited data.{log_scale_note(scales)}",
+        "CI: the corrected 95% interval of each experiment (its splits share training rows; every size is corrected "
+        f"with the full split's n_test/n_train{f' = {ratio:.3g}' if ratio else ''}, as its runs share no more rows "
+        "than the full split's do). The gap between the curves bounds what more data could still buy this model: its "
+        "training loss, rising with n, tends to stay below the risk it would reach with unlimited data."
+        f"{log_scale_note(scales)}",
         highlight=False,
     )
 
@@ -300,6 +318,9 @@ def plot_curve(table: list):
         axis.plot(
             n, [row.get("train_loss", math.nan) for row in rows], color=colour, linestyle="--", label=f"{model} train"
         )
+    rows_drawn = [row["n_train"] for row in table]
+    if max(rows_drawn) >= 10 * min(rows_drawn):  # sizes a decade or more apart, as the default 0.1 to 1: evenly spread
+        axis.set_xscale("log")
     axis.set_xlabel("training rows")
     axis.set_ylabel("loss")
     axis.set_title(f"learning curve, {table[0]['runs']} runs a size; shaded: corrected 95% interval")
