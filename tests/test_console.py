@@ -202,3 +202,16 @@ def test_a_montecarlo_table_and_picture_name_what_they_measured():
     d = mc.summary["metrics"]["test_loss"]
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert labels == [f"mean {d['mean']:.4g}", f"corrected 95% {interval(d)}"] and interval(d) in text  # the console's words
+
+
+@pytest.mark.parametrize("command", [["train", "lab1", "--model", "linear", "--epochs", "2"],
+                                     ["montecarlo", "lab1", "--model", "linear", "--runs", "3", "--epochs", "2"],
+                                     ["curve", "lab1", "--model", "linear", "--sizes", "0.5,1", "--runs", "3", "--epochs", "2"],
+                                     ["compare", "lab1", "--model", "linear,two_layer", "--runs", "3", "--epochs", "2"]])
+def test_a_wide_terminal_gets_the_same_80_columns(command, tmp_path, capsys, monkeypatch):
+    """Tables and their footnotes read the same in any terminal: a wider one does not stretch them."""
+    monkeypatch.setenv("COLUMNS", "150")
+    monkeypatch.chdir(tmp_path)  # a short path in "written to runs/...": a path is never broken
+    assert main([*command, "--progress", "off"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]

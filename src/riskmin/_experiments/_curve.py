@@ -266,7 +266,7 @@ def number(value) -> str:
 
 def curve_table(curve: Curve, console) -> None:
     """Each model's test loss with its corrected interval, and its training loss, at each training size."""
-    from .._runs._report import compact, log_scale_note, narrow_table
+    from .._runs._report import compact, log_scale_note, message_lines, narrow_table
 
     table = narrow_table(
         f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size", console
@@ -291,12 +291,16 @@ def curve_table(curve: Curve, console) -> None:
         {"test_loss": {"ci_scale": "log"}} if any(row.get("test_loss_ci_scale") == "log" for row in curve.table) else {}
     )
     ratio = next((mc.summary["test_train_ratio"] for sizes in curve.results.values() for mc in sizes.values()), None)
-    console.print(
-        "CI: the corrected 95% interval of each experiment (its splits share training rows; every size is corrected "
-        f"with the full split's n_test/n_train{f' = {ratio:.3g}' if ratio else ''}, as its runs share no more rows "
-        "than the full split's do). The gap between the curves bounds what more data could still buy this model: its "
-        "training loss, rising with n, tends to stay below the risk it would reach with unlimited data."
-        f"{log_scale_note(scales)}",
+    console.print(  # within 80 columns as the table, whatever the terminal's width
+        message_lines(
+            "CI: the corrected 95% interval of each experiment (its splits share training rows; every size is "
+            f"corrected with the full split's n_test/n_train{f' = {ratio:.3g}' if ratio else ''}, as its runs share no "
+            "more rows than the full split's do). The gap between the curves bounds what more data could still buy "
+            "this model: its training loss, rising with n, tends to stay below the risk it would reach with unlimited "
+            "data."
+            f"{log_scale_note(scales)}",
+            indent="",
+        ),
         highlight=False,
     )
 

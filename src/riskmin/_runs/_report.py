@@ -169,7 +169,8 @@ def summary_table(summary: dict, console) -> None:
             *(f"{summary['closed_form_test_loss']:.6g}" if part == "test" else "" for part in shown),
         )
     console.print(table)
-    console.print(end_summary(summary), highlight=False, markup=False)
+    # a paragraph within 80 columns as the table, whatever the terminal's width
+    console.print(message_lines(end_summary(summary), indent=""), highlight=False, markup=False)
 
 
 def loss_label(summary: dict) -> str:
@@ -234,15 +235,15 @@ def montecarlo_table(summary: dict, console) -> None:
         f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), "
         f"{summary['seconds']:.1f} s"
     )
-    table = Table(title=title)
+    table = Table(title=title, width=min(console.width, WIDTH))  # as at 80 columns, however wide the terminal
     for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in montecarlo_rows(summary):
         table.add_row(*row)
     console.print(table)
     if summary.get("target_transform") == "log":
-        console.print(LOG_NOTE, highlight=False)
-    console.print(correction_note(summary), highlight=False)
+        console.print(message_lines(LOG_NOTE, indent=""), highlight=False)
+    console.print(message_lines(correction_note(summary), indent=""), highlight=False)
 
 
 def montecarlo_rows(summary: dict) -> list:
