@@ -44,11 +44,19 @@ def test_each_size_keeps_the_held_out_rows_of_the_full_split_and_trains_on_a_nes
 
 
 def test_a_batch_larger_than_the_smallest_size_is_refused_before_anything_trains(tmp_path):
-    code = main(["curve", "lab1", "--sizes", "0.02,1", "--runs", "3", "--epochs", "2", "--out", str(tmp_path)])
+    code = main(["curve", "lab1", "--sizes", "0.02,1", "--runs", "3", "--epochs", "2", "--batch-size", "40", "--out", str(tmp_path)])
     assert code == 2 and not list(tmp_path.iterdir())
-    with pytest.raises(RiskminError, match=r"batch_size = 32 is larger than the training rows of size 0.02 \(16 samples\); "
+    with pytest.raises(RiskminError, match=r"batch_size = 40 is larger than the training split of size 0.02 \(16 samples\); "
                                            r"use at most 16"):
-        riskmin.curve("linear", "lab1", sizes=(0.02, 1.0), runs=3, **FAST)
+        riskmin.curve("linear", "lab1", sizes=(0.02, 1.0), runs=3, batch_size=40, **FAST)
+
+
+def test_the_default_batch_larger_than_the_smallest_size_takes_every_sizes_whole_split(recwarn):
+    c = riskmin.curve("linear", "lab1", sizes=(0.02, 1.0), runs=3, **FAST)
+    assert c.config.batch_size == 0 and all(mc.config.batch_size == 0 for mc in c.results["linear"].values())
+    said = [str(w.message) for w in recwarn if w.category is riskmin.RiskminNote]
+    assert said == ["the training split of size 0.02 has 16 rows, fewer than the default batch of 32; batch_size 0 is used: "
+                    "each step takes its whole training split"]
 
 
 def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):

@@ -432,3 +432,16 @@ def test_a_monitored_accuracy_keeps_its_highest_epoch_without_a_mode():
     run = riskmin.fit("linear", (x, y), monitor="val_accuracy", epochs=15, lr=0.5, optimizer="sgd", val=0.3, progress=False)
     accuracies = [row["val_accuracy"] for row in run.history]
     assert len(set(accuracies)) > 2 and accuracies.index(max(accuracies)) + 1 == run.summary["best_epoch"]
+
+
+def test_a_table_smaller_than_the_default_batch_trains_on_its_whole_split_with_a_note():
+    x = torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        run = riskmin.fit("linear", (x, x.sum(1, keepdim=True)), epochs=3, progress=False)
+    assert run.config.batch_size == 0 and run.summary["steps"] == 3  # 16 training rows, one step an epoch
+    assert [str(w.message) for w in said if w.category is riskmin.RiskminNote] == [
+        "the training split has 16 rows, fewer than the default batch of 32; batch_size 0 is used: each step takes its "
+        "whole training split"]
+    with pytest.raises(riskmin.RiskminError, match=r"batch_size = 40 is larger than the training split \(16 samples\)"):
+        riskmin.fit("linear", (x, x.sum(1, keepdim=True)), epochs=3, batch_size=40, progress=False)

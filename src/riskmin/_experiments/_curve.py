@@ -138,7 +138,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     data = as_data(data, config)  # a file read once, not once a size
     full = experiment_splits(data, config)
     given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}
-    check_batch_fits(config, given)
+    config = check_batch_fits(config, given)
     results = {}
     for each in models:
         named = each if isinstance(each, str) else model_name(each)
@@ -199,13 +199,14 @@ def nested(splits, size: float):
     return Splits(splits.data, splits.train[:kept], splits.val, splits.test, splits.seed)
 
 
-def check_batch_fits(config: Config, given: dict) -> None:
-    """Refuse, before anything trains, a batch larger than the training rows of the smallest size."""
-    from .._training._prepare import check_batch_size
+def check_batch_fits(config: Config, given: dict) -> Config:
+    """`config` with a batch the training rows of the smallest size hold (the default one, larger, takes them all at
+    every size, with a note); a larger batch set on purpose refused before anything trains."""
+    from .._training._prepare import fitted_batch
 
     size = min(given)
     rows = min(len(splits.train) for _, _, splits in given[size])
-    check_batch_size(config, rows, f"the training rows of size {size:g}")
+    return fitted_batch(config, rows, f"the training split of size {size:g}")
 
 
 def checked_sizes(sizes) -> tuple:

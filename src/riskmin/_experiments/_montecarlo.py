@@ -28,7 +28,7 @@ from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables
 from .._training._checkpoint import Checkpoints, FinishedThenInterrupted
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
-from .._training._prepare import as_data, check_batch_size, recorded, resolve_device
+from .._training._prepare import as_data, fitted_batch, recorded, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
 from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
@@ -290,7 +290,7 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
     # patience or plateau without a validation split: refused by every engine
     judged(config, all(len(s.val) for _, _, s in every))
     if isinstance(data, Data):
-        check_batch_size(config, min(len(s.train) for _, _, s in every))
+        config = fitted_batch(config, min(len(s.train) for _, _, s in every))
     return data, config, every
 
 

@@ -49,6 +49,7 @@ from ._prepare import (
     batches_per_epoch,
     chunks,
     evaluate_batches,
+    fitted_batch,
     recorded,
     resolve_device,
 )
@@ -304,6 +305,8 @@ def run_settings(config: Config, model, splits, team) -> Config:
     loss "auto" is made concrete by the targets, a module is described by how to build it again (or as model "custom"
     and its class), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
     targets = splits.data.y if isinstance(splits.data, Data) else splits.data[0][1]
+    if isinstance(splits.data, Data):  # in memory: a default batch larger than a small table's rows takes them all
+        config = fitted_batch(config, len(splits.train))
     return config.replace(
         loss=with_concrete_loss(config, targets).loss,
         epochs=config.epochs_for(steps_per_epoch(splits, config)),

@@ -15,7 +15,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
 from .._data import _frames as frames
 from .. import datasets, models
 from ._checks import check_pairs
-from ..config import Config, RiskminError, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNote, warn
 from .._paths import GIVEN_IN_PYTHON, is_file_name
 from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (
@@ -340,6 +340,22 @@ def as_splits(data, config: Config) -> Splits:
         f"data of type {type(data).__name__} is not supported; pass a data set name or a file's path, a DataFrame with "
         "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset"
     )
+
+
+def fitted_batch(config: Config, train_rows: int, where: str = "the training split") -> Config:
+    """`config` with a batch its `train_rows` hold: the default batch_size, larger than a small table's training rows,
+    becomes the whole split, with a note (as the scikit-learn estimators do); a larger one set on purpose is refused
+    (check_batch_size)."""
+    default = FIELDS["batch_size"].default
+    if config.batch_size == default and 0 < train_rows < default:
+        warn(
+            f"{where} has {train_rows} rows, fewer than the default batch of {default}; batch_size 0 is used: each "
+            "step takes its whole training split",
+            RiskminNote,
+        )
+        return config.replace(batch_size=0)
+    check_batch_size(config, train_rows, where)
+    return config
 
 
 def check_batch_size(config: Config, train_rows: int, where: str = "the training split") -> None:
