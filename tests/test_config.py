@@ -95,12 +95,17 @@ def test_the_mode_follows_the_monitored_metric_and_one_given_that_keeps_the_wors
         "min", "min", "min", "max", "max", "max"]
     assert Config(monitor="val_accuracy", mode="max").goal == "max" and Config(mode="min").goal == "min"
     with pytest.raises(RiskminError, match="^mode max would keep the epoch with the highest val_loss, the worst; set "
-                                           "--mode min, or drop --mode for auto, which follows the monitored metric$"):
+                                           "--mode min, or leave mode out for auto, which follows the monitored metric$"):
         given_settings(Config(mode="max"), ["mode"], flags=True)
-    with pytest.raises(RiskminError, match="mode min would keep the epoch with the lowest val_r2, the worst;"):
+    with pytest.raises(RiskminError, match="mode min would keep the epoch with the lowest val_r2, the worst; set mode='max'"):
         riskmin.fit("linear", "line", monitor="val_r2", mode="min", epochs=1, progress=False)
+    with pytest.raises(RiskminError, match="mode max would keep the epoch with the highest val_loss"):  # a Config given
+        riskmin.fit("linear", "line", config=Config(mode="max"), epochs=1, progress=False)
     assert main(["train", "line", "--monitor", "val_accuracy", "--mode", "min", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: mode min would keep the epoch with the lowest val_accuracy")
+    (tmp_path / "max.toml").write_text('mode = "max"\n')  # a file of settings gives what it holds
+    assert main(["train", "line", "--config", str(tmp_path / "max.toml"), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: mode max would keep the epoch with the highest val_loss")
     # what a run saved before mode followed its metric holds (mode min under val_accuracy) still reads back
     assert Config.from_dict({"monitor": "val_accuracy", "mode": "min"}).goal == "min"
     # a metric of the user's own: riskmin cannot know its direction, so it is asked for

@@ -721,9 +721,11 @@ def test_an_interrupted_replacement_never_resumes_over_a_run_written_after_it(tm
     assert main(["train", "lab1", *quick, "--name", "w", "--overwrite", "--lr", "0.03"]) == 0  # the newer run
     assert f"note: {attempt} holds an earlier, interrupted attempt to replace w;" in unwrapped(capsys.readouterr().err)
     newer = tree(Path("runs/w"))
+    settings = attempt / "config.toml"  # edited since, as --resume's message on epochs invites: not a new beginning
+    settings.write_text(settings.read_text().replace("epochs = 2", "epochs = 3"))
     assert main(["train", "--resume", str(attempt)]) == 2
     assert error_line(capsys).startswith(f"error: runs/w was written after {attempt} began to replace it, and resuming "
-                                         "would replace that newer run;")
+                                         "would replace that newer result;")
     assert tree(Path("runs/w")) == newer and attempt.is_dir()
     attempt.rename("runs/w-resumed")  # as the message says: under a name of its own it resumes as any run
     assert main(["train", "--resume", "runs/w-resumed"]) == 0 and tree(Path("runs/w")) == newer
@@ -753,3 +755,31 @@ def test_ctrl_c_while_an_experiment_prints_says_where_it_was_written(tmp_path, m
               str(tmp_path), "--name", "m"])
     assert stopped.value.code == 130 and (tmp_path / "m" / "summary.json").is_file()
     assert unwrapped(capsys.readouterr().err).strip().endswith(f"interrupted while printing; runs written to {tmp_path / 'm'}")
+
+
+def test_an_interrupted_experiment_replacement_never_resumes_over_one_written_after_it(tmp_path, monkeypatch, capsys):
+    from riskmin._experiments import _montecarlo
+
+    monkeypatch.chdir(tmp_path)
+    args = ["montecarlo", "line", "--model", "linear", "--runs", "4", "--epochs", "1", "--engine", "sequential",
+            "--progress", "off", "--name", "mc"]
+    assert main(args) == 0
+    calls = iter(range(100))
+    fit = _montecarlo.fit_alone
+
+    def interrupted_at_the_second_run(*given, **named):
+        if next(calls) == 1:
+            raise KeyboardInterrupt
+        return fit(*given, **named)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_montecarlo, "fit_alone", interrupted_at_the_second_run)
+        with pytest.raises(SystemExit):
+            main([*args, "--overwrite", "--lr", "0.02"])
+    (attempt,) = Path("runs").glob(".mc.new-*")
+    assert main([*args, "--overwrite", "--lr", "0.03"]) == 0  # the newer experiment
+    newer = tree(Path("runs/mc"))
+    capsys.readouterr()
+    assert main(["montecarlo", "--resume", str(attempt)]) == 2
+    assert error_line(capsys).startswith(f"error: runs/mc was written after {attempt} began to replace it")
+    assert tree(Path("runs/mc")) == newer

@@ -343,3 +343,17 @@ def test_experiments_from_python_are_named_and_saved_after_their_data(pairs, tmp
     assert comparison.save() == Path("runs/pairs-compare")
     for folder in ("pairs-linear-montecarlo", "pairs-curve", "pairs-compare"):
         assert f'data = "{tmp_path / "data" / "pairs.npz"}"' in (tmp_path / "runs" / folder / "config.toml").read_text()
+
+
+def test_config_toml_of_loaded_data_reads_the_same_rows_again(pairs, tmp_path, capsys, recwarn):
+    """The settings that read the data go with its name: lab1 drawn with 60 rows and other noise, a table's target."""
+    import tomllib
+
+    from riskmin._cli._main import main
+
+    drawn = riskmin.load("lab1", riskmin.Config(n_samples=60, noise=2.0))
+    first = riskmin.fit("linear", drawn, directory="runs/drawn", epochs=2, progress=False)
+    saved = tomllib.loads((tmp_path / "runs" / "drawn" / "config.toml").read_text())
+    assert (saved["data"], saved["n_samples"], saved["noise"]) == ("lab1", 60, 2.0)
+    assert main(["train", "--config", "runs/drawn/config.toml", "--name", "again", "--progress", "off"]) == 0
+    assert json.loads((tmp_path / "runs" / "again" / "summary.json").read_text())["test_loss"] == first.summary["test_loss"]

@@ -326,3 +326,19 @@ def test_training_on_and_predicting_from_a_csv_of_numbers_imports_no_pandas(tmp_
         imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
         assert done.returncode == 0 and "pyarrow" in imported and "pandas" not in imported, done.stderr[-2000:]
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 61
+
+
+def test_a_comma_is_read_as_a_decimal_mark_only_where_the_numbers_show_it(tmp_path):
+    from riskmin._data._readers import csv_format
+
+    cases = {  # file text -> (separator, decimal mark)
+        "x;y\n1,5;2\n-0,25;3\n": (";", ","),
+        "area\ty\n1,200\t1\n1,850\t2\n900\t3\n": ("\t", "."),  # commas that group thousands, not decimals
+        "x;y\n1.5;2\n2,5;3\n": (";", "."),  # a point in a number: a comma elsewhere is no decimal mark
+        "x;name\n1.5;p.3,4\n": (";", "."),  # a comma inside text
+        "x,y\n1,2\n": (",", "."),
+    }
+    for number, (text, form) in enumerate(cases.items()):
+        path = tmp_path / f"t{number}.csv"
+        path.write_text(text)
+        assert csv_format(path) == form, text

@@ -573,19 +573,20 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
     ["hidden= is not used with model='custom', only with two_layer or mlp"]
     """
     trained = trained or [config]
-    if {"mode", "monitor"} & set(given) and config.mode != "auto" and base_metric(config.monitor) in METRICS:
-        natural = direction(config.monitor)
-        if config.mode != natural:
-            raise RiskminError(
-                f"mode {config.mode} would keep the epoch with the {'highest' if config.mode == 'max' else 'lowest'} "
-                f"{config.monitor}, the worst; set --mode {natural}, or drop --mode for auto, which follows the "
-                "monitored metric"
-            )
 
     def named(name: str, value=None) -> str:
         if flags:
             return f"--{name.replace('_', '-')}" + ("" if value is None else f" {value}")
         return f"{name}=" + ("" if value is None else repr(value))
+
+    if {"mode", "monitor"} & set(given) and config.mode != "auto" and base_metric(config.monitor) in METRICS:
+        natural = direction(config.monitor)
+        if config.mode != natural:
+            raise RiskminError(
+                f"mode {config.mode} would keep the epoch with the {'highest' if config.mode == 'max' else 'lowest'} "
+                f"{config.monitor}, the worst; set {named('mode', natural)}, or leave mode out for auto, which "
+                "follows the monitored metric"
+            )
 
     notes = []
     for name in given:
@@ -607,11 +608,12 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
     return notes
 
 
-def said_given(config: Config, given, models=(), trained=None) -> None:
+def said_given(config: Config, given, models=(), trained=None, whole: bool = False) -> None:
     """`given_settings` for a Python caller: the notes as RiskminNote warnings. `models`: what trains, where
     config.model does not say it (a name, or a module or a factory of one's own); or `trained`, the configs that
-    train."""
+    train. `whole`: a Config was passed, whose mode is given too (not when it is a saved run's, to resume)."""
     trained = trained or [config.replace(model=m if isinstance(m, str) else "custom") for m in models] or None
+    given = [*given, *(("mode",) if whole else ())]
     for note in given_settings(config, given, flags=False, trained=trained):
         warn(note, RiskminNote)
 

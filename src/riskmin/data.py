@@ -54,9 +54,9 @@ class Data:
     task: str = ""  # regression or classification; empty: judged from y
     missing: str = "error"  # "mean": NaN in x are missing values, filled with training-split means
     notes: list = field(default_factory=list)  # what reading the data guessed or did, to tell the user
-    # the data set's name or the absolute path of the file it was read from, which config.toml records; "" for data
-    # built in Python
-    source: str = ""
+    # the settings that read it, which config.toml records: the data set's name and its own settings, or the file's
+    # absolute path, columns, task and missing-value rule; empty for data built in Python
+    source: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.y = torch.as_tensor(self.y)

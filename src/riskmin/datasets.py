@@ -70,6 +70,11 @@ def load(name: str | bytes | os.PathLike = "lab1", config: Config | None = None)
     return for_python(lambda: read_data(os.fsdecode(name), config, voice=in_python))
 
 
+# what reads a file and draws a data set besides its name: what Data.source keeps for config.toml to record
+FILE_SETTINGS = ("target", "features", "task", "missing")
+DATA_SET_SETTINGS = {"lab1": ("n_samples", "n_inputs", "n_outputs", "noise", "data_seed")}
+
+
 def read_data(name: str, config: Config | None = None, voice=None) -> Data:
     """`load` as the command line reads, saying nothing: what reading a file guessed or did is kept in `Data.notes`,
     in the flags' words (or as `voice` says them), for the command to print beside its results.
@@ -85,7 +90,7 @@ def read_data(name: str, config: Config | None = None, voice=None) -> Data:
         )
     if is_file_name(name):
         data = read(name, config.target, config.features, config.task, config.missing, config.loss, voice)
-        data.source = os.path.abspath(name)
+        data.source = {"data": os.path.abspath(name), **{key: getattr(config, key) for key in FILE_SETTINGS}}
         return data
     if config.target or config.features:
         raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")
@@ -97,7 +102,7 @@ def read_data(name: str, config: Config | None = None, voice=None) -> Data:
     }.get(name)
     if built is not None:
         data = built()
-        data.source = name
+        data.source = {"data": name, **{key: getattr(config, key) for key in DATA_SET_SETTINGS.get(name, ())}}
         return data
     raise RiskminError(
         f"unknown data set '{name}'; built-in ones are {', '.join(DATASETS)} (see `riskmin datasets`), "

@@ -289,8 +289,8 @@ def worse_than_the_mean(metrics: dict) -> str:
 
     >>> worse_than_the_mean({"val_r2": 0.8, "test_r2": 0.7}), worse_than_the_mean({"test_r2": -3.0})[:40]
     ('', 'the final test r2 is -3, far worse than ')
-    >>> worse_than_the_mean({"test_r2": -3.0, "n_test": 2})[-67:]
-    'only 2 test rows, too few for r2 to say much: give --test more rows'
+    >>> worse_than_the_mean({"test_r2": -3.0, "n_test": 2})[-83:]
+    'rows, too few for r2 to say much: give it more rows (a larger --test, or more data)'
     """
     bad = {
         part: metrics[f"{part}_r2"]
@@ -306,7 +306,7 @@ def worse_than_the_mean(metrics: dict) -> str:
         flags = " and ".join(f"--{part}" for part in few)
         return (
             f"the final {said}, far worse than predicting the training mean (r2 about 0), on only {rows} rows, "
-            f"too few for r2 to say much: give {flags} more rows"
+            f"too few for r2 to say much: give it more rows (a larger {flags}, or more data)"
         )
     return (
         f"the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "

@@ -40,9 +40,12 @@ def read_given(args, config: Config, trained=None) -> tuple:
     data's notes, said with them once the command's checks pass, so that a mistake is still the one line said; a data
     file is recorded by its absolute path, which --config and --resume find from any folder."""
     from .._training._prepare import recorded
+    from ..config import read_toml
     from ..datasets import read_data
 
-    notes = given_settings(config, flags_given(args), flags=True, trained=trained)
+    # a --config file's keys are given as its flags are, but not the settings an interrupted experiment saved
+    from_file = list(read_toml(args.config)) if args.config and not getattr(args, "resume", None) else []
+    notes = given_settings(config, [*flags_given(args), *from_file], flags=True, trained=trained)
     data = read_data(config.data, config)
     data.notes = [*data.notes, *notes]
     return data, recorded(config, config.data)
@@ -98,7 +101,7 @@ def resume(args, callbacks: list) -> int:
 
     from .._training._checkpoint import Checkpoints
     from ..datasets import read_data
-    from .._runs._rundir import replaced_by, written_since
+    from .._runs._rundir import check_not_overtaken, replaced_by
 
     directory = Path(args.resume)
     changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
@@ -109,12 +112,7 @@ def resume(args, callbacks: list) -> int:
         raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}{edit}")
     # under torchrun every process reads it: on several machines the run sits on a shared disk
     config = resumable(directory)
-    newer = written_since(directory)
-    if newer is not None:
-        raise RiskminError(
-            f"{newer} was written after {directory} began to replace it, and resuming would replace that newer run; "
-            f"to keep both, rename this one (mv {directory} {newer}-resumed) and resume it there, or remove it"
-        )
+    check_not_overtaken(directory)
     if "progress" in vars(args):
         config = config.replace(progress=parse_value("progress", args.progress))
     checkpointed = bool(Checkpoints(directory).complete())
@@ -316,6 +314,7 @@ def report_outcome(outcome, target, replacing=None) -> int:
 
 def run_montecarlo(args) -> int:
     from .._training._callables import Callables
+    from .._experiments._kept import fingerprint_settings
     from .._experiments._montecarlo import kept_montecarlo
     from .._runs._report import montecarlo_table
     from .._runs._rundir import run_directory
@@ -324,7 +323,7 @@ def run_montecarlo(args) -> int:
     check_experiment(config)
     data, config = read_given(args, config)
     stem = f"{data.name}-montecarlo"
-    settings = {**config.to_dict(), "model": config.model}
+    settings = fingerprint_settings(config, config.model)
     done = on_first_process(
         config,
         data,

@@ -356,7 +356,9 @@ def closed_output() -> int:
     """The exit status of a command whose output was closed early (`| head`): what it wrote stays, the rest of what it
     would print is dropped without a second error as Python flushes at exit; 1, as rich, which prints the tables, ends
     such a command."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, sys.stdout.fileno())
+    os.close(nowhere)
     return 1
 
 

@@ -163,14 +163,28 @@ DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 def csv_format(path: Path) -> tuple:
     """(the character between columns, the decimal mark) of the CSV at `path`: a comma and a point, unless its first
     line holds no comma and one of DELIMITERS (the most frequent there), as a file saved where the comma marks
-    decimals does; then a comma between digits in its first lines is its decimal mark."""
+    decimals does. Then a comma is its decimal mark where the cells of its first lines hold numbers written with one
+    (1,5) and none with a point (1.5), and not every such comma stands before three digits, as one that groups
+    thousands (1,200) does.
+
+    >>> decimal_mark(["x", "1,5", "-0,25"]), decimal_mark(["1,200", "1,850"]), decimal_mark(["1,5", "2.5"])
+    (',', '.', '.')
+    """
     with open(path, "rb") as file:
-        lines = [file.readline(1 << 16).decode("latin-1") for _ in range(20)]
+        lines = [file.readline(1 << 16).decode("latin-1").rstrip("\r\n") for _ in range(50)]
     counts = {delimiter: lines[0].count(delimiter) for delimiter in DELIMITERS}
     best = max(counts, key=counts.__getitem__)
     if "," in lines[0] or not counts[best]:
         return ",", "."
-    return best, "," if any(re.search(r"\d,\d", line) for line in lines[1:]) else "."
+    return best, decimal_mark([cell.strip() for line in lines[1:] for cell in line.split(best)])
+
+
+def decimal_mark(cells: list) -> str:
+    """ "," where the number cells among `cells` are written with a decimal comma, else "." (see csv_format)."""
+    commas = [cell for cell in cells if re.fullmatch(r"[-+]?\d+,\d+", cell)]
+    points = any(re.fullmatch(r"[-+]?\d*\.\d+", cell) for cell in cells)
+    thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
+    return "," if commas and not points and not thousands else "."
 
 
 def read_csv(path: Path, encoding: str = "utf8", wide=(), form: tuple = (",", ".")):

@@ -44,7 +44,7 @@ from ._montecarlo import (
     targets_of,
     warn_about_run_count,
 )
-from ._kept import holding
+from ._kept import fingerprint_settings, holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
 from ..metrics import METRIC_PREFIXES, METRICS, base_metric, measured, metrics_where, task_of_loss
@@ -152,9 +152,10 @@ def compare(
     (['large', 'small'], 6)
     """
     candidates, settings = shared_model_per_candidate(candidates, settings)
+    whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     configs = candidate_configs(candidates, config)
-    said_given(config, settings, trained=[each for _, each in configs.values()])
+    said_given(config, settings, trained=[each for _, each in configs.values()], whole=whole)
     base, mode = resolved(config, metric, rope, select)
     data = comparable_data(data, config, base)
     if select and config.splits:
@@ -171,7 +172,7 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
     """(metric, "min" or "max"): what ranks the candidates, once the runs, the rope and select are checked against
     it."""
     base, mode = ranking(metric, config)
-    if config.runs < 2 and not config.splits:
+    if config.runs < 2 and not config.splits and not config.folds:  # K folds give K splits from one repetition
         raise RiskminError(
             "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2 or more "
             "(runs=; 20 or more tell differences apart)"
@@ -185,7 +186,7 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
     if rope is not None and low is not None and high is not None and rope >= high - low:
         raise RiskminError(
             f"rope = {rope!r} would count any two values of {base}, which lie within {high - low:g} of each other, as "
-            "practically equal; give it in the metric's units: 0.01 for a point of a percent"
+            "practically equal; give it in the metric's units: 0.01 for one percentage point"
         )
     if select and config.val == 0 and not config.splits:
         raise RiskminError(
@@ -212,7 +213,7 @@ def grid_settings(configs: dict) -> dict:
     return {
         f"{name}.{key}": value
         for name, (model, candidate) in configs.items()
-        for key, value in {**candidate.to_dict(), "model": model_name(model)}.items()
+        for key, value in fingerprint_settings(candidate, model_name(model)).items()
     }
 
 

@@ -10,6 +10,7 @@ measured on as many held-out rows; the corrected intervals are those of each exp
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -123,6 +124,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     from ._montecarlo import experiment_splits, model_name
 
     sizes = checked_sizes(sizes)
+    given_config = config is not None  # checked whole, as fit checks a Config passed
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     if config.folds or config.splits:
         raise RiskminError(
@@ -131,7 +133,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         )
     check_experiment(config)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
-    said_given(config, settings, models)
+    said_given(config, settings, models, whole=given_config)
     for each in models:
         if isinstance(each, str):
             config.replace(model=each)  # a name riskmin does not know is refused before anything trains
@@ -164,7 +166,6 @@ def experiments_of(model, named: str, data, config: Config, given: dict, full_ro
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
     there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
     """
-    from ..stats import summarize
     from ._montecarlo import experiments, progress_line, warn_about_run_count, threads_trial
 
     sizes = sorted(given)
@@ -172,19 +173,13 @@ def experiments_of(model, named: str, data, config: Config, given: dict, full_ro
     trial = threads_trial(config)
     by_size = {}
     for size in reversed(sizes):
-        shared = trial if config.batch_size or size == sizes[-1] else None
+        measured = trial if config.batch_size or size == sizes[-1] else None
         at_size = sized.replace(train=size * config.train_fraction)
         if config.progress:  # whose runs the progress below counts
             progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
-        mc = experiments(model, data, at_size, [{}], trial=shared, every=given[size])[0]
         # runs on a share of the full split's training rows hold no more in common: the full split's correction
-        share = mc.summary["n_train"] / full_rows
-        mc.summary.update(
-            summarize(
-                mc.table, mc.summary["n_train"], mc.summary["n_test"], n_val=mc.summary.get("n_val"), shared=share
-            )
-        )
-        by_size[size] = mc
+        share = statistics.mean(len(splits.train) for _, _, splits in given[size]) / full_rows
+        by_size[size] = experiments(model, data, at_size, [{}], trial=measured, every=given[size], shared=share)[0]
     # said once a model, for its size with the fewest runs used, rather than once a size
     warn_about_run_count(sized, min(len(mc.summary["used_runs"]) for mc in by_size.values()))
     return {size: by_size[size] for size in sizes}

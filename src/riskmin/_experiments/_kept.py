@@ -51,17 +51,20 @@ def experiment_fingerprint(data, every: list, settings: dict) -> dict:
 
 
 def without_free(settings: dict) -> dict:
-    """`settings` less the FREE ones: a config's dict, or a dict of them (a comparison's candidates); a mode as the
-    direction it stands for (`Config.goal`), as a run's fingerprint holds it, so that an experiment begun with mode
-    min on a loss resumes under auto."""
-    kept: dict = {
+    """`settings` less the FREE ones: a config's dict, or a dict of them, or a comparison's candidates' settings flat
+    ("small.progress")."""
+    return {
         key: without_free(value) if isinstance(value, dict) else value
         for key, value in settings.items()
-        if key not in FREE
+        if key.rpartition(".")[2] not in FREE
     }
-    if "mode" in kept and "monitor" in kept:
-        kept["mode"] = Config.from_dict({key: kept[key] for key in ("monitor", "mode", "metrics") if key in kept}).goal
-    return kept
+
+
+def fingerprint_settings(config: Config, model: str) -> dict:
+    """A config's settings as an experiment's fingerprint holds them: with the model's name, and its mode as the
+    direction it stands for (`Config.goal`), as a run's fingerprint holds it, so that an experiment begun with mode min
+    on a loss resumes under auto."""
+    return {**config.to_dict(), "mode": config.goal, "model": model}
 
 
 class Keeper:
@@ -151,7 +154,7 @@ class Keeper:
 
     def resumed(self, now: dict) -> Path:
         """The interrupted experiment in `target`, once its fingerprint shows it trains what `now` describes."""
-        from .._runs._rundir import replaced_by
+        from .._runs._rundir import check_not_overtaken, replaced_by
 
         if not interrupted(self.destination):
             finished = "; it finished" if (self.destination / "summary.json").exists() else ""
@@ -162,6 +165,7 @@ class Keeper:
         found = self.destination
         check_experiment_kind(found, self.about["kind"])
         check_same(read_fingerprint(found), now, found, what="experiment")
+        check_not_overtaken(found)
         self.take(found)
         self.target = replaced_by(found) or found  # a replacement that was interrupted still replaces what it was for
         return found

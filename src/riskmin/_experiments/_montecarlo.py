@@ -33,7 +33,7 @@ from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
 from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
 from ._vectorized import model_for, refusal, stacks_of, train_stacked
-from ._kept import Keeper, holding
+from ._kept import Keeper, fingerprint_settings, holding
 from ..policy import judged
 
 
@@ -174,9 +174,10 @@ def montecarlo(
         settings = {"model": model, **settings}
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     callables, settings = user_objects(settings)
+    whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
     config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
-    said_given(config, settings, [model])
-    keeper = kept_in(directory, resume, config, {**config.to_dict(), "model": model_name(model)}, config.to_toml())
+    said_given(config, settings, [model], whole=whole)
+    keeper = kept_in(directory, resume, config, fingerprint_settings(config, model_name(model)), config.to_toml())
     with holding(keeper):
         result = kept_montecarlo(model, data, config, callables, keeper)
         if keeper is not None:
@@ -237,6 +238,7 @@ def experiments(
     group: int = 0,
     trial: Optional[MeasuredThreads] = None,
     every: Optional[list] = None,
+    shared: float = 1.0,
 ) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
@@ -245,7 +247,8 @@ def experiments(
     where the runs an interrupted experiment kept are read back instead of trained again. `trial`: the thread trial of
     threads="auto" when experiments of the same stacks share one (train_runs). `every`: each run's split, as
     experiment_splits gives them, where the caller drew them (a learning curve's nested sizes); its rows then say no
-    split fractions, which would draw other rows."""
+    split fractions, which would draw other rows. `shared`: the share of a full split's training rows each run trains
+    on, which its correction takes (stats.correction_ratio)."""
     callables = callables or Callables()
     drawn = every is None
     data, config, every = checked_experiment(data, config, callables, every)
@@ -265,6 +268,7 @@ def experiments(
             processes,
             names,
             drawn,
+            shared,
         )
         for v, changes in enumerate(variants)
     ]
@@ -370,6 +374,7 @@ def experiment(
     processes: int,
     names: dict,
     drawn: bool = True,
+    shared: float = 1.0,
 ) -> MonteCarlo:
     """The MonteCarlo of one variant from its table rows: statistics, notes. `drawn`: the splits are the settings' own
     (split, or stratified_split, on each run's seed), not splits the caller gave."""
@@ -381,7 +386,7 @@ def experiment(
         ]
     sizes = [(len(s.train), len(s.test), len(s.val)) for _, _, s in every]
     n_train, n_test, n_val = (sum(size[i] for size in sizes) / len(sizes) for i in (0, 1, 2))
-    summary = summarize(table, n_train, n_test, config.folds or None, n_val=n_val)
+    summary = summarize(table, n_train, n_test, config.folds or None, n_val=n_val, shared=shared)
     summary.update(
         data=names.get("data"),
         model=names.get("model"),

@@ -310,21 +310,25 @@ def install(building: Path, target: Path) -> None:
         if replaced_by(earlier) == target:
             warn(
                 f"{earlier} holds an earlier, interrupted attempt to replace {target.name}; resuming it is refused "
-                f"now that {target} is newer: remove it (rm -r {earlier}) unless you want to keep it under a name "
-                "of its own",
+                f"now that {target} is newer: remove it (rm -r {earlier}), or rename it to keep it",
                 RiskminNote,
             )
 
 
-def written_since(building: Path) -> Optional[Path]:
-    """The run that the hidden folder `building` was made to replace, where a run was written there after `building`
-    began (its summary.json is newer than building's config.toml): resuming `building` would replace a run it never
-    saw. None otherwise."""
+def check_not_overtaken(building: Path) -> None:
+    """Refuse to resume the hidden folder `building` when the run or experiment it was made to replace was written
+    after it began (that summary.json is newer than the oldest file `building` holds: its settings, as begun, unless
+    only they are there and were edited since): resuming would replace a result it never saw."""
     target = replaced_by(building)
-    began, written = building / "config.toml", None if target is None else target / "summary.json"
-    if written is None or not written.is_file() or not began.is_file():
-        return None
-    return target if written.stat().st_mtime_ns > began.stat().st_mtime_ns else None
+    written = None if target is None else target / "summary.json"
+    files = [path for path in building.rglob("*") if path.is_file()]
+    if written is None or not written.is_file() or not files:
+        return
+    if written.stat().st_mtime_ns > min(path.stat().st_mtime_ns for path in files):
+        raise RiskminError(
+            f"{target} was written after {building} began to replace it, and resuming would replace that newer "
+            f"result; to keep both, rename this one (mv {building} {target}-resumed) and resume it there, or remove it"
+        )
 
 
 def save_run(run, directory=None) -> Path:

@@ -248,7 +248,7 @@ def setup(
     """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
     model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
     checkpoints go when that is not a run `directory` (a run of an experiment)."""
-    config, callables = fit_settings(model, config, settings)
+    config, callables = fit_settings(model, config, settings, resume)
     config = recorded(config, data)  # config.toml names the data the run was given, not the default data set
     starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))
@@ -320,9 +320,10 @@ def steps_per_epoch(splits, config: Config) -> int:
     return -(-batches_per_epoch(splits, config) // config.accumulate)
 
 
-def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
+def fit_settings(model, config: Optional[Config], settings: dict, resume: bool = False) -> tuple:
     """(Config, Callables) from what fit was given: settings of another command refused, the user's own loss,
-    optimizer, scheduler and metrics kept aside and named in the config, a model's own training_step noted."""
+    optimizer, scheduler and metrics kept aside and named in the config, a model's own training_step noted, what the
+    given settings leave unused said (`said_given`; a `config` given is checked whole unless it resumes a run)."""
     for key in settings:
         if key in COMMAND_SETTINGS:
             raise RiskminError(
@@ -332,9 +333,10 @@ def fit_settings(model, config: Optional[Config], settings: dict) -> tuple:
         settings = {"model": model, **settings}
     callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
     callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
+    whole = config is not None and not resume
     config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
-    said_given(config, settings, [model])
+    said_given(config, settings, [model], whole=whole)
     return config, callables
 
 

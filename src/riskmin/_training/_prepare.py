@@ -311,16 +311,16 @@ def as_data(data, config: Config):
 
 def recorded(config: Config, data) -> Config:
     """`config` with `data` saying what a run or experiment was given, as its config.toml records it: a data set's
-    name, or a file's absolute path (found from any folder by --config and --resume), also for Data read from one
-    (its `source`: what the command line passes once it has read its file). Else the setting says what the object
-    was ("DataFrame given in Python"), which a file of settings cannot name, rather than the default data set, on
-    which `riskmin train --config` would train without a word."""
+    name, or a file's absolute path (found from any folder by --config and --resume), also for Data read from one,
+    with the settings that read it (its `source`: what the command line passes once it has read its file). Else the
+    setting says what the object was ("DataFrame given in Python"), which a file of settings cannot name, rather than
+    the default data set, on which `riskmin train --config` would train without a word."""
     if isinstance(data, (str, bytes, os.PathLike)):
         name = os.fsdecode(data)
         return config.replace(data=os.path.abspath(name) if is_file_name(name) else name)
     named = data.data if isinstance(data, Splits) else data
-    if isinstance(named, Data) and named.source:
-        return config.replace(data=named.source)
+    if isinstance(named, Data) and named.source:  # read by riskmin: the settings that read it, which read it again
+        return config.replace(**named.source)
     kind = "(x, y)" if isinstance(data, (tuple, list)) else type(data).__name__
     return config.replace(data=f"{kind} {GIVEN_IN_PYTHON}")
 
