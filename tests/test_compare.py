@@ -415,3 +415,8 @@ def test_a_comparison_that_could_tell_nothing_apart_is_refused_before_it_trains(
 def test_candidates_given_as_a_list_are_asked_for_as_a_dict():
     with pytest.raises(RiskminError, match="^candidates is a list; give a dict of name -> settings"):
         compare(["linear", "two_layer"], "lab1", runs=2, epochs=1, progress=False)
+
+
+def test_one_repetition_of_k_folds_is_k_splits_to_compare_on(recwarn):
+    c = compare({"a": {}, "b": {"lr": 0.1}}, "lab1", folds=3, runs=1, test=0.0, epochs=1, progress=False)
+    assert c.summary["runs"] == 3 and c.summary["comparisons"]["test_loss"]["b"]["corrected_p_value"] is not None
