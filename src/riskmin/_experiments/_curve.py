@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, RiskminError, check_experiment, said_given
+from ..config import Config, RiskminError, RiskminNote, check_experiment, said_given, warn
 from .._paths import data_label
 from ..metrics import METRIC_PREFIXES
 
@@ -140,13 +140,15 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     data = as_data(data, config)  # a file read once, not once a size
     full = experiment_splits(data, config)
     given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}
-    config = check_batch_fits(config, given)
+    config, batch_note = check_batch_fits(config, given)
     results = {}
     for each in models:
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
         results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train))
+    if batch_note:  # once every experiment passed its checks, as the data's notes are said
+        warn(batch_note, RiskminNote)
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
     notes = [
         f"{named} at size {size:g}: {note}"
@@ -194,9 +196,9 @@ def nested(splits, size: float):
     return Splits(splits.data, splits.train[:kept], splits.val, splits.test, splits.seed)
 
 
-def check_batch_fits(config: Config, given: dict) -> Config:
-    """`config` with a batch the training rows of the smallest size hold (the default one, larger, takes them all at
-    every size, with a note); a larger batch set on purpose refused before anything trains."""
+def check_batch_fits(config: Config, given: dict) -> tuple:
+    """(`config` with a batch the training rows of the smallest size hold, the note that says so or ""): the default
+    one, larger, takes them all at every size; a larger batch set on purpose refused before anything trains."""
     from .._training._prepare import fitted_batch
 
     size = min(given)

@@ -294,7 +294,9 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
     # patience or plateau without a validation split: refused by every engine
     judged(config, all(len(s.val) for _, _, s in every))
     if isinstance(data, Data):
-        config = fitted_batch(config, min(len(s.train) for _, _, s in every))
+        config, note = fitted_batch(config, min(len(s.train) for _, _, s in every))
+        if note:  # the last of the checks: said once they all passed
+            warn(note, RiskminNote)
     return data, config, every
 
 

@@ -26,7 +26,7 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, said_given, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -255,10 +255,12 @@ def setup(
     autocast, scaler = mixed_precision(config, device)  # a precision the device cannot compute in is refused here
     team = team if team is not None else distributed.team(device)
     splits = as_splits(data, config)
-    config = run_settings(config, model, splits, team)
+    config, batch_note = run_settings(config, model, splits, team)
     assert config.epochs is not None  # run_settings made them final
     prepared = Prepared(splits, config, device, team, callables.metrics)
     model = checked_model(model, prepared, config)
+    if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
+        warn(batch_note, RiskminNote)
     # frozen ones never get a gradient
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
     batches = prepared.batches(config)
@@ -300,19 +302,21 @@ def setup(
     )
 
 
-def run_settings(config: Config, model, splits, team) -> Config:
-    """The settings the run trains with and records, made final before its data is prepared: process 0 alone reports,
-    loss "auto" is made concrete by the targets, a module is described by how to build it again (or as model "custom"
-    and its class), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
+def run_settings(config: Config, model, splits, team) -> tuple:
+    """(the settings the run trains with and records, a note on its batch or ""), made final before its data is
+    prepared: process 0 alone reports, loss "auto" is made concrete by the targets, a module is described by how to
+    build it again (or as model "custom" and its class), a default batch larger than a small table's training rows
+    takes them all (fitted_batch), and the epochs are those in force (unset: 100, or as many as max_steps take)."""
     targets = splits.data.y if isinstance(splits.data, Data) else splits.data[0][1]
-    if isinstance(splits.data, Data):  # in memory: a default batch larger than a small table's rows takes them all
-        config = fitted_batch(config, len(splits.train))
+    note = ""
+    if isinstance(splits.data, Data):  # in memory
+        config, note = fitted_batch(config, len(splits.train))
     return config.replace(
         loss=with_concrete_loss(config, targets).loss,
         epochs=config.epochs_for(steps_per_epoch(splits, config)),
         **({} if team.first else {"progress": False}),
         **(models.build_settings(model) if isinstance(model, nn.Module) else {}),
-    )
+    ), note
 
 
 def steps_per_epoch(splits, config: Config) -> int:
