@@ -357,3 +357,14 @@ def test_config_toml_of_loaded_data_reads_the_same_rows_again(pairs, tmp_path, c
     assert (saved["data"], saved["n_samples"], saved["noise"]) == ("lab1", 60, 2.0)
     assert main(["train", "--config", "runs/drawn/config.toml", "--name", "again", "--progress", "off"]) == 0
     assert json.loads((tmp_path / "runs" / "again" / "summary.json").read_text())["test_loss"] == first.summary["test_loss"]
+
+
+def test_load_takes_the_keywords_fit_takes_and_a_curve_records_its_model(pairs, tmp_path, recwarn):
+    import tomllib
+
+    assert riskmin.load("data/pairs.npz", task="regression").task == "regression"
+    assert len(riskmin.load("lab1", n_samples=40)) == 40
+    with pytest.raises(RiskminError, match="unknown setting 'tagret'; did you mean 'target'"):
+        riskmin.load("data/pairs.npz", tagret="y")
+    curve = riskmin.curve("linear", "data/pairs.npz", sizes=(0.5, 1.0), runs=2, epochs=1, batch_size=8, progress=False)
+    assert tomllib.loads((curve.save() / "config.toml").read_text())["model"] == "linear"  # not the default two_layer

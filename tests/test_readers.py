@@ -342,3 +342,16 @@ def test_a_comma_is_read_as_a_decimal_mark_only_where_the_numbers_show_it(tmp_pa
         path = tmp_path / f"t{number}.csv"
         path.write_text(text)
         assert csv_format(path) == form, text
+
+
+def test_numbers_whose_thousands_are_grouped_by_commas_are_read_as_numbers(tmp_path):
+    """A tab-separated table whose numbers group their thousands (1,200), as a spreadsheet may write them: a column of
+    such numbers is numbers, not the text of 214 classes."""
+    rows = [(i, 1000 + 37 * i, -12345.5 + i) for i in range(40)]
+    plain, grouped = tmp_path / "plain.csv", tmp_path / "grouped.csv"
+    plain.write_text("x\ty\tz\n" + "".join(f"{x}\t{y}\t{z}\n" for x, y, z in rows))
+    grouped.write_text("x\ty\tz\n" + "".join(f"{x}\t{y:,}\t{z:,}\n" for x, y, z in rows))
+    settings = riskmin.Config(target="y")
+    given, read = riskmin.load(str(plain), settings), riskmin.load(str(grouped), settings)
+    assert read.task == given.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
+    assert "grouped.csv writes the thousands of columns y, z with commas (1,200); read as numbers" in read.notes

@@ -54,19 +54,21 @@ DATASETS = {
 }
 
 
-def load(name: str | bytes | os.PathLike = "lab1", config: Config | None = None) -> Data:
-    """A built-in data set by name, or a data file (.csv, .parquet, .npz), with the settings of `config` that apply;
-    what reading a file guessed or did (the task, the classes, columns left out) is told as RiskminNote warnings, and
-    a mistake is said in Python's words (target=, not --target).
+def load(name: str | bytes | os.PathLike = "lab1", config: Config | None = None, **settings) -> Data:
+    """A built-in data set by name, or a data file (.csv, .parquet, .npz), with the settings of `config` and the
+    keywords (target=, features=, task=, n_samples=, ...) that apply, as fit takes them; what reading a file guessed
+    or did (the task, the classes, columns left out) is told as RiskminNote warnings, and a mistake is said in
+    Python's words (target=, not --target).
 
-    >>> load("line").x.shape
-    torch.Size([100, 1])
+    >>> load("line").x.shape, load("lab1", n_samples=50).x.shape
+    (torch.Size([100, 1]), torch.Size([50, 10]))
     """
     if not isinstance(name, (str, bytes, os.PathLike)):
         raise RiskminError(
             f"load reads a data set's name or a file's path, not a {type(name).__name__}; give a table or tensors to "
             "fit, montecarlo, compare or curve as they are (with target= for a table)"
         )
+    config = (config or Config()).replace(**settings)
     return for_python(lambda: read_data(os.fsdecode(name), config, voice=in_python))
 
 

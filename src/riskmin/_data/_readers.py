@@ -142,6 +142,13 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
                     f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its "
                     "text looks wrong"
                 )
+            if form[0] != ",":  # where commas may group thousands, in a column the reader took for text
+                table, grouped = ungrouped(table, form[1])
+                if grouped:
+                    notes.append(
+                        f"{path.name} writes the thousands of {'columns' if len(grouped) > 1 else 'column'} "
+                        f"{', '.join(grouped)} with commas (1,200); read as numbers"
+                    )
         else:
             import pyarrow.parquet
 
@@ -185,6 +192,28 @@ def decimal_mark(cells: list) -> str:
     points = any(re.fullmatch(r"[-+]?\d*\.\d+", cell) for cell in cells)
     thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
     return "," if commas and not points and not thousands else "."
+
+
+def ungrouped(table, decimal: str) -> tuple:
+    """(`table` with its text columns whose every cell is a number with commas grouping its thousands, 1,200 or
+    -12,345.5, read as numbers; their names). With decimal commas no comma groups thousands."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    grouped = []
+    if decimal == ",":
+        return table, grouped
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if not pyarrow.types.is_string(column.type) or column.null_count == len(column):
+            continue
+        cells = pc.drop_null(column)
+        numbers = pc.match_substring_regex(cells, r"^[-+]?\d{1,3}(,\d{3})*(\.\d+)?$")
+        if pc.all(numbers).as_py() and pc.any(pc.match_substring(cells, ",")).as_py():
+            values = pc.cast(pc.replace_substring(column, ",", ""), pyarrow.float64())
+            table = table.set_column(i, name, values)
+            grouped.append(name)
+    return table, grouped
 
 
 def read_csv(path: Path, encoding: str = "utf8", wide=(), form: tuple = (",", ".")):

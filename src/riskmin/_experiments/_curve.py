@@ -134,6 +134,8 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     check_experiment(config)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     said_given(config, settings, models, whole=given_config)
+    if models and isinstance(models[0], str):  # config.toml names the first model, as the command line's does
+        config = config.replace(model=models[0])
     for each in models:
         if isinstance(each, str):
             config.replace(model=each)  # a name riskmin does not know is refused before anything trains
