@@ -454,3 +454,12 @@ def test_a_mistake_in_flags_files_or_runs_is_refused_before_torch_is_imported(tm
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(said), lines
     assert not imported & {"torch", "numpy", "matplotlib"}, sorted(imported & {"torch", "numpy", "matplotlib"})
+
+
+def test_a_comparisons_settings_given_to_train_point_to_compare(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('epochs = 2\n\n[small]\nhidden = [4]\n\n[large]\nhidden = [16]\n')
+    assert main(["train", "--config", str(grid), "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == (f"error: {grid} holds the tables of a comparison's candidates (small, large); run it "
+                                       f"with riskmin compare --config {grid}\n")
+    assert not (tmp_path / "runs").exists()

@@ -44,6 +44,12 @@ def flags_given(args: argparse.Namespace) -> list:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     values = read_toml(args.config) if args.config else {}
+    tables = [key for key, value in values.items() if isinstance(value, dict)]
+    if tables:  # a comparison's settings: one table a candidate
+        raise RiskminError(
+            f"{args.config} holds the tables of a comparison's candidates ({', '.join(tables)}); run it with "
+            f"riskmin compare --config {args.config}"
+        )
     if values:
         Config.from_dict(values, source=args.config)  # unknown keys and bad values are named with the file
     for name in FIELDS:
