@@ -612,8 +612,11 @@ def said_given(config: Config, given, models=(), trained=None, whole: bool = Fal
     """`given_settings` for a Python caller: the notes as RiskminNote warnings. `models`: what trains, where
     config.model does not say it (a name, or a module or a factory of one's own); or `trained`, the configs that
     train. `whole`: a Config was passed, whose mode is given too (not when it is a saved run's, to resume)."""
-    trained = trained or [config.replace(model=m if isinstance(m, str) else "custom") for m in models] or None
     given = [*given, *(("mode",) if whole else ())]
+    if not given:
+        return
+    if not trained and any(name in FIELDS and fact(name, "applies") for name in given):  # what the notes look at
+        trained = [config.replace(model=m if isinstance(m, str) else "custom") for m in models] or None
     for note in given_settings(config, given, flags=False, trained=trained):
         warn(note, RiskminNote)
 

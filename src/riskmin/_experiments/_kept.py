@@ -29,7 +29,7 @@ from typing import Optional
 
 from ..config import Config, RiskminError, fact, settings_where
 from .. import _files as files
-from .._training._fingerprint import check_same, data_fingerprint, tensors_sha256
+from .._training._fingerprint import check_same, data_fingerprint, fingerprinted, tensors_sha256
 
 FINGERPRINT = "experiment.json"
 KEPT = "kept"
@@ -61,10 +61,9 @@ def without_free(settings: dict) -> dict:
 
 
 def fingerprint_settings(config: Config, model: str) -> dict:
-    """A config's settings as an experiment's fingerprint holds them: with the model's name, and its mode as the
-    direction it stands for (`Config.goal`), as a run's fingerprint holds it, so that an experiment begun with mode min
-    on a loss resumes under auto."""
-    return {**config.to_dict(), "mode": config.goal, "model": model}
+    """A config's settings as an experiment's fingerprint holds them (`fingerprinted`, as a run's), with the model's
+    name."""
+    return {**fingerprinted(config), "model": model}
 
 
 class Keeper:

@@ -33,10 +33,15 @@ def fingerprint(splits, config: Config) -> dict:
     # what a resumed run may change (its settings' `resume` fact): what it shows and where it writes, how many threads,
     # and how long it goes on, unless its schedule's length is that of the run
     free = settings_where(resume="free") + (() if schedule_spans_the_run(config) else settings_where(resume="length"))
-    settings = {key: value for key, value in config.to_dict().items() if key not in free}
-    settings["mode"] = config.goal  # auto is the direction it stands for: a run begun with mode min resumes under auto
+    settings = {key: value for key, value in fingerprinted(config).items() if key not in free}
     # as a checkpoint gives it back: tuples as lists
     return json.loads(json.dumps({"data": inputs, "settings": settings}))
+
+
+def fingerprinted(config: Config) -> dict:
+    """A config's settings as a fingerprint holds them: mode as the direction it stands for (`Config.goal`), so that
+    a run or experiment begun with mode min on a loss resumes under auto."""
+    return {**config.to_dict(), "mode": config.goal}
 
 
 def data_fingerprint(data) -> dict:

@@ -56,8 +56,6 @@ class Prepared:
         self.several = is_several(splits.data.x) if isinstance(splits.data, Data) else is_several(splits.data[0][0])
         # the user's own, by name
         self.metrics = {name: user_metric(name, fn, self.target) for name, fn in (metrics or {}).items()}
-        if self.tensors:
-            check_batch_size(config, len(splits.train))
 
     def in_memory(self, data: Data, splits: Splits, config: Config, device: torch.device) -> None:
         """The rows of each split gathered once, standardized with the training rows' statistics, on the device."""
