@@ -256,6 +256,14 @@ def test_help_shows_defaults_for_every_flag(capsys):
     assert "--lr X                learning rate (default: 0.01)" in text and "(default: on)" in text
 
 
+def test_curve_help_leaves_out_the_split_settings_it_refuses(capsys):
+    text = help_text(capsys, "curve")
+    assert "--runs" in text and "--stratify" in text
+    assert "--folds" not in text and "--splits" not in text
+    assert main(["curve", "lab1", "--folds", "5"]) == 2  # still taken, and refused in its own words
+    assert "a learning curve draws random splits" in capsys.readouterr().err
+
+
 def test_help_groups_the_flags_and_shows_the_choices_of_each_setting(capsys):
     text = help_text(capsys, "train")
     sections = [line[:-1] for line in text.splitlines() if line.endswith(":") and not line.startswith(" ")]

@@ -783,3 +783,13 @@ def test_an_interrupted_experiment_replacement_never_resumes_over_one_written_af
     assert main(["montecarlo", "--resume", str(attempt)]) == 2
     assert error_line(capsys).startswith(f"error: runs/mc was written after {attempt} began to replace it")
     assert tree(Path("runs/mc")) == newer
+
+
+def test_a_resumed_run_says_where_it_takes_up(runs, capsys, signal_at):
+    flags = ["lab1", "--model", "linear", "--epochs", "3", "--name", "r"]
+    assert main(["train", *flags, *signal_at(30, "SIGINT")]) == 130  # 25 steps an epoch: 5 steps into the second
+    assert "interrupted in epoch 2 after step 30" in capsys.readouterr().err
+    assert main(["train", "--resume", str(runs / "r")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[3] == "resume from step 30, in epoch 2 of 3"  # after data, model and train
+    assert [line.split()[0] for line in lines[5:]] == ["2", "3"]  # then the epochs left

@@ -148,7 +148,10 @@ class Progress:
     def on_fit_start(self, state: State):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
-        for line in self.header:
+        resumed = (
+            [f"resume from step {state.step:,}, in epoch {state.epoch + 1} of {state.epochs}"] if state.step else []
+        )
+        for line in self.header + resumed:  # a resumed run has taken its steps before this call
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)
         self.every = self.print_every or max(1, math.ceil(state.epochs / 20))
         self.bar = Bar(

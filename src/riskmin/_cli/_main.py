@@ -89,7 +89,9 @@ def metavar(name: str) -> str:
     return fact(name, "placeholder") or placeholders.get(kind, name.upper())
 
 
-def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, command: str, unlisted: tuple = ()) -> None:
+    """The flags of the settings `command` shows, a section of `--help` each; those `unlisted` are taken but left out of
+    `--help` (the command refuses them in a sentence of its own)."""
     for title in SECTIONS:  # each section lists its settings in Config's order
         names = [
             name for name in settings_where(group=title) if name != "data" and fact(name, "command") in (None, command)
@@ -108,7 +110,9 @@ def add_config_flags(parser: argparse.ArgumentParser, command: str) -> None:
                 dest=name,
                 metavar=metavar(name),
                 default=argparse.SUPPRESS,
-                help=FIELDS[name].metadata["help"] + default_text(FIELDS[name]),
+                help=argparse.SUPPRESS
+                if name in unlisted
+                else FIELDS[name].metadata["help"] + default_text(FIELDS[name]),
                 **extra,
             )
 
@@ -283,7 +287,7 @@ def add_curve_parser(commands, parser: Parser) -> None:
         "0.1,0.18,0.32,0.56,1.0, evenly spaced in log n); "
         "--model takes several models, comma separated, one curve each",
     )
-    add_config_flags(sub, "montecarlo")
+    add_config_flags(sub, "montecarlo", unlisted=("folds", "splits"))  # a curve draws random splits of each size
     parser.commands["curve"] = sub
 
 
