@@ -142,13 +142,13 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     data = as_data(data, config)  # a file read once, not once a size
     full = experiment_splits(data, config)
     given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}
-    config, batch_note = check_batch_fits(config, given)
+    batches, batch_note = batches_that_fit(config, given)
     results = {}
     for each in models:
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train))
+        results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train), batches)
     if batch_note:  # once every experiment passed its checks, as the data's notes are said
         warn(batch_note, RiskminNote)
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
@@ -161,10 +161,10 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     return Curve(table, results, config, notes)
 
 
-def experiments_of(model, named: str, data, config: Config, given: dict, full_rows: int) -> dict:
+def experiments_of(model, named: str, data, config: Config, given: dict, full_rows: int, batches: dict) -> dict:
     """size -> the Monte-Carlo experiment of `model` (`named` in the progress lines) on the splits `given` for that
-    size, ascending; trained from the largest size down. Each is summarized with the share of the `full_rows`
-    training rows of a full split its runs train on (stats.correction_ratio).
+    size, ascending, with that size's batch (`batches`); trained from the largest size down. Each is summarized with
+    the share of the `full_rows` training rows of a full split its runs train on (stats.correction_ratio).
 
     threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are the
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
@@ -177,8 +177,8 @@ def experiments_of(model, named: str, data, config: Config, given: dict, full_ro
     trial = threads_trial(config)
     by_size = {}
     for size in reversed(sizes):
-        measured = trial if config.batch_size or size == sizes[-1] else None
-        at_size = sized.replace(train=size * config.train_fraction)
+        at_size = sized.replace(train=size * config.train_fraction, batch_size=batches[size])
+        measured = trial if at_size.batch_size or size == sizes[-1] else None
         if config.progress:  # whose runs the progress below counts
             progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
         # runs on a share of the full split's training rows hold no more in common: the full split's correction
@@ -198,14 +198,27 @@ def nested(splits, size: float):
     return Splits(splits.data, splits.train[:kept], splits.val, splits.test, splits.seed)
 
 
-def check_batch_fits(config: Config, given: dict) -> tuple:
-    """(`config` with a batch the training rows of the smallest size hold, the note that says so or ""): the default
-    one, larger, takes them all at every size; a larger batch set on purpose refused before anything trains."""
+def batches_that_fit(config: Config, given: dict) -> tuple:
+    """(size -> the batch its training rows hold, the note that says where it is not config's or ""): the default
+    batch, larger than a size's training rows, takes them all at that size alone, as a Monte-Carlo experiment of that
+    size would (a whole split at every size would train the larger ones in fewer, longer steps than at their own);
+    a larger batch set on purpose is refused before anything trains."""
     from .._training._prepare import fitted_batch
 
-    size = min(given)
-    rows = min(len(splits.train) for _, _, splits in given[size])
-    return fitted_batch(config, rows, f"the training split of size {size:g}")
+    batches, whole = {}, []
+    for size in sorted(given):
+        rows = min(len(splits.train) for _, _, splits in given[size])
+        fitted, note = fitted_batch(config, rows, f"the training split of size {size:g}")
+        batches[size] = fitted.batch_size
+        if note:
+            whole.append((size, rows))
+    if not whole:
+        return batches, ""
+    named = ", ".join(f"{size:g} ({rows} rows)" for size, rows in whole)
+    return batches, (
+        f"the training split{'s' * (len(whole) > 1)} of size {named} hold{'s' * (len(whole) == 1)} fewer rows than the "
+        f"default batch of {config.batch_size}; batch_size 0 is used there: each step takes its whole training split"
+    )
 
 
 def checked_sizes(sizes) -> tuple:
