@@ -14,7 +14,7 @@ import torch
 import riskmin
 from riskmin import RiskminError
 from riskmin._cli._main import main
-from riskmin.callbacks import CsvLog, State, TensorBoard
+from riskmin.callbacks import CsvLog, SignalAt, State, TensorBoard
 from snapshot import tree
 from said import unwrapped
 
@@ -481,7 +481,8 @@ def results():
     sweep = riskmin.LrFinding([1e-3, 1e-2, 1e-1], [1.0, 0.5, 0.8], 1e-2)
     mc = riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False)
     comparison = riskmin.compare({"fast": {"lr": 0.1}, "slow": {"lr": 0.01}}, "line", runs=2, epochs=1, progress=False)
-    return {"LrFinding": sweep, "MonteCarlo": mc, "Comparison": comparison}
+    run = riskmin.fit("linear", "line", epochs=1, progress=False)
+    return {"LrFinding": sweep, "MonteCarlo": mc, "Comparison": comparison, "Run": run}
 
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -520,7 +521,7 @@ def test_plot_into_a_path_refuses_what_the_command_line_refuses(runs, results, k
     assert tree(runs.parent) == before
 
 
-@pytest.mark.parametrize("kind", ["MonteCarlo", "Comparison"])
+@pytest.mark.parametrize("kind", ["MonteCarlo", "Comparison", "Run"])
 def test_save_replaces_an_experiment_only_when_asked_and_only_with_a_whole_one(tmp_path, results, kind):
     result = results[kind]
     folder = tmp_path / "exp"
@@ -537,7 +538,7 @@ def test_save_replaces_an_experiment_only_when_asked_and_only_with_a_whole_one(t
     assert (result.save(tmp_path / "made") / "summary.json").is_file()
 
 
-@pytest.mark.parametrize("kind", ["MonteCarlo", "Comparison"])
+@pytest.mark.parametrize("kind", ["MonteCarlo", "Comparison", "Run"])
 def test_save_never_writes_through_a_link_into_a_run_or_over_a_folder_not_riskmins(runs, results, kind):
     result = results[kind]
     Path("elsewhere").mkdir()
@@ -793,3 +794,31 @@ def test_a_resumed_run_says_where_it_takes_up(runs, capsys, signal_at):
     lines = capsys.readouterr().err.splitlines()
     assert lines[3] == "resume from step 30, in epoch 2 of 3"  # after data, model and train
     assert [line.split()[0] for line in lines[5:]] == ["2", "3"]  # then the epochs left
+
+
+def test_fit_writes_no_run_into_a_folder_not_riskmins_overwrite_or_not(tmp_path):
+    Path(tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "metrics.csv").write_text("years of work")
+    before = tree(tmp_path)
+    for overwrite in (False, True):
+        with pytest.raises(RiskminError, match="^directory .*notes exists and is not a riskmin run; a run is written into a "
+                                               "new or empty folder, or over a riskmin run with overwrite=True: choose "
+                                               "another directory$"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "notes", overwrite=overwrite)
+    assert tree(tmp_path) == before
+
+
+def test_fit_into_a_stopped_run_asks_for_resume_or_overwrite_and_overwrite_leaves_none_of_its_checkpoints(tmp_path):
+    folder = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder, callbacks=[SignalAt(30, "SIGINT")])
+    old = sorted((folder / "checkpoint").glob("step-*"))
+    assert old
+    with pytest.raises(RiskminError, match="holds a run that stopped before it finished; pass resume=True to continue it, "
+                                           "or overwrite=True to train it again from the start$"):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder)
+    assert sorted((folder / "checkpoint").glob("step-*")) == old
+    (folder / "notes.txt").write_text("mine")
+    run = riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=folder, overwrite=True, checkpoint_every=0)
+    assert not any(path.exists() for path in old) and (folder / "notes.txt").read_text() == "mine"
+    assert riskmin.Run.load(folder).summary["epochs_run"] == run.summary["epochs_run"] == 1

@@ -81,14 +81,15 @@ def test_the_closed_form_test_loss_gets_the_corrected_standard_error_of_a_test_m
         (0.2, True, (0.0, 0.0, 1.0)),  # an accuracy above it: better
         (-0.2, True, (1.0, 0.0, 0.0)),  # an accuracy below it: worse
         (0.05, False, (0.0, 1.0, 0.0)),  # within the region: equivalent
-        (0.1, False, (0.0, 1.0, 0.0)),  # on its edge: still within it
-        (-0.1, True, (0.0, 1.0, 0.0)),
+        (0.1, False, (0.5, 0.5, 0.0)),  # on its edge: half of the posterior on each side
+        (-0.1, True, (0.5, 0.5, 0.0)),
     ],
 )
-def test_without_spread_the_bayesian_comparison_is_certain_on_the_side_the_mean_lies(mean, higher, expected):
-    # every split differs by the same amount: no posterior spread, the probabilities are 0 or 1
-    found = bayesian({"n": 3, "mean": mean, "corrected_se": 0.0}, 0.1, higher_is_better=higher)
-    assert (found["p_worse"], found["p_equivalent"], found["p_better"]) == expected
+def test_with_a_tiny_spread_the_bayesian_comparison_is_near_certain_on_the_side_the_mean_lies(mean, higher, expected):
+    found = bayesian({"n": 3, "mean": mean, "corrected_se": 1e-9}, 0.1, higher_is_better=higher)
+    assert (found["p_worse"], found["p_equivalent"], found["p_better"]) == pytest.approx(expected, abs=1e-6)
+    # every split differing by the same amount: no spread, no posterior (certainty would rest on nothing)
+    assert set(bayesian({"n": 3, "mean": mean, "corrected_se": 0.0}, 0.1, higher_is_better=higher).values()) == {None}
 
 
 @pytest.mark.parametrize("t, df", [(1e-4, 1e6), (1e-3, 1e8)])

@@ -6,10 +6,12 @@ import random
 import statistics
 
 import pytest
+import torch
 from scipy import stats as scipy_stats
 
+import riskmin
 from riskmin import RiskminError
-from riskmin.stats import describe, holm, paired, summarize, t_cdf, t_quantile, t_two_sided
+from riskmin.stats import bayesian, describe, describe_metric, detectable, holm, paired, summarize, t_cdf, t_quantile, t_two_sided
 
 T_975_3 = 3.182446305284263  # the 0.975 quantile of t with 3 degrees of freedom, from the tables
 
@@ -174,10 +176,25 @@ def test_corrected_paired_test_by_hand():
     assert d["corrected_p_value"] > d["naive_p_value"]  # the correction only ever widens
 
 
-def test_paired_without_spread():
+def test_paired_without_spread_claims_nothing_but_no_difference_where_there_is_none():
     assert paired([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])["naive_p_value"] == 1.0
+    # every split one apart: no spread to scale the difference by, so no p, no posterior, no detectable difference
     constant = paired([2.0, 3.0, 4.0], [1.0, 2.0, 3.0], n_train=9, n_test=1)
-    assert (constant["naive_t"], constant["naive_p_value"], constant["corrected_p_value"]) == (None, 0.0, 0.0)
+    assert (constant["naive_t"], constant["naive_p_value"], constant["corrected_p_value"]) == (None, None, None)
+    assert (constant["corrected_ci_low"], constant["corrected_ci_high"], constant["corrected_se"]) == (None, None, 0.0)
+    assert bayesian(constant, 0.01) == {"p_worse": None, "p_equivalent": None, "p_better": None}
+    assert detectable(constant) is None
+
+
+def test_values_that_all_agree_get_no_interval_and_a_warning_that_says_so():
+    d = describe_metric("test_accuracy", [1.0] * 4, n_train=80, n_test=20)
+    assert (d["mean"], d["std"], d["corrected_se"]) == (1.0, 0.0, 0.0)
+    assert (d["corrected_ci_low"], d["naive_ci_high"], d["ci_scale"]) == (None, None, None)
+    x = torch.linspace(-1, 1, 200).reshape(-1, 1)  # two classes a linear model tells apart at once
+    with pytest.warns(riskmin.RiskminWarning, match="^test accuracy is 1 in every run, test f1 is 1 in every run: "
+                                                    "values that all agree give no interval or test"):
+        mc = riskmin.montecarlo("linear", (x, (x[:, 0] > 0).long()), runs=5, epochs=20, progress=False)
+    assert mc.summary["metrics"]["test_accuracy"]["corrected_ci_low"] is None
 
 
 def test_paired_leaves_out_pairs_with_a_missing_side():

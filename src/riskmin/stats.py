@@ -48,8 +48,10 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     they are None, as is everything but the mean below two values. The naive ones treat the runs
     as independent and are named so. With `log_scale` (an error metric: see `log_scaled`) and every
     value above 0, both intervals are mean x exp(+-t se / mean) (unless its upper end would overflow a
-    float); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval). `shared`: the
-    share of a full split's training rows each run trains on (`correction_ratio`), 1 but in a learning curve.
+    float); else mean +- t se. `ci_scale` says which ("log" or "linear"; None without an interval). Values that all
+    agree (every run's accuracy 1) give no interval: a spread of 0 says nothing of how the mean would vary with other
+    splits, and [1, 1] would claim certainty. `shared`: the share of a full split's training rows each run trains on
+    (`correction_ratio`), 1 but in a learning curve.
 
     >>> d = describe([9.0, 10.0, 11.0, None], n_train=80, n_test=20)
     >>> d["n"], d["excluded"], round(d["naive_ci_low"], 3), round(d["corrected_ci_low"], 3), d["ci_scale"]
@@ -57,6 +59,9 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     >>> d = describe([9.0, 10.0, 11.0], n_train=80, n_test=20, log_scale=True)
     >>> round(d["corrected_ci_low"], 3), round(d["corrected_ci_high"], 3), d["ci_scale"]
     (7.199, 13.891, 'log')
+    >>> d = describe([1.0, 1.0, 1.0], n_train=80, n_test=20)
+    >>> d["std"], d["corrected_se"], d["corrected_ci_low"], d["ci_scale"]
+    (0.0, 0.0, None, None)
     """
     check_confidence(confidence)
     ratio = correction_ratio(n_train, n_test, folds, shared)
@@ -84,6 +89,8 @@ def describe(values: list, n_train: Optional[float] = None, n_test: Optional[flo
     kinds = ("naive",) if ratio is None else ("naive", "corrected")
     if ratio is not None:
         result["corrected_se"] = math.sqrt((1 / n + ratio) * variance)
+    if variance == 0:  # no interval from values that all agree
+        return result
     widest = quantile * max(result[f"{kind}_se"] for kind in kinds)
     # a spread so wide beside the mean that its upper end would overflow a float keeps the linear interval
     on_log = log_scale and min(kept) > 0 and math.log(mean) + widest / mean < math.log(sys.float_info.max)
@@ -217,7 +224,7 @@ def paired(
     corrected resampled paired t-test of Nadeau and Bengio (Bouckaert and Frank's for
     repeated k-fold), which holds its level when the splits share training rows. A pair with
     a missing value on either side is left out (`excluded`). When all differences are equal
-    there is no spread to test against: t is None and p is 1 if they are all zero, else 0.
+    there is no spread to test against: t is None and p is 1 if they are all zero, else None.
 
     >>> d = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
     >>> d["mean"], round(d["naive_p_value"], 4), round(d["corrected_p_value"], 4)
@@ -250,20 +257,17 @@ def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) 
     training sets, rho = n_test / (n_test + n_train), enters as rho / (1 - rho) = n_test/n_train,
     the same correction as Nadeau and Bengio's. Returned: the probabilities that the candidate
     is practically worse, practically equivalent or practically better than the best (None
-    without a corrected standard error, or without a `rope`).
+    without a corrected standard error or with one of 0, or without a `rope`).
 
     >>> d = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
     >>> {k: round(v, 3) for k, v in bayesian(d, 0.5).items()}
     {'p_worse': 0.972, 'p_equivalent': 0.02, 'p_better': 0.007}
     """
     se, mean = test.get("corrected_se"), test.get("mean")
-    if se is None or mean is None or rope is None:
+    if se is None or mean is None or rope is None or se == 0:  # no spread: no posterior of any width
         return {"p_worse": None, "p_equivalent": None, "p_better": None}
     se, mean, rope, df = float(se), float(mean), float(rope), int(test["n"]) - 1  # plain floats out, numpy's in or not
-    if se == 0:
-        below, above = float(mean < -rope), float(mean > rope)
-    else:
-        below, above = t_cdf((-rope - mean) / se, df), 1.0 - t_cdf((rope - mean) / se, df)
+    below, above = t_cdf((-rope - mean) / se, df), 1.0 - t_cdf((rope - mean) / se, df)
     worse, better = (below, above) if higher_is_better else (above, below)
     return {"p_worse": worse, "p_equivalent": max(0.0, 1.0 - worse - better), "p_better": better}
 
@@ -284,7 +288,7 @@ def detectable(test: dict, level: float = 0.05, power: float = 0.8) -> Optional[
             "level"
         )
     se = test.get("corrected_se")
-    if se is None or test.get("n", 0) < 2:
+    if not se or test.get("n", 0) < 2:  # no spread (se 0): nothing to scale a difference by
         return None
     return detectable_shift(test["n"] - 1, level, power) * se
 
@@ -360,9 +364,11 @@ def holm(pvalues: list) -> list:
 
 
 def t_test(mean: float, se: float, df: int) -> tuple:
-    """(t, two-sided p) of the hypothesis that the true mean is 0, given its standard error."""
+    """(t, two-sided p) of the hypothesis that the true mean is 0, given its standard error. Without a spread (se 0) a
+    mean of 0 is not told apart from 0 (p 1), and any other mean cannot be tested (p None): differences that all agree
+    say nothing of how they would vary with other splits."""
     if se == 0:
-        return None, 1.0 if mean == 0 else 0.0
+        return None, 1.0 if mean == 0 else None
     t = mean / se
     return t, t_two_sided(t, df)
 

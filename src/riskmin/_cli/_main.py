@@ -382,14 +382,18 @@ def main(argv=None) -> int:
 
 def as_lines(shown):
     """warnings.showwarning that prints a RiskminWarning as 'warning: ...' (a RiskminNote as 'note: ...') on stderr,
-    within 80 columns, and leaves any other warning to `shown`."""
+    within 80 columns, each once (the candidates of a comparison would each say the same note), and leaves any other
+    warning to `shown`."""
+    said = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, RiskminWarning):
             from .._runs._report import message_lines
 
             kind = "note" if issubclass(category, RiskminNote) else "warning"
-            print(message_lines(f"{kind}: {message}"), file=sys.stderr)
+            if f"{kind}: {message}" not in said:
+                said.add(f"{kind}: {message}")
+                print(message_lines(f"{kind}: {message}"), file=sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
 

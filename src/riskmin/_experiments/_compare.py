@@ -42,7 +42,7 @@ from ._montecarlo import (
     model_name,
     progress_line,
     targets_of,
-    warn_about_run_count,
+    warn_about_runs,
 )
 from ._kept import fingerprint_settings, holding
 from .._training._optim import per_run_supported
@@ -223,7 +223,7 @@ def kept_comparison(
     """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
     start = time.perf_counter()
     results = train_candidates(configs, data, config.progress, keeper)
-    warn_about_run_count(config, min(len(mc.summary["used_runs"]) for mc in results.values()))
+    warn_about_runs(config, {name: mc.summary for name, mc in results.items()})
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
     cells = setting_cells(candidates)
     table = [{"candidate": name, **cells[name], **row} for name, mc in results.items() for row in mc.table]

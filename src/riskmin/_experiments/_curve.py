@@ -170,7 +170,7 @@ def experiments_of(model, named: str, data, config: Config, given: dict, full_ro
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
     there; with batch_size 0 a step is the whole training split, smaller at each size, which tries its own.
     """
-    from ._montecarlo import experiments, progress_line, warn_about_run_count, threads_trial
+    from ._montecarlo import experiments, progress_line, warn_about_runs, threads_trial
 
     sizes = sorted(given)
     sized = config.replace(model=model) if isinstance(model, str) else config
@@ -185,7 +185,7 @@ def experiments_of(model, named: str, data, config: Config, given: dict, full_ro
         share = statistics.mean(len(splits.train) for _, _, splits in given[size]) / full_rows
         by_size[size] = experiments(model, data, at_size, [{}], trial=measured, every=given[size], shared=share)[0]
     # said once a model, for its size with the fewest runs used, rather than once a size
-    warn_about_run_count(sized, min(len(mc.summary["used_runs"]) for mc in by_size.values()))
+    warn_about_runs(sized, {f"{named} at size {size:g}": mc.summary for size, mc in by_size.items()})
     return {size: by_size[size] for size in sizes}
 
 

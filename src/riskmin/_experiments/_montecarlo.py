@@ -190,7 +190,7 @@ def montecarlo(
 def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
     """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
     result = experiments(model, data, config, [{}], callables, keeper)[0]
-    warn_about_run_count(config, len(result.summary["used_runs"]))
+    warn_about_runs(config, {"": result.summary})
     return result
 
 
@@ -205,6 +205,51 @@ def kept_in(
             )
         return None
     return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
+
+
+def warn_about_runs(config: Config, summaries: dict) -> None:
+    """What the runs of one or more experiments (their `summaries`, by the name a message gives them: "" for a
+    Monte-Carlo experiment alone) mean for the result: `warn_about_run_count` for the fewest used, and a warning for
+    each test metric whose values left runs out or all agree."""
+    warn_about_run_count(config, min(len(summary["used_runs"]) for summary in summaries.values()))
+    for message in value_warnings(summaries):
+        warn(message)
+
+
+def value_warnings(summaries: dict) -> list:
+    """Sentences on the test metrics that left runs out (a value not a number: r2 of a test split whose target is
+    constant) and on those whose values all agree, which get no interval (stats.describe).
+
+    >>> rows = [{"test_accuracy": 1.0, "test_r2": v} for v in (0.5, float("nan"), 0.7)]
+    >>> said = value_warnings({"": summarize(rows, n_train=8, n_test=2)})
+    >>> for line in said: print(line)  # doctest: +NORMALIZE_WHITESPACE
+    test r2 is not a number in 1 of 3 runs; its statistics use the other 2
+    test accuracy is 1 in every run: values that all agree give no interval or test, their spread of 0 saying
+    nothing of other splits (more test rows or more splits would show one)
+    """
+    from .._runs._report import compact
+
+    left_out, agreeing = [], []
+    for label, summary in summaries.items():
+        of = f" of {label}" if label else ""
+        for name, d in summary["metrics"].items():
+            if not name.startswith("test_"):
+                continue
+            words = name.replace("_", " ")
+            if d["excluded"]:
+                runs = d["n"] + d["excluded"]
+                left_out.append(
+                    f"{words}{of} is not a number in {d['excluded']} of {runs} runs; its statistics use "
+                    f"the other {d['n']}"
+                )
+            if d["n"] >= 2 and d["std"] == 0:
+                agreeing.append(f"{words}{of} is {compact(d['mean'])} in every run")
+    if agreeing:
+        left_out.append(
+            f"{', '.join(agreeing)}: values that all agree give no interval or test, their spread of "
+            "0 saying nothing of other splits (more test rows or more splits would show one)"
+        )
+    return left_out
 
 
 def warn_about_run_count(config: Config, used: int) -> None:

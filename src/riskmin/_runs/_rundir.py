@@ -78,14 +78,17 @@ class Run:
         epochs = f"best epoch {best} of {self.summary.get('epochs_run')}" if best is not None else "no best epoch"
         return f"Run({data}, {self.config.model}, {epochs}, {tested})"
 
-    def save(self, directory=None) -> Path:
+    def save(self, directory=None, overwrite: bool = False) -> Path:
         """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, preprocessing.json,
         curves.png) and return its path. Without `directory` it is a new folder under `config.out`, named as
-        `riskmin train` names it (numbered when the name is taken), and one line says which.
+        `riskmin train` names it (numbered when the name is taken), and one line says which. An existing `directory`
+        is written only when empty, or replaced with `overwrite` when it holds a riskmin run or experiment, once the
+        new files are complete; a folder of anything else is never written into.
         """
+        if directory is not None:
+            return save_experiment(lambda folder: save_run(self, folder), Path(directory), overwrite)
         path = save_run(self, directory)
-        if directory is None:
-            print(f"run written to {path}")
+        print(f"run written to {path}")
         return path
 
     @classmethod
@@ -366,6 +369,25 @@ def save_run(run, directory=None) -> Path:
         atomic_write(target / name, content)
     fsync_directory(target)
     return target
+
+
+# what a run writes in its directory, beside its settings: what a run that replaces it in place removes first
+RUN_FILES = ("summary.json", "model.safetensors", "preprocessing.json", "metrics.csv", "curves.png")
+
+
+def clear_run(directory: Path) -> None:
+    """Remove the files of the run in `directory` (its checkpoints, its results, its TensorBoard events), so that a
+    run that replaces it there (fit with overwrite=True) leaves none of them behind; anything else stays. A folder
+    with no finished or stopped run in it (the one the command line made for a run) is left as it is."""
+    if not (directory / "summary.json").exists() and not any((directory / "checkpoint").glob("step-*")):
+        return
+    with RunLock(directory, tidy=False):  # not while another process trains there
+        for name in RUN_FILES:
+            (directory / name).unlink(missing_ok=True)
+        for events in directory.glob("events.out.tfevents.*"):
+            events.unlink()
+        if (directory / "checkpoint").is_dir() and not (directory / "checkpoint").is_symlink():
+            shutil.rmtree(directory / "checkpoint")
 
 
 def misfit(saved: dict, wanted: dict) -> str:

@@ -54,7 +54,8 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Run
+from .._runs._rundir import Run, clear_run, save_run
+from .._files import holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
@@ -127,6 +128,8 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
     step = step_calls(training)
     loss_of = gradient_checked(step.loss_of, training.loss_fn)  # no gradient: one sentence, not backward's error
     hooks, batch_hooks = training.step_hooks, training.batch_hooks
+    if directory is not None and not resume and training.config.overwrite and training.team.first:
+        clear_run(Path(directory))  # the run replaced, once this one passed every check: no file of it left behind
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
@@ -155,7 +158,7 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
     with Interruptible(training.state, training.saver.enabled, second_stops=True):
         run = finish(training)
         if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
-            run.save(directory)
+            save_run(run, directory)
     # a signal while finishing, or after the last step's look at the flag: the interruption goes on, and a loop of
     # runs stops here, as it asked
     if training.state.interrupted:
@@ -345,9 +348,13 @@ def fit_settings(model, config: Optional[Config], settings: dict, resume: bool =
 
 
 def starting_point(model, config: Config, directory, resume: bool) -> None:
-    """Refuse to replace a finished run without overwrite, as `riskmin train` refuses; say so when `model` is a module
-    an earlier fit trained, so that a run meant to start afresh does not silently go on from trained weights."""
-    finished = directory is not None and (Path(directory) / "summary.json").exists()
+    """Refused: a finished run in `directory` without overwrite,
+    as `riskmin train` refuses; a stopped one without resume or overwrite; a folder that is not riskmin's, whose files
+    a run would write over. Said: `model` is a module an earlier fit trained, so that a run meant to start afresh does
+    not silently go on from trained weights."""
+    folder = Path(directory) if directory is not None else None
+    finished = folder is not None and (folder / "summary.json").exists()
+    stopped = folder is not None and not finished and any((folder / "checkpoint").glob("step-*"))
     if finished and resume:
         raise RiskminError(
             f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
@@ -358,11 +365,27 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
             f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose "
             "another directory"
         )
+    if stopped and not resume and not config.overwrite:
+        raise RiskminError(
+            f"directory {directory} holds a run that stopped before it finished; pass resume=True to continue it, "
+            "or overwrite=True to train it again from the start"
+        )
+    # the command line trains in a folder it made, which holds the run's settings and its lock
+    if folder is not None and not (finished or stopped or holds_run(folder)) and foreign_files(folder):
+        raise RiskminError(
+            f"directory {directory} exists and is not a riskmin run; a run is written into a new or empty folder, "
+            "or over a riskmin run with overwrite=True: choose another directory"
+        )
     if isinstance(model, nn.Module) and model in TRAINED and not resume:
         warn(
             "this module was trained by an earlier fit, and this fit continues from its trained weights; build a new "
             "one (after torch.manual_seed) to train from a fresh initialization"
         )
+
+
+def foreign_files(folder: Path) -> list:
+    """The names in `folder` (if it is one) that a run starting there did not put: all but its settings and lock."""
+    return sorted({p.name for p in folder.iterdir()} - {"config.toml", ".lock"}) if folder.is_dir() else []
 
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
