@@ -12,7 +12,7 @@ import riskmin
 from riskmin import MonteCarlo, RiskminError, compare
 from riskmin._cli._main import main
 from riskmin._experiments._candidates import candidate_configs, grid
-from riskmin._experiments._compare import comparison_summary, selection, selection_text, stacks
+from riskmin._experiments._compare import comparison_summary, ranked_rows, selection, selection_text, stacks
 from riskmin.stats import summarize
 from said import unwrapped
 
@@ -64,10 +64,20 @@ def test_a_candidate_whose_runs_all_diverged_ranks_last_and_is_not_called_as_goo
     assert "lost" not in summary["not_distinguished"]
 
 
+def test_a_candidate_whose_runs_diverged_ranks_after_those_that_finished_and_the_table_says_on_how_many_splits():
+    nan = math.nan
+    results = {"erratic": made_up([0.5, nan, 0.6, nan]), "steady": made_up([2.0, 2.1, 1.9, 2.2]),
+               "slow": made_up([3.0, 3.1, 2.9, 3.3])}
+    summary = comparison_summary(results, "loss", "min", None)
+    assert summary["ranking"] == ["steady", "slow", "erratic"]  # erratic's mean, 0.55, rests on the 2 splits it survived
+    names = [row[1] for row in ranked_rows(summary)]
+    assert names == ["steady", "slow", "erratic (2 of 4 splits)"]
+
+
 def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_split():
-    # split:          0    1    2    3 (a diverged)
+    # split:          0    1    2    3 (a diverged in 3, b in 2)
     a = made_up(test_losses=[5.0, 2.0, 3.0, math.nan], val_losses=[1.0, 3.0, 1.0, math.nan])
-    b = made_up(test_losses=[1.0, 4.0, 9.0, 6.0], val_losses=[2.0, 1.0, 2.0, 2.0])
+    b = made_up(test_losses=[1.0, 4.0, math.nan, 6.0], val_losses=[2.0, 1.0, math.nan, 2.0])
     results = {"a": a, "b": b}
     summary = comparison_summary(results, "loss", "min", None)
     table = [{"candidate": name, **row} for name, mc in results.items() for row in mc.table]
@@ -75,7 +85,7 @@ def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_s
     assert rows == {("a", 0), ("b", 1), ("a", 2), ("b", 3)}
     assert chosen["chosen"] == {"a": 2, "b": 2}
     assert chosen["estimate"]["mean"] == pytest.approx((5.0 + 4.0 + 3.0 + 6.0) / 4)
-    assert summary["best"] == "a"  # mean test loss 10/3 over the runs that did not diverge, against 5 for b
+    assert summary["best"] == "a"  # both diverged once: mean test loss 10/3 over the runs that did not, against 11/3
     # the optimism, paired over the splits where the best has a test loss: chosen 5, 4, 3 against a's own 5, 2, 3
     differences = [0.0, 2.0, 0.0]
     assert chosen["optimism"]["mean"] == pytest.approx(2 / 3)

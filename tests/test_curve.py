@@ -112,7 +112,7 @@ def test_sizes_that_are_not_numbers_are_said_as_the_user_wrote_them(tmp_path, ca
     assert "sizes = 0.1,abc are not all numbers" in capsys.readouterr().err and not list(tmp_path.iterdir())
 
 
-def test_the_command_says_how_a_file_was_read_and_warns_of_few_runs_once_a_model(tmp_path, capsys):
+def test_the_command_says_how_a_file_was_read_and_warns_of_few_runs_once(tmp_path, capsys):
     path = tmp_path / "people.csv"
     rows = [f"{i},{i % 7 * 1.5},{(i * 3) % 11 * 0.5},{i % 7 * 3.0 + 1.0}" for i in range(60)]
     path.write_text("id,a,b,y\n" + "\n".join(rows) + "\n")
@@ -120,7 +120,7 @@ def test_the_command_says_how_a_file_was_read_and_warns_of_few_runs_once_a_model
                  "--runs", "2", "--epochs", "2", "--progress", "off", "--out", str(tmp_path / "runs")]) == 0
     out, err = capsys.readouterr()
     assert "task: regression (guessed) on y" in out and "left out of the features as row identifiers: id" in out
-    assert err.count("warning: intervals from 2 runs are wide") == 2  # once for each model, not once a size
+    assert err.count("warning: intervals from 2 runs are wide") == 1  # once, not once a model or a size
 
 
 def test_the_progress_says_whose_runs_it_counts(capsys, recwarn):

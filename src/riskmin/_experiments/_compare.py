@@ -280,7 +280,10 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
     means = {name: mc.summary["metrics"].get(ranked_by, {}).get("mean") for name, mc in results.items()}
     if all(mean is None for mean in means.values()):
         raise RiskminError(f"no candidate has a {ranked_by} to rank by; choose a metric the task reports, such as loss")
-    order = sorted(results, key=lambda name: order_key(means[name], mode))
+    # a candidate whose runs diverged ranks after every one whose runs all finished: its mean rests on the splits it
+    # survived, which flatter it, and a run that diverged failed
+    failed = {name: mc.summary["diverged"] > 0 for name, mc in results.items()}
+    order = sorted(results, key=lambda name: (failed[name], order_key(means[name], mode)))
     best = order[0]
     metrics = [
         m
@@ -583,6 +586,9 @@ def ranked_rows(summary: dict) -> list:
             )
         )
         test = summary["comparisons"].get(metric, {}).get(name)
+        diverged = summary["candidates"][name].get("diverged", 0)
+        if diverged:  # the splits its statistics rest on
+            name = f"{name} ({summary['runs'] - diverged} of {summary['runs']} splits)"
         if test is None:
             rows.append((f"{rank}", name, mean, "best", "", ""))
             continue
@@ -678,6 +684,12 @@ def comparison_table(summary: dict, console) -> None:
             else "."
         )
         + log_scale_note(ranked)
+        + (
+            " A candidate whose runs diverged ranks after those whose runs all finished: its statistics rest on the "
+            "splits it survived."
+            if any(c.get("diverged") for c in summary["candidates"].values())
+            else ""
+        )
     )
     console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
     bayesian_table(summary, console)
@@ -719,7 +731,9 @@ def bayesian_table(summary: dict, console) -> None:
         "P: posterior probability (correlated Bayesian t-test, same correction). Each candidate is set against the "
         "best these splits picked, so one truly as good shows P(worse) > 0.95 up to about 10% of the time, > 0.975 "
         "about 5% (python -m benchmarks.paired_tests). detectable: the difference the corrected test finds 80% of "
-        f"the time at p < {summary['level']:g} with {summary['runs']} splits; smaller true differences may go unseen."
+        f"the time at p < {summary['level']:g} with {summary['runs']} splits (or those a candidate finished), for that "
+        "pair alone (Holm's adjustment over several candidates needs a larger one); smaller true differences may go "
+        "unseen."
     )
     console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
 

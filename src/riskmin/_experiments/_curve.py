@@ -308,9 +308,9 @@ def curve_table(curve: Curve, console) -> None:
         message_lines(
             "CI: the corrected 95% interval of each experiment (its splits share training rows; every size is "
             f"corrected with the full split's n_test/n_train{f' = {ratio:.3g}' if ratio else ''}, as its runs share no "
-            "more rows than the full split's do). The gap between the curves bounds what more data could still buy "
-            "this model: its training loss, rising with n, tends to stay below the risk it would reach with unlimited "
-            "data."
+            "more rows than the full split's do). Every size trains the same epochs, so a smaller one takes fewer "
+            "steps: where its runs stopped short of converging (its training loss above a larger size's), its risk "
+            "counts that too; more epochs, with --patience, leave the data's share alone."
             f"{log_scale_note(scales)}",
             indent="",
         ),
