@@ -105,6 +105,24 @@ def test_selection_ties_go_to_the_candidate_given_first_and_are_counted():
         {**summary, "selection": chosen})
 
 
+def test_selection_by_accuracy_breaks_its_ties_by_the_validation_loss():
+    def scored(accuracies, losses, tests):
+        table = [{"run": r, "seed": r, "diverged": False, "val_accuracy": a, "val_loss": v, "test_accuracy": t,
+                  "test_loss": 1 - t} for r, (a, v, t) in enumerate(zip(accuracies, losses, tests))]
+        summary = summarize(table, n_train=80, n_test=20)
+        return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
+                          riskmin.Config())
+    # every split ties on accuracy; b has the lower validation loss in splits 0 and 2, a in split 1
+    results = {"a": scored([0.9, 0.9, 0.9], [0.5, 0.2, 0.5], [0.8, 0.9, 0.7]),
+               "b": scored([0.9, 0.9, 0.9], [0.3, 0.4, 0.3], [0.85, 0.6, 0.95])}
+    summary = comparison_summary(results, "accuracy", "max", None)
+    table = [{"candidate": name, **row} for name, mc in results.items() for row in mc.table]
+    chosen, rows = selection(table, ["a", "b"], "accuracy", "max", summary)
+    assert rows == {("b", 0), ("a", 1), ("b", 2)} and chosen["ties"] == 3
+    assert chosen["estimate"]["mean"] == pytest.approx((0.85 + 0.9 + 0.95) / 3)
+    assert chosen["tie_rule"] == "the lower val loss, then the candidate given first"
+
+
 def test_select_without_validation_rows_is_refused_in_one_sentence():
     with pytest.raises(riskmin.RiskminError, match="select chooses a candidate in each split by val_loss, but val = 0"):
         compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", runs=3, val=0.0, select=True, epochs=1, progress=False)

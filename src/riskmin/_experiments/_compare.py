@@ -369,8 +369,9 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
     """Nested selection: in every split the candidate with the best val_<base> is chosen and its test_<base> recorded.
 
     Returns the summary of it and the set of (candidate, run) chosen. Splits where no candidate has a
-    finite validation metric choose nothing. A tie on the validation metric goes to the candidate
-    given first, and the ties are counted. The optimism is how much better the best candidate's mean
+    finite validation metric choose nothing. A tie on the validation metric (an accuracy on a few
+    validation rows ties often) goes to the lower validation loss, then to the candidate given first,
+    and the ties are counted. The optimism is how much better the best candidate's mean
     test metric looks than the nested estimate (positive: quoting that mean flatters), with the
     corrected standard error of that difference, paired over the splits.
     """
@@ -386,7 +387,10 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
             values.append(None)
             flattery.append(None)
             continue
-        choice = min(usable, key=lambda row: order_key(row[f"val_{base}"], mode))  # ties: the first candidate given
+        # ties: the lower validation loss, then the first candidate given
+        choice = min(
+            usable, key=lambda row: (order_key(row[f"val_{base}"], mode), order_key(row.get("val_loss"), "min"))
+        )
         ties += sum(1 for row in usable if row[f"val_{base}"] == choice[f"val_{base}"]) > 1
         chosen_in.append((choice["candidate"], run))
         values.append(choice.get(f"test_{base}"))
@@ -403,7 +407,9 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
         "estimate": describe_metric(f"test_{base}", values, *sizes),
         "chosen": counts,
         "ties": ties,
-        "tie_rule": "the candidate given first",
+        "tie_rule": "the candidate given first"
+        if base == "loss"
+        else "the lower val loss, then the candidate given first",
         "optimism": describe(flattery, *sizes),
     }, set(chosen_in)
 
