@@ -69,3 +69,15 @@ def test_a_kind_that_does_not_fit_is_refused(kind, message):
 def test_a_bare_module_has_values_only():
     with pytest.raises(RiskminError, match="a bare module, whose loss predict does not know"):
         riskmin.predict(torch.nn.Linear(1, 2), torch.zeros(1, 1), kind="class")
+
+
+def test_no_rows_in_gives_no_rows_out_of_every_kind_and_type(fruit):
+    import pandas as pd
+
+    run = trained(fruit)
+    frame = pd.DataFrame({"weight": [1.0, 2.5]}, index=[7, 9])
+    for kind, width in (("value", 3), ("class", 1), ("proba", 3)):
+        some, none = riskmin.predict(run, frame, kind=kind), riskmin.predict(run, frame.head(0), kind=kind)
+        assert none.shape == (0, width) and list(none.columns) == list(some.columns)
+    assert riskmin.predict(run, np.zeros((0, 1)), kind="class").shape == (0,)
+    assert riskmin.predict(run, torch.zeros(0, 1)).shape == (0, 3)

@@ -14,6 +14,7 @@ DataFrame, with the input's row index and a column per target or class.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -99,9 +100,9 @@ def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, 
     named = kind == "class" and bool(classes) and one_class_per_row(output, loss, classes)
     if is_frame(rows):
         values = np.array(classes)[prediction.numpy()] if named else prediction.numpy()
-        return same_frame(
-            rows, dict(zip(headers(prediction, output, kind, loss, names), values.reshape(len(values), -1).T))
-        )
+        # a column per target or class, with rows or without
+        columns = values.reshape(len(values), math.prod(values.shape[1:])).T
+        return same_frame(rows, dict(zip(headers(prediction, output, kind, loss, names), columns)))
     if isinstance(rows, np.ndarray):
         return np.array(classes)[prediction.numpy()] if named else prediction.numpy()
     return prediction

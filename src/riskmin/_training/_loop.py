@@ -683,7 +683,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
         out = torch.cat(
             [
                 forward(model, each_input(lambda t: t[i : i + EVAL_CHUNK].to(device), x)).cpu()
-                for i in range(0, n_rows(x), EVAL_CHUNK)
+                for i in range(0, max(n_rows(x), 1), EVAL_CHUNK)  # no rows: one empty chunk, no rows out
             ]
         )
     except RuntimeError as error:  # a bare model, whose inputs nothing recorded
