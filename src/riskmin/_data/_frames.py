@@ -45,7 +45,7 @@ def arrow_table(frame):
     try:
         if module == "pandas":
             check_unique([str(name) for name in frame.columns], FRAME)
-            frame = pyarrow.Table.from_pandas(frame, preserve_index=False)
+            frame = pandas_table(frame)
         elif module == "polars":
             frame = frame.to_arrow()
     except pyarrow.ArrowException as error:
@@ -56,6 +56,36 @@ def arrow_table(frame):
         ) from None
     check_unique(frame.column_names, FRAME)
     return slim(frame)
+
+
+def pandas_table(frame):
+    """A pandas DataFrame as a pyarrow Table, its index left out. A column of Python objects that pyarrow cannot read
+    as one type (text and numbers mixed: ["a", 3.0]) becomes text, cell by cell, its empty cells left empty, as a CSV
+    file holds it: the column code then reads it as a CSV's (a number column with a few text cells is numbers, and at
+    prediction any text cell of a number column is a missing value)."""
+    import pyarrow
+
+    try:
+        return pyarrow.Table.from_pandas(frame, preserve_index=False)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        mixed = [label for label in frame.columns if frame[label].dtype == object and not one_type(frame[label])]
+        if not mixed:
+            raise
+    frame = frame.copy(deep=False)  # the caller's frame keeps its cells: each column below is replaced, not written
+    for label in mixed:
+        frame[label] = frame[label].map(str, na_action="ignore")
+    return pyarrow.Table.from_pandas(frame, preserve_index=False)
+
+
+def one_type(column) -> bool:
+    """Whether pyarrow reads a pandas column of Python objects as one type."""
+    import pyarrow
+
+    try:
+        pyarrow.array(column, from_pandas=True)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError):
+        return False
+    return True
 
 
 def frame_data(frame, config: Config) -> Data:
@@ -170,7 +200,10 @@ def frame_rows(frame, names: dict, targets: bool) -> tuple:
         raise RiskminError(
             "a DataFrame is read by column names, which only a Run knows; pass the Run fit returned, or a tensor"
         )
-    x, y, _ = table_columns(arrow_table(frame), [], FRAME, names, targets)
+    try:
+        x, y, _ = table_columns(arrow_table(frame), [], FRAME, names, targets)
+    except RiskminError as error:  # only Python passes a DataFrame: said in keywords, as for_python does
+        raise RiskminError(in_python(str(error))) from None
     return x, y
 
 

@@ -24,6 +24,7 @@ from ..data import Batches
 from ..distributed import Alone, Team, shared
 from ..metrics import loss_units
 from ..policy import Judge, diverged
+from .._runs._rundir import misfit
 from ._callables import Callables
 from ._checkpoint import Checkpoints, NoCheckpoints
 from ._fingerprint import check_same
@@ -206,11 +207,20 @@ def restore_checkpoint(saver, training: Training) -> None:
     # before the weights meet a model of another shape
     assert training.fingerprint is not None  # setup fingerprints every run that checkpoints
     check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
+    check_length(values, training.config, len(training.batches), saver.root.parent)
+    # checked before any of them is copied: load_state_dict copies the tensors that fit before it raises
+    weights = named(tensors, "model/")
+    different = misfit(weights, training.model.state_dict())
+    if different:
+        raise RiskminError(
+            f"cannot resume {saver.root.parent}: the model given is not the one the run began with ({different}); "
+            "resume with a model built as the run's was, or start a new run"
+        )
     if not team.first:
         prefix = f"rank/{team.rank}/"
         values = {**values, **values["ranks"][str(team.rank)]}
         tensors = {**tensors, **{k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}}
-    training.model.load_state_dict(named(tensors, "model/"))
+    training.model.load_state_dict(weights)
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
@@ -238,6 +248,26 @@ def restore_checkpoint(saver, training: Training) -> None:
     training.losses = list(unreported.to(training.prepared.device).unbind())
     training.unreported = values["unreported"]
     training.start = time.perf_counter() - values["seconds"]
+
+
+def check_length(values: dict, config: Config, batches: int, where) -> None:
+    """Refuse a resume whose max_steps or epochs end before where the checkpoint stands (`batches`: an epoch's): the
+    loop would stop at once and record a run longer than its settings say."""
+    step, epoch, partial = values["step"], values["epoch"], 0 < values["epoch_step"] < batches
+    if config.max_steps and step > config.max_steps:
+        raise RiskminError(
+            f"cannot resume {where} with max_steps {config.max_steps:,}: it has already trained {step:,} steps; "
+            f"set max_steps to at least {step:,}"
+        )
+    assert config.epochs is not None  # setup made them final
+    if epoch > config.epochs:  # an epoch under way counts as one the run is in
+        done = (
+            f"{epoch - 1:,} epoch{'s' * (epoch != 2)} and part of epoch {epoch:,}" if partial else f"{epoch:,} epochs"
+        )
+        raise RiskminError(
+            f"cannot resume {where} with epochs {config.epochs:,}: it has already trained {done}; "
+            f"set epochs to at least {epoch:,}"
+        )
 
 
 def unreported_losses(training: Training) -> torch.Tensor:
