@@ -350,3 +350,11 @@ def test_missing_mean_says_numbers_get_means_and_empty_text_cells_no_category(tm
     assert data.notes[1:] == ["missing feature values are filled with training-split means (size); "
                               "empty text cells get no category, all their inputs 0 (kind)"]
     assert data.x[5, 1:].tolist() == [0.0, 0.0] and torch.isnan(data.x[3, 0])
+
+
+def test_missing_mean_fills_a_hole_in_new_rows_when_the_training_rows_had_none():
+    x = torch.randn(60, 2, generator=torch.Generator().manual_seed(1))
+    run = riskmin.fit("linear", riskmin.Data(x, x.sum(1, keepdim=True), missing="mean"), epochs=2, progress=False)
+    holed = torch.tensor([[float("nan"), 0.5]])
+    filled = torch.tensor([[float(run.preprocessing.fill[0]), 0.5]])  # the training mean of the first column
+    assert torch.equal(riskmin.predict(run, holed), riskmin.predict(run, filled))

@@ -380,12 +380,16 @@ class Standardizer:
 
     mean: torch.Tensor
     std: torch.Tensor
-    fill: Optional[torch.Tensor] = None  # what NaN becomes, before scaling; None: the data had none
+    fill: Optional[torch.Tensor] = None  # what NaN becomes, before scaling; None: NaN are not holes (missing="error")
     constant: list = field(default_factory=list)  # indices of numeric columns constant on the training rows
     target: Optional["TargetScale"] = None  # how a regression target was scaled for training; None: it was not
 
     @classmethod
-    def fit(cls, x: torch.Tensor, onehot: Optional[torch.Tensor] = None, scale: bool = True) -> "Standardizer":
+    def fit(
+        cls, x: torch.Tensor, onehot: Optional[torch.Tensor] = None, scale: bool = True, fills: bool = False
+    ) -> "Standardizer":
+        """`fills` (missing="mean"): NaN are holes, filled with the column's training mean, also when the training
+        rows have none (a validation, test or new row may)."""
         numeric = torch.ones(x.shape[1], dtype=torch.bool) if onehot is None else ~onehot
         # a NaN makes its column's sum NaN, so finite sums prove there are no holes, at a quarter of isnan's cost;
         # column reductions (sums) rather than comparisons reduced along rows (all(0), std(0)): several times faster
@@ -393,9 +397,10 @@ class Standardizer:
         if holes is None or not holes.any():
             unvarying = column_sums(x, lambda part: (part - x[:1]).abs_()) == 0
             constant = (numeric & unvarying).nonzero().flatten().tolist()
-            if not scale and onehot is None:  # nothing to fill, scale or zero: skip the statistics
+            if not scale and onehot is None and not fills:  # nothing to fill, scale or zero: skip the statistics
                 return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
-            fill, (mean, std) = None, moments(x)
+            mean, std = moments(x)
+            fill = mean.clone() if fills else None
         else:
             count = (~holes).sum(0)
             if (count == 0).any():

@@ -34,10 +34,11 @@ class Scaling:
     def of(cls, data: Data, config, splits: list, device: torch.device) -> "Scaling":
         """The scaling of each training split in `splits`, as `fit` would fit it."""
         x = cast(torch.Tensor, data.x)  # one tensor: the stacked engine takes no other inputs (_vectorized.refusal)
-        scalers = [Standardizer.fit(rows_at(x, s.train), data.onehot(), scale=config.standardize) for s in splits]
+        fills = data.missing == "mean"
+        scalers = [Standardizer.fit(rows_at(x, s.train), data.onehot(), config.standardize, fills) for s in splits]
         mean = torch.stack([s.mean for s in scalers])[:, None].to(device)
         std = torch.stack([s.std for s in scalers])[:, None].to(device)
-        # a replica whose training rows had no missing value has nothing to fill with: its NaN stay NaN, as in fit
+        # missing="mean" fills every replica's holes (fit's Standardizer does); without it NaN are refused on reading
         holes = [
             (s.fill - s.mean) / s.std if s.fill is not None else torch.full_like(s.mean, float("nan")) for s in scalers
         ]

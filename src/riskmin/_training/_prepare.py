@@ -70,7 +70,7 @@ class Prepared:
         self.standardizer = (
             Standardizer(torch.zeros(0), torch.ones(0))
             if data.several
-            else Standardizer.fit(gathered["train"][0], data.onehot(), scale=config.standardize)
+            else Standardizer.fit(gathered["train"][0], data.onehot(), config.standardize, data.missing == "mean")
         )
         if self.standardizer.constant:
             names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
