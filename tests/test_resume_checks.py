@@ -142,3 +142,19 @@ def test_a_number_column_with_a_stray_text_cell_trains_as_its_csv_file(table, tm
     assert json.dumps(from_frame.data_names["layout"]) == json.dumps(from_file.data_names["layout"])
     for a, b in zip(from_frame.model.parameters(), from_file.model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_a_run_stopped_in_python_is_told_to_the_command_line_as_unfinished(tmp_path, capsys):
+    from riskmin._cli._main import main
+
+    folder = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder, callbacks=[SignalAt(30, "SIGINT")])
+    assert not (folder / "config.toml").exists()  # a fit from Python records its settings at the end
+    (tmp_path / "new.csv").write_text(",".join(f"x{i}" for i in range(1, 11)) + "\n" + ",".join("1" * 10) + "\n")
+    assert main(["predict", str(folder), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: run {folder} has not finished: its training stopped before the end; finish it with "
+        f"riskmin.fit(model, data, directory='{folder}', resume=True), as the fit it began as, then use it\n")
+    with pytest.raises(riskmin.RiskminError, match="has not finished"):
+        riskmin.Run.load(folder)

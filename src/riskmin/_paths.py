@@ -62,11 +62,10 @@ def not_a_run(directory: Path, missing: list) -> RiskminError:
 
 
 def unfinished_run(directory: Path) -> bool:
-    """Whether `directory` is a run that began and has not finished: its settings without summary.json, beside the lock
-    of
-    a run in training or a checkpoint of one that stopped."""
-    return (
-        (directory / "config.toml").is_file()
-        and not (directory / "summary.json").exists()
-        and ((directory / ".lock").exists() or any((directory / "checkpoint").glob("step-*")))
+    """Whether `directory` is a run that began and has not finished: no summary.json, and the checkpoints of a run that
+    stopped (a fit from Python writes no config.toml), or settings beside the lock of a run in training."""
+    if (directory / "summary.json").exists():
+        return False
+    return any((directory / "checkpoint").glob("step-*")) or (
+        (directory / "config.toml").is_file() and (directory / ".lock").exists()
     )

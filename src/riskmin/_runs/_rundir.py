@@ -553,9 +553,14 @@ def checked_summary(directory: Path) -> dict:
         owner = lock_holder(directory)
         if owner:
             raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
+        finish = (
+            f"riskmin train --resume {directory}"
+            if (directory / "config.toml").is_file()
+            else f"riskmin.fit(model, data, directory={str(directory)!r}, resume=True), as the fit it began as"
+        )
         raise RiskminError(
-            f"run {directory} has not finished: its training stopped before the end; finish it with "
-            f"riskmin train --resume {directory}, then use it"
+            f"run {directory} has not finished: its training stopped before the end; finish it with {finish}, then use "
+            "it"
         )
     if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
         raise RiskminError(
