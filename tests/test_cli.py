@@ -471,3 +471,11 @@ def test_a_comparisons_settings_given_to_train_point_to_compare(tmp_path, capsys
     assert capsys.readouterr().err == (f"error: {grid} holds the tables of a comparison's candidates (small, large); run it "
                                        f"with riskmin compare --config {grid}\n")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("flags", [["train", "lab1", "--optimizer", "custom"], ["compare", "lab1", "--optimizer", "adam,custom"]])
+def test_custom_on_the_command_line_says_it_stands_for_python_code(flags, capsys):
+    assert main([*flags, "--epochs", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --optimizer custom stands for an optimizer of your own, given in Python (riskmin.fit(model, data, "
+        "optimizer=MyOptimizer)); the command line takes sgd, adam, adamw, rmsprop\n")

@@ -6,15 +6,28 @@ Shared by the parser (_main.py) and the commands (_commands.py), so that neither
 from __future__ import annotations
 
 import argparse
+import typing
 
 from ..config import FIELDS, Config, RiskminError, fact, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
 
 
+# what the value "custom" of a setting stands for: an object of one's own, which only Python can pass
+CUSTOM = {
+    "model": "a module of your own, given in Python (riskmin.fit(MyNet(), data))",
+    "loss": "a loss function of your own, given in Python (riskmin.fit(model, data, loss=my_loss))",
+    "optimizer": "an optimizer of your own, given in Python (riskmin.fit(model, data, optimizer=MyOptimizer))",
+    "scheduler": "a schedule of your own, given in Python (riskmin.fit(model, data, scheduler=my_schedule))",
+}
+
+
 def parse_value(name: str, text: str):
     """Turn the text of a flag into the type its Config field declares."""
     kind = field_type(name)
+    if name in CUSTOM and text == "custom":
+        chosen = [value for value in typing.get_args(kind) if value != "custom"]
+        raise RiskminError(f"--{name} custom stands for {CUSTOM[name]}; the command line takes {', '.join(chosen)}")
     try:
         if kind is bool:
             if text.lower() in TRUE or text.lower() in FALSE:
