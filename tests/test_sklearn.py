@@ -125,3 +125,60 @@ def test_without_validation_rows_the_schedule_asked_for_is_kept_and_nothing_stop
     config = plateau.run_.config
     assert (config.scheduler, config.monitor, config.mode) == ("plateau", "loss", "min")  # the training loss, down
     assert plateau.run_.history[-1]["lr"] == 0.01  # a falling training loss leaves the rate alone
+
+
+def test_a_setting_in_config_applies_where_its_parameter_is_left_at_its_default(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    towns = np.where(frame["size"] > 0, "big", "small")
+    for name, value in (("lr", 0.5), ("patience", 2), ("val", 0.3), ("batch_size", 16), ("model", "linear"),
+                        ("hidden", [8]), ("optimizer", "sgd")):
+        given = {name: value, "epochs": 4}
+        fitted = RiskminRegressor(config=given).fit(x, price)
+        assert getattr(fitted.run_.config, name) == (tuple(value) if name == "hidden" else value)
+        assert given == {name: value, "epochs": 4} and fitted.get_params()["config"] is given  # stored as given
+    assert len(RiskminRegressor(config={"epochs": 3}, random_state=0).fit(x, price).history_) == 3
+    # seed is random_state's setting: config's seed gives the same fit at every call, as random_state does
+    seeded = RiskminRegressor(epochs=3, config={"seed": 5})
+    assert seeded.fit(x, price).run_.config.seed == 5
+    assert np.array_equal(seeded.predict(x), RiskminRegressor(epochs=3, random_state=5).fit(x, price).predict(x))
+    # loss bce from config shapes the classifier's targets as loss="bce" does: one logit for two classes
+    binary = RiskminClassifier(model="linear", epochs=2, random_state=0, config={"loss": "bce"}).fit(x, towns)
+    assert binary.run_.config.loss == "bce" and binary.model_(torch.zeros(1, 2)).shape == (1, 1)
+    # a Config gives the fields that differ from Config's defaults
+    assert RiskminRegressor(config=riskmin.Config(epochs=2, lr=0.2), random_state=0).fit(x, price).run_.config.epochs == 2
+    # both given with the same value: no disagreement
+    assert RiskminRegressor(epochs=2, config={"epochs": 2}, random_state=0).fit(x, price).run_.config.epochs == 2
+
+
+def test_config_settings_survive_clone_and_a_grid_search_over_other_parameters(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    estimator = RiskminRegressor(model="linear", random_state=0, config={"epochs": 3, "lr": 0.05})
+    copy = clone(estimator)
+    assert copy.get_params() == estimator.get_params() and copy.config == {"epochs": 3, "lr": 0.05}
+    search = GridSearchCV(estimator, {"batch_size": [16, 64]}, cv=2).fit(x, price)
+    best = search.best_estimator_.run_.config
+    assert (best.epochs, best.lr) == (3, 0.05) and len(search.best_estimator_.history_) == 3
+
+
+def test_a_setting_given_both_ways_with_different_values_is_refused_in_one_sentence(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    with pytest.raises(riskmin.RiskminError, match=r"^epochs=4 and config's epochs=3 disagree; give it once, as the parameter epochs= \(which GridSearchCV can tune\) or in config=$"):
+        RiskminRegressor(epochs=4, config={"epochs": 3}).fit(x, price)
+    with pytest.raises(riskmin.RiskminError, match=r"^random_state=1 and config's seed=5 disagree; give it once, as the parameter random_state="):
+        RiskminRegressor(random_state=1, config={"seed": 5}).fit(x, price)
+    with pytest.raises(riskmin.RiskminError, match=r"^hidden=8 and config's hidden=\(16,\) disagree"):
+        RiskminClassifier(hidden=8, config=riskmin.Config(hidden=(16,))).fit(x, price > 0)
+
+
+def test_a_split_setting_in_config_is_refused_as_the_estimator_makes_its_own_split(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    for name, value in (("test", 0.2), ("train", 0.5), ("split", "tutorial")):
+        with pytest.raises(riskmin.RiskminError, match=rf"^config's {name}={value!r} does not apply to RiskminRegressor, which trains on every row fit\(X, y\) is given but the val share; hold test rows out with scikit-learn \(train_test_split, cross_validate\) and score them with score\(X, y\)$"):
+            RiskminRegressor(epochs=2, config={name: value}).fit(x, price)
+    with pytest.raises(riskmin.RiskminError, match=r"^config's test=0.2 does not apply to RiskminClassifier"):
+        RiskminClassifier(epochs=2, config=riskmin.Config(test=0.2)).fit(x, price > 0)
+    assert RiskminRegressor(epochs=2, random_state=0, config={"test": 0.0}).fit(x, price).run_.config.test == 0.0

@@ -93,6 +93,8 @@ FACTS = {
     # fixed: a resumed run keeps it; free: may change; length: free unless the schedule spans the run
     "resume": "fixed",
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
+    # the one task it means something for, which the data says once it is read (given_for_task)
+    "task": None,
 }
 
 
@@ -327,7 +329,7 @@ class Config:
                          low=0, command="montecarlo", resume="free")
     stratify: bool = setting(True, "keep the class proportions in every split of a classification experiment",
                              "Monte-Carlo",
-                             command="montecarlo", shared=True, resume="free")
+                             command="montecarlo", shared=True, resume="free", task="classification")
     folds: int = setting(0, "repeated k-fold: runs / folds repetitions of this many folds (0: random splits)",
                          "Monte-Carlo",
                          low=0, command="montecarlo", shared=True, resume="free")
@@ -345,6 +347,8 @@ class Config:
             object.__setattr__(self, "hidden", (self.hidden,))
         elif isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
+        if isinstance(self.target, (list, tuple)):  # several targets: kept as the one text that config.toml records
+            object.__setattr__(self, "target", _column_text("target", self.target))
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         _check_together(self)
@@ -519,7 +523,25 @@ def _check_widths(name: str, value) -> None:
 
 def _check_text(name: str, value) -> None:
     if not isinstance(value, str):
-        raise RiskminError(f"{name} = {value!r} is not allowed; it must be text")
+        columns = ', the column names comma separated, as "a,b"' if fact(name, "placeholder") == "COLUMNS" else ""
+        raise RiskminError(f"{name} = {value!r} is not allowed; it must be text{columns}")
+
+
+def _column_text(name: str, columns) -> str:
+    """A list or tuple of column names as the comma-separated text setting `name` holds, a name quoted where its
+    commas, quotes or edge spaces would split or trim it (the quoting the readers undo, _readers.column_names).
+
+    >>> _column_text("target", ["Weight", "Waist, cm"])
+    'Weight,"Waist, cm"'
+    """
+    from ._data._readers import quoted  # imported here: the readers import this module
+
+    if not columns or not all(isinstance(column, str) and column for column in columns):
+        raise RiskminError(
+            f"{name} = {columns!r} is not allowed; give column names as text, in a list or comma separated, as "
+            '["a", "b"] or "a,b"'
+        )
+    return ",".join(quoted(column) for column in columns)
 
 
 def _check_number(name: str, kind: type, value) -> None:
@@ -575,9 +597,7 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
     trained = trained or [config]
 
     def named(name: str, value=None) -> str:
-        if flags:
-            return f"--{name.replace('_', '-')}" + ("" if value is None else f" {value}")
-        return f"{name}=" + ("" if value is None else repr(value))
+        return _named(name, flags, value)
 
     if {"mode", "monitor"} & set(given) and config.mode != "auto" and base_metric(config.monitor) in METRICS:
         natural = direction(config.monitor)
@@ -606,6 +626,35 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
                 f"{in_words(where)}"
             )
     return notes
+
+
+def given_for_task(config: Config, given, task: str, flags: bool) -> list:
+    """The notes on the settings the user gives (`given`) that mean something for one task only (their `task` fact)
+    when the data, once read, is of the other (`task`: its task; "" where no rows are read, a Dataset's): stratify for
+    a regression target. Only a setting that is on: stratify is on by default, and off asks for nothing the task
+    leaves undone. `flags`: in the command line's words, else Python's.
+
+    >>> given_for_task(Config(stratify=True), ["stratify"], "regression", flags=True)
+    ['--stratify is not used with a regression target, only with classification']
+    """
+    return [
+        f"{_named(name, flags)} is not used with a {task} target, only with {fact(name, 'task')}"
+        for name in dict.fromkeys(given)
+        if name in FIELDS and task and fact(name, "task") not in (None, task) and getattr(config, name)
+    ]
+
+
+def said_for_task(config: Config, given, task: str) -> None:
+    """`given_for_task` for a Python caller, once the data is read: the notes as RiskminNote warnings."""
+    for note in given_for_task(config, given, task, flags=False):
+        warn(note, RiskminNote)
+
+
+def _named(name: str, flags: bool, value=None) -> str:
+    """A setting (with a value) as the user gave it: a flag (--momentum 0.9), else a keyword (momentum=0.9)."""
+    if flags:
+        return f"--{name.replace('_', '-')}" + ("" if value is None else f" {value}")
+    return f"{name}=" + ("" if value is None else repr(value))
 
 
 def said_given(config: Config, given, models=(), trained=None, whole: bool = False) -> None:

@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -39,12 +40,16 @@ except ImportError as error:  # scikit-learn is an optional extra
 
 from ._data._outputs import Kind
 from ._training._loop import fit, predict
-from .config import Config
+from .config import FIELDS, Config, RiskminError
 from .data import Data, split_sizes
 
 __all__ = ["RiskminClassifier", "RiskminRegressor"]
 
 SEEDS = 2**31 - 1  # a random_state that is not a number draws riskmin's seed below this
+# every parameter but config is a setting too, which config= may give: Config's name where it has another
+SETTING_OF = {"random_state": "seed", "verbose": "progress"}
+# the estimator's split, which config= cannot change: every row fit(X, y) is given trains but the val share
+OWN_SPLIT = {"test": 0.0, "train": None, "split": "random"}
 
 
 class RiskminEstimator(BaseEstimator):
@@ -55,11 +60,17 @@ class RiskminEstimator(BaseEstimator):
     `val` is the fraction of the rows held out to pick the best epoch and stop early after `patience`
     epochs without improvement; with `val=0` (or too few rows to hold one out) training runs all
     `epochs` and keeps the last weights. `config`, a riskmin.Config or a dict of its fields, holds any
-    other setting (weight_decay, scheduler, activation, dropout, ...); the estimator's own parameters win
-    over the same fields there. `random_state` an int gives the same split, initialization and batch order
-    at every fit; None draws a seed from NumPy's global generator, as scikit-learn's estimators do. `device`
-    is "cpu" unless set ("auto" takes a GPU where there is one). The parameters are many because scikit-learn
-    searches only over constructor parameters.
+    other setting (weight_decay, scheduler, activation, dropout, ...), and may give one that is also a parameter
+    (`seed` is random_state's, `progress` verbose's): it applies where the parameter is left at its default, and
+    the two given with different values are refused at fit. A dict gives the keys it holds, a Config the fields
+    that differ from Config's defaults; the split is the estimator's own (no test, train or split there).
+    `random_state` an int gives the same split, initialization and batch order at every fit; None draws a seed from
+    NumPy's global generator, as scikit-learn's estimators do. `device` is "cpu" unless set ("auto" takes a GPU
+    where there is one). The parameters are many because scikit-learn searches only over constructor parameters.
+
+    >>> X = np.random.default_rng(0).standard_normal((40, 2))
+    >>> RiskminRegressor(config={"epochs": 3}).fit(X, X.sum(1)).run_.config.epochs
+    3
     """
 
     def __init__(
@@ -82,65 +93,79 @@ class RiskminEstimator(BaseEstimator):
         self.epochs, self.batch_size, self.val, self.patience = epochs, batch_size, val, patience
         self.random_state, self.device, self.verbose, self.config = random_state, device, verbose, config
 
-    def _train(self, x: np.ndarray, y: np.ndarray, n_outputs: int, classes=None) -> None:
-        """Train a fresh model on validated arrays and set the fitted attributes."""
-        settings = self._settings(len(x))
-        model = self._model(x.shape[1], n_outputs)
-        run = fit(model, Data(tensor(x), tensor(y), classes=classes), settings)
+    def _train(self, x: np.ndarray, y: np.ndarray, n_outputs: int, base: Config, in_force: dict, classes=None) -> None:
+        """Train a fresh model on validated arrays, with the settings `_in_force` gives, and set the fitted
+        attributes."""
+        model = self._model(in_force["model"], x.shape[1], n_outputs)
+        run = fit(model, Data(tensor(x), tensor(y), classes=classes), self._settings(base, in_force, len(x)))
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
-    def _settings(self, rows: int) -> Config:
-        base = (
-            self.config
-            if isinstance(self.config, Config)
-            else Config.from_dict(dict(self.config or {}), source="config=")
-        )
-        _, n_val, _ = split_sizes(rows, val=self.val, test=0.0)
+    def _in_force(self) -> tuple:
+        """(config= as a Config, each parameter that is also a setting with the value it trains with): the parameter's,
+        or config='s where the parameter is left at its default. Refused: the two given with different values, and a
+        setting of the split, which the estimator makes itself."""
+        base, given = given_in(self.config)
+        for name, own in OWN_SPLIT.items():
+            if name in given and given[name] != own:
+                raise RiskminError(
+                    f"config's {name}={given[name]!r} does not apply to {type(self).__name__}, which trains on "
+                    "every row fit(X, y) is given but the val share; hold test rows out with scikit-learn "
+                    "(train_test_split, cross_validate) and score them with score(X, y)"
+                )
+        parameters = inspect.signature(RiskminEstimator.__init__).parameters
+        defaults = {name: p.default for name, p in parameters.items() if name not in ("self", "config")}
+        in_force = {}
+        for parameter, default in defaults.items():
+            value, name = getattr(self, parameter), SETTING_OF.get(parameter, parameter)
+            if name not in given or same(value, given[name], parameter):
+                in_force[parameter] = value
+            elif same(value, default, parameter):
+                in_force[parameter] = given[name]
+            else:
+                raise RiskminError(
+                    f"{parameter}={value!r} and config's {name}={given[name]!r} disagree; give it once, as "
+                    f"the parameter {parameter}= (which GridSearchCV can tune) or in config="
+                )
+        return base, in_force
+
+    def _settings(self, base: Config, in_force: dict, rows: int) -> Config:
+        _, n_val, _ = split_sizes(rows, val=in_force["val"], test=0.0)
         n_train = rows - n_val
         # no rows to judge by: no early stopping, the last weights kept, and a plateau schedule (if asked) follows the
         # training loss down
         judging = dict(patience=0, monitor="loss", mode="min", restore_best=False)
-        stopping = dict(patience=self.patience) if n_val else judging
-        batch_size = self.batch_size if self.batch_size and self.batch_size < n_train else 0
+        stopping = dict(patience=in_force["patience"]) if n_val else judging
+        batch_size = in_force["batch_size"] if in_force["batch_size"] and in_force["batch_size"] < n_train else 0
         # with its widths: hidden=(64, 64) is an mlp's
-        named = dict(model=self.model) if isinstance(self.model, str) else {}
+        named = dict(model=in_force["model"]) if isinstance(in_force["model"], str) else {}
         return base.replace(
             **named,
-            hidden=self.hidden,
-            loss=self.loss,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            epochs=self.epochs,
+            hidden=in_force["hidden"],
+            loss=in_force["loss"],
+            optimizer=in_force["optimizer"],
+            lr=in_force["lr"],
+            epochs=in_force["epochs"],
             batch_size=batch_size,
-            val=self.val if n_val else 0.0,
+            val=in_force["val"] if n_val else 0.0,
             test=0.0,
             train=None,
             split="random",
-            seed=self._seed(),
-            device=self.device,
-            progress=bool(self.verbose),
+            seed=seed_of(in_force["random_state"]),
+            device=in_force["device"],
+            progress=bool(in_force["verbose"]),
             **stopping,
         )
 
-    def _seed(self) -> int:
-        if (
-            isinstance(self.random_state, (int, np.integer))
-            and not isinstance(self.random_state, bool)
-            and self.random_state >= 0
-        ):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(SEEDS))
-
-    def _model(self, n_inputs: int, n_outputs: int):
-        if isinstance(self.model, str):
-            return self.model
-        if isinstance(self.model, nn.Module):
-            return copy.deepcopy(self.model)  # no state kept between fits: each one trains its own copy
-        if callable(self.model):
-            return self.model(n_inputs, n_outputs)
+    @staticmethod
+    def _model(model, n_inputs: int, n_outputs: int):
+        if isinstance(model, str):
+            return model
+        if isinstance(model, nn.Module):
+            return copy.deepcopy(model)  # no state kept between fits: each one trains its own copy
+        if callable(model):
+            return model(n_inputs, n_outputs)
         raise TypeError(
-            "model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not "
-            f"{type(self.model).__name__}"
+            f"model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not {type(model).__name__}"
         )
 
     def _checked(self, X, y, **checks) -> tuple:
@@ -158,6 +183,35 @@ class RiskminEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # densified: riskmin trains on dense rows
         return tags
+
+
+def given_in(config) -> tuple:
+    """(config= as a Config, the settings it gives): a dict's keys, or a Config's fields that differ from Config's
+    defaults (it holds every setting), each as Config holds it (hidden=[64, 64] as (64, 64))."""
+    if isinstance(config, Config):
+        return config, {name: getattr(config, name) for name, f in FIELDS.items() if getattr(config, name) != f.default}
+    values = dict(config or {})
+    base = Config.from_dict(values, source="config=")
+    return base, {name: getattr(base, name) for name in values}
+
+
+def same(a, b, parameter: str) -> bool:
+    """Whether two values of `parameter` are one: widths whatever their container (hidden=32 is (32,)), the rest by
+    ==, which a value such as a module or a generator meets only with itself."""
+    if parameter == "hidden":
+        a, b = (tuple(np.atleast_1d(v).tolist()) for v in (a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # an array's == is elementwise
+        return False
+
+
+def seed_of(random_state) -> int:
+    """riskmin's seed for a random_state: an int as it is, else drawn as scikit-learn draws (None: NumPy's global
+    generator)."""
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
+        return int(random_state)
+    return int(check_random_state(random_state).randint(SEEDS))
 
 
 def dense(X):
@@ -178,10 +232,11 @@ class RiskminRegressor(RegressorMixin, RiskminEstimator):
     """
 
     def fit(self, X, y):
+        base, in_force = self._in_force()
         X, y = self._checked(X, y, multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=np.float32)
         self._single = y.ndim == 1
-        self._train(X, y.reshape(len(y), -1), 1 if self._single else y.shape[1])
+        self._train(X, y.reshape(len(y), -1), 1 if self._single else y.shape[1], base, in_force)
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -204,18 +259,19 @@ class RiskminClassifier(ClassifierMixin, RiskminEstimator):
     """
 
     def fit(self, X, y):
+        base, in_force = self._in_force()
         X, y = self._checked(X, y)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has 1 class ({self.classes_[0]!r}); a classifier needs samples of at least 2 classes")
         names = [str(c) for c in self.classes_]
-        if self.loss == "bce":
+        if in_force["loss"] == "bce":
             if len(self.classes_) != 2:
                 raise ValueError(f"loss bce takes 2 classes but y has {len(self.classes_)}; use loss='cross_entropy'")
-            self._train(X, codes.astype(np.float32)[:, None], 1, names)
+            self._train(X, codes.astype(np.float32)[:, None], 1, base, in_force, names)
         else:
-            self._train(X, codes.astype(np.int64), len(self.classes_), names)
+            self._train(X, codes.astype(np.int64), len(self.classes_), base, in_force, names)
         return self
 
     def predict_proba(self, X) -> np.ndarray:

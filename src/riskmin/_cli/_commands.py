@@ -10,7 +10,17 @@ from __future__ import annotations
 import sys
 
 from ._flags import config_from_args, flags_given, parse_value
-from ..config import FIELDS, Config, RiskminError, RiskminNumerics, check_experiment, fact, given_settings, warn
+from ..config import (
+    FIELDS,
+    Config,
+    RiskminError,
+    RiskminNumerics,
+    check_experiment,
+    fact,
+    given_for_task,
+    given_settings,
+    warn,
+)
 
 
 def train(args) -> int:
@@ -45,9 +55,10 @@ def read_given(args, config: Config, trained=None) -> tuple:
 
     # a --config file's keys are given as its flags are, but not the settings an interrupted experiment saved
     from_file = list(read_toml(args.config)) if args.config and not getattr(args, "resume", None) else []
-    notes = given_settings(config, [*flags_given(args), *from_file], flags=True, trained=trained)
+    given = [*flags_given(args), *from_file]
+    notes = given_settings(config, given, flags=True, trained=trained)
     data = read_data(config.data, config)
-    data.notes = [*data.notes, *notes]
+    data.notes = [*data.notes, *notes, *given_for_task(config, given, data.task, flags=True)]
     return data, recorded(config, config.data)
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, RiskminNote, check_experiment, said_given, warn
+from ..config import Config, RiskminError, RiskminNote, check_experiment, said_for_task, said_given, warn
 from .._paths import data_label
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
@@ -179,7 +179,7 @@ def montecarlo(
     said_given(config, settings, [model], whole=whole)
     keeper = kept_in(directory, resume, config, fingerprint_settings(config, model_name(model)), config.to_toml())
     with holding(keeper):
-        result = kept_montecarlo(model, data, config, callables, keeper)
+        result = kept_montecarlo(model, data, config, callables, keeper, given=settings)
         if keeper is not None:
             from .._runs._rundir import write_montecarlo
 
@@ -187,9 +187,12 @@ def montecarlo(
     return result
 
 
-def kept_montecarlo(model, data, config: Config, callables: Callables, keeper: Optional[Keeper]) -> MonteCarlo:
-    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish."""
-    result = experiments(model, data, config, [{}], callables, keeper)[0]
+def kept_montecarlo(
+    model, data, config: Config, callables: Callables, keeper: Optional[Keeper], given=()
+) -> MonteCarlo:
+    """A Monte-Carlo experiment of `config`, kept by `keeper` (or not, when None) as its runs finish; `given`: the
+    settings a Python caller gave, noted where the data leaves them unused (the command line notes its flags)."""
+    result = experiments(model, data, config, [{}], callables, keeper, given=given)[0]
     warn_about_runs(config, {"": result.summary})
     return result
 
@@ -284,6 +287,7 @@ def experiments(
     trial: Optional[MeasuredThreads] = None,
     every: Optional[list] = None,
     shared: float = 1.0,
+    given=(),
 ) -> list:
     """One MonteCarlo per variant (what it changes of `config`: nothing, or its stackable settings), all on the same
     splits; their runs train together, in the same stacks, when the vectorized engine can serve. `callables`: the
@@ -293,10 +297,11 @@ def experiments(
     threads="auto" when experiments of the same stacks share one (train_runs). `every`: each run's split, as
     experiment_splits gives them, where the caller drew them (a learning curve's nested sizes); its rows then say no
     split fractions, which would draw other rows. `shared`: the share of a full split's training rows each run trains
-    on, which its correction takes (stats.correction_ratio)."""
+    on, which its correction takes (stats.correction_ratio). `given`: the settings a Python caller gave, noted where
+    the data's task leaves them unused (said_for_task)."""
     callables = callables or Callables()
     drawn = every is None
-    data, config, every = checked_experiment(data, config, callables, every)
+    data, config, every = checked_experiment(data, config, callables, every, given)
     reason = engine_reason(model, data, config, callables, len(every) * len(variants))
     start = time.perf_counter()
     rows = trained_rows(model, data, config, variants, every, reason, callables, keeper, group, trial)
@@ -319,9 +324,10 @@ def experiments(
     ]
 
 
-def checked_experiment(data, config: Config, callables: Callables, every: Optional[list] = None) -> tuple:
+def checked_experiment(data, config: Config, callables: Callables, every: Optional[list] = None, given=()) -> tuple:
     """(data, config, every run's split) of an experiment, once every engine's refusals are said: data of a kind it
-    takes, settings the data allows (the loss settled for its targets), a batch no training split is too small for."""
+    takes, settings the data allows (the loss settled for its targets), a batch no training split is too small for;
+    then the notes on what the data leaves unused: that batch, and the `given` settings of the other task."""
     check_experiment(config)  # from Python as from the command line
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
@@ -342,6 +348,7 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
         config, note = fitted_batch(config, min(len(s.train) for _, _, s in every))
         if note:  # the last of the checks: said once they all passed
             warn(note, RiskminNote)
+        said_for_task(config, given, data.task)
     return data, config, every
 
 
