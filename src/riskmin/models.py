@@ -82,8 +82,8 @@ def build(config: Config, n_inputs: int, n_outputs: int, seed: Optional[int] = N
     if config.model == "custom":
         raise RiskminError(
             "model custom is a module of your own "
-            f"({config.model_class or 'a class riskmin cannot build'}); pass a fresh instance of it, "
-            "e.g. Run.load(directory, model=MyNet())"
+            f"({config.model_class or 'a class riskmin cannot build'}); pass a fresh instance of it in its place: "
+            "riskmin.fit(MyNet(), data), or Run.load(directory, model=MyNet()) for a saved run"
         )
     # the layers draw their initial weights from the CPU's default generator: seeded here and given its state back
     # after, which is what torch.manual_seed under fork_rng does for them, at a fiftieth of the cost (it seeds every

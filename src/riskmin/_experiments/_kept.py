@@ -348,7 +348,7 @@ def read_fingerprint(folder: Path) -> dict:
     except (OSError, ValueError):
         raise RiskminError(
             f"{folder / FINGERPRINT} is damaged, so {folder} cannot be resumed; start the experiment "
-            "again with --overwrite"
+            "again with --overwrite (overwrite=True)"
         ) from None
 
 

@@ -139,7 +139,8 @@ class Checkpoints:
                     "before it"
                 )
         raise RiskminError(
-            f"{self.root.parent} has no usable checkpoint to resume from; start the run again with --overwrite"
+            f"{self.root.parent} has no usable checkpoint to resume from; start the run again with --overwrite "
+            "(overwrite=True)"
         )
 
 

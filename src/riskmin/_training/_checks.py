@@ -111,7 +111,8 @@ def check_model(model, probe: Probe, loss: str) -> None:
             raise RiskminError(
                 f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but cross "
                 f"entropy needs one score per class ({classes} classes); give its last layer {classes} "
-                "outputs" + (", or use --loss bce with one output for a yes/no target" if classes == 2 else "")
+                "outputs"
+                + (', or use --loss bce (loss="bce") with one output for a yes/no target' if classes == 2 else "")
             )
     elif output.shape != y.shape:
         names = probe.target_names or []

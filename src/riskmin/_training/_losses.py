@@ -52,7 +52,7 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     if loss == "cross_entropy" and y.is_floating_point():
         raise RiskminError(
             "loss cross_entropy needs integer class labels but the targets are real numbers; use --loss "
-            "mse for regression"
+            'mse (loss="mse") for regression'
         )
     if loss == "cross_entropy" and y.ndim != 1:
         raise RiskminError(one_label_per_sample(y))
@@ -62,9 +62,12 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
             f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself"
         )
     if loss != "cross_entropy" and not y.is_floating_point():
-        raise RiskminError(f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy")
+        raise RiskminError(
+            f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy "
+            '(loss="cross_entropy")'
+        )
     if loss == "bce" and not ((y == 0) | (y == 1)).all():
-        raise RiskminError("loss bce needs targets that are 0 or 1; use --loss mse for other values")
+        raise RiskminError('loss bce needs targets that are 0 or 1; use --loss mse (loss="mse") for other values')
 
 
 def check_log_target(config: Config, y: torch.Tensor, names=()) -> None:
