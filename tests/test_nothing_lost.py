@@ -798,7 +798,7 @@ def test_a_resumed_run_says_where_it_takes_up(runs, capsys, signal_at):
 
 def test_fit_writes_no_run_into_a_folder_not_riskmins_overwrite_or_not(tmp_path):
     Path(tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "metrics.csv").write_text("years of work")
+    (tmp_path / "notes" / "thesis.tex").write_text("years of work")
     before = tree(tmp_path)
     for overwrite in (False, True):
         with pytest.raises(RiskminError, match="^directory .*notes exists and is not a riskmin run; a run is written into a "
@@ -822,3 +822,56 @@ def test_fit_into_a_stopped_run_asks_for_resume_or_overwrite_and_overwrite_leave
     run = riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=folder, overwrite=True, checkpoint_every=0)
     assert not any(path.exists() for path in old) and (folder / "notes.txt").read_text() == "mine"
     assert riskmin.Run.load(folder).summary["epochs_run"] == run.summary["epochs_run"] == 1
+
+
+def test_fit_refuses_an_experiments_folder_and_one_another_process_writes(tmp_path):
+    import subprocess
+
+    riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False, directory=tmp_path / "mc")
+    with pytest.raises(RiskminError, match="holds an experiment, not a run; give fit a directory of its own$"):
+        riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "mc", overwrite=True)
+    (tmp_path / "busy").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from riskmin._files import RunLock\n"
+         f"with RunLock(__import__('pathlib').Path({str(tmp_path / 'busy')!r})):\n    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline() == "held\n"  # the other process has the lock: waited for, not slept on
+        with pytest.raises(RiskminError, match=f"is being written by riskmin process {holder.pid}; wait for it"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "busy")
+    finally:
+        holder.communicate("")
+    assert not (tmp_path / "busy" / "summary.json").exists()
+
+
+def test_a_fit_that_failed_leaves_a_folder_the_next_fit_takes(tmp_path):
+    class Fails:
+        def on_epoch_end(self, state):
+            raise RuntimeError("a callback's bug")
+
+    with pytest.raises(RuntimeError):
+        riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=tmp_path / "r", checkpoint_every=0,
+                    callbacks=[Fails()])
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["metrics.csv"]
+    assert riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r").summary["epochs_run"] == 1
+
+
+def test_a_python_overwrite_of_a_stopped_command_line_run_leaves_none_of_its_settings(runs, capsys, signal_at):
+    assert main(["train", "lab1", "--model", "linear", "--epochs", "3", "--lr", "0.3", "--optimizer", "sgd", "--name", "r",
+                 *signal_at(30, "SIGINT")]) == 130
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=runs / "r", overwrite=True,
+                    callbacks=[SignalAt(40, "SIGINT")])
+    assert not (runs / "r" / "config.toml").exists()  # the command line's settings would not resume this run
+    run = riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=runs / "r", resume=True)
+    assert riskmin.Run.load(runs / "r").config.optimizer == run.config.optimizer == "adam"
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_run_whose_only_checkpoint_lacks_its_manifest_starts_again_on_resume(runs, capsys, signal_at, overwrite):
+    assert main(["train", "lab1", *QUICK, "--name", "half", *overwrite, *signal_at(30, "SIGTERM")]) == 130
+    for manifest in (runs / "half" / "checkpoint").glob("*.manifest.json"):
+        manifest.unlink()  # killed between a checkpoint's data and its manifest
+    capsys.readouterr()
+    assert main(["train", "--resume", str(runs / "half")]) == 0
+    assert (runs / "half" / "summary.json").is_file()

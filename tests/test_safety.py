@@ -323,7 +323,7 @@ def test_a_symbolic_link_at_the_lock_is_refused_and_never_written_through(tmp_pa
 def test_files_get_the_permissions_of_the_umask(tmp_path):
     previous = os.umask(0o022)
     try:
-        riskmin.fit("linear", "lab1", epochs=2, progress=False, checkpoint_every=1, directory=tmp_path / "run").save(tmp_path / "run")
+        riskmin.fit("linear", "lab1", epochs=2, progress=False, checkpoint_every=1, directory=tmp_path / "run").save(tmp_path / "saved")
         atomic_write(tmp_path / "one.txt", b"x")
     finally:
         os.umask(previous)

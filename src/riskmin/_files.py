@@ -183,7 +183,7 @@ class RunLock:
                     "process writes this run"
                 )
             os.ftruncate(self.handle, 0)
-            os.write(self.handle, f"riskmin process {os.getpid()}".encode())
+            os.write(self.handle, this_process().encode())
         except OSError as error:
             self.release()
             raise RiskminError(
@@ -212,6 +212,22 @@ class RunLock:
         if self.handle is not None:
             os.close(self.handle)  # closing the descriptor lets go of the lock
             self.handle = None
+
+
+def held_elsewhere(directory) -> Optional[str]:
+    """`lock_holder`, unless it is this process (the command line trains in the folder it locked)."""
+    owner = lock_holder(directory)
+    return None if owner == this_process() else owner
+
+
+def held_here(directory) -> bool:
+    """Whether this process holds the lock of the run in `directory`."""
+    return lock_holder(directory) == this_process()
+
+
+def this_process() -> str:
+    """How a lock names its holder, for this process."""
+    return f"riskmin process {os.getpid()}"
 
 
 def lock_holder(directory) -> Optional[str]:

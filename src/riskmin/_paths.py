@@ -62,10 +62,15 @@ def not_a_run(directory: Path, missing: list) -> RiskminError:
 
 
 def unfinished_run(directory: Path) -> bool:
-    """Whether `directory` is a run that began and has not finished: no summary.json, and the checkpoints of a run that
+    """Whether `directory` is a run that began and has not finished: no summary.json, and a checkpoint of a run that
     stopped (a fit from Python writes no config.toml), or settings beside the lock of a run in training."""
     if (directory / "summary.json").exists():
         return False
-    return any((directory / "checkpoint").glob("step-*")) or (
-        (directory / "config.toml").is_file() and (directory / ".lock").exists()
-    )
+    return stopped_run(directory) or ((directory / "config.toml").is_file() and (directory / ".lock").exists())
+
+
+def stopped_run(directory: Path) -> bool:
+    """Whether `directory` holds a checkpoint written whole (its manifest, a file riskmin renames into place, comes
+    last), which a run resumes from."""
+    manifests = (directory / "checkpoint").glob("step-*.manifest.json")
+    return any(path.is_file() and not path.is_symlink() for path in manifests)

@@ -38,6 +38,7 @@ from .._files import (
     check_run_place,
     enclosing_run,
     fsync_directory,
+    held_here,
     holds_run,
     inside,
     json_bytes,
@@ -47,7 +48,7 @@ from .._files import (
     sha256,
 )
 from ..config import Config, RiskminError, RiskminNote, warn
-from .._paths import data_label, missing_run_files, not_a_run, unfinished_run
+from .._paths import RUN_FILES, data_label, missing_run_files, not_a_run, stopped_run, unfinished_run
 from ..data import Standardizer
 
 
@@ -371,18 +372,23 @@ def save_run(run, directory=None) -> Path:
     return target
 
 
-# what a run writes in its directory, beside its settings: what a run that replaces it in place removes first
-RUN_FILES = ("summary.json", "model.safetensors", "preprocessing.json", "metrics.csv", "curves.png")
+# the files a run writes in its directory, beside its checkpoints and TensorBoard's events
+RUN_OUTPUTS = (*RUN_FILES, "curves.png")
+
+
+def run_output(name: str) -> bool:
+    """Whether a name in a run directory is one a run writes there."""
+    return name in (*RUN_OUTPUTS, ".lock", "checkpoint") or name.startswith("events.out.tfevents.")
 
 
 def clear_run(directory: Path) -> None:
-    """Remove the files of the run in `directory` (its checkpoints, its results, its TensorBoard events), so that a
-    run that replaces it there (fit with overwrite=True) leaves none of them behind; anything else stays. A folder
-    with no finished or stopped run in it (the one the command line made for a run) is left as it is."""
-    if not (directory / "summary.json").exists() and not any((directory / "checkpoint").glob("step-*")):
+    """Remove the files of the finished or stopped run in `directory` (settings, results, checkpoints, TensorBoard's
+    events), so that a fit from Python that replaces it there (overwrite=True) leaves none of them behind; anything
+    else stays. The command line, which trains in a folder it made and locked, has nothing to clear."""
+    if not ((directory / "summary.json").exists() or stopped_run(directory)) or held_here(directory):
         return
     with RunLock(directory, tidy=False):  # not while another process trains there
-        for name in RUN_FILES:
+        for name in RUN_OUTPUTS:
             (directory / name).unlink(missing_ok=True)
         for events in directory.glob("events.out.tfevents.*"):
             events.unlink()

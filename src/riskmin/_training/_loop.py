@@ -27,7 +27,7 @@ from ._callables import (
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
 from ..config import FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
-from .._paths import data_label
+from .._paths import data_label, stopped_run
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
 from ..metrics import REGRESSION
@@ -54,8 +54,8 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Run, clear_run, save_run
-from .._files import holds_run
+from .._runs._rundir import Run, clear_run, run_output, save_run
+from .._files import held_elsewhere, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
@@ -348,13 +348,15 @@ def fit_settings(model, config: Optional[Config], settings: dict, resume: bool =
 
 
 def starting_point(model, config: Config, directory, resume: bool) -> None:
-    """Refused: a finished run in `directory` without overwrite,
-    as `riskmin train` refuses; a stopped one without resume or overwrite; a folder that is not riskmin's, whose files
-    a run would write over. Said: `model` is a module an earlier fit trained, so that a run meant to start afresh does
+    """Refused in `directory`: a finished run without overwrite, as `riskmin train` refuses; a stopped one without
+    resume or overwrite; an experiment; a run another process writes; a folder that is not riskmin's, whose files a
+    run would write over. Said: `model` is a module an earlier fit trained, so that a run meant to start afresh does
     not silently go on from trained weights."""
     folder = Path(directory) if directory is not None else None
     finished = folder is not None and (folder / "summary.json").exists()
-    stopped = folder is not None and not finished and any((folder / "checkpoint").glob("step-*"))
+    stopped = folder is not None and not finished and stopped_run(folder)
+    if folder is not None and ((folder / "runs.csv").exists() or (folder / "experiment.json").exists()):
+        raise RiskminError(f"directory {directory} holds an experiment, not a run; give fit a directory of its own")
     if finished and resume:
         raise RiskminError(
             f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
@@ -370,6 +372,12 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
             f"directory {directory} holds a run that stopped before it finished; pass resume=True to continue it, "
             "or overwrite=True to train it again from the start"
         )
+    # the other processes of a torchrun train in the folder process 0 locked
+    owner = held_elsewhere(folder) if folder is not None and distributed.rank() == 0 else None
+    if owner:
+        raise RiskminError(
+            f"directory {directory} is being written by {owner}; wait for it to finish or choose another"
+        )
     # the command line trains in a folder it made, which holds the run's settings and its lock
     if folder is not None and not (finished or stopped or holds_run(folder)) and foreign_files(folder):
         raise RiskminError(
@@ -384,8 +392,8 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
 
 
 def foreign_files(folder: Path) -> list:
-    """The names in `folder` (if it is one) that a run starting there did not put: all but its settings and lock."""
-    return sorted({p.name for p in folder.iterdir()} - {"config.toml", ".lock"}) if folder.is_dir() else []
+    """The names in `folder` (if it is one) that no run put there (a run that failed may leave its metrics.csv)."""
+    return sorted(p.name for p in folder.iterdir() if not run_output(p.name)) if folder.is_dir() else []
 
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
