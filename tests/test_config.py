@@ -18,7 +18,7 @@ BAD_VALUES = {
     "stratify": "yes", "folds": -1, "splits": 5, "model_class": 3,
     "loss_callable": 3, "optimizer_callable": 3, "scheduler_callable": 3, "scheduler_interval": "batch", "metrics": {"a": 1}, "log": "wandb", "warmup": -1, "num_workers": -1, "pin_memory": "yes",
     "precision": "fp8", "accumulate": 0,
-    "target": 3, "features": ["a"], "task": "ranking", "missing": "zero", "threads": "many",
+    "target": 3, "features": [3], "task": "ranking", "missing": "zero", "threads": "many",
     "target_transform": "sqrt",
 }
 

@@ -59,9 +59,10 @@ def test_a_list_of_targets_that_names_no_column_is_refused_in_one_sentence():
     with pytest.raises(RiskminError, match='^target = 3 is not allowed; it must be text, the column names comma '
                                            'separated, as "a,b"$'):
         Config(target=3)
-    with pytest.raises(RiskminError, match=r"^features = \['a'\] is not allowed; it must be text, the column names "
-                                           'comma separated, as "a,b"$'):
-        Config(features=["a"])
+    with pytest.raises(RiskminError, match='^features = 3 is not allowed; it must be text, the column names comma '
+                                           'separated, as "a,b"$'):
+        Config(features=3)
+    assert Config(features=["a", "b, c"]).features == 'a,"b, c"'  # the features as a list too
 
 
 def test_stratify_given_for_a_regression_target_is_noted_in_either_words():

@@ -127,50 +127,35 @@ def test_without_validation_rows_the_schedule_asked_for_is_kept_and_nothing_stop
     assert plateau.run_.history[-1]["lr"] == 0.01  # a falling training loss leaves the rate alone
 
 
-def test_a_setting_in_config_applies_where_its_parameter_is_left_at_its_default(houses):
+def test_a_setting_in_config_that_is_a_parameter_is_refused_naming_the_parameter(houses):
     frame, price = houses
     x = frame[["size", "age"]].to_numpy()
-    towns = np.where(frame["size"] > 0, "big", "small")
-    for name, value in (("lr", 0.5), ("patience", 2), ("val", 0.3), ("batch_size", 16), ("model", "linear"),
-                        ("hidden", [8]), ("optimizer", "sgd")):
-        given = {name: value, "epochs": 4}
-        fitted = RiskminRegressor(config=given).fit(x, price)
-        assert getattr(fitted.run_.config, name) == (tuple(value) if name == "hidden" else value)
-        assert given == {name: value, "epochs": 4} and fitted.get_params()["config"] is given  # stored as given
-    assert len(RiskminRegressor(config={"epochs": 3}, random_state=0).fit(x, price).history_) == 3
-    # seed is random_state's setting: config's seed gives the same fit at every call, as random_state does
-    seeded = RiskminRegressor(epochs=3, config={"seed": 5})
-    assert seeded.fit(x, price).run_.config.seed == 5
-    assert np.array_equal(seeded.predict(x), RiskminRegressor(epochs=3, random_state=5).fit(x, price).predict(x))
-    # loss bce from config shapes the classifier's targets as loss="bce" does: one logit for two classes
-    binary = RiskminClassifier(model="linear", epochs=2, random_state=0, config={"loss": "bce"}).fit(x, towns)
-    assert binary.run_.config.loss == "bce" and binary.model_(torch.zeros(1, 2)).shape == (1, 1)
-    # a Config gives the fields that differ from Config's defaults
-    assert RiskminRegressor(config=riskmin.Config(epochs=2, lr=0.2), random_state=0).fit(x, price).run_.config.epochs == 2
-    # both given with the same value: no disagreement
-    assert RiskminRegressor(epochs=2, config={"epochs": 2}, random_state=0).fit(x, price).run_.config.epochs == 2
+    for config, message in (
+            ({"epochs": 3}, "config's epochs=3 is the parameter epochs of RiskminRegressor; give "
+                            "RiskminRegressor(epochs=3) instead, which GridSearchCV can tune"),
+            ({"seed": 5}, "config's seed=5 is the parameter random_state of RiskminRegressor; give "
+                          "RiskminRegressor(random_state=5) instead"),
+            (riskmin.Config(lr=0.2), "config's lr=0.2 is the parameter lr of RiskminRegressor"),
+            ({"hidden": [8], "weight_decay": 0.1}, "config's hidden=(8,) is the parameter hidden")):
+        with pytest.raises(riskmin.RiskminError) as refused:
+            RiskminRegressor(config=config).fit(x, price)
+        assert str(refused.value).startswith(message)
+    # the settings that are no parameter apply, and config is stored as given
+    given = {"weight_decay": 0.01, "activation": "tanh"}
+    fitted = RiskminRegressor(epochs=2, config=given, random_state=0).fit(x, price)
+    assert (fitted.run_.config.weight_decay, fitted.run_.config.activation) == (0.01, "tanh")
+    assert fitted.get_params()["config"] is given and given == {"weight_decay": 0.01, "activation": "tanh"}
 
 
-def test_config_settings_survive_clone_and_a_grid_search_over_other_parameters(houses):
+def test_config_settings_survive_clone_and_a_grid_search_over_the_parameters(houses):
     frame, price = houses
     x = frame[["size", "age"]].to_numpy()
-    estimator = RiskminRegressor(model="linear", random_state=0, config={"epochs": 3, "lr": 0.05})
+    estimator = RiskminRegressor(model="two_layer", epochs=3, random_state=0, config={"dropout": 0.1, "weight_decay": 0.01})
     copy = clone(estimator)
-    assert copy.get_params() == estimator.get_params() and copy.config == {"epochs": 3, "lr": 0.05}
+    assert copy.get_params() == estimator.get_params() and copy.config == {"dropout": 0.1, "weight_decay": 0.01}
     search = GridSearchCV(estimator, {"batch_size": [16, 64]}, cv=2).fit(x, price)
     best = search.best_estimator_.run_.config
-    assert (best.epochs, best.lr) == (3, 0.05) and len(search.best_estimator_.history_) == 3
-
-
-def test_a_setting_given_both_ways_with_different_values_is_refused_in_one_sentence(houses):
-    frame, price = houses
-    x = frame[["size", "age"]].to_numpy()
-    with pytest.raises(riskmin.RiskminError, match=r"^epochs=4 and config's epochs=3 disagree; give it once, as the parameter epochs= \(which GridSearchCV can tune\) or in config=$"):
-        RiskminRegressor(epochs=4, config={"epochs": 3}).fit(x, price)
-    with pytest.raises(riskmin.RiskminError, match=r"^random_state=1 and config's seed=5 disagree; give it once, as the parameter random_state="):
-        RiskminRegressor(random_state=1, config={"seed": 5}).fit(x, price)
-    with pytest.raises(riskmin.RiskminError, match=r"^hidden=8 and config's hidden=\(16,\) disagree"):
-        RiskminClassifier(hidden=8, config=riskmin.Config(hidden=(16,))).fit(x, price > 0)
+    assert (best.dropout, best.weight_decay) == (0.1, 0.01) and len(search.best_estimator_.history_) == 3
 
 
 def test_a_split_setting_in_config_is_refused_as_the_estimator_makes_its_own_split(houses):

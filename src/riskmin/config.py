@@ -347,8 +347,9 @@ class Config:
             object.__setattr__(self, "hidden", (self.hidden,))
         elif isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
-        if isinstance(self.target, (list, tuple)):  # several targets: kept as the one text that config.toml records
-            object.__setattr__(self, "target", _column_text("target", self.target))
+        for name in ("target", "features"):  # several columns: kept as the one text that config.toml records
+            if isinstance(getattr(self, name), (list, tuple)):
+                object.__setattr__(self, name, _column_text(name, getattr(self, name)))
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         _check_together(self)
@@ -534,14 +535,20 @@ def _column_text(name: str, columns) -> str:
     >>> _column_text("target", ["Weight", "Waist, cm"])
     'Weight,"Waist, cm"'
     """
-    from ._data._readers import quoted  # imported here: the readers import this module
-
     if not columns or not all(isinstance(column, str) and column for column in columns):
         raise RiskminError(
             f"{name} = {columns!r} is not allowed; give column names as text, in a list or comma separated, as "
             '["a", "b"] or "a,b"'
         )
     return ",".join(quoted(column) for column in columns)
+
+
+def quoted(name: str) -> str:
+    """A column name as a comma-separated list of columns holds it (_data._readers.column_names reads it back): in
+    double quotes when it holds a comma, a quote or edge spaces."""
+    if "," in name or '"' in name or name != name.strip():
+        return '"' + name.replace('"', '""') + '"'
+    return name
 
 
 def _check_number(name: str, kind: type, value) -> None:

@@ -60,17 +60,17 @@ class RiskminEstimator(BaseEstimator):
     `val` is the fraction of the rows held out to pick the best epoch and stop early after `patience`
     epochs without improvement; with `val=0` (or too few rows to hold one out) training runs all
     `epochs` and keeps the last weights. `config`, a riskmin.Config or a dict of its fields, holds any
-    other setting (weight_decay, scheduler, activation, dropout, ...), and may give one that is also a parameter
-    (`seed` is random_state's, `progress` verbose's): it applies where the parameter is left at its default, and
-    the two given with different values are refused at fit. A dict gives the keys it holds, a Config the fields
-    that differ from Config's defaults; the split is the estimator's own (no test, train or split there).
+    other setting (weight_decay, scheduler, activation, dropout, ...); one that is a parameter (`seed` is
+    random_state's, `progress` verbose's) is refused at fit, to be given as the parameter, and so is the split,
+    which is the estimator's own (no test, train or split there). A dict gives the keys it holds, a Config the
+    fields that differ from Config's defaults.
     `random_state` an int gives the same split, initialization and batch order at every fit; None draws a seed from
     NumPy's global generator, as scikit-learn's estimators do. `device` is "cpu" unless set ("auto" takes a GPU
     where there is one). The parameters are many because scikit-learn searches only over constructor parameters.
 
     >>> X = np.random.default_rng(0).standard_normal((40, 2))
-    >>> RiskminRegressor(config={"epochs": 3}).fit(X, X.sum(1)).run_.config.epochs
-    3
+    >>> RiskminRegressor(epochs=3, config={"weight_decay": 0.01}).fit(X, X.sum(1)).run_.config.weight_decay
+    0.01
     """
 
     def __init__(
@@ -101,9 +101,9 @@ class RiskminEstimator(BaseEstimator):
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
     def _in_force(self) -> tuple:
-        """(config= as a Config, each parameter that is also a setting with the value it trains with): the parameter's,
-        or config='s where the parameter is left at its default. Refused: the two given with different values, and a
-        setting of the split, which the estimator makes itself."""
+        """(config= as a Config, each parameter with the value it trains with). Refused: config= giving a setting that
+        is a parameter (the parameter's default cannot be told from a value given on purpose, and GridSearchCV tunes
+        the parameter alone), and a setting of the split, which the estimator makes itself."""
         base, given = given_in(self.config)
         for name, own in OWN_SPLIT.items():
             if name in given and given[name] != own:
@@ -112,21 +112,15 @@ class RiskminEstimator(BaseEstimator):
                     "every row fit(X, y) is given but the val share; hold test rows out with scikit-learn "
                     "(train_test_split, cross_validate) and score them with score(X, y)"
                 )
-        parameters = inspect.signature(RiskminEstimator.__init__).parameters
-        defaults = {name: p.default for name, p in parameters.items() if name not in ("self", "config")}
-        in_force = {}
-        for parameter, default in defaults.items():
-            value, name = getattr(self, parameter), SETTING_OF.get(parameter, parameter)
-            if name not in given or same(value, given[name], parameter):
-                in_force[parameter] = value
-            elif same(value, default, parameter):
-                in_force[parameter] = given[name]
-            else:
+        parameters = [name for name in inspect.signature(RiskminEstimator.__init__).parameters if name != "self"]
+        for parameter in parameters:
+            name = SETTING_OF.get(parameter, parameter)
+            if name in given:
                 raise RiskminError(
-                    f"{parameter}={value!r} and config's {name}={given[name]!r} disagree; give it once, as "
-                    f"the parameter {parameter}= (which GridSearchCV can tune) or in config="
+                    f"config's {name}={given[name]!r} is the parameter {parameter} of {type(self).__name__}; give "
+                    f"{type(self).__name__}({parameter}={given[name]!r}) instead, which GridSearchCV can tune"
                 )
-        return base, in_force
+        return base, {parameter: getattr(self, parameter) for parameter in parameters if parameter != "config"}
 
     def _settings(self, base: Config, in_force: dict, rows: int) -> Config:
         _, n_val, _ = split_sizes(rows, val=in_force["val"], test=0.0)
@@ -147,9 +141,7 @@ class RiskminEstimator(BaseEstimator):
             epochs=in_force["epochs"],
             batch_size=batch_size,
             val=in_force["val"] if n_val else 0.0,
-            test=0.0,
-            train=None,
-            split="random",
+            **OWN_SPLIT,
             seed=seed_of(in_force["random_state"]),
             device=in_force["device"],
             progress=bool(in_force["verbose"]),
@@ -193,17 +185,6 @@ def given_in(config) -> tuple:
     values = dict(config or {})
     base = Config.from_dict(values, source="config=")
     return base, {name: getattr(base, name) for name in values}
-
-
-def same(a, b, parameter: str) -> bool:
-    """Whether two values of `parameter` are one: widths whatever their container (hidden=32 is (32,)), the rest by
-    ==, which a value such as a module or a generator meets only with itself."""
-    if parameter == "hidden":
-        a, b = (tuple(np.atleast_1d(v).tolist()) for v in (a, b))
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):  # an array's == is elementwise
-        return False
 
 
 def seed_of(random_state) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Config, RiskminError, RiskminNote, warn
+from ..config import Config, RiskminError, RiskminNote, quoted, warn
 from ..data import Data, check_finite
 
 FRAME = Path("DataFrame")  # what the messages of the column code call a DataFrame, where they would name a file
@@ -131,7 +131,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     y were one more column of it; a y of text or true/false as class names."""
     config = config or Config()
     if is_frame(x):
-        from ._readers import column_names, quoted
+        from ._readers import column_names
 
         name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)))

@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..config import RiskminError, RiskminNote, warn
+from ..config import RiskminError, RiskminNote, quoted, warn
 from .._paths import checked
 from ._columns import (
     as_numpy,
@@ -517,13 +517,6 @@ def column_names(text: str) -> list:
         if not end:
             break
     return names
-
-
-def quoted(name: str) -> str:
-    """A column name as `column_names` reads it back: in double quotes when it holds a comma, a quote or edge spaces."""
-    if "," in name or '"' in name or name != name.strip():
-        return '"' + name.replace('"', '""') + '"'
-    return name
 
 
 def said(notes: list, voice: Optional[Callable[[str], str]]) -> list:
