@@ -100,3 +100,13 @@ def test_montecarlo_notes_stratify_given_for_a_regression_target_once(tmp_path, 
                  "--epochs", "2", "--progress", "off", "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert out.count("--stratify is not used with a regression target, only with classification\n") == 1
+
+
+@pytest.mark.parametrize("experiment", ["compare", "curve"])
+def test_compare_and_curve_note_stratify_given_for_a_regression_target_from_python(tmp_path, experiment):
+    table = write_table(tmp_path / "body.csv")
+    shared = dict(target="weight", stratify=True, runs=2, epochs=1, progress=False)
+    run = {"compare": lambda: riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, table, model="linear", **shared),
+           "curve": lambda: riskmin.curve("linear", table, sizes=(0.5, 1.0), **shared)}[experiment]
+    said = notes_of(run)
+    assert "stratify= is not used with a regression target, only with classification" in said

@@ -162,7 +162,7 @@ def compare(
         check_splits_to_select_by(config, base, data)
     keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates), kind="compare")
     with holding(keeper):
-        comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope)
+        comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope, settings)
         if keeper is not None:
             keeper.finished(lambda folder: write_comparison(comparison, folder))
     return comparison
@@ -218,11 +218,13 @@ def grid_settings(configs: dict) -> dict:
 
 
 def kept_comparison(
-    candidates: dict, configs: dict, data, config: Config, keeper, select: bool, base: str, mode: str, rope
+    candidates: dict, configs: dict, data, config: Config, keeper, select: bool, base: str, mode: str, rope, given=()
 ) -> Comparison:
-    """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish."""
+    """The comparison of `configs` on `data`, its runs kept by `keeper` (or not, when None) as they finish; `given`: the
+    shared settings a Python caller gave, noted where the data leaves them unused (the command line notes its
+    flags)."""
     start = time.perf_counter()
-    results = train_candidates(configs, data, config.progress, keeper)
+    results = train_candidates(configs, data, config.progress, keeper, given)
     warn_about_runs(config, {name: mc.summary for name, mc in results.items()})
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
     cells = setting_cells(candidates)
@@ -249,7 +251,7 @@ def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
     return data
 
 
-def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> dict:
+def train_candidates(configs: dict, data: Data, progress: bool, keeper=None, given=()) -> dict:
     """name -> Monte-Carlo result of every candidate, in the order of `configs`, trained one stack at a time (each kept
     by `keeper` under its number as its runs finish)."""
     results = {}
@@ -259,7 +261,7 @@ def train_candidates(configs: dict, data: Data, progress: bool, keeper=None) -> 
         model, first = configs[group[0]]
         # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
         variants = [{key: getattr(configs[name][1], key) for key in settings_where(stackable=True)} for name in group]
-        results.update(zip(group, experiments(model, data, first, variants, keeper=keeper, group=number)))
+        results.update(zip(group, experiments(model, data, first, variants, keeper=keeper, group=number, given=given)))
     return {name: results[name] for name in configs}
 
 

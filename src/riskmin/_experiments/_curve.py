@@ -148,7 +148,7 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         named = each if isinstance(each, str) else model_name(each)
         if named in results:
             raise RiskminError(f"model {named} is in the curve twice; give each model once")
-        results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train), batches)
+        results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train), batches, settings)
     if batch_note:  # once every experiment passed its checks, as the data's notes are said
         warn(batch_note, RiskminNote)
     table = [row_of(named, size, mc) for named, by_size in results.items() for size, mc in by_size.items()]
@@ -161,10 +161,13 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
     return Curve(table, results, config, notes)
 
 
-def experiments_of(model, named: str, data, config: Config, given: dict, full_rows: int, batches: dict) -> dict:
+def experiments_of(
+    model, named: str, data, config: Config, given: dict, full_rows: int, batches: dict, settings=()
+) -> dict:
     """size -> the Monte-Carlo experiment of `model` (`named` in the progress lines) on the splits `given` for that
     size, ascending, with that size's batch (`batches`); trained from the largest size down. Each is summarized with
     the share of the `full_rows` training rows of a full split its runs train on (stats.correction_ratio).
+    `settings`: those a Python caller gave, noted where the data leaves them unused.
 
     threads="auto" tries one thread against every core once a model, in its largest experiment, whose epochs are the
     longest to time: every size steps the same stacks (runs x a batch of batch_size rows) and keeps the count found
@@ -183,7 +186,9 @@ def experiments_of(model, named: str, data, config: Config, given: dict, full_ro
             progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
         # runs on a share of the full split's training rows hold no more in common: the full split's correction
         share = statistics.mean(len(splits.train) for _, _, splits in given[size]) / full_rows
-        by_size[size] = experiments(model, data, at_size, [{}], trial=measured, every=given[size], shared=share)[0]
+        by_size[size] = experiments(
+            model, data, at_size, [{}], trial=measured, every=given[size], shared=share, given=settings
+        )[0]
     # said once a model, for its size with the fewest runs used, rather than once a size
     warn_about_runs(sized, {f"{named} at size {size:g}": mc.summary for size, mc in by_size.items()})
     return {size: by_size[size] for size in sizes}
