@@ -95,6 +95,8 @@ FACTS = {
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
     # the one task it means something for, which the data says once it is read (given_for_task)
     "task": None,
+    # what its value "custom" stands for: an object of one's own, which Python alone passes (the command line says so)
+    "custom": None,
 }
 
 
@@ -183,7 +185,8 @@ class Config:
                                              "statistics; metrics and predictions stay in the target's units", "split")
     # the parametrization
     model: ModelName = setting("two_layer", "parametrization: linear (Hx), two_layer (H2 s(H1 x)) or mlp (custom: a "
-                                            "module given in Python)", "model")
+                                            "module given in Python)", "model",
+                               custom="a module of your own, given in Python (riskmin.fit(MyNet(), data))")
     model_class: str = setting("", "the class of a user's own module (model custom), as module.Class; recorded, not "
                                    "used",
                                "model", placeholder="MODULE.CLASS", one_value=True, applies=("model", ("custom",)))
@@ -197,11 +200,15 @@ class Config:
     # the loss, the optimizer, the schedule and the loop
     loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification "
                                      "(custom: a function given in Python, which sees the targets unstandardized)",
-                                     "optimization")
+                             "optimization",
+                             custom="a loss function of your own, given in Python (riskmin.fit(model, data, "
+                                    "loss=my_loss))")
     loss_callable: str = setting("", "the user's own loss (loss custom), as module.function; recorded, not used",
                                  "optimization",
                                  placeholder="MODULE.NAME", one_value=True, applies=("loss", ("custom",)))
-    optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)", "optimization")
+    optimizer: OptimizerName = setting("adam", "optimizer (custom: a class or factory given in Python)", "optimization",
+                                       custom="an optimizer of your own, given in Python (riskmin.fit(model, data, "
+                                              "optimizer=MyOptimizer))")
     optimizer_callable: str = setting("", "the user's own optimizer (optimizer custom), as module.name; recorded, not "
                                           "used",
                                       "optimization", placeholder="MODULE.NAME", one_value=True,
@@ -224,7 +231,9 @@ class Config:
                                                "metric stalls), linear_warmup (from lr/warmup up to lr over warmup, "
                                                "then lr), one_cycle (up to lr and down again over the run); custom: a "
                                                "factory given in Python",
-                                       "optimization", stackable=True)
+                                       "optimization", stackable=True,
+                                       custom="a schedule of your own, given in Python (riskmin.fit(model, data, "
+                                              "scheduler=my_schedule))")
     scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; "
                                           "recorded, not used", "optimization", placeholder="MODULE.NAME",
                                           one_value=True,

@@ -13,21 +13,14 @@ from ..config import FIELDS, Config, RiskminError, fact, field_type, read_toml
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
 
 
-# what the value "custom" of a setting stands for: an object of one's own, which only Python can pass
-CUSTOM = {
-    "model": "a module of your own, given in Python (riskmin.fit(MyNet(), data))",
-    "loss": "a loss function of your own, given in Python (riskmin.fit(model, data, loss=my_loss))",
-    "optimizer": "an optimizer of your own, given in Python (riskmin.fit(model, data, optimizer=MyOptimizer))",
-    "scheduler": "a schedule of your own, given in Python (riskmin.fit(model, data, scheduler=my_schedule))",
-}
-
-
 def parse_value(name: str, text: str):
     """Turn the text of a flag into the type its Config field declares."""
     kind = field_type(name)
-    if name in CUSTOM and text == "custom":
+    if text == "custom" and fact(name, "custom"):  # an object of one's own, which Python alone passes
         chosen = [value for value in typing.get_args(kind) if value != "custom"]
-        raise RiskminError(f"--{name} custom stands for {CUSTOM[name]}; the command line takes {', '.join(chosen)}")
+        raise RiskminError(
+            f"--{name} custom stands for {fact(name, 'custom')}; the command line takes {', '.join(chosen)}"
+        )
     try:
         if kind is bool:
             if text.lower() in TRUE or text.lower() in FALSE:
