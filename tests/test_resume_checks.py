@@ -89,61 +89,6 @@ def test_resume_with_a_module_of_another_shape_names_the_tensors_and_leaves_it_u
 pd = pytest.importorskip("pandas")
 
 
-@pytest.fixture(scope="module")
-def table():
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90)})
-    frame["y"] = 2 * frame.a + frame.b
-    return frame
-
-
-@pytest.fixture(scope="module")
-def filled(table):
-    """A run whose training rows have holes in a: missing="mean" fills them, at prediction too."""
-    frame = table.copy()
-    frame.loc[::6, "a"] = np.nan
-    with pytest.warns(riskmin.RiskminNote):
-        return riskmin.fit("linear", frame, target="y", missing="mean", epochs=2, progress=False, seed=0)
-
-
-@pytest.mark.parametrize("cells", [["a", 3.0], ["a", 3]])
-def test_a_text_cell_of_a_number_column_is_a_missing_value_at_prediction(filled, cells):
-    rows = pd.DataFrame({"a": pd.Series(cells, dtype=object), "b": [0.5, -1.0]})
-    with pytest.warns(riskmin.RiskminNote, match="column a holds numbers but for 1 cell, taken as missing values"):
-        predicted = riskmin.predict(filled, rows)
-    expected = riskmin.predict(filled, pd.DataFrame({"a": [np.nan, 3.0], "b": [0.5, -1.0]}))
-    assert predicted.to_numpy().tolist() == expected.to_numpy().tolist()
-    assert rows.a.tolist() == cells  # the caller's DataFrame as it was
-
-
-def test_a_text_cell_among_numbers_without_missing_mean_is_refused_naming_the_column(table):
-    with pytest.warns(riskmin.RiskminNote):
-        run = riskmin.fit("linear", table, target="y", epochs=2, progress=False)
-    rows = table.drop(columns="y").head(3).astype(object)
-    rows.loc[1, "a"] = "a"
-    with pytest.warns(riskmin.RiskminNote, match="column a holds numbers"), pytest.raises(RiskminError) as caught:
-        riskmin.predict(run, rows)
-    assert str(caught.value) == (
-        'column a of DataFrame has missing values, first at row 1 (counting from 0); fill them: the run was trained '
-        'without missing="mean"'
-    )
-
-
-def test_a_number_column_with_a_stray_text_cell_trains_as_its_csv_file(table, tmp_path):
-    frame = table.astype({"a": object})
-    frame.loc[4, "a"] = "?"
-    frame.to_csv(tmp_path / "table.csv", index=False)
-    settings = dict(target="y", missing="mean", epochs=2, progress=False)
-    with pytest.warns(riskmin.RiskminNote) as notes:
-        from_frame = riskmin.fit("linear", frame, **settings)
-    assert any("column a holds numbers but for 1 cell, taken as missing values" in str(n.message) for n in notes)
-    with pytest.warns(riskmin.RiskminNote):
-        from_file = riskmin.fit("linear", str(tmp_path / "table.csv"), **settings)
-    assert json.dumps(from_frame.data_names["layout"]) == json.dumps(from_file.data_names["layout"])
-    for a, b in zip(from_frame.model.parameters(), from_file.model.parameters()):
-        assert torch.equal(a, b)
-
-
 def test_a_run_stopped_in_python_is_told_to_the_command_line_as_unfinished(tmp_path, capsys):
     from riskmin._cli._main import main
 
@@ -155,6 +100,7 @@ def test_a_run_stopped_in_python_is_told_to_the_command_line_as_unfinished(tmp_p
     assert main(["predict", str(folder), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 2
     assert capsys.readouterr().err == (
         f"error: run {folder} has not finished: its training stopped before the end; finish it with "
-        f"riskmin.fit(model, data, directory='{folder}', resume=True), as the fit it began as, then use it\n")
+        f"riskmin.fit(model, data, directory='{folder}', resume=True) with the model, data and settings it began with, "
+        "then use it\n")
     with pytest.raises(riskmin.RiskminError, match="has not finished"):
         riskmin.Run.load(folder)

@@ -562,7 +562,8 @@ def checked_summary(directory: Path) -> dict:
         finish = (
             f"riskmin train --resume {directory}"
             if (directory / "config.toml").is_file()
-            else f"riskmin.fit(model, data, directory={str(directory)!r}, resume=True), as the fit it began as"
+            else f"riskmin.fit(model, data, directory={str(directory)!r}, resume=True) with the model, data and "
+            "settings it began with"
         )
         raise RiskminError(
             f"run {directory} has not finished: its training stopped before the end; finish it with {finish}, then use "
