@@ -159,5 +159,5 @@ def test_the_command_line_cannot_give_code_and_says_so_writing_nothing(tmp_path,
     from riskmin._cli._main import main
 
     assert main(["train", "lab1", "--loss", "custom", "--out", str(tmp_path / "runs"), "--progress", "off"]) == 2
-    assert "pass loss=your loss to riskmin.fit" in capsys.readouterr().err
+    assert "--loss custom stands for a loss function of your own, given in Python" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # not even an empty runs/

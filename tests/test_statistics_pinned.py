@@ -256,7 +256,7 @@ def test_the_bayesian_footnote_counts_the_splits():
     results = {name: made_up(test_loss=shifted(runs, [shift + 0.01 * k for k in range(6)]))
                for name, shift in (("best", 0.0), ("b", 0.1), ("c", 0.2))}
     text = one_line(printed(bayesian_table, comparison_summary(results, "loss", "min", None)))
-    assert "at p < 0.05 with 6 splits;" in text
+    assert "at p < 0.05 with 6 splits (or those a candidate finished), for that pair alone" in text
 
 
 def test_comparison_csv_gives_the_corrected_interval_of_the_difference():
