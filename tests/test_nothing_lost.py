@@ -801,9 +801,9 @@ def test_fit_writes_no_run_into_a_folder_not_riskmins_overwrite_or_not(tmp_path)
     (tmp_path / "notes" / "thesis.tex").write_text("years of work")
     before = tree(tmp_path)
     for overwrite in (False, True):
-        with pytest.raises(RiskminError, match="^directory .*notes exists and is not a riskmin run; a run is written into a "
-                                               "new or empty folder, or over a riskmin run with overwrite=True: choose "
-                                               "another directory$"):
+        with pytest.raises(RiskminError, match=r"^directory .*notes exists and is not a riskmin run \(it holds thesis.tex\); "
+                                               "a run is written into a new or empty folder, or over a riskmin run with "
+                                               "overwrite=True: choose another directory$"):
             riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "notes", overwrite=overwrite)
     assert tree(tmp_path) == before
 
@@ -875,3 +875,34 @@ def test_a_run_whose_only_checkpoint_lacks_its_manifest_starts_again_on_resume(r
     capsys.readouterr()
     assert main(["train", "--resume", str(runs / "half")]) == 0
     assert (runs / "half" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("name, text", [("config.toml", "my notes"), ("metrics.csv", "epoch,accuracy\n1,0.5\n")])
+def test_a_folder_whose_only_file_has_a_runs_name_but_not_its_content_is_never_written(tmp_path, name, text):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / name).write_text(text)
+    run = riskmin.fit("linear", "line", epochs=1, progress=False)
+    for attempt in (lambda: riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder, overwrite=True),
+                    lambda: run.save(folder, overwrite=True)):
+        with pytest.raises(RiskminError, match="is not a riskmin run"):
+            attempt()
+    assert sorted(p.name for p in folder.iterdir()) == [name] and (folder / name).read_text() == text
+
+
+def test_fit_into_the_settings_of_a_command_line_run_stopped_before_its_first_checkpoint_asks_first(tmp_path):
+    folder = tmp_path / "begun"
+    folder.mkdir()
+    (folder / "config.toml").write_text(riskmin.Config(epochs=3).to_toml())  # as riskmin train writes it first
+    with pytest.raises(RiskminError, match="holds a run that stopped before it finished; pass resume=True"):
+        riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
+    run = riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder, overwrite=True)
+    assert riskmin.Run.load(folder).config.epochs == run.config.epochs == 1
+
+
+def test_a_file_given_as_the_directory_is_one_sentence(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for overwrite in (False, True):
+        with pytest.raises(RiskminError, match="afile is a file, not a folder; choose another directory$"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "afile", overwrite=overwrite)
+    assert (tmp_path / "afile").read_text() == "x"

@@ -221,8 +221,16 @@ def held_elsewhere(directory) -> Optional[str]:
 
 
 def held_here(directory) -> bool:
-    """Whether this process holds the lock of the run in `directory`."""
-    return lock_holder(directory) == this_process()
+    """Whether this process holds the lock of the run in `directory`: the lock file names it (where the file system
+    cannot lock, the file is written all the same)."""
+    try:
+        handle = os.open(Path(directory) / ".lock", os.O_RDONLY | NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return os.read(handle, 200).decode(errors="replace").strip() == this_process()
+    finally:
+        os.close(handle)
 
 
 def this_process() -> str:
@@ -320,11 +328,16 @@ def atomic_write(path, data: bytes) -> None:
 
 
 def holds_run(folder: Path) -> bool:
-    """Whether `folder` is a riskmin run or experiment: its config.toml beside a file that only riskmin writes there."""
+    """Whether `folder` is a riskmin run or experiment: its config.toml beside a file that only riskmin writes there,
+    or a checkpoint written whole (a fit from Python writes its settings last)."""
     try:
-        return (folder / "config.toml").is_file() and (
-            any(os.path.lexists(folder / name) for name in RUN_MARKS) or any((folder / "checkpoint").glob("step-*"))
-        )
+        return (
+            (folder / "config.toml").is_file()
+            and (
+                any(os.path.lexists(folder / name) for name in RUN_MARKS) or any((folder / "checkpoint").glob("step-*"))
+            )
+            or any((folder / "checkpoint").glob("step-*.manifest.json"))
+        )  # a fit from Python writes its settings last
     except OSError:  # a folder that cannot be looked into is nobody's run
         return False
 

@@ -181,6 +181,8 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
         )
     return {
         "metrics": {name: d for name, d in described.items() if d["n"]},
+        # a metric no run measured as a number (r2 of one test row): left out of `metrics`, and named here
+        "unmeasured": [name for name, d in described.items() if not d["n"] and d["excluded"]],
         "used_runs": [run_id(row, i) for i, row in enumerate(table) if not row.get("diverged")],
         "diverged": len(table) - len(used),
         "diverged_runs": [run_id(row, i) for i, row in enumerate(table) if row.get("diverged")],

@@ -281,7 +281,12 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
     ranked_by = f"test_{base}"
     means = {name: mc.summary["metrics"].get(ranked_by, {}).get("mean") for name, mc in results.items()}
     if all(mean is None for mean in means.values()):
-        raise RiskminError(f"no candidate has a {ranked_by} to rank by; choose a metric the task reports, such as loss")
+        unmeasured = any(ranked_by in mc.summary.get("unmeasured", []) for mc in results.values())
+        raise RiskminError(
+            f"no candidate has a {ranked_by} to rank by"
+            + ("; it is not a number in any run (r2 of a test split of one row, say)" if unmeasured else "")
+            + "; choose a metric the task reports, such as loss"
+        )
     # a candidate whose runs diverged ranks after every one whose runs all finished: its mean rests on the splits it
     # survived, which flatter it, and a run that diverged failed
     failed = {name: mc.summary["diverged"] > 0 for name, mc in results.items()}

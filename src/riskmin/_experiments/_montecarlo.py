@@ -20,7 +20,16 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, RiskminNote, check_experiment, said_for_task, said_given, warn
+from ..config import (
+    Config,
+    RiskminError,
+    RiskminNote,
+    RiskminNumerics,
+    check_experiment,
+    said_for_task,
+    said_given,
+    warn,
+)
 from .._paths import data_label
 from ..data import Data, Splits, split
 from ..distributed import gathered, join
@@ -213,8 +222,16 @@ def kept_in(
 def warn_about_runs(config: Config, summaries: dict) -> None:
     """What the runs of one or more experiments (their `summaries`, by the name a message gives them: "" for a
     Monte-Carlo experiment alone) mean for the result: `warn_about_run_count` for the fewest used, and a warning for
-    each test metric whose values left runs out or all agree."""
+    each test metric whose values left runs out or all agree; runs that diverged, as numerics."""
     warn_about_run_count(config, min(len(summary["used_runs"]) for summary in summaries.values()))
+    for label, summary in summaries.items():
+        if summary["diverged"] and (summary["used_runs"] or label):  # all of a lone experiment's: an error says so
+            warn(
+                f"{summary['diverged']} of {summary['diverged'] + len(summary['used_runs'])} runs"
+                f"{f' of {label}' if label else ''} diverged and are left out of the statistics; lower --lr (lr=) or "
+                "clip gradients with --clip-grad 1.0 (clip_grad=1.0)",
+                RiskminNumerics,
+            )
     for message in value_warnings(summaries):
         warn(message)
 
@@ -229,12 +246,19 @@ def value_warnings(summaries: dict) -> list:
     test r2 is not a number in 1 of 3 runs; its statistics use the other 2
     test accuracy is 1 in every run: values that all agree give no interval or test, their spread of 0 saying
     nothing of other splits (more test rows or more splits would show one)
+    >>> value_warnings({"": summarize([{"test_r2": float("nan")}] * 2, n_train=8, n_test=1)})
+    ['test r2 is not a number in any run; it is left out of the results']
     """
     from .._runs._report import compact
 
     left_out, agreeing = [], []
     for label, summary in summaries.items():
         of = f" of {label}" if label else ""
+        for name in summary.get("unmeasured", []):
+            if name.startswith("test_"):
+                left_out.append(
+                    f"{name.replace('_', ' ')}{of} is not a number in any run; it is left out of the results"
+                )
         for name, d in summary["metrics"].items():
             if not name.startswith("test_"):
                 continue
@@ -458,11 +482,6 @@ def experiment(
     # its losses and gap are of log(target), its rmse, mae and r2 in the target's units
     if config.target_transform == "log":
         summary["target_transform"] = "log"
-    if summary["diverged"]:
-        notes.append(
-            f"{summary['diverged']} of {len(table)} runs diverged and are left out of the statistics; "
-            "lower --lr or clip gradients with --clip-grad 1.0"
-        )
     return MonteCarlo(table, summary, config, notes, dict(names))
 
 

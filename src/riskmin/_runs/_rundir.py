@@ -87,6 +87,8 @@ class Run:
         new files are complete; a folder of anything else is never written into.
         """
         if directory is not None:
+            if (Path(directory) / "runs.csv").exists() or (Path(directory) / "experiment.json").exists():
+                raise RiskminError(f"directory {directory} holds an experiment, not a run; choose another directory")
             return save_experiment(lambda folder: save_run(self, folder), Path(directory), overwrite)
         path = save_run(self, directory)
         print(f"run written to {path}")
@@ -241,7 +243,7 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
         )
     if os.path.lexists(target) and not target.is_dir():
         raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another {place}")
-    if target.is_dir() and not holds_run(target) and {p.name for p in target.iterdir()} - {"config.toml"}:
+    if target.is_dir() and not holds_run(target) and not all(written_by_a_run(p) for p in target.iterdir()):
         raise RiskminError(
             f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
             f"experiments: remove it or choose another {place}"
@@ -381,11 +383,36 @@ def run_output(name: str) -> bool:
     return name in (*RUN_OUTPUTS, ".lock", "checkpoint") or name.startswith("events.out.tfevents.")
 
 
+def written_by_a_run(path: Path) -> bool:
+    """Whether `path`, in a folder a run is to use, is one a run writes there: its lock, checkpoints and TensorBoard
+    events; settings that read as riskmin's; a metrics.csv that a run's log begins (a failed fit leaves one); its other
+    files beside riskmin's settings."""
+    name = path.name
+    if name in (".lock", "checkpoint") or name.startswith("events.out.tfevents."):
+        return True
+    if name == "config.toml":
+        try:
+            Config.from_toml(path)
+        except RiskminError:
+            return False
+        return True
+    if name == "metrics.csv":
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.readline().startswith("epoch,step,")
+        except (OSError, UnicodeDecodeError):
+            return False
+    return (
+        run_output(name) and (path.parent / "config.toml").is_file() and written_by_a_run(path.parent / "config.toml")
+    )
+
+
 def clear_run(directory: Path) -> None:
     """Remove the files of the finished or stopped run in `directory` (settings, results, checkpoints, TensorBoard's
     events), so that a fit from Python that replaces it there (overwrite=True) leaves none of them behind; anything
     else stays. The command line, which trains in a folder it made and locked, has nothing to clear."""
-    if not ((directory / "summary.json").exists() or stopped_run(directory)) or held_here(directory):
+    begun = (directory / "summary.json").exists() or (directory / "config.toml").exists() or stopped_run(directory)
+    if not begun or held_here(directory):
         return
     with RunLock(directory, tidy=False):  # not while another process trains there
         for name in RUN_OUTPUTS:

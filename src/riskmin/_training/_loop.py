@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import weakref
 from pathlib import Path
@@ -54,8 +55,8 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Run, clear_run, run_output, save_run
-from .._files import held_elsewhere, holds_run
+from .._runs._rundir import Run, clear_run, save_run, written_by_a_run
+from .._files import held_elsewhere, held_here, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
@@ -348,42 +349,10 @@ def fit_settings(model, config: Optional[Config], settings: dict, resume: bool =
 
 
 def starting_point(model, config: Config, directory, resume: bool) -> None:
-    """Refused in `directory`: a finished run without overwrite, as `riskmin train` refuses; a stopped one without
-    resume or overwrite; an experiment; a run another process writes; a folder that is not riskmin's, whose files a
-    run would write over. Said: `model` is a module an earlier fit trained, so that a run meant to start afresh does
-    not silently go on from trained weights."""
-    folder = Path(directory) if directory is not None else None
-    finished = folder is not None and (folder / "summary.json").exists()
-    stopped = folder is not None and not finished and stopped_run(folder)
-    if folder is not None and ((folder / "runs.csv").exists() or (folder / "experiment.json").exists()):
-        raise RiskminError(f"directory {directory} holds an experiment, not a run; give fit a directory of its own")
-    if finished and resume:
-        raise RiskminError(
-            f"directory {directory} holds a finished run, with nothing to resume; drop resume=True and "
-            "pass overwrite=True to train it again"
-        )
-    if finished and not config.overwrite:
-        raise RiskminError(
-            f"directory {directory} holds a finished run; pass overwrite=True to replace it, or choose "
-            "another directory"
-        )
-    if stopped and not resume and not config.overwrite:
-        raise RiskminError(
-            f"directory {directory} holds a run that stopped before it finished; pass resume=True to continue it, "
-            "or overwrite=True to train it again from the start"
-        )
-    # the other processes of a torchrun train in the folder process 0 locked
-    owner = held_elsewhere(folder) if folder is not None and distributed.rank() == 0 else None
-    if owner:
-        raise RiskminError(
-            f"directory {directory} is being written by {owner}; wait for it to finish or choose another"
-        )
-    # the command line trains in a folder it made, which holds the run's settings and its lock
-    if folder is not None and not (finished or stopped or holds_run(folder)) and foreign_files(folder):
-        raise RiskminError(
-            f"directory {directory} exists and is not a riskmin run; a run is written into a new or empty folder, "
-            "or over a riskmin run with overwrite=True: choose another directory"
-        )
+    """Refuse a `directory` a run may not start or resume in (`check_run_folder`); say so when `model` is a module an
+    earlier fit trained, so that a run meant to start afresh does not silently go on from trained weights."""
+    if directory is not None:
+        check_run_folder(Path(directory), config, resume)
     if isinstance(model, nn.Module) and model in TRAINED and not resume:
         warn(
             "this module was trained by an earlier fit, and this fit continues from its trained weights; build a new "
@@ -391,9 +360,45 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
         )
 
 
-def foreign_files(folder: Path) -> list:
-    """The names in `folder` (if it is one) that no run put there (a run that failed may leave its metrics.csv)."""
-    return sorted(p.name for p in folder.iterdir() if not run_output(p.name)) if folder.is_dir() else []
+def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
+    """Refused: a file; a folder that holds anything a run did not write (never written into, overwrite or not); an
+    experiment; one another process writes; a finished run without overwrite, as `riskmin train` refuses; a run that
+    stopped (its checkpoints, or the settings the command line wrote before its first one) without resume or
+    overwrite."""
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise RiskminError(f"directory {folder} is a file, not a folder; choose another directory")
+    if not folder.is_dir():
+        return
+    if (folder / "runs.csv").exists() or (folder / "experiment.json").exists():
+        raise RiskminError(f"directory {folder} holds an experiment, not a run; give fit a directory of its own")
+    # the other processes of a torchrun train in the folder process 0 locked
+    owner = held_elsewhere(folder) if distributed.rank() == 0 else None
+    if owner:
+        raise RiskminError(f"directory {folder} is being written by {owner}; wait for it to finish or choose another")
+    # a run's own folder may hold anything (a link planted at its metrics.csv is replaced, not written through)
+    foreign = [] if holds_run(folder) else [path.name for path in folder.iterdir() if not written_by_a_run(path)]
+    if foreign:
+        raise RiskminError(
+            f"directory {folder} exists and is not a riskmin run (it holds {foreign[0]}); a run is written into a new "
+            "or empty folder, or over a riskmin run with overwrite=True: choose another directory"
+        )
+    finished = (folder / "summary.json").exists()
+    if finished and resume:
+        raise RiskminError(
+            f"directory {folder} holds a finished run, with nothing to resume; drop resume=True and "
+            "pass overwrite=True to train it again"
+        )
+    if finished and not config.overwrite:
+        raise RiskminError(
+            f"directory {folder} holds a finished run; pass overwrite=True to replace it, or choose another directory"
+        )
+    # the command line trains in the folder it made and locked, its settings written first
+    begun = (folder / "config.toml").exists() and not held_here(folder)
+    if (stopped_run(folder) or begun) and not finished and not resume and not config.overwrite:
+        raise RiskminError(
+            f"directory {folder} holds a run that stopped before it finished; pass resume=True to continue it, "
+            "or overwrite=True to train it again from the start"
+        )
 
 
 def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
