@@ -147,6 +147,16 @@ def test_a_setting_in_config_that_is_a_parameter_is_refused_naming_the_parameter
     assert fitted.get_params()["config"] is given and given == {"weight_decay": 0.01, "activation": "tanh"}
 
 
+@pytest.mark.parametrize("config", [{"runs": 50}, {"folds": 5}, {"out": "elsewhere"}, {"task": "classification"},
+                                    {"data": "lab1"}])
+def test_a_setting_in_config_that_means_nothing_to_an_estimator_is_refused(houses, config):
+    frame, price = houses
+    (name, value), = config.items()
+    with pytest.raises(riskmin.RiskminError, match=f"^config's {name}={value!r} means nothing to RiskminRegressor, "
+                                                   "which is given X and y, trains one model and writes no files"):
+        RiskminRegressor(config=config).fit(frame[["size", "age"]].to_numpy(), price)
+
+
 def test_config_settings_survive_clone_and_a_grid_search_over_the_parameters(houses):
     frame, price = houses
     x = frame[["size", "age"]].to_numpy()

@@ -40,7 +40,7 @@ except ImportError as error:  # scikit-learn is an optional extra
 
 from ._data._outputs import Kind
 from ._training._loop import fit, predict
-from .config import FIELDS, Config, RiskminError
+from .config import FIELDS, Config, RiskminError, settings_where
 from .data import Data, split_sizes
 
 __all__ = ["RiskminClassifier", "RiskminRegressor"]
@@ -50,6 +50,15 @@ SEEDS = 2**31 - 1  # a random_state that is not a number draws riskmin's seed be
 SETTING_OF = {"random_state": "seed", "verbose": "progress"}
 # the estimator's split, which config= cannot change: every row fit(X, y) is given trains but the val share
 OWN_SPLIT = {"test": 0.0, "train": None, "split": "random"}
+# what an estimator has no use for: it is given X and y (no data to read), trains one model, and writes nothing
+UNUSED = (
+    *settings_where(group="Monte-Carlo"),
+    *(name for name in settings_where(group="data") if name not in ("missing", "target_transform")),
+    "out",
+    "name",
+    "overwrite",
+    "checkpoint_every",
+)
 
 
 class RiskminEstimator(BaseEstimator):
@@ -111,6 +120,12 @@ class RiskminEstimator(BaseEstimator):
                     f"config's {name}={given[name]!r} does not apply to {type(self).__name__}, which trains on "
                     "every row fit(X, y) is given but the val share; hold test rows out with scikit-learn "
                     "(train_test_split, cross_validate) and score them with score(X, y)"
+                )
+        for name in UNUSED:
+            if name in given:
+                raise RiskminError(
+                    f"config's {name}={given[name]!r} means nothing to {type(self).__name__}, which is given X and y, "
+                    "trains one model and writes no files; leave it out"
                 )
         parameters = [name for name in inspect.signature(RiskminEstimator.__init__).parameters if name != "self"]
         for parameter in parameters:
