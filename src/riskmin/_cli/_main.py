@@ -34,6 +34,12 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         if message.startswith("unrecognized arguments"):
             flag = message.split(":", 1)[1].split()[0]
+            name = flag.lstrip("-").replace("-", "_")
+            if flag.startswith("--") and name in FIELDS and fact(name, "command"):  # another command's setting
+                owners = {"montecarlo": "riskmin montecarlo, compare and curve"}.get(fact(name, "command"))
+                raise RiskminError(
+                    f"{flag} is a setting of {owners or 'riskmin ' + fact(name, 'command')}, not of {self.prog}"
+                )
             close = difflib.get_close_matches(flag, [a for action in self._actions for a in action.option_strings], n=1)
             hint = f"did you mean {close[0]}?" if close else f"run `{self.prog} --help` for the list"
             raise RiskminError(f"unknown option {flag}; {hint}")
