@@ -448,3 +448,17 @@ def test_candidates_given_as_a_list_are_asked_for_as_a_dict():
 def test_one_repetition_of_k_folds_is_k_splits_to_compare_on(recwarn):
     c = compare({"a": {}, "b": {"lr": 0.1}}, "lab1", folds=3, runs=1, test=0.0, epochs=1, progress=False)
     assert c.summary["runs"] == 3 and c.summary["comparisons"]["test_loss"]["b"]["corrected_p_value"] is not None
+
+
+def test_a_difference_of_accuracies_keeps_its_interval_within_what_two_accuracies_can_differ_by():
+    def scored(accuracies):
+        table = [{"run": r, "seed": r, "diverged": False, "val_loss": 1.0, "test_loss": 1 - a, "test_accuracy": a}
+                 for r, a in enumerate(accuracies)]
+        summary = summarize(table, n_train=80, n_test=20)
+        return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
+                          riskmin.Config())
+    # two splits far apart: the t interval of 2 runs (quantile 12.7) reaches far below -1
+    summary = comparison_summary({"best": scored([1.0, 0.9]), "other": scored([0.5, 0.9])}, "accuracy", "max", None)
+    test = summary["comparisons"]["test_accuracy"]["other"]
+    assert test["corrected_ci_low"] == -1.0 and test["naive_ci_low"] == -1.0 and test["corrected_ci_high"] <= 1.0
+    assert test["mean"] == pytest.approx(-0.25)

@@ -301,7 +301,10 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
     for name in metrics:
         others = [c for c in order if c != best]
         sizes = held_out(name, n_train, n_test, n_val, folds)  # train metrics: naive tests only
-        tests = [paired(metric_values(results[c], name), metric_values(results[best], name), *sizes) for c in others]
+        tests = [
+            within_range(name, paired(metric_values(results[c], name), metric_values(results[best], name), *sizes))
+            for c in others
+        ]
         adjusted = holm([t["corrected_p_value"] for t in tests])
         width = (
             rope
@@ -341,6 +344,24 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
         "test_train_ratio": first.get("test_train_ratio"),
         "val_train_ratio": first.get("val_train_ratio"),
     }
+
+
+def within_range(metric: str, test: dict) -> dict:
+    """A paired `test` of `metric` with its intervals cut to the differences the metric can show: two accuracies,
+    each within [0, 1], differ by at most 1 (the truth lies there, so the cut leaves the coverage as it was).
+
+    >>> within_range("test_accuracy", {"corrected_ci_low": -1.6, "corrected_ci_high": 0.2})["corrected_ci_low"]
+    -1.0
+    """
+    low, high = getattr(METRICS.get(base_metric(metric)), "bounds", (None, None))
+    if low is None or high is None:
+        return test
+    span, cut = high - low, dict(test)
+    for kind in ("corrected", "naive"):
+        if cut.get(f"{kind}_ci_low") is not None:
+            cut[f"{kind}_ci_low"] = max(-span, cut[f"{kind}_ci_low"])
+            cut[f"{kind}_ci_high"] = min(span, cut[f"{kind}_ci_high"])
+    return cut
 
 
 def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
