@@ -14,7 +14,7 @@ FAST = dict(epochs=3, progress=False)
 
 
 def test_each_size_keeps_the_held_out_rows_of_the_full_split_and_trains_on_a_nested_share(tmp_path, recwarn):
-    c = riskmin.curve("linear", "lab1", sizes=(1.0, 0.25), runs=5, **FAST)
+    c = riskmin.curve("linear", "lab1", sizes=(1.0, 0.25), runs=5, threads=1, **FAST)  # one thread: see below
     assert [(row["size"], row["n_train"], row["n_test"]) for row in c.table] == [(0.25, 200, 100), (1.0, 800, 100)]
     # run r at 0.25: the validation and test rows of the full split on seed r, and the first quarter of its training
     # rows, which therefore lie within the full size's; the same experiment as montecarlo given those splits
@@ -22,7 +22,7 @@ def test_each_size_keeps_the_held_out_rows_of_the_full_split_and_trains_on_a_nes
     quarter = {f"{part}_{r}": rows.numpy() for r, s in enumerate(full)
                for part, rows in (("train", s.train[:200]), ("val", s.val), ("test", s.test))}
     np.savez(tmp_path / "quarter.npz", **quarter)
-    alone = riskmin.montecarlo("linear", "lab1", runs=5, splits=str(tmp_path / "quarter.npz"), **FAST)
+    alone = riskmin.montecarlo("linear", "lab1", runs=5, splits=str(tmp_path / "quarter.npz"), threads=1, **FAST)
     # the same runs, which a file of splits records without fractions; the closed-form loss comes from LAPACK's least
     # squares, whose threads may move its last bits
     # nor does a curve's row: split(train=0.2, ...) on its seed would draw other validation and test rows
