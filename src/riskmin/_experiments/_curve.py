@@ -186,8 +186,9 @@ def experiments_of(
             progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
         # runs on a share of the full split's training rows hold no more in common: the full split's correction
         share = statistics.mean(len(splits.train) for _, _, splits in given[size]) / full_rows
+        noted = settings if size == sizes[-1] else ()  # the notes on them, once a model rather than once a size
         by_size[size] = experiments(
-            model, data, at_size, [{}], trial=measured, every=given[size], shared=share, given=settings
+            model, data, at_size, [{}], trial=measured, every=given[size], shared=share, given=noted
         )[0]
     # said once a model, for its size with the fewest runs used, rather than once a size
     warn_about_runs(sized, {f"{named} at size {size:g}": mc.summary for size, mc in by_size.items()})
