@@ -462,3 +462,25 @@ def test_a_difference_of_accuracies_keeps_its_interval_within_what_two_accuracie
     test = summary["comparisons"]["test_accuracy"]["other"]
     assert test["corrected_ci_low"] == -1.0 and test["naive_ci_low"] == -1.0 and test["corrected_ci_high"] <= 1.0
     assert test["mean"] == pytest.approx(-0.25)
+
+
+def test_a_detectable_difference_wider_than_the_metrics_range_reads_none():
+    import io
+
+    from rich.console import Console
+
+    from riskmin._experiments._compare import bayesian_table
+
+    def scored(accuracies):
+        table = [{"run": r, "seed": r, "diverged": False, "val_loss": 1.0, "test_loss": 1 - a, "test_accuracy": a}
+                 for r, a in enumerate(accuracies)]
+        summary = summarize(table, n_train=80, n_test=20)
+        return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
+                          riskmin.Config())
+    summary = comparison_summary({"best": scored([1.0, 0.9]), "other": scored([0.5, 0.9])}, "accuracy", "max", None)
+    assert summary["comparisons"]["test_accuracy"]["other"]["detectable"] > 1  # 2 splits far apart
+    buffer = io.StringIO()
+    bayesian_table(summary, Console(file=buffer, width=80))
+    text = " ".join(buffer.getvalue().split())
+    assert "other 0.71 0.01 0.28 none" in text
+    assert "none: not even a difference of 1, the widest test accuracy can show." in text

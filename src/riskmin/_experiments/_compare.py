@@ -751,14 +751,19 @@ def bayesian_table(summary: dict, console) -> None:
             min_width=12 if column == "candidate" else None,
         )
     number = lambda value, spec: "-" if value is None else format(value, spec)  # noqa: E731
+    low, high = getattr(METRICS.get(base_metric(metric)), "bounds", (None, None))
+    span = high - low if low is not None and high is not None else math.inf
+    beyond = False  # a detectable difference wider than the metric's range: none it can show
     for name in summary["ranking"][1:]:
         t = tests.get(name, {})
+        wide = t.get("detectable") is not None and t["detectable"] >= span
+        beyond = beyond or wide
         table.add_row(
             name,
             number(t.get("p_worse"), ".2f"),
             number(t.get("p_equivalent"), ".2f"),
             number(t.get("p_better"), ".2f"),
-            number(t.get("detectable"), ".3g"),
+            "none" if wide else number(t.get("detectable"), ".3g"),
         )
     console.print(table)
     footnote = (
@@ -768,6 +773,11 @@ def bayesian_table(summary: dict, console) -> None:
         f"the time at p < {summary['level']:g} with {summary['runs']} splits (or those a candidate finished), for that "
         "pair alone (Holm's adjustment over several candidates needs a larger one); smaller true differences may go "
         "unseen."
+        + (
+            f" none: not even a difference of {span:g}, the widest {metric.replace('_', ' ')} can show."
+            if beyond
+            else ""
+        )
     )
     console.print(message_lines(footnote, indent=""), highlight=False, markup=False)
 
