@@ -29,6 +29,18 @@ def made_up(test_losses: list, val_losses: list = None) -> MonteCarlo:
     return MonteCarlo(table, summary, riskmin.Config())
 
 
+def scored(test_accuracies: list, val_accuracies: list = None, val_losses: list = None) -> MonteCarlo:
+    """A Monte-Carlo result of a classifier whose per-split accuracies (and validation losses) are given, on 80/20
+    splits; its test loss is 1 - its test accuracy."""
+    n = len(test_accuracies)
+    val_accuracies, val_losses = val_accuracies or [1.0] * n, val_losses or [1.0] * n
+    table = [{"run": r, "seed": r, "diverged": False, "val_accuracy": a, "val_loss": v, "test_accuracy": t,
+              "test_loss": 1 - t} for r, (a, v, t) in enumerate(zip(val_accuracies, val_losses, test_accuracies))]
+    summary = summarize(table, n_train=80, n_test=20)
+    return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
+                      riskmin.Config())
+
+
 def test_paired_differences_and_p_values_match_a_hand_computation():
     best, near, far = [1.0, 2.0, 3.0, 4.0], [1.5, 2.1, 3.6, 4.2], [3.0, 4.5, 5.0, 7.5]
     summary = comparison_summary({"near": made_up(near), "best": made_up(best), "far": made_up(far)}, "loss", "min", None)
@@ -106,15 +118,9 @@ def test_selection_ties_go_to_the_candidate_given_first_and_are_counted():
 
 
 def test_selection_by_accuracy_breaks_its_ties_by_the_validation_loss():
-    def scored(accuracies, losses, tests):
-        table = [{"run": r, "seed": r, "diverged": False, "val_accuracy": a, "val_loss": v, "test_accuracy": t,
-                  "test_loss": 1 - t} for r, (a, v, t) in enumerate(zip(accuracies, losses, tests))]
-        summary = summarize(table, n_train=80, n_test=20)
-        return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
-                          riskmin.Config())
     # every split ties on accuracy; b has the lower validation loss in splits 0 and 2, a in split 1
-    results = {"a": scored([0.9, 0.9, 0.9], [0.5, 0.2, 0.5], [0.8, 0.9, 0.7]),
-               "b": scored([0.9, 0.9, 0.9], [0.3, 0.4, 0.3], [0.85, 0.6, 0.95])}
+    results = {"a": scored([0.8, 0.9, 0.7], val_accuracies=[0.9, 0.9, 0.9], val_losses=[0.5, 0.2, 0.5]),
+               "b": scored([0.85, 0.6, 0.95], val_accuracies=[0.9, 0.9, 0.9], val_losses=[0.3, 0.4, 0.3])}
     summary = comparison_summary(results, "accuracy", "max", None)
     table = [{"candidate": name, **row} for name, mc in results.items() for row in mc.table]
     chosen, rows = selection(table, ["a", "b"], "accuracy", "max", summary)
@@ -451,12 +457,6 @@ def test_one_repetition_of_k_folds_is_k_splits_to_compare_on(recwarn):
 
 
 def test_a_difference_of_accuracies_keeps_its_interval_within_what_two_accuracies_can_differ_by():
-    def scored(accuracies):
-        table = [{"run": r, "seed": r, "diverged": False, "val_loss": 1.0, "test_loss": 1 - a, "test_accuracy": a}
-                 for r, a in enumerate(accuracies)]
-        summary = summarize(table, n_train=80, n_test=20)
-        return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
-                          riskmin.Config())
     # two splits far apart: the t interval of 2 runs (quantile 12.7) reaches far below -1
     summary = comparison_summary({"best": scored([1.0, 0.9]), "other": scored([0.5, 0.9])}, "accuracy", "max", None)
     test = summary["comparisons"]["test_accuracy"]["other"]
@@ -471,12 +471,6 @@ def test_a_detectable_difference_wider_than_the_metrics_range_reads_none():
 
     from riskmin._experiments._compare import bayesian_table
 
-    def scored(accuracies):
-        table = [{"run": r, "seed": r, "diverged": False, "val_loss": 1.0, "test_loss": 1 - a, "test_accuracy": a}
-                 for r, a in enumerate(accuracies)]
-        summary = summarize(table, n_train=80, n_test=20)
-        return MonteCarlo(table, {**summary, "n_train": 80, "n_test": 20, "engine": "vectorized", "seconds": 0.0},
-                          riskmin.Config())
     summary = comparison_summary({"best": scored([1.0, 0.9]), "other": scored([0.5, 0.9])}, "accuracy", "max", None)
     assert summary["comparisons"]["test_accuracy"]["other"]["detectable"] > 1  # 2 splits far apart
     buffer = io.StringIO()

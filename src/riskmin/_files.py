@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
 from .config import RiskminError, warn
+from ._paths import stopped_run
 
 # None where the platform lacks the module; mypy takes each name for the module alone
 try:
@@ -336,10 +337,15 @@ def holds_run(folder: Path) -> bool:
             and (
                 any(os.path.lexists(folder / name) for name in RUN_MARKS) or any((folder / "checkpoint").glob("step-*"))
             )
-            or any((folder / "checkpoint").glob("step-*.manifest.json"))
-        )  # a fit from Python writes its settings last
+            or stopped_run(folder)
+        )
     except OSError:  # a folder that cannot be looked into is nobody's run
         return False
+
+
+def holds_experiment(folder: Path) -> bool:
+    """Whether `folder` holds an experiment (montecarlo, compare, curve) rather than a run."""
+    return any(os.path.lexists(folder / name) for name in ("runs.csv", "experiment.json"))
 
 
 def enclosing_run(path) -> Optional[Path]:

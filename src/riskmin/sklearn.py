@@ -102,15 +102,15 @@ class RiskminEstimator(BaseEstimator):
         self.epochs, self.batch_size, self.val, self.patience = epochs, batch_size, val, patience
         self.random_state, self.device, self.verbose, self.config = random_state, device, verbose, config
 
-    def _train(self, x: np.ndarray, y: np.ndarray, n_outputs: int, base: Config, in_force: dict, classes=None) -> None:
-        """Train a fresh model on validated arrays, with the settings `_in_force` gives, and set the fitted
-        attributes."""
-        model = self._model(in_force["model"], x.shape[1], n_outputs)
-        run = fit(model, Data(tensor(x), tensor(y), classes=classes), self._settings(base, in_force, len(x)))
+    def _train(self, x: np.ndarray, y: np.ndarray, n_outputs: int, classes=None) -> None:
+        """Train a fresh model on validated arrays and set the fitted attributes."""
+        settings = self._settings(len(x))
+        model = self._model(x.shape[1], n_outputs)
+        run = fit(model, Data(tensor(x), tensor(y), classes=classes), settings)
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
-    def _in_force(self) -> tuple:
-        """(config= as a Config, each parameter with the value it trains with). Refused: config= giving a setting that
+    def _base(self) -> Config:
+        """config= as a Config, the settings the parameters leave as they are. Refused: config= giving a setting that
         is a parameter (the parameter's default cannot be told from a value given on purpose, and GridSearchCV tunes
         the parameter alone), and a setting of the split, which the estimator makes itself."""
         base, given = given_in(self.config)
@@ -135,44 +135,45 @@ class RiskminEstimator(BaseEstimator):
                     f"config's {name}={given[name]!r} is the parameter {parameter} of {type(self).__name__}; give "
                     f"{type(self).__name__}({parameter}={given[name]!r}) instead, which GridSearchCV can tune"
                 )
-        return base, {parameter: getattr(self, parameter) for parameter in parameters if parameter != "config"}
+        return base
 
-    def _settings(self, base: Config, in_force: dict, rows: int) -> Config:
-        _, n_val, _ = split_sizes(rows, val=in_force["val"], test=0.0)
+    def _settings(self, rows: int) -> Config:
+        base = self._base()
+        _, n_val, _ = split_sizes(rows, val=self.val, test=0.0)
         n_train = rows - n_val
         # no rows to judge by: no early stopping, the last weights kept, and a plateau schedule (if asked) follows the
         # training loss down
         judging = dict(patience=0, monitor="loss", mode="min", restore_best=False)
-        stopping = dict(patience=in_force["patience"]) if n_val else judging
-        batch_size = in_force["batch_size"] if in_force["batch_size"] and in_force["batch_size"] < n_train else 0
+        stopping = dict(patience=self.patience) if n_val else judging
+        batch_size = self.batch_size if self.batch_size and self.batch_size < n_train else 0
         # with its widths: hidden=(64, 64) is an mlp's
-        named = dict(model=in_force["model"]) if isinstance(in_force["model"], str) else {}
+        named = dict(model=self.model) if isinstance(self.model, str) else {}
         return base.replace(
             **named,
-            hidden=in_force["hidden"],
-            loss=in_force["loss"],
-            optimizer=in_force["optimizer"],
-            lr=in_force["lr"],
-            epochs=in_force["epochs"],
+            hidden=self.hidden,
+            loss=self.loss,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            epochs=self.epochs,
             batch_size=batch_size,
-            val=in_force["val"] if n_val else 0.0,
+            val=self.val if n_val else 0.0,
             **OWN_SPLIT,
-            seed=seed_of(in_force["random_state"]),
-            device=in_force["device"],
-            progress=bool(in_force["verbose"]),
+            seed=seed_of(self.random_state),
+            device=self.device,
+            progress=bool(self.verbose),
             **stopping,
         )
 
-    @staticmethod
-    def _model(model, n_inputs: int, n_outputs: int):
-        if isinstance(model, str):
-            return model
-        if isinstance(model, nn.Module):
-            return copy.deepcopy(model)  # no state kept between fits: each one trains its own copy
-        if callable(model):
-            return model(n_inputs, n_outputs)
+    def _model(self, n_inputs: int, n_outputs: int):
+        if isinstance(self.model, str):
+            return self.model
+        if isinstance(self.model, nn.Module):
+            return copy.deepcopy(self.model)  # no state kept between fits: each one trains its own copy
+        if callable(self.model):
+            return self.model(n_inputs, n_outputs)
         raise TypeError(
-            f"model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not {type(model).__name__}"
+            "model must be a name, an nn.Module or a callable model(n_inputs, n_outputs), not "
+            f"{type(self.model).__name__}"
         )
 
     def _checked(self, X, y, **checks) -> tuple:
@@ -228,11 +229,10 @@ class RiskminRegressor(RegressorMixin, RiskminEstimator):
     """
 
     def fit(self, X, y):
-        base, in_force = self._in_force()
         X, y = self._checked(X, y, multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=np.float32)
         self._single = y.ndim == 1
-        self._train(X, y.reshape(len(y), -1), 1 if self._single else y.shape[1], base, in_force)
+        self._train(X, y.reshape(len(y), -1), 1 if self._single else y.shape[1])
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -255,19 +255,18 @@ class RiskminClassifier(ClassifierMixin, RiskminEstimator):
     """
 
     def fit(self, X, y):
-        base, in_force = self._in_force()
         X, y = self._checked(X, y)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has 1 class ({self.classes_[0]!r}); a classifier needs samples of at least 2 classes")
         names = [str(c) for c in self.classes_]
-        if in_force["loss"] == "bce":
+        if self.loss == "bce":
             if len(self.classes_) != 2:
                 raise ValueError(f"loss bce takes 2 classes but y has {len(self.classes_)}; use loss='cross_entropy'")
-            self._train(X, codes.astype(np.float32)[:, None], 1, base, in_force, names)
+            self._train(X, codes.astype(np.float32)[:, None], 1, names)
         else:
-            self._train(X, codes.astype(np.int64), len(self.classes_), base, in_force, names)
+            self._train(X, codes.astype(np.int64), len(self.classes_), names)
         return self
 
     def predict_proba(self, X) -> np.ndarray:

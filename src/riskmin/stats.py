@@ -116,9 +116,23 @@ def describe_metric(name: str, values: list, n_train: Optional[float] = None, n_
     (0.855, 1.0, 'linear')
     """
     d = describe(values, n_train, n_test, folds, confidence, log_scaled(name), shared)
-    low, high = getattr(METRICS.get(base_metric(name)), "bounds", (None, None))
+    return within(d, *bounds(name))
+
+
+def bounds(name: str) -> tuple:
+    """(lowest, highest) value metric `name` can take, None where it has none: (0, 1) for accuracy, (None, 1) for r2.
+
+    >>> bounds("test_accuracy"), bounds("val_r2"), bounds("test_loss")
+    ((0.0, 1.0), (None, 1.0), (None, None))
+    """
+    return getattr(METRICS.get(base_metric(name)), "bounds", (None, None))
+
+
+def within(d: dict, low: Optional[float], high: Optional[float]) -> dict:
+    """`d` (as `describe` or `paired` gives it) with its naive and corrected intervals cut at `low` and `high` (None:
+    no bound there): the truth lies within them, so the cut leaves the coverage as it was."""
     for kind in ("naive", "corrected"):
-        if d[f"{kind}_ci_low"] is not None:
+        if d.get(f"{kind}_ci_low") is not None:
             d[f"{kind}_ci_low"] = d[f"{kind}_ci_low"] if low is None else max(low, d[f"{kind}_ci_low"])
             d[f"{kind}_ci_high"] = d[f"{kind}_ci_high"] if high is None else min(high, d[f"{kind}_ci_high"])
     return d

@@ -47,9 +47,9 @@ from ._montecarlo import (
 from ._kept import fingerprint_settings, holding
 from .._training._optim import per_run_supported
 from .._training._losses import with_concrete_loss
-from ..metrics import METRIC_PREFIXES, METRICS, base_metric, measured, metrics_where, task_of_loss
+from ..metrics import METRIC_PREFIXES, base_metric, measured, metrics_where, task_of_loss
 from .._training._prepare import as_data, recorded
-from ..stats import bayesian, describe, describe_metric, detectable, held_out, holm, is_number, paired
+from ..stats import bayesian, bounds, describe, describe_metric, detectable, held_out, holm, is_number, paired, within
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -182,10 +182,10 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
             f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
             f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)"
         )
-    low, high = getattr(METRICS.get(base), "bounds", (None, None))
-    if rope is not None and low is not None and high is not None and rope >= high - low:
+    span = metric_span(base)
+    if rope is not None and rope >= span:
         raise RiskminError(
-            f"rope = {rope!r} would count any two values of {base}, which lie within {high - low:g} of each other, as "
+            f"rope = {rope!r} would count any two values of {base}, which lie within {span:g} of each other, as "
             "practically equal; give it in the metric's units: 0.01 for one percentage point"
         )
     if select and config.val == 0 and not config.splits:
@@ -353,15 +353,14 @@ def within_range(metric: str, test: dict) -> dict:
     >>> within_range("test_accuracy", {"corrected_ci_low": -1.6, "corrected_ci_high": 0.2})["corrected_ci_low"]
     -1.0
     """
-    low, high = getattr(METRICS.get(base_metric(metric)), "bounds", (None, None))
-    if low is None or high is None:
-        return test
-    span, cut = high - low, dict(test)
-    for kind in ("corrected", "naive"):
-        if cut.get(f"{kind}_ci_low") is not None:
-            cut[f"{kind}_ci_low"] = max(-span, cut[f"{kind}_ci_low"])
-            cut[f"{kind}_ci_high"] = min(span, cut[f"{kind}_ci_high"])
-    return cut
+    span = metric_span(metric)
+    return test if span == math.inf else within(dict(test), -span, span)
+
+
+def metric_span(metric: str) -> float:
+    """How far apart two values of `metric` can lie (infinite for one without both bounds)."""
+    low, high = bounds(metric)
+    return math.inf if low is None or high is None else high - low
 
 
 def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
@@ -751,8 +750,7 @@ def bayesian_table(summary: dict, console) -> None:
             min_width=12 if column == "candidate" else None,
         )
     number = lambda value, spec: "-" if value is None else format(value, spec)  # noqa: E731
-    low, high = getattr(METRICS.get(base_metric(metric)), "bounds", (None, None))
-    span = high - low if low is not None and high is not None else math.inf
+    span = metric_span(metric)
     beyond = False  # a detectable difference wider than the metric's range: none it can show
     for name in summary["ranking"][1:]:
         t = tests.get(name, {})

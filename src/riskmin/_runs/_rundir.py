@@ -39,6 +39,7 @@ from .._files import (
     enclosing_run,
     fsync_directory,
     held_here,
+    holds_experiment,
     holds_run,
     inside,
     json_bytes,
@@ -87,7 +88,7 @@ class Run:
         new files are complete; a folder of anything else is never written into.
         """
         if directory is not None:
-            if (Path(directory) / "runs.csv").exists() or (Path(directory) / "experiment.json").exists():
+            if holds_experiment(Path(directory)):
                 raise RiskminError(f"directory {directory} holds an experiment, not a run; choose another directory")
             return save_experiment(lambda folder: save_run(self, folder), Path(directory), overwrite)
         path = save_run(self, directory)
@@ -378,11 +379,6 @@ def save_run(run, directory=None) -> Path:
 RUN_OUTPUTS = (*RUN_FILES, "curves.png")
 
 
-def run_output(name: str) -> bool:
-    """Whether a name in a run directory is one a run writes there."""
-    return name in (*RUN_OUTPUTS, ".lock", "checkpoint") or name.startswith("events.out.tfevents.")
-
-
 def written_by_a_run(path: Path) -> bool:
     """Whether `path`, in a folder a run is to use, is one a run writes there: its lock, checkpoints and TensorBoard
     events; settings that read as riskmin's; a metrics.csv that a run's log begins (a failed fit leaves one); its other
@@ -403,7 +399,9 @@ def written_by_a_run(path: Path) -> bool:
         except (OSError, UnicodeDecodeError):
             return False
     return (
-        run_output(name) and (path.parent / "config.toml").is_file() and written_by_a_run(path.parent / "config.toml")
+        name in RUN_OUTPUTS
+        and (path.parent / "config.toml").is_file()
+        and written_by_a_run(path.parent / "config.toml")
     )
 
 

@@ -56,7 +56,7 @@ from ._prepare import (
 )
 from .._runs._report import header
 from .._runs._rundir import Run, clear_run, save_run, written_by_a_run
-from .._files import held_elsewhere, held_here, holds_run
+from .._files import held_elsewhere, held_here, holds_experiment, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
@@ -369,7 +369,7 @@ def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
         raise RiskminError(f"directory {folder} is a file, not a folder; choose another directory")
     if not folder.is_dir():
         return
-    if (folder / "runs.csv").exists() or (folder / "experiment.json").exists():
+    if holds_experiment(folder):
         raise RiskminError(f"directory {folder} holds an experiment, not a run; give fit a directory of its own")
     # the other processes of a torchrun train in the folder process 0 locked
     owner = held_elsewhere(folder) if distributed.rank() == 0 else None
