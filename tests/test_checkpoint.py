@@ -328,11 +328,11 @@ def test_a_second_writer_is_refused(tmp_path, signal_at, capsys):
     assert snapshot() == before
 
 
-def test_overwrite_replaces_a_finished_run(tmp_path):
+def test_overwrite_replaces_a_finished_run_and_keeps_the_users_own_files(tmp_path):
     assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--name", "again", "--progress", "off"]) == 0
     (tmp_path / "again" / "extra.txt").write_text("old")
     assert main(["train", "--epochs", "2", "--out", str(tmp_path), "--name", "again", "--overwrite", "--progress", "off"]) == 0
-    assert not (tmp_path / "again" / "extra.txt").exists()
+    assert (tmp_path / "again" / "extra.txt").read_text() == "old"  # the user's own file moves into the new run
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["epochs_run"] == 2
 
 

@@ -4,6 +4,8 @@ used to end in a traceback are one sentence, with nothing written."""
 
 import json
 import os
+import re
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 import torch
 
 import riskmin
-from riskmin import RiskminError
+from riskmin import RiskminError, RiskminNote
 from riskmin._cli._main import main
 from riskmin.callbacks import CsvLog, SignalAt, State, TensorBoard
 from snapshot import tree
@@ -856,15 +858,23 @@ def test_a_fit_that_failed_leaves_a_folder_the_next_fit_takes(tmp_path):
     assert riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r").summary["epochs_run"] == 1
 
 
-def test_a_python_overwrite_of_a_stopped_command_line_run_leaves_none_of_its_settings(runs, capsys, signal_at):
+def test_a_python_overwrite_of_a_stopped_command_line_run_keeps_it_until_the_new_run_succeeds(runs, capsys, signal_at):
     assert main(["train", "lab1", "--model", "linear", "--epochs", "3", "--lr", "0.3", "--optimizer", "sgd", "--name", "r",
                  *signal_at(30, "SIGINT")]) == 130
-    with pytest.raises(KeyboardInterrupt):
+    before = tree(runs / "r")
+    with pytest.raises(KeyboardInterrupt) as stop:
         riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=runs / "r", overwrite=True,
                     callbacks=[SignalAt(40, "SIGINT")])
-    assert not (runs / "r" / "config.toml").exists()  # the command line's settings would not resume this run
-    run = riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=runs / "r", resume=True)
+    [building] = [path for path in runs.iterdir() if path.name.startswith(".r.new-")]
+    assert tree(runs / "r") == before  # the command line's run, resumable as it was
+    assert str(stop.value).endswith(f"{runs / 'r'} is as it was; the new run is in {building}: continue it with: "
+                                    f"riskmin.fit(model, data, ..., directory={str(building)!r}, resume=True) (it "
+                                    f"takes the place of {runs / 'r'} once it succeeds), or discard it with: rm -r {building}")
+    run = riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=building, resume=True)
+    assert not [path for path in runs.iterdir() if path.name.startswith(".")]  # renamed into place, the old one gone
     assert riskmin.Run.load(runs / "r").config.optimizer == run.config.optimizer == "adam"
+    old = [name for name in before if name.startswith("checkpoint/")]
+    assert old and not any((runs / "r" / name).exists() for name in old)  # none of the command line's checkpoints
 
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
@@ -906,3 +916,35 @@ def test_a_file_given_as_the_directory_is_one_sentence(tmp_path):
         with pytest.raises(RiskminError, match="afile is a file, not a folder; choose another directory$"):
             riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "afile", overwrite=overwrite)
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_python_overwrite_that_fails_diverges_or_stops_leaves_the_old_run_whole(tmp_path):
+    class Fails:
+        def on_epoch_end(self, state):
+            raise RuntimeError("a callback's bug")
+
+    folder = tmp_path / "r"
+    riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=folder)
+    before = tree(folder)
+    with pytest.raises(RuntimeError, match="a callback's bug"):
+        riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=folder, overwrite=True, checkpoint_every=0,
+                    callbacks=[Fails()])
+    assert tree(folder) == before and sorted(tmp_path.iterdir()) == [folder]  # nothing worth keeping was left beside
+    with pytest.warns(RiskminNote, match=r"the run diverged, so it does not replace the run in .*r; .*r is as it was; "
+                                         r"the new run is in .*\.r\.new-[0-9a-f]{8}: discard it with: rm -r "):
+        diverged = riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=folder, overwrite=True,
+                               optimizer="sgd", lr=1e12)
+    [beside] = [path for path in tmp_path.iterdir() if path != folder]
+    assert diverged.summary["diverged"] and json.loads((beside / "summary.json").read_text())["diverged"]
+    assert tree(folder) == before
+    shutil.rmtree(beside)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder, overwrite=True,
+                    callbacks=[SignalAt(30, "SIGINT")])
+    [stopped] = [path for path in tmp_path.iterdir() if path != folder]
+    assert tree(folder) == before
+    with pytest.raises(RiskminError, match=f"holds a finished run, with nothing to resume; the run that was to replace "
+                                           f"it stopped in {re.escape(str(stopped))}: resume it there, directory="):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder, resume=True)
+    riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=stopped, resume=True)
+    assert riskmin.Run.load(folder).summary["epochs_run"] == 3 and sorted(tmp_path.iterdir()) == [folder]

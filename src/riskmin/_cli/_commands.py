@@ -178,7 +178,7 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
 
     from ..distributed import rank
     from .._files import RunLock
-    from .._runs._rundir import discard
+    from .._runs._rundir import discard, worth_keeping
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume, callbacks)
@@ -229,13 +229,9 @@ def succeeded(outcome) -> bool:
 def kept_beside(building, replacing) -> str:
     """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
     from ..distributed import resume_command
+    from .._runs._rundir import left_beside
 
-    if worth_keeping(building) and not (building / "summary.json").is_file():
-        return (
-            f"{replacing} is as it was; the new run is in {building}: continue it with: {resume_command(building)} "
-            f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}"
-        )
-    return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
+    return left_beside(building, replacing, resume_command(building))
 
 
 def train_share(target, config, data, resume: bool, callbacks) -> int:
@@ -287,13 +283,6 @@ def train_locked(target, config, data, resume: bool, callbacks):
             warn(worse_than_the_mean(run.summary), RiskminNumerics)
         summary_table(run.summary, Console())
     return run
-
-
-def worth_keeping(directory) -> bool:
-    """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
-    from .._training._checkpoint import Checkpoints
-
-    return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
 
 
 def report_outcome(outcome, target, replacing=None) -> int:

@@ -297,7 +297,8 @@ def replaced_by(building: Path):
 
 
 def install(building: Path, target: Path) -> None:
-    """Put the new run `building` where the old run `target` is: two renames, then the old one is deleted."""
+    """Put the new run `building` where the old run `target` is: two renames, then the old one is deleted, but for
+    files of the user's own in an old run's folder, which move into the new one."""
     retired = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
     if target.is_symlink():
         raise RiskminError(f"{target} became a symbolic link meanwhile; the new run is kept in {building}")
@@ -312,14 +313,23 @@ def install(building: Path, target: Path) -> None:
             f"the new run could not take the place of {target} ({error.strerror}); it is kept in {building}"
         ) from None
     fsync_directory(target.parent)
+    if not holds_experiment(retired):  # a run's folder may hold the user's own files: they stay in it
+        for path in retired.iterdir() if retired.is_dir() else ():
+            if not written_by_a_run(path) and not os.path.lexists(target / path.name):
+                os.rename(path, target / path.name)
     shutil.rmtree(retired, ignore_errors=True)
-    for earlier in sorted(target.parent.glob(f".{glob.escape(target.name)}.new-*")):  # left by an interrupted attempt
-        if replaced_by(earlier) == target:
-            warn(
-                f"{earlier} holds an earlier, interrupted attempt to replace {target.name}; resuming it is refused "
-                f"now that {target} is newer: remove it (rm -r {earlier}), or rename it to keep it",
-                RiskminNote,
-            )
+    for earlier in attempts(target):
+        warn(
+            f"{earlier} holds an earlier, interrupted attempt to replace {target.name}; resuming it is refused "
+            f"now that {target} is newer: remove it (rm -r {earlier}), or rename it to keep it",
+            RiskminNote,
+        )
+
+
+def attempts(target: Path) -> list:
+    """The hidden folders beside `target` that attempts to replace it left, interrupted or failed."""
+    found = sorted(target.parent.glob(f".{glob.escape(target.name)}.new-*"))
+    return [earlier for earlier in found if replaced_by(earlier) == target]
 
 
 def check_not_overtaken(building: Path) -> None:
@@ -405,20 +415,42 @@ def written_by_a_run(path: Path) -> bool:
     )
 
 
-def clear_run(directory: Path) -> None:
-    """Remove the files of the finished or stopped run in `directory` (settings, results, checkpoints, TensorBoard's
-    events), so that a fit from Python that replaces it there (overwrite=True) leaves none of them behind; anything
-    else stays. The command line, which trains in a folder it made and locked, has nothing to clear."""
+def fit_folder(directory: Path, overwrite: bool, resume: bool) -> tuple:
+    """(the folder a fit given run `directory` writes in, the run that folder takes the place of once the fit succeeds,
+    or None). `directory` itself, unless overwrite=True replaces a run begun there (finished, stopped, or its settings
+    written): then a hidden folder beside it, as `riskmin train --overwrite` builds one, made by the fit's first write.
+    A hidden folder resumed still replaces the run it was made for, unless that run was written since. A folder this
+    process locked is the command line's, which renames it into place itself."""
+    if held_here(directory):
+        return directory, None
+    if resume:
+        replacing = replaced_by(directory)
+        if replacing is not None:
+            check_not_overtaken(directory)
+        return directory, replacing
     begun = (directory / "summary.json").exists() or (directory / "config.toml").exists() or stopped_run(directory)
-    if not begun or held_here(directory):
-        return
-    with RunLock(directory, tidy=False):  # not while another process trains there
-        for name in RUN_OUTPUTS:
-            (directory / name).unlink(missing_ok=True)
-        for events in directory.glob("events.out.tfevents.*"):
-            events.unlink()
-        if (directory / "checkpoint").is_dir() and not (directory / "checkpoint").is_symlink():
-            shutil.rmtree(directory / "checkpoint")
+    if not overwrite or not begun:
+        return directory, None
+    target = directory if directory.name not in ("", "..") else Path(os.path.abspath(directory))  # ".": no name
+    return target.with_name(f".{target.name}.new-{secrets.token_hex(4)}"), directory
+
+
+def worth_keeping(directory: Path) -> bool:
+    """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
+    from .._training._checkpoint import Checkpoints
+
+    return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
+
+
+def left_beside(building: Path, replacing: Path, resume: str) -> str:
+    """What became of a replacement that did not succeed (`building`, beside the run `replacing`): where it is, and how
+    to continue it (`resume`: the command, or fit's call) and to discard it."""
+    if worth_keeping(building) and not (building / "summary.json").is_file():
+        return (
+            f"{replacing} is as it was; the new run is in {building}: continue it with: {resume} "
+            f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}"
+        )
+    return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
 
 
 def misfit(saved: dict, wanted: dict) -> str:

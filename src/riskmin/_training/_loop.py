@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 import weakref
 from pathlib import Path
@@ -55,8 +56,8 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Run, clear_run, save_run, written_by_a_run
-from .._files import held_elsewhere, held_here, holds_experiment, holds_run
+from .._runs._rundir import Run, attempts, fit_folder, install, left_beside, save_run, worth_keeping, written_by_a_run
+from .._files import RunLock, held_elsewhere, held_here, holds_experiment, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
@@ -88,7 +89,8 @@ def fit(
     SIGTERM (then `TrainingInterrupted` is raised), `resume=True` continues from the
     newest good checkpoint there, exactly as if the run had never stopped, and the
     finished run's files are written there as `riskmin train` writes them; a directory
-    that holds a finished run is replaced only with `overwrite=True`. A module trains
+    that holds a finished run is replaced only with `overwrite=True`, and only by a run that succeeds: the new one
+    trains in a hidden folder beside it, as `riskmin train --overwrite` does. A module trains
     in place: a second fit of it continues from its trained weights (with a warning).
     Under torchrun the processes train the model together (DistributedDataParallel); `training_loop` is the loop.
 
@@ -96,7 +98,7 @@ def fit(
     >>> [row["epoch"] for row in run.history]
     [1, 2, 3, 4, 5]
     """
-    return training_loop(setup(model, data, config, callbacks, directory, resume, settings), directory, resume)
+    return training_loop(setup(model, data, config, callbacks, directory, resume, settings), resume)
 
 
 def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
@@ -106,11 +108,59 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
     training = setup(
         model, data, config, callbacks, None, resume, settings, team=distributed.Alone(), checkpoints=checkpoints
     )
-    return training_loop(training, None, resume)
+    return training_loop(training, resume)
 
 
-def training_loop(training: Training, directory, resume: bool) -> Run:
-    """The training loop over a run that `setup` made ready; with a `directory`, the finished run's files written there.
+def training_loop(training: Training, resume: bool) -> Run:
+    """`trained` (the loop), and when the run replaces another (`fit_folder`), that run locked while the new one trains
+    beside it, and replaced only by a success: one that diverged, failed or was interrupted stays beside it, and says
+    where."""
+    building, target = training.directory, training.replacing
+    if building is None or target is None or not training.team.first:
+        return trained(training, resume)
+    with RunLock(target, tidy=False):
+        try:
+            run = trained(training, resume)
+        except FinishedThenInterrupted as stop:  # the run whole: it takes the place it was for, and the stop goes on
+            take_place(stop.run, building, target)
+            raise FinishedThenInterrupted(
+                f"interrupted after the last step, once the run was finished and written to {target}", stop.run
+            ) from None
+        except (TrainingInterrupted, RiskminError) as error:
+            if not worth_keeping(building):
+                shutil.rmtree(building, ignore_errors=True)
+                raise
+            raise type(error)(f"{error}; {left_beside(building, target, resume_call(building))}") from None
+        except BaseException:  # a bug in a callback, a second Ctrl-C while finishing: raised as it is
+            if worth_keeping(building):
+                warn(left_beside(building, target, resume_call(building)), RiskminNote)
+            else:
+                shutil.rmtree(building, ignore_errors=True)
+            raise
+        take_place(run, building, target)
+    return run
+
+
+def take_place(run: Run, building: Path, target: Path) -> None:
+    """Rename the finished run in `building` to `target`, in place of the run there; one that diverged stays beside."""
+    if run.summary["diverged"]:
+        warn(
+            f"the run diverged, so it does not replace the run in {target}; "
+            f"{left_beside(building, target, resume_call(building))}",
+            RiskminNote,
+        )
+        return
+    install(building, target)
+
+
+def resume_call(building: Path) -> str:
+    """The call of fit that continues the run in `building`."""
+    return f"riskmin.fit(model, data, ..., directory={str(building)!r}, resume=True)"
+
+
+def trained(training: Training, resume: bool) -> Run:
+    """The training loop over a run that `setup` made ready; with a run directory, the finished run's files written
+    there.
 
     Its shape:
 
@@ -129,8 +179,7 @@ def training_loop(training: Training, directory, resume: bool) -> Run:
     step = step_calls(training)
     loss_of = gradient_checked(step.loss_of, training.loss_fn)  # no gradient: one sentence, not backward's error
     hooks, batch_hooks = training.step_hooks, training.batch_hooks
-    if directory is not None and not resume and training.config.overwrite and training.team.first:
-        clear_run(Path(directory))  # the run replaced, once this one passed every check: no file of it left behind
+    directory = training.directory
     with session(training, resume):
         while going_on(training):
             state.epoch += 1
@@ -273,6 +322,7 @@ def setup(
     )
     tracked = judged(config, prepared.has_val)
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
+    directory, replacing = run_folder(directory, config, resume, team)
     chosen += live_logs(config, directory, team)
     state = State(model, config.epochs, steps_per_epoch(splits, config), optimizer=optimizer, team=team)
     # Lightning's (batch, batch_idx)
@@ -295,6 +345,8 @@ def setup(
         state=state,
         team=team,
         saver=Checkpoints(checkpoints) if saved else NoCheckpoints(),
+        directory=directory,
+        replacing=replacing,
         total_steps=total_steps,
         losses=[],
         threads=threads,
@@ -384,9 +436,15 @@ def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
         )
     finished = (folder / "summary.json").exists()
     if finished and resume:
+        stopped = [earlier for earlier in attempts(folder) if worth_keeping(earlier)]
         raise RiskminError(
-            f"directory {folder} holds a finished run, with nothing to resume; drop resume=True and "
-            "pass overwrite=True to train it again"
+            f"directory {folder} holds a finished run, with nothing to resume; "
+            + (
+                f"the run that was to replace it stopped in {stopped[-1]}: resume it there, directory="
+                f"{str(stopped[-1])!r}"
+                if stopped
+                else "drop resume=True and pass overwrite=True to train it again"
+            )
         )
     if finished and not config.overwrite:
         raise RiskminError(
@@ -580,6 +638,15 @@ def default_callbacks(config: Config, prepared: Prepared, model: nn.Module, thre
             )
         )
     return best, chosen
+
+
+def run_folder(directory, config: Config, resume: bool, team) -> tuple:
+    """(the folder the run writes in, the run it replaces once it succeeds, or None): `fit_folder`'s answer on process
+    0, shared with the others of a torchrun."""
+    if directory is None:
+        return None, None
+    found = fit_folder(Path(directory), config.overwrite, resume) if team.first else (None, None)
+    return distributed.shared(found) if team.world > 1 else found
 
 
 def live_logs(config: Config, directory, team) -> list:

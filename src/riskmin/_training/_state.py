@@ -12,6 +12,7 @@ import contextlib
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Union, cast
 
 import numpy as np
@@ -52,6 +53,9 @@ class Training:
     state: State
     team: Union[Alone, Team]
     saver: Union[Checkpoints, NoCheckpoints]
+    # the folder the run writes in (None: no run directory), and the run it replaces once it succeeds (`fit_folder`)
+    directory: Optional[Path] = None
+    replacing: Optional[Path] = None
     total_steps: int
     # the training loss of each step not yet reported (under accumulation the sum of its batches' shares), float32 on
     # the device: summed at the report in one operation, which a `running += loss` would pay for at every step
