@@ -75,7 +75,7 @@ def test_the_judge_decides_best_epoch_patience_and_divergence_for_several_runs_a
     verdict = judge.judge(5, 50, loss=[float("nan")], value=[0.1], runs=[2])
     assert verdict.diverged.tolist() == [True] and not verdict.improved.any()
     fields = judge.fields(2)
-    assert fields["diverged"] and fields["best_epoch"] == 4 and fields["restored_best"] and "(the best weights so far are kept)" in fields["stop_reason"]
+    assert fields["diverged"] and fields["best_epoch"] == 4 and fields["restored_best"] and fields["stop_reason"].endswith("; the best weights so far are kept")
     assert judge.checker.bad.tolist()[1] == 1
 
 

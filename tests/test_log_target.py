@@ -163,7 +163,8 @@ def test_a_target_at_or_below_zero_is_one_sentence_naming_the_column_and_its_sma
         with pytest.raises(riskmin.RiskminError) as error:
             call()
         assert str(error.value) == ("target_transform log takes finite targets above 0, but target column price holds 2 values "
-                                    "that are not (the smallest -2.5); drop those rows or use --target-transform none")
+                                    "that are not (the smallest -2.5); drop those rows or use --target-transform none "
+                                    '(target_transform="none")')
     data.y[3, 0] = float("nan")
     with pytest.raises(riskmin.RiskminError, match="column price holds 2 values that are not .among them a missing value"):
         riskmin.fit("linear", data, target_transform="log", epochs=1, progress=False)
@@ -194,7 +195,8 @@ def test_a_target_read_as_classes_is_refused_with_the_fix():
     with pytest.raises(riskmin.RiskminError) as error:
         riskmin.fit("linear", labels, target_transform="log", epochs=1, progress=False)
     assert str(error.value) == ("target_transform log is for a positive regression target, but the target is read as classes; "
-                                "pass --task regression if its values are amounts, or drop --target-transform log")
+                                'pass --task regression (task="regression") if its values are amounts, or drop '
+                                "--target-transform log (target_transform=)")
 
 
 def test_the_command_line_refuses_a_negative_target_in_one_line_and_writes_nothing(tmp_path, capsys):
@@ -204,7 +206,7 @@ def test_the_command_line_refuses_a_negative_target_in_one_line_and_writes_nothi
                  "--progress", "off"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: target_transform log takes finite targets above 0, but target column price holds 1 value that is "
-                   "not (the smallest -3); drop those rows or use --target-transform none"]
+                   'not (the smallest -3); drop those rows or use --target-transform none (target_transform="none")']
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 

@@ -89,12 +89,12 @@ BAD_FILES = [
      "or --missing mean to fill features with training-split means"),
     ("nan.csv", "a,y\n1,2\nnan,3\n", ["--target", "y"], "nan.csv has missing values, empty or NaN, in column a (1), first at row 1 (counting from 0);"),
     ("holes.csv", "a,y\n,2\n,3\n", ["--target", "y", "--missing", "drop"], "every row of holes.csv has a missing value in a; no row is left"),
-    ("lab1", None, ["--task", "classification"], "built-in data set 'lab1' is regression data; drop --task classification"),
+    ("lab1", None, ["--task", "classification"], "built-in data set 'lab1' is regression data; drop --task classification (task=)"),
     ("inf.csv", "a,y\n1,2\ninf,3\n", ["--target", "y"], "x holds NaN or infinite values, first at row 1 (counting from 0)"),
     ("ragged.csv", "a,y\n1,2,3\n", ["--target", "y"], "cannot be read as CSV"),
     ("missing.csv", "", ["--target", "y"], "data file missing.csv does not exist"),
     ("data.xlsx", "a,y\n1,2\n", ["--target", "y"], "riskmin reads .csv, .parquet, .npz files"),
-    ("lab1", None, ["--target", "y"], "--target and --features choose columns of a table"),
+    ("lab1", None, ["--target", "y"], "--target and --features (target=, features=) choose columns of a table"),
 ]
 
 

@@ -95,9 +95,12 @@ def read_data(name: str, config: Config | None = None, voice=None) -> Data:
         data.source = {"data": os.path.abspath(name), **{key: getattr(config, key) for key in FILE_SETTINGS}}
         return data
     if config.target or config.features:
-        raise RiskminError(f"--target and --features choose columns of a table; built-in data set '{name}' has none")
+        raise RiskminError(
+            f"--target and --features (target=, features=) choose columns of a table; built-in data set '{name}' has "
+            "none"
+        )
     if config.task == "classification":
-        raise RiskminError(f"built-in data set '{name}' is regression data; drop --task classification")
+        raise RiskminError(f"built-in data set '{name}' is regression data; drop --task classification (task=)")
     built = {
         "lab1": lambda: lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed),
         "line": line,

@@ -269,12 +269,8 @@ def divergence_reason(loss: float, epoch: int, step: int, kept: bool = True) -> 
     """Why a run stopped, and what to do; `kept`: whether it has finite weights from before to fall back on."""
     return (
         f"the training loss became {loss} in epoch {epoch} by step {step}; lower the learning rate or clip "
-        "gradients with --clip-grad 1.0 "
-        + (
-            "(the best weights so far are kept)"
-            if kept
-            else "(no finite weights came before it: the run keeps no model)"
-        )
+        "gradients with --clip-grad 1.0 (clip_grad=1.0); "
+        + ("the best weights so far are kept" if kept else "no finite weights came before it: the run keeps no model")
     )
 
 
@@ -310,5 +306,5 @@ def worse_than_the_mean(metrics: dict) -> str:
         )
     return (
         f"the final {said}, far worse than predicting the training mean (r2 about 0); the model did not "
-        "learn: lower --lr, rescale the target or train longer"
+        "learn: lower --lr (lr=), rescale the target or train longer"
     )

@@ -386,7 +386,7 @@ def engine_reason(model, data, config: Config, callables: Callables, runs: int) 
         reason = "one run trains faster through fit than as a stack of one"
     if reason and config.engine == "vectorized":
         raise RiskminError(
-            f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto"
+            f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto (engine=)"
         )
     return reason
 

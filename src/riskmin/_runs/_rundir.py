@@ -629,7 +629,7 @@ def checked_summary(directory: Path) -> dict:
     if missing == ["model.safetensors"] and read_json(directory / "summary.json").get("diverged"):
         raise RiskminError(
             f"{directory} has no model: the run diverged before it had finite weights to keep; "
-            "train it again with a lower --lr or with --clip-grad 1.0"
+            "train it again with a lower --lr (lr=) or with --clip-grad 1.0 (clip_grad=1.0)"
         )
     if missing:
         raise not_a_run(directory, missing)

@@ -19,7 +19,8 @@ LOSSES = {
 
 READ_AS_CLASSES = (
     "target_transform log is for a positive regression target, but the target is read as classes; "
-    "pass --task regression if its values are amounts, or drop --target-transform log"
+    'pass --task regression (task="regression") if its values are amounts, or drop --target-transform log '
+    "(target_transform=)"
 )
 
 
@@ -92,7 +93,7 @@ def check_log_target(config: Config, y: torch.Tensor, names=()) -> None:
             raise RiskminError(
                 f"target_transform log takes finite targets above 0, but target column {name} holds "
                 f"{count} value{'s' * (count != 1)} that {'are' if count != 1 else 'is'} not ({shown}); "
-                "drop those rows or use --target-transform none"
+                'drop those rows or use --target-transform none (target_transform="none")'
             )
 
 

@@ -231,7 +231,7 @@ def restore_checkpoint(saver, training: Training) -> None:
     if "judge" not in values:
         raise RiskminError(
             f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
-            "hold the judge's state; train it again from the start (--overwrite on)"
+            "hold the judge's state; train it again from the start (--overwrite, overwrite=True)"
         )
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
     for name, callback in training.named_callbacks().items():
