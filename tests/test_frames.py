@@ -159,7 +159,7 @@ def test_a_text_cell_among_numbers_without_missing_mean_is_refused_naming_the_co
     with pytest.warns(riskmin.RiskminNote, match="column a holds numbers"), pytest.raises(RiskminError) as caught:
         riskmin.predict(run, rows)
     assert str(caught.value) == (
-        'column a of DataFrame has missing values, first at row 1 (counting from 0); fill them: the run was trained '
+        'column a of DataFrame has missing values, first at the row with index 1; fill them: the run was trained '
         'without missing="mean"'
     )
 
@@ -177,3 +177,87 @@ def test_a_number_column_with_a_stray_text_cell_trains_as_its_csv_file(table, tm
     assert json.dumps(from_frame.data_names["layout"]) == json.dumps(from_file.data_names["layout"])
     for a, b in zip(from_frame.model.parameters(), from_file.model.parameters()):
         assert torch.equal(a, b)
+
+
+# a DataFrame whose index is not 0..n-1 (shuffled, filtered, indexed by a column): its rows named by their index labels
+
+@pytest.fixture(scope="module")
+def scrambled():
+    """40 rows in reverse order, every other one: positions 0, 1, 2, ... hold the rows labelled 39, 37, 35, ..."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    frame["y"] = 2 * frame.a + frame.b
+    return frame.iloc[::-2]
+
+
+@pytest.fixture(scope="module")
+def scrambled_run(scrambled):
+    with pytest.warns(riskmin.RiskminNote):
+        return riskmin.fit("linear", scrambled, target="y", epochs=1, progress=False)
+
+
+def broken(frame, column, value, position=2):
+    """A copy of `frame` with `value` in `column` at `position` (2: the row labelled 35 in `scrambled`)."""
+    frame = frame.astype({column: object}) if isinstance(value, str) else frame.copy()
+    frame.iloc[position, frame.columns.get_loc(column)] = value
+    return frame
+
+
+FIT = dict(target="y", epochs=1, progress=False)
+TOO_FAR = "remove or fill them (a number in a file beyond ±3.4e+38, the float32 range riskmin trains in, reads as infinite)"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f, run: riskmin.fit("linear", broken(f, "a", np.nan), **FIT),
+     'DataFrame has missing values, empty or NaN, in column a (1), first at the row with index 35; pass missing="drop"'),
+    (lambda f, run: riskmin.fit("linear", broken(f, "y", np.nan), **FIT),
+     "DataFrame has missing values, empty or NaN, in column y (1), first at the row with index 35; "),
+    (lambda f, run: riskmin.fit("linear", broken(broken(f, "a", np.nan, 4), "b", np.nan, 7), **FIT),
+     "DataFrame has missing values, empty or NaN, in columns a (1), b (1), first at the rows with index 31, 25; "),
+    (lambda f, run: riskmin.fit("linear", broken(f, "a", "?"), **FIT),
+     "DataFrame has missing values, empty or NaN, in column a (1), first at the row with index 35; a holds text in 1 "
+     "number cell ('?'), taken as missing"),
+    (lambda f, run: riskmin.fit("linear", broken(f, "a", np.inf), **FIT),
+     f"x holds NaN or infinite values, first at the row with index 35, in column a; {TOO_FAR}"),
+    (lambda f, run: riskmin.fit("linear", broken(f, "y", -np.inf), **FIT),
+     f"y holds NaN or infinite values, first at the row with index 35, in column y; {TOO_FAR}"),
+    # rows 37 and 35 dropped: the infinite value's row is named by its label, not by its place among the rows kept
+    (lambda f, run: riskmin.fit("linear", broken(broken(f, "a", np.nan, 1), "a", np.inf), missing="drop", **FIT),
+     "x holds NaN or infinite values, first at the row with index 35, in column a"),
+    (lambda f, run: riskmin.fit("linear", broken(broken(f, "y", np.nan, 1), "a", np.inf), missing="mean", **FIT),
+     "x holds NaN or infinite values, first at the row with index 35, in column a"),
+    (lambda f, run: riskmin.fit("linear", (broken(f, "a", np.nan).drop(columns="y"), f.y), epochs=1, progress=False),
+     "DataFrame has missing values, empty or NaN, in column a (1), first at the row with index 35; "),
+    (lambda f, run: riskmin.fit("linear", (f.drop(columns="y"), broken(f, "y", np.inf).y), epochs=1, progress=False),
+     "y holds NaN or infinite values, first at the row with index 35, in column y"),
+    (lambda f, run: riskmin.predict(run, broken(f, "a", np.nan)),
+     'column a of DataFrame has missing values, first at the row with index 35; fill them: the run was trained '
+     'without missing="mean"'),
+    (lambda f, run: riskmin.predict(run, broken(f, "b", np.inf)),
+     f"x holds NaN or infinite values, first at the row with index 35, in column b; {TOO_FAR}"),
+    (lambda f, run: riskmin.evaluate(run, broken(f, "a", np.nan)),
+     "column a of DataFrame has missing values, first at the row with index 35; "),
+    (lambda f, run: riskmin.evaluate(run, broken(f, "y", np.inf)), "y holds NaN or infinite values, first at the row "
+                                                                   "with index 35, in column "),
+])
+def test_a_dataframe_row_is_named_by_its_index_label(scrambled, scrambled_run, call, message):
+    with pytest.raises(RiskminError) as error:
+        call(scrambled, scrambled_run)
+    assert str(error.value).startswith(message)
+
+
+def test_a_stray_text_cell_is_named_by_its_index_label_in_training_and_at_prediction(scrambled, scrambled_run):
+    told = "column a holds numbers but for 1 cell, taken as missing values: '\\?' at the row with index 35$"
+    with pytest.warns(riskmin.RiskminNote, match=told):
+        riskmin.fit("linear", broken(scrambled, "a", "?"), missing="mean", **FIT)
+    with pytest.warns(riskmin.RiskminNote, match=told), pytest.raises(RiskminError, match="first at the row with index 35;"):
+        riskmin.predict(scrambled_run, broken(scrambled.drop(columns="y"), "a", "?"))
+
+
+def test_a_text_index_label_is_quoted_and_a_table_without_index_names_positions(scrambled):
+    named = broken(scrambled.set_index(pd.Index([f"id{i}" for i in range(20)], name="id")), "a", np.nan)
+    with pytest.raises(RiskminError, match="first at the row with index 'id2'; "):
+        riskmin.fit("linear", named, **FIT)
+    pyarrow = pytest.importorskip("pyarrow")
+    with pytest.raises(RiskminError, match=r"first at row 2 \(counting from 0\); "):  # a Table has no index
+        riskmin.fit("linear", pyarrow.Table.from_pandas(broken(scrambled, "a", np.nan), preserve_index=False), **FIT)

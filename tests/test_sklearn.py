@@ -177,3 +177,30 @@ def test_a_split_setting_in_config_is_refused_as_the_estimator_makes_its_own_spl
     with pytest.raises(riskmin.RiskminError, match=r"^config's test=0.2 does not apply to RiskminClassifier"):
         RiskminClassifier(epochs=2, config=riskmin.Config(test=0.2)).fit(x, price > 0)
     assert RiskminRegressor(epochs=2, random_state=0, config={"test": 0.0}).fit(x, price).run_.config.test == 0.0
+
+
+def test_a_target_beyond_float32_is_named_by_its_value_and_the_dataframe_index(houses):
+    frame, price = houses
+    from sklearn.model_selection import train_test_split
+
+    x, _, y, _ = train_test_split(frame[["size", "age"]], pd.Series(price), random_state=0)  # a shuffled index
+    y = y.copy()
+    y.iloc[2] = 1e39
+    with pytest.raises(riskmin.RiskminError) as refused:
+        RiskminRegressor(epochs=1).fit(x, y)
+    assert str(refused.value).startswith(f"y column y0 holds 1e+39 at the row with index {x.index[2]}, beyond the "
+                                         "float32 range riskmin trains in (±3.4e+38); rescale that column")
+    with pytest.raises(riskmin.RiskminError, match=r"^y column y0 holds 1e\+39 at row 2 \(counting from 0\)"):
+        RiskminRegressor(epochs=1).fit(x.to_numpy(), y.to_numpy())  # arrays have no index: the position
+
+
+def test_a_config_field_at_its_default_is_left_to_the_parameter_as_the_docstring_says(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    assert riskmin.Config(seed=0) == riskmin.Config()  # a Config cannot tell seed=0 given from seed left out
+    fitted = RiskminRegressor(epochs=1, random_state=5, config=riskmin.Config(seed=0, weight_decay=0.01)).fit(x, price)
+    assert (fitted.run_.config.seed, fitted.run_.config.weight_decay) == (5, 0.01)  # random_state wins
+    said = " ".join(riskmin.sklearn.RiskminEstimator.__doc__.split())  # the parameters' docstring, both estimators'
+    assert "a field at its default is not refused but left to the parameter, which wins (random_state, not" in said
+    with pytest.raises(riskmin.RiskminError, match="^config's seed=0 is the parameter random_state"):  # a dict: refused
+        RiskminRegressor(epochs=1, random_state=5, config={"seed": 0}).fit(x, price)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -57,6 +57,9 @@ class Data:
     # the settings that read it, which config.toml records: the data set's name and its own settings, or the file's
     # absolute path, columns, task and missing-value rule; empty for data built in Python
     source: dict = field(default_factory=dict)
+    # the labels of the rows as given (a pandas DataFrame's index), by which a refused value's row is named; None: by
+    # its position
+    row_labels: Optional[Sequence] = field(default=None, repr=False)
 
     def __post_init__(self):
         self.y = torch.as_tensor(self.y)
@@ -130,7 +133,7 @@ def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
         (data.y, given, "y", data.target_names),
     ]:
         # "mean": NaN are holes to fill
-        check_finite(tensor, original, what, columns, allow_nan=what == "x" and data.missing == "mean")
+        check_finite(tensor, original, what, columns, what == "x" and data.missing == "mean", data.row_labels)
         check_small(original, what, columns)
 
 
@@ -182,10 +185,14 @@ def first_bad_row(tensor: torch.Tensor, allow_nan: bool = False, rows: int = 655
     return None
 
 
-def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False) -> None:
-    """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed) and its
-    column;
-    a finite value of the `original` that became infinite in float32 is said to be beyond float32's range."""
+def check_finite(
+    tensor: torch.Tensor, original: torch.Tensor, what: str, names: list, allow_nan: bool = False, labels=None
+) -> None:
+    """Raise one RiskminError naming the first value of `tensor` that is infinite (or NaN unless allowed), its column
+    and its row (by `labels`, a DataFrame's index, where given: see row_list); a finite value of the `original` that
+    became infinite in float32 is said to be beyond float32's range."""
+    from ._data._columns import row_list
+
     row = first_bad_row(tensor, allow_nan)
     if row is None:
         return
@@ -195,11 +202,11 @@ def check_finite(tensor: torch.Tensor, original: torch.Tensor, what: str, names:
     value = float(original[row].reshape(-1)[column])
     if math.isfinite(value):
         raise RiskminError(
-            f"{what} column {name} holds {value:g} at row {row} (counting from 0), beyond the float32 range riskmin "
+            f"{what} column {name} holds {value:g} at {row_list([row], labels)}, beyond the float32 range riskmin "
             f"trains in (±{FLOAT32_MAX:.1e}); rescale that column, say divide it by a power of ten"
         )
     raise RiskminError(
-        f"{what} holds NaN or infinite values, first at row {row} (counting from 0), in column {name}; remove or fill "
+        f"{what} holds NaN or infinite values, first at {row_list([row], labels)}, in column {name}; remove or fill "
         f"them (a number in a file beyond ±{FLOAT32_MAX:.1e}, the float32 range riskmin trains in, "
         "reads as infinite)"
     )

@@ -38,6 +38,7 @@ except ImportError as error:  # scikit-learn is an optional extra
         "riskmin.sklearn needs scikit-learn 1.6 or newer; install it with pip install 'riskmin[sklearn]'"
     ) from error
 
+from ._data._frames import row_index
 from ._data._outputs import Kind
 from ._training._loop import fit, predict
 from .config import FIELDS, Config, RiskminError, settings_where
@@ -72,7 +73,9 @@ class RiskminEstimator(BaseEstimator):
     other setting (weight_decay, scheduler, activation, dropout, ...); one that is a parameter (`seed` is
     random_state's, `progress` verbose's) is refused at fit, to be given as the parameter, and so is the split,
     which is the estimator's own (no test, train or split there). A dict gives the keys it holds, a Config the
-    fields that differ from Config's defaults.
+    fields that differ from Config's defaults: a Config keeps no record of the fields it was given (Config(seed=0) ==
+    Config()), so a field at its default is not refused but left to the parameter, which wins (random_state, not
+    Config(seed=0), seeds the run); give config as a dict to have every setting in it checked.
     `random_state` an int gives the same split, initialization and batch order at every fit; None draws a seed from
     NumPy's global generator, as scikit-learn's estimators do. `device` is "cpu" unless set ("auto" takes a GPU
     where there is one). The parameters are many because scikit-learn searches only over constructor parameters.
@@ -102,11 +105,12 @@ class RiskminEstimator(BaseEstimator):
         self.epochs, self.batch_size, self.val, self.patience = epochs, batch_size, val, patience
         self.random_state, self.device, self.verbose, self.config = random_state, device, verbose, config
 
-    def _train(self, x: np.ndarray, y: np.ndarray, n_outputs: int, classes=None) -> None:
-        """Train a fresh model on validated arrays and set the fitted attributes."""
+    def _train(self, x: np.ndarray, y: np.ndarray, n_outputs: int, classes=None, index=None) -> None:
+        """Train a fresh model on validated arrays and set the fitted attributes; a value riskmin refuses is named by
+        its row's label in `index`, the index of the DataFrame X was, where it was one."""
         settings = self._settings(len(x))
         model = self._model(x.shape[1], n_outputs)
-        run = fit(model, Data(tensor(x), tensor(y), classes=classes), settings)
+        run = fit(model, Data(tensor(x), tensor(y), classes=classes, row_labels=index), settings)
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
     def _base(self) -> Config:
@@ -195,7 +199,8 @@ class RiskminEstimator(BaseEstimator):
 
 def given_in(config) -> tuple:
     """(config= as a Config, the settings it gives): a dict's keys, or a Config's fields that differ from Config's
-    defaults (it holds every setting), each as Config holds it (hidden=[64, 64] as (64, 64))."""
+    defaults (it holds every setting, and no record of which were given: a field at its default reads as left out),
+    each as Config holds it (hidden=[64, 64] as (64, 64))."""
     if isinstance(config, Config):
         return config, {name: getattr(config, name) for name, f in FIELDS.items() if getattr(config, name) != f.default}
     values = dict(config or {})
@@ -229,10 +234,12 @@ class RiskminRegressor(RegressorMixin, RiskminEstimator):
     """
 
     def fit(self, X, y):
+        index = row_index(X)  # taken before validation makes X an array
         X, y = self._checked(X, y, multi_output=True, y_numeric=True)
-        y = np.asarray(y, dtype=np.float32)
+        # float64, made float32 by Data: a target beyond float32's range is named as such, not as an infinite value
+        y = np.asarray(y, dtype=np.float64)
         self._single = y.ndim == 1
-        self._train(X, y.reshape(len(y), -1), 1 if self._single else y.shape[1])
+        self._train(X, y.reshape(len(y), -1), 1 if self._single else y.shape[1], index=index)
         return self
 
     def predict(self, X) -> np.ndarray:

@@ -189,27 +189,39 @@ def identifier(column, name: str, first: bool) -> str:
     return "row numbers" if np.all(values == np.round(values)) else ""
 
 
-def row_list(rows) -> str:
-    """Rows of a table as a message names them: counted from 0, as Python and pandas count them, the header no row.
+def row_list(rows, index=None) -> str:
+    """Rows of a table as a message names them: counted from 0, as Python and pandas count them, the header no row; or
+    the rows of a pandas DataFrame by its `index`, the labels of its rows: once a frame is shuffled, filtered or indexed
+    by a column (df.iloc[::2], train_test_split, set_index), a position names another row than df.loc does.
 
-    >>> row_list([3]), row_list([1, 2])
-    ('row 3 (counting from 0)', 'rows 1, 2 (counting from 0)')
+    >>> row_list([3]), row_list([1, 2]), row_list([1], index=["a", "b"]), row_list([0, 1], index=[6, 8])
+    ('row 3 (counting from 0)', 'rows 1, 2 (counting from 0)', "the row with index 'b'", 'the rows with index 6, 8')
     """
     rows = [int(row) for row in rows]
+    if index is not None:
+        return f"the row{'s' * (len(rows) > 1)} with index {', '.join(label_text(index[row]) for row in rows)}"
     return f"row{'s' * (len(rows) > 1)} {', '.join(map(str, rows))} (counting from 0)"
 
 
-def handle_missing(table, features: list, targets: list, missing: str, path: Path, strays: dict = None) -> tuple:
-    """The table with the rows `missing` drops, and notes saying what was done.
+def label_text(label) -> str:
+    """An index label as a message writes it: text quoted, so that 'b' reads as a label, anything else as it prints."""
+    return repr(label) if isinstance(label, str) else str(label)
+
+
+def handle_missing(
+    table, features: list, targets: list, missing: str, path: Path, strays: dict = None, index=None
+) -> tuple:
+    """(the table with the rows `missing` drops, notes saying what was done, `index` with the same rows dropped).
 
     `strays` are the text cells of number columns already made missing ({column: (count,
-    rows, texts)}); the error names them, as the user may not call a '?' empty.
+    rows, texts)}); the error names them, as the user may not call a '?' empty. `index`: a DataFrame's row labels, by
+    which the error names its rows (see row_list), or None for a file's.
     """
     import pyarrow
 
     holes = {name: missing_mask(table.column(name)) for name in [*features, *targets] if has_holes(table.column(name))}
     if not holes:
-        return table, []
+        return table, [], index
     if missing == "error":
         summary = ", ".join(f"{name} ({int(mask.sum())})" for name, mask in holes.items())
         rows = np.flatnonzero(np.logical_or.reduce(list(holes.values())))[:5]
@@ -220,7 +232,7 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
         )
         raise RiskminError(
             f"{path.name} has missing values, empty or NaN, in column{'s' * (len(holes) > 1)} {summary}, first at "
-            f"{row_list(rows)}"
+            f"{row_list(rows, index)}"
             f"{'; ' + texts + ', taken as missing' if texts else ''}; "
             "pass --missing drop to drop those rows or --missing mean to fill features with "
             "training-split means"
@@ -228,14 +240,14 @@ def handle_missing(table, features: list, targets: list, missing: str, path: Pat
     drop = [name for name in holes if missing == "drop" or name in targets]  # a missing target can never be filled
     filled = filled_note(table, [name for name in holes if name not in drop])
     if not drop:
-        return table, filled
+        return table, filled, index
     keep = ~np.logical_or.reduce([holes[name] for name in drop])
     if not keep.any():
         raise RiskminError(
             f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to train on"
         )
     notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
-    return table.filter(pyarrow.array(keep)), notes + filled
+    return table.filter(pyarrow.array(keep)), notes + filled, None if index is None else index[keep]
 
 
 def filled_note(table, names: list) -> list:
@@ -308,8 +320,9 @@ def input_centres(layout: list) -> torch.Tensor:
     )
 
 
-def encode(table, layout: list, path: Path, missing: str) -> tuple:
-    """(float32 inputs, {column: values not among its categories}) of a table's rows, by `layout`."""
+def encode(table, layout: list, path: Path, missing: str, index=None) -> tuple:
+    """(float32 inputs, {column: values not among its categories}) of a table's rows, by `layout`; `index`: a
+    DataFrame's row labels, by which a missing value's row is named (see row_list), or None for a file's."""
 
     x = np.zeros((table.num_rows, len(input_names(layout))), dtype=np.float32)
     unseen, at = {}, 0
@@ -325,7 +338,7 @@ def encode(table, layout: list, path: Path, missing: str) -> tuple:
             if missing != "mean" and has_holes(column):
                 rows = np.flatnonzero(missing_mask(column))[:5]
                 raise RiskminError(
-                    f"column {spec['name']} of {path.name} has missing values, first at {row_list(rows)}; fill "
+                    f"column {spec['name']} of {path.name} has missing values, first at {row_list(rows, index)}; fill "
                     "them: the run was trained without --missing mean"
                 )
             row, centre = 0, spec.get("offset")

@@ -88,17 +88,25 @@ def one_type(column) -> bool:
     return True
 
 
-def frame_data(frame, config: Config) -> Data:
-    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file."""
+def row_index(frame):
+    """The labels of a pandas DataFrame's rows, its index, by which messages name its rows (see _columns.row_list);
+    None for a polars DataFrame or a pyarrow Table, which have no index: their rows are named by position."""
+    return frame.index if type(frame).__module__.partition(".")[0] == "pandas" else None
+
+
+def frame_data(frame, config: Config, index=None) -> Data:
+    """A DataFrame with its target column (config.target) as Data, as `riskmin.load` reads a CSV file; its rows named
+    by `index` in messages, by default its own (see row_index)."""
     from ._readers import table_data
 
+    index = row_index(frame) if index is None else index
     table = arrow_table(frame)
     if not config.target:
         raise RiskminError(
             f"a DataFrame needs target= naming the column to predict; its columns are {', '.join(table.column_names)}"
         )
     args = (table, [], FRAME, config.target, config.features, config.task, config.missing, config.loss)
-    return table_data(*args, name="dataframe", voice=in_python)  # only Python passes a DataFrame
+    return table_data(*args, name="dataframe", voice=in_python, index=index)  # only Python passes a DataFrame
 
 
 def for_python(read) -> Data:
@@ -134,7 +142,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         from ._readers import column_names
 
         name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
-        return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)))
+        return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)), row_index(x))
     if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
         return Data(x, torch.as_tensor(np.asarray(y)) if isinstance(y, (list, tuple)) else y)
     x, y = (
@@ -201,7 +209,7 @@ def frame_rows(frame, names: dict, targets: bool) -> tuple:
             "a DataFrame is read by column names, which only a Run knows; pass the Run fit returned, or a tensor"
         )
     try:
-        x, y, _ = table_columns(arrow_table(frame), [], FRAME, names, targets)
+        x, y, _ = table_columns(arrow_table(frame), [], FRAME, names, targets, index=row_index(frame))
     except RiskminError as error:  # only Python passes a DataFrame: said in keywords, as for_python does
         raise RiskminError(in_python(str(error))) from None
     return x, y
@@ -222,9 +230,8 @@ def inputs(x, names: dict) -> torch.Tensor:
             )
         tensor = centred(torch.as_tensor(writable(x)), names.get("layout") or []).to(torch.float32)
         original = torch.as_tensor(writable(x)) if isinstance(x, (np.ndarray, torch.Tensor)) else tensor
-    check_finite(
-        tensor, original, "x", input_names(names.get("layout") or []), allow_nan=names.get("missing") == "mean"
-    )
+    columns, allow_nan = input_names(names.get("layout") or []), names.get("missing") == "mean"
+    check_finite(tensor, original, "x", columns, allow_nan, row_index(x) if is_frame(x) else None)
     return tensor
 
 
@@ -271,7 +278,7 @@ def rows(data, names: dict) -> Data:
     if is_frame(data):
         x, y = frame_rows(data, names, targets=True)
         check_rows_to_evaluate(len(y), "the DataFrame")
-        return Data(x, y, missing=names.get("missing", "error"))
+        return Data(x, y, missing=names.get("missing", "error"), row_labels=row_index(data))
     if isinstance(data, (tuple, list)) and len(data) == 2:
         y = labels(data[1], names)
         check_rows_to_evaluate(len(y), "the data")

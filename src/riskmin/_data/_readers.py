@@ -28,6 +28,7 @@ from ._columns import (
     input_names,
     is_numeric,
     override_hint,
+    row_list,
     target_for_run,
     target_values,
     without_identifiers,
@@ -75,9 +76,11 @@ def table_data(
     loss: str = "auto",
     name: str = "",
     voice: Optional[Callable[[str], str]] = None,
+    index=None,
 ) -> Data:
     """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
-    message); the Data is called `name`, by default the file's."""
+    message); the Data is called `name`, by default the file's. `index`: a DataFrame's row labels, by which messages
+    name its rows (see _columns.row_list), or None for a file's, named by position."""
     names = table.column_names
     targets = choose(target, names, path, "target")
     if not targets:
@@ -89,7 +92,7 @@ def table_data(
     overlap = sorted(set(chosen) & set(targets))
     if overlap:
         raise RiskminError(f"column {overlap[0]} is both a feature and a target; leave it out of --features")
-    table, typing_notes, strays, units = typed(table, [*chosen, *targets], path)
+    table, typing_notes, strays, units = typed(table, [*chosen, *targets], path, index=index)
     notes += typing_notes
     if not named:  # columns the user names are kept whatever they look like
         chosen, note = without_identifiers(table, chosen)
@@ -97,12 +100,12 @@ def table_data(
     if not chosen:
         raise RiskminError(f"{path} has no feature columns besides the target; a model needs at least one")
     refuse_tiny(table, [*chosen, *targets])
-    table, missing_notes = handle_missing(table, chosen, targets, missing, path, strays)
+    table, missing_notes, index = handle_missing(table, chosen, targets, missing, path, strays, index)
     layout, capped = zip(*(column_layout(table.column(name), name, table.num_rows) for name in chosen))
     # what a date counts
     layout = [{**entry, "unit": units[entry["name"]]} if entry["name"] in units else entry for entry in layout]
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
-    x, _ = encode(table, layout, path, missing)
+    x, _ = encode(table, layout, path, missing, index)
     task, y, classes, note = target_values(table, targets, task, loss, path)
     notes = said([note, *notes, *missing_notes, *(c for c in capped if c)], voice)
     return Data(
@@ -116,6 +119,7 @@ def table_data(
         task=task,
         missing=missing,
         notes=notes,
+        row_labels=index,  # with the rows `missing` dropped, as x's
     )
 
 
@@ -330,7 +334,7 @@ def refuse_tiny(table, names: list) -> None:
         raise RiskminError(too_small(f"column {name}", small[name]))
 
 
-def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> tuple:
+def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None) -> tuple:
     """(table, notes, stray cells, units) with the named columns made into what riskmin can encode.
 
     Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
@@ -339,11 +343,12 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> t
     (a '?' or '-' typed into a number column) becomes numbers, its other cells missing;
     they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
     in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
-    `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}.
+    `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}. `index`: a
+    DataFrame's row labels, by which the notes name the rows of stray cells (see _columns.row_list).
     """
     notes, strays, units = [], {}, {}
     for name in names:
-        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share)
+        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
         notes += [note] if note else []
@@ -354,7 +359,7 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE) -> t
     return table, notes, strays, units
 
 
-def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
+def typed_column(column, name: str, path: Path, stray_share: float, index=None) -> tuple:
     """(column, note or None, stray cells or None, unit or None): one column of `typed`."""
     import pyarrow
 
@@ -384,11 +389,12 @@ def typed_column(column, name: str, path: Path, stray_share: float) -> tuple:
             f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or "
             "targets; leave it out with --features"
         )
-    return text_column(column, name, path, stray_share)
+    return text_column(column, name, path, stray_share, index)
 
 
-def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
-    """(column, note or None, stray cells or None, unit or None) of a text column: numbers, dates, or text as it is."""
+def text_column(column, name: str, path: Path, stray_share: float, index=None) -> tuple:
+    """(column, note or None, stray cells or None, unit or None) of a text column: numbers, dates, or text as it is;
+    the note names the rows of stray cells by `index`, a DataFrame's row labels, where there is one."""
     import pyarrow
     import pyarrow.compute as pc
 
@@ -397,10 +403,11 @@ def text_column(column, name: str, path: Path, stray_share: float) -> tuple:
         if not stray:
             return numbers, None, None, None
         count, rows, texts = stray
-        cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows)) + (
-            ", ..." if count > len(rows) else ""
-        )
-        cells += " (rows counting from 0)"
+        if index is None:
+            cells = ", ".join(f"{text!r} at row {row}" for text, row in zip(texts, rows))
+        else:
+            cells = ", ".join(f"{text!r} at {row_list([row], index)}" for text, row in zip(texts, rows))
+        cells += (", ..." if count > len(rows) else "") + (" (rows counting from 0)" if index is None else "")
         return (
             numbers,
             f"column {name} holds numbers but for {count} cell{'s' * (count > 1)}, taken as missing values: {cells}",
@@ -640,18 +647,21 @@ def run_layout(names: dict) -> list:
     return names.get("layout") or [{"name": name, "kind": "numeric"} for name in names["features"]]
 
 
-def table_columns(table, notes: list, path: Path, names: dict, targets: bool = False, keep: Sequence = ()) -> tuple:
-    """`read_columns` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own)."""
+def table_columns(
+    table, notes: list, path: Path, names: dict, targets: bool = False, keep: Sequence = (), index=None
+) -> tuple:
+    """`read_columns` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own, and `index`,
+    its row labels, by which messages name its rows: see _columns.row_list)."""
     layout = run_layout(names)
     target_names = names["targets"] if targets else []
     check_columns_present(table, layout, target_names, keep, path)
     kept = {name: table.column(name).to_pylist() for name in keep}
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
     # the run knows these are numbers: any text cell is a hole
-    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0)
+    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index)
     for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
         warn(note, RiskminNote)
-    x, unseen = encode(table, layout, path, names.get("missing", "error"))
+    x, unseen = encode(table, layout, path, names.get("missing", "error"), index)
     if unseen:
         warn_unseen(unseen, path)
     y = None

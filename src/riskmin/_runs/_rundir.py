@@ -436,10 +436,8 @@ def fit_folder(directory: Path, overwrite: bool, resume: bool) -> tuple:
 
 
 def worth_keeping(directory: Path) -> bool:
-    """Whether a run directory holds something to resume or use: a checkpoint, or the final files."""
-    from .._training._checkpoint import Checkpoints
-
-    return bool(Checkpoints(directory).complete()) or (directory / "summary.json").is_file()
+    """Whether a run directory holds something to resume or use: a checkpoint written whole, or the final files."""
+    return stopped_run(directory) or (directory / "summary.json").is_file()
 
 
 def left_beside(building: Path, replacing: Path, resume: str) -> str:
