@@ -480,3 +480,56 @@ def test_custom_on_the_command_line_says_it_stands_for_python_code(flags, capsys
     assert capsys.readouterr().err == (
         "error: --optimizer custom stands for an optimizer of your own, given in Python (riskmin.fit(model, data, "
         "optimizer=MyOptimizer)); the command line takes sgd, adam, adamw, rmsprop\n")
+
+
+OWN_OPTIMIZER = ("stands for an optimizer of your own, given in Python (riskmin.fit(model, data, optimizer=MyOptimizer)); "
+                 "the command line takes sgd, adam, adamw, rmsprop")
+
+
+@pytest.mark.parametrize("command", [["train"], ["montecarlo", "--runs", "2"], ["compare", "--lr", "0.1,0.01", "--runs", "2"],
+                                     ["curve", "--runs", "2"], ["lr-find"]])
+def test_custom_in_a_config_file_says_it_stands_for_python_code_before_anything_runs(command, tmp_path, capsys):
+    settings = tmp_path / "c.toml"
+    settings.write_text('optimizer = "custom"\n')
+    runs = tmp_path / "runs"
+    assert main([command[0], "lab1", *command[1:], "--config", str(settings), "--epochs", "1", "--out", str(runs)]) == 2
+    said = capsys.readouterr()
+    assert (said.out, said.err) == ("", f'error: optimizer = "custom" in {settings} {OWN_OPTIMIZER}\n')  # nothing else said
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("command, text, said", [
+    (["train"], 'loss = "custom"\n', 'loss = "custom" in {} stands for a loss function of your own, given in Python '
+                                     "(riskmin.fit(model, data, loss=my_loss)); the command line takes auto, mse, l1, huber, "
+                                     "cross_entropy, bce"),
+    (["montecarlo"], 'scheduler = "custom"\n', 'scheduler = "custom" in {} stands for a schedule of your own, given in '
+                                               "Python (riskmin.fit(model, data, scheduler=my_schedule)); the command line "
+                                               "takes none, step, cosine, plateau, linear_warmup, one_cycle"),
+    (["curve"], 'model = "custom"\n', 'model = "custom" in {} stands for a module of your own, given in Python '
+                                      "(riskmin.fit(MyNet(), data)); the command line takes linear, two_layer, mlp"),
+    (["train"], 'metrics = "hits=mine.hits"\n', 'metrics = "hits=mine.hits" in {} stands for metrics of your own, given in '
+                                                "Python (riskmin.fit(model, data, metrics={{'hits': my_hits}})); the "
+                                                "command line measures riskmin's own metrics alone"),
+    (["compare"], 'epochs = 1\n\n[fast]\nlr = 0.1\n\n[own]\noptimizer = "custom"\n',
+     'optimizer = "custom" in [own] of {} ' + OWN_OPTIMIZER),
+], ids=["loss", "scheduler", "model", "metrics", "candidate table"])
+def test_each_setting_of_ones_own_in_a_config_file_is_named_with_the_file(command, text, said, tmp_path, capsys):
+    settings = tmp_path / "own.toml"
+    settings.write_text(text)
+    assert main([*command, "lab1", "--config", str(settings), "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == f"error: {said.format(settings)}\n"
+
+
+def test_metrics_on_the_command_line_say_they_stand_for_python_code(capsys):
+    assert main(["train", "lab1", "--metrics", "hits=mine.hits", "--epochs", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --metrics hits=mine.hits stands for metrics of your own, given in Python (riskmin.fit(model, data, "
+        "metrics={'hits': my_hits})); the command line measures riskmin's own metrics alone\n")
+
+
+def test_a_flag_over_a_config_files_custom_trains_with_the_flags_choice(tmp_path, capsys):
+    settings = tmp_path / "c.toml"
+    settings.write_text('optimizer = "custom"\noptimizer_callable = "mine.Optimizer"\n')  # a Python run's config.toml
+    assert main(["train", "lab1", "--config", str(settings), "--optimizer", "sgd", "--epochs", "1", "--progress", "off",
+                 "--out", str(tmp_path / "runs")]) == 0
+    assert 'optimizer = "sgd"' in (tmp_path / "runs" / "lab1-two_layer" / "config.toml").read_text()

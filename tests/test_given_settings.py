@@ -110,3 +110,35 @@ def test_compare_and_curve_note_stratify_given_for_a_regression_target_from_pyth
            "curve": lambda: riskmin.curve("linear", table, sizes=(0.5, 1.0), **shared)}[experiment]
     said = notes_of(run)
     assert said.count("stratify= is not used with a regression target, only with classification") == 1
+
+
+@pytest.mark.parametrize("command, where", [
+    (["train"], "the training split (20 samples); use at most 20"),
+    (["montecarlo", "--runs", "2"], "the training split (20 samples); use at most 20"),
+    (["compare", "--lr", "0.1,0.01", "--runs", "2"], "the training split (20 samples); use at most 20"),
+    (["curve", "--runs", "2", "--sizes", "0.5,1"], "the training split of size 0.5 (10 samples); use at most 10"),
+])
+def test_a_batch_of_32_given_as_a_flag_is_refused_as_any_batch_larger_than_the_training_split(command, where, tmp_path,
+                                                                                              capsys):
+    table = write_table(tmp_path / "small.csv", rows=25)  # 20 training rows, fewer than the default batch of 32
+    flags = [command[0], str(table), *command[1:], "--target", "weight", "--features", "x1,x2", "--epochs", "1",
+             "--progress", "off", "--out", str(tmp_path / "runs")]
+    for batch in ("32", "64"):
+        assert main([*flags, "--batch-size", batch]) == 2
+        said = capsys.readouterr()
+        assert (said.out, said.err) == ("", f"error: batch_size = {batch} is larger than {where}, or 0 for the whole split\n")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_batch_of_32_in_a_config_file_is_refused_where_the_default_fits_the_split(tmp_path, capsys):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    flags = ["train", str(table), "--target", "weight", "--features", "x1,x2", "--epochs", "1", "--progress", "off",
+             "--out", str(tmp_path / "runs")]
+    settings = tmp_path / "batch.toml"
+    settings.write_text("batch_size = 32\n")
+    assert main([*flags, "--config", str(settings)]) == 2
+    assert capsys.readouterr().err == ("error: batch_size = 32 is larger than the training split (20 samples); use at most "
+                                       "20, or 0 for the whole split\n")
+    assert main(flags) == 0  # left to its default, the batch takes the whole split
+    assert "note: the training split has 20 rows, fewer than the default batch of 32" in capsys.readouterr().err
+    assert "batch_size = 0" in (tmp_path / "runs" / "small-two_layer" / "config.toml").read_text()

@@ -95,7 +95,8 @@ FACTS = {
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
     # the one task it means something for, which the data says once it is read (given_for_task)
     "task": None,
-    # what its value "custom" stands for: an object of one's own, which Python alone passes (the command line says so)
+    # what its value "custom" (metrics: any text) stands for: an object of one's own, which Python alone passes (the
+    # command line says so, _flags.refuse_own_code)
     "custom": None,
 }
 
@@ -269,7 +270,9 @@ class Config:
     val_every: int = setting(0, "validate every this many steps (0: every epoch)", "stopping and the best model", low=0)
     metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; "
                                "recorded, not used", "stopping and the best model", placeholder="NAME=MODULE.NAME,...",
-                               one_value=True)
+                               one_value=True,
+                               custom="metrics of your own, given in Python (riskmin.fit(model, data, "
+                                      "metrics={'hits': my_hits}))")
     monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ "
                                        f"with {in_words(list(METRICS)[1:])}", "stopping and the best model",
                                        placeholder="METRIC", one_value=True,
@@ -443,6 +446,17 @@ def read_toml(path) -> dict:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+class GivenBatch(int):
+    """A batch_size the user gave, flag or file, kept apart from the default it may equal: the default alone, larger
+    than a small table's training rows, takes them all (_prepare.fitted_batch); a batch given is refused there as any
+    larger one is. Config's fields cannot tell a given 32 from the default 32, so the command line, which knows what
+    it was given, says it by this type; in all else an int (==, TOML, JSON), which Config.replace passes on as it is.
+
+    >>> GivenBatch(32) == 32, Config(batch_size=GivenBatch(32)).replace(lr=0.1).batch_size.__class__.__name__
+    (True, 'GivenBatch')
+    """
 
 
 @functools.cache

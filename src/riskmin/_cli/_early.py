@@ -18,13 +18,17 @@ READING = ("predict", "evaluate", "export")  # the commands that read a trained 
 
 def refused_early(args) -> None:
     """Raise the RiskminError a command would raise on its settings, its data file or its run, without importing torch:
-    a bad setting value, a data file that is missing or unreadable by name, a run folder that is not a finished run."""
-    from ._flags import config_from_args
+    a bad setting value, a --config file's value that stands for Python code of one's own, a data file that is missing
+    or unreadable by name, a run folder that is not a finished run."""
+    from ._flags import config_from_args, flags_given, refuse_own_code_in
+    from ..config import read_toml
 
     if args.command in TRAINING and not getattr(args, "resume", None) and getattr(args, "nproc", None) in (None, "1"):
-        config = config_from_args(args)
+        config = config_from_args(args)  # a --config file's value that stands for Python code of one's own among them
         if is_file_name(config.data):
             checked(config.data)
+    elif getattr(args, "config", None) and not getattr(args, "resume", None):  # compare, curve, graph: before any line
+        refuse_own_code_in(args.config, read_toml(args.config), flags_given(args))
     if args.command in READING:
         run = Path(args.run)
         missing = missing_run_files(run)

@@ -6,28 +6,57 @@ Shared by the parser (_main.py) and the commands (_commands.py), so that neither
 from __future__ import annotations
 
 import argparse
+import json
 import typing
 
-from ..config import FIELDS, Config, RiskminError, fact, field_type, read_toml
+from ..config import FIELDS, Config, GivenBatch, RiskminError, fact, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
+
+
+def refuse_own_code(name: str, value, said: str) -> None:
+    """Refuse a value of setting `name` that stands for Python code of the user's own, which the command line cannot
+    pass: a choice's "custom" (optimizer, loss, ...), or any text of metrics (name=module.function pairs), as the
+    field's `custom` fact says. `said`: the value as the user gave it, a flag (--optimizer custom) or a file's key
+    (optimizer = "custom" in c.toml)."""
+    kind = field_type(name)
+    choice = typing.get_origin(kind) is typing.Literal
+    if not fact(name, "custom") or not isinstance(value, str) or not (value == "custom" if choice else value):
+        return
+    chosen = [each for each in typing.get_args(kind) if each != "custom"]
+    takes = f"takes {', '.join(chosen)}" if choice else f"measures riskmin's own {name} alone"
+    raise RiskminError(f"{said} stands for {fact(name, 'custom')}; the command line {takes}")
+
+
+def refuse_own_code_in(path, values: dict, flags) -> None:
+    """`refuse_own_code` on the keys of the file of settings `path` (its `values`), each named with the file: a
+    top-level key unless a flag given (`flags`, their names) replaces it, a comparison's candidate table always."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            for name, each in value.items():
+                if name in FIELDS:
+                    refuse_own_code(name, each, f"{name} = {json.dumps(each, ensure_ascii=False)} in [{key}] of {path}")
+        elif key in FIELDS and key not in flags:
+            refuse_own_code(key, value, f"{key} = {json.dumps(value, ensure_ascii=False)} in {path}")
+
+
+def as_given(name: str, value):
+    """A setting's value as the user gave it, by a flag or in a file: a batch_size kept apart from the default it may
+    equal (GivenBatch), which alone fits a small table's training rows."""
+    return GivenBatch(value) if name == "batch_size" else value
 
 
 def parse_value(name: str, text: str):
     """Turn the text of a flag into the type its Config field declares."""
     kind = field_type(name)
-    if text == "custom" and fact(name, "custom"):  # an object of one's own, which Python alone passes
-        chosen = [value for value in typing.get_args(kind) if value != "custom"]
-        raise RiskminError(
-            f"--{name} custom stands for {fact(name, 'custom')}; the command line takes {', '.join(chosen)}"
-        )
+    refuse_own_code(name, text, f"--{name} {text}")  # an object of one's own, which Python alone passes
     try:
         if kind is bool:
             if text.lower() in TRUE or text.lower() in FALSE:
                 return text.lower() in TRUE
             raise ValueError
         if kind is int:
-            return int(text)
+            return as_given(name, int(text))
         if kind is float:
             return float(text)
         if kind is tuple:
@@ -49,8 +78,16 @@ def flags_given(args: argparse.Namespace) -> list:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config of a command's --config file and flags, which override it: a value either gives that stands for
+    Python code of one's own is refused in a sentence that names it (refuse_own_code), and a batch_size either gives
+    is kept apart from the default (as_given)."""
     values = read_toml(args.config) if args.config else {}
     tables = [key for key, value in values.items() if isinstance(value, dict)]
+    if tables == ["curve"]:  # the config.toml of a learning curve's folder
+        raise RiskminError(
+            f"{args.config} holds a learning curve's models and sizes ([curve]); run it with "
+            f"riskmin curve --config {args.config}"
+        )
     if tables:  # a comparison's settings: one table a candidate
         raise RiskminError(
             f"{args.config} holds the tables of a comparison's candidates ({', '.join(tables)}); run it with "
@@ -58,6 +95,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
         )
     if values:
         Config.from_dict(values, source=args.config)  # unknown keys and bad values are named with the file
+    if values and not getattr(args, "resume", None):  # a file the user gave, not an interrupted experiment's settings
+        refuse_own_code_in(args.config, values, flags_given(args))
+        values = {key: as_given(key, value) for key, value in values.items()}
+    return flags_over(values, args)
+
+
+def flags_over(values: dict, args: argparse.Namespace) -> Config:
+    """The Config of the settings `values` (a --config file's, checked) with the flags given over them."""
+    values = dict(values)
     for name in FIELDS:
         if name in vars(args):
             raw = getattr(args, name)
