@@ -2,6 +2,8 @@
 
 import csv
 import json
+import re
+import tomllib
 
 import numpy as np
 import pytest
@@ -77,6 +79,9 @@ def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
     assert [float(row["test_loss"]) for row in rows] == pytest.approx([row["test_loss"] for row in c.table])
     assert len(list(csv.DictReader(open(target / "runs.csv")))) == 20
     assert json.loads((target / "summary.json").read_text())["sizes"] == [0.5, 1.0]
+    # config.toml names every model and the sizes, as a comparison's names its candidates: not the first model alone
+    saved = tomllib.loads((target / "config.toml").read_text())
+    assert saved["curve"] == {"models": ["linear", "two_layer"], "sizes": [0.5, 1.0]} and saved["runs"] == 5
     with pytest.raises(RiskminError, match="already exists; pass overwrite=True"):  # as MonteCarlo.save and Comparison.save
         c.save(target)
     assert c.save(target, overwrite=True) == target and (target / "curve.png").is_file()
@@ -157,3 +162,72 @@ def test_every_size_is_corrected_with_the_full_splits_ratio(recwarn):
             math.sqrt((1 / 5 + 100 / 800) * statistics.variance(losses)), rel=1e-12)
         row = next(r for r in c.table if r["size"] == size)
         assert row["test_loss_se"] == mc.summary["metrics"]["test_loss"]["corrected_se"]
+
+
+def test_the_folders_config_reruns_the_curve_with_its_models_and_sizes(tmp_path, capsys, recwarn):
+    flags = ["--runs", "2", "--epochs", "2", "--threads", "1", "--progress", "off", "--out", str(tmp_path)]
+    assert main(["curve", "lab1", "--model", "linear,two_layer", "--hidden", "4", "--sizes", "0.25,1", *flags, "--name", "first"]) == 0
+    saved = tmp_path / "first" / "config.toml"
+    assert tomllib.loads(saved.read_text())["curve"] == {"models": ["linear", "two_layer"], "sizes": [0.25, 1.0]}
+    # --config reads back every model and the sizes, not the first model at the default sizes: the same curve again
+    assert main(["curve", "--config", str(saved), "--name", "again", "--progress", "off"]) == 0
+    first, again = ((tmp_path / name / "curve.csv").read_text() for name in ("first", "again"))
+    assert again == first and len(again.splitlines()) == 1 + 2 * 2
+    # flags given with it win over what it records, as over any setting of the file
+    assert main(["curve", "--config", str(saved), "--model", "linear", "--sizes", "0.5,1", "--name", "flags", "--progress", "off"]) == 0
+    assert tomllib.loads((tmp_path / "flags" / "config.toml").read_text())["curve"] == {"models": ["linear"], "sizes": [0.5, 1.0]}
+    capsys.readouterr()
+    for command in ("train", "montecarlo"):  # another command given the curve's settings says whose they are
+        assert main([command, "--config", str(saved), "--out", str(tmp_path / "other")]) == 2
+        assert capsys.readouterr().err == (f"error: {saved} holds a learning curve's models and sizes ([curve]); run it "
+                                           f"with riskmin curve --config {saved}\n")
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("table, message", [
+    ('models = ["linear"]\nsize = [0.5, 1.0]', "the [curve] table of {path} names a curve's models and sizes; size is neither"),
+    ('models = "linear"\nsizes = [0.5, 1.0]', 'models in the [curve] table of {path} is not a list of model names'),
+    ('models = ["linear", "nope"]', "model = 'nope' is not allowed"),
+    ('sizes = [0.5]', "sizes = 0.5 is not allowed"),
+    # beside other tables, a comparison's candidates, one of which is named curve: said as such
+    ('lr = 0.1\n["other"]\nlr = 0.01', "{path} holds the tables of a comparison's candidates (curve, other); run it with riskmin compare"),
+])
+def test_a_bad_curve_table_in_a_config_file_is_one_sentence(tmp_path, capsys, table, message):
+    path = tmp_path / "curve.toml"
+    path.write_text(f"epochs = 2\n[curve]\n{table}\n")
+    assert main(["curve", "lab1", "--config", str(path), "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {message.format(path=path)}") and not (tmp_path / "runs").exists()
+
+
+def test_a_curve_given_a_directory_writes_its_files_there(tmp_path, recwarn):
+    c = riskmin.curve(["linear", "two_layer"], "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, hidden=4, progress=False,
+                      directory=tmp_path / "curve")
+    folder = tmp_path / "curve"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.toml", "curve.csv", "curve.png", "runs.csv", "summary.json"]
+    assert [float(row["test_loss"]) for row in csv.DictReader(open(folder / "curve.csv"))] == pytest.approx(
+        [row["test_loss"] for row in c.table])
+    assert tomllib.loads((folder / "config.toml").read_text())["curve"] == {"models": ["linear", "two_layer"], "sizes": [0.5, 1.0]}
+    # replaced with overwrite=True, as montecarlo's and compare's directory
+    riskmin.curve("linear", "lab1", sizes=(0.25, 1.0), runs=2, epochs=1, progress=False, directory=folder, overwrite=True)
+    assert json.loads((folder / "summary.json").read_text())["sizes"] == [0.25, 1.0]
+
+
+def test_a_directory_a_curve_may_not_write_is_refused_before_anything_trains(tmp_path, capsys, recwarn):
+    riskmin.curve("linear", "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, progress=False, directory=tmp_path / "done")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "done").iterdir()}
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    refused = {
+        tmp_path / "done": f"directory {tmp_path / 'done'} already exists; pass overwrite=True to replace it, or choose "
+                           "another directory",
+        tmp_path / "file": f"{tmp_path / 'file'} exists and is not a run directory; remove it or choose another directory",
+        tmp_path / "mine": f"{tmp_path / 'mine'} exists and is not a riskmin run; overwrite=True replaces only riskmin's runs",
+        tmp_path / "done" / "inner": f"{tmp_path / 'done' / 'inner'} would be inside the run directory {tmp_path / 'done'}",
+    }
+    for directory, message in refused.items():
+        with pytest.raises(RiskminError, match=re.escape(message)):
+            riskmin.curve("linear", "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, directory=directory)
+        assert "training rows" not in capsys.readouterr().err  # said before the first size's progress line
+    assert {p.name: p.read_bytes() for p in (tmp_path / "done").iterdir()} == before  # the finished curve as it was
+    assert (tmp_path / "file").read_text() == "mine" and [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from ._flags import config_from_args, flags_given, parse_value
+from ._flags import config_from_args, flags_given, flags_over, parse_value
 from ..config import (
     FIELDS,
     Config,
@@ -426,14 +426,10 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
 
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
-    from .._experiments._curve import checked_sizes, curve, curve_table
+    from .._experiments._curve import curve, curve_table
     from .._runs._rundir import run_directory, write_replacing
 
-    models = [parse_value("model", name.strip()) for name in args.model.split(",")] if "model" in vars(args) else []
-    if models:
-        args.model = models[0]  # the settings of the first; each model of the curve replaces it
-    sizes = checked_sizes(args.sizes.split(","))
-    config = config_from_args(args)
+    config, models, sizes = curve_plan(args)
     check_experiment(config)
     data, config = read_given(args, config, [config.replace(model=model) for model in models])
     target = run_directory(config, f"{data.name}-curve")
@@ -447,6 +443,35 @@ def run_curve(args) -> int:
         data.notes,
     )
     return 0
+
+
+def curve_plan(args) -> tuple:
+    """(Config, models, sizes) of `riskmin curve`: the flags over the --config file, whose [curve] table (the end of the
+    config.toml a curve writes) names the models and sizes that --model and --sizes leave out. No models: the one that
+    config.model names."""
+    from .._experiments._curve import SIZES, TABLE, checked_sizes, recorded_plan
+    from ..config import read_toml
+
+    values = read_toml(args.config) if args.config else {}
+    tables = [key for key, value in values.items() if isinstance(value, dict)]
+    recorded, sizes = recorded_plan(values[TABLE], args.config) if tables == [TABLE] else ([], None)
+    models = [
+        parse_value("model", name.strip()) for name in (args.model.split(",") if "model" in vars(args) else recorded)
+    ]
+    given = checked_sizes(args.sizes.split(","))
+    # --sizes always holds a value, its default when left out: the file's sizes stand unless others are given
+    if sizes is None or given != SIZES:
+        sizes = given
+    if models:
+        args.model = models[0]  # the settings of the first; each model of the curve replaces it
+    if tables != [TABLE]:  # settings alone, or a comparison's candidates, which config_from_args refuses in its words
+        return config_from_args(args), models, sizes
+    # config_from_args refuses a file with tables: the settings beside the curve's, with the flags over them as it
+    # reads them
+    shared = {key: value for key, value in values.items() if key != TABLE}
+    Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
+    # its batch_size is the one the curve was given, or the default it recorded, which fits each size as it did
+    return flags_over(shared, args), models, sizes
 
 
 def on_first_process(config, data, args, directory, keeper, experiment):

@@ -9,7 +9,9 @@ measured on as many held-out rows; the corrected intervals are those of each exp
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,9 @@ from ..metrics import METRIC_PREFIXES
 SIZES = (0.1, 0.18, 0.32, 0.56, 1.0)
 # the two curves the console and the picture show: the test risk and the training fit
 SHOWN = ("test_loss", "train_loss")
+# the table of config.toml that names a curve's models and sizes, after the settings they share, as a comparison's
+# config.toml names its candidates in tables of their own: `riskmin curve --config` reads it back
+TABLE = "curve"
 
 
 @dataclass
@@ -41,6 +46,11 @@ class Curve:
         """The data as its experiments name it: the data set's name or the file's, else the type of what was given."""
         experiments = [mc for sizes in self.results.values() for mc in sizes.values()]
         return data_label(experiments[0].names if experiments else {}, self.config)
+
+    @property
+    def sizes(self) -> list:
+        """The training sizes, ascending."""
+        return sorted({row["size"] for row in self.table})
 
     def __repr__(self) -> str:
         parts = []
@@ -79,14 +89,15 @@ class Curve:
         return figure if path is None else save_picture(figure, path, overwrite)
 
     def save(self, directory=None, overwrite: bool = False) -> Path:
-        """Write config.toml, curve.csv, runs.csv (every run, with its model and size), curve.png and summary.json; an
-        existing `directory` is replaced only with `overwrite`, and only once the new files are complete."""
+        """Write config.toml (the settings, then every model and the sizes: `curve_toml`), curve.csv, runs.csv (every
+        run, with its model and size), curve.png and summary.json; an existing `directory` is replaced only with
+        `overwrite`, and only once the new files are complete."""
         from .._files import atomic_write, fsync_directory, json_bytes
         from .._runs._rundir import draw, history_csv, run_directory, save_experiment
 
         runs = self.runs()
         summary = {
-            "sizes": sorted({row["size"] for row in self.table}),
+            "sizes": self.sizes,
             "models": list(self.results),
             "experiments": [
                 {"model": model, "size": size, **mc.summary}
@@ -97,7 +108,7 @@ class Curve:
 
         def write(target: Path) -> None:
             for name, text in (
-                ("config.toml", self.config.to_toml()),
+                ("config.toml", curve_toml(self.config, list(self.results), self.sizes)),
                 ("curve.csv", history_csv(self.table)),
                 ("runs.csv", history_csv(runs)),
             ):
@@ -110,11 +121,18 @@ class Curve:
         return save_experiment(write, target, overwrite or (directory is None and self.config.overwrite))
 
 
-def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = None, **settings) -> Curve:
+def curve(
+    model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = None, directory=None, **settings
+) -> Curve:
     """Monte-Carlo experiments of `model` (a name, a module or a factory, or a list of them) on `data` at each training
     size: a fraction of the training rows a split leaves (1.0: all of them). Run r of every size has the validation
     and test rows of the full size's split on seed + r, and the first size x n of its training rows: the sizes are
     told apart by their training rows alone, and a smaller size's rows lie within each larger one's.
+
+    With a `directory`, the curve's files are written there once it is done, as `riskmin curve` writes them
+    (`Curve.save`): a link, a file, a folder of your own, a folder inside a run or experiment, or one that holds a
+    result is refused before anything trains; a result there is replaced only with `overwrite=True`, once the new one
+    is complete, as for `montecarlo` and `compare`. A curve keeps no runs as they finish: it has no `resume`.
 
     >>> c = curve("linear", "lab1", sizes=(0.5, 1.0), runs=3, epochs=2, progress=False)
     >>> [(row["size"], row["n_train"]) for row in c.table]
@@ -132,6 +150,8 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
             "splits=)"
         )
     check_experiment(config)
+    if directory is not None:
+        check_directory(directory, config.overwrite)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     said_given(config, settings, models, whole=given_config)
     if models and isinstance(models[0], str):  # config.toml names the first model, as the command line's does
@@ -158,7 +178,48 @@ def curve(model, data, sizes=SIZES, runs: int = 100, config: Optional[Config] = 
         for size, mc in by_size.items()
         for note in mc.notes
     ]
-    return Curve(table, results, config, notes)
+    result = Curve(table, results, config, notes)
+    if directory is not None:
+        result.save(Path(directory), config.overwrite)
+    return result
+
+
+def check_directory(directory, overwrite: bool) -> None:
+    """Refuse, before anything trains, a `directory` that `Curve.save` would refuse once the curve is done (the rules of
+    `_rundir.save_experiment`): hours of training should not end in a refusal that was known before them."""
+    from .._runs._rundir import check_replaceable, left_empty
+
+    target = Path(directory)
+    check_replaceable(target, place="directory", asked="overwrite=True")
+    if os.path.lexists(target) and not overwrite and not left_empty(target):
+        raise RiskminError(
+            f"directory {target} already exists; pass overwrite=True to replace it, or choose another directory"
+        )
+
+
+def curve_toml(config: Config, models: list, sizes: list) -> str:
+    """The curve's settings as TOML that `riskmin curve --config` reads back: those its models share (the first
+    model's, as `config` holds them), then the table that names every model and the sizes."""
+    return f"{config.to_toml()}\n[{TABLE}]\nmodels = {json.dumps(models)}\nsizes = {json.dumps(sizes)}\n"
+
+
+def recorded_plan(table: dict, source) -> tuple:
+    """(models, sizes) that the curve's `table` of the file of settings `source` names, as a list of names and the
+    sizes checked: [] and None for what it leaves out."""
+    unknown = [key for key in table if key not in ("models", "sizes")]
+    if unknown:
+        raise RiskminError(
+            f"the [{TABLE}] table of {source} names a curve's models and sizes; {', '.join(unknown)} "
+            f'{"is" if len(unknown) == 1 else "are"} neither: give models = ["linear", "two_layer"] and '
+            "sizes = [0.1, 0.5, 1.0]"
+        )
+    models = table.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(name, str) for name in models):
+        raise RiskminError(
+            f"models in the [{TABLE}] table of {source} is not a list of model names; give them as "
+            'models = ["linear", "two_layer"]'
+        )
+    return models, checked_sizes(table["sizes"]) if "sizes" in table else None
 
 
 def experiments_of(
