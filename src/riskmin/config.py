@@ -727,10 +727,13 @@ def _check_together(c: Config) -> None:
     _check_mode(c)
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise RiskminError(
-            "nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 or drop --nesterov"
+            "nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 (momentum=0.9) or drop "
+            "--nesterov (nesterov=)"
         )
     if c.scheduler_interval == "step" and c.scheduler == "plateau":
-        raise RiskminError("scheduler plateau follows the validations; drop --scheduler-interval step")
+        raise RiskminError(
+            "scheduler plateau follows the validations; drop --scheduler-interval step (scheduler_interval=)"
+        )
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
         raise RiskminError(f"device = {c.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
     if c.threads != "auto" and not (c.threads.isdigit() and int(c.threads) >= 1):
@@ -759,13 +762,13 @@ def _check_log_target(c: Config) -> None:
         classes = "task classification" if c.task == "classification" else f"loss {c.loss}"
         raise RiskminError(
             f"target_transform log is for a positive regression target, but {classes} is for classes; "
-            "drop --target-transform log"
+            "drop --target-transform log (target_transform=)"
         )
     if c.loss == "custom":
         raise RiskminError(
             "target_transform log trains riskmin's regression losses (mse, l1, huber) on log(y), but a "
             "loss of your own sees the targets in their own units; take the logarithm inside your loss "
-            "and drop --target-transform log"
+            "and drop --target-transform log (target_transform=)"
         )
 
 

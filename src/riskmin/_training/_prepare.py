@@ -391,9 +391,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RiskminError(f"device = {name} but this machine has no CUDA GPU; use --device cpu or auto")
+        raise RiskminError(f"device = {name} but this machine has no CUDA GPU; use --device cpu or auto (device=)")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RiskminError("device = mps but MPS is not available here; use --device cpu or auto")
+        raise RiskminError("device = mps but MPS is not available here; use --device cpu or auto (device=)")
     try:
         return torch.device(name)
     except RuntimeError:  # "cpux", "cuda:x": torch's own words are a traceback
