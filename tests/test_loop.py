@@ -445,3 +445,34 @@ def test_a_table_smaller_than_the_default_batch_trains_on_its_whole_split_with_a
         "whole training split"]
     with pytest.raises(riskmin.RiskminError, match=r"batch_size = 40 is larger than the training split \(16 samples\)"):
         riskmin.fit("linear", (x, x.sum(1, keepdim=True)), epochs=3, batch_size=40, progress=False)
+
+
+class UnfreezeOnly:
+    """Unfreezes the first layer after epoch 1 and adds it to no optimizer group: the layer does not train."""
+
+    def on_epoch_end(self, state):
+        if state.epoch == 1:
+            state.model[0].requires_grad_(True)
+
+
+def test_a_layer_unfrozen_without_its_optimizer_group_is_said_once_and_stays_put(lab1):
+    torch.manual_seed(0)
+    model = models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
+    model[0].requires_grad_(False)
+    start = model[0].weight.clone()
+    with pytest.warns(riskmin.RiskminNote) as said:
+        riskmin.fit(model, lab1, epochs=3, batch_size=100, callbacks=[UnfreezeOnly()], restore_best=False, **FAST)
+    unfrozen = [str(w.message) for w in said if "no group of the optimizer" in str(w.message)]
+    assert unfrozen == ["parameters 0.weight, 0.bias now require a gradient but lie in no group of the optimizer, which "
+                        "holds the parameters that required one when training began, so they do not train; the callback "
+                        "that unfreezes a layer adds it too: state.optimizer.add_param_group({'params': "
+                        "list(layer.parameters())})"]
+    assert torch.equal(model[0].weight, start)  # as the sentence says: a loop by hand with this optimizer moves it no more
+
+
+def test_a_layer_unfrozen_with_its_group_is_not_said(lab1, recwarn):
+    torch.manual_seed(0)
+    model = models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
+    model[0].requires_grad_(False)
+    riskmin.fit(model, lab1, epochs=3, batch_size=100, callbacks=[Unfreeze()], **FAST)
+    assert not [w for w in recwarn if "no group of the optimizer" in str(w.message)]

@@ -547,12 +547,33 @@ def end_epoch(training: Training) -> None:
     if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
         validate(training)
     call(training.callbacks, "on_epoch_end", state)
+    if not training.unfrozen_said:
+        say_unfrozen(training)
     if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):
         training.scheduler.step()
     state.epoch_step = 0
     if checkpoint_due(training):
         save(training.saver, training)
         training.last_saved = time.perf_counter()
+
+
+def say_unfrozen(training: Training) -> None:
+    """Warn, once, of parameters that require a gradient but are in no group of the optimizer: the optimizer is built
+    over those that required one when training began (frozen ones never get a gradient), so one a callback unfroze
+    does not train until the callback adds it, as a loop by hand would."""
+    grouped = {id(p) for group in training.optimizer.param_groups for p in group["params"]}
+    names = [name for name, p in training.model.named_parameters() if p.requires_grad and id(p) not in grouped]
+    if not names or not training.team.first:
+        return
+    training.unfrozen_said = True
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    warn(
+        f"{'parameters' if len(names) > 1 else 'parameter'} {', '.join(names[:3])}{more} now require a gradient but "
+        "lie in no group of the optimizer, which holds the parameters that required one when training began, so "
+        "they do not train; the callback that unfreezes a layer adds it too: "
+        "state.optimizer.add_param_group({'params': list(layer.parameters())})",
+        RiskminNote,
+    )
 
 
 def plateau(scheduler) -> bool:

@@ -73,6 +73,8 @@ class Training:
     shares: Optional[list] = None
     # the loss of the group of batches under way (their shares of it, summed), on the device
     held: Optional[torch.Tensor] = None
+    # whether a parameter that requires a gradient and is in no group of the optimizer was said (_loop.say_unfrozen)
+    unfrozen_said: bool = False
 
     @property
     def step_hooks(self) -> list:
