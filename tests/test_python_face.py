@@ -214,8 +214,11 @@ def test_an_interrupted_run_still_resumes(lab1, tmp_path):
     from riskmin._training._checkpoint import TrainingInterrupted
     from riskmin.callbacks import SignalAt
 
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(TrainingInterrupted) as stop:
         riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", callbacks=[SignalAt(30, "SIGINT")], **FAST)
+    assert str(stop.value).endswith(  # the way on, in Python's words
+        f"the checkpoint is saved; continue with: riskmin.fit(model, data, ..., directory={str(tmp_path / 'run')!r}, "
+        "resume=True)")
     assert not (tmp_path / "run" / "summary.json").exists()
     resumed = riskmin.fit("linear", lab1, epochs=3, directory=tmp_path / "run", resume=True, **FAST)
     assert resumed.summary["epochs_run"] == 3 and (tmp_path / "run" / "summary.json").exists()

@@ -153,9 +153,9 @@ def take_place(run: Run, building: Path, target: Path) -> None:
     install(building, target)
 
 
-def resume_call(building: Path) -> str:
-    """The call of fit that continues the run in `building`."""
-    return f"riskmin.fit(model, data, ..., directory={str(building)!r}, resume=True)"
+def resume_call(directory: Path) -> str:
+    """The call of fit that continues the run in `directory`."""
+    return f"riskmin.fit(model, data, ..., directory={str(directory)!r}, resume=True)"
 
 
 def trained(training: Training, resume: bool) -> Run:
@@ -536,8 +536,12 @@ def interrupt(training: Training) -> None:
     save(training.saver, training)
     training.saver.wait()
     held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""
+    directory = training.directory
+    # the command line, which holds the lock of its folder, names its own command; a replacement says where it is
+    told = directory is None or training.replacing is not None or held_here(directory)
+    continued = "" if told else f"; continue with: {resume_call(directory)}"
     raise TrainingInterrupted(
-        f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved"
+        f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved{continued}"
     )
 
 
