@@ -371,3 +371,13 @@ def test_load_takes_the_keywords_fit_takes_and_a_curve_records_its_model(pairs, 
         riskmin.load("data/pairs.npz", tagret="y")
     curve = riskmin.curve("linear", "data/pairs.npz", sizes=(0.5, 1.0), runs=2, epochs=1, batch_size=8, progress=False)
     assert tomllib.loads((curve.save() / "config.toml").read_text())["model"] == "linear"  # not the default two_layer
+
+
+def test_predict_given_a_series_says_to_pass_rows_as_a_dataframe(lab1):
+    pandas = pytest.importorskip("pandas")
+    table = pandas.DataFrame(lab1.x.numpy(), columns=lab1.feature_names).assign(y=lab1.y[:, 0].numpy())
+    run = riskmin.fit("linear", table, target="y", epochs=1, **FAST)
+    with pytest.raises(riskmin.RiskminError, match=r"^x is a Series, one row or one column; pass the rows as a DataFrame, "
+                                                   r"say X.iloc\[\[0\]\] for the first row rather than X.iloc\[0\]$"):
+        riskmin.predict(run, table.drop(columns="y").iloc[0])
+    assert riskmin.predict(run, table.drop(columns="y").iloc[[0]]).shape == (1, 1)

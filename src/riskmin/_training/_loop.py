@@ -774,6 +774,11 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     model, standardizer, config = unpack(run_or_model)
     outputs.check_kind(kind, config.loss)
     rows, names = x, getattr(run_or_model, "data_names", {})
+    if type(x).__name__ == "Series" and type(x).__module__.partition(".")[0] in ("pandas", "polars"):
+        raise RiskminError(
+            "x is a Series, one row or one column; pass the rows as a DataFrame, say X.iloc[[0]] for the first row "
+            "rather than X.iloc[0]"
+        )
     if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
         x = several_inputs(x, n_rows(x))
     else:
