@@ -538,8 +538,9 @@ def interrupt(training: Training) -> None:
     held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""
     directory = training.directory
     # the command line, which holds the lock of its folder, names its own command; a replacement says where it is
-    told = directory is None or training.replacing is not None or held_here(directory)
-    continued = "" if told else f"; continue with: {resume_call(directory)}"
+    continued = ""
+    if directory is not None and training.replacing is None and not held_here(directory):
+        continued = f"; continue with: {resume_call(directory)}"
     raise TrainingInterrupted(
         f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved{continued}"
     )
