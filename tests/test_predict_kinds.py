@@ -81,3 +81,102 @@ def test_no_rows_in_gives_no_rows_out_of_every_kind_and_type(fruit):
         assert none.shape == (0, width) and list(none.columns) == list(some.columns)
     assert riskmin.predict(run, np.zeros((0, 1)), kind="class").shape == (0,)
     assert riskmin.predict(run, torch.zeros(0, 1)).shape == (0, 3)
+
+
+# A class comes back as the target's own label, in the target's own type, so that it compares equal to the target:
+# a class of whole numbers given back as the text "0" compared unequal to every row of y (accuracy 0) and made
+# sklearn.metrics refuse a "mix of label input types".
+LABELS = [[0, 1, 2], [-1, 0, 1], [False, True], ["apple", "banana", "cherry"]]
+
+
+def labelled(labels: list):
+    """A DataFrame of one feature and a target a linear model separates, holding `labels` in their own dtype."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    weight = rng.uniform(0, len(labels), 90)
+    target = pd.Series(labels).iloc[np.minimum(weight.astype(int), len(labels) - 1)].reset_index(drop=True)
+    return pd.DataFrame({"weight": weight, "label": target})
+
+
+def labelled_run(data, **settings):
+    return riskmin.fit("linear", data, target="label", epochs=30, lr=0.1, progress=False, **settings)
+
+
+@pytest.mark.parametrize("labels", LABELS, ids=["codes", "signs", "true/false", "text"])
+def test_a_class_comes_back_in_the_targets_own_type_and_compares_equal_to_it(labels):
+    metrics = pytest.importorskip("sklearn.metrics")
+    table = labelled(labels)
+    run = labelled_run(table)
+    rows = table.drop(columns="label")
+    frame, array = riskmin.predict(run, rows, kind="class")["label"], riskmin.predict(run, rows.to_numpy(), kind="class")
+    assert run.data_names["classes"] == labels
+    assert frame.dtype == table["label"].dtype and array.dtype.kind == np.asarray(labels).dtype.kind
+    assert [type(label) for label in set(frame.tolist() + array.tolist())] == [type(labels[0])] * len(set(labels))
+    assert (frame == table["label"]).mean() == pytest.approx(riskmin.evaluate(run, table)["accuracy"])
+    assert (array == table["label"].to_numpy()).mean() > 0.9
+    metrics.f1_score(table["label"], frame, average="macro")  # refused a mix of label types: numbers and text
+
+
+@pytest.mark.parametrize("labels, kind", [([False, True], "b"), (["apple", "banana", "cherry"], "U"), (["-1", "0", "1"], "U")],
+                         ids=["true/false", "text", "text of numbers"])
+def test_a_pair_of_numpy_arrays_gives_its_classes_back_in_their_type(labels, kind):
+    table = labelled(labels)
+    x, y = table[["weight"]].to_numpy(), np.array(table["label"].tolist())
+    run = riskmin.fit("linear", (x, y), epochs=30, lr=0.1, progress=False)
+    predicted = riskmin.predict(run, x, kind="class")
+    assert y.dtype.kind == predicted.dtype.kind == kind and (predicted == y).mean() > 0.9  # text stays text
+
+
+def older(run_path, classes: list):
+    """The run at `run_path` as a riskmin that stored class labels as text alone wrote it: its classes `classes`, and
+    summary.json's checksum of preprocessing.json to match."""
+    import hashlib
+    import json
+
+    preprocessing = json.loads((run_path / "preprocessing.json").read_text())
+    (run_path / "preprocessing.json").write_text(json.dumps({**preprocessing, "classes": classes}, indent=2) + "\n")
+    summary = json.loads((run_path / "summary.json").read_text())
+    summary["sha256"]["preprocessing.json"] = hashlib.sha256((run_path / "preprocessing.json").read_bytes()).hexdigest()
+    (run_path / "summary.json").write_text(json.dumps(summary))
+    return riskmin.Run.load(run_path)
+
+
+def test_a_run_read_from_csv_saved_and_loaded_gives_numbers_and_an_older_run_keeps_its_text(tmp_path):
+    import json
+    import shutil
+
+    table = labelled([-1, 0, 1])
+    table.to_csv(tmp_path / "signs.csv", index=False)
+    run = labelled_run(str(tmp_path / "signs.csv"))
+    run.save(tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "preprocessing.json").read_text())["classes"] == [-1, 0, 1]  # JSON numbers
+    rows = table.drop(columns="label")
+    given = riskmin.predict(run, rows, kind="class")["label"]
+    loaded = riskmin.predict(riskmin.Run.load(tmp_path / "run"), rows, kind="class")["label"]
+    assert given.dtype == loaded.dtype == np.int64 and given.tolist() == loaded.tolist()
+    assert (given == table["label"]).mean() > 0.9
+    shutil.copytree(tmp_path / "run", tmp_path / "old")
+    text = riskmin.predict(older(tmp_path / "old", ["-1", "0", "1"]), rows.to_numpy(), kind="class")
+    assert text.tolist() == [str(label) for label in given]  # what that riskmin gave: text, kept as it was
+
+
+@pytest.mark.parametrize("labels, spelled", [([-1, 0, 1], ["-1", "0", "1"]), ([False, True], ["false", "true"])])
+def test_the_predict_command_writes_labels_as_a_csv_file_spells_them_and_its_run_gives_them_typed(
+    tmp_path, labels, spelled
+):
+    import pandas as pd
+
+    table = labelled(labels)
+    path = tmp_path / "labelled.csv"
+    path.write_text("weight,label\n" + "".join(f"{w},{str(v).lower()}\n" for w, v in zip(table["weight"], table["label"])))
+    flags = ["--target", "label", "--name", "r", "--out", str(tmp_path / "runs"), "--epochs", "30", "--lr", "0.1"]
+    assert main(["train", str(path), *flags, "--progress", "off"]) == 0
+    assert main(["predict", str(tmp_path / "runs" / "r"), str(path), "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv") as file:
+        written = list(csv.DictReader(file))
+    assert list(written[0]) == ["predicted_label", *(f"probability_{label}" for label in spelled)]
+    predicted = riskmin.predict(riskmin.Run.load(tmp_path / "runs" / "r"), table[["weight"]], kind="class")["label"]
+    assert predicted.dtype == table["label"].dtype and (predicted == table["label"]).mean() > 0.9
+    assert [row["predicted_label"] for row in written] == [str(label).lower() for label in predicted]
+    assert (pd.read_csv(tmp_path / "p.csv")["predicted_label"] == predicted).all()  # read back, the same labels

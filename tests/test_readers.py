@@ -109,6 +109,15 @@ def test_bad_data_files_are_one_clear_line(tmp_path, houses, monkeypatch, capsys
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_binary_file_named_csv_is_said_so_without_its_bytes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    riskmin.fit("linear", "line", epochs=1, progress=False, directory="run")
+    (tmp_path / "weights.csv").write_bytes((tmp_path / "run" / "model.safetensors").read_bytes())  # a copy misnamed
+    assert main(["train", "weights.csv", "--target", "y", "--progress", "off"]) == 2
+    assert capsys.readouterr().err == ("error: weights.csv cannot be read as CSV (it holds binary content, not text); "
+                                       "check that the file is what its name says\n")
+
+
 def test_npz_files_need_x_and_y_and_are_never_unpickled(tmp_path):
     np.savez(tmp_path / "wrong.npz", features=np.zeros((3, 2)), y=np.zeros(3))
     with pytest.raises(RiskminError, match="has no array named x; an .npz file needs arrays x and y"):
@@ -230,7 +239,7 @@ def test_npz_labels_follow_the_task_rule_of_tables(tmp_path):
     x = np.zeros((40, 2), dtype=np.float32)
     np.savez(tmp_path / "signs.npz", x=x, y=np.array([-1, 0, 1, 1] * 10))
     signs = riskmin.load(str(tmp_path / "signs.npz"))
-    assert signs.task == "classification" and signs.classes == ["-1", "0", "1"] and signs.y[:4].tolist() == [0, 1, 2, 2]
+    assert signs.task == "classification" and signs.classes == [-1, 0, 1] and signs.y[:4].tolist() == [0, 1, 2, 2]
     assert signs.notes == ["task: classification (guessed): y has 3 classes (-1, 0, 1); 3 distinct whole numbers are class labels; "
                            'override with task="regression"']  # the other task, as a table's note names it
     np.savez(tmp_path / "counts.npz", x=x, y=np.arange(40) * 3)

@@ -177,7 +177,7 @@ def test_bundled_tables_written_with_their_index_get_the_task_and_columns_a_care
     assert data.feature_names == names and data.x.shape == bunch.data.shape  # every measurement, and not the index
     assert data.notes[1] == "left out of the features as row identifiers: '' (no name: an index written with the table); name a column in features= to keep it"
     if task == "classification":
-        assert data.classes == [str(label) for label in (bunch.target_names if name == "iris" else range(len(bunch.target_names)))]
+        assert data.classes == (list(bunch.target_names) if name == "iris" else list(range(len(bunch.target_names))))
 
 
 def test_defaults_on_diabetes_reach_least_squares_because_the_target_is_standardized():

@@ -139,7 +139,7 @@ def test_whole_number_targets_with_few_values_are_classes_and_task_overrides_the
     numbered = write_rows(tmp_path / "numbered.csv", ["a", "b", "label"],
                           [[r["a"], r["b"], ["setosa", "versicolor", "virginica"].index(r["species"])] for r in rows])
     guessed = riskmin.load(str(numbered), riskmin.Config(target="label"))
-    assert guessed.task == "classification" and guessed.classes == ["0", "1", "2"] and guessed.y.dtype == torch.long
+    assert guessed.task == "classification" and guessed.classes == [0, 1, 2] and guessed.y.dtype == torch.long
     asked = riskmin.load(str(numbered), riskmin.Config(target="label", task="regression"))
     assert asked.task == "regression" and asked.y.dtype == torch.float32
     assert asked.notes[0] == "task: regression (as asked) on label"  # asked for: no other task offered
@@ -250,12 +250,12 @@ def test_a_text_column_with_many_categories_keeps_the_most_frequent_and_an_other
 TARGETS = [  # values of the target column -> task, classes, the rule the note states
     ([3, 4, 5, 5, 6, 6, 6, 7, 8] * 4, "regression", None, "6 distinct whole numbers, 3..8, are scores or counts, not class codes"),
     ([1, 2, 3, 4, 5] * 8, "regression", None, "5 distinct whole numbers, 1..5, are scores or counts, not class codes"),
-    ([-1, 0, 1] * 12, "classification", ["-1", "0", "1"], "3 distinct whole numbers are class labels"),
-    ([0, 1] * 18, "classification", ["0", "1"], "2 distinct whole numbers are class labels"),
-    (["1.0", "0.0"] * 18, "classification", ["0", "1"], "2 distinct whole numbers are class labels"),
-    (list(range(10)) * 4, "classification", [str(k) for k in range(10)], "whole numbers 0..9 are class codes"),
+    ([-1, 0, 1] * 12, "classification", [-1, 0, 1], "3 distinct whole numbers are class labels"),
+    ([0, 1] * 18, "classification", [0, 1], "2 distinct whole numbers are class labels"),
+    (["1.0", "0.0"] * 18, "classification", [0, 1], "2 distinct whole numbers are class labels"),
+    (list(range(10)) * 4, "classification", list(range(10)), "whole numbers 0..9 are class codes"),
     ([k * 7 for k in range(40)], "regression", None, "40 distinct whole numbers, 0..273, are scores or counts, not class codes"),
-    (["true", "false"] * 18, "classification", ["false", "true"], "true/false values are two classes"),
+    (["true", "false"] * 18, "classification", [False, True], "true/false values are two classes"),
     (["0.5", "1.25", "2"] * 12, "regression", None, "its values are real numbers"),
 ]
 
@@ -271,13 +271,13 @@ def test_the_task_guess_follows_one_stated_rule(tmp_path, values, task, classes,
     hint = "" if rule in ("text values are class names", "its values are real numbers") else f'; override with task="{other}"'
     assert data.notes[0].startswith(f"task: {task} (guessed)") and data.notes[0].endswith(f"; {rule}{hint}")
     if classes:
-        assert data.y.tolist() == [classes.index(str(v).replace(".0", "")) for v in values]
+        assert data.y.tolist() == [[str(c).lower() for c in classes].index(str(v).replace(".0", "")) for v in values]
 
 
 def test_scores_become_classes_when_asked_and_minus_one_zero_one_labels_train_and_predict(tmp_path):
     quality = write_rows(tmp_path / "quality.csv", ["x", "quality"], [[i % 5, 3 + i % 6] for i in range(60)])
     asked = riskmin.load(str(quality), riskmin.Config(target="quality", task="classification"))
-    assert asked.classes == ["3", "4", "5", "6", "7", "8"] and asked.y.tolist()[:6] == [0, 1, 2, 3, 4, 5]
+    assert asked.classes == [3, 4, 5, 6, 7, 8] and asked.y.tolist()[:6] == [0, 1, 2, 3, 4, 5]
     rng = np.random.default_rng(8)
     x = rng.standard_normal(300)
     signs = write_rows(tmp_path / "signs.csv", ["x", "sign"], [[f"{v:.4f}", -1 if v < -0.4 else 1 if v > 0.4 else 0] for v in x])

@@ -364,7 +364,7 @@ def encode(table, layout: list, path: Path, missing: str, index=None) -> tuple:
 
 
 def target_values(table, targets: list, task: str, loss: str, path: Path) -> tuple:
-    """(task, y, class names or None, a note saying what was guessed and why) for the target columns."""
+    """(task, y, class labels or None, a note saying what was guessed and why) for the target columns."""
     columns = [table.column(name) for name in targets]
     numeric = all(is_numeric(c) for c in columns)
     how, why = "as asked", ""
@@ -376,8 +376,7 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
         y = regression_target(columns, targets, numeric, path)
         return task, y, None, f"task: regression ({how}) on {', '.join(targets)}{reason}"
     y, classes = classification_target(columns, targets, loss, path)
-    shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
-    note = f"task: classification ({how}): {targets[0]} has {len(classes)} classes ({shown}){reason}"
+    note = f"task: classification ({how}): {targets[0]} has {len(classes)} classes ({classes_text(classes, 6)}){reason}"
     return task, y, classes, note
 
 
@@ -412,7 +411,7 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
 
 
 def classification_target(columns: list, targets: list, loss: str, path: Path) -> tuple:
-    """(y, class names) of the one target column: int64 class indices, or for loss bce a float column of 0/1."""
+    """(y, class labels) of the one target column: int64 class indices, or for loss bce a float column of 0/1."""
     if len(columns) != 1:
         raise RiskminError(
             f"classification takes one target column but {len(columns)} were given "
@@ -421,7 +420,7 @@ def classification_target(columns: list, targets: list, loss: str, path: Path) -
     classes, codes = column_classes(columns[0], targets[0], path)
     if len(classes) == 1:
         raise RiskminError(
-            f"target column {targets[0]} of {path.name} holds one class, {classes[0]}, in every row; "
+            f"target column {targets[0]} of {path.name} holds one class, {class_text(classes[0])}, in every row; "
             "classification needs rows of at least two classes"
         )
     y = torch.from_numpy(codes)
@@ -464,7 +463,7 @@ def guessed_task(values) -> tuple:
 
 
 def column_classes(column, name: str, path: Path) -> tuple:
-    """(class names, int64 codes) of a target column; fractions are refused."""
+    """(class labels, int64 codes) of a target column (see class_codes); fractions are refused."""
     if not is_numeric(column):
         return class_codes(np.array(text_values(column), dtype=object))
     values = as_numpy(column)
@@ -476,19 +475,37 @@ def column_classes(column, name: str, path: Path) -> tuple:
 
 
 def class_codes(values: np.ndarray) -> tuple:
-    """(class names, int64 codes 0..k-1): numbers sorted as numbers (-1, 0, 1), text sorted as text."""
+    """(class labels, int64 codes 0..k-1): numbers sorted as numbers (-1, 0, 1), text sorted as text.
+
+    The labels keep the type the target held them in, as plain Python values that preprocessing.json holds as they
+    are: whole numbers as int, true/false as bool, anything else as str. `predict` gives a class back as its label, so
+    a prediction compares equal to the target it predicts (0, not "0").
+    """
     found, codes = np.unique(values, return_inverse=True)
     if values.dtype == bool:
-        classes = [str(v).lower() for v in found]
+        classes = [bool(v) for v in found]
     elif np.issubdtype(values.dtype, np.number):
-        classes = [str(int(v)) for v in found]
+        classes = [int(v) for v in found]
     else:
         classes = [str(v) for v in found]
     return classes, codes.astype(np.int64).reshape(-1)
 
 
+def class_text(label) -> str:
+    """A class label as text, as a CSV file writes it and a message names it: true/false for booleans, as a CSV file
+    spells them; a label read from a run written before riskmin kept labels' types is text already."""
+    return str(label).lower() if isinstance(label, (bool, np.bool_)) else str(label)
+
+
+def classes_text(classes: list, most: int = 0) -> str:
+    """The class labels as a message lists them, `most` of them (0: all) and "..." for the rest."""
+    shown = classes[:most] if most else classes
+    return ", ".join(class_text(label) for label in shown) + (", ..." if len(classes) > len(shown) else "")
+
+
 def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
-    """A file's target columns encoded as the run's were: class indices by its class names, or real numbers."""
+    """A file's target columns encoded as the run's were: class indices by its class labels, matched as text (a run
+    written before riskmin kept labels' types holds them as text), or real numbers."""
     columns = [table.column(name) for name in names["targets"]]
     for name, column in zip(names["targets"], columns):
         if missing_mask(column).any():
@@ -496,13 +513,14 @@ def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
     classes = names.get("classes")
     if not classes:
         return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
-    lookup = {label: i for i, label in enumerate(classes)}
+    lookup = {class_text(label): i for i, label in enumerate(classes)}
     found, codes = column_classes(columns[0], names["targets"][0], path)
+    found = [class_text(label) for label in found]
     strangers = [label for label in found if label not in lookup]
     if strangers:
         raise RiskminError(
             f"target column {names['targets'][0]} of {path.name} holds {strangers[0]!r}, which is not "
-            f"one of the run's classes ({', '.join(classes)})"
+            f"one of the run's classes ({classes_text(classes)})"
         )
     y = torch.tensor([lookup[label] for label in found], dtype=torch.int64)[torch.from_numpy(codes)]
     return y.float()[:, None] if names.get("loss") == "bce" else y

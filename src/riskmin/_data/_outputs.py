@@ -8,8 +8,10 @@ and in the columns `riskmin predict` writes.
     mse, l1, huber         the target's units     refused                       refused
 
 `predict` answers in the type it was given (`like_input`): a tensor for tensors (a class as its index among the
-run's classes, since a tensor holds no text), a NumPy array for NumPy (a class by its name), a DataFrame for a
-DataFrame, with the input's row index and a column per target or class.
+run's classes, since a tensor holds no text), a NumPy array for NumPy (a class by its label, in the type the target
+held it: 0 for whole numbers, True for true/false, "yes" for text, so that it compares equal to the target), a
+DataFrame for a DataFrame, with the input's row index and a column per target or class. Where a class is written as
+text (column headers, `riskmin predict`'s CSV file) it is written as a CSV file spells it (`class_text`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from ..config import RiskminError
+from ._columns import class_text
 
 Kind = Literal["value", "class", "proba"]
 KINDS = ("value", "class", "proba")
@@ -69,12 +72,14 @@ def one_class_per_row(output: torch.Tensor, loss: str, classes=None) -> bool:
 
 
 def class_names(output: torch.Tensor, classes=None) -> list:
-    """The classes' names: as stored, else their indices as text."""
-    return list(classes) if classes else [str(k) for k in range(output.shape[1])]
+    """The classes' names, as column headers take them: their labels as text, else their indices as text (a polars
+    DataFrame or a pyarrow Table names its columns by text alone)."""
+    return [class_text(label) for label in classes] if classes else [str(k) for k in range(output.shape[1])]
 
 
 def class_labels(output: torch.Tensor, loss: str, classes=None):
-    """The predicted class of every row by name (a NumPy array of str), or for several bce targets 0/1 per target."""
+    """The predicted class of every row by name (a NumPy array of str, as a CSV file writes it), or for several bce
+    targets 0/1 per target."""
     indices = class_indices(output, loss, classes)
     if not one_class_per_row(output, loss, classes):
         return indices
@@ -92,8 +97,9 @@ def as_kind(output: torch.Tensor, kind: str, loss: str, classes=None) -> torch.T
 
 def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, loss: str, names: dict):
     """`prediction` (as_kind of the model's `output`) in the type of the `rows` it was made for: a NumPy array for an
-    array, where classes have names, by name; a DataFrame of the same kind for a DataFrame, with its row index; a tensor
-    for anything else."""
+    array, where classes have labels, by label, in the target's type (see _columns.class_codes; a run written before
+    riskmin kept labels' types holds them as text, and gives text); a DataFrame of the same kind for a DataFrame, with
+    its row index; a tensor for anything else."""
     from ._frames import is_frame
 
     classes = names.get("classes")
@@ -132,7 +138,7 @@ def same_frame(rows, columns: dict):
 def prediction_columns(output: torch.Tensor, loss: str, targets: list, classes=None) -> dict:
     """The columns `riskmin predict` writes: predicted_<target> and probability_<class> (or probability_<target>)."""
     if loss == "cross_entropy" or two_classes(loss, classes, output):
-        named = classes or [str(k) for k in range(output.shape[1])]
+        named = class_names(output, classes)
         shares = probabilities(output, loss, classes)
         return {
             f"predicted_{targets[0]}": class_labels(output, loss, classes).tolist(),

@@ -20,6 +20,8 @@ from .._paths import checked
 from ._columns import (
     as_numpy,
     class_codes,
+    class_text,
+    classes_text,
     column_layout,
     encode,
     offset,
@@ -123,6 +125,17 @@ def table_data(
     )
 
 
+def binary(path: Path) -> bool:
+    """Whether the file at `path` is binary, not text: a control character other than a tab or a line's end among
+    its first 4 KiB (a text file in any encoding has none)."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(4096)
+    except OSError:
+        return False
+    return any(byte < 32 and byte not in b"\t\n\r\f" for byte in start)
+
+
 def read_table(path: Path, suffix: str, wide=()) -> tuple:
     """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read): but for those
     float32 cannot hold (too small, or too coarse for their spread, see _columns.offset) and those named in `wide`.
@@ -160,6 +173,8 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
             table = slim(pyarrow.parquet.read_table(path), wide)
     except (pyarrow.ArrowException, OSError) as error:
         reason = str(error).splitlines()[0][:160]
+        if suffix != ".parquet" and binary(path):  # its bytes, which the reason may quote, would garble a terminal
+            reason = "it holds binary content, not text"
         raise RiskminError(
             f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says"
         ) from None
@@ -553,8 +568,7 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
     either = how == "guessed" and either
     if task == "classification":
         classes, codes = npz_classes(y, path)
-        shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
-        note = f"task: classification ({how}): y has {len(classes)} classes ({shown}){why}"
+        note = f"task: classification ({how}): y has {len(classes)} classes ({classes_text(classes, 6)}){why}"
         return Data(
             x,
             torch.from_numpy(codes),
@@ -615,7 +629,7 @@ def npz_task(y: np.ndarray, loss: str) -> tuple:
 
 
 def npz_classes(y: np.ndarray, path: Path) -> tuple:
-    """(class names, int64 codes) of an .npz file's y, which must be one column of whole numbers."""
+    """(class labels, int64 codes) of an .npz file's y, which must be one column of whole numbers (or true/false)."""
     if y.ndim != 1 or not np.all(y == np.round(y)):
         raise RiskminError(
             f"{path}: classification needs y to be one column of whole-number class labels; use --task regression"
@@ -623,7 +637,8 @@ def npz_classes(y: np.ndarray, path: Path) -> tuple:
     classes, codes = class_codes(y)
     if len(classes) == 1:
         raise RiskminError(
-            f"{path}: y holds one class, {classes[0]}, in every row; classification needs rows of at least two classes"
+            f"{path}: y holds one class, {class_text(classes[0])}, in every row; classification needs rows of at least "
+            "two classes"
         )
     return classes, codes
 
