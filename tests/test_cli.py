@@ -126,6 +126,9 @@ BAD = [
     (["train", "--resume", "fitted"], "fitted holds the checkpoints of a run riskmin.fit trained in Python, which writes its settings"),
     (["train", "--name", "x" * 300], "the run name is too long for the file system of runs; choose a shorter --name"),
     (["predict", "runs/a", "rows.csv", "--out", "runs/a/model.safetensors"], "runs/a is not a riskmin run directory (missing metrics.csv"),
+    (["predict", "runs/nosuch", "rows.csv", "--out", "p.csv"], "error: runs/nosuch does not exist; check the path"),
+    (["evaluate", "runs/nosuch", "rows.csv"], "error: runs/nosuch does not exist; check the path"),
+    (["export", "runs/nosuch"], "error: runs/nosuch does not exist; check the path"),
 ]
 
 
@@ -207,6 +210,68 @@ def test_resume_refuses_a_finished_run_and_changed_settings(tmp_path, capsys):
                                                     "there)")
     after = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "done").rglob("*"))
     assert after == [entry for entry in before if entry[0] != "summary.json"]
+
+
+def test_resume_takes_the_settings_a_resume_may_change_and_refuses_the_rest_by_one_rule(tmp_path, capsys):
+    from pathlib import Path
+
+    from riskmin._cli._commands import check_resumable_flags
+    from riskmin._cli._main import build_parser
+    from riskmin.config import FIELDS, fact
+
+    flags = [name for name in FIELDS if name != "data" and fact(name, "command") in (None, "train")]
+    args = build_parser().parse_args(["train", "--resume", "r", *(f"--{name.replace('_', '-')}=1" for name in flags)])
+    with pytest.raises(riskmin.RiskminError) as refused:
+        check_resumable_flags(args, Path("r"))
+    # every setting whose resume fact is not free, and none that is (device, threads, progress, the output...)
+    said = str(refused.value).split("; drop ", 1)[1].split(" (to train", 1)[0].split(", ")
+    assert said == [f"--{name.replace('_', '-')}" for name in flags if fact(name, "resume") != "free"]
+    assert {"--device", "--threads", "--progress", "--print-every"}.isdisjoint(said) and "--lr" in said
+
+
+def test_resume_on_a_cpu_of_a_run_begun_on_a_gpu(tmp_path, capsys, signal_at):
+    run = tmp_path / "gpu"
+    assert main(["train", "lab1", "--model", "linear", "--epochs", "2", "--progress", "off", "--out", str(tmp_path),
+                 "--name", "gpu", "--checkpoint-every", "1", *signal_at(25, "SIGINT")]) == 130
+    settings = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(settings.replace('device = "auto"', 'device = "cuda:0"'))  # as a GPU's run saved it
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--device", "cpu", "--threads", "1", "--print-every", "1",
+                 "--progress", "off"]) == 0
+    assert capsys.readouterr().err == ""
+    resumed = riskmin.Config.from_toml(run / "config.toml")
+    assert (resumed.device, resumed.threads, resumed.print_every, resumed.progress) == ("cpu", "1", 1, False)
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 2
+
+
+def holding_lock(folder):
+    """A process of its own that holds the lock of the run in `folder`, as a run training there does: started, and
+    waited for until it says it holds it (no sleep); ended by closing its input."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from riskmin._files import RunLock\n"
+         f"with RunLock(__import__('pathlib').Path({str(folder)!r})):\n    print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_run_another_process_trains_is_said_to_be_written_and_nothing_else(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "twice"
+    run.mkdir(parents=True)
+    (run / "config.toml").write_text(riskmin.Config(epochs=1).to_toml())  # a run before its first checkpoint
+    before = tree(run)
+    holder = holding_lock(run)
+    try:
+        written = f"error: run directory runs/twice is being written by riskmin process {holder.pid}; wait for it to finish"
+        for command, remedy in ((["train", "lab1", "--name", "twice"], " or choose another --name"),
+                                (["train", "lab1", "--name", "twice", "--overwrite"], " or choose another --name"),
+                                (["train", "--resume", "runs/twice"], "")):
+            assert main([*command, "--progress", "off"]) == 2
+            assert capsys.readouterr() == ("", f"{written}{remedy}\n"), command
+    finally:
+        holder.communicate("")
+    assert tree(run) == before and [p.name for p in run.parent.iterdir()] == ["twice"]  # no replacement begun beside it
 
 
 def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
@@ -455,6 +520,7 @@ def test_the_task_help_states_the_rule_guessed_task_follows(capsys):
     (["predict", ".", "rows.csv", "--out", "p.csv"], "error: . is not a riskmin run directory (missing config.toml, metrics.csv, "
                                                         "model.safetensors, summary.json, preprocessing.json); give the folder"),
     (["export", "."], "error: . is not a riskmin run directory"),
+    (["evaluate", "runs/nosuch", "rows.csv"], "error: runs/nosuch does not exist; check the path"),
 ])
 def test_a_mistake_in_flags_files_or_runs_is_refused_before_torch_is_imported(tmp_path, command, said):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "riskmin", *command], capture_output=True, text=True,
@@ -533,3 +599,64 @@ def test_a_flag_over_a_config_files_custom_trains_with_the_flags_choice(tmp_path
     assert main(["train", "lab1", "--config", str(settings), "--optimizer", "sgd", "--epochs", "1", "--progress", "off",
                  "--out", str(tmp_path / "runs")]) == 0
     assert 'optimizer = "sgd"' in (tmp_path / "runs" / "lab1-two_layer" / "config.toml").read_text()
+
+
+def test_a_run_path_that_does_not_exist_is_said_so_from_python_too(tmp_path):
+    with pytest.raises(riskmin.RiskminError, match=f"^{tmp_path / 'nosuch'} does not exist; check the path$"):
+        riskmin.Run.load(tmp_path / "nosuch")
+
+
+class Net(__import__("torch").nn.Module):
+    """A module of one's own, which a run records by class name alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = __import__("torch").nn.Linear(1, 1)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+def test_a_run_of_ones_own_module_is_refused_on_the_command_line_in_its_words(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    riskmin.fit(Net(), "line", epochs=1, progress=False, directory="runs/own")
+    (tmp_path / "rows.csv").write_text("x\n0.5\n")
+    own = ("error: runs/own holds a module of your own (test_cli.Net), which the command line cannot rebuild, as a run "
+           "records it by class name only; ")
+    for command, python in (
+            (["predict", "runs/own", "rows.csv", "--out", "p.csv"],
+             "Python can: riskmin.predict(riskmin.Run.load('runs/own', model=Net()), rows)"),
+            (["evaluate", "runs/own", "rows.csv"], "Python can: riskmin.evaluate(riskmin.Run.load('runs/own', model=Net()), data)"),
+            (["export", "runs/own"], "Python loads it: riskmin.Run.load('runs/own', model=Net())")):
+        assert main(command) == 2
+        assert capsys.readouterr() == ("", f"{own}{python}\n"), command
+    with pytest.raises(riskmin.RiskminError, match=r"pass a fresh instance of it in its place: riskmin.fit\(MyNet\(\), data\)"):
+        riskmin.Run.load("runs/own")  # Python's own words for a Python caller
+    assert riskmin.Run.load("runs/own", model=Net()).config.model == "custom"
+
+
+def test_evaluate_on_a_log_target_says_its_note_within_80_columns(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    x = np.linspace(0.0, 1.0, 60)
+    (tmp_path / "pos.csv").write_text("x,y\n" + "".join(f"{a},{np.exp(a):.6f}\n" for a in x))
+    assert main(["train", "pos.csv", "--target", "y", "--target-transform", "log", "--model", "linear", "--epochs", "1",
+                 "--progress", "off", "--name", "log"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "runs/log", "pos.csv"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert ("loss is of log(target), as the run trained; rmse, mae and r2 compare exp(prediction) with the target"
+            in " ".join(out.split()))
+
+
+def test_a_setting_left_unused_is_said_as_the_readme_says(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "line", "--model", "linear", "--hidden", "64", "--epochs", "1", "--progress", "off"]) == 0
+    line = "--hidden is not used with --model linear, only with two_layer or mlp"
+    assert line in capsys.readouterr().out.splitlines()  # a line of its own among the data's notes
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
+    assert f"trains as asked, and a line printed with the results, beside those on how the data was read, says so: `{line}`" in readme

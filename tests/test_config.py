@@ -149,6 +149,17 @@ def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
     out = capsys.readouterr().out  # said with the data's notes, once the command's checks passed
     assert ("--test is not used beside --folds: each fold is the test set in turn\n"
             "--dropout is not used with --model linear, only with mlp\n") in out
+    splits = tmp_path / "splits.csv"
+    splits.write_text("train,val,test\n" + "".join(
+        f"{' '.join(map(str, range(k, 80 + k)))},{' '.join(map(str, range(80 + k, 90 + k)))},"
+        f"{' '.join(str(i % 100) for i in range(90 + k, 100 + k))}\n" for k in (0, 5)))
+    assert main(["montecarlo", "line", "--model", "linear", "--splits", str(splits), "--folds", "5", "--runs", "50",
+                 "--stratify", "off", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out  # every flag the file's splits leave unused is said: the experiment ran 2 runs
+    for note in ("--folds is not used beside --splits: the file gives each split's rows",
+                 "--runs is not used beside --splits: each split of the file is a run",
+                 "--stratify is not used beside --splits: the file gives each split's rows"):
+        assert note in out.splitlines()
     assert main(["train", "line", "--optimizer", "adam", "--momentum", "0.9", "--batch-size", "1000", "--out",
                  str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: batch_size = 1000 is larger")  # a mistake is the one line said

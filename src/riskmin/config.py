@@ -642,8 +642,10 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
     for name in given:
         if name not in FIELDS or getattr(config, name) == FIELDS[name].default:  # at its default it changes nothing
             continue
-        if name in ("train", "val", "test") and config.splits:
+        if name in ("train", "val", "test", "folds", "stratify") and config.splits:
             notes.append(f"{named(name)} is not used beside {named('splits')}: the file gives each split's rows")
+        elif name == "runs" and config.splits:
+            notes.append(f"{named(name)} is not used beside {named('splits')}: each split of the file is a run")
         elif name in ("train", "test") and config.folds:
             notes.append(f"{named(name)} is not used beside {named('folds')}: each fold is the test set in turn")
         if not fact(name, "applies"):

@@ -108,24 +108,23 @@ def write_picture(figure, path) -> None:
 
 
 def resume(args, callbacks: list) -> int:
+    """`riskmin train --resume RUN`: the interrupted run continued with its saved settings, under the flags of those
+    a resume may change (check_resumable_flags): it goes on where its last checkpoint left it, or starts again."""
     from pathlib import Path
 
     from .._training._checkpoint import Checkpoints
+    from .._training._prepare import recorded
     from ..datasets import read_data
     from .._runs._rundir import check_not_overtaken, replaced_by
 
     directory = Path(args.resume)
-    changed = [name for name in FIELDS if name in vars(args) and name not in ("progress", "print_every")]
-    if changed or args.config:
-        flags = ", ".join("--" + name.replace("_", "-") for name in changed) or "--config"
-        longer = [name for name in changed if fact(name, "resume") == "length"]  # may change, in the saved file
-        edit = f" (to train for another length, edit {' and '.join(longer)} there)" if longer else ""
-        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}{edit}")
+    check_resumable_flags(args, directory)
     # under torchrun every process reads it: on several machines the run sits on a shared disk
-    config = resumable(directory)
+    saved = resumable(directory)
     check_not_overtaken(directory)
-    if "progress" in vars(args):
-        config = config.replace(progress=parse_value("progress", args.progress))
+    config = flags_over(saved.to_dict(), args)  # the flags a resume may take, over the saved settings
+    if "data" in vars(args):  # the data, moved: recorded by its absolute path, as a new run records it
+        config = recorded(config, config.data)
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
         print(
@@ -142,8 +141,25 @@ def resume(args, callbacks: list) -> int:
     )
 
 
+def check_resumable_flags(args, directory) -> None:
+    """Refuse, with --resume, --config and the flags of settings a resumed run keeps. A run may change on resume only
+    the settings whose `resume` fact is free (where it runs and writes, what it shows: --device, --threads,
+    --progress...): the rule by which a checkpoint's fingerprint leaves them out, and by which montecarlo --resume
+    takes them over its saved settings. A length (--epochs, --max-steps) changes in the saved file, where the
+    checkpoint's fingerprint judges it against the schedule."""
+    fixed = [name for name in flags_given(args) if fact(name, "resume") != "free"]
+    if fixed or args.config:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed) or "--config"
+        longer = [name for name in fixed if fact(name, "resume") == "length"]  # may change, in the saved file
+        edit = f" (to train for another length, edit {' and '.join(longer)} there)" if longer else ""
+        raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}{edit}")
+
+
 def resumable(directory):
-    """The settings of the interrupted run in `directory`, once it is sure there is something to resume."""
+    """The settings of the interrupted run in `directory`, once it is sure there is something to resume, and that no
+    other process trains it now."""
+    from .._runs._rundir import check_not_being_written
+
     if not directory.exists():
         raise RiskminError(f"{directory} does not exist; check the path, the run directory an interrupted train kept")
     if (directory / "summary.json").is_file():
@@ -162,6 +178,7 @@ def resumable(directory):
         raise RiskminError(
             f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote"
         )
+    check_not_being_written(directory, "wait for it to finish")  # said before anything else is
     return Config.from_toml(directory / "config.toml")
 
 
@@ -653,12 +670,11 @@ def predict_file(args) -> int:
     from .._files import atomic_write, check_destination
     from .._training._loop import predict
     from .._data._readers import column_names, read_columns
-    from .._runs._rundir import load_run
 
     check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
     if Path(args.out).suffix.lower() != ".csv":  # what it writes, whatever the name says
         raise RiskminError(f"--out {args.out}: predictions are written as CSV; name a .csv file")
-    run = load_run(args.run)
+    run = trained_run(args.run, "Python can: riskmin.predict({}, rows)")
     names = run.data_names
     keep = column_names(args.keep)
     x, _, kept = read_columns(args.file, names, keep=keep)
@@ -684,15 +700,15 @@ def evaluate_file(args) -> int:
     from .._data._frames import check_rows_to_evaluate
     from .._training._loop import evaluate
     from .._data._readers import read_columns
-    from .._runs._rundir import load_run
+    from .._runs._report import EVALUATE_LOG_NOTE, message_lines
 
-    run = load_run(args.run)
+    run = trained_run(args.run, "Python can: riskmin.evaluate({}, data)")
     x, y, _ = read_columns(args.file, run.data_names, targets=True)
     check_rows_to_evaluate(len(x), args.file, " under its header")
     for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
         print(f"{name:<12} {value:.6g}")
-    if run.config.target_transform == "log":
-        print("loss is of log(target), as the run trained; rmse, mae and r2 compare exp(prediction) with the target")
+    if run.config.target_transform == "log":  # a paragraph under the metrics, within 80 columns
+        print(message_lines(EVALUATE_LOG_NOTE, indent=""))
     return 0
 
 
@@ -702,16 +718,35 @@ def export_run(args) -> int:
 
     from .._runs._export import FORMATS, export
     from .._files import check_destination
-    from .._runs._rundir import load_run
 
     if args.format not in FORMATS:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
     run_path = Path(args.run)
     out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
     check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
-    path = export(load_run(run_path), out, args.format)
+    path = export(trained_run(run_path, "Python loads it: {}"), out, args.format)
     print(f"{args.format} file written to {path}")
     return 0
+
+
+def trained_run(directory, python: str):
+    """The run saved in `directory`, for predict, evaluate and export. A module of the user's own (model custom) is
+    recorded by its class name alone, which the command line cannot build: refused in its words, with what Python can
+    do (`python`, a clause whose {} is the run loaded), where load_run's own message speaks to Python."""
+    from pathlib import Path
+
+    from .._runs._rundir import load_run
+
+    settings = Path(directory) / "config.toml"
+    config = Config.from_toml(settings) if settings.is_file() else None
+    if config is not None and config.model == "custom":
+        own, name = config.model_class or "a class of your own", config.model_class.rpartition(".")[2] or "MyNet"
+        loaded = f"riskmin.Run.load({str(directory)!r}, model={name}())"
+        raise RiskminError(
+            f"{directory} holds a module of your own ({own}), which the command line cannot rebuild, as a run records "
+            f"it by class name only; {python.format(loaded)}"
+        )
+    return load_run(directory)
 
 
 def print_notes(notes: list) -> None:

@@ -211,6 +211,10 @@ LOG_NOTE = (
     "target_transform log: the losses and the gap are of log(target), as it trained; rmse, mae and r2 compare "
     "exp(prediction) with the target, in its own units."
 )
+# what `riskmin evaluate` says under the metrics of a run trained on log(target)
+EVALUATE_LOG_NOTE = (
+    "loss is of log(target), as the run trained; rmse, mae and r2 compare exp(prediction) with the target"
+)
 # the printed rows; summary.json has all
 MONTECARLO_ROWS = ("test_", "train_loss", "val_loss", "gap", "closed_form_test_loss")
 

@@ -112,6 +112,7 @@ def run_directory(config: Config, data_name: str) -> Path:
     try:
         if config.name:
             target = out / config.name
+            check_not_being_written(target, "wait for it to finish or choose another --name")
             if os.path.lexists(target) and not config.overwrite and not left_empty(target):
                 raise RiskminError(
                     f"run directory {target} already exists; "
@@ -129,6 +130,15 @@ def run_directory(config: Config, data_name: str) -> Path:
         return target
     except OSError as error:
         raise path_error(out, error) from None
+
+
+def check_not_being_written(directory: Path, remedy: str) -> None:
+    """Refuse a run directory while another process holds its lock (a run training there, or one being replaced), in
+    the sentence RunLock says, with `remedy`: said first, where the command would otherwise offer to resume or replace
+    a live run."""
+    owner = lock_holder(directory)
+    if owner:
+        raise RiskminError(f"run directory {directory} is being written by {owner}; {remedy}")
 
 
 def unnamed_stem(config: Config, data_name: str) -> str:
@@ -564,6 +574,8 @@ def load_run(directory, model=None):
     written before riskmin kept them load unchecked); anything damaged is one RiskminError.
     """
     directory = Path(directory)
+    if not directory.exists():
+        raise RiskminError(f"{directory} does not exist; check the path")
     summary = checked_summary(directory)
     config = Config.from_toml(directory / "config.toml")
     preprocessing = read_json(directory / "preprocessing.json")
