@@ -478,3 +478,14 @@ def test_a_detectable_difference_wider_than_the_metrics_range_reads_none():
     text = " ".join(buffer.getvalue().split())
     assert "other 0.71 0.01 0.28 none" in text
     assert "none: not even a difference of 1, the widest test accuracy can show." in text
+
+
+def test_a_setting_a_candidate_leaves_out_reads_as_the_value_it_trained_with(tmp_path):
+    result = riskmin.compare({"narrow": {"hidden": 8}, "wide": {"hidden": 128, "lr": 1e-3}, "linear": {"model": "linear"}},
+                             "lab1", runs=2, epochs=1, threads=1, progress=False, directory=tmp_path / "c")
+    cells = {row["candidate"]: (row["model"], row["hidden"], row["lr"]) for row in result.table}
+    # narrow trained two_layer at the shared rate; linear has no hidden layer, so no width is claimed for it
+    assert cells == {"narrow": ("two_layer", 8, 0.01), "wide": ("two_layer", 128, 0.001), "linear": ("linear", "", 0.01)}
+    with open(tmp_path / "c" / "runs.csv") as file:
+        written = {row["candidate"]: (row["model"], row["hidden"], row["lr"]) for row in csv.DictReader(file)}
+    assert written == {"narrow": ("two_layer", "8", "0.01"), "wide": ("two_layer", "128", "0.001"), "linear": ("linear", "", "0.01")}

@@ -237,13 +237,21 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     return base, direction(base)
 
 
-def setting_cells(candidates: dict) -> dict:
-    """name -> the candidate's settings as table cells, with every setting any candidate sets (empty where it sets
-    none):
-    built once for all, so that a table of many candidates costs its size, not its size times the candidates."""
+def setting_cells(candidates: dict, shared: Config) -> dict:
+    """name -> the candidate's settings as table cells, with every setting any candidate sets: where it sets none, the
+    value it trained with, the `shared` settings' (empty for one that is no setting of riskmin's); built once for
+    all, so that a table of many candidates costs its size, not its size times the candidates."""
     keys = dict.fromkeys(key for settings in candidates.values() for key in settings)
-    cells = {name: settings_as_cells(settings) for name, settings in candidates.items()}
-    return {name: {key: cell_values.get(key, "") for key in keys} for name, cell_values in cells.items()}
+    inherited = settings_as_cells({key: getattr(shared, key) for key in keys if key in FIELDS})
+    cells = {}
+    for name, settings in candidates.items():
+        own = settings_as_cells(settings)
+        cells[name] = {key: own[key] if key in own else inherited.get(key, "") for key in keys}
+        for key in keys - own.keys():  # one its model, or optimizer, leaves unused: no value it trained with
+            decider, where = fact(key, "applies") or (None, ())
+            if decider is not None and settings.get(decider, getattr(shared, decider)) not in where:
+                cells[name][key] = ""
+    return cells
 
 
 def settings_as_cells(settings: dict) -> dict:

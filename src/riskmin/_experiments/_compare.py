@@ -227,7 +227,7 @@ def kept_comparison(
     results = train_candidates(configs, data, config.progress, keeper, given)
     warn_about_runs(config, {name: mc.summary for name, mc in results.items()})
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
-    cells = setting_cells(candidates)
+    cells = setting_cells(candidates, config)
     table = [{"candidate": name, **cells[name], **row} for name, mc in results.items() for row in mc.table]
     if select:
         summary["selection"], chosen = selection(table, list(results), base, mode, summary)
@@ -444,7 +444,7 @@ def selection(table: list, names: list, base: str, mode: str, summary: dict) -> 
 def comparison_rows(comparison: Comparison) -> list:
     """comparison.csv: one row per candidate and metric, ranked: its statistics and its paired difference from the
     best."""
-    summary, rows, cells = comparison.summary, [], setting_cells(comparison.candidates)
+    summary, rows, cells = comparison.summary, [], setting_cells(comparison.candidates, comparison.config)
     for name in summary["ranking"]:
         for metric, d in summary["candidates"][name]["metrics"].items():
             if not metric.startswith(METRIC_PREFIXES):
