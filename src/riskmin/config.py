@@ -414,9 +414,16 @@ class Config:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def to_toml(self) -> str:
+        """The settings as TOML, each on its line; the settings of the data set lab1 generates are left out, at their
+        defaults, for other data, where they would read as the run's (n_outputs = 2 beside a table of one target).
+
+        >>> "n_outputs" in Config(data="houses.csv").to_toml(), "n_outputs" in Config().to_toml()
+        (False, True)
+        """
         lines = []
         for key, value in self.to_dict().items():
-            if value is not None:  # TOML has no null: an absent key means the default
+            unused = key in GENERATOR and self.data != "lab1" and value == FIELDS[key].default
+            if value is not None and not unused:  # TOML has no null: an absent key means the default
                 lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
@@ -446,6 +453,7 @@ def read_toml(path) -> dict:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+GENERATOR = ("n_samples", "n_inputs", "n_outputs", "noise", "data_seed")  # the settings of the data set lab1 generates
 
 
 class GivenBatch(int):
