@@ -818,7 +818,6 @@ def draw_graph(args) -> int:
     from ..datasets import read_data
     from .._files import check_destination
     from .._training._graph import PICTURES, graph
-    from .._runs._rundir import load_run
 
     source, plot = Path(args.source), Path(args.plot)
     given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_toml(args.config))]
@@ -832,7 +831,7 @@ def draw_graph(args) -> int:
                 f"{', '.join('--' + name.replace('_', '-') for name in built)}"
             )
         flags = config_from_args(args)
-        model = load_run(source)
+        model = trained_run(source, "Python can: riskmin.graph({}, data)")
         config = model.config.replace(**{name: getattr(flags, name) for name in given})
     elif args.source in typing.get_args(ModelName):
         model, config = args.source, config_from_args(args).replace(model=args.source)
