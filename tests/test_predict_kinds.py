@@ -116,6 +116,9 @@ def test_a_class_comes_back_in_the_targets_own_type_and_compares_equal_to_it(lab
     assert (frame == table["label"]).mean() == pytest.approx(riskmin.evaluate(run, table)["accuracy"])
     assert (array == table["label"].to_numpy()).mean() > 0.9
     metrics.f1_score(table["label"], frame, average="macro")  # refused a mix of label types: numbers and text
+    # the labels predict gives, handed back to evaluate beside the rows, are read as labels, not as class positions
+    pair = (rows.to_numpy(dtype=np.float32), table["label"].to_numpy())
+    assert riskmin.evaluate(run, pair)["accuracy"] == riskmin.evaluate(run, table)["accuracy"]
 
 
 @pytest.mark.parametrize("labels, kind", [([False, True], "b"), (["apple", "banana", "cherry"], "U"), (["-1", "0", "1"], "U")],

@@ -250,11 +250,14 @@ def centred(x: torch.Tensor, layout: list) -> torch.Tensor:
 
 
 def labels(y, names: dict):
-    """Targets for a trained run: class names (text or true/false) as the run's class indices; anything else as it
-    is."""
+    """Targets for a trained run: class labels (text, true/false, or whole numbers where the run's labels are whole
+    numbers, as predict gives them: -1, 0, 1) as the run's class indices; anything else, a tensor of indices
+    included, as it is."""
     listed = isinstance(y, (list, tuple)) or type(y).__module__.partition(".")[0] in ("pandas", "polars")
     values = np.asarray(y) if listed else y
-    if not (isinstance(values, np.ndarray) and values.dtype.kind in "bOUS"):
+    numbered = [type(label) is int for label in names.get("classes") or [None]]
+    whole = isinstance(values, np.ndarray) and values.dtype.kind in "iu" and all(numbered)
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "bOUS" or whole):
         return writable(values)
     if not names.get("classes"):
         raise RiskminError("y holds class names but the run has none; pass the targets as numbers")
