@@ -662,3 +662,14 @@ def test_a_setting_left_unused_is_said_as_the_readme_says(tmp_path, monkeypatch,
     assert line in capsys.readouterr().out.splitlines()  # a line of its own among the data's notes
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
     assert f"trains as asked, and a line printed with the results, beside those on how the data was read, says so: `{line}`" in readme
+
+
+def test_a_ctrl_c_once_the_command_is_done_is_ignored_not_a_traceback_at_exit():
+    # a second Ctrl-C quick on the first lands while Python exits, in torch's handlers at exit: the command has
+    # said everything by then, so the script's entry point leaves no handler that would print a traceback
+    probe = ("import signal, sys; sys.argv = ['riskmin', 'evaluate', 'no-such-run', 'rows.csv']; "
+             "import riskmin.__main__ as entry; "
+             "code = entry.run(); print(code, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.splitlines()[-1] == "2 True", done.stderr

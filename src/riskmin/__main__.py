@@ -1,6 +1,7 @@
 """`python -m riskmin` and the `riskmin` script: the command line of _cli/_main.py, Ctrl-C while it loads caught too."""
 
 import os
+import signal
 import sys
 
 
@@ -14,6 +15,9 @@ def run() -> int:
         print("interrupted; no run directory was written", file=sys.stderr)
         return 130
     code = main()
+    # the command is done, and said so: a Ctrl-C now (a second one, quick on the first) would be a traceback from
+    # torch's handlers at exit
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         sys.stdout.flush()  # what is still buffered: a closed output is found here, not in Python's exit
     except BrokenPipeError:
