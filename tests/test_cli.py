@@ -215,18 +215,22 @@ def test_resume_refuses_a_finished_run_and_changed_settings(tmp_path, capsys):
 def test_resume_takes_the_settings_a_resume_may_change_and_refuses_the_rest_by_one_rule(tmp_path, capsys):
     from pathlib import Path
 
-    from riskmin._cli._commands import check_resumable_flags
+    from riskmin._cli._commands import KEPT_ON_RESUME, check_resumable_flags
     from riskmin._cli._main import build_parser
     from riskmin.config import FIELDS, fact
 
     flags = [name for name in FIELDS if name != "data" and fact(name, "command") in (None, "train")]
-    args = build_parser().parse_args(["train", "--resume", "r", *(f"--{name.replace('_', '-')}=1" for name in flags)])
+    args = build_parser().parse_args(["train", "other.csv", "--resume", "r",
+                                      *(f"--{name.replace('_', '-')}=1" for name in flags)])
     with pytest.raises(riskmin.RiskminError) as refused:
         check_resumable_flags(args, Path("r"))
-    # every setting whose resume fact is not free, and none that is (device, threads, progress, the output...)
+    # every setting whose resume fact is not free, the run's data and place too, and none of where it runs and what
+    # it shows (device, threads, progress, checkpoints)
     said = str(refused.value).split("; drop ", 1)[1].split(" (to train", 1)[0].split(", ")
-    assert said == [f"--{name.replace('_', '-')}" for name in flags if fact(name, "resume") != "free"]
-    assert {"--device", "--threads", "--progress", "--print-every"}.isdisjoint(said) and "--lr" in said
+    kept = [name for name in ["data", *flags] if fact(name, "resume") != "free" or name in KEPT_ON_RESUME]
+    assert said == ["DATA" if name == "data" else f"--{name.replace('_', '-')}" for name in kept]
+    assert {"DATA", "--out", "--name", "--overwrite", "--lr"} <= set(said)
+    assert {"--device", "--threads", "--progress", "--print-every", "--checkpoint-every"}.isdisjoint(said)
 
 
 def test_resume_on_a_cpu_of_a_run_begun_on_a_gpu(tmp_path, capsys, signal_at):

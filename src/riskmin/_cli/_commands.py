@@ -113,7 +113,6 @@ def resume(args, callbacks: list) -> int:
     from pathlib import Path
 
     from .._training._checkpoint import Checkpoints
-    from .._training._prepare import recorded
     from ..datasets import read_data
     from .._runs._rundir import check_not_overtaken, replaced_by
 
@@ -123,8 +122,6 @@ def resume(args, callbacks: list) -> int:
     saved = resumable(directory)
     check_not_overtaken(directory)
     config = flags_over(saved.to_dict(), args)  # the flags a resume may take, over the saved settings
-    if "data" in vars(args):  # the data, moved: recorded by its absolute path, as a new run records it
-        config = recorded(config, config.data)
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
         print(
@@ -141,15 +138,20 @@ def resume(args, callbacks: list) -> int:
     )
 
 
+# settings a checkpoint's fingerprint leaves out (resume "free") that a resumed run keeps all the same: its data, which
+# the fingerprint would refuse once the settings were rewritten, and its place, which --resume names
+KEPT_ON_RESUME = ("data", "out", "name", "overwrite")
+
+
 def check_resumable_flags(args, directory) -> None:
     """Refuse, with --resume, --config and the flags of settings a resumed run keeps. A run may change on resume only
-    the settings whose `resume` fact is free (where it runs and writes, what it shows: --device, --threads,
-    --progress...): the rule by which a checkpoint's fingerprint leaves them out, and by which montecarlo --resume
-    takes them over its saved settings. A length (--epochs, --max-steps) changes in the saved file, where the
-    checkpoint's fingerprint judges it against the schedule."""
-    fixed = [name for name in flags_given(args) if fact(name, "resume") != "free"]
+    where it runs and what it shows (--device, --threads, --progress, --print-every, --checkpoint-every): settings
+    whose `resume` fact is free, as montecarlo --resume takes them, but for its data and its place (KEPT_ON_RESUME).
+    A length (--epochs, --max-steps) changes in the saved file, where the checkpoint's fingerprint judges it against
+    the schedule."""
+    fixed = [name for name in flags_given(args) if fact(name, "resume") != "free" or name in KEPT_ON_RESUME]
     if fixed or args.config:
-        flags = ", ".join("--" + name.replace("_", "-") for name in fixed) or "--config"
+        flags = ", ".join("DATA" if name == "data" else "--" + name.replace("_", "-") for name in fixed) or "--config"
         longer = [name for name in fixed if fact(name, "resume") == "length"]  # may change, in the saved file
         edit = f" (to train for another length, edit {' and '.join(longer)} there)" if longer else ""
         raise RiskminError(f"--resume continues with the settings saved in {directory}/config.toml; drop {flags}{edit}")
