@@ -631,7 +631,8 @@ def test_a_run_of_ones_own_module_is_refused_on_the_command_line_in_its_words(tm
             (["predict", "runs/own", "rows.csv", "--out", "p.csv"],
              "Python can: riskmin.predict(riskmin.Run.load('runs/own', model=Net()), rows)"),
             (["evaluate", "runs/own", "rows.csv"], "Python can: riskmin.evaluate(riskmin.Run.load('runs/own', model=Net()), data)"),
-            (["export", "runs/own"], "Python loads it: riskmin.Run.load('runs/own', model=Net())"),
+            (["export", "runs/own"], "Python loads it, riskmin.Run.load('runs/own', model=Net()), and exports its "
+                                     "model: torch.onnx.export(run.model, ...)"),
             (["graph", "runs/own", "--plot", "g.dot"],
              "Python can: riskmin.graph(riskmin.Run.load('runs/own', model=Net()), data)")):
         assert main(command) == 2

@@ -177,7 +177,7 @@ def test_the_folders_config_reruns_the_curve_with_its_models_and_sizes(tmp_path,
     assert main(["curve", "--config", str(saved), "--model", "linear", "--sizes", "0.5,1", "--name", "flags", "--progress", "off"]) == 0
     assert tomllib.loads((tmp_path / "flags" / "config.toml").read_text())["curve"] == {"models": ["linear"], "sizes": [0.5, 1.0]}
     capsys.readouterr()
-    for command in ("train", "montecarlo"):  # another command given the curve's settings says whose they are
+    for command in ("train", "montecarlo", "compare"):  # another command given the curve's settings says whose they are
         assert main([command, "--config", str(saved), "--out", str(tmp_path / "other")]) == 2
         assert capsys.readouterr().err == (f"error: {saved} holds a learning curve's models and sizes ([curve]); run it "
                                            f"with riskmin curve --config {saved}\n")

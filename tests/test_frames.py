@@ -261,3 +261,17 @@ def test_a_text_index_label_is_quoted_and_a_table_without_index_names_positions(
     pyarrow = pytest.importorskip("pyarrow")
     with pytest.raises(RiskminError, match=r"first at row 2 \(counting from 0\); "):  # a Table has no index
         riskmin.fit("linear", pyarrow.Table.from_pandas(broken(scrambled, "a", np.nan), preserve_index=False), **FIT)
+
+
+def test_evaluate_names_a_refused_value_by_its_column_and_its_row_label():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)}, index=range(100, 180))
+    table["y"] = table["a"] - table["b"]
+    run = riskmin.fit("linear", table, target="y", epochs=1, progress=False)
+    table.loc[150, "b"] = np.inf
+    with pytest.raises(riskmin.RiskminError, match=r"^x holds NaN or infinite values, first at the row with index 150, "
+                                                   r"in column b; "):
+        riskmin.evaluate(run, table)

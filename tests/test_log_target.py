@@ -196,7 +196,7 @@ def test_a_target_read_as_classes_is_refused_with_the_fix():
         riskmin.fit("linear", labels, target_transform="log", epochs=1, progress=False)
     assert str(error.value) == ("target_transform log is for a positive regression target, but the target is read as classes; "
                                 'pass --task regression (task="regression") if its values are amounts, or drop '
-                                "--target-transform log (target_transform=)")
+                                '--target-transform log (target_transform="none")')
 
 
 def test_the_command_line_refuses_a_negative_target_in_one_line_and_writes_nothing(tmp_path, capsys):

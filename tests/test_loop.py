@@ -476,3 +476,11 @@ def test_a_layer_unfrozen_with_its_group_is_not_said(lab1, recwarn):
     model[0].requires_grad_(False)
     riskmin.fit(model, lab1, epochs=3, batch_size=100, callbacks=[Unfreeze()], **FAST)
     assert not [w for w in recwarn if "no group of the optimizer" in str(w.message)]
+
+
+def test_parameters_ones_own_optimizer_leaves_out_from_the_start_are_not_said_to_be_unfrozen(lab1, recwarn):
+    torch.manual_seed(0)
+    model = models.MLP(lab1.n_features, lab1.n_targets, hidden=(16,))
+    riskmin.fit(model, lab1, epochs=2, batch_size=100, optimizer=lambda ps: torch.optim.SGD(model[2].parameters(), lr=0.01),
+                **FAST)
+    assert not [w for w in recwarn if "no group of the optimizer" in str(w.message)]

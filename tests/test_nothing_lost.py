@@ -948,3 +948,19 @@ def test_a_python_overwrite_that_fails_diverges_or_stops_leaves_the_old_run_whol
         riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder, resume=True)
     riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=stopped, resume=True)
     assert riskmin.Run.load(folder).summary["epochs_run"] == 3 and sorted(tmp_path.iterdir()) == [folder]
+
+
+def test_a_python_overwrite_of_the_current_folder_is_refused_before_it_trains(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
+    before = tree(tmp_path)
+    monkeypatch.chdir(folder)
+    for given in (".", "../run", str(folder)):
+        with pytest.raises(RiskminError, match=f"^directory {re.escape(os.path.normpath(given))} holds the current folder, "
+                                               "which overwrite=True cannot replace while it is in use; run from outside "
+                                               "it, or choose another directory$"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=given, overwrite=True)
+    assert tree(tmp_path) == before
+    monkeypatch.chdir(tmp_path)
+    riskmin.fit("linear", "line", epochs=2, progress=False, directory="run/../run", overwrite=True)
+    assert riskmin.Run.load(folder).summary["epochs_run"] == 2 and sorted(tmp_path.iterdir()) == [folder]

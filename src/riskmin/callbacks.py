@@ -272,7 +272,7 @@ class TensorBoard:
             except ImportError:
                 raise RiskminError(
                     "log tensorboard needs the tensorboard package; pip install riskmin[tensorboard] "
-                    "(or pip install tensorboard), or drop --log tensorboard (log=)"
+                    '(or pip install tensorboard), or drop --log tensorboard (log="csv")'
                 ) from None
             # a file name no one can know in advance: no link can be planted where the events go
             self.make = lambda step: SummaryWriter(

@@ -738,11 +738,11 @@ def _check_together(c: Config) -> None:
     if c.nesterov and (c.optimizer != "sgd" or c.momentum == 0):
         raise RiskminError(
             "nesterov = true needs optimizer sgd with momentum above 0; set --momentum 0.9 (momentum=0.9) or drop "
-            "--nesterov (nesterov=)"
+            "--nesterov (nesterov=False)"
         )
     if c.scheduler_interval == "step" and c.scheduler == "plateau":
         raise RiskminError(
-            "scheduler plateau follows the validations; drop --scheduler-interval step (scheduler_interval=)"
+            'scheduler plateau follows the validations; drop --scheduler-interval step (scheduler_interval="epoch")'
         )
     if not c.device.startswith(("auto", "cpu", "cuda", "mps")):
         raise RiskminError(f"device = {c.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
@@ -772,13 +772,13 @@ def _check_log_target(c: Config) -> None:
         classes = "task classification" if c.task == "classification" else f"loss {c.loss}"
         raise RiskminError(
             f"target_transform log is for a positive regression target, but {classes} is for classes; "
-            "drop --target-transform log (target_transform=)"
+            'drop --target-transform log (target_transform="none")'
         )
     if c.loss == "custom":
         raise RiskminError(
             "target_transform log trains riskmin's regression losses (mse, l1, huber) on log(y), but a "
             "loss of your own sees the targets in their own units; take the logarithm inside your loss "
-            "and drop --target-transform log (target_transform=)"
+            'and drop --target-transform log (target_transform="none")'
         )
 
 

@@ -100,7 +100,7 @@ def read_data(name: str, config: Config | None = None, voice=None) -> Data:
             "none"
         )
     if config.task == "classification":
-        raise RiskminError(f"built-in data set '{name}' is regression data; drop --task classification (task=)")
+        raise RiskminError(f"built-in data set '{name}' is regression data; drop --task classification (task=\"auto\")")
     built = {
         "lab1": lambda: lab1(config.n_samples, config.n_inputs, config.n_outputs, config.noise, config.data_seed),
         "line": line,

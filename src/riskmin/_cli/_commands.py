@@ -160,6 +160,7 @@ def check_resumable_flags(args, directory) -> None:
 def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume, and that no
     other process trains it now."""
+    from ..distributed import rank
     from .._runs._rundir import check_not_being_written
 
     if not directory.exists():
@@ -180,7 +181,8 @@ def resumable(directory):
         raise RiskminError(
             f"{directory} is not a riskmin run with checkpoints; give --resume the run directory `riskmin train` wrote"
         )
-    check_not_being_written(directory, "wait for it to finish")  # said before anything else is
+    if rank() == 0:  # said before anything else is; the other processes of a torchrun train in the folder 0 locks
+        check_not_being_written(directory, "wait for it to finish")
     return Config.from_toml(directory / "config.toml")
 
 
@@ -645,12 +647,13 @@ def shown_and_saved(result, table, what: str, saved, data_notes=()):
 def compare_plan(args, saved: dict = None) -> tuple:
     """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
     every candidate and the ranking metric checked; `saved`: an interrupted comparison's select, under --select."""
-    from ._flags import alternatives_from_args, parse_switch
+    from ._flags import alternatives_from_args, check_not_a_curve, parse_switch
     from .._experiments._candidates import candidate_configs, plan, ranking
     from ..config import read_toml
 
     values = read_toml(args.config) if args.config else {}
     tables = {key: value for key, value in values.items() if isinstance(value, dict)}
+    check_not_a_curve(args.config, list(tables))
     shared = {key: value for key, value in values.items() if not isinstance(value, dict)}
     Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
     if "data" in vars(args):
@@ -726,7 +729,11 @@ def export_run(args) -> int:
     run_path = Path(args.run)
     out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
     check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
-    path = export(trained_run(run_path, "Python loads it: {}"), out, args.format)
+    path = export(
+        trained_run(run_path, "Python loads it, {}, and exports its model: torch.onnx.export(run.model, ...)"),
+        out,
+        args.format,
+    )
     print(f"{args.format} file written to {path}")
     return 0
 

@@ -83,11 +83,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     is kept apart from the default (as_given)."""
     values = read_toml(args.config) if args.config else {}
     tables = [key for key, value in values.items() if isinstance(value, dict)]
-    if tables == ["curve"]:  # the config.toml of a learning curve's folder
-        raise RiskminError(
-            f"{args.config} holds a learning curve's models and sizes ([curve]); run it with "
-            f"riskmin curve --config {args.config}"
-        )
+    check_not_a_curve(args.config, tables)
     if tables:  # a comparison's settings: one table a candidate
         raise RiskminError(
             f"{args.config} holds the tables of a comparison's candidates ({', '.join(tables)}); run it with "
@@ -99,6 +95,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
         refuse_own_code_in(args.config, values, flags_given(args))
         values = {key: as_given(key, value) for key, value in values.items()}
     return flags_over(values, args)
+
+
+def check_not_a_curve(path, tables: list) -> None:
+    """Refuse a learning curve's config.toml, whose one table is [curve], given to another command (`tables`: the
+    names of the file's tables): in a sentence that says whose it is."""
+    if tables == ["curve"]:
+        raise RiskminError(
+            f"{path} holds a learning curve's models and sizes ([curve]); run it with riskmin curve --config {path}"
+        )
 
 
 def flags_over(values: dict, args: argparse.Namespace) -> Config:

@@ -204,7 +204,15 @@ def row_list(rows, index=None) -> str:
 
 
 def label_text(label) -> str:
-    """An index label as a message writes it: text quoted, so that 'b' reads as a label, anything else as it prints."""
+    """An index label as a message writes it: text quoted, so that 'b' reads as a label, anything else as it prints; a
+    MultiIndex's tuple of labels each so, a NumPy number as the number.
+
+    >>> label_text("b"), label_text(np.int64(6)), label_text((np.int64(128), "x"))
+    ("'b'", '6', "(128, 'x')")
+    """
+    if isinstance(label, tuple):
+        return f"({', '.join(label_text(each) for each in label)})"
+    label = label.item() if isinstance(label, np.generic) else label
     return repr(label) if isinstance(label, str) else str(label)
 
 

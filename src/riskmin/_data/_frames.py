@@ -279,9 +279,12 @@ def rows(data, names: dict) -> Data:
     if isinstance(data, Data):
         return data
     if is_frame(data):
+        from ._columns import input_names
+
         x, y = frame_rows(data, names, targets=True)
         check_rows_to_evaluate(len(y), "the DataFrame")
-        return Data(x, y, missing=names.get("missing", "error"), row_labels=row_index(data))
+        columns = input_names(names.get("layout") or [])  # a refused value named by its column, as in training
+        return Data(x, y, columns, missing=names.get("missing", "error"), row_labels=row_index(data))
     if isinstance(data, (tuple, list)) and len(data) == 2:
         y = labels(data[1], names)
         check_rows_to_evaluate(len(y), "the data")

@@ -329,6 +329,8 @@ def install(building: Path, target: Path) -> None:
                 os.rename(path, target / path.name)
     shutil.rmtree(retired, ignore_errors=True)
     for earlier in attempts(target):
+        if (earlier / "summary.json").is_file():  # one that finished and diverged, said so when it did
+            continue
         warn(
             f"{earlier} holds an earlier, interrupted attempt to replace {target.name}; resuming it is refused "
             f"now that {target} is newer: remove it (rm -r {earlier}), or rename it to keep it",
@@ -441,8 +443,14 @@ def fit_folder(directory: Path, overwrite: bool, resume: bool) -> tuple:
     begun = (directory / "summary.json").exists() or (directory / "config.toml").exists() or stopped_run(directory)
     if not overwrite or not begun:
         return directory, None
-    target = directory if directory.name not in ("", "..") else Path(os.path.abspath(directory))  # ".": no name
-    return target.with_name(f".{target.name}.new-{secrets.token_hex(4)}"), directory
+    directory = Path(os.path.normpath(directory))  # "runs/r/.." names runs, beside which the hidden folder goes
+    here = Path(os.path.abspath(directory))
+    if here == Path.cwd() or here in Path.cwd().parents:  # renamed away, it would leave the process in a deleted folder
+        raise RiskminError(
+            f"directory {directory} holds the current folder, which overwrite=True cannot replace while it is in use; "
+            "run from outside it, or choose another directory"
+        )
+    return directory.with_name(f".{directory.name}.new-{secrets.token_hex(4)}"), directory
 
 
 def worth_keeping(directory: Path) -> bool:

@@ -122,9 +122,9 @@ def training_loop(training: Training, resume: bool) -> Run:
         try:
             run = trained(training, resume)
         except FinishedThenInterrupted as stop:  # the run whole: it takes the place it was for, and the stop goes on
-            take_place(stop.run, building, target)
+            written = target if take_place(stop.run, building, target) else building
             raise FinishedThenInterrupted(
-                f"interrupted after the last step, once the run was finished and written to {target}", stop.run
+                f"interrupted after the last step, once the run was finished and written to {written}", stop.run
             ) from None
         except (TrainingInterrupted, RiskminError) as error:
             if not worth_keeping(building):
@@ -141,16 +141,18 @@ def training_loop(training: Training, resume: bool) -> Run:
     return run
 
 
-def take_place(run: Run, building: Path, target: Path) -> None:
-    """Rename the finished run in `building` to `target`, in place of the run there; one that diverged stays beside."""
+def take_place(run: Run, building: Path, target: Path) -> bool:
+    """Rename the finished run in `building` to `target`, in place of the run there; one that diverged stays beside.
+    Whether it took the place."""
     if run.summary["diverged"]:
         warn(
             f"the run diverged, so it does not replace the run in {target}; "
             f"{left_beside(building, target, resume_call(building))}",
             RiskminNote,
         )
-        return
+        return False
     install(building, target)
+    return True
 
 
 def resume_call(directory: Path) -> str:
@@ -316,6 +318,7 @@ def setup(
         warn(batch_note, RiskminNote)
     # frozen ones never get a gradient
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
+    frozen = frozenset(id(p) for p in model.parameters() if not p.requires_grad)
     batches = prepared.batches(config)
     threads = IntraOpThreads(
         config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device
@@ -347,6 +350,7 @@ def setup(
         saver=Checkpoints(checkpoints) if saved else NoCheckpoints(),
         directory=directory,
         replacing=replacing,
+        frozen=frozen,
         total_steps=total_steps,
         losses=[],
         threads=threads,
@@ -436,7 +440,7 @@ def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
         )
     finished = (folder / "summary.json").exists()
     if finished and resume:
-        stopped = [earlier for earlier in attempts(folder) if worth_keeping(earlier)]
+        stopped = sorted((e for e in attempts(folder) if worth_keeping(e)), key=lambda e: e.stat().st_mtime_ns)
         raise RiskminError(
             f"directory {folder} holds a finished run, with nothing to resume; "
             + (
@@ -563,11 +567,16 @@ def end_epoch(training: Training) -> None:
 
 
 def say_unfrozen(training: Training) -> None:
-    """Warn, once, of parameters that require a gradient but are in no group of the optimizer: the optimizer is built
-    over those that required one when training began (frozen ones never get a gradient), so one a callback unfroze
-    does not train until the callback adds it, as a loop by hand would."""
+    """Warn, once, of parameters frozen when training began that require a gradient now but are in no group of the
+    optimizer: it is built over those that required one then (frozen ones never get a gradient), so one a callback
+    unfroze does not train until the callback adds it, as a loop by hand would. (One the user's own optimizer leaves
+    out from the start is theirs to leave.)"""
     grouped = {id(p) for group in training.optimizer.param_groups for p in group["params"]}
-    names = [name for name, p in training.model.named_parameters() if p.requires_grad and id(p) not in grouped]
+    names = [
+        name
+        for name, p in training.model.named_parameters()
+        if p.requires_grad and id(p) in training.frozen and id(p) not in grouped
+    ]
     if not names or not training.team.first:
         return
     training.unfrozen_said = True

@@ -20,7 +20,7 @@ LOSSES = {
 READ_AS_CLASSES = (
     "target_transform log is for a positive regression target, but the target is read as classes; "
     'pass --task regression (task="regression") if its values are amounts, or drop --target-transform log '
-    "(target_transform=)"
+    '(target_transform="none")'
 )
 
 

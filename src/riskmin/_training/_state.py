@@ -75,6 +75,7 @@ class Training:
     held: Optional[torch.Tensor] = None
     # whether a parameter that requires a gradient and is in no group of the optimizer was said (_loop.say_unfrozen)
     unfrozen_said: bool = False
+    frozen: frozenset = frozenset()  # the ids of the parameters that required no gradient when training began
 
     @property
     def step_hooks(self) -> list:
