@@ -7,6 +7,7 @@ import tomllib
 
 import numpy as np
 import pytest
+import torch
 
 import riskmin
 from riskmin import RiskminError
@@ -187,7 +188,9 @@ def test_the_folders_config_reruns_the_curve_with_its_models_and_sizes(tmp_path,
 @pytest.mark.parametrize("table, message", [
     ('models = ["linear"]\nsize = [0.5, 1.0]', "the [curve] table of {path} names a curve's models and sizes; size is neither"),
     ('models = "linear"\nsizes = [0.5, 1.0]', 'models in the [curve] table of {path} is not a list of model names'),
-    ('models = ["linear", "nope"]', "model = 'nope' is not allowed"),
+    ('models = ["linear", "Net"]', "models in the [curve] table of {path} name Net, not one of riskmin's (linear, two_layer, "
+                                   "mlp); a model of your own, recorded by its name, is trained again from Python: "
+                                   "riskmin.curve(['linear', Net], data, ...)"),
     ('sizes = [0.5]', "sizes = 0.5 is not allowed"),
     # beside other tables, a comparison's candidates, one of which is named curve: said as such
     ('lr = 0.1\n["other"]\nlr = 0.01', "{path} holds the tables of a comparison's candidates (curve, other); run it with riskmin compare"),
@@ -231,3 +234,26 @@ def test_a_directory_a_curve_may_not_write_is_refused_before_anything_trains(tmp
         assert "training rows" not in capsys.readouterr().err  # said before the first size's progress line
     assert {p.name: p.read_bytes() for p in (tmp_path / "done").iterdir()} == before  # the finished curve as it was
     assert (tmp_path / "file").read_text() == "mine" and [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
+class Own(torch.nn.Module):
+    """A model of one's own for lab1 (10 inputs, 2 outputs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(10, 2)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+def test_a_curve_of_a_model_of_ones_own_records_it_as_custom_and_its_settings_say_so(tmp_path, capsys, recwarn):
+    riskmin.curve([Own, "linear"], "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, progress=False, directory=tmp_path / "c")
+    saved = tmp_path / "c" / "config.toml"
+    recorded = tomllib.loads(saved.read_text())
+    assert recorded["model"] == "custom" and recorded["curve"] == {"models": ["Own", "linear"], "sizes": [0.5, 1.0]}
+    assert main(["curve", "--config", str(saved), "--out", str(tmp_path / "again")]) == 2
+    assert capsys.readouterr().err == (f'error: model = "custom" in {saved} stands for a module of your own, given in '
+                                       "Python (riskmin.fit(MyNet(), data)); the command line takes linear, two_layer, "
+                                       "mlp\n")
+    assert not (tmp_path / "again").exists()

@@ -13,11 +13,12 @@ import json
 import math
 import os
 import statistics
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, RiskminError, RiskminNote, check_experiment, said_given, warn
+from ..config import Config, ModelName, RiskminError, RiskminNote, check_experiment, said_given, warn
 from .._paths import data_label
 from ..metrics import METRIC_PREFIXES
 
@@ -154,8 +155,8 @@ def curve(
         check_directory(directory, config.overwrite)
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     said_given(config, settings, models, whole=given_config)
-    if models and isinstance(models[0], str):  # config.toml names the first model, as the command line's does
-        config = config.replace(model=models[0])
+    if models:  # config.toml names the first model, as the command line's does; one of your own as model "custom"
+        config = config.replace(model=models[0] if isinstance(models[0], str) else "custom")
     for each in models:
         if isinstance(each, str):
             config.replace(model=each)  # a name riskmin does not know is refused before anything trains
@@ -218,6 +219,15 @@ def recorded_plan(table: dict, source) -> tuple:
         raise RiskminError(
             f"models in the [{TABLE}] table of {source} is not a list of model names; give them as "
             'models = ["linear", "two_layer"]'
+        )
+    ours = [name for name in typing.get_args(ModelName) if name != "custom"]
+    own = [name for name in models if name not in ours]
+    if own:  # a model of one's own is recorded by its class's name: the command line has no way to build it
+        called = ", ".join(name if name in own else repr(name) for name in models)
+        raise RiskminError(
+            f"models in the [{TABLE}] table of {source} name {own[0]}, not one of riskmin's ({', '.join(ours)}); a "
+            f"model of your own, recorded by its name, is trained again from Python: riskmin.curve([{called}], data, "
+            "...)"
         )
     return models, checked_sizes(table["sizes"]) if "sizes" in table else None
 
