@@ -142,3 +142,18 @@ def test_a_batch_of_32_in_a_config_file_is_refused_where_the_default_fits_the_sp
     assert main(flags) == 0  # left to its default, the batch takes the whole split
     assert "note: the training split has 20 rows, fewer than the default batch of 32" in capsys.readouterr().err
     assert "batch_size = 0" in (tmp_path / "runs" / "small-two_layer" / "config.toml").read_text()
+
+
+def test_a_batch_of_32_given_from_python_is_refused_where_the_default_fits_the_split(tmp_path, recwarn):
+    import riskmin
+
+    table = write_table(tmp_path / "small.csv", rows=25)
+    settings = dict(target="weight", features=["x1", "x2"], epochs=1, progress=False)
+    for call in (lambda **s: riskmin.fit("linear", str(table), **s),
+                 lambda **s: riskmin.montecarlo("linear", str(table), runs=2, **s),
+                 lambda **s: riskmin.curve("linear", str(table), sizes=(0.5, 1.0), runs=2, **s)):
+        with pytest.raises(riskmin.RiskminError, match=r"^batch_size = 32 is larger than the training split"):
+            call(batch_size=32, **settings)
+    # left to its default, or a Config passed whole (which cannot say it was given), the batch takes the whole split
+    assert riskmin.fit("linear", str(table), **settings).config.batch_size == 0
+    assert riskmin.fit("linear", str(table), riskmin.Config(batch_size=32), **settings).config.batch_size == 0

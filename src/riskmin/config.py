@@ -467,6 +467,18 @@ class GivenBatch(int):
     """
 
 
+def given_keywords(settings: dict) -> dict:
+    """Settings a Python caller gave as keywords, a batch_size among them kept apart from the default it may equal
+    (GivenBatch), as the command line keeps a flag's: a batch given is refused where it is larger than the training
+    rows, the default alone fits them. (A Config passed whole cannot say which of its fields were given.)
+
+    >>> type(given_keywords({"batch_size": 32})["batch_size"]).__name__, given_keywords({"lr": 0.1})
+    ('GivenBatch', {'lr': 0.1})
+    """
+    batch = settings.get("batch_size")
+    return {**settings, "batch_size": GivenBatch(batch)} if type(batch) is int else settings
+
+
 @functools.cache
 def settings_where(**facts) -> tuple:
     """The names of the settings whose field metadata holds every fact given (see FACTS), in Config's order.

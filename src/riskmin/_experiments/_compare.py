@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, said_given, settings_where
+from ..config import Config, RiskminError, given_keywords, said_given, settings_where
 from .._paths import data_label
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from ..data import Data
@@ -153,7 +153,9 @@ def compare(
     """
     candidates, settings = shared_model_per_candidate(candidates, settings)
     whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
-    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
+    config = recorded(
+        (config or Config()).replace(runs=runs, **given_keywords(settings)), data
+    )  # config.toml names the data given
     configs = candidate_configs(candidates, config)
     said_given(config, settings, trained=[each for _, each in configs.values()], whole=whole)
     base, mode = resolved(config, metric, rope, select)

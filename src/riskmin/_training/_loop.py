@@ -28,7 +28,7 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
+from ..config import FIELDS, Config, RiskminError, given_keywords, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label, stopped_run
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -398,7 +398,7 @@ def fit_settings(model, config: Optional[Config], settings: dict, resume: bool =
     callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
     callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
     whole = config is not None and not resume
-    config = (config or Config()).replace(**settings)
+    config = (config or Config()).replace(**given_keywords(settings))
     missing_callables(config, callables)
     said_given(config, settings, [model], whole=whole)
     return config, callables
