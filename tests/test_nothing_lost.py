@@ -964,3 +964,19 @@ def test_a_python_overwrite_of_the_current_folder_is_refused_before_it_trains(tm
     monkeypatch.chdir(tmp_path)
     riskmin.fit("linear", "line", epochs=2, progress=False, directory="run/../run", overwrite=True)
     assert riskmin.Run.load(folder).summary["epochs_run"] == 2 and sorted(tmp_path.iterdir()) == [folder]
+
+
+def test_an_experiment_that_would_replace_the_current_folder_is_refused_in_pythons_words(tmp_path, monkeypatch):
+    riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False, directory=tmp_path / "mc")
+    before = tree(tmp_path)
+    monkeypatch.chdir(tmp_path / "mc")
+    sentence = ("^directory . holds the current folder, which overwrite=True cannot replace while it is in use; run from "
+                "outside it, or choose another directory$")
+    for attempt in (lambda: riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False, directory=".", overwrite=True),
+                    lambda: riskmin.curve("linear", "line", sizes=(0.5, 1.0), runs=2, epochs=1, progress=False, directory=".",
+                                          overwrite=True),
+                    lambda: riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "line", runs=2, epochs=1, progress=False,
+                                            directory=".", overwrite=True)):
+        with pytest.raises(RiskminError, match=sentence):
+            attempt()
+    assert tree(tmp_path) == before

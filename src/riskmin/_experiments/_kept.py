@@ -203,7 +203,8 @@ class Keeper:
         from .._runs._rundir import first_missing, prepare_run_directory
 
         made = first_missing(self.destination)
-        building = prepare_run_directory(self.destination, overwrite=True)  # a hidden folder beside one already there
+        voice = {} if self.command else {"place": "directory", "asked": "overwrite=True"}
+        building = prepare_run_directory(self.destination, True, **voice)  # a hidden folder beside one already there
         self.made = made if building == self.target else building
         starting = building.with_name(f".{building.name}.begin-{secrets.token_hex(4)}")
         (starting / KEPT).mkdir(parents=True)

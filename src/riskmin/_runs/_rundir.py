@@ -216,14 +216,15 @@ def discard(target: Path, made: Path) -> None:
             return
 
 
-def prepare_run_directory(target: Path, overwrite: bool) -> Path:
+def prepare_run_directory(target: Path, overwrite: bool, place: str = "--name", asked: str = "--overwrite") -> Path:
     """Create the folder a new run trains in and return it: `target` itself, or, when an existing run is
     to be replaced, a hidden folder beside it that `install` later renames to `target`.
 
-    The old run is not touched here; the caller holds its lock while the new one trains.
+    The old run is not touched here; the caller holds its lock while the new one trains. `place` and `asked`, for
+    Python: what to change and how a replacement is asked for (see check_replaceable).
     """
     try:
-        check_replaceable(target)
+        check_replaceable(target, place, asked)
         empty = left_empty(target)
         if empty:
             warn(
@@ -246,6 +247,8 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
     """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, a file, a folder that is
     not riskmin's; and a run inside another one. `place` and `asked` name, for Python, what to change and how to ask
     for a replacement."""
+    if os.path.isdir(target) and any(Path(target).iterdir()):  # what a replacement would rename away
+        check_not_in_use(target, place, asked)
     check_run_place(target, "--out or --name" if place == "--name" else place)
     if target.is_symlink():
         raise RiskminError(
@@ -258,6 +261,17 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
         raise RiskminError(
             f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
             f"experiments: remove it or choose another {place}"
+        )
+
+
+def check_not_in_use(target: Path, place: str, asked: str) -> None:
+    """Refuse to replace the folder this process works in, or one that holds it: renamed away, it would leave the
+    process in a deleted folder. `place` and `asked`: what to change and how a replacement is asked for."""
+    here = Path(os.path.abspath(target))
+    if here == Path.cwd() or here in Path.cwd().parents:
+        raise RiskminError(
+            f"{place.lstrip('-')} {target} holds the current folder, which {asked} cannot replace while it is in use; "
+            f"run from outside it, or choose another {place}"
         )
 
 
@@ -444,12 +458,7 @@ def fit_folder(directory: Path, overwrite: bool, resume: bool) -> tuple:
     if not overwrite or not begun:
         return directory, None
     directory = Path(os.path.normpath(directory))  # "runs/r/.." names runs, beside which the hidden folder goes
-    here = Path(os.path.abspath(directory))
-    if here == Path.cwd() or here in Path.cwd().parents:  # renamed away, it would leave the process in a deleted folder
-        raise RiskminError(
-            f"directory {directory} holds the current folder, which overwrite=True cannot replace while it is in use; "
-            "run from outside it, or choose another directory"
-        )
+    check_not_in_use(directory, "directory", "overwrite=True")
     return directory.with_name(f".{directory.name}.new-{secrets.token_hex(4)}"), directory
 
 
