@@ -980,3 +980,15 @@ def test_an_experiment_that_would_replace_the_current_folder_is_refused_in_pytho
         with pytest.raises(RiskminError, match=sentence):
             attempt()
     assert tree(tmp_path) == before
+
+
+def test_an_experiment_replaced_keeps_the_users_own_files_and_none_of_its_old_results(tmp_path, capsys):
+    command = ["montecarlo", "line", "--model", "linear", "--runs", "2", "--epochs", "1", "--progress", "off", "--out",
+               str(tmp_path), "--name", "m"]
+    assert main(command) == 0
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    (tmp_path / "m" / "compare.png").write_bytes(b"an old comparison's picture, riskmin's own name")
+    assert main([*command, "--overwrite"]) == 0
+    assert (tmp_path / "m" / "notes.txt").read_text() == "mine"  # the user's file moves into the new result
+    assert not (tmp_path / "m" / "compare.png").exists()  # a name riskmin writes in an experiment is not carried
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["m"]

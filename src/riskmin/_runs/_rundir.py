@@ -337,10 +337,11 @@ def install(building: Path, target: Path) -> None:
             f"the new run could not take the place of {target} ({error.strerror}); it is kept in {building}"
         ) from None
     fsync_directory(target.parent)
-    if not holds_experiment(retired):  # a run's folder may hold the user's own files: they stay in it
-        for path in retired.iterdir() if retired.is_dir() else ():
-            if not written_by_a_run(path) and not os.path.lexists(target / path.name):
-                os.rename(path, target / path.name)
+    # a run's or an experiment's folder may hold the user's own files: they stay in it
+    ours = (lambda path: path.name in EXPERIMENT_OUTPUTS) if holds_experiment(retired) else written_by_a_run
+    for path in retired.iterdir() if retired.is_dir() else ():
+        if not ours(path) and not os.path.lexists(target / path.name):
+            os.rename(path, target / path.name)
     shutil.rmtree(retired, ignore_errors=True)
     for earlier in attempts(target):
         if (earlier / "summary.json").is_file():  # one that finished and diverged, said so when it did
@@ -413,6 +414,20 @@ def save_run(run, directory=None) -> Path:
 
 # the files a run writes in its directory, beside its checkpoints and TensorBoard's events
 RUN_OUTPUTS = (*RUN_FILES, "curves.png")
+# what montecarlo, compare and curve write in theirs, and what keeps their runs as they finish
+EXPERIMENT_OUTPUTS = (
+    ".lock",
+    "config.toml",
+    "runs.csv",
+    "summary.json",
+    "experiment.json",
+    "kept",
+    "montecarlo.png",
+    "compare.png",
+    "comparison.csv",
+    "curve.png",
+    "curve.csv",
+)
 
 
 def written_by_a_run(path: Path) -> bool:
