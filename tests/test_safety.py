@@ -559,8 +559,9 @@ def test_montecarlo_overwrite_swaps_a_complete_new_experiment_in(experiment):
     old = (experiment / "runs.csv").read_text()
     assert main([*MC, "--epochs", "3", "--out", str(experiment.parent), "--name", "mc", "--overwrite"]) == 0
     assert [p.name for p in experiment.parent.iterdir()] == ["mc"]  # nothing left beside it
-    assert not (experiment / "notes.txt").exists() and (experiment / "runs.csv").read_text() != old
-    assert {p.name for p in experiment.iterdir()} == {"config.toml", "runs.csv", "montecarlo.png", "summary.json"}
+    assert (experiment / "notes.txt").read_text() == "mine" and (experiment / "runs.csv").read_text() != old
+    assert {p.name for p in experiment.iterdir()} == {"config.toml", "runs.csv", "montecarlo.png", "summary.json",
+                                                      "notes.txt"}  # the user's own file moved into the new result
 
 
 def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experiment_whole(experiment, monkeypatch, capsys):
@@ -583,7 +584,7 @@ def test_a_montecarlo_overwrite_that_fails_while_writing_leaves_the_old_experime
     assert tree(experiment) == before
     monkeypatch.undo()  # space again: the new experiment takes the old one's place, its runs not trained again
     assert main(["montecarlo", "--resume", str(building)]) == 0
-    assert not building.exists() and not (experiment / "notes.txt").exists() and tree(experiment) != before
+    assert not building.exists() and (experiment / "notes.txt").read_text() == "mine" and tree(experiment) != before
 
 
 def test_montecarlo_overwrite_refuses_a_symbolic_link_before_training(tmp_path, capsys):
