@@ -8,6 +8,7 @@ for the command line ahead of the commands.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .config import RiskminError
@@ -54,7 +55,10 @@ def missing_run_files(directory: Path) -> list:
 
 
 def not_a_run(directory: Path, missing: list) -> RiskminError:
-    """The error for a folder given as a run that lacks the run files `missing`."""
+    """The error for a folder given as a run that lacks the run files `missing`: one that is not there at all, a
+    mistyped path, said so."""
+    if not os.path.lexists(directory):
+        return RiskminError(f"{directory} does not exist; check the path")
     return RiskminError(
         f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
         "`riskmin train` wrote"

@@ -479,10 +479,9 @@ def curve_plan(args) -> tuple:
     models = [
         parse_value("model", name.strip()) for name in (args.model.split(",") if "model" in vars(args) else recorded)
     ]
-    given = checked_sizes(args.sizes.split(","))
-    # --sizes always holds a value, its default when left out: the file's sizes stand unless others are given
-    if sizes is None or given != SIZES:
-        sizes = given
+    if args.sizes is not None:  # given, over the file's
+        sizes = checked_sizes(args.sizes.split(","))
+    sizes = SIZES if sizes is None else sizes
     if models:
         args.model = models[0]  # the settings of the first; each model of the curve replaces it
     if tables != [TABLE]:  # settings alone, or a comparison's candidates, which config_from_args refuses in its words

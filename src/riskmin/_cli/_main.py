@@ -288,7 +288,7 @@ def add_curve_parser(commands, parser: Parser) -> None:
     sub.add_argument(
         "--sizes",
         metavar="FRACTIONS",
-        default="0.1,0.18,0.32,0.56,1.0",
+        default=None,  # left out: a --config file's sizes, else the default ones (_commands.curve_plan)
         help="training sizes, as fractions of the training rows a split leaves (default: "
         "0.1,0.18,0.32,0.56,1.0, evenly spaced in log n); "
         "--model takes several models, comma separated, one curve each",
@@ -406,22 +406,12 @@ def as_lines(shown):
     return show
 
 
-def check_run_exists(args) -> None:
-    """Refuse the run path of predict, evaluate or export that does not exist, in those words: a mistyped path, which
-    the checks of what a run holds would call a folder that is not a run."""
-    from pathlib import Path
-
-    if args.command in ("predict", "evaluate", "export") and not Path(args.run).exists():
-        raise RiskminError(f"{Path(args.run)} does not exist; check the path")
-
-
 def command(parser, argv: list) -> int:
     """The command in `argv`, run; its exit status."""
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:
             parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
-        check_run_exists(args)
         refused_early(args)  # a bad setting, a missing file or a folder that is not a run: said before torch loads
         # imported once parsing is done, inside the try: a command imports torch (seconds),
         # and Ctrl-C then ends as quietly

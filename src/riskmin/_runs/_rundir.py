@@ -232,7 +232,7 @@ def prepare_run_directory(target: Path, overwrite: bool, place: str = "--name", 
                 RiskminNote,
             )
         replaces = overwrite and target.exists() and not empty
-        building = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}") if replaces else target
+        building = replacement_folder(target) if replaces else target
         building.mkdir(parents=True, exist_ok=empty)
     except FileExistsError:
         raise RiskminError(
@@ -312,6 +312,11 @@ def write_replacing(save, target: Path, replace: bool = True) -> Path:
             install(building, target)
         return target
     return building
+
+
+def replacement_folder(target: Path) -> Path:
+    """A new hidden folder beside `target`, for a run or experiment that is to take its place (REPLACEMENT)."""
+    return target.with_name(f".{target.name}.new-{secrets.token_hex(4)}")
 
 
 def replaced_by(building: Path):
@@ -474,7 +479,7 @@ def fit_folder(directory: Path, overwrite: bool, resume: bool) -> tuple:
         return directory, None
     directory = Path(os.path.normpath(directory))  # "runs/r/.." names runs, beside which the hidden folder goes
     check_not_in_use(directory, "directory", "overwrite=True")
-    return directory.with_name(f".{directory.name}.new-{secrets.token_hex(4)}"), directory
+    return replacement_folder(directory), directory
 
 
 def worth_keeping(directory: Path) -> bool:
@@ -606,8 +611,6 @@ def load_run(directory, model=None):
     written before riskmin kept them load unchecked); anything damaged is one RiskminError.
     """
     directory = Path(directory)
-    if not directory.exists():
-        raise RiskminError(f"{directory} does not exist; check the path")
     summary = checked_summary(directory)
     config = Config.from_toml(directory / "config.toml")
     preprocessing = read_json(directory / "preprocessing.json")

@@ -556,7 +556,7 @@ def end_epoch(training: Training) -> None:
     if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
         validate(training)
     call(training.callbacks, "on_epoch_end", state)
-    if not training.unfrozen_said:
+    if training.frozen and not training.unfrozen_said:  # nothing frozen at the start: nothing to look at each epoch
         say_unfrozen(training)
     if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):
         training.scheduler.step()
