@@ -56,14 +56,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def as_torchrun(*arguments, second=None) -> list:
+def as_torchrun(*arguments, second=None, first=None) -> list:
     """`riskmin <arguments>` as the two processes torchrun would start, each told its rank by the environment; the
-    second runs `python <second>` instead, when given (one that kills itself at a chosen step)."""
+    second runs `python <second>` instead, when given (one that kills itself at a chosen step), and the first
+    `python <first>`."""
     port, processes = free_port(), []
     for rank in range(2):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RISKMIN_DISTRIBUTED_TIMEOUT": "60"}
-        command = second if rank == 1 and second else ["-m", "riskmin", *arguments]
+        command = second if rank == 1 and second else first if rank == 0 and first else ["-m", "riskmin", *arguments]
         processes.append(subprocess.Popen([sys.executable, *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           text=True))
     return processes
@@ -97,6 +98,41 @@ def test_a_process_that_dies_ends_the_other_with_a_clear_error(tmp_path):
     lines = err.strip().splitlines()
     assert lines[-1].startswith("error: another riskmin process stopped before sending its runs"), err[-2000:]
     assert not any(tmp_path.glob("*/summary.json"))
+
+
+# fit(directory=D, overwrite=True) on two processes: process 0 renames the new run into D once it finished; the
+# other returns only after that, so that what follows the call reads the new run on every process. Process 0 notes
+# whether process 1 had already returned (it writes a file once fit returns) when the rename came.
+REPLACED_ON_TWO = """
+import json, os, sys
+from pathlib import Path
+import riskmin, riskmin._runs._rundir as rundir
+
+target, rank = Path(sys.argv[1]), int(os.environ["RANK"])
+returned = target.parent / "returned"
+install = rundir.install
+
+def watched(building, replaced):
+    print("renamed after the other returned:", returned.exists())
+    install(building, replaced)
+
+rundir.install = watched
+riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=target, overwrite=True)
+if rank == 1:
+    returned.touch()
+print("epochs in the run there:", json.loads((target / "summary.json").read_text())["epochs_run"])
+"""
+
+
+def test_a_replacement_on_two_processes_returns_on_each_once_the_new_run_is_in_place(tmp_path):
+    riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r")
+    processes = as_torchrun(first=["-c", REPLACED_ON_TWO, str(tmp_path / "r")],
+                            second=["-c", REPLACED_ON_TWO, str(tmp_path / "r")])
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert outputs[0][0].splitlines() == ["renamed after the other returned: False", "epochs in the run there: 2"]
+    assert outputs[1][0].splitlines() == ["epochs in the run there: 2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "returned"]
 
 
 # One model on two processes. A batch of 31 splits 16/15 between them, and 800 training rows leave a last batch

@@ -309,6 +309,9 @@ class Alone:
     def to_first(self, value) -> list:
         return [value]
 
+    def wait_for_first(self) -> None:
+        pass
+
 
 class Team:
     """The processes that train one model together, as one training step sees them.
@@ -402,6 +405,11 @@ class Team:
         values = [None] * self.world if self.first else None
         self.dist.gather_object(value, values, dst=0)
         return values
+
+    def wait_for_first(self) -> None:
+        """Return on every process once process 0 has come here too (it finished what the others wait for)."""
+        with self.watched():
+            self.decided(True)
 
 
 class LinkWatch:

@@ -187,46 +187,43 @@ def resumable(directory):
 
 
 def train_in(target, config, data, resume: bool, made=None, replacing=None, callbacks=()) -> int:
-    """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there.
+    """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there
+    if it succeeded (`Replacement`, the rule fit follows too).
 
-    A failure that leaves no checkpoint removes `target` when this command made it, with the folders above it up to
-    `made`, the outermost folder it made (None: it made none); `callbacks`: the user's own, for fit. The run
-    being replaced is locked all along, so nobody resumes it meanwhile, and is swapped out only by
-    a success: a new run that diverged, failed or was interrupted stays beside it, and the
-    message names the commands that resume it and that discard it.
+    A failure that leaves nothing worth keeping removes `target` when this command made it, with the folders above it
+    up to `made`, the outermost folder it made (None: it made none); `callbacks`: the user's own, for fit. A new run
+    that did not take the place of the one it replaces stays beside it, and the message names the commands that
+    resume it and that discard it.
     """
     import contextlib
 
     from ..distributed import rank
-    from .._files import RunLock
-    from .._runs._rundir import discard, worth_keeping
+    from .._runs._rundir import Replacement, discard, worth_keeping
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume, callbacks)
+    replacement = Replacement(target, replacing, made=made is not None) if replacing is not None else None
     try:
-        with RunLock(replacing, tidy=False) if replacing is not None else contextlib.nullcontext():
+        with replacement or contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume, callbacks)
-            if replacing is not None and succeeded(outcome):
-                from .._runs._rundir import install
-
-                install(target, replacing)
-                target, replacing = replacing, None
+            if replacement is not None and replacement.settle(finished_run(outcome)):
+                target, replacement = replacing, None
     except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
+        if replacement is not None and replacement.kept():
+            raise RiskminError(f"{error}; {kept_beside(replacement)}") from None
         if made is not None and not worth_keeping(target):
             discard(target, made)
-        elif replacing is not None:
-            raise RiskminError(f"{error}; {kept_beside(target, replacing)}") from None
         raise
     except BaseException as error:  # Ctrl-C outside the steps (a second one while finishing), or a crash
-        if made is not None and not worth_keeping(target):
+        if replacement is not None and replacement.kept():
+            print(kept_beside(replacement), file=sys.stderr)
+        elif made is not None and not worth_keeping(target):
             discard(target, made)  # nothing worth keeping was written: leave no trace
-        elif replacing is not None:
-            print(kept_beside(target, replacing), file=sys.stderr)
         elif isinstance(error, KeyboardInterrupt) and worth_keeping(target):
             print(f"interrupted; {kept_run(target)}", file=sys.stderr)
             return 130
         raise
-    return report_outcome(outcome, target, replacing)
+    return report_outcome(outcome, target, replacement)
 
 
 def kept_run(target) -> str:
@@ -238,21 +235,19 @@ def kept_run(target) -> str:
     return f"the run is kept in {target}: continue with: {resume_command(target)}"
 
 
-def succeeded(outcome) -> bool:
-    """Whether training ended in a run that may replace another: finished (if interrupted, only then), and not
-    diverged."""
+def finished_run(outcome):
+    """The run that training ended in, finished (if interrupted, only after its last step), or None."""
     from .._training._checkpoint import FinishedThenInterrupted
 
     run = outcome.run if isinstance(outcome, FinishedThenInterrupted) else outcome
-    return not isinstance(run, BaseException) and not run.summary["diverged"]
+    return None if isinstance(run, BaseException) else run
 
 
-def kept_beside(building, replacing) -> str:
+def kept_beside(replacement) -> str:
     """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
     from ..distributed import resume_command
-    from .._runs._rundir import left_beside
 
-    return left_beside(building, replacing, resume_command(building))
+    return replacement.left(resume_command(replacement.building))
 
 
 def train_share(target, config, data, resume: bool, callbacks) -> int:
@@ -306,13 +301,13 @@ def train_locked(target, config, data, resume: bool, callbacks):
     return run
 
 
-def report_outcome(outcome, target, replacing=None) -> int:
+def report_outcome(outcome, target, replacement=None) -> int:
     """What the user reads once training ended: where the run is, or how to continue it; the exit status.
-    `replacing` is the run that `target` was built to replace and did not (it did not succeed)."""
+    `replacement`: the run in `target` was built to take another's place and did not (it did not succeed)."""
     from .._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
     from ..distributed import resume_command
 
-    beside = f"; {kept_beside(target, replacing)}" if replacing is not None else ""
+    beside = f"; {kept_beside(replacement)}" if replacement is not None else ""
     if isinstance(outcome, FinishedThenInterrupted):  # the run is whole, in its place: the command stops as asked
         print(f"interrupted after the last step; the run was written to {target}{beside}", file=sys.stderr)
         return 130

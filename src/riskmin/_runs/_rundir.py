@@ -325,6 +325,50 @@ def replaced_by(building: Path):
     return building.with_name(match["name"]) if match else None
 
 
+class Replacement:
+    """A new run trained in `building` to take the place of the run in `target`, and replacing it only with a success:
+    the one rule that Python's fit and `riskmin train --overwrite` share.
+
+    While active, the old run is locked, so nobody resumes or replaces it meanwhile. `settle(run)` renames a run that
+    finished and did not diverge into its place; anything else leaves the old run as it was. A failure (an exception
+    out of the block) leaves the new run beside it when it is worth keeping (a checkpoint or its final files), and
+    removes it when there is nothing to resume and this attempt `made` the folder.
+    """
+
+    def __init__(self, building: Path, target: Path, made: bool = True):
+        self.building, self.target, self.made = building, target, made
+        self.lock = RunLock(target, tidy=False)
+
+    def __enter__(self):
+        self.lock.__enter__()
+        return self
+
+    def __exit__(self, kind, error, trace):
+        try:
+            if kind is not None and not self.kept():
+                shutil.rmtree(self.building, ignore_errors=True)
+        finally:
+            self.lock.release()
+        return False
+
+    def kept(self) -> bool:
+        """Whether the new run stays beside the old one after a failure: something in it to resume or use, or a
+        folder this attempt did not make (one resumed)."""
+        return not self.made or worth_keeping(self.building)
+
+    def settle(self, run) -> bool:
+        """Put the finished `run` (None: none finished) in the old one's place, unless it diverged; whether it took
+        the place."""
+        if run is None or run.summary["diverged"]:
+            return False
+        install(self.building, self.target)
+        return True
+
+    def left(self, resume: str) -> str:
+        """What became of the new run when it did not take the place (see left_beside)."""
+        return left_beside(self.building, self.target, resume)
+
+
 def install(building: Path, target: Path) -> None:
     """Put the new run `building` where the old run `target` is: two renames, then the old one is deleted, but for
     files of the user's own in an old run's folder, which move into the new one."""

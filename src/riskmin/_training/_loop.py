@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 import weakref
 from pathlib import Path
@@ -28,7 +27,7 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import FIELDS, Config, RiskminError, given_keywords, RiskminNote, RiskminNumerics, said_given, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label, stopped_run
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -56,8 +55,8 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Run, attempts, fit_folder, install, left_beside, save_run, worth_keeping, written_by_a_run
-from .._files import RunLock, held_elsewhere, held_here, holds_experiment, holds_run
+from .._runs._rundir import Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
+from .._files import held_elsewhere, held_here, holds_experiment, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
@@ -112,47 +111,45 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
 
 
 def training_loop(training: Training, resume: bool) -> Run:
-    """`trained` (the loop), and when the run replaces another (`fit_folder`), that run locked while the new one trains
-    beside it, and replaced only by a success: one that diverged, failed or was interrupted stays beside it, and says
-    where."""
-    building, target = training.directory, training.replacing
-    if building is None or target is None or not training.team.first:
+    """`trained` (the loop), and when the run replaces another (`fit_folder`), that run replaced only by a success
+    (`Replacement`): one that diverged, failed or was interrupted stays beside it, and says where. Under torchrun
+    the processes return together once a finished run is in its place."""
+    building, target, team = training.directory, training.replacing, training.team
+    if building is None or target is None:
         return trained(training, resume)
-    with RunLock(target, tidy=False):
+    if not team.first:  # process 0 writes the run and renames it; the others wait for it, then return
+        try:
+            run = trained(training, resume)
+        except FinishedThenInterrupted:
+            team.wait_for_first()
+            raise
+        team.wait_for_first()
+        return run
+    continuing = resume_call(building)
+    with Replacement(building, target, made=not resume) as replacement:
         try:
             run = trained(training, resume)
         except FinishedThenInterrupted as stop:  # the run whole: it takes the place it was for, and the stop goes on
-            written = target if take_place(stop.run, building, target) else building
+            written = target if replacement.settle(stop.run) else building
+            team.wait_for_first()
             raise FinishedThenInterrupted(
                 f"interrupted after the last step, once the run was finished and written to {written}", stop.run
             ) from None
         except (TrainingInterrupted, RiskminError) as error:
-            if not worth_keeping(building):
-                shutil.rmtree(building, ignore_errors=True)
-                raise
-            raise type(error)(f"{error}; {left_beside(building, target, resume_call(building))}") from None
-        except BaseException:  # a bug in a callback, a second Ctrl-C while finishing: raised as it is
-            if worth_keeping(building):
-                warn(left_beside(building, target, resume_call(building)), RiskminNote)
-            else:
-                shutil.rmtree(building, ignore_errors=True)
+            if replacement.kept():
+                raise type(error)(f"{error}; {replacement.left(continuing)}") from None
             raise
-        take_place(run, building, target)
+        except BaseException:  # a bug in a callback, a second Ctrl-C while finishing: raised as it is
+            if replacement.kept():
+                warn(replacement.left(continuing), RiskminNote)
+            raise
+        if not replacement.settle(run):
+            warn(
+                f"the run diverged, so it does not replace the run in {target}; {replacement.left(continuing)}",
+                RiskminNote,
+            )
+        team.wait_for_first()
     return run
-
-
-def take_place(run: Run, building: Path, target: Path) -> bool:
-    """Rename the finished run in `building` to `target`, in place of the run there; one that diverged stays beside.
-    Whether it took the place."""
-    if run.summary["diverged"]:
-        warn(
-            f"the run diverged, so it does not replace the run in {target}; "
-            f"{left_beside(building, target, resume_call(building))}",
-            RiskminNote,
-        )
-        return False
-    install(building, target)
-    return True
 
 
 def resume_call(directory: Path) -> str:
@@ -398,7 +395,7 @@ def fit_settings(model, config: Optional[Config], settings: dict, resume: bool =
     callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
     callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
     whole = config is not None and not resume
-    config = (config or Config()).replace(**given_keywords(settings))
+    config = (config or Config()).replace(**settings)
     missing_callables(config, callables)
     said_given(config, settings, [model], whole=whole)
     return config, callables
