@@ -1,6 +1,7 @@
 """Settings as users give them: several targets as a list, and a note on a setting the data's task leaves unused
 (stratify for a regression target), said once and only when it was given."""
 
+import json
 import warnings
 
 import pytest
@@ -8,7 +9,10 @@ import pytest
 import riskmin
 from riskmin import Config, RiskminError
 from riskmin._cli._main import main
-from riskmin.config import RiskminNote, fact, given_for_task
+from riskmin._experiments._candidates import candidate_configs
+from riskmin._experiments._compare import stacks
+from riskmin._experiments._kept import Keeper
+from riskmin.config import DefaultBatch, RiskminNote, fact, given_for_task
 
 
 def write_table(path, rows: int = 40):
@@ -154,6 +158,127 @@ def test_a_batch_of_32_given_from_python_is_refused_where_the_default_fits_the_s
                  lambda **s: riskmin.curve("linear", str(table), sizes=(0.5, 1.0), runs=2, **s)):
         with pytest.raises(riskmin.RiskminError, match=r"^batch_size = 32 is larger than the training split"):
             call(batch_size=32, **settings)
-    # left to its default, or a Config passed whole (which cannot say it was given), the batch takes the whole split
+    # left to its default, the batch takes the whole split (a Config passed whole: the tests below)
     assert riskmin.fit("linear", str(table), **settings).config.batch_size == 0
-    assert riskmin.fit("linear", str(table), riskmin.Config(batch_size=32), **settings).config.batch_size == 0
+
+
+SMALL = ["--target", "weight", "--features", "x1,x2", "--epochs", "1", "--progress", "off"]  # 20 training rows of 25
+REFUSED = "batch_size = 32 is larger than the training split (20 samples); use at most 20, or 0 for the whole split"
+DEFAULT_NOTE = ("the training split has 20 rows, fewer than the default batch of 32; batch_size 0 is used: each step "
+                "takes its whole training split")
+
+
+def test_the_default_batch_alone_is_marked_and_every_copy_keeps_what_it_was():
+    assert isinstance(Config().batch_size, DefaultBatch) and Config().batch_size == 32
+    for default in (Config(), Config().replace(lr=0.1), Config(lr=0.1).replace(seed=3),
+                    Config.from_dict(Config().to_dict())):
+        assert isinstance(default.batch_size, DefaultBatch)
+    for given in (Config(batch_size=32), Config().replace(batch_size=32), Config(batch_size=32).replace(lr=0.1),
+                  Config.from_dict({"batch_size": 32}), Config(batch_size=64)):
+        assert type(given.batch_size) is int
+    assert Config(batch_size=32) == Config()  # the same settings, whoever gave them
+
+
+def test_a_config_passed_whole_with_a_batch_of_32_is_refused_as_the_flag_is(tmp_path, capsys):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    assert main(["train", str(table), *SMALL, "--out", str(tmp_path / "runs"), "--batch-size", "32"]) == 2
+    assert capsys.readouterr().err == f"error: {REFUSED}\n"
+    settings = dict(target="weight", features=["x1", "x2"], epochs=1, progress=False)
+    for given in (Config(batch_size=32), Config().replace(batch_size=32), Config(batch_size=32).replace(lr=0.1)):
+        for call in (lambda: riskmin.fit("linear", str(table), given, **settings),
+                     lambda: riskmin.montecarlo("linear", str(table), runs=2, config=given, **settings),
+                     lambda: riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, str(table), runs=2, config=given,
+                                             model="linear", **settings)):
+            with pytest.raises(RiskminError) as refused:
+                call()
+            assert str(refused.value) == REFUSED
+    with pytest.raises(RiskminError, match=r"^batch_size = 32 is larger than the training split of size 0.5 \(10 "):
+        riskmin.curve("linear", str(table), sizes=(0.5, 1.0), runs=2, config=Config(batch_size=32), **settings)
+
+
+def test_a_config_left_at_the_default_batch_takes_a_small_training_split_whole_with_a_note(tmp_path):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    settings = dict(target="weight", features=["x1", "x2"], epochs=1, progress=False)
+    for config in (Config(), Config().replace(lr=0.1), Config(lr=0.1)):
+        runs = []
+        said = notes_of(lambda: runs.append(riskmin.fit("linear", str(table), config, **settings)))
+        assert runs[0].config.batch_size == 0 and said.count(DEFAULT_NOTE) == 1
+
+
+def test_a_candidate_given_a_batch_of_32_trains_apart_from_the_default_and_is_refused(tmp_path):
+    configs = candidate_configs({"given": {"batch_size": 32}, "default": {"lr": 0.1}, "other": {"lr": 0.5}}, Config())
+    assert stacks(configs) == [["given"], ["default", "other"]]
+    table = write_table(tmp_path / "small.csv", rows=25)
+    with pytest.raises(RiskminError) as refused:
+        riskmin.compare({"default": {"lr": 0.1}, "given": {"batch_size": 32}}, str(table), runs=2, model="linear",
+                        target="weight", features=["x1", "x2"], epochs=1, progress=False)
+    assert str(refused.value) == REFUSED
+
+
+def test_compare_refuses_a_batch_of_32_in_its_config_file_as_the_flag(tmp_path, capsys):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    flags = ["compare", str(table), *SMALL, "--runs", "2", "--out", str(tmp_path / "runs")]
+    grid = tmp_path / "grid.toml"
+    for text in ("batch_size = 32\n[fast]\nlr = 0.1\n[slow]\nlr = 0.01\n",  # shared by the candidates
+                 "[fast]\nlr = 0.1\nbatch_size = 32\n[slow]\nlr = 0.01\nbatch_size = 32\n"):  # each its own
+        grid.write_text(text)
+        assert main([*flags, "--config", str(grid)]) == 2
+        assert capsys.readouterr().err == f"error: {REFUSED}\n"
+    assert main([*flags, "--lr", "0.1,0.01", "--batch-size", "32"]) == 2
+    assert capsys.readouterr().err == f"error: {REFUSED}\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_on_the_default_batch_resumes_and_reruns_from_its_own_config_toml(tmp_path, capsys, signal_at):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    flags = [str(table), *SMALL, "--epochs", "3", "--model", "linear", "--out", str(tmp_path / "runs")]
+    run = tmp_path / "runs" / "cut"
+    # one step an epoch (the whole split): cut after the first, checkpointed
+    assert main(["train", *flags, "--name", "cut", "--checkpoint-every", "1", *signal_at(1, "SIGINT")]) == 130
+    # the default, left unset, is written as a comment: read back, it is the default again
+    begun = (run / "config.toml").read_text()
+    assert "\n# batch_size = 32 (the default, left unset: a training split of fewer rows trains as one batch)\n" in begun
+    assert "\nbatch_size" not in begun and isinstance(Config.from_toml(run / "config.toml").batch_size, DefaultBatch)
+    (tmp_path / "begun.toml").write_text(begun)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    assert "error" not in capsys.readouterr().err
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == 3
+    assert "\nbatch_size = 0\n" in (run / "config.toml").read_text()  # the finished run: the batch it trained with
+    for number, settings in enumerate((tmp_path / "begun.toml", run / "config.toml")):
+        assert main(["train", "--config", str(settings), "--name", f"again-{number}"]) == 0
+        assert "error" not in capsys.readouterr().err
+        assert (tmp_path / "runs" / f"again-{number}" / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("command", [["curve", "--sizes", "0.5,1"], ["compare", "--lr", "0.1,0.01"]])
+def test_an_experiment_on_the_default_batch_reruns_from_its_own_config_toml(tmp_path, capsys, command):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    flags = ["--runs", "2", "--model", "linear", "--out", str(tmp_path / "runs")]
+    assert main([command[0], str(table), *command[1:], *SMALL, *flags, "--name", "first"]) == 0
+    written = tmp_path / "runs" / "first" / "config.toml"
+    assert "\n# batch_size = 32 (the default" in written.read_text()
+    capsys.readouterr()
+    assert main([command[0], "--config", str(written), *flags, "--name", "again"]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
+def test_an_interrupted_montecarlo_on_the_default_batch_resumes(tmp_path, capsys, monkeypatch):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    keep = Keeper.keep
+
+    def interrupted(self, group, rows):  # Ctrl-C once the first run is kept
+        keep(self, group, rows)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Keeper, "keep", interrupted)
+    folder = tmp_path / "runs" / "cut"
+    with pytest.raises(SystemExit) as stopped:
+        main(["montecarlo", str(table), *SMALL, "--runs", "2", "--engine", "sequential", "--model", "linear",
+              "--out", str(tmp_path / "runs"), "--name", "cut"])
+    assert stopped.value.code == 130
+    assert "\n# batch_size = 32 (the default" in (folder / "kept" / "settings.toml").read_text()
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["montecarlo", "--resume", str(folder), "--progress", "off"]) == 0
+    assert "error" not in capsys.readouterr().err and (folder / "summary.json").is_file()

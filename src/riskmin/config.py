@@ -117,6 +117,20 @@ DEFAULT_EPOCHS = 100  # epochs when neither epochs nor max_steps is set
 # the largest integer TOML holds (config.toml keeps every seed); torch's generators take 2**64 - 1
 LARGEST_SEED = 2**63 - 1
 
+
+class DefaultBatch(int):
+    """batch_size left at its default, kept apart from the same number given: the default alone, larger than a small
+    table's training rows, takes them all (_prepare.fitted_batch), while a batch given, and larger, is refused there,
+    whoever gave it (Config(batch_size=32), replace, a keyword of fit, a flag, a line of a file). Only Config's field
+    default holds it; copies keep it (replace, to_dict), and config.toml writes it as a comment, so that a run read
+    back from its own file still has the default. In all else an int (==, repr, JSON).
+
+    >>> default, given = Config().replace(lr=0.1).batch_size, Config(batch_size=32).batch_size
+    >>> isinstance(default, DefaultBatch), isinstance(given, DefaultBatch), default == given
+    (True, False, True)
+    """
+
+
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom"]
@@ -258,7 +272,8 @@ class Config:
     max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to "
                                 "train",
                              "optimization", low=0, resume="length")
-    batch_size: int = setting(32, "samples per batch (0: the whole training split)", "optimization", low=0)
+    batch_size: int = setting(DefaultBatch(32), "samples per batch (0: the whole training split)", "optimization",
+                              low=0)
     accumulate: int = setting(1, "add up the gradients of this many batches before each optimizer step (an epoch's "
                                  "last group may hold fewer); steps, schedules, val_every, clip_grad and max_steps "
                                  "count optimizer steps",
@@ -415,15 +430,22 @@ class Config:
 
     def to_toml(self) -> str:
         """The settings as TOML, each on its line; the settings of the data set lab1 generates are left out, at their
-        defaults, for other data, where they would read as the run's (n_outputs = 2 beside a table of one target).
+        defaults, for other data, where they would read as the run's (n_outputs = 2 beside a table of one target). A
+        batch_size left at its default (DefaultBatch) is a comment: the file read back leaves it at the default, which
+        fits a small table as it did, where a line would give it.
 
         >>> "n_outputs" in Config(data="houses.csv").to_toml(), "n_outputs" in Config().to_toml()
         (False, True)
+        >>> [line for line in Config().to_toml().splitlines() if "batch_size" in line]
+        ['# batch_size = 32 (the default, left unset: a training split of fewer rows trains as one batch)']
         """
         lines = []
         for key, value in self.to_dict().items():
             unused = key in GENERATOR and self.data != "lab1" and value == FIELDS[key].default
-            if value is not None and not unused:  # TOML has no null: an absent key means the default
+            if isinstance(value, DefaultBatch):
+                unset = "the default, left unset: a training split of fewer rows trains as one batch"
+                lines.append(f"# {key} = {value} ({unset})")
+            elif value is not None and not unused:  # TOML has no null: an absent key means the default
                 lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
@@ -454,29 +476,6 @@ def read_toml(path) -> dict:
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 GENERATOR = ("n_samples", "n_inputs", "n_outputs", "noise", "data_seed")  # the settings of the data set lab1 generates
-
-
-class GivenBatch(int):
-    """A batch_size the user gave, flag or file, kept apart from the default it may equal: the default alone, larger
-    than a small table's training rows, takes them all (_prepare.fitted_batch); a batch given is refused there as any
-    larger one is. Config's fields cannot tell a given 32 from the default 32, so the command line, which knows what
-    it was given, says it by this type; in all else an int (==, TOML, JSON), which Config.replace passes on as it is.
-
-    >>> GivenBatch(32) == 32, Config(batch_size=GivenBatch(32)).replace(lr=0.1).batch_size.__class__.__name__
-    (True, 'GivenBatch')
-    """
-
-
-def given_keywords(settings: dict) -> dict:
-    """Settings a Python caller gave as keywords, a batch_size among them kept apart from the default it may equal
-    (GivenBatch), as the command line keeps a flag's: a batch given is refused where it is larger than the training
-    rows, the default alone fits them. (A Config passed whole cannot say which of its fields were given.)
-
-    >>> type(given_keywords({"batch_size": 32})["batch_size"]).__name__, given_keywords({"lr": 0.1})
-    ('GivenBatch', {'lr': 0.1})
-    """
-    batch = settings.get("batch_size")
-    return {**settings, "batch_size": GivenBatch(batch)} if type(batch) is int else settings
 
 
 @functools.cache

@@ -9,7 +9,7 @@ import argparse
 import json
 import typing
 
-from ..config import FIELDS, Config, GivenBatch, RiskminError, fact, field_type, read_toml
+from ..config import FIELDS, Config, RiskminError, fact, field_type, read_toml
 
 TRUE, FALSE = ("on", "true", "yes", "1"), ("off", "false", "no", "0")
 
@@ -40,12 +40,6 @@ def refuse_own_code_in(path, values: dict, flags) -> None:
             refuse_own_code(key, value, f"{key} = {json.dumps(value, ensure_ascii=False)} in {path}")
 
 
-def as_given(name: str, value):
-    """A setting's value as the user gave it, by a flag or in a file: a batch_size kept apart from the default it may
-    equal (GivenBatch), which alone fits a small table's training rows."""
-    return GivenBatch(value) if name == "batch_size" else value
-
-
 def parse_value(name: str, text: str):
     """Turn the text of a flag into the type its Config field declares."""
     kind = field_type(name)
@@ -56,7 +50,7 @@ def parse_value(name: str, text: str):
                 return text.lower() in TRUE
             raise ValueError
         if kind is int:
-            return as_given(name, int(text))
+            return int(text)
         if kind is float:
             return float(text)
         if kind is tuple:
@@ -79,8 +73,8 @@ def flags_given(args: argparse.Namespace) -> list:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config of a command's --config file and flags, which override it: a value either gives that stands for
-    Python code of one's own is refused in a sentence that names it (refuse_own_code), and a batch_size either gives
-    is kept apart from the default (as_given)."""
+    Python code of one's own is refused in a sentence that names it (refuse_own_code). A batch_size either gives is
+    given, the default's value too; config.toml writes a default left unset as a comment (Config.to_toml)."""
     values = read_toml(args.config) if args.config else {}
     tables = [key for key, value in values.items() if isinstance(value, dict)]
     check_not_a_curve(args.config, tables)
@@ -93,7 +87,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
         Config.from_dict(values, source=args.config)  # unknown keys and bad values are named with the file
     if values and not getattr(args, "resume", None):  # a file the user gave, not an interrupted experiment's settings
         refuse_own_code_in(args.config, values, flags_given(args))
-        values = {key: as_given(key, value) for key, value in values.items()}
     return flags_over(values, args)
 
 

@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 from torch.utils.data import Dataset
 
-from ..config import Config, RiskminError, given_keywords, said_given, settings_where
+from ..config import Config, DefaultBatch, RiskminError, said_given, settings_where
 from .._paths import data_label
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from ..data import Data
@@ -106,12 +106,14 @@ def stacks(configs: dict) -> list:
     """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
     lr, weight_decay, momentum and the schedule (scheduler, step_size, gamma), and an optimizer that takes them per run
     (sgd, adam, adamw). A plateau schedule reacts to each run's own validation metric: such a candidate is a stack of
-    its own (and trains through fit, as montecarlo trains it)."""
+    its own (and trains through fit, as montecarlo trains it). A batch_size left at its default and the same number
+    given are apart too: the default alone fits a small training split (DefaultBatch)."""
     groups = {}
     for name, (model, candidate) in configs.items():
         if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
             key = (
                 model if isinstance(model, str) else id(model),
+                isinstance(candidate.batch_size, DefaultBatch),
                 tuple(
                     (name, str(value))
                     for name, value in candidate.to_dict().items()
@@ -153,9 +155,7 @@ def compare(
     """
     candidates, settings = shared_model_per_candidate(candidates, settings)
     whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
-    config = recorded(
-        (config or Config()).replace(runs=runs, **given_keywords(settings)), data
-    )  # config.toml names the data given
+    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     configs = candidate_configs(candidates, config)
     said_given(config, settings, trained=[each for _, each in configs.values()], whole=whole)
     base, mode = resolved(config, metric, rope, select)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, ModelName, RiskminError, given_keywords, RiskminNote, check_experiment, said_given, warn
+from ..config import Config, ModelName, RiskminError, RiskminNote, check_experiment, said_given, warn
 from .._paths import data_label
 from ..metrics import METRIC_PREFIXES
 
@@ -144,9 +144,7 @@ def curve(
 
     sizes = checked_sizes(sizes)
     given_config = config is not None  # checked whole, as fit checks a Config passed
-    config = recorded(
-        (config or Config()).replace(runs=runs, **given_keywords(settings)), data
-    )  # config.toml names the data given
+    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     if config.folds or config.splits:
         raise RiskminError(
             "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, "

@@ -26,7 +26,6 @@ from ..config import (
     RiskminNote,
     RiskminNumerics,
     check_experiment,
-    given_keywords,
     said_for_task,
     said_given,
     warn,
@@ -185,9 +184,7 @@ def montecarlo(
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     callables, settings = user_objects(settings)
     whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
-    config = recorded(
-        (config or Config()).replace(runs=runs, **given_keywords(settings)), data
-    )  # config.toml names the data given
+    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
     said_given(config, settings, [model], whole=whole)
     keeper = kept_in(directory, resume, config, fingerprint_settings(config, model_name(model)), config.to_toml())
     with holding(keeper):

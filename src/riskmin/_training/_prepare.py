@@ -15,7 +15,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
 from .._data import _frames as frames
 from .. import datasets, models
 from ._checks import check_pairs
-from ..config import FIELDS, Config, GivenBatch, RiskminError, warn
+from ..config import Config, DefaultBatch, RiskminError, warn
 from .._paths import GIVEN_IN_PYTHON, is_file_name
 from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (
@@ -342,16 +342,14 @@ def as_splits(data, config: Config) -> Splits:
 
 def fitted_batch(config: Config, train_rows: int, where: str = "the training split") -> tuple:
     """(`config` with a batch its `train_rows` hold, the note that says so or ""): the default batch_size, larger than
-    a small table's training rows, becomes the whole split (as the scikit-learn estimators do); one set on purpose
-    and larger, the default's value given as a flag or in a file (GivenBatch) too, is refused (check_batch_size). The
-    caller says the note once its data passed every check, so that a mistake found after this one is still the one
-    line said."""
-    default = FIELDS["batch_size"].default
-    given = isinstance(config.batch_size, GivenBatch)
-    if config.batch_size == default and not given and 0 < train_rows < default:
+    a small table's training rows, becomes the whole split (as the scikit-learn estimators do); one given and larger,
+    the default's value too (anything but the field's own DefaultBatch), is refused (check_batch_size). The caller
+    says the note once its data passed every check, so that a mistake found after this one is still the one line
+    said."""
+    if isinstance(config.batch_size, DefaultBatch) and 0 < train_rows < config.batch_size:
         note = (
-            f"{where} has {train_rows} rows, fewer than the default batch of {default}; batch_size 0 is used: each "
-            "step takes its whole training split"
+            f"{where} has {train_rows} rows, fewer than the default batch of {config.batch_size}; batch_size 0 is "
+            "used: each step takes its whole training split"
         )
         return config.replace(batch_size=0), note
     check_batch_size(config, train_rows, where)
