@@ -381,3 +381,62 @@ def test_predict_given_a_series_says_to_pass_rows_as_a_dataframe(lab1):
                                                    r"say X.iloc\[\[0\]\] for the first row rather than X.iloc\[0\]$"):
         riskmin.predict(run, table.drop(columns="y").iloc[0])
     assert riskmin.predict(run, table.drop(columns="y").iloc[[0]]).shape == (1, 1)
+
+
+def test_predict_and_evaluate_read_a_data_file_as_the_command_line_does(towns, tmp_path):
+    towns.to_csv(tmp_path / "towns.csv", index=False)
+    run = riskmin.fit("linear", towns, target="town", epochs=3, directory=tmp_path / "run", **FAST)
+    from_file = riskmin.predict(run, tmp_path / "towns.csv", kind="class")
+    assert isinstance(from_file, np.ndarray) and from_file.tolist() == list(riskmin.predict(run, towns, kind="class")["town"])
+    assert riskmin.predict(str(tmp_path / "run"), str(tmp_path / "towns.csv"), kind="class").tolist() == from_file.tolist()
+    assert riskmin.evaluate(run, tmp_path / "towns.csv") == pytest.approx(riskmin.evaluate(run, towns))
+    assert riskmin.evaluate(tmp_path / "run", str(tmp_path / "towns.csv")) == pytest.approx(riskmin.evaluate(run, towns))
+    assert main_says(["evaluate", str(tmp_path / "run"), str(tmp_path / "towns.csv")]) == [
+        f"{name:<12} {value:.6g}" for name, value in riskmin.evaluate(run, towns).items()]
+
+
+def main_says(argv) -> list:
+    done = subprocess.run([sys.executable, "-m", "riskmin", *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("rows, said", [
+    (None, "x is None; pass the rows as a DataFrame, a NumPy array, a tensor or a data file's path"),
+    ({"size": 1.0}, "x is a dict; pass the rows as a DataFrame, a NumPy array, a tensor or a data file's path"),
+])
+def test_predict_refuses_what_holds_no_rows_in_one_sentence(towns, rows, said):
+    run = riskmin.fit("linear", towns, target="price", epochs=1, **FAST)
+    with pytest.raises(RiskminError, match=f"^{said}$"):
+        riskmin.predict(run, rows)
+
+
+def test_a_data_file_or_run_path_that_is_wrong_is_said_so(towns, tmp_path):
+    towns.to_csv(tmp_path / "towns.csv", index=False)
+    run = riskmin.fit("linear", towns, target="price", epochs=1, **FAST)
+    with pytest.raises(RiskminError, match=f"^{tmp_path / 'nowhere'} does not exist; check the path$"):
+        riskmin.predict(tmp_path / "nowhere", towns)
+    with pytest.raises(RiskminError, match="does not exist; check the path$"):
+        riskmin.evaluate(run, tmp_path / "nothing.csv")
+    with pytest.raises(RiskminError, match=r"^a data file \(.*towns.csv\) is read by the columns a run was trained on; "
+                                           r"pass the Run, not its model$"):
+        riskmin.predict(run.model, tmp_path / "towns.csv")
+
+
+@pytest.mark.parametrize("call, placed, what", [
+    (lambda c: riskmin.montecarlo("linear", "lab1", c), "runs", "number of runs"),
+    (lambda c: riskmin.compare({"a": {}, "b": {"lr": 0.1}}, "lab1", c), "runs", "number of runs"),
+    (lambda c: riskmin.curve("linear", "lab1", c), "sizes", "training sizes"),
+])
+def test_a_config_given_where_an_experiment_takes_another_argument_is_said_so(call, placed, what):
+    with pytest.raises(RiskminError, match=rf"^{placed} is a Config, where riskmin\.\w+ takes its {what}; pass the Config "
+                                           r"by name: riskmin\.\w+\(\.\.\., config=Config\(\.\.\.\)\)$"):
+        call(riskmin.Config(epochs=1))
+
+
+def test_a_config_that_is_not_a_config_is_said_so():
+    with pytest.raises(RiskminError, match=r"^config is a dict, not a riskmin.Config; pass riskmin.Config\(\.\.\.\), or the "
+                                           r"settings themselves as keywords: riskmin.fit\(\.\.\., lr=0.1\)$"):
+        riskmin.fit("linear", "lab1", {"lr": 0.1})
+    with pytest.raises(RiskminError, match=r"^config is a dict, not a riskmin.Config; .*riskmin.montecarlo\("):
+        riskmin.montecarlo("linear", "lab1", config={"lr": 0.1})

@@ -708,6 +708,30 @@ def _named(name: str, flags: bool, value=None) -> str:
     return f"{name}=" + ("" if value is None else repr(value))
 
 
+def called_with(call: str, config, settings: dict, **placed) -> Config:
+    """The Config a Python call of riskmin.`call` trains with: `config` (None: the defaults) under the keyword
+    `settings`. A config that is not a Config (a dict, say), or a Config given in the place of another argument
+    (`placed`: those arguments, by name: montecarlo's runs, taken third where fit takes its config), is refused in one
+    sentence that says how to pass it.
+
+    >>> called_with("fit", Config(lr=0.1), {"epochs": 3}).lr
+    0.1
+    """
+    for name, value in placed.items():
+        if isinstance(value, Config):
+            what = {"runs": "number of runs", "sizes": "training sizes"}.get(name, name)
+            raise RiskminError(
+                f"{name} is a Config, where riskmin.{call} takes its {what}; pass the Config by name: "
+                f"riskmin.{call}(..., config=Config(...))"
+            )
+    if config is not None and not isinstance(config, Config):
+        raise RiskminError(
+            f"config is a {type(config).__name__}, not a riskmin.Config; pass riskmin.Config(...), or the settings "
+            f"themselves as keywords: riskmin.{call}(..., lr=0.1)"
+        )
+    return (config or Config()).replace(**settings)
+
+
 def said_given(config: Config, given, models=(), trained=None, whole: bool = False) -> None:
     """`given_settings` for a Python caller: the notes as RiskminNote warnings. `models`: what trains, where
     config.model does not say it (a name, or a module or a factory of one's own); or `trained`, the configs that

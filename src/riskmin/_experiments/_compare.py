@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 from torch.utils.data import Dataset
 
-from ..config import Config, DefaultBatch, RiskminError, said_given, settings_where
+from ..config import called_with, Config, DefaultBatch, RiskminError, said_given, settings_where
 from .._paths import data_label
 from ._candidates import candidate_configs, grid_toml, ranking, setting_cells, shared_model_per_candidate
 from ..data import Data
@@ -155,7 +155,8 @@ def compare(
     """
     candidates, settings = shared_model_per_candidate(candidates, settings)
     whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
-    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
+    # config.toml names the data given
+    config = recorded(called_with("compare", config, {"runs": runs, **settings}, runs=runs), data)
     configs = candidate_configs(candidates, config)
     said_given(config, settings, trained=[each for _, each in configs.values()], whole=whole)
     base, mode = resolved(config, metric, rope, select)

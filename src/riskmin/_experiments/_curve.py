@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import Config, ModelName, RiskminError, RiskminNote, check_experiment, said_given, warn
+from ..config import called_with, Config, ModelName, RiskminError, RiskminNote, check_experiment, said_given, warn
 from .._paths import data_label
 from ..metrics import METRIC_PREFIXES
 
@@ -142,9 +142,10 @@ def curve(
     from .._training._prepare import as_data, recorded
     from ._montecarlo import experiment_splits, model_name
 
-    sizes = checked_sizes(sizes)
     given_config = config is not None  # checked whole, as fit checks a Config passed
-    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
+    # config.toml names the data given
+    config = recorded(called_with("curve", config, {"runs": runs, **settings}, runs=runs, sizes=sizes), data)
+    sizes = checked_sizes(sizes)
     if config.folds or config.splits:
         raise RiskminError(
             "a learning curve draws random splits of each training size; leave out --folds and --splits (folds=, "

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..config import (
+    called_with,
     Config,
     RiskminError,
     RiskminNote,
@@ -184,7 +185,8 @@ def montecarlo(
     # your own loss, optimizer, scheduler, metrics: each run's fit takes them
     callables, settings = user_objects(settings)
     whole = config is not None and not resume  # a Config passed is checked whole, but not a saved one that resumes
-    config = recorded((config or Config()).replace(runs=runs, **settings), data)  # config.toml names the data given
+    # config.toml names the data given
+    config = recorded(called_with("montecarlo", config, {"runs": runs, **settings}, runs=runs), data)
     said_given(config, settings, [model], whole=whole)
     keeper = kept_in(directory, resume, config, fingerprint_settings(config, model_name(model)), config.to_toml())
     with holding(keeper):

@@ -27,7 +27,7 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
+from ..config import called_with, FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label, stopped_run
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -395,7 +395,7 @@ def fit_settings(model, config: Optional[Config], settings: dict, resume: bool =
     callables, settings = user_objects(settings)  # the user's own loss, optimizer, ...: kept here, named in the config
     callables, settings = model_step(model, callables, settings)  # a model's own training_step, configure_optimizers
     whole = config is not None and not resume
-    config = (config or Config()).replace(**settings)
+    config = called_with("fit", config, settings)
     missing_callables(config, callables)
     said_given(config, settings, [model], whole=whole)
     return config, callables
@@ -717,20 +717,23 @@ def trained_loss(config: Config) -> str:
 
 def evaluate(run_or_model, data, loss=None) -> dict:
     """Loss and metrics on every row of `data`, with the run's preprocessing; `loss`: a name or a function of your own
-    (by default the run's loss, and its own metrics).
+    (by default the run's loss, and its own metrics). `data`: a DataFrame, Data, (x, y), or a data file's path, read as
+    `riskmin evaluate` reads it; `run_or_model`: a Run, a run directory's path, or a module.
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> from riskmin import datasets
     >>> round(evaluate(run, datasets.line())["loss"], 2)
     0.01
     """
+    run_or_model = loaded(run_or_model)
     model, standardizer, config = unpack(run_or_model)
     callables = (
         run_or_model.callables
         if isinstance(run_or_model, Run) and isinstance(run_or_model.callables, Callables)
         else Callables()
     )
-    data = frames.rows(data, getattr(run_or_model, "data_names", {}))
+    names = getattr(run_or_model, "data_names", {})
+    data = file_rows(data, names, targets=True) if is_path(data) else frames.rows(data, names)
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, callables, data.y)
     check_targets(loss_name, data.y)
@@ -769,23 +772,33 @@ def evaluation_loss(model, config: Config, loss, callables: Callables, y: torch.
 @torch.no_grad()
 def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """The model's outputs for the rows of `x`, with the run's preprocessing, on the CPU; a standardized regression
-    target comes back in its own units. For a classifier, kind="class" gives each row's class and kind="proba" the
-    class probabilities, as `riskmin predict` writes them. The answer has the type of `x`: a tensor for tensors (a
-    class as its index in run.data_names["classes"]), a NumPy array for NumPy (a class by name), a DataFrame for a
-    DataFrame, with its row index and a column per target or class (see _data/_outputs.py).
+    target comes back in its own units. `run_or_model`: a Run, a run directory's path, or a module. For a classifier,
+    kind="class" gives each row's class and kind="proba" the class probabilities, as `riskmin predict` writes them.
+    The answer has the type of `x`: a tensor for tensors (a class as its index in run.data_names["classes"]), a NumPy
+    array for NumPy (a class by name), a DataFrame for a DataFrame, with its row index and a column per target or
+    class (see _data/_outputs.py); a data file's path, read as `riskmin predict` reads it, gives a NumPy array.
 
     >>> run = fit("linear", "line", split="tutorial", optimizer="sgd", lr=0.1, epochs=50, progress=False)
     >>> predict(run, torch.tensor([[0.5]])).shape
     torch.Size([1, 1])
     """
+    run_or_model = loaded(run_or_model)
     model, standardizer, config = unpack(run_or_model)
     outputs.check_kind(kind, config.loss)
-    rows, names = x, getattr(run_or_model, "data_names", {})
+    names = getattr(run_or_model, "data_names", {})
     if type(x).__name__ == "Series" and type(x).__module__.partition(".")[0] in ("pandas", "polars"):
         raise RiskminError(
             "x is a Series, one row or one column; pass the rows as a DataFrame, say X.iloc[[0]] for the first row "
             "rather than X.iloc[0]"
         )
+    if is_path(x):  # answered as NumPy rows are: a class by its label
+        x = file_rows(x, names, targets=False).x.numpy()  # type: ignore[union-attr]  # a file holds one input
+    if x is None or isinstance(x, (dict, set, str, bytes)) and not frames.several_tensors(x):
+        raise RiskminError(
+            f"x is {'None' if x is None else 'a ' + type(x).__name__}; pass the rows as a DataFrame, a NumPy array, a "
+            "tensor or a data file's path"
+        )
+    rows = x
     if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
         x = several_inputs(x, n_rows(x))
     else:
@@ -818,6 +831,39 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     out = out if target is None else target.restore(out)
     return outputs.like_input(
         outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind, config.loss, names
+    )
+
+
+def is_path(value) -> bool:
+    """Whether `value` names a file or folder: text or a path."""
+    return isinstance(value, (str, os.PathLike))
+
+
+def loaded(run_or_model):
+    """The run saved in a directory that predict or evaluate is given by its path; anything else as it is."""
+    return Run.load(run_or_model) if is_path(run_or_model) else run_or_model
+
+
+def file_rows(path, names: dict, targets: bool) -> Data:
+    """The rows of the data file at `path`, encoded as the run's data was (`names`: its data_names), with its targets
+    when `targets`: what `riskmin predict` and `riskmin evaluate` read; a refused value named by its column."""
+    from .._data._columns import input_names
+    from .._data._readers import read_columns
+
+    if not names:
+        raise RiskminError(
+            f"a data file ({path}) is read by the columns a run was trained on; pass the Run, not its model"
+        )
+    x, y, _ = read_columns(path, names, targets=targets)
+    if targets:
+        frames.check_rows_to_evaluate(len(x), str(path), " under its header")
+    columns = input_names(names.get("layout") or []) or list(names.get("features") or [])
+    return Data(
+        x,
+        x[:, :0] if y is None else y,
+        columns,
+        list(names.get("targets") or []),
+        missing=names.get("missing", "error"),
     )
 
 
