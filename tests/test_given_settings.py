@@ -205,27 +205,32 @@ def test_a_config_left_at_the_default_batch_takes_a_small_training_split_whole_w
         assert runs[0].config.batch_size == 0 and said.count(DEFAULT_NOTE) == 1
 
 
-def test_a_candidate_given_a_batch_of_32_trains_apart_from_the_default_and_is_refused(tmp_path):
+def test_a_candidate_given_a_batch_of_32_trains_apart_from_the_default_and_is_refused(tmp_path, capsys):
     configs = candidate_configs({"given": {"batch_size": 32}, "default": {"lr": 0.1}, "other": {"lr": 0.5}}, Config())
     assert stacks(configs) == [["given"], ["default", "other"]]
     table = write_table(tmp_path / "small.csv", rows=25)
-    with pytest.raises(RiskminError) as refused:
+    with pytest.raises(RiskminError) as refused:  # before the default's stack trains, which comes first
         riskmin.compare({"default": {"lr": 0.1}, "given": {"batch_size": 32}}, str(table), runs=2, model="linear",
-                        target="weight", features=["x1", "x2"], epochs=1, progress=False)
-    assert str(refused.value) == REFUSED
+                        target="weight", features=["x1", "x2"], epochs=1, progress=True)
+    assert str(refused.value) == f"candidate 'given': {REFUSED}"
+    assert "stack 1" not in capsys.readouterr().out
 
 
 def test_compare_refuses_a_batch_of_32_in_its_config_file_as_the_flag(tmp_path, capsys):
     table = write_table(tmp_path / "small.csv", rows=25)
     flags = ["compare", str(table), *SMALL, "--runs", "2", "--out", str(tmp_path / "runs")]
     grid = tmp_path / "grid.toml"
-    for text in ("batch_size = 32\n[fast]\nlr = 0.1\n[slow]\nlr = 0.01\n",  # shared by the candidates
-                 "[fast]\nlr = 0.1\nbatch_size = 32\n[slow]\nlr = 0.01\nbatch_size = 32\n"):  # each its own
+    for text, whose in (("batch_size = 32\n[fast]\nlr = 0.1\n[slow]\nlr = 0.01\n", ""),  # shared by the candidates
+                        ("[fast]\nlr = 0.1\nbatch_size = 32\n[slow]\nlr = 0.01\nbatch_size = 32\n", "candidate 'fast': ")):
         grid.write_text(text)
         assert main([*flags, "--config", str(grid)]) == 2
-        assert capsys.readouterr().err == f"error: {REFUSED}\n"
+        assert capsys.readouterr().err == f"error: {whose}{REFUSED}\n"
     assert main([*flags, "--lr", "0.1,0.01", "--batch-size", "32"]) == 2
     assert capsys.readouterr().err == f"error: {REFUSED}\n"
+    # a candidate of its own batch, after one that fits: refused before the first stack trains
+    assert main([*flags, "--batch-size", "16,32", "--progress", "on"]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"error: candidate 'batch_size=32': {REFUSED}\n" and "stack 1" not in out
     assert not (tmp_path / "runs").exists()
 
 

@@ -227,6 +227,7 @@ def kept_comparison(
     shared settings a Python caller gave, noted where the data leaves them unused (the command line notes its
     flags)."""
     start = time.perf_counter()
+    check_batches(configs, data, config)
     results = train_candidates(configs, data, config.progress, keeper, given)
     warn_about_runs(config, {name: mc.summary for name, mc in results.items()})
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
@@ -252,6 +253,23 @@ def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
     if base not in metrics:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
     return data
+
+
+def check_batches(configs: dict, data, config: Config) -> None:
+    """Refuse, before any stack trains, a candidate's batch that the training splits are too small for, as its own
+    stack would refuse it once its turn came (`fitted_batch`: a batch left at the default fits them instead)."""
+    from .._training._prepare import fitted_batch
+    from ._montecarlo import experiment_splits
+
+    if not isinstance(data, Data):  # a Dataset's batches are its DataLoader's
+        return
+    rows = min(len(splits.train) for _, _, splits in experiment_splits(data, config))
+    fitted_batch(config, rows)  # a batch every candidate shares: said as montecarlo says it
+    for name, (_, candidate) in configs.items():
+        try:
+            fitted_batch(candidate, rows)
+        except RiskminError as error:
+            raise RiskminError(f"candidate {name!r}: {error}") from None
 
 
 def train_candidates(configs: dict, data: Data, progress: bool, keeper=None, given=()) -> dict:
