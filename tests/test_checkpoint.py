@@ -77,7 +77,7 @@ def data_of(manifest: Path) -> Path:
 def test_sigint_inside_an_epoch_saves_and_resume_is_bitwise_identical(tmp_path, signal_at, uninterrupted):
     code, err = finish(tmp_path, *ARGS, "--name", "cut", *signal_at(2 * STEPS_PER_EPOCH + 17, "SIGINT"))  # inside epoch 3
     assert code == 130
-    assert f"continue with: riskmin train --resume {tmp_path / 'cut'}" in err and "Traceback" not in err
+    assert f"continue with: riskmin train --resume {tmp_path / 'cut'}" in unwrapped(err) and "Traceback" not in err
     assert not (tmp_path / "cut" / "summary.json").exists()
     code, err = finish(tmp_path, "--resume", str(tmp_path / "cut"))
     assert code == 0, err
@@ -469,7 +469,7 @@ def test_a_ctrl_c_as_the_last_epoch_ends_is_not_lost(tmp_path):
 def test_the_command_stops_with_130_once_a_run_interrupted_while_finishing_is_written(tmp_path, monkeypatch, capsys):
     signals_while_finishing(monkeypatch, 1)
     assert main(["train", "lab1", "--epochs", "2", "--progress", "off", "--out", str(tmp_path), "--name", "late"]) == 130
-    assert f"interrupted after the last step; the run was written to {tmp_path / 'late'}" in capsys.readouterr().err
+    assert f"interrupted after the last step; the run was written to {tmp_path / 'late'}" in unwrapped(capsys.readouterr().err)
     assert (tmp_path / "late" / "summary.json").is_file() and (tmp_path / "late" / "model.safetensors").is_file()
 
 
@@ -487,5 +487,5 @@ def test_a_ctrl_c_after_the_run_is_written_says_where_it_is(tmp_path, monkeypatc
         raise KeyboardInterrupt  # Ctrl-C while the command prints the finished run's table
     monkeypatch.setattr(_report, "summary_table", interrupted)
     assert main(["train", "lab1", "--epochs", "2", "--progress", "off", "--out", str(tmp_path), "--name", "done"]) == 130
-    assert f"interrupted; the run was written to {tmp_path / 'done'}" in capsys.readouterr().err
+    assert f"interrupted; the run was written to {tmp_path / 'done'}" in unwrapped(capsys.readouterr().err)
     assert (tmp_path / "done" / "summary.json").is_file()

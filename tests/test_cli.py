@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 import warnings
 
 import pytest
@@ -9,6 +10,7 @@ from safetensors.torch import load_file
 
 import riskmin
 from riskmin._cli._main import main
+from said import unwrapped
 from snapshot import tree
 
 RUN_FILES = {"config.toml", "metrics.csv", "model.safetensors", "summary.json", "curves.png", "preprocessing.json"}
@@ -79,6 +81,7 @@ BAD = [
     (["train", "--batch-size", "5000"], "batch_size = 5000 is larger than the training split (800 samples)"),
     (["train", "--model", "resnet"], "model = 'resnet' is not allowed; choose one of linear, two_layer, mlp"),
     (["train", "--optimiser", "sgd"], "unknown option --optimiser; did you mean --optimizer?"),
+    (["train", "--bogus"], "unknown option --bogus; run `riskmin train --help` for the list"),  # no --out: not close
     (["train", "--hidden", "a,b"], "hidden = 'a,b' is not allowed; it must be comma-separated whole numbers"),
     (["train", "--restore-best", "maybe"], "restore_best = 'maybe' is not allowed; it must be on or off"),
     (["train", "nosuchdata"], "unknown data set 'nosuchdata'"),
@@ -302,8 +305,8 @@ def test_unwritable_output_folder_fails_before_training(tmp_path, capsys):
 
 def test_datasets_lists_the_built_in_data(capsys):
     assert main(["datasets"]) == 0
-    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["lab1", "line"]
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert names == ["lab1", "line"]  # a description past 80 columns goes on, indented, on the next line
 
 
 def help_text(capsys, *command) -> str:
@@ -473,7 +476,9 @@ def test_a_run_that_diverges_before_any_validation_keeps_no_model_and_says_so(tm
         code = main(["train", "lab1", "--optimizer", "sgd", "--lr", "1000", "--progress", "off", "--out", str(tmp_path), "--name", "nan"])
     assert code == 1 and [str(w.message) for w in caught] == []  # the picture of no rows is drawn without a warning
     run_dir = tmp_path / "nan"
-    err = capsys.readouterr().err.strip().splitlines()
+    said = capsys.readouterr().err
+    assert all(len(line) <= 80 for line in said.splitlines()), said  # wrapped, as every message
+    err = unwrapped(said).strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: the training loss became nan in epoch 1") and "keeps no model" in err[0]
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES - {"model.safetensors"}  # no NaN ever reaches a model file
     summary = strict_json(run_dir / "summary.json")
@@ -678,3 +683,102 @@ def test_a_ctrl_c_once_the_command_is_done_is_ignored_not_a_traceback_at_exit():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.stdout.splitlines()[-1] == "2 True", done.stderr
+
+
+QUICK = ["--model", "linear", "--epochs", "2", "--progress", "off"]
+EXPERIMENTS = {
+    "train": (["train", "line", *QUICK], "line-linear"),
+    "montecarlo": (["montecarlo", "line", *QUICK, "--runs", "2"], "line-linear-montecarlo"),
+    "compare": (["compare", "line", *QUICK, "--runs", "2", "--lr", "0.1,0.01"], "line-compare"),
+    "curve": (["curve", "line", *QUICK, "--runs", "2", "--sizes", "0.5,1"], "line-curve"),
+}
+
+
+@pytest.mark.parametrize("command", list(EXPERIMENTS))
+def test_overwrite_without_a_name_replaces_the_folder_its_unnumbered_name_gives(tmp_path, monkeypatch, capsys, command):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    args, name = EXPERIMENTS[command]
+    assert main(args) == 0
+    assert main([*args, "--seed", "3", "--overwrite"]) == 0  # another result, in the first one's place
+    assert sorted(p.name for p in Path("runs").iterdir()) == [name]
+    assert tomllib.loads(Path("runs", name, "config.toml").read_text())["seed"] == 3
+    assert capsys.readouterr().out.strip().endswith(f"written to runs/{name}")
+    assert main(args) == 0  # without --overwrite, a new folder beside it, numbered
+    assert sorted(p.name for p in Path("runs").iterdir()) == [name, f"{name}-2"]
+
+
+def test_a_python_experiment_saved_with_overwrite_replaces_the_folder_the_command_line_would(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(EXPERIMENTS["montecarlo"][0]) == 0
+    mc = riskmin.montecarlo("linear", "line", runs=2, epochs=2, seed=3, progress=False, overwrite=True)
+    assert str(mc.save()) == "runs/line-linear-montecarlo"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["line-linear-montecarlo"]
+    assert riskmin.Config.from_toml(tmp_path / "runs" / "line-linear-montecarlo" / "config.toml").seed == 3
+
+
+def test_evaluate_names_a_bad_value_by_its_column_as_predict_and_python_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = [f"{30 + i % 11},{i % 7}.5,{2 * i + 1}" for i in range(40)]
+    (tmp_path / "rows.csv").write_text("age,bmi,target\n" + "\n".join(rows) + "\n")
+    assert main(["train", "rows.csv", "--target", "target", *QUICK, "--name", "r"]) == 0
+    for column, place in (("bmi", 1), ("target", 2)):
+        bad = [row.split(",") for row in rows]
+        bad[2][place] = "inf"
+        (tmp_path / "bad.csv").write_text("age,bmi,target\n" + "\n".join(",".join(row) for row in bad) + "\n")
+        capsys.readouterr()
+        assert main(["evaluate", "runs/r", "bad.csv"]) == 2
+        said = capsys.readouterr().err
+        assert said.startswith(f"error: {'x' if column == 'bmi' else 'y'} holds NaN or infinite values, first at row 2 "
+                               f"(counting from 0), in column {column};"), said
+        with pytest.raises(riskmin.RiskminError) as python:
+            riskmin.evaluate("runs/r", "bad.csv")
+        assert said == f"error: {python.value}\n"
+
+
+@pytest.mark.parametrize("command", ["train", "montecarlo", "compare", "curve"])
+def test_a_results_own_config_run_again_notes_no_setting_it_holds_at_its_default(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)
+    args, name = EXPERIMENTS[command]
+    assert main(args) == 0
+    assert "stratify = true" in (tmp_path / "runs" / name / "config.toml").read_text()  # recorded, never given
+    capsys.readouterr()
+    assert main([command, "--config", f"runs/{name}/config.toml", "--name", "again"]) == 0
+    out, err = capsys.readouterr()
+    assert "--stratify" not in out + err
+    if command != "train":  # a flag given at its default is still given, and noted
+        assert main([command, "--config", f"runs/{name}/config.toml", "--name", "asked", "--stratify", "on"]) == 0
+        assert "--stratify is not used with a regression target, only with classification" in capsys.readouterr().out
+
+
+def test_predict_keeps_columns_as_the_file_writes_them(tmp_path, monkeypatch, capsys):
+    import shutil
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    data = Path(__file__).parent.parent / "examples" / "data"
+    shutil.copy(data / "houses.csv", tmp_path)
+    assert main(["train", "houses.csv", "--target", "price", *QUICK, "--name", "houses"]) == 0
+    (tmp_path / "new.csv").write_text("town,id,built,size,rooms,zip\nAshby,1002,2005,64.2,1,02134\n"
+                                      "Brook,1003,1990,85.50,3,\n")
+    assert main(["predict", "runs/houses", "new.csv", "--out", "p.csv", "--keep", "id,size,zip,town"]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert [line.rsplit(",", 1)[0] for line in lines] == ["id,size,zip,town", "1002,64.2,02134,Ashby", "1003,85.50,,Brook"]
+    # the predictions do not change for a column kept as well as read
+    assert main(["predict", "runs/houses", "new.csv", "--out", "q.csv"]) == 0
+    assert [line.rsplit(",", 1)[1] for line in lines] == (tmp_path / "q.csv").read_text().splitlines()
+    # a Parquet file's values as stored, float64 included; a column named twice is kept once
+    import pyarrow
+    import pyarrow.parquet
+
+    pyarrow.parquet.write_table(pyarrow.table({"town": ["Ashby"], "id": [1002], "built": [2005], "size": [64.2],
+                                               "rooms": [1]}), tmp_path / "new.parquet")
+    assert main(["predict", "runs/houses", "new.parquet", "--out", "r.csv", "--keep", "size,id,size"]) == 0
+    assert (tmp_path / "r.csv").read_text().splitlines()[1].rsplit(",", 1)[0] == "64.2,1002"
+
+
+def test_the_features_help_says_that_row_identifiers_are_left_out_too(capsys):
+    text = " ".join(help_text(capsys, "train").split())
+    assert "--features COLUMNS feature columns of a table, comma separated, in this order (default: all but the target " \
+           "and row identifiers such as id, each left out with a note)" in text

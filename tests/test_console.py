@@ -215,3 +215,60 @@ def test_a_wide_terminal_gets_the_same_80_columns(command, tmp_path, capsys, mon
     assert main([*command, "--progress", "off"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+
+
+def test_the_built_in_data_sets_are_listed_within_80_columns(capsys):
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    assert [line[:9] for line in lines if not line.startswith(" ")] == ["lab1     ", "line     "]
+    assert all(line.startswith(" " * 9) for line in lines if not line.startswith(("lab1", "line")))  # under its text
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_ctrl_c_of_train_says_how_to_go_on_within_80_columns(tmp_path, monkeypatch, capsys, signal_at, overwrite):
+    from said import unwrapped
+
+    monkeypatch.chdir(tmp_path)
+    flags = ["train", "lab1", "--model", "linear", "--epochs", "3", "--progress", "off"]
+    if overwrite:
+        assert main(flags) == 0
+    capsys.readouterr()
+    assert main([*flags, *(["--overwrite"] if overwrite else []), *signal_at(30, "SIGINT")]) == 130
+    err = capsys.readouterr().err
+    assert all(len(line) <= 80 for line in err.splitlines()), [line for line in err.splitlines() if len(line) > 80]
+    said = unwrapped(err).strip().splitlines()[-1]
+    if overwrite:
+        (building,) = (tmp_path / "runs").glob(".lab1-linear.new-*")
+        building = building.relative_to(tmp_path)
+        assert said == (f"interrupted in epoch 2 after step 30; the checkpoint is saved; runs/lab1-linear is as it was; "
+                        f"the new run is in {building}: continue it with: riskmin train --resume {building} (it takes "
+                        f"the place of runs/lab1-linear once it succeeds), or discard it with: rm -r {building}")
+    else:
+        assert said == ("interrupted in epoch 2 after step 30; the checkpoint is saved; continue with: riskmin train "
+                        "--resume runs/lab1-linear")
+
+
+def test_a_ctrl_c_of_montecarlo_says_how_to_go_on_within_80_columns(tmp_path, monkeypatch, capsys):
+    from riskmin._experiments import _montecarlo
+    from said import unwrapped
+
+    monkeypatch.chdir(tmp_path)
+    fit, calls = _montecarlo.fit_alone, []
+
+    def interrupted_at_the_second_run(*given, **named):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(*given, **named)
+
+    monkeypatch.setattr(_montecarlo, "fit_alone", interrupted_at_the_second_run)
+    with pytest.raises(SystemExit) as stopped:
+        main(["montecarlo", "line", "--model", "linear", "--runs", "3", "--epochs", "1", "--engine", "sequential",
+              "--progress", "off"])
+    assert stopped.value.code == 130
+    err = capsys.readouterr().err
+    assert all(len(line) <= 80 for line in err.splitlines()), [line for line in err.splitlines() if len(line) > 80]
+    assert unwrapped(err).strip().splitlines()[-1] == ("interrupted; 1 finished run kept in runs/line-linear-montecarlo; "
+                                                       "continue with: riskmin montecarlo --resume "
+                                                       "runs/line-linear-montecarlo")

@@ -96,3 +96,63 @@ def test_data_refuses_bad_tensors(x, y, message):
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(RiskminError, match="built-in ones are lab1, line"):
         riskmin.load("lab2")
+
+
+# constant feature columns: one rule for a run and for each run of a Monte-Carlo experiment, whichever its engine
+def rare_pixels(missing="error"):
+    """Rows like scikit-learn's digits: a column 0 in every row, one 0 but in two rows (constant on some training
+    splits, not on others), one 7 but for holes (missing values), and a column that varies."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.zeros(200, 4)
+    x[[17, 150], 1] = 4.0
+    x[:, 2] = 7.0
+    if missing == "mean":
+        x[::9, 2] = float("nan")
+    x[:, 3] = torch.randn(200, generator=generator)
+    return Data(x, torch.randn(200, 1, generator=generator), ["blank", "rare", "holes", "noise"], missing=missing)
+
+
+@pytest.mark.parametrize("missing", ["error", "mean"])
+def test_the_constant_columns_of_each_training_split_are_those_its_run_finds(missing):
+    from riskmin.data import constant_columns, rows_at
+
+    data = rare_pixels(missing)
+    trainings = [riskmin.split(data, seed=seed).train for seed in range(8)]
+    found = constant_columns(data, trainings)
+    fills = missing == "mean"
+    assert found == [Standardizer.fit(rows_at(data.x, rows), fills=fills).constant for rows in trainings]
+    assert {tuple(columns) for columns in found} == {(0, 2), (0, 1, 2)}  # "rare" is constant on some splits only
+
+
+def test_one_run_and_an_experiment_say_their_constant_columns_in_one_sentence():
+    from riskmin.data import constant_note
+
+    names = ["blank", "rare", "holes", "noise"]
+    assert constant_note(names, [[0, 2]]) == ("feature columns blank, holes are constant on the training split; they "
+                                              "carry no information")
+    assert constant_note(names, [[0, 2], [0, 1, 2], [0, 2]]) == (
+        "feature columns blank, holes are constant on the training split of every run, rare on that of 1 of the 3 "
+        "runs; they carry no information")
+    assert constant_note(names, [[1], []]) == ("feature columns rare are constant on the training split of 1 of the 2 "
+                                               "runs; they carry no information")
+    assert constant_note(names, [[], []]) == ""
+
+
+@pytest.mark.parametrize("task", ["auto", "classification", "regression"])
+def test_an_infinite_value_in_the_y_of_an_npz_file_is_refused_before_its_task_is_guessed(tmp_path, task):
+    y = np.array([0.0, 1.0, 2.0] * 10)
+    y[4] = np.inf
+    np.savez(tmp_path / "pairs.npz", x=np.ones((30, 2)), y=y)
+    with pytest.raises(RiskminError) as error:
+        riskmin.load(str(tmp_path / "pairs.npz"), riskmin.Config(task=task))
+    assert str(error.value).startswith("y holds NaN or infinite values, first at row 4 (counting from 0), in column y0")
+
+
+def test_a_constant_column_is_listed_also_when_another_column_has_holes():
+    """With holes the std is taken over the values present, and a column of 0.1 in every row has a float32 mean a few
+    ulps off 0.1, so a spread of 1e-8: compared exactly, it is constant, as it is in a split without holes."""
+    x = torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))
+    x[:, 1] = 0.1
+    assert Standardizer.fit(x).constant == [1]
+    x[::10, 0] = float("nan")
+    assert Standardizer.fit(x, fills=True).constant == [1]

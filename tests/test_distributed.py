@@ -12,6 +12,7 @@ import torch
 
 import riskmin
 from riskmin import montecarlo
+from said import unwrapped
 
 ARGS = ["montecarlo", "lab1", "--runs", "6", "--epochs", "4", "--model", "two_layer", "--hidden", "8", "--progress", "off"]
 
@@ -184,7 +185,7 @@ def test_an_interrupted_two_process_run_resumes_bitwise(tmp_path, two_processes,
     # both processes get SIGINT after step 57 of 26-step epochs, inside epoch 3, as a Ctrl-C reaches every process
     process = riskmin_command(*TRAIN, "--optimizer", "adam", "--out", str(tmp_path), "--name", "cut", *signal_at(57, "SIGINT"))
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and f"riskmin train --resume {run_dir}" in err, err[-2000:]
+    assert process.returncode == 130 and f"riskmin train --resume {run_dir}" in unwrapped(err), err[-2000:]
     alone = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(run_dir)], capture_output=True, text=True, timeout=120)
     assert alone.returncode == 2 and "was checkpointed by 2 process(es) and resumed by 1" in alone.stderr
     finished("train", "--resume", str(run_dir))

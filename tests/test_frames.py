@@ -275,3 +275,65 @@ def test_evaluate_names_a_refused_value_by_its_column_and_its_row_label():
     with pytest.raises(riskmin.RiskminError, match=r"^x holds NaN or infinite values, first at the row with index 150, "
                                                    r"in column b; "):
         riskmin.evaluate(run, table)
+
+
+# (x, y) arrays read y as task= says, as a DataFrame's target column is read
+def numbers_and(y):
+    """Two number columns and the target `y`, as a DataFrame (target "y") and as NumPy arrays."""
+    x = np.random.default_rng(2).standard_normal((len(y), 2))
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": y}), x, np.asarray(y)
+
+
+@pytest.mark.parametrize("y, task, read", [
+    (np.array([True, False, False] * 20), "regression", ("regression", "mse", None)),  # true/false regress as 1 and 0
+    (np.arange(60) % 5, "regression", ("regression", "mse", None)),  # whole numbers as amounts, not class indices
+    (np.array([-1.0, 1.0] * 30), "classification", ("classification", "cross_entropy", [-1, 1])),
+    (np.array([True, False, False] * 20), "auto", ("classification", "cross_entropy", [False, True])),
+])
+def test_arrays_read_their_target_as_task_says_and_train_as_the_dataframe(y, task, read):
+    frame, x, y = numbers_and(y)
+    settings = dict(task=task, epochs=2, progress=False)
+    arrays, table = riskmin.fit("linear", (x, y), **settings), riskmin.fit("linear", frame, target="y", **settings)
+    for run in (arrays, table):
+        assert (run.data_names["task"], run.data_names["loss"], run.data_names["classes"]) == read
+    assert all(torch.equal(a, b) for a, b in zip(arrays.model.parameters(), table.model.parameters()))
+
+
+@pytest.mark.parametrize("y, task, message", [
+    (np.array(["setosa", "versicolor", "virginica"] * 20), "regression",
+     'y holds text, which regression cannot fit; use task="classification"'),
+    (np.array(["setosa", "versicolor", None] * 20, dtype=object), "regression",
+     'y holds text, which regression cannot fit; use task="classification"'),
+    (np.linspace(0.0, 1.0, 60), "classification", 'y holds fractions, which are not class labels; use task="regression"'),
+    (np.array([0.0, 1.0, np.inf] * 20), "classification", "y holds NaN or infinite values, first at row 2 (counting from 0), "
+     "in column y0"),
+    (np.array([[0.0], [1.0]] * 30), "classification",
+     "y of class labels must be a vector of one label per row but it has shape (60, 1)"),
+])
+@pytest.mark.parametrize("call", ["fit", "montecarlo"])
+def test_arrays_whose_target_the_task_cannot_take_are_refused_in_one_sentence(y, task, message, call):
+    x = np.random.default_rng(2).standard_normal((len(y), 2))
+    train = riskmin.fit if call == "fit" else lambda *args, **settings: riskmin.montecarlo(*args, runs=2, **settings)
+    with pytest.raises(RiskminError) as error:
+        train("linear", (x, y), task=task, epochs=1, progress=False)
+    assert str(error.value).startswith(message)
+
+
+def test_text_that_regression_cannot_fit_is_refused_alike_in_arrays_and_in_a_dataframe():
+    frame, x, y = numbers_and(np.array(["setosa", "versicolor", "virginica"] * 20))
+    said = []
+    for data in ((x, y), frame, (frame.drop(columns="y"), frame["y"])):
+        with pytest.raises(RiskminError) as error:
+            riskmin.fit("linear", data, target="y" if data is frame else "", task="regression", progress=False)
+        said.append(str(error.value))
+    assert said[0] == 'y holds text, which regression cannot fit; use task="classification"'
+    assert said[1] == said[2] == ('target column y of DataFrame holds text, which regression cannot fit; '
+                                  'use task="classification"')
+
+
+def test_numbers_written_as_text_regress_as_a_dataframe_reads_them():
+    frame, x, y = numbers_and(np.array(["1.5", "2", "-0.25"] * 20))
+    arrays = riskmin.fit("linear", (x, y), task="regression", epochs=2, progress=False)
+    table = riskmin.fit("linear", frame, target="y", task="regression", epochs=2, progress=False)
+    assert arrays.data_names["task"] == table.data_names["task"] == "regression"
+    assert all(torch.equal(a, b) for a, b in zip(arrays.model.parameters(), table.model.parameters()))

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 import riskmin
+from said import unwrapped
 from riskmin._cli._main import main
 from riskmin import montecarlo
 from riskmin.stats import describe, t_quantile
@@ -187,7 +188,9 @@ def test_progress_off_a_terminal_counts_finished_runs_in_lines(capsys):
 def test_an_experiment_where_every_run_diverges_writes_its_table_and_exits_1(tmp_path, capsys):
     code = main(["montecarlo", "lab1", "--runs", "3", "--epochs", "3", "--optimizer", "sgd", "--lr", "100", "--progress", "off",
                  "--out", str(tmp_path), "--name", "lost"])
-    err = capsys.readouterr().err.strip().splitlines()
+    err = capsys.readouterr().err
+    assert all(len(line) <= 80 for line in err.splitlines())
+    err = unwrapped(err).strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith("error: all 3 runs diverged") and "--clip-grad" in err[0]
     assert len((tmp_path / "lost" / "runs.csv").read_text().splitlines()) == 4
     summary = json.loads((tmp_path / "lost" / "summary.json").read_text())  # strict JSON: no NaN
@@ -499,3 +502,33 @@ def test_a_progress_line_off_a_terminal_says_the_time_left(capsys, monkeypatch):
         finished(30)
     assert capsys.readouterr().err.splitlines() == ["runs finished: 10 of 40 after 12 s; about 36 s left",
                                                     "runs finished: 40 of 40 after 30 s"]
+
+@pytest.mark.parametrize("engine", ["sequential", "vectorized"])
+def test_both_engines_say_the_constant_feature_columns_once_for_the_experiment(engine):
+    """Like scikit-learn's digits: a pixel blank in every row, and one blank but in two rows, which is constant on the
+    training splits that leave both out. Each run's split finds its own; the experiment says them once."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.zeros(200, 3)
+    x[[17, 150], 1] = 4.0
+    x[:, 2] = torch.randn(200, generator=generator)
+    data = riskmin.Data(x, torch.randn(200, 1, generator=generator), ["blank", "rare", "noise"])
+    with pytest.warns(riskmin.RiskminWarning) as caught:
+        riskmin.montecarlo("linear", data, runs=8, engine=engine, epochs=1, progress=False)
+    assert [str(w.message) for w in caught if "constant" in str(w.message)] == [
+        "feature columns blank are constant on the training split of every run, rare on that of 1 of the 8 runs; "
+        "they carry no information"]
+
+
+@pytest.mark.parametrize("engine", ["sequential", "vectorized"])
+def test_both_engines_say_a_target_constant_on_some_training_splits_once(engine):
+    """A target of zeros but in two rows: constant on the training splits that leave both out, said once for all."""
+    x = torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(200, 1)
+    y[[17, 150]] = 4.0
+    with pytest.warns(riskmin.RiskminWarning) as caught:
+        riskmin.montecarlo("linear", riskmin.Data(x, y), runs=8, engine=engine, epochs=1, progress=False)
+    assert [str(w.message) for w in caught if "target is constant" in str(w.message)] == [
+        "the target is constant on the training split of 1 of the 8 runs; a model can only learn that constant there, "
+        "and r2 is undefined"]
+    with pytest.warns(riskmin.RiskminWarning, match=r"^the target is constant on the training split \(every value 0\)"):
+        riskmin.fit("linear", (x[:50], torch.zeros(50, 1)), epochs=1, progress=False)

@@ -198,7 +198,7 @@ def test_an_overwrite_that_diverges_leaves_the_old_run_and_keeps_the_new_one_bes
     capsys.readouterr()
     assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e12", "--name", "b", "--overwrite"]) == 1
     (building,) = runs.glob(".b.new-*")
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+    last = unwrapped(capsys.readouterr().err).strip().splitlines()[-1]
     assert last.startswith("error: the training loss became") and last.endswith(
         f"; runs/b is as it was; the new run is in {building.relative_to(runs.parent)}: discard it with: rm -r "
         f"{building.relative_to(runs.parent)}")
@@ -213,7 +213,7 @@ def test_an_overwrite_stopped_by_sigterm_leaves_the_old_run_and_resumes_into_its
     assert main(["train", "lab1", *QUICK, "--name", "b", "--overwrite", *signal_at(30, "SIGTERM")]) == 130
     (building,) = runs.glob(".b.new-*")
     building = building.relative_to(runs.parent)
-    assert capsys.readouterr().err.strip().endswith(
+    assert unwrapped(capsys.readouterr().err).strip().endswith(
         f"the checkpoint is saved; runs/b is as it was; the new run is in {building}: continue it with: riskmin train "
         f"--resume {building} (it takes the place of runs/b once it succeeds), or discard it with: rm -r {building}")
     assert tree(runs / "b") == before
@@ -230,7 +230,7 @@ def test_a_resumed_replacement_that_diverges_stays_beside_the_old_run(runs, caps
     (building,) = runs.glob(".b.new-*")
     capsys.readouterr()
     assert main(["train", "--resume", str(building)]) == 1
-    assert capsys.readouterr().err.strip().endswith(f"runs/b is as it was; the new run is in {building}: discard it with: "
+    assert unwrapped(capsys.readouterr().err).strip().endswith(f"runs/b is as it was; the new run is in {building}: discard it with: "
                                                     f"rm -r {building}")
     assert tree(runs / "b") == before and json.loads((building / "summary.json").read_text())["diverged"]
 
@@ -274,7 +274,7 @@ def test_a_montecarlo_overwrite_whose_runs_all_diverge_leaves_the_old_experiment
     assert main([*experiment, "--optimizer", "sgd", "--lr", "1e12", "--overwrite"]) == 1
     (building,) = (tmp_path / "runs").glob(".mc.new-*")
     building = building.relative_to(tmp_path)
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+    assert unwrapped(capsys.readouterr().err).strip().splitlines()[-1].endswith(
         f"(the table is in {building}/runs.csv); runs/mc is as it was: discard the new one with: rm -r {building}")
     assert tree(tmp_path / "runs" / "mc") == before
     assert main([*experiment, "--overwrite"]) == 0
@@ -411,7 +411,9 @@ def test_the_resume_command_names_as_many_processes_as_trained_the_run(capsys, m
     monkeypatch.setenv("WORLD_SIZE", world)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
     assert report_outcome(TrainingInterrupted("interrupted in epoch 1 after step 5; the checkpoint is saved"), Path("runs/x")) == 130
-    assert capsys.readouterr().err == f"interrupted in epoch 1 after step 5; the checkpoint is saved; continue with: {command}\n"
+    said = capsys.readouterr().err
+    assert unwrapped(said) == f"interrupted in epoch 1 after step 5; the checkpoint is saved; continue with: {command}\n"
+    assert all(len(line) <= 80 for line in said.splitlines())  # wrapped, as every message
 
 
 def process_state(pid: int) -> tuple:
@@ -465,8 +467,8 @@ def test_the_processes_of_a_killed_launcher_save_stop_and_free_the_run(tmp_path,
     finally:
         launcher.kill()
     assert all(process_state(w)[0] in (None, "Z") for w in workers)
-    assert err.strip().splitlines()[-1:] == [f"interrupted in epoch 2 after step 48; the checkpoint is saved; continue with: "
-                                             f"riskmin train --resume {run} --nproc 2"], err[-2000:]
+    assert unwrapped(err).strip().splitlines()[-1:] == [f"interrupted in epoch 2 after step 48; the checkpoint is saved; "
+                                                        f"continue with: riskmin train --resume {run} --nproc 2"], err[-2000:]
     with RunLock(run):  # nobody holds the run's lock
         pass
     resumed = subprocess.run([sys.executable, "-m", "riskmin", "train", "--resume", str(run), "--nproc", "2"],
@@ -992,3 +994,22 @@ def test_an_experiment_replaced_keeps_the_users_own_files_and_none_of_its_old_re
     assert (tmp_path / "m" / "notes.txt").read_text() == "mine"  # the user's file moves into the new result
     assert not (tmp_path / "m" / "compare.png").exists()  # a name riskmin writes in an experiment is not carried
     assert sorted(path.name for path in tmp_path.iterdir()) == ["m"]
+
+
+def test_an_unnamed_overwrite_replaces_only_a_riskmin_run_and_only_with_a_success(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "runs" / "line-linear"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine\n")
+    before = tree(tmp_path)
+    capsys.readouterr()
+    assert main(["train", "line", *QUICK, "--overwrite"]) == 2
+    assert error_line(capsys) == ("error: runs/line-linear exists and is not a riskmin run; --overwrite replaces only "
+                                  "riskmin's runs and experiments: remove it or choose another --name")
+    assert tree(tmp_path) == before  # refused before anything was written
+    shutil.rmtree(mine)
+    assert main(["train", "line", *QUICK]) == 0
+    run = tree(mine)
+    assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e12", "--overwrite"]) == 1
+    (building,) = (tmp_path / "runs").glob(".line-linear.new-*")  # the new run, which diverged, beside the old one
+    assert tree(mine) == run and sorted(p.name for p in (tmp_path / "runs").iterdir()) == [building.name, "line-linear"]

@@ -440,3 +440,13 @@ def test_a_config_that_is_not_a_config_is_said_so():
         riskmin.fit("linear", "lab1", {"lr": 0.1})
     with pytest.raises(RiskminError, match=r"^config is a dict, not a riskmin.Config; .*riskmin.montecarlo\("):
         riskmin.montecarlo("linear", "lab1", config={"lr": 0.1})
+
+
+def test_a_run_saved_by_its_settings_with_overwrite_replaces_the_run_there_whole(tmp_path, capsys):
+    riskmin.fit("linear", "lab1", epochs=1, checkpoint_every=1, directory=tmp_path / "lab1-linear", **FAST)
+    assert (old_dir := tmp_path / "lab1-linear" / "checkpoint").is_dir()
+    new = riskmin.fit("linear", "lab1", riskmin.Config(out=str(tmp_path), overwrite=True), epochs=2, **FAST)
+    assert new.save() == tmp_path / "lab1-linear" and capsys.readouterr().out == f"run written to {tmp_path / 'lab1-linear'}\n"
+    assert not old_dir.exists()  # the old run's checkpoints went with it, as a replacement leaves nothing of it
+    assert json.loads((tmp_path / "lab1-linear" / "summary.json").read_text())["epochs_run"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab1-linear"]

@@ -21,6 +21,7 @@ from sklearn import metrics  # noqa: E402
 import riskmin  # noqa: E402
 from riskmin._cli._main import main  # noqa: E402
 from riskmin.metrics import finish_metrics, metric_sums  # noqa: E402
+from said import unwrapped  # noqa: E402
 
 VAL, TEST = 0.2, 0.4  # large test splits, so one row is a small step of accuracy
 
@@ -201,3 +202,79 @@ def mse_of_least_squares_on_train(bunch, train):
     design = np.column_stack([bunch.data[train], np.ones(len(train))])
     solution = np.linalg.lstsq(design, bunch.target[train], rcond=None)[0]
     return float(np.mean((design @ solution - bunch.target[train]) ** 2))
+
+
+def diabetes_with(tmp_path, value, row=2, name="d.csv"):
+    """scikit-learn's diabetes table (whole-number target) with its target cell at `row` replaced by `value`."""
+    bunch = sklearn_datasets.load_diabetes(scaled=False)
+    target = bunch.target.astype(float)
+    target[row] = value
+    path = tmp_path / name
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([*bunch.feature_names, "target"])
+        writer.writerows([*(repr(float(v)) for v in features), repr(float(t))] for features, t in zip(bunch.data, target))
+    return path
+
+
+INFINITE_TARGET = ("y holds NaN or infinite values, first at row 2 (counting from 0), in column target; remove or fill "
+                   "them (a number in a file beyond ±3.4e+38, the float32 range riskmin trains in, reads as infinite)")
+
+
+@pytest.mark.parametrize("command, flags", [
+    ("train", []),
+    ("train", ["--task", "classification"]),  # class codes read every value as a number
+    ("train", ["--task", "regression"]),
+    ("train", ["--missing", "drop"]),
+    ("train", ["--missing", "mean"]),
+    ("montecarlo", ["--runs", "2"]),
+])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_an_infinite_value_in_a_whole_number_target_is_refused_in_one_line_whatever_the_task(
+        tmp_path, capsys, command, flags, value):
+    """Whole numbers guess their task from their values, which an infinity made crash (int(inf)); it is refused as
+    a regression target's is, before the guess."""
+    path = diabetes_with(tmp_path, value)
+    out = tmp_path / "runs"
+    assert main([command, str(path), "--target", "target", "--model", "linear", "--epochs", "1", "--progress", "off",
+                 "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {INFINITE_TARGET}\n" and not out.exists()
+
+
+@pytest.mark.parametrize("task", ["auto", "classification"])
+def test_fit_refuses_an_infinite_whole_number_target_of_a_file_or_a_dataframe_with_the_same_message(tmp_path, task):
+    path = diabetes_with(tmp_path, np.inf)
+    with pytest.raises(riskmin.RiskminError) as error:
+        riskmin.fit("linear", str(path), target="target", task=task, epochs=1, progress=False)
+    assert str(error.value) == INFINITE_TARGET
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(path)
+    frame.index = frame.index + 100  # a DataFrame's rows are named by its index
+    with pytest.raises(riskmin.RiskminError) as error:
+        riskmin.fit("linear", frame, target="target", task=task, epochs=1, progress=False)
+    assert str(error.value) == INFINITE_TARGET.replace("row 2 (counting from 0)", "the row with index 102")
+
+
+def test_a_nan_in_a_whole_number_target_is_a_missing_value_that_drop_and_mean_leave_out(tmp_path, capsys):
+    path = diabetes_with(tmp_path, np.nan)
+    flags = ["--target", "target", "--model", "linear", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]
+    assert main(["train", str(path), *flags]) == 2
+    assert "error: d.csv has missing values, empty or NaN, in column target (1), first at row 2 (counting from 0)" in (
+        capsys.readouterr().err)
+    for missing in ("drop", "mean"):  # a target is never filled: its row goes, and the whole numbers are scores still
+        assert main(["train", str(path), *flags, "--missing", missing, "--name", missing]) == 0
+        said = unwrapped(capsys.readouterr().out)
+        assert "dropped 1 of 442 rows with missing values in target" in said
+        assert "task: regression (guessed) on target; 214 distinct whole numbers" in said
+
+
+def test_a_value_refused_after_rows_were_dropped_is_named_by_its_row_in_the_file(tmp_path, capsys):
+    """--missing drop takes rows out; the row of an infinite value found afterwards is still the file's own."""
+    path = diabetes_with(tmp_path, np.inf, row=5)
+    lines = path.read_text().splitlines()
+    lines[1] = ",".join(["", *lines[1].split(",")[1:]])  # row 0 misses its age: dropped
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["train", str(path), "--target", "target", "--missing", "drop", "--task", "regression", "--epochs", "1",
+                 "--progress", "off", "--out", str(tmp_path / "runs")]) == 2
+    assert "first at row 5 (counting from 0), in column target" in capsys.readouterr().err

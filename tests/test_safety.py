@@ -97,7 +97,7 @@ def test_an_overwrite_interrupted_after_a_checkpoint_stays_beside_the_old_run_an
     assert main(["train", *QUICK, "--out", str(finished.parent), "--name", "keep", "--overwrite", *signal_at(25, "SIGINT")]) == 130
     (building,) = finished.parent.glob(".keep.new-*")
     assert f"{finished} is as it was; the new run is in {building}: continue it with: riskmin train --resume {building}" \
-        in capsys.readouterr().err
+        in unwrapped(capsys.readouterr().err)
     assert tree(finished) == before and not (building / "summary.json").exists()
     assert main(["train", "--resume", str(building)]) == 0
     assert [p.name for p in finished.parent.iterdir()] == ["keep"]
@@ -142,7 +142,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_beginning(tmp
     (run_dir / "config.toml").write_text(riskmin.Config(model="linear", epochs=2, progress=False).to_toml())
     (run_dir / ".lock").write_text("riskmin process 1")
     assert main(["train", "--resume", str(run_dir)]) == 0
-    assert f"{run_dir} has no checkpoint yet; the run starts again from the beginning" in capsys.readouterr().err
+    assert f"{run_dir} has no checkpoint yet; the run starts again from the beginning" in unwrapped(capsys.readouterr().err)
     assert json.loads((run_dir / "summary.json").read_text())["epochs_run"] == 2
     assert not (run_dir / ".lock").exists()
 
@@ -194,7 +194,7 @@ def test_a_full_disk_when_the_final_files_are_written_leaves_the_run_resumable(t
     monkeypatch.setattr(riskmin._runs._rundir, "atomic_write", full)
     assert main(["train", *QUICK, "--out", str(tmp_path), "--name", "full"]) == 1
     monkeypatch.undo()
-    err = errors(capsys)
+    err = unwrapped(capsys.readouterr().err).strip().splitlines()
     assert err == [f"error: the trained run could not be written to {tmp_path / 'full'} (No space left on device); "
                    f"free space, then finish it with: riskmin train --resume {tmp_path / 'full'}"]
     assert not (tmp_path / "full" / "summary.json").exists()

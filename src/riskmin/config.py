@@ -163,7 +163,7 @@ class Config:
                           "data",
                           placeholder="COLUMNS", one_value=True, shared=True)
     features: str = setting("", "feature columns of a table, comma separated, in this order (default: all but the "
-                                "target)",
+                                "target and row identifiers such as id, each left out with a note)",
                             "data", placeholder="COLUMNS", one_value=True, shared=True)
     task: Literal["auto", "regression", "classification"] = setting(
         "auto", "what the target is; auto guesses from the target column: text, true/false, at most 3 whole numbers, "
@@ -335,7 +335,8 @@ class Config:
     out: str = setting("runs", "folder that holds run directories", "output", placeholder="FOLDER", one_value=True,
                        shared=True,
                        resume="free")
-    name: str = setting("", "run directory name (default: data and model, numbered if taken)", "output", one_value=True,
+    name: str = setting("", "run directory name (default: data and model, numbered if taken unless --overwrite)",
+                        "output", one_value=True,
                         shared=True, resume="free")
     overwrite: bool = setting(False, "replace an existing run directory of the same name", "output", shared=True,
                               resume="free")

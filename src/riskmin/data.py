@@ -9,8 +9,9 @@ Any `torch.utils.data.Dataset` still works, through a standard DataLoader.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union, cast
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -243,6 +244,9 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
 
 
 FLOAT32_MAX = torch.finfo(torch.float32).max
+# a float32 mean of one value repeated is off by a few ulps (pairwise sums): a spread below this share of the mean may
+# be that rounding alone
+ROUNDING = 1e-4
 # the smallest normal float32; below it digits are lost, and below 1.4e-45 all
 FLOAT32_TINY = torch.finfo(torch.float32).tiny
 
@@ -375,6 +379,76 @@ def moments(x: torch.Tensor, count: Optional[torch.Tensor] = None) -> tuple:
     return mean.float(), variance.sqrt_().float()
 
 
+def unvarying(x: torch.Tensor, holes: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Which columns of `x` hold one value in every row, compared exactly, a NaN (a missing value) left out where
+    `holes` (isnan of x) says there are some; a column without a value holds none. Column sums, a part at a time (see
+    column_sums), rather than comparisons reduced along rows: several times faster.
+
+    >>> x = torch.tensor([[1.0, 2.0, float("nan")], [1.0, 3.0, float("nan")], [float("nan"), 2.0, float("nan")]])
+    >>> unvarying(x, torch.isnan(x))
+    tensor([ True, False, False])
+    """
+    if holes is None:
+        return column_sums(x, lambda part: (part - x[:1]).abs_()) == 0
+    first = x.gather(0, holes.byte().argmin(0, keepdim=True))  # each column's first value, NaN where it has none
+    return (column_sums(x, lambda part: (part - first).nan_to_num_(0.0).abs_()) == 0) & ~holes.all(0)
+
+
+def constant_columns(data: Data, trainings: list, head: int = 64) -> list:
+    """For each training split in `trainings` (index tensors into the rows of `data`), the numeric feature columns
+    constant on it, as Standardizer.fit lists them (`constant`) for the run that trains on it: what a Monte-Carlo
+    experiment says once, whichever engine trains its runs. Only the columns constant on a split's first `head` rows
+    are gathered in full: for most data, none. Several inputs are used as given, unscaled: none is listed.
+
+    >>> data = Data(torch.tensor([[0.0, 1.0], [0.0, 2.0], [1.0, 3.0]]), torch.zeros(3, 1))
+    >>> constant_columns(data, [torch.tensor([0, 1]), torch.tensor([1, 2])])
+    [[0], []]
+    """
+    if data.several:
+        return [[] for _ in trainings]
+    x = cast(torch.Tensor, data.x)
+    onehot = data.onehot()
+    numeric = torch.ones(x.shape[1], dtype=torch.bool) if onehot is None else ~onehot
+    fills, found = data.missing == "mean", []  # NaN are missing values only where they are filled: else refused
+    for rows in trainings:
+        first = rows_at(x, rows[:head])
+        holes = torch.isnan(first) if fills else None
+        # a column without a value in the first rows may still be constant on the rest
+        maybe = unvarying(first, holes) if holes is None else unvarying(first, holes) | holes.all(0)
+        candidates = (numeric & maybe).nonzero().flatten()
+        if len(candidates):  # gathered alone, not whole rows
+            part = x[rows[:, None], candidates[None, :]]
+            candidates = candidates[unvarying(part, torch.isnan(part) if fills else None)]
+        found.append(candidates.tolist())
+    return found
+
+
+def constant_note(names: list, constant: list) -> str:
+    """What to say of the feature columns constant on the training split of one run, or of each run of an experiment
+    (`constant`: each run's column indices, Standardizer.constant or constant_columns); "" when there are none.
+
+    >>> constant_note(["a", "b"], [[1]])
+    'feature columns b are constant on the training split; they carry no information'
+    >>> constant_note(["a", "b", "c"], [[0, 2], [0], [0, 2]]).split("; ")[0]
+    'feature columns a are constant on the training split of every run, c on that of 2 of the 3 runs'
+    """
+    runs, counts = len(constant), Counter(column for columns in constant for column in columns)
+    if not counts:
+        return ""
+    if runs == 1:
+        where = f"{', '.join(names[i] for i in constant[0])} are constant on the training split"
+    else:
+        groups: dict = {}  # the columns of each count of runs, the most first
+        for column in sorted(counts, key=lambda column: (-counts[column], column)):
+            groups.setdefault(counts[column], []).append(names[column])
+        where = ", ".join(
+            f"{', '.join(columns)} {'on that of' if i else 'are constant on the training split of'} "
+            + ("every run" if count == runs else f"{count} of the {runs} runs")
+            for i, (count, columns) in enumerate(groups.items())
+        )
+    return f"feature columns {where}; they carry no information"
+
+
 @dataclass
 class Standardizer:
     """Feature scaling fitted on the training rows only: missing values filled, then (x - mean) / std.
@@ -402,8 +476,7 @@ class Standardizer:
         # column reductions (sums) rather than comparisons reduced along rows (all(0), std(0)): several times faster
         holes = None if torch.isfinite(x.sum(0)).all() else torch.isnan(x)
         if holes is None or not holes.any():
-            unvarying = column_sums(x, lambda part: (part - x[:1]).abs_()) == 0
-            constant = (numeric & unvarying).nonzero().flatten().tolist()
+            constant = (numeric & unvarying(x)).nonzero().flatten().tolist()
             if not scale and onehot is None and not fills:  # nothing to fill, scale or zero: skip the statistics
                 return cls(torch.zeros(x.shape[1]), torch.ones(x.shape[1]), None, constant)
             mean, std = moments(x)
@@ -418,7 +491,10 @@ class Standardizer:
                 )
             mean, std = moments(x, count)
             fill = mean.clone()
-            constant = (numeric & (std == 0)).nonzero().flatten().tolist()
+            # std == 0 misses a constant column whose float32 mean rounds (0.1 in every row): the columns whose spread
+            # is within rounding of their mean are compared exactly, as those of a split without holes are
+            close = (numeric & (std <= ROUNDING * mean.abs())).nonzero().flatten()
+            constant = close[unvarying(x[:, close], holes[:, close])].tolist()
         std = torch.where(std > 0, std, torch.ones_like(std))
         if not scale:
             mean, std = torch.zeros_like(mean), torch.ones_like(std)

@@ -14,6 +14,7 @@ prints and writes.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
@@ -189,6 +190,9 @@ def join(device: str = "cpu") -> tuple:
             raise ProcessLost(
                 f"could not join the other riskmin processes ({error_headline(error)}); start them all with torchrun"
             ) from None
+        # the group riskmin joined is left at exit, also by a script of one's own that calls fit: left to the
+        # interpreter's teardown, its threads may end the process with "terminate called without an active exception"
+        atexit.register(leave)
     return dist.get_rank(), dist.get_world_size()
 
 

@@ -53,8 +53,15 @@ def read_given(args, config: Config, trained=None) -> tuple:
     from ..config import read_toml
     from ..datasets import read_data
 
-    # a --config file's keys are given as its flags are, but not the settings an interrupted experiment saved
-    from_file = list(read_toml(args.config)) if args.config and not getattr(args, "resume", None) else []
+    # a --config file's keys are given as its flags are, but not the settings an interrupted experiment saved, nor
+    # those the file holds at their default: a run's own config.toml records every setting, stratify = true among them
+    # (given_for_task notes stratify on, its default, only when asked for). batch_size needs no exception: Config
+    # tells a default batch from one given (DefaultBatch)
+    from_file = (
+        [key for key in read_toml(args.config) if key in FIELDS and getattr(config, key) != FIELDS[key].default]
+        if args.config and not getattr(args, "resume", None)
+        else []
+    )
     given = [*flags_given(args), *from_file]
     notes = given_settings(config, given, flags=True, trained=trained)
     data = read_data(config.data, config)
@@ -124,10 +131,7 @@ def resume(args, callbacks: list) -> int:
     config = flags_over(saved.to_dict(), args)  # the flags a resume may take, over the saved settings
     checkpointed = bool(Checkpoints(directory).complete())
     if not checkpointed:
-        print(
-            f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings",
-            file=sys.stderr,
-        )
+        tell(f"{directory} has no checkpoint yet; the run starts again from the beginning with its saved settings")
     return train_in(
         directory,
         config,
@@ -216,11 +220,11 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
         raise
     except BaseException as error:  # Ctrl-C outside the steps (a second one while finishing), or a crash
         if replacement is not None and replacement.kept():
-            print(kept_beside(replacement), file=sys.stderr)
+            tell(kept_beside(replacement))
         elif made is not None and not worth_keeping(target):
             discard(target, made)  # nothing worth keeping was written: leave no trace
         elif isinstance(error, KeyboardInterrupt) and worth_keeping(target):
-            print(f"interrupted; {kept_run(target)}", file=sys.stderr)
+            tell(f"interrupted; {kept_run(target)}")
             return 130
         raise
     return report_outcome(outcome, target, replacement)
@@ -309,21 +313,20 @@ def report_outcome(outcome, target, replacement=None) -> int:
 
     beside = f"; {kept_beside(replacement)}" if replacement is not None else ""
     if isinstance(outcome, FinishedThenInterrupted):  # the run is whole, in its place: the command stops as asked
-        print(f"interrupted after the last step; the run was written to {target}{beside}", file=sys.stderr)
+        tell(f"interrupted after the last step; the run was written to {target}{beside}")
         return 130
     if isinstance(outcome, TrainingInterrupted):
-        print(f"{outcome}{beside or f'; continue with: {resume_command(target)}'}", file=sys.stderr)
+        tell(f"{outcome}{beside or f'; continue with: {resume_command(target)}'}")
         return 130
     if isinstance(outcome, OSError):
-        print(
+        tell(
             f"error: the trained run could not be written to {target} ({outcome.strerror or outcome}); free space"
-            f"{beside or f', then finish it with: {resume_command(target)}'}",
-            file=sys.stderr,
+            f"{beside or f', then finish it with: {resume_command(target)}'}"
         )
         return 1
     print(f"run written to {target}")
     if outcome.summary["diverged"]:
-        print(f"error: {outcome.summary['stop_reason']}{beside}", file=sys.stderr)
+        tell(f"error: {outcome.summary['stop_reason']}{beside}")
         return 1
     return 0
 
@@ -370,11 +373,9 @@ def run_montecarlo(args) -> int:
         beside = (
             f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target else ""
         )
-        print(
-            f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; "
-            "lower --lr or clip gradients "
-            f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}",
-            file=sys.stderr,
+        tell(
+            f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
+            f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}"
         )
         return 1
     return 0
@@ -443,12 +444,13 @@ def command_keeper(args, command: str, target, config, settings: dict, config_to
 def run_curve(args) -> int:
     """riskmin curve: a Monte-Carlo experiment at each training size, for each model named, its table and its files."""
     from .._experiments._curve import curve, curve_table
-    from .._runs._rundir import run_directory, write_replacing
+    from .._runs._rundir import check_replaceable, run_directory, write_replacing
 
     config, models, sizes = curve_plan(args)
     check_experiment(config)
     data, config = read_given(args, config, [config.replace(model=model) for model in models])
     target = run_directory(config, f"{data.name}-curve")
+    check_replaceable(target)  # a link or a file in the way is said now, not once the curve is trained
     result = curve(models or config.model, data, sizes, config.runs, config)
     # how the data was read, once the curve is done and written: a mistake found before it is the one line said
     shown_and_saved(
@@ -521,10 +523,9 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             from .._experiments._kept import KEPT, read_kept
 
             count = len(read_kept(kept.building / KEPT))
-            print(
+            tell(
                 f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
-                f"riskmin {args.command} --resume {kept.building}",
-                file=sys.stderr,
+                f"riskmin {args.command} --resume {kept.building}"
             )
             raise SystemExit(130) from None
         raise
@@ -632,7 +633,7 @@ def shown_and_saved(result, table, what: str, saved, data_notes=()):
         table(console)
         console.print(f"{what} written to {path}", highlight=False)
     except KeyboardInterrupt:
-        print(f"interrupted while printing; {what} written to {path}", file=sys.stderr)
+        tell(f"interrupted while printing; {what} written to {path}")
         raise SystemExit(130) from None
     leave()
     return path
@@ -677,6 +678,7 @@ def predict_file(args) -> int:
     names = run.data_names
     keep = column_names(args.keep)
     x, _, kept = read_columns(args.file, names, keep=keep)
+    kept = as_written(args.file, keep) if keep else kept  # read_columns reads numbers in float32, as riskmin trains
     if len(x) == 0:
         raise RiskminError(f"{args.file} has no rows to predict; give a file with at least one row under its header")
     output = predict(run, x)
@@ -694,17 +696,47 @@ def predict_file(args) -> int:
     return 0
 
 
+def as_written(path, keep: list) -> dict:
+    """The columns `keep` of the data file `path`, by name, as the file holds them, for predict --keep to copy: a CSV's
+    cells as text, as written (64.2 stays 64.2, 02134 keeps its zero, an empty cell stays empty); a Parquet file's
+    values as stored, float64 included. read_columns has checked that they are there."""
+    import pyarrow
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    from .._data._readers import checked, csv_format
+
+    path, suffix, keep = *checked(path), list(dict.fromkeys(keep))  # a column named twice is read once
+    if suffix == ".parquet":
+        table = pyarrow.parquet.read_table(path, columns=keep)
+    elif suffix == ".csv":
+
+        def read(encoding: str):
+            return pyarrow.csv.read_csv(
+                path,
+                read_options=pyarrow.csv.ReadOptions(encoding=encoding),
+                parse_options=pyarrow.csv.ParseOptions(delimiter=csv_format(path)[0]),
+                convert_options=pyarrow.csv.ConvertOptions(
+                    include_columns=keep, column_types={name: pyarrow.string() for name in keep}
+                ),
+            )
+
+        try:
+            table = read("utf8")
+        except pyarrow.ArrowInvalid:  # not UTF-8: read as Latin-1, which decodes any byte, as read_table does
+            table = read("latin-1")
+    else:  # an .npz file has no columns to keep
+        return {}
+    return {name: table.column(name).to_pylist() for name in keep}
+
+
 def evaluate_file(args) -> int:
-    from ..data import Data
-    from .._data._frames import check_rows_to_evaluate
     from .._training._loop import evaluate
-    from .._data._readers import read_columns
     from .._runs._report import EVALUATE_LOG_NOTE, message_lines
 
     run = trained_run(args.run, "Python can: riskmin.evaluate({}, data)")
-    x, y, _ = read_columns(args.file, run.data_names, targets=True)
-    check_rows_to_evaluate(len(x), args.file, " under its header")
-    for name, value in evaluate(run, Data(x, y, missing=run.data_names.get("missing", "error"))).items():
+    # the file read as riskmin.evaluate reads one, a refused value named by its column
+    for name, value in evaluate(run, args.file).items():
         print(f"{name:<12} {value:.6g}")
     if run.config.target_transform == "log":  # a paragraph under the metrics, within 80 columns
         print(message_lines(EVALUATE_LOG_NOTE, indent=""))
@@ -752,6 +784,14 @@ def trained_run(directory, python: str):
     return load_run(directory)
 
 
+def tell(message: str) -> None:
+    """`message` on stderr within 80 columns, as every message: what became of an interrupted or failed run, and how to
+    go on."""
+    from .._runs._report import message_lines
+
+    print(message_lines(message), file=sys.stderr)
+
+
 def print_notes(notes: list) -> None:
     """What reading the data guessed or did (the task, dropped rows), each within 80 columns."""
     from .._runs._report import message_lines
@@ -762,9 +802,10 @@ def print_notes(notes: list) -> None:
 
 def list_datasets() -> int:
     from ..datasets import DATASETS
+    from .._runs._report import message_lines
 
-    for name, description in DATASETS.items():
-        print(f"{name:<8} {description}")
+    for name, description in DATASETS.items():  # a description past 80 columns goes on under itself
+        print(message_lines(f"{name:<8} {description}", indent=" " * 9))
     return 0
 
 

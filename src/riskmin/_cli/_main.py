@@ -40,8 +40,11 @@ class Parser(argparse.ArgumentParser):
                 raise RiskminError(
                     f"{flag} is a setting of {owners or 'riskmin ' + fact(name, 'command')}, not of {self.prog}"
                 )
-            close = difflib.get_close_matches(flag, [a for action in self._actions for a in action.option_strings], n=1)
-            hint = f"did you mean {close[0]}?" if close else f"run `{self.prog} --help` for the list"
+            # compared without their dashes, which every option shares and which made any short flag look close to
+            # one (--bogus to --out)
+            options = {option.lstrip("-"): option for action in self._actions for option in action.option_strings}
+            close = difflib.get_close_matches(flag.lstrip("-"), list(options), n=1)
+            hint = f"did you mean {options[close[0]]}?" if close else f"run `{self.prog} --help` for the list"
             raise RiskminError(f"unknown option {flag}; {hint}")
         raise RiskminError(f"{message}; run `{self.prog} --help` for the options")
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..config import RiskminError
+from ..data import check_finite
 
 MAX_CATEGORIES = 50  # a text column expands to at most this many inputs (with OTHER), and to at most 10% of the rows
 MIN_CATEGORIES = 10  # ...but the 10% never bounds a small file below this many
@@ -192,12 +193,17 @@ def identifier(column, name: str, first: bool) -> str:
 def row_list(rows, index=None) -> str:
     """Rows of a table as a message names them: counted from 0, as Python and pandas count them, the header no row; or
     the rows of a pandas DataFrame by its `index`, the labels of its rows: once a frame is shuffled, filtered or indexed
-    by a column (df.iloc[::2], train_test_split, set_index), a position names another row than df.loc does.
+    by a column (df.iloc[::2], train_test_split, set_index), a position names another row than df.loc does. An `index`
+    that is a NumPy array holds the file's own numbers of the rows left once `handle_missing` dropped some.
 
     >>> row_list([3]), row_list([1, 2]), row_list([1], index=["a", "b"]), row_list([0, 1], index=[6, 8])
     ('row 3 (counting from 0)', 'rows 1, 2 (counting from 0)', "the row with index 'b'", 'the rows with index 6, 8')
+    >>> row_list([1], index=np.array([0, 2, 3]))
+    'row 2 (counting from 0)'
     """
     rows = [int(row) for row in rows]
+    if isinstance(index, np.ndarray):  # a file's rows after a drop: named by their numbers in the file
+        rows, index = [int(index[row]) for row in rows], None
     if index is not None:
         return f"the row{'s' * (len(rows) > 1)} with index {', '.join(label_text(index[row]) for row in rows)}"
     return f"row{'s' * (len(rows) > 1)} {', '.join(map(str, rows))} (counting from 0)"
@@ -223,7 +229,8 @@ def handle_missing(
 
     `strays` are the text cells of number columns already made missing ({column: (count,
     rows, texts)}); the error names them, as the user may not call a '?' empty. `index`: a DataFrame's row labels, by
-    which the error names its rows (see row_list), or None for a file's.
+    which the error names its rows (see row_list), or None for a file's; once rows are dropped from a file, the index
+    given back holds the file's numbers of the rows left, by which a later message names them.
     """
     import pyarrow
 
@@ -255,7 +262,7 @@ def handle_missing(
             f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to train on"
         )
     notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
-    return table.filter(pyarrow.array(keep)), notes + filled, None if index is None else index[keep]
+    return table.filter(pyarrow.array(keep)), notes + filled, np.flatnonzero(keep) if index is None else index[keep]
 
 
 def filled_note(table, names: list) -> list:
@@ -371,8 +378,10 @@ def encode(table, layout: list, path: Path, missing: str, index=None) -> tuple:
     return x, unseen
 
 
-def target_values(table, targets: list, task: str, loss: str, path: Path) -> tuple:
-    """(task, y, class labels or None, a note saying what was guessed and why) for the target columns."""
+def target_values(table, targets: list, task: str, loss: str, path: Path, index=None) -> tuple:
+    """(task, y, class labels or None, a note saying what was guessed and why) for the target columns; `index`: the
+    labels of the table's rows, by which an infinite target value's row is named (see row_list)."""
+    check_finite_targets(table, targets, index)
     columns = [table.column(name) for name in targets]
     numeric = all(is_numeric(c) for c in columns)
     how, why = "as asked", ""
@@ -386,6 +395,18 @@ def target_values(table, targets: list, task: str, loss: str, path: Path) -> tup
     y, classes = classification_target(columns, targets, loss, path)
     note = f"task: classification ({how}): {targets[0]} has {len(classes)} classes ({classes_text(classes, 6)}){reason}"
     return task, y, classes, note
+
+
+def check_finite_targets(table, targets: list, index=None) -> None:
+    """Refuse an infinite value (or NaN) in a target column of real numbers, in the words Data refuses it in a
+    regression target (data.check_finite), before the task is guessed or classes are coded: both read every value as a
+    finite number, and an infinity among whole numbers is neither a class nor a score. `index`: see row_list."""
+    import pyarrow
+
+    names = [name for name in targets if pyarrow.types.is_floating(table.column(name).type)]
+    if names:
+        y = torch.from_numpy(np.column_stack([as_numpy(table.column(name)) for name in names]))
+        check_finite(y, y, "y", names, labels=index)
 
 
 def auto_task(columns: list, loss: str, numeric: bool) -> tuple:
@@ -511,13 +532,15 @@ def classes_text(classes: list, most: int = 0) -> str:
     return ", ".join(class_text(label) for label in shown) + (", ..." if len(classes) > len(shown) else "")
 
 
-def target_for_run(table, names: dict, path: Path) -> torch.Tensor:
+def target_for_run(table, names: dict, path: Path, index=None) -> torch.Tensor:
     """A file's target columns encoded as the run's were: class indices by its class labels, matched as text (a run
-    written before riskmin kept labels' types holds them as text), or real numbers."""
+    written before riskmin kept labels' types holds them as text), or real numbers; an infinite value is refused,
+    its row named by `index` (see row_list)."""
     columns = [table.column(name) for name in names["targets"]]
     for name, column in zip(names["targets"], columns):
         if missing_mask(column).any():
             raise RiskminError(f"target column {name} of {path.name} has missing values; drop those rows to evaluate")
+    check_finite_targets(table, names["targets"], index)
     classes = names.get("classes")
     if not classes:
         return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))

@@ -136,7 +136,9 @@ def in_python(text: str) -> str:
 
 def as_pair(x, y, config: Config | None = None) -> Data:
     """(x, y) as Data: tensors or NumPy arrays; a DataFrame x with its target y beside it (a Series or an array), as if
-    y were one more column of it; a y of text or true/false as class names."""
+    y were one more column of it; a y of text or true/false as class names. config.task, where it is not "auto", reads
+    y as a table's target column is read: "regression" as amounts (`amounts`), "classification" real numbers as
+    class labels (`pair_classes`)."""
     config = config or Config()
     if is_frame(x):
         from ._readers import column_names
@@ -157,18 +159,53 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             "columns one-hot encoded"
         )
     x, y = writable(x), writable(y)
-    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS":
-        from ._columns import class_codes
-
-        if y.ndim != 1:
-            raise RiskminError(
-                f"y of class names must be one column but it has shape {y.shape}; pass one label per row"
-            )
-        if y.dtype.kind == "O" and any(label is None or label != label for label in y):  # None or NaN
-            raise RiskminError("y has missing class names (None or NaN); drop those rows")
-        classes, codes = class_codes(y if y.dtype.kind != "O" else y.astype(str))
+    if config.task == "regression":
+        return Data(x, amounts(y))
+    real = isinstance(y, torch.Tensor) and y.is_floating_point() or isinstance(y, np.ndarray) and y.dtype.kind == "f"
+    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or config.task == "classification" and real:
+        classes, codes = pair_classes(y)
         return Data(torch.as_tensor(x), torch.from_numpy(codes), classes=classes, task="classification")
     return Data(x, y)
+
+
+def amounts(y):
+    """A y that task="regression" fits, as a table's target column regresses: whole numbers and true/false (as 1 and 0)
+    become real numbers, and so do numbers written as text; other text is refused, as no amount.
+
+    >>> amounts(np.array([True, False])), amounts(np.array(["1.5", "2"]))
+    (array([1., 0.]), array([1.5, 2. ]))
+    """
+    if isinstance(y, torch.Tensor):
+        return y if y.is_floating_point() or y.is_complex() else y.double()
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "biuOUS":
+        return y
+    if y.dtype.kind == "O":  # None is a missing value, refused by Data as a NaN is, in its row
+        y = np.array([np.nan if value is None else value for value in y.ravel()], dtype=object).reshape(y.shape)
+    try:
+        return y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise RiskminError('y holds text, which regression cannot fit; use task="classification"') from None
+
+
+def pair_classes(y) -> tuple:
+    """(class labels, int64 codes) of a y of class names, text or true/false, or of real numbers where
+    task="classification", which must be whole numbers, as in a table's target column (see _columns.class_codes)."""
+    from ._columns import class_codes
+
+    values = y.detach().cpu().double().numpy() if isinstance(y, torch.Tensor) else y
+    if values.ndim != 1:
+        raise RiskminError(
+            f"y of class labels must be a vector of one label per row but it has shape {values.shape}; pass one "
+            "label per row"
+        )
+    if values.dtype.kind == "O" and any(label is None or label != label for label in values):  # None or NaN
+        raise RiskminError("y has missing class names (None or NaN); drop those rows")
+    if values.dtype.kind == "f":
+        tensor = torch.from_numpy(values.astype(np.float64))
+        check_finite(tensor, tensor, "y", [])  # as Data says it of a regression target
+        if not np.all(values == np.round(values)):
+            raise RiskminError('y holds fractions, which are not class labels; use task="regression"')
+    return class_codes(values if values.dtype.kind != "O" else values.astype(str))
 
 
 def several_tensors(x) -> bool:

@@ -35,7 +35,7 @@ from ._columns import (
     target_values,
     without_identifiers,
 )
-from ..data import FLOAT32_TINY, Data, too_small
+from ..data import FLOAT32_TINY, Data, check_finite, too_small
 
 STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -108,7 +108,7 @@ def table_data(
     layout = [{**entry, "unit": units[entry["name"]]} if entry["name"] in units else entry for entry in layout]
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
     x, _ = encode(table, layout, path, missing, index)
-    task, y, classes, note = target_values(table, targets, task, loss, path)
+    task, y, classes, note = target_values(table, targets, task, loss, path, index)
     notes = said([note, *notes, *missing_notes, *(c for c in capped if c)], voice)
     return Data(
         torch.from_numpy(x),
@@ -560,6 +560,9 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
                 f"{name}.imag"
             )
     x = torch.from_numpy(x.astype(np.float32))
+    if np.issubdtype(y.dtype, np.floating):  # refused as Data refuses it, before the task is guessed or classes coded
+        values = torch.from_numpy(y.astype(np.float64))
+        check_finite(values, values, "y", [])
     how, why = "as asked", ""
     if task == "auto":
         how = "guessed"
@@ -681,7 +684,7 @@ def table_columns(
         warn_unseen(unseen, path)
     y = None
     if targets:
-        y = target_for_run(table, names, path)
+        y = target_for_run(table, names, path, index)
     return torch.from_numpy(x), y, kept
 
 

@@ -32,13 +32,13 @@ from ..config import (
     warn,
 )
 from .._paths import data_label
-from ..data import Data, Splits, split
+from ..data import Data, Splits, constant_columns, constant_note, rows_at, split
 from ..distributed import gathered, join
 from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables, user_objects
 from .._training._checkpoint import Checkpoints, FinishedThenInterrupted
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
-from .._training._prepare import as_data, fitted_batch, recorded, resolve_device
+from .._training._prepare import as_data, constant_target_note, fitted_batch, recorded, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
 from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
@@ -375,6 +375,15 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
         if note:  # the last of the checks: said once they all passed
             warn(note, RiskminNote)
         said_for_task(config, given, data.task)
+        # once for the experiment, whichever engine trains its runs (a run of it says nothing of them)
+        trainings = [s.train for _, _, s in every]
+        constant = (
+            constant_note(data.feature_names, constant_columns(data, trainings)),
+            constant_target_note([rows_at(data.y, rows) for rows in trainings], config.loss),
+        )
+        for note in constant:
+            if note:
+                warn(note)
     return data, config, every
 
 

@@ -83,16 +83,20 @@ class Run:
     def save(self, directory=None, overwrite: bool = False) -> Path:
         """Write the run directory (config.toml, metrics.csv, model.safetensors, summary.json, preprocessing.json,
         curves.png) and return its path. Without `directory` it is a new folder under `config.out`, named as
-        `riskmin train` names it (numbered when the name is taken), and one line says which. An existing `directory`
+        `riskmin train` names it (numbered when the name is taken, unless `config.overwrite`, which replaces the run
+        there as `riskmin train --overwrite` does), and one line says which. An existing `directory`
         is written only when empty, or replaced with `overwrite` when it holds a riskmin run or experiment, once the
         new files are complete; a folder of anything else is never written into.
         """
-        if directory is not None:
-            if holds_experiment(Path(directory)):
-                raise RiskminError(f"directory {directory} holds an experiment, not a run; choose another directory")
-            return save_experiment(lambda folder: save_run(self, folder), Path(directory), overwrite)
-        path = save_run(self, directory)
-        print(f"run written to {path}")
+        named = directory is None  # by its settings, as riskmin train names it, and replaced as it replaces one
+        target = run_directory(self.config, data_label(self.data_names, self.config)) if named else Path(directory)
+        if holds_experiment(target):
+            raise RiskminError(f"directory {target} holds an experiment, not a run; choose another directory")
+        path = save_experiment(
+            lambda folder: save_run(self, folder), target, overwrite or named and self.config.overwrite
+        )
+        if named:
+            print(f"run written to {path}")
         return path
 
     @classmethod
@@ -107,7 +111,9 @@ REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")
 
 
 def run_directory(config: Config, data_name: str) -> Path:
-    """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed."""
+    """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed, numbered past the
+    names taken; with `overwrite`, an unnamed run replaces `out/<data>-<model>` itself, as a named one its name (see
+    prepare_run_directory: only a riskmin run or experiment, and only with a success)."""
     out = Path(config.out)
     try:
         if config.name:
@@ -124,6 +130,12 @@ def run_directory(config: Config, data_name: str) -> Path:
                 )
             return target
         stem = unnamed_stem(config, data_name)
+        if config.overwrite:  # the folder its name gives, not a new one numbered beside it
+            target = out / stem
+            check_not_being_written(target, "wait for it to finish, or choose a --name")
+            if os.path.lexists(target):  # a link, a file or a folder not riskmin's is said before any work
+                check_replaceable(target)
+            return target
         target, number = out / stem, 2
         while os.path.lexists(target):
             target, number = out / f"{stem}-{number}", number + 1

@@ -105,7 +105,16 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
     `checkpoints`: a folder the run checkpoints in, as `fit` in a run directory does, but writing no run files;
     `resume=True` continues from its newest good checkpoint."""
     training = setup(
-        model, data, config, callbacks, None, resume, settings, team=distributed.Alone(), checkpoints=checkpoints
+        model,
+        data,
+        config,
+        callbacks,
+        None,
+        resume,
+        settings,
+        team=distributed.Alone(),
+        checkpoints=checkpoints,
+        experiment=True,
     )
     return training_loop(training, resume)
 
@@ -296,10 +305,12 @@ def setup(
     settings: dict,
     team=None,
     checkpoints=None,
+    experiment: bool = False,
 ) -> Training:
     """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
     model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
-    checkpoints go when that is not a run `directory` (a run of an experiment)."""
+    checkpoints go when that is not a run `directory` (a run of an experiment). `experiment`: a run of an experiment,
+    whose experiment says what the data holds (constant feature columns) once for all its runs."""
     config, callables = fit_settings(model, config, settings, resume)
     config = recorded(config, data)  # config.toml names the data the run was given, not the default data set
     starting_point(model, config, directory, resume)
@@ -313,6 +324,8 @@ def setup(
     model = checked_model(model, prepared, config)
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
+    for note in prepared.notes if team.first and not experiment else ():
+        warn(note)
     # frozen ones never get a gradient
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
     frozen = frozenset(id(p) for p in model.parameters() if not p.requires_grad)

@@ -15,7 +15,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
 from .._data import _frames as frames
 from .. import datasets, models
 from ._checks import check_pairs
-from ..config import Config, DefaultBatch, RiskminError, warn
+from ..config import Config, DefaultBatch, RiskminError
 from .._paths import GIVEN_IN_PYTHON, is_file_name
 from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (
@@ -24,6 +24,7 @@ from ..data import (
     Splits,
     Standardizer,
     TargetScale,
+    constant_note,
     TensorBatches,
     rows_at,
     schedule,
@@ -46,6 +47,9 @@ class Prepared:
         self.tensors = isinstance(splits.data, Data)
         self.splits = splits
         self.standardizer = None
+        # what the training split holds that a model cannot learn from (constant columns, a constant target), said by
+        # setup once every check passed, and not by a run of an experiment, which says it once for all its runs
+        self.notes: list = []
         self.names = {}
         if isinstance(splits.data, Data):
             self.in_memory(splits.data, splits, config, device)
@@ -72,10 +76,12 @@ class Prepared:
             if data.several
             else Standardizer.fit(gathered["train"][0], data.onehot(), config.standardize, data.missing == "mean")
         )
-        if self.standardizer.constant:
-            names = ", ".join(data.feature_names[i] for i in self.standardizer.constant)
-            warn(f"feature columns {names} are constant on the training split; they carry no information")
         self.standardizer.target = target = target_scale(gathered["train"][1], config)
+        constant = (
+            constant_note(data.feature_names, [self.standardizer.constant]),
+            constant_target_note([gathered["train"][1]], config.loss),
+        )
+        self.notes = [note for note in constant if note]
         self.rows = {
             part: (
                 to_device(self.standardizer(x, in_place=True), device),
@@ -194,13 +200,34 @@ def batches_per_epoch(splits: Splits, config: Config) -> int:
 
 def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
     """How a regression target is standardized (and with target_transform log, transformed) for training (None: it is
-    neither); a constant one is warned about."""
-    if config.loss in REGRESSION and len(y) > 1 and bool((y == y[:1]).all()):
-        warn(
-            f"the target is constant on the training split (every value {float(y.flatten()[0]):g}); a model can "
-            "only learn that constant, and r2 is undefined"
-        )
+    neither)."""
     return TargetScale.of_training(y, config) if TargetScale.asked(config) else None
+
+
+def constant_target_note(targets: list, loss: str) -> str:
+    """What to say of a regression target constant on the training split of one run, or of runs of an experiment
+    (`targets`: each run's training targets); "" when it varies on every one.
+
+    >>> constant_target_note([torch.ones(3, 1)], "mse").split(";")[0]
+    'the target is constant on the training split (every value 1)'
+    >>> constant_target_note([torch.ones(3, 1), torch.arange(3.0)[:, None]], "mse").split(";")[0]
+    'the target is constant on the training split of 1 of the 2 runs'
+    """
+    if loss not in REGRESSION:
+        return ""
+    constant = [y for y in targets if len(y) > 1 and bool((y == y[:1]).all())]
+    if not constant:
+        return ""
+    if len(targets) == 1:
+        return (
+            f"the target is constant on the training split (every value {float(constant[0].flatten()[0]):g}); a "
+            "model can only learn that constant, and r2 is undefined"
+        )
+    share = "every run" if len(constant) == len(targets) else f"{len(constant)} of the {len(targets)} runs"
+    return (
+        f"the target is constant on the training split of {share}; a model can only learn that constant there, and "
+        "r2 is undefined"
+    )
 
 
 def order_seed(seed: int) -> int:
