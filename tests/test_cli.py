@@ -707,6 +707,10 @@ def test_overwrite_without_a_name_replaces_the_folder_its_unnumbered_name_gives(
     assert capsys.readouterr().out.strip().endswith(f"written to runs/{name}")
     assert main(args) == 0  # without --overwrite, a new folder beside it, numbered
     assert sorted(p.name for p in Path("runs").iterdir()) == [name, f"{name}-2"]
+    # its settings run again: config.toml keeps no overwrite, which would replace the result the file came from
+    assert "overwrite" not in Path("runs", name, "config.toml").read_text()
+    assert main([command, "--config", str(Path("runs", name, "config.toml")), "--progress", "off"]) == 0
+    assert sorted(p.name for p in Path("runs").iterdir()) == [name, f"{name}-2", f"{name}-3"]
 
 
 def test_a_python_experiment_saved_with_overwrite_replaces_the_folder_the_command_line_would(tmp_path, monkeypatch):

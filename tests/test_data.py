@@ -156,3 +156,10 @@ def test_a_constant_column_is_listed_also_when_another_column_has_holes():
     assert Standardizer.fit(x).constant == [1]
     x[::10, 0] = float("nan")
     assert Standardizer.fit(x, fills=True).constant == [1]
+
+
+def test_row_labels_given_as_a_numpy_array_name_rows_by_their_labels():
+    x, y = torch.tensor([[1.0], [float("nan")], [3.0]]), torch.ones(3, 1)
+    for labels, named in ((np.array(["a", "b", "c"]), "the row with index 'b'"), (np.array([10, 20, 30]), "the row with index 20")):
+        with pytest.raises(riskmin.RiskminError, match=f"^x holds NaN or infinite values, first at {named}, in column x0;"):
+            riskmin.fit("linear", riskmin.Data(x, y, row_labels=labels), epochs=1, progress=False)

@@ -1,6 +1,7 @@
 """Several processes: a Monte-Carlo experiment dealt out over two gloo processes equals the one-process experiment."""
 
 import csv
+import json
 import os
 import signal
 import socket
@@ -134,6 +135,40 @@ def test_a_replacement_on_two_processes_returns_on_each_once_the_new_run_is_in_p
     assert outputs[0][0].splitlines() == ["renamed after the other returned: False", "epochs in the run there: 2"]
     assert outputs[1][0].splitlines() == ["epochs in the run there: 2"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r", "returned"]
+
+
+# Process 0 fails to rename the finished run and goes on (a notebook would): the other still returns from fit at
+# once, rather than waiting on process 0 until the link times out, and both meet at the next collective call.
+FAILED_RENAME_ON_TWO = """
+import os, sys
+from pathlib import Path
+import torch.distributed as dist
+import riskmin, riskmin._runs._rundir as rundir
+
+target, rank = Path(sys.argv[1]), int(os.environ["RANK"])
+if rank == 0:
+    def full(building, replaced):
+        raise riskmin.RiskminError("no room to rename")
+    rundir.install = full
+try:
+    riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=target, overwrite=True)
+    print("returned")
+except riskmin.RiskminError as error:
+    print("refused:", str(error).split(";")[0])
+dist.barrier()
+print("together")
+"""
+
+
+def test_a_replacement_process_0_fails_to_rename_lets_the_others_return(tmp_path):
+    riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r")
+    script = ["-c", FAILED_RENAME_ON_TWO, str(tmp_path / "r")]
+    processes = as_torchrun(first=script, second=script)
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert outputs[0][0].splitlines() == ["refused: no room to rename", "together"]
+    assert outputs[1][0].splitlines() == ["returned", "together"]
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["epochs_run"] == 1  # the old run, as it was
 
 
 # One model on two processes. A batch of 31 splits 16/15 between them, and 800 training rows leave a last batch

@@ -307,8 +307,6 @@ def test_arrays_read_their_target_as_task_says_and_train_as_the_dataframe(y, tas
     (np.linspace(0.0, 1.0, 60), "classification", 'y holds fractions, which are not class labels; use task="regression"'),
     (np.array([0.0, 1.0, np.inf] * 20), "classification", "y holds NaN or infinite values, first at row 2 (counting from 0), "
      "in column y0"),
-    (np.array([[0.0], [1.0]] * 30), "classification",
-     "y of class labels must be a vector of one label per row but it has shape (60, 1)"),
 ])
 @pytest.mark.parametrize("call", ["fit", "montecarlo"])
 def test_arrays_whose_target_the_task_cannot_take_are_refused_in_one_sentence(y, task, message, call):
@@ -337,3 +335,14 @@ def test_numbers_written_as_text_regress_as_a_dataframe_reads_them():
     table = riskmin.fit("linear", frame, target="y", task="regression", epochs=2, progress=False)
     assert arrays.data_names["task"] == table.data_names["task"] == "regression"
     assert all(torch.equal(a, b) for a, b in zip(arrays.model.parameters(), table.model.parameters()))
+
+
+def test_arrays_of_yes_no_targets_still_train_with_bce_and_one_column_of_labels_reads_as_labels():
+    x = np.random.default_rng(3).standard_normal((60, 2))
+    one = (x[:, :1] > 0).astype(np.float32)
+    run = riskmin.fit("linear", (x, one), task="classification", loss="bce", epochs=1, progress=False)
+    assert run.data_names["loss"] == "bce" and not run.data_names["classes"]
+    several = np.concatenate([one, (x[:, 1:] > 0).astype(np.float32)], axis=1)
+    assert riskmin.fit("linear", (x, several), task="classification", loss="bce", epochs=1, progress=False).data_names["loss"] == "bce"
+    labels = riskmin.fit("linear", (x, one * 2.0), task="classification", epochs=1, progress=False)  # 0 and 2, a column
+    assert labels.data_names["loss"] == "cross_entropy" and labels.data_names["classes"] == [0, 2]

@@ -287,3 +287,10 @@ def test_an_interrupted_montecarlo_on_the_default_batch_resumes(tmp_path, capsys
     capsys.readouterr()
     assert main(["montecarlo", "--resume", str(folder), "--progress", "off"]) == 0
     assert "error" not in capsys.readouterr().err and (folder / "summary.json").is_file()
+
+
+def test_a_shared_batch_every_candidate_replaces_is_not_refused(tmp_path):
+    table = write_table(tmp_path / "small.csv", rows=25)
+    comparison = riskmin.compare({"a": {"batch_size": 8}, "b": {"batch_size": 4}}, str(table), runs=2, model="linear",
+                                 config=Config(batch_size=64, epochs=1, target="weight", features="x1,x2"), progress=False)
+    assert sorted(comparison.summary["candidates"]) == ["a", "b"]

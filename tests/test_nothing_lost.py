@@ -932,7 +932,7 @@ def test_a_python_overwrite_that_fails_diverges_or_stops_leaves_the_old_run_whol
         riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=folder, overwrite=True, checkpoint_every=0,
                     callbacks=[Fails()])
     assert tree(folder) == before and sorted(tmp_path.iterdir()) == [folder]  # nothing worth keeping was left beside
-    with pytest.warns(RiskminNote, match=r"the run diverged, so it does not replace the run in .*r; .*r is as it was; "
+    with pytest.warns(RiskminNote, match=r"the run diverged, so it does not replace the run; .*r is as it was; "
                                          r"the new run is in .*\.r\.new-[0-9a-f]{8}: discard it with: rm -r "):
         diverged = riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=folder, overwrite=True,
                                optimizer="sgd", lr=1e12)

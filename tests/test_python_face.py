@@ -403,7 +403,7 @@ def main_says(argv) -> list:
 
 @pytest.mark.parametrize("rows, said", [
     (None, "x is None; pass the rows as a DataFrame, a NumPy array, a tensor or a data file's path"),
-    ({"size": 1.0}, "x is a dict; pass the rows as a DataFrame, a NumPy array, a tensor or a data file's path"),
+    ({"size": 1.0}, "x is of type dict; pass the rows as a DataFrame, a NumPy array, a tensor or a data file's path"),
 ])
 def test_predict_refuses_what_holds_no_rows_in_one_sentence(towns, rows, said):
     run = riskmin.fit("linear", towns, target="price", epochs=1, **FAST)
@@ -450,3 +450,12 @@ def test_a_run_saved_by_its_settings_with_overwrite_replaces_the_run_there_whole
     assert not old_dir.exists()  # the old run's checkpoints went with it, as a replacement leaves nothing of it
     assert json.loads((tmp_path / "lab1-linear" / "summary.json").read_text())["epochs_run"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab1-linear"]
+
+
+def test_predict_reads_a_file_of_one_row_and_refuses_one_of_none(towns, tmp_path):
+    run = riskmin.fit("linear", towns, target="price", epochs=1, **FAST)
+    towns.iloc[:1].to_csv(tmp_path / "one.csv", index=False)
+    towns.iloc[:0].to_csv(tmp_path / "none.csv", index=False)
+    assert riskmin.predict(run, tmp_path / "one.csv") == pytest.approx(riskmin.predict(run, towns.iloc[:1]).to_numpy())
+    with pytest.raises(RiskminError, match="none.csv has no rows to predict; give a file with at least one row under its header$"):
+        riskmin.predict(run, tmp_path / "none.csv")

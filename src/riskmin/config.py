@@ -433,7 +433,8 @@ class Config:
         """The settings as TOML, each on its line; the settings of the data set lab1 generates are left out, at their
         defaults, for other data, where they would read as the run's (n_outputs = 2 beside a table of one target). A
         batch_size left at its default (DefaultBatch) is a comment: the file read back leaves it at the default, which
-        fits a small table as it did, where a line would give it.
+        fits a small table as it did, where a line would give it. `overwrite` is left out: the file run again (--config)
+        would replace the very result it came from.
 
         >>> "n_outputs" in Config(data="houses.csv").to_toml(), "n_outputs" in Config().to_toml()
         (False, True)
@@ -443,6 +444,8 @@ class Config:
         lines = []
         for key, value in self.to_dict().items():
             unused = key in GENERATOR and self.data != "lab1" and value == FIELDS[key].default
+            if key == "overwrite":  # what a command was told to do with a folder, not a setting of what it wrote
+                continue
             if isinstance(value, DefaultBatch):
                 unset = "the default, left unset: a training split of fewer rows trains as one batch"
                 lines.append(f"# {key} = {value} ({unset})")

@@ -190,19 +190,24 @@ def identifier(column, name: str, first: bool) -> str:
     return "row numbers" if np.all(values == np.round(values)) else ""
 
 
+class FileRows(np.ndarray):
+    """The numbers in its file (from 0) of a table's rows once some were dropped (handle_missing), by which a message
+    names a row, where a DataFrame's rows are named by the labels of its index (any other array of them)."""
+
+
 def row_list(rows, index=None) -> str:
     """Rows of a table as a message names them: counted from 0, as Python and pandas count them, the header no row; or
     the rows of a pandas DataFrame by its `index`, the labels of its rows: once a frame is shuffled, filtered or indexed
-    by a column (df.iloc[::2], train_test_split, set_index), a position names another row than df.loc does. An `index`
-    that is a NumPy array holds the file's own numbers of the rows left once `handle_missing` dropped some.
+    by a column (df.iloc[::2], train_test_split, set_index), a position names another row than df.loc does; or, as
+    FileRows, the file's own numbers of the rows left once `handle_missing` dropped some.
 
     >>> row_list([3]), row_list([1, 2]), row_list([1], index=["a", "b"]), row_list([0, 1], index=[6, 8])
     ('row 3 (counting from 0)', 'rows 1, 2 (counting from 0)', "the row with index 'b'", 'the rows with index 6, 8')
-    >>> row_list([1], index=np.array([0, 2, 3]))
-    'row 2 (counting from 0)'
+    >>> row_list([1], index=np.array([0, 2, 3]).view(FileRows)), row_list([1], index=np.array([0, 2, 3]))
+    ('row 2 (counting from 0)', 'the row with index 2')
     """
     rows = [int(row) for row in rows]
-    if isinstance(index, np.ndarray):  # a file's rows after a drop: named by their numbers in the file
+    if isinstance(index, FileRows):  # a file's rows after a drop: named by their numbers in the file
         rows, index = [int(index[row]) for row in rows], None
     if index is not None:
         return f"the row{'s' * (len(rows) > 1)} with index {', '.join(label_text(index[row]) for row in rows)}"
@@ -262,7 +267,8 @@ def handle_missing(
             f"every row of {path.name} has a missing value in {', '.join(drop)}; no row is left to train on"
         )
     notes = [f"dropped {int((~keep).sum())} of {len(keep)} rows with missing values in {', '.join(drop)}"]
-    return table.filter(pyarrow.array(keep)), notes + filled, np.flatnonzero(keep) if index is None else index[keep]
+    left = np.flatnonzero(keep).view(FileRows) if index is None else index[keep]
+    return table.filter(pyarrow.array(keep)), notes + filled, left
 
 
 def filled_note(table, names: list) -> list:

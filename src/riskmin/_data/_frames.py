@@ -161,11 +161,18 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     x, y = writable(x), writable(y)
     if config.task == "regression":
         return Data(x, amounts(y))
-    real = isinstance(y, torch.Tensor) and y.is_floating_point() or isinstance(y, np.ndarray) and y.dtype.kind == "f"
-    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or config.task == "classification" and real:
+    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or labels_asked(y, config):
         classes, codes = pair_classes(y)
         return Data(torch.as_tensor(x), torch.from_numpy(codes), classes=classes, task="classification")
     return Data(x, y)
+
+
+def labels_asked(y, config: Config) -> bool:
+    """Whether task="classification" asks that a y of real numbers, one column, be read as class labels: not for
+    loss="bce", which fits 0/1 targets as they are, nor for several columns (several yes/no targets)."""
+    real = isinstance(y, torch.Tensor) and y.is_floating_point() or isinstance(y, np.ndarray) and y.dtype.kind == "f"
+    one_column = real and (y.ndim == 1 or y.ndim == 2 and y.shape[1] == 1)
+    return config.task == "classification" and config.loss != "bce" and one_column
 
 
 def amounts(y):
@@ -193,6 +200,7 @@ def pair_classes(y) -> tuple:
     from ._columns import class_codes
 
     values = y.detach().cpu().double().numpy() if isinstance(y, torch.Tensor) else y
+    values = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values  # one column: one label per row
     if values.ndim != 1:
         raise RiskminError(
             f"y of class labels must be a vector of one label per row but it has shape {values.shape}; pass one "
@@ -326,7 +334,7 @@ def rows(data, names: dict) -> Data:
         y = labels(data[1], names)
         check_rows_to_evaluate(len(y), "the data")
         return Data(data[0] if several_tensors(data[0]) else inputs(data[0], names), y)
-    raise RiskminError(f"evaluate takes a DataFrame, Data or (x, y), not {type(data).__name__}")
+    raise RiskminError(f"evaluate takes a DataFrame, Data, (x, y) or a data file's path, not {type(data).__name__}")
 
 
 def check_rows_to_evaluate(count: int, what: str, where: str = "") -> None:

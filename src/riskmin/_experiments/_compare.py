@@ -264,12 +264,12 @@ def check_batches(configs: dict, data, config: Config) -> None:
     if not isinstance(data, Data):  # a Dataset's batches are its DataLoader's
         return
     rows = min(len(splits.train) for _, _, splits in experiment_splits(data, config))
-    fitted_batch(config, rows)  # a batch every candidate shares: said as montecarlo says it
     for name, (_, candidate) in configs.items():
+        shared = type(candidate.batch_size) is type(config.batch_size) and candidate.batch_size == config.batch_size
         try:
             fitted_batch(candidate, rows)
-        except RiskminError as error:
-            raise RiskminError(f"candidate {name!r}: {error}") from None
+        except RiskminError as error:  # a batch every candidate shares is said as montecarlo says it
+            raise RiskminError(str(error) if shared else f"candidate {name!r}: {error}") from None
 
 
 def train_candidates(configs: dict, data: Data, progress: bool, keeper=None, given=()) -> dict:

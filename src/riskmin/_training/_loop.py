@@ -139,8 +139,10 @@ def training_loop(training: Training, resume: bool) -> Run:
         try:
             run = trained(training, resume)
         except FinishedThenInterrupted as stop:  # the run whole: it takes the place it was for, and the stop goes on
-            written = target if replacement.settle(stop.run) else building
-            team.wait_for_first()
+            try:
+                written = target if replacement.settle(stop.run) else building
+            finally:  # renamed or not, the others go on: none waits for a process 0 that failed here
+                team.wait_for_first()
             raise FinishedThenInterrupted(
                 f"interrupted after the last step, once the run was finished and written to {written}", stop.run
             ) from None
@@ -152,12 +154,11 @@ def training_loop(training: Training, resume: bool) -> Run:
             if replacement.kept():
                 warn(replacement.left(continuing), RiskminNote)
             raise
-        if not replacement.settle(run):
-            warn(
-                f"the run diverged, so it does not replace the run in {target}; {replacement.left(continuing)}",
-                RiskminNote,
-            )
-        team.wait_for_first()
+        try:
+            if not replacement.settle(run):
+                warn(f"the run diverged, so it does not replace the run; {replacement.left(continuing)}", RiskminNote)
+        finally:
+            team.wait_for_first()
     return run
 
 
@@ -324,8 +325,9 @@ def setup(
     model = checked_model(model, prepared, config)
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
-    for note in prepared.notes if team.first and not experiment else ():
-        warn(note)
+    if team.first and not experiment:  # an experiment says them once for all its runs
+        for note in prepared.notes:
+            warn(note)
     # frozen ones never get a gradient
     optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], callables.optimizer)
     frozen = frozenset(id(p) for p in model.parameters() if not p.requires_grad)
@@ -746,7 +748,7 @@ def evaluate(run_or_model, data, loss=None) -> dict:
         else Callables()
     )
     names = getattr(run_or_model, "data_names", {})
-    data = file_rows(data, names, targets=True) if is_path(data) else frames.rows(data, names)
+    data = file_rows(data, names) if is_path(data) else frames.rows(data, names)
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, callables, data.y)
     check_targets(loss_name, data.y)
@@ -805,11 +807,11 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
             "rather than X.iloc[0]"
         )
     if is_path(x):  # answered as NumPy rows are: a class by its label
-        x = file_rows(x, names, targets=False).x.numpy()  # type: ignore[union-attr]  # a file holds one input
+        x = file_inputs(x, names).numpy()
     if x is None or isinstance(x, (dict, set, str, bytes)) and not frames.several_tensors(x):
         raise RiskminError(
-            f"x is {'None' if x is None else 'a ' + type(x).__name__}; pass the rows as a DataFrame, a NumPy array, a "
-            "tensor or a data file's path"
+            f"x is {'None' if x is None else 'of type ' + type(x).__name__}; pass the rows as a DataFrame, a NumPy "
+            "array, a tensor or a data file's path"
         )
     rows = x
     if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
@@ -857,27 +859,36 @@ def loaded(run_or_model):
     return Run.load(run_or_model) if is_path(run_or_model) else run_or_model
 
 
-def file_rows(path, names: dict, targets: bool) -> Data:
-    """The rows of the data file at `path`, encoded as the run's data was (`names`: its data_names), with its targets
-    when `targets`: what `riskmin predict` and `riskmin evaluate` read; a refused value named by its column."""
+def file_inputs(path, names: dict) -> torch.Tensor:
+    """The rows of the data file at `path` to predict, encoded as the run's data was (`names`: its data_names), as
+    `riskmin predict` reads them; a file without rows is refused."""
+    x = read_for_run(path, names)[0]
+    if not len(x):
+        raise RiskminError(f"{path} has no rows to predict; give a file with at least one row under its header")
+    return x
+
+
+def file_rows(path, names: dict) -> Data:
+    """The rows of the data file at `path` to evaluate, with its targets, encoded as the run's data was (`names`: its
+    data_names), as `riskmin evaluate` reads them; a refused value named by its column."""
     from .._data._columns import input_names
+
+    x, y = read_for_run(path, names, targets=True)
+    frames.check_rows_to_evaluate(len(x), str(path), " under its header")
+    columns = input_names(names.get("layout") or []) or list(names.get("features") or [])
+    return Data(x, y, columns, list(names.get("targets") or []), missing=names.get("missing", "error"))
+
+
+def read_for_run(path, names: dict, targets: bool = False) -> tuple:
+    """(inputs, targets or None) of the data file at `path`, read by the columns of the run whose data_names are
+    `names` (_readers.read_columns); a bare module, which knows no columns, is refused."""
     from .._data._readers import read_columns
 
     if not names:
         raise RiskminError(
             f"a data file ({path}) is read by the columns a run was trained on; pass the Run, not its model"
         )
-    x, y, _ = read_columns(path, names, targets=targets)
-    if targets:
-        frames.check_rows_to_evaluate(len(x), str(path), " under its header")
-    columns = input_names(names.get("layout") or []) or list(names.get("features") or [])
-    return Data(
-        x,
-        x[:, :0] if y is None else y,
-        columns,
-        list(names.get("targets") or []),
-        missing=names.get("missing", "error"),
-    )
+    return read_columns(path, names, targets=targets)[:2]
 
 
 def unpack(run_or_model):
