@@ -1013,3 +1013,25 @@ def test_an_unnamed_overwrite_replaces_only_a_riskmin_run_and_only_with_a_succes
     assert main(["train", "line", *QUICK, "--optimizer", "sgd", "--lr", "1e12", "--overwrite"]) == 1
     (building,) = (tmp_path / "runs").glob(".line-linear.new-*")  # the new run, which diverged, beside the old one
     assert tree(mine) == run and sorted(p.name for p in (tmp_path / "runs").iterdir()) == [building.name, "line-linear"]
+
+
+def test_a_replacement_never_puts_a_run_in_an_experiments_place_nor_the_other_way(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d-curve.csv").write_text("x,y\n" + "".join(f"{i},{2 * i + i % 3}\n" for i in range(40)))
+    assert main(["curve", "d-curve.csv", "--target", "y", "--sizes", "0.5,1", "--runs", "2", "--epochs", "1",
+                 "--progress", "off", "--name", "kept"]) == 0
+    assert main(["montecarlo", "lab1", "--runs", "2", "--epochs", "1", "--progress", "off", "--name", "mc"]) == 0
+    assert main(["train", "lab1", "--epochs", "1", "--progress", "off", "--name", "run"]) == 0
+    before = {name: tree(tmp_path / "runs" / name) for name in ("kept", "mc", "run")}
+    capsys.readouterr()
+    for args, held, new in ((["train", "lab1", "--name", "kept"], "an experiment", "a run"),
+                            (["montecarlo", "lab1", "--runs", "2", "--name", "run"], "a run", "an experiment"),
+                            (["curve", "lab1", "--sizes", "0.5,1", "--runs", "2", "--name", "run"], "a run", "an experiment")):
+        assert main([*args, "--epochs", "1", "--progress", "off", "--overwrite"]) == 2
+        folder = f"runs/{args[args.index('--name') + 1]}"
+        assert capsys.readouterr().err == (f"error: {folder} holds {held}, which --overwrite does not replace with {new}: "
+                                           "choose another --name, or remove it\n")
+    with pytest.raises(riskmin.RiskminError, match="^directory runs/mc holds an experiment, not a run; give fit a directory"):
+        riskmin.fit("linear", "lab1", epochs=1, progress=False, directory="runs/mc", overwrite=True)
+    assert {name: tree(tmp_path / "runs" / name) for name in ("kept", "mc", "run")} == before
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["kept", "mc", "run"]

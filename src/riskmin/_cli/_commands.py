@@ -38,7 +38,7 @@ def train(args) -> int:
         check_writable(config)
         target = run_directory(config, data.name)
         new = first_missing(target)  # None: the run's folder is there already, empty or to be replaced
-        building = prepare_run_directory(target, config.overwrite)
+        building = prepare_run_directory(target, config.overwrite, kind="run")
         replacing = target if building != target else None
         made = building if replacing is not None else new
     return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing, callbacks=callbacks)
@@ -450,7 +450,9 @@ def run_curve(args) -> int:
     check_experiment(config)
     data, config = read_given(args, config, [config.replace(model=model) for model in models])
     target = run_directory(config, f"{data.name}-curve")
-    check_replaceable(target)  # a link or a file in the way is said now, not once the curve is trained
+    check_replaceable(
+        target, kind="experiment"
+    )  # a link or a file in the way is said now, not once the curve is trained
     result = curve(models or config.model, data, sizes, config.runs, config)
     # how the data was read, once the curve is done and written: a mistake found before it is the one line said
     shown_and_saved(
@@ -513,7 +515,9 @@ def on_first_process(config, data, args, directory, keeper, experiment):
     elif first:
         check_writable(config)
         target = directory()
-        check_replaceable(target)  # a link or a file in the way is said now, not once the runs are trained
+        check_replaceable(
+            target, kind="experiment"
+        )  # a link or a file in the way is said now, not once the runs are trained
     kept = keeper(target)
     try:
         with kept:

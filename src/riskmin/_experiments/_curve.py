@@ -192,7 +192,7 @@ def check_directory(directory, overwrite: bool) -> None:
     from .._runs._rundir import check_replaceable, left_empty
 
     target = Path(directory)
-    check_replaceable(target, place="directory", asked="overwrite=True")
+    check_replaceable(target, place="directory", asked="overwrite=True", kind="experiment")
     if os.path.lexists(target) and not overwrite and not left_empty(target):
         raise RiskminError(
             f"directory {target} already exists; pass overwrite=True to replace it, or choose another directory"

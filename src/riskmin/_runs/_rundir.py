@@ -228,15 +228,18 @@ def discard(target: Path, made: Path) -> None:
             return
 
 
-def prepare_run_directory(target: Path, overwrite: bool, place: str = "--name", asked: str = "--overwrite") -> Path:
+def prepare_run_directory(
+    target: Path, overwrite: bool, place: str = "--name", asked: str = "--overwrite", kind: str = ""
+) -> Path:
     """Create the folder a new run trains in and return it: `target` itself, or, when an existing run is
     to be replaced, a hidden folder beside it that `install` later renames to `target`.
 
     The old run is not touched here; the caller holds its lock while the new one trains. `place` and `asked`, for
-    Python: what to change and how a replacement is asked for (see check_replaceable).
+    Python: what to change and how a replacement is asked for; `kind`: "run" or "experiment", what the folder is for
+    (see check_replaceable).
     """
     try:
-        check_replaceable(target, place, asked)
+        check_replaceable(target, place, asked, kind)
         empty = left_empty(target)
         if empty:
             warn(
@@ -255,10 +258,11 @@ def prepare_run_directory(target: Path, overwrite: bool, place: str = "--name", 
     return building
 
 
-def check_replaceable(target: Path, place: str = "--name", asked: str = "--overwrite") -> None:
+def check_replaceable(target: Path, place: str = "--name", asked: str = "--overwrite", kind: str = "") -> None:
     """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, a file, a folder that is
-    not riskmin's; and a run inside another one. `place` and `asked` name, for Python, what to change and how to ask
-    for a replacement."""
+    not riskmin's, a result of the other `kind` ("run" or "experiment": a run never replaces an experiment, nor an
+    experiment a run); and a run inside another one. `place` and `asked` name, for Python, what to change and how to
+    ask for a replacement."""
     if os.path.isdir(target) and any(Path(target).iterdir()):  # what a replacement would rename away
         check_not_in_use(target, place, asked)
     check_run_place(target, "--out or --name" if place == "--name" else place)
@@ -273,6 +277,13 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
         raise RiskminError(
             f"{target} exists and is not a riskmin run; {asked} replaces only riskmin's runs and "
             f"experiments: remove it or choose another {place}"
+        )
+    held = ("experiment" if holds_experiment(target) else "run") if target.is_dir() and holds_run(target) else kind
+    if kind and held != kind:
+        a = {"run": "a run", "experiment": "an experiment"}
+        raise RiskminError(
+            f"{target} holds {a[held]}, which {asked} does not replace with {a[kind]}: choose another {place}, or "
+            "remove it"
         )
 
 
