@@ -82,8 +82,11 @@ def test_a_candidate_whose_runs_diverged_ranks_after_those_that_finished_and_the
                "slow": made_up([3.0, 3.1, 2.9, 3.3])}
     summary = comparison_summary(results, "loss", "min", None)
     assert summary["ranking"] == ["steady", "slow", "erratic"]  # erratic's mean, 0.55, rests on the 2 splits it survived
-    names = [row[1] for row in ranked_rows(summary)]
-    assert names == ["steady", "slow", "erratic (2 of 4 splits)"]
+    rows = ranked_rows(summary)
+    assert [row[1] for row in rows] == ["steady", "slow", "erratic (2 of 4 splits)"]
+    # the mark of a candidate not told apart from the best stays beside a name that says its splits
+    assert [row[0].endswith("*") for row in rows] == [False] + [name in summary["not_distinguished"] for name in ("slow", "erratic")]
+    assert "erratic" in summary["not_distinguished"]
 
 
 def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_split():
@@ -489,3 +492,14 @@ def test_a_setting_a_candidate_leaves_out_reads_as_the_value_it_trained_with(tmp
     with open(tmp_path / "c" / "runs.csv") as file:
         written = {row["candidate"]: (row["model"], row["hidden"], row["lr"]) for row in csv.DictReader(file)}
     assert written == {"narrow": ("two_layer", "8", "0.01"), "wide": ("two_layer", "128", "0.001"), "linear": ("linear", "", "0.01")}
+
+
+def test_a_candidate_whose_loss_the_targets_cannot_take_is_refused_before_any_stack_trains(tmp_path, capsys):
+    from riskmin._cli._main import main
+
+    assert main(["compare", "lab1", "--loss", "mse,cross_entropy", "--runs", "2", "--epochs", "1", "--progress", "on",
+                 "--out", str(tmp_path / "runs")]) == 2
+    out, err = capsys.readouterr()
+    assert err == ("error: candidate 'loss=cross_entropy': loss cross_entropy needs integer class labels but the targets "
+                   "are real numbers; use --loss mse (loss=\"mse\") for regression\n")
+    assert "stack 1" not in out and not (tmp_path / "runs").exists()  # nothing trained, nothing kept to resume

@@ -257,3 +257,11 @@ def test_a_curve_of_a_model_of_ones_own_records_it_as_custom_and_its_settings_sa
                                        "Python (riskmin.fit(MyNet(), data)); the command line takes linear, two_layer, "
                                        "mlp\n")
     assert not (tmp_path / "again").exists()
+
+
+def test_a_model_given_twice_is_refused_before_anything_trains():
+    def never():
+        raise AssertionError("a model was built")
+
+    with pytest.raises(RiskminError, match="^model never is in the curve twice; give each model once$"):
+        riskmin.curve([never, never], "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, progress=False)

@@ -88,3 +88,11 @@ def test_resume_keeps_the_length_of_a_schedule_drawn_over_the_whole_run(tmp_path
     assert err.strip() == (f"error: cannot resume {run_dir}: the settings changed since the checkpoint: epochs 6 then, 12 now "
                            f"(the {scheduler} schedule spans the run's length); resume with the data and settings the run "
                            "began with, or start a new run")
+
+
+def test_a_length_changed_without_a_schedule_is_not_said_to_be_a_schedules():
+    from riskmin._training._fingerprint import setting_changes
+
+    assert setting_changes({"epochs": 200, "scheduler": "none"}, {"epochs": 50, "scheduler": "none"}) == ["epochs 200 then, 50 now"]
+    assert setting_changes({"epochs": 200, "scheduler": "cosine"}, {"epochs": 50, "scheduler": "cosine"}) == [
+        "epochs 200 then, 50 now (the cosine schedule spans the run's length)"]

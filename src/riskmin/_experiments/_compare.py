@@ -178,7 +178,7 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
     if config.runs < 2 and not config.splits and not config.folds:  # K folds give K splits from one repetition
         raise RiskminError(
             "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2 or more "
-            "(runs=; 20 or more tell differences apart)"
+            "(runs=2 from Python; 20 or more tell differences apart)"
         )
     if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
         raise RiskminError(
@@ -227,7 +227,7 @@ def kept_comparison(
     shared settings a Python caller gave, noted where the data leaves them unused (the command line notes its
     flags)."""
     start = time.perf_counter()
-    check_batches(configs, data, config)
+    check_candidates(configs, data, config)
     results = train_candidates(configs, data, config.progress, keeper, given)
     warn_about_runs(config, {name: mc.summary for name, mc in results.items()})
     summary = comparison_summary(results, base, mode, config.folds or None, rope)
@@ -255,21 +255,30 @@ def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
     return data
 
 
-def check_batches(configs: dict, data, config: Config) -> None:
-    """Refuse, before any stack trains, a candidate's batch that the training splits are too small for, as its own
-    stack would refuse it once its turn came (`fitted_batch`: a batch left at the default fits them instead)."""
+def check_candidates(configs: dict, data, config: Config) -> None:
+    """Refuse, before any stack trains, a candidate that its own stack would refuse once its turn came: a loss the
+    targets cannot take, a batch the training splits are too small for (`fitted_batch`: one left at the default fits
+    them instead). Named by the candidate where the setting is its own; one every candidate shares is said as
+    montecarlo says it."""
+    from .._training._losses import check_targets, with_concrete_loss
     from .._training._prepare import fitted_batch
-    from ._montecarlo import experiment_splits
+    from ._montecarlo import experiment_splits, targets_of
 
-    if not isinstance(data, Data):  # a Dataset's batches are its DataLoader's
+    if not isinstance(data, Data):  # a Dataset's targets are read as it trains, its batches are its DataLoader's
         return
     rows = min(len(splits.train) for _, _, splits in experiment_splits(data, config))
     for name, (_, candidate) in configs.items():
-        shared = type(candidate.batch_size) is type(config.batch_size) and candidate.batch_size == config.batch_size
+        own = [key for key in ("loss", "batch_size") if not same(getattr(candidate, key), getattr(config, key))]
         try:
+            check_targets(with_concrete_loss(candidate, targets_of(data)).loss, data.y)
             fitted_batch(candidate, rows)
-        except RiskminError as error:  # a batch every candidate shares is said as montecarlo says it
-            raise RiskminError(str(error) if shared else f"candidate {name!r}: {error}") from None
+        except RiskminError as error:
+            raise RiskminError(f"candidate {name!r}: {error}" if own else str(error)) from None
+
+
+def same(a, b) -> bool:
+    """Whether a candidate's setting is the shared one: equal, and both the default batch or both given."""
+    return type(a) is type(b) and a == b
 
 
 def train_candidates(configs: dict, data: Data, progress: bool, keeper=None, given=()) -> dict:
@@ -640,6 +649,7 @@ def ranked_rows(summary: dict) -> list:
             )
         )
         test = summary["comparisons"].get(metric, {}).get(name)
+        mark = "*" if name in summary["not_distinguished"] else ""
         diverged = summary["candidates"][name].get("diverged", 0)
         if diverged:  # the splits its statistics rest on
             name = f"{name} ({summary['runs'] - diverged} of {summary['runs']} splits)"
@@ -652,7 +662,6 @@ def ranked_rows(summary: dict) -> list:
             else "-"
         )
         p = f"{test['holm_p_value']:.2g}" if test["holm_p_value"] is not None else "-"
-        mark = "*" if name in summary["not_distinguished"] else ""
         rows.append(
             (
                 f"{rank}{mark}",

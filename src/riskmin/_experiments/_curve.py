@@ -158,18 +158,19 @@ def curve(
     said_given(config, settings, models, whole=given_config)
     if models:  # config.toml names the first model, as the command line's does; one of your own as model "custom"
         config = config.replace(model=models[0] if isinstance(models[0], str) else "custom")
+    names = [each if isinstance(each, str) else model_name(each) for each in models]
+    for named in names:  # a name riskmin does not know, or a model twice, refused before anything trains
+        if names.count(named) > 1:
+            raise RiskminError(f"model {named} is in the curve twice; give each model once")
     for each in models:
         if isinstance(each, str):
-            config.replace(model=each)  # a name riskmin does not know is refused before anything trains
+            config.replace(model=each)
     data = as_data(data, config)  # a file read once, not once a size
     full = experiment_splits(data, config)
     given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}
     batches, batch_note = batches_that_fit(config, given)
     results = {}
-    for each in models:
-        named = each if isinstance(each, str) else model_name(each)
-        if named in results:
-            raise RiskminError(f"model {named} is in the curve twice; give each model once")
+    for each, named in zip(models, names):
         results[named] = experiments_of(each, named, data, config, given, len(full[0][2].train), batches, settings)
     if batch_note:  # once every experiment passed its checks, as the data's notes are said
         warn(batch_note, RiskminNote)

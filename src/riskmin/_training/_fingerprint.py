@@ -131,7 +131,8 @@ def setting_changes(then: dict, now: dict) -> list:
             or (key not in then and at_default(key, now[key]))
         ):
             continue
-        why = f" (the {now.get('scheduler')} schedule spans the run's length)" if key in length else ""
+        scheduled = key in length and now.get("scheduler") not in (None, "none")
+        why = f" (the {now.get('scheduler')} schedule spans the run's length)" if scheduled else ""
         changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")
     return changes
 
