@@ -269,7 +269,7 @@ def test_kfold_runs_round_up_to_whole_repetitions_with_a_note_and_few_runs_warn(
     mc = montecarlo("linear", "lab1", runs=4, folds=3, epochs=2, n_samples=300, **FAST)
     said = [str(w.message) for w in recwarn if issubclass(w.category, riskmin.RiskminWarning)]
     assert len(mc.table) == 6 and said == ["runs = 4 is not a whole number of repetitions of 3 folds, so 6 runs were trained "
-                                           "(2 repetition(s))"]
+                                           "(2 repetitions)"]
     montecarlo("linear", "lab1", runs=2, epochs=2, **FAST)
     assert str(recwarn[-1].message).startswith("intervals from 2 runs are wide and unstable (the 95% t quantile is 12.71")
 
@@ -532,3 +532,11 @@ def test_both_engines_say_a_target_constant_on_some_training_splits_once(engine)
         "and r2 is undefined"]
     with pytest.warns(riskmin.RiskminWarning, match=r"^the target is constant on the training split \(every value 0\)"):
         riskmin.fit("linear", (x[:50], torch.zeros(50, 1)), epochs=1, progress=False)
+
+
+def test_the_correction_note_speaks_of_val_metrics_only_where_there_are_some():
+    from riskmin._runs._report import correction_note
+
+    summary = {"used_runs": [0, 1], "test_train_ratio": 0.25, "correction": "Nadeau-Bengio", "metrics": {}}
+    assert "val_" not in correction_note({**summary, "val_train_ratio": None})  # --val 0: no val_ metrics
+    assert "the val_ ones are those of the epoch each run chose by them" in correction_note({**summary, "val_train_ratio": 0.125})

@@ -256,7 +256,8 @@ def experiments_of(
         at_size = sized.replace(train=size * config.train_fraction, batch_size=batches[size])
         measured = trial if at_size.batch_size or size == sizes[-1] else None
         if config.progress:  # whose runs the progress below counts
-            progress_line(f"{named} at size {size:g}: {len(given[size][0][2].train):,} training rows")
+            rows = len(given[size][0][2].train)
+            progress_line(f"{named} at size {size:g}: {rows:,} training row{'s' * (rows != 1)}")
         # runs on a share of the full split's training rows hold no more in common: the full split's correction
         share = statistics.mean(len(splits.train) for _, _, splits in given[size]) / full_rows
         noted = settings if size == sizes[-1] else ()  # the notes on them, once a model rather than once a size
@@ -356,12 +357,21 @@ def number(value) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
 
+def runs_a_size(runs) -> str:
+    """How many runs each training size has, as the table and the picture title it.
+
+    >>> runs_a_size(1), runs_a_size(50)
+    ('1 run a size', '50 runs a size')
+    """
+    return f"{runs} run{'s' * (int(runs) != 1)} a size"
+
+
 def curve_table(curve: Curve, console) -> None:
     """Each model's test loss with its corrected interval, and its training loss, at each training size."""
     from .._runs._report import compact, log_scale_note, message_lines, narrow_table
 
     table = narrow_table(
-        f"riskmin curve: test risk against training rows, {curve.table[0]['runs']} runs a size", console
+        f"riskmin curve: test risk against training rows, {runs_a_size(curve.table[0]['runs'])}", console
     )
     for column in ("model", "size", "n train", "test loss [95% CI]", "train loss"):
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -419,7 +429,7 @@ def plot_curve(table: list):
         axis.set_xscale("log")
     axis.set_xlabel("training rows")
     axis.set_ylabel("loss")
-    axis.set_title(f"learning curve, {table[0]['runs']} runs a size; shaded: corrected 95% interval")
+    axis.set_title(f"learning curve, {runs_a_size(table[0]['runs'])}; shaded: corrected 95% interval")
     axis.legend()
     figure.tight_layout()
     return figure

@@ -288,7 +288,7 @@ def warn_about_run_count(config: Config, used: int) -> None:
         warn(
             f"runs = {config.runs} is not a whole number of repetitions of {config.folds} folds, so "
             f"{kfold_repetitions(config) * config.folds} runs were trained "
-            f"({kfold_repetitions(config)} repetition(s))",
+            f"({kfold_repetitions(config)} repetition{'s' * (kfold_repetitions(config) != 1)})",
             RiskminNote,
         )
     message = few_runs(used)

@@ -327,6 +327,10 @@ def log_scale_note(metrics: dict) -> str:
     )
 
 
+# said of the val_ metrics where there are some
+VAL_FLATTER = " (the val_ ones are those of the epoch each run chose by them, so they flatter)"
+
+
 def correction_note(summary: dict) -> str:
     """What the corrected interval allows for, named with the ratio it used, where it does not apply, and which
     intervals lie on the log scale."""
@@ -343,8 +347,8 @@ def correction_note(summary: dict) -> str:
     return (
         f"The corrected interval ({summary['correction']}, n_test/n_train = {ratio:.3g}"
         f"{f'; val_ metrics n_val/n_train = {val:.3g}' if val else ''}) allows for the training rows the runs "
-        "share: report the test metrics' for how this model, trained on this much data, would do on new data (the "
-        "val_ ones are those of the epoch each run chose by them, so they flatter). The naive one "
+        "share: report the test metrics' for how this model, trained on this much data, would do on new data"
+        f"{VAL_FLATTER if val else ''}. The naive one "
         f"treats the runs as independent and is too narrow.{on_log} gap: test loss minus train loss, run by run, "
         "how much better the model fits its own training rows than new ones. * train metrics, best epoch and the "
         "gap get no correction (they are not risks on held-out rows): their se is the naive one."
