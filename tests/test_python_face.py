@@ -459,3 +459,20 @@ def test_predict_reads_a_file_of_one_row_and_refuses_one_of_none(towns, tmp_path
     assert riskmin.predict(run, tmp_path / "one.csv") == pytest.approx(riskmin.predict(run, towns.iloc[:1]).to_numpy())
     with pytest.raises(RiskminError, match="none.csv has no rows to predict; give a file with at least one row under its header$"):
         riskmin.predict(run, tmp_path / "none.csv")
+
+
+def test_an_argument_of_another_call_is_named_as_one_and_a_name_unlike_any_setting_gets_no_guess(tmp_path):
+    with pytest.raises(RiskminError, match="^rope is not a setting but an argument of riskmin.compare, which this call "
+                                           "does not take$"):
+        riskmin.montecarlo("linear", "lab1", runs=2, rope=0.1)
+    with pytest.raises(RiskminError, match="^resume is not a setting but an argument of riskmin.fit, riskmin.montecarlo "
+                                           "and riskmin.compare, which this call does not take$"):
+        riskmin.curve("linear", "lab1", resume=True)
+    with pytest.raises(RiskminError, match="^unknown setting 'bogus'; run `riskmin train --help` for the list$"):
+        riskmin.fit("linear", "lab1", bogus=1)
+    with pytest.raises(RiskminError, match="^unknown setting 'lrate'; did you mean 'lr'\\?$"):
+        riskmin.fit("linear", "lab1", lrate=1)
+    (tmp_path / "grid.toml").write_text('rope = 0.1\n[a]\nlr = 0.1\n[b]\nlr = 0.01\n')
+    with pytest.raises(RiskminError, match="'rope'; rope is not a setting, and a file holds settings alone: give it on "
+                                           "the command line \\(--rope\\)$"):
+        riskmin.Config.from_toml(tmp_path / "grid.toml")

@@ -518,9 +518,29 @@ def type_hints() -> dict:
     return typing.get_type_hints(Config)
 
 
+# arguments of one Python call that another may be given by mistake: said as such, not matched to a setting's name
+ARGUMENTS = {
+    "rope": "riskmin.compare",
+    "select": "riskmin.compare",
+    "metric": "riskmin.compare",
+    "sizes": "riskmin.curve",
+    "resume": "riskmin.fit, riskmin.montecarlo and riskmin.compare",
+}
+
+
 def _known_key(key: str, what: str) -> None:
+    if key in ARGUMENTS and what == "setting":  # a keyword of a Python call
+        raise RiskminError(f"{key} is not a setting but an argument of {ARGUMENTS[key]}, which this call does not take")
+    if key in ARGUMENTS:  # a line of a settings file
+        raise RiskminError(
+            f"unknown {what} '{key}'; {key} is not a setting, and a file holds settings alone: give it on the command "
+            f"line (--{key})"
+        )
     if key not in FIELDS:
-        close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5)
+        # a loose match only where it begins as the key does (lrate: lr), so that a name unlike any is not offered one
+        close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6) or [
+            name for name in difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5) if name[0] == key[:1]
+        ]
         hint = f"did you mean '{close[0]}'?" if close else "run `riskmin train --help` for the list"
         raise RiskminError(f"unknown {what} '{key}'; {hint}")
 
