@@ -171,6 +171,23 @@ def test_a_comparison_is_not_resumed_as_a_montecarlo_experiment(tmp_path, monkey
         riskmin.montecarlo("two_layer", "lab1", directory=tmp_path / "cut", resume=True, **SETTINGS)
 
 
+def test_an_interrupted_experiment_given_to_train_resume_names_its_own_command(tmp_path, monkeypatch, capsys):
+    from riskmin._cli._main import main
+    from snapshot import tree
+
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("linear", "lab1", directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    before = tree(tmp_path / "cut")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "cut")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'cut'} is an interrupted montecarlo, not a run of riskmin train; "
+                                       f"continue it with: riskmin montecarlo --resume {tmp_path / 'cut'}, or "
+                                       "riskmin.montecarlo(..., directory=..., resume=True)\n")
+    assert tree(tmp_path / "cut") == before
+
+
 def test_overwrite_keeps_the_old_result_until_the_new_one_is_complete(tmp_path, monkeypatch):
     riskmin.montecarlo("linear", "lab1", directory=tmp_path / "mc", **SETTINGS)
     old = files(tmp_path / "mc")

@@ -165,10 +165,13 @@ def resumable(directory):
     """The settings of the interrupted run in `directory`, once it is sure there is something to resume, and that no
     other process trains it now."""
     from ..distributed import rank
+    from .._experiments._kept import check_experiment_kind, interrupted
     from .._runs._rundir import check_not_being_written
 
     if not directory.exists():
         raise RiskminError(f"{directory} does not exist; check the path, the run directory an interrupted train kept")
+    if interrupted(directory):  # an experiment's folder: its own command resumes it
+        check_experiment_kind(directory, "train")
     if (directory / "summary.json").is_file():
         raise RiskminError(f"run {directory} already finished; there is nothing to resume")
     if directory.is_dir() and not any(directory.iterdir()):

@@ -301,11 +301,12 @@ class Keeper:
 
 
 def check_experiment_kind(folder: Path, kind: str) -> None:
-    """Refuse to resume with `kind` ("montecarlo" or "compare") an experiment of the other kind."""
+    """Refuse to resume with `kind` ("montecarlo", "compare", or "train" for a run) an experiment of another kind."""
     began = about(folder).get("kind", kind)
     if began != kind:
         raise RiskminError(
-            f"{folder} is an interrupted {began}, not a {kind}; continue it with: riskmin {began} "
+            f"{folder} is an interrupted {began}, not {'a run of riskmin train' if kind == 'train' else 'a ' + kind}; "
+            f"continue it with: riskmin {began} "
             f"--resume {folder}, or riskmin.{began}(..., directory=..., resume=True)"
         )
 
