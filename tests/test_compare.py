@@ -503,3 +503,23 @@ def test_a_candidate_whose_loss_the_targets_cannot_take_is_refused_before_any_st
     assert err == ("error: candidate 'loss=cross_entropy': loss cross_entropy needs integer class labels but the targets "
                    "are real numbers; use --loss mse (loss=\"mse\") for regression\n")
     assert "stack 1" not in out and not (tmp_path / "runs").exists()  # nothing trained, nothing kept to resume
+
+
+def test_a_comparisons_own_config_toml_reruns_it_with_its_metric_rope_and_selection(tmp_path, capsys):
+    from riskmin._cli._main import main
+
+    grid = ["--model", "linear,two_layer", "--runs", "3", "--epochs", "2", "--hidden", "8", "--progress", "off",
+            "--out", str(tmp_path)]
+    assert main(["compare", "lab1", *grid, "--metric", "rmse", "--rope", "0.5", "--select", "--name", "first"]) == 0
+    assert "\n[comparison]\nmetric = \"rmse\"\nrope = 0.5\nselect = true\n" in (tmp_path / "first" / "config.toml").read_text()
+    assert main(["compare", "--config", str(tmp_path / "first" / "config.toml"), "--progress", "off", "--out", str(tmp_path),
+                 "--name", "again"]) == 0
+    assert (tmp_path / "again" / "comparison.csv").read_bytes() == (tmp_path / "first" / "comparison.csv").read_bytes()
+    assert (tmp_path / "again" / "config.toml").read_text() == (tmp_path / "first" / "config.toml").read_text().replace(
+        'name = "first"', 'name = "again"')
+    summaries = [json.loads((tmp_path / name / "summary.json").read_text()) for name in ("first", "again")]
+    assert [s["metric"] for s in summaries] == ["test_rmse"] * 2 and all("selection" in s for s in summaries)
+    assert main(["compare", "--config", str(tmp_path / "first" / "config.toml"), "--metric", "loss", "--progress", "off",
+                 "--out", str(tmp_path), "--name", "flagged"]) == 0  # a flag overrides the file
+    assert json.loads((tmp_path / "flagged" / "summary.json").read_text())["metric"] == "test_loss"
+

@@ -567,8 +567,7 @@ def run_compare(args) -> int:
     )
     from .._experiments._candidates import candidate_configs, grid_toml
 
-    saved = saved_flags(args)
-    config, candidates, select = compare_plan(args, saved)
+    config, candidates, select, saved = compare_plan(args, saved_flags(args))
     check_experiment(config)
     configs = candidate_configs(candidates, config)
     data, config = read_given(args, config, [each for _, each in configs.values()])
@@ -590,7 +589,7 @@ def run_compare(args) -> int:
             target,
             config,
             grid_settings(configs),
-            grid_toml(config, candidates),
+            grid_toml(config, candidates, {**about, "metric": base}),
             f"{data.name}-compare",
             about,
         ),
@@ -647,15 +646,17 @@ def shown_and_saved(result, table, what: str, saved, data_notes=()):
 
 
 def compare_plan(args, saved: dict = None) -> tuple:
-    """(shared Config, candidates, select) of `riskmin compare`, from the flags' alternatives or the --config tables,
-    every candidate and the ranking metric checked; `saved`: an interrupted comparison's select, under --select."""
+    """(shared Config, candidates, select, what it was asked besides: metric, rope, select) of `riskmin compare`, from
+    the flags' alternatives or the --config tables, every candidate and the ranking metric checked; `saved`: what an
+    interrupted comparison was asked, or else what a comparison's config.toml says ([comparison]), under the flags."""
     from ._flags import alternatives_from_args, check_not_a_curve, parse_switch
-    from .._experiments._candidates import candidate_configs, plan, ranking
+    from .._experiments._candidates import asked_in, candidate_configs, plan, ranking
     from ..config import read_toml
 
     values = read_toml(args.config) if args.config else {}
     tables = {key: value for key, value in values.items() if isinstance(value, dict)}
     check_not_a_curve(args.config, list(tables))
+    asked = asked_in(args.config, tables)  # what a comparison's own config.toml says it was asked besides settings
     shared = {key: value for key, value in values.items() if not isinstance(value, dict)}
     Config.from_dict(shared, source=args.config)  # unknown keys and bad values are named with the file
     if "data" in vars(args):
@@ -663,9 +664,10 @@ def compare_plan(args, saved: dict = None) -> tuple:
     shared, candidates = plan(alternatives_from_args(args), shared, tables)
     config = Config.from_dict(shared, source="the flags")
     candidate_configs(candidates, config)
-    ranking(args.metric, config)
-    select = parse_switch("--select", args.select) if args.select is not None else bool((saved or {}).get("select"))
-    return config, candidates, select
+    saved = {**asked, **(saved or {})}
+    ranking(args.metric or saved.get("metric"), config)
+    select = parse_switch("--select", args.select) if args.select is not None else bool(saved.get("select"))
+    return config, candidates, select, saved
 
 
 def predict_file(args) -> int:

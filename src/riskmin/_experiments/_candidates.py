@@ -266,9 +266,13 @@ def settings_as_cells(settings: dict) -> dict:
     return cells
 
 
-def grid_toml(config: Config, candidates: dict) -> str:
-    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, then one table per
-    candidate."""
+# the table of a comparison's config.toml that holds what it was asked besides its settings, not a candidate
+ASKED = "comparison"
+
+
+def grid_toml(config: Config, candidates: dict, asked: Optional[dict] = None) -> str:
+    """The grid as TOML that `riskmin compare --config` reads back: the shared settings, one table per candidate, and
+    what the comparison was `asked` besides them (metric, rope, select) in a table of its own, [comparison]."""
     parts = [config.to_toml()]
     for name, settings in candidates.items():
         model = settings.get("model")
@@ -278,4 +282,20 @@ def grid_toml(config: Config, candidates: dict) -> str:
         lines = config.replace(**named).to_toml().splitlines()
         kept = [line for line in lines if line.split(" = ", 1)[0] in named]
         parts.append(f"\n[{json.dumps(name)}]\n" + "\n".join(kept) + "\n")
+    said = {key: value for key, value in (asked or {}).items() if value is not None and value is not False}
+    if said:
+        parts.append(f"\n[{ASKED}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in said.items()))
     return "".join(parts)
+
+
+def asked_in(path, tables: dict) -> dict:
+    """What the comparison whose config.toml is `path` was asked besides its settings ([comparison]: metric, rope,
+    select), taken out of its `tables`, which then hold the candidates alone; each checked by name."""
+    asked = tables.pop(ASKED, {})
+    unknown = [key for key in asked if key not in ("metric", "rope", "select")]
+    if unknown:
+        raise RiskminError(
+            f"unknown key in [{ASKED}] of {path} '{unknown[0]}'; it holds metric, rope and select, as compare's "
+            "flags of those names give them"
+        )
+    return asked

@@ -61,6 +61,8 @@ class Comparison(Experiment):
     candidates: dict
     notes: list = field(default_factory=list)
     names: dict = field(default_factory=dict)
+    # what it was asked besides its settings (the metric it ranks by, rope, select): config.toml's [comparison]
+    asked: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:
         from .._runs._report import estimate
@@ -163,7 +165,10 @@ def compare(
     data = comparable_data(data, config, base)
     if select and config.splits:
         check_splits_to_select_by(config, base, data)
-    keeper = kept_in(directory, resume, config, grid_settings(configs), grid_toml(config, candidates), kind="compare")
+    asked = {"metric": base, "rope": rope, "select": select}
+    keeper = kept_in(
+        directory, resume, config, grid_settings(configs), grid_toml(config, candidates, asked), kind="compare"
+    )
     with holding(keeper):
         comparison = kept_comparison(candidates, configs, data, config, keeper, select, base, mode, rope, settings)
         if keeper is not None:
@@ -238,7 +243,8 @@ def kept_comparison(
         table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
     summary["seconds"] = time.perf_counter() - start
     notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
-    return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)})
+    asked = {"metric": base, "rope": rope, "select": select}
+    return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)}, asked)
 
 
 def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
@@ -531,7 +537,7 @@ def write_comparison(comparison: Comparison, target: Path) -> None:
     from .._runs._rundir import draw, history_csv
 
     tables = (
-        ("config.toml", grid_toml(comparison.config, comparison.candidates)),
+        ("config.toml", grid_toml(comparison.config, comparison.candidates, comparison.asked)),
         ("runs.csv", history_csv(comparison.table)),
         ("comparison.csv", history_csv(comparison_rows(comparison))),
     )
