@@ -523,3 +523,17 @@ def test_a_comparisons_own_config_toml_reruns_it_with_its_metric_rope_and_select
                  "--out", str(tmp_path), "--name", "flagged"]) == 0  # a flag overrides the file
     assert json.loads((tmp_path / "flagged" / "summary.json").read_text())["metric"] == "test_loss"
 
+
+
+def test_a_comparison_and_a_curve_on_log_targets_say_their_loss_is_of_log_target():
+    from riskmin._runs._report import LOG_NOTE
+
+    x = torch.rand(80, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.exp(x.sum(1, keepdim=True))
+    comparison = compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, (x, y), runs=2, epochs=1, target_transform="log",
+                         model="linear", progress=False)
+    assert LOG_NOTE in comparison.notes
+    curve = riskmin.curve("linear", (x, y), sizes=(0.5, 1.0), runs=2, epochs=1, target_transform="log", progress=False)
+    assert LOG_NOTE in curve.notes
+    assert LOG_NOTE not in compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, (x, y), runs=2, epochs=1, model="linear",
+                                   progress=False).notes

@@ -243,6 +243,10 @@ def kept_comparison(
         table = [{**row, "selected": (row["candidate"], row["run"]) in chosen} for row in table]
     summary["seconds"] = time.perf_counter() - start
     notes = [f"{name}: {note}" for name, mc in results.items() for note in mc.notes]
+    if config.target_transform == "log":  # the loss it ranks by is not in the target's units, as the others are
+        from .._runs._report import LOG_NOTE
+
+        notes.append(LOG_NOTE)
     asked = {"metric": base, "rope": rope, "select": select}
     return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)}, asked)
 

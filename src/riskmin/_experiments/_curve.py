@@ -181,6 +181,10 @@ def curve(
         for size, mc in by_size.items()
         for note in mc.notes
     ]
+    if config.target_transform == "log":  # its test loss is not in the target's units
+        from .._runs._report import LOG_NOTE
+
+        notes.append(LOG_NOTE)
     result = Curve(table, results, config, notes)
     if directory is not None:
         result.save(Path(directory), config.overwrite)
