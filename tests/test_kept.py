@@ -279,3 +279,21 @@ def test_a_process_torchrun_restarts_goes_on_from_the_runs_kept(tmp_path):
     assert two["runs.csv"] == one["runs.csv"]
     two["summary.json"].pop("processes"), one["summary.json"].pop("processes")
     assert two["summary.json"] == one["summary.json"]
+
+
+def test_an_experiment_resumed_with_a_flag_of_its_place_or_data_is_refused_and_touched_not(tmp_path, monkeypatch, capsys):
+    from riskmin._cli._main import main
+    from snapshot import tree
+
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.montecarlo("linear", "lab1", directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    capsys.readouterr()
+    for flags, said in ((["--name", "other"], "--name"), (["--out", "elsewhere"], "--out"), (["--overwrite"], "--overwrite"),
+                        (["lab1"], "DATA")):
+        assert main(["montecarlo", "--resume", "cut", *flags]) == 2
+        assert capsys.readouterr().err == f"error: --resume continues the experiment kept in cut, on its data; drop {said}\n"
+    assert tree(tmp_path) == before

@@ -415,6 +415,10 @@ def resumed(args):
             )
         )
     check_experiment_kind(directory, args.command)
+    placed = [name for name in flags_given(args) if name in KEPT_ON_RESUME]
+    if placed:  # it goes on in its folder, on its data: a flag of another would be ignored, or change the result
+        flags = ", ".join("DATA" if name == "data" else "--" + name for name in placed)
+        raise RiskminError(f"--resume continues the experiment kept in {directory}, on its data; drop {flags}")
     args.config = str(directory / KEPT / SETTINGS)
     return args
 
