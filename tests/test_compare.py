@@ -537,3 +537,11 @@ def test_a_comparison_and_a_curve_on_log_targets_say_their_loss_is_of_log_target
     assert LOG_NOTE in curve.notes
     assert LOG_NOTE not in compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, (x, y), runs=2, epochs=1, model="linear",
                                    progress=False).notes
+
+
+def test_two_candidates_of_the_same_model_and_settings_are_refused_before_anything_trains():
+    with pytest.raises(RiskminError, match="^candidates 'a' and 'b' train the same model with the same settings, so their "
+                                           "runs would be the same twice; give each candidate a setting of its own$"):
+        compare({"a": {"model": "linear"}, "b": {"model": "linear"}}, "lab1", runs=2, epochs=1, progress=False)
+    first, second = (lambda: torch.nn.Linear(10, 2)), (lambda: torch.nn.Linear(10, 2))  # two functions: two models
+    assert len(compare({"a": {"model": first}, "b": {"model": second}}, "lab1", runs=2, epochs=1, progress=False).summary["ranking"]) == 2

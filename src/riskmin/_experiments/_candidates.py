@@ -217,7 +217,21 @@ def candidate_configs(candidates: dict, shared: Config) -> dict:
                 f"candidate {name!r} has model custom, which riskmin cannot build; give the module "
                 "class or a function that returns a fresh one as its model"
             )
+    check_apart(configs)
     return configs
+
+
+def check_apart(configs: dict) -> None:
+    """Refuse two candidates that train the same model with the same settings: their runs would be the same twice."""
+    seen: dict = {}
+    for name, (model, candidate) in configs.items():
+        key = (model if isinstance(model, str) else id(model), repr(candidate))  # two functions: two models
+        if key in seen:
+            raise RiskminError(
+                f"candidates {seen[key]!r} and {name!r} train the same model with the same settings, so their runs "
+                "would be the same twice; give each candidate a setting of its own"
+            )
+        seen[key] = name
 
 
 def class_path(model) -> str:
