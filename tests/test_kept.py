@@ -297,3 +297,13 @@ def test_an_experiment_resumed_with_a_flag_of_its_place_or_data_is_refused_and_t
         assert main(["montecarlo", "--resume", "cut", *flags]) == 2
         assert capsys.readouterr().err == f"error: --resume continues the experiment kept in cut, on its data; drop {said}\n"
     assert tree(tmp_path) == before
+
+
+def test_a_python_experiment_interrupted_says_what_it_kept_and_the_call_that_goes_on(tmp_path, monkeypatch):
+    interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt, match=r"^interrupted; \d+ finished runs? kept in .*cut: pass resume=True to "
+                                                r"continue it$"):
+        riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.03}}, "lab1", directory=tmp_path / "cut", **SETTINGS)
+    monkeypatch.undo()
+    assert riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.03}}, "lab1", directory=tmp_path / "cut", resume=True,
+                           **SETTINGS).summary["runs"] > 0

@@ -285,7 +285,8 @@ class Keeper:
 
     def __exit__(self, kind, error, traceback):
         """A mistake found before any run was kept (a setting a run refuses) leaves no folder behind; whatever else
-        stopped the experiment leaves what it kept, and its folder free for the command that resumes it."""
+        stopped the experiment leaves what it kept, and its folder free for the command that resumes it. A Python
+        caller's Ctrl-C is said with what was kept and the call that goes on from it."""
         mistake = kind is not None and issubclass(kind, Exception)
         if mistake and self.made is not None and self.building is not None and not read_kept(self.building / KEPT):
             from .._runs._rundir import discard
@@ -293,6 +294,15 @@ class Keeper:
             self.release()
             discard(self.building, self.made)
         self.release()
+        stopped = kind is not None and issubclass(kind, KeyboardInterrupt) and self.building is not None
+        if stopped and not self.command and interrupted(self.building):  # the command line says it in its words
+            from .._training._checkpoint import TrainingInterrupted
+
+            count = len(read_kept(self.building / KEPT))
+            raise TrainingInterrupted(
+                f"interrupted; {count} finished run{'s' * (count != 1)} kept in {self.building}: "
+                f"{self.resume_hint(self.building)}"
+            ) from None
 
     def release(self) -> None:
         if self.lock is not None:
