@@ -265,3 +265,10 @@ def test_a_model_given_twice_is_refused_before_anything_trains():
 
     with pytest.raises(RiskminError, match="^model never is in the curve twice; give each model once$"):
         riskmin.curve([never, never], "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, progress=False)
+
+
+def test_a_smallest_size_of_fewer_than_two_training_rows_is_refused_before_anything_trains():
+    with pytest.raises(RiskminError, match="^size 0.001 leaves 1 training row of 800, too few to learn from; give sizes of "
+                                           "at least 0.0025$"):
+        riskmin.curve("linear", "lab1", sizes=(0.001, 1.0), runs=2, epochs=1, progress=False)
+    assert riskmin.curve("linear", "lab1", sizes=(0.0025, 1.0), runs=2, epochs=1, progress=False).table[0]["n_train"] == 2

@@ -168,6 +168,7 @@ def curve(
     data = as_data(data, config)  # a file read once, not once a size
     full = experiment_splits(data, config)
     given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}
+    check_smallest(sizes[0], len(given[sizes[0]][0][2].train), len(full[0][2].train))
     batches, batch_note = batches_that_fit(config, given)
     results = {}
     for each, named in zip(models, names):
@@ -319,6 +320,15 @@ def checked_sizes(sizes) -> tuple:
             "fractions of the training rows, each above 0 and at most 1, such as 0.1,0.5,1.0"
         )
     return tuple(values)
+
+
+def check_smallest(size: float, rows: int, full: int) -> None:
+    """Refuse a smallest size that leaves fewer than two training rows of the `full` split's: nothing to learn from."""
+    if rows < 2:
+        raise RiskminError(
+            f"size {size:g} leaves {rows} training row{'s' * (rows != 1)} of {full}, too few to learn from; give "
+            f"sizes of at least {2 / full:.2g}"
+        )
 
 
 def given_text(sizes) -> str:
