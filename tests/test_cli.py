@@ -756,6 +756,24 @@ def test_a_results_own_config_run_again_notes_no_setting_it_holds_at_its_default
         assert "--stratify is not used with a regression target, only with classification" in capsys.readouterr().out
 
 
+def test_train_given_an_experiments_config_says_it_leaves_its_settings_unused(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    args, name = EXPERIMENTS["montecarlo"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["train", "--config", f"runs/{name}/config.toml", "--name", "one", "--progress", "off"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    runs = riskmin.Config.from_toml(Path("runs", name, "config.toml")).runs
+    assert (f"runs/{name}/config.toml holds settings of riskmin montecarlo, compare and curve (runs = {runs}), which "
+            "train leaves unused: it trains one run") in out
+    assert main(EXPERIMENTS["train"][0]) == 0
+    capsys.readouterr()
+    assert main(["train", "--config", f"runs/{EXPERIMENTS['train'][1]}/config.toml", "--name", "two", "--progress", "off"]) == 0
+    assert "leaves unused" not in capsys.readouterr().out  # a run's own file holds their defaults alone
+
+
 def test_predict_keeps_columns_as_the_file_writes_them(tmp_path, monkeypatch, capsys):
     import shutil
     from pathlib import Path

@@ -64,6 +64,13 @@ def read_given(args, config: Config, trained=None) -> tuple:
     )
     given = [*flags_given(args), *from_file]
     notes = given_settings(config, given, flags=True, trained=trained)
+    experiments = [key for key in from_file if fact(key, "command") == "montecarlo"]
+    if experiments and getattr(args, "command", "") in ("train", "lr-find"):  # an experiment's file, say
+        settings = ", ".join(f"{key} = {getattr(config, key)!r}" for key in experiments)
+        notes.append(
+            f"{args.config} holds settings of riskmin montecarlo, compare and curve ({settings}), which "
+            f"{args.command} leaves unused: it trains one run"
+        )
     data = read_data(config.data, config)
     data.notes = [*data.notes, *notes, *given_for_task(config, given, data.task, flags=True)]
     return data, recorded(config, config.data)
