@@ -545,3 +545,16 @@ def test_two_candidates_of_the_same_model_and_settings_are_refused_before_anythi
         compare({"a": {"model": "linear"}, "b": {"model": "linear"}}, "lab1", runs=2, epochs=1, progress=False)
     first, second = (lambda: torch.nn.Linear(10, 2)), (lambda: torch.nn.Linear(10, 2))  # two functions: two models
     assert len(compare({"a": {"model": first}, "b": {"model": second}}, "lab1", runs=2, epochs=1, progress=False).summary["ranking"]) == 2
+
+
+@pytest.mark.parametrize("flags, why", [
+    (["--model", "linear", "--momentum", "0.5,0.9"], "--momentum is not used with --optimizer adam, only with sgd or rmsprop"),
+    (["--model", "linear", "--hidden", "8/16"], "--hidden is not used with --model linear, only with two_layer or mlp"),
+])
+def test_alternatives_that_give_one_candidate_say_which_setting_goes_unused(tmp_path, capsys, flags, why):
+    from riskmin._cli._main import main
+
+    assert main(["compare", "lab1", *flags, "--runs", "2", "--epochs", "1", "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == (f"error: the alternatives give one candidate: {why}; give alternatives of a setting "
+                                       "the candidates use\n")
+    assert not (tmp_path / "runs").exists()

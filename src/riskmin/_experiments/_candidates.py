@@ -13,7 +13,7 @@ import itertools
 import json
 from typing import Optional
 
-from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, warn
+from ..config import FIELDS, Config, RiskminError, RiskminNote, fact, given_settings, warn
 from ..metrics import METRICS, base_metric, direction
 
 
@@ -49,7 +49,25 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
         key: values for key, values in alternatives.items() if key in several or fact(key, "applies") or key == "model"
     }
     shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
-    return shared, grid(axes, shared)
+    candidates = grid(axes, shared)
+    if len(candidates) < 2:
+        raise RiskminError(f"the alternatives give one candidate: {unused_alternatives(several, alternatives, shared)}")
+    return shared, candidates
+
+
+def unused_alternatives(several: list, alternatives: dict, shared: dict) -> str:
+    """Why the alternatives of the settings `several` give one candidate, as the notes on unused settings say it: the
+    settings left out of every combination (momentum under adam, hidden under linear)."""
+    settings = {**shared, **{key: values[0] for key, values in alternatives.items()}}
+    for key in several:  # a value other than the default, which given_settings passes over
+        settings[key] = next(
+            (value for value in alternatives[key] if value != FIELDS[key].default), alternatives[key][0]
+        )
+    try:
+        reasons = given_settings(Config.from_dict(settings, source="the flags"), several, flags=True)
+    except RiskminError:
+        reasons = []
+    return "; ".join([*reasons, "give alternatives of a setting the candidates use"])
 
 
 def grid(alternatives: dict, shared: Optional[dict] = None) -> dict:
