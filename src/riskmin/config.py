@@ -443,9 +443,9 @@ class Config:
         """
         lines = []
         for key, value in self.to_dict().items():
-            unused = key in GENERATOR and self.data != "lab1" and value == FIELDS[key].default
             if key == "overwrite":  # what a command was told to do with a folder, not a setting of what it wrote
                 continue
+            unused = key in GENERATOR and self.data != "lab1" and value == FIELDS[key].default
             if isinstance(value, DefaultBatch):
                 unset = "the default, left unset: a training split of fewer rows trains as one batch"
                 lines.append(f"# {key} = {value} ({unset})")

@@ -225,12 +225,13 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
     except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
         if replacement is not None and replacement.kept():
             raise RiskminError(f"{error}; {kept_beside(replacement)}") from None
-        if made is not None and not worth_keeping(target):
+        if replacement is None and made is not None and not worth_keeping(target):  # a replacement removes its own
             discard(target, made)
         raise
     except BaseException as error:  # Ctrl-C outside the steps (a second one while finishing), or a crash
-        if replacement is not None and replacement.kept():
-            tell(kept_beside(replacement))
+        if replacement is not None:
+            if replacement.kept():
+                tell(kept_beside(replacement))
         elif made is not None and not worth_keeping(target):
             discard(target, made)  # nothing worth keeping was written: leave no trace
         elif isinstance(error, KeyboardInterrupt) and worth_keeping(target):
@@ -464,9 +465,8 @@ def run_curve(args) -> int:
     check_experiment(config)
     data, config = read_given(args, config, [config.replace(model=model) for model in models])
     target = run_directory(config, f"{data.name}-curve")
-    check_replaceable(
-        target, kind="experiment"
-    )  # a link or a file in the way is said now, not once the curve is trained
+    # a link or a file in the way is said now, not once the curve is trained
+    check_replaceable(target, kind="experiment")
     result = curve(models or config.model, data, sizes, config.runs, config)
     # how the data was read, once the curve is done and written: a mistake found before it is the one line said
     shown_and_saved(
@@ -529,9 +529,8 @@ def on_first_process(config, data, args, directory, keeper, experiment):
     elif first:
         check_writable(config)
         target = directory()
-        check_replaceable(
-            target, kind="experiment"
-        )  # a link or a file in the way is said now, not once the runs are trained
+        # a link or a file in the way is said now, not once the runs are trained
+        check_replaceable(target, kind="experiment")
     kept = keeper(target)
     try:
         with kept:
@@ -688,8 +687,8 @@ def predict_file(args) -> int:
 
     from .._data import _outputs as outputs
     from .._files import atomic_write, check_destination
-    from .._training._loop import predict
-    from .._data._readers import column_names, read_columns
+    from .._training._loop import file_inputs, predict
+    from .._data._readers import column_names
 
     check_destination(args.out, "--out", args.overwrite, inputs=(args.file,), run=args.run, what="predictions")
     if Path(args.out).suffix.lower() != ".csv":  # what it writes, whatever the name says
@@ -697,10 +696,8 @@ def predict_file(args) -> int:
     run = trained_run(args.run, "Python can: riskmin.predict({}, rows)")
     names = run.data_names
     keep = column_names(args.keep)
-    x, _, kept = read_columns(args.file, names, keep=keep)
-    kept = as_written(args.file, keep) if keep else kept  # read_columns reads numbers in float32, as riskmin trains
-    if len(x) == 0:
-        raise RiskminError(f"{args.file} has no rows to predict; give a file with at least one row under its header")
+    x = file_inputs(args.file, names, keep)
+    kept = as_written(args.file, keep)  # as the file writes them: the inputs are read in float32, as riskmin trains
     output = predict(run, x)
     columns = outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
     columns = {**kept, **columns}
@@ -719,7 +716,7 @@ def predict_file(args) -> int:
 def as_written(path, keep: list) -> dict:
     """The columns `keep` of the data file `path`, by name, as the file holds them, for predict --keep to copy: a CSV's
     cells as text, as written (64.2 stays 64.2, 02134 keeps its zero, an empty cell stays empty); a Parquet file's
-    values as stored, float64 included. read_columns has checked that they are there."""
+    values as stored, float64 included. file_inputs has checked that they are there."""
     import pyarrow
     import pyarrow.csv
     import pyarrow.parquet
@@ -727,6 +724,8 @@ def as_written(path, keep: list) -> dict:
     from .._data._readers import checked, csv_format
 
     path, suffix, keep = *checked(path), list(dict.fromkeys(keep))  # a column named twice is read once
+    if not keep:
+        return {}
     if suffix == ".parquet":
         table = pyarrow.parquet.read_table(path, columns=keep)
     elif suffix == ".csv":

@@ -159,12 +159,11 @@ def curve(
     if models:  # config.toml names the first model, as the command line's does; one of your own as model "custom"
         config = config.replace(model=models[0] if isinstance(models[0], str) else "custom")
     names = [each if isinstance(each, str) else model_name(each) for each in models]
-    for named in names:  # a name riskmin does not know, or a model twice, refused before anything trains
-        if names.count(named) > 1:
-            raise RiskminError(f"model {named} is in the curve twice; give each model once")
-    for each in models:
+    for each, named in zip(models, names):  # a name riskmin does not know, or a model twice, refused before training
         if isinstance(each, str):
             config.replace(model=each)
+        if names.count(named) > 1:
+            raise RiskminError(f"model {named} is in the curve twice; give each model once")
     data = as_data(data, config)  # a file read once, not once a size
     full = experiment_splits(data, config)
     given = {size: [(r, about, nested(splits, size)) for r, about, splits in full] for size in sizes}

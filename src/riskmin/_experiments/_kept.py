@@ -204,9 +204,8 @@ class Keeper:
 
         made = first_missing(self.destination)
         voice = {} if self.command else {"place": "directory", "asked": "overwrite=True"}
-        building = prepare_run_directory(
-            self.destination, True, **voice, kind="experiment"
-        )  # a hidden folder beside one already there
+        # a hidden folder beside one already there
+        building = prepare_run_directory(self.destination, True, **voice, kind="experiment")
         self.made = made if building == self.target else building
         starting = building.with_name(f".{building.name}.begin-{secrets.token_hex(4)}")
         (starting / KEPT).mkdir(parents=True)

@@ -116,8 +116,8 @@ def run_directory(config: Config, data_name: str) -> Path:
     prepare_run_directory: only a riskmin run or experiment, and only with a success)."""
     out = Path(config.out)
     try:
-        if config.name:
-            target = out / config.name
+        if config.name or config.overwrite:  # unnamed with overwrite: the folder its name gives, not one numbered
+            target = out / (config.name or unnamed_stem(config, data_name))
             check_not_being_written(target, "wait for it to finish or choose another --name")
             if os.path.lexists(target) and not config.overwrite and not left_empty(target):
                 raise RiskminError(
@@ -130,12 +130,6 @@ def run_directory(config: Config, data_name: str) -> Path:
                 )
             return target
         stem = unnamed_stem(config, data_name)
-        if config.overwrite:  # the folder its name gives, not a new one numbered beside it
-            target = out / stem
-            check_not_being_written(target, "wait for it to finish, or choose a --name")
-            if os.path.lexists(target):  # a link, a file or a folder not riskmin's is said before any work
-                check_replaceable(target)
-            return target
         target, number = out / stem, 2
         while os.path.lexists(target):
             target, number = out / f"{stem}-{number}", number + 1

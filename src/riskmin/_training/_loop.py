@@ -808,7 +808,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
         )
     if is_path(x):  # answered as NumPy rows are: a class by its label
         x = file_inputs(x, names).numpy()
-    if x is None or isinstance(x, (dict, set, str, bytes)) and not frames.several_tensors(x):
+    if x is None or isinstance(x, (dict, set, bytes)) and not frames.several_tensors(x):
         raise RiskminError(
             f"x is {'None' if x is None else 'of type ' + type(x).__name__}; pass the rows as a DataFrame, a NumPy "
             "array, a tensor or a data file's path"
@@ -859,10 +859,11 @@ def loaded(run_or_model):
     return Run.load(run_or_model) if is_path(run_or_model) else run_or_model
 
 
-def file_inputs(path, names: dict) -> torch.Tensor:
+def file_inputs(path, names: dict, keep=()) -> torch.Tensor:
     """The rows of the data file at `path` to predict, encoded as the run's data was (`names`: its data_names), as
-    `riskmin predict` reads them; a file without rows is refused."""
-    x = read_for_run(path, names)[0]
+    `riskmin predict` reads them (the columns to `keep` beside the predictions checked to be there); a file without
+    rows is refused."""
+    x = read_for_run(path, names, keep=keep)[0]
     if not len(x):
         raise RiskminError(f"{path} has no rows to predict; give a file with at least one row under its header")
     return x
@@ -879,7 +880,7 @@ def file_rows(path, names: dict) -> Data:
     return Data(x, y, columns, list(names.get("targets") or []), missing=names.get("missing", "error"))
 
 
-def read_for_run(path, names: dict, targets: bool = False) -> tuple:
+def read_for_run(path, names: dict, targets: bool = False, keep=()) -> tuple:
     """(inputs, targets or None) of the data file at `path`, read by the columns of the run whose data_names are
     `names` (_readers.read_columns); a bare module, which knows no columns, is refused."""
     from .._data._readers import read_columns
@@ -888,7 +889,7 @@ def read_for_run(path, names: dict, targets: bool = False) -> tuple:
         raise RiskminError(
             f"a data file ({path}) is read by the columns a run was trained on; pass the Run, not its model"
         )
-    return read_columns(path, names, targets=targets)[:2]
+    return read_columns(path, names, targets=targets, keep=keep)[:2]
 
 
 def unpack(run_or_model):
