@@ -452,6 +452,19 @@ def test_a_run_saved_by_its_settings_with_overwrite_replaces_the_run_there_whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab1-linear"]
 
 
+def test_a_named_save_that_is_taken_names_what_a_python_caller_changes(tmp_path, recwarn):
+    named = riskmin.Config(out=str(tmp_path), name="mine")
+    run = riskmin.fit("linear", "lab1", named, epochs=1, **FAST)
+    assert run.save() == tmp_path / "mine"
+    said = f"^run directory {tmp_path / 'mine'} already exists; choose another name or pass overwrite=True to replace it$"
+    with pytest.raises(RiskminError, match=said):
+        run.save()
+    mc = riskmin.montecarlo("linear", "lab1", config=named, runs=2, epochs=1, **FAST)
+    with pytest.raises(RiskminError, match=said):
+        mc.save()
+    assert json.loads((tmp_path / "mine" / "summary.json").read_text())["epochs_run"] == 1  # the run there untouched
+
+
 def test_predict_reads_a_file_of_one_row_and_refuses_one_of_none(towns, tmp_path):
     run = riskmin.fit("linear", towns, target="price", epochs=1, **FAST)
     towns.iloc[:1].to_csv(tmp_path / "one.csv", index=False)

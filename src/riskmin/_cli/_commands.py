@@ -211,12 +211,14 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
     """
     import contextlib
 
-    from ..distributed import rank
+    from ..distributed import rank, resume_command
     from .._runs._rundir import Replacement, discard, worth_keeping
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume, callbacks)
-    replacement = Replacement(target, replacing, made=made is not None) if replacing is not None else None
+    replacement = (
+        Replacement(target, replacing, resume_command(target), made=made is not None) if replacing is not None else None
+    )
     try:
         with replacement or contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume, callbacks)
@@ -224,14 +226,14 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
                 target, replacement = replacing, None
     except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
         if replacement is not None and replacement.kept():
-            raise RiskminError(f"{error}; {kept_beside(replacement)}") from None
+            raise RiskminError(f"{error}; {replacement.left()}") from None
         if replacement is None and made is not None and not worth_keeping(target):  # a replacement removes its own
             discard(target, made)
         raise
     except BaseException as error:  # Ctrl-C outside the steps (a second one while finishing), or a crash
         if replacement is not None:
             if replacement.kept():
-                tell(kept_beside(replacement))
+                tell(replacement.left())
         elif made is not None and not worth_keeping(target):
             discard(target, made)  # nothing worth keeping was written: leave no trace
         elif isinstance(error, KeyboardInterrupt) and worth_keeping(target):
@@ -256,13 +258,6 @@ def finished_run(outcome):
 
     run = outcome.run if isinstance(outcome, FinishedThenInterrupted) else outcome
     return None if isinstance(run, BaseException) else run
-
-
-def kept_beside(replacement) -> str:
-    """What became of a replacement that did not succeed, and the commands that resume it and that discard it."""
-    from ..distributed import resume_command
-
-    return replacement.left(resume_command(replacement.building))
 
 
 def train_share(target, config, data, resume: bool, callbacks) -> int:
@@ -322,7 +317,7 @@ def report_outcome(outcome, target, replacement=None) -> int:
     from .._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
     from ..distributed import resume_command
 
-    beside = f"; {kept_beside(replacement)}" if replacement is not None else ""
+    beside = f"; {replacement.left()}" if replacement is not None else ""
     if isinstance(outcome, FinishedThenInterrupted):  # the run is whole, in its place: the command stops as asked
         tell(f"interrupted after the last step; the run was written to {target}{beside}")
         return 130

@@ -511,11 +511,12 @@ def comparison_rows(comparison: Comparison) -> list:
     return rows
 
 
-def comparison_directory(config: Config, data_name: str) -> Path:
-    """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed."""
+def comparison_directory(config: Config, data_name: str, python: bool = False) -> Path:
+    """Where a comparison is written: `out/name`, or `out/<data>-compare[-N]` when unnamed (`python`: see
+    run_directory)."""
     from .._runs._rundir import run_directory
 
-    return run_directory(config, f"{data_name}-compare")
+    return run_directory(config, f"{data_name}-compare", python)
 
 
 def save_comparison(comparison: Comparison, directory=None, overwrite: bool = False) -> Path:
@@ -526,7 +527,7 @@ def save_comparison(comparison: Comparison, directory=None, overwrite: bool = Fa
     target = (
         Path(directory)
         if directory
-        else comparison_directory(comparison.config, data_label(comparison.names, comparison.config))
+        else comparison_directory(comparison.config, data_label(comparison.names, comparison.config), python=True)
     )
     return save_experiment(
         lambda folder: write_comparison(comparison, folder),

@@ -89,7 +89,11 @@ class Run:
         new files are complete; a folder of anything else is never written into.
         """
         named = directory is None  # by its settings, as riskmin train names it, and replaced as it replaces one
-        target = run_directory(self.config, data_label(self.data_names, self.config)) if named else Path(directory)
+        target = (
+            run_directory(self.config, data_label(self.data_names, self.config), python=True)
+            if named
+            else Path(directory)
+        )
         if holds_experiment(target):
             raise RiskminError(f"directory {target} holds an experiment, not a run; choose another directory")
         path = save_experiment(
@@ -110,22 +114,24 @@ CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and e
 REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")
 
 
-def run_directory(config: Config, data_name: str) -> Path:
+def run_directory(config: Config, data_name: str, python: bool = False) -> Path:
     """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed, numbered past the
     names taken; with `overwrite`, an unnamed run replaces `out/<data>-<model>` itself, as a named one its name (see
-    prepare_run_directory: only a riskmin run or experiment, and only with a success)."""
+    prepare_run_directory: only a riskmin run or experiment, and only with a success). `python`: a refusal names the
+    settings and arguments a Python caller changes (name, overwrite=True), not the flags."""
     out = Path(config.out)
+    name, asked = ("name", "overwrite=True") if python else ("--name", "--overwrite")
     try:
         if config.name or config.overwrite:  # unnamed with overwrite: the folder its name gives, not one numbered
             target = out / (config.name or unnamed_stem(config, data_name))
-            check_not_being_written(target, "wait for it to finish or choose another --name")
+            check_not_being_written(target, f"wait for it to finish or choose another {name}")
             if os.path.lexists(target) and not config.overwrite and not left_empty(target):
                 raise RiskminError(
                     f"run directory {target} already exists; "
                     + (
                         f"continue it with --resume {target}, or pass --overwrite to start it again"
-                        if unfinished(target)
-                        else "choose another --name or pass --overwrite to replace it"
+                        if unfinished(target) and not python
+                        else f"choose another {name} or pass {asked} to replace it"
                     )
                 )
             return target
@@ -135,7 +141,7 @@ def run_directory(config: Config, data_name: str) -> Path:
             target, number = out / f"{stem}-{number}", number + 1
         return target
     except OSError as error:
-        raise path_error(out, error) from None
+        raise path_error(out, error, python) from None
 
 
 def check_not_being_written(directory: Path, remedy: str) -> None:
@@ -168,11 +174,13 @@ def unfinished(directory: Path) -> bool:
     return (directory / "config.toml").is_file() and not (directory / "summary.json").exists()
 
 
-def path_error(out: Path, error: OSError) -> RiskminError:
-    """The one sentence for a run path the file system refuses: a name too long, or a folder it cannot write."""
+def path_error(out: Path, error: OSError, python: bool = False) -> RiskminError:
+    """The one sentence for a run path the file system refuses: a name too long, or a folder it cannot write, with the
+    flag to change (`python`: the setting)."""
+    name, folder = ("name", "another out folder") if python else ("--name", "another with --out")
     if error.errno == errno.ENAMETOOLONG:
-        return RiskminError(f"the run name is too long for the file system of {out}; choose a shorter --name")
-    return RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose another with --out")
+        return RiskminError(f"the run name is too long for the file system of {out}; choose a shorter {name}")
+    return RiskminError(f"output folder {out} cannot be written ({error.strerror}); choose {folder}")
 
 
 def check_writable(config: Config) -> None:
@@ -349,11 +357,12 @@ class Replacement:
     While active, the old run is locked, so nobody resumes or replaces it meanwhile. `settle(run)` renames a run that
     finished and did not diverge into its place; anything else leaves the old run as it was. A failure (an exception
     out of the block) leaves the new run beside it when it is worth keeping (a checkpoint or its final files), and
-    removes it when there is nothing to resume and this attempt `made` the folder.
+    removes it when there is nothing to resume and this attempt `made` the folder. `resume`: the call or command that
+    continues the new run, in the caller's voice, which `left` names.
     """
 
-    def __init__(self, building: Path, target: Path, made: bool = True):
-        self.building, self.target, self.made = building, target, made
+    def __init__(self, building: Path, target: Path, resume: str, made: bool = True):
+        self.building, self.target, self.made, self.resume = building, target, made, resume
         self.lock = RunLock(target, tidy=False)
 
     def __enter__(self):
@@ -381,9 +390,9 @@ class Replacement:
         install(self.building, self.target)
         return True
 
-    def left(self, resume: str) -> str:
-        """What became of the new run when it did not take the place (see left_beside)."""
-        return left_beside(self.building, self.target, resume)
+    def left(self) -> str:
+        """What became of the new run when it did not take the place, and how to resume or discard it (left_beside)."""
+        return left_beside(self.building, self.target, self.resume)
 
 
 def install(building: Path, target: Path) -> None:
@@ -441,12 +450,12 @@ def check_not_overtaken(building: Path) -> None:
         )
 
 
-def save_run(run, directory=None) -> Path:
-    """Write the run's files, each atomically; summary.json goes last, marks the run finished and holds the
-    checksums."""
+def save_run(run, directory) -> Path:
+    """Write the run's files into `directory`, each atomically; summary.json goes last, marks the run finished and holds
+    the checksums."""
     from ._report import plot_curves
 
-    target = Path(directory) if directory else run_directory(run.config, data_label(run.data_names, run.config))
+    target = Path(directory)
     check_run_place(target, "directory")
     target.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
@@ -591,7 +600,11 @@ def misfit(saved: dict, wanted: dict) -> str:
 def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     """Write a Monte-Carlo experiment (config.toml, runs.csv, montecarlo.png, then summary.json), each file atomically,
     where `save_experiment` allows; without `directory`, where its settings name (their overwrite asks to replace)."""
-    target = Path(directory) if directory else run_directory(mc.config, f"{data_label(mc.names, mc.config)}-montecarlo")
+    target = (
+        Path(directory)
+        if directory
+        else run_directory(mc.config, f"{data_label(mc.names, mc.config)}-montecarlo", python=True)
+    )
     return save_experiment(
         lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite)
     )

@@ -134,8 +134,7 @@ def training_loop(training: Training, resume: bool) -> Run:
             raise
         team.wait_for_first()
         return run
-    continuing = resume_call(building)
-    with Replacement(building, target, made=not resume) as replacement:
+    with Replacement(building, target, resume_call(building), made=not resume) as replacement:
         try:
             run = trained(training, resume)
         except FinishedThenInterrupted as stop:  # the run whole: it takes the place it was for, and the stop goes on
@@ -148,15 +147,15 @@ def training_loop(training: Training, resume: bool) -> Run:
             ) from None
         except (TrainingInterrupted, RiskminError) as error:
             if replacement.kept():
-                raise type(error)(f"{error}; {replacement.left(continuing)}") from None
+                raise type(error)(f"{error}; {replacement.left()}") from None
             raise
         except BaseException:  # a bug in a callback, a second Ctrl-C while finishing: raised as it is
             if replacement.kept():
-                warn(replacement.left(continuing), RiskminNote)
+                warn(replacement.left(), RiskminNote)
             raise
         try:
             if not replacement.settle(run):
-                warn(f"the run diverged, so it does not replace the run; {replacement.left(continuing)}", RiskminNote)
+                warn(f"the run diverged, so it does not replace the run; {replacement.left()}", RiskminNote)
         finally:
             team.wait_for_first()
     return run
