@@ -6,6 +6,7 @@ Every line is at most 80 columns wide, so that a run reads the same in any termi
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -20,21 +21,29 @@ TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation 
 # a regression's errors in the target's own units: the console leads with them
 UNITS_FIRST = metrics_where(units="target")
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
+# the commands a message gives to type or paste (resume, discard, keep both) and the Python calls: each is kept on one
+# line, since a command broken over two would run its first half when pasted
+COMMAND = re.compile(r"(?:riskmin [a-z-]+ --resume|rm -r|mv \S+) \S+(?: --nproc \d+)?|riskmin\.\w+\([^)]*\)")
+UNBROKEN = "\x00"  # stands for a space inside a command while the message is wrapped
 
 
 def message_lines(text: str, indent: str = "  ") -> str:
     """A message as the console prints it: wrapped at WIDTH columns, the lines after the first indented by `indent` so
     that it reads as one message (a footnote's paragraph: none); a word longer than a line (a path) is kept whole, and
-    so is a line break.
+    so is a line break, and a command to paste (COMMAND).
 
     >>> print(message_lines("warning: " + "word " * 20))
     warning: word word word word word word word word word word word word word word
       word word word word word word
+    >>> print(message_lines("interrupted after 3 of 10 epochs; continue with: riskmin train --resume runs/lab1-mlp"))
+    interrupted after 3 of 10 epochs; continue with:
+      riskmin train --resume runs/lab1-mlp
     """
+    whole = COMMAND.sub(lambda command: command[0].replace(" ", UNBROKEN), text)
     return "\n".join(
         textwrap.fill(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
-        for line in text.splitlines()
-    )
+        for line in whole.splitlines()
+    ).replace(UNBROKEN, " ")
 
 
 def header(
