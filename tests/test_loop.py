@@ -125,8 +125,10 @@ def test_drop_last_drops_the_incomplete_batch(lab1):
 
 
 def test_a_diverging_loss_stops_with_epoch_step_and_remedy(lab1):
-    run = riskmin.fit("mlp", lab1, optimizer="sgd", lr=1e6, epochs=50, **FAST)
+    with pytest.warns(riskmin.RiskminNumerics) as said:  # from Python too, where no console shows the reason
+        run = riskmin.fit("mlp", lab1, optimizer="sgd", lr=1e6, epochs=50, **FAST)
     reason = run.summary["stop_reason"]
+    assert [str(w.message) for w in said] == [reason] and said[0].filename == __file__
     assert run.summary["diverged"] and "epoch" in reason and "step" in reason and "learning rate" in reason
     assert run.summary["epochs_run"] < 50
 

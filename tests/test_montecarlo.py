@@ -199,9 +199,11 @@ def test_an_experiment_where_every_run_diverges_writes_its_table_and_exits_1(tmp
 
 def test_runs_diverging_before_any_finite_weights_have_no_best_epoch_in_either_engine():
     settings = dict(runs=3, epochs=3, optimizer="sgd", lr=1e6, n_samples=200, **FAST)
-    tables = [montecarlo("two_layer", "lab1", engine=engine, **settings).table for engine in ("vectorized", "sequential")]
-    for table in tables:
-        assert [(row["diverged"], row["best_epoch"], row["epochs_run"]) for row in table] == [(True, None, 1)] * 3
+    for engine in ("vectorized", "sequential"):
+        with pytest.warns(riskmin.RiskminNumerics, match="^all 3 runs diverged, so there are no statistics; lower --lr"):
+            mc = montecarlo("two_layer", "lab1", engine=engine, **settings)
+        assert [(row["diverged"], row["best_epoch"], row["epochs_run"]) for row in mc.table] == [(True, None, 1)] * 3
+        assert repr(mc) == "MonteCarlo(lab1, two_layer, 0 of 3 runs, every run diverged)"
 
 
 def test_some_diverged_runs_are_rows_left_out_of_the_statistics_with_a_warning():

@@ -17,6 +17,7 @@ import riskmin
 from riskmin import RiskminError, RiskminNote
 from riskmin._cli._main import main
 from riskmin.callbacks import CsvLog, SignalAt, State, TensorBoard
+from riskmin._training._checkpoint import TrainingInterrupted
 from snapshot import tree
 from said import unwrapped
 
@@ -812,6 +813,45 @@ def test_fit_writes_no_run_into_a_folder_not_riskmins_overwrite_or_not(tmp_path)
     assert tree(tmp_path) == before
 
 
+class RaiseOnce:
+    """A callback that raises `error` from `event` once the run is past step 30."""
+
+    def __init__(self, event: str, error: type):
+        self.raised = False
+
+        def hook(state):
+            if state.step >= 30 and not self.raised:
+                self.raised = True
+                raise error("from a callback")
+
+        setattr(self, event, hook)
+
+
+@pytest.mark.parametrize("event", ["on_step_end", "on_batch_end", "on_validation_end", "on_epoch_end"])
+def test_a_keyboard_interrupt_a_callback_raises_stops_as_ctrl_c_does_and_resumes_exactly(tmp_path, event):
+    settings = dict(hidden=(8,), dropout=0.1, batch_size=16, epochs=3, progress=False)
+    whole = riskmin.fit("mlp", "lab1", directory=tmp_path / "whole", **settings)
+    with pytest.raises(TrainingInterrupted, match="; the checkpoint is saved; continue with: riskmin.fit"):
+        riskmin.fit("mlp", "lab1", directory=tmp_path / "stopped", callbacks=[RaiseOnce(event, KeyboardInterrupt)],
+                    **settings)
+    resumed = riskmin.fit("mlp", "lab1", directory=tmp_path / "stopped", resume=True, **settings)
+    for name in ("model.safetensors", "preprocessing.json"):
+        assert (tmp_path / "stopped" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history] == [
+        {k: v for k, v in row.items() if k != "seconds"} for row in whole.history]
+
+
+def test_a_fit_that_fails_with_nothing_to_resume_leaves_nothing_behind(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "new" / "run", tmp_path / "empty"):
+        with pytest.raises(ValueError, match="^from a callback$"):
+            riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder,
+                        callbacks=[RaiseOnce("on_step_end", ValueError)])
+    assert tree(tmp_path) == {"empty": "folder"}  # the folder made for it went, the one that was there stays, empty
+    run = riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "empty")  # taken as new
+    assert riskmin.Run.load(tmp_path / "empty").summary["epochs_run"] == run.summary["epochs_run"] == 1
+
+
 def test_fit_into_a_stopped_run_asks_for_resume_or_overwrite_and_overwrite_leaves_none_of_its_checkpoints(tmp_path):
     folder = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt):
@@ -848,16 +888,15 @@ def test_fit_refuses_an_experiments_folder_and_one_another_process_writes(tmp_pa
     assert not (tmp_path / "busy" / "summary.json").exists()
 
 
-def test_a_fit_that_failed_leaves_a_folder_the_next_fit_takes(tmp_path):
-    class Fails:
+def test_a_folder_a_killed_fit_left_before_its_first_checkpoint_is_taken_by_the_next_fit(tmp_path):
+    class Killed:  # what a fit killed outright (SIGKILL, power loss) leaves: its log begun, no checkpoint
         def on_epoch_end(self, state):
-            raise RuntimeError("a callback's bug")
+            shutil.copytree(tmp_path / "r", tmp_path / "left")
 
-    with pytest.raises(RuntimeError):
-        riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=tmp_path / "r", checkpoint_every=0,
-                    callbacks=[Fails()])
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["metrics.csv"]
-    assert riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r").summary["epochs_run"] == 1
+    riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r", checkpoint_every=0,
+                callbacks=[Killed()])
+    assert sorted(p.name for p in (tmp_path / "left").iterdir()) == ["metrics.csv"]
+    assert riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "left").summary["epochs_run"] == 1
 
 
 def test_a_python_overwrite_of_a_stopped_command_line_run_keeps_it_until_the_new_run_succeeds(runs, capsys, signal_at):

@@ -57,6 +57,11 @@ class RiskminNumerics(RiskminWarning):
     a loss that takes logits. Escalate it to stop on such a run: warnings.filterwarnings("error", category=...)."""
 
 
+class Diverged(RiskminNumerics):
+    """A run whose training loss became NaN or infinite, or an experiment whose runs all did: the command line says it
+    as an `error:` line of its own, and exits with 1."""
+
+
 class RiskminNote(RiskminWarning):
     """How data was read (a column left out, text cells read as missing); the command line prints 'note: ...'."""
 

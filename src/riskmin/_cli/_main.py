@@ -21,7 +21,17 @@ import typing
 import warnings
 
 from .. import __version__
-from ..config import FIELDS, SECTIONS, RiskminError, RiskminNote, RiskminWarning, fact, field_type, settings_where
+from ..config import (
+    FIELDS,
+    SECTIONS,
+    Diverged,
+    RiskminError,
+    RiskminNote,
+    RiskminWarning,
+    fact,
+    field_type,
+    settings_where,
+)
 from ..metrics import METRICS, in_words, metrics_where
 from ._early import refused_early
 
@@ -386,6 +396,7 @@ def main(argv=None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = as_lines(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
+        warnings.filterwarnings("ignore", category=Diverged)  # said as the command's error, with where the run went
         return command(parser, argv)
 
 

@@ -25,6 +25,7 @@ from ..config import (
     Config,
     RiskminError,
     RiskminNote,
+    Diverged,
     RiskminNumerics,
     check_experiment,
     said_for_task,
@@ -71,7 +72,13 @@ class MonteCarlo(Experiment):
         from .._runs._report import estimate, interval
 
         test = self.summary["metrics"].get("test_loss")
-        measured = f"test loss {estimate(test)}, 95% corrected {interval(test)}" if test else "no test split"
+        measured = (
+            f"test loss {estimate(test)}, 95% corrected {interval(test)}"
+            if test
+            else "every run diverged"
+            if self.table and not used
+            else "no test split"
+        )
         return (
             f"MonteCarlo({data_label(self.names, self.config)}, "
             f"{self.names.get('model') or self.config.model}, {runs}, {measured})"
@@ -227,7 +234,13 @@ def warn_about_runs(config: Config, summaries: dict) -> None:
     each test metric whose values left runs out or all agree; runs that diverged, as numerics."""
     warn_about_run_count(config, min(len(summary["used_runs"]) for summary in summaries.values()))
     for label, summary in summaries.items():
-        if summary["diverged"] and (summary["used_runs"] or label):  # all of a lone experiment's: an error says so
+        if summary["diverged"] and not (summary["used_runs"] or label):  # the command line says it as its error
+            warn(
+                f"all {summary['diverged']} runs diverged, so there are no statistics; lower --lr (lr=) or clip "
+                "gradients with --clip-grad 1.0 (clip_grad=1.0)",
+                Diverged,
+            )
+        elif summary["diverged"]:
             warn(
                 f"{summary['diverged']} of {summary['diverged'] + len(summary['used_runs'])} runs"
                 f"{f' of {label}' if label else ''} diverged and are left out of the statistics; lower --lr (lr=) or "

@@ -230,6 +230,18 @@ def discard(target: Path, made: Path) -> None:
             return
 
 
+def discard_failed(directory: Path, made: Optional[Path]) -> None:
+    """What a run that failed with nothing worth keeping wrote, removed: `directory` and the folders above it up to
+    `made`, the outermost one it made (see discard); in a folder that was there before (`made` None), the files a run
+    writes, so that the folder is as it was and nothing half written is taken for a run that stopped."""
+    if made is not None:
+        discard(directory, made)
+        return
+    for path in list(directory.iterdir()) if directory.is_dir() else ():
+        if path.name != ".lock" and written_by_a_run(path):
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
 def prepare_run_directory(
     target: Path, overwrite: bool, place: str = "--name", asked: str = "--overwrite", kind: str = ""
 ) -> Path:

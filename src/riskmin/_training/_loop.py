@@ -27,7 +27,7 @@ from ._callables import (
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
-from ..config import called_with, FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
+from ..config import called_with, Diverged, FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label, stopped_run
 from ..data import Data, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -55,7 +55,17 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
+from .._runs._rundir import (
+    Run,
+    Replacement,
+    attempts,
+    discard_failed,
+    first_missing,
+    fit_folder,
+    save_run,
+    worth_keeping,
+    written_by_a_run,
+)
 from .._files import held_elsewhere, held_here, holds_experiment, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
@@ -97,7 +107,11 @@ def fit(
     >>> [row["epoch"] for row in run.history]
     [1, 2, 3, 4, 5]
     """
-    return training_loop(setup(model, data, config, callbacks, directory, resume, settings), resume)
+    training = setup(model, data, config, callbacks, directory, resume, settings)
+    run = training_loop(training, resume)
+    if run.summary["diverged"] and training.team.first:  # the console says it; Python would else hear nothing
+        warn(run.summary["stop_reason"], Diverged)
+    return run
 
 
 def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
@@ -125,6 +139,8 @@ def training_loop(training: Training, resume: bool) -> Run:
     the processes return together once a finished run is in its place."""
     building, target, team = training.directory, training.replacing, training.team
     if building is None or target is None:
+        if building is not None and team.first and not resume and not held_here(building):  # not the command line's
+            return trained_or_nothing(training, building)
         return trained(training, resume)
     if not team.first:  # process 0 writes the run and renames it; the others wait for it, then return
         try:
@@ -161,6 +177,18 @@ def training_loop(training: Training, resume: bool) -> Run:
     return run
 
 
+def trained_or_nothing(training: Training, building: Path) -> Run:
+    """`trained`, a new run in `building`: one that fails with nothing to resume or use (a checkpoint, its final files)
+    leaves nothing of its own behind, which a later fit there would take for a run that stopped."""
+    made = first_missing(building)
+    try:
+        return trained(training, False)
+    except BaseException:
+        if not worth_keeping(building):
+            discard_failed(building, made)
+        raise
+
+
 def resume_call(directory: Path) -> str:
     """The call of fit that continues the run in `directory`."""
     return f"riskmin.fit(model, data, ..., directory={str(directory)!r}, resume=True)"
@@ -186,7 +214,7 @@ def trained(training: Training, resume: bool) -> Run:
     autocast, scaler = training.autocast, training.scaler
     step = step_calls(training)
     loss_of = gradient_checked(step.loss_of, training.loss_fn)  # no gradient: one sentence, not backward's error
-    hooks, batch_hooks = training.step_hooks, training.batch_hooks
+    hooks, batch_hooks = training.hooks("on_step_end"), training.hooks("on_batch_end")
     directory = training.directory
     with session(training, resume):
         while going_on(training):
@@ -566,7 +594,8 @@ def end_epoch(training: Training) -> None:
     config, state = training.config, training.state
     if training.unreported and (not config.val_every or state.step == training.total_steps or state.should_stop):
         validate(training)
-    call(training.callbacks, "on_epoch_end", state)
+    for hook in training.hooks("on_epoch_end"):
+        hook(state)
     if training.frozen and not training.unfrozen_said:  # nothing frozen at the start: nothing to look at each epoch
         say_unfrozen(training)
     if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..callbacks import BestModel, State, call, monitored
+from ..callbacks import BestModel, State, monitored
 from ..config import Config, RiskminError
 from ..data import Batches
 from ..distributed import Alone, Team, shared
@@ -77,15 +77,13 @@ class Training:
     unfrozen_said: bool = False
     frozen: frozenset = frozenset()  # the ids of the parameters that required no gradient when training began
 
-    @property
-    def step_hooks(self) -> list:
-        """The callbacks' on_step_end methods, called after every optimizer step."""
-        return [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
-
-    @property
-    def batch_hooks(self) -> list:
-        """The callbacks' on_batch_end methods, called after every batch's backward pass."""
-        return [c.on_batch_end for c in self.callbacks if hasattr(c, "on_batch_end")]
+    def hooks(self, event: str) -> list:
+        """The callbacks' `event` methods: on_step_end, called after every optimizer step, on_batch_end after every
+        batch's backward pass, on_validation_end, on_epoch_end. In a run that checkpoints, a KeyboardInterrupt that one
+        raises is taken as Ctrl-C is (Interruptible): the loop goes on to the next step's end, saves and leaves, so
+        that the run resumes exactly."""
+        methods = [getattr(c, event) for c in self.callbacks if hasattr(c, event)]
+        return [interruptible(method, self.state) for method in methods] if self.saver.enabled else methods
 
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
@@ -95,6 +93,19 @@ class Training:
                 name = type(callback).__name__
                 named[name if name not in named else f"{name}-{len(named)}"] = callback
         return named
+
+
+def interruptible(method: Callable, state: State) -> Callable:
+    """A callback's method that, raising KeyboardInterrupt, asks the run to stop as a signal does (`state.interrupted`)
+    rather than leaving it with no checkpoint of where it stood."""
+
+    def called(state_: State) -> None:
+        try:
+            method(state_)
+        except KeyboardInterrupt:
+            state.interrupted = True
+
+    return called
 
 
 def validate(training: Training) -> None:
@@ -137,7 +148,8 @@ def validate(training: Training) -> None:
         state.should_stop, state.stop_reason = True, judge.reasons[0]
     state.metrics = row
     state.history.append(row)
-    call(training.callbacks, "on_validation_end", state)
+    for hook in training.hooks("on_validation_end"):
+        hook(state)
     state.should_stop = team.decided(state.should_stop)  # process 0's verdict, so that all processes stop together
     if isinstance(training.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         training.scheduler.step(row[training.config.monitor])
