@@ -91,6 +91,11 @@ def test_montecarlo_of_several_inputs_takes_the_sequential_engine_and_says_why()
     (lambda a, b: (a, torch.tensor(1.0)), Two, r"input x\[1\] has no rows"),
     (lambda a, b: (), Two, r"x is an empty tuple or dict; give at least one input tensor"),
     (lambda a, b: (a, b), lambda: "mlp", r"model mlp takes one input tensor but x is several"),
+    (lambda a, b: {"frist": a, "second": b}, Two, r"^the model's forward takes \(first, second\) but the data gives 2 "
+                                                 r"inputs named frist, second \(missing a required argument: 'first'\); "
+                                                 r"name each input after an argument of forward$"),
+    (lambda a, b: (a, b, a), Two, r"^the model's forward takes \(first, second\) but the data gives 3 inputs in order "
+                                  r"\(too many positional arguments\); give forward one per input$"),
 ])
 def test_bad_several_inputs_are_one_clear_error(x, model, message):
     a, b, y = two_inputs()

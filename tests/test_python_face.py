@@ -173,6 +173,15 @@ def test_predict_answers_in_the_type_it_was_asked_with(towns, kind):
             assert table.to_numpy() == pytest.approx(encoded.to_numpy())
 
 
+def test_predict_and_evaluate_warn_at_the_callers_line_through_torch_s_no_grad(towns):
+    run = riskmin.fit("linear", towns, target="price", epochs=1, **FAST)
+    unseen = towns.assign(town="east").head(3)
+    for call in (lambda: riskmin.predict(run, unseen.drop(columns="price")), lambda: riskmin.evaluate(run, unseen)):
+        with pytest.warns(riskmin.RiskminWarning, match="categories the run never saw") as said:
+            call()
+        assert {w.filename for w in said} == {__file__}
+
+
 def test_predict_gives_a_regression_dataframe_its_target_column(towns):
     run = riskmin.fit("linear", towns, target="price", epochs=3, **FAST)
     answer = riskmin.predict(run, towns.iloc[:4])
@@ -481,8 +490,13 @@ def test_an_argument_of_another_call_is_named_as_one_and_a_name_unlike_any_setti
     with pytest.raises(RiskminError, match="^resume is not a setting but an argument of riskmin.fit, riskmin.montecarlo "
                                            "and riskmin.compare, which this call does not take$"):
         riskmin.curve("linear", "lab1", resume=True)
-    with pytest.raises(RiskminError, match="^unknown setting 'bogus'; run `riskmin train --help` for the list$"):
+    with pytest.raises(RiskminError, match=r"^unknown setting 'bogus'; help\(riskmin.Config\) lists them$"):
         riskmin.fit("linear", "lab1", bogus=1)
+    with pytest.raises(RiskminError, match="^unknown setting 'callback'; did you mean 'callbacks'\\?$"):
+        riskmin.fit("linear", "lab1", callback=[])
+    with pytest.raises(RiskminError, match="^callbacks is not a setting but an argument of riskmin.fit, which this call "
+                                           "does not take$"):
+        riskmin.montecarlo("linear", "lab1", runs=2, callbacks=[])
     with pytest.raises(RiskminError, match="^unknown setting 'lrate'; did you mean 'lr'\\?$"):
         riskmin.fit("linear", "lab1", lrate=1)
     (tmp_path / "grid.toml").write_text('rope = 0.1\n[a]\nlr = 0.1\n[b]\nlr = 0.01\n')

@@ -71,12 +71,18 @@ def warn(message: str, kind: type = RiskminWarning) -> None:
     Python's filters by module and line, and its once-per-line default, apply to the user's code: the caller of the
     outermost riskmin frame, whatever torch or the standard library wraps between riskmin's own (a no_grad decorator,
     a context manager)."""
-    frame, level, outermost = inspect.currentframe(), 1, 1  # level 1: this function, as warnings.warn counts
+    modules, frame = [], inspect.currentframe()  # modules[0]: this function's, level 1 as warnings.warn counts
     while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).partition(".")[0] == "riskmin":
-            outermost = level
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, kind, stacklevel=outermost + 1)
+        modules.append(str(frame.f_globals.get("__name__", "")).partition(".")[0])
+        frame = frame.f_back
+    level = max(level for level, module in enumerate(modules, 1) if module == "riskmin") + 1
+    while level < len(modules) and modules[level - 1] in WRAPPERS:  # a no_grad decorator around riskmin's function
+        level += 1
+    warnings.warn(message, kind, stacklevel=level)
+
+
+# the packages whose frames can stand between the user's line and riskmin's outermost function
+WRAPPERS = ("torch", "contextlib", "functools")
 
 
 # The sections of `--help`, in the order shown: every setting names one as its group.
@@ -530,6 +536,7 @@ ARGUMENTS = {
     "metric": "riskmin.compare",
     "sizes": "riskmin.curve",
     "resume": "riskmin.fit, riskmin.montecarlo and riskmin.compare",
+    "callbacks": "riskmin.fit",  # an experiment's runs train in stacks, where no callback could see one run
 }
 
 
@@ -543,10 +550,12 @@ def _known_key(key: str, what: str) -> None:
         )
     if key not in FIELDS:
         # a loose match only where it begins as the key does (lrate: lr), so that a name unlike any is not offered one
-        close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6) or [
-            name for name in difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5) if name[0] == key[:1]
+        known = [*FIELDS, *ARGUMENTS] if what == "setting" else list(FIELDS)  # a call's keywords: its arguments too
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [
+            name for name in difflib.get_close_matches(key, known, n=1, cutoff=0.5) if name[0] == key[:1]
         ]
-        hint = f"did you mean '{close[0]}'?" if close else "run `riskmin train --help` for the list"
+        listed = "help(riskmin.Config) lists them" if what == "setting" else "run `riskmin train --help` for the list"
+        hint = f"did you mean '{close[0]}'?" if close else listed
         raise RiskminError(f"unknown {what} '{key}'; {hint}")
 
 

@@ -82,6 +82,7 @@ def check_model(model, probe: Probe, loss: str) -> None:
     """Raise one RiskminError if `model` cannot take the training inputs or its outputs do not fit the targets under
     `loss`."""
     x, y = probe.x, probe.y
+    check_arguments(model, x)
     was_training = model.training
     model.eval()  # no dropout drawn, no batch-norm statistics moved: the check changes nothing
     try:
@@ -126,6 +127,27 @@ def check_model(model, probe: Probe, loss: str) -> None:
             f"have {columns}, and {loss} would broadcast one against the other; give its last layer "
             f"{y.shape[-1] if y.ndim == 2 else 1} output{'s' * (y.ndim == 2 and y.shape[1] > 1)}"
         )
+
+
+def check_arguments(model, x) -> None:
+    """Refuse several inputs (a dict by name, a tuple in order) that the model's forward cannot be called with, in one
+    sentence naming both, before the call fails inside torch."""
+    import inspect
+
+    if not isinstance(x, (dict, tuple, list)):
+        return
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):  # a forward Python cannot read: the call itself says what is wrong
+        return
+    try:
+        signature.bind(**x) if isinstance(x, dict) else signature.bind(*x)
+    except TypeError as error:
+        given = f"named {', '.join(x)}" if isinstance(x, dict) else "in order"
+        raise RiskminError(
+            f"the model's forward takes {signature} but the data gives {len(x)} inputs {given} ({error}); "
+            + ("name each input after an argument of forward" if isinstance(x, dict) else "give forward one per input")
+        ) from None
 
 
 def probe(prepared) -> Probe:
