@@ -182,6 +182,14 @@ def test_predict_and_evaluate_warn_at_the_callers_line_through_torch_s_no_grad(t
         assert {w.filename for w in said} == {__file__}
 
 
+@pytest.mark.parametrize("setting", [{"target": "y"}, {"features": "a,b"}])
+def test_columns_asked_of_arrays_are_refused_as_of_a_built_in_data_set(setting):
+    x = np.random.default_rng(0).standard_normal((60, 3))
+    with pytest.raises(RiskminError, match=r"^target= and features= choose columns of a table \(a file or a DataFrame\); "
+                                           r"data given as \(x, y\) has none: leave them out$"):
+        riskmin.fit("linear", (x, x.sum(1)), epochs=1, **setting, **FAST)
+
+
 def test_predict_gives_a_regression_dataframe_its_target_column(towns):
     run = riskmin.fit("linear", towns, target="price", epochs=3, **FAST)
     answer = riskmin.predict(run, towns.iloc[:4])
@@ -492,6 +500,8 @@ def test_an_argument_of_another_call_is_named_as_one_and_a_name_unlike_any_setti
         riskmin.curve("linear", "lab1", resume=True)
     with pytest.raises(RiskminError, match=r"^unknown setting 'bogus'; help\(riskmin.Config\) lists them$"):
         riskmin.fit("linear", "lab1", bogus=1)
+    with pytest.raises(RiskminError, match="^unknown setting 'epoch'; did you mean 'epochs'\\?$"):
+        riskmin.Config(epoch=3)  # as fit says it, not the bare TypeError of a dataclass
     with pytest.raises(RiskminError, match="^unknown setting 'callback'; did you mean 'callbacks'\\?$"):
         riskmin.fit("linear", "lab1", callback=[])
     with pytest.raises(RiskminError, match="^callbacks is not a setting but an argument of riskmin.fit, which this call "

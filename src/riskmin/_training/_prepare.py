@@ -328,6 +328,12 @@ def as_data(data, config: Config):
         return datasets.load(data, config)
     if frames.is_frame(data):
         return frames.for_python(lambda: frames.frame_data(data, config))
+    if (isinstance(data, (tuple, list)) or isinstance(data, Dataset)) and (config.target or config.features):
+        kind = "(x, y)" if isinstance(data, (tuple, list)) else "a Dataset"
+        raise RiskminError(
+            f"target= and features= choose columns of a table (a file or a DataFrame); data given as {kind} has "
+            "none: leave them out"
+        )
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
         return frames.for_python(lambda: frames.as_pair(x, y, config))
