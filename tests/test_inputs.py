@@ -85,6 +85,25 @@ def test_montecarlo_of_several_inputs_takes_the_sequential_engine_and_says_why()
     assert mc.summary["engine"] == "sequential" and "several tensors" in mc.notes[0]
 
 
+class Three(Two):
+    """Two with three outputs: a score per class."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(4, 3)
+
+
+def test_several_inputs_read_their_target_as_task_says_as_one_input_does():
+    a, b, _ = two_inputs()
+    labels = (a[:, 0] > 0).float() + (b[:, 0] > 0).float()  # 0., 1., 2.: amounts unless told they are classes
+    assert riskmin.fit(Two(), ((a, b), labels), epochs=1, **FAST).config.loss == "mse"
+    told = riskmin.fit(Three(), ((a, b), labels), task="classification", epochs=1, **FAST)
+    assert told.config.loss == "cross_entropy" and told.data_names["classes"] == [0, 1, 2]
+    named = riskmin.fit(Three(), ({"first": a, "second": b}, [["low", "mid", "high"][int(v)] for v in labels]), epochs=1,
+                        **FAST)
+    assert named.config.loss == "cross_entropy" and sorted(named.data_names["classes"]) == ["high", "low", "mid"]
+
+
 @pytest.mark.parametrize("x, model, message", [
     (lambda a, b: {"first": a, "second": b[:300]}, Two, r"input x\['second'\] has 300 rows but y has 400; every input needs one row"),
     (lambda a, b: (a, b[:-1]), Two, r"input x\[1\] has 399 rows but y has 400"),

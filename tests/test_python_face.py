@@ -190,6 +190,19 @@ def test_columns_asked_of_arrays_are_refused_as_of_a_built_in_data_set(setting):
         riskmin.fit("linear", (x, x.sum(1)), epochs=1, **setting, **FAST)
 
 
+@pytest.mark.parametrize("call", [
+    lambda data: riskmin.fit("linear", data, task="classification", epochs=1, **FAST),
+    lambda data: riskmin.montecarlo("linear", data, runs=2, task="classification", epochs=1, **FAST),
+    lambda data: riskmin.fit("linear", riskmin.split(data), task="classification", epochs=1, **FAST),
+])
+def test_a_task_that_riskmin_data_was_not_read_as_is_refused_not_ignored(call):
+    data = riskmin.Data(torch.randn(50, 3), torch.randn(50))
+    with pytest.raises(RiskminError, match=r"^task='classification' does not match the riskmin.Data given, whose targets "
+                                           r"were read as regression; leave task out, or pass \(x, y\) with task= to "
+                                           r"have y read so$"):
+        call(data)
+
+
 def test_predict_gives_a_regression_dataframe_its_target_column(towns):
     run = riskmin.fit("linear", towns, target="price", epochs=3, **FAST)
     answer = riskmin.predict(run, towns.iloc[:4])

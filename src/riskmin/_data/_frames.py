@@ -145,26 +145,28 @@ def as_pair(x, y, config: Config | None = None) -> Data:
 
         name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)), row_index(x))
-    if several_tensors(x):  # several inputs, model(*x) or model(**x): as they are
-        return Data(x, torch.as_tensor(np.asarray(y)) if isinstance(y, (list, tuple)) else y)
-    x, y = (
-        np.asarray(v)
-        if isinstance(v, (list, tuple)) or type(v).__module__.partition(".")[0] in ("pandas", "polars")
-        else v
-        for v in (x, y)
-    )
+    several = several_tensors(x)  # several inputs, model(*x) or model(**x): as they are
+    x, y = x if several else array_of(x), writable(array_of(y))
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
         raise RiskminError(
             f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text "
             "columns one-hot encoded"
         )
-    x, y = writable(x), writable(y)
+    x = x if several else torch.as_tensor(writable(x))
     if config.task == "regression":
         return Data(x, amounts(y))
     if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or labels_asked(y, config):
         classes, codes = pair_classes(y)
-        return Data(torch.as_tensor(x), torch.from_numpy(codes), classes=classes, task="classification")
+        return Data(x, torch.from_numpy(codes), classes=classes, task="classification")
     return Data(x, y)
+
+
+def array_of(values):
+    """A list, a tuple, a pandas or polars Series or frame as a NumPy array; anything else (a tensor, an array) as it
+    is."""
+    if isinstance(values, (list, tuple)) or type(values).__module__.partition(".")[0] in ("pandas", "polars"):
+        return np.asarray(values)
+    return values
 
 
 def labels_asked(y, config: Config) -> bool:

@@ -337,7 +337,17 @@ def as_data(data, config: Config):
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
         return frames.for_python(lambda: frames.as_pair(x, y, config))
+    check_task(data, config)
     return data
+
+
+def check_task(data, config: Config) -> None:
+    """Refuse a task given beside riskmin.Data whose targets were read as the other one: it cannot be read again."""
+    if isinstance(data, Data) and config.task not in ("auto", data.task):
+        raise RiskminError(
+            f"task={config.task!r} does not match the riskmin.Data given, whose targets were read as {data.task}; "
+            "leave task out, or pass (x, y) with task= to have y read so"
+        )
 
 
 def recorded(config: Config, data) -> Config:
@@ -359,6 +369,7 @@ def recorded(config: Config, data) -> Config:
 def as_splits(data, config: Config) -> Splits:
     """Whatever the user passed as data, as Splits made with the run's seed and fractions."""
     if isinstance(data, Splits):
+        check_task(data.data, config)
         return data if isinstance(data.data, Data) else dataclasses.replace(data, data=check_pairs(data.data))
     data = as_data(data, config)
     if isinstance(data, Data):
