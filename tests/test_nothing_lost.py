@@ -1074,3 +1074,14 @@ def test_a_replacement_never_puts_a_run_in_an_experiments_place_nor_the_other_wa
         riskmin.fit("linear", "lab1", epochs=1, progress=False, directory="runs/mc", overwrite=True)
     assert {name: tree(tmp_path / "runs" / name) for name in ("kept", "mc", "run")} == before
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["kept", "mc", "run"]
+
+
+def test_a_command_to_paste_holds_a_path_with_a_space_quoted_and_on_one_line(tmp_path, monkeypatch, capsys, signal_at):
+    monkeypatch.chdir(tmp_path)
+    name = "a run whose name is long enough that its resume command must go onto a line of its own"
+    assert main(["train", "lab1", "--model", "linear", "--epochs", "3", "--progress", "off", "--name", name,
+                 *signal_at(30, "SIGINT")]) == 130
+    said = capsys.readouterr().err
+    command = f"riskmin train --resume 'runs/{name}'"
+    assert any(line.strip() == command for line in said.splitlines()), said  # whole, on its own line
+    assert main(command.split(" ", 3)[1:3] + [f"runs/{name}", "--progress", "off"]) == 0  # what the shell would pass

@@ -17,6 +17,18 @@ SUFFIXES = (".csv", ".parquet", ".npz")
 RUN_FILES = ("config.toml", "metrics.csv", "model.safetensors", "summary.json", "preprocessing.json")
 
 
+def shell_word(path) -> str:
+    """`path` as a command a message gives to paste must hold it: quoted when a shell would split it or read a
+    character of it (a space in a data file's name comes into its run's).
+
+    >>> shell_word("runs/my data-linear"), shell_word("runs/lab1-mlp")
+    ("'runs/my data-linear'", 'runs/lab1-mlp')
+    """
+    import shlex
+
+    return shlex.quote(str(path))
+
+
 def checked(path) -> tuple:
     """(path, lower-case suffix) of an existing file riskmin can read, or a clear error."""
     path = Path(path)

@@ -42,12 +42,14 @@ def rank() -> int:
 def resume_command(directory) -> str:
     """The command that continues the run in `directory` with as many processes as train it now: a checkpoint is
     resumed by as many as wrote it."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    from ._paths import shell_word
+
+    world, path = int(os.environ.get("WORLD_SIZE", "1")), shell_word(directory)
     if world == 1:
-        return f"riskmin train --resume {directory}"
+        return f"riskmin train --resume {path}"
     if local_processes() == world:  # all on this machine, where --nproc starts them
-        return f"riskmin train --resume {directory} --nproc {world}"
-    return f"torchrun with the options that started these {world} processes, -m riskmin train --resume {directory}"
+        return f"riskmin train --resume {path} --nproc {world}"
+    return f"torchrun with the options that started these {world} processes, -m riskmin train --resume {path}"
 
 
 def start(count: int, argv: list) -> tuple:

@@ -21,6 +21,7 @@ from ..config import (
     given_settings,
     warn,
 )
+from .._paths import shell_word
 
 
 def train(args) -> int:
@@ -377,7 +378,9 @@ def run_montecarlo(args) -> int:
     )
     if diverged:  # nothing to report, but the table of what happened is written, beside an experiment it would replace
         beside = (
-            f"; {keeper.target} is as it was: discard the new one with: rm -r {path}" if path != keeper.target else ""
+            f"; {keeper.target} is as it was: discard the new one with: rm -r {shell_word(path)}"
+            if path != keeper.target
+            else ""
         )
         tell(
             f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
@@ -408,7 +411,8 @@ def resumed(args):
             + (
                 "is a finished run of riskmin train; there is nothing to resume"
                 if finished and (directory / "model.safetensors").is_file()
-                else f"is a run of riskmin train, not an experiment; resume it with riskmin train --resume {directory}"
+                else "is a run of riskmin train, not an experiment; resume it with riskmin train --resume "
+                + shell_word(directory)
                 if (directory / "checkpoint").is_dir()
                 else "is a finished experiment; there is nothing to resume"
                 if finished
@@ -537,7 +541,7 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             count = len(read_kept(kept.building / KEPT))
             tell(
                 f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
-                f"riskmin {args.command} --resume {kept.building}"
+                f"riskmin {args.command} --resume {shell_word(kept.building)}"
             )
             raise SystemExit(130) from None
         raise

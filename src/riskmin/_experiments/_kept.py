@@ -29,6 +29,7 @@ from typing import Optional
 
 from ..config import Config, RiskminError, fact, settings_where
 from .. import _files as files
+from .._paths import shell_word
 from .._training._fingerprint import check_same, data_fingerprint, fingerprinted, tensors_sha256
 
 FINGERPRINT = "experiment.json"
@@ -223,7 +224,7 @@ class Keeper:
     def resume_hint(self, folder: Path) -> str:
         """How the user continues the experiment kept in `folder`, as a clause: "continue it with: ..." """
         if self.command:
-            return f"continue it with: riskmin {self.command} --resume {folder}"
+            return f"continue it with: riskmin {self.command} --resume {shell_word(folder)}"
         if folder == self.target:
             return "pass resume=True to continue it"
         return f"continue it with directory='{folder}', resume=True"
@@ -316,7 +317,7 @@ def check_experiment_kind(folder: Path, kind: str) -> None:
         raise RiskminError(
             f"{folder} is an interrupted {began}, not {'a run of riskmin train' if kind == 'train' else 'a ' + kind}; "
             f"continue it with: riskmin {began} "
-            f"--resume {folder}, or riskmin.{began}(..., directory=..., resume=True)"
+            f"--resume {shell_word(folder)}, or riskmin.{began}(..., directory=..., resume=True)"
         )
 
 

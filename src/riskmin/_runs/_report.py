@@ -23,7 +23,8 @@ UNITS_FIRST = metrics_where(units="target")
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 # the commands a message gives to type or paste (resume, discard, keep both) and the Python calls: each is kept on one
 # line, since a command broken over two would run its first half when pasted
-COMMAND = re.compile(r"(?:riskmin [a-z-]+ --resume|rm -r|mv \S+) \S+(?: --nproc \d+)?|riskmin\.\w+\([^)]*\)")
+WORD = r"(?:'[^']*'|\S+)"  # a path, quoted where it holds a space (shell_word)
+COMMAND = re.compile(rf"(?:riskmin [a-z-]+ --resume|rm -r|mv {WORD}) {WORD}(?: --nproc \d+)?|riskmin\.\w+\([^)]*\)")
 UNBROKEN = "\x00"  # stands for a space inside a command while the message is wrapped
 
 
@@ -38,6 +39,9 @@ def message_lines(text: str, indent: str = "  ") -> str:
     >>> print(message_lines("interrupted after 3 of 10 epochs; continue with: riskmin train --resume runs/lab1-mlp"))
     interrupted after 3 of 10 epochs; continue with:
       riskmin train --resume runs/lab1-mlp
+    >>> print(message_lines("interrupted in epoch 3; continue with: riskmin train --resume 'runs/my house prices-mlp'"))
+    interrupted in epoch 3; continue with:
+      riskmin train --resume 'runs/my house prices-mlp'
     """
     whole = COMMAND.sub(lambda command: command[0].replace(" ", UNBROKEN), text)
     return "\n".join(

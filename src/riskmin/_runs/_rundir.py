@@ -49,7 +49,7 @@ from .._files import (
     sha256,
 )
 from ..config import Config, RiskminError, RiskminNote, warn
-from .._paths import RUN_FILES, data_label, missing_run_files, not_a_run, stopped_run, unfinished_run
+from .._paths import RUN_FILES, data_label, missing_run_files, not_a_run, shell_word, stopped_run, unfinished_run
 from ..data import Standardizer
 
 
@@ -129,7 +129,7 @@ def run_directory(config: Config, data_name: str, python: bool = False) -> Path:
                 raise RiskminError(
                     f"run directory {target} already exists; "
                     + (
-                        f"continue it with --resume {target}, or pass --overwrite to start it again"
+                        f"continue it with --resume {shell_word(target)}, or pass --overwrite to start it again"
                         if unfinished(target) and not python
                         else f"choose another {name} or pass {asked} to replace it"
                     )
@@ -435,7 +435,7 @@ def install(building: Path, target: Path) -> None:
             continue
         warn(
             f"{earlier} holds an earlier, interrupted attempt to replace {target.name}; resuming it is refused "
-            f"now that {target} is newer: remove it (rm -r {earlier}), or rename it to keep it",
+            f"now that {target} is newer: remove it (rm -r {shell_word(earlier)}), or rename it to keep it",
             RiskminNote,
         )
 
@@ -458,7 +458,8 @@ def check_not_overtaken(building: Path) -> None:
     if written.stat().st_mtime_ns > min(path.stat().st_mtime_ns for path in files):
         raise RiskminError(
             f"{target} was written after {building} began to replace it, and resuming would replace that newer "
-            f"result; to keep both, rename this one (mv {building} {target}-resumed) and resume it there, or remove it"
+            f"result; to keep both, rename this one (mv {shell_word(building)} {shell_word(f'{target}-resumed')}) "
+            "and resume it there, or remove it"
         )
 
 
@@ -575,9 +576,9 @@ def left_beside(building: Path, replacing: Path, resume: str) -> str:
     if worth_keeping(building) and not (building / "summary.json").is_file():
         return (
             f"{replacing} is as it was; the new run is in {building}: continue it with: {resume} "
-            f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {building}"
+            f"(it takes the place of {replacing} once it succeeds), or discard it with: rm -r {shell_word(building)}"
         )
-    return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {building}"
+    return f"{replacing} is as it was; the new run is in {building}: discard it with: rm -r {shell_word(building)}"
 
 
 def misfit(saved: dict, wanted: dict) -> str:
@@ -748,7 +749,7 @@ def checked_summary(directory: Path) -> dict:
         if owner:
             raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
         finish = (
-            f"riskmin train --resume {directory}"
+            f"riskmin train --resume {shell_word(directory)}"
             if (directory / "config.toml").is_file()
             else f"riskmin.fit(model, data, directory={str(directory)!r}, resume=True) with the model, data and "
             "settings it began with"
