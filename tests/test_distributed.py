@@ -247,6 +247,16 @@ def test_nproc_checks_what_was_asked_once_before_starting_anything(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_mistake_the_processes_find_is_said_once_by_the_launcher_and_leaves_no_folder(tmp_path):
+    # found in fit by every process alike, after process 0 made the run's folder: the first to fail ends the others
+    process = riskmin_command("train", "lab1", "--batch-size", "900", "--out", str(tmp_path / "deep" / "runs"))
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert err.strip() == "error: batch_size = 900 is larger than the training split (800 samples); use at most 800, or 0 " \
+                          "for the whole split"
+    assert not any(tmp_path.iterdir())  # neither the run's folder nor those made above it
+
+
 def test_lr_find_on_two_processes_sweeps_the_whole_batch_as_one(tmp_path):
     # each process holds half of every batch: the sweep smooths and stops on the whole batch's loss, so both processes
     # stop at the same step (with its own half's loss each suggested its own rate) and process 0 alone reports and draws
@@ -270,10 +280,11 @@ def test_launching_sets_what_its_processes_inherit_and_leaves_this_process_as_it
     monkeypatch.delenv(distributed.LAUNCHER, raising=False)
     agent = logging.getLogger("torch.distributed.elastic.agent.server.api")
     level = agent.level
-    with distributed.launching():
+    with distributed.launching() as errors:
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ[distributed.LAUNCHER] == str(os.getpid())
-        assert agent.level == logging.CRITICAL
+        assert agent.level == logging.CRITICAL and os.environ[distributed.ERRORS] == errors and os.path.isdir(errors)
     assert "OMP_NUM_THREADS" not in os.environ and distributed.LAUNCHER not in os.environ and agent.level == level
+    assert distributed.ERRORS not in os.environ and not os.path.exists(errors)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice is what the processes inherit, and stays
     with distributed.launching():
         assert os.environ["OMP_NUM_THREADS"] == "3"

@@ -79,19 +79,43 @@ def start(count: int, argv: list) -> tuple:
         monitor_interval=0.1,
     )
     try:
-        with launching():
-            elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
-    except ChildFailedError as failed:
-        first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
-        if first.exitcode > 0:
-            return first.exitcode, None
-        return 1, f"riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}"
+        with launching() as errors:
+            try:
+                elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
+            except ChildFailedError as failed:
+                first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
+                if first.exitcode > 0:
+                    return first.exitcode, said_by(errors, first.local_rank)
+                return 1, f"riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}"
     except SignalException:  # Ctrl-C or kill: the processes got it too, saved where they were and said how to resume
         return 130, None
     return 0, None
 
 
+def said_by(errors: str, rank: int):
+    """The mistake that ended the processes, as the first to fail kept it in the folder `errors` (another's when that
+    one kept none); None when none kept one."""
+    from pathlib import Path
+
+    kept = sorted(Path(errors).iterdir(), key=lambda path: (path.name != str(rank), path.name))
+    return kept[0].read_text() if kept else None
+
+
+def kept_for_launcher(message: str) -> bool:
+    """Under `--nproc`, keep the mistake that ends this process for the launcher, which says it once (the first process
+    to fail would otherwise end the others before process 0 said it); whether it was kept."""
+    errors = os.environ.get(ERRORS)
+    if not errors or not launched():
+        return False
+    from ._files import atomic_write
+    from pathlib import Path
+
+    atomic_write(Path(errors) / os.environ.get("RANK", "0"), message.encode())
+    return True
+
+
 LAUNCHER = "RISKMIN_LAUNCHER"  # the process id of the `--nproc` launcher, in the environment of the processes it starts
+ERRORS = "RISKMIN_ERRORS"  # the folder where its processes keep the mistake that ends them, for the launcher to say
 
 
 @contextlib.contextmanager
@@ -101,8 +125,14 @@ def launching():
     loggers quiet, as the processes say what went wrong themselves. Both are put back after, so that the process that
     launched is left as it was."""
     import logging
+    import tempfile
 
-    inherited = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), LAUNCHER: str(os.getpid())}
+    errors = tempfile.TemporaryDirectory(prefix="riskmin-errors-")
+    inherited = {
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        LAUNCHER: str(os.getpid()),
+        ERRORS: errors.name,
+    }
     before = {name: os.environ.get(name) for name in inherited}
     loggers = [
         logging.getLogger(name)
@@ -114,8 +144,9 @@ def launching():
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
     try:
-        yield
+        yield errors.name
     finally:
+        errors.cleanup()
         for name, value in before.items():
             if value is None:
                 os.environ.pop(name, None)

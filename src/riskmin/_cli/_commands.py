@@ -833,6 +833,8 @@ def launch(args, argv: list) -> int:
     from ..distributed import launched, start
     from .._runs._rundir import check_writable, run_directory
 
+    target = None  # the run folder the processes make, which a failure that leaves nothing worth keeping removes
+
     try:
         count = int(args.nproc)
     except ValueError:
@@ -856,7 +858,7 @@ def launch(args, argv: list) -> int:
             check_writable(config)
         if args.command == "train":
             # an existing --name without --overwrite is refused now, not in N processes
-            run_directory(config, data.name)
+            target = run_directory(config, data.name)
         if args.command == "compare":
             from .._experiments._compare import comparison_directory
 
@@ -864,10 +866,35 @@ def launch(args, argv: list) -> int:
     rest = list(argv)
     at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
     del rest[at : at + (1 if "=" in rest[at] else 2)]
+    from .._runs._rundir import first_missing
+
+    before, made = launched_folders(target), first_missing(target) if target is not None else None
     status, ended = start(count, rest)
     if ended:
         print(f"error: {ended}", file=sys.stderr)
+    if status != 0:
+        left_by_launch(target, before, made)
     return status
+
+
+def launched_folders(target) -> set:
+    """The folders a run launched into `target` may make: `target`, or the hidden one that replaces it; those there."""
+    import os
+
+    from .._runs._rundir import attempts
+
+    return set() if target is None else {*attempts(target), *([target] if os.path.lexists(target) else [])}
+
+
+def left_by_launch(target, before: set, made) -> None:
+    """Remove the folders the failed processes of a launch made for `target` and left nothing worth keeping in, with
+    the folders above up to `made`, the outermost one the launch made (None: only the run's own): a process that a
+    failure elsewhere ended could not remove its own."""
+    from .._runs._rundir import discard, worth_keeping
+
+    for folder in launched_folders(target) - before:
+        if not worth_keeping(folder):
+            discard(folder, made if made is not None and folder.is_relative_to(made) else folder)
 
 
 def draw_graph(args) -> int:

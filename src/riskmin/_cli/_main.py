@@ -366,13 +366,15 @@ def add_graph_parser(commands, parser: Parser) -> None:
 
 
 def quiet(error: RiskminError) -> bool:
-    """Whether this process leaves `error` unsaid: under torchrun, process 0 says what every process found wrong
-    alike."""
-    if int(os.environ.get("RANK", "0")) == 0:
+    """Whether this process leaves `error` unsaid: under `--nproc` the launcher says it, once (kept_for_launcher);
+    under torchrun, process 0 says what every process found wrong alike."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # alone: torch is not imported for the check
         return False
-    from ..distributed import ProcessLost
+    from ..distributed import ProcessLost, kept_for_launcher
 
-    return not isinstance(error, ProcessLost)
+    if kept_for_launcher(str(error)):
+        return True
+    return int(os.environ.get("RANK", "0")) != 0 and not isinstance(error, ProcessLost)
 
 
 def closed_output() -> int:
