@@ -1,6 +1,7 @@
 import csv
 import json
 import io
+import re
 import math
 import statistics
 
@@ -371,17 +372,21 @@ def test_a_grids_long_names_fold_and_leave_every_number_whole_at_80_columns():
     comparison_table(summary, Console(file=buffer, width=80, color_system=None))
     text = buffer.getvalue()
     assert all(len(line) <= 80 for line in text.splitlines()) and "p Holm" in text
-    cells = [cell for row in ranked_rows(summary) for cell in row[2:] if cell]
-    assert all(cell in text for cell in cells), [c for c in cells if c not in text]
-    names = []  # each name put back together from its pieces: a row's first line after the rank, then lines of its own
+    # every number whole on its line: a mean may go above its interval, when the names need the room
+    pieces = [piece for row in ranked_rows(summary) for cell in row[2:] if cell for piece in cell.split(" [", 1)]
+    assert all(piece in text for piece in pieces), [p for p in pieces if p not in text]
+    names, lines = [], []  # each name put back together from its lines: a row's first after the rank, those indented 3
     for line in text.splitlines()[3:]:  # after the title, the header and the rule
         if line.startswith("CI:"):
             break
         if line[:1].isdigit():
-            names.append(line[3:].split("   ")[0].strip())
-        elif line.strip():
-            names[-1] += line.strip()
+            names.append(line[3:].split("  ")[0].strip())
+        elif line.startswith("   ") and line[3:4].strip():
+            names[-1] += line[3:].split("  ")[0].strip()
+        lines.append(line[3:].split("  ")[0].strip())
     assert [name.replace(" ", "") for name in names] == [name.replace(" ", "") for name in summary["ranking"]]
+    settings = {piece for name in summary["ranking"] for piece in re.findall(r"[^= ]+=?", name)}
+    assert all(piece in settings for line in lines for piece in re.findall(r"[^= ]+=?", line)), lines  # broken at = only
 
 
 def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectable_difference(tmp_path, capsys):

@@ -542,3 +542,19 @@ def test_the_correction_note_speaks_of_val_metrics_only_where_there_are_some():
     summary = {"used_runs": [0, 1], "test_train_ratio": 0.25, "correction": "Nadeau-Bengio", "metrics": {}}
     assert "val_" not in correction_note({**summary, "val_train_ratio": None})  # --val 0: no val_ metrics
     assert "the val_ ones are those of the epoch each run chose by them" in correction_note({**summary, "val_train_ratio": 0.125})
+
+
+def test_the_table_keeps_every_interval_whole_on_one_line_at_80_columns(recwarn):
+    from rich.console import Console
+
+    from riskmin._runs._report import montecarlo_rows, montecarlo_table
+
+    sklearn = pytest.importorskip("sklearn.datasets")
+    table = sklearn.load_diabetes(as_frame=True, scaled=False).frame
+    mc = montecarlo("linear", table, target="target", target_transform="log", runs=5, epochs=5, progress=False)
+    buffer = io.StringIO()
+    montecarlo_table(mc.summary, Console(file=buffer, width=80, color_system=None))
+    lines = buffer.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    cells = [cell for row in montecarlo_rows(mc.summary) for cell in row[1:]]
+    assert len(cells) > 20 and all(any(cell in line for line in lines) for cell in cells), cells  # the names may fold

@@ -696,6 +696,17 @@ def settled(difference: float, scale: float) -> float:
     return 0.0 if abs(difference) <= 1e-12 * max(abs(scale), 1.0) else difference
 
 
+def column_widths(columns: tuple, rows: list, room: int) -> list:
+    """The widths of the ranking's columns: every number column as wide as its widest line; the candidate, the one
+    column that folds, takes what `room` leaves, at least its header."""
+    widths = [
+        max(len(line) for text in (column, *(row[i] for row in rows)) for line in text.split("\n"))
+        for i, column in enumerate(columns)
+    ]
+    widths[0] = max(len(columns[0]), min(widths[0], room - sum(widths[1:])))
+    return widths
+
+
 def folded(text: str, width: int, indent: int = 0) -> str:
     """`text` in lines of at most `width`, broken at its spaces and after an "=" (a grid's names are settings, such as
     weight_decay=0.0001), a piece longer than a line cut; the lines after the first indented by `indent`.
@@ -733,11 +744,14 @@ def comparison_table(summary: dict, console) -> None:
     )
     rows = [(f"{rank:<3}{name}", *numbers) for rank, name, *numbers in ranked_rows(summary)]  # rank, then the name
     columns = ("candidate", *RANKED_COLUMNS[2:])
-    # every number column as wide as its widest cell; the candidate, the one column that folds, takes the rest
-    widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
     # between two columns, a space of padding either side and a divider (a space in this box); no edges
     table.show_edge, spacing = False, 3 * (len(columns) - 1)
-    widths[0] = max(len("candidate"), min(widths[0], table.width - spacing - sum(widths) + widths[0]))
+    # a name folds between its settings, so its column holds its longest setting whole, where the numbers leave room
+    setting = 3 + max(len(piece) for row in rows for piece in re.findall(r"[^= ]*=|[^= ]+", row[0][3:]) or [""])
+    widths = column_widths(columns, rows, table.width - spacing)
+    if widths[0] < min(setting, 24):  # too narrow for one: each mean goes above its interval, a line each
+        rows = [(first, mean.replace(" [", "\n["), *rest) for first, mean, *rest in rows]
+        widths = column_widths(columns, rows, table.width - spacing)
     for column, width in zip(columns, widths):
         left = column == "candidate"
         table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, width=width)

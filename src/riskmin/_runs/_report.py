@@ -253,8 +253,8 @@ def montecarlo_table(summary: dict, console) -> None:
         f"{summary['seconds']:.1f} s"
     )
     table = Table(title=title, width=min(console.width, WIDTH))  # as at 80 columns, however wide the terminal
-    for column in ("metric", "mean +- se", "95% corrected", "95% naive"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    for column in ("metric", "mean +- se", "95% corrected", "95% naive"):  # a number whole, on one line; names fold
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=column != "metric")
     for row in montecarlo_rows(summary):
         table.add_row(*row)
     console.print(table)
