@@ -1085,3 +1085,25 @@ def test_a_command_to_paste_holds_a_path_with_a_space_quoted_and_on_one_line(tmp
     command = f"riskmin train --resume 'runs/{name}'"
     assert any(line.strip() == command for line in said.splitlines()), said  # whole, on its own line
     assert main(command.split(" ", 3)[1:3] + [f"runs/{name}", "--progress", "off"]) == 0  # what the shell would pass
+
+
+def test_a_reader_that_stops_reading_does_not_stop_the_run(tmp_path):
+    """`riskmin train ... | head -1`: the output closed after its first line, the run goes on and is written whole."""
+    import subprocess
+
+    (tmp_path / "wait.py").write_text(
+        "import time\nfrom pathlib import Path\n\n\nclass WaitForTheReader:\n"
+        "    def on_step_end(self, state):  # the first step waits until the test has closed the output (a minute at most)\n"
+        "        for _ in range(6000 if state.step == 1 else 0):\n"
+        "            if Path(__file__).with_name('closed').exists():\n"
+        "                break\n"
+        "            time.sleep(0.01)\n\n\ncallback = WaitForTheReader()\n")
+    process = subprocess.Popen([sys.executable, "-m", "riskmin", "train", "lab1", "--model", "linear", "--epochs", "3",
+                                "--callback", f"{tmp_path / 'wait.py'}:callback", "--out",
+                                str(tmp_path / "runs"), "--name", "r"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each line through the pipe as printed
+    assert process.stdout.readline().startswith(b"data ")
+    process.stdout.close()  # as head does once it has its line
+    (tmp_path / "closed").touch()
+    assert process.wait(timeout=120) == 0
+    assert riskmin.Run.load(tmp_path / "runs" / "r").summary["epochs_run"] == 3

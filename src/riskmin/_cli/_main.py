@@ -13,6 +13,7 @@ This module parses; what each command then does is in _commands.py.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import os
@@ -395,11 +396,55 @@ def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     # riskmin's own messages as lines, beside its errors; the caller's setting comes back
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), unbroken_output():
         warnings.showwarning = as_lines(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
         warnings.filterwarnings("ignore", category=Diverged)  # said as the command's error, with where the run went
         return command(parser, argv)
+
+
+class Unbroken:
+    """An output stream that a reader who stops reading (`| head`) cannot stop: once the pipe is closed, what follows
+    goes nowhere, and the command goes on to write its run, as it would had it been asked nothing of its output."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self.closed()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self.closed()
+
+    def closed(self) -> None:
+        """The reader is gone: the stream's file now leads nowhere, so that its buffer flushes there, at exit too."""
+        try:
+            nowhere = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(nowhere, self.stream.fileno())
+            os.close(nowhere)
+        except (OSError, ValueError):  # a stream with no file of its own: each write is dropped as it fails
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def unbroken_output():
+    """sys.stdout and sys.stderr as Unbroken streams while a command runs (rich prints to whichever is there)."""
+    before = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Unbroken(sys.stdout), Unbroken(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = before
 
 
 def as_lines(shown):
