@@ -1070,6 +1070,10 @@ def test_a_replacement_never_puts_a_run_in_an_experiments_place_nor_the_other_wa
         folder = f"runs/{args[args.index('--name') + 1]}"
         assert capsys.readouterr().err == (f"error: {folder} holds {held}, which --overwrite does not replace with {new}: "
                                            "choose another --name, or remove it\n")
+    # without --overwrite, the refusal does not offer it: a run's own config.toml, whose name it holds, to montecarlo
+    assert main(["montecarlo", "--config", "runs/run/config.toml", "--runs", "2", "--progress", "off"]) == 2
+    assert capsys.readouterr().err == ("error: runs/run holds a run, which --overwrite does not replace with an "
+                                       "experiment: choose another --name, or remove it\n")
     with pytest.raises(riskmin.RiskminError, match="^directory runs/mc holds an experiment, not a run; give fit a directory"):
         riskmin.fit("linear", "lab1", epochs=1, progress=False, directory="runs/mc", overwrite=True)
     assert {name: tree(tmp_path / "runs" / name) for name in ("kept", "mc", "run")} == before

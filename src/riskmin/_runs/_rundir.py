@@ -126,6 +126,9 @@ def run_directory(config: Config, data_name: str, python: bool = False) -> Path:
             target = out / (config.name or unnamed_stem(config, data_name))
             check_not_being_written(target, f"wait for it to finish or choose another {name}")
             if os.path.lexists(target) and not config.overwrite and not left_empty(target):
+                # what --overwrite would refuse to replace (a run where an experiment goes), said as such, not offered
+                kind = "experiment" if data_name.endswith(("-montecarlo", "-compare", "-curve")) else "run"
+                check_replaceable(target, name, asked, kind)
                 raise RiskminError(
                     f"run directory {target} already exists; "
                     + (
