@@ -132,6 +132,8 @@ BAD = [
     (["predict", "runs/nosuch", "rows.csv", "--out", "p.csv"], "error: runs/nosuch does not exist; check the path"),
     (["evaluate", "runs/nosuch", "rows.csv"], "error: runs/nosuch does not exist; check the path"),
     (["export", "runs/nosuch"], "error: runs/nosuch does not exist; check the path"),
+    (["train", "done", "--target", "y"], "error: data file done is a folder; give a .csv, .parquet or .npz file"),
+    (["train", "notes", "--target", "y"], "error: notes is a suffix-less file; riskmin reads .csv, .parquet, .npz files"),
 ]
 
 
@@ -152,7 +154,7 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
 
 EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "runs/a/model.safetensors": bytes(range(256)),
             "runs/lab1-two_layer/summary.json": b"{}\n", "fitted/checkpoint/step-1.safetensors": b"",
-            "done/summary.json": b"{}\n", "done/model.safetensors": b""}
+            "done/summary.json": b"{}\n", "done/model.safetensors": b"", "notes": b"x,y\n1,2\n"}
 
 
 NOT_CALLBACKS = {  # what --callback was given -> what the one line says

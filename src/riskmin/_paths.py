@@ -57,9 +57,17 @@ def data_label(names: dict, config) -> str:
     return names.get("data") or Path(config.data).stem
 
 
+# the built-in data sets, described as `riskmin datasets` lists them
+DATASETS = {
+    "lab1": "y = A x + w, A Bernoulli(1/2), x and w Gaussian (set n_samples, n_inputs, n_outputs, noise, data_seed)",
+    "line": "y = 1 + 2x + 0.1 noise, 100 points; split tutorial gives its fixed 80/20 cut",
+}
+
+
 def is_file_name(name: str) -> bool:
-    """Whether data `name` names a file: built-in data sets are plain words."""
-    return bool(Path(name).suffix) or "/" in name
+    """Whether data `name` names a file: built-in data sets are plain words, and a plain word that names something on
+    disk (a file without a suffix, a folder) is read as a path, which checked refuses in its own words."""
+    return bool(Path(name).suffix) or "/" in name or (name not in DATASETS and os.path.lexists(name))
 
 
 def missing_run_files(directory: Path) -> list:

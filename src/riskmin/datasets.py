@@ -11,7 +11,7 @@ from .config import Config, RiskminError
 from .data import Data
 from ._data._frames import for_python, in_python
 from ._data._readers import read
-from ._paths import GIVEN_IN_PYTHON, SUFFIXES, is_file_name
+from ._paths import DATASETS, GIVEN_IN_PYTHON, SUFFIXES, is_file_name
 
 __all__ = ["DATASETS", "lab1", "line", "load"]
 
@@ -46,12 +46,6 @@ def line() -> Data:
     return Data(
         torch.from_numpy(x), torch.from_numpy(y), ["x"], ["y"], name="line", tutorial_split=(order[:80], order[80:])
     )
-
-
-DATASETS = {
-    "lab1": "y = A x + w, A Bernoulli(1/2), x and w Gaussian (set n_samples, n_inputs, n_outputs, noise, data_seed)",
-    "line": "y = 1 + 2x + 0.1 noise, 100 points; split tutorial gives its fixed 80/20 cut",
-}
 
 
 def load(name: str | bytes | os.PathLike = "lab1", config: Config | None = None, **settings) -> Data:
