@@ -134,6 +134,8 @@ BAD = [
     (["export", "runs/nosuch"], "error: runs/nosuch does not exist; check the path"),
     (["train", "done", "--target", "y"], "error: data file done is a folder; give a .csv, .parquet or .npz file"),
     (["train", "notes", "--target", "y"], "error: notes is a suffix-less file; riskmin reads .csv, .parquet, .npz files"),
+    (["train", "pets.csv", "--target", "kind,age"], "error: target column kind of pets.csv holds text, which regression "
+     "cannot fit; several target columns are fitted as numbers side by side, so name it alone to classify: --target kind"),
 ]
 
 
@@ -154,7 +156,8 @@ def test_bad_input_is_one_clear_line_and_status_2(tmp_path, monkeypatch, capsys,
 
 EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "runs/a/model.safetensors": bytes(range(256)),
             "runs/lab1-two_layer/summary.json": b"{}\n", "fitted/checkpoint/step-1.safetensors": b"",
-            "done/summary.json": b"{}\n", "done/model.safetensors": b"", "notes": b"x,y\n1,2\n"}
+            "done/summary.json": b"{}\n", "done/model.safetensors": b"", "notes": b"x,y\n1,2\n",
+            "pets.csv": b"kind,age,weight\ncat,3,4.1\ndog,5,20.3\ncat,2,3.8\n"}
 
 
 NOT_CALLBACKS = {  # what --callback was given -> what the one line says

@@ -438,9 +438,12 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
     """The target columns side by side as float32, one column each; a text column is refused."""
     if not numeric:
         bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
-        raise RiskminError(
-            f"target column {bad} of {path.name} holds text, which regression cannot fit; use --task classification"
+        remedy = (
+            f"several target columns are fitted as numbers side by side, so name it alone to classify: --target {bad}"
+            if len(targets) > 1
+            else "use --task classification"
         )
+        raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; {remedy}")
     y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
     return torch.from_numpy(y)
 
