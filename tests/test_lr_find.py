@@ -40,11 +40,35 @@ def test_a_bad_sweep_is_one_clear_error(lab1, settings, message):
 
 def test_the_command_prints_the_suggestion_and_draws_the_sweep(tmp_path, capsys):
     picture = tmp_path / "sweep.png"
-    assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", str(picture), "--progress", "off"]) == 0
+    assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", str(picture)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("suggested learning rate ") and "steepest descent" in out
     assert max(map(len, out.splitlines())) <= 80 and f"drawn in {picture}" in " ".join(out.split())
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_settings_the_sweep_leaves_unused_are_said_so_from_the_command_and_from_python(tmp_path, capsys, lab1):
+    from said import unwrapped
+
+    assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", str(tmp_path / "s.png"), "--out",
+                 str(tmp_path / "runs"), "--epochs", "3"]) == 0
+    assert unwrapped(capsys.readouterr().out).splitlines()[0] == (
+        "--epochs and --out are not used by lr-find, which sweeps the rate over --steps and writes only its picture (--plot)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
+    with pytest.warns(riskmin.RiskminNote, match=r"^patience= is not used by lr_find, which sweeps the rate over steps= "
+                                                 r"and draws it with plot\(\)$"):
+        riskmin.lr_find("linear", lab1, steps=30, patience=3, **FAST)
+    assert "--out" not in main_help("lr-find") and "--optimizer" in main_help("lr-find")
+
+
+def main_help(command: str) -> str:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit):
+        main([command, "--help"])
+    return buffer.getvalue()
 
 
 def test_the_sweep_is_a_fit_and_honours_gradient_clipping(lab1):

@@ -756,6 +756,34 @@ def said_for_task(config: Config, given, task: str) -> None:
         warn(note, RiskminNote)
 
 
+# the settings the learning-rate sweep leaves unused: it sets the rate itself over its own steps, judges no epoch, keeps
+# no best weights and writes no run, only its picture
+SWEEP_UNUSED = (
+    "lr", "scheduler", "scheduler_interval", "warmup", "step_size", "gamma", "epochs", "max_steps", "val_every",
+    "metrics", "monitor", "mode", "patience", "min_delta", "threshold_mode", "restore_best", "print_every",
+    "log", "out", "name",
+)  # fmt: skip
+
+
+def unused_by_sweep(given, flags: bool) -> list:
+    """The note on the settings `given` that the sweep of lr-find (lr_find from Python) leaves unused, in the flags' or
+    the keywords' words.
+
+    >>> print(*unused_by_sweep(["out", "optimizer", "epochs"], flags=True))
+    --out and --epochs are not used by lr-find, which sweeps the rate over --steps and writes only its picture (--plot)
+    """
+    names = [_named(name, flags) for name in dict.fromkeys(given) if name in SWEEP_UNUSED]
+    if not names:
+        return []
+    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    sweep = (
+        "lr-find, which sweeps the rate over --steps and writes only its picture (--plot)"
+        if flags
+        else ("lr_find, which sweeps the rate over steps= and draws it with plot()")
+    )
+    return [f"{listed} {'are' if len(names) > 1 else 'is'} not used by {sweep}"]
+
+
 def _named(name: str, flags: bool, value=None) -> str:
     """A setting (with a value) as the user gave it: a flag (--momentum 0.9), else a keyword (momentum=0.9)."""
     if flags:

@@ -19,6 +19,7 @@ from ..config import (
     fact,
     given_for_task,
     given_settings,
+    unused_by_sweep,
     warn,
 )
 from .._paths import shell_word
@@ -87,6 +88,7 @@ def find_rate(args) -> int:
     config = config_from_args(args)
     check_plot(args.plot, config)
     data, config = read_given(args, config)
+    data.notes = [*data.notes, *unused_by_sweep(flags_given(args), flags=True)]
     finding = lr_find(config.model, data, config, start=args.start, end=args.end, steps=args.steps)
     if rank() != 0:  # under torchrun the first process alone reports and draws
         return 0

@@ -10,7 +10,7 @@ from typing import Optional
 
 from torch import nn
 
-from ..config import Config, RiskminError
+from ..config import Config, RiskminError, RiskminNote, unused_by_sweep, warn
 
 SMOOTHING = 0.98  # the exponential moving average fastai smooths the loss with
 DIVERGED = 4.0  # the sweep stops once the smoothed loss is this many times its lowest value
@@ -74,6 +74,8 @@ def lr_find(
             f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = "
             f"{steps} need 0 < start < end and steps of at least 5"
         )
+    for note in unused_by_sweep(settings, flags=False):
+        warn(note, RiskminNote)
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model  # the user's model keeps its weights
     sweep = Sweep(start, (end / start) ** (1 / (steps - 1)), steps)
     fit(
