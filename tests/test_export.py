@@ -145,3 +145,14 @@ def test_onnx_takes_dates_and_centred_columns_as_float64_as_its_metadata_says(tm
     written = np.array([float(row["predicted_price"]) for row in csv.DictReader(open(tmp_path / "p.csv"))])
     np.testing.assert_allclose(out, written, rtol=1e-5, atol=1e-4)
     assert np.sqrt(np.mean((written - frame["price"].to_numpy()) ** 2)) < 0.2  # t kept its digits
+
+
+def test_an_export_without_out_goes_beside_the_run_under_the_path_it_was_given(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    riskmin.fit("linear", "lab1", epochs=1, progress=False).save("runs/h")
+    capsys.readouterr()
+    assert main(["export", "runs/h", "--format", "torchscript"]) == 0
+    assert capsys.readouterr().out == "torchscript file written to runs/h.pt\n" and (tmp_path / "runs" / "h.pt").is_file()
+    monkeypatch.chdir(tmp_path / "runs" / "h")
+    assert main(["export", ".", "--format", "torchscript", "--overwrite"]) == 0  # the folder's own name, beside it
+    assert capsys.readouterr().out == f"torchscript file written to {tmp_path / 'runs' / 'h.pt'}\n"

@@ -773,7 +773,9 @@ def export_run(args) -> int:
     if args.format not in FORMATS:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
     run_path = Path(args.run)
-    out = Path(args.out) if args.out else run_path.resolve().parent / (run_path.resolve().name + FORMATS[args.format])
+    # beside the run, named as the user named it (runs/x gives runs/x.onnx; ".", the folder's own name)
+    beside = run_path.parent / run_path.name if run_path.name not in ("", ".", "..") else run_path.resolve()
+    out = Path(args.out) if args.out else beside.parent / (beside.name + FORMATS[args.format])
     check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
     path = export(
         trained_run(run_path, "Python loads it, {}, and exports its model: torch.onnx.export(run.model, ...)"),
