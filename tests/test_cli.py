@@ -809,3 +809,12 @@ def test_the_features_help_says_that_row_identifiers_are_left_out_too(capsys):
     text = " ".join(help_text(capsys, "train").split())
     assert "--features COLUMNS feature columns of a table, comma separated, in this order (default: all but the target " \
            "and row identifiers such as id, each left out with a note)" in text
+
+
+def test_a_data_file_a_config_file_names_by_a_relative_path_is_found_from_its_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pairs.csv").write_text("x,y\n" + "".join(f"{i},{3 * i % 7}\n" for i in range(40)))
+    (tmp_path / "sub" / "run.toml").write_text('data = "pairs.csv"\ntarget = "y"\nepochs = 1\nprogress = false\n')
+    assert main(["train", "--config", "sub/run.toml", "--name", "r"]) == 0  # not ./pairs.csv, which is not there
+    assert f'data = "{tmp_path / "sub" / "pairs.csv"}"' in (tmp_path / "runs" / "r" / "config.toml").read_text()

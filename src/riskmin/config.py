@@ -15,6 +15,7 @@ import functools
 import inspect
 import json
 import math
+import os
 import sys
 import typing
 import warnings
@@ -476,6 +477,10 @@ class Config:
 
 
 def read_toml(path) -> dict:
+    """The settings of the TOML file at `path`; a data file or a splits file it names by a relative path is found from
+    the file's own folder, as the paths of a file of settings are wherever it is read from."""
+    from ._paths import is_file_name
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -484,9 +489,14 @@ def read_toml(path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise RiskminError(f"config file {path} cannot be read ({error}); check the path and its permissions") from None
     try:
-        return tomllib.loads(text)
+        values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RiskminError(f"config file {path} is not valid TOML ({error}); fix that line") from None
+    for key in ("data", "splits"):
+        named = values.get(key)
+        if isinstance(named, str) and named and not os.path.isabs(named) and (key == "splits" or is_file_name(named)):
+            values[key] = str(path.parent / named)
+    return values
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
