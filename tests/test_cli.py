@@ -297,7 +297,8 @@ def test_an_existing_named_run_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
     assert main(["train", "--out", str(tmp_path), "--name", "taken", "--progress", "off"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'taken'} exists and is not a riskmin run; --overwrite replaces "
+                                       "only riskmin's runs and experiments: remove it or choose another --name\n")
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
 
 

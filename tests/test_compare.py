@@ -236,7 +236,8 @@ def test_nproc_checks_the_grid_and_the_directory_once_then_starts_the_same_comma
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "runs.csv").write_text("run\n")  # an empty folder would be taken, with a note
     assert main([*grid, "--nproc=2", "--name", "mine"]) == 2
-    assert capsys.readouterr().err == f"error: run directory {tmp_path / 'mine'} already exists; choose another --name or pass --overwrite to replace it\n"
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'mine'} exists and is not a riskmin run; --overwrite replaces "
+                                       "only riskmin's runs and experiments: remove it or choose another --name\n")
     assert len(started) == 1
 
 

@@ -490,7 +490,8 @@ def test_a_named_save_that_is_taken_names_what_a_python_caller_changes(tmp_path,
     with pytest.raises(RiskminError, match=said):
         run.save()
     mc = riskmin.montecarlo("linear", "lab1", config=named, runs=2, epochs=1, **FAST)
-    with pytest.raises(RiskminError, match=said):
+    with pytest.raises(RiskminError, match=f"^{tmp_path / 'mine'} holds a run, which overwrite=True does not replace with "
+                                           "an experiment: choose another name, or remove it$"):
         mc.save()
     assert json.loads((tmp_path / "mine" / "summary.json").read_text())["epochs_run"] == 1  # the run there untouched
 

@@ -84,6 +84,7 @@ def start(count: int, argv: list) -> tuple:
                 elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
             except ChildFailedError as failed:
                 first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
+                left_behind(errors)
                 if first.exitcode > 0:
                     return first.exitcode, said_by(errors, first.local_rank)
                 return 1, f"riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}"
@@ -97,8 +98,41 @@ def said_by(errors: str, rank: int):
     one kept none); None when none kept one."""
     from pathlib import Path
 
-    kept = sorted(Path(errors).iterdir(), key=lambda path: (path.name != str(rank), path.name))
+    kept = sorted((p for p in Path(errors).iterdir() if p.name.isdigit()), key=lambda p: (p.name != str(rank), p.name))
     return kept[0].read_text() if kept else None
+
+
+def made_for_launcher(folder, made) -> None:
+    """Under `--nproc`, tell the launcher the run folder that process 0 made (`made`: the outermost folder it made for
+    it, or None), which a launch that fails with nothing in it leaves to the launcher to remove: a process that a
+    failure elsewhere ended cannot remove its own."""
+    errors = os.environ.get(ERRORS)
+    if errors and launched():
+        import json
+        from pathlib import Path
+
+        from ._files import atomic_write
+
+        place = {"folder": os.path.abspath(folder), "made": os.path.abspath(made) if made is not None else None}
+        atomic_write(Path(errors) / MADE, json.dumps(place).encode())
+
+
+def left_behind(errors: str) -> None:
+    """Remove the run folder the processes of a failed launch made (made_for_launcher), when nothing in it is worth
+    keeping and no process holds it."""
+    import json
+    from pathlib import Path
+
+    from ._files import lock_holder
+    from ._runs._rundir import discard_failed, worth_keeping
+
+    told = Path(errors) / MADE
+    if not told.is_file():
+        return
+    place = json.loads(told.read_text())
+    folder, made = Path(place["folder"]), place["made"] and Path(place["made"])
+    if folder.is_dir() and not worth_keeping(folder) and lock_holder(folder) is None:
+        discard_failed(folder, made)
 
 
 def kept_for_launcher(message: str) -> bool:
@@ -116,6 +150,7 @@ def kept_for_launcher(message: str) -> bool:
 
 LAUNCHER = "RISKMIN_LAUNCHER"  # the process id of the `--nproc` launcher, in the environment of the processes it starts
 ERRORS = "RISKMIN_ERRORS"  # the folder where its processes keep the mistake that ends them, for the launcher to say
+MADE = "made.json"  # the file in that folder that names the run folder process 0 made
 
 
 @contextlib.contextmanager

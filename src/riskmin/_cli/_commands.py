@@ -27,7 +27,7 @@ from .._paths import shell_word
 
 def train(args) -> int:
     from .._training._callables import named_callback
-    from ..distributed import follow_launcher, join, shared
+    from ..distributed import follow_launcher, join, made_for_launcher, shared
     from .._runs._rundir import check_writable, first_missing, prepare_run_directory, run_directory
 
     follow_launcher()
@@ -43,6 +43,7 @@ def train(args) -> int:
         building = prepare_run_directory(target, config.overwrite, kind="run")
         replacing = target if building != target else None
         made = building if replacing is not None else new
+        made_for_launcher(building, made)
     return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing, callbacks=callbacks)
 
 
@@ -356,7 +357,7 @@ def run_montecarlo(args) -> int:
         config,
         data,
         args,
-        lambda: run_directory(config, stem),
+        lambda: run_directory(config, stem, kind="experiment"),
         lambda target: command_keeper(args, "montecarlo", target, config, settings, config.to_toml(), stem),
         lambda shown, keeper: kept_montecarlo(config.model, data, shown, Callables(), keeper),
     )
@@ -465,7 +466,7 @@ def run_curve(args) -> int:
     config, models, sizes = curve_plan(args)
     check_experiment(config)
     data, config = read_given(args, config, [config.replace(model=model) for model in models])
-    target = run_directory(config, f"{data.name}-curve")
+    target = run_directory(config, f"{data.name}-curve", kind="experiment")
     # a link or a file in the way is said now, not once the curve is trained
     check_replaceable(target, kind="experiment")
     result = curve(models or config.model, data, sizes, config.runs, config)
@@ -837,8 +838,6 @@ def launch(args, argv: list) -> int:
     from ..distributed import launched, start
     from .._runs._rundir import check_writable, run_directory
 
-    target = None  # the run folder the processes make, which a failure that leaves nothing worth keeping removes
-
     try:
         count = int(args.nproc)
     except ValueError:
@@ -862,7 +861,7 @@ def launch(args, argv: list) -> int:
             check_writable(config)
         if args.command == "train":
             # an existing --name without --overwrite is refused now, not in N processes
-            target = run_directory(config, data.name)
+            run_directory(config, data.name)
         if args.command == "compare":
             from .._experiments._compare import comparison_directory
 
@@ -870,35 +869,10 @@ def launch(args, argv: list) -> int:
     rest = list(argv)
     at = next(i for i, arg in enumerate(rest) if arg == "--nproc" or arg.startswith("--nproc="))
     del rest[at : at + (1 if "=" in rest[at] else 2)]
-    from .._runs._rundir import first_missing
-
-    before, made = launched_folders(target), first_missing(target) if target is not None else None
     status, ended = start(count, rest)
     if ended:
         print(f"error: {ended}", file=sys.stderr)
-    if status != 0:
-        left_by_launch(target, before, made)
     return status
-
-
-def launched_folders(target) -> set:
-    """The folders a run launched into `target` may make: `target`, or the hidden one that replaces it; those there."""
-    import os
-
-    from .._runs._rundir import attempts
-
-    return set() if target is None else {*attempts(target), *([target] if os.path.lexists(target) else [])}
-
-
-def left_by_launch(target, before: set, made) -> None:
-    """Remove the folders the failed processes of a launch made for `target` and left nothing worth keeping in, with
-    the folders above up to `made`, the outermost one the launch made (None: only the run's own): a process that a
-    failure elsewhere ended could not remove its own."""
-    from .._runs._rundir import discard, worth_keeping
-
-    for folder in launched_folders(target) - before:
-        if not worth_keeping(folder):
-            discard(folder, made if made is not None and folder.is_relative_to(made) else folder)
 
 
 def draw_graph(args) -> int:

@@ -516,7 +516,7 @@ def comparison_directory(config: Config, data_name: str, python: bool = False) -
     run_directory)."""
     from .._runs._rundir import run_directory
 
-    return run_directory(config, f"{data_name}-compare", python)
+    return run_directory(config, f"{data_name}-compare", python, kind="experiment")
 
 
 def save_comparison(comparison: Comparison, directory=None, overwrite: bool = False) -> Path:

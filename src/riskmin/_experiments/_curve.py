@@ -118,7 +118,11 @@ class Curve:
             atomic_write(target / "summary.json", json_bytes(summary))  # last: it marks the curve finished
             fsync_directory(target)
 
-        target = Path(directory) if directory else run_directory(self.config, f"{self.data_name}-curve", python=True)
+        target = (
+            Path(directory)
+            if directory
+            else run_directory(self.config, f"{self.data_name}-curve", python=True, kind="experiment")
+        )
         return save_experiment(write, target, overwrite or (directory is None and self.config.overwrite))
 
 

@@ -114,11 +114,12 @@ CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and e
 REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")
 
 
-def run_directory(config: Config, data_name: str, python: bool = False) -> Path:
+def run_directory(config: Config, data_name: str, python: bool = False, kind: str = "run") -> Path:
     """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed, numbered past the
     names taken; with `overwrite`, an unnamed run replaces `out/<data>-<model>` itself, as a named one its name (see
     prepare_run_directory: only a riskmin run or experiment, and only with a success). `python`: a refusal names the
-    settings and arguments a Python caller changes (name, overwrite=True), not the flags."""
+    settings and arguments a Python caller changes (name, overwrite=True), not the flags; `kind`: "run" or
+    "experiment", what the folder is for, which a name already taken by the other kind is refused as."""
     out = Path(config.out)
     name, asked = ("name", "overwrite=True") if python else ("--name", "--overwrite")
     try:
@@ -127,7 +128,6 @@ def run_directory(config: Config, data_name: str, python: bool = False) -> Path:
             check_not_being_written(target, f"wait for it to finish or choose another {name}")
             if os.path.lexists(target) and not config.overwrite and not left_empty(target):
                 # what --overwrite would refuse to replace (a run where an experiment goes), said as such, not offered
-                kind = "experiment" if data_name.endswith(("-montecarlo", "-compare", "-curve")) else "run"
                 check_replaceable(target, name, asked, kind)
                 raise RiskminError(
                     f"run directory {target} already exists; "
@@ -233,16 +233,21 @@ def discard(target: Path, made: Path) -> None:
             return
 
 
-def discard_failed(directory: Path, made: Optional[Path]) -> None:
+def discard_failed(directory: Path, made: Optional[Path], before: frozenset = frozenset()) -> None:
     """What a run that failed with nothing worth keeping wrote, removed: `directory` and the folders above it up to
-    `made`, the outermost one it made (see discard); in a folder that was there before (`made` None), the files a run
-    writes, so that the folder is as it was and nothing half written is taken for a run that stopped."""
+    `made`, the outermost one it made (see discard); in a folder that was there before (`made` None), what it holds
+    beyond the names it held then (`before`), so that the folder is as it was and nothing half written is taken for a
+    run that stopped."""
     if made is not None:
         discard(directory, made)
         return
     for path in list(directory.iterdir()) if directory.is_dir() else ():
-        if path.name != ".lock" and written_by_a_run(path):
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        if path.name in before:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def prepare_run_directory(
@@ -619,7 +624,7 @@ def save_montecarlo(mc, directory=None, overwrite: bool = False) -> Path:
     target = (
         Path(directory)
         if directory
-        else run_directory(mc.config, f"{data_label(mc.names, mc.config)}-montecarlo", python=True)
+        else run_directory(mc.config, f"{data_label(mc.names, mc.config)}-montecarlo", python=True, kind="experiment")
     )
     return save_experiment(
         lambda folder: write_montecarlo(mc, folder), target, overwrite or (directory is None and mc.config.overwrite)

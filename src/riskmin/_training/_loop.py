@@ -181,11 +181,12 @@ def trained_or_nothing(training: Training, building: Path) -> Run:
     """`trained`, a new run in `building`: one that fails with nothing to resume or use (a checkpoint, its final files)
     leaves nothing of its own behind, which a later fit there would take for a run that stopped."""
     made = first_missing(building)
+    before = frozenset(os.listdir(building)) if made is None else frozenset()  # a folder of its own stays as it was
     try:
         return trained(training, False)
     except BaseException:
         if not worth_keeping(building):
-            discard_failed(building, made)
+            discard_failed(building, made, before)
         raise
 
 
