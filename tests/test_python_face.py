@@ -203,6 +203,22 @@ def test_a_task_that_riskmin_data_was_not_read_as_is_refused_not_ignored(call):
         call(data)
 
 
+def test_task_classification_takes_yes_no_targets_as_they_are_under_bce_and_several_only_there(towns):
+    x = torch.randn(80, 3)
+    yes_no, both = (x[:, :1] > 0).float(), (x[:, :2] > 0).float()
+    quick = dict(task="classification", epochs=1, **FAST)
+    assert riskmin.fit("linear", riskmin.split(riskmin.Data(x, yes_no)), loss="bce", **quick).config.loss == "bce"
+    comparison = riskmin.compare({"a": {}, "b": {"lr": 0.1}}, (x, yes_no), loss="bce", runs=2, **quick)
+    assert "test_accuracy" in comparison.summary["candidates"]["a"]["metrics"]
+    assert riskmin.curve("linear", (x, both), loss="bce", sizes=(0.5, 1.0), runs=2, **quick).config.loss == "bce"
+    with pytest.raises(RiskminError, match='^classification takes one column of class labels but y has 2; give one, or '
+                                           'loss="bce" for several yes/no targets$'):
+        riskmin.fit("linear", (x, both), **quick)  # once trained as mse, as if task= were not there
+    # a DataFrame x's columns are named by features=, as a table's
+    pair = (towns[["size", "town"]], towns["price"])
+    assert riskmin.fit("linear", pair, features="size", epochs=1, **FAST).data_names["features"] == ["size"]
+
+
 def test_predict_gives_a_regression_dataframe_its_target_column(towns):
     run = riskmin.fit("linear", towns, target="price", epochs=3, **FAST)
     answer = riskmin.predict(run, towns.iloc[:4])

@@ -158,7 +158,13 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or labels_asked(y, config):
         classes, codes = pair_classes(y)
         return Data(x, torch.from_numpy(codes), classes=classes, task="classification")
-    return Data(x, y)
+    columns = y.shape[1] if getattr(y, "ndim", 1) == 2 else 1
+    if config.task == "classification" and config.loss != "bce" and columns > 1:
+        raise RiskminError(
+            f'classification takes one column of class labels but y has {columns}; give one, or loss="bce" for '
+            "several yes/no targets"
+        )
+    return Data(x, y, task="" if config.task == "auto" else config.task)  # 0/1 labels as they are, for bce
 
 
 def array_of(values):

@@ -328,8 +328,10 @@ def as_data(data, config: Config):
         return datasets.load(data, config)
     if frames.is_frame(data):
         return frames.for_python(lambda: frames.frame_data(data, config))
-    if (isinstance(data, (tuple, list)) or isinstance(data, Dataset)) and (config.target or config.features):
-        kind = "(x, y)" if isinstance(data, (tuple, list)) else "a Dataset"
+    pair = isinstance(data, (tuple, list))
+    columns = pair and len(data) == 2 and frames.is_frame(data[0])  # a DataFrame x: target= and features= name its
+    if (pair and not columns or isinstance(data, Dataset)) and (config.target or config.features):
+        kind = "(x, y)" if pair else "a Dataset"
         raise RiskminError(
             f"target= and features= choose columns of a table (a file or a DataFrame); data given as {kind} has "
             "none: leave them out"
@@ -342,8 +344,10 @@ def as_data(data, config: Config):
 
 
 def check_task(data, config: Config) -> None:
-    """Refuse a task given beside riskmin.Data whose targets were read as the other one: it cannot be read again."""
-    if isinstance(data, Data) and config.task not in ("auto", data.task):
+    """Refuse a task given beside riskmin.Data whose targets were read as the other one: it cannot be read again. Real
+    numbers are classification targets as they are for loss="bce" (0/1, one column a label)."""
+    bce = config.task == "classification" and config.loss == "bce"
+    if isinstance(data, Data) and config.task not in ("auto", data.task) and not bce:
         raise RiskminError(
             f"task={config.task!r} does not match the riskmin.Data given, whose targets were read as {data.task}; "
             "leave task out, or pass (x, y) with task= to have y read so"
