@@ -819,3 +819,12 @@ def test_a_data_file_a_config_file_names_by_a_relative_path_is_found_from_its_fo
     (tmp_path / "sub" / "run.toml").write_text('data = "pairs.csv"\ntarget = "y"\nepochs = 1\nprogress = false\n')
     assert main(["train", "--config", "sub/run.toml", "--name", "r"]) == 0  # not ./pairs.csv, which is not there
     assert f'data = "{tmp_path / "sub" / "pairs.csv"}"' in (tmp_path / "runs" / "r" / "config.toml").read_text()
+    # a splits file stays as the flag gave it: an experiment's own config.toml runs again from where it ran
+    import numpy as np
+
+    order = np.arange(40)
+    np.savez("s.npz", train_0=order[:30], val_0=order[30:35], test_0=order[35:], train_1=order[10:],
+             val_1=order[5:10], test_1=order[:5])
+    assert main(["montecarlo", "sub/pairs.csv", "--target", "y", "--splits", "s.npz", "--epochs", "1", "--progress",
+                 "off", "--name", "mc"]) == 0
+    assert main(["montecarlo", "--config", "runs/mc/config.toml", "--name", "mc2", "--progress", "off"]) == 0

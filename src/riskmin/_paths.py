@@ -64,10 +64,11 @@ DATASETS = {
 }
 
 
-def is_file_name(name: str) -> bool:
+def is_file_name(name: str, folder: Path = Path()) -> bool:
     """Whether data `name` names a file: built-in data sets are plain words, and a plain word that names something on
-    disk (a file without a suffix, a folder) is read as a path, which checked refuses in its own words."""
-    return bool(Path(name).suffix) or "/" in name or (name not in DATASETS and os.path.lexists(name))
+    disk (a file without a suffix, a folder; found from `folder`) is read as a path, which checked refuses in its own
+    words."""
+    return bool(Path(name).suffix) or "/" in name or (name not in DATASETS and os.path.lexists(folder / name))
 
 
 def missing_run_files(directory: Path) -> list:

@@ -477,8 +477,9 @@ class Config:
 
 
 def read_toml(path) -> dict:
-    """The settings of the TOML file at `path`; a data file or a splits file it names by a relative path is found from
-    the file's own folder, as the paths of a file of settings are wherever it is read from."""
+    """The settings of the TOML file at `path`; a data file it names by a relative path is found from the file's own
+    folder, as the paths of a file of settings are wherever it is read from. (A run's own config.toml names its data
+    file by its absolute path; a splits file stays as the flag gave it.)"""
     from ._paths import is_file_name
 
     path = Path(path)
@@ -492,10 +493,9 @@ def read_toml(path) -> dict:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RiskminError(f"config file {path} is not valid TOML ({error}); fix that line") from None
-    for key in ("data", "splits"):
-        named = values.get(key)
-        if isinstance(named, str) and named and not os.path.isabs(named) and (key == "splits" or is_file_name(named)):
-            values[key] = str(path.parent / named)
+    named = values.get("data")
+    if isinstance(named, str) and named and not os.path.isabs(named) and is_file_name(named, path.parent):
+        values["data"] = str(path.parent / named)
     return values
 
 
