@@ -2,6 +2,7 @@
 --overwrite, or through a symbolic link; --overwrite replaces a run or experiment only with a success; and mistakes that
 used to end in a traceback are one sentence, with nothing written."""
 
+import io
 import json
 import os
 import re
@@ -1114,3 +1115,14 @@ def test_a_reader_that_stops_reading_does_not_stop_the_run(tmp_path):
     (tmp_path / "closed").touch()
     assert process.wait(timeout=120) == 0
     assert riskmin.Run.load(tmp_path / "runs" / "r").summary["epochs_run"] == 3
+
+
+def test_an_output_whose_reader_is_gone_takes_every_write_and_still_reads_as_open():
+    from riskmin._cli._main import Unbroken
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone: a write to the pipe fails with EPIPE
+    stream = Unbroken(open(write, "w", buffering=1))  # line-buffered, as a terminal's: each line goes out at once
+    assert stream.write("lost\n") == 5 and stream.writelines(["a\n", "b\n"]) is None and stream.flush() is None
+    assert not stream.closed and stream.writable() and isinstance(stream, io.TextIOBase)  # as colorama or rich ask
+    stream.stream.close()

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import dataclasses
 import difflib
+import io
 import os
 import sys
 import typing
@@ -380,9 +381,9 @@ def quiet(error: RiskminError) -> bool:
 
 
 def closed_output() -> int:
-    """The exit status of a command whose output was closed early (`| head`): what it wrote stays, the rest of what it
-    would print is dropped without a second error as Python flushes at exit; 1, as rich, which prints the tables, ends
-    such a command."""
+    """The exit status of a command whose output was closed early (`| head`) where it wrote past Unbroken (a stream of
+    its own): what it wrote stays, the rest of what it would print is dropped without a second error as Python flushes
+    at exit; 1."""
     nowhere = os.open(os.devnull, os.O_WRONLY)
     os.dup2(nowhere, sys.stdout.fileno())
     os.close(nowhere)
@@ -404,37 +405,53 @@ def main(argv=None) -> int:
         return command(parser, argv)
 
 
-class Unbroken:
+class Unbroken(io.TextIOBase):
     """An output stream that a reader who stops reading (`| head`) cannot stop: once the pipe is closed, what follows
-    goes nowhere, and the command goes on to write its run, as it would had it been asked nothing of its output."""
+    goes nowhere, and the command goes on to write its run, as it would had it been asked nothing of its output. It
+    writes through `stream`, the one it stands for, buffered as that one is."""
 
     def __init__(self, stream):
+        super().__init__()
         self.stream = stream
+
+    @property
+    def encoding(self):
+        return self.stream.encoding
+
+    @property
+    def errors(self):
+        return self.stream.errors
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
 
     def write(self, text: str) -> int:
         try:
             return self.stream.write(text)
         except BrokenPipeError:
-            self.closed()
+            self.reader_gone()
             return len(text)
 
     def flush(self) -> None:
         try:
             self.stream.flush()
         except BrokenPipeError:
-            self.closed()
+            self.reader_gone()
 
-    def closed(self) -> None:
-        """The reader is gone: the stream's file now leads nowhere, so that its buffer flushes there, at exit too."""
+    def reader_gone(self) -> None:
+        """The stream's file now leads nowhere, so that what its buffer holds flushes there, at exit too."""
         try:
             nowhere = os.open(os.devnull, os.O_WRONLY)
             os.dup2(nowhere, self.stream.fileno())
             os.close(nowhere)
         except (OSError, ValueError):  # a stream with no file of its own: each write is dropped as it fails
             pass
-
-    def __getattr__(self, name: str):
-        return getattr(self.stream, name)
 
 
 @contextlib.contextmanager
