@@ -544,17 +544,27 @@ def test_the_correction_note_speaks_of_val_metrics_only_where_there_are_some():
     assert "the val_ ones are those of the epoch each run chose by them" in correction_note({**summary, "val_train_ratio": 0.125})
 
 
-def test_the_table_keeps_every_interval_whole_on_one_line_at_80_columns(recwarn):
+@pytest.mark.parametrize("huge", [False, True])  # numbers that fit on a line each, and numbers too wide to
+def test_the_table_keeps_numbers_whole_where_they_fit_and_every_name_at_80_columns(huge, recwarn):
+    import numpy as np
     from rich.console import Console
 
-    from riskmin._runs._report import montecarlo_rows, montecarlo_table
+    from riskmin._runs._report import NAME, montecarlo_rows, montecarlo_table
 
-    sklearn = pytest.importorskip("sklearn.datasets")
-    table = sklearn.load_diabetes(as_frame=True, scaled=False).frame
+    table = pytest.importorskip("sklearn.datasets").load_diabetes(as_frame=True, scaled=False).frame
+    if huge:  # a target in the billions: errors of 1e8, losses of 1e17
+        table["target"] = table["target"] * np.float32(1.2345e7)
     mc = montecarlo("linear", table, target="target", target_transform="log", runs=5, epochs=5, progress=False)
     buffer = io.StringIO()
     montecarlo_table(mc.summary, Console(file=buffer, width=80, color_system=None))
     lines = buffer.getvalue().splitlines()
     assert all(len(line) <= 80 for line in lines)
-    cells = [cell for row in montecarlo_rows(mc.summary) for cell in row[1:]]
-    assert len(cells) > 20 and all(any(cell in line for line in lines) for cell in cells), cells  # the names may fold
+    rows = montecarlo_rows(mc.summary)
+    assert all(any(line.startswith(f"│ {row[0].split()[0]} ") for line in lines) for row in rows)  # each name begins
+    fits = NAME + sum(max(len(row[i]) for row in rows) for i in (1, 2, 3)) + 13 <= 80
+    assert fits != huge
+    for row in rows:  # a mean whole on its line; an interval too, or, where they do not fit, cut after its comma alone
+        assert any(row[1] in line for line in lines)
+        for cell in row[2:]:
+            assert any(cell in line for line in lines) or not fits and all(
+                any(part in line for line in lines) for part in cell.split(", "))

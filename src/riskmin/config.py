@@ -577,7 +577,7 @@ def _known_key(key: str, what: str) -> None:
         )
     if key not in FIELDS:
         # a loose match only where it begins as the key does (lrate: lr), so that a name unlike any is not offered one
-        known = [*FIELDS, *ARGUMENTS] if what == "setting" else list(FIELDS)  # a call's keywords: its arguments too
+        known = [*FIELDS, "callbacks"] if what == "setting" else list(FIELDS)  # fit's argument, misspelt callback=
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [
             name for name in difflib.get_close_matches(key, known, n=1, cutoff=0.5) if name[0] == key[:1]
         ]

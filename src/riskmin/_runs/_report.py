@@ -20,6 +20,7 @@ HEADLINE = metrics_where(headline=True)
 TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation first, else training
 # a regression's errors in the target's own units: the console leads with them
 UNITS_FIRST = metrics_where(units="target")
+NAME = 11  # the columns a metric's name keeps in a table of numbers, "test loss" and "closed form" whole on a line
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 # the commands a message gives to type or paste (resume, discard, keep both) and the Python calls: each is kept on one
 # line, since a command broken over two would run its first half when pasted
@@ -253,9 +254,20 @@ def montecarlo_table(summary: dict, console) -> None:
         f"{summary['seconds']:.1f} s"
     )
     table = Table(title=title, width=min(console.width, WIDTH))  # as at 80 columns, however wide the terminal
-    for column in ("metric", "mean +- se", "95% corrected", "95% naive"):  # a number whole, on one line; names fold
-        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=column != "metric")
-    for row in montecarlo_rows(summary):
+    rows, columns = montecarlo_rows(summary), ("metric", "mean +- se", "95% corrected", "95% naive")
+    # each number on one line where the numbers leave a name its NAME columns (13: the borders and the padding of four
+    # columns); else an interval folds after its comma
+    widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
+    whole = NAME + sum(widths[1:]) + 13 <= table.width
+    for column in columns:
+        left = column == "metric"
+        table.add_column(
+            column,
+            justify="left" if left else "right",
+            no_wrap=not left and (whole or "+-" in column),
+            min_width=NAME if left else None,
+        )
+    for row in rows:
         table.add_row(*row)
     console.print(table)
     if summary.get("target_transform") == "log":
