@@ -253,12 +253,13 @@ def montecarlo_table(summary: dict, console) -> None:
         f"riskmin Monte-Carlo: {measured}{used} of {summary['runs']} runs ({summary['engine']}), "
         f"{summary['seconds']:.1f} s"
     )
-    table = Table(title=title, width=min(console.width, WIDTH))  # as at 80 columns, however wide the terminal
+    width = min(console.width, WIDTH)
+    table = Table(title=title, width=width)  # as at 80 columns, however wide the terminal
     rows, columns = montecarlo_rows(summary), ("metric", "mean +- se", "95% corrected", "95% naive")
     # each number on one line where the numbers leave a name its NAME columns (13: the borders and the padding of four
     # columns); else an interval folds after its comma
     widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
-    whole = NAME + sum(widths[1:]) + 13 <= table.width
+    whole = NAME + sum(widths[1:]) + 13 <= width
     for column in columns:
         left = column == "metric"
         table.add_column(
