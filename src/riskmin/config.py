@@ -785,7 +785,7 @@ def unused_by_sweep(given, flags: bool) -> list:
     names = [_named(name, flags) for name in dict.fromkeys(given) if name in SWEEP_UNUSED]
     if not names:
         return []
-    listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    listed = in_words(names, "and")
     sweep = (
         "lr-find, which sweeps the rate over --steps and writes only its picture (--plot)"
         if flags

@@ -385,10 +385,9 @@ def run_montecarlo(args) -> int:
             if path != keeper.target
             else ""
         )
-        tell(
-            f"error: all {mc.summary['runs']} runs diverged, so there are no statistics; lower --lr or clip gradients "
-            f"with --clip-grad 1.0 (the table is in {path}/runs.csv){beside}"
-        )
+        from .._experiments._montecarlo import all_diverged
+
+        tell(f"error: {all_diverged(mc.summary)} (the table is in {path}/runs.csv){beside}")
         return 1
     return 0
 
@@ -775,7 +774,7 @@ def export_run(args) -> int:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
     run_path = Path(args.run)
     # beside the run, named as the user named it (runs/x gives runs/x.onnx; ".", the folder's own name)
-    beside = run_path.parent / run_path.name if run_path.name not in ("", ".", "..") else run_path.resolve()
+    beside = run_path if run_path.name not in ("", ".", "..") else run_path.resolve()
     out = Path(args.out) if args.out else beside.parent / (beside.name + FORMATS[args.format])
     check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
     path = export(

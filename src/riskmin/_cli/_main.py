@@ -368,9 +368,9 @@ def add_graph_parser(commands, parser: Parser) -> None:
     parser.commands["graph"] = sub
 
 
-def quiet(error: RiskminError) -> bool:
-    """Whether this process leaves `error` unsaid: under `--nproc` the launcher says it, once (kept_for_launcher);
-    under torchrun, process 0 says what every process found wrong alike."""
+def said_elsewhere(error: RiskminError) -> bool:
+    """Whether another process says `error` rather than this one: under `--nproc` the launcher, once, which it is kept
+    for here (kept_for_launcher); under torchrun, process 0, what every process found wrong alike."""
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # alone: torch is not imported for the check
         return False
     from ..distributed import ProcessLost, kept_for_launcher
@@ -515,7 +515,7 @@ def command(parser, argv: list) -> int:
         parser.print_help()
         return 0
     except RiskminError as error:
-        if not quiet(error):
+        if not said_elsewhere(error):
             print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -696,6 +696,9 @@ def settled(difference: float, scale: float) -> float:
     return 0.0 if abs(difference) <= 1e-12 * max(abs(scale), 1.0) else difference
 
 
+SETTING = 24  # the longest setting=value the ranking keeps on one line (weight_decay=0.0001 and its rank's three)
+
+
 def column_widths(columns: tuple, rows: list, room: int) -> list:
     """The widths of the ranking's columns: every number column as wide as its widest line; the candidate, the one
     column that folds, takes what `room` leaves, at least its header."""
@@ -749,7 +752,7 @@ def comparison_table(summary: dict, console) -> None:
     # a name folds between its settings, so its column holds its longest setting whole, where the numbers leave room
     setting = 3 + max(len(piece) for row in rows for piece in re.findall(r"[^= ]*=|[^= ]+", row[0][3:]) or [""])
     widths = column_widths(columns, rows, table.width - spacing)
-    if widths[0] < min(setting, 24):  # too narrow for one: each mean goes above its interval, a line each
+    if widths[0] < min(setting, SETTING):  # too narrow for one: each mean goes above its interval, a line each
         rows = [(first, mean.replace(" [", "\n["), *rest) for first, mean, *rest in rows]
         widths = column_widths(columns, rows, table.width - spacing)
     for column, width in zip(columns, widths):

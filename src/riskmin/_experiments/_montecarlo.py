@@ -228,6 +228,14 @@ def kept_in(
     return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
 
 
+def all_diverged(summary: dict) -> str:
+    """What an experiment whose runs all diverged says (Python's warning, the command line's error line)."""
+    return (
+        f"all {summary['runs']} runs diverged, so there are no statistics; lower --lr (lr=) or clip gradients with "
+        "--clip-grad 1.0 (clip_grad=1.0)"
+    )
+
+
 def warn_about_runs(config: Config, summaries: dict) -> None:
     """What the runs of one or more experiments (their `summaries`, by the name a message gives them: "" for a
     Monte-Carlo experiment alone) mean for the result: `warn_about_run_count` for the fewest used, and a warning for
@@ -235,11 +243,7 @@ def warn_about_runs(config: Config, summaries: dict) -> None:
     warn_about_run_count(config, min(len(summary["used_runs"]) for summary in summaries.values()))
     for label, summary in summaries.items():
         if summary["diverged"] and not (summary["used_runs"] or label):  # the command line says it as its error
-            warn(
-                f"all {summary['diverged']} runs diverged, so there are no statistics; lower --lr (lr=) or clip "
-                "gradients with --clip-grad 1.0 (clip_grad=1.0)",
-                Diverged,
-            )
+            warn(all_diverged(summary), Diverged)
         elif summary["diverged"]:
             warn(
                 f"{summary['diverged']} of {summary['diverged'] + len(summary['used_runs'])} runs"
