@@ -530,8 +530,6 @@ def test_an_argument_of_another_call_is_named_as_one_and_a_name_unlike_any_setti
         riskmin.curve("linear", "lab1", resume=True)
     with pytest.raises(RiskminError, match=r"^unknown setting 'bogus'; help\(riskmin.Config\) lists them$"):
         riskmin.fit("linear", "lab1", bogus=1)
-    with pytest.raises(RiskminError, match="^unknown setting 'epoch'; did you mean 'epochs'\\?$"):
-        riskmin.Config(epoch=3)  # as fit says it, not the bare TypeError of a dataclass
     with pytest.raises(RiskminError, match="^unknown setting 'callback'; did you mean 'callbacks'\\?$"):
         riskmin.fit("linear", "lab1", callback=[])
     with pytest.raises(RiskminError, match="^callbacks is not a setting but an argument of riskmin.fit, which this call "

@@ -502,21 +502,6 @@ def read_toml(path) -> dict:
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
-def _named_init(init):
-    """Config's own __init__, with an unknown keyword said as a misspelt setting is anywhere else (did you mean
-    'epochs'?), not as the bare TypeError of a dataclass."""
-
-    @functools.wraps(init)
-    def checked(self, *args, **settings):
-        for key in settings:
-            if key not in FIELDS:
-                _known_key(key, "setting")
-        init(self, *args, **settings)
-
-    return checked
-
-
-setattr(Config, "__init__", _named_init(Config.__init__))
 GENERATOR = ("n_samples", "n_inputs", "n_outputs", "noise", "data_seed")  # the settings of the data set lab1 generates
 
 
