@@ -149,7 +149,8 @@ def test_predict_and_evaluate_a_file_with_shuffled_columns(houses, tmp_path):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["evaluate", str(tmp_path / "runs" / "h"), str(tmp_path / "few.csv")]) == 0
-    assert float(out.getvalue().split()[1]) == pytest.approx(metrics["loss"], rel=1e-5)
+    shown = dict(line.split() for line in out.getvalue().splitlines())  # "name value", the errors in units first
+    assert list(shown)[:2] == ["rmse", "mae"] and float(shown["loss"]) == pytest.approx(metrics["loss"], rel=1e-5)
 
 
 def test_predict_refuses_a_file_without_a_feature_column(houses, tmp_path, capsys):

@@ -752,12 +752,14 @@ def as_written(path, keep: list) -> dict:
 
 def evaluate_file(args) -> int:
     from .._training._loop import evaluate
-    from .._runs._report import EVALUATE_LOG_NOTE, message_lines
+    from .._runs._report import EVALUATE_LOG_NOTE, UNITS_FIRST, message_lines
 
     run = trained_run(args.run, "Python can: riskmin.evaluate({}, data)")
     # the file read as riskmin.evaluate reads one, a refused value named by its column
-    for name, value in evaluate(run, args.file).items():
-        print(f"{name:<12} {value:.6g}")
+    measured = evaluate(run, args.file)
+    # a regression's errors in the target's own units first, as every table of riskmin's leads with them
+    for name in sorted(measured, key=lambda name: name not in UNITS_FIRST):
+        print(f"{name:<12} {measured[name]:.6g}")
     if run.config.target_transform == "log":  # a paragraph under the metrics, within 80 columns
         print(message_lines(EVALUATE_LOG_NOTE, indent=""))
     return 0
