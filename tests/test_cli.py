@@ -135,7 +135,8 @@ BAD = [
     (["train", "done", "--target", "y"], "error: data file done is a folder; give a .csv, .parquet or .npz file"),
     (["train", "notes", "--target", "y"], "error: notes is a suffix-less file; riskmin reads .csv, .parquet, .npz files"),
     (["train", "pets.csv", "--target", "kind,age"], "error: target column kind of pets.csv holds text, which regression "
-     "cannot fit; several target columns are fitted as numbers side by side, so name it alone to classify: --target kind"),
+     "cannot fit; several target columns are fitted as numbers side by side, so name it alone with --target to "
+     "classify it"),
 ]
 
 

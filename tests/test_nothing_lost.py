@@ -852,6 +852,16 @@ def test_a_fit_that_fails_with_nothing_to_resume_leaves_nothing_behind(tmp_path)
             riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=folder,
                         callbacks=[RaiseOnce("on_step_end", ValueError)])
     assert tree(tmp_path) == before  # the folders made for it went, those that were there are as they were
+
+    class NotesThenFails:  # a file the run did not write, put in its folder while it trains, stays
+        def on_step_end(self, state):
+            (tmp_path / "empty" / "notes.txt").write_text("mine")
+            raise ValueError("from a callback")
+
+    with pytest.raises(ValueError):
+        riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "empty", callbacks=[NotesThenFails()])
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == ["notes.txt"]
+    (tmp_path / "empty" / "notes.txt").unlink()
     run = riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "empty")  # taken as new
     assert riskmin.Run.load(tmp_path / "empty").summary["epochs_run"] == run.summary["epochs_run"] == 1
 

@@ -211,8 +211,8 @@ def test_task_classification_takes_yes_no_targets_as_they_are_under_bce_and_seve
     comparison = riskmin.compare({"a": {}, "b": {"lr": 0.1}}, (x, yes_no), loss="bce", runs=2, **quick)
     assert "test_accuracy" in comparison.summary["candidates"]["a"]["metrics"]
     assert riskmin.curve("linear", (x, both), loss="bce", sizes=(0.5, 1.0), runs=2, **quick).config.loss == "bce"
-    with pytest.raises(RiskminError, match='^classification takes one column of class labels but y has 2; give one, or '
-                                           'loss="bce" for several yes/no targets$'):
+    with pytest.raises(RiskminError, match='^classification takes one column of class labels but y has 2; give one, or, '
+                                           'for several yes/no targets, y as 0.0/1.0 floats with loss="bce"$'):
         riskmin.fit("linear", (x, both), **quick)  # once trained as mse, as if task= were not there
     # a DataFrame x's columns are named by features=, as a table's
     pair = (towns[["size", "town"]], towns["price"])

@@ -756,7 +756,7 @@ def said_for_task(config: Config, given, task: str) -> None:
 SWEEP_UNUSED = (
     "lr", "scheduler", "scheduler_interval", "warmup", "step_size", "gamma", "epochs", "max_steps", "val_every",
     "metrics", "monitor", "mode", "patience", "min_delta", "threshold_mode", "restore_best", "print_every",
-    "log", "out", "name",
+    "log", "out", "name", "checkpoint_every",
 )  # fmt: skip
 
 

@@ -78,18 +78,18 @@ def start(count: int, argv: list) -> tuple:
         max_restarts=0,
         monitor_interval=0.1,
     )
-    try:
-        with launching() as errors:
-            try:
-                elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
-            except ChildFailedError as failed:
-                first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
-                left_behind(errors)
-                if first.exitcode > 0:
-                    return first.exitcode, said_by(errors, first.local_rank)
-                return 1, f"riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}"
-    except SignalException:  # Ctrl-C or kill: the processes got it too, saved where they were and said how to resume
-        return 130, None
+    with launching() as errors:
+        try:
+            elastic_launch(config, sys.executable)("-m", "riskmin", *argv)
+        except ChildFailedError as failed:
+            first = min(failed.failures.values(), key=lambda failure: failure.timestamp)
+            left_behind(errors)
+            if first.exitcode > 0:
+                return first.exitcode, said_by(errors, first.local_rank)
+            return 1, f"riskmin process {first.local_rank} was ended by {signal.Signals(-first.exitcode).name}"
+        except SignalException:  # Ctrl-C or kill: the processes got it too, saved where they were, said how to resume
+            left_behind(errors)  # unless one was ended before it saved anything
+            return 130, None
     return 0, None
 
 
@@ -130,7 +130,8 @@ def left_behind(errors: str) -> None:
     if not told.is_file():
         return
     place = json.loads(told.read_text())
-    folder, made = Path(place["folder"]), place["made"] and Path(place["made"])
+    folder = Path(place["folder"])
+    made = Path(place["made"]) if place["made"] is not None else None
     if folder.is_dir() and not worth_keeping(folder) and lock_holder(folder) is None:
         discard_failed(folder, made)
 

@@ -387,7 +387,7 @@ def run_montecarlo(args) -> int:
         )
         from .._experiments._montecarlo import all_diverged
 
-        tell(f"error: {all_diverged(mc.summary)} (the table is in {path}/runs.csv){beside}")
+        tell(f"error: {all_diverged(mc.summary, flags=True)} (the table is in {path}/runs.csv){beside}")
         return 1
     return 0
 

@@ -456,9 +456,10 @@ class Unbroken(io.TextIOBase):
 
 @contextlib.contextmanager
 def unbroken_output():
-    """sys.stdout and sys.stderr as Unbroken streams while a command runs (rich prints to whichever is there)."""
+    """sys.stdout and sys.stderr as Unbroken streams while a command runs (rich prints to whichever is there); one
+    closed before Python started (`>&-`), which Python holds as None, stays so."""
     before = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = Unbroken(sys.stdout), Unbroken(sys.stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = (None if s is None else Unbroken(s) for s in before)  # type: ignore[assignment]
     try:
         yield
     finally:

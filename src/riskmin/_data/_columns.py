@@ -439,7 +439,7 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
     if not numeric:
         bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
         remedy = (
-            f"several target columns are fitted as numbers side by side, so name it alone to classify: --target {bad}"
+            "several target columns are fitted as numbers side by side, so name it alone with --target to classify it"
             if len(targets) > 1
             else "use --task classification"
         )

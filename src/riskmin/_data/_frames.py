@@ -161,8 +161,8 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     columns = y.shape[1] if getattr(y, "ndim", 1) == 2 else 1
     if config.task == "classification" and config.loss != "bce" and columns > 1:
         raise RiskminError(
-            f'classification takes one column of class labels but y has {columns}; give one, or loss="bce" for '
-            "several yes/no targets"
+            f"classification takes one column of class labels but y has {columns}; give one, or, for several yes/no "
+            'targets, y as 0.0/1.0 floats with loss="bce"'
         )
     return Data(x, y, task="" if config.task == "auto" else config.task)  # 0/1 labels as they are, for bce
 

@@ -696,7 +696,7 @@ def settled(difference: float, scale: float) -> float:
     return 0.0 if abs(difference) <= 1e-12 * max(abs(scale), 1.0) else difference
 
 
-SETTING = 24  # the longest setting=value the ranking keeps on one line (weight_decay=0.0001 and its rank's three)
+SETTING = 24  # the longest setting=value the ranking keeps whole on a line, after its rank's three columns
 
 
 def column_widths(columns: tuple, rows: list, room: int) -> list:

@@ -228,12 +228,10 @@ def kept_in(
     return Keeper(directory, settings, config_toml, resume=resume, overwrite=config.overwrite, kind=kind)
 
 
-def all_diverged(summary: dict) -> str:
-    """What an experiment whose runs all diverged says (Python's warning, the command line's error line)."""
-    return (
-        f"all {summary['runs']} runs diverged, so there are no statistics; lower --lr (lr=) or clip gradients with "
-        "--clip-grad 1.0 (clip_grad=1.0)"
-    )
+def all_diverged(summary: dict, flags: bool = False) -> str:
+    """What an experiment whose runs all diverged says: Python's warning, or with `flags` the command line's error."""
+    remedy = "--lr or clip gradients with --clip-grad 1.0" if flags else "lr= or clip gradients with clip_grad=1.0"
+    return f"all {summary['runs']} runs diverged, so there are no statistics; lower {remedy}"
 
 
 def warn_about_runs(config: Config, summaries: dict) -> None:

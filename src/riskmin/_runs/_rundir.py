@@ -242,7 +242,9 @@ def discard_failed(directory: Path, made: Optional[Path], before: frozenset = fr
         discard(directory, made)
         return
     for path in list(directory.iterdir()) if directory.is_dir() else ():
-        if path.name in before:
+        # by its name alone: what the failed run wrote may be cut short; a file another wrote meanwhile stays
+        ours = path.name in RUN_OUTPUTS or written_by_a_run(path) or path.name.startswith(".")  # .x.tmp: atomic_write
+        if path.name in before or not ours:
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
