@@ -217,6 +217,10 @@ def test_task_classification_takes_yes_no_targets_as_they_are_under_bce_and_seve
     # a DataFrame x's columns are named by features=, as a table's
     pair = (towns[["size", "town"]], towns["price"])
     assert riskmin.fit("linear", pair, features="size", epochs=1, **FAST).data_names["features"] == ["size"]
+    with pytest.raises(RiskminError, match=r"^target= names 2 columns \(price, size\), but y beside a DataFrame x is one "
+                                           r"target, which target= may only name; pass one DataFrame holding them all, "
+                                           r"with target=$"):
+        riskmin.fit("linear", pair, target="price,size", epochs=1, **FAST)  # once trained on price alone, in silence
 
 
 def test_predict_gives_a_regression_dataframe_its_target_column(towns):

@@ -143,7 +143,13 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     if is_frame(x):
         from ._readers import column_names
 
-        name = next(iter(column_names(config.target)), None) or target_name(y)  # as target= names it, quoted if need be
+        named = column_names(config.target)
+        if len(named) > 1:  # y beside x is the target: target= can name it, not choose among columns
+            raise RiskminError(
+                f"target= names {len(named)} columns ({', '.join(named)}), but y beside a DataFrame x is one target, "
+                "which target= may only name; pass one DataFrame holding them all, with target="
+            )
+        name = next(iter(named), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)), row_index(x))
     several = several_tensors(x)  # several inputs, model(*x) or model(**x): as they are
     x, y = x if several else array_of(x), writable(array_of(y))
