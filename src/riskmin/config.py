@@ -110,6 +110,9 @@ FACTS = {
     # what its value "custom" (metrics: any text) stands for: an object of one's own, which Python alone passes (the
     # command line says so, _flags.refuse_own_code)
     "custom": None,
+    # the learning-rate sweep (lr-find) uses it; False: the sweep sets the rate itself over its own steps, judges no
+    # epoch, keeps no best weights and writes no run, only its picture, so the setting is said unused (unused_by_sweep)
+    "sweep": True,
 }
 
 
@@ -240,7 +243,7 @@ class Config:
                                           "used",
                                       "optimization", placeholder="MODULE.NAME", one_value=True,
                                       applies=("optimizer", ("custom",)))
-    lr: float = setting(0.01, "learning rate", "optimization", low=0.0, low_open=True, stackable=True)
+    lr: float = setting(0.01, "learning rate", "optimization", low=0.0, low_open=True, stackable=True, sweep=False)
     momentum: float = setting(0.0, "momentum of sgd and rmsprop", "optimization", low=0.0, high=1.0,
                               applies=("optimizer", ("sgd", "rmsprop")), stackable=True)
     nesterov: bool = setting(False, "nesterov momentum (sgd)", "optimization", applies=("optimizer", ("sgd",)))
@@ -260,7 +263,7 @@ class Config:
                                                "factory given in Python",
                                        "optimization", stackable=True,
                                        custom="a schedule of your own, given in Python (riskmin.fit(model, data, "
-                                              "scheduler=my_schedule))")
+                                              "scheduler=my_schedule))", sweep=False)
     scheduler_callable: str = setting("", "the user's own scheduler factory (scheduler custom), as module.name; "
                                           "recorded, not used", "optimization", placeholder="MODULE.NAME",
                                           one_value=True,
@@ -268,22 +271,23 @@ class Config:
     scheduler_interval: Literal["epoch", "step"] = setting("epoch", "step the scheduler after every epoch or after "
                                                                     "every step; the lengths of cosine, one_cycle and "
                                                                     "warmup count in these",
-                                                           "optimization")
+                                                           "optimization", sweep=False)
     warmup: int = setting(0, "length of linear_warmup, in epochs or steps as scheduler_interval says (0: a tenth of "
                              "the run)",
-                          "optimization", low=0, applies=("scheduler", ("linear_warmup",)))
+                          "optimization", low=0, applies=("scheduler", ("linear_warmup",)), sweep=False)
     step_size: int = setting(30, "epochs between learning-rate drops (step scheduler)", "optimization", low=1,
-                             applies=("scheduler", ("step",)), stackable=True)
+                             applies=("scheduler", ("step",)), stackable=True, sweep=False)
     gamma: float = setting(0.1, "learning-rate factor at each drop (step and plateau schedulers)", "optimization",
                            low=0.0,
-                           high=1.0, low_open=True, applies=("scheduler", ("step", "plateau")), stackable=True)
+                           high=1.0, low_open=True, applies=("scheduler", ("step", "plateau")), stackable=True,
+                           sweep=False)
     clip_grad: float = setting(0.0, "clip the gradient norm to this value (0: off)", "optimization", low=0.0)
     epochs: Optional[int] = setting(None, "number of epochs (default: 100, or with max_steps as many as those steps "
                                           "take)",
-                                    "optimization", low=1, resume="length")
+                                    "optimization", low=1, resume="length", sweep=False)
     max_steps: int = setting(0, "stop after this many steps (0: no limit); without epochs, it alone says how long to "
                                 "train",
-                             "optimization", low=0, resume="length")
+                             "optimization", low=0, resume="length", sweep=False)
     batch_size: int = setting(DefaultBatch(32), "samples per batch (0: the whole training split)", "optimization",
                               low=0)
     accumulate: int = setting(1, "add up the gradients of this many batches before each optimizer step (an epoch's "
@@ -294,30 +298,31 @@ class Config:
                                                             "batch each step", "optimization")
     drop_last: bool = setting(False, "drop the last incomplete batch of each epoch", "optimization")
     # validation, the best model and early stopping
-    val_every: int = setting(0, "validate every this many steps (0: every epoch)", "stopping and the best model", low=0)
+    val_every: int = setting(0, "validate every this many steps (0: every epoch)", "stopping and the best model", low=0,
+                             sweep=False)
     metrics: str = setting("", "the user's own metrics given in Python, as name=module.function, comma separated; "
                                "recorded, not used", "stopping and the best model", placeholder="NAME=MODULE.NAME,...",
                                one_value=True,
                                custom="metrics of your own, given in Python (riskmin.fit(model, data, "
-                                      "metrics={'hits': my_hits}))")
+                                      "metrics={'hits': my_hits}))", sweep=False)
     monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ "
                                        f"with {in_words(list(METRICS)[1:])}", "stopping and the best model",
                                        placeholder="METRIC", one_value=True,
-                           shared=True)
+                           shared=True, sweep=False)
     mode: Literal["auto", "min", "max"] = setting("auto", "whether the monitored metric should go down or up (auto: "
                                                           "as riskmin's metric does, a loss or an error down, "
                                                           "accuracy, f1 and r2 up)",
-                                                  "stopping and the best model", shared=True)
+                                                  "stopping and the best model", shared=True, sweep=False)
     patience: int = setting(0, "stop after this many validations without improvement (0: never)",
                             "stopping and the best model",
-                            low=0)
+                            low=0, sweep=False)
     min_delta: float = setting(0.0, "smallest change of the monitored metric that counts as improvement",
-                               "stopping and the best model", low=0.0)
+                               "stopping and the best model", low=0.0, sweep=False)
     threshold_mode: Literal["abs", "rel"] = setting("abs", "min_delta as an absolute change, or (rel) as a fraction of "
                                                            "the best value's size (0.01: a hundredth better)",
-                                                    "stopping and the best model")
+                                                    "stopping and the best model", sweep=False)
     restore_best: bool = setting(True, "restore the best weights at the end (off: keep the final ones)",
-                                 "stopping and the best model")
+                                 "stopping and the best model", sweep=False)
     # where it trains
     device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", "device", shared=True,
                           resume="free")
@@ -340,22 +345,23 @@ class Config:
     progress: bool = setting(True, "show a progress bar and epoch lines", "output", shared=True, resume="free")
     print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", "output",
                                low=0,
-                               shared=True, resume="free")
+                               shared=True, resume="free", sweep=False)
     log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: "
                                                         "metrics.csv (always), and with tensorboard TensorBoard "
-                                                        "scalars too (pip install riskmin[tensorboard])", "output")
+                                                        "scalars too (pip install riskmin[tensorboard])", "output",
+                                                 sweep=False)
     out: str = setting("runs", "folder that holds run directories", "output", placeholder="FOLDER", one_value=True,
                        shared=True,
-                       resume="free")
+                       resume="free", sweep=False)
     name: str = setting("", "run directory name (default: data and model, numbered if taken unless --overwrite)",
                         "output", one_value=True,
-                        shared=True, resume="free")
+                        shared=True, resume="free", sweep=False)
     overwrite: bool = setting(False, "replace an existing run directory of the same name", "output", shared=True,
                               resume="free")
     checkpoint_every: Optional[int] = setting(None, "write a checkpoint every this many epochs (0: only when "
                                                     "interrupted; default: at the end of an epoch once 30 s have "
                                                     "passed since the last)",
-                                              "output", low=0, command="train", resume="free")
+                                              "output", low=0, command="train", resume="free", sweep=False)
     # Monte-Carlo experiments
     runs: int = setting(100, "number of runs, run r on seed seed + r", "Monte-Carlo", low=1, command="montecarlo",
                         shared=True,
@@ -751,15 +757,6 @@ def said_for_task(config: Config, given, task: str) -> None:
         warn(note, RiskminNote)
 
 
-# the settings the learning-rate sweep leaves unused: it sets the rate itself over its own steps, judges no epoch, keeps
-# no best weights and writes no run, only its picture
-SWEEP_UNUSED = (
-    "lr", "scheduler", "scheduler_interval", "warmup", "step_size", "gamma", "epochs", "max_steps", "val_every",
-    "metrics", "monitor", "mode", "patience", "min_delta", "threshold_mode", "restore_best", "print_every",
-    "log", "out", "name", "checkpoint_every",
-)  # fmt: skip
-
-
 def unused_by_sweep(given, flags: bool) -> list:
     """The note on the settings `given` that the sweep of lr-find (lr_find from Python) leaves unused, in the flags' or
     the keywords' words.
@@ -767,7 +764,7 @@ def unused_by_sweep(given, flags: bool) -> list:
     >>> print(*unused_by_sweep(["out", "optimizer", "epochs"], flags=True))
     --out and --epochs are not used by lr-find, which sweeps the rate over --steps and writes only its picture (--plot)
     """
-    names = [_named(name, flags) for name in dict.fromkeys(given) if name in SWEEP_UNUSED]
+    names = [_named(name, flags) for name in dict.fromkeys(given) if name in FIELDS and not fact(name, "sweep")]
     if not names:
         return []
     listed = in_words(names, "and")

@@ -30,7 +30,6 @@ from ..config import (
     RiskminError,
     RiskminNote,
     RiskminWarning,
-    SWEEP_UNUSED,
     fact,
     field_type,
     settings_where,
@@ -331,7 +330,7 @@ def add_lr_find_parser(commands, parser: Parser) -> None:
         const="lr_find.png",
         help="picture of the sweep (default, and --plot alone: lr_find.png)",
     )
-    add_config_flags(sub, "lr-find", unlisted=SWEEP_UNUSED)  # taken, and said unused (unused_by_sweep)
+    add_config_flags(sub, "lr-find", unlisted=settings_where(sweep=False))  # taken, and said unused (unused_by_sweep)
     add_nproc_flag(sub, "--batch-size stays the global batch")
     parser.commands["lr-find"] = sub
 
