@@ -866,6 +866,18 @@ def test_a_fit_that_fails_with_nothing_to_resume_leaves_nothing_behind(tmp_path)
     assert riskmin.Run.load(tmp_path / "empty").summary["epochs_run"] == run.summary["epochs_run"] == 1
 
 
+def test_a_train_command_that_fails_with_nothing_to_resume_leaves_what_was_there_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("fails.py").write_text("class Fails:\n    def on_step_end(self, state):\n"
+                                "        raise ValueError('from a callback')\n")
+    Path("runs/left").mkdir(parents=True)  # left empty by a command stopped before its run began
+    before = tree(tmp_path)
+    for name in ("left", "new"):
+        with pytest.raises(ValueError, match="^from a callback$"):
+            main(["train", "line", *QUICK, "--name", name, "--callback", "fails.py:Fails"])
+    assert tree(tmp_path) == before  # the empty folder stays empty, and no runs/new
+
+
 def test_fit_into_a_stopped_run_asks_for_resume_or_overwrite_and_overwrite_leaves_none_of_its_checkpoints(tmp_path):
     folder = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt):

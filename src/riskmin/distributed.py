@@ -102,10 +102,10 @@ def said_by(errors: str, rank: int):
     return kept[0].read_text() if kept else None
 
 
-def made_for_launcher(folder, made) -> None:
-    """Under `--nproc`, tell the launcher the run folder that process 0 made (`made`: the outermost folder it made for
-    it, or None), which a launch that fails with nothing in it leaves to the launcher to remove: a process that a
-    failure elsewhere ended cannot remove its own."""
+def made_for_launcher(attempt) -> None:
+    """Under `--nproc`, tell the launcher what process 0's `attempt` at a run makes (an Attempt), which a launch that
+    fails with nothing worth keeping leaves to the launcher to undo: a process that a failure elsewhere ended cannot
+    undo its own."""
     errors = os.environ.get(ERRORS)
     if errors and launched():
         import json
@@ -113,27 +113,24 @@ def made_for_launcher(folder, made) -> None:
 
         from ._files import atomic_write
 
-        place = {"folder": os.path.abspath(folder), "made": os.path.abspath(made) if made is not None else None}
-        atomic_write(Path(errors) / MADE, json.dumps(place).encode())
+        atomic_write(Path(errors) / MADE, json.dumps(attempt.as_json()).encode())
 
 
 def left_behind(errors: str) -> None:
-    """Remove the run folder the processes of a failed launch made (made_for_launcher), when nothing in it is worth
-    keeping and no process holds it."""
+    """Undo what the processes of a failed launch made (made_for_launcher), unless something in it is worth keeping
+    or a process holds it."""
     import json
     from pathlib import Path
 
     from ._files import lock_holder
-    from ._runs._rundir import discard_failed, worth_keeping
+    from ._runs._rundir import Attempt
 
     told = Path(errors) / MADE
     if not told.is_file():
         return
-    place = json.loads(told.read_text())
-    folder = Path(place["folder"])
-    made = Path(place["made"]) if place["made"] is not None else None
-    if folder.is_dir() and not worth_keeping(folder) and lock_holder(folder) is None:
-        discard_failed(folder, made)
+    attempt = Attempt.from_json(json.loads(told.read_text()))
+    if attempt.folder.is_dir() and lock_holder(attempt.folder) is None:
+        attempt.undone()
 
 
 def kept_for_launcher(message: str) -> bool:

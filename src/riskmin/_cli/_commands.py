@@ -28,23 +28,24 @@ from .._paths import shell_word
 def train(args) -> int:
     from .._training._callables import named_callback
     from ..distributed import follow_launcher, join, made_for_launcher, shared
-    from .._runs._rundir import check_writable, first_missing, prepare_run_directory, run_directory
+    from .._runs._rundir import Attempt, check_writable, prepare_run_directory, run_directory
 
     follow_launcher()
     callbacks = [named_callback(spec) for spec in args.callback or ()]
     if args.resume:
         return resume(args, callbacks)
     data, config = read_given(args, config_from_args(args))
-    building = replacing = made = None
+    building = replacing = attempt = None
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
         target = run_directory(config, data.name)
-        new = first_missing(target)  # None: the run's folder is there already, empty or to be replaced
+        attempt = Attempt.at(target)  # before the folder is made: what a failure removes
         building = prepare_run_directory(target, config.overwrite, kind="run")
         replacing = target if building != target else None
-        made = building if replacing is not None else new
-        made_for_launcher(building, made)
-    return train_in(shared(building), config, data, resume=False, made=made, replacing=replacing, callbacks=callbacks)
+        if replacing is not None:  # a hidden folder beside the run it replaces
+            attempt = Attempt(building, building)
+        made_for_launcher(attempt)
+    return train_in(shared(building), config, data, False, attempt, replacing, callbacks)
 
 
 def read_given(args, config: Config, trained=None) -> tuple:
@@ -204,25 +205,22 @@ def resumable(directory):
     return Config.from_toml(directory / "config.toml")
 
 
-def train_in(target, config, data, resume: bool, made=None, replacing=None, callbacks=()) -> int:
+def train_in(target, config, data, resume: bool, attempt=None, replacing=None, callbacks=()) -> int:
     """Train into the run directory `target`, then, if it was built to replace the run `replacing`, rename it there
     if it succeeded (`Replacement`, the rule fit follows too).
 
-    A failure that leaves nothing worth keeping removes `target` when this command made it, with the folders above it
-    up to `made`, the outermost folder it made (None: it made none); `callbacks`: the user's own, for fit. A new run
-    that did not take the place of the one it replaces stays beside it, and the message names the commands that
-    resume it and that discard it.
+    A failure that leaves nothing worth keeping removes what this command's `attempt` wrote (Attempt.undone; None: a
+    run resumed); `callbacks`: the user's own, for fit. A new run that did not take the place of the one it replaces
+    stays beside it, and the message names the commands that resume it and that discard it.
     """
     import contextlib
 
     from ..distributed import rank, resume_command
-    from .._runs._rundir import Replacement, discard, worth_keeping
+    from .._runs._rundir import Replacement, worth_keeping
 
     if rank() != 0:  # another process of a torchrun: it trains its share and leaves the writing to process 0
         return train_share(target, config, data, resume, callbacks)
-    replacement = (
-        Replacement(target, replacing, resume_command(target), made=made is not None) if replacing is not None else None
-    )
+    replacement = Replacement(target, replacing, resume_command(target), attempt) if replacing is not None else None
     try:
         with replacement or contextlib.nullcontext():
             outcome = train_locked(target, config, data, resume, callbacks)
@@ -231,18 +229,17 @@ def train_in(target, config, data, resume: bool, made=None, replacing=None, call
     except RiskminError as error:  # a mistake found late: said with where the new run is, when one is kept
         if replacement is not None and replacement.kept():
             raise RiskminError(f"{error}; {replacement.left()}") from None
-        if replacement is None and made is not None and not worth_keeping(target):  # a replacement removes its own
-            discard(target, made)
+        if replacement is None and attempt is not None:  # a replacement removes its own
+            attempt.undone()
         raise
     except BaseException as error:  # Ctrl-C outside the steps (a second one while finishing), or a crash
         if replacement is not None:
             if replacement.kept():
                 tell(replacement.left())
-        elif made is not None and not worth_keeping(target):
-            discard(target, made)  # nothing worth keeping was written: leave no trace
-        elif isinstance(error, KeyboardInterrupt) and worth_keeping(target):
-            tell(f"interrupted; {kept_run(target)}")
-            return 130
+        elif attempt is None or not attempt.undone():  # undone: nothing worth keeping was written, and no trace left
+            if isinstance(error, KeyboardInterrupt) and worth_keeping(target):
+                tell(f"interrupted; {kept_run(target)}")
+                return 130
         raise
     return report_outcome(outcome, target, replacement)
 

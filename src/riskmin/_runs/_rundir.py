@@ -221,8 +221,8 @@ def first_missing(path: Path) -> Optional[Path]:
 
 
 def discard(target: Path, made: Path) -> None:
-    """Remove the run folder `target`, then the folders above it up to `made`, the outermost one this command made for
-    it, while they are empty (another run may have come to share them)."""
+    """Remove the folder `target`, then the folders above it up to `made`, the outermost one this command made for
+    it, while they are empty (another run or experiment may have come to share them)."""
     shutil.rmtree(target, ignore_errors=True)
     for folder in target.parents:
         if not folder.is_relative_to(made):
@@ -233,23 +233,57 @@ def discard(target: Path, made: Path) -> None:
             return
 
 
-def discard_failed(directory: Path, made: Optional[Path], before: frozenset = frozenset()) -> None:
-    """What a run that failed with nothing worth keeping wrote, removed: `directory` and the folders above it up to
-    `made`, the outermost one it made (see discard); in a folder that was there before (`made` None), what it holds
-    beyond the names it held then (`before`), so that the folder is as it was and nothing half written is taken for a
-    run that stopped."""
-    if made is not None:
-        discard(directory, made)
-        return
-    for path in list(directory.iterdir()) if directory.is_dir() else ():
-        # by its name alone: what the failed run wrote may be cut short; a file another wrote meanwhile stays
-        ours = path.name in RUN_OUTPUTS or written_by_a_run(path) or path.name.startswith(".")  # .x.tmp: atomic_write
-        if path.name in before or not ours:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+@dataclass(frozen=True)
+class Attempt:
+    """A new run's attempt in the folder `folder`, and what it made there: the outermost folder it made for the run
+    (`made`: `folder` or one above it; None when `folder` was there already) and the names a folder that was there
+    held before (`before`). The one rule of every failed run, the command line's, fit's, a replacement's and the
+    --nproc launcher's: what it wrote is removed when nothing is worth keeping, and no more.
+
+    Take it before the folder is made (`Attempt.at`): the folder, or its first write, makes it after.
+    """
+
+    folder: Path
+    made: Optional[Path] = None
+    before: frozenset = frozenset()
+
+    @classmethod
+    def at(cls, folder: Path) -> Attempt:
+        """The attempt about to write in `folder`: what it will make, and what a folder there already holds."""
+        made = first_missing(folder)
+        return cls(folder, made, frozenset(os.listdir(folder)) if made is None and folder.is_dir() else frozenset())
+
+    def undone(self) -> bool:
+        """What the attempt wrote, removed unless something in the folder is worth keeping (a checkpoint written whole,
+        the final files); whether it was. The folders it made go (discard); a folder that was there keeps the names it
+        held before, and a file another wrote meanwhile."""
+        if worth_keeping(self.folder):
+            return False
+        if self.made is not None:
+            discard(self.folder, self.made)
+            return True
+        for path in list(self.folder.iterdir()) if self.folder.is_dir() else ():
+            # by its name alone: what the failed run wrote may be cut short
+            ours = (
+                path.name in RUN_OUTPUTS or written_by_a_run(path) or path.name.startswith(".")
+            )  # .x.tmp: atomic_write
+            if path.name in self.before or not ours:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        return True
+
+    def as_json(self) -> dict:
+        """The attempt in JSON's words, for another process to undo (the --nproc launcher)."""
+        folder, made = os.path.abspath(self.folder), None if self.made is None else os.path.abspath(self.made)
+        return {"folder": folder, "made": made, "before": sorted(self.before)}
+
+    @classmethod
+    def from_json(cls, told: dict) -> Attempt:
+        made = None if told["made"] is None else Path(told["made"])
+        return cls(Path(told["folder"]), made, frozenset(told["before"]))
 
 
 def prepare_run_directory(
@@ -379,12 +413,12 @@ class Replacement:
     While active, the old run is locked, so nobody resumes or replaces it meanwhile. `settle(run)` renames a run that
     finished and did not diverge into its place; anything else leaves the old run as it was. A failure (an exception
     out of the block) leaves the new run beside it when it is worth keeping (a checkpoint or its final files), and
-    removes it when there is nothing to resume and this attempt `made` the folder. `resume`: the call or command that
-    continues the new run, in the caller's voice, which `left` names.
+    removes what the `attempt` made (Attempt.undone; None: the folder was resumed, not made). `resume`: the call or
+    command that continues the new run, in the caller's voice, which `left` names.
     """
 
-    def __init__(self, building: Path, target: Path, resume: str, made: bool = True):
-        self.building, self.target, self.made, self.resume = building, target, made, resume
+    def __init__(self, building: Path, target: Path, resume: str, attempt: Optional[Attempt]):
+        self.building, self.target, self.attempt, self.resume = building, target, attempt, resume
         self.lock = RunLock(target, tidy=False)
 
     def __enter__(self):
@@ -393,8 +427,8 @@ class Replacement:
 
     def __exit__(self, kind, error, trace):
         try:
-            if kind is not None and not self.kept():
-                shutil.rmtree(self.building, ignore_errors=True)
+            if kind is not None and self.attempt is not None:
+                self.attempt.undone()
         finally:
             self.lock.release()
         return False
@@ -402,7 +436,7 @@ class Replacement:
     def kept(self) -> bool:
         """Whether the new run stays beside the old one after a failure: something in it to resume or use, or a
         folder this attempt did not make (one resumed)."""
-        return not self.made or worth_keeping(self.building)
+        return self.attempt is None or worth_keeping(self.building)
 
     def settle(self, run) -> bool:
         """Put the finished `run` (None: none finished) in the old one's place, unless it diverged; whether it took

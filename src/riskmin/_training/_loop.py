@@ -55,17 +55,7 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import (
-    Run,
-    Replacement,
-    attempts,
-    discard_failed,
-    first_missing,
-    fit_folder,
-    save_run,
-    worth_keeping,
-    written_by_a_run,
-)
+from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
 from .._files import held_elsewhere, held_here, holds_experiment, holds_run
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
@@ -150,7 +140,7 @@ def training_loop(training: Training, resume: bool) -> Run:
             raise
         team.wait_for_first()
         return run
-    with Replacement(building, target, resume_call(building), made=not resume) as replacement:
+    with Replacement(building, target, resume_call(building), None if resume else Attempt.at(building)) as replacement:
         try:
             run = trained(training, resume)
         except FinishedThenInterrupted as stop:  # the run whole: it takes the place it was for, and the stop goes on
@@ -180,13 +170,11 @@ def training_loop(training: Training, resume: bool) -> Run:
 def trained_or_nothing(training: Training, building: Path) -> Run:
     """`trained`, a new run in `building`: one that fails with nothing to resume or use (a checkpoint, its final files)
     leaves nothing of its own behind, which a later fit there would take for a run that stopped."""
-    made = first_missing(building)
-    before = frozenset(os.listdir(building)) if made is None else frozenset()  # a folder of its own stays as it was
+    attempt = Attempt.at(building)  # before the first write makes the folder
     try:
         return trained(training, False)
     except BaseException:
-        if not worth_keeping(building):
-            discard_failed(building, made, before)
+        attempt.undone()
         raise
 
 
