@@ -14,6 +14,7 @@ import torch
 import riskmin
 from riskmin import montecarlo
 from said import unwrapped
+from snapshot import tree
 
 ARGS = ["montecarlo", "lab1", "--runs", "6", "--epochs", "4", "--model", "two_layer", "--hidden", "8", "--progress", "off"]
 
@@ -255,6 +256,40 @@ def test_a_mistake_the_processes_find_is_said_once_by_the_launcher_and_leaves_no
     assert err.strip() == "error: batch_size = 900 is larger than the training split (800 samples); use at most 800, or 0 " \
                           "for the whole split"
     assert not any(tmp_path.iterdir())  # neither the run's folder nor those made above it
+
+
+def test_an_overwrite_on_two_processes_that_fails_leaves_the_old_run_as_it_was(tmp_path):
+    riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r")
+    before = tree(tmp_path)
+    # found by every process after process 0 made the hidden folder beside runs/r for the new run
+    process = riskmin_command("train", "lab1", "--batch-size", "900", "--out", str(tmp_path), "--name", "r", "--overwrite")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and err.strip().startswith("error: batch_size = 900 is larger than the training split")
+    assert tree(tmp_path) == before  # the old run whole, and no hidden folder beside it
+
+
+STOPS_THE_LAUNCHER = """
+import os, signal
+
+class StopsTheLauncher:  # as a user's Ctrl-C or kill would stop `riskmin train --nproc 2`, at a step chosen in advance
+    def on_step_end(self, state):
+        if state.step == 30 and os.environ["RANK"] == "0":
+            os.kill(int(os.environ["RISKMIN_LAUNCHER"]), signal.SIGTERM)
+
+callback = StopsTheLauncher()
+"""
+
+
+def test_a_launcher_stopped_by_a_signal_leaves_the_run_its_processes_saved_and_says_how_to_resume(tmp_path):
+    (tmp_path / "stop.py").write_text(STOPS_THE_LAUNCHER)
+    command = ["train", "lab1", "--epochs", "4", "--progress", "off", "--out", str(tmp_path / "runs"), "--name", "cut"]
+    process = riskmin_command(*command, "--callback", f"{tmp_path / 'stop.py'}:callback")
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert f"continue with: riskmin train --resume {tmp_path / 'runs' / 'cut'} --nproc 2" in unwrapped(err)
+    assert any((tmp_path / "runs" / "cut" / "checkpoint").glob("*.manifest.json"))
+    finished("train", "--resume", str(tmp_path / "runs" / "cut"), "--progress", "off")
+    assert json.loads((tmp_path / "runs" / "cut" / "summary.json").read_text())["epochs_run"] == 4
 
 
 def test_lr_find_on_two_processes_sweeps_the_whole_batch_as_one(tmp_path):

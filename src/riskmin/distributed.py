@@ -200,7 +200,8 @@ def follow_launcher() -> None:
     a process alone) it does nothing.
 
     The signal follows the thread that started the process; torch's elastic agent starts them from the launcher's main
-    thread, which lives as long as the launcher.
+    thread, which lives as long as the launcher. Outside a run's steps the signal ends the process as an exception
+    (`ended`).
     """
     import ctypes
     import signal
@@ -209,11 +210,19 @@ def follow_launcher() -> None:
     launcher = os.environ.get(LAUNCHER)
     if not launcher or not launched() or not sys.platform.startswith("linux"):
         return
+    signal.signal(signal.SIGTERM, ended)  # before training's own handler, which puts this one back after
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         return  # refused (a sandbox): the process lives as before
     if os.getppid() != int(launcher):  # the launcher ended before the call above, so no signal will come
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def ended(number: int, frame) -> None:
+    """SIGTERM outside a run's steps (the launcher ends the others when one fails), in a process `--nproc` started:
+    raised as SystemExit, so that the process lets go of what it holds (a run's lock) and undoes what it made on its
+    way out, where the signal's default would end it in the middle."""
+    raise SystemExit(128 + number)
 
 
 def shared(value):
