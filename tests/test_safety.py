@@ -469,8 +469,9 @@ def test_a_column_too_small_for_float32_in_a_file_is_named_not_read_as_zeros(tmp
     assert riskmin.predict(run, np.array([[1e-45]], dtype=np.float64)).shape == (1, 1)
 
 
-def test_a_run_far_worse_than_predicting_the_mean_is_warned_about(recwarn):
-    riskmin.fit("linear", "lab1", optimizer="adam", lr=1e6, epochs=2, restore_best=False)
+@pytest.mark.parametrize("progress", [True, False])  # a script's quiet fit hears it too
+def test_a_run_far_worse_than_predicting_the_mean_is_warned_about(recwarn, progress):
+    riskmin.fit("linear", "lab1", optimizer="adam", lr=1e6, epochs=2, restore_best=False, progress=progress)
     warned = [str(w.message) for w in recwarn if issubclass(w.category, riskmin.RiskminWarning)]
     assert len(warned) == 1 and warned[0].startswith("the final val r2 is -"), warned
     assert "far worse than predicting the training mean" in warned[0]

@@ -14,13 +14,11 @@ from ..config import (
     FIELDS,
     Config,
     RiskminError,
-    RiskminNumerics,
     check_experiment,
     fact,
     given_for_task,
     given_settings,
     unused_by_sweep,
-    warn,
 )
 from .._paths import shell_word
 
@@ -281,7 +279,6 @@ def train_locked(target, config, data, resume: bool, callbacks):
     from .._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
     from .._files import RunLock, atomic_write
     from .._training._loop import fit
-    from ..policy import worse_than_the_mean
     from .._runs._report import summary_table
 
     with RunLock(target):
@@ -306,8 +303,6 @@ def train_locked(target, config, data, resume: bool, callbacks):
             return error
         if not resume:  # how the data was read, with the results: a mistake found before them is the one line said
             print_notes(data.notes)
-        if not config.progress and worse_than_the_mean(run.summary):  # fit says it beside its progress display alone
-            warn(worse_than_the_mean(run.summary), RiskminNumerics)
         summary_table(run.summary, Console())
     return run
 

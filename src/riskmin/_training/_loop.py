@@ -101,6 +101,8 @@ def fit(
     run = training_loop(training, resume)
     if run.summary["diverged"] and training.team.first:  # the console says it; Python would else hear nothing
         warn(run.summary["stop_reason"], Diverged)
+    elif worse_than_the_mean(run.summary) and training.team.first:  # an experiment says it of its runs as a whole
+        warn(worse_than_the_mean(run.summary), RiskminNumerics)
     return run
 
 
@@ -647,8 +649,6 @@ def finish(training: Training) -> Run:
         )
     summary = summary_of(training, final)
     # a run that reports says so; Monte-Carlo's runs are rows in its table
-    if config.progress and worse_than_the_mean(summary):
-        warn(worse_than_the_mean(summary), RiskminNumerics)
     test = {k: v for k, v in final.items() if k.startswith("test_")}
     return Run(
         model=model,
