@@ -121,14 +121,36 @@ def test_a_class_comes_back_in_the_targets_own_type_and_compares_equal_to_it(lab
     assert riskmin.evaluate(run, pair)["accuracy"] == riskmin.evaluate(run, table)["accuracy"]
 
 
-@pytest.mark.parametrize("labels, kind", [([False, True], "b"), (["apple", "banana", "cherry"], "U"), (["-1", "0", "1"], "U")],
-                         ids=["true/false", "text", "text of numbers"])
+@pytest.mark.parametrize("labels, kind", [([False, True], "b"), (["apple", "banana", "cherry"], "U"), (["-1", "0", "1"], "U"),
+                                          ([10, 20, 30], "i"), ([-1, 1], "i")],
+                         ids=["true/false", "text", "text of numbers", "whole numbers", "signs"])
 def test_a_pair_of_numpy_arrays_gives_its_classes_back_in_their_type(labels, kind):
     table = labelled(labels)
     x, y = table[["weight"]].to_numpy(), np.array(table["label"].tolist())
     run = riskmin.fit("linear", (x, y), epochs=30, lr=0.1, progress=False)
     predicted = riskmin.predict(run, x, kind="class")
     assert y.dtype.kind == predicted.dtype.kind == kind and (predicted == y).mean() > 0.9  # text stays text
+    assert run.summary["n_outputs"] == len(labels)  # one output a class
+    assert riskmin.evaluate(run, (x, y))["accuracy"] == pytest.approx((predicted == y).mean())
+
+
+def test_numbers_held_as_python_objects_are_numbers_and_whole_number_yes_no_targets_fit_bce():
+    generator = np.random.default_rng(0)
+    x = generator.normal(size=(200, 3))
+    amounts = x @ np.array([1.0, -2.0, 0.5])
+    run = riskmin.fit("linear", (x.astype(object), amounts.astype(object)), epochs=50, progress=False)  # df.to_numpy()
+    assert run.summary["n_outputs"] == 1 and run.summary["test_r2"] > 0.9  # not 200 classes
+    yes = (amounts > 0).astype(np.int64)
+    run = riskmin.fit("linear", (x, yes), loss="bce", epochs=50, progress=False)
+    assert run.summary["n_outputs"] == 1 and riskmin.evaluate(run, (x, yes))["accuracy"] > 0.9
+
+
+def test_evaluate_refuses_a_class_index_the_run_has_no_output_for():
+    x = np.random.default_rng(0).normal(size=(60, 2))
+    run = riskmin.fit("linear", (x, np.arange(60) % 3), epochs=2, progress=False)
+    with pytest.raises(riskmin.RiskminError, match="^class label 5 is not one the run knows: its model has 3 outputs, for "
+                                                   "the classes 0 to 2$"):
+        riskmin.evaluate(run, (x[:4], np.array([0, 1, 5, 2])))
 
 
 def older(run_path, classes: list):

@@ -152,7 +152,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         name = next(iter(named), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)), row_index(x))
     several = several_tensors(x)  # several inputs, model(*x) or model(**x): as they are
-    x, y = x if several else array_of(x), writable(array_of(y))
+    x, y = x if several else numbers_of(array_of(x)), writable(numbers_of(array_of(y)))
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
         raise RiskminError(
             f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text "
@@ -161,7 +161,9 @@ def as_pair(x, y, config: Config | None = None) -> Data:
     x = x if several else torch.as_tensor(writable(x))
     if config.task == "regression":
         return Data(x, amounts(y))
-    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or labels_asked(y, config):
+    if config.loss == "bce" and yes_no(y):  # 0/1 as whole numbers: bce fits them as 0.0/1.0
+        return Data(x, torch.as_tensor(y).double(), task="classification")
+    if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or labels_asked(y, config) or labels_not_indices(y):
         classes, codes = pair_classes(y)
         return Data(x, torch.from_numpy(codes), classes=classes, task="classification")
     columns = y.shape[1] if getattr(y, "ndim", 1) == 2 else 1
@@ -179,6 +181,50 @@ def array_of(values):
     if isinstance(values, (list, tuple)) or type(values).__module__.partition(".")[0] in ("pandas", "polars"):
         return np.asarray(values)
     return values
+
+
+def numbers_of(values):
+    """An array of Python objects that are all real numbers (what DataFrame.to_numpy() gives of mixed columns) as an
+    array of numbers, read as numbers are; anything else as it is.
+
+    >>> numbers_of(np.array([1, 2.5], dtype=object)).dtype, numbers_of(np.array([1, "a"], dtype=object)).dtype
+    (dtype('float64'), dtype('O'))
+    """
+    if not isinstance(values, np.ndarray) or values.dtype != object or values.size == 0:
+        return values
+    real = (int, float, np.integer, np.floating)
+    if all(isinstance(v, real) and not isinstance(v, (bool, np.bool_)) for v in values.flat):
+        return np.array(values.tolist())
+    return values
+
+
+def whole_numbers(y) -> bool:
+    """Whether `y` holds whole numbers as integers (not true/false), a tensor or an array."""
+    if isinstance(y, torch.Tensor):
+        return not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
+    return isinstance(y, np.ndarray) and y.dtype.kind in "iu"
+
+
+def labels_not_indices(y) -> bool:
+    """Whether a y of whole numbers, one per row, holds class labels (10, 20, 30; 1, 2, 3; -1, 1) rather than the
+    indices 0..k-1 of k classes, each there: read as labels, as a table's target column is, so that the model has
+    one output per class and predictions are the labels given.
+
+    >>> labels_not_indices(np.array([10, 30, 20])), labels_not_indices(np.array([2, 0, 1, 1]))
+    (True, False)
+    """
+    if not whole_numbers(y) or y.ndim != 1 or len(y) == 0:  # (n, 1) whole numbers: refused, as y.squeeze(1) fixes
+        return False
+    values = np.unique(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    return not np.array_equal(values, np.arange(len(values)))
+
+
+def yes_no(y) -> bool:
+    """Whether a y of whole numbers holds 0 and 1 alone (yes/no targets, one column or several)."""
+    if not whole_numbers(y) or len(y) == 0:
+        return False
+    values = np.unique(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    return bool(np.isin(values, (0, 1)).all())
 
 
 def labels_asked(y, config: Config) -> bool:

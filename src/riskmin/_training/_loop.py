@@ -106,6 +106,12 @@ def fit(
     return run
 
 
+def swept(model, data, config: Optional[Config], callbacks, settings: dict) -> Run:
+    """`fit` for lr_find's sweep, which trains to divergence on purpose and is judged by its curve: nothing said of the
+    run's numbers."""
+    return training_loop(setup(model, data, config, callbacks, None, False, settings), False)
+
+
 def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
     """`fit` in this process alone, even under torchrun: a Monte-Carlo experiment deals whole runs to the processes.
     `checkpoints`: a folder the run checkpoints in, as `fit` in a run directory does, but writing no run files;
@@ -768,17 +774,19 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     data = file_rows(data, names) if is_path(data) else frames.rows(data, names)
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, callables, data.y)
-    check_targets(loss_name, data.y)
+    # 0/1 as whole numbers: the yes/no targets bce fits as 0.0/1.0
+    targets = data.y.float().reshape(len(data.y), -1) if loss_name == "bce" and frames.yes_no(data.y) else data.y
+    check_targets(loss_name, targets, run_or_model.summary.get("n_outputs") if isinstance(run_or_model, Run) else None)
     target = (
         standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None
     )
     if target is not None and target.log:  # the run's rows with a logarithm: the new ones must have one too
-        check_log_target(config, data.y, getattr(run_or_model, "data_names", {}).get("targets") or data.target_names)
+        check_log_target(config, targets, getattr(run_or_model, "data_names", {}).get("targets") or data.target_names)
     device = next(model.parameters()).device
     x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
     # the outputs as the run trained them: a standardized (or log) regression target's units, converted back for the
     # metrics
-    y = data.y if target is None else target(data.y)
+    y = targets if target is None else target(targets)
     loss_fn = make_loss(loss_name, given)
     loss_fn = in_target_units(loss_fn, target) if target is not None and loss_name == "custom" else loss_fn
     metrics = {name: user_metric(name, fn, target) for name, fn in callables.metrics.items()}

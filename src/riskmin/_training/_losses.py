@@ -47,7 +47,8 @@ def with_concrete_loss(config: Config, y: torch.Tensor) -> Config:
 
 
 def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> None:
-    """Refuse a loss that cannot fit the targets, before any training starts (a loss of the user's own takes any)."""
+    """Refuse a loss that cannot fit the targets, before any training starts (a loss of the user's own takes any);
+    `n_outputs`: a trained model's, whose class indices the targets must be."""
     if loss == "custom":
         return
     if loss == "cross_entropy" and y.is_floating_point():
@@ -61,6 +62,11 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
         raise RiskminError(
             "class labels must count from 0 (class k is the model's output k) but one is "
             f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself"
+        )
+    if loss == "cross_entropy" and n_outputs is not None and len(y) and int(y.max()) >= n_outputs:
+        raise RiskminError(
+            f"class label {int(y.max())} is not one the run knows: its model has {n_outputs} outputs, for the classes "
+            f"0 to {n_outputs - 1}"
         )
     if loss != "cross_entropy" and not y.is_floating_point():
         raise RiskminError(

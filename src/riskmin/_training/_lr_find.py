@@ -67,7 +67,7 @@ def lr_find(
     >>> 1e-7 <= finding.suggestion <= 10 and len(finding.rates) == len(finding.losses)
     True
     """
-    from ._loop import fit
+    from ._loop import swept
 
     if not 0 < start < end or steps < 5:
         raise RiskminError(
@@ -78,12 +78,12 @@ def lr_find(
         warn(note, RiskminNote)
     model = copy.deepcopy(model) if isinstance(model, nn.Module) else model  # the user's model keeps its weights
     sweep = Sweep(start, (end / start) ** (1 / (steps - 1)), steps)
-    fit(
+    swept(
         model,
         data,
         config,
-        callbacks=[sweep],
-        **{**settings, "progress": False, "scheduler": "none", "max_steps": steps, "epochs": None, "patience": 0},
+        [sweep],
+        {**settings, "progress": False, "scheduler": "none", "max_steps": steps, "epochs": None, "patience": 0},
     )
     if len(sweep.losses) < 3:
         raise RiskminError(
