@@ -91,6 +91,24 @@ def test_an_optimizer_factory_and_an_own_loss_module_train(lab1):
     assert riskmin.evaluate(run, lab1)["loss"] == pytest.approx(run.summary["train_loss"], rel=0.2)
 
 
+class NeedsAWeight(torch.nn.Module):
+    def __init__(self, weight):
+        super().__init__()
+
+
+def test_a_loss_class_is_taken_as_an_optimizer_class_is_by_fit_and_by_evaluate(lab1, tmp_path):
+    by_class = riskmin.fit("linear", lab1, loss=torch.nn.SmoothL1Loss, epochs=2, **FAST)
+    by_instance = riskmin.fit("linear", lab1, loss=torch.nn.SmoothL1Loss(), epochs=2, **FAST)
+    timeless = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in (by_class, by_instance)]
+    assert timeless[0] == timeless[1] and by_class.config.loss_callable == by_instance.config.loss_callable
+    by_class.save(tmp_path / "run")
+    loaded = riskmin.Run.load(tmp_path / "run")  # what its message asks for, the class by name, is taken
+    assert riskmin.evaluate(loaded, lab1, loss=torch.nn.SmoothL1Loss) == riskmin.evaluate(by_class, lab1)
+    with pytest.raises(RiskminError, match=r"^loss = test_callables.NeedsAWeight is a class that needs arguments to build; "
+                                           r"pass an instance, loss=NeedsAWeight\(...\)$"):
+        riskmin.fit("linear", lab1, loss=NeedsAWeight, epochs=1, **FAST)
+
+
 def test_a_run_with_an_own_loss_loaded_from_disk_says_what_to_pass(lab1, tmp_path):
     run = riskmin.fit("linear", lab1, loss=squared_error, epochs=1, **FAST)
     run.save(tmp_path / "run")

@@ -51,7 +51,7 @@ def user_objects(settings: dict) -> tuple:
             continue
         if not callable(value):
             raise RiskminError(f"{key} = {value!r} is not allowed; give a name or a callable ({WHAT[key]})")
-        setattr(callables, key, value)
+        setattr(callables, key, loss_object(value) if key == "loss" else value)
         settings.update({key: "custom", f"{key}_callable": qualified_name(value)})
     metrics = settings.pop("metrics", None)
     if metrics is not None and not isinstance(metrics, str):
@@ -60,6 +60,20 @@ def user_objects(settings: dict) -> tuple:
     elif metrics is not None:
         settings["metrics"] = metrics
     return callables, settings
+
+
+def loss_object(value):
+    """A loss given as a class (torch.nn.MSELoss, as an optimizer is given as one): an instance of it, built without
+    arguments; anything else as it is."""
+    if not isinstance(value, type):
+        return value
+    try:
+        return value()
+    except TypeError:
+        raise RiskminError(
+            f"loss = {qualified_name(value)} is a class that needs arguments to build; pass an instance, "
+            f"loss={value.__name__}(...)"
+        ) from None
 
 
 WHAT = {

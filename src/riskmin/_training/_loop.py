@@ -19,6 +19,7 @@ from ._callables import (
     Callables,
     in_target_units,
     indexed,
+    loss_object,
     missing_callables,
     model_step,
     user_objects,
@@ -796,6 +797,7 @@ def evaluate(run_or_model, data, loss=None) -> dict:
 def evaluation_loss(model, config: Config, loss, callables: Callables, y: torch.Tensor) -> tuple:
     """(loss name, the user's own loss function or None) that evaluate measures with: `loss` (a name or a function),
     else the run's; a run's own function that this process was not given is asked for by its recorded name."""
+    loss = loss_object(loss)
     given = loss if callable(loss) else callables.loss if loss is None else None
     if given is None and loss is None and hasattr(model, "training_step"):
         given = model.training_step  # evaluation sums the model's own step (_callables.step_sums)
