@@ -130,3 +130,29 @@ def test_user_callbacks_receive_every_event_and_can_stop_training(lab1):
     run = riskmin.fit("linear", lab1, epochs=10, progress=False, callbacks=[recorder])
     assert recorder.events == ["start", "validation", "epoch", "validation", "epoch", "end"]
     assert run.summary["epochs_run"] == 2
+    assert run.summary["stopped_early"] and run.summary["stop_reason"] == "stopped by a callback (state.should_stop)"
+
+
+class EndsEpochs:
+    def on_epoch_ends(self, state):  # misspelt: never called
+        state.should_stop = True
+
+    def on_fit_start(self, state):
+        pass
+
+
+@pytest.mark.parametrize("callbacks, message", [
+    ([EndsEpochs], r"^callbacks holds the class EndsEpochs; pass an object of it, EndsEpochs\(\), whose methods the loop calls$"),
+    (EndsEpochs(), r"^callbacks takes a list of callbacks, not a EndsEpochs; pass callbacks=\[...\] even for one$"),
+    ([object()], r"^callback object has none of the methods a callback has \(on_fit_start, on_batch_end, "),
+])
+def test_a_callback_given_wrong_is_one_sentence_before_training(lab1, callbacks, message):
+    with pytest.raises(riskmin.RiskminError, match=message):
+        riskmin.fit("linear", lab1, epochs=1, progress=False, callbacks=callbacks)
+
+
+def test_a_method_named_for_no_event_is_warned_of_as_never_called(lab1):
+    with pytest.warns(riskmin.RiskminWarning, match="^EndsEpochs.on_epoch_ends is named for no event of the loop, so it "
+                                                    "is never called; did you mean on_epoch_end\\?$"):
+        run = riskmin.fit("linear", lab1, epochs=2, progress=False, callbacks=[EndsEpochs()])
+    assert run.summary["epochs_run"] == 2

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..config import Config, RiskminError
+from ..config import Config, RiskminError, warn
 from ..metrics import METRICS
 
 OBJECT_SETTINGS = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
@@ -297,3 +297,35 @@ def named_callback(spec: str):
     if not any(hasattr(callback, event) for event in EVENTS):
         raise RiskminError(f"--callback {spec}: {name} has none of the methods a callback has ({', '.join(EVENTS)})")
     return callback
+
+
+def checked_callbacks(callbacks) -> list:
+    """fit's `callbacks` as a list, each an object with methods named for the loop's events (callbacks.EVENTS). One
+    callback not in a list, a class in place of an object of it, an object with no event's method are refused in one
+    sentence; a method named like an event that is none (on_epoch_ends) is warned of, as it would never be called."""
+    import difflib
+
+    from ..callbacks import EVENTS
+
+    if not isinstance(callbacks, (list, tuple)):
+        raise RiskminError(
+            f"callbacks takes a list of callbacks, not {kind_of(callbacks)}; pass callbacks=[...] even for one"
+        )
+    for callback in callbacks:
+        if isinstance(callback, type):
+            raise RiskminError(
+                f"callbacks holds the class {callback.__name__}; pass an object of it, {callback.__name__}(), "
+                "whose methods the loop calls"
+            )
+        if not any(hasattr(callback, event) for event in EVENTS):
+            raise RiskminError(
+                f"callback {type(callback).__name__} has none of the methods a callback has ({', '.join(EVENTS)})"
+            )
+        for name in dir(type(callback)):
+            if name.startswith("on_") and name not in EVENTS:
+                close = difflib.get_close_matches(name, EVENTS, n=1)
+                warn(
+                    f"{type(callback).__name__}.{name} is named for no event of the loop, so it is never called"
+                    + (f"; did you mean {close[0]}?" if close else f"; the events are {', '.join(EVENTS)}")
+                )
+    return list(callbacks)

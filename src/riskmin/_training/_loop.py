@@ -17,6 +17,7 @@ from .. import distributed, models
 from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
 from ._callables import (
     Callables,
+    checked_callbacks,
     in_target_units,
     indexed,
     loss_object,
@@ -337,6 +338,7 @@ def setup(
     model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
     checkpoints go when that is not a run `directory` (a run of an experiment). `experiment`: a run of an experiment,
     whose experiment says what the data holds (constant feature columns) once for all its runs."""
+    callbacks = checked_callbacks(callbacks)
     config, callables = fit_settings(model, config, settings, resume)
     config = recorded(config, data)  # config.toml names the data the run was given, not the default data set
     starting_point(model, config, directory, resume)
@@ -648,7 +650,9 @@ def finish(training: Training) -> Run:
     config, state, prepared = training.config, training.state, training.prepared
     best, model = training.best, training.model
     judge = training.judge
-    judge.ended(0, state.epoch, state.step, state.stop_reason if state.should_stop else "")
+    # a callback that asked to stop without saying why is named as the reason
+    stopped_by = (state.stop_reason or "stopped by a callback (state.should_stop)") if state.should_stop else ""
+    judge.ended(0, state.epoch, state.step, stopped_by)
     restored = bool(judge.restored()[0]) and best is not None and best.restore(model)
     with training.team.watched():
         final = prepared.final_metrics(
