@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import riskmin
 from riskmin import Data, RiskminError, split
 from riskmin.data import split_sizes
 from riskmin.splits import class_counts, kfold_splits, read_splits, stratified_split
@@ -218,3 +219,27 @@ def test_pickles_and_other_files_are_refused_unread(tmp_path):
                           ("splits.json", "must be .npz or .csv"), ("absent.npz", "does not exist")):
         with pytest.raises(RiskminError, match=message):
             read_splits(tmp_path / name, n_rows=10)
+
+
+def test_split_takes_what_fit_takes_and_gives_the_rows_fit_trains_on():
+    pd = pytest.importorskip("pandas")
+    generator = np.random.default_rng(0)
+    x, y = generator.normal(size=(90, 3)), generator.normal(size=90)
+    pair = riskmin.split((x, y), seed=4)
+    assert pair.sizes() == {"train": 72, "val": 9, "test": 9}  # the rows, not the two items of the pair
+    table = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=y)
+    framed = riskmin.split(table, target="y", seed=4)
+    assert all(torch.equal(getattr(pair, part), getattr(framed, part)) for part in ("train", "val", "test"))
+    by_splits = riskmin.fit("linear", framed, seed=4, epochs=2, progress=False)  # the seed: of the initial weights
+    by_seed = riskmin.fit("linear", table, target="y", seed=4, epochs=2, progress=False)
+    assert by_splits.summary["test_loss"] == by_seed.summary["test_loss"]
+    with pytest.raises(riskmin.RiskminError, match="^a DataFrame needs target= naming the column to predict"):
+        riskmin.split(table)
+
+
+def test_split_keywords_beside_splits_given_are_noted_as_unused():
+    splits = split(riskmin.load("lab1"), seed=0)
+    with pytest.warns(riskmin.RiskminNote, match=r"^val=0.3 and test=0.3 are not used: the Splits given fix the rows of "
+                                                 r"each split \(riskmin.split makes others\)$"):
+        run = riskmin.fit("linear", splits, val=0.3, test=0.3, epochs=1, progress=False)
+    assert (run.summary["n_val"], run.summary["n_test"]) == (100, 100)

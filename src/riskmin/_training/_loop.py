@@ -31,9 +31,9 @@ from ._checks import check_columns, check_model, gradient_checked, probe
 from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
 from ..config import called_with, Diverged, FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label, stopped_run
-from ..data import Data, to_device
+from ..data import Data, Splits, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
-from ..metrics import REGRESSION
+from ..metrics import REGRESSION, in_words
 from ._fingerprint import fingerprint
 from ._losses import (
     check_bce_outputs,
@@ -106,6 +106,19 @@ def fit(
     elif worse_than_the_mean(run.summary) and training.team.first:  # an experiment says it of its runs as a whole
         warn(worse_than_the_mean(run.summary), RiskminNumerics)
     return run
+
+
+def fixed_by_splits(settings: dict) -> str:
+    """The note on the keywords of a split that Splits given as the data leave unused ("" when none was given).
+
+    >>> fixed_by_splits({"val": 0.3, "test": 0.3, "lr": 0.1})
+    'val=0.3 and test=0.3 are not used: the Splits given fix the rows of each split (riskmin.split makes others)'
+    """
+    given = [f"{name}={settings[name]!r}" for name in ("train", "val", "test", "split") if name in settings]
+    if not given:
+        return ""
+    fixed = "the Splits given fix the rows of each split (riskmin.split makes others)"
+    return f"{in_words(given, 'and')} {'are' if len(given) > 1 else 'is'} not used: {fixed}"
 
 
 def swept(model, data, config: Optional[Config], callbacks, settings: dict) -> Run:
@@ -352,6 +365,8 @@ def setup(
     model = checked_model(model, prepared, config)
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
+    if isinstance(data, Splits) and team.first and fixed_by_splits(settings):
+        warn(fixed_by_splits(settings), RiskminNote)
     if team.first and not experiment:  # an experiment says them once for all its runs
         for note in prepared.notes:
             warn(note)
