@@ -502,6 +502,15 @@ class TwoOutputs(torch.nn.Module):
         return self.layer(x), x  # predictions and something else: a tuple
 
 
+class Squeezed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.layer(x).squeeze(1)
+
+
 X = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
 Y = X.sum(1, keepdim=True)
 LABELS = torch.arange(40) % 3
@@ -520,7 +529,15 @@ MISUSE = [
     ("a 0-d target", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, torch.tensor(1.0))), "y is a single number (a 0-d tensor)"),
     ("0-d targets from a Dataset", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i, 0]))),
      "the Dataset yields each target as a 0-d tensor"),
-    ("labels -1, 0, 1", lambda: riskmin.fit(torch.nn.Linear(3, 3), (X, LABELS - 1)), "class labels must count from 0"),
+    ("labels -1, 0, 1 as Data", lambda: riskmin.fit(torch.nn.Linear(3, 3), riskmin.Data(X, LABELS - 1)),
+     "class labels must count from 0"),
+    ("a float64 model", lambda: riskmin.fit(torch.nn.Linear(3, 1).double(), (X, Y)),
+     "the model cannot take the data's inputs (mat1 and mat2 must have the same dtype, but got Float and Double): its "
+     "weights are float64 and riskmin gives it float32 inputs; make it float32 with model.float()"),
+    ("outputs squeezed to a vector", lambda: riskmin.fit(Squeezed(), (X, Y)),
+     "the model gives one number per sample as a vector, outputs of shape (n,), but the targets are a column, of "
+     "shape (n, 1), and mse would broadcast one against the other; return the outputs as a column: leave out the "
+     "squeeze in forward, or return output.unsqueeze(1)"),
     ("a model returning a tuple", lambda: riskmin.fit(TwoOutputs(), (X, Y)), "the model returns a tuple, not a tensor"),
     ("predict with a column too many", lambda: riskmin.predict(riskmin.fit("linear", (X, Y), epochs=1, progress=False), torch.randn(5, 4)),
      "the rows have 4 columns but the run was trained on 3 features"),

@@ -89,6 +89,13 @@ def check_model(model, probe: Probe, loss: str) -> None:
         with torch.no_grad():
             output = forward(model, x)
     except RuntimeError as error:
+        kinds = {p.dtype for p in model.parameters() if p.is_floating_point()} - {torch.float32}
+        if kinds:  # a float64 module, say: riskmin gives it float32 inputs
+            raise RiskminError(
+                f"the model cannot take the data's inputs ({error_headline(error)}): its weights are "
+                f"{', '.join(sorted(str(kind).removeprefix('torch.') for kind in kinds))} and riskmin gives it "
+                "float32 inputs; make it float32 with model.float()"
+            ) from None
         raise RiskminError(
             f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "
             f"({error_headline(error)}); make its first layer take {probe.n_inputs} inputs"
@@ -115,6 +122,12 @@ def check_model(model, probe: Probe, loss: str) -> None:
                 "outputs"
                 + (', or use --loss bce (loss="bce") with one output for a yes/no target' if classes == 2 else "")
             )
+    elif output.ndim == 1 and y.ndim == 2 and y.shape[1] == 1 and len(output) == len(y):
+        raise RiskminError(
+            f"the model gives one number per sample as a vector, outputs of shape (n,), but the targets are a "
+            f"column, of shape (n, 1), and {loss} would broadcast one against the other; "
+            "return the outputs as a column: leave out the squeeze in forward, or return output.unsqueeze(1)"
+        )
     elif output.shape != y.shape:
         names = probe.target_names or []
         columns = (

@@ -61,7 +61,8 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
         raise RiskminError(
             "class labels must count from 0 (class k is the model's output k) but one is "
-            f"{int(y.min())}; map them to 0, 1, ..., or give a table, whose labels riskmin maps itself"
+            f"{int(y.min())}; map them to 0, 1, ..., or give them as (x, y) or in a table, whose labels riskmin "
+            "maps itself"
         )
     if loss == "cross_entropy" and n_outputs is not None and len(y) and int(y.max()) >= n_outputs:
         raise RiskminError(
