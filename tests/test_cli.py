@@ -98,7 +98,7 @@ BAD = [
     (["train", "--n-samples", "2", "--val", "0.4", "--test", "0.4"],
      "2 samples split by train=0.2, val=0.4, test=0.4 give 0 training, 1 validation, 1 test rows, which leaves no training sample"),
     (["train", "--n-samples", "3"], "give 2 training, 0 validation, 1 test rows, so the validation set asked for would be empty; "
-                                    "use more data, set --val to at least 0.333 for one row, or to 0 for none"),
+                                    "use more data, set val to at least 0.333 for one row, or to 0 for none"),
     (["train", "--n-samples", "4", "--train", "0.5", "--val", "0.25", "--test", "0.1"],
      "give 2 training, 1 validation, 0 test rows, so the test set asked for would be empty"),
     (["train", "--momentum", "-0.5"], "momentum = -0.5 is out of range"),

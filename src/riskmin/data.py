@@ -336,7 +336,7 @@ def check_split_sizes(n: int, fractions: tuple, sizes: tuple) -> None:
     )
     if empty[0] == 0:
         raise RiskminError(f"{said} rows, which leaves no training sample; lower val and test or use more data")
-    flags = " and ".join(("--val", "--test")[i - 1] for i in empty)
+    flags = " and ".join(("val", "test")[i - 1] for i in empty)  # as the sentence names them: a flag, a keyword
     raise RiskminError(
         f"{said} rows, so the {' and '.join(names[i] for i in empty)} set{'s' * (len(empty) > 1)} asked "
         f"for would be empty; use more data, set {flags} to at least {1 / n:.3g} for one "
