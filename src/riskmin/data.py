@@ -98,6 +98,25 @@ class Data:
     def __len__(self) -> int:
         return n_rows(self.x)
 
+    def __repr__(self) -> str:
+        """What the data is, not its every value: rows, inputs, targets and task.
+
+        >>> Data(torch.zeros(5, 3), torch.zeros(5, 1), name="mine")
+        Data('mine': 5 rows, 3 features (x0, x1, x2), 1 target (y0), regression)
+        """
+        inputs = (
+            f"{len(input_tensors(self.x))} inputs"
+            if self.several
+            else f"{self.n_features} feature{'s' * (self.n_features != 1)} ({names_text(self.feature_names)})"
+        )
+        targets = (
+            f"{len(self.classes or [])} classes ({names_text([str(c) for c in self.classes])})"
+            if self.classes
+            else f"{len(self.target_names)} target{'s' * (len(self.target_names) != 1)} "
+            f"({names_text(self.target_names)})"
+        )
+        return f"Data({self.name!r}: {len(self)} rows, {inputs}, {targets}, {self.task})"
+
     @property
     def several(self) -> bool:
         """Whether x is several inputs (a tuple or dict of tensors) rather than one samples x features tensor."""
@@ -122,6 +141,11 @@ class Data:
         if not self.layout or all(c["kind"] == "numeric" for c in self.layout):
             return None
         return torch.tensor([c["kind"] == "categorical" for c in self.layout for _ in c.get("categories", [None])])
+
+
+def names_text(names: list, most: int = 3) -> str:
+    """Up to `most` names, and "..." for the rest."""
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
 
 
 def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
@@ -272,6 +296,16 @@ class Splits:
 
     def sizes(self) -> dict:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+    def __repr__(self) -> str:
+        """The split's sizes and seed, and the data it indexes (not every index).
+
+        >>> split(Data(torch.zeros(10, 1), torch.zeros(10, 1), name="mine"), val=0.2, test=0.2)
+        Splits(6 train, 2 val, 2 test rows, seed 0, of Data('mine': 10 rows, 1 feature (x0), 1 target (y0), regression))
+        """
+        data = repr(self.data) if isinstance(self.data, Data) else f"a {type(self.data).__name__}"
+        sizes = ", ".join(f"{size} {part}" for part, size in self.sizes().items())
+        return f"Splits({sizes} rows, seed {self.seed}, of {data})"
 
 
 def split(
