@@ -143,6 +143,9 @@ def test_numbers_held_as_python_objects_are_numbers_and_whole_number_yes_no_targ
     yes = (amounts > 0).astype(np.int64)
     run = riskmin.fit("linear", (x, yes), loss="bce", epochs=50, progress=False)
     assert run.summary["n_outputs"] == 1 and riskmin.evaluate(run, (x, yes))["accuracy"] > 0.9
+    with pytest.warns(riskmin.RiskminNote, match=r'^task: regression on y, real numbers that are all 0 or 1; for yes/no '
+                                                 r'labels pass loss="bce", or y as whole numbers \(classes\)$'):
+        assert "test_r2" in riskmin.fit("linear", (x, yes.astype(float)), epochs=1, progress=False).summary  # regressed
 
 
 def test_evaluate_refuses_a_class_index_the_run_has_no_output_for():

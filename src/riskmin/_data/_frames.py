@@ -172,7 +172,14 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             f"classification takes one column of class labels but y has {columns}; give one, or, for several yes/no "
             'targets, y as 0.0/1.0 floats with loss="bce"'
         )
-    return Data(x, y, task="" if config.task == "auto" else config.task)  # 0/1 labels as they are, for bce
+    data = Data(x, y, task="" if config.task == "auto" else config.task)  # 0/1 labels as they are, for bce
+    guessed = config.task == "auto" and config.loss == "auto" and data.task == "regression"
+    if guessed and torch.equal(data.y, data.y.round()) and yes_no(data.y.long()):  # 0.0/1.0 alone: labels, maybe
+        data.notes.append(
+            'task: regression on y, real numbers that are all 0 or 1; for yes/no labels pass loss="bce", or y as '
+            "whole numbers (classes)"
+        )
+    return data
 
 
 def array_of(values):
