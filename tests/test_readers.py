@@ -83,7 +83,10 @@ BAD_FILES = [
     ("fractions.csv", "a,y\n1,2.5\n2,3\n", ["--target", "y", "--task", "classification"],
      "target column y of fractions.csv holds fractions, which are not class labels; use --task regression"),
     ("three.csv", "a,y\n1,0\n2,1\n3,2\n", ["--target", "y", "--loss", "bce"], "loss bce needs two classes but y has 3; use --loss cross_entropy"),
-    ("two.csv", "a,b,y\n1,2,0\n2,3,1\n", ["--target", "a,y", "--task", "classification"], "classification takes one target column but 2 were given"),
+    ("two.csv", "a,b,y\n1,2,0\n2,3,1\n", ["--target", "a,y", "--task", "classification"],
+     "classification takes one target column but 2 were given (a, y); name one with --target, or, for several yes/no targets, use --loss bce"),
+    ("two.csv", "a,b,y\n1,2,0\n2,3,1\n", ["--target", "b,y", "--loss", "bce"],
+     "target column b of two.csv holds 2, not 0 or 1, which loss bce cannot fit as a yes/no target; name the yes/no columns alone"),
     ("gaps.csv", "a,y\n1,2\n,3\n4,\n", ["--target", "y"],
      "gaps.csv has missing values, empty or NaN, in columns a (1), y (1), first at rows 1, 2 (counting from 0); pass --missing drop to drop those rows "
      "or --missing mean to fill features with training-split means"),
@@ -365,3 +368,15 @@ def test_numbers_whose_thousands_are_grouped_by_commas_are_read_as_numbers(tmp_p
     given, read = riskmin.load(str(plain), settings), riskmin.load(str(grouped), settings)
     assert read.task == given.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
     assert "grouped.csv writes the thousands of columns y, z with commas (1,200); read as numbers" in read.notes
+
+
+def test_several_yes_no_columns_of_a_table_fit_bce_as_several_yes_no_targets(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((120, 2))
+    rows = "".join(f"{p:.4f},{q:.4f},{int(p > 0)},{str(q > 0).lower()}\n" for p, q in x)
+    (tmp_path / "two.csv").write_text("p,q,first,second\n" + rows)
+    with pytest.warns(riskmin.RiskminNote, match=r"^task: classification \(guessed\): 2 yes/no targets \(first, second\); "
+                                                 r"loss=\"bce\" takes yes/no targets$"):
+        data = riskmin.load(str(tmp_path / "two.csv"), target="first,second", loss="bce")
+    assert data.task == "classification" and data.y.dtype == torch.float32
+    assert torch.equal(data.y, torch.tensor([[p > 0, q > 0] for p, q in x], dtype=torch.float32))

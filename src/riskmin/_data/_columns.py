@@ -398,9 +398,27 @@ def target_values(table, targets: list, task: str, loss: str, path: Path, index=
     if task == "regression":
         y = regression_target(columns, targets, numeric, path)
         return task, y, None, f"task: regression ({how}) on {', '.join(targets)}{reason}"
+    if len(columns) > 1 and loss == "bce":  # several yes/no targets, one output each
+        held = f"{len(targets)} yes/no targets ({', '.join(targets)})"
+        return task, yes_no_targets(columns, targets, path), None, f"task: classification ({how}): {held}{reason}"
     y, classes = classification_target(columns, targets, loss, path)
     note = f"task: classification ({how}): {targets[0]} has {len(classes)} classes ({classes_text(classes, 6)}){reason}"
     return task, y, classes, note
+
+
+def yes_no_targets(columns: list, targets: list, path: Path) -> torch.Tensor:
+    """Several target columns of 0 and 1 (or true and false) side by side as float32, the yes/no targets loss bce
+    fits; a column holding anything else is refused."""
+    for name, column in zip(targets, columns):
+        values = as_numpy(column).astype(np.float64) if is_numeric(column) else np.array([np.nan])  # text: no number
+        other = values[(values != 0) & (values != 1)]
+        if len(other):
+            found = "text" if not is_numeric(column) else f"{other[0]:g}"
+            raise RiskminError(
+                f"target column {name} of {path.name} holds {found}, not 0 or 1, which loss bce cannot fit as a "
+                "yes/no target; name the yes/no columns alone with --target, or use --loss mse"
+            )
+    return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
 
 
 def check_finite_targets(table, targets: list, index=None) -> None:
@@ -418,6 +436,8 @@ def check_finite_targets(table, targets: list, index=None) -> None:
 def auto_task(columns: list, loss: str, numeric: bool) -> tuple:
     """(task, the rule that decided it, whether the other task could take the target) for --task auto: the number of
     targets, then the loss, then the values."""
+    if len(columns) > 1 and loss == "bce":
+        return "classification", "--loss bce takes yes/no targets", False
     if len(columns) > 1:
         return "regression", "several targets are regression", False
     if loss in ("cross_entropy", "bce"):
@@ -453,7 +473,7 @@ def classification_target(columns: list, targets: list, loss: str, path: Path) -
     if len(columns) != 1:
         raise RiskminError(
             f"classification takes one target column but {len(columns)} were given "
-            f"({', '.join(targets)}); name one with --target"
+            f"({', '.join(targets)}); name one with --target, or, for several yes/no targets, use --loss bce"
         )
     classes, codes = column_classes(columns[0], targets[0], path)
     if len(classes) == 1:
