@@ -269,6 +269,6 @@ def test_a_ctrl_c_of_montecarlo_says_how_to_go_on_within_80_columns(tmp_path, mo
     assert stopped.value.code == 130
     err = capsys.readouterr().err
     assert all(len(line) <= 80 for line in err.splitlines()), [line for line in err.splitlines() if len(line) > 80]
-    assert unwrapped(err).strip().splitlines()[-1] == ("interrupted; 1 finished run kept in runs/line-linear-montecarlo; "
-                                                       "continue with: riskmin montecarlo --resume "
+    assert unwrapped(err).strip().splitlines()[-1] == ("interrupted; 1 finished run kept in runs/line-linear-montecarlo: "
+                                                       "continue it with: riskmin montecarlo --resume "
                                                        "runs/line-linear-montecarlo")

@@ -1148,3 +1148,33 @@ def test_an_output_whose_reader_is_gone_takes_every_write_and_still_reads_as_ope
     assert stream.write("lost\n") == 5 and stream.writelines(["a\n", "b\n"]) is None and stream.flush() is None
     assert not stream.closed and stream.writable() and isinstance(stream, io.TextIOBase)  # as colorama or rich ask
     stream.stream.close()
+
+
+def test_sigterm_stops_an_experiment_as_ctrl_c_does_and_an_overwrite_says_the_old_one_is_as_it_was(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from riskmin._experiments import _kept
+
+    monkeypatch.chdir(tmp_path)
+    experiment = ["montecarlo", "line", "--model", "linear", "--runs", "6", "--chunk", "3", "--epochs", "1", "--progress", "off",
+                  "--name", "mc"]
+    assert main(experiment) == 0
+    before = tree(tmp_path / "runs" / "mc")
+    keep = _kept.Keeper.keep
+
+    def kept_then_terminated(self, group, rows):  # a kill once the first stack of runs is kept
+        keep(self, group, rows)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(_kept.Keeper, "keep", kept_then_terminated)
+    with pytest.raises(SystemExit) as stopped:
+        main([*experiment, "--overwrite"])
+    assert stopped.value.code == 130 and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    building = next((tmp_path / "runs").glob(".mc.new-*")).relative_to(tmp_path)
+    assert unwrapped(capsys.readouterr().err).strip() == (
+        f"interrupted; 3 finished runs kept in {building}: continue it with: riskmin montecarlo --resume {building}; "
+        f"runs/mc is as it was: discard the new one with: rm -r {building}")
+    assert tree(tmp_path / "runs" / "mc") == before
+    monkeypatch.setattr(_kept.Keeper, "keep", keep)
+    assert main(["montecarlo", "--resume", str(building)]) == 0
+    assert sorted(os.listdir(tmp_path / "runs")) == ["mc"]

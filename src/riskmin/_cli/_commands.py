@@ -530,13 +530,7 @@ def on_first_process(config, data, args, directory, keeper, experiment):
             result = experiment(config if first else config.replace(progress=False), kept)
     except KeyboardInterrupt:
         if first and kept.building is not None:
-            from .._experiments._kept import KEPT, read_kept
-
-            count = len(read_kept(kept.building / KEPT))
-            tell(
-                f"interrupted; {count} finished run{'s' * (count != 1)} kept in {kept.building}; continue with: "
-                f"riskmin {args.command} --resume {shell_word(kept.building)}"
-            )
+            tell(kept.stopped())
             raise SystemExit(130) from None
         raise
     finally:

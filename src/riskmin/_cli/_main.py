@@ -397,11 +397,33 @@ def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     # riskmin's own messages as lines, beside its errors; the caller's setting comes back
-    with warnings.catch_warnings(), unbroken_output():
+    with warnings.catch_warnings(), unbroken_output(), terminated_as_interrupted():
         warnings.showwarning = as_lines(warnings.showwarning)
         warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
         warnings.filterwarnings("ignore", category=Diverged)  # said as the command's error, with where the run went
         return command(parser, argv)
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted():
+    """While a command runs, SIGTERM (kill, a scheduler's stop) stops it as Ctrl-C does: what it kept is said, with
+    how to go on, where the signal's default would end it without a word. A run's steps take both signals over
+    themselves (to checkpoint at a step); a SIGTERM ignored by whoever started riskmin stays ignored."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def interrupted(number, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 class Unbroken(io.TextIOBase):

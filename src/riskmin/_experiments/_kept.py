@@ -295,14 +295,21 @@ class Keeper:
             discard(self.building, self.made)
         self.release()
         stopped = kind is not None and issubclass(kind, KeyboardInterrupt) and self.building is not None
-        if stopped and not self.command and interrupted(self.building):  # the command line says it in its words
+        if stopped and not self.command and interrupted(self.building):  # the command line says it itself
             from .._training._checkpoint import TrainingInterrupted
 
-            count = len(read_kept(self.building / KEPT))
-            raise TrainingInterrupted(
-                f"interrupted; {count} finished run{'s' * (count != 1)} kept in {self.building}: "
-                f"{self.resume_hint(self.building)}"
-            ) from None
+            raise TrainingInterrupted(self.stopped()) from None
+
+    def stopped(self) -> str:
+        """What an interrupted experiment says, in its caller's words: the runs it kept and how to go on; and for one
+        begun to replace another, that the other is as it was, and how to discard the new one."""
+        building = self.building
+        assert building is not None, "stopped() tells of an experiment begun"
+        count = len(read_kept(building / KEPT))
+        said = f"interrupted; {count} finished run{'s' * (count != 1)} kept in {building}: {self.resume_hint(building)}"
+        if self.target is not None and building != self.target:
+            said += f"; {self.target} is as it was: discard the new one with: rm -r {shell_word(building)}"
+        return said
 
     def release(self) -> None:
         if self.lock is not None:
