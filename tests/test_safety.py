@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -256,6 +257,63 @@ def test_a_damaged_run_is_one_error_line_at_predict_and_evaluate(finished, table
         riskmin.Run.load(finished)
 
 
+def rehashed(run):
+    """summary.json's checksums made to agree with the files again, as after a hand edit that redid them."""
+    summary = json.loads((run / "summary.json").read_text())
+    summary["sha256"] = {name: hashlib.sha256((run / name).read_bytes()).hexdigest() for name in summary["sha256"]}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def edited(run, name, old, new):
+    path = run / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+
+
+def nan_weights(run):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(run / "model.safetensors")
+    next(iter(weights.values())).view(-1)[0] = float("nan")
+    save_file(weights, run / "model.safetensors")
+    rehashed(run)
+
+
+def standardizer(run, std):
+    preprocessing = json.loads((run / "preprocessing.json").read_text())
+    preprocessing["standardizer"]["std"] = std(preprocessing["standardizer"]["std"])
+    (run / "preprocessing.json").write_text(json.dumps(preprocessing))
+    rehashed(run)
+
+
+FORGED = [
+    ("checksums that are no dict", lambda run: edited(run, "summary.json", '"sha256": {', '"sha256": "x", "was": {'),
+     "summary.json holds no checksums riskmin wrote; the run is damaged, train it again"),
+    ("config.toml edited", lambda run: edited(run, "config.toml", 'model = "linear"', 'model = "two_layer"'),
+     "config.toml does not match the checksum in summary.json; the run is damaged, train it again"),
+    ("config.toml edited and rehashed", lambda run: (edited(run, "config.toml", 'model = "linear"', 'model = "two_layer"'),
+                                                     rehashed(run)),
+     "do not fit the model its config.toml describes (the model has H1.weight, "),
+    ("NaN weights", nan_weights, "model.safetensors holds NaN or infinite weights, which riskmin never writes"),
+    ("a spread as text", lambda run: standardizer(run, lambda std: "abc"), "preprocessing.json lacks what riskmin wrote there"),
+    ("too few spreads", lambda run: standardizer(run, lambda std: std[:3]),
+     "preprocessing.json lacks what riskmin wrote there (its scaling does not fit 10 inputs, each spread above 0)"),
+    ("spreads of 0", lambda run: standardizer(run, lambda std: [0.0] * len(std)), "its scaling does not fit 10 inputs"),
+]
+
+
+@pytest.mark.parametrize("case, forge, message", FORGED, ids=[case for case, _, _ in FORGED])
+def test_a_run_edited_by_hand_is_refused_in_one_sentence_even_with_its_checksums_redone(finished, table, capsys, case, forge,
+                                                                                      message):
+    forge(finished)
+    capsys.readouterr()
+    assert main(["evaluate", str(finished), str(table)]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    with pytest.raises(RiskminError, match=re.escape(message)):
+        riskmin.Run.load(finished)
+
+
 def two_checkpoints(tmp_path):
     """(older, newer) manifests of a run of three epochs."""
     riskmin.fit("linear", "lab1", epochs=3, progress=False, checkpoint_every=1, directory=tmp_path)
@@ -292,6 +350,29 @@ def test_a_header_claiming_two_to_the_62_bytes_is_damage_not_a_crash(tmp_path):
     assert values["epoch"] == 2 and "is not a safetensors file" in warnings[0]
     with pytest.raises(RiskminError, match="is not a safetensors file"):
         load_tensors(data_of(newer))
+
+
+@pytest.mark.parametrize("cut", ["rng/order", "riskmin"])
+def test_a_checkpoint_edited_with_its_checksum_redone_is_one_sentence_at_resume(tmp_path, cut):
+    from riskmin.callbacks import SignalAt
+    from safetensors import safe_open
+
+    with pytest.raises(TrainingInterrupted):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path, callbacks=[SignalAt(30, "SIGINT")])
+    [manifest] = Checkpoints(tmp_path).complete()
+    with safe_open(data_of(manifest), "pt") as file:
+        tensors, metadata = {k: file.get_tensor(k) for k in file.keys()}, file.metadata()
+    if cut == "riskmin":  # metadata of another shape
+        metadata["riskmin"] = json.dumps({"numpy": 5})
+    else:
+        del tensors[cut]
+    data = safetensors_bytes(tensors, metadata)
+    data_of(manifest).write_bytes(data)
+    manifest.write_text(json.dumps({"files": {data_of(manifest).name: hashlib.sha256(data).hexdigest()}}))
+    with pytest.raises(RiskminError, match=rf"^the newest checkpoint of {re.escape(str(tmp_path))} does not hold what "
+                                           r"riskmin writes in one \(KeyError\('(rng/order|step)'\)\); the run is "
+                                           r"damaged: train it again from the start \(--overwrite, overwrite=True\)$"):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path, resume=True)
 
 
 def test_checkpoints_replace_symbolic_links_instead_of_writing_through_them(tmp_path):

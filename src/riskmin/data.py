@@ -569,6 +569,12 @@ class Standardizer:
             "target": None if self.target is None else self.target.to_dict(),
         }
 
+    def fits(self, n_inputs: int) -> bool:
+        """Whether it scales `n_inputs` input columns, one mean and one spread above 0 each, as a run's files must
+        agree."""
+        sizes = self.mean.shape == self.std.shape == (n_inputs,)
+        return sizes and (self.fill is None or self.fill.shape == (n_inputs,)) and bool((self.std > 0).all())
+
     @classmethod
     def from_dict(cls, values: dict) -> "Standardizer":
         std = torch.tensor([float("inf") if v is None else v for v in values["std"]], dtype=torch.float32)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import torch
 from torch import nn
 
 from .. import models
@@ -109,7 +110,9 @@ class Run:
         return load_run(directory, model)
 
 
-CHECKED = ("model.safetensors", "preprocessing.json")  # the files predict and evaluate use, checksummed in summary.json
+# the files a loaded run is built from, checksummed in summary.json: its weights, its preprocessing, and its settings,
+# which say what model the weights belong to (a run written before config.toml was checksummed has none of it)
+CHECKED = ("model.safetensors", "preprocessing.json", "config.toml")
 # the hidden folder a run that replaces another is built in
 REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")
 
@@ -745,22 +748,31 @@ def load_run(directory, model=None):
     summary = checked_summary(directory)
     config = Config.from_toml(directory / "config.toml")
     preprocessing = read_json(directory / "preprocessing.json")
+    given = model is not None
     try:
         if model is None:
             model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
         standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
-    except (KeyError, TypeError, AttributeError) as error:
+        if standardizer is not None and not standardizer.fits(preprocessing["n_inputs"]):
+            raise ValueError(f"its scaling does not fit {preprocessing['n_inputs']} inputs, each spread above 0")
+    except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as error:
         raise RiskminError(
             f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
             "damaged, train it again"
         ) from None
     saved = load_tensors(directory / "model.safetensors")
+    if not all(bool(torch.isfinite(t).all()) for t in saved.values() if t.is_floating_point()):
+        raise RiskminError(
+            f"{directory / 'model.safetensors'} holds NaN or infinite weights, which riskmin never writes; the run is "
+            "damaged, train it again"
+        )
     try:
         model.load_state_dict(saved)
     except RuntimeError as error:
+        fix = "give a model built as the run's was" if given else "the run is damaged, train it again"
         raise RiskminError(
-            f"the weights in {directory} do not fit the model given ({misfit(saved, model.state_dict()) or error}); "
-            "give a model built as the run's was"
+            f"the weights in {directory} do not fit the model {'given' if given else 'its config.toml describes'} "
+            f"({misfit(saved, model.state_dict()) or error}); {fix}"
         ) from None
     try:
         with open(directory / "metrics.csv", newline="") as file:
@@ -810,8 +822,12 @@ def checked_summary(directory: Path) -> dict:
     if missing:
         raise not_a_run(directory, missing)
     summary = read_json(directory / "summary.json")
-    checksums = summary.pop("sha256", {})
-    for name, digest in checksums.items() if isinstance(checksums, dict) else ():
+    checksums = summary.pop("sha256", {})  # none: a run written before riskmin kept them
+    if not isinstance(checksums, dict):
+        raise RiskminError(
+            f"{directory / 'summary.json'} holds no checksums riskmin wrote; the run is damaged, train it again"
+        )
+    for name, digest in checksums.items():
         if name in CHECKED and sha256(directory / name) != digest:
             raise RiskminError(
                 f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again"

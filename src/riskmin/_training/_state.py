@@ -214,39 +214,55 @@ def restore_checkpoint(saver, training: Training) -> None:
     Under torchrun process 0 reads it and sends it to the others, which take their own random
     states and loss sums from it.
     """
-    team, state = training.team, training.state
+    team = training.team
     tensors, values = saver.latest() if team.first else ({}, {})  # the others take process 0's, just below
     if team.world > 1:
         tensors, values = shared((tensors, values))
-    if values.get("processes", 1) != team.world:
+    try:
+        if values.get("processes", 1) != team.world:
+            raise RiskminError(
+                f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
+                f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
+                f"--resume {shell_word(saver.root.parent)} --nproc {values.get('processes', 1)}"
+            )
+        # before the weights meet a model of another shape
+        assert training.fingerprint is not None  # setup fingerprints every run that checkpoints
+        check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
+        check_length(values, training.config, len(training.batches), saver.root.parent)
+        # checked before any of them is copied: load_state_dict copies the tensors that fit before it raises
+        weights = named(tensors, "model/")
+        different = misfit(weights, training.model.state_dict())
+        if different:
+            raise RiskminError(
+                f"cannot resume {saver.root.parent}: the model given is not the one the run began with ({different}); "
+                "resume with a model built as the run's was, or start a new run"
+            )
+        if not team.first:
+            prefix = f"rank/{team.rank}/"
+            values = {**values, **values["ranks"][str(team.rank)]}
+            tensors = {**tensors, **{k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}}
+        put_back(training, weights, tensors, values, saver.root.parent)
+    except RiskminError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:  # a file whose checksum was redone
         raise RiskminError(
-            f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
-            f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
-            f"--resume {shell_word(saver.root.parent)} --nproc {values.get('processes', 1)}"
-        )
-    # before the weights meet a model of another shape
-    assert training.fingerprint is not None  # setup fingerprints every run that checkpoints
-    check_same(values.get("inputs"), training.fingerprint, saver.root.parent)
-    check_length(values, training.config, len(training.batches), saver.root.parent)
-    # checked before any of them is copied: load_state_dict copies the tensors that fit before it raises
-    weights = named(tensors, "model/")
-    different = misfit(weights, training.model.state_dict())
-    if different:
-        raise RiskminError(
-            f"cannot resume {saver.root.parent}: the model given is not the one the run began with ({different}); "
-            "resume with a model built as the run's was, or start a new run"
-        )
-    if not team.first:
-        prefix = f"rank/{team.rank}/"
-        values = {**values, **values["ranks"][str(team.rank)]}
-        tensors = {**tensors, **{k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}}
+            f"the newest checkpoint of {saver.root.parent} does not hold what riskmin writes in one ({error!r}); the "
+            "run is damaged: train it again from the start (--overwrite, overwrite=True)"
+        ) from None
+
+
+def put_back(training: Training, weights: dict, tensors: dict, values: dict, where) -> None:
+    """A checkpoint's contents, checked to fit the run, put back into it: weights, optimizer, schedule, judge,
+    callbacks, random states, position, and the losses not yet reported. `where`: the run's folder, as a message
+    names it."""
+    state = training.state
     training.model.load_state_dict(weights)
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
     if "judge" not in values:
         raise RiskminError(
-            f"run {saver.root.parent} was checkpointed by an earlier riskmin, whose checkpoints do not "
+            f"run {where} was checkpointed by an earlier riskmin, whose checkpoints do not "
             "hold the judge's state; train it again from the start (--overwrite, overwrite=True)"
         )
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
