@@ -23,7 +23,7 @@ PUBLIC = {
     "Config": ".config", "RiskminError": ".config", "RiskminWarning": ".config", "RiskminNote": ".config",
     "RiskminNumerics": ".config",
     "Curve": "._experiments._curve", "curve": "._experiments._curve",
-    "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": ".data",
+    "Data": ".data", "Splits": ".data", "Standardizer": ".data", "split": "._training._prepare",
     "DATASETS": ".datasets", "load": ".datasets",
     "evaluate": "._training._loop", "fit": "._training._loop", "predict": "._training._loop",
     "graph": "._training._graph",
@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # what type checkers and editors see: the same names, importe
     from ._training._lr_find import LrFinding, lr_find
     from ._runs._rundir import Run
     from .config import Config, RiskminError, RiskminNote, RiskminNumerics, RiskminWarning
-    from .data import Data, Splits, Standardizer, split
+    from ._training._prepare import split
+    from .data import Data, Splits, Standardizer
     from .datasets import DATASETS, load
 
 

@@ -308,23 +308,16 @@ class Splits:
         return f"Splits({sizes} rows, seed {self.seed}, of {data})"
 
 
-def split(
-    data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0, **settings
-) -> Splits:
-    """Shuffle the samples with `seed` and cut them into train, validation and test index sets.
+def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:
+    """Shuffle the samples of `data` (Data or a Dataset) with `seed` and cut them into train, validation and test index
+    sets; riskmin.split takes anything fit takes (_prepare.split).
 
     `train` defaults to what `val` and `test` leave. Sizes are `split_sizes`: training and
-    validation round(fraction x n) rows, test the rest. `data`: Data or a Dataset, or anything else fit takes (a
-    name, a file's path, a DataFrame with target=, (x, y)), read as fit reads it with the `settings` that read data
-    (target=, features=, task=, ...): the splits a fit with the same seed and fractions trains on.
+    validation round(fraction x n) rows, test the rest.
 
     >>> s = split(Data(torch.randn(10, 2), torch.randn(10, 1)), val=0.2, test=0.2, seed=0); s.sizes()
     {'train': 6, 'val': 2, 'test': 2}
     """
-    if not isinstance(data, (Data, Dataset)) or settings:
-        from ._training._prepare import as_data
-
-        data = as_data(data, Config().replace(**settings))
     n_train, n_val, n_test = split_sizes(len(data), train, val, test)
     n = len(data)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

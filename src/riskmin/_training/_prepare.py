@@ -28,7 +28,7 @@ from ..data import (
     TensorBatches,
     rows_at,
     schedule,
-    split,
+    split as split_indices,
     to_device,
     tutorial_split,
 )
@@ -343,6 +343,22 @@ def as_data(data, config: Config):
     return data
 
 
+def split(
+    data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0, **settings
+) -> Splits:
+    """riskmin.split: the samples of `data` shuffled with `seed` and cut into train, validation and test index sets,
+    the splits a fit with the same seed and fractions trains on (data.split). `data`: anything fit takes (Data, a
+    Dataset, a name, a file's path, a DataFrame with target=, (x, y)), read as fit reads it with the `settings` that
+    read data (target=, features=, task=, ...).
+
+    >>> split("lab1", val=0.2, test=0.2, seed=1).sizes()
+    {'train': 600, 'val': 200, 'test': 200}
+    """
+    if not isinstance(data, (Data, Dataset)) or settings:
+        data = as_data(data, Config().replace(**settings))
+    return split_indices(data, train, val, test, seed)
+
+
 def check_task(data, config: Config) -> None:
     """Refuse a task given beside riskmin.Data whose targets were read as the other one: it cannot be read again. Real
     numbers are classification targets as they are for loss="bce" (0/1, one column a label)."""
@@ -379,9 +395,9 @@ def as_splits(data, config: Config) -> Splits:
     if isinstance(data, Data):
         if config.split == "tutorial":
             return tutorial_split(data)
-        return split(data, config.train, config.val, config.test, config.seed)
+        return split_indices(data, config.train, config.val, config.test, config.seed)
     if isinstance(data, Dataset):
-        return split(check_pairs(data), config.train, config.val, config.test, config.seed)
+        return split_indices(check_pairs(data), config.train, config.val, config.test, config.seed)
     raise RiskminError(
         f"data of type {type(data).__name__} is not supported; pass a data set name or a file's path, a DataFrame with "
         "target=, riskmin.Data, (x, y) tensors or arrays, Splits or a torch Dataset"
