@@ -88,7 +88,8 @@ def test_predict_counts_unseen_categories_in_one_warning_and_fills_missing_value
     mean_size = run.preprocessing.fill[-1].item()
     nan = float("nan")
     expected = riskmin.predict(run, torch.tensor([[1, 0, 0, 0, 2.0], [0, 0, 0, 0, 2.0], [0, 1, 0, 0, nan], [0, 0, 0, 0, 3.0], [0, 0, 0, 0, 3.0]]))
-    assert [float(row["predicted_price"]) for row in rows] == expected[:, 0].tolist()
+    # written with a float32's digits, read back as a float32, the very values
+    assert torch.equal(torch.tensor([float(row["predicted_price"]) for row in rows], dtype=torch.float32), expected[:, 0])
     filled = riskmin.predict(run, torch.tensor([[0, 1, 0, 0, mean_size]]))
     assert float(rows[2]["predicted_price"]) == pytest.approx(filled.item(), abs=1e-5)
 

@@ -632,7 +632,7 @@ def shown_and_saved(result, table, what: str, saved, data_notes=()):
         print_notes(data_notes)
         console = Console()
         for note in result.notes:
-            console.print(message_lines(note), highlight=False, markup=False)
+            console.print(message_lines(f"note: {note}"), highlight=False, markup=False)
         table(console)
         console.print(f"{what} written to {path}", highlight=False)
     except KeyboardInterrupt:
@@ -687,7 +687,7 @@ def predict_file(args) -> int:
     kept = as_written(args.file, keep)  # as the file writes them: the inputs are read in float32, as riskmin trains
     output = predict(run, x)
     columns = outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
-    columns = {**kept, **columns}
+    columns = {**kept, **{name: float32_text(values) for name, values in columns.items()}}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -696,8 +696,20 @@ def predict_file(args) -> int:
         atomic_write(Path(args.out), buffer.getvalue().encode())
     except OSError as error:
         raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
-    print(f"{len(x)} predictions written to {args.out}")
+    print(f"{len(x)} prediction{'s' * (len(x) != 1)} written to {args.out}")
     return 0
+
+
+def float32_text(column: list) -> list:
+    """A column of numbers the model computed in float32, as text with the digits a float32 holds (231.62039, not
+    the float64 231.62039184570312 it widens to); labels as they are.
+
+    >>> float32_text([231.62039184570312, 0.5, "cherry", 3])
+    ['231.62039', '0.5', 'cherry', 3]
+    """
+    import numpy as np
+
+    return [str(np.float32(value)) if type(value) is float else value for value in column]
 
 
 def as_written(path, keep: list) -> dict:
@@ -803,11 +815,12 @@ def tell(message: str) -> None:
 
 
 def print_notes(notes: list) -> None:
-    """What reading the data guessed or did (the task, dropped rows), each within 80 columns."""
+    """What reading the data guessed or did (the task, dropped rows), each a 'note: ...' line within 80 columns, as
+    a RiskminNote is printed."""
     from .._runs._report import message_lines
 
     for note in notes:
-        print(message_lines(note))
+        print(message_lines(f"note: {note}"))
 
 
 def list_datasets() -> int:
