@@ -95,6 +95,7 @@ BAD_FILES = [
     ("lab1", None, ["--task", "classification"], "built-in data set 'lab1' is regression data; drop --task classification (task=\"auto\")"),
     ("inf.csv", "a,y\n1,2\ninf,3\n", ["--target", "y"], "x holds NaN or infinite values, first at row 1 (counting from 0)"),
     ("ragged.csv", "a,y\n1,2,3\n", ["--target", "y"], "cannot be read as CSV"),
+    ("one.csv", "a,y\n1,151\n", ["--target", "y"], "one.csv has 1 row; training needs at least 2"),  # not "one class"
     ("missing.csv", "", ["--target", "y"], "data file missing.csv does not exist"),
     ("data.xlsx", "a,y\n1,2\n", ["--target", "y"], "riskmin reads .csv, .parquet, .npz files"),
     ("lab1", None, ["--target", "y"], "--target and --features (target=, features=) choose columns of a table"),
@@ -125,6 +126,9 @@ def test_npz_files_need_x_and_y_and_are_never_unpickled(tmp_path):
     np.savez(tmp_path / "wrong.npz", features=np.zeros((3, 2)), y=np.zeros(3))
     with pytest.raises(RiskminError, match="has no array named x; an .npz file needs arrays x and y"):
         riskmin.load(str(tmp_path / "wrong.npz"))
+    np.savez(tmp_path / "short.npz", x=np.zeros((10, 2)), y=np.zeros(7))
+    with pytest.raises(RiskminError, match="short.npz: x has 10 rows but y has 7; they must match$"):  # not "one class"
+        riskmin.load(str(tmp_path / "short.npz"))
     np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}, None], dtype=object), y=np.zeros(2))
     with pytest.raises(RiskminError, match="cannot be read as NPZ"):
         riskmin.load(str(tmp_path / "objects.npz"))
@@ -144,7 +148,7 @@ def test_predict_and_evaluate_a_file_with_shuffled_columns(houses, tmp_path):
     run = riskmin.Run.load(tmp_path / "runs" / "h")
     data = riskmin.load(str(houses), riskmin.Config(target="price"))
     expected = riskmin.predict(run, data.x[:20])[:, 0].tolist()
-    assert [float(line.split(",")[1]) for line in written[1:]] == expected
+    assert [float(np.float32(line.split(",")[1])) for line in written[1:]] == expected  # a float32's digits, read so
     metrics = riskmin.evaluate(run, riskmin.Data(data.x[:20], data.y[:20]))
     (tmp_path / "few.csv").write_text("\n".join(rows[:21]) + "\n")
     import contextlib

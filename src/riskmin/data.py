@@ -80,7 +80,7 @@ class Data:
         if len(self) != len(self.y):
             raise RiskminError(f"x has {len(self)} samples but y has {len(self.y)}; they must match")
         if len(self) < 2:
-            raise RiskminError(f"the data has {len(self)} samples; training needs at least 2")
+            raise RiskminError(f"the data has {len(self)} sample{'s' * (len(self) != 1)}; training needs at least 2")
         check_values(self, originals, given)
         self.feature_names = list(self.feature_names) or (
             [] if self.several else [f"x{i}" for i in range(self.x.shape[1])]

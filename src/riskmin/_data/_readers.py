@@ -108,6 +108,11 @@ def table_data(
     layout = [{**entry, "unit": units[entry["name"]]} if entry["name"] in units else entry for entry in layout]
     release_unused_memory()  # what parsing and typing the columns took, so that the tensors reuse it
     x, _ = encode(table, layout, path, missing, index)
+    if table.num_rows < 2:  # said before a target of one row reads as one class
+        left = " left once those with missing values were dropped" if missing == "drop" else ""
+        raise RiskminError(
+            f"{path.name} has {table.num_rows} row{'s' * (table.num_rows != 1)}{left}; training needs at least 2"
+        )
     task, y, classes, note = target_values(table, targets, task, loss, path, index)
     notes = said([note, *notes, *missing_notes, *(c for c in capped if c)], voice)
     return Data(
@@ -559,6 +564,8 @@ def read_npz(path: Path, task: str = "auto", loss: str = "auto", voice: Optional
                 f"ones; save the real and imaginary parts as columns of their own, {name}.real and "
                 f"{name}.imag"
             )
+    if len(x) != len(y):  # said before y's values are read as classes
+        raise RiskminError(f"{path}: x has {len(x)} rows but y has {len(y)}; they must match")
     x = torch.from_numpy(x.astype(np.float32))
     if np.issubdtype(y.dtype, np.floating):  # refused as Data refuses it, before the task is guessed or classes coded
         values = torch.from_numpy(y.astype(np.float64))
