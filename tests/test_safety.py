@@ -695,3 +695,14 @@ def test_montecarlo_overwrite_refuses_a_symbolic_link_before_training(tmp_path, 
     err = errors(capsys)
     assert len(err) == 1 and "is a symbolic link; riskmin does not replace a link" in err[0], err
     assert tree(tmp_path) == before
+
+
+def test_an_experiment_given_where_a_run_goes_is_said_to_be_one(experiment, table, tmp_path, capsys):
+    capsys.readouterr()
+    held = f"{experiment} holds an experiment (montecarlo, compare or curve), not a run"
+    for command in (["predict", str(experiment), str(table), "--out", str(tmp_path / "p.csv")],
+                    ["evaluate", str(experiment), str(table)], ["export", str(experiment)]):
+        assert main(command) == 2
+        assert errors(capsys)[0].startswith(f"error: {held}; give the folder of a run `riskmin train` wrote")
+    assert main(["train", "--resume", str(experiment)]) == 2
+    assert errors(capsys) == [f"error: experiment {experiment} already finished; there is nothing to resume"]

@@ -343,11 +343,6 @@ def holds_run(folder: Path) -> bool:
         return False
 
 
-def holds_experiment(folder: Path) -> bool:
-    """Whether `folder` holds an experiment (montecarlo, compare, curve) rather than a run."""
-    return any(os.path.lexists(folder / name) for name in ("runs.csv", "experiment.json"))
-
-
 def enclosing_run(path) -> Optional[Path]:
     """The run or experiment folder that `path` is or lies in, or None.
 

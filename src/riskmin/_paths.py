@@ -75,11 +75,21 @@ def missing_run_files(directory: Path) -> list:
     return [name for name in RUN_FILES if not (directory / name).is_file()]
 
 
+def holds_experiment(folder: Path) -> bool:
+    """Whether `folder` holds an experiment (montecarlo, compare, curve) rather than a run."""
+    return any(os.path.lexists(folder / name) for name in ("runs.csv", "experiment.json"))
+
+
 def not_a_run(directory: Path, missing: list) -> RiskminError:
     """The error for a folder given as a run that lacks the run files `missing`: one that is not there at all, a
-    mistyped path, said so."""
+    mistyped path, or an experiment's folder, said so."""
     if not os.path.lexists(directory):
         return RiskminError(f"{directory} does not exist; check the path")
+    if holds_experiment(directory):
+        return RiskminError(
+            f"{directory} holds an experiment (montecarlo, compare or curve), not a run; give the folder of a run "
+            "`riskmin train` wrote"
+        )
     return RiskminError(
         f"{directory} is not a riskmin run directory (missing {', '.join(missing)}); give the folder "
         "`riskmin train` wrote"

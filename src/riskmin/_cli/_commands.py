@@ -176,6 +176,7 @@ def resumable(directory):
     other process trains it now."""
     from ..distributed import rank
     from .._experiments._kept import check_experiment_kind, interrupted
+    from .._paths import holds_experiment
     from .._runs._rundir import check_not_being_written
 
     if not directory.exists():
@@ -183,7 +184,8 @@ def resumable(directory):
     if interrupted(directory):  # an experiment's folder: its own command resumes it
         check_experiment_kind(directory, "train")
     if (directory / "summary.json").is_file():
-        raise RiskminError(f"run {directory} already finished; there is nothing to resume")
+        what = "experiment" if holds_experiment(directory) else "run"
+        raise RiskminError(f"{what} {directory} already finished; there is nothing to resume")
     if directory.is_dir() and not any(directory.iterdir()):
         raise RiskminError(
             f"{directory} is empty: the command that made it stopped before the run began; run that "

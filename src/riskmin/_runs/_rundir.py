@@ -40,7 +40,6 @@ from .._files import (
     enclosing_run,
     fsync_directory,
     held_here,
-    holds_experiment,
     holds_run,
     inside,
     json_bytes,
@@ -50,7 +49,16 @@ from .._files import (
     sha256,
 )
 from ..config import Config, RiskminError, RiskminNote, warn
-from .._paths import RUN_FILES, data_label, missing_run_files, not_a_run, shell_word, stopped_run, unfinished_run
+from .._paths import (
+    RUN_FILES,
+    data_label,
+    holds_experiment,
+    missing_run_files,
+    not_a_run,
+    shell_word,
+    stopped_run,
+    unfinished_run,
+)
 from ..data import Standardizer
 
 

@@ -58,7 +58,8 @@ from ._prepare import (
 )
 from .._runs._report import header
 from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
-from .._files import held_elsewhere, held_here, holds_experiment, holds_run
+from .._files import held_elsewhere, held_here, holds_run
+from .._paths import holds_experiment
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
