@@ -106,7 +106,7 @@ BAD = [
     (["train", "--noise", "-1"], "noise = -1.0 is out of range"),
     (["train", "--seed", "-3"], "seed = -3 is out of range"),
     (["train", "--epochs", "2.5"], "epochs = '2.5' is not allowed; it must be a whole number"),
-    (["train", "--hidden", "0"], "hidden = (0,) is not allowed; give positive integer widths"),
+    (["train", "--hidden", "0"], "hidden = 0 is not allowed; give positive integer widths"),
     (["train", "--hidden", "8,8"], "gives two_layer 2 widths; it takes one"),
     (["train", "--nesterov"], "nesterov = true needs optimizer sgd with momentum above 0"),
     (["train", "--device", "tpu"], "device = 'tpu' is not allowed"),
@@ -194,7 +194,7 @@ def test_train_takes_a_callback_of_ones_own_from_a_file(tmp_path, monkeypatch):
     ("lrate = 0.1\n", "unknown key in run.toml 'lrate'; did you mean 'lr'?"),
     ('lr = "fast"\n', "lr = 'fast' is not allowed; it must be a finite number"),
     ("epochs = 0\n", "epochs = 0 is out of range"),
-    ("hidden = [8, -1]\nmodel = \"mlp\"\n", "hidden = (8, -1) is not allowed"),
+    ("hidden = [8, -1]\nmodel = \"mlp\"\n", "hidden = 8,-1 is not allowed"),
 ])
 def test_bad_config_files_are_one_clear_line(tmp_path, monkeypatch, capsys, toml, message):
     monkeypatch.chdir(tmp_path)

@@ -272,3 +272,13 @@ def test_a_ctrl_c_of_montecarlo_says_how_to_go_on_within_80_columns(tmp_path, mo
     assert unwrapped(err).strip().splitlines()[-1] == ("interrupted; 1 finished run kept in runs/line-linear-montecarlo: "
                                                        "continue it with: riskmin montecarlo --resume "
                                                        "runs/line-linear-montecarlo")
+
+
+def test_a_terminal_narrower_than_80_columns_gets_each_paragraph_wrapped_once_at_its_width(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.chdir(tmp_path)
+    assert main(["montecarlo", "lab1", "--model", "linear", "--runs", "5", "--epochs", "2", "--progress", "off"]) == 0
+    out = capsys.readouterr().out
+    paragraph = out[out.index("The corrected interval"):].splitlines()[:-1]  # the footnote, before "runs written to"
+    assert all(len(line) <= 60 for line in paragraph), paragraph
+    assert all(len(line) >= 50 for line in paragraph[:-1]), paragraph  # wrapped once: no short line between long ones

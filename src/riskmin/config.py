@@ -617,7 +617,8 @@ def _is_positive_int(value) -> bool:
 
 def _check_widths(name: str, value) -> None:
     if not isinstance(value, tuple) or not value or not all(_is_positive_int(v) for v in value):
-        raise RiskminError(f"{name} = {value!r} is not allowed; give positive integer widths such as 64,64")
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) and value else repr(value)  # as --hidden takes it
+        raise RiskminError(f"{name} = {shown} is not allowed; give positive integer widths such as 64,64")
 
 
 def _check_text(name: str, value) -> None:

@@ -1,12 +1,15 @@
 """What a person sees: the header that opens a run, its epoch lines, the end-of-run summary and the plots.
 
-Every line is at most 80 columns wide, so that a run reads the same in any terminal.
+Every line is at most 80 columns wide, so that a run reads the same in any terminal; a narrower terminal's
+width, where a console has one, is taken instead.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -29,8 +32,23 @@ COMMAND = re.compile(rf"(?:riskmin [a-z-]+ --resume|rm -r|mv {WORD}) {WORD}(?: -
 UNBROKEN = "\x00"  # stands for a space inside a command while the message is wrapped
 
 
+def columns() -> int:
+    """The columns a message takes: WIDTH, or fewer where the terminal has fewer, measured as rich measures its console
+    (COLUMNS, else the terminal's own where the output is one), so that rich does not wrap a line again."""
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        return min(WIDTH, max(int(given), 20))
+    try:
+        if sys.stdout is not None and sys.stdout.isatty():
+            return min(WIDTH, max(os.get_terminal_size(sys.stdout.fileno()).columns, 20))
+    except (OSError, ValueError, AttributeError):  # a stream without a descriptor
+        pass
+    return WIDTH
+
+
 def message_lines(text: str, indent: str = "  ") -> str:
-    """A message as the console prints it: wrapped at WIDTH columns, the lines after the first indented by `indent` so
+    """A message as the console prints it: wrapped at WIDTH columns (`columns`), the lines after the first indented
+    by `indent` so
     that it reads as one message (a footnote's paragraph: none); a word longer than a line (a path) is kept whole, and
     so is a line break, and a command to paste (COMMAND).
 
@@ -46,7 +64,7 @@ def message_lines(text: str, indent: str = "  ") -> str:
     """
     whole = COMMAND.sub(lambda command: command[0].replace(" ", UNBROKEN), text)
     return "\n".join(
-        textwrap.fill(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+        textwrap.fill(line, columns(), subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
         for line in whole.splitlines()
     ).replace(UNBROKEN, " ")
 
