@@ -489,7 +489,7 @@ def test_a_run_that_diverges_before_any_validation_keeps_no_model_and_says_so(tm
     assert len(err) == 1 and err[0].startswith("error: the training loss became nan in epoch 1") and "keeps no model" in err[0]
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES - {"model.safetensors"}  # no NaN ever reaches a model file
     summary = strict_json(run_dir / "summary.json")
-    assert summary["diverged"] and summary["test_loss"] is None and list(summary["sha256"]) == ["preprocessing.json"]
+    assert summary["diverged"] and summary["test_loss"] is None and list(summary["sha256"]) == ["preprocessing.json", "config.toml"]
     assert summary["best_epoch"] is None and summary["best_step"] is None  # no epoch had weights worth keeping
     assert (run_dir / "metrics.csv").read_text() == "epoch,step,loss\n"  # no row came before the divergence, the header stays
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -675,7 +675,7 @@ def test_a_setting_left_unused_is_said_as_the_readme_says(tmp_path, monkeypatch,
 
     monkeypatch.chdir(tmp_path)
     assert main(["train", "line", "--model", "linear", "--hidden", "64", "--epochs", "1", "--progress", "off"]) == 0
-    line = "--hidden is not used with --model linear, only with two_layer or mlp"
+    line = "note: --hidden is not used with --model linear, only with two_layer or mlp"
     assert line in capsys.readouterr().out.splitlines()  # a line of its own among the data's notes
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
     assert f"trains as asked, and a line printed with the results, beside those on how the data was read, says so: `{line}`" in readme

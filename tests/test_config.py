@@ -147,8 +147,8 @@ def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
     assert main(["montecarlo", "line", "--model", "linear", "--folds", "2", "--runs", "2", "--test", "0.5", "--dropout",
                  "0.2", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out  # said with the data's notes, once the command's checks passed
-    assert ("--test is not used beside --folds: each fold is the test set in turn\n"
-            "--dropout is not used with --model linear, only with mlp\n") in out
+    assert ("note: --test is not used beside --folds: each fold is the test set in turn\n"
+            "note: --dropout is not used with --model linear, only with mlp\n") in out
     splits = tmp_path / "splits.csv"
     splits.write_text("train,val,test\n" + "".join(
         f"{' '.join(map(str, range(k, 80 + k)))},{' '.join(map(str, range(80 + k, 90 + k)))},"
