@@ -159,7 +159,7 @@ def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
     for note in ("--folds is not used beside --splits: the file gives each split's rows",
                  "--runs is not used beside --splits: each split of the file is a run",
                  "--stratify is not used beside --splits: the file gives each split's rows"):
-        assert note in out.splitlines()
+        assert f"note: {note}" in out.splitlines()
     assert main(["train", "line", "--optimizer", "adam", "--momentum", "0.9", "--batch-size", "1000", "--out",
                  str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: batch_size = 1000 is larger")  # a mistake is the one line said
