@@ -272,3 +272,26 @@ def test_a_smallest_size_of_fewer_than_two_training_rows_is_refused_before_anyth
                                            "at least 0.0025$"):
         riskmin.curve("linear", "lab1", sizes=(0.001, 1.0), runs=2, epochs=1, progress=False)
     assert riskmin.curve("linear", "lab1", sizes=(0.0025, 1.0), runs=2, epochs=1, progress=False).table[0]["n_train"] == 2
+
+
+def test_a_curve_interrupted_says_nothing_was_written_and_the_curve_there_is_as_it_was(tmp_path, capsys, monkeypatch):
+    from riskmin._experiments import _curve
+    from said import unwrapped
+    from snapshot import tree
+
+    monkeypatch.chdir(tmp_path)
+    command = ["curve", "line", "--model", "linear", "--sizes", "0.5,1", "--runs", "3", "--epochs", "1", "--progress", "off",
+               "--name", "cv"]
+    assert main(command) == 0
+    before = tree(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_curve, "curve", interrupted)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--overwrite"])
+    assert stopped.value.code == 130 and tree(tmp_path) == before
+    assert unwrapped(capsys.readouterr().err).strip() == ("interrupted; a curve is written once all its sizes are trained, so "
+                                                          "nothing was written; runs/cv is as it was")

@@ -462,7 +462,12 @@ def run_curve(args) -> int:
     target = run_directory(config, f"{data.name}-curve", kind="experiment")
     # a link or a file in the way is said now, not once the curve is trained
     check_replaceable(target, kind="experiment")
-    result = curve(models or config.model, data, sizes, config.runs, config)
+    try:
+        result = curve(models or config.model, data, sizes, config.runs, config)
+    except KeyboardInterrupt:  # a curve keeps nothing before it is done: nothing to resume, and nothing replaced
+        kept = f"; {target} is as it was" if target.exists() else ""
+        tell(f"interrupted; a curve is written once all its sizes are trained, so nothing was written{kept}")
+        raise SystemExit(130) from None
     # how the data was read, once the curve is done and written: a mistake found before it is the one line said
     shown_and_saved(
         result,
