@@ -282,3 +282,13 @@ def test_a_terminal_narrower_than_80_columns_gets_each_paragraph_wrapped_once_at
     paragraph = out[out.index("The corrected interval"):].splitlines()[:-1]  # the footnote, before "runs written to"
     assert all(len(line) <= 60 for line in paragraph), paragraph
     assert all(len(line) >= 50 for line in paragraph[:-1]), paragraph  # wrapped once: no short line between long ones
+
+
+def test_a_classifiers_montecarlo_table_shows_its_loss_once_not_again_as_log_loss():
+    labels = (torch.arange(60) % 2, torch.randn(60, 3, generator=torch.Generator().manual_seed(0)))
+    mc = riskmin.montecarlo("linear", (labels[1], labels[0]), runs=5, epochs=2, progress=False)
+    assert mc.summary["metrics"]["test_log_loss"] == mc.summary["metrics"]["test_loss"]  # cross entropy is the log loss
+    console, buffer = console_of_width_80()
+    montecarlo_table(mc.summary, console)
+    names = [line.split("│")[1].strip() for line in buffer.getvalue().splitlines() if line.startswith("│")]
+    assert names[:4] == ["test loss", "test accuracy", "test f1", "val loss"]

@@ -296,11 +296,13 @@ def montecarlo_table(summary: dict, console) -> None:
 
 def montecarlo_rows(summary: dict) -> list:
     """(metric, mean +- se, corrected interval, naive interval) of each metric the console shows: a regression's errors
-    in the target's units first, test mse left to the files."""
+    in the target's units first, test mse left to the files, and test log loss too where it is the loss (cross
+    entropy, bce), the same numbers twice."""
     metrics = summary["metrics"]
     order = [*(f"test_{m}" for m in UNITS_FIRST), "test_", "closed_form_test_loss", "val_loss", "train_loss", "gap"]
+    twice = {"test_mse", *(["test_log_loss"] if metrics.get("test_log_loss") == metrics.get("test_loss") else [])}
     shown = sorted(
-        (name for name in metrics if name.startswith(MONTECARLO_ROWS) and name != "test_mse"),
+        (name for name in metrics if name.startswith(MONTECARLO_ROWS) and name not in twice),
         key=lambda name: next(i for i, start in enumerate(order) if name.startswith(start)),
     )
     return [
