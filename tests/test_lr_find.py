@@ -53,7 +53,7 @@ def test_settings_the_sweep_leaves_unused_are_said_so_from_the_command_and_from_
     assert main(["lr-find", "lab1", "--model", "linear", "--steps", "30", "--plot", str(tmp_path / "s.png"), "--out",
                  str(tmp_path / "runs"), "--epochs", "3"]) == 0
     assert unwrapped(capsys.readouterr().out).splitlines()[0] == (
-        "--epochs and --out are not used by lr-find, which sweeps the rate over --steps and writes only its picture (--plot)")
+        "note: --epochs and --out are not used by lr-find, which sweeps the rate over --steps and writes only its picture (--plot)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
     with pytest.warns(riskmin.RiskminNote, match=r"^patience= is not used by lr_find, which sweeps the rate over steps= "
                                                  r"and draws it with plot\(\)$"):
