@@ -108,12 +108,17 @@ def epoch_heading(columns: list, epochs: int) -> str:
 
 
 def epoch_line(epoch: int, values: list, columns: list, epochs: int, best: bool = False) -> str:
-    """One epoch: its number and the values of `columns`, with `*` when it set a new best.
+    """One epoch: its number and the values of `columns`, with `*` when it set a new best; 4 significant digits, and
+    no exponent below a million (14790, not 1.479e+04, in a column where 6124 stands).
 
     >>> epoch_line(7, [0.25, 0.31, 0.875, 0.01], ["loss", "val_loss", "val_accuracy", "lr"], 100, best=True)
     '    7        0.25        0.31         0.875        0.01  *'
+    >>> epoch_line(8, [14790.4, 6124.2, 0.5, 0.01], ["loss", "val_loss", "val_r2", "lr"], 100)
+    '    8       14790        6124         0.5        0.01'
     """
-    numbers = "".join(f"  {value:>{max(VALUE, len(heading_label(name)))}.4g}" for value, name in zip(values, columns))
+    numbers = "".join(
+        f"  {compact(value, 4):>{max(VALUE, len(heading_label(name)))}}" for value, name in zip(values, columns)
+    )
     return f"{epoch:>{epoch_width(epochs)}}" + numbers + ("  *" if best else "")
 
 
@@ -334,10 +339,10 @@ def estimate(d: dict) -> str:
     if d.get("mean") is None:
         return "-"
     if d.get("corrected_se") is not None:
-        return f"{d['mean']:.4g} +- {compact(d['corrected_se'], 2, zeros=True)}"
+        return f"{compact(d['mean'], 4)} +- {compact(d['corrected_se'], 2, zeros=True)}"
     if d.get("naive_se") is not None:
-        return f"{d['mean']:.4g} +- {compact(d['naive_se'], 2, zeros=True)}*"
-    return f"{d['mean']:.4g}"
+        return f"{compact(d['mean'], 4)} +- {compact(d['naive_se'], 2, zeros=True)}*"
+    return compact(d["mean"], 4)
 
 
 def interval(d: dict, kind: str = "corrected") -> str:
