@@ -75,6 +75,8 @@ def test_several_inputs_train_in_a_run_directory_whose_fingerprint_reads_each_of
     a, b, y = two_inputs(200)
     run = riskmin.fit(Two(), ((a, b), y), epochs=2, directory=tmp_path / "run", **FAST)
     assert run.history and (tmp_path / "run").is_dir()
+    loaded = riskmin.Run.load(tmp_path / "run", Two())  # its scaling: the target's alone, no input's
+    assert torch.equal(riskmin.predict(loaded, (a, b)), riskmin.predict(run, (a, b)))
     fingerprints = [data_fingerprint(riskmin.Data(x, y))["sha256"] for x in ((a, b), (a, b + 1), {"first": a, "second": b})]
     assert fingerprints[0] != fingerprints[1] and fingerprints[0] == fingerprints[2]
 

@@ -564,8 +564,8 @@ class Standardizer:
 
     def fits(self, n_inputs: int) -> bool:
         """Whether it scales `n_inputs` input columns, one mean and one spread above 0 each, as a run's files must
-        agree."""
-        sizes = self.mean.shape == self.std.shape == (n_inputs,)
+        agree, or none (several inputs, which riskmin leaves as they are, beside a target it scales)."""
+        sizes = self.mean.shape == self.std.shape and self.mean.shape in ((n_inputs,), (0,))
         return sizes and (self.fill is None or self.fill.shape == (n_inputs,)) and bool((self.std > 0).all())
 
     @classmethod
