@@ -208,3 +208,13 @@ def test_the_predict_command_writes_labels_as_a_csv_file_spells_them_and_its_run
     assert predicted.dtype == table["label"].dtype and (predicted == table["label"]).mean() > 0.9
     assert [row["predicted_label"] for row in written] == [str(label).lower() for label in predicted]
     assert (pd.read_csv(tmp_path / "p.csv")["predicted_label"] == predicted).all()  # read back, the same labels
+
+
+def test_a_tensor_of_whole_numbers_holds_class_indices_in_fit_and_in_evaluate_alike():
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(1, 4, (300,), generator=torch.Generator().manual_seed(1))
+    run = riskmin.fit("linear", (x, y), epochs=2, progress=False)
+    assert run.summary["n_outputs"] == 4 and not run.data_names.get("classes")  # indices 0..3, as predict gives them
+    assert riskmin.evaluate(run, (x, y))["accuracy"] == pytest.approx((riskmin.predict(run, x).argmax(1) == y).float().mean())
+    regressed = riskmin.fit("linear", (x, y), task="regression", epochs=2, progress=False)
+    assert riskmin.evaluate(regressed, (x, y)) == riskmin.evaluate(regressed, (x, y.double()))  # amounts, as fit read them

@@ -213,16 +213,17 @@ def whole_numbers(y) -> bool:
 
 
 def labels_not_indices(y) -> bool:
-    """Whether a y of whole numbers, one per row, holds class labels (10, 20, 30; 1, 2, 3; -1, 1) rather than the
-    indices 0..k-1 of k classes, each there: read as labels, as a table's target column is, so that the model has
-    one output per class and predictions are the labels given.
+    """Whether a NumPy y of whole numbers, one per row, holds class labels (10, 20, 30; 1, 2, 3; -1, 1) rather than
+    the indices 0..k-1 of k classes, each there: read as labels, as a table's target column is, so that the model has
+    one output per class and predictions are the labels given (and `labels` reads them so for evaluate). A tensor
+    holds class indices, as predict gives them for tensors.
 
     >>> labels_not_indices(np.array([10, 30, 20])), labels_not_indices(np.array([2, 0, 1, 1]))
     (True, False)
     """
-    if not whole_numbers(y) or y.ndim != 1 or len(y) == 0:  # (n, 1) whole numbers: refused, as y.squeeze(1) fixes
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu" or y.ndim != 1 or len(y) == 0:  # (n, 1): refused
         return False
-    values = np.unique(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    values = np.unique(y)
     return not np.array_equal(values, np.arange(len(values)))
 
 

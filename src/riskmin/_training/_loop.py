@@ -795,8 +795,9 @@ def evaluate(run_or_model, data, loss=None) -> dict:
     data = file_rows(data, names) if is_path(data) else frames.rows(data, names)
     check_columns(data.x, standardizer)
     loss_name, given = evaluation_loss(model, config, loss, callables, data.y)
-    # 0/1 as whole numbers: the yes/no targets bce fits as 0.0/1.0
-    targets = data.y.float().reshape(len(data.y), -1) if loss_name == "bce" and frames.yes_no(data.y) else data.y
+    # whole numbers where the run fits numbers, as fit reads them: a regression's amounts, bce's yes/no targets
+    numbers = loss_name in REGRESSION or loss_name == "bce" and frames.yes_no(data.y)
+    targets = data.y.float().reshape(len(data.y), -1) if numbers and not data.y.is_floating_point() else data.y
     check_targets(loss_name, targets, run_or_model.summary.get("n_outputs") if isinstance(run_or_model, Run) else None)
     target = (
         standardizer.target if standardizer is not None and (loss_name in REGRESSION or loss_name == "custom") else None

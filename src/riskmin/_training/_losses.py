@@ -61,8 +61,8 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     if loss == "cross_entropy" and len(y) and int(y.min()) < 0:
         raise RiskminError(
             "class labels must count from 0 (class k is the model's output k) but one is "
-            f"{int(y.min())}; map them to 0, 1, ..., or give them as (x, y) or in a table, whose labels riskmin "
-            "maps itself"
+            f"{int(y.min())}; map them to 0, 1, ..., or give them as a NumPy array or in a table, whose labels "
+            "riskmin maps itself"
         )
     if loss == "cross_entropy" and n_outputs is not None and len(y) and int(y.max()) >= n_outputs:
         raise RiskminError(
@@ -72,7 +72,7 @@ def check_targets(loss: str, y: torch.Tensor, n_outputs: int | None = None) -> N
     if loss != "cross_entropy" and not y.is_floating_point():
         raise RiskminError(
             f"loss {loss} needs real-valued targets but they are class labels; use --loss cross_entropy "
-            '(loss="cross_entropy")'
+            '(loss="cross_entropy"), or --task regression (task="regression") to fit them as numbers'
         )
     if loss == "bce" and not ((y == 0) | (y == 1)).all():
         raise RiskminError('loss bce needs targets that are 0 or 1; use --loss mse (loss="mse") for other values')
