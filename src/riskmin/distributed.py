@@ -146,6 +146,16 @@ def kept_for_launcher(message: str) -> bool:
     return True
 
 
+def failed_elsewhere() -> bool:
+    """Under `--nproc`, whether another process kept the mistake that ended it for the launcher (kept_for_launcher):
+    the launcher then stops this one, and says that mistake itself."""
+    errors = os.environ.get(ERRORS)
+    if not errors or not launched() or not os.path.isdir(errors):
+        return False
+    mine = os.environ.get("RANK", "0")
+    return any(name.isdigit() and name != mine for name in os.listdir(errors))
+
+
 LAUNCHER = "RISKMIN_LAUNCHER"  # the process id of the `--nproc` launcher, in the environment of the processes it starts
 ERRORS = "RISKMIN_ERRORS"  # the folder where its processes keep the mistake that ends them, for the launcher to say
 MADE = "made.json"  # the file in that folder that names the run folder process 0 made
@@ -200,8 +210,8 @@ def follow_launcher() -> None:
     a process alone) it does nothing.
 
     The signal follows the thread that started the process; torch's elastic agent starts them from the launcher's main
-    thread, which lives as long as the launcher. Outside a run's steps the signal ends the process as an exception
-    (`ended`).
+    thread, which lives as long as the launcher. Outside a run's steps the signal stops the process as Ctrl-C does
+    (_main.terminated_as_interrupted), so that it lets go of what it holds (a run's lock) and undoes what it made.
     """
     import ctypes
     import signal
@@ -210,19 +220,11 @@ def follow_launcher() -> None:
     launcher = os.environ.get(LAUNCHER)
     if not launcher or not launched() or not sys.platform.startswith("linux"):
         return
-    signal.signal(signal.SIGTERM, ended)  # before training's own handler, which puts this one back after
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         return  # refused (a sandbox): the process lives as before
     if os.getppid() != int(launcher):  # the launcher ended before the call above, so no signal will come
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-def ended(number: int, frame) -> None:
-    """SIGTERM outside a run's steps (the launcher ends the others when one fails), in a process `--nproc` started:
-    raised as SystemExit, so that the process lets go of what it holds (a run's lock) and undoes what it made on its
-    way out, where the signal's default would end it in the middle."""
-    raise SystemExit(128 + number)
 
 
 def shared(value):

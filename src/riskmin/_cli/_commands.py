@@ -37,12 +37,15 @@ def train(args) -> int:
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
         target = run_directory(config, data.name)
-        attempt = Attempt.at(target)  # before the folder is made: what a failure removes
+        # what a failure removes, taken before the folder is made, and told the --nproc launcher first: a process
+        # ended between the two would leave a folder that no one knows of
+        attempt = Attempt.at(target)
+        made_for_launcher(attempt)
         building = prepare_run_directory(target, config.overwrite, kind="run")
         replacing = target if building != target else None
         if replacing is not None:  # a hidden folder beside the run it replaces
             attempt = Attempt(building, building)
-        made_for_launcher(attempt)
+            made_for_launcher(attempt)
     return train_in(shared(building), config, data, False, attempt, replacing, callbacks)
 
 
@@ -853,10 +856,11 @@ def launch(args, argv: list) -> int:
         raise RiskminError(f"--nproc {args.nproc} is not allowed; it must be a whole number of processes, at least 1")
     if launched():
         raise RiskminError("--nproc starts torchrun itself; under torchrun leave it out")
-    if getattr(args, "resume", None):
+    if getattr(args, "resume", None):  # an experiment's folder: its processes check it, as one alone does
         from pathlib import Path
 
-        resumable(Path(args.resume))
+        if args.command == "train":
+            resumable(Path(args.resume))
     else:
         config = compare_plan(args)[0] if args.command == "compare" else config_from_args(args)
         if args.command in ("montecarlo", "compare"):

@@ -379,6 +379,16 @@ def said_elsewhere(error: RiskminError) -> bool:
     return int(os.environ.get("RANK", "0")) != 0 and not isinstance(error, ProcessLost)
 
 
+def stopped_for_another() -> bool:
+    """Whether a stop is said by another process: under torchrun process 0 says it, once; under `--nproc`, where
+    another process failed first, the launcher says that one's mistake."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # alone: torch is not imported for the check
+        return False
+    from ..distributed import failed_elsewhere
+
+    return os.environ.get("RANK", "0") != "0" or failed_elsewhere()
+
+
 def closed_output() -> int:
     """The exit status of a command whose output was closed early (`| head`) where it wrote past Unbroken (a stream of
     its own): what it wrote stays, the rest of what it would print is dropped without a second error as Python flushes
@@ -541,7 +551,8 @@ def command(parser, argv: list) -> int:
             print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no run directory was written", file=sys.stderr)
+        if not stopped_for_another():
+            print("interrupted; no run directory was written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return closed_output()
