@@ -375,6 +375,29 @@ def test_a_checkpoint_edited_with_its_checksum_redone_is_one_sentence_at_resume(
         riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path, resume=True)
 
 
+class Remembers:
+    """A callback with state of its own, whose load_state_dict has a bug."""
+
+    def on_epoch_end(self, state):
+        pass
+
+    def state_dict(self):
+        return {"seen": 1}, {}
+
+    def load_state_dict(self, values, tensors):
+        raise KeyError("a bug of the callback's own")
+
+
+def test_a_callbacks_own_error_at_resume_is_its_own_not_a_damaged_checkpoint(tmp_path):
+    from riskmin.callbacks import SignalAt
+
+    with pytest.raises(TrainingInterrupted):
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path,
+                    callbacks=[Remembers(), SignalAt(30, "SIGINT")])
+    with pytest.raises(KeyError, match="a bug of the callback's own"):  # not "the run is damaged: train it again"
+        riskmin.fit("linear", "lab1", epochs=3, progress=False, directory=tmp_path, resume=True, callbacks=[Remembers()])
+
+
 def test_checkpoints_replace_symbolic_links_instead_of_writing_through_them(tmp_path):
     probe = riskmin.fit("linear", "lab1", epochs=1, progress=False, checkpoint_every=1, directory=tmp_path / "probe")
     names = [p.name for p in (tmp_path / "probe" / "checkpoint").iterdir()]

@@ -249,12 +249,16 @@ def restore_checkpoint(saver, training: Training) -> None:
             f"the newest checkpoint of {saver.root.parent} does not hold what riskmin writes in one ({error!r}); the "
             "run is damaged: train it again from the start (--overwrite, overwrite=True)"
         ) from None
+    states = values.get("callbacks") or {}
+    for name, callback in training.named_callbacks().items():  # the user's code, whose errors are its own
+        if name in states:
+            callback.load_state_dict(states[name], named(tensors, f"callbacks/{name}/"))
 
 
 def put_back(training: Training, weights: dict, tensors: dict, values: dict, where) -> None:
     """A checkpoint's contents, checked to fit the run, put back into it: weights, optimizer, schedule, judge,
-    callbacks, random states, position, and the losses not yet reported. `where`: the run's folder, as a message
-    names it."""
+    random states, position, and the losses not yet reported (the callbacks' states come after, their own code).
+    `where`: the run's folder, as a message names it."""
     state = training.state
     training.model.load_state_dict(weights)
     load_optimizer_state(training.optimizer, values["optimizer"], tensors)
@@ -266,9 +270,6 @@ def put_back(training: Training, weights: dict, tensors: dict, values: dict, whe
             "hold the judge's state; train it again from the start (--overwrite, overwrite=True)"
         )
     training.judge.load_state_dict(values["judge"], named(tensors, "judge/"))
-    for name, callback in training.named_callbacks().items():
-        if name in values["callbacks"]:
-            callback.load_state_dict(values["callbacks"][name], named(tensors, f"callbacks/{name}/"))
     set_random_states(values, tensors)
     load_step_state(training, values, tensors)
     state.step, state.history = values["step"], values["history"]
