@@ -1178,3 +1178,22 @@ def test_sigterm_stops_an_experiment_as_ctrl_c_does_and_an_overwrite_says_the_ol
     monkeypatch.setattr(_kept.Keeper, "keep", keep)
     assert main(["montecarlo", "--resume", str(building)]) == 0
     assert sorted(os.listdir(tmp_path / "runs")) == ["mc"]
+
+
+def test_an_experiment_stopped_while_its_results_are_written_says_its_runs_are_kept_and_resumes(tmp_path, capsys, monkeypatch):
+    from riskmin._runs import _rundir
+
+    monkeypatch.chdir(tmp_path)
+    write = _rundir.write_montecarlo
+
+    def stopped(*args, **kwargs):  # Ctrl-C or SIGTERM once every run was kept, while the results are written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_rundir, "write_montecarlo", stopped)
+    with pytest.raises(SystemExit) as stop:
+        main(["montecarlo", "line", "--model", "linear", "--runs", "5", "--epochs", "1", "--progress", "off", "--name", "mc"])
+    assert stop.value.code == 130
+    assert unwrapped(capsys.readouterr().err).strip().splitlines()[-1] == (
+        "interrupted; 5 finished runs kept in runs/mc: continue it with: riskmin montecarlo --resume runs/mc")
+    monkeypatch.setattr(_rundir, "write_montecarlo", write)
+    assert main(["montecarlo", "--resume", "runs/mc"]) == 0 and (tmp_path / "runs" / "mc" / "summary.json").is_file()

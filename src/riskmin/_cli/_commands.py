@@ -636,8 +636,13 @@ def shown_and_saved(result, table, what: str, saved, data_notes=()):
     from ..distributed import leave
 
     from .._runs._report import message_lines
+    from .._training._checkpoint import TrainingInterrupted
 
-    path = saved()
+    try:
+        path = saved()
+    except TrainingInterrupted as stop:  # while the results were written: what was kept, and how to go on
+        tell(str(stop))
+        raise SystemExit(130) from None
     try:
         print_notes(data_notes)
         console = Console()

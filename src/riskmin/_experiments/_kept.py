@@ -265,6 +265,10 @@ class Keeper:
         building = self.folder
         try:
             save(building)
+        except KeyboardInterrupt:  # the runs are still kept, and the command that resumes them writes the result
+            from .._training._checkpoint import TrainingInterrupted
+
+            raise TrainingInterrupted(self.stopped()) from None
         except OSError as error:
             kept = f"; {self.target} is as it was" if building != self.target else ""
             raise RiskminError(
