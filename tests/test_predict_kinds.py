@@ -143,6 +143,10 @@ def test_numbers_held_as_python_objects_are_numbers_and_whole_number_yes_no_targ
     yes = (amounts > 0).astype(np.int64)
     run = riskmin.fit("linear", (x, yes), loss="bce", epochs=50, progress=False)
     assert run.summary["n_outputs"] == 1 and riskmin.evaluate(run, (x, yes))["accuracy"] > 0.9
+    for told in (yes.astype(bool), torch.from_numpy(yes.astype(bool))):  # true/false: yes/no targets as well
+        fitted = riskmin.fit("linear", (torch.as_tensor(x, dtype=torch.float32), told), loss="bce", epochs=50, progress=False)
+        assert fitted.summary["n_outputs"] == 1
+        assert riskmin.evaluate(fitted, (x, told))["accuracy"] == riskmin.evaluate(fitted, (x, yes))["accuracy"] > 0.9
     with pytest.warns(riskmin.RiskminNote, match=r'^task: regression on y, real numbers that are all 0 or 1; for yes/no '
                                                  r'labels pass loss="bce", or y as whole numbers \(classes\)$'):
         assert "test_r2" in riskmin.fit("linear", (x, yes.astype(float)), epochs=1, progress=False).summary  # regressed

@@ -86,7 +86,8 @@ BAD_FILES = [
     ("two.csv", "a,b,y\n1,2,0\n2,3,1\n", ["--target", "a,y", "--task", "classification"],
      "classification takes one target column but 2 were given (a, y); name one with --target, or, for several yes/no targets, use --loss bce"),
     ("two.csv", "a,b,y\n1,2,0\n2,3,1\n", ["--target", "b,y", "--loss", "bce"],
-     "target column b of two.csv holds 2, not 0 or 1, which loss bce cannot fit as a yes/no target; name the yes/no columns alone"),
+     "target column b of two.csv holds 2, not 0 or 1, which loss bce cannot fit as a yes/no target; use --loss mse to fit the columns "
+     "as numbers, or name a column of classes alone with --target"),
     ("gaps.csv", "a,y\n1,2\n,3\n4,\n", ["--target", "y"],
      "gaps.csv has missing values, empty or NaN, in columns a (1), y (1), first at rows 1, 2 (counting from 0); pass --missing drop to drop those rows "
      "or --missing mean to fill features with training-split means"),

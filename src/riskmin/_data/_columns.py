@@ -413,10 +413,14 @@ def yes_no_targets(columns: list, targets: list, path: Path) -> torch.Tensor:
         values = as_numpy(column).astype(np.float64) if is_numeric(column) else np.array([np.nan])  # text: no number
         other = values[(values != 0) & (values != 1)]
         if len(other):
-            found = "text" if not is_numeric(column) else f"{other[0]:g}"
+            found, remedy = (
+                ("text", "write it as 0/1 or true/false")
+                if not is_numeric(column)
+                else (f"{other[0]:g}", "use --loss mse to fit the columns as numbers")
+            )
             raise RiskminError(
                 f"target column {name} of {path.name} holds {found}, not 0 or 1, which loss bce cannot fit as a "
-                "yes/no target; name the yes/no columns alone with --target, or use --loss mse"
+                f"yes/no target; {remedy}, or name a column of classes alone with --target"
             )
     return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
 

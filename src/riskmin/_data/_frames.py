@@ -228,7 +228,9 @@ def labels_not_indices(y) -> bool:
 
 
 def yes_no(y) -> bool:
-    """Whether a y of whole numbers holds 0 and 1 alone (yes/no targets, one column or several)."""
+    """Whether y holds yes/no targets, one column or several: true/false, or whole numbers 0 and 1 alone."""
+    if isinstance(y, torch.Tensor) and y.dtype == torch.bool or isinstance(y, np.ndarray) and y.dtype == bool:
+        return len(y) > 0
     if not whole_numbers(y) or len(y) == 0:
         return False
     values = np.unique(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
@@ -371,6 +373,8 @@ def labels(y, names: dict):
     numbered = [type(label) is int for label in names.get("classes") or [None]]
     whole = isinstance(values, np.ndarray) and values.dtype.kind in "iu" and all(numbered)
     if not (isinstance(values, np.ndarray) and values.dtype.kind in "bOUS" or whole):
+        return writable(values)
+    if not names.get("classes") and values.dtype == bool:  # yes/no targets of a run that fit them under bce
         return writable(values)
     if not names.get("classes"):
         raise RiskminError("y holds class names but the run has none; pass the targets as numbers")
