@@ -729,3 +729,23 @@ def test_an_experiment_given_where_a_run_goes_is_said_to_be_one(experiment, tabl
         assert errors(capsys)[0].startswith(f"error: {held}; give the folder of a run `riskmin train` wrote")
     assert main(["train", "--resume", str(experiment)]) == 2
     assert errors(capsys) == [f"error: experiment {experiment} already finished; there is nothing to resume"]
+
+
+class Floored(torch.nn.Module):
+    """A model with an infinite buffer, as an attention mask's -inf is: a value it holds on purpose."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = torch.nn.Linear(3, 1)
+        self.register_buffer("floor", torch.tensor(-math.inf))
+
+    def forward(self, x):
+        return torch.maximum(self.layer(x), self.floor)
+
+
+def test_an_infinite_buffer_is_kept_and_loaded_as_a_value_the_model_holds_on_purpose(tmp_path):
+    run = riskmin.fit(Floored(), (X, Y), epochs=2, progress=False, directory=tmp_path / "run")
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    loaded = riskmin.Run.load(tmp_path / "run", Floored())
+    assert loaded.model.floor.item() == -math.inf and torch.equal(riskmin.predict(loaded, X), riskmin.predict(run, X))

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import torch
 from torch import nn
 
 from .. import models
@@ -542,7 +541,7 @@ def save_run(run, directory) -> Path:
     }
     # its weights are those that diverged
     no_best = run.summary.get("diverged") and run.summary.get("best_epoch") is None
-    if no_best or not all(bool(tensor.isfinite().all()) for tensor in weights.values() if tensor.is_floating_point()):
+    if no_best or unsound(weights, run.model):
         # a run that diverged before it had finite weights to keep: no NaN ever reaches a model file; its summary says
         # why
         del contents["model.safetensors"]
@@ -769,7 +768,7 @@ def load_run(directory, model=None):
             "damaged, train it again"
         ) from None
     saved = load_tensors(directory / "model.safetensors")
-    if not all(bool(torch.isfinite(t).all()) for t in saved.values() if t.is_floating_point()):
+    if unsound(saved, model):
         raise RiskminError(
             f"{directory / 'model.safetensors'} holds NaN or infinite weights, which riskmin never writes; the run is "
             "damaged, train it again"
@@ -841,6 +840,23 @@ def checked_summary(directory: Path) -> dict:
                 f"{directory / name} does not match the checksum in summary.json; the run is damaged, train it again"
             )
     return summary
+
+
+def unsound(weights: dict, model: nn.Module) -> bool:
+    """Whether `weights` (a state dict of `model`'s) hold what riskmin never keeps: a NaN, or an infinite parameter; a
+    buffer may hold an infinity on purpose (an attention mask's -inf).
+
+    >>> import torch
+    >>> layer, inf = nn.Linear(1, 1), float("inf")
+    >>> unsound({"weight": torch.tensor([[inf]])}, layer), unsound({"mask": torch.tensor(-inf)}, layer)
+    (True, False)
+    """
+    parameters = {name for name, _ in model.named_parameters()}
+    return any(
+        bool(tensor.isnan().any()) or (name in parameters and not bool(tensor.isfinite().all()))
+        for name, tensor in weights.items()
+        if tensor.is_floating_point()
+    )
 
 
 def read_json(path: Path) -> dict:
