@@ -407,11 +407,17 @@ def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     # riskmin's own messages as lines, beside its errors; the caller's setting comes back
-    with warnings.catch_warnings(), unbroken_output(), terminated_as_interrupted():
-        warnings.showwarning = as_lines(warnings.showwarning)
-        warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
-        warnings.filterwarnings("ignore", category=Diverged)  # said as the command's error, with where the run went
-        return command(parser, argv)
+    try:
+        with warnings.catch_warnings(), unbroken_output(), terminated_as_interrupted():
+            warnings.showwarning = as_lines(warnings.showwarning)
+            warnings.simplefilter("always", RiskminWarning)  # each one said, as each happens
+            warnings.filterwarnings("ignore", category=Diverged)  # said as the command's error, with where the run went
+            return command(parser, argv)
+    finally:  # once the command's outcome is said: a stop while the processes part ends this one quietly
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from ..distributed import leave
+
+            leave()
 
 
 @contextlib.contextmanager
@@ -556,8 +562,3 @@ def command(parser, argv: list) -> int:
         return 130
     except BrokenPipeError:
         return closed_output()
-    finally:
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            from ..distributed import leave
-
-            leave()
