@@ -235,6 +235,11 @@ def test_split_takes_what_fit_takes_and_gives_the_rows_fit_trains_on():
     assert by_splits.summary["test_loss"] == by_seed.summary["test_loss"]
     with pytest.raises(riskmin.RiskminError, match="^a DataFrame needs target= naming the column to predict"):
         riskmin.split(table)
+    assert riskmin.split("line", split="tutorial").sizes() == {"train": 80, "val": 20, "test": 0}  # as fit splits it
+    with pytest.raises(riskmin.RiskminError, match="^lr= is a setting of the training, not of the split; give it to fit"):
+        riskmin.split(table, target="y", lr=0.1)
+    with pytest.raises(riskmin.RiskminError, match="^data is Splits already"):
+        riskmin.split(framed)
 
 
 def test_split_keywords_beside_splits_given_are_noted_as_unused():

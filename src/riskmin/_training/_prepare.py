@@ -15,7 +15,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
 from .._data import _frames as frames
 from .. import datasets, models
 from ._checks import check_pairs
-from ..config import Config, DefaultBatch, RiskminError
+from ..config import FIELDS, Config, DefaultBatch, RiskminError, fact
 from .._paths import GIVEN_IN_PYTHON, is_file_name
 from .._data._inputs import each_input, forward, is_several, n_rows
 from ..data import (
@@ -349,13 +349,24 @@ def split(
     """riskmin.split: the samples of `data` shuffled with `seed` and cut into train, validation and test index sets,
     the splits a fit with the same seed and fractions trains on (data.split). `data`: anything fit takes (Data, a
     Dataset, a name, a file's path, a DataFrame with target=, (x, y)), read as fit reads it with the `settings` that
-    read data (target=, features=, task=, ...).
+    read data (target=, features=, task=, ...), and split="tutorial" for a data set's own split, as fit takes them.
 
     >>> split("lab1", val=0.2, test=0.2, seed=1).sizes()
     {'train': 600, 'val': 200, 'test': 200}
     """
+    if isinstance(data, Splits):
+        raise RiskminError("data is Splits already; give fit the Splits, or split the data they index (splits.data)")
+    other = [name for name in settings if name != "split" and name in FIELDS and fact(name, "group") != "data"]
+    if other:
+        raise RiskminError(
+            f"{other[0]}= is a setting of the training, not of the split; give it to fit (split takes target=, "
+            "features=, task=, missing= and the settings of a synthetic data set, and split=)"
+        )
+    read = Config().replace(**settings)
     if not isinstance(data, (Data, Dataset)) or settings:
-        data = as_data(data, Config().replace(**settings))
+        data = as_data(data, read)
+    if read.split == "tutorial":
+        return tutorial_split(data)
     return split_indices(data, train, val, test, seed)
 
 
