@@ -297,8 +297,8 @@ FORGED = [
     ("NaN weights", nan_weights, "model.safetensors holds NaN or infinite weights, which riskmin never writes"),
     ("a spread as text", lambda run: standardizer(run, lambda std: "abc"), "preprocessing.json lacks what riskmin wrote there"),
     ("too few spreads", lambda run: standardizer(run, lambda std: std[:3]),
-     "preprocessing.json lacks what riskmin wrote there (its scaling does not fit 10 inputs, each spread above 0)"),
-    ("spreads of 0", lambda run: standardizer(run, lambda std: [0.0] * len(std)), "its scaling does not fit 10 inputs"),
+     "preprocessing.json scales inputs that are not the run's 10, each with a spread above 0; the run is damaged"),
+    ("spreads of 0", lambda run: standardizer(run, lambda std: [0.0] * len(std)), "scales inputs that are not the run's 10"),
 ]
 
 

@@ -760,13 +760,16 @@ def load_run(directory, model=None):
         if model is None:
             model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
         standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
-        if standardizer is not None and not standardizer.fits(preprocessing["n_inputs"]):
-            raise ValueError(f"its scaling does not fit {preprocessing['n_inputs']} inputs, each spread above 0")
     except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as error:
         raise RiskminError(
             f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
             "damaged, train it again"
         ) from None
+    if standardizer is not None and not standardizer.fits(preprocessing["n_inputs"]):
+        raise RiskminError(
+            f"{directory / 'preprocessing.json'} scales inputs that are not the run's {preprocessing['n_inputs']}, "
+            "each with a spread above 0; the run is damaged, train it again"
+        )
     saved = load_tensors(directory / "model.safetensors")
     if unsound(saved, model):
         raise RiskminError(
