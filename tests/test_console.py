@@ -292,3 +292,14 @@ def test_a_classifiers_montecarlo_table_shows_its_loss_once_not_again_as_log_los
     montecarlo_table(mc.summary, console)
     names = [line.split("│")[1].strip() for line in buffer.getvalue().splitlines() if line.startswith("│")]
     assert names[:4] == ["test loss", "test accuracy", "test f1", "val loss"]
+
+
+def test_a_montecarlo_table_in_60_columns_folds_its_numbers_whole_rather_than_cropping_them():
+    mc = riskmin.montecarlo("linear", "lab1", runs=5, epochs=2, progress=False)
+    buffer = io.StringIO()
+    montecarlo_table(mc.summary, Console(file=buffer, width=60, color_system=None))
+    rows = [line for line in buffer.getvalue().splitlines() if line.startswith("│")]
+    assert rows and all(len(line) <= 60 and line.endswith("│") for line in rows)  # the right border: nothing cropped
+    text = " ".join(" ".join(line.strip("│").split("│")) for line in rows)
+    d = mc.summary["metrics"]["test_rmse"]
+    assert interval(d).split(", ")[0] in text and interval(d).split(", ")[1] in text  # both ends of an interval whole
