@@ -564,3 +564,17 @@ def test_alternatives_that_give_one_candidate_say_which_setting_goes_unused(tmp_
     assert capsys.readouterr().err == (f"error: the alternatives give one candidate: {why}; give alternatives of a setting "
                                        "the candidates use\n")
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_ranked_table_in_60_columns_keeps_its_headers_and_numbers_whole(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "lab1", "--model", "linear,two_layer", "--lr", "0.01,0.001", "--runs", "5", "--epochs", "3",
+                 "--progress", "off"]) == 0
+    out = capsys.readouterr().out
+    table = out[:out.index("CI: ")].splitlines()
+    assert all(len(line) <= 60 for line in table), table
+    assert table[1].split() == ["candidate", "mean", "[95%", "CI]", "vs", "best", "[95%", "CI]", "p", "Holm"]
+    summary = json.loads((tmp_path / "runs" / "lab1-compare" / "summary.json").read_text())
+    for name, candidate in summary["candidates"].items():  # each mean whole, as the ranking rounds it
+        assert f"{candidate['metrics']['test_loss']['mean']:.3g}" in out
