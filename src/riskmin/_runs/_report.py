@@ -280,14 +280,16 @@ def montecarlo_table(summary: dict, console) -> None:
     table = Table(title=title, width=width)  # as at 80 columns, however wide the terminal
     rows, columns = montecarlo_rows(summary), ("metric", "mean +- se", "95% corrected", "95% naive")
     # each number on one line where the numbers leave a name its NAME columns (13: the borders and the padding of four
-    # columns); else an interval folds after its comma and a mean before its se, so that a narrower terminal (60
-    # columns) still shows every number whole
+    # columns); else an interval folds after its comma, and in a terminal narrower than 80 columns a mean before its
+    # se too, so that every number stays whole
     widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
     whole = NAME + sum(widths[1:]) + 13 <= width
+    mean_whole = whole or width >= WIDTH
     for column in columns:
         left = column == "metric"
+        kept = whole or column == "mean +- se" and mean_whole
         table.add_column(
-            column, justify="left" if left else "right", no_wrap=not left and whole, min_width=NAME if left else None
+            column, justify="left" if left else "right", no_wrap=not left and kept, min_width=NAME if left else None
         )
     for row in rows:
         table.add_row(*row)
