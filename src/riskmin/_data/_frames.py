@@ -174,7 +174,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         )
     data = Data(x, y, task="" if config.task == "auto" else config.task)  # 0/1 labels as they are, for bce
     guessed = config.task == "auto" and config.loss == "auto" and data.task == "regression"
-    if guessed and torch.equal(data.y, data.y.round()) and yes_no(data.y.long()):  # 0.0/1.0 alone: labels, maybe
+    if guessed and bool(((data.y == 0) | (data.y == 1)).all()):  # 0.0/1.0 alone: labels, maybe
         data.notes.append(
             'task: regression on y, real numbers that are all 0 or 1; for yes/no labels pass loss="bce", or y as '
             "whole numbers (classes)"
@@ -205,13 +205,6 @@ def numbers_of(values):
     return values
 
 
-def whole_numbers(y) -> bool:
-    """Whether `y` holds whole numbers as integers (not true/false), a tensor or an array."""
-    if isinstance(y, torch.Tensor):
-        return not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
-    return isinstance(y, np.ndarray) and y.dtype.kind in "iu"
-
-
 def labels_not_indices(y) -> bool:
     """Whether a NumPy y of whole numbers, one per row, holds class labels (10, 20, 30; 1, 2, 3; -1, 1) rather than
     the indices 0..k-1 of k classes, each there: read as labels, as a table's target column is, so that the model has
@@ -229,12 +222,10 @@ def labels_not_indices(y) -> bool:
 
 def yes_no(y) -> bool:
     """Whether y holds yes/no targets, one column or several: true/false, or whole numbers 0 and 1 alone."""
-    if isinstance(y, torch.Tensor) and y.dtype == torch.bool or isinstance(y, np.ndarray) and y.dtype == bool:
-        return len(y) > 0
-    if not whole_numbers(y) or len(y) == 0:
+    values = y.cpu().numpy() if isinstance(y, torch.Tensor) else y
+    if not isinstance(values, np.ndarray) or values.dtype.kind not in "biu" or len(values) == 0:
         return False
-    values = np.unique(y.cpu().numpy() if isinstance(y, torch.Tensor) else y)
-    return bool(np.isin(values, (0, 1)).all())
+    return values.dtype == bool or bool(np.isin(np.unique(values), (0, 1)).all())
 
 
 def labels_asked(y, config: Config) -> bool:

@@ -284,10 +284,9 @@ def montecarlo_table(summary: dict, console) -> None:
     # se too, so that every number stays whole
     widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
     whole = NAME + sum(widths[1:]) + 13 <= width
-    mean_whole = whole or width >= WIDTH
     for column in columns:
         left = column == "metric"
-        kept = whole or column == "mean +- se" and mean_whole
+        kept = whole or column == "mean +- se" and width >= WIDTH
         table.add_column(
             column, justify="left" if left else "right", no_wrap=not left and kept, min_width=NAME if left else None
         )

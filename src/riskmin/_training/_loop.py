@@ -102,10 +102,13 @@ def fit(
     """
     training = setup(model, data, config, callbacks, directory, resume, settings)
     run = training_loop(training, resume)
-    if run.summary["diverged"] and training.team.first:  # the console says it; Python would else hear nothing
+    if not training.team.first:
+        return run
+    worse = worse_than_the_mean(run.summary)
+    if run.summary["diverged"]:  # the console says it; Python would else hear nothing
         warn(run.summary["stop_reason"], Diverged)
-    elif worse_than_the_mean(run.summary) and training.team.first:  # an experiment says it of its runs as a whole
-        warn(worse_than_the_mean(run.summary), RiskminNumerics)
+    elif worse:  # an experiment says it of its runs as a whole
+        warn(worse, RiskminNumerics)
     return run
 
 
@@ -366,8 +369,9 @@ def setup(
     model = checked_model(model, prepared, config)
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
-    if isinstance(data, Splits) and team.first and fixed_by_splits(settings):
-        warn(fixed_by_splits(settings), RiskminNote)
+    unused = fixed_by_splits(settings) if isinstance(data, Splits) else ""
+    if unused and team.first:
+        warn(unused, RiskminNote)
     if team.first and not experiment:  # an experiment says them once for all its runs
         for note in prepared.notes:
             warn(note)
