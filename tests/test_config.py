@@ -52,6 +52,10 @@ def test_fractions_must_leave_room_to_train():
 def test_unknown_settings_suggest_the_right_name():
     with pytest.raises(RiskminError, match="unknown setting 'paitence'; did you mean 'patience'"):
         Config().replace(paitence=3)
+    with pytest.raises(RiskminError, match="^unknown setting 'epoch'; did you mean 'epochs'\\?$"):
+        Config(epoch=3)  # built directly too, where the dataclass's own TypeError named no setting
+    with pytest.raises(RiskminError, match="^callbacks is not a setting but an argument of riskmin.fit"):
+        Config(callbacks=[])
 
 
 def test_toml_round_trip_keeps_every_setting(tmp_path):

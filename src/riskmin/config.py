@@ -384,6 +384,12 @@ class Config:
                           placeholder="FILE", one_value=True, shared=True, resume="free")
     # fmt: on
 
+    def __new__(cls, **settings):
+        # before the dataclass's __init__, whose TypeError for a misspelt keyword names no setting
+        for key in settings:
+            _known_key(key, "setting")
+        return super().__new__(cls)
+
     def __post_init__(self):
         if self.precision == 32 and type(self.precision) is int:  # precision=32 from Python or TOML means "32"
             object.__setattr__(self, "precision", "32")
