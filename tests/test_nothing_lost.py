@@ -914,6 +914,37 @@ def test_fit_refuses_an_experiments_folder_and_one_another_process_writes(tmp_pa
     assert not (tmp_path / "busy" / "summary.json").exists()
 
 
+def test_a_fit_holds_its_folder_so_a_second_fit_there_is_refused_and_removes_nothing(tmp_path, monkeypatch):
+    import subprocess
+
+    folder = tmp_path / "new" / "r"
+    script = ("import sys, riskmin\n"
+              "class Held:\n"
+              "    def on_epoch_end(self, state):\n"
+              "        if state.epoch == 1:\n"
+              "            print('training', flush=True); sys.stdin.read()\n"
+              f"riskmin.fit('linear', 'line', epochs=2, progress=False, directory={str(folder)!r}, callbacks=[Held()])\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline() == "training\n"  # the first fit is in its first epoch: waited for, not slept on
+        written = sorted(path.name for path in folder.iterdir())
+        with pytest.raises(RiskminError, match=f"^directory {folder} is being written by riskmin process {holder.pid}; wait"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
+        # a second fit whose checks passed before the first began (both found no folder): the lock refuses it, and what
+        # it would remove of a folder it took for its own is the first fit's
+        monkeypatch.setattr(riskmin._training._loop, "check_run_folder", lambda *args: None)
+        monkeypatch.setattr(riskmin._runs._rundir, "first_missing", lambda path: folder.parent)
+        with pytest.raises(RiskminError, match=f"^run directory {folder} is being written by riskmin process {holder.pid}; "
+                                               "wait for it to finish or choose another directory$"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
+        assert sorted(path.name for path in folder.iterdir()) == written
+    finally:
+        holder.communicate("")
+    assert holder.returncode == 0
+    assert riskmin.Run.load(folder).summary["epochs_run"] == 2 and not (folder / ".lock").exists()
+
+
 def test_a_folder_a_killed_fit_left_before_its_first_checkpoint_is_taken_by_the_next_fit(tmp_path):
     class Killed:  # what a fit killed outright (SIGKILL, power loss) leaves: its log begun, no checkpoint
         def on_epoch_end(self, state):
@@ -921,7 +952,7 @@ def test_a_folder_a_killed_fit_left_before_its_first_checkpoint_is_taken_by_the_
 
     riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "r", checkpoint_every=0,
                 callbacks=[Killed()])
-    assert sorted(p.name for p in (tmp_path / "left").iterdir()) == ["metrics.csv"]
+    assert sorted(p.name for p in (tmp_path / "left").iterdir()) == [".lock", "metrics.csv"]  # a lock no one holds
     assert riskmin.fit("linear", "lab1", epochs=1, progress=False, directory=tmp_path / "left").summary["epochs_run"] == 1
 
 

@@ -154,10 +154,11 @@ class RunLock:
     file afterwards only if this lock created it (a run merely guarded keeps what it had).
     """
 
-    def __init__(self, directory: Path, tidy: bool = True):
+    def __init__(self, directory: Path, tidy: bool = True, place: str = "--name"):
         self.path = Path(directory) / ".lock"
         self.handle: Optional[int] = None  # the open lock file, while held
         self.tidy = tidy
+        self.place = place  # what to choose another of, in the sentence that refuses a run being written
 
     def __enter__(self):
         self.tidy = self.tidy or not os.path.lexists(self.path)
@@ -176,7 +177,7 @@ class RunLock:
                 owner = os.pread(self.handle, 200, 0).decode(errors="replace").strip() if hasattr(os, "pread") else ""
                 raise RiskminError(
                     f"run directory {self.path.parent} is being written by "
-                    f"{owner or 'another process'}; wait for it to finish or choose another --name"
+                    f"{owner or 'another process'}; wait for it to finish or choose another {self.place}"
                 )
             if not locked:
                 warn(

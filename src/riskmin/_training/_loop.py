@@ -58,7 +58,7 @@ from ._prepare import (
 )
 from .._runs._report import header
 from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
-from .._files import held_elsewhere, held_here, holds_run
+from .._files import RunLock, held_elsewhere, held_here, holds_run
 from .._paths import holds_experiment
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
@@ -156,9 +156,9 @@ def training_loop(training: Training, resume: bool) -> Run:
     the processes return together once a finished run is in its place."""
     building, target, team = training.directory, training.replacing, training.team
     if building is None or target is None:
-        if building is not None and team.first and not resume and not held_here(building):  # not the command line's
-            return trained_or_nothing(training, building)
-        return trained(training, resume)
+        if building is None or not team.first or training.commanded:  # the command line locked its folder itself
+            return trained(training, resume)
+        return trained_alone(training, building, resume)
     if not team.first:  # process 0 writes the run and renames it; the others wait for it, then return
         try:
             run = trained(training, resume)
@@ -194,15 +194,27 @@ def training_loop(training: Training, resume: bool) -> Run:
     return run
 
 
-def trained_or_nothing(training: Training, building: Path) -> Run:
-    """`trained`, a new run in `building`: one that fails with nothing to resume or use (a checkpoint, its final files)
-    leaves nothing of its own behind, which a later fit there would take for a run that stopped."""
-    attempt = Attempt.at(building)  # before the first write makes the folder
+def trained_alone(training: Training, building: Path, resume: bool) -> Run:
+    """`trained` in the run folder `building` under its lock, as the command line trains: another fit or command there
+    meanwhile is refused. A new run that fails with nothing to resume or use (a checkpoint, its final files) leaves
+    nothing of its own behind, which a later fit there would take for a run that stopped; one refused by the lock
+    removes nothing, whoever made the folder."""
+    attempt = None if resume else Attempt.at(building)  # before the lock's file makes the folder
     try:
-        return trained(training, False)
-    except BaseException:
-        attempt.undone()
-        raise
+        building.mkdir(parents=True, exist_ok=attempt is None or attempt.made is None)
+    except FileExistsError:  # another fit made it since: not this one's to remove
+        attempt = Attempt.at(building)
+    except OSError as error:
+        raise RiskminError(
+            f"directory {building} cannot be made ({error.strerror}); fix its permissions or choose another"
+        ) from None
+    with RunLock(building, place="directory"):
+        try:
+            return trained(training, resume)
+        except BaseException:
+            if attempt is not None:
+                attempt.undone()
+            raise
 
 
 def resume_call(directory: Path) -> str:
@@ -409,6 +421,7 @@ def setup(
         saver=Checkpoints(checkpoints) if saved else NoCheckpoints(),
         directory=directory,
         replacing=replacing,
+        commanded=directory is not None and held_here(directory),
         frozen=frozen,
         total_steps=total_steps,
         losses=[],
@@ -602,7 +615,7 @@ def interrupt(training: Training) -> None:
     directory = training.directory
     # the command line, which holds the lock of its folder, names its own command; a replacement says where it is
     continued = ""
-    if directory is not None and training.replacing is None and not held_here(directory):
+    if directory is not None and training.replacing is None and not training.commanded:
         continued = f"; continue with: {resume_call(directory)}"
     raise TrainingInterrupted(
         f"interrupted in epoch {state.epoch} after step {state.step}{held}; the checkpoint is saved{continued}"

@@ -57,6 +57,8 @@ class Training:
     # the folder the run writes in (None: no run directory), and the run it replaces once it succeeds (`fit_folder`)
     directory: Optional[Path] = None
     replacing: Optional[Path] = None
+    # whether `directory` is the command line's, which made and locked it and names its own resume command
+    commanded: bool = False
     total_steps: int
     # the training loss of each step not yet reported (under accumulation the sum of its batches' shares), float32 on
     # the device: summed at the report in one operation, which a `running += loss` would pay for at every step
