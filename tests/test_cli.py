@@ -649,8 +649,12 @@ def test_a_run_of_ones_own_module_is_refused_on_the_command_line_in_its_words(tm
              "Python can: riskmin.graph(riskmin.Run.load('runs/own', model=Net()), data)")):
         assert main(command) == 2
         assert capsys.readouterr() == ("", f"{own}{python}\n"), command
-    with pytest.raises(riskmin.RiskminError, match=r"pass a fresh instance of it in its place: riskmin.fit\(MyNet\(\), data\)"):
-        riskmin.Run.load("runs/own")  # Python's own words for a Python caller
+    python = (r"^model custom is a module of your own \(test_cli.Net\); pass a fresh instance of it in its place: "
+              r"riskmin.fit\(MyNet\(\), data\), or Run.load\(directory, model=MyNet\(\)\) for a saved run$")
+    with pytest.raises(riskmin.RiskminError, match=python):
+        riskmin.Run.load("runs/own")  # Python's own words for a Python caller, not a damaged run's
+    with pytest.raises(riskmin.RiskminError, match=python):
+        riskmin.predict("runs/own", [[0.5]])
     assert riskmin.Run.load("runs/own", model=Net()).config.model == "custom"
 
 

@@ -760,6 +760,8 @@ def load_run(directory, model=None):
         if model is None:
             model = models.build(config, preprocessing["n_inputs"], preprocessing["n_outputs"])
         standardizer = Standardizer.from_dict(preprocessing["standardizer"]) if preprocessing["standardizer"] else None
+    except RiskminError:  # a module of the user's own, which riskmin cannot build: its sentence asks for one
+        raise
     except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as error:
         raise RiskminError(
             f"{directory / 'preprocessing.json'} lacks what riskmin wrote there ({error}); the run is "
