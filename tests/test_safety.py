@@ -626,6 +626,12 @@ MISUSE = [
      "the model cannot take the data's inputs, 3 features per sample (mat1 and mat2 shapes cannot be multiplied"),
     ("cross entropy with one output", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, LABELS)),
      "the model gives outputs of shape (1,) per sample but cross entropy needs one score per class (3 classes)"),
+    ("more outputs than named classes", lambda: riskmin.fit(torch.nn.Linear(3, 5), (X.numpy(), np.array(["a", "b", "c"])[LABELS])),
+     "the model gives 5 scores per sample but the data has 3 classes (a, b, c), and it could predict an output that is "
+     "no class; give its last layer 3 outputs"),
+    ("more outputs than named classes, in an experiment",
+     lambda: riskmin.montecarlo(lambda: torch.nn.Linear(3, 5), (X.numpy(), np.array(["a", "b", "c"])[LABELS]), runs=2, epochs=1),
+     "the model gives 5 scores per sample but the data has 3 classes (a, b, c)"),
     ("a Dataset of three items", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i], i))),
      "the Dataset yields 3 items per sample; riskmin takes (x, y) pairs"),
     ("a Dataset of dicts", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: {"x": X[i], "y": Y[i]})),
@@ -650,6 +656,12 @@ MISUSE = [
     ("evaluate with a column too few", lambda: riskmin.evaluate(riskmin.fit("linear", (X, Y), epochs=1, progress=False), (X[:, :2], Y)),
      "the rows have 2 columns but the run was trained on 3 features"),
 ]
+
+
+def test_class_indices_may_leave_outputs_for_classes_the_data_lacks():
+    # a tensor of indices 0..2 for a model of 5 classes, two of them absent here: trained, where named classes are not
+    run = riskmin.fit(torch.nn.Linear(3, 5), (X, LABELS), epochs=1, progress=False)
+    assert run.model(X).shape == (40, 5) and run.data_names.get("classes") is None
 
 
 @pytest.mark.parametrize("case, misuse, message", MISUSE, ids=[case for case, _, _ in MISUSE])

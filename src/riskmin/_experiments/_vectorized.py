@@ -515,7 +515,7 @@ def check_first_replica(
 
 def probe_of(data: Data, x: torch.Tensor, y: torch.Tensor) -> Probe:
     """Two rows of `data` (`x` and `y`, as the model would get them) and what a message about them names."""
-    return Probe(x, y, data.n_features, data.n_targets, list(data.target_names or []))
+    return Probe(x, y, data.n_features, data.n_targets, list(data.target_names or []), classes=list(data.classes or []))
 
 
 def per_run_settings(config: Config, runs: list) -> dict:

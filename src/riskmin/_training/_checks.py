@@ -12,7 +12,7 @@ what does not fit, never a torch traceback from inside the first step, nor a bro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import torch
@@ -21,6 +21,7 @@ from torch.utils.data import Dataset, default_collate
 from ..config import RiskminError
 from ..distributed import error_headline
 from ._callables import OwnLoss
+from .._data._columns import classes_text
 from .._data._inputs import each_input, forward, is_several
 from ._losses import one_label_per_sample
 
@@ -76,6 +77,9 @@ class Probe:
     n_outputs: int
     target_names: list
     dataset: bool = False
+    classes: list = field(
+        default_factory=list
+    )  # the class labels the data names (text, or numbers not 0..k-1); or none
 
 
 def check_model(model, probe: Probe, loss: str) -> None:
@@ -121,6 +125,12 @@ def check_model(model, probe: Probe, loss: str) -> None:
                 f"entropy needs one score per class ({classes} classes); give its last layer {classes} "
                 "outputs"
                 + (', or use --loss bce (loss="bce") with one output for a yes/no target' if classes == 2 else "")
+            )
+        if probe.classes and output.shape[1] > len(probe.classes):  # named classes: an index beyond them is none
+            raise RiskminError(
+                f"the model gives {output.shape[1]} scores per sample but the data has {len(probe.classes)} classes "
+                f"({classes_text(probe.classes, 6)}), and it could predict an output that is no class; give its "
+                f"last layer {len(probe.classes)} outputs"
             )
     elif output.ndim == 1 and y.ndim == 2 and y.shape[1] == 1 and len(output) == len(y):
         raise RiskminError(
@@ -172,8 +182,15 @@ def probe(prepared) -> Probe:
         splits = prepared.splits
         x, y = default_collate([splits.data[i] for i in splits.train[:2].tolist()])
         x, y = each_input(lambda t: t.to(prepared.device), x), y.to(prepared.device)
+    names = prepared.names
     return Probe(
-        x, y, prepared.n_inputs, prepared.n_outputs, prepared.names.get("targets") or [], dataset=not prepared.tensors
+        x,
+        y,
+        prepared.n_inputs,
+        prepared.n_outputs,
+        names.get("targets") or [],
+        not prepared.tensors,
+        names.get("classes") or [],
     )
 
 
