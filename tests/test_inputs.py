@@ -1,5 +1,7 @@
 """Batches of several inputs: a tuple or a dict of tensors, in memory and from a Dataset, passed as model(*x) / model(**x)."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -143,3 +145,24 @@ def test_montecarlo_and_compare_take_a_dataset_split_by_index_and_say_why_they_t
     comparison = riskmin.compare({"fast": {"lr": 0.05}, "slow": {"lr": 0.001}}, Pairs(False), model=Two, runs=2, epochs=2,
                                  batch_size=40, **FAST)
     assert {row["candidate"] for row in comparison.table} == {"fast", "slow"}
+
+
+def test_a_dataset_is_said_to_reach_the_model_unscaled_once_by_fit_or_an_experiment():
+    import warnings
+
+    from torch.utils.data import TensorDataset
+
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    items = TensorDataset(x * 100, x.sum(1, keepdim=True))
+    said = ("^a Dataset's items reach the model as they are, inputs and targets: standardize scales data held in memory "
+            r"\(tensors, arrays, tables\); scale them in the Dataset, or give them as \(x, y\)$")
+    for train in (lambda: riskmin.fit(nn.Linear(3, 1), items, epochs=1, progress=False),
+                  lambda: riskmin.montecarlo(lambda: nn.Linear(3, 1), items, runs=2, epochs=1, progress=False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train()
+        notes = [str(w.message) for w in caught if issubclass(w.category, riskmin.RiskminNote)]
+        assert len(notes) == 1 and re.match(said, notes[0]), notes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", riskmin.RiskminNote)  # asked not to scale: nothing to say
+        riskmin.fit(nn.Linear(3, 1), items, epochs=1, progress=False, standardize=False)

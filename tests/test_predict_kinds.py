@@ -2,6 +2,8 @@
 
 import csv
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -150,6 +152,24 @@ def test_numbers_held_as_python_objects_are_numbers_and_whole_number_yes_no_targ
     with pytest.warns(riskmin.RiskminNote, match=r'^task: regression on y, real numbers that are all 0 or 1; for yes/no '
                                                  r'labels pass loss="bce", or y as whole numbers \(classes\)$'):
         assert "test_r2" in riskmin.fit("linear", (x, yes.astype(float)), epochs=1, progress=False).summary  # regressed
+
+
+def test_whole_numbers_as_floats_or_as_x_say_how_they_are_read():
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    for labels, shown in ((np.arange(60) % 3 + 1.0, "1, 2, 3"), (np.arange(60) % 5 * 1.0, "0, 1, 2, ...")):
+        with pytest.warns(riskmin.RiskminNote, match=rf"^task: regression on y, real numbers that are all whole \({shown}\), "
+                                                     r"which a table would read as class labels; for classes pass y as "
+                                                     r"whole numbers \(y.astype\(int\), y.long\(\)\)$"):
+            assert "test_r2" in riskmin.fit("linear", (x, labels), epochs=1, progress=False).summary  # regressed, as said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", riskmin.RiskminNote)  # amounts, and whole scores a table regresses (ratings 1..5)
+        riskmin.fit("linear", (x, x[:, 0]), epochs=1, progress=False)
+        riskmin.fit("linear", (x, np.arange(60) % 5 + 1.0), epochs=1, progress=False)
+    ids = torch.randint(0, 9, (60, 3), generator=torch.Generator().manual_seed(0))
+    with pytest.warns(riskmin.RiskminNote, match=r"^x holds whole numbers \(int64\), read as features in float32 and "
+                                                 r"standardized; for indices a model looks up \(an embedding\), give x as "
+                                                 r"\(\(x,\), y\): several inputs reach the model as they are$"):
+        riskmin.fit("linear", (ids, x[:, :1]), epochs=1, progress=False)
 
 
 def test_evaluate_refuses_a_class_index_the_run_has_no_output_for():

@@ -632,6 +632,10 @@ MISUSE = [
     ("more outputs than named classes, in an experiment",
      lambda: riskmin.montecarlo(lambda: torch.nn.Linear(3, 5), (X.numpy(), np.array(["a", "b", "c"])[LABELS]), runs=2, epochs=1),
      "the model gives 5 scores per sample but the data has 3 classes (a, b, c)"),
+    ("indices for an embedding as one x", lambda: riskmin.fit(torch.nn.Embedding(9, 1), (LABELS[:, None], Y)),
+     "the model cannot take the data's inputs (Expected tensor for argument #1 'indices' to have one of the following "
+     "scalar types: Long, Int; but got torch.FloatTensor instead (while checking arguments for embedding)): it looks up "
+     "indices, which x as one tensor gives as float32 features; give x as ((x,), y): several inputs reach the model as they are"),
     ("a Dataset of three items", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i], i))),
      "the Dataset yields 3 items per sample; riskmin takes (x, y) pairs"),
     ("a Dataset of dicts", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: {"x": X[i], "y": Y[i]})),

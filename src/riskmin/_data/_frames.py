@@ -179,7 +179,27 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             'task: regression on y, real numbers that are all 0 or 1; for yes/no labels pass loss="bce", or y as '
             "whole numbers (classes)"
         )
+    elif guessed and data.y.shape[1] == 1 and whole_labels(data.y[:, 0].numpy()):
+        found = np.unique(data.y.numpy())  # whole numbers a table's target would take for class labels
+        shown = ", ".join(f"{value:g}" for value in found[:3]) + (", ..." if len(found) > 3 else "")
+        data.notes.append(
+            f"task: regression on y, real numbers that are all whole ({shown}), which a table would read as class "
+            "labels; for classes pass y as whole numbers (y.astype(int), y.long())"
+        )
+    if isinstance(x, torch.Tensor) and not x.is_floating_point() and x.dtype != torch.bool:
+        data.notes.append(
+            f"x holds whole numbers ({str(x.dtype).removeprefix('torch.')}), read as features in float32 and "
+            "standardized; for indices a model looks up (an embedding), give x as ((x,), y): several inputs reach the "
+            "model as they are"
+        )
     return data
+
+
+def whole_labels(values: np.ndarray) -> bool:
+    """Whether real `values` are whole numbers that a table's target column would take for class labels."""
+    from ._columns import guessed_task
+
+    return guessed_task(values)[0] == "classification"
 
 
 def array_of(values):

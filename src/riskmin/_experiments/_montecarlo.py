@@ -39,7 +39,7 @@ from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables
 from .._training._checkpoint import Checkpoints, FinishedThenInterrupted
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
-from .._training._prepare import as_data, constant_target_note, fitted_batch, recorded, resolve_device
+from .._training._prepare import as_data, as_they_are_note, constant_target_note, fitted_batch, recorded, resolve_device
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
 from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
@@ -399,6 +399,10 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
         for note in constant:
             if note:
                 warn(note)
+    else:
+        unscaled = as_they_are_note(data, config)
+        if unscaled:
+            warn(unscaled, RiskminNote)
     return data, config, every
 
 

@@ -100,6 +100,12 @@ def check_model(model, probe: Probe, loss: str) -> None:
                 f"{', '.join(sorted(str(kind).removeprefix('torch.') for kind in kinds))} and riskmin gives it "
                 "float32 inputs; make it float32 with model.float()"
             ) from None
+        if "Long, Int" in str(error):  # an embedding's lookup: indices read as float32 features
+            raise RiskminError(
+                f"the model cannot take the data's inputs ({error_headline(error)}): it looks up indices, which x "
+                "as one tensor gives as float32 features; give x as ((x,), y): several inputs reach the model as "
+                "they are"
+            ) from None
         raise RiskminError(
             f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "
             f"({error_headline(error)}); make its first layer take {probe.n_inputs} inputs"

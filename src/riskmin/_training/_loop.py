@@ -49,6 +49,7 @@ from ._prepare import (
     Prepared,
     as_model,
     as_splits,
+    as_they_are_note,
     batches_per_epoch,
     chunks,
     evaluate_batches,
@@ -381,6 +382,9 @@ def setup(
     model = checked_model(model, prepared, config)
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
+    unscaled = as_they_are_note(splits.data, config)
+    if unscaled and team.first and not experiment:  # an experiment says it once for all its runs
+        warn(unscaled, RiskminNote)
     unused = fixed_by_splits(settings) if isinstance(data, Splits) else ""
     if unused and team.first:
         warn(unused, RiskminNote)

@@ -204,6 +204,21 @@ def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
     return TargetScale.of_training(y, config) if TargetScale.asked(config) else None
 
 
+def as_they_are_note(data, config: Config) -> str:
+    """What `standardize` leaves as it is: a Dataset's items, which riskmin reads batch by batch, never whole to fit a
+    scaling on; "" for data in memory, which it scales.
+
+    >>> as_they_are_note(Data(torch.zeros(4, 1), torch.zeros(4, 1)), Config())
+    ''
+    """
+    if isinstance(data, Data) or not config.standardize:
+        return ""
+    return (
+        "a Dataset's items reach the model as they are, inputs and targets: standardize scales data held in memory "
+        "(tensors, arrays, tables); scale them in the Dataset, or give them as (x, y)"
+    )
+
+
 def constant_target_note(targets: list, loss: str) -> str:
     """What to say of a regression target constant on the training split of one run, or of runs of an experiment
     (`targets`: each run's training targets); "" when it varies on every one.
