@@ -1228,3 +1228,39 @@ def test_an_experiment_stopped_while_its_results_are_written_says_its_runs_are_k
         "interrupted; 5 finished runs kept in runs/mc: continue it with: riskmin montecarlo --resume runs/mc")
     monkeypatch.setattr(_rundir, "write_montecarlo", write)
     assert main(["montecarlo", "--resume", "runs/mc"]) == 0 and (tmp_path / "runs" / "mc" / "summary.json").is_file()
+
+
+def test_an_interrupted_fit_without_a_directory_leaves_with_its_run_so_far_and_its_best_weights():
+    class Stop:  # what Ctrl-C in a notebook does, at a chosen epoch
+        def on_epoch_end(self, state):
+            if state.epoch == 6:
+                raise KeyboardInterrupt
+
+    for stop, best in ((Stop(), "epoch 6"), (SignalAt(40, "SIGINT"), "epoch 13")):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(1, 1)
+        with pytest.raises(TrainingInterrupted) as stopped:
+            riskmin.fit(model, "line", epochs=30, lr=0.01, optimizer="sgd", progress=False, callbacks=[stop])
+        run = stopped.value.run
+        assert str(stopped.value).endswith(f"fit was given no directory= to save a checkpoint in, so the run so far, with "
+                                           f"the weights of {best}, which the model holds too, is this exception's run")
+        assert run.summary["stop_reason"] == "interrupted" and run.summary["stopped_early"]
+        assert f"epoch {run.summary['best_epoch']}" == best and len(run.history) == run.summary["best_epoch"]
+        assert run.model is model and "test_loss" in run.summary
+        # the weights kept are the best epoch's, measured as its validation measured them
+        assert riskmin.evaluate(run, riskmin.datasets.line())["loss"] > 0 and run.summary["val_loss"] == run.history[-1]["val_loss"]
+
+
+def test_an_unnamed_train_run_again_names_the_stopped_run_it_passes_over(tmp_path, monkeypatch, capsys, signal_at):
+    monkeypatch.chdir(tmp_path)
+    quick = ["train", "line", "--model", "linear", "--epochs", "3", "--optimizer", "sgd", "--lr", "0.1"]
+    assert main([*quick, *signal_at(4, "SIGINT")]) == 130
+    assert main(quick) == 0  # a finished run between: the note names the stopped one, the last stopped it passed
+    assert main(quick) == 0
+    err = capsys.readouterr().err
+    said = ("note: runs/line-linear holds a run of this data and model that stopped before it finished; this one trains "
+            "in runs/line-linear-{} (to continue that one instead: riskmin train --resume runs/line-linear)")
+    assert unwrapped(err).count("stopped before it finished") == 2
+    assert said.format(2) in unwrapped(err) and said.format(3) in unwrapped(err)
+    assert main(["train", "--resume", "runs/line-linear"]) == 0 and (tmp_path / "runs/line-linear/summary.json").is_file()
+    assert main(quick) == 0 and "stopped before" not in capsys.readouterr().err  # nothing left to continue

@@ -636,6 +636,16 @@ MISUSE = [
      "the model cannot take the data's inputs (Expected tensor for argument #1 'indices' to have one of the following "
      "scalar types: Long, Int; but got torch.FloatTensor instead (while checking arguments for embedding)): it looks up "
      "indices, which x as one tensor gives as float32 features; give x as ((x,), y): several inputs reach the model as they are"),
+    ("an optimizer built already", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, Y), optimizer=torch.optim.SGD(torch.nn.Linear(3, 1).parameters(), lr=0.1)),
+     "optimizer = SGD(...), built already, is not allowed: riskmin builds it over the parameters it trains; pass a "
+     "function of the parameters, optimizer=lambda parameters: SGD(parameters, ...)"),
+    ("a scheduler built already", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, Y), scheduler=torch.optim.lr_scheduler.StepLR(
+        torch.optim.SGD(torch.nn.Linear(3, 1).parameters(), lr=0.1), 3)),
+     "scheduler = StepLR(...), built already, is not allowed: riskmin builds it over the optimizer it makes; pass a "
+     "function of the optimizer, scheduler=lambda optimizer: StepLR(optimizer, ...)"),
+    ("a scheduler class that needs more", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, Y), scheduler=torch.optim.lr_scheduler.StepLR),
+     "scheduler = torch.optim.lr_scheduler.StepLR is a class that needs more than the optimizer to build; pass a "
+     "function of the optimizer, scheduler=lambda optimizer: StepLR(optimizer, ...)"),
     ("a Dataset of three items", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i], i))),
      "the Dataset yields 3 items per sample; riskmin takes (x, y) pairs"),
     ("a Dataset of dicts", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: {"x": X[i], "y": Y[i]})),
@@ -660,6 +670,17 @@ MISUSE = [
     ("evaluate with a column too few", lambda: riskmin.evaluate(riskmin.fit("linear", (X, Y), epochs=1, progress=False), (X[:, :2], Y)),
      "the rows have 2 columns but the run was trained on 3 features"),
 ]
+
+
+def test_a_scipy_sparse_x_trains_and_predicts_as_its_dense_rows():
+    import scipy.sparse
+
+    sparse = scipy.sparse.csr_matrix(X.numpy() * (X.numpy() > 0))
+    dense = riskmin.fit("linear", (sparse.toarray(), Y.numpy()), epochs=2, progress=False)
+    run = riskmin.fit("linear", (sparse, Y.numpy()), epochs=2, progress=False)
+    assert run.summary["test_loss"] == dense.summary["test_loss"]
+    assert np.array_equal(riskmin.predict(run, sparse[:5]), riskmin.predict(dense, sparse.toarray()[:5]))
+    assert riskmin.evaluate(run, (sparse, Y.numpy()))["loss"] == riskmin.evaluate(dense, (sparse.toarray(), Y.numpy()))["loss"]
 
 
 def test_class_indices_may_leave_outputs_for_classes_the_data_lacks():

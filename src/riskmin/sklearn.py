@@ -38,7 +38,7 @@ except ImportError as error:  # scikit-learn is an optional extra
         "riskmin.sklearn needs scikit-learn 1.6 or newer; install it with pip install 'riskmin[sklearn]'"
     ) from error
 
-from ._data._frames import row_index
+from ._data._frames import array_of, row_index
 from ._data._outputs import Kind
 from ._training._loop import fit, predict
 from .config import FIELDS, Config, RiskminError, settings_where
@@ -183,12 +183,12 @@ class RiskminEstimator(BaseEstimator):
     def _checked(self, X, y, **checks) -> tuple:
         """X and y checked by scikit-learn at fit; X as a dense float32 array, the type riskmin trains in."""
         X, y = validate_data(self, X, y, dtype=np.float32, accept_sparse=("csr", "csc", "coo"), **checks)
-        return dense(X), y
+        return array_of(X), y
 
     def _outputs(self, X, kind: Kind = "value") -> np.ndarray:
         """The run's predictions of the rows of X, as float64 (scikit-learn's precision)."""
         check_is_fitted(self)
-        X = dense(validate_data(self, X, reset=False, dtype=np.float32, accept_sparse=("csr", "csc", "coo")))
+        X = array_of(validate_data(self, X, reset=False, dtype=np.float32, accept_sparse=("csr", "csc", "coo")))
         return predict(self.run_, tensor(X), kind=kind).double().numpy()
 
     def __sklearn_tags__(self):
@@ -214,10 +214,6 @@ def seed_of(random_state) -> int:
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool) and random_state >= 0:
         return int(random_state)
     return int(check_random_state(random_state).randint(SEEDS))
-
-
-def dense(X):
-    return X.toarray() if hasattr(X, "toarray") else X
 
 
 def tensor(array: np.ndarray) -> torch.Tensor:

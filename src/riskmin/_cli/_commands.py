@@ -14,11 +14,13 @@ from ..config import (
     FIELDS,
     Config,
     RiskminError,
+    RiskminNote,
     check_experiment,
     fact,
     given_for_task,
     given_settings,
     unused_by_sweep,
+    warn,
 )
 from .._paths import shell_word
 
@@ -26,7 +28,7 @@ from .._paths import shell_word
 def train(args) -> int:
     from .._training._callables import named_callback
     from ..distributed import follow_launcher, join, made_for_launcher, shared
-    from .._runs._rundir import Attempt, check_writable, prepare_run_directory, run_directory
+    from .._runs._rundir import Attempt, check_writable, prepare_run_directory, run_directory, stopped_before
 
     follow_launcher()
     callbacks = [named_callback(spec) for spec in args.callback or ()]
@@ -37,6 +39,13 @@ def train(args) -> int:
     if join(config.device)[0] == 0:  # under torchrun, process 0 alone makes the run directory and writes it
         check_writable(config)
         target = run_directory(config, data.name)
+        stopped = stopped_before(config, data.name, target)
+        if stopped is not None:
+            warn(
+                f"{stopped} holds a run of this data and model that stopped before it finished; this one trains in "
+                f"{target} (to continue that one instead: riskmin train --resume {shell_word(stopped)})",
+                RiskminNote,
+            )
         # what a failure removes, taken before the folder is made, and told the --nproc launcher first: a process
         # ended between the two would leave a folder that no one knows of
         attempt = Attempt.at(target)

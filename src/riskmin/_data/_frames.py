@@ -203,10 +203,12 @@ def whole_labels(values: np.ndarray) -> bool:
 
 
 def array_of(values):
-    """A list, a tuple, a pandas or polars Series or frame as a NumPy array; anything else (a tensor, an array) as it
-    is."""
+    """A list, a tuple, a pandas or polars Series or frame as a NumPy array, a SciPy sparse matrix as a dense one
+    (riskmin trains on dense rows, as the scikit-learn wrapper does); anything else (a tensor, an array) as it is."""
     if isinstance(values, (list, tuple)) or type(values).__module__.partition(".")[0] in ("pandas", "polars"):
         return np.asarray(values)
+    if type(values).__module__.startswith("scipy.sparse"):
+        return values.toarray()
     return values
 
 
@@ -349,6 +351,7 @@ def inputs(x, names: dict) -> torch.Tensor:
     if is_frame(x):
         tensor = original = frame_rows(x, names, targets=False)[0]
     else:
+        x = array_of(x)
         if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
             raise RiskminError(
                 f"x holds {x.dtype} values, not numbers; pass a DataFrame to have text columns encoded "

@@ -157,6 +157,18 @@ def run_directory(config: Config, data_name: str, python: bool = False, kind: st
         raise path_error(out, error, python) from None
 
 
+def stopped_before(config: Config, data_name: str, target: Path) -> Optional[Path]:
+    """The last of the names an unnamed run passed over to take `target` (out/<data>-<model>, -2, ...) that holds a run
+    that stopped before it finished, which no process trains now: the one a rerun of its command may have meant to
+    continue. None for a named run, which is refused with the way to resume instead (run_directory)."""
+    stem = unnamed_stem(config, data_name)
+    if config.name or config.overwrite or target.name == stem:
+        return None
+    passed = [stem] + [f"{stem}-{number}" for number in range(2, int(target.name.rpartition("-")[2]))]
+    stopped = [target.parent / name for name in passed if unfinished(target.parent / name)]
+    return next((folder for folder in reversed(stopped) if not lock_holder(folder)), None)
+
+
 def check_not_being_written(directory: Path, remedy: str) -> None:
     """Refuse a run directory while another process holds its lock (a run training there, or one being replaced), in
     the sentence RunLock says, with `remedy`: said first, where the command would otherwise offer to resume or replace

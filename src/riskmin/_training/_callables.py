@@ -49,8 +49,24 @@ def user_objects(settings: dict) -> tuple:
         value = settings.get(key)
         if value is None or isinstance(value, str):
             continue
+        built = (
+            torch.optim.Optimizer,
+            torch.optim.lr_scheduler.LRScheduler,
+            torch.optim.lr_scheduler.ReduceLROnPlateau,
+        )
+        if isinstance(value, built):  # built over parameters (an optimizer) riskmin may not train, or does not make
+            over, name = (
+                ("parameters", "the parameters it trains")
+                if key == "optimizer"
+                else ("optimizer", "the optimizer it makes")
+            )
+            raise RiskminError(
+                f"{key} = {type(value).__name__}(...), built already, is not allowed: riskmin builds it over {name}; "
+                f"pass a function of the {over}, {key}=lambda {over}: {type(value).__name__}({over}, ...)"
+            )
         if not callable(value):
-            raise RiskminError(f"{key} = {value!r} is not allowed; give a name or a callable ({WHAT[key]})")
+            shown = repr(value) if "\n" not in repr(value) else f"a {type(value).__name__}"
+            raise RiskminError(f"{key} = {shown} is not allowed; give a name or a callable ({WHAT[key]})")
         setattr(callables, key, loss_object(value) if key == "loss" else value)
         settings.update({key: "custom", f"{key}_callable": qualified_name(value)})
     metrics = settings.pop("metrics", None)
@@ -241,7 +257,15 @@ def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.o
 
 
 def user_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
-    scheduler = given(optimizer)
+    try:
+        scheduler = given(optimizer)
+    except TypeError:
+        if not isinstance(given, type):  # a function of the user's: its own mistake, raised as it is
+            raise
+        raise RiskminError(
+            f"scheduler = {qualified_name(given)} is a class that needs more than the optimizer to build; pass a "
+            f"function of the optimizer, scheduler=lambda optimizer: {given.__name__}(optimizer, ...)"
+        ) from None
     if not isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
         raise RiskminError(
             f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "

@@ -22,7 +22,12 @@ KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest 
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived; the step finished and a checkpoint was written before leaving."""
+    """SIGINT or SIGTERM arrived; the step finished and a checkpoint was written before leaving. A run with nowhere to
+    write one (fit without directory=) was measured instead, with the weights it keeps: `run` holds it (else None)."""
+
+    def __init__(self, message: str, run=None):
+        super().__init__(message)
+        self.run = run
 
 
 class Damaged(Exception):
@@ -203,17 +208,17 @@ class FinishedThenInterrupted(KeyboardInterrupt):
 
 
 class Interruptible:
-    """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop saves and leaves at the next step.
+    """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop leaves at the next step's end.
     `second_stops`: a signal once `state.interrupted` is set raises KeyboardInterrupt (while a run is being finished,
     which no step checks)."""
 
-    def __init__(self, state, enabled: bool, second_stops: bool = False):
-        self.state, self.enabled, self.previous, self.second_stops = state, enabled, {}, second_stops
+    def __init__(self, state, second_stops: bool = False):
+        self.state, self.previous, self.second_stops = state, {}, second_stops
 
     def __enter__(self):
         import signal
 
-        if self.enabled and threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGTERM):
                 self.previous[number] = signal.signal(number, self.handle)
         return self

@@ -270,7 +270,7 @@ def trained(training: Training, resume: bool) -> Run:
     x = y = loss = None
     # once the steps are done, a Ctrl-C waits for the trained run to be measured and written: it would be lost, or
     # left to resume from a checkpoint for nothing; a second one stops at once
-    with Interruptible(training.state, training.saver.enabled, second_stops=True):
+    with Interruptible(training.state, second_stops=True):
         run = finish(training)
         if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
             save_run(run, directory)
@@ -556,8 +556,9 @@ def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
 
 @contextlib.contextmanager
 def session(training: Training, resume: bool):
-    """Around the loop: the run's own random state and thread count, signals turned into a checkpoint, a resumed
-    checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes done exchanging."""
+    """Around the loop: the run's own random state and thread count, signals turned into a stop at a step's end, a
+    resumed checkpoint loaded, the callbacks told; after it, the last checkpoint on disk and the processes done
+    exchanging."""
     config, state, saver, team = training.config, training.state, training.saver, training.team
     if resume and not saver.enabled:
         raise RiskminError(
@@ -566,7 +567,7 @@ def session(training: Training, resume: bool):
     device = training.prepared.device
     with (
         torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
-        Interruptible(state, saver.enabled),
+        Interruptible(state),  # a signal leaves at the next step's end: saved there, or measured (interrupt)
         training.threads,
         team.watched(),
     ):
@@ -611,8 +612,22 @@ def leaving(training: Training) -> bool:
 
 
 def interrupt(training: Training) -> None:
-    """Save a checkpoint of the run where it stands and leave the loop by TrainingInterrupted."""
+    """Save a checkpoint of the run where it stands and leave the loop by TrainingInterrupted; with nowhere to save one
+    (no directory=), leave with the run so far instead, measured with the weights it keeps (its best), which the
+    model then holds: an interrupted fit in a notebook loses neither."""
     state = training.state
+    if not training.saver.enabled:
+        state.should_stop, state.stop_reason = True, "interrupted"
+        with Interruptible(state, second_stops=True):  # a second Ctrl-C stops the measuring at once
+            run = finish(training)
+        kept = (
+            f"the weights of epoch {run.summary['best_epoch']}" if run.summary["restored_best"] else "its last weights"
+        )
+        raise TrainingInterrupted(
+            f"interrupted in epoch {state.epoch} after step {state.step}; fit was given no directory= to save a "
+            f"checkpoint in, so the run so far, with {kept}, which the model holds too, is this exception's run",
+            run,
+        )
     save(training.saver, training)
     training.saver.wait()
     held = f" and {state.accumulated} batch(es) of the next" if state.accumulated else ""

@@ -82,11 +82,10 @@ class Training:
 
     def hooks(self, event: str) -> list:
         """The callbacks' `event` methods: on_step_end, called after every optimizer step, on_batch_end after every
-        batch's backward pass, on_validation_end, on_epoch_end. In a run that checkpoints, a KeyboardInterrupt that one
-        raises is taken as Ctrl-C is (Interruptible): the loop goes on to the next step's end, saves and leaves, so
-        that the run resumes exactly."""
-        methods = [getattr(c, event) for c in self.callbacks if hasattr(c, event)]
-        return [interruptible(method, self.state) for method in methods] if self.saver.enabled else methods
+        batch's backward pass, on_validation_end, on_epoch_end. A KeyboardInterrupt that one raises is taken as Ctrl-C
+        is (Interruptible): the loop goes on to the next step's end and leaves there, with a checkpoint that resumes the
+        run exactly, or, with nowhere to write one, the run so far measured (_loop.interrupt)."""
+        return [interruptible(getattr(c, event), self.state) for c in self.callbacks if hasattr(c, event)]
 
     def named_callbacks(self) -> dict:
         """The callbacks that keep state, by name (their class name, numbered when one occurs twice)."""
@@ -100,7 +99,7 @@ class Training:
 
 def interruptible(method: Callable, state: State) -> Callable:
     """A callback's method that, raising KeyboardInterrupt, asks the run to stop as a signal does (`state.interrupted`)
-    rather than leaving it with no checkpoint of where it stood."""
+    rather than leaving it mid-step, with neither a checkpoint of where it stood nor its best weights back."""
 
     def called(state_: State) -> None:
         try:
