@@ -355,6 +355,11 @@ def test_a_comma_is_read_as_a_decimal_mark_only_where_the_numbers_show_it(tmp_pa
         "x;y\n1.5;2\n2,5;3\n": (";", "."),  # a point in a number: a comma elsewhere is no decimal mark
         "x;name\n1.5;p.3,4\n": (";", "."),  # a comma inside text
         "x,y\n1,2\n": (",", "."),
+        "x;w\n18,0;3.504\n15,5;950\n": (";", ","),  # points that group thousands beside decimal commas
+        "x;y\n18,000;5,031\n": (";", ","),  # three decimals in a file separated by semicolons: decimals, not thousands
+        "area;y\n2.186;1\n950;2\n": (";", ","),  # points that group thousands, and no decimal point
+        "x;y\n0.076;2\n1.001;3\n": (";", "."),  # a point before other than three digits: decimal points throughout
+        "x\ty\n2.186\t1\n": ("\t", "."),  # a tab-separated file presumes no decimal comma
     }
     for number, (text, form) in enumerate(cases.items()):
         path = tmp_path / f"t{number}.csv"
@@ -373,6 +378,21 @@ def test_numbers_whose_thousands_are_grouped_by_commas_are_read_as_numbers(tmp_p
     given, read = riskmin.load(str(plain), settings), riskmin.load(str(grouped), settings)
     assert read.task == given.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
     assert "grouped.csv writes the thousands of columns y, z with commas (1,200); read as numbers" in read.notes
+
+
+def test_a_semicolon_file_of_decimal_commas_and_points_that_group_thousands_reads_the_same_numbers(tmp_path):
+    """As a German spreadsheet saves a table: semicolons between columns, a comma before the decimals (18,0; 5,031,
+    three of them), a point between the thousands (3.504; 226.412): the numbers the plain file holds, not text classes
+    or values a thousand times too large."""
+    rows = [(18.0 + i % 7, 5.031 + i / 8, 950 + 131 * i, 1000.5 + 2003 * i) for i in range(40)]
+    plain, german = tmp_path / "plain.csv", tmp_path / "german.csv"
+    plain.write_text("y,litres,w,price\n" + "".join(f"{y},{l:.3f},{w},{p}\n" for y, l, w, p in rows))
+    german.write_text("y;litres;w;price\n" + "".join(
+        f"{y:.1f};{l:.3f};{w:,};{p:,.1f}\n".replace(",", "#").replace(".", ",").replace("#", ".") for y, l, w, p in rows))
+    settings = riskmin.Config(target="y")
+    given, read = riskmin.load(str(plain), settings), riskmin.load(str(german), settings)
+    assert read.task == given.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
+    assert "german.csv writes the thousands of columns w, price with points (3.504); read as numbers" in read.notes
 
 
 def test_several_yes_no_columns_of_a_table_fit_bce_as_several_yes_no_targets(tmp_path):

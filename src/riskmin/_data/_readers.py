@@ -167,9 +167,10 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
             if form[0] != ",":  # where commas may group thousands, in a column the reader took for text
                 table, grouped = ungrouped(table, form[1])
                 if grouped:
+                    example = "commas (1,200)" if form[1] == "." else "points (3.504)"
                     notes.append(
                         f"{path.name} writes the thousands of {'columns' if len(grouped) > 1 else 'column'} "
-                        f"{', '.join(grouped)} with commas (1,200); read as numbers"
+                        f"{', '.join(grouped)} with {example}; read as numbers"
                     )
         else:
             import pyarrow.parquet
@@ -194,12 +195,7 @@ DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 def csv_format(path: Path) -> tuple:
     """(the character between columns, the decimal mark) of the CSV at `path`: a comma and a point, unless its first
     line holds no comma and one of DELIMITERS (the most frequent there), as a file saved where the comma marks
-    decimals does. Then a comma is its decimal mark where the cells of its first lines hold numbers written with one
-    (1,5) and none with a point (1.5), and not every such comma stands before three digits, as one that groups
-    thousands (1,200) does.
-
-    >>> decimal_mark(["x", "1,5", "-0,25"]), decimal_mark(["1,200", "1,850"]), decimal_mark(["1,5", "2.5"])
-    (',', '.', '.')
+    decimals does; then the decimal mark its first lines show (decimal_mark).
     """
     with open(path, "rb") as file:
         lines = [file.readline(1 << 16).decode("latin-1").rstrip("\r\n") for _ in range(50)]
@@ -207,34 +203,61 @@ def csv_format(path: Path) -> tuple:
     best = max(counts, key=counts.__getitem__)
     if "," in lines[0] or not counts[best]:
         return ",", "."
-    return best, decimal_mark([cell.strip() for line in lines[1:] for cell in line.split(best)])
+    cells = [cell.strip() for line in lines[1:] for cell in line.split(best)]
+    return best, decimal_mark(cells, semicolons=best == ";")
 
 
-def decimal_mark(cells: list) -> str:
-    """ "," where the number cells among `cells` are written with a decimal comma, else "." (see csv_format)."""
-    commas = [cell for cell in cells if re.fullmatch(r"[-+]?\d+,\d+", cell)]
-    points = any(re.fullmatch(r"[-+]?\d*\.\d+", cell) for cell in cells)
+# a number whose points group its thousands (3.504, 1.234.567,5), as a file with decimal commas writes them (0.076 is
+# no such number: a group of thousands never begins with 0)
+POINT_GROUPED = r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?"
+
+
+def decimal_mark(cells: list, semicolons: bool = False) -> str:
+    """ "," where the number cells among `cells` are written with a decimal comma, else ".". A point that stands
+    elsewhere than before each group of three digits (1.5, 0.076) is a decimal point. A comma is then the decimal mark
+    where one stands in a number (1,5; 1.234,5), unless every such comma stands before three digits, as one that groups
+    thousands (1,200) does: a file separated by `semicolons`, as a spreadsheet saves one where the comma marks decimals,
+    reads those as decimals too, and its points as grouping thousands (2.186) where none is a decimal point.
+
+    >>> decimal_mark(["x", "1,5", "-0,25"]), decimal_mark(["1,200", "1,850"]), decimal_mark(["1,5", "2.5"])
+    (',', '.', '.')
+    >>> decimal_mark(["18,0", "3.504"]), decimal_mark(["1,200"], semicolons=True), decimal_mark(["2.186", "950"], True)
+    (',', ',', ',')
+    """
+    points = [cell for cell in cells if re.fullmatch(r"[-+]?\d*\.\d+", cell)]
+    if any(not re.fullmatch(POINT_GROUPED, cell) for cell in points):  # 1.5: the point is the decimal mark
+        return "."
+    commas = [cell for cell in cells if re.fullmatch(r"[-+]?\d+,\d+", cell) or re.fullmatch(POINT_GROUPED, cell)]
+    commas = [cell for cell in commas if "," in cell]
     thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
-    return "," if commas and not points and not thousands else "."
+    if commas and not thousands or semicolons and (commas or points):
+        return ","
+    return "."
 
 
 def ungrouped(table, decimal: str) -> tuple:
-    """(`table` with its text columns whose every cell is a number with commas grouping its thousands, 1,200 or
-    -12,345.5, read as numbers; their names). With decimal commas no comma groups thousands."""
+    """(`table` with its text columns whose every cell is a number whose thousands are grouped, read as numbers; their
+    names): by commas where the point is the decimal mark (1,200; -12,345.5), by points where the comma is (3.504;
+    1.234,5)."""
     import pyarrow
     import pyarrow.compute as pc
 
     grouped = []
-    if decimal == ",":
-        return table, grouped
+    number = (
+        r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$" if decimal == "." else r"^[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?$"
+    )
+    separator = "," if decimal == "." else "."
     for i, name in enumerate(table.column_names):
         column = table.column(i)
         if not pyarrow.types.is_string(column.type) or column.null_count == len(column):
             continue
         cells = pc.drop_null(column)
-        numbers = pc.match_substring_regex(cells, r"^[-+]?\d{1,3}(,\d{3})*(\.\d+)?$")
-        if pc.all(numbers).as_py() and pc.any(pc.match_substring(cells, ",")).as_py():
-            values = pc.cast(pc.replace_substring(column, ",", ""), pyarrow.float64())
+        if (
+            pc.all(pc.match_substring_regex(cells, number)).as_py()
+            and pc.any(pc.match_substring(cells, separator)).as_py()
+        ):
+            plain = pc.replace_substring(column, separator, "")
+            values = pc.cast(plain if decimal == "." else pc.replace_substring(plain, ",", "."), pyarrow.float64())
             table = table.set_column(i, name, values)
             grouped.append(name)
     return table, grouped
