@@ -142,13 +142,15 @@ def test_a_setting_the_others_leave_unused_is_said_in_a_note(tmp_path, capsys):
         warnings.simplefilter("always")
         riskmin.fit("linear", "line", hidden=(8,), optimizer="sgd", beta1=0.9, momentum=0.9, epochs=1, progress=False)
         riskmin.fit(torch.nn.Linear(1, 1), "line", dropout=0.2, epochs=1, progress=False)
+        riskmin.fit(torch.nn.Linear(1, 1), "line", bias=False, epochs=1, progress=False)  # the module's own layers
         riskmin.curve(["linear", "mlp"], "line", sizes=(0.5, 1.0), dropout=0.2, hidden=(4,), batch_size=8, runs=2, epochs=1,
                       progress=False)
     # beta1 at its default changes nothing under sgd, which takes no beta1; momentum acts; a curve's mlp takes dropout
     # and hidden, where its linear does not: neither is said
     assert [str(w.message) for w in said if w.category is RiskminNote] == [
         "hidden= is not used with model='linear', only with two_layer or mlp",
-        "dropout= is not used with model='custom', only with mlp"]
+        "dropout= is not used with model='custom', only with mlp",
+        "bias= is not used with model='custom', only with linear, two_layer or mlp"]
     assert main(["montecarlo", "line", "--model", "linear", "--folds", "2", "--runs", "2", "--test", "0.5", "--dropout",
                  "0.2", "--epochs", "1", "--progress", "off", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out  # said with the data's notes, once the command's checks passed

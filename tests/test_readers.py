@@ -10,6 +10,7 @@ import riskmin
 from riskmin import RiskminError
 from riskmin._cli._main import main
 from riskmin import montecarlo
+from said import unwrapped
 
 
 @pytest.fixture
@@ -386,9 +387,9 @@ def test_a_semicolon_file_of_decimal_commas_and_points_that_group_thousands_read
     or values a thousand times too large."""
     rows = [(18.0 + i % 7, 5.031 + i / 8, 950 + 131 * i, 1000.5 + 2003 * i) for i in range(40)]
     plain, german = tmp_path / "plain.csv", tmp_path / "german.csv"
-    plain.write_text("y,litres,w,price\n" + "".join(f"{y},{l:.3f},{w},{p}\n" for y, l, w, p in rows))
+    plain.write_text("y,litres,w,price\n" + "".join(f"{y},{v:.3f},{w},{p}\n" for y, v, w, p in rows))
     german.write_text("y;litres;w;price\n" + "".join(
-        f"{y:.1f};{l:.3f};{w:,};{p:,.1f}\n".replace(",", "#").replace(".", ",").replace("#", ".") for y, l, w, p in rows))
+        f"{y:.1f};{v:.3f};{w:,};{p:,.1f}\n".replace(",", "#").replace(".", ",").replace("#", ".") for y, v, w, p in rows))
     settings = riskmin.Config(target="y")
     given, read = riskmin.load(str(plain), settings), riskmin.load(str(german), settings)
     assert read.task == given.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
@@ -405,3 +406,46 @@ def test_several_yes_no_columns_of_a_table_fit_bce_as_several_yes_no_targets(tmp
         data = riskmin.load(str(tmp_path / "two.csv"), target="first,second", loss="bce")
     assert data.task == "classification" and data.y.dtype == torch.float32
     assert torch.equal(data.y, torch.tensor([[p > 0, q > 0] for p, q in x], dtype=torch.float32))
+
+
+def test_files_a_spreadsheet_saves_another_way_are_each_one_sentence_that_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{i},{2 * i + 1},2021-01-{i % 28 + 1:02d}\n" for i in range(30))
+    (tmp_path / "t.csv").write_text("Name,y,day\n" + rows)
+    (tmp_path / "utf16.csv").write_bytes(("Name,y,day\n" + rows).encode("utf-16"))
+    (tmp_path / "titled.csv").write_text("Sales, 2021\nName,y,day\n" + rows)
+    (tmp_path / "us.csv").write_text("Name,y,day\n" + "".join(f"{i},{i},01/{i % 28 + 1:02d}/2021\n" for i in range(30)))
+    assert main(["train", "utf16.csv", "--target", "y"]) == 2
+    assert capsys.readouterr().err == ("error: utf16.csv is UTF-16 text; save it as UTF-8 (a spreadsheet's CSV UTF-8) "
+                                       "and give that file\n")
+    assert main(["train", "titled.csv", "--target", "y"]) == 2
+    assert unwrapped(capsys.readouterr().err) == (
+        "error: titled.csv cannot be read as CSV: its first line has 2 columns and a later one 3 (Name,y,day); a title "
+        "or note above the header line, or a row with cells the header does not name, does that: remove it\n")
+    assert main(["train", "t.csv", "--target", "Y", "--model", "linear", "--epochs", "1"]) == 2
+    assert capsys.readouterr().err.endswith("; did you mean y?\n")  # whatever the case
+    assert main(["train", "t.csv", "--target", "y", "--model", "linear", "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "runs/t-linear", "t.csv", "--keep", "nme", "--out", "p.csv"]) == 2
+    assert capsys.readouterr().err == "error: kept column nme does not exist in t.csv; did you mean Name?\n"
+    assert main(["predict", "runs/t-linear", "us.csv", "--out", "p.csv"]) == 2  # the run needs its day: no --features
+    assert unwrapped(capsys.readouterr().err).endswith("holds dates such as '01/01/2021', which riskmin reads only in "
+                                                       "ISO 8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them, "
+                                                       "as the run read them in training\n")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_category_column_of_numbers_is_categories_and_predicts_from_plain_numbers_too():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=120), "grade": pd.Categorical(rng.choice([1, 2, 5], 120))})
+    frame["y"] = frame["a"] + (frame["grade"].astype(int) == 2) * 3.0
+    with pytest.warns(riskmin.RiskminNote, match="^column grade is a category column of numbers; each category is one "
+                                                 "input, as text's are$"):
+        run = riskmin.fit("linear", frame, target="y", epochs=20, progress=False)
+    from riskmin._data._columns import input_names
+
+    assert input_names(run.data_names["layout"]) == ["a", "grade=1", "grade=2", "grade=5"]  # not one number column
+    plain = frame.head(5).assign(grade=frame["grade"].head(5).astype(int))
+    assert np.array_equal(riskmin.predict(run, frame.head(5)), riskmin.predict(run, plain))

@@ -646,6 +646,18 @@ MISUSE = [
     ("a scheduler class that needs more", lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, Y), scheduler=torch.optim.lr_scheduler.StepLR),
      "scheduler = torch.optim.lr_scheduler.StepLR is a class that needs more than the optimizer to build; pass a "
      "function of the optimizer, scheduler=lambda optimizer: StepLR(optimizer, ...)"),
+    ("images as one x", lambda: riskmin.fit(torch.nn.Linear(3, 1), (torch.zeros(40, 1, 2, 2), Y)),
+     "x has shape (40, 1, 2, 2); one x is samples x features, and images or other shaped inputs go as a tuple, ((x,), y), "
+     "which reaches the model as it is"),
+    ("predict one tensor with a run of a tuple of inputs",
+     lambda: riskmin.predict(riskmin.fit(torch.nn.Linear(3, 1), ((X,), Y), epochs=1, progress=False), X[:2]),
+     "the run was trained on inputs given as a tuple or dict, not one tensor of shape (2, 3); pass the rows so, (x,) "
+     "for one input"),
+    ("a label the run does not know, from (x, y)",
+     lambda: riskmin.evaluate(riskmin.fit("linear", (X.numpy(), LABELS.numpy() + 1), epochs=1, progress=False), (X[:3].numpy(), np.array([1, 2, 4]))),
+     "y holds 4, which is not one of the run's classes (1, 2, 3)"),
+    ("resume=True where no run is", lambda: riskmin.fit("linear", (X, Y), directory="/nonexistent/run", resume=True),
+     "directory /nonexistent/run does not exist, so holds no run to resume; drop resume=True to begin one"),
     ("a Dataset of three items", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: (X[i], Y[i], i))),
      "the Dataset yields 3 items per sample; riskmin takes (x, y) pairs"),
     ("a Dataset of dicts", lambda: riskmin.fit(torch.nn.Linear(3, 1), Pairs(lambda i: {"x": X[i], "y": Y[i]})),

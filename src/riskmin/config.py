@@ -226,7 +226,7 @@ class Config:
     dropout: float = setting(0.0, "dropout probability after each hidden layer of mlp (below 1: at 1 every unit is "
                                   "dropped)",
                              "model", low=0.0, high=1.0, high_open=True, applies=("model", ("mlp",)))
-    bias: bool = setting(True, "give every layer a bias term", "model")
+    bias: bool = setting(True, "give every layer a bias term", "model", applies=("model", ("linear", *WIDE)))
     # the loss, the optimizer, the schedule and the loop
     loss: LossName = setting("auto", "loss function; auto: mse for regression, cross_entropy for classification "
                                      "(custom: a function given in Python, which sees the targets unstandardized)",

@@ -180,7 +180,8 @@ def one_input(x) -> torch.Tensor:
         x = x[:, None]
     if x.ndim != 2:
         raise RiskminError(
-            f"x has shape {tuple(x.shape)}; it must be samples x features (or give a tuple or dict of input tensors)"
+            f"x has shape {tuple(x.shape)}; one x is samples x features, and images or other shaped inputs go as "
+            "a tuple, ((x,), y), which reaches the model as it is"
         )
     return x.float()
 

@@ -565,10 +565,11 @@ def classes_text(classes: list, most: int = 0) -> str:
     return ", ".join(class_text(label) for label in shown) + (", ..." if len(classes) > len(shown) else "")
 
 
-def target_for_run(table, names: dict, path: Path, index=None) -> torch.Tensor:
+def target_for_run(table, names: dict, path: Path, index=None, subject: str = "") -> torch.Tensor:
     """A file's target columns encoded as the run's were: class indices by its class labels, matched as text (a run
     written before riskmin kept labels' types holds them as text), or real numbers; an infinite value is refused,
-    its row named by `index` (see row_list)."""
+    its row named by `index` (see row_list). `subject`: what holds the targets, in a message about a label the run
+    does not know (by default the file's target column; "y" for an (x, y) pair)."""
     columns = [table.column(name) for name in names["targets"]]
     for name, column in zip(names["targets"], columns):
         if missing_mask(column).any():
@@ -582,9 +583,11 @@ def target_for_run(table, names: dict, path: Path, index=None) -> torch.Tensor:
     found = [class_text(label) for label in found]
     strangers = [label for label in found if label not in lookup]
     if strangers:
+        numbers = all(type(label) is int for label in classes)  # 4, as the run's classes 1, 2, 3 are written
+        subject = subject or f"target column {names['targets'][0]} of {path.name}"
         raise RiskminError(
-            f"target column {names['targets'][0]} of {path.name} holds {strangers[0]!r}, which is not "
-            f"one of the run's classes ({classes_text(classes)})"
+            f"{subject} holds {strangers[0] if numbers else repr(strangers[0])}, which is not one of the run's "
+            f"classes ({classes_text(classes)})"
         )
     y = torch.tensor([lookup[label] for label in found], dtype=torch.int64)[torch.from_numpy(codes)]
     return y.float()[:, None] if names.get("loss") == "bce" else y

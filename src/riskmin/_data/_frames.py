@@ -396,7 +396,9 @@ def labels(y, names: dict):
 
     from ._columns import target_for_run
 
-    return target_for_run(pyarrow.table({names["targets"][0]: pyarrow.array(values.tolist())}), names, FRAME)
+    return target_for_run(
+        pyarrow.table({names["targets"][0]: pyarrow.array(values.tolist())}), names, FRAME, subject="y"
+    )
 
 
 def writable(array):

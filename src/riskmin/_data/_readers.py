@@ -130,6 +130,15 @@ def table_data(
     )
 
 
+def check_not_utf16(path: Path) -> None:
+    """Refuse a CSV in UTF-16, by the mark it begins with (as a spreadsheet's "Unicode text" saves one), in one
+    sentence, where its zero bytes read as binary content."""
+    with open(path, "rb") as file:
+        start = file.read(2)
+    if start in (b"\xff\xfe", b"\xfe\xff"):
+        raise RiskminError(f"{path} is UTF-16 text; save it as UTF-8 (a spreadsheet's CSV UTF-8) and give that file")
+
+
 def binary(path: Path) -> bool:
     """Whether the file at `path` is binary, not text: a control character other than a tab or a line's end among
     its first 4 KiB (a text file in any encoding has none)."""
@@ -153,6 +162,7 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
     notes = []
     try:
         if suffix == ".csv":
+            check_not_utf16(path)
             form = csv_format(path)
             if form != (",", "."):
                 mark = ", with decimal commas" if form[1] == "," else ""
@@ -181,6 +191,14 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
         reason = str(error).splitlines()[0][:160]
         if suffix != ".parquet" and binary(path):  # its bytes, which the reason may quote, would garble a terminal
             reason = "it holds binary content, not text"
+        counts = re.match(r"CSV parse error: Expected (\d+) columns?, got (\d+): (.*)", reason)
+        if counts:
+            header, found, row = counts.groups()
+            raise RiskminError(
+                f"{path} cannot be read as CSV: its first line has {header} column{'s' * (header != '1')} and a later "
+                f"one {found} ({row[:60]}); a title or note above the header line, or a row with cells the header "
+                "does not name, does that: remove it"
+            ) from None
         raise RiskminError(
             f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says"
         ) from None
@@ -377,7 +395,7 @@ def refuse_tiny(table, names: list) -> None:
         raise RiskminError(too_small(f"column {name}", small[name]))
 
 
-def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None) -> tuple:
+def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None, run: bool = False) -> tuple:
     """(table, notes, stray cells, units) with the named columns made into what riskmin can encode.
 
     Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
@@ -387,11 +405,12 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, inde
     they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
     in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
     `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}. `index`: a
-    DataFrame's row labels, by which the notes name the rows of stray cells (see _columns.row_list).
+    DataFrame's row labels, by which the notes name the rows of stray cells (see _columns.row_list). `run`: the
+    columns are those a run was trained on, which it needs, where a mistake may otherwise be left out (--features).
     """
     notes, strays, units = [], {}, {}
     for name in names:
-        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index)
+        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index, run)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
         notes += [note] if note else []
@@ -402,13 +421,16 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, inde
     return table, notes, strays, units
 
 
-def typed_column(column, name: str, path: Path, stray_share: float, index=None) -> tuple:
+def typed_column(column, name: str, path: Path, stray_share: float, index=None, run: bool = False) -> tuple:
     """(column, note or None, stray cells or None, unit or None): one column of `typed`."""
     import pyarrow
 
     kind = column.type
-    if pyarrow.types.is_dictionary(kind):  # a Parquet category column
+    if pyarrow.types.is_dictionary(kind):  # a category column (a pandas Categorical, a Parquet category)
         column, kind = column.cast(kind.value_type), kind.value_type
+        if pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind):  # numbers declared categories: as such
+            note = f"column {name} is a category column of numbers; each category is one input, as text's are"
+            return column.cast(pyarrow.string()), note, None, None
     if is_numeric(column):
         return column, None, None, None
     if pyarrow.types.is_decimal(kind) or pyarrow.types.is_null(kind):  # a column of empty cells holds missing numbers
@@ -432,10 +454,10 @@ def typed_column(column, name: str, path: Path, stray_share: float, index=None) 
             f"column {name} of {path.name} holds {kind} values, which cannot be model inputs or "
             "targets; leave it out with --features"
         )
-    return text_column(column, name, path, stray_share, index)
+    return text_column(column, name, path, stray_share, index, run)
 
 
-def text_column(column, name: str, path: Path, stray_share: float, index=None) -> tuple:
+def text_column(column, name: str, path: Path, stray_share: float, index=None, run: bool = False) -> tuple:
     """(column, note or None, stray cells or None, unit or None) of a text column: numbers, dates, or text as it is;
     the note names the rows of stray cells by `index`, a DataFrame's row labels, where there is one."""
     import pyarrow
@@ -474,8 +496,8 @@ def text_column(column, name: str, path: Path, stray_share: float, index=None) -
     example = pc.drop_null(column)[0].as_py()
     raise RiskminError(
         f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO "
-        "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them, or leave the column out with "
-        "--features"
+        "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them"
+        + (", as the run read them in training" if run else ", or leave the column out with --features")
     )
 
 
@@ -520,16 +542,9 @@ def choose(text: str, names: list, path: Path, what: str) -> list:
     chosen = column_names(text)
     for name in chosen:
         if name not in names:
-            edged = [n for n in names if n.strip() == name.strip()]
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = (
-                f"its column {quoted(edged[0])} has spaces at its edges: name it in double quotes, {quoted(edged[0])}"
-                if edged
-                else f"did you mean {quoted(close[0])}?"
-                if close
-                else f"its columns are {', '.join(map(quoted, names))}"
+            raise RiskminError(
+                f"{what} column {quoted(name)} does not exist in {path.name}; {column_hint(name, names)}"
             )
-            raise RiskminError(f"{what} column {quoted(name)} does not exist in {path.name}; {hint}")
     twice = next((name for i, name in enumerate(chosen) if name in chosen[:i]), None)
     if twice is not None:
         flag = "--target" if what == "target" else "--features"
@@ -706,7 +721,7 @@ def table_columns(
     kept = {name: table.column(name).to_pylist() for name in keep}
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
     # the run knows these are numbers: any text cell is a hole
-    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index)
+    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index, run=True)
     for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
         warn(note, RiskminNote)
     x, unseen = encode(table, layout, path, names.get("missing", "error"), index)
@@ -726,21 +741,36 @@ def npz_columns(path: Path, layout: list, targets: bool) -> tuple:
     return data.x, (data.y if targets else None), {}
 
 
+def column_hint(name: str, names: list) -> str:
+    """What to say of a column `name` that is not among a table's `names`: the one it is but for spaces at its edges,
+    the one it is likely a misspelling of, or them all."""
+    edged = [n for n in names if n.strip() == name.strip()]
+    lower = {n.lower(): n for n in reversed(names)}  # nme is near Name: matched whatever the case
+    close = [lower[n] for n in difflib.get_close_matches(name.lower(), list(lower), n=1)]
+    if edged:
+        return f"its column {quoted(edged[0])} has spaces at its edges: name it in double quotes, {quoted(edged[0])}"
+    return f"did you mean {quoted(close[0])}?" if close else f"its columns are {', '.join(map(quoted, names))}"
+
+
 def check_columns_present(table, layout: list, target_names: list, keep, path: Path) -> None:
-    """Raise RiskminError naming the first feature, target or kept column that the run needs and the table lacks."""
-    wanted = [*(c["name"] for c in layout), *target_names, *keep]
+    """Raise RiskminError naming the first feature, target or kept column that the run needs and the table lacks; a
+    column asked to be kept first, said as a column chosen by name is (a misspelling, for one)."""
+    for name in keep:
+        if name not in table.column_names:
+            raise RiskminError(
+                f"kept column {quoted(name)} does not exist in {path.name}; {column_hint(name, table.column_names)}"
+            )
+    wanted = [*(c["name"] for c in layout), *target_names]
     for name in wanted:
         if name not in table.column_names:
-            role, needed = column_role(name, layout, target_names, keep)
+            role, needed = column_role(name, layout, target_names)
             raise RiskminError(
                 f"{role} column {name} is missing from {path.name}; it needs the {role} columns {', '.join(needed)}"
             )
 
 
-def column_role(name: str, layout: list, target_names: list, keep) -> tuple:
-    """(role, all the columns of that role) of a needed column; a name asked to be kept counts as kept first."""
-    if name in keep:
-        return "kept", keep
+def column_role(name: str, layout: list, target_names: list) -> tuple:
+    """(role, all the columns of that role) of a needed column."""
     if name in target_names:
         return "target", target_names
     return "feature", [c["name"] for c in layout]

@@ -205,6 +205,11 @@ def check_columns(x: Union[torch.Tensor, tuple, dict], standardizer) -> None:
     if not isinstance(x, torch.Tensor):  # several inputs are the model's to check
         return
     expected = None if standardizer is None else standardizer.mean.numel()
+    if expected == 0:  # the scaling of a run of several inputs, which it took as a tuple or dict
+        raise RiskminError(
+            f"the run was trained on inputs given as a tuple or dict, not one tensor of shape {tuple(x.shape)}; pass "
+            "the rows so, (x,) for one input"
+        )
     if expected is not None and (x.ndim != 2 or x.shape[1] != expected):
         given = f"{x.shape[1]} columns" if x.ndim == 2 else f"shape {tuple(x.shape)}"
         raise RiskminError(

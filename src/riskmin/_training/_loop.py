@@ -499,6 +499,10 @@ def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
     overwrite."""
     if os.path.lexists(folder) and not folder.is_dir():
         raise RiskminError(f"directory {folder} is a file, not a folder; choose another directory")
+    if not folder.is_dir() and resume:
+        raise RiskminError(
+            f"directory {folder} does not exist, so holds no run to resume; drop resume=True to begin one"
+        )
     if not folder.is_dir():
         return
     if holds_experiment(folder):
@@ -677,8 +681,7 @@ def say_unfrozen(training: Training) -> None:
         f"{'parameters' if len(names) > 1 else 'parameter'} {', '.join(names[:3])}{more} now require a gradient but "
         "lie in no group of the optimizer, which holds the parameters that required one when training began, so "
         "they do not train; the callback that unfreezes a layer adds it too: "
-        "state.optimizer.add_param_group({'params': list(layer.parameters())})",
-        RiskminNote,
+        "state.optimizer.add_param_group({'params': list(layer.parameters())})"
     )
 
 
