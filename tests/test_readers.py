@@ -379,6 +379,10 @@ def test_numbers_whose_thousands_are_grouped_by_commas_are_read_as_numbers(tmp_p
     given, read = riskmin.load(str(plain), settings), riskmin.load(str(grouped), settings)
     assert read.task == given.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
     assert "grouped.csv writes the thousands of columns y, z with commas (1,200); read as numbers" in read.notes
+    quoted = tmp_path / "quoted.csv"  # a comma-separated file quotes them: "1,037"
+    quoted.write_text("x,y,z\n" + "".join(f'{x},"{y:,}","{z:,}"\n' for x, y, z in rows))
+    read = riskmin.load(str(quoted), settings)
+    assert read.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
 
 
 def test_a_semicolon_file_of_decimal_commas_and_points_that_group_thousands_reads_the_same_numbers(tmp_path):
@@ -449,3 +453,13 @@ def test_a_category_column_of_numbers_is_categories_and_predicts_from_plain_numb
     assert input_names(run.data_names["layout"]) == ["a", "grade=1", "grade=2", "grade=5"]  # not one number column
     plain = frame.head(5).assign(grade=frame["grade"].head(5).astype(int))
     assert np.array_equal(riskmin.predict(run, frame.head(5)), riskmin.predict(run, plain))
+
+
+def test_a_number_column_with_too_many_text_cells_says_why_it_is_read_as_text(tmp_path):
+    cells = [str(10 + i) if i % 10 else "?" for i in range(60)]  # a '?' in one cell of ten: 10%, over the 5%
+    (tmp_path / "q.csv").write_text("hp,name,y\n" + "".join(f"{c},car {i % 7},{i}\n" for i, c in enumerate(cells)))
+    data = riskmin.load(str(tmp_path / "q.csv"), riskmin.Config(target="y"))
+    said = [note for note in data.notes if note.startswith("column hp holds numbers")]
+    assert said == ["column hp holds numbers but for 6 of its 60 cells ('?'), more than the 5% taken as missing values: "
+                    "it is read as text, one input per value; empty those cells to have it read as numbers"]
+    assert not [note for note in data.notes if "column name holds numbers" in note]  # text is text

@@ -174,14 +174,14 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
                     f"{path.name} is not UTF-8; it was read as Latin-1 (ISO-8859-1): save it as UTF-8 if its "
                     "text looks wrong"
                 )
-            if form[0] != ",":  # where commas may group thousands, in a column the reader took for text
-                table, grouped = ungrouped(table, form[1])
-                if grouped:
-                    example = "commas (1,200)" if form[1] == "." else "points (3.504)"
-                    notes.append(
-                        f"{path.name} writes the thousands of {'columns' if len(grouped) > 1 else 'column'} "
-                        f"{', '.join(grouped)} with {example}; read as numbers"
-                    )
+            # a column the reader took for text whose numbers group their thousands ("3,504" quoted in a CSV)
+            table, grouped = ungrouped(table, form[1])
+            if grouped:
+                example = "commas (1,200)" if form[1] == "." else "points (3.504)"
+                notes.append(
+                    f"{path.name} writes the thousands of {'columns' if len(grouped) > 1 else 'column'} "
+                    f"{', '.join(grouped)} with {example}; read as numbers"
+                )
         else:
             import pyarrow.parquet
 
@@ -481,7 +481,7 @@ def text_column(column, name: str, path: Path, stray_share: float, index=None, r
         )
     present = len(column) - column.null_count
     if not present or pc.sum(pc.match_substring_regex(column, DATE)).as_py() < (1 - STRAY_SHARE) * present:
-        return column, None, None, None
+        return column, mostly_numbers(column, name, present), None, None
     for zone in (None, "UTC"):  # dates without a time zone, or every one with its own
         try:
             since = "seconds since 1970-01-01 UTC"
@@ -498,6 +498,25 @@ def text_column(column, name: str, path: Path, stray_share: float, index=None, r
         f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO "
         "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them"
         + (", as the run read them in training" if run else ", or leave the column out with --features")
+    )
+
+
+def mostly_numbers(column, name: str, present: int) -> Optional[str]:
+    """A note on a text column of `present` non-empty cells that holds numbers in half of them or more, too few for the
+    others to be missing values: read as text, one input per value, which a '?' typed in many cells causes."""
+    import pyarrow.compute as pc
+
+    cells = pc.drop_null(column)
+    number = pc.match_substring_regex(cells, NUMBER)
+    count = pc.sum(number).as_py() or 0
+    if count < present / 2:
+        return None
+    others = pc.unique(pc.filter(cells, pc.invert(number))).to_pylist()
+    shown = ", ".join(map(repr, others[:3])) + (", ..." if len(others) > 3 else "")
+    return (
+        f"column {name} holds numbers but for {present - count} of its {present} cells ({shown}), more than the "
+        f"{STRAY_SHARE:.0%} taken as missing values: it is read as text, one input per value; empty those cells to "
+        "have it read as numbers"
     )
 
 
