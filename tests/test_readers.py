@@ -410,6 +410,18 @@ def test_several_yes_no_columns_of_a_table_fit_bce_as_several_yes_no_targets(tmp
         data = riskmin.load(str(tmp_path / "two.csv"), target="first,second", loss="bce")
     assert data.task == "classification" and data.y.dtype == torch.float32
     assert torch.equal(data.y, torch.tensor([[p > 0, q > 0] for p, q in x], dtype=torch.float32))
+    # yes and no as words (any case, y and n too), as a survey's columns hold them: yes is 1, in training and evaluate
+    words = "".join(f"{p:.4f},{q:.4f},{'Yes' if p > 0 else 'No'},{'y' if q > 0 else 'n'}\n" for p, q in x)
+    (tmp_path / "words.csv").write_text("p,q,first,second\n" + words)
+    run = riskmin.fit("linear", str(tmp_path / "words.csv"), target="first,second", loss="bce", epochs=5, progress=False)
+    assert run.summary["n_outputs"] == 2
+    # the same targets, in either form
+    assert riskmin.evaluate(run, str(tmp_path / "two.csv")) == riskmin.evaluate(run, str(tmp_path / "words.csv"))
+    (tmp_path / "maybe.csv").write_text("p,q,first,second\n" + words.replace(",n\n", ",maybe\n", 1))
+    with pytest.raises(RiskminError, match="^target column second of maybe.csv holds 'maybe', not 0 or 1, which loss bce "
+                                           "cannot fit as a yes/no target; write it as 0/1, yes/no or true/false, or name "
+                                           "a column of classes alone with target=$"):
+        riskmin.load(str(tmp_path / "maybe.csv"), target="first,second", loss="bce")
 
 
 def test_files_a_spreadsheet_saves_another_way_are_each_one_sentence_that_says_what_to_do(tmp_path, monkeypatch, capsys):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -406,23 +407,40 @@ def target_values(table, targets: list, task: str, loss: str, path: Path, index=
     return task, y, classes, note
 
 
+# the words a yes/no target column may hold in place of 0 and 1, whatever their case (true/false are read as such)
+YES_NO = (("no", "yes"), ("n", "y"))
+
+
 def yes_no_targets(columns: list, targets: list, path: Path) -> torch.Tensor:
-    """Several target columns of 0 and 1 (or true and false) side by side as float32, the yes/no targets loss bce
-    fits; a column holding anything else is refused."""
+    """Several target columns of 0 and 1, true and false, or yes and no (y and n) side by side as float32, the yes/no
+    targets loss bce fits (yes is 1); a column holding anything else is refused."""
+    found = []
     for name, column in zip(targets, columns):
-        values = as_numpy(column).astype(np.float64) if is_numeric(column) else np.array([np.nan])  # text: no number
-        other = values[(values != 0) & (values != 1)]
-        if len(other):
-            found, remedy = (
-                ("text", "write it as 0/1 or true/false")
-                if not is_numeric(column)
-                else (f"{other[0]:g}", "use --loss mse to fit the columns as numbers")
+        values = yes_no_values(column)
+        if values is None:
+            other = next(value for value in text_values(column) if value.strip().lower() not in sum(YES_NO, ()))
+            held, remedy = (
+                (f"{float(other):g}", "use --loss mse to fit the columns as numbers")
+                if is_numeric(column)
+                else (repr(other), "write it as 0/1, yes/no or true/false")
             )
             raise RiskminError(
-                f"target column {name} of {path.name} holds {found}, not 0 or 1, which loss bce cannot fit as a "
+                f"target column {name} of {path.name} holds {held}, not 0 or 1, which loss bce cannot fit as a "
                 f"yes/no target; {remedy}, or name a column of classes alone with --target"
             )
-    return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
+        found.append(values)
+    return torch.from_numpy(np.column_stack(found).astype(np.float32, copy=False))
+
+
+def yes_no_values(column) -> Optional[np.ndarray]:
+    """A target column of 0 and 1, true and false, or yes and no (y and n, any case) as 0.0 and 1.0; None for any
+    other."""
+    if is_numeric(column):
+        values = as_numpy(column).astype(np.float64)
+        return values if bool(np.isin(values, (0.0, 1.0)).all()) else None
+    words = np.array([value.strip().lower() for value in text_values(column)])
+    pair = next((pair for pair in YES_NO if set(words.tolist()) <= set(pair)), None)
+    return None if pair is None else (words == pair[1]).astype(np.float64)
 
 
 def check_finite_targets(table, targets: list, index=None) -> None:
@@ -576,6 +594,8 @@ def target_for_run(table, names: dict, path: Path, index=None, subject: str = ""
             raise RiskminError(f"target column {name} of {path.name} has missing values; drop those rows to evaluate")
     check_finite_targets(table, names["targets"], index)
     classes = names.get("classes")
+    if not classes and names.get("loss") == "bce":  # yes/no targets, read as training read them
+        return yes_no_targets(columns, names["targets"], path)
     if not classes:
         return torch.from_numpy(np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False))
     lookup = {class_text(label): i for i, label in enumerate(classes)}
