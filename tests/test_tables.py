@@ -2,6 +2,7 @@
 
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -337,6 +338,11 @@ def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are
                                                                    {"name": "when", "kind": "numeric", "unit": "seconds since 1970-01-01 UTC"}]
     assert data.x[2].tolist() == [86400.0, 60.0] and data.x[0, 0].item() == pytest.approx(1577923200, rel=1e-7)
     assert data.notes[1] == "column day holds date32[day] values; they become seconds since 1970-01-01 UTC"
+    run = riskmin.fit("linear", str(path), target="y", epochs=1, val=0, test=0, progress=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        riskmin.predict(run, str(path))  # the run knows its dates are seconds: said in training, not at every predict
+    assert not [w for w in said if "they become seconds" in str(w.message)]
     zoned = write_rows(tmp_path / "zoned.csv", ["when", "y"], [["2020-01-02T10:00:00+01:00", 1.5], ["1970-01-01 00:01:00Z", 2.5]])
     assert riskmin.load(str(zoned), riskmin.Config(target="y")).x[:, 0].tolist() == [float(np.float32(1577955600)), 60.0]  # float32: 128 s apart
     slashed = write_rows(tmp_path / "slashed.csv", ["day", "y"], [["03/04/2021", 1.5], ["04/04/2021", 2.5]])

@@ -413,7 +413,7 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, inde
         column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index, run)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
-        notes += [note] if note else []
+        notes += [note] if note and not (run and unit) else []  # a run knows its dates are seconds: said in training
         if stray:
             strays[name] = stray
         if unit:
