@@ -1,7 +1,6 @@
 """riskmin.predict(run, x, kind=...): values, class names and probabilities, the same as `riskmin predict` writes."""
 
 import csv
-
 import warnings
 
 import numpy as np
