@@ -1264,3 +1264,20 @@ def test_an_unnamed_train_run_again_names_the_stopped_run_it_passes_over(tmp_pat
     assert said.format(2) in unwrapped(err) and said.format(3) in unwrapped(err)
     assert main(["train", "--resume", "runs/line-linear"]) == 0 and (tmp_path / "runs/line-linear/summary.json").is_file()
     assert main(quick) == 0 and "stopped before" not in capsys.readouterr().err  # nothing left to continue
+
+
+def test_an_interrupted_experiment_without_a_directory_stops_without_measuring_its_run():
+    import signal
+
+    calls = []
+
+    def loss(output, target):  # sends Ctrl-C at its 20th call, in the first run's training: a point chosen in advance
+        calls.append(1)
+        if len(calls) == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+        return torch.nn.functional.mse_loss(output, target)
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        riskmin.montecarlo("linear", "line", runs=3, epochs=30, loss=loss, progress=False)
+    # the run is not an experiment's result: left as it stood, not measured, and no checkpoint said to be saved
+    assert re.fullmatch(r"interrupted in epoch \d+ after step \d+", str(stopped.value)) and stopped.value.run is None

@@ -426,6 +426,7 @@ def setup(
         directory=directory,
         replacing=replacing,
         commanded=directory is not None and held_here(directory),
+        experiment=experiment,
         frozen=frozen,
         total_steps=total_steps,
         losses=[],
@@ -618,8 +619,11 @@ def leaving(training: Training) -> bool:
 def interrupt(training: Training) -> None:
     """Save a checkpoint of the run where it stands and leave the loop by TrainingInterrupted; with nowhere to save one
     (no directory=), leave with the run so far instead, measured with the weights it keeps (its best), which the
-    model then holds: an interrupted fit in a notebook loses neither."""
+    model then holds: an interrupted fit in a notebook loses neither. (A run of an experiment with nowhere to save
+    leaves as it is: the experiment keeps finished runs alone.)"""
     state = training.state
+    if not training.saver.enabled and training.experiment:  # its experiment says what it kept
+        raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}")
     if not training.saver.enabled:
         state.should_stop, state.stop_reason = True, "interrupted"
         with Interruptible(state, second_stops=True):  # a second Ctrl-C stops the measuring at once
