@@ -1281,3 +1281,19 @@ def test_an_interrupted_experiment_without_a_directory_stops_without_measuring_i
         riskmin.montecarlo("linear", "line", runs=3, epochs=30, loss=loss, progress=False)
     # the run is not an experiment's result: left as it stood, not measured, and no checkpoint said to be saved
     assert re.fullmatch(r"interrupted in epoch \d+ after step \d+", str(stopped.value)) and stopped.value.run is None
+
+
+def test_an_interrupted_lr_find_stops_without_measuring_its_sweep():
+    import signal
+
+    calls = []
+
+    def loss(output, target):  # Ctrl-C at its 20th call, in the sweep
+        calls.append(1)
+        if len(calls) == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+        return torch.nn.functional.mse_loss(output, target)
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        riskmin.lr_find("linear", "line", loss=loss, steps=60)
+    assert re.fullmatch(r"interrupted in epoch \d+ after step \d+", str(stopped.value)) and stopped.value.run is None

@@ -129,7 +129,7 @@ def fixed_by_splits(settings: dict) -> str:
 def swept(model, data, config: Optional[Config], callbacks, settings: dict) -> Run:
     """`fit` for lr_find's sweep, which trains to divergence on purpose and is judged by its curve: nothing said of the
     run's numbers."""
-    return training_loop(setup(model, data, config, callbacks, None, False, settings), False)
+    return training_loop(setup(model, data, config, callbacks, None, False, settings, part=True), False)
 
 
 def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resume: bool = False, **settings) -> Run:
@@ -147,6 +147,7 @@ def fit_alone(model, data, config: Config, callbacks=(), checkpoints=None, resum
         team=distributed.Alone(),
         checkpoints=checkpoints,
         experiment=True,
+        part=True,
     )
     return training_loop(training, resume)
 
@@ -363,11 +364,13 @@ def setup(
     team=None,
     checkpoints=None,
     experiment: bool = False,
+    part: bool = False,
 ) -> Training:
     """Everything a run needs before its first step, from what the user passed. `team`: the processes that train this
     model together; by default those torchrun started (distributed.team), or this process alone. `checkpoints`: where
     checkpoints go when that is not a run `directory` (a run of an experiment). `experiment`: a run of an experiment,
-    whose experiment says what the data holds (constant feature columns) once for all its runs."""
+    whose experiment says what the data holds (constant feature columns) once for all its runs. `part`: a run that
+    serves something larger (an experiment's run, lr_find's sweep), which is not measured when interrupted."""
     callbacks = checked_callbacks(callbacks)
     config, callables = fit_settings(model, config, settings, resume)
     config = recorded(config, data)  # config.toml names the data the run was given, not the default data set
@@ -426,7 +429,7 @@ def setup(
         directory=directory,
         replacing=replacing,
         commanded=directory is not None and held_here(directory),
-        experiment=experiment,
+        part=part,
         frozen=frozen,
         total_steps=total_steps,
         losses=[],
@@ -619,10 +622,10 @@ def leaving(training: Training) -> bool:
 def interrupt(training: Training) -> None:
     """Save a checkpoint of the run where it stands and leave the loop by TrainingInterrupted; with nowhere to save one
     (no directory=), leave with the run so far instead, measured with the weights it keeps (its best), which the
-    model then holds: an interrupted fit in a notebook loses neither. (A run of an experiment with nowhere to save
-    leaves as it is: the experiment keeps finished runs alone.)"""
+    model then holds: an interrupted fit in a notebook loses neither. (A run that serves something larger, an
+    experiment's or lr_find's sweep, leaves as it is: what it serves keeps what it needs.)"""
     state = training.state
-    if not training.saver.enabled and training.experiment:  # its experiment says what it kept
+    if not training.saver.enabled and training.part:  # what it serves says what it kept
         raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}")
     if not training.saver.enabled:
         state.should_stop, state.stop_reason = True, "interrupted"

@@ -59,8 +59,8 @@ class Training:
     replacing: Optional[Path] = None
     # whether `directory` is the command line's, which made and locked it and names its own resume command
     commanded: bool = False
-    # a run of an experiment, which keeps its finished runs itself: one it stops is not measured (_loop.interrupt)
-    experiment: bool = False
+    # a run that serves something larger (an experiment's run, lr_find's sweep): one interrupted is not measured
+    part: bool = False
     total_steps: int
     # the training loss of each step not yet reported (under accumulation the sum of its batches' shares), float32 on
     # the device: summed at the report in one operation, which a `running += loss` would pay for at every step
