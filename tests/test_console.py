@@ -303,3 +303,15 @@ def test_a_montecarlo_table_in_60_columns_folds_its_numbers_whole_rather_than_cr
     text = " ".join(" ".join(line.strip("│").split("│")) for line in rows)
     d = mc.summary["metrics"]["test_rmse"]
     assert interval(d).split(", ")[0] in text and interval(d).split(", ")[1] in text  # both ends of an interval whole
+
+
+def test_a_montecarlo_table_narrower_than_its_folded_numbers_leaves_the_naive_interval_to_the_files():
+    mc = riskmin.montecarlo("linear", "lab1", runs=5, epochs=2, progress=False)
+    for width, shown in ((60, 4), (45, 3)):
+        buffer = io.StringIO()
+        montecarlo_table(mc.summary, Console(file=buffer, width=width, color_system=None))
+        out = buffer.getvalue()
+        rows = [line for line in out.splitlines() if line.startswith("│")]
+        assert rows and all(len(line) <= width and line.endswith("│") for line in rows)  # the right border: whole
+        assert all(line.count("│") == shown + 1 for line in rows)
+        assert ("too narrow for the naive interval; summary.json holds it" in " ".join(out.split())) == (shown == 3)

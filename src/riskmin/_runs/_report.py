@@ -24,6 +24,7 @@ TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation 
 # a regression's errors in the target's own units: the console leads with them
 UNITS_FIRST = metrics_where(units="target")
 NAME = 11  # the columns a metric's name keeps in a table of numbers, "test loss" and "closed form" whole on a line
+FOLDS = re.compile(r"(?<=,) | (?=\+-)| ")  # where a table's numbers and headers may fold: after a comma, before +-
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 # the commands a message gives to type or paste (resume, discard, keep both) and the Python calls: each is kept on one
 # line, since a command broken over two would run its first half when pasted
@@ -284,6 +285,14 @@ def montecarlo_table(summary: dict, console) -> None:
     # se too, so that every number stays whole
     widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
     whole = NAME + sum(widths[1:]) + 13 <= width
+    # narrower still than the numbers folded at their commas and +- need: the naive interval is left to the files
+    folded = [
+        max(len(piece) for text in (column, *(row[i] for row in rows)) for piece in FOLDS.split(text))
+        for i, column in enumerate(columns)
+    ]
+    narrow = NAME + sum(folded[1:]) + 13 > width
+    if narrow:
+        columns, rows = columns[:3], [row[:3] for row in rows]
     for column in columns:
         left = column == "metric"
         kept = whole or column == "mean +- se" and width >= WIDTH
@@ -295,7 +304,8 @@ def montecarlo_table(summary: dict, console) -> None:
     console.print(table)
     if summary.get("target_transform") == "log":
         console.print(message_lines(LOG_NOTE, indent=""), highlight=False)
-    console.print(message_lines(correction_note(summary), indent=""), highlight=False)
+    left_out = " This terminal is too narrow for the naive interval; summary.json holds it." if narrow else ""
+    console.print(message_lines(correction_note(summary) + left_out, indent=""), highlight=False)
 
 
 def montecarlo_rows(summary: dict) -> list:
