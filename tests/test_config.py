@@ -56,6 +56,10 @@ def test_unknown_settings_suggest_the_right_name():
         Config(epoch=3)  # built directly too, where the dataclass's own TypeError named no setting
     with pytest.raises(RiskminError, match="^callbacks is not a setting but an argument of riskmin.fit"):
         Config(callbacks=[])
+    import inspect  # help(Config) and a notebook's tooltip still list every setting
+
+    assert list(inspect.signature(Config).parameters)[:3] == ["data", "target", "features"]
+    assert "lr" in inspect.signature(Config).parameters
 
 
 def test_toml_round_trip_keeps_every_setting(tmp_path):

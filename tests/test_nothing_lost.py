@@ -2,6 +2,7 @@
 --overwrite, or through a symbolic link; --overwrite replaces a run or experiment only with a success; and mistakes that
 used to end in a traceback are one sentence, with nothing written."""
 
+import copy
 import io
 import json
 import os
@@ -1236,19 +1237,31 @@ def test_an_interrupted_fit_without_a_directory_leaves_with_its_run_so_far_and_i
             if state.epoch == 6:
                 raise KeyboardInterrupt
 
+    class Weights:  # the weights at each epoch's end, and at the last step taken
+        def __init__(self):
+            self.epochs, self.last = {}, None
+
+        def on_step_end(self, state):
+            self.last = copy.deepcopy(state.model.state_dict())
+
+        def on_epoch_end(self, state):
+            self.epochs[state.epoch] = copy.deepcopy(state.model.state_dict())
+
     for stop, best in ((Stop(), "epoch 6"), (SignalAt(40, "SIGINT"), "epoch 13")):
         torch.manual_seed(0)
-        model = torch.nn.Linear(1, 1)
+        model, weights = torch.nn.Linear(1, 1), Weights()
         with pytest.raises(TrainingInterrupted) as stopped:
-            riskmin.fit(model, "line", epochs=30, lr=0.01, optimizer="sgd", progress=False, callbacks=[stop])
+            riskmin.fit(model, "line", epochs=30, lr=0.01, optimizer="sgd", progress=False, callbacks=[weights, stop])
         run = stopped.value.run
         assert str(stopped.value).endswith(f"fit was given no directory= to save a checkpoint in, so the run so far, with "
                                            f"the weights of {best}, which the model holds too, is this exception's run")
         assert run.summary["stop_reason"] == "interrupted" and run.summary["stopped_early"]
         assert f"epoch {run.summary['best_epoch']}" == best and len(run.history) == run.summary["best_epoch"]
         assert run.model is model and "test_loss" in run.summary
-        # the weights kept are the best epoch's, measured as its validation measured them
-        assert riskmin.evaluate(run, riskmin.datasets.line())["loss"] > 0 and run.summary["val_loss"] == run.history[-1]["val_loss"]
+        # the model holds the best epoch's weights, not those of the step it stopped after, and is measured with them
+        kept = weights.epochs[run.summary["best_epoch"]]
+        assert all(torch.equal(model.state_dict()[k], kept[k]) for k in kept)
+        assert not all(torch.equal(weights.last[k], kept[k]) for k in kept)
 
 
 def test_an_unnamed_train_run_again_names_the_stopped_run_it_passes_over(tmp_path, monkeypatch, capsys, signal_at):
@@ -1258,8 +1271,8 @@ def test_an_unnamed_train_run_again_names_the_stopped_run_it_passes_over(tmp_pat
     assert main(quick) == 0  # a finished run between: the note names the stopped one, the last stopped it passed
     assert main(quick) == 0
     err = capsys.readouterr().err
-    said = ("note: runs/line-linear holds a run of this data and model that stopped before it finished; this one trains "
-            "in runs/line-linear-{} (to continue that one instead: riskmin train --resume runs/line-linear)")
+    said = ("note: runs/line-linear holds a run that stopped before it finished; this one trains in runs/line-linear-{} "
+            "(to continue that one instead: riskmin train --resume runs/line-linear)")
     assert unwrapped(err).count("stopped before it finished") == 2
     assert said.format(2) in unwrapped(err) and said.format(3) in unwrapped(err)
     assert main(["train", "--resume", "runs/line-linear"]) == 0 and (tmp_path / "runs/line-linear/summary.json").is_file()
@@ -1297,3 +1310,19 @@ def test_an_interrupted_lr_find_stops_without_measuring_its_sweep():
     with pytest.raises(TrainingInterrupted) as stopped:
         riskmin.lr_find("linear", "line", loss=loss, steps=60)
     assert re.fullmatch(r"interrupted in epoch \d+ after step \d+", str(stopped.value)) and stopped.value.run is None
+
+
+def test_a_signal_the_program_handles_or_ignores_is_left_to_it(tmp_path):
+    import signal
+
+    heard = []
+    before = signal.signal(signal.SIGTERM, lambda number, frame: heard.append(number))  # a server's own SIGTERM
+    try:
+        run = riskmin.fit("linear", "line", epochs=3, progress=False, callbacks=[SignalAt(2, "SIGTERM")])
+        assert heard == [signal.SIGTERM] and run.summary["epochs_run"] == 3  # its handler ran; the fit went on
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ignored by whoever started the process: stays ignored
+        run = riskmin.fit("linear", "line", epochs=3, progress=False, directory=tmp_path / "r",
+                          callbacks=[SignalAt(2, "SIGTERM")])
+        assert run.summary["epochs_run"] == 3
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -358,7 +358,8 @@ def test_a_comma_is_read_as_a_decimal_mark_only_where_the_numbers_show_it(tmp_pa
         "x,y\n1,2\n": (",", "."),
         "x;w\n18,0;3.504\n15,5;950\n": (";", ","),  # points that group thousands beside decimal commas
         "x;y\n18,000;5,031\n": (";", ","),  # three decimals in a file separated by semicolons: decimals, not thousands
-        "area;y\n2.186;1\n950;2\n": (";", ","),  # points that group thousands, and no decimal point
+        "area;y\n2.186;1\n950;2\n": (";", "."),  # points alone are decimal points, as a program writes them
+        "w;y\n1.250;30\n2.500;41\n": (";", "."),  # three decimals each: still decimals, not a thousand times more
         "x;y\n0.076;2\n1.001;3\n": (";", "."),  # a point before other than three digits: decimal points throughout
         "x\ty\n2.186\t1\n": ("\t", "."),  # a tab-separated file presumes no decimal comma
     }
@@ -438,6 +439,11 @@ def test_files_a_spreadsheet_saves_another_way_are_each_one_sentence_that_says_w
     assert unwrapped(capsys.readouterr().err) == (
         "error: titled.csv cannot be read as CSV: its first line has 2 columns and a later one 3 (Name,y,day); a title "
         "or note above the header line, or a row with cells the header does not name, does that: remove it\n")
+    (tmp_path / "short.csv").write_text("Name,y,day\n" + rows.replace("3,7,", "3,", 1))
+    assert main(["train", "short.csv", "--target", "y"]) == 2
+    assert unwrapped(capsys.readouterr().err) == (
+        "error: short.csv cannot be read as CSV: its first line has 3 columns and a later one 2 (3,2021-01-04); give "
+        "every row a cell for each column, an empty one where a value is missing\n")
     assert main(["train", "t.csv", "--target", "Y", "--model", "linear", "--epochs", "1"]) == 2
     assert capsys.readouterr().err.endswith("; did you mean y?\n")  # whatever the case
     assert main(["train", "t.csv", "--target", "y", "--model", "linear", "--epochs", "1"]) == 0
@@ -465,6 +471,9 @@ def test_a_category_column_of_numbers_is_categories_and_predicts_from_plain_numb
     assert input_names(run.data_names["layout"]) == ["a", "grade=1", "grade=2", "grade=5"]  # not one number column
     plain = frame.head(5).assign(grade=frame["grade"].head(5).astype(int))
     assert np.array_equal(riskmin.predict(run, frame.head(5)), riskmin.predict(run, plain))
+    # a run that read a plain column of numbers reads a category column of them as numbers too
+    numbers = riskmin.fit("linear", frame.assign(grade=frame["grade"].astype(int)), target="y", epochs=2, progress=False)
+    assert np.array_equal(riskmin.predict(numbers, frame.head(5)), riskmin.predict(numbers, plain))
 
 
 def test_a_number_column_with_too_many_text_cells_says_why_it_is_read_as_text(tmp_path):

@@ -384,7 +384,7 @@ class Config:
                           placeholder="FILE", one_value=True, shared=True, resume="free")
     # fmt: on
 
-    def __new__(cls, **settings):
+    def __new__(cls, *args, **settings):
         # before the dataclass's __init__, whose TypeError for a misspelt keyword names no setting
         for key in settings:
             _known_key(key, "setting")
@@ -512,6 +512,9 @@ def read_toml(path) -> dict:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+# help(Config), a notebook's tooltip and inspect read the settings from __init__'s signature, not __new__'s
+_settings = list(inspect.signature(Config.__init__).parameters.values())[1:]  # all but self
+setattr(Config, "__signature__", inspect.Signature(_settings))
 
 
 GENERATOR = ("n_samples", "n_inputs", "n_outputs", "noise", "data_seed")  # the settings of the data set lab1 generates

@@ -27,7 +27,7 @@ from .._paths import shell_word
 
 def train(args) -> int:
     from .._training._callables import named_callback
-    from ..distributed import follow_launcher, join, made_for_launcher, shared
+    from ..distributed import follow_launcher, join, made_for_launcher, resume_command, shared
     from .._runs._rundir import Attempt, check_writable, prepare_run_directory, run_directory, stopped_before
 
     follow_launcher()
@@ -42,8 +42,8 @@ def train(args) -> int:
         stopped = stopped_before(config, data.name, target)
         if stopped is not None:
             warn(
-                f"{stopped} holds a run of this data and model that stopped before it finished; this one trains in "
-                f"{target} (to continue that one instead: riskmin train --resume {shell_word(stopped)})",
+                f"{stopped} holds a run that stopped before it finished; this one trains in {target} (to continue that "
+                f"one instead: {resume_command(stopped)})",
                 RiskminNote,
             )
         # what a failure removes, taken before the folder is made, and told the --nproc launcher first: a process

@@ -194,10 +194,15 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
         counts = re.match(r"CSV parse error: Expected (\d+) columns?, got (\d+): (.*)", reason)
         if counts:
             header, found, row = counts.groups()
+            fix = (
+                "a title or note above the header line, or a row with cells the header does not name, does that: "
+                "remove it"
+                if int(found) > int(header)
+                else "give every row a cell for each column, an empty one where a value is missing"
+            )
             raise RiskminError(
                 f"{path} cannot be read as CSV: its first line has {header} column{'s' * (header != '1')} and a later "
-                f"one {found} ({row[:60]}); a title or note above the header line, or a row with cells the header "
-                "does not name, does that: remove it"
+                f"one {found} ({row[:60]}); {fix}"
             ) from None
         raise RiskminError(
             f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says"
@@ -233,14 +238,15 @@ POINT_GROUPED = r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?"
 def decimal_mark(cells: list, semicolons: bool = False) -> str:
     """ "," where the number cells among `cells` are written with a decimal comma, else ".". A point that stands
     elsewhere than before each group of three digits (1.5, 0.076) is a decimal point. A comma is then the decimal mark
-    where one stands in a number (1,5; 1.234,5), unless every such comma stands before three digits, as one that groups
-    thousands (1,200) does: a file separated by `semicolons`, as a spreadsheet saves one where the comma marks decimals,
-    reads those as decimals too, and its points as grouping thousands (2.186) where none is a decimal point.
+    where one stands in a number (1,5; 1.234,5), its points grouping thousands, unless every such comma stands before
+    three digits, as one that groups thousands (1,200) does; a file separated by `semicolons`, as a spreadsheet saves
+    one where the comma marks decimals, reads those as decimals too. Points alone are decimal points (2.186), as a
+    program writes them, whatever separates the columns.
 
     >>> decimal_mark(["x", "1,5", "-0,25"]), decimal_mark(["1,200", "1,850"]), decimal_mark(["1,5", "2.5"])
     (',', '.', '.')
     >>> decimal_mark(["18,0", "3.504"]), decimal_mark(["1,200"], semicolons=True), decimal_mark(["2.186", "950"], True)
-    (',', ',', ',')
+    (',', ',', '.')
     """
     points = [cell for cell in cells if re.fullmatch(r"[-+]?\d*\.\d+", cell)]
     if any(not re.fullmatch(POINT_GROUPED, cell) for cell in points):  # 1.5: the point is the decimal mark
@@ -248,7 +254,7 @@ def decimal_mark(cells: list, semicolons: bool = False) -> str:
     commas = [cell for cell in cells if re.fullmatch(r"[-+]?\d+,\d+", cell) or re.fullmatch(POINT_GROUPED, cell)]
     commas = [cell for cell in commas if "," in cell]
     thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
-    if commas and not thousands or semicolons and (commas or points):
+    if commas and (not thousands or semicolons):
         return ","
     return "."
 
@@ -428,7 +434,8 @@ def typed_column(column, name: str, path: Path, stray_share: float, index=None, 
     kind = column.type
     if pyarrow.types.is_dictionary(kind):  # a category column (a pandas Categorical, a Parquet category)
         column, kind = column.cast(kind.value_type), kind.value_type
-        if pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind):  # numbers declared categories: as such
+        numbers = pyarrow.types.is_integer(kind) or pyarrow.types.is_floating(kind)
+        if numbers and not run:  # numbers declared categories: as such (a run that read them as numbers reads numbers)
             note = f"column {name} is a category column of numbers; each category is one input, as text's are"
             return column.cast(pyarrow.string()), note, None, None
     if is_numeric(column):

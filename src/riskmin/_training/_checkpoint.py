@@ -210,18 +210,31 @@ class FinishedThenInterrupted(KeyboardInterrupt):
 class Interruptible:
     """While active, SIGINT and SIGTERM only set `state.interrupted`; the loop leaves at the next step's end.
     `second_stops`: a signal once `state.interrupted` is set raises KeyboardInterrupt (while a run is being finished,
-    which no step checks)."""
+    which no step checks). A signal ignored by whoever started the process stays ignored; with `defaults_only` (a run
+    with nowhere to save a checkpoint), one whose handler the program set itself stays its (a server's SIGTERM)."""
 
-    def __init__(self, state, second_stops: bool = False):
-        self.state, self.previous, self.second_stops = state, {}, second_stops
+    def __init__(self, state, second_stops: bool = False, defaults_only: bool = False):
+        self.state, self.previous, self.second_stops, self.defaults_only = state, {}, second_stops, defaults_only
 
     def __enter__(self):
         import signal
 
         if threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGTERM):
-                self.previous[number] = signal.signal(number, self.handle)
+                if self.takes(signal.getsignal(number)):
+                    self.previous[number] = signal.signal(number, self.handle)
         return self
+
+    def takes(self, handler) -> bool:
+        import signal
+
+        if handler is signal.SIG_IGN:
+            return False
+        # Python's own handlers, or riskmin's around this one (a run being finished)
+        ours = handler in (signal.default_int_handler, signal.SIG_DFL) or isinstance(
+            getattr(handler, "__self__", None), Interruptible
+        )
+        return ours or not self.defaults_only
 
     def handle(self, number, frame):
         if self.second_stops and self.state.interrupted:

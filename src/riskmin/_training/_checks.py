@@ -100,11 +100,16 @@ def check_model(model, probe: Probe, loss: str) -> None:
                 f"{', '.join(sorted(str(kind).removeprefix('torch.') for kind in kinds))} and riskmin gives it "
                 "float32 inputs; make it float32 with model.float()"
             ) from None
-        if "Long, Int" in str(error):  # an embedding's lookup: indices read as float32 features
+        if "Long, Int" in str(error) and isinstance(x, torch.Tensor):  # an embedding's lookup: indices as features
             raise RiskminError(
                 f"the model cannot take the data's inputs ({error_headline(error)}): it looks up indices, which x "
                 "as one tensor gives as float32 features; give x as ((x,), y): several inputs reach the model as "
                 "they are"
+            ) from None
+        if "Long, Int" in str(error):  # several inputs reach it as given: these indices were given as real numbers
+            raise RiskminError(
+                f"the model cannot take the data's inputs ({error_headline(error)}): it looks up indices, which must "
+                "be whole numbers; give them as x.long()"
             ) from None
         raise RiskminError(
             f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "

@@ -271,7 +271,7 @@ def trained(training: Training, resume: bool) -> Run:
     x = y = loss = None
     # once the steps are done, a Ctrl-C waits for the trained run to be measured and written: it would be lost, or
     # left to resume from a checkpoint for nothing; a second one stops at once
-    with Interruptible(training.state, second_stops=True):
+    with Interruptible(training.state, second_stops=True, defaults_only=not training.saver.enabled):
         run = finish(training)
         if directory is not None and training.team.first:  # the run directory complete, as `riskmin train` leaves it
             save_run(run, directory)
@@ -575,7 +575,8 @@ def session(training: Training, resume: bool):
     device = training.prepared.device
     with (
         torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
-        Interruptible(state),  # a signal leaves at the next step's end: saved there, or measured (interrupt)
+        # a signal leaves at the next step's end: saved there, or measured (interrupt)
+        Interruptible(state, defaults_only=not saver.enabled),
         training.threads,
         team.watched(),
     ):
@@ -629,7 +630,7 @@ def interrupt(training: Training) -> None:
         raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}")
     if not training.saver.enabled:
         state.should_stop, state.stop_reason = True, "interrupted"
-        with Interruptible(state, second_stops=True):  # a second Ctrl-C stops the measuring at once
+        with Interruptible(state, second_stops=True, defaults_only=True):  # a second Ctrl-C stops the measuring
             run = finish(training)
         kept = (
             f"the weights of epoch {run.summary['best_epoch']}" if run.summary["restored_best"] else "its last weights"
