@@ -484,3 +484,23 @@ def test_a_number_column_with_too_many_text_cells_says_why_it_is_read_as_text(tm
     assert said == ["column hp holds numbers but for 6 of its 60 cells ('?'), more than the 5% taken as missing values: "
                     "it is read as text, one input per value; empty those cells to have it read as numbers"]
     assert not [note for note in data.notes if "column name holds numbers" in note]  # text is text
+
+
+def test_predict_reads_a_file_with_the_decimal_mark_its_run_was_trained_with(tmp_path, monkeypatch, capsys):
+    """New rows in the training file's form whose own lines show too little to tell (points alone, 5.253, which
+    group thousands where the comma marks decimals): read with the run's mark, not as 5.253."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = [(int(rng.integers(1000, 6000)), round(float(rng.normal()), 1)) for _ in range(100)]
+
+    def german(value) -> str:
+        return f"{value:,}".replace(",", "#").replace(".", ",").replace("#", ".")
+
+    (tmp_path / "train.csv").write_text("w;z;y\n" + "".join(f"{german(w)};{german(z)};{german(w / 1000 + z)}\n" for w, z in rows))
+    (tmp_path / "new.csv").write_text("w;z\n" + "".join(f"{german(w)};0\n" for w, _ in rows[:5]))
+    assert main(["train", "train.csv", "--target", "y", "--model", "linear", "--epochs", "100", "--optimizer", "sgd",
+                 "--lr", "0.1"]) == 0
+    assert json.loads((tmp_path / "runs/train-linear/preprocessing.json").read_text())["decimal"] == ","
+    assert main(["predict", "runs/train-linear", "new.csv", "--out", "p.csv"]) == 0
+    predicted = [float(line) for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    assert np.allclose(predicted, [w / 1000 for w, _ in rows[:5]], atol=0.1), predicted  # 5.253 thousand, not 5.253

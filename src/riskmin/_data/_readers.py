@@ -64,7 +64,8 @@ def read(
     if suffix == ".npz":
         return read_npz(path, task, loss, voice)
     table, notes = read_table(path, suffix)
-    return table_data(table, notes, path, target, features, task, missing, loss, voice=voice)
+    decimal = csv_format(path)[1] if suffix == ".csv" else "."
+    return table_data(table, notes, path, target, features, task, missing, loss, voice=voice, decimal=decimal)
 
 
 def table_data(
@@ -78,6 +79,7 @@ def table_data(
     loss: str = "auto",
     name: str = "",
     voice: Optional[Callable[[str], str]] = None,
+    decimal: str = ".",
     index=None,
 ) -> Data:
     """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
@@ -125,6 +127,7 @@ def table_data(
         classes=classes,
         task=task,
         missing=missing,
+        decimal=decimal,
         notes=notes,
         row_labels=index,  # with the rows `missing` dropped, as x's
     )
@@ -150,9 +153,11 @@ def binary(path: Path) -> bool:
     return any(byte < 32 and byte not in b"\t\n\r\f" for byte in start)
 
 
-def read_table(path: Path, suffix: str, wide=()) -> tuple:
+def read_table(path: Path, suffix: str, wide=(), decimal: Optional[str] = None) -> tuple:
     """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read): but for those
     float32 cannot hold (too small, or too coarse for their spread, see _columns.offset) and those named in `wide`.
+    `decimal`: the decimal mark of a run's training file, which a CSV not separated by commas is read with, where its
+    own lines may show too little to tell (points alone, 3.504, read as decimals); None: the mark its lines show.
 
     A CSV that is not valid UTF-8 is read again as Latin-1, which decodes any byte, and a note
     says so. A table with two columns of one name is refused, as no name could pick either.
@@ -164,6 +169,7 @@ def read_table(path: Path, suffix: str, wide=()) -> tuple:
         if suffix == ".csv":
             check_not_utf16(path)
             form = csv_format(path)
+            form = (form[0], decimal) if decimal and form[0] != "," else form
             if form != (",", "."):
                 mark = ", with decimal commas" if form[1] == "," else ""
                 notes.append(f"{path.name} separates its columns by {DELIMITERS[form[0]]}{mark}; it was read so")
@@ -727,7 +733,8 @@ def read_columns(path, names: dict, targets: bool = False, keep: Sequence = ()) 
     path, suffix = checked(path)
     if suffix == ".npz":
         return npz_columns(path, run_layout(names), targets)
-    table, notes = read_table(path, suffix, wide=[c["name"] for c in run_layout(names) if "offset" in c])
+    wide = [c["name"] for c in run_layout(names) if "offset" in c]
+    table, notes = read_table(path, suffix, wide=wide, decimal=names.get("decimal"))
     return table_columns(table, notes, path, names, targets, keep)
 
 

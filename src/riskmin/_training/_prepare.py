@@ -99,6 +99,7 @@ class Prepared:
             "layout": data.layout,
             "classes": data.classes,
             "missing": data.missing,
+            "decimal": data.decimal,
             "loss": config.loss,
         }
         check_targets(config.loss, data.y)
