@@ -307,11 +307,14 @@ def test_a_montecarlo_table_in_60_columns_folds_its_numbers_whole_rather_than_cr
 
 def test_a_montecarlo_table_narrower_than_its_folded_numbers_leaves_the_naive_interval_to_the_files():
     mc = riskmin.montecarlo("linear", "lab1", runs=5, epochs=2, progress=False)
-    for width, shown in ((60, 4), (45, 3)):
+    shown = {}
+    for width in range(42, 81):  # every width down to 42 columns
         buffer = io.StringIO()
         montecarlo_table(mc.summary, Console(file=buffer, width=width, color_system=None))
         out = buffer.getvalue()
-        rows = [line for line in out.splitlines() if line.startswith("│")]
-        assert rows and all(len(line) <= width and line.endswith("│") for line in rows)  # the right border: whole
-        assert all(line.count("│") == shown + 1 for line in rows)
-        assert ("too narrow for the naive interval; summary.json holds it" in " ".join(out.split())) == (shown == 3)
+        rows = [line.rstrip() for line in out.splitlines() if line.startswith("│")]
+        assert rows and all(len(line) <= width and line.endswith("│") for line in rows), width  # the right border
+        assert "…" not in out, width  # no number cropped
+        shown[width] = rows[0].count("│") - 1
+        assert ("too narrow for the naive interval; summary.json holds it" in " ".join(out.split())) == (shown[width] == 3)
+    assert shown[80] == shown[60] == 4 and shown[45] == 3

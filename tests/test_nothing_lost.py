@@ -1326,3 +1326,8 @@ def test_a_signal_the_program_handles_or_ignores_is_left_to_it(tmp_path):
         assert run.summary["epochs_run"] == 3
     finally:
         signal.signal(signal.SIGTERM, before)
+    from riskmin._cli._main import terminated_as_interrupted
+    from riskmin._training._checkpoint import Interruptible
+
+    with terminated_as_interrupted():  # the command line's own SIGTERM is riskmin's: a sweep still stops at a step's end
+        assert Interruptible(None, defaults_only=True).takes(signal.getsignal(signal.SIGTERM))

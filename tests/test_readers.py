@@ -418,6 +418,14 @@ def test_several_yes_no_columns_of_a_table_fit_bce_as_several_yes_no_targets(tmp
     assert run.summary["n_outputs"] == 2
     # the same targets, in either form
     assert riskmin.evaluate(run, str(tmp_path / "two.csv")) == riskmin.evaluate(run, str(tmp_path / "words.csv"))
+    mixed = "".join(f"{p:.4f},{q:.4f},{('Yes', 'y', 'TRUE')[i % 3] if p > 0 else ('no', ' N ', 'f')[i % 3]},0\n"
+                    for i, (p, q) in enumerate(x))  # the words of both pairs, any case, with spaces: yes is 1
+    (tmp_path / "mixed.csv").write_text("p,q,first,second\n" + mixed)
+    read = riskmin.load(str(tmp_path / "mixed.csv"), target="first,second", loss="bce")
+    assert torch.equal(read.y[:, 0], torch.tensor([p > 0 for p, _ in x], dtype=torch.float32))
+    (tmp_path / "numbers.csv").write_text("p,q,first,second\n0,1,0,1\n1,0,1,0.5\n2,2,0,1\n")
+    with pytest.raises(RiskminError, match="^target column second of numbers.csv holds 0.5, not 0 or 1"):
+        riskmin.load(str(tmp_path / "numbers.csv"), target="first,second", loss="bce")  # the value that is neither
     (tmp_path / "maybe.csv").write_text("p,q,first,second\n" + words.replace(",n\n", ",maybe\n", 1))
     with pytest.raises(RiskminError, match="^target column second of maybe.csv holds 'maybe', not 0 or 1, which loss bce "
                                            "cannot fit as a yes/no target; write it as 0/1, yes/no or true/false, or name "
@@ -500,7 +508,18 @@ def test_predict_reads_a_file_with_the_decimal_mark_its_run_was_trained_with(tmp
     (tmp_path / "new.csv").write_text("w;z\n" + "".join(f"{german(w)};0\n" for w, _ in rows[:5]))
     assert main(["train", "train.csv", "--target", "y", "--model", "linear", "--epochs", "100", "--optimizer", "sgd",
                  "--lr", "0.1"]) == 0
-    assert json.loads((tmp_path / "runs/train-linear/preprocessing.json").read_text())["decimal"] == ","
+    assert json.loads((tmp_path / "runs/train-linear/preprocessing.json").read_text())["csv_form"] == [";", ","]
     assert main(["predict", "runs/train-linear", "new.csv", "--out", "p.csv"]) == 0
     predicted = [float(line) for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
     assert np.allclose(predicted, [w / 1000 for w, _ in rows[:5]], atol=0.1), predicted  # 5.253 thousand, not 5.253
+    # a file separated otherwise is read by what its own lines show: tabs and decimal points, 5.253 as 5.253
+    (tmp_path / "tabs.csv").write_text("w\tz\n" + "".join(f"{w / 1000}\t0\n" for w, _ in rows[:5]))
+    tabs = riskmin.predict(riskmin.Run.load("runs/train-linear"), "tabs.csv")
+    assert np.allclose(np.asarray(tabs).ravel(), [w / 1e6 for w, _ in rows[:5]], atol=0.1)
+    # and a run trained on a comma-separated file reads a semicolon file of decimal commas as its lines show
+    (tmp_path / "plain.csv").write_text("w,z,y\n" + "".join(f"{w},{z},{w / 1000 + z}\n" for w, z in rows))
+    assert main(["train", "plain.csv", "--target", "y", "--model", "linear", "--epochs", "100", "--optimizer", "sgd",
+                 "--lr", "0.1"]) == 0
+    (tmp_path / "commas.csv").write_text("w;z\n" + "".join(f"{w};{german(z)}\n" for w, z in rows[:5]))
+    semicolons = riskmin.predict(riskmin.Run.load("runs/plain-linear"), "commas.csv")
+    assert np.allclose(np.asarray(semicolons).ravel(), [w / 1000 + z for w, z in rows[:5]], atol=0.1)

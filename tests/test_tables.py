@@ -343,6 +343,10 @@ def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are
         warnings.simplefilter("always")
         riskmin.predict(run, str(path))  # the run knows its dates are seconds: said in training, not at every predict
     assert not [w for w in said if "they become seconds" in str(w.message)]
+    numbers = write_rows(tmp_path / "numbers.csv", ["day", "when", "y"], [[1.5, 2.0, 1.5], [2.5, 3.0, 2.5], [0.5, 1.0, 0.5]])
+    run = riskmin.fit("linear", str(numbers), target="y", epochs=1, val=0, test=0, progress=False)
+    with pytest.warns(riskmin.RiskminNote, match="column day holds date32"):  # dates where the run read numbers: said
+        riskmin.predict(run, str(path))
     zoned = write_rows(tmp_path / "zoned.csv", ["when", "y"], [["2020-01-02T10:00:00+01:00", 1.5], ["1970-01-01 00:01:00Z", 2.5]])
     assert riskmin.load(str(zoned), riskmin.Config(target="y")).x[:, 0].tolist() == [float(np.float32(1577955600)), 60.0]  # float32: 128 s apart
     slashed = write_rows(tmp_path / "slashed.csv", ["day", "y"], [["03/04/2021", 1.5], ["04/04/2021", 2.5]])

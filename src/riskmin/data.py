@@ -54,8 +54,9 @@ class Data:
     classes: Optional[list] = None  # class names, for class-index targets
     task: str = ""  # regression or classification; empty: judged from y
     missing: str = "error"  # "mean": NaN in x are missing values, filled with training-split means
-    # the decimal mark of the CSV file it was read from, with which predict reads a file of the same kind
-    decimal: str = "."
+    # (the column separator, the decimal mark) of the CSV file it was read from, with which predict reads a file
+    # separated the same way; empty for other data
+    csv_form: tuple = ()
     notes: list = field(default_factory=list)  # what reading the data guessed or did, to tell the user
     # the settings that read it, which config.toml records: the data set's name and its own settings, or the file's
     # absolute path, columns, task and missing-value rule; empty for data built in Python

@@ -407,23 +407,26 @@ def target_values(table, targets: list, task: str, loss: str, path: Path, index=
     return task, y, classes, note
 
 
-# the words a yes/no target column may hold in place of 0 and 1, whatever their case (true/false are read as such)
-YES_NO = (("no", "yes"), ("n", "y"))
+# the words a yes/no target column may hold in place of 1 and 0, whatever their case
+YES, NO = ("yes", "y", "true", "t"), ("no", "n", "false", "f")
 
 
 def yes_no_targets(columns: list, targets: list, path: Path) -> torch.Tensor:
     """Several target columns of 0 and 1, true and false, or yes and no (y and n) side by side as float32, the yes/no
-    targets loss bce fits (yes is 1); a column holding anything else is refused."""
+    targets loss bce fits (yes is 1); a column holding anything else is refused, naming a value it holds."""
     found = []
     for name, column in zip(targets, columns):
         values = yes_no_values(column)
         if values is None:
-            other = next(value for value in text_values(column) if value.strip().lower() not in sum(YES_NO, ()))
-            held, remedy = (
-                (f"{float(other):g}", "use --loss mse to fit the columns as numbers")
-                if is_numeric(column)
-                else (repr(other), "write it as 0/1, yes/no or true/false")
-            )
+            if is_numeric(column):
+                numbers = as_numpy(column).astype(np.float64)
+                held, remedy = (
+                    f"{numbers[~np.isin(numbers, (0.0, 1.0))][0]:g}",
+                    "use --loss mse to fit the columns as numbers",
+                )
+            else:
+                words = [value for value in text_values(column) if value.strip().lower() not in YES + NO]
+                held, remedy = repr(words[0]), "write it as 0/1, yes/no or true/false"
             raise RiskminError(
                 f"target column {name} of {path.name} holds {held}, not 0 or 1, which loss bce cannot fit as a "
                 f"yes/no target; {remedy}, or name a column of classes alone with --target"
@@ -439,8 +442,7 @@ def yes_no_values(column) -> Optional[np.ndarray]:
         values = as_numpy(column).astype(np.float64)
         return values if bool(np.isin(values, (0.0, 1.0)).all()) else None
     words = np.array([value.strip().lower() for value in text_values(column)])
-    pair = next((pair for pair in YES_NO if set(words.tolist()) <= set(pair)), None)
-    return None if pair is None else (words == pair[1]).astype(np.float64)
+    return np.isin(words, YES).astype(np.float64) if bool(np.isin(words, YES + NO).all()) else None
 
 
 def check_finite_targets(table, targets: list, index=None) -> None:

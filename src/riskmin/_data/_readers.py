@@ -64,8 +64,8 @@ def read(
     if suffix == ".npz":
         return read_npz(path, task, loss, voice)
     table, notes = read_table(path, suffix)
-    decimal = csv_format(path)[1] if suffix == ".csv" else "."
-    return table_data(table, notes, path, target, features, task, missing, loss, voice=voice, decimal=decimal)
+    form = csv_format(path) if suffix == ".csv" else ()
+    return table_data(table, notes, path, target, features, task, missing, loss, voice=voice, csv_form=form)
 
 
 def table_data(
@@ -79,7 +79,7 @@ def table_data(
     loss: str = "auto",
     name: str = "",
     voice: Optional[Callable[[str], str]] = None,
-    decimal: str = ".",
+    csv_form: tuple = (),
     index=None,
 ) -> Data:
     """`read` of a pyarrow Table, read from `path` (or a DataFrame, named by a Path of its own: its name is in every
@@ -127,7 +127,7 @@ def table_data(
         classes=classes,
         task=task,
         missing=missing,
-        decimal=decimal,
+        csv_form=csv_form,
         notes=notes,
         row_labels=index,  # with the rows `missing` dropped, as x's
     )
@@ -153,11 +153,11 @@ def binary(path: Path) -> bool:
     return any(byte < 32 and byte not in b"\t\n\r\f" for byte in start)
 
 
-def read_table(path: Path, suffix: str, wide=(), decimal: Optional[str] = None) -> tuple:
+def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tuple:
     """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read): but for those
     float32 cannot hold (too small, or too coarse for their spread, see _columns.offset) and those named in `wide`.
-    `decimal`: the decimal mark of a run's training file, which a CSV not separated by commas is read with, where its
-    own lines may show too little to tell (points alone, 3.504, read as decimals); None: the mark its lines show.
+    `trained`: the (separator, decimal mark) of a run's training CSV; a CSV separated as it was, not by commas, is read
+    with its mark, where its own lines may show too little to tell (points alone, 3.504, read as decimals).
 
     A CSV that is not valid UTF-8 is read again as Latin-1, which decodes any byte, and a note
     says so. A table with two columns of one name is refused, as no name could pick either.
@@ -169,7 +169,7 @@ def read_table(path: Path, suffix: str, wide=(), decimal: Optional[str] = None) 
         if suffix == ".csv":
             check_not_utf16(path)
             form = csv_format(path)
-            form = (form[0], decimal) if decimal and form[0] != "," else form
+            form = tuple(trained) if len(trained) == 2 and trained[0] == form[0] != "," else form
             if form != (",", "."):
                 mark = ", with decimal commas" if form[1] == "," else ""
                 notes.append(f"{path.name} separates its columns by {DELIMITERS[form[0]]}{mark}; it was read so")
@@ -407,7 +407,9 @@ def refuse_tiny(table, names: list) -> None:
         raise RiskminError(too_small(f"column {name}", small[name]))
 
 
-def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None, run: bool = False) -> tuple:
+def typed(
+    table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None, run: bool = False, known=None
+) -> tuple:
     """(table, notes, stray cells, units) with the named columns made into what riskmin can encode.
 
     Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
@@ -418,14 +420,15 @@ def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, inde
     in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
     `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}. `index`: a
     DataFrame's row labels, by which the notes name the rows of stray cells (see _columns.row_list). `run`: the
-    columns are those a run was trained on, which it needs, where a mistake may otherwise be left out (--features).
+    columns are those a run was trained on, which it needs, where a mistake may otherwise be left out (--features);
+    `known`: the units a run's layout records ({column: unit}), whose columns it says no more of (said in training).
     """
     notes, strays, units = [], {}, {}
     for name in names:
         column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index, run)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
-        notes += [note] if note and not (run and unit) else []  # a run knows its dates are seconds: said in training
+        notes += [note] if note and not (unit and (known or {}).get(name) == unit) else []
         if stray:
             strays[name] = stray
         if unit:
@@ -734,7 +737,7 @@ def read_columns(path, names: dict, targets: bool = False, keep: Sequence = ()) 
     if suffix == ".npz":
         return npz_columns(path, run_layout(names), targets)
     wide = [c["name"] for c in run_layout(names) if "offset" in c]
-    table, notes = read_table(path, suffix, wide=wide, decimal=names.get("decimal"))
+    table, notes = read_table(path, suffix, wide=wide, trained=names.get("csv_form") or ())
     return table_columns(table, notes, path, names, targets, keep)
 
 
@@ -754,7 +757,8 @@ def table_columns(
     kept = {name: table.column(name).to_pylist() for name in keep}
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
     # the run knows these are numbers: any text cell is a hole
-    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index, run=True)
+    known = {c["name"]: c["unit"] for c in layout if c.get("unit")}
+    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index, run=True, known=known)
     for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
         warn(note, RiskminNote)
     x, unseen = encode(table, layout, path, names.get("missing", "error"), index)

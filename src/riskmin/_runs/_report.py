@@ -24,7 +24,6 @@ TASK_METRICS = (*(f"val_{name}" for name in HEADLINE), *HEADLINE)  # validation 
 # a regression's errors in the target's own units: the console leads with them
 UNITS_FIRST = metrics_where(units="target")
 NAME = 11  # the columns a metric's name keeps in a table of numbers, "test loss" and "closed form" whole on a line
-FOLDS = re.compile(r"(?<=,) | (?=\+-)| ")  # where a table's numbers and headers may fold: after a comma, before +-
 LOG_LOSS = "loss (log target)"  # the loss's label where it is measured on log(target) (target_transform log)
 # the commands a message gives to type or paste (resume, discard, keep both) and the Python calls: each is kept on one
 # line, since a command broken over two would run its first half when pasted
@@ -269,8 +268,6 @@ def narrow_table(title: str, console):
 def montecarlo_table(summary: dict, console) -> None:
     """Mean +- standard error, the corrected 95% interval and the naive one, of the test metrics and the losses; a
     footnote names the correction and says which rows it does not apply to."""
-    from rich.table import Table
-
     used = len(summary["used_runs"]) if "used_runs" in summary else summary["runs"]
     measured = f"{summary['model']} on {summary['data']}, " if summary.get("model") else ""
     title = (
@@ -278,21 +275,29 @@ def montecarlo_table(summary: dict, console) -> None:
         f"{summary['seconds']:.1f} s"
     )
     width = min(console.width, WIDTH)
-    table = Table(title=title, width=width)  # as at 80 columns, however wide the terminal
     rows, columns = montecarlo_rows(summary), ("metric", "mean +- se", "95% corrected", "95% naive")
-    # each number on one line where the numbers leave a name its NAME columns (13: the borders and the padding of four
-    # columns); else an interval folds after its comma, and in a terminal narrower than 80 columns a mean before its
-    # se too, so that every number stays whole
+    table = number_table(title, columns, rows, width)
+    # narrower still than rich can fold the numbers into whole: the naive interval is left to the files
+    narrow = not whole_at(table, width)
+    if narrow:
+        table = number_table(title, columns[:3], [row[:3] for row in rows], width)
+    console.print(table)
+    if summary.get("target_transform") == "log":
+        console.print(message_lines(LOG_NOTE, indent=""), highlight=False)
+    left_out = " This terminal is too narrow for the naive interval; summary.json holds it." if narrow else ""
+    console.print(message_lines(correction_note(summary) + left_out, indent=""), highlight=False)
+
+
+def number_table(title: str, columns: tuple, rows: list, width: int):
+    """A rich Table of `rows` of numbers under `columns` (the first a metric's name), `width` wide, as at 80 columns
+    however wide the terminal. Each number stays on one line where the numbers leave a name its NAME columns (13: the
+    borders and the padding of four columns); else an interval folds after its comma, and in a terminal narrower than
+    80 columns a mean before its se too, so that every number stays whole."""
+    from rich.table import Table
+
+    table = Table(title=title, width=width)
     widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
     whole = NAME + sum(widths[1:]) + 13 <= width
-    # narrower still than the numbers folded at their commas and +- need: the naive interval is left to the files
-    folded = [
-        max(len(piece) for text in (column, *(row[i] for row in rows)) for piece in FOLDS.split(text))
-        for i, column in enumerate(columns)
-    ]
-    narrow = NAME + sum(folded[1:]) + 13 > width
-    if narrow:
-        columns, rows = columns[:3], [row[:3] for row in rows]
     for column in columns:
         left = column == "metric"
         kept = whole or column == "mean +- se" and width >= WIDTH
@@ -301,11 +306,21 @@ def montecarlo_table(summary: dict, console) -> None:
         )
     for row in rows:
         table.add_row(*row)
-    console.print(table)
-    if summary.get("target_transform") == "log":
-        console.print(message_lines(LOG_NOTE, indent=""), highlight=False)
-    left_out = " This terminal is too narrow for the naive interval; summary.json holds it." if narrow else ""
-    console.print(message_lines(correction_note(summary) + left_out, indent=""), highlight=False)
+    return table
+
+
+def whole_at(table, width: int) -> bool:
+    """Whether `table`, drawn `width` columns wide, keeps its right border and every number whole (rich crops a cell it
+    cannot fit, with an ellipsis): drawn aside to see, rather than foretold from the numbers' lengths."""
+    import io
+
+    from rich.console import Console
+
+    drawn = io.StringIO()
+    Console(file=drawn, width=width, color_system=None).print(table)
+    lines = [line.rstrip() for line in drawn.getvalue().splitlines()]
+    boxed = [line for line in lines if line[:1] in "┏┃┡│└"]
+    return all(line[-1:] in "┓┃┩│┘" for line in boxed) and "…" not in drawn.getvalue()
 
 
 def montecarlo_rows(summary: dict) -> list:

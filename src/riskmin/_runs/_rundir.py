@@ -805,7 +805,7 @@ def load_run(directory, model=None):
         raise RiskminError(f"{directory / 'metrics.csv'} is not readable CSV ({error}); the run is damaged") from None
     names = {
         k: preprocessing[k]
-        for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "decimal", "loss")
+        for k in ("features", "targets", "data", "task", "layout", "classes", "missing", "csv_form", "loss")
         if k in preprocessing
     }
     test = {k: v for k, v in summary.items() if k.startswith("test_")}

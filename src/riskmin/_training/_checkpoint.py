@@ -230,10 +230,10 @@ class Interruptible:
 
         if handler is signal.SIG_IGN:
             return False
-        # Python's own handlers, or riskmin's around this one (a run being finished)
-        ours = handler in (signal.default_int_handler, signal.SIG_DFL) or isinstance(
-            getattr(handler, "__self__", None), Interruptible
-        )
+        # Python's own handlers, or riskmin's: the command line's SIGTERM, or an Interruptible around this one
+        ours = handler in (signal.default_int_handler, signal.SIG_DFL) or str(
+            getattr(handler, "__module__", None)
+        ).startswith("riskmin.")
         return ours or not self.defaults_only
 
     def handle(self, number, frame):

@@ -99,7 +99,7 @@ class Prepared:
             "layout": data.layout,
             "classes": data.classes,
             "missing": data.missing,
-            "decimal": data.decimal,
+            "csv_form": list(data.csv_form),
             "loss": config.loss,
         }
         check_targets(config.loss, data.y)
