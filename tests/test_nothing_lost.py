@@ -930,14 +930,15 @@ def test_a_fit_holds_its_folder_so_a_second_fit_there_is_refused_and_removes_not
     try:
         assert holder.stdout.readline() == "training\n"  # the first fit is in its first epoch: waited for, not slept on
         written = sorted(path.name for path in folder.iterdir())
-        with pytest.raises(RiskminError, match=f"^directory {folder} is being written by riskmin process {holder.pid}; wait"):
+        with pytest.raises(RiskminError, match=f"^directory {folder} is being written by a fit in riskmin process "
+                                               f"{holder.pid}; wait"):
             riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
         # a second fit whose checks passed before the first began (both found no folder): the lock refuses it, and what
         # it would remove of a folder it took for its own is the first fit's
         monkeypatch.setattr(riskmin._training._loop, "check_run_folder", lambda *args: None)
         monkeypatch.setattr(riskmin._runs._rundir, "first_missing", lambda path: folder.parent)
-        with pytest.raises(RiskminError, match=f"^run directory {folder} is being written by riskmin process {holder.pid}; "
-                                               "wait for it to finish or choose another directory$"):
+        with pytest.raises(RiskminError, match=f"^run directory {folder} is being written by a fit in riskmin process "
+                                               f"{holder.pid}; wait for it to finish or choose another directory$"):
             riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
         assert sorted(path.name for path in folder.iterdir()) == written
     finally:
@@ -1331,3 +1332,29 @@ def test_a_signal_the_program_handles_or_ignores_is_left_to_it(tmp_path):
 
     with terminated_as_interrupted():  # the command line's own SIGTERM is riskmin's: a sweep still stops at a step's end
         assert Interruptible(None, defaults_only=True).takes(signal.getsignal(signal.SIGTERM))
+
+
+def test_two_fits_in_threads_of_one_process_are_kept_apart(tmp_path):
+    import threading
+
+    started, go, done = threading.Event(), threading.Event(), {}
+
+    class Held:  # the first fit waits in its first epoch until the second has been refused
+        def on_epoch_end(self, state):
+            if state.epoch == 1:
+                started.set()
+                go.wait()
+
+    folder = tmp_path / "r"
+    first = threading.Thread(target=lambda: done.update(run=riskmin.fit(
+        "linear", "line", epochs=2, progress=False, directory=folder, callbacks=[Held()])))
+    first.start()
+    try:
+        assert started.wait(300)  # waited on the event; the bound only keeps a broken run from hanging
+        with pytest.raises(RiskminError, match=f"^directory {folder} is being written by a fit in riskmin process "
+                                               f"{os.getpid()}; wait"):
+            riskmin.fit("linear", "line", epochs=1, progress=False, directory=folder)
+    finally:
+        go.set()
+        first.join()
+    assert done["run"].summary["epochs_run"] == 2 and riskmin.Run.load(folder).summary["epochs_run"] == 2

@@ -154,11 +154,14 @@ class RunLock:
     file afterwards only if this lock created it (a run merely guarded keeps what it had).
     """
 
-    def __init__(self, directory: Path, tidy: bool = True, place: str = "--name"):
+    def __init__(self, directory: Path, tidy: bool = True, place: str = "--name", holder: str = ""):
         self.path = Path(directory) / ".lock"
         self.handle: Optional[int] = None  # the open lock file, while held
         self.tidy = tidy
         self.place = place  # what to choose another of, in the sentence that refuses a run being written
+        # who the lock file names: this process (the command line's folder, held_here), or `holder` (fit's, which
+        # no other fit of this process, in another thread, takes for its own)
+        self.holder = holder or this_process()
 
     def __enter__(self):
         self.tidy = self.tidy or not os.path.lexists(self.path)
@@ -185,7 +188,7 @@ class RunLock:
                     "process writes this run"
                 )
             os.ftruncate(self.handle, 0)
-            os.write(self.handle, this_process().encode())
+            os.write(self.handle, self.holder.encode())
         except OSError as error:
             self.release()
             raise RiskminError(

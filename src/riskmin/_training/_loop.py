@@ -59,7 +59,7 @@ from ._prepare import (
 )
 from .._runs._report import header
 from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
-from .._files import RunLock, held_elsewhere, held_here, holds_run
+from .._files import RunLock, held_elsewhere, held_here, holds_run, this_process
 from .._paths import holds_experiment
 from ._threads import IntraOpThreads
 from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
@@ -210,7 +210,7 @@ def trained_alone(training: Training, building: Path, resume: bool) -> Run:
         raise RiskminError(
             f"directory {building} cannot be made ({error.strerror}); fix its permissions or choose another"
         ) from None
-    with RunLock(building, place="directory"):
+    with RunLock(building, place="directory", holder=f"a fit in {this_process()}"):
         try:
             return trained(training, resume)
         except BaseException:
