@@ -449,6 +449,9 @@ def test_the_progress_says_which_candidates_each_stack_trains(capsys, recwarn):
     (dict(runs=1), "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2"),
     (dict(runs=3, metric="accuracy", rope=1.0), "rope = 1.0 would count any two values of accuracy, which lie within 1 "
                                                  "of each other, as practically equal"),
+    (dict(runs=3, metric="r2", rope=1.0), "^rope = 1.0 would count values of r2 a whole 1 apart, 100 percentage points, "
+                                          "as practically equal; give it in the metric's units: 0.01 for one percentage "
+                                          "point$"),  # r2 has no lower bound, but is a fraction as accuracy is
 ])
 def test_a_comparison_that_could_tell_nothing_apart_is_refused_before_it_trains(settings, message):
     with pytest.raises(RiskminError, match=message):
@@ -578,3 +581,24 @@ def test_the_ranked_table_in_60_columns_keeps_its_headers_and_numbers_whole(tmp_
     summary = json.loads((tmp_path / "runs" / "lab1-compare" / "summary.json").read_text())
     for name, candidate in summary["candidates"].items():  # each mean whole, as the ranking rounds it
         assert f"{candidate['metrics']['test_loss']['mean']:.3g}" in out
+
+
+def test_a_rank_of_ten_or_more_stands_apart_from_its_mark():
+    import io
+
+    from rich.console import Console
+
+    from riskmin._experiments._compare import comparison_table, ranked_rows
+
+    names = [f"c{i}" for i in range(11)]
+    stats = {"mean": 1.0, "corrected_ci_low": 0.9, "corrected_ci_high": 1.1}
+    test = {"mean": 0.1, "corrected_ci_low": -0.1, "corrected_ci_high": 0.3, "holm_p_value": 0.5}
+    summary = {"metric": "test_loss", "best": "c0", "ranking": names, "runs": 5, "not_distinguished": names[1:],
+               "candidates": {name: {"metrics": {"test_loss": stats}} for name in names},
+               "comparisons": {"test_loss": {name: test for name in names[1:]}}}
+    assert [row[0] for row in ranked_rows(summary)][8:] == ["9*", "10*", "11*"]
+    buffer = io.StringIO()
+    comparison_table(summary | {"mode": "min", "level": 0.05, "correction": "Nadeau-Bengio"},
+                     Console(file=buffer, width=80, color_system=None))
+    lines = buffer.getvalue().splitlines()
+    assert any(line.startswith("9*  c8 ") for line in lines) and any(line.startswith("10* c9 ") for line in lines), lines

@@ -90,6 +90,7 @@ def test_several_models_make_one_curve_each_and_show_themselves(tmp_path):
 
 @pytest.mark.parametrize("settings, message", [
     (dict(sizes=(0.5,)), "sizes = 0.5 is not allowed; give at least two different fractions"),
+    (dict(sizes=(0.3, 0.3, 1.0)), "^sizes = 0.3,0.3,1 names 0.3 twice; give each size once$"),
     (dict(sizes=(0.0, 1.0)), "sizes = 0,1 is not allowed"),
     (dict(sizes=(0.5, 1.5)), "sizes = 0.5,1.5 is not allowed"),
     (dict(sizes=("a", 1.0)), "are not all numbers"),

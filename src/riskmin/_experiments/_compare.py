@@ -196,6 +196,11 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
             f"rope = {rope!r} would count any two values of {base}, which lie within {span:g} of each other, as "
             "practically equal; give it in the metric's units: 0.01 for one percentage point"
         )
+    if rope is not None and rope >= 1 and base in metrics_where(units="fraction"):  # r2: no lower bound, same units
+        raise RiskminError(
+            f"rope = {rope!r} would count values of {base} a whole 1 apart, 100 percentage points, as practically "
+            "equal; give it in the metric's units: 0.01 for one percentage point"
+        )
     if select and config.val == 0 and not config.splits:
         raise RiskminError(
             f"select chooses a candidate in each split by val_{base}, but val = 0 leaves no validation "
@@ -745,12 +750,16 @@ def comparison_table(summary: dict, console) -> None:
     table = narrow_table(
         f"riskmin compare: {summary['runs']} splits, ranked on {metric.replace('_', ' ')} ({summary['mode']})", console
     )
-    rows = [(f"{rank:<3}{name}", *numbers) for rank, name, *numbers in ranked_rows(summary)]  # rank, then the name
+    ranked = ranked_rows(summary)
+    indent = max(len(rank) for rank, *_ in ranked) + 1  # the rank and its mark, then a space: "3* ", "10* "
+    rows = [(f"{rank:<{indent}}{name}", *numbers) for rank, name, *numbers in ranked]
     columns = ("candidate", *RANKED_COLUMNS[2:])
     # between two columns, a space of padding either side and a divider (a space in this box); no edges
     table.show_edge, spacing = False, 3 * (len(columns) - 1)
     # a name folds between its settings, so its column holds its longest setting whole, where the numbers leave room
-    setting = 3 + max(len(piece) for row in rows for piece in re.findall(r"[^= ]*=|[^= ]+", row[0][3:]) or [""])
+    setting = indent + max(
+        len(piece) for row in rows for piece in re.findall(r"[^= ]*=|[^= ]+", row[0][indent:]) or [""]
+    )
     widths = column_widths(columns, rows, table.width - spacing)
     if widths[0] < min(setting, SETTING):  # too narrow for one: each mean goes above its interval, a line each
         rows = [(first, mean.replace(" [", "\n["), *rest) for first, mean, *rest in rows]
@@ -763,7 +772,7 @@ def comparison_table(summary: dict, console) -> None:
         left = column == "candidate"
         table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left, width=width)
     for first, *numbers in rows:
-        table.add_row(folded(first, widths[0], indent=3), *numbers)
+        table.add_row(folded(first, widths[0], indent=indent), *numbers)
     console.print(table)
     ratio = summary.get("test_train_ratio")
     ranked = {metric: summary["candidates"].get(summary["best"], {}).get("metrics", {}).get(metric, {})}

@@ -317,6 +317,12 @@ def checked_sizes(sizes) -> tuple:
         raise RiskminError(
             f"sizes = {given_text(sizes)} are not all numbers; give fractions of the training rows such as 0.1,0.5,1.0"
         ) from None
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice and len(set(values)) >= 2 and all(0 < v <= 1 for v in values):
+        raise RiskminError(
+            f"sizes = {','.join(f'{v:g}' for v in values)} names {','.join(f'{v:g}' for v in twice)} twice; give "
+            "each size once"
+        )
     if len(values) < 2 or len(set(values)) != len(values) or not all(0 < v <= 1 for v in values):
         raise RiskminError(
             f"sizes = {','.join(f'{v:g}' for v in values)} is not allowed; give at least two different "
