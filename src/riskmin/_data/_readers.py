@@ -63,8 +63,7 @@ def read(
     path, suffix = checked(path)
     if suffix == ".npz":
         return read_npz(path, task, loss, voice)
-    table, notes = read_table(path, suffix)
-    form = csv_format(path) if suffix == ".csv" else ()
+    table, notes, form = read_table(path, suffix)
     return table_data(table, notes, path, target, features, task, missing, loss, voice=voice, csv_form=form)
 
 
@@ -154,17 +153,18 @@ def binary(path: Path) -> bool:
 
 
 def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tuple:
-    """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read): but for those
-    float32 cannot hold (too small, or too coarse for their spread, see _columns.offset) and those named in `wide`.
-    `trained`: the (separator, decimal mark) of a run's training CSV; a CSV separated as it was, not by commas, is read
-    with its mark, where its own lines may show too little to tell (points alone, 3.504, read as decimals).
+    """(the file as a pyarrow Table whose real-valued columns are float32, notes on how it was read, the (separator,
+    decimal mark) it was read with, () for Parquet): but for those float32 cannot hold (too small, or too coarse for
+    their spread, see _columns.offset) and those named in `wide`. `trained`: the (separator, decimal mark) of a run's
+    training CSV; a CSV separated as it was, not by commas, is read with its mark, where its own lines may show too
+    little to tell (points alone, 3.504, read as decimals).
 
     A CSV that is not valid UTF-8 is read again as Latin-1, which decodes any byte, and a note
     says so. A table with two columns of one name is refused, as no name could pick either.
     """
     import pyarrow
 
-    notes = []
+    notes, form = [], ()
     try:
         if suffix == ".csv":
             check_not_utf16(path)
@@ -214,7 +214,7 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
             f"{path} cannot be read as {suffix[1:].upper()} ({reason}); check that the file is what its name says"
         ) from None
     check_unique(table.column_names, path)
-    return table, notes
+    return table, notes, form
 
 
 # what separates the columns of a CSV that does not use commas: spreadsheets in many languages write semicolons
@@ -257,8 +257,11 @@ def decimal_mark(cells: list, semicolons: bool = False) -> str:
     points = [cell for cell in cells if re.fullmatch(r"[-+]?\d*\.\d+", cell)]
     if any(not re.fullmatch(POINT_GROUPED, cell) for cell in points):  # 1.5: the point is the decimal mark
         return "."
-    commas = [cell for cell in cells if re.fullmatch(r"[-+]?\d+,\d+", cell) or re.fullmatch(POINT_GROUPED, cell)]
-    commas = [cell for cell in commas if "," in cell]
+    commas = [
+        cell
+        for cell in cells
+        if re.fullmatch(r"[-+]?\d+,\d+", cell) or "," in cell and re.fullmatch(POINT_GROUPED, cell)
+    ]
     thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
     if commas and (not thousands or semicolons):
         return ","
@@ -407,9 +410,7 @@ def refuse_tiny(table, names: list) -> None:
         raise RiskminError(too_small(f"column {name}", small[name]))
 
 
-def typed(
-    table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None, run: bool = False, known=None
-) -> tuple:
+def typed(table, names: list, path: Path, stray_share: float = STRAY_SHARE, index=None, known=None) -> tuple:
     """(table, notes, stray cells, units) with the named columns made into what riskmin can encode.
 
     Numbers, true/false and text stay as they are. Decimals become real numbers; dates,
@@ -419,16 +420,16 @@ def typed(
     they are listed in `strays` as {column: (count, first rows, first texts)}. Text dates
     in ISO 8601 form become seconds; others, and lists, structs or bytes, are an error.
     `units` names what a column that became seconds counts: {column: "seconds since 1970-01-01 UTC"}. `index`: a
-    DataFrame's row labels, by which the notes name the rows of stray cells (see _columns.row_list). `run`: the
-    columns are those a run was trained on, which it needs, where a mistake may otherwise be left out (--features);
-    `known`: the units a run's layout records ({column: unit}), whose columns it says no more of (said in training).
+    DataFrame's row labels, by which the notes name the rows of stray cells (see _columns.row_list). `known`: for the
+    columns a run was trained on, which it needs (where a mistake may otherwise be left out, --features), the units
+    its layout records ({column: unit}), whose columns it says no more of (said in training); None for new data.
     """
     notes, strays, units = [], {}, {}
     for name in names:
-        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index, run)
+        column, note, stray, unit = typed_column(table.column(name), name, path, stray_share, index, known is not None)
         if column is not table.column(name):
             table = table.set_column(table.column_names.index(name), name, column)
-        notes += [note] if note and not (unit and (known or {}).get(name) == unit) else []
+        notes += [note] if note and not (unit and unit == (known or {}).get(name)) else []
         if stray:
             strays[name] = stray
         if unit:
@@ -737,7 +738,7 @@ def read_columns(path, names: dict, targets: bool = False, keep: Sequence = ()) 
     if suffix == ".npz":
         return npz_columns(path, run_layout(names), targets)
     wide = [c["name"] for c in run_layout(names) if "offset" in c]
-    table, notes = read_table(path, suffix, wide=wide, trained=names.get("csv_form") or ())
+    table, notes, _ = read_table(path, suffix, wide=wide, trained=names.get("csv_form") or ())
     return table_columns(table, notes, path, names, targets, keep)
 
 
@@ -758,7 +759,7 @@ def table_columns(
     numbers = [c["name"] for c in layout if c["kind"] == "numeric"] + ([] if names.get("classes") else target_names)
     # the run knows these are numbers: any text cell is a hole
     known = {c["name"]: c["unit"] for c in layout if c.get("unit")}
-    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index, run=True, known=known)
+    table, typing_notes, _, _ = typed(table, numbers, path, stray_share=1.0, index=index, known=known)
     for note in [*notes, *typing_notes]:  # told apart from stdout, which may be the predictions themselves
         warn(note, RiskminNote)
     x, unseen = encode(table, layout, path, names.get("missing", "error"), index)

@@ -24,6 +24,7 @@ from ..config import Config, RiskminError, warn
 from ..metrics import METRICS
 
 OBJECT_SETTINGS = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
+SCHEDULERS = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
 
 @dataclass
@@ -49,12 +50,8 @@ def user_objects(settings: dict) -> tuple:
         value = settings.get(key)
         if value is None or isinstance(value, str):
             continue
-        built = (
-            torch.optim.Optimizer,
-            torch.optim.lr_scheduler.LRScheduler,
-            torch.optim.lr_scheduler.ReduceLROnPlateau,
-        )
-        if isinstance(value, built):  # built over parameters (an optimizer) riskmin may not train, or does not make
+        # built over parameters (an optimizer) riskmin may not train, or an optimizer it does not make
+        if isinstance(value, (torch.optim.Optimizer, *SCHEDULERS)):
             over, name = (
                 ("parameters", "the parameters it trains")
                 if key == "optimizer"
@@ -266,7 +263,7 @@ def user_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
             f"scheduler = {qualified_name(given)} is a class that needs more than the optimizer to build; pass a "
             f"function of the optimizer, scheduler=lambda optimizer: {given.__name__}(optimizer, ...)"
         ) from None
-    if not isinstance(scheduler, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)):
+    if not isinstance(scheduler, SCHEDULERS):
         raise RiskminError(
             f"scheduler {qualified_name(given)} returned a {type(scheduler).__name__}, not a "
             "learning-rate scheduler; give a function optimizer -> torch.optim.lr_scheduler.LRScheduler"

@@ -77,9 +77,8 @@ class Probe:
     n_outputs: int
     target_names: list
     dataset: bool = False
-    classes: list = field(
-        default_factory=list
-    )  # the class labels the data names (text, or numbers not 0..k-1); or none
+    # the class labels the data names (text, or numbers not 0..k-1); none for class indices
+    classes: list = field(default_factory=list)
 
 
 def check_model(model, probe: Probe, loss: str) -> None:
@@ -100,16 +99,15 @@ def check_model(model, probe: Probe, loss: str) -> None:
                 f"{', '.join(sorted(str(kind).removeprefix('torch.') for kind in kinds))} and riskmin gives it "
                 "float32 inputs; make it float32 with model.float()"
             ) from None
-        if "Long, Int" in str(error) and isinstance(x, torch.Tensor):  # an embedding's lookup: indices as features
+        if "Long, Int" in str(error):  # an embedding's lookup, given real numbers
+            fix = (
+                "which x as one tensor gives as float32 features; give x as ((x,), y): several inputs reach the model "
+                "as they are"
+                if isinstance(x, torch.Tensor)
+                else "which must be whole numbers; give them as x.long()"  # several inputs reach it as given
+            )
             raise RiskminError(
-                f"the model cannot take the data's inputs ({error_headline(error)}): it looks up indices, which x "
-                "as one tensor gives as float32 features; give x as ((x,), y): several inputs reach the model as "
-                "they are"
-            ) from None
-        if "Long, Int" in str(error):  # several inputs reach it as given: these indices were given as real numbers
-            raise RiskminError(
-                f"the model cannot take the data's inputs ({error_headline(error)}): it looks up indices, which must "
-                "be whole numbers; give them as x.long()"
+                f"the model cannot take the data's inputs ({error_headline(error)}): it looks up indices, {fix}"
             ) from None
         raise RiskminError(
             f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "

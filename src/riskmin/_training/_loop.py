@@ -626,9 +626,9 @@ def interrupt(training: Training) -> None:
     model then holds: an interrupted fit in a notebook loses neither. (A run that serves something larger, an
     experiment's or lr_find's sweep, leaves as it is: what it serves keeps what it needs.)"""
     state = training.state
-    if not training.saver.enabled and training.part:  # what it serves says what it kept
-        raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}")
     if not training.saver.enabled:
+        if training.part:  # what it serves says what it kept
+            raise TrainingInterrupted(f"interrupted in epoch {state.epoch} after step {state.step}")
         state.should_stop, state.stop_reason = True, "interrupted"
         with Interruptible(state, second_stops=True, defaults_only=True):  # a second Ctrl-C stops the measuring
             run = finish(training)
