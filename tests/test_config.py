@@ -60,6 +60,15 @@ def test_unknown_settings_suggest_the_right_name():
 
     assert list(inspect.signature(Config).parameters)[:3] == ["data", "target", "features"]
     assert "lr" in inspect.signature(Config).parameters
+    assert {p.kind for p in inspect.signature(Config).parameters.values()} == {inspect.Parameter.KEYWORD_ONLY}
+
+
+def test_settings_given_by_position_are_refused():
+    # the dataclass took a value by position for its first field: Config(0.01) said "data = 0.01 is not allowed"
+    with pytest.raises(RiskminError, match=r"^Config takes each setting by name, as Config\(lr=0.01\); 0.01 was given without one$"):
+        Config(0.01)
+    with pytest.raises(RiskminError, match=r"unpack a dict of settings with Config\(\*\*settings\)$"):
+        Config({"lr": 0.1})
 
 
 def test_toml_round_trip_keeps_every_setting(tmp_path):

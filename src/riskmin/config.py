@@ -385,7 +385,14 @@ class Config:
     # fmt: on
 
     def __new__(cls, *args, **settings):
-        # before the dataclass's __init__, whose TypeError for a misspelt keyword names no setting
+        # before the dataclass's __init__, whose TypeError for a misspelt keyword names no setting, and which would
+        # take a value given by position for whichever setting comes first
+        if args:
+            given = args[0]
+            raise RiskminError(
+                f"Config takes each setting by name, as Config(lr=0.01); {given!r} was given without one"
+                + ("; unpack a dict of settings with Config(**settings)" if isinstance(given, dict) else "")
+            )
         for key in settings:
             _known_key(key, "setting")
         return super().__new__(cls)
@@ -512,8 +519,12 @@ def read_toml(path) -> dict:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-# help(Config), a notebook's tooltip and inspect read the settings from __init__'s signature, not __new__'s
-_settings = list(inspect.signature(Config.__init__).parameters.values())[1:]  # all but self
+# help(Config), a notebook's tooltip and inspect read the settings from __init__'s signature, not __new__'s, each
+# by name alone, as __new__ takes them
+_settings = [
+    p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+    for p in list(inspect.signature(Config.__init__).parameters.values())[1:]
+]
 setattr(Config, "__signature__", inspect.Signature(_settings))
 
 
