@@ -406,6 +406,19 @@ def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectabl
     assert capsys.readouterr().err.startswith("error: rope = -1.0 is not allowed; give the half-width")
 
 
+def test_a_rope_that_looks_given_as_a_fraction_of_a_loss_is_noted_with_the_width_of_one_percent(tmp_path, capsys):
+    # --rope 0.01 on a loss in the thousands counted nearly nothing as practically equal, without a word
+    c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=2, rope=1e-5, **SMALL)
+    best = c.summary["candidates"][c.summary["best"]]["metrics"]["test_loss"]["mean"]
+    [note] = [n for n in c.notes if n.startswith("rope 1e-05")]
+    assert note.endswith(f"so only differences up to 1e-05 count as practically equal; 1% of that mean is {0.01 * best:.3g}")
+    assert main(["compare", "lab1", "--model", "linear,two_layer", "--runs", "2", "--epochs", "1", "--rope", "100",
+                 "--progress", "off", "--out", str(tmp_path), "--name", "c"]) == 0
+    assert "note: rope 100 is in test loss's own units: " in unwrapped(capsys.readouterr().out)
+    quiet = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=2, rope=0.01 * best, **SMALL)
+    assert not [n for n in quiet.notes if n.startswith("rope")]  # a width near the default's says nothing
+
+
 def test_the_picture_of_many_candidates_draws_the_best_30_within_a_screen():
     from riskmin._experiments._compare import plot_comparison
 

@@ -252,6 +252,8 @@ def kept_comparison(
         from .._runs._report import LOG_NOTE
 
         notes.append(LOG_NOTE)
+    best = summary["candidates"][summary["best"]]["metrics"].get(summary["metric"], {}).get("mean")
+    notes += [note] if (note := rope_scale_note(rope, summary["metric"], best)) else []
     asked = {"metric": base, "rope": rope, "select": select}
     return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)}, asked)
 
@@ -419,6 +421,26 @@ def default_rope(metric: str, best: Optional[dict]) -> Optional[float]:
     if base_metric(metric) in metrics_where(units="fraction"):  # a fraction: a point of a percent
         return 0.01
     return None if not best or best.get("mean") is None else 0.01 * abs(best["mean"])
+
+
+def rope_scale_note(rope: Optional[float], metric: str, best: Optional[float]) -> Optional[str]:
+    """A note when a `rope` given for a metric in its own units (a loss, rmse, mae) looks given as a fraction of it:
+    below a thousandth of the best candidate's mean, or as wide as that mean itself.
+
+    >>> print(rope_scale_note(0.01, "test_loss", 3200.0))  # doctest: +NORMALIZE_WHITESPACE
+    rope 0.01 is in test loss's own units: 0.00031% of the best candidate's mean, 3200, so only differences up to
+    0.01 count as practically equal; 1% of that mean is 32
+    """
+    if rope is None or not best or base_metric(metric) in metrics_where(units="fraction"):
+        return None
+    share = rope / abs(best)
+    if 1e-3 <= share < 1:
+        return None
+    part = f"{share:.2g}x" if share >= 1 else f"{100 * share:.2g}% of"
+    return (
+        f"rope {rope:g} is in {metric.replace('_', ' ')}'s own units: {part} the best candidate's mean, {best:.5g}, so "
+        f"only differences up to {rope:g} count as practically equal; 1% of that mean is {0.01 * abs(best):.3g}"
+    )
 
 
 def order_key(value, mode: str):
