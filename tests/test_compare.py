@@ -390,6 +390,24 @@ def test_a_grids_long_names_fold_and_leave_every_number_whole_at_80_columns():
     assert all(piece in settings for line in lines for piece in re.findall(r"[^= ]+=?", line)), lines  # broken at = only
 
 
+def test_a_grids_names_fold_between_their_settings_where_each_fits_on_a_line():
+    from rich.console import Console
+
+    from riskmin._experiments._compare import comparison_table
+
+    # the trial's grid: the name column of about 19 held "hidden=64,64 lr=" and left "0.01" for the next line
+    best = [0.38, 0.33, 0.41, 0.36, 0.39, 0.35]
+    names = [f"hidden={h} lr={lr}" for lr in ("0.01", "0.001") for h in ("64,64", "32,32", "16,16,16")]
+    results = {name: made_up([v * (1 + 0.37 * i) + 0.01 * k for k, v in enumerate(best)]) for i, name in enumerate(names)}
+    text = io.StringIO()
+    comparison_table(comparison_summary(results, "loss", "min", None), Console(file=text, width=80, color_system=None))
+    lines = text.getvalue().split("CI:")[0].splitlines()[3:]  # the rows, after the title, the header and the rule
+    folded = [re.sub(r"^\d+\*? +", "", line.strip()).split("  ")[0] for line in lines]  # without the rank
+    assert len(folded) == 2 * len(names)  # each name on two lines: it does not fit on one
+    assert all(word in [f"hidden={h}" for h in ("64,64", "32,32", "16,16,16")] + ["lr=0.01", "lr=0.001"]
+               for line in folded for word in line.split()), folded
+
+
 def test_the_command_prints_and_writes_the_bayesian_comparison_and_the_detectable_difference(tmp_path, capsys):
     assert main(["compare", "lab1", "--model", "linear,two_layer", "--runs", "6", "--epochs", "3", "--rope", "0.05",
                  "--progress", "off", "--out", str(tmp_path), "--name", "c"]) == 0

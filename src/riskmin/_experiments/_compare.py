@@ -738,23 +738,27 @@ def column_widths(columns: tuple, rows: list, room: int) -> list:
 
 
 def folded(text: str, width: int, indent: int = 0) -> str:
-    """`text` in lines of at most `width`, broken at its spaces and after an "=" (a grid's names are settings, such as
-    weight_decay=0.0001), a piece longer than a line cut; the lines after the first indented by `indent`.
+    """`text` in lines of at most `width`, broken at its spaces (a grid's names are settings, such as
+    weight_decay=0.0001); a setting longer than a line broken after its "=", and a piece longer still cut; the lines
+    after the first indented by `indent`.
 
     >>> print(folded("2* lr=0.01 weight_decay=0.0001", 16, indent=3))
     2* lr=0.01
        weight_decay=
        0.0001
+    >>> print(folded("1  hidden=64,64 lr=0.01", 19, indent=3))
+    1  hidden=64,64
+       lr=0.01
     """
-    lines = [""]
+    lines, room = [""], max(1, width - indent)
     for word in text.split(" "):
-        for k, piece in enumerate(re.findall(r"[^=]*=|[^=]+", word) or [word]):
+        pieces = [word] if len(word) <= room else re.findall(r"[^=]*=|[^=]+", word) or [word]
+        for k, piece in enumerate(pieces):
             glue = " " if k == 0 and lines[-1].strip() else ""
             if len(lines[-1]) + len(glue) + len(piece) <= width:
                 lines[-1] += glue + piece
                 continue
             lines.append(" " * indent)
-            room = max(1, width - indent)
             while len(piece) > room:  # a piece longer than a line: cut
                 lines[-1] += piece[:room]
                 lines.append(" " * indent)
