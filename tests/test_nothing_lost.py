@@ -1280,6 +1280,20 @@ def test_an_unnamed_train_run_again_names_the_stopped_run_it_passes_over(tmp_pat
     assert main(quick) == 0 and "stopped before" not in capsys.readouterr().err  # nothing left to continue
 
 
+def test_the_stopped_run_an_unnamed_train_passes_over_is_resumed_by_as_many_processes_as_wrote_it(tmp_path, monkeypatch,
+                                                                                                  capsys, signal_at):
+    monkeypatch.chdir(tmp_path)
+    quick = ["train", "line", "--model", "linear", "--epochs", "3", "--optimizer", "sgd", "--lr", "0.1"]
+    assert main([*quick, *signal_at(4, "SIGINT")]) == 130
+    [manifest] = sorted((tmp_path / "runs/line-linear/checkpoint").glob("*.manifest.json"))[-1:]
+    assert json.loads(manifest.read_text())["processes"] == 1  # each checkpoint says how many processes wrote it
+    # as a run of two processes (--nproc 2) writes it: a rerun in one process named --resume alone, which is refused
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "processes": 2}))
+    assert main(quick) == 0
+    assert ("(to continue that one instead: riskmin train --resume runs/line-linear --nproc 2)"
+            in unwrapped(capsys.readouterr().err))
+
+
 def test_an_interrupted_experiment_without_a_directory_stops_without_measuring_its_run():
     import signal
 

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import datetime
 import os
+from typing import Optional
 
 import torch
 
@@ -39,15 +40,16 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
-def resume_command(directory) -> str:
-    """The command that continues the run in `directory` with as many processes as train it now: a checkpoint is
-    resumed by as many as wrote it."""
+def resume_command(directory, world: Optional[int] = None) -> str:
+    """The command that continues the run in `directory` with `world` processes, by default as many as train now: a
+    checkpoint is resumed by as many as wrote it."""
     from ._paths import shell_word
 
-    world, path = int(os.environ.get("WORLD_SIZE", "1")), shell_word(directory)
+    now, path = int(os.environ.get("WORLD_SIZE", "1")), shell_word(directory)
+    world = world or now
     if world == 1:
         return f"riskmin train --resume {path}"
-    if local_processes() == world:  # all on this machine, where --nproc starts them
+    if world != now or local_processes() == world:  # all on this machine, where --nproc starts them (or another run's)
         return f"riskmin train --resume {path} --nproc {world}"
     return f"torchrun with the options that started these {world} processes, -m riskmin train --resume {path}"
 

@@ -27,6 +27,7 @@ from .._paths import shell_word
 
 def train(args) -> int:
     from .._training._callables import named_callback
+    from .._training._checkpoint import checkpointed_by
     from ..distributed import follow_launcher, join, made_for_launcher, resume_command, shared
     from .._runs._rundir import Attempt, check_writable, prepare_run_directory, run_directory, stopped_before
 
@@ -43,7 +44,7 @@ def train(args) -> int:
         if stopped is not None:
             warn(
                 f"{stopped} holds a run that stopped before it finished; this one trains in {target} (to continue that "
-                f"one instead: {resume_command(stopped)})",
+                f"one instead: {resume_command(stopped, checkpointed_by(stopped))})",
                 RiskminNote,
             )
         # what a failure removes, taken before the folder is made, and told the --nproc launcher first: a process

@@ -13,6 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 
 from .. import _files as files
@@ -75,9 +76,9 @@ class Checkpoints:
         state = files.safetensors_bytes(tensors, {"riskmin": json.dumps(values), "history": f"[{','.join(self.rows)}]"})
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskmin-checkpoint")
-        self.writer = self.pool.submit(self.write, stem, state, values["epoch"], values["step"])
+        self.writer = self.pool.submit(self.write, stem, state, values["epoch"], values["step"], values["processes"])
 
-    def write(self, stem: str, state: bytes, epoch: int, step: int) -> None:
+    def write(self, stem: str, state: bytes, epoch: int, step: int, processes: int = 1) -> None:
         """On the writer thread: the data, then its manifest with its checksum, then remove the oldest beyond KEEP."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -95,6 +96,7 @@ class Checkpoints:
                 "files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()},
                 "epoch": epoch,
                 "step": step,
+                "processes": processes,  # how many resume it, read without reading the checkpoint (checkpointed_by)
             }
             files.atomic_write(self.root / f"{stem}.manifest.json", json.dumps(manifest).encode())
             if stem not in self.kept:  # the same step saved twice (interrupted again at once) is one checkpoint
@@ -160,6 +162,18 @@ class NoCheckpoints:
 
     def close(self) -> None:
         pass
+
+
+def checkpointed_by(run: Path) -> Optional[int]:
+    """How many processes wrote the newest checkpoint of `run`, as its manifest says (None where it does not say, as
+    before riskmin wrote it there, or where there is none): as many must resume it."""
+    for manifest in Checkpoints(run).complete():
+        try:
+            processes = json.loads(manifest.read_text()).get("processes")
+        except (OSError, ValueError, AttributeError):
+            continue
+        return processes if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0 else None
+    return None
 
 
 def read_checkpoint(manifest_path: Path) -> tuple:
