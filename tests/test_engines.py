@@ -160,6 +160,42 @@ def test_a_model_that_cannot_take_the_inputs_is_refused_in_fits_words_by_every_e
     assert str(raised.value).startswith(f"the model cannot take the data's inputs, {REGRESSION.n_features} features per sample")
 
 
+class FrozenBody(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = torch.nn.Linear(REGRESSION.n_features, 8), torch.nn.Linear(8, REGRESSION.n_targets)
+        self.body.requires_grad_(False)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+
+def test_a_model_with_a_frozen_layer_trains_through_fit_where_a_stack_would_train_that_layer_too():
+    # a stack made every tensor it stacked train: the frozen body moved, and the test losses were a third of fit's
+    automatic, sequential = (outcome(REGRESSION, {"model": FrozenBody, "epochs": 3}, engine) for engine in ("auto", "sequential"))
+    assert automatic[0] == sequential[0] == "trained" and automatic[2] == "sequential"
+    assert [row["test_loss"] for row in automatic[1]] == [row["test_loss"] for row in sequential[1]]
+    assert outcome(REGRESSION, {"model": FrozenBody, "epochs": 3}, "vectorized") == (
+        "refused", "the vectorized engine cannot run this experiment: the model holds parameters that do not train "
+        "(requires_grad False); use --engine sequential or auto (engine=)")
+
+
+def test_a_lazy_model_and_one_without_parameters_get_what_fit_gives_them():
+    def lazy():
+        return torch.nn.Sequential(torch.nn.LazyLinear(8), torch.nn.Tanh(), torch.nn.Linear(8, REGRESSION.n_targets))
+
+    lazily = outcome(REGRESSION, {"model": lazy, "epochs": 2}, "auto")  # a stack raised "uninitialized parameter"
+    assert lazily[0] == "trained" and lazily[2] == "sequential"
+
+    class Copy(torch.nn.Module):
+        def forward(self, x):
+            return x[:, : REGRESSION.n_targets]
+
+    with pytest.raises(riskmin.RiskminError) as raised:
+        riskmin.fit(Copy(), REGRESSION, epochs=2, progress=False)
+    assert outcome(REGRESSION, {"model": Copy, "epochs": 2}, "auto") == ("refused", str(raised.value))  # not autograd's
+
+
 def test_folds_that_do_not_divide_the_rows_stack_by_their_sizes_and_train_as_fit_would():
     # 80 rows in 3 folds: test folds of 27, 27 and 26 rows, so the runs have two shapes, which stack apart
     chosen = {"model": "linear", "folds": 3, "val": 0.0, "epochs": 3}

@@ -99,6 +99,14 @@ def refusal(model, data: Data, config: Config) -> str:
     probe = replica(model, config, config.seed, data.n_features, data.n_targets)
     if hasattr(probe, "training_step"):
         return "the model trains by its own training_step"
+    parameters = list(probe.parameters())
+    if any(nn.parameter.is_lazy(p) for p in parameters):  # a stack is built from the shapes before the first batch
+        return "the model has lazy layers, whose shapes its first batch decides"
+    # a stack trains every tensor it stacks; a model with no parameters gets fit's sentence from fit
+    if not parameters or not all(p.requires_grad for p in parameters):
+        return (
+            "the model holds parameters that do not train (requires_grad False)" if parameters else "the model has none"
+        )
     # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
     check_model(probe, probe_of(data, data.x[:2], data.y[:2]), config.loss)  # it leaves the probe as it was
     if list(probe.buffers()):
