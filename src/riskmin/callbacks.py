@@ -90,20 +90,18 @@ class BestModel:
 
     def __init__(self):
         self.weights: Optional[dict] = None
-        self.pairs = None  # (copy, the model's tensor) for each entry of the state dict, once known
         self.epoch, self.step, self.metrics = 0, 0, {}
 
     def on_validation_end(self, state: State):
         if state.improved:
-            if self.weights is None:
-                self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            # the model's tensors as they are now: a module may assign a buffer anew (self.mean = 0.9 * self.mean ...)
+            # rather than change it in place, so they are looked up at each copy, not paired with the copies once
+            current = {k: v.detach() for k, v in state.model.state_dict(keep_vars=True).items()}
+            if self.weights is None or not all(alike(self.weights.get(k), v) for k, v in current.items()):
+                self.weights = {k: v.clone() for k, v in current.items()}
             else:  # copied into the tensors of the last copy: no allocation on the validations that improve
-                if self.pairs is None:  # the model's tensors change in place: pair them with their copies once
-                    self.pairs = [
-                        (self.weights[k], v.detach()) for k, v in state.model.state_dict(keep_vars=True).items()
-                    ]
-                for copy, value in self.pairs:
-                    copy.copy_(value)
+                for k, v in current.items():
+                    self.weights[k].copy_(v)
             self.epoch, self.step, self.metrics = state.epoch, state.step, dict(state.metrics)
 
     def state_dict(self) -> tuple:
@@ -112,13 +110,18 @@ class BestModel:
 
     def load_state_dict(self, values: dict, tensors: dict) -> None:
         self.epoch, self.step, self.metrics = values["epoch"], values["step"], values["metrics"]
-        self.weights, self.pairs = dict(tensors) or None, None
+        self.weights = dict(tensors) or None
 
     def restore(self, model: torch.nn.Module) -> bool:
         if self.weights is None:
             return False
         model.load_state_dict(self.weights)
         return True
+
+
+def alike(copy: Optional[torch.Tensor], value: torch.Tensor) -> bool:
+    """Whether `value` can be copied into `copy` as it is: same shape, dtype and device."""
+    return copy is not None and (copy.shape, copy.dtype, copy.device) == (value.shape, value.dtype, value.device)
 
 
 class Progress:
