@@ -466,6 +466,23 @@ def test_a_ctrl_c_as_the_last_epoch_ends_is_not_lost(tmp_path):
     assert (tmp_path / "run" / "summary.json").is_file()
 
 
+@pytest.mark.parametrize("event", ["on_fit_end", "on_fit_start"])
+def test_a_callback_that_raises_keyboardinterrupt_as_the_fit_starts_or_ends_is_a_ctrl_c(tmp_path, event):
+    from riskmin._training._checkpoint import FinishedThenInterrupted, TrainingInterrupted
+
+    # raised from on_fit_end, it left fit bare, without the run, and removed the folder of a run without a checkpoint
+    callback = type("Stop", (), {event: lambda self, state: (_ for _ in ()).throw(KeyboardInterrupt)})()
+    expected = FinishedThenInterrupted if event == "on_fit_end" else TrainingInterrupted
+    with pytest.raises(expected) as stopped:
+        riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=tmp_path / "run", callbacks=[callback])
+    if event == "on_fit_end":  # the steps were done: the run is finished and written
+        assert (tmp_path / "run" / "summary.json").is_file() and stopped.value.run.summary["epochs_run"] == 2
+    else:  # stopped at the first step's end, with a checkpoint that resumes it
+        assert str(stopped.value).startswith("interrupted in epoch 1 after step 1; the checkpoint is saved")
+        resumed = riskmin.fit("linear", "lab1", epochs=2, progress=False, directory=tmp_path / "run", resume=True)
+        assert resumed.summary["epochs_run"] == 2
+
+
 def test_the_command_stops_with_130_once_a_run_interrupted_while_finishing_is_written(tmp_path, monkeypatch, capsys):
     signals_while_finishing(monkeypatch, 1)
     assert main(["train", "lab1", "--epochs", "2", "--progress", "off", "--out", str(tmp_path), "--name", "late"]) == 130

@@ -320,11 +320,3 @@ class SignalAt:
     def on_step_end(self, state: State):
         if not self.batches and state.step == self.step:
             os.kill(os.getpid(), self.number)
-
-
-def call(callbacks: list, event: str, state: State) -> None:
-    """Call `event` on every callback that defines it."""
-    for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is not None:
-            method(state)

@@ -14,7 +14,7 @@ from torch import nn
 
 from .._data import _frames as frames, _outputs as outputs
 from .. import distributed, models
-from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard, call
+from ..callbacks import BestModel, CsvLog, Progress, State, TensorBoard
 from ._callables import (
     Callables,
     checked_callbacks,
@@ -588,12 +588,14 @@ def session(training: Training, resume: bool):
             restore_checkpoint(saver, training)
         TRAINED.add(training.model)
         training.last_saved = time.perf_counter()
-        call(training.callbacks, "on_fit_start", state)
+        for hook in training.hooks("on_fit_start"):  # a KeyboardInterrupt raised here stops at the first step's end
+            hook(state)
         try:
             yield
             saver.wait()
             team.finish_exchange()
-            call(training.callbacks, "on_fit_end", state)
+            for hook in training.hooks("on_fit_end"):  # one raised here leaves once the run is finished and written
+                hook(state)
         finally:  # also on Ctrl-C: no progress bar left behind on the line the next output lands on, no writer thread
             saver.close()
             for callback in training.callbacks:
