@@ -133,6 +133,30 @@ def test_best_weights_from_long_before_the_interruption_survive_the_resume(tmp_p
     assert_same_run(tmp_path / "full", tmp_path / "cut")
 
 
+@pytest.mark.parametrize("length", [{"epochs": 5}, {"max_steps": 37, "epochs": 100}])  # the last step ends an epoch, or not
+def test_a_run_interrupted_at_its_last_step_resumes_to_its_last_validation(tmp_path, length):
+    torch.manual_seed(0)
+    x = torch.randn(100, 5)
+    y = x @ torch.randn(5, 1) + 0.1 * torch.randn(100, 1)
+    settings = dict(seed=1, batch_size=10, progress=False, **length)  # 8 steps an epoch
+    last = length.get("max_steps", 40)
+
+    class StopAtTheLastStep:
+        def on_step_end(self, state):
+            if state.step == last:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match=f"after step {last}; the checkpoint is saved"):
+        riskmin.fit("linear", (x, y), directory=tmp_path / "run", callbacks=[StopAtTheLastStep()], **settings)
+    resumed = riskmin.fit("linear", (x, y), directory=tmp_path / "run", resume=True, **settings)
+    uninterrupted = riskmin.fit("linear", (x, y), **settings)
+    # the checkpoint stood before the epoch's end: the resumed run skipped it, its last validation, and chose another best
+    assert [row["step"] for row in resumed.history] == [row["step"] for row in uninterrupted.history]
+    assert resumed.best_epoch == uninterrupted.best_epoch and resumed.test == uninterrupted.test
+    weights, whole = resumed.model.state_dict(), uninterrupted.model.state_dict()
+    assert all(torch.equal(weights[k], whole[k]) for k in whole)
+
+
 def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
     path = tmp_path / "t.safetensors"
     path.write_bytes(safetensors_bytes({"w": torch.ones(1000)}, {}))

@@ -251,7 +251,8 @@ def trained(training: Training, resume: bool) -> Run:
             state.epoch += 1
             if training.switches_mode or not model.training:
                 model.train()
-            for x, y in step.batches:
+            # a run resumed from its last step has only this epoch's end left: no batch more
+            for x, y in step.batches if steps_left(training) else ():
                 with autocast:  # at precision 32 a context that does nothing
                     loss = loss_of(x, y)
                 scaler.scale(loss).backward()  # scaled up at 16-mixed alone, lest small float16 gradients round to zero
@@ -604,9 +605,16 @@ def session(training: Training, resume: bool):
 
 
 def going_on(training: Training) -> bool:
+    """Whether another epoch begins, or one resumed inside it goes on: a checkpoint taken at a run's last step (a
+    Ctrl-C there) still has that epoch's end, its last validation, to come."""
     state, epochs = training.state, training.config.epochs
     assert epochs is not None  # setup made them final
-    return state.epoch < epochs and state.step < training.total_steps and not state.should_stop
+    return state.epoch_step > 0 or (state.epoch < epochs and steps_left(training))
+
+
+def steps_left(training: Training) -> bool:
+    state = training.state
+    return state.step < training.total_steps and not state.should_stop
 
 
 def validation_due(training: Training) -> bool:
