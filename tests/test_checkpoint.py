@@ -157,6 +157,29 @@ def test_a_run_interrupted_at_its_last_step_resumes_to_its_last_validation(tmp_p
     assert all(torch.equal(weights[k], whole[k]) for k in whole)
 
 
+@pytest.mark.parametrize("length", [{"epochs": 6}, {"max_steps": 40}, {"max_steps": 40, "epochs": 3}])
+def test_a_resume_that_gives_no_length_trains_as_long_as_the_run_began_to(tmp_path, length):
+    torch.manual_seed(0)
+    x = torch.randn(300, 5)
+    y = x @ torch.randn(5, 1) + 0.1 * torch.randn(300, 1)
+
+    class Stop:
+        def on_step_end(self, state):
+            if state.step == 10:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit("linear", (x, y), progress=False, directory=tmp_path / "run", callbacks=[Stop()], **length)
+    # without epochs= or max_steps=, it trained on to the default 100 epochs
+    resumed = riskmin.fit("linear", (x, y), progress=False, directory=tmp_path / "run", resume=True)
+    uninterrupted = riskmin.fit("linear", (x, y), progress=False, **length)
+    assert resumed.summary["steps"] == uninterrupted.summary["steps"] and resumed.test == uninterrupted.test
+    with pytest.raises(KeyboardInterrupt):  # a length given still goes on for as long as it says
+        riskmin.fit("linear", (x, y), progress=False, directory=tmp_path / "longer", callbacks=[Stop()], **length)
+    longer = riskmin.fit("linear", (x, y), progress=False, directory=tmp_path / "longer", resume=True, max_steps=70)
+    assert longer.summary["steps"] == 70
+
+
 def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
     path = tmp_path / "t.safetensors"
     path.write_bytes(safetensors_bytes({"w": torch.ones(1000)}, {}))

@@ -76,9 +76,11 @@ class Checkpoints:
         state = files.safetensors_bytes(tensors, {"riskmin": json.dumps(values), "history": f"[{','.join(self.rows)}]"})
         if self.pool is None:
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="riskmin-checkpoint")
-        self.writer = self.pool.submit(self.write, stem, state, values["epoch"], values["step"], values["processes"])
+        # the manifest says, beside where the run stands, what a resume needs before it reads the checkpoint
+        facts = {key: values[key] for key in ("epoch", "step", "processes", "length")}
+        self.writer = self.pool.submit(self.write, stem, state, facts)
 
-    def write(self, stem: str, state: bytes, epoch: int, step: int, processes: int = 1) -> None:
+    def write(self, stem: str, state: bytes, facts: dict) -> None:
         """On the writer thread: the data, then its manifest with its checksum, then remove the oldest beyond KEEP."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -92,12 +94,7 @@ class Checkpoints:
                     leftover.unlink(missing_ok=True)
                 self.kept = [path.name[: -len(".manifest.json")] for path in reversed(self.complete())]
             files.atomic_write(self.root / f"{stem}.safetensors", state)
-            manifest = {
-                "files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()},
-                "epoch": epoch,
-                "step": step,
-                "processes": processes,  # how many resume it, read without reading the checkpoint (checkpointed_by)
-            }
+            manifest = {"files": {f"{stem}.safetensors": hashlib.sha256(state).hexdigest()}, **facts}
             files.atomic_write(self.root / f"{stem}.manifest.json", json.dumps(manifest).encode())
             if stem not in self.kept:  # the same step saved twice (interrupted again at once) is one checkpoint
                 self.kept.append(stem)
@@ -164,16 +161,32 @@ class NoCheckpoints:
         pass
 
 
+def newest_manifest(run: Path) -> dict:
+    """The manifest of the newest checkpoint of `run` that can be read, or {} (none, or none readable)."""
+    for manifest in Checkpoints(run).complete():
+        try:
+            facts = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(facts, dict):
+            return facts
+    return {}
+
+
 def checkpointed_by(run: Path) -> Optional[int]:
     """How many processes wrote the newest checkpoint of `run`, as its manifest says (None where it does not say, as
     before riskmin wrote it there, or where there is none): as many must resume it."""
-    for manifest in Checkpoints(run).complete():
-        try:
-            processes = json.loads(manifest.read_text()).get("processes")
-        except (OSError, ValueError, AttributeError):
-            continue
-        return processes if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0 else None
-    return None
+    processes = newest_manifest(run).get("processes")
+    return processes if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0 else None
+
+
+def checkpointed_length(run: Path) -> dict:
+    """The epochs and max_steps the run in `run` trains for, as its newest checkpoint's manifest says ({} where it does
+    not say): what a resume that gives neither goes on to, where it would otherwise take the defaults."""
+    length = newest_manifest(run).get("length")
+    if not isinstance(length, dict):
+        return {}
+    return {key: value for key, value in length.items() if key in ("epochs", "max_steps") and type(value) is int}
 
 
 def read_checkpoint(manifest_path: Path) -> tuple:

@@ -28,7 +28,14 @@ from ._callables import (
     takes_index,
 )
 from ._checks import check_columns, check_model, gradient_checked, probe
-from ._checkpoint import Checkpoints, FinishedThenInterrupted, NoCheckpoints, TrainingInterrupted, Interruptible
+from ._checkpoint import (
+    Checkpoints,
+    FinishedThenInterrupted,
+    NoCheckpoints,
+    TrainingInterrupted,
+    Interruptible,
+    checkpointed_length,
+)
 from ..config import called_with, Diverged, FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
 from .._paths import data_label, stopped_run
 from ..data import Data, Splits, to_device
@@ -374,6 +381,8 @@ def setup(
     serves something larger (an experiment's run, lr_find's sweep), which is not measured when interrupted."""
     callbacks = checked_callbacks(callbacks)
     config, callables = fit_settings(model, config, settings, resume)
+    if resume and directory is not None and config.epochs is None and not config.max_steps:
+        config = config.replace(**checkpointed_length(Path(directory)))  # the length it began with, not the default's
     config = recorded(config, data)  # config.toml names the data the run was given, not the default data set
     starting_point(model, config, directory, resume)
     device = distributed.training_device(resolve_device(config.device))

@@ -171,6 +171,7 @@ def save(saver, training: Training) -> None:
     state, team = training.state, training.team
     values, tensors = random_states()
     values["processes"] = team.world
+    values["length"] = {"epochs": training.config.epochs, "max_steps": training.config.max_steps}
     values["inputs"] = training.fingerprint
     if team.world > 1:
         states = team.to_first((values, tensors, unreported_losses(training).cpu()))
