@@ -57,6 +57,25 @@ def test_parquet_and_npz_read_the_same_numbers(houses, tmp_path):
     assert torch.equal(from_npz.x, from_csv.x) and torch.equal(from_npz.y, from_csv.y)
 
 
+def test_the_index_pandas_writes_to_a_parquet_file_is_left_out_as_the_dataframe_leaves_it(houses, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(houses).drop(columns="id").sort_values("price")  # sorted: its index ranks the target
+    kept = frame[frame["size"] > -1]  # a filtered frame keeps an index of its own, which to_parquet writes as a column
+    kept.to_parquet(tmp_path / "kept.parquet")
+    assert "__index_level_0__" in parquet.read_schema(tmp_path / "kept.parquet").names
+    data = riskmin.load(str(tmp_path / "kept.parquet"), riskmin.Config(target="price"))
+    assert data.feature_names == ["size", "age", "rooms"]  # it was a feature: the rank of each row's price
+    assert ("left out of the features as row identifiers: __index_level_0__ (the index pandas wrote with the table); "
+            "name a column in features= to keep it") in data.notes
+    kept.to_csv(tmp_path / "kept.csv", index=False)  # the same rows, as a CSV without the index holds them
+    assert torch.equal(data.x, riskmin.load(str(tmp_path / "kept.csv"), riskmin.Config(target="price")).x)
+    kept.set_index("age").to_parquet(tmp_path / "named.parquet")  # a named index too
+    assert riskmin.load(str(tmp_path / "named.parquet"), riskmin.Config(target="price")).feature_names == ["size", "rooms"]
+    chosen = riskmin.Config(target="price", features="size,age")  # named in features, it is kept
+    assert riskmin.load(str(tmp_path / "named.parquet"), chosen).feature_names == ["size", "age"]
+
+
 def test_an_integer_target_with_cross_entropy_is_class_labels(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((150, 2))

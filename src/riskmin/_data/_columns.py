@@ -36,6 +36,7 @@ ID_ROWS = 20  # a column is judged an identifier by its values only in a table o
 ID_SHARE = 0.95  # a text column with a different value in at least this share of its rows is an identifier
 ID_NAMES = re.compile(r"(^|[_\-\s.])(id|uuid|guid)$|^(index|idx|row|rowid|rownum|row_?number|rownames)$", re.IGNORECASE)
 CAMEL_ID = re.compile(r"[a-z](Id|ID)$")  # PassengerId, customerID
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")  # the name pandas gives an unnamed index it writes to a Parquet file
 
 
 def as_numpy(column) -> np.ndarray:
@@ -155,7 +156,13 @@ def without_identifiers(table, names: list) -> tuple:
     distinct, spanning fewer than twice as many values as there are rows (a year column
     elsewhere in the table is a feature). When every feature looks like an identifier, all stay.
     """
-    reasons = {name: identifier(table.column(name), name, first=name == table.column_names[0]) for name in names}
+    indexes = pandas_index(table)
+    reasons = {
+        name: "the index pandas wrote with the table"
+        if name in indexes
+        else identifier(table.column(name), name, first=name == table.column_names[0])
+        for name in names
+    }
     left_out = [f"{name or repr(name)} ({why})" for name, why in reasons.items() if why]
     if not left_out or all(reasons.values()):
         return names, None
@@ -165,12 +172,22 @@ def without_identifiers(table, names: list) -> tuple:
     )
 
 
+def pandas_index(table) -> set:
+    """The columns that hold the index of the DataFrame a Parquet file was saved from (pandas' metadata in the file
+    names them; pd.read_parquet makes them the index again, which riskmin leaves out of a DataFrame's features)."""
+    try:
+        written = table.schema.pandas_metadata or {}
+    except (ValueError, TypeError):  # metadata that is not pandas' JSON
+        written = {}
+    return {name for name in written.get("index_columns", []) if isinstance(name, str)}
+
+
 def identifier(column, name: str, first: bool) -> str:
     """Why a column is a row identifier, or "" when it is not."""
     import pyarrow
     import pyarrow.compute as pc
 
-    if not name.strip() or name.lower().startswith("unnamed:"):
+    if not name.strip() or name.lower().startswith("unnamed:") or PANDAS_INDEX.fullmatch(name):
         return "no name: an index written with the table"
     if ID_NAMES.search(name.strip()) or CAMEL_ID.search(name.strip()):
         return "named like one"
