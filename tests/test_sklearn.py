@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -155,6 +156,36 @@ def test_a_setting_in_config_that_means_nothing_to_an_estimator_is_refused(house
     with pytest.raises(riskmin.RiskminError, match=f"^config's {name}={value!r} means nothing to RiskminRegressor, "
                                                    "which is given X and y, trains one model and writes no files"):
         RiskminRegressor(config=config).fit(frame[["size", "age"]].to_numpy(), price)
+
+
+def test_a_missing_rule_in_config_is_refused_as_scikit_learn_refuses_the_nan_first(houses):
+    frame, price = houses
+    with pytest.raises(riskmin.RiskminError, match=r"^config's missing='mean' cannot apply to RiskminRegressor: .* "
+                                                   r"with sklearn.impute.SimpleImputer before the estimator$"):
+        RiskminRegressor(config={"missing": "mean"}).fit(frame[["size", "age"]].to_numpy(), price)
+    RiskminRegressor(epochs=1, config={"missing": "error"}).fit(frame[["size", "age"]].to_numpy(), price)  # the default
+
+
+def test_a_few_rows_too_few_to_hold_one_out_train_on_all_of_them(houses):
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    # 5 rows at val 0.1 round to no validation row: the split's refusal came first, and cross-validation scored NaN
+    fitted = RiskminRegressor(epochs=2, random_state=0).fit(x[:5], price[:5])
+    assert fitted.run_.summary["n_train"] == 5 and fitted.run_.summary["n_val"] == 0
+    assert fitted.run_.summary["epochs_run"] == 2  # all its epochs, nothing to stop early by
+
+
+def test_class_probabilities_sum_to_one_in_float64(houses):
+    frame, price = houses
+    labels = np.digitize(price, np.quantile(price, [0.33, 0.66]))  # three classes
+    x = frame[["size", "age"]].to_numpy()
+    shares = RiskminClassifier(epochs=3, random_state=0).fit(x, labels).predict_proba(x)
+    assert shares.dtype == np.float64 and np.abs(shares.sum(axis=1) - 1).max() <= 4 * np.finfo(np.float64).eps
+    from sklearn.metrics import log_loss
+
+    with warnings.catch_warnings():  # scikit-learn warns of probabilities that do not sum to 1
+        warnings.simplefilter("error")
+        log_loss(labels, shares)
 
 
 def test_config_settings_survive_clone_and_a_grid_search_over_the_parameters(houses):

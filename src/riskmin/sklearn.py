@@ -131,6 +131,12 @@ class RiskminEstimator(BaseEstimator):
                     f"config's {name}={given[name]!r} means nothing to {type(self).__name__}, which is given X and y, "
                     "trains one model and writes no files; leave it out"
                 )
+        if given.get("missing", "error") != "error":  # scikit-learn refuses a NaN in X before riskmin could fill it
+            raise RiskminError(
+                f"config's missing={given['missing']!r} cannot apply to {type(self).__name__}: scikit-learn refuses a "
+                "NaN in X before riskmin sees it; fill missing values in the pipeline, with "
+                "sklearn.impute.SimpleImputer before the estimator"
+            )
         parameters = [name for name in inspect.signature(RiskminEstimator.__init__).parameters if name != "self"]
         for parameter in parameters:
             name = SETTING_OF.get(parameter, parameter)
@@ -143,7 +149,9 @@ class RiskminEstimator(BaseEstimator):
 
     def _settings(self, rows: int) -> Config:
         base = self._base()
-        _, n_val, _ = split_sizes(rows, val=self.val, test=0.0)
+        # too few rows for the val share to round to one: none held out, rather than the split's refusal
+        few = isinstance(self.val, (int, float)) and 0 < self.val < 1 and round(self.val * rows) == 0
+        _, n_val, _ = split_sizes(rows, val=0.0 if few else self.val, test=0.0)
         n_train = rows - n_val
         # no rows to judge by: no early stopping, the last weights kept, and a plateau schedule (if asked) follows the
         # training loss down
@@ -273,8 +281,10 @@ class RiskminClassifier(ClassifierMixin, RiskminEstimator):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        """The probability of every class, columns in the order of `classes_`."""
-        return self._outputs(X, kind="proba")
+        """The probability of every class, columns in the order of `classes_`: each row sums to 1 in float64, as
+        scikit-learn's log_loss checks (the model's float32 ones miss it by up to 1e-7)."""
+        shares = self._outputs(X, kind="proba")
+        return shares / shares.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         shares = self.predict_proba(X)
