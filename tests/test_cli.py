@@ -824,7 +824,8 @@ def test_a_data_file_a_config_file_names_by_a_relative_path_is_found_from_its_fo
     (tmp_path / "sub" / "run.toml").write_text('data = "pairs.csv"\ntarget = "y"\nepochs = 1\nprogress = false\n')
     assert main(["train", "--config", "sub/run.toml", "--name", "r"]) == 0  # not ./pairs.csv, which is not there
     assert f'data = "{tmp_path / "sub" / "pairs.csv"}"' in (tmp_path / "runs" / "r" / "config.toml").read_text()
-    # a splits file stays as the flag gave it: an experiment's own config.toml runs again from where it ran
+    # an experiment's own config.toml names its splits file by its absolute path, as its data: it runs again, and an
+    # interrupted one resumes, from any folder (a relative path was read from wherever the command ran)
     import numpy as np
 
     order = np.arange(40)
@@ -832,4 +833,6 @@ def test_a_data_file_a_config_file_names_by_a_relative_path_is_found_from_its_fo
              val_1=order[5:10], test_1=order[:5])
     assert main(["montecarlo", "sub/pairs.csv", "--target", "y", "--splits", "s.npz", "--epochs", "1", "--progress",
                  "off", "--name", "mc"]) == 0
-    assert main(["montecarlo", "--config", "runs/mc/config.toml", "--name", "mc2", "--progress", "off"]) == 0
+    assert f'splits = "{tmp_path / "s.npz"}"' in (tmp_path / "runs" / "mc" / "config.toml").read_text()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert main(["montecarlo", "--config", "../runs/mc/config.toml", "--name", "mc2", "--progress", "off"]) == 0

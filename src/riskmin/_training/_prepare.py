@@ -402,7 +402,10 @@ def recorded(config: Config, data) -> Config:
     name, or a file's absolute path (found from any folder by --config and --resume), also for Data read from one,
     with the settings that read it (its `source`: what the command line passes once it has read its file). Else the
     setting says what the object was ("DataFrame given in Python"), which a file of settings cannot name, rather than
-    the default data set, on which `riskmin train --config` would train without a word."""
+    the default data set, on which `riskmin train --config` would train without a word. A file of splits is recorded by
+    its absolute path too, so that --resume and --config from another folder read the same file."""
+    if config.splits and not os.path.isabs(config.splits):
+        config = config.replace(splits=os.path.abspath(config.splits))
     if isinstance(data, (str, bytes, os.PathLike)):
         name = os.fsdecode(data)
         return config.replace(data=os.path.abspath(name) if is_file_name(name) else name)
