@@ -161,6 +161,19 @@ EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "run
             "pets.csv": b"kind,age,weight\ncat,3,4.1\ndog,5,20.3\ncat,2,3.8\n"}
 
 
+@pytest.mark.parametrize("args", [["lab1", "--monitor", "val_accuracy"], ["kinds.csv", "--target", "k", "--monitor", "val_r2"]])
+def test_a_monitor_of_the_other_tasks_metric_is_the_one_line_said_before_any_line_of_the_run(tmp_path, monkeypatch,
+                                                                                             capsys, args):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kinds.csv").write_text("x,k\n" + "".join(f"{i},{'ab'[i % 3 == 0]}\n" for i in range(60)))
+    # it was refused at the first validation, under the run's opening lines: data, model, train
+    assert main(["train", *args, "--out", str(tmp_path / "runs")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: monitor '{args[-1]}' is not a reported metric; the metrics are loss, val_")
+    assert not (tmp_path / "runs").exists()
+
+
 NOT_CALLBACKS = {  # what --callback was given -> what the one line says
     "logger": "--callback logger is not FILE.py:NAME or MODULE:NAME; name the object after a colon",
     "mine.py:Logger": "--callback mine.py:Logger: mine.py cannot be found",

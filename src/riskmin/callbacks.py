@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Optional, Sequence, Union
 import torch
 
 from .config import RiskminError
-from .policy import Best, EarlyStopChecker  # noqa: F401  the rules, importable from here as before
+from .policy import Best, EarlyStopChecker, monitored  # noqa: F401  the rules, importable from here as before
 
 if TYPE_CHECKING:
     from rich.progress import Progress as Bar  # rich loads when a bar is drawn
@@ -70,18 +70,6 @@ class State:
     def lr(self) -> Optional[float]:
         """The learning rate of the optimizer's first parameter group, now."""
         return None if self.optimizer is None else self.optimizer.param_groups[0]["lr"]
-
-
-NOT_METRICS = ("epoch", "step", "lr", "seconds")  # columns of a validation's row that no monitor may name
-
-
-def monitored(metrics: dict, key: str) -> float:
-    """The value of the monitored metric `key`; one sentence listing the metrics when a validation reports no such
-    one."""
-    if key not in metrics or key in NOT_METRICS:
-        named = sorted(k for k in metrics if k not in NOT_METRICS)
-        raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(named)}")
-    return metrics[key]
 
 
 class BestModel:

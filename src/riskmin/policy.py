@@ -106,6 +106,37 @@ def diverged(loss):
     return not math.isfinite(loss)
 
 
+NOT_METRICS = ("epoch", "step", "lr", "seconds")  # columns of a validation's row that no monitor may name
+
+
+def monitored(metrics: dict, key: str) -> float:
+    """The value of the monitored metric `key`; one sentence listing the metrics when a validation reports no such
+    one."""
+    if key not in metrics or key in NOT_METRICS:
+        named = sorted(k for k in metrics if k not in NOT_METRICS)
+        raise RiskminError(f"monitor '{key}' is not a reported metric; the metrics are {', '.join(named)}")
+    return metrics[key]
+
+
+def check_monitor(config: Config, has_val: bool, own_metrics=()) -> None:
+    """Refuse before the first step, in the words of the first validation, a monitor that names a metric riskmin
+    measures for the other task (val_accuracy of a regression, val_r2 of a classification), so that the mistake is the
+    one line said, before any line of the run. `own_metrics`: the names of the user's metrics, which rows hold too. A
+    loss of one's own, whose task riskmin does not know, is left to its first validation.
+
+    >>> check_monitor(Config(loss="mse", monitor="val_accuracy"), True)
+    Traceback (most recent call last):
+    riskmin.config.RiskminError: monitor 'val_accuracy' is not a reported metric; the metrics are loss, val_loss, \
+val_mae, val_mse, val_r2, val_rmse
+    """
+    from .metrics import METRICS, measured, task_of_loss
+
+    if config.loss in ("auto", "custom") or not has_val or config.monitor.removeprefix("val_") not in METRICS:
+        return
+    names = ["loss", *(f"val_{name}" for name in (*measured(task_of_loss(config.loss)), *own_metrics))]
+    monitored(dict.fromkeys(names), config.monitor)
+
+
 def judged(config: Config, has_val: bool) -> bool:
     """Whether runs under `config` have anything to judge by: a validation split, or a monitor that is not a validation
     metric. Patience, a plateau schedule or a validation metric chosen as the monitor (any but the default val_loss,

@@ -20,7 +20,6 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .. import models
-from ..callbacks import monitored
 from ..config import Config, RiskminError
 from ..data import Data, draw_order, rows_at, schedule
 from .._training._checks import Probe, check_model
@@ -35,7 +34,7 @@ from .._training._optim import (
     per_run_supported,
     weight_decay,
 )
-from ..policy import Judge, judged, reports_closed_form
+from ..policy import Judge, check_monitor, judged, monitored, reports_closed_form
 from .._training._prepare import order_seed, resolve_device
 from .._data._scaling import Scaling
 
@@ -297,6 +296,7 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         common,
         [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs],
     )
+    check_monitor(config, "val" in common.rows)  # a stack takes riskmin's metrics alone
     record = JudgedRuns.of(stack, config, judged(config, "val" in common.rows))
     per_replica_loss = replica_losses(config.loss)
     shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it

@@ -69,7 +69,7 @@ from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, sav
 from .._files import RunLock, held_elsewhere, held_here, holds_run, this_process
 from .._paths import holds_experiment
 from ._threads import IntraOpThreads
-from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
+from ..policy import Judge, check_monitor, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
@@ -412,6 +412,7 @@ def setup(
         config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device
     )
     tracked = judged(config, prepared.has_val)
+    check_monitor(config, prepared.has_val, tuple(callables.metrics))
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     directory, replacing = run_folder(directory, config, resume, team)
     chosen += live_logs(config, directory, team)
