@@ -299,6 +299,16 @@ def test_a_plateau_candidate_is_a_stack_of_its_own():
     assert stacks(candidate_configs(candidates, riskmin.Config())) == [["none", "step"], ["plateau"], ["later"]]
 
 
+def test_candidates_on_a_schedule_no_stack_draws_per_run_train_alone_as_montecarlo_trains_them():
+    # one_cycle and linear_warmup were stacked with the others and refused as reacting to a metric, which they do not
+    candidates = {"plain": {}, "cycle": {"scheduler": "one_cycle"}, "warm": {"scheduler": "linear_warmup"},
+                  "warmer": {"scheduler": "linear_warmup", "lr": 0.05}}
+    assert stacks(candidate_configs(candidates, riskmin.Config())) == [["plain"], ["cycle"], ["warm"], ["warmer"]]
+    compared = riskmin.compare(candidates, "lab1", runs=2, **SMALL)
+    alone = riskmin.montecarlo("two_layer", "lab1", runs=2, scheduler="linear_warmup", lr=0.05, **SMALL)
+    assert [row["test_loss"] for row in compared.table if row["candidate"] == "warmer"] == [row["test_loss"] for row in alone.table]
+
+
 def stacked_and_alone(candidates: dict, settings: dict) -> tuple:
     """The comparison trained in stacks, and the same through separate fits (the sequential engine)."""
     return riskmin.compare(candidates, "lab1", **settings), riskmin.compare(candidates, "lab1", engine="sequential", **settings)

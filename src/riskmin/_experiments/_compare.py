@@ -45,7 +45,7 @@ from ._montecarlo import (
     warn_about_runs,
 )
 from ._kept import fingerprint_settings, holding
-from .._training._optim import per_run_supported
+from .._training._optim import PER_RUN_SCHEDULES, per_run_supported
 from .._training._losses import with_concrete_loss
 from ..metrics import METRIC_PREFIXES, base_metric, measured, metrics_where, task_of_loss
 from .._training._prepare import as_data, recorded
@@ -107,12 +107,13 @@ class Comparison(Experiment):
 def stacks(configs: dict) -> list:
     """The candidates' names, grouped where they may train in one stack: the same model, settings equal but for
     lr, weight_decay, momentum and the schedule (scheduler, step_size, gamma), and an optimizer that takes them per run
-    (sgd, adam, adamw). A plateau schedule reacts to each run's own validation metric: such a candidate is a stack of
-    its own (and trains through fit, as montecarlo trains it). A batch_size left at its default and the same number
-    given are apart too: the default alone fits a small training split (DefaultBatch)."""
+    (sgd, adam, adamw). A schedule a stack cannot draw for each run from its closed form (PER_RUN_SCHEDULES) makes a
+    stack of its own: plateau, which reacts to each run's own validation metric, or one_cycle and linear_warmup (and
+    trains as montecarlo trains it, through fit where the stack cannot). A batch_size left at its default and the
+    same number given are apart too: the default alone fits a small training split (DefaultBatch)."""
     groups = {}
     for name, (model, candidate) in configs.items():
-        if per_run_supported(candidate.optimizer) and candidate.scheduler != "plateau":
+        if per_run_supported(candidate.optimizer) and candidate.scheduler in PER_RUN_SCHEDULES:
             key = (
                 model if isinstance(model, str) else id(model),
                 isinstance(candidate.batch_size, DefaultBatch),
@@ -148,8 +149,8 @@ def compare(
     validation metric, and the summary reports that nested estimate and how optimistic the
     best candidate's own mean is. Candidates that differ only in lr, weight_decay, momentum,
     scheduler, step_size and gamma train side by side in the same stacks (their own settings
-    per run); others, and those on a plateau schedule, form stacks of their own. `directory` and `resume`
-    keep the runs as they finish and continue an interrupted comparison, as for `montecarlo`.
+    per run); others, and those on a plateau, one_cycle or linear_warmup schedule, form stacks of their own.
+    `directory` and `resume` keep the runs as they finish and continue an interrupted comparison, as for `montecarlo`.
 
     >>> c = compare({"small": {"hidden": 4}, "large": {"hidden": 16}}, "lab1", runs=3, epochs=2, progress=False)
     >>> sorted(c.summary["candidates"]), len(c.table)
@@ -306,8 +307,10 @@ def train_candidates(configs: dict, data: Data, progress: bool, keeper=None, giv
         if progress:
             progress_line(f"stack {number}: {', '.join(group)}")
         model, first = configs[group[0]]
-        # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate
+        # the candidates of a stack differ only in these settings, given to `experiments` as one variant per candidate;
+        # one whose schedule no stack draws per run is alone, and trains with its own settings as montecarlo's runs do
         variants = [{key: getattr(configs[name][1], key) for key in settings_where(stackable=True)} for name in group]
+        variants = variants if first.scheduler in PER_RUN_SCHEDULES else [{}]
         results.update(zip(group, experiments(model, data, first, variants, keeper=keeper, group=number, given=given)))
     return {name: results[name] for name in configs}
 
