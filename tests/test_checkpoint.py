@@ -180,6 +180,52 @@ def test_a_resume_that_gives_no_length_trains_as_long_as_the_run_began_to(tmp_pa
     assert longer.summary["steps"] == 70
 
 
+class FrozenBody(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body, self.head = torch.nn.Linear(5, 8), torch.nn.Linear(8, 1)
+        self.body.requires_grad_(False)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+
+class Unfreeze:  # the README's way: the layer trains, in a group of its own at a rate of its own
+    def on_epoch_end(self, state):
+        if state.epoch == 2:
+            state.model.body.requires_grad_(True)
+            state.optimizer.add_param_group({"params": list(state.model.body.parameters()), "lr": 0.002})
+
+
+@pytest.mark.parametrize("given", ["as_built", "unfrozen"])
+def test_a_run_whose_callback_unfroze_a_layer_into_a_group_of_its_own_resumes_exactly(tmp_path, given):
+    torch.manual_seed(0)
+    x = torch.randn(300, 5)
+    y = x @ torch.randn(5, 1) + 0.1 * torch.randn(300, 1)
+
+    def built():
+        torch.manual_seed(1)
+        return FrozenBody()
+
+    class Stop:
+        def on_step_end(self, state):
+            if state.step == 30:  # in epoch 4, after the unfreezing
+                raise KeyboardInterrupt
+
+    settings = dict(epochs=6, progress=False, directory=tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit(built(), (x, y), callbacks=[Unfreeze(), Stop()], **settings)
+    resumed = built()
+    if given == "unfrozen":  # the module given as it stood, the layer already unfrozen: the groups are the run's still
+        resumed.body.requires_grad_(True)
+    # its optimizer, built afresh with one group, was refused as "damaged: train it again from the start"
+    riskmin.fit(resumed, (x, y), resume=True, callbacks=[Unfreeze()], **settings)
+    whole = built()
+    riskmin.fit(whole, (x, y), epochs=6, progress=False, callbacks=[Unfreeze()])
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), whole.state_dict().values()))
+    assert not torch.equal(whole.body.weight, built().body.weight)  # the layer trained once unfrozen
+
+
 def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
     path = tmp_path / "t.safetensors"
     path.write_bytes(safetensors_bytes({"w": torch.ones(1000)}, {}))

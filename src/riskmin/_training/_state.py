@@ -180,7 +180,7 @@ def save(saver, training: Training) -> None:
         values["ranks"] = {str(rank): rank_values for rank, (rank_values, _, _) in enumerate(states) if rank}
         for rank, (_, rank_tensors, rank_losses) in enumerate(states[1:], 1):
             tensors.update({f"rank/{rank}/{k}": v for k, v in {**rank_tensors, "losses": rank_losses}.items()})
-    optimizer_values, optimizer_tensors = optimizer_state(training.optimizer)
+    optimizer_values, optimizer_tensors = optimizer_state(training.optimizer, training.model)
     tensors.update(optimizer_tensors)
     tensors.update({f"model/{k}": v for k, v in training.model.state_dict().items()})
     # inside an epoch: where its order began, so it can be drawn again; at its end: where the next one begins
@@ -266,7 +266,7 @@ def put_back(training: Training, weights: dict, tensors: dict, values: dict, whe
     `where`: the run's folder, as a message names it."""
     state = training.state
     training.model.load_state_dict(weights)
-    load_optimizer_state(training.optimizer, values["optimizer"], tensors)
+    load_optimizer_state(training.optimizer, values["optimizer"], tensors, training.model)
     if training.scheduler is not None and values["scheduler"] is not None:
         training.scheduler.load_state_dict(values["scheduler"])
     if "judge" not in values:
@@ -374,10 +374,14 @@ def set_random_states(values: dict, tensors: dict) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def optimizer_state(optimizer) -> tuple:
-    """An optimizer's state_dict split into JSON structure and named tensors."""
+def optimizer_state(optimizer, model: torch.nn.Module) -> tuple:
+    """An optimizer's state_dict split into JSON structure and named tensors, with the names of the parameters of each
+    of its groups and those of `model`'s parameters that train: a callback may have unfrozen a layer and given it a
+    group of its own (add_param_group), which a resumed run, its optimizer built afresh, takes back."""
     state = optimizer.state_dict()
     values, tensors = {"param_groups": state["param_groups"], "state": {}}, {}
+    values["groups"] = [[name for name, _ in grouped(model, group)] for group in optimizer.param_groups]
+    values["training"] = [name for name, p in model.named_parameters() if p.requires_grad]
     for index, entry in state["state"].items():
         values["state"][str(index)] = {}
         for name, value in entry.items():
@@ -388,7 +392,23 @@ def optimizer_state(optimizer) -> tuple:
     return values, tensors
 
 
-def load_optimizer_state(optimizer, values: dict, tensors: dict) -> None:
+def grouped(model: torch.nn.Module, group: dict) -> list:
+    """(name, parameter) of each parameter of an optimizer's `group`, named as `model` names it ("" if it does not)."""
+    named = {id(p): name for name, p in model.named_parameters()}
+    return [(named.get(id(p), ""), p) for p in group["params"]]
+
+
+def load_optimizer_state(optimizer, values: dict, tensors: dict, model: torch.nn.Module) -> None:
+    """Put a checkpoint's optimizer state back (optimizer_state), with the parameter groups and the parameters that
+    train as they were when it was saved."""
+    if "groups" in values:  # a checkpoint of an earlier riskmin has the groups the optimizer was built with
+        parameters = dict(model.named_parameters())
+        for name, parameter in parameters.items():
+            parameter.requires_grad_(name in values["training"])
+        if [[name for name, _ in grouped(model, group)] for group in optimizer.param_groups] != values["groups"]:
+            optimizer.param_groups.clear()  # regrouped as saved; load_state_dict below gives each its settings
+            for names in values["groups"]:
+                optimizer.add_param_group({"params": [parameters[name] for name in names]})
     state = {int(index): dict(entry) for index, entry in values["state"].items()}
     for key, tensor in tensors.items():
         if key.startswith("optimizer/"):
