@@ -544,6 +544,29 @@ def test_a_value_float32_cannot_hold_is_one_error_naming_its_column(x, message):
     assert message in str(error.value)
 
 
+def test_a_column_float32_would_round_beyond_its_spread_is_refused_in_one_sentence(tmp_path, capsys):
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(200, 1, generator=generator, dtype=torch.float64)
+    x = torch.cat([1.7e9 + 100 * z, z, torch.full_like(z, 1e9 + 1)], 1)  # a time in seconds; a constant column too
+    # float32 steps by 128 at 1.7e9: the column read as a few values, and trained on the rounding (r2 0.89 for 0.999)
+    with pytest.raises(RiskminError, match=r"^x column x0's values lie near 1\.7e\+09 and differ by about \d+\.\d, where "
+                                           r"float32, the precision riskmin trains in, rounds them by up to 6\d(\.\d)?; subtract a "
+                                           r"constant from that column first \(such as 1\.7e\+09\)$"):
+        riskmin.Data(x, z)
+    riskmin.Data(x[:, 1:], z)  # a constant far from 0 loses nothing that varies: said to be constant, as before
+    riskmin.Data(torch.cat([1.7e9 + 1e7 * z, z], 1), z)  # a spread float32 keeps
+    data = tmp_path / "big.csv"  # a target of a file, as the flags read it
+    data.write_text("a,y\n" + "".join(f"{float(v)},{1e9 + 3 * float(v)!r}\n" for v in z[:, 0]))
+    assert main(["train", str(data), "--target", "y", *QUICK, "--out", str(tmp_path / "runs")]) == 2
+    err = errors(capsys)
+    assert len(err) == 1 and err[0].startswith("error: y column y's values lie near 1e+09 and differ by about 2.9"), err
+    assert not (tmp_path / "runs").exists()
+    from riskmin.sklearn import RiskminRegressor
+
+    with pytest.raises(RiskminError, match="^x column x0's values lie near 1.7e"):  # scikit-learn made it float32 first
+        RiskminRegressor(epochs=1).fit(x[:, :2].numpy(), z[:, 0].numpy())
+
+
 def test_a_value_beyond_float32_in_a_file_is_named_with_its_column(tmp_path, capsys):
     data = tmp_path / "huge.csv"
     data.write_text("a,b,y\n" + "".join(f"{i},{1e39 if i == 3 else i % 7},{i % 5}.5\n" for i in range(20)))

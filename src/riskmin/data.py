@@ -163,6 +163,8 @@ def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
         # "mean": NaN are holes to fill
         check_finite(tensor, original, what, columns, what == "x" and data.missing == "mean", data.row_labels)
         check_small(original, what, columns)
+        if tensor.is_floating_point():
+            check_rounding(original, tensor, what, columns)
 
 
 def read_inputs(x, rows_of_y: int) -> tuple:
@@ -271,6 +273,40 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
         raise RiskminError(too_small(f"{what} column {name}", float(largest[tiny[0]])))
 
 
+def check_rounding(original: torch.Tensor, kept: torch.Tensor, what: str, names: list) -> None:
+    """Refuse a float64 column whose values float32 rounds by more than ROUNDED of their spread: values far from 0
+    beside how much they differ (1e9 + 3z, where float32 steps by 64), which would train on the rounding. (Feature
+    columns of a file or a DataFrame never get here so: they are centred in float64 as they are read.)
+
+    float32 rounds a value v by at most |v| 2^-24, and a column's standard deviation is at least its range over
+    sqrt(2n): only a column where the one may exceed ROUNDED of the other is measured, without a copy of the rest (a
+    column with a missing value, NaN, is not)."""
+    if original.dtype != torch.float64 or not len(original):
+        return
+    columns, rounded = original.reshape(len(original), -1), kept.reshape(len(kept), -1)
+    low, high = torch.aminmax(columns, dim=0)
+    bound = torch.maximum(low.abs(), high.abs()) * 2.0**-24
+    suspects = (bound > ROUNDED * (high - low) / math.sqrt(2 * len(columns))).nonzero()[:, 0]
+    if not len(suspects):
+        return
+    values = columns[:, suspects]
+    error = (rounded[:, suspects].double() - values).abs().amax(0)
+    spreads = values.std(0, correction=0)
+    lost = ((error > ROUNDED * spreads) & (spreads > 0)).nonzero()[
+        :, 0
+    ]  # a constant column is said to be one elsewhere
+    if len(lost):
+        column = int(suspects[lost[0]])
+        name = names[column] if column < len(names) else f"{what}{column}"
+        centre, spread = float(values[:, lost[0]].median()), float(spreads[lost[0]])
+        raise RiskminError(
+            f"{what} column {name}'s values lie near {centre:.6g} and differ by about {spread:.3g}, where float32, "
+            f"the precision riskmin trains in, rounds them by up to {float(error[lost[0]]):.3g}; subtract a constant "
+            f"from that column first (such as {centre:.6g})"
+        )
+
+
+ROUNDED = 0.1  # float32 rounding, as a share of a column's standard deviation, beyond which the column is refused
 FLOAT32_MAX = torch.finfo(torch.float32).max
 # a float32 mean of one value repeated is off by a few ulps (pairwise sums): a spread below this share of the mean may
 # be that rounding alone

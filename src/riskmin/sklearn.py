@@ -189,8 +189,9 @@ class RiskminEstimator(BaseEstimator):
         )
 
     def _checked(self, X, y, **checks) -> tuple:
-        """X and y checked by scikit-learn at fit; X as a dense float32 array, the type riskmin trains in."""
-        X, y = validate_data(self, X, y, dtype=np.float32, accept_sparse=("csr", "csc", "coo"), **checks)
+        """X and y checked by scikit-learn at fit; X as a dense float array, float64 kept as it is for riskmin's Data to
+        check what float32, in which it trains, does to it."""
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), accept_sparse=("csr", "csc", "coo"), **checks)
         return array_of(X), y
 
     def _outputs(self, X, kind: Kind = "value") -> np.ndarray:

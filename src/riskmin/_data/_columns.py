@@ -496,7 +496,7 @@ def override_hint(task: str, either: bool) -> str:
 
 
 def regression_target(columns: list, targets: list, numeric: bool, path: Path) -> torch.Tensor:
-    """The target columns side by side as float32, one column each; a text column is refused."""
+    """The target columns side by side as float64, one column each; a text column is refused."""
     if not numeric:
         bad = next(name for name, c in zip(targets, columns) if not is_numeric(c))
         remedy = (
@@ -505,7 +505,8 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
             else "use --task classification"
         )
         raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; {remedy}")
-    y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float32, copy=False)
+    # float64, made float32 by Data once it has checked what float32 does to it (check_rounding)
+    y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float64, copy=False)
     return torch.from_numpy(y)
 
 
