@@ -175,6 +175,19 @@ def test_a_few_rows_too_few_to_hold_one_out_train_on_all_of_them(houses):
     assert fitted.run_.summary["epochs_run"] == 2  # all its epochs, nothing to stop early by
 
 
+def test_a_run_saved_from_an_estimator_keeps_its_labels_type_and_its_dataframes_column_names(houses, tmp_path):
+    frame, price = houses
+    x = frame[["size", "age"]]
+    labels = np.where(price > np.median(price), 20, 10)  # whole-number labels: the saved run gave back "10" and "20"
+    fitted = RiskminClassifier(epochs=2, random_state=0).fit(x, labels)
+    run = riskmin.Run.load(fitted.run_.save(tmp_path / "run"))
+    again = riskmin.predict(run, x.to_numpy(), kind="class")
+    assert again.tolist() == fitted.predict(x).tolist() and isinstance(again.tolist()[0], int)
+    assert run.data_names["features"] == ["size", "age"]  # where x0, x1 asked a file to predict for those names
+    x.to_csv(tmp_path / "rows.csv", index=False)
+    assert riskmin.predict(run, tmp_path / "rows.csv", kind="class").tolist() == again.tolist()  # a file by those names
+
+
 def test_class_probabilities_sum_to_one_in_float64(houses):
     frame, price = houses
     labels = np.digitize(price, np.quantile(price, [0.33, 0.66]))  # three classes

@@ -110,7 +110,9 @@ class RiskminEstimator(BaseEstimator):
         its row's label in `index`, the index of the DataFrame X was, where it was one."""
         settings = self._settings(len(x))
         model = self._model(x.shape[1], n_outputs)
-        run = fit(model, Data(tensor(x), tensor(y), classes=classes, row_labels=index), settings)
+        names = [str(name) for name in getattr(self, "feature_names_in_", ())]  # a DataFrame's columns, for the run
+        data = Data(tensor(x), tensor(y), feature_names=names, classes=classes, row_labels=index)
+        run = fit(model, data, settings)
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
     def _base(self) -> Config:
@@ -272,7 +274,7 @@ class RiskminClassifier(ClassifierMixin, RiskminEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y has 1 class ({self.classes_[0]!r}); a classifier needs samples of at least 2 classes")
-        names = [str(c) for c in self.classes_]
+        names = self.classes_.tolist()  # as Python values: a saved run gives back 10, not "10"
         if self.loss == "bce":
             if len(self.classes_) != 2:
                 raise ValueError(f"loss bce takes 2 classes but y has {len(self.classes_)}; use loss='cross_entropy'")
