@@ -226,6 +226,34 @@ def test_a_run_whose_callback_unfroze_a_layer_into_a_group_of_its_own_resumes_ex
     assert not torch.equal(whole.body.weight, built().body.weight)  # the layer trained once unfrozen
 
 
+def test_a_resume_whose_optimizer_holds_a_parameter_the_model_does_not_own_is_refused_as_such(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(300, 5)
+    y = x @ torch.randn(5, 1) + 0.1 * torch.randn(300, 1)
+    weight = torch.nn.Parameter(torch.ones(1))  # a learnable weight of the loss, say, which the optimizer holds
+
+    def optimizer(parameters):
+        return torch.optim.Adam([{"params": list(parameters)}, {"params": [weight]}], lr=0.01)
+
+    class Stop:
+        def on_step_end(self, state):
+            if state.step == 30:
+                raise KeyboardInterrupt
+
+    def built():
+        torch.manual_seed(1)
+        return FrozenBody()
+
+    settings = dict(epochs=6, progress=False, directory=tmp_path / "run", optimizer=optimizer)
+    with pytest.raises(KeyboardInterrupt):
+        riskmin.fit(built(), (x, y), callbacks=[Unfreeze(), Stop()], **settings)
+    model = built()
+    with pytest.raises(RiskminError, match="^the checkpoint's optimizer had 3 parameter groups and the one built now has "
+                                           "2; a resume regroups the model's own parameters by name"):
+        riskmin.fit(model, (x, y), resume=True, callbacks=[Unfreeze()], **settings)
+    assert not model.body.weight.requires_grad  # left as it was given, where it was called damaged
+
+
 def test_loaded_tensors_do_not_change_when_their_file_is_overwritten(tmp_path):
     path = tmp_path / "t.safetensors"
     path.write_bytes(safetensors_bytes({"w": torch.ones(1000)}, {}))

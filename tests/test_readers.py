@@ -76,6 +76,14 @@ def test_the_index_pandas_writes_to_a_parquet_file_is_left_out_as_the_dataframe_
     assert riskmin.load(str(tmp_path / "named.parquet"), chosen).feature_names == ["size", "age"]
 
 
+@pytest.mark.parametrize("written", [b"[1]", b'"x"', b'{"index_columns": null}', b'{"index_columns": "ab"}', b"not json"])
+def test_a_parquet_file_whose_pandas_metadata_is_another_writers_reads_as_it_did(houses, tmp_path, written):
+    table = arrow_csv.read_csv(houses)
+    parquet.write_table(table.replace_schema_metadata({b"pandas": written}), tmp_path / "odd.parquet")
+    data = riskmin.load(str(tmp_path / "odd.parquet"), riskmin.Config(target="price"))  # an AttributeError, before
+    assert data.feature_names == ["size", "age", "rooms"]
+
+
 def test_an_integer_target_with_cross_entropy_is_class_labels(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((150, 2))

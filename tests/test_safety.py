@@ -553,6 +553,8 @@ def test_a_column_float32_would_round_beyond_its_spread_is_refused_in_one_senten
                                            r"float32, the precision riskmin trains in, rounds them by up to 6\d(\.\d)?; subtract a "
                                            r"constant from that column first \(such as 1\.7e\+09\)$"):
         riskmin.Data(x, z)
+    with pytest.raises(RiskminError, match="^x column x0's values lie near 1.7e"):  # whole numbers of seconds too
+        riskmin.Data(x[:, :1].round().long(), z)
     riskmin.Data(x[:, 1:], z)  # a constant far from 0 loses nothing that varies: said to be constant, as before
     riskmin.Data(torch.cat([1.7e9 + 1e7 * z, z], 1), z)  # a spread float32 keeps
     data = tmp_path / "big.csv"  # a target of a file, as the flags read it

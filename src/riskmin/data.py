@@ -262,34 +262,42 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
     if original.dtype != torch.float64 or not len(original):
         return
     columns = original.reshape(len(original), -1)
-    suspects = (columns[0].abs() < FLOAT32_TINY).nonzero()[:, 0]
-    if not len(suspects):
-        return
-    largest = columns[:, suspects].abs().nan_to_num(posinf=0.0).amax(0)
+    largest = largest_sizes(columns)
     tiny = ((largest > 0) & (largest < FLOAT32_TINY)).nonzero()[:, 0]
     if len(tiny):
-        column = int(suspects[tiny[0]])
+        column = int(tiny[0])
         name = names[column] if column < len(names) else f"{what}{column}"
-        raise RiskminError(too_small(f"{what} column {name}", float(largest[tiny[0]])))
+        raise RiskminError(too_small(f"{what} column {name}", float(largest[column])))
+
+
+def largest_sizes(columns: torch.Tensor) -> torch.Tensor:
+    """Each column's largest value in size, missing values (NaN) aside, in one pass without a copy of the columns (but
+    those with a NaN, whose extremes aminmax cannot give)."""
+    low, high = torch.aminmax(columns, dim=0)
+    largest = torch.maximum(low.abs(), high.abs())
+    holes = largest.isnan().nonzero()[:, 0]
+    if len(holes):
+        largest[holes] = columns[:, holes].abs().nan_to_num(nan=0.0).amax(0)
+    return largest
 
 
 def check_rounding(original: torch.Tensor, kept: torch.Tensor, what: str, names: list) -> None:
-    """Refuse a float64 column whose values float32 rounds by more than ROUNDED of their spread: values far from 0
-    beside how much they differ (1e9 + 3z, where float32 steps by 64), which would train on the rounding. (Feature
-    columns of a file or a DataFrame never get here so: they are centred in float64 as they are read.)
+    """Refuse a float64 or integer column whose values float32 rounds by more than ROUNDED of their spread: values far
+    from 0 beside how much they differ (1e9 + 3z, where float32 steps by 64), which would train on the rounding.
+    (Feature columns of a file or a DataFrame never get here so: they are centred in float64 as they are read.)
 
     float32 rounds a value v by at most |v| 2^-24, and a column's standard deviation is at least its range over
     sqrt(2n): only a column where the one may exceed ROUNDED of the other is measured, without a copy of the rest (a
     column with a missing value, NaN, is not)."""
-    if original.dtype != torch.float64 or not len(original):
+    if original.dtype not in (torch.float64, torch.int64, torch.int32) or not len(original):
         return
     columns, rounded = original.reshape(len(original), -1), kept.reshape(len(kept), -1)
-    low, high = torch.aminmax(columns, dim=0)
+    low, high = (bounds.double() for bounds in torch.aminmax(columns, dim=0))
     bound = torch.maximum(low.abs(), high.abs()) * 2.0**-24
     suspects = (bound > ROUNDED * (high - low) / math.sqrt(2 * len(columns))).nonzero()[:, 0]
     if not len(suspects):
         return
-    values = columns[:, suspects]
+    values = columns[:, suspects].double()
     error = (rounded[:, suspects].double() - values).abs().amax(0)
     spreads = values.std(0, correction=0)
     lost = ((error > ROUNDED * spreads) & (spreads > 0)).nonzero()[

@@ -191,9 +191,13 @@ class RiskminEstimator(BaseEstimator):
         )
 
     def _checked(self, X, y, **checks) -> tuple:
-        """X and y checked by scikit-learn at fit; X as a dense float array, float64 kept as it is for riskmin's Data to
-        check what float32, in which it trains, does to it."""
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), accept_sparse=("csr", "csc", "coo"), **checks)
+        """X and y checked by scikit-learn at fit; X as a dense float array: float64 kept as it is, for riskmin's Data
+        to check what float32, in which it trains, does to it, any other made float32 at once (a sparse or integer X
+        made float64 first would take twice the memory)."""
+        import scipy.sparse
+
+        dtype = np.float32 if scipy.sparse.issparse(X) else (np.float32, np.float64)
+        X, y = validate_data(self, X, y, dtype=dtype, accept_sparse=("csr", "csc", "coo"), **checks)
         return array_of(X), y
 
     def _outputs(self, X, kind: Kind = "value") -> np.ndarray:

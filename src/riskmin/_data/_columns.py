@@ -176,10 +176,11 @@ def pandas_index(table) -> set:
     """The columns that hold the index of the DataFrame a Parquet file was saved from (pandas' metadata in the file
     names them; pd.read_parquet makes them the index again, which riskmin leaves out of a DataFrame's features)."""
     try:
-        written = table.schema.pandas_metadata or {}
-    except (ValueError, TypeError):  # metadata that is not pandas' JSON
-        written = {}
-    return {name for name in written.get("index_columns", []) if isinstance(name, str)}
+        written = table.schema.pandas_metadata
+    except (ValueError, TypeError):  # metadata that is not JSON
+        written = None
+    listed = written.get("index_columns") if isinstance(written, dict) else None  # another writer's may be any JSON
+    return {name for name in listed if isinstance(name, str)} if isinstance(listed, list) else set()
 
 
 def identifier(column, name: str, first: bool) -> str:

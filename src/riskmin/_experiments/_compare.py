@@ -433,8 +433,10 @@ def rope_scale_note(rope: Optional[float], metric: str, best: Optional[float]) -
     >>> print(rope_scale_note(0.01, "test_loss", 3200.0))  # doctest: +NORMALIZE_WHITESPACE
     rope 0.01 is in test loss's own units: 0.00031% of the best candidate's mean, 3200, so only differences up to
     0.01 count as practically equal; 1% of that mean is 32
+    >>> rope_scale_note(0, "test_loss", 3200.0) is None  # no region at all, as asked
+    True
     """
-    if rope is None or not best or base_metric(metric) in metrics_where(units="fraction"):
+    if not rope or not best or base_metric(metric) in metrics_where(units="fraction"):  # 0: no region, as asked
         return None
     share = rope / abs(best)
     if 1e-3 <= share < 1:

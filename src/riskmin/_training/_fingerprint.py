@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Optional
 
 import torch
@@ -127,6 +128,7 @@ def setting_changes(then: dict, now: dict) -> list:
     for key in sorted(set(then) | set(now)):
         if (
             then.get(key) == now.get(key)
+            or (key == "splits" and same_file(then.get(key), now.get(key)))
             or (key in length and key not in then)
             or (key not in then and at_default(key, now[key]))
         ):
@@ -135,6 +137,16 @@ def setting_changes(then: dict, now: dict) -> list:
         why = f" (the {now.get('scheduler')} schedule spans the run's length)" if scheduled else ""
         changes.append(f"{key} {then.get(key)!r} then, {now.get(key)!r} now{why}")
     return changes
+
+
+def same_file(then, now) -> bool:
+    """Whether two paths of a splits file name the same file: one recorded relative to the folder a command ran in, as
+    riskmin recorded it before it recorded absolute paths, read from the folder of the resume, as it was then.
+
+    >>> import os; same_file("s.npz", os.path.abspath("s.npz")), same_file("s.npz", "/elsewhere/s.npz")
+    (True, False)
+    """
+    return isinstance(then, str) and isinstance(now, str) and bool(then) and os.path.abspath(then) == now
 
 
 def at_default(key: str, value) -> bool:

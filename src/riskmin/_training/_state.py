@@ -401,14 +401,22 @@ def grouped(model: torch.nn.Module, group: dict) -> list:
 def load_optimizer_state(optimizer, values: dict, tensors: dict, model: torch.nn.Module) -> None:
     """Put a checkpoint's optimizer state back (optimizer_state), with the parameter groups and the parameters that
     train as they were when it was saved."""
-    if "groups" in values:  # a checkpoint of an earlier riskmin has the groups the optimizer was built with
-        parameters = dict(model.named_parameters())
+    parameters = dict(model.named_parameters())
+    # a checkpoint of an earlier riskmin has the groups the optimizer was built with; one whose optimizer holds a
+    # parameter the model does not own ("") cannot be regrouped by name, and load_state_dict says whether it fits
+    if "groups" in values and all(name in parameters for names in values["groups"] for name in names):
         for name, parameter in parameters.items():
             parameter.requires_grad_(name in values["training"])
         if [[name for name, _ in grouped(model, group)] for group in optimizer.param_groups] != values["groups"]:
             optimizer.param_groups.clear()  # regrouped as saved; load_state_dict below gives each its settings
             for names in values["groups"]:
                 optimizer.add_param_group({"params": [parameters[name] for name in names]})
+    if len(optimizer.param_groups) != len(values["param_groups"]):
+        raise RiskminError(
+            f"the checkpoint's optimizer had {len(values['param_groups'])} parameter groups and the one built now has "
+            f"{len(optimizer.param_groups)}; a resume regroups the model's own parameters by name (a layer a callback "
+            "unfroze), not others the optimizer holds: resume with the optimizer as it stood at the checkpoint"
+        )
     state = {int(index): dict(entry) for index, entry in values["state"].items()}
     for key, tensor in tensors.items():
         if key.startswith("optimizer/"):
