@@ -515,7 +515,15 @@ def test_a_named_save_that_is_taken_names_what_a_python_caller_changes(tmp_path,
     with pytest.raises(RiskminError, match=f"^{tmp_path / 'mine'} holds a run, which overwrite=True does not replace with "
                                            "an experiment: choose another name, or remove it$"):
         mc.save()
+    # a path given with overwrite=True: a curve's, an experiment's or a comparison's save replaced the run's files
+    curve = riskmin.curve("linear", "lab1", sizes=(0.5, 1.0), runs=2, epochs=1, **FAST)
+    compared = riskmin.compare({"a": {"lr": 0.1}, "b": {}}, "lab1", runs=2, epochs=1, **FAST)
+    for result in (mc, curve, compared):
+        with pytest.raises(RiskminError, match=f"^{tmp_path / 'mine'} holds a run, which overwrite=True does not replace "
+                                               "with an experiment: choose another directory, or remove it$"):
+            result.save(tmp_path / "mine", overwrite=True)
     assert json.loads((tmp_path / "mine" / "summary.json").read_text())["epochs_run"] == 1  # the run there untouched
+    assert (tmp_path / "mine" / "model.safetensors").is_file()
 
 
 def test_predict_reads_a_file_of_one_row_and_refuses_one_of_none(towns, tmp_path):

@@ -383,7 +383,7 @@ def save_experiment(write, target: Path, overwrite: bool) -> Path:
     through a symbolic link, never inside another run or experiment, never over an existing one unless `overwrite`, and
     then in a hidden folder that takes its place once complete (`write_replacing`). An empty folder is written into as
     it is: one made for it, or the one the command line builds in. The folder written."""
-    check_replaceable(target, place="directory", asked="overwrite=True")
+    check_replaceable(target, place="directory", asked="overwrite=True", kind="experiment")
     if left_empty(target):
         write(target)
         return target
