@@ -126,6 +126,16 @@ def test_the_graph_command_draws_a_model_by_name_and_a_run(tmp_path, capsys, mon
     assert '"0.weight\\n(6, 10)"' in dot and "ToCopyBackward0" in dot  # the run's model, with the flag's precision
 
 
+def test_the_graph_command_draws_an_mlp_of_several_widths_given_by_flag_or_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # the widths were checked against the default model, two_layer: "gives two_layer 2 widths; it takes one"
+    assert main(["graph", "mlp", "lab1", "--hidden", "8,8", "--plot", "flag.dot"]) == 0
+    (tmp_path / "mlp.toml").write_text('model = "mlp"\nhidden = [8, 8]\n')  # its model= is no --model given
+    assert main(["graph", "mlp", "lab1", "--config", "mlp.toml", "--plot", "file.dot"]) == 0
+    assert capsys.readouterr().out.count("Graph(15 nodes: 6 parameter(s)") == 2  # three layers, each weight and bias
+    assert (tmp_path / "flag.dot").read_text() == (tmp_path / "file.dot").read_text()
+
+
 @pytest.mark.parametrize("args, message", [
     (["nonsense"], "error: nonsense is neither a model name (linear, two_layer, mlp) nor a run directory; give one of them"),
     (["linear", "--model", "mlp"], "error: riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model"),

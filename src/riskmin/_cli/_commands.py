@@ -913,9 +913,14 @@ def draw_graph(args) -> int:
     from .._training._graph import PICTURES, graph
 
     source, plot = Path(args.source), Path(args.plot)
-    given = [name for name in FIELDS if name in vars(args) or (args.config and name in read_toml(args.config))]
-    if "model" in given:
+    if "model" in vars(args):
         raise RiskminError("riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model")
+    # a --config file's model gives way to the first argument, which says what to draw
+    given = [
+        name
+        for name in FIELDS
+        if name != "model" and (name in vars(args) or (args.config and name in read_toml(args.config)))
+    ]
     if source.is_dir():
         built = [name for name in given if fact(name, "group") == "model"]  # what a trained run's model was built with
         if built:
@@ -927,7 +932,8 @@ def draw_graph(args) -> int:
         model = trained_run(source, "Python can: riskmin.graph({}, data)")
         config = model.config.replace(**{name: getattr(flags, name) for name in given})
     elif args.source in typing.get_args(ModelName):
-        model, config = args.source, config_from_args(args).replace(model=args.source)
+        args.model = args.source  # as a flag: the widths and the rest are checked against this model, not the default
+        model, config = args.source, config_from_args(args)
     else:
         raise RiskminError(
             f"{args.source} is neither a model name ({', '.join(typing.get_args(ModelName)[:3])}) "
