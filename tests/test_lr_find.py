@@ -31,7 +31,17 @@ def test_the_sweep_stops_when_the_loss_diverges(lab1):
     assert len(finding.rates) < 100 and all(math.isfinite(v) for v in finding.losses)
 
 
+def test_a_loss_of_ones_own_below_zero_sweeps_as_its_shifted_self(lab1):
+    # loss - 5 has no "four times its lowest": the sweep stopped at its first step, "diverged; lower start"
+    plain = riskmin.lr_find("linear", lab1, optimizer="sgd", **FAST)
+    shifted = riskmin.lr_find("linear", lab1, optimizer="sgd", loss=lambda o, t: ((o - t) ** 2).mean() - 5.0, **FAST)
+    assert len(shifted.rates) > 50 and shifted.suggestion == pytest.approx(plain.suggestion, rel=0.5)
+    diverging = riskmin.lr_find("mlp", lab1, optimizer="sgd", start=1e-3, end=1e8, loss=lambda o, t: ((o - t) ** 2).mean() - 5.0, **FAST)
+    assert len(diverging.rates) < 100 and all(math.isfinite(v) for v in diverging.losses)  # and it still stops
+
+
 @pytest.mark.parametrize("settings, message", [(dict(start=1.0, end=0.1), "need 0 < start < end"),
+                                               (dict(end=math.inf), "a finite end"),
                                                (dict(steps=2), "steps of at least 5")])
 def test_a_bad_sweep_is_one_clear_error(lab1, settings, message):
     with pytest.raises(RiskminError, match=message):

@@ -69,10 +69,10 @@ def lr_find(
     """
     from ._loop import swept
 
-    if not 0 < start < end or steps < 5:
+    if not 0 < start < end < math.inf or steps < 5:
         raise RiskminError(
             f"lr_find sweeps from start to end over steps: start = {start:g}, end = {end:g} and steps = "
-            f"{steps} need 0 < start < end and steps of at least 5"
+            f"{steps} need 0 < start < end, a finite end and steps of at least 5"
         )
     for note in unused_by_sweep(settings, flags=False):
         warn(note, RiskminNote)
@@ -111,7 +111,7 @@ class Sweep:
         loss = state.team.add(state.loss.detach().clone())
         self.average = SMOOTHING * self.average + (1 - SMOOTHING) * float(loss)
         smoothed = self.average / (1 - SMOOTHING ** (len(self.rates) + 1))
-        if not math.isfinite(smoothed) or smoothed > DIVERGED * self.lowest:
+        if diverged(smoothed, self.lowest, self.losses[0] if self.losses else smoothed):
             state.should_stop, state.stop_reason = True, "the sweep's loss diverged"
             return
         self.rates.append(self.rate)
@@ -122,6 +122,21 @@ class Sweep:
     def set(self, optimizer) -> None:
         for group in optimizer.param_groups:
             group["lr"] = self.rate
+
+
+def diverged(smoothed: float, lowest: float, first: float) -> bool:
+    """Whether the sweep's smoothed loss has left its lowest for good: not finite, or DIVERGED times its lowest; a
+    loss of one's own that reaches 0 or below (a log-likelihood, an offset) has no such multiple, and diverges once it
+    has risen from its lowest by DIVERGED - 1 times the larger of that lowest's size and the descent from the first.
+
+    >>> diverged(4.1, 1.0, 3.0), diverged(-4.0, -5.0, -3.0), diverged(11.0, -5.0, -3.0)
+    (True, False, True)
+    """
+    if not math.isfinite(smoothed):
+        return True
+    if lowest > 0 or math.isinf(lowest):
+        return smoothed > DIVERGED * lowest
+    return smoothed - lowest > (DIVERGED - 1) * max(-lowest, first - lowest)
 
 
 def steepest(rates: list, losses: list) -> float:
