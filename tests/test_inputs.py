@@ -52,6 +52,18 @@ def test_several_inputs_train_exactly_as_the_same_columns_in_one_tensor(form):
     torch.testing.assert_close(riskmin.predict(several, x), riskmin.predict(one, torch.cat([a, b], 1)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("form", ["tuple", "list", "dict"])
+def test_several_inputs_given_as_numpy_arrays_train_as_the_same_tensors(form):
+    a, b, y = two_inputs()
+    tensors = (a, b) if form != "dict" else {"first": a, "second": b}
+    arrays = {"tuple": (a.numpy(), b.numpy()), "list": [a.numpy(), b.numpy()], "dict": {"first": a.numpy(), "second": b.numpy()}}[form]
+    # a tuple of arrays was read as one x of shape (2, 400, 3), a dict as torch's "Could not infer dtype of dict"
+    settings = dict(epochs=2, batch_size=32, **FAST)
+    from_arrays, from_tensors = riskmin.fit(Two(), (arrays, y.numpy()), **settings), riskmin.fit(Two(), (tensors, y), **settings)
+    for ours, theirs in zip(from_arrays.model.state_dict().values(), from_tensors.model.state_dict().values()):
+        assert torch.equal(ours, theirs)
+
+
 class Pairs(Dataset):
     def __init__(self, as_dict):
         self.a, self.b, self.y = two_inputs()

@@ -23,6 +23,7 @@ import torch
 
 from ..config import Config, RiskminError, RiskminNote, quoted, warn
 from ..data import Data, check_finite
+from ._inputs import each_input
 
 FRAME = Path("DataFrame")  # what the messages of the column code call a DataFrame, where they would name a file
 FRAME_TYPES = {("pandas", "DataFrame"), ("polars", "DataFrame"), ("pyarrow", "Table")}
@@ -152,7 +153,8 @@ def as_pair(x, y, config: Config | None = None) -> Data:
         name = next(iter(named), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)), row_index(x))
     several = several_tensors(x)  # several inputs, model(*x) or model(**x): as they are
-    x, y = x if several else numbers_of(array_of(x)), writable(numbers_of(array_of(y)))
+    x = each_input(lambda part: torch.as_tensor(writable(part)), x) if several else numbers_of(array_of(x))
+    y = writable(numbers_of(array_of(y)))
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
         raise RiskminError(
             f"x holds {x.dtype} values, not numbers; pass a DataFrame with target= to have its text "
@@ -300,9 +302,14 @@ def pair_classes(y) -> tuple:
 
 
 def several_tensors(x) -> bool:
-    """Whether `x` is several input tensors (a dict, or a tuple or list of tensors) rather than rows of numbers."""
-    values = list(x.values()) if isinstance(x, dict) else x if isinstance(x, (tuple, list)) else None
-    return values is not None and all(isinstance(value, torch.Tensor) for value in values)  # () too: none given
+    """Whether `x` is several inputs rather than rows of numbers: a dict of tensors or NumPy arrays, or a tuple or list
+    of tensors, or of arrays of two or more axes each (a list of 1-D arrays is rows, as a list of lists is)."""
+    if isinstance(x, dict):
+        return all(isinstance(value, (torch.Tensor, np.ndarray)) for value in x.values())
+    return isinstance(x, (tuple, list)) and (
+        all(isinstance(value, torch.Tensor) for value in x)  # () too: none given
+        or all(isinstance(value, np.ndarray) and value.ndim >= 2 for value in x)
+    )
 
 
 def target_name(y) -> str:
