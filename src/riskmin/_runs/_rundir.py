@@ -105,7 +105,7 @@ class Run:
         if holds_experiment(target):
             raise RiskminError(f"directory {target} holds an experiment, not a run; choose another directory")
         path = save_experiment(
-            lambda folder: save_run(self, folder), target, overwrite or named and self.config.overwrite
+            lambda folder: save_run(self, folder), target, overwrite or named and self.config.overwrite, kind="run"
         )
         if named:
             print(f"run written to {path}")
@@ -378,12 +378,13 @@ def check_not_in_use(target: Path, place: str, asked: str) -> None:
         )
 
 
-def save_experiment(write, target: Path, overwrite: bool) -> Path:
-    """`write(folder)`, an experiment's files written into `target` from Python as the command line writes them: never
-    through a symbolic link, never inside another run or experiment, never over an existing one unless `overwrite`, and
-    then in a hidden folder that takes its place once complete (`write_replacing`). An empty folder is written into as
-    it is: one made for it, or the one the command line builds in. The folder written."""
-    check_replaceable(target, place="directory", asked="overwrite=True", kind="experiment")
+def save_experiment(write, target: Path, overwrite: bool, kind: str = "experiment") -> Path:
+    """`write(folder)`, an experiment's files (or a run's: `kind`) written into `target` from Python as the command
+    line writes them: never through a symbolic link, never inside another run or experiment, never over an existing
+    one unless `overwrite`, nor over one of the other kind, and then in a hidden folder that takes its place once
+    complete (`write_replacing`). An empty folder is written into as it is: one made for it, or the one the command
+    line builds in. The folder written."""
+    check_replaceable(target, place="directory", asked="overwrite=True", kind=kind)
     if left_empty(target):
         write(target)
         return target
