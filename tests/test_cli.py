@@ -181,16 +181,26 @@ NOT_CALLBACKS = {  # what --callback was given -> what the one line says
     "riskmin.callbacks:Logger": "--callback riskmin.callbacks:Logger: riskmin.callbacks defines no Logger",
     "riskmin.config:Config": "--callback riskmin.config:Config: Config has none of the methods a callback has (on_fit_start, ",
     "riskmin.callbacks:SignalAt": "the class SignalAt cannot be made with no arguments",
+    # a file that is there, whose own code fails as it is imported: it was called "cannot be found", or a traceback
+    "needs.py:A": "--callback needs.py:A: importing needs.py raised ModuleNotFoundError: No module named 'no_such_pkg'; fix it there",
+    "typo.py:A": "--callback typo.py:A: importing typo.py raised SyntaxError: invalid syntax (typo.py, line 2); fix it there",
+    "raises.py:A": "--callback raises.py:A: importing raises.py raised RuntimeError: not configured; fix it there",
 }
+
+
+CALLBACK_FILES = {"needs.py": "import no_such_pkg\n", "typo.py": "class A:\n    def on_step_end(self state): pass\n",
+                  "raises.py": "raise RuntimeError('not configured')\n"}
 
 
 @pytest.mark.parametrize("given", NOT_CALLBACKS)
 def test_a_callback_train_cannot_use_is_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys, given):
     monkeypatch.chdir(tmp_path)
+    for name, text in CALLBACK_FILES.items():
+        (tmp_path / name).write_text(text)
     assert main(["train", "lab1", "--progress", "off", "--callback", given]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and NOT_CALLBACKS[given] in err[0], err
-    assert not any(tmp_path.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == sorted(CALLBACK_FILES)  # no run
 
 
 def test_train_takes_a_callback_of_ones_own_from_a_file(tmp_path, monkeypatch):

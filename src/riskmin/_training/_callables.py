@@ -293,16 +293,25 @@ def named_callback(spec: str):
     try:
         if where.endswith(".py"):
             found = importlib.util.spec_from_file_location(Path(where).stem, where)
-            if found is None or found.loader is None:  # not a file Python knows how to load
-                raise ModuleNotFoundError(f"no loader for {where}")
+            if found is None or found.loader is None or not Path(where).is_file():  # no file Python can load
+                raise FileNotFoundError(f"no file {where}")
+        elif importlib.util.find_spec(where) is None:
+            raise ModuleNotFoundError(f"No module named {where!r}")
+    except (FileNotFoundError, ModuleNotFoundError, ValueError) as error:  # ValueError: a relative module name
+        raise RiskminError(
+            f"--callback {spec}: {where} cannot be found ({error}); give the path of a .py file or a "
+            "module that Python can import"
+        ) from None
+    try:  # found: what its code raises as it runs is that code's, said in one sentence with where it stands
+        if where.endswith(".py"):
+            assert found is not None and found.loader is not None  # found just above
             module = importlib.util.module_from_spec(found)
             found.loader.exec_module(module)  # the user's file, run as `python FILE.py` runs it, but not as __main__
         else:
             module = importlib.import_module(where)
-    except (FileNotFoundError, ModuleNotFoundError) as error:
+    except Exception as error:  # a SyntaxError's text names its line
         raise RiskminError(
-            f"--callback {spec}: {where} cannot be found ({error}); give the path of a .py file or a "
-            "module that Python can import"
+            f"--callback {spec}: importing {where} raised {type(error).__name__}: {error}; fix it there"
         ) from None
     if not hasattr(module, name):
         raise RiskminError(f"--callback {spec}: {where} defines no {name}")
