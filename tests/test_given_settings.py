@@ -5,6 +5,7 @@ import json
 import warnings
 
 import pytest
+import torch
 
 import riskmin
 from riskmin import Config, RiskminError
@@ -294,3 +295,15 @@ def test_a_shared_batch_every_candidate_replaces_is_not_refused(tmp_path):
     comparison = riskmin.compare({"a": {"batch_size": 8}, "b": {"batch_size": 4}}, str(table), runs=2, model="linear",
                                  config=Config(batch_size=64, epochs=1, target="weight", features="x1,x2"), progress=False)
     assert sorted(comparison.summary["candidates"]) == ["a", "b"]
+
+
+def test_the_settings_of_a_datasets_loader_are_noted_unused_for_rows_held_in_memory(tmp_path, capsys):
+    # --num-workers 2 --pin-memory on trained a table without a word, as if they had acted
+    said = notes_of(lambda: riskmin.fit("linear", "lab1", epochs=1, num_workers=2, pin_memory=True, progress=False))
+    assert said == ["num_workers= is not used with rows held in memory, only with a torch Dataset, read item by item",
+                    "pin_memory= is not used with rows held in memory, only with a torch Dataset, read item by item"]
+    assert main(["train", "lab1", "--epochs", "1", "--num-workers", "2", "--progress", "off", "--out", str(tmp_path)]) == 0
+    assert "note: --num-workers is not used with rows held in memory, only with a torch" in capsys.readouterr().out
+    dataset = torch.utils.data.TensorDataset(torch.randn(40, 3), torch.randn(40, 1))
+    dataset_notes = notes_of(lambda: riskmin.fit("linear", dataset, epochs=1, num_workers=1, progress=False))
+    assert not [note for note in dataset_notes if "num_workers" in note]  # they act

@@ -107,6 +107,8 @@ FACTS = {
     "stackable": False,  # runs of one stack may differ in it, each run with its own (PerRun, PerRunSchedule)
     # the one task it means something for, which the data says once it is read (given_for_task)
     "task": None,
+    # it means something for a torch Dataset alone, read item by item (a DataLoader's); not for rows held in memory
+    "dataset": False,
     # what its value "custom" (metrics: any text) stands for: an object of one's own, which Python alone passes (the
     # command line says so, _flags.refuse_own_code)
     "custom": None,
@@ -338,9 +340,9 @@ class Config:
                            resume="free")
     num_workers: int = setting(0, "worker processes that read a Dataset's items (0: the training process reads them)",
                                "device",
-                               low=0)
+                               low=0, dataset=True)
     pin_memory: bool = setting(False, "collect a Dataset's batches in page-locked memory, for faster copies to a GPU",
-                               "device")
+                               "device", dataset=True)
     # output
     progress: bool = setting(True, "show a progress bar and epoch lines", "output", shared=True, resume="free")
     print_every: int = setting(0, "print an epoch line every this many epochs (0: about 20 lines in all)", "output",
@@ -762,13 +764,22 @@ def given_for_task(config: Config, given, task: str, flags: bool) -> list:
     a regression target. Only a setting that is on: stratify is on by default, and off asks for nothing the task
     leaves undone. `flags`: in the command line's words, else Python's.
 
+    Rows held in memory (a task: not a Dataset's) leave the settings of a Dataset's DataLoader unused too.
+
     >>> given_for_task(Config(stratify=True), ["stratify"], "regression", flags=True)
     ['--stratify is not used with a regression target, only with classification']
+    >>> given_for_task(Config(num_workers=2), ["num_workers"], "regression", flags=True)
+    ['--num-workers is not used with rows held in memory, only with a torch Dataset, read item by item']
     """
+    named = [name for name in dict.fromkeys(given) if name in FIELDS and task and getattr(config, name)]
     return [
         f"{_named(name, flags)} is not used with a {task} target, only with {fact(name, 'task')}"
-        for name in dict.fromkeys(given)
-        if name in FIELDS and task and fact(name, "task") not in (None, task) and getattr(config, name)
+        for name in named
+        if fact(name, "task") not in (None, task)
+    ] + [
+        f"{_named(name, flags)} is not used with rows held in memory, only with a torch Dataset, read item by item"
+        for name in named
+        if fact(name, "dataset")
     ]
 
 

@@ -36,7 +36,18 @@ from ._checkpoint import (
     Interruptible,
     checkpointed_length,
 )
-from ..config import called_with, Diverged, FIELDS, Config, RiskminError, RiskminNote, RiskminNumerics, said_given, warn
+from ..config import (
+    called_with,
+    Diverged,
+    FIELDS,
+    Config,
+    RiskminError,
+    RiskminNote,
+    RiskminNumerics,
+    said_for_task,
+    said_given,
+    warn,
+)
 from .._paths import data_label, stopped_run
 from ..data import Data, Splits, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
@@ -401,6 +412,10 @@ def setup(
     unused = fixed_by_splits(settings) if isinstance(data, Splits) else ""
     if unused and team.first:
         warn(unused, RiskminNote)
+    if (
+        team.first and not experiment
+    ):  # what the data, once read, leaves unused: a Dataset's settings for rows in memory
+        said_for_task(config, settings, splits.data.task if isinstance(splits.data, Data) else "")
     if team.first and not experiment:  # an experiment says them once for all its runs
         for note in prepared.notes:
             warn(note)
