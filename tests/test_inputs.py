@@ -178,3 +178,14 @@ def test_a_dataset_is_said_to_reach_the_model_unscaled_once_by_fit_or_an_experim
     with warnings.catch_warnings():
         warnings.simplefilter("error", riskmin.RiskminNote)  # asked not to scale: nothing to say
         riskmin.fit(nn.Linear(3, 1), items, epochs=1, progress=False, standardize=False)
+
+
+def test_an_iterable_dataset_is_refused_in_one_sentence():
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter([(torch.randn(3), torch.randn(1)) for _ in range(20)])
+
+    said = "^data is an IterableDataset, whose items have no index to split by; give a map-style Dataset"
+    for call in (riskmin.fit, lambda *a, **k: riskmin.montecarlo(*a, runs=2, **k)):  # torch's NotImplementedError, before
+        with pytest.raises(RiskminError, match=said):
+            call("linear", Stream(), epochs=1, **FAST)

@@ -555,3 +555,10 @@ def test_an_argument_of_another_call_is_named_as_one_and_a_name_unlike_any_setti
     with pytest.raises(RiskminError, match="'rope'; rope is not a setting, and a file holds settings alone: give it on "
                                            "the command line \\(--rope\\)$"):
         riskmin.Config.from_toml(tmp_path / "grid.toml")
+
+
+def test_run_load_given_a_models_name_says_what_it_takes(tmp_path):
+    path = riskmin.fit("linear", "lab1", epochs=1, **FAST).save(tmp_path / "run")
+    with pytest.raises(RiskminError, match=r"^model= is a str; Run.load takes a fresh instance of the run's own module"):
+        riskmin.Run.load(path, model="linear")  # an AttributeError on named_parameters, before
+    assert riskmin.Run.load(path).config.model == "linear"

@@ -764,6 +764,11 @@ def load_run(directory, model=None):
     model.safetensors and preprocessing.json must match the checksums summary.json holds (runs
     written before riskmin kept them load unchecked); anything damaged is one RiskminError.
     """
+    if model is not None and not isinstance(model, nn.Module):
+        raise RiskminError(
+            f"model= is a {type(model).__name__}; Run.load takes a fresh instance of the run's own module "
+            "(model=Net()), and builds riskmin's own models (linear, two_layer, mlp) from the run's config without it"
+        )
     directory = Path(directory)
     summary = checked_summary(directory)
     config = Config.from_toml(directory / "config.toml")

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, Subset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, IterableDataset, Subset
 
 from .._data import _frames as frames
 from .. import datasets, models
@@ -355,6 +355,11 @@ def as_data(data, config: Config):
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
         return frames.for_python(lambda: frames.as_pair(x, y, config))
+    if isinstance(data, IterableDataset):  # no length and no index: no split can draw its rows
+        raise RiskminError(
+            "data is an IterableDataset, whose items have no index to split by; give a map-style Dataset "
+            "(__len__ and __getitem__), or the rows as (x, y)"
+        )
     check_task(data, config)
     return data
 
