@@ -189,3 +189,21 @@ def test_an_iterable_dataset_is_refused_in_one_sentence():
     for call in (riskmin.fit, lambda *a, **k: riskmin.montecarlo(*a, runs=2, **k)):  # torch's NotImplementedError, before
         with pytest.raises(RiskminError, match=said):
             call("linear", Stream(), epochs=1, **FAST)
+
+
+def test_a_seeded_fit_of_a_dataset_that_draws_at_random_reports_the_same_metrics_whatever_the_callers_state():
+    x, y = two_inputs()[0], two_inputs()[2]
+
+    class Augmented(Dataset):  # each read of an item draws its noise from torch's random state
+        def __len__(self):
+            return len(y)
+
+        def __getitem__(self, i):
+            return x[i] + 0.1 * torch.randn(3), y[i]
+
+    runs = []
+    for state in (1, 2):  # the caller's random state: it decided the validation and test items, read before the seed
+        torch.manual_seed(state)
+        runs.append(riskmin.fit("linear", Augmented(), epochs=2, seed=0, **FAST))
+    rows = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in runs]
+    assert rows[0] == rows[1] and runs[0].test == runs[1].test

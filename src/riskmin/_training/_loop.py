@@ -402,7 +402,11 @@ def setup(
     splits = as_splits(data, config)
     config, batch_note = run_settings(config, model, splits, team)
     assert config.epochs is not None  # run_settings made them final
-    prepared = Prepared(splits, config, device, team, callables.metrics)
+    # a Dataset's validation and test items are read here, once: under the run's seed, not the caller's random state,
+    # so that items drawn at random (augmentations) are the same in every fit of that seed, the caller's left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        prepared = Prepared(splits, config, device, team, callables.metrics)
     model = checked_model(model, prepared, config)
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
