@@ -403,7 +403,7 @@ def setup(
     config, batch_note = run_settings(config, model, splits, team)
     assert config.epochs is not None  # run_settings made them final
     # a Dataset's validation and test items are read here, once: under the run's seed, not the caller's random state,
-    # so that items drawn at random (augmentations) are the same in every fit of that seed, the caller's left as it was
+    # so that items drawn at random (augmentations) are the same in every fit of that seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         prepared = Prepared(splits, config, device, team, callables.metrics)
@@ -416,9 +416,8 @@ def setup(
     unused = fixed_by_splits(settings) if isinstance(data, Splits) else ""
     if unused and team.first:
         warn(unused, RiskminNote)
-    if (
-        team.first and not experiment
-    ):  # what the data, once read, leaves unused: a Dataset's settings for rows in memory
+    # what the data, once read, leaves unused (a Dataset's settings for rows held in memory); an experiment says it once
+    if team.first and not experiment:
         said_for_task(config, settings, splits.data.task if isinstance(splits.data, Data) else "")
     if team.first and not experiment:  # an experiment says them once for all its runs
         for note in prepared.notes:
