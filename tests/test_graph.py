@@ -136,6 +136,12 @@ def test_the_graph_command_draws_an_mlp_of_several_widths_given_by_flag_or_file(
     assert (tmp_path / "flag.dot").read_text() == (tmp_path / "file.dot").read_text()
 
 
+def test_the_graph_command_notes_a_flag_the_model_leaves_unused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "linear", "lab1", "--hidden", "8", "--plot", "line.dot"]) == 0  # it drew without a word
+    assert capsys.readouterr().out.startswith("note: --hidden is not used with --model linear, only with two_layer or mlp\n")
+
+
 @pytest.mark.parametrize("args, message", [
     (["nonsense"], "error: nonsense is neither a model name (linear, two_layer, mlp) nor a run directory; give one of them"),
     (["linear", "--model", "mlp"], "error: riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model"),

@@ -943,7 +943,8 @@ def draw_graph(args) -> int:
     for path in (plot, plot.with_suffix(".dot")) if plot.suffix[1:].lower() in PICTURES else (plot,):
         check_destination(path, "--plot", config.overwrite, inputs=(config.data,), what="the graph")
     data = read_data(config.data, config)
-    print_notes(data.notes)
+    # what the flags leave unused: --hidden beside linear, as train says it (a run's own model was refused its flags)
+    print_notes([*data.notes, *given_settings(config, given, flags=True)])
     drawn = graph(model, data, config)
     written = drawn.save(plot)
     source = plot.with_suffix(".dot") if plot.suffix[1:].lower() in PICTURES else plot
