@@ -162,9 +162,7 @@ def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
     ]:
         # "mean": NaN are holes to fill
         check_finite(tensor, original, what, columns, what == "x" and data.missing == "mean", data.row_labels)
-        check_small(original, what, columns)
-        if tensor.is_floating_point():
-            check_rounding(original, tensor, what, columns)
+        check_float32(original, tensor, what, columns)
 
 
 def read_inputs(x, rows_of_y: int) -> tuple:
@@ -256,13 +254,27 @@ def check_some_value(x: torch.Tensor, names: list) -> None:
         )
 
 
-def check_small(original: torch.Tensor, what: str, names: list) -> None:
-    """Refuse a float64 column every value of which is below float32's smallest normal number in size. Only the columns
-    whose first value is that small can be, so the others are never scanned."""
-    if original.dtype != torch.float64 or not len(original):
+def check_float32(original: torch.Tensor, kept: torch.Tensor, what: str, names: list) -> None:
+    """Refuse a column as the user gave it (`original`, float64 or integers) that float32, in which it is `kept`,
+    cannot hold: too small (check_small), or rounded beyond its spread (check_rounding). Each column's extremes are
+    taken once for both, in one pass without a copy."""
+    if original.dtype not in (torch.float64, torch.int64, torch.int32) or not len(original):
         return
     columns = original.reshape(len(original), -1)
-    largest = largest_sizes(columns)
+    low, high = (bounds.double() for bounds in torch.aminmax(columns, dim=0))
+    if original.dtype == torch.float64:
+        check_small(columns, low, high, what, names)
+    if kept.is_floating_point():
+        check_rounding(columns, kept.reshape(len(kept), -1), low, high, what, names)
+
+
+def check_small(columns: torch.Tensor, low: torch.Tensor, high: torch.Tensor, what: str, names: list) -> None:
+    """Refuse a float64 column every value of which is below float32's smallest normal number in size (`low`, `high`:
+    each column's extremes, NaN for one with a missing value, whose largest size is then measured alone)."""
+    largest = torch.maximum(low.abs(), high.abs())
+    holes = largest.isnan().nonzero()[:, 0]
+    if len(holes):
+        largest[holes] = columns[:, holes].abs().nan_to_num(nan=0.0).amax(0).double()
     tiny = ((largest > 0) & (largest < FLOAT32_TINY)).nonzero()[:, 0]
     if len(tiny):
         column = int(tiny[0])
@@ -270,29 +282,16 @@ def check_small(original: torch.Tensor, what: str, names: list) -> None:
         raise RiskminError(too_small(f"{what} column {name}", float(largest[column])))
 
 
-def largest_sizes(columns: torch.Tensor) -> torch.Tensor:
-    """Each column's largest value in size, missing values (NaN) aside, in one pass without a copy of the columns (but
-    those with a NaN, whose extremes aminmax cannot give)."""
-    low, high = torch.aminmax(columns, dim=0)
-    largest = torch.maximum(low.abs(), high.abs())
-    holes = largest.isnan().nonzero()[:, 0]
-    if len(holes):
-        largest[holes] = columns[:, holes].abs().nan_to_num(nan=0.0).amax(0)
-    return largest
-
-
-def check_rounding(original: torch.Tensor, kept: torch.Tensor, what: str, names: list) -> None:
-    """Refuse a float64 or integer column whose values float32 rounds by more than ROUNDED of their spread: values far
-    from 0 beside how much they differ (1e9 + 3z, where float32 steps by 64), which would train on the rounding.
-    (Feature columns of a file or a DataFrame never get here so: they are centred in float64 as they are read.)
+def check_rounding(
+    columns: torch.Tensor, rounded: torch.Tensor, low: torch.Tensor, high: torch.Tensor, what: str, names: list
+) -> None:
+    """Refuse a column whose values float32 (`rounded`) rounds by more than ROUNDED of their spread: values far from 0
+    beside how much they differ (1e9 + 3z, where float32 steps by 64), which would train on the rounding. (Feature
+    columns of a file or a DataFrame never get here so: they are centred in float64 as they are read.)
 
     float32 rounds a value v by at most |v| 2^-24, and a column's standard deviation is at least its range over
-    sqrt(2n): only a column where the one may exceed ROUNDED of the other is measured, without a copy of the rest (a
-    column with a missing value, NaN, is not)."""
-    if original.dtype not in (torch.float64, torch.int64, torch.int32) or not len(original):
-        return
-    columns, rounded = original.reshape(len(original), -1), kept.reshape(len(kept), -1)
-    low, high = (bounds.double() for bounds in torch.aminmax(columns, dim=0))
+    sqrt(2n): only a column where the one may exceed ROUNDED of the other is measured (a column with a missing value,
+    NaN, is not)."""
     bound = torch.maximum(low.abs(), high.abs()) * 2.0**-24
     suspects = (bound > ROUNDED * (high - low) / math.sqrt(2 * len(columns))).nonzero()[:, 0]
     if not len(suspects):
@@ -300,9 +299,8 @@ def check_rounding(original: torch.Tensor, kept: torch.Tensor, what: str, names:
     values = columns[:, suspects].double()
     error = (rounded[:, suspects].double() - values).abs().amax(0)
     spreads = values.std(0, correction=0)
-    lost = ((error > ROUNDED * spreads) & (spreads > 0)).nonzero()[
-        :, 0
-    ]  # a constant column is said to be one elsewhere
+    # a constant column is said to be one elsewhere
+    lost = ((error > ROUNDED * spreads) & (spreads > 0)).nonzero()[:, 0]
     if len(lost):
         column = int(suspects[lost[0]])
         name = names[column] if column < len(names) else f"{what}{column}"

@@ -137,15 +137,17 @@ val_mae, val_mse, val_r2, val_rmse
     monitored(dict.fromkeys(names), config.monitor)
 
 
-def judged(config: Config, has_val: bool) -> bool:
+def judged(config: Config, has_val: bool, own_metrics=()) -> bool:
     """Whether runs under `config` have anything to judge by: a validation split, or a monitor that is not a validation
     metric. Patience, a plateau schedule or a validation metric chosen as the monitor (any but the default val_loss,
-    which then judges nothing) without one is refused in one sentence, whichever engine would train.
+    which then judges nothing) without one is refused in one sentence, whichever engine would train; so is a monitor
+    the task does not measure (check_monitor; `own_metrics`: the names of the user's metrics).
 
     >>> (judged(Config(), True), judged(Config(val=0.0), False),
     ...  judged(Config(val=0.0, monitor="loss", patience=3), False))
     (True, False, True)
     """
+    check_monitor(config, has_val, own_metrics)
     if has_val or not config.monitor.startswith("val_"):
         return True
     needs = None

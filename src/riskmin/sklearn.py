@@ -38,7 +38,7 @@ except ImportError as error:  # scikit-learn is an optional extra
         "riskmin.sklearn needs scikit-learn 1.6 or newer; install it with pip install 'riskmin[sklearn]'"
     ) from error
 
-from ._data._frames import array_of, row_index
+from ._data._frames import array_of, is_sparse, row_index
 from ._data._outputs import Kind
 from ._training._loop import fit, predict
 from .config import FIELDS, Config, RiskminError, settings_where
@@ -194,9 +194,7 @@ class RiskminEstimator(BaseEstimator):
         """X and y checked by scikit-learn at fit; X as a dense float array: float64 kept as it is, for riskmin's Data
         to check what float32, in which it trains, does to it, any other made float32 at once (a sparse or integer X
         made float64 first would take twice the memory)."""
-        import scipy.sparse
-
-        dtype = np.float32 if scipy.sparse.issparse(X) else (np.float32, np.float64)
+        dtype = np.float32 if is_sparse(X) else (np.float32, np.float64)
         X, y = validate_data(self, X, y, dtype=dtype, accept_sparse=("csr", "csc", "coo"), **checks)
         return array_of(X), y
 

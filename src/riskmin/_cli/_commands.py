@@ -916,11 +916,8 @@ def draw_graph(args) -> int:
     if "model" in vars(args):
         raise RiskminError("riskmin graph takes the model as its first argument, MODEL_OR_RUN; drop --model")
     # a --config file's model gives way to the first argument, which says what to draw
-    given = [
-        name
-        for name in FIELDS
-        if name != "model" and (name in vars(args) or (args.config and name in read_toml(args.config)))
-    ]
+    in_file = read_toml(args.config) if args.config else {}
+    given = [name for name in FIELDS if name != "model" and (name in vars(args) or name in in_file)]
     if source.is_dir():
         built = [name for name in given if fact(name, "group") == "model"]  # what a trained run's model was built with
         if built:

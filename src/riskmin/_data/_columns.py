@@ -506,7 +506,7 @@ def regression_target(columns: list, targets: list, numeric: bool, path: Path) -
             else "use --task classification"
         )
         raise RiskminError(f"target column {bad} of {path.name} holds text, which regression cannot fit; {remedy}")
-    # float64, made float32 by Data once it has checked what float32 does to it (check_rounding)
+    # float64, made float32 by Data once it has checked what float32 does to it (check_float32)
     y = np.column_stack([as_numpy(c) for c in columns]).astype(np.float64, copy=False)
     return torch.from_numpy(y)
 

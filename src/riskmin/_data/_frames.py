@@ -152,7 +152,7 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             )
         name = next(iter(named), None) or target_name(y)  # as target= names it, quoted if need be
         return frame_data(joined(arrow_table(x), y, name), config.replace(target=quoted(name)), row_index(x))
-    several = several_tensors(x)  # several inputs, model(*x) or model(**x): as they are
+    several = given_as_several(x)  # several inputs, model(*x) or model(**x): as they are
     x = each_input(lambda part: torch.as_tensor(writable(part)), x) if several else numbers_of(array_of(x))
     y = writable(numbers_of(array_of(y)))
     if isinstance(x, np.ndarray) and x.dtype.kind not in "biufc":  # complex numbers: Data says why it refuses them
@@ -209,9 +209,14 @@ def array_of(values):
     (riskmin trains on dense rows, as the scikit-learn wrapper does); anything else (a tensor, an array) as it is."""
     if isinstance(values, (list, tuple)) or type(values).__module__.partition(".")[0] in ("pandas", "polars"):
         return np.asarray(values)
-    if type(values).__module__.startswith("scipy.sparse"):
+    if is_sparse(values):
         return values.toarray()
     return values
+
+
+def is_sparse(values) -> bool:
+    """Whether `values` is a SciPy sparse matrix or array (told by its module, without importing SciPy)."""
+    return type(values).__module__.startswith("scipy.sparse")
 
 
 def numbers_of(values):
@@ -301,7 +306,7 @@ def pair_classes(y) -> tuple:
     return class_codes(values if values.dtype.kind != "O" else values.astype(str))
 
 
-def several_tensors(x) -> bool:
+def given_as_several(x) -> bool:
     """Whether `x` is several inputs rather than rows of numbers: a dict of tensors or NumPy arrays, or a tuple or list
     of tensors, or of arrays of two or more axes each (a list of 1-D arrays is rows, as a list of lists is)."""
     if isinstance(x, dict):
@@ -428,7 +433,7 @@ def rows(data, names: dict) -> Data:
     if isinstance(data, (tuple, list)) and len(data) == 2:
         y = labels(data[1], names)
         check_rows_to_evaluate(len(y), "the data")
-        return Data(data[0] if several_tensors(data[0]) else inputs(data[0], names), y)
+        return Data(data[0] if given_as_several(data[0]) else inputs(data[0], names), y)
     raise RiskminError(f"evaluate takes a DataFrame, Data, (x, y) or a data file's path, not {type(data).__name__}")
 
 

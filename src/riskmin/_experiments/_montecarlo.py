@@ -383,8 +383,8 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
         check_log_target(config, data.y, data.target_names)
         check_targets(config.loss, data.y)
     every = every if every is not None else experiment_splits(data, config)
-    # patience or plateau without a validation split: refused by every engine
-    judged(config, all(len(s.val) for _, _, s in every))
+    # patience or plateau without a validation split, or a monitor the task does not measure: refused by every engine
+    judged(config, all(len(s.val) for _, _, s in every), tuple(callables.metrics))
     if isinstance(data, Data):
         config, note = fitted_batch(config, min(len(s.train) for _, _, s in every))
         if note:  # the last of the checks: said once they all passed

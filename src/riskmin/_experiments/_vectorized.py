@@ -34,7 +34,7 @@ from .._training._optim import (
     per_run_supported,
     weight_decay,
 )
-from ..policy import Judge, check_monitor, judged, monitored, reports_closed_form
+from ..policy import Judge, judged, monitored, reports_closed_form
 from .._training._prepare import order_seed, resolve_device
 from .._data._scaling import Scaling
 
@@ -296,7 +296,6 @@ def train_stacked(model, data: Data, config: Config, runs: list, finished, threa
         common,
         [torch.Generator().manual_seed(order_seed(seed)) for seed, _, _ in runs],
     )
-    check_monitor(config, "val" in common.rows)  # a stack takes riskmin's metrics alone
     record = JudgedRuns.of(stack, config, judged(config, "val" in common.rows))
     per_replica_loss = replica_losses(config.loss)
     shares = accumulation_shares(config, train_rows)  # each batch's weight in its accumulated step, as fit weighs it

@@ -80,7 +80,7 @@ from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, sav
 from .._files import RunLock, held_elsewhere, held_here, holds_run, this_process
 from .._paths import holds_experiment
 from ._threads import IntraOpThreads
-from ..policy import Judge, check_monitor, judged, reports_closed_form, worse_than_the_mean
+from ..policy import Judge, judged, reports_closed_form, worse_than_the_mean
 from ._state import Training, restore_checkpoint, save, validate
 
 CHECKPOINT_SECONDS = 30.0  # by default a checkpoint at the end of the first epoch this long after the last one
@@ -416,10 +416,9 @@ def setup(
     unused = fixed_by_splits(settings) if isinstance(data, Splits) else ""
     if unused and team.first:
         warn(unused, RiskminNote)
-    # what the data, once read, leaves unused (a Dataset's settings for rows held in memory); an experiment says it once
-    if team.first and not experiment:
+    if team.first and not experiment:  # an experiment says these once for all its runs
+        # what the data, once read, leaves unused (a Dataset's settings for rows held in memory)
         said_for_task(config, settings, splits.data.task if isinstance(splits.data, Data) else "")
-    if team.first and not experiment:  # an experiment says them once for all its runs
         for note in prepared.notes:
             warn(note)
     # frozen ones never get a gradient
@@ -429,8 +428,7 @@ def setup(
     threads = IntraOpThreads(
         config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device
     )
-    tracked = judged(config, prepared.has_val)
-    check_monitor(config, prepared.has_val, tuple(callables.metrics))
+    tracked = judged(config, prepared.has_val, tuple(callables.metrics))
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     directory, replacing = run_folder(directory, config, resume, team)
     chosen += live_logs(config, directory, team)
@@ -941,13 +939,13 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
         )
     if is_path(x):  # answered as NumPy rows are: a class by its label
         x = file_inputs(x, names).numpy()
-    if x is None or isinstance(x, (dict, set, bytes)) and not frames.several_tensors(x):
+    if x is None or isinstance(x, (dict, set, bytes)) and not frames.given_as_several(x):
         raise RiskminError(
             f"x is {'None' if x is None else 'of type ' + type(x).__name__}; pass the rows as a DataFrame, a NumPy "
             "array, a tensor or a data file's path"
         )
     rows = x
-    if frames.several_tensors(x):  # several inputs, read as fit reads them; riskmin scales none of them
+    if frames.given_as_several(x):  # several inputs, read as fit reads them; riskmin scales none of them
         x = several_inputs(x, n_rows(x))
     else:
         x = frames.inputs(x, names)

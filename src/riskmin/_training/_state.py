@@ -380,7 +380,7 @@ def optimizer_state(optimizer, model: torch.nn.Module) -> tuple:
     group of its own (add_param_group), which a resumed run, its optimizer built afresh, takes back."""
     state = optimizer.state_dict()
     values, tensors = {"param_groups": state["param_groups"], "state": {}}, {}
-    values["groups"] = [[name for name, _ in grouped(model, group)] for group in optimizer.param_groups]
+    values["groups"] = group_names(optimizer, model)
     values["training"] = [name for name, p in model.named_parameters() if p.requires_grad]
     for index, entry in state["state"].items():
         values["state"][str(index)] = {}
@@ -392,10 +392,10 @@ def optimizer_state(optimizer, model: torch.nn.Module) -> tuple:
     return values, tensors
 
 
-def grouped(model: torch.nn.Module, group: dict) -> list:
-    """(name, parameter) of each parameter of an optimizer's `group`, named as `model` names it ("" if it does not)."""
+def group_names(optimizer, model: torch.nn.Module) -> list:
+    """The names of the parameters of each of the optimizer's groups, as `model` names them ("" where it does not)."""
     named = {id(p): name for name, p in model.named_parameters()}
-    return [(named.get(id(p), ""), p) for p in group["params"]]
+    return [[named.get(id(p), "") for p in group["params"]] for group in optimizer.param_groups]
 
 
 def load_optimizer_state(optimizer, values: dict, tensors: dict, model: torch.nn.Module) -> None:
@@ -407,7 +407,7 @@ def load_optimizer_state(optimizer, values: dict, tensors: dict, model: torch.nn
     if "groups" in values and all(name in parameters for names in values["groups"] for name in names):
         for name, parameter in parameters.items():
             parameter.requires_grad_(name in values["training"])
-        if [[name for name, _ in grouped(model, group)] for group in optimizer.param_groups] != values["groups"]:
+        if group_names(optimizer, model) != values["groups"]:
             optimizer.param_groups.clear()  # regrouped as saved; load_state_dict below gives each its settings
             for names in values["groups"]:
                 optimizer.add_param_group({"params": [parameters[name] for name in names]})
