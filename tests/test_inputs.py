@@ -207,3 +207,34 @@ def test_a_seeded_fit_of_a_dataset_that_draws_at_random_reports_the_same_metrics
         runs.append(riskmin.fit("linear", Augmented(), epochs=2, seed=0, **FAST))
     rows = [[{k: v for k, v in row.items() if k != "seconds"} for row in run.history] for run in runs]
     assert rows[0] == rows[1] and runs[0].test == runs[1].test
+
+
+class Labels(Dataset):
+    """Three classes, the last first met at item 150: a batch or two of the first items show only 0 and 1."""
+
+    def __init__(self, listed=False):
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(200, 4, generator=generator)
+        self.y = (self.x[:, 0] > 0).long()
+        self.y[150:] = 2
+        if listed:  # torchvision's data sets list their targets
+            self.targets = self.y.tolist()
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_a_named_model_on_a_dataset_of_class_labels_gets_one_output_per_class(listed):
+    # it was built with one output, from the first item's label, and refused as cross entropy "with 2 classes"
+    run = riskmin.fit("two_layer", Labels(listed), loss="cross_entropy", epochs=1, **FAST)
+    assert run.model(torch.zeros(1, 4)).shape == (1, 3) and run.summary["n_outputs"] == 3
+
+
+def test_a_module_with_too_few_outputs_for_a_datasets_classes_is_refused_before_training():
+    # torch's IndexError at the first batch that held class 2
+    with pytest.raises(RiskminError, match=r"^the model gives outputs of shape \(2,\) per sample but cross entropy needs one score per class \(3 classes\)"):
+        riskmin.fit(nn.Linear(4, 2), Labels(), loss="cross_entropy", epochs=1, **FAST)

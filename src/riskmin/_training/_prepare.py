@@ -120,7 +120,9 @@ class Prepared:
         x0, y0 = dataset[0]
         inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
         self.n_inputs = sum(torch.as_tensor(t).numel() for t in inputs)
-        self.n_outputs = max(torch.as_tensor(y0).numel(), 1)
+        y0 = torch.as_tensor(y0)
+        labels = config.loss == "cross_entropy" and y0.numel() == 1 and not y0.is_floating_point()
+        self.n_outputs = dataset_classes(dataset) if labels else max(y0.numel(), 1)
 
     @property
     def target(self) -> Optional[TargetScale]:
@@ -463,6 +465,20 @@ def check_batch_size(config: Config, train_rows: int, where: str = "the training
             f"batch_size = {config.batch_size} is larger than {where} ({train_rows} "
             f"samples); use at most {train_rows}, or 0 for the whole split"
         )
+
+
+def dataset_classes(dataset: Dataset) -> int:
+    """The classes a Dataset's class-index targets span, 0 to the largest: a model needs one output for each, and the
+    first items need not hold the largest. Read from its `targets` when it lists one per item (torchvision's data sets
+    do), else from every item once."""
+    listed = getattr(dataset, "targets", None)
+    if isinstance(listed, (list, torch.Tensor, np.ndarray)) and len(listed) == len(dataset):
+        labels = torch.as_tensor(listed)
+    else:
+        labels = torch.stack([torch.as_tensor(dataset[i][1]).reshape(()) for i in range(len(dataset))])
+    if labels.is_floating_point() or labels.numel() == 0:
+        return 1
+    return max(int(labels.max()) + 1, 2)
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
