@@ -467,7 +467,7 @@ def check_batch_size(config: Config, train_rows: int, where: str = "the training
         )
 
 
-def dataset_classes(dataset: Dataset) -> int:
+def dataset_classes(dataset) -> int:
     """The classes a Dataset's class-index targets span, 0 to the largest: a model needs one output for each, and the
     first items need not hold the largest. Read from its `targets` when it lists one per item (torchvision's data sets
     do), else from every item once."""
