@@ -238,3 +238,14 @@ def test_a_module_with_too_few_outputs_for_a_datasets_classes_is_refused_before_
     # torch's IndexError at the first batch that held class 2
     with pytest.raises(RiskminError, match=r"^the model gives outputs of shape \(2,\) per sample but cross entropy needs one score per class \(3 classes\)"):
         riskmin.fit(nn.Linear(4, 2), Labels(), loss="cross_entropy", epochs=1, **FAST)
+
+
+def test_predicting_rows_of_unequal_inputs_or_a_dataset_is_refused_in_one_sentence():
+    a, b, y = two_inputs()
+    run = riskmin.fit(Two(), ((a, b), y), epochs=1, **FAST)
+    # it said "but y has 400" of a prediction given no y
+    with pytest.raises(RiskminError, match=r"^input x\[1\] has 50 rows but x\[0\] has 400; every input needs one row per sample"):
+        riskmin.predict(run, (a, b[:50]))
+    # torch's "only one element tensors can be converted to Python scalars"
+    with pytest.raises(RiskminError, match=r"^x is a Pairs; predict takes the rows themselves, .* torch.stack\(\[x for x, _ in dataset\]\)$"):
+        riskmin.predict(run, Pairs(False))

@@ -65,19 +65,24 @@ class SeveralInputsModel:
         return forward(self.model, x)
 
 
-def several_inputs(x, rows_of_y: int):
-    """Several inputs checked and made tensors: at least one, each with one row per sample (`rows_of_y`); real
-    numbers as float32, integers (token ids, class indices) as they are."""
+def several_inputs(x, rows_of_y: int | None = None):
+    """Several inputs checked and made tensors: at least one, each with one row per sample (`rows_of_y`, or without
+    targets as many as the first input has); real numbers as float32, integers (token ids, class indices) as they
+    are."""
     names = [f"x[{key!r}]" for key in x] if isinstance(x, dict) else [f"x[{i}]" for i in range(len(x))]
     if not names:
         raise RiskminError("x is an empty tuple or dict; give at least one input tensor")
     tensors = [torch.as_tensor(value) for value in (x.values() if isinstance(x, dict) else x)]
     tensors = [t.float() if t.is_floating_point() else t for t in tensors]
+    if rows_of_y is None:  # rows to predict: the first input tells how many
+        rows, against = (len(tensors[0]) if tensors[0].ndim else 0), f"{names[0]} has"
+    else:
+        rows, against = rows_of_y, "y has"
     for name, tensor in zip(names, tensors):
-        if tensor.ndim == 0 or len(tensor) != rows_of_y:
-            rows = "no rows" if tensor.ndim == 0 else f"{len(tensor)} rows"
+        if tensor.ndim == 0 or len(tensor) != rows:
+            given = "no rows" if tensor.ndim == 0 else f"{len(tensor)} rows"
             raise RiskminError(
-                f"input {name} has {rows} but y has {rows_of_y}; every input "
+                f"input {name} has {given} but {against} {rows}; every input "
                 "needs one row per sample, on its first dimension"
             )
     return dict(zip(x, tensors)) if isinstance(x, dict) else tuple(tensors)

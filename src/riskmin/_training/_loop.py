@@ -944,9 +944,14 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
             f"x is {'None' if x is None else 'of type ' + type(x).__name__}; pass the rows as a DataFrame, a NumPy "
             "array, a tensor or a data file's path"
         )
+    if isinstance(x, torch.utils.data.Dataset):  # its items are (inputs, target) pairs, or inputs alone: either
+        raise RiskminError(
+            f"x is a {type(x).__name__}; predict takes the rows themselves, as a tensor, a NumPy array, a DataFrame "
+            "or a tuple or dict of inputs: stack the Dataset's inputs, say torch.stack([x for x, _ in dataset])"
+        )
     rows = x
     if frames.given_as_several(x):  # several inputs, read as fit reads them; riskmin scales none of them
-        x = several_inputs(x, n_rows(x))
+        x = several_inputs(x)
     else:
         x = frames.inputs(x, names)
         x = x[:, None] if x.ndim == 1 else x
