@@ -307,3 +307,17 @@ def test_the_settings_of_a_datasets_loader_are_noted_unused_for_rows_held_in_mem
     dataset = torch.utils.data.TensorDataset(torch.randn(40, 3), torch.randn(40, 1))
     dataset_notes = notes_of(lambda: riskmin.fit("linear", dataset, epochs=1, num_workers=1, progress=False))
     assert not [note for note in dataset_notes if "num_workers" in note]  # they act
+
+
+@pytest.mark.parametrize("experiment", ["montecarlo", "compare", "curve"])
+def test_a_runs_own_settings_given_to_an_experiment_are_noted_unused_or_refused_as_flags(tmp_path, capsys, experiment):
+    # log="tensorboard" wrote no scalars anywhere and said nothing; the flag was taken as well
+    shared = dict(runs=2, epochs=1, progress=False, log="tensorboard", checkpoint_every=1)
+    run = {"montecarlo": lambda: riskmin.montecarlo("linear", "lab1", **shared),
+           "compare": lambda: riskmin.compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", model="linear", **shared),
+           "curve": lambda: riskmin.curve("linear", "lab1", sizes=(0.5, 1.0), **shared)}[experiment]
+    said = [note for note in notes_of(run) if "not used by an experiment" in note]
+    assert said == ["log= and checkpoint_every= are not used by an experiment, which keeps no directory of each run's own; fit uses them"]
+    assert main([experiment, "lab1", "--runs", "2", "--epochs", "1", "--log", "tensorboard", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: --log is a setting of riskmin train, not of riskmin {experiment}\n"
+    assert not list(tmp_path.iterdir())

@@ -351,7 +351,7 @@ class Config:
     log: Literal["csv", "tensorboard"] = setting("csv", "live log of every validation in the run directory: "
                                                         "metrics.csv (always), and with tensorboard TensorBoard "
                                                         "scalars too (pip install riskmin[tensorboard])", "output",
-                                                 sweep=False)
+                                                 command="train", sweep=False)
     out: str = setting("runs", "folder that holds run directories", "output", placeholder="FOLDER", one_value=True,
                        shared=True,
                        resume="free", sweep=False)
@@ -806,6 +806,24 @@ def unused_by_sweep(given, flags: bool) -> list:
         else ("lr_find, which sweeps the rate over steps= and draws it with plot()")
     )
     return [f"{listed} {'are' if len(names) > 1 else 'is'} not used by {sweep}"]
+
+
+def unused_by_experiment(given) -> list:
+    """The note on the settings `given` to an experiment from Python that only a run of one's own uses (the command
+    line refuses their flags beside an experiment, as another command's).
+
+    >>> print(*unused_by_experiment(["log", "runs"]))
+    log= is not used by an experiment, which keeps no directory of each run's own; fit uses it
+    """
+    names = [
+        _named(name, False) for name in dict.fromkeys(given) if name in FIELDS and fact(name, "command") == "train"
+    ]
+    if not names:
+        return []
+    return [
+        f"{in_words(names, 'and')} {'are' if len(names) > 1 else 'is'} not used by an experiment, which keeps no "
+        f"directory of each run's own; fit uses {'them' if len(names) > 1 else 'it'}"
+    ]
 
 
 def _named(name: str, flags: bool, value=None) -> str:

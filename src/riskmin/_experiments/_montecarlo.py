@@ -30,6 +30,7 @@ from ..config import (
     check_experiment,
     said_for_task,
     said_given,
+    unused_by_experiment,
     warn,
 )
 from .._paths import data_label
@@ -385,6 +386,8 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
     every = every if every is not None else experiment_splits(data, config)
     # patience or plateau without a validation split, or a monitor the task does not measure: refused by every engine
     judged(config, all(len(s.val) for _, _, s in every), tuple(callables.metrics))
+    for note in unused_by_experiment(given):  # once the refusals above are past
+        warn(note, RiskminNote)
     if isinstance(data, Data):
         config, note = fitted_batch(config, min(len(s.train) for _, _, s in every))
         if note:  # the last of the checks: said once they all passed
