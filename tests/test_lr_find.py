@@ -1,6 +1,7 @@
 """The learning-rate finder: an exponential sweep on a copy of the model, a suggested rate, its picture."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -122,3 +123,14 @@ def test_a_noisy_start_of_the_sweep_is_not_taken_for_the_descent():
     x, y = load_diabetes(return_X_y=True)
     finding = riskmin.lr_find("linear", (x, y), task="regression", **FAST)
     assert 0.01 < finding.suggestion < 1.0  # where the loss falls for good (it was 3e-6, which trains to r2 -0.4)
+
+
+def test_a_sweep_over_rates_that_learn_nothing_says_its_suggestion_may_be_noise(lab1, tmp_path, capsys):
+    # from 1e-7 to 1e-6 the smoothed loss fell 10% with the batches alone, and 1.4e-7 was suggested without a word
+    with pytest.warns(riskmin.RiskminWarning, match=r"^the weights moved by 0\.\d\d% of their size over the sweep from 1e-07 to 1e-06: little was learned at these rates and the suggestion may follow the batches' noise; sweep to larger rates$"):
+        riskmin.lr_find("linear", lab1, start=1e-7, end=1e-6, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", riskmin.RiskminWarning)
+        riskmin.lr_find("linear", lab1, **FAST)  # the default sweep reaches the rates that learn
+    assert main(["lr-find", "lab1", "--model", "linear", "--start", "1e-7", "--end", "1e-6", "--plot", str(tmp_path / "s.png")]) == 0
+    assert capsys.readouterr().err.startswith("warning: the weights moved by 0.")

@@ -10,10 +10,14 @@ from typing import Optional
 
 from torch import nn
 
-from ..config import Config, RiskminError, RiskminNote, unused_by_sweep, warn
+from ..config import Config, RiskminError, RiskminNote, RiskminWarning, unused_by_sweep, warn
 
 SMOOTHING = 0.98  # the exponential moving average fastai smooths the loss with
 DIVERGED = 4.0  # the sweep stops once the smoothed loss is this many times its lowest value
+# weights that moved less than this share of their size over the whole sweep learned little at its rates: the smoothed
+# loss then rises and falls with the batches (by 10% on lab1 from 1e-7 to 1e-6, where they moved 0.02%; 2% from 1e-5 to
+# 1e-4), and its steepest fall can be their noise; a sweep that reaches the rates that learn moves them far more
+STILL = 0.05
 RULE = (
     "steepest descent: the rate where the smoothed loss falls fastest against log(rate), on a descent that gets at "
     "least halfway down to its lowest"
@@ -89,6 +93,13 @@ def lr_find(
         raise RiskminError(
             f"the loss diverged within {len(sweep.losses)} steps of the sweep; lower start (now {start:g})"
         )
+    if sweep.moved < STILL:
+        warn(
+            f"the weights moved by {sweep.moved:.2%} of their size over the sweep from {start:g} to "
+            f"{sweep.rates[-1]:.3g}: little was learned at these rates and the suggestion may follow the batches' "
+            "noise; sweep to larger rates",
+            RiskminWarning,
+        )
     return LrFinding(sweep.rates, sweep.losses, steepest(sweep.rates, sweep.losses))
 
 
@@ -100,9 +111,18 @@ class Sweep:
     def __init__(self, start: float, factor: float, steps: int):
         self.rate, self.factor, self.steps = start, factor, steps
         self.rates, self.losses, self.average, self.lowest = [], [], 0.0, math.inf
+        self.weights: list = []
+        self.moved = math.inf  # how far the weights moved over the sweep, as a share of their size (on_fit_end)
 
     def on_fit_start(self, state) -> None:
+        self.weights = [p.detach().clone() for p in state.model.parameters() if p.requires_grad]
         self.set(state.optimizer)
+
+    def on_fit_end(self, state) -> None:
+        trained = [p.detach() for p in state.model.parameters() if p.requires_grad]
+        size = math.sqrt(sum(float(w.double().square().sum()) for w in self.weights))
+        change = math.sqrt(sum(float((p.double() - w.double()).square().sum()) for p, w in zip(trained, self.weights)))
+        self.moved = change / size if size else math.inf  # weights of zero: any step is a move
 
     def on_step_end(self, state) -> None:
         if state.should_stop:
