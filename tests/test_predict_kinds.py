@@ -39,6 +39,9 @@ def test_class_and_proba_are_what_the_predict_command_writes(fruit, tmp_path):
     assert shares.numpy() == pytest.approx(np.array([[float(row[f"probability_{c}"]) for c in ("apple", "banana", "cherry")]
                                                      for row in written]), abs=1e-7)
     assert shares.sum(1).numpy() == pytest.approx(np.ones(len(x)), abs=1e-6)
+    # taken in float64, each written row sums to 1 as read back, where float32's missed it by up to 1e-7
+    sums = [float(row["probability_apple"]) + float(row["probability_banana"]) + float(row["probability_cherry"]) for row in written]
+    assert max(abs(total - 1.0) for total in sums) <= 2.3e-16
     assert torch.equal(shares, torch.softmax(riskmin.predict(run, x), 1))
     assert (labels == np.array(["apple", "banana", "cherry"])[shares.argmax(1).numpy()]).all()
 

@@ -712,7 +712,7 @@ def predict_file(args) -> int:
     kept = as_written(args.file, keep)  # as the file writes them: the inputs are read in float32, as riskmin trains
     output = predict(run, x)
     columns = outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
-    columns = {**kept, **{name: float32_text(values) for name, values in columns.items()}}
+    columns = {**kept, **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
@@ -723,18 +723,6 @@ def predict_file(args) -> int:
         raise RiskminError(f"{args.out} cannot be written ({error.strerror}); choose another --out") from None
     print(f"{len(x)} prediction{'s' * (len(x) != 1)} written to {args.out}")
     return 0
-
-
-def float32_text(column: list) -> list:
-    """A column of numbers the model computed in float32, as text with the digits a float32 holds (231.62039, not
-    the float64 231.62039184570312 it widens to); labels as they are.
-
-    >>> float32_text([231.62039184570312, 0.5, "cherry", 3])
-    ['231.62039', '0.5', 'cherry', 3]
-    """
-    import numpy as np
-
-    return [str(np.float32(value)) if type(value) is float else value for value in column]
 
 
 def as_written(path, keep: list) -> dict:

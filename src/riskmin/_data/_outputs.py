@@ -136,15 +136,28 @@ def same_frame(rows, columns: dict):
 
 
 def prediction_columns(output: torch.Tensor, loss: str, targets: list, classes=None) -> dict:
-    """The columns `riskmin predict` writes: predicted_<target> and probability_<class> (or probability_<target>)."""
+    """The columns `riskmin predict` writes, as the cells of its CSV file: predicted_<target> and probability_<class>
+    (or probability_<target>). A value keeps the digits of the float32 the model computed (`float32_text`); the
+    probabilities are taken in float64 from the logits, so that each row's, read back, sums to 1 (float32's missed it
+    by up to 1e-7)."""
     if loss == "cross_entropy" or two_classes(loss, classes, output):
         named = class_names(output, classes)
-        shares = probabilities(output, loss, classes)
+        shares = probabilities(output.double(), loss, classes)
         return {
             f"predicted_{targets[0]}": class_labels(output, loss, classes).tolist(),
             **{f"probability_{label}": shares[:, k].tolist() for k, label in enumerate(named)},
         }
     if loss == "bce":
-        shares = probabilities(output, loss, classes)
+        shares = probabilities(output.double(), loss, classes)
         return {f"probability_{name}": shares[:, i].tolist() for i, name in enumerate(targets)}
-    return {f"predicted_{name}": output[:, i].tolist() for i, name in enumerate(targets)}
+    return {f"predicted_{name}": float32_text(output[:, i].tolist()) for i, name in enumerate(targets)}
+
+
+def float32_text(column: list) -> list:
+    """A column of numbers the model computed in float32, as text with the digits a float32 holds (231.62039, not
+    the float64 231.62039184570312 it widens to).
+
+    >>> float32_text([231.62039184570312, 0.5])
+    ['231.62039', '0.5']
+    """
+    return [str(np.float32(value)) for value in column]
