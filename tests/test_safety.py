@@ -569,6 +569,31 @@ def test_a_column_float32_would_round_beyond_its_spread_is_refused_in_one_senten
         RiskminRegressor(epochs=1).fit(x[:, :2].numpy(), z[:, 0].numpy())
 
 
+def test_float32_rounding_is_checked_in_several_inputs_and_in_columns_with_missing_values():
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(200, 1, generator=generator, dtype=torch.float64)
+    far = 1e9 + 3 * z  # float32 steps by 64 there
+    # several inputs were made float32 before the check, which then saw float32 alone and passed them
+    with pytest.raises(RiskminError, match=r"^x\[1\] column 0's values lie near 1e\+09 and differ by about 2\.\d+, where float32"):
+        riskmin.Data((z, far), z)
+    with pytest.raises(RiskminError, match=r"^x\['b'\] column 0's values lie near 1e\+09"):
+        riskmin.Data({"a": z, "b": far}, z)
+    riskmin.Data((z, far - 1e9), z)  # the remedy the sentence names
+    # a missing value made the column's extremes NaN, and the check measured nothing
+    holes = torch.cat([z, far], 1)
+    holes[::7, 1] = float("nan")
+    with pytest.raises(RiskminError, match=r"^x column x1's values lie near 1e\+09 and differ by about 2\.\d+, where float32"):
+        riskmin.Data(holes, z, missing="mean")
+    with pytest.raises(RiskminError, match=r"^x column x1's values lie near 1e\+09"):  # arrays, with missing= as a table's
+        riskmin.fit("linear", (holes.numpy(), z.numpy()), missing="mean", epochs=1, progress=False)
+    holes[:, 1] -= 1e9
+    assert riskmin.fit("linear", (holes.numpy(), z.numpy()), missing="mean", epochs=1, progress=False).summary["epochs_run"] == 1
+    tiny = torch.cat([z, 1e-40 * z], 1)
+    tiny[::7, 1] = float("nan")
+    with pytest.raises(RiskminError, match=r"^x column x1's values are all smaller in size than 1\.2e-38"):
+        riskmin.Data(tiny, z, missing="mean")
+
+
 def test_a_value_beyond_float32_in_a_file_is_named_with_its_column(tmp_path, capsys):
     data = tmp_path / "huge.csv"
     data.write_text("a,b,y\n" + "".join(f"{i},{1e39 if i == 3 else i % 7},{i % 5}.5\n" for i in range(20)))

@@ -155,9 +155,13 @@ def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
     """Refuse what is not a finite number (NaN in x allowed under missing="mean") or what float32 cannot hold, in
     every input and in the targets, naming the column; `originals` and `given` are the tensors as the user gave them."""
     inputs = input_tensors(data.x)
-    names = [] if data.several else data.feature_names
+    if data.several:  # each input by its place or key (as several_inputs names it), its values by number
+        keys = list(data.x) if isinstance(data.x, dict) else range(len(inputs))
+        named = [(f"x[{key!r}]", [str(c) for c in range(t[0].numel())]) for key, t in zip(keys, inputs)]
+    else:
+        named = [("x", data.feature_names)]
     for tensor, original, what, columns in [
-        *((t, o, "x", names) for t, o in zip(inputs, originals)),
+        *((t, o, what, names) for t, o, (what, names) in zip(inputs, originals, named)),
         (data.y, given, "y", data.target_names),
     ]:
         # "mean": NaN are holes to fill
@@ -168,9 +172,9 @@ def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
 def read_inputs(x, rows_of_y: int) -> tuple:
     """(the inputs as riskmin keeps them, the input tensors as given): one tensor of samples x features in float32, or
     several (a tuple or dict) each with a row per sample; what was given names a value float32 cannot hold."""
-    if is_several(x):
-        x = several_inputs(x, rows_of_y)
-        return x, list(x.values() if isinstance(x, dict) else x)
+    if is_several(x):  # as given: float64 is made float32 by several_inputs
+        given = [torch.as_tensor(value) for value in (x.values() if isinstance(x, dict) else x)]
+        return several_inputs(x, rows_of_y), given
     given = torch.as_tensor(x)
     return one_input(given), [given]
 
@@ -262,6 +266,12 @@ def check_float32(original: torch.Tensor, kept: torch.Tensor, what: str, names: 
         return
     columns = original.reshape(len(original), -1)
     low, high = (bounds.double() for bounds in torch.aminmax(columns, dim=0))
+    holes = low.isnan().nonzero()[:, 0]  # a column with a missing value: its extremes taken over the values it has
+    if len(holes):
+        present = columns[:, holes].double()
+        missing = present.isnan()
+        low[holes] = present.masked_fill(missing, math.inf).amin(0)
+        high[holes] = present.masked_fill(missing, -math.inf).amax(0)
     if original.dtype == torch.float64:
         check_small(columns, low, high, what, names)
     if kept.is_floating_point():
@@ -270,11 +280,8 @@ def check_float32(original: torch.Tensor, kept: torch.Tensor, what: str, names: 
 
 def check_small(columns: torch.Tensor, low: torch.Tensor, high: torch.Tensor, what: str, names: list) -> None:
     """Refuse a float64 column every value of which is below float32's smallest normal number in size (`low`, `high`:
-    each column's extremes, NaN for one with a missing value, whose largest size is then measured alone)."""
+    each column's extremes over the values it has)."""
     largest = torch.maximum(low.abs(), high.abs())
-    holes = largest.isnan().nonzero()[:, 0]
-    if len(holes):
-        largest[holes] = columns[:, holes].abs().nan_to_num(nan=0.0).amax(0).double()
     tiny = ((largest > 0) & (largest < FLOAT32_TINY)).nonzero()[:, 0]
     if len(tiny):
         column = int(tiny[0])
@@ -290,21 +297,21 @@ def check_rounding(
     columns of a file or a DataFrame never get here so: they are centred in float64 as they are read.)
 
     float32 rounds a value v by at most |v| 2^-24, and a column's standard deviation is at least its range over
-    sqrt(2n): only a column where the one may exceed ROUNDED of the other is measured (a column with a missing value,
-    NaN, is not)."""
+    sqrt(2n): only a column where the one may exceed ROUNDED of the other is measured, over the values it has (a
+    missing one, NaN, is no value; a column of none is not measured)."""
     bound = torch.maximum(low.abs(), high.abs()) * 2.0**-24
-    suspects = (bound > ROUNDED * (high - low) / math.sqrt(2 * len(columns))).nonzero()[:, 0]
+    suspects = ((bound > ROUNDED * (high - low) / math.sqrt(2 * len(columns))) & (low <= high)).nonzero()[:, 0]
     if not len(suspects):
         return
     values = columns[:, suspects].double()
-    error = (rounded[:, suspects].double() - values).abs().amax(0)
-    spreads = values.std(0, correction=0)
+    error = (rounded[:, suspects].double() - values).abs().nan_to_num(nan=0.0).amax(0)
+    spreads = (values - values.nanmean(0)).square().nanmean(0).sqrt()
     # a constant column is said to be one elsewhere
     lost = ((error > ROUNDED * spreads) & (spreads > 0)).nonzero()[:, 0]
     if len(lost):
         column = int(suspects[lost[0]])
         name = names[column] if column < len(names) else f"{what}{column}"
-        centre, spread = float(values[:, lost[0]].median()), float(spreads[lost[0]])
+        centre, spread = float(values[:, lost[0]].nanmedian()), float(spreads[lost[0]])
         raise RiskminError(
             f"{what} column {name}'s values lie near {centre:.6g} and differ by about {spread:.3g}, where float32, "
             f"the precision riskmin trains in, rounds them by up to {float(error[lost[0]]):.3g}; subtract a constant "

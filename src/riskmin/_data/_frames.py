@@ -161,20 +161,25 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             "columns one-hot encoded"
         )
     x = x if several else torch.as_tensor(writable(x))
+    # NaN in x filled with training-split means, as a table's empty cells are (drop takes out a table's rows: NaN in
+    # arrays are refused, with their row)
+    missing = "mean" if config.missing == "mean" else "error"
     if config.task == "regression":
-        return Data(x, amounts(y))
+        return Data(x, amounts(y), missing=missing)
     if config.loss == "bce" and yes_no(y):  # 0/1 as whole numbers: bce fits them as 0.0/1.0
-        return Data(x, torch.as_tensor(y).double(), task="classification")
+        return Data(x, torch.as_tensor(y).double(), task="classification", missing=missing)
     if isinstance(y, np.ndarray) and y.dtype.kind in "bOUS" or labels_asked(y, config) or labels_not_indices(y):
         classes, codes = pair_classes(y)
-        return Data(x, torch.from_numpy(codes), classes=classes, task="classification")
+        return Data(x, torch.from_numpy(codes), classes=classes, task="classification", missing=missing)
     columns = y.shape[1] if getattr(y, "ndim", 1) == 2 else 1
     if config.task == "classification" and config.loss != "bce" and columns > 1:
         raise RiskminError(
             f"classification takes one column of class labels but y has {columns}; give one, or, for several yes/no "
             'targets, y as 0.0/1.0 floats with loss="bce"'
         )
-    data = Data(x, y, task="" if config.task == "auto" else config.task)  # 0/1 labels as they are, for bce
+    data = Data(
+        x, y, task="" if config.task == "auto" else config.task, missing=missing
+    )  # 0/1 labels as they are, for bce
     guessed = config.task == "auto" and config.loss == "auto" and data.task == "regression"
     if guessed and bool(((data.y == 0) | (data.y == 1)).all()):  # 0.0/1.0 alone: labels, maybe
         data.notes.append(
