@@ -187,8 +187,8 @@ class Config:
         "or the codes 0..k-1 (k up to 20) are classes; other numbers (ratings 1..5, counts) are regression", "data",
         shared=True)
     missing: Literal["error", "drop", "mean"] = setting(
-        "error", "empty cells of a table: error names them, drop drops their rows, mean fills features with "
-                 "training-split means",
+        "error", "empty cells of a table, NaN in arrays: error names them, drop drops a table's rows with them, "
+                 "mean fills features with training-split means",
         "data", shared=True)
     target_transform: Literal["none", "log"] = setting(
         "none", "log: train on the logarithm of a positive regression target; predictions and the metrics (rmse, mae, "
