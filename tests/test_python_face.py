@@ -3,6 +3,7 @@ notes the command line prints, as warnings."""
 
 import json
 import math
+import re
 import subprocess
 import sys
 import warnings
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import riskmin
 from riskmin import RiskminError
@@ -562,3 +564,37 @@ def test_run_load_given_a_models_name_says_what_it_takes(tmp_path):
     with pytest.raises(RiskminError, match=r"^model= is a str; Run.load takes a fresh instance of the run's own module"):
         riskmin.Run.load(path, model="linear")  # an AttributeError on named_parameters, before
     assert riskmin.Run.load(path).config.model == "linear"
+
+
+def test_evaluating_targets_of_other_columns_than_the_run_predicts_is_refused_in_one_sentence():
+    torch.manual_seed(0)
+    x = torch.randn(200, 4)
+    y = x @ torch.randn(4, 2)
+    two = riskmin.fit(nn.Linear(4, 2), (x, y), epochs=1, progress=False)
+    one = riskmin.fit(nn.Linear(4, 1), (x, y[:, :1]), epochs=1, progress=False)
+    # metrics of (n, 2) outputs broadcast against (n, 1) targets came back without a word; 3 columns, torch's error
+    for run, given, said in [(two, y[:, :1], "2 outputs per row but y has 1 column, and mse would broadcast one against the other; give y 2 columns (y0, y1), in"),
+                             (one, y, "1 output per row but y has 2 columns, and mse would broadcast one against the other; give y 1 column (y0), in"),
+                             (two, torch.cat([y, y[:, :1]], 1), "2 outputs per row but y has 3 columns")]:
+        with pytest.raises(RiskminError, match="^the model gives " + re.escape(said)):
+            riskmin.evaluate(run, (x, given))
+    assert riskmin.evaluate(one, (x, y[:, 0]))["loss"] == riskmin.evaluate(one, (x, y[:, :1]))["loss"]  # a vector is the column
+
+
+def test_inputs_named_otherwise_than_forward_takes_them_are_refused_by_predict_and_evaluate():
+    a, b = torch.randn(50, 4), torch.randn(50, 3)
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 1), nn.Linear(3, 1)
+
+        def forward(self, a, b):
+            return self.a(a) + self.b(b)
+
+    run = riskmin.fit(Two(), ({"a": a, "b": b}, a[:, :1]), epochs=1, progress=False)
+    said = r"^the model's forward takes \(a, b\) but the data gives 2 inputs named a, c"  # forward's TypeError, before
+    with pytest.raises(RiskminError, match=said):
+        riskmin.predict(run, {"a": a, "c": b})
+    with pytest.raises(RiskminError, match=said):
+        riskmin.evaluate(run, ({"a": a, "c": b}, a[:, :1]))

@@ -161,6 +161,30 @@ def check_model(model, probe: Probe, loss: str) -> None:
         )
 
 
+def check_evaluated_targets(model, x, y: torch.Tensor, loss: str, names: list) -> None:
+    """Refuse targets to evaluate that the outputs would be broadcast against: a column per output, as the run was
+    trained on (`names`: the target columns it knows). Class indices (cross entropy) and a loss of one's own, which
+    takes what it takes, are not measured so."""
+    if loss in ("cross_entropy", "custom"):
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            output = forward(model, each_input(lambda t: t[:1], x))
+    finally:
+        model.train(was_training)
+    if isinstance(output, torch.Tensor) and output.shape[1:] != y.shape[1:]:
+        width = output.shape[1] if output.ndim == 2 else 1
+        given = f"{y.shape[1]} column{'s' * (y.shape[1] != 1)}" if y.ndim == 2 else f"shape {tuple(y.shape)}"
+        known = f" ({', '.join(names)})" if len(names) == width else ""
+        raise RiskminError(
+            f"the model gives {width} output{'s' * (width > 1)} per row but y has {given}, and {loss} would broadcast "
+            f"one against the other; give y {width} column{'s' * (width > 1)}{known}, in the order the run was "
+            "trained on"
+        )
+
+
 def check_arguments(model, x) -> None:
     """Refuse several inputs (a dict by name, a tuple in order) that the model's forward cannot be called with, in one
     sentence naming both, before the call fails inside torch."""

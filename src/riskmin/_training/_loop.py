@@ -27,7 +27,7 @@ from ._callables import (
     user_metric,
     takes_index,
 )
-from ._checks import check_columns, check_model, gradient_checked, probe
+from ._checks import check_arguments, check_columns, check_evaluated_targets, check_model, gradient_checked, probe
 from ._checkpoint import (
     Checkpoints,
     FinishedThenInterrupted,
@@ -889,6 +889,8 @@ def evaluate(run_or_model, data, loss=None) -> dict:
         check_log_target(config, targets, getattr(run_or_model, "data_names", {}).get("targets") or data.target_names)
     device = next(model.parameters()).device
     x = to_device(standardizer(data.x) if standardizer is not None else data.x, device)
+    check_arguments(model, x)
+    check_evaluated_targets(model, x, targets, loss_name, names.get("targets") or [])
     # the outputs as the run trained them: a standardized (or log) regression target's units, converted back for the
     # metrics
     y = targets if target is None else target(targets)
@@ -957,6 +959,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
         x = x[:, None] if x.ndim == 1 else x
         check_columns(x, standardizer)
         x = standardizer(x) if standardizer is not None else x
+    check_arguments(model, x)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
