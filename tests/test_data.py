@@ -163,3 +163,14 @@ def test_row_labels_given_as_a_numpy_array_name_rows_by_their_labels():
     for labels, named in ((np.array(["a", "b", "c"]), "the row with index 'b'"), (np.array([10, 20, 30]), "the row with index 20")):
         with pytest.raises(riskmin.RiskminError, match=f"^x holds NaN or infinite values, first at {named}, in column x0;"):
             riskmin.fit("linear", riskmin.Data(x, y, row_labels=labels), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("names, said", [
+    (dict(feature_names=["a", "a"]), "feature_names names a twice; give each column a name of its own"),
+    (dict(feature_names=["a"]), "feature_names gives 1 name for 2 columns; give one a column, in order"),
+    (dict(target_names=["t", "u"]), "target_names gives 2 names for 1 column; give one a column, in order"),
+])
+def test_names_that_are_not_one_a_column_are_refused_in_one_sentence(names, said):
+    # ["a", "a"] trained, and predict on a DataFrame of one column a fed it to both features: [4, 0] for [1, 3]
+    with pytest.raises(RiskminError, match=f"^{said}$"):
+        riskmin.Data(torch.randn(10, 2), torch.randn(10, 1), **names)

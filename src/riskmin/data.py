@@ -8,6 +8,7 @@ Any `torch.utils.data.Dataset` still works, through a standard DataLoader.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,6 +85,9 @@ class Data:
             raise RiskminError(f"x has {len(self)} samples but y has {len(self.y)}; they must match")
         if len(self) < 2:
             raise RiskminError(f"the data has {len(self)} sample{'s' * (len(self) != 1)}; training needs at least 2")
+        if not self.several:  # predict and evaluate find a table's columns by these names
+            check_names(list(self.feature_names), self.x.shape[1], "feature_names")
+        check_names(list(self.target_names), self.y.shape[1] if self.y.ndim == 2 else 1, "target_names")
         check_values(self, originals, given)
         self.feature_names = list(self.feature_names) or (
             [] if self.several else [f"x{i}" for i in range(self.x.shape[1])]
@@ -149,6 +153,24 @@ class Data:
 def names_text(names: list, most: int = 3) -> str:
     """Up to `most` names, and "..." for the rest."""
     return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+
+
+def check_names(names: list, columns: int, what: str) -> None:
+    """Refuse `names` given for the columns of x or y (`what`: feature_names or target_names) that are not one a column,
+    or that name a column twice: a DataFrame's columns are found by them.
+
+    >>> check_names(["a", "a"], 2, "feature_names")
+    Traceback (most recent call last):
+    riskmin.config.RiskminError: feature_names names a twice; give each column a name of its own
+    """
+    if names and len(names) != columns:
+        raise RiskminError(
+            f"{what} gives {len(names)} name{'s' * (len(names) != 1)} for {columns} column{'s' * (columns != 1)}; "
+            "give one a column, in order"
+        )
+    twice = [name for name, count in collections.Counter(names).items() if count > 1]
+    if twice:
+        raise RiskminError(f"{what} names {twice[0]} twice; give each column a name of its own")
 
 
 def check_values(data: Data, originals: list, given: torch.Tensor) -> None:
