@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -174,3 +176,22 @@ def test_names_that_are_not_one_a_column_are_refused_in_one_sentence(names, said
     # ["a", "a"] trained, and predict on a DataFrame of one column a fed it to both features: [4, 0] for [1, 3]
     with pytest.raises(RiskminError, match=f"^{said}$"):
         riskmin.Data(torch.randn(10, 2), torch.randn(10, 1), **names)
+
+
+@pytest.mark.parametrize("train, said", [
+    (torch.arange(80).float(), "the train part of the Splits is float32 of shape (80,), not row numbers; give each part as one list or tensor of whole numbers"),
+    (torch.tensor([0, 1, 500]), "the train part of the Splits names row 500, but the data has rows 0 to 99"),
+    ([0, 1, -1], "the train part of the Splits names row -1, but the data has rows 0 to 99"),
+    (torch.arange(85), "row 80 is in the train and the val part of the Splits, and would be measured as unseen where it was seen; give the parts no common row"),
+])
+def test_splits_of_rows_the_data_lacks_or_shares_between_parts_are_refused_in_one_sentence(train, said):
+    # torch's index_select and IndexError, and test metrics of rows trained on without a word
+    data = Data(torch.randn(100, 2), torch.randn(100, 1))
+    with pytest.raises(RiskminError, match=f"^{re.escape(said)}$"):
+        riskmin.data.Splits(data, train, torch.arange(80, 90), torch.arange(90, 100))
+
+
+def test_splits_take_row_numbers_as_lists_or_arrays_and_a_row_twice_in_training():
+    data = Data(torch.randn(100, 2), torch.randn(100, 1))
+    bootstrap = riskmin.data.Splits(data, np.array([0, 0, 1, 2, 2]), [3, 4], [])
+    assert bootstrap.train.dtype == torch.long and bootstrap.sizes() == {"train": 5, "val": 2, "test": 0}

@@ -369,6 +369,38 @@ class Splits:
     test: torch.Tensor
     seed: Optional[int] = None
 
+    def __post_init__(self):
+        """Each part as a tensor of row indices, checked: whole numbers, of rows the data has, and no row in two parts
+        (a test row trained on makes the test metrics look better than they are). A row may recur within a part (a
+        bootstrap's training rows)."""
+        rows, parts = len(self.data), ("train", "val", "test")
+        owner = torch.full((rows,), -1, dtype=torch.int8)  # the part that holds each row, -1 for none
+        for number, part in enumerate(parts):
+            index = torch.as_tensor(getattr(self, part))
+            if index.numel() == 0:
+                index = index.reshape(0).long()
+            if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool or index.ndim != 1:
+                raise RiskminError(
+                    f"the {part} part of the Splits is {str(index.dtype).removeprefix('torch.')} of shape "
+                    f"{tuple(index.shape)}, not row numbers; give each part as one list or tensor of whole numbers"
+                )
+            index = index.long()
+            if len(index) and (int(index.min()) < 0 or int(index.max()) >= rows):
+                wrong = int(index.min()) if int(index.min()) < 0 else int(index.max())
+                raise RiskminError(
+                    f"the {part} part of the Splits names row {wrong}, but the data has rows 0 to {rows - 1}"
+                )
+            held = owner[index]
+            shared = (held >= 0).nonzero()[:, 0]
+            if len(shared):
+                row, other = int(index[shared[0]]), parts[int(held[shared[0]])]
+                raise RiskminError(
+                    f"row {row} is in the {other} and the {part} part of the Splits, and would be measured as unseen "
+                    "where it was seen; give the parts no common row"
+                )
+            owner[index] = number
+            setattr(self, part, index)
+
     def sizes(self) -> dict:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
