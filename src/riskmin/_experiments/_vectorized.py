@@ -106,6 +106,10 @@ def refusal(model, data: Data, config: Config) -> str:
         return (
             "the model holds parameters that do not train (requires_grad False)" if parameters else "the model has none"
         )
+    # tied weights: a stack is built of each parameter once, by its first name, and the layer that reads it by another
+    # would be left without it (autograd's "expected device meta", from backward)
+    if len(list(probe.named_parameters(remove_duplicate=False))) != len(parameters):
+        return "the model shares a parameter between layers (tied weights)"
     # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
     check_model(probe, probe_of(data, data.x[:2], data.y[:2]), config.loss)  # it leaves the probe as it was
     if list(probe.buffers()):
