@@ -131,6 +131,9 @@ def not_a_scalar(output, target):
     (dict(loss=lambda o, t: 1.0), r"returned a float, not a scalar tensor"),
     (dict(loss=3), r"loss = 3 is not allowed; give a name or a callable \(output, target -> scalar tensor\)"),
     (dict(optimizer=lambda ps: None), r"returned a NoneType, not a torch.optim.Optimizer"),
+    # torch's "step() missing 1 required positional argument: 'closure'", from the first step
+    (dict(optimizer=torch.optim.LBFGS), r"^optimizer LBFGS needs a closure at every step, which computes the loss again, and riskmin steps"),
+    (dict(optimizer=lambda ps: torch.optim.LBFGS(ps)), r"^optimizer LBFGS needs a closure at every step"),
     (dict(scheduler=lambda o: o), r"returned a SGD, not a learning-rate scheduler"),
     (dict(metrics={"mse": squared_error}), r"metric name 'mse' is not allowed"),
     (dict(metrics={"val_x": squared_error}), r"metric name 'val_x' is not allowed"),

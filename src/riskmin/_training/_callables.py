@@ -242,7 +242,9 @@ def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.o
     if isinstance(given, type) and issubclass(given, torch.optim.Optimizer):
         # the class's own keyword arguments, which Optimizer's signature (params, defaults) does not list
         options: dict = {"lr": config.lr, **({"weight_decay": config.weight_decay} if config.weight_decay else {})}
-        return given(parameters, **options)
+        optimizer = given(parameters, **options)
+        check_steps_alone(optimizer)
+        return optimizer
     # mypy narrows a class that is no Optimizer to type[object], as if it took no arguments
     optimizer = given(parameters)  # type: ignore[call-arg]
     if not isinstance(optimizer, torch.optim.Optimizer):
@@ -250,7 +252,20 @@ def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.o
             f"optimizer {qualified_name(given)} returned a {type(optimizer).__name__}, not a "
             "torch.optim.Optimizer; give an Optimizer class or a function parameters -> optimizer"
         )
+    check_steps_alone(optimizer)
     return optimizer
+
+
+def check_steps_alone(optimizer: torch.optim.Optimizer) -> None:
+    """Refuse an optimizer whose step needs a closure that computes the loss again (LBFGS): riskmin's loop steps on
+    the gradients of one backward pass, step() without arguments."""
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise RiskminError(
+            f"optimizer {type(optimizer).__name__} needs a closure at every step, which computes the loss again, and "
+            "riskmin steps on the gradients of one backward pass; give an optimizer that steps on them alone (sgd, "
+            "adam, adamw, rmsprop, or one of your own)"
+        )
 
 
 def user_scheduler(given: Callable, optimizer: torch.optim.Optimizer):
