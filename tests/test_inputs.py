@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -249,3 +250,13 @@ def test_predicting_rows_of_unequal_inputs_or_a_dataset_is_refused_in_one_senten
     # torch's "only one element tensors can be converted to Python scalars"
     with pytest.raises(RiskminError, match=r"^x is a Pairs; predict takes the rows themselves, .* torch.stack\(\[x for x, _ in dataset\]\)$"):
         riskmin.predict(run, Pairs(False))
+
+
+@pytest.mark.parametrize("form", ["tuple", "dict"])
+def test_predict_answers_several_numpy_inputs_in_numpy_as_it_answers_one(form):
+    a, b, y = two_inputs()
+    run = riskmin.fit(Two(), ((a, b), y), epochs=1, **FAST)
+    arrays = (a.numpy(), b.numpy()) if form == "tuple" else {"first": a.numpy(), "second": b.numpy()}
+    tensors = (a, b) if form == "tuple" else {"first": a, "second": b}
+    answer = riskmin.predict(run, arrays)  # a tensor, before
+    assert isinstance(answer, np.ndarray) and np.array_equal(answer, riskmin.predict(run, tensors).numpy())

@@ -99,8 +99,9 @@ def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, 
     """`prediction` (as_kind of the model's `output`) in the type of the `rows` it was made for: a NumPy array for an
     array, where classes have labels, by label, in the target's type (see _columns.class_codes; a run written before
     riskmin kept labels' types holds them as text, and gives text); a DataFrame of the same kind for a DataFrame, with
-    its row index; a tensor for anything else."""
-    from ._frames import is_frame
+    its row index; a tensor for anything else. Several inputs (a tuple or dict) answer as their first input would."""
+    from ._frames import given_as_several, is_frame
+    from ._inputs import input_tensors
 
     classes = names.get("classes")
     named = kind == "class" and bool(classes) and one_class_per_row(output, loss, classes)
@@ -109,7 +110,8 @@ def like_input(prediction: torch.Tensor, output: torch.Tensor, rows, kind: str, 
         # a column per target or class, with rows or without
         columns = values.reshape(len(values), math.prod(values.shape[1:])).T
         return same_frame(rows, dict(zip(headers(prediction, output, kind, loss, names), columns)))
-    if isinstance(rows, np.ndarray):
+    first = input_tensors(rows)[0] if given_as_several(rows) else rows  # several inputs: as their first
+    if isinstance(first, np.ndarray):
         return np.array(classes)[prediction.numpy()] if named else prediction.numpy()
     return prediction
 
