@@ -157,6 +157,38 @@ def test_a_run_interrupted_at_its_last_step_resumes_to_its_last_validation(tmp_p
     assert all(torch.equal(weights[k], whole[k]) for k in whole)
 
 
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_an_interruption_asked_at_an_epochs_end_leaves_there_and_resumes_exactly(tmp_path, accumulate):
+    torch.manual_seed(0)
+    x = torch.randn(100, 5)
+    y = x @ torch.randn(5, 1) + 0.1 * torch.randn(100, 1)
+    settings = dict(seed=1, batch_size=10, epochs=5, accumulate=accumulate, progress=False)  # 8 batches an epoch
+
+    def built():
+        torch.manual_seed(1)
+        return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
+
+    class StopAfter:
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_epoch_end(self, state):
+            if state.epoch == self.epoch:
+                raise KeyboardInterrupt
+
+    # it left a step (or a batch) into the third: "interrupted in epoch 3 after step 17"
+    with pytest.raises(KeyboardInterrupt, match=f"^interrupted in epoch 2 after step {16 // accumulate}; the checkpoint is saved"):
+        riskmin.fit(built(), (x, y), directory=tmp_path / "run", callbacks=[StopAfter(2)], **settings)
+    resumed = riskmin.fit(built(), (x, y), directory=tmp_path / "run", resume=True, **settings)
+    uninterrupted = riskmin.fit(built(), (x, y), **settings)
+    assert [row["step"] for row in resumed.history] == [row["step"] for row in uninterrupted.history]
+    assert resumed.test == uninterrupted.test
+    weights, whole = resumed.model.state_dict(), uninterrupted.model.state_dict()
+    assert all(torch.equal(weights[k], whole[k]) for k in whole)
+    with pytest.raises(KeyboardInterrupt, match="^interrupted after the last step, once the run was finished"):  # as before
+        riskmin.fit(built(), (x, y), directory=tmp_path / "last", callbacks=[StopAfter(5)], **settings)
+
+
 @pytest.mark.parametrize("length", [{"epochs": 6}, {"max_steps": 40}, {"max_steps": 40, "epochs": 3}])
 def test_a_resume_that_gives_no_length_trains_as_long_as_the_run_began_to(tmp_path, length):
     torch.manual_seed(0)

@@ -704,6 +704,10 @@ def end_epoch(training: Training) -> None:
     if checkpoint_due(training):
         save(training.saver, training)
         training.last_saved = time.perf_counter()
+    # asked at an epoch's end (a KeyboardInterrupt of on_epoch_end, Ctrl-C while validating): left there, not a step
+    # into the next; the last epoch's run finishes first. (Under torchrun the processes agree at a step's end alone.)
+    if state.interrupted and training.team.world == 1 and going_on(training):
+        interrupt(training)
 
 
 def say_unfrozen(training: Training) -> None:
