@@ -86,9 +86,8 @@ class Training:
         """The callbacks' `event` methods: on_fit_start, on_step_end, called after every optimizer step, on_batch_end
         after every batch's backward pass, on_validation_end, on_epoch_end, on_fit_end. A KeyboardInterrupt that one
         raises is taken as Ctrl-C is (Interruptible): the loop goes on to the next step's end (or the epoch's end, from
-        on_epoch_end) and leaves there, with a
-        checkpoint that resumes the run exactly, or, with nowhere to write one, the run so far measured
-        (_loop.interrupt)."""
+        on_epoch_end) and leaves there, with a checkpoint that resumes the run exactly, or, with nowhere to write one,
+        the run so far measured (_loop.interrupt)."""
         return [interruptible(getattr(c, event), self.state) for c in self.callbacks if hasattr(c, event)]
 
     def named_callbacks(self) -> dict:
