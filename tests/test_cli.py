@@ -832,6 +832,13 @@ def test_predict_keeps_columns_as_the_file_writes_them(tmp_path, monkeypatch, ca
                                                "rooms": [1]}), tmp_path / "new.parquet")
     assert main(["predict", "runs/houses", "new.parquet", "--out", "r.csv", "--keep", "size,id,size"]) == 0
     assert (tmp_path / "r.csv").read_text().splitlines()[1].rsplit(",", 1)[0] == "64.2,1002"
+    # a kept column named as a prediction's: the prediction took its place without a word
+    (tmp_path / "clash.csv").write_text("town,id,built,size,rooms,predicted_price\nAshby,1002,2005,64.2,1,1\n")
+    capsys.readouterr()
+    assert main(["predict", "runs/houses", "clash.csv", "--out", "s.csv", "--keep", "id,predicted_price"]) == 2
+    assert capsys.readouterr().err == ("error: --keep predicted_price names a column predict writes itself; rename that "
+                                       "column in clash.csv, or leave it out of --keep\n")
+    assert not (tmp_path / "s.csv").exists()
 
 
 def test_the_features_help_says_that_row_identifiers_are_left_out_too(capsys):

@@ -712,6 +712,12 @@ def predict_file(args) -> int:
     kept = as_written(args.file, keep)  # as the file writes them: the inputs are read in float32, as riskmin trains
     output = predict(run, x)
     columns = outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
+    clashes = [name for name in kept if name in columns]
+    if clashes:  # the prediction's column would take the kept one's place
+        raise RiskminError(
+            f"--keep {clashes[0]} names a column predict writes itself; rename that column in {Path(args.file).name}, "
+            "or leave it out of --keep"
+        )
     columns = {**kept, **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
