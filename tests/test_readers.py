@@ -486,7 +486,7 @@ def test_files_a_spreadsheet_saves_another_way_are_each_one_sentence_that_says_w
     assert main(["predict", "runs/t-linear", "t.csv", "--keep", "nme", "--out", "p.csv"]) == 2
     assert capsys.readouterr().err == "error: kept column nme does not exist in t.csv; did you mean Name?\n"
     assert main(["predict", "runs/t-linear", "us.csv", "--out", "p.csv"]) == 2  # the run needs its day: no --features
-    assert unwrapped(capsys.readouterr().err).endswith("holds dates such as '01/01/2021', which riskmin reads only in "
+    assert unwrapped(capsys.readouterr().err).endswith("holds dates such as '01/01/2021' at row 0 (counting from 0), which riskmin reads only in "
                                                        "ISO 8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them, "
                                                        "as the run read them in training\n")
     assert not (tmp_path / "p.csv").exists()

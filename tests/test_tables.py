@@ -350,9 +350,19 @@ def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are
     zoned = write_rows(tmp_path / "zoned.csv", ["when", "y"], [["2020-01-02T10:00:00+01:00", 1.5], ["1970-01-01 00:01:00Z", 2.5]])
     assert riskmin.load(str(zoned), riskmin.Config(target="y")).x[:, 0].tolist() == [float(np.float32(1577955600)), 60.0]  # float32: 128 s apart
     slashed = write_rows(tmp_path / "slashed.csv", ["day", "y"], [["03/04/2021", 1.5], ["04/04/2021", 2.5]])
-    with pytest.raises(riskmin.RiskminError, match=r"column day of slashed.csv holds dates such as '03/04/2021', which riskmin reads "
+    with pytest.raises(riskmin.RiskminError, match=r"column day of slashed.csv holds dates such as '03/04/2021' at row 0 \(counting from 0\), which riskmin reads "
                                                    r"only in ISO 8601 form \(2021-04-03 or 2021-04-03 10:00:00\); rewrite them"):
         riskmin.load(str(slashed), riskmin.Config(target="y"))
+    # one date of another form among many: the first was quoted, ISO and good, and the bad one was not named
+    days = [f"2021-01-{d:02d}" for d in range(1, 29)]
+    for cell, said in [("2021/01/06", r"holds dates such as '2021/01/06' at row 5 \(counting from 0\), which riskmin reads only in ISO"),
+                       ("2021-13-06", r"holds dates such as '2021-13-06' at row 5 \(counting from 0\), which riskmin reads only in ISO"),
+                       ("2021-01-06T10:00:00+02:00", r"holds dates with a time zone, such as '2021-01-06T10:00:00\+02:00' at row 5 "
+                                                     r"\(counting from 0\), and dates without one, such as '2021-01-01' at row 0 "
+                                                     r"\(counting from 0\); give every date a time zone, or none")]:
+        one = write_rows(tmp_path / "one.csv", ["day", "y"], [[cell if i == 5 else day, i % 3] for i, day in enumerate(days)])
+        with pytest.raises(riskmin.RiskminError, match="^column day of one.csv " + said):
+            riskmin.load(str(one), riskmin.Config(target="y"))
 
 
 def test_missing_mean_says_numbers_get_means_and_empty_text_cells_no_category(tmp_path):

@@ -40,6 +40,10 @@ from ..data import FLOAT32_TINY, Data, check_finite, too_small
 STRAY_SHARE = 0.05  # a number column may hold text in at most this share of its non-empty cells
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 DATE = r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
+# a date with a time and a time zone, which Arrow reads into UTC, and not in one column with dates that have none
+ZONED = r"\d:\d{2}(:\d{2}(\.\d*)?)?\s*(Z|[-+]\d{2}:?\d{2})\s*$"
+# the dates Arrow reads: ISO 8601's order and separators
+ISO_DATE = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d*)?)?)?\s*(Z|[-+]\d{2}:?\d{2})?\s*$"
 
 
 def read(
@@ -510,12 +514,49 @@ def text_column(column, name: str, path: Path, stray_share: float, index=None, r
             )
         except pyarrow.ArrowInvalid:
             pass
-    example = pc.drop_null(column)[0].as_py()
+    remedy = ", as the run read them in training" if run else ", or leave the column out with --features"
+    zoned = as_numpy(pc.fill_null(pc.match_substring_regex(column, ZONED), False))
+    plain = as_numpy(column.is_valid()) & ~zoned
+    if zoned.any() and plain.any():  # each form reads, but not both in one column
+        first, other = int(np.flatnonzero(zoned)[0]), int(np.flatnonzero(plain)[0])
+        raise RiskminError(
+            f"column {name} of {path.name} holds dates with a time zone, such as {column[first].as_py()!r} at "
+            f"{row_list([first], index)}, and dates without one, such as {column[other].as_py()!r} at "
+            f"{row_list([other], index)}; give every date a time zone, or none{remedy}"
+        )
+    row = unread_date(column)
     raise RiskminError(
-        f"column {name} of {path.name} holds dates such as {example!r}, which riskmin reads only in ISO "
-        "8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them"
-        + (", as the run read them in training" if run else ", or leave the column out with --features")
+        f"column {name} of {path.name} holds dates such as {column[row].as_py()!r} at {row_list([row], index)}, which "
+        f"riskmin reads only in ISO 8601 form (2021-04-03 or 2021-04-03 10:00:00); rewrite them{remedy}"
     )
+
+
+def unread_date(column) -> int:
+    """The first row of a text column of dates that is not one in ISO 8601 form, which the message quotes: the first
+    not shaped like one (2021/04/03, 03.04.2021), else the first that Arrow cannot read as one (2021-13-03)."""
+    import pyarrow.compute as pc
+
+    shaped = as_numpy(pc.fill_null(pc.match_substring_regex(column, ISO_DATE), True))
+    if not shaped.all():
+        return int(np.flatnonzero(~shaped)[0])
+    unread = (
+        row
+        for row, cell in enumerate(column.to_pylist())
+        if cell is not None and not any(readable(cell, zone) for zone in (None, "UTC"))
+    )
+    return next(unread, int(np.flatnonzero(as_numpy(column.is_valid()))[0]))  # none alone: the first is as good
+
+
+def readable(cell: str, zone) -> bool:
+    """Whether Arrow reads the text `cell` as a date, without a time zone (None) or with its own ("UTC")."""
+    import pyarrow
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(pyarrow.array([cell]), pyarrow.timestamp("us", tz=zone))
+    except pyarrow.ArrowInvalid:
+        return False
+    return True
 
 
 def mostly_numbers(column, name: str, present: int) -> Optional[str]:
