@@ -225,6 +225,21 @@ def test_a_csv_saved_with_another_separator_reads_the_same_numbers_with_a_note(h
     assert f"other.csv {note}" in read.notes and not any("separates" in n for n in given.notes)
 
 
+def test_a_file_to_predict_is_said_to_have_the_decimal_mark_its_own_cells_show(houses, tmp_path, capsys):
+    lines = houses.read_text().splitlines()
+    with_commas, with_points = tmp_path / "commas.csv", tmp_path / "points.csv"
+    with_commas.write_text("\n".join(line.replace(",", ";").replace(".", ",") for line in lines) + "\n")
+    with_points.write_text("\n".join(line.replace(",", ";") for line in lines) + "\n")
+    assert main(["train", str(with_commas), "--target", "price", "--epochs", "1", "--progress", "off", "--out", str(tmp_path / "runs"), "--name", "r"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "runs" / "r"), str(with_points), "--out", str(tmp_path / "p.csv")]) == 0
+    # the run's mark was said of a file whose cells show points (1.5): "points.csv ... with decimal commas"
+    said = capsys.readouterr()
+    assert "note: points.csv separates its columns by semicolons; it was read so" in " ".join((said.out + said.err).split())
+    assert main(["predict", str(tmp_path / "runs" / "r"), str(with_commas), "--out", str(tmp_path / "q.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text() == (tmp_path / "q.csv").read_text()
+
+
 def test_a_latin_1_csv_is_read_with_a_note(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("prénom,x,y\n" .encode("latin-1") + "".join(f"{'Zoé' if i % 2 else 'André'},{i % 5},{i}\n" for i in range(30)).encode("latin-1"))

@@ -172,8 +172,7 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
     try:
         if suffix == ".csv":
             check_not_utf16(path)
-            form = csv_format(path)
-            form = tuple(trained) if len(trained) == 2 and trained[0] == form[0] != "," else form
+            form = csv_format(path, trained)
             if form != (",", "."):
                 mark = ", with decimal commas" if form[1] == "," else ""
                 notes.append(f"{path.name} separates its columns by {DELIMITERS[form[0]]}{mark}; it was read so")
@@ -225,10 +224,11 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
 DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
-def csv_format(path: Path) -> tuple:
+def csv_format(path: Path, trained: Sequence = ()) -> tuple:
     """(the character between columns, the decimal mark) of the CSV at `path`: a comma and a point, unless its first
     line holds no comma and one of DELIMITERS (the most frequent there), as a file saved where the comma marks
-    decimals does; then the decimal mark its first lines show (decimal_mark).
+    decimals does; then the decimal mark its first lines show (decimal_mark), or where they show none, that of
+    `trained`, a run's training CSV separated the same way (else a point).
     """
     with open(path, "rb") as file:
         lines = [file.readline(1 << 16).decode("latin-1").rstrip("\r\n") for _ in range(50)]
@@ -237,7 +237,8 @@ def csv_format(path: Path) -> tuple:
     if "," in lines[0] or not counts[best]:
         return ",", "."
     cells = [cell.strip() for line in lines[1:] for cell in line.split(best)]
-    return best, decimal_mark(cells, semicolons=best == ";")
+    unknown = trained[1] if len(trained) == 2 and trained[0] == best else "."
+    return best, decimal_mark(cells, semicolons=best == ";", unknown=unknown)
 
 
 # a number whose points group its thousands (3.504, 1.234.567,5), as a file with decimal commas writes them (0.076 is
@@ -245,13 +246,14 @@ def csv_format(path: Path) -> tuple:
 POINT_GROUPED = r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?"
 
 
-def decimal_mark(cells: list, semicolons: bool = False) -> str:
+def decimal_mark(cells: list, semicolons: bool = False, unknown: str = ".") -> str:
     """ "," where the number cells among `cells` are written with a decimal comma, else ".". A point that stands
     elsewhere than before each group of three digits (1.5, 0.076) is a decimal point. A comma is then the decimal mark
     where one stands in a number (1,5; 1.234,5), its points grouping thousands, unless every such comma stands before
     three digits, as one that groups thousands (1,200) does; a file separated by `semicolons`, as a spreadsheet saves
     one where the comma marks decimals, reads those as decimals too. Points alone are decimal points (2.186), as a
-    program writes them, whatever separates the columns.
+    program writes them, whatever separates the columns. Cells that show no mark, or only points that may group
+    thousands (3.504), get `unknown`.
 
     >>> decimal_mark(["x", "1,5", "-0,25"]), decimal_mark(["1,200", "1,850"]), decimal_mark(["1,5", "2.5"])
     (',', '.', '.')
@@ -269,7 +271,7 @@ def decimal_mark(cells: list, semicolons: bool = False) -> str:
     thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
     if commas and (not thousands or semicolons):
         return ","
-    return "."
+    return "." if commas else unknown  # commas that group thousands: points mark decimals
 
 
 def ungrouped(table, decimal: str) -> tuple:
