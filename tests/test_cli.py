@@ -466,17 +466,18 @@ def test_every_public_name_resolves_and_type_checkers_see_the_same_names():
     assert sorted(riskmin.__all__) == sorted(riskmin.PUBLIC)
 
 
-def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, capsys, tmp_path):
+@pytest.mark.parametrize("command, function", [("train", "train"), ("lr-find", "find_rate")])
+def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, capsys, tmp_path, command, function):
     import riskmin._cli._commands
 
     def interrupted(args):
         raise KeyboardInterrupt  # where Ctrl-C lands while the command imports torch
 
-    monkeypatch.setattr(riskmin._cli._commands, "train", interrupted)
+    monkeypatch.setattr(riskmin._cli._commands, function, interrupted)
     monkeypatch.chdir(tmp_path)
-    assert main(["train"]) == 130
+    assert main([command]) == 130  # "no run directory was written", of lr-find too, which writes none
     captured = capsys.readouterr()
-    assert captured.err == "interrupted; no run directory was written\n" and captured.out == ""
+    assert captured.err == "interrupted; nothing was written\n" and captured.out == ""
 
 
 @pytest.mark.parametrize("module, command", [("torch", ["train"]), ("tomllib", ["--help"])])
@@ -488,7 +489,7 @@ def test_ctrl_c_while_torch_or_the_parser_loads_is_one_line_and_status_130(tmp_p
     path = os.pathsep.join([str(tmp_path / "interrupting"), os.path.dirname(os.path.dirname(riskmin.__file__))])
     result = subprocess.run([sys.executable, "-m", "riskmin", *command], cwd=tmp_path, capture_output=True, text=True,
                             timeout=60, env={**os.environ, "PYTHONPATH": path})
-    assert (result.returncode, result.stdout, result.stderr) == (130, "", "interrupted; no run directory was written\n")
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "interrupted; nothing was written\n")
     assert not (tmp_path / "runs").exists()
 
 

@@ -12,7 +12,7 @@ def run() -> int:
         from ._cli._main import closed_output, main
     except KeyboardInterrupt:
         # as _cli.main says it, torch's import included
-        print("interrupted; no run directory was written", file=sys.stderr)
+        print("interrupted; nothing was written", file=sys.stderr)
         return 130
     code = main()
     # the command is done, and said so: a Ctrl-C now (a second one, quick on the first) would be a traceback from

@@ -558,7 +558,7 @@ def command(parser, argv: list) -> int:
         return 2
     except KeyboardInterrupt:
         if not stopped_for_another():
-            print("interrupted; no run directory was written", file=sys.stderr)
+            print("interrupted; nothing was written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return closed_output()
