@@ -177,6 +177,11 @@ def test_bundled_tables_written_with_their_index_get_the_task_and_columns_a_care
     assert data.task == task and data.notes[0].startswith(f"task: {task} (guessed)") and f"; {rule}{hint}" in data.notes[0]
     assert data.feature_names == names and data.x.shape == bunch.data.shape  # every measurement, and not the index
     assert data.notes[1] == "left out of the features as row identifiers: '' (no name: an index written with the table); name a column in features= to keep it"
+    trailing = tmp_path / f"{name}-trailing.csv"  # each line ends in a comma: a last column with no name and no value
+    trailing.write_text("".join(line.removeprefix(line.split(",")[0] + ",") + ",\n" for line in (tmp_path / f"{name}.csv").read_text().splitlines()))
+    again = riskmin.load(str(trailing), riskmin.Config(target="target"))
+    assert again.feature_names == names and torch.equal(again.x, data.x)
+    assert again.notes[1] == "left out of the features as row identifiers: '' (no name and no value: a separator ends every line); name a column in features= to keep it"
     if task == "classification":
         assert data.classes == (list(bunch.target_names) if name == "iris" else list(range(len(bunch.target_names))))
 
