@@ -624,6 +624,28 @@ def test_the_ranked_table_in_60_columns_keeps_its_headers_and_numbers_whole(tmp_
         assert f"{candidate['metrics']['test_loss']['mean']:.3g}" in out
 
 
+def test_names_of_a_grid_in_60_columns_fold_between_their_settings_not_inside_them():
+    from rich.console import Console
+
+    from riskmin._experiments._compare import comparison_table
+
+    # diabetes' losses: the numbers left the names 7 columns, cut into "two_lay" / "er" / "hidden=" / "8"
+    names = ["two_layer hidden=8", "two_layer hidden=32", "linear"]
+    stats = {"mean": 2598.0, "corrected_ci_low": 2077.0, "corrected_ci_high": 3250.0}
+    test = {"mean": 98.0, "corrected_ci_low": -69.0, "corrected_ci_high": 265.0, "holm_p_value": 0.25}
+    summary = {"metric": "test_loss", "best": names[0], "ranking": names, "runs": 3, "not_distinguished": names[1:],
+               "candidates": {name: {"metrics": {"test_loss": stats}} for name in names},
+               "comparisons": {"test_loss": {name: test for name in names[1:]}}, "mode": "min", "level": 0.05,
+               "correction": "Nadeau-Bengio"}
+    buffer = io.StringIO()
+    comparison_table(summary, Console(file=buffer, width=60, color_system=None))
+    out = buffer.getvalue()
+    table = out[out.index("candidate"):out.index("CI: ")].splitlines()
+    words = [word for line in table[2:] for word in line[:17].split() if not re.fullmatch(r"\d+\*?", word)]
+    assert all(len(line) <= 60 for line in table), table
+    assert sorted(words) == ["hidden=32", "hidden=8", "linear", "two_layer", "two_layer"], table
+
+
 def test_a_rank_of_ten_or_more_stands_apart_from_its_mark():
     import io
 

@@ -795,7 +795,8 @@ def comparison_table(summary: dict, console) -> None:
     if widths[0] < min(setting, SETTING):  # too narrow for one: each mean goes above its interval, a line each
         rows = [(first, mean.replace(" [", "\n["), *rest) for first, mean, *rest in rows]
         widths = column_widths(columns, rows, table.width - spacing)
-    if sum(widths) + spacing > table.width:  # a terminal narrower still: each difference goes above its interval too
+    # a terminal narrower still, or names still too narrow for a setting: each difference goes above its interval too
+    if sum(widths) + spacing > table.width or widths[0] < min(setting, SETTING):
         columns, spacing = (columns[0], columns[1], f"{columns[2]} {columns[3]}", columns[4]), spacing - 3
         rows = [(first, mean, f"{vs}\n{ci}", holm) for first, mean, vs, ci, holm in rows]
         widths = column_widths(columns, rows, table.width - spacing)
