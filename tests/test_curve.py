@@ -296,3 +296,21 @@ def test_a_curve_interrupted_says_nothing_was_written_and_the_curve_there_is_as_
     assert stopped.value.code == 130 and tree(tmp_path) == before
     assert unwrapped(capsys.readouterr().err).strip() == ("interrupted; a curve is written once all its sizes are trained, so "
                                                           "nothing was written; runs/cv is as it was")
+
+
+def test_the_curve_table_in_60_columns_keeps_each_interval_whole():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from riskmin._experiments._curve import curve_table
+
+    # diabetes' losses: "3107 [1458," above "6623]", and the header folded
+    rows = [{"model": model, "size": size, "n_train": 354 * size, "runs": 3, "test_loss": 3107.0, "test_loss_ci_low": 1458.0,
+             "test_loss_ci_high": 6623.0, "train_loss": 3446.0} for model in ("linear", "two_layer") for size in (0.5, 1.0)]
+    buffer = io.StringIO()
+    curve_table(SimpleNamespace(table=rows, results={}), Console(file=buffer, width=60, color_system=None))
+    lines = buffer.getvalue()[:buffer.getvalue().index("CI: ")].splitlines()
+    assert all(len(line) <= 60 for line in lines) and "test loss [95% CI]" in lines[2], lines
+    assert sum("3107 [1458, 6623]" in line for line in lines) == 4, lines

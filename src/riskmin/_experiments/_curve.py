@@ -392,25 +392,36 @@ def runs_a_size(runs) -> str:
 def curve_table(curve: Curve, console) -> None:
     """Each model's test loss with its corrected interval, and its training loss, at each training size."""
     from .._runs._report import compact, log_scale_note, message_lines, narrow_table
+    from ._compare import column_widths
 
     table = narrow_table(
         f"riskmin curve: test risk against training rows, {runs_a_size(curve.table[0]['runs'])}", console
     )
-    for column in ("model", "size", "n train", "test loss [95% CI]", "train loss"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for row in curve.table:
-        interval = (
-            f" [{compact(row['test_loss_ci_low'])}, {compact(row['test_loss_ci_high'])}]"
-            if row.get("test_loss_ci_low") is not None
-            else ""
-        )
-        table.add_row(
+    columns = ("model", "size", "n train", "test loss [95% CI]", "train loss")
+    rows = [
+        (
             row["model"],
             f"{row['size']:g}",
             f"{row['n_train']:.0f}",
-            number(row.get("test_loss")) + interval,
+            number(row.get("test_loss"))
+            + (
+                f" [{compact(row['test_loss_ci_low'])}, {compact(row['test_loss_ci_high'])}]"
+                if row.get("test_loss_ci_low") is not None
+                else ""
+            ),
             number(row.get("train_loss")),
         )
+        for row in curve.table
+    ]
+    # between two columns, a space of padding either side and a divider (a space in this box); no edges
+    table.show_edge, spacing = False, 3 * (len(columns) - 1)
+    if sum(column_widths(columns, rows, table.width - spacing)) + spacing > table.width:  # each loss above its interval
+        rows = [(*first, loss.replace(" [", "\n["), train) for *first, loss, train in rows]
+    for column, width in zip(columns, column_widths(columns, rows, table.width - spacing)):
+        left = column == "model"
+        table.add_column(column, justify="left" if left else "right", no_wrap=not left, width=width)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     scales = (
         {"test_loss": {"ci_scale": "log"}} if any(row.get("test_loss_ci_scale") == "log" for row in curve.table) else {}
