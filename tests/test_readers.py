@@ -238,6 +238,19 @@ def test_a_file_to_predict_is_said_to_have_the_decimal_mark_its_own_cells_show(h
     assert "note: points.csv separates its columns by semicolons; it was read so" in " ".join((said.out + said.err).split())
     assert main(["predict", str(tmp_path / "runs" / "r"), str(with_commas), "--out", str(tmp_path / "q.csv")]) == 0
     assert (tmp_path / "p.csv").read_text() == (tmp_path / "q.csv").read_text()
+    # a row whose commas stand before three digits each leaves the mark open: the run's decides, decimals here
+    # (read as 1250, a thousands comma, by a run of tabs and decimal commas)
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text(with_commas.read_text().replace(";", "\t"))
+    assert main(["train", str(tabs), "--target", "price", "--epochs", "1", "--progress", "off", "--out", str(tmp_path / "runs"), "--name", "t"]) == 0
+    for run, separator in (("r", ";"), ("t", "\t")):
+        header, first = with_commas.read_text().replace(";", separator).splitlines()[:2]
+        cells = ["1,250" if "," in cell else cell for cell in first.split(separator)]
+        (tmp_path / "open.csv").write_text(header + "\n" + separator.join(cells) + "\n")
+        (tmp_path / "shut.csv").write_text((tmp_path / "open.csv").read_text().replace("1,250", "1,25"))
+        for name in ("open", "shut"):
+            assert main(["predict", str(tmp_path / "runs" / run), str(tmp_path / f"{name}.csv"), "--out", str(tmp_path / f"{run}-{name}.csv")]) == 0
+        assert (tmp_path / f"{run}-open.csv").read_text() == (tmp_path / f"{run}-shut.csv").read_text()
 
 
 def test_a_latin_1_csv_is_read_with_a_note(tmp_path):

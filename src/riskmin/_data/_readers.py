@@ -227,8 +227,8 @@ DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 def csv_format(path: Path, trained: Sequence = ()) -> tuple:
     """(the character between columns, the decimal mark) of the CSV at `path`: a comma and a point, unless its first
     line holds no comma and one of DELIMITERS (the most frequent there), as a file saved where the comma marks
-    decimals does; then the decimal mark its first lines show (decimal_mark), or where they show none, that of
-    `trained`, a run's training CSV separated the same way (else a point).
+    decimals does; then the decimal mark its first lines show (decimal_mark), or where they leave it open, that of
+    `trained`, a run's training CSV separated the same way.
     """
     with open(path, "rb") as file:
         lines = [file.readline(1 << 16).decode("latin-1").rstrip("\r\n") for _ in range(50)]
@@ -237,8 +237,7 @@ def csv_format(path: Path, trained: Sequence = ()) -> tuple:
     if "," in lines[0] or not counts[best]:
         return ",", "."
     cells = [cell.strip() for line in lines[1:] for cell in line.split(best)]
-    unknown = trained[1] if len(trained) == 2 and trained[0] == best else "."
-    return best, decimal_mark(cells, semicolons=best == ";", unknown=unknown)
+    return best, decimal_mark(cells, best == ";", trained[1] if len(trained) == 2 and trained[0] == best else "")
 
 
 # a number whose points group its thousands (3.504, 1.234.567,5), as a file with decimal commas writes them (0.076 is
@@ -246,19 +245,21 @@ def csv_format(path: Path, trained: Sequence = ()) -> tuple:
 POINT_GROUPED = r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?"
 
 
-def decimal_mark(cells: list, semicolons: bool = False, unknown: str = ".") -> str:
+def decimal_mark(cells: list, semicolons: bool = False, trained: str = "") -> str:
     """ "," where the number cells among `cells` are written with a decimal comma, else ".". A point that stands
     elsewhere than before each group of three digits (1.5, 0.076) is a decimal point. A comma is then the decimal mark
-    where one stands in a number (1,5; 1.234,5), its points grouping thousands, unless every such comma stands before
-    three digits, as one that groups thousands (1,200) does; a file separated by `semicolons`, as a spreadsheet saves
-    one where the comma marks decimals, reads those as decimals too. Points alone are decimal points (2.186), as a
-    program writes them, whatever separates the columns. Cells that show no mark, or only points that may group
-    thousands (3.504), get `unknown`.
+    where one stands in a number (1,5; 1.234,5), its points grouping thousands. Cells that leave it open (commas that
+    each stand before three digits, 1,250, points that may group thousands, 3.504, or no mark at all) take the mark a
+    run `trained` on, where there is one; else a comma before three digits groups thousands, unless the file is
+    separated by `semicolons`, as a spreadsheet saves one where the comma marks decimals, and points alone are
+    decimal points (2.186), as a program writes them, whatever separates the columns.
 
     >>> decimal_mark(["x", "1,5", "-0,25"]), decimal_mark(["1,200", "1,850"]), decimal_mark(["1,5", "2.5"])
     (',', '.', '.')
     >>> decimal_mark(["18,0", "3.504"]), decimal_mark(["1,200"], semicolons=True), decimal_mark(["2.186", "950"], True)
     (',', ',', '.')
+    >>> decimal_mark(["1,250"], trained=","), decimal_mark(["1,250"], True, "."), decimal_mark(["1.5"], True, ",")
+    (',', '.', '.')
     """
     points = [cell for cell in cells if re.fullmatch(r"[-+]?\d*\.\d+", cell)]
     if any(not re.fullmatch(POINT_GROUPED, cell) for cell in points):  # 1.5: the point is the decimal mark
@@ -268,10 +269,11 @@ def decimal_mark(cells: list, semicolons: bool = False, unknown: str = ".") -> s
         for cell in cells
         if re.fullmatch(r"[-+]?\d+,\d+", cell) or "," in cell and re.fullmatch(POINT_GROUPED, cell)
     ]
-    thousands = all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas)
-    if commas and (not thousands or semicolons):
+    if not all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas):  # 1,5: the comma is
         return ","
-    return "." if commas else unknown  # commas that group thousands: points mark decimals
+    if trained:  # the cells leave it open
+        return trained
+    return "," if commas and semicolons else "."
 
 
 def ungrouped(table, decimal: str) -> tuple:
