@@ -363,6 +363,14 @@ def test_dates_and_timestamps_become_seconds_since_1970_and_other_date_forms_are
         one = write_rows(tmp_path / "one.csv", ["day", "y"], [[cell if i == 5 else day, i % 3] for i, day in enumerate(days)])
         with pytest.raises(riskmin.RiskminError, match="^column day of one.csv " + said):
             riskmin.load(str(one), riskmin.Config(target="y"))
+    # a word among dates that each have a time zone was called a date without one
+    zoned = [f"{day}T10:00:00+02:00" for day in days]
+    one = write_rows(tmp_path / "one.csv", ["day", "y"], [["unknown" if i == 7 else day, i % 3] for i, day in enumerate(zoned)])
+    with pytest.raises(riskmin.RiskminError, match=r"^column day of one.csv holds dates such as 'unknown' at row 7 \(counting from 0\), which"):
+        riskmin.load(str(one), riskmin.Config(target="y"))
+    one = write_rows(tmp_path / "one.csv", ["day", "y"], [["2021-02-30T10:00:00+02:00" if i == 27 else day, i % 3] for i, day in enumerate(zoned)])
+    with pytest.raises(riskmin.RiskminError, match=r"^column day of one.csv holds dates such as '2021-02-30T10:00:00\+02:00' at row 27 "):
+        riskmin.load(str(one), riskmin.Config(target="y"))
 
 
 def test_missing_mean_says_numbers_get_means_and_empty_text_cells_no_category(tmp_path):

@@ -520,7 +520,7 @@ def text_column(column, name: str, path: Path, stray_share: float, index=None, r
             pass
     remedy = ", as the run read them in training" if run else ", or leave the column out with --features"
     zoned = as_numpy(pc.fill_null(pc.match_substring_regex(column, ZONED), False))
-    plain = as_numpy(column.is_valid()) & ~zoned
+    plain = as_numpy(pc.fill_null(pc.match_substring_regex(column, ISO_DATE), False)) & ~zoned
     if zoned.any() and plain.any():  # each form reads, but not both in one column
         first, other = int(np.flatnonzero(zoned)[0]), int(np.flatnonzero(plain)[0])
         raise RiskminError(
@@ -537,27 +537,29 @@ def text_column(column, name: str, path: Path, stray_share: float, index=None, r
 
 def unread_date(column) -> int:
     """The first row of a text column of dates that is not one in ISO 8601 form, which the message quotes: the first
-    not shaped like one (2021/04/03, 03.04.2021), else the first that Arrow cannot read as one (2021-13-03)."""
+    not shaped like one (2021/04/03, 03.04.2021), else the first that Arrow cannot read as one (2021-13-03), found by
+    halving the rows that hold it (a cast of a column's first rows fails once they hold it), in as many casts as the
+    rows' count has bits. Its dates have a time zone each, or none (mixed ones are said apart)."""
     import pyarrow.compute as pc
 
     shaped = as_numpy(pc.fill_null(pc.match_substring_regex(column, ISO_DATE), True))
     if not shaped.all():
         return int(np.flatnonzero(~shaped)[0])
-    unread = (
-        row
-        for row, cell in enumerate(column.to_pylist())
-        if cell is not None and not any(readable(cell, zone) for zone in (None, "UTC"))
-    )
-    return next(unread, int(np.flatnonzero(as_numpy(column.is_valid()))[0]))  # none alone: the first is as good
+    zone = "UTC" if pc.any(pc.match_substring_regex(column, ZONED)).as_py() else None
+    low, high = 0, len(column)  # the first `high` rows hold it; the first `low` do not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if readable(column.slice(0, middle), zone) else (low, middle)
+    return low
 
 
-def readable(cell: str, zone) -> bool:
-    """Whether Arrow reads the text `cell` as a date, without a time zone (None) or with its own ("UTC")."""
+def readable(cells, zone) -> bool:
+    """Whether Arrow reads the text `cells` as dates, without a time zone (None) or each with its own ("UTC")."""
     import pyarrow
     import pyarrow.compute as pc
 
     try:
-        pc.cast(pyarrow.array([cell]), pyarrow.timestamp("us", tz=zone))
+        pc.cast(cells, pyarrow.timestamp("us", tz=zone))
     except pyarrow.ArrowInvalid:
         return False
     return True
