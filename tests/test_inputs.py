@@ -235,10 +235,31 @@ def test_a_named_model_on_a_dataset_of_class_labels_gets_one_output_per_class(li
     assert run.model(torch.zeros(1, 4)).shape == (1, 3) and run.summary["n_outputs"] == 3
 
 
-def test_a_module_with_too_few_outputs_for_a_datasets_classes_is_refused_before_training():
+def test_a_module_with_too_few_outputs_for_the_classes_a_dataset_lists_is_refused_before_training():
     # torch's IndexError at the first batch that held class 2
     with pytest.raises(RiskminError, match=r"^the model gives outputs of shape \(2,\) per sample but cross entropy needs one score per class \(3 classes\)"):
-        riskmin.fit(nn.Linear(4, 2), Labels(), loss="cross_entropy", epochs=1, **FAST)
+        riskmin.fit(nn.Linear(4, 2), Labels(listed=True), loss="cross_entropy", epochs=1, **FAST)
+
+
+class Named(Labels):
+    """Targets listed by name, or before a transform: not what the items give, so not counted from."""
+
+    def __init__(self, kind):
+        super().__init__()
+        if kind == "names":
+            self.targets = ["cat" if label == 0 else "dog" for label in self.y.tolist()]
+        else:  # torchvision's targets are the raw labels, mapped by target_transform in __getitem__
+            self.targets, self.target_transform = (5 * self.y).tolist(), lambda label: label // 5
+
+
+@pytest.mark.parametrize("kind", ["names", "transformed"])
+def test_targets_a_dataset_lists_otherwise_than_its_items_give_them_are_not_counted_from(kind):
+    # torch.as_tensor(["cat", ...]) raised "too many dimensions 'str'"; raw labels 0 and 5 gave a named model 11 outputs
+    run = riskmin.fit("two_layer", Named(kind), loss="cross_entropy", epochs=1, **FAST)
+    assert run.model(torch.zeros(1, 4)).shape == (1, 3)
+    own = riskmin.fit(nn.Linear(4, 3), Named(kind), loss="cross_entropy", epochs=1, **FAST)
+    # it recorded 1 output, from the first item, and evaluate refused class 2 as "not one the run knows"
+    assert own.summary["n_outputs"] == 3 and riskmin.evaluate(own, (Labels().x, Labels().y))["loss"] > 0
 
 
 def test_predicting_rows_of_unequal_inputs_or_a_dataset_is_refused_in_one_sentence():

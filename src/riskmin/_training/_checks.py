@@ -161,19 +161,25 @@ def check_model(model, probe: Probe, loss: str) -> None:
         )
 
 
+def outputs_of(model, x):
+    """The model's outputs for the rows `x`, in evaluation mode (no dropout drawn, no statistics moved), without a
+    gradient; its mode as it was after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return forward(model, x)
+    finally:
+        model.train(was_training)
+
+
 def check_evaluated_targets(model, x, y: torch.Tensor, loss: str, names: list) -> None:
     """Refuse targets to evaluate that the outputs would be broadcast against: a column per output, as the run was
     trained on (`names`: the target columns it knows). Class indices (cross entropy) and a loss of one's own, which
     takes what it takes, are not measured so."""
     if loss in ("cross_entropy", "custom"):
         return
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            output = forward(model, each_input(lambda t: t[:1], x))
-    finally:
-        model.train(was_training)
+    output = outputs_of(model, each_input(lambda t: t[:1], x))
     if isinstance(output, torch.Tensor) and output.shape[1:] != y.shape[1:]:
         width = output.shape[1] if output.ndim == 2 else 1
         given = f"{y.shape[1]} column{'s' * (y.shape[1] != 1)}" if y.ndim == 2 else f"shape {tuple(y.shape)}"

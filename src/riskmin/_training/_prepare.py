@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -51,6 +51,8 @@ class Prepared:
         # setup once every check passed, and not by a run of an experiment, which says it once for all its runs
         self.notes: list = []
         self.names = {}
+        # a Dataset's targets are class labels, whose count a named model's outputs need (as_model)
+        self.labels = False
         if isinstance(splits.data, Data):
             self.in_memory(splits.data, splits, config, device)
         else:
@@ -121,8 +123,9 @@ class Prepared:
         inputs = x0.values() if isinstance(x0, dict) else x0 if is_several(x0) else [x0]
         self.n_inputs = sum(torch.as_tensor(t).numel() for t in inputs)
         y0 = torch.as_tensor(y0)
-        labels = config.loss == "cross_entropy" and y0.numel() == 1 and not y0.is_floating_point()
-        self.n_outputs = dataset_classes(dataset) if labels else max(y0.numel(), 1)
+        self.labels = config.loss == "cross_entropy" and y0.numel() == 1 and not y0.is_floating_point()
+        listed = listed_labels(dataset) if self.labels else None
+        self.n_outputs = class_count(listed) if listed is not None else max(y0.numel(), 1)
 
     @property
     def target(self) -> Optional[TargetScale]:
@@ -467,18 +470,29 @@ def check_batch_size(config: Config, train_rows: int, where: str = "the training
         )
 
 
-def dataset_classes(dataset) -> int:
-    """The classes a Dataset's class-index targets span, 0 to the largest: a model needs one output for each, and the
-    first items need not hold the largest. Read from its `targets` when it lists one per item (torchvision's data sets
-    do), else from every item once."""
+def listed_labels(dataset) -> Optional[torch.Tensor]:
+    """The class labels a Dataset lists, one an item (`targets`, as torchvision's data sets list them), where they are
+    what its items give: whole numbers, and no target_transform between; else None."""
     listed = getattr(dataset, "targets", None)
-    if isinstance(listed, (list, torch.Tensor, np.ndarray)) and len(listed) == len(dataset):
-        labels = torch.as_tensor(listed)
-    else:
-        labels = torch.stack([torch.as_tensor(dataset[i][1]).reshape(()) for i in range(len(dataset))])
-    if labels.is_floating_point() or labels.numel() == 0:
-        return 1
-    return max(int(labels.max()) + 1, 2)
+    if getattr(dataset, "target_transform", None) is not None or not isinstance(
+        listed, (list, torch.Tensor, np.ndarray)
+    ):
+        return None
+    if len(listed) != len(dataset):
+        return None
+    whole = (
+        all(type(label) is int for label in listed)
+        if isinstance(listed, list)
+        else listed.dtype.kind in "iu"
+        if isinstance(listed, np.ndarray)
+        else not (listed.is_floating_point() or listed.is_complex() or listed.dtype == torch.bool)
+    )
+    return torch.as_tensor(listed).reshape(-1) if whole else None
+
+
+def class_count(labels: torch.Tensor) -> int:
+    """The outputs class indices `labels` need, 0 to the largest, two at least (cross entropy's fewest)."""
+    return max(int(labels.max()) + 1, 2) if labels.numel() else 2
 
 
 def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
@@ -488,6 +502,11 @@ def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
             "an nn.Module of your own whose forward takes them"
         )
     if isinstance(model, str):
+        data: Any = prepared.splits.data  # a Dataset here: indexed, and of a length
+        if prepared.labels and listed_labels(data) is None:  # read from every item once: the first need not hold all
+            prepared.n_outputs = class_count(
+                torch.stack([torch.as_tensor(data[i][1]).reshape(()) for i in range(len(data))])
+            )
         return models.build(config, prepared.n_inputs, prepared.n_outputs)
     if isinstance(model, nn.Module):
         return model
