@@ -573,11 +573,22 @@ def test_evaluating_targets_of_other_columns_than_the_run_predicts_is_refused_in
     two = riskmin.fit(nn.Linear(4, 2), (x, y), epochs=1, progress=False)
     one = riskmin.fit(nn.Linear(4, 1), (x, y[:, :1]), epochs=1, progress=False)
     # metrics of (n, 2) outputs broadcast against (n, 1) targets came back without a word; 3 columns, torch's error
-    for run, given, said in [(two, y[:, :1], "2 outputs per row but y has 1 column, and mse would broadcast one against the other; give y 2 columns (y0, y1), in"),
-                             (one, y, "1 output per row but y has 2 columns, and mse would broadcast one against the other; give y 1 column (y0), in"),
-                             (two, torch.cat([y, y[:, :1]], 1), "2 outputs per row but y has 3 columns")]:
+    for run, given, said in [(two, y[:, :1], "outputs of shape (2,) per sample but the targets have 1 column, and mse would broadcast one against the other; give the targets 2 columns (y0, y1), one for each output"),
+                             (one, y, "outputs of shape (1,) per sample but the targets have 2 columns, and mse would broadcast one against the other; give the targets 1 column (y0), one for each output"),
+                             (two, torch.cat([y, y[:, :1]], 1), "outputs of shape (2,) per sample but the targets have 3 columns")]:
         with pytest.raises(RiskminError, match="^the model gives " + re.escape(said)):
             riskmin.evaluate(run, (x, given))
+
+    class Squeezed(nn.Module):  # a module of one's own, never trained by riskmin: its own squeeze is said, not y's
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.layer(x).squeeze(1)
+
+    with pytest.raises(RiskminError, match=r"^the model gives one number per sample as a vector, outputs of shape \(n,\), but the targets are a column"):
+        riskmin.evaluate(Squeezed(), (x, y[:, :1]))
     assert riskmin.evaluate(one, (x, y[:, 0]))["loss"] == riskmin.evaluate(one, (x, y[:, :1]))["loss"]  # a vector is the column
 
 

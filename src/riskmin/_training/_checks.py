@@ -141,24 +141,38 @@ def check_model(model, probe: Probe, loss: str) -> None:
                 f"({classes_text(probe.classes, 6)}), and it could predict an output that is no class; give its "
                 f"last layer {len(probe.classes)} outputs"
             )
-    elif output.ndim == 1 and y.ndim == 2 and y.shape[1] == 1 and len(output) == len(y):
+    else:
+        check_shapes(output, y, loss, probe.target_names or [])
+
+
+def check_shapes(output: torch.Tensor, y: torch.Tensor, loss: str, names: list, targets_given: bool = False) -> None:
+    """Refuse outputs that `loss` would broadcast against the targets `y` (`names`: their columns' names): a vector
+    against a column, from a squeeze in forward, or another number of columns. The remedy is the model's (its last
+    layer), or with `targets_given`, rows given to a model that is done (evaluate's), the targets'."""
+    if output.ndim == 1 and y.ndim == 2 and y.shape[1] == 1:
         raise RiskminError(
             f"the model gives one number per sample as a vector, outputs of shape (n,), but the targets are a "
             f"column, of shape (n, 1), and {loss} would broadcast one against the other; "
             "return the outputs as a column: leave out the squeeze in forward, or return output.unsqueeze(1)"
         )
-    elif output.shape != y.shape:
-        names = probe.target_names or []
-        columns = (
-            f"{y.shape[1]} column{'s' * (y.shape[1] > 1)}" + (f" ({', '.join(names)})" if names else "")
-            if y.ndim == 2
-            else f"shape {tuple(y.shape[1:])}"
-        )
-        raise RiskminError(
-            f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but the targets "
-            f"have {columns}, and {loss} would broadcast one against the other; give its last layer "
-            f"{y.shape[-1] if y.ndim == 2 else 1} output{'s' * (y.ndim == 2 and y.shape[1] > 1)}"
-        )
+    if output.shape[1:] == y.shape[1:]:
+        return
+    columns = (
+        f"{y.shape[1]} column{'s' * (y.shape[1] > 1)}"
+        + (f" ({', '.join(names)})" if names and not targets_given else "")
+        if y.ndim == 2
+        else f"shape {tuple(y.shape[1:])}"
+    )
+    if targets_given:
+        width = output.shape[1] if output.ndim == 2 else 1
+        named = f" ({', '.join(names)})" if len(names) == width else ""
+        fix = f"give the targets {width} column{'s' * (width > 1)}{named}, one for each output"
+    else:
+        fix = f"give its last layer {y.shape[-1] if y.ndim == 2 else 1} output{'s' * (y.ndim == 2 and y.shape[1] > 1)}"
+    raise RiskminError(
+        f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but the targets have {columns}, and "
+        f"{loss} would broadcast one against the other; {fix}"
+    )
 
 
 def outputs_of(model, x):
@@ -174,21 +188,13 @@ def outputs_of(model, x):
 
 
 def check_evaluated_targets(model, x, y: torch.Tensor, loss: str, names: list) -> None:
-    """Refuse targets to evaluate that the outputs would be broadcast against: a column per output, as the run was
-    trained on (`names`: the target columns it knows). Class indices (cross entropy) and a loss of one's own, which
-    takes what it takes, are not measured so."""
-    if loss in ("cross_entropy", "custom"):
-        return
-    output = outputs_of(model, each_input(lambda t: t[:1], x))
-    if isinstance(output, torch.Tensor) and output.shape[1:] != y.shape[1:]:
-        width = output.shape[1] if output.ndim == 2 else 1
-        given = f"{y.shape[1]} column{'s' * (y.shape[1] != 1)}" if y.ndim == 2 else f"shape {tuple(y.shape)}"
-        known = f" ({', '.join(names)})" if len(names) == width else ""
-        raise RiskminError(
-            f"the model gives {width} output{'s' * (width > 1)} per row but y has {given}, and {loss} would broadcast "
-            f"one against the other; give y {width} column{'s' * (width > 1)}{known}, in the order the run was "
-            "trained on"
-        )
+    """Refuse targets to evaluate that the outputs would be broadcast against (check_shapes; `names`: the target
+    columns a run was trained on). Class indices (cross entropy) and a loss of one's own, which takes what it takes,
+    are not measured so."""
+    if loss not in ("cross_entropy", "custom"):
+        output = outputs_of(model, each_input(lambda t: t[:1], x))
+        if isinstance(output, torch.Tensor):
+            check_shapes(output, y[:1], loss, names, targets_given=True)
 
 
 def check_arguments(model, x) -> None:
