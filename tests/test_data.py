@@ -179,19 +179,20 @@ def test_names_that_are_not_one_a_column_are_refused_in_one_sentence(names, said
 
 
 @pytest.mark.parametrize("train, said", [
-    (torch.arange(80).float(), "the train part of the Splits is float32 of shape (80,), not row numbers; give each part as one list or tensor of whole numbers"),
-    (torch.tensor([0, 1, 500]), "the train part of the Splits names row 500, but the data has rows 0 to 99"),
-    ([0, 1, -1], "the train part of the Splits names row -1, but the data has rows 0 to 99"),
-    (torch.arange(85), "row 80 is in the train and the val part of the Splits, and would be measured as unseen where it was seen; give the parts no common row"),
+    (torch.arange(80).float(), "train of the split given is a float32 array of shape (80,); give a 1-D array of integer row indices"),
+    (torch.tensor([0, 1, 500]), "train of the split given holds row 500, but the data has 100 rows (0 to 99)"),
+    ([0, 1, -1], "train of the split given holds the negative row index -1; row indices count from 0"),
+    (torch.arange(85), "the split given puts row 80 in both train and val; the parts of a split must not overlap"),
 ])
 def test_splits_of_rows_the_data_lacks_or_shares_between_parts_are_refused_in_one_sentence(train, said):
     # torch's index_select and IndexError, and test metrics of rows trained on without a word
     data = Data(torch.randn(100, 2), torch.randn(100, 1))
     with pytest.raises(RiskminError, match=f"^{re.escape(said)}$"):
-        riskmin.data.Splits(data, train, torch.arange(80, 90), torch.arange(90, 100))
+        riskmin.fit("linear", riskmin.data.Splits(data, train, torch.arange(80, 90), torch.arange(90, 100)), epochs=1, progress=False)
 
 
 def test_splits_take_row_numbers_as_lists_or_arrays_and_a_row_twice_in_training():
     data = Data(torch.randn(100, 2), torch.randn(100, 1))
-    bootstrap = riskmin.data.Splits(data, np.array([0, 0, 1, 2, 2]), [3, 4], [])
-    assert bootstrap.train.dtype == torch.long and bootstrap.sizes() == {"train": 5, "val": 2, "test": 0}
+    bootstrap = riskmin.data.Splits(data, np.array([0, 0, 1, 2, 2]), [3, 4], [5, 6])
+    run = riskmin.fit("linear", bootstrap, epochs=1, batch_size=5, progress=False)  # numpy's rows: a TypeError, before
+    assert (run.summary["n_train"], run.summary["n_val"], run.summary["n_test"]) == (5, 2, 2)

@@ -369,38 +369,6 @@ class Splits:
     test: torch.Tensor
     seed: Optional[int] = None
 
-    def __post_init__(self):
-        """Each part as a tensor of row indices, checked: whole numbers, of rows the data has, and no row in two parts
-        (a test row trained on makes the test metrics look better than they are). A row may recur within a part (a
-        bootstrap's training rows)."""
-        rows, parts = len(self.data), ("train", "val", "test")
-        owner = torch.full((rows,), -1, dtype=torch.int8)  # the part that holds each row, -1 for none
-        for number, part in enumerate(parts):
-            index = torch.as_tensor(getattr(self, part))
-            if index.numel() == 0:
-                index = index.reshape(0).long()
-            if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool or index.ndim != 1:
-                raise RiskminError(
-                    f"the {part} part of the Splits is {str(index.dtype).removeprefix('torch.')} of shape "
-                    f"{tuple(index.shape)}, not row numbers; give each part as one list or tensor of whole numbers"
-                )
-            index = index.long()
-            if len(index) and (int(index.min()) < 0 or int(index.max()) >= rows):
-                wrong = int(index.min()) if int(index.min()) < 0 else int(index.max())
-                raise RiskminError(
-                    f"the {part} part of the Splits names row {wrong}, but the data has rows 0 to {rows - 1}"
-                )
-            held = owner[index]
-            shared = (held >= 0).nonzero()[:, 0]
-            if len(shared):
-                row, other = int(index[shared[0]]), parts[int(held[shared[0]])]
-                raise RiskminError(
-                    f"row {row} is in the {other} and the {part} part of the Splits, and would be measured as unseen "
-                    "where it was seen; give the parts no common row"
-                )
-            owner[index] = number
-            setattr(self, part, index)
-
     def sizes(self) -> dict:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
 
@@ -413,6 +381,46 @@ class Splits:
         data = repr(self.data) if isinstance(self.data, Data) else f"a {type(self.data).__name__}"
         sizes = ", ".join(f"{size} {part}" for part, size in self.sizes().items())
         return f"Splits({sizes} rows, seed {self.seed}, of {data})"
+
+
+def check_parts(parts: dict, rows: int, where: str) -> dict:
+    """`parts` (part name -> row numbers: a tensor, an array or a list) as int64 tensors, once each is checked: one
+    axis of whole numbers, of rows 0 to rows - 1, and no row in two parts (a test row trained on would be measured as
+    unseen). `where` names them in a message (the split given, splits file f.csv: split 3). A row may recur within a
+    part (a bootstrap's training rows) where the caller allows it.
+
+    >>> check_parts({"train": [0, 1], "test": [1]}, 3, "split 1")
+    Traceback (most recent call last):
+    riskmin.config.RiskminError: split 1 puts row 1 in both train and test; the parts of a split must not overlap
+    """
+    owner = torch.full((rows,), -1, dtype=torch.int8)  # the part that holds each row, -1 for none
+    checked = {}
+    for number, (part, given) in enumerate(parts.items()):
+        indices = torch.as_tensor(given)
+        indices = indices.reshape(0).long() if indices.numel() == 0 else indices
+        if indices.ndim != 1 or indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+            kind = str(indices.dtype).removeprefix("torch.")
+            raise RiskminError(
+                f"{part} of {where} is a {kind} array of shape {tuple(indices.shape)}; give a 1-D array of integer "
+                "row indices"
+            )
+        low, high = (int(end) for end in torch.aminmax(indices)) if len(indices) else (0, -1)
+        if low < 0:
+            raise RiskminError(f"{part} of {where} holds the negative row index {low}; row indices count from 0")
+        if high >= rows:
+            raise RiskminError(f"{part} of {where} holds row {high}, but the data has {rows} rows (0 to {rows - 1})")
+        indices = indices.long()
+        held = owner[indices]
+        shared = (held >= 0).nonzero()[:, 0]
+        if len(shared):
+            other = list(parts)[int(held[shared[0]])]
+            raise RiskminError(
+                f"{where} puts row {int(indices[shared[0]])} in both {other} and {part}; the parts of a split must not "
+                "overlap"
+            )
+        owner[indices] = number
+        checked[part] = indices
+    return checked
 
 
 def split(data, train: Optional[float] = None, val: float = 0.1, test: float = 0.1, seed: int = 0) -> Splits:

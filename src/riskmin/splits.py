@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .config import RiskminError
-from .data import split_sizes, Data, Splits
+from .data import check_parts, split_sizes, Data, Splits
 
 __all__ = ["kfold_splits", "read_splits", "stratified_split"]
 
@@ -320,27 +320,9 @@ def checked_split(name: str, number: int, parts: dict, n_rows: int) -> tuple:
     for part in ("train", "test"):
         if part not in parts or np.size(parts[part]) == 0:
             raise RiskminError(f"{where} has no {part} rows; every split needs training and test rows")
-    seen = {}
+    parts = check_parts(parts, n_rows, where)
     for part, rows in parts.items():
-        if rows.ndim != 1 or not (np.issubdtype(rows.dtype, np.integer) or rows.size == 0):
-            raise RiskminError(
-                f"{where} {part} is a {rows.dtype} array of shape {rows.shape}; give a 1-D array of integer row indices"
-            )
-        if rows.size and rows.min() < 0:
-            raise RiskminError(f"{where} {part} holds the negative row index {rows.min()}; row indices count from 0")
-        if rows.size and rows.max() >= n_rows:
-            raise RiskminError(
-                f"{where} {part} holds row {rows.max()}, but the data has {n_rows} rows (0 to {n_rows - 1})"
-            )
-        unique, counts = np.unique(rows, return_counts=True)
-        if (counts > 1).any():
+        unique, counts = np.unique(rows.numpy(), return_counts=True)
+        if (counts > 1).any():  # a file lists its rows: one listed twice is a slip, not a bootstrap
             raise RiskminError(f"{where} {part} lists row {unique[counts > 1][0]} more than once; list each row once")
-        for other, other_rows in seen.items():
-            shared = np.intersect1d(unique, other_rows)
-            if shared.size:
-                raise RiskminError(
-                    f"{where} puts row {shared[0]} in both {other} and {part}; the parts of a split must not overlap"
-                )
-        seen[part] = unique
-    empty = np.empty(0, dtype=np.int64)
-    return tuple(torch.from_numpy(np.asarray(parts.get(part, empty), dtype=np.int64).copy()) for part in PARTS)
+    return tuple(parts.get(part, torch.empty(0, dtype=torch.long)) for part in PARTS)

@@ -24,6 +24,7 @@ from ..data import (
     Splits,
     Standardizer,
     TargetScale,
+    check_parts,
     constant_note,
     TensorBatches,
     rows_at,
@@ -428,9 +429,14 @@ def recorded(config: Config, data) -> Config:
 
 def as_splits(data, config: Config) -> Splits:
     """Whatever the user passed as data, as Splits made with the run's seed and fractions."""
-    if isinstance(data, Splits):
+    if isinstance(data, Splits):  # made by hand, maybe: its rows checked, and taken as tensors
         check_task(data.data, config)
-        return data if isinstance(data.data, Data) else dataclasses.replace(data, data=check_pairs(data.data))
+        given = {"train": data.train, "val": data.val, "test": data.test}
+        indexed: Any = data.data  # Data, or a Dataset of a length
+        rows = check_parts(given, len(indexed), "the split given")
+        return dataclasses.replace(
+            data, data=data.data if isinstance(data.data, Data) else check_pairs(data.data), **rows
+        )
     data = as_data(data, config)
     if isinstance(data, Data):
         if config.split == "tutorial":
