@@ -475,7 +475,7 @@ def test_ctrl_c_while_a_command_starts_is_one_line_and_status_130(monkeypatch, c
 
     monkeypatch.setattr(riskmin._cli._commands, function, interrupted)
     monkeypatch.chdir(tmp_path)
-    assert main([command]) == 130  # "no run directory was written", of lr-find too, which writes none
+    assert main([command]) == 130  # it said "no run directory was written", of lr-find too, which writes none
     captured = capsys.readouterr()
     assert captured.err == "interrupted; nothing was written\n" and captured.out == ""
 

@@ -281,3 +281,11 @@ def test_predict_answers_several_numpy_inputs_in_numpy_as_it_answers_one(form):
     tensors = (a, b) if form == "tuple" else {"first": a, "second": b}
     answer = riskmin.predict(run, arrays)  # a tensor, before
     assert isinstance(answer, np.ndarray) and np.array_equal(answer, riskmin.predict(run, tensors).numpy())
+
+
+def test_predicting_several_inputs_whose_first_is_a_single_number_says_so():
+    a, b, y = two_inputs()
+    run = riskmin.fit(Two(), ((a, b), y), epochs=1, **FAST)
+    # "input x[0] has no rows but x[0] has 0"
+    with pytest.raises(RiskminError, match=r"^input x\[0\] is a single number, with no rows; give every input one row per sample$"):
+        riskmin.predict(run, (torch.tensor(1.0), b))

@@ -127,7 +127,7 @@ def test_a_noisy_start_of_the_sweep_is_not_taken_for_the_descent():
 
 def test_a_sweep_over_rates_that_learn_nothing_says_its_suggestion_may_be_noise(lab1, tmp_path, capsys):
     # from 1e-7 to 1e-6 the smoothed loss fell 10% with the batches alone, and 1.4e-7 was suggested without a word
-    with pytest.warns(riskmin.RiskminWarning, match=r"^the weights moved by 0\.\d\d% of their size over the sweep from 1e-07 to 1e-06: little was learned at these rates and the suggestion may follow the batches' noise; sweep to larger rates$"):
+    with pytest.warns(riskmin.RiskminWarning, match=r"^the weights moved by 0\.\d\d% of their size over the sweep from 1e-07 to 1e-06: little was learned at these rates and the suggestion may follow the batches' noise; raise end \(now 1e-06\) to sweep larger rates$"):
         riskmin.lr_find("linear", lab1, start=1e-7, end=1e-6, **FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("error", riskmin.RiskminWarning)

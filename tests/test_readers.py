@@ -578,3 +578,13 @@ def test_predict_reads_a_file_with_the_decimal_mark_its_run_was_trained_with(tmp
     (tmp_path / "commas.csv").write_text("w;z\n" + "".join(f"{w};{german(z)}\n" for w, z in rows[:5]))
     semicolons = riskmin.predict(riskmin.Run.load("runs/plain-linear"), "commas.csv")
     assert np.allclose(np.asarray(semicolons).ravel(), [w / 1000 + z for w, z in rows[:5]], atol=0.1)
+
+
+def test_an_empty_column_without_a_name_is_said_to_come_from_a_separator_that_begins_or_ends_each_line(tmp_path):
+    rows = "".join(f"{i % 7},{i % 3}.5\n" for i in range(30))
+    for where, text in (("begins", ",a,y\n" + "".join("," + row for row in rows.splitlines(True))),
+                        ("ends", "a,y,\n" + "".join(row.rstrip("\n") + ",\n" for row in rows.splitlines(True)))):
+        (tmp_path / "t.csv").write_text(text)
+        data = riskmin.load(str(tmp_path / "t.csv"), riskmin.Config(target="y"))
+        assert data.feature_names == ["a"]  # "(no name: an index written with the table)", before
+        assert f"left out of the features as row identifiers: '' (no name and no value: a separator {where} every line); name a column in features= to keep it" in data.notes

@@ -188,8 +188,8 @@ def identifier(column, name: str, first: bool) -> str:
     import pyarrow
     import pyarrow.compute as pc
 
-    if not name.strip() and column.null_count == len(column):  # a line that ends in a separator, every line
-        return "no name and no value: a separator ends every line"
+    if not name.strip() and column.null_count == len(column):  # a separator that ends (or begins) every line
+        return f"no name and no value: a separator {'begins' if first else 'ends'} every line"
     if not name.strip() or name.lower().startswith("unnamed:") or PANDAS_INDEX.fullmatch(name):
         return "no name: an index written with the table"
     if ID_NAMES.search(name.strip()) or CAMEL_ID.search(name.strip()):

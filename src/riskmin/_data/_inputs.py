@@ -74,8 +74,10 @@ def several_inputs(x, rows_of_y: int | None = None):
         raise RiskminError("x is an empty tuple or dict; give at least one input tensor")
     tensors = [torch.as_tensor(value) for value in (x.values() if isinstance(x, dict) else x)]
     tensors = [t.float() if t.is_floating_point() else t for t in tensors]
-    if rows_of_y is None:  # rows to predict: the first input tells how many
-        rows, against = (len(tensors[0]) if tensors[0].ndim else 0), f"{names[0]} has"
+    if rows_of_y is None and tensors[0].ndim == 0:  # rows to predict: the first input tells how many
+        raise RiskminError(f"input {names[0]} is a single number, with no rows; give every input one row per sample")
+    if rows_of_y is None:
+        rows, against = len(tensors[0]), f"{names[0]} has"
     else:
         rows, against = rows_of_y, "y has"
     for name, tensor in zip(names, tensors):

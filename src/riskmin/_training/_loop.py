@@ -712,13 +712,14 @@ def end_epoch(training: Training) -> None:
     if training.scheduler is not None and config.scheduler_interval == "epoch" and not plateau(training.scheduler):
         training.scheduler.step()
     state.epoch_step = 0
+    # asked at an epoch's end (a KeyboardInterrupt of on_epoch_end, Ctrl-C while validating): left there, with its
+    # checkpoint, not a step into the next; the last epoch's run finishes first. (Under torchrun the processes agree
+    # at a step's end alone.)
+    if state.interrupted and training.team.world == 1 and going_on(training):
+        interrupt(training)
     if checkpoint_due(training):
         save(training.saver, training)
         training.last_saved = time.perf_counter()
-    # asked at an epoch's end (a KeyboardInterrupt of on_epoch_end, Ctrl-C while validating): left there, not a step
-    # into the next; the last epoch's run finishes first. (Under torchrun the processes agree at a step's end alone.)
-    if state.interrupted and training.team.world == 1 and going_on(training):
-        interrupt(training)
 
 
 def say_unfrozen(training: Training) -> None:

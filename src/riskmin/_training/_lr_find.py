@@ -97,7 +97,7 @@ def lr_find(
         warn(
             f"the weights moved by {sweep.moved:.2%} of their size over the sweep from {start:g} to "
             f"{sweep.rates[-1]:.3g}: little was learned at these rates and the suggestion may follow the batches' "
-            "noise; sweep to larger rates",
+            f"noise; raise end (now {end:g}) to sweep larger rates",
             RiskminWarning,
         )
     return LrFinding(sweep.rates, sweep.losses, steepest(sweep.rates, sweep.losses))
