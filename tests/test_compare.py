@@ -138,7 +138,7 @@ def test_select_without_validation_rows_is_refused_in_one_sentence():
         compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", runs=3, val=0.0, select=True, epochs=1, progress=False)
 
 
-def test_select_over_a_file_of_splits_without_validation_rows_is_refused_before_anything_trains(tmp_path, monkeypatch):
+def test_select_over_a_file_of_splits_without_validation_rows_is_refused_before_anything_trains(tmp_path, monkeypatch, capsys):
     import riskmin._experiments._compare
 
     path = tmp_path / "splits.csv"
@@ -147,6 +147,11 @@ def test_select_over_a_file_of_splits_without_validation_rows_is_refused_before_
     monkeypatch.setattr(riskmin._experiments._compare, "kept_comparison", lambda *args: pytest.fail("it trained"))
     with pytest.raises(riskmin.RiskminError, match=f"but split 0 of {path} has no validation rows; give every split a val column"):
         compare({"a": {"lr": 0.01}, "b": {"lr": 0.1}}, "lab1", splits=str(path), select=True, epochs=1, progress=False)
+    # the command line trained every candidate and wrote "no split had a validation metric to choose by", exit 0
+    assert main(["compare", "lab1", "--lr", "0.01,0.1", "--splits", str(path), "--select", "--epochs", "1",
+                 "--out", str(tmp_path / "runs")]) == 2
+    assert f"but split 0 of {path} has no validation rows" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_nested_selection_maximizes_a_metric_that_should_go_up():

@@ -163,9 +163,7 @@ def compare(
     configs = candidate_configs(candidates, config)
     said_given(config, settings, trained=[each for _, each in configs.values()], whole=whole)
     base, mode = resolved(config, metric, rope, select)
-    data = comparable_data(data, config, base)
-    if select and config.splits:
-        check_splits_to_select_by(config, base, data)
+    data = comparable_data(data, config, base, select)
     asked = {"metric": base, "rope": rope, "select": select}
     keeper = kept_in(
         directory, resume, config, grid_settings(configs), grid_toml(config, candidates, asked), kind="compare"
@@ -259,9 +257,10 @@ def kept_comparison(
     return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)}, asked)
 
 
-def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
-    """`data` as Data or a map-style Dataset, refused when it is neither or when its task does not measure the ranking
-    metric `base`."""
+def comparable_data(data, config: Config, base: str, select: bool) -> Union[Data, Dataset]:
+    """`data` as Data or a map-style Dataset, refused when it is neither, when its task does not measure the ranking
+    metric `base`, or, with `select`, when a split of a splits file has no validation rows to choose by (from Python
+    and the command line alike, before anything trains)."""
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(
@@ -270,6 +269,8 @@ def comparable_data(data, config: Config, base: str) -> Union[Data, Dataset]:
     metrics = measured(task_of_loss(with_concrete_loss(config, targets_of(data)).loss))
     if base not in metrics:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
+    if select and config.splits:
+        check_splits_to_select_by(config, base, data)
     return data
 
 
