@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import riskmin
+from riskmin._cli._main import main
 from riskmin import Data, RiskminError, split
 from riskmin.data import split_sizes
 from riskmin.splits import class_counts, kfold_splits, read_splits, stratified_split
@@ -248,3 +249,15 @@ def test_split_keywords_beside_splits_given_are_noted_as_unused():
                                                  r"each split \(riskmin.split makes others\)$"):
         run = riskmin.fit("linear", splits, val=0.3, test=0.3, epochs=1, progress=False)
     assert (run.summary["n_val"], run.summary["n_test"]) == (100, 100)
+
+
+def test_patience_over_a_splits_file_without_validation_rows_names_the_file_not_val(tmp_path, capsys):
+    path = tmp_path / "noval.csv"
+    path.write_text("train,test\n" + "\n".join(f"{' '.join(map(str, range(r, 80 + r)))},{' '.join(map(str, range(80 + r, 100 + r)))}"
+                                                for r in range(3)) + "\n")
+    # "but val = 0; set --val 0.1", which the file's splits leave unused: the same sentence followed
+    assert main(["montecarlo", "lab1", "--splits", str(path), "--patience", "3", "--val", "0.1", "--epochs", "1",
+                 "--out", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: patience needs a validation split but a split of {path} has no validation rows; give every split a val "
+        'column, or --monitor loss (monitor="loss") to judge by the training loss\n')
