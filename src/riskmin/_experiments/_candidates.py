@@ -43,6 +43,13 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
                 f"the candidates come from the tables of the --config file, so {', '.join(several)} "
                 "cannot take alternatives too; give one value, or put the alternatives in the tables"
             )
+        for key in alternatives:  # a flag for all beside a table's own value: either could be meant
+            candidate = next((name for name, table in tables.items() if key in table), None)
+            if candidate is not None:
+                raise RiskminError(
+                    f"--{key.replace('_', '-')} and candidate {candidate}'s table in the --config file both set {key}; "
+                    "give it in one place: in the tables, for each candidate apart, or as the flag, for all"
+                )
         shared.update({key: values[0] for key, values in alternatives.items()})
         return shared, tables
     axes = {
