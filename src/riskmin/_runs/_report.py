@@ -281,6 +281,8 @@ def montecarlo_table(summary: dict, console) -> None:
     narrow = not whole_at(table, width)
     if narrow:
         table = number_table(title, columns[:3], [row[:3] for row in rows], width)
+    if narrow and not whole_at(table, width):  # narrower still (40 columns): the names fold too, between their words
+        table = number_table(title, columns[:3], [row[:3] for row in rows], width, named=0)
     console.print(table)
     if summary.get("target_transform") == "log":
         console.print(message_lines(LOG_NOTE, indent=""), highlight=False)
@@ -288,21 +290,24 @@ def montecarlo_table(summary: dict, console) -> None:
     console.print(message_lines(correction_note(summary) + left_out, indent=""), highlight=False)
 
 
-def number_table(title: str, columns: tuple, rows: list, width: int):
+def number_table(title: str, columns: tuple, rows: list, width: int, named: int = NAME):
     """A rich Table of `rows` of numbers under `columns` (the first a metric's name), `width` wide, as at 80 columns
-    however wide the terminal. Each number stays on one line where the numbers leave a name its NAME columns (13: the
-    borders and the padding of four columns); else an interval folds after its comma, and in a terminal narrower than
-    80 columns a mean before its se too, so that every number stays whole."""
+    however wide the terminal. Each number stays on one line where the numbers leave a name its `named` columns (13:
+    the borders and the padding of four columns); else an interval folds after its comma, and in a terminal narrower
+    than 80 columns a mean before its se too, so that every number stays whole. `named` 0: a name may fold too."""
     from rich.table import Table
 
     table = Table(title=title, width=width)
     widths = [max(len(text) for text in (column, *(row[i] for row in rows))) for i, column in enumerate(columns)]
-    whole = NAME + sum(widths[1:]) + 13 <= width
+    whole = named + sum(widths[1:]) + 13 <= width
     for column in columns:
         left = column == "metric"
         kept = whole or column == "mean +- se" and width >= WIDTH
         table.add_column(
-            column, justify="left" if left else "right", no_wrap=not left and kept, min_width=NAME if left else None
+            column,
+            justify="left" if left else "right",
+            no_wrap=not left and kept,
+            min_width=(named or None) if left else None,
         )
     for row in rows:
         table.add_row(*row)
