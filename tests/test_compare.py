@@ -651,6 +651,17 @@ def test_names_of_a_grid_in_60_columns_fold_between_their_settings_not_inside_th
     words = [word for line in table[2:] for word in line[:17].split() if not re.fullmatch(r"\d+\*?", word)]
     assert all(len(line) <= 60 for line in table), table
     assert sorted(words) == ["hidden=32", "hidden=8", "linear", "two_layer", "two_layer"], table
+    # losses in the billions: the intervals lost their ends ("[3.53e+08, 1.57e+10") and the header its own
+    stats = {"mean": 2.36e9, "corrected_ci_low": 3.53e8, "corrected_ci_high": 1.57e10}
+    test = {"mean": 4.26e9, "corrected_ci_low": 5.6e8, "corrected_ci_high": 8e9, "holm_p_value": 0.077}
+    summary |= {"candidates": {name: {"metrics": {"test_loss": stats}} for name in names},
+                "comparisons": {"test_loss": {name: test for name in names[1:]}}}
+    buffer = io.StringIO()
+    comparison_table(summary, Console(file=buffer, width=60, color_system=None))
+    out = buffer.getvalue()
+    table = out[out.index("candidate"):out.index("CI: ")].splitlines()
+    assert all(len(line) <= 60 for line in table) and "p Holm" in table[0], table
+    assert out.count("[3.53e+08,") == out.count("1.57e+10]") == 3 and out.count("[+5.6e+08,") == out.count("+8e+09]") == 2, out
 
 
 def test_a_rank_of_ten_or_more_stands_apart_from_its_mark():
