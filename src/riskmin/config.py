@@ -709,6 +709,20 @@ def check_experiment(config: Config) -> None:
         )
 
 
+def no_validation(needs: str, splits: str = "") -> str:
+    """What a setting that judges by a validation split (`needs`: patience, monitor val_r2, ...) says where there is
+    none: val = 0, or a split of the file `splits` without validation rows."""
+    lacking, fix = (
+        (f"a split of {splits} has no validation rows", "give every split a val column")
+        if splits
+        else ("val = 0", "set --val 0.1 (val=0.1)")
+    )
+    return (
+        f'{needs} needs a validation split but {lacking}; {fix}, or --monitor loss (monitor="loss") to judge by the '
+        "training loss"
+    )
+
+
 def given_settings(config: Config, given, flags: bool, trained=None) -> list:
     """What the settings the user gives (`given`, their names) tell, beyond their own checks: a mode that would keep
     the worst epoch of riskmin's metric (max of a loss, min of an accuracy), refused; and, returned, a note on each
@@ -736,6 +750,11 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
                 "follows the monitored metric"
             )
 
+    # the default monitor, val_loss, judges nothing without a validation split; given on purpose, it is refused as any
+    # other validation monitor is (policy.judged), where a command's data is known to have none
+    no_split = config.val == 0 and not config.splits and config.split != "tutorial"
+    if flags and "monitor" in given and config.monitor.startswith("val_") and no_split:
+        raise RiskminError(no_validation(f"monitor {config.monitor}"))
     notes = []
     for name in given:
         if name not in FIELDS or getattr(config, name) == FIELDS[name].default:  # at its default it changes nothing

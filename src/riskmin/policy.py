@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import models
-from .config import Config, RiskminError
+from .config import Config, RiskminError, no_validation
 
 __all__ = ["Best", "EarlyStopChecker", "Judge", "Verdict", "diverged"]
 
@@ -158,15 +158,7 @@ def judged(config: Config, has_val: bool, own_metrics=()) -> bool:
     elif config.monitor != Config.monitor:  # chosen, where the default judges by a validation split when there is one
         needs = f"monitor {config.monitor}"
     if needs:
-        lacking, fix = (
-            (f"a split of {config.splits} has no validation rows", "give every split a val column")
-            if config.splits
-            else ("val = 0", "set --val 0.1 (val=0.1)")
-        )
-        raise RiskminError(
-            f'{needs} needs a validation split but {lacking}; {fix}, or --monitor loss (monitor="loss") to judge by '
-            "the training loss"
-        )
+        raise RiskminError(no_validation(needs, config.splits))
     return False
 
 
