@@ -218,7 +218,7 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     (["--lr", "0.1,0.2", "--hiden", "4"], "unknown option --hiden; did you mean --hidden?"),
     (["--config", "GRID", "--lr", "0.1,0.2"], "cannot take alternatives too"),
     # a table's own value trained, and config.toml recorded the flag's as shared, without a word
-    (["--config", "GRID", "--hidden", "16"], "--hidden and candidate a's table in the --config file both set hidden; give it in one place"),
+    (["--config", "GRID", "--hidden", "8"], "--hidden and candidate a's table in the --config file both set hidden; give it in one place"),
     (["--config", "TYPO"], "candidate 'b': unknown setting 'hiden'"),
 ])
 @pytest.mark.parametrize("nproc", [[], ["--nproc", "2"]])

@@ -43,8 +43,10 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
                 f"the candidates come from the tables of the --config file, so {', '.join(several)} "
                 "cannot take alternatives too; give one value, or put the alternatives in the tables"
             )
-        for key in alternatives:  # a flag for all beside a table's own value: either could be meant
-            candidate = next((name for name, table in tables.items() if key in table), None)
+        for key, (value,) in alternatives.items():  # a flag for all beside a table's other value: either could be meant
+            candidate = next(
+                (name for name, table in tables.items() if key in table and differ(key, table[key], value)), None
+            )
             if candidate is not None:
                 raise RiskminError(
                     f"--{key.replace('_', '-')} and candidate {candidate}'s table in the --config file both set {key}; "
@@ -60,6 +62,11 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     if len(candidates) < 2:
         raise RiskminError(f"the alternatives give one candidate: {unused_alternatives(several, alternatives, shared)}")
     return shared, candidates
+
+
+def differ(key: str, one, other) -> bool:
+    """Whether two values of the setting `key` differ as Config reads them (hidden = 8 in a file, --hidden 8)."""
+    return getattr(Config().replace(**{key: one}), key) != getattr(Config().replace(**{key: other}), key)
 
 
 def unused_alternatives(several: list, alternatives: dict, shared: dict) -> str:
