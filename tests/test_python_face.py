@@ -609,3 +609,17 @@ def test_inputs_named_otherwise_than_forward_takes_them_are_refused_by_predict_a
         riskmin.predict(run, {"a": a, "c": b})
     with pytest.raises(RiskminError, match=said):
         riskmin.evaluate(run, ({"a": a, "c": b}, a[:, :1]))
+
+
+def test_target_columns_on_scales_far_apart_are_warned_of_once():
+    torch.manual_seed(0)
+    x = torch.randn(200, 3)
+    y = x[:, :1] * 100 + torch.randn(200, 1)
+    # the second column, the first in other units, was learned little (r2 -140) without a word
+    with pytest.warns(riskmin.RiskminWarning, match=r"^target columns y0 and y1 spread 1\d\d and 0\.1\d+: the mse of all targets weighs y0's errors 1e\+06 times as much as y1's"):
+        riskmin.fit("linear", (x, torch.cat([y, y / 1000], 1)), epochs=1, progress=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        riskmin.montecarlo("linear", (x, torch.cat([y, y / 1000], 1)), runs=3, epochs=1, progress=False)
+        riskmin.fit("linear", (x, torch.cat([y, y / 5], 1)), epochs=1, progress=False)  # comparable: nothing said
+    assert sum("target columns y0 and y1 spread" in str(w.message) for w in said) == 1

@@ -40,7 +40,15 @@ from .._training._callables import OBJECT_SETTINGS, Callables, missing_callables
 from .._training._checkpoint import Checkpoints, FinishedThenInterrupted
 from .._training._losses import check_log_target, check_targets, with_concrete_loss
 from .._training._loop import fit_alone
-from .._training._prepare import as_data, as_they_are_note, constant_target_note, fitted_batch, recorded, resolve_device
+from .._training._prepare import (
+    as_data,
+    as_they_are_note,
+    constant_target_note,
+    fitted_batch,
+    recorded,
+    resolve_device,
+    unequal_targets_note,
+)
 from ..splits import kfold_splits, read_splits, stratified_split
 from ..stats import few_runs, summarize
 from .._training._threads import MeasuredThreads, IntraOpThreads, process_cores
@@ -398,6 +406,7 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
         constant = (
             constant_note(data.feature_names, constant_columns(data, trainings)),
             constant_target_note([rows_at(data.y, rows) for rows in trainings], config.loss),
+            unequal_targets_note(data.y, data.target_names, config),
         )
         for note in constant:
             if note:
