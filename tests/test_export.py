@@ -81,6 +81,9 @@ def test_torchscript_on_number_columns_gives_what_riskmin_predict_gives(tmp_path
         loaded = torch.jit.load(str(tmp_path / "m.pt"), _extra_files=files)
     assert json.loads(files["features.json"]) == ["x0", "x1", "x2"]
     torch.testing.assert_close(loaded(x), riskmin.predict(run, x), rtol=1e-5, atol=1e-4)
+    # float64 rows, as columns.json says a date is given: the interpreter's RuntimeError, before
+    torch.testing.assert_close(loaded(x.double()), riskmin.predict(run, x), rtol=1e-5, atol=1e-4)
+    assert not loaded(x).requires_grad and all(p.requires_grad for p in run.model.parameters())  # .numpy() works
 
 
 @pytest.mark.parametrize("arguments, message", [

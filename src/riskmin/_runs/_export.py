@@ -70,6 +70,8 @@ class Served(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.centred:  # subtracted in float64: given float64 rows, such a column keeps its digits
             x = (x.to(torch.float64) - self.centres).to(torch.float32)
+        else:  # float64 rows too, as columns.json says a date is given: read in float32, as the run read it
+            x = x.to(torch.float32)
         if self.filled:
             x = torch.where(torch.isnan(x), self.fill, x)
         out = self.model((x - self.mean) / self.std)
@@ -105,8 +107,14 @@ def export(run, path, format: str = "onnx") -> Path:
     centres = input_centres(layout)
     if format == "onnx":  # each ONNX column input is centred on its own, in float64, before it joins the others
         centres = torch.zeros_like(centres)
+    # a copy that takes no gradient: the exported graph answers tensors without one (.numpy() on them works), and the
+    # run's own model keeps its flags
     served = Served(
-        model, standardizer, run.config.loss, two_classes(run.config.loss, names.get("classes"), probe), centres
+        copy.deepcopy(model).requires_grad_(False),
+        standardizer,
+        run.config.loss,
+        two_classes(run.config.loss, names.get("classes"), probe),
+        centres,
     ).eval()
     metadata = {
         "features": json.dumps([c["name"] for c in layout]),
