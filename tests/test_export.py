@@ -159,3 +159,15 @@ def test_an_export_without_out_goes_beside_the_run_under_the_path_it_was_given(t
     monkeypatch.chdir(tmp_path / "runs" / "h")
     assert main(["export", ".", "--format", "torchscript", "--overwrite"]) == 0  # the folder's own name, beside it
     assert capsys.readouterr().out == f"torchscript file written to {tmp_path / 'runs' / 'h.pt'}\n"
+
+
+def test_an_export_never_replaces_the_file_the_run_trained_on(tmp_path, capsys):
+    path = table(tmp_path / "shop.csv", classes=False)
+    before = path.read_bytes()
+    assert main(["train", str(path), "--target", "price", "--missing", "mean", "--features", "size", "--epochs", "1",
+                 "--progress", "off", "--out", str(tmp_path / "runs"), "--name", "shop"]) == 0
+    capsys.readouterr()
+    # with --overwrite it was replaced by the TorchScript archive
+    assert main(["export", str(tmp_path / "runs" / "shop"), "--format", "torchscript", "--out", str(path), "--overwrite"]) == 2
+    assert capsys.readouterr().err == f"error: --out {path} is the input file {path}; write the exported file to another file\n"
+    assert path.read_bytes() == before

@@ -788,6 +788,7 @@ def export_run(args) -> int:
 
     from .._runs._export import FORMATS, export
     from .._files import check_destination
+    from ..config import read_toml
 
     if args.format not in FORMATS:
         raise RiskminError(f"--format {args.format} is not an export format; choose {' or '.join(FORMATS)}")
@@ -795,7 +796,10 @@ def export_run(args) -> int:
     # beside the run, named as the user named it (runs/x gives runs/x.onnx; ".", the folder's own name)
     beside = run_path if run_path.name not in ("", ".", "..") else run_path.resolve()
     out = Path(args.out) if args.out else beside.parent / (beside.name + FORMATS[args.format])
-    check_destination(out, "--out", args.overwrite, run=run_path, what="the exported file")
+    settings = run_path / "config.toml"
+    # the file the run trained on, which an export never replaces, --overwrite or not
+    trained_on = str(read_toml(settings).get("data", "")) if settings.is_file() else ""
+    check_destination(out, "--out", args.overwrite, inputs=(trained_on,), run=run_path, what="the exported file")
     path = export(
         trained_run(run_path, "Python loads it, {}, and exports its model: torch.onnx.export(run.model, ...)"),
         out,
