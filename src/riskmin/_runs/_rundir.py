@@ -59,8 +59,6 @@ from .._paths import (
     unfinished_run,
 )
 from ..data import Standardizer
-from ..distributed import resume_command
-from .._training._checkpoint import checkpointed_by
 
 
 @dataclass(kw_only=True)
@@ -837,7 +835,7 @@ def checked_summary(directory: Path) -> dict:
         if owner:
             raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
         finish = (
-            resume_command(directory, checkpointed_by(directory))  # by as many processes as wrote its checkpoint
+            f"riskmin train --resume {shell_word(directory)}"
             if (directory / "config.toml").is_file()
             else f"riskmin.fit(model, data, directory={str(directory)!r}, resume=True) with the model, data and "
             "settings it began with"
