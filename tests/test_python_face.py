@@ -578,6 +578,7 @@ def test_evaluating_targets_of_other_columns_than_the_run_predicts_is_refused_in
                              (two, torch.cat([y, y[:, :1]], 1), "outputs of shape (2,) per sample but the targets have 3 columns")]:
         with pytest.raises(RiskminError, match="^the model gives " + re.escape(said)):
             riskmin.evaluate(run, (x, given))
+    assert riskmin.evaluate(one, (x, y[:, 0]))["loss"] == riskmin.evaluate(one, (x, y[:, :1]))["loss"]  # a vector is the column
 
     class Squeezed(nn.Module):  # a module of one's own, never trained by riskmin: its own squeeze is said, not y's
         def __init__(self):
@@ -589,7 +590,27 @@ def test_evaluating_targets_of_other_columns_than_the_run_predicts_is_refused_in
 
     with pytest.raises(RiskminError, match=r"^the model gives one number per sample as a vector, outputs of shape \(n,\), but the targets are a column"):
         riskmin.evaluate(Squeezed(), (x, y[:, :1]))
-    assert riskmin.evaluate(one, (x, y[:, 0]))["loss"] == riskmin.evaluate(one, (x, y[:, :1]))["loss"]  # a vector is the column
+
+    class SqueezedAll(Squeezed):  # squeeze() of one row leaves no axis: "outputs of shape () ... give the targets 1 column"
+        def forward(self, x):
+            return self.layer(x).squeeze()
+
+    with pytest.raises(RiskminError, match=r"^the model gives one number per sample as a vector"):
+        riskmin.evaluate(SqueezedAll(), (x, y[:, :1]))
+
+
+def test_a_model_that_reduces_over_the_batch_is_refused_before_training():
+    class Mean(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.layer(x).mean(0, keepdim=True)
+
+    # torch's "Using a target size that is different to the input size" warning, and a run trained on it
+    with pytest.raises(RiskminError, match=r"^the model gives 1 row of outputs for a batch of 2 samples; return one row of outputs per sample"):
+        riskmin.fit(Mean(), (torch.randn(50, 3), torch.randn(50, 1)), epochs=1, progress=False)
 
 
 def test_inputs_named_otherwise_than_forward_takes_them_are_refused_by_predict_and_evaluate():

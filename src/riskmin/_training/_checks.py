@@ -120,6 +120,12 @@ def check_model(model, probe: Probe, loss: str) -> None:
             f"the model returns a {type(output).__name__}, not a tensor; riskmin's losses take the "
             "predictions as one tensor: return them alone from forward"
         )
+    if output.ndim == 0 or len(output) != len(y):  # a mean over the batch, say: the loss would broadcast, or fail
+        rows = "one number" if output.ndim == 0 else f"{len(output)} row{'s' * (len(output) != 1)}"
+        raise RiskminError(
+            f"the model gives {rows} of outputs for a batch of {len(y)} samples; return one row of outputs per "
+            "sample (leave out a reduction over the batch in forward)"
+        )
     if loss == "custom":  # a loss of the user's own decides what shapes it takes
         return
     if loss == "cross_entropy" and y.ndim != 1:  # a Dataset's label as a 1-element tensor batches into (n, 1)
@@ -191,10 +197,10 @@ def check_evaluated_targets(model, x, y: torch.Tensor, loss: str, names: list) -
     """Refuse targets to evaluate that the outputs would be broadcast against (check_shapes; `names`: the target
     columns a run was trained on). Class indices (cross entropy) and a loss of one's own, which takes what it takes,
     are not measured so."""
-    if loss not in ("cross_entropy", "custom"):
-        output = outputs_of(model, each_input(lambda t: t[:1], x))
+    if loss not in ("cross_entropy", "custom"):  # two rows, as fit's check takes: a squeeze() leaves one row no axis
+        output = outputs_of(model, each_input(lambda t: t[:2], x))
         if isinstance(output, torch.Tensor):
-            check_shapes(output, y[:1], loss, names, targets_given=True)
+            check_shapes(output, y[:2], loss, names, targets_given=True)
 
 
 def check_arguments(model, x) -> None:
