@@ -209,6 +209,13 @@ def test_the_command_writes_its_files_and_its_grid_reads_back(tmp_path, capsys):
     assert again["comparisons"]["test_loss"] == summary["comparisons"]["test_loss"]
 
 
+def test_a_flag_beside_tables_that_set_it_to_the_same_value_runs(tmp_path, capsys):
+    # rerunning a comparison with the flags it began with; the widths checked alone, not in a default two_layer
+    (tmp_path / "grid.toml").write_text('model = "mlp"\nepochs = 1\n[a]\nhidden = [8, 8]\nlr = 0.01\n[b]\nhidden = [8, 8]\nlr = 0.1\n')
+    assert main(["compare", "lab1", "--config", str(tmp_path / "grid.toml"), "--hidden", "8,8", "--runs", "2", "--progress", "off",
+                 "--out", str(tmp_path / "runs")]) == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--lr", "0.01"], "no setting has alternatives"),
     (["--model", "two_layer", "--hidden", "32,128"], "'/' for --hidden"),

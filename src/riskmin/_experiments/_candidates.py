@@ -65,8 +65,15 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
 
 
 def differ(key: str, one, other) -> bool:
-    """Whether two values of the setting `key` differ as Config reads them (hidden = 8 in a file, --hidden 8)."""
-    return getattr(Config().replace(**{key: one}), key) != getattr(Config().replace(**{key: other}), key)
+    """Whether two values of the setting `key` differ, taken alone (another setting's checks do not enter): hidden = 8
+    in a file and --hidden 8 are the same widths.
+
+    >>> differ("hidden", 8, [8]), differ("lr", 0.001, 1e-3), differ("hidden", [64, 64], (64,))
+    (False, False, True)
+    """
+    if key == "hidden":  # one width, or a list of them
+        one, other = (tuple(value) if isinstance(value, (list, tuple)) else (value,) for value in (one, other))
+    return one != other
 
 
 def unused_alternatives(several: list, alternatives: dict, shared: dict) -> str:
