@@ -321,13 +321,3 @@ def test_a_runs_own_settings_given_to_an_experiment_are_noted_unused_or_refused_
     assert main([experiment, "lab1", "--runs", "2", "--epochs", "1", "--log", "tensorboard", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"error: --log is a setting of riskmin train, not of riskmin {experiment}\n"
     assert not list(tmp_path.iterdir())
-
-
-def test_monitor_val_loss_given_with_no_validation_split_is_refused_as_any_validation_monitor(tmp_path, capsys):
-    said = ('monitor {} needs a validation split but val = 0; set --val 0.1 (val=0.1), or --monitor loss (monitor="loss") '
-            "to judge by the training loss")
-    for monitor in ("val_loss", "val_r2"):  # val_loss, the default, given on purpose: trained, the final weights kept
-        assert main(["train", "lab1", "--epochs", "1", "--val", "0", "--monitor", monitor, "--out", str(tmp_path)]) == 2
-        assert capsys.readouterr().err == f"error: {said.format(monitor)}\n"
-    assert not list(tmp_path.iterdir())
-    assert main(["train", "lab1", "--epochs", "1", "--val", "0", "--progress", "off", "--out", str(tmp_path)]) == 0  # left at it

@@ -750,11 +750,6 @@ def given_settings(config: Config, given, flags: bool, trained=None) -> list:
                 "follows the monitored metric"
             )
 
-    # the default monitor, val_loss, judges nothing without a validation split; given on purpose, it is refused as any
-    # other validation monitor is (policy.judged), where a command's data is known to have none
-    no_split = config.val == 0 and not config.splits and config.split != "tutorial"
-    if flags and "monitor" in given and config.monitor.startswith("val_") and no_split:
-        raise RiskminError(no_validation(f"monitor {config.monitor}"))
     notes = []
     for name in given:
         if name not in FIELDS or getattr(config, name) == FIELDS[name].default:  # at its default it changes nothing
