@@ -324,5 +324,7 @@ def checked_split(name: str, number: int, parts: dict, n_rows: int) -> tuple:
     for part, rows in parts.items():
         unique, counts = np.unique(rows.numpy(), return_counts=True)
         if (counts > 1).any():  # a file lists its rows: one listed twice is a slip, not a bootstrap
-            raise RiskminError(f"{where} {part} lists row {unique[counts > 1][0]} more than once; list each row once")
+            raise RiskminError(
+                f"{part} of {where} lists row {unique[counts > 1][0]} more than once; list each row once"
+            )
     return tuple(parts.get(part, torch.empty(0, dtype=torch.long)) for part in PARTS)

@@ -107,10 +107,9 @@ def export(run, path, format: str = "onnx") -> Path:
     centres = input_centres(layout)
     if format == "onnx":  # each ONNX column input is centred on its own, in float64, before it joins the others
         centres = torch.zeros_like(centres)
-    # a copy that takes no gradient: the exported graph answers tensors without one (.numpy() on them works), and the
-    # run's own model keeps its flags
+    # the copy takes no gradient: the exported graph answers tensors without one (.numpy() on them works)
     served = Served(
-        copy.deepcopy(model).requires_grad_(False),
+        model.requires_grad_(False),
         standardizer,
         run.config.loss,
         two_classes(run.config.loss, names.get("classes"), probe),
