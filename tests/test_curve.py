@@ -314,3 +314,9 @@ def test_the_curve_table_in_60_columns_keeps_each_interval_whole():
     lines = buffer.getvalue()[:buffer.getvalue().index("CI: ")].splitlines()
     assert all(len(line) <= 60 for line in lines) and "test loss [95% CI]" in lines[2], lines
     assert sum("3107 [1458, 6623]" in line for line in lines) == 4, lines
+    # losses in the billions: "two_la…" cut, and below 53 columns the numbers too
+    rows = [{**row, "test_loss": 2.36e9, "test_loss_ci_low": 3.53e8, "test_loss_ci_high": 1.57e10} for row in rows]
+    buffer = io.StringIO()
+    curve_table(SimpleNamespace(table=rows, results={}), Console(file=buffer, width=60, color_system=None))
+    out = buffer.getvalue()
+    assert out.count("two_layer ") == 2 and out.count("[3.53e+08,") == out.count("1.57e+10]") == 4 and "…" not in out, out

@@ -415,11 +415,16 @@ def curve_table(curve: Curve, console) -> None:
     ]
     # between two columns, a space of padding either side and a divider (a space in this box); no edges
     table.show_edge, spacing = False, 3 * (len(columns) - 1)
-    if sum(column_widths(columns, rows, table.width - spacing)) + spacing > table.width:  # each loss above its interval
-        rows = [(*first, loss.replace(" [", "\n["), train) for *first, loss, train in rows]
+    # as compare's ranking: where a line cannot hold them, or the names whole, each loss above its interval, then each
+    # interval folded after its comma; a model's name folds only where the numbers leave it too little still
+    named = max(len(row[0]) for row in rows)
+    for fold in ((" [", "\n["), (", ", ",\n")):
+        widths = column_widths(columns, rows, table.width - spacing)
+        if sum(widths) + spacing > table.width or widths[0] < named:
+            rows = [(*first, loss.replace(*fold), train) for *first, loss, train in rows]
     for column, width in zip(columns, column_widths(columns, rows, table.width - spacing)):
         left = column == "model"
-        table.add_column(column, justify="left" if left else "right", no_wrap=not left, width=width)
+        table.add_column(column, justify="left" if left else "right", no_wrap=not left, overflow="fold", width=width)
     for row in rows:
         table.add_row(*row)
     console.print(table)
