@@ -239,6 +239,9 @@ def test_a_module_with_too_few_outputs_for_the_classes_a_dataset_lists_is_refuse
     # torch's IndexError at the first batch that held class 2
     with pytest.raises(RiskminError, match=r"^the model gives outputs of shape \(2,\) per sample but cross entropy needs one score per class \(3 classes\)"):
         riskmin.fit(nn.Linear(4, 2), Labels(listed=True), loss="cross_entropy", epochs=1, **FAST)
+    # a Dataset that lists none is not read whole first: the batch that holds the class says it, not torch's IndexError
+    with pytest.raises(RiskminError, match=r"^a batch holds class label 2, but the model gives 2 scores per sample; give its last layer one output per class, 3 at least$"):
+        riskmin.fit(nn.Linear(4, 2), Labels(), loss="cross_entropy", epochs=1, **FAST)
 
 
 class Named(Labels):

@@ -9,11 +9,29 @@ from ..config import Config, RiskminError, RiskminNumerics, warn
 from ._callables import OwnLoss
 from .._data._inputs import forward
 
+
+class CrossEntropy(nn.CrossEntropyLoss):
+    """Cross entropy, with a class label beyond the model's outputs said in one sentence: a Dataset's labels are not all
+    read before training (a module of one's own on a Dataset that lists no targets), and torch's IndexError would
+    say nothing of the model. Raised on the CPU only; on a GPU the kernel's assertion stops the process."""
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        try:
+            return super().forward(input, target)
+        except IndexError:
+            if input.ndim != 2 or target.ndim != 1 or not len(target) or int(target.max()) < input.shape[1]:
+                raise
+            raise RiskminError(
+                f"a batch holds class label {int(target.max())}, but the model gives {input.shape[1]} scores per "
+                f"sample; give its last layer one output per class, {int(target.max()) + 1} at least"
+            ) from None
+
+
 LOSSES = {
     "mse": nn.MSELoss,
     "l1": nn.L1Loss,
     "huber": nn.HuberLoss,
-    "cross_entropy": nn.CrossEntropyLoss,
+    "cross_entropy": CrossEntropy,
     "bce": nn.BCEWithLogitsLoss,
 }
 
