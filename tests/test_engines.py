@@ -170,16 +170,6 @@ class FrozenBody(torch.nn.Module):
         return self.head(torch.tanh(self.body(x)))
 
 
-def test_a_model_with_a_frozen_layer_trains_through_fit_where_a_stack_would_train_that_layer_too():
-    # a stack made every tensor it stacked train: the frozen body moved, and the test losses were a third of fit's
-    automatic, sequential = (outcome(REGRESSION, {"model": FrozenBody, "epochs": 3}, engine) for engine in ("auto", "sequential"))
-    assert automatic[0] == sequential[0] == "trained" and automatic[2] == "sequential"
-    assert [row["test_loss"] for row in automatic[1]] == [row["test_loss"] for row in sequential[1]]
-    assert outcome(REGRESSION, {"model": FrozenBody, "epochs": 3}, "vectorized") == (
-        "refused", "the vectorized engine cannot run this experiment: the model holds parameters that do not train "
-        "(requires_grad False); use --engine sequential or auto (engine=)")
-
-
 class Tied(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -191,14 +181,18 @@ class Tied(torch.nn.Module):
         return self.head(torch.tanh(self.b(torch.tanh(self.a(x)))))
 
 
-def test_a_model_with_tied_weights_trains_through_fit_where_a_stack_held_one_of_them_apart():
+@pytest.mark.parametrize("model, epochs, reason", [
+    # a stack made every tensor it stacked train: the frozen body moved, and the test losses were a third of fit's
+    (FrozenBody, 3, "the model holds parameters that do not train (requires_grad False)"),
     # autograd's "invalid gradient ... expected device meta but got cpu" from the stack's backward, by default
-    automatic, sequential = (outcome(REGRESSION, {"model": Tied, "epochs": 2}, engine) for engine in ("auto", "sequential"))
+    (Tied, 2, "the model shares a parameter between layers (tied weights)"),
+])
+def test_a_model_a_stack_cannot_hold_as_fit_does_trains_through_fit_and_the_vectorized_engine_refuses_it(model, epochs, reason):
+    automatic, sequential = (outcome(REGRESSION, {"model": model, "epochs": epochs}, engine) for engine in ("auto", "sequential"))
     assert automatic[0] == sequential[0] == "trained" and automatic[2] == "sequential"
     assert [row["test_loss"] for row in automatic[1]] == [row["test_loss"] for row in sequential[1]]
-    assert outcome(REGRESSION, {"model": Tied, "epochs": 2}, "vectorized") == (
-        "refused", "the vectorized engine cannot run this experiment: the model shares a parameter between layers (tied "
-        "weights); use --engine sequential or auto (engine=)")
+    assert outcome(REGRESSION, {"model": model, "epochs": epochs}, "vectorized") == (
+        "refused", f"the vectorized engine cannot run this experiment: {reason}; use --engine sequential or auto (engine=)")
 
 
 def test_a_lazy_model_and_one_without_parameters_get_what_fit_gives_them():

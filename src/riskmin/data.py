@@ -8,7 +8,6 @@ Any `torch.utils.data.Dataset` still works, through a standard DataLoader.
 
 from __future__ import annotations
 
-import collections
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -168,7 +167,7 @@ def check_names(names: list, columns: int, what: str) -> None:
             f"{what} gives {len(names)} name{'s' * (len(names) != 1)} for {columns} column{'s' * (columns != 1)}; "
             "give one a column, in order"
         )
-    twice = [name for name, count in collections.Counter(names).items() if count > 1]
+    twice = [name for name, count in Counter(names).items() if count > 1]
     if twice:
         raise RiskminError(f"{what} names {twice[0]} twice; give each column a name of its own")
 

@@ -177,9 +177,8 @@ def as_pair(x, y, config: Config | None = None) -> Data:
             f"classification takes one column of class labels but y has {columns}; give one, or, for several yes/no "
             'targets, y as 0.0/1.0 floats with loss="bce"'
         )
-    data = Data(
-        x, y, task="" if config.task == "auto" else config.task, missing=missing
-    )  # 0/1 labels as they are, for bce
+    # 0/1 labels as they are, for bce
+    data = Data(x, y, task="" if config.task == "auto" else config.task, missing=missing)
     guessed = config.task == "auto" and config.loss == "auto" and data.task == "regression"
     if guessed and bool(((data.y == 0) | (data.y == 1)).all()):  # 0.0/1.0 alone: labels, maybe
         data.notes.append(

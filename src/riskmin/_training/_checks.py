@@ -81,16 +81,13 @@ class Probe:
     classes: list = field(default_factory=list)
 
 
-def check_model(model, probe: Probe, loss: str) -> None:
+def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
     """Raise one RiskminError if `model` cannot take the training inputs or its outputs do not fit the targets under
-    `loss`."""
+    `loss`; else the outputs of the probe's rows, taken in evaluation mode (the check changes nothing)."""
     x, y = probe.x, probe.y
     check_arguments(model, x)
-    was_training = model.training
-    model.eval()  # no dropout drawn, no batch-norm statistics moved: the check changes nothing
     try:
-        with torch.no_grad():
-            output = forward(model, x)
+        output = outputs_of(model, x)
     except RuntimeError as error:
         kinds = {p.dtype for p in model.parameters() if p.is_floating_point()} - {torch.float32}
         if kinds:  # a float64 module, say: riskmin gives it float32 inputs
@@ -113,8 +110,6 @@ def check_model(model, probe: Probe, loss: str) -> None:
             f"the model cannot take the data's inputs, {probe.n_inputs} features per sample "
             f"({error_headline(error)}); make its first layer take {probe.n_inputs} inputs"
         ) from None
-    finally:
-        model.train(was_training)
     if not isinstance(output, torch.Tensor):
         raise RiskminError(
             f"the model returns a {type(output).__name__}, not a tensor; riskmin's losses take the "
@@ -127,7 +122,7 @@ def check_model(model, probe: Probe, loss: str) -> None:
             "sample (leave out a reduction over the batch in forward)"
         )
     if loss == "custom":  # a loss of the user's own decides what shapes it takes
-        return
+        return output
     if loss == "cross_entropy" and y.ndim != 1:  # a Dataset's label as a 1-element tensor batches into (n, 1)
         raise RiskminError(
             one_label_per_sample(y, fix="plain integers from the Dataset's __getitem__" if probe.dataset else "")
@@ -149,6 +144,7 @@ def check_model(model, probe: Probe, loss: str) -> None:
             )
     else:
         check_shapes(output, y, loss, probe.target_names or [])
+    return output
 
 
 def check_shapes(output: torch.Tensor, y: torch.Tensor, loss: str, names: list, targets_given: bool = False) -> None:

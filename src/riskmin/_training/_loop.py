@@ -27,15 +27,7 @@ from ._callables import (
     user_metric,
     takes_index,
 )
-from ._checks import (
-    check_arguments,
-    check_columns,
-    check_evaluated_targets,
-    check_model,
-    gradient_checked,
-    outputs_of,
-    probe,
-)
+from ._checks import check_arguments, check_columns, check_evaluated_targets, check_model, gradient_checked, probe
 from ._checkpoint import (
     Checkpoints,
     FinishedThenInterrupted,
@@ -591,10 +583,9 @@ def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
             "a model's own training_step trains in one process; under torchrun give riskmin the loss instead"
         )
     model = as_model(model, prepared, config).to(prepared.device)
-    rows = probe(prepared)
-    check_model(model, rows, config.loss)
+    output = check_model(model, probe(prepared), config.loss)
     if prepared.labels:  # the classes the model scores, which a run records (n_outputs) and evaluate checks labels by
-        prepared.n_outputs = outputs_of(model, rows.x).shape[1]
+        prepared.n_outputs = output.shape[1]
     if config.loss == "bce":
         check_bce_outputs(model, prepared.first_inputs())
     return model

@@ -539,11 +539,10 @@ def as_model(model, prepared: Prepared, config: Config) -> nn.Module:
         )
     if isinstance(model, str):
         data: Any = prepared.splits.data  # a Dataset here: indexed, and of a length
+        outputs = prepared.n_outputs  # checked_model records the built model's, which this count sets
         if prepared.labels and listed_labels(data) is None:  # read from every item once: the first need not hold all
-            prepared.n_outputs = class_count(
-                torch.stack([torch.as_tensor(data[i][1]).reshape(()) for i in range(len(data))])
-            )
-        return models.build(config, prepared.n_inputs, prepared.n_outputs)
+            outputs = class_count(torch.stack([torch.as_tensor(data[i][1]).reshape(()) for i in range(len(data))]))
+        return models.build(config, prepared.n_inputs, outputs)
     if isinstance(model, nn.Module):
         return model
     raise RiskminError(
