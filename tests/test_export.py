@@ -86,6 +86,21 @@ def test_torchscript_on_number_columns_gives_what_riskmin_predict_gives(tmp_path
     assert not loaded(x).requires_grad and all(p.requires_grad for p in run.model.parameters())  # .numpy() works
 
 
+def test_torchscript_refuses_a_missing_value_the_run_cannot_fill(tmp_path):
+    x = torch.tensor(np.random.default_rng(1).standard_normal((60, 2)), dtype=torch.float32)
+    run = riskmin.fit("linear", riskmin.Data(x, x[:, :1] * 3), epochs=2, progress=False)  # no missing="mean"
+    run.save(tmp_path / "run")
+    assert main(["export", str(tmp_path / "run"), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    torch.testing.assert_close(loaded(x), riskmin.predict(run, x))
+    holed = x.clone()
+    holed[3, 1] = float("nan")
+    with pytest.raises(torch.jit.Error, match="missing .NaN. and the run was trained without --missing mean"):
+        loaded(holed)  # where riskmin predict refuses it, the traced graph had answered NaN
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--format", "tflite"], "error: --format tflite is not an export format; choose onnx or torchscript"),
     (["--out", "RUN/model.onnx"], "error: --out RUN/model.onnx is inside the run directory RUN; write the exported file elsewhere"),

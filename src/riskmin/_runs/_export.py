@@ -54,6 +54,7 @@ class Served(nn.Module):
         self.centred = bool(centres.any())  # columns read in float64 and centred before training (_columns.offset)
         self.register_buffer("centres", centres.to(torch.float64))
         self.filled = standardizer.fill is not None
+        self.refuses_missing = False  # TorchScript's graph raises on NaN where the run has no fill (torchscript_bytes)
         self.register_buffer("fill", standardizer.fill if self.filled else torch.zeros(len(standardizer.mean)))
         self.register_buffer("mean", standardizer.mean.clone())
         # inf on a one-hot column never seen in training: it becomes 0
@@ -68,6 +69,8 @@ class Served(nn.Module):
         self.log = self.restored and target is not None and target.log
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.refuses_missing:
+            x = refuse_missing(x)
         if self.centred:  # subtracted in float64: given float64 rows, such a column keeps its digits
             x = (x.to(torch.float64) - self.centres).to(torch.float32)
         else:  # float64 rows too, as columns.json says a date is given: read in float32, as the run read it
@@ -84,6 +87,17 @@ class Served(nn.Module):
             yes = torch.sigmoid(out)
             return torch.cat([1 - yes, yes], 1) if self.two_classes else yes
         return out
+
+
+@torch.jit.script
+def refuse_missing(x: torch.Tensor) -> torch.Tensor:
+    """x itself, or an error where it holds NaN: `riskmin predict` refuses a missing value the run cannot fill.
+
+    Scripted, not traced, so that the test survives in a traced graph (an ONNX graph cannot raise: it answers NaN).
+    """
+    if bool(torch.isnan(x).any()):
+        raise ValueError("a feature value is missing (NaN) and the run was trained without --missing mean; fill it")
+    return x
 
 
 def export(run, path, format: str = "onnx") -> Path:
@@ -148,6 +162,7 @@ def torchscript_bytes(served: Served, layout: list, n_inputs: int, metadata: dic
             f"torchscript takes number columns only but column {text[0]} holds text; export --format "
             "onnx, which one-hot encodes text columns"
         )
+    served.refuses_missing = not served.filled
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
