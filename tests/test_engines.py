@@ -119,7 +119,8 @@ def test_a_monitor_that_is_no_metric_is_refused_alike_naming_the_metrics(monitor
     assert "val_r2" in stacked[1]
 
 
-@pytest.mark.parametrize("chosen", [{"patience": 3}, {"scheduler": "plateau"}, {"monitor": "val_r2", "mode": "max"}])
+@pytest.mark.parametrize("chosen", [{"patience": 3}, {"scheduler": "plateau"}, {"monitor": "val_r2", "mode": "max"},
+                                    {"monitor": "val_loss"}])
 def test_judging_by_a_validation_split_there_is_not_is_refused_alike_by_every_engine_and_fit(chosen):
     settings = {"model": "linear", "epochs": 2, "val": 0.0, **chosen}
     results = [outcome(REGRESSION, settings, engine) for engine in ("vectorized", "auto", "sequential")]

@@ -13,7 +13,7 @@ from riskmin._cli._main import main
 from riskmin._experiments._candidates import candidate_configs
 from riskmin._experiments._compare import stacks
 from riskmin._experiments._kept import Keeper
-from riskmin.config import DefaultBatch, RiskminNote, fact, given_for_task
+from riskmin.config import DefaultBatch, DefaultMonitor, RiskminNote, fact, given_for_task
 
 
 def write_table(path, rows: int = 40):
@@ -255,6 +255,23 @@ def test_a_run_on_the_default_batch_resumes_and_reruns_from_its_own_config_toml(
         assert main(["train", "--config", str(settings), "--name", f"again-{number}"]) == 0
         assert "error" not in capsys.readouterr().err
         assert (tmp_path / "runs" / f"again-{number}" / "summary.json").is_file()
+
+
+def test_the_default_monitor_alone_is_marked_and_a_run_without_validation_reruns_from_its_config_toml(tmp_path, capsys):
+    for default in (Config(), Config().replace(lr=0.1), Config.from_dict(Config().to_dict())):
+        assert isinstance(default.monitor, DefaultMonitor) and default.monitor == "val_loss"
+    for given in (Config(monitor="val_loss"), Config().replace(monitor="val_loss"), Config.from_dict({"monitor": "val_loss"})):
+        assert type(given.monitor) is str
+    table = write_table(tmp_path / "small.csv", rows=25)
+    flags = ["train", str(table), *SMALL, "--val", "0", "--model", "linear", "--out", str(tmp_path / "runs")]
+    assert main([*flags, "--monitor", "val_loss", "--name", "given"]) == 2  # judged by what it cannot measure
+    assert capsys.readouterr().err == ("error: monitor val_loss needs a validation split but val = 0; set --val 0.1 "
+                                       '(val=0.1), or --monitor loss (monitor="loss") to judge by the training loss\n')
+    assert main([*flags, "--name", "plain"]) == 0
+    written = (tmp_path / "runs" / "plain" / "config.toml").read_text()
+    assert '\n# monitor = "val_loss" (the default, left unset: without a validation split the final weights are kept)\n' in written
+    assert main(["train", "--config", str(tmp_path / "runs" / "plain" / "config.toml"), "--name", "again"]) == 0
+    assert "error" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["curve", "--sizes", "0.5,1"], ["compare", "--lr", "0.1,0.01"]])

@@ -148,6 +148,23 @@ class DefaultBatch(int):
     """
 
 
+class DefaultMonitor(str):
+    """monitor left at its default, val_loss, kept apart from val_loss given, as DefaultBatch keeps the default batch:
+    the default judges by a validation split where there is one and keeps the final weights where there is none, while
+    val_loss given without one is refused (policy.judged), as any validation metric given is. In all else a str.
+
+    >>> isinstance(Config().monitor, DefaultMonitor), isinstance(Config(monitor="val_loss").monitor, DefaultMonitor)
+    (True, False)
+    """
+
+
+# the defaults config.toml writes as comments, each with what it does left unset: read back, it is the default again
+UNSET = {
+    DefaultBatch: "a training split of fewer rows trains as one batch",
+    DefaultMonitor: "without a validation split the final weights are kept",
+}
+
+
 ModelName = Literal["linear", "two_layer", "mlp", "custom"]
 Activation = Literal["relu", "tanh", "sigmoid", "gelu"]
 LossName = Literal["auto", "mse", "l1", "huber", "cross_entropy", "bce", "custom"]
@@ -307,10 +324,10 @@ class Config:
                                one_value=True,
                                custom="metrics of your own, given in Python (riskmin.fit(model, data, "
                                       "metrics={'hits': my_hits}))", sweep=False)
-    monitor: str = setting("val_loss", "metric that decides the best model and early stopping: loss, val_loss, or val_ "
-                                       f"with {in_words(list(METRICS)[1:])}", "stopping and the best model",
-                                       placeholder="METRIC", one_value=True,
-                           shared=True, sweep=False)
+    monitor: str = setting(DefaultMonitor("val_loss"),
+                           "metric that decides the best model and early stopping: loss, val_loss, or val_ "
+                           f"with {in_words(list(METRICS)[1:])}", "stopping and the best model",
+                           placeholder="METRIC", one_value=True, shared=True, sweep=False)
     mode: Literal["auto", "min", "max"] = setting("auto", "whether the monitored metric should go down or up (auto: "
                                                           "as riskmin's metric does, a loss or an error down, "
                                                           "accuracy, f1 and r2 up)",
@@ -465,8 +482,9 @@ class Config:
     def to_toml(self) -> str:
         """The settings as TOML, each on its line; the settings of the data set lab1 generates are left out, at their
         defaults, for other data, where they would read as the run's (n_outputs = 2 beside a table of one target). A
-        batch_size left at its default (DefaultBatch) is a comment: the file read back leaves it at the default, which
-        fits a small table as it did, where a line would give it. `overwrite` is left out: the file run again (--config)
+        batch_size or monitor left at its default (UNSET) is a comment: the file read back leaves it at the default,
+        which fits a small table as it did or keeps the final weights without a validation split, where a line would
+        give it. `overwrite` is left out: the file run again (--config)
         would replace the very result it came from.
 
         >>> "n_outputs" in Config(data="houses.csv").to_toml(), "n_outputs" in Config().to_toml()
@@ -479,9 +497,9 @@ class Config:
             if key == "overwrite":  # what a command was told to do with a folder, not a setting of what it wrote
                 continue
             unused = key in GENERATOR and self.data != "lab1" and value == FIELDS[key].default
-            if isinstance(value, DefaultBatch):
-                unset = "the default, left unset: a training split of fewer rows trains as one batch"
-                lines.append(f"# {key} = {value} ({unset})")
+            unset = [does for kind, does in UNSET.items() if isinstance(value, kind)]
+            if unset:
+                lines.append(f"# {key} = {_toml_value(value)} (the default, left unset: {unset[0]})")
             elif value is not None and not unused:  # TOML has no null: an absent key means the default
                 lines.append(f"{key} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"

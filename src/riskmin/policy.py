@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import models
-from .config import Config, RiskminError, no_validation
+from .config import Config, DefaultMonitor, RiskminError, no_validation
 
 __all__ = ["Best", "EarlyStopChecker", "Judge", "Verdict", "diverged"]
 
@@ -139,9 +139,9 @@ val_mae, val_mse, val_r2, val_rmse
 
 def judged(config: Config, has_val: bool, own_metrics=()) -> bool:
     """Whether runs under `config` have anything to judge by: a validation split, or a monitor that is not a validation
-    metric. Patience, a plateau schedule or a validation metric chosen as the monitor (any but the default val_loss,
-    which then judges nothing) without one is refused in one sentence, whichever engine would train; so is a monitor
-    the task does not measure (check_monitor; `own_metrics`: the names of the user's metrics).
+    metric. Patience, a plateau schedule or a validation metric given as the monitor (val_loss too; the default
+    alone, DefaultMonitor, then judges nothing) without one is refused in one sentence, whichever engine would train;
+    so is a monitor the task does not measure (check_monitor; `own_metrics`: the names of the user's metrics).
 
     >>> (judged(Config(), True), judged(Config(val=0.0), False),
     ...  judged(Config(val=0.0, monitor="loss", patience=3), False))
@@ -155,7 +155,7 @@ def judged(config: Config, has_val: bool, own_metrics=()) -> bool:
         needs = "patience"
     elif config.scheduler == "plateau":
         needs = "scheduler plateau"
-    elif config.monitor != Config.monitor:  # chosen, where the default judges by a validation split when there is one
+    elif not isinstance(config.monitor, DefaultMonitor):  # given, val_loss too: the default alone judges nothing here
         needs = f"monitor {config.monitor}"
     if needs:
         raise RiskminError(no_validation(needs, config.splits))

@@ -408,6 +408,7 @@ def setup(
         torch.manual_seed(config.seed)
         prepared = Prepared(splits, config, device, team, callables.metrics)
     model = checked_model(model, prepared, config)
+    tracked = judged(config, prepared.has_val, tuple(callables.metrics))
     if batch_note and team.first:  # once the data and the model passed their checks: a mistake is the one line said
         warn(batch_note, RiskminNote)
     unscaled = as_they_are_note(splits.data, config)
@@ -428,7 +429,6 @@ def setup(
     threads = IntraOpThreads(
         config.threads, model, getattr(batches, "batch_size", config.batch_size) or len(splits.train), device
     )
-    tracked = judged(config, prepared.has_val, tuple(callables.metrics))
     best, chosen = default_callbacks(config, prepared, model, threads.wanted or 0, tracked)
     directory, replacing = run_folder(directory, config, resume, team)
     chosen += live_logs(config, directory, team)
