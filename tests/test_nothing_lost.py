@@ -649,6 +649,14 @@ def test_predict_on_a_run_that_has_not_finished_says_so(cut, capsys):
     assert main(["predict", str(cut), str(cut.parent.parent / "new.csv"), "--out", str(cut.parent.parent / "p.csv")]) == 2
     assert error_line(capsys) == (f"error: run {cut} has not finished: its training stopped before the end; finish it with "
                                   f"riskmin train --resume {cut}, then use it")
+    # as two processes (--nproc 2) write its checkpoint: --resume alone would be refused, so both commands name them
+    manifest = sorted((cut / "checkpoint").glob("*.manifest.json"))[-1]
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "processes": 2}))
+    for command in (["predict", str(cut), str(cut.parent.parent / "new.csv"), "--out", str(cut.parent.parent / "p.csv")],
+                    ["export", str(cut), "--format", "torchscript", "--out", str(cut.parent.parent / "m.pt")]):
+        assert main(command) == 2
+        assert error_line(capsys) == (f"error: run {cut} has not finished: its training stopped before the end; finish it "
+                                      f"with riskmin train --resume {cut} --nproc 2, then use it")
     with RunLock(cut):  # as a process training it holds it
         assert main(["evaluate", str(cut), str(cut.parent.parent / "new.csv")]) == 2
         assert error_line(capsys) == f"error: run {cut} is still training (riskmin process {os.getpid()} writes it); use it once it has finished"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 from .config import RiskminError
 
@@ -107,5 +108,43 @@ def unfinished_run(directory: Path) -> bool:
 def stopped_run(directory: Path) -> bool:
     """Whether `directory` holds a checkpoint written whole (its manifest, a file riskmin renames into place, comes
     last), which a run resumes from."""
-    manifests = (directory / "checkpoint").glob("step-*.manifest.json")
-    return any(path.is_file() and not path.is_symlink() for path in manifests)
+    return any(path.is_file() and not path.is_symlink() for path in checkpoint_manifests(directory))
+
+
+def checkpoint_manifests(run: Path) -> list:
+    """The manifests of the checkpoints of the run in `run` written whole, newest first (their names count the steps;
+    a checkpoint without its manifest does not exist)."""
+    root = Path(run) / "checkpoint"
+    return sorted(root.glob("step-*.manifest.json"), reverse=True) if root.is_dir() else []
+
+
+def newest_manifest(run: Path) -> dict:
+    """The manifest of the newest checkpoint of `run` that can be read, or {} (none, or none readable)."""
+    import json
+
+    for manifest in checkpoint_manifests(run):
+        try:
+            facts = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(facts, dict):
+            return facts
+    return {}
+
+
+def checkpointed_by(run: Path) -> Optional[int]:
+    """How many processes wrote the newest checkpoint of `run`, as its manifest says (None where it does not say, as
+    before riskmin wrote it there, or where there is none): as many must resume it."""
+    processes = newest_manifest(run).get("processes")
+    return processes if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0 else None
+
+
+def resume_line(run, processes: Optional[int] = None) -> str:
+    """The command that resumes the run in `run` on this machine: with --nproc where more than one process wrote its
+    checkpoint (by default, as many as its newest checkpoint says), which as many must resume.
+
+    >>> resume_line("runs/a b", 1), resume_line("runs/x", 2)
+    ("riskmin train --resume 'runs/a b'", 'riskmin train --resume runs/x --nproc 2')
+    """
+    processes = processes or checkpointed_by(Path(run)) or 1
+    return f"riskmin train --resume {shell_word(run)}" + (f" --nproc {processes}" if processes > 1 else "")

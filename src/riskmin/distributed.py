@@ -43,15 +43,15 @@ def rank() -> int:
 def resume_command(directory, world: Optional[int] = None) -> str:
     """The command that continues the run in `directory` with `world` processes, by default as many as train now: a
     checkpoint is resumed by as many as wrote it."""
-    from ._paths import shell_word
+    from ._paths import resume_line, shell_word
 
-    now, path = int(os.environ.get("WORLD_SIZE", "1")), shell_word(directory)
+    now = int(os.environ.get("WORLD_SIZE", "1"))
     world = world or now
-    if world == 1:
-        return f"riskmin train --resume {path}"
-    if world != now or local_processes() == world:  # all on this machine, where --nproc starts them (or another run's)
-        return f"riskmin train --resume {path} --nproc {world}"
-    return f"torchrun with the options that started these {world} processes, -m riskmin train --resume {path}"
+    if world == 1 or world != now or local_processes() == world:  # on this machine, where --nproc starts them
+        return resume_line(directory, world)
+    return f"torchrun with the options that started these {world} processes, -m riskmin train --resume " + shell_word(
+        directory
+    )
 
 
 def start(count: int, argv: list) -> tuple:

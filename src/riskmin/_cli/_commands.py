@@ -27,7 +27,7 @@ from .._paths import shell_word
 
 def train(args) -> int:
     from .._training._callables import named_callback
-    from .._training._checkpoint import checkpointed_by
+    from .._paths import checkpointed_by
     from ..distributed import follow_launcher, join, made_for_launcher, resume_command, shared
     from .._runs._rundir import Attempt, check_writable, prepare_run_directory, run_directory, stopped_before
 

@@ -54,6 +54,7 @@ from .._paths import (
     holds_experiment,
     missing_run_files,
     not_a_run,
+    resume_line,
     shell_word,
     stopped_run,
     unfinished_run,
@@ -835,7 +836,7 @@ def checked_summary(directory: Path) -> dict:
         if owner:
             raise RiskminError(f"run {directory} is still training ({owner} writes it); use it once it has finished")
         finish = (
-            f"riskmin train --resume {shell_word(directory)}"
+            resume_line(directory)
             if (directory / "config.toml").is_file()
             else f"riskmin.fit(model, data, directory={str(directory)!r}, resume=True) with the model, data and "
             "settings it began with"

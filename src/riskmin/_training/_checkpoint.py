@@ -13,10 +13,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
 
 
 from .. import _files as files
+from .._paths import checkpoint_manifests, newest_manifest
 from ..config import RiskminError, warn
 
 KEEP = 2  # checkpoints kept: the newest, and one to fall back on if the newest is damaged
@@ -129,7 +129,7 @@ class Checkpoints:
 
     def complete(self) -> list:
         """The manifests of finished checkpoints, newest first."""
-        return sorted(self.root.glob("step-*.manifest.json"), reverse=True) if self.root.is_dir() else []
+        return checkpoint_manifests(self.root.parent)
 
     def latest(self, warn=warn) -> tuple:
         """(tensors, values) of the newest checkpoint whose file matches its manifest."""
@@ -159,25 +159,6 @@ class NoCheckpoints:
 
     def close(self) -> None:
         pass
-
-
-def newest_manifest(run: Path) -> dict:
-    """The manifest of the newest checkpoint of `run` that can be read, or {} (none, or none readable)."""
-    for manifest in Checkpoints(run).complete():
-        try:
-            facts = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(facts, dict):
-            return facts
-    return {}
-
-
-def checkpointed_by(run: Path) -> Optional[int]:
-    """How many processes wrote the newest checkpoint of `run`, as its manifest says (None where it does not say, as
-    before riskmin wrote it there, or where there is none): as many must resume it."""
-    processes = newest_manifest(run).get("processes")
-    return processes if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0 else None
 
 
 def checkpointed_length(run: Path) -> dict:

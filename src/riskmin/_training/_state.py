@@ -25,7 +25,7 @@ from ..data import Batches
 from ..distributed import Alone, Team, shared
 from ..metrics import loss_units
 from ..policy import Judge, diverged
-from .._paths import shell_word
+from .._paths import resume_line
 from .._runs._rundir import misfit
 from ._callables import Callables
 from ._checkpoint import Checkpoints, NoCheckpoints
@@ -227,8 +227,8 @@ def restore_checkpoint(saver, training: Training) -> None:
         if values.get("processes", 1) != team.world:
             raise RiskminError(
                 f"run {saver.root.parent} was checkpointed by {values.get('processes', 1)} process(es) and "
-                f"resumed by {team.world}; resume it with as many processes as it began with: riskmin train "
-                f"--resume {shell_word(saver.root.parent)} --nproc {values.get('processes', 1)}"
+                f"resumed by {team.world}; resume it with as many processes as it began with: "
+                f"{resume_line(saver.root.parent, values.get('processes', 1))}"
             )
         # before the weights meet a model of another shape
         assert training.fingerprint is not None  # setup fingerprints every run that checkpoints
