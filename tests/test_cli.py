@@ -836,10 +836,14 @@ def test_predict_keeps_columns_as_the_file_writes_them(tmp_path, monkeypatch, ca
     # a kept column named as a prediction's: the prediction took its place without a word
     (tmp_path / "clash.csv").write_text("town,id,built,size,rooms,predicted_price\nAshby,1002,2005,64.2,1,1\n")
     capsys.readouterr()
+    from riskmin._cli import _commands
+
+    read = []
+    monkeypatch.setattr(_commands, "as_written", lambda *given: read.append(given))  # reading what it keeps
     assert main(["predict", "runs/houses", "clash.csv", "--out", "s.csv", "--keep", "id,predicted_price"]) == 2
     assert capsys.readouterr().err == ("error: --keep predicted_price names a column predict writes itself; rename that "
                                        "column in clash.csv, or leave it out of --keep\n")
-    assert not (tmp_path / "s.csv").exists()
+    assert not (tmp_path / "s.csv").exists() and read == []  # refused before the kept columns were read
 
 
 def test_the_features_help_says_that_row_identifiers_are_left_out_too(capsys):

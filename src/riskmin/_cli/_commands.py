@@ -709,16 +709,19 @@ def predict_file(args) -> int:
     names = run.data_names
     keep = column_names(args.keep)
     x = file_inputs(args.file, names, keep)
-    kept = as_written(args.file, keep)  # as the file writes them: the inputs are read in float32, as riskmin trains
-    output = predict(run, x)
-    columns = outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
-    clashes = [name for name in kept if name in columns]
-    if clashes:  # the prediction's column would take the kept one's place
+
+    def written(output) -> dict:
+        return outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
+
+    # the prediction's column would take the kept one's place: the names alone, from one row, before every row
+    clashes = [name for name in keep if name in written(predict(run, x[:1]))]
+    if clashes:
         raise RiskminError(
             f"--keep {clashes[0]} names a column predict writes itself; rename that column in {Path(args.file).name}, "
             "or leave it out of --keep"
         )
-    columns = {**kept, **columns}
+    kept = as_written(args.file, keep)  # as the file writes them: the inputs are read in float32, as riskmin trains
+    columns = {**kept, **written(predict(run, x))}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
