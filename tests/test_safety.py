@@ -725,8 +725,26 @@ MISUSE = [
      "weights are float64 and riskmin gives it float32 inputs; make it float32 with model.float()"),
     ("outputs squeezed to a vector", lambda: riskmin.fit(Squeezed(), (X, Y)),
      "the model gives one number per sample as a vector, outputs of shape (n,), but the targets are a column, of "
-     "shape (n, 1), and mse would broadcast one against the other; return the outputs as a column: leave out the "
-     "squeeze in forward, or return output.unsqueeze(1)"),
+     "shape (n, 1), as every loss gets them, and mse would broadcast one against the other; return the outputs as a "
+     "column: leave out the squeeze in forward, or return output.unsqueeze(1)"),
+    # a loss of one's own takes what it takes, but riskmin's metrics read the outputs: they were measured broadcast
+    # (test r2 0.98 on diabetes for a mean and a variance per row), or failed after the first epoch
+    ("a loss of one's own beside outputs squeezed to a vector",
+     lambda: riskmin.fit(Squeezed(), (X, Y[:, 0]), loss=lambda out, y: ((out.reshape(-1) - y.reshape(-1)) ** 2).mean()),
+     "the model gives one number per sample as a vector, outputs of shape (n,), but the targets are a column, of "
+     "shape (n, 1), as every loss gets them, and riskmin's metrics would broadcast one against the other"),
+    ("a loss of one's own beside a column too many",
+     lambda: riskmin.fit(torch.nn.Linear(3, 2), (X, Y), loss=lambda out, y: ((out[:, :1] - y) ** 2).mean()),
+     "the model gives outputs of shape (2,) per sample but the targets have 1 column (y0), and riskmin's metrics would "
+     "broadcast one against the other; give its last layer 1 output"),
+    ("a loss of one's own beside one logit for two classes",
+     lambda: riskmin.fit(torch.nn.Linear(3, 1), (X, LABELS % 2), loss=lambda out, y: torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.float())),
+     "the model gives outputs of shape (1,) per sample but riskmin's metrics read one score per class (2 classes); give "
+     "its last layer 2 outputs, or use --loss bce"),
+    ("a cross entropy of one's own beside too few outputs",
+     lambda: riskmin.fit(torch.nn.Linear(3, 2), (X, LABELS), loss=torch.nn.CrossEntropyLoss()),
+     "the model gives outputs of shape (2,) per sample but riskmin's metrics read one score per class (3 classes); give "
+     "its last layer 3 outputs"),
     ("a model returning a tuple", lambda: riskmin.fit(TwoOutputs(), (X, Y)), "the model returns a tuple, not a tensor"),
     ("predict with a column too many", lambda: riskmin.predict(riskmin.fit("linear", (X, Y), epochs=1, progress=False), torch.randn(5, 4)),
      "the rows have 4 columns but the run was trained on 3 features"),

@@ -121,8 +121,10 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
             f"the model gives {rows} of outputs for a batch of {len(y)} samples; return one row of outputs per "
             "sample (leave out a reduction over the batch in forward)"
         )
-    if loss == "custom":  # a loss of the user's own decides what shapes it takes
-        return output
+    reader = loss
+    if loss == "custom":  # a loss of one's own takes what it takes, but riskmin's metrics read the outputs as the
+        # task's named loss does (metrics.metric_sums): one score per class, or one column per target
+        loss, reader = ("mse" if y.is_floating_point() else "cross_entropy"), "riskmin's metrics"
     if loss == "cross_entropy" and y.ndim != 1:  # a Dataset's label as a 1-element tensor batches into (n, 1)
         raise RiskminError(
             one_label_per_sample(y, fix="plain integers from the Dataset's __getitem__" if probe.dataset else "")
@@ -131,9 +133,9 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
         classes = max(probe.n_outputs, int(y.max()) + 1, 2)
         if output.ndim != 2 or output.shape[1] < classes:
             raise RiskminError(
-                f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but cross "
-                f"entropy needs one score per class ({classes} classes); give its last layer {classes} "
-                "outputs"
+                f"the model gives outputs of shape {tuple(output.shape[1:])} per sample but "
+                f"{'cross entropy needs' if reader == loss else reader + ' read'} one score per class ({classes} "
+                f"classes); give its last layer {classes} outputs"
                 + (', or use --loss bce (loss="bce") with one output for a yes/no target' if classes == 2 else "")
             )
         if probe.classes and output.shape[1] > len(probe.classes):  # named classes: an index beyond them is none
@@ -143,7 +145,7 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
                 f"last layer {len(probe.classes)} outputs"
             )
     else:
-        check_shapes(output, y, loss, probe.target_names or [])
+        check_shapes(output, y, reader, probe.target_names or [])
     return output
 
 
@@ -154,7 +156,7 @@ def check_shapes(output: torch.Tensor, y: torch.Tensor, loss: str, names: list, 
     if output.ndim == 1 and y.ndim == 2 and y.shape[1] == 1:
         raise RiskminError(
             f"the model gives one number per sample as a vector, outputs of shape (n,), but the targets are a "
-            f"column, of shape (n, 1), and {loss} would broadcast one against the other; "
+            f"column, of shape (n, 1), as every loss gets them, and {loss} would broadcast one against the other; "
             "return the outputs as a column: leave out the squeeze in forward, or return output.unsqueeze(1)"
         )
     if output.shape[1:] == y.shape[1:]:
