@@ -91,6 +91,35 @@ def test_an_optimizer_factory_and_an_own_loss_module_train(lab1):
     assert riskmin.evaluate(run, lab1)["loss"] == pytest.approx(run.summary["train_loss"], rel=0.2)
 
 
+def test_lr_and_weight_decay_reach_an_optimizer_class_or_a_partial_of_one_and_a_factory_is_noted(lab1):
+    import functools
+    import warnings
+
+    class Groups:  # the settings in force when training begins
+        def on_fit_start(self, state):
+            self.group = {key: state.optimizer.param_groups[0][key] for key in ("lr", "weight_decay")}
+
+    def in_force(optimizer, **settings):
+        seen = Groups()
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            riskmin.fit("linear", lab1, optimizer=optimizer, epochs=1, callbacks=[seen], **settings, **FAST)
+        return seen.group, [str(w.message) for w in said if "not used" in str(w.message)]
+
+    # AdamW's own default is 0.01: a weight decay of 0 given was dropped, as if not given
+    assert in_force(torch.optim.AdamW, weight_decay=0.0) == ({"lr": 0.01, "weight_decay": 0.0}, [])
+    assert in_force(torch.optim.AdamW) == ({"lr": 0.01, "weight_decay": 0.01}, [])  # not given: the class's own
+    # a partial of a class is the class with keywords of its own: it took neither lr nor weight_decay
+    group, notes = in_force(functools.partial(torch.optim.SGD, momentum=0.9), lr=0.1, weight_decay=0.5)
+    assert group == {"lr": 0.1, "weight_decay": 0.5} and notes == []
+    assert in_force(functools.partial(torch.optim.SGD, lr=0.3), lr=0.1)[0]["lr"] == 0.3  # its own keyword first
+    group, notes = in_force(lambda parameters: torch.optim.AdamW(parameters), lr=0.1, weight_decay=0.5)
+    assert group == {"lr": 0.001, "weight_decay": 0.01} and notes == [
+        "lr= and weight_decay= are not used with an optimizer given as a function, which builds it with its own; give "
+        "them to the optimizer it builds, or pass the Optimizer class (optimizer=torch.optim.AdamW), which riskmin builds "
+        "with them"]
+
+
 class NeedsAWeight(torch.nn.Module):
     def __init__(self, weight):
         super().__init__()

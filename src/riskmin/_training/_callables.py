@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..config import Config, RiskminError, warn
+from ..config import Config, RiskminError, RiskminNote, warn
 from ..metrics import METRICS
 
 OBJECT_SETTINGS = ("loss", "optimizer", "scheduler")  # settings that take a name or an object of the user's
@@ -66,6 +66,15 @@ def user_objects(settings: dict) -> tuple:
             raise RiskminError(f"{key} = {shown} is not allowed; give a name or a callable ({WHAT[key]})")
         setattr(callables, key, loss_object(value) if key == "loss" else value)
         settings.update({key: "custom", f"{key}_callable": qualified_name(value)})
+        unused = [name for name in ("lr", "weight_decay") if name in settings and key == "optimizer"]
+        if unused and optimizer_class(value) is None:  # a function of the parameters sets its own
+            said = " and ".join(f"{name}=" for name in unused)
+            warn(
+                f"{said} {'is' if len(unused) == 1 else 'are'} not used with an optimizer given as a function, which "
+                "builds it with its own; give them to the optimizer it builds, or pass the Optimizer class "
+                "(optimizer=torch.optim.AdamW), which riskmin builds with them",
+                RiskminNote,
+            )
     metrics = settings.pop("metrics", None)
     if metrics is not None and not isinstance(metrics, str):
         callables.metrics = checked_metrics(metrics)
@@ -236,13 +245,26 @@ def user_metric(name: str, fn: Callable, target_scale=None) -> Callable:
     return metric
 
 
+def optimizer_class(given) -> Optional[type]:
+    """The torch.optim.Optimizer class that riskmin builds with lr and weight_decay where `given` is one, or a
+    functools.partial of one (optimizer=partial(torch.optim.SGD, momentum=0.9)); None for any other function."""
+    import functools
+
+    kind = given.func if isinstance(given, functools.partial) else given
+    return kind if isinstance(kind, type) and issubclass(kind, torch.optim.Optimizer) else None
+
+
 def user_optimizer(given: Callable, config: Config, parameters: list) -> torch.optim.Optimizer:
-    """The user's optimizer: a torch.optim.Optimizer class built with lr (and weight_decay, when set), or a
-    factory's."""
-    if isinstance(given, type) and issubclass(given, torch.optim.Optimizer):
+    """The user's optimizer: a torch.optim.Optimizer class, or a partial of one, built with lr (and weight_decay, when
+    set, 0 too, where the class's default may be another), the partial's own keywords first; or a factory's."""
+    if optimizer_class(given) is not None:
+        fixed = getattr(given, "keywords", {})  # a partial's
         # the class's own keyword arguments, which Optimizer's signature (params, defaults) does not list
-        options: dict = {"lr": config.lr, **({"weight_decay": config.weight_decay} if config.weight_decay else {})}
-        optimizer = given(parameters, **options)
+        options = {
+            "lr": config.lr,
+            **({"weight_decay": config.weight_decay} if config.weight_decay is not None else {}),
+        }
+        optimizer = given(parameters, **{key: value for key, value in options.items() if key not in fixed})
         check_steps_alone(optimizer)
         return optimizer
     # mypy narrows a class that is no Optimizer to type[object], as if it took no arguments
