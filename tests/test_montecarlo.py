@@ -97,6 +97,43 @@ def test_a_user_module_from_a_callable_is_vectorized_and_equal():
     assert [v["test_loss"] for v in vectorized.table] == pytest.approx([s["test_loss"] for s in sequential.table], rel=1e-5)
 
 
+class OwnScheme(nn.Module):
+    """Sets its layers in a scheme of its own, after building them: a constant, so every run starts alike."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.outer = nn.Linear(10, 6), nn.Linear(6, 2)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for layer in (self.inner, self.outer):
+            nn.init.constant_(layer.weight, 0.05)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        return self.outer(torch.tanh(self.inner(x)))
+
+
+def test_a_module_given_is_drawn_again_as_its_own_reset_parameters_says_and_one_that_cannot_be_is_refused():
+    settings = dict(runs=2, epochs=2, lr=0.01, n_samples=200, engine="sequential", **FAST)
+    built, given = montecarlo(OwnScheme, "lab1", **settings), montecarlo(OwnScheme(), "lab1", **settings)
+    # the layers' own default drawing came after the module's scheme, and won: the losses differed
+    assert [row["test_loss"] for row in given.table] == [row["test_loss"] for row in built.table]
+
+    class Scaled(nn.Module):  # a parameter of its own and no way to draw it again
+        def __init__(self):
+            super().__init__()
+            self.layer, self.scale = nn.Linear(10, 2), nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.scale * self.layer(x)
+
+    with pytest.raises(riskmin.RiskminError, match=r"^each run trains a fresh copy of the module, its parameters drawn "
+                                                   r"again under the run's seed, but Scaled holds parameters and has no "
+                                                   r"reset_parameters\(\); pass a factory instead, lambda: Scaled\(...\)"):
+        montecarlo(Scaled(), "lab1", **settings)
+
+
 def test_any_row_rerun_alone_with_riskmin_train_reproduces_it(tmp_path):
     flags = ["--model", "two_layer", "--hidden", "16", "--epochs", "20", "--patience", "3", "--n-samples", "500", "--progress", "off"]
     mc = montecarlo("two_layer", "lab1", runs=5, seed=10, hidden=16, epochs=20, patience=3, n_samples=500, **FAST)

@@ -53,14 +53,22 @@ def model_for(model, seed: int):
 
 
 def reinitialized(module: nn.Module) -> nn.Module:
-    """A deep copy of `module` with every submodule's `reset_parameters()` called, in the order the modules were built;
-    one sentence, naming the fix, when a submodule holds parameters and has no way to draw them again."""
-    fresh = copy.deepcopy(module)
-    for name, part in fresh.named_modules():
-        owns = next(part.parameters(recurse=False), None) is not None
-        if hasattr(part, "reset_parameters"):
-            part.reset_parameters()
-        elif owns:
+    """A deep copy of `module` with every submodule's `reset_parameters()` called, each module's after its children's,
+    as a module's __init__ builds its layers before it sets them: a module's own reset_parameters that sets its layers
+    in a scheme of its own has the last word, as in the module given. One sentence, naming the fix, when a submodule
+    holds parameters and has no way to draw them again."""
+    fresh, seen = copy.deepcopy(module), set()
+
+    def draw(part: nn.Module, name: str) -> None:
+        if id(part) in seen:  # a module shared by two parents is drawn once
+            return
+        seen.add(id(part))
+        for child, inner in part.named_children():
+            draw(inner, f"{name}.{child}" if name else child)
+        reset = getattr(part, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        elif next(part.parameters(recurse=False), None) is not None:
             where = f"its submodule {name!r} ({type(part).__name__})" if name else type(part).__name__
             raise RiskminError(
                 "each run trains a fresh copy of the module, its parameters drawn again under the "
@@ -68,6 +76,8 @@ def reinitialized(module: nn.Module) -> nn.Module:
                 f"factory instead, lambda: {type(module).__name__}(...), which builds a fresh module "
                 "for each run"
             )
+
+    draw(fresh, "")
     return fresh
 
 
