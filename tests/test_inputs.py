@@ -181,6 +181,31 @@ def test_a_dataset_is_said_to_reach_the_model_unscaled_once_by_fit_or_an_experim
         riskmin.fit(nn.Linear(3, 1), items, epochs=1, progress=False, standardize=False)
 
 
+def test_several_inputs_are_said_to_reach_the_model_unscaled_once_by_fit_or_an_experiment():
+    import warnings
+
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
+    said = ("several inputs reach the model as they are: standardize scales x given as one tensor (or array, or table); "
+            "scale each input before fit where its features are on different scales")
+
+    class Keyed(nn.Linear):
+        def forward(self, features):
+            return super().forward(features)
+
+    for data in (((x * 100,), x.sum(1, keepdim=True)), ({"features": x * 100}, x.sum(1, keepdim=True))):
+        for train in (lambda: riskmin.fit(Keyed(3, 1), data, epochs=1, progress=False),
+                      lambda: riskmin.montecarlo(lambda: Keyed(3, 1), data, runs=2, epochs=1, progress=False)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                train()
+            notes = [str(w.message) for w in caught if issubclass(w.category, riskmin.RiskminNote)]
+            assert notes.count(said) == 1, notes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        riskmin.fit(Keyed(3, 1), (x * 100, x.sum(1, keepdim=True)), epochs=1, progress=False)  # one x: scaled
+    assert said not in [str(w.message) for w in caught]
+
+
 def test_an_iterable_dataset_is_refused_in_one_sentence():
     class Stream(torch.utils.data.IterableDataset):
         def __iter__(self):

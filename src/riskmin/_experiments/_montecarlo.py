@@ -411,10 +411,9 @@ def checked_experiment(data, config: Config, callables: Callables, every: Option
         for note in constant:
             if note:
                 warn(note)
-    else:
-        unscaled = as_they_are_note(data, config)
-        if unscaled:
-            warn(unscaled, RiskminNote)
+    unscaled = as_they_are_note(data, config)
+    if unscaled:
+        warn(unscaled, RiskminNote)
     return data, config, every
 
 

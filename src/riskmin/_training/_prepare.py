@@ -214,13 +214,21 @@ def target_scale(y: torch.Tensor, config: Config) -> Optional[TargetScale]:
 
 def as_they_are_note(data, config: Config) -> str:
     """What `standardize` leaves as it is: a Dataset's items, which riskmin reads batch by batch, never whole to fit a
-    scaling on; "" for data in memory, which it scales.
+    scaling on, and several inputs held in memory, whose shapes and kinds (indices, images) no one scaling fits; ""
+    for one input in memory, which it scales.
 
     >>> as_they_are_note(Data(torch.zeros(4, 1), torch.zeros(4, 1)), Config())
     ''
+    >>> as_they_are_note(Data((torch.zeros(4, 1),), torch.zeros(4, 1)), Config()).split(":")[0]
+    'several inputs reach the model as they are'
     """
-    if isinstance(data, Data) or not config.standardize:
+    if not config.standardize or (isinstance(data, Data) and not data.several):
         return ""
+    if isinstance(data, Data):
+        return (
+            "several inputs reach the model as they are: standardize scales x given as one tensor (or array, or "
+            "table); scale each input before fit where its features are on different scales"
+        )
     return (
         "a Dataset's items reach the model as they are, inputs and targets: standardize scales data held in memory "
         "(tensors, arrays, tables); scale them in the Dataset, or give them as (x, y)"
