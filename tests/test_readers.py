@@ -441,6 +441,20 @@ def test_numbers_whose_thousands_are_grouped_by_commas_are_read_as_numbers(tmp_p
     assert read.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
 
 
+def test_decimal_commas_after_a_zero_are_read_as_decimals_in_a_comma_separated_file(tmp_path):
+    """A comma-separated export that quotes its decimal commas ("0,125") beside whole numbers: 0,125 was read as 125,
+    a thousands comma, and a dose of 0.125 trained as 125 without a word."""
+    doses = [0.125, 0.25, 0.5, 1, 2, 4] * 5
+    path = tmp_path / "dose.csv"
+    path.write_text("dose,y\n" + "".join(f'"{d:.3f}",{3 * d}\n'.replace(".", ",", 1) if d < 1 else f"{d},{3 * d}\n"
+                                         for d in doses))
+    read = riskmin.load(str(path), riskmin.Config(target="y"))
+    assert read.x[:, 0].tolist() == doses and not any("thousands" in note for note in read.notes)
+    assert "dose.csv writes column dose with decimal commas (0,125); read as numbers" in read.notes
+    path.write_text('dose,y\n"1,200",1\n"12,500",2\n"0,5",3\n')  # one comma that groups no thousands: all decimal
+    assert riskmin.load(str(path), riskmin.Config(target="y")).x[:, 0].tolist() == pytest.approx([1.2, 12.5, 0.5])
+
+
 def test_a_semicolon_file_of_decimal_commas_and_points_that_group_thousands_reads_the_same_numbers(tmp_path):
     """As a German spreadsheet saves a table: semicolons between columns, a comma before the decimals (18,0; 5,031,
     three of them), a point between the thousands (3.504; 226.412): the numbers the plain file holds, not text classes

@@ -184,12 +184,17 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
                     "text looks wrong"
                 )
             # a column the reader took for text whose numbers group their thousands ("3,504" quoted in a CSV)
-            table, grouped = ungrouped(table, form[1])
+            table, grouped, commas = ungrouped(table, form[1])
             if grouped:
                 example = "commas (1,200)" if form[1] == "." else "points (3.504)"
                 notes.append(
                     f"{path.name} writes the thousands of {'columns' if len(grouped) > 1 else 'column'} "
                     f"{', '.join(grouped)} with {example}; read as numbers"
+                )
+            if commas:
+                notes.append(
+                    f"{path.name} writes {'columns' if len(commas) > 1 else 'column'} {', '.join(commas)} with decimal "
+                    "commas (0,125); read as numbers"
                 )
         else:
             import pyarrow.parquet
@@ -240,9 +245,11 @@ def csv_format(path: Path, trained: Sequence = ()) -> tuple:
     return best, decimal_mark(cells, best == ";", trained[1] if len(trained) == 2 and trained[0] == best else "")
 
 
-# a number whose points group its thousands (3.504, 1.234.567,5), as a file with decimal commas writes them (0.076 is
-# no such number: a group of thousands never begins with 0)
-POINT_GROUPED = r"[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?"
+# digits whose thousands are grouped by commas (1,200) or by points (3.504): a group of thousands never begins with 0,
+# so 0,125 and 0.076 are decimals
+GROUPED = {",": r"[1-9]\d{0,2}(,\d{3})+", ".": r"[1-9]\d{0,2}(\.\d{3})+"}
+# a number whose points group its thousands (3.504, 1.234.567,5), as a file with decimal commas writes them
+POINT_GROUPED = rf"[-+]?{GROUPED['.']}(,\d+)?"
 
 
 def decimal_mark(cells: list, semicolons: bool = False, trained: str = "") -> str:
@@ -269,7 +276,7 @@ def decimal_mark(cells: list, semicolons: bool = False, trained: str = "") -> st
         for cell in cells
         if re.fullmatch(r"[-+]?\d+,\d+", cell) or "," in cell and re.fullmatch(POINT_GROUPED, cell)
     ]
-    if not all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", cell) for cell in commas):  # 1,5: the comma is
+    if not all(re.fullmatch(rf"[-+]?{GROUPED[',']}", cell) for cell in commas):  # 1,5 or 0,125: the comma is
         return ","
     if trained:  # the cells leave it open
         return trained
@@ -277,31 +284,33 @@ def decimal_mark(cells: list, semicolons: bool = False, trained: str = "") -> st
 
 
 def ungrouped(table, decimal: str) -> tuple:
-    """(`table` with its text columns whose every cell is a number whose thousands are grouped, read as numbers; their
-    names): by commas where the point is the decimal mark (1,200; -12,345.5), by points where the comma is (3.504;
-    1.234,5)."""
+    """(`table` with its text columns whose every cell is a number written otherwise than the file's decimal mark says
+    read as numbers; the names of those whose thousands are grouped; of those with decimal commas). Thousands grouped
+    by commas where the point is the decimal mark (1,200; -12,345.5), by points where the comma is (3.504; 1.234,5).
+    Where the point is, a column of a comma-separated file may still quote decimal commas ("0,125"): a comma that
+    groups no thousands (0,125; 1,5) makes every comma of its column a decimal mark, as in decimal_mark."""
     import pyarrow
     import pyarrow.compute as pc
 
-    grouped = []
-    number = (
-        r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$" if decimal == "." else r"^[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?$"
-    )
+    grouped, commas = [], []
     separator = "," if decimal == "." else "."
+    number = rf"^[-+]?({GROUPED[separator]}|\d+)([{decimal}]\d+)?$"
     for i, name in enumerate(table.column_names):
         column = table.column(i)
         if not pyarrow.types.is_string(column.type) or column.null_count == len(column):
             continue
         cells = pc.drop_null(column)
-        if (
-            pc.all(pc.match_substring_regex(cells, number)).as_py()
-            and pc.any(pc.match_substring(cells, separator)).as_py()
-        ):
+        if not pc.any(pc.match_substring(cells, separator)).as_py():
+            continue
+        if pc.all(pc.match_substring_regex(cells, number)).as_py():
             plain = pc.replace_substring(column, separator, "")
             values = pc.cast(plain if decimal == "." else pc.replace_substring(plain, ",", "."), pyarrow.float64())
             table = table.set_column(i, name, values)
             grouped.append(name)
-    return table, grouped
+        elif decimal == "." and pc.all(pc.match_substring_regex(cells, r"^[-+]?\d+(,\d+)?$")).as_py():
+            table = table.set_column(i, name, pc.cast(pc.replace_substring(column, ",", "."), pyarrow.float64()))
+            commas.append(name)
+    return table, grouped, commas
 
 
 def read_csv(path: Path, encoding: str = "utf8", wide=(), form: tuple = (",", ".")):
