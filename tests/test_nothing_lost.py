@@ -665,9 +665,10 @@ def test_predict_on_a_run_that_has_not_finished_says_so(cut, capsys):
 def test_a_column_empty_in_every_row_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_table("holes.csv", ["a", "b", "y"], cells=lambda i: [i % 5, "", i % 3 / 2])
-    assert main(["train", "holes.csv", "--target", "y", "--missing", "mean", *QUICK]) == 2
-    assert error_line(capsys) == ("error: column b is empty in every row, so there is no mean to fill it with; leave it out of "
-                                  "the features")
+    for missing in ("mean", "drop", "error"):  # each said to give another --missing, which failed in turn
+        assert main(["train", "holes.csv", "--target", "y", "--missing", missing, *QUICK]) == 2
+        assert error_line(capsys) == ("error: column b of holes.csv is empty in every row, so it holds nothing to learn "
+                                      "from; leave it out of the features (--features names the columns to use)")
     assert sorted(os.listdir(tmp_path)) == ["holes.csv"]
 
 

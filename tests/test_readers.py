@@ -120,7 +120,8 @@ BAD_FILES = [
      "gaps.csv has missing values, empty or NaN, in columns a (1), y (1), first at rows 1, 2 (counting from 0); pass --missing drop to drop those rows "
      "or --missing mean to fill features with training-split means"),
     ("nan.csv", "a,y\n1,2\nnan,3\n", ["--target", "y"], "nan.csv has missing values, empty or NaN, in column a (1), first at row 1 (counting from 0);"),
-    ("holes.csv", "a,y\n,2\n,3\n", ["--target", "y", "--missing", "drop"], "every row of holes.csv has a missing value in a; no row is left"),
+    ("holes.csv", "a,b,y\n,1,2\n1,,3\n", ["--target", "y", "--missing", "drop"], "every row of holes.csv has a missing value in a, b; no row is left"),
+    ("empty.csv", "a,y\n,2\n,3\n", ["--target", "y", "--missing", "drop"], "column a of empty.csv is empty in every row, so it holds nothing to learn from"),
     ("lab1", None, ["--task", "classification"], "built-in data set 'lab1' is regression data; drop --task classification (task=\"auto\")"),
     ("inf.csv", "a,y\n1,2\ninf,3\n", ["--target", "y"], "x holds NaN or infinite values, first at row 1 (counting from 0)"),
     ("ragged.csv", "a,y\n1,2,3\n", ["--target", "y"], "cannot be read as CSV"),

@@ -263,6 +263,12 @@ def handle_missing(
     holes = {name: missing_mask(table.column(name)) for name in [*features, *targets] if has_holes(table.column(name))}
     if not holes:
         return table, [], index
+    empty = [name for name in features if name in holes and holes[name].all()]
+    if empty:  # neither dropping its rows nor a mean can mend it
+        raise RiskminError(
+            f"column {empty[0]} of {path.name} is empty in every row, so it holds nothing to learn from; leave it out "
+            "of the features (--features names the columns to use)"
+        )
     if missing == "error":
         summary = ", ".join(f"{name} ({int(mask.sum())})" for name, mask in holes.items())
         rows = np.flatnonzero(np.logical_or.reduce(list(holes.values())))[:5]
