@@ -106,6 +106,10 @@ def test_torchscript_refuses_a_missing_value_the_run_cannot_fill(tmp_path):
     (["--out", "RUN/model.onnx"], "error: --out RUN/model.onnx is inside the run directory RUN; write the exported file elsewhere"),
     (["--format", "torchscript"], "error: torchscript takes number columns only but column town holds text; export --format onnx, "
                                   "which one-hot encodes text columns"),
+    (["--format", "torchscript", "--out", "m.onnx"], "error: --out m.onnx names an ONNX file but --format torchscript writes "
+                                                     "a TorchScript one; name it m.pt, or export --format onnx"),
+    (["--out", "model.PT"], "error: --out model.PT names a TorchScript file but --format onnx writes an ONNX one; name it "
+                            "model.onnx, or export --format torchscript"),
 ])
 def test_what_cannot_be_exported_is_refused_in_one_line(tmp_path, capsys, arguments, message):
     path = table(tmp_path / "shop.csv", classes=False)
