@@ -554,8 +554,8 @@ def test_save_never_writes_through_a_link_into_a_run_or_over_a_folder_not_riskmi
     Path("notes/thesis.tex").write_text("years of work")
     before = tree(runs.parent)
     for directory, message in (
-            ("linked", "linked is a symbolic link; riskmin does not replace a link with overwrite=True. Remove it or choose "
-                       "another directory"),
+            ("linked", "linked is a symbolic link; riskmin never writes through a link nor replaces one, overwrite=True "
+                       "or not: remove it or choose another directory"),
             ("runs/a/inner", "runs/a/inner would be inside the run directory runs/a; choose another directory"),
             ("notes", "notes exists and is not a riskmin run; overwrite=True replaces only riskmin's runs and experiments: "
                       "remove it or choose another directory")):
@@ -1025,6 +1025,24 @@ def test_a_file_given_as_the_directory_is_one_sentence(tmp_path):
         with pytest.raises(RiskminError, match="afile is a file, not a folder; choose another directory$"):
             riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / "afile", overwrite=overwrite)
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_fit_into_a_symbolic_link_is_refused_before_training(tmp_path):
+    """A link to an empty folder was written through; to a run, with overwrite=True, trained whole and then failed,
+    saying the link had appeared meanwhile; a dangling one was called a file."""
+    finished, empty = tmp_path / "finished", tmp_path / "empty"
+    riskmin.fit("linear", "line", epochs=1, progress=False, directory=finished)
+    empty.mkdir()
+    for name, points_to in (("to_run", finished), ("to_empty", empty), ("dangling", tmp_path / "nothing")):
+        (tmp_path / name).symlink_to(points_to)
+        for overwrite in (False, True):
+            with pytest.raises(RiskminError) as refused:
+                riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / name, overwrite=overwrite)
+            assert str(refused.value) == (f"directory {tmp_path / name} is a symbolic link; riskmin never writes a run "
+                                          "through a link nor replaces one: give the folder it points to, or choose "
+                                          "another directory")
+    assert list(empty.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "dangling", "empty", "finished", "to_empty", "to_run"]
 
 
 def test_a_python_overwrite_that_fails_diverges_or_stops_leaves_the_old_run_whole(tmp_path):

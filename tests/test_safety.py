@@ -123,7 +123,7 @@ def test_overwrite_refuses_a_symbolic_link_and_deletes_nothing_through_it(tmp_pa
     before = tree(tmp_path)
     assert main(["train", *QUICK, "--out", str(tmp_path / "runs"), "--name", "keep", "--overwrite"]) == 2
     err = errors(capsys)
-    assert len(err) == 1 and "is a symbolic link; riskmin does not replace a link" in err[0], err
+    assert len(err) == 1 and "is a symbolic link; riskmin never writes through a link nor replaces one" in err[0], err
     assert tree(tmp_path) == before
 
 
@@ -836,7 +836,7 @@ def test_montecarlo_overwrite_refuses_a_symbolic_link_before_training(tmp_path, 
     before = tree(tmp_path)
     assert main([*MC, "--out", str(tmp_path / "runs"), "--name", "mc", "--overwrite"]) == 2
     err = errors(capsys)
-    assert len(err) == 1 and "is a symbolic link; riskmin does not replace a link" in err[0], err
+    assert len(err) == 1 and "is a symbolic link; riskmin never writes through a link nor replaces one" in err[0], err
     assert tree(tmp_path) == before
 
 

@@ -349,8 +349,8 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
     check_run_place(target, "--out or --name" if place == "--name" else place)
     if target.is_symlink():
         raise RiskminError(
-            f"{target} is a symbolic link; riskmin does not replace a link with {asked}. "
-            f"Remove it or choose another {place}"
+            f"{target} is a symbolic link; riskmin never writes through a link nor replaces one, {asked} or not: "
+            f"remove it or choose another {place}"
         )
     if os.path.lexists(target) and not target.is_dir():
         raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another {place}")

@@ -524,10 +524,16 @@ def starting_point(model, config: Config, directory, resume: bool) -> None:
 
 
 def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
-    """Refused: a file; a folder that holds anything a run did not write (never written into, overwrite or not); an
-    experiment; one another process writes; a finished run without overwrite, as `riskmin train` refuses; a run that
-    stopped (its checkpoints, or the settings the command line wrote before its first one) without resume or
-    overwrite."""
+    """Refused: a symbolic link; a file; a folder that holds anything a run did not write (never written into,
+    overwrite or not); an experiment; one another process writes; a finished run without overwrite, as `riskmin train`
+    refuses; a run that stopped (its checkpoints, or the settings the command line wrote before its first one)
+    without resume or overwrite."""
+    # as check_replaceable refuses one to riskmin train and to save: here, before training
+    if folder.is_symlink():
+        raise RiskminError(
+            f"directory {folder} is a symbolic link; riskmin never writes a run through a link nor replaces one: give "
+            "the folder it points to, or choose another directory"
+        )
     if os.path.lexists(folder) and not folder.is_dir():
         raise RiskminError(f"directory {folder} is a file, not a folder; choose another directory")
     if not folder.is_dir() and resume:
