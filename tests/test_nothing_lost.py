@@ -1045,6 +1045,26 @@ def test_fit_into_a_symbolic_link_is_refused_before_training(tmp_path):
         "dangling", "empty", "finished", "to_empty", "to_run"]
 
 
+def test_an_experiment_into_a_folder_of_ones_own_or_a_link_says_what_it_is(tmp_path):
+    """It said "holds a finished result; pass overwrite=True", which was then refused for the reason given here."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "f").write_text("a")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    said = {"mine": "exists and is not a riskmin run; overwrite=True replaces only riskmin's runs and experiments: "
+                    "remove it or choose another directory",
+            "dangling": "is a symbolic link; riskmin never writes through a link nor replaces one, overwrite=True or "
+                        "not: remove it or choose another directory"}
+    before = tree(tmp_path)
+    for name, message in said.items():
+        for experiment in (lambda d: riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False, directory=d),
+                           lambda d: riskmin.compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "line", runs=2, epochs=1,
+                                                     model="linear", progress=False, directory=d)):
+            with pytest.raises(RiskminError) as refused:
+                experiment(tmp_path / name)
+            assert str(refused.value) == f"{tmp_path / name} {message}"
+    assert tree(tmp_path) == before
+
+
 def test_a_python_overwrite_that_fails_diverges_or_stops_leaves_the_old_run_whole(tmp_path):
     class Fails:
         def on_epoch_end(self, state):

@@ -170,10 +170,15 @@ class Keeper:
         self.target = replaced_by(found) or found  # a replacement that was interrupted still replaces what it was for
         return found
 
+    @property
+    def voice(self) -> dict:
+        """How a refusal names what to change and how to ask for a replacement: in flags, or in Python's words."""
+        return {} if self.command else {"place": "directory", "asked": "overwrite=True"}
+
     def refuse_to_start(self, twin: Optional[Path]) -> None:
         """Without overwrite, refuse to start again an experiment interrupted with these settings (`twin`), and to
         replace what `target` holds."""
-        from .._runs._rundir import left_empty
+        from .._runs._rundir import check_replaceable, left_empty
 
         if self.overwrite:
             return
@@ -185,6 +190,9 @@ class Keeper:
                 f"or {self.overwrite_hint()} to start it again"
             )
         if os.path.lexists(self.destination) and not left_empty(self.destination):
+            if not interrupted(self.destination):  # what overwrite would not replace either (a link, a folder of
+                # one's own, a run) is said for what it is, first
+                check_replaceable(self.destination, **self.voice, kind="experiment")
             held = (
                 "an interrupted experiment with other data or settings"
                 if interrupted(self.destination)
@@ -204,9 +212,8 @@ class Keeper:
         from .._runs._rundir import first_missing, prepare_run_directory
 
         made = first_missing(self.destination)
-        voice = {} if self.command else {"place": "directory", "asked": "overwrite=True"}
         # a hidden folder beside one already there
-        building = prepare_run_directory(self.destination, True, **voice, kind="experiment")
+        building = prepare_run_directory(self.destination, True, **self.voice, kind="experiment")
         self.made = made if building == self.target else building
         starting = building.with_name(f".{building.name}.begin-{secrets.token_hex(4)}")
         (starting / KEPT).mkdir(parents=True)
