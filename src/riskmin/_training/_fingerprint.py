@@ -116,20 +116,22 @@ def data_changes(then: dict, now: dict) -> list:
 
 
 def setting_changes(then: dict, now: dict) -> list:
-    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) is taken as it
-    is,
-    and so is a setting it did not record because riskmin had no such setting yet, where it stands at its default.
+    """What changed, as "lr 0.01 then, 0.02 now"; a length the checkpoint did not record (it began free) or that is
+    free now (the schedule that spanned it changed, which is said) is taken as it is, and so is a setting it did not
+    record because riskmin had no such setting yet, where it stands at its default.
 
     >>> (setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 1}),
     ...  setting_changes({"lr": 0.1}, {"lr": 0.1, "accumulate": 2}))
     ([], ['accumulate None then, 2 now'])
+    >>> setting_changes({"scheduler": "cosine", "epochs": 6}, {"scheduler": "none"})
+    ["scheduler 'cosine' then, 'none' now"]
     """
     changes, length = [], settings_where(resume="length")
     for key in sorted(set(then) | set(now)):
         if (
             then.get(key) == now.get(key)
             or (key == "splits" and same_file(then.get(key), now.get(key)))
-            or (key in length and key not in then)
+            or (key in length and (key not in then or key not in now))
             or (key not in then and at_default(key, now[key]))
         ):
             continue
