@@ -227,7 +227,7 @@ def test_a_directory_a_curve_may_not_write_is_refused_before_anything_trains(tmp
                            "another directory",
         tmp_path / "file": f"{tmp_path / 'file'} exists and is not a run directory; remove it or choose another directory",
         tmp_path / "mine": f"{tmp_path / 'mine'} exists and is not a riskmin run; overwrite=True replaces only riskmin's runs",
-        tmp_path / "done" / "inner": f"{tmp_path / 'done' / 'inner'} would be inside the run directory {tmp_path / 'done'}",
+        tmp_path / "done" / "inner": f"{tmp_path / 'done' / 'inner'} would be inside the experiment directory {tmp_path / 'done'}",
     }
     for directory, message in refused.items():
         with pytest.raises(RiskminError, match=re.escape(message)):

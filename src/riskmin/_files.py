@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 
 from .config import RiskminError, warn
-from ._paths import stopped_run
+from ._paths import holds_experiment, stopped_run
 
 # None where the platform lacks the module; mypy takes each name for the module alone
 try:
@@ -364,6 +364,12 @@ def enclosing_run(path) -> Optional[Path]:
     return None
 
 
+def named_folder(run: Path) -> str:
+    """A run or experiment folder that `enclosing_run` found, as a message names it: "the run directory runs/a" or
+    "the experiment directory runs/mc"."""
+    return f"the {'experiment' if holds_experiment(Path(run)) else 'run'} directory {run}"
+
+
 def inside(path, run: Path) -> str:
     """How `path` stands to the run folder that `enclosing_run` found for it: "is" the folder, or "is inside" it."""
     return "is" if Path(os.path.normpath(path)) == run else "is inside"
@@ -378,10 +384,10 @@ def check_destination(
     path = Path(path)
     landing = Path(os.path.realpath(path.parent)) / path.name
     if run is not None and landing.is_relative_to(os.path.realpath(run)):
-        raise RiskminError(f"{flag} {path} is inside the run directory {run}; write {what} elsewhere")
+        raise RiskminError(f"{flag} {path} is inside {named_folder(run)}; write {what} elsewhere")
     run = enclosing_run(path)
     if run is not None:
-        raise RiskminError(f"{flag} {path} {inside(path, run)} the run directory {run}; write {what} elsewhere")
+        raise RiskminError(f"{flag} {path} {inside(path, run)} {named_folder(run)}; write {what} elsewhere")
     for source in inputs:
         if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
             raise RiskminError(f"{flag} {path} is the input file {source}; write {what} to another file")
@@ -400,4 +406,4 @@ def check_run_place(target, remedy: str) -> None:
     target = Path(target)
     run = enclosing_run(target.parent)
     if run is not None:
-        raise RiskminError(f"{target} would be inside the run directory {run}; choose another {remedy}")
+        raise RiskminError(f"{target} would be inside {named_folder(run)}; choose another {remedy}")

@@ -41,6 +41,7 @@ from .._files import (
     held_here,
     holds_run,
     inside,
+    named_folder,
     json_bytes,
     load_tensors,
     lock_holder,
@@ -217,7 +218,7 @@ def check_writable(config: Config) -> None:
     run = enclosing_run(out)
     if run is not None:
         raise RiskminError(
-            f"output folder {out} {inside(out, run)} the run directory {run}; choose an --out outside every run"
+            f"output folder {out} {inside(out, run)} {named_folder(run)}; choose an --out outside every run"
         )
     made = first_missing(out)
     existing = out if made is None else made.parent
