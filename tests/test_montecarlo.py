@@ -190,6 +190,24 @@ def test_batchnorm_falls_back_to_sequential_with_its_reason():
         montecarlo(batchnorm_net, "lab1", runs=2, epochs=2, engine="vectorized", **FAST)
 
 
+class Masked(nn.Linear):
+    """A constant buffer, no running statistics: it was said to keep BatchNorm's."""
+
+    def __init__(self):
+        super().__init__(10, 2)
+        self.register_buffer("mask", torch.ones(10))
+
+    def forward(self, x):
+        return super().forward(x * self.mask)
+
+
+def test_a_model_with_buffers_is_told_by_its_buffers_names():
+    with pytest.raises(riskmin.RiskminError) as refused:
+        montecarlo(Masked, "lab1", runs=2, epochs=1, engine="vectorized", **FAST)
+    assert ("the model keeps buffers (mask), such as BatchNorm's running statistics, which a stack does not carry per "
+            "run;") in str(refused.value)
+
+
 @pytest.mark.parametrize("settings, reason", [
     (dict(dropout=0.2, model="mlp"), "dropout"),
     (dict(scheduler="plateau"), "plateau"),

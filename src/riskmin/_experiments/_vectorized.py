@@ -122,8 +122,12 @@ def refusal(model, data: Data, config: Config) -> str:
         return "the model shares a parameter between layers (tied weights)"
     # a model fit refuses is refused here in fit's words, before vmap's own failure below could say it otherwise
     check_model(probe, probe_of(data, data.x[:2], data.y[:2]), config.loss)  # it leaves the probe as it was
-    if list(probe.buffers()):
-        return "the model keeps running statistics in buffers (BatchNorm), which vmap cannot update per run"
+    buffers = [name for name, _ in probe.named_buffers()]
+    if buffers:  # a stack is built of its parameters alone
+        return (
+            f"the model keeps buffers ({', '.join(buffers[:3])}{', ...' if len(buffers) > 3 else ''}), such as "
+            "BatchNorm's running statistics, which a stack does not carry per run"
+        )
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in probe.modules()):
         return "dropout draws its own random numbers in each run"
     try:
