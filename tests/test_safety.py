@@ -745,6 +745,12 @@ MISUSE = [
      lambda: riskmin.fit(torch.nn.Linear(3, 2), (X, LABELS), loss=torch.nn.CrossEntropyLoss()),
      "the model gives outputs of shape (2,) per sample but riskmin's metrics read one score per class (3 classes); give "
      "its last layer 3 outputs"),
+    # torch's ValueError in the middle of the first epoch
+    ("BatchNorm beside a last batch of one row",
+     lambda: riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1)), (X, Y),
+                         batch_size=31, progress=False),
+     "the last batch of each epoch holds 1 of the 32 training rows, which the model's BatchNorm cannot normalize in "
+     "training; set drop_last=True (--drop-last), or a batch size that leaves more than one row"),
     ("a model returning a tuple", lambda: riskmin.fit(TwoOutputs(), (X, Y)), "the model returns a tuple, not a tensor"),
     ("predict with a column too many", lambda: riskmin.predict(riskmin.fit("linear", (X, Y), epochs=1, progress=False), torch.randn(5, 4)),
      "the rows have 4 columns but the run was trained on 3 features"),

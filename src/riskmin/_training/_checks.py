@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 import torch
+from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from ..config import RiskminError
@@ -147,6 +148,32 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
     else:
         check_shapes(output, y, reader, probe.target_names or [])
     return output
+
+
+# torch's batch normalizations, which in training normalize each feature over the batch's rows
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def check_one_row_batch(model: nn.Module, x, rows: int, config) -> None:
+    """Refuse, before training, an epoch whose last batch holds one row where the model normalizes over the batch and
+    cannot take one row in training (BatchNorm on rows of features: torch's ValueError in the middle of the first
+    epoch). The model is tried on a copy, in training mode, with one row of the training inputs `x`."""
+    import copy
+
+    from ..data import schedule
+
+    batch, steps = schedule(rows, config.batch_size, config.sampling, config.drop_last)
+    last = batch if config.sampling == "random" else rows - batch * (steps - 1)
+    if last != 1 or rows == 1 or not any(isinstance(m, BATCH_NORMS) for m in model.modules()):
+        return
+    try:
+        with torch.no_grad():
+            forward(copy.deepcopy(model).train(), each_input(lambda t: t[:1], x))
+    except ValueError:
+        raise RiskminError(
+            f"the last batch of each epoch holds 1 of the {rows} training rows, which the model's BatchNorm cannot "
+            "normalize in training; set drop_last=True (--drop-last), or a batch size that leaves more than one row"
+        ) from None
 
 
 def check_shapes(output: torch.Tensor, y: torch.Tensor, loss: str, names: list, targets_given: bool = False) -> None:

@@ -27,7 +27,15 @@ from ._callables import (
     user_metric,
     takes_index,
 )
-from ._checks import check_arguments, check_columns, check_evaluated_targets, check_model, gradient_checked, probe
+from ._checks import (
+    check_arguments,
+    check_columns,
+    check_evaluated_targets,
+    check_model,
+    check_one_row_batch,
+    gradient_checked,
+    probe,
+)
 from ._checkpoint import (
     Checkpoints,
     FinishedThenInterrupted,
@@ -594,6 +602,7 @@ def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
         prepared.n_outputs = output.shape[1]
     if config.loss == "bce":
         check_bce_outputs(model, prepared.first_inputs())
+    check_one_row_batch(model, prepared.first_inputs(1), len(prepared.splits.train), config)
     return model
 
 
