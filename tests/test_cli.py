@@ -161,7 +161,8 @@ EXISTING = {"rows.csv": b"x,y\n1,2\n", "runs/a/config.toml": b"lr = 0.1\n", "run
             "pets.csv": b"kind,age,weight\ncat,3,4.1\ndog,5,20.3\ncat,2,3.8\n"}
 
 
-@pytest.mark.parametrize("args", [["lab1", "--monitor", "val_accuracy"], ["kinds.csv", "--target", "k", "--monitor", "val_r2"]])
+@pytest.mark.parametrize("args", [["lab1", "--monitor", "val_accuracy"], ["kinds.csv", "--target", "k", "--monitor", "val_r2"],
+                                  ["lab1", "--monitor", "foo"], ["lab1", "--monitor", "lr"]])  # names no row holds
 def test_a_monitor_of_the_other_tasks_metric_is_the_one_line_said_before_any_line_of_the_run(tmp_path, monkeypatch,
                                                                                              capsys, args):
     monkeypatch.chdir(tmp_path)

@@ -120,9 +120,10 @@ def monitored(metrics: dict, key: str) -> float:
 
 def check_monitor(config: Config, has_val: bool, own_metrics=()) -> None:
     """Refuse before the first step, in the words of the first validation, a monitor that names a metric riskmin
-    measures for the other task (val_accuracy of a regression, val_r2 of a classification), so that the mistake is the
-    one line said, before any line of the run. `own_metrics`: the names of the user's metrics, which rows hold too. A
-    loss of one's own, whose task riskmin does not know, is left to its first validation.
+    measures for the other task (val_accuracy of a regression, val_r2 of a classification), or a name no row holds
+    (neither loss nor val_...), so that the mistake is the one line said, before any line of the run. `own_metrics`:
+    the names of the user's metrics, which rows hold too. A validation metric under a loss of one's own, whose task
+    riskmin does not know, is left to its first validation.
 
     >>> check_monitor(Config(loss="mse", monitor="val_accuracy"), True)
     Traceback (most recent call last):
@@ -131,10 +132,15 @@ val_mae, val_mse, val_r2, val_rmse
     """
     from .metrics import METRICS, measured, task_of_loss
 
-    if config.loss in ("auto", "custom") or not has_val or config.monitor.removeprefix("val_") not in METRICS:
-        return
-    names = ["loss", *(f"val_{name}" for name in (*measured(task_of_loss(config.loss)), *own_metrics))]
-    monitored(dict.fromkeys(names), config.monitor)
+    known = config.loss not in ("auto", "custom") and has_val
+    names = ["loss", *(f"val_{name}" for name in (*measured(task_of_loss(config.loss)), *own_metrics))] if known else []
+    if config.monitor != "loss" and not config.monitor.startswith("val_"):  # no row holds any other: any task
+        raise RiskminError(
+            f"monitor '{config.monitor}' is not a reported metric; the metrics are "
+            + (", ".join(sorted(names)) if names else "loss (the training loss) and val_ with a validation metric")
+        )
+    if known and config.monitor.removeprefix("val_") in METRICS:
+        monitored(dict.fromkeys(names), config.monitor)
 
 
 def judged(config: Config, has_val: bool, own_metrics=()) -> bool:
