@@ -442,6 +442,18 @@ def test_numbers_whose_thousands_are_grouped_by_commas_are_read_as_numbers(tmp_p
     assert read.task == "regression" and torch.equal(read.y, given.y) and torch.equal(read.x, given.x)
 
 
+def test_a_first_line_of_numbers_alone_is_said_to_be_read_as_the_column_names(tmp_path):
+    """A file without a header line lost its first row of data without a word."""
+    path = tmp_path / "nohead.csv"
+    path.write_text("".join(f"{i}.5,{-i}.25,{2 * i}\n" for i in range(1, 30)))
+    read = riskmin.load(str(path), riskmin.Config(target="2"))
+    assert len(read) == 28 and read.feature_names == ["1.5", "-1.25"]
+    assert ("the first line of nohead.csv holds numbers alone (1.5, -1.25, 2), read as its column names; if it is a row "
+            "of data, add a header line that names the columns, or that row is left out") in read.notes
+    path.write_text("year,1990,2000\n" + "".join(f"{i},{i},{i}\n" for i in range(30)))  # a name among them: a header
+    assert not any("numbers alone" in note for note in riskmin.load(str(path), riskmin.Config(target="2000")).notes)
+
+
 def test_decimal_commas_after_a_zero_are_read_as_decimals_in_a_comma_separated_file(tmp_path):
     """A comma-separated export that quotes its decimal commas ("0,125") beside whole numbers: 0,125 was read as 125,
     a thousands comma, and a dose of 0.125 trained as 125 without a word."""

@@ -184,6 +184,13 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
                     "text looks wrong"
                 )
             # a column the reader took for text whose numbers group their thousands ("3,504" quoted in a CSV)
+            numbers = [name for name in table.column_names if re.fullmatch(r"[-+]?\d*[.,]?\d+([eE][-+]?\d+)?", name)]
+            if numbers and len(numbers) == len(table.column_names):  # a file without a header line, maybe
+                notes.append(
+                    f"the first line of {path.name} holds numbers alone ({', '.join(numbers[:3])}"
+                    f"{', ...' if len(numbers) > 3 else ''}), read as its column names; if it is a row of data, add a "
+                    "header line that names the columns, or that row is left out"
+                )
             table, grouped, commas = ungrouped(table, form[1])
             if grouped:
                 example = "commas (1,200)" if form[1] == "." else "points (3.504)"
