@@ -70,6 +70,22 @@ def test_a_kind_that_does_not_fit_is_refused(kind, message):
     assert str(error.value) == message
 
 
+def test_a_loss_of_ones_own_on_class_labels_gives_classes_and_probabilities_as_its_accuracy_reads_them():
+    """It was refused, "needs a classifier", beside the accuracy and log loss the same run reported of its outputs."""
+    x = torch.randn(120, 4, generator=torch.Generator().manual_seed(0))
+    labels = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()  # 0, 1, 2
+    torch.manual_seed(0)
+    run = riskmin.fit(torch.nn.Linear(4, 3), (x, labels), loss=torch.nn.CrossEntropyLoss(label_smoothing=0.1), epochs=20,
+                      lr=0.1, test=0.0, progress=False)
+    classes, shares = riskmin.predict(run, x, kind="class"), riskmin.predict(run, x, kind="proba")
+    torch.testing.assert_close(shares, torch.softmax(riskmin.predict(run, x), 1))
+    assert torch.equal(classes, shares.argmax(1))
+    assert (classes == labels).float().mean().item() == pytest.approx(riskmin.evaluate(run, (x, labels))["accuracy"])
+    regression = riskmin.fit(torch.nn.Linear(4, 1), (x, x[:, :1]), loss=torch.nn.SmoothL1Loss(), epochs=1, progress=False)
+    with pytest.raises(RiskminError, match="needs a classifier .* a run trained with loss custom"):
+        riskmin.predict(regression, x, kind="class")
+
+
 def test_a_bare_module_has_values_only():
     with pytest.raises(RiskminError, match="a bare module, whose loss predict does not know"):
         riskmin.predict(torch.nn.Linear(1, 2), torch.zeros(1, 1), kind="class")

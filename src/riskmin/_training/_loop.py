@@ -954,8 +954,9 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     """
     run_or_model = loaded(run_or_model)
     model, standardizer, config = unpack(run_or_model)
-    outputs.check_kind(kind, config.loss)
     names = getattr(run_or_model, "data_names", {})
+    loss = outputs.read_as(config.loss, names.get("task", ""))
+    outputs.check_kind(kind, loss)
     if type(x).__name__ == "Series" and type(x).__module__.partition(".")[0] in ("pandas", "polars"):
         raise RiskminError(
             "x is a Series, one row or one column; pass the rows as a DataFrame, say X.iloc[[0]] for the first row "
@@ -1005,9 +1006,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     model.train(was_training)
     target = standardizer.target if standardizer is not None else None
     out = out if target is None else target.restore(out)
-    return outputs.like_input(
-        outputs.as_kind(out, kind, config.loss, names.get("classes")), out, rows, kind, config.loss, names
-    )
+    return outputs.like_input(outputs.as_kind(out, kind, loss, names.get("classes")), out, rows, kind, loss, names)
 
 
 def is_path(value) -> bool:
