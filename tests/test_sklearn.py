@@ -55,6 +55,24 @@ def test_fit_trains_through_riskmin_fit_with_the_same_numbers(houses):
     assert estimator.n_features_in_ == 2 and isinstance(estimator.model_, torch.nn.Module)
 
 
+def test_a_loss_and_an_optimizer_of_ones_own_train_as_fit_trains_them_and_survive_clone(houses):
+    """They were refused: "not allowed in Config, which holds names; pass your own loss to riskmin.fit"."""
+    frame, price = houses
+    x = frame[["size", "age"]].to_numpy()
+    own = dict(loss=torch.nn.HuberLoss(), optimizer=torch.optim.SGD)
+    estimator = RiskminRegressor(model="linear", lr=0.05, epochs=5, val=0.2, patience=3, random_state=7, **own).fit(x, price)
+    run = riskmin.fit("linear", (torch.tensor(x, dtype=torch.float32), torch.tensor(price, dtype=torch.float32)),
+                      lr=0.05, epochs=5, val=0.2, test=0.0, patience=3, seed=7, device="cpu", progress=False, **own)
+    assert estimator.run_.config.loss_callable == "torch.nn.modules.loss.HuberLoss"
+    assert estimator.run_.config.optimizer_callable == "torch.optim.sgd.SGD"
+    np.testing.assert_allclose(estimator.predict(x), riskmin.predict(run, x)[:, 0], atol=1e-6)
+    np.testing.assert_array_equal(clone(estimator).fit(x, price).predict(x), estimator.predict(x))
+    labels = (frame["size"] > frame["size"].median()).to_numpy()
+    classifier = RiskminClassifier(model="linear", epochs=5, random_state=0, loss=torch.nn.CrossEntropyLoss()).fit(x, labels)
+    named = RiskminClassifier(model="linear", epochs=5, random_state=0, loss="cross_entropy").fit(x, labels)
+    np.testing.assert_allclose(classifier.predict_proba(x), named.predict_proba(x), atol=1e-6)  # the same loss, named
+
+
 def test_random_state_and_clone(houses):
     frame, price = houses
     x = frame[["size", "age"]].to_numpy()

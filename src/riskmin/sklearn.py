@@ -67,7 +67,8 @@ class RiskminEstimator(BaseEstimator):
 
     `model` is a built-in name ("linear", "two_layer", "mlp"), an nn.Module (copied at every fit, so
     each fit starts from its weights) or a callable `model(n_inputs, n_outputs)` that returns a fresh one.
-    `val` is the fraction of the rows held out to pick the best epoch and stop early after `patience`
+    `loss` and `optimizer` take a name, or an object of one's own as `riskmin.fit` does (a loss module, an Optimizer
+    class or a function of the parameters). `val` is the fraction of the rows held out to pick the best epoch and stop early after `patience`
     epochs without improvement; with `val=0` (or too few rows to hold one out) training runs all
     `epochs` and keeps the last weights. `config`, a riskmin.Config or a dict of its fields, holds any
     other setting (weight_decay, scheduler, activation, dropout, ...); one that is a parameter (`seed` is
@@ -89,8 +90,8 @@ class RiskminEstimator(BaseEstimator):
         self,
         model: Union[str, nn.Module, Callable] = "two_layer",
         hidden=(32,),
-        loss: str = "auto",
-        optimizer: str = "adam",
+        loss: Union[str, Callable] = "auto",
+        optimizer: Union[str, Callable] = "adam",
         lr: float = 0.01,
         epochs: int = 100,
         batch_size: int = 32,
@@ -112,7 +113,7 @@ class RiskminEstimator(BaseEstimator):
         model = self._model(x.shape[1], n_outputs)
         names = [str(name) for name in getattr(self, "feature_names_in_", ())]  # a DataFrame's columns, for the run
         data = Data(tensor(x), tensor(y), feature_names=names, classes=classes, row_labels=index)
-        run = fit(model, data, settings)
+        run = fit(model, data, settings, **self._objects())
         self.run_, self.model_, self.history_ = run, run.model, run.history
 
     def _base(self) -> Config:
@@ -149,6 +150,15 @@ class RiskminEstimator(BaseEstimator):
                 )
         return base
 
+    def _objects(self) -> dict:
+        """A loss or an optimizer of one's own (a loss module, an Optimizer class, ...), which fit takes beside the
+        Config, which holds names alone."""
+        return {
+            name: value
+            for name, value in (("loss", self.loss), ("optimizer", self.optimizer))
+            if not isinstance(value, str)
+        }
+
     def _settings(self, rows: int) -> Config:
         base = self._base()
         # too few rows for the val share to round to one: none held out, rather than the split's refusal
@@ -165,8 +175,11 @@ class RiskminEstimator(BaseEstimator):
         return base.replace(
             **named,
             hidden=self.hidden,
-            loss=self.loss,
-            optimizer=self.optimizer,
+            **{
+                name: value
+                for name, value in (("loss", self.loss), ("optimizer", self.optimizer))
+                if name not in self._objects()
+            },
             lr=self.lr,
             epochs=self.epochs,
             batch_size=batch_size,
