@@ -68,8 +68,8 @@ class RiskminEstimator(BaseEstimator):
     `model` is a built-in name ("linear", "two_layer", "mlp"), an nn.Module (copied at every fit, so
     each fit starts from its weights) or a callable `model(n_inputs, n_outputs)` that returns a fresh one.
     `loss` and `optimizer` take a name, or an object of one's own as `riskmin.fit` does (a loss module, an Optimizer
-    class or a function of the parameters). `val` is the fraction of the rows held out to pick the best epoch and stop early after `patience`
-    epochs without improvement; with `val=0` (or too few rows to hold one out) training runs all
+    class or a function of the parameters). `val` is the fraction of the rows held out to pick the best epoch and stop
+    early after `patience` epochs without improvement; with `val=0` (or too few rows to hold one out) training runs all
     `epochs` and keeps the last weights. `config`, a riskmin.Config or a dict of its fields, holds any
     other setting (weight_decay, scheduler, activation, dropout, ...); one that is a parameter (`seed` is
     random_state's, `progress` verbose's) is refused at fit, to be given as the parameter, and so is the split,
