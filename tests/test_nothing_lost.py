@@ -294,6 +294,12 @@ def test_an_empty_folder_a_stopped_command_left_is_used_with_a_note_and_resume_s
     assert ("note: runs/left is an empty folder, left by a command stopped before its run began; this run uses it"
             in unwrapped(capsys.readouterr().err).splitlines())
     assert (tmp_path / "runs" / "left" / "summary.json").is_file() and sorted(os.listdir("runs")) == ["left"]
+    # the one an unnamed run would take: it wrote runs/line-linear-2 beside it, without a word
+    Path("runs/line-linear").mkdir()
+    assert main(["train", "line", *QUICK]) == 0
+    assert ("note: runs/line-linear is an empty folder, left by a command stopped before its run began; this run uses "
+            "it" in unwrapped(capsys.readouterr().err).splitlines())
+    assert sorted(os.listdir("runs")) == ["left", "line-linear"] and Path("runs/line-linear/summary.json").is_file()
 
 
 # C. Tracebacks where a sentence belongs: one sentence, status 2, nothing written

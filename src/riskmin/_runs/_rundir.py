@@ -128,10 +128,11 @@ REPLACEMENT = re.compile(r"^\.(?P<name>.+)\.new-[0-9a-f]{8}$")
 
 def run_directory(config: Config, data_name: str, python: bool = False, kind: str = "run") -> Path:
     """The directory a run will be written to: `out/name`, or `out/<data>-<model>[-N]` when unnamed, numbered past the
-    names taken; with `overwrite`, an unnamed run replaces `out/<data>-<model>` itself, as a named one its name (see
-    prepare_run_directory: only a riskmin run or experiment, and only with a success). `python`: a refusal names the
-    settings and arguments a Python caller changes (name, overwrite=True), not the flags; `kind`: "run" or
-    "experiment", what the folder is for, which a name already taken by the other kind is refused as."""
+    names taken (an empty folder is taken, as a named run takes one); with `overwrite`, an unnamed run replaces
+    `out/<data>-<model>` itself, as a named one its name (see prepare_run_directory: only a riskmin run or experiment,
+    and only with a success). `python`: a refusal names the settings and arguments a Python caller changes (name,
+    overwrite=True), not the flags; `kind`: "run" or "experiment", what the folder is for, which a name already taken
+    by the other kind is refused as."""
     out = Path(config.out)
     name, asked = ("name", "overwrite=True") if python else ("--name", "--overwrite")
     try:
@@ -152,7 +153,7 @@ def run_directory(config: Config, data_name: str, python: bool = False, kind: st
             return target
         stem = unnamed_stem(config, data_name)
         target, number = out / stem, 2
-        while os.path.lexists(target):
+        while os.path.lexists(target) and not left_empty(target):  # an empty one is taken, with a note
             target, number = out / f"{stem}-{number}", number + 1
         return target
     except OSError as error:
