@@ -154,10 +154,11 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
-def check_one_row_batch(model: nn.Module, x, rows: int, config) -> None:
+def check_one_row_batch(model: nn.Module, first_inputs: Callable, rows: int, config) -> None:
     """Refuse, before training, an epoch whose last batch holds one row where the model normalizes over the batch and
     cannot take one row in training (BatchNorm on rows of features: torch's ValueError in the middle of the first
-    epoch). The model is tried on a copy, in training mode, with one row of the training inputs `x`."""
+    epoch). The model is tried on a copy, in training mode, with one row of the training inputs, which
+    `first_inputs(rows)` reads (a Dataset's through its DataLoader) only then."""
     import copy
 
     from ..data import schedule
@@ -168,7 +169,7 @@ def check_one_row_batch(model: nn.Module, x, rows: int, config) -> None:
         return
     try:
         with torch.no_grad():
-            forward(copy.deepcopy(model).train(), each_input(lambda t: t[:1], x))
+            forward(copy.deepcopy(model).train(), each_input(lambda t: t[:1], first_inputs(1)))
     except ValueError:
         raise RiskminError(
             f"the last batch of each epoch holds 1 of the {rows} training rows, which the model's BatchNorm cannot "
