@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow
@@ -463,9 +464,28 @@ def test_decimal_commas_after_a_zero_are_read_as_decimals_in_a_comma_separated_f
                                          for d in doses))
     read = riskmin.load(str(path), riskmin.Config(target="y"))
     assert read.x[:, 0].tolist() == doses and not any("thousands" in note for note in read.notes)
-    assert "dose.csv writes column dose with decimal commas (0,125); read as numbers" in read.notes
-    path.write_text('dose,y\n"1,200",1\n"12,500",2\n"0,5",3\n')  # one comma that groups no thousands: all decimal
-    assert riskmin.load(str(path), riskmin.Config(target="y")).x[:, 0].tolist() == pytest.approx([1.2, 12.5, 0.5])
+    assert 'dose.csv quotes numbers with decimal commas ("0,125"); they were read so' in read.notes
+    # the file's mark, as a file of semicolons has one: a column of commas that could group thousands reads so too
+    path.write_text('a,b,y\n"1,200","0,5",1\n"3,000","0,25",2\n"2,500","1,5",3\n')
+    np.testing.assert_allclose(riskmin.load(str(path), riskmin.Config(target="y")).x, [[1.2, 0.5], [3.0, 0.25], [2.5, 1.5]],
+                               rtol=1e-6)
+    path.write_text('name,price,y\n"Smith, J","1,200",1\n"Ray, A","12,500",2\n')  # text in quotes: no mark shown
+    assert riskmin.load(str(path), riskmin.Config(target="y", features=["price"])).x[:, 0].tolist() == [1200, 12500]
+
+
+def test_a_run_on_quoted_decimal_commas_predicts_a_file_of_them_as_it_read_them(tmp_path, monkeypatch):
+    """A prediction file whose cells leave the mark open ("1,250") read as thousands: 3750 predicted for 3.75."""
+    from riskmin._cli._main import main
+
+    monkeypatch.chdir(tmp_path)
+    doses = [0.125, 0.25, 0.5, 1.25, 2.5] * 8
+    Path("train.csv").write_text("dose,y\n" + "".join(f'"{d:g}",{3 * d}\n'.replace(".", ",", 1) for d in doses))
+    assert main(["train", "train.csv", "--target", "y", "--model", "linear", "--epochs", "200", "--lr", "0.1",
+                 "--progress", "off", "--name", "r"]) == 0
+    Path("new.csv").write_text('dose\n"1,250"\n"2,500"\n')
+    assert main(["predict", "runs/r", "new.csv", "--out", "p.csv"]) == 0
+    predicted = [float(line) for line in Path("p.csv").read_text().splitlines()[1:]]
+    assert predicted == pytest.approx([3.75, 7.5], abs=0.05)
 
 
 def test_a_semicolon_file_of_decimal_commas_and_points_that_group_thousands_reads_the_same_numbers(tmp_path):

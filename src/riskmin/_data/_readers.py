@@ -173,7 +173,9 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
         if suffix == ".csv":
             check_not_utf16(path)
             form = csv_format(path, trained)
-            if form != (",", "."):
+            if form == (",", ","):
+                notes.append(f'{path.name} quotes numbers with decimal commas ("0,125"); they were read so')
+            elif form != (",", "."):
                 mark = ", with decimal commas" if form[1] == "," else ""
                 notes.append(f"{path.name} separates its columns by {DELIMITERS[form[0]]}{mark}; it was read so")
             table = read_csv(path, wide=wide, form=form)
@@ -191,17 +193,12 @@ def read_table(path: Path, suffix: str, wide=(), trained: Sequence = ()) -> tupl
                     f"{', ...' if len(numbers) > 3 else ''}), read as its column names; if it is a row of data, add a "
                     "header line that names the columns, or that row is left out"
                 )
-            table, grouped, commas = ungrouped(table, form[1])
+            table, grouped = ungrouped(table, form[1])
             if grouped:
                 example = "commas (1,200)" if form[1] == "." else "points (3.504)"
                 notes.append(
                     f"{path.name} writes the thousands of {'columns' if len(grouped) > 1 else 'column'} "
                     f"{', '.join(grouped)} with {example}; read as numbers"
-                )
-            if commas:
-                notes.append(
-                    f"{path.name} writes {'columns' if len(commas) > 1 else 'column'} {', '.join(commas)} with decimal "
-                    "commas (0,125); read as numbers"
                 )
         else:
             import pyarrow.parquet
@@ -247,9 +244,24 @@ def csv_format(path: Path, trained: Sequence = ()) -> tuple:
     counts = {delimiter: lines[0].count(delimiter) for delimiter in DELIMITERS}
     best = max(counts, key=counts.__getitem__)
     if "," in lines[0] or not counts[best]:
-        return ",", "."
-    cells = [cell.strip() for line in lines[1:] for cell in line.split(best)]
+        best, cells = ",", quoted_numbers(lines[1:])
+    else:
+        cells = [cell.strip() for line in lines[1:] for cell in line.split(best)]
     return best, decimal_mark(cells, best == ";", trained[1] if len(trained) == 2 and trained[0] == best else "")
+
+
+def quoted_numbers(lines: list) -> list:
+    """The cells of comma-separated `lines` that are numbers holding a comma, which only quotes let such a file hold
+    ("0,125", "1,200"): what tells its decimal mark, as decimal_mark reads them. Text in quotes ("Smith, J") is none.
+
+    >>> quoted_numbers(['"0,125",2,"Smith, J"', '3,"1.5"'])
+    ['0,125']
+    """
+    import csv
+
+    if not any('"' in line for line in lines):
+        return []
+    return [cell for row in csv.reader(lines) for cell in row if "," in cell and re.fullmatch(r"[-+]?[\d.,]+", cell)]
 
 
 # digits whose thousands are grouped by commas (1,200) or by points (3.504): a group of thousands never begins with 0,
@@ -291,15 +303,13 @@ def decimal_mark(cells: list, semicolons: bool = False, trained: str = "") -> st
 
 
 def ungrouped(table, decimal: str) -> tuple:
-    """(`table` with its text columns whose every cell is a number written otherwise than the file's decimal mark says
-    read as numbers; the names of those whose thousands are grouped; of those with decimal commas). Thousands grouped
-    by commas where the point is the decimal mark (1,200; -12,345.5), by points where the comma is (3.504; 1.234,5).
-    Where the point is, a column of a comma-separated file may still quote decimal commas ("0,125"): a comma that
-    groups no thousands (0,125; 1,5) makes every comma of its column a decimal mark, as in decimal_mark."""
+    """(`table` with its text columns whose every cell is a number whose thousands are grouped, read as numbers; their
+    names): by commas where the point is the decimal mark (1,200; -12,345.5), by points where the comma is (3.504;
+    1.234,5)."""
     import pyarrow
     import pyarrow.compute as pc
 
-    grouped, commas = [], []
+    grouped = []
     separator = "," if decimal == "." else "."
     number = rf"^[-+]?({GROUPED[separator]}|\d+)([{decimal}]\d+)?$"
     for i, name in enumerate(table.column_names):
@@ -307,17 +317,15 @@ def ungrouped(table, decimal: str) -> tuple:
         if not pyarrow.types.is_string(column.type) or column.null_count == len(column):
             continue
         cells = pc.drop_null(column)
-        if not pc.any(pc.match_substring(cells, separator)).as_py():
-            continue
-        if pc.all(pc.match_substring_regex(cells, number)).as_py():
+        if (
+            pc.all(pc.match_substring_regex(cells, number)).as_py()
+            and pc.any(pc.match_substring(cells, separator)).as_py()
+        ):
             plain = pc.replace_substring(column, separator, "")
             values = pc.cast(plain if decimal == "." else pc.replace_substring(plain, ",", "."), pyarrow.float64())
             table = table.set_column(i, name, values)
             grouped.append(name)
-        elif decimal == "." and pc.all(pc.match_substring_regex(cells, r"^[-+]?\d+(,\d+)?$")).as_py():
-            table = table.set_column(i, name, pc.cast(pc.replace_substring(column, ",", "."), pyarrow.float64()))
-            commas.append(name)
-    return table, grouped, commas
+    return table, grouped
 
 
 def read_csv(path: Path, encoding: str = "utf8", wide=(), form: tuple = (",", ".")):
