@@ -257,7 +257,8 @@ def test_a_run_on_the_default_batch_resumes_and_reruns_from_its_own_config_toml(
         assert (tmp_path / "runs" / f"again-{number}" / "summary.json").is_file()
 
 
-def test_the_default_monitor_alone_is_marked_and_a_run_without_validation_reruns_from_its_config_toml(tmp_path, capsys):
+def test_the_default_monitor_alone_is_marked_and_a_run_without_validation_reruns_from_its_config_toml(tmp_path, capsys,
+                                                                                                     signal_at):
     for default in (Config(), Config().replace(lr=0.1), Config.from_dict(Config().to_dict())):
         assert isinstance(default.monitor, DefaultMonitor) and default.monitor == "val_loss"
     for given in (Config(monitor="val_loss"), Config().replace(monitor="val_loss"), Config.from_dict({"monitor": "val_loss"})):
@@ -271,6 +272,16 @@ def test_the_default_monitor_alone_is_marked_and_a_run_without_validation_reruns
     written = (tmp_path / "runs" / "plain" / "config.toml").read_text()
     assert '\n# monitor = "val_loss" (the default, left unset: without a validation split the final weights are kept)\n' in written
     assert main(["train", "--config", str(tmp_path / "runs" / "plain" / "config.toml"), "--name", "again"]) == 0
+    assert "error" not in capsys.readouterr().err
+    # a run written before the default was a comment: its line reads as the default, and it resumes and reruns
+    assert main([*flags, "--name", "older", "--epochs", "3", "--checkpoint-every", "1", *signal_at(1, "SIGINT")]) == 130
+    older = tmp_path / "runs" / "older" / "config.toml"
+    older.write_text(older.read_text().replace('# monitor = "val_loss" (the default, left unset: without a validation split '
+                                               'the final weights are kept)', 'monitor = "val_loss"'))
+    assert '\nmonitor = "val_loss"\n' in older.read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(older.parent)]) == 0
+    assert main(["train", "--config", str(older), "--name", "older-again"]) == 0
     assert "error" not in capsys.readouterr().err
 
 

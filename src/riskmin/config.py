@@ -518,7 +518,9 @@ class Config:
 def read_toml(path) -> dict:
     """The settings of the TOML file at `path`; a data file it names by a relative path is found from the file's own
     folder, as the paths of a file of settings are wherever it is read from. (A run's own config.toml names its data
-    file by its absolute path; a splits file stays as the flag gave it.)"""
+    file by its absolute path; a splits file stays as the flag gave it.) A monitor of val_loss is the default's, as
+    runs wrote it before they wrote the default as a comment: such a run, without validation, keeps its final weights
+    as it did, and a file that asks for val_loss beside val = 0 is read so too."""
     from ._paths import is_file_name
 
     path = Path(path)
@@ -535,6 +537,8 @@ def read_toml(path) -> dict:
     named = values.get("data")
     if isinstance(named, str) and named and not os.path.isabs(named) and is_file_name(named, path.parent):
         values["data"] = str(path.parent / named)
+    if values.get("monitor") == "val_loss":  # every config.toml held this line before riskmin kept the default apart
+        values["monitor"] = DefaultMonitor("val_loss")  # (DefaultMonitor): a run without validation resumes as it began
     return values
 
 
