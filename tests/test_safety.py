@@ -750,7 +750,12 @@ MISUSE = [
      lambda: riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1)), (X, Y),
                          batch_size=31, progress=False),
      "the last batch of each epoch holds 1 of the 32 training rows, which the model's BatchNorm cannot normalize in "
-     "training; set drop_last=True (--drop-last), or a batch size that leaves more than one row"),
+     "training; set --drop-last (drop_last=True), or a batch size that leaves more than one row"),
+    ("BatchNorm beside batches of one row",  # drop_last said to set, set already
+     lambda: riskmin.fit(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1)), (X, Y),
+                         batch_size=1, drop_last=True, progress=False),
+     "every batch holds 1 row, which the model's BatchNorm cannot normalize in training; give --batch-size (batch_size=) "
+     "at least 2"),
     ("a model returning a tuple", lambda: riskmin.fit(TwoOutputs(), (X, Y)), "the model returns a tuple, not a tensor"),
     ("predict with a column too many", lambda: riskmin.predict(riskmin.fit("linear", (X, Y), epochs=1, progress=False), torch.randn(5, 4)),
      "the rows have 4 columns but the run was trained on 3 features"),

@@ -154,26 +154,35 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
-def check_one_row_batch(model: nn.Module, first_inputs: Callable, rows: int, config) -> None:
-    """Refuse, before training, an epoch whose last batch holds one row where the model normalizes over the batch and
-    cannot take one row in training (BatchNorm on rows of features: torch's ValueError in the middle of the first
-    epoch). The model is tried on a copy, in training mode, with one row of the training inputs, which
-    `first_inputs(rows)` reads (a Dataset's through its DataLoader) only then."""
+def check_one_row_batch(model: nn.Module, first_inputs: Callable, rows: int, config, world: int = 1) -> None:
+    """Refuse, before training, a batch of one row where the model normalizes over the batch and cannot take one row in
+    training (BatchNorm on rows of features: torch's ValueError in the middle of the first epoch): every batch of one
+    row, or an epoch's last, each process's share of it under torchrun (`world` processes). The model is tried on a
+    copy, in training mode, with one row of the training inputs, which `first_inputs(rows)` reads (a Dataset's through
+    its DataLoader) only then."""
     import copy
 
     from ..data import schedule
 
     batch, steps = schedule(rows, config.batch_size, config.sampling, config.drop_last)
-    last = batch if config.sampling == "random" else rows - batch * (steps - 1)
-    if last != 1 or rows == 1 or not any(isinstance(m, BATCH_NORMS) for m in model.modules()):
+    whole = config.sampling == "random" or config.drop_last  # every batch of the same size
+    last = batch if whole else rows - batch * (steps - 1)
+    if min(batch, last) // world != 1 or not any(isinstance(m, BATCH_NORMS) for m in model.modules()):
         return
     try:
         with torch.no_grad():
             forward(copy.deepcopy(model).train(), each_input(lambda t: t[:1], first_inputs(1)))
     except ValueError:
+        share = " in each of its processes" if world > 1 else ""
+        if batch // world == 1:
+            raise RiskminError(
+                f"every batch holds 1 row{share}, which the model's BatchNorm cannot normalize in training; give "
+                f"--batch-size (batch_size=) at least {2 * world}"
+            ) from None
         raise RiskminError(
-            f"the last batch of each epoch holds 1 of the {rows} training rows, which the model's BatchNorm cannot "
-            "normalize in training; set drop_last=True (--drop-last), or a batch size that leaves more than one row"
+            f"the last batch of each epoch holds 1 of the {rows} training rows{share}, which the model's BatchNorm "
+            "cannot normalize in training; set --drop-last (drop_last=True), or a batch size that leaves more than one "
+            "row"
         ) from None
 
 

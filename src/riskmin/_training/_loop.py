@@ -602,7 +602,7 @@ def checked_model(model, prepared: Prepared, config: Config) -> nn.Module:
         prepared.n_outputs = output.shape[1]
     if config.loss == "bce":
         check_bce_outputs(model, prepared.first_inputs())
-    check_one_row_batch(model, prepared.first_inputs, len(prepared.splits.train), config)
+    check_one_row_batch(model, prepared.first_inputs, len(prepared.splits.train), config, prepared.team.world)
     return model
 
 
