@@ -112,7 +112,9 @@ def test_lr_and_weight_decay_reach_an_optimizer_class_or_a_partial_of_one_and_a_
     # a partial of a class is the class with keywords of its own: it took neither lr nor weight_decay
     group, notes = in_force(functools.partial(torch.optim.SGD, momentum=0.9), lr=0.1, weight_decay=0.5)
     assert group == {"lr": 0.1, "weight_decay": 0.5} and notes == []
-    assert in_force(functools.partial(torch.optim.SGD, lr=0.3), lr=0.1)[0]["lr"] == 0.3  # its own keyword first
+    assert in_force(functools.partial(torch.optim.SGD, lr=0.3), lr=0.1) == (  # its own keyword first, said
+        {"lr": 0.3, "weight_decay": 0.0}, ["lr= is not used: the partial given as the optimizer sets lr=0.3 itself; leave it "
+                                           "out of one or the other"])
     group, notes = in_force(lambda parameters: torch.optim.AdamW(parameters), lr=0.1, weight_decay=0.5)
     assert group == {"lr": 0.001, "weight_decay": 0.01} and notes == [
         "lr= and weight_decay= are not used with an optimizer given as a function, which builds it with its own; give "

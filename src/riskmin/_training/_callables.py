@@ -38,7 +38,10 @@ class Callables:
 
 
 def qualified_name(value) -> str:
-    """module.name of a function or class; of an instance (a loss module, a partial), its class's."""
+    """module.name of a function or class, a partial's of what it calls; of an instance (a loss module), its class's."""
+    import functools
+
+    value = value.func if isinstance(value, functools.partial) else value
     named = value if hasattr(value, "__qualname__") else type(value)
     return f"{named.__module__}.{named.__qualname__}"
 
@@ -66,15 +69,8 @@ def user_objects(settings: dict) -> tuple:
             raise RiskminError(f"{key} = {shown} is not allowed; give a name or a callable ({WHAT[key]})")
         setattr(callables, key, loss_object(value) if key == "loss" else value)
         settings.update({key: "custom", f"{key}_callable": qualified_name(value)})
-        unused = [name for name in ("lr", "weight_decay") if name in settings and key == "optimizer"]
-        if unused and optimizer_class(value) is None:  # a function of the parameters sets its own
-            said = " and ".join(f"{name}=" for name in unused)
-            warn(
-                f"{said} {'is' if len(unused) == 1 else 'are'} not used with an optimizer given as a function, which "
-                "builds it with its own; give them to the optimizer it builds, or pass the Optimizer class "
-                "(optimizer=torch.optim.AdamW), which riskmin builds with them",
-                RiskminNote,
-            )
+        if key == "optimizer":
+            optimizer_note(value, settings)
     metrics = settings.pop("metrics", None)
     if metrics is not None and not isinstance(metrics, str):
         callables.metrics = checked_metrics(metrics)
@@ -243,6 +239,31 @@ def user_metric(name: str, fn: Callable, target_scale=None) -> Callable:
         return value.reshape(()).double()
 
     return metric
+
+
+def optimizer_note(given, settings: dict) -> None:
+    """Note lr= and weight_decay= given beside an optimizer that builds itself without them: a function of the
+    parameters, or a partial of an Optimizer class whose own keywords set them."""
+    import functools
+
+    own = given.keywords if isinstance(given, functools.partial) else {}
+    unused = [name for name in ("lr", "weight_decay") if name in settings]
+    if optimizer_class(given) is not None:
+        unused = [name for name in unused if name in own]
+        if unused:
+            warn(
+                f"{' and '.join(f'{name}=' for name in unused)} {'is' if len(unused) == 1 else 'are'} not used: the "
+                f"partial given as the optimizer sets {', '.join(f'{name}={own[name]!r}' for name in unused)} itself; "
+                "leave it out of one or the other",
+                RiskminNote,
+            )
+    elif unused:
+        warn(
+            f"{' and '.join(f'{name}=' for name in unused)} {'is' if len(unused) == 1 else 'are'} not used with an "
+            "optimizer given as a function, which builds it with its own; give them to the optimizer it builds, or "
+            "pass the Optimizer class (optimizer=torch.optim.AdamW), which riskmin builds with them",
+            RiskminNote,
+        )
 
 
 def optimizer_class(given) -> Optional[type]:
