@@ -560,8 +560,8 @@ def test_save_never_writes_through_a_link_into_a_run_or_over_a_folder_not_riskmi
     Path("notes/thesis.tex").write_text("years of work")
     before = tree(runs.parent)
     for directory, message in (
-            ("linked", "linked is a symbolic link; riskmin never writes through a link nor replaces one, overwrite=True "
-                       "or not: remove it or choose another directory"),
+            ("linked", "linked is a symbolic link; riskmin never writes through a link nor replaces one: give the folder it "
+                       "points to, or choose another directory"),
             ("runs/a/inner", "runs/a/inner would be inside the run directory runs/a; choose another directory"),
             ("notes", "notes exists and is not a riskmin run; overwrite=True replaces only riskmin's runs and experiments: "
                       "remove it or choose another directory")):
@@ -1044,9 +1044,8 @@ def test_fit_into_a_symbolic_link_is_refused_before_training(tmp_path):
         for overwrite in (False, True):
             with pytest.raises(RiskminError) as refused:
                 riskmin.fit("linear", "line", epochs=1, progress=False, directory=tmp_path / name, overwrite=overwrite)
-            assert str(refused.value) == (f"directory {tmp_path / name} is a symbolic link; riskmin never writes a run "
-                                          "through a link nor replaces one: give the folder it points to, or choose "
-                                          "another directory")
+            assert str(refused.value) == (f"{tmp_path / name} is a symbolic link; riskmin never writes through a link "
+                                          "nor replaces one: give the folder it points to, or choose another directory")
     assert list(empty.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
         "dangling", "empty", "finished", "to_empty", "to_run"]
 
@@ -1058,8 +1057,8 @@ def test_an_experiment_into_a_folder_of_ones_own_or_a_link_says_what_it_is(tmp_p
     (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
     said = {"mine": "exists and is not a riskmin run; overwrite=True replaces only riskmin's runs and experiments: "
                     "remove it or choose another directory",
-            "dangling": "is a symbolic link; riskmin never writes through a link nor replaces one, overwrite=True or "
-                        "not: remove it or choose another directory"}
+            "dangling": "is a symbolic link; riskmin never writes through a link nor replaces one: give the folder it "
+                        "points to, or choose another directory"}
     before = tree(tmp_path)
     for name, message in said.items():
         for experiment in (lambda d: riskmin.montecarlo("linear", "line", runs=2, epochs=1, progress=False, directory=d),

@@ -341,6 +341,16 @@ def prepare_run_directory(
     return building
 
 
+def check_not_a_link(target: Path, place: str) -> None:
+    """Refuse a run or experiment folder that is a symbolic link, whoever asks (`place`: what to change): riskmin never
+    writes through one, nor replaces one, --overwrite or not."""
+    if Path(target).is_symlink():
+        raise RiskminError(
+            f"{target} is a symbolic link; riskmin never writes through a link nor replaces one: give the folder it "
+            f"points to, or choose another {place}"
+        )
+
+
 def check_replaceable(target: Path, place: str = "--name", asked: str = "--overwrite", kind: str = "") -> None:
     """Refuse, before any work, an output that --overwrite must not replace: a symbolic link, a file, a folder that is
     not riskmin's, a result of the other `kind` ("run" or "experiment": a run never replaces an experiment, nor an
@@ -349,11 +359,7 @@ def check_replaceable(target: Path, place: str = "--name", asked: str = "--overw
     if os.path.isdir(target) and any(Path(target).iterdir()):  # what a replacement would rename away
         check_not_in_use(target, place, asked)
     check_run_place(target, "--out or --name" if place == "--name" else place)
-    if target.is_symlink():
-        raise RiskminError(
-            f"{target} is a symbolic link; riskmin never writes through a link nor replaces one, {asked} or not: "
-            f"remove it or choose another {place}"
-        )
+    check_not_a_link(target, place)
     if os.path.lexists(target) and not target.is_dir():
         raise RiskminError(f"{target} exists and is not a run directory; remove it or choose another {place}")
     if target.is_dir() and not holds_run(target) and not all(written_by_a_run(p) for p in target.iterdir()):

@@ -84,7 +84,17 @@ from ._prepare import (
     resolve_device,
 )
 from .._runs._report import header
-from .._runs._rundir import Attempt, Run, Replacement, attempts, fit_folder, save_run, worth_keeping, written_by_a_run
+from .._runs._rundir import (
+    Attempt,
+    Run,
+    Replacement,
+    attempts,
+    check_not_a_link,
+    fit_folder,
+    save_run,
+    worth_keeping,
+    written_by_a_run,
+)
 from .._files import RunLock, held_elsewhere, held_here, holds_run, this_process
 from .._paths import holds_experiment
 from ._threads import IntraOpThreads
@@ -536,12 +546,7 @@ def check_run_folder(folder: Path, config: Config, resume: bool) -> None:
     overwrite or not); an experiment; one another process writes; a finished run without overwrite, as `riskmin train`
     refuses; a run that stopped (its checkpoints, or the settings the command line wrote before its first one)
     without resume or overwrite."""
-    # as check_replaceable refuses one to riskmin train and to save: here, before training
-    if folder.is_symlink():
-        raise RiskminError(
-            f"directory {folder} is a symbolic link; riskmin never writes a run through a link nor replaces one: give "
-            "the folder it points to, or choose another directory"
-        )
+    check_not_a_link(folder, "directory")  # as riskmin train and save refuse one: here, before training
     if os.path.lexists(folder) and not folder.is_dir():
         raise RiskminError(f"directory {folder} is a file, not a folder; choose another directory")
     if not folder.is_dir() and resume:
