@@ -173,6 +173,16 @@ def task_of_loss(loss_name: str) -> str:
     return "classification" if loss_name in ("cross_entropy", "bce") else "regression"
 
 
+def read_as(loss_name: str, classification: bool) -> str:
+    """The loss whose outputs riskmin's metrics and predictions read a run's as: its own, or for a loss of one's own on
+    class labels (`classification`: the targets are class indices) cross entropy's, one score per class.
+
+    >>> read_as("custom", True), read_as("custom", False), read_as("bce", True)
+    ('cross_entropy', 'custom', 'bce')
+    """
+    return "cross_entropy" if loss_name == "custom" and classification else loss_name
+
+
 def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     """Sums over the rows of a batch from which `finish_metrics` makes the metrics; tensors, no host sync.
 
@@ -188,11 +198,11 @@ def metric_sums(loss_name: str, output: torch.Tensor, y: torch.Tensor) -> dict:
     import torch
     from torch import nn
 
-    # a loss of the user's own: by the targets
-    if loss_name in REGRESSION or (loss_name == "custom" and y.is_floating_point()):
+    loss_name = read_as(loss_name, not y.is_floating_point())  # a loss of the user's own: by the targets
+    if loss_name in REGRESSION or loss_name == "custom":
         error, y = (output - y).double(), y.double()  # summed in float64: any order of rows gives the same metrics
         return {"moments": torch.cat([error.abs(), y, error * error, y * y], -1).sum(-2)}
-    if loss_name in ("cross_entropy", "custom"):
+    if loss_name == "cross_entropy":
         predicted, k = output.argmax(-1), output.shape[-1]
         hits = (predicted == y).long()
         per_class = output.new_zeros((*y.shape[:-1], k), dtype=torch.long)

@@ -699,6 +699,7 @@ def predict_file(args) -> int:
 
     from .._data import _outputs as outputs
     from .._files import atomic_write, check_destination
+    from ..metrics import read_as
     from .._training._loop import file_inputs, predict
     from .._data._readers import column_names
 
@@ -711,7 +712,8 @@ def predict_file(args) -> int:
     x = file_inputs(args.file, names, keep)
 
     def written(output) -> dict:
-        return outputs.prediction_columns(output, run.config.loss, names["targets"], names.get("classes"))
+        loss = read_as(run.config.loss, names.get("task") == "classification")  # as riskmin.predict reads it
+        return outputs.prediction_columns(output, loss, names["targets"], names.get("classes"))
 
     # the prediction's column would take the kept one's place: the names alone, from one row, before every row
     clashes = [name for name in keep if name in written(predict(run, x[:1]))]

@@ -29,16 +29,6 @@ Kind = Literal["value", "class", "proba"]
 KINDS = ("value", "class", "proba")
 
 
-def read_as(loss: str, task: str) -> str:
-    """The loss whose outputs a run's are: its own, or for a loss of one's own on class labels (`task`
-    classification) cross entropy's, one score per class, as riskmin's metrics read them (metrics.metric_sums).
-
-    >>> read_as("custom", "classification"), read_as("custom", "regression"), read_as("bce", "classification")
-    ('cross_entropy', 'custom', 'bce')
-    """
-    return "cross_entropy" if loss == "custom" and task == "classification" else loss
-
-
 def check_kind(kind: str, loss: str) -> None:
     """Refuse a kind that is not one of KINDS, or class and proba for a model that does not classify."""
     if kind not in KINDS:

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from ..config import RiskminError
+from ..metrics import read_as
 from ..distributed import error_headline
 from ._callables import OwnLoss
 from .._data._columns import classes_text
@@ -124,11 +125,15 @@ def check_model(model, probe: Probe, loss: str) -> torch.Tensor:
         )
     reader = loss
     if loss == "custom":  # a loss of one's own takes what it takes, but riskmin's metrics read the outputs as the
-        # task's named loss does (metrics.metric_sums): one score per class, or one column per target
-        loss, reader = ("mse" if y.is_floating_point() else "cross_entropy"), "riskmin's metrics"
+        # task's named loss does (metrics.read_as): one score per class, or one column per target
+        loss, reader = read_as(loss, not y.is_floating_point()), "riskmin's metrics"
     if loss == "cross_entropy" and y.ndim != 1:  # a Dataset's label as a 1-element tensor batches into (n, 1)
         raise RiskminError(
-            one_label_per_sample(y, fix="plain integers from the Dataset's __getitem__" if probe.dataset else "")
+            one_label_per_sample(
+                y,
+                fix="plain integers from the Dataset's __getitem__" if probe.dataset else "",
+                reader="loss cross_entropy" if reader == loss else reader,
+            )
         )
     if loss == "cross_entropy":
         classes = max(probe.n_outputs, int(y.max()) + 1, 2)

@@ -59,7 +59,7 @@ from ..config import (
 from .._paths import data_label, stopped_run
 from ..data import Data, Splits, to_device
 from .._data._inputs import SeveralInputsModel, each_input, forward, is_several, n_rows, several_inputs
-from ..metrics import REGRESSION, in_words
+from ..metrics import REGRESSION, in_words, read_as
 from ._fingerprint import fingerprint
 from ._losses import (
     check_bce_outputs,
@@ -960,7 +960,7 @@ def predict(run_or_model, x, kind: outputs.Kind = "value"):
     run_or_model = loaded(run_or_model)
     model, standardizer, config = unpack(run_or_model)
     names = getattr(run_or_model, "data_names", {})
-    loss = outputs.read_as(config.loss, names.get("task", ""))
+    loss = read_as(config.loss, names.get("task") == "classification")
     outputs.check_kind(kind, loss)
     if type(x).__name__ == "Series" and type(x).__module__.partition(".")[0] in ("pandas", "polars"):
         raise RiskminError(

@@ -122,12 +122,14 @@ def check_log_target(config: Config, y: torch.Tensor, names=()) -> None:
             )
 
 
-def one_label_per_sample(y: torch.Tensor, fix: str = "") -> str:
+def one_label_per_sample(y: torch.Tensor, fix: str = "", reader: str = "loss cross_entropy") -> str:
     """What to say of class-label targets `y` (rows first) that are not one whole number per sample; `fix`: how to give
-    them instead (by default, as a vector)."""
+    them instead (by default, as a vector); `reader`: what takes them so (riskmin's metrics, beside a loss of one's
+    own)."""
     fix = fix or ("a vector, y.squeeze(1)" if y.ndim == 2 and y.shape[1] == 1 else "a vector of one label per sample")
     return (
-        "loss cross_entropy takes one class label per sample, but the integer targets have shape "
+        f"{reader} {'take' if reader.endswith('metrics') else 'takes'} one class label per sample, but the integer "
+        "targets have shape "
         f"{tuple(y.shape[1:])} per sample; give the labels as {fix}, or the targets as real numbers (y.float()) "
         "for regression"
     )
