@@ -47,14 +47,21 @@ class Served(nn.Module):
     target_scale: torch.Tensor
 
     def __init__(
-        self, model: nn.Module, standardizer: Standardizer, loss: str, two_classes: bool, centres: torch.Tensor
+        self,
+        model: nn.Module,
+        standardizer: Standardizer,
+        loss: str,
+        two_classes: bool,
+        centres: torch.Tensor,
+        refuses_missing: bool = False,
     ):
         super().__init__()
         self.model, self.loss, self.two_classes = model, loss, two_classes
         self.centred = bool(centres.any())  # columns read in float64 and centred before training (_columns.offset)
         self.register_buffer("centres", centres.to(torch.float64))
         self.filled = standardizer.fill is not None
-        self.refuses_missing = False  # TorchScript's graph raises on NaN where the run has no fill (torchscript_bytes)
+        # a graph that can raise (TorchScript's) refuses a NaN where the run has no fill, as `riskmin predict` does
+        self.refuse = scripted(refuse_missing) if refuses_missing and not self.filled else None
         self.register_buffer("fill", standardizer.fill if self.filled else torch.zeros(len(standardizer.mean)))
         self.register_buffer("mean", standardizer.mean.clone())
         # inf on a one-hot column never seen in training: it becomes 0
@@ -69,8 +76,8 @@ class Served(nn.Module):
         self.log = self.restored and target is not None and target.log
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.refuses_missing:
-            x = refuse_missing(x)
+        if self.refuse is not None:
+            x = self.refuse(x)
         if self.centred:  # subtracted in float64: given float64 rows, such a column keeps its digits
             x = (x.to(torch.float64) - self.centres).to(torch.float32)
         else:  # float64 rows too, as columns.json says a date is given: read in float32, as the run read it
@@ -89,15 +96,22 @@ class Served(nn.Module):
         return out
 
 
-@torch.jit.script
 def refuse_missing(x: torch.Tensor) -> torch.Tensor:
     """x itself, or an error where it holds NaN: `riskmin predict` refuses a missing value the run cannot fill.
 
-    Scripted, not traced, so that the test survives in a traced graph (an ONNX graph cannot raise: it answers NaN).
+    Scripted (`scripted`), not traced, so that the test survives in a traced graph (an ONNX graph cannot raise: it
+    answers NaN).
     """
     if bool(torch.isnan(x).any()):
         raise ValueError("a feature value is missing (NaN) and the run was trained without --missing mean; fill it")
     return x
+
+
+def scripted(function):
+    """`function` compiled by TorchScript, whose control flow a traced graph keeps; its deprecation notice unsaid."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.script(function)
 
 
 def export(run, path, format: str = "onnx") -> Path:
@@ -128,6 +142,7 @@ def export(run, path, format: str = "onnx") -> Path:
         run.config.loss,
         two_classes(run.config.loss, names.get("classes"), probe),
         centres,
+        refuses_missing=format == "torchscript",
     ).eval()
     metadata = {
         "features": json.dumps([c["name"] for c in layout]),
@@ -162,7 +177,6 @@ def torchscript_bytes(served: Served, layout: list, n_inputs: int, metadata: dic
             f"torchscript takes number columns only but column {text[0]} holds text; export --format "
             "onnx, which one-hot encodes text columns"
         )
-    served.refuses_missing = not served.filled
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript's deprecation notice
