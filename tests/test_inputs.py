@@ -186,7 +186,8 @@ def test_several_inputs_are_said_to_reach_the_model_unscaled_once_by_fit_or_an_e
 
     x = torch.randn(40, 3, generator=torch.Generator().manual_seed(0))
     said = ("several inputs reach the model as they are: standardize scales x given as one tensor (or array, or table); "
-            "scale each input before fit where its features are on different scales")
+            "scale each input before fit where its features are on different scales, or pass standardize=False to leave "
+            "this unsaid")
 
     class Keyed(nn.Linear):
         def forward(self, features):

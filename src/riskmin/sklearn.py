@@ -150,14 +150,13 @@ class RiskminEstimator(BaseEstimator):
                 )
         return base
 
+    def _chosen(self) -> dict:
+        """The loss and the optimizer: names, which the Config holds, or objects of one's own (a loss module, an
+        Optimizer class, ...), which fit takes beside it (_objects)."""
+        return {"loss": self.loss, "optimizer": self.optimizer}
+
     def _objects(self) -> dict:
-        """A loss or an optimizer of one's own (a loss module, an Optimizer class, ...), which fit takes beside the
-        Config, which holds names alone."""
-        return {
-            name: value
-            for name, value in (("loss", self.loss), ("optimizer", self.optimizer))
-            if not isinstance(value, str)
-        }
+        return {name: value for name, value in self._chosen().items() if not isinstance(value, str)}
 
     def _settings(self, rows: int) -> Config:
         base = self._base()
@@ -175,11 +174,7 @@ class RiskminEstimator(BaseEstimator):
         return base.replace(
             **named,
             hidden=self.hidden,
-            **{
-                name: value
-                for name, value in (("loss", self.loss), ("optimizer", self.optimizer))
-                if name not in self._objects()
-            },
+            **{name: value for name, value in self._chosen().items() if isinstance(value, str)},
             lr=self.lr,
             epochs=self.epochs,
             batch_size=batch_size,

@@ -787,16 +787,11 @@ def evaluate_file(args) -> int:
     return 0
 
 
-# the file names each export format goes by, which the other's file may not take
-NAMED = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts")}
-KINDS = {"onnx": "an ONNX", "torchscript": "a TorchScript"}
-
-
 def export_run(args) -> int:
     """`riskmin export`: the run as one ONNX or TorchScript file, by default beside its directory."""
     from pathlib import Path
 
-    from .._runs._export import FORMATS, export
+    from .._runs._export import FORMATS, KINDS, SUFFIXES, export
     from .._files import check_destination
     from ..config import read_toml
 
@@ -806,7 +801,7 @@ def export_run(args) -> int:
     # beside the run, named as the user named it (runs/x gives runs/x.onnx; ".", the folder's own name)
     beside = run_path if run_path.name not in ("", ".", "..") else run_path.resolve()
     out = Path(args.out) if args.out else beside.parent / (beside.name + FORMATS[args.format])
-    named = next((kind for kind, suffixes in NAMED.items() if out.suffix.lower() in suffixes), args.format)
+    named = next((kind for kind, suffixes in SUFFIXES.items() if out.suffix.lower() in suffixes), args.format)
     if named != args.format:  # a TorchScript archive named model.onnx: a program opening it as ONNX fails
         raise RiskminError(
             f"--out {args.out} names {KINDS[named]} file but --format {args.format} writes {KINDS[args.format]} one; "

@@ -30,7 +30,12 @@ from .._data._columns import input_centres
 from ..config import RiskminError
 from ..data import Standardizer
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}  # each format's file name ending, by default
+SUFFIXES = {
+    "onnx": (".onnx",),
+    "torchscript": (".pt", ".pth", ".ts"),
+}  # those its files go by, the other's may not take
+KINDS = {"onnx": "an ONNX", "torchscript": "a TorchScript"}  # a file of each, as a message names it
 OPSET = 17
 ENCODED = "riskmin_encoded"  # the graph's name for the encoded rows between the column inputs and the model
 

@@ -227,7 +227,8 @@ def as_they_are_note(data, config: Config) -> str:
     if isinstance(data, Data):
         return (
             "several inputs reach the model as they are: standardize scales x given as one tensor (or array, or "
-            "table); scale each input before fit where its features are on different scales"
+            "table); scale each input before fit where its features are on different scales, or pass "
+            "standardize=False to leave this unsaid"
         )
     return (
         "a Dataset's items reach the model as they are, inputs and targets: standardize scales data held in memory "
