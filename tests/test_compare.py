@@ -282,6 +282,23 @@ def test_a_metric_the_task_does_not_measure_is_refused_before_training():
         compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=2, metric="accuracy", **SMALL)
 
 
+def test_candidates_of_different_losses_are_not_ranked_by_their_losses_and_a_metric_not_of_the_test_rows_is_refused():
+    """An l1 candidate's mean absolute error ranked best beside an mse one's squared error, with --select choosing it in
+    every split; --metric train_loss ranked on the test loss without a word."""
+    losses = {"mse": {"loss": "mse"}, "l1": {"loss": "l1"}}
+    with pytest.raises(riskmin.RiskminError) as refused:
+        compare(losses, "lab1", runs=2, **SMALL)
+    assert str(refused.value) == (
+        "the candidates train different losses (mse, l1), whose test losses are in other units, so ranking them by the "
+        'loss would compare those units; rank them by a metric they share: --metric mse (metric="mse"), or rmse, mae, r2')
+    assert compare(losses, "lab1", runs=2, metric="mae", **SMALL).summary["metric"] == "test_mae"
+    for metric in ("train_loss", "val_loss"):
+        with pytest.raises(riskmin.RiskminError, match=f"^metric '{metric}' is not what compare ranks by: it ranks the "
+                                                       r"candidates on their test rows, where the risk is estimated; give "
+                                                       r"loss \(the test loss\)$"):
+            compare({"a": {"lr": 0.1}, "b": {"lr": 0.01}}, "lab1", runs=2, metric=metric, **SMALL)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
 def test_candidates_differing_in_lr_weight_decay_and_momentum_train_in_one_stack_with_the_numbers_of_separate_fits(optimizer):
     candidates = {"fast": {"lr": 0.03}, "slow": {"lr": 0.005, "weight_decay": 0.01}, "middle": {"lr": 0.01, "weight_decay": 0.001}}

@@ -328,3 +328,37 @@ def test_the_paired_benchmarks_true_risk_is_that_of_least_squares_fitted_on_n_ro
     weights = np.linalg.solve(design.transpose(0, 2, 1) @ design, design.transpose(0, 2, 1) @ y[..., None])[..., 0]
     risks = noise + weights[:, 0] ** 2 + np.sum((weights[:, 1:] - beta) ** 2, axis=1)  # error on a new row, given the fit
     assert true_risk(features, n_train, noise) == pytest.approx(risks.mean(), abs=4 * risks.std() / math.sqrt(draws))
+
+
+def test_numbers_of_every_kind_count_and_text_or_a_meaningless_rope_is_refused(tmp_path):
+    """NumPy's scalars and a tensor's elements were each left out as no number, with every statistic None; a runs.csv
+    read by csv.DictReader summarized as eight diverged runs ("False" is true); holm let a NaN count and raised the
+    others; bayesian took a rope of -1 (probabilities summing above 1), NaN and True."""
+    import csv
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from riskmin import RiskminError
+    from riskmin.stats import bayesian, describe, holm, paired, summarize
+
+    plain = describe([2.0, 3.0, 4.5], n_train=80, n_test=20)
+    for values in (np.array([2.0, 3.0, 4.5], dtype=np.float32), np.array([2.0, 3.0, 4.5]), torch.tensor([2.0, 3.0, 4.5])):
+        d = describe(values, n_train=80, n_test=20)
+        assert d["n"] == 3 and d["corrected_se"] == pytest.approx(plain["corrected_se"])
+    assert describe(np.array([True, False, True]))["n"] == 0  # flags are no metric
+    assert holm([0.01, float("nan"), 0.03])[::2] == [0.02, 0.03] and math.isnan(holm([0.01, float("nan"), 0.03])[1])
+    test = paired([3.0, 4.0, 5.0, 6.0], [1.0, 3.0, 2.0, 4.0], n_train=90, n_test=10)
+    for rope in (-1.0, float("nan"), True):
+        with pytest.raises(RiskminError, match="^rope = .* is not allowed; give the half-width"):
+            bayesian(test, rope)
+    rows = [{"run": i, "test_loss": 1.0 + i, "train_loss": 0.5, "diverged": False} for i in range(4)]
+    with open(tmp_path / "runs.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(RiskminError, match=r"^the runs hold text where numbers belong \(test_loss = '1.0'\)"):
+        summarize(list(csv.DictReader(open(tmp_path / "runs.csv"))), n_train=80, n_test=20)
+    read = summarize(pd.read_csv(tmp_path / "runs.csv"), n_train=80, n_test=20)
+    assert read == summarize(rows, n_train=80, n_test=20) and read["used_runs"] == [0, 1, 2, 3]

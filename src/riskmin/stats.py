@@ -183,6 +183,7 @@ def summarize(table: list, n_train: Optional[float] = None, n_test: Optional[flo
     ...  s["metrics"]["gap"]["corrected_se"])
     ([0, 1], [2], 2.0, 'Nadeau-Bengio', None)
     """
+    table = checked_rows(table)
     ratio = correction_ratio(n_train, n_test, folds, shared)
     used = [row for row in table if not row.get("diverged")]
     columns = {name: [row.get(name) for row in used] for name in metric_names(table)}
@@ -279,6 +280,11 @@ def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) 
     >>> {k: round(v, 3) for k, v in bayesian(d, 0.5).items()}
     {'p_worse': 0.972, 'p_equivalent': 0.02, 'p_better': 0.007}
     """
+    if rope is not None and not (is_number(rope) and rope >= 0):
+        raise RiskminError(
+            f"rope = {rope!r} is not allowed; give the half-width of the region of practical equivalence in the "
+            "metric's units, a number of at least 0 (for example 0.01)"
+        )
     se, mean = test.get("corrected_se"), test.get("mean")
     if se is None or mean is None or rope is None or se == 0:  # no spread: no posterior of any width
         return {"p_worse": None, "p_equivalent": None, "p_better": None}
@@ -366,12 +372,13 @@ def holm(pvalues: list) -> list:
     """Holm's step-down adjustment of p-values for testing several hypotheses at once, in their given order.
 
     The k-th smallest of m p-values is multiplied by m - k + 1; the results are made
-    non-decreasing in that order and capped at 1. None stays None and does not count in m.
+    non-decreasing in that order and capped at 1. None or NaN (pandas' missing value) stays as it is and does not
+    count in m.
 
     >>> holm([0.01, 0.04, 0.03, None])
     [0.03, 0.06, 0.06, None]
     """
-    present = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    present = sorted((p, i) for i, p in enumerate(pvalues) if p is not None and not math.isnan(p))
     adjusted, running = list(pvalues), 0.0
     for k, (p, i) in enumerate(present):
         running = max(running, min(1.0, (len(present) - k) * p))
@@ -461,12 +468,42 @@ def check_confidence(confidence: float) -> None:
 
 
 def is_numeric_type(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A number of any kind: an int or a float, NumPy's scalars, a tensor of one element; not a boolean (a flag, not a
+    metric), nor text, even text of a number (a CSV file's cell, which `summarize` refuses)."""
+    if isinstance(value, (bool, str, bytes)) or str(getattr(value, "dtype", "")) in ("bool", "torch.bool"):
+        return False  # NumPy's and torch's booleans too
+    if isinstance(value, numbers.Real):
+        return True
+    try:
+        float(value)  # a tensor or an array of one element
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return True
 
 
 def is_number(value) -> bool:
-    """A finite int or float: what a statistic can use (booleans and flags are not metrics)."""
-    return is_numeric_type(value) and math.isfinite(value)
+    """A finite number of any kind (is_numeric_type): what a statistic can use (booleans and flags are not metrics)."""
+    return is_numeric_type(value) and math.isfinite(float(value))
+
+
+def checked_rows(table) -> list:
+    """The run rows of `table`: a list of dicts as given, a DataFrame's records; refused, in one sentence, where they
+    hold text (a CSV file read by csv.DictReader, whose "False" would read as a run that diverged)."""
+    if hasattr(table, "to_dict") and not isinstance(table, dict):  # a pandas DataFrame
+        table = table.to_dict("records")
+    if not isinstance(table, (list, tuple)) or not all(isinstance(row, dict) for row in table):
+        raise RiskminError(
+            f"table is a {type(table).__name__}; give the runs as a list of dicts, one a run (MonteCarlo.table), or a "
+            "DataFrame"
+        )
+    text = next(((name, value) for row in table for name, value in row.items() if isinstance(value, str)
+                 and (name == "diverged" or is_metric_name(name))), None)  # fmt: skip
+    if text:
+        raise RiskminError(
+            f"the runs hold text where numbers belong ({text[0]} = {text[1]!r}), as csv.DictReader reads runs.csv; "
+            "read it with pandas.read_csv, whose DataFrame summarize takes"
+        )
+    return list(table)
 
 
 def run_id(row: dict, position: int):

@@ -593,7 +593,7 @@ def run_compare(args) -> int:
         as_number(args.rope) if args.rope is not None else saved.get("rope"),
     )
     base, mode = resolved(config, metric, rope, select)
-    comparable_data(data, config, base, select)  # the refusals only: read_data gave Data already
+    comparable_data(data, config, base, select, configs)  # the refusals only: read_data gave Data already
     about = {"select": select, "metric": metric, "rope": rope}
     done = on_first_process(
         config,

@@ -287,6 +287,11 @@ def ranking(metric: Optional[str], config: Config) -> tuple:
     base = base_metric(metric)
     if base not in METRICS:
         raise RiskminError(f"metric {metric!r} is not one riskmin measures; choose one of {', '.join(METRICS)}")
+    if metric not in (base, f"test_{base}"):  # train_loss, val_accuracy: the ranking is on the test rows
+        raise RiskminError(
+            f"metric {metric!r} is not what compare ranks by: it ranks the candidates on their test rows, where the "
+            f"risk is estimated; give {base} (the test {base.replace('_', ' ')})"
+        )
     return base, direction(base)
 
 

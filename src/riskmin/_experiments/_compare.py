@@ -163,7 +163,7 @@ def compare(
     configs = candidate_configs(candidates, config)
     said_given(config, settings, trained=[each for _, each in configs.values()], whole=whole)
     base, mode = resolved(config, metric, rope, select)
-    data = comparable_data(data, config, base, select)
+    data = comparable_data(data, config, base, select, configs)
     asked = {"metric": base, "rope": rope, "select": select}
     keeper = kept_in(
         directory, resume, config, grid_settings(configs), grid_toml(config, candidates, asked), kind="compare"
@@ -184,7 +184,9 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
             "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2 or more "
             "(runs=2 from Python; 20 or more tell differences apart)"
         )
-    if rope is not None and not (isinstance(rope, (int, float)) and math.isfinite(rope) and rope >= 0):
+    if rope is not None and not (
+        isinstance(rope, (int, float)) and not isinstance(rope, bool) and math.isfinite(rope) and rope >= 0
+    ):
         raise RiskminError(
             f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
             f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)"
@@ -257,18 +259,30 @@ def kept_comparison(
     return Comparison(table, summary, config, dict(candidates), notes, {"data": data_name(data)}, asked)
 
 
-def comparable_data(data, config: Config, base: str, select: bool) -> Union[Data, Dataset]:
+def comparable_data(data, config: Config, base: str, select: bool, configs: dict) -> Union[Data, Dataset]:
     """`data` as Data or a map-style Dataset, refused when it is neither, when its task does not measure the ranking
-    metric `base`, or, with `select`, when a split of a splits file has no validation rows to choose by (from Python
-    and the command line alike, before anything trains)."""
+    metric `base`, when that is the loss and the candidates (`configs`) train different ones, whose values are in
+    other units (mse beside l1), or, with `select`, when a split of a splits file has no validation rows to choose by
+    (from Python and the command line alike, before anything trains)."""
     data = as_data(data, config)
     if not isinstance(data, (Data, Dataset)):
         raise RiskminError(
             f"compare needs data as a name, riskmin.Data, (x, y) or a map-style Dataset, not {type(data).__name__}"
         )
-    metrics = measured(task_of_loss(with_concrete_loss(config, targets_of(data)).loss))
+    task = task_of_loss(with_concrete_loss(config, targets_of(data)).loss)
+    metrics = measured(task)
     if base not in metrics:
         raise RiskminError(f"metric {base} is not measured for this task; choose one of {', '.join(metrics)}")
+    # the losses of the task: one the targets cannot take is refused for itself (check_candidates)
+    concrete = (with_concrete_loss(each, targets_of(data)).loss for _, each in configs.values())
+    losses = dict.fromkeys(loss for loss in concrete if task_of_loss(loss) == task)
+    if base == "loss" and len(losses) > 1:
+        shared = [m for m in metrics if m != "loss"]
+        raise RiskminError(
+            f"the candidates train different losses ({', '.join(losses)}), whose test losses are in other units, so "
+            f"ranking them by the loss would compare those units; rank them by a metric they share: --metric "
+            f'{shared[0]} (metric="{shared[0]}"), or {", ".join(shared[1:])}'
+        )
     if select and config.splits:
         check_splits_to_select_by(config, base, data)
     return data
