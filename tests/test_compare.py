@@ -88,6 +88,9 @@ def test_a_candidate_whose_runs_diverged_ranks_after_those_that_finished_and_the
     # the mark of a candidate not told apart from the best stays beside a name that says its splits
     assert [row[0].endswith("*") for row in rows] == [False] + [name in summary["not_distinguished"] for name in ("slow", "erratic")]
     assert "erratic" in summary["not_distinguished"]
+    # two that diverged: the one that failed in fewer splits first, where the other's mean over fewer splits won
+    results = {"often": made_up([0.5, nan, nan, nan]), "once": made_up([2.0, 2.1, nan, 2.2]), "steady": results["steady"]}
+    assert comparison_summary(results, "loss", "min", None)["ranking"] == ["steady", "once", "often"]
 
 
 def test_nested_selection_takes_the_test_loss_of_the_validation_choice_in_each_split():

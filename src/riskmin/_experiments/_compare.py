@@ -352,9 +352,9 @@ def comparison_summary(results: dict, base: str, mode: str, folds: Optional[int]
             + ("; it is not a number in any run (r2 of a test split of one row, say)" if unmeasured else "")
             + "; choose a metric the task reports, such as loss"
         )
-    # a candidate whose runs diverged ranks after every one whose runs all finished: its mean rests on the splits it
-    # survived, which flatter it, and a run that diverged failed
-    failed = {name: mc.summary["diverged"] > 0 for name, mc in results.items()}
+    # a candidate whose runs diverged ranks after every one whose runs all finished, and after one whose runs diverged
+    # fewer times: its mean rests on the splits it survived, which flatter it, and a run that diverged failed
+    failed = {name: mc.summary["diverged"] for name, mc in results.items()}
     order = sorted(results, key=lambda name: (failed[name], order_key(means[name], mode)))
     best = order[0]
     metrics = [
