@@ -708,6 +708,11 @@ def test_a_setting_left_unused_is_said_as_the_readme_says(tmp_path, monkeypatch,
     assert line in capsys.readouterr().out.splitlines()  # a line of its own among the data's notes
     readme = " ".join((Path(__file__).parent.parent / "README.md").read_text().split())
     assert f"trains as asked, and a line printed with the results, beside those on how the data was read, says so: `{line}`" in readme
+    # one value beside a comparison's alternatives, which its grid leaves out of every linear candidate: said as well
+    assert main(["compare", "line", "--model", "linear", "--lr", "0.1,0.01", "--hidden", "64", "--momentum", "0.5",
+                 "--runs", "2", "--epochs", "1", "--progress", "off"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert line in out and "note: --momentum is not used with --optimizer adam, only with sgd or rmsprop" in out
 
 
 def test_a_ctrl_c_once_the_command_is_done_is_ignored_not_a_traceback_at_exit():

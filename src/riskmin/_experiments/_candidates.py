@@ -57,7 +57,9 @@ def plan(alternatives: dict, shared: dict, tables: dict) -> tuple:
     axes = {
         key: values for key, values in alternatives.items() if key in several or fact(key, "applies") or key == "model"
     }
-    shared.update({key: values[0] for key, values in alternatives.items() if key not in axes})
+    # one value is shared, those the grid leaves out of a model that has no use for them too (hidden beside linear),
+    # so that the notes on settings left unused see what was given
+    shared.update({key: values[0] for key, values in alternatives.items() if key not in axes or len(values) == 1})
     candidates = grid(axes, shared)
     if len(candidates) < 2:
         raise RiskminError(f"the alternatives give one candidate: {unused_alternatives(several, alternatives, shared)}")
