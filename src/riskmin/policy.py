@@ -135,10 +135,7 @@ val_mae, val_mse, val_r2, val_rmse
     known = config.loss not in ("auto", "custom") and has_val
     names = ["loss", *(f"val_{name}" for name in (*measured(task_of_loss(config.loss)), *own_metrics))] if known else []
     if config.monitor != "loss" and not config.monitor.startswith("val_"):  # no row holds any other: any task
-        raise RiskminError(
-            f"monitor '{config.monitor}' is not a reported metric; the metrics are "
-            + (", ".join(sorted(names)) if names else "loss (the training loss) and val_ with a validation metric")
-        )
+        monitored(dict.fromkeys(names or ["loss (the training loss)", "val_ with a validation metric"]), config.monitor)
     if known and config.monitor.removeprefix("val_") in METRICS:
         monitored(dict.fromkeys(names), config.monitor)
 

@@ -280,11 +280,7 @@ def bayesian(test: dict, rope: Optional[float], higher_is_better: bool = False) 
     >>> {k: round(v, 3) for k, v in bayesian(d, 0.5).items()}
     {'p_worse': 0.972, 'p_equivalent': 0.02, 'p_better': 0.007}
     """
-    if rope is not None and not (is_number(rope) and rope >= 0):
-        raise RiskminError(
-            f"rope = {rope!r} is not allowed; give the half-width of the region of practical equivalence in the "
-            "metric's units, a number of at least 0 (for example 0.01)"
-        )
+    check_rope(rope)
     se, mean = test.get("corrected_se"), test.get("mean")
     if se is None or mean is None or rope is None or se == 0:  # no spread: no posterior of any width
         return {"p_worse": None, "p_equivalent": None, "p_better": None}
@@ -460,6 +456,15 @@ def few_runs(n: int, confidence: float = 0.95) -> Optional[str]:
         f"intervals from {n} runs are wide and unstable (the {confidence:.0%} t quantile is {quantile(n):.2f} at "
         f"{n} runs, {quantile(FEW_RUNS):.2f} at {FEW_RUNS}): run at least {FEW_RUNS}, better 20 or more"
     )
+
+
+def check_rope(rope, units: str = "the metric's units") -> None:
+    """Refuse a rope that is not a number of at least 0 (a boolean, NaN, a negative one), in `units`' words."""
+    if rope is not None and not (is_number(rope) and rope >= 0):
+        raise RiskminError(
+            f"rope = {rope!r} is not allowed; give the half-width of the region of practical equivalence in {units}, "
+            "a number of at least 0 (for example 0.01)"
+        )
 
 
 def check_confidence(confidence: float) -> None:

@@ -49,7 +49,8 @@ from .._training._optim import PER_RUN_SCHEDULES, per_run_supported
 from .._training._losses import with_concrete_loss
 from ..metrics import METRIC_PREFIXES, base_metric, measured, metrics_where, task_of_loss
 from .._training._prepare import as_data, recorded
-from ..stats import bayesian, bounds, describe, describe_metric, detectable, held_out, holm, is_number, paired, within
+from ..stats import bayesian, bounds, check_rope, describe, describe_metric, detectable, held_out, holm, is_number
+from ..stats import paired, within
 
 LEVEL = 0.05  # a candidate whose Holm-adjusted corrected p against the best is at least this is not told apart from it
 
@@ -184,13 +185,7 @@ def resolved(config: Config, metric: Optional[str], rope, select: bool) -> tuple
             "runs = 1 gives each candidate one split, on which no difference can be tested; set --runs 2 or more "
             "(runs=2 from Python; 20 or more tell differences apart)"
         )
-    if rope is not None and not (
-        isinstance(rope, (int, float)) and not isinstance(rope, bool) and math.isfinite(rope) and rope >= 0
-    ):
-        raise RiskminError(
-            f"rope = {rope!r} is not allowed; give the half-width of the region of practical "
-            f"equivalence in the units of test_{base}, a number of at least 0 (for example 0.01)"
-        )
+    check_rope(rope, f"the units of test_{base}")
     span = metric_span(base)
     if rope is not None and rope >= span:
         raise RiskminError(
